@@ -1,0 +1,27 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { SiloConfig, SiloConfigModule } from '@silo/config';
+import { ControlPlaneDbModule } from '@silo/control-plane-db';
+import { SiloLoggerModule } from '@silo/observability';
+import { QueueConnectionModule } from '@silo/queue';
+import { HealthModule } from './health/health.module';
+import { ProblemDetailsFilter } from './http/problem-details.filter';
+
+export const API_APP_NAME = 'silo-api';
+
+@Module({})
+export class AppModule {
+  static register(config: SiloConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        SiloConfigModule.forRoot(config),
+        SiloLoggerModule.forApp(API_APP_NAME),
+        ControlPlaneDbModule.forApp(API_APP_NAME),
+        QueueConnectionModule,
+        HealthModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],
+    };
+  }
+}

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+function urlWithScheme(schemes: readonly string[]) {
+  return z.string().refine(
+    (value) => {
+      try {
+        return schemes.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}` },
+  );
+}
+
+const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** Lower-case name usable inside RDS identifiers, secret names and alarm names. */
+const resourcePrefix = z
+  .string()
+  .regex(/^[a-z](?:[a-z0-9]|-(?!-)){0,14}[a-z0-9]$/, 'must be 2-16 of a-z, 0-9 and single hyphens, starting with a letter');
+
+/**
+ * Every environment variable Silo reads, with its default. `.env.example` documents the same
+ * list; a test keeps the two in step.
+ */
+export const environmentSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: port.default(3000),
+
+    DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']),
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
+    DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
+
+    REDIS_URL: urlWithScheme(['redis:', 'rediss:']),
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 of A-Z, a-z, 0-9, _ and -')
+      .default('silo'),
+
+    AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
+    AWS_ENDPOINT_URL: urlWithScheme(['http:', 'https:']).optional(),
+    AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+    AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    AWS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+    AWS_RETRY_MODE: z.enum(['standard', 'adaptive']).default('standard'),
+
+    SILO_RESOURCE_PREFIX: resourcePrefix.default('silo'),
+    SILO_ENVIRONMENT: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 of a-z, 0-9 and -')
+      .default('local'),
+    SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+    HTTP_ACCESS_LOG: booleanFlag.default(true),
+  })
+  .superRefine((env, ctx) => {
+    if (Boolean(env.AWS_ACCESS_KEY_ID) !== Boolean(env.AWS_SECRET_ACCESS_KEY)) {
+      const missing = env.AWS_ACCESS_KEY_ID ? 'AWS_SECRET_ACCESS_KEY' : 'AWS_ACCESS_KEY_ID';
+      ctx.addIssue({
+        code: 'custom',
+        path: [missing],
+        message: 'must be set together with its pair (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or both left unset',
+      });
+    }
+  });
+
+export type Environment = z.infer<typeof environmentSchema>;
+export type EnvironmentVariable = keyof z.input<typeof environmentSchema>;

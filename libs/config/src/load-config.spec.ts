@@ -1,0 +1,124 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { environmentSchema } from './config.schema';
+import { ConfigError, loadConfig } from './load-config';
+
+const REQUIRED = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/silo',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  AWS_REGION: 'eu-west-1',
+};
+
+function problemsOf(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig({ env, envFile: false });
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('builds a typed configuration with defaults from the required variables alone', () => {
+    const config = loadConfig({ env: REQUIRED, envFile: false });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000 });
+    expect(config.database).toEqual({ url: REQUIRED.DATABASE_URL, poolMax: 10, connectTimeoutMs: 5000 });
+    expect(config.aws).toEqual({
+      region: 'eu-west-1',
+      endpoint: undefined,
+      credentials: undefined,
+      maxAttempts: 3,
+      retryMode: 'standard',
+    });
+    expect(config.resources).toEqual({ prefix: 'silo', environment: 'local' });
+  });
+
+  it('names every bad variable in one error', () => {
+    const error = problemsOf({ REDIS_URL: 'nonsense', PORT: '70000', AWS_REGION: 'mars', LOG_LEVEL: 'loud' });
+    expect(error.problems.map((p) => p.variable)).toEqual(['AWS_REGION', 'DATABASE_URL', 'LOG_LEVEL', 'PORT', 'REDIS_URL']);
+    expect(error.message).toMatch(/^Invalid configuration \(5 problems\)/);
+    expect(error.message).toContain('DATABASE_URL: is required but not set');
+    expect(error.message).toContain('REDIS_URL: must be a URL starting with redis:// or rediss://');
+  });
+
+  it('never echoes a value, since some are secrets', () => {
+    const error = problemsOf({
+      ...REQUIRED,
+      DATABASE_URL: 'mysql://admin:hunter2-very-secret@db/silo',
+      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEKEY',
+    });
+    expect(error.message).not.toContain('hunter2-very-secret');
+    expect(error.message).not.toContain('AKIAEXAMPLEKEY');
+    expect(error.problems.map((p) => p.variable)).toEqual(['AWS_SECRET_ACCESS_KEY', 'DATABASE_URL']);
+  });
+
+  it('takes AWS keys only as a pair', () => {
+    expect(problemsOf({ ...REQUIRED, AWS_SECRET_ACCESS_KEY: 'x' }).problems).toEqual([
+      { variable: 'AWS_ACCESS_KEY_ID', message: expect.stringContaining('together') },
+    ]);
+    const config = loadConfig({ env: { ...REQUIRED, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' }, envFile: false });
+    expect(config.aws.credentials).toEqual({ accessKeyId: 'a', secretAccessKey: 'b' });
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(problemsOf({ ...REQUIRED, REDIS_URL: '' }).problems).toEqual([
+      { variable: 'REDIS_URL', message: 'is required but not set' },
+    ]);
+    expect(loadConfig({ env: { ...REQUIRED, PORT: '' }, envFile: false }).http.port).toBe(3000);
+  });
+
+  it('rejects a resource prefix that would make invalid AWS names', () => {
+    for (const prefix of ['Silo', 'silo--x', '-silo', 'silo-', 'a', 'x'.repeat(17)]) {
+      expect(problemsOf({ ...REQUIRED, SILO_RESOURCE_PREFIX: prefix }).problems[0].variable).toBe('SILO_RESOURCE_PREFIX');
+    }
+    expect(loadConfig({ env: { ...REQUIRED, SILO_RESOURCE_PREFIX: 'silo-stg' }, envFile: false }).resources.prefix).toBe(
+      'silo-stg',
+    );
+  });
+
+  it('reads a dotenv file beneath the environment, the environment winning', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silo-config-'));
+    const file = join(dir, '.env');
+    writeFileSync(file, `DATABASE_URL=${REQUIRED.DATABASE_URL}\nREDIS_URL=redis://from-file:6379\nAWS_REGION=us-east-2\nPORT=4000\n`);
+    const config = loadConfig({ env: { REDIS_URL: 'redis://from-env:6379' }, envFile: file });
+    expect(config.redis.url).toBe('redis://from-env:6379');
+    expect(config.aws.region).toBe('us-east-2');
+    expect(config.http.port).toBe(4000);
+  });
+
+  it('fails naming SILO_ENV_FILE when the file it names does not exist', () => {
+    expect(() => loadConfig({ env: { ...REQUIRED, SILO_ENV_FILE: '/nonexistent/silo.env' } })).toThrow(
+      /SILO_ENV_FILE: file \/nonexistent\/silo.env does not exist/,
+    );
+  });
+});
+
+describe('.env.example', () => {
+  const text = readFileSync(resolve(__dirname, '../../../.env.example'), 'utf8');
+  const documented = new Map<string, string>();
+  let comment = '';
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) comment = line;
+    const match = /^([A-Z][A-Z0-9_]*)=/.exec(line);
+    if (match) documented.set(match[1], comment);
+  }
+
+  it('lists exactly the variables the schema reads', () => {
+    expect([...documented.keys()].sort()).toEqual(Object.keys(environmentSchema.shape).sort());
+  });
+
+  it('states each default as the schema applies it', () => {
+    const defaults = environmentSchema.parse(REQUIRED) as Record<string, unknown>;
+    for (const [variable, doc] of documented) {
+      if (variable in REQUIRED) {
+        expect({ variable, doc: /Required\.$/.test(doc) }).toEqual({ variable, doc: true });
+        continue;
+      }
+      const stated = /Default: (.*)$/.exec(doc)?.[1];
+      const actual = defaults[variable] === undefined ? '(unset)' : String(defaults[variable]);
+      expect({ variable, stated }).toEqual({ variable, stated: actual });
+    }
+  });
+});

@@ -1,0 +1,52 @@
+import type { Environment } from './config.schema';
+
+export type LogLevel = Environment['LOG_LEVEL'];
+
+/**
+ * Silo's validated configuration. Built once at start-up by {@link loadConfig}; nothing else reads
+ * `process.env`. Inject it by class.
+ */
+export class SiloConfig {
+  readonly nodeEnv: Environment['NODE_ENV'];
+  readonly log: { level: LogLevel; format: 'json' | 'pretty'; httpAccessLog: boolean };
+  readonly http: { host: string; port: number };
+  readonly database: { url: string; poolMax: number; connectTimeoutMs: number };
+  readonly redis: { url: string };
+  readonly queue: { prefix: string };
+  readonly aws: {
+    region: string;
+    /** Emulator or VPC endpoint; undefined means the SDK's own endpoint resolution. */
+    endpoint?: string;
+    /** Static credentials; undefined means the SDK's default provider chain. */
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+    maxAttempts: number;
+    retryMode: 'standard' | 'adaptive';
+  };
+  readonly resources: { prefix: string; environment: string };
+  readonly shutdownGraceMs: number;
+
+  constructor(env: Environment) {
+    this.nodeEnv = env.NODE_ENV;
+    this.log = { level: env.LOG_LEVEL, format: env.LOG_FORMAT, httpAccessLog: env.HTTP_ACCESS_LOG };
+    this.http = { host: env.HOST, port: env.PORT };
+    this.database = {
+      url: env.DATABASE_URL,
+      poolMax: env.DATABASE_POOL_MAX,
+      connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+    };
+    this.redis = { url: env.REDIS_URL };
+    this.queue = { prefix: env.QUEUE_PREFIX };
+    this.aws = {
+      region: env.AWS_REGION,
+      endpoint: env.AWS_ENDPOINT_URL,
+      credentials:
+        env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+          ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY }
+          : undefined,
+      maxAttempts: env.AWS_MAX_ATTEMPTS,
+      retryMode: env.AWS_RETRY_MODE,
+    };
+    this.resources = { prefix: env.SILO_RESOURCE_PREFIX, environment: env.SILO_ENVIRONMENT };
+    this.shutdownGraceMs = env.SHUTDOWN_GRACE_MS;
+  }
+}

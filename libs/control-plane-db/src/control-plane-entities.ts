@@ -1,0 +1,11 @@
+import { OutboxMessageEntity } from './entities/outbox-message.entity';
+import { ProvisioningStepEntity } from './entities/provisioning-step.entity';
+import { TenantEventEntity } from './entities/tenant-event.entity';
+import { TenantEntity } from './entities/tenant.entity';
+import { InitialControlPlaneSchema1795363200000 } from './migrations/1795363200000-initial-control-plane-schema';
+
+/** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
+export const CONTROL_PLANE_ENTITIES = [TenantEntity, TenantEventEntity, ProvisioningStepEntity, OutboxMessageEntity];
+
+/** Migrations in the order they apply. */
+export const CONTROL_PLANE_MIGRATIONS = [InitialControlPlaneSchema1795363200000];

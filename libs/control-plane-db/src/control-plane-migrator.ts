@@ -1,0 +1,75 @@
+import { quoteIdentifier } from '@silo/core';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { controlPlaneDataSourceOptions } from './control-plane-data-source';
+
+export interface MigrateOptions {
+  url: string;
+  connectTimeoutMs?: number;
+  /** Create the database first when it does not exist (development convenience). */
+  createDatabase?: boolean;
+}
+
+export interface MigrateResult {
+  createdDatabase: boolean;
+  applied: string[];
+}
+
+const MIGRATION_LOCK_KEY = 'silo:control-plane-migrations';
+
+/**
+ * Applies pending control-plane migrations. Safe to run from several processes at once: they
+ * queue on a PostgreSQL advisory lock, and the later ones find nothing left to apply.
+ */
+export async function migrateControlPlane(options: MigrateOptions): Promise<MigrateResult> {
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  const createdDatabase = options.createDatabase ? await ensureDatabase(options.url, connectTimeoutMs) : false;
+  const dataSource = new DataSource(
+    controlPlaneDataSourceOptions({
+      url: options.url,
+      poolMax: 2,
+      connectTimeoutMs,
+      applicationName: 'silo-migrate',
+    }),
+  );
+  await dataSource.initialize();
+  const lock = dataSource.createQueryRunner();
+  try {
+    await lock.connect();
+    await lock.query('SELECT pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK_KEY]);
+    try {
+      const applied = await dataSource.runMigrations({ transaction: 'each' });
+      return { createdDatabase, applied: applied.map((m) => m.name) };
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    await lock.release();
+    await dataSource.destroy();
+  }
+}
+
+/** Creates the database named in `url` when missing. Returns whether it created it. */
+export async function ensureDatabase(url: string, connectTimeoutMs = 5000): Promise<boolean> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  const quoted = quoteIdentifier(name, 'database name');
+  const maintenance = new URL(url);
+  maintenance.pathname = '/postgres';
+  const client = new Client({ connectionString: maintenance.toString(), connectionTimeoutMillis: connectTimeoutMs });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount) return false;
+    try {
+      await client.query(`CREATE DATABASE ${quoted}`);
+    } catch (error) {
+      // Another process created it between the check and here.
+      if ((error as { code?: string }).code === '42P04') return false;
+      throw error;
+    }
+    return true;
+  } finally {
+    await client.end();
+  }
+}

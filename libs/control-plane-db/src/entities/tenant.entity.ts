@@ -1,0 +1,87 @@
+import type { TenantStatus, TierName } from '@silo/core';
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+  VersionColumn,
+} from 'typeorm';
+
+/** A tenant and the facts Silo knows about its database. Never holds a password. */
+@Entity({ name: 'tenants' })
+@Index('tenants_created_at_id_idx', ['createdAt', 'id'])
+export class TenantEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column({ type: 'varchar', length: 32, unique: true })
+  slug!: string;
+
+  @Column({ type: 'varchar', length: 200 })
+  name!: string;
+
+  @Column({ type: 'varchar', length: 32 })
+  tier!: TierName;
+
+  @Column({ type: 'varchar', length: 16 })
+  status!: TenantStatus;
+
+  @Column({ name: 'created_by', type: 'varchar', length: 200, nullable: true })
+  createdBy!: string | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+
+  @VersionColumn()
+  version!: number;
+
+  @Column({ name: 'db_instance_identifier', type: 'varchar', length: 63, nullable: true })
+  dbInstanceIdentifier!: string | null;
+
+  @Column({ name: 'db_instance_class', type: 'varchar', length: 64, nullable: true })
+  dbInstanceClass!: string | null;
+
+  @Column({ name: 'db_engine', type: 'varchar', length: 32, nullable: true })
+  dbEngine!: string | null;
+
+  @Column({ name: 'db_engine_version', type: 'varchar', length: 32, nullable: true })
+  dbEngineVersion!: string | null;
+
+  @Column({ name: 'db_multi_az', type: 'boolean', nullable: true })
+  dbMultiAz!: boolean | null;
+
+  @Column({ name: 'db_storage_encrypted', type: 'boolean', nullable: true })
+  dbStorageEncrypted!: boolean | null;
+
+  @Column({ name: 'db_endpoint_host', type: 'varchar', length: 255, nullable: true })
+  dbEndpointHost!: string | null;
+
+  @Column({ name: 'db_endpoint_port', type: 'integer', nullable: true })
+  dbEndpointPort!: number | null;
+
+  @Column({ name: 'db_name', type: 'varchar', length: 63, nullable: true })
+  dbName!: string | null;
+
+  @Column({ name: 'master_secret_arn', type: 'varchar', length: 2048, nullable: true })
+  masterSecretArn!: string | null;
+
+  @Column({ name: 'app_secret_arn', type: 'varchar', length: 2048, nullable: true })
+  appSecretArn!: string | null;
+
+  @Column({ name: 'schema_version', type: 'varchar', length: 64, nullable: true })
+  schemaVersion!: string | null;
+
+  @Column({ name: 'failure_code', type: 'varchar', length: 64, nullable: true })
+  failureCode!: string | null;
+
+  @Column({ name: 'failure_message', type: 'text', nullable: true })
+  failureMessage!: string | null;
+
+  @Column({ name: 'failure_step', type: 'varchar', length: 40, nullable: true })
+  failureStep!: string | null;
+}

@@ -1,0 +1,26 @@
+import { assertTenantSlug, slugProblem } from './tenant-slug';
+import { TenantErrorCode } from './tenant.errors';
+
+describe('tenant slug', () => {
+  it.each(['acme', 'a1b', 'acme-corp', 'x'.repeat(32), 'a-b-c-d'])('accepts %j', (slug) => {
+    expect(slugProblem(slug)).toBeNull();
+  });
+
+  it.each([
+    ['ab', 'too short'],
+    ['x'.repeat(33), 'too long'],
+    ['Acme', 'upper case'],
+    ['1acme', 'leading digit'],
+    ['acme-', 'trailing hyphen'],
+    ['ac--me', 'double hyphen'],
+    ['acme_corp', 'underscore'],
+    ['acme corp', 'space'],
+    ["acme'; drop table tenants;--", 'SQL'],
+    ['../etc', 'path'],
+    ['açme', 'non-ASCII'],
+    ['', 'empty'],
+  ])('refuses %j (%s)', (slug) => {
+    expect(slugProblem(slug)).toEqual(expect.any(String));
+    expect(() => assertTenantSlug(slug)).toThrow(expect.objectContaining({ code: TenantErrorCode.INVALID_SLUG }));
+  });
+});

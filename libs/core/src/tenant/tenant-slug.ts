@@ -1,0 +1,19 @@
+import { TenantError, TenantErrorCode } from './tenant.errors';
+
+/** `^[a-z][a-z0-9-]{1,30}[a-z0-9]$` without `--`: a valid RDS identifier part, DNS label and SQL name. */
+export const TENANT_SLUG_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
+
+/** Why `slug` is not a valid tenant slug, or null when it is. */
+export function slugProblem(slug: string): string | null {
+  if (!TENANT_SLUG_PATTERN.test(slug)) {
+    return 'must be 3-32 characters of a-z, 0-9 and -, start with a letter and end with a letter or digit';
+  }
+  if (slug.includes('--')) return 'must not contain "--"';
+  return null;
+}
+
+export function assertTenantSlug(slug: string): string {
+  const problem = slugProblem(slug);
+  if (problem) throw new TenantError(TenantErrorCode.INVALID_SLUG, `slug ${problem}`);
+  return slug;
+}

@@ -1,0 +1,19 @@
+/** The closed set of domain error codes; apps map each to HTTP or to retry/stop exhaustively. */
+export enum TenantErrorCode {
+  INVALID_SLUG = 'INVALID_SLUG',
+  ILLEGAL_TRANSITION = 'ILLEGAL_TRANSITION',
+}
+
+export class TenantError extends Error {
+  override readonly name = 'TenantError';
+  constructor(
+    readonly code: TenantErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function assertNever(value: never, what = 'value'): never {
+  throw new Error(`unexpected ${what}: ${String(value)}`);
+}

@@ -1,0 +1,2 @@
+export { QueueConnectionModule } from './queue-connection.module';
+export { RedisConnection } from './redis-connection';

@@ -1,0 +1,29 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from 'pg';
+import { quoteIdentifier } from '../../libs/core/src/sql/sql-identifier';
+import { testServices } from './test-services';
+
+const run = promisify(execFile);
+
+export default async function globalTeardown(): Promise<void> {
+  const database = process.env.SILO_TEST_DATABASE;
+  if (database) {
+    delete process.env.SILO_TEST_DATABASE;
+    delete process.env.SILO_TEST_DATABASE_URL;
+    const client = new Client({ connectionString: testServices.postgresAdminUrl });
+    await client.connect();
+    try {
+      await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)} WITH (FORCE)`);
+    } finally {
+      await client.end();
+    }
+  }
+  const port = process.env.SILO_TEST_EMULATOR_PORT;
+  if (port) {
+    delete process.env.SILO_TEST_EMULATOR_PORT;
+    delete process.env.SILO_TEST_AWS_ENDPOINT;
+    await run('bash', [resolve(__dirname, '../../scripts/aws-emulator.sh'), 'stop', port]);
+  }
+}
