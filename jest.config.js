@@ -2,8 +2,14 @@
 // PostgreSQL, Redis and the AWS emulator over HTTP), e2e (test/e2e: built processes over HTTP).
 const { readFileSync } = require('node:fs');
 
+const { compilerOptions } = JSON.parse(readFileSync(`${__dirname}/tsconfig.json`, 'utf8'));
+
+// swc rewrites the @silo/* path aliases itself, so they resolve in global setup too (which runs
+// outside jest's module registry and so ignores moduleNameMapper).
 const swcConfig = {
   jsc: {
+    baseUrl: __dirname,
+    paths: compilerOptions.paths,
     parser: { syntax: 'typescript', decorators: true },
     transform: { legacyDecorator: true, decoratorMetadata: true },
     target: 'es2022',
@@ -13,17 +19,11 @@ const swcConfig = {
   sourceMaps: 'inline',
 };
 
-const { compilerOptions } = JSON.parse(readFileSync(`${__dirname}/tsconfig.json`, 'utf8'));
-const moduleNameMapper = Object.fromEntries(
-  Object.entries(compilerOptions.paths).map(([alias, [target]]) => [`^${alias}$`, `<rootDir>/${target}`]),
-);
-
 const common = {
   rootDir: __dirname,
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['@swc/jest', swcConfig] },
   moduleFileExtensions: ['ts', 'js', 'json'],
-  moduleNameMapper,
   testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.cache/'],
   setupFilesAfterEnv: ['<rootDir>/test/support/setup-after-env.ts'],
 };

@@ -64,8 +64,10 @@ export async function ensureDatabase(url: string, connectTimeoutMs = 5000): Prom
     try {
       await client.query(`CREATE DATABASE ${quoted}`);
     } catch (error) {
-      // Another process created it between the check and here.
-      if ((error as { code?: string }).code === '42P04') return false;
+      // Another process created it between the check and here (42P04, or 23505 when both
+      // CREATE DATABASE statements ran at once).
+      const code = (error as { code?: string }).code;
+      if (code === '42P04' || code === '23505') return false;
       throw error;
     }
     return true;

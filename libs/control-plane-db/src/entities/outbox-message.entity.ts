@@ -1,4 +1,4 @@
-import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 /**
  * A job to hand to the queue, written in the same transaction as the state change that needs
@@ -6,6 +6,7 @@ import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
  * rows to BullMQ and marks them dispatched. Payloads hold ids only.
  */
 @Entity({ name: 'outbox' })
+@Index('outbox_pending_idx', ['availableAt', 'id'], { where: 'dispatched_at IS NULL' })
 export class OutboxMessageEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id!: string;
@@ -24,7 +25,7 @@ export class OutboxMessageEntity {
   payload!: Record<string, unknown>;
 
   /** BullMQ job options that belong to the message (priority, delay). */
-  @Column({ name: 'job_options', type: 'jsonb', default: () => `'{}'::jsonb` })
+  @Column({ name: 'job_options', type: 'jsonb', default: {} })
   jobOptions!: Record<string, unknown>;
 
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })

@@ -1,4 +1,5 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Check, Column, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { TenantEntity } from './tenant.entity';
 
 export const STEP_STATUSES = ['pending', 'running', 'waiting', 'done', 'failed', 'compensated'] as const;
 export type StepStatus = (typeof STEP_STATUSES)[number];
@@ -8,9 +9,16 @@ export type Saga = (typeof SAGAS)[number];
 
 /** The record of one step of one saga for one tenant. */
 @Entity({ name: 'provisioning_steps' })
+@Check('provisioning_steps_saga_known', `saga IN ('provision','deprovision')`)
+@Check('provisioning_steps_status_known', `status IN ('pending','running','waiting','done','failed','compensated')`)
+@Check('provisioning_steps_attempts_positive', `attempts >= 0`)
 export class ProvisioningStepEntity {
   @PrimaryColumn({ name: 'tenant_id', type: 'uuid' })
   tenantId!: string;
+
+  @ManyToOne(() => TenantEntity, { onDelete: 'RESTRICT' })
+  @JoinColumn({ name: 'tenant_id', foreignKeyConstraintName: 'provisioning_steps_tenant_id_fkey' })
+  tenant?: TenantEntity;
 
   @PrimaryColumn({ type: 'varchar', length: 16 })
   saga!: Saga;

@@ -1,4 +1,5 @@
-import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { TenantEntity } from './tenant.entity';
 
 /**
  * One line of a tenant's audit trail. Append-only: the database refuses UPDATE and DELETE on
@@ -12,6 +13,10 @@ export class TenantEventEntity {
 
   @Column({ name: 'tenant_id', type: 'uuid' })
   tenantId!: string;
+
+  @ManyToOne(() => TenantEntity, { onDelete: 'RESTRICT' })
+  @JoinColumn({ name: 'tenant_id', foreignKeyConstraintName: 'tenant_events_tenant_id_fkey' })
+  tenant?: TenantEntity;
 
   @Column({ type: 'timestamptz', default: () => 'now()' })
   at!: Date;
@@ -27,7 +32,7 @@ export class TenantEventEntity {
   @Column({ type: 'varchar', length: 200 })
   actor!: string;
 
-  @Column({ type: 'jsonb', default: () => `'{}'::jsonb` })
+  @Column({ type: 'jsonb', default: {} })
   data!: Record<string, unknown>;
 
   /** The request id or job id the event came from. */

@@ -1,10 +1,12 @@
 import type { TenantStatus, TierName } from '@silo/core';
 import {
+  Check,
   Column,
   CreateDateColumn,
   Entity,
   Index,
   PrimaryGeneratedColumn,
+  Unique,
   UpdateDateColumn,
   VersionColumn,
 } from 'typeorm';
@@ -12,11 +14,19 @@ import {
 /** A tenant and the facts Silo knows about its database. Never holds a password. */
 @Entity({ name: 'tenants' })
 @Index('tenants_created_at_id_idx', ['createdAt', 'id'])
+@Index('tenants_status_idx', ['status'])
+@Unique('tenants_slug_key', ['slug'])
+@Check('tenants_slug_format', `slug ~ '^[a-z][a-z0-9-]{1,30}[a-z0-9]$' AND position('--' in slug) = 0`)
+@Check(
+  'tenants_status_known',
+  `status IN ('PENDING','PROVISIONING','ACTIVE','SUSPENDED','FAILED','DEPROVISIONING','DELETED')`,
+)
+@Check('tenants_endpoint_port_range', `db_endpoint_port BETWEEN 1 AND 65535`)
 export class TenantEntity {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
 
-  @Column({ type: 'varchar', length: 32, unique: true })
+  @Column({ type: 'varchar', length: 32 })
   slug!: string;
 
   @Column({ type: 'varchar', length: 200 })
@@ -37,7 +47,7 @@ export class TenantEntity {
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
   updatedAt!: Date;
 
-  @VersionColumn()
+  @VersionColumn({ default: 1 })
   version!: number;
 
   @Column({ name: 'db_instance_identifier', type: 'varchar', length: 63, nullable: true })

@@ -1,0 +1,34 @@
+import { randomBytes } from 'node:crypto';
+import { loadConfig, type SiloConfig } from '../../libs/config/src';
+import { awsEndpoint, runDatabaseUrl, testServices } from './test-services';
+
+/** A short random token for queue prefixes, resource names and slugs that must not collide. */
+export function uniqueToken(bytes = 4): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/**
+ * The environment of a Silo process under test: this run's database, the real Redis with a
+ * random queue prefix, and the emulator. Overrides win.
+ */
+export function testEnvironment(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    LOG_FORMAT: 'json',
+    DATABASE_URL: runDatabaseUrl(),
+    REDIS_URL: testServices.redisUrl,
+    QUEUE_PREFIX: `test-${uniqueToken()}`,
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL: awsEndpoint(),
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    SILO_ENVIRONMENT: 'test',
+    SHUTDOWN_GRACE_MS: '3000',
+    ...overrides,
+  };
+}
+
+export function testConfig(overrides: Record<string, string> = {}): SiloConfig {
+  return loadConfig({ env: testEnvironment(overrides), envFile: false });
+}
