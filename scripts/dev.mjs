@@ -60,7 +60,11 @@ if (config.aws.endpoint) {
     if (status.status === 0) {
       say(`an AWS emulator already answers on ${config.aws.endpoint}; using it (it is left running)`);
     } else {
-      runOrFail('starting the AWS emulator', 'bash', [resolve(root, 'scripts/aws-emulator.sh'), 'start', port]);
+      runOrFail('starting the AWS emulator', 'bash', [
+        resolve(root, 'scripts/aws-emulator.sh'),
+        'start',
+        port,
+      ]);
       emulatorPort = port;
     }
   } else {
@@ -86,7 +90,10 @@ async function shutdown(code) {
   say('stopping…');
   for (const child of children.values()) if (child.exitCode === null) child.kill('SIGTERM');
   const deadline = Date.now() + config.shutdownGraceMs + 5000;
-  while ([...children.values()].some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline) {
+  while (
+    [...children.values()].some((c) => c.exitCode === null && c.signalCode === null) &&
+    Date.now() < deadline
+  ) {
     await new Promise((r) => setTimeout(r, 100));
   }
   for (const [name, child] of children) {
@@ -105,14 +112,20 @@ process.on('SIGTERM', () => void shutdown(0));
 process.on('SIGHUP', () => void shutdown(0));
 
 try {
-  runOrFail('migrate', 'node', [resolve(root, 'dist/libs/control-plane-db/src/cli/migrate.js'), '--create-database']);
+  runOrFail('migrate', 'node', [
+    resolve(root, 'dist/libs/control-plane-db/src/cli/migrate.js'),
+    '--create-database',
+  ]);
 } catch (error) {
   stopEmulator();
   throw error;
 }
 
 function start(name, entry) {
-  const child = spawn('node', ['--enable-source-maps', resolve(root, entry)], { cwd: root, stdio: 'inherit' });
+  const child = spawn('node', ['--enable-source-maps', resolve(root, entry)], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   children.set(name, child);
   child.on('exit', (code, signal) => {
     if (stopping) return;

@@ -20,12 +20,20 @@ export default async function globalSetup(): Promise<void> {
   if (process.env.SILO_TEST_DATABASE_URL) return;
 
   await assertAnswers('PostgreSQL', testServices.postgresAdminUrl, async () => {
-    const client = new Client({ connectionString: testServices.postgresAdminUrl, connectionTimeoutMillis: 3000 });
+    const client = new Client({
+      connectionString: testServices.postgresAdminUrl,
+      connectionTimeoutMillis: 3000,
+    });
     await client.connect();
     await client.end();
   });
   await assertAnswers('Redis', testServices.redisUrl, async () => {
-    const redis = new IORedis(testServices.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 3000, retryStrategy: () => null });
+    const redis = new IORedis(testServices.redisUrl, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 3000,
+      retryStrategy: () => null,
+    });
     try {
       await redis.connect();
       await redis.ping();

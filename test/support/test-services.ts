@@ -19,7 +19,8 @@ export function awsEndpoint(): string {
 
 function required(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run integration tests through jest's integration or e2e project`);
+  if (!value)
+    throw new Error(`${name} is not set: run integration tests through jest's integration or e2e project`);
   return value;
 }
 

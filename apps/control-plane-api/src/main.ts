@@ -2,20 +2,27 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { loadConfigOrExit } from '@silo/config';
+import { installGracefulShutdown } from '@silo/observability';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit('control-plane-api');
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), { bufferLogs: true });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), {
+    bufferLogs: true,
+  });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
-  app.enableShutdownHooks();
+  installGracefulShutdown(app, { graceMs: config.shutdownGraceMs, logger: app.get(Logger) });
   await app.listen(config.http.port, config.http.host);
-  app.get(Logger).log(`control-plane API listening on http://${config.http.host}:${config.http.port}`, 'Bootstrap');
+  app
+    .get(Logger)
+    .log(`control-plane API listening on http://${config.http.host}:${config.http.port}`, 'Bootstrap');
 }
 
 bootstrap().catch((error: unknown) => {
-  process.stderr.write(`control-plane-api: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `control-plane-api: failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -61,7 +61,10 @@ describe('control-plane API health', () => {
 
   it('answers /readyz 200 when PostgreSQL and Redis answer', async () => {
     const res = await request(app.getHttpServer()).get('/readyz').expect(200);
-    expect(res.body).toMatchObject({ status: 'ok', details: { postgres: { status: 'up' }, redis: { status: 'up' } } });
+    expect(res.body).toMatchObject({
+      status: 'ok',
+      details: { postgres: { status: 'up' }, redis: { status: 'up' } },
+    });
   });
 
   it('answers /readyz 503 problem+json naming Redis when Redis is gone, and 200 once it is back', async () => {
@@ -92,7 +95,10 @@ describe('control-plane API health', () => {
   });
 
   it("echoes the caller's x-request-id and makes one when absent", async () => {
-    const given = await request(app.getHttpServer()).get('/healthz').set('x-request-id', 'trace-123').expect(200);
+    const given = await request(app.getHttpServer())
+      .get('/healthz')
+      .set('x-request-id', 'trace-123')
+      .expect(200);
     expect(given.headers['x-request-id']).toBe('trace-123');
     const made = await request(app.getHttpServer()).get('/healthz').expect(200);
     expect(made.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
@@ -101,7 +107,12 @@ describe('control-plane API health', () => {
   it('answers an unknown route with 404 problem+json', async () => {
     const res = await request(app.getHttpServer()).get('/v0/nothing-here').expect(404);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.body).toEqual({ type: 'about:blank', title: 'Not Found', status: 404, detail: 'Cannot GET /v0/nothing-here' });
+    expect(res.body).toEqual({
+      type: 'about:blank',
+      title: 'Not Found',
+      status: 404,
+      detail: 'Cannot GET /v0/nothing-here',
+    });
   });
 });
 

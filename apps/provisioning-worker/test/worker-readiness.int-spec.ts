@@ -30,7 +30,9 @@ describe('provisioning worker readiness', () => {
     const readiness = app.get(WorkerReadinessService);
 
     expect(await readiness.check()).toEqual({ postgres: null, redis: expect.any(String) });
-    await waitFor(() => warned.mock.calls.some(([, message]) => message === 'worker not ready: redis did not answer'));
+    await waitFor(() =>
+      warned.mock.calls.some(([, message]) => message === 'worker not ready: redis did not answer'),
+    );
     expect(logged.mock.calls.some(([, message]) => message === 'worker ready')).toBe(false);
 
     await redis.open();

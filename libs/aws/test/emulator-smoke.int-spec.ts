@@ -1,5 +1,13 @@
-import { DeleteAlarmsCommand, DescribeAlarmsCommand, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
-import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import {
+  DeleteAlarmsCommand,
+  DescribeAlarmsCommand,
+  PutMetricAlarmCommand,
+} from '@aws-sdk/client-cloudwatch';
+import {
+  CreateDBInstanceCommand,
+  DeleteDBInstanceCommand,
+  DescribeDBInstancesCommand,
+} from '@aws-sdk/client-rds';
 import {
   CreateSecretCommand,
   DeleteSecretCommand,
@@ -44,8 +52,12 @@ describe('AWS SDK v3 clients against the emulator', () => {
     const described = await aws.secretsManager.send(new DescribeSecretCommand({ SecretId: created.ARN }));
     expect(described.Tags).toEqual(expect.arrayContaining(tags));
 
-    await aws.secretsManager.send(new DeleteSecretCommand({ SecretId: created.ARN, ForceDeleteWithoutRecovery: true }));
-    await expect(aws.secretsManager.send(new GetSecretValueCommand({ SecretId: created.ARN }))).rejects.toMatchObject({
+    await aws.secretsManager.send(
+      new DeleteSecretCommand({ SecretId: created.ARN, ForceDeleteWithoutRecovery: true }),
+    );
+    await expect(
+      aws.secretsManager.send(new GetSecretValueCommand({ SecretId: created.ARN })),
+    ).rejects.toMatchObject({
       name: 'ResourceNotFoundException',
     });
   });
@@ -87,7 +99,9 @@ describe('AWS SDK v3 clients against the emulator', () => {
     expect(DBInstances![0].TagList).toEqual(expect.arrayContaining(tags));
 
     await aws.rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true }));
-    await expect(aws.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).rejects.toMatchObject({
+    await expect(
+      aws.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id })),
+    ).rejects.toMatchObject({
       name: 'DBInstanceNotFoundFault',
     });
   });
@@ -109,7 +123,9 @@ describe('AWS SDK v3 clients against the emulator', () => {
         Tags: tags,
       }),
     );
-    const { MetricAlarms } = await aws.cloudWatch.send(new DescribeAlarmsCommand({ AlarmNames: [alarmName] }));
+    const { MetricAlarms } = await aws.cloudWatch.send(
+      new DescribeAlarmsCommand({ AlarmNames: [alarmName] }),
+    );
     expect(MetricAlarms).toHaveLength(1);
     expect(MetricAlarms![0]).toMatchObject({
       AlarmName: alarmName,

@@ -20,7 +20,10 @@ const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === '
 /** Lower-case name usable inside RDS identifiers, secret names and alarm names. */
 const resourcePrefix = z
   .string()
-  .regex(/^[a-z](?:[a-z0-9]|-(?!-)){0,14}[a-z0-9]$/, 'must be 2-16 of a-z, 0-9 and single hyphens, starting with a letter');
+  .regex(
+    /^[a-z](?:[a-z0-9]|-(?!-)){0,14}[a-z0-9]$/,
+    'must be 2-16 of a-z, 0-9 and single hyphens, starting with a letter',
+  );
 
 /**
  * Every environment variable Silo reads, with its default. `.env.example` documents the same
@@ -66,7 +69,8 @@ export const environmentSchema = z
       ctx.addIssue({
         code: 'custom',
         path: [missing],
-        message: 'must be set together with its pair (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or both left unset',
+        message:
+          'must be set together with its pair (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or both left unset',
       });
     }
   });

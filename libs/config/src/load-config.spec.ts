@@ -37,7 +37,13 @@ describe('loadConfig', () => {
 
   it('names every bad variable in one error', () => {
     const error = problemsOf({ REDIS_URL: 'nonsense', PORT: '70000', AWS_REGION: 'mars', LOG_LEVEL: 'loud' });
-    expect(error.problems.map((p) => p.variable)).toEqual(['AWS_REGION', 'DATABASE_URL', 'LOG_LEVEL', 'PORT', 'REDIS_URL']);
+    expect(error.problems.map((p) => p.variable)).toEqual([
+      'AWS_REGION',
+      'DATABASE_URL',
+      'LOG_LEVEL',
+      'PORT',
+      'REDIS_URL',
+    ]);
     expect(error.message).toMatch(/^Invalid configuration \(5 problems\)/);
     expect(error.message).toContain('DATABASE_URL: is required but not set');
     expect(error.message).toContain('REDIS_URL: must be a URL starting with redis:// or rediss://');
@@ -58,7 +64,10 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...REQUIRED, AWS_SECRET_ACCESS_KEY: 'x' }).problems).toEqual([
       { variable: 'AWS_ACCESS_KEY_ID', message: expect.stringContaining('together') },
     ]);
-    const config = loadConfig({ env: { ...REQUIRED, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' }, envFile: false });
+    const config = loadConfig({
+      env: { ...REQUIRED, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' },
+      envFile: false,
+    });
     expect(config.aws.credentials).toEqual({ accessKeyId: 'a', secretAccessKey: 'b' });
   });
 
@@ -71,17 +80,22 @@ describe('loadConfig', () => {
 
   it('rejects a resource prefix that would make invalid AWS names', () => {
     for (const prefix of ['Silo', 'silo--x', '-silo', 'silo-', 'a', 'x'.repeat(17)]) {
-      expect(problemsOf({ ...REQUIRED, SILO_RESOURCE_PREFIX: prefix }).problems[0].variable).toBe('SILO_RESOURCE_PREFIX');
+      expect(problemsOf({ ...REQUIRED, SILO_RESOURCE_PREFIX: prefix }).problems[0].variable).toBe(
+        'SILO_RESOURCE_PREFIX',
+      );
     }
-    expect(loadConfig({ env: { ...REQUIRED, SILO_RESOURCE_PREFIX: 'silo-stg' }, envFile: false }).resources.prefix).toBe(
-      'silo-stg',
-    );
+    expect(
+      loadConfig({ env: { ...REQUIRED, SILO_RESOURCE_PREFIX: 'silo-stg' }, envFile: false }).resources.prefix,
+    ).toBe('silo-stg');
   });
 
   it('reads a dotenv file beneath the environment, the environment winning', () => {
     const dir = mkdtempSync(join(tmpdir(), 'silo-config-'));
     const file = join(dir, '.env');
-    writeFileSync(file, `DATABASE_URL=${REQUIRED.DATABASE_URL}\nREDIS_URL=redis://from-file:6379\nAWS_REGION=us-east-2\nPORT=4000\n`);
+    writeFileSync(
+      file,
+      `DATABASE_URL=${REQUIRED.DATABASE_URL}\nREDIS_URL=redis://from-file:6379\nAWS_REGION=us-east-2\nPORT=4000\n`,
+    );
     const config = loadConfig({ env: { REDIS_URL: 'redis://from-env:6379' }, envFile: file });
     expect(config.redis.url).toBe('redis://from-env:6379');
     expect(config.aws.region).toBe('us-east-2');
@@ -110,7 +124,10 @@ describe('.env.example', () => {
   });
 
   it('states each default as the schema applies it', () => {
-    const defaults = environmentSchema.parse(REQUIRED) as Record<string, unknown>;
+    const defaults = environmentSchema.parse(REQUIRED) as Record<
+      string,
+      string | number | boolean | undefined
+    >;
     for (const [variable, doc] of documented) {
       if (variable in REQUIRED) {
         expect({ variable, doc: /Required\.$/.test(doc) }).toEqual({ variable, doc: true });

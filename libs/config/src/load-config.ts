@@ -32,7 +32,9 @@ export interface LoadConfigOptions {
 export function loadConfig(options: LoadConfigOptions = {}): SiloConfig {
   const env = options.env ?? process.env;
   const file = options.envFile === undefined ? (env.SILO_ENV_FILE ?? '.env') : options.envFile;
-  const fromFile = file ? readEnvFile(file, options.envFile !== undefined || env.SILO_ENV_FILE !== undefined) : {};
+  const fromFile = file
+    ? readEnvFile(file, options.envFile !== undefined || env.SILO_ENV_FILE !== undefined)
+    : {};
 
   const merged: Record<string, string | undefined> = { ...fromFile };
   for (const [key, value] of Object.entries(env)) {
@@ -44,7 +46,10 @@ export function loadConfig(options: LoadConfigOptions = {}): SiloConfig {
   if (!result.success) {
     const problems = result.error.issues.map((issue) => ({
       variable: String(issue.path[0] ?? '(environment)'),
-      message: issue.code === 'invalid_type' && merged[String(issue.path[0])] === undefined ? 'is required but not set' : issue.message,
+      message:
+        issue.code === 'invalid_type' && merged[String(issue.path[0])] === undefined
+          ? 'is required but not set'
+          : issue.message,
     }));
     problems.sort((a, b) => a.variable.localeCompare(b.variable));
     throw new ConfigError(problems);
@@ -55,7 +60,8 @@ export function loadConfig(options: LoadConfigOptions = {}): SiloConfig {
 function readEnvFile(file: string, mustExist: boolean): Record<string, string> {
   const path = resolve(file);
   if (!existsSync(path)) {
-    if (mustExist) throw new ConfigError([{ variable: 'SILO_ENV_FILE', message: `file ${path} does not exist` }]);
+    if (mustExist)
+      throw new ConfigError([{ variable: 'SILO_ENV_FILE', message: `file ${path} does not exist` }]);
     return {};
   }
   return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;

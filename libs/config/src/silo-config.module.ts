@@ -6,6 +6,10 @@ import { SiloConfig } from './silo-config';
 @Module({})
 export class SiloConfigModule {
   static forRoot(config: SiloConfig): DynamicModule {
-    return { module: SiloConfigModule, providers: [{ provide: SiloConfig, useValue: config }], exports: [SiloConfig] };
+    return {
+      module: SiloConfigModule,
+      providers: [{ provide: SiloConfig, useValue: config }],
+      exports: [SiloConfig],
+    };
   }
 }

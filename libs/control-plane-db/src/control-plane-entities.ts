@@ -5,7 +5,12 @@ import { TenantEntity } from './entities/tenant.entity';
 import { InitialControlPlaneSchema1795363200000 } from './migrations/1795363200000-initial-control-plane-schema';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
-export const CONTROL_PLANE_ENTITIES = [TenantEntity, TenantEventEntity, ProvisioningStepEntity, OutboxMessageEntity];
+export const CONTROL_PLANE_ENTITIES = [
+  TenantEntity,
+  TenantEventEntity,
+  ProvisioningStepEntity,
+  OutboxMessageEntity,
+];
 
 /** Migrations in the order they apply. */
 export const CONTROL_PLANE_MIGRATIONS = [InitialControlPlaneSchema1795363200000];

@@ -23,7 +23,9 @@ const MIGRATION_LOCK_KEY = 'silo:control-plane-migrations';
  */
 export async function migrateControlPlane(options: MigrateOptions): Promise<MigrateResult> {
   const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
-  const createdDatabase = options.createDatabase ? await ensureDatabase(options.url, connectTimeoutMs) : false;
+  const createdDatabase = options.createDatabase
+    ? await ensureDatabase(options.url, connectTimeoutMs)
+    : false;
   const dataSource = new DataSource(
     controlPlaneDataSourceOptions({
       url: options.url,
@@ -56,7 +58,10 @@ export async function ensureDatabase(url: string, connectTimeoutMs = 5000): Prom
   const quoted = quoteIdentifier(name, 'database name');
   const maintenance = new URL(url);
   maintenance.pathname = '/postgres';
-  const client = new Client({ connectionString: maintenance.toString(), connectionTimeoutMillis: connectTimeoutMs });
+  const client = new Client({
+    connectionString: maintenance.toString(),
+    connectionTimeoutMillis: connectTimeoutMs,
+  });
   await client.connect();
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);

@@ -1,8 +1,19 @@
 export { controlPlaneDataSourceOptions, type ControlPlaneDbOptions } from './control-plane-data-source';
 export { ControlPlaneDbModule } from './control-plane-db.module';
 export { CONTROL_PLANE_ENTITIES, CONTROL_PLANE_MIGRATIONS } from './control-plane-entities';
-export { ensureDatabase, migrateControlPlane, type MigrateOptions, type MigrateResult } from './control-plane-migrator';
+export {
+  ensureDatabase,
+  migrateControlPlane,
+  type MigrateOptions,
+  type MigrateResult,
+} from './control-plane-migrator';
 export { OutboxMessageEntity } from './entities/outbox-message.entity';
-export { ProvisioningStepEntity, SAGAS, STEP_STATUSES, type Saga, type StepStatus } from './entities/provisioning-step.entity';
+export {
+  ProvisioningStepEntity,
+  SAGAS,
+  STEP_STATUSES,
+  type Saga,
+  type StepStatus,
+} from './entities/provisioning-step.entity';
 export { TenantEventEntity } from './entities/tenant-event.entity';
 export { TenantEntity } from './entities/tenant.entity';

@@ -3,7 +3,13 @@ import { DataSource, QueryFailedError } from 'typeorm';
 import { uniqueToken } from '../../../test/support/test-config';
 import { databaseUrl, testServices } from '../../../test/support/test-services';
 import { quoteIdentifier } from '../../core/src';
-import { controlPlaneDataSourceOptions, CONTROL_PLANE_MIGRATIONS, migrateControlPlane, TenantEntity, TenantEventEntity } from '../src';
+import {
+  controlPlaneDataSourceOptions,
+  CONTROL_PLANE_MIGRATIONS,
+  migrateControlPlane,
+  TenantEntity,
+  TenantEventEntity,
+} from '../src';
 
 const created: string[] = [];
 
@@ -14,13 +20,16 @@ function freshDatabaseUrl(): string {
 }
 
 async function openDataSource(url: string): Promise<DataSource> {
-  return new DataSource(controlPlaneDataSourceOptions({ url, poolMax: 4, connectTimeoutMs: 3000, applicationName: 'silo-test' })).initialize();
+  return new DataSource(
+    controlPlaneDataSourceOptions({ url, poolMax: 4, connectTimeoutMs: 3000, applicationName: 'silo-test' }),
+  ).initialize();
 }
 
 afterAll(async () => {
   const admin = new Client({ connectionString: testServices.postgresAdminUrl });
   await admin.connect();
-  for (const name of created) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`);
+  for (const name of created)
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`);
   await admin.end();
 });
 
@@ -35,7 +44,9 @@ describe('control-plane migrations', () => {
 
   it('apply exactly once when several processes migrate at the same moment', async () => {
     const url = freshDatabaseUrl();
-    const runs = await Promise.all(Array.from({ length: 4 }, () => migrateControlPlane({ url, createDatabase: true })));
+    const runs = await Promise.all(
+      Array.from({ length: 4 }, () => migrateControlPlane({ url, createDatabase: true })),
+    );
     expect(runs.filter((r) => r.createdDatabase)).toHaveLength(1);
     expect(runs.flatMap((r) => r.applied)).toEqual(CONTROL_PLANE_MIGRATIONS.map((m) => m.name));
   });
@@ -78,7 +89,9 @@ describe('control-plane schema', () => {
   afterAll(() => ds?.destroy());
 
   async function newTenant(slug = `t-${uniqueToken()}`): Promise<TenantEntity> {
-    return ds.getRepository(TenantEntity).save({ slug, name: 'Acme', tier: 'pro', status: 'PENDING', createdBy: 'ops-1' });
+    return ds
+      .getRepository(TenantEntity)
+      .save({ slug, name: 'Acme', tier: 'pro', status: 'PENDING', createdBy: 'ops-1' });
   }
 
   function sqlState(error: unknown): string | undefined {
@@ -102,14 +115,19 @@ describe('control-plane schema', () => {
     expect(sqlState(error)).toBe('23505');
   });
 
-  it.each([['Bad-Slug'], ['ab--cd'], ['x']])('refuses slug %j in the database too (check_violation)', async (slug) => {
-    const error = await newTenant(slug).catch((e: unknown) => e);
-    expect(sqlState(error)).toBe('23514');
-  });
+  it.each([['Bad-Slug'], ['ab--cd'], ['x']])(
+    'refuses slug %j in the database too (check_violation)',
+    async (slug) => {
+      const error = await newTenant(slug).catch((e: unknown) => e);
+      expect(sqlState(error)).toBe('23514');
+    },
+  );
 
   it('refuses an unknown status (check_violation)', async () => {
     const tenant = await newTenant();
-    const error = await ds.query(`UPDATE tenants SET status = 'LIMBO' WHERE id = $1`, [tenant.id]).catch((e: unknown) => e);
+    const error = await ds
+      .query(`UPDATE tenants SET status = 'LIMBO' WHERE id = $1`, [tenant.id])
+      .catch((e: unknown) => e);
     expect(sqlState(error)).toBe('23514');
   });
 
@@ -130,14 +148,22 @@ describe('control-plane schema', () => {
       [`TRUNCATE tenant_events`, []],
     ] as const) {
       const error = await ds.query(statement[0], [...statement[1]]).catch((e: unknown) => e);
-      expect({ statement: statement[0], state: sqlState(error) }).toEqual({ statement: statement[0], state: '23001' });
+      expect({ statement: statement[0], state: sqlState(error) }).toEqual({
+        statement: statement[0],
+        state: '23001',
+      });
     }
-    expect(await events.findOneByOrFail({ id: event.id })).toMatchObject({ message: 'created', data: { tier: 'pro' } });
+    expect(await events.findOneByOrFail({ id: event.id })).toMatchObject({
+      message: 'created',
+      data: { tier: 'pro' },
+    });
   });
 
   it('does not let a tenant with events be deleted (foreign key)', async () => {
     const tenant = await newTenant();
-    await ds.getRepository(TenantEventEntity).save({ tenantId: tenant.id, type: 'tenant.created', message: 'x', actor: 'a' });
+    await ds
+      .getRepository(TenantEventEntity)
+      .save({ tenantId: tenant.id, type: 'tenant.created', message: 'x', actor: 'a' });
     const error = await ds.query(`DELETE FROM tenants WHERE id = $1`, [tenant.id]).catch((e: unknown) => e);
     expect(sqlState(error)).toBe('23503');
   });

@@ -12,7 +12,10 @@ export function loggerOptions(config: SiloConfig, app: string): LoggerOptions {
     formatters: { level: (label) => ({ level: label }) },
     transport:
       config.log.format === 'pretty'
-        ? { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }
+        ? {
+            target: 'pino-pretty',
+            options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' },
+          }
         : undefined,
   };
 }

@@ -23,10 +23,13 @@ describe('assignRequestId', () => {
     expect(res.getHeader('x-request-id')).toBe(id);
   });
 
-  it.each([['x'.repeat(129)], ['has space'], ['line\nbreak'], ['{"json":1}']])('replaces an unusable id %j', (bad) => {
-    const { req, res } = exchange(bad);
-    const id = assignRequestId(req, res);
-    expect(id).not.toBe(bad);
-    expect(id).toHaveLength(36);
-  });
+  it.each([['x'.repeat(129)], ['has space'], ['line\nbreak'], ['{"json":1}']])(
+    'replaces an unusable id %j',
+    (bad) => {
+      const { req, res } = exchange(bad);
+      const id = assignRequestId(req, res);
+      expect(id).not.toBe(bad);
+      expect(id).toHaveLength(36);
+    },
+  );
 });

@@ -31,7 +31,11 @@ export class SiloLoggerModule {
                 return QUIET_PATHS.has((req.url ?? '').split('?')[0]) ? 'debug' : 'info';
               },
               serializers: {
-                req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+                req: (req: { id: unknown; method: string; url: string }) => ({
+                  id: req.id,
+                  method: req.method,
+                  url: req.url,
+                }),
                 res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
               },
             },

@@ -40,7 +40,7 @@ export class RedisConnection implements OnApplicationShutdown {
     }
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  onApplicationShutdown(): void {
     this.client.disconnect();
   }
 }

@@ -32,9 +32,13 @@ export class HealthController {
       const result = error.getResponse() as HealthCheckResult;
       const failed = Object.entries(result.error ?? {});
       throw new HttpException(
-        problem(503, `not ready: ${failed.map(([name, d]) => `${name} (${String(d?.message ?? "down")})`).join(', ')}`, {
-          checks: result.details,
-        }),
+        problem(
+          503,
+          `not ready: ${failed.map(([name, d]) => `${name} (${String(d?.message ?? 'down')})`).join(', ')}`,
+          {
+            checks: result.details,
+          },
+        ),
         503,
       );
     }

@@ -23,8 +23,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (typeof response === 'object' && response !== null && 'type' in response && 'title' in response) {
       return response as ProblemDetails;
     }
-    const message =
-      typeof response === 'string' ? response : (response as { message?: unknown }).message ?? exception.message;
-    return problem(status, Array.isArray(message) ? message.join('; ') : String(message));
+    const message = typeof response === 'string' ? response : (response as { message?: unknown }).message;
+    if (Array.isArray(message)) return problem(status, message.map(String).join('; '));
+    return problem(status, typeof message === 'string' ? message : exception.message);
   }
 }

@@ -25,6 +25,16 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-export function problem(status: number, detail?: string, extra: Partial<ProblemDetails> = {}): ProblemDetails {
-  return { type: 'about:blank', title: TITLES[status] ?? 'Error', status, ...(detail ? { detail } : {}), ...extra };
+export function problem(
+  status: number,
+  detail?: string,
+  extra: Partial<ProblemDetails> = {},
+): ProblemDetails {
+  return {
+    type: 'about:blank',
+    title: TITLES[status] ?? 'Error',
+    status,
+    ...(detail ? { detail } : {}),
+    ...extra,
+  };
 }

@@ -9,7 +9,9 @@ import { migrateControlPlane } from '../control-plane-migrator';
 async function main(argv: string[]): Promise<number> {
   const unknown = argv.filter((a) => a !== '--create-database');
   if (unknown.length) {
-    process.stderr.write(`migrate: unknown argument(s) ${unknown.join(' ')}; usage: migrate [--create-database]\n`);
+    process.stderr.write(
+      `migrate: unknown argument(s) ${unknown.join(' ')}; usage: migrate [--create-database]\n`,
+    );
     return 2;
   }
   const config = loadConfigOrExit('migrate');
@@ -21,7 +23,10 @@ async function main(argv: string[]): Promise<number> {
       createDatabase: argv.includes('--create-database'),
     });
     if (result.createdDatabase) log.info('created the control-plane database');
-    log.info({ applied: result.applied }, result.applied.length ? 'migrations applied' : 'schema already up to date');
+    log.info(
+      { applied: result.applied },
+      result.applied.length ? 'migrations applied' : 'schema already up to date',
+    );
     return 0;
   } catch (error) {
     log.error({ err: error }, 'migration failed');

@@ -10,7 +10,10 @@ export type Saga = (typeof SAGAS)[number];
 /** The record of one step of one saga for one tenant. */
 @Entity({ name: 'provisioning_steps' })
 @Check('provisioning_steps_saga_known', `saga IN ('provision','deprovision')`)
-@Check('provisioning_steps_status_known', `status IN ('pending','running','waiting','done','failed','compensated')`)
+@Check(
+  'provisioning_steps_status_known',
+  `status IN ('pending','running','waiting','done','failed','compensated')`,
+)
 @Check('provisioning_steps_attempts_positive', `attempts >= 0`)
 export class ProvisioningStepEntity {
   @PrimaryColumn({ name: 'tenant_id', type: 'uuid' })

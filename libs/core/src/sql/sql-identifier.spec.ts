@@ -5,8 +5,11 @@ describe('quoteIdentifier', () => {
     expect(quoteIdentifier(name)).toBe(`"${name}"`);
   });
 
-  it.each(['', 'a"b', 'a;b', 'drop table x', '1abc', 'a'.repeat(64), 'naïve', 'a\u0000b'])('refuses %j', (name) => {
-    expect(() => quoteIdentifier(name, 'role name')).toThrow(InvalidSqlIdentifierError);
-    expect(() => quoteIdentifier(name, 'role name')).toThrow(/^role name .* is not a valid SQL identifier/);
-  });
+  it.each(['', 'a"b', 'a;b', 'drop table x', '1abc', 'a'.repeat(64), 'naïve', 'a\u0000b'])(
+    'refuses %j',
+    (name) => {
+      expect(() => quoteIdentifier(name, 'role name')).toThrow(InvalidSqlIdentifierError);
+      expect(() => quoteIdentifier(name, 'role name')).toThrow(/^role name .* is not a valid SQL identifier/);
+    },
+  );
 });

@@ -28,7 +28,10 @@ describe('tenant lifecycle', () => {
         if (legal.has(`${from}>${to}`)) continue;
         expect(canTransition(from, to)).toBe(false);
         expect(() => transition(from, to)).toThrow(
-          expect.objectContaining({ code: TenantErrorCode.ILLEGAL_TRANSITION, message: `a tenant cannot go from ${from} to ${to}` }),
+          expect.objectContaining({
+            code: TenantErrorCode.ILLEGAL_TRANSITION,
+            message: `a tenant cannot go from ${from} to ${to}`,
+          }),
         );
         refused++;
       }

@@ -21,6 +21,8 @@ describe('tenant slug', () => {
     ['', 'empty'],
   ])('refuses %j (%s)', (slug) => {
     expect(slugProblem(slug)).toEqual(expect.any(String));
-    expect(() => assertTenantSlug(slug)).toThrow(expect.objectContaining({ code: TenantErrorCode.INVALID_SLUG }));
+    expect(() => assertTenantSlug(slug)).toThrow(
+      expect.objectContaining({ code: TenantErrorCode.INVALID_SLUG }),
+    );
   });
 });

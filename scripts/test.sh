@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# npm test [-- <jest arguments>]: the whole suite from a fresh clone. Installs what is missing
+# (npm packages, the emulator's virtualenv), makes sure PostgreSQL and Redis answer (starting the
+# machine's own when they do not), then typecheck, lint, build, and jest's unit, integration and
+# e2e projects. Integration and e2e tests create their own database, queue prefixes and emulator.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/ensure-deps.sh
+source "$root/scripts/lib/ensure-deps.sh"
+ensure_deps "$root"
+cd "$root"
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+hostport() { node -e 'const u = new URL(process.argv[1]); console.log(`${u.hostname}:${u.port || process.argv[2]}`)' "$1" "$2"; }
+pg_url="${SILO_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+redis_url="${SILO_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+
+step "services"
+bash scripts/ensure-services.sh --postgres "$(hostport "$pg_url" 5432)" --redis "$(hostport "$redis_url" 6379)"
+step "AWS emulator (moto) virtualenv"
+bash scripts/aws-emulator.sh install
+step "typecheck"
+npm run --silent typecheck
+step "lint"
+npm run --silent lint
+step "build"
+npm run --silent build
+
+step "jest"
+mkdir -p .cache
+results=.cache/jest-results.json
+rm -f "$results"
+status=0
+npx jest --ci --json --outputFile="$results" "$@" || status=$?
+if [[ -f "$results" ]]; then
+  node -e '
+    const r = require(process.argv[1]);
+    console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+  ' "$(pwd)/$results"
+fi
+exit "$status"

@@ -1,0 +1,86 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Client } from 'pg';
+import { quoteIdentifier } from '../../libs/core/src';
+import { freePort } from '../support/free-port';
+import { httpStatus, isAlive, REPO_ROOT, SiloProcess } from '../support/silo-process';
+import { testEnvironment, uniqueToken } from '../support/test-config';
+import { databaseUrl, testServices } from '../support/test-services';
+
+jest.setTimeout(180_000);
+
+/** Every process in the session of `pid` (the dev script and all it started without setsid). */
+function sessionPids(pid: number): number[] {
+  const table = execFileSync('ps', ['-eo', 'pid=,sid='], { encoding: 'utf8' });
+  return table
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/).map(Number))
+    .filter(([, sid]) => sid === pid)
+    .map(([p]) => p);
+}
+
+// `npm run dev` as a newcomer runs it, driven the way a terminal does: wait for the banner,
+// curl /readyz, press Ctrl-C (SIGINT to the foreground process group), look for leftovers.
+describe('npm run dev', () => {
+  const database = `silo_dev_e2e_${uniqueToken()}`;
+  let dev: SiloProcess | undefined;
+  let emulatorPort: number | undefined;
+
+  afterAll(async () => {
+    dev?.kill();
+    // The emulator runs in its own session; stop it even when the test failed half-way.
+    if (emulatorPort)
+      execFileSync('bash', [resolve(REPO_ROOT, 'scripts/aws-emulator.sh'), 'stop', String(emulatorPort)]);
+    const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)} WITH (FORCE)`);
+    await admin.end();
+  });
+
+  it('brings up the API and the worker, answers /readyz 200, and Ctrl-C leaves no process behind', async () => {
+    const apiPort = await freePort();
+    emulatorPort = await freePort();
+    dev = SiloProcess.group('bash', ['scripts/dev.sh', '--no-build'], {
+      ...testEnvironment({
+        PORT: String(apiPort),
+        AWS_ENDPOINT_URL: `http://127.0.0.1:${emulatorPort}`,
+        // A database that does not exist yet: dev creates and migrates it.
+        DATABASE_URL: databaseUrl(testServices.postgresAdminUrl, database),
+        LOG_LEVEL: 'info',
+      }),
+      // The documented defaults, read directly so that the test never writes a .env.
+      SILO_ENV_FILE: resolve(REPO_ROOT, '.env.example'),
+    });
+    const readyz = `http://127.0.0.1:${apiPort}/readyz`;
+    await dev.waitFor(() => dev!.stderr.includes('dev: ready:'), 'the ready banner', 150_000);
+    expect(await httpStatus(readyz)).toBe(200);
+    await dev.waitFor(() => dev!.logLines().some((l) => l.msg === 'worker ready'), '"worker ready"');
+    expect(await httpStatus(`http://127.0.0.1:${emulatorPort}/moto-api/data.json`)).toBe(200);
+
+    const pidFile = resolve(REPO_ROOT, `.cache/emulator/moto-${emulatorPort}.pid`);
+    const started = [...sessionPids(dev.pid), Number(readFileSync(pidFile, 'utf8'))];
+    expect(started.length).toBeGreaterThanOrEqual(4); // bash → node dev.mjs → api, worker; + moto
+
+    process.kill(-dev.pid, 'SIGINT');
+    expect(await dev.exitWithin(60_000)).toEqual({ code: 0, signal: null });
+
+    expect(started.filter(isAlive)).toEqual([]);
+    expect(await httpStatus(readyz)).toBeUndefined();
+    expect(await httpStatus(`http://127.0.0.1:${emulatorPort}/moto-api/data.json`)).toBeUndefined();
+    expect(existsSync(pidFile)).toBe(false);
+  });
+
+  it('exits non-zero naming REDIS_URL when REDIS_URL is nonsense, starting nothing', async () => {
+    const emulatorPort = await freePort();
+    const bad = SiloProcess.group('bash', ['scripts/dev.sh', '--no-build'], {
+      ...testEnvironment({ REDIS_URL: 'nonsense', AWS_ENDPOINT_URL: `http://127.0.0.1:${emulatorPort}` }),
+      SILO_ENV_FILE: resolve(REPO_ROOT, '.env.example'),
+    });
+    const exit = await bad.exitWithin(60_000);
+    expect(exit.code).not.toBe(0);
+    expect(bad.stderr).toContain('REDIS_URL: must be a URL starting with redis:// or rediss://');
+    expect(await httpStatus(`http://127.0.0.1:${emulatorPort}/moto-api/data.json`)).toBeUndefined();
+  });
+});
