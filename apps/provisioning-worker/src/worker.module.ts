@@ -2,7 +2,9 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { SiloConfig, SiloConfigModule } from '@silo/config';
 import { ControlPlaneDbModule } from '@silo/control-plane-db';
 import { SiloLoggerModule } from '@silo/observability';
-import { QueueConnectionModule } from '@silo/queue';
+import { ProvisioningModule } from '@silo/provisioning';
+import { OutboxRelay, ProvisioningQueue, QueueConnectionModule } from '@silo/queue';
+import { ProvisioningWorkerService } from './provisioning-worker.service';
 import { WorkerReadinessService } from './worker-readiness.service';
 
 export const WORKER_APP_NAME = 'silo-worker';
@@ -17,8 +19,9 @@ export class WorkerModule {
         SiloLoggerModule.forApp(WORKER_APP_NAME),
         ControlPlaneDbModule.forApp(WORKER_APP_NAME),
         QueueConnectionModule,
+        ProvisioningModule,
       ],
-      providers: [WorkerReadinessService],
+      providers: [WorkerReadinessService, ProvisioningWorkerService, ProvisioningQueue, OutboxRelay],
     };
   }
 }

@@ -1,5 +1,11 @@
 import { Module } from '@nestjs/common';
 import { AwsClients } from './aws-clients';
+import { RdsInstances } from './rds-instances.adapter';
+import { TenantAlarms } from './tenant-alarms.adapter';
+import { TenantSecrets } from './tenant-secrets.adapter';
 
-@Module({ providers: [AwsClients], exports: [AwsClients] })
+@Module({
+  providers: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms],
+  exports: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms],
+})
 export class AwsModule {}

@@ -1,3 +1,14 @@
 export { awsClientSettings, type AwsClientSettings } from './aws-client-config';
 export { AwsClients } from './aws-clients';
+export { awsCall, isRetryableAwsError, toProvisioningError } from './aws-error-classification';
+export { TENANT_ID_TAG, type Tags } from './aws-tags';
 export { AwsModule } from './aws.module';
+export {
+  RdsInstances,
+  TERMINAL_INSTANCE_STATES,
+  type DeleteOutcome,
+  type InstanceSpec,
+  type InstanceView,
+} from './rds-instances.adapter';
+export { TenantAlarms, type AlarmSpec, type AlarmView } from './tenant-alarms.adapter';
+export { TenantSecrets, type SecretJson } from './tenant-secrets.adapter';

@@ -62,8 +62,54 @@ export const environmentSchema = z
       .default('local'),
     SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
     HTTP_ACCESS_LOG: booleanFlag.default(true),
+
+    SILO_TIER_PROFILES_FILE: z.string().min(1).optional(),
+    LOCAL_INSTANCE_ADMIN_URL: urlWithScheme(['postgres:', 'postgresql:']).optional(),
+    TENANT_DATABASE_NAME: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be 1-63 of a-z, 0-9 and _, starting with a letter')
+      .default('app'),
+    TENANT_DB_SSL: z.enum(['verify-full', 'require', 'disable']).default('verify-full'),
+    TENANT_DB_CA_FILE: z.string().min(1).optional(),
+    KMS_KEY_ID: z.string().min(1).optional(),
+    RDS_SUBNET_GROUP: z
+      .string()
+      .regex(/^[a-zA-Z0-9 ._-]{1,255}$/, 'must be a DB subnet group name')
+      .optional(),
+    RDS_SECURITY_GROUP_IDS: z
+      .string()
+      .regex(/^sg-[0-9a-f]{8,17}(,sg-[0-9a-f]{8,17})*$/, 'must be comma-separated security group ids (sg-…)')
+      .optional(),
+    ALARM_SNS_TOPIC_ARN: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
+      .optional(),
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
+    WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+    PROVISIONING_DEADLINE_MINUTES: z.coerce.number().int().min(1).max(1440).default(60),
+    STEP_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+    RETRY_BASE_DELAY_MS: z.coerce.number().int().min(10).max(600_000).default(2000),
+    RETRY_MAX_DELAY_MS: z.coerce.number().int().min(10).max(3_600_000).default(120_000),
+    WAIT_INITIAL_DELAY_MS: z.coerce.number().int().min(10).max(600_000).default(15_000),
+    WAIT_MAX_DELAY_MS: z.coerce.number().int().min(10).max(3_600_000).default(120_000),
+    SECRET_RECOVERY_WINDOW_DAYS: z.coerce.number().int().min(7).max(30).default(7),
+    OUTBOX_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
   })
   .superRefine((env, ctx) => {
+    if (env.RETRY_MAX_DELAY_MS < env.RETRY_BASE_DELAY_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RETRY_MAX_DELAY_MS'],
+        message: 'must not be below RETRY_BASE_DELAY_MS',
+      });
+    }
+    if (env.WAIT_MAX_DELAY_MS < env.WAIT_INITIAL_DELAY_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['WAIT_MAX_DELAY_MS'],
+        message: 'must not be below WAIT_INITIAL_DELAY_MS',
+      });
+    }
     if (Boolean(env.AWS_ACCESS_KEY_ID) !== Boolean(env.AWS_SECRET_ACCESS_KEY)) {
       const missing = env.AWS_ACCESS_KEY_ID ? 'AWS_SECRET_ACCESS_KEY' : 'AWS_ACCESS_KEY_ID';
       ctx.addIssue({

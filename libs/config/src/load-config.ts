@@ -36,7 +36,8 @@ export function loadConfig(options: LoadConfigOptions = {}): SiloConfig {
     ? readEnvFile(file, options.envFile !== undefined || env.SILO_ENV_FILE !== undefined)
     : {};
 
-  const merged: Record<string, string | undefined> = { ...fromFile };
+  const merged: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(fromFile)) if (value !== '') merged[key] = value;
   for (const [key, value] of Object.entries(env)) {
     // An empty variable counts as unset, as in most twelve-factor tooling.
     if (value !== undefined && value !== '') merged[key] = value;

@@ -24,6 +24,28 @@ export class SiloConfig {
   };
   readonly resources: { prefix: string; environment: string };
   readonly shutdownGraceMs: number;
+  readonly tenants: {
+    tierProfilesFile?: string;
+    /** Local instance backend: tenant instances materialised on this PostgreSQL server. */
+    localInstanceAdminUrl?: string;
+    databaseName: string;
+    ssl: 'verify-full' | 'require' | 'disable';
+    caFile?: string;
+    kmsKeyId?: string;
+    subnetGroup?: string;
+    securityGroupIds: string[];
+    alarmTopicArn?: string;
+    secretRecoveryWindowDays: number;
+  };
+  readonly worker: {
+    concurrency: number;
+    lockDurationMs: number;
+    deadlineMs: number;
+    stepMaxAttempts: number;
+    retry: { baseDelayMs: number; maxDelayMs: number };
+    wait: { initialDelayMs: number; maxDelayMs: number };
+    outboxPollMs: number;
+  };
 
   constructor(env: Environment) {
     this.nodeEnv = env.NODE_ENV;
@@ -48,5 +70,26 @@ export class SiloConfig {
     };
     this.resources = { prefix: env.SILO_RESOURCE_PREFIX, environment: env.SILO_ENVIRONMENT };
     this.shutdownGraceMs = env.SHUTDOWN_GRACE_MS;
+    this.tenants = {
+      tierProfilesFile: env.SILO_TIER_PROFILES_FILE,
+      localInstanceAdminUrl: env.LOCAL_INSTANCE_ADMIN_URL,
+      databaseName: env.TENANT_DATABASE_NAME,
+      ssl: env.TENANT_DB_SSL,
+      caFile: env.TENANT_DB_CA_FILE,
+      kmsKeyId: env.KMS_KEY_ID,
+      subnetGroup: env.RDS_SUBNET_GROUP,
+      securityGroupIds: env.RDS_SECURITY_GROUP_IDS ? env.RDS_SECURITY_GROUP_IDS.split(',') : [],
+      alarmTopicArn: env.ALARM_SNS_TOPIC_ARN,
+      secretRecoveryWindowDays: env.SECRET_RECOVERY_WINDOW_DAYS,
+    };
+    this.worker = {
+      concurrency: env.WORKER_CONCURRENCY,
+      lockDurationMs: env.WORKER_LOCK_DURATION_MS,
+      deadlineMs: env.PROVISIONING_DEADLINE_MINUTES * 60_000,
+      stepMaxAttempts: env.STEP_MAX_ATTEMPTS,
+      retry: { baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
+      wait: { initialDelayMs: env.WAIT_INITIAL_DELAY_MS, maxDelayMs: env.WAIT_MAX_DELAY_MS },
+      outboxPollMs: env.OUTBOX_POLL_MS,
+    };
   }
 }

@@ -3,6 +3,7 @@ import { ProvisioningStepEntity } from './entities/provisioning-step.entity';
 import { TenantEventEntity } from './entities/tenant-event.entity';
 import { TenantEntity } from './entities/tenant.entity';
 import { InitialControlPlaneSchema1795363200000 } from './migrations/1795363200000-initial-control-plane-schema';
+import { ProvisioningRunTracking1795366800000 } from './migrations/1795366800000-provisioning-run-tracking';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -13,4 +14,7 @@ export const CONTROL_PLANE_ENTITIES = [
 ];
 
 /** Migrations in the order they apply. */
-export const CONTROL_PLANE_MIGRATIONS = [InitialControlPlaneSchema1795363200000];
+export const CONTROL_PLANE_MIGRATIONS = [
+  InitialControlPlaneSchema1795363200000,
+  ProvisioningRunTracking1795366800000,
+];

@@ -22,6 +22,7 @@ import {
   `status IN ('PENDING','PROVISIONING','ACTIVE','SUSPENDED','FAILED','DEPROVISIONING','DELETED')`,
 )
 @Check('tenants_endpoint_port_range', `db_endpoint_port BETWEEN 1 AND 65535`)
+@Check('tenants_provisioning_run_positive', `provisioning_run >= 1`)
 export class TenantEntity {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -49,6 +50,14 @@ export class TenantEntity {
 
   @VersionColumn({ default: 1 })
   version!: number;
+
+  /** Incremented by each retry from FAILED; part of the provisioning job id. */
+  @Column({ name: 'provisioning_run', type: 'integer', default: 1 })
+  provisioningRun!: number;
+
+  /** When the running provisioning or deprovisioning saga started (for its deadline). */
+  @Column({ name: 'saga_started_at', type: 'timestamptz', nullable: true })
+  sagaStartedAt!: Date | null;
 
   @Column({ name: 'db_instance_identifier', type: 'varchar', length: 63, nullable: true })
   dbInstanceIdentifier!: string | null;

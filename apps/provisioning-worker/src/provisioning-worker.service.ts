@@ -1,0 +1,105 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { SiloConfig } from '@silo/config';
+import {
+  backoffDelay,
+  DEPROVISION_TENANT_JOB,
+  DeprovisioningSaga,
+  PROVISION_TENANT_JOB,
+  PROVISIONING_JOB_NAMES,
+  ProvisioningSaga,
+  SAGA_DEPS,
+  type SagaContext,
+  type SagaLog,
+  type SagaOutcome,
+  type StepDeps,
+} from '@silo/provisioning';
+import {
+  PROVISIONING_QUEUE,
+  startQueueWorker,
+  type JobHandler,
+  type JobOutcome,
+  type QueueJob,
+  type QueueWorker,
+} from '@silo/queue';
+import { PinoLogger } from 'nestjs-pino';
+import { WorkerReadinessService } from './worker-readiness.service';
+
+const ACTOR = 'system:worker';
+
+/**
+ * The `provisioning` queue's consumer: one handler per job name (checked at start-up), each a
+ * thin shell around a saga. Starts taking jobs once PostgreSQL and Redis answer; on shutdown,
+ * lets running passes finish (they are short: sagas never sleep).
+ */
+@Injectable()
+export class ProvisioningWorkerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ProvisioningWorkerService.name);
+  private worker: QueueWorker | undefined;
+  private readonly handlers: Record<string, JobHandler>;
+
+  constructor(
+    @Inject(SAGA_DEPS) private readonly deps: StepDeps,
+    private readonly config: SiloConfig,
+    private readonly pino: PinoLogger,
+    private readonly readiness: WorkerReadinessService,
+  ) {
+    this.handlers = {
+      [PROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new ProvisioningSaga(this.deps, log)),
+      [DEPROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new DeprovisioningSaga(this.deps, log)),
+    };
+  }
+
+  onApplicationBootstrap(): void {
+    void this.readiness.whenReady().then(() => {
+      if (this.worker) return;
+      const { worker } = this.config;
+      this.worker = startQueueWorker({
+        queue: PROVISIONING_QUEUE,
+        prefix: this.config.queue.prefix,
+        redisUrl: this.config.redis.url,
+        concurrency: worker.concurrency,
+        lockDurationMs: worker.lockDurationMs,
+        jobNames: PROVISIONING_JOB_NAMES,
+        handlers: this.handlers,
+        backoff: (attempt) => backoffDelay(attempt, worker.retry.baseDelayMs, worker.retry.maxDelayMs),
+      });
+      this.worker.on('error', (error) => this.logger.error(`queue worker error: ${error.message}`));
+      this.worker.on('failed', (job, error) =>
+        this.logger.error(
+          { jobId: job?.id, tenantId: (job?.data as { tenantId?: string })?.tenantId, err: error.message },
+          'job pass failed',
+        ),
+      );
+      this.logger.log(
+        { queue: PROVISIONING_QUEUE, concurrency: worker.concurrency },
+        'taking provisioning jobs',
+      );
+    });
+  }
+
+  private async runSaga(
+    job: QueueJob,
+    make: (log: SagaLog) => { run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> },
+  ): Promise<JobOutcome> {
+    const tenantId = typeof job.data.tenantId === 'string' ? job.data.tenantId : '';
+    const log = this.pino.logger.child({ tenantId, jobId: job.id, job: job.name });
+    if (!tenantId) {
+      log.error('job without a tenantId; dropped');
+      return { kind: 'finished' };
+    }
+    const outcome = await make(log).run(tenantId, { actor: ACTOR, correlationId: job.id });
+    if (outcome.kind === 'delay') {
+      log.debug({ delayMs: outcome.delayMs, reason: outcome.reason }, 'job delayed');
+      return { kind: 'delay', delayMs: outcome.delayMs };
+    }
+    log.info({ status: outcome.status }, 'saga settled');
+    return { kind: 'finished' };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (!this.worker) return;
+    // A worker closed while still starting leaves its stalled-job timer behind; let it start first.
+    await this.worker.waitUntilReady().catch(() => undefined);
+    await this.worker.close();
+  }
+}

@@ -1,0 +1,100 @@
+import {
+  DeleteAlarmsCommand,
+  DescribeAlarmsCommand,
+  PutMetricAlarmCommand,
+  type ComparisonOperator,
+  type MetricAlarm,
+} from '@aws-sdk/client-cloudwatch';
+import { Injectable } from '@nestjs/common';
+import { awsCall } from './aws-error-classification';
+import { AwsClients } from './aws-clients';
+import { toAwsTags, type Tags } from './aws-tags';
+
+export interface AlarmSpec {
+  name: string;
+  metric: 'CPUUtilization' | 'FreeStorageSpace' | 'DatabaseConnections' | 'FreeableMemory';
+  comparison: Extract<ComparisonOperator, 'GreaterThanThreshold' | 'LessThanThreshold'>;
+  threshold: number;
+  instanceIdentifier: string;
+  description: string;
+  /** SNS topic ARNs notified on ALARM and OK. */
+  actions: readonly string[];
+  tags: Tags;
+}
+
+export interface AlarmView {
+  name: string;
+  metric: string;
+  comparison: string;
+  threshold: number;
+  state: string;
+  stateReason: string;
+  updatedAt: Date | null;
+}
+
+const PERIOD_SECONDS = 300;
+const EVALUATION_PERIODS = 3;
+
+/** CloudWatch metric alarms on tenant RDS instances. */
+@Injectable()
+export class TenantAlarms {
+  constructor(private readonly aws: AwsClients) {}
+
+  /** Creates or updates the alarm (PutMetricAlarm is an upsert). */
+  async put(alarm: AlarmSpec): Promise<void> {
+    await awsCall('PutMetricAlarm', () =>
+      this.aws.cloudWatch.send(
+        new PutMetricAlarmCommand({
+          AlarmName: alarm.name,
+          AlarmDescription: alarm.description,
+          Namespace: 'AWS/RDS',
+          MetricName: alarm.metric,
+          Dimensions: [{ Name: 'DBInstanceIdentifier', Value: alarm.instanceIdentifier }],
+          Statistic: 'Average',
+          Period: PERIOD_SECONDS,
+          EvaluationPeriods: EVALUATION_PERIODS,
+          DatapointsToAlarm: EVALUATION_PERIODS,
+          Threshold: alarm.threshold,
+          ComparisonOperator: alarm.comparison,
+          TreatMissingData: 'missing',
+          ActionsEnabled: alarm.actions.length > 0,
+          AlarmActions: alarm.actions.length ? [...alarm.actions] : undefined,
+          OKActions: alarm.actions.length ? [...alarm.actions] : undefined,
+          Tags: toAwsTags(alarm.tags),
+        }),
+      ),
+    );
+  }
+
+  /** The named alarms that exist. */
+  async describe(names: readonly string[]): Promise<AlarmView[]> {
+    if (!names.length) return [];
+    const out = await awsCall('DescribeAlarms', () =>
+      this.aws.cloudWatch.send(
+        new DescribeAlarmsCommand({ AlarmNames: [...names], AlarmTypes: ['MetricAlarm'] }),
+      ),
+    );
+    return (out.MetricAlarms ?? []).map(toView);
+  }
+
+  /** Deletes those of the named alarms that exist; none existing is fine. */
+  async delete(names: readonly string[]): Promise<void> {
+    const existing = (await this.describe(names)).map((a) => a.name);
+    if (!existing.length) return;
+    await awsCall('DeleteAlarms', () =>
+      this.aws.cloudWatch.send(new DeleteAlarmsCommand({ AlarmNames: existing })),
+    );
+  }
+}
+
+function toView(a: MetricAlarm): AlarmView {
+  return {
+    name: a.AlarmName ?? '',
+    metric: a.MetricName ?? '',
+    comparison: a.ComparisonOperator ?? '',
+    threshold: a.Threshold ?? 0,
+    state: a.StateValue ?? 'INSUFFICIENT_DATA',
+    stateReason: a.StateReason ?? '',
+    updatedAt: a.StateUpdatedTimestamp ?? null,
+  };
+}

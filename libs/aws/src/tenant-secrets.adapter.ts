@@ -1,0 +1,131 @@
+import {
+  CreateSecretCommand,
+  DeleteSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-secrets-manager';
+import { Injectable } from '@nestjs/common';
+import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
+import { awsCall, toProvisioningError } from './aws-error-classification';
+import { AwsClients } from './aws-clients';
+import { fromAwsTags, TENANT_ID_TAG, toAwsTags, type Tags } from './aws-tags';
+
+export type SecretJson = Record<string, string | number>;
+
+/** Secrets Manager secrets holding tenant credentials as JSON (the RDS secret shape). */
+@Injectable()
+export class TenantSecrets {
+  constructor(private readonly aws: AwsClients) {}
+
+  /**
+   * Creates the secret with `value`. When a secret of that name already exists and is tagged for
+   * `ownerTenantId` (a re-run), it is kept as it is: read it back with {@link read}. One that is
+   * not ours is RESOURCE_NAME_TAKEN.
+   */
+  async create(
+    name: string,
+    value: SecretJson,
+    options: { tags: Tags; kmsKeyId?: string; ownerTenantId: string },
+  ): Promise<{ arn: string; created: boolean }> {
+    try {
+      const out = await this.aws.secretsManager.send(
+        new CreateSecretCommand({
+          Name: name,
+          SecretString: JSON.stringify(value),
+          KmsKeyId: options.kmsKeyId,
+          Tags: toAwsTags(options.tags),
+          Description: 'Managed by Silo',
+        }),
+      );
+      return { arn: out.ARN ?? name, created: true };
+    } catch (error) {
+      if (!(error instanceof ResourceExistsException)) throw toProvisioningError(error, 'CreateSecret');
+      const existing = await awsCall('DescribeSecret', () =>
+        this.aws.secretsManager.send(new DescribeSecretCommand({ SecretId: name })),
+      );
+      if (fromAwsTags(existing.Tags)[TENANT_ID_TAG] !== options.ownerTenantId) {
+        throw new ProvisioningError(
+          ProvisioningErrorCode.RESOURCE_NAME_TAKEN,
+          `secret ${name} already exists and is not tagged for this tenant; it was left untouched`,
+        );
+      }
+      return { arn: existing.ARN ?? name, created: false };
+    }
+  }
+
+  /** The secret's JSON value, or null when the secret does not exist. */
+  async read(name: string): Promise<SecretJson | null> {
+    try {
+      const out = await this.aws.secretsManager.send(new GetSecretValueCommand({ SecretId: name }));
+      if (!out.SecretString) return null;
+      const parsed: unknown = JSON.parse(out.SecretString);
+      if (!parsed || typeof parsed !== 'object') {
+        throw new ProvisioningError(
+          ProvisioningErrorCode.INCONSISTENT_STATE,
+          `secret ${name} does not hold a JSON object`,
+        );
+      }
+      return parsed as SecretJson;
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return null;
+      if (error instanceof SyntaxError) {
+        throw new ProvisioningError(
+          ProvisioningErrorCode.INCONSISTENT_STATE,
+          `secret ${name} does not hold JSON`,
+        );
+      }
+      throw toProvisioningError(error, 'GetSecretValue');
+    }
+  }
+
+  /** Replaces the secret's value (a new version). */
+  async write(name: string, value: SecretJson): Promise<void> {
+    await awsCall('PutSecretValue', () =>
+      this.aws.secretsManager.send(
+        new PutSecretValueCommand({ SecretId: name, SecretString: JSON.stringify(value) }),
+      ),
+    );
+  }
+
+  /**
+   * Deletes the secret: at once (`force`, for compensation) or after a recovery window (for
+   * deprovisioning). A secret that is already gone is fine; one not tagged for `ownerTenantId`
+   * is never touched.
+   */
+  async delete(
+    name: string,
+    mode: { force: true } | { recoveryWindowDays: number },
+    ownerTenantId: string,
+  ): Promise<'deleted' | 'gone' | 'not-ours'> {
+    try {
+      const existing = await this.aws.secretsManager.send(new DescribeSecretCommand({ SecretId: name }));
+      if (fromAwsTags(existing.Tags)[TENANT_ID_TAG] !== ownerTenantId) return 'not-ours';
+      if (existing.DeletedDate && !('force' in mode)) return 'deleted';
+      await this.aws.secretsManager.send(
+        new DeleteSecretCommand(
+          'force' in mode
+            ? { SecretId: name, ForceDeleteWithoutRecovery: true }
+            : { SecretId: name, RecoveryWindowInDays: mode.recoveryWindowDays },
+        ),
+      );
+      return 'deleted';
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return 'gone';
+      throw toProvisioningError(error, 'DeleteSecret');
+    }
+  }
+
+  /** Whether the secret exists and when it is scheduled to be deleted, if it is. */
+  async status(name: string): Promise<{ exists: false } | { exists: true; deletionDate?: Date }> {
+    try {
+      const out = await this.aws.secretsManager.send(new DescribeSecretCommand({ SecretId: name }));
+      return { exists: true, deletionDate: out.DeletedDate };
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return { exists: false };
+      throw toProvisioningError(error, 'DescribeSecret');
+    }
+  }
+}

@@ -1,0 +1,39 @@
+import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
+import type { SiloConfig } from '@silo/config';
+import { readFileSync } from 'node:fs';
+import type { StartedInstance, TenantDatabaseEndpoint, TenantDatabaseHost } from './tenant-database-host';
+
+/** Real AWS: the database is the RDS instance itself; nothing to create or remove. */
+export class RdsDatabaseHost implements TenantDatabaseHost {
+  readonly kind = 'rds';
+  private readonly ssl: TenantDatabaseEndpoint['ssl'];
+
+  constructor(private readonly config: Pick<SiloConfig, 'tenants'>) {
+    const { ssl, caFile } = config.tenants;
+    this.ssl =
+      ssl === 'disable'
+        ? false
+        : {
+            rejectUnauthorized: ssl === 'verify-full',
+            ca: caFile ? readFileSync(caFile, 'utf8') : undefined,
+          };
+  }
+
+  async start(instance: StartedInstance): Promise<TenantDatabaseEndpoint> {
+    return Promise.resolve(this.endpointOf(instance));
+  }
+
+  endpointOf(instance: Pick<StartedInstance, 'identifier' | 'rdsEndpoint'>): TenantDatabaseEndpoint {
+    if (!instance.rdsEndpoint) {
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `RDS reports ${instance.identifier} available without an endpoint`,
+      );
+    }
+    return { ...instance.rdsEndpoint, database: this.config.tenants.databaseName, ssl: this.ssl };
+  }
+
+  remove(): Promise<void> {
+    return Promise.resolve();
+  }
+}

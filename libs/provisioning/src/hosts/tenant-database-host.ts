@@ -1,0 +1,33 @@
+/** Where the worker reaches a tenant database as its owner. */
+export interface TenantDatabaseEndpoint {
+  host: string;
+  port: number;
+  database: string;
+  /** TLS settings for pg: false, or pg's `ssl` options. */
+  ssl: false | { rejectUnauthorized: boolean; ca?: string };
+}
+
+export interface StartedInstance {
+  identifier: string;
+  rdsEndpoint: { host: string; port: number } | null;
+  masterUsername: string;
+  masterPassword: string;
+}
+
+/**
+ * The one seam between "RDS says the instance is available" and "a PostgreSQL server answers".
+ * With real AWS the RDS endpoint is the server. With the local instance backend
+ * (LOCAL_INSTANCE_ADMIN_URL) each instance is materialised as a database and owner role on a
+ * local PostgreSQL server, because emulators start no databases.
+ */
+export interface TenantDatabaseHost {
+  readonly kind: 'rds' | 'local';
+  /** Makes sure the instance's database answers with the master credentials; returns where. */
+  start(instance: StartedInstance): Promise<TenantDatabaseEndpoint>;
+  /** Where an instance that {@link start} has seen answers; no side effects. */
+  endpointOf(instance: Pick<StartedInstance, 'identifier' | 'rdsEndpoint'>): TenantDatabaseEndpoint;
+  /** Undoes {@link start} (local backend: drops the database and the given roles). */
+  remove(instance: { identifier: string; roles: string[] }): Promise<void>;
+}
+
+export const TENANT_DATABASE_HOST = Symbol('TENANT_DATABASE_HOST');

@@ -1,0 +1,27 @@
+export * from './tiers';
+export { LocalPostgresDatabaseHost } from './hosts/local-postgres-database-host';
+export { RdsDatabaseHost } from './hosts/rds-database-host';
+export {
+  TENANT_DATABASE_HOST,
+  type StartedInstance,
+  type TenantDatabaseEndpoint,
+  type TenantDatabaseHost,
+} from './hosts/tenant-database-host';
+export * from './jobs/provisioning-jobs';
+export { TenantOnboarding, type NewTenant } from './onboarding/tenant-onboarding.service';
+export { ProvisioningModule, SAGA_DEPS } from './provisioning.module';
+export { backoffDelay } from './saga/backoff';
+export { DEPROVISION_STEPS, DeprovisioningSaga, type DeprovisionStep } from './saga/deprovisioning-saga';
+export { ProvisioningSaga, type SagaOutcome } from './saga/provisioning-saga';
+export { ProvisioningSettings } from './saga/provisioning-settings';
+export { PROVISION_STEPS, type ProvisionStep, type StepDeps } from './saga/provisioning-steps';
+export { ALARM_METRICS, tenantAlarmSpecs } from './saga/tenant-alarm-specs';
+export type {
+  ProvisioningStore,
+  SagaContext,
+  SagaLog,
+  StepRecord,
+  TenantRecord,
+} from './store/provisioning-store';
+export { TypeormProvisioningStore } from './store/typeorm-provisioning-store';
+export { TenantDatabaseAdmin } from './tenant-database-admin';

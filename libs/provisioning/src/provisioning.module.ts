@@ -1,0 +1,70 @@
+import { Module, type Provider } from '@nestjs/common';
+import { AwsModule, RdsInstances, TenantAlarms, TenantSecrets } from '@silo/aws';
+import { SiloConfig } from '@silo/config';
+import { LocalPostgresDatabaseHost } from './hosts/local-postgres-database-host';
+import { RdsDatabaseHost } from './hosts/rds-database-host';
+import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from './hosts/tenant-database-host';
+import { TenantOnboarding } from './onboarding/tenant-onboarding.service';
+import { ProvisioningSettings } from './saga/provisioning-settings';
+import type { StepDeps } from './saga/provisioning-steps';
+import { TypeormProvisioningStore } from './store/typeorm-provisioning-store';
+import { TenantDatabaseAdmin } from './tenant-database-admin';
+
+/** Token for the {@link StepDeps} bundle the sagas are built from. */
+export const SAGA_DEPS = Symbol('SAGA_DEPS');
+
+const hostProvider: Provider = {
+  provide: TENANT_DATABASE_HOST,
+  inject: [SiloConfig],
+  useFactory: (config: SiloConfig): TenantDatabaseHost =>
+    config.tenants.localInstanceAdminUrl
+      ? new LocalPostgresDatabaseHost(config.tenants.localInstanceAdminUrl)
+      : new RdsDatabaseHost(config),
+};
+
+const sagaDepsProvider: Provider = {
+  provide: SAGA_DEPS,
+  inject: [
+    TypeormProvisioningStore,
+    RdsInstances,
+    TenantSecrets,
+    TenantAlarms,
+    TENANT_DATABASE_HOST,
+    TenantDatabaseAdmin,
+    ProvisioningSettings,
+  ],
+  useFactory: (
+    store: TypeormProvisioningStore,
+    rds: RdsInstances,
+    secrets: TenantSecrets,
+    alarms: TenantAlarms,
+    host: TenantDatabaseHost,
+    admin: TenantDatabaseAdmin,
+    settings: ProvisioningSettings,
+  ): StepDeps => ({ store, rds, secrets, alarms, host, admin, settings }),
+};
+
+@Module({
+  imports: [AwsModule],
+  providers: [
+    {
+      provide: ProvisioningSettings,
+      inject: [SiloConfig],
+      useFactory: (config: SiloConfig) => new ProvisioningSettings(config),
+    },
+    TypeormProvisioningStore,
+    TenantDatabaseAdmin,
+    TenantOnboarding,
+    hostProvider,
+    sagaDepsProvider,
+  ],
+  exports: [
+    ProvisioningSettings,
+    TypeormProvisioningStore,
+    TenantOnboarding,
+    TENANT_DATABASE_HOST,
+    SAGA_DEPS,
+    AwsModule,
+  ],
+})
+export class ProvisioningModule {}

@@ -1,0 +1,169 @@
+import { ProvisioningError, tenantResourceNames } from '@silo/core';
+import type { SagaContext, SagaLog, TenantRecord } from '../store/provisioning-store';
+import { backoffDelay } from './backoff';
+import type { SagaOutcome } from './provisioning-saga';
+import type { StepDeps } from './provisioning-steps';
+import { ALARM_METRICS } from './tenant-alarm-specs';
+
+export const DEPROVISION_STEPS = [
+  'remove-alarms',
+  'delete-instance',
+  'remove-local-database',
+  'schedule-secret-deletion',
+  'mark-deleted',
+] as const;
+export type DeprovisionStep = (typeof DEPROVISION_STEPS)[number];
+
+const SAGA = 'deprovision' as const;
+
+/**
+ * Takes a DEPROVISIONING tenant to DELETED: alarms removed, deletion protection lifted, a final
+ * snapshot `<prefix>-<slug>-final-<timestamp>` where the tier keeps backups, the instance
+ * deleted (and waited for), secrets scheduled for deletion with a recovery window. Idempotent
+ * and resumable like provisioning; every failure is retried (deletion has no way back).
+ */
+export class DeprovisioningSaga {
+  constructor(
+    private readonly deps: StepDeps,
+    private readonly log: SagaLog,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
+    const { store, settings } = this.deps;
+    const tenant = await store.getTenant(tenantId);
+    if (!tenant) return { kind: 'finished', status: 'MISSING' };
+    if (tenant.status !== 'DEPROVISIONING') return { kind: 'finished', status: tenant.status };
+
+    const records = await store.getSteps(tenant.id, SAGA);
+    for (const [position, step] of DEPROVISION_STEPS.entries()) {
+      const record = records.get(step);
+      if (record?.status === 'done') continue;
+      const attempts = (record?.attempts ?? 0) + 1;
+      await store.updateStep(
+        tenant.id,
+        SAGA,
+        { name: step, position },
+        { status: 'running', attempts, startedAt: record?.startedAt ?? this.now() },
+        null,
+        ctx,
+      );
+      let result: { kind: 'done'; data?: Record<string, unknown> } | { kind: 'wait'; reason: string };
+      try {
+        result = await this.step(step, tenant, ctx);
+      } catch (error) {
+        if (!(error instanceof ProvisioningError)) throw error;
+        const delayMs = backoffDelay(attempts, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
+        this.log.warn(
+          { tenantId, step, attempts, code: error.code, err: error.message, delayMs },
+          'deprovisioning step failed; will retry',
+        );
+        await store.updateStep(
+          tenant.id,
+          SAGA,
+          { name: step, position },
+          { status: 'pending', lastErrorCode: error.code, lastErrorMessage: error.message },
+          {
+            type: 'step.retrying',
+            message: `${step} failed (${error.code}); retrying in ${delayMs} ms`,
+            data: { step, attempts, code: error.code, error: error.message, delayMs },
+          },
+          ctx,
+        );
+        return { kind: 'delay', delayMs, reason: `${step} retry` };
+      }
+      if (result.kind === 'wait') {
+        await store.updateStep(
+          tenant.id,
+          SAGA,
+          { name: step, position },
+          { status: 'waiting' },
+          record?.status === 'waiting'
+            ? null
+            : { type: 'step.waiting', message: `${step}: ${result.reason}`, data: { step, saga: SAGA } },
+          ctx,
+        );
+        return {
+          kind: 'delay',
+          delayMs: backoffDelay(attempts, settings.wait.initialDelayMs, settings.wait.maxDelayMs),
+          reason: `${step}: ${result.reason}`,
+        };
+      }
+      await store.updateStep(
+        tenant.id,
+        SAGA,
+        { name: step, position },
+        { status: 'done', finishedAt: this.now(), lastErrorCode: null, lastErrorMessage: null },
+        { type: 'step.completed', message: `${step} done`, data: { step, saga: SAGA, ...result.data } },
+        ctx,
+      );
+    }
+    return { kind: 'finished', status: 'DELETED' };
+  }
+
+  private async step(
+    step: DeprovisionStep,
+    tenant: TenantRecord,
+    ctx: SagaContext,
+  ): Promise<{ kind: 'done'; data?: Record<string, unknown> } | { kind: 'wait'; reason: string }> {
+    const { rds, secrets, alarms, host, store, settings } = this.deps;
+    const names = tenantResourceNames(settings.prefix, tenant.slug);
+    switch (step) {
+      case 'remove-alarms':
+        await alarms.delete(ALARM_METRICS.map((m) => names.alarmName(m)));
+        return { kind: 'done' };
+      case 'delete-instance': {
+        const keepsBackups = settings.tiers[tenant.tier].backupRetentionDays > 0;
+        const finalSnapshotIdentifier = keepsBackups ? names.finalSnapshotIdentifier(this.now()) : undefined;
+        const outcome = await rds.delete(names.instanceIdentifier, {
+          ownerTenantId: tenant.id,
+          finalSnapshotIdentifier,
+        });
+        if (outcome === 'busy')
+          return { kind: 'wait', reason: 'instance cannot be deleted in its current state' };
+        if (outcome === 'not-ours') {
+          this.log.warn(
+            { tenantId: tenant.id, instance: names.instanceIdentifier },
+            'instance is not tagged for this tenant; left untouched',
+          );
+          return { kind: 'done', data: { skipped: 'instance not tagged for this tenant' } };
+        }
+        if (outcome === 'deleting' || outcome === 'already-deleting') {
+          // Deleted only once RDS no longer knows it: later passes look again.
+          const still = await rds.describe(names.instanceIdentifier);
+          const requested =
+            outcome === 'deleting'
+              ? `deletion requested, final snapshot ${finalSnapshotIdentifier ?? 'none'}`
+              : 'deleting';
+          if (still) return { kind: 'wait', reason: requested };
+        }
+        return {
+          kind: 'done',
+          data: outcome === 'deleting' ? { finalSnapshotIdentifier: finalSnapshotIdentifier ?? null } : {},
+        };
+      }
+      case 'remove-local-database':
+        await host.remove({
+          identifier: names.instanceIdentifier,
+          roles: [names.appRole, names.masterUsername],
+        });
+        return { kind: 'done' };
+      case 'schedule-secret-deletion': {
+        const mode = { recoveryWindowDays: settings.secretRecoveryWindowDays };
+        await secrets.delete(names.appSecretName, mode, tenant.id);
+        await secrets.delete(names.masterSecretName, mode, tenant.id);
+        return { kind: 'done', data: { recoveryWindowDays: settings.secretRecoveryWindowDays } };
+      }
+      case 'mark-deleted':
+        await store.transition(
+          tenant.id,
+          'DEPROVISIONING',
+          'DELETED',
+          { sagaStartedAt: null },
+          { type: 'tenant.deleted', message: `tenant ${tenant.slug} is DELETED`, data: {} },
+          ctx,
+        );
+        return { kind: 'done' };
+    }
+  }
+}

@@ -1,0 +1,304 @@
+import {
+  ProvisioningError,
+  ProvisioningErrorCode,
+  tenantResourceNames,
+  tenantTags,
+  type TenantStatus,
+} from '@silo/core';
+import type { SagaContext, SagaLog, StepRecord, TenantRecord } from '../store/provisioning-store';
+import { backoffDelay } from './backoff';
+import {
+  PROVISION_STEPS,
+  ProvisioningSteps,
+  type ProvisionStep,
+  type StepDeps,
+  type StepRun,
+} from './provisioning-steps';
+import { ALARM_METRICS } from './tenant-alarm-specs';
+
+/** What the job should do after one pass of a saga. */
+export type SagaOutcome =
+  { kind: 'finished'; status: TenantStatus | 'MISSING' } | { kind: 'delay'; delayMs: number; reason: string };
+
+type UndoResult = { kind: 'done' } | { kind: 'wait'; reason: string };
+
+const SAGA = 'provision' as const;
+
+/**
+ * Drives a tenant from PENDING to ACTIVE, one recorded step at a time, or, when a step fails
+ * for good, undoes what this tenant's run created (in reverse) and leaves it FAILED with the
+ * reason. One call is one pass: it returns when the tenant is settled or when the job must come
+ * back later (an instance still creating, a retryable failure), never sleeping in between.
+ */
+export class ProvisioningSaga {
+  private readonly steps: ProvisioningSteps;
+
+  constructor(
+    private readonly deps: StepDeps,
+    private readonly log: SagaLog,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.steps = new ProvisioningSteps(deps);
+  }
+
+  async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
+    const { store, settings } = this.deps;
+    let tenant = await store.getTenant(tenantId);
+    if (!tenant) {
+      this.log.warn({ tenantId }, 'provisioning job for a tenant that does not exist; nothing to do');
+      return { kind: 'finished', status: 'MISSING' };
+    }
+    if (tenant.status === 'PENDING') {
+      await store.transition(
+        tenant.id,
+        'PENDING',
+        'PROVISIONING',
+        { sagaStartedAt: this.now() },
+        {
+          type: 'tenant.provisioning_started',
+          message: 'provisioning started',
+          data: { tier: tenant.tier, run: tenant.provisioningRun },
+        },
+        ctx,
+      );
+      tenant = (await store.getTenant(tenantId))!;
+    }
+    if (tenant.status !== 'PROVISIONING') {
+      // ACTIVE, FAILED, SUSPENDED, DEPROVISIONING, DELETED: this job has nothing left to do.
+      return { kind: 'finished', status: tenant.status };
+    }
+
+    const run = this.stepRun(tenant, ctx);
+    const records = await store.getSteps(tenant.id, SAGA);
+    if (tenant.failure) return this.compensate(run, records);
+
+    const startedAt = tenant.sagaStartedAt ?? this.now();
+    for (const [position, step] of PROVISION_STEPS.entries()) {
+      const record = records.get(step);
+      if (record?.status === 'done') continue;
+
+      if (this.now().getTime() - startedAt.getTime() > settings.deadlineMs) {
+        return this.fail(
+          run,
+          step,
+          position,
+          new ProvisioningError(
+            ProvisioningErrorCode.DEADLINE_EXCEEDED,
+            `provisioning did not finish within ${Math.round(settings.deadlineMs / 60_000)} minutes`,
+          ),
+          records,
+        );
+      }
+
+      const attempts = (record?.attempts ?? 0) + 1;
+      await store.updateStep(
+        tenant.id,
+        SAGA,
+        { name: step, position },
+        { status: 'running', attempts, startedAt: record?.startedAt ?? this.now() },
+        null,
+        ctx,
+      );
+      try {
+        const result = await this.steps.run(step, run);
+        if (result.kind === 'wait') {
+          const delayMs = backoffDelay(attempts, settings.wait.initialDelayMs, settings.wait.maxDelayMs);
+          await store.updateStep(
+            tenant.id,
+            SAGA,
+            { name: step, position },
+            { status: 'waiting' },
+            record?.status === 'waiting'
+              ? null
+              : { type: 'step.waiting', message: `${step}: ${result.reason}`, data: { step } },
+            ctx,
+          );
+          return { kind: 'delay', delayMs, reason: `${step}: ${result.reason}` };
+        }
+        await store.updateStep(
+          tenant.id,
+          SAGA,
+          { name: step, position },
+          { status: 'done', finishedAt: this.now(), lastErrorCode: null, lastErrorMessage: null },
+          { type: 'step.completed', message: `${step} done`, data: { step, attempts } },
+          ctx,
+        );
+        if (step === 'activate') return { kind: 'finished', status: 'ACTIVE' };
+        run.tenant = (await store.getTenant(tenant.id))!;
+      } catch (error) {
+        // Anything unclassified (the control-plane database, a bug) fails this pass of the job
+        // and BullMQ retries it; only classified failures decide the tenant's fate.
+        if (!(error instanceof ProvisioningError)) throw error;
+        const failure = error;
+        if (failure.retryable && attempts < settings.stepMaxAttempts) {
+          const delayMs = backoffDelay(attempts, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
+          await store.updateStep(
+            tenant.id,
+            SAGA,
+            { name: step, position },
+            { status: 'pending', lastErrorCode: failure.code, lastErrorMessage: failure.message },
+            {
+              type: 'step.retrying',
+              message: `${step} failed (${failure.code}); retrying in ${delayMs} ms`,
+              data: { step, attempts, code: failure.code, error: failure.message, delayMs },
+            },
+            ctx,
+          );
+          this.log.warn(
+            { tenantId, step, attempts, code: failure.code, delayMs, err: failure.message },
+            'step failed; will retry',
+          );
+          return { kind: 'delay', delayMs, reason: `${step} retry` };
+        }
+        const final = failure.retryable
+          ? new ProvisioningError(
+              ProvisioningErrorCode.RETRIES_EXHAUSTED,
+              `${step} still failing after ${attempts} attempts: ${failure.message}`,
+            )
+          : failure;
+        return this.fail(run, step, position, final, records);
+      }
+    }
+    return { kind: 'finished', status: 'ACTIVE' };
+  }
+
+  private async fail(
+    run: StepRun,
+    step: ProvisionStep,
+    position: number,
+    error: ProvisioningError,
+    records: Map<string, StepRecord>,
+  ): Promise<SagaOutcome> {
+    const { store } = this.deps;
+    this.log.error(
+      { tenantId: run.tenant.id, step, code: error.code, err: error.message },
+      'provisioning failed; compensating',
+    );
+    await store.updateStep(
+      run.tenant.id,
+      SAGA,
+      { name: step, position },
+      {
+        status: 'failed',
+        finishedAt: this.now(),
+        lastErrorCode: error.code,
+        lastErrorMessage: error.message,
+      },
+      { type: 'step.failed', message: `${step} failed: ${error.message}`, data: { step, code: error.code } },
+      run.ctx,
+    );
+    const failure = { code: error.code, message: error.message, step };
+    await store.recordFailure(
+      run.tenant.id,
+      failure,
+      { type: 'tenant.compensation_started', message: 'undoing what this run created', data: { ...failure } },
+      run.ctx,
+    );
+    run.tenant = { ...run.tenant, failure };
+    return this.compensate(run, await store.getSteps(run.tenant.id, SAGA).catch(() => records));
+  }
+
+  /**
+   * Undoes, newest first, every step this run started. Each undo is idempotent, touches only
+   * resources tagged for this tenant, and is retried (with backoff, without limit) until done.
+   */
+  private async compensate(run: StepRun, records: Map<string, StepRecord>): Promise<SagaOutcome> {
+    const { store, settings } = this.deps;
+    for (const [position, step] of [...PROVISION_STEPS.entries()].reverse()) {
+      const record = records.get(step);
+      if (!record || record.attempts === 0 || record.status === 'compensated') continue;
+      let result: UndoResult;
+      try {
+        result = await this.undo(step, run);
+      } catch (error) {
+        if (!(error instanceof ProvisioningError)) throw error;
+        const failure = error;
+        const delayMs = backoffDelay(record.attempts, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
+        this.log.warn(
+          { tenantId: run.tenant.id, step, code: failure.code, err: failure.message, delayMs },
+          'undo failed; will retry',
+        );
+        await store.updateStep(
+          run.tenant.id,
+          SAGA,
+          { name: step, position },
+          { lastErrorCode: failure.code, lastErrorMessage: `undo: ${failure.message}` },
+          null,
+          run.ctx,
+        );
+        return { kind: 'delay', delayMs, reason: `undo ${step}` };
+      }
+      if (result.kind === 'wait') {
+        const delayMs = backoffDelay(1, settings.wait.initialDelayMs, settings.wait.maxDelayMs);
+        return { kind: 'delay', delayMs, reason: `undo ${step}: ${result.reason}` };
+      }
+      await store.updateStep(
+        run.tenant.id,
+        SAGA,
+        { name: step, position },
+        { status: 'compensated', finishedAt: this.now() },
+        { type: 'step.compensated', message: `${step} undone`, data: { step } },
+        run.ctx,
+      );
+    }
+    const failure = run.tenant.failure!;
+    await store.transition(
+      run.tenant.id,
+      'PROVISIONING',
+      'FAILED',
+      { sagaStartedAt: null },
+      {
+        type: 'tenant.failed',
+        message: `provisioning failed at ${failure.step}: ${failure.message}`,
+        data: { ...failure },
+      },
+      run.ctx,
+    );
+    return { kind: 'finished', status: 'FAILED' };
+  }
+
+  private async undo(step: ProvisionStep, run: StepRun): Promise<UndoResult> {
+    const { rds, secrets, alarms, host } = this.deps;
+    const { names, tenant } = run;
+    switch (step) {
+      case 'activate':
+      case 'run-migrations':
+      case 'publish-connection':
+        // Nothing of their own outside the database, which goes with the instance.
+        return { kind: 'done' };
+      case 'create-alarms':
+        await alarms.delete(ALARM_METRICS.map((m) => names.alarmName(m)));
+        return { kind: 'done' };
+      case 'bootstrap-database':
+        await secrets.delete(names.appSecretName, { force: true }, tenant.id);
+        return { kind: 'done' };
+      case 'wait-available':
+        await host.remove({
+          identifier: names.instanceIdentifier,
+          roles: [names.appRole, names.masterUsername],
+        });
+        return { kind: 'done' };
+      case 'create-instance': {
+        const outcome = await rds.delete(names.instanceIdentifier, { ownerTenantId: tenant.id });
+        // An instance still being created is waited for, never abandoned.
+        return outcome === 'busy'
+          ? { kind: 'wait', reason: 'instance cannot be deleted yet' }
+          : { kind: 'done' };
+      }
+      case 'prepare-credentials':
+        await secrets.delete(names.masterSecretName, { force: true }, tenant.id);
+        return { kind: 'done' };
+    }
+  }
+
+  private stepRun(tenant: TenantRecord, ctx: SagaContext): StepRun {
+    const { settings } = this.deps;
+    return {
+      tenant,
+      names: tenantResourceNames(settings.prefix, tenant.slug),
+      profile: settings.tiers[tenant.tier],
+      tags: tenantTags(tenant, settings.environment),
+      ctx,
+    };
+  }
+}

@@ -1,0 +1,37 @@
+import { Injectable } from '@nestjs/common';
+import { SiloConfig } from '@silo/config';
+import { loadTierProfiles, type TierProfiles } from '../tiers';
+
+/** Configuration the sagas need, with the tier profiles loaded and validated once. */
+@Injectable()
+export class ProvisioningSettings {
+  readonly tiers: TierProfiles;
+  readonly prefix: string;
+  readonly environment: string;
+  readonly databaseName: string;
+  readonly kmsKeyId?: string;
+  readonly subnetGroup?: string;
+  readonly securityGroupIds: readonly string[];
+  readonly alarmActions: readonly string[];
+  readonly secretRecoveryWindowDays: number;
+  readonly deadlineMs: number;
+  readonly stepMaxAttempts: number;
+  readonly retry: { baseDelayMs: number; maxDelayMs: number };
+  readonly wait: { initialDelayMs: number; maxDelayMs: number };
+
+  constructor(config: SiloConfig, tiers?: TierProfiles) {
+    this.tiers = tiers ?? loadTierProfiles(config.tenants.tierProfilesFile);
+    this.prefix = config.resources.prefix;
+    this.environment = config.resources.environment;
+    this.databaseName = config.tenants.databaseName;
+    this.kmsKeyId = config.tenants.kmsKeyId;
+    this.subnetGroup = config.tenants.subnetGroup;
+    this.securityGroupIds = config.tenants.securityGroupIds;
+    this.alarmActions = config.tenants.alarmTopicArn ? [config.tenants.alarmTopicArn] : [];
+    this.secretRecoveryWindowDays = config.tenants.secretRecoveryWindowDays;
+    this.deadlineMs = config.worker.deadlineMs;
+    this.stepMaxAttempts = config.worker.stepMaxAttempts;
+    this.retry = config.worker.retry;
+    this.wait = config.worker.wait;
+  }
+}

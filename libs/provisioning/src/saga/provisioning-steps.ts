@@ -1,0 +1,281 @@
+import {
+  RdsInstances,
+  TenantAlarms,
+  TenantSecrets,
+  TERMINAL_INSTANCE_STATES,
+  type SecretJson,
+} from '@silo/aws';
+import { ProvisioningError, ProvisioningErrorCode, type TenantResourceNames } from '@silo/core';
+import type { TenantDatabaseEndpoint, TenantDatabaseHost } from '../hosts/tenant-database-host';
+import type { ProvisioningStore, SagaContext, TenantRecord } from '../store/provisioning-store';
+import type { OwnerCredentials, TenantDatabaseAdmin } from '../tenant-database-admin';
+import type { TierProfile } from '../tiers';
+import { generatePassword } from './passwords';
+import type { ProvisioningSettings } from './provisioning-settings';
+import { tenantAlarmSpecs } from './tenant-alarm-specs';
+
+export const PROVISION_STEPS = [
+  'prepare-credentials',
+  'create-instance',
+  'wait-available',
+  'publish-connection',
+  'bootstrap-database',
+  'run-migrations',
+  'create-alarms',
+  'activate',
+] as const;
+export type ProvisionStep = (typeof PROVISION_STEPS)[number];
+
+export type StepResult = { kind: 'done' } | { kind: 'wait'; reason: string };
+
+/** Everything one step of one tenant's run needs. */
+export interface StepRun {
+  tenant: TenantRecord;
+  names: TenantResourceNames;
+  profile: TierProfile;
+  tags: Record<string, string>;
+  ctx: SagaContext;
+}
+
+export interface StepDeps {
+  store: ProvisioningStore;
+  rds: RdsInstances;
+  secrets: TenantSecrets;
+  alarms: TenantAlarms;
+  host: TenantDatabaseHost;
+  admin: TenantDatabaseAdmin;
+  settings: ProvisioningSettings;
+}
+
+const DONE: StepResult = { kind: 'done' };
+
+/**
+ * The provisioning steps. Each is idempotent: run again after a crash at any point, it finds
+ * what the earlier run made (by deterministic names) and continues.
+ */
+export class ProvisioningSteps {
+  constructor(private readonly deps: StepDeps) {}
+
+  run(step: ProvisionStep, run: StepRun): Promise<StepResult> {
+    switch (step) {
+      case 'prepare-credentials':
+        return this.prepareCredentials(run);
+      case 'create-instance':
+        return this.createInstance(run);
+      case 'wait-available':
+        return this.waitAvailable(run);
+      case 'publish-connection':
+        return this.publishConnection(run);
+      case 'bootstrap-database':
+        return this.bootstrapDatabase(run);
+      case 'run-migrations':
+        return this.runMigrations(run);
+      case 'create-alarms':
+        return this.createAlarms(run);
+      case 'activate':
+        return this.activate(run);
+    }
+  }
+
+  /** The master secret is written before the instance exists, so no crash can lose the password. */
+  private async prepareCredentials({ tenant, names, tags }: StepRun): Promise<StepResult> {
+    const { secrets, store, settings } = this.deps;
+    const existing = await secrets.read(names.masterSecretName);
+    if (!existing) {
+      const { arn } = await secrets.create(
+        names.masterSecretName,
+        { engine: 'postgres', username: names.masterUsername, password: generatePassword() },
+        { tags, kmsKeyId: settings.kmsKeyId, ownerTenantId: tenant.id },
+      );
+      await store.updateDatabaseFacts(tenant.id, { masterSecretArn: arn });
+    }
+    await this.master(names);
+    return DONE;
+  }
+
+  private async createInstance({ tenant, names, profile, tags }: StepRun): Promise<StepResult> {
+    const { rds, store, settings } = this.deps;
+    const master = await this.master(names);
+    await rds.create(
+      {
+        identifier: names.instanceIdentifier,
+        engineVersion: profile.engineVersion,
+        instanceClass: profile.instanceClass,
+        databaseName: settings.databaseName,
+        masterUsername: master.username,
+        masterPassword: master.password,
+        storage: profile.storage,
+        multiAz: profile.multiAz,
+        deletionProtection: profile.deletionProtection,
+        backupRetentionDays: profile.backupRetentionDays,
+        performanceInsights: profile.performanceInsights,
+        kmsKeyId: settings.kmsKeyId,
+        subnetGroupName: settings.subnetGroup,
+        securityGroupIds: settings.securityGroupIds,
+        tags,
+      },
+      tenant.id,
+    );
+    await store.updateDatabaseFacts(tenant.id, {
+      instanceIdentifier: names.instanceIdentifier,
+      instanceClass: profile.instanceClass,
+      engine: 'postgres',
+      engineVersion: profile.engineVersion,
+      multiAz: profile.multiAz,
+      storageEncrypted: true,
+    });
+    return DONE;
+  }
+
+  /** Never sleeps: an instance that is not available yet makes the job wait and come back. */
+  private async waitAvailable({ names }: StepRun): Promise<StepResult> {
+    const view = await this.deps.rds.describe(names.instanceIdentifier);
+    if (!view) {
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `RDS instance ${names.instanceIdentifier} disappeared while waiting for it`,
+      );
+    }
+    if (TERMINAL_INSTANCE_STATES.has(view.status)) {
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INSTANCE_TERMINAL_STATE,
+        `RDS instance ${names.instanceIdentifier} is ${view.status}`,
+      );
+    }
+    if (view.status !== 'available') return { kind: 'wait', reason: `instance is ${view.status}` };
+    const master = await this.master(names);
+    await this.deps.host.start({
+      identifier: names.instanceIdentifier,
+      rdsEndpoint: view.endpoint,
+      masterUsername: master.username,
+      masterPassword: master.password,
+    });
+    return DONE;
+  }
+
+  /** Completes the master secret into the RDS secret JSON shape. */
+  private async publishConnection({ tenant, names }: StepRun): Promise<StepResult> {
+    const { rds, host, secrets, store } = this.deps;
+    const view = await rds.describe(names.instanceIdentifier);
+    if (!view) {
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `RDS instance ${names.instanceIdentifier} is gone`,
+      );
+    }
+    const endpoint = host.endpointOf({ identifier: names.instanceIdentifier, rdsEndpoint: view.endpoint });
+    const master = await this.master(names);
+    await secrets.write(names.masterSecretName, {
+      ...master.secret,
+      ...connectionFields(endpoint, names),
+      username: master.username,
+      password: master.password,
+    });
+    await store.updateDatabaseFacts(tenant.id, {
+      endpointHost: endpoint.host,
+      endpointPort: endpoint.port,
+      databaseName: endpoint.database,
+    });
+    return DONE;
+  }
+
+  /** The app secret is written before the role, for the same reason as the master secret. */
+  private async bootstrapDatabase({ tenant, names, tags }: StepRun): Promise<StepResult> {
+    const { secrets, store, admin, settings } = this.deps;
+    const endpoint = this.endpoint(tenant, names);
+    let app = await secrets.read(names.appSecretName);
+    if (!app) {
+      const value = {
+        ...connectionFields(endpoint, names),
+        username: names.appRole,
+        password: generatePassword(),
+      };
+      const { arn } = await secrets.create(names.appSecretName, value, {
+        tags,
+        kmsKeyId: settings.kmsKeyId,
+        ownerTenantId: tenant.id,
+      });
+      await store.updateDatabaseFacts(tenant.id, { appSecretArn: arn });
+      app = await secrets.read(names.appSecretName);
+    }
+    const password = app?.password;
+    if (typeof password !== 'string' || !password) {
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `secret ${names.appSecretName} has no password`,
+      );
+    }
+    await admin.bootstrapAppRole(endpoint, await this.owner(names), { role: names.appRole, password });
+    return DONE;
+  }
+
+  private async runMigrations({ tenant, names }: StepRun): Promise<StepResult> {
+    const version = await this.deps.admin.runMigrations(
+      this.endpoint(tenant, names),
+      await this.owner(names),
+    );
+    await this.deps.store.updateDatabaseFacts(tenant.id, { schemaVersion: version });
+    return DONE;
+  }
+
+  private async createAlarms({ names, profile, tags }: StepRun): Promise<StepResult> {
+    for (const alarm of tenantAlarmSpecs(names, profile, {
+      actions: this.deps.settings.alarmActions,
+      tags,
+    })) {
+      await this.deps.alarms.put(alarm);
+    }
+    return DONE;
+  }
+
+  private async activate({ tenant, ctx }: StepRun): Promise<StepResult> {
+    await this.deps.store.transition(
+      tenant.id,
+      'PROVISIONING',
+      'ACTIVE',
+      { sagaStartedAt: null },
+      { type: 'tenant.activated', message: `tenant ${tenant.slug} is ACTIVE`, data: { tier: tenant.tier } },
+      ctx,
+    );
+    return DONE;
+  }
+
+  /** Where the tenant database answers, from what publish-connection recorded. */
+  endpoint(tenant: TenantRecord, names: TenantResourceNames): TenantDatabaseEndpoint {
+    const { endpointHost, endpointPort } = tenant.database;
+    return this.deps.host.endpointOf({
+      identifier: names.instanceIdentifier,
+      rdsEndpoint: endpointHost && endpointPort ? { host: endpointHost, port: endpointPort } : null,
+    });
+  }
+
+  async owner(names: TenantResourceNames): Promise<OwnerCredentials> {
+    const { username, password } = await this.master(names);
+    return { username, password };
+  }
+
+  private async master(
+    names: TenantResourceNames,
+  ): Promise<{ username: string; password: string; secret: SecretJson }> {
+    const secret = await this.deps.secrets.read(names.masterSecretName);
+    const username = secret?.username;
+    const password = secret?.password;
+    if (typeof username !== 'string' || typeof password !== 'string' || !password) {
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `secret ${names.masterSecretName} is missing or has no username and password`,
+      );
+    }
+    return { username, password, secret: secret };
+  }
+}
+
+function connectionFields(endpoint: TenantDatabaseEndpoint, names: TenantResourceNames): SecretJson {
+  return {
+    engine: 'postgres',
+    host: endpoint.host,
+    port: endpoint.port,
+    dbname: endpoint.database,
+    dbInstanceIdentifier: names.instanceIdentifier,
+  };
+}

@@ -1,0 +1,96 @@
+import type { TenantStatus, TierName } from '@silo/core';
+
+export type Saga = 'provision' | 'deprovision';
+export type StepStatus = 'pending' | 'running' | 'waiting' | 'done' | 'failed' | 'compensated';
+
+/** What the sagas know of a tenant. Never a password. */
+export interface TenantRecord {
+  id: string;
+  slug: string;
+  name: string;
+  tier: TierName;
+  status: TenantStatus;
+  provisioningRun: number;
+  sagaStartedAt: Date | null;
+  failure: { code: string; message: string; step: string } | null;
+  database: TenantDatabaseFacts;
+}
+
+export interface TenantDatabaseFacts {
+  instanceIdentifier: string | null;
+  instanceClass: string | null;
+  engine: string | null;
+  engineVersion: string | null;
+  multiAz: boolean | null;
+  storageEncrypted: boolean | null;
+  endpointHost: string | null;
+  endpointPort: number | null;
+  databaseName: string | null;
+  masterSecretArn: string | null;
+  appSecretArn: string | null;
+  schemaVersion: string | null;
+}
+
+export interface StepRecord {
+  step: string;
+  status: StepStatus;
+  attempts: number;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  lastErrorCode: string | null;
+  lastErrorMessage: string | null;
+}
+
+/** An audit-trail line; `actor` and `correlationId` come from the saga's context. */
+export interface EventInput {
+  type: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+/** The logging a saga does (a pino logger bound to the tenant and job fits). */
+export interface SagaLog {
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface SagaContext {
+  /** `system:worker` for the worker; a JWT sub for API-initiated work. */
+  actor: string;
+  /** The job id (or request id) the work belongs to. */
+  correlationId: string;
+}
+
+/**
+ * The control-plane state the sagas read and write. Each write that comes with an event writes
+ * both in one transaction.
+ */
+export interface ProvisioningStore {
+  getTenant(tenantId: string): Promise<TenantRecord | null>;
+  getSteps(tenantId: string, saga: Saga): Promise<Map<string, StepRecord>>;
+  /** Moves the tenant from `from` to `to` (only if it is still in `from`) and appends the event. */
+  transition(
+    tenantId: string,
+    from: TenantStatus,
+    to: TenantStatus,
+    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure'] },
+    event: EventInput,
+    ctx: SagaContext,
+  ): Promise<void>;
+  updateStep(
+    tenantId: string,
+    saga: Saga,
+    step: { name: string; position: number },
+    patch: Partial<Omit<StepRecord, 'step'>>,
+    event: EventInput | null,
+    ctx: SagaContext,
+  ): Promise<void>;
+  updateDatabaseFacts(tenantId: string, facts: Partial<TenantDatabaseFacts>): Promise<void>;
+  /** Records why provisioning failed; compensation then runs before the tenant becomes FAILED. */
+  recordFailure(
+    tenantId: string,
+    failure: NonNullable<TenantRecord['failure']>,
+    event: EventInput,
+    ctx: SagaContext,
+  ): Promise<void>;
+}

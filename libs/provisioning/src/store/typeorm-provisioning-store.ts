@@ -1,0 +1,187 @@
+import { Injectable } from '@nestjs/common';
+import { ProvisioningStepEntity, TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
+import { TenantError, TenantErrorCode, transition, type TenantStatus } from '@silo/core';
+import { DataSource, type EntityManager } from 'typeorm';
+import type {
+  EventInput,
+  ProvisioningStore,
+  Saga,
+  SagaContext,
+  StepRecord,
+  TenantDatabaseFacts,
+  TenantRecord,
+} from './provisioning-store';
+
+/** {@link ProvisioningStore} on the control-plane database. */
+@Injectable()
+export class TypeormProvisioningStore implements ProvisioningStore {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async getTenant(tenantId: string): Promise<TenantRecord | null> {
+    const row = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
+    return row ? toRecord(row) : null;
+  }
+
+  async getSteps(tenantId: string, saga: Saga): Promise<Map<string, StepRecord>> {
+    const rows = await this.dataSource.getRepository(ProvisioningStepEntity).findBy({ tenantId, saga });
+    return new Map(
+      rows.map((r) => [
+        r.step,
+        {
+          step: r.step,
+          status: r.status,
+          attempts: r.attempts,
+          startedAt: r.startedAt,
+          finishedAt: r.finishedAt,
+          lastErrorCode: r.lastErrorCode,
+          lastErrorMessage: r.lastErrorMessage,
+        },
+      ]),
+    );
+  }
+
+  async transition(
+    tenantId: string,
+    from: TenantStatus,
+    to: TenantStatus,
+    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure'] },
+    event: EventInput,
+    ctx: SagaContext,
+  ): Promise<void> {
+    transition(from, to);
+    await this.dataSource.transaction(async (em) => {
+      const set: Partial<TenantEntity> = { status: to };
+      if (patch.sagaStartedAt !== undefined) set.sagaStartedAt = patch.sagaStartedAt;
+      if (patch.failure !== undefined) {
+        set.failureCode = patch.failure?.code ?? null;
+        set.failureMessage = patch.failure?.message ?? null;
+        set.failureStep = patch.failure?.step ?? null;
+      }
+      const result = await em
+        .createQueryBuilder()
+        .update(TenantEntity)
+        .set({ ...set, version: () => 'version + 1' })
+        .where('id = :id AND status = :from', { id: tenantId, from })
+        .execute();
+      if (!result.affected) {
+        throw new TenantError(TenantErrorCode.ILLEGAL_TRANSITION, `tenant ${tenantId} is no longer ${from}`);
+      }
+      await appendEvent(em, tenantId, event, ctx);
+    });
+  }
+
+  async updateStep(
+    tenantId: string,
+    saga: Saga,
+    step: { name: string; position: number },
+    patch: Partial<Omit<StepRecord, 'step'>>,
+    event: EventInput | null,
+    ctx: SagaContext,
+  ): Promise<void> {
+    await this.dataSource.transaction(async (em) => {
+      const repo = em.getRepository(ProvisioningStepEntity);
+      const existing = await repo.findOneBy({ tenantId, saga, step: step.name });
+      await repo.save({
+        ...(existing ?? { tenantId, saga, step: step.name, status: 'pending' as const, attempts: 0 }),
+        ...patch,
+        position: step.position,
+        updatedAt: new Date(),
+      });
+      if (event) await appendEvent(em, tenantId, event, ctx);
+    });
+  }
+
+  async updateDatabaseFacts(tenantId: string, facts: Partial<TenantDatabaseFacts>): Promise<void> {
+    const set: Partial<TenantEntity> = {};
+    if (facts.instanceIdentifier !== undefined) set.dbInstanceIdentifier = facts.instanceIdentifier;
+    if (facts.instanceClass !== undefined) set.dbInstanceClass = facts.instanceClass;
+    if (facts.engine !== undefined) set.dbEngine = facts.engine;
+    if (facts.engineVersion !== undefined) set.dbEngineVersion = facts.engineVersion;
+    if (facts.multiAz !== undefined) set.dbMultiAz = facts.multiAz;
+    if (facts.storageEncrypted !== undefined) set.dbStorageEncrypted = facts.storageEncrypted;
+    if (facts.endpointHost !== undefined) set.dbEndpointHost = facts.endpointHost;
+    if (facts.endpointPort !== undefined) set.dbEndpointPort = facts.endpointPort;
+    if (facts.databaseName !== undefined) set.dbName = facts.databaseName;
+    if (facts.masterSecretArn !== undefined) set.masterSecretArn = facts.masterSecretArn;
+    if (facts.appSecretArn !== undefined) set.appSecretArn = facts.appSecretArn;
+    if (facts.schemaVersion !== undefined) set.schemaVersion = facts.schemaVersion;
+    if (!Object.keys(set).length) return;
+    await this.dataSource
+      .createQueryBuilder()
+      .update(TenantEntity)
+      .set({ ...set, version: () => 'version + 1' })
+      .where('id = :id', { id: tenantId })
+      .execute();
+  }
+
+  async recordFailure(
+    tenantId: string,
+    failure: NonNullable<TenantRecord['failure']>,
+    event: EventInput,
+    ctx: SagaContext,
+  ): Promise<void> {
+    await this.dataSource.transaction(async (em) => {
+      await em
+        .createQueryBuilder()
+        .update(TenantEntity)
+        .set({
+          failureCode: failure.code,
+          failureMessage: failure.message,
+          failureStep: failure.step,
+          version: () => 'version + 1',
+        })
+        .where('id = :id', { id: tenantId })
+        .execute();
+      await appendEvent(em, tenantId, event, ctx);
+    });
+  }
+}
+
+async function appendEvent(
+  em: EntityManager,
+  tenantId: string,
+  event: EventInput,
+  ctx: SagaContext,
+): Promise<void> {
+  const events = em.getRepository(TenantEventEntity);
+  await events.save(
+    events.create({
+      tenantId,
+      type: event.type,
+      message: event.message,
+      actor: ctx.actor,
+      data: event.data ?? {},
+      correlationId: ctx.correlationId,
+    }),
+  );
+}
+
+function toRecord(row: TenantEntity): TenantRecord {
+  return {
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    tier: row.tier,
+    status: row.status,
+    provisioningRun: row.provisioningRun,
+    sagaStartedAt: row.sagaStartedAt,
+    failure:
+      row.failureCode && row.failureStep
+        ? { code: row.failureCode, message: row.failureMessage ?? '', step: row.failureStep }
+        : null,
+    database: {
+      instanceIdentifier: row.dbInstanceIdentifier,
+      instanceClass: row.dbInstanceClass,
+      engine: row.dbEngine,
+      engineVersion: row.dbEngineVersion,
+      multiAz: row.dbMultiAz,
+      storageEncrypted: row.dbStorageEncrypted,
+      endpointHost: row.dbEndpointHost,
+      endpointPort: row.dbEndpointPort,
+      databaseName: row.dbName,
+      masterSecretArn: row.masterSecretArn,
+      appSecretArn: row.appSecretArn,
+      schemaVersion: row.schemaVersion,
+    },
+  };
+}

@@ -1,0 +1,53 @@
+import { Injectable } from '@nestjs/common';
+import { bootstrapAppRole, dropAppRole, runTenantMigrations, type PgEndpoint } from '@silo/tenant-schema';
+import type { TenantDatabaseEndpoint } from './hosts/tenant-database-host';
+import { classifyPgError } from './tenant-database-errors';
+
+export interface OwnerCredentials {
+  username: string;
+  password: string;
+}
+
+/** What the sagas do inside a tenant database, as its owner. */
+@Injectable()
+export class TenantDatabaseAdmin {
+  async bootstrapAppRole(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    app: { role: string; password: string },
+  ): Promise<void> {
+    try {
+      await bootstrapAppRole(pgEndpoint(endpoint, owner), app);
+    } catch (error) {
+      throw classifyPgError(error, 'creating the app role');
+    }
+  }
+
+  async runMigrations(endpoint: TenantDatabaseEndpoint, owner: OwnerCredentials): Promise<string> {
+    try {
+      return (await runTenantMigrations(pgEndpoint(endpoint, owner))).schemaVersion;
+    } catch (error) {
+      throw classifyPgError(error, 'running the tenant migrations');
+    }
+  }
+
+  async dropAppRole(endpoint: TenantDatabaseEndpoint, owner: OwnerCredentials, role: string): Promise<void> {
+    try {
+      await dropAppRole(pgEndpoint(endpoint, owner), role);
+    } catch (error) {
+      throw classifyPgError(error, 'dropping the app role');
+    }
+  }
+}
+
+function pgEndpoint(endpoint: TenantDatabaseEndpoint, owner: OwnerCredentials): PgEndpoint {
+  return {
+    host: endpoint.host,
+    port: endpoint.port,
+    database: endpoint.database,
+    user: owner.username,
+    password: owner.password,
+    ssl: endpoint.ssl,
+    connectTimeoutMs: 10_000,
+  };
+}

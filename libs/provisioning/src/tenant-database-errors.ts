@@ -1,0 +1,33 @@
+import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
+
+const UNAVAILABLE_NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
+
+/**
+ * A failure talking to a tenant database as a {@link ProvisioningError}: connection trouble
+ * (network, SQLSTATE class 08, 57P03 cannot_connect_now, 53xxx resources) is retryable; anything
+ * else the server refused is not. Messages never include credentials.
+ */
+export function classifyPgError(error: unknown, doing: string): ProvisioningError {
+  if (error instanceof ProvisioningError) return error;
+  const e = (error ?? {}) as { code?: string; message?: string };
+  const code = e.code ?? '';
+  const unavailable =
+    UNAVAILABLE_NETWORK_CODES.has(code) ||
+    code.startsWith('08') ||
+    code === '57P03' ||
+    code.startsWith('53') ||
+    /timeout|terminated unexpectedly|Connection terminated/i.test(e.message ?? '');
+  return new ProvisioningError(
+    unavailable ? ProvisioningErrorCode.DATABASE_UNAVAILABLE : ProvisioningErrorCode.DATABASE_REJECTED,
+    `${doing} failed: ${code ? `${code} ` : ''}${e.message ?? String(error)}`,
+    { cause: error },
+  );
+}

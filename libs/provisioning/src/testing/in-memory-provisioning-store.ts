@@ -1,0 +1,143 @@
+import { transition as lifecycle, type TenantStatus, type TierName } from '@silo/core';
+import { randomUUID } from 'node:crypto';
+import type {
+  EventInput,
+  ProvisioningStore,
+  Saga,
+  SagaContext,
+  StepRecord,
+  TenantDatabaseFacts,
+  TenantRecord,
+} from '../store/provisioning-store';
+
+export interface RecordedEvent extends EventInput {
+  tenantId: string;
+  actor: string;
+  correlationId: string;
+}
+
+const NO_FACTS: TenantDatabaseFacts = {
+  instanceIdentifier: null,
+  instanceClass: null,
+  engine: null,
+  engineVersion: null,
+  multiAz: null,
+  storageEncrypted: null,
+  endpointHost: null,
+  endpointPort: null,
+  databaseName: null,
+  masterSecretArn: null,
+  appSecretArn: null,
+  schemaVersion: null,
+};
+
+/** A {@link ProvisioningStore} in memory, for unit tests of the sagas. */
+export class InMemoryProvisioningStore implements ProvisioningStore {
+  readonly tenants = new Map<string, TenantRecord>();
+  readonly steps = new Map<string, Map<string, StepRecord>>();
+  readonly events: RecordedEvent[] = [];
+
+  addTenant(input: { slug: string; tier: TierName; status?: TenantStatus; id?: string }): TenantRecord {
+    const tenant: TenantRecord = {
+      id: input.id ?? randomUUID(),
+      slug: input.slug,
+      name: input.slug,
+      tier: input.tier,
+      status: input.status ?? 'PENDING',
+      provisioningRun: 1,
+      sagaStartedAt: null,
+      failure: null,
+      database: { ...NO_FACTS },
+    };
+    this.tenants.set(tenant.id, tenant);
+    return tenant;
+  }
+
+  getTenant(tenantId: string): Promise<TenantRecord | null> {
+    const t = this.tenants.get(tenantId);
+    return Promise.resolve(t ? structuredClone(t) : null);
+  }
+
+  getSteps(tenantId: string, saga: Saga): Promise<Map<string, StepRecord>> {
+    const steps = this.steps.get(`${tenantId}/${saga}`) ?? new Map<string, StepRecord>();
+    return Promise.resolve(new Map<string, StepRecord>(structuredClone([...steps.entries()])));
+  }
+
+  transition(
+    tenantId: string,
+    from: TenantStatus,
+    to: TenantStatus,
+    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure'] },
+    event: EventInput,
+    ctx: SagaContext,
+  ): Promise<void> {
+    const t = this.required(tenantId);
+    if (t.status !== from) return Promise.reject(new Error(`tenant ${tenantId} is no longer ${from}`));
+    t.status = lifecycle(from, to);
+    if (patch.sagaStartedAt !== undefined) t.sagaStartedAt = patch.sagaStartedAt;
+    if (patch.failure !== undefined) t.failure = patch.failure;
+    this.record(tenantId, event, ctx);
+    return Promise.resolve();
+  }
+
+  updateStep(
+    tenantId: string,
+    saga: Saga,
+    step: { name: string; position: number },
+    patch: Partial<Omit<StepRecord, 'step'>>,
+    event: EventInput | null,
+    ctx: SagaContext,
+  ): Promise<void> {
+    const key = `${tenantId}/${saga}`;
+    const steps = this.steps.get(key) ?? new Map<string, StepRecord>();
+    this.steps.set(key, steps);
+    const current = steps.get(step.name) ?? {
+      step: step.name,
+      status: 'pending' as const,
+      attempts: 0,
+      startedAt: null,
+      finishedAt: null,
+      lastErrorCode: null,
+      lastErrorMessage: null,
+    };
+    steps.set(step.name, { ...current, ...patch });
+    if (event) this.record(tenantId, event, ctx);
+    return Promise.resolve();
+  }
+
+  updateDatabaseFacts(tenantId: string, facts: Partial<TenantDatabaseFacts>): Promise<void> {
+    const t = this.required(tenantId);
+    t.database = { ...t.database, ...facts };
+    return Promise.resolve();
+  }
+
+  recordFailure(
+    tenantId: string,
+    failure: NonNullable<TenantRecord['failure']>,
+    event: EventInput,
+    ctx: SagaContext,
+  ): Promise<void> {
+    this.required(tenantId).failure = failure;
+    this.record(tenantId, event, ctx);
+    return Promise.resolve();
+  }
+
+  stepStatuses(tenantId: string, saga: Saga = 'provision'): Record<string, string> {
+    return Object.fromEntries(
+      [...(this.steps.get(`${tenantId}/${saga}`) ?? new Map<string, StepRecord>())].map(([k, v]) => [
+        k,
+        v.status,
+      ]),
+    );
+  }
+
+  private required(tenantId: string): TenantRecord {
+    const t = this.tenants.get(tenantId);
+    if (!t) throw new Error(`no tenant ${tenantId}`);
+    return t;
+  }
+
+  private record(tenantId: string, event: EventInput, ctx: SagaContext): void {
+    this.events.push({ ...event, tenantId, actor: ctx.actor, correlationId: ctx.correlationId });
+  }
+}

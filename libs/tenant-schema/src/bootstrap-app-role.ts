@@ -1,0 +1,94 @@
+import { quoteIdentifier } from '@silo/core';
+import { inLockedTransaction, pgClientConfig, withPgClient, type PgEndpoint } from './pg-endpoint';
+import { assertUnprivileged, assertUsablePassword, connectionLimitSql, findRole } from './role-attributes';
+
+/** The tenant application's role. */
+export interface AppRoleSpec {
+  role: string;
+  password: string;
+  /** The one schema the role may read and write. Default `app`. */
+  schema?: string;
+  /** CONNECTION LIMIT of the role. Default -1 (none). */
+  connectionLimit?: number;
+}
+
+const APPLICATION_NAME = 'silo-tenant-bootstrap';
+const ROLE_LOCK_KEY = 'silo:tenant-app-role';
+
+/**
+ * Creates (or converges) the tenant application's role as the database owner: LOGIN only, no
+ * CREATE anywhere, CONNECT to this database alone, USAGE on the app schema and DML on its tables
+ * and sequences, present and future (tables created later by the owner). Idempotent; a re-run
+ * sets the given password, so a run cut short by a crash converges on the next one. Runs in one
+ * transaction under an advisory lock, so concurrent runs are safe.
+ */
+export async function bootstrapAppRole(owner: PgEndpoint, app: AppRoleSpec): Promise<void> {
+  const database = quoteIdentifier(owner.database, 'database name');
+  const ownerRole = quoteIdentifier(owner.user, 'owner role');
+  const role = quoteIdentifier(app.role, 'app role');
+  const schema = quoteIdentifier(app.schema ?? 'app', 'schema name');
+  const limit = connectionLimitSql(app.connectionLimit, 'app role connection limit');
+  assertUsablePassword(app.password, 'app role password');
+  if (app.role === owner.user) throw new Error('the app role must not be the owner role');
+
+  await withPgClient(pgClientConfig(owner, APPLICATION_NAME), (client) =>
+    inLockedTransaction(client, ROLE_LOCK_KEY, async () => {
+      const password = client.escapeLiteral(app.password);
+      const existing = await findRole(client, app.role);
+      if (existing === undefined) {
+        await client.query(
+          `CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION ` +
+            `CONNECTION LIMIT ${limit} PASSWORD ${password}`,
+        );
+      } else {
+        // NOSUPERUSER/NOREPLICATION are left out: a non-superuser may not name them in ALTER ROLE.
+        assertUnprivileged(existing, app.role, 'app role');
+        await client.query(
+          `ALTER ROLE ${role} LOGIN NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT ${limit} PASSWORD ${password}`,
+        );
+      }
+      // Each grant is preceded by revoking everything, so a re-run also removes privileges added by hand.
+      const statements = [
+        `REVOKE ALL ON DATABASE ${database} FROM PUBLIC`,
+        `REVOKE ALL ON DATABASE ${database} FROM ${role}`,
+        `GRANT CONNECT ON DATABASE ${database} TO ${role}`,
+        `REVOKE ALL ON SCHEMA public FROM PUBLIC`,
+        `REVOKE ALL ON SCHEMA public FROM ${role}`,
+        `CREATE SCHEMA IF NOT EXISTS ${schema}`,
+        `REVOKE ALL ON SCHEMA ${schema} FROM ${role}`,
+        `GRANT USAGE ON SCHEMA ${schema} TO ${role}`,
+        `REVOKE ALL ON ALL TABLES IN SCHEMA ${schema} FROM ${role}`,
+        `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`,
+        `REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${schema} FROM ${role}`,
+        `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role}`,
+        `ALTER DEFAULT PRIVILEGES FOR ROLE ${ownerRole} IN SCHEMA ${schema} REVOKE ALL ON TABLES FROM ${role}`,
+        `ALTER DEFAULT PRIVILEGES FOR ROLE ${ownerRole} IN SCHEMA ${schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${role}`,
+        `ALTER DEFAULT PRIVILEGES FOR ROLE ${ownerRole} IN SCHEMA ${schema} REVOKE ALL ON SEQUENCES FROM ${role}`,
+        `ALTER DEFAULT PRIVILEGES FOR ROLE ${ownerRole} IN SCHEMA ${schema} GRANT USAGE, SELECT ON SEQUENCES TO ${role}`,
+      ];
+      for (const statement of statements) await client.query(statement);
+    }),
+  );
+}
+
+/**
+ * Drops the app role and everything granted to it in the owner's database (compensation).
+ * Idempotent: a missing role is done.
+ */
+export async function dropAppRole(owner: PgEndpoint, role: string): Promise<void> {
+  const ownerRole = quoteIdentifier(owner.user, 'owner role');
+  const quotedRole = quoteIdentifier(role, 'app role');
+  if (role === owner.user) throw new Error('the app role must not be the owner role');
+
+  await withPgClient(pgClientConfig(owner, APPLICATION_NAME), (client) =>
+    inLockedTransaction(client, ROLE_LOCK_KEY, async () => {
+      if ((await findRole(client, role)) === undefined) return;
+      // REASSIGN OWNED and DROP OWNED require the privileges of the role; CREATEROLE alone
+      // (the RDS master user) does not give them, membership does.
+      await client.query(`GRANT ${quotedRole} TO ${ownerRole}`);
+      await client.query(`REASSIGN OWNED BY ${quotedRole} TO ${ownerRole}`);
+      await client.query(`DROP OWNED BY ${quotedRole}`);
+      await client.query(`DROP ROLE IF EXISTS ${quotedRole}`);
+    }),
+  );
+}

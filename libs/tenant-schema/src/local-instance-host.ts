@@ -1,0 +1,92 @@
+import { quoteIdentifier } from '@silo/core';
+import { DEFAULT_CONNECT_TIMEOUT_MS, sqlState, withPgClient } from './pg-endpoint';
+import { assertUnprivileged, assertUsablePassword, connectionLimitSql, findRole } from './role-attributes';
+
+/** A tenant instance emulated on a shared local PostgreSQL server: a database and its owner role. */
+export interface LocalInstance {
+  database: string;
+  /** Plays the RDS master user: LOGIN CREATEROLE, owns the database. */
+  ownerRole: string;
+  ownerPassword: string;
+  /** CONNECTION LIMIT of the database, standing in for the instance's max_connections. Default -1 (none). */
+  connectionLimit?: number;
+}
+
+const APPLICATION_NAME = 'silo-local-instances';
+const DUPLICATE_DATABASE = '42P04';
+const UNIQUE_VIOLATION = '23505';
+const DUPLICATE_OBJECT = '42710';
+
+function adminClientConfig(adminUrl: string) {
+  return {
+    connectionString: adminUrl,
+    connectionTimeoutMillis: DEFAULT_CONNECT_TIMEOUT_MS,
+    application_name: APPLICATION_NAME,
+  };
+}
+
+/**
+ * Creates the instance's owner role and database on the server behind `adminUrl` (a role with
+ * CREATEROLE and CREATEDB, normally a superuser), or converges them: the owner's password is set
+ * to `ownerPassword` every time, so the password in the master secret always opens it. Only the
+ * owner may connect to the database. Idempotent and safe to call concurrently.
+ */
+export async function materialiseLocalInstance(adminUrl: string, instance: LocalInstance): Promise<void> {
+  const database = quoteIdentifier(instance.database, 'database name');
+  const owner = quoteIdentifier(instance.ownerRole, 'owner role');
+  const limit = connectionLimitSql(instance.connectionLimit, 'database connection limit');
+  assertUsablePassword(instance.ownerPassword, 'owner password');
+
+  await withPgClient(adminClientConfig(adminUrl), async (client) => {
+    // Session-level (CREATE DATABASE cannot run in a transaction); ending the client releases it.
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`silo:local-instance:${instance.database}`]);
+    const password = client.escapeLiteral(instance.ownerPassword);
+
+    const existing = await findRole(client, instance.ownerRole);
+    let created = false;
+    if (existing === undefined) {
+      try {
+        await client.query(
+          `CREATE ROLE ${owner} LOGIN CREATEROLE NOSUPERUSER NOCREATEDB PASSWORD ${password}`,
+        );
+        created = true;
+      } catch (error) {
+        // Created meanwhile by a caller that does not share our lock (another admin database).
+        if (sqlState(error) !== DUPLICATE_OBJECT && sqlState(error) !== UNIQUE_VIOLATION) throw error;
+      }
+    } else {
+      assertUnprivileged(existing, instance.ownerRole, 'owner role');
+    }
+    if (!created) await client.query(`ALTER ROLE ${owner} LOGIN CREATEROLE NOCREATEDB PASSWORD ${password}`);
+
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [instance.database]);
+    if (!found.rowCount) {
+      try {
+        await client.query(`CREATE DATABASE ${database} OWNER ${owner}`);
+      } catch (error) {
+        // 42P04, or 23505 when two CREATE DATABASE statements ran at the same moment.
+        if (sqlState(error) !== DUPLICATE_DATABASE && sqlState(error) !== UNIQUE_VIOLATION) throw error;
+      }
+    }
+    await client.query(`ALTER DATABASE ${database} CONNECTION LIMIT ${limit}`);
+    await client.query(`REVOKE ALL ON DATABASE ${database} FROM PUBLIC`);
+    await client.query(`GRANT CONNECT ON DATABASE ${database} TO ${owner}`);
+  });
+}
+
+/**
+ * Drops the instance's database (disconnecting its sessions) and then the given roles, in order:
+ * list app roles before the owner. Idempotent. Every name is checked before anything is dropped.
+ */
+export async function removeLocalInstance(
+  adminUrl: string,
+  instance: { database: string; roles: string[] },
+): Promise<void> {
+  const database = quoteIdentifier(instance.database, 'database name');
+  const roles = instance.roles.map((role) => quoteIdentifier(role, 'role'));
+
+  await withPgClient(adminClientConfig(adminUrl), async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    for (const role of roles) await client.query(`DROP ROLE IF EXISTS ${role}`);
+  });
+}

@@ -1,0 +1,143 @@
+import { InvalidSqlIdentifierError } from '../../core/src';
+import { bootstrapAppRole, materialiseLocalInstance, removeLocalInstance } from '../src';
+import {
+  adminUrl,
+  databaseExists,
+  dropTestTenants,
+  newTestTenant,
+  openSession,
+  ownerEndpoint,
+  roleExists,
+  sqlStateOf,
+  storedPasswordIs,
+  withAdmin,
+  withClient,
+  type TestTenant,
+} from './tenant-db-fixtures';
+
+const tenants: TestTenant[] = [];
+const UNREACHABLE_ADMIN_URL = 'postgres://postgres@127.0.0.1:1/postgres';
+
+afterAll(() => dropTestTenants(tenants));
+
+function instanceOf(t: TestTenant, ownerPassword = t.ownerPassword) {
+  return { database: t.database, ownerRole: t.ownerRole, ownerPassword };
+}
+
+async function facts(t: TestTenant) {
+  return withAdmin(async (admin) => {
+    const role = await admin.query(
+      `SELECT rolcanlogin, rolcreaterole, rolsuper, rolcreatedb FROM pg_roles WHERE rolname = $1`,
+      [t.ownerRole],
+    );
+    const database = await admin.query(
+      `SELECT pg_get_userbyid(datdba) AS owner, datconnlimit,
+              (SELECT count(*)::int FROM aclexplode(datacl) a WHERE a.grantee = 0) AS public_grants
+         FROM pg_database WHERE datname = $1`,
+      [t.database],
+    );
+    return { role: role.rows[0], database: database.rows[0] };
+  });
+}
+
+describe('local instance host', () => {
+  it('creates the owner role and its database, and a second run changes nothing', async () => {
+    const t = newTestTenant(tenants);
+    await materialiseLocalInstance(adminUrl, instanceOf(t));
+    await materialiseLocalInstance(adminUrl, instanceOf(t));
+
+    expect(await facts(t)).toEqual({
+      role: { rolcanlogin: true, rolcreaterole: true, rolsuper: false, rolcreatedb: false },
+      database: { owner: t.ownerRole, datconnlimit: -1, public_grants: 0 },
+    });
+    expect(await storedPasswordIs(t.ownerRole, t.ownerPassword)).toBe(true);
+    const who = await withClient(ownerEndpoint(t), (c) =>
+      c.query('SELECT current_user AS user, current_database() AS db'),
+    );
+    expect(who.rows).toEqual([{ user: t.ownerRole, db: t.database }]);
+  });
+
+  it('sets the given password again, so only the newest one opens the owner', async () => {
+    const t = newTestTenant(tenants);
+    await materialiseLocalInstance(adminUrl, instanceOf(t, 'first-password'));
+    expect(await storedPasswordIs(t.ownerRole, 'first-password')).toBe(true);
+
+    await materialiseLocalInstance(adminUrl, instanceOf(t, 'second-password'));
+    expect(await storedPasswordIs(t.ownerRole, 'second-password')).toBe(true);
+    expect(await storedPasswordIs(t.ownerRole, 'first-password')).toBe(false);
+  });
+
+  it('keeps other roles out of the database', async () => {
+    const t = newTestTenant(tenants);
+    const other = newTestTenant(tenants);
+    await materialiseLocalInstance(adminUrl, instanceOf(t));
+    await materialiseLocalInstance(adminUrl, instanceOf(other));
+    const intruder = { ...ownerEndpoint(other), database: t.database };
+    expect(await sqlStateOf(withClient(intruder, (c) => c.query('SELECT 1')))).toBe('42501');
+  });
+
+  it('applies the connection limit to the database and resets it when omitted', async () => {
+    const t = newTestTenant(tenants);
+    await materialiseLocalInstance(adminUrl, { ...instanceOf(t), connectionLimit: 7 });
+    expect((await facts(t)).database.datconnlimit).toBe(7);
+    await materialiseLocalInstance(adminUrl, instanceOf(t));
+    expect((await facts(t)).database.datconnlimit).toBe(-1);
+  });
+
+  it('lets several callers materialise the same instance at once', async () => {
+    const t = newTestTenant(tenants);
+    const results = await Promise.allSettled(
+      Array.from({ length: 4 }, () => materialiseLocalInstance(adminUrl, instanceOf(t))),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect((await facts(t)).database.owner).toBe(t.ownerRole);
+  });
+
+  it('rejects invalid names and passwords before it connects', async () => {
+    const good = { database: 'silo-t-ok', ownerRole: 'silo_t_ok', ownerPassword: 'pw' };
+    await expect(
+      materialiseLocalInstance(UNREACHABLE_ADMIN_URL, { ...good, ownerRole: 'x"; drop' }),
+    ).rejects.toBeInstanceOf(InvalidSqlIdentifierError);
+    await expect(
+      materialiseLocalInstance(UNREACHABLE_ADMIN_URL, { ...good, database: 'a b' }),
+    ).rejects.toBeInstanceOf(InvalidSqlIdentifierError);
+    await expect(
+      materialiseLocalInstance(UNREACHABLE_ADMIN_URL, { ...good, ownerPassword: '' }),
+    ).rejects.toThrow('owner password must be a non-empty string');
+    await expect(
+      removeLocalInstance(UNREACHABLE_ADMIN_URL, { database: 'silo-t-ok', roles: ['ok', 'x"; drop'] }),
+    ).rejects.toBeInstanceOf(InvalidSqlIdentifierError);
+  });
+
+  it('checks every role name before dropping anything', async () => {
+    const t = newTestTenant(tenants);
+    await materialiseLocalInstance(adminUrl, instanceOf(t));
+    await expect(
+      removeLocalInstance(adminUrl, { database: t.database, roles: [t.ownerRole, 'bad"role'] }),
+    ).rejects.toBeInstanceOf(InvalidSqlIdentifierError);
+    expect(await databaseExists(t.database)).toBe(true);
+    expect(await roleExists(t.ownerRole)).toBe(true);
+  });
+
+  it('removes the database, its app role and its owner, and removing again is fine', async () => {
+    const t = newTestTenant(tenants);
+    await materialiseLocalInstance(adminUrl, instanceOf(t));
+    await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, password: t.appPassword });
+    // A session still busy in the database must not stop the removal.
+    const session = await openSession(ownerEndpoint(t));
+    const busy = session.query('SELECT pg_sleep(30)').then(
+      () => 'finished',
+      () => 'terminated',
+    );
+
+    const instance = { database: t.database, roles: [t.appRole, t.ownerRole] };
+    await removeLocalInstance(adminUrl, instance);
+    await removeLocalInstance(adminUrl, instance);
+
+    expect(await busy).toBe('terminated');
+    await session.end().catch(() => undefined);
+    expect(await databaseExists(t.database)).toBe(false);
+    expect(await roleExists(t.appRole)).toBe(false);
+    expect(await roleExists(t.ownerRole)).toBe(false);
+  });
+});
