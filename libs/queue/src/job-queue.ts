@@ -1,6 +1,7 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { SiloConfig } from '@silo/config';
 import { Queue } from 'bullmq';
+import IORedis, { type Redis } from 'ioredis';
 import { redisConnectionOptions } from './redis-connection-options';
 
 export const PROVISIONING_QUEUE = 'provisioning';
@@ -16,14 +17,15 @@ export interface EnqueueOptions {
 @Injectable()
 export class ProvisioningQueue implements OnApplicationShutdown {
   readonly queue: Queue;
+  /** Owned here rather than by BullMQ, so that shutdown can always drop it, even while Redis is away. */
+  private readonly redis: Redis;
 
   constructor(config: SiloConfig) {
+    // A command waits for one reconnect at most, so a relay pass fails fast while Redis is away.
+    this.redis = new IORedis({ ...redisConnectionOptions(config.redis.url), maxRetriesPerRequest: 1 });
+    this.redis.on('error', () => undefined);
     this.queue = new Queue(PROVISIONING_QUEUE, {
-      connection: {
-        ...redisConnectionOptions(config.redis.url),
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 1,
-      },
+      connection: this.redis,
       prefix: config.queue.prefix,
       defaultJobOptions: {
         // Unclassified failures (a bug, the control-plane database away): BullMQ retries with
@@ -37,12 +39,44 @@ export class ProvisioningQueue implements OnApplicationShutdown {
     this.queue.on('error', () => undefined);
   }
 
-  async add(name: string, data: Record<string, string>, options: EnqueueOptions): Promise<void> {
-    await this.queue.add(name, data, { jobId: options.jobId, priority: options.priority });
+  /**
+   * Adds the job, or rejects within `timeoutMs` (BullMQ otherwise waits for Redis indefinitely).
+   * A timed-out add may still land later; the deterministic job id makes a retry harmless.
+   */
+  async add(
+    name: string,
+    data: Record<string, string>,
+    options: EnqueueOptions,
+    timeoutMs = 5000,
+  ): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const added = this.queue.add(name, data, { jobId: options.jobId, priority: options.priority });
+    added.catch(() => undefined);
+    try {
+      await Promise.race([
+        added,
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`Redis did not take the job within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {
-    // With Redis away, a graceful QUIT cannot be sent; drop the connection instead.
-    await this.queue.close().catch(() => this.queue.disconnect());
+    // With Redis away a graceful close never completes: give it a moment, then drop the socket.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.queue.close().catch(() => undefined),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.redis.disconnect();
   }
 }

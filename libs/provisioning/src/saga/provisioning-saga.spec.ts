@@ -74,10 +74,11 @@ function harness() {
     throw new Error('saga did not settle');
   }
 
-  return { aws, store, host, admin, drive, clients, advance: (ms: number) => (clock += ms) };
+  return { aws, store, host, admin, drive, clients, saga };
 }
 
 type Harness = ReturnType<typeof harness>;
+const saga = (x: Harness) => x.saga;
 let h: Harness;
 beforeEach(() => {
   h = harness();
@@ -356,6 +357,8 @@ describe('ProvisioningSaga, retryable failures', () => {
 
   it.each(CALLS)('retries %s under throttling and ends ACTIVE', async (command) => {
     const tenant = h.store.addTenant({ slug: 'throttled', tier: 'pro' });
+    // One wait splits the run into two passes, so the second pass reads the secrets back.
+    h.aws.statusQueue.push('creating');
     h.aws.failNext(command, awsError('ThrottlingException', 400, 'Rate exceeded'), 2);
     const { status, delays } = await h.drive(tenant.id);
     expect(status).toBe('ACTIVE');
@@ -493,6 +496,25 @@ describe('ProvisioningSaga, permanent failures and compensation', () => {
       3,
     );
     expect([...h.aws.secretValues.keys()]).toEqual([]);
+  });
+
+  it('after a crash between the secret and the instance, reads the master password back instead of making a new one', async () => {
+    const tenant = h.store.addTenant({ slug: 'crashy', tier: 'starter' });
+    h.aws.failNext('CreateDBInstance', awsError('ThrottlingException', 400));
+    expect((await saga(h).run(tenant.id, CTX)).kind).toBe('delay');
+    const stored = secretJson('silo/crashy/master').password;
+    // As if the worker died before recording prepare-credentials as done.
+    h.store.steps.get(`${tenant.id}/provision`)!.get('prepare-credentials')!.status = 'running';
+
+    expect((await h.drive(tenant.id)).status).toBe('ACTIVE');
+    const masterCreates = h.aws.secrets
+      .commandCalls(CreateSecretCommand)
+      .filter((c) => c.args[0].input.Name === 'silo/crashy/master');
+    expect(masterCreates).toHaveLength(2);
+    expect(secretJson('silo/crashy/master').password).toBe(stored);
+    expect(h.aws.rds.commandCalls(CreateDBInstanceCommand).at(-1)!.args[0].input.MasterUserPassword).toBe(
+      stored,
+    );
   });
 
   it('leaves an ACTIVE tenant alone when its job runs again', async () => {

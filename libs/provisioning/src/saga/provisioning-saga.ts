@@ -299,6 +299,7 @@ export class ProvisioningSaga {
       profile: settings.tiers[tenant.tier],
       tags: tenantTags(tenant, settings.environment),
       ctx,
+      secretValues: new Map(),
     };
   }
 }

@@ -35,6 +35,8 @@ export interface StepRun {
   profile: TierProfile;
   tags: Record<string, string>;
   ctx: SagaContext;
+  /** Secret values read or written during this pass, so each is fetched once per pass. Never persisted. */
+  secretValues: Map<string, SecretJson>;
 }
 
 export interface StepDeps {
@@ -78,24 +80,26 @@ export class ProvisioningSteps {
   }
 
   /** The master secret is written before the instance exists, so no crash can lose the password. */
-  private async prepareCredentials({ tenant, names, tags }: StepRun): Promise<StepResult> {
+  private async prepareCredentials(run: StepRun): Promise<StepResult> {
+    const { tenant, names, tags } = run;
     const { secrets, store, settings } = this.deps;
-    const existing = await secrets.read(names.masterSecretName);
-    if (!existing) {
-      const { arn } = await secrets.create(
-        names.masterSecretName,
-        { engine: 'postgres', username: names.masterUsername, password: generatePassword() },
-        { tags, kmsKeyId: settings.kmsKeyId, ownerTenantId: tenant.id },
-      );
-      await store.updateDatabaseFacts(tenant.id, { masterSecretArn: arn });
-    }
-    await this.master(names);
+    const value = { engine: 'postgres', username: names.masterUsername, password: generatePassword() };
+    const { arn, created } = await secrets.create(names.masterSecretName, value, {
+      tags,
+      kmsKeyId: settings.kmsKeyId,
+      ownerTenantId: tenant.id,
+    });
+    // Created now: this value is the secret. Already there (a re-run): the stored one is kept.
+    if (created) run.secretValues.set(names.masterSecretName, value);
+    await store.updateDatabaseFacts(tenant.id, { masterSecretArn: arn });
+    await this.master(run);
     return DONE;
   }
 
-  private async createInstance({ tenant, names, profile, tags }: StepRun): Promise<StepResult> {
+  private async createInstance(run: StepRun): Promise<StepResult> {
+    const { tenant, names, profile, tags } = run;
     const { rds, store, settings } = this.deps;
-    const master = await this.master(names);
+    const master = await this.master(run);
     await rds.create(
       {
         identifier: names.instanceIdentifier,
@@ -128,7 +132,8 @@ export class ProvisioningSteps {
   }
 
   /** Never sleeps: an instance that is not available yet makes the job wait and come back. */
-  private async waitAvailable({ names }: StepRun): Promise<StepResult> {
+  private async waitAvailable(run: StepRun): Promise<StepResult> {
+    const { names } = run;
     const view = await this.deps.rds.describe(names.instanceIdentifier);
     if (!view) {
       throw new ProvisioningError(
@@ -143,7 +148,7 @@ export class ProvisioningSteps {
       );
     }
     if (view.status !== 'available') return { kind: 'wait', reason: `instance is ${view.status}` };
-    const master = await this.master(names);
+    const master = await this.master(run);
     await this.deps.host.start({
       identifier: names.instanceIdentifier,
       rdsEndpoint: view.endpoint,
@@ -154,7 +159,8 @@ export class ProvisioningSteps {
   }
 
   /** Completes the master secret into the RDS secret JSON shape. */
-  private async publishConnection({ tenant, names }: StepRun): Promise<StepResult> {
+  private async publishConnection(run: StepRun): Promise<StepResult> {
+    const { tenant, names } = run;
     const { rds, host, secrets, store } = this.deps;
     const view = await rds.describe(names.instanceIdentifier);
     if (!view) {
@@ -164,13 +170,15 @@ export class ProvisioningSteps {
       );
     }
     const endpoint = host.endpointOf({ identifier: names.instanceIdentifier, rdsEndpoint: view.endpoint });
-    const master = await this.master(names);
-    await secrets.write(names.masterSecretName, {
+    const master = await this.master(run);
+    const completed = {
       ...master.secret,
       ...connectionFields(endpoint, names),
       username: master.username,
       password: master.password,
-    });
+    };
+    await secrets.write(names.masterSecretName, completed);
+    run.secretValues.set(names.masterSecretName, completed);
     await store.updateDatabaseFacts(tenant.id, {
       endpointHost: endpoint.host,
       endpointPort: endpoint.port,
@@ -180,40 +188,36 @@ export class ProvisioningSteps {
   }
 
   /** The app secret is written before the role, for the same reason as the master secret. */
-  private async bootstrapDatabase({ tenant, names, tags }: StepRun): Promise<StepResult> {
+  private async bootstrapDatabase(run: StepRun): Promise<StepResult> {
+    const { tenant, names, tags } = run;
     const { secrets, store, admin, settings } = this.deps;
     const endpoint = this.endpoint(tenant, names);
-    let app = await secrets.read(names.appSecretName);
-    if (!app) {
-      const value = {
-        ...connectionFields(endpoint, names),
-        username: names.appRole,
-        password: generatePassword(),
-      };
-      const { arn } = await secrets.create(names.appSecretName, value, {
-        tags,
-        kmsKeyId: settings.kmsKeyId,
-        ownerTenantId: tenant.id,
-      });
-      await store.updateDatabaseFacts(tenant.id, { appSecretArn: arn });
-      app = await secrets.read(names.appSecretName);
-    }
-    const password = app?.password;
+    const value = {
+      ...connectionFields(endpoint, names),
+      username: names.appRole,
+      password: generatePassword(),
+    };
+    const { arn, created } = await secrets.create(names.appSecretName, value, {
+      tags,
+      kmsKeyId: settings.kmsKeyId,
+      ownerTenantId: tenant.id,
+    });
+    await store.updateDatabaseFacts(tenant.id, { appSecretArn: arn });
+    // A re-run keeps the password already stored, so the role converges to the secret.
+    const password = created ? value.password : (await secrets.read(names.appSecretName))?.password;
     if (typeof password !== 'string' || !password) {
       throw new ProvisioningError(
         ProvisioningErrorCode.INCONSISTENT_STATE,
         `secret ${names.appSecretName} has no password`,
       );
     }
-    await admin.bootstrapAppRole(endpoint, await this.owner(names), { role: names.appRole, password });
+    await admin.bootstrapAppRole(endpoint, await this.owner(run), { role: names.appRole, password });
     return DONE;
   }
 
-  private async runMigrations({ tenant, names }: StepRun): Promise<StepResult> {
-    const version = await this.deps.admin.runMigrations(
-      this.endpoint(tenant, names),
-      await this.owner(names),
-    );
+  private async runMigrations(run: StepRun): Promise<StepResult> {
+    const { tenant, names } = run;
+    const version = await this.deps.admin.runMigrations(this.endpoint(tenant, names), await this.owner(run));
     await this.deps.store.updateDatabaseFacts(tenant.id, { schemaVersion: version });
     return DONE;
   }
@@ -249,15 +253,19 @@ export class ProvisioningSteps {
     });
   }
 
-  async owner(names: TenantResourceNames): Promise<OwnerCredentials> {
-    const { username, password } = await this.master(names);
+  async owner(run: StepRun): Promise<OwnerCredentials> {
+    const { username, password } = await this.master(run);
     return { username, password };
   }
 
-  private async master(
-    names: TenantResourceNames,
-  ): Promise<{ username: string; password: string; secret: SecretJson }> {
-    const secret = await this.deps.secrets.read(names.masterSecretName);
+  /** The master secret, read from Secrets Manager at most once per pass. */
+  private async master(run: StepRun): Promise<{ username: string; password: string; secret: SecretJson }> {
+    const { names } = run;
+    let secret = run.secretValues.get(names.masterSecretName) ?? null;
+    if (!secret) {
+      secret = await this.deps.secrets.read(names.masterSecretName);
+      if (secret) run.secretValues.set(names.masterSecretName, secret);
+    }
     const username = secret?.username;
     const password = secret?.password;
     if (typeof username !== 'string' || typeof password !== 'string' || !password) {
@@ -266,7 +274,7 @@ export class ProvisioningSteps {
         `secret ${names.masterSecretName} is missing or has no username and password`,
       );
     }
-    return { username, password, secret: secret };
+    return { username, password, secret: secret! };
   }
 }
 
