@@ -58,7 +58,7 @@ export class FakeAws {
   /** Status DescribeDBInstances reports for the next calls, then 'available'. */
   readonly statusQueue: string[] = [];
   readonly calls: string[] = [];
-  private readonly faults = new Map<string, Error[]>();
+  private readonly faults = new Map<string, (Error | null)[]>();
 
   constructor() {
     this.rds.on(CreateDBInstanceCommand).callsFake((input: CreateDBInstanceCommandInput) => {
@@ -183,11 +183,13 @@ export class FakeAws {
     });
   }
 
-  failNext(command: string, error: Error, times = 1): void {
-    this.faults.set(command, [
-      ...(this.faults.get(command) ?? []),
+  /** The next `times` calls of `command`, after letting `after` calls through, fail with `error`. */
+  failNext(command: string, error: Error, times = 1, after = 0): void {
+    const queued = [
+      ...Array.from({ length: after }, () => null),
       ...Array.from({ length: times }, () => error),
-    ]);
+    ];
+    this.faults.set(command, [...(this.faults.get(command) ?? []), ...queued]);
   }
 
   restore(): void {

@@ -486,6 +486,30 @@ describe('ProvisioningSaga, permanent failures and compensation', () => {
     expect(h.aws.rds.commandCalls(CreateDBInstanceCommand)).toHaveLength(1);
   });
 
+  // [command, calls of it the forward steps make first]
+  it.each([
+    ['DescribeAlarms', 0],
+    ['DeleteAlarms', 0],
+    ['DescribeDBInstances', 2],
+    ['ModifyDBInstance', 0],
+    ['DeleteDBInstance', 0],
+    ['DescribeSecret', 0],
+    ['DeleteSecret', 0],
+  ] as const)(
+    'retries %s under throttling while compensating, and still removes everything',
+    async (command, forward) => {
+      const tenant = h.store.addTenant({ slug: 'undo-throttled', tier: 'enterprise' });
+      // The second alarm fails for good, so one alarm, the instance and both secrets need undoing.
+      h.aws.failNext('PutMetricAlarm', awsError('LimitExceeded', 400), 1, 1);
+      h.aws.failNext(command, awsError('Throttling', 400, 'Rate exceeded'), 2, forward);
+      const { status, delays } = await h.drive(tenant.id);
+      expect(status).toBe('FAILED');
+      expect(delays.filter((d) => d.kind === 'delay' && d.reason.startsWith('undo'))).toHaveLength(2);
+      expect(h.aws.calls.filter((c) => c === command).length).toBeGreaterThanOrEqual(forward + 3);
+      expect([...h.aws.instances.keys(), ...h.aws.secretValues.keys(), ...h.aws.alarms.keys()]).toEqual([]);
+    },
+  );
+
   it('retries an undo that fails until it succeeds', async () => {
     const tenant = h.store.addTenant({ slug: 'sticky', tier: 'starter' });
     h.aws.failNext('CreateDBInstance', awsError('InvalidParameterValue', 400));
