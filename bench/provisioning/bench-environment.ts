@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig, type SiloConfig } from '@silo/config';
 import { migrateControlPlane } from '@silo/control-plane-db';
-import IORedis from 'ioredis';
-import { Client } from 'pg';
+import { assertServicesAnswer as probeServices } from '../../test/support/service-probes';
+import { databaseUrl } from '../../test/support/test-services';
 
 const run = promisify(execFile);
 const EMULATOR_SCRIPT = join('scripts', 'aws-emulator.sh');
@@ -39,67 +38,10 @@ export function repositoryRoot(from = __dirname): string {
   }
 }
 
-export function databaseUrl(adminUrl: string, database: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
-/** Fails with what to do when PostgreSQL or Redis does not answer. */
-export async function assertServicesAnswer(postgresUrl: string, redisUrl: string): Promise<void> {
-  await answers('PostgreSQL', postgresUrl, async () => {
-    const client = new Client({ connectionString: postgresUrl, connectionTimeoutMillis: 3000 });
-    await client.connect();
-    await client.end();
-  });
-  await answers('Redis', redisUrl, async () => {
-    const redis = new IORedis(redisUrl, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 3000,
-      retryStrategy: () => null,
-    });
-    try {
-      await redis.connect();
-      await redis.ping();
-    } finally {
-      redis.disconnect();
-    }
-  });
-}
-
-async function answers(what: string, url: string, probe: () => Promise<void>): Promise<void> {
-  try {
-    await probe();
-  } catch (error) {
-    const { hostname, port } = new URL(url);
-    throw new Error(
-      `${what} does not answer at ${hostname}:${port} (${error instanceof Error ? error.message : String(error)}); ` +
-        `start it (npm run dev and npm test start the machine's own)`,
-    );
-  }
-}
-
 export async function createControlPlaneDatabase(url: string): Promise<void> {
   await migrateControlPlane({ url, createDatabase: true });
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-/** `scripts/aws-emulator.sh start|stop <port>`: moto in its own process group, stopped by port. */
 export async function emulator(root: string, action: 'start' | 'stop', port: number): Promise<void> {
   await run('bash', [join(root, EMULATOR_SCRIPT), action, String(port)], {
     cwd: root,
@@ -143,4 +85,12 @@ export function benchConfig(options: {
       SHUTDOWN_GRACE_MS: '10000',
     },
   });
+}
+
+// Shared with the test suite: the same probes, free-port finder and URL helper.
+export { freePort } from '../../test/support/free-port';
+export { databaseUrl };
+
+export function assertServicesAnswer(postgresUrl: string, redisUrl: string): Promise<void> {
+  return probeServices(postgresUrl, redisUrl, "Start it (npm run dev and npm test start the machine's own).");
 }

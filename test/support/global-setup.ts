@@ -2,10 +2,9 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { Client } from 'pg';
-import IORedis from 'ioredis';
 import { migrateControlPlane } from '../../libs/control-plane-db/src/control-plane-migrator';
 import { freePort } from './free-port';
+import { assertServicesAnswer } from './service-probes';
 import { databaseUrl, testServices } from './test-services';
 
 const run = promisify(execFile);
@@ -19,28 +18,11 @@ const EMULATOR_SCRIPT = resolve(__dirname, '../../scripts/aws-emulator.sh');
 export default async function globalSetup(): Promise<void> {
   if (process.env.SILO_TEST_DATABASE_URL) return;
 
-  await assertAnswers('PostgreSQL', testServices.postgresAdminUrl, async () => {
-    const client = new Client({
-      connectionString: testServices.postgresAdminUrl,
-      connectionTimeoutMillis: 3000,
-    });
-    await client.connect();
-    await client.end();
-  });
-  await assertAnswers('Redis', testServices.redisUrl, async () => {
-    const redis = new IORedis(testServices.redisUrl, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 3000,
-      retryStrategy: () => null,
-    });
-    try {
-      await redis.connect();
-      await redis.ping();
-    } finally {
-      redis.disconnect();
-    }
-  });
+  await assertServicesAnswer(
+    testServices.postgresAdminUrl,
+    testServices.redisUrl,
+    "Start it, or run the suite with 'npm test', which starts the machine's own services.",
+  );
 
   const database = `silo_test_${randomBytes(5).toString('hex')}`;
   const url = databaseUrl(testServices.postgresAdminUrl, database);
@@ -53,17 +35,5 @@ export default async function globalSetup(): Promise<void> {
     await run('bash', [EMULATOR_SCRIPT, 'start', String(port)], { timeout: 300_000 });
     process.env.SILO_TEST_EMULATOR_PORT = String(port);
     process.env.SILO_TEST_AWS_ENDPOINT = `http://127.0.0.1:${port}`;
-  }
-}
-
-async function assertAnswers(what: string, url: string, probe: () => Promise<void>): Promise<void> {
-  try {
-    await probe();
-  } catch (error) {
-    const { host, port } = new URL(url);
-    throw new Error(
-      `${what} does not answer at ${host}:${port} (${error instanceof Error ? error.message : String(error)}). ` +
-        `Start it, or run the suite with 'npm test', which starts the machine's own services.`,
-    );
   }
 }

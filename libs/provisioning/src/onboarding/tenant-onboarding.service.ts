@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { OutboxMessageEntity, TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
+import { OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
 import { assertTenantSlug, transition, type TierName } from '@silo/core';
 import { PROVISIONING_QUEUE } from '@silo/queue';
 import { DataSource, type EntityManager } from 'typeorm';
@@ -11,6 +11,7 @@ import {
   tierPriority,
 } from '../jobs/provisioning-jobs';
 import type { SagaContext } from '../store/provisioning-store';
+import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 
 export interface NewTenant {
   slug: string;
@@ -39,9 +40,18 @@ export class TenantOnboarding {
           createdBy: ctx.actor,
         }),
       );
-      await event(em, tenant.id, 'tenant.created', `tenant ${input.slug} created (${input.tier})`, ctx, {
-        tier: input.tier,
-      });
+      await appendTenantEvent(
+        em,
+        tenant.id,
+        {
+          type: 'tenant.created',
+          message: `tenant ${input.slug} created (${input.tier})`,
+          data: {
+            tier: input.tier,
+          },
+        },
+        ctx,
+      );
       await outbox(
         em,
         PROVISION_TENANT_JOB,
@@ -66,7 +76,12 @@ export class TenantOnboarding {
         { id: tenantId },
         { status: 'DEPROVISIONING', sagaStartedAt: () => 'now()', version: () => 'version + 1' },
       );
-      await event(em, tenantId, 'tenant.deletion_requested', `deletion of ${tenant.slug} requested`, ctx, {});
+      await appendTenantEvent(
+        em,
+        tenantId,
+        { type: 'tenant.deletion_requested', message: `deletion of ${tenant.slug} requested`, data: {} },
+        ctx,
+      );
       await outbox(
         em,
         DEPROVISION_TENANT_JOB,
@@ -76,20 +91,6 @@ export class TenantOnboarding {
       );
     });
   }
-}
-
-async function event(
-  em: EntityManager,
-  tenantId: string,
-  type: string,
-  message: string,
-  ctx: SagaContext,
-  data: Record<string, unknown>,
-): Promise<void> {
-  const events = em.getRepository(TenantEventEntity);
-  await events.save(
-    events.create({ tenantId, type, message, actor: ctx.actor, data, correlationId: ctx.correlationId }),
-  );
 }
 
 async function outbox(

@@ -1,6 +1,7 @@
 import { ProvisioningError, tenantResourceNames } from '@silo/core';
 import type { SagaContext, SagaLog, TenantRecord } from '../store/provisioning-store';
 import { backoffDelay } from './backoff';
+import { StepJournal } from './step-journal';
 import type { SagaOutcome } from './provisioning-saga';
 import type { StepDeps } from './provisioning-steps';
 import { ALARM_METRICS } from './tenant-alarm-specs';
@@ -36,18 +37,11 @@ export class DeprovisioningSaga {
     if (tenant.status !== 'DEPROVISIONING') return { kind: 'finished', status: tenant.status };
 
     const records = await store.getSteps(tenant.id, SAGA);
+    const journal = new StepJournal(store, tenant.id, SAGA, ctx, this.now);
     for (const [position, step] of DEPROVISION_STEPS.entries()) {
       const record = records.get(step);
       if (record?.status === 'done') continue;
-      const attempts = (record?.attempts ?? 0) + 1;
-      await store.updateStep(
-        tenant.id,
-        SAGA,
-        { name: step, position },
-        { status: 'running', attempts, startedAt: record?.startedAt ?? this.now() },
-        null,
-        ctx,
-      );
+      const attempts = await journal.started(step, position, record);
       let result: { kind: 'done'; data?: Record<string, unknown> } | { kind: 'wait'; reason: string };
       try {
         result = await this.step(step, tenant, ctx);
@@ -58,45 +52,18 @@ export class DeprovisioningSaga {
           { tenantId, step, attempts, code: error.code, err: error.message, delayMs },
           'deprovisioning step failed; will retry',
         );
-        await store.updateStep(
-          tenant.id,
-          SAGA,
-          { name: step, position },
-          { status: 'pending', lastErrorCode: error.code, lastErrorMessage: error.message },
-          {
-            type: 'step.retrying',
-            message: `${step} failed (${error.code}); retrying in ${delayMs} ms`,
-            data: { step, attempts, code: error.code, error: error.message, delayMs },
-          },
-          ctx,
-        );
+        await journal.retrying(step, position, attempts, error, delayMs);
         return { kind: 'delay', delayMs, reason: `${step} retry` };
       }
       if (result.kind === 'wait') {
-        await store.updateStep(
-          tenant.id,
-          SAGA,
-          { name: step, position },
-          { status: 'waiting' },
-          record?.status === 'waiting'
-            ? null
-            : { type: 'step.waiting', message: `${step}: ${result.reason}`, data: { step, saga: SAGA } },
-          ctx,
-        );
+        await journal.waiting(step, position, record, result.reason);
         return {
           kind: 'delay',
           delayMs: backoffDelay(attempts, settings.wait.initialDelayMs, settings.wait.maxDelayMs),
           reason: `${step}: ${result.reason}`,
         };
       }
-      await store.updateStep(
-        tenant.id,
-        SAGA,
-        { name: step, position },
-        { status: 'done', finishedAt: this.now(), lastErrorCode: null, lastErrorMessage: null },
-        { type: 'step.completed', message: `${step} done`, data: { step, saga: SAGA, ...result.data } },
-        ctx,
-      );
+      await journal.completed(step, position, attempts, result.data);
     }
     return { kind: 'finished', status: 'DELETED' };
   }

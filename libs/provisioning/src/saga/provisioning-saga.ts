@@ -7,6 +7,7 @@ import {
 } from '@silo/core';
 import type { SagaContext, SagaLog, StepRecord, TenantRecord } from '../store/provisioning-store';
 import { backoffDelay } from './backoff';
+import { StepJournal } from './step-journal';
 import {
   PROVISION_STEPS,
   ProvisioningSteps,
@@ -73,6 +74,7 @@ export class ProvisioningSaga {
     if (tenant.failure) return this.compensate(run, records);
 
     const startedAt = tenant.sagaStartedAt ?? this.now();
+    const journal = this.journal(run);
     for (const [position, step] of PROVISION_STEPS.entries()) {
       const record = records.get(step);
       if (record?.status === 'done') continue;
@@ -90,39 +92,15 @@ export class ProvisioningSaga {
         );
       }
 
-      const attempts = (record?.attempts ?? 0) + 1;
-      await store.updateStep(
-        tenant.id,
-        SAGA,
-        { name: step, position },
-        { status: 'running', attempts, startedAt: record?.startedAt ?? this.now() },
-        null,
-        ctx,
-      );
+      const attempts = await journal.started(step, position, record);
       try {
         const result = await this.steps.run(step, run);
         if (result.kind === 'wait') {
           const delayMs = backoffDelay(attempts, settings.wait.initialDelayMs, settings.wait.maxDelayMs);
-          await store.updateStep(
-            tenant.id,
-            SAGA,
-            { name: step, position },
-            { status: 'waiting' },
-            record?.status === 'waiting'
-              ? null
-              : { type: 'step.waiting', message: `${step}: ${result.reason}`, data: { step } },
-            ctx,
-          );
+          await journal.waiting(step, position, record, result.reason);
           return { kind: 'delay', delayMs, reason: `${step}: ${result.reason}` };
         }
-        await store.updateStep(
-          tenant.id,
-          SAGA,
-          { name: step, position },
-          { status: 'done', finishedAt: this.now(), lastErrorCode: null, lastErrorMessage: null },
-          { type: 'step.completed', message: `${step} done`, data: { step, attempts } },
-          ctx,
-        );
+        await journal.completed(step, position, attempts);
         if (step === 'activate') return { kind: 'finished', status: 'ACTIVE' };
         run.tenant = (await store.getTenant(tenant.id))!;
       } catch (error) {
@@ -132,18 +110,7 @@ export class ProvisioningSaga {
         const failure = error;
         if (failure.retryable && attempts < settings.stepMaxAttempts) {
           const delayMs = backoffDelay(attempts, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
-          await store.updateStep(
-            tenant.id,
-            SAGA,
-            { name: step, position },
-            { status: 'pending', lastErrorCode: failure.code, lastErrorMessage: failure.message },
-            {
-              type: 'step.retrying',
-              message: `${step} failed (${failure.code}); retrying in ${delayMs} ms`,
-              data: { step, attempts, code: failure.code, error: failure.message, delayMs },
-            },
-            ctx,
-          );
+          await journal.retrying(step, position, attempts, failure, delayMs);
           this.log.warn(
             { tenantId, step, attempts, code: failure.code, delayMs, err: failure.message },
             'step failed; will retry',
@@ -174,19 +141,7 @@ export class ProvisioningSaga {
       { tenantId: run.tenant.id, step, code: error.code, err: error.message },
       'provisioning failed; compensating',
     );
-    await store.updateStep(
-      run.tenant.id,
-      SAGA,
-      { name: step, position },
-      {
-        status: 'failed',
-        finishedAt: this.now(),
-        lastErrorCode: error.code,
-        lastErrorMessage: error.message,
-      },
-      { type: 'step.failed', message: `${step} failed: ${error.message}`, data: { step, code: error.code } },
-      run.ctx,
-    );
+    await this.journal(run).failed(step, position, error);
     const failure = { code: error.code, message: error.message, step };
     await store.recordFailure(
       run.tenant.id,
@@ -204,6 +159,7 @@ export class ProvisioningSaga {
    */
   private async compensate(run: StepRun, records: Map<string, StepRecord>): Promise<SagaOutcome> {
     const { store, settings } = this.deps;
+    const journal = this.journal(run);
     for (const [position, step] of [...PROVISION_STEPS.entries()].reverse()) {
       const record = records.get(step);
       if (!record || record.attempts === 0 || record.status === 'compensated') continue;
@@ -218,28 +174,14 @@ export class ProvisioningSaga {
           { tenantId: run.tenant.id, step, code: failure.code, err: failure.message, delayMs },
           'undo failed; will retry',
         );
-        await store.updateStep(
-          run.tenant.id,
-          SAGA,
-          { name: step, position },
-          { lastErrorCode: failure.code, lastErrorMessage: `undo: ${failure.message}` },
-          null,
-          run.ctx,
-        );
+        await journal.undoFailed(step, position, failure);
         return { kind: 'delay', delayMs, reason: `undo ${step}` };
       }
       if (result.kind === 'wait') {
         const delayMs = backoffDelay(1, settings.wait.initialDelayMs, settings.wait.maxDelayMs);
         return { kind: 'delay', delayMs, reason: `undo ${step}: ${result.reason}` };
       }
-      await store.updateStep(
-        run.tenant.id,
-        SAGA,
-        { name: step, position },
-        { status: 'compensated', finishedAt: this.now() },
-        { type: 'step.compensated', message: `${step} undone`, data: { step } },
-        run.ctx,
-      );
+      await journal.compensated(step, position);
     }
     const failure = run.tenant.failure!;
     await store.transition(
@@ -289,6 +231,10 @@ export class ProvisioningSaga {
         await secrets.delete(names.masterSecretName, { force: true }, tenant.id);
         return { kind: 'done' };
     }
+  }
+
+  private journal(run: StepRun): StepJournal {
+    return new StepJournal(this.deps.store, run.tenant.id, SAGA, run.ctx, this.now);
   }
 
   private stepRun(tenant: TenantRecord, ctx: SagaContext): StepRun {

@@ -66,7 +66,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
       if (!result.affected) {
         throw new TenantError(TenantErrorCode.ILLEGAL_TRANSITION, `tenant ${tenantId} is no longer ${from}`);
       }
-      await appendEvent(em, tenantId, event, ctx);
+      await appendTenantEvent(em, tenantId, event, ctx);
     });
   }
 
@@ -87,7 +87,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
         position: step.position,
         updatedAt: new Date(),
       });
-      if (event) await appendEvent(em, tenantId, event, ctx);
+      if (event) await appendTenantEvent(em, tenantId, event, ctx);
     });
   }
 
@@ -132,12 +132,13 @@ export class TypeormProvisioningStore implements ProvisioningStore {
         })
         .where('id = :id', { id: tenantId })
         .execute();
-      await appendEvent(em, tenantId, event, ctx);
+      await appendTenantEvent(em, tenantId, event, ctx);
     });
   }
 }
 
-async function appendEvent(
+/** Appends one line to a tenant's audit trail inside the caller's transaction. */
+export async function appendTenantEvent(
   em: EntityManager,
   tenantId: string,
   event: EventInput,
