@@ -1,3 +1,4 @@
+import { scramSha256Verifier } from './scram-verifier';
 import { quoteIdentifier } from '@silo/core';
 import { inLockedTransaction, pgClientConfig, withPgClient, type PgEndpoint } from './pg-endpoint';
 import { assertUnprivileged, assertUsablePassword, connectionLimitSql, findRole } from './role-attributes';
@@ -33,7 +34,8 @@ export async function bootstrapAppRole(owner: PgEndpoint, app: AppRoleSpec): Pro
 
   await withPgClient(pgClientConfig(owner, APPLICATION_NAME), (client) =>
     inLockedTransaction(client, ROLE_LOCK_KEY, async () => {
-      const password = client.escapeLiteral(app.password);
+      // A verifier, not the password: the plaintext never reaches the server (logs, pg_stat_activity).
+      const password = client.escapeLiteral(scramSha256Verifier(app.password));
       const existing = await findRole(client, app.role);
       if (existing === undefined) {
         await client.query(

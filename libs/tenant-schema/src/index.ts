@@ -8,3 +8,4 @@ export {
 } from './tenant-migrations/run-tenant-migrations';
 export { NoteEntity } from './tenant-migrations/note.entity';
 export { TENANT_MIGRATIONS } from './tenant-migrations/tenant-migrations';
+export { scramSha256Verifier } from './scram-verifier';

@@ -1,3 +1,4 @@
+import { scramSha256Verifier } from './scram-verifier';
 import { quoteIdentifier } from '@silo/core';
 import { DEFAULT_CONNECT_TIMEOUT_MS, sqlState, withPgClient } from './pg-endpoint';
 import { assertUnprivileged, assertUsablePassword, connectionLimitSql, findRole } from './role-attributes';
@@ -40,7 +41,8 @@ export async function materialiseLocalInstance(adminUrl: string, instance: Local
   await withPgClient(adminClientConfig(adminUrl), async (client) => {
     // Session-level (CREATE DATABASE cannot run in a transaction); ending the client releases it.
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`silo:local-instance:${instance.database}`]);
-    const password = client.escapeLiteral(instance.ownerPassword);
+    // A verifier, not the password: the plaintext never reaches the server (logs, pg_stat_activity).
+    const password = client.escapeLiteral(scramSha256Verifier(instance.ownerPassword));
 
     const existing = await findRole(client, instance.ownerRole);
     let created = false;

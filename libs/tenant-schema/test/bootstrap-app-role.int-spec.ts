@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { InvalidSqlIdentifierError } from '../../core/src';
 import {
@@ -69,6 +70,9 @@ async function readWriteNotes(at: PgEndpoint): Promise<void> {
     expect((await c.query('DELETE FROM app.notes WHERE id = $1', [id])).rowCount).toBe(1);
   });
 }
+
+// eslint-disable-next-line @typescript-eslint/unbound-method
+const originalQuery = Client.prototype.query;
 
 describe('bootstrapAppRole', () => {
   it('creates a login role with no special attributes and the given password', async () => {
@@ -172,6 +176,33 @@ describe('bootstrapAppRole', () => {
 
     await runTenantMigrations(ownerEndpoint(t));
     await readWriteNotes(endpoint(t.database, t.appRole, 'rotated-password'));
+  });
+
+  it('never sends a password to the server, only its SCRAM verifier', async () => {
+    const t = newTestTenant(tenants);
+    const sent: string[] = [];
+    const query = jest.spyOn(Client.prototype, 'query').mockImplementation(function (
+      this: Client,
+      ...args: unknown[]
+    ) {
+      if (typeof args[0] === 'string') sent.push(args[0]);
+      return (query.getMockImplementation() === undefined ? undefined : originalQuery).apply(
+        this,
+        args as never,
+      ) as never;
+    });
+    try {
+      await materialiseLocalInstance(adminUrl, t);
+      await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, password: t.appPassword });
+    } finally {
+      query.mockRestore();
+    }
+    const roleStatements = sent.filter((q) => /PASSWORD/.test(q));
+    expect(roleStatements.length).toBeGreaterThanOrEqual(2);
+    expect(roleStatements.every((q) => /PASSWORD 'SCRAM-SHA-256\$4096:/.test(q))).toBe(true);
+    expect(sent.some((q) => q.includes(t.appPassword) || q.includes(t.ownerPassword))).toBe(false);
+    expect(await storedPasswordIs(t.appRole, t.appPassword)).toBe(true);
+    expect(await storedPasswordIs(t.ownerRole, t.ownerPassword)).toBe(true);
   });
 
   it('takes back privileges granted by hand when run again', async () => {
