@@ -71,7 +71,6 @@ async function readWriteNotes(at: PgEndpoint): Promise<void> {
   });
 }
 
-// eslint-disable-next-line @typescript-eslint/unbound-method
 const originalQuery = Client.prototype.query;
 
 describe('bootstrapAppRole', () => {
@@ -186,10 +185,7 @@ describe('bootstrapAppRole', () => {
       ...args: unknown[]
     ) {
       if (typeof args[0] === 'string') sent.push(args[0]);
-      return (query.getMockImplementation() === undefined ? undefined : originalQuery).apply(
-        this,
-        args as never,
-      ) as never;
+      return originalQuery.apply(this, args as never);
     });
     try {
       await materialiseLocalInstance(adminUrl, t);
