@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+  OnModuleInit,
+} from '@nestjs/common';
 import { SiloConfig } from '@silo/config';
 import {
   backoffDelay,
@@ -14,6 +21,7 @@ import {
   type StepDeps,
 } from '@silo/provisioning';
 import {
+  assertOneHandlerPerJob,
   PROVISIONING_QUEUE,
   startQueueWorker,
   type JobHandler,
@@ -32,7 +40,9 @@ const ACTOR = 'system:worker';
  * lets running passes finish (they are short: sagas never sleep).
  */
 @Injectable()
-export class ProvisioningWorkerService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class ProvisioningWorkerService
+  implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown
+{
   private readonly logger = new Logger(ProvisioningWorkerService.name);
   private worker: QueueWorker | undefined;
   private readonly handlers: Record<string, JobHandler>;
@@ -49,32 +59,46 @@ export class ProvisioningWorkerService implements OnApplicationBootstrap, OnAppl
     };
   }
 
+  /** At boot, before anything else: a job name without exactly one handler stops the process. */
+  onModuleInit(): void {
+    assertOneHandlerPerJob(PROVISIONING_JOB_NAMES, this.handlers);
+  }
+
   onApplicationBootstrap(): void {
-    void this.readiness.whenReady().then(() => {
-      if (this.worker) return;
-      const { worker } = this.config;
-      this.worker = startQueueWorker({
-        queue: PROVISIONING_QUEUE,
-        prefix: this.config.queue.prefix,
-        redisUrl: this.config.redis.url,
-        concurrency: worker.concurrency,
-        lockDurationMs: worker.lockDurationMs,
-        jobNames: PROVISIONING_JOB_NAMES,
-        handlers: this.handlers,
-        backoff: (attempt) => backoffDelay(attempt, worker.retry.baseDelayMs, worker.retry.maxDelayMs),
-      });
-      this.worker.on('error', (error) => this.logger.error(`queue worker error: ${error.message}`));
-      this.worker.on('failed', (job, error) =>
+    void this.readiness
+      .whenReady()
+      .then(() => {
+        if (this.worker) return;
+        const { worker } = this.config;
+        this.worker = startQueueWorker({
+          queue: PROVISIONING_QUEUE,
+          prefix: this.config.queue.prefix,
+          redisUrl: this.config.redis.url,
+          concurrency: worker.concurrency,
+          lockDurationMs: worker.lockDurationMs,
+          jobNames: PROVISIONING_JOB_NAMES,
+          handlers: this.handlers,
+          backoff: (attempt) => backoffDelay(attempt, worker.retry.baseDelayMs, worker.retry.maxDelayMs),
+        });
+        this.worker.on('error', (error) => this.logger.error(`queue worker error: ${error.message}`));
+        this.worker.on('failed', (job, error) =>
+          this.logger.error(
+            { jobId: job?.id, tenantId: (job?.data as { tenantId?: string })?.tenantId, err: error.message },
+            'job pass failed',
+          ),
+        );
+        this.logger.log(
+          { queue: PROVISIONING_QUEUE, concurrency: worker.concurrency },
+          'taking provisioning jobs',
+        );
+      })
+      .catch((error: unknown) => {
+        // Without its queue worker the process is useless: stop, so that it is restarted.
         this.logger.error(
-          { jobId: job?.id, tenantId: (job?.data as { tenantId?: string })?.tenantId, err: error.message },
-          'job pass failed',
-        ),
-      );
-      this.logger.log(
-        { queue: PROVISIONING_QUEUE, concurrency: worker.concurrency },
-        'taking provisioning jobs',
-      );
-    });
+          `could not start the queue worker: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        process.exit(1);
+      });
   }
 
   private async runSaga(
