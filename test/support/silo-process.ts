@@ -26,9 +26,9 @@ export class SiloProcess {
     this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  static node(entry: string, env: Record<string, string>): SiloProcess {
+  static node(entry: string, env: Record<string, string>, args: string[] = []): SiloProcess {
     return new SiloProcess(
-      spawn(process.execPath, [entry], { cwd: REPO_ROOT, env: baseEnv(env), stdio: 'pipe' }),
+      spawn(process.execPath, [entry, ...args], { cwd: REPO_ROOT, env: baseEnv(env), stdio: 'pipe' }),
     );
   }
 

@@ -63,6 +63,11 @@ export const environmentSchema = z
     SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
     HTTP_ACCESS_LOG: booleanFlag.default(true),
 
+    AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    AUTH_JWKS_URL: urlWithScheme(['https:', 'http:']).optional(),
+    AUTH_ISSUER: z.string().min(1).optional(),
+    AUTH_AUDIENCE: z.string().min(1).optional(),
+
     SILO_TIER_PROFILES_FILE: z.string().min(1).optional(),
     LOCAL_INSTANCE_ADMIN_URL: urlWithScheme(['postgres:', 'postgresql:']).optional(),
     TENANT_DATABASE_NAME: z
@@ -108,6 +113,13 @@ export const environmentSchema = z
         code: 'custom',
         path: ['WAIT_MAX_DELAY_MS'],
         message: 'must not be below WAIT_INITIAL_DELAY_MS',
+      });
+    }
+    if (env.AUTH_JWT_SECRET && env.AUTH_JWKS_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_JWKS_URL'],
+        message: 'set either AUTH_JWT_SECRET or AUTH_JWKS_URL, not both',
       });
     }
     if (Boolean(env.AWS_ACCESS_KEY_ID) !== Boolean(env.AWS_SECRET_ACCESS_KEY)) {

@@ -24,6 +24,8 @@ export class SiloConfig {
   };
   readonly resources: { prefix: string; environment: string };
   readonly shutdownGraceMs: number;
+  /** Bearer JWT verification: an HS256 secret (development) or a JWKS URL (production). */
+  readonly auth: { jwtSecret?: string; jwksUrl?: string; issuer?: string; audience?: string };
   readonly tenants: {
     tierProfilesFile?: string;
     /** Local instance backend: tenant instances materialised on this PostgreSQL server. */
@@ -70,6 +72,12 @@ export class SiloConfig {
     };
     this.resources = { prefix: env.SILO_RESOURCE_PREFIX, environment: env.SILO_ENVIRONMENT };
     this.shutdownGraceMs = env.SHUTDOWN_GRACE_MS;
+    this.auth = {
+      jwtSecret: env.AUTH_JWT_SECRET,
+      jwksUrl: env.AUTH_JWKS_URL,
+      issuer: env.AUTH_ISSUER,
+      audience: env.AUTH_AUDIENCE,
+    };
     this.tenants = {
       tierProfilesFile: env.SILO_TIER_PROFILES_FILE,
       localInstanceAdminUrl: env.LOCAL_INSTANCE_ADMIN_URL,
