@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { Injectable } from '@nestjs/common';
 import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
-import { awsCall, toProvisioningError } from './aws-error-classification';
+import { toProvisioningError } from './aws-error-classification';
 import { AwsClients } from './aws-clients';
 import { fromAwsTags, TENANT_ID_TAG, toAwsTags, type Tags } from './aws-tags';
 
@@ -146,14 +146,14 @@ export class RdsInstances {
       return 'busy';
     try {
       if (current.deletionProtection) {
-        await awsCall('ModifyDBInstance', () =>
-          this.aws.rds.send(
-            new ModifyDBInstanceCommand({
-              DBInstanceIdentifier: identifier,
-              DeletionProtection: false,
-              ApplyImmediately: true,
-            }),
-          ),
+        // Sent directly (not through awsCall) so that a not-found or wrong-state answer reaches the
+        // handlers below.
+        await this.aws.rds.send(
+          new ModifyDBInstanceCommand({
+            DBInstanceIdentifier: identifier,
+            DeletionProtection: false,
+            ApplyImmediately: true,
+          }),
         );
       }
       await this.aws.rds.send(

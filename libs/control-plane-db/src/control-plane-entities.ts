@@ -4,6 +4,7 @@ import { TenantEventEntity } from './entities/tenant-event.entity';
 import { TenantEntity } from './entities/tenant.entity';
 import { InitialControlPlaneSchema1795363200000 } from './migrations/1795363200000-initial-control-plane-schema';
 import { ProvisioningRunTracking1795366800000 } from './migrations/1795366800000-provisioning-run-tracking';
+import { StepFailures1795370400000 } from './migrations/1795370400000-step-failures';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -17,4 +18,5 @@ export const CONTROL_PLANE_ENTITIES = [
 export const CONTROL_PLANE_MIGRATIONS = [
   InitialControlPlaneSchema1795363200000,
   ProvisioningRunTracking1795366800000,
+  StepFailures1795370400000,
 ];

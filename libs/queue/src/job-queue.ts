@@ -29,8 +29,9 @@ export class ProvisioningQueue implements OnApplicationShutdown {
       prefix: config.queue.prefix,
       defaultJobOptions: {
         // Unclassified failures (a bug, the control-plane database away): BullMQ retries with
-        // the worker's backoff strategy. Provisioning outcomes never go through this path.
-        attempts: 25,
+        // the worker's capped backoff for as long as it takes (about two weeks at the cap);
+        // provisioning outcomes never go through this path.
+        attempts: 10_000,
         backoff: { type: 'silo' },
         removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
         removeOnFail: { age: 30 * 24 * 3600 },

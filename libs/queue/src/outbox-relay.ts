@@ -66,6 +66,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
               availableAt: () => `now() + interval '${delayMs} milliseconds'`,
             },
           );
+          // Redis is likely away: leave the rest for the next pass instead of holding the
+          // transaction and its row locks through one timeout per row.
+          break;
         }
       }
       return sent;

@@ -15,6 +15,7 @@ export type Saga = (typeof SAGAS)[number];
   `status IN ('pending','running','waiting','done','failed','compensated')`,
 )
 @Check('provisioning_steps_attempts_positive', `attempts >= 0`)
+@Check('provisioning_steps_failures_positive', `failures >= 0`)
 export class ProvisioningStepEntity {
   @PrimaryColumn({ name: 'tenant_id', type: 'uuid' })
   tenantId!: string;
@@ -38,6 +39,10 @@ export class ProvisioningStepEntity {
 
   @Column({ type: 'integer', default: 0 })
   attempts!: number;
+
+  /** Retryable failures so far (passes that only waited do not count). */
+  @Column({ type: 'integer', default: 0 })
+  failures!: number;
 
   @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
   startedAt!: Date | null;

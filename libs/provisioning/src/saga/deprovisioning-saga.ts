@@ -31,6 +31,17 @@ export class DeprovisioningSaga {
   ) {}
 
   async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
+    const outcome = await this.deps.store.withTenantLock(tenantId, () => this.pass(tenantId, ctx));
+    if (outcome !== 'locked') return outcome;
+    const { retry } = this.deps.settings;
+    return {
+      kind: 'delay',
+      delayMs: backoffDelay(1, retry.baseDelayMs, retry.maxDelayMs),
+      reason: 'tenant busy in another worker',
+    };
+  }
+
+  private async pass(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
     const { store, settings } = this.deps;
     const tenant = await store.getTenant(tenantId);
     if (!tenant) return { kind: 'finished', status: 'MISSING' };
@@ -47,12 +58,13 @@ export class DeprovisioningSaga {
         result = await this.step(step, tenant, ctx);
       } catch (error) {
         if (!(error instanceof ProvisioningError)) throw error;
-        const delayMs = backoffDelay(attempts, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
+        const failures = (record?.failures ?? 0) + 1;
+        const delayMs = backoffDelay(failures, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
         this.log.warn(
-          { tenantId, step, attempts, code: error.code, err: error.message, delayMs },
+          { tenantId, step, failures, code: error.code, err: error.message, delayMs },
           'deprovisioning step failed; will retry',
         );
-        await journal.retrying(step, position, attempts, error, delayMs);
+        await journal.retrying(step, position, failures, error, delayMs);
         return { kind: 'delay', delayMs, reason: `${step} retry` };
       }
       if (result.kind === 'wait') {

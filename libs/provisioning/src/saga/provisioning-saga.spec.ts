@@ -370,6 +370,26 @@ describe('ProvisioningSaga, retryable failures', () => {
     expect(h.aws.instances.size).toBe(1);
   });
 
+  it('counts only failures against the retry budget, not the passes spent waiting', async () => {
+    const tenant = h.store.addTenant({ slug: 'patient', tier: 'enterprise' });
+    // Many more waiting passes than STEP_MAX_ATTEMPTS (4 here), then one throttled describe.
+    h.aws.statusQueue.push(...Array.from({ length: 10 }, () => 'creating'));
+    h.aws.failNext('DescribeDBInstances', awsError('ThrottlingException', 400), 1, 10);
+    const { status } = await h.drive(tenant.id);
+    expect(status).toBe('ACTIVE');
+    expect(h.store.events.filter((e) => e.type === 'step.retrying').map((e) => e.data?.failures)).toEqual([
+      1,
+    ]);
+  });
+
+  it('makes the job come back later while another worker holds the tenant', async () => {
+    const tenant = h.store.addTenant({ slug: 'contended', tier: 'starter' });
+    const inner = await h.store.withTenantLock(tenant.id, () => h.saga.run(tenant.id, CTX));
+    expect(inner).toMatchObject({ kind: 'delay', reason: 'tenant busy in another worker' });
+    expect(h.aws.calls).toEqual([]);
+    expect((await h.drive(tenant.id)).status).toBe('ACTIVE');
+  });
+
   it('retries 5xx and network errors too', async () => {
     const tenant = h.store.addTenant({ slug: 'flaky', tier: 'starter' });
     h.aws.failNext('CreateDBInstance', awsError('InternalFailure', 500));

@@ -43,6 +43,19 @@ export class ProvisioningSaga {
   }
 
   async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
+    const outcome = await this.deps.store.withTenantLock(tenantId, () => this.pass(tenantId, ctx));
+    if (outcome !== 'locked') return outcome;
+    // Another worker is in a pass for this tenant (it took the job over after a lost lock):
+    // come back later rather than run the same steps twice at once.
+    const { retry } = this.deps.settings;
+    return {
+      kind: 'delay',
+      delayMs: backoffDelay(1, retry.baseDelayMs, retry.maxDelayMs),
+      reason: 'tenant busy in another worker',
+    };
+  }
+
+  private async pass(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
     const { store, settings } = this.deps;
     let tenant = await store.getTenant(tenantId);
     if (!tenant) {
@@ -108,11 +121,12 @@ export class ProvisioningSaga {
         // and BullMQ retries it; only classified failures decide the tenant's fate.
         if (!(error instanceof ProvisioningError)) throw error;
         const failure = error;
-        if (failure.retryable && attempts < settings.stepMaxAttempts) {
-          const delayMs = backoffDelay(attempts, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
-          await journal.retrying(step, position, attempts, failure, delayMs);
+        const failures = (record?.failures ?? 0) + 1;
+        if (failure.retryable && failures < settings.stepMaxAttempts) {
+          const delayMs = backoffDelay(failures, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
+          await journal.retrying(step, position, failures, failure, delayMs);
           this.log.warn(
-            { tenantId, step, attempts, code: failure.code, delayMs, err: failure.message },
+            { tenantId, step, failures, code: failure.code, delayMs, err: failure.message },
             'step failed; will retry',
           );
           return { kind: 'delay', delayMs, reason: `${step} retry` };
@@ -120,7 +134,7 @@ export class ProvisioningSaga {
         const final = failure.retryable
           ? new ProvisioningError(
               ProvisioningErrorCode.RETRIES_EXHAUSTED,
-              `${step} still failing after ${attempts} attempts: ${failure.message}`,
+              `${step} still failing after ${failures} attempts: ${failure.message}`,
             )
           : failure;
         return this.fail(run, step, position, final, records);
@@ -169,12 +183,13 @@ export class ProvisioningSaga {
       } catch (error) {
         if (!(error instanceof ProvisioningError)) throw error;
         const failure = error;
-        const delayMs = backoffDelay(record.attempts, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
+        const failures = record.failures + 1;
+        const delayMs = backoffDelay(failures, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
         this.log.warn(
           { tenantId: run.tenant.id, step, code: failure.code, err: failure.message, delayMs },
           'undo failed; will retry',
         );
-        await journal.undoFailed(step, position, failure);
+        await journal.undoFailed(step, position, failures, failure);
         return { kind: 'delay', delayMs, reason: `undo ${step}` };
       }
       if (result.kind === 'wait') {
@@ -222,10 +237,16 @@ export class ProvisioningSaga {
         return { kind: 'done' };
       case 'create-instance': {
         const outcome = await rds.delete(names.instanceIdentifier, { ownerTenantId: tenant.id });
-        // An instance still being created is waited for, never abandoned.
-        return outcome === 'busy'
-          ? { kind: 'wait', reason: 'instance cannot be deleted yet' }
-          : { kind: 'done' };
+        // An instance still being created is waited for, never abandoned; one being deleted
+        // counts as undone only once RDS no longer knows it.
+        if (outcome === 'busy') return { kind: 'wait', reason: 'instance cannot be deleted yet' };
+        if (
+          (outcome === 'deleting' || outcome === 'already-deleting') &&
+          (await rds.describe(names.instanceIdentifier))
+        ) {
+          return { kind: 'wait', reason: 'instance is being deleted' };
+        }
+        return { kind: 'done' };
       }
       case 'prepare-credentials':
         await secrets.delete(names.masterSecretName, { force: true }, tenant.id);

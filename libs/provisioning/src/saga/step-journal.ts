@@ -60,18 +60,18 @@ export class StepJournal {
   async retrying(
     step: string,
     position: number,
-    attempts: number,
+    failures: number,
     error: ProvisioningError,
     delayMs: number,
   ): Promise<void> {
     await this.update(
       step,
       position,
-      { status: 'pending', lastErrorCode: error.code, lastErrorMessage: error.message },
+      { status: 'pending', failures, lastErrorCode: error.code, lastErrorMessage: error.message },
       {
         type: 'step.retrying',
         message: `${step} failed (${error.code}); retrying in ${delayMs} ms`,
-        data: { step, saga: this.saga, attempts, code: error.code, error: error.message, delayMs },
+        data: { step, saga: this.saga, failures, code: error.code, error: error.message, delayMs },
       },
     );
   }
@@ -94,11 +94,16 @@ export class StepJournal {
     );
   }
 
-  async undoFailed(step: string, position: number, error: ProvisioningError): Promise<void> {
+  async undoFailed(
+    step: string,
+    position: number,
+    failures: number,
+    error: ProvisioningError,
+  ): Promise<void> {
     await this.update(
       step,
       position,
-      { lastErrorCode: error.code, lastErrorMessage: `undo: ${error.message}` },
+      { failures, lastErrorCode: error.code, lastErrorMessage: `undo: ${error.message}` },
       null,
     );
   }

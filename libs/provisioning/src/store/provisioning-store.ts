@@ -34,7 +34,10 @@ export interface TenantDatabaseFacts {
 export interface StepRecord {
   step: string;
   status: StepStatus;
+  /** Passes through the step, waits included. */
   attempts: number;
+  /** Retryable failures; only these use up the step's retry budget. */
+  failures: number;
   startedAt: Date | null;
   finishedAt: Date | null;
   lastErrorCode: string | null;
@@ -86,6 +89,12 @@ export interface ProvisioningStore {
     ctx: SagaContext,
   ): Promise<void>;
   updateDatabaseFacts(tenantId: string, facts: Partial<TenantDatabaseFacts>): Promise<void>;
+  /**
+   * Runs `work` holding the tenant's lock (a PostgreSQL session advisory lock, freed if the
+   * holder dies), so that two workers never run passes for one tenant at once; 'locked' when
+   * another holder has it.
+   */
+  withTenantLock<T>(tenantId: string, work: () => Promise<T>): Promise<T | 'locked'>;
   /** Records why provisioning failed; compensation then runs before the tenant becomes FAILED. */
   recordFailure(
     tenantId: string,

@@ -31,6 +31,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
           step: r.step,
           status: r.status,
           attempts: r.attempts,
+          failures: r.failures,
           startedAt: r.startedAt,
           finishedAt: r.finishedAt,
           lastErrorCode: r.lastErrorCode,
@@ -114,6 +115,24 @@ export class TypeormProvisioningStore implements ProvisioningStore {
       .execute();
   }
 
+  async withTenantLock<T>(tenantId: string, work: () => Promise<T>): Promise<T | 'locked'> {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      const [{ locked }] = (await runner.query(`SELECT pg_try_advisory_lock(hashtext($1)) AS locked`, [
+        `silo:tenant:${tenantId}`,
+      ])) as { locked: boolean }[];
+      if (!locked) return 'locked';
+      try {
+        return await work();
+      } finally {
+        await runner.query(`SELECT pg_advisory_unlock(hashtext($1))`, [`silo:tenant:${tenantId}`]);
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+
   async recordFailure(
     tenantId: string,
     failure: NonNullable<TenantRecord['failure']>,
@@ -121,7 +140,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
     ctx: SagaContext,
   ): Promise<void> {
     await this.dataSource.transaction(async (em) => {
-      await em
+      const result = await em
         .createQueryBuilder()
         .update(TenantEntity)
         .set({
@@ -130,8 +149,14 @@ export class TypeormProvisioningStore implements ProvisioningStore {
           failureStep: failure.step,
           version: () => 'version + 1',
         })
-        .where('id = :id', { id: tenantId })
+        .where("id = :id AND status = 'PROVISIONING'", { id: tenantId })
         .execute();
+      if (!result.affected) {
+        throw new TenantError(
+          TenantErrorCode.ILLEGAL_TRANSITION,
+          `tenant ${tenantId} is no longer PROVISIONING`,
+        );
+      }
       await appendTenantEvent(em, tenantId, event, ctx);
     });
   }

@@ -95,6 +95,7 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
       step: step.name,
       status: 'pending' as const,
       attempts: 0,
+      failures: 0,
       startedAt: null,
       finishedAt: null,
       lastErrorCode: null,
@@ -109,6 +110,18 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
     const t = this.required(tenantId);
     t.database = { ...t.database, ...facts };
     return Promise.resolve();
+  }
+
+  private readonly locks = new Set<string>();
+
+  async withTenantLock<T>(tenantId: string, work: () => Promise<T>): Promise<T | 'locked'> {
+    if (this.locks.has(tenantId)) return 'locked';
+    this.locks.add(tenantId);
+    try {
+      return await work();
+    } finally {
+      this.locks.delete(tenantId);
+    }
   }
 
   recordFailure(
