@@ -2,6 +2,7 @@ import { ProvisioningError, tenantResourceNames } from '@silo/core';
 import type { SagaContext, SagaLog, TenantRecord } from '../store/provisioning-store';
 import { backoffDelay } from './backoff';
 import { StepJournal } from './step-journal';
+import { passUnderTenantLock } from './tenant-pass';
 import type { SagaOutcome } from './provisioning-saga';
 import type { StepDeps } from './provisioning-steps';
 import { ALARM_METRICS } from './tenant-alarm-specs';
@@ -31,14 +32,7 @@ export class DeprovisioningSaga {
   ) {}
 
   async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
-    const outcome = await this.deps.store.withTenantLock(tenantId, () => this.pass(tenantId, ctx));
-    if (outcome !== 'locked') return outcome;
-    const { retry } = this.deps.settings;
-    return {
-      kind: 'delay',
-      delayMs: backoffDelay(1, retry.baseDelayMs, retry.maxDelayMs),
-      reason: 'tenant busy in another worker',
-    };
+    return passUnderTenantLock(this.deps, tenantId, () => this.pass(tenantId, ctx));
   }
 
   private async pass(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {

@@ -8,6 +8,7 @@ import {
 import type { SagaContext, SagaLog, StepRecord, TenantRecord } from '../store/provisioning-store';
 import { backoffDelay } from './backoff';
 import { StepJournal } from './step-journal';
+import { passUnderTenantLock } from './tenant-pass';
 import {
   PROVISION_STEPS,
   ProvisioningSteps,
@@ -43,16 +44,7 @@ export class ProvisioningSaga {
   }
 
   async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
-    const outcome = await this.deps.store.withTenantLock(tenantId, () => this.pass(tenantId, ctx));
-    if (outcome !== 'locked') return outcome;
-    // Another worker is in a pass for this tenant (it took the job over after a lost lock):
-    // come back later rather than run the same steps twice at once.
-    const { retry } = this.deps.settings;
-    return {
-      kind: 'delay',
-      delayMs: backoffDelay(1, retry.baseDelayMs, retry.maxDelayMs),
-      reason: 'tenant busy in another worker',
-    };
+    return passUnderTenantLock(this.deps, tenantId, () => this.pass(tenantId, ctx));
   }
 
   private async pass(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
