@@ -53,6 +53,20 @@ describe('control-plane API process', () => {
   });
 });
 
+describe('control-plane API process without a way to verify tokens', () => {
+  it('refuses to start, saying what to set', async () => {
+    const api = SiloProcess.node(builtEntry(API), testEnvironment({ AUTH_JWT_SECRET: '' }));
+    try {
+      expect(await api.exitWithin(15_000)).toEqual({ code: 1, signal: null });
+      expect(api.stderr).toContain(
+        'the API needs AUTH_JWT_SECRET (development) or AUTH_JWKS_URL (production)',
+      );
+    } finally {
+      api.kill();
+    }
+  });
+});
+
 describe('provisioning worker process', () => {
   let worker: SiloProcess | undefined;
   afterEach(() => worker?.kill());

@@ -25,6 +25,9 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     AWS_SECRET_ACCESS_KEY: 'test',
     SILO_ENVIRONMENT: 'test',
     SHUTDOWN_GRACE_MS: '3000',
+    AUTH_JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256',
+    AUTH_ISSUER: 'silo-test',
+    AUTH_AUDIENCE: 'silo-api',
     ...overrides,
   };
 }

@@ -4,6 +4,7 @@ import { SiloConfig, SiloConfigModule } from '@silo/config';
 import { ControlPlaneDbModule } from '@silo/control-plane-db';
 import { SiloLoggerModule } from '@silo/observability';
 import { QueueConnectionModule } from '@silo/queue';
+import { AuthModule } from './auth/auth.module';
 import { HealthModule } from './health/health.module';
 import { ProblemDetailsFilter } from './http/problem-details.filter';
 
@@ -19,6 +20,7 @@ export class AppModule {
         SiloLoggerModule.forApp(API_APP_NAME),
         ControlPlaneDbModule.forApp(API_APP_NAME),
         QueueConnectionModule,
+        AuthModule,
         HealthModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],

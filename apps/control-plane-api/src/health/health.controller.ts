@@ -1,10 +1,12 @@
 import { Controller, Get, HttpException, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService, TypeOrmHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
+import { Public } from '../auth/route-rules';
 import { problem } from '../http/problem-details';
 import { RedisHealthIndicator } from './redis.health';
 
 const PROBE_TIMEOUT_MS = 1500;
 
+@Public()
 @Controller()
 export class HealthController {
   constructor(
