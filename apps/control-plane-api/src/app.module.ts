@@ -3,9 +3,11 @@ import { APP_FILTER } from '@nestjs/core';
 import { SiloConfig, SiloConfigModule } from '@silo/config';
 import { ControlPlaneDbModule } from '@silo/control-plane-db';
 import { SiloLoggerModule } from '@silo/observability';
+import { ProvisioningModule } from '@silo/provisioning';
 import { QueueConnectionModule } from '@silo/queue';
 import { AuthModule } from './auth/auth.module';
 import { HealthModule } from './health/health.module';
+import { TenantsController } from './tenants/tenants.controller';
 import { ProblemDetailsFilter } from './http/problem-details.filter';
 
 export const API_APP_NAME = 'silo-api';
@@ -21,8 +23,10 @@ export class AppModule {
         ControlPlaneDbModule.forApp(API_APP_NAME),
         QueueConnectionModule,
         AuthModule,
+        ProvisioningModule,
         HealthModule,
       ],
+      controllers: [TenantsController],
       providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],
     };
   }

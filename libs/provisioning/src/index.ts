@@ -10,6 +10,7 @@ export {
 export * from './jobs/provisioning-jobs';
 export { TenantOnboarding, type NewTenant } from './onboarding/tenant-onboarding.service';
 export { ProvisioningModule, SAGA_DEPS } from './provisioning.module';
+export { TenantQueries } from './queries/tenant-queries.service';
 export { backoffDelay } from './saga/backoff';
 export { DEPROVISION_STEPS, DeprovisioningSaga, type DeprovisionStep } from './saga/deprovisioning-saga';
 export { ProvisioningSaga, type SagaOutcome } from './saga/provisioning-saga';

@@ -5,6 +5,7 @@ import { LocalPostgresDatabaseHost } from './hosts/local-postgres-database-host'
 import { RdsDatabaseHost } from './hosts/rds-database-host';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from './hosts/tenant-database-host';
 import { TenantOnboarding } from './onboarding/tenant-onboarding.service';
+import { TenantQueries } from './queries/tenant-queries.service';
 import { ProvisioningSettings } from './saga/provisioning-settings';
 import type { StepDeps } from './saga/provisioning-steps';
 import { TypeormProvisioningStore } from './store/typeorm-provisioning-store';
@@ -55,6 +56,7 @@ const sagaDepsProvider: Provider = {
     TypeormProvisioningStore,
     TenantDatabaseAdmin,
     TenantOnboarding,
+    TenantQueries,
     hostProvider,
     sagaDepsProvider,
   ],
@@ -62,6 +64,7 @@ const sagaDepsProvider: Provider = {
     ProvisioningSettings,
     TypeormProvisioningStore,
     TenantOnboarding,
+    TenantQueries,
     TENANT_DATABASE_HOST,
     SAGA_DEPS,
     AwsModule,

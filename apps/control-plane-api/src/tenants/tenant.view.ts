@@ -1,0 +1,46 @@
+import type { ProvisioningStepEntity, TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
+
+/** The contract's tenant resource. Built from what the control plane stores: never a password. */
+export function tenantView(t: TenantEntity, steps: ProvisioningStepEntity[]) {
+  return {
+    id: t.id,
+    slug: t.slug,
+    name: t.name,
+    tier: t.tier,
+    status: t.status,
+    createdAt: t.createdAt.toISOString(),
+    updatedAt: t.updatedAt.toISOString(),
+    database: t.dbInstanceIdentifier
+      ? {
+          instanceIdentifier: t.dbInstanceIdentifier,
+          instanceClass: t.dbInstanceClass,
+          engine: t.dbEngine,
+          engineVersion: t.dbEngineVersion,
+          multiAz: t.dbMultiAz,
+          storageEncrypted: t.dbStorageEncrypted,
+          endpoint:
+            t.dbEndpointHost && t.dbEndpointPort ? { host: t.dbEndpointHost, port: t.dbEndpointPort } : null,
+          databaseName: t.dbName,
+          appSecretArn: t.appSecretArn,
+          schemaVersion: t.schemaVersion,
+        }
+      : null,
+    provisioning: {
+      steps: steps.map((s) => ({
+        name: s.step,
+        saga: s.saga,
+        status: s.status,
+        attempts: s.attempts,
+        startedAt: s.startedAt?.toISOString() ?? null,
+        finishedAt: s.finishedAt?.toISOString() ?? null,
+      })),
+      lastError: t.failureCode
+        ? { code: t.failureCode, message: t.failureMessage ?? '', step: t.failureStep ?? '' }
+        : null,
+    },
+  };
+}
+
+export function eventView(e: TenantEventEntity) {
+  return { at: e.at.toISOString(), type: e.type, message: e.message, actor: e.actor, data: e.data };
+}

@@ -1,0 +1,95 @@
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { mintDevToken, type Role } from '@silo/auth';
+import request from 'supertest';
+import { testConfig, uniqueToken } from '../../../test/support/test-config';
+import { TenantOnboarding } from '../../../libs/provisioning/src';
+import { AppModule } from '../src/app.module';
+
+describe('tenant read routes', () => {
+  const config = testConfig();
+  let app: INestApplication;
+  const token = (roles: Role[]) =>
+    mintDevToken({
+      secret: config.auth.jwtSecret!,
+      sub: `${roles.join('-')}-user`,
+      roles,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+    });
+
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.register(config)] }).compile();
+    app = moduleRef.createNestApplication();
+    await app.init();
+  });
+  afterAll(() => app?.close());
+
+  it('shows a tenant by id and by slug, in the contract shape, to every role', async () => {
+    const slug = `read-${uniqueToken(3)}`;
+    const created = await app
+      .get(TenantOnboarding)
+      .createTenant({ slug, name: 'Read Corp', tier: 'pro' }, { actor: 'ops-7', correlationId: 'req-1' });
+    for (const role of ['ops', 'sre', 'admin'] as const) {
+      for (const key of [created.id, slug]) {
+        const res = await request(app.getHttpServer())
+          .get(`/v1/tenants/${key}`)
+          .set('authorization', `Bearer ${await token([role])}`)
+          .expect(200);
+        expect(res.body).toEqual({
+          id: created.id,
+          slug,
+          name: 'Read Corp',
+          tier: 'pro',
+          status: 'PENDING',
+          createdAt: expect.any(String),
+          updatedAt: expect.any(String),
+          database: null,
+          provisioning: { steps: [], lastError: null },
+        });
+      }
+    }
+    const events = await request(app.getHttpServer())
+      .get(`/v1/tenants/${slug}/events`)
+      .set('authorization', `Bearer ${await token(['sre'])}`)
+      .expect(200);
+    expect(events.body.items).toEqual([
+      {
+        at: expect.any(String),
+        type: 'tenant.created',
+        message: `tenant ${slug} created (pro)`,
+        actor: 'ops-7',
+        data: { tier: 'pro' },
+      },
+    ]);
+  });
+
+  it.each(['no-such-tenant', '00000000-0000-4000-8000-000000000000', 'NOT a slug', '..%2F..%2Fetc'])(
+    'answers 404 problem+json for %j',
+    async (key) => {
+      const res = await request(app.getHttpServer())
+        .get(`/v1/tenants/${key}`)
+        .set('authorization', `Bearer ${await token(['ops'])}`)
+        .expect(404);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({ status: 404, detail: 'No tenant has this id or slug.' });
+    },
+  );
+
+  it('lists the configured tiers', async () => {
+    const res = await request(app.getHttpServer())
+      .get('/v1/tiers')
+      .set('authorization', `Bearer ${await token(['sre'])}`)
+      .expect(200);
+    expect((res.body as { items: { tier: string }[] }).items.map((t) => t.tier)).toEqual([
+      'starter',
+      'pro',
+      'enterprise',
+    ]);
+    expect(res.body.items[2]).toMatchObject({ instanceClass: 'db.m6i.large', multiAz: true });
+  });
+
+  it('answers 401 without a token', async () => {
+    await request(app.getHttpServer()).get('/v1/tiers').expect(401);
+  });
+});
