@@ -9,14 +9,14 @@ import { TenantOnboarding } from '../../libs/provisioning/src';
 import { removeLocalInstance } from '../../libs/tenant-schema/src';
 import { builtEntry, SiloProcess } from '../support/silo-process';
 import { storedPasswordIs } from '../support/stored-password';
-import { testConfig, testEnvironment, uniqueToken } from '../support/test-config';
+import { testConfig, testEnvironment, testQueuePrefix, uniqueToken } from '../support/test-config';
 import { runDatabaseUrl, testServices } from '../support/test-services';
 
 jest.setTimeout(240_000);
 
 const WORKER = 'apps/provisioning-worker/src/main.js';
 const prefix = `cr${uniqueToken(3)}`;
-const queuePrefix = `test-${uniqueToken()}`;
+const queuePrefix = testQueuePrefix();
 const TIERS = ['starter', 'pro', 'enterprise', 'pro'] as const;
 const TOTAL_STEPS = TIERS.length * 8;
 

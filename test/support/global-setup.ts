@@ -24,6 +24,9 @@ export default async function globalSetup(): Promise<void> {
     "Start it, or run the suite with 'npm test', which starts the machine's own services.",
   );
 
+  // Every Redis key this run makes lives under this root; the teardown deletes them.
+  process.env.SILO_TEST_REDIS_ROOT = `silo-test-${randomBytes(4).toString('hex')}`;
+
   const database = `silo_test_${randomBytes(5).toString('hex')}`;
   const url = databaseUrl(testServices.postgresAdminUrl, database);
   await migrateControlPlane({ url, createDatabase: true });

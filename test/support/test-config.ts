@@ -8,6 +8,14 @@ export function uniqueToken(bytes = 4): string {
 }
 
 /**
+ * A BullMQ key prefix unique to one test, under this run's root so that the global teardown can
+ * remove every key the run left in Redis.
+ */
+export function testQueuePrefix(): string {
+  return `${process.env.SILO_TEST_REDIS_ROOT ?? 'test-adhoc'}-${uniqueToken()}`;
+}
+
+/**
  * The environment of a Silo process under test: this run's database, the real Redis with a
  * random queue prefix, and the emulator. Overrides win.
  */
@@ -18,7 +26,7 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     LOG_FORMAT: 'json',
     DATABASE_URL: runDatabaseUrl(),
     REDIS_URL: testServices.redisUrl,
-    QUEUE_PREFIX: `test-${uniqueToken()}`,
+    QUEUE_PREFIX: testQueuePrefix(),
     AWS_REGION: 'us-east-1',
     AWS_ENDPOINT_URL: awsEndpoint(),
     AWS_ACCESS_KEY_ID: 'test',

@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { testConfig, uniqueToken } from '../../../test/support/test-config';
+import { testConfig, testQueuePrefix, uniqueToken } from '../../../test/support/test-config';
 import { runDatabaseUrl, testServices } from '../../../test/support/test-services';
 import { controlPlaneDataSourceOptions, OutboxMessageEntity } from '../../control-plane-db/src';
 import { TenantOnboarding, tierPriority } from '../../provisioning/src';
@@ -102,7 +102,7 @@ describe('the outbox relay', () => {
   afterAll(() => ds.destroy());
 
   it('hands a new tenant’s job to Redis, and retries later when Redis is unreachable', async () => {
-    const prefix = `test-${uniqueToken()}`;
+    const prefix = testQueuePrefix();
     const tenant = await new TenantOnboarding(ds).createTenant(
       { slug: `relay-${uniqueToken(2)}`, name: 'Relay', tier: 'enterprise' },
       { actor: 'ops-test', correlationId: 'relay' },
