@@ -6,3 +6,4 @@ export * from './tenant/tier';
 export * from './sql/sql-identifier';
 export * from './provisioning/provisioning.errors';
 export * from './provisioning/tenant-resource-names';
+export * from './async/with-timeout';

@@ -1,5 +1,6 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { SiloConfig } from '@silo/config';
+import { withTimeout } from '@silo/core';
 import { Queue } from 'bullmq';
 import IORedis, { type Redis } from 'ioredis';
 import { redisConnectionOptions } from './redis-connection-options';
@@ -50,34 +51,16 @@ export class ProvisioningQueue implements OnApplicationShutdown {
     options: EnqueueOptions,
     timeoutMs = 5000,
   ): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const added = this.queue.add(name, data, { jobId: options.jobId, priority: options.priority });
-    added.catch(() => undefined);
-    try {
-      await Promise.race([
-        added,
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`Redis did not take the job within ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withTimeout(
+      this.queue.add(name, data, { jobId: options.jobId, priority: options.priority }),
+      timeoutMs,
+      `Redis did not take the job within ${timeoutMs} ms`,
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {
     // With Redis away a graceful close never completes: give it a moment, then drop the socket.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.queue.close().catch(() => undefined),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, 2000);
-      }),
-    ]);
-    clearTimeout(timer);
+    await withTimeout(this.queue.close(), 2000).catch(() => undefined);
     this.redis.disconnect();
   }
 }

@@ -1,5 +1,6 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { SiloConfig } from '@silo/config';
+import { withTimeout } from '@silo/core';
 import IORedis, { type Redis } from 'ioredis';
 
 /**
@@ -27,17 +28,7 @@ export class RedisConnection implements OnApplicationShutdown {
 
   /** Resolves with PONG or rejects within `timeoutMs`. */
   async ping(timeoutMs = 1500): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.client.ping(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withTimeout(this.client.ping(), timeoutMs);
   }
 
   onApplicationShutdown(): void {

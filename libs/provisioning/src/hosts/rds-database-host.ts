@@ -19,8 +19,8 @@ export class RdsDatabaseHost implements TenantDatabaseHost {
           };
   }
 
-  async start(instance: StartedInstance): Promise<TenantDatabaseEndpoint> {
-    return Promise.resolve(this.endpointOf(instance));
+  start(instance: StartedInstance): Promise<TenantDatabaseEndpoint> {
+    return new Promise((resolve) => resolve(this.endpointOf(instance)));
   }
 
   endpointOf(instance: Pick<StartedInstance, 'identifier' | 'rdsEndpoint'>): TenantDatabaseEndpoint {
