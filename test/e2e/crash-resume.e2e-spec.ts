@@ -91,10 +91,12 @@ describe('provisioning survives SIGKILL of the worker', () => {
     const onboarding = new TenantOnboarding(ds);
     for (const [i, tier] of TIERS.entries()) {
       tenants.push(
-        await onboarding.createTenant(
-          { slug: `crash-${i}-${uniqueToken(2)}`, name: `Crash ${i}`, tier },
-          { actor: 'ops-test', correlationId: 'e2e' },
-        ),
+        (
+          await onboarding.createTenant(
+            { slug: `crash-${i}-${uniqueToken(2)}`, name: `Crash ${i}`, tier },
+            { actor: 'ops-test', correlationId: 'e2e' },
+          )
+        ).tenant,
       );
     }
 

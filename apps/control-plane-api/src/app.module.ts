@@ -9,6 +9,7 @@ import { AuthModule } from './auth/auth.module';
 import { HealthModule } from './health/health.module';
 import { TenantsController } from './tenants/tenants.controller';
 import { ProblemDetailsFilter } from './http/problem-details.filter';
+import { MutationRateLimiter, MutationRateLimitGuard } from './rate-limit/mutation-rate-limit.guard';
 
 export const API_APP_NAME = 'silo-api';
 
@@ -27,7 +28,11 @@ export class AppModule {
         HealthModule,
       ],
       controllers: [TenantsController],
-      providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],
+      providers: [
+        { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+        MutationRateLimiter,
+        MutationRateLimitGuard,
+      ],
     };
   }
 }

@@ -4,15 +4,15 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { loadConfigOrExit } from '@silo/config';
 import { installGracefulShutdown } from '@silo/observability';
 import { Logger } from 'nestjs-pino';
+import { API_APP_OPTIONS, configureApiApp } from './api-app';
 import { AppModule } from './app.module';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit('control-plane-api');
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), {
-    bufferLogs: true,
-  });
-  app.useLogger(app.get(Logger));
-  app.disable('x-powered-by');
+  const app = configureApiApp(
+    await NestFactory.create<NestExpressApplication>(AppModule.register(config), API_APP_OPTIONS),
+    config,
+  );
   installGracefulShutdown(app, { graceMs: config.shutdownGraceMs, logger: app.get(Logger) });
   await app.listen(config.http.port, config.http.host);
   app

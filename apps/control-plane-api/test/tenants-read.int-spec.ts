@@ -27,7 +27,7 @@ describe('tenant read routes', () => {
 
   it('shows a tenant by id and by slug, in the contract shape, to every role', async () => {
     const slug = `read-${uniqueToken(3)}`;
-    const created = await app
+    const { tenant: created } = await app
       .get(TenantOnboarding)
       .createTenant({ slug, name: 'Read Corp', tier: 'pro' }, { actor: 'ops-7', correlationId: 'req-1' });
     for (const role of ['ops', 'sre', 'admin'] as const) {
@@ -59,7 +59,7 @@ describe('tenant read routes', () => {
         type: 'tenant.created',
         message: `tenant ${slug} created (pro)`,
         actor: 'ops-7',
-        data: { tier: 'pro' },
+        data: { tier: 'pro', name: 'Read Corp' },
       },
     ]);
   });

@@ -65,6 +65,14 @@ describe('JwtVerifier with an HS256 secret', () => {
     expect(await codeOf(hs.verify(await token))).toBe(code);
   });
 
+  it('refuses a sub that cannot be recorded as an actor (too long, control characters)', async () => {
+    expect(await codeOf(hs.verify(await mint({ sub: 'x'.repeat(201) })))).toBe('INVALID_TOKEN');
+    expect(await codeOf(hs.verify(await mint({ sub: 'ops\nadmin' })))).toBe('INVALID_TOKEN');
+    await expect(hs.verify(await mint({ sub: 'é'.repeat(200) }))).resolves.toMatchObject({
+      sub: 'é'.repeat(200),
+    });
+  });
+
   it('refuses an unsigned (alg none) token', async () => {
     const header = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
     const body = Buffer.from(

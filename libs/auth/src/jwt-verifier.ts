@@ -1,6 +1,9 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { AuthError, AuthErrorCode, ROLES, type Principal, type Role } from './principal';
 
+/** 1–200 printable characters: stored as the actor of events (varchar 200). */
+const SANE_SUB = /^[^\p{Cc}]{1,200}$/u;
+
 export interface JwtVerifierOptions {
   /** HS256 shared secret (development). */
   hs256Secret?: string;
@@ -53,13 +56,17 @@ export class JwtVerifier {
       }
       throw new AuthError(AuthErrorCode.INVALID_TOKEN, 'the token does not verify');
     }
+    // The sub is recorded as the actor of audit events and keys rate limits: it must be a sane id.
+    if (typeof payload.sub !== 'string' || !SANE_SUB.test(payload.sub)) {
+      throw new AuthError(AuthErrorCode.INVALID_TOKEN, "the token's sub claim is not accepted");
+    }
     const roles = Array.isArray(payload.roles)
       ? payload.roles.filter(
           (r): r is Role => typeof r === 'string' && (ROLES as readonly string[]).includes(r),
         )
       : [];
     const tenantId = typeof payload.tenant_id === 'string' ? payload.tenant_id : undefined;
-    return { sub: payload.sub!, roles, ...(tenantId ? { tenantId } : {}) };
+    return { sub: payload.sub, roles, ...(tenantId ? { tenantId } : {}) };
   }
 }
 

@@ -37,6 +37,15 @@ export const environmentSchema = z
 
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: port.default(3000),
+    HTTP_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(1_048_576).default(16_384),
+    RATE_LIMIT_MUTATIONS: z.coerce.number().int().min(1).max(100_000).default(60),
+    RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+    IDEMPOTENCY_KEY_TTL_HOURS: z.coerce
+      .number()
+      .int()
+      .min(24, 'must be at least 24 (the contract keeps keys for 24 h)')
+      .max(720)
+      .default(24),
 
     DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),

@@ -23,7 +23,13 @@ function problemsOf(env: Record<string, string | undefined>): ConfigError {
 describe('loadConfig', () => {
   it('builds a typed configuration with defaults from the required variables alone', () => {
     const config = loadConfig({ env: REQUIRED, envFile: false });
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000 });
+    expect(config.http).toEqual({
+      host: '127.0.0.1',
+      port: 3000,
+      bodyLimitBytes: 16_384,
+      rateLimit: { points: 60, windowSeconds: 60 },
+      idempotencyKeyTtlMs: 24 * 3_600_000,
+    });
     expect(config.database).toEqual({ url: REQUIRED.DATABASE_URL, poolMax: 10, connectTimeoutMs: 5000 });
     expect(config.aws).toEqual({
       region: 'eu-west-1',
@@ -76,6 +82,12 @@ describe('loadConfig', () => {
       { variable: 'REDIS_URL', message: 'is required but not set' },
     ]);
     expect(loadConfig({ env: { ...REQUIRED, PORT: '' }, envFile: false }).http.port).toBe(3000);
+  });
+
+  it('keeps idempotency keys for at least the 24 h the contract promises', () => {
+    const [problem] = problemsOf({ ...REQUIRED, IDEMPOTENCY_KEY_TTL_HOURS: '12' }).problems;
+    expect(problem.variable).toBe('IDEMPOTENCY_KEY_TTL_HOURS');
+    expect(problem.message).toContain('at least 24');
   });
 
   it('rejects a resource prefix that would make invalid AWS names', () => {

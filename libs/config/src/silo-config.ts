@@ -9,7 +9,14 @@ export type LogLevel = Environment['LOG_LEVEL'];
 export class SiloConfig {
   readonly nodeEnv: Environment['NODE_ENV'];
   readonly log: { level: LogLevel; format: 'json' | 'pretty'; httpAccessLog: boolean };
-  readonly http: { host: string; port: number };
+  readonly http: {
+    host: string;
+    port: number;
+    bodyLimitBytes: number;
+    /** Mutating requests allowed per caller (JWT sub) per window. */
+    rateLimit: { points: number; windowSeconds: number };
+    idempotencyKeyTtlMs: number;
+  };
   readonly database: { url: string; poolMax: number; connectTimeoutMs: number };
   readonly redis: { url: string };
   readonly queue: { prefix: string };
@@ -52,7 +59,13 @@ export class SiloConfig {
   constructor(env: Environment) {
     this.nodeEnv = env.NODE_ENV;
     this.log = { level: env.LOG_LEVEL, format: env.LOG_FORMAT, httpAccessLog: env.HTTP_ACCESS_LOG };
-    this.http = { host: env.HOST, port: env.PORT };
+    this.http = {
+      host: env.HOST,
+      port: env.PORT,
+      bodyLimitBytes: env.HTTP_BODY_LIMIT_BYTES,
+      rateLimit: { points: env.RATE_LIMIT_MUTATIONS, windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS },
+      idempotencyKeyTtlMs: env.IDEMPOTENCY_KEY_TTL_HOURS * 3_600_000,
+    };
     this.database = {
       url: env.DATABASE_URL,
       poolMax: env.DATABASE_POOL_MAX,

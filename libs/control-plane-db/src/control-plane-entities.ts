@@ -1,3 +1,4 @@
+import { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 import { OutboxMessageEntity } from './entities/outbox-message.entity';
 import { ProvisioningStepEntity } from './entities/provisioning-step.entity';
 import { TenantEventEntity } from './entities/tenant-event.entity';
@@ -5,6 +6,7 @@ import { TenantEntity } from './entities/tenant.entity';
 import { InitialControlPlaneSchema1795363200000 } from './migrations/1795363200000-initial-control-plane-schema';
 import { ProvisioningRunTracking1795366800000 } from './migrations/1795366800000-provisioning-run-tracking';
 import { StepFailures1795370400000 } from './migrations/1795370400000-step-failures';
+import { ProvisioningRunsAndIdempotency1795374000000 } from './migrations/1795374000000-provisioning-runs-and-idempotency';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -12,6 +14,7 @@ export const CONTROL_PLANE_ENTITIES = [
   TenantEventEntity,
   ProvisioningStepEntity,
   OutboxMessageEntity,
+  IdempotencyKeyEntity,
 ];
 
 /** Migrations in the order they apply. */
@@ -19,4 +22,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   InitialControlPlaneSchema1795363200000,
   ProvisioningRunTracking1795366800000,
   StepFailures1795370400000,
+  ProvisioningRunsAndIdempotency1795374000000,
 ];

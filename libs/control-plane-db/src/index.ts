@@ -7,6 +7,7 @@ export {
   type MigrateOptions,
   type MigrateResult,
 } from './control-plane-migrator';
+export { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 export { OutboxMessageEntity } from './entities/outbox-message.entity';
 export {
   ProvisioningStepEntity,

@@ -8,9 +8,19 @@ export {
   type TenantDatabaseHost,
 } from './hosts/tenant-database-host';
 export * from './jobs/provisioning-jobs';
-export { TenantOnboarding, type NewTenant } from './onboarding/tenant-onboarding.service';
+export {
+  TenantOnboarding,
+  type CreatedTenant,
+  type IdempotencyClaim,
+  type NewTenant,
+} from './onboarding/tenant-onboarding.service';
 export { ProvisioningModule, SAGA_DEPS } from './provisioning.module';
-export { TenantQueries } from './queries/tenant-queries.service';
+export {
+  TenantQueries,
+  type TenantCursor,
+  type TenantListQuery,
+  type TenantPage,
+} from './queries/tenant-queries.service';
 export { backoffDelay } from './saga/backoff';
 export { DEPROVISION_STEPS, DeprovisioningSaga, type DeprovisionStep } from './saga/deprovisioning-saga';
 export { ProvisioningSaga, type SagaOutcome } from './saga/provisioning-saga';

@@ -43,10 +43,10 @@ describe('provisioning against moto, PostgreSQL and Redis', () => {
     ds = app.get(DataSource);
     const onboarding = app.get(TenantOnboarding);
     for (const tier of ['starter', 'pro', 'enterprise'] as const) {
-      tenants[tier] = await onboarding.createTenant(
+      ({ tenant: tenants[tier] } = await onboarding.createTenant(
         { slug: `${tier}-${uniqueToken(2)}`, name: `${tier} tenant`, tier },
         CTX,
-      );
+      ));
     }
   });
 

@@ -103,7 +103,7 @@ describe('the outbox relay', () => {
 
   it('hands a new tenant’s job to Redis, and retries later when Redis is unreachable', async () => {
     const prefix = testQueuePrefix();
-    const tenant = await new TenantOnboarding(ds).createTenant(
+    const { tenant } = await new TenantOnboarding(ds).createTenant(
       { slug: `relay-${uniqueToken(2)}`, name: 'Relay', tier: 'enterprise' },
       { actor: 'ops-test', correlationId: 'relay' },
     );

@@ -1,3 +1,4 @@
+import type { AlarmView } from '@silo/aws';
 import type { ProvisioningStepEntity, TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
 
 /** The contract's tenant resource. Built from what the control plane stores: never a password. */
@@ -43,4 +44,16 @@ export function tenantView(t: TenantEntity, steps: ProvisioningStepEntity[]) {
 
 export function eventView(e: TenantEventEntity) {
   return { at: e.at.toISOString(), type: e.type, message: e.message, actor: e.actor, data: e.data };
+}
+
+export function alarmView(a: AlarmView) {
+  return {
+    name: a.name,
+    metric: a.metric,
+    comparison: a.comparison,
+    threshold: a.threshold,
+    state: a.state,
+    stateReason: a.stateReason,
+    updatedAt: a.updatedAt?.toISOString() ?? null,
+  };
 }

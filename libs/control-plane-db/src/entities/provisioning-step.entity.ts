@@ -16,6 +16,7 @@ export type Saga = (typeof SAGAS)[number];
 )
 @Check('provisioning_steps_attempts_positive', `attempts >= 0`)
 @Check('provisioning_steps_failures_positive', `failures >= 0`)
+@Check('provisioning_steps_run_positive', `run >= 1`)
 export class ProvisioningStepEntity {
   @PrimaryColumn({ name: 'tenant_id', type: 'uuid' })
   tenantId!: string;
@@ -26,6 +27,10 @@ export class ProvisioningStepEntity {
 
   @PrimaryColumn({ type: 'varchar', length: 16 })
   saga!: Saga;
+
+  /** The tenant's provisioning run this row belongs to; a retry starts a new run. */
+  @PrimaryColumn({ type: 'integer' })
+  run!: number;
 
   @PrimaryColumn({ type: 'varchar', length: 40 })
   step!: string;

@@ -2,6 +2,10 @@
 export enum TenantErrorCode {
   INVALID_SLUG = 'INVALID_SLUG',
   ILLEGAL_TRANSITION = 'ILLEGAL_TRANSITION',
+  TENANT_NOT_FOUND = 'TENANT_NOT_FOUND',
+  SLUG_TAKEN = 'SLUG_TAKEN',
+  /** An Idempotency-Key reused with a different request. */
+  IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
 }
 
 export class TenantError extends Error {

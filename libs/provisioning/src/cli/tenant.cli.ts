@@ -56,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
         if (problem) throw new CliError(`slug ${JSON.stringify(slug)} ${problem}`);
         if (!isTierName(tier)) throw new CliError(`tier must be one of ${TIER_NAMES.join(', ')}`);
         if (await tenants.findOneBy({ slug })) throw new CliError(`slug ${slug} is taken`);
-        const tenant = await new TenantOnboarding(ds).createTenant(
+        const { tenant } = await new TenantOnboarding(ds).createTenant(
           { slug, tier, name: name.join(' ') || slug },
           ctx,
         );

@@ -1,8 +1,15 @@
 import { Injectable } from '@nestjs/common';
-import { OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
-import { assertTenantSlug, transition, type TierName } from '@silo/core';
+import { IdempotencyKeyEntity, OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
+import {
+  assertTenantSlug,
+  TenantError,
+  TenantErrorCode,
+  transition,
+  type TenantStatus,
+  type TierName,
+} from '@silo/core';
 import { PROVISIONING_QUEUE } from '@silo/queue';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
 import {
   DEPROVISION_TENANT_JOB,
   deprovisionJobId,
@@ -19,86 +26,256 @@ export interface NewTenant {
   tier: TierName;
 }
 
+/** An `Idempotency-Key` with the caller it belongs to and the hash of the request it came with. */
+export interface IdempotencyClaim {
+  caller: string;
+  key: string;
+  requestHash: string;
+  ttlMs: number;
+}
+
+export interface CreatedTenant {
+  tenant: TenantEntity;
+  /** True when an earlier request with the same key made the tenant; no job was added now. */
+  replayed: boolean;
+}
+
+/** Expired idempotency keys removed per claim, so the table stays near 24 h of keys. */
+const EXPIRED_KEYS_SWEPT = 100;
+
 /**
- * The state changes that start a saga. Each writes the tenant, its audit event and the outbox row
- * for the job in one transaction, so the job is never lost and never made for a change that
- * rolled back.
+ * The state changes the API makes. Each writes the tenant, its audit event and, where a saga
+ * starts, the outbox row for its job in one transaction: the job is never lost and never made
+ * for a change that rolled back.
  */
 @Injectable()
 export class TenantOnboarding {
   constructor(private readonly dataSource: DataSource) {}
 
-  async createTenant(input: NewTenant, ctx: SagaContext): Promise<TenantEntity> {
+  /**
+   * A new PENDING tenant and its provisioning job. A taken slug is a {@link TenantError}
+   * SLUG_TAKEN, decided by the unique index, so that of two racing requests exactly one wins.
+   * With an idempotency claim, a key already used for the same request answers that request's
+   * tenant; used for another request, IDEMPOTENCY_KEY_REUSED.
+   */
+  async createTenant(
+    input: NewTenant,
+    ctx: SagaContext,
+    idempotency?: IdempotencyClaim,
+  ): Promise<CreatedTenant> {
     assertTenantSlug(input.slug);
-    return this.dataSource.transaction(async (em) => {
-      const tenant = await em.getRepository(TenantEntity).save(
-        em.getRepository(TenantEntity).create({
-          slug: input.slug,
-          name: input.name,
-          tier: input.tier,
-          status: 'PENDING',
-          createdBy: ctx.actor,
-        }),
+    try {
+      return await this.dataSource.transaction(async (em) => {
+        if (idempotency) {
+          const earlier = await claimKey(em, idempotency);
+          if (earlier) return { tenant: earlier, replayed: true };
+        }
+        const tenant = await em.getRepository(TenantEntity).save(
+          em.getRepository(TenantEntity).create({
+            slug: input.slug,
+            name: input.name,
+            tier: input.tier,
+            status: 'PENDING',
+            createdBy: ctx.actor,
+          }),
+        );
+        await appendTenantEvent(
+          em,
+          tenant.id,
+          {
+            type: 'tenant.created',
+            message: `tenant ${input.slug} created (${input.tier})`,
+            data: { tier: input.tier, name: input.name },
+          },
+          ctx,
+        );
+        await outbox(em, PROVISION_TENANT_JOB, provisionJobId(tenant.id, tenant.provisioningRun), tenant);
+        if (idempotency) {
+          await em.update(
+            IdempotencyKeyEntity,
+            { caller: idempotency.caller, key: idempotency.key },
+            { tenantId: tenant.id },
+          );
+        }
+        return { tenant, replayed: false };
+      });
+    } catch (error) {
+      if (isUniqueViolation(error, 'tenants_slug_key')) {
+        throw new TenantError(TenantErrorCode.SLUG_TAKEN, `slug "${input.slug}" is already taken`);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * FAILED → PROVISIONING as a new run: the failure and the undone run's database facts are
+   * cleared, steps start from fresh rows, and the run's own job id is queued.
+   */
+  retry(tenantId: string, ctx: SagaContext): Promise<TenantEntity> {
+    return this.change(tenantId, 'PROVISIONING', async (em, tenant) => {
+      const run = tenant.provisioningRun + 1;
+      await em.update(
+        TenantEntity,
+        { id: tenant.id },
+        {
+          status: 'PROVISIONING',
+          provisioningRun: run,
+          sagaStartedAt: () => 'now()',
+          failureCode: null,
+          failureMessage: null,
+          failureStep: null,
+          ...NO_DATABASE,
+          version: () => 'version + 1',
+        },
       );
       await appendTenantEvent(
         em,
         tenant.id,
         {
-          type: 'tenant.created',
-          message: `tenant ${input.slug} created (${input.tier})`,
-          data: {
-            tier: input.tier,
-          },
+          type: 'tenant.retry_requested',
+          message: `provisioning retried (run ${run}) after ${tenant.failureCode ?? 'a failure'}`,
+          data: { run, previousFailure: tenant.failureCode },
         },
         ctx,
       );
-      await outbox(
-        em,
-        PROVISION_TENANT_JOB,
-        provisionJobId(tenant.id, tenant.provisioningRun),
-        tenant.id,
-        tierPriority(input.tier),
-      );
-      return tenant;
+      await outbox(em, PROVISION_TENANT_JOB, provisionJobId(tenant.id, run), tenant);
     });
   }
 
-  /** ACTIVE, SUSPENDED or FAILED → DEPROVISIONING, and the deprovisioning job. */
-  async requestDeletion(tenantId: string, ctx: SagaContext): Promise<void> {
-    await this.dataSource.transaction(async (em) => {
-      const tenant = await em
-        .getRepository(TenantEntity)
-        .findOne({ where: { id: tenantId }, lock: { mode: 'pessimistic_write' } });
-      if (!tenant) throw new Error(`tenant ${tenantId} does not exist`);
-      transition(tenant.status, 'DEPROVISIONING');
-      await em.update(
-        TenantEntity,
-        { id: tenantId },
-        { status: 'DEPROVISIONING', sagaStartedAt: () => 'now()', version: () => 'version + 1' },
-      );
-      await appendTenantEvent(
-        em,
-        tenantId,
-        { type: 'tenant.deletion_requested', message: `deletion of ${tenant.slug} requested`, data: {} },
-        ctx,
-      );
-      await outbox(
-        em,
-        DEPROVISION_TENANT_JOB,
-        deprovisionJobId(tenantId),
-        tenantId,
-        tierPriority(tenant.tier),
-      );
+  /** ACTIVE → SUSPENDED: the data plane refuses the tenant; nothing in AWS changes. */
+  suspend(tenantId: string, ctx: SagaContext): Promise<TenantEntity> {
+    return this.change(tenantId, 'SUSPENDED', (em, tenant) =>
+      setStatus(em, tenant, 'SUSPENDED', 'tenant.suspended', `${tenant.slug} suspended`, ctx),
+    );
+  }
+
+  /** SUSPENDED → ACTIVE. */
+  resume(tenantId: string, ctx: SagaContext): Promise<TenantEntity> {
+    return this.change(tenantId, 'ACTIVE', (em, tenant) =>
+      setStatus(em, tenant, 'ACTIVE', 'tenant.resumed', `${tenant.slug} resumed`, ctx),
+    );
+  }
+
+  /**
+   * ACTIVE, SUSPENDED or FAILED → DEPROVISIONING, and the deprovisioning job. Asking again while
+   * it runs changes nothing (DELETE is idempotent).
+   */
+  requestDeletion(tenantId: string, ctx: SagaContext): Promise<TenantEntity> {
+    return this.change(
+      tenantId,
+      'DEPROVISIONING',
+      async (em, tenant) => {
+        await setStatus(
+          em,
+          tenant,
+          'DEPROVISIONING',
+          'tenant.deletion_requested',
+          `deletion of ${tenant.slug} requested`,
+          ctx,
+          { sagaStartedAt: () => 'now()' },
+        );
+        await outbox(em, DEPROVISION_TENANT_JOB, deprovisionJobId(tenant.id), tenant);
+      },
+      { alreadyThere: 'DEPROVISIONING' },
+    );
+  }
+
+  /**
+   * Locks the tenant, checks that it may go to `to`, and applies `apply` in the same
+   * transaction. A missing tenant is TENANT_NOT_FOUND; a status that cannot go to `to`,
+   * ILLEGAL_TRANSITION.
+   */
+  private async change(
+    tenantId: string,
+    to: TenantStatus,
+    apply: (em: EntityManager, tenant: TenantEntity) => Promise<void>,
+    options: { alreadyThere?: TenantStatus } = {},
+  ): Promise<TenantEntity> {
+    return this.dataSource.transaction(async (em) => {
+      const tenants = em.getRepository(TenantEntity);
+      const tenant = await tenants.findOne({ where: { id: tenantId }, lock: { mode: 'pessimistic_write' } });
+      if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
+      if (tenant.status === options.alreadyThere) return tenant;
+      transition(tenant.status, to);
+      await apply(em, tenant);
+      return tenants.findOneByOrFail({ id: tenantId });
     });
   }
+}
+
+const NO_DATABASE = {
+  dbInstanceIdentifier: null,
+  dbInstanceClass: null,
+  dbEngine: null,
+  dbEngineVersion: null,
+  dbMultiAz: null,
+  dbStorageEncrypted: null,
+  dbEndpointHost: null,
+  dbEndpointPort: null,
+  dbName: null,
+  masterSecretArn: null,
+  appSecretArn: null,
+  schemaVersion: null,
+} satisfies Partial<TenantEntity>;
+
+async function setStatus(
+  em: EntityManager,
+  tenant: TenantEntity,
+  to: TenantStatus,
+  type: string,
+  message: string,
+  ctx: SagaContext,
+  extra: { sagaStartedAt?: () => string } = {},
+): Promise<void> {
+  await em.update(TenantEntity, { id: tenant.id }, { status: to, ...extra, version: () => 'version + 1' });
+  await appendTenantEvent(em, tenant.id, { type, message, data: { from: tenant.status, to } }, ctx);
+}
+
+/**
+ * Claims `claim.key` for this request, or returns the tenant an earlier request with the same
+ * key made. A concurrent request holding the key makes this wait for its transaction: if it
+ * commits, this one replays it; if it rolls back, this one claims the key.
+ */
+async function claimKey(em: EntityManager, claim: IdempotencyClaim): Promise<TenantEntity | null> {
+  await em.query(
+    `DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+       SELECT ctid FROM idempotency_keys WHERE expires_at <= now() AND NOT (caller = $1 AND key = $2)
+       LIMIT ${EXPIRED_KEYS_SWEPT} FOR UPDATE SKIP LOCKED))`,
+    [claim.caller, claim.key],
+  );
+  const claimed = await em.query<unknown[]>(
+    `INSERT INTO idempotency_keys (caller, key, request_hash, expires_at)
+     VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')
+     ON CONFLICT (caller, key) DO UPDATE
+       SET request_hash = EXCLUDED.request_hash, tenant_id = NULL, created_at = now(),
+           expires_at = EXCLUDED.expires_at
+       WHERE idempotency_keys.expires_at <= now()
+     RETURNING key`,
+    [claim.caller, claim.key, claim.requestHash, claim.ttlMs],
+  );
+  if (claimed.length) return null;
+
+  const earlier = await em.findOneByOrFail(IdempotencyKeyEntity, { caller: claim.caller, key: claim.key });
+  if (earlier.requestHash !== claim.requestHash) {
+    throw new TenantError(
+      TenantErrorCode.IDEMPOTENCY_KEY_REUSED,
+      'this Idempotency-Key was already used with a different request body',
+    );
+  }
+  return em.findOneByOrFail(TenantEntity, { id: earlier.tenantId! });
+}
+
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  if (!(error instanceof QueryFailedError)) return false;
+  const driverError = error.driverError as { code?: string; constraint?: string };
+  return driverError.code === '23505' && driverError.constraint === constraint;
 }
 
 async function outbox(
   em: EntityManager,
   jobName: string,
   jobId: string,
-  tenantId: string,
-  priority: number,
+  tenant: TenantEntity,
 ): Promise<void> {
   const rows = em.getRepository(OutboxMessageEntity);
   await rows.save(
@@ -106,8 +283,8 @@ async function outbox(
       queue: PROVISIONING_QUEUE,
       jobName,
       jobId,
-      payload: { tenantId },
-      jobOptions: { priority },
+      payload: { tenantId: tenant.id },
+      jobOptions: { priority: tierPriority(tenant.tier) },
     }),
   );
 }

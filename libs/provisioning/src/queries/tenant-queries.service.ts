@@ -1,9 +1,28 @@
 import { Injectable } from '@nestjs/common';
 import { ProvisioningStepEntity, TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
-import { slugProblem } from '@silo/core';
+import { slugProblem, type TenantStatus, type TierName } from '@silo/core';
 import { DataSource } from 'typeorm';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Where a page of the tenant list ends: the last tenant's creation time (µs) and id. */
+export interface TenantCursor {
+  createdAtMicros: bigint;
+  id: string;
+}
+
+export interface TenantListQuery {
+  statuses?: readonly TenantStatus[];
+  tiers?: readonly TierName[];
+  limit: number;
+  after?: TenantCursor;
+}
+
+export interface TenantPage {
+  items: TenantEntity[];
+  /** Set when more tenants follow the last item. */
+  next: TenantCursor | null;
+}
 
 /** Read side of the control plane for the API. */
 @Injectable()
@@ -18,11 +37,65 @@ export class TenantQueries {
     return tenants.findOneBy({ slug: idOrSlug });
   }
 
-  /** Steps of both sagas, provisioning first, each in order. */
+  /**
+   * Newest first, keyset-paginated on (created_at, id). Creation times are compared in whole
+   * microseconds, PostgreSQL's own precision, so no tenant is skipped or repeated across pages.
+   */
+  async list(query: TenantListQuery): Promise<TenantPage> {
+    const qb = this.dataSource
+      .getRepository(TenantEntity)
+      .createQueryBuilder('t')
+      .addSelect(`(extract(epoch FROM t.created_at) * 1000000)::bigint`, 'created_micros')
+      .orderBy('t.created_at', 'DESC')
+      .addOrderBy('t.id', 'DESC')
+      .limit(query.limit + 1);
+    if (query.statuses?.length) qb.andWhere('t.status IN (:...statuses)', { statuses: query.statuses });
+    if (query.tiers?.length) qb.andWhere('t.tier IN (:...tiers)', { tiers: query.tiers });
+    if (query.after) {
+      qb.andWhere(
+        `(t.created_at, t.id) < ('epoch'::timestamptz + :micros * interval '1 microsecond', :afterId)`,
+        { micros: query.after.createdAtMicros.toString(), afterId: query.after.id },
+      );
+    }
+    const { entities, raw } = await qb.getRawAndEntities<{ created_micros: string }>();
+    const items = entities.slice(0, query.limit);
+    const last = items.at(-1);
+    const lastRaw = raw[items.length - 1];
+    return {
+      items,
+      next:
+        entities.length > query.limit && last && lastRaw
+          ? { createdAtMicros: BigInt(lastRaw.created_micros), id: last.id }
+          : null,
+    };
+  }
+
+  /** Steps of both sagas for the tenant's current provisioning run, provisioning first, in order. */
   steps(tenantId: string): Promise<ProvisioningStepEntity[]> {
     return this.dataSource
       .getRepository(ProvisioningStepEntity)
-      .find({ where: { tenantId }, order: { saga: 'DESC', position: 'ASC' } });
+      .createQueryBuilder('s')
+      .where('s.tenant_id = :tenantId', { tenantId })
+      .andWhere('s.run = (SELECT t.provisioning_run FROM tenants t WHERE t.id = s.tenant_id)')
+      .orderBy('s.saga', 'DESC')
+      .addOrderBy('s.position', 'ASC')
+      .getMany();
+  }
+
+  /** Steps of many tenants' current runs at once (for list pages), keyed by tenant id. */
+  async stepsOf(tenantIds: readonly string[]): Promise<Map<string, ProvisioningStepEntity[]>> {
+    const byTenant = new Map<string, ProvisioningStepEntity[]>(tenantIds.map((id) => [id, []]));
+    if (!tenantIds.length) return byTenant;
+    const rows = await this.dataSource
+      .getRepository(ProvisioningStepEntity)
+      .createQueryBuilder('s')
+      .where('s.tenant_id IN (:...tenantIds)', { tenantIds })
+      .andWhere('s.run = (SELECT t.provisioning_run FROM tenants t WHERE t.id = s.tenant_id)')
+      .orderBy('s.saga', 'DESC')
+      .addOrderBy('s.position', 'ASC')
+      .getMany();
+    for (const row of rows) byTenant.get(row.tenantId)?.push(row);
+    return byTenant;
   }
 
   /** The audit trail, oldest first. */

@@ -548,7 +548,7 @@ describe('ProvisioningSaga, permanent failures and compensation', () => {
     expect((await saga(h).run(tenant.id, CTX)).kind).toBe('delay');
     const stored = secretJson('silo/crashy/master').password;
     // As if the worker died before recording prepare-credentials as done.
-    h.store.steps.get(`${tenant.id}/provision`)!.get('prepare-credentials')!.status = 'running';
+    h.store.steps.get(`${tenant.id}/provision/1`)!.get('prepare-credentials')!.status = 'running';
 
     expect((await h.drive(tenant.id)).status).toBe('ACTIVE');
     const masterCreates = h.aws.secrets

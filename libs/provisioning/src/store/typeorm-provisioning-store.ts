@@ -22,8 +22,14 @@ export class TypeormProvisioningStore implements ProvisioningStore {
     return row ? toRecord(row) : null;
   }
 
+  /** The steps of the tenant's current provisioning run. */
   async getSteps(tenantId: string, saga: Saga): Promise<Map<string, StepRecord>> {
-    const rows = await this.dataSource.getRepository(ProvisioningStepEntity).findBy({ tenantId, saga });
+    const rows = await this.dataSource
+      .getRepository(ProvisioningStepEntity)
+      .createQueryBuilder('s')
+      .where('s.tenant_id = :tenantId AND s.saga = :saga', { tenantId, saga })
+      .andWhere('s.run = (SELECT t.provisioning_run FROM tenants t WHERE t.id = s.tenant_id)')
+      .getMany();
     return new Map(
       rows.map((r) => [
         r.step,
@@ -81,9 +87,14 @@ export class TypeormProvisioningStore implements ProvisioningStore {
   ): Promise<void> {
     await this.dataSource.transaction(async (em) => {
       const repo = em.getRepository(ProvisioningStepEntity);
-      const existing = await repo.findOneBy({ tenantId, saga, step: step.name });
+      const tenant = await em
+        .getRepository(TenantEntity)
+        .findOne({ select: { id: true, provisioningRun: true }, where: { id: tenantId } });
+      if (!tenant) throw new Error(`tenant ${tenantId} does not exist`);
+      const run = tenant.provisioningRun;
+      const existing = await repo.findOneBy({ tenantId, saga, run, step: step.name });
       await repo.save({
-        ...(existing ?? { tenantId, saga, step: step.name, status: 'pending' as const, attempts: 0 }),
+        ...(existing ?? { tenantId, saga, run, step: step.name, status: 'pending' as const, attempts: 0 }),
         ...patch,
         position: step.position,
         updatedAt: new Date(),

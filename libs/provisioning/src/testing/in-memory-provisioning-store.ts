@@ -59,7 +59,7 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
   }
 
   getSteps(tenantId: string, saga: Saga): Promise<Map<string, StepRecord>> {
-    const steps = this.steps.get(`${tenantId}/${saga}`) ?? new Map<string, StepRecord>();
+    const steps = this.steps.get(this.stepsKey(tenantId, saga)) ?? new Map<string, StepRecord>();
     return Promise.resolve(new Map<string, StepRecord>(structuredClone([...steps.entries()])));
   }
 
@@ -88,7 +88,7 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
     event: EventInput | null,
     ctx: SagaContext,
   ): Promise<void> {
-    const key = `${tenantId}/${saga}`;
+    const key = this.stepsKey(tenantId, saga);
     const steps = this.steps.get(key) ?? new Map<string, StepRecord>();
     this.steps.set(key, steps);
     const current = steps.get(step.name) ?? {
@@ -104,6 +104,11 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
     steps.set(step.name, { ...current, ...patch });
     if (event) this.record(tenantId, event, ctx);
     return Promise.resolve();
+  }
+
+  /** Steps are kept per provisioning run, as in the control-plane database. */
+  private stepsKey(tenantId: string, saga: Saga): string {
+    return `${tenantId}/${saga}/${this.required(tenantId).provisioningRun}`;
   }
 
   updateDatabaseFacts(tenantId: string, facts: Partial<TenantDatabaseFacts>): Promise<void> {
@@ -137,7 +142,7 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
 
   stepStatuses(tenantId: string, saga: Saga = 'provision'): Record<string, string> {
     return Object.fromEntries(
-      [...(this.steps.get(`${tenantId}/${saga}`) ?? new Map<string, StepRecord>())].map(([k, v]) => [
+      [...(this.steps.get(this.stepsKey(tenantId, saga)) ?? new Map<string, StepRecord>())].map(([k, v]) => [
         k,
         v.status,
       ]),

@@ -1,0 +1,62 @@
+import { HttpException } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { SiloConfig } from '@silo/config';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { problem, type ProblemDetails } from './problem-details';
+
+const JSON_TYPES = ['application/json', 'application/*+json'];
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * The HTTP layer every API process gets (main and tests alike): JSON bodies only, at most
+ * HTTP_BODY_LIMIT_BYTES (larger → 413), a body in another media type → 415. The app must be
+ * created with `bodyParser: false` so that no other parser (urlencoded) runs.
+ */
+export function configureHttp(app: NestExpressApplication, config: SiloConfig): void {
+  app.disable('x-powered-by');
+  app.use(requireJsonBody);
+  app.use(jsonBody(config.http.bodyLimitBytes));
+}
+
+function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
+  const hasBody =
+    Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (!BODY_METHODS.has(req.method) || !hasBody || req.is(JSON_TYPES)) return next();
+  next(
+    new HttpException(
+      problem(
+        415,
+        `Bodies must be application/json (got ${JSON.stringify(req.headers['content-type'] ?? 'none')}).`,
+      ),
+      415,
+    ),
+  );
+}
+
+/** express.json whose errors become problem details in our words: its messages may quote the body. */
+function jsonBody(limit: number): RequestHandler {
+  const parse = express.json({ limit, type: JSON_TYPES, strict: true });
+  return (req, res, next) =>
+    parse(req, res, (error?: unknown) => {
+      if (!error) return next();
+      const details = bodyProblem(error);
+      next(new HttpException(details, details.status));
+    });
+}
+
+function bodyProblem(error: unknown): ProblemDetails {
+  const { status, type } = (error ?? {}) as { status?: unknown; type?: unknown };
+  switch (type) {
+    case 'entity.too.large':
+      return problem(413, 'The request body is larger than this API accepts.');
+    case 'entity.parse.failed':
+      return problem(400, 'The request body is not valid JSON (a JSON object is expected).');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return problem(415, 'The request body must be UTF-8 JSON.');
+    default:
+      return typeof status === 'number' && status >= 400 && status < 500
+        ? problem(status, 'The request body could not be read.')
+        : problem(400, 'The request body could not be read.');
+  }
+}

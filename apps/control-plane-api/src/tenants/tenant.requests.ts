@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import { slugProblem, TENANT_STATUSES, TIER_NAMES, type TenantStatus, type TierName } from '@silo/core';
+import type { TenantCursor } from '@silo/provisioning';
+import { z } from 'zod';
+
+/** The contract's slug rule, with the reason for a refusal from the one shared check. */
+export const slugSchema = z.string().superRefine((slug, ctx) => {
+  const reason = slugProblem(slug);
+  if (reason) ctx.addIssue({ code: 'custom', message: reason });
+});
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** 1–200 characters (code points), no control characters, well-formed Unicode. */
+export const nameSchema = z.string().superRefine((name, ctx) => {
+  const length = [...name].length;
+  if (length < 1 || length > 200) {
+    ctx.addIssue({ code: 'custom', message: `must be 1-200 characters (got ${length})` });
+  } else if (LONE_SURROGATE.test(name)) {
+    ctx.addIssue({ code: 'custom', message: 'must be well-formed Unicode (no lone surrogates)' });
+  } else if (/\p{Cc}/u.test(name)) {
+    ctx.addIssue({ code: 'custom', message: 'must not contain control characters' });
+  }
+});
+
+export const tierSchema = z.enum(TIER_NAMES, { error: `must be one of ${TIER_NAMES.join(', ')}` });
+
+/** POST /v1/tenants. Unknown fields are refused. */
+export const createTenantBody = z.strictObject(
+  { slug: slugSchema, name: nameSchema, tier: tierSchema },
+  {
+    error: (issue) =>
+      issue.input === undefined ? 'a JSON object body is required' : 'must be a JSON object',
+  },
+);
+export type CreateTenantBody = z.output<typeof createTenantBody>;
+
+/** The hash an Idempotency-Key is bound to: the request as validated, in a fixed field order. */
+export function requestHash(body: CreateTenantBody): string {
+  return createHash('sha256')
+    .update(JSON.stringify([body.slug, body.name, body.tier]))
+    .digest('hex');
+}
+
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+
+/** 1–255 visible ASCII characters, as commonly accepted for Idempotency-Key. */
+export const idempotencyKeySchema = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters')
+  .optional();
+
+const CURSOR = /^v1\.(\d{1,19})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+export function encodeCursor(cursor: TenantCursor): string {
+  return Buffer.from(`v1.${cursor.createdAtMicros}.${cursor.id}`).toString('base64url');
+}
+
+function decodeCursor(value: string): TenantCursor | null {
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(value)) return null;
+  const match = CURSOR.exec(Buffer.from(value, 'base64url').toString('latin1'));
+  return match ? { createdAtMicros: BigInt(match[1]), id: match[2] } : null;
+}
+
+function commaList<T extends string>(allowed: readonly T[], what: string) {
+  return z
+    .string()
+    .transform((value, ctx) => {
+      const items = value.split(',');
+      const bad = items.filter((item) => !(allowed as readonly string[]).includes(item));
+      if (bad.length) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown ${what} ${bad.map((b) => JSON.stringify(b.slice(0, 40))).join(', ')}; expected ${allowed.join(', ')} (comma-separated)`,
+        });
+        return z.NEVER;
+      }
+      return [...new Set(items)] as T[];
+    })
+    .optional();
+}
+
+/** GET /v1/tenants query. Every parameter appears at most once; unknown ones are refused. */
+export const listTenantsQuery = z.strictObject({
+  status: commaList<TenantStatus>(TENANT_STATUSES, 'status'),
+  tier: commaList<TierName>(TIER_NAMES, 'tier'),
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, 'must be a whole number from 1 to 200')
+    .transform(Number)
+    .pipe(z.number().min(1, 'must be at least 1').max(200, 'must be at most 200'))
+    .optional(),
+  cursor: z
+    .string()
+    .transform((value, ctx) => {
+      const cursor = decodeCursor(value);
+      if (!cursor) {
+        ctx.addIssue({ code: 'custom', message: 'is not a cursor this API issued' });
+        return z.NEVER;
+      }
+      return cursor;
+    })
+    .optional(),
+});
+
+/** DELETE /v1/tenants/{id-or-slug} query: the slug, typed again. */
+export const deleteTenantQuery = z.strictObject({
+  confirm: z.string({ error: 'is required and must be the tenant’s slug' }),
+});
