@@ -1,6 +1,11 @@
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
-import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  DeleteSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+} from '@aws-sdk/client-secrets-manager';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Client } from 'pg';
@@ -9,7 +14,7 @@ import { WorkerModule } from '../../../apps/provisioning-worker/src/worker.modul
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
 import { testServices } from '../../../test/support/test-services';
 import { AwsClients } from '../../aws/src';
-import { TenantEntity } from '../../control-plane-db/src';
+import { ProvisioningStepEntity, TenantEntity } from '../../control-plane-db/src';
 import { removeLocalInstance } from '../../tenant-schema/src';
 import { TenantOnboarding } from '../src';
 
@@ -73,6 +78,16 @@ describe('provisioning against moto, PostgreSQL and Redis', () => {
       if (row.status === status) return row;
       if (row.status === 'FAILED')
         throw new Error(`tenant failed: ${row.failureStep} ${row.failureCode} ${row.failureMessage}`);
+      if (Date.now() > deadline) throw new Error(`tenant still ${row.status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async function untilFailed(id: string, timeoutMs = 60_000): Promise<TenantEntity> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const row = await ds.getRepository(TenantEntity).findOneByOrFail({ id });
+      if (row.status === 'FAILED') return row;
       if (Date.now() > deadline) throw new Error(`tenant still ${row.status}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -204,6 +219,42 @@ describe('provisioning against moto, PostgreSQL and Redis', () => {
       await asOwner.connect();
       await asOwner.end();
     }
+  });
+
+  it('fails cleanly on a foreign secret in the way, and a retry runs again from fresh steps to ACTIVE', async () => {
+    const onboarding = app.get(TenantOnboarding);
+    const slug = `retry-${uniqueToken(2)}`;
+    const foreign = `${prefix}/${slug}/master`;
+    await aws.secretsManager.send(
+      new CreateSecretCommand({
+        Name: foreign,
+        SecretString: 'not-silo',
+        Tags: [{ Key: 'owner', Value: 'someone' }],
+      }),
+    );
+    const { tenant } = await onboarding.createTenant({ slug, name: 'Retry Corp', tier: 'starter' }, CTX);
+    tenants.retry = tenant;
+    const failed = await untilFailed(tenant.id);
+    expect([failed.failureStep, failed.failureCode]).toEqual(['prepare-credentials', 'RESOURCE_NAME_TAKEN']);
+    // Compensation left the foreign secret alone.
+    await expect(
+      aws.secretsManager.send(new GetSecretValueCommand({ SecretId: foreign })),
+    ).resolves.toMatchObject({
+      SecretString: 'not-silo',
+    });
+
+    await aws.secretsManager.send(
+      new DeleteSecretCommand({ SecretId: foreign, ForceDeleteWithoutRecovery: true }),
+    );
+    await onboarding.retry(tenant.id, { actor: 'admin-test', correlationId: 'it-retry' });
+    const active = await until(tenant.id, 'ACTIVE');
+    expect(active).toMatchObject({ provisioningRun: 2, failureCode: null });
+    const steps = await ds.getRepository(ProvisioningStepEntity).find({ where: { tenantId: tenant.id } });
+    const byRun = (run: number) =>
+      Object.fromEntries(steps.filter((s) => s.run === run).map((s) => [s.step, s.status]));
+    expect(byRun(1)).toEqual({ 'prepare-credentials': 'compensated' });
+    expect(Object.values(byRun(2))).toEqual(Array(8).fill('done'));
+    expect(steps.filter((s) => s.run === 2).every((s) => s.attempts === 1)).toBe(true);
   });
 
   it('deprovisions: alarms removed, final snapshot where backups are kept, instance deleted, secrets scheduled for deletion', async () => {
