@@ -7,6 +7,7 @@ import { ProvisioningModule } from '@silo/provisioning';
 import { QueueConnectionModule } from '@silo/queue';
 import { AuthModule } from './auth/auth.module';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { TenantsController } from './tenants/tenants.controller';
 import { ProblemDetailsFilter } from './http/problem-details.filter';
 import { MutationRateLimiter, MutationRateLimitGuard } from './rate-limit/mutation-rate-limit.guard';
@@ -26,6 +27,7 @@ export class AppModule {
         AuthModule,
         ProvisioningModule,
         HealthModule,
+        MetricsModule,
       ],
       controllers: [TenantsController],
       providers: [

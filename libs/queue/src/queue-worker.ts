@@ -1,4 +1,7 @@
+import { withTimeout } from '@silo/core';
 import { DelayedError, Worker, type Job } from 'bullmq';
+import IORedis, { type Redis } from 'ioredis';
+import { JobOutcomeRecorder, jobOutcomesKey, type JobPassOutcome } from './job-outcomes';
 import { redisConnectionOptions } from './redis-connection-options';
 
 /** What a job handler asks of the queue after one pass. */
@@ -49,38 +52,78 @@ export function assertOneHandlerPerJob(
   }
 }
 
+/** What the processor needs of a BullMQ job. */
+export type ProcessedJob = Pick<Job, 'id' | 'name' | 'data' | 'moveToDelayed'>;
+
 /**
- * A BullMQ worker whose handlers never sleep: a handler that must wait returns a delay and the
- * job goes back to the delayed set (moveToDelayed + DelayedError), freeing the slot. A job whose
- * worker died is taken over once its lock expires (stalled-job check every lock duration).
+ * One pass of a job: runs its handler, parks the job in the delayed set when the handler asks
+ * to wait, and counts the pass's outcome (without waiting for the count to be written).
  */
-export function startQueueWorker(options: QueueWorkerOptions): Worker {
-  assertOneHandlerPerJob(options.jobNames, options.handlers);
-  return new Worker(
-    options.queue,
-    async (job: Job, token?: string) => {
-      const handler = options.handlers[job.name];
+export function jobProcessor(
+  handlers: Readonly<Record<string, JobHandler>>,
+  outcomes: Pick<JobOutcomeRecorder, 'record'>,
+): (job: ProcessedJob, token?: string) => Promise<void> {
+  return async (job, token) => {
+    let outcome: JobPassOutcome = 'failed';
+    try {
+      const handler = handlers[job.name];
       if (!handler) throw new Error(`no handler for job ${job.name}`);
-      const outcome = await handler({
+      const result = await handler({
         id: job.id ?? '',
         name: job.name,
         data: job.data as Record<string, unknown>,
       });
-      if (outcome.kind === 'delay') {
-        await job.moveToDelayed(Date.now() + outcome.delayMs, token);
+      if (result.kind === 'delay') {
+        await job.moveToDelayed(Date.now() + result.delayMs, token);
+        outcome = 'delayed';
         throw new DelayedError();
       }
-    },
-    {
-      connection: { ...redisConnectionOptions(options.redisUrl), maxRetriesPerRequest: null },
-      prefix: options.prefix,
-      concurrency: options.concurrency,
-      lockDuration: options.lockDurationMs,
-      stalledInterval: options.lockDurationMs,
-      // A job may be orphaned by several crashes in a row (the crash-resume tests do exactly
-      // that); steps are idempotent, so taking it over again is always safe.
-      maxStalledCount: 10,
-      settings: { backoffStrategy: (attemptsMade: number) => options.backoff(attemptsMade) },
-    },
-  );
+      outcome = 'completed';
+    } finally {
+      outcomes.record(job.name, outcome);
+    }
+  };
+}
+
+/**
+ * A BullMQ worker whose handlers never sleep: a handler that must wait returns a delay and the
+ * job goes back to the delayed set (moveToDelayed + DelayedError), freeing the slot. A job whose
+ * worker died is taken over once its lock expires (stalled-job check every lock duration).
+ * Each pass's outcome is counted in {@link jobOutcomesKey} over a connection of its own.
+ */
+export function startQueueWorker(options: QueueWorkerOptions): Worker {
+  assertOneHandlerPerJob(options.jobNames, options.handlers);
+  // Fails a command after one reconnect attempt, so counts never pile up in memory while Redis is away.
+  const outcomesRedis = new IORedis({
+    ...redisConnectionOptions(options.redisUrl),
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+  });
+  outcomesRedis.on('error', () => undefined);
+  const outcomes = new JobOutcomeRecorder(outcomesRedis, jobOutcomesKey(options.prefix, options.queue));
+  const worker = new Worker(options.queue, jobProcessor(options.handlers, outcomes), {
+    connection: { ...redisConnectionOptions(options.redisUrl), maxRetriesPerRequest: null },
+    prefix: options.prefix,
+    concurrency: options.concurrency,
+    lockDuration: options.lockDurationMs,
+    stalledInterval: options.lockDurationMs,
+    // A job may be orphaned by several crashes in a row (the crash-resume tests do exactly
+    // that); steps are idempotent, so taking it over again is always safe.
+    maxStalledCount: 10,
+    settings: { backoffStrategy: (attemptsMade: number) => options.backoff(attemptsMade) },
+  });
+  worker.on('closed', () => closeQuietly(outcomesRedis));
+  return worker;
+}
+
+function closeQuietly(redis: Redis): void {
+  if (redis.status === 'wait') {
+    redis.disconnect();
+    return;
+  }
+  // QUIT lets the last passes' counts land; with Redis away, drop the socket instead.
+  void withTimeout(redis.quit(), 1000)
+    .catch(() => undefined)
+    .finally(() => redis.disconnect());
 }

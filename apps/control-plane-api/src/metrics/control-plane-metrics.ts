@@ -1,0 +1,87 @@
+import { TENANT_STATUSES, TIER_NAMES } from '@silo/core';
+import { PROVISIONING_JOB_NAMES } from '@silo/provisioning';
+import { JOB_OUTCOMES } from '@silo/queue';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { COLLECTORS, STEP_DURATION_BUCKETS, type MetricsSnapshot } from './metrics-snapshots.service';
+import { PrecomputedHistogram } from './step-duration-histogram';
+
+/**
+ * The API's registry: process metrics of this replica, and the control plane's cluster-wide
+ * families, filled at scrape time from one snapshot (every collector awaits the same read).
+ * Cluster-wide families are identical on every replica: aggregate them with max, not sum.
+ */
+export function controlPlaneRegistry(snapshot: () => Promise<MetricsSnapshot>): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  new Gauge({
+    name: 'silo_queue_jobs',
+    help: 'Jobs in the queue by state, cluster-wide (completed and failed are trimmed by age and count).',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      const { queueJobs } = await snapshot();
+      this.reset();
+      if (!queueJobs) return;
+      for (const [state, count] of Object.entries(queueJobs.counts)) {
+        this.set({ queue: queueJobs.queue, state }, count);
+      }
+    },
+  });
+
+  new Counter({
+    name: 'silo_jobs_total',
+    help: 'Job passes by job name and outcome (completed, delayed to wait or retry, failed), counted by the workers in Redis.',
+    labelNames: ['job', 'outcome'],
+    registers: [registry],
+    async collect() {
+      const { jobOutcomes } = await snapshot();
+      this.reset();
+      if (!jobOutcomes) return;
+      for (const job of PROVISIONING_JOB_NAMES) {
+        for (const outcome of JOB_OUTCOMES) this.inc({ job, outcome }, 0);
+      }
+      for (const { job, outcome, count } of jobOutcomes) this.inc({ job, outcome }, count);
+    },
+  });
+
+  registry.registerMetric(
+    new PrecomputedHistogram(
+      'silo_provisioning_step_duration_seconds',
+      'Time from the first start of a saga step to its completion, waits and retries included, for steps that are done.',
+      STEP_DURATION_BUCKETS,
+      async () => (await snapshot()).stepDurations,
+    ).asMetric(),
+  );
+
+  new Gauge({
+    name: 'silo_tenants',
+    help: 'Tenants by status and tier.',
+    labelNames: ['status', 'tier'],
+    registers: [registry],
+    async collect() {
+      const { tenants } = await snapshot();
+      this.reset();
+      if (!tenants) return;
+      for (const status of TENANT_STATUSES) {
+        for (const tier of TIER_NAMES) this.set({ status, tier }, 0);
+      }
+      for (const { status, tier, count } of tenants) this.set({ status, tier }, count);
+    },
+  });
+
+  new Gauge({
+    name: 'silo_metrics_collector_up',
+    help: '1 when the collector read its source for this scrape; 0 when it failed and its metrics were left out.',
+    labelNames: ['collector'],
+    registers: [registry],
+    async collect() {
+      const current = await snapshot();
+      for (const [field, collector] of Object.entries(COLLECTORS) as [keyof MetricsSnapshot, string][]) {
+        this.set({ collector }, current[field] === undefined ? 0 : 1);
+      }
+    },
+  });
+
+  return registry;
+}

@@ -1,0 +1,57 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+export interface TenantCount {
+  status: string;
+  tier: string;
+  count: number;
+}
+
+/** Finished steps of one saga step, bucketed for a Prometheus histogram. */
+export interface StepDurations {
+  saga: string;
+  step: string;
+  count: number;
+  /** Seconds, summed over every counted step. */
+  sum: number;
+  /** Cumulative: `buckets[i]` steps took at most `bounds[i]` seconds. */
+  buckets: number[];
+}
+
+/** Aggregates over the control-plane database for monitoring; each is one query. */
+@Injectable()
+export class ControlPlaneStats {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async tenantCounts(): Promise<TenantCount[]> {
+    return this.dataSource.query<TenantCount[]>(
+      `SELECT status, tier, count(*)::int AS count FROM tenants GROUP BY status, tier`,
+    );
+  }
+
+  /**
+   * Wall-clock time of each step that is done, from its first start to its completion (waits and
+   * retries included), per saga and step, bucketed at `bounds` (seconds, ascending).
+   */
+  async stepDurations(bounds: readonly number[]): Promise<StepDurations[]> {
+    const perBound = bounds.map((_, i) => `count(*) FILTER (WHERE seconds <= $${i + 1})::int AS le_${i}`);
+    const rows = await this.dataSource.query<Array<Record<string, string | number>>>(
+      `SELECT saga, step, count(*)::int AS count, coalesce(sum(seconds), 0)::float8 AS sum, ${perBound.join(', ')}
+       FROM (
+         SELECT saga, step, greatest(extract(epoch FROM finished_at - started_at), 0)::float8 AS seconds
+         FROM provisioning_steps
+         WHERE status = 'done' AND started_at IS NOT NULL AND finished_at IS NOT NULL
+       ) done_steps
+       GROUP BY saga, step
+       ORDER BY saga, step`,
+      [...bounds],
+    );
+    return rows.map((row) => ({
+      saga: String(row.saga),
+      step: String(row.step),
+      count: Number(row.count),
+      sum: Number(row.sum),
+      buckets: bounds.map((_, i) => Number(row[`le_${i}`])),
+    }));
+  }
+}

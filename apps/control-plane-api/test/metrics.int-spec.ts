@@ -1,0 +1,337 @@
+import type { SiloConfig } from '@silo/config';
+import { migrateControlPlane } from '@silo/control-plane-db';
+import { quoteIdentifier, type TenantStatus, type TierName } from '@silo/core';
+import { TenantOnboarding, TypeormProvisioningStore } from '@silo/provisioning';
+import { PROVISIONING_QUEUE, ProvisioningQueue, startQueueWorker } from '@silo/queue';
+import { Client } from 'pg';
+import request from 'supertest';
+import { TcpProxy } from '../../../test/support/tcp-proxy';
+import { testConfig, uniqueToken } from '../../../test/support/test-config';
+import { databaseUrl, testServices } from '../../../test/support/test-services';
+import { startApi, type ApiHarness } from './api-harness';
+
+jest.setTimeout(60_000);
+
+const BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600];
+const QUEUE_STATES = [
+  'waiting',
+  'prioritized',
+  'active',
+  'delayed',
+  'failed',
+  'completed',
+  'paused',
+  'waiting-children',
+];
+const COLLECTORS = ['queue_jobs', 'job_outcomes', 'step_durations', 'tenants'];
+const ctx = { actor: 'metrics-test', correlationId: 'metrics' };
+
+describe('GET /metrics', () => {
+  // A database of its own: the tenant and step counts are exact whatever other test files write.
+  const database = `silo_test_metrics_${uniqueToken(4)}`;
+  const url = databaseUrl(testServices.postgresAdminUrl, database);
+  let redis: TcpProxy;
+  let config: SiloConfig;
+  let api: ApiHarness;
+
+  beforeAll(async () => {
+    await migrateControlPlane({ url, createDatabase: true });
+    // Redis sits behind a proxy the test can cut, never the machine's own server.
+    redis = await TcpProxy.start(target(testServices.redisUrl));
+    config = testConfig({ DATABASE_URL: url, REDIS_URL: through(testServices.redisUrl, redis) });
+    api = await startApi(config);
+  });
+
+  afterAll(async () => {
+    await api?.close();
+    await redis?.close();
+    await dropDatabase(database);
+  });
+
+  const scrape = async () => {
+    const res = await request(api.app.getHttpServer()).get('/metrics').expect(200);
+    // Express re-serializes the registry's media type; parameter order does not matter to Prometheus.
+    expect(res.headers['content-type']).toMatch(/^text\/plain; /);
+    expect(res.headers['content-type']).toContain('version=0.0.4');
+    return parseExposition(res.text);
+  };
+
+  it('reports queue depth, job outcomes, step durations and tenants to a caller without a token', async () => {
+    const store = api.app.get(TypeormProvisioningStore);
+    const active = await newTenant('enterprise', ['PROVISIONING', 'ACTIVE']);
+    const pendingA = await newTenant('pro', []);
+    const pendingB = await newTenant('pro', []);
+    const failed = await newTenant('starter', ['PROVISIONING', 'FAILED']);
+    const deleted = await newTenant('starter', ['PROVISIONING', 'ACTIVE', 'DEPROVISIONING', 'DELETED']);
+    const step = (
+      tenantId: string,
+      saga: 'provision' | 'deprovision',
+      name: string,
+      seconds: number | null,
+      status: 'done' | 'waiting' | 'compensated' = 'done',
+    ) => {
+      const startedAt = new Date('2030-01-01T00:00:00Z');
+      const finishedAt = seconds === null ? null : new Date(startedAt.getTime() + seconds * 1000);
+      return store.updateStep(
+        tenantId,
+        saga,
+        { name, position: 1 },
+        { status, attempts: 1, startedAt, finishedAt },
+        null,
+        ctx,
+      );
+    };
+    await step(active, 'provision', 'create-instance', 0.5);
+    await step(active, 'provision', 'wait-available', 400);
+    await step(pendingA, 'provision', 'create-instance', 10);
+    await step(pendingA, 'provision', 'wait-available', null, 'waiting');
+    await step(pendingB, 'provision', 'create-instance', 30);
+    await step(failed, 'provision', 'wait-available', 5000);
+    await step(failed, 'provision', 'create-instance', 20, 'compensated');
+    await step(deleted, 'deprovision', 'delete-instance', 2);
+
+    // Four passes through a real worker: two complete, one waits, one throws (retried in an hour).
+    const queue = api.app.get(ProvisioningQueue);
+    await queue.add('provision-tenant', { tenantId: 'a' }, { jobId: 'job-a' });
+    await queue.add('provision-tenant', { tenantId: 'b' }, { jobId: 'job-b' });
+    await queue.add('deprovision-tenant', { tenantId: 'wait' }, { jobId: 'job-wait' });
+    await queue.add('deprovision-tenant', { tenantId: 'boom' }, { jobId: 'job-boom' });
+    let passes = 0;
+    let allPassed!: () => void;
+    const done = new Promise<void>((resolve) => (allPassed = resolve));
+    const pass = () => {
+      if (++passes === 4) allPassed();
+    };
+    const worker = startQueueWorker({
+      queue: PROVISIONING_QUEUE,
+      prefix: config.queue.prefix,
+      redisUrl: testServices.redisUrl,
+      concurrency: 1,
+      lockDurationMs: 5000,
+      jobNames: ['provision-tenant', 'deprovision-tenant'],
+      handlers: {
+        'provision-tenant': () => {
+          pass();
+          return Promise.resolve({ kind: 'finished' });
+        },
+        'deprovision-tenant': (job) => {
+          pass();
+          return job.data.tenantId === 'wait'
+            ? Promise.resolve({ kind: 'delay', delayMs: 3_600_000 })
+            : Promise.reject(new Error('boom'));
+        },
+      },
+      backoff: () => 3_600_000,
+    });
+    try {
+      await done;
+    } finally {
+      await worker.close();
+    }
+    await queue.add('provision-tenant', { tenantId: 'c' }, { jobId: 'job-c', priority: 1 });
+    await queue.add('provision-tenant', { tenantId: 'd' }, { jobId: 'job-d' });
+
+    // The counts are written without waiting for Redis; the last may land a moment later.
+    const metrics = await eventually(async () => {
+      const m = await scrape();
+      expect(m.samples['silo_jobs_total{job="deprovision-tenant",outcome="failed"}']).toBe(1);
+      return m;
+    });
+
+    expect(family(metrics, 'silo_queue_jobs')).toEqual(
+      Object.fromEntries(
+        QUEUE_STATES.map((state) => [
+          `silo_queue_jobs{queue="provisioning",state="${state}"}`,
+          { waiting: 1, prioritized: 1, delayed: 2, completed: 2 }[state] ?? 0,
+        ]),
+      ),
+    );
+    expect(family(metrics, 'silo_jobs_total')).toEqual({
+      'silo_jobs_total{job="provision-tenant",outcome="completed"}': 2,
+      'silo_jobs_total{job="provision-tenant",outcome="delayed"}': 0,
+      'silo_jobs_total{job="provision-tenant",outcome="failed"}': 0,
+      'silo_jobs_total{job="deprovision-tenant",outcome="completed"}': 0,
+      'silo_jobs_total{job="deprovision-tenant",outcome="delayed"}': 1,
+      'silo_jobs_total{job="deprovision-tenant",outcome="failed"}': 1,
+    });
+    expect(family(metrics, 'silo_provisioning_step_duration_seconds')).toEqual({
+      ...histogram('deprovision', 'delete-instance', [2]),
+      ...histogram('provision', 'create-instance', [0.5, 10, 30]),
+      ...histogram('provision', 'wait-available', [400, 5000]),
+    });
+    // Bucket bounds are inclusive: 30 s counts in le="30".
+    const createInstance = 'saga="provision",step="create-instance"';
+    expect(metrics.samples[`silo_provisioning_step_duration_seconds_bucket{le="15",${createInstance}}`]).toBe(
+      2,
+    );
+    expect(metrics.samples[`silo_provisioning_step_duration_seconds_bucket{le="30",${createInstance}}`]).toBe(
+      3,
+    );
+    expect(metrics.samples[`silo_provisioning_step_duration_seconds_sum{${createInstance}}`]).toBe(40.5);
+
+    const tenants = family(metrics, 'silo_tenants');
+    expect(Object.keys(tenants)).toHaveLength(7 * 3);
+    expect(Object.fromEntries(Object.entries(tenants).filter(([, n]) => n !== 0))).toEqual({
+      'silo_tenants{status="ACTIVE",tier="enterprise"}': 1,
+      'silo_tenants{status="PENDING",tier="pro"}': 2,
+      'silo_tenants{status="FAILED",tier="starter"}': 1,
+      'silo_tenants{status="DELETED",tier="starter"}': 1,
+    });
+    expect(family(metrics, 'silo_metrics_collector_up')).toEqual(collectorsUp({}));
+    expect(metrics.types).toMatchObject({
+      silo_queue_jobs: 'gauge',
+      silo_jobs_total: 'counter',
+      silo_provisioning_step_duration_seconds: 'histogram',
+      silo_tenants: 'gauge',
+      silo_metrics_collector_up: 'gauge',
+      process_cpu_user_seconds_total: 'counter',
+    });
+  });
+
+  it('leaves the Redis families out while Redis is away, answers 200, and brings them back after', async () => {
+    await redis.close();
+    try {
+      const down = await eventually(async () => {
+        const m = await scrape();
+        expect(family(m, 'silo_metrics_collector_up')).toEqual(
+          collectorsUp({ queue_jobs: 0, job_outcomes: 0 }),
+        );
+        return m;
+      });
+      expect(family(down, 'silo_queue_jobs')).toEqual({});
+      expect(family(down, 'silo_jobs_total')).toEqual({});
+      expect(down.types.silo_queue_jobs).toBe('gauge');
+      expect(Object.keys(family(down, 'silo_tenants'))).toHaveLength(7 * 3);
+    } finally {
+      await redis.open();
+    }
+    const back = await eventually(async () => {
+      const m = await scrape();
+      expect(family(m, 'silo_metrics_collector_up')).toEqual(collectorsUp({}));
+      return m;
+    });
+    expect(Object.keys(family(back, 'silo_queue_jobs'))).toHaveLength(QUEUE_STATES.length);
+  });
+
+  it('answers 200 from an API that has never reached Redis', async () => {
+    const isolated = await startApi(testConfig({ DATABASE_URL: url, REDIS_URL: 'redis://127.0.0.1:1' }));
+    try {
+      const res = await request(isolated.app.getHttpServer()).get('/metrics').expect(200);
+      const metrics = parseExposition(res.text);
+      expect(family(metrics, 'silo_metrics_collector_up')).toEqual(
+        collectorsUp({ queue_jobs: 0, job_outcomes: 0 }),
+      );
+      expect(family(metrics, 'silo_queue_jobs')).toEqual({});
+      expect(Object.keys(family(metrics, 'silo_tenants'))).toHaveLength(7 * 3);
+    } finally {
+      await isolated.close();
+    }
+  });
+
+  async function newTenant(tier: TierName, path: TenantStatus[]): Promise<string> {
+    const { tenant } = await api.app
+      .get(TenantOnboarding)
+      .createTenant({ slug: `m-${uniqueToken(3)}`, name: 'Metrics Corp', tier }, ctx);
+    let from: TenantStatus = 'PENDING';
+    for (const to of path) {
+      await api.app
+        .get(TypeormProvisioningStore)
+        .transition(tenant.id, from, to, {}, { type: 'test.transition', message: `${from} → ${to}` }, ctx);
+      from = to;
+    }
+    return tenant.id;
+  }
+});
+
+interface Exposition {
+  /** Sample value by `name{label="value",…}`, labels sorted by name. */
+  samples: Record<string, number>;
+  /** `# TYPE` by family name. */
+  types: Record<string, string>;
+}
+
+/** Prometheus text format 0.0.4, strictly enough to catch a malformed line. */
+function parseExposition(text: string): Exposition {
+  const samples: Record<string, number> = {};
+  const types: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('# HELP ')) continue;
+    const type = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    if (type) {
+      types[type[1]] = type[2];
+      continue;
+    }
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!sample) throw new Error(`not a Prometheus sample line: ${line}`);
+    const labels = [...(sample[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/g)]
+      .map(([, name, value]) => `${name}="${value}"`)
+      .sort();
+    const key = labels.length ? `${sample[1]}{${labels.join(',')}}` : sample[1];
+    if (key in samples) throw new Error(`duplicate sample ${key}`);
+    samples[key] = sample[3] === '+Inf' ? Infinity : Number(sample[3]);
+  }
+  return { samples, types };
+}
+
+/** Every sample of a family (a histogram's _bucket, _sum and _count included). */
+function family(exposition: Exposition, name: string): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(exposition.samples).filter(([key]) =>
+      new RegExp(`^${name}(_bucket|_sum|_count)?(\\{|$)`).test(key),
+    ),
+  );
+}
+
+/** What a histogram of `observations` exposes: cumulative buckets, +Inf, sum and count. */
+function histogram(saga: string, step: string, observations: number[]): Record<string, number> {
+  const name = 'silo_provisioning_step_duration_seconds';
+  const labels = `saga="${saga}",step="${step}"`;
+  const out: Record<string, number> = {};
+  for (const le of [...BUCKETS.map(String), '+Inf']) {
+    const bound = le === '+Inf' ? Infinity : Number(le);
+    out[`${name}_bucket{le="${le}",${labels}}`] = observations.filter((o) => o <= bound).length;
+  }
+  out[`${name}_sum{${labels}}`] = observations.reduce((a, b) => a + b, 0);
+  out[`${name}_count{${labels}}`] = observations.length;
+  return out;
+}
+
+function collectorsUp(down: Record<string, 0>): Record<string, number> {
+  return Object.fromEntries(
+    COLLECTORS.map((c) => [`silo_metrics_collector_up{collector="${c}"}`, down[c] ?? 1]),
+  );
+}
+
+function target(url: string) {
+  const parsed = new URL(url);
+  return { host: parsed.hostname, port: Number(parsed.port || 6379) };
+}
+
+function through(url: string, proxy: TcpProxy): string {
+  const parsed = new URL(url);
+  parsed.hostname = '127.0.0.1';
+  parsed.port = String(proxy.port);
+  return parsed.toString();
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  const client = new Client({ connectionString: testServices.postgresAdminUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function eventually<T>(assertion: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await assertion();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
