@@ -72,6 +72,7 @@ describe('tenant write routes', () => {
         [{ slug: slugOf('x'), name: '', tier: 'pro' }, ['name']],
         [{ slug: slugOf('x'), name: 'x'.repeat(201), tier: 'pro' }, ['name']],
         [{ slug: slugOf('x'), name: 'tab\there', tier: 'pro' }, ['name']],
+        [{ slug: slugOf('x'), name: 'evil\u202Egnp.exe', tier: 'pro' }, ['name']],
         [{ slug: slugOf('x'), name: 'X', tier: 'platinum' }, ['tier']],
         [{ slug: 42, name: ['X'], tier: null }, ['slug', 'name', 'tier']],
         [[{ slug: 'x' }], ['body']],
@@ -105,6 +106,21 @@ describe('tenant write routes', () => {
         .expect(400);
       expect(bad.body.detail).toContain('not valid JSON');
       expect(bad.headers['x-request-id']).toEqual(expect.any(String));
+      const latin1 = await http()
+        .post('/v1/tenants')
+        .set('authorization', auth)
+        .set('content-type', 'application/json')
+        // Raw bytes, not JSON-serialised: superagent would encode a Buffer as {type, data}.
+        .serialize((body: Buffer) => body as unknown as string)
+        .send(
+          Buffer.concat([
+            Buffer.from(`{"slug":"${slugOf('bytes')}","name":"A`),
+            Buffer.from([0xff, 0xfe]),
+            Buffer.from('B","tier":"pro"}'),
+          ]),
+        )
+        .expect(400);
+      expect(latin1.body.detail).toContain('UTF-8');
       const form = await http()
         .post('/v1/tenants')
         .set('authorization', auth)

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { HttpException } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { SiloConfig } from '@silo/config';
@@ -35,7 +36,16 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction): void
 
 /** express.json whose errors become problem details in our words: its messages may quote the body. */
 function jsonBody(limit: number): RequestHandler {
-  const parse = express.json({ limit, type: JSON_TYPES, strict: true });
+  const parse = express.json({
+    limit,
+    type: JSON_TYPES,
+    strict: true,
+    // JSON is UTF-8 (RFC 8259); invalid bytes would otherwise be stored as U+FFFD.
+    verify: (_req, _res, buf) => {
+      if (!isUtf8(buf))
+        throw Object.assign(new Error('invalid UTF-8'), { status: 400, type: 'encoding.invalid' });
+    },
+  });
   return (req, res, next) =>
     parse(req, res, (error?: unknown) => {
       if (!error) return next();
@@ -51,6 +61,8 @@ function bodyProblem(error: unknown): ProblemDetails {
       return problem(413, 'The request body is larger than this API accepts.');
     case 'entity.parse.failed':
       return problem(400, 'The request body is not valid JSON (a JSON object is expected).');
+    case 'encoding.invalid':
+      return problem(400, 'The request body is not valid UTF-8.');
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return problem(415, 'The request body must be UTF-8 JSON.');

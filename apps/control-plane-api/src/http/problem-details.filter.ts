@@ -29,8 +29,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return response as ProblemDetails;
     }
     const message = typeof response === 'string' ? response : (response as { message?: unknown }).message;
-    if (Array.isArray(message)) return problem(status, message.map(String).join('; '));
-    return problem(status, typeof message === 'string' ? message : exception.message);
+    if (Array.isArray(message)) return problem(status, truncate(message.map(String).join('; ')));
+    // Framework messages may quote the request (a bad path parameter): keep them short.
+    return problem(status, truncate(typeof message === 'string' ? message : exception.message));
   }
 }
 
@@ -49,4 +50,10 @@ function tenantProblem(error: TenantError): ProblemDetails {
     default:
       return assertNever(error.code, 'tenant error code');
   }
+}
+
+const MAX_DETAIL = 200;
+
+function truncate(text: string): string {
+  return text.length <= MAX_DETAIL ? text : `${text.slice(0, MAX_DETAIL - 1)}…`;
 }

@@ -1,27 +1,66 @@
 import { createHash } from 'node:crypto';
-import { slugProblem, TENANT_STATUSES, TIER_NAMES, type TenantStatus, type TierName } from '@silo/core';
+import {
+  slugProblem,
+  TENANT_SLUG_PATTERN,
+  TENANT_STATUSES,
+  TIER_NAMES,
+  type TenantStatus,
+  type TierName,
+} from '@silo/core';
 import type { TenantCursor } from '@silo/provisioning';
 import { z } from 'zod';
 
-/** The contract's slug rule, with the reason for a refusal from the one shared check. */
-export const slugSchema = z.string().superRefine((slug, ctx) => {
-  const reason = slugProblem(slug);
-  if (reason) ctx.addIssue({ code: 'custom', message: reason });
-});
+/**
+ * The contract's slug rule, with the reason for a refusal from the one shared check. The
+ * refinement is invisible to JSON Schema, so `meta` states the same rule for the OpenAPI
+ * document (the lookahead is the "no --"); openapi.int-spec keeps the two in step.
+ */
+export const slugSchema = z
+  .string()
+  .superRefine((slug, ctx) => {
+    const reason = slugProblem(slug);
+    if (reason) ctx.addIssue({ code: 'custom', message: reason });
+  })
+  .meta({
+    description: 'Unique and immutable: a-z, 0-9 and -, starting with a letter, no "--".',
+    pattern: TENANT_SLUG_PATTERN.source.replace(/^\^/, '^(?!.*--)'),
+    minLength: 3,
+    maxLength: 32,
+    example: 'acme-corp',
+  });
 
+const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** 1–200 characters (code points), no control characters, well-formed Unicode. */
-export const nameSchema = z.string().superRefine((name, ctx) => {
-  const length = [...name].length;
-  if (length < 1 || length > 200) {
-    ctx.addIssue({ code: 'custom', message: `must be 1-200 characters (got ${length})` });
-  } else if (LONE_SURROGATE.test(name)) {
-    ctx.addIssue({ code: 'custom', message: 'must be well-formed Unicode (no lone surrogates)' });
-  } else if (/\p{Cc}/u.test(name)) {
-    ctx.addIssue({ code: 'custom', message: 'must not contain control characters' });
-  }
-});
+/**
+ * 1–200 characters (code points), no control characters, well-formed Unicode. `meta` states the
+ * rule for the OpenAPI document (JSON Schema lengths count code points too; \p{Cc} is
+ * U+0000–U+001F and U+007F–U+009F, then the bidi controls); lone surrogates are named in the
+ * description only.
+ */
+export const nameSchema = z
+  .string()
+  .superRefine((name, ctx) => {
+    const length = [...name].length;
+    if (length < 1 || length > 200) {
+      ctx.addIssue({ code: 'custom', message: `must be 1-200 characters (got ${length})` });
+    } else if (LONE_SURROGATE.test(name)) {
+      ctx.addIssue({ code: 'custom', message: 'must be well-formed Unicode (no lone surrogates)' });
+    } else if (/\p{Cc}/u.test(name)) {
+      ctx.addIssue({ code: 'custom', message: 'must not contain control characters' });
+    } else if (BIDI_CONTROL.test(name)) {
+      // Embedding, override and isolate marks make a name display as something else.
+      ctx.addIssue({ code: 'custom', message: 'must not contain bidirectional control characters' });
+    }
+  })
+  .meta({
+    description:
+      '1-200 characters, no control or bidirectional control characters, well-formed Unicode (no lone surrogates).',
+    minLength: 1,
+    maxLength: 200,
+    pattern: '^[^\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$',
+    example: 'Acme Corp',
+  });
 
 export const tierSchema = z.enum(TIER_NAMES, { error: `must be one of ${TIER_NAMES.join(', ')}` });
 
@@ -56,10 +95,17 @@ export function encodeCursor(cursor: TenantCursor): string {
   return Buffer.from(`v1.${cursor.createdAtMicros}.${cursor.id}`).toString('base64url');
 }
 
+/** The latest instant a JavaScript Date holds (year 275760), in µs since the epoch. */
+const LATEST_MICROS = 8_640_000_000_000_000_000n;
+
 function decodeCursor(value: string): TenantCursor | null {
   if (!/^[A-Za-z0-9_-]{1,200}$/.test(value)) return null;
   const match = CURSOR.exec(Buffer.from(value, 'base64url').toString('latin1'));
-  return match ? { createdAtMicros: BigInt(match[1]), id: match[2] } : null;
+  if (!match) return null;
+  const createdAtMicros = BigInt(match[1]);
+  // Beyond what a timestamp can hold (JavaScript's and PostgreSQL's) no cursor was ever issued.
+  if (createdAtMicros > LATEST_MICROS) return null;
+  return { createdAtMicros, id: match[2] };
 }
 
 function commaList<T extends string>(allowed: readonly T[], what: string) {
