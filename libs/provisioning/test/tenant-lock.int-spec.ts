@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { runDatabaseUrl } from '../../../test/support/test-services';
-import { controlPlaneDataSourceOptions } from '../../control-plane-db/src';
-import { TypeormProvisioningStore } from '../src';
+import { uniqueToken } from '../../../test/support/test-config';
+import { controlPlaneDataSourceOptions, TenantEntity } from '../../control-plane-db/src';
+import { TenantOnboarding, TypeormProvisioningStore } from '../src';
 
 describe('TypeormProvisioningStore.withTenantLock on PostgreSQL', () => {
   const open = () =>
@@ -53,5 +54,56 @@ describe('TypeormProvisioningStore.withTenantLock on PostgreSQL', () => {
     expect(await new TypeormProvisioningStore(b).withTenantLock(tenantId, () => Promise.resolve('ok'))).toBe(
       'ok',
     );
+  });
+});
+
+describe('TypeormProvisioningStore.transition with a step completion', () => {
+  let ds: DataSource;
+  beforeAll(async () => {
+    ds = await new DataSource(
+      controlPlaneDataSourceOptions({
+        url: runDatabaseUrl(),
+        poolMax: 2,
+        connectTimeoutMs: 3000,
+        applicationName: 'silo-test',
+      }),
+    ).initialize();
+  });
+  afterAll(() => ds?.destroy());
+
+  const CTX = { actor: 'system:worker', correlationId: 'store-test' };
+  const completion = (position: number) => ({
+    saga: 'provision' as const,
+    name: 'activate',
+    position,
+    finishedAt: new Date(),
+    event: { type: 'step.completed', message: 'activate done', data: { step: 'activate' } },
+  });
+
+  async function provisioningTenant(): Promise<string> {
+    const { tenant } = await new TenantOnboarding(ds).createTenant(
+      { slug: `atomic-${uniqueToken(3)}`, name: 'Atomic', tier: 'starter' },
+      CTX,
+    );
+    await ds.getRepository(TenantEntity).update({ id: tenant.id }, { status: 'PROVISIONING' });
+    return tenant.id;
+  }
+
+  it('records the status and the step as one fact: both, or (when the step cannot be written) neither', async () => {
+    const store = new TypeormProvisioningStore(ds);
+    const event = { type: 'tenant.activated', message: 'ACTIVE' };
+
+    const ok = await provisioningTenant();
+    await store.transition(ok, 'PROVISIONING', 'ACTIVE', { completeStep: completion(7) }, event, CTX);
+    expect((await store.getTenant(ok))!.status).toBe('ACTIVE');
+    expect((await store.getSteps(ok, 'provision')).get('activate')).toMatchObject({ status: 'done' });
+
+    // A position beyond smallint makes the step write fail inside the transaction.
+    const broken = await provisioningTenant();
+    await expect(
+      store.transition(broken, 'PROVISIONING', 'ACTIVE', { completeStep: completion(70_000) }, event, CTX),
+    ).rejects.toThrow();
+    expect((await store.getTenant(broken))!.status).toBe('PROVISIONING');
+    expect((await store.getSteps(broken, 'provision')).size).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import { ProvisioningError, tenantResourceNames } from '@silo/core';
-import type { SagaContext, SagaLog, TenantRecord } from '../store/provisioning-store';
+import type { SagaContext, SagaLog, StepCompletion, TenantRecord } from '../store/provisioning-store';
 import { backoffDelay } from './backoff';
 import { StepJournal } from './step-journal';
 import { passUnderTenantLock } from './tenant-pass';
@@ -17,6 +17,9 @@ export const DEPROVISION_STEPS = [
 export type DeprovisionStep = (typeof DEPROVISION_STEPS)[number];
 
 const SAGA = 'deprovision' as const;
+
+type DeprovisionStepResult =
+  { kind: 'done'; data?: Record<string, unknown>; recorded?: true } | { kind: 'wait'; reason: string };
 
 /**
  * Takes a DEPROVISIONING tenant to DELETED: alarms removed, deletion protection lifted, a final
@@ -47,9 +50,9 @@ export class DeprovisioningSaga {
       const record = records.get(step);
       if (record?.status === 'done') continue;
       const attempts = await journal.started(step, position, record);
-      let result: { kind: 'done'; data?: Record<string, unknown> } | { kind: 'wait'; reason: string };
+      let result: DeprovisionStepResult;
       try {
-        result = await this.step(step, tenant, ctx);
+        result = await this.step(step, tenant, ctx, journal.completion(step, position, attempts));
       } catch (error) {
         if (!(error instanceof ProvisioningError)) throw error;
         const failures = (record?.failures ?? 0) + 1;
@@ -69,7 +72,7 @@ export class DeprovisioningSaga {
           reason: `${step}: ${result.reason}`,
         };
       }
-      await journal.completed(step, position, attempts, result.data);
+      if (!result.recorded) await journal.completed(step, position, attempts, result.data);
     }
     return { kind: 'finished', status: 'DELETED' };
   }
@@ -78,7 +81,8 @@ export class DeprovisioningSaga {
     step: DeprovisionStep,
     tenant: TenantRecord,
     ctx: SagaContext,
-  ): Promise<{ kind: 'done'; data?: Record<string, unknown> } | { kind: 'wait'; reason: string }> {
+    completion: StepCompletion,
+  ): Promise<DeprovisionStepResult> {
     const { rds, secrets, alarms, host, store, settings } = this.deps;
     const names = tenantResourceNames(settings.prefix, tenant.slug);
     switch (step) {
@@ -128,15 +132,16 @@ export class DeprovisioningSaga {
         return { kind: 'done', data: { recoveryWindowDays: settings.secretRecoveryWindowDays } };
       }
       case 'mark-deleted':
+        // DELETED and this step done in one transaction.
         await store.transition(
           tenant.id,
           'DEPROVISIONING',
           'DELETED',
-          { sagaStartedAt: null },
+          { sagaStartedAt: null, completeStep: completion },
           { type: 'tenant.deleted', message: `tenant ${tenant.slug} is DELETED`, data: {} },
           ctx,
         );
-        return { kind: 'done' };
+        return { kind: 'done', recorded: true };
     }
   }
 }

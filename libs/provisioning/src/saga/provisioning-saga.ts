@@ -99,13 +99,13 @@ export class ProvisioningSaga {
 
       const attempts = await journal.started(step, position, record);
       try {
-        const result = await this.steps.run(step, run);
+        const result = await this.steps.run(step, run, journal.completion(step, position, attempts));
         if (result.kind === 'wait') {
           const delayMs = backoffDelay(attempts, settings.wait.initialDelayMs, settings.wait.maxDelayMs);
           await journal.waiting(step, position, record, result.reason);
           return { kind: 'delay', delayMs, reason: `${step}: ${result.reason}` };
         }
-        await journal.completed(step, position, attempts);
+        if (!result.recorded) await journal.completed(step, position, attempts);
         if (step === 'activate') return { kind: 'finished', status: 'ACTIVE' };
         run.tenant = (await store.getTenant(tenant.id))!;
       } catch (error) {

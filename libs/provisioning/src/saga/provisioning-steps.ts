@@ -7,7 +7,12 @@ import {
 } from '@silo/aws';
 import { ProvisioningError, ProvisioningErrorCode, type TenantResourceNames } from '@silo/core';
 import type { TenantDatabaseEndpoint, TenantDatabaseHost } from '../hosts/tenant-database-host';
-import type { ProvisioningStore, SagaContext, TenantRecord } from '../store/provisioning-store';
+import type {
+  ProvisioningStore,
+  SagaContext,
+  StepCompletion,
+  TenantRecord,
+} from '../store/provisioning-store';
 import type { OwnerCredentials, TenantDatabaseAdmin } from '../tenant-database-admin';
 import type { TierProfile } from '../tiers';
 import { generatePassword } from './passwords';
@@ -26,7 +31,8 @@ export const PROVISION_STEPS = [
 ] as const;
 export type ProvisionStep = (typeof PROVISION_STEPS)[number];
 
-export type StepResult = { kind: 'done' } | { kind: 'wait'; reason: string };
+/** `recorded`: the step marked itself done in its own transaction (see {@link StepCompletion}). */
+export type StepResult = { kind: 'done'; recorded?: true } | { kind: 'wait'; reason: string };
 
 /** Everything one step of one tenant's run needs. */
 export interface StepRun {
@@ -58,7 +64,8 @@ const DONE: StepResult = { kind: 'done' };
 export class ProvisioningSteps {
   constructor(private readonly deps: StepDeps) {}
 
-  run(step: ProvisionStep, run: StepRun): Promise<StepResult> {
+  /** `completion` is how the step is recorded as done, for a step that must do so itself. */
+  run(step: ProvisionStep, run: StepRun, completion: StepCompletion): Promise<StepResult> {
     switch (step) {
       case 'prepare-credentials':
         return this.prepareCredentials(run);
@@ -75,7 +82,7 @@ export class ProvisioningSteps {
       case 'create-alarms':
         return this.createAlarms(run);
       case 'activate':
-        return this.activate(run);
+        return this.activate(run, completion);
     }
   }
 
@@ -232,16 +239,17 @@ export class ProvisioningSteps {
     return DONE;
   }
 
-  private async activate({ tenant, ctx }: StepRun): Promise<StepResult> {
+  /** ACTIVE and this step done in one transaction: a crash cannot leave one without the other. */
+  private async activate({ tenant, ctx }: StepRun, completion: StepCompletion): Promise<StepResult> {
     await this.deps.store.transition(
       tenant.id,
       'PROVISIONING',
       'ACTIVE',
-      { sagaStartedAt: null },
+      { sagaStartedAt: null, completeStep: completion },
       { type: 'tenant.activated', message: `tenant ${tenant.slug} is ACTIVE`, data: { tier: tenant.tier } },
       ctx,
     );
-    return DONE;
+    return { kind: 'done', recorded: true };
   }
 
   /** Where the tenant database answers, from what publish-connection recorded. */

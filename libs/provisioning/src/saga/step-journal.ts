@@ -1,5 +1,11 @@
 import type { ProvisioningError } from '@silo/core';
-import type { ProvisioningStore, Saga, SagaContext, StepRecord } from '../store/provisioning-store';
+import type {
+  ProvisioningStore,
+  Saga,
+  SagaContext,
+  StepCompletion,
+  StepRecord,
+} from '../store/provisioning-store';
 
 /**
  * The bookkeeping both sagas do around a step: its row in `provisioning_steps` and the tenant
@@ -49,12 +55,33 @@ export class StepJournal {
     attempts: number,
     data: Record<string, unknown> = {},
   ): Promise<void> {
+    const { finishedAt, event } = this.completion(step, position, attempts, data);
     await this.update(
       step,
       position,
-      { status: 'done', finishedAt: this.now(), lastErrorCode: null, lastErrorMessage: null },
-      { type: 'step.completed', message: `${step} done`, data: { step, saga: this.saga, attempts, ...data } },
+      { status: 'done', finishedAt, lastErrorCode: null, lastErrorMessage: null },
+      event,
     );
+  }
+
+  /** The step done, for a store call that records it with a status change. */
+  completion(
+    step: string,
+    position: number,
+    attempts: number,
+    data: Record<string, unknown> = {},
+  ): StepCompletion {
+    return {
+      saga: this.saga,
+      name: step,
+      position,
+      finishedAt: this.now(),
+      event: {
+        type: 'step.completed',
+        message: `${step} done`,
+        data: { step, saga: this.saga, attempts, ...data },
+      },
+    };
   }
 
   async retrying(

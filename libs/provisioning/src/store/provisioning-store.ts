@@ -51,6 +51,18 @@ export interface EventInput {
   data?: Record<string, unknown>;
 }
 
+/**
+ * A step marked done in the same transaction as a status change, for the steps whose work is
+ * that change (activate, mark-deleted): a crash can then never leave one without the other.
+ */
+export interface StepCompletion {
+  saga: Saga;
+  name: string;
+  position: number;
+  finishedAt: Date;
+  event: EventInput;
+}
+
 /** The logging a saga does (a pino logger bound to the tenant and job fits). */
 export interface SagaLog {
   warn(fields: object, message: string): void;
@@ -76,7 +88,7 @@ export interface ProvisioningStore {
     tenantId: string,
     from: TenantStatus,
     to: TenantStatus,
-    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure'] },
+    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure']; completeStep?: StepCompletion },
     event: EventInput,
     ctx: SagaContext,
   ): Promise<void>;

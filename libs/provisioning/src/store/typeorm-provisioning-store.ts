@@ -7,6 +7,7 @@ import type {
   ProvisioningStore,
   Saga,
   SagaContext,
+  StepCompletion,
   StepRecord,
   TenantDatabaseFacts,
   TenantRecord,
@@ -51,7 +52,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
     tenantId: string,
     from: TenantStatus,
     to: TenantStatus,
-    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure'] },
+    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure']; completeStep?: StepCompletion },
     event: EventInput,
     ctx: SagaContext,
   ): Promise<void> {
@@ -74,6 +75,16 @@ export class TypeormProvisioningStore implements ProvisioningStore {
         throw new TenantError(TenantErrorCode.ILLEGAL_TRANSITION, `tenant ${tenantId} is no longer ${from}`);
       }
       await appendTenantEvent(em, tenantId, event, ctx);
+      const done = patch.completeStep;
+      if (done) {
+        await writeStep(em, tenantId, done.saga, done, {
+          status: 'done',
+          finishedAt: done.finishedAt,
+          lastErrorCode: null,
+          lastErrorMessage: null,
+        });
+        await appendTenantEvent(em, tenantId, done.event, ctx);
+      }
     });
   }
 
@@ -86,19 +97,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
     ctx: SagaContext,
   ): Promise<void> {
     await this.dataSource.transaction(async (em) => {
-      const repo = em.getRepository(ProvisioningStepEntity);
-      const tenant = await em
-        .getRepository(TenantEntity)
-        .findOne({ select: { id: true, provisioningRun: true }, where: { id: tenantId } });
-      if (!tenant) throw new Error(`tenant ${tenantId} does not exist`);
-      const run = tenant.provisioningRun;
-      const existing = await repo.findOneBy({ tenantId, saga, run, step: step.name });
-      await repo.save({
-        ...(existing ?? { tenantId, saga, run, step: step.name, status: 'pending' as const, attempts: 0 }),
-        ...patch,
-        position: step.position,
-        updatedAt: new Date(),
-      });
+      await writeStep(em, tenantId, saga, step, patch);
       if (event) await appendTenantEvent(em, tenantId, event, ctx);
     });
   }
@@ -174,6 +173,29 @@ export class TypeormProvisioningStore implements ProvisioningStore {
 }
 
 /** Appends one line to a tenant's audit trail inside the caller's transaction. */
+/** Creates or updates the step's row in the tenant's current provisioning run. */
+async function writeStep(
+  em: EntityManager,
+  tenantId: string,
+  saga: Saga,
+  step: { name: string; position: number },
+  patch: Partial<Omit<StepRecord, 'step'>>,
+): Promise<void> {
+  const repo = em.getRepository(ProvisioningStepEntity);
+  const tenant = await em
+    .getRepository(TenantEntity)
+    .findOne({ select: { id: true, provisioningRun: true }, where: { id: tenantId } });
+  if (!tenant) throw new Error(`tenant ${tenantId} does not exist`);
+  const run = tenant.provisioningRun;
+  const existing = await repo.findOneBy({ tenantId, saga, run, step: step.name });
+  await repo.save({
+    ...(existing ?? { tenantId, saga, run, step: step.name, status: 'pending' as const, attempts: 0 }),
+    ...patch,
+    position: step.position,
+    updatedAt: new Date(),
+  });
+}
+
 export async function appendTenantEvent(
   em: EntityManager,
   tenantId: string,

@@ -5,6 +5,7 @@ import type {
   ProvisioningStore,
   Saga,
   SagaContext,
+  StepCompletion,
   StepRecord,
   TenantDatabaseFacts,
   TenantRecord,
@@ -67,7 +68,7 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
     tenantId: string,
     from: TenantStatus,
     to: TenantStatus,
-    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure'] },
+    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure']; completeStep?: StepCompletion },
     event: EventInput,
     ctx: SagaContext,
   ): Promise<void> {
@@ -77,6 +78,17 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
     if (patch.sagaStartedAt !== undefined) t.sagaStartedAt = patch.sagaStartedAt;
     if (patch.failure !== undefined) t.failure = patch.failure;
     this.record(tenantId, event, ctx);
+    const done = patch.completeStep;
+    if (done) {
+      return this.updateStep(
+        tenantId,
+        done.saga,
+        done,
+        { status: 'done', finishedAt: done.finishedAt, lastErrorCode: null, lastErrorMessage: null },
+        done.event,
+        ctx,
+      );
+    }
     return Promise.resolve();
   }
 
