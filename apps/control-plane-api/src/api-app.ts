@@ -3,17 +3,20 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { SiloConfig } from '@silo/config';
 import { Logger } from 'nestjs-pino';
 import { configureHttp } from './http/configure-http';
+import { setupOpenApi } from './openapi/openapi.setup';
 
 /** Options every API application is created with, by main and by tests. */
 export const API_APP_OPTIONS = { bodyParser: false, bufferLogs: true } as const;
 
 /**
- * Everything the API needs beyond its modules: pino as the Nest logger and the HTTP layer
- * (JSON-only bodies with a size limit). Call before `init()`/`listen()`.
+ * Everything the API needs beyond its modules: pino as the Nest logger, the HTTP layer
+ * (JSON-only bodies with a size limit) and the OpenAPI document at `/docs` and `/docs-json`.
+ * Call before `init()`/`listen()`.
  */
 export function configureApiApp(app: INestApplication, config: SiloConfig): NestExpressApplication {
   const express = app as NestExpressApplication;
   express.useLogger(express.get(Logger));
   configureHttp(express, config);
+  setupOpenApi(express);
   return express;
 }

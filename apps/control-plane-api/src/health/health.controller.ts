@@ -1,7 +1,9 @@
 import { Controller, Get, HttpException, ServiceUnavailableException } from '@nestjs/common';
+import { ApiOperation } from '@nestjs/swagger';
 import { HealthCheckService, TypeOrmHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
 import { Public } from '../auth/route-rules';
 import { problem } from '../http/problem-details';
+import { ApiJsonResponse, ApiProblems } from '../openapi/openapi.decorators';
 import { RedisHealthIndicator } from './redis.health';
 
 const PROBE_TIMEOUT_MS = 1500;
@@ -16,12 +18,19 @@ export class HealthController {
   ) {}
 
   /** Liveness: the process answers. Never touches dependencies. */
+  @ApiOperation({ summary: 'Liveness: the process answers' })
+  @ApiJsonResponse(200, 'Liveness', 'The process is alive.')
   @Get('healthz')
   healthz(): { status: 'ok' } {
     return { status: 'ok' };
   }
 
   /** Readiness: PostgreSQL and Redis both answer; otherwise 503 naming each that did not. */
+  @ApiOperation({ summary: 'Readiness: PostgreSQL and Redis answer' })
+  @ApiJsonResponse(200, 'Readiness', 'Both dependencies answered.')
+  @ApiProblems({
+    503: 'A dependency did not answer: `detail` names each one, `checks` holds every check’s state.',
+  })
   @Get('readyz')
   async readyz(): Promise<HealthCheckResult> {
     try {

@@ -1,4 +1,5 @@
 import { Controller, Get, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Registry } from 'prom-client';
 import { Public } from '../auth/route-rules';
@@ -9,6 +10,16 @@ export class MetricsController {
   constructor(private readonly registry: Registry) {}
 
   /** Prometheus text exposition. A source that is down leaves its families out; it never fails the scrape. */
+  @ApiOperation({
+    summary: 'Prometheus metrics',
+    description:
+      'Queue depth, job passes by outcome, step durations, tenants by status and tier, and this ' +
+      'process’s own metrics, in the Prometheus text format (version 0.0.4).',
+  })
+  @ApiOkResponse({
+    description: 'The metrics in the Prometheus text exposition format.',
+    content: { 'text/plain': { schema: { type: 'string' } } },
+  })
   @Get('metrics')
   async metrics(@Res({ passthrough: true }) res: Response): Promise<string> {
     res.setHeader('Content-Type', this.registry.contentType);

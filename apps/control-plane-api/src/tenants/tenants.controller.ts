@@ -12,12 +12,15 @@ import {
   Req,
   Res,
 } from '@nestjs/common';
+import { ApiBody, ApiHeader, ApiOperation } from '@nestjs/swagger';
 import { TenantAlarms } from '@silo/aws';
 import {
   ProvisioningError,
+  TENANT_STATUSES,
   tenantResourceNames,
   TenantError,
   TenantErrorCode,
+  TIER_NAMES,
   type TenantStatus,
 } from '@silo/core';
 import type { TenantEntity } from '@silo/control-plane-db';
@@ -33,6 +36,8 @@ import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';
 import { problem } from '../http/problem-details';
 import { parseInput } from '../http/validation';
+import { ApiJsonResponse, ApiProblems, ApiQueryFrom, ApiTenantParam } from '../openapi/openapi.decorators';
+import { openApiSchema, schemaRef } from '../openapi/openapi.schemas';
 import { Mutating } from '../rate-limit/mutation-rate-limit.guard';
 import {
   createTenantBody,
@@ -60,6 +65,8 @@ export class TenantsController {
     private readonly config: SiloConfig,
   ) {}
 
+  @ApiOperation({ summary: 'List the tier profiles tenants can be created with' })
+  @ApiJsonResponse(200, 'TierList', 'Every configured tier profile.')
   @Get('tiers')
   tiers() {
     return { items: Object.values(this.settings.tiers) };
@@ -69,6 +76,31 @@ export class TenantsController {
    * 202 and the PENDING tenant; its provisioning job is written to the outbox in the same
    * transaction, so it reaches the queue even if Redis is down at this moment.
    */
+  @ApiOperation({
+    summary: 'Create a tenant',
+    description:
+      'Answers 202 with the PENDING tenant; its provisioning job is queued in the same transaction.',
+  })
+  @ApiBody({ required: true, schema: schemaRef('CreateTenantRequest') })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description:
+      'The same key and body (per caller) answer the same tenant without a second job; the same key with another body → 422.',
+    schema: openApiSchema(idempotencyKeySchema),
+  })
+  @ApiJsonResponse(202, 'Tenant', 'The PENDING tenant.', {
+    Location: { description: '`/v1/tenants/{id}`', schema: { type: 'string' } },
+    'Idempotent-Replayed': {
+      description: '`true` when an earlier request with this Idempotency-Key is answered again.',
+      schema: { type: 'string', enum: ['true'] },
+    },
+  })
+  @ApiProblems({
+    400: 'The body is invalid; `errors` names each field.',
+    409: 'The slug is taken.',
+    422: 'The Idempotency-Key was used with another body.',
+  })
   @Roles('ops', 'admin')
   @Mutating()
   @Post('tenants')
@@ -100,6 +132,31 @@ export class TenantsController {
   }
 
   /** Newest first, keyset-paginated; `nextCursor` is null on the last page. */
+  @ApiOperation({ summary: 'List tenants, newest first' })
+  @ApiQueryFrom(listTenantsQuery, {
+    status: {
+      description: 'Only tenants in these statuses (comma-separated).',
+      schema: { type: 'array', items: { type: 'string', enum: [...TENANT_STATUSES] } },
+      style: 'form',
+      explode: false,
+    },
+    tier: {
+      description: 'Only tenants of these tiers (comma-separated).',
+      schema: { type: 'array', items: { type: 'string', enum: [...TIER_NAMES] } },
+      style: 'form',
+      explode: false,
+    },
+    limit: {
+      description: 'Page size.',
+      schema: { type: 'integer', minimum: 1, maximum: 200, default: DEFAULT_PAGE_SIZE },
+    },
+    cursor: {
+      description: 'The `nextCursor` of the previous page.',
+      schema: { type: 'string' },
+    },
+  })
+  @ApiJsonResponse(200, 'TenantList', 'One page of tenants.')
+  @ApiProblems({ 400: 'A query parameter is invalid or unknown; `errors` names each.' })
   @Get('tenants')
   async list(@Query() rawQuery: unknown) {
     const query = parseInput(listTenantsQuery, rawQuery, 'query');
@@ -116,11 +173,19 @@ export class TenantsController {
     };
   }
 
+  @ApiOperation({ summary: 'Get a tenant' })
+  @ApiTenantParam()
+  @ApiJsonResponse(200, 'Tenant', 'The tenant.')
+  @ApiProblems({ 404: 'No tenant has this id or slug.' })
   @Get('tenants/:idOrSlug')
   async get(@Param('idOrSlug') idOrSlug: string) {
     return this.view(await this.required(idOrSlug));
   }
 
+  @ApiOperation({ summary: 'A tenant’s audit trail, oldest first' })
+  @ApiTenantParam()
+  @ApiJsonResponse(200, 'TenantEventList', 'The tenant’s events.')
+  @ApiProblems({ 404: 'No tenant has this id or slug.' })
   @Get('tenants/:idOrSlug/events')
   async events(@Param('idOrSlug') idOrSlug: string) {
     const tenant = await this.required(idOrSlug);
@@ -128,6 +193,10 @@ export class TenantsController {
   }
 
   /** The tenant's alarms as CloudWatch has them now; none before the alarms step has run. */
+  @ApiOperation({ summary: 'A tenant’s CloudWatch alarms' })
+  @ApiTenantParam()
+  @ApiJsonResponse(200, 'TenantAlarmList', 'The tenant’s alarms, read from CloudWatch.')
+  @ApiProblems({ 404: 'No tenant has this id or slug.', 503: 'CloudWatch did not answer; try again.' })
   @Get('tenants/:idOrSlug/alarms')
   async alarmsOf(@Param('idOrSlug') idOrSlug: string) {
     const tenant = await this.required(idOrSlug);
@@ -141,6 +210,13 @@ export class TenantsController {
     }
   }
 
+  @ApiOperation({ summary: 'Retry provisioning a FAILED tenant as a new run' })
+  @ApiTenantParam()
+  @ApiJsonResponse(202, 'Tenant', 'The tenant, PROVISIONING again; the new run’s job is queued.')
+  @ApiProblems({
+    404: 'No tenant has this id or slug.',
+    409: 'The tenant is not FAILED (`tenantStatus` says what it is).',
+  })
   @Roles('admin')
   @Mutating()
   @Post('tenants/:idOrSlug/retry')
@@ -154,6 +230,13 @@ export class TenantsController {
     );
   }
 
+  @ApiOperation({ summary: 'Suspend an ACTIVE tenant (the data plane refuses it)' })
+  @ApiTenantParam()
+  @ApiJsonResponse(200, 'Tenant', 'The SUSPENDED tenant.')
+  @ApiProblems({
+    404: 'No tenant has this id or slug.',
+    409: 'The tenant is not ACTIVE (`tenantStatus` says what it is).',
+  })
   @Roles('admin')
   @Mutating()
   @Post('tenants/:idOrSlug/suspend')
@@ -167,6 +250,13 @@ export class TenantsController {
     );
   }
 
+  @ApiOperation({ summary: 'Resume a SUSPENDED tenant' })
+  @ApiTenantParam()
+  @ApiJsonResponse(200, 'Tenant', 'The ACTIVE tenant.')
+  @ApiProblems({
+    404: 'No tenant has this id or slug.',
+    409: 'The tenant is not SUSPENDED (`tenantStatus` says what it is).',
+  })
   @Roles('admin')
   @Mutating()
   @Post('tenants/:idOrSlug/resume')
@@ -184,6 +274,21 @@ export class TenantsController {
    * 202 and the DEPROVISIONING tenant. `confirm` must repeat the slug, so that a mistyped id
    * cannot delete the wrong tenant. Asking again while deprovisioning runs is a no-op 202.
    */
+  @ApiOperation({
+    summary: 'Delete a tenant',
+    description:
+      'The worker lifts deletion protection, takes a final snapshot where the tier keeps backups, ' +
+      'deletes the instance and schedules its secrets for deletion; the tenant goes ' +
+      'DEPROVISIONING → DELETED. Asking again while that runs answers 202 again.',
+  })
+  @ApiTenantParam()
+  @ApiQueryFrom(deleteTenantQuery, { confirm: { description: 'The tenant’s slug, typed again.' } })
+  @ApiJsonResponse(202, 'Tenant', 'The DEPROVISIONING tenant.')
+  @ApiProblems({
+    400: '`confirm` is missing or is not the tenant’s slug, or the query has unknown parameters.',
+    404: 'No tenant has this id or slug.',
+    409: 'The tenant is PENDING, PROVISIONING or DELETED (`tenantStatus` says which).',
+  })
   @Roles('admin')
   @Mutating()
   @Delete('tenants/:idOrSlug')

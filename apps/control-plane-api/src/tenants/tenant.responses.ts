@@ -1,0 +1,122 @@
+import { TENANT_STATUSES, TIER_NAMES } from '@silo/core';
+import { SAGAS, STEP_STATUSES } from '@silo/control-plane-db';
+import { ALARM_METRICS } from '@silo/provisioning';
+import { z } from 'zod';
+
+/**
+ * The bodies the tenant routes answer with, as zod schemas: the OpenAPI document is generated
+ * from them, and openapi.int-spec checks at compile time that `tenant.view.ts` and the tier
+ * profiles produce exactly these types, and at run time that real responses validate.
+ */
+
+const timestamp = z.string().meta({ format: 'date-time', example: '2026-01-31T12:00:00.000Z' });
+
+export const tenantResource = z.object({
+  id: z.string().meta({ format: 'uuid' }),
+  slug: z.string().meta({ example: 'acme-corp' }),
+  name: z.string().meta({ example: 'Acme Corp' }),
+  tier: z.enum(TIER_NAMES),
+  status: z.enum(TENANT_STATUSES),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+  database: z
+    .object({
+      instanceIdentifier: z.string().meta({ example: 'silo-acme-corp' }),
+      instanceClass: z.string().nullable().meta({ example: 'db.m6i.large' }),
+      engine: z.string().nullable().meta({ example: 'postgres' }),
+      engineVersion: z.string().nullable().meta({ example: '16.4' }),
+      multiAz: z.boolean().nullable(),
+      storageEncrypted: z.boolean().nullable(),
+      endpoint: z
+        .object({ host: z.string(), port: z.number().int() })
+        .nullable()
+        .meta({ description: 'Null until the instance is available.' }),
+      databaseName: z.string().nullable().meta({ example: 'app' }),
+      appSecretArn: z
+        .string()
+        .nullable()
+        .meta({ description: 'Secrets Manager secret of the application role. No password, ever.' }),
+      schemaVersion: z.string().nullable(),
+    })
+    .nullable()
+    .meta({ description: 'Null until an instance exists.' }),
+  provisioning: z.object({
+    steps: z.array(
+      z.object({
+        name: z.string().meta({ example: 'create-instance' }),
+        saga: z.enum(SAGAS),
+        status: z.enum(STEP_STATUSES),
+        attempts: z.number().int(),
+        startedAt: timestamp.nullable(),
+        finishedAt: timestamp.nullable(),
+      }),
+    ),
+    lastError: z
+      .object({ code: z.string(), message: z.string(), step: z.string() })
+      .nullable()
+      .meta({ description: 'Why the last provisioning run failed; null when it did not.' }),
+  }),
+});
+
+export const tenantList = z.object({
+  items: z.array(tenantResource).meta({ description: 'Newest first.' }),
+  nextCursor: z
+    .string()
+    .nullable()
+    .meta({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
+});
+
+export const tenantEvent = z.object({
+  at: timestamp,
+  type: z.string().meta({ example: 'tenant.created' }),
+  message: z.string(),
+  actor: z.string().meta({ description: 'JWT `sub` of the caller, or `system:<component>` for the worker.' }),
+  data: z.record(z.string(), z.unknown()),
+});
+
+export const tenantEventList = z.object({
+  items: z.array(tenantEvent).meta({ description: 'Oldest first.' }),
+});
+
+export const tenantAlarm = z.object({
+  name: z.string(),
+  metric: z.string().meta({ description: `One of ${ALARM_METRICS.join(', ')}.` }),
+  comparison: z.string().meta({ description: 'GreaterThanThreshold or LessThanThreshold.' }),
+  threshold: z.number(),
+  state: z.string().meta({ description: 'OK, ALARM or INSUFFICIENT_DATA.' }),
+  stateReason: z.string(),
+  updatedAt: timestamp.nullable(),
+});
+
+export const tenantAlarmList = z.object({
+  items: z
+    .array(tenantAlarm)
+    .meta({ description: 'As CloudWatch has them now; empty before the alarms step.' }),
+});
+
+export const tierProfile = z.object({
+  tier: z.enum(TIER_NAMES),
+  instanceClass: z.string().meta({ example: 'db.m6i.large' }),
+  engineVersion: z.string().meta({ example: '16.4' }),
+  storage: z.object({
+    type: z.literal('gp3'),
+    allocatedGiB: z.number().int(),
+    iops: z.number().int().optional(),
+    throughputMiBps: z.number().int().optional(),
+  }),
+  multiAz: z.boolean(),
+  deletionProtection: z.boolean(),
+  backupRetentionDays: z.number().int(),
+  performanceInsights: z.discriminatedUnion('enabled', [
+    z.object({ enabled: z.literal(false) }),
+    z.object({ enabled: z.literal(true), retentionDays: z.number().int() }),
+  ]),
+  alarms: z.object({
+    cpuHighPercent: z.number(),
+    freeStorageLowPercent: z.number(),
+    connectionsHighPercent: z.number(),
+    freeableMemoryLowPercent: z.number(),
+  }),
+});
+
+export const tierList = z.object({ items: z.array(tierProfile) });
