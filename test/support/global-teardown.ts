@@ -2,8 +2,7 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import IORedis from 'ioredis';
-import { Client } from 'pg';
-import { quoteIdentifier } from '../../libs/core/src/sql/sql-identifier';
+import { dropDatabase } from './test-databases';
 import { testServices } from './test-services';
 
 const run = promisify(execFile);
@@ -13,13 +12,7 @@ export default async function globalTeardown(): Promise<void> {
   if (database) {
     delete process.env.SILO_TEST_DATABASE;
     delete process.env.SILO_TEST_DATABASE_URL;
-    const client = new Client({ connectionString: testServices.postgresAdminUrl });
-    await client.connect();
-    try {
-      await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)} WITH (FORCE)`);
-    } finally {
-      await client.end();
-    }
+    await dropDatabase(database);
   }
   const root = process.env.SILO_TEST_REDIS_ROOT;
   if (root) {

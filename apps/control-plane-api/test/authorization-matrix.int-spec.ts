@@ -1,11 +1,9 @@
 import { mintDevToken, type Role } from '@silo/auth';
-import { migrateControlPlane, OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
-import { quoteIdentifier } from '@silo/core';
-import { Client } from 'pg';
+import { OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
 import { DataSource } from 'typeorm';
 import request from 'supertest';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
-import { databaseUrl, testServices } from '../../../test/support/test-services';
+import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { startApi, type ApiHarness } from './api-harness';
 
 /**
@@ -368,12 +366,12 @@ const matrix = routes.flatMap((route) =>
 
 describe('authorization matrix', () => {
   // A database of its own: the ~100 tenants made here do not disturb other files' listings.
-  const database = `silo_test_authz_${uniqueToken(4)}`;
-  const url = databaseUrl(testServices.postgresAdminUrl, database);
+  let database: string;
 
   beforeAll(async () => {
-    await migrateControlPlane({ url, createDatabase: true });
-    api = await startApi(testConfig({ DATABASE_URL: url, RATE_LIMIT_MUTATIONS: '100000' }));
+    const own = await createOwnDatabase('authz');
+    database = own.name;
+    api = await startApi(testConfig({ DATABASE_URL: own.url, RATE_LIMIT_MUTATIONS: '100000' }));
     ds = api.app.get(DataSource);
     const docs = await http().get('/docs-json');
     expect([200, 404]).toContain(docs.status);
@@ -381,13 +379,7 @@ describe('authorization matrix', () => {
   });
   afterAll(async () => {
     await api?.close();
-    const client = new Client({ connectionString: testServices.postgresAdminUrl });
-    await client.connect();
-    try {
-      await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)} WITH (FORCE)`);
-    } finally {
-      await client.end();
-    }
+    if (database) await dropDatabase(database);
   });
 
   it('covers every route with every credential', () => {

@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
+import { eventually } from '../../../test/support/eventually';
 import { testConfig } from '../../../test/support/test-config';
 import { runDatabaseUrl, testServices } from '../../../test/support/test-services';
 import { AppModule } from '../src/app.module';
@@ -115,15 +116,3 @@ describe('control-plane API health', () => {
     });
   });
 });
-
-async function eventually(assertion: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await assertion();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}

@@ -1,16 +1,10 @@
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  IdempotencyKeyEntity,
-  migrateControlPlane,
-  OutboxMessageEntity,
-  TenantEntity,
-} from '@silo/control-plane-db';
-import { quoteIdentifier, slugProblem, TENANT_STATUSES, TIER_NAMES } from '@silo/core';
-import { Client } from 'pg';
+import { IdempotencyKeyEntity, OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
+import { slugProblem, TENANT_STATUSES, TIER_NAMES } from '@silo/core';
 import { DataSource } from 'typeorm';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
-import { databaseUrl, testServices } from '../../../test/support/test-services';
+import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { startApi, type ApiHarness } from './api-harness';
 
 /**
@@ -1061,8 +1055,7 @@ function printable(text: string, max = 100): string {
 
 describe('malformed input', () => {
   // A database of its own: "nothing was created" is exact whatever other test files write.
-  const database = `silo_test_malformed_${uniqueToken(4)}`;
-  const url = databaseUrl(testServices.postgresAdminUrl, database);
+  let database: string;
   let api: ApiHarness;
   let ds: DataSource;
   let port: number;
@@ -1079,10 +1072,11 @@ describe('malformed input', () => {
   });
 
   beforeAll(async () => {
-    await migrateControlPlane({ url, createDatabase: true });
+    const own = await createOwnDatabase('malformed');
+    database = own.name;
     api = await startApi(
       testConfig({
-        DATABASE_URL: url,
+        DATABASE_URL: own.url,
         RATE_LIMIT_MUTATIONS: '100000',
         HTTP_BODY_LIMIT_BYTES: String(BODY_LIMIT),
       }),
@@ -1115,13 +1109,7 @@ describe('malformed input', () => {
 
   afterAll(async () => {
     await api?.close();
-    const client = new Client({ connectionString: testServices.postgresAdminUrl });
-    await client.connect();
-    try {
-      await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)} WITH (FORCE)`);
-    } finally {
-      await client.end();
-    }
+    if (database) await dropDatabase(database);
   });
 
   const resolveFixture = (text: string) =>

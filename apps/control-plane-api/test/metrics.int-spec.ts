@@ -1,13 +1,13 @@
 import type { SiloConfig } from '@silo/config';
-import { migrateControlPlane } from '@silo/control-plane-db';
-import { quoteIdentifier, type TenantStatus, type TierName } from '@silo/core';
+import { type TenantStatus, type TierName } from '@silo/core';
 import { TenantOnboarding, TypeormProvisioningStore } from '@silo/provisioning';
 import { PROVISIONING_QUEUE, ProvisioningQueue, startQueueWorker } from '@silo/queue';
-import { Client } from 'pg';
 import request from 'supertest';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
-import { databaseUrl, testServices } from '../../../test/support/test-services';
+import { eventually } from '../../../test/support/eventually';
+import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
+import { testServices } from '../../../test/support/test-services';
 import { startApi, type ApiHarness } from './api-harness';
 
 jest.setTimeout(60_000);
@@ -28,14 +28,14 @@ const ctx = { actor: 'metrics-test', correlationId: 'metrics' };
 
 describe('GET /metrics', () => {
   // A database of its own: the tenant and step counts are exact whatever other test files write.
-  const database = `silo_test_metrics_${uniqueToken(4)}`;
-  const url = databaseUrl(testServices.postgresAdminUrl, database);
+  let database: string;
+  let url: string;
   let redis: TcpProxy;
   let config: SiloConfig;
   let api: ApiHarness;
 
   beforeAll(async () => {
-    await migrateControlPlane({ url, createDatabase: true });
+    ({ name: database, url } = await createOwnDatabase('metrics'));
     // Redis sits behind a proxy the test can cut, never the machine's own server.
     redis = await TcpProxy.start(target(testServices.redisUrl));
     config = testConfig({ DATABASE_URL: url, REDIS_URL: through(testServices.redisUrl, redis) });
@@ -312,26 +312,4 @@ function through(url: string, proxy: TcpProxy): string {
   parsed.hostname = '127.0.0.1';
   parsed.port = String(proxy.port);
   return parsed.toString();
-}
-
-async function dropDatabase(name: string): Promise<void> {
-  const client = new Client({ connectionString: testServices.postgresAdminUrl });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
-
-async function eventually<T>(assertion: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await assertion();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
 }
