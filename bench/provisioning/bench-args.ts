@@ -53,7 +53,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
   };
 }
 
-function integer(flag: string, value: string, min: number, max: number): number {
+export function integer(flag: string, value: string, min: number, max: number): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < min || n > max) {
     throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got '${value}'`);
@@ -61,7 +61,7 @@ function integer(flag: string, value: string, min: number, max: number): number 
   return n;
 }
 
-function url(flag: string, value: string, schemes: string[]): string {
+export function url(flag: string, value: string, schemes: string[]): string {
   let protocol: string;
   try {
     protocol = new URL(value).protocol;

@@ -105,7 +105,7 @@ export async function cleanUp(
   return problems;
 }
 
-async function withAdmin<T>(postgresUrl: string, use: (client: Client) => Promise<T>): Promise<T> {
+export async function withAdmin<T>(postgresUrl: string, use: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: postgresUrl, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
@@ -115,7 +115,7 @@ async function withAdmin<T>(postgresUrl: string, use: (client: Client) => Promis
   }
 }
 
-async function deleteRedisKeys(redisUrl: string, pattern: string): Promise<void> {
+export async function deleteRedisKeys(redisUrl: string, pattern: string): Promise<void> {
   const redis = new IORedis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 5000 });
   try {
     let cursor = '0';

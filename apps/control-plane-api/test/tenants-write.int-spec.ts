@@ -204,6 +204,30 @@ describe('tenant write routes', () => {
       expect(res.body.errors).toEqual([{ field: 'header.Idempotency-Key', message: expect.any(String) }]);
     });
 
+    it('sweeps expired keys of other callers as keys are claimed, keeping live ones', async () => {
+      await ds.query(
+        `INSERT INTO idempotency_keys (caller, key, request_hash, expires_at)
+         SELECT 'sweep-test', 'old-' || g, repeat('0', 64), now() - interval '1 hour' FROM generate_series(1, 50) g`,
+      );
+      await ds.query(
+        `INSERT INTO idempotency_keys (caller, key, request_hash, expires_at)
+         VALUES ('sweep-test', 'live', repeat('0', 64), now() + interval '1 hour')`,
+      );
+      const auth = await api.auth(['ops'], 'ops-sweeper');
+      for (let i = 0; i < 20; i++) {
+        await http()
+          .post('/v1/tenants')
+          .set('authorization', auth)
+          .set('idempotency-key', `sweep-${uniqueToken(6)}`)
+          .send({ slug: slugOf('sweep'), name: 'Sweep', tier: 'starter' })
+          .expect(202);
+      }
+      const left = await ds.query<{ key: string }[]>(
+        `SELECT key FROM idempotency_keys WHERE caller = 'sweep-test'`,
+      );
+      expect(left.map((r) => r.key)).toEqual(['live']);
+    });
+
     it('reuses an expired key as a new one', async () => {
       const auth = await api.auth(['ops'], 'ops-expiry');
       const key = `exp-${uniqueToken(6)}`;

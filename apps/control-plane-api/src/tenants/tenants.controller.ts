@@ -127,7 +127,8 @@ export class TenantsController {
           },
     );
     res.setHeader('Location', `/v1/tenants/${tenant.id}`);
-    if (replayed) res.setHeader('Idempotent-Replayed', 'true');
+    if (!replayed) return tenantView(tenant, []); // only the worker writes steps
+    res.setHeader('Idempotent-Replayed', 'true');
     return this.view(tenant);
   }
 

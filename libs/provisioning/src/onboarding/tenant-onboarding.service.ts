@@ -40,8 +40,13 @@ export interface CreatedTenant {
   replayed: boolean;
 }
 
-/** Expired idempotency keys removed per claim, so the table stays near 24 h of keys. */
-const EXPIRED_KEYS_SWEPT = 100;
+/**
+ * Every SWEEP_EVERY-th claim of this process also removes up to EXPIRED_KEYS_SWEPT expired keys, so the
+ * table stays near one TTL of keys without a statement on every create.
+ */
+const SWEEP_EVERY = 20;
+const EXPIRED_KEYS_SWEPT = 200;
+let claimsSinceSweep = 0;
 
 /**
  * The state changes the API makes. Each writes the tenant, its audit event and, where a saga
@@ -237,12 +242,10 @@ async function setStatus(
  * commits, this one replays it; if it rolls back, this one claims the key.
  */
 async function claimKey(em: EntityManager, claim: IdempotencyClaim): Promise<TenantEntity | null> {
-  await em.query(
-    `DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
-       SELECT ctid FROM idempotency_keys WHERE expires_at <= now() AND NOT (caller = $1 AND key = $2)
-       LIMIT ${EXPIRED_KEYS_SWEPT} FOR UPDATE SKIP LOCKED))`,
-    [claim.caller, claim.key],
-  );
+  if (++claimsSinceSweep >= SWEEP_EVERY) {
+    claimsSinceSweep = 0;
+    await sweepExpiredKeys(em, claim);
+  }
   const claimed = await em.query<unknown[]>(
     `INSERT INTO idempotency_keys (caller, key, request_hash, expires_at)
      VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')
@@ -263,6 +266,15 @@ async function claimKey(em: EntityManager, claim: IdempotencyClaim): Promise<Ten
     );
   }
   return em.findOneByOrFail(TenantEntity, { id: earlier.tenantId! });
+}
+
+async function sweepExpiredKeys(em: EntityManager, claim: IdempotencyClaim): Promise<void> {
+  await em.query(
+    `DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+       SELECT ctid FROM idempotency_keys WHERE expires_at <= now() AND NOT (caller = $1 AND key = $2)
+       LIMIT ${EXPIRED_KEYS_SWEPT} FOR UPDATE SKIP LOCKED))`,
+    [claim.caller, claim.key],
+  );
 }
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {
