@@ -1,6 +1,6 @@
-# One image for the control-plane API, the provisioning worker and the migrate job; the
-# command picks which. Not built on the development machines of this project (no Docker
-# engine there): see README, "Docker".
+# One image for the control-plane API, the provisioning worker, the example tenant app and the
+# migrate job; the command picks which. Not built on the development machines of this project
+# (no Docker engine there): see README, "Docker".
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -17,5 +17,5 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 USER node
-EXPOSE 3000
+EXPOSE 3000 3001
 CMD ["node", "dist/apps/control-plane-api/src/main.js"]

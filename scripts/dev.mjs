@@ -1,6 +1,6 @@
 // The local stack for `npm run dev`: build, validate configuration, make sure PostgreSQL and Redis
-// answer, start the AWS emulator, migrate, then run the API and the worker until Ctrl-C, which
-// stops everything this started.
+// answer, start the AWS emulator, migrate, then run the API, the worker and the example tenant
+// app until Ctrl-C, which stops everything this started.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -136,22 +136,29 @@ function start(name, entry) {
 
 start('api', 'dist/apps/control-plane-api/src/main.js');
 start('worker', 'dist/apps/provisioning-worker/src/main.js');
+start('example-app', 'dist/apps/example-tenant-app/src/main.js');
 
 const readyUrl = `http://127.0.0.1:${config.http.port}/readyz`;
+const exampleUrl = `http://127.0.0.1:${config.exampleApp.port}`;
 const readyBy = Date.now() + 60_000;
-while (!stopping) {
-  try {
-    const res = await fetch(readyUrl, { signal: AbortSignal.timeout(2000) });
-    if (res.ok) break;
-  } catch {
-    // not listening yet
+for (const url of [readyUrl, `${exampleUrl}/healthz`]) {
+  while (!stopping) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > readyBy) {
+      say(`${url} did not answer 200 within 60 s`);
+      await shutdown(1);
+    }
+    await new Promise((r) => setTimeout(r, 300));
   }
-  if (Date.now() > readyBy) {
-    say(`${readyUrl} did not answer 200 within 60 s`);
-    await shutdown(1);
-  }
-  await new Promise((r) => setTimeout(r, 300));
 }
 if (!stopping) {
-  say(`ready: API http://127.0.0.1:${config.http.port} (try: curl ${readyUrl}); Ctrl-C stops everything`);
+  say(
+    `ready: API http://127.0.0.1:${config.http.port} (try: curl ${readyUrl}), ` +
+      `example tenant app ${exampleUrl}; Ctrl-C stops everything`,
+  );
 }

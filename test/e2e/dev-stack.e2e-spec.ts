@@ -2,9 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
-import { quoteIdentifier } from '../../libs/core/src';
+import { quoteIdentifier, tenantResourceNames } from '../../libs/core/src';
+import { removeLocalInstance } from '../../libs/tenant-schema/src';
+import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
-import { httpStatus, isAlive, REPO_ROOT, SiloProcess } from '../support/silo-process';
+import { builtEntry, httpStatus, isAlive, REPO_ROOT, SiloProcess } from '../support/silo-process';
 import { testEnvironment, uniqueToken } from '../support/test-config';
 import { databaseUrl, testServices } from '../support/test-services';
 
@@ -25,6 +27,8 @@ function sessionPids(pid: number): number[] {
 // curl /readyz, press Ctrl-C (SIGINT to the foreground process group), look for leftovers.
 describe('npm run dev', () => {
   const database = `silo_dev_e2e_${uniqueToken()}`;
+  // .env.example's prefix: the local backend makes database silo-<slug> and its roles.
+  const tenantNames = tenantResourceNames('silo', `dev-e2e-${uniqueToken()}`);
   let dev: SiloProcess | undefined;
   let emulatorPort: number | undefined;
 
@@ -37,37 +41,85 @@ describe('npm run dev', () => {
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)} WITH (FORCE)`);
     await admin.end();
+    await removeLocalInstance(testServices.postgresAdminUrl, {
+      database: tenantNames.instanceIdentifier,
+      roles: [tenantNames.appRole, tenantNames.masterUsername],
+    });
   });
 
-  it('brings up the API and the worker, answers /readyz 200, and Ctrl-C leaves no process behind', async () => {
+  /** `npm run --silent token -- …` with the stack's configuration. */
+  async function token(env: Record<string, string>, args: string[]): Promise<string> {
+    const cli = SiloProcess.node(builtEntry('libs/auth/src/cli/token.cli.js'), env, args);
+    expect(await cli.exitWithin(15_000)).toEqual({ code: 0, signal: null });
+    return cli.stdout.trim();
+  }
+
+  it('brings up the API, the worker and the example app, serves the README walk-through, and Ctrl-C leaves no process behind', async () => {
     const apiPort = await freePort();
+    const examplePort = await freePort();
     emulatorPort = await freePort();
-    dev = SiloProcess.group('bash', ['scripts/dev.sh', '--no-build'], {
+    const env = {
       ...testEnvironment({
         PORT: String(apiPort),
+        EXAMPLE_APP_PORT: String(examplePort),
         AWS_ENDPOINT_URL: `http://127.0.0.1:${emulatorPort}`,
         // A database that does not exist yet: dev creates and migrates it.
         DATABASE_URL: databaseUrl(testServices.postgresAdminUrl, database),
+        LOCAL_INSTANCE_ADMIN_URL: testServices.postgresAdminUrl,
         LOG_LEVEL: 'info',
       }),
       // The documented defaults, read directly so that the test never writes a .env.
       SILO_ENV_FILE: resolve(REPO_ROOT, '.env.example'),
-    });
+    };
+    dev = SiloProcess.group('bash', ['scripts/dev.sh', '--no-build'], env);
     const readyz = `http://127.0.0.1:${apiPort}/readyz`;
     await dev.waitFor(() => dev!.stderr.includes('dev: ready:'), 'the ready banner', 150_000);
     expect(await httpStatus(readyz)).toBe(200);
+    const exampleHealthz = `http://127.0.0.1:${examplePort}/healthz`;
+    expect(await httpStatus(exampleHealthz)).toBe(200);
     await dev.waitFor(() => dev!.logLines().some((l) => l.msg === 'worker ready'), '"worker ready"');
     expect(await httpStatus(`http://127.0.0.1:${emulatorPort}/moto-api/data.json`)).toBe(200);
 
+    // The walk-through: a tenant created through the API, ACTIVE, then notes in its own database
+    // through the example app with the token `npm run token -- --tenant <slug>` prints.
+    const api = `http://127.0.0.1:${apiPort}`;
+    const ops = { authorization: `Bearer ${await token(env, ['--role', 'ops'])}` };
+    const slug = tenantNames.instanceIdentifier.replace(/^silo-/, '');
+    const created = await fetch(`${api}/v1/tenants`, {
+      method: 'POST',
+      headers: { ...ops, 'content-type': 'application/json' },
+      body: JSON.stringify({ slug, name: 'Dev walk-through', tier: 'starter' }),
+    });
+    expect(created.status).toBe(202);
+    await eventually(async () => {
+      const tenant = (await (await fetch(`${api}/v1/tenants/${slug}`, { headers: ops })).json()) as {
+        status: string;
+      };
+      expect(tenant.status).toBe('ACTIVE');
+    }, 60_000);
+    const tenantAuth = { authorization: `Bearer ${await token(env, ['--tenant', slug])}` };
+    const notes = `http://127.0.0.1:${examplePort}/notes`;
+    const posted = await fetch(notes, {
+      method: 'POST',
+      headers: { ...tenantAuth, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'hello from the dev stack' }),
+    });
+    expect(posted.status).toBe(201);
+    const listed = (await (await fetch(notes, { headers: tenantAuth })).json()) as {
+      items: { text: string }[];
+    };
+    expect(listed.items.map((n) => n.text)).toEqual(['hello from the dev stack']);
+
     const pidFile = resolve(REPO_ROOT, `.cache/emulator/moto-${emulatorPort}.pid`);
     const started = [...sessionPids(dev.pid), Number(readFileSync(pidFile, 'utf8'))];
-    expect(started.length).toBeGreaterThanOrEqual(4); // bash → node dev.mjs → api, worker; + moto
+    expect(started.length).toBeGreaterThanOrEqual(5); // bash → node dev.mjs → api, worker, example app; + moto
 
     process.kill(-dev.pid, 'SIGINT');
     expect(await dev.exitWithin(60_000)).toEqual({ code: 0, signal: null });
 
     expect(started.filter(isAlive)).toEqual([]);
     expect(await httpStatus(readyz)).toBeUndefined();
+    expect(await httpStatus(exampleHealthz)).toBeUndefined();
     expect(await httpStatus(`http://127.0.0.1:${emulatorPort}/moto-api/data.json`)).toBeUndefined();
     expect(existsSync(pidFile)).toBe(false);
   });

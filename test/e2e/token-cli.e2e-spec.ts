@@ -1,6 +1,8 @@
+import { Client } from 'pg';
 import { JwtVerifier } from '../../libs/auth/src';
 import { builtEntry, SiloProcess } from '../support/silo-process';
-import { testEnvironment } from '../support/test-config';
+import { testEnvironment, uniqueToken } from '../support/test-config';
+import { runDatabaseUrl } from '../support/test-services';
 
 const TOKEN_CLI = 'libs/auth/src/cli/token.cli.js';
 const SECRET = 'e2e-secret-that-is-long-enough-for-hs256';
@@ -20,14 +22,35 @@ describe('npm run --silent token', () => {
     expect(await verifier.verify(stdout.trim())).toEqual({ sub: 'dev-admin-sre', roles: ['admin', 'sre'] });
   });
 
-  it('prints a tenant token carrying tenant_id', async () => {
-    const { code, stdout } = await run(['--tenant', 'acme']);
+  it('prints a tenant token whose tenant_id is the id of the tenant with that slug', async () => {
+    const slug = `tok-${uniqueToken()}`;
+    const db = new Client({ connectionString: runDatabaseUrl() });
+    await db.connect();
+    const { rows } = await db
+      .query<{ id: string }>(
+        `INSERT INTO tenants (slug, name, tier, status) VALUES ($1, 'Token test', 'starter', 'ACTIVE') RETURNING id`,
+        [slug],
+      )
+      .finally(() => db.end());
+    const { code, stdout } = await run(['--tenant', slug]);
     expect(code).toBe(0);
     expect(await verifier.verify(stdout.trim())).toEqual({
-      sub: 'tenant-app:acme',
+      sub: `tenant-app:${slug}`,
       roles: [],
-      tenantId: 'acme',
+      tenantId: rows[0].id,
     });
+  });
+
+  it('takes a tenant id as it is, and names a slug no tenant has', async () => {
+    const id = '6f1c2d3e-4a5b-4c6d-8e7f-001122334455';
+    const byId = await run(['--tenant', id]);
+    expect(byId.code).toBe(0);
+    expect((await verifier.verify(byId.stdout.trim())).tenantId).toBe(id);
+
+    const unknown = await run(['--tenant', `nobody-${uniqueToken()}`]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stdout).toBe('');
+    expect(unknown.stderr).toMatch(/no tenant has the slug "nobody-[0-9a-f]+"/);
   });
 
   it.each([

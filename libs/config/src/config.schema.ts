@@ -108,6 +108,18 @@ export const environmentSchema = z
     WAIT_MAX_DELAY_MS: z.coerce.number().int().min(10).max(3_600_000).default(120_000),
     SECRET_RECOVERY_WINDOW_DAYS: z.coerce.number().int().min(7).max(30).default(7),
     OUTBOX_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+
+    EXAMPLE_APP_PORT: port.default(3001),
+    ROUTER_MAX_DATASOURCES: z.coerce.number().int().min(1).max(10_000).default(50),
+    ROUTER_CONNECTION_BUDGET: z.coerce.number().int().min(1).max(100_000).default(100),
+    ROUTER_POOL_SIZE_STARTER: z.coerce.number().int().min(1).max(100).default(2),
+    ROUTER_POOL_SIZE_PRO: z.coerce.number().int().min(1).max(100).default(5),
+    ROUTER_POOL_SIZE_ENTERPRISE: z.coerce.number().int().min(1).max(100).default(10),
+    ROUTER_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
+    ROUTER_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
+    ROUTER_STATUS_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
+    ROUTER_SECRET_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
+    ROUTER_FAILURE_BACKOFF_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
   })
   .superRefine((env, ctx) => {
     if (env.RETRY_MAX_DELAY_MS < env.RETRY_BASE_DELAY_MS) {
@@ -129,6 +141,18 @@ export const environmentSchema = z
         code: 'custom',
         path: ['AUTH_JWKS_URL'],
         message: 'set either AUTH_JWT_SECRET or AUTH_JWKS_URL, not both',
+      });
+    }
+    const largestPool = Math.max(
+      env.ROUTER_POOL_SIZE_STARTER,
+      env.ROUTER_POOL_SIZE_PRO,
+      env.ROUTER_POOL_SIZE_ENTERPRISE,
+    );
+    if (env.ROUTER_CONNECTION_BUDGET < largestPool) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ROUTER_CONNECTION_BUDGET'],
+        message: `must be at least the largest ROUTER_POOL_SIZE_* (${largestPool}), or that tier could never connect`,
       });
     }
     if (Boolean(env.AWS_ACCESS_KEY_ID) !== Boolean(env.AWS_SECRET_ACCESS_KEY)) {

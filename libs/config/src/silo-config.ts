@@ -55,6 +55,19 @@ export class SiloConfig {
     wait: { initialDelayMs: number; maxDelayMs: number };
     outboxPollMs: number;
   };
+  /** The data-plane router (libs/tenant-router) in tenant apps. */
+  readonly router: {
+    maxDataSources: number;
+    connectionBudget: number;
+    poolSizeByTier: { starter: number; pro: number; enterprise: number };
+    idleTimeoutMs: number;
+    connectTimeoutMs: number;
+    statusTtlMs: number;
+    secretTtlMs: number;
+    failureBackoffMs: number;
+  };
+  /** apps/example-tenant-app listens on `http.host` and this port. */
+  readonly exampleApp: { port: number };
 
   constructor(env: Environment) {
     this.nodeEnv = env.NODE_ENV;
@@ -112,5 +125,20 @@ export class SiloConfig {
       wait: { initialDelayMs: env.WAIT_INITIAL_DELAY_MS, maxDelayMs: env.WAIT_MAX_DELAY_MS },
       outboxPollMs: env.OUTBOX_POLL_MS,
     };
+    this.router = {
+      maxDataSources: env.ROUTER_MAX_DATASOURCES,
+      connectionBudget: env.ROUTER_CONNECTION_BUDGET,
+      poolSizeByTier: {
+        starter: env.ROUTER_POOL_SIZE_STARTER,
+        pro: env.ROUTER_POOL_SIZE_PRO,
+        enterprise: env.ROUTER_POOL_SIZE_ENTERPRISE,
+      },
+      idleTimeoutMs: env.ROUTER_IDLE_TIMEOUT_MS,
+      connectTimeoutMs: env.ROUTER_CONNECT_TIMEOUT_MS,
+      statusTtlMs: env.ROUTER_STATUS_TTL_MS,
+      secretTtlMs: env.ROUTER_SECRET_TTL_MS,
+      failureBackoffMs: env.ROUTER_FAILURE_BACKOFF_MS,
+    };
+    this.exampleApp = { port: env.EXAMPLE_APP_PORT };
   }
 }

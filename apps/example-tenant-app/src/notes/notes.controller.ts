@@ -1,0 +1,28 @@
+import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { TenantScoped } from '@silo/tenant-router';
+import { parseBody } from '../http/validation';
+import { createNoteBody } from './note.requests';
+import { noteView, type NoteView } from './note.view';
+import { NotesService } from './notes.service';
+
+const LIST_LIMIT = 100;
+
+/** The tenant's notes. The tenant is the token's `tenant_id`; nothing in the request can change it. */
+@TenantScoped()
+@Controller('notes')
+export class NotesController {
+  constructor(private readonly notes: NotesService) {}
+
+  @Post()
+  @HttpCode(201)
+  async create(@Body() body: unknown): Promise<NoteView> {
+    const { text } = parseBody(createNoteBody, body);
+    return noteView(await this.notes.create(text));
+  }
+
+  /** The newest {@link LIST_LIMIT} notes, newest first. */
+  @Get()
+  async list(): Promise<{ items: NoteView[] }> {
+    return { items: (await this.notes.list(LIST_LIMIT)).map(noteView) };
+  }
+}

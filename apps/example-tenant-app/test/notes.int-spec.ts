@@ -1,0 +1,151 @@
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import { freePort } from '../../../test/support/free-port';
+import { testConfig } from '../../../test/support/test-config';
+import { startExampleApp, TenantFixtures, type TestTenant } from './example-app-harness';
+
+jest.setTimeout(60_000);
+
+// Statuses are read afresh on every request, so a suspension in the table shows at once.
+const config = testConfig({ TENANT_DB_SSL: 'disable', ROUTER_STATUS_TTL_MS: '0', LOG_LEVEL: 'silent' });
+const fixtures = new TenantFixtures(config);
+let app: INestApplication;
+let acme: TestTenant;
+let globex: TestTenant;
+
+beforeAll(async () => {
+  [acme, globex] = await Promise.all([fixtures.create({ tier: 'pro' }), fixtures.create()]);
+  app = await startExampleApp(config);
+});
+
+afterAll(async () => {
+  await app?.close();
+  await fixtures.dispose();
+});
+
+const http = () => request(app.getHttpServer());
+const post = (tenant: TestTenant, body: unknown) =>
+  http()
+    .post('/notes')
+    .set('authorization', tenant.authorization)
+    .send(body as object);
+const list = (authorization: string) => http().get('/notes').set('authorization', authorization);
+const texts = (body: unknown) => (body as { items: { text: string }[] }).items.map((n) => n.text);
+
+describe('example tenant app: notes', () => {
+  it('stores each tenant’s notes in its own database and lists only those, newest first', async () => {
+    const first = await post(acme, { text: 'acme one' });
+    expect(first.status).toBe(201);
+    expect(first.body).toEqual({ id: expect.any(String), text: 'acme one', createdAt: expect.any(String) });
+    expect((await post(acme, { text: 'acme two' })).status).toBe(201);
+    expect((await post(globex, { text: 'globex only' })).status).toBe(201);
+
+    const acmeList = await list(acme.authorization);
+    expect(acmeList.status).toBe(200);
+    expect(texts(acmeList.body)).toEqual(['acme two', 'acme one']);
+    expect(acmeList.body.items[1]).toEqual(first.body);
+    expect(texts((await list(globex.authorization)).body)).toEqual(['globex only']);
+
+    expect(await fixtures.notesInDatabase(acme)).toEqual(['acme one', 'acme two']);
+    expect(await fixtures.notesInDatabase(globex)).toEqual(['globex only']);
+  });
+
+  it('takes the tenant from the token, never from a header', async () => {
+    const spoofed = await http()
+      .get('/notes')
+      .set('authorization', globex.authorization)
+      .set('x-tenant-id', acme.id)
+      .set('x-silo-tenant', acme.slug);
+    expect(spoofed.status).toBe(200);
+    expect(texts(spoofed.body).some((text) => text.startsWith('acme'))).toBe(false);
+    expect(texts(spoofed.body)).toContain('globex only');
+
+    const headerOnly = await http().get('/notes').set('x-tenant-id', acme.id);
+    expect(headerOnly.status).toBe(401);
+    expect(headerOnly.headers['www-authenticate']).toBe('Bearer error="invalid_request"');
+    expect(headerOnly.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('refuses a token without tenant_id and a bad token with 401', async () => {
+    const operator = await list(await fixtures.authorization(''));
+    expect(operator.status).toBe(401);
+    expect(operator.body.detail).toContain('tenant_id');
+    expect((await list('Bearer a.b.c')).status).toBe(401);
+  });
+
+  it('answers 403 naming the status for a tenant that is not ACTIVE, and serves it again once it is', async () => {
+    await fixtures.setStatus(acme.id, 'SUSPENDED');
+    try {
+      for (const res of [await list(acme.authorization), await post(acme, { text: 'while suspended' })]) {
+        expect(res.status).toBe(403);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.body).toMatchObject({ status: 403, title: 'Forbidden', tenantStatus: 'SUSPENDED' });
+        expect(res.body.detail).toContain('SUSPENDED');
+      }
+    } finally {
+      await fixtures.setStatus(acme.id, 'ACTIVE');
+    }
+    expect((await list(acme.authorization)).status).toBe(200);
+    expect(await fixtures.notesInDatabase(acme)).not.toContain('while suspended');
+  });
+
+  it('answers 403 for a tenant created SUSPENDED and for a tenant id Silo does not know', async () => {
+    const suspended = await fixtures.create({ status: 'SUSPENDED' });
+    const res = await list(suspended.authorization);
+    expect(res.status).toBe(403);
+    expect(res.body.detail).toContain('SUSPENDED');
+
+    const unknown = await list(await fixtures.authorization('5d1e7c1a-0000-4000-8000-000000000000'));
+    expect(unknown.status).toBe(403);
+    expect(unknown.body.detail).toMatch(/not known/);
+  });
+
+  it('answers 503 with Retry-After when the tenant database cannot be reached', async () => {
+    const unreachable = await fixtures.create({ databasePort: await freePort() });
+    const res = await list(unreachable.authorization);
+    expect(res.status).toBe(503);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(JSON.stringify(res.body)).not.toMatch(/password/i);
+  });
+
+  it('validates the body: unknown fields, empty or too long text, wrong types → 400 naming the field', async () => {
+    const unknownField = await post(acme, { text: 'x', tenantId: globex.id });
+    expect(unknownField.status).toBe(400);
+    expect(unknownField.body.errors).toEqual([{ field: 'tenantId', message: 'is not a known field' }]);
+    for (const body of [{ text: '' }, { text: 'x'.repeat(10_001) }, { text: 7 }, {}, { text: 'a\u0000b' }]) {
+      const res = await post(acme, body);
+      expect(res.status).toBe(400);
+      expect(res.body.errors[0].field).toBe('text');
+    }
+    // Characters, not UTF-16 units: 10,000 emoji are 10,000 characters.
+    expect((await post(acme, { text: '😀'.repeat(10_000) })).status).toBe(201);
+    const notJson = await http()
+      .post('/notes')
+      .set('authorization', acme.authorization)
+      .set('content-type', 'text/plain')
+      .send('hello');
+    expect(notJson.status).toBe(415);
+  });
+
+  it('echoes x-request-id and answers /healthz without a token', async () => {
+    const res = await http().get('/healthz').set('x-request-id', 'req-123');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok' });
+    expect(res.headers['x-request-id']).toBe('req-123');
+  });
+
+  it('exposes the router’s metrics at /metrics without a token', async () => {
+    const res = await http().get('/metrics');
+    expect(res.status).toBe(200);
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(res.text)?.[1]);
+    expect(value('silo_tenant_router_open_datasources')).toBeGreaterThanOrEqual(2);
+    expect(value('silo_tenant_router_cold_starts_total')).toBeGreaterThanOrEqual(2);
+    expect(value('silo_tenant_router_secret_fetches_total')).toBeGreaterThanOrEqual(2);
+    expect(value('silo_tenant_router_initialisation_seconds_count')).toBeGreaterThanOrEqual(2);
+    expect(value('silo_tenant_router_evictions_total')).toBe(0);
+    // Every request above, refused, failed or served, has given its lease back.
+    expect(value('silo_tenant_router_leases')).toBe(0);
+    expect(res.text).toContain('process_cpu_user_seconds_total');
+  });
+});

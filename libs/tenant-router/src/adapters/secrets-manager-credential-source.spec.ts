@@ -1,0 +1,70 @@
+import type { TenantDirectoryEntry } from '../tenant-router.types';
+import { SecretsManagerCredentialSource, TenantSecretError } from './secrets-manager-credential-source';
+
+const tenant: TenantDirectoryEntry = {
+  id: '0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f',
+  slug: 'acme',
+  tier: 'pro',
+  status: 'ACTIVE',
+};
+const PASSWORD = 'Zx9-very-secret-password-value';
+const good = {
+  engine: 'postgres',
+  host: 'db.local',
+  port: 5432,
+  dbname: 'silo-acme',
+  username: 'silo_acme_app',
+  password: PASSWORD,
+};
+
+function source(value: Record<string, unknown> | null) {
+  const read = jest.fn((_name: string) => Promise.resolve(value as never));
+  return { read, credentials: new SecretsManagerCredentialSource({ read }, 'silo-stg') };
+}
+
+describe('SecretsManagerCredentialSource', () => {
+  it('reads the tenant’s app secret by its derived name', async () => {
+    const { read, credentials } = source(good);
+    await expect(credentials.fetch(tenant)).resolves.toEqual({
+      host: 'db.local',
+      port: 5432,
+      dbname: 'silo-acme',
+      username: 'silo_acme_app',
+      password: PASSWORD,
+    });
+    expect(read).toHaveBeenCalledWith('silo-stg/acme/app');
+  });
+
+  it('takes a port written as a string', async () => {
+    await expect(source({ ...good, port: '6432' }).credentials.fetch(tenant)).resolves.toMatchObject({
+      port: 6432,
+    });
+  });
+
+  it('names a secret that does not exist', async () => {
+    await expect(source(null).credentials.fetch(tenant)).rejects.toThrow(
+      new TenantSecretError('secret silo-stg/acme/app does not exist'),
+    );
+  });
+
+  it('names every missing or malformed field', async () => {
+    const { password: _p, host: _h, ...rest } = good;
+    await expect(source({ ...rest, port: 'x', dbname: '' }).credentials.fetch(tenant)).rejects.toThrow(
+      'secret silo-stg/acme/app is unusable: host is missing, dbname is not a non-empty string, password is missing, port is not a port number',
+    );
+  });
+
+  it('never puts the password in an error message', async () => {
+    for (const broken of [
+      { ...good, host: undefined },
+      { ...good, port: PASSWORD },
+      { ...good, username: 7 },
+    ]) {
+      const error = await source(broken)
+        .credentials.fetch(tenant)
+        .catch((e: Error) => e);
+      expect(error).toBeInstanceOf(TenantSecretError);
+      expect((error as Error).message).not.toContain(PASSWORD);
+    }
+  });
+});

@@ -1,0 +1,59 @@
+import type { TenantSecrets } from '@silo/aws';
+import { tenantResourceNames } from '@silo/core';
+import type {
+  TenantAppCredentials,
+  TenantCredentialSource,
+  TenantDirectoryEntry,
+} from '../tenant-router.types';
+
+/** The app secret is missing or not in the shape the worker writes. Never carries a secret value. */
+export class TenantSecretError extends Error {
+  override readonly name = 'TenantSecretError';
+}
+
+/**
+ * Reads a tenant's app credentials from Secrets Manager (`<prefix>/<slug>/app`, written by the
+ * provisioning worker in the RDS secret shape) through libs/aws. The router caches the result
+ * for its secret TTL and fetches again after an authentication failure.
+ */
+export class SecretsManagerCredentialSource implements TenantCredentialSource {
+  constructor(
+    private readonly secrets: Pick<TenantSecrets, 'read'>,
+    /** SILO_RESOURCE_PREFIX, as the worker named the secret. */
+    private readonly prefix: string,
+  ) {}
+
+  async fetch(tenant: TenantDirectoryEntry): Promise<TenantAppCredentials> {
+    const name = tenantResourceNames(this.prefix, tenant.slug).appSecretName;
+    const value = await this.secrets.read(name);
+    if (value === null) throw new TenantSecretError(`secret ${name} does not exist`);
+    return parseAppSecret(name, value);
+  }
+}
+
+/**
+ * Checks the fields the router needs, naming every one that is missing or malformed. Messages
+ * name fields, never values: the password must not reach a log line through an error.
+ */
+export function parseAppSecret(name: string, value: Record<string, unknown>): TenantAppCredentials {
+  const problems: string[] = [];
+  const text = (field: string): string => {
+    const v = value[field];
+    if (typeof v === 'string' && v.length > 0) return v;
+    problems.push(v === undefined ? `${field} is missing` : `${field} is not a non-empty string`);
+    return '';
+  };
+  const host = text('host');
+  const dbname = text('dbname');
+  const username = text('username');
+  const password = text('password');
+  const rawPort = value.port;
+  // The worker writes a number; secrets written by hand or by RDS tooling often hold a string.
+  const port = typeof rawPort === 'string' && /^\d{1,5}$/.test(rawPort) ? Number(rawPort) : rawPort;
+  if (rawPort === undefined) problems.push('port is missing');
+  else if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    problems.push('port is not a port number');
+  }
+  if (problems.length) throw new TenantSecretError(`secret ${name} is unusable: ${problems.join(', ')}`);
+  return { host, port: port as number, dbname, username, password };
+}

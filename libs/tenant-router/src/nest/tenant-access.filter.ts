@@ -1,0 +1,32 @@
+import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
+import { PROBLEM_CONTENT_TYPE } from './problem-details';
+import { tenantAccessAnswer } from './tenant-access.problem';
+
+/**
+ * Answers a {@link TenantAccessError} as problem+json (403 unknown or not ACTIVE, 503 with
+ * `Retry-After` when the database is away). For apps without a catch-all filter of their own;
+ * an app that has one calls {@link tenantAccessAnswer} from it instead, as the example app does.
+ */
+@Catch(TenantAccessError)
+export class TenantAccessExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger(TenantAccessExceptionFilter.name);
+
+  catch(error: TenantAccessError, host: ArgumentsHost): void {
+    logTenantAccessError(this.logger, error);
+    const { status, body, headers } = tenantAccessAnswer(error);
+    const res = host.switchToHttp().getResponse<Response>();
+    res.status(status).set(headers).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+  }
+}
+
+/** Refusals are expected (debug); an unreachable database is worth a warning with its cause. */
+export function logTenantAccessError(logger: Logger, error: TenantAccessError): void {
+  const fields = { tenantId: error.details.tenantId, code: error.code, status: error.details.status };
+  if (error.code === TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE) {
+    logger.warn({ ...fields, err: error.cause ?? error.message }, error.message);
+  } else {
+    logger.debug(fields, error.message);
+  }
+}

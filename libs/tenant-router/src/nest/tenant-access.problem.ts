@@ -1,0 +1,49 @@
+import { assertNever } from '@silo/core';
+import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
+import { problem, type ProblemDetails } from './problem-details';
+
+/** Retry-After when the router gives no hint of its own. */
+const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/** The HTTP answer to a refused tenant: status, problem body and headers to set. */
+export interface TenantAccessAnswer {
+  status: number;
+  body: ProblemDetails;
+  headers: Record<string, string>;
+}
+
+/**
+ * Maps each router refusal to HTTP, exhaustively (a new code fails to compile until it has an
+ * answer). An unknown tenant is 403 like an inactive one, not 404: the tenant comes from a
+ * verified token, so the route exists and it is the credential that is refused, and a caller
+ * that cannot tell unknown from refused learns nothing about which tenant ids exist.
+ */
+export function tenantAccessAnswer(error: TenantAccessError): TenantAccessAnswer {
+  switch (error.code) {
+    case TenantAccessErrorCode.TENANT_NOT_FOUND:
+      return { status: 403, body: problem(403, 'The token’s tenant is not known to Silo.'), headers: {} };
+    case TenantAccessErrorCode.TENANT_NOT_ACTIVE: {
+      const status = error.details.status ?? 'not ACTIVE';
+      return {
+        status: 403,
+        body: problem(403, `The tenant is ${status}; only ACTIVE tenants are served.`, {
+          tenantStatus: error.details.status,
+        }),
+        headers: {},
+      };
+    }
+    case TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE: {
+      const retryAfter =
+        error.details.retryAfterMs === undefined
+          ? DEFAULT_RETRY_AFTER_SECONDS
+          : Math.max(1, Math.ceil(error.details.retryAfterMs / 1000));
+      return {
+        status: 503,
+        body: problem(503, 'The tenant’s database cannot be reached right now; retry later.'),
+        headers: { 'Retry-After': String(retryAfter) },
+      };
+    }
+    default:
+      return assertNever(error.code, 'tenant access error code');
+  }
+}

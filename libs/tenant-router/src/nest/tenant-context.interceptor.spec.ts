@@ -1,0 +1,118 @@
+import { AsyncResource } from 'node:async_hooks';
+import { EventEmitter } from 'node:events';
+import { HttpException, type CallHandler, type ExecutionContext } from '@nestjs/common';
+import { defer, from, lastValueFrom } from 'rxjs';
+import type { DataSource } from 'typeorm';
+import type { TenantRouter } from '../tenant-router';
+import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
+import { TENANT_IDENTITY } from './tenant-auth.guard';
+import { TenantContext } from './tenant-context';
+import { TenantContextInterceptor } from './tenant-context.interceptor';
+
+const TENANT = '0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f';
+const dataSource = { name: 'tenant-ds' } as unknown as DataSource;
+
+function setup(acquire: () => Promise<{ release: jest.Mock }>) {
+  const router = { acquire: jest.fn(acquire) } as unknown as TenantRouter;
+  const req = {
+    [TENANT_IDENTITY]: { tenantId: TENANT, principal: { sub: 's', roles: [], tenantId: TENANT } },
+  };
+  const res = new EventEmitter();
+  const context = {
+    switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }),
+  } as unknown as ExecutionContext;
+  return { interceptor: new TenantContextInterceptor(router), context, res, router };
+}
+
+/** As Nest's InterceptorsConsumer builds it: handle() binds the async context it is called in. */
+function handler(work: () => Promise<unknown>): CallHandler & { calls: number } {
+  const h = {
+    calls: 0,
+    handle: () => defer(AsyncResource.bind(() => from((h.calls++, work())))),
+  };
+  return h;
+}
+
+const lease = () => ({ tenantId: TENANT, dataSource, release: jest.fn() });
+
+describe('TenantContextInterceptor', () => {
+  it('runs the handler inside the tenant context and releases the lease once the response is over', async () => {
+    const held = lease();
+    const { interceptor, context, res } = setup(() => Promise.resolve(held));
+    const seen = await lastValueFrom(
+      interceptor.intercept(
+        context,
+        handler(async () => {
+          await new Promise((r) => setImmediate(r));
+          return [TenantContext.tenantId(), TenantContext.dataSource()];
+        }),
+      ),
+    );
+    expect(seen).toEqual([TENANT, dataSource]);
+    expect(held.release).not.toHaveBeenCalled();
+    res.emit('finish');
+    res.emit('close');
+    expect(held.release).toHaveBeenCalledTimes(1);
+  });
+
+  it('releases the lease when the handler fails, once the error response is over', async () => {
+    const held = lease();
+    const { interceptor, context, res } = setup(() => Promise.resolve(held));
+    await expect(
+      lastValueFrom(
+        interceptor.intercept(
+          context,
+          handler(() => Promise.reject(new Error('boom'))),
+        ),
+      ),
+    ).rejects.toThrow('boom');
+    expect(held.release).not.toHaveBeenCalled();
+    res.emit('close');
+    expect(held.release).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps the lease while the handler still runs after the client went away', async () => {
+    const held = lease();
+    const { interceptor, context, res } = setup(() => Promise.resolve(held));
+    let finish!: () => void;
+    const running = lastValueFrom(
+      interceptor.intercept(
+        context,
+        handler(() => new Promise<void>((r) => (finish = r))),
+      ),
+    );
+    await new Promise((r) => setImmediate(r));
+    res.emit('close');
+    expect(held.release).not.toHaveBeenCalled();
+    finish();
+    await running.catch(() => undefined);
+    expect(held.release).toHaveBeenCalledTimes(1);
+  });
+
+  it('gives the lease back at once and skips the handler when the client left while the DataSource opened', async () => {
+    const held = lease();
+    let open!: () => void;
+    const { interceptor, context, res } = setup(() => new Promise((resolve) => (open = () => resolve(held))));
+    const h = handler(() => Promise.resolve('never'));
+    const result = lastValueFrom(interceptor.intercept(context, h)).catch((e: unknown) => e);
+    await new Promise((r) => setImmediate(r));
+    res.emit('close');
+    open();
+    const error = await result;
+    expect(error).toBeInstanceOf(HttpException);
+    expect((error as HttpException).getStatus()).toBe(499);
+    expect(h.calls).toBe(0);
+    expect(held.release).toHaveBeenCalledTimes(1);
+  });
+
+  it('lets a router refusal through before the handler runs', async () => {
+    const refusal = new TenantAccessError(TenantAccessErrorCode.TENANT_NOT_ACTIVE, 'suspended', {
+      tenantId: TENANT,
+      status: 'SUSPENDED',
+    });
+    const { interceptor, context } = setup(() => Promise.reject(refusal));
+    const h = handler(() => Promise.resolve('never'));
+    await expect(lastValueFrom(interceptor.intercept(context, h))).rejects.toBe(refusal);
+    expect(h.calls).toBe(0);
+  });
+});

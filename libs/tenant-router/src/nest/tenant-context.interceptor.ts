@@ -1,0 +1,89 @@
+import { CallHandler, ExecutionContext, HttpException, Injectable, NestInterceptor } from '@nestjs/common';
+import type { Response } from 'express';
+import { defer, finalize, mergeMap, type Observable } from 'rxjs';
+import { TenantRouter } from '../tenant-router';
+import type { TenantLease } from '../tenant-router.types';
+import { problem } from './problem-details';
+import { TENANT_IDENTITY, type TenantIdentifiedRequest } from './tenant-auth.guard';
+import { TENANT_REQUEST_CONTEXT, TenantContext, type TenantRequestContext } from './tenant-context';
+
+/**
+ * Leases the verified tenant's DataSource for the request and runs the handler inside its
+ * {@link TenantContext}. A tenant the router refuses (not found, not ACTIVE, database away)
+ * fails here with its TenantAccessError, before the handler runs.
+ *
+ * The lease is released once the response has finished or closed (client abort included) and
+ * the handler has settled, whichever is later: a handler still querying after its client went
+ * away keeps its DataSource from being evicted under it.
+ */
+@Injectable()
+export class TenantContextInterceptor implements NestInterceptor {
+  constructor(private readonly router: TenantRouter) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const req = context
+      .switchToHttp()
+      .getRequest<TenantIdentifiedRequest & { [TENANT_REQUEST_CONTEXT]?: TenantRequestContext }>();
+    const res = context.switchToHttp().getResponse<Response>();
+    const identity = req[TENANT_IDENTITY];
+    if (!identity) {
+      throw new Error('TenantContextInterceptor runs only after TenantAuthGuard: use @TenantScoped()');
+    }
+    const lifecycle = new LeaseLifecycle(res);
+    return defer(() => this.router.acquire(identity.tenantId)).pipe(
+      mergeMap((lease) => {
+        if (!lifecycle.hold(lease)) {
+          throw new HttpException(problem(499, 'The client closed the request.'), 499);
+        }
+        const tenant: TenantRequestContext = {
+          tenantId: identity.tenantId,
+          principal: identity.principal,
+          dataSource: lease.dataSource,
+        };
+        req[TENANT_REQUEST_CONTEXT] = tenant;
+        // next.handle() binds the async context it is called in, so the handler runs inside it.
+        return TenantContext.run(tenant, () => next.handle()).pipe(finalize(() => lifecycle.settled()));
+      }),
+    );
+  }
+}
+
+/** Releases a lease exactly once, when the response is over and the handler has settled. */
+class LeaseLifecycle {
+  private lease: TenantLease | undefined;
+  private responseOver = false;
+  private handlerSettled = false;
+  private released = false;
+
+  constructor(res: Response) {
+    // Listening before the lease exists: a client that aborts while the DataSource opens is seen.
+    const over = () => {
+      this.responseOver = true;
+      this.releaseIfDone();
+    };
+    res.once('finish', over);
+    res.once('close', over);
+  }
+
+  /** Takes the lease; false (and released at once) when the response is already over. */
+  hold(lease: TenantLease): boolean {
+    this.lease = lease;
+    if (this.responseOver) {
+      this.handlerSettled = true;
+      this.releaseIfDone();
+      return false;
+    }
+    return true;
+  }
+
+  settled(): void {
+    this.handlerSettled = true;
+    this.releaseIfDone();
+  }
+
+  private releaseIfDone(): void {
+    if (this.released || !this.lease || !this.responseOver || !this.handlerSettled) return;
+    this.released = true;
+    this.lease.release();
+  }
+}

@@ -1,0 +1,90 @@
+import {
+  DynamicModule,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  OnApplicationShutdown,
+  type InjectionToken,
+  type ModuleMetadata,
+  type OptionalFactoryDependency,
+} from '@nestjs/common';
+import type { JwtVerifier } from '@silo/auth';
+import { TenantRouter } from '../tenant-router';
+import type { TenantCredentialSource, TenantDirectory, TenantRouterOptions } from '../tenant-router.types';
+import { TENANT_TOKEN_VERIFIER, TenantAuthGuard } from './tenant-auth.guard';
+import { TenantContextInterceptor } from './tenant-context.interceptor';
+
+/** What the module builds the router and the guard from. */
+export interface TenantRouterSetup {
+  /** Where tenants' slug, tier and status come from (e.g. `ControlPlaneTenantDirectory`). */
+  directory: TenantDirectory;
+  /** Where tenants' app credentials come from (e.g. `SecretsManagerCredentialSource`). */
+  credentials: TenantCredentialSource;
+  /** Bounds and TTLs (e.g. `tenantRouterOptionsFromConfig(config, [NoteEntity])`). */
+  options: TenantRouterOptions;
+  /** Verifies bearer tokens; the tenant is the `tenant_id` claim of a token it accepts. */
+  verifier: JwtVerifier;
+}
+
+export interface TenantRouterModuleAsyncOptions {
+  /** Modules whose providers `inject` names. */
+  imports?: ModuleMetadata['imports'];
+  inject?: (InjectionToken | OptionalFactoryDependency)[];
+  useFactory: (...deps: never[]) => TenantRouterSetup | Promise<TenantRouterSetup>;
+}
+
+const TENANT_ROUTER_SETUP = Symbol('TENANT_ROUTER_SETUP');
+
+/** Closes every tenant DataSource when the app shuts down. */
+@Injectable()
+class TenantRouterShutdown implements OnApplicationShutdown {
+  constructor(@Inject(TenantRouter) private readonly router: TenantRouter) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.router.close();
+  }
+}
+
+/**
+ * The data-plane router for a Nest app: one {@link TenantRouter} (closed on shutdown), the
+ * tenant guard and the tenant-context interceptor that `@TenantScoped()` applies. Global, so
+ * any controller can be `@TenantScoped()` and any provider can inject the router.
+ */
+@Module({})
+export class TenantRouterModule {
+  static forRootAsync(options: TenantRouterModuleAsyncOptions): DynamicModule {
+    return {
+      module: TenantRouterModule,
+      global: true,
+      imports: options.imports ?? [],
+      providers: [
+        {
+          provide: TENANT_ROUTER_SETUP,
+          inject: options.inject ?? [],
+          useFactory: options.useFactory as (...deps: unknown[]) => Promise<TenantRouterSetup>,
+        },
+        {
+          provide: TenantRouter,
+          inject: [TENANT_ROUTER_SETUP],
+          useFactory: (setup: TenantRouterSetup) =>
+            new TenantRouter(
+              setup.directory,
+              setup.credentials,
+              setup.options,
+              new Logger(TenantRouter.name),
+            ),
+        },
+        {
+          provide: TENANT_TOKEN_VERIFIER,
+          inject: [TENANT_ROUTER_SETUP],
+          useFactory: (setup: TenantRouterSetup) => setup.verifier,
+        },
+        TenantAuthGuard,
+        TenantContextInterceptor,
+        TenantRouterShutdown,
+      ],
+      exports: [TenantRouter, TENANT_TOKEN_VERIFIER, TenantAuthGuard, TenantContextInterceptor],
+    };
+  }
+}

@@ -1,0 +1,103 @@
+import type { DataSource } from 'typeorm';
+import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
+import type { TenantAppCredentials, TenantRouterOptions } from './tenant-router.types';
+
+/** `application_name` of every connection the router opens (visible in pg_stat_activity). */
+export const TENANT_ROUTER_APPLICATION_NAME = 'silo-tenant-router';
+
+/** SQLSTATE invalid_password: the password (or the role) was refused. */
+const INVALID_PASSWORD = '28P01';
+
+/**
+ * TypeORM options for one tenant's DataSource: the app role's credentials, the router's entity
+ * classes, a pg pool of `poolSize` whose every wait is bounded, nothing run at start-up.
+ */
+export function tenantDataSourceOptions(
+  credentials: TenantAppCredentials,
+  poolSize: number,
+  options: TenantRouterOptions,
+  onPoolError: (error: unknown) => void,
+): PostgresConnectionOptions {
+  return {
+    type: 'postgres',
+    host: credentials.host,
+    port: credentials.port,
+    database: credentials.dbname,
+    username: credentials.username,
+    password: credentials.password,
+    ssl: options.ssl,
+    entities: options.entities,
+    synchronize: false,
+    migrationsRun: false,
+    dropSchema: false,
+    // The app role may not CREATE EXTENSION; the schema is the tenant migrations' business.
+    installExtensions: false,
+    logging: false,
+    poolErrorHandler: onPoolError,
+    extra: {
+      max: poolSize,
+      connectionTimeoutMillis: options.connectionTimeoutMs,
+      idleTimeoutMillis: poolClientIdleMs(options.idleTimeoutMs),
+      application_name: TENANT_ROUTER_APPLICATION_NAME,
+    },
+  };
+}
+
+/**
+ * How long a pooled connection may sit unused before pg closes it: half the DataSource's idle
+ * timeout, between 1 s and 60 s, so a quiet tenant gives its connections back before its
+ * DataSource is closed, and a busy one does not reconnect between bursts.
+ */
+export function poolClientIdleMs(idleTimeoutMs: number): number {
+  return Math.min(60_000, Math.max(1_000, Math.floor(idleTimeoutMs / 2)));
+}
+
+/** What pg-pool exposes about its clients (pg-pool 3: getters on the Pool). */
+interface PgPoolGauge {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+}
+
+/** What the router reads of TypeORM's PostgresDriver (`master` is the pg.Pool, absent when closed). */
+interface PostgresDriverView {
+  master?: PgPoolGauge;
+  connectedQueryRunners?: readonly unknown[];
+}
+
+/**
+ * True while the DataSource's pool has a client checked out or a request waiting for one, or a
+ * TypeORM query runner holds a connection: destroying it then would kill that work.
+ */
+export function poolBusy(dataSource: DataSource): boolean {
+  const driver = dataSource.driver as unknown as PostgresDriverView;
+  if (driver.connectedQueryRunners !== undefined && driver.connectedQueryRunners.length > 0) return true;
+  const pool = driver.master;
+  return pool !== undefined && (pool.totalCount > pool.idleCount || pool.waitingCount > 0);
+}
+
+/** Connections the DataSource's pool holds now. */
+export function poolConnections(dataSource: DataSource): number {
+  return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.totalCount ?? 0;
+}
+
+/**
+ * Ends a pool TypeORM left behind: a DataSource whose initialisation failed after the pool was
+ * made is not destroyed by TypeORM, and its connections would linger until they idle out.
+ */
+export async function endLeftoverPool(dataSource: DataSource): Promise<void> {
+  const driver = dataSource.driver as unknown as { master?: { ended?: boolean; end(): Promise<void> } };
+  const pool = driver.master;
+  if (pool === undefined || pool.ended === true) return;
+  await pool.end();
+}
+
+/** True when `error` (or what it wraps: TypeORM's driverError, a cause) is PostgreSQL's 28P01. */
+export function isAuthenticationFailure(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e !== null && typeof e === 'object' && depth < 4; depth++) {
+    const { code, driverError, cause } = e as { code?: unknown; driverError?: unknown; cause?: unknown };
+    if (code === INVALID_PASSWORD) return true;
+    e = driverError ?? cause;
+  }
+  return false;
+}

@@ -1,0 +1,38 @@
+import { TIER_NAMES } from '@silo/core';
+import type { TenantRouterOptions } from './tenant-router.types';
+
+/** Throws one error naming every bad option. */
+export function assertValidRouterOptions(options: TenantRouterOptions): void {
+  const problems: string[] = [];
+  const atLeast = (name: string, value: unknown, min: number, integer = false): void => {
+    if (typeof value !== 'number' || !(value >= min) || (integer && !Number.isInteger(value)))
+      problems.push(
+        `${name} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got ${String(value)})`,
+      );
+  };
+  atLeast('maxDataSources', options.maxDataSources, 1, true);
+  atLeast('connectionBudget', options.connectionBudget, 1, true);
+  atLeast('idleTimeoutMs', options.idleTimeoutMs, 1);
+  atLeast('connectionTimeoutMs', options.connectionTimeoutMs, 1);
+  atLeast('statusTtlMs', options.statusTtlMs, 0);
+  atLeast('secretTtlMs', options.secretTtlMs, 0);
+  atLeast('failureBackoffMs', options.failureBackoffMs, 0);
+  if (options.getDataSourceGraceMs !== undefined)
+    atLeast('getDataSourceGraceMs', options.getDataSourceGraceMs, 0);
+  if (options.closeTimeoutMs !== undefined) atLeast('closeTimeoutMs', options.closeTimeoutMs, 0);
+  for (const tier of TIER_NAMES) {
+    const size = options.poolSizeByTier?.[tier];
+    atLeast(`poolSizeByTier.${tier}`, size, 1, true);
+    // A DataSource that could never fit would wait for room forever.
+    if (typeof size === 'number' && size > options.connectionBudget)
+      problems.push(
+        `poolSizeByTier.${tier} (${size}) exceeds connectionBudget (${options.connectionBudget})`,
+      );
+  }
+  if (
+    !Array.isArray(options.entities) ||
+    options.entities.some((e) => typeof e !== 'function' && typeof e !== 'object')
+  )
+    problems.push('entities must be entity classes or schemas, not globs');
+  if (problems.length > 0) throw new Error(`invalid tenant router options: ${problems.join('; ')}`);
+}

@@ -1,0 +1,605 @@
+import type { TenantStatus, TierName } from '@silo/core';
+import type { DataSource, DataSourceOptions } from 'typeorm';
+import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
+import { TenantRouter } from './tenant-router';
+import { TenantAccessError, TenantAccessErrorCode } from './tenant-router.errors';
+import type { TenantDirectoryEntry, TenantLease, TenantRouterOptions } from './tenant-router.types';
+
+class FakePool {
+  totalCount = 0;
+  idleCount = 0;
+  waitingCount = 0;
+  ended = false;
+  end(): Promise<void> {
+    this.ended = true;
+    return Promise.resolve();
+  }
+  /** A client checked out (a query running). */
+  busy(): void {
+    this.totalCount = 1;
+    this.idleCount = 0;
+  }
+  idle(): void {
+    this.totalCount = 1;
+    this.idleCount = 1;
+  }
+}
+
+/** Stands in for a TypeORM DataSource: only what the router touches. */
+class FakeDataSource {
+  isInitialized = false;
+  destroyed = false;
+  readonly pool = new FakePool();
+  readonly driver: { master?: FakePool; connectedQueryRunners: unknown[] } = { connectedQueryRunners: [] };
+
+  constructor(
+    readonly options: PostgresConnectionOptions,
+    private readonly behaviour: (ds: FakeDataSource) => Promise<void>,
+    private readonly events: string[],
+  ) {}
+
+  get tenant(): string {
+    return String(this.options.database);
+  }
+
+  async initialize(): Promise<this> {
+    this.events.push(`init ${this.tenant}`);
+    await this.behaviour(this);
+    this.driver.master = this.pool;
+    this.isInitialized = true;
+    return this;
+  }
+
+  destroy(): Promise<void> {
+    this.events.push(`destroy ${this.tenant}`);
+    this.isInitialized = false;
+    this.destroyed = true;
+    this.driver.master = undefined;
+    return Promise.resolve();
+  }
+}
+
+const AUTH_FAILED = Object.assign(new Error('password authentication failed for user "app"'), {
+  code: '28P01',
+});
+
+const defaults: TenantRouterOptions = {
+  entities: [],
+  maxDataSources: 10,
+  connectionBudget: 100,
+  poolSizeByTier: { starter: 2, pro: 3, enterprise: 5 },
+  idleTimeoutMs: 60_000,
+  connectionTimeoutMs: 1_000,
+  statusTtlMs: 1_000,
+  secretTtlMs: 60_000,
+  failureBackoffMs: 100,
+  ssl: false,
+  getDataSourceGraceMs: 0,
+  closeTimeoutMs: 1_000,
+};
+
+const routers: TenantRouter[] = [];
+afterEach(async () => {
+  await Promise.all(routers.splice(0).map((r) => r.close()));
+});
+
+function harness(overrides: Partial<TenantRouterOptions> = {}) {
+  let now = 1_000;
+  const entries = new Map<string, TenantDirectoryEntry>();
+  const events: string[] = [];
+  const created: FakeDataSource[] = [];
+  const passwords = new Map<string, string>();
+  let behaviour: (ds: FakeDataSource) => Promise<void> = () => Promise.resolve();
+  const directory = { find: jest.fn((id: string) => Promise.resolve(entries.get(id) ?? null)) };
+  const credentials = {
+    fetch: jest.fn((t: TenantDirectoryEntry) =>
+      Promise.resolve({
+        host: 'db.local',
+        port: 5432,
+        dbname: t.id,
+        username: `${t.slug}_app`,
+        password: passwords.get(t.id) ?? 'pw-1',
+      }),
+    ),
+  };
+  const log = { warn: jest.fn(), debug: jest.fn() };
+  const router = new TenantRouter(
+    directory,
+    credentials,
+    {
+      ...defaults,
+      clock: () => now,
+      createDataSource: (options: DataSourceOptions) => {
+        const ds = new FakeDataSource(options as PostgresConnectionOptions, (d) => behaviour(d), events);
+        created.push(ds);
+        return ds as unknown as DataSource;
+      },
+      ...overrides,
+    },
+    log,
+  );
+  routers.push(router);
+  const tenant = (id: string, tier: TierName = 'starter', status: TenantStatus = 'ACTIVE'): string => {
+    entries.set(id, { id, slug: id, tier, status });
+    return id;
+  };
+  return {
+    router,
+    directory,
+    credentials,
+    log,
+    events,
+    created,
+    passwords,
+    tenant,
+    advance: (ms: number) => (now += ms),
+    setStatus: (id: string, status: TenantStatus) => entries.set(id, { ...entries.get(id)!, status }),
+    initialiseWith: (b: (ds: FakeDataSource) => Promise<void>) => (behaviour = b),
+    dataSourceOf: (id: string) => created.filter((d) => d.tenant === id),
+  };
+}
+
+/** Lets pending promise callbacks and immediate timers run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function accessError(promise: Promise<unknown>): Promise<TenantAccessError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TenantAccessError) return error;
+    throw error;
+  }
+  throw new Error('expected a TenantAccessError');
+}
+
+async function open(router: TenantRouter, id: string): Promise<void> {
+  (await router.acquire(id)).release();
+}
+
+describe('TenantRouter single flight', () => {
+  it('shares one status lookup, one secret fetch and one initialisation among concurrent first calls', async () => {
+    const h = harness();
+    const a = h.tenant('a');
+    const leases = await Promise.all(Array.from({ length: 100 }, () => h.router.acquire(a)));
+
+    expect(h.directory.find).toHaveBeenCalledTimes(1);
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(1);
+    expect(h.created).toHaveLength(1);
+    expect(new Set(leases.map((l) => l.dataSource)).size).toBe(1);
+    expect(h.router.stats()).toMatchObject({ open: 1, leases: 100, initialisations: 1, coldStarts: 100 });
+    leases.forEach((l) => l.release());
+    expect(h.router.stats().leases).toBe(0);
+  });
+
+  it('serves a warm tenant without asking the directory or the secret store again', async () => {
+    const h = harness();
+    const a = h.tenant('a');
+    await open(h.router, a);
+    for (let i = 0; i < 50; i++) await open(h.router, a);
+    expect(h.directory.find).toHaveBeenCalledTimes(1);
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(1);
+    expect(h.router.stats()).toMatchObject({ coldStarts: 1, initialisations: 1 });
+  });
+
+  it('builds the DataSource from the secret with a bounded pool and nothing run at start-up', async () => {
+    const h = harness({ connectionTimeoutMs: 2_500 });
+    await open(h.router, h.tenant('a', 'pro'));
+    expect(h.created[0].options).toMatchObject({
+      type: 'postgres',
+      host: 'db.local',
+      port: 5432,
+      database: 'a',
+      username: 'a_app',
+      password: 'pw-1',
+      synchronize: false,
+      migrationsRun: false,
+      installExtensions: false,
+      extra: { max: 3, connectionTimeoutMillis: 2_500, application_name: 'silo-tenant-router' },
+    });
+  });
+
+  it('does not cache a failed initialisation: calls fail fast during the backoff, then retry', async () => {
+    const h = harness({ failureBackoffMs: 100 });
+    const a = h.tenant('a');
+    const refused = new Error('connect ECONNREFUSED');
+    h.initialiseWith(() => Promise.reject(refused));
+
+    const first = await Promise.all(Array.from({ length: 10 }, () => accessError(h.router.acquire(a))));
+    expect(first.map((e) => e.code)).toEqual(
+      Array(10).fill(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE),
+    );
+    expect(first[0].cause).toBe(refused);
+    expect(first[0].details.retryAfterMs).toBe(100);
+    expect(h.created).toHaveLength(1);
+
+    h.advance(60);
+    const during = await accessError(h.router.acquire(a));
+    expect(during.details).toEqual({ tenantId: a, retryAfterMs: 40 });
+    expect(h.created).toHaveLength(1);
+
+    h.initialiseWith(() => Promise.resolve());
+    h.advance(40);
+    await open(h.router, a);
+    expect(h.created).toHaveLength(2);
+    expect(h.router.stats()).toMatchObject({ open: 1, initialisations: 2, initialisationFailures: 1 });
+  });
+
+  it('ends the pool TypeORM leaves behind when initialisation fails after connecting', async () => {
+    const h = harness();
+    h.initialiseWith((ds) => {
+      ds.driver.master = ds.pool;
+      return Promise.reject(new Error('permission denied for schema app'));
+    });
+    await accessError(h.router.acquire(h.tenant('a')));
+    expect(h.created[0].pool.ended).toBe(true);
+    expect(h.router.stats()).toMatchObject({ open: 0, reservedConnections: 0 });
+  });
+});
+
+describe('TenantRouter capacity', () => {
+  it('closes the least recently used idle DataSource first when maxDataSources is reached', async () => {
+    const h = harness({ maxDataSources: 2 });
+    await open(h.router, h.tenant('a'));
+    await open(h.router, h.tenant('b'));
+    await open(h.router, 'a');
+    await open(h.router, h.tenant('c'));
+
+    expect(h.events).toEqual(['init a', 'init b', 'destroy b', 'init c']);
+    expect(h.router.stats()).toMatchObject({ open: 2, evictions: 1 });
+  });
+
+  it('keeps the sum of pool sizes within the connection budget, evicting as many as needed', async () => {
+    const h = harness({ connectionBudget: 6 });
+    const reserved: number[] = [];
+    for (const [id, tier] of [
+      ['a', 'starter'],
+      ['b', 'pro'],
+      ['c', 'starter'],
+      ['d', 'enterprise'],
+      ['e', 'starter'],
+    ] as const) {
+      await open(h.router, h.tenant(id, tier));
+      reserved.push(h.router.stats().reservedConnections);
+    }
+    // a(2) b(3) -> 5; c(2) evicts a -> 5; d(5) evicts b and c -> 5; e(2) evicts d -> 2.
+    expect(reserved).toEqual([2, 5, 5, 5, 2]);
+    expect(h.events.filter((e) => e.startsWith('destroy'))).toEqual([
+      'destroy a',
+      'destroy b',
+      'destroy c',
+      'destroy d',
+    ]);
+    expect(Math.max(...reserved)).toBeLessThanOrEqual(6);
+  });
+
+  it('never evicts a DataSource under lease: an opening waits until the lease is released', async () => {
+    const h = harness({ maxDataSources: 1 });
+    const lease = await h.router.acquire(h.tenant('a'));
+    const b = h.router.acquire(h.tenant('b'));
+    await settle();
+    expect(h.router.stats()).toMatchObject({ waiting: 1, open: 1 });
+    expect(h.events).toEqual(['init a']);
+
+    lease.release();
+    (await b).release();
+    expect(h.events).toEqual(['init a', 'destroy a', 'init b']);
+  });
+
+  it('fails with TENANT_DATABASE_UNAVAILABLE after connectionTimeoutMs when nothing can be evicted', async () => {
+    const h = harness({ maxDataSources: 1, connectionTimeoutMs: 30 });
+    const lease = await h.router.acquire(h.tenant('a'));
+    const error = await accessError(h.router.acquire(h.tenant('b')));
+
+    expect(error.code).toBe(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE);
+    expect(error.details.retryAfterMs).toBeGreaterThan(0);
+    expect(h.dataSourceOf('b')).toHaveLength(0);
+    expect(h.router.stats()).toMatchObject({ waiting: 0, open: 1, reservedConnections: 2 });
+    lease.release();
+    // Capacity is not the tenant's fault: no backoff.
+    await open(h.router, 'b');
+  });
+
+  it('serves waiting openings in arrival order', async () => {
+    const h = harness({ maxDataSources: 1 });
+    const a = await h.router.acquire(h.tenant('a'));
+    const b = h.router.acquire(h.tenant('b'));
+    const c = h.router.acquire(h.tenant('c'));
+    await settle();
+    a.release();
+    const bLease = await b;
+    expect(h.events).toEqual(['init a', 'destroy a', 'init b']);
+    bLease.release();
+    (await c).release();
+    expect(h.events).toEqual(['init a', 'destroy a', 'init b', 'destroy b', 'init c']);
+  });
+
+  it('does not evict a DataSource whose pool has a client checked out (getDataSource, no lease)', async () => {
+    const h = harness({ maxDataSources: 1 });
+    await h.router.getDataSource(h.tenant('a'));
+    const pool = h.dataSourceOf('a')[0].pool;
+    pool.busy();
+    const b = h.router.acquire(h.tenant('b'));
+    await sleep(60);
+    expect(h.events).toEqual(['init a']);
+
+    pool.idle();
+    (await b).release();
+    expect(h.events).toEqual(['init a', 'destroy a', 'init b']);
+  });
+
+  it('keeps a DataSource handed out by getDataSource open for the grace period', async () => {
+    const h = harness({ maxDataSources: 1, getDataSourceGraceMs: 500 });
+    await h.router.getDataSource(h.tenant('a'));
+    const b = h.router.acquire(h.tenant('b'));
+    await sleep(60);
+    expect(h.events).toEqual(['init a']);
+
+    h.advance(500);
+    (await b).release();
+    expect(h.events).toEqual(['init a', 'destroy a', 'init b']);
+  });
+});
+
+describe('TenantRouter idle timeout', () => {
+  it('closes DataSources unused for idleTimeoutMs and keeps the recently used and the leased', async () => {
+    const h = harness({ idleTimeoutMs: 1_000 });
+    await open(h.router, h.tenant('a'));
+    const leased = await h.router.acquire(h.tenant('b'));
+    await open(h.router, h.tenant('c'));
+    h.advance(600);
+    await open(h.router, 'c');
+    h.advance(600);
+
+    expect(h.router.closeIdle()).toBe(1);
+    await settle();
+    expect(h.events.filter((e) => e.startsWith('destroy'))).toEqual(['destroy a']);
+    expect(h.router.stats()).toMatchObject({ open: 2, idleClosed: 1, evictions: 0 });
+    leased.release();
+  });
+
+  it('opens a new DataSource for a tenant whose DataSource idled out', async () => {
+    const h = harness({ idleTimeoutMs: 1_000 });
+    const a = h.tenant('a');
+    await open(h.router, a);
+    h.advance(1_000);
+    h.router.closeIdle();
+    await settle();
+    await open(h.router, a);
+    expect(h.events).toEqual(['init a', 'destroy a', 'init a']);
+    // The secret was still fresh.
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('TenantRouter leases', () => {
+  it('counts a lease once however often it is released', async () => {
+    const h = harness();
+    const a = h.tenant('a');
+    const first = await h.router.acquire(a);
+    const second = await h.router.acquire(a);
+    first.release();
+    first.release();
+    first.release();
+    expect(h.router.stats().leases).toBe(1);
+
+    // The tenant is suspended: its DataSource must wait for the remaining lease.
+    h.setStatus(a, 'SUSPENDED');
+    h.advance(1_000);
+    await accessError(h.router.acquire(a));
+    await settle();
+    expect(h.created[0].destroyed).toBe(false);
+    second.release();
+    await settle();
+    expect(h.created[0].destroyed).toBe(true);
+  });
+
+  it('releases the lease when run() work throws', async () => {
+    const h = harness();
+    const boom = new Error('boom');
+    await expect(h.router.run(h.tenant('a'), () => Promise.reject(boom))).rejects.toBe(boom);
+    expect(h.router.stats().leases).toBe(0);
+  });
+});
+
+describe('TenantRouter status gating', () => {
+  it('refuses unknown, SUSPENDED and DELETED tenants without touching their secret', async () => {
+    const h = harness();
+    h.tenant('s', 'pro', 'SUSPENDED');
+    h.tenant('d', 'pro', 'DELETED');
+
+    const unknown = await accessError(h.router.acquire('nobody'));
+    expect(unknown.code).toBe(TenantAccessErrorCode.TENANT_NOT_FOUND);
+    for (const [id, status] of [
+      ['s', 'SUSPENDED'],
+      ['d', 'DELETED'],
+    ] as const) {
+      const error = await accessError(h.router.getDataSource(id));
+      expect(error.code).toBe(TenantAccessErrorCode.TENANT_NOT_ACTIVE);
+      expect(error.details).toEqual({ tenantId: id, status });
+      expect(error.message).toContain(status);
+    }
+    expect(h.credentials.fetch).not.toHaveBeenCalled();
+    expect(h.created).toHaveLength(0);
+  });
+
+  it('caches a refusal for statusTtlMs', async () => {
+    const h = harness({ statusTtlMs: 1_000 });
+    await accessError(h.router.acquire('nobody'));
+    await accessError(h.router.acquire('nobody'));
+    expect(h.directory.find).toHaveBeenCalledTimes(1);
+    h.tenant('nobody');
+    h.advance(1_000);
+    await open(h.router, 'nobody');
+    expect(h.directory.find).toHaveBeenCalledTimes(2);
+  });
+
+  it('refuses a tenant that turned SUSPENDED once its cached status expires, and closes its DataSource', async () => {
+    const h = harness({ statusTtlMs: 1_000 });
+    const a = h.tenant('a');
+    await open(h.router, a);
+    h.setStatus(a, 'SUSPENDED');
+
+    h.advance(500);
+    await open(h.router, a);
+    h.advance(500);
+    const error = await accessError(h.router.run(a, () => Promise.resolve()));
+    expect(error.details.status).toBe('SUSPENDED');
+    await settle();
+    expect(h.router.stats().open).toBe(0);
+    expect(h.events).toEqual(['init a', 'destroy a']);
+  });
+
+  it('refreshes a status near its expiry in the background, once for concurrent calls', async () => {
+    const h = harness({ statusTtlMs: 1_000 });
+    const a = h.tenant('a');
+    await open(h.router, a);
+    h.advance(800);
+    await Promise.all(Array.from({ length: 10 }, () => open(h.router, a)));
+    await settle();
+    expect(h.directory.find).toHaveBeenCalledTimes(2);
+    // Refreshed at 800: still fresh at 1_500.
+    h.advance(700);
+    await open(h.router, a);
+    expect(h.directory.find).toHaveBeenCalledTimes(2);
+  });
+
+  it('reports an unreadable directory as TENANT_DATABASE_UNAVAILABLE and does not cache it', async () => {
+    const h = harness();
+    const a = h.tenant('a');
+    h.directory.find.mockRejectedValueOnce(new Error('control plane down'));
+    const error = await accessError(h.router.acquire(a));
+    expect(error.code).toBe(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE);
+    await open(h.router, a);
+  });
+});
+
+describe('TenantRouter credential rotation', () => {
+  it('refetches the secret and rebuilds the DataSource once for concurrent 28P01 failures', async () => {
+    const h = harness();
+    const a = h.tenant('a');
+    await open(h.router, a);
+    h.passwords.set(a, 'pw-2');
+    const calls: number[] = Array(20).fill(0);
+
+    const results = await Promise.all(
+      calls.map((_, i) =>
+        h.router.run(a, (ds) => {
+          calls[i]++;
+          const password = (ds.options as PostgresConnectionOptions).password;
+          return password === 'pw-2' ? Promise.resolve(i) : Promise.reject(AUTH_FAILED);
+        }),
+      ),
+    );
+
+    expect(results).toEqual(calls.map((_, i) => i));
+    expect(calls).toEqual(Array(20).fill(2));
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(2);
+    expect(h.router.stats()).toMatchObject({ rotations: 1, initialisations: 2, open: 1, leases: 0 });
+    await settle();
+    expect(h.created.map((d) => d.destroyed)).toEqual([true, false]);
+  });
+
+  it('retries once only: a second authentication failure reaches the caller', async () => {
+    const h = harness();
+    const a = h.tenant('a');
+    const work = jest.fn(() => Promise.reject(AUTH_FAILED));
+    await expect(h.router.run(a, work)).rejects.toBe(AUTH_FAILED);
+    expect(work).toHaveBeenCalledTimes(2);
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(2);
+  });
+
+  it('recognises 28P01 wrapped by TypeORM and does not retry other errors', async () => {
+    const h = harness();
+    const a = h.tenant('a');
+    const wrapped = Object.assign(new Error('query failed'), { driverError: { code: '28P01' } });
+    const once = jest.fn().mockRejectedValueOnce(wrapped).mockResolvedValueOnce('ok');
+    await expect(h.router.run(a, once)).resolves.toBe('ok');
+
+    const other = Object.assign(new Error('duplicate key'), { code: '23505' });
+    const work = jest.fn(() => Promise.reject(other));
+    await expect(h.router.run(a, work)).rejects.toBe(other);
+    expect(work).toHaveBeenCalledTimes(1);
+  });
+
+  it('refetches a cached secret once when the database refuses it at initialisation', async () => {
+    const h = harness({ idleTimeoutMs: 1_000 });
+    const a = h.tenant('a');
+    await open(h.router, a);
+    h.advance(1_000);
+    h.router.closeIdle();
+    await settle();
+    h.passwords.set(a, 'pw-2');
+    h.initialiseWith((ds) =>
+      ds.options.password === 'pw-2' ? Promise.resolve() : Promise.reject(AUTH_FAILED),
+    );
+
+    await open(h.router, a);
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(2);
+    expect(h.router.stats()).toMatchObject({ initialisations: 3, initialisationFailures: 1, open: 1 });
+  });
+
+  it('does not loop when a freshly fetched secret is refused too', async () => {
+    const h = harness();
+    h.initialiseWith(() => Promise.reject(AUTH_FAILED));
+    const error = await accessError(h.router.acquire(h.tenant('a')));
+    expect(error.cause).toBe(AUTH_FAILED);
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(1);
+    expect(h.router.stats().initialisations).toBe(1);
+  });
+});
+
+describe('TenantRouter close', () => {
+  it('waits for leases before destroying, then refuses calls', async () => {
+    const h = harness();
+    const a = h.tenant('a');
+    const lease: TenantLease = await h.router.acquire(a);
+    let closed = false;
+    const closing = h.router.close().then(() => (closed = true));
+    await sleep(40);
+    expect(closed).toBe(false);
+    expect(h.created[0].destroyed).toBe(false);
+
+    lease.release();
+    await closing;
+    expect(h.created[0].destroyed).toBe(true);
+    const error = await accessError(h.router.acquire(a));
+    expect(error.message).toContain('closed');
+  });
+
+  it('destroys a DataSource still leased once closeTimeoutMs has passed, and says so', async () => {
+    const h = harness({ closeTimeoutMs: 30 });
+    await h.router.acquire(h.tenant('a'));
+    await h.router.close();
+    expect(h.created[0].destroyed).toBe(true);
+    expect(h.log.warn).toHaveBeenCalledWith(
+      { tenantId: 'a', leases: 1 },
+      expect.stringContaining('close deadline passed'),
+    );
+  });
+
+  it('fails openings waiting for room', async () => {
+    const h = harness({ maxDataSources: 1 });
+    const lease = await h.router.acquire(h.tenant('a'));
+    const waiting = accessError(h.router.acquire(h.tenant('b')));
+    await settle();
+    const closing = h.router.close();
+    expect((await waiting).message).toContain('closed');
+    lease.release();
+    await closing;
+  });
+});
+
+describe('TenantRouter options', () => {
+  it('rejects a pool larger than the budget and globs for entities, naming each problem', () => {
+    const h = harness();
+    const bad = {
+      ...defaults,
+      connectionBudget: 4,
+      entities: ['dist/**/*.entity.js'] as unknown as TenantRouterOptions['entities'],
+    };
+    expect(() => new TenantRouter(h.directory, h.credentials, bad)).toThrow(
+      /poolSizeByTier.enterprise \(5\) exceeds connectionBudget \(4\).*entities must be entity classes/,
+    );
+  });
+});

@@ -1,0 +1,559 @@
+import { performance } from 'node:perf_hooks';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { DataSourceRegistry } from './data-source-registry';
+import { endLeftoverPool, isAuthenticationFailure, tenantDataSourceOptions } from './tenant-data-source';
+import { TenantAccessError, TenantAccessErrorCode } from './tenant-router.errors';
+import { assertValidRouterOptions } from './tenant-router.options';
+import type {
+  TenantAppCredentials,
+  TenantCredentialSource,
+  TenantDirectory,
+  TenantDirectoryEntry,
+  TenantLease,
+  TenantRouterLog,
+  TenantRouterOptions,
+  TenantRouterStats,
+} from './tenant-router.types';
+import type { TenantSlot } from './tenant-slot';
+
+/** What the router knows of one tenant. */
+interface TenantState {
+  readonly id: string;
+  /** undefined until first looked up; null when no tenant has the id. */
+  entry: TenantDirectoryEntry | null | undefined;
+  statusExpiresAt: number;
+  /** After this, a call still served from the cache refreshes the status in the background. */
+  statusRefreshAt: number;
+  statusLookup: Promise<TenantDirectoryEntry | null> | undefined;
+  credentials: TenantAppCredentials | undefined;
+  credentialsExpireAt: number;
+  credentialsFetch: Promise<TenantAppCredentials> | undefined;
+  /** The DataSource handed out now; never a retired one. */
+  slot: TenantSlot | undefined;
+  opening: Promise<TenantSlot> | undefined;
+  failedUntil: number;
+  failure: unknown;
+  rotation: Promise<void> | undefined;
+}
+
+const STATUS_REFRESH_AHEAD = 0.75;
+const LATENCY_SAMPLES = 100;
+const ACQUIRE_ATTEMPTS = 3;
+const RETRY_AFTER_MS = 1_000;
+const DEFAULT_GET_DATA_SOURCE_GRACE_MS = 1_000;
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+const SILENT: TenantRouterLog = { warn: () => undefined };
+
+class RouterLease implements TenantLease {
+  private released = false;
+
+  constructor(
+    readonly slot: TenantSlot,
+    private readonly onRelease: (slot: TenantSlot) => void,
+  ) {}
+
+  get tenantId(): string {
+    return this.slot.tenantId;
+  }
+
+  get dataSource(): DataSource {
+    return this.slot.dataSource;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease(this.slot);
+  }
+}
+
+/**
+ * Hands a tenant app the TypeORM DataSource of one tenant's database, reached as the tenant's
+ * app role with the `silo/<slug>/app` secret.
+ *
+ * - One DataSource per tenant, opened lazily; concurrent first calls share one status lookup,
+ *   one secret fetch and one initialisation. A failed initialisation is remembered for
+ *   `failureBackoffMs` (calls fail fast meanwhile), then retried; it is never cached.
+ * - Only ACTIVE tenants get one. Status is cached for `statusTtlMs` (refreshed in the
+ *   background near the end, so the warm path does not wait); once a tenant is seen not
+ *   ACTIVE its calls are refused and its DataSource is closed when its work is done.
+ * - Bounded: at most `maxDataSources` DataSources and `connectionBudget` pooled connections
+ *   (sum of the tiers' pool sizes), counted until a DataSource is actually destroyed. Room is
+ *   made by closing the least recently used idle DataSource; with none idle, openings queue
+ *   (FIFO) up to `connectionTimeoutMs`. DataSources unused for `idleTimeoutMs` are closed.
+ * - A DataSource is destroyed only when no lease is held on it, its pg pool has no client
+ *   checked out and no request waiting, and its getDataSource grace has passed (TypeORM's
+ *   destroy() would kill running queries).
+ * - `run()` survives a rotated password: on 28P01 it refetches the secret once (shared by
+ *   concurrent callers), rebuilds the DataSource and retries the work once.
+ *
+ * The router builds no SQL; the tenant id only keys maps and log fields.
+ */
+export class TenantRouter {
+  private readonly tenants = new Map<string, TenantState>();
+  private readonly dataSources: DataSourceRegistry;
+  private readonly now: () => number;
+  private readonly newDataSource: (options: DataSourceOptions) => DataSource;
+  private readonly graceMs: number;
+  private readonly releaseSlot = (slot: TenantSlot): void => this.dataSources.release(slot);
+  private readonly sweepTimer: NodeJS.Timeout;
+  private closing: Promise<void> | undefined;
+  private readonly counts = {
+    coldStarts: 0,
+    initialisations: 0,
+    initialisationFailures: 0,
+    secretFetches: 0,
+    rotations: 0,
+  };
+  private readonly latencies: number[] = [];
+
+  constructor(
+    private readonly directory: TenantDirectory,
+    private readonly credentialSource: TenantCredentialSource,
+    private readonly options: TenantRouterOptions,
+    private readonly log: TenantRouterLog = SILENT,
+  ) {
+    assertValidRouterOptions(options);
+    this.now = options.clock ?? (() => performance.now());
+    this.newDataSource = options.createDataSource ?? ((o) => new DataSource(o));
+    this.graceMs = options.getDataSourceGraceMs ?? DEFAULT_GET_DATA_SOURCE_GRACE_MS;
+    this.dataSources = new DataSourceRegistry(options, this.now, log, (slot) => {
+      const state = this.tenants.get(slot.tenantId);
+      if (state?.slot === slot) state.slot = undefined;
+    });
+    this.sweepTimer = setInterval(() => this.closeIdle(), sweepPeriodMs(options.idleTimeoutMs));
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * A lease on the tenant's initialised DataSource: the DataSource is not closed (evicted, idled
+   * out, rebuilt, or by close() before its deadline) until `release()` is called. Release exactly
+   * when the work is done; a second call does nothing.
+   * @throws TenantAccessError TENANT_NOT_FOUND, TENANT_NOT_ACTIVE, TENANT_DATABASE_UNAVAILABLE.
+   */
+  acquire(tenantId: string): Promise<TenantLease> {
+    const now = this.now();
+    const slot = this.warmSlot(tenantId, now);
+    if (slot !== undefined) return Promise.resolve(this.lease(slot, now));
+    return this.acquireCold(tenantId);
+  }
+
+  /**
+   * Runs `work` on the tenant's DataSource under a lease. When the work fails with 28P01 (the
+   * password was rotated), the secret is refetched once for all concurrent callers, the
+   * DataSource rebuilt (the old one closes once its other work is done) and `work` run once
+   * more; so `work` must be safe to repeat after such a failure (a transaction is).
+   * @throws TenantAccessError as `acquire`; otherwise what `work` throws.
+   */
+  async run<T>(tenantId: string, work: (dataSource: DataSource) => Promise<T>): Promise<T> {
+    const now = this.now();
+    const warm = this.warmSlot(tenantId, now);
+    const lease = warm !== undefined ? this.lease(warm, now) : await this.acquireCold(tenantId);
+    let rejected: TenantSlot;
+    try {
+      return await work(lease.dataSource);
+    } catch (error) {
+      if (!isAuthenticationFailure(error)) throw error;
+      rejected = lease.slot;
+    } finally {
+      lease.release();
+    }
+    await this.recoverFromAuthFailure(tenantId, rejected);
+    const retry = await this.acquire(tenantId);
+    try {
+      return await work(retry.dataSource);
+    } finally {
+      retry.release();
+    }
+  }
+
+  /**
+   * The tenant's initialised DataSource, without a lease. It is kept open for
+   * `getDataSourceGraceMs` (default 1 s) after the call and, after that, for as long as its pg
+   * pool has a client checked out or a request waiting (a query or transaction in flight); but
+   * between two queries more than the grace apart it may be closed to make room, and later
+   * queries then fail. Use it for a query or two right away; hold work across awaits with
+   * `acquire` or `run`.
+   * @throws TenantAccessError as `acquire`.
+   */
+  getDataSource(tenantId: string): Promise<DataSource> {
+    const now = this.now();
+    const slot = this.warmSlot(tenantId, now);
+    if (slot !== undefined) {
+      this.dataSources.handOut(slot, now, this.graceMs);
+      return Promise.resolve(slot.dataSource);
+    }
+    return this.acquireCold(tenantId).then((lease) => {
+      this.dataSources.handOut(lease.slot, this.now(), this.graceMs);
+      lease.release();
+      return lease.dataSource;
+    });
+  }
+
+  stats(): TenantRouterStats {
+    const d = this.dataSources;
+    return {
+      open: d.open,
+      openConnections: d.openConnections,
+      reservedConnections: d.reservedConnections,
+      leases: d.leases,
+      waiting: d.waiting,
+      evictions: d.evictions,
+      idleClosed: d.idleClosed,
+      ...this.counts,
+      initialisationMs: this.latencies.slice(),
+    };
+  }
+
+  /**
+   * Closes the DataSources unused for `idleTimeoutMs` (and idle now); runs on a timer, exposed
+   * for tests. Also forgets tenants with nothing cached any more. Returns how many it closed.
+   */
+  closeIdle(): number {
+    const closed = this.dataSources.closeIdle(this.options.idleTimeoutMs);
+    const now = this.now();
+    for (const [id, state] of this.tenants) if (this.forgettable(state, now)) this.tenants.delete(id);
+    return closed;
+  }
+
+  /**
+   * Refuses new calls, then destroys every DataSource once its leases are released and its
+   * queries done, or when `closeTimeoutMs` (default 10 s) has passed, whichever comes first
+   * (then running work is cut off, and that is logged). Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    const openings: Promise<unknown>[] = [];
+    for (const state of this.tenants.values()) if (state.opening) openings.push(state.opening);
+    const closing = this.dataSources.closeAll(
+      this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
+      this.closedError(),
+    );
+    // An opening that finishes now destroys what it opened itself.
+    await Promise.allSettled(openings);
+    await closing;
+  }
+
+  // --- acquisition ------------------------------------------------------------------------
+
+  /** The tenant's open DataSource when everything needed is cached and fresh; no awaits. */
+  private warmSlot(tenantId: string, now: number): TenantSlot | undefined {
+    if (this.closing !== undefined) return undefined;
+    const state = this.tenants.get(tenantId);
+    if (state === undefined || now >= state.statusExpiresAt) return undefined;
+    const slot = state.slot;
+    if (slot === undefined || state.entry?.status !== 'ACTIVE') return undefined;
+    if (now >= state.statusRefreshAt && state.statusLookup === undefined) this.refreshStatus(state);
+    return slot;
+  }
+
+  private async acquireCold(tenantId: string): Promise<RouterLease> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.closing !== undefined) throw this.closedError(tenantId);
+      const state = this.stateOf(tenantId);
+      const entry = await this.activeEntry(state);
+      let slot = state.slot;
+      if (slot === undefined) {
+        this.counts.coldStarts++;
+        slot = await this.openSlot(state, entry);
+      }
+      if (!slot.retired) return this.lease(slot, this.now());
+      // Retired between opening and now: closing, status changed, or evicted; look again.
+      if (attempt === ACQUIRE_ATTEMPTS)
+        throw this.unavailable(tenantId, 'its DataSource kept closing while being opened', RETRY_AFTER_MS);
+    }
+  }
+
+  private lease(slot: TenantSlot, now: number): RouterLease {
+    this.dataSources.lease(slot, now);
+    return new RouterLease(slot, this.releaseSlot);
+  }
+
+  private stateOf(tenantId: string): TenantState {
+    let state = this.tenants.get(tenantId);
+    if (state === undefined) {
+      state = {
+        id: tenantId,
+        entry: undefined,
+        statusExpiresAt: 0,
+        statusRefreshAt: 0,
+        statusLookup: undefined,
+        credentials: undefined,
+        credentialsExpireAt: 0,
+        credentialsFetch: undefined,
+        slot: undefined,
+        opening: undefined,
+        failedUntil: 0,
+        failure: undefined,
+        rotation: undefined,
+      };
+      this.tenants.set(tenantId, state);
+    }
+    return state;
+  }
+
+  private forgettable(state: TenantState, now: number): boolean {
+    return (
+      state.slot === undefined &&
+      state.opening === undefined &&
+      state.statusLookup === undefined &&
+      state.credentialsFetch === undefined &&
+      state.rotation === undefined &&
+      now >= state.statusExpiresAt &&
+      now >= state.credentialsExpireAt &&
+      now >= state.failedUntil
+    );
+  }
+
+  // --- status -----------------------------------------------------------------------------
+
+  private async activeEntry(state: TenantState): Promise<TenantDirectoryEntry> {
+    let entry = state.entry;
+    const now = this.now();
+    if (entry === undefined || now >= state.statusExpiresAt) entry = await this.lookUpStatus(state);
+    else if (now >= state.statusRefreshAt && state.statusLookup === undefined) this.refreshStatus(state);
+    if (entry === null)
+      throw new TenantAccessError(TenantAccessErrorCode.TENANT_NOT_FOUND, `no tenant has id ${state.id}`, {
+        tenantId: state.id,
+      });
+    if (entry.status !== 'ACTIVE')
+      throw new TenantAccessError(
+        TenantAccessErrorCode.TENANT_NOT_ACTIVE,
+        `tenant ${state.id} is ${entry.status}, not ACTIVE`,
+        { tenantId: state.id, status: entry.status },
+      );
+    return entry;
+  }
+
+  private lookUpStatus(state: TenantState): Promise<TenantDirectoryEntry | null> {
+    if (state.statusLookup === undefined) {
+      const lookup = this.findTenant(state).finally(() => {
+        if (state.statusLookup === lookup) state.statusLookup = undefined;
+      });
+      state.statusLookup = lookup;
+    }
+    return state.statusLookup;
+  }
+
+  private async findTenant(state: TenantState): Promise<TenantDirectoryEntry | null> {
+    let entry: TenantDirectoryEntry | null;
+    try {
+      entry = await this.directory.find(state.id);
+    } catch (error) {
+      throw this.unavailable(state.id, 'the tenant directory could not be read', RETRY_AFTER_MS, error);
+    }
+    const now = this.now();
+    state.entry = entry;
+    state.statusExpiresAt = now + this.options.statusTtlMs;
+    state.statusRefreshAt = now + this.options.statusTtlMs * STATUS_REFRESH_AHEAD;
+    if (entry?.status !== 'ACTIVE' && state.slot !== undefined) {
+      this.log.debug?.(
+        { tenantId: state.id, status: entry?.status },
+        'closing the DataSource of a tenant not ACTIVE',
+      );
+      this.dataSources.retire(state.slot);
+    }
+    return entry;
+  }
+
+  private refreshStatus(state: TenantState): void {
+    this.lookUpStatus(state).catch((error: unknown) =>
+      this.log.warn({ tenantId: state.id, err: error }, 'tenant status refresh failed'),
+    );
+  }
+
+  // --- opening ----------------------------------------------------------------------------
+
+  private openSlot(state: TenantState, entry: TenantDirectoryEntry): Promise<TenantSlot> {
+    if (state.opening !== undefined) return state.opening;
+    const now = this.now();
+    if (now < state.failedUntil)
+      return Promise.reject(
+        this.unavailable(
+          state.id,
+          'its database failed to open moments ago',
+          state.failedUntil - now,
+          state.failure,
+        ),
+      );
+    const opening = this.open(state, entry).finally(() => {
+      if (state.opening === opening) state.opening = undefined;
+    });
+    state.opening = opening;
+    return opening;
+  }
+
+  private async open(state: TenantState, entry: TenantDirectoryEntry): Promise<TenantSlot> {
+    const poolSize = this.options.poolSizeByTier[entry.tier];
+    let reserved = false;
+    let dataSource: DataSource;
+    try {
+      if (!(poolSize >= 1)) throw new Error(`no pool size is configured for tier ${entry.tier}`);
+      const credentials = await this.credentialsFor(state, entry);
+      if (this.closing !== undefined) throw this.closedError(state.id);
+      await this.dataSources.reserve(poolSize, this.options.connectionTimeoutMs, () =>
+        this.unavailable(state.id, 'no room under the connection budget', RETRY_AFTER_MS),
+      );
+      reserved = true;
+      dataSource = await this.initialise(state, entry, poolSize, credentials);
+      if (this.closing !== undefined) {
+        await this.dataSources.destroyDataSource(state.id, dataSource);
+        throw this.closedError(state.id);
+      }
+    } catch (error) {
+      if (reserved) this.dataSources.unreserve(poolSize);
+      // No room, or closing: nothing wrong with this tenant's database.
+      if (error instanceof TenantAccessError) throw error;
+      state.failedUntil = this.now() + this.options.failureBackoffMs;
+      state.failure = error;
+      this.log.warn({ tenantId: state.id, err: error }, 'tenant database could not be opened');
+      throw this.unavailable(
+        state.id,
+        'its database could not be opened',
+        this.options.failureBackoffMs,
+        error,
+      );
+    }
+    state.failedUntil = 0;
+    state.failure = undefined;
+    const slot = this.dataSources.add(state.id, dataSource, poolSize);
+    state.slot = slot;
+    // Seen not ACTIVE while this was opening: close it; the callers will see the status.
+    if (state.entry?.status !== 'ACTIVE') this.dataSources.retire(slot);
+    return slot;
+  }
+
+  /** Initialises a DataSource; a 28P01 with a cached secret refetches it and tries once more. */
+  private async initialise(
+    state: TenantState,
+    entry: TenantDirectoryEntry,
+    poolSize: number,
+    first: { credentials: TenantAppCredentials; fresh: boolean },
+  ): Promise<DataSource> {
+    let { credentials, fresh } = first;
+    for (;;) {
+      const dataSource = this.newDataSource(
+        tenantDataSourceOptions(credentials, poolSize, this.options, (error) =>
+          this.log.warn({ tenantId: state.id, err: error }, 'a pooled tenant connection failed'),
+        ),
+      );
+      this.counts.initialisations++;
+      const started = this.now();
+      try {
+        await dataSource.initialize();
+        this.recordLatency(this.now() - started);
+        return dataSource;
+      } catch (error) {
+        this.counts.initialisationFailures++;
+        await endLeftoverPool(dataSource).catch(() => undefined);
+        if (!isAuthenticationFailure(error)) throw error;
+        this.forgetCredentials(state);
+        if (fresh) throw error;
+        this.log.warn({ tenantId: state.id }, 'tenant database refused the cached secret; refetching it');
+        credentials = await this.fetchCredentials(state, entry);
+        fresh = true;
+      }
+    }
+  }
+
+  private recordLatency(ms: number): void {
+    if (this.latencies.length === LATENCY_SAMPLES) this.latencies.shift();
+    this.latencies.push(ms);
+  }
+
+  // --- credentials and rotation -----------------------------------------------------------
+
+  private async credentialsFor(
+    state: TenantState,
+    entry: TenantDirectoryEntry,
+  ): Promise<{ credentials: TenantAppCredentials; fresh: boolean }> {
+    if (state.credentials !== undefined && this.now() < state.credentialsExpireAt)
+      return { credentials: state.credentials, fresh: false };
+    return { credentials: await this.fetchCredentials(state, entry), fresh: true };
+  }
+
+  private fetchCredentials(state: TenantState, entry: TenantDirectoryEntry): Promise<TenantAppCredentials> {
+    if (state.credentialsFetch === undefined) {
+      const fetch = this.fetchSecret(state, entry).finally(() => {
+        if (state.credentialsFetch === fetch) state.credentialsFetch = undefined;
+      });
+      state.credentialsFetch = fetch;
+    }
+    return state.credentialsFetch;
+  }
+
+  private async fetchSecret(state: TenantState, entry: TenantDirectoryEntry): Promise<TenantAppCredentials> {
+    this.counts.secretFetches++;
+    const credentials = await this.credentialSource.fetch(entry);
+    state.credentials = credentials;
+    state.credentialsExpireAt = this.now() + this.options.secretTtlMs;
+    return credentials;
+  }
+
+  private forgetCredentials(state: TenantState): void {
+    state.credentials = undefined;
+    state.credentialsExpireAt = 0;
+  }
+
+  /**
+   * After `rejected` refused its credentials: retire it and refetch the secret, once for every
+   * caller that saw the same DataSource fail. A caller whose DataSource was already replaced
+   * just retries on the new one.
+   */
+  private recoverFromAuthFailure(tenantId: string, rejected: TenantSlot): Promise<void> {
+    const state = this.tenants.get(tenantId);
+    if (state === undefined) return Promise.resolve();
+    if (state.rotation !== undefined) return state.rotation;
+    const entry = state.entry;
+    if (state.slot !== rejected || !entry) return Promise.resolve();
+    this.counts.rotations++;
+    this.log.warn(
+      { tenantId },
+      'tenant database refused its credentials; refetching the secret and reconnecting',
+    );
+    this.dataSources.retire(rejected);
+    this.forgetCredentials(state);
+    const rotation = this.fetchCredentials(state, entry).then(
+      () => undefined,
+      (error: unknown) => {
+        throw this.unavailable(tenantId, 'its secret could not be refetched', RETRY_AFTER_MS, error);
+      },
+    );
+    const shared = rotation.finally(() => {
+      if (state.rotation === shared) state.rotation = undefined;
+    });
+    state.rotation = shared;
+    return shared;
+  }
+
+  private unavailable(
+    tenantId: string,
+    reason: string,
+    retryAfterMs: number,
+    cause?: unknown,
+  ): TenantAccessError {
+    return new TenantAccessError(
+      TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE,
+      `the database of tenant ${tenantId} is unavailable: ${reason}`,
+      { tenantId, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) },
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  private closedError(tenantId = ''): TenantAccessError {
+    return new TenantAccessError(
+      TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE,
+      'the tenant router is closed',
+      { tenantId, retryAfterMs: RETRY_AFTER_MS },
+    );
+  }
+}
+
+function sweepPeriodMs(idleTimeoutMs: number): number {
+  return Math.min(5_000, Math.max(50, Math.floor(idleTimeoutMs / 4)));
+}

@@ -1,0 +1,109 @@
+import type { TenantStatus, TierName } from '@silo/core';
+import type { DataSource, DataSourceOptions, EntitySchema } from 'typeorm';
+
+/** What the data plane needs to know of a tenant from the control plane. Never a password. */
+export interface TenantDirectoryEntry {
+  id: string;
+  slug: string;
+  tier: TierName;
+  status: TenantStatus;
+}
+
+/** Looks tenants up in the control plane (cached briefly by the router, not by the port). */
+export interface TenantDirectory {
+  /** null when no tenant has this id. */
+  find(tenantId: string): Promise<TenantDirectoryEntry | null>;
+}
+
+/** The connection a tenant app uses: the `<prefix>/<slug>/app` secret, as the worker wrote it. */
+export interface TenantAppCredentials {
+  host: string;
+  port: number;
+  dbname: string;
+  username: string;
+  password: string;
+}
+
+/** Reads a tenant's app secret (Secrets Manager in production); cached by the router with a TTL. */
+export interface TenantCredentialSource {
+  fetch(tenant: TenantDirectoryEntry): Promise<TenantAppCredentials>;
+}
+
+export interface TenantRouterOptions {
+  /** Entity classes (never globs) every tenant DataSource is built with. */
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  entities: (Function | EntitySchema)[];
+  /** At most this many DataSources open at once. */
+  maxDataSources: number;
+  /** Sum of pool sizes of open DataSources never exceeds this. */
+  connectionBudget: number;
+  /** Pool size (pg `max`) per tier. */
+  poolSizeByTier: Record<TierName, number>;
+  /** An unused DataSource is closed after this long. */
+  idleTimeoutMs: number;
+  /** pg `connectionTimeoutMillis`: always set. */
+  connectionTimeoutMs: number;
+  /** How long a tenant's status is trusted. */
+  statusTtlMs: number;
+  /** How long a fetched secret is trusted. */
+  secretTtlMs: number;
+  /** After a failed initialisation, calls for that tenant wait this long before trying again. */
+  failureBackoffMs: number;
+  /** TLS to tenant databases. */
+  ssl: false | { rejectUnauthorized: boolean; ca?: string };
+  /**
+   * A DataSource returned by `getDataSource` (which holds no lease) is not closed for this long
+   * after the call, even when its pool looks idle, so the caller's first query finds it open.
+   * Default 1000.
+   */
+  getDataSourceGraceMs?: number;
+  /** How long `close()` waits for leases and running queries before destroying anyway. Default 10000. */
+  closeTimeoutMs?: number;
+  /** Builds a DataSource from its options (not initialised). Default `new DataSource(options)`; tests stub it. */
+  createDataSource?: (options: DataSourceOptions) => DataSource;
+  /** Monotonic clock in ms. Default `performance.now()`; tests stub it. */
+  clock?: () => number;
+}
+
+/** What the router logs through (a pino logger fits). Never given a password. */
+export interface TenantRouterLog {
+  warn(fields: object, message: string): void;
+  debug?(fields: object, message: string): void;
+}
+
+/** A DataSource lent to one unit of work; it is not closed until every lease is released. */
+export interface TenantLease {
+  readonly tenantId: string;
+  readonly dataSource: DataSource;
+  release(): void;
+}
+
+/** Counters and gauges the router exposes (the Nest module turns them into metrics). */
+export interface TenantRouterStats {
+  /** DataSources initialised and not yet destroyed (draining ones included). */
+  open: number;
+  /** Connections the open DataSources' pg pools hold right now. */
+  openConnections: number;
+  /** Sum of the pool sizes of open and opening DataSources: what counts against `connectionBudget`. */
+  reservedConnections: number;
+  /** Leases not yet released. */
+  leases: number;
+  /** Openings waiting for room under `maxDataSources` / `connectionBudget`. */
+  waiting: number;
+  /** Calls that found no open DataSource for their tenant and waited for one (joiners count too). */
+  coldStarts: number;
+  /** `DataSource.initialize()` calls, failed ones included. */
+  initialisations: number;
+  /** Initialisations that failed. */
+  initialisationFailures: number;
+  /** DataSources closed to make room for another tenant's. */
+  evictions: number;
+  /** DataSources closed after `idleTimeoutMs` unused. */
+  idleClosed: number;
+  /** Secret fetches from the credential source. */
+  secretFetches: number;
+  /** Authentication failures (28P01) that made the router refetch the secret and rebuild the DataSource. */
+  rotations: number;
+  /** Initialisation latencies in ms, most recent last (bounded). */
+  initialisationMs: readonly number[];
+}

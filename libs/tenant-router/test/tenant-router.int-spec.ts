@@ -1,0 +1,319 @@
+import { quoteIdentifier } from '@silo/core';
+import { NoteEntity, scramSha256Verifier } from '@silo/tenant-schema';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
+import { eventually } from '../../../test/support/eventually';
+import { uniqueToken } from '../../../test/support/test-config';
+import { TenantAccessError, TenantAccessErrorCode, TenantRouter, type TenantRouterOptions } from '../src';
+import { PasswordCheckingProxy } from './password-checking-proxy';
+import {
+  adminUrl,
+  createTenantDatabases,
+  dropTenantDatabases,
+  FakeAppSecrets,
+  FakeTenantDirectory,
+  RouterSessionSampler,
+  serverChecksPasswords,
+  withAdmin,
+  type TestTenant,
+} from './tenant-router-fixtures';
+
+const TENANTS = 50;
+const registry: TestTenant[] = [];
+let tenants: TestTenant[];
+let rotating: TestTenant;
+let proxy: PasswordCheckingProxy;
+
+beforeAll(async () => {
+  const created = await createTenantDatabases(TENANTS + 1, registry);
+  tenants = created.slice(0, TENANTS);
+  rotating = created[TENANTS];
+  // Tenant connections go through a proxy that checks passwords like an RDS instance would.
+  proxy = await PasswordCheckingProxy.start(adminUrl, !(await serverChecksPasswords(rotating)));
+}, 120_000);
+
+afterAll(async () => {
+  await proxy?.close();
+  await dropTenantDatabases(registry);
+}, 60_000);
+
+const routers: TenantRouter[] = [];
+afterEach(async () => {
+  await Promise.all(routers.splice(0).map((r) => r.close()));
+});
+
+const idOf = (t: TestTenant) => t.database;
+
+/** A control plane and secret store that know `members`, ACTIVE, reached through the proxy. */
+function world(members: TestTenant[]) {
+  const directory = new FakeTenantDirectory();
+  const secrets = new FakeAppSecrets();
+  for (const t of members) {
+    directory.add(idOf(t));
+    secrets.put(idOf(t), {
+      host: '127.0.0.1',
+      port: proxy.port,
+      dbname: t.database,
+      username: t.appRole,
+      password: t.appPassword,
+    });
+  }
+  return { directory, secrets };
+}
+
+function newRouter(
+  { directory, secrets }: ReturnType<typeof world>,
+  overrides: Partial<TenantRouterOptions> = {},
+): TenantRouter {
+  const router = new TenantRouter(directory, secrets, {
+    entities: [NoteEntity],
+    maxDataSources: 20,
+    connectionBudget: 20,
+    poolSizeByTier: { starter: 1, pro: 2, enterprise: 4 },
+    idleTimeoutMs: 60_000,
+    connectionTimeoutMs: 10_000,
+    statusTtlMs: 60_000,
+    secretTtlMs: 60_000,
+    failureBackoffMs: 200,
+    ssl: false,
+    ...overrides,
+  });
+  routers.push(router);
+  return router;
+}
+
+function shuffled<T>(items: T[]): T[] {
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+async function accessError(promise: Promise<unknown>): Promise<TenantAccessError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TenantAccessError) return error;
+    throw error;
+  }
+  throw new Error('expected a TenantAccessError');
+}
+
+describe('TenantRouter on PostgreSQL', () => {
+  it('lets a tenant read only its own notes: 50 tenants, interleaved concurrent writes and reads', async () => {
+    const w = world(tenants);
+    // 20 DataSources for 50 tenants: DataSources are evicted and reopened all along.
+    const router = newRouter(w, { maxDataSources: 20, connectionBudget: 20 });
+    const sampler = new RouterSessionSampler(tenants.map((t) => t.appRole));
+    await sampler.start();
+    const ROUNDS = 4;
+    const requests = shuffled(
+      tenants.flatMap((t) => Array.from({ length: ROUNDS }, (_, round) => ({ t, round }))),
+    );
+
+    const seen = await Promise.all(
+      requests.map(({ t, round }) =>
+        router.run(idOf(t), async (ds) => {
+          const notes = ds.getRepository(NoteEntity);
+          await notes.insert({ text: `${idOf(t)}#${round}` });
+          await new Promise((resolve) => setImmediate(resolve));
+          const [{ db }] = await ds.query<Array<{ db: string }>>('SELECT current_database() AS db');
+          return { t, db, texts: (await notes.find()).map((n) => n.text) };
+        }),
+      ),
+    );
+
+    for (const { t, db, texts } of seen) {
+      expect(db).toBe(t.database);
+      expect(texts.filter((text) => !text.startsWith(`${idOf(t)}#`))).toEqual([]);
+    }
+    for (const t of tenants) {
+      const texts = await router.run(idOf(t), async (ds) =>
+        (await ds.getRepository(NoteEntity).find()).map((n) => n.text).sort(),
+      );
+      expect(texts).toEqual(Array.from({ length: ROUNDS }, (_, round) => `${idOf(t)}#${round}`));
+    }
+    const max = await sampler.stop();
+    const stats = router.stats();
+    expect(stats.evictions).toBeGreaterThan(0);
+    expect(stats.open).toBeLessThanOrEqual(20);
+    expect(max).toBeLessThanOrEqual(20);
+    expect(sampler.samples).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('opens one DataSource with one secret fetch for 1,000 concurrent first calls', async () => {
+    const t = tenants[0];
+    const w = world([t]);
+    const router = newRouter(w);
+
+    const leases = await Promise.all(Array.from({ length: 1_000 }, () => router.acquire(idOf(t))));
+
+    expect(new Set(leases.map((l) => l.dataSource)).size).toBe(1);
+    expect(w.secrets.fetches).toBe(1);
+    expect(w.directory.finds).toBe(1);
+    expect(router.stats()).toMatchObject({ initialisations: 1, open: 1, leases: 1_000 });
+    const [{ user }] = await leases[0].dataSource.query<Array<{ user: string }>>(
+      'SELECT current_user AS user',
+    );
+    expect(user).toBe(t.appRole);
+    leases.forEach((l) => l.release());
+    expect(router.stats().leases).toBe(0);
+  }, 30_000);
+
+  it('never cuts off a running query when it evicts under a small connection budget', async () => {
+    const involved = tenants.slice(0, 10);
+    const [a, b, ...others] = involved;
+    const w = world(involved);
+    const events: string[] = [];
+    const names = new Map(involved.map((t, i) => [t.database, `t${i}`]));
+    // Three DataSources of two connections: a (leased, sleeping), b (no lease, sleeping) and one
+    // slot the eight others take in turn.
+    const router = newRouter(w, {
+      maxDataSources: 10,
+      connectionBudget: 6,
+      poolSizeByTier: { starter: 2, pro: 2, enterprise: 2 },
+      getDataSourceGraceMs: 0,
+      createDataSource: (options: DataSourceOptions) => {
+        const ds = new DataSource(options);
+        const destroy = ds.destroy.bind(ds);
+        ds.destroy = async () => {
+          await destroy();
+          events.push(`destroyed ${names.get(String((options as PostgresConnectionOptions).database))}`);
+        };
+        return ds;
+      },
+    });
+    const sampler = new RouterSessionSampler(involved.map((t) => t.appRole));
+    await sampler.start();
+
+    const sleepA = router
+      .run(idOf(a), (ds) => ds.query('SELECT pg_sleep(1.5)'))
+      .then(() => events.push('t0 query done'));
+    const dsB = await router.getDataSource(idOf(b));
+    const sleepB = dsB.query('SELECT pg_sleep(1.5)').then(() => events.push('t1 query done'));
+    await eventually(
+      () =>
+        withAdmin(async (admin) => {
+          const { rows } = await admin.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE usename = ANY($1) AND state = 'active' AND query LIKE 'SELECT pg_sleep%'`,
+            [[a.appRole, b.appRole]],
+          );
+          expect(rows[0].n).toBe(2);
+        }),
+      5_000,
+      20,
+    );
+
+    for (const t of others) {
+      const [{ db }] = await router.run(idOf(t), (ds) => ds.query('SELECT current_database() AS db'));
+      expect(db).toBe(t.database);
+    }
+    expect(events).toEqual([
+      'destroyed t2',
+      'destroyed t3',
+      'destroyed t4',
+      'destroyed t5',
+      'destroyed t6',
+      'destroyed t7',
+      'destroyed t8',
+    ]);
+
+    await Promise.all([sleepA, sleepB]);
+    await router.close();
+    const max = await sampler.stop();
+
+    expect(events.indexOf('t0 query done')).toBeLessThan(events.indexOf('destroyed t0'));
+    expect(events.indexOf('t1 query done')).toBeLessThan(events.indexOf('destroyed t1'));
+    expect(router.stats()).toMatchObject({ evictions: 7, open: 0, reservedConnections: 0 });
+    expect(max).toBeGreaterThan(0);
+    expect(max).toBeLessThanOrEqual(6);
+  }, 30_000);
+
+  it('recovers from a rotated password with one secret fetch and one retry for 20 concurrent callers', async () => {
+    const t = rotating;
+    const w = world([t]);
+    const router = newRouter(w, { poolSizeByTier: { starter: 2, pro: 2, enterprise: 2 } });
+    await router.run(idOf(t), (ds) => ds.query('SELECT 1'));
+    expect(w.secrets.fetches).toBe(1);
+
+    const password = `rotated-${uniqueToken(12)}`;
+    await withAdmin(async (admin) => {
+      await admin.query(
+        `ALTER ROLE ${quoteIdentifier(t.appRole)} PASSWORD ${admin.escapeLiteral(scramSha256Verifier(password))}`,
+      );
+      // Sessions opened with the old password would otherwise live on; a failover or the pool
+      // recycling them has the same effect.
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [
+        t.appRole,
+      ]);
+    });
+    w.secrets.setPassword(idOf(t), password);
+    await eventually(() => Promise.resolve(expect(router.stats().openConnections).toBe(0)), 5_000, 20);
+    const refusalsBefore = proxy.refusals;
+
+    const attempts = Array<number>(20).fill(0);
+    const users = await Promise.all(
+      attempts.map((_, i) =>
+        router.run(idOf(t), async (ds) => {
+          attempts[i]++;
+          const [{ user }] = await ds.query<Array<{ user: string }>>('SELECT current_user AS user');
+          return user;
+        }),
+      ),
+    );
+
+    expect(users).toEqual(Array(20).fill(t.appRole));
+    expect(attempts.every((n) => n <= 2)).toBe(true);
+    expect(attempts.some((n) => n === 2)).toBe(true);
+    expect(w.secrets.fetches).toBe(2);
+    expect(router.stats()).toMatchObject({ rotations: 1, initialisations: 2 });
+    if (proxy.refusals === refusalsBefore)
+      throw new Error('no login was refused: the rotation was not exercised');
+  }, 30_000);
+
+  it('refuses SUSPENDED and DELETED tenants naming the status, and unknown tenants as not found', async () => {
+    const w = world([]);
+    w.directory.add('suspended-tenant', 'SUSPENDED');
+    w.directory.add('deleted-tenant', 'DELETED');
+    const router = newRouter(w);
+
+    for (const [id, status] of [
+      ['suspended-tenant', 'SUSPENDED'],
+      ['deleted-tenant', 'DELETED'],
+    ] as const) {
+      const error = await accessError(router.run(id, (ds) => ds.query('SELECT 1')));
+      expect(error.code).toBe(TenantAccessErrorCode.TENANT_NOT_ACTIVE);
+      expect(error.details).toEqual({ tenantId: id, status });
+      expect(error.message).toContain(status);
+    }
+    expect((await accessError(router.getDataSource('no-such-tenant'))).code).toBe(
+      TenantAccessErrorCode.TENANT_NOT_FOUND,
+    );
+    expect(w.secrets.fetches).toBe(0);
+    expect(router.stats().initialisations).toBe(0);
+  });
+
+  it('refuses a tenant suspended after its DataSource opened, once its cached status expires, and closes it', async () => {
+    const t = tenants[1];
+    const w = world([t]);
+    const router = newRouter(w, { statusTtlMs: 100 });
+    await router.run(idOf(t), (ds) => ds.query('SELECT 1'));
+    w.directory.setStatus(idOf(t), 'SUSPENDED');
+
+    // Served while the cached ACTIVE lasts (100 ms), refused after.
+    const error = await eventually(
+      () => accessError(router.run(idOf(t), (ds) => ds.query('SELECT 1'))),
+      5_000,
+      20,
+    );
+    expect(error.details).toEqual({ tenantId: idOf(t), status: 'SUSPENDED' });
+    await eventually(
+      () => Promise.resolve(expect(router.stats()).toMatchObject({ open: 0, openConnections: 0 })),
+      5_000,
+      20,
+    );
+  });
+});
