@@ -500,6 +500,21 @@ describe('TenantRouter credential rotation', () => {
     expect(h.created.map((d) => d.destroyed)).toEqual([true, false]);
   });
 
+  it('rotates once when several leases report 28P01, and the next acquire gets the new credentials', async () => {
+    const h = harness();
+    const a = h.tenant('a');
+    await open(h.router, a);
+    const leases = await Promise.all([h.router.acquire(a), h.router.acquire(a), h.router.acquire(a)]);
+    h.passwords.set(a, 'pw-2');
+    await Promise.all(leases.map((l) => l.reportAuthenticationFailure()));
+    leases.forEach((l) => l.release());
+    const next = await h.router.acquire(a);
+    expect((next.dataSource.options as PostgresConnectionOptions).password).toBe('pw-2');
+    next.release();
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(2);
+    expect(h.router.stats()).toMatchObject({ rotations: 1, initialisations: 2, open: 1, leases: 0 });
+  });
+
   it('retries once only: a second authentication failure reaches the caller', async () => {
     const h = harness();
     const a = h.tenant('a');

@@ -50,7 +50,12 @@ class RouterLease implements TenantLease {
   constructor(
     readonly slot: TenantSlot,
     private readonly onRelease: (slot: TenantSlot) => void,
+    private readonly onAuthenticationFailure: (slot: TenantSlot) => Promise<void>,
   ) {}
+
+  reportAuthenticationFailure(): Promise<void> {
+    return this.onAuthenticationFailure(this.slot);
+  }
 
   get tenantId(): string {
     return this.slot.tenantId;
@@ -96,6 +101,8 @@ export class TenantRouter {
   private readonly newDataSource: (options: DataSourceOptions) => DataSource;
   private readonly graceMs: number;
   private readonly releaseSlot = (slot: TenantSlot): void => this.dataSources.release(slot);
+  private readonly rotateSlot = (slot: TenantSlot): Promise<void> =>
+    this.recoverFromAuthFailure(slot.tenantId, slot);
   private readonly sweepTimer: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
   private readonly counts = {
@@ -271,7 +278,7 @@ export class TenantRouter {
 
   private lease(slot: TenantSlot, now: number): RouterLease {
     this.dataSources.lease(slot, now);
-    return new RouterLease(slot, this.releaseSlot);
+    return new RouterLease(slot, this.releaseSlot, this.rotateSlot);
   }
 
   private stateOf(tenantId: string): TenantState {

@@ -76,6 +76,12 @@ export interface TenantLease {
   readonly tenantId: string;
   readonly dataSource: DataSource;
   release(): void;
+  /**
+   * Tells the router that this lease's DataSource was refused with 28P01 (a rotated password):
+   * it is retired and the secret refetched, once for every caller that saw it fail. Resolves
+   * when new credentials are in; the next acquire gets a DataSource built from them.
+   */
+  reportAuthenticationFailure(): Promise<void>;
 }
 
 /** Counters and gauges the router exposes (the Nest module turns them into metrics). */

@@ -33,7 +33,12 @@ function handler(work: () => Promise<unknown>): CallHandler & { calls: number } 
   return h;
 }
 
-const lease = () => ({ tenantId: TENANT, dataSource, release: jest.fn() });
+const lease = () => ({
+  tenantId: TENANT,
+  dataSource,
+  release: jest.fn(),
+  reportAuthenticationFailure: jest.fn(() => Promise.resolve()),
+});
 
 describe('TenantContextInterceptor', () => {
   it('runs the handler inside the tenant context and releases the lease once the response is over', async () => {
@@ -67,6 +72,24 @@ describe('TenantContextInterceptor', () => {
       ),
     ).rejects.toThrow('boom');
     expect(held.release).not.toHaveBeenCalled();
+    res.emit('close');
+    expect(held.release).toHaveBeenCalledTimes(1);
+  });
+
+  it('on 28P01 from the handler has the router rotate the credentials and answers 503, without re-running the handler', async () => {
+    const held = lease();
+    const { interceptor, context, res } = setup(() => Promise.resolve(held));
+    const h = handler(() =>
+      Promise.reject(Object.assign(new Error('password authentication failed'), { code: '28P01' })),
+    );
+    const error = (await lastValueFrom(interceptor.intercept(context, h)).catch(
+      (e: unknown) => e,
+    )) as TenantAccessError;
+    expect(error).toBeInstanceOf(TenantAccessError);
+    expect(error.code).toBe(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE);
+    expect(error.details.retryAfterMs).toBeGreaterThan(0);
+    expect(held.reportAuthenticationFailure).toHaveBeenCalledTimes(1);
+    expect(h.calls).toBe(1);
     res.emit('close');
     expect(held.release).toHaveBeenCalledTimes(1);
   });

@@ -1,6 +1,8 @@
 import { CallHandler, ExecutionContext, HttpException, Injectable, NestInterceptor } from '@nestjs/common';
 import type { Response } from 'express';
-import { defer, finalize, mergeMap, type Observable } from 'rxjs';
+import { catchError, defer, finalize, from, mergeMap, throwError, type Observable } from 'rxjs';
+import { isAuthenticationFailure } from '../tenant-data-source';
+import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
 import { TenantRouter } from '../tenant-router';
 import type { TenantLease } from '../tenant-router.types';
 import { problem } from './problem-details';
@@ -42,7 +44,18 @@ export class TenantContextInterceptor implements NestInterceptor {
         };
         req[TENANT_REQUEST_CONTEXT] = tenant;
         // next.handle() binds the async context it is called in, so the handler runs inside it.
-        return TenantContext.run(tenant, () => next.handle()).pipe(finalize(() => lifecycle.settled()));
+        return TenantContext.run(tenant, () => next.handle()).pipe(
+          // A rotated password: the router refetches the secret and rebuilds the DataSource; the
+          // handler is not re-run (it may have written), the caller retries after Retry-After.
+          catchError((error: unknown) =>
+            isAuthenticationFailure(error)
+              ? from(lease.reportAuthenticationFailure()).pipe(
+                  mergeMap(() => throwError(() => credentialsRotated(identity.tenantId, error))),
+                )
+              : throwError(() => error),
+          ),
+          finalize(() => lifecycle.settled()),
+        );
       }),
     );
   }
@@ -86,4 +99,14 @@ class LeaseLifecycle {
     this.released = true;
     this.lease.release();
   }
+}
+
+/** Answered 503 with Retry-After: the next request runs on the rebuilt DataSource. */
+function credentialsRotated(tenantId: string, cause: unknown): TenantAccessError {
+  return new TenantAccessError(
+    TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE,
+    `the database of tenant ${tenantId} refused its credentials; reconnected with the current secret`,
+    { tenantId, retryAfterMs: 1_000 },
+    { cause },
+  );
 }
