@@ -1,0 +1,228 @@
+import { ArnFormat, Aws, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import {
+  MANAGED_BY_TAG_KEY,
+  MANAGED_BY_TAG_VALUE,
+  TENANT_ID_TAG_KEY,
+  TENANT_TAG_KEYS,
+  tenantResourcePatterns,
+  type PrerequisiteNames,
+} from './silo-names';
+
+export interface SiloAccessPoliciesProps {
+  prefix: string;
+  names: PrerequisiteNames;
+  /** The key for tenant storage and secrets (KMS_KEY_ID). */
+  tenantKey: kms.IKey;
+  /** Name of the DB subnet group the worker passes (RDS_SUBNET_GROUP). */
+  subnetGroupName: string;
+}
+
+/**
+ * The three least-privilege policies: the provisioning worker's, the API's and the data plane's.
+ * Every statement names the calls that need it in the README's "Infrastructure" tables; the
+ * tests fail when the worker's actions and the AWS calls in libs/aws drift apart.
+ *
+ * Two rules shape the conditions:
+ * - Creates carry the tenant tags, so they require `managed-by=silo`, a tenant id and no tag
+ *   keys other than the worker's (aws:RequestTag, aws:TagKeys).
+ * - Changes to existing resources require the resource to be tagged `managed-by=silo`. Reads
+ *   (Describe*, the worker's GetSecretValue) are limited by name only: the worker must tell
+ *   "not there" from "someone else's" (RESOURCE_NAME_TAKEN, 'gone', 'not-ours'), and a tag
+ *   condition turns both into AccessDenied.
+ */
+export class SiloAccessPolicies extends Construct {
+  readonly worker: iam.ManagedPolicy;
+  readonly api: iam.ManagedPolicy;
+  readonly dataPlane: iam.ManagedPolicy;
+
+  constructor(scope: Construct, id: string, props: SiloAccessPoliciesProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const patterns = tenantResourcePatterns(props.prefix);
+    const arn = (service: string, resource: string, resourceName: string) =>
+      stack.formatArn({ service, resource, resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+
+    const instances = arn('rds', 'db', patterns.instance);
+    const finalSnapshots = arn('rds', 'snapshot', patterns.finalSnapshot);
+    // Secret ARNs end in "-" and six random characters.
+    const masterSecrets = arn('secretsmanager', 'secret', `${patterns.masterSecret}-??????`);
+    const appSecrets = arn('secretsmanager', 'secret', `${patterns.appSecret}-??????`);
+    const alarms = arn('cloudwatch', 'alarm', patterns.alarm);
+    const viaService = (service: string) => `${service}.${Aws.REGION}.${Aws.URL_SUFFIX}`;
+
+    const tenantRequestTags = {
+      StringEquals: { [`aws:RequestTag/${MANAGED_BY_TAG_KEY}`]: MANAGED_BY_TAG_VALUE },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [...TENANT_TAG_KEYS] },
+      Null: { [`aws:RequestTag/${TENANT_ID_TAG_KEY}`]: 'false' },
+    };
+    const taggedManagedBy = (key: string) => ({ StringEquals: { [key]: MANAGED_BY_TAG_VALUE } });
+
+    this.worker = new iam.ManagedPolicy(this, 'Worker', {
+      managedPolicyName: props.names.workerPolicy,
+      description: `Silo provisioning worker (${props.prefix}): tenant RDS instances, secrets and alarms`,
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'CreateTenantInstances',
+          actions: ['rds:CreateDBInstance'],
+          resources: [instances],
+          conditions: {
+            ...tenantRequestTags,
+            StringEquals: {
+              ...tenantRequestTags.StringEquals,
+              'rds:DatabaseEngine': 'postgres',
+            },
+            Bool: { 'rds:StorageEncrypted': 'true' },
+          },
+        }),
+        // CreateDBInstance is also authorized against each group the instance joins. The worker
+        // names only the subnet group; RDS fills in the engine's default parameter and option
+        // groups. No tag condition here: the db statement above carries them, and both must pass.
+        new iam.PolicyStatement({
+          sid: 'PlaceTenantInstances',
+          actions: ['rds:CreateDBInstance'],
+          resources: [
+            arn('rds', 'subgrp', props.subnetGroupName),
+            arn('rds', 'pg', 'default.postgres*'),
+            arn('rds', 'og', 'default:postgres-*'),
+          ],
+        }),
+        // CreateDBInstance with Tags is authorized as AddTagsToResource too.
+        new iam.PolicyStatement({
+          sid: 'TagTenantInstancesOnCreate',
+          actions: ['rds:AddTagsToResource'],
+          resources: [instances],
+          conditions: tenantRequestTags,
+        }),
+        new iam.PolicyStatement({
+          sid: 'DescribeTenantInstances',
+          actions: ['rds:DescribeDBInstances'],
+          resources: [instances],
+        }),
+        // rds:db-tag is RDS's resource-tag key for instances; DeleteDBInstance with a final
+        // snapshot is also authorized as CreateDBSnapshot on the instance.
+        new iam.PolicyStatement({
+          sid: 'ChangeOwnTenantInstances',
+          actions: ['rds:ModifyDBInstance', 'rds:DeleteDBInstance', 'rds:CreateDBSnapshot'],
+          resources: [instances],
+          conditions: taggedManagedBy(`rds:db-tag/${MANAGED_BY_TAG_KEY}`),
+        }),
+        // ...and on the snapshot, which does not exist yet (no tag to check), so by name only;
+        // CopyTagsToSnapshot copies the instance's tags onto it.
+        new iam.PolicyStatement({
+          sid: 'TakeFinalSnapshots',
+          actions: ['rds:CreateDBSnapshot', 'rds:AddTagsToResource'],
+          resources: [finalSnapshots],
+        }),
+        // RDS encrypts the instance (storage, Performance Insights) through a grant it creates
+        // with the caller's permissions: only through RDS, only for an AWS resource.
+        new iam.PolicyStatement({
+          sid: 'GrantTenantKeyToRds',
+          actions: ['kms:CreateGrant'],
+          resources: [props.tenantKey.keyArn],
+          conditions: {
+            StringEquals: { 'kms:ViaService': viaService('rds') },
+            Bool: { 'kms:GrantIsForAWSResource': 'true' },
+          },
+        }),
+        new iam.PolicyStatement({
+          sid: 'DescribeTenantKeyViaRds',
+          actions: ['kms:DescribeKey'],
+          resources: [props.tenantKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': viaService('rds') } },
+        }),
+        // CreateSecret with Tags is authorized as TagResource too.
+        new iam.PolicyStatement({
+          sid: 'CreateTenantSecrets',
+          actions: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
+          resources: [masterSecrets, appSecrets],
+          conditions: tenantRequestTags,
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadTenantSecrets',
+          actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+          resources: [masterSecrets, appSecrets],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ChangeOwnTenantSecrets',
+          actions: ['secretsmanager:PutSecretValue', 'secretsmanager:DeleteSecret'],
+          resources: [masterSecrets, appSecrets],
+          conditions: taggedManagedBy(`aws:ResourceTag/${MANAGED_BY_TAG_KEY}`),
+        }),
+        // Secrets Manager encrypts each secret version under a data key from the tenant key
+        // (CreateSecret, PutSecretValue) and decrypts it (GetSecretValue; CreateSecret checks it
+        // can). The encryption context names the secret, so only tenant secrets qualify.
+        new iam.PolicyStatement({
+          sid: 'UseTenantKeyForTenantSecrets',
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: [props.tenantKey.keyArn],
+          conditions: {
+            StringEquals: { 'kms:ViaService': viaService('secretsmanager') },
+            StringLike: {
+              'kms:EncryptionContext:SecretARN': [masterSecrets, appSecrets],
+            },
+          },
+        }),
+        // PutMetricAlarm with Tags is authorized as TagResource too.
+        new iam.PolicyStatement({
+          sid: 'PutTenantAlarms',
+          actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource'],
+          resources: [alarms],
+          conditions: tenantRequestTags,
+        }),
+        new iam.PolicyStatement({
+          sid: 'DescribeTenantAlarms',
+          actions: ['cloudwatch:DescribeAlarms'],
+          resources: [alarms],
+        }),
+        new iam.PolicyStatement({
+          sid: 'DeleteOwnTenantAlarms',
+          actions: ['cloudwatch:DeleteAlarms'],
+          resources: [alarms],
+          conditions: taggedManagedBy(`aws:ResourceTag/${MANAGED_BY_TAG_KEY}`),
+        }),
+      ],
+    });
+
+    this.api = new iam.ManagedPolicy(this, 'Api', {
+      managedPolicyName: props.names.apiPolicy,
+      description: `Silo control-plane API (${props.prefix}): read tenant alarms and instances`,
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'DescribeTenantAlarms',
+          actions: ['cloudwatch:DescribeAlarms'],
+          resources: [alarms],
+        }),
+        new iam.PolicyStatement({
+          sid: 'DescribeTenantInstances',
+          actions: ['rds:DescribeDBInstances'],
+          resources: [instances],
+        }),
+      ],
+    });
+
+    this.dataPlane = new iam.ManagedPolicy(this, 'DataPlane', {
+      managedPolicyName: props.names.dataPlanePolicy,
+      description: `Silo data plane (${props.prefix}): read tenant application credentials`,
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ReadTenantAppSecrets',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [appSecrets],
+          conditions: taggedManagedBy(`aws:ResourceTag/${MANAGED_BY_TAG_KEY}`),
+        }),
+        new iam.PolicyStatement({
+          sid: 'DecryptTenantAppSecrets',
+          actions: ['kms:Decrypt'],
+          resources: [props.tenantKey.keyArn],
+          conditions: {
+            StringEquals: { 'kms:ViaService': viaService('secretsmanager') },
+            StringLike: { 'kms:EncryptionContext:SecretARN': appSecrets },
+          },
+        }),
+      ],
+    });
+  }
+}

@@ -1,0 +1,108 @@
+import { environmentSchema } from '../../libs/config/src/config.schema';
+import { tenantResourceNames, tenantTags } from '../../libs/core/src/provisioning/tenant-resource-names';
+
+/**
+ * Names of what the prerequisites stack creates. `localstack/ready.d/10-silo-prerequisites.sh`
+ * creates the same names in the emulator (a test compares the two).
+ */
+export interface PrerequisiteNames {
+  /** KMS alias of the key for tenant storage, Performance Insights and secrets. */
+  tenantKeyAlias: string;
+  /** KMS alias of the key that encrypts the alarm topic. */
+  alarmKeyAlias: string;
+  alarmTopic: string;
+  tenantSubnetGroup: string;
+  tenantSecurityGroup: string;
+  dataPlaneSecurityGroup: string;
+  controlPlaneSecurityGroup: string;
+  workerPolicy: string;
+  apiPolicy: string;
+  dataPlanePolicy: string;
+  /**
+   * The control plane's own database. Deliberately outside `<prefix>-*`, the tenant instance
+   * pattern, so that no tenant slug can collide with it and no worker permission reaches it.
+   */
+  controlPlaneDatabaseInstance: string;
+  controlPlaneDatabaseSecret: string;
+  controlPlaneRedis: string;
+  controlPlaneRedisSecret: string;
+}
+
+export function prerequisiteNames(prefix: string): PrerequisiteNames {
+  return {
+    tenantKeyAlias: `alias/${prefix}-tenants`,
+    alarmKeyAlias: `alias/${prefix}-alarms`,
+    alarmTopic: `${prefix}-alarms`,
+    tenantSubnetGroup: `${prefix}-tenants`,
+    tenantSecurityGroup: `${prefix}-tenant-db`,
+    dataPlaneSecurityGroup: `${prefix}-data-plane`,
+    controlPlaneSecurityGroup: `${prefix}-control-plane`,
+    workerPolicy: `${prefix}-provisioning-worker`,
+    apiPolicy: `${prefix}-control-plane-api`,
+    dataPlanePolicy: `${prefix}-data-plane`,
+    controlPlaneDatabaseInstance: `${prefix}controlplane`,
+    controlPlaneDatabaseSecret: `${prefix}-control-plane/database`,
+    controlPlaneRedis: `${prefix}-control-plane`,
+    controlPlaneRedisSecret: `${prefix}-control-plane/redis-auth-token`,
+  };
+}
+
+/** Name patterns (IAM wildcards) that match every tenant's resources and nothing else Silo names. */
+export interface TenantResourcePatterns {
+  /** `<prefix>-*`: RDS instance identifiers. */
+  instance: string;
+  /** `<prefix>-*-final-*`: final snapshots taken at deprovisioning. */
+  finalSnapshot: string;
+  /** `<prefix>/*\/master`, `<prefix>/*\/app`: secret names (ARNs add `-` and six random characters). */
+  masterSecret: string;
+  appSecret: string;
+  /** `<prefix>-*-*`: CloudWatch alarm names (`<prefix>-<slug>-<metric>`). */
+  alarm: string;
+}
+
+/**
+ * The worker's own naming function (libs/core) applied to the slug `*`, so the policies follow
+ * whatever names the code gives.
+ */
+export function tenantResourcePatterns(prefix: string): TenantResourcePatterns {
+  const names = tenantResourceNames(prefix, '*');
+  const snapshot = names.finalSnapshotIdentifier(new Date(0));
+  const finalSnapshot = snapshot.replace(/-final-[0-9-]+$/, '-final-*');
+  if (finalSnapshot === snapshot) {
+    throw new Error(`final snapshot names no longer end in -final-<timestamp>: ${snapshot}`);
+  }
+  return {
+    instance: names.instanceIdentifier,
+    finalSnapshot,
+    masterSecret: names.masterSecretName,
+    appSecret: names.appSecretName,
+    alarm: names.alarmName('*'),
+  };
+}
+
+const sampleTags = tenantTags({ id: 'id', slug: 'slug', tier: 'tier' }, 'environment');
+
+/** Tag keys the worker puts on every tenant resource (libs/core `tenantTags`). */
+export const TENANT_TAG_KEYS: readonly string[] = Object.keys(sampleTags);
+
+/** The tag that marks a resource as a tenant resource the worker may change or delete. */
+export const MANAGED_BY_TAG_KEY = 'managed-by';
+export const MANAGED_BY_TAG_VALUE: string = sampleTags[MANAGED_BY_TAG_KEY];
+
+/** The tag key naming the owning tenant; every create must carry it. */
+export const TENANT_ID_TAG_KEY = 'silo:tenant-id';
+
+if (!MANAGED_BY_TAG_VALUE || !TENANT_TAG_KEYS.includes(TENANT_ID_TAG_KEY)) {
+  throw new Error('libs/core tenantTags no longer sets managed-by and silo:tenant-id: update infra/');
+}
+
+/** Validates a prefix with the same rule as SILO_RESOURCE_PREFIX. */
+export function assertResourcePrefix(prefix: string): string {
+  const parsed = environmentSchema.shape.SILO_RESOURCE_PREFIX.safeParse(prefix);
+  if (!parsed.success) {
+    throw new Error(
+      `resource prefix ${JSON.stringify(prefix)} is not a valid SILO_RESOURCE_PREFIX: ${parsed.error.issues[0]?.message}`,
+    );
+  }
+  return prefix;
+}

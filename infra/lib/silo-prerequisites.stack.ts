@@ -1,0 +1,220 @@
+import { ArnFormat, Aws, CfnOutput, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import type { EnvironmentVariable } from '../../libs/config/src/config.schema';
+import { outputKeyFor, type DeploymentOutputKey } from './config-outputs';
+import {
+  CONTROL_PLANE_DATABASE_NAME,
+  CONTROL_PLANE_DATABASE_USER,
+  ControlPlaneDatabase,
+  ControlPlaneRedis,
+} from './control-plane-stores';
+import { SiloAccessPolicies } from './silo-access-policies';
+import { assertResourcePrefix, prerequisiteNames, tenantResourcePatterns } from './silo-names';
+import { TenantNetwork, type ExistingNetwork } from './tenant-network';
+
+export interface SiloPrerequisitesProps extends StackProps {
+  /** SILO_RESOURCE_PREFIX of the control plane this account serves. Default: `silo`. */
+  resourcePrefix?: string;
+  /**
+   * VPC and private subnets for tenant instances (and the optional control-plane stores).
+   * Default: a new VPC with isolated subnets in two AZs.
+   */
+  network?: ExistingNetwork;
+  /** Security group of the tenant applications. Default: one is created (`<prefix>-data-plane`). */
+  dataPlaneSecurityGroupId?: string;
+  /** Security group of the API and worker. Default: one is created (`<prefix>-control-plane`). */
+  controlPlaneSecurityGroupId?: string;
+  /** Address subscribed to the alarm topic (the subscription must be confirmed). Default: none. */
+  alarmEmail?: string;
+  /** Create the control plane's own PostgreSQL (RDS). Default: false. */
+  controlPlaneDatabase?: boolean;
+  /** Create the control plane's own Redis (ElastiCache). Default: false. */
+  controlPlaneRedis?: boolean;
+}
+
+/** Tag on everything this stack creates. Never `managed-by=silo`: that marks tenant resources. */
+export const PREREQUISITES_TAG = { key: 'silo:component', value: 'prerequisites' } as const;
+
+/**
+ * What Silo needs in an AWS account before the worker can provision a tenant: the KMS key, the
+ * alarm topic, the network for tenant instances, the three IAM policies and, optionally, the
+ * control plane's own PostgreSQL and Redis. Its outputs are the worker's and API's configuration.
+ */
+export class SiloPrerequisitesStack extends Stack {
+  readonly prefix: string;
+  readonly tenantKey: kms.Key;
+  readonly alarmTopic: sns.Topic;
+  readonly network: TenantNetwork;
+  readonly policies: SiloAccessPolicies;
+
+  constructor(scope: Construct, id: string, props: SiloPrerequisitesProps = {}) {
+    super(scope, id, props);
+    this.prefix = assertResourcePrefix(props.resourcePrefix ?? 'silo');
+    const names = prerequisiteNames(this.prefix);
+    Tags.of(this).add(PREREQUISITES_TAG.key, PREREQUISITES_TAG.value);
+
+    // Tenant storage, Performance Insights, tenant secrets and the control-plane stores. Kept
+    // when the stack is deleted: snapshots and secrets outlive it.
+    this.tenantKey = new kms.Key(this, 'TenantKey', {
+      alias: names.tenantKeyAlias,
+      description: `Silo (${this.prefix}): tenant RDS storage, Performance Insights and secrets`,
+      enableKeyRotation: true,
+    });
+
+    // CloudWatch can only publish to a topic whose key lets it: a customer-managed key of its
+    // own, so the tenant key's policy never names a service principal.
+    const alarmKey = new kms.Key(this, 'AlarmTopicKey', {
+      alias: names.alarmKeyAlias,
+      description: `Silo (${this.prefix}): alarm topic`,
+      enableKeyRotation: true,
+      pendingWindow: Duration.days(7),
+    });
+    alarmKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
+      topicName: names.alarmTopic,
+      displayName: `Silo (${this.prefix}) tenant alarms`,
+      masterKey: alarmKey,
+      enforceSSL: true,
+    });
+    const patterns = tenantResourcePatterns(this.prefix);
+    this.alarmTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'TenantAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnLike: {
+            'aws:SourceArn': this.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: patterns.alarm,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
+    if (props.alarmEmail) {
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    }
+
+    this.network = new TenantNetwork(this, 'Network', {
+      names,
+      network: props.network,
+      dataPlaneSecurityGroupId: props.dataPlaneSecurityGroupId,
+      controlPlaneSecurityGroupId: props.controlPlaneSecurityGroupId,
+    });
+
+    this.policies = new SiloAccessPolicies(this, 'Policies', {
+      prefix: this.prefix,
+      names,
+      tenantKey: this.tenantKey,
+      subnetGroupName: names.tenantSubnetGroup,
+    });
+
+    this.configOutput('AWS_REGION', Aws.REGION, 'region of the tenant resources');
+    this.configOutput('SILO_RESOURCE_PREFIX', this.prefix, 'prefix of every tenant resource name');
+    this.configOutput('KMS_KEY_ID', this.tenantKey.keyArn, `key ${names.tenantKeyAlias}`);
+    this.configOutput('ALARM_SNS_TOPIC_ARN', this.alarmTopic.topicArn, 'alarm actions');
+    this.configOutput(
+      'RDS_SUBNET_GROUP',
+      this.network.subnetGroup.ref,
+      'DB subnet group of tenant instances',
+    );
+    this.configOutput(
+      'RDS_SECURITY_GROUP_IDS',
+      this.network.tenantSecurityGroup.securityGroupId,
+      'security group of tenant instances',
+    );
+
+    this.deploymentOutput(
+      'DataPlaneSecurityGroupId',
+      this.network.dataPlaneSecurityGroup.securityGroupId,
+      'attach to the tenant applications (data plane)',
+    );
+    this.deploymentOutput(
+      'ControlPlaneSecurityGroupId',
+      this.network.controlPlaneSecurityGroup.securityGroupId,
+      'attach to the API and the provisioning worker',
+    );
+    this.deploymentOutput(
+      'ProvisioningWorkerPolicyArn',
+      this.policies.worker.managedPolicyArn,
+      "attach to the provisioning worker's role",
+    );
+    this.deploymentOutput(
+      'ControlPlaneApiPolicyArn',
+      this.policies.api.managedPolicyArn,
+      "attach to the API's role",
+    );
+    this.deploymentOutput(
+      'DataPlanePolicyArn',
+      this.policies.dataPlane.managedPolicyArn,
+      "attach to the tenant applications' role",
+    );
+
+    const storeNetwork = {
+      vpc: this.network.vpc,
+      subnetIds: this.network.subnetIds,
+      controlPlaneSecurityGroup: this.network.controlPlaneSecurityGroup,
+      dataPlaneSecurityGroup: this.network.dataPlaneSecurityGroup,
+    };
+    if (props.controlPlaneDatabase) {
+      const database = new ControlPlaneDatabase(this, 'ControlPlaneDatabase', {
+        names,
+        network: storeNetwork,
+        key: this.tenantKey,
+      });
+      const endpoint = database.instance.instanceEndpoint;
+      this.configOutput(
+        'DATABASE_URL',
+        `postgresql://${CONTROL_PLANE_DATABASE_USER}@${endpoint.hostname}:${endpoint.port}/${CONTROL_PLANE_DATABASE_NAME}?sslmode=verify-full`,
+        'control-plane PostgreSQL without its password (see DatabaseSecretArn)',
+      );
+      this.deploymentOutput(
+        'DatabaseSecretArn',
+        database.secret.secretArn,
+        'control-plane PostgreSQL credentials (field "password")',
+      );
+    }
+    if (props.controlPlaneRedis) {
+      const redis = new ControlPlaneRedis(this, 'ControlPlaneRedis', {
+        names,
+        network: storeNetwork,
+        key: this.tenantKey,
+      });
+      this.configOutput(
+        'REDIS_URL',
+        `rediss://${redis.replicationGroup.attrPrimaryEndPointAddress}:${redis.port}`,
+        'control-plane Redis without its AUTH token (see RedisAuthTokenSecretArn)',
+      );
+      this.deploymentOutput(
+        'RedisAuthTokenSecretArn',
+        redis.authToken.secretArn,
+        'control-plane Redis AUTH token',
+      );
+    }
+  }
+
+  /** An output per configuration variable, keyed by the variable in PascalCase (KMS_KEY_ID → KmsKeyId). */
+  private configOutput(variable: EnvironmentVariable, value: string, description: string): void {
+    new CfnOutput(this, outputKeyFor(variable), { value, description: `${variable}: ${description}` });
+  }
+
+  private deploymentOutput(key: DeploymentOutputKey, value: string, description: string): void {
+    new CfnOutput(this, key, { value, description });
+  }
+}

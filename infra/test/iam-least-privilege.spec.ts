@@ -1,0 +1,336 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { prerequisiteNames } from '../lib/silo-names';
+import {
+  actionsOf,
+  leastPrivilegeViolations,
+  policiesIn,
+  resourcesOf,
+  synth,
+  type FoundPolicy,
+  type Statement,
+} from './template-helpers';
+
+const root = resolve(__dirname, '../..');
+const { json } = synth({
+  controlPlaneDatabase: true,
+  controlPlaneRedis: true,
+  alarmEmail: 'ops@example.com',
+});
+const policies = policiesIn(json);
+const names = prerequisiteNames('silo');
+
+function managedPolicy(name: string): FoundPolicy {
+  const found = policies.find((p) => p.kind === 'identity' && p.name === name);
+  if (!found) throw new Error(`no managed policy ${name}`);
+  return found;
+}
+const worker = managedPolicy(names.workerPolicy);
+const api = managedPolicy(names.apiPolicy);
+const dataPlane = managedPolicy(names.dataPlanePolicy);
+
+const statement = (policy: FoundPolicy, sid: string): Statement => {
+  const found = policy.statements.find((s) => s.Sid === sid);
+  if (!found) throw new Error(`${policy.name} has no statement ${sid}`);
+  return found;
+};
+const actionSet = (policy: FoundPolicy) => [...new Set(policy.statements.flatMap(actionsOf))].sort();
+
+const SERVICE_BY_SDK_PACKAGE: Record<string, string> = {
+  '@aws-sdk/client-rds': 'rds',
+  '@aws-sdk/client-secrets-manager': 'secretsmanager',
+  '@aws-sdk/client-cloudwatch': 'cloudwatch',
+};
+
+/** `new XCommand(` in libs/aws/src (tests and fakes aside), as IAM actions, with their files. */
+function awsActionsCalledInLibsAws(): Map<string, string[]> {
+  const calls = new Map<string, string[]>();
+  const visit = (dir: string) => {
+    for (const entry of readdirSync(dir)) {
+      const path = join(dir, entry);
+      if (statSync(path).isDirectory()) {
+        if (entry !== 'testing') visit(path);
+        continue;
+      }
+      if (!entry.endsWith('.ts') || /\.(int-)?spec\.ts$/.test(entry)) continue;
+      const text = readFileSync(path, 'utf8');
+      const packageOf = new Map<string, string>();
+      for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'(@aws-sdk\/[^']+)'/g)) {
+        for (const name of m[1].split(',')) packageOf.set(name.replace(/^\s*type\s+/, '').trim(), m[2]);
+      }
+      for (const m of text.matchAll(/new (\w+)Command\(/g)) {
+        const sdkPackage = packageOf.get(`${m[1]}Command`) ?? '(not imported from @aws-sdk)';
+        const service = SERVICE_BY_SDK_PACKAGE[sdkPackage];
+        if (!service)
+          throw new Error(
+            `${relative(root, path)}: ${m[1]}Command from ${sdkPackage} has no IAM mapping here`,
+          );
+        const action = `${service}:${m[1]}`;
+        calls.set(action, [...new Set([...(calls.get(action) ?? []), relative(root, path)])]);
+      }
+    }
+  };
+  visit(join(root, 'libs/aws/src'));
+  return calls;
+}
+
+/**
+ * Actions AWS authorizes as part of a call the worker makes, each with the call that needs it.
+ * Removing that call from libs/aws makes the grant unjustified and this test fail.
+ */
+const AUTHORIZED_WITH: Record<string, { call: string; because: string }> = {
+  'rds:AddTagsToResource': { call: 'rds:CreateDBInstance', because: 'Tags (and CopyTagsToSnapshot)' },
+  'rds:CreateDBSnapshot': { call: 'rds:DeleteDBInstance', because: 'FinalDBSnapshotIdentifier' },
+  'secretsmanager:TagResource': { call: 'secretsmanager:CreateSecret', because: 'Tags' },
+  'cloudwatch:TagResource': { call: 'cloudwatch:PutMetricAlarm', because: 'Tags' },
+  'kms:CreateGrant': { call: 'rds:CreateDBInstance', because: 'KmsKeyId, PerformanceInsightsKMSKeyId' },
+  'kms:DescribeKey': { call: 'rds:CreateDBInstance', because: 'KmsKeyId' },
+  'kms:GenerateDataKey': { call: 'secretsmanager:CreateSecret', because: 'KmsKeyId (and PutSecretValue)' },
+  'kms:Decrypt': { call: 'secretsmanager:GetSecretValue', because: 'a secret under KmsKeyId' },
+};
+
+describe('least privilege in every policy document', () => {
+  it('finds the worker, API and data-plane policies and the key and topic policies', () => {
+    expect(policies.filter((p) => p.kind === 'identity').map((p) => p.name)).toEqual(
+      expect.arrayContaining([names.workerPolicy, names.apiPolicy, names.dataPlanePolicy]),
+    );
+    expect(policies.filter((p) => p.kind === 'key')).toHaveLength(2);
+    expect(policies.filter((p) => p.kind === 'resource').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('allows no wildcard action and no mutation on Resource "*" anywhere', () => {
+    expect(leastPrivilegeViolations(policies)).toEqual([]);
+  });
+
+  it('would fail on rds:*, secretsmanager:*, * or a mutation on Resource "*"', () => {
+    const bad = (statement: Statement): FoundPolicy[] => [
+      { where: 'Bad', kind: 'identity', statements: [statement] },
+    ];
+    expect(
+      leastPrivilegeViolations(bad({ Effect: 'Allow', Action: 'rds:*', Resource: 'arn:x' })),
+    ).toHaveLength(1);
+    expect(
+      leastPrivilegeViolations(bad({ Effect: 'Allow', Action: ['secretsmanager:*'], Resource: 'arn:x' })),
+    ).toHaveLength(1);
+    expect(leastPrivilegeViolations(bad({ Effect: 'Allow', Action: '*', Resource: 'arn:x' }))).toHaveLength(
+      1,
+    );
+    expect(
+      leastPrivilegeViolations(bad({ Effect: 'Allow', Action: 'rds:DeleteDBInstance', Resource: '*' })),
+    ).toEqual(['Bad statement 0: allows rds:DeleteDBInstance on Resource "*"']);
+    expect(
+      leastPrivilegeViolations(bad({ Effect: 'Allow', Action: 'rds:DescribeDBInstances', Resource: '*' })),
+    ).toEqual([]);
+    expect(
+      leastPrivilegeViolations([
+        {
+          where: 'Key',
+          kind: 'key',
+          statements: [{ Effect: 'Allow', Principal: { AWS: '*' }, Action: 'kms:*' }],
+        },
+      ]),
+    ).toHaveLength(2);
+  });
+
+  it('names every resource in the three policies: no Resource "*" at all', () => {
+    for (const policy of [worker, api, dataPlane]) {
+      for (const s of policy.statements) {
+        expect(resourcesOf(s).length).toBeGreaterThan(0);
+        expect(resourcesOf(s).filter((r) => r === '*' || r.endsWith(':*'))).toEqual([]);
+      }
+    }
+  });
+});
+
+describe('provisioning worker policy', () => {
+  const called = awsActionsCalledInLibsAws();
+
+  it('allows exactly the actions libs/aws calls, plus those AWS authorizes with them', () => {
+    expect(called.size).toBeGreaterThanOrEqual(12);
+    for (const [action, { call }] of Object.entries(AUTHORIZED_WITH)) {
+      expect({ action, call, called: called.has(call) }).toEqual({ action, call, called: true });
+    }
+    const expected = [...new Set([...called.keys(), ...Object.keys(AUTHORIZED_WITH)])].sort();
+    expect(actionSet(worker)).toEqual(expected);
+  });
+
+  it('creates only tagged tenant resources: managed-by=silo, a tenant id, no other tag keys', () => {
+    for (const sid of [
+      'CreateTenantInstances',
+      'TagTenantInstancesOnCreate',
+      'CreateTenantSecrets',
+      'PutTenantAlarms',
+    ]) {
+      const c = statement(worker, sid).Condition ?? {};
+      expect({ sid, managedBy: c.StringEquals?.['aws:RequestTag/managed-by'] }).toEqual({
+        sid,
+        managedBy: 'silo',
+      });
+      expect(c.Null).toEqual({ 'aws:RequestTag/silo:tenant-id': 'false' });
+      expect(c['ForAllValues:StringEquals']).toEqual({
+        'aws:TagKeys': ['silo:tenant-id', 'silo:tenant-slug', 'silo:tier', 'silo:environment', 'managed-by'],
+      });
+    }
+    const create = statement(worker, 'CreateTenantInstances');
+    expect(create.Condition?.Bool).toEqual({ 'rds:StorageEncrypted': 'true' });
+    expect(create.Condition?.StringEquals?.['rds:DatabaseEngine']).toBe('postgres');
+  });
+
+  it('changes or deletes only resources tagged managed-by=silo', () => {
+    expect(statement(worker, 'ChangeOwnTenantInstances').Condition).toEqual({
+      StringEquals: { 'rds:db-tag/managed-by': 'silo' },
+    });
+    expect(actionsOf(statement(worker, 'ChangeOwnTenantInstances')).sort()).toEqual([
+      'rds:CreateDBSnapshot',
+      'rds:DeleteDBInstance',
+      'rds:ModifyDBInstance',
+    ]);
+    for (const sid of ['ChangeOwnTenantSecrets', 'DeleteOwnTenantAlarms']) {
+      expect(statement(worker, sid).Condition).toEqual({
+        StringEquals: { 'aws:ResourceTag/managed-by': 'silo' },
+      });
+    }
+  });
+
+  it('gives every mutation a condition, except on the groups an instance joins and its final snapshot', () => {
+    const byName = new Set(['PlaceTenantInstances', 'TakeFinalSnapshots']);
+    for (const s of worker.statements) {
+      const mutates = actionsOf(s).some((a) => !/:(Describe|Get|List)/.test(a));
+      if (mutates && !byName.has(s.Sid!))
+        expect({ sid: s.Sid, conditioned: Boolean(s.Condition) }).toEqual({
+          sid: s.Sid,
+          conditioned: true,
+        });
+    }
+    expect(resourcesOf(statement(worker, 'TakeFinalSnapshots'))).toEqual([
+      'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:snapshot:silo-*-final-*',
+    ]);
+    expect(resourcesOf(statement(worker, 'PlaceTenantInstances'))).toEqual([
+      'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:subgrp:silo-tenants',
+      'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:pg:default.postgres*',
+      'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:og:default:postgres-*',
+    ]);
+  });
+
+  it('lets RDS alone create grants on the tenant key, for AWS resources only', () => {
+    const grant = statement(worker, 'GrantTenantKeyToRds');
+    expect(actionsOf(grant)).toEqual(['kms:CreateGrant']);
+    expect(resourcesOf(grant)).toEqual(['${TenantKey8692782D.Arn}']);
+    expect(grant.Condition).toEqual({
+      StringEquals: {
+        'kms:ViaService': {
+          'Fn::Join': ['', ['rds.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }]],
+        },
+      },
+      Bool: { 'kms:GrantIsForAWSResource': 'true' },
+    });
+    for (const s of worker.statements.filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')))) {
+      expect(Object.keys(s.Condition?.StringEquals ?? {})).toContain('kms:ViaService');
+    }
+  });
+
+  it('uses the tenant key through Secrets Manager for tenant secrets only', () => {
+    const use = statement(worker, 'UseTenantKeyForTenantSecrets');
+    expect(actionsOf(use).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    expect(
+      (use.Condition?.StringLike?.['kms:EncryptionContext:SecretARN'] as unknown[]).map(
+        (v) => resourcesOf({ Effect: 'Allow', Resource: v })[0],
+      ),
+    ).toEqual([
+      'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/master-??????',
+      'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/app-??????',
+    ]);
+  });
+
+  it('reaches tenant instances, secrets and alarms by name only', () => {
+    const allowed = [
+      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|snapshot:silo-\*-final-\*|subgrp:silo-tenants|pg:default\.postgres\*|og:default:postgres-\*)$/,
+      /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/\*\/(master|app)-\?{6}$/,
+      /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-\*-\*$/,
+      /^\$\{TenantKey8692782D\.Arn\}$/,
+    ];
+    for (const resource of worker.statements.flatMap(resourcesOf)) {
+      expect({ resource, allowed: allowed.some((pattern) => pattern.test(resource)) }).toEqual({
+        resource,
+        allowed: true,
+      });
+    }
+  });
+});
+
+describe('API and data-plane policies', () => {
+  it('lets the API read tenant alarms and instances, nothing else', () => {
+    expect(actionSet(api)).toEqual(['cloudwatch:DescribeAlarms', 'rds:DescribeDBInstances']);
+    expect(resourcesOf(statement(api, 'DescribeTenantAlarms'))).toEqual([
+      'arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:silo-*-*',
+    ]);
+    expect(resourcesOf(statement(api, 'DescribeTenantInstances'))).toEqual([
+      'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:silo-*',
+    ]);
+  });
+
+  it('matches what the API calls: TenantAlarms.describe, which sends DescribeAlarms', () => {
+    const controller = readFileSync(
+      join(root, 'apps/control-plane-api/src/tenants/tenants.controller.ts'),
+      'utf8',
+    );
+    expect(controller).toMatch(/this\.alarms\.describe\(/);
+    const adapter = readFileSync(join(root, 'libs/aws/src/tenant-alarms.adapter.ts'), 'utf8');
+    expect(adapter).toMatch(/async describe\([^]*?new DescribeAlarmsCommand\(/);
+  });
+
+  it('lets the data plane read and decrypt tenant app secrets only', () => {
+    expect(actionSet(dataPlane)).toEqual(['kms:Decrypt', 'secretsmanager:GetSecretValue']);
+    const read = statement(dataPlane, 'ReadTenantAppSecrets');
+    expect(resourcesOf(read)).toEqual([
+      'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/app-??????',
+    ]);
+    expect(read.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/managed-by': 'silo' } });
+    const decrypt = statement(dataPlane, 'DecryptTenantAppSecrets');
+    expect(Object.keys(decrypt.Condition ?? {}).sort()).toEqual(['StringEquals', 'StringLike']);
+    expect(
+      resourcesOf({
+        Effect: 'Allow',
+        Resource: decrypt.Condition?.StringLike?.['kms:EncryptionContext:SecretARN'],
+      }),
+    ).toEqual([
+      'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/app-??????',
+    ]);
+  });
+});
+
+describe('README action tables', () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+
+  /** (action, Sid) pairs from the table under the heading that names the policy. */
+  function readmeRows(policyName: string): string[] {
+    const heading = new RegExp(`^#### .*\\(\`<prefix>${policyName.replace(/^silo/, '')}\`\\)$`, 'm');
+    const start = readme.search(heading);
+    expect({ policyName, headingFound: start >= 0 }).toEqual({ policyName, headingFound: true });
+    const rest = readme.slice(start).split('\n').slice(1);
+    const table = rest.slice(rest.findIndex((l) => l.startsWith('|')));
+    const rows = table
+      .slice(
+        0,
+        table.findIndex((l) => !l.startsWith('|')),
+      )
+      .slice(2);
+    return rows.flatMap((row) => {
+      const cells = row.split('|').map((c) => c.trim());
+      const action = /`([a-z0-9-]+:[A-Za-z]+)`/.exec(cells[1])?.[1];
+      const sids = [...cells[3].matchAll(/`([A-Za-z0-9]+)`/g)].map((m) => m[1]);
+      return sids.map((sid) => `${action} ${sid}`);
+    });
+  }
+  const policyRows = (policy: FoundPolicy) =>
+    policy.statements.flatMap((s) => actionsOf(s).map((a) => `${a} ${s.Sid}`));
+
+  it.each([
+    ['worker', names.workerPolicy],
+    ['API', names.apiPolicy],
+    ['data plane', names.dataPlanePolicy],
+  ])('lists every action the %s policy allows with the statement that allows it', (_who, policyName) => {
+    const policy = managedPolicy(policyName);
+    expect(readmeRows(policyName).sort()).toEqual(policyRows(policy).sort());
+  });
+});
