@@ -39,6 +39,15 @@ export default tseslint.config(
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
   {
+    files: ['apps/**/*.ts', 'libs/**/*.ts'],
+    ignores: ['libs/aws/**'],
+    rules: restrict(
+      { group: ['@aws-sdk/*'], message: 'Only libs/aws talks to the AWS SDK; use its adapters.' },
+      { group: ['bullmq'], message: 'Only libs/queue imports bullmq.' },
+    ),
+  },
+  // A later block's no-restricted-imports replaces an earlier one's: these come after the general one.
+  {
     files: ['libs/core/**/*.ts'],
     rules: restrict({
       group: ['@nestjs/*', 'typeorm', 'bullmq', 'ioredis', 'pg', '@aws-sdk/*', '@silo/*'],
@@ -46,12 +55,11 @@ export default tseslint.config(
     }),
   },
   {
-    files: ['apps/**/*.ts', 'libs/**/*.ts'],
-    ignores: ['libs/aws/**'],
-    rules: restrict(
-      { group: ['@aws-sdk/*'], message: 'Only libs/aws talks to the AWS SDK; use its adapters.' },
-      { group: ['bullmq'], message: 'Only libs/queue imports bullmq.' },
-    ),
+    files: ['libs/http/**/*.ts'],
+    rules: restrict({
+      group: ['@aws-sdk/*', 'bullmq', '@silo/*', '!@silo/observability'],
+      message: 'libs/http is the HTTP layer every app shares: no domain, AWS or queue libraries.',
+    }),
   },
   {
     files: ['libs/queue/**/*.ts'],

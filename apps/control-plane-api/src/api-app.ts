@@ -1,8 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { SiloConfig } from '@silo/config';
+import { configureJsonHttp } from '@silo/http';
 import { Logger } from 'nestjs-pino';
-import { configureHttp } from './http/configure-http';
 import { setupOpenApi } from './openapi/openapi.setup';
 
 /** Options every API application is created with, by main and by tests. */
@@ -16,7 +16,7 @@ export const API_APP_OPTIONS = { bodyParser: false, bufferLogs: true } as const;
 export function configureApiApp(app: INestApplication, config: SiloConfig): NestExpressApplication {
   const express = app as NestExpressApplication;
   express.useLogger(express.get(Logger));
-  configureHttp(express, config);
+  configureJsonHttp(express, { bodyLimitBytes: config.http.bodyLimitBytes });
   setupOpenApi(express);
   return express;
 }

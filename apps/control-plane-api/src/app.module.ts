@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
 import { SiloConfig, SiloConfigModule } from '@silo/config';
 import { ControlPlaneDbModule } from '@silo/control-plane-db';
+import { problemDetailsFilter } from '@silo/http';
 import { SiloLoggerModule } from '@silo/observability';
 import { ProvisioningModule } from '@silo/provisioning';
 import { QueueConnectionModule } from '@silo/queue';
@@ -9,7 +9,7 @@ import { AuthModule } from './auth/auth.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { TenantsController } from './tenants/tenants.controller';
-import { ProblemDetailsFilter } from './http/problem-details.filter';
+import { tenantErrorProblem } from './http/tenant-error.problem';
 import { MutationRateLimiter, MutationRateLimitGuard } from './rate-limit/mutation-rate-limit.guard';
 
 export const API_APP_NAME = 'silo-api';
@@ -30,11 +30,7 @@ export class AppModule {
         MetricsModule,
       ],
       controllers: [TenantsController],
-      providers: [
-        { provide: APP_FILTER, useClass: ProblemDetailsFilter },
-        MutationRateLimiter,
-        MutationRateLimitGuard,
-      ],
+      providers: [problemDetailsFilter(tenantErrorProblem), MutationRateLimiter, MutationRateLimitGuard],
     };
   }
 }

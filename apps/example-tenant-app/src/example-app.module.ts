@@ -1,13 +1,14 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
 import { JwtVerifier } from '@silo/auth';
 import { AwsModule, TenantSecrets } from '@silo/aws';
 import { SiloConfig, SiloConfigModule } from '@silo/config';
 import { ControlPlaneDbModule } from '@silo/control-plane-db';
+import { problemDetailsFilter } from '@silo/http';
 import { SiloLoggerModule } from '@silo/observability';
 import {
   ControlPlaneTenantDirectory,
   SecretsManagerCredentialSource,
+  tenantAccessProblem,
   TenantRouterModule,
   tenantRouterOptionsFromConfig,
   type TenantRouterSetup,
@@ -15,7 +16,6 @@ import {
 import { NoteEntity } from '@silo/tenant-schema';
 import { DataSource } from 'typeorm';
 import { HealthController } from './health/health.controller';
-import { ProblemDetailsFilter } from './http/problem-details.filter';
 import { MetricsModule } from './metrics/metrics.module';
 import { NotesController } from './notes/notes.controller';
 import { NotesService } from './notes/notes.service';
@@ -63,7 +63,7 @@ export class ExampleAppModule {
         MetricsModule,
       ],
       controllers: [HealthController, NotesController],
-      providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }, NotesService],
+      providers: [problemDetailsFilter(tenantAccessProblem), NotesService],
     };
   }
 }

@@ -1,16 +1,21 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { configureJsonHttp } from '@silo/http';
 import { Logger } from 'nestjs-pino';
-import { jsonBodies } from './http/json-body';
 
 /** Options the example app is created with, by main and by tests. */
 export const EXAMPLE_APP_OPTIONS = { bodyParser: false, bufferLogs: true } as const;
+
+/**
+ * A note is at most 10,000 characters; as JSON with every character escaped (`\ud83d\ude00`
+ * is 12 bytes for one emoji) that stays under 128 KiB.
+ */
+export const BODY_LIMIT_BYTES = 131_072;
 
 /** pino as the Nest logger and JSON-only bodies. Call before `init()`/`listen()`. */
 export function configureExampleApp(app: INestApplication): NestExpressApplication {
   const express = app as NestExpressApplication;
   express.useLogger(express.get(Logger));
-  express.disable('x-powered-by');
-  for (const middleware of jsonBodies()) express.use(middleware);
+  configureJsonHttp(express, { bodyLimitBytes: BODY_LIMIT_BYTES });
   return express;
 }

@@ -1,10 +1,9 @@
 import { Controller, Get, type INestApplication, Post } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { mintDevToken, type Role } from '@silo/auth';
 import { loadConfig, SiloConfigModule } from '@silo/config';
+import { problemDetailsFilter } from '@silo/http';
 import request from 'supertest';
-import { ProblemDetailsFilter } from '../http/problem-details.filter';
 import { AuthModule } from './auth.module';
 import { Public, Roles } from './route-rules';
 
@@ -54,7 +53,7 @@ async function boot(controllers: unknown[]): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [SiloConfigModule.forRoot(config), AuthModule],
     controllers: controllers as never[],
-    providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],
+    providers: [problemDetailsFilter()],
   }).compile();
   const app = moduleRef.createNestApplication({ logger: false });
   await app.init();

@@ -1,8 +1,8 @@
 import { CanActivate, ExecutionContext, HttpException, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthError, AuthErrorCode, bearerToken, JwtVerifier, type Principal } from '@silo/auth';
+import { problem } from '@silo/http';
 import type { Request } from 'express';
-import { problem } from '../http/problem-details';
 import { ROUTE_RULE, type RouteRule } from './route-rules';
 
 export interface AuthenticatedRequest extends Request {

@@ -1,8 +1,8 @@
 import { Controller, Get, HttpException, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation } from '@nestjs/swagger';
 import { HealthCheckService, TypeOrmHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
+import { problem } from '@silo/http';
 import { Public } from '../auth/route-rules';
-import { problem } from '../http/problem-details';
 import { ApiJsonResponse, ApiProblems } from '../openapi/openapi.decorators';
 import { RedisHealthIndicator } from './redis.health';
 

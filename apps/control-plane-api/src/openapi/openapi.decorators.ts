@@ -7,8 +7,8 @@ import {
   type ParameterObject,
   type ResponseObject,
 } from '@nestjs/swagger';
+import { PROBLEM_CONTENT_TYPE } from '@silo/http';
 import type { z } from 'zod';
-import { PROBLEM_CONTENT_TYPE } from '../http/problem-details';
 import { openApiSchema, schemaRef, type ComponentName } from './openapi.schemas';
 
 /** A problem+json response: every error of the API has this body. */

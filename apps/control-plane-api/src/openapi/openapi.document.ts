@@ -171,7 +171,7 @@ function addDocsRoutes(document: OpenAPIObject): void {
   );
 }
 
-/** What the HTTP layer (http/configure-http.ts, request ids) does on every route. */
+/** What the HTTP layer (`configureJsonHttp` of @silo/http, request ids) does on every route. */
 function applyHttpLayer(document: OpenAPIObject): void {
   for (const op of allOperations(document)) {
     op.parameters = [{ $ref: '#/components/parameters/RequestId' }, ...(op.parameters ?? [])];

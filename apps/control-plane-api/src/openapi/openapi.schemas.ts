@@ -9,7 +9,7 @@ import {
   tierList,
 } from '../tenants/tenant.responses';
 
-/** RFC 9457 problem details (http/problem-details.ts); extensions such as `tenantStatus` may follow. */
+/** RFC 9457 problem details (`problem()` of @silo/http); extensions such as `tenantStatus` may follow. */
 export const problemDetails = z
   .looseObject({
     type: z.string().meta({ example: 'about:blank' }),

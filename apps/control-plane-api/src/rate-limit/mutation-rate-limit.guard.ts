@@ -8,11 +8,11 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { SiloConfig } from '@silo/config';
+import { problem } from '@silo/http';
 import { RedisConnection } from '@silo/queue';
 import type { Response } from 'express';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
-import { problem } from '../http/problem-details';
 
 /**
  * Counts mutating calls per caller (JWT sub) in Redis, so the budget is shared by every API

@@ -24,6 +24,7 @@ import {
   type TenantStatus,
 } from '@silo/core';
 import type { TenantEntity } from '@silo/control-plane-db';
+import { parseInput, problem } from '@silo/http';
 import {
   ALARM_METRICS,
   ProvisioningSettings,
@@ -34,8 +35,6 @@ import {
 import type { Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';
-import { problem } from '../http/problem-details';
-import { parseInput } from '../http/validation';
 import { ApiJsonResponse, ApiProblems, ApiQueryFrom, ApiTenantParam } from '../openapi/openapi.decorators';
 import { openApiSchema, schemaRef } from '../openapi/openapi.schemas';
 import { Mutating } from '../rate-limit/mutation-rate-limit.guard';

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { parseInput } from '@silo/http';
 import { TenantScoped } from '@silo/tenant-router';
-import { parseBody } from '../http/validation';
 import { createNoteBody } from './note.requests';
 import { noteView, type NoteView } from './note.view';
 import { NotesService } from './notes.service';
@@ -16,7 +16,7 @@ export class NotesController {
   @Post()
   @HttpCode(201)
   async create(@Body() body: unknown): Promise<NoteView> {
-    const { text } = parseBody(createNoteBody, body);
+    const { text } = parseInput(createNoteBody, body, 'body');
     return noteView(await this.notes.create(text));
   }
 

@@ -1,5 +1,4 @@
-export { PROBLEM_CONTENT_TYPE, problem, type ProblemDetails } from './problem-details';
-export { logTenantAccessError, TenantAccessExceptionFilter } from './tenant-access.filter';
+export { TenantAccessExceptionFilter, tenantAccessProblem } from './tenant-access.filter';
 export { tenantAccessAnswer, type TenantAccessAnswer } from './tenant-access.problem';
 export {
   TENANT_IDENTITY,

@@ -1,13 +1,14 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
+import { PROBLEM_CONTENT_TYPE, type ProblemMapper } from '@silo/http';
 import type { Response } from 'express';
 import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
-import { PROBLEM_CONTENT_TYPE } from './problem-details';
 import { tenantAccessAnswer } from './tenant-access.problem';
 
 /**
  * Answers a {@link TenantAccessError} as problem+json (403 unknown or not ACTIVE, 503 with
  * `Retry-After` when the database is away). For apps without a catch-all filter of their own;
- * an app that has one calls {@link tenantAccessAnswer} from it instead, as the example app does.
+ * an app with @silo/http's `ProblemDetailsFilter` gives it {@link tenantAccessProblem} instead,
+ * as the example app does.
  */
 @Catch(TenantAccessError)
 export class TenantAccessExceptionFilter implements ExceptionFilter {
@@ -20,6 +21,13 @@ export class TenantAccessExceptionFilter implements ExceptionFilter {
     res.status(status).set(headers).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
   }
 }
+
+/** The same answer and logging as {@link TenantAccessExceptionFilter}, for `ProblemDetailsFilter`. */
+export const tenantAccessProblem: ProblemMapper = (exception, logger) => {
+  if (!(exception instanceof TenantAccessError)) return undefined;
+  logTenantAccessError(logger, exception);
+  return tenantAccessAnswer(exception);
+};
 
 /** Refusals are expected (debug); an unreachable database is worth a warning with its cause. */
 export function logTenantAccessError(logger: Logger, error: TenantAccessError): void {

@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, HttpException, Inject, Injectable } from '@nestjs/common';
 import { AuthError, AuthErrorCode, bearerToken, JwtVerifier, type Principal } from '@silo/auth';
+import { problem } from '@silo/http';
 import type { Request, Response } from 'express';
-import { problem } from './problem-details';
 
 /** Injection token of the {@link JwtVerifier} tenant tokens are checked with. */
 export const TENANT_TOKEN_VERIFIER = Symbol('TENANT_TOKEN_VERIFIER');

@@ -1,11 +1,11 @@
 import { CallHandler, ExecutionContext, HttpException, Injectable, NestInterceptor } from '@nestjs/common';
+import { problem } from '@silo/http';
 import type { Response } from 'express';
 import { catchError, defer, finalize, from, mergeMap, throwError, type Observable } from 'rxjs';
 import { isAuthenticationFailure } from '../tenant-data-source';
 import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
 import { TenantRouter } from '../tenant-router';
 import type { TenantLease } from '../tenant-router.types';
-import { problem } from './problem-details';
 import { TENANT_IDENTITY, type TenantIdentifiedRequest } from './tenant-auth.guard';
 import { TENANT_REQUEST_CONTEXT, TenantContext, type TenantRequestContext } from './tenant-context';
 

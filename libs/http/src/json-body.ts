@@ -1,22 +1,28 @@
 import { isUtf8 } from 'node:buffer';
 import { HttpException } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { SiloConfig } from '@silo/config';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { problem, type ProblemDetails } from './problem-details';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/** Options of {@link configureJsonHttp}. */
+export interface JsonHttpOptions {
+  /** The largest request body accepted, in bytes; a larger one is answered 413. No default. */
+  bodyLimitBytes: number;
+}
+
 /**
- * The HTTP layer every API process gets (main and tests alike): JSON bodies only, at most
- * HTTP_BODY_LIMIT_BYTES (larger → 413), a body in another media type → 415. The app must be
+ * The HTTP layer every Silo app gets (main and tests alike): JSON bodies only (another media
+ * type → 415), at most `bodyLimitBytes` (→ 413), valid UTF-8 (→ 400), parse errors answered in
+ * our words since the parser's messages may quote the body; no `X-Powered-By`. The app must be
  * created with `bodyParser: false` so that no other parser (urlencoded) runs.
  */
-export function configureHttp(app: NestExpressApplication, config: SiloConfig): void {
+export function configureJsonHttp(app: NestExpressApplication, options: JsonHttpOptions): void {
   app.disable('x-powered-by');
   app.use(requireJsonBody);
-  app.use(jsonBody(config.http.bodyLimitBytes));
+  app.use(jsonBody(options.bodyLimitBytes));
 }
 
 function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
@@ -34,7 +40,6 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction): void
   );
 }
 
-/** express.json whose errors become problem details in our words: its messages may quote the body. */
 function jsonBody(limit: number): RequestHandler {
   const parse = express.json({
     limit,

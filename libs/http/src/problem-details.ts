@@ -21,10 +21,15 @@ const TITLES: Record<number, string> = {
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  499: 'Client Closed Request',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
 
+/**
+ * A problem body of type `about:blank` titled after `status` (`Error` for a status without a
+ * title here); `detail` is left out when empty, `extra` (e.g. `errors`) is merged last.
+ */
 export function problem(
   status: number,
   detail?: string,
