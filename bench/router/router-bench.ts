@@ -1,0 +1,354 @@
+import 'reflect-metadata';
+import { spawn } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import type { TenantRouterOptions } from '@silo/tenant-router';
+import { NoteEntity } from '@silo/tenant-schema';
+import type { Contender, ContenderKey } from './contender';
+import { InMemoryTenantPorts } from './in-memory-ports';
+import { ConnectionSampler, heapAfterGc } from './measurements';
+import { NaiveMapContender } from './naive-map.contender';
+import { PreOpenedMapContender } from './pre-opened-map.contender';
+import { PrivatePostgres, SUPERUSER_RESERVED_CONNECTIONS } from './private-postgres';
+import { parseRouterBenchArgs, USAGE, UsageError, type RouterBenchArgs } from './router-bench-args';
+import { herdPhase, warmNaivePhase, warmPhase, zipfPhase, type PhaseContext } from './router-bench-phases';
+import {
+  formatReport,
+  type Cell,
+  type RouterBenchReport,
+  type WorkloadKey,
+  type WorkloadSetting,
+} from './router-bench-report';
+import { SharedDataSourceContender } from './shared-data-source.contender';
+import {
+  createFleet,
+  NOTES_PER_TENANT,
+  SHARED_DATABASE,
+  withSuperuser,
+  type FleetSetup,
+} from './tenant-fleet';
+import { TenantRouterContender } from './tenant-router.contender';
+import { zipfTopShare } from './workloads';
+
+/** How long cleanup may take after an interrupt or the global timeout before the process gives up. */
+const CLEANUP_GRACE_MS = 180_000;
+/** pg's default pool size: what (a) gets per tenant. */
+const NAIVE_POOL_SIZE = 10;
+
+const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+
+/** What is open now, so that an interrupted run can close it. */
+interface RunState {
+  server?: PrivatePostgres;
+  sampler?: ConnectionSampler;
+  contenders: Set<Contender>;
+}
+
+async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal): Promise<string> {
+  const date = new Date().toISOString().slice(0, 10);
+  const loadAtStart = loadavg()[0];
+  const server = await PrivatePostgres.create(log);
+  state.server = server;
+  log(`private PostgreSQL in ${server.dir} on 127.0.0.1:${server.port}`);
+  await server.start({ maxConnections: args.maxConnections });
+  signal.throwIfAborted();
+
+  const fleet = await createFleet({
+    port: server.port,
+    tenants: args.tenants,
+    concurrency: args.setupConcurrency,
+    log,
+    signal,
+  });
+  // fsync is off: without this the kernel writes the new databases out during the measurements.
+  const flushStarted = performance.now();
+  await withSuperuser(server.port, 'postgres', (client) => client.query('CHECKPOINT'));
+  await flushToDisk();
+  const flushMs = performance.now() - flushStarted;
+  log(
+    `fleet ready (written out in ${seconds(flushMs)}): template ${seconds(fleet.templateMs)}, ${args.tenants} databases and roles ${seconds(fleet.databasesMs)}`,
+  );
+  const serverVersion = await withSuperuser(server.port, 'postgres', async (client) => {
+    const result = await client.query<{ server_version: string }>('SHOW server_version');
+    return result.rows[0].server_version;
+  });
+
+  const ids = fleet.tenants.map((t) => t.entry.id);
+  const warmIds = ids.slice(0, args.warmTenants);
+  const warmMaxConnections = Math.max(
+    args.maxConnections,
+    args.warmTenants * NAIVE_POOL_SIZE + SUPERUSER_RESERVED_CONNECTIONS + 10,
+  );
+  const workloads: Record<WorkloadKey, WorkloadSetting> = {
+    warm: {
+      label: `warm, ${args.warmTenants} tenants`,
+      maxConnections: warmMaxConnections,
+      router: {
+        maxDataSources: args.warmTenants,
+        connectionBudget: args.warmTenants * args.poolSize,
+        poolSize: args.poolSize,
+      },
+      description:
+        `uniform over ${args.warmTenants} tenants; (b), (c) and the reference open together, each warmed (every ` +
+        `tenant once, then ${args.warmupS} s), then measured ${args.durationS} s each in ${args.rounds} interleaved ` +
+        `slices; (a) alone afterwards (${args.warmupS} s + ${args.durationS} s); max_connections ${warmMaxConnections} (room for (a)'s pools of ` +
+        `${NAIVE_POOL_SIZE}); router sized to hold them all: maxDataSources ${args.warmTenants}, ` +
+        `budget ${args.warmTenants * args.poolSize}, pool ${args.poolSize}`,
+    },
+    zipf: {
+      label: `Zipf, ${args.tenants} tenants`,
+      maxConnections: args.maxConnections,
+      router: {
+        maxDataSources: args.maxDataSources,
+        connectionBudget: args.connectionBudget,
+        poolSize: args.poolSize,
+      },
+      description:
+        `Zipf s=${args.zipfS} over ${args.tenants} tenant databases (the ${args.maxDataSources} most popular ` +
+        `get ${(100 * zipfTopShare(args.tenants, args.zipfS, args.maxDataSources)).toFixed(0)} % of requests), ` +
+        `from cold, ${args.durationS} s measured; max_connections ${args.maxConnections}; router ` +
+        `maxDataSources ${args.maxDataSources}, budget ${args.connectionBudget}, pool ${args.poolSize}`,
+    },
+    herd: {
+      label: `herd, ${args.herd} requests`,
+      maxConnections: args.maxConnections,
+      router: {
+        maxDataSources: args.maxDataSources,
+        connectionBudget: args.connectionBudget,
+        poolSize: args.poolSize,
+      },
+      description:
+        `${args.herd} requests for one cold tenant sent in the same tick (a fresh contender, a tenant not ` +
+        `touched before); queries/s = answered ÷ (first send → last answer); max_connections ` +
+        `${args.maxConnections}, router as in the Zipf workload`,
+    },
+  };
+
+  const cells = new Map<string, Cell>();
+  const startHeapBytes = await heapAfterGc();
+  const portsFor = () => new InMemoryTenantPorts(fleet.tenants, args.lookupMs);
+  const open = async (workload: WorkloadKey, key: ContenderKey): Promise<Contender> => {
+    switch (key) {
+      case 'a':
+        return new NaiveMapContender(portsFor());
+      case 'b':
+        return SharedDataSourceContender.open({
+          port: server.port,
+          database: SHARED_DATABASE,
+          poolSize: args.concurrency,
+        });
+      case 'c':
+        return new TenantRouterContender(portsFor(), routerOptionsFor(workloads[workload].router));
+      case 'ref':
+        return PreOpenedMapContender.open(portsFor(), warmIds, args.poolSize);
+    }
+  };
+  const ctx: PhaseContext = {
+    args,
+    ids,
+    warmIds,
+    cells,
+    sampler: () => {
+      if (!state.sampler) throw new Error('the connection sampler is not open');
+      return state.sampler;
+    },
+    open,
+    openContenders: state.contenders,
+    log,
+    signal,
+  };
+  const restart = async (maxConnections: number): Promise<void> => {
+    await state.sampler?.close();
+    state.sampler = undefined;
+    log(`restarting PostgreSQL with max_connections ${maxConnections}`);
+    await server.start({ maxConnections });
+    state.sampler = await ConnectionSampler.open(server.port);
+  };
+
+  if (args.workloads.includes('warm')) {
+    await restart(warmMaxConnections);
+    await warmPhase(ctx);
+    await warmNaivePhase(ctx);
+  }
+  if (args.workloads.includes('zipf') || args.workloads.includes('herd')) await restart(args.maxConnections);
+  if (args.workloads.includes('zipf')) await zipfPhase(ctx);
+  if (args.workloads.includes('herd')) await herdPhase(ctx);
+
+  const cpu = cpus();
+  const report: RouterBenchReport = {
+    date,
+    machine:
+      `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.version}, PostgreSQL ${serverVersion}, ` +
+      `load average ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end`,
+    setup: setupLines(args, server, fleet, flushMs, startHeapBytes),
+    workloads,
+    cells,
+    startHeapBytes,
+  };
+  return formatReport(report);
+}
+
+function routerOptionsFor(limits: WorkloadSetting['router']): TenantRouterOptions {
+  const pool = limits.poolSize;
+  return {
+    entities: [NoteEntity],
+    maxDataSources: limits.maxDataSources,
+    connectionBudget: limits.connectionBudget,
+    poolSizeByTier: { starter: pool, pro: pool, enterprise: pool },
+    idleTimeoutMs: 60_000,
+    connectionTimeoutMs: 5_000,
+    statusTtlMs: 60_000,
+    secretTtlMs: 300_000,
+    failureBackoffMs: 1_000,
+    ssl: false,
+  };
+}
+
+function setupLines(
+  args: RouterBenchArgs,
+  server: PrivatePostgres,
+  fleet: FleetSetup,
+  flushMs: number,
+  startHeapBytes: number | undefined,
+): string[] {
+  const perDatabase = fleet.databasesMs / args.tenants;
+  return [
+    `PostgreSQL: a private throwaway cluster on 127.0.0.1:${server.port} (${server.dir}), fsync=off, ` +
+      'synchronous_commit=off, full_page_writes=off, autovacuum=off, shared_buffers=64MB; trust for the ' +
+      'superuser, SCRAM-SHA-256 for tenant roles; superuser_reserved_connections ' +
+      `${SUPERUSER_RESERVED_CONNECTIONS} (the connection sampler uses one)`,
+    `fleet: ${args.tenants} tenant databases copied from a template (app.notes by libs/tenant-schema's ` +
+      `migrations, ${NOTES_PER_TENANT} notes), one login role with its own password per tenant, CONNECT on its ` +
+      `database only; set-up ${seconds(fleet.templateMs + fleet.databasesMs)} (template ${seconds(fleet.templateMs)}, ` +
+      `databases and roles ${seconds(fleet.databasesMs)} = ${perDatabase.toFixed(1)} ms each, ${args.setupConcurrency} ` +
+      `at a time), ${(fleet.diskBytes / 2 ** 30).toFixed(1)} GiB on disk, then CHECKPOINT and sync(1) so that ` +
+      `writeback does not overlap the measurements (${seconds(flushMs)}); all removed with the cluster at the end`,
+    'request: the tenant NoteEntity repository, find({select: id, text, order: id DESC, take: 10}) ' +
+      `= SELECT id, text FROM app.notes ORDER BY id DESC LIMIT 10; ${args.concurrency} closed-loop workers; ` +
+      `in-memory directory and secret lookups take ${args.lookupMs} ms each`,
+    '(a) naive Map: a DataSource per tenant built on first use, no single flight, no eviction, pg pool 10; ' +
+      `(b) ONE DataSource on ONE database (${SHARED_DATABASE}) as the superuser, pool ${args.concurrency}: ` +
+      'every tenant reads the same database, no isolation, the upper bound; (c) TenantRouter.run()',
+    'queries/s: successful requests ÷ measured time; p50/p99 ms: successful requests, send → answer; ' +
+      'overhead: the lookup alone (acquire + release for (c)) on the warm tenants in a loop, no I/O, per-call ' +
+      'hrtime samples; inits: DataSource initialisations started; conns opened: pg Client#connect calls of this ' +
+      'process; peak conns: client backends in pg_stat_activity sampled every 50 ms (warm group: by ' +
+      'application_name); bench CPU: this process, user + system ÷ wall; heap MB: heapUsed after global.gc() ' +
+      'with the contender open (after its run; warm group: opened and warmed) minus before it was opened ' +
+      `(${startHeapBytes === undefined ? 'run node with --expose-gc' : `${(startHeapBytes / 2 ** 20).toFixed(1)} MB before any`})`,
+  ];
+}
+
+/** sync(1): waits until the kernel has written every dirty page out. */
+function flushToDisk(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sync', [], { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`sync exited with ${code}`))));
+  });
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+async function main(): Promise<number> {
+  let args: RouterBenchArgs;
+  try {
+    const parsed = parseRouterBenchArgs(process.argv.slice(2));
+    if (parsed === 'help') {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    args = parsed;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`bench: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+
+  const state: RunState = { contenders: new Set() };
+  // Last resort for any way out that skips cleanup: no server and no data directory stay behind.
+  process.on('exit', () => state.server?.remove());
+
+  const stop = new AbortController();
+  const abort = (reason: string): void => {
+    if (stop.signal.aborted) return;
+    stop.abort(new Error(reason));
+    setTimeout(() => {
+      log(`cleanup did not finish within ${CLEANUP_GRACE_MS / 1000} s; exiting`);
+      process.exit(1);
+    }, CLEANUP_GRACE_MS).unref();
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stop.signal.aborted) {
+      log(`second ${signal}: exiting (the private cluster is removed on exit)`);
+      process.exit(130);
+    }
+    log(`${signal}: stopping and cleaning up (again to exit at once)`);
+    abort(`interrupted by ${signal}`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const timer = setTimeout(() => abort(`timed out after ${args.timeoutS} s`), args.timeoutS * 1000);
+
+  let code = 0;
+  const work = run(args, state, stop.signal);
+  try {
+    process.stdout.write(await untilAborted(work, stop.signal));
+  } catch (error) {
+    // An interruption or the timeout is said in one line; anything else with its stack.
+    const aborted = error === stop.signal.reason;
+    log(error instanceof Error ? (aborted ? error.message : (error.stack ?? error.message)) : String(error));
+    code = 1;
+  } finally {
+    clearTimeout(timer);
+    await Promise.race([work.catch(() => undefined), sleep(30_000)]);
+    await cleanUp(state);
+  }
+  return code;
+}
+
+async function cleanUp(state: RunState): Promise<void> {
+  const closing = [...state.contenders].map((contender) => contender.close().catch(() => undefined));
+  await Promise.race([Promise.all(closing), sleep(10_000)]);
+  await state.sampler?.close();
+  const server = state.server;
+  if (!server) return;
+  const started = performance.now();
+  try {
+    server.remove();
+    log(
+      `cleanup: private cluster stopped and its directory removed in ${seconds(performance.now() - started)}`,
+    );
+  } catch (error) {
+    log(`cleanup: removing ${server.dir}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason as Error);
+      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+    }),
+  ]);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    setTimeout(() => {
+      log('a handle is still open after cleanup; exiting');
+      process.exit(code);
+    }, 5000).unref();
+  },
+  (error: unknown) => {
+    log(`unexpected: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);

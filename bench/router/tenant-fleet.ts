@@ -1,0 +1,150 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { quoteIdentifier } from '@silo/core';
+import type { TenantAppCredentials, TenantDirectoryEntry } from '@silo/tenant-router';
+import { runTenantMigrations, scramSha256Verifier } from '@silo/tenant-schema';
+import { Client } from 'pg';
+import { SUPERUSER } from './private-postgres';
+
+export const TEMPLATE_DATABASE = 'bench_template';
+/** The one database of contender (b), a copy of the template. */
+export const SHARED_DATABASE = 'bench_shared';
+const TENANT_GROUP = 'bench_tenant';
+export const NOTES_PER_TENANT = 1000;
+
+export interface FleetTenant {
+  entry: TenantDirectoryEntry;
+  credentials: TenantAppCredentials;
+}
+
+export interface FleetSetup {
+  tenants: FleetTenant[];
+  templateMs: number;
+  databasesMs: number;
+  /** Sum of pg_database_size over the tenant databases. */
+  diskBytes: number;
+}
+
+/**
+ * Creates a template database with the tenant schema (libs/tenant-schema's migrations) and
+ * NOTES_PER_TENANT notes, then per tenant a login role with its own password and a database
+ * copied from the template that only that role (and the superuser) may connect to. The table
+ * privileges sit on a group role granted in the template, so no tenant database needs a
+ * connection of its own to be set up.
+ */
+export async function createFleet(options: {
+  port: number;
+  tenants: number;
+  concurrency: number;
+  log: (line: string) => void;
+  signal: AbortSignal;
+}): Promise<FleetSetup> {
+  const { port, log, signal } = options;
+  const started = performance.now();
+  await withSuperuser(port, 'postgres', async (client) => {
+    await client.query(`CREATE ROLE ${TENANT_GROUP} NOLOGIN`);
+    await client.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
+  });
+  await runTenantMigrations({
+    host: '127.0.0.1',
+    port,
+    database: TEMPLATE_DATABASE,
+    user: SUPERUSER,
+    password: 'trust',
+  });
+  await withSuperuser(port, TEMPLATE_DATABASE, async (client) => {
+    await client.query(
+      `INSERT INTO app.notes (text, created_at)
+       SELECT 'note ' || g || ' ' || repeat('x', 40), now() - g * interval '1 minute'
+       FROM generate_series(1, ${NOTES_PER_TENANT}) g`,
+    );
+    await client.query('REVOKE ALL ON SCHEMA public FROM PUBLIC');
+    await client.query(`GRANT USAGE ON SCHEMA app TO ${TENANT_GROUP}`);
+    await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA app TO ${TENANT_GROUP}`);
+    await client.query('VACUUM ANALYZE app.notes');
+  });
+  await withSuperuser(port, 'postgres', (client) =>
+    client.query(`CREATE DATABASE ${SHARED_DATABASE} TEMPLATE ${TEMPLATE_DATABASE} STRATEGY FILE_COPY`),
+  );
+  const templateMs = performance.now() - started;
+
+  const tenants = Array.from({ length: options.tenants }, (_, i): FleetTenant => {
+    const slug = `t${String(i).padStart(5, '0')}`;
+    return {
+      entry: { id: randomUUID(), slug, tier: 'starter', status: 'ACTIVE' },
+      credentials: {
+        host: '127.0.0.1',
+        port,
+        dbname: slug,
+        username: `${slug}_app`,
+        password: randomBytes(24).toString('base64url'),
+      },
+    };
+  });
+
+  log(`creating ${tenants.length} tenant databases and roles, ${options.concurrency} at a time`);
+  const databasesStarted = performance.now();
+  let next = 0;
+  let done = 0;
+  const progress = setInterval(() => log(`  ${done} of ${tenants.length} tenant databases`), 10_000);
+  try {
+    await Promise.all(
+      Array.from({ length: Math.min(options.concurrency, tenants.length) }, () =>
+        withSuperuser(port, 'postgres', async (client) => {
+          while (next < tenants.length) {
+            signal.throwIfAborted();
+            const { credentials } = tenants[next++];
+            const database = quoteIdentifier(credentials.dbname);
+            const role = quoteIdentifier(credentials.username);
+            // A verifier, as production sends it: the plaintext never reaches the server.
+            const verifier = client.escapeLiteral(scramSha256Verifier(credentials.password));
+            await client.query(
+              `CREATE ROLE ${role} LOGIN INHERIT IN ROLE ${TENANT_GROUP} PASSWORD ${verifier}`,
+            );
+            // FILE_COPY: with wal_level minimal the copy is not written to the WAL a second time.
+            await client.query(
+              `CREATE DATABASE ${database} TEMPLATE ${TEMPLATE_DATABASE} STRATEGY FILE_COPY`,
+            );
+            await client.query(`REVOKE ALL ON DATABASE ${database} FROM PUBLIC`);
+            await client.query(`GRANT CONNECT ON DATABASE ${database} TO ${role}`);
+            done++;
+          }
+        }),
+      ),
+    );
+  } finally {
+    clearInterval(progress);
+  }
+  const databasesMs = performance.now() - databasesStarted;
+
+  const diskBytes = await withSuperuser(port, 'postgres', async (client) => {
+    const result = await client.query<{ bytes: string }>(
+      `SELECT coalesce(sum(pg_database_size(datname)), 0)::text AS bytes
+       FROM pg_database WHERE datname = ANY($1)`,
+      [tenants.map((t) => t.credentials.dbname)],
+    );
+    return Number(result.rows[0].bytes);
+  });
+  return { tenants, templateMs, databasesMs, diskBytes };
+}
+
+export async function withSuperuser<T>(
+  port: number,
+  database: string,
+  use: (client: Client) => Promise<T>,
+): Promise<T> {
+  const client = new Client({
+    host: '127.0.0.1',
+    port,
+    database,
+    user: SUPERUSER,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'bench-admin',
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
