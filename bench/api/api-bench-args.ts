@@ -1,7 +1,4 @@
-import { parseArgs } from 'node:util';
-import { integer, url, UsageError } from '../provisioning/bench-args';
-
-export { UsageError };
+import { integer, parseFlags, url, UsageError } from '../common/args';
 
 export const LOG_LEVELS = ['silent', 'error', 'warn', 'info'] as const;
 export type BenchLogLevel = (typeof LOG_LEVELS)[number];
@@ -42,29 +39,19 @@ export const USAGE = `usage: npm run bench:api -- [options]
 
 /** The command line, validated; 'help' for --help. */
 export function parseApiBenchArgs(argv: string[]): ApiBenchArgs | 'help' {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        'duration-s': { type: 'string', default: '5' },
-        'warmup-s': { type: 'string', default: '1' },
-        'jit-warmup-s': { type: 'string', default: '3' },
-        concurrency: { type: 'string', default: '1,8,32' },
-        'pool-max': { type: 'string', default: '10' },
-        'log-level': { type: 'string', default: 'warn' },
-        'skip-extra-rows': { type: 'boolean', default: false },
-        'timeout-s': { type: 'string', default: '600' },
-        'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
-        'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const values = parseFlags(argv, {
+    'duration-s': { type: 'string', default: '5' },
+    'warmup-s': { type: 'string', default: '1' },
+    'jit-warmup-s': { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '1,8,32' },
+    'pool-max': { type: 'string', default: '10' },
+    'log-level': { type: 'string', default: 'warn' },
+    'skip-extra-rows': { type: 'boolean', default: false },
+    'timeout-s': { type: 'string', default: '600' },
+    'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
   if (values.help) return 'help';
   const logLevel = values['log-level'];
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
-import { quoteIdentifier, withTimeout } from '@silo/core';
+import { quoteIdentifier } from '@silo/core';
+import { cleanupSteps } from '../common/cleanup';
 import type { BenchNames } from '../provisioning/bench-environment';
 import { deleteRedisKeys, withAdmin } from '../provisioning/bench-cleanup';
 import type { CallCounters } from './call-counters';
@@ -23,14 +24,7 @@ const STEP_TIMEOUT_MS = 30_000;
  * even when an earlier one failed; the problems are returned.
  */
 export async function cleanUpApiBench(res: ApiBenchResources): Promise<string[]> {
-  const problems: string[] = [];
-  const step = async (what: string, action: () => Promise<void>): Promise<void> => {
-    try {
-      await withTimeout(action(), STEP_TIMEOUT_MS, `${what} took longer than ${STEP_TIMEOUT_MS / 1000} s`);
-    } catch (error) {
-      problems.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  };
+  const { step, problems } = cleanupSteps(STEP_TIMEOUT_MS);
 
   for (const app of res.apps.splice(0).reverse()) await step('closing a server', () => app.close());
   res.counters?.uninstall();

@@ -1,3 +1,4 @@
+import { alignedTable, ratio } from '../common/table';
 import { percentile } from '../provisioning/bench-report';
 import type { CallCounts } from './call-counters';
 import type { LoadResult } from './load-generator';
@@ -113,9 +114,9 @@ export function formatApiReport(facts: ApiBenchFacts, rows: readonly RowResult[]
     `  time: ${facts.jitWarmupS} s per route and server before the first row (not measured), then per row`,
     `    ${facts.warmupS} s warm-up and ${facts.durationS} s measured`,
     '',
-    table(main),
+    alignedTable(main),
     '',
-    table(costs),
+    alignedTable(costs),
     '',
     'Measured in this run, against the bare routes at the same concurrency:',
     ...headline,
@@ -156,25 +157,10 @@ function per(value: number, requests: number): number {
   return requests > 0 ? value / requests : NaN;
 }
 
-function table(rows: Cells[]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
-  return rows
-    .map((row) =>
-      [row[0].padEnd(widths[0]), ...row.slice(1).map((cell, i) => cell.padStart(widths[i + 1]))]
-        .join('   ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
-
 function ms(value: number): string {
   return value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2);
 }
 
 function fixed(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
-}
-
-function ratio(a: number, b: number): string {
-  return b > 0 && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : 'n/a';
 }

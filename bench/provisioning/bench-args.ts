@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { integer, parseFlags, url } from '../common/args';
 
 export interface BenchArgs {
   tenants: number;
@@ -18,30 +18,16 @@ export const USAGE = `usage: npm run bench:provisioning -- [options]
   --redis-url URL     Redis (default redis://127.0.0.1:6379)
 `;
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 /** The command line, validated; 'help' for --help. */
 export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        tenants: { type: 'string', default: '200' },
-        concurrency: { type: 'string', default: '5' },
-        'timeout-s': { type: 'string', default: '900' },
-        'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
-        'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const values = parseFlags(argv, {
+    tenants: { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '5' },
+    'timeout-s': { type: 'string', default: '900' },
+    'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
   if (values.help) return 'help';
   return {
     tenants: integer('--tenants', values.tenants, 1, 10_000),
@@ -51,25 +37,4 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     postgresUrl: url('--postgres-url', values['postgres-url'], ['postgres:', 'postgresql:']),
     redisUrl: url('--redis-url', values['redis-url'], ['redis:', 'rediss:']),
   };
-}
-
-export function integer(flag: string, value: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) {
-    throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got '${value}'`);
-  }
-  return n;
-}
-
-export function url(flag: string, value: string, schemes: string[]): string {
-  let protocol: string;
-  try {
-    protocol = new URL(value).protocol;
-  } catch {
-    throw new UsageError(`${flag} is not a URL`);
-  }
-  if (!schemes.includes(protocol)) {
-    throw new UsageError(`${flag} must start with ${schemes.map((s) => `${s}//`).join(' or ')}`);
-  }
-  return value;
 }

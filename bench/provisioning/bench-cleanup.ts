@@ -6,6 +6,7 @@ import { quoteIdentifier } from '@silo/core';
 import { removeLocalInstance } from '@silo/tenant-schema';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
+import { cleanupSteps } from '../common/cleanup';
 import { emulator, type BenchNames } from './bench-environment';
 
 /** What a run has made so far; filled in before each thing is made, so cleanup finds it. */
@@ -34,14 +35,7 @@ export async function cleanUp(
   options: { keepEmulatorLog: boolean; log: (line: string) => void },
 ): Promise<string[]> {
   const { log } = options;
-  const problems: string[] = [];
-  const step = async (what: string, action: () => Promise<void>): Promise<void> => {
-    try {
-      await withTimeout(action(), STEP_TIMEOUT_MS, what);
-    } catch (error) {
-      problems.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  };
+  const { step, problems } = cleanupSteps(STEP_TIMEOUT_MS);
   const { names, postgresUrl } = res;
 
   if (res.app) {
@@ -140,18 +134,4 @@ async function forEachLimited<T>(
       while (next < items.length) await action(items[next++]);
     }),
   );
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

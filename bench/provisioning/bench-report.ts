@@ -1,3 +1,4 @@
+import { alignedTable, ratio } from '../common/table';
 import type { CallCounts } from './aws-call-counter';
 
 /** One phase of the bench (the saga, or the bare-AWS baseline) over all its tenants. */
@@ -78,9 +79,9 @@ export function formatReport(r: BenchReport): string {
     `Silo provisioning bench: ${r.tenants} tenants (starter/pro/enterprise in turn), concurrency ${r.concurrency}`,
     `  ${r.where}`,
     '',
-    table(rows),
+    alignedTable(rows),
     '',
-    table(ops),
+    alignedTable(ops),
     '',
     `Saga end to end takes ${ratio(saga.wallMs, baseline.wallMs)} the time of the same tenants' bare AWS calls`,
     '(same emulator, same concurrency, measured in this run).',
@@ -105,17 +106,6 @@ function pair(label: string, saga: number[], base: number[]): [string, string, s
   });
 }
 
-function table(rows: [string, string, string, string][]): string {
-  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
-  return rows
-    .map((row) =>
-      [row[0].padEnd(widths[0]), ...row.slice(1).map((cell, i) => cell.padStart(widths[i + 1]))]
-        .join('   ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
-
 function total(counts: ReadonlyMap<string, number>): number {
   return [...counts.values()].reduce((a, b) => a + b, 0);
 }
@@ -138,8 +128,4 @@ function ms(value: number): string {
 
 function fixed(value: number): string {
   return value.toFixed(2);
-}
-
-function ratio(a: number, b: number): string {
-  return b > 0 && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : 'n/a';
 }

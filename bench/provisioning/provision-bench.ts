@@ -3,7 +3,8 @@ import { AwsClients, RdsInstances, TenantAlarms, TenantSecrets } from '@silo/aws
 import type { SiloConfig } from '@silo/config';
 import { ProvisioningSettings } from '@silo/provisioning';
 import { AwsCallCounter } from './aws-call-counter';
-import { parseBenchArgs, USAGE, UsageError, type BenchArgs } from './bench-args';
+import { cleanupOutcome, log, runBench } from '../common/cleanup';
+import { parseBenchArgs, USAGE, type BenchArgs } from './bench-args';
 import { cleanUp, type BenchResources } from './bench-cleanup';
 import {
   assertServicesAnswer,
@@ -18,13 +19,6 @@ import {
 import { formatReport } from './bench-report';
 import { runBareAwsBaseline } from './bare-aws-baseline';
 import { bootWorker, provisionThroughSaga } from './saga-run';
-
-/** How long cleanup may take after an interrupt or the global timeout before the process gives up. */
-const CLEANUP_GRACE_MS = 180_000;
-/** How long the run gets to notice an abort and return before cleanup starts without it. */
-const SETTLE_MS = 60_000;
-
-const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 async function run(args: BenchArgs, res: BenchResources, signal: AbortSignal): Promise<string> {
   const { names } = res;
@@ -115,96 +109,26 @@ async function warmUp(aws: AwsClients, config: SiloConfig): Promise<void> {
   await new TenantAlarms(aws).describe([name]);
 }
 
-async function main(): Promise<number> {
-  let args: BenchArgs;
-  try {
-    const parsed = parseBenchArgs(process.argv.slice(2));
-    if (parsed === 'help') {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    args = parsed;
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`bench: ${error.message}\n\n${USAGE}`);
-    return 2;
-  }
-
-  const stop = new AbortController();
-  const abort = (reason: string): void => {
-    if (stop.signal.aborted) return;
-    stop.abort(new Error(reason));
-    // Cleanup is bounded step by step; this only catches a step that ignores its own bound.
-    setTimeout(() => {
-      log(
-        `cleanup did not finish within ${CLEANUP_GRACE_MS / 1000} s; exiting, something may be left behind`,
-      );
-      process.exit(1);
-    }, CLEANUP_GRACE_MS).unref();
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stop.signal.aborted) {
-      log(`second ${signal}: exiting without finishing cleanup`);
-      process.exit(130);
-    }
-    log(`${signal}: stopping and cleaning up (again to exit at once)`);
-    abort(`interrupted by ${signal}`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const timer = setTimeout(() => abort(`timed out after ${args.timeoutS} s`), args.timeoutS * 1000);
-
-  const res: BenchResources = {
+runBench({
+  usage: USAGE,
+  parseArgs: parseBenchArgs,
+  state: (args): BenchResources => ({
     names: benchNames(),
     root: repositoryRoot(),
     postgresUrl: args.postgresUrl,
     redisUrl: args.redisUrl,
     tenantSlugs: [],
-  };
-  let code = 0;
-  const work = run(args, res, stop.signal);
-  try {
-    process.stdout.write(await untilAborted(work, stop.signal));
-  } catch (error) {
-    log(error instanceof Error ? error.message : String(error));
-    code = 1;
-  } finally {
-    clearTimeout(timer);
-    // Let the run see the abort and return before removing what it made.
-    await Promise.race([work.catch(() => undefined), sleep(SETTLE_MS)]);
-    const problems = await cleanUp(res, { keepEmulatorLog: code !== 0, log });
-    for (const problem of problems) log(`cleanup: ${problem}`);
-    if (problems.length) code = 1;
-    else log('cleanup: done (tenant databases and roles, control-plane database, Redis keys, emulator)');
-  }
-  return code;
-}
-
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return Promise.race([
-    work,
-    new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason as Error);
-      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
-    }),
-  ]);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-main().then(
-  (code) => {
-    process.exitCode = code;
-    // Everything is closed by now; a handle still open would keep a finished bench alive.
-    setTimeout(() => {
-      log('a handle is still open after cleanup; exiting');
-      process.exit(code);
-    }, 5000).unref();
-  },
-  (error: unknown) => {
-    log(`unexpected: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exit(1);
-  },
-);
+  }),
+  run,
+  cleanUp: async (res, code) =>
+    cleanupOutcome(
+      await cleanUp(res, { keepEmulatorLog: code !== 0, log }),
+      'tenant databases and roles, control-plane database, Redis keys, emulator',
+      code,
+    ),
+  cleanupGraceMs: 180_000,
+  graceExceededNote: ', something may be left behind',
+  settleMs: 60_000,
+  secondSignalNote: 'without finishing cleanup',
+  stackOnFailure: false,
+});

@@ -1,7 +1,4 @@
-import { parseArgs } from 'node:util';
-import { integer, UsageError } from '../provisioning/bench-args';
-
-export { UsageError };
+import { decimal, integer, parseFlags, UsageError } from '../common/args';
 
 export interface RouterBenchArgs {
   /** Tenant databases of the Zipf workload (also the fleet created). */
@@ -62,36 +59,26 @@ export const USAGE = `usage: npm run bench:router -- [options]
 
 /** The command line, validated; 'help' for --help. */
 export function parseRouterBenchArgs(argv: string[]): RouterBenchArgs | 'help' {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        tenants: { type: 'string', default: '2000' },
-        'warm-tenants': { type: 'string', default: '100' },
-        herd: { type: 'string', default: '1000' },
-        concurrency: { type: 'string', default: '32' },
-        'duration-s': { type: 'string', default: '10' },
-        'warmup-s': { type: 'string', default: '3' },
-        rounds: { type: 'string', default: '5' },
-        'zipf-s': { type: 'string', default: '1.0' },
-        'max-connections': { type: 'string', default: '100' },
-        'max-data-sources': { type: 'string', default: '40' },
-        'connection-budget': { type: 'string', default: '80' },
-        'pool-size': { type: 'string', default: '2' },
-        'lookup-ms': { type: 'string', default: '1' },
-        'overhead-iterations': { type: 'string', default: '200000' },
-        'setup-concurrency': { type: 'string', default: '4' },
-        workloads: { type: 'string', default: WORKLOAD_NAMES.join(',') },
-        'timeout-s': { type: 'string', default: '1800' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const values = parseFlags(argv, {
+    tenants: { type: 'string', default: '2000' },
+    'warm-tenants': { type: 'string', default: '100' },
+    herd: { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '32' },
+    'duration-s': { type: 'string', default: '10' },
+    'warmup-s': { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
+    'zipf-s': { type: 'string', default: '1.0' },
+    'max-connections': { type: 'string', default: '100' },
+    'max-data-sources': { type: 'string', default: '40' },
+    'connection-budget': { type: 'string', default: '80' },
+    'pool-size': { type: 'string', default: '2' },
+    'lookup-ms': { type: 'string', default: '1' },
+    'overhead-iterations': { type: 'string', default: '200000' },
+    'setup-concurrency': { type: 'string', default: '4' },
+    workloads: { type: 'string', default: WORKLOAD_NAMES.join(',') },
+    'timeout-s': { type: 'string', default: '1800' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
   if (values.help) return 'help';
   const args: RouterBenchArgs = {
     tenants: integer('--tenants', values.tenants, 10, 20_000),
@@ -133,12 +120,4 @@ function workloadList(value: string): RouterBenchArgs['workloads'] {
     throw new UsageError(`--workloads takes a comma-separated subset of ${WORKLOAD_NAMES.join(',')}`);
   }
   return WORKLOAD_NAMES.filter((name) => names.includes(name));
-}
-
-function decimal(flag: string, value: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value) || n < min || n > max) {
-    throw new UsageError(`${flag} must be a number from ${min} to ${max}, got '${value}'`);
-  }
-  return n;
 }

@@ -1,3 +1,4 @@
+import { alignedTable } from '../common/table';
 import { CONTENDER_LABELS, type ContenderKey } from './contender';
 import { quantile, type OverheadResult } from './measurements';
 import { isTooManyClients, type WorkloadResult } from './workloads';
@@ -79,7 +80,7 @@ export function formatReport(r: RouterBenchReport): string {
     '',
     ...r.setup,
     '',
-    table(rows),
+    alignedTable(rows, (c, columns) => c < 2 || c === columns - 1),
     '',
     ...workloads.map((w) => `${r.workloads[w].label}: ${r.workloads[w].description}`),
     '',
@@ -231,19 +232,6 @@ function errorsCell(errors: ReadonlyMap<string, number>): string {
     .sort((x, y) => y[1] - x[1])
     .map(([key, count]) => `${key} ×${count}`)
     .join(', ');
-}
-
-function table(rows: string[][]): string {
-  const columns = rows[0].length;
-  const widths = Array.from({ length: columns }, (_, c) => Math.max(...rows.map((row) => row[c].length)));
-  return rows
-    .map((row) =>
-      row
-        .map((cell, c) => (c < 2 || c === columns - 1 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
-        .join('   ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 function rate(perSecond: number): string {

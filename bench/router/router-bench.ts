@@ -9,7 +9,8 @@ import { ConnectionSampler, heapAfterGc } from './measurements';
 import { NaiveMapContender } from './naive-map.contender';
 import { PreOpenedMapContender } from './pre-opened-map.contender';
 import { PrivatePostgres, SUPERUSER_RESERVED_CONNECTIONS } from './private-postgres';
-import { parseRouterBenchArgs, USAGE, UsageError, type RouterBenchArgs } from './router-bench-args';
+import { log, runBench, sleep } from '../common/cleanup';
+import { parseRouterBenchArgs, USAGE, type RouterBenchArgs } from './router-bench-args';
 import { herdPhase, warmNaivePhase, warmPhase, zipfPhase, type PhaseContext } from './router-bench-phases';
 import {
   formatReport,
@@ -29,12 +30,8 @@ import {
 import { TenantRouterContender } from './tenant-router.contender';
 import { zipfTopShare } from './workloads';
 
-/** How long cleanup may take after an interrupt or the global timeout before the process gives up. */
-const CLEANUP_GRACE_MS = 180_000;
 /** pg's default pool size: what (a) gets per tenant. */
 const NAIVE_POOL_SIZE = 10;
-
-const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 /** What is open now, so that an interrupted run can close it. */
 interface RunState {
@@ -251,63 +248,6 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
-async function main(): Promise<number> {
-  let args: RouterBenchArgs;
-  try {
-    const parsed = parseRouterBenchArgs(process.argv.slice(2));
-    if (parsed === 'help') {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    args = parsed;
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`bench: ${error.message}\n\n${USAGE}`);
-    return 2;
-  }
-
-  const state: RunState = { contenders: new Set() };
-  // Last resort for any way out that skips cleanup: no server and no data directory stay behind.
-  process.on('exit', () => state.server?.remove());
-
-  const stop = new AbortController();
-  const abort = (reason: string): void => {
-    if (stop.signal.aborted) return;
-    stop.abort(new Error(reason));
-    setTimeout(() => {
-      log(`cleanup did not finish within ${CLEANUP_GRACE_MS / 1000} s; exiting`);
-      process.exit(1);
-    }, CLEANUP_GRACE_MS).unref();
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stop.signal.aborted) {
-      log(`second ${signal}: exiting (the private cluster is removed on exit)`);
-      process.exit(130);
-    }
-    log(`${signal}: stopping and cleaning up (again to exit at once)`);
-    abort(`interrupted by ${signal}`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const timer = setTimeout(() => abort(`timed out after ${args.timeoutS} s`), args.timeoutS * 1000);
-
-  let code = 0;
-  const work = run(args, state, stop.signal);
-  try {
-    process.stdout.write(await untilAborted(work, stop.signal));
-  } catch (error) {
-    // An interruption or the timeout is said in one line; anything else with its stack.
-    const aborted = error === stop.signal.reason;
-    log(error instanceof Error ? (aborted ? error.message : (error.stack ?? error.message)) : String(error));
-    code = 1;
-  } finally {
-    clearTimeout(timer);
-    await Promise.race([work.catch(() => undefined), sleep(30_000)]);
-    await cleanUp(state);
-  }
-  return code;
-}
-
 async function cleanUp(state: RunState): Promise<void> {
   const closing = [...state.contenders].map((contender) => contender.close().catch(() => undefined));
   await Promise.race([Promise.all(closing), sleep(10_000)]);
@@ -325,30 +265,23 @@ async function cleanUp(state: RunState): Promise<void> {
   }
 }
 
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return Promise.race([
-    work,
-    new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason as Error);
-      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
-    }),
-  ]);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-main().then(
-  (code) => {
-    process.exitCode = code;
-    setTimeout(() => {
-      log('a handle is still open after cleanup; exiting');
-      process.exit(code);
-    }, 5000).unref();
+runBench({
+  usage: USAGE,
+  parseArgs: parseRouterBenchArgs,
+  state: (): RunState => {
+    const state: RunState = { contenders: new Set() };
+    // Last resort for any way out that skips cleanup: no server and no data directory stay behind.
+    process.on('exit', () => state.server?.remove());
+    return state;
   },
-  (error: unknown) => {
-    log(`unexpected: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exit(1);
+  run,
+  cleanUp: async (state, code) => {
+    await cleanUp(state);
+    return code;
   },
-);
+  cleanupGraceMs: 180_000,
+  graceExceededNote: '',
+  settleMs: 30_000,
+  secondSignalNote: '(the private cluster is removed on exit)',
+  stackOnFailure: true,
+});
