@@ -9,7 +9,7 @@ import { freePort } from '../support/free-port';
 import { PrivateRedis } from '../support/private-redis';
 import { httpStatus } from '../support/silo-process';
 import { running, SiloStack, type Caller, type TenantBody } from '../support/silo-stack';
-import { testConfig, uniqueToken } from '../support/test-config';
+import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../support/test-config';
 import { runDatabaseUrl, testServices } from '../support/test-services';
 
 jest.setTimeout(90_000);
@@ -29,12 +29,7 @@ const passwords: { which: string; value: string }[] = [];
 async function startStack(overrides: Record<string, string> = {}): Promise<SiloStack> {
   const stack = await SiloStack.start({
     SILO_RESOURCE_PREFIX: PREFIX,
-    LOCAL_INSTANCE_ADMIN_URL: testServices.postgresAdminUrl,
-    WAIT_INITIAL_DELAY_MS: '50',
-    WAIT_MAX_DELAY_MS: '200',
-    RETRY_BASE_DELAY_MS: '50',
-    RETRY_MAX_DELAY_MS: '200',
-    OUTBOX_POLL_MS: '50',
+    ...fastLocalSagaEnvironment(),
     // debug: the most log lines to search for leaked passwords.
     LOG_LEVEL: 'debug',
     ...overrides,

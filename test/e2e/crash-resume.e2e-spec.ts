@@ -9,7 +9,13 @@ import { TenantOnboarding } from '../../libs/provisioning/src';
 import { removeLocalInstance } from '../../libs/tenant-schema/src';
 import { builtEntry, SiloProcess } from '../support/silo-process';
 import { storedPasswordIs } from '../support/stored-password';
-import { testConfig, testEnvironment, testQueuePrefix, uniqueToken } from '../support/test-config';
+import {
+  fastLocalSagaEnvironment,
+  testConfig,
+  testEnvironment,
+  testQueuePrefix,
+  uniqueToken,
+} from '../support/test-config';
 import { runDatabaseUrl, testServices } from '../support/test-services';
 
 jest.setTimeout(240_000);
@@ -27,14 +33,9 @@ describe('provisioning survives SIGKILL of the worker', () => {
   const env = testEnvironment({
     QUEUE_PREFIX: queuePrefix,
     SILO_RESOURCE_PREFIX: prefix,
-    LOCAL_INSTANCE_ADMIN_URL: testServices.postgresAdminUrl,
+    ...fastLocalSagaEnvironment(),
     WORKER_LOCK_DURATION_MS: '1500',
     WORKER_CONCURRENCY: '2',
-    WAIT_INITIAL_DELAY_MS: '50',
-    WAIT_MAX_DELAY_MS: '200',
-    RETRY_BASE_DELAY_MS: '50',
-    RETRY_MAX_DELAY_MS: '200',
-    OUTBOX_POLL_MS: '50',
     // debug: the most log lines to search for leaked passwords.
     LOG_LEVEL: 'debug',
   });

@@ -43,3 +43,18 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
 export function testConfig(overrides: Record<string, string> = {}): SiloConfig {
   return loadConfig({ env: testEnvironment(overrides), envFile: false });
 }
+
+/**
+ * Tenants materialised on the test PostgreSQL (the local instance backend), with saga waits,
+ * retries and the outbox relay short enough for a test to watch a tenant reach ACTIVE.
+ */
+export function fastLocalSagaEnvironment(): Record<string, string> {
+  return {
+    LOCAL_INSTANCE_ADMIN_URL: testServices.postgresAdminUrl,
+    WAIT_INITIAL_DELAY_MS: '50',
+    WAIT_MAX_DELAY_MS: '200',
+    RETRY_BASE_DELAY_MS: '50',
+    RETRY_MAX_DELAY_MS: '200',
+    OUTBOX_POLL_MS: '50',
+  };
+}

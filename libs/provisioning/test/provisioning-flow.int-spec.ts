@@ -11,7 +11,7 @@ import { Test } from '@nestjs/testing';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../../apps/provisioning-worker/src/worker.module';
-import { testConfig, uniqueToken } from '../../../test/support/test-config';
+import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { testServices } from '../../../test/support/test-services';
 import { AwsClients } from '../../aws/src';
 import { ProvisioningStepEntity, TenantEntity } from '../../control-plane-db/src';
@@ -32,12 +32,7 @@ describe('provisioning against moto, PostgreSQL and Redis', () => {
   beforeAll(async () => {
     const config = testConfig({
       SILO_RESOURCE_PREFIX: prefix,
-      LOCAL_INSTANCE_ADMIN_URL: testServices.postgresAdminUrl,
-      WAIT_INITIAL_DELAY_MS: '50',
-      WAIT_MAX_DELAY_MS: '200',
-      RETRY_BASE_DELAY_MS: '50',
-      RETRY_MAX_DELAY_MS: '200',
-      OUTBOX_POLL_MS: '50',
+      ...fastLocalSagaEnvironment(),
       WORKER_CONCURRENCY: '3',
       KMS_KEY_ID: 'alias/silo-tenants',
     });

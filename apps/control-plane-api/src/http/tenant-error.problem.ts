@@ -14,8 +14,9 @@ function tenantProblem(error: TenantError): ProblemDetails {
     case TenantErrorCode.TENANT_NOT_FOUND:
       return problem(404, 'No tenant has this id or slug.');
     case TenantErrorCode.SLUG_TAKEN:
-    case TenantErrorCode.ILLEGAL_TRANSITION:
       return problem(409, error.message);
+    case TenantErrorCode.ILLEGAL_TRANSITION:
+      return problem(409, error.message, error.tenantStatus ? { tenantStatus: error.tenantStatus } : {});
     case TenantErrorCode.IDEMPOTENCY_KEY_REUSED:
       return problem(422, error.message);
     default:

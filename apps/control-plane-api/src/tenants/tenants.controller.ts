@@ -14,15 +14,7 @@ import {
 } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation } from '@nestjs/swagger';
 import { TenantAlarms } from '@silo/aws';
-import {
-  ProvisioningError,
-  TENANT_STATUSES,
-  tenantResourceNames,
-  TenantError,
-  TenantErrorCode,
-  TIER_NAMES,
-  type TenantStatus,
-} from '@silo/core';
+import { ProvisioningError, TENANT_STATUSES, tenantResourceNames, TIER_NAMES } from '@silo/core';
 import type { TenantEntity } from '@silo/control-plane-db';
 import { parseInput, problem } from '@silo/http';
 import {
@@ -223,11 +215,7 @@ export class TenantsController {
   @HttpCode(202)
   async retry(@Param('idOrSlug') idOrSlug: string, @Req() req: AuthenticatedRequest) {
     const tenant = await this.required(idOrSlug);
-    return this.view(
-      await this.guarded(tenant, 'retry', ['FAILED'], () =>
-        this.onboarding.retry(tenant.id, sagaContext(req)),
-      ),
-    );
+    return this.view(await this.onboarding.retry(tenant.id, sagaContext(req)));
   }
 
   @ApiOperation({ summary: 'Suspend an ACTIVE tenant (the data plane refuses it)' })
@@ -243,11 +231,7 @@ export class TenantsController {
   @HttpCode(200)
   async suspend(@Param('idOrSlug') idOrSlug: string, @Req() req: AuthenticatedRequest) {
     const tenant = await this.required(idOrSlug);
-    return this.view(
-      await this.guarded(tenant, 'suspend', ['ACTIVE'], () =>
-        this.onboarding.suspend(tenant.id, sagaContext(req)),
-      ),
-    );
+    return this.view(await this.onboarding.suspend(tenant.id, sagaContext(req)));
   }
 
   @ApiOperation({ summary: 'Resume a SUSPENDED tenant' })
@@ -263,11 +247,7 @@ export class TenantsController {
   @HttpCode(200)
   async resume(@Param('idOrSlug') idOrSlug: string, @Req() req: AuthenticatedRequest) {
     const tenant = await this.required(idOrSlug);
-    return this.view(
-      await this.guarded(tenant, 'resume', ['SUSPENDED'], () =>
-        this.onboarding.resume(tenant.id, sagaContext(req)),
-      ),
-    );
+    return this.view(await this.onboarding.resume(tenant.id, sagaContext(req)));
   }
 
   /**
@@ -308,11 +288,7 @@ export class TenantsController {
         400,
       );
     }
-    return this.view(
-      await this.guarded(tenant, 'delete', ['ACTIVE', 'SUSPENDED', 'FAILED', 'DEPROVISIONING'], () =>
-        this.onboarding.requestDeletion(tenant.id, sagaContext(req)),
-      ),
-    );
+    return this.view(await this.onboarding.requestDeletion(tenant.id, sagaContext(req)));
   }
 
   private async view(tenant: TenantEntity) {
@@ -323,33 +299,6 @@ export class TenantsController {
     const tenant = await this.queries.findByIdOrSlug(idOrSlug);
     if (!tenant) throw new HttpException(problem(404, 'No tenant has this id or slug.'), 404);
     return tenant;
-  }
-
-  /** Runs a status change, answering 409 (naming the status) when the tenant is in another one. */
-  private async guarded(
-    tenant: TenantEntity,
-    action: string,
-    from: readonly TenantStatus[],
-    change: () => Promise<TenantEntity>,
-  ): Promise<TenantEntity> {
-    const refuse = (status: TenantStatus) =>
-      new HttpException(
-        problem(409, `${tenant.slug} is ${status}; ${action} needs ${from.join(' or ')}.`, {
-          tenantStatus: status,
-        }),
-        409,
-      );
-    if (!from.includes(tenant.status)) throw refuse(tenant.status);
-    try {
-      return await change();
-    } catch (error) {
-      // Another request changed the tenant between the read above and the locked change.
-      if (error instanceof TenantError && error.code === TenantErrorCode.ILLEGAL_TRANSITION) {
-        const now = await this.queries.findByIdOrSlug(tenant.id);
-        throw refuse(now?.status ?? tenant.status);
-      }
-      throw error;
-    }
   }
 }
 

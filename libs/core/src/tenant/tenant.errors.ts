@@ -1,3 +1,5 @@
+import type { TenantStatus } from './tenant-status';
+
 /** The closed set of domain error codes; apps map each to HTTP or to retry/stop exhaustively. */
 export enum TenantErrorCode {
   INVALID_SLUG = 'INVALID_SLUG',
@@ -13,6 +15,8 @@ export class TenantError extends Error {
   constructor(
     readonly code: TenantErrorCode,
     message: string,
+    /** For ILLEGAL_TRANSITION from a known tenant: the status it was in. */
+    readonly tenantStatus?: TenantStatus,
   ) {
     super(message);
   }

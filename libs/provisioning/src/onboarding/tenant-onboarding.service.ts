@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { IdempotencyKeyEntity, OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
 import {
   assertTenantSlug,
+  canTransition,
+  TENANT_STATUSES,
   TenantError,
   TenantErrorCode,
   transition,
@@ -117,46 +119,51 @@ export class TenantOnboarding {
    * cleared, steps start from fresh rows, and the run's own job id is queued.
    */
   retry(tenantId: string, ctx: SagaContext): Promise<TenantEntity> {
-    return this.change(tenantId, 'PROVISIONING', async (em, tenant) => {
-      const run = tenant.provisioningRun + 1;
-      await em.update(
-        TenantEntity,
-        { id: tenant.id },
-        {
-          status: 'PROVISIONING',
-          provisioningRun: run,
-          sagaStartedAt: () => 'now()',
-          failureCode: null,
-          failureMessage: null,
-          failureStep: null,
-          ...NO_DATABASE,
-          version: () => 'version + 1',
-        },
-      );
-      await appendTenantEvent(
-        em,
-        tenant.id,
-        {
-          type: 'tenant.retry_requested',
-          message: `provisioning retried (run ${run}) after ${tenant.failureCode ?? 'a failure'}`,
-          data: { run, previousFailure: tenant.failureCode },
-        },
-        ctx,
-      );
-      await outbox(em, PROVISION_TENANT_JOB, provisionJobId(tenant.id, run), tenant);
-    });
+    return this.change(
+      tenantId,
+      'PROVISIONING',
+      { action: 'retry', from: ['FAILED'] },
+      async (em, tenant) => {
+        const run = tenant.provisioningRun + 1;
+        await em.update(
+          TenantEntity,
+          { id: tenant.id },
+          {
+            status: 'PROVISIONING',
+            provisioningRun: run,
+            sagaStartedAt: () => 'now()',
+            failureCode: null,
+            failureMessage: null,
+            failureStep: null,
+            ...NO_DATABASE,
+            version: () => 'version + 1',
+          },
+        );
+        await appendTenantEvent(
+          em,
+          tenant.id,
+          {
+            type: 'tenant.retry_requested',
+            message: `provisioning retried (run ${run}) after ${tenant.failureCode ?? 'a failure'}`,
+            data: { run, previousFailure: tenant.failureCode },
+          },
+          ctx,
+        );
+        await outbox(em, PROVISION_TENANT_JOB, provisionJobId(tenant.id, run), tenant);
+      },
+    );
   }
 
   /** ACTIVE → SUSPENDED: the data plane refuses the tenant; nothing in AWS changes. */
   suspend(tenantId: string, ctx: SagaContext): Promise<TenantEntity> {
-    return this.change(tenantId, 'SUSPENDED', (em, tenant) =>
+    return this.change(tenantId, 'SUSPENDED', { action: 'suspend' }, (em, tenant) =>
       setStatus(em, tenant, 'SUSPENDED', 'tenant.suspended', `${tenant.slug} suspended`, ctx),
     );
   }
 
   /** SUSPENDED → ACTIVE. */
   resume(tenantId: string, ctx: SagaContext): Promise<TenantEntity> {
-    return this.change(tenantId, 'ACTIVE', (em, tenant) =>
+    return this.change(tenantId, 'ACTIVE', { action: 'resume', from: ['SUSPENDED'] }, (em, tenant) =>
       setStatus(em, tenant, 'ACTIVE', 'tenant.resumed', `${tenant.slug} resumed`, ctx),
     );
   }
@@ -169,6 +176,7 @@ export class TenantOnboarding {
     return this.change(
       tenantId,
       'DEPROVISIONING',
+      { action: 'delete', alreadyThere: 'DEPROVISIONING' },
       async (em, tenant) => {
         await setStatus(
           em,
@@ -181,26 +189,33 @@ export class TenantOnboarding {
         );
         await outbox(em, DEPROVISION_TENANT_JOB, deprovisionJobId(tenant.id), tenant);
       },
-      { alreadyThere: 'DEPROVISIONING' },
     );
   }
 
   /**
-   * Locks the tenant, checks that it may go to `to`, and applies `apply` in the same
-   * transaction. A missing tenant is TENANT_NOT_FOUND; a status that cannot go to `to`,
-   * ILLEGAL_TRANSITION.
+   * Locks the tenant, checks that it may go to `to` (from `options.from`, or any status the
+   * lifecycle lets go there), and applies `apply` in the same transaction. A missing tenant is
+   * TENANT_NOT_FOUND; any other status, ILLEGAL_TRANSITION naming it.
    */
   private async change(
     tenantId: string,
     to: TenantStatus,
+    options: { action: string; from?: readonly TenantStatus[]; alreadyThere?: TenantStatus },
     apply: (em: EntityManager, tenant: TenantEntity) => Promise<void>,
-    options: { alreadyThere?: TenantStatus } = {},
   ): Promise<TenantEntity> {
+    const from = options.from ?? TENANT_STATUSES.filter((s) => canTransition(s, to));
     return this.dataSource.transaction(async (em) => {
       const tenants = em.getRepository(TenantEntity);
       const tenant = await tenants.findOne({ where: { id: tenantId }, lock: { mode: 'pessimistic_write' } });
       if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
       if (tenant.status === options.alreadyThere) return tenant;
+      if (!from.includes(tenant.status)) {
+        throw new TenantError(
+          TenantErrorCode.ILLEGAL_TRANSITION,
+          `${tenant.slug} is ${tenant.status}; ${options.action} needs ${from.join(' or ')}.`,
+          tenant.status,
+        );
+      }
       transition(tenant.status, to);
       await apply(em, tenant);
       return tenants.findOneByOrFail({ id: tenantId });

@@ -63,6 +63,13 @@ export interface StepCompletion {
   event: EventInput;
 }
 
+/** What a status change also sets, in the same transaction. */
+export interface TransitionPatch {
+  sagaStartedAt?: Date | null;
+  failure?: TenantRecord['failure'];
+  completeStep?: StepCompletion;
+}
+
 /** The logging a saga does (a pino logger bound to the tenant and job fits). */
 export interface SagaLog {
   warn(fields: object, message: string): void;
@@ -88,7 +95,7 @@ export interface ProvisioningStore {
     tenantId: string,
     from: TenantStatus,
     to: TenantStatus,
-    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure']; completeStep?: StepCompletion },
+    patch: TransitionPatch,
     event: EventInput,
     ctx: SagaContext,
   ): Promise<void>;

@@ -7,7 +7,7 @@ import type {
   ProvisioningStore,
   Saga,
   SagaContext,
-  StepCompletion,
+  TransitionPatch,
   StepRecord,
   TenantDatabaseFacts,
   TenantRecord,
@@ -52,7 +52,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
     tenantId: string,
     from: TenantStatus,
     to: TenantStatus,
-    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure']; completeStep?: StepCompletion },
+    patch: TransitionPatch,
     event: EventInput,
     ctx: SagaContext,
   ): Promise<void> {

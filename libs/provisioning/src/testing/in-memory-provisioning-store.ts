@@ -5,7 +5,7 @@ import type {
   ProvisioningStore,
   Saga,
   SagaContext,
-  StepCompletion,
+  TransitionPatch,
   StepRecord,
   TenantDatabaseFacts,
   TenantRecord,
@@ -68,7 +68,7 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
     tenantId: string,
     from: TenantStatus,
     to: TenantStatus,
-    patch: { sagaStartedAt?: Date | null; failure?: TenantRecord['failure']; completeStep?: StepCompletion },
+    patch: TransitionPatch,
     event: EventInput,
     ctx: SagaContext,
   ): Promise<void> {
