@@ -2,7 +2,7 @@ import { NoteEntity } from '@silo/tenant-schema';
 import type { DataSource, DataSourceOptions } from 'typeorm';
 
 /** The three contenders, and a reference for the warm workload. */
-export type ContenderKey = 'a' | 'b' | 'c' | 'ref';
+export type ContenderKey = 'a' | 'b' | 'c' | 'ref' | 'ref1';
 
 /** One way of reaching a tenant's database, driven the same way by every workload. */
 export interface Contender {
@@ -26,6 +26,7 @@ export const CONTENDER_LABELS: Record<ContenderKey, string> = {
   b: '(b) one shared DataSource',
   c: '(c) TenantRouter',
   ref: '    pre-opened Map (reference)',
+  ref1: '    same connections, one database',
 };
 
 /** The same query for every contender: ORDER BY id DESC LIMIT 10 on app.notes. */

@@ -2,26 +2,35 @@ import { DataSource } from 'typeorm';
 import { postgresOptions, readNewestNotes, type Contender } from './contender';
 import type { InMemoryTenantPorts } from './in-memory-ports';
 
-const APPLICATION_NAME = 'bench-pre-opened';
 /**
- * Reference for the warm workload, not one of the issue's contenders: the router's topology (one
- * DataSource per tenant, the same pool size) opened up front and looked up in a plain Map, with
- * no router in the way. (c) against it is the router's own cost; it against (b) is the cost of
- * many databases and backends instead of one.
+ * References for the warm workload, not among the issue's contenders: the router's topology (one
+ * DataSource per tenant, the same pool size) opened up front and looked up in a plain Map, with no
+ * router in the way. (c) against `ref` is the router's own cost; `ref` against (b) is the cost of
+ * one database per tenant. `ref1` points every one of those DataSources at (b)'s ONE database as
+ * (b)'s superuser: against (b) it is the cost of spreading the same load over that many
+ * connections (server backends) rather than over (b)'s pool, whatever database they are on.
  */
 export class PreOpenedMapContender implements Contender {
-  readonly key = 'ref';
-  readonly applicationName = APPLICATION_NAME;
+  private constructor(
+    readonly key: 'ref' | 'ref1',
+    readonly applicationName: string,
+    private readonly dataSources: Map<string, DataSource>,
+  ) {}
 
-  private constructor(private readonly dataSources: Map<string, DataSource>) {}
-
+  /**
+   * `ref`: each tenant's own database as its own role. With `oneDatabase`, `ref1`: that database,
+   * as the superuser, for every tenant instead.
+   */
   static async open(
     ports: InMemoryTenantPorts,
     tenantIds: readonly string[],
     poolSize: number,
+    oneDatabase?: { database: string; username: string },
   ): Promise<PreOpenedMapContender> {
     const dataSources = new Map<string, DataSource>();
-    const contender = new PreOpenedMapContender(dataSources);
+    const contender = oneDatabase
+      ? new PreOpenedMapContender('ref1', 'bench-pre-opened-one-db', dataSources)
+      : new PreOpenedMapContender('ref', 'bench-pre-opened', dataSources);
     try {
       for (const tenantId of tenantIds) {
         const tenant = await ports.find(tenantId);
@@ -31,10 +40,10 @@ export class PreOpenedMapContender implements Contender {
           postgresOptions({
             host: credentials.host,
             port: credentials.port,
-            database: credentials.dbname,
-            username: credentials.username,
-            password: credentials.password,
-            applicationName: APPLICATION_NAME,
+            database: oneDatabase?.database ?? credentials.dbname,
+            username: oneDatabase?.username ?? credentials.username,
+            password: oneDatabase ? undefined : credentials.password,
+            applicationName: contender.applicationName,
             extra: { max: poolSize, idleTimeoutMillis: 30_000 },
           }),
         );

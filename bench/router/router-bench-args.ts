@@ -44,7 +44,7 @@ export const USAGE = `usage: npm run bench:router -- [options]
   --concurrency C         closed-loop workers in the warm and Zipf workloads (default 32)
   --duration-s S          measured seconds per contender, warm and Zipf workloads (default 10)
   --warmup-s S            unmeasured seconds per contender before the warm workload (default 3)
-  --rounds R              warm: (b), (c) and the reference measured in R interleaved slices (default 5)
+  --rounds R              warm: (b), (c) and the references measured in R interleaved slices (default 8)
   --zipf-s X              Zipf exponent of the 2,000-tenant workload (default 1.0)
   --max-connections N     max_connections of the private PostgreSQL, Zipf and herd (default 100)
   --max-data-sources N    TenantRouter maxDataSources, Zipf and herd (default 40)
@@ -66,7 +66,7 @@ export function parseRouterBenchArgs(argv: string[]): RouterBenchArgs | 'help' {
     concurrency: { type: 'string', default: '32' },
     'duration-s': { type: 'string', default: '10' },
     'warmup-s': { type: 'string', default: '3' },
-    rounds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '8' },
     'zipf-s': { type: 'string', default: '1.0' },
     'max-connections': { type: 'string', default: '100' },
     'max-data-sources': { type: 'string', default: '40' },

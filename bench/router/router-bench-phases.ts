@@ -11,6 +11,7 @@ import type { RouterBenchArgs } from './router-bench-args';
 import { cellKey, queriesPerSecond, type Cell, type WorkloadKey } from './router-bench-report';
 import {
   addResult,
+  balancedOrders,
   closedLoop,
   emptyResult,
   herd,
@@ -42,6 +43,8 @@ interface WarmMember {
   /** Its own stretches only (opening, warming, its slices). */
   tally: ProcessTally;
   result: WorkloadResult;
+  /** queries/s of each of its slices, by round. */
+  sliceRates: number[];
   /** heapUsed after GC once opened and warmed, minus before it was opened. */
   heapBytes: number | undefined;
 }
@@ -50,10 +53,14 @@ interface WarmMember {
 const SLICE_LEAD_IN_MS = 250;
 
 /**
- * Warm: (b), (c) and the reference are opened together, each warmed (every tenant touched once,
- * then `warmupS` under load), and measured in `rounds` interleaved slices (order rotating per
- * round), so that drift on a shared machine touches them alike and their ratio holds. (a) runs
- * alone afterwards (warmNaivePhase): its hundreds of connections would weigh on the others.
+ * Warm: (b), (c) and the two references are opened together, each warmed (every tenant touched
+ * once, then `warmupS` under load), and measured in `rounds` interleaved slices, so that drift on
+ * a shared machine touches them alike and their ratio holds. The order of the slices comes from
+ * balancedOrders(): each member follows each other equally often, because a slice runs a little
+ * faster or slower after some members than after others (their backends were used or left idle),
+ * and a plain rotation, where every member always follows the same one, turned that into a steady
+ * 7–14 % between (c) and the pre-opened Map, which are the same but for the router. (a) runs alone
+ * afterwards (warmNaivePhase): its hundreds of connections would weigh on the others.
  */
 export async function warmPhase(ctx: PhaseContext): Promise<void> {
   const { args, warmIds, signal } = ctx;
@@ -68,7 +75,7 @@ export async function warmPhase(ctx: PhaseContext): Promise<void> {
       signal,
     });
 
-  const keys: ContenderKey[] = ['b', 'c', 'ref'];
+  const keys: ContenderKey[] = ['b', 'c', 'ref', 'ref1'];
   const sampler = ctx.sampler();
   sampler.start();
   const group: WarmMember[] = [];
@@ -84,16 +91,23 @@ export async function warmPhase(ctx: PhaseContext): Promise<void> {
         await touchEach(contender, warmIds);
         await load(contender, args.warmupS * 1000, 0);
       });
-      group.push({ key, contender, tally, result: emptyResult(), heapBytes: await heapDelta(heapBefore) });
+      group.push({
+        key,
+        contender,
+        tally,
+        result: emptyResult(),
+        sliceRates: [],
+        heapBytes: await heapDelta(heapBefore),
+      });
     }
     const sliceMs = (args.durationS * 1000) / args.rounds;
+    const orders = balancedOrders(group.length);
     for (let round = 0; round < args.rounds; round++) {
-      for (let i = 0; i < group.length; i++) {
-        const member = group[(i + round) % group.length];
-        addResult(
-          member.result,
-          await member.tally.over(() => load(member.contender, SLICE_LEAD_IN_MS, sliceMs)),
-        );
+      for (const index of orders[round % orders.length]) {
+        const member = group[index];
+        const slice = await member.tally.over(() => load(member.contender, SLICE_LEAD_IN_MS, sliceMs));
+        member.sliceRates.push(queriesPerSecond(slice));
+        addResult(member.result, slice);
       }
       ctx.log(
         `warm: round ${round + 1} of ${args.rounds}: ` +
@@ -115,6 +129,7 @@ export async function warmPhase(ctx: PhaseContext): Promise<void> {
         peakConnections: peaks.byApplication.get(member.contender.applicationName) ?? 0,
         cpuShare: member.tally.cpuShare,
         heapBytes: member.heapBytes,
+        sliceRates: member.sliceRates,
         notes: member.contender.notes(),
       });
     }

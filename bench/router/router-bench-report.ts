@@ -1,3 +1,4 @@
+import { cpus } from 'node:os';
 import { alignedTable } from '../common/table';
 import { CONTENDER_LABELS, type ContenderKey } from './contender';
 import { quantile, type OverheadResult } from './measurements';
@@ -5,7 +6,7 @@ import { isTooManyClients, type WorkloadResult } from './workloads';
 
 export type WorkloadKey = 'warm' | 'zipf' | 'herd';
 export const WORKLOADS: readonly WorkloadKey[] = ['warm', 'zipf', 'herd'];
-export const CONTENDERS: readonly ContenderKey[] = ['a', 'b', 'c', 'ref'];
+export const CONTENDERS: readonly ContenderKey[] = ['a', 'b', 'c', 'ref', 'ref1'];
 
 /** One contender in one workload. */
 export type Cell =
@@ -22,6 +23,8 @@ export type Cell =
       /** CPU time of this process (user + system) ÷ wall time while the contender ran. */
       cpuShare: number;
       heapBytes?: number;
+      /** Warm workload only: queries/s of each interleaved slice, by round. */
+      sliceRates?: number[];
       notes: string;
     };
 
@@ -155,6 +158,12 @@ function targets(r: RouterBenchReport): string[] {
       `warm: (c) queries/s ÷ (b) queries/s = ${rate(queriesPerSecond(warmC.result))} ÷ ` +
         `${rate(queriesPerSecond(warmB.result))} = ${ratio.toFixed(2)}× (target ≥ ${WARM_RATIO_TARGET.toFixed(2)}×)`,
     );
+    const spread = roundRatios(warmC.sliceRates, warmB.sliceRates);
+    if (spread)
+      lines.push(
+        `        round by round, (c) ÷ (b) of the same round: ${spread.min.toFixed(2)}× to ${spread.max.toFixed(2)}×, ` +
+          `median ${spread.median.toFixed(2)}× (${spread.rounds} rounds)`,
+      );
     const ref = ran('warm', 'ref');
     if (ref) {
       const perRef = queriesPerSecond(warmC.result) / queriesPerSecond(ref.result);
@@ -162,6 +171,14 @@ function targets(r: RouterBenchReport): string[] {
       lines.push(
         `        of which the router itself: (c) ÷ pre-opened Map = ${perRef.toFixed(2)}×; one database per ` +
           `tenant without any router: pre-opened Map ÷ (b) = ${refPerB.toFixed(2)}×`,
+      );
+    }
+    const ref1 = ran('warm', 'ref1');
+    if (ref1) {
+      const perB = queriesPerSecond(ref1.result) / queriesPerSecond(warmB.result);
+      lines.push(
+        `        and the same connections all on (b)'s ONE database, no router: ÷ (b) = ${perB.toFixed(2)}× ` +
+          `(${ref1.peakConnections} backends against (b)'s ${warmB.peakConnections}, one server, ${cpus().length} cores)`,
       );
     }
   } else push(undefined, 'warm: (c) ÷ (b) queries/s: not measured');
@@ -249,4 +266,19 @@ function us(value: number): string {
 function truncate(text: string, max: number): string {
   const line = text.replace(/\s+/g, ' ');
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+/** (c) ÷ (b) per round of the warm workload's interleaved slices: how much the ratio moves within one run. */
+function roundRatios(
+  c: readonly number[] | undefined,
+  b: readonly number[] | undefined,
+): { min: number; max: number; median: number; rounds: number } | undefined {
+  if (!c || !b || c.length !== b.length || c.length < 2) return undefined;
+  const ratios = c.map((rate, round) => rate / b[round]).sort((x, y) => x - y);
+  return {
+    min: ratios[0],
+    max: ratios[ratios.length - 1],
+    median: quantile(ratios, 0.5),
+    rounds: ratios.length,
+  };
 }

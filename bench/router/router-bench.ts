@@ -8,7 +8,7 @@ import { InMemoryTenantPorts } from './in-memory-ports';
 import { ConnectionSampler, heapAfterGc } from './measurements';
 import { NaiveMapContender } from './naive-map.contender';
 import { PreOpenedMapContender } from './pre-opened-map.contender';
-import { PrivatePostgres, SUPERUSER_RESERVED_CONNECTIONS } from './private-postgres';
+import { PrivatePostgres, SUPERUSER, SUPERUSER_RESERVED_CONNECTIONS } from './private-postgres';
 import { log, runBench, sleep } from '../common/cleanup';
 import { parseRouterBenchArgs, USAGE, type RouterBenchArgs } from './router-bench-args';
 import { herdPhase, warmNaivePhase, warmPhase, zipfPhase, type PhaseContext } from './router-bench-phases';
@@ -71,9 +71,12 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
 
   const ids = fleet.tenants.map((t) => t.entry.id);
   const warmIds = ids.slice(0, args.warmTenants);
+  // Room for (a)'s pools alone, and for the group of (b), (c) and the two references together.
   const warmMaxConnections = Math.max(
     args.maxConnections,
-    args.warmTenants * NAIVE_POOL_SIZE + SUPERUSER_RESERVED_CONNECTIONS + 10,
+    Math.max(args.warmTenants * NAIVE_POOL_SIZE, args.concurrency + 3 * args.warmTenants * args.poolSize) +
+      SUPERUSER_RESERVED_CONNECTIONS +
+      10,
   );
   const workloads: Record<WorkloadKey, WorkloadSetting> = {
     warm: {
@@ -85,9 +88,9 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
         poolSize: args.poolSize,
       },
       description:
-        `uniform over ${args.warmTenants} tenants; (b), (c) and the reference open together, each warmed (every ` +
+        `uniform over ${args.warmTenants} tenants; (b), (c) and the two references open together, each warmed (every ` +
         `tenant once, then ${args.warmupS} s), then measured ${args.durationS} s each in ${args.rounds} interleaved ` +
-        `slices; (a) alone afterwards (${args.warmupS} s + ${args.durationS} s); max_connections ${warmMaxConnections} (room for (a)'s pools of ` +
+        `slices, in an order where each follows each other equally often; (a) alone afterwards (${args.warmupS} s + ${args.durationS} s); max_connections ${warmMaxConnections} (room for (a)'s pools of ` +
         `${NAIVE_POOL_SIZE}); router sized to hold them all: maxDataSources ${args.warmTenants}, ` +
         `budget ${args.warmTenants * args.poolSize}, pool ${args.poolSize}`,
     },
@@ -137,6 +140,11 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
         return new TenantRouterContender(portsFor(), routerOptionsFor(workloads[workload].router));
       case 'ref':
         return PreOpenedMapContender.open(portsFor(), warmIds, args.poolSize);
+      case 'ref1':
+        return PreOpenedMapContender.open(portsFor(), warmIds, args.poolSize, {
+          database: SHARED_DATABASE,
+          username: SUPERUSER,
+        });
     }
   };
   const ctx: PhaseContext = {

@@ -195,3 +195,21 @@ export function zipfTopShare(n: number, s: number, top: number): number {
   }
   return head / all;
 }
+
+/**
+ * Orders of 0..n-1, one per round, in which each member comes right after each other one equally
+ * often: a Williams design (a balanced Latin square), n orders for an even n, 2n for an odd n. The
+ * pairs across rounds (the last of one, the first of the next) are not balanced; over
+ * `orders.length` rounds they are n - 1 of about n² pairs.
+ */
+export function balancedOrders(n: number): number[][] {
+  const first: number[] = [];
+  for (let k = 0, lo = 1, hi = n - 1; k < n; k++) {
+    if (k === 0) first.push(0);
+    else if (k % 2 === 1) first.push(lo++);
+    else first.push(hi--);
+  }
+  const orders = Array.from({ length: n }, (_, shift) => first.map((m) => (m + shift) % n));
+  if (n % 2 === 1) for (const order of orders.slice()) orders.push(order.slice().reverse());
+  return orders;
+}
