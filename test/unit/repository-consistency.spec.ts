@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { environmentSchema } from '../../libs/config/src';
+import { environmentSchema, loadConfig } from '../../libs/config/src';
 
 const root = resolve(__dirname, '../..');
 const read = (path: string) => readFileSync(resolve(root, path), 'utf8');
@@ -28,5 +28,22 @@ describe('repository consistency', () => {
     expect(variables.length).toBeGreaterThan(5);
     const known = Object.keys(environmentSchema.shape);
     expect(variables.filter((v) => !known.includes(v))).toEqual([]);
+  });
+
+  it('gives the compose services, with nothing set in the shell, what the API and worker need to start', () => {
+    const block =
+      /x-silo-environment: &silo-environment\n((?: {2}.*\n)+)/.exec(read('docker-compose.yml'))?.[1] ?? '';
+    // Compose's ${VAR:-default} and ${VAR-default}, with VAR unset, give the default.
+    const env: Record<string, string> = {};
+    for (const [, name, value] of block.matchAll(/^ {2}([A-Z_]+): (.*)$/gm)) {
+      env[name] = value
+        .replace(/^'(.*)'$/, '$1')
+        .replace(/\$\{[A-Z_]+:?-([^}]*)\}/g, '$1')
+        .replace(/\$\{[A-Z_]+\}/g, '');
+    }
+    const config = loadConfig({ env, envFile: false });
+    expect(config.auth.jwtSecret ?? config.auth.jwksUrl).toBeDefined();
+    // moto starts no database servers; without the local backend no tenant could become ACTIVE.
+    expect(config.tenants.localInstanceAdminUrl).toMatch(/@postgres:5432\//);
   });
 });
