@@ -1,5 +1,5 @@
 import { request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { IdempotencyKeyEntity, OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
 import { slugProblem, TENANT_STATUSES, TIER_NAMES } from '@silo/core';
 import { DataSource } from 'typeorm';
@@ -1136,6 +1136,32 @@ describe('malformed input', () => {
     expect({ group, cases: mine.length, failures }).toEqual({ group, cases: mine.length, failures: [] });
   });
 
+  // Refused by Node's HTTP parser before any route or middleware runs.
+  it.each([
+    [
+      'headers over 16 KB',
+      431,
+      `POST /v1/tenants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Big: ${'a'.repeat(20_000)}\r\nContent-Length: 2\r\n\r\n{}`,
+    ],
+    ['a header line without a colon', 400, 'GET /v1/tenants HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n'],
+    ['a request line that is not HTTP', 400, 'HELLO THERE\r\n\r\n'],
+    ['a bad Content-Length', 400, 'POST /v1/tenants HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n{}'],
+  ])('answers %s with %i problem+json, not a bare status line', async (_name, status, raw) => {
+    const answer = await sendRaw(port, raw);
+    const [head, body] = splitOnce(answer, '\r\n\r\n');
+    const [statusLine, ...headerLines] = head.split('\r\n');
+    const headers = Object.fromEntries(
+      headerLines.map((line) => splitOnce(line, ': ')).map(([k, v]) => [k.toLowerCase(), v]),
+    );
+    expect(statusLine).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Number(headers['content-length'])).toBe(Buffer.byteLength(body));
+    expect(JSON.parse(body)).toMatchObject({ type: 'about:blank', status, title: expect.any(String) });
+    // The parser's message, which can quote the request, is not passed on.
+    expect(body).not.toMatch(/aaaa|colon|HELLO|1x/);
+  });
+
   it(`sent ${cases.length} malformed requests (at least 500) and none created or changed anything`, async () => {
     const total = [...sent.values()].reduce((a, b) => a + b, 0);
     const after = await counts();
@@ -1147,3 +1173,25 @@ describe('malformed input', () => {
     expect(await ds.getRepository(TenantEntity).findOneByOrFail({ id: fixture.id })).toEqual(fixture);
   });
 });
+
+/** Writes `raw` on a fresh connection and reads until the server closes it. */
+function sendRaw(port: number, raw: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    // The server may close while a large request is still being written.
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'EPIPE' || error.code === 'ECONNRESET'
+        ? resolve(Buffer.concat(chunks).toString('utf8'))
+        : reject(error),
+    );
+    socket.end(raw);
+  });
+}
+
+function splitOnce(text: string, separator: string): [string, string] {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text, ''] : [text.slice(0, at), text.slice(at + separator.length)];
+}

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { HttpException } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { answerClientErrorsWithProblems } from './client-errors';
 import { problem, type ProblemDetails } from './problem-details';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -16,10 +17,12 @@ export interface JsonHttpOptions {
 /**
  * The HTTP layer every Silo app gets (main and tests alike): JSON bodies only (another media
  * type → 415), at most `bodyLimitBytes` (→ 413), valid UTF-8 (→ 400), parse errors answered in
- * our words since the parser's messages may quote the body; no `X-Powered-By`. The app must be
- * created with `bodyParser: false` so that no other parser (urlencoded) runs.
+ * our words since the parser's messages may quote the body; requests Node's parser refuses
+ * (oversized headers → 431, malformed → 400) answered with problem+json too; no `X-Powered-By`.
+ * The app must be created with `bodyParser: false` so that no other parser (urlencoded) runs.
  */
 export function configureJsonHttp(app: NestExpressApplication, options: JsonHttpOptions): void {
+  answerClientErrorsWithProblems(app.getHttpServer());
   app.disable('x-powered-by');
   app.use(requireJsonBody);
   app.use(jsonBody(options.bodyLimitBytes));

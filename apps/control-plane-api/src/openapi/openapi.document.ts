@@ -175,6 +175,7 @@ function addDocsRoutes(document: OpenAPIObject): void {
 function applyHttpLayer(document: OpenAPIObject): void {
   for (const op of allOperations(document)) {
     op.parameters = [{ $ref: '#/components/parameters/RequestId' }, ...(op.parameters ?? [])];
+    op.responses[431] ??= problemResponse('The request headers are larger than 16 KiB (Node’s limit).');
     if (op.requestBody) {
       op.responses[413] ??= problemResponse('The body is larger than this API accepts.');
       op.responses[415] ??= problemResponse('The body is not UTF-8 application/json.');
