@@ -4,14 +4,26 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 function budget(limits: { maxDataSources: number; connectionBudget: number }, evictable: number[] = []) {
   const evicted: number[] = [];
-  const b = new ConnectionBudget(limits, () => {
-    const next = evictable.shift();
-    if (next === undefined) return false;
-    evicted.push(next);
-    b.releasing(next);
-    return true;
-  });
-  return { b, evicted };
+  // Evicted DataSources are about to close until destroyed() says they are gone.
+  const freeing = { dataSources: 0, connections: 0 };
+  const b = new ConnectionBudget(
+    limits,
+    () => {
+      const next = evictable.shift();
+      if (next === undefined) return false;
+      evicted.push(next);
+      freeing.dataSources++;
+      freeing.connections += next;
+      return true;
+    },
+    () => ({ ...freeing }),
+  );
+  const destroyed = (connections: number) => {
+    freeing.dataSources--;
+    freeing.connections -= connections;
+    b.release(connections);
+  };
+  return { b, evicted, destroyed };
 }
 
 const timeout = () => new Error('no room');
@@ -29,7 +41,7 @@ describe('ConnectionBudget', () => {
   });
 
   it('evicts only as much as the first waiter needs and returns room only once the DataSource is gone', async () => {
-    const { b, evicted } = budget({ maxDataSources: 10, connectionBudget: 6 }, [2, 2, 2]);
+    const { b, evicted, destroyed } = budget({ maxDataSources: 10, connectionBudget: 6 }, [2, 2, 2]);
     for (let i = 0; i < 3; i++) await b.reserve(2, 1_000, timeout);
     let served = false;
     const waiting = b.reserve(4, 1_000, timeout).then(() => (served = true));
@@ -38,10 +50,10 @@ describe('ConnectionBudget', () => {
     expect(served).toBe(false);
     expect(b.connections).toBe(6);
 
-    b.release(2, true);
+    destroyed(2);
     await settle();
     expect(served).toBe(false);
-    b.release(2, true);
+    destroyed(2);
     await waiting;
     expect(b.connections).toBe(6);
   });
@@ -54,9 +66,9 @@ describe('ConnectionBudget', () => {
     const small = b.reserve(1, 1_000, timeout).then(() => order.push('small'));
     await settle();
     expect(order).toEqual([]);
-    b.release(3, false);
+    b.release(3);
     await large;
-    b.release(4, false);
+    b.release(4);
     await small;
     expect(order).toEqual(['large', 'small']);
   });

@@ -10,27 +10,34 @@ export interface ConnectionBudgetLimits {
   connectionBudget: number;
 }
 
+/** Reservations on their way back: DataSources being destroyed, or retired with no lease left. */
+export interface FreeingSoon {
+  dataSources: number;
+  connections: number;
+}
+
 /**
  * Counts what open and opening DataSources hold (one DataSource, `poolSize` connections each)
  * against the router's limits. A reservation is returned only once its DataSource is destroyed,
  * so the limits hold for real connections, not just for the ones the router still hands out.
  * Openings that do not fit wait in FIFO order; for the first in line the budget asks the router
- * to evict idle DataSources until what is being closed would make room. Internal.
+ * to evict idle DataSources until what is about to close would make room. A retired DataSource
+ * that still has a lease (rotation, a status change) may stay for as long as that work runs, so
+ * it does not count as about to close: idle ones are evicted instead. Internal.
  */
 export class ConnectionBudget {
   /** DataSources reserved (opening, open, draining or being destroyed). */
   dataSources = 0;
   /** Sum of their pool sizes. */
   connections = 0;
-  /** The part of the above already on its way out (retired, not yet destroyed). */
-  private releasingDataSources = 0;
-  private releasingConnections = 0;
   private readonly queue: Waiter[] = [];
 
   constructor(
     private readonly limits: ConnectionBudgetLimits,
     /** Retires the least recently used evictable DataSource; false when none can be. */
     private readonly evictOne: () => boolean,
+    /** What of the reservations is about to come back without anything else having to finish. */
+    private readonly freeingSoon: () => FreeingSoon,
   ) {}
 
   get waiting(): number {
@@ -65,20 +72,10 @@ export class ConnectionBudget {
     });
   }
 
-  /** The DataSource holding `connections` has been retired: its reservation will come back. */
-  releasing(connections: number): void {
-    this.releasingDataSources++;
-    this.releasingConnections += connections;
-  }
-
   /** The DataSource holding `connections` is gone (destroyed, or never initialised). */
-  release(connections: number, wasReleasing: boolean): void {
+  release(connections: number): void {
     this.dataSources--;
     this.connections -= connections;
-    if (wasReleasing) {
-      this.releasingDataSources--;
-      this.releasingConnections -= connections;
-    }
     this.pump();
   }
 
@@ -93,9 +90,10 @@ export class ConnectionBudget {
         head.resolve();
         continue;
       }
-      while (
-        !this.fits(head.connections, this.releasingDataSources, this.releasingConnections) &&
-        this.evictOne()
+      for (
+        let soon = this.freeingSoon();
+        !this.fits(head.connections, soon.dataSources, soon.connections) && this.evictOne();
+        soon = this.freeingSoon()
       );
       return;
     }

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { ConnectionBudget, type ConnectionBudgetLimits } from './connection-budget';
+import { ConnectionBudget, type ConnectionBudgetLimits, type FreeingSoon } from './connection-budget';
 import { poolBusy, poolConnections } from './tenant-data-source';
 import type { TenantRouterLog } from './tenant-router.types';
 import { SlotList, TenantSlot } from './tenant-slot';
@@ -23,6 +23,9 @@ export class DataSourceRegistry {
   /** Retired DataSources waiting for their work to finish. */
   private readonly draining = new Set<TenantSlot>();
   private readonly destroys = new Set<Promise<void>>();
+  /** DataSources whose destroy() is under way, and their pool sizes. */
+  private destroyingDataSources = 0;
+  private destroyingConnections = 0;
   private readonly budget: ConnectionBudget;
   private drainTimer: NodeJS.Timeout | undefined;
 
@@ -33,7 +36,11 @@ export class DataSourceRegistry {
     /** Told when a DataSource stops being handed out (evicted, idled out, retired by the router). */
     private readonly onRetire: (slot: TenantSlot) => void,
   ) {
-    this.budget = new ConnectionBudget(limits, () => this.evictOne());
+    this.budget = new ConnectionBudget(
+      limits,
+      () => this.evictOne(),
+      () => this.freeingSoon(),
+    );
   }
 
   get open(): number {
@@ -61,7 +68,7 @@ export class DataSourceRegistry {
 
   /** Gives back a reservation whose DataSource never opened. */
   unreserve(poolSize: number): void {
-    this.budget.release(poolSize, false);
+    this.budget.release(poolSize);
   }
 
   /** Registers an initialised DataSource (its room reserved) as the most recently used. */
@@ -104,7 +111,6 @@ export class DataSourceRegistry {
     slot.retired = true;
     this.lru.remove(slot);
     this.onRetire(slot);
-    this.budget.releasing(slot.poolSize);
     this.draining.add(slot);
     this.tryDestroy(slot);
   }
@@ -164,6 +170,22 @@ export class DataSourceRegistry {
     }
   }
 
+  /**
+   * For the budget: reservations that come back once a destroy() under way finishes or a retired
+   * DataSource with no lease drains (a query, a getDataSource grace). Retired ones still leased
+   * are left out: their work may run for long.
+   */
+  private freeingSoon(): FreeingSoon {
+    let dataSources = this.destroyingDataSources;
+    let connections = this.destroyingConnections;
+    for (const slot of this.draining) {
+      if (slot.leases > 0) continue;
+      dataSources++;
+      connections += slot.poolSize;
+    }
+    return { dataSources, connections };
+  }
+
   private evictable(slot: TenantSlot, now: number): boolean {
     return slot.leases === 0 && now >= slot.protectedUntil && !poolBusy(slot.dataSource);
   }
@@ -196,10 +218,14 @@ export class DataSourceRegistry {
     if (slot.destroying) return;
     slot.destroying = true;
     this.draining.delete(slot);
+    this.destroyingDataSources++;
+    this.destroyingConnections += slot.poolSize;
     const done = this.destroyDataSource(slot.tenantId, slot.dataSource).finally(() => {
       this.destroys.delete(done);
       this.live.delete(slot);
-      this.budget.release(slot.poolSize, true);
+      this.destroyingDataSources--;
+      this.destroyingConnections -= slot.poolSize;
+      this.budget.release(slot.poolSize);
     });
     this.destroys.add(done);
   }

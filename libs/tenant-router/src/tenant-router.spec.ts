@@ -249,6 +249,26 @@ describe('TenantRouter capacity', () => {
     expect(h.router.stats()).toMatchObject({ open: 2, evictions: 1 });
   });
 
+  it('evicts an idle DataSource rather than wait for a retired one whose lease is still held', async () => {
+    const h = harness({ maxDataSources: 2, connectionTimeoutMs: 200 });
+    const a = h.tenant('a');
+    await open(h.router, a);
+    await open(h.router, h.tenant('b'));
+    // a's password is refused while a lease on it runs long: a is retired but cannot close yet.
+    const long = await h.router.acquire(a);
+    await long.reportAuthenticationFailure();
+
+    const c = await h.router.acquire(h.tenant('c'));
+    c.release();
+    expect(h.events).toEqual(['init a', 'init b', 'destroy b', 'init c']);
+    expect(h.router.stats()).toMatchObject({ evictions: 1, open: 2 });
+
+    long.release();
+    await settle();
+    expect(h.events.at(-1)).toBe('destroy a');
+    expect(h.router.stats()).toMatchObject({ open: 1, leases: 0, reservedConnections: 2 });
+  });
+
   it('keeps the sum of pool sizes within the connection budget, evicting as many as needed', async () => {
     const h = harness({ connectionBudget: 6 });
     const reserved: number[] = [];
