@@ -128,6 +128,34 @@ describe('TenantContextInterceptor', () => {
     expect(held.release).toHaveBeenCalledTimes(1);
   });
 
+  it('gives the lease back when the client left before the interceptor ran (no close event will come)', async () => {
+    const held = lease();
+    const { interceptor, context, res } = setup(() => Promise.resolve(held));
+    // As Node leaves a response whose socket closed during an async guard: destroyed, and its
+    // 'close' already emitted to nobody.
+    Object.assign(res, { destroyed: true });
+    const h = handler(() => Promise.resolve('never'));
+    const error = await lastValueFrom(interceptor.intercept(context, h)).catch((e: unknown) => e);
+    expect((error as HttpException).getStatus()).toBe(499);
+    expect(h.calls).toBe(0);
+    expect(held.release).toHaveBeenCalledTimes(1);
+  });
+
+  it('gives back a lease that arrives after the stream was unsubscribed (a server-sent events client left)', async () => {
+    const held = lease();
+    let open!: () => void;
+    const { interceptor, context, res } = setup(() => new Promise((resolve) => (open = () => resolve(held))));
+    const h = handler(() => Promise.resolve('never'));
+    const subscription = interceptor.intercept(context, h).subscribe({ error: () => undefined });
+    await new Promise((r) => setImmediate(r));
+    res.emit('close');
+    subscription.unsubscribe();
+    open();
+    await new Promise((r) => setImmediate(r));
+    expect(h.calls).toBe(0);
+    expect(held.release).toHaveBeenCalledTimes(1);
+  });
+
   it('lets a router refusal through before the handler runs', async () => {
     const refusal = new TenantAccessError(TenantAccessErrorCode.TENANT_NOT_ACTIVE, 'suspended', {
       tenantId: TENANT,

@@ -32,9 +32,14 @@ export class TenantContextInterceptor implements NestInterceptor {
       throw new Error('TenantContextInterceptor runs only after TenantAuthGuard: use @TenantScoped()');
     }
     const lifecycle = new LeaseLifecycle(res);
-    return defer(() => this.router.acquire(identity.tenantId)).pipe(
+    // The lease is handed to the lifecycle as soon as it arrives, subscribed or not: Nest
+    // unsubscribes from a stream (SSE) whose client goes away, and a lease arriving after that
+    // must still be released.
+    return defer(() =>
+      from(this.router.acquire(identity.tenantId).then((lease) => lifecycle.hold(lease))),
+    ).pipe(
       mergeMap((lease) => {
-        if (!lifecycle.hold(lease)) {
+        if (lifecycle.isResponseOver()) {
           throw new HttpException(problem(499, 'The client closed the request.'), 499);
         }
         const tenant: TenantRequestContext = {
@@ -54,9 +59,10 @@ export class TenantContextInterceptor implements NestInterceptor {
                 )
               : throwError(() => error),
           ),
-          finalize(() => lifecycle.settled()),
         );
       }),
+      // After the handler, after a refusal, and after an unsubscribe while acquire is pending.
+      finalize(() => lifecycle.settled()),
     );
   }
 }
@@ -64,12 +70,14 @@ export class TenantContextInterceptor implements NestInterceptor {
 /** Releases a lease exactly once, when the response is over and the handler has settled. */
 class LeaseLifecycle {
   private lease: TenantLease | undefined;
-  private responseOver = false;
+  private responseOver: boolean;
   private handlerSettled = false;
   private released = false;
 
   constructor(res: Response) {
-    // Listening before the lease exists: a client that aborts while the DataSource opens is seen.
+    // A client that went away before this point (during an async guard, say) has fired its
+    // 'close' already, and a destroyed response never emits 'finish': look, then listen.
+    this.responseOver = res.destroyed === true || res.writableFinished === true;
     const over = () => {
       this.responseOver = true;
       this.releaseIfDone();
@@ -78,15 +86,15 @@ class LeaseLifecycle {
     res.once('close', over);
   }
 
-  /** Takes the lease; false (and released at once) when the response is already over. */
-  hold(lease: TenantLease): boolean {
+  isResponseOver(): boolean {
+    return this.responseOver;
+  }
+
+  /** Takes the lease (released once the response is over and the handler has settled). */
+  hold(lease: TenantLease): TenantLease {
     this.lease = lease;
-    if (this.responseOver) {
-      this.handlerSettled = true;
-      this.releaseIfDone();
-      return false;
-    }
-    return true;
+    this.releaseIfDone();
+    return lease;
   }
 
   settled(): void {
