@@ -423,6 +423,31 @@ describe('TenantRouter leases', () => {
 });
 
 describe('TenantRouter status gating', () => {
+  it('fails the callers of a tenant whose directory lookup hangs after connectionTimeoutMs, and looks again next time', async () => {
+    const h = harness({ connectionTimeoutMs: 50 });
+    const a = h.tenant('a');
+    h.directory.find.mockImplementationOnce(() => new Promise(() => undefined));
+    const errors = await Promise.all([accessError(h.router.acquire(a)), accessError(h.router.acquire(a))]);
+    expect(errors.map((e) => e.code)).toEqual([
+      TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE,
+      TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE,
+    ]);
+    expect(h.directory.find).toHaveBeenCalledTimes(1);
+    const lease = await h.router.acquire(a);
+    lease.release();
+    expect(h.directory.find).toHaveBeenCalledTimes(2);
+  });
+
+  it('fails an opening whose secret fetch hangs after connectionTimeoutMs, and holds no room for it', async () => {
+    const h = harness({ connectionTimeoutMs: 50 });
+    const a = h.tenant('a');
+    h.credentials.fetch.mockImplementationOnce(() => new Promise(() => undefined));
+    const error = await accessError(h.router.acquire(a));
+    expect(error.code).toBe(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE);
+    expect(h.created).toHaveLength(0);
+    expect(h.router.stats()).toMatchObject({ reservedConnections: 0, open: 0 });
+  });
+
   it('refuses unknown, SUSPENDED and DELETED tenants without touching their secret', async () => {
     const h = harness();
     h.tenant('s', 'pro', 'SUSPENDED');
@@ -611,6 +636,21 @@ describe('TenantRouter close', () => {
       { tenantId: 'a', leases: 1 },
       expect.stringContaining('close deadline passed'),
     );
+  });
+
+  it('returns by closeTimeoutMs even while an opening hangs in its secret fetch', async () => {
+    const h = harness({ closeTimeoutMs: 30, connectionTimeoutMs: 300 });
+    h.credentials.fetch.mockImplementationOnce(() => new Promise(() => undefined));
+    const opening = accessError(h.router.acquire(h.tenant('a')));
+    await settle();
+    const outcome = await Promise.race([
+      h.router.close().then(() => 'closed'),
+      sleep(250).then(() => 'hung'),
+    ]);
+    expect(outcome).toBe('closed');
+    // The fetch gives up at connectionTimeoutMs; the opening then fails as closed, nothing opened.
+    expect((await opening).code).toBe(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE);
+    expect(h.created).toHaveLength(0);
   });
 
   it('fails openings waiting for room', async () => {

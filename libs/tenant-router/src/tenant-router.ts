@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { withTimeout } from '@silo/core';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { DataSourceRegistry } from './data-source-registry';
 import { endLeftoverPool, isAuthenticationFailure, tenantDataSourceOptions } from './tenant-data-source';
@@ -235,14 +236,15 @@ export class TenantRouter {
 
   private async shutDown(): Promise<void> {
     clearInterval(this.sweepTimer);
+    const timeoutMs = this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     const openings: Promise<unknown>[] = [];
     for (const state of this.tenants.values()) if (state.opening) openings.push(state.opening);
-    const closing = this.dataSources.closeAll(
-      this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
-      this.closedError(),
+    const closing = this.dataSources.closeAll(timeoutMs, this.closedError());
+    // An opening that finishes from now on destroys what it opened itself; wait for them only
+    // up to the same deadline (one stuck in a lookup must not hold the shutdown).
+    await withTimeout(Promise.allSettled(openings), timeoutMs).catch(() =>
+      this.log.warn({ openings: openings.length }, 'closing with tenant DataSources still opening'),
     );
-    // An opening that finishes now destroys what it opened itself.
-    await Promise.allSettled(openings);
     await closing;
   }
 
@@ -350,7 +352,7 @@ export class TenantRouter {
   private async findTenant(state: TenantState): Promise<TenantDirectoryEntry | null> {
     let entry: TenantDirectoryEntry | null;
     try {
-      entry = await this.directory.find(state.id);
+      entry = await withTimeout(this.directory.find(state.id), this.options.connectionTimeoutMs);
     } catch (error) {
       throw this.unavailable(state.id, 'the tenant directory could not be read', RETRY_AFTER_MS, error);
     }
@@ -496,7 +498,11 @@ export class TenantRouter {
 
   private async fetchSecret(state: TenantState, entry: TenantDirectoryEntry): Promise<TenantAppCredentials> {
     this.counts.secretFetches++;
-    const credentials = await this.credentialSource.fetch(entry);
+    const credentials = await withTimeout(
+      this.credentialSource.fetch(entry),
+      this.options.connectionTimeoutMs,
+      `the secret of tenant ${state.id} was not fetched within ${this.options.connectionTimeoutMs} ms`,
+    );
     state.credentials = credentials;
     state.credentialsExpireAt = this.now() + this.options.secretTtlMs;
     return credentials;

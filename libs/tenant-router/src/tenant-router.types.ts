@@ -41,7 +41,11 @@ export interface TenantRouterOptions {
   poolSizeByTier: Record<TierName, number>;
   /** An unused DataSource is closed after this long. */
   idleTimeoutMs: number;
-  /** pg `connectionTimeoutMillis`: always set. */
+  /**
+   * pg `connectionTimeoutMillis` (always set); also how long an opening waits for room under the
+   * limits, and the bound on each directory lookup and secret fetch (a source that hangs gives
+   * TENANT_DATABASE_UNAVAILABLE instead of holding every caller of that tenant).
+   */
   connectionTimeoutMs: number;
   /** How long a tenant's status is trusted. */
   statusTtlMs: number;
