@@ -423,6 +423,20 @@ describe('TenantRouter leases', () => {
 });
 
 describe('TenantRouter status gating', () => {
+  it('refuses an id the directory answers for under another spelling, and opens nothing', async () => {
+    const h = harness();
+    const id = h.tenant('0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f');
+    h.directory.find.mockImplementation(() =>
+      Promise.resolve({ id, slug: 'acme', tier: 'starter', status: 'ACTIVE' } as TenantDirectoryEntry),
+    );
+    const error = await accessError(h.router.acquire(id.toUpperCase()));
+    expect(error.code).toBe(TenantAccessErrorCode.TENANT_NOT_FOUND);
+    expect(h.created).toHaveLength(0);
+    const lease = await h.router.acquire(id);
+    lease.release();
+    expect(h.created).toHaveLength(1);
+  });
+
   it('fails the callers of a tenant whose directory lookup hangs after connectionTimeoutMs, and looks again next time', async () => {
     const h = harness({ connectionTimeoutMs: 50 });
     const a = h.tenant('a');

@@ -356,6 +356,16 @@ export class TenantRouter {
     } catch (error) {
       throw this.unavailable(state.id, 'the tenant directory could not be read', RETRY_AFTER_MS, error);
     }
+    // Ids are compared exactly: another spelling of the same tenant (an upper-case uuid, say)
+    // would otherwise get a second state and a second DataSource, and a directory that answers
+    // for another tenant must never hand out that tenant's database.
+    if (entry !== null && entry.id !== state.id) {
+      this.log.warn(
+        { tenantId: state.id, directoryId: entry.id },
+        'the tenant directory answered with another id; refusing the tenant',
+      );
+      entry = null;
+    }
     const now = this.now();
     state.entry = entry;
     state.statusExpiresAt = now + this.options.statusTtlMs;
