@@ -227,7 +227,8 @@ export class TenantRouter {
   /**
    * Refuses new calls, then destroys every DataSource once its leases are released and its
    * queries done, or when `closeTimeoutMs` (default 10 s) has passed, whichever comes first
-   * (then running work is cut off, and that is logged). Idempotent.
+   * (then running work is cut off, and that is logged). getDataSource graces no longer hold a
+   * DataSource open. Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= this.shutDown();

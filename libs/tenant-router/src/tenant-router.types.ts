@@ -94,7 +94,10 @@ export interface TenantRouterStats {
   open: number;
   /** Connections the open DataSources' pg pools hold right now. */
   openConnections: number;
-  /** Sum of the pool sizes of open and opening DataSources: what counts against `connectionBudget`. */
+  /**
+   * Sum of the pool sizes of DataSources opening, open, or retired and not yet destroyed: what
+   * counts against `connectionBudget`.
+   */
   reservedConnections: number;
   /** Leases not yet released. */
   leases: number;

@@ -50,7 +50,7 @@ export function registerTenantRouterMetrics(
   );
   gauge(
     'silo_tenant_router_reserved_connections',
-    'Pool sizes of the open and opening tenant DataSources, summed: what counts against ROUTER_CONNECTION_BUDGET.',
+    'Pool sizes of the tenant DataSources opening, open, or closing and not yet destroyed, summed: what counts against ROUTER_CONNECTION_BUDGET.',
     (s) => s.reservedConnections,
   );
   gauge('silo_tenant_router_leases', 'Tenant DataSource leases held by work in flight.', (s) => s.leases);
