@@ -5,6 +5,7 @@ import { slugProblem, TENANT_STATUSES, TIER_NAMES } from '@silo/core';
 import { DataSource } from 'typeorm';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
+import { eventually } from '../../../test/support/eventually';
 import { startApi, type ApiHarness } from './api-harness';
 
 /**
@@ -1162,6 +1163,44 @@ describe('malformed input', () => {
     expect(body).not.toMatch(/aaaa|colon|HELLO|1x/);
   });
 
+  it('answers a malformed request on a connection kept alive after a good one, then closes the connection', async () => {
+    const server = api.app.getHttpServer() as Server;
+    const connections = () =>
+      new Promise<number>((resolve, reject) => server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+    // The client keeps its own side open: only the server can end the connection.
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let received = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+    const ended = new Promise<void>((resolve) => socket.on('end', () => resolve()));
+    try {
+      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      const first = await eventually(
+        () => {
+          const response = completeResponse(received.toString('utf8'));
+          expect(response).toBeDefined();
+          return Promise.resolve(response!);
+        },
+        5_000,
+        10,
+      );
+      expect(first.statusLine).toMatch(/^HTTP\/1\.1 200 /);
+      received = received.subarray(first.length);
+      const open = await connections();
+      expect(open).toBeGreaterThanOrEqual(1);
+
+      socket.write('GET /v1/tenants HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n');
+      await ended;
+      const second = completeResponse(received.toString('utf8'));
+      expect(second?.statusLine).toMatch(/^HTTP\/1\.1 400 /);
+      expect(second?.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(JSON.parse(second!.body)).toMatchObject({ status: 400, title: 'Bad Request' });
+      // The server let go of the connection, though the client never closed its side.
+      await eventually(async () => expect(await connections()).toBe(open - 1), 3_000, 20);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it(`sent ${cases.length} malformed requests (at least 500) and none created or changed anything`, async () => {
     const total = [...sent.values()].reduce((a, b) => a + b, 0);
     const after = await counts();
@@ -1194,4 +1233,21 @@ function sendRaw(port: number, raw: string): Promise<string> {
 function splitOnce(text: string, separator: string): [string, string] {
   const at = text.indexOf(separator);
   return at < 0 ? [text, ''] : [text.slice(0, at), text.slice(at + separator.length)];
+}
+
+/** The first whole HTTP response (Content-Length framed) at the start of `text`, if it has all arrived. */
+function completeResponse(
+  text: string,
+): { statusLine: string; headers: Record<string, string>; body: string; length: number } | undefined {
+  const end = text.indexOf('\r\n\r\n');
+  if (end < 0) return undefined;
+  const [statusLine, ...lines] = text.slice(0, end).split('\r\n');
+  const headers = Object.fromEntries(
+    lines.map((line) => splitOnce(line, ': ')).map(([k, v]) => [k.toLowerCase(), v]),
+  );
+  const bodyLength = Number(headers['content-length'] ?? 0);
+  const rest = Buffer.from(text.slice(end + 4), 'utf8');
+  if (rest.length < bodyLength) return undefined;
+  const body = rest.subarray(0, bodyLength).toString('utf8');
+  return { statusLine, headers, body, length: Buffer.byteLength(text.slice(0, end + 4)) + bodyLength };
 }
