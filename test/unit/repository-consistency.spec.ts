@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
 import { environmentSchema, loadConfig } from '../../libs/config/src';
 
 const root = resolve(__dirname, '../..');
@@ -30,20 +31,58 @@ describe('repository consistency', () => {
     expect(variables.filter((v) => !known.includes(v))).toEqual([]);
   });
 
-  it('gives the compose services, with nothing set in the shell, what the API and worker need to start', () => {
-    const block =
-      /x-silo-environment: &silo-environment\n((?: {2}.*\n)+)/.exec(read('docker-compose.yml'))?.[1] ?? '';
-    // Compose's ${VAR:-default} and ${VAR-default}, with VAR unset, give the default.
-    const env: Record<string, string> = {};
-    for (const [, name, value] of block.matchAll(/^ {2}([A-Z_]+): (.*)$/gm)) {
-      env[name] = value
-        .replace(/^'(.*)'$/, '$1')
-        .replace(/\$\{[A-Z_]+:?-([^}]*)\}/g, '$1')
-        .replace(/\$\{[A-Z_]+\}/g, '');
+  describe('the compose environment', () => {
+    const compose = read('docker-compose.yml');
+    const block = /x-silo-environment: &silo-environment\n((?: {2}.*\n)+)/.exec(compose)?.[1] ?? '';
+    const postgresPassword = /^ {6}POSTGRES_PASSWORD: (\S+)$/m.exec(compose)?.[1];
+    // What `npm run dev` copies to .env, which Compose reads for ${…}.
+    const devDotEnv = parseEnv(read('.env.example')) as Record<string, string>;
+
+    /** The block as Compose fills it in from `vars` (${V}, ${V:-d}, ${V-d}, ${V:?e}, ${V?e}). */
+    function interpolate(vars: Record<string, string>): Record<string, string> {
+      const env: Record<string, string> = {};
+      for (const [, name, raw] of block.matchAll(/^ {2}([A-Z_]+): (.*)$/gm)) {
+        env[name] = raw
+          .replace(/^'(.*)'$/, '$1')
+          .replace(
+            /\$\{([A-Z_]+)(?:(:?)([-?])([^}]*))?\}/g,
+            (_, v: string, colon: string, op: string, arg: string) => {
+              const value = vars[v];
+              const unset = value === undefined || (colon === ':' && value === '');
+              if (op === '?' && unset) throw new Error(`compose would refuse to start: ${v} ${arg}`);
+              return op === '-' && unset ? arg : (value ?? '');
+            },
+          );
+      }
+      return env;
     }
-    const config = loadConfig({ env, envFile: false });
-    expect(config.auth.jwtSecret ?? config.auth.jwksUrl).toBeDefined();
-    // moto starts no database servers; without the local backend no tenant could become ACTIVE.
-    expect(config.tenants.localInstanceAdminUrl).toMatch(/@postgres:5432\//);
+
+    it.each([
+      ['nothing in the shell and no .env', {}],
+      ['the .env that `npm run dev` writes', devDotEnv],
+    ])('gives the API and worker what they need to start, with %s', (_case, vars) => {
+      const config = loadConfig({ env: interpolate(vars), envFile: false });
+      expect(config.auth.jwtSecret ?? config.auth.jwksUrl).toBeDefined();
+      // moto starts no database servers: tenant instances live on the compose PostgreSQL, reached
+      // by its service name (127.0.0.1 inside a container is the container) with its password.
+      const admin = new URL(config.tenants.localInstanceAdminUrl ?? 'missing:');
+      expect({ host: admin.hostname, password: admin.password }).toEqual({
+        host: 'postgres',
+        password: postgresPassword,
+      });
+    });
+
+    it('is what every Silo service runs with', () => {
+      for (const service of ['migrate', 'api', 'worker', 'example-app']) {
+        const body = new RegExp(`^ {2}${service}:\\n((?: {4}.*\\n|\\n)+)`, 'm').exec(compose)?.[1] ?? '';
+        expect({
+          service,
+          uses: /^ {4}environment: \*silo-environment$|^ {6}<<: \*silo-environment$/m.test(body),
+        }).toEqual({
+          service,
+          uses: true,
+        });
+      }
+    });
   });
 });
