@@ -199,8 +199,8 @@ export function zipfTopShare(n: number, s: number, top: number): number {
 /**
  * Orders of 0..n-1, one per round, in which each member comes right after each other one equally
  * often: a Williams design (a balanced Latin square), n orders for an even n, 2n for an odd n. The
- * pairs across rounds (the last of one, the first of the next) are not balanced; over
- * `orders.length` rounds they are n - 1 of about n² pairs.
+ * pairs across rounds (the last of one, the first of the next) are not balanced: one per round
+ * boundary, against n - 1 balanced pairs within each round.
  */
 export function balancedOrders(n: number): number[][] {
   const first: number[] = [];

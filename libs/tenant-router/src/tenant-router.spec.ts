@@ -662,7 +662,7 @@ describe('TenantRouter close', () => {
       sleep(250).then(() => 'hung'),
     ]);
     expect(outcome).toBe('closed');
-    // The fetch gives up at connectionTimeoutMs; the opening then fails as closed, nothing opened.
+    // The fetch gives up at connectionTimeoutMs and the opening fails (unavailable); nothing opened.
     expect((await opening).code).toBe(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE);
     expect(h.created).toHaveLength(0);
   });
