@@ -13,6 +13,7 @@ import {
   type PgEndpoint,
 } from '@silo/tenant-schema';
 import { Client } from 'pg';
+import { endpoint, withClient } from '../../../libs/tenant-schema/test/tenant-db-fixtures';
 import { uniqueToken } from '../../../test/support/test-config';
 import { testServices } from '../../../test/support/test-services';
 import { configureExampleApp, EXAMPLE_APP_OPTIONS } from '../src/example-app';
@@ -47,7 +48,6 @@ export class TenantFixtures {
   private readonly secrets: TenantSecrets;
   private readonly made: { id: string; slug: string; database: string; roles: string[]; secret: string }[] =
     [];
-  private readonly server = new URL(testServices.postgresAdminUrl);
 
   constructor(private readonly config: SiloConfig) {
     this.aws = new AwsClients(config);
@@ -76,15 +76,12 @@ export class TenantFixtures {
     };
     this.made.push(record);
 
-    const host = this.server.hostname;
-    const port = Number(this.server.port || 5432);
-    const owner: PgEndpoint = {
-      host,
-      port,
-      database: names.instanceIdentifier,
-      user: names.masterUsername,
-      password: randomBytes(24).toString('base64url'),
-    };
+    const owner = endpoint(
+      names.instanceIdentifier,
+      names.masterUsername,
+      randomBytes(24).toString('base64url'),
+    );
+    const { host, port } = owner;
     const appPassword = randomBytes(24).toString('base64url');
     await materialiseLocalInstance(testServices.postgresAdminUrl, {
       database: owner.database,
@@ -123,14 +120,10 @@ export class TenantFixtures {
 
   /** Notes as they are in the tenant's own database, read as its owner. */
   async notesInDatabase(tenant: TestTenant): Promise<string[]> {
-    const client = new Client({ ...tenant.owner, connectionTimeoutMillis: 3000 });
-    await client.connect();
-    try {
+    return withClient(tenant.owner, async (client) => {
       const { rows } = await client.query<{ text: string }>('SELECT text FROM app.notes ORDER BY created_at');
       return rows.map((r) => r.text);
-    } finally {
-      await client.end();
-    }
+    });
   }
 
   async dispose(): Promise<void> {

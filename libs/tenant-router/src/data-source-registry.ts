@@ -23,9 +23,6 @@ export class DataSourceRegistry {
   /** Retired DataSources waiting for their work to finish. */
   private readonly draining = new Set<TenantSlot>();
   private readonly destroys = new Set<Promise<void>>();
-  /** DataSources whose destroy() is under way, and their pool sizes. */
-  private destroyingDataSources = 0;
-  private destroyingConnections = 0;
   private readonly budget: ConnectionBudget;
   private drainTimer: NodeJS.Timeout | undefined;
 
@@ -176,10 +173,11 @@ export class DataSourceRegistry {
    * are left out: their work may run for long.
    */
   private freeingSoon(): FreeingSoon {
-    let dataSources = this.destroyingDataSources;
-    let connections = this.destroyingConnections;
-    for (const slot of this.draining) {
-      if (slot.leases > 0) continue;
+    let dataSources = 0;
+    let connections = 0;
+    for (const slot of this.live) {
+      // Destroying, or retired (draining) with no lease left.
+      if (!slot.destroying && !(slot.retired && slot.leases === 0)) continue;
       dataSources++;
       connections += slot.poolSize;
     }
@@ -218,13 +216,9 @@ export class DataSourceRegistry {
     if (slot.destroying) return;
     slot.destroying = true;
     this.draining.delete(slot);
-    this.destroyingDataSources++;
-    this.destroyingConnections += slot.poolSize;
     const done = this.destroyDataSource(slot.tenantId, slot.dataSource).finally(() => {
       this.destroys.delete(done);
       this.live.delete(slot);
-      this.destroyingDataSources--;
-      this.destroyingConnections -= slot.poolSize;
       this.budget.release(slot.poolSize);
     });
     this.destroys.add(done);

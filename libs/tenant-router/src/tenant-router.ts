@@ -102,8 +102,7 @@ export class TenantRouter {
   private readonly newDataSource: (options: DataSourceOptions) => DataSource;
   private readonly graceMs: number;
   private readonly releaseSlot = (slot: TenantSlot): void => this.dataSources.release(slot);
-  private readonly rotateSlot = (slot: TenantSlot): Promise<void> =>
-    this.recoverFromAuthFailure(slot.tenantId, slot);
+  private readonly rotateSlot = (slot: TenantSlot): Promise<void> => this.recoverFromAuthFailure(slot);
   private readonly sweepTimer: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
   private readonly counts = {
@@ -157,16 +156,14 @@ export class TenantRouter {
     const now = this.now();
     const warm = this.warmSlot(tenantId, now);
     const lease = warm !== undefined ? this.lease(warm, now) : await this.acquireCold(tenantId);
-    let rejected: TenantSlot;
     try {
       return await work(lease.dataSource);
     } catch (error) {
       if (!isAuthenticationFailure(error)) throw error;
-      rejected = lease.slot;
     } finally {
       lease.release();
     }
-    await this.recoverFromAuthFailure(tenantId, rejected);
+    await this.recoverFromAuthFailure(lease.slot);
     const retry = await this.acquire(tenantId);
     try {
       return await work(retry.dataSource);
@@ -529,7 +526,8 @@ export class TenantRouter {
    * caller that saw the same DataSource fail. A caller whose DataSource was already replaced
    * just retries on the new one.
    */
-  private recoverFromAuthFailure(tenantId: string, rejected: TenantSlot): Promise<void> {
+  private recoverFromAuthFailure(rejected: TenantSlot): Promise<void> {
+    const tenantId = rejected.tenantId;
     const state = this.tenants.get(tenantId);
     if (state === undefined) return Promise.resolve();
     if (state.rotation !== undefined) return state.rotation;

@@ -35,7 +35,6 @@ export class TenantSlot {
 export class SlotList {
   head: TenantSlot | undefined = undefined;
   tail: TenantSlot | undefined = undefined;
-  size = 0;
 
   append(slot: TenantSlot): void {
     if (slot.linked) return;
@@ -45,7 +44,6 @@ export class SlotList {
     if (this.tail) this.tail.next = slot;
     else this.head = slot;
     this.tail = slot;
-    this.size++;
   }
 
   remove(slot: TenantSlot): void {
@@ -56,7 +54,6 @@ export class SlotList {
     if (slot.next) slot.next.prev = slot.prev;
     else this.tail = slot.prev;
     slot.prev = slot.next = undefined;
-    this.size--;
   }
 
   /** Marks the slot most recently used; a no-op for the tail (the hot path for a busy tenant). */
