@@ -4,8 +4,8 @@ import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-se
 import { Client } from 'pg';
 import { AwsClients } from '../../libs/aws/src';
 import { tenantResourceNames } from '../../libs/core/src';
-import { removeLocalInstance } from '../../libs/tenant-schema/src';
 import { freePort } from '../support/free-port';
+import { removeTenantInstance } from '../support/local-tenant-instance';
 import { PrivateRedis } from '../support/private-redis';
 import { httpStatus } from '../support/silo-process';
 import { running, SiloStack, type Caller, type TenantBody } from '../support/silo-stack';
@@ -60,14 +60,6 @@ async function rememberPasswords(aws: AwsClients, slug: string): Promise<void> {
   }
 }
 
-async function dropLocalInstance(slug: string): Promise<void> {
-  const names = tenantResourceNames(PREFIX, slug);
-  await removeLocalInstance(testServices.postgresAdminUrl, {
-    database: names.instanceIdentifier,
-    roles: [names.appRole, names.masterUsername],
-  });
-}
-
 describe('a tenant’s life over HTTP, with the API and the worker as built processes', () => {
   const slug = `life-${uniqueToken(3)}`;
   const names = tenantResourceNames(PREFIX, slug);
@@ -83,7 +75,7 @@ describe('a tenant’s life over HTTP, with the API and the worker as built proc
   afterAll(async () => {
     await stack?.stop();
     aws?.onApplicationShutdown();
-    await dropLocalInstance(slug);
+    await removeTenantInstance(PREFIX, slug);
   });
 
   const created = () => {
@@ -218,7 +210,7 @@ describe('a tenant created while Redis is down', () => {
       await redis?.dispose();
       aws?.onApplicationShutdown();
       await db?.end();
-      await dropLocalInstance(slug);
+      await removeTenantInstance(PREFIX, slug);
     }
   });
 

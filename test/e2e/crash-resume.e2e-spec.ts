@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 import { AwsClients } from '../../libs/aws/src';
 import { controlPlaneDataSourceOptions, TenantEntity } from '../../libs/control-plane-db/src';
 import { TenantOnboarding } from '../../libs/provisioning/src';
-import { removeLocalInstance } from '../../libs/tenant-schema/src';
+import { removeTenantInstance } from '../support/local-tenant-instance';
 import { builtEntry, SiloProcess } from '../support/silo-process';
 import { storedPasswordIs } from '../support/stored-password';
 import {
@@ -60,11 +60,7 @@ describe('provisioning survives SIGKILL of the worker', () => {
   afterAll(async () => {
     worker?.kill();
     for (const t of tenants) {
-      const base = `${prefix}_${t.slug}`.replace(/-/g, '_');
-      await removeLocalInstance(testServices.postgresAdminUrl, {
-        database: `${prefix}-${t.slug}`,
-        roles: [`${base}_app`, `${base}_admin`],
-      });
+      await removeTenantInstance(prefix, t.slug);
     }
     await ds.destroy();
     aws.onApplicationShutdown();

@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
-import { quoteIdentifier, tenantResourceNames } from '../../libs/core/src';
-import { removeLocalInstance } from '../../libs/tenant-schema/src';
+import { quoteIdentifier } from '../../libs/core/src';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
+import { removeTenantInstance } from '../support/local-tenant-instance';
 import { builtEntry, httpStatus, isAlive, REPO_ROOT, SiloProcess } from '../support/silo-process';
 import { testEnvironment, uniqueToken } from '../support/test-config';
 import { databaseUrl, testServices } from '../support/test-services';
@@ -27,8 +27,7 @@ function sessionPids(pid: number): number[] {
 // curl /readyz, press Ctrl-C (SIGINT to the foreground process group), look for leftovers.
 describe('npm run dev', () => {
   const database = `silo_dev_e2e_${uniqueToken()}`;
-  // .env.example's prefix: the local backend makes database silo-<slug> and its roles.
-  const tenantNames = tenantResourceNames('silo', `dev-e2e-${uniqueToken()}`);
+  const slug = `dev-e2e-${uniqueToken()}`;
   let dev: SiloProcess | undefined;
   let emulatorPort: number | undefined;
 
@@ -41,10 +40,8 @@ describe('npm run dev', () => {
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)} WITH (FORCE)`);
     await admin.end();
-    await removeLocalInstance(testServices.postgresAdminUrl, {
-      database: tenantNames.instanceIdentifier,
-      roles: [tenantNames.appRole, tenantNames.masterUsername],
-    });
+    // .env.example's prefix: the local backend made database silo-<slug> and its roles.
+    await removeTenantInstance('silo', slug);
   });
 
   /** `npm run --silent token -- …` with the stack's configuration. */
@@ -84,7 +81,6 @@ describe('npm run dev', () => {
     // through the example app with the token `npm run token -- --tenant <slug>` prints.
     const api = `http://127.0.0.1:${apiPort}`;
     const ops = { authorization: `Bearer ${await token(env, ['--role', 'ops'])}` };
-    const slug = tenantNames.instanceIdentifier.replace(/^silo-/, '');
     const created = await fetch(`${api}/v1/tenants`, {
       method: 'POST',
       headers: { ...ops, 'content-type': 'application/json' },

@@ -1,3 +1,4 @@
+export * from './tenant/tenant-id';
 export * from './tenant/tenant-status';
 export * from './tenant/tenant-lifecycle';
 export * from './tenant/tenant-slug';

@@ -12,10 +12,10 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../../apps/provisioning-worker/src/worker.module';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
+import { removeTenantInstance } from '../../../test/support/local-tenant-instance';
 import { testServices } from '../../../test/support/test-services';
 import { AwsClients } from '../../aws/src';
 import { ProvisioningStepEntity, TenantEntity } from '../../control-plane-db/src';
-import { removeLocalInstance } from '../../tenant-schema/src';
 import { TenantOnboarding } from '../src';
 
 jest.setTimeout(120_000);
@@ -54,11 +54,7 @@ describe('provisioning against moto, PostgreSQL and Redis', () => {
     await app?.close();
     aws?.onApplicationShutdown();
     for (const t of Object.values(tenants)) {
-      const base = `${prefix}_${t.slug}`.replace(/-/g, '_');
-      await removeLocalInstance(testServices.postgresAdminUrl, {
-        database: `${prefix}-${t.slug}`,
-        roles: [`${base}_app`, `${base}_admin`],
-      });
+      await removeTenantInstance(prefix, t.slug);
     }
   });
 
@@ -73,16 +69,6 @@ describe('provisioning against moto, PostgreSQL and Redis', () => {
       if (row.status === status) return row;
       if (row.status === 'FAILED')
         throw new Error(`tenant failed: ${row.failureStep} ${row.failureCode} ${row.failureMessage}`);
-      if (Date.now() > deadline) throw new Error(`tenant still ${row.status}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  async function untilFailed(id: string, timeoutMs = 60_000): Promise<TenantEntity> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const row = await ds.getRepository(TenantEntity).findOneByOrFail({ id });
-      if (row.status === 'FAILED') return row;
       if (Date.now() > deadline) throw new Error(`tenant still ${row.status}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -229,7 +215,7 @@ describe('provisioning against moto, PostgreSQL and Redis', () => {
     );
     const { tenant } = await onboarding.createTenant({ slug, name: 'Retry Corp', tier: 'starter' }, CTX);
     tenants.retry = tenant;
-    const failed = await untilFailed(tenant.id);
+    const failed = await until(tenant.id, 'FAILED');
     expect([failed.failureStep, failed.failureCode]).toEqual(['prepare-credentials', 'RESOURCE_NAME_TAKEN']);
     // Compensation left the foreign secret alone.
     await expect(

@@ -5,16 +5,17 @@ import { uniqueToken } from '../../../test/support/test-config';
 import { controlPlaneDataSourceOptions, TenantEntity } from '../../control-plane-db/src';
 import { TenantOnboarding, TypeormProvisioningStore } from '../src';
 
+const open = (poolMax = 3) =>
+  new DataSource(
+    controlPlaneDataSourceOptions({
+      url: runDatabaseUrl(),
+      poolMax,
+      connectTimeoutMs: 3000,
+      applicationName: 'silo-test',
+    }),
+  ).initialize();
+
 describe('TypeormProvisioningStore.withTenantLock on PostgreSQL', () => {
-  const open = () =>
-    new DataSource(
-      controlPlaneDataSourceOptions({
-        url: runDatabaseUrl(),
-        poolMax: 3,
-        connectTimeoutMs: 3000,
-        applicationName: 'silo-test',
-      }),
-    ).initialize();
   let a: DataSource;
   let b: DataSource;
   beforeAll(async () => {
@@ -60,14 +61,7 @@ describe('TypeormProvisioningStore.withTenantLock on PostgreSQL', () => {
 describe('TypeormProvisioningStore.transition with a step completion', () => {
   let ds: DataSource;
   beforeAll(async () => {
-    ds = await new DataSource(
-      controlPlaneDataSourceOptions({
-        url: runDatabaseUrl(),
-        poolMax: 2,
-        connectTimeoutMs: 3000,
-        applicationName: 'silo-test',
-      }),
-    ).initialize();
+    ds = await open(2);
   });
   afterAll(() => ds?.destroy());
 

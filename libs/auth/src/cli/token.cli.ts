@@ -1,3 +1,4 @@
+import { isTenantId } from '@silo/core';
 import { loadConfigOrExit, type SiloConfig } from '@silo/config';
 import { Client } from 'pg';
 import { mintDevToken } from '../dev-token';
@@ -7,8 +8,6 @@ const USAGE = `usage: npm run --silent token -- --role <${ROLES.join('|')}> [--r
        npm run --silent token -- --tenant <slug-or-id> [--sub <sub>] [--ttl <seconds>]
 Prints a development JWT signed with AUTH_JWT_SECRET, and nothing else. A tenant token's
 tenant_id claim is the tenant's id: a slug is looked up in the control-plane database.`;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`token: ${message}\n${USAGE}\n`);
@@ -53,7 +52,7 @@ async function main(argv: string[]): Promise<void> {
 
 /** The tenant's id: a uuid is taken as it is, a slug is looked up in the control-plane database. */
 async function tenantIdOf(config: SiloConfig, tenant: string): Promise<string> {
-  if (UUID.test(tenant)) return tenant.toLowerCase();
+  if (isTenantId(tenant)) return tenant.toLowerCase();
   const client = new Client({
     connectionString: config.database.url,
     connectionTimeoutMillis: config.database.connectTimeoutMs,

@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { ProvisioningStepEntity, TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
-import { slugProblem, type TenantStatus, type TierName } from '@silo/core';
-import { DataSource } from 'typeorm';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { slugProblem, type TenantStatus, type TierName, isTenantId } from '@silo/core';
+import { DataSource, type SelectQueryBuilder } from 'typeorm';
+import { IN_CURRENT_RUN } from '../store/typeorm-provisioning-store';
 
 /** Where a page of the tenant list ends: the last tenant's creation time (µs) and id. */
 export interface TenantCursor {
@@ -32,7 +31,7 @@ export class TenantQueries {
   /** By UUID or by slug; null for anything else, including strings that are neither. */
   async findByIdOrSlug(idOrSlug: string): Promise<TenantEntity | null> {
     const tenants = this.dataSource.getRepository(TenantEntity);
-    if (UUID.test(idOrSlug)) return tenants.findOneBy({ id: idOrSlug.toLowerCase() });
+    if (isTenantId(idOrSlug)) return tenants.findOneBy({ id: idOrSlug.toLowerCase() });
     if (slugProblem(idOrSlug)) return null;
     return tenants.findOneBy({ slug: idOrSlug });
   }
@@ -72,30 +71,28 @@ export class TenantQueries {
 
   /** Steps of both sagas for the tenant's current provisioning run, provisioning first, in order. */
   steps(tenantId: string): Promise<ProvisioningStepEntity[]> {
-    return this.dataSource
-      .getRepository(ProvisioningStepEntity)
-      .createQueryBuilder('s')
-      .where('s.tenant_id = :tenantId', { tenantId })
-      .andWhere('s.run = (SELECT t.provisioning_run FROM tenants t WHERE t.id = s.tenant_id)')
-      .orderBy('s.saga', 'DESC')
-      .addOrderBy('s.position', 'ASC')
-      .getMany();
+    return this.currentRunSteps().andWhere('s.tenant_id = :tenantId', { tenantId }).getMany();
   }
 
   /** Steps of many tenants' current runs at once (for list pages), keyed by tenant id. */
   async stepsOf(tenantIds: readonly string[]): Promise<Map<string, ProvisioningStepEntity[]>> {
     const byTenant = new Map<string, ProvisioningStepEntity[]>(tenantIds.map((id) => [id, []]));
     if (!tenantIds.length) return byTenant;
-    const rows = await this.dataSource
-      .getRepository(ProvisioningStepEntity)
-      .createQueryBuilder('s')
-      .where('s.tenant_id IN (:...tenantIds)', { tenantIds })
-      .andWhere('s.run = (SELECT t.provisioning_run FROM tenants t WHERE t.id = s.tenant_id)')
-      .orderBy('s.saga', 'DESC')
-      .addOrderBy('s.position', 'ASC')
+    const rows = await this.currentRunSteps()
+      .andWhere('s.tenant_id IN (:...tenantIds)', { tenantIds })
       .getMany();
     for (const row of rows) byTenant.get(row.tenantId)?.push(row);
     return byTenant;
+  }
+
+  /** Steps of current provisioning runs, provisioning first, in order. */
+  private currentRunSteps(): SelectQueryBuilder<ProvisioningStepEntity> {
+    return this.dataSource
+      .getRepository(ProvisioningStepEntity)
+      .createQueryBuilder('s')
+      .where(IN_CURRENT_RUN)
+      .orderBy('s.saga', 'DESC')
+      .addOrderBy('s.position', 'ASC');
   }
 
   /** The audit trail, oldest first. */

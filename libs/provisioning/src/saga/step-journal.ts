@@ -1,10 +1,11 @@
 import type { ProvisioningError } from '@silo/core';
-import type {
-  ProvisioningStore,
-  Saga,
-  SagaContext,
-  StepCompletion,
-  StepRecord,
+import {
+  stepDonePatch,
+  type ProvisioningStore,
+  type Saga,
+  type SagaContext,
+  type StepCompletion,
+  type StepRecord,
 } from '../store/provisioning-store';
 
 /**
@@ -56,12 +57,7 @@ export class StepJournal {
     data: Record<string, unknown> = {},
   ): Promise<void> {
     const { finishedAt, event } = this.completion(step, position, attempts, data);
-    await this.update(
-      step,
-      position,
-      { status: 'done', finishedAt, lastErrorCode: null, lastErrorMessage: null },
-      event,
-    );
+    await this.update(step, position, stepDonePatch(finishedAt), event);
   }
 
   /** The step done, for a store call that records it with a status change. */

@@ -63,6 +63,11 @@ export interface StepCompletion {
   event: EventInput;
 }
 
+/** The fields of a step's row once it is done: one definition for every path that records it. */
+export function stepDonePatch(finishedAt: Date): Partial<Omit<StepRecord, 'step'>> {
+  return { status: 'done', finishedAt, lastErrorCode: null, lastErrorMessage: null };
+}
+
 /** What a status change also sets, in the same transaction. */
 export interface TransitionPatch {
   sagaStartedAt?: Date | null;

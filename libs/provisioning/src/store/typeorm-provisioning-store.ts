@@ -2,16 +2,20 @@ import { Injectable } from '@nestjs/common';
 import { ProvisioningStepEntity, TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
 import { TenantError, TenantErrorCode, transition, type TenantStatus } from '@silo/core';
 import { DataSource, type EntityManager } from 'typeorm';
-import type {
-  EventInput,
-  ProvisioningStore,
-  Saga,
-  SagaContext,
-  TransitionPatch,
-  StepRecord,
-  TenantDatabaseFacts,
-  TenantRecord,
+import {
+  stepDonePatch,
+  type EventInput,
+  type ProvisioningStore,
+  type Saga,
+  type SagaContext,
+  type StepRecord,
+  type TenantDatabaseFacts,
+  type TenantRecord,
+  type TransitionPatch,
 } from './provisioning-store';
+
+/** Keeps a query on `provisioning_steps` (aliased `s`) to the rows of the tenant's current run. */
+export const IN_CURRENT_RUN = 's.run = (SELECT t.provisioning_run FROM tenants t WHERE t.id = s.tenant_id)';
 
 /** {@link ProvisioningStore} on the control-plane database. */
 @Injectable()
@@ -29,7 +33,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
       .getRepository(ProvisioningStepEntity)
       .createQueryBuilder('s')
       .where('s.tenant_id = :tenantId AND s.saga = :saga', { tenantId, saga })
-      .andWhere('s.run = (SELECT t.provisioning_run FROM tenants t WHERE t.id = s.tenant_id)')
+      .andWhere(IN_CURRENT_RUN)
       .getMany();
     return new Map(
       rows.map((r) => [
@@ -77,12 +81,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
       await appendTenantEvent(em, tenantId, event, ctx);
       const done = patch.completeStep;
       if (done) {
-        await writeStep(em, tenantId, done.saga, done, {
-          status: 'done',
-          finishedAt: done.finishedAt,
-          lastErrorCode: null,
-          lastErrorMessage: null,
-        });
+        await writeStep(em, tenantId, done.saga, done, stepDonePatch(done.finishedAt));
         await appendTenantEvent(em, tenantId, done.event, ctx);
       }
     });
@@ -172,7 +171,6 @@ export class TypeormProvisioningStore implements ProvisioningStore {
   }
 }
 
-/** Appends one line to a tenant's audit trail inside the caller's transaction. */
 /** Creates or updates the step's row in the tenant's current provisioning run. */
 async function writeStep(
   em: EntityManager,
@@ -196,6 +194,7 @@ async function writeStep(
   });
 }
 
+/** Appends one line to a tenant's audit trail inside the caller's transaction. */
 export async function appendTenantEvent(
   em: EntityManager,
   tenantId: string,

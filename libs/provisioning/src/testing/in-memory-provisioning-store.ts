@@ -1,14 +1,15 @@
 import { transition as lifecycle, type TenantStatus, type TierName } from '@silo/core';
 import { randomUUID } from 'node:crypto';
-import type {
-  EventInput,
-  ProvisioningStore,
-  Saga,
-  SagaContext,
-  TransitionPatch,
-  StepRecord,
-  TenantDatabaseFacts,
-  TenantRecord,
+import {
+  stepDonePatch,
+  type EventInput,
+  type ProvisioningStore,
+  type Saga,
+  type SagaContext,
+  type StepRecord,
+  type TenantDatabaseFacts,
+  type TenantRecord,
+  type TransitionPatch,
 } from '../store/provisioning-store';
 
 export interface RecordedEvent extends EventInput {
@@ -80,14 +81,7 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
     this.record(tenantId, event, ctx);
     const done = patch.completeStep;
     if (done) {
-      return this.updateStep(
-        tenantId,
-        done.saga,
-        done,
-        { status: 'done', finishedAt: done.finishedAt, lastErrorCode: null, lastErrorMessage: null },
-        done.event,
-        ctx,
-      );
+      return this.updateStep(tenantId, done.saga, done, stepDonePatch(done.finishedAt), done.event, ctx);
     }
     return Promise.resolve();
   }

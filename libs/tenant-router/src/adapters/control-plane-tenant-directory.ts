@@ -1,9 +1,8 @@
-import { isTenantStatus, isTierName } from '@silo/core';
+import { isTenantStatus, isTierName, isTenantId } from '@silo/core';
 import type { DataSource } from 'typeorm';
 import type { TenantDirectory, TenantDirectoryEntry } from '../tenant-router.types';
 
 /** Tenant ids are the control plane's uuids; anything else names no tenant (and is never sent as SQL). */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Reads tenants from the control-plane `tenants` table: id, slug, tier and status only. Give it
@@ -14,7 +13,7 @@ export class ControlPlaneTenantDirectory implements TenantDirectory {
   constructor(private readonly controlPlane: Pick<DataSource, 'query'>) {}
 
   async find(tenantId: string): Promise<TenantDirectoryEntry | null> {
-    if (!UUID.test(tenantId)) return null;
+    if (!isTenantId(tenantId)) return null;
     const rows = await this.controlPlane.query<
       Array<{ id: string; slug: string; tier: unknown; status: unknown }>
     >('SELECT id, slug, tier, status FROM tenants WHERE id = $1', [tenantId]);
