@@ -6,18 +6,7 @@ import { eventually } from '../../../test/support/eventually';
 import { testConfig } from '../../../test/support/test-config';
 import { runDatabaseUrl, testServices } from '../../../test/support/test-services';
 import { AppModule } from '../src/app.module';
-
-function target(url: string, defaultPort: number) {
-  const parsed = new URL(url);
-  return { host: parsed.hostname, port: Number(parsed.port || defaultPort) };
-}
-
-function through(url: string, proxy: TcpProxy): string {
-  const parsed = new URL(url);
-  parsed.hostname = '127.0.0.1';
-  parsed.port = String(proxy.port);
-  return parsed.toString();
-}
+import { target, through } from './proxied-url';
 
 describe('control-plane API health', () => {
   let app: INestApplication;

@@ -1150,10 +1150,7 @@ describe('malformed input', () => {
   ])('answers %s with %i problem+json, not a bare status line', async (_name, status, raw) => {
     const answer = await sendRaw(port, raw);
     const [head, body] = splitOnce(answer, '\r\n\r\n');
-    const [statusLine, ...headerLines] = head.split('\r\n');
-    const headers = Object.fromEntries(
-      headerLines.map((line) => splitOnce(line, ': ')).map(([k, v]) => [k.toLowerCase(), v]),
-    );
+    const { statusLine, headers } = parseHead(head);
     expect(statusLine).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
     expect(headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
@@ -1235,16 +1232,22 @@ function splitOnce(text: string, separator: string): [string, string] {
   return at < 0 ? [text, ''] : [text.slice(0, at), text.slice(at + separator.length)];
 }
 
+/** The status line and the headers (names lower-cased) of a response head. */
+function parseHead(head: string): { statusLine: string; headers: Record<string, string> } {
+  const [statusLine, ...lines] = head.split('\r\n');
+  const headers = Object.fromEntries(
+    lines.map((line) => splitOnce(line, ': ')).map(([k, v]) => [k.toLowerCase(), v]),
+  );
+  return { statusLine, headers };
+}
+
 /** The first whole HTTP response (Content-Length framed) at the start of `text`, if it has all arrived. */
 function completeResponse(
   text: string,
 ): { statusLine: string; headers: Record<string, string>; body: string; length: number } | undefined {
   const end = text.indexOf('\r\n\r\n');
   if (end < 0) return undefined;
-  const [statusLine, ...lines] = text.slice(0, end).split('\r\n');
-  const headers = Object.fromEntries(
-    lines.map((line) => splitOnce(line, ': ')).map(([k, v]) => [k.toLowerCase(), v]),
-  );
+  const { statusLine, headers } = parseHead(text.slice(0, end));
   const bodyLength = Number(headers['content-length'] ?? 0);
   const rest = Buffer.from(text.slice(end + 4), 'utf8');
   if (rest.length < bodyLength) return undefined;

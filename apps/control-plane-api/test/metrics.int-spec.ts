@@ -1,7 +1,7 @@
 import type { SiloConfig } from '@silo/config';
 import { type TenantStatus, type TierName } from '@silo/core';
 import { TenantOnboarding, TypeormProvisioningStore } from '@silo/provisioning';
-import { PROVISIONING_QUEUE, ProvisioningQueue, startQueueWorker } from '@silo/queue';
+import { PROVISIONING_QUEUE, ProvisioningQueue, QUEUE_JOB_STATES, startQueueWorker } from '@silo/queue';
 import request from 'supertest';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
@@ -9,20 +9,12 @@ import { eventually } from '../../../test/support/eventually';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { testServices } from '../../../test/support/test-services';
 import { startApi, type ApiHarness } from './api-harness';
+import { target, through } from './proxied-url';
 
 jest.setTimeout(60_000);
 
 const BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600];
-const QUEUE_STATES = [
-  'waiting',
-  'prioritized',
-  'active',
-  'delayed',
-  'failed',
-  'completed',
-  'paused',
-  'waiting-children',
-];
+const QUEUE_STATES: readonly string[] = QUEUE_JOB_STATES;
 const COLLECTORS = ['queue_jobs', 'job_outcomes', 'step_durations', 'tenants'];
 const ctx = { actor: 'metrics-test', correlationId: 'metrics' };
 
@@ -37,7 +29,7 @@ describe('GET /metrics', () => {
   beforeAll(async () => {
     ({ name: database, url } = await createOwnDatabase('metrics'));
     // Redis sits behind a proxy the test can cut, never the machine's own server.
-    redis = await TcpProxy.start(target(testServices.redisUrl));
+    redis = await TcpProxy.start(target(testServices.redisUrl, 6379));
     config = testConfig({ DATABASE_URL: url, REDIS_URL: through(testServices.redisUrl, redis) });
     api = await startApi(config);
   });
@@ -300,16 +292,4 @@ function collectorsUp(down: Record<string, 0>): Record<string, number> {
   return Object.fromEntries(
     COLLECTORS.map((c) => [`silo_metrics_collector_up{collector="${c}"}`, down[c] ?? 1]),
   );
-}
-
-function target(url: string) {
-  const parsed = new URL(url);
-  return { host: parsed.hostname, port: Number(parsed.port || 6379) };
-}
-
-function through(url: string, proxy: TcpProxy): string {
-  const parsed = new URL(url);
-  parsed.hostname = '127.0.0.1';
-  parsed.port = String(proxy.port);
-  return parsed.toString();
 }

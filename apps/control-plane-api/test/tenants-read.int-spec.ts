@@ -1,29 +1,18 @@
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { mintDevToken, type Role } from '@silo/auth';
+import { TenantOnboarding } from '@silo/provisioning';
 import request from 'supertest';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
-import { TenantOnboarding } from '../../../libs/provisioning/src';
-import { AppModule } from '../src/app.module';
+import { startApi, type ApiHarness } from './api-harness';
 
 describe('tenant read routes', () => {
-  const config = testConfig();
+  let api: ApiHarness;
   let app: INestApplication;
-  const token = (roles: Role[]) =>
-    mintDevToken({
-      secret: config.auth.jwtSecret!,
-      sub: `${roles.join('-')}-user`,
-      roles,
-      issuer: config.auth.issuer,
-      audience: config.auth.audience,
-    });
 
   beforeAll(async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.register(config)] }).compile();
-    app = moduleRef.createNestApplication();
-    await app.init();
+    api = await startApi(testConfig());
+    app = api.app;
   });
-  afterAll(() => app?.close());
+  afterAll(() => api?.close());
 
   it('shows a tenant by id and by slug, in the contract shape, to every role', async () => {
     const slug = `read-${uniqueToken(3)}`;
@@ -34,7 +23,7 @@ describe('tenant read routes', () => {
       for (const key of [created.id, slug]) {
         const res = await request(app.getHttpServer())
           .get(`/v1/tenants/${key}`)
-          .set('authorization', `Bearer ${await token([role])}`)
+          .set('authorization', await api.auth([role]))
           .expect(200);
         expect(res.body).toEqual({
           id: created.id,
@@ -51,7 +40,7 @@ describe('tenant read routes', () => {
     }
     const events = await request(app.getHttpServer())
       .get(`/v1/tenants/${slug}/events`)
-      .set('authorization', `Bearer ${await token(['sre'])}`)
+      .set('authorization', await api.auth(['sre']))
       .expect(200);
     expect(events.body.items).toEqual([
       {
@@ -69,7 +58,7 @@ describe('tenant read routes', () => {
     async (key) => {
       const res = await request(app.getHttpServer())
         .get(`/v1/tenants/${key}`)
-        .set('authorization', `Bearer ${await token(['ops'])}`)
+        .set('authorization', await api.auth(['ops']))
         .expect(404);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(res.body).toMatchObject({ status: 404, detail: 'No tenant has this id or slug.' });
@@ -79,7 +68,7 @@ describe('tenant read routes', () => {
   it('lists the configured tiers', async () => {
     const res = await request(app.getHttpServer())
       .get('/v1/tiers')
-      .set('authorization', `Bearer ${await token(['sre'])}`)
+      .set('authorization', await api.auth(['sre']))
       .expect(200);
     expect((res.body as { items: { tier: string }[] }).items.map((t) => t.tier)).toEqual([
       'starter',

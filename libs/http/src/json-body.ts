@@ -75,8 +75,9 @@ function bodyProblem(error: unknown): ProblemDetails {
     case 'charset.unsupported':
       return problem(415, 'The request body must be UTF-8 JSON.');
     default:
-      return typeof status === 'number' && status >= 400 && status < 500
-        ? problem(status, 'The request body could not be read.')
-        : problem(400, 'The request body could not be read.');
+      return problem(
+        typeof status === 'number' && status >= 400 && status < 500 ? status : 400,
+        'The request body could not be read.',
+      );
   }
 }

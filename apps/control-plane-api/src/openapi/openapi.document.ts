@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
-import { GUARDS_METADATA, PATH_METADATA } from '@nestjs/common/constants';
-import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { GUARDS_METADATA } from '@nestjs/common/constants';
+import { DiscoveryService } from '@nestjs/core';
 import {
   DocumentBuilder,
   SwaggerModule,
@@ -10,7 +10,8 @@ import {
   type ResponseObject,
 } from '@nestjs/swagger';
 import { ROLES } from '@silo/auth';
-import { ROUTE_RULE, type RouteRule } from '../auth/route-rules';
+import type { RouteRule } from '../auth/route-rules';
+import { routeHandlers } from '../auth/route-rules.check';
 import { MutationRateLimitGuard } from '../rate-limit/mutation-rate-limit.guard';
 import { problemResponse } from './openapi.decorators';
 import { componentSchemas } from './openapi.schemas';
@@ -31,8 +32,8 @@ export function operationIdOf(controller: string, handler: string): string {
   return `${controller.replace(/Controller$/, '')}_${handler}`;
 }
 
-/** A route handler of the app with what decides who may call it. */
-interface RouteHandler {
+/** A route of the app with what decides who may call it. */
+interface RouteAccess {
   operationId: string;
   rule: RouteRule | undefined;
   rateLimited: boolean;
@@ -87,39 +88,26 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
     },
   };
   const document = SwaggerModule.createDocument(app, config, { operationIdFactory: operationIdOf });
-  applyRouteRules(document, routeHandlers(app));
+  applyRouteRules(document, routeAccess(app));
   addDocsRoutes(document);
   applyHttpLayer(document);
   return document;
 }
 
-function routeHandlers(app: INestApplication): RouteHandler[] {
-  const reflector = new Reflector();
-  const scanner = new MetadataScanner();
-  const handlers: RouteHandler[] = [];
-  for (const wrapper of app.get(DiscoveryService).getControllers()) {
-    const metatype = wrapper.metatype as (abstract new (...args: never[]) => unknown) | null | undefined;
-    if (!metatype) continue;
-    const prototype = metatype.prototype as Record<string, unknown>;
-    for (const method of scanner.getAllMethodNames(prototype)) {
-      const handler = prototype[method] as object;
-      if (Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
-      const guards = [handler, metatype].flatMap(
-        (target) => (Reflect.getMetadata(GUARDS_METADATA, target) ?? []) as unknown[],
-      );
-      handlers.push({
-        operationId: operationIdOf(metatype.name, method),
-        rule: reflector.getAllAndOverride<RouteRule | undefined>(ROUTE_RULE, [handler as never, metatype]),
-        rateLimited: guards.includes(MutationRateLimitGuard),
-      });
-    }
-  }
-  return handlers;
+/** The app's route handlers with what decides who may call each: its rule and the rate limit. */
+function routeAccess(app: INestApplication): RouteAccess[] {
+  return routeHandlers(app.get(DiscoveryService)).map(({ controller, method, handler, rule }) => ({
+    operationId: operationIdOf(controller.name, method),
+    rule,
+    rateLimited: [handler, controller]
+      .flatMap((target) => (Reflect.getMetadata(GUARDS_METADATA, target) ?? []) as unknown[])
+      .includes(MutationRateLimitGuard),
+  }));
 }
 
-function applyRouteRules(document: OpenAPIObject, handlers: RouteHandler[]): void {
+function applyRouteRules(document: OpenAPIObject, routes: RouteAccess[]): void {
   const operations = new Map(allOperations(document).map((op) => [op.operationId, op]));
-  for (const { operationId, rule, rateLimited } of handlers) {
+  for (const { operationId, rule, rateLimited } of routes) {
     const op = operations.get(operationId);
     if (!op) continue; // excluded from the document
     if (!rule) throw new Error(`route without an access rule (@Public or @Roles): ${operationId}`);

@@ -1,12 +1,4 @@
-import {
-  applyDecorators,
-  CanActivate,
-  ExecutionContext,
-  HttpException,
-  Injectable,
-  Logger,
-  UseGuards,
-} from '@nestjs/common';
+import { CanActivate, ExecutionContext, HttpException, Injectable, Logger, UseGuards } from '@nestjs/common';
 import { SiloConfig } from '@silo/config';
 import { problem } from '@silo/http';
 import { RedisConnection } from '@silo/queue';
@@ -83,4 +75,4 @@ export class MutationRateLimitGuard implements CanActivate {
 }
 
 /** Marks a mutating route: it counts against the caller's rate limit. */
-export const Mutating = () => applyDecorators(UseGuards(MutationRateLimitGuard));
+export const Mutating = () => UseGuards(MutationRateLimitGuard);

@@ -14,7 +14,14 @@ import {
 } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation } from '@nestjs/swagger';
 import { TenantAlarms } from '@silo/aws';
-import { ProvisioningError, TENANT_STATUSES, tenantResourceNames, TIER_NAMES } from '@silo/core';
+import {
+  ProvisioningError,
+  TENANT_STATUSES,
+  TenantError,
+  TenantErrorCode,
+  tenantResourceNames,
+  TIER_NAMES,
+} from '@silo/core';
 import type { TenantEntity } from '@silo/control-plane-db';
 import { parseInput, problem } from '@silo/http';
 import {
@@ -297,7 +304,8 @@ export class TenantsController {
 
   private async required(idOrSlug: string): Promise<TenantEntity> {
     const tenant = await this.queries.findByIdOrSlug(idOrSlug);
-    if (!tenant) throw new HttpException(problem(404, 'No tenant has this id or slug.'), 404);
+    // Answered 404 by tenantErrorProblem.
+    if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${idOrSlug}`);
     return tenant;
   }
 }
