@@ -9,9 +9,9 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort as anyFreePort } from '../../test/support/free-port';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 const DIR_PREFIX = 'silo-router-bench-';
@@ -139,19 +139,10 @@ export class PrivatePostgres {
    */
   remove(): void {
     if (this.removed) return;
-    if (existsSync(join(this.dataDir, 'postmaster.pid'))) {
-      spawnSync(...this.command('pg_ctl', ['-D', this.dataDir, '-m', 'immediate', '-w', 'stop']), {
-        cwd: this.dir,
-        stdio: 'ignore',
-      });
-    }
+    stopImmediately(this.dir, this.asPostgres);
     this.running = false;
     rmSync(this.dir, { recursive: true, force: true });
     this.removed = true;
-  }
-
-  get isRemoved(): boolean {
-    return this.removed;
   }
 
   /** The last lines of the server's log, for an error message. */
@@ -167,13 +158,8 @@ export class PrivatePostgres {
     }
   }
 
-  private command(binary: string, args: string[]): [string, string[]] {
-    const path = join(BIN, binary);
-    return this.asPostgres ? ['runuser', ['-u', 'postgres', '--', path, ...args]] : [path, args];
-  }
-
   private exec(binary: string, args: string[]): Promise<void> {
-    const [file, argv] = this.command(binary, args);
+    const [file, argv] = command(this.asPostgres, binary, args);
     return new Promise((resolve, reject) => {
       // cwd: the postgres user may not be allowed into the repository.
       const child = spawn(file, argv, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -195,6 +181,22 @@ export class PrivatePostgres {
       });
     });
   }
+}
+
+/** A PostgreSQL binary with its arguments, run as the postgres OS user when `asPostgres`. */
+function command(asPostgres: boolean, binary: string, args: string[]): [string, string[]] {
+  const path = join(BIN, binary);
+  return asPostgres ? ['runuser', ['-u', 'postgres', '--', path, ...args]] : [path, args];
+}
+
+/** Stops the cluster in `dir` at once if it may run. Synchronous, for an 'exit' handler too. */
+function stopImmediately(dir: string, asPostgres: boolean): void {
+  const dataDir = join(dir, 'data');
+  if (!existsSync(join(dataDir, 'postmaster.pid'))) return;
+  spawnSync(...command(asPostgres, 'pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']), {
+    cwd: dir,
+    stdio: 'ignore',
+  });
 }
 
 function postgresUser(): { uid: number; gid: number } {
@@ -219,16 +221,7 @@ function removeStaleClusters(log: (line: string) => void): void {
     }
     if (isAlive(owner)) continue;
     log(`removing a cluster left behind by bench process ${owner}: ${dir}`);
-    const dataDir = join(dir, 'data');
-    if (existsSync(join(dataDir, 'postmaster.pid'))) {
-      const args = ['-D', dataDir, '-m', 'immediate', '-w', 'stop'];
-      const asRoot = process.getuid?.() === 0;
-      spawnSync(
-        asRoot ? 'runuser' : join(BIN, 'pg_ctl'),
-        asRoot ? ['-u', 'postgres', '--', join(BIN, 'pg_ctl'), ...args] : args,
-        { cwd: dir, stdio: 'ignore' },
-      );
-    }
+    stopImmediately(dir, process.getuid?.() === 0);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -246,16 +239,7 @@ function isAlive(pid: number): boolean {
 /** A free loopback port other than 5432. */
 async function freePort(): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        server.close(() =>
-          typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-        );
-      });
-    });
+    const port = await anyFreePort();
     if (port !== RESERVED_PORT) return port;
   }
 }

@@ -1,4 +1,5 @@
 import { decimal, integer, parseFlags, UsageError } from '../common/args';
+import { SUPERUSER_RESERVED_CONNECTIONS } from './private-postgres';
 
 export interface RouterBenchArgs {
   /** Tenant databases of the Zipf workload (also the fleet created). */
@@ -106,9 +107,11 @@ export function parseRouterBenchArgs(argv: string[]): RouterBenchArgs | 'help' {
   if (args.poolSize > args.connectionBudget) {
     throw new UsageError('--pool-size must not exceed --connection-budget');
   }
-  // The private server keeps 3 slots for superusers (the connection sampler among them).
-  if (args.connectionBudget > args.maxConnections - 3) {
-    throw new UsageError('--connection-budget must leave 3 of --max-connections to superusers');
+  // The private server keeps slots for superusers (the connection sampler among them).
+  if (args.connectionBudget > args.maxConnections - SUPERUSER_RESERVED_CONNECTIONS) {
+    throw new UsageError(
+      `--connection-budget must leave ${SUPERUSER_RESERVED_CONNECTIONS} of --max-connections to superusers`,
+    );
   }
   return args;
 }

@@ -2,6 +2,7 @@ import { cpus } from 'node:os';
 import { alignedTable } from '../common/table';
 import { CONTENDER_LABELS, type ContenderKey } from './contender';
 import { quantile, type OverheadResult } from './measurements';
+import { SUPERUSER_RESERVED_CONNECTIONS } from './private-postgres';
 import { isTooManyClients, type WorkloadResult } from './workloads';
 
 export type WorkloadKey = 'warm' | 'zipf' | 'herd';
@@ -185,7 +186,7 @@ function targets(r: RouterBenchReport): string[] {
 
   if (warmC?.overhead) {
     const o = warmC.overhead;
-    const floor = ran('warm', 'b')?.overhead;
+    const floor = warmB?.overhead;
     push(
       o.p99Us <= OVERHEAD_TARGET_US,
       `warm-path overhead of (c), acquire + release, p99 = ${us(o.p99Us)} µs (target ≤ ${OVERHEAD_TARGET_US} µs; ` +
@@ -200,7 +201,8 @@ function targets(r: RouterBenchReport): string[] {
     const c53300 = tooManyClients(zipfC.result.errors);
     const a53300 = zipfA ? tooManyClients(zipfA.result.errors) : undefined;
     const aFails = zipfA
-      ? a53300! > 0 || zipfA.peakConnections > r.workloads.zipf.maxConnections - 3
+      ? a53300! > 0 ||
+        zipfA.peakConnections > r.workloads.zipf.maxConnections - SUPERUSER_RESERVED_CONNECTIONS
       : undefined;
     push(
       c53300 === 0 && zipfC.peakConnections <= budget,

@@ -78,6 +78,12 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
       SUPERUSER_RESERVED_CONNECTIONS +
       10,
   );
+  // The Zipf and herd workloads give the router the same limits.
+  const coldRouter: WorkloadSetting['router'] = {
+    maxDataSources: args.maxDataSources,
+    connectionBudget: args.connectionBudget,
+    poolSize: args.poolSize,
+  };
   const workloads: Record<WorkloadKey, WorkloadSetting> = {
     warm: {
       label: `warm, ${args.warmTenants} tenants`,
@@ -97,11 +103,7 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
     zipf: {
       label: `Zipf, ${args.tenants} tenants`,
       maxConnections: args.maxConnections,
-      router: {
-        maxDataSources: args.maxDataSources,
-        connectionBudget: args.connectionBudget,
-        poolSize: args.poolSize,
-      },
+      router: coldRouter,
       description:
         `Zipf s=${args.zipfS} over ${args.tenants} tenant databases (the ${args.maxDataSources} most popular ` +
         `get ${(100 * zipfTopShare(args.tenants, args.zipfS, args.maxDataSources)).toFixed(0)} % of requests), ` +
@@ -111,11 +113,7 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
     herd: {
       label: `herd, ${args.herd} requests`,
       maxConnections: args.maxConnections,
-      router: {
-        maxDataSources: args.maxDataSources,
-        connectionBudget: args.connectionBudget,
-        poolSize: args.poolSize,
-      },
+      router: coldRouter,
       description:
         `${args.herd} requests for one cold tenant sent in the same tick (a fresh contender, a tenant not ` +
         `touched before); queries/s = answered ÷ (first send → last answer); max_connections ` +

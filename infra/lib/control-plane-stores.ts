@@ -19,7 +19,7 @@ interface StoreNetwork {
   dataPlaneSecurityGroup: ec2.ISecurityGroup;
 }
 
-export interface ControlPlaneDatabaseProps {
+export interface ControlPlaneStoreProps {
   names: PrerequisiteNames;
   network: StoreNetwork;
   key: kms.IKey;
@@ -34,7 +34,7 @@ export class ControlPlaneDatabase extends Construct {
   readonly instance: rds.DatabaseInstance;
   readonly secret: secretsmanager.ISecret;
 
-  constructor(scope: Construct, id: string, props: ControlPlaneDatabaseProps) {
+  constructor(scope: Construct, id: string, props: ControlPlaneStoreProps) {
     super(scope, id);
     const { names, network } = props;
     const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -86,12 +86,6 @@ export class ControlPlaneDatabase extends Construct {
   }
 }
 
-export interface ControlPlaneRedisProps {
-  names: PrerequisiteNames;
-  network: StoreNetwork;
-  key: kms.IKey;
-}
-
 /**
  * The control plane's Redis (REDIS_URL, BullMQ): ElastiCache with TLS in transit, encryption at
  * rest under the stack's key, an AUTH token kept in Secrets Manager, a replica in a second AZ
@@ -102,7 +96,7 @@ export class ControlPlaneRedis extends Construct {
   readonly authToken: secretsmanager.Secret;
   readonly port = REDIS_PORT;
 
-  constructor(scope: Construct, id: string, props: ControlPlaneRedisProps) {
+  constructor(scope: Construct, id: string, props: ControlPlaneStoreProps) {
     super(scope, id);
     const { names, network } = props;
     const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {

@@ -166,16 +166,10 @@ export class SiloPrerequisitesStack extends Stack {
       "attach to the tenant applications' role",
     );
 
-    const storeNetwork = {
-      vpc: this.network.vpc,
-      subnetIds: this.network.subnetIds,
-      controlPlaneSecurityGroup: this.network.controlPlaneSecurityGroup,
-      dataPlaneSecurityGroup: this.network.dataPlaneSecurityGroup,
-    };
     if (props.controlPlaneDatabase) {
       const database = new ControlPlaneDatabase(this, 'ControlPlaneDatabase', {
         names,
-        network: storeNetwork,
+        network: this.network,
         key: this.tenantKey,
       });
       const endpoint = database.instance.instanceEndpoint;
@@ -193,7 +187,7 @@ export class SiloPrerequisitesStack extends Stack {
     if (props.controlPlaneRedis) {
       const redis = new ControlPlaneRedis(this, 'ControlPlaneRedis', {
         names,
-        network: storeNetwork,
+        network: this.network,
         key: this.tenantKey,
       });
       this.configOutput(
