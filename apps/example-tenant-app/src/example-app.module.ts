@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { JwtVerifier } from '@silo/auth';
+import { jwtVerifierFromSettings } from '@silo/auth';
 import { AwsModule, TenantSecrets } from '@silo/aws';
 import { SiloConfig, SiloConfigModule } from '@silo/config';
 import { ControlPlaneDbModule } from '@silo/control-plane-db';
@@ -46,17 +46,11 @@ export class ExampleAppModule {
             controlPlane: DataSource,
             secrets: TenantSecrets,
           ): TenantRouterSetup => {
-            const { jwtSecret, jwksUrl, issuer, audience } = config.auth;
-            if (!jwtSecret && !jwksUrl) {
-              throw new Error(
-                'the example app needs AUTH_JWT_SECRET (development) or AUTH_JWKS_URL (production) to verify tokens',
-              );
-            }
             return {
               directory: new ControlPlaneTenantDirectory(controlPlane),
               credentials: new SecretsManagerCredentialSource(secrets, config.resources.prefix),
               options: tenantRouterOptionsFromConfig(config, TENANT_ENTITIES),
-              verifier: new JwtVerifier({ hs256Secret: jwtSecret, jwksUrl, issuer, audience }),
+              verifier: jwtVerifierFromSettings(config.auth, 'the example app'),
             };
           },
         }),

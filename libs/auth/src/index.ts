@@ -1,3 +1,9 @@
 export { mintDevToken, type DevTokenOptions } from './dev-token';
-export { bearerToken, JwtVerifier, type JwtVerifierOptions } from './jwt-verifier';
+export {
+  bearerToken,
+  JwtVerifier,
+  jwtVerifierFromSettings,
+  type AuthSettings,
+  type JwtVerifierOptions,
+} from './jwt-verifier';
 export { AuthError, AuthErrorCode, ROLES, type Principal, type Role } from './principal';

@@ -76,3 +76,29 @@ export function bearerToken(header: string | undefined): string | undefined {
   const match = /^bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i.exec(header ?? '');
   return match?.[1];
 }
+
+/** The `auth` part of a Silo app's configuration. */
+export interface AuthSettings {
+  jwtSecret?: string;
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+/**
+ * The verifier an app's configuration asks for; refuses, naming `app` ("the API"), to build one
+ * with neither a secret nor a JWKS URL, so that the app does not start unable to verify tokens.
+ */
+export function jwtVerifierFromSettings(auth: AuthSettings, app: string): JwtVerifier {
+  if (!auth.jwtSecret && !auth.jwksUrl) {
+    throw new Error(
+      `${app} needs AUTH_JWT_SECRET (development) or AUTH_JWKS_URL (production) to verify tokens`,
+    );
+  }
+  return new JwtVerifier({
+    hs256Secret: auth.jwtSecret,
+    jwksUrl: auth.jwksUrl,
+    issuer: auth.issuer,
+    audience: auth.audience,
+  });
+}

@@ -24,4 +24,9 @@ export class AuthError extends Error {
   ) {
     super(message);
   }
+
+  /** The RFC 6750 `error` of the Bearer challenge that answers it. */
+  get bearerError(): 'invalid_request' | 'invalid_token' {
+    return this.code === AuthErrorCode.MISSING_TOKEN ? 'invalid_request' : 'invalid_token';
+  }
 }

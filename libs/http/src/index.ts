@@ -7,3 +7,4 @@ export {
   type ProblemMapper,
 } from './problem-details.filter';
 export { parseInput, type InputPart } from './validation';
+export { bearerUnauthorized } from './unauthorized';

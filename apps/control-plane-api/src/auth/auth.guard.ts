@@ -1,8 +1,8 @@
 import { CanActivate, ExecutionContext, HttpException, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthError, AuthErrorCode, bearerToken, JwtVerifier, type Principal } from '@silo/auth';
-import { problem } from '@silo/http';
-import type { Request } from 'express';
+import { AuthError, bearerToken, JwtVerifier, type Principal } from '@silo/auth';
+import { bearerUnauthorized, problem } from '@silo/http';
+import type { Request, Response } from 'express';
 import { ROUTE_RULE, type RouteRule } from './route-rules';
 
 export interface AuthenticatedRequest extends Request {
@@ -35,14 +35,11 @@ export class AuthGuard implements CanActivate {
       principal = await this.verifier.verify(bearerToken(req.headers.authorization));
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;
-      context
-        .switchToHttp()
-        .getResponse<{ setHeader(name: string, value: string): void }>()
-        .setHeader(
-          'WWW-Authenticate',
-          `Bearer error="${error.code === AuthErrorCode.MISSING_TOKEN ? 'invalid_request' : 'invalid_token'}"`,
-        );
-      throw new HttpException(problem(401, error.message), 401);
+      throw bearerUnauthorized(
+        context.switchToHttp().getResponse<Response>(),
+        error.bearerError,
+        error.message,
+      );
     }
     req.principal = principal;
     if (!principal.roles.some((role) => rule.roles.includes(role))) {

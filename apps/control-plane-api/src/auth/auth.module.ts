@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
-import { JwtVerifier } from '@silo/auth';
+import { JwtVerifier, jwtVerifierFromSettings } from '@silo/auth';
 import { SiloConfig } from '@silo/config';
 import { AuthGuard } from './auth.guard';
 import { RouteRulesCheck } from './route-rules.check';
@@ -11,15 +11,7 @@ import { RouteRulesCheck } from './route-rules.check';
     {
       provide: JwtVerifier,
       inject: [SiloConfig],
-      useFactory: (config: SiloConfig) => {
-        const { jwtSecret, jwksUrl, issuer, audience } = config.auth;
-        if (!jwtSecret && !jwksUrl) {
-          throw new Error(
-            'the API needs AUTH_JWT_SECRET (development) or AUTH_JWKS_URL (production) to verify tokens',
-          );
-        }
-        return new JwtVerifier({ hs256Secret: jwtSecret, jwksUrl, issuer, audience });
-      },
+      useFactory: (config: SiloConfig) => jwtVerifierFromSettings(config.auth, 'the API'),
     },
     { provide: APP_GUARD, useClass: AuthGuard },
     RouteRulesCheck,

@@ -1,6 +1,6 @@
-import { CanActivate, ExecutionContext, HttpException, Inject, Injectable } from '@nestjs/common';
-import { AuthError, AuthErrorCode, bearerToken, JwtVerifier, type Principal } from '@silo/auth';
-import { problem } from '@silo/http';
+import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { AuthError, bearerToken, JwtVerifier, type Principal } from '@silo/auth';
+import { bearerUnauthorized } from '@silo/http';
 import type { Request, Response } from 'express';
 
 /** Injection token of the {@link JwtVerifier} tenant tokens are checked with. */
@@ -35,14 +35,10 @@ export class TenantAuthGuard implements CanActivate {
       principal = await this.verifier.verify(bearerToken(req.headers.authorization));
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;
-      throw unauthorized(
-        res,
-        error.code === AuthErrorCode.MISSING_TOKEN ? 'invalid_request' : 'invalid_token',
-        error.message,
-      );
+      throw bearerUnauthorized(res, error.bearerError, error.message);
     }
     if (!principal.tenantId) {
-      throw unauthorized(
+      throw bearerUnauthorized(
         res,
         'invalid_token',
         'the token carries no tenant_id claim: a tenant token is required',
@@ -51,13 +47,4 @@ export class TenantAuthGuard implements CanActivate {
     req[TENANT_IDENTITY] = { tenantId: principal.tenantId, principal };
     return true;
   }
-}
-
-function unauthorized(
-  res: Response,
-  error: 'invalid_request' | 'invalid_token',
-  detail: string,
-): HttpException {
-  res.setHeader('WWW-Authenticate', `Bearer error="${error}"`);
-  return new HttpException(problem(401, detail), 401);
 }
