@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { quoteIdentifier } from '@silo/core';
 import type { TenantAppCredentials, TenantDirectoryEntry } from '@silo/tenant-router';
-import { runTenantMigrations, scramSha256Verifier } from '@silo/tenant-schema';
+import { loadTenantMigrations, migrateTenantSchema, scramSha256Verifier } from '@silo/tenant-schema';
 import { Client } from 'pg';
 import { SUPERUSER } from './private-postgres';
 
@@ -44,13 +44,11 @@ export async function createFleet(options: {
     await client.query(`CREATE ROLE ${TENANT_GROUP} NOLOGIN`);
     await client.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
   });
-  await runTenantMigrations({
-    host: '127.0.0.1',
-    port,
-    database: TEMPLATE_DATABASE,
-    user: SUPERUSER,
-    password: 'trust',
-  });
+  const { schemaVersion } = await migrateTenantSchema(
+    { host: '127.0.0.1', port, database: TEMPLATE_DATABASE, user: SUPERUSER, password: 'trust' },
+    loadTenantMigrations(),
+    { lockTimeoutMs: 10_000, statementTimeoutMs: 60_000, appliedBy: 'bench', tenant: TEMPLATE_DATABASE },
+  );
   await withSuperuser(port, TEMPLATE_DATABASE, async (client) => {
     await client.query(
       `INSERT INTO app.notes (text, created_at)
@@ -70,7 +68,7 @@ export async function createFleet(options: {
   const tenants = Array.from({ length: options.tenants }, (_, i): FleetTenant => {
     const slug = `t${String(i).padStart(5, '0')}`;
     return {
-      entry: { id: randomUUID(), slug, tier: 'starter', status: 'ACTIVE' },
+      entry: { id: randomUUID(), slug, tier: 'starter', status: 'ACTIVE', schemaVersion },
       credentials: {
         host: '127.0.0.1',
         port,

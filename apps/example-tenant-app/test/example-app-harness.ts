@@ -9,11 +9,14 @@ import {
   bootstrapAppRole,
   materialiseLocalInstance,
   removeLocalInstance,
-  runTenantMigrations,
   type PgEndpoint,
 } from '@silo/tenant-schema';
 import { Client } from 'pg';
-import { endpoint, withClient } from '../../../libs/tenant-schema/test/tenant-db-fixtures';
+import {
+  applyBuiltInSchema,
+  endpoint,
+  withClient,
+} from '../../../libs/tenant-schema/test/tenant-db-fixtures';
 import { uniqueToken } from '../../../test/support/test-config';
 import { testServices } from '../../../test/support/test-services';
 import { configureExampleApp, EXAMPLE_APP_OPTIONS } from '../src/example-app';
@@ -37,6 +40,8 @@ export interface TestTenant {
   owner: PgEndpoint;
   /** `Authorization` header value of a tenant token for this tenant. */
   authorization: string;
+  /** The schema version applied, recorded in `tenants.schema_version` as the worker records it. */
+  schemaVersion: string | null;
 }
 
 /**
@@ -89,7 +94,8 @@ export class TenantFixtures {
       ownerPassword: owner.password,
     });
     await bootstrapAppRole(owner, { role: names.appRole, password: appPassword });
-    await runTenantMigrations(owner);
+    const { schemaVersion } = await applyBuiltInSchema(owner);
+    await this.setSchemaVersion(id, schemaVersion);
     await this.secrets.create(
       names.appSecretName,
       {
@@ -103,7 +109,7 @@ export class TenantFixtures {
       },
       { tags: tenantTags({ id, slug, tier }, this.config.resources.environment), ownerTenantId: id },
     );
-    return { id, slug, owner, authorization: await this.authorization(id, slug) };
+    return { id, slug, owner, authorization: await this.authorization(id, slug), schemaVersion };
   }
 
   /** A tenant token (claim `tenant_id`) as `npm run token -- --tenant` mints it. */
@@ -115,6 +121,12 @@ export class TenantFixtures {
   async setStatus(tenantId: string, status: TenantStatus): Promise<void> {
     await this.controlPlane((db) =>
       db.query('UPDATE tenants SET status = $2 WHERE id = $1', [tenantId, status]),
+    );
+  }
+
+  async setSchemaVersion(tenantId: string, schemaVersion: string | null): Promise<void> {
+    await this.controlPlane((db) =>
+      db.query('UPDATE tenants SET schema_version = $2 WHERE id = $1', [tenantId, schemaVersion]),
     );
   }
 

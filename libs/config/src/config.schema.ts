@@ -85,6 +85,15 @@ export const environmentSchema = z
       .default('app'),
     TENANT_DB_SSL: z.enum(['verify-full', 'require', 'disable']).default('verify-full'),
     TENANT_DB_CA_FILE: z.string().min(1).optional(),
+    TENANT_MIGRATIONS_DIR: z.string().min(1).optional(),
+    TENANT_MIGRATIONS_MODULE: z.string().min(1).optional(),
+    TENANT_MIGRATION_LOCK_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+    TENANT_MIGRATION_STATEMENT_TIMEOUT_MS: z.coerce
+      .number()
+      .int()
+      .min(1000)
+      .max(86_400_000)
+      .default(1_800_000),
     KMS_KEY_ID: z.string().min(1).optional(),
     RDS_SUBNET_GROUP: z
       .string()
@@ -153,6 +162,14 @@ export const environmentSchema = z
         code: 'custom',
         path: ['ROUTER_CONNECTION_BUDGET'],
         message: `must be at least the largest ROUTER_POOL_SIZE_* (${largestPool}), or that tier could never connect`,
+      });
+    }
+    if (env.TENANT_MIGRATIONS_DIR && env.TENANT_MIGRATIONS_MODULE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TENANT_MIGRATIONS_MODULE'],
+        message:
+          'set either TENANT_MIGRATIONS_DIR (SQL files) or TENANT_MIGRATIONS_MODULE (TypeORM classes), not both',
       });
     }
     if (Boolean(env.AWS_ACCESS_KEY_ID) !== Boolean(env.AWS_SECRET_ACCESS_KEY)) {

@@ -45,6 +45,8 @@ export class SiloConfig {
     securityGroupIds: string[];
     alarmTopicArn?: string;
     secretRecoveryWindowDays: number;
+    /** Where the tenant schema's migrations are: SQL files or a TypeORM module; neither = the built-in set. */
+    migrations: { dir?: string; module?: string; lockTimeoutMs: number; statementTimeoutMs: number };
   };
   readonly worker: {
     concurrency: number;
@@ -115,6 +117,12 @@ export class SiloConfig {
       securityGroupIds: env.RDS_SECURITY_GROUP_IDS ? env.RDS_SECURITY_GROUP_IDS.split(',') : [],
       alarmTopicArn: env.ALARM_SNS_TOPIC_ARN,
       secretRecoveryWindowDays: env.SECRET_RECOVERY_WINDOW_DAYS,
+      migrations: {
+        dir: env.TENANT_MIGRATIONS_DIR,
+        module: env.TENANT_MIGRATIONS_MODULE,
+        lockTimeoutMs: env.TENANT_MIGRATION_LOCK_TIMEOUT_MS,
+        statementTimeoutMs: env.TENANT_MIGRATION_STATEMENT_TIMEOUT_MS,
+      },
     };
     this.worker = {
       concurrency: env.WORKER_CONCURRENCY,

@@ -1,5 +1,14 @@
 import { Injectable } from '@nestjs/common';
-import { bootstrapAppRole, dropAppRole, runTenantMigrations, type PgEndpoint } from '@silo/tenant-schema';
+import {
+  bootstrapAppRole,
+  dropAppRole,
+  migrateTenantSchema,
+  TenantMigrationError,
+  type MigrateTenantOptions,
+  type PgEndpoint,
+  type TenantMigrateResult,
+  type TenantMigrationSet,
+} from '@silo/tenant-schema';
 import type { TenantDatabaseEndpoint } from './hosts/tenant-database-host';
 import { classifyPgError } from './tenant-database-errors';
 
@@ -23,10 +32,21 @@ export class TenantDatabaseAdmin {
     }
   }
 
-  async runMigrations(endpoint: TenantDatabaseEndpoint, owner: OwnerCredentials): Promise<string> {
+  /**
+   * Brings the tenant schema to `options.target` (default the newest). A refusal or a failed
+   * migration is a {@link TenantMigrationError} (with the SQLSTATE); anything else, such as the
+   * database not answering, a classified ProvisioningError.
+   */
+  async runMigrations(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    set: TenantMigrationSet,
+    options: MigrateTenantOptions,
+  ): Promise<TenantMigrateResult> {
     try {
-      return (await runTenantMigrations(pgEndpoint(endpoint, owner))).schemaVersion;
+      return await migrateTenantSchema(pgEndpoint(endpoint, owner), set, options);
     } catch (error) {
+      if (error instanceof TenantMigrationError) throw error;
       throw classifyPgError(error, 'running the tenant migrations');
     }
   }

@@ -1,8 +1,9 @@
 import { Client } from 'pg';
 import { quoteIdentifier, type TenantStatus, type TierName } from '@silo/core';
-import { bootstrapAppRole, materialiseLocalInstance, runTenantMigrations } from '@silo/tenant-schema';
+import { bootstrapAppRole, materialiseLocalInstance } from '@silo/tenant-schema';
 import {
   adminUrl,
+  applyBuiltInSchema,
   appEndpoint,
   newTestTenant,
   ownerEndpoint,
@@ -36,7 +37,7 @@ export async function createTenantDatabases(
   await inParallel(tenants, concurrency, async (t) => {
     await materialiseLocalInstance(adminUrl, t);
     await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, password: t.appPassword });
-    await runTenantMigrations(ownerEndpoint(t));
+    await applyBuiltInSchema(ownerEndpoint(t));
   });
   return tenants;
 }
@@ -95,7 +96,7 @@ export class FakeTenantDirectory implements TenantDirectory {
   private readonly entries = new Map<string, TenantDirectoryEntry>();
 
   add(id: string, status: TenantStatus = 'ACTIVE', tier: TierName = 'starter'): void {
-    this.entries.set(id, { id, slug: id, tier, status });
+    this.entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001' });
   }
 
   setStatus(id: string, status: TenantStatus): void {

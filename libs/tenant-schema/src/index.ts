@@ -2,10 +2,30 @@ export { bootstrapAppRole, dropAppRole, type AppRoleSpec } from './bootstrap-app
 export { materialiseLocalInstance, removeLocalInstance, type LocalInstance } from './local-instance-host';
 export type { PgEndpoint, PgTls } from './pg-endpoint';
 export {
-  runTenantMigrations,
-  TENANT_MIGRATIONS_TABLE,
-  type TenantMigrationResult,
-} from './tenant-migrations/run-tenant-migrations';
-export { NoteEntity } from './tenant-migrations/note.entity';
-export { TENANT_MIGRATIONS } from './tenant-migrations/tenant-migrations';
+  BUILT_IN_TENANT_MIGRATIONS_DIR,
+  loadTenantMigrations,
+  TenantMigrationSetError,
+  type TenantMigrationSource,
+} from './migrations/load-tenant-migrations';
+export { splitSqlStatements } from './migrations/sql-statements';
+export {
+  compareVersions,
+  findMigration,
+  versionOrder,
+  type MigrationSession,
+  type TenantMigration,
+  type TenantMigrationSet,
+} from './migrations/tenant-migration';
+export {
+  migrateTenantSchema,
+  readTenantLedger,
+  TENANT_SCHEMA_LEDGER,
+  TenantMigrationError,
+  type AppliedMigration,
+  type LedgerEntry,
+  type MigrateTenantOptions,
+  type TenantMigrateResult,
+  type TenantMigrationErrorCode,
+} from './migrations/tenant-migrator';
+export { NoteEntity } from './note.entity';
 export { scramSha256Verifier } from './scram-verifier';

@@ -1,16 +1,10 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { InvalidSqlIdentifierError } from '../../core/src';
-import {
-  bootstrapAppRole,
-  dropAppRole,
-  materialiseLocalInstance,
-  NoteEntity,
-  runTenantMigrations,
-  type PgEndpoint,
-} from '../src';
+import { bootstrapAppRole, dropAppRole, materialiseLocalInstance, NoteEntity, type PgEndpoint } from '../src';
 import {
   adminUrl,
+  applyBuiltInSchema,
   appEndpoint,
   dropTestTenants,
   endpoint,
@@ -37,12 +31,12 @@ beforeAll(async () => {
   a = newTestTenant(tenants);
   b = newTestTenant(tenants);
   await materialiseLocalInstance(adminUrl, a);
-  await runTenantMigrations(ownerEndpoint(a));
+  await applyBuiltInSchema(ownerEndpoint(a));
   await bootstrapAppRole(ownerEndpoint(a), { role: a.appRole, password: a.appPassword, connectionLimit: 5 });
 
   await materialiseLocalInstance(adminUrl, b);
   await bootstrapAppRole(ownerEndpoint(b), { role: b.appRole, password: b.appPassword });
-  await runTenantMigrations(ownerEndpoint(b));
+  await applyBuiltInSchema(ownerEndpoint(b));
 });
 
 afterAll(() => dropTestTenants(tenants, extraRoles));
@@ -173,7 +167,7 @@ describe('bootstrapAppRole', () => {
     expect(await storedPasswordIs(t.appRole, t.appPassword)).toBe(false);
     expect((await roleAttributes(t.appRole))?.rolconnlimit).toBe(3);
 
-    await runTenantMigrations(ownerEndpoint(t));
+    await applyBuiltInSchema(ownerEndpoint(t));
     await readWriteNotes(endpoint(t.database, t.appRole, 'rotated-password'));
   });
 
@@ -204,7 +198,7 @@ describe('bootstrapAppRole', () => {
   it('takes back privileges granted by hand when run again', async () => {
     const t = newTestTenant(tenants);
     await materialiseLocalInstance(adminUrl, t);
-    await runTenantMigrations(ownerEndpoint(t));
+    await applyBuiltInSchema(ownerEndpoint(t));
     const spec = { role: t.appRole, password: t.appPassword };
     await bootstrapAppRole(ownerEndpoint(t), spec);
     const role = `"${t.appRole}"`;

@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { quoteIdentifier } from '../../core/src';
 import { uniqueToken } from '../../../test/support/test-config';
 import { databaseUrl, testServices } from '../../../test/support/test-services';
-import type { PgEndpoint } from '../src';
+import { loadTenantMigrations, migrateTenantSchema, type PgEndpoint, type TenantMigrateResult } from '../src';
 
 export const adminUrl = testServices.postgresAdminUrl;
 
@@ -126,3 +126,15 @@ export async function roleExists(name: string): Promise<boolean> {
 }
 
 export { storedPasswordIs } from '../../../test/support/stored-password';
+
+/** Timeouts for migrations in tests: short enough that a test never waits long on a lock. */
+export const TEST_MIGRATION_TIMEOUTS = { lockTimeoutMs: 3000, statementTimeoutMs: 30_000 };
+
+/** Applies the built-in tenant schema (app.notes), as provisioning does. */
+export async function applyBuiltInSchema(owner: PgEndpoint): Promise<TenantMigrateResult> {
+  return migrateTenantSchema(owner, loadTenantMigrations(), {
+    ...TEST_MIGRATION_TIMEOUTS,
+    appliedBy: 'test',
+    tenant: owner.database,
+  });
+}

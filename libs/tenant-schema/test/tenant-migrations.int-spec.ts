@@ -1,137 +1,276 @@
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { DataSource } from 'typeorm';
-import { materialiseLocalInstance, NoteEntity, runTenantMigrations, TENANT_MIGRATIONS } from '../src';
+import {
+  loadTenantMigrations,
+  materialiseLocalInstance,
+  migrateTenantSchema,
+  NoteEntity,
+  readTenantLedger,
+  TenantMigrationError,
+  type PgEndpoint,
+  type TenantMigrationSet,
+} from '../src';
 import {
   adminUrl,
+  applyBuiltInSchema,
   dropTestTenants,
   newTestTenant,
+  openSession,
   ownerEndpoint,
-  sqlStateOf,
+  TEST_MIGRATION_TIMEOUTS,
   withClient,
   type TestTenant,
 } from './tenant-db-fixtures';
 
+const FIXTURES = resolve(__dirname, '../../../test/fixtures/tenant-migrations');
 const tenants: TestTenant[] = [];
-const names = TENANT_MIGRATIONS.map((m) => new m().name);
-const newest = names[names.length - 1];
+const scratch: string[] = [];
 
-afterAll(() => dropTestTenants(tenants));
+afterAll(async () => {
+  await dropTestTenants(tenants);
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
 
-async function materialisedTenant(): Promise<TestTenant> {
+async function materialised(): Promise<PgEndpoint> {
   const t = newTestTenant(tenants);
   await materialiseLocalInstance(adminUrl, t);
-  return t;
+  return ownerEndpoint(t);
 }
 
-async function ownerDataSource(t: TestTenant): Promise<DataSource> {
-  const at = ownerEndpoint(t);
-  return new DataSource({
-    type: 'postgres',
-    host: at.host,
-    port: at.port,
-    database: at.database,
-    username: at.user,
-    password: at.password,
-    entities: [NoteEntity],
-    migrations: TENANT_MIGRATIONS,
-    migrationsTableName: 'silo_schema_migrations',
-    logging: false,
-  }).initialize();
-}
-
-describe('tenant migrations', () => {
-  it('are named after their 13-digit timestamp', () => {
-    expect(names).toEqual(['TenantNotes1795400000000']);
-    for (const name of names) expect(name).toMatch(/\d{13}$/);
+function migrate(owner: PgEndpoint, set: TenantMigrationSet, target?: string) {
+  return migrateTenantSchema(owner, set, {
+    ...TEST_MIGRATION_TIMEOUTS,
+    target,
+    appliedBy: 'test',
+    tenant: 'acme',
   });
+}
 
-  it('create app.notes as the owner and report the schema version', async () => {
-    const t = await materialisedTenant();
-    expect(await runTenantMigrations(ownerEndpoint(t))).toEqual({ applied: names, schemaVersion: newest });
+/** A copy of the fleet fixtures that a test may change. */
+function fleetCopy(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'silo-migrations-'));
+  scratch.push(dir);
+  cpSync(join(FIXTURES, 'fleet'), dir, { recursive: true });
+  return dir;
+}
 
-    const facts = await withClient(ownerEndpoint(t), async (c) => ({
-      columns: (
-        await c.query(
-          `SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns
-            WHERE table_schema = 'app' AND table_name = 'notes' ORDER BY ordinal_position`,
-        )
-      ).rows,
-      owner: (
-        await c.query(`SELECT tableowner FROM pg_tables WHERE schemaname = 'app' AND tablename = 'notes'`)
-      ).rows[0].tableowner,
-      indexes: (await c.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'app' ORDER BY indexname`))
-        .rows,
-      recorded: (await c.query(`SELECT name FROM public.silo_schema_migrations`)).rows,
-    }));
-    expect(facts).toEqual({
-      columns: [
-        { column_name: 'id', data_type: 'uuid', is_nullable: 'NO', column_default: 'gen_random_uuid()' },
-        { column_name: 'text', data_type: 'text', is_nullable: 'NO', column_default: null },
-        {
-          column_name: 'created_at',
-          data_type: 'timestamp with time zone',
-          is_nullable: 'NO',
-          column_default: 'now()',
-        },
-      ],
-      owner: t.ownerRole,
-      indexes: [{ indexname: 'notes_created_at_idx' }, { indexname: 'notes_pkey' }],
-      recorded: names.map((name) => ({ name })),
+async function failure(promise: Promise<unknown>): Promise<TenantMigrationError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TenantMigrationError) return error;
+    throw error;
+  }
+  throw new Error('expected the migration to be refused');
+}
+
+const fleet = () => loadTenantMigrations({ dir: join(FIXTURES, 'fleet') });
+
+describe('tenant schema migrations', () => {
+  it('apply the built-in schema as the owner and keep a ledger row with checksum and duration', async () => {
+    const owner = await materialised();
+    const set = loadTenantMigrations();
+    const result = await applyBuiltInSchema(owner);
+    expect(result).toEqual({
+      from: null,
+      applied: [{ version: '0001', name: 'create_notes', durationMs: expect.any(Number) }],
+      schemaVersion: '0001',
     });
-  });
-
-  it('apply nothing the second time and report the same version', async () => {
-    const t = await materialisedTenant();
-    await runTenantMigrations(ownerEndpoint(t));
-    expect(await runTenantMigrations(ownerEndpoint(t))).toEqual({ applied: [], schemaVersion: newest });
-  });
-
-  it('apply each migration once when two callers migrate at the same moment', async () => {
-    const t = await materialisedTenant();
-    const runs = await Promise.all([
-      runTenantMigrations(ownerEndpoint(t)),
-      runTenantMigrations(ownerEndpoint(t)),
+    const ledger = await readTenantLedger(owner);
+    expect(ledger).toEqual([
+      {
+        version: '0001',
+        name: 'create_notes',
+        checksum: set.migrations[0].checksum,
+        appliedAt: expect.any(Date),
+        durationMs: result.applied[0].durationMs,
+        appliedBy: 'test',
+      },
     ]);
-    expect(runs.flatMap((r) => r.applied)).toEqual(names);
-    expect(runs.map((r) => r.schemaVersion)).toEqual([newest, newest]);
+    expect(set.migrations[0].checksum).toMatch(/^[0-9a-f]{64}$/);
+    const owners = await withClient(
+      owner,
+      async (c) =>
+        (await c.query(`SELECT tableowner FROM pg_tables WHERE schemaname = 'app' AND tablename = 'notes'`))
+          .rows,
+    );
+    expect(owners).toEqual([{ tableowner: owner.user }]);
+
+    // The example app's entity matches what the SQL made.
+    const ds = await new DataSource({
+      type: 'postgres',
+      host: owner.host,
+      port: owner.port,
+      database: owner.database,
+      username: owner.user,
+      password: owner.password,
+      entities: [NoteEntity],
+      logging: false,
+    }).initialize();
+    try {
+      const saved = await ds.getRepository(NoteEntity).save({ text: 'hello' });
+      expect(saved.id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(await ds.getRepository(NoteEntity).count()).toBe(1);
+    } finally {
+      await ds.destroy();
+    }
   });
 
-  it('keep the text between 1 and 10,000 characters', async () => {
-    const t = await materialisedTenant();
-    await runTenantMigrations(ownerEndpoint(t));
-    await withClient(ownerEndpoint(t), async (c) => {
-      const insert = (text: string) => c.query('INSERT INTO app.notes (text) VALUES ($1)', [text]);
-      await insert('x'.repeat(10_000));
-      expect(await sqlStateOf(insert(''))).toBe('23514');
-      expect(await sqlStateOf(insert('x'.repeat(10_001)))).toBe('23514');
+  it('apply nothing a second time, and concurrent runs apply each migration once', async () => {
+    const owner = await materialised();
+    const runs = await Promise.all([
+      migrate(owner, fleet()),
+      migrate(owner, fleet()),
+      migrate(owner, fleet()),
+    ]);
+    expect(runs.map((r) => r.schemaVersion)).toEqual(['0003', '0003', '0003']);
+    expect(runs.flatMap((r) => r.applied.map((a) => a.version)).sort()).toEqual(['0001', '0002', '0003']);
+    expect(await migrate(owner, fleet())).toEqual({ from: '0003', applied: [], schemaVersion: '0003' });
+    expect((await readTenantLedger(owner)).map((e) => e.version)).toEqual(['0001', '0002', '0003']);
+  });
+
+  it('stop at the target version, and continue from the ledger to the next one', async () => {
+    const owner = await materialised();
+    expect((await migrate(owner, fleet(), '0001')).schemaVersion).toBe('0001');
+    const next = await migrate(owner, fleet(), '2');
+    expect(next).toMatchObject({ from: '0001', applied: [{ version: '0002' }], schemaVersion: '0002' });
+  });
+
+  it('apply a -- silo:no-transaction migration with CREATE INDEX CONCURRENTLY', async () => {
+    const owner = await materialised();
+    await migrate(owner, fleet());
+    const index = await withClient(
+      owner,
+      async (c) =>
+        (
+          await c.query(
+            `SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'notes_due_date_idx'`,
+          )
+        ).rows,
+    );
+    expect(index).toEqual([{ indisvalid: true }]);
+    expect(fleet().migrations.map((m) => m.transactional)).toEqual([true, true, false]);
+  });
+
+  it('refuse a tenant whose ledger checksum differs from the file, naming file, tenant and both checksums; nothing is applied', async () => {
+    const dir = fleetCopy();
+    const owner = await materialised();
+    await migrate(owner, loadTenantMigrations({ dir }), '0001');
+    const before = loadTenantMigrations({ dir }).migrations[0].checksum;
+    writeFileSync(join(dir, '0001_create_notes.sql'), '-- edited after it was applied\nSELECT 1;\n', {
+      flag: 'a',
     });
+    const changed = loadTenantMigrations({ dir });
+
+    const error = await failure(migrate(owner, changed));
+    expect(error.code).toBe('CHECKSUM_MISMATCH');
+    expect(error.message).toContain('0001_create_notes.sql');
+    expect(error.message).toContain('acme');
+    expect(error.message).toContain(before);
+    expect(error.message).toContain(changed.migrations[0].checksum);
+    expect(error.details).toMatchObject({ reached: '0001', version: '0001' });
+    expect((await readTenantLedger(owner)).map((e) => e.version)).toEqual(['0001']);
   });
 
-  it('leave no drift between NoteEntity and the migrated schema', async () => {
-    const t = await materialisedTenant();
-    await runTenantMigrations(ownerEndpoint(t));
-    const ds = await ownerDataSource(t);
-    try {
-      const pending = await ds.driver.createSchemaBuilder().log();
-      // TypeORM reads a uuid column defaulting to gen_random_uuid() as a generated column, so it
-      // always proposes to re-set that default (a no-op); anything else would be real drift.
-      expect(pending.upQueries.map((q) => q.query)).toEqual([
-        'ALTER TABLE "app"."notes" ALTER COLUMN "id" DROP DEFAULT',
-        'ALTER TABLE "app"."notes" ALTER COLUMN "id" SET DEFAULT gen_random_uuid()',
-      ]);
-    } finally {
-      await ds.destroy();
-    }
+  it('roll back a failing migration whole and name its SQLSTATE', async () => {
+    const owner = await materialised();
+    await migrate(owner, fleet(), '0001');
+    // 0002 creates app.tags after altering app.notes: with app.tags already there it fails half-way.
+    await withClient(owner, (c) => c.query('CREATE TABLE app.tags (x int)'));
+    const error = await failure(migrate(owner, fleet()));
+    expect(error).toMatchObject({
+      code: 'MIGRATION_FAILED',
+      details: { reached: '0001', version: '0002', migration: '0002_add_due_date.sql', sqlState: '42P07' },
+    });
+    const columns = await withClient(owner, async (c) =>
+      (
+        await c.query(
+          `SELECT column_name FROM information_schema.columns WHERE table_schema = 'app' AND table_name = 'notes'`,
+        )
+      ).rows.map((r: { column_name: string }) => r.column_name),
+    );
+    expect(columns).not.toContain('due_date');
+    expect((await readTenantLedger(owner)).map((e) => e.version)).toEqual(['0001']);
   });
 
-  it('revert to a database without app.notes', async () => {
-    const t = await materialisedTenant();
-    await runTenantMigrations(ownerEndpoint(t));
-    const ds = await ownerDataSource(t);
+  it('fail with 55P03 within the lock timeout when a long transaction holds the table', async () => {
+    const owner = await materialised();
+    await migrate(owner, fleet(), '0001');
+    const holder = await openSession(owner);
     try {
-      for (let i = 0; i < TENANT_MIGRATIONS.length; i++) await ds.undoLastMigration();
-      expect(await ds.query(`SELECT to_regclass('app.notes') AS notes`)).toEqual([{ notes: null }]);
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE app.notes IN ACCESS SHARE MODE');
+      const error = await failure(
+        migrateTenantSchema(owner, fleet(), {
+          lockTimeoutMs: 200,
+          statementTimeoutMs: 30_000,
+          appliedBy: 'test',
+          tenant: 'acme',
+        }),
+      );
+      expect(error.details).toMatchObject({ sqlState: '55P03', version: '0002', reached: '0001' });
     } finally {
-      await ds.destroy();
+      await holder.query('ROLLBACK');
+      await holder.end();
     }
+    expect((await migrate(owner, fleet())).schemaVersion).toBe('0003');
+  });
+
+  it('refuse a pending version below one already applied, and an applied version without a file', async () => {
+    const dir = fleetCopy();
+    const owner = await materialised();
+    rmSync(join(dir, '0002_add_due_date.sql'));
+    const withoutTwo = loadTenantMigrations({ dir });
+    // 0003 alone needs the due_date column: give it one so that it applies.
+    await migrate(owner, withoutTwo, '0001');
+    await withClient(owner, (c) => c.query('ALTER TABLE app.notes ADD COLUMN due_date date'));
+    await migrate(owner, withoutTwo);
+    cpSync(join(FIXTURES, 'fleet', '0002_add_due_date.sql'), join(dir, '0002_add_due_date.sql'));
+    expect(await failure(migrate(owner, loadTenantMigrations({ dir })))).toMatchObject({
+      code: 'OUT_OF_ORDER',
+      details: { version: '0002' },
+    });
+
+    rmSync(join(dir, '0002_add_due_date.sql'));
+    rmSync(join(dir, '0003_index_due_date.sql'));
+    const error = await failure(migrate(owner, loadTenantMigrations({ dir })));
+    expect(error.code).toBe('MISSING_MIGRATION');
+    expect(error.message).toContain('0003');
+  });
+
+  it('run compiled TypeORM migration classes, a non-transactional one included', async () => {
+    const owner = await materialised();
+    const set = loadTenantMigrations({ module: join(FIXTURES, 'typeorm', 'migrations.js') });
+    expect(set.kind).toBe('typeorm');
+    expect(await migrate(owner, set)).toMatchObject({
+      applied: [{ version: '1795400000000' }, { version: '1795500000000' }],
+      schemaVersion: '1795500000000',
+    });
+    expect((await readTenantLedger(owner)).map((e) => e.name)).toEqual([
+      'CreateNotes1795400000000',
+      'IndexNotesText1795500000000',
+    ]);
+    expect((await migrate(owner, set)).applied).toEqual([]);
+  });
+
+  it('adopt a database migrated by the TypeORM ledger of earlier versions as at the built-in 0001', async () => {
+    const owner = await materialised();
+    await withClient(owner, async (c) => {
+      await c.query(
+        'CREATE TABLE public.silo_schema_migrations (id serial PRIMARY KEY, "timestamp" bigint NOT NULL, name varchar NOT NULL)',
+      );
+      await c.query(
+        `INSERT INTO public.silo_schema_migrations ("timestamp", name) VALUES (1795400000000, 'TenantNotes1795400000000')`,
+      );
+      await c.query('CREATE SCHEMA app');
+      await c.query('CREATE TABLE app.notes (id uuid PRIMARY KEY)');
+    });
+    expect(await applyBuiltInSchema(owner)).toEqual({ from: '0001', applied: [], schemaVersion: '0001' });
+    expect((await readTenantLedger(owner))[0]).toMatchObject({
+      version: '0001',
+      appliedBy: 'adopted:typeorm',
+    });
   });
 });

@@ -44,7 +44,7 @@ function harness() {
   } satisfies TenantDatabaseHost;
   const admin = {
     bootstrapAppRole: jest.fn(() => Promise.resolve()),
-    runMigrations: jest.fn(() => Promise.resolve('TenantNotes1795400000000')),
+    runMigrations: jest.fn(() => Promise.resolve({ from: null, applied: [], schemaVersion: '0001' })),
     dropAppRole: jest.fn(() => Promise.resolve()),
   };
   let clock = new Date('2026-11-22T12:00:00Z').getTime();
@@ -280,7 +280,7 @@ describe('ProvisioningSaga, per tier', () => {
       database: {
         instanceIdentifier: 'silo-ordered',
         endpointHost: 'db.internal',
-        schemaVersion: 'TenantNotes1795400000000',
+        schemaVersion: '0001',
         storageEncrypted: true,
       },
     });

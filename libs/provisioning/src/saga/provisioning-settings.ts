@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { SiloConfig } from '@silo/config';
+import { loadTenantMigrations, type TenantMigrationSet } from '@silo/tenant-schema';
 import { loadTierProfiles, type TierProfiles } from '../tiers';
 
 /** Configuration the sagas need, with the tier profiles loaded and validated once. */
@@ -18,9 +19,15 @@ export class ProvisioningSettings {
   readonly stepMaxAttempts: number;
   readonly retry: { baseDelayMs: number; maxDelayMs: number };
   readonly wait: { initialDelayMs: number; maxDelayMs: number };
+  /** The tenant schema's migrations, loaded and validated once (a bad set stops the process at boot). */
+  readonly migrations: TenantMigrationSet;
+  readonly migrationTimeouts: { lockTimeoutMs: number; statementTimeoutMs: number };
 
-  constructor(config: SiloConfig, tiers?: TierProfiles) {
+  constructor(config: SiloConfig, tiers?: TierProfiles, migrations?: TenantMigrationSet) {
     this.tiers = tiers ?? loadTierProfiles(config.tenants.tierProfilesFile);
+    const { dir, module, lockTimeoutMs, statementTimeoutMs } = config.tenants.migrations;
+    this.migrations = migrations ?? loadTenantMigrations({ dir, module });
+    this.migrationTimeouts = { lockTimeoutMs, statementTimeoutMs };
     this.prefix = config.resources.prefix;
     this.environment = config.resources.environment;
     this.databaseName = config.tenants.databaseName;

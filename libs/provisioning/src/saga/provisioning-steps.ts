@@ -6,6 +6,7 @@ import {
   type SecretJson,
 } from '@silo/aws';
 import { ProvisioningError, ProvisioningErrorCode, type TenantResourceNames } from '@silo/core';
+import { TenantMigrationError } from '@silo/tenant-schema';
 import type { TenantDatabaseEndpoint, TenantDatabaseHost } from '../hosts/tenant-database-host';
 import type {
   ProvisioningStore,
@@ -222,10 +223,27 @@ export class ProvisioningSteps {
     return DONE;
   }
 
+  /** The newest version of the tenant schema, whatever a rollout running meanwhile targets. */
   private async runMigrations(run: StepRun): Promise<StepResult> {
     const { tenant, names } = run;
-    const version = await this.deps.admin.runMigrations(this.endpoint(tenant, names), await this.owner(run));
-    await this.deps.store.updateDatabaseFacts(tenant.id, { schemaVersion: version });
+    const { admin, settings, store } = this.deps;
+    let result;
+    try {
+      result = await admin.runMigrations(
+        this.endpoint(tenant, names),
+        await this.owner(run),
+        settings.migrations,
+        {
+          ...settings.migrationTimeouts,
+          appliedBy: 'provision',
+          tenant: tenant.slug,
+        },
+      );
+    } catch (error) {
+      if (!(error instanceof TenantMigrationError)) throw error;
+      throw new ProvisioningError(ProvisioningErrorCode.DATABASE_REJECTED, error.message, { cause: error });
+    }
+    await store.updateDatabaseFacts(tenant.id, { schemaVersion: result.schemaVersion });
     return DONE;
   }
 

@@ -1,0 +1,367 @@
+import { Client } from 'pg';
+import { DataSource, type QueryRunner } from 'typeorm';
+import { pgClientConfig, sqlState, type PgEndpoint } from '../pg-endpoint';
+import { BUILT_IN_TENANT_MIGRATIONS_DIR } from './load-tenant-migrations';
+import {
+  findMigration,
+  versionOrder,
+  type MigrationSession,
+  type TenantMigration,
+  type TenantMigrationSet,
+} from './tenant-migration';
+
+/** The ledger of applied migrations, one per tenant database (in `public`, owned by the owner). */
+export const TENANT_SCHEMA_LEDGER = 'silo_schema_ledger';
+/** The TypeORM migrations table of earlier Silo versions, adopted once (see {@link migrateTenantSchema}). */
+const LEGACY_TYPEORM_TABLE = 'silo_schema_migrations';
+const LEGACY_NOTES_MIGRATION = 'TenantNotes1795400000000';
+const LOCK_KEY = 'silo:tenant-schema-migrations';
+const APPLICATION_NAME = 'silo-tenant-migrations';
+
+/** One row of a tenant database's ledger. */
+export interface LedgerEntry {
+  version: string;
+  name: string;
+  checksum: string;
+  appliedAt: Date;
+  durationMs: number;
+  appliedBy: string;
+}
+
+export interface MigrateTenantOptions {
+  /** Apply up to this version (inclusive). Default the set's newest. */
+  target?: string;
+  /** `lock_timeout` of every statement, the ledger lock included (SQLSTATE 55P03 past it). */
+  lockTimeoutMs: number;
+  /** `statement_timeout` of every statement (SQLSTATE 57014 past it). */
+  statementTimeoutMs: number;
+  /** Who applies, kept in the ledger: `provision`, `rollout:<id>`. */
+  appliedBy: string;
+  /** The tenant, for messages (its slug). */
+  tenant: string;
+}
+
+export interface AppliedMigration {
+  version: string;
+  name: string;
+  durationMs: number;
+}
+
+export interface TenantMigrateResult {
+  /** The newest version in the ledger before this call (null: none). */
+  from: string | null;
+  /** What this call applied, in order. */
+  applied: AppliedMigration[];
+  /** The newest version in the ledger now. */
+  schemaVersion: string | null;
+}
+
+export type TenantMigrationErrorCode =
+  /** The ledger holds a checksum that differs from the file of that version. */
+  | 'CHECKSUM_MISMATCH'
+  /** The ledger holds a version the set has no file for. */
+  | 'MISSING_MIGRATION'
+  /** A migration is pending below a version already applied. */
+  | 'OUT_OF_ORDER'
+  /** A migration's SQL failed; nothing of it was applied (for a transactional one). */
+  | 'MIGRATION_FAILED'
+  /** Another migrator held this database's migration lock past the lock timeout. */
+  | 'LEDGER_LOCKED';
+
+/** A tenant the migrator refused, or a migration that failed there. Never holds a credential or host. */
+export class TenantMigrationError extends Error {
+  override readonly name = 'TenantMigrationError';
+  constructor(
+    readonly code: TenantMigrationErrorCode,
+    message: string,
+    readonly details: {
+      /** The newest version applied when it stopped. */
+      reached: string | null;
+      /** The migration concerned: its version and file. */
+      version?: string;
+      migration?: string;
+      sqlState?: string;
+    },
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * Brings one tenant database to `options.target` (default the newest), as its owner.
+ *
+ * First it validates, as Flyway's validate does, and applies nothing to a tenant that fails: a
+ * ledger checksum that differs from its file, a ledger version without a file, or a pending
+ * version below one already applied. Then each pending migration runs in its own transaction
+ * together with its ledger row, so it is applied exactly once or not at all; a
+ * `-- silo:no-transaction` one runs statement by statement and its row follows (a crash between
+ * the two runs it again, so such files must be re-runnable: `IF NOT EXISTS`).
+ *
+ * Concurrent callers on one database queue on an advisory lock. Every statement runs under the
+ * given `lock_timeout` and `statement_timeout`, so a table locked by a long transaction fails the
+ * tenant with SQLSTATE 55P03 instead of hanging.
+ */
+export async function migrateTenantSchema(
+  owner: PgEndpoint,
+  set: TenantMigrationSet,
+  options: MigrateTenantOptions,
+): Promise<TenantMigrateResult> {
+  const target =
+    options.target === undefined
+      ? set.migrations[set.migrations.length - 1]
+      : findMigration(set, options.target);
+  if (!target)
+    throw new Error(`${options.target} is not a version of the tenant migrations in ${set.location}`);
+  return withSession(owner, set, async (session) => {
+    await session.query(
+      `SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)`,
+      [`${Math.trunc(options.lockTimeoutMs)}ms`, `${Math.trunc(options.statementTimeoutMs)}ms`],
+    );
+    await takeMigrationLock(session, options);
+    await ensureLedger(session, set);
+    const ledger = await readLedgerRows(session);
+    const from = newestOf(ledger);
+    const pending = validate(set, ledger, target, options.tenant, from);
+
+    const applied: AppliedMigration[] = [];
+    let reached = from;
+    for (const migration of pending) {
+      const started = performance.now();
+      try {
+        if (migration.transactional) await session.begin();
+        await migration.up(session);
+        const durationMs = Math.round(performance.now() - started);
+        await session.query(
+          `INSERT INTO public.${TENANT_SCHEMA_LEDGER} (version, name, checksum, duration_ms, applied_by)
+           VALUES ($1, $2, $3, $4, $5)`,
+          [migration.version, migration.name, migration.checksum, durationMs, options.appliedBy],
+        );
+        if (migration.transactional) await session.commit();
+        applied.push({ version: migration.version, name: migration.name, durationMs });
+        reached = migration.version;
+      } catch (error) {
+        if (migration.transactional) await session.rollback().catch(() => undefined);
+        const state = sqlState(error);
+        const reason = error instanceof Error ? error.message : String(error);
+        // Not a statement the server refused (the connection went away, say): the caller decides.
+        if (!state || !/^[0-9A-Z]{5}$/.test(state) || state.startsWith('08')) throw error;
+        throw new TenantMigrationError(
+          'MIGRATION_FAILED',
+          `${options.tenant}: ${migration.source} failed with SQLSTATE ${state}: ${reason}`,
+          { reached, version: migration.version, migration: migration.source, sqlState: state },
+          { cause: error },
+        );
+      }
+    }
+    return { from, applied, schemaVersion: reached };
+  });
+}
+
+/** The ledger of a tenant database, oldest first (empty when it has none yet). */
+export async function readTenantLedger(owner: PgEndpoint): Promise<LedgerEntry[]> {
+  const client = new Client(pgClientConfig(owner, APPLICATION_NAME));
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const exists = await client.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [
+      `public.${TENANT_SCHEMA_LEDGER}`,
+    ]);
+    if (!(exists.rows[0] as { present: boolean }).present) return [];
+    return await readLedgerRows({ query: (sql, params) => client.query(sql, params) });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The database's migration lock, polled rather than waited for inside a statement: a waiting
+ * statement holds a snapshot, and the holder's CREATE INDEX CONCURRENTLY waits for every such
+ * snapshot to end, which PostgreSQL reports as a deadlock.
+ */
+async function takeMigrationLock(session: Session, options: MigrateTenantOptions): Promise<void> {
+  const deadline = performance.now() + options.lockTimeoutMs;
+  for (;;) {
+    const [{ locked }] = rows<{ locked: boolean }>(
+      await session.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [LOCK_KEY]),
+    );
+    if (locked) return;
+    if (performance.now() >= deadline) {
+      throw new TenantMigrationError(
+        'LEDGER_LOCKED',
+        `${options.tenant}: another migrator held the tenant database's migration lock for more than ${options.lockTimeoutMs} ms`,
+        { reached: null, sqlState: '55P03' },
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function validate(
+  set: TenantMigrationSet,
+  ledger: LedgerEntry[],
+  target: TenantMigration,
+  tenant: string,
+  from: string | null,
+): TenantMigration[] {
+  for (const entry of ledger) {
+    const file = findMigration(set, entry.version);
+    if (!file) {
+      throw new TenantMigrationError(
+        'MISSING_MIGRATION',
+        `${tenant}: version ${entry.version} (${entry.name}) is applied but ${set.location} has no migration with that version`,
+        { reached: from, version: entry.version },
+      );
+    }
+    if (file.checksum !== entry.checksum) {
+      throw new TenantMigrationError(
+        'CHECKSUM_MISMATCH',
+        `${tenant}: ${file.source} was changed after it was applied (checksum in the tenant's ledger ${entry.checksum}, of the file ${file.checksum}); nothing was applied`,
+        { reached: from, version: file.version, migration: file.source },
+      );
+    }
+  }
+  const applied = new Set(ledger.map((e) => versionOrder(e.version)));
+  const newestApplied = from === null ? -1n : versionOrder(from)!;
+  const pending = set.migrations.filter((m) => !applied.has(m.order) && m.order <= target.order);
+  const early = pending.find((m) => m.order < newestApplied);
+  if (early) {
+    throw new TenantMigrationError(
+      'OUT_OF_ORDER',
+      `${tenant}: ${early.source} is not applied but the newer ${from} is; out-of-order migrations are refused (give it a version above ${from})`,
+      { reached: from, version: early.version, migration: early.source },
+    );
+  }
+  return pending;
+}
+
+async function ensureLedger(session: Session, set: TenantMigrationSet): Promise<void> {
+  const [{ present, legacy }] = rows<{ present: boolean; legacy: boolean }>(
+    await session.query(
+      `SELECT to_regclass($1) IS NOT NULL AS present, to_regclass($2) IS NOT NULL AS legacy`,
+      [`public.${TENANT_SCHEMA_LEDGER}`, `public.${LEGACY_TYPEORM_TABLE}`],
+    ),
+  );
+  if (present) return;
+  await session.query(`
+    CREATE TABLE public.${TENANT_SCHEMA_LEDGER} (
+      version text PRIMARY KEY,
+      name text NOT NULL,
+      checksum char(64) NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now(),
+      duration_ms integer NOT NULL CHECK (duration_ms >= 0),
+      applied_by text NOT NULL
+    )`);
+  // Databases migrated by an earlier Silo (TypeORM's table, the notes migration) already have
+  // what the built-in 0001 creates: record it as applied rather than fail on CREATE TABLE.
+  const first = set.migrations[0];
+  if (legacy && set.location === BUILT_IN_TENANT_MIGRATIONS_DIR) {
+    const adopted = rows(
+      await session.query(`SELECT 1 FROM public.${LEGACY_TYPEORM_TABLE} WHERE name = $1`, [
+        LEGACY_NOTES_MIGRATION,
+      ]),
+    );
+    if (adopted.length) {
+      await session.query(
+        `INSERT INTO public.${TENANT_SCHEMA_LEDGER} (version, name, checksum, duration_ms, applied_by)
+         VALUES ($1, $2, $3, 0, 'adopted:typeorm')`,
+        [first.version, first.name, first.checksum],
+      );
+    }
+  }
+}
+
+async function readLedgerRows(session: Pick<Session, 'query'>): Promise<LedgerEntry[]> {
+  const found = rows<{
+    version: string;
+    name: string;
+    checksum: string;
+    applied_at: Date;
+    duration_ms: number;
+    applied_by: string;
+  }>(
+    await session.query(
+      `SELECT version, name, checksum, applied_at, duration_ms, applied_by FROM public.${TENANT_SCHEMA_LEDGER}`,
+    ),
+  );
+  return found
+    .map((r) => ({
+      version: r.version,
+      name: r.name,
+      checksum: r.checksum.trim(),
+      appliedAt: r.applied_at,
+      durationMs: r.duration_ms,
+      appliedBy: r.applied_by,
+    }))
+    .sort((a, b) => (versionOrder(a.version)! < versionOrder(b.version)! ? -1 : 1));
+}
+
+function newestOf(ledger: LedgerEntry[]): string | null {
+  return ledger.length ? ledger[ledger.length - 1].version : null;
+}
+
+/** One connection to the tenant database, as the set's kind needs it. */
+interface Session extends MigrationSession {
+  begin(): Promise<void>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+}
+
+async function withSession<T>(
+  owner: PgEndpoint,
+  set: TenantMigrationSet,
+  work: (session: Session) => Promise<T>,
+): Promise<T> {
+  if (set.kind === 'sql') {
+    const client = new Client(pgClientConfig(owner, APPLICATION_NAME));
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      return await work({
+        query: (sql, params) => client.query(sql, params),
+        begin: async () => void (await client.query('BEGIN')),
+        commit: async () => void (await client.query('COMMIT')),
+        rollback: async () => void (await client.query('ROLLBACK')),
+      });
+    } finally {
+      // Ending the session also frees the advisory lock.
+      await client.end().catch(() => undefined);
+    }
+  }
+  const dataSource = new DataSource({
+    type: 'postgres',
+    host: owner.host,
+    port: owner.port,
+    database: owner.database,
+    username: owner.user,
+    password: owner.password,
+    ssl: owner.ssl ?? false,
+    synchronize: false,
+    logging: false,
+    applicationName: APPLICATION_NAME,
+    extra: {
+      max: 1,
+      connectionTimeoutMillis: pgClientConfig(owner, APPLICATION_NAME).connectionTimeoutMillis,
+    },
+  });
+  await dataSource.initialize();
+  const runner: QueryRunner = dataSource.createQueryRunner();
+  try {
+    await runner.connect();
+    // TypeORM migrations are handed the QueryRunner itself, so schema-builder calls work too.
+    const session: QueryRunner & Session = Object.assign(runner, {
+      begin: () => runner.startTransaction(),
+      commit: () => runner.commitTransaction(),
+      rollback: () => runner.rollbackTransaction(),
+    });
+    return await work(session);
+  } finally {
+    await runner.release().catch(() => undefined);
+    await dataSource.destroy().catch(() => undefined);
+  }
+}
+
+function rows<T = Record<string, unknown>>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[];
+  return (result as { rows?: T[] }).rows ?? [];
+}
