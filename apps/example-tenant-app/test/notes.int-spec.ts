@@ -109,6 +109,21 @@ describe('example tenant app: notes', () => {
     expect(JSON.stringify(res.body)).not.toMatch(/password/i);
   });
 
+  it('answers with the tenant’s schema version from the control plane, and a new one once it is recorded', async () => {
+    expect(acme.schemaVersion).not.toBeNull();
+    const created = await post(acme, { text: 'versioned' });
+    expect(created.status).toBe(201);
+    expect(created.headers['x-tenant-schema-version']).toBe(acme.schemaVersion);
+    expect((await list(acme.authorization)).headers['x-tenant-schema-version']).toBe(acme.schemaVersion);
+
+    await fixtures.setSchemaVersion(acme.id, '9999');
+    try {
+      expect((await list(acme.authorization)).headers['x-tenant-schema-version']).toBe('9999');
+    } finally {
+      await fixtures.setSchemaVersion(acme.id, acme.schemaVersion);
+    }
+  });
+
   it('validates the body: unknown fields, empty or too long text, wrong types → 400 naming the field', async () => {
     const unknownField = await post(acme, { text: 'x', tenantId: globex.id });
     expect(unknownField.status).toBe(400);

@@ -120,7 +120,7 @@ function harness(overrides: Partial<TenantRouterOptions> = {}) {
   );
   routers.push(router);
   const tenant = (id: string, tier: TierName = 'starter', status: TenantStatus = 'ACTIVE'): string => {
-    entries.set(id, { id, slug: id, tier, status });
+    entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001' });
     return id;
   };
   return {
@@ -134,6 +134,8 @@ function harness(overrides: Partial<TenantRouterOptions> = {}) {
     tenant,
     advance: (ms: number) => (now += ms),
     setStatus: (id: string, status: TenantStatus) => entries.set(id, { ...entries.get(id)!, status }),
+    setSchemaVersion: (id: string, schemaVersion: string | null) =>
+      entries.set(id, { ...entries.get(id)!, schemaVersion }),
     initialiseWith: (b: (ds: FakeDataSource) => Promise<void>) => (behaviour = b),
     dataSourceOf: (id: string) => created.filter((d) => d.tenant === id),
   };
@@ -414,6 +416,42 @@ describe('TenantRouter leases', () => {
     expect(h.created[0].destroyed).toBe(true);
   });
 
+  it('carries the schema version the directory reported, and a new one once the cached status is refreshed', async () => {
+    const h = harness({ statusTtlMs: 1_000 });
+    const a = h.tenant('a');
+    const first = await h.router.acquire(a);
+    expect(first.schemaVersion).toBe('0001');
+    first.release();
+
+    h.setSchemaVersion(a, '0002');
+    h.advance(500);
+    const cached = await h.router.acquire(a);
+    expect(cached.schemaVersion).toBe('0001');
+    cached.release();
+
+    // Near the TTL the warm path still answers from the cache and refreshes in the background.
+    h.advance(300);
+    const refreshing = await h.router.acquire(a);
+    expect(refreshing.schemaVersion).toBe('0001');
+    refreshing.release();
+    await settle();
+    const refreshed = await h.router.acquire(a);
+    expect(refreshed.schemaVersion).toBe('0002');
+    refreshed.release();
+    // A lease keeps the version it was taken with.
+    expect(cached.schemaVersion).toBe('0001');
+    expect(h.created).toHaveLength(1);
+  });
+
+  it('carries a null schema version when the control plane records none', async () => {
+    const h = harness();
+    const a = h.tenant('a');
+    h.setSchemaVersion(a, null);
+    const lease = await h.router.acquire(a);
+    expect(lease.schemaVersion).toBeNull();
+    lease.release();
+  });
+
   it('releases the lease when run() work throws', async () => {
     const h = harness();
     const boom = new Error('boom');
@@ -427,7 +465,13 @@ describe('TenantRouter status gating', () => {
     const h = harness();
     const id = h.tenant('0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f');
     h.directory.find.mockImplementation(() =>
-      Promise.resolve({ id, slug: 'acme', tier: 'starter', status: 'ACTIVE' } as TenantDirectoryEntry),
+      Promise.resolve({
+        id,
+        slug: 'acme',
+        tier: 'starter',
+        status: 'ACTIVE',
+        schemaVersion: '0001',
+      } as TenantDirectoryEntry),
     );
     const error = await accessError(h.router.acquire(id.toUpperCase()));
     expect(error.code).toBe(TenantAccessErrorCode.TENANT_NOT_FOUND);

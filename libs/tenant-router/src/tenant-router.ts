@@ -50,6 +50,7 @@ class RouterLease implements TenantLease {
 
   constructor(
     readonly slot: TenantSlot,
+    readonly schemaVersion: string | null,
     private readonly onRelease: (slot: TenantSlot) => void,
     private readonly onAuthenticationFailure: (slot: TenantSlot) => Promise<void>,
   ) {}
@@ -80,8 +81,8 @@ class RouterLease implements TenantLease {
  * - One DataSource per tenant, opened lazily; concurrent first calls share one status lookup,
  *   one secret fetch and one initialisation. A failed initialisation is remembered for
  *   `failureBackoffMs` (calls fail fast meanwhile), then retried; it is never cached.
- * - Only ACTIVE tenants get one. Status is cached for `statusTtlMs` (refreshed in the
- *   background near the end, so the warm path does not wait); once a tenant is seen not
+ * - Only ACTIVE tenants get one. Status (and schema version, which leases carry) is cached
+ *   for `statusTtlMs` (refreshed in the background near the end, so the warm path does not wait); once a tenant is seen not
  *   ACTIVE its calls are refused and its DataSource is closed when its work is done.
  * - Bounded: at most `maxDataSources` DataSources and `connectionBudget` pooled connections
  *   (sum of the tiers' pool sizes), counted until a DataSource is actually destroyed. Room is
@@ -278,7 +279,8 @@ export class TenantRouter {
 
   private lease(slot: TenantSlot, now: number): RouterLease {
     this.dataSources.lease(slot, now);
-    return new RouterLease(slot, this.releaseSlot, this.rotateSlot);
+    const schemaVersion = this.tenants.get(slot.tenantId)?.entry?.schemaVersion ?? null;
+    return new RouterLease(slot, schemaVersion, this.releaseSlot, this.rotateSlot);
   }
 
   private stateOf(tenantId: string): TenantState {

@@ -7,6 +7,11 @@ export interface TenantDirectoryEntry {
   slug: string;
   tier: TierName;
   status: TenantStatus;
+  /**
+   * The newest tenant migration applied to the tenant's database, as the control plane records
+   * it (`tenants.schema_version`); null until the schema has been applied.
+   */
+  schemaVersion: string | null;
 }
 
 /** Looks tenants up in the control plane (cached briefly by the router, not by the port). */
@@ -79,6 +84,13 @@ export interface TenantRouterLog {
 export interface TenantLease {
   readonly tenantId: string;
   readonly dataSource: DataSource;
+  /**
+   * The tenant's {@link TenantDirectoryEntry.schemaVersion} as the router last read it from the
+   * directory when the lease was taken. It is cached with the status, so during or just after a
+   * migration it may lag the control plane by up to `statusTtlMs`: code serving both shapes of
+   * an expand/contract migration must accept either.
+   */
+  readonly schemaVersion: string | null;
   release(): void;
   /**
    * Tells the router that this lease's DataSource was refused with 28P01 (a rotated password):

@@ -1,6 +1,7 @@
-import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, UseInterceptors } from '@nestjs/common';
 import { parseInput } from '@silo/http';
 import { TenantScoped } from '@silo/tenant-router';
+import { SchemaVersionHeaderInterceptor } from '../tenant/schema-version-header.interceptor';
 import { createNoteBody } from './note.requests';
 import { noteView, type NoteView } from './note.view';
 import { NotesService } from './notes.service';
@@ -8,6 +9,8 @@ import { NotesService } from './notes.service';
 const LIST_LIMIT = 100;
 
 /** The tenant's notes. The tenant is the token's `tenant_id`; nothing in the request can change it. */
+// Above @TenantScoped(): Nest runs it after the tenant context interceptor, inside the context.
+@UseInterceptors(SchemaVersionHeaderInterceptor)
 @TenantScoped()
 @Controller('notes')
 export class NotesController {

@@ -8,17 +8,28 @@ function directory(rows: unknown[]) {
 }
 
 describe('ControlPlaneTenantDirectory', () => {
-  it('reads id, slug, tier and status of the tenant with that id', async () => {
+  it('reads id, slug, tier, status and schema version of the tenant with that id', async () => {
     const { query, directory: tenants } = directory([
-      { id: ID, slug: 'acme', tier: 'pro', status: 'SUSPENDED' },
+      { id: ID, slug: 'acme', tier: 'pro', status: 'SUSPENDED', schema_version: '0003' },
     ]);
     await expect(tenants.find(ID)).resolves.toEqual({
       id: ID,
       slug: 'acme',
       tier: 'pro',
       status: 'SUSPENDED',
+      schemaVersion: '0003',
     });
-    expect(query).toHaveBeenCalledWith('SELECT id, slug, tier, status FROM tenants WHERE id = $1', [ID]);
+    expect(query).toHaveBeenCalledWith(
+      'SELECT id, slug, tier, status, schema_version FROM tenants WHERE id = $1',
+      [ID],
+    );
+  });
+
+  it('answers a null schema version for a tenant whose schema is not applied yet', async () => {
+    const { directory: tenants } = directory([
+      { id: ID, slug: 'acme', tier: 'pro', status: 'PROVISIONING', schema_version: null },
+    ]);
+    await expect(tenants.find(ID)).resolves.toMatchObject({ schemaVersion: null });
   });
 
   it('answers null for an id no tenant has', async () => {

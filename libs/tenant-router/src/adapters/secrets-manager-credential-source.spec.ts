@@ -6,6 +6,7 @@ const tenant: TenantDirectoryEntry = {
   slug: 'acme',
   tier: 'pro',
   status: 'ACTIVE',
+  schemaVersion: 'TenantNotes1795400000000',
 };
 const PASSWORD = 'Zx9-very-secret-password-value';
 const good = {

@@ -36,12 +36,13 @@ function handler(work: () => Promise<unknown>): CallHandler & { calls: number } 
 const lease = () => ({
   tenantId: TENANT,
   dataSource,
+  schemaVersion: '0003',
   release: jest.fn(),
   reportAuthenticationFailure: jest.fn(() => Promise.resolve()),
 });
 
 describe('TenantContextInterceptor', () => {
-  it('runs the handler inside the tenant context and releases the lease once the response is over', async () => {
+  it('runs the handler inside the tenant context (id, DataSource, schema version) and releases the lease once the response is over', async () => {
     const held = lease();
     const { interceptor, context, res } = setup(() => Promise.resolve(held));
     const seen = await lastValueFrom(
@@ -49,11 +50,11 @@ describe('TenantContextInterceptor', () => {
         context,
         handler(async () => {
           await new Promise((r) => setImmediate(r));
-          return [TenantContext.tenantId(), TenantContext.dataSource()];
+          return [TenantContext.tenantId(), TenantContext.dataSource(), TenantContext.schemaVersion()];
         }),
       ),
     );
-    expect(seen).toEqual([TENANT, dataSource]);
+    expect(seen).toEqual([TENANT, dataSource, '0003']);
     expect(held.release).not.toHaveBeenCalled();
     res.emit('finish');
     res.emit('close');

@@ -46,6 +46,7 @@ export class TenantContextInterceptor implements NestInterceptor {
           tenantId: identity.tenantId,
           principal: identity.principal,
           dataSource: lease.dataSource,
+          schemaVersion: lease.schemaVersion,
         };
         req[TENANT_REQUEST_CONTEXT] = tenant;
         // next.handle() binds the async context it is called in, so the handler runs inside it.

@@ -9,6 +9,11 @@ export interface TenantRequestContext {
   readonly principal: Principal;
   /** The tenant's own database. Leased: do not keep it beyond the request. */
   readonly dataSource: DataSource;
+  /**
+   * The tenant database's schema version, from the lease (`TenantLease.schemaVersion`):
+   * fixed for the request, and up to `statusTtlMs` behind a migration in progress.
+   */
+  readonly schemaVersion: string | null;
 }
 
 /** Set on the request next to the async context, for param decorators. */
@@ -52,6 +57,14 @@ export class TenantContext {
     return TenantContext.current().tenantId;
   }
 
+  /**
+   * The current tenant's schema version (the newest tenant migration applied, e.g. to pick a code
+   * path during an expand/contract migration); see {@link TenantRequestContext.schemaVersion}.
+   */
+  static schemaVersion(): string | null {
+    return TenantContext.current().schemaVersion;
+  }
+
   /** The current tenant's DataSource. */
   static dataSource(): DataSource {
     return TenantContext.current().dataSource;
@@ -80,7 +93,7 @@ export const TenantDataSource = createParamDecorator(
   (_data: unknown, ctx: ExecutionContext): DataSource => contextOf(ctx).dataSource,
 );
 
-/** Handler parameter: the tenant's {@link TenantRequestContext} (id, principal, DataSource). */
+/** Handler parameter: the tenant's {@link TenantRequestContext} (id, principal, DataSource, schema version). */
 export const CurrentTenant = createParamDecorator(
   (_data: unknown, ctx: ExecutionContext): TenantRequestContext => contextOf(ctx),
 );
