@@ -9,7 +9,9 @@ import { AuthModule } from './auth/auth.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { TenantsController } from './tenants/tenants.controller';
+import { rolloutErrorProblem } from './http/rollout-error.problem';
 import { tenantErrorProblem } from './http/tenant-error.problem';
+import { SchemaRolloutsController } from './rollouts/schema-rollouts.controller';
 import { MutationRateLimiter, MutationRateLimitGuard } from './rate-limit/mutation-rate-limit.guard';
 
 export const API_APP_NAME = 'silo-api';
@@ -29,8 +31,12 @@ export class AppModule {
         HealthModule,
         MetricsModule,
       ],
-      controllers: [TenantsController],
-      providers: [problemDetailsFilter(tenantErrorProblem), MutationRateLimiter, MutationRateLimitGuard],
+      controllers: [TenantsController, SchemaRolloutsController],
+      providers: [
+        problemDetailsFilter(tenantErrorProblem, rolloutErrorProblem),
+        MutationRateLimiter,
+        MutationRateLimitGuard,
+      ],
     };
   }
 }

@@ -15,7 +15,14 @@ jest.setTimeout(60_000);
 
 const BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600];
 const QUEUE_STATES: readonly string[] = QUEUE_JOB_STATES;
-const COLLECTORS = ['queue_jobs', 'job_outcomes', 'step_durations', 'tenants'];
+const COLLECTORS = [
+  'queue_jobs',
+  'job_outcomes',
+  'step_durations',
+  'tenants',
+  'schema_versions',
+  'rollout_tenants',
+];
 const ctx = { actor: 'metrics-test', correlationId: 'metrics' };
 
 describe('GET /metrics', () => {
@@ -145,6 +152,9 @@ describe('GET /metrics', () => {
       'silo_jobs_total{job="deprovision-tenant",outcome="completed"}': 0,
       'silo_jobs_total{job="deprovision-tenant",outcome="delayed"}': 1,
       'silo_jobs_total{job="deprovision-tenant",outcome="failed"}': 1,
+      'silo_jobs_total{job="migrate-tenant",outcome="completed"}': 0,
+      'silo_jobs_total{job="migrate-tenant",outcome="delayed"}': 0,
+      'silo_jobs_total{job="migrate-tenant",outcome="failed"}': 0,
     });
     expect(family(metrics, 'silo_provisioning_step_duration_seconds')).toEqual({
       ...histogram('deprovision', 'delete-instance', [2]),

@@ -11,6 +11,8 @@ import {
   backoffDelay,
   DEPROVISION_TENANT_JOB,
   DeprovisioningSaga,
+  MIGRATE_TENANT_JOB,
+  RolloutTenantMigration,
   PROVISION_TENANT_JOB,
   PROVISIONING_JOB_NAMES,
   ProvisioningSaga,
@@ -22,6 +24,7 @@ import {
 } from '@silo/provisioning';
 import {
   assertOneHandlerPerJob,
+  OutboxRelay,
   PROVISIONING_QUEUE,
   startQueueWorker,
   type JobHandler,
@@ -30,6 +33,7 @@ import {
   type QueueWorker,
 } from '@silo/queue';
 import { PinoLogger } from 'nestjs-pino';
+import { DataSource } from 'typeorm';
 import { WorkerReadinessService } from './worker-readiness.service';
 
 const ACTOR = 'system:worker';
@@ -52,10 +56,13 @@ export class ProvisioningWorkerService
     private readonly config: SiloConfig,
     private readonly pino: PinoLogger,
     private readonly readiness: WorkerReadinessService,
+    private readonly dataSource: DataSource,
+    private readonly relay: OutboxRelay,
   ) {
     this.handlers = {
       [PROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new ProvisioningSaga(this.deps, log)),
       [DEPROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new DeprovisioningSaga(this.deps, log)),
+      [MIGRATE_TENANT_JOB]: (job) => this.migrateTenant(job),
     };
   }
 
@@ -117,6 +124,35 @@ export class ProvisioningWorkerService
       return { kind: 'delay', delayMs: outcome.delayMs };
     }
     log.info({ status: outcome.status }, 'saga settled');
+    return { kind: 'finished' };
+  }
+
+  /** One tenant of a schema rollout; the tenants it lets start are relayed at once, not at the next poll. */
+  private async migrateTenant(job: QueueJob): Promise<JobOutcome> {
+    const { rolloutId, tenantId, attempt } = job.data;
+    const log = this.pino.logger.child({ tenantId, rolloutId, jobId: job.id, job: job.name });
+    if (typeof rolloutId !== 'string' || typeof tenantId !== 'string' || typeof attempt !== 'string') {
+      log.error('migrate job without rolloutId, tenantId and attempt; dropped');
+      return { kind: 'finished' };
+    }
+    const pass = await new RolloutTenantMigration(this.dataSource, this.deps, log).run(
+      rolloutId,
+      tenantId,
+      Number(attempt),
+      { actor: ACTOR, correlationId: job.id },
+    );
+    if (pass.dispatched) {
+      void this.relay
+        .relayOnce()
+        .catch((error: unknown) =>
+          log.warn(
+            { err: error instanceof Error ? error.message : String(error) },
+            'relaying the next tenants failed; the outbox poll will',
+          ),
+        );
+    }
+    if (pass.outcome.kind === 'delay') return { kind: 'delay', delayMs: pass.outcome.delayMs };
+    log.info({ status: pass.outcome.status }, 'tenant migration settled');
     return { kind: 'finished' };
   }
 

@@ -1,12 +1,16 @@
 import { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 import { OutboxMessageEntity } from './entities/outbox-message.entity';
 import { ProvisioningStepEntity } from './entities/provisioning-step.entity';
+import { SchemaRolloutEventEntity } from './entities/schema-rollout-event.entity';
+import { SchemaRolloutTenantEntity } from './entities/schema-rollout-tenant.entity';
+import { SchemaRolloutEntity } from './entities/schema-rollout.entity';
 import { TenantEventEntity } from './entities/tenant-event.entity';
 import { TenantEntity } from './entities/tenant.entity';
 import { InitialControlPlaneSchema1795363200000 } from './migrations/1795363200000-initial-control-plane-schema';
 import { ProvisioningRunTracking1795366800000 } from './migrations/1795366800000-provisioning-run-tracking';
 import { StepFailures1795370400000 } from './migrations/1795370400000-step-failures';
 import { ProvisioningRunsAndIdempotency1795374000000 } from './migrations/1795374000000-provisioning-runs-and-idempotency';
+import { SchemaRollouts1795377600000 } from './migrations/1795377600000-schema-rollouts';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -15,6 +19,9 @@ export const CONTROL_PLANE_ENTITIES = [
   ProvisioningStepEntity,
   OutboxMessageEntity,
   IdempotencyKeyEntity,
+  SchemaRolloutEntity,
+  SchemaRolloutTenantEntity,
+  SchemaRolloutEventEntity,
 ];
 
 /** Migrations in the order they apply. */
@@ -23,4 +30,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   ProvisioningRunTracking1795366800000,
   StepFailures1795370400000,
   ProvisioningRunsAndIdempotency1795374000000,
+  SchemaRollouts1795377600000,
 ];

@@ -18,3 +18,17 @@ export {
 } from './entities/provisioning-step.entity';
 export { TenantEventEntity } from './entities/tenant-event.entity';
 export { TenantEntity } from './entities/tenant.entity';
+export {
+  ROLLOUT_PAUSE_KINDS,
+  ROLLOUT_STATUSES,
+  SchemaRolloutEntity,
+  type RolloutPauseKind,
+  type RolloutStatus,
+  type RolloutWave,
+} from './entities/schema-rollout.entity';
+export { SchemaRolloutEventEntity } from './entities/schema-rollout-event.entity';
+export {
+  ROLLOUT_TENANT_STATES,
+  SchemaRolloutTenantEntity,
+  type RolloutTenantState,
+} from './entities/schema-rollout-tenant.entity';

@@ -8,3 +8,4 @@ export * from './sql/sql-identifier';
 export * from './provisioning/provisioning.errors';
 export * from './provisioning/tenant-resource-names';
 export * from './async/with-timeout';
+export * from './rollout/schema-rollout.errors';

@@ -36,3 +36,11 @@ export type {
 } from './store/provisioning-store';
 export { TypeormProvisioningStore } from './store/typeorm-provisioning-store';
 export { TenantDatabaseAdmin } from './tenant-database-admin';
+export {
+  planRollout,
+  type PlannedWave,
+  type RolloutCandidate,
+  type RolloutPlan,
+} from './rollouts/rollout-plan';
+export { RolloutTenantMigration, type RolloutTenantPass } from './rollouts/rollout-tenant-migration';
+export { SchemaRollouts, type NewRollout, type RolloutDetail } from './rollouts/schema-rollouts.service';

@@ -6,6 +6,7 @@ import { RdsDatabaseHost } from './hosts/rds-database-host';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from './hosts/tenant-database-host';
 import { TenantOnboarding } from './onboarding/tenant-onboarding.service';
 import { TenantQueries } from './queries/tenant-queries.service';
+import { SchemaRollouts } from './rollouts/schema-rollouts.service';
 import { ProvisioningSettings } from './saga/provisioning-settings';
 import type { StepDeps } from './saga/provisioning-steps';
 import { TypeormProvisioningStore } from './store/typeorm-provisioning-store';
@@ -57,6 +58,7 @@ const sagaDepsProvider: Provider = {
     TenantDatabaseAdmin,
     TenantOnboarding,
     TenantQueries,
+    SchemaRollouts,
     hostProvider,
     sagaDepsProvider,
   ],
@@ -65,6 +67,7 @@ const sagaDepsProvider: Provider = {
     TypeormProvisioningStore,
     TenantOnboarding,
     TenantQueries,
+    SchemaRollouts,
     TENANT_DATABASE_HOST,
     SAGA_DEPS,
     AwsModule,

@@ -1,3 +1,4 @@
+import { ROLLOUT_TENANT_STATES } from '@silo/control-plane-db';
 import { TENANT_STATUSES, TIER_NAMES } from '@silo/core';
 import { PROVISIONING_JOB_NAMES } from '@silo/provisioning';
 import { JOB_OUTCOMES } from '@silo/queue';
@@ -67,6 +68,33 @@ export function controlPlaneRegistry(snapshot: () => Promise<MetricsSnapshot>): 
         for (const tier of TIER_NAMES) this.set({ status, tier }, 0);
       }
       for (const { status, tier, count } of tenants) this.set({ status, tier }, count);
+    },
+  });
+
+  new Gauge({
+    name: 'silo_tenants_by_schema_version',
+    help: 'ACTIVE and SUSPENDED tenants by schema version ("none": not applied yet).',
+    labelNames: ['version'],
+    registers: [registry],
+    async collect() {
+      const { schemaVersions } = await snapshot();
+      this.reset();
+      for (const { version, count } of schemaVersions ?? []) this.set({ version: version ?? 'none' }, count);
+    },
+  });
+
+  new Gauge({
+    name: 'silo_schema_rollout_tenants',
+    help: 'Tenants of the newest schema rollout by state (pending, running, succeeded, failed, skipped), with its status.',
+    labelNames: ['rollout', 'status', 'state'],
+    registers: [registry],
+    async collect() {
+      const { rolloutTenants } = await snapshot();
+      this.reset();
+      if (!rolloutTenants?.length) return;
+      const { rolloutId, status } = rolloutTenants[0];
+      for (const state of ROLLOUT_TENANT_STATES) this.set({ rollout: rolloutId, status, state }, 0);
+      for (const { state, count } of rolloutTenants) this.set({ rollout: rolloutId, status, state }, count);
     },
   });
 

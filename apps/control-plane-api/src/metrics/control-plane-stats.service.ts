@@ -7,6 +7,20 @@ export interface TenantCount {
   count: number;
 }
 
+export interface SchemaVersionCount {
+  /** null: no schema applied yet. */
+  version: string | null;
+  count: number;
+}
+
+/** The tenants of the newest rollout by state, and that rollout's status. */
+export interface RolloutTenantCount {
+  rolloutId: string;
+  status: string;
+  state: string;
+  count: number;
+}
+
 /** Finished steps of one saga step, bucketed for a Prometheus histogram. */
 export interface StepDurations {
   saga: string;
@@ -26,6 +40,24 @@ export class ControlPlaneStats {
   async tenantCounts(): Promise<TenantCount[]> {
     return this.dataSource.query<TenantCount[]>(
       `SELECT status, tier, count(*)::int AS count FROM tenants GROUP BY status, tier`,
+    );
+  }
+
+  /** ACTIVE and SUSPENDED tenants (those with a database) by schema version. */
+  async schemaVersionCounts(): Promise<SchemaVersionCount[]> {
+    return this.dataSource.query<SchemaVersionCount[]>(
+      `SELECT schema_version AS version, count(*)::int AS count FROM tenants
+        WHERE status IN ('ACTIVE', 'SUSPENDED') GROUP BY schema_version`,
+    );
+  }
+
+  /** The newest rollout's tenants by state (none before the first rollout). */
+  async rolloutTenantCounts(): Promise<RolloutTenantCount[]> {
+    return this.dataSource.query<RolloutTenantCount[]>(
+      `SELECT r.id AS "rolloutId", r.status, rt.state, count(*)::int AS count
+         FROM (SELECT id, status FROM schema_rollouts ORDER BY created_at DESC, id DESC LIMIT 1) r
+         JOIN schema_rollout_tenants rt ON rt.rollout_id = r.id
+        GROUP BY r.id, r.status, rt.state`,
     );
   }
 

@@ -1,7 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { withTimeout } from '@silo/core';
 import { ProvisioningQueueStats, type JobOutcomeCount, type QueueJobState } from '@silo/queue';
-import { ControlPlaneStats, type StepDurations, type TenantCount } from './control-plane-stats.service';
+import {
+  ControlPlaneStats,
+  type RolloutTenantCount,
+  type SchemaVersionCount,
+  type StepDurations,
+  type TenantCount,
+} from './control-plane-stats.service';
 
 /** Upper bounds, in seconds, of `silo_provisioning_step_duration_seconds`. */
 export const STEP_DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600] as const;
@@ -17,6 +23,8 @@ export interface MetricsSnapshot {
   jobOutcomes: JobOutcomeCount[] | undefined;
   stepDurations: StepDurations[] | undefined;
   tenants: TenantCount[] | undefined;
+  schemaVersions: SchemaVersionCount[] | undefined;
+  rolloutTenants: RolloutTenantCount[] | undefined;
 }
 
 /** The `collector` label of `silo_metrics_collector_up`, per snapshot field. */
@@ -25,6 +33,8 @@ export const COLLECTORS: Readonly<Record<keyof MetricsSnapshot, string>> = {
   jobOutcomes: 'job_outcomes',
   stepDurations: 'step_durations',
   tenants: 'tenants',
+  schemaVersions: 'schema_versions',
+  rolloutTenants: 'rollout_tenants',
 };
 
 /**
@@ -55,18 +65,25 @@ export class MetricsSnapshots {
   }
 
   private async read(): Promise<MetricsSnapshot> {
-    const [queueJobs, jobOutcomes, stepDurations, tenants] = await Promise.all([
-      this.attempt(COLLECTORS.queueJobs, async () => ({
-        queue: this.queue.queueName,
-        counts: await this.queue.jobCounts(READ_TIMEOUT_MS),
-      })),
-      this.attempt(COLLECTORS.jobOutcomes, () => this.queue.jobOutcomes(READ_TIMEOUT_MS)),
-      this.attempt(COLLECTORS.stepDurations, () =>
-        withTimeout(this.stats.stepDurations(STEP_DURATION_BUCKETS), READ_TIMEOUT_MS),
-      ),
-      this.attempt(COLLECTORS.tenants, () => withTimeout(this.stats.tenantCounts(), READ_TIMEOUT_MS)),
-    ]);
-    return { queueJobs, jobOutcomes, stepDurations, tenants };
+    const [queueJobs, jobOutcomes, stepDurations, tenants, schemaVersions, rolloutTenants] =
+      await Promise.all([
+        this.attempt(COLLECTORS.queueJobs, async () => ({
+          queue: this.queue.queueName,
+          counts: await this.queue.jobCounts(READ_TIMEOUT_MS),
+        })),
+        this.attempt(COLLECTORS.jobOutcomes, () => this.queue.jobOutcomes(READ_TIMEOUT_MS)),
+        this.attempt(COLLECTORS.stepDurations, () =>
+          withTimeout(this.stats.stepDurations(STEP_DURATION_BUCKETS), READ_TIMEOUT_MS),
+        ),
+        this.attempt(COLLECTORS.tenants, () => withTimeout(this.stats.tenantCounts(), READ_TIMEOUT_MS)),
+        this.attempt(COLLECTORS.schemaVersions, () =>
+          withTimeout(this.stats.schemaVersionCounts(), READ_TIMEOUT_MS),
+        ),
+        this.attempt(COLLECTORS.rolloutTenants, () =>
+          withTimeout(this.stats.rolloutTenantCounts(), READ_TIMEOUT_MS),
+        ),
+      ]);
+    return { queueJobs, jobOutcomes, stepDurations, tenants, schemaVersions, rolloutTenants };
   }
 
   /** Warns when a collector goes down and says when it is back; an outage is one warning, not one per scrape. */

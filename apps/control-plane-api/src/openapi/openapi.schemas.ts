@@ -1,5 +1,7 @@
 import type { ReferenceObject, SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
+import { startRolloutBody } from '../rollouts/rollout.requests';
+import { rolloutList, rolloutResource, schemaVersionsResource } from '../rollouts/rollout.responses';
 import { createTenantBody } from '../tenants/tenant.requests';
 import {
   tenantAlarmList,
@@ -42,6 +44,10 @@ const COMPONENTS = {
   TenantEventList: tenantEventList,
   TenantAlarmList: tenantAlarmList,
   TierList: tierList,
+  StartRolloutRequest: startRolloutBody,
+  SchemaRollout: rolloutResource,
+  SchemaRolloutList: rolloutList,
+  SchemaVersions: schemaVersionsResource,
   Problem: problemDetails,
   Liveness: liveness,
   Readiness: readiness,

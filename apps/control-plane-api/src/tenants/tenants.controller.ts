@@ -24,18 +24,13 @@ import {
 } from '@silo/core';
 import type { TenantEntity } from '@silo/control-plane-db';
 import { parseInput, problem } from '@silo/http';
-import {
-  ALARM_METRICS,
-  ProvisioningSettings,
-  TenantOnboarding,
-  TenantQueries,
-  type SagaContext,
-} from '@silo/provisioning';
+import { ALARM_METRICS, ProvisioningSettings, TenantOnboarding, TenantQueries } from '@silo/provisioning';
 import type { Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';
 import { ApiJsonResponse, ApiProblems, ApiQueryFrom, ApiTenantParam } from '../openapi/openapi.decorators';
 import { openApiSchema, schemaRef } from '../openapi/openapi.schemas';
+import { sagaContext } from '../http/saga-context';
 import { Mutating } from '../rate-limit/mutation-rate-limit.guard';
 import {
   createTenantBody,
@@ -308,17 +303,4 @@ export class TenantsController {
     if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${idOrSlug}`);
     return tenant;
   }
-}
-
-function sagaContext(req: AuthenticatedRequest): SagaContext {
-  return {
-    actor: req.principal?.sub ?? 'unknown',
-    correlationId: requestId(req),
-  };
-}
-
-/** The id pino-http gave the request (echoed as x-request-id). */
-function requestId(req: AuthenticatedRequest): string {
-  const id = (req as { id?: unknown }).id;
-  return typeof id === 'string' || typeof id === 'number' ? String(id) : '';
 }

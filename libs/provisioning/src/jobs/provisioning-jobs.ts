@@ -2,8 +2,14 @@ import type { TierName } from '@silo/core';
 
 export const PROVISION_TENANT_JOB = 'provision-tenant';
 export const DEPROVISION_TENANT_JOB = 'deprovision-tenant';
+/** One tenant of a schema rollout: its migrations up to the rollout's target. */
+export const MIGRATE_TENANT_JOB = 'migrate-tenant';
 /** Every job the `provisioning` queue carries; the worker refuses to start without one handler each. */
-export const PROVISIONING_JOB_NAMES = [PROVISION_TENANT_JOB, DEPROVISION_TENANT_JOB] as const;
+export const PROVISIONING_JOB_NAMES = [
+  PROVISION_TENANT_JOB,
+  DEPROVISION_TENANT_JOB,
+  MIGRATE_TENANT_JOB,
+] as const;
 
 /** Ids only: the worker reads everything else from the control plane and Secrets Manager. */
 export interface TenantJobData {
@@ -13,6 +19,18 @@ export interface TenantJobData {
 /** One job per tenant and provisioning run: enqueueing it twice is a no-op. */
 export function provisionJobId(tenantId: string, run: number): string {
   return `provision-${tenantId}-${run}`;
+}
+
+/** Ids only: which rollout, which tenant, and which dispatch of it (a resume retries with the next). */
+export interface MigrateTenantJobData {
+  rolloutId: string;
+  tenantId: string;
+  attempt: string;
+}
+
+/** One job per rollout, tenant and dispatch: relaying it twice adds it once. */
+export function migrateJobId(rolloutId: string, tenantId: string, attempt: number): string {
+  return `migrate-${rolloutId}-${tenantId}-${attempt}`;
 }
 
 export function deprovisionJobId(tenantId: string): string {

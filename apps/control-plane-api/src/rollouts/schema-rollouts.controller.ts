@@ -1,0 +1,151 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiParam } from '@nestjs/swagger';
+import { isTenantId, RolloutError, RolloutErrorCode } from '@silo/core';
+import { parseInput } from '@silo/http';
+import { SchemaRollouts } from '@silo/provisioning';
+import type { Response } from 'express';
+import type { AuthenticatedRequest } from '../auth/auth.guard';
+import { Roles } from '../auth/route-rules';
+import { sagaContext } from '../http/saga-context';
+import { ApiJsonResponse, ApiProblems, ApiQueryFrom } from '../openapi/openapi.decorators';
+import { schemaRef } from '../openapi/openapi.schemas';
+import { Mutating } from '../rate-limit/mutation-rate-limit.guard';
+import { listRolloutsQuery, startRolloutBody } from './rollout.requests';
+import { rolloutSummaryView, rolloutView, schemaVersionsView } from './rollout.view';
+
+const DEFAULT_PAGE_SIZE = 20;
+
+const ApiRolloutParam = () =>
+  ApiParam({ name: 'id', description: 'The rollout’s id.', schema: { type: 'string', format: 'uuid' } });
+
+/**
+ * Schema rollouts: every eligible tenant moved to a target version in waves, by the worker.
+ * Reads are open to every role; starting and steering one is admin's.
+ */
+@Roles('ops', 'sre', 'admin')
+@Controller('v1')
+export class SchemaRolloutsController {
+  constructor(private readonly rollouts: SchemaRollouts) {}
+
+  @ApiOperation({
+    summary: 'Start a schema rollout',
+    description:
+      'Plans the ACTIVE and SUSPENDED tenants (of `tiers`) below the target into a canary and waves, ' +
+      'and starts the first tenants; the worker migrates them. Answers 202 with the rollout.',
+  })
+  @ApiBody({ required: true, schema: schemaRef('StartRolloutRequest') })
+  @ApiJsonResponse(
+    202,
+    'SchemaRollout',
+    'The RUNNING rollout (SUCCEEDED at once when no tenant is below the target).',
+    {
+      Location: { description: '`/v1/schema-rollouts/{id}`', schema: { type: 'string' } },
+    },
+  )
+  @ApiProblems({
+    400: 'The body is invalid; `errors` names each field.',
+    409: 'Another rollout is RUNNING or PAUSED (`rolloutId` names it).',
+    422: 'The target is not a known version, or is older than a tenant already is.',
+  })
+  @Roles('admin')
+  @Mutating()
+  @Post('schema-rollouts')
+  @HttpCode(202)
+  async start(
+    @Body() body: unknown,
+    @Req() req: AuthenticatedRequest,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const input = parseInput(startRolloutBody, body, 'body');
+    const detail = await this.rollouts.start(input, sagaContext(req));
+    res.setHeader('Location', `/v1/schema-rollouts/${detail.rollout.id}`);
+    return rolloutView(detail);
+  }
+
+  @ApiOperation({ summary: 'List schema rollouts, newest first' })
+  @ApiQueryFrom(listRolloutsQuery, {
+    limit: {
+      description: 'How many.',
+      schema: { type: 'integer', minimum: 1, maximum: 100, default: DEFAULT_PAGE_SIZE },
+    },
+  })
+  @ApiJsonResponse(200, 'SchemaRolloutList', 'The newest rollouts with their counts.')
+  @ApiProblems({ 400: 'A query parameter is invalid or unknown; `errors` names each.' })
+  @Get('schema-rollouts')
+  async list(@Query() rawQuery: unknown) {
+    const { limit } = parseInput(listRolloutsQuery, rawQuery, 'query');
+    const items = await this.rollouts.list(limit ?? DEFAULT_PAGE_SIZE);
+    return { items: items.map(({ rollout, counts }) => rolloutSummaryView(rollout, counts)) };
+  }
+
+  @ApiOperation({
+    summary: 'A schema rollout: status, waves with their tenants, failed tenants, audit trail',
+  })
+  @ApiRolloutParam()
+  @ApiJsonResponse(200, 'SchemaRollout', 'The rollout.')
+  @ApiProblems({ 404: 'No schema rollout has this id.' })
+  @Get('schema-rollouts/:id')
+  async get(@Param('id') id: string) {
+    return rolloutView(await this.rollouts.get(known(id)));
+  }
+
+  @ApiOperation({ summary: 'Pause a RUNNING rollout: migrations already running finish, nothing new starts' })
+  @ApiRolloutParam()
+  @ApiJsonResponse(200, 'SchemaRollout', 'The PAUSED rollout.')
+  @ApiProblems({
+    404: 'No schema rollout has this id.',
+    409: 'The rollout is not RUNNING (`rolloutStatus` says what it is).',
+  })
+  @Roles('admin')
+  @Mutating()
+  @Post('schema-rollouts/:id/pause')
+  @HttpCode(200)
+  async pause(@Param('id') id: string, @Req() req: AuthenticatedRequest) {
+    return rolloutView(await this.rollouts.pause(known(id), sagaContext(req)));
+  }
+
+  @ApiOperation({
+    summary: 'Resume a PAUSED or FAILED rollout',
+    description: 'Failed tenants are retried first; after an approval pause, the next wave starts.',
+  })
+  @ApiRolloutParam()
+  @ApiJsonResponse(200, 'SchemaRollout', 'The RUNNING rollout.')
+  @ApiProblems({
+    404: 'No schema rollout has this id.',
+    409: 'The rollout is not PAUSED or FAILED, or another one is open.',
+  })
+  @Roles('admin')
+  @Mutating()
+  @Post('schema-rollouts/:id/resume')
+  @HttpCode(200)
+  async resume(@Param('id') id: string, @Req() req: AuthenticatedRequest) {
+    return rolloutView(await this.rollouts.resume(known(id), sagaContext(req)));
+  }
+
+  @ApiOperation({
+    summary: 'Abort a rollout for good: migrations already running finish, the rest stay as they are',
+  })
+  @ApiRolloutParam()
+  @ApiJsonResponse(200, 'SchemaRollout', 'The ABORTED rollout.')
+  @ApiProblems({ 404: 'No schema rollout has this id.', 409: 'The rollout is not RUNNING or PAUSED.' })
+  @Roles('admin')
+  @Mutating()
+  @Post('schema-rollouts/:id/abort')
+  @HttpCode(200)
+  async abort(@Param('id') id: string, @Req() req: AuthenticatedRequest) {
+    return rolloutView(await this.rollouts.abort(known(id), sagaContext(req)));
+  }
+
+  @ApiOperation({ summary: 'How many tenants are at each schema version, and which are behind the newest' })
+  @ApiJsonResponse(200, 'SchemaVersions', 'ACTIVE and SUSPENDED tenants by schema version.')
+  @Get('schema-versions')
+  async versions() {
+    return schemaVersionsView(await this.rollouts.schemaVersions());
+  }
+}
+
+/** A rollout id is a UUID; anything else names no rollout (and never reaches a uuid cast). */
+function known(id: string): string {
+  if (!isTenantId(id)) throw new RolloutError(RolloutErrorCode.ROLLOUT_NOT_FOUND, `no schema rollout ${id}`);
+  return id;
+}

@@ -1,0 +1,72 @@
+import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { SchemaRolloutEntity } from './schema-rollout.entity';
+import { TenantEntity } from './tenant.entity';
+
+export const ROLLOUT_TENANT_STATES = ['pending', 'running', 'succeeded', 'failed', 'skipped'] as const;
+export type RolloutTenantState = (typeof ROLLOUT_TENANT_STATES)[number];
+
+/** One tenant of a rollout: its wave, where it is, and what stopped it. Never a host or credential. */
+@Entity({ name: 'schema_rollout_tenants' })
+@Index('schema_rollout_tenants_dispatch_idx', ['rolloutId', 'state', 'wave', 'position'])
+@Check('schema_rollout_tenants_state_known', `state IN ('pending','running','succeeded','failed','skipped')`)
+export class SchemaRolloutTenantEntity {
+  @PrimaryColumn({
+    name: 'rollout_id',
+    type: 'uuid',
+    primaryKeyConstraintName: 'schema_rollout_tenants_pkey',
+  })
+  rolloutId!: string;
+
+  @ManyToOne(() => SchemaRolloutEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'rollout_id', foreignKeyConstraintName: 'schema_rollout_tenants_rollout_id_fkey' })
+  rollout?: SchemaRolloutEntity;
+
+  @PrimaryColumn({ name: 'tenant_id', type: 'uuid', primaryKeyConstraintName: 'schema_rollout_tenants_pkey' })
+  tenantId!: string;
+
+  @ManyToOne(() => TenantEntity, { onDelete: 'RESTRICT' })
+  @JoinColumn({ name: 'tenant_id', foreignKeyConstraintName: 'schema_rollout_tenants_tenant_id_fkey' })
+  tenant?: TenantEntity;
+
+  @Column({ type: 'integer' })
+  wave!: number;
+
+  /** Order within the rollout (canary first). */
+  @Column({ type: 'integer' })
+  position!: number;
+
+  @Column({ type: 'varchar', length: 16 })
+  state!: RolloutTenantState;
+
+  /** How many times its job was handed to the queue; part of the job id. */
+  @Column({ type: 'integer', default: 0 })
+  attempt!: number;
+
+  /** Retryable failures (database or AWS away) of the current attempt. */
+  @Column({ type: 'integer', default: 0 })
+  failures!: number;
+
+  @Column({ name: 'from_version', type: 'varchar', length: 64, nullable: true })
+  fromVersion!: string | null;
+
+  @Column({ name: 'reached_version', type: 'varchar', length: 64, nullable: true })
+  reachedVersion!: string | null;
+
+  @Column({ name: 'failed_migration', type: 'varchar', length: 255, nullable: true })
+  failedMigration!: string | null;
+
+  @Column({ name: 'sql_state', type: 'varchar', length: 5, nullable: true })
+  sqlState!: string | null;
+
+  @Column({ name: 'error_code', type: 'varchar', length: 64, nullable: true })
+  errorCode!: string | null;
+
+  @Column({ name: 'error_message', type: 'text', nullable: true })
+  errorMessage!: string | null;
+
+  @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
+  startedAt!: Date | null;
+
+  @Column({ name: 'finished_at', type: 'timestamptz', nullable: true })
+  finishedAt!: Date | null;
+}

@@ -1,0 +1,22 @@
+/** Why a schema-rollout request was refused. A closed set; the API maps each to one status. */
+export enum RolloutErrorCode {
+  ROLLOUT_NOT_FOUND = 'ROLLOUT_NOT_FOUND',
+  /** Another rollout is RUNNING or PAUSED. */
+  ROLLOUT_ALREADY_OPEN = 'ROLLOUT_ALREADY_OPEN',
+  /** Pause, resume or abort from a status that does not allow it. */
+  ROLLOUT_ILLEGAL_STATE = 'ROLLOUT_ILLEGAL_STATE',
+  /** The target is not a known version, or older than a tenant already is. */
+  INVALID_TARGET_VERSION = 'INVALID_TARGET_VERSION',
+}
+
+export class RolloutError extends Error {
+  override readonly name = 'RolloutError';
+  constructor(
+    readonly code: RolloutErrorCode,
+    message: string,
+    /** Extra members of the problem answer (e.g. the open rollout's id). */
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}

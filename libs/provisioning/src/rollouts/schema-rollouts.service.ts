@@ -1,0 +1,340 @@
+import { Injectable } from '@nestjs/common';
+import {
+  SchemaRolloutEntity,
+  SchemaRolloutEventEntity,
+  SchemaRolloutTenantEntity,
+  TenantEntity,
+  type RolloutStatus,
+} from '@silo/control-plane-db';
+import { RolloutError, RolloutErrorCode, type TierName } from '@silo/core';
+import { compareVersions, findMigration } from '@silo/tenant-schema';
+import { DataSource, In, QueryFailedError, type EntityManager } from 'typeorm';
+import { ProvisioningSettings } from '../saga/provisioning-settings';
+import type { SagaContext } from '../store/provisioning-store';
+import { advanceRollout, appendRolloutEvent, lockRollout, setStatus, stateCounts } from './rollout-dispatch';
+import { planRollout } from './rollout-plan';
+
+/** A rollout as asked for; shape and ranges are checked by the caller (the API's schema). */
+export interface NewRollout {
+  /** Default the newest migration. */
+  targetVersion?: string;
+  canary: number;
+  /** Cumulative percentages, increasing, the last 100. */
+  waves: number[];
+  maxConcurrency: number;
+  failureThreshold: number;
+  pauseBetweenWaves: boolean;
+  /** Default every tier. */
+  tiers?: TierName[];
+}
+
+/** Tenants with a database: the ones a rollout migrates and the schema versions count. */
+const MIGRATABLE = ['ACTIVE', 'SUSPENDED'] as const;
+
+export interface RolloutDetail {
+  rollout: SchemaRolloutEntity;
+  counts: Awaited<ReturnType<typeof stateCounts>>;
+  tenants: (SchemaRolloutTenantEntity & { slug: string })[];
+  events: SchemaRolloutEventEntity[];
+}
+
+/**
+ * Starting, steering and reading schema rollouts. Every change is one transaction under the
+ * rollout's row lock, with its audit line and, where tenants start, their jobs in the outbox:
+ * no migration runs inside a request.
+ */
+@Injectable()
+export class SchemaRollouts {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly settings: ProvisioningSettings,
+  ) {}
+
+  /**
+   * Plans and starts a rollout of every ACTIVE and SUSPENDED tenant (of `tiers`) below the
+   * target. INVALID_TARGET_VERSION for an unknown target or one older than a tenant already is;
+   * ROLLOUT_ALREADY_OPEN while another one is RUNNING or PAUSED.
+   */
+  async start(input: NewRollout, ctx: SagaContext): Promise<RolloutDetail> {
+    const set = this.settings.migrations;
+    const target =
+      input.targetVersion === undefined
+        ? set.migrations[set.migrations.length - 1]
+        : findMigration(set, input.targetVersion);
+    if (!target) {
+      throw new RolloutError(
+        RolloutErrorCode.INVALID_TARGET_VERSION,
+        `targetVersion ${input.targetVersion} is not a version of the tenant migrations (known: ${set.migrations.map((m) => m.version).join(', ')})`,
+        { errors: [{ field: 'targetVersion', message: 'is not a known migration version' }] },
+      );
+    }
+    const id = await this.dataSource
+      .transaction(async (em) => {
+        const open = await em
+          .getRepository(SchemaRolloutEntity)
+          .findOne({ where: { status: In(['RUNNING', 'PAUSED']) } });
+        if (open) throw alreadyOpen(open.id, open.status);
+        const scope = await em.getRepository(TenantEntity).find({
+          select: { id: true, slug: true, tier: true, createdAt: true, schemaVersion: true },
+          where: { status: In([...MIGRATABLE]), ...(input.tiers ? { tier: In(input.tiers) } : {}) },
+        });
+        const ahead = scope.filter(
+          (t) => t.schemaVersion !== null && compareVersions(t.schemaVersion, target.version) > 0,
+        );
+        if (ahead.length) {
+          throw new RolloutError(
+            RolloutErrorCode.INVALID_TARGET_VERSION,
+            `targetVersion ${target.version} is older than ${ahead.length} tenant(s) already are (${ahead
+              .slice(0, 5)
+              .map((t) => `${t.slug} at ${t.schemaVersion}`)
+              .join(', ')}); rollouts never migrate down`,
+            { errors: [{ field: 'targetVersion', message: 'is older than a tenant already is' }] },
+          );
+        }
+        const eligible = scope.filter(
+          (t) => t.schemaVersion === null || compareVersions(t.schemaVersion, target.version) < 0,
+        );
+        const plan = planRollout(eligible, input.canary, input.waves);
+        const rollouts = em.getRepository(SchemaRolloutEntity);
+        const rollout = await rollouts.save(
+          rollouts.create({
+            status: 'RUNNING',
+            targetVersion: target.version,
+            canary: input.canary,
+            wavePercents: input.waves,
+            plan: plan.waves,
+            maxConcurrency: input.maxConcurrency,
+            failureThreshold: input.failureThreshold,
+            pauseBetweenWaves: input.pauseBetweenWaves,
+            tiers: input.tiers ?? null,
+            createdBy: ctx.actor,
+          }),
+        );
+        const versions = new Map(eligible.map((t) => [t.id, t.schemaVersion]));
+        const rows = plan.tenants.map((t) => ({
+          rolloutId: rollout.id,
+          tenantId: t.tenantId,
+          wave: t.wave,
+          position: t.position,
+          state: 'pending' as const,
+          fromVersion: versions.get(t.tenantId) ?? null,
+        }));
+        for (let i = 0; i < rows.length; i += 500)
+          await em.insert(SchemaRolloutTenantEntity, rows.slice(i, i + 500));
+        await appendRolloutEvent(
+          em,
+          rollout.id,
+          ctx,
+          'rollout.started',
+          `rollout to ${target.version} started: ${rows.length} tenant(s) in ${plan.waves.length} wave(s)`,
+          {
+            targetVersion: target.version,
+            tenants: rows.length,
+            waves: plan.waves.map((w) => w.size),
+          },
+        );
+        await advanceRollout(em, rollout, ctx);
+        return rollout.id;
+      })
+      .catch((error: unknown) => {
+        // Two starts at once: the partial unique index lets one through.
+        if (
+          error instanceof QueryFailedError &&
+          (error.driverError as { constraint?: string }).constraint === 'schema_rollouts_one_open'
+        ) {
+          throw alreadyOpen();
+        }
+        throw error;
+      });
+    return this.get(id);
+  }
+
+  /** RUNNING → PAUSED: migrations already running finish; nothing new starts. */
+  pause(id: string, ctx: SagaContext): Promise<RolloutDetail> {
+    return this.steer(id, 'pause', ['RUNNING'], async (em, rollout) => {
+      await setStatus(em, rollout, 'PAUSED', ctx, {
+        pauseKind: 'operator',
+        reason: `paused by ${ctx.actor}`,
+        event: 'rollout.paused',
+      });
+    });
+  }
+
+  /**
+   * PAUSED or FAILED → RUNNING. Failed tenants go back to pending and are dispatched first; after
+   * an approval gate, the next wave may start.
+   */
+  resume(id: string, ctx: SagaContext): Promise<RolloutDetail> {
+    return this.steer(id, 'resume', ['PAUSED', 'FAILED'], async (em, rollout) => {
+      const open = await em
+        .getRepository(SchemaRolloutEntity)
+        .findOne({ where: { status: In(['RUNNING', 'PAUSED']) } });
+      if (open && open.id !== rollout.id) throw alreadyOpen(open.id, open.status);
+      const retried = await em.update(
+        SchemaRolloutTenantEntity,
+        { rolloutId: rollout.id, state: 'failed' },
+        { state: 'pending', failures: 0 },
+      );
+      if (rollout.pauseKind === 'approval') {
+        rollout.approvedWave = rollout.currentWave + 1;
+        await em.update(SchemaRolloutEntity, { id: rollout.id }, { approvedWave: rollout.approvedWave });
+      }
+      const from = rollout.status;
+      await setStatus(em, rollout, 'RUNNING', ctx, {
+        reason: null,
+        event: 'rollout.resumed',
+        message: `resumed by ${ctx.actor}${retried.affected ? `; ${retried.affected} failed tenant(s) retried first` : ''}`,
+        data: { from, retried: retried.affected ?? 0 },
+      });
+      await advanceRollout(em, rollout, ctx);
+    });
+  }
+
+  /** RUNNING or PAUSED → ABORTED, for good: migrations already running finish; the rest stay pending. */
+  abort(id: string, ctx: SagaContext): Promise<RolloutDetail> {
+    return this.steer(id, 'abort', ['RUNNING', 'PAUSED'], async (em, rollout) => {
+      await setStatus(em, rollout, 'ABORTED', ctx, {
+        reason: null,
+        event: 'rollout.aborted',
+        message: `aborted by ${ctx.actor}`,
+      });
+    });
+  }
+
+  async get(id: string): Promise<RolloutDetail> {
+    const rollout = await this.dataSource.getRepository(SchemaRolloutEntity).findOneBy({ id });
+    if (!rollout) throw notFound(id);
+    const [counts, tenants, events] = await Promise.all([
+      stateCounts(this.dataSource.manager, id),
+      this.dataSource.query<(Record<string, unknown> & { slug: string })[]>(
+        `SELECT rt.*, t.slug FROM schema_rollout_tenants rt JOIN tenants t ON t.id = rt.tenant_id
+          WHERE rt.rollout_id = $1 ORDER BY rt.position`,
+        [id],
+      ),
+      this.dataSource
+        .getRepository(SchemaRolloutEventEntity)
+        .find({ where: { rolloutId: id }, order: { id: 'ASC' } }),
+    ]);
+    return { rollout, counts, tenants: tenants.map(tenantRow), events };
+  }
+
+  /** Newest first, with their counts. */
+  async list(
+    limit: number,
+    before?: { createdAt: Date; id: string },
+  ): Promise<{ rollout: SchemaRolloutEntity; counts: RolloutDetail['counts'] }[]> {
+    const query = this.dataSource
+      .getRepository(SchemaRolloutEntity)
+      .createQueryBuilder('r')
+      .orderBy('r.created_at', 'DESC')
+      .addOrderBy('r.id', 'DESC')
+      .limit(limit);
+    if (before) query.where('(r.created_at, r.id) < (:at, :id)', { at: before.createdAt, id: before.id });
+    const rollouts = await query.getMany();
+    return Promise.all(
+      rollouts.map(async (rollout) => ({
+        rollout,
+        counts: await stateCounts(this.dataSource.manager, rollout.id),
+      })),
+    );
+  }
+
+  /** How many ACTIVE and SUSPENDED tenants are at each version, and which are behind the newest. */
+  async schemaVersions(): Promise<{
+    newest: string;
+    versions: { version: string | null; tenants: number }[];
+    behind: { id: string; slug: string; tier: string; status: string; schemaVersion: string | null }[];
+  }> {
+    const newest = this.settings.migrations.newest;
+    const tenants = await this.dataSource.getRepository(TenantEntity).find({
+      select: { id: true, slug: true, tier: true, status: true, schemaVersion: true },
+      where: { status: In([...MIGRATABLE]) },
+      order: { slug: 'ASC' },
+    });
+    const byVersion = new Map<string | null, number>();
+    for (const t of tenants) byVersion.set(t.schemaVersion, (byVersion.get(t.schemaVersion) ?? 0) + 1);
+    const versions = [...byVersion.entries()]
+      .map(([version, count]) => ({ version, tenants: count }))
+      .sort((a, b) =>
+        a.version === null ? -1 : b.version === null ? 1 : compareVersions(a.version, b.version),
+      );
+    const behind = tenants
+      .filter((t) => t.schemaVersion === null || compareVersions(t.schemaVersion, newest) < 0)
+      .map((t) => ({
+        id: t.id,
+        slug: t.slug,
+        tier: t.tier,
+        status: t.status,
+        schemaVersion: t.schemaVersion,
+      }));
+    return { newest, versions, behind };
+  }
+
+  private async steer(
+    id: string,
+    action: string,
+    from: readonly RolloutStatus[],
+    apply: (em: EntityManager, rollout: SchemaRolloutEntity) => Promise<void>,
+  ): Promise<RolloutDetail> {
+    await this.dataSource
+      .transaction(async (em) => {
+        const rollout = await lockRollout(em, id);
+        if (!rollout) throw notFound(id);
+        if (!from.includes(rollout.status)) {
+          throw new RolloutError(
+            RolloutErrorCode.ROLLOUT_ILLEGAL_STATE,
+            `rollout ${id} is ${rollout.status}; ${action} needs ${from.join(' or ')}`,
+            { rolloutStatus: rollout.status },
+          );
+        }
+        await apply(em, rollout);
+      })
+      .catch((error: unknown) => {
+        if (
+          error instanceof QueryFailedError &&
+          (error.driverError as { constraint?: string }).constraint === 'schema_rollouts_one_open'
+        ) {
+          throw alreadyOpen();
+        }
+        throw error;
+      });
+    return this.get(id);
+  }
+}
+
+function tenantRow(
+  r: Record<string, unknown> & { slug: string },
+): SchemaRolloutTenantEntity & { slug: string } {
+  return {
+    rolloutId: r.rollout_id as string,
+    tenantId: r.tenant_id as string,
+    slug: r.slug,
+    wave: r.wave as number,
+    position: r.position as number,
+    state: r.state as SchemaRolloutTenantEntity['state'],
+    attempt: r.attempt as number,
+    failures: r.failures as number,
+    fromVersion: r.from_version as string | null,
+    reachedVersion: r.reached_version as string | null,
+    failedMigration: r.failed_migration as string | null,
+    sqlState: r.sql_state as string | null,
+    errorCode: r.error_code as string | null,
+    errorMessage: r.error_message as string | null,
+    startedAt: r.started_at as Date | null,
+    finishedAt: r.finished_at as Date | null,
+  };
+}
+
+function notFound(id: string): RolloutError {
+  return new RolloutError(RolloutErrorCode.ROLLOUT_NOT_FOUND, `no schema rollout ${id}`);
+}
+
+function alreadyOpen(id?: string, status?: string): RolloutError {
+  return new RolloutError(
+    RolloutErrorCode.ROLLOUT_ALREADY_OPEN,
+    id
+      ? `rollout ${id} is ${status}; finish, resume or abort it before starting another`
+      : 'another rollout is RUNNING or PAUSED; finish, resume or abort it before starting another',
+    id ? { rolloutId: id } : {},
+  );
+}
