@@ -53,6 +53,7 @@ describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, mot
   const fleet: FleetTenant[] = [];
   let starters: FleetTenant[];
   let pros: FleetTenant[];
+  let enterprises: FleetTenant[];
   const set = loadTenantMigrations({ dir: FLEET_MIGRATIONS });
 
   beforeAll(async () => {
@@ -84,6 +85,7 @@ describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, mot
     };
     starters = await createFleet({ ...common, tier: 'starter', count: 30 });
     pros = await createFleet({ ...common, tier: 'pro', count: 5 });
+    enterprises = await createFleet({ ...common, tier: 'enterprise', count: 4 });
   });
 
   afterAll(async () => {
@@ -244,10 +246,10 @@ describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, mot
     expect(versions.body).toMatchObject({
       newest: '0003',
       versions: [
-        { version: '0001', tenants: 5 },
+        { version: '0001', tenants: 9 },
         { version: '0003', tenants: 30 },
       ],
-      behind: { count: 5 },
+      behind: { count: 9 },
     });
     const metrics = (await request(api.app.getHttpServer()).get('/metrics')).text;
     expect(metrics).toContain('silo_tenants_by_schema_version{version="0003"} 30');
@@ -297,5 +299,55 @@ describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, mot
       await holder.query('ROLLBACK');
       await holder.end();
     }
+  });
+
+  it('waits for approval between waves, skips a tenant that started deprovisioning, and aborts for good', async () => {
+    const started = await post('/v1/schema-rollouts', {
+      targetVersion: '0002',
+      canary: 1,
+      waves: [50, 100],
+      pauseBetweenWaves: true,
+      tiers: ['enterprise'],
+    });
+    expect(started.status).toBe(202);
+    const id = (started.body as RolloutBody).id;
+    const gate = await settled(id, 'PAUSED');
+    expect(gate.pausedBecause).toBe('approval');
+    expect(gate.pausedReason).toBe('wave 0 is done; resume to start wave 1');
+    expect(gate.plan.map((w) => w.tenants.map((t) => t.state))).toEqual([
+      ['succeeded'],
+      ['pending', 'pending'],
+      ['pending'],
+    ]);
+
+    // The next wave's first tenant starts deprovisioning before the gate opens.
+    const leaving = enterprises[1];
+    const deletion = await request(api.app.getHttpServer())
+      .delete(`/v1/tenants/${leaving.id}?confirm=${leaving.slug}`)
+      .set('authorization', admin);
+    expect(deletion.status).toBe(202);
+    expect((await post(`/v1/schema-rollouts/${id}/resume`)).status).toBe(200);
+    const second = await settled(id, 'PAUSED');
+    expect(second.plan[1].tenants.map((t) => [t.slug, t.state])).toEqual([
+      [leaving.slug, 'skipped'],
+      [enterprises[2].slug, 'succeeded'],
+    ]);
+    const events = await ds.getRepository(TenantEventEntity).findBy({ tenantId: leaving.id });
+    expect(events.map((e) => e.type)).not.toContain('schema.migrated');
+
+    const aborted = await post(`/v1/schema-rollouts/${id}/abort`);
+    expect(aborted.status).toBe(200);
+    expect(aborted.body).toMatchObject({
+      status: 'ABORTED',
+      counts: { pending: 1, skipped: 1, succeeded: 2 },
+    });
+    expect((await post(`/v1/schema-rollouts/${id}/resume`)).status).toBe(409);
+    expect(await ledgerVersions(enterprises[3])).toEqual(['0001']);
+    const list = await request(api.app.getHttpServer())
+      .get('/v1/schema-rollouts?limit=2')
+      .set('authorization', sre);
+    const items = (list.body as { items: { id: string }[] }).items;
+    expect(items).toHaveLength(2);
+    expect(items[0].id).toBe(id);
   });
 });
