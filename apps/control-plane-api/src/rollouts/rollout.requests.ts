@@ -1,5 +1,6 @@
 import { TIER_NAMES } from '@silo/core';
 import { z } from 'zod';
+import { pageLimitParam } from '../http/query-params';
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -61,10 +62,5 @@ export const startRolloutBody = z.strictObject(
 
 /** GET /v1/schema-rollouts query. */
 export const listRolloutsQuery = z.strictObject({
-  limit: z
-    .string()
-    .regex(/^\d{1,3}$/, 'must be a whole number from 1 to 100')
-    .transform(Number)
-    .pipe(z.number().min(1, 'must be at least 1').max(100, 'must be at most 100'))
-    .optional(),
+  limit: pageLimitParam(100),
 });

@@ -9,6 +9,7 @@ import {
 } from '@silo/core';
 import type { TenantCursor } from '@silo/provisioning';
 import { z } from 'zod';
+import { pageLimitParam } from '../http/query-params';
 
 /**
  * The contract's slug rule, with the reason for a refusal from the one shared check. The
@@ -130,12 +131,7 @@ function commaList<T extends string>(allowed: readonly T[], what: string) {
 export const listTenantsQuery = z.strictObject({
   status: commaList<TenantStatus>(TENANT_STATUSES, 'status'),
   tier: commaList<TierName>(TIER_NAMES, 'tier'),
-  limit: z
-    .string()
-    .regex(/^\d{1,3}$/, 'must be a whole number from 1 to 200')
-    .transform(Number)
-    .pipe(z.number().min(1, 'must be at least 1').max(200, 'must be at most 200'))
-    .optional(),
+  limit: pageLimitParam(200),
   cursor: z
     .string()
     .transform((value, ctx) => {

@@ -136,16 +136,7 @@ export class SchemaRollouts {
         await advanceRollout(em, rollout, ctx);
         return rollout.id;
       })
-      .catch((error: unknown) => {
-        // Two starts at once: the partial unique index lets one through.
-        if (
-          error instanceof QueryFailedError &&
-          (error.driverError as { constraint?: string }).constraint === 'schema_rollouts_one_open'
-        ) {
-          throw alreadyOpen();
-        }
-        throw error;
-      });
+      .catch(rethrowOpenConflict);
     return this.get(id);
   }
 
@@ -289,15 +280,7 @@ export class SchemaRollouts {
         }
         await apply(em, rollout);
       })
-      .catch((error: unknown) => {
-        if (
-          error instanceof QueryFailedError &&
-          (error.driverError as { constraint?: string }).constraint === 'schema_rollouts_one_open'
-        ) {
-          throw alreadyOpen();
-        }
-        throw error;
-      });
+      .catch(rethrowOpenConflict);
     return this.get(id);
   }
 }
@@ -323,6 +306,17 @@ function tenantRow(
     startedAt: r.started_at as Date | null,
     finishedAt: r.finished_at as Date | null,
   };
+}
+
+/** Two starts (or resumes) at once: the partial unique index `schema_rollouts_one_open` lets one through. */
+function rethrowOpenConflict(error: unknown): never {
+  if (
+    error instanceof QueryFailedError &&
+    (error.driverError as { constraint?: string }).constraint === 'schema_rollouts_one_open'
+  ) {
+    throw alreadyOpen();
+  }
+  throw error;
 }
 
 function notFound(id: string): RolloutError {
