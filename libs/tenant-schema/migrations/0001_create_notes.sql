@@ -11,5 +11,3 @@ CREATE TABLE app.notes (
 );
 
 CREATE INDEX notes_created_at_idx ON app.notes (created_at);
--- edited after it was applied
-SELECT 1;

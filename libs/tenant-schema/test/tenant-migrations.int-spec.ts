@@ -52,7 +52,7 @@ function migrate(owner: PgEndpoint, set: TenantMigrationSet, target?: string) {
 function fleetCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), 'silo-migrations-'));
   scratch.push(dir);
-  cpSync(join(FIXTURES, 'fleet'), dir, { recursive: true });
+  cpSync(join(FIXTURES, 'fleet'), dir, { recursive: true, dereference: true });
   return dir;
 }
 
