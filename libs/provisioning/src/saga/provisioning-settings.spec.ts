@@ -1,0 +1,34 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '@silo/config';
+import { TenantMigrationSetError } from '@silo/tenant-schema';
+import { ProvisioningSettings } from './provisioning-settings';
+
+const BASE = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/silo',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  AWS_REGION: 'us-east-1',
+};
+
+describe('ProvisioningSettings', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'silo-settings-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('loads the built-in tenant migrations when no directory is configured', () => {
+    const settings = new ProvisioningSettings(loadConfig({ env: BASE, envFile: false }));
+    expect(settings.migrations.newest).toBe('0001');
+    expect(settings.migrationTimeouts).toEqual({ lockTimeoutMs: 10_000, statementTimeoutMs: 1_800_000 });
+  });
+
+  it('refuses to start with a migration set that has problems, naming each', () => {
+    writeFileSync(join(dir, '0001_a.sql'), 'SELECT 1;');
+    writeFileSync(join(dir, '001_b.sql'), 'SELECT 1;');
+    writeFileSync(join(dir, 'x.sql'), 'SELECT 1;');
+    const config = loadConfig({ env: { ...BASE, TENANT_MIGRATIONS_DIR: dir }, envFile: false });
+    expect(() => new ProvisioningSettings(config)).toThrow(TenantMigrationSetError);
+    expect(() => new ProvisioningSettings(config)).toThrow(
+      /x\.sql: not a migration file name.*version 0001 is given twice/,
+    );
+  });
+});
