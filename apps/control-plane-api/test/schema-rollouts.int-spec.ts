@@ -346,8 +346,14 @@ describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, mot
     const list = await request(api.app.getHttpServer())
       .get('/v1/schema-rollouts?limit=2')
       .set('authorization', sre);
-    const items = (list.body as { items: { id: string }[] }).items;
-    expect(items).toHaveLength(2);
-    expect(items[0].id).toBe(id);
+    const first = list.body as { items: { id: string }[]; nextCursor: string | null };
+    expect(first.items).toHaveLength(2);
+    expect(first.items[0].id).toBe(id);
+    const rest = await request(api.app.getHttpServer())
+      .get(`/v1/schema-rollouts?limit=2&cursor=${first.nextCursor}`)
+      .set('authorization', sre);
+    expect(rest.body).toMatchObject({ items: [expect.any(Object)], nextCursor: null });
+    const seen = [...first.items, ...(rest.body as { items: { id: string }[] }).items].map((r) => r.id);
+    expect(new Set(seen).size).toBe(3);
   });
 });

@@ -1,6 +1,7 @@
 export { bootstrapAppRole, dropAppRole, type AppRoleSpec } from './bootstrap-app-role';
 export { materialiseLocalInstance, removeLocalInstance, type LocalInstance } from './local-instance-host';
 export type { PgEndpoint, PgTls } from './pg-endpoint';
+export { pgErrorKind, serverSqlState } from './pg-error-kind';
 export {
   BUILT_IN_TENANT_MIGRATIONS_DIR,
   loadTenantMigrations,

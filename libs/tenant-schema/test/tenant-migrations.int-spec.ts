@@ -218,6 +218,31 @@ describe('tenant schema migrations', () => {
     expect((await migrate(owner, fleet())).schemaVersion).toBe('0003');
   });
 
+  it('report a migration cut off by a lost session as INTERRUPTED, retryable, at the version reached', async () => {
+    const slow = loadTenantMigrations({ dir: join(FIXTURES, 'slow') });
+    const owner = await materialised();
+    await migrate(owner, slow, '0001');
+    const running = migrate(owner, slow);
+    // 0002 sleeps 0.4 s: end its session from outside, as a failover would.
+    await new Promise((r) => setTimeout(r, 200));
+    await withClient({ ...owner }, (c) =>
+      c.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = $1 AND application_name = 'silo-tenant-migrations'`,
+        [owner.database],
+      ),
+    );
+    const error = await failure(running);
+    expect(error).toMatchObject({
+      code: 'INTERRUPTED',
+      retryable: true,
+      details: { reached: '0001', version: '0002', sqlState: '57P01' },
+    });
+    expect(error.message).not.toContain(owner.host);
+    expect((await readTenantLedger(owner)).map((e) => e.version)).toEqual(['0001']);
+    expect((await migrate(owner, slow)).schemaVersion).toBe('0003');
+  });
+
   it('refuse a pending version below one already applied, and an applied version without a file', async () => {
     const dir = fleetCopy();
     const owner = await materialised();

@@ -63,4 +63,11 @@ export const startRolloutBody = z.strictObject(
 /** GET /v1/schema-rollouts query. */
 export const listRolloutsQuery = z.strictObject({
   limit: pageLimitParam(100),
+  cursor: z
+    .string()
+    .regex(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      'is not a cursor this API issued',
+    )
+    .optional(),
 });

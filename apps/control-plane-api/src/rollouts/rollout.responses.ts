@@ -80,7 +80,13 @@ export const rolloutResource = z.object({
   ),
 });
 
-export const rolloutList = z.object({ items: z.array(rolloutSummaryResource) });
+export const rolloutList = z.object({
+  items: z.array(rolloutSummaryResource),
+  nextCursor: z
+    .string()
+    .nullable()
+    .meta({ description: 'Pass as `cursor` for the next page; null on the last.' }),
+});
 
 export const schemaVersionsResource = z.object({
   newest: version,

@@ -65,17 +65,24 @@ export class SchemaRolloutsController {
   @ApiOperation({ summary: 'List schema rollouts, newest first' })
   @ApiQueryFrom(listRolloutsQuery, {
     limit: {
-      description: 'How many.',
+      description: 'Page size.',
       schema: { type: 'integer', minimum: 1, maximum: 100, default: DEFAULT_PAGE_SIZE },
+    },
+    cursor: {
+      description: 'The `nextCursor` of the previous page.',
+      schema: { type: 'string', format: 'uuid' },
     },
   })
   @ApiJsonResponse(200, 'SchemaRolloutList', 'The newest rollouts with their counts.')
   @ApiProblems({ 400: 'A query parameter is invalid or unknown; `errors` names each.' })
   @Get('schema-rollouts')
   async list(@Query() rawQuery: unknown) {
-    const { limit } = parseInput(listRolloutsQuery, rawQuery, 'query');
-    const items = await this.rollouts.list(limit ?? DEFAULT_PAGE_SIZE);
-    return { items: items.map(({ rollout, counts }) => rolloutSummaryView(rollout, counts)) };
+    const { limit, cursor } = parseInput(listRolloutsQuery, rawQuery, 'query');
+    const page = await this.rollouts.list(limit ?? DEFAULT_PAGE_SIZE, cursor);
+    return {
+      items: page.items.map(({ rollout, counts }) => rolloutSummaryView(rollout, counts)),
+      nextCursor: page.next,
+    };
   }
 
   @ApiOperation({

@@ -8,6 +8,11 @@ export class SchemaRollouts1795377600000 implements MigrationInterface {
   name = 'SchemaRollouts1795377600000';
 
   async up(q: QueryRunner): Promise<void> {
+    // Tenants migrated by the TypeORM ledger of earlier versions are at the built-in 0001 now
+    // (their tenant databases' ledgers are adopted the same way on the next migration).
+    await q.query(
+      `UPDATE tenants SET schema_version = '0001' WHERE schema_version = 'TenantNotes1795400000000'`,
+    );
     await q.query(`
       CREATE TABLE schema_rollouts (
         id uuid NOT NULL DEFAULT gen_random_uuid(),
@@ -85,5 +90,8 @@ export class SchemaRollouts1795377600000 implements MigrationInterface {
     await q.query(`DROP TABLE schema_rollout_events`);
     await q.query(`DROP TABLE schema_rollout_tenants`);
     await q.query(`DROP TABLE schema_rollouts`);
+    await q.query(
+      `UPDATE tenants SET schema_version = 'TenantNotes1795400000000' WHERE schema_version = '0001'`,
+    );
   }
 }

@@ -65,28 +65,20 @@ export class RolloutTenantMigration {
         });
         return { kind: 'finished', status: tenant?.status ?? 'MISSING' };
       }
-      const rollout = (
-        await this.dataSource.query<{ target_version: string }[]>(
-          'SELECT target_version FROM schema_rollouts WHERE id = $1',
-          [rolloutId],
-        )
-      )[0];
+      const [rollout] = await this.dataSource.query<{ target_version: string; status: string }[]>(
+        'SELECT target_version, status FROM schema_rollouts WHERE id = $1',
+        [rolloutId],
+      );
+      // Paused or aborted after this job was handed out: start nothing new; a resume dispatches it again.
+      if (rollout?.status !== 'RUNNING') {
+        await this.giveBack(row);
+        return { kind: 'finished', status: tenant.status };
+      }
       let result: TenantMigrateResult;
       try {
         result = await this.migrate(tenant, rollout.target_version, rolloutId, ctx);
       } catch (error) {
-        if (error instanceof TenantMigrationError) {
-          dispatched = await this.record(row, tenant, ctx, {
-            state: 'failed',
-            reached: error.details.reached ?? tenant.database.schemaVersion,
-            failedMigration: error.details.migration ?? null,
-            sqlState: error.details.sqlState ?? null,
-            errorCode: error.code,
-            errorMessage: error.message,
-          });
-          return { kind: 'finished', status: tenant.status };
-        }
-        if (!(error instanceof ProvisioningError)) throw error;
+        if (!(error instanceof TenantMigrationError) && !(error instanceof ProvisioningError)) throw error;
         const failures = row.failures + 1;
         if (error.retryable && failures < this.deps.settings.stepMaxAttempts) {
           await this.dataSource
@@ -103,12 +95,29 @@ export class RolloutTenantMigration {
             reason: 'tenant database unavailable',
           };
         }
-        dispatched = await this.record(row, tenant, ctx, {
-          state: 'failed',
-          reached: tenant.database.schemaVersion,
-          errorCode: error.code,
-          errorMessage: describe(error, failures),
-        });
+        dispatched = await this.record(
+          row,
+          tenant,
+          ctx,
+          error instanceof TenantMigrationError
+            ? {
+                state: 'failed',
+                reached: error.details.reached ?? tenant.database.schemaVersion,
+                failedMigration: error.details.migration ?? null,
+                sqlState: error.details.sqlState ?? null,
+                errorCode: error.code,
+                errorMessage: error.retryable
+                  ? `${error.message} (after ${failures} attempts)`
+                  : error.message,
+              }
+            : {
+                // Nothing was applied: the failure came before the first migration ran.
+                state: 'failed',
+                reached: tenant.database.schemaVersion,
+                errorCode: error.code,
+                errorMessage: describe(error, failures),
+              },
+        );
         return { kind: 'finished', status: tenant.status };
       }
       dispatched = await this.record(row, tenant, ctx, {
@@ -146,6 +155,18 @@ export class RolloutTenantMigration {
     });
   }
 
+  /** A dispatched tenant back to pending, untouched, if it is still this dispatch's. */
+  private async giveBack(row: SchemaRolloutTenantEntity): Promise<void> {
+    await this.dataSource.transaction(async (em) => {
+      await lockRollout(em, row.rolloutId);
+      await em.update(
+        SchemaRolloutTenantEntity,
+        { rolloutId: row.rolloutId, tenantId: row.tenantId, state: 'running', attempt: row.attempt },
+        { state: 'pending', startedAt: null, failures: 0 },
+      );
+    });
+  }
+
   /** The outcome, the tenant's version and event, and the rollout's next step, in one transaction. */
   private record(
     row: SchemaRolloutTenantEntity,
@@ -166,7 +187,7 @@ export class RolloutTenantMigration {
         {
           state: ended.state,
           reachedVersion: ended.reached,
-          failedMigration: ended.failedMigration ?? null,
+          failedMigration: ended.failedMigration?.slice(0, 255) ?? null,
           sqlState: ended.sqlState ?? null,
           errorCode: ended.errorCode ?? null,
           errorMessage: ended.errorMessage ?? null,
@@ -232,7 +253,7 @@ function describe(error: ProvisioningError, attempts: number): string {
     case ProvisioningErrorCode.DATABASE_UNAVAILABLE:
       return `the tenant database did not answer after ${attempts} attempt(s)`;
     case ProvisioningErrorCode.DATABASE_REJECTED:
-      return 'the tenant database refused the owner login or a statement outside the migrations';
+      return 'the tenant database refused the owner login or a statement before the migrations, or a TypeORM migration threw outside SQL';
     case ProvisioningErrorCode.AWS_UNAVAILABLE:
       return `Secrets Manager did not answer after ${attempts} attempt(s)`;
     default:

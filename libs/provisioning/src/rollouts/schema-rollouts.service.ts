@@ -7,7 +7,7 @@ import {
   type RolloutStatus,
 } from '@silo/control-plane-db';
 import { RolloutError, RolloutErrorCode, type TierName } from '@silo/core';
-import { compareVersions, findMigration } from '@silo/tenant-schema';
+import { findMigration, versionOrder } from '@silo/tenant-schema';
 import { DataSource, In, QueryFailedError, type EntityManager } from 'typeorm';
 import { ProvisioningSettings } from '../saga/provisioning-settings';
 import type { SagaContext } from '../store/provisioning-store';
@@ -26,6 +26,17 @@ export interface NewRollout {
   pauseBetweenWaves: boolean;
   /** Default every tier. */
   tiers?: TierName[];
+}
+
+/**
+ * -1, 0 or 1 as a tenant's recorded version is below, at or above `target`. A version that is
+ * not a number (recorded by something else) counts as below: the ledger decides what applies.
+ */
+function versusTarget(version: string | null, target: string): number {
+  const at = version === null ? undefined : versionOrder(version);
+  const goal = versionOrder(target)!;
+  if (at === undefined) return -1;
+  return at < goal ? -1 : at > goal ? 1 : 0;
 }
 
 /** Tenants with a database: the ones a rollout migrates and the schema versions count. */
@@ -78,9 +89,7 @@ export class SchemaRollouts {
           select: { id: true, slug: true, tier: true, createdAt: true, schemaVersion: true },
           where: { status: In([...MIGRATABLE]), ...(input.tiers ? { tier: In(input.tiers) } : {}) },
         });
-        const ahead = scope.filter(
-          (t) => t.schemaVersion !== null && compareVersions(t.schemaVersion, target.version) > 0,
-        );
+        const ahead = scope.filter((t) => versusTarget(t.schemaVersion, target.version) > 0);
         if (ahead.length) {
           throw new RolloutError(
             RolloutErrorCode.INVALID_TARGET_VERSION,
@@ -91,9 +100,7 @@ export class SchemaRollouts {
             { errors: [{ field: 'targetVersion', message: 'is older than a tenant already is' }] },
           );
         }
-        const eligible = scope.filter(
-          (t) => t.schemaVersion === null || compareVersions(t.schemaVersion, target.version) < 0,
-        );
+        const eligible = scope.filter((t) => versusTarget(t.schemaVersion, target.version) < 0);
         const plan = planRollout(eligible, input.canary, input.waves);
         const rollouts = em.getRepository(SchemaRolloutEntity);
         const rollout = await rollouts.save(
@@ -166,6 +173,14 @@ export class SchemaRollouts {
         { rolloutId: rollout.id, state: 'failed' },
         { state: 'pending', failures: 0 },
       );
+      // A tenant still marked running may have lost its job (a Redis flush, a job stalled too
+      // often): dispatch it again. Its old job, if it still runs, finds a newer dispatch and
+      // records nothing; the tenant lock and the ledger keep the migrations applied once.
+      await em.update(
+        SchemaRolloutTenantEntity,
+        { rolloutId: rollout.id, state: 'running' },
+        { state: 'pending', failures: 0 },
+      );
       if (rollout.pauseKind === 'approval') {
         rollout.approvedWave = rollout.currentWave + 1;
         await em.update(SchemaRolloutEntity, { id: rollout.id }, { approvedWave: rollout.approvedWave });
@@ -212,22 +227,42 @@ export class SchemaRollouts {
   /** Newest first, with their counts. */
   async list(
     limit: number,
-    before?: { createdAt: Date; id: string },
-  ): Promise<{ rollout: SchemaRolloutEntity; counts: RolloutDetail['counts'] }[]> {
+    after?: string,
+  ): Promise<{
+    items: { rollout: SchemaRolloutEntity; counts: RolloutDetail['counts'] }[];
+    next: string | null;
+  }> {
     const query = this.dataSource
       .getRepository(SchemaRolloutEntity)
       .createQueryBuilder('r')
       .orderBy('r.created_at', 'DESC')
       .addOrderBy('r.id', 'DESC')
-      .limit(limit);
-    if (before) query.where('(r.created_at, r.id) < (:at, :id)', { at: before.createdAt, id: before.id });
-    const rollouts = await query.getMany();
-    return Promise.all(
-      rollouts.map(async (rollout) => ({
-        rollout,
-        counts: await stateCounts(this.dataSource.manager, rollout.id),
-      })),
-    );
+      .limit(limit + 1);
+    // The cursor is the last rollout of the previous page: compared in the database, at its precision.
+    if (after)
+      query.where(
+        '(r.created_at, r.id) < (SELECT c.created_at, c.id FROM schema_rollouts c WHERE c.id = :after)',
+        { after },
+      );
+    const page = await query.getMany();
+    const rollouts = page.slice(0, limit);
+    const rows = rollouts.length
+      ? await this.dataSource.query<
+          { rollout_id: string; state: keyof RolloutDetail['counts']; n: number }[]
+        >(
+          `SELECT rollout_id, state, count(*)::int AS n FROM schema_rollout_tenants
+            WHERE rollout_id = ANY($1) GROUP BY rollout_id, state`,
+          [rollouts.map((r) => r.id)],
+        )
+      : [];
+    return {
+      items: rollouts.map((rollout) => {
+        const counts = { pending: 0, running: 0, succeeded: 0, failed: 0, skipped: 0 };
+        for (const r of rows) if (r.rollout_id === rollout.id) counts[r.state] = r.n;
+        return { rollout, counts };
+      }),
+      next: page.length > limit ? rollouts[rollouts.length - 1].id : null,
+    };
   }
 
   /** How many ACTIVE and SUSPENDED tenants are at each version, and which are behind the newest. */
@@ -246,11 +281,14 @@ export class SchemaRollouts {
     for (const t of tenants) byVersion.set(t.schemaVersion, (byVersion.get(t.schemaVersion) ?? 0) + 1);
     const versions = [...byVersion.entries()]
       .map(([version, count]) => ({ version, tenants: count }))
-      .sort((a, b) =>
-        a.version === null ? -1 : b.version === null ? 1 : compareVersions(a.version, b.version),
-      );
+      .sort((a, b) => {
+        // No version (or not a number) first, then by number.
+        const x = a.version === null ? -1n : (versionOrder(a.version) ?? -1n);
+        const y = b.version === null ? -1n : (versionOrder(b.version) ?? -1n);
+        return x < y ? -1 : x > y ? 1 : 0;
+      });
     const behind = tenants
-      .filter((t) => t.schemaVersion === null || compareVersions(t.schemaVersion, newest) < 0)
+      .filter((t) => versusTarget(t.schemaVersion, newest) < 0)
       .map((t) => ({
         id: t.id,
         slug: t.slug,

@@ -241,7 +241,13 @@ export class ProvisioningSteps {
       );
     } catch (error) {
       if (!(error instanceof TenantMigrationError)) throw error;
-      throw new ProvisioningError(ProvisioningErrorCode.DATABASE_REJECTED, error.message, { cause: error });
+      throw new ProvisioningError(
+        error.retryable
+          ? ProvisioningErrorCode.DATABASE_UNAVAILABLE
+          : ProvisioningErrorCode.DATABASE_REJECTED,
+        error.message,
+        { cause: error },
+      );
     }
     await store.updateDatabaseFacts(tenant.id, { schemaVersion: result.schemaVersion });
     return DONE;

@@ -100,6 +100,8 @@ function loadSqlDirectory(dir: string): TenantMigrationSet {
 type MigrationClass = new () => {
   name?: string;
   transaction?: boolean;
+  /** Silo's addition: a fixed checksum, so that a compiler upgrade does not change it. */
+  checksum?: string;
   up(queryRunner: QueryRunner): Promise<unknown>;
 };
 
@@ -146,7 +148,8 @@ function loadTypeormModule(modulePath: string): TenantMigrationSet {
       order: BigInt(match[2]),
       name,
       source: `${basename(location)}#${name}`,
-      checksum: sha256(Buffer.from(instance.up.toString(), 'utf8')),
+      // up()'s compiled source changes with the compiler: a class may pin its own checksum.
+      checksum: instance.checksum ?? sha256(Buffer.from(instance.up.toString(), 'utf8')),
       transactional: instance.transaction !== false,
       up: async (session) => {
         await instance.up(session as QueryRunner);

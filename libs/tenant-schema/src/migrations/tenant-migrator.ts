@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { DataSource, type QueryRunner } from 'typeorm';
-import { pgClientConfig, sqlState, type PgEndpoint } from '../pg-endpoint';
+import { pgClientConfig, type PgEndpoint } from '../pg-endpoint';
+import { pgErrorKind, serverSqlState } from '../pg-error-kind';
 import { BUILT_IN_TENANT_MIGRATIONS_DIR } from './load-tenant-migrations';
 import {
   findMigration,
@@ -66,7 +67,12 @@ export type TenantMigrationErrorCode =
   /** A migration's SQL failed; nothing of it was applied (for a transactional one). */
   | 'MIGRATION_FAILED'
   /** Another migrator held this database's migration lock past the lock timeout. */
-  | 'LEDGER_LOCKED';
+  | 'LEDGER_LOCKED'
+  /**
+   * The connection or the server went away during a migration (or it lost a deadlock or
+   * serialization race): that migration was not applied; running again may succeed.
+   */
+  | 'INTERRUPTED';
 
 /** A tenant the migrator refused, or a migration that failed there. Never holds a credential or host. */
 export class TenantMigrationError extends Error {
@@ -85,6 +91,11 @@ export class TenantMigrationError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+
+  /** Whether running the same migrations again may succeed without anyone changing anything. */
+  get retryable(): boolean {
+    return this.code === 'INTERRUPTED' || this.code === 'LEDGER_LOCKED';
   }
 }
 
@@ -113,7 +124,10 @@ export async function migrateTenantSchema(
       : findMigration(set, options.target);
   if (!target)
     throw new Error(`${options.target} is not a version of the tenant migrations in ${set.location}`);
-  return withSession(owner, set, async (session) => {
+  // A statement the server never answers (a partition mid-migration) must not hold the tenant's
+  // lock for ever: keep-alives notice a dead peer, and the client gives up past the server's own limit.
+  const clientTimeouts = { keepAlive: true, query_timeout: Math.trunc(options.statementTimeoutMs) + 30_000 };
+  return withSession(owner, set, clientTimeouts, async (session) => {
     await session.query(
       `SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)`,
       [`${Math.trunc(options.lockTimeoutMs)}ms`, `${Math.trunc(options.statementTimeoutMs)}ms`],
@@ -142,16 +156,7 @@ export async function migrateTenantSchema(
         reached = migration.version;
       } catch (error) {
         if (migration.transactional) await session.rollback().catch(() => undefined);
-        const state = sqlState(error);
-        const reason = error instanceof Error ? error.message : String(error);
-        // Not a statement the server refused (the connection went away, say): the caller decides.
-        if (!state || !/^[0-9A-Z]{5}$/.test(state) || state.startsWith('08')) throw error;
-        throw new TenantMigrationError(
-          'MIGRATION_FAILED',
-          `${options.tenant}: ${migration.source} failed with SQLSTATE ${state}: ${reason}`,
-          { reached, version: migration.version, migration: migration.source, sqlState: state },
-          { cause: error },
-        );
+        throw migrationFailure(error, migration, reached, options.tenant);
       }
     }
     return { from, applied, schemaVersion: reached };
@@ -172,6 +177,38 @@ export async function readTenantLedger(owner: PgEndpoint): Promise<LedgerEntry[]
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * Why `migration` did not apply, with where the tenant stands. A refusal by the server keeps
+ * the server's message (it names relations and columns, never hosts or credentials); an
+ * interruption keeps only its code, since a driver's message can name the host.
+ */
+function migrationFailure(
+  error: unknown,
+  migration: TenantMigration,
+  reached: string | null,
+  tenant: string,
+): TenantMigrationError {
+  const state = serverSqlState(error);
+  const at = { reached, version: migration.version, migration: migration.source, sqlState: state };
+  if (pgErrorKind(error) === 'transient') {
+    const raw = (error as { code?: unknown } | null)?.code;
+    const code = state ?? (typeof raw === 'string' ? raw : 'connection lost');
+    return new TenantMigrationError(
+      'INTERRUPTED',
+      `${tenant}: ${migration.source} was interrupted (${code}); it was not applied`,
+      at,
+      { cause: error },
+    );
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new TenantMigrationError(
+    'MIGRATION_FAILED',
+    `${tenant}: ${migration.source} failed${state ? ` with SQLSTATE ${state}` : ''}: ${reason}`,
+    at,
+    { cause: error },
+  );
 }
 
 /**
@@ -243,6 +280,19 @@ async function ensureLedger(session: Session, set: TenantMigrationSet): Promise<
     ),
   );
   if (present) return;
+  // The table and an adopted row together: a crash between them would leave an empty ledger
+  // over a schema that is already there.
+  await session.begin();
+  try {
+    await createLedger(session, set, legacy);
+    await session.commit();
+  } catch (error) {
+    await session.rollback().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function createLedger(session: Session, set: TenantMigrationSet, legacy: boolean): Promise<void> {
   await session.query(`
     CREATE TABLE public.${TENANT_SCHEMA_LEDGER} (
       version text PRIMARY KEY,
@@ -310,10 +360,11 @@ interface Session extends MigrationSession {
 async function withSession<T>(
   owner: PgEndpoint,
   set: TenantMigrationSet,
+  timeouts: { keepAlive: boolean; query_timeout: number },
   work: (session: Session) => Promise<T>,
 ): Promise<T> {
   if (set.kind === 'sql') {
-    const client = new Client(pgClientConfig(owner, APPLICATION_NAME));
+    const client = new Client({ ...pgClientConfig(owner, APPLICATION_NAME), ...timeouts });
     client.on('error', () => undefined);
     await client.connect();
     try {
@@ -342,6 +393,7 @@ async function withSession<T>(
     extra: {
       max: 1,
       connectionTimeoutMillis: pgClientConfig(owner, APPLICATION_NAME).connectionTimeoutMillis,
+      ...timeouts,
     },
   });
   await dataSource.initialize();
