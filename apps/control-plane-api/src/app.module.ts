@@ -11,6 +11,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { TenantsController } from './tenants/tenants.controller';
 import { rolloutErrorProblem } from './http/rollout-error.problem';
 import { tenantErrorProblem } from './http/tenant-error.problem';
+import { ReconcileController } from './reconcile/reconcile.controller';
 import { SchemaRolloutsController } from './rollouts/schema-rollouts.controller';
 import { MutationRateLimiter, MutationRateLimitGuard } from './rate-limit/mutation-rate-limit.guard';
 
@@ -31,7 +32,7 @@ export class AppModule {
         HealthModule,
         MetricsModule,
       ],
-      controllers: [TenantsController, SchemaRolloutsController],
+      controllers: [TenantsController, SchemaRolloutsController, ReconcileController],
       providers: [
         problemDetailsFilter(tenantErrorProblem, rolloutErrorProblem),
         MutationRateLimiter,

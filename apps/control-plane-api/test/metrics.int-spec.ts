@@ -155,6 +155,9 @@ describe('GET /metrics', () => {
       'silo_jobs_total{job="migrate-tenant",outcome="completed"}': 0,
       'silo_jobs_total{job="migrate-tenant",outcome="delayed"}': 0,
       'silo_jobs_total{job="migrate-tenant",outcome="failed"}': 0,
+      'silo_jobs_total{job="reconcile",outcome="completed"}': 0,
+      'silo_jobs_total{job="reconcile",outcome="delayed"}': 0,
+      'silo_jobs_total{job="reconcile",outcome="failed"}': 0,
     });
     expect(family(metrics, 'silo_provisioning_step_duration_seconds')).toEqual({
       ...histogram('deprovision', 'delete-instance', [2]),

@@ -51,6 +51,8 @@ const CONTRACT: [
   ['post', '/v1/schema-rollouts/{id}/resume', ['admin'], 200, [404, 409]],
   ['post', '/v1/schema-rollouts/{id}/abort', ['admin'], 200, [404, 409]],
   ['get', '/v1/schema-versions', ANY, 200, []],
+  ['post', '/v1/reconcile', ['admin'], 202, []],
+  ['get', '/v1/reconciliation', ANY, 200, []],
   ['get', '/healthz', 'public', 200, []],
   ['get', '/readyz', 'public', 200, [503]],
   ['get', '/metrics', 'public', 200, []],

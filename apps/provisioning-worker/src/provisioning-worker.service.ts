@@ -12,6 +12,9 @@ import {
   DEPROVISION_TENANT_JOB,
   DeprovisioningSaga,
   MIGRATE_TENANT_JOB,
+  RECONCILE_JOB,
+  RECONCILE_SCHEDULER,
+  Reconciler,
   RolloutTenantMigration,
   PROVISION_TENANT_JOB,
   PROVISIONING_JOB_NAMES,
@@ -26,6 +29,7 @@ import {
   assertOneHandlerPerJob,
   OutboxRelay,
   PROVISIONING_QUEUE,
+  ProvisioningQueue,
   startQueueWorker,
   type JobHandler,
   type JobOutcome,
@@ -58,11 +62,13 @@ export class ProvisioningWorkerService
     private readonly readiness: WorkerReadinessService,
     private readonly dataSource: DataSource,
     private readonly relay: OutboxRelay,
+    private readonly queue: ProvisioningQueue,
   ) {
     this.handlers = {
       [PROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new ProvisioningSaga(this.deps, log)),
       [DEPROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new DeprovisioningSaga(this.deps, log)),
       [MIGRATE_TENANT_JOB]: (job) => this.migrateTenant(job),
+      [RECONCILE_JOB]: (job) => this.reconcile(job),
     };
   }
 
@@ -88,6 +94,14 @@ export class ProvisioningWorkerService
           backoff: (attempt) => backoffDelay(attempt, worker.retry.baseDelayMs, worker.retry.maxDelayMs),
         });
         this.worker.on('error', (error) => this.logger.error(`queue worker error: ${error.message}`));
+        // Every replica upserts the same scheduler: one reconcile job per interval in all.
+        void this.queue
+          .schedule(RECONCILE_SCHEDULER, this.config.worker.reconcile.intervalMs, RECONCILE_JOB)
+          .catch((error: unknown) =>
+            this.logger.warn(
+              `could not schedule reconcile passes: ${error instanceof Error ? error.message : String(error)}`,
+            ),
+          );
         this.worker.on('failed', (job, error) =>
           this.logger.error(
             { jobId: job?.id, tenantId: (job?.data as { tenantId?: string })?.tenantId, err: error.message },
@@ -124,6 +138,19 @@ export class ProvisioningWorkerService
       return { kind: 'delay', delayMs: outcome.delayMs };
     }
     log.info({ status: outcome.status }, 'saga settled');
+    return { kind: 'finished' };
+  }
+
+  /** A reconcile pass; a pass already running elsewhere makes this one a no-op. */
+  private async reconcile(job: QueueJob): Promise<JobOutcome> {
+    const triggeredBy = typeof job.data.triggeredBy === 'string' ? job.data.triggeredBy : 'schedule';
+    const log = this.pino.logger.child({ jobId: job.id, job: job.name });
+    const result = await new Reconciler(this.dataSource, this.queue, this.config.worker.reconcile, log).pass(
+      triggeredBy,
+      job.id,
+    );
+    if (result === 'busy') log.info('another reconcile pass is running; this one is skipped');
+    else if (result.redriven) void this.relay.relayOnce().catch(() => undefined);
     return { kind: 'finished' };
   }
 

@@ -117,6 +117,8 @@ export const environmentSchema = z
     WAIT_MAX_DELAY_MS: z.coerce.number().int().min(10).max(3_600_000).default(120_000),
     SECRET_RECOVERY_WINDOW_DAYS: z.coerce.number().int().min(7).max(30).default(7),
     OUTBOX_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+    RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(5).max(86_400).default(300),
+    RECONCILE_STUCK_GRACE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(120),
 
     EXAMPLE_APP_PORT: port.default(3001),
     ROUTER_MAX_DATASOURCES: z.coerce.number().int().min(1).max(10_000).default(50),

@@ -56,6 +56,8 @@ export class SiloConfig {
     retry: { baseDelayMs: number; maxDelayMs: number };
     wait: { initialDelayMs: number; maxDelayMs: number };
     outboxPollMs: number;
+    /** The reconciler: how often a pass runs, and how long a tenant may go without a live job before it is re-driven. */
+    reconcile: { intervalMs: number; stuckGraceMs: number };
   };
   /** The data-plane router (libs/tenant-router) in tenant apps. */
   readonly router: {
@@ -132,6 +134,10 @@ export class SiloConfig {
       retry: { baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
       wait: { initialDelayMs: env.WAIT_INITIAL_DELAY_MS, maxDelayMs: env.WAIT_MAX_DELAY_MS },
       outboxPollMs: env.OUTBOX_POLL_MS,
+      reconcile: {
+        intervalMs: env.RECONCILE_INTERVAL_SECONDS * 1000,
+        stuckGraceMs: env.RECONCILE_STUCK_GRACE_SECONDS * 1000,
+      },
     };
     this.router = {
       maxDataSources: env.ROUTER_MAX_DATASOURCES,

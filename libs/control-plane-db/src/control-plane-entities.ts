@@ -1,6 +1,7 @@
 import { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 import { OutboxMessageEntity } from './entities/outbox-message.entity';
 import { ProvisioningStepEntity } from './entities/provisioning-step.entity';
+import { ReconcilePassEntity } from './entities/reconcile-pass.entity';
 import { SchemaRolloutEventEntity } from './entities/schema-rollout-event.entity';
 import { SchemaRolloutTenantEntity } from './entities/schema-rollout-tenant.entity';
 import { SchemaRolloutEntity } from './entities/schema-rollout.entity';
@@ -11,6 +12,7 @@ import { ProvisioningRunTracking1795366800000 } from './migrations/1795366800000
 import { StepFailures1795370400000 } from './migrations/1795370400000-step-failures';
 import { ProvisioningRunsAndIdempotency1795374000000 } from './migrations/1795374000000-provisioning-runs-and-idempotency';
 import { SchemaRollouts1795377600000 } from './migrations/1795377600000-schema-rollouts';
+import { ReconcilePasses1795381200000 } from './migrations/1795381200000-reconcile-passes';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -22,6 +24,7 @@ export const CONTROL_PLANE_ENTITIES = [
   SchemaRolloutEntity,
   SchemaRolloutTenantEntity,
   SchemaRolloutEventEntity,
+  ReconcilePassEntity,
 ];
 
 /** Migrations in the order they apply. */
@@ -31,4 +34,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   StepFailures1795370400000,
   ProvisioningRunsAndIdempotency1795374000000,
   SchemaRollouts1795377600000,
+  ReconcilePasses1795381200000,
 ];

@@ -32,3 +32,4 @@ export {
   SchemaRolloutTenantEntity,
   type RolloutTenantState,
 } from './entities/schema-rollout-tenant.entity';
+export { ReconcilePassEntity } from './entities/reconcile-pass.entity';

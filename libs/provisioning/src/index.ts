@@ -44,3 +44,5 @@ export {
 } from './rollouts/rollout-plan';
 export { RolloutTenantMigration, type RolloutTenantPass } from './rollouts/rollout-tenant-migration';
 export { SchemaRollouts, type NewRollout, type RolloutDetail } from './rollouts/schema-rollouts.service';
+export { Reconciler, type ReconcileQueue, type ReconcileResult } from './reconcile/reconciler';
+export { Reconciliation } from './reconcile/reconciliation.service';

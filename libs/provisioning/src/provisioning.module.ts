@@ -6,6 +6,7 @@ import { RdsDatabaseHost } from './hosts/rds-database-host';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from './hosts/tenant-database-host';
 import { TenantOnboarding } from './onboarding/tenant-onboarding.service';
 import { TenantQueries } from './queries/tenant-queries.service';
+import { Reconciliation } from './reconcile/reconciliation.service';
 import { SchemaRollouts } from './rollouts/schema-rollouts.service';
 import { ProvisioningSettings } from './saga/provisioning-settings';
 import type { StepDeps } from './saga/provisioning-steps';
@@ -59,6 +60,7 @@ const sagaDepsProvider: Provider = {
     TenantOnboarding,
     TenantQueries,
     SchemaRollouts,
+    Reconciliation,
     hostProvider,
     sagaDepsProvider,
   ],
@@ -68,6 +70,7 @@ const sagaDepsProvider: Provider = {
     TenantOnboarding,
     TenantQueries,
     SchemaRollouts,
+    Reconciliation,
     TENANT_DATABASE_HOST,
     SAGA_DEPS,
     AwsModule,

@@ -7,6 +7,8 @@ import { redisConnectionOptions } from './redis-connection-options';
 
 export const PROVISIONING_QUEUE = 'provisioning';
 
+const LIVE_STATES = new Set(['waiting', 'prioritized', 'delayed', 'active', 'waiting-children']);
+
 export interface EnqueueOptions {
   /** Deterministic id: adding a job whose id exists is a no-op. */
   jobId: string;
@@ -56,6 +58,35 @@ export class ProvisioningQueue implements OnApplicationShutdown {
       timeoutMs,
       `Redis did not take the job within ${timeoutMs} ms`,
     );
+  }
+
+  /**
+   * Whether the job will still run: waiting, prioritised, delayed or active. A completed, failed
+   * or unknown (removed, flushed) job will not.
+   */
+  async isLive(jobId: string, timeoutMs = 5000): Promise<boolean> {
+    const state = await withTimeout(
+      this.queue.getJobState(jobId),
+      timeoutMs,
+      `Redis did not answer within ${timeoutMs} ms`,
+    );
+    return LIVE_STATES.has(state);
+  }
+
+  /**
+   * Removes a finished job, so that its deterministic id can be added again (adding an id that
+   * exists, even completed, is a no-op). A live job is left alone.
+   */
+  async discardFinished(jobId: string): Promise<void> {
+    const job = await this.queue.getJob(jobId);
+    if (!job) return;
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') await job.remove();
+  }
+
+  /** One job `name` every `everyMs`, however many processes call this (a BullMQ job scheduler). */
+  async schedule(schedulerId: string, everyMs: number, name: string): Promise<void> {
+    await this.queue.upsertJobScheduler(schedulerId, { every: everyMs }, { name, data: {} });
   }
 
   async onApplicationShutdown(): Promise<void> {

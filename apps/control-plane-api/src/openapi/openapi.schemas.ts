@@ -1,5 +1,6 @@
 import type { ReferenceObject, SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
+import { reconcileQueued, reconciliationResource } from '../reconcile/reconcile.responses';
 import { startRolloutBody } from '../rollouts/rollout.requests';
 import { rolloutList, rolloutResource, schemaVersionsResource } from '../rollouts/rollout.responses';
 import { createTenantBody } from '../tenants/tenant.requests';
@@ -48,6 +49,8 @@ const COMPONENTS = {
   SchemaRollout: rolloutResource,
   SchemaRolloutList: rolloutList,
   SchemaVersions: schemaVersionsResource,
+  ReconcileQueued: reconcileQueued,
+  Reconciliation: reconciliationResource,
   Problem: problemDetails,
   Liveness: liveness,
   Readiness: readiness,

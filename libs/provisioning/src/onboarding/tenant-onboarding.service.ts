@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { IdempotencyKeyEntity, OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
+import { IdempotencyKeyEntity, TenantEntity } from '@silo/control-plane-db';
 import {
   assertTenantSlug,
   canTransition,
@@ -10,7 +10,6 @@ import {
   type TenantStatus,
   type TierName,
 } from '@silo/core';
-import { PROVISIONING_QUEUE } from '@silo/queue';
 import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
 import {
   DEPROVISION_TENANT_JOB,
@@ -19,6 +18,7 @@ import {
   provisionJobId,
   tierPriority,
 } from '../jobs/provisioning-jobs';
+import { writeOutboxJob } from '../jobs/outbox';
 import type { SagaContext } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 
@@ -298,20 +298,11 @@ function isUniqueViolation(error: unknown, constraint: string): boolean {
   return driverError.code === '23505' && driverError.constraint === constraint;
 }
 
-async function outbox(
-  em: EntityManager,
-  jobName: string,
-  jobId: string,
-  tenant: TenantEntity,
-): Promise<void> {
-  const rows = em.getRepository(OutboxMessageEntity);
-  await rows.save(
-    rows.create({
-      queue: PROVISIONING_QUEUE,
-      jobName,
-      jobId,
-      payload: { tenantId: tenant.id },
-      jobOptions: { priority: tierPriority(tenant.tier) },
-    }),
-  );
+function outbox(em: EntityManager, jobName: string, jobId: string, tenant: TenantEntity): Promise<void> {
+  return writeOutboxJob(em, {
+    name: jobName,
+    id: jobId,
+    payload: { tenantId: tenant.id },
+    priority: tierPriority(tenant.tier),
+  });
 }

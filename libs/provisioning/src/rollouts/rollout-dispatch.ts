@@ -1,13 +1,12 @@
 import {
-  OutboxMessageEntity,
   SchemaRolloutEntity,
   SchemaRolloutEventEntity,
   SchemaRolloutTenantEntity,
   type RolloutPauseKind,
   type RolloutStatus,
 } from '@silo/control-plane-db';
-import { PROVISIONING_QUEUE } from '@silo/queue';
 import type { EntityManager } from 'typeorm';
+import { writeOutboxJob } from '../jobs/outbox';
 import { MIGRATE_TENANT_JOB, migrateJobId } from '../jobs/provisioning-jobs';
 import type { SagaContext } from '../store/provisioning-store';
 
@@ -95,7 +94,6 @@ export async function advanceRollout(
     .addOrderBy('rt.position')
     .limit(room)
     .getMany();
-  const outbox = em.getRepository(OutboxMessageEntity);
   for (const row of next) {
     const attempt = row.attempt + 1;
     await em.update(
@@ -103,15 +101,11 @@ export async function advanceRollout(
       { rolloutId: row.rolloutId, tenantId: row.tenantId },
       { state: 'running', attempt, failures: 0, startedAt: () => 'now()', finishedAt: null },
     );
-    await outbox.save(
-      outbox.create({
-        queue: PROVISIONING_QUEUE,
-        jobName: MIGRATE_TENANT_JOB,
-        jobId: migrateJobId(rollout.id, row.tenantId, attempt),
-        payload: { rolloutId: rollout.id, tenantId: row.tenantId, attempt: String(attempt) },
-        jobOptions: {},
-      }),
-    );
+    await writeOutboxJob(em, {
+      name: MIGRATE_TENANT_JOB,
+      id: migrateJobId(rollout.id, row.tenantId, attempt),
+      payload: { rolloutId: rollout.id, tenantId: row.tenantId, attempt: String(attempt) },
+    });
   }
   return next.length;
 }
