@@ -2,6 +2,7 @@
 // answer, start the AWS emulator, migrate, then run the API, the worker and the example tenant
 // app until Ctrl-C, which stops everything this started.
 import { spawn, spawnSync } from 'node:child_process';
+import { URLSearchParams } from 'node:url';
 import { copyFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
@@ -72,6 +73,37 @@ if (config.aws.endpoint) {
   }
 } else {
   say('AWS_ENDPOINT_URL is unset: the worker talks to real AWS');
+}
+
+// Alarms that notify nobody are no alarms: against the emulator, make the topic they notify.
+if (config.aws.endpoint && config.tenants.alarmActions === 'sns' && !config.tenants.alarmTopicArn) {
+  const name = `${config.resources.prefix}-alarms`;
+  try {
+    process.env.ALARM_SNS_TOPIC_ARN = await createEmulatorTopic(config.aws.endpoint, config.aws.region, name);
+    say(`tenant alarms notify the emulator's SNS topic ${process.env.ALARM_SNS_TOPIC_ARN}`);
+  } catch (error) {
+    stopEmulator();
+    fail(
+      `could not create the SNS topic ${name} in the emulator: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+}
+
+/** SNS CreateTopic (idempotent) against the emulator's query API; moto does not check the signature. */
+async function createEmulatorTopic(endpoint, region, name) {
+  const res = await fetch(endpoint, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `AWS4-HMAC-SHA256 Credential=local/20260101/${region}/sns/aws4_request, SignedHeaders=host, Signature=0`,
+    },
+    body: new URLSearchParams({ Action: 'CreateTopic', Name: name, Version: '2010-03-31' }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  const arn = /<TopicArn>([^<]+)<\/TopicArn>/.exec(text)?.[1];
+  if (!res.ok || !arn) throw new Error(`HTTP ${res.status}`);
+  return arn;
 }
 
 const children = new Map();

@@ -1,3 +1,4 @@
+import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -93,6 +94,19 @@ describe('npm run dev', () => {
       };
       expect(tenant.status).toBe('ACTIVE');
     }, 60_000);
+    // Its alarms notify the SNS topic dev made in the emulator, on ALARM and on OK.
+    const { MetricAlarms } = await new CloudWatchClient({
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${emulatorPort}`,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    }).send(new DescribeAlarmsCommand({ AlarmNamePrefix: `silo-${slug}-` }));
+    expect(MetricAlarms).toHaveLength(4);
+    for (const alarm of MetricAlarms!) {
+      expect([alarm.AlarmActions, alarm.OKActions]).toEqual([
+        ['arn:aws:sns:us-east-1:123456789012:silo-alarms'],
+        ['arn:aws:sns:us-east-1:123456789012:silo-alarms'],
+      ]);
+    }
     const tenantAuth = { authorization: `Bearer ${await token(env, ['--tenant', slug])}` };
     const notes = `http://127.0.0.1:${examplePort}/notes`;
     const posted = await fetch(notes, {

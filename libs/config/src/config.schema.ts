@@ -107,6 +107,7 @@ export const environmentSchema = z
       .string()
       .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
       .optional(),
+    ALARM_ACTIONS: z.enum(['sns', 'none']).default('sns'),
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
     WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
     PROVISIONING_DEADLINE_MINUTES: z.coerce.number().int().min(1).max(1440).default(60),
@@ -164,6 +165,21 @@ export const environmentSchema = z
         code: 'custom',
         path: ['ROUTER_CONNECTION_BUDGET'],
         message: `must be at least the largest ROUTER_POOL_SIZE_* (${largestPool}), or that tier could never connect`,
+      });
+    }
+    if (env.ALARM_ACTIONS === 'none' && env.ALARM_SNS_TOPIC_ARN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ALARM_ACTIONS'],
+        message: 'is none, but ALARM_SNS_TOPIC_ARN is set: unset one of them',
+      });
+    }
+    if (env.ALARM_ACTIONS === 'sns' && !env.ALARM_SNS_TOPIC_ARN && !env.AWS_ENDPOINT_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ALARM_SNS_TOPIC_ARN'],
+        message:
+          'is required against real AWS (AWS_ENDPOINT_URL unset): without it tenant alarms notify nobody; set ALARM_ACTIONS=none to create them without actions on purpose',
       });
     }
     if (env.TENANT_MIGRATIONS_DIR && env.TENANT_MIGRATIONS_MODULE) {

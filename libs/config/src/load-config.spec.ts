@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { z } from 'zod';
 import { environmentSchema } from './config.schema';
 import { ConfigError, loadConfig } from './load-config';
 
@@ -9,6 +10,9 @@ const REQUIRED = {
   REDIS_URL: 'redis://127.0.0.1:6379',
   AWS_REGION: 'eu-west-1',
 };
+const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:silo-alarms';
+/** What real AWS needs besides: the topic alarms notify. */
+const REAL_AWS = { ...REQUIRED, ALARM_SNS_TOPIC_ARN: TOPIC };
 
 function problemsOf(env: Record<string, string | undefined>): ConfigError {
   try {
@@ -22,7 +26,7 @@ function problemsOf(env: Record<string, string | undefined>): ConfigError {
 
 describe('loadConfig', () => {
   it('builds a typed configuration with defaults from the required variables alone', () => {
-    const config = loadConfig({ env: REQUIRED, envFile: false });
+    const config = loadConfig({ env: REAL_AWS, envFile: false });
     expect(config.http).toEqual({
       host: '127.0.0.1',
       port: 3000,
@@ -30,7 +34,7 @@ describe('loadConfig', () => {
       rateLimit: { points: 60, windowSeconds: 60 },
       idempotencyKeyTtlMs: 24 * 3_600_000,
     });
-    expect(config.database).toEqual({ url: REQUIRED.DATABASE_URL, poolMax: 10, connectTimeoutMs: 5000 });
+    expect(config.database).toEqual({ url: REAL_AWS.DATABASE_URL, poolMax: 10, connectTimeoutMs: 5000 });
     expect(config.aws).toEqual({
       region: 'eu-west-1',
       endpoint: undefined,
@@ -57,7 +61,7 @@ describe('loadConfig', () => {
 
   it('never echoes a value, since some are secrets', () => {
     const error = problemsOf({
-      ...REQUIRED,
+      ...REAL_AWS,
       DATABASE_URL: 'mysql://admin:hunter2-very-secret@db/silo',
       AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEKEY',
     });
@@ -67,37 +71,37 @@ describe('loadConfig', () => {
   });
 
   it('takes AWS keys only as a pair', () => {
-    expect(problemsOf({ ...REQUIRED, AWS_SECRET_ACCESS_KEY: 'x' }).problems).toEqual([
+    expect(problemsOf({ ...REAL_AWS, AWS_SECRET_ACCESS_KEY: 'x' }).problems).toEqual([
       { variable: 'AWS_ACCESS_KEY_ID', message: expect.stringContaining('together') },
     ]);
     const config = loadConfig({
-      env: { ...REQUIRED, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' },
+      env: { ...REAL_AWS, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' },
       envFile: false,
     });
     expect(config.aws.credentials).toEqual({ accessKeyId: 'a', secretAccessKey: 'b' });
   });
 
   it('treats an empty variable as unset', () => {
-    expect(problemsOf({ ...REQUIRED, REDIS_URL: '' }).problems).toEqual([
+    expect(problemsOf({ ...REAL_AWS, REDIS_URL: '' }).problems).toEqual([
       { variable: 'REDIS_URL', message: 'is required but not set' },
     ]);
-    expect(loadConfig({ env: { ...REQUIRED, PORT: '' }, envFile: false }).http.port).toBe(3000);
+    expect(loadConfig({ env: { ...REAL_AWS, PORT: '' }, envFile: false }).http.port).toBe(3000);
   });
 
   it('keeps idempotency keys for at least the 24 h the contract promises', () => {
-    const [problem] = problemsOf({ ...REQUIRED, IDEMPOTENCY_KEY_TTL_HOURS: '12' }).problems;
+    const [problem] = problemsOf({ ...REAL_AWS, IDEMPOTENCY_KEY_TTL_HOURS: '12' }).problems;
     expect(problem.variable).toBe('IDEMPOTENCY_KEY_TTL_HOURS');
     expect(problem.message).toContain('at least 24');
   });
 
   it('rejects a resource prefix that would make invalid AWS names', () => {
     for (const prefix of ['Silo', 'silo--x', '-silo', 'silo-', 'a', 'x'.repeat(17)]) {
-      expect(problemsOf({ ...REQUIRED, SILO_RESOURCE_PREFIX: prefix }).problems[0].variable).toBe(
+      expect(problemsOf({ ...REAL_AWS, SILO_RESOURCE_PREFIX: prefix }).problems[0].variable).toBe(
         'SILO_RESOURCE_PREFIX',
       );
     }
     expect(
-      loadConfig({ env: { ...REQUIRED, SILO_RESOURCE_PREFIX: 'silo-stg' }, envFile: false }).resources.prefix,
+      loadConfig({ env: { ...REAL_AWS, SILO_RESOURCE_PREFIX: 'silo-stg' }, envFile: false }).resources.prefix,
     ).toBe('silo-stg');
   });
 
@@ -106,7 +110,7 @@ describe('loadConfig', () => {
     const file = join(dir, '.env');
     writeFileSync(
       file,
-      `DATABASE_URL=${REQUIRED.DATABASE_URL}\nREDIS_URL=redis://from-file:6379\nAWS_REGION=us-east-2\nPORT=4000\n`,
+      `DATABASE_URL=${REQUIRED.DATABASE_URL}\nREDIS_URL=redis://from-file:6379\nAWS_REGION=us-east-2\nPORT=4000\nALARM_SNS_TOPIC_ARN=${TOPIC}\n`,
     );
     const config = loadConfig({ env: { REDIS_URL: 'redis://from-env:6379' }, envFile: file });
     expect(config.redis.url).toBe('redis://from-env:6379');
@@ -115,9 +119,30 @@ describe('loadConfig', () => {
   });
 
   it('fails naming SILO_ENV_FILE when the file it names does not exist', () => {
-    expect(() => loadConfig({ env: { ...REQUIRED, SILO_ENV_FILE: '/nonexistent/silo.env' } })).toThrow(
+    expect(() => loadConfig({ env: { ...REAL_AWS, SILO_ENV_FILE: '/nonexistent/silo.env' } })).toThrow(
       /SILO_ENV_FILE: file \/nonexistent\/silo.env does not exist/,
     );
+  });
+
+  it('refuses real AWS without an alarm topic unless ALARM_ACTIONS=none says so', () => {
+    expect(problemsOf(REQUIRED).problems).toEqual([
+      {
+        variable: 'ALARM_SNS_TOPIC_ARN',
+        message: expect.stringContaining('is required against real AWS (AWS_ENDPOINT_URL unset)'),
+      },
+    ]);
+    expect(
+      loadConfig({ env: { ...REQUIRED, ALARM_ACTIONS: 'none' }, envFile: false }).tenants.alarmActions,
+    ).toBe('none');
+    expect(
+      loadConfig({ env: { ...REQUIRED, AWS_ENDPOINT_URL: 'http://127.0.0.1:4566' }, envFile: false }).tenants,
+    ).toMatchObject({
+      alarmActions: 'sns',
+      alarmTopicArn: undefined,
+    });
+    expect(problemsOf({ ...REAL_AWS, ALARM_ACTIONS: 'none' }).problems).toEqual([
+      { variable: 'ALARM_ACTIONS', message: 'is none, but ALARM_SNS_TOPIC_ARN is set: unset one of them' },
+    ]);
   });
 });
 
@@ -136,7 +161,8 @@ describe('.env.example', () => {
   });
 
   it('states each default as the schema applies it', () => {
-    const defaults = environmentSchema.parse(REQUIRED) as Record<
+    // The object alone, without the rules across variables: each default as it is applied.
+    const defaults = z.object(environmentSchema.shape).parse(REQUIRED) as Record<
       string,
       string | number | boolean | undefined
     >;

@@ -44,6 +44,8 @@ export class SiloConfig {
     subnetGroup?: string;
     securityGroupIds: string[];
     alarmTopicArn?: string;
+    /** `none`: alarms are created without actions, on purpose. */
+    alarmActions: 'sns' | 'none';
     secretRecoveryWindowDays: number;
     /** Where the tenant schema's migrations are: SQL files or a TypeORM module; neither = the built-in set. */
     migrations: { dir?: string; module?: string; lockTimeoutMs: number; statementTimeoutMs: number };
@@ -118,6 +120,7 @@ export class SiloConfig {
       subnetGroup: env.RDS_SUBNET_GROUP,
       securityGroupIds: env.RDS_SECURITY_GROUP_IDS ? env.RDS_SECURITY_GROUP_IDS.split(',') : [],
       alarmTopicArn: env.ALARM_SNS_TOPIC_ARN,
+      alarmActions: env.ALARM_ACTIONS,
       secretRecoveryWindowDays: env.SECRET_RECOVERY_WINDOW_DAYS,
       migrations: {
         dir: env.TENANT_MIGRATIONS_DIR,

@@ -13,6 +13,7 @@ const config = loadConfig({
   env: {
     DATABASE_URL: 'postgres://unused@127.0.0.1/unused',
     REDIS_URL: 'redis://127.0.0.1:6379',
+    ALARM_ACTIONS: 'none',
     AWS_REGION: 'us-east-1',
     AUTH_JWT_SECRET: SECRET,
     AUTH_ISSUER: 'silo-test',

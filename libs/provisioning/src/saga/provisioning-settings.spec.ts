@@ -9,6 +9,7 @@ const BASE = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/silo',
   REDIS_URL: 'redis://127.0.0.1:6379',
   AWS_REGION: 'us-east-1',
+  ALARM_SNS_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:silo-alarms',
 };
 
 describe('ProvisioningSettings', () => {

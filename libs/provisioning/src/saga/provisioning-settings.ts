@@ -34,7 +34,11 @@ export class ProvisioningSettings {
     this.kmsKeyId = config.tenants.kmsKeyId;
     this.subnetGroup = config.tenants.subnetGroup;
     this.securityGroupIds = config.tenants.securityGroupIds;
-    this.alarmActions = config.tenants.alarmTopicArn ? [config.tenants.alarmTopicArn] : [];
+    // Both ALARM and OK notify the topic; ALARM_ACTIONS=none (or an emulator without a topic) none.
+    this.alarmActions =
+      config.tenants.alarmActions === 'sns' && config.tenants.alarmTopicArn
+        ? [config.tenants.alarmTopicArn]
+        : [];
     this.secretRecoveryWindowDays = config.tenants.secretRecoveryWindowDays;
     this.deadlineMs = config.worker.deadlineMs;
     this.stepMaxAttempts = config.worker.stepMaxAttempts;
