@@ -53,6 +53,7 @@ export class ProvisioningWorkerService
 {
   private readonly logger = new Logger(ProvisioningWorkerService.name);
   private worker: QueueWorker | undefined;
+  private scheduleTimer: NodeJS.Timeout | undefined;
   private readonly handlers: Record<string, JobHandler>;
 
   constructor(
@@ -94,14 +95,14 @@ export class ProvisioningWorkerService
           backoff: (attempt) => backoffDelay(attempt, worker.retry.baseDelayMs, worker.retry.maxDelayMs),
         });
         this.worker.on('error', (error) => this.logger.error(`queue worker error: ${error.message}`));
-        // Every replica upserts the same scheduler: one reconcile job per interval in all.
-        void this.queue
-          .schedule(RECONCILE_SCHEDULER, this.config.worker.reconcile.intervalMs, RECONCILE_JOB)
-          .catch((error: unknown) =>
-            this.logger.warn(
-              `could not schedule reconcile passes: ${error instanceof Error ? error.message : String(error)}`,
-            ),
-          );
+        // Every replica upserts the same scheduler (one reconcile job per interval in all), at
+        // start and again each interval: a Redis flush must not stop the passes that repair it.
+        this.scheduleReconcile();
+        this.scheduleTimer = setInterval(
+          () => this.scheduleReconcile(),
+          this.config.worker.reconcile.intervalMs,
+        );
+        this.scheduleTimer.unref();
         this.worker.on('failed', (job, error) =>
           this.logger.error(
             { jobId: job?.id, tenantId: (job?.data as { tenantId?: string })?.tenantId, err: error.message },
@@ -145,12 +146,19 @@ export class ProvisioningWorkerService
   private async reconcile(job: QueueJob): Promise<JobOutcome> {
     const triggeredBy = typeof job.data.triggeredBy === 'string' ? job.data.triggeredBy : 'schedule';
     const log = this.pino.logger.child({ jobId: job.id, job: job.name });
-    const result = await new Reconciler(this.dataSource, this.queue, this.config.worker.reconcile, log).pass(
-      triggeredBy,
-      job.id,
-    );
-    if (result === 'busy') log.info('another reconcile pass is running; this one is skipped');
-    else if (result.redriven) void this.relay.relayOnce().catch(() => undefined);
+    try {
+      const result = await new Reconciler(
+        this.dataSource,
+        this.queue,
+        this.config.worker.reconcile,
+        log,
+      ).pass(triggeredBy, job.id);
+      if (result === 'busy') log.info('another reconcile pass is running; this one is skipped');
+      else if (result.redriven) void this.relay.relayOnce().catch(() => undefined);
+    } catch (error) {
+      // The next scheduled pass is the retry: a failed pass is not worth BullMQ's retries.
+      log.error({ err: error instanceof Error ? error.message : String(error) }, 'reconcile pass failed');
+    }
     return { kind: 'finished' };
   }
 
@@ -183,7 +191,18 @@ export class ProvisioningWorkerService
     return { kind: 'finished' };
   }
 
+  private scheduleReconcile(): void {
+    void this.queue
+      .schedule(RECONCILE_SCHEDULER, this.config.worker.reconcile.intervalMs, RECONCILE_JOB)
+      .catch((error: unknown) =>
+        this.logger.warn(
+          `could not schedule reconcile passes: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+      );
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.scheduleTimer);
     if (!this.worker) return;
     // A worker closed while still starting leaves its stalled-job timer behind; let it start first.
     await this.worker.waitUntilReady().catch(() => undefined);

@@ -7,8 +7,6 @@ import { redisConnectionOptions } from './redis-connection-options';
 
 export const PROVISIONING_QUEUE = 'provisioning';
 
-const LIVE_STATES = new Set(['waiting', 'prioritized', 'delayed', 'active', 'waiting-children']);
-
 export interface EnqueueOptions {
   /** Deterministic id: adding a job whose id exists is a no-op. */
   jobId: string;
@@ -61,27 +59,33 @@ export class ProvisioningQueue implements OnApplicationShutdown {
   }
 
   /**
-   * Whether the job will still run: waiting, prioritised, delayed or active. A completed, failed
-   * or unknown (removed, flushed) job will not.
+   * Where a job stands, as a caller deciding whether to queue it again needs it: `live` (waiting,
+   * prioritised, delayed, active: it will run), `completed`, `failed` (attempts used up, or
+   * stalled too often), or `missing` (removed, or Redis lost it).
    */
-  async isLive(jobId: string, timeoutMs = 5000): Promise<boolean> {
+  async jobFate(jobId: string, timeoutMs = 5000): Promise<'live' | 'completed' | 'failed' | 'missing'> {
     const state = await withTimeout(
       this.queue.getJobState(jobId),
       timeoutMs,
       `Redis did not answer within ${timeoutMs} ms`,
     );
-    return LIVE_STATES.has(state);
+    if (state === 'completed' || state === 'failed') return state;
+    return state === 'unknown' ? 'missing' : 'live';
   }
 
   /**
-   * Removes a finished job, so that its deterministic id can be added again (adding an id that
-   * exists, even completed, is a no-op). A live job is left alone.
+   * Removes a completed job, so that its deterministic id can be added again (adding an id that
+   * exists, even completed, is a no-op). Any other job is left alone.
    */
-  async discardFinished(jobId: string): Promise<void> {
-    const job = await this.queue.getJob(jobId);
-    if (!job) return;
-    const state = await job.getState();
-    if (state === 'completed' || state === 'failed') await job.remove();
+  async discardCompleted(jobId: string, timeoutMs = 5000): Promise<void> {
+    await withTimeout(
+      (async () => {
+        const job = await this.queue.getJob(jobId);
+        if (job && (await job.getState()) === 'completed') await job.remove();
+      })(),
+      timeoutMs,
+      `Redis did not answer within ${timeoutMs} ms`,
+    );
   }
 
   /** One job `name` every `everyMs`, however many processes call this (a BullMQ job scheduler). */

@@ -16,10 +16,10 @@ import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 
 /** What the reconciler asks of the queue (libs/queue's ProvisioningQueue fits). */
 export interface ReconcileQueue {
-  /** Whether the job is waiting, prioritised, delayed or active. */
-  isLive(jobId: string): Promise<boolean>;
-  /** Removes a completed or failed job, so that its id can be added again. */
-  discardFinished(jobId: string): Promise<void>;
+  /** `live`: waiting, prioritised, delayed or active; `missing`: removed, or lost with Redis. */
+  jobFate(jobId: string): Promise<'live' | 'completed' | 'failed' | 'missing'>;
+  /** Removes a completed job, so that its id can be added again. */
+  discardCompleted(jobId: string): Promise<void>;
 }
 
 export interface ReconcileResult {
@@ -27,6 +27,8 @@ export interface ReconcileResult {
   tenantsChecked: number;
   redriven: number;
 }
+
+type Fate = 'queued' | 'live' | 'completed' | 'failed' | 'missing';
 
 const LOCK_KEY = 'silo:reconciler';
 const ACTOR = 'system:reconciler';
@@ -37,6 +39,7 @@ interface StuckCandidate {
   tier: TierName;
   status: 'PENDING' | 'PROVISIONING' | 'DEPROVISIONING';
   provisioning_run: number;
+  version: number;
 }
 
 /**
@@ -46,10 +49,13 @@ interface StuckCandidate {
  *
  * Today a pass re-drives:
  * - tenants PENDING, PROVISIONING or DEPROVISIONING, unchanged for `stuckGraceMs`, whose
- *   current job is in the queue in no live state (a Redis flush or failover, a purged failed
- *   set): the job is queued again under its deterministic id, with a `tenant.redriven` event;
- * - rollout tenants marked running for `stuckGraceMs` whose job is gone: dispatched again;
+ *   current job is missing from the queue (a Redis flush or failover, a purged set) or completed
+ *   while the tenant did not settle: the job is queued again under its deterministic id, with a
+ *   `tenant.redriven` event. A job BullMQ gave up on (`failed`) is reported, not revived;
+ * - rollout tenants marked running for `stuckGraceMs` whose job is missing: dispatched again;
+ *   whose job failed in the queue: recorded as failed, so that the failure threshold sees it;
  *   and every RUNNING rollout is advanced, so that one never stalls with room to dispatch.
+ * What cannot be read now (Redis away) is left for the next pass, and the pass records why.
  */
 export class Reconciler {
   constructor(
@@ -80,30 +86,41 @@ export class Reconciler {
   private async locked(triggeredBy: string, ctx: SagaContext): Promise<ReconcileResult> {
     const passes = this.dataSource.getRepository(ReconcilePassEntity);
     const pass = await passes.save(passes.create({ triggeredBy }));
+    const problems: string[] = [];
+    let checked = 0;
+    let redriven = 0;
     try {
       const stuck = await this.stuckTenants();
-      let redriven = 0;
-      for (const tenant of stuck) if (await this.redriveTenant(tenant, ctx)) redriven++;
-      redriven += await this.redriveRollouts(ctx);
-      await passes.update(
-        { id: pass.id },
-        { finishedAt: () => 'now()', tenantsChecked: stuck.length, redriven },
-      );
-      this.log.info({ passId: pass.id, tenantsChecked: stuck.length, redriven }, 'reconcile pass done');
-      return { passId: pass.id, tenantsChecked: stuck.length, redriven };
+      checked = stuck.length;
+      for (const tenant of stuck) {
+        try {
+          if (await this.redriveTenant(tenant, ctx)) redriven++;
+        } catch (error) {
+          problems.push(`${tenant.slug}: ${message(error)}`);
+        }
+      }
+      redriven += await this.redriveRollouts(ctx, problems);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      await passes
-        .update({ id: pass.id }, { finishedAt: () => 'now()', error: message })
-        .catch(() => undefined);
-      throw error;
+      problems.push(message(error));
     }
+    const error = problems.length
+      ? `${problems.length} item(s) could not be checked, left for the next pass: ${problems.slice(0, 3).join('; ')}`
+      : null;
+    await passes.update(
+      { id: pass.id },
+      { finishedAt: () => 'now()', tenantsChecked: checked, redriven, error },
+    );
+    this.log.info(
+      { passId: pass.id, tenantsChecked: checked, redriven, unchecked: problems.length },
+      'reconcile pass done',
+    );
+    return { passId: pass.id, tenantsChecked: checked, redriven };
   }
 
   /** Tenants in a saga whose record has not moved for the grace period. */
   private stuckTenants(): Promise<StuckCandidate[]> {
     return this.dataSource.query<StuckCandidate[]>(
-      `SELECT t.id, t.slug, t.tier, t.status, t.provisioning_run
+      `SELECT t.id, t.slug, t.tier, t.status, t.provisioning_run, t.version
          FROM tenants t
         WHERE t.status IN ('PENDING', 'PROVISIONING', 'DEPROVISIONING')
           AND GREATEST(t.updated_at,
@@ -119,15 +136,23 @@ export class Reconciler {
       tenant.status === 'DEPROVISIONING'
         ? [DEPROVISION_TENANT_JOB, deprovisionJobId(tenant.id)]
         : [PROVISION_TENANT_JOB, provisionJobId(tenant.id, tenant.provisioning_run)];
-    if (await this.waiting(jobId)) return false;
-    await this.queue.discardFinished(jobId);
-    await this.dataSource.transaction(async (em) => {
-      // Only if the tenant is still where it was when the pass looked.
-      const still = await em.query<unknown[]>(
-        `SELECT 1 FROM tenants WHERE id = $1 AND status = $2 FOR UPDATE`,
-        [tenant.id, tenant.status],
+    const fate = await this.fate(jobId);
+    if (fate === 'queued' || fate === 'live') return false;
+    if (fate === 'failed') {
+      this.log.warn(
+        { tenantId: tenant.id, jobId, status: tenant.status },
+        'tenant job failed in the queue (attempts used up or stalled too often); not revived, see the worker logs',
       );
-      if (!still.length) return;
+      return false;
+    }
+    await this.queue.discardCompleted(jobId);
+    return this.dataSource.transaction(async (em) => {
+      // Only if the tenant has not changed at all since the pass looked (its run and version too).
+      const still = await em.query<unknown[]>(
+        `SELECT 1 FROM tenants WHERE id = $1 AND status = $2 AND provisioning_run = $3 AND version = $4 FOR UPDATE`,
+        [tenant.id, tenant.status, tenant.provisioning_run, tenant.version],
+      );
+      if (!still.length) return false;
       await writeOutboxJob(em, {
         name: jobName,
         id: jobId,
@@ -140,17 +165,23 @@ export class Reconciler {
         {
           type: 'tenant.redriven',
           message: `${tenant.slug} was ${tenant.status} with no job in the queue; its job ${jobId} was queued again`,
-          data: { jobId, status: tenant.status },
+          data: { jobId, status: tenant.status, found: fate },
         },
         ctx,
       );
+      this.log.warn(
+        { tenantId: tenant.id, jobId, status: tenant.status },
+        'tenant had no live job; re-driven',
+      );
+      return true;
     });
-    this.log.warn({ tenantId: tenant.id, jobId, status: tenant.status }, 'tenant had no live job; re-driven');
-    return true;
   }
 
-  /** Rollout tenants whose job is gone, dispatched again; every RUNNING rollout advanced. */
-  private async redriveRollouts(ctx: SagaContext): Promise<number> {
+  /**
+   * Rollout tenants whose job is missing, dispatched again; whose job failed in the queue,
+   * failed; every RUNNING rollout advanced.
+   */
+  private async redriveRollouts(ctx: SagaContext, problems: string[]): Promise<number> {
     const rollouts = await this.dataSource.query<{ id: string }[]>(
       `SELECT id FROM schema_rollouts WHERE status = 'RUNNING'`,
     );
@@ -162,43 +193,68 @@ export class Reconciler {
         [id, this.settings.stuckGraceMs],
       );
       const lost: typeof running = [];
-      for (const row of running)
-        if (!(await this.waiting(migrateJobId(id, row.tenant_id, row.attempt)))) lost.push(row);
-      await this.dataSource.transaction(async (em) => {
+      const failed: typeof running = [];
+      for (const row of running) {
+        try {
+          const fate = await this.fate(migrateJobId(id, row.tenant_id, row.attempt));
+          if (fate === 'missing' || fate === 'completed') lost.push(row);
+          else if (fate === 'failed') failed.push(row);
+        } catch (error) {
+          problems.push(`rollout ${id}: ${message(error)}`);
+        }
+      }
+      redriven += await this.dataSource.transaction(async (em) => {
         const rollout = await lockRollout(em, id);
-        if (!rollout) return;
+        if (!rollout) return 0;
+        const moved: string[] = [];
         for (const row of lost) {
           const result = await em.update(
             SchemaRolloutTenantEntity,
             { rolloutId: id, tenantId: row.tenant_id, state: 'running', attempt: row.attempt },
             { state: 'pending', failures: 0 },
           );
-          if (result.affected) redriven++;
+          if (result.affected) moved.push(row.tenant_id);
         }
-        if (lost.length) {
+        for (const row of failed) {
+          await em.update(
+            SchemaRolloutTenantEntity,
+            { rolloutId: id, tenantId: row.tenant_id, state: 'running', attempt: row.attempt },
+            {
+              state: 'failed',
+              errorCode: 'JOB_FAILED',
+              errorMessage:
+                'its job failed in the queue (the worker died running it too often); see the worker logs',
+              finishedAt: () => 'now()',
+            },
+          );
+        }
+        if (moved.length) {
           await appendRolloutEvent(
             em,
             id,
             ctx,
             'rollout.redriven',
-            `${lost.length} tenant(s) had lost their job and were dispatched again`,
-            {
-              tenants: lost.map((r) => r.tenant_id),
-            },
+            `${moved.length} tenant(s) had lost their job and were dispatched again`,
+            { tenants: moved },
           );
         }
         await advanceRollout(em, rollout, ctx);
+        return moved.length;
       });
     }
     return redriven;
   }
 
-  /** The job is in the queue to run, or its outbox row is still to be relayed. */
-  private async waiting(jobId: string): Promise<boolean> {
+  /** Where the job stands; `queued` while its outbox row is still to be relayed. */
+  private async fate(jobId: string): Promise<Fate> {
     const [{ pending }] = await this.dataSource.query<{ pending: boolean }[]>(
       `SELECT EXISTS (SELECT 1 FROM outbox WHERE job_id = $1 AND dispatched_at IS NULL) AS pending`,
       [jobId],
     );
-    return pending || (await this.queue.isLive(jobId));
+    return pending ? 'queued' : this.queue.jobFate(jobId);
   }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
