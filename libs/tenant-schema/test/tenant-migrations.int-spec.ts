@@ -222,17 +222,22 @@ describe('tenant schema migrations', () => {
     const slow = loadTenantMigrations({ dir: join(FIXTURES, 'slow') });
     const owner = await materialised();
     await migrate(owner, slow, '0001');
-    const running = migrate(owner, slow);
-    // 0002 sleeps 0.4 s: end its session from outside, as a failover would.
-    await new Promise((r) => setTimeout(r, 200));
-    await withClient({ ...owner }, (c) =>
-      c.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-          WHERE datname = $1 AND application_name = 'silo-tenant-migrations'`,
-        [owner.database],
-      ),
-    );
-    const error = await failure(running);
+    // Its outcome is awaited from the start, so the rejection is never unhandled while we cut it.
+    const outcome = failure(migrate(owner, slow));
+    // 0002 sleeps 0.4 s: once it is inside that, end its session from outside, as a failover would.
+    await withClient({ ...owner }, async (c) => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const { rowCount } = await c.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE datname = $1 AND application_name = 'silo-tenant-migrations' AND query LIKE '%pg_sleep%'`,
+          [owner.database],
+        );
+        if (rowCount || Date.now() > deadline) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    });
+    const error = await outcome;
     expect(error).toMatchObject({
       code: 'INTERRUPTED',
       retryable: true,
