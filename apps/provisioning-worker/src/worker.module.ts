@@ -9,6 +9,15 @@ import { WorkerReadinessService } from './worker-readiness.service';
 
 export const WORKER_APP_NAME = 'silo-worker';
 
+/**
+ * The worker's control-plane pool: at least two connections per job slot (a saga or migration
+ * pass holds its tenant lock on one and works on another) and two for the outbox relay and the
+ * reconciler, whatever DATABASE_POOL_MAX says; fewer lets passes starve each other.
+ */
+export function workerPoolMax(config: SiloConfig): number {
+  return Math.max(config.database.poolMax, 2 * config.worker.concurrency + 2);
+}
+
 @Module({})
 export class WorkerModule {
   static register(config: SiloConfig): DynamicModule {
@@ -17,7 +26,7 @@ export class WorkerModule {
       imports: [
         SiloConfigModule.forRoot(config),
         SiloLoggerModule.forApp(WORKER_APP_NAME),
-        ControlPlaneDbModule.forApp(WORKER_APP_NAME),
+        ControlPlaneDbModule.forApp(WORKER_APP_NAME, { poolMax: workerPoolMax }),
         QueueConnectionModule,
         ProvisioningModule,
       ],

@@ -4,7 +4,8 @@ import { TcpProxy } from '../../../test/support/tcp-proxy';
 import { testConfig } from '../../../test/support/test-config';
 import { testServices } from '../../../test/support/test-services';
 import { WorkerReadinessService } from '../src/worker-readiness.service';
-import { WorkerModule } from '../src/worker.module';
+import { DataSource } from 'typeorm';
+import { WorkerModule, workerPoolMax } from '../src/worker.module';
 
 describe('provisioning worker readiness', () => {
   let app: INestApplicationContext | undefined;
@@ -39,6 +40,15 @@ describe('provisioning worker readiness', () => {
     await readiness.whenReady();
     expect(logged).toHaveBeenCalledWith({ checks: { postgres: 'up', redis: 'up' } }, 'worker ready');
     expect(await readiness.check()).toEqual({ postgres: null, redis: null });
+  });
+
+  it('opens its control-plane pool with two connections per job slot and two more, whatever DATABASE_POOL_MAX says', async () => {
+    const config = testConfig({ DATABASE_POOL_MAX: '3', WORKER_CONCURRENCY: '6' });
+    app = await (
+      await Test.createTestingModule({ imports: [WorkerModule.register(config)] }).compile()
+    ).init();
+    expect((app.get(DataSource).options as { extra?: { max?: number } }).extra?.max).toBe(14);
+    expect(workerPoolMax(testConfig({ DATABASE_POOL_MAX: '40', WORKER_CONCURRENCY: '6' }))).toBe(40);
   });
 });
 

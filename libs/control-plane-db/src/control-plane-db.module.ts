@@ -6,7 +6,14 @@ import { controlPlaneDataSourceOptions } from './control-plane-data-source';
 /** The control-plane DataSource for a Nest app. Never synchronizes: run `npm run migrate`. */
 @Module({})
 export class ControlPlaneDbModule {
-  static forApp(applicationName: string): DynamicModule {
+  /**
+   * `poolMax` overrides `DATABASE_POOL_MAX` for this app (the worker derives a floor from its
+   * concurrency).
+   */
+  static forApp(
+    applicationName: string,
+    options: { poolMax?: (config: SiloConfig) => number } = {},
+  ): DynamicModule {
     return {
       module: ControlPlaneDbModule,
       imports: [
@@ -15,7 +22,7 @@ export class ControlPlaneDbModule {
           useFactory: (config: SiloConfig) => ({
             ...controlPlaneDataSourceOptions({
               url: config.database.url,
-              poolMax: config.database.poolMax,
+              poolMax: options.poolMax?.(config) ?? config.database.poolMax,
               connectTimeoutMs: config.database.connectTimeoutMs,
               applicationName,
             }),
