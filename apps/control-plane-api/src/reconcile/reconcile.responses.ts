@@ -1,6 +1,5 @@
 import { z } from 'zod';
-
-const timestamp = z.string().meta({ format: 'date-time', example: '2026-01-31T12:00:00.000Z' });
+import { timestampField as timestamp } from '../http/response-fields';
 
 export const reconcileQueued = z.object({
   jobId: z.string().meta({ example: 'reconcile-6f1c…' }),

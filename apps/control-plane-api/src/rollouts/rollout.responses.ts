@@ -1,8 +1,8 @@
 import { TENANT_STATUSES, TIER_NAMES } from '@silo/core';
 import { ROLLOUT_PAUSE_KINDS, ROLLOUT_STATUSES, ROLLOUT_TENANT_STATES } from '@silo/control-plane-db';
 import { z } from 'zod';
+import { timestampField as timestamp } from '../http/response-fields';
 
-const timestamp = z.string().meta({ format: 'date-time', example: '2026-01-31T12:00:00.000Z' });
 const version = z.string().meta({ example: '0003' });
 
 const counts = z.object({

@@ -2,14 +2,13 @@ import { TENANT_STATUSES, TIER_NAMES } from '@silo/core';
 import { SAGAS, STEP_STATUSES } from '@silo/control-plane-db';
 import { ALARM_METRICS } from '@silo/provisioning';
 import { z } from 'zod';
+import { timestampField as timestamp } from '../http/response-fields';
 
 /**
  * The bodies the tenant routes answer with, as zod schemas: the OpenAPI document is generated
  * from them, and openapi.int-spec checks at compile time that `tenant.view.ts` and the tier
  * profiles produce exactly these types, and at run time that real responses validate.
  */
-
-const timestamp = z.string().meta({ format: 'date-time', example: '2026-01-31T12:00:00.000Z' });
 
 export const tenantResource = z.object({
   id: z.string().meta({ format: 'uuid' }),

@@ -10,7 +10,7 @@ import {
   type TenantStatus,
   type TierName,
 } from '@silo/core';
-import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import {
   DEPROVISION_TENANT_JOB,
   deprovisionJobId,
@@ -20,6 +20,7 @@ import {
 } from '../jobs/provisioning-jobs';
 import { writeOutboxJob } from '../jobs/outbox';
 import type { SagaContext } from '../store/provisioning-store';
+import { isUniqueViolation } from '../store/unique-violation';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 
 export interface NewTenant {
@@ -290,12 +291,6 @@ async function sweepExpiredKeys(em: EntityManager, claim: IdempotencyClaim): Pro
        LIMIT ${EXPIRED_KEYS_SWEPT} FOR UPDATE SKIP LOCKED))`,
     [claim.caller, claim.key],
   );
-}
-
-function isUniqueViolation(error: unknown, constraint: string): boolean {
-  if (!(error instanceof QueryFailedError)) return false;
-  const driverError = error.driverError as { code?: string; constraint?: string };
-  return driverError.code === '23505' && driverError.constraint === constraint;
 }
 
 function outbox(em: EntityManager, jobName: string, jobId: string, tenant: TenantEntity): Promise<void> {

@@ -8,9 +8,10 @@ import {
 } from '@silo/control-plane-db';
 import { RolloutError, RolloutErrorCode, type TierName } from '@silo/core';
 import { findMigration, versionOrder } from '@silo/tenant-schema';
-import { DataSource, In, QueryFailedError, type EntityManager } from 'typeorm';
+import { DataSource, In, type EntityManager } from 'typeorm';
 import { ProvisioningSettings } from '../saga/provisioning-settings';
 import type { SagaContext } from '../store/provisioning-store';
+import { isUniqueViolation } from '../store/unique-violation';
 import { advanceRollout, appendRolloutEvent, lockRollout, setStatus, stateCounts } from './rollout-dispatch';
 import { planRollout } from './rollout-plan';
 
@@ -348,12 +349,7 @@ function tenantRow(
 
 /** Two starts (or resumes) at once: the partial unique index `schema_rollouts_one_open` lets one through. */
 function rethrowOpenConflict(error: unknown): never {
-  if (
-    error instanceof QueryFailedError &&
-    (error.driverError as { constraint?: string }).constraint === 'schema_rollouts_one_open'
-  ) {
-    throw alreadyOpen();
-  }
+  if (isUniqueViolation(error, 'schema_rollouts_one_open')) throw alreadyOpen();
   throw error;
 }
 
