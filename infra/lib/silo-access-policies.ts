@@ -51,6 +51,9 @@ export class SiloAccessPolicies extends Construct {
     const masterSecrets = arn('secretsmanager', 'secret', `${patterns.masterSecret}-??????`);
     const appSecrets = arn('secretsmanager', 'secret', `${patterns.appSecret}-??????`);
     const alarms = arn('cloudwatch', 'alarm', patterns.alarm);
+    const anyInstance = arn('rds', 'db', '*');
+    const anySnapshot = arn('rds', 'snapshot', '*');
+    const prefixedSnapshots = arn('rds', 'snapshot', `${props.prefix}-*`);
     const viaService = (service: string) => `${service}.${Aws.REGION}.${Aws.URL_SUFFIX}`;
 
     const tenantRequestTags = {
@@ -176,6 +179,31 @@ export class SiloAccessPolicies extends Construct {
           sid: 'DescribeTenantAlarms',
           actions: ['cloudwatch:DescribeAlarms'],
           resources: [alarms],
+        }),
+        // The reconciler reads the fleet in pages: listing calls name no instance or snapshot,
+        // so they are authorized on every one (reads only; the worker filters by prefix and tags).
+        new iam.PolicyStatement({
+          sid: 'ListFleetInventory',
+          actions: ['rds:DescribeDBInstances', 'rds:DescribeDBSnapshots'],
+          resources: [anyInstance, anySnapshot],
+        }),
+        // ListSecrets has no resource-level permissions: AWS authorizes it on "*" only.
+        new iam.PolicyStatement({
+          sid: 'ListFleetSecrets',
+          actions: ['secretsmanager:ListSecrets'],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadTenantAlarmTags',
+          actions: ['cloudwatch:ListTagsForResource'],
+          resources: [alarms],
+        }),
+        // Orphaned snapshots an operator asked to delete (POST /v1/orphans/delete).
+        new iam.PolicyStatement({
+          sid: 'DeleteOwnSnapshots',
+          actions: ['rds:DeleteDBSnapshot'],
+          resources: [prefixedSnapshots],
+          conditions: taggedManagedBy(`rds:snapshot-tag/${MANAGED_BY_TAG_KEY}`),
         }),
         new iam.PolicyStatement({
           sid: 'DeleteOwnTenantAlarms',

@@ -132,13 +132,29 @@ describe('least privilege in every policy document', () => {
     ).toHaveLength(2);
   });
 
-  it('names every resource in the three policies: no Resource "*" at all', () => {
+  it('names every resource in the three policies: "*" only for the reconciler\'s listing reads', () => {
+    // Listing calls name no resource: AWS authorizes DescribeDBInstances and DescribeDBSnapshots
+    // without an identifier on every instance or snapshot, and ListSecrets only on "*".
+    const listing = new Set(['ListFleetInventory', 'ListFleetSecrets']);
     for (const policy of [worker, api, dataPlane]) {
       for (const s of policy.statements) {
         expect(resourcesOf(s).length).toBeGreaterThan(0);
-        expect(resourcesOf(s).filter((r) => r === '*' || r.endsWith(':*'))).toEqual([]);
+        const wide = resourcesOf(s).filter((r) => r === '*' || r.endsWith(':*'));
+        if (policy === worker && listing.has(s.Sid!)) {
+          expect({ sid: s.Sid, actions: actionsOf(s).filter((a) => !/:(Describe|List)/.test(a)) }).toEqual({
+            sid: s.Sid,
+            actions: [],
+          });
+        } else {
+          expect({ sid: s.Sid, wide }).toEqual({ sid: s.Sid, wide: [] });
+        }
       }
     }
+    expect(actionsOf(statement(worker, 'ListFleetInventory')).sort()).toEqual([
+      'rds:DescribeDBInstances',
+      'rds:DescribeDBSnapshots',
+    ]);
+    expect(actionsOf(statement(worker, 'ListFleetSecrets'))).toEqual(['secretsmanager:ListSecrets']);
   });
 });
 
@@ -244,12 +260,13 @@ describe('provisioning worker policy', () => {
 
   it('reaches tenant instances, secrets and alarms by name only', () => {
     const allowed = [
-      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|snapshot:silo-\*-final-\*|subgrp:silo-tenants|pg:default\.postgres\*|og:default:postgres-\*)$/,
+      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|snapshot:silo-\*-final-\*|snapshot:silo-\*|subgrp:silo-tenants|pg:default\.postgres\*|og:default:postgres-\*)$/,
       /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/\*\/(master|app)-\?{6}$/,
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-\*-\*$/,
       /^\$\{TenantKey8692782D\.Arn\}$/,
     ];
-    for (const resource of worker.statements.flatMap(resourcesOf)) {
+    const listing = new Set(['ListFleetInventory', 'ListFleetSecrets']);
+    for (const resource of worker.statements.filter((s) => !listing.has(s.Sid!)).flatMap(resourcesOf)) {
       expect({ resource, allowed: allowed.some((pattern) => pattern.test(resource)) }).toEqual({
         resource,
         allowed: true,

@@ -53,6 +53,8 @@ const CONTRACT: [
   ['get', '/v1/schema-versions', ANY, 200, []],
   ['post', '/v1/reconcile', ['admin'], 202, []],
   ['get', '/v1/reconciliation', ANY, 200, []],
+  ['get', '/v1/orphans', ANY, 200, []],
+  ['post', '/v1/orphans/delete', ['admin'], 202, [400, 422]],
   ['get', '/healthz', 'public', 200, []],
   ['get', '/readyz', 'public', 200, [503]],
   ['get', '/metrics', 'public', 200, []],

@@ -35,6 +35,7 @@ describe('tenant read routes', () => {
           updatedAt: expect.any(String),
           database: null,
           provisioning: { steps: [], lastError: null },
+          findings: [],
         });
       }
     }

@@ -9,10 +9,13 @@ import {
 import { SiloConfig } from '@silo/config';
 import {
   backoffDelay,
+  DELETE_ORPHANS_JOB,
   DEPROVISION_TENANT_JOB,
   DeprovisioningSaga,
   MIGRATE_TENANT_JOB,
+  OrphanDeletion,
   RECONCILE_JOB,
+  RECONCILER_FLEET,
   RECONCILE_SCHEDULER,
   Reconciler,
   RolloutTenantMigration,
@@ -22,9 +25,13 @@ import {
   SAGA_DEPS,
   type SagaContext,
   type SagaLog,
+  type FleetAccess,
+  type FleetSettings,
+  type OrphanAccess,
   type SagaOutcome,
   type StepDeps,
 } from '@silo/provisioning';
+import { FleetInventory } from '@silo/aws';
 import {
   assertOneHandlerPerJob,
   OutboxRelay,
@@ -41,6 +48,8 @@ import { DataSource } from 'typeorm';
 import { WorkerReadinessService } from './worker-readiness.service';
 
 const ACTOR = 'system:worker';
+/** How soon a pass somebody asked for tries again while another pass holds the lock. */
+const ON_DEMAND_PASS_RETRY_MS = 2000;
 
 /**
  * The `provisioning` queue's consumer: one handler per job name (checked at start-up), each a
@@ -58,6 +67,8 @@ export class ProvisioningWorkerService
 
   constructor(
     @Inject(SAGA_DEPS) private readonly deps: StepDeps,
+    @Inject(RECONCILER_FLEET) private readonly fleet: { access: FleetAccess; settings: FleetSettings },
+    private readonly inventory: FleetInventory,
     private readonly config: SiloConfig,
     private readonly pino: PinoLogger,
     private readonly readiness: WorkerReadinessService,
@@ -70,6 +81,7 @@ export class ProvisioningWorkerService
       [DEPROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new DeprovisioningSaga(this.deps, log)),
       [MIGRATE_TENANT_JOB]: (job) => this.migrateTenant(job),
       [RECONCILE_JOB]: (job) => this.reconcile(job),
+      [DELETE_ORPHANS_JOB]: (job) => this.deleteOrphans(job),
     };
   }
 
@@ -142,7 +154,7 @@ export class ProvisioningWorkerService
     return { kind: 'finished' };
   }
 
-  /** A reconcile pass; a pass already running elsewhere makes this one a no-op. */
+  /** A reconcile pass; a scheduled one is skipped while another runs, an asked-for one waits its turn. */
   private async reconcile(job: QueueJob): Promise<JobOutcome> {
     const triggeredBy = typeof job.data.triggeredBy === 'string' ? job.data.triggeredBy : 'schedule';
     const log = this.pino.logger.child({ jobId: job.id, job: job.name });
@@ -151,14 +163,38 @@ export class ProvisioningWorkerService
         this.dataSource,
         this.queue,
         this.config.worker.reconcile,
+        this.fleet,
         log,
       ).pass(triggeredBy, job.id);
-      if (result === 'busy') log.info('another reconcile pass is running; this one is skipped');
-      else if (result.redriven) void this.relay.relayOnce().catch(() => undefined);
+      if (result === 'busy') {
+        // A scheduled pass is simply skipped; one somebody asked for runs once the current one ends.
+        if (triggeredBy !== 'schedule') {
+          log.info('another reconcile pass is running; this one runs after it');
+          return { kind: 'delay', delayMs: ON_DEMAND_PASS_RETRY_MS };
+        }
+        log.info('another reconcile pass is running; this scheduled one is skipped');
+      } else if (result.redriven) void this.relay.relayOnce().catch(() => undefined);
     } catch (error) {
       // The next scheduled pass is the retry: a failed pass is not worth BullMQ's retries.
       log.error({ err: error instanceof Error ? error.message : String(error) }, 'reconcile pass failed');
     }
+    return { kind: 'finished' };
+  }
+
+  /** The orphans an operator asked to delete, each checked against its tags again first. */
+  private async deleteOrphans(job: QueueJob): Promise<JobOutcome> {
+    const log = this.pino.logger.child({ jobId: job.id, job: job.name, requestedBy: job.data.requestedBy });
+    const { rds, secrets, alarms, settings } = this.deps;
+    const access: OrphanAccess = {
+      tagsOf: (type, name) => this.inventory.tagsOf(type, name),
+      deleteInstance: (identifier, owner) => rds.delete(identifier, { ownerTenantId: owner }),
+      deleteSecret: (name, owner) =>
+        secrets.delete(name, { recoveryWindowDays: settings.secretRecoveryWindowDays }, owner),
+      deleteAlarm: (name) => alarms.delete([name]),
+      deleteSnapshot: (identifier) => this.inventory.deleteSnapshot(identifier),
+    };
+    const result = await new OrphanDeletion(this.dataSource).run(access, settings.environment, log);
+    log.info(result, 'orphan deletion done');
     return { kind: 'finished' };
   }
 

@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common';
 import { AwsClients } from './aws-clients';
+import { FleetInventory } from './fleet-inventory.adapter';
 import { RdsInstances } from './rds-instances.adapter';
 import { TenantAlarms } from './tenant-alarms.adapter';
 import { TenantSecrets } from './tenant-secrets.adapter';
 
 @Module({
-  providers: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms],
-  exports: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms],
+  providers: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms, FleetInventory],
+  exports: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms, FleetInventory],
 })
 export class AwsModule {}

@@ -1,7 +1,7 @@
 export { awsClientSettings, type AwsClientSettings } from './aws-client-config';
 export { AwsClients } from './aws-clients';
 export { awsCall, isRetryableAwsError, toProvisioningError } from './aws-error-classification';
-export { TENANT_ID_TAG, type Tags } from './aws-tags';
+export { fromAwsTags, TENANT_ID_TAG, type Tags } from './aws-tags';
 export { AwsModule } from './aws.module';
 export {
   RdsInstances,
@@ -10,5 +10,14 @@ export {
   type InstanceSpec,
   type InstanceView,
 } from './rds-instances.adapter';
-export { TenantAlarms, type AlarmSpec, type AlarmView } from './tenant-alarms.adapter';
+export {
+  FLEET_PAGE_SIZE,
+  FleetInventory,
+  type FleetAlarm,
+  type FleetInstance,
+  type FleetSecret,
+  type FleetSnapshot,
+  type InstanceProtection,
+} from './fleet-inventory.adapter';
+export { ALARM_EVALUATION, TenantAlarms, type AlarmSpec, type AlarmView } from './tenant-alarms.adapter';
 export { TenantSecrets, type SecretJson } from './tenant-secrets.adapter';

@@ -32,8 +32,13 @@ export interface AlarmView {
   updatedAt: Date | null;
 }
 
-const PERIOD_SECONDS = 300;
-const EVALUATION_PERIODS = 3;
+/** How every tenant alarm evaluates its metric (the reconciler compares alarms against these). */
+export const ALARM_EVALUATION = {
+  namespace: 'AWS/RDS',
+  statistic: 'Average',
+  periodSeconds: 300,
+  evaluationPeriods: 3,
+} as const;
 
 /** CloudWatch metric alarms on tenant RDS instances. */
 @Injectable()
@@ -47,13 +52,13 @@ export class TenantAlarms {
         new PutMetricAlarmCommand({
           AlarmName: alarm.name,
           AlarmDescription: alarm.description,
-          Namespace: 'AWS/RDS',
+          Namespace: ALARM_EVALUATION.namespace,
           MetricName: alarm.metric,
           Dimensions: [{ Name: 'DBInstanceIdentifier', Value: alarm.instanceIdentifier }],
-          Statistic: 'Average',
-          Period: PERIOD_SECONDS,
-          EvaluationPeriods: EVALUATION_PERIODS,
-          DatapointsToAlarm: EVALUATION_PERIODS,
+          Statistic: ALARM_EVALUATION.statistic,
+          Period: ALARM_EVALUATION.periodSeconds,
+          EvaluationPeriods: ALARM_EVALUATION.evaluationPeriods,
+          DatapointsToAlarm: ALARM_EVALUATION.evaluationPeriods,
           Threshold: alarm.threshold,
           ComparisonOperator: alarm.comparison,
           TreatMissingData: 'missing',

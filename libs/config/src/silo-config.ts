@@ -58,8 +58,11 @@ export class SiloConfig {
     retry: { baseDelayMs: number; maxDelayMs: number };
     wait: { initialDelayMs: number; maxDelayMs: number };
     outboxPollMs: number;
-    /** The reconciler: how often a pass runs, and how long a tenant may go without a live job before it is re-driven. */
-    reconcile: { intervalMs: number; stuckGraceMs: number };
+    /**
+     * The reconciler: how often a pass runs, how long a tenant may go without a live job before
+     * it is re-driven, and how long a deleted tenant's final snapshot is expected to be kept.
+     */
+    reconcile: { intervalMs: number; stuckGraceMs: number; finalSnapshotRetentionDays: number };
   };
   /** The data-plane router (libs/tenant-router) in tenant apps. */
   readonly router: {
@@ -140,6 +143,7 @@ export class SiloConfig {
       reconcile: {
         intervalMs: env.RECONCILE_INTERVAL_SECONDS * 1000,
         stuckGraceMs: env.RECONCILE_STUCK_GRACE_SECONDS * 1000,
+        finalSnapshotRetentionDays: env.FINAL_SNAPSHOT_RETENTION_DAYS,
       },
     };
     this.router = {

@@ -1,6 +1,8 @@
 import { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 import { OutboxMessageEntity } from './entities/outbox-message.entity';
 import { ProvisioningStepEntity } from './entities/provisioning-step.entity';
+import { ReconcileFindingEntity } from './entities/reconcile-finding.entity';
+import { ReconcileOrphanEntity } from './entities/reconcile-orphan.entity';
 import { ReconcilePassEntity } from './entities/reconcile-pass.entity';
 import { SchemaRolloutEventEntity } from './entities/schema-rollout-event.entity';
 import { SchemaRolloutTenantEntity } from './entities/schema-rollout-tenant.entity';
@@ -13,6 +15,7 @@ import { StepFailures1795370400000 } from './migrations/1795370400000-step-failu
 import { ProvisioningRunsAndIdempotency1795374000000 } from './migrations/1795374000000-provisioning-runs-and-idempotency';
 import { SchemaRollouts1795377600000 } from './migrations/1795377600000-schema-rollouts';
 import { ReconcilePasses1795381200000 } from './migrations/1795381200000-reconcile-passes';
+import { ReconcileFindingsAndOrphans1795384800000 } from './migrations/1795384800000-reconcile-findings-and-orphans';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -25,6 +28,8 @@ export const CONTROL_PLANE_ENTITIES = [
   SchemaRolloutTenantEntity,
   SchemaRolloutEventEntity,
   ReconcilePassEntity,
+  ReconcileFindingEntity,
+  ReconcileOrphanEntity,
 ];
 
 /** Migrations in the order they apply. */
@@ -35,4 +40,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   ProvisioningRunsAndIdempotency1795374000000,
   SchemaRollouts1795377600000,
   ReconcilePasses1795381200000,
+  ReconcileFindingsAndOrphans1795384800000,
 ];

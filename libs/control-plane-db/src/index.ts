@@ -32,4 +32,6 @@ export {
   SchemaRolloutTenantEntity,
   type RolloutTenantState,
 } from './entities/schema-rollout-tenant.entity';
+export { ReconcileFindingEntity } from './entities/reconcile-finding.entity';
+export { ORPHAN_TYPES, ReconcileOrphanEntity, type OrphanType } from './entities/reconcile-orphan.entity';
 export { ReconcilePassEntity } from './entities/reconcile-pass.entity';

@@ -14,7 +14,7 @@ export {
   type IdempotencyClaim,
   type NewTenant,
 } from './onboarding/tenant-onboarding.service';
-export { ProvisioningModule, SAGA_DEPS } from './provisioning.module';
+export { ProvisioningModule, RECONCILER_FLEET, SAGA_DEPS } from './provisioning.module';
 export {
   TenantQueries,
   type TenantCursor,
@@ -45,4 +45,27 @@ export {
 export { RolloutTenantMigration, type RolloutTenantPass } from './rollouts/rollout-tenant-migration';
 export { SchemaRollouts, type NewRollout, type RolloutDetail } from './rollouts/schema-rollouts.service';
 export { Reconciler, type ReconcileQueue, type ReconcileResult } from './reconcile/reconciler';
+export {
+  alarmDrift,
+  FINDING_KINDS,
+  FINDING_SEVERITIES,
+  instanceDrift,
+  secretDrift,
+  type Finding,
+  type FindingKind,
+  type FindingSeverity,
+} from './reconcile/drift';
+export {
+  reconcilerFleet,
+  type FleetAccess,
+  type FleetCheckResult,
+  type FleetSettings,
+} from './reconcile/fleet-check';
+export { findOrphans, orphanedBy, type Orphan } from './reconcile/orphans';
+export {
+  NotAnOrphanError,
+  OrphanDeletion,
+  type OrphanAccess,
+  type OrphanRef,
+} from './reconcile/orphan-deletion';
 export { Reconciliation } from './reconcile/reconciliation.service';

@@ -1,17 +1,32 @@
 import { Module, type Provider } from '@nestjs/common';
-import { AwsModule, RdsInstances, TenantAlarms, TenantSecrets } from '@silo/aws';
+import { AwsModule, FleetInventory, RdsInstances, TenantAlarms, TenantSecrets } from '@silo/aws';
 import { SiloConfig } from '@silo/config';
 import { LocalPostgresDatabaseHost } from './hosts/local-postgres-database-host';
 import { RdsDatabaseHost } from './hosts/rds-database-host';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from './hosts/tenant-database-host';
 import { TenantOnboarding } from './onboarding/tenant-onboarding.service';
 import { TenantQueries } from './queries/tenant-queries.service';
+import { reconcilerFleet } from './reconcile/fleet-check';
 import { Reconciliation } from './reconcile/reconciliation.service';
 import { SchemaRollouts } from './rollouts/schema-rollouts.service';
 import { ProvisioningSettings } from './saga/provisioning-settings';
 import type { StepDeps } from './saga/provisioning-steps';
 import { TypeormProvisioningStore } from './store/typeorm-provisioning-store';
 import { TenantDatabaseAdmin } from './tenant-database-admin';
+
+/** Token for the reconciler's fleet access and settings ({@link reconcilerFleet}). */
+export const RECONCILER_FLEET = Symbol('RECONCILER_FLEET');
+
+const reconcilerFleetProvider: Provider = {
+  provide: RECONCILER_FLEET,
+  inject: [FleetInventory, TenantAlarms, ProvisioningSettings, SiloConfig],
+  useFactory: (
+    inventory: FleetInventory,
+    alarms: TenantAlarms,
+    settings: ProvisioningSettings,
+    config: SiloConfig,
+  ) => reconcilerFleet(inventory, alarms, settings, config.worker.reconcile.finalSnapshotRetentionDays),
+};
 
 /** Token for the {@link StepDeps} bundle the sagas are built from. */
 export const SAGA_DEPS = Symbol('SAGA_DEPS');
@@ -63,6 +78,7 @@ const sagaDepsProvider: Provider = {
     Reconciliation,
     hostProvider,
     sagaDepsProvider,
+    reconcilerFleetProvider,
   ],
   exports: [
     ProvisioningSettings,
@@ -73,6 +89,7 @@ const sagaDepsProvider: Provider = {
     Reconciliation,
     TENANT_DATABASE_HOST,
     SAGA_DEPS,
+    RECONCILER_FLEET,
     AwsModule,
   ],
 })

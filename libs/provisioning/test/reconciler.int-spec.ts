@@ -18,7 +18,7 @@ import { testServices } from '../../../test/support/test-services';
 import { AwsClients } from '../../aws/src';
 import { TenantEntity, TenantEventEntity } from '../../control-plane-db/src';
 import { ProvisioningQueue } from '../../queue/src';
-import { Reconciler, TenantOnboarding } from '../src';
+import { RECONCILER_FLEET, Reconciler, TenantOnboarding } from '../src';
 
 jest.setTimeout(180_000);
 
@@ -62,7 +62,14 @@ describe('the reconciler re-drives tenants whose jobs were lost', () => {
 
   const statusOf = async (id: string) =>
     (await ds.getRepository(TenantEntity).findOneByOrFail({ id })).status;
-  const reconciler = () => new Reconciler(ds, worker.get(ProvisioningQueue), { stuckGraceMs: 1000 }, log);
+  const reconciler = () =>
+    new Reconciler(
+      ds,
+      worker.get(ProvisioningQueue),
+      { stuckGraceMs: 1000 },
+      worker.get(RECONCILER_FLEET),
+      log,
+    );
 
   /** Waits until `settled`, or until no tenant record has moved for 3 s (stuck again: the next pass's turn). */
   async function untilSettledOrQuiet(settled: () => Promise<boolean>): Promise<void> {

@@ -1,6 +1,12 @@
 import type { ReferenceObject, SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
-import { reconcileQueued, reconciliationResource } from '../reconcile/reconcile.responses';
+import { deleteOrphansBody } from '../reconcile/reconcile.requests';
+import {
+  orphanList,
+  orphansDeletionQueued,
+  reconcileQueued,
+  reconciliationResource,
+} from '../reconcile/reconcile.responses';
 import { startRolloutBody } from '../rollouts/rollout.requests';
 import { rolloutList, rolloutResource, schemaVersionsResource } from '../rollouts/rollout.responses';
 import { createTenantBody } from '../tenants/tenant.requests';
@@ -51,6 +57,9 @@ const COMPONENTS = {
   SchemaVersions: schemaVersionsResource,
   ReconcileQueued: reconcileQueued,
   Reconciliation: reconciliationResource,
+  OrphanList: orphanList,
+  DeleteOrphansRequest: deleteOrphansBody,
+  OrphansDeletionQueued: orphansDeletionQueued,
   Problem: problemDetails,
   Liveness: liveness,
   Readiness: readiness,

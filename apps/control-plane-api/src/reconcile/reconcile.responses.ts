@@ -1,9 +1,13 @@
+import { ORPHAN_TYPES } from '@silo/control-plane-db';
 import { z } from 'zod';
 import { timestampField as timestamp } from '../http/response-fields';
+import { finding } from '../tenants/tenant.responses';
 
 export const reconcileQueued = z.object({
   jobId: z.string().meta({ example: 'reconcile-6f1c…' }),
 });
+
+const count = (description: string) => z.number().int().meta({ description });
 
 export const reconciliationResource = z.object({
   lastPass: z
@@ -12,15 +16,51 @@ export const reconciliationResource = z.object({
       triggeredBy: z.string().meta({ description: '`schedule`, or who asked with POST /v1/reconcile.' }),
       startedAt: timestamp,
       finishedAt: timestamp.nullable().meta({ description: 'Null while the pass runs.' }),
-      tenantsChecked: z.number().int(),
-      redriven: z
-        .number()
-        .int()
-        .meta({ description: 'Tenants and rollout tenants whose lost job was queued again.' }),
-      error: z.string().nullable().meta({ description: 'Why the pass stopped, when it did.' }),
+      tenantsChecked: count('Tenants looked at: those in a saga, and the ACTIVE and SUSPENDED ones.'),
+      redriven: count('Tenants and rollout tenants whose lost job was queued again.'),
+      drift: z.object({
+        checked: count('ACTIVE and SUSPENDED tenants compared with their tier profile.'),
+        repaired: count('Settings, tags and alarms this pass put back.'),
+        reported: count('Open reported findings (warning) after the pass.'),
+        critical: count('Open critical findings after the pass.'),
+      }),
+      orphans: count('Orphaned resources after the pass.'),
+      error: z.string().nullable().meta({ description: 'What the pass could not check, when anything.' }),
     })
     .nullable()
     .meta({ description: 'Null before the first pass.' }),
+  findings: z
+    .array(
+      finding.extend({
+        tenantId: z.string().meta({ format: 'uuid' }),
+        tenantSlug: z.string().meta({ example: 'acme-corp' }),
+      }),
+    )
+    .meta({ description: 'Every open finding, critical first.' }),
+});
+
+export const orphanList = z.object({
+  items: z.array(
+    z.object({
+      type: z.enum(ORPHAN_TYPES),
+      name: z.string().meta({ description: 'Instance or snapshot identifier, secret name, alarm name.' }),
+      arn: z.string(),
+      tenantId: z.string().meta({ description: 'The `silo:tenant-id` tag: no tenant, or a DELETED one.' }),
+      tags: z.record(z.string(), z.string()),
+      since: timestamp.meta({ description: 'When a pass first saw it.' }),
+      lastSeen: timestamp,
+      deletion: z
+        .object({ requestedAt: timestamp.nullable(), error: z.string().nullable() })
+        .nullable()
+        .meta({ description: 'Set once a deletion was asked for: pending, or why it did not happen.' }),
+    }),
+  ),
+});
+
+export const orphansDeletionQueued = z.object({
+  jobId: z.string().meta({ example: 'delete-orphans-6f1c…' }),
+  items: z.array(z.object({ type: z.enum(ORPHAN_TYPES), name: z.string() })),
 });
 
 export type ReconciliationResource = z.infer<typeof reconciliationResource>;
+export type OrphanList = z.infer<typeof orphanList>;

@@ -1,6 +1,6 @@
 import { TENANT_STATUSES, TIER_NAMES } from '@silo/core';
 import { SAGAS, STEP_STATUSES } from '@silo/control-plane-db';
-import { ALARM_METRICS } from '@silo/provisioning';
+import { ALARM_METRICS, FINDING_KINDS, FINDING_SEVERITIES } from '@silo/provisioning';
 import { z } from 'zod';
 import { timestampField as timestamp } from '../http/response-fields';
 
@@ -9,6 +9,24 @@ import { timestampField as timestamp } from '../http/response-fields';
  * from them, and openapi.int-spec checks at compile time that `tenant.view.ts` and the tier
  * profiles produce exactly these types, and at run time that real responses validate.
  */
+
+/** One open finding of the reconciler on a tenant. */
+export const finding = z.object({
+  kind: z.enum(FINDING_KINDS).meta({
+    description:
+      '`repairable`: Silo puts it back (open only while the repair has not gone through); `reported`: an operator decides; `missing`: a resource Silo created is gone.',
+  }),
+  severity: z.enum(FINDING_SEVERITIES),
+  field: z.string().meta({
+    example: 'instance.deletionProtection',
+    description: '`instance…`, `secret:master…`, `secret:app…` or `alarm:<metric>…`.',
+  }),
+  expected: z.string().meta({ example: 'true' }),
+  found: z.string().meta({ example: 'false' }),
+  since: timestamp.meta({ description: 'When a pass first saw it.' }),
+  lastSeen: timestamp,
+  repairError: z.string().nullable().meta({ description: 'Why the repair has not gone through yet.' }),
+});
 
 export const tenantResource = z.object({
   id: z.string().meta({ format: 'uuid' }),
@@ -55,6 +73,11 @@ export const tenantResource = z.object({
       .nullable()
       .meta({ description: 'Why the last provisioning run failed; null when it did not.' }),
   }),
+  findings: z
+    .array(finding)
+    .meta({
+      description: 'What the reconciler found and has not put right (critical first); empty when none.',
+    }),
 });
 
 export const tenantList = z.object({

@@ -1,8 +1,31 @@
 import type { AlarmView } from '@silo/aws';
-import type { ProvisioningStepEntity, TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
+import type {
+  ProvisioningStepEntity,
+  ReconcileFindingEntity,
+  TenantEntity,
+  TenantEventEntity,
+} from '@silo/control-plane-db';
+
+/** A reconciler finding as the API shows it (on a tenant and in GET /v1/reconciliation). */
+export function findingView(f: ReconcileFindingEntity) {
+  return {
+    kind: f.kind,
+    severity: f.severity,
+    field: f.field,
+    expected: f.expected,
+    found: f.found,
+    since: f.firstSeenAt.toISOString(),
+    lastSeen: f.lastSeenAt.toISOString(),
+    repairError: f.repairError,
+  };
+}
 
 /** The contract's tenant resource. Built from what the control plane stores: never a password. */
-export function tenantView(t: TenantEntity, steps: ProvisioningStepEntity[]) {
+export function tenantView(
+  t: TenantEntity,
+  steps: ProvisioningStepEntity[],
+  findings: ReconcileFindingEntity[],
+) {
   return {
     id: t.id,
     slug: t.slug,
@@ -39,6 +62,7 @@ export function tenantView(t: TenantEntity, steps: ProvisioningStepEntity[]) {
         ? { code: t.failureCode, message: t.failureMessage ?? '', step: t.failureStep ?? '' }
         : null,
     },
+    findings: findings.map(findingView),
   };
 }
 

@@ -120,7 +120,7 @@ export class TenantsController {
           },
     );
     res.setHeader('Location', `/v1/tenants/${tenant.id}`);
-    if (!replayed) return tenantView(tenant, []); // only the worker writes steps
+    if (!replayed) return tenantView(tenant, [], []); // only the worker writes steps and findings
     res.setHeader('Idempotent-Replayed', 'true');
     return this.view(tenant);
   }
@@ -160,9 +160,10 @@ export class TenantsController {
       limit: query.limit ?? DEFAULT_PAGE_SIZE,
       after: query.cursor,
     });
-    const steps = await this.queries.stepsOf(page.items.map((t) => t.id));
+    const ids = page.items.map((t) => t.id);
+    const [steps, findings] = await Promise.all([this.queries.stepsOf(ids), this.queries.findingsOf(ids)]);
     return {
-      items: page.items.map((t) => tenantView(t, steps.get(t.id) ?? [])),
+      items: page.items.map((t) => tenantView(t, steps.get(t.id) ?? [], findings.get(t.id) ?? [])),
       nextCursor: page.next ? encodeCursor(page.next) : null,
     };
   }
@@ -294,7 +295,11 @@ export class TenantsController {
   }
 
   private async view(tenant: TenantEntity) {
-    return tenantView(tenant, await this.queries.steps(tenant.id));
+    const [steps, findings] = await Promise.all([
+      this.queries.steps(tenant.id),
+      this.queries.findingsOf([tenant.id]),
+    ]);
+    return tenantView(tenant, steps, findings.get(tenant.id) ?? []);
   }
 
   private async required(idOrSlug: string): Promise<TenantEntity> {

@@ -25,6 +25,30 @@ export class ReconcilePassEntity {
   @Column({ type: 'integer', default: 0 })
   redriven!: number;
 
+  /** ACTIVE and SUSPENDED tenants compared with their tier profile. */
+  @Column({ name: 'drift_checked', type: 'integer', default: 0 })
+  driftChecked!: number;
+
+  /** Repairs that went through in this pass. */
+  @Column({ name: 'drift_repaired', type: 'integer', default: 0 })
+  driftRepaired!: number;
+
+  /** Open reported (not repaired) findings after the pass. */
+  @Column({ name: 'drift_reported', type: 'integer', default: 0 })
+  driftReported!: number;
+
+  /** Open critical findings after the pass (an instance or secret gone). */
+  @Column({ name: 'drift_critical', type: 'integer', default: 0 })
+  driftCritical!: number;
+
+  /** Orphaned resources after the pass. */
+  @Column({ type: 'integer', default: 0 })
+  orphans!: number;
+
+  /** The last tenant (by id) whose alarms this pass read; the next pass goes on after it. */
+  @Column({ name: 'alarms_checked_through', type: 'uuid', nullable: true })
+  alarmsCheckedThrough!: string | null;
+
   /** Why the pass did not finish, when it did not. Never a credential. */
   @Column({ type: 'text', nullable: true })
   error!: string | null;

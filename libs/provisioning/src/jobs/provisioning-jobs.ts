@@ -7,12 +7,15 @@ export const MIGRATE_TENANT_JOB = 'migrate-tenant';
 /** A reconcile pass: every RECONCILE_INTERVAL_SECONDS (job scheduler `silo-reconcile`) and on demand. */
 export const RECONCILE_JOB = 'reconcile';
 export const RECONCILE_SCHEDULER = 'silo-reconcile';
+/** Deletes the orphans an operator asked for (POST /v1/orphans/delete). */
+export const DELETE_ORPHANS_JOB = 'delete-orphans';
 /** Every job the `provisioning` queue carries; the worker refuses to start without one handler each. */
 export const PROVISIONING_JOB_NAMES = [
   PROVISION_TENANT_JOB,
   DEPROVISION_TENANT_JOB,
   MIGRATE_TENANT_JOB,
   RECONCILE_JOB,
+  DELETE_ORPHANS_JOB,
 ] as const;
 
 /** Ids only: the worker reads everything else from the control plane and Secrets Manager. */

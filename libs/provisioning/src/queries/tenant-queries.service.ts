@@ -1,5 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { ProvisioningStepEntity, TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
+import {
+  ProvisioningStepEntity,
+  ReconcileFindingEntity,
+  TenantEntity,
+  TenantEventEntity,
+} from '@silo/control-plane-db';
 import { slugProblem, type TenantStatus, type TierName, isTenantId } from '@silo/core';
 import { DataSource, type SelectQueryBuilder } from 'typeorm';
 import { IN_CURRENT_RUN } from '../store/typeorm-provisioning-store';
@@ -67,6 +72,21 @@ export class TenantQueries {
           ? { createdAtMicros: BigInt(lastRaw.created_micros), id: last.id }
           : null,
     };
+  }
+
+  /** The reconciler's open findings on these tenants, critical first, keyed by tenant id. */
+  async findingsOf(tenantIds: readonly string[]): Promise<Map<string, ReconcileFindingEntity[]>> {
+    const byTenant = new Map<string, ReconcileFindingEntity[]>(tenantIds.map((id) => [id, []]));
+    if (!tenantIds.length) return byTenant;
+    const rows = await this.dataSource
+      .getRepository(ReconcileFindingEntity)
+      .createQueryBuilder('f')
+      .where('f.tenant_id IN (:...tenantIds)', { tenantIds })
+      .orderBy('f.severity', 'ASC')
+      .addOrderBy('f.field', 'ASC')
+      .getMany();
+    for (const row of rows) byTenant.get(row.tenantId)?.push(row);
+    return byTenant;
   }
 
   /** Steps of both sagas for the tenant's current provisioning run, provisioning first, in order. */

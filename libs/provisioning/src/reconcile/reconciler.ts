@@ -13,6 +13,7 @@ import {
 import { advanceRollout, appendRolloutEvent, lockRollout } from '../rollouts/rollout-dispatch';
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
+import { FleetCheck, type FleetAccess, type FleetCheckResult, type FleetSettings } from './fleet-check';
 
 /** What the reconciler asks of the queue (libs/queue's ProvisioningQueue fits). */
 export interface ReconcileQueue {
@@ -26,6 +27,8 @@ export interface ReconcileResult {
   passId: string;
   tenantsChecked: number;
   redriven: number;
+  /** Null when the fleet could not be read this pass (the pass's `error` says why). */
+  fleet: FleetCheckResult | null;
 }
 
 type Fate = 'queued' | 'live' | 'completed' | 'failed' | 'missing';
@@ -55,13 +58,16 @@ interface StuckCandidate {
  * - rollout tenants marked running for `stuckGraceMs` whose job is missing: dispatched again;
  *   whose job failed in the queue: recorded as failed, so that the failure threshold sees it;
  *   and every RUNNING rollout is advanced, so that one never stalls with room to dispatch.
- * What cannot be read now (Redis away) is left for the next pass, and the pass records why.
+ * Then it compares every ACTIVE and SUSPENDED tenant with its tier profile and looks for
+ * orphans ({@link FleetCheck}).
+ * What cannot be read now (Redis or AWS away) is left for the next pass, and the pass records why.
  */
 export class Reconciler {
   constructor(
     private readonly dataSource: DataSource,
     private readonly queue: ReconcileQueue,
     private readonly settings: { stuckGraceMs: number },
+    private readonly fleet: { access: FleetAccess; settings: FleetSettings },
     private readonly log: SagaLog & { info(fields: object, message: string): void },
   ) {}
 
@@ -103,18 +109,61 @@ export class Reconciler {
     } catch (error) {
       problems.push(message(error));
     }
+    let fleet: FleetCheckResult | null = null;
+    let alarmsCheckedAfter: string | null = null;
+    try {
+      const previous = await passes
+        .createQueryBuilder('p')
+        .where('p.finished_at IS NOT NULL')
+        .orderBy('p.started_at', 'DESC')
+        .limit(1)
+        .getOne();
+      alarmsCheckedAfter = previous?.alarmsCheckedThrough ?? null;
+      fleet = await new FleetCheck(this.dataSource, this.fleet.access, this.fleet.settings, this.log).run(
+        ctx,
+        alarmsCheckedAfter,
+      );
+      checked += fleet.checked;
+    } catch (error) {
+      problems.push(`drift and orphans: ${message(error)}`);
+    }
     const error = problems.length
       ? `${problems.length} item(s) could not be checked, left for the next pass: ${problems.slice(0, 3).join('; ')}`
       : null;
     await passes.update(
       { id: pass.id },
-      { finishedAt: () => 'now()', tenantsChecked: checked, redriven, error },
+      {
+        finishedAt: () => 'now()',
+        tenantsChecked: checked,
+        redriven,
+        error,
+        // A pass that could not read the fleet keeps the alarm window where it was.
+        alarmsCheckedThrough: fleet ? fleet.alarmsCheckedThrough : alarmsCheckedAfter,
+        ...(fleet && {
+          driftChecked: fleet.checked,
+          driftRepaired: fleet.repaired,
+          driftReported: fleet.reported,
+          driftCritical: fleet.critical,
+          orphans: fleet.orphans,
+        }),
+      },
     );
     this.log.info(
-      { passId: pass.id, tenantsChecked: checked, redriven, unchecked: problems.length },
+      {
+        passId: pass.id,
+        tenantsChecked: checked,
+        redriven,
+        unchecked: problems.length,
+        ...(fleet && {
+          driftRepaired: fleet.repaired,
+          driftReported: fleet.reported,
+          driftCritical: fleet.critical,
+          orphans: fleet.orphans,
+        }),
+      },
       'reconcile pass done',
     );
-    return { passId: pass.id, tenantsChecked: checked, redriven };
+    return { passId: pass.id, tenantsChecked: checked, redriven, fleet };
   }
 
   /** Tenants in a saga whose record has not moved for the grace period. */

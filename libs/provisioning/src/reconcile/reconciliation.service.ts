@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { ReconcilePassEntity } from '@silo/control-plane-db';
+import { ReconcileFindingEntity, ReconcileOrphanEntity, ReconcilePassEntity } from '@silo/control-plane-db';
 import { DataSource } from 'typeorm';
 import { writeOutboxJob } from '../jobs/outbox';
 import { RECONCILE_JOB } from '../jobs/provisioning-jobs';
@@ -18,6 +18,25 @@ export class Reconciliation {
       writeOutboxJob(em, { name: RECONCILE_JOB, id: jobId, payload: { triggeredBy: ctx.actor } }),
     );
     return { jobId };
+  }
+
+  /** Every open finding with its tenant's slug, critical first. */
+  async openFindings(): Promise<(ReconcileFindingEntity & { slug: string })[]> {
+    const rows = await this.dataSource
+      .getRepository(ReconcileFindingEntity)
+      .createQueryBuilder('f')
+      .innerJoin('tenants', 't', 't.id = f.tenant_id')
+      .addSelect('t.slug', 'slug')
+      .orderBy('f.severity', 'ASC')
+      .addOrderBy('t.slug', 'ASC')
+      .addOrderBy('f.field', 'ASC')
+      .getRawAndEntities<{ slug: string }>();
+    return rows.entities.map((f, i) => Object.assign(f, { slug: rows.raw[i].slug }));
+  }
+
+  /** The orphans the last pass found, by type and name. */
+  orphans(): Promise<ReconcileOrphanEntity[]> {
+    return this.dataSource.getRepository(ReconcileOrphanEntity).find({ order: { type: 'ASC', name: 'ASC' } });
   }
 
   /** The newest pass, finished or running; null before the first. */

@@ -1,0 +1,271 @@
+import {
+  ALARM_EVALUATION,
+  type AlarmSpec,
+  type FleetAlarm,
+  type FleetInstance,
+  type FleetSecret,
+  type InstanceProtection,
+} from '@silo/aws';
+import type { TierProfile } from '../tiers';
+
+/**
+ * - `repairable`: Silo puts it back itself (open only until the repair has gone through);
+ * - `reported`: a change an operator should decide on (class, storage, Multi-AZ, encryption,
+ *   KMS key, public access): shown, never changed;
+ * - `missing`: a resource Silo created is gone or scheduled for deletion.
+ */
+export type FindingKind = 'repairable' | 'reported' | 'missing';
+export type FindingSeverity = 'warning' | 'critical';
+
+export const FINDING_KINDS: readonly FindingKind[] = ['repairable', 'reported', 'missing'];
+export const FINDING_SEVERITIES: readonly FindingSeverity[] = ['warning', 'critical'];
+
+/** One way a tenant's resources differ from its tier profile and Silo's records. */
+export interface Finding {
+  /** `instance…`, `secret:<master|app>…` or `alarm:<metric>…`; unique per tenant. */
+  field: string;
+  kind: FindingKind;
+  severity: FindingSeverity;
+  expected: string;
+  found: string;
+}
+
+/** What a pass does to put repairable findings right: one AWS call each. */
+export type Repair =
+  | { kind: 'instance-protection'; identifier: string; settings: InstanceProtection; fields: string[] }
+  | { kind: 'instance-tags'; arn: string; tags: Record<string, string>; fields: string[] }
+  | { kind: 'secret-tags'; name: string; tags: Record<string, string>; fields: string[] }
+  | { kind: 'alarm'; spec: AlarmSpec; fields: string[] };
+
+export interface TenantDrift {
+  findings: Finding[];
+  repairs: Repair[];
+}
+
+/** The part of a finding's field before the first `.` or `:`: what a pass checked. */
+export function findingScope(field: string): 'instance' | 'secret' | 'alarm' {
+  return field.split(/[.:]/)[0] as 'instance' | 'secret' | 'alarm';
+}
+
+const ABSENT = '(absent)';
+
+/**
+ * Compares an instance with the tier profile. `instance` is undefined when RDS no longer knows
+ * it. The KMS key is compared only when one is configured and is not an alias (an alias cannot
+ * be compared with the key ARN RDS reports without asking KMS).
+ */
+export function instanceDrift(
+  instance: FleetInstance | undefined,
+  expected: { identifier: string; profile: TierProfile; tags: Record<string, string>; kmsKeyId?: string },
+): TenantDrift {
+  if (!instance || instance.status === 'deleting') {
+    return {
+      findings: [
+        {
+          field: 'instance',
+          kind: 'missing',
+          severity: 'critical',
+          expected: expected.identifier,
+          found: instance ? 'deleting' : ABSENT,
+        },
+      ],
+      repairs: [],
+    };
+  }
+  const { profile } = expected;
+  const findings: Finding[] = [];
+  const repairs: Repair[] = [];
+
+  const protection: InstanceProtection = {};
+  const protectionFields: string[] = [];
+  const repairable = <K extends keyof InstanceProtection>(
+    field: string,
+    key: K,
+    want: NonNullable<InstanceProtection[K]>,
+    found: NonNullable<InstanceProtection[K]>,
+  ) => {
+    if (want === found) return;
+    findings.push({
+      field,
+      kind: 'repairable',
+      severity: 'warning',
+      expected: String(want),
+      found: String(found),
+    });
+    protection[key] = want;
+    protectionFields.push(field);
+  };
+  repairable(
+    'instance.deletionProtection',
+    'deletionProtection',
+    profile.deletionProtection,
+    instance.deletionProtection,
+  );
+  repairable(
+    'instance.backupRetentionDays',
+    'backupRetentionDays',
+    profile.backupRetentionDays,
+    instance.backupRetentionDays,
+  );
+  repairable('instance.copyTagsToSnapshot', 'copyTagsToSnapshot', true, instance.copyTagsToSnapshot);
+  if (protectionFields.length) {
+    repairs.push({
+      kind: 'instance-protection',
+      identifier: instance.identifier,
+      settings: protection,
+      fields: protectionFields,
+    });
+  }
+
+  const tagDrift = tagFindings('instance', instance.tags, expected.tags);
+  findings.push(...tagDrift.findings);
+  if (tagDrift.missing) {
+    repairs.push({
+      kind: 'instance-tags',
+      arn: instance.arn,
+      tags: tagDrift.missing,
+      fields: tagDrift.fields,
+    });
+  }
+
+  const reported = (field: string, want: string, found: string, severity: FindingSeverity = 'warning') => {
+    if (want !== found) findings.push({ field, kind: 'reported', severity, expected: want, found });
+  };
+  reported('instance.class', profile.instanceClass, instance.instanceClass);
+  if (instance.allocatedStorageGiB < profile.storage.allocatedGiB) {
+    findings.push({
+      field: 'instance.allocatedStorageGiB',
+      kind: 'reported',
+      severity: 'warning',
+      expected: `>= ${profile.storage.allocatedGiB}`,
+      found: String(instance.allocatedStorageGiB),
+    });
+  }
+  reported('instance.multiAz', String(profile.multiAz), String(instance.multiAz));
+  reported('instance.storageEncrypted', 'true', String(instance.storageEncrypted), 'critical');
+  reported('instance.publiclyAccessible', 'false', String(instance.publiclyAccessible), 'critical');
+  const key = expected.kmsKeyId;
+  if (key && !key.startsWith('alias/') && !sameKmsKey(key, instance.kmsKeyId)) {
+    findings.push({
+      field: 'instance.kmsKeyId',
+      kind: 'reported',
+      severity: 'warning',
+      expected: key,
+      found: instance.kmsKeyId ?? ABSENT,
+    });
+  }
+  return { findings, repairs };
+}
+
+/** A tenant secret: gone or scheduled for deletion is critical; Silo's tags are put back. */
+export function secretDrift(
+  role: 'master' | 'app',
+  name: string,
+  secret: FleetSecret | undefined,
+  tags: Record<string, string>,
+): TenantDrift {
+  const field = `secret:${role}`;
+  if (!secret || secret.deletedDate) {
+    return {
+      findings: [
+        {
+          field,
+          kind: 'missing',
+          severity: 'critical',
+          expected: name,
+          found: secret?.deletedDate
+            ? `scheduled for deletion (${secret.deletedDate.toISOString()})`
+            : ABSENT,
+        },
+      ],
+      repairs: [],
+    };
+  }
+  const tagDrift = tagFindings(field, secret.tags, tags);
+  return {
+    findings: tagDrift.findings,
+    repairs: tagDrift.missing
+      ? [{ kind: 'secret-tags', name: secret.arn, tags: tagDrift.missing, fields: tagDrift.fields }]
+      : [],
+  };
+}
+
+/** An alarm against its spec: gone, or differing in metric, threshold, dimensions or actions. */
+export function alarmDrift(spec: AlarmSpec, alarm: FleetAlarm | undefined): TenantDrift {
+  const field = `alarm:${spec.metric}`;
+  if (!alarm) {
+    return {
+      findings: [{ field, kind: 'repairable', severity: 'warning', expected: spec.name, found: ABSENT }],
+      repairs: [{ kind: 'alarm', spec, fields: [field] }],
+    };
+  }
+  const actions = [...spec.actions].sort().join(',');
+  const compared: [string, string, string][] = [
+    ['namespace', ALARM_EVALUATION.namespace, alarm.namespace],
+    ['metric', spec.metric, alarm.metric],
+    ['statistic', ALARM_EVALUATION.statistic, alarm.statistic],
+    ['period', String(ALARM_EVALUATION.periodSeconds), String(alarm.period)],
+    ['evaluationPeriods', String(ALARM_EVALUATION.evaluationPeriods), String(alarm.evaluationPeriods)],
+    ['comparison', spec.comparison, alarm.comparison],
+    ['threshold', String(spec.threshold), String(alarm.threshold)],
+    ['dimensions', `DBInstanceIdentifier=${spec.instanceIdentifier}`, dimensions(alarm.dimensions)],
+    ['actionsEnabled', String(spec.actions.length > 0), String(alarm.actionsEnabled)],
+    ['alarmActions', actions || ABSENT, alarm.alarmActions.join(',') || ABSENT],
+    ['okActions', actions || ABSENT, alarm.okActions.join(',') || ABSENT],
+  ];
+  const findings: Finding[] = compared
+    .filter(([, want, found]) => want !== found)
+    .map(([name, want, found]) => ({
+      field: `${field}.${name}`,
+      kind: 'repairable',
+      severity: 'warning',
+      expected: want,
+      found,
+    }));
+  return {
+    findings,
+    repairs: findings.length ? [{ kind: 'alarm', spec, fields: findings.map((f) => f.field) }] : [],
+  };
+}
+
+function tagFindings(
+  scope: string,
+  found: Record<string, string>,
+  expected: Record<string, string>,
+): { findings: Finding[]; missing: Record<string, string> | null; fields: string[] } {
+  const findings: Finding[] = [];
+  for (const [key, value] of Object.entries(expected)) {
+    if (found[key] === value) continue;
+    findings.push({
+      field: `${scope}.tag:${key}`,
+      kind: 'repairable',
+      severity: 'warning',
+      expected: value,
+      found: found[key] ?? ABSENT,
+    });
+  }
+  // The repair writes every Silo tag, not only those that differ: IAM lets the worker tag a
+  // tenant resource only with the whole set (managed-by=silo and a tenant id among them).
+  return {
+    findings,
+    missing: findings.length ? { ...expected } : null,
+    fields: findings.map((f) => f.field),
+  };
+}
+
+function dimensions(found: Record<string, string>): string {
+  return (
+    Object.entries(found)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',') || ABSENT
+  );
+}
+
+/** A configured key (id or ARN) against the key ARN RDS reports. */
+function sameKmsKey(configured: string, reported: string | null): boolean {
+  if (!reported) return false;
+  if (configured === reported) return true;
+  const id = configured.includes(':key/') ? configured.slice(configured.indexOf(':key/') + 5) : configured;
+  return reported.endsWith(`:key/${id}`) || reported === id;
+}

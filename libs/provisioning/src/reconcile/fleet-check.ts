@@ -1,0 +1,448 @@
+import type {
+  AlarmSpec,
+  FleetAlarm,
+  FleetInstance,
+  FleetSecret,
+  FleetSnapshot,
+  InstanceProtection,
+  Tags,
+} from '@silo/aws';
+import { ReconcileFindingEntity, ReconcileOrphanEntity } from '@silo/control-plane-db';
+import { tenantResourceNames, tenantTags, type TenantStatus, type TierName } from '@silo/core';
+import type { DataSource, EntityManager } from 'typeorm';
+import { ALARM_METRICS, tenantAlarmSpecs } from '../saga/tenant-alarm-specs';
+import type { SagaContext, SagaLog } from '../store/provisioning-store';
+import { appendTenantEvent } from '../store/typeorm-provisioning-store';
+import type { TierProfiles } from '../tiers';
+import { alarmDrift, findingScope, instanceDrift, secretDrift, type Finding, type Repair } from './drift';
+import { findOrphans, orphanedBy, type KnownTenant, type Orphan } from './orphans';
+
+/** What a pass reads of the fleet and changes in it (libs/aws's FleetInventory and TenantAlarms fit). */
+export interface FleetAccess {
+  instances(prefix: string): Promise<FleetInstance[]>;
+  secrets(prefix: string): Promise<FleetSecret[]>;
+  snapshots(): Promise<FleetSnapshot[]>;
+  alarms(names: readonly string[]): Promise<FleetAlarm[]>;
+  alarmTags(arn: string): Promise<Record<string, string>>;
+  protectInstance(identifier: string, settings: InstanceProtection): Promise<void>;
+  tagInstance(arn: string, tags: Tags): Promise<void>;
+  tagSecret(nameOrArn: string, tags: Tags): Promise<void>;
+  /** Creates or overwrites the alarm (PutMetricAlarm). */
+  putAlarm(spec: AlarmSpec): Promise<void>;
+}
+
+export interface FleetSettings {
+  prefix: string;
+  environment: string;
+  tiers: TierProfiles;
+  kmsKeyId?: string;
+  alarmActions: readonly string[];
+  finalSnapshotRetentionDays: number;
+}
+
+export interface FleetCheckResult {
+  checked: number;
+  repaired: number;
+  reported: number;
+  critical: number;
+  orphans: number;
+  alarmsCheckedThrough: string | null;
+}
+
+interface TenantRow {
+  id: string;
+  slug: string;
+  tier: TierName;
+  status: TenantStatus;
+  updated_at: Date;
+}
+
+/** Tenants whose alarms one DescribeAlarms call reads (four alarms each, 100 names a call). */
+const TENANTS_PER_ALARM_CALL = Math.floor(100 / ALARM_METRICS.length);
+/** DELETED tenants looked at for alarms left behind: those deleted within this long. */
+const RECENTLY_DELETED_MS = 86_400_000;
+const LIVE = new Set<TenantStatus>(['ACTIVE', 'SUSPENDED']);
+
+/**
+ * The drift and orphan half of a reconcile pass. Reads the fleet in pages (instances, secrets
+ * and snapshots in full; the alarms of a rotating window of tenants by name), compares every
+ * ACTIVE and SUSPENDED tenant with its tier profile, repairs what is safe to repair, records
+ * findings (one row per tenant and field, one event when it opens, clears or is repaired) and
+ * orphans. AWS calls per pass: ceil(N/100) instance pages, ceil(2N/100) secret pages, the
+ * snapshot pages, ceil(N/100) alarm calls (a window of 25·ceil(N/100) tenants, so every tenant's
+ * alarms at least every fourth pass and all of them every pass up to 25 tenants), one call per
+ * repair and per alarm an orphan may have left.
+ */
+export class FleetCheck {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly aws: FleetAccess,
+    private readonly settings: FleetSettings,
+    private readonly log: SagaLog & { info(fields: object, message: string): void },
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async run(ctx: SagaContext, alarmsCheckedAfter: string | null): Promise<FleetCheckResult> {
+    const { prefix, environment } = this.settings;
+    const tenants = await this.dataSource.query<TenantRow[]>(
+      `SELECT id, slug, tier, status, updated_at FROM tenants ORDER BY id`,
+    );
+    const [instances, secrets, snapshots] = await Promise.all([
+      this.aws.instances(prefix),
+      this.aws.secrets(prefix),
+      this.aws.snapshots(),
+    ]);
+    const instanceBy = new Map(instances.map((i) => [i.identifier, i]));
+    const secretBy = new Map(secrets.map((s) => [s.name, s]));
+    const live = tenants.filter((t) => LIVE.has(t.status));
+
+    const window = this.alarmWindow(live, alarmsCheckedAfter);
+    const inWindow = new Set(window.tenants.map((t) => t.id));
+    const alarmNames = window.tenants
+      .filter((t) => instanceBy.has(tenantResourceNames(prefix, t.slug).instanceIdentifier))
+      .flatMap((t) => ALARM_METRICS.map((m) => tenantResourceNames(prefix, t.slug).alarmName(m)));
+    const alarmBy = new Map((await this.aws.alarms(alarmNames)).map((a) => [a.name, a]));
+
+    const open = await this.openFindings();
+    let repaired = 0;
+    for (const tenant of live) {
+      const names = tenantResourceNames(prefix, tenant.slug);
+      const profile = this.settings.tiers[tenant.tier];
+      const tags = tenantTags(tenant, environment);
+      const instance = instanceBy.get(names.instanceIdentifier);
+      const drifts = [
+        instanceDrift(instance, {
+          identifier: names.instanceIdentifier,
+          profile,
+          tags,
+          kmsKeyId: this.settings.kmsKeyId,
+        }),
+        secretDrift('master', names.masterSecretName, secretBy.get(names.masterSecretName), tags),
+        secretDrift('app', names.appSecretName, secretBy.get(names.appSecretName), tags),
+      ];
+      const scopes = new Set<string>(['instance', 'secret']);
+      if (inWindow.has(tenant.id) && instance && instance.status !== 'deleting') {
+        scopes.add('alarm');
+        const specs = tenantAlarmSpecs(names, profile, { actions: this.settings.alarmActions, tags });
+        for (const spec of specs) drifts.push(alarmDrift(spec, alarmBy.get(spec.name)));
+      }
+      const findings = drifts.flatMap((d) => d.findings);
+      const mine = open.get(tenant.id) ?? new Map<string, ReconcileFindingEntity>();
+      const stale = [...mine.values()].filter(
+        (f) => scopes.has(findingScope(f.field)) && !findings.some((n) => n.field === f.field),
+      );
+      if (!findings.length && !stale.length) continue;
+      const outcome = await this.repair(
+        tenant,
+        instance,
+        drifts.flatMap((d) => d.repairs),
+      );
+      repaired += outcome.repaired.size;
+      await this.record(tenant, findings, mine, stale, outcome, ctx);
+    }
+    await this.dataSource.query(
+      `DELETE FROM reconcile_findings f USING tenants t
+        WHERE f.tenant_id = t.id AND t.status NOT IN ('ACTIVE', 'SUSPENDED')`,
+    );
+
+    const known = new Map<string, KnownTenant>(
+      tenants.map((t) => [t.id, { status: t.status, slug: t.slug }]),
+    );
+    const orphans = findOrphans({ instances, secrets, snapshots }, known, {
+      environment,
+      finalSnapshotRetentionDays: this.settings.finalSnapshotRetentionDays,
+      now: this.now(),
+    });
+    orphans.push(...(await this.orphanAlarms(orphans, tenants, known)));
+    await this.recordOrphans(orphans);
+
+    const [counts] = await this.dataSource.query<{ reported: number; critical: number }[]>(
+      `SELECT count(*) FILTER (WHERE kind = 'reported' AND severity = 'warning')::int AS reported,
+              count(*) FILTER (WHERE severity = 'critical')::int AS critical
+         FROM reconcile_findings`,
+    );
+    return {
+      checked: live.length,
+      repaired,
+      reported: counts.reported,
+      critical: counts.critical,
+      orphans: orphans.length,
+      alarmsCheckedThrough: window.through,
+    };
+  }
+
+  /**
+   * The tenants whose alarms this pass reads: as many as ceil(N/100) DescribeAlarms calls hold,
+   * going on (by id) after the last pass's window and wrapping round. `through` is null when
+   * the window is the whole fleet.
+   */
+  private alarmWindow(
+    live: TenantRow[],
+    after: string | null,
+  ): { tenants: TenantRow[]; through: string | null } {
+    const size = TENANTS_PER_ALARM_CALL * Math.max(1, Math.ceil(live.length / 100));
+    if (live.length <= size) return { tenants: live, through: null };
+    const start = after ? live.findIndex((t) => t.id > after) : 0;
+    const from = start < 0 ? 0 : start;
+    const tenants = [...live.slice(from), ...live.slice(0, from)].slice(0, size);
+    return { tenants, through: tenants[tenants.length - 1].id };
+  }
+
+  private async openFindings(): Promise<Map<string, Map<string, ReconcileFindingEntity>>> {
+    const rows = await this.dataSource.getRepository(ReconcileFindingEntity).find();
+    const byTenant = new Map<string, Map<string, ReconcileFindingEntity>>();
+    for (const row of rows) {
+      const mine = byTenant.get(row.tenantId) ?? new Map<string, ReconcileFindingEntity>();
+      mine.set(row.field, row);
+      byTenant.set(row.tenantId, mine);
+    }
+    return byTenant;
+  }
+
+  /**
+   * Applies the tenant's repairs under its lock, tags first (IAM lets Silo change only what is
+   * tagged `managed-by=silo`), after checking it is still ACTIVE or SUSPENDED. Instance settings
+   * wait for the instance to be `available`; a repair that fails is tried again next pass.
+   */
+  private async repair(
+    tenant: TenantRow,
+    instance: FleetInstance | undefined,
+    repairs: Repair[],
+  ): Promise<{ repaired: Set<string>; errors: Map<string, string> }> {
+    const repaired = new Set<string>();
+    const errors = new Map<string, string>();
+    if (!repairs.length) return { repaired, errors };
+    const order = (r: Repair) => (r.kind === 'instance-tags' || r.kind === 'secret-tags' ? 0 : 1);
+    const key = `silo:tenant:${tenant.id}`;
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [
+        key,
+      ])) as { locked: boolean }[];
+      if (!locked) {
+        for (const r of repairs) for (const f of r.fields) errors.set(f, 'tenant busy in a saga; next pass');
+        return { repaired, errors };
+      }
+      try {
+        const [still] = (await runner.query('SELECT status FROM tenants WHERE id = $1', [tenant.id])) as {
+          status: TenantStatus;
+        }[];
+        if (!still || !LIVE.has(still.status)) {
+          for (const r of repairs)
+            for (const f of r.fields) errors.set(f, `tenant is now ${still?.status ?? 'gone'}`);
+          return { repaired, errors };
+        }
+        for (const r of [...repairs].sort((a, b) => order(a) - order(b))) {
+          try {
+            if (r.kind === 'instance-protection' && instance?.status !== 'available') {
+              throw new Error(`instance is ${instance?.status ?? 'gone'}; repaired once it is available`);
+            }
+            await this.apply(r);
+            for (const f of r.fields) repaired.add(f);
+          } catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            this.log.warn(
+              { tenantId: tenant.id, repair: r.kind, fields: r.fields, err: message },
+              'repair failed; next pass tries again',
+            );
+            for (const f of r.fields) errors.set(f, message);
+          }
+        }
+      } finally {
+        await runner.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+      }
+    } finally {
+      await runner.release();
+    }
+    return { repaired, errors };
+  }
+
+  private apply(r: Repair): Promise<void> {
+    switch (r.kind) {
+      case 'instance-protection':
+        return this.aws.protectInstance(r.identifier, r.settings);
+      case 'instance-tags':
+        return this.aws.tagInstance(r.arn, r.tags);
+      case 'secret-tags':
+        return this.aws.tagSecret(r.name, r.tags);
+      case 'alarm':
+        return this.aws.putAlarm(r.spec);
+    }
+  }
+
+  /**
+   * One transaction per tenant with something to say: repaired fields get a
+   * `tenant.drift_repaired` event each; a finding that opens gets `tenant.drift_detected`, one
+   * that stays is only updated, one that went away gets `tenant.drift_cleared`.
+   */
+  private async record(
+    tenant: TenantRow,
+    findings: Finding[],
+    open: Map<string, ReconcileFindingEntity>,
+    stale: ReconcileFindingEntity[],
+    outcome: { repaired: Set<string>; errors: Map<string, string> },
+    ctx: SagaContext,
+  ): Promise<void> {
+    await this.dataSource.transaction(async (em) => {
+      for (const f of findings) {
+        if (outcome.repaired.has(f.field)) {
+          await em.delete(ReconcileFindingEntity, { tenantId: tenant.id, field: f.field });
+          await this.event(
+            em,
+            tenant,
+            'tenant.drift_repaired',
+            `${f.field} was ${f.found}; set back to ${f.expected}`,
+            f,
+            ctx,
+          );
+          this.log.warn({ tenantId: tenant.id, ...f }, 'drift repaired');
+          continue;
+        }
+        const repairError = outcome.errors.get(f.field) ?? null;
+        const existing = open.get(f.field);
+        if (existing) {
+          await em.update(
+            ReconcileFindingEntity,
+            { tenantId: tenant.id, field: f.field },
+            {
+              kind: f.kind,
+              severity: f.severity,
+              expected: f.expected,
+              found: f.found,
+              repairError,
+              lastSeenAt: () => 'now()',
+            },
+          );
+          continue;
+        }
+        await em.insert(ReconcileFindingEntity, { tenantId: tenant.id, ...f, repairError });
+        await this.event(
+          em,
+          tenant,
+          'tenant.drift_detected',
+          `${f.field}: expected ${f.expected}, found ${f.found}${f.kind === 'repairable' ? ' (repair pending)' : ''}`,
+          f,
+          ctx,
+        );
+        this.log.warn({ tenantId: tenant.id, ...f, repairError }, 'drift detected');
+      }
+      for (const f of stale) {
+        await em.delete(ReconcileFindingEntity, { tenantId: tenant.id, field: f.field });
+        await this.event(em, tenant, 'tenant.drift_cleared', `${f.field} is as expected again`, f, ctx);
+      }
+    });
+  }
+
+  private event(
+    em: EntityManager,
+    tenant: TenantRow,
+    type: string,
+    message: string,
+    f: Pick<Finding, 'field' | 'kind' | 'severity' | 'expected' | 'found'>,
+    ctx: SagaContext,
+  ): Promise<void> {
+    return appendTenantEvent(
+      em,
+      tenant.id,
+      {
+        type,
+        message: `${tenant.slug}: ${message}`,
+        data: { field: f.field, kind: f.kind, severity: f.severity, expected: f.expected, found: f.found },
+      },
+      ctx,
+    );
+  }
+
+  /**
+   * Alarms can only be listed by name, and listing every alarm would cost four calls per 100
+   * tenants. The names looked at: those of the tenants the orphaned instances, secrets and
+   * snapshots name, of tenants DELETED in the last day, and of alarms already known as orphans.
+   * Each one found is confirmed by its own tags.
+   */
+  private async orphanAlarms(
+    found: Orphan[],
+    tenants: TenantRow[],
+    known: ReadonlyMap<string, KnownTenant>,
+  ): Promise<Orphan[]> {
+    const { prefix, environment } = this.settings;
+    const slugs = new Set<string>();
+    for (const o of found) if (o.tags['silo:tenant-slug']) slugs.add(o.tags['silo:tenant-slug']);
+    const since = this.now().getTime() - RECENTLY_DELETED_MS;
+    for (const t of tenants) if (t.status === 'DELETED' && t.updated_at.getTime() > since) slugs.add(t.slug);
+    const names = new Set<string>();
+    for (const slug of slugs) {
+      if (!/^[a-z][a-z0-9-]{1,30}[a-z0-9]$/.test(slug)) continue;
+      for (const m of ALARM_METRICS) names.add(tenantResourceNames(prefix, slug).alarmName(m));
+    }
+    const previous = await this.dataSource
+      .getRepository(ReconcileOrphanEntity)
+      .find({ where: { type: 'alarm' }, select: { name: true } });
+    for (const p of previous) names.add(p.name);
+    const alarms = await this.aws.alarms([...names]);
+    const orphans: Orphan[] = [];
+    for (const alarm of alarms) {
+      const tags = await this.aws.alarmTags(alarm.arn);
+      if (orphanedBy(tags, known, environment)) {
+        orphans.push({
+          type: 'alarm',
+          name: alarm.name,
+          arn: alarm.arn,
+          tenantId: tags['silo:tenant-id'] ?? '',
+          tags,
+        });
+      }
+    }
+    return orphans;
+  }
+
+  /** Orphans seen now are upserted (keeping when they were first seen); the rest are gone. */
+  private async recordOrphans(orphans: Orphan[]): Promise<void> {
+    await this.dataSource.transaction(async (em) => {
+      for (const o of orphans) {
+        await em.query(
+          `INSERT INTO reconcile_orphans (type, name, arn, tenant_id, tags)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (type, name) DO UPDATE
+             SET arn = excluded.arn, tenant_id = excluded.tenant_id, tags = excluded.tags, last_seen_at = now()`,
+          [o.type, o.name, o.arn, o.tenantId, JSON.stringify(o.tags)],
+        );
+      }
+      // A type never holds '/', so type/name is unique.
+      const seen = orphans.map((o) => `${o.type}/${o.name}`);
+      await em.query(`DELETE FROM reconcile_orphans WHERE NOT (type || '/' || name = ANY($1::text[]))`, [
+        seen,
+      ]);
+    });
+  }
+}
+
+/** The fleet half of the reconciler, from the AWS adapters and the loaded settings. */
+export function reconcilerFleet(
+  inventory: Omit<FleetAccess, 'putAlarm'>,
+  alarms: { put(spec: AlarmSpec): Promise<void> },
+  settings: Omit<FleetSettings, 'finalSnapshotRetentionDays'>,
+  finalSnapshotRetentionDays: number,
+): { access: FleetAccess; settings: FleetSettings } {
+  return {
+    access: {
+      instances: (prefix) => inventory.instances(prefix),
+      secrets: (prefix) => inventory.secrets(prefix),
+      snapshots: () => inventory.snapshots(),
+      alarms: (names) => inventory.alarms(names),
+      alarmTags: (arn) => inventory.alarmTags(arn),
+      protectInstance: (identifier, protection) => inventory.protectInstance(identifier, protection),
+      tagInstance: (arn, tags) => inventory.tagInstance(arn, tags),
+      tagSecret: (name, tags) => inventory.tagSecret(name, tags),
+      putAlarm: (spec) => alarms.put(spec),
+    },
+    settings: {
+      prefix: settings.prefix,
+      environment: settings.environment,
+      tiers: settings.tiers,
+      kmsKeyId: settings.kmsKeyId,
+      alarmActions: settings.alarmActions,
+      finalSnapshotRetentionDays,
+    },
+  };
+}

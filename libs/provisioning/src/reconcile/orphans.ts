@@ -1,0 +1,61 @@
+import type { FleetInstance, FleetSecret, FleetSnapshot } from '@silo/aws';
+import type { OrphanType } from '@silo/control-plane-db';
+import type { TenantStatus } from '@silo/core';
+
+export interface Orphan {
+  type: OrphanType;
+  name: string;
+  arn: string;
+  tenantId: string;
+  tags: Record<string, string>;
+}
+
+export interface KnownTenant {
+  status: TenantStatus;
+  slug: string;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Whether tags say "Silo made this for this environment" while naming no tenant, or a DELETED
+ * one. Anything not tagged `managed-by=silo` and `silo:environment=<this one>` is never ours to
+ * report (or delete), whatever its name.
+ */
+export function orphanedBy(
+  tags: Record<string, string>,
+  tenants: ReadonlyMap<string, KnownTenant>,
+  environment: string,
+): boolean {
+  if (tags['managed-by'] !== 'silo' || tags['silo:environment'] !== environment) return false;
+  const owner = tenants.get(tags['silo:tenant-id'] ?? '');
+  return !owner || owner.status === 'DELETED';
+}
+
+/**
+ * The orphans among instances, secrets and snapshots. A secret scheduled for deletion and a
+ * DELETED tenant's final snapshot younger than the retention are expected, not orphans.
+ */
+export function findOrphans(
+  inventory: { instances: FleetInstance[]; secrets: FleetSecret[]; snapshots: FleetSnapshot[] },
+  tenants: ReadonlyMap<string, KnownTenant>,
+  options: { environment: string; finalSnapshotRetentionDays: number; now: Date },
+): Orphan[] {
+  const orphans: Orphan[] = [];
+  const add = (type: OrphanType, name: string, arn: string, tags: Record<string, string>) =>
+    orphans.push({ type, name, arn, tenantId: tags['silo:tenant-id'] ?? '', tags });
+  const is = (tags: Record<string, string>) => orphanedBy(tags, tenants, options.environment);
+
+  for (const i of inventory.instances) if (is(i.tags)) add('instance', i.identifier, i.arn, i.tags);
+  for (const s of inventory.secrets) {
+    if (!s.deletedDate && is(s.tags)) add('secret', s.name, s.arn, s.tags);
+  }
+  const keptUntil = options.now.getTime() - options.finalSnapshotRetentionDays * DAY_MS;
+  for (const s of inventory.snapshots) {
+    if (!is(s.tags)) continue;
+    const owner = tenants.get(s.tags['silo:tenant-id'] ?? '');
+    const kept = owner?.status === 'DELETED' && (s.createdAt?.getTime() ?? 0) > keptUntil;
+    if (!kept) add('snapshot', s.identifier, s.arn, s.tags);
+  }
+  return orphans;
+}
