@@ -73,11 +73,9 @@ export const tenantResource = z.object({
       .nullable()
       .meta({ description: 'Why the last provisioning run failed; null when it did not.' }),
   }),
-  findings: z
-    .array(finding)
-    .meta({
-      description: 'What the reconciler found and has not put right (critical first); empty when none.',
-    }),
+  findings: z.array(finding).meta({
+    description: 'What the reconciler found and has not put right (critical first); empty when none.',
+  }),
 });
 
 export const tenantList = z.object({
