@@ -29,6 +29,7 @@ import { createOwnDatabase, dropDatabase } from '../../../test/support/test-data
 import { orphanList, reconciliationResource } from '../src/reconcile/reconcile.responses';
 import { tenantResource } from '../src/tenants/tenant.responses';
 import { startApi, type ApiHarness } from './api-harness';
+import { family, parseExposition } from './exposition';
 
 jest.setTimeout(120_000);
 
@@ -224,6 +225,23 @@ describe('the reconciler: drift repaired or reported, orphans listed and deleted
       expect.objectContaining({ tenantId: tenant.id, tenantSlug: tenant.slug, field: 'instance.class' }),
     ]);
 
+    const scraped = parseExposition(
+      (await request(api.app.getHttpServer()).get('/metrics').expect(200)).text,
+    );
+    expect(family(scraped, 'silo_reconcile_findings')).toMatchObject({
+      'silo_reconcile_findings{kind="reported",severity="warning"}': 1,
+      'silo_reconcile_findings{kind="missing",severity="critical"}': 0,
+      'silo_reconcile_findings{kind="repairable",severity="warning"}': 0,
+    });
+    // The workers' own scheduled pass counts too.
+    const [{ finished }] = await ds.query<{ finished: number }[]>(
+      `SELECT count(*)::int AS finished FROM reconcile_passes WHERE finished_at IS NOT NULL`,
+    );
+    expect(finished).toBeGreaterThanOrEqual(2);
+    expect(scraped.samples['silo_reconcile_passes_total{outcome="ok"}']).toBe(finished);
+    expect(scraped.samples['silo_reconcile_pass_duration_seconds_count']).toBe(finished);
+    expect(scraped.samples['silo_reconcile_last_pass_timestamp_seconds']).toBeGreaterThan(0);
+
     const before = (await events(DRIFT_EVENTS)).length;
     const second = await pass();
     expect(second.fleet).toMatchObject({ repaired: 0, reported: 1 });
@@ -296,6 +314,18 @@ describe('the reconciler: drift repaired or reported, orphans listed and deleted
 
     const result = await pass();
     expect(result.fleet?.orphans).toBe(3);
+    // Scrapes share a snapshot for two seconds: wait for one taken after the pass.
+    await eventually(async () => {
+      const scraped = parseExposition(
+        (await request(api.app.getHttpServer()).get('/metrics').expect(200)).text,
+      );
+      expect(family(scraped, 'silo_reconcile_orphans')).toEqual({
+        'silo_reconcile_orphans{type="instance"}': 1,
+        'silo_reconcile_orphans{type="secret"}': 1,
+        'silo_reconcile_orphans{type="alarm"}': 1,
+        'silo_reconcile_orphans{type="snapshot"}': 0,
+      });
+    }, 10_000);
     const listed = orphanList.parse(await get('/v1/orphans'));
     expect(listed.items.map((o) => [o.type, o.name, o.tenantId]).sort()).toEqual(
       [

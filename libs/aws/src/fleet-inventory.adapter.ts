@@ -139,8 +139,11 @@ export class FleetInventory {
     return found;
   }
 
-  /** Every manual snapshot tagged `managed-by=silo` (final snapshots carry the instance's tags). */
-  async snapshots(): Promise<FleetSnapshot[]> {
+  /**
+   * Every manual snapshot named `prefix-…` and tagged `managed-by=silo` (final snapshots carry
+   * the instance's tags). RDS cannot filter snapshots by name prefix: the pages hold them all.
+   */
+  async snapshots(prefix: string): Promise<FleetSnapshot[]> {
     const found: FleetSnapshot[] = [];
     let marker: string | undefined;
     do {
@@ -155,7 +158,7 @@ export class FleetInventory {
       );
       for (const s of page.DBSnapshots ?? []) {
         const tags = fromAwsTags(s.TagList);
-        if (tags['managed-by'] !== 'silo' || !s.DBSnapshotIdentifier) continue;
+        if (tags['managed-by'] !== 'silo' || !s.DBSnapshotIdentifier?.startsWith(`${prefix}-`)) continue;
         found.push({
           identifier: s.DBSnapshotIdentifier,
           arn: s.DBSnapshotArn ?? s.DBSnapshotIdentifier,

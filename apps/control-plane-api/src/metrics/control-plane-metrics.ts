@@ -1,10 +1,15 @@
-import { ROLLOUT_TENANT_STATES } from '@silo/control-plane-db';
+import { ORPHAN_TYPES, ROLLOUT_TENANT_STATES } from '@silo/control-plane-db';
 import { TENANT_STATUSES, TIER_NAMES } from '@silo/core';
-import { PROVISIONING_JOB_NAMES } from '@silo/provisioning';
+import { FINDING_KINDS, FINDING_SEVERITIES, PROVISIONING_JOB_NAMES } from '@silo/provisioning';
 import { JOB_OUTCOMES } from '@silo/queue';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { COLLECTORS, STEP_DURATION_BUCKETS, type MetricsSnapshot } from './metrics-snapshots.service';
-import { PrecomputedHistogram } from './step-duration-histogram';
+import {
+  COLLECTORS,
+  RECONCILE_PASS_BUCKETS,
+  STEP_DURATION_BUCKETS,
+  type MetricsSnapshot,
+} from './metrics-snapshots.service';
+import { PrecomputedHistogram } from './precomputed-histogram';
 
 /**
  * The API's registry: process metrics of this replica, and the control plane's cluster-wide
@@ -51,9 +56,78 @@ export function controlPlaneRegistry(snapshot: () => Promise<MetricsSnapshot>): 
       'silo_provisioning_step_duration_seconds',
       'Time from the first start of a saga step to its completion, waits and retries included, for steps that are done.',
       STEP_DURATION_BUCKETS,
-      async () => (await snapshot()).stepDurations,
+      async () =>
+        (await snapshot()).stepDurations?.map(({ saga, step, ...series }) => ({
+          labels: { saga, step },
+          ...series,
+        })),
     ).asMetric(),
   );
+
+  new Counter({
+    name: 'silo_reconcile_passes_total',
+    help: 'Finished reconcile passes: ok, or partial when something could not be checked (the pass records what).',
+    labelNames: ['outcome'],
+    registers: [registry],
+    async collect() {
+      const { reconcile } = await snapshot();
+      this.reset();
+      for (const { outcome, count } of reconcile?.passes ?? []) this.inc({ outcome }, count);
+    },
+  });
+
+  registry.registerMetric(
+    new PrecomputedHistogram(
+      'silo_reconcile_pass_duration_seconds',
+      'Wall time of finished reconcile passes.',
+      RECONCILE_PASS_BUCKETS,
+      async () => {
+        const { reconcile } = await snapshot();
+        return reconcile && [{ labels: {}, ...reconcile.durations }];
+      },
+    ).asMetric(),
+  );
+
+  new Gauge({
+    name: 'silo_reconcile_last_pass_timestamp_seconds',
+    help: 'When the last reconcile pass finished (Unix time); absent before the first. Alert when it stops moving.',
+    registers: [registry],
+    async collect() {
+      const { reconcile } = await snapshot();
+      this.reset();
+      if (reconcile?.lastFinishedAt) this.set(reconcile.lastFinishedAt.getTime() / 1000);
+    },
+  });
+
+  new Gauge({
+    name: 'silo_reconcile_findings',
+    help: 'Open reconciler findings on ACTIVE and SUSPENDED tenants by kind (repairable, reported, missing) and severity.',
+    labelNames: ['kind', 'severity'],
+    registers: [registry],
+    async collect() {
+      const { reconcile } = await snapshot();
+      this.reset();
+      if (!reconcile) return;
+      for (const kind of FINDING_KINDS) {
+        for (const severity of FINDING_SEVERITIES) this.set({ kind, severity }, 0);
+      }
+      for (const { kind, severity, count } of reconcile.findings) this.set({ kind, severity }, count);
+    },
+  });
+
+  new Gauge({
+    name: 'silo_reconcile_orphans',
+    help: 'AWS resources tagged for this environment that no live tenant owns, by type, as the last pass found them.',
+    labelNames: ['type'],
+    registers: [registry],
+    async collect() {
+      const { reconcile } = await snapshot();
+      this.reset();
+      if (!reconcile) return;
+      for (const type of ORPHAN_TYPES) this.set({ type }, 0);
+      for (const { type, count } of reconcile.orphans) this.set({ type }, count);
+    },
+  });
 
   new Gauge({
     name: 'silo_tenants',

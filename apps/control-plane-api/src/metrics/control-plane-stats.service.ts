@@ -32,6 +32,17 @@ export interface StepDurations {
   buckets: number[];
 }
 
+/** What the reconciler did and found, for `silo_reconcile_*`. */
+export interface ReconcileStats {
+  /** Finished passes: `ok`, or `partial` when the pass could not check everything. */
+  passes: { outcome: 'ok' | 'partial'; count: number }[];
+  /** Finished passes' durations, bucketed at the bounds asked for. */
+  durations: { count: number; sum: number; buckets: number[] };
+  lastFinishedAt: Date | null;
+  findings: { kind: string; severity: string; count: number }[];
+  orphans: { type: string; count: number }[];
+}
+
 /** Aggregates over the control-plane database for monitoring; each is one query. */
 @Injectable()
 export class ControlPlaneStats {
@@ -85,5 +96,46 @@ export class ControlPlaneStats {
       sum: Number(row.sum),
       buckets: bounds.map((_, i) => Number(row[`le_${i}`])),
     }));
+  }
+
+  /** The reconciler's passes (counts, durations, the last one) and what is open now. */
+  async reconcileStats(bounds: readonly number[]): Promise<ReconcileStats> {
+    const perBound = bounds.map((_, i) => `count(*) FILTER (WHERE seconds <= $${i + 1})::int AS le_${i}`);
+    const [passes, findings, orphans] = await Promise.all([
+      this.dataSource.query<Array<Record<string, string | number | Date | null>>>(
+        `SELECT count(*) FILTER (WHERE error IS NULL)::int AS ok,
+                count(*) FILTER (WHERE error IS NOT NULL)::int AS partial,
+                coalesce(sum(seconds), 0)::float8 AS sum,
+                max(finished_at) AS last,
+                ${perBound.join(', ')}
+           FROM (SELECT error, finished_at,
+                        greatest(extract(epoch FROM finished_at - started_at), 0)::float8 AS seconds
+                   FROM reconcile_passes WHERE finished_at IS NOT NULL) p`,
+        [...bounds],
+      ),
+      this.dataSource.query<{ kind: string; severity: string; count: number }[]>(
+        `SELECT kind, severity, count(*)::int AS count FROM reconcile_findings GROUP BY kind, severity`,
+      ),
+      this.dataSource.query<{ type: string; count: number }[]>(
+        `SELECT type, count(*)::int AS count FROM reconcile_orphans GROUP BY type`,
+      ),
+    ]);
+    const row = passes[0];
+    const ok = Number(row.ok);
+    const partial = Number(row.partial);
+    return {
+      passes: [
+        { outcome: 'ok', count: ok },
+        { outcome: 'partial', count: partial },
+      ],
+      durations: {
+        count: ok + partial,
+        sum: Number(row.sum),
+        buckets: bounds.map((_, i) => Number(row[`le_${i}`])),
+      },
+      lastFinishedAt: row.last ? new Date(row.last) : null,
+      findings,
+      orphans,
+    };
   }
 }

@@ -3,6 +3,7 @@ import { withTimeout } from '@silo/core';
 import { ProvisioningQueueStats, type JobOutcomeCount, type QueueJobState } from '@silo/queue';
 import {
   ControlPlaneStats,
+  type ReconcileStats,
   type RolloutTenantCount,
   type SchemaVersionCount,
   type StepDurations,
@@ -11,6 +12,8 @@ import {
 
 /** Upper bounds, in seconds, of `silo_provisioning_step_duration_seconds`. */
 export const STEP_DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600] as const;
+/** Upper bounds, in seconds, of `silo_reconcile_pass_duration_seconds`. */
+export const RECONCILE_PASS_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] as const;
 
 /** How long one read may take before its collector counts as down for this scrape. */
 const READ_TIMEOUT_MS = 2000;
@@ -25,6 +28,7 @@ export interface MetricsSnapshot {
   tenants: TenantCount[] | undefined;
   schemaVersions: SchemaVersionCount[] | undefined;
   rolloutTenants: RolloutTenantCount[] | undefined;
+  reconcile: ReconcileStats | undefined;
 }
 
 /** The `collector` label of `silo_metrics_collector_up`, per snapshot field. */
@@ -35,6 +39,7 @@ export const COLLECTORS: Readonly<Record<keyof MetricsSnapshot, string>> = {
   tenants: 'tenants',
   schemaVersions: 'schema_versions',
   rolloutTenants: 'rollout_tenants',
+  reconcile: 'reconcile',
 };
 
 /**
@@ -65,7 +70,7 @@ export class MetricsSnapshots {
   }
 
   private async read(): Promise<MetricsSnapshot> {
-    const [queueJobs, jobOutcomes, stepDurations, tenants, schemaVersions, rolloutTenants] =
+    const [queueJobs, jobOutcomes, stepDurations, tenants, schemaVersions, rolloutTenants, reconcile] =
       await Promise.all([
         this.attempt(COLLECTORS.queueJobs, async () => ({
           queue: this.queue.queueName,
@@ -82,8 +87,11 @@ export class MetricsSnapshots {
         this.attempt(COLLECTORS.rolloutTenants, () =>
           withTimeout(this.stats.rolloutTenantCounts(), READ_TIMEOUT_MS),
         ),
+        this.attempt(COLLECTORS.reconcile, () =>
+          withTimeout(this.stats.reconcileStats(RECONCILE_PASS_BUCKETS), READ_TIMEOUT_MS),
+        ),
       ]);
-    return { queueJobs, jobOutcomes, stepDurations, tenants, schemaVersions, rolloutTenants };
+    return { queueJobs, jobOutcomes, stepDurations, tenants, schemaVersions, rolloutTenants, reconcile };
   }
 
   /** Warns when a collector goes down and says when it is back; an outage is one warning, not one per scrape. */

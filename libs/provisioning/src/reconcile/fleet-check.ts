@@ -21,7 +21,7 @@ import { findOrphans, orphanedBy, type KnownTenant, type Orphan } from './orphan
 export interface FleetAccess {
   instances(prefix: string): Promise<FleetInstance[]>;
   secrets(prefix: string): Promise<FleetSecret[]>;
-  snapshots(): Promise<FleetSnapshot[]>;
+  snapshots(prefix: string): Promise<FleetSnapshot[]>;
   alarms(names: readonly string[]): Promise<FleetAlarm[]>;
   alarmTags(arn: string): Promise<Record<string, string>>;
   protectInstance(identifier: string, settings: InstanceProtection): Promise<void>;
@@ -90,7 +90,7 @@ export class FleetCheck {
     const [instances, secrets, snapshots] = await Promise.all([
       this.aws.instances(prefix),
       this.aws.secrets(prefix),
-      this.aws.snapshots(),
+      this.aws.snapshots(prefix),
     ]);
     const instanceBy = new Map(instances.map((i) => [i.identifier, i]));
     const secretBy = new Map(secrets.map((s) => [s.name, s]));
@@ -428,7 +428,7 @@ export function reconcilerFleet(
     access: {
       instances: (prefix) => inventory.instances(prefix),
       secrets: (prefix) => inventory.secrets(prefix),
-      snapshots: () => inventory.snapshots(),
+      snapshots: (prefix) => inventory.snapshots(prefix),
       alarms: (names) => inventory.alarms(names),
       alarmTags: (arn) => inventory.alarmTags(arn),
       protectInstance: (identifier, protection) => inventory.protectInstance(identifier, protection),

@@ -1,5 +1,14 @@
 import type { Metric } from 'prom-client';
-import type { StepDurations } from './control-plane-stats.service';
+
+/** One labelled series of a precomputed histogram. */
+export interface HistogramSeries {
+  labels: Record<string, string>;
+  count: number;
+  /** Seconds, summed over every counted observation. */
+  sum: number;
+  /** Cumulative: `buckets[i]` observations were at most `bounds[i]`. */
+  buckets: number[];
+}
 
 interface HistogramSample {
   metricName: string;
@@ -21,7 +30,7 @@ export class PrecomputedHistogram {
     readonly name: string,
     readonly help: string,
     private readonly bounds: readonly number[],
-    private readonly read: () => Promise<StepDurations[] | undefined>,
+    private readonly read: () => Promise<HistogramSeries[] | undefined>,
   ) {}
 
   async get(): Promise<{
@@ -34,7 +43,7 @@ export class PrecomputedHistogram {
     const series = (await this.read()) ?? [];
     const values: HistogramSample[] = [];
     for (const s of series) {
-      const labels = { saga: s.saga, step: s.step };
+      const labels = s.labels;
       this.bounds.forEach((le, i) =>
         values.push({
           metricName: `${this.name}_bucket`,

@@ -1,0 +1,82 @@
+import { findOrphans, orphanedBy, type KnownTenant } from './orphans';
+
+const live = '11111111-1111-4111-8111-111111111111';
+const deleted = '22222222-2222-4222-8222-222222222222';
+const unknown = '33333333-3333-4333-8333-333333333333';
+const tenants = new Map<string, KnownTenant>([
+  [live, { status: 'ACTIVE', slug: 'live-co' }],
+  [deleted, { status: 'DELETED', slug: 'gone-co' }],
+]);
+const tagged = (tenantId: string, environment = 'prod') => ({
+  'managed-by': 'silo',
+  'silo:environment': environment,
+  'silo:tenant-id': tenantId,
+});
+const now = new Date('2026-12-02T12:00:00Z');
+const daysAgo = (d: number) => new Date(now.getTime() - d * 86_400_000);
+
+describe('orphanedBy', () => {
+  it('is an orphan only when tagged managed-by=silo for this environment with no live tenant', () => {
+    expect(orphanedBy(tagged(unknown), tenants, 'prod')).toBe(true);
+    expect(orphanedBy(tagged(deleted), tenants, 'prod')).toBe(true);
+    expect(orphanedBy(tagged(live), tenants, 'prod')).toBe(false);
+    expect(orphanedBy(tagged(unknown, 'staging'), tenants, 'prod')).toBe(false);
+    expect(orphanedBy({ ...tagged(unknown), 'managed-by': 'terraform' }, tenants, 'prod')).toBe(false);
+    expect(orphanedBy({ 'managed-by': 'silo', 'silo:environment': 'prod' }, tenants, 'prod')).toBe(true);
+  });
+});
+
+describe('findOrphans', () => {
+  it('skips secrets scheduled for deletion and final snapshots of deleted tenants inside the retention', () => {
+    const orphans = findOrphans(
+      {
+        instances: [
+          { identifier: 'silo-x', arn: 'arn:db:silo-x', tags: tagged(unknown) },
+          { identifier: 'silo-live-co', arn: 'arn:db:silo-live-co', tags: tagged(live) },
+        ] as never,
+        secrets: [
+          { name: 'silo/gone-co/master', arn: 'arn:s:1', deletedDate: daysAgo(1), tags: tagged(deleted) },
+          { name: 'silo/gone-co/app', arn: 'arn:s:2', deletedDate: null, tags: tagged(deleted) },
+        ],
+        snapshots: [
+          {
+            identifier: 'silo-gone-co-final-1',
+            arn: 'arn:snap:1',
+            instanceIdentifier: 'silo-gone-co',
+            createdAt: daysAgo(3),
+            tags: tagged(deleted),
+          },
+          {
+            identifier: 'silo-gone-co-final-0',
+            arn: 'arn:snap:0',
+            instanceIdentifier: 'silo-gone-co',
+            createdAt: daysAgo(40),
+            tags: tagged(deleted),
+          },
+          {
+            identifier: 'silo-x-final-0',
+            arn: 'arn:snap:x',
+            instanceIdentifier: 'silo-x',
+            createdAt: daysAgo(1),
+            tags: tagged(unknown),
+          },
+          {
+            identifier: 'silo-live-co-manual',
+            arn: 'arn:snap:l',
+            instanceIdentifier: 'silo-live-co',
+            createdAt: daysAgo(90),
+            tags: tagged(live),
+          },
+        ],
+      },
+      tenants,
+      { environment: 'prod', finalSnapshotRetentionDays: 35, now },
+    );
+    expect(orphans.map((o) => [o.type, o.name, o.tenantId])).toEqual([
+      ['instance', 'silo-x', unknown],
+      ['secret', 'silo/gone-co/app', deleted],
+      ['snapshot', 'silo-gone-co-final-0', deleted],
+      ['snapshot', 'silo-x-final-0', unknown],
+    ]);
+  });
+});
