@@ -27,12 +27,13 @@ describe('orphanedBy', () => {
 });
 
 describe('findOrphans', () => {
-  it('skips secrets scheduled for deletion and final snapshots of deleted tenants inside the retention', () => {
+  it('skips instances being deleted, secrets scheduled for deletion and final snapshots of deleted tenants inside the retention', () => {
     const orphans = findOrphans(
       {
         instances: [
           { identifier: 'silo-x', arn: 'arn:db:silo-x', tags: tagged(unknown) },
           { identifier: 'silo-live-co', arn: 'arn:db:silo-live-co', tags: tagged(live) },
+          { identifier: 'silo-going', arn: 'arn:db:silo-going', status: 'deleting', tags: tagged(unknown) },
         ] as never,
         secrets: [
           { name: 'silo/gone-co/master', arn: 'arn:s:1', deletedDate: daysAgo(1), tags: tagged(deleted) },

@@ -33,8 +33,9 @@ export function orphanedBy(
 }
 
 /**
- * The orphans among instances, secrets and snapshots. A secret scheduled for deletion and a
- * DELETED tenant's final snapshot younger than the retention are expected, not orphans.
+ * The orphans among instances, secrets and snapshots. An instance being deleted, a secret
+ * scheduled for deletion and a DELETED tenant's final snapshot younger than the retention are
+ * expected, not orphans.
  */
 export function findOrphans(
   inventory: { instances: FleetInstance[]; secrets: FleetSecret[]; snapshots: FleetSnapshot[] },
@@ -46,7 +47,10 @@ export function findOrphans(
     orphans.push({ type, name, arn, tenantId: tags['silo:tenant-id'] ?? '', tags });
   const is = (tags: Record<string, string>) => orphanedBy(tags, tenants, options.environment);
 
-  for (const i of inventory.instances) if (is(i.tags)) add('instance', i.identifier, i.arn, i.tags);
+  // An instance being deleted is on its way out (an orphan deletion asked for, or someone else's).
+  for (const i of inventory.instances) {
+    if (i.status !== 'deleting' && is(i.tags)) add('instance', i.identifier, i.arn, i.tags);
+  }
   for (const s of inventory.secrets) {
     if (!s.deletedDate && is(s.tags)) add('secret', s.name, s.arn, s.tags);
   }
