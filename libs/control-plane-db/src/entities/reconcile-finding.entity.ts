@@ -1,10 +1,17 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Check, Column, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { TenantEntity } from './tenant.entity';
 
 /** An open finding of the reconciler on one tenant; the row goes when the finding clears. */
 @Entity({ name: 'reconcile_findings' })
+@Check('reconcile_findings_kind_known', `kind IN ('repairable', 'reported', 'missing')`)
+@Check('reconcile_findings_severity_known', `severity IN ('warning', 'critical')`)
 export class ReconcileFindingEntity {
   @PrimaryColumn({ name: 'tenant_id', type: 'uuid', primaryKeyConstraintName: 'reconcile_findings_pkey' })
   tenantId!: string;
+
+  @ManyToOne(() => TenantEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'tenant_id', foreignKeyConstraintName: 'reconcile_findings_tenant_fkey' })
+  tenant?: TenantEntity;
 
   /** `instance…`, `secret:<master|app>…` or `alarm:<metric>…`. */
   @PrimaryColumn({ type: 'varchar', length: 200, primaryKeyConstraintName: 'reconcile_findings_pkey' })

@@ -1,4 +1,4 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Check, Column, Entity, PrimaryColumn } from 'typeorm';
 
 export type OrphanType = 'instance' | 'secret' | 'alarm' | 'snapshot';
 export const ORPHAN_TYPES: readonly OrphanType[] = ['instance', 'secret', 'alarm', 'snapshot'];
@@ -8,6 +8,7 @@ export const ORPHAN_TYPES: readonly OrphanType[] = ['instance', 'secret', 'alarm
  * it. Never deleted by a pass; POST /v1/orphans/delete removes the ones asked for.
  */
 @Entity({ name: 'reconcile_orphans' })
+@Check('reconcile_orphans_type_known', `type IN ('instance', 'secret', 'alarm', 'snapshot')`)
 export class ReconcileOrphanEntity {
   @PrimaryColumn({ type: 'varchar', length: 16, primaryKeyConstraintName: 'reconcile_orphans_pkey' })
   type!: OrphanType;
