@@ -7,8 +7,10 @@ export {
   RdsInstances,
   TERMINAL_INSTANCE_STATES,
   type DeleteOutcome,
+  type InstanceChanges,
   type InstanceSpec,
   type InstanceView,
+  type PendingModification,
 } from './rds-instances.adapter';
 export {
   FLEET_PAGE_SIZE,

@@ -35,6 +35,7 @@ export interface InstanceSpec {
 
 export interface InstanceView {
   identifier: string;
+  arn: string;
   status: string;
   endpoint: { host: string; port: number } | null;
   instanceClass: string;
@@ -43,7 +44,35 @@ export interface InstanceView {
   multiAz: boolean;
   storageEncrypted: boolean;
   deletionProtection: boolean;
+  allocatedGiB: number;
+  iops: number | null;
+  throughputMiBps: number | null;
+  backupRetentionDays: number;
+  /** null when RDS does not describe it. */
+  performanceInsights: { enabled: false } | { enabled: true; retentionDays: number } | null;
+  /** What RDS will apply at the next maintenance window (or is applying now), by field. */
+  pending: PendingModification;
   tags: Record<string, string>;
+}
+
+/** The parts of PendingModifiedValues that a Silo modification can leave behind. */
+export interface PendingModification {
+  instanceClass?: string;
+  allocatedGiB?: number;
+  iops?: number;
+  throughputMiBps?: number;
+  multiAz?: boolean;
+  backupRetentionDays?: number;
+}
+
+/** What ModifyDBInstance is asked to change; fields left out stay as they are. */
+export interface InstanceChanges {
+  instanceClass?: string;
+  storage?: { allocatedGiB: number; iops?: number; throughputMiBps?: number };
+  multiAz?: boolean;
+  deletionProtection?: boolean;
+  backupRetentionDays?: number;
+  performanceInsights?: { enabled: false } | { enabled: true; retentionDays: number };
 }
 
 /** RDS states an instance does not leave by itself: provisioning fails at once on them. */
@@ -129,6 +158,48 @@ export class RdsInstances {
   }
 
   /**
+   * Asks RDS for `changes`: at once, or in the next maintenance window (`applyImmediately`
+   * false: RDS still applies deletion protection, backup retention and Performance Insights at
+   * once). An instance in a state that cannot be modified is AWS_UNAVAILABLE (retryable), a
+   * combination RDS refuses is AWS_REJECTED with RDS's message.
+   */
+  async modify(
+    identifier: string,
+    changes: InstanceChanges,
+    options: { applyImmediately: boolean; kmsKeyId?: string },
+  ): Promise<void> {
+    const pi = changes.performanceInsights;
+    try {
+      await this.aws.rds.send(
+        new ModifyDBInstanceCommand({
+          DBInstanceIdentifier: identifier,
+          ApplyImmediately: options.applyImmediately,
+          DBInstanceClass: changes.instanceClass,
+          AllocatedStorage: changes.storage?.allocatedGiB,
+          StorageType: changes.storage ? 'gp3' : undefined,
+          Iops: changes.storage?.iops,
+          StorageThroughput: changes.storage?.throughputMiBps,
+          MultiAZ: changes.multiAz,
+          DeletionProtection: changes.deletionProtection,
+          BackupRetentionPeriod: changes.backupRetentionDays,
+          EnablePerformanceInsights: pi?.enabled,
+          PerformanceInsightsRetentionPeriod: pi?.enabled ? pi.retentionDays : undefined,
+          PerformanceInsightsKMSKeyId: pi?.enabled ? options.kmsKeyId : undefined,
+        }),
+      );
+    } catch (error) {
+      if (error instanceof InvalidDBInstanceStateFault) {
+        throw new ProvisioningError(
+          ProvisioningErrorCode.AWS_UNAVAILABLE,
+          `ModifyDBInstance: ${identifier} cannot be modified in its current state (${error.message})`,
+          { cause: error },
+        );
+      }
+      throw toProvisioningError(error, 'ModifyDBInstance');
+    }
+  }
+
+  /**
    * Deletes the instance: lifts deletion protection first, takes a final snapshot when an
    * identifier is given, deletes automated backups. 'busy' means RDS cannot delete it in its
    * current state (still creating, modifying): call again later, never abandon it. An instance
@@ -176,6 +247,7 @@ export class RdsInstances {
 function toView(i: DBInstance): InstanceView {
   return {
     identifier: i.DBInstanceIdentifier ?? '',
+    arn: i.DBInstanceArn ?? '',
     status: i.DBInstanceStatus ?? 'unknown',
     endpoint: i.Endpoint?.Address ? { host: i.Endpoint.Address, port: i.Endpoint.Port ?? 5432 } : null,
     instanceClass: i.DBInstanceClass ?? '',
@@ -184,6 +256,29 @@ function toView(i: DBInstance): InstanceView {
     multiAz: Boolean(i.MultiAZ),
     storageEncrypted: Boolean(i.StorageEncrypted),
     deletionProtection: Boolean(i.DeletionProtection),
+    allocatedGiB: i.AllocatedStorage ?? 0,
+    iops: i.Iops ?? null,
+    throughputMiBps: i.StorageThroughput ?? null,
+    backupRetentionDays: i.BackupRetentionPeriod ?? 0,
+    performanceInsights:
+      i.PerformanceInsightsEnabled === undefined
+        ? null
+        : i.PerformanceInsightsEnabled
+          ? { enabled: true, retentionDays: i.PerformanceInsightsRetentionPeriod ?? 7 }
+          : { enabled: false },
+    pending: toPending(i.PendingModifiedValues),
     tags: fromAwsTags(i.TagList),
   };
+}
+
+function toPending(p: DBInstance['PendingModifiedValues']): PendingModification {
+  if (!p) return {};
+  const pending: PendingModification = {};
+  if (p.DBInstanceClass !== undefined) pending.instanceClass = p.DBInstanceClass;
+  if (p.AllocatedStorage !== undefined) pending.allocatedGiB = p.AllocatedStorage;
+  if (p.Iops !== undefined) pending.iops = p.Iops;
+  if (p.StorageThroughput !== undefined) pending.throughputMiBps = p.StorageThroughput;
+  if (p.MultiAZ !== undefined) pending.multiAz = p.MultiAZ;
+  if (p.BackupRetentionPeriod !== undefined) pending.backupRetentionDays = p.BackupRetentionPeriod;
+  return pending;
 }

@@ -2,6 +2,7 @@ import {
   DeleteAlarmsCommand,
   DescribeAlarmsCommand,
   PutMetricAlarmCommand,
+  TagResourceCommand,
   type ComparisonOperator,
   type MetricAlarm,
 } from '@aws-sdk/client-cloudwatch';
@@ -80,6 +81,27 @@ export class TenantAlarms {
       ),
     );
     return (out.MetricAlarms ?? []).map(toView);
+  }
+
+  /**
+   * Sets `tags` on those of the named alarms that exist. PutMetricAlarm takes tags only when it
+   * creates an alarm, so changing a tag of an existing one needs this.
+   */
+  async tag(names: readonly string[], tags: Tags): Promise<void> {
+    if (!names.length) return;
+    const out = await awsCall('DescribeAlarms', () =>
+      this.aws.cloudWatch.send(
+        new DescribeAlarmsCommand({ AlarmNames: [...names], AlarmTypes: ['MetricAlarm'] }),
+      ),
+    );
+    for (const alarm of out.MetricAlarms ?? []) {
+      if (!alarm.AlarmArn) continue;
+      await awsCall('TagResource', () =>
+        this.aws.cloudWatch.send(
+          new TagResourceCommand({ ResourceARN: alarm.AlarmArn, Tags: toAwsTags(tags) }),
+        ),
+      );
+    }
   }
 
   /** Deletes those of the named alarms that exist; none existing is fine. */

@@ -7,6 +7,7 @@ import { ReconcilePassEntity } from './entities/reconcile-pass.entity';
 import { SchemaRolloutEventEntity } from './entities/schema-rollout-event.entity';
 import { SchemaRolloutTenantEntity } from './entities/schema-rollout-tenant.entity';
 import { SchemaRolloutEntity } from './entities/schema-rollout.entity';
+import { TenantChangeEntity } from './entities/tenant-change.entity';
 import { TenantEventEntity } from './entities/tenant-event.entity';
 import { TenantEntity } from './entities/tenant.entity';
 import { InitialControlPlaneSchema1795363200000 } from './migrations/1795363200000-initial-control-plane-schema';
@@ -16,6 +17,7 @@ import { ProvisioningRunsAndIdempotency1795374000000 } from './migrations/179537
 import { SchemaRollouts1795377600000 } from './migrations/1795377600000-schema-rollouts';
 import { ReconcilePasses1795381200000 } from './migrations/1795381200000-reconcile-passes';
 import { ReconcileFindingsAndOrphans1795384800000 } from './migrations/1795384800000-reconcile-findings-and-orphans';
+import { TenantChanges1795388400000 } from './migrations/1795388400000-tenant-changes';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -30,6 +32,7 @@ export const CONTROL_PLANE_ENTITIES = [
   ReconcilePassEntity,
   ReconcileFindingEntity,
   ReconcileOrphanEntity,
+  TenantChangeEntity,
 ];
 
 /** Migrations in the order they apply. */
@@ -41,4 +44,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   SchemaRollouts1795377600000,
   ReconcilePasses1795381200000,
   ReconcileFindingsAndOrphans1795384800000,
+  TenantChanges1795388400000,
 ];

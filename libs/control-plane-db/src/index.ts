@@ -35,3 +35,13 @@ export {
 export { ReconcileFindingEntity } from './entities/reconcile-finding.entity';
 export { ORPHAN_TYPES, ReconcileOrphanEntity, type OrphanType } from './entities/reconcile-orphan.entity';
 export { ReconcilePassEntity } from './entities/reconcile-pass.entity';
+export {
+  CHANGE_APPLY,
+  CHANGE_KINDS,
+  CHANGE_STATUSES,
+  OPEN_CHANGE_STATUSES,
+  TenantChangeEntity,
+  type ChangeApply,
+  type ChangeKind,
+  type ChangeStatus,
+} from './entities/tenant-change.entity';

@@ -4,12 +4,12 @@ import { TenantEntity } from './tenant.entity';
 export const STEP_STATUSES = ['pending', 'running', 'waiting', 'done', 'failed', 'compensated'] as const;
 export type StepStatus = (typeof STEP_STATUSES)[number];
 
-export const SAGAS = ['provision', 'deprovision'] as const;
+export const SAGAS = ['provision', 'deprovision', 'modify', 'rotate'] as const;
 export type Saga = (typeof SAGAS)[number];
 
 /** The record of one step of one saga for one tenant. */
 @Entity({ name: 'provisioning_steps' })
-@Check('provisioning_steps_saga_known', `saga IN ('provision','deprovision')`)
+@Check('provisioning_steps_saga_known', `saga IN ('provision','deprovision','modify','rotate')`)
 @Check(
   'provisioning_steps_status_known',
   `status IN ('pending','running','waiting','done','failed','compensated')`,
@@ -28,7 +28,10 @@ export class ProvisioningStepEntity {
   @PrimaryColumn({ type: 'varchar', length: 16 })
   saga!: Saga;
 
-  /** The tenant's provisioning run this row belongs to; a retry starts a new run. */
+  /**
+   * The run this row belongs to: for provision and deprovision the tenant's provisioning run (a
+   * retry starts a new one); for modify and rotate the change's number.
+   */
   @PrimaryColumn({ type: 'integer' })
   run!: number;
 

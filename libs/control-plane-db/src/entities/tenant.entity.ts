@@ -55,6 +55,14 @@ export class TenantEntity {
   @Column({ name: 'provisioning_run', type: 'integer', default: 1 })
   provisioningRun!: number;
 
+  /** The number of the tenant's latest change (tier change or rotation); 0 before the first. */
+  @Column({ name: 'change_run', type: 'integer', default: 0 })
+  changeRun!: number;
+
+  /** When Silo last asked RDS to change this instance's storage (one change per six hours). */
+  @Column({ name: 'storage_modified_at', type: 'timestamptz', nullable: true })
+  storageModifiedAt!: Date | null;
+
   /** When the running provisioning or deprovisioning saga started (for its deadline). */
   @Column({ name: 'saga_started_at', type: 'timestamptz', nullable: true })
   sagaStartedAt!: Date | null;

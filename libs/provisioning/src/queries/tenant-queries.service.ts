@@ -111,6 +111,7 @@ export class TenantQueries {
       .getRepository(ProvisioningStepEntity)
       .createQueryBuilder('s')
       .where(IN_CURRENT_RUN)
+      .andWhere(`s.saga IN ('provision', 'deprovision')`)
       .orderBy('s.saga', 'DESC')
       .addOrderBy('s.position', 'ASC');
   }

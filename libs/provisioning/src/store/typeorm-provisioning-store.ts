@@ -17,6 +17,14 @@ import {
 /** Keeps a query on `provisioning_steps` (aliased `s`) to the rows of the tenant's current run. */
 export const IN_CURRENT_RUN = 's.run = (SELECT t.provisioning_run FROM tenants t WHERE t.id = s.tenant_id)';
 
+/** Keeps a query on `provisioning_steps` (aliased `s`) to the rows of the tenant's latest change. */
+export const IN_CURRENT_CHANGE = 's.run = (SELECT t.change_run FROM tenants t WHERE t.id = s.tenant_id)';
+
+/** Provisioning and deprovisioning steps belong to a provisioning run; the others to a change. */
+export function isChangeSaga(saga: Saga): boolean {
+  return saga === 'modify' || saga === 'rotate';
+}
+
 /** {@link ProvisioningStore} on the control-plane database. */
 @Injectable()
 export class TypeormProvisioningStore implements ProvisioningStore {
@@ -27,13 +35,13 @@ export class TypeormProvisioningStore implements ProvisioningStore {
     return row ? toRecord(row) : null;
   }
 
-  /** The steps of the tenant's current provisioning run. */
+  /** The steps of the tenant's current provisioning run, or of its latest change. */
   async getSteps(tenantId: string, saga: Saga): Promise<Map<string, StepRecord>> {
     const rows = await this.dataSource
       .getRepository(ProvisioningStepEntity)
       .createQueryBuilder('s')
       .where('s.tenant_id = :tenantId AND s.saga = :saga', { tenantId, saga })
-      .andWhere(IN_CURRENT_RUN)
+      .andWhere(isChangeSaga(saga) ? IN_CURRENT_CHANGE : IN_CURRENT_RUN)
       .getMany();
     return new Map(
       rows.map((r) => [
@@ -171,7 +179,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
   }
 }
 
-/** Creates or updates the step's row in the tenant's current provisioning run. */
+/** Creates or updates the step's row in the tenant's current provisioning run (or latest change). */
 async function writeStep(
   em: EntityManager,
   tenantId: string,
@@ -182,9 +190,9 @@ async function writeStep(
   const repo = em.getRepository(ProvisioningStepEntity);
   const tenant = await em
     .getRepository(TenantEntity)
-    .findOne({ select: { id: true, provisioningRun: true }, where: { id: tenantId } });
+    .findOne({ select: { id: true, provisioningRun: true, changeRun: true }, where: { id: tenantId } });
   if (!tenant) throw new Error(`tenant ${tenantId} does not exist`);
-  const run = tenant.provisioningRun;
+  const run = isChangeSaga(saga) ? tenant.changeRun : tenant.provisioningRun;
   const existing = await repo.findOneBy({ tenantId, saga, run, step: step.name });
   await repo.save({
     ...(existing ?? { tenantId, saga, run, step: step.name, status: 'pending' as const, attempts: 0 }),

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { INSTANCE_CLASSES, instanceClass } from './instance-classes';
 
 /** Below this size RDS gp3 has a fixed baseline and rejects Iops/StorageThroughput. */
-const GP3_PROVISIONED_FROM_GIB = 400;
-const GP3_IOPS = { min: 12_000, max: 64_000 };
-const GP3_THROUGHPUT_MIBPS = { min: 500, max: 4000 };
+export const GP3_PROVISIONED_FROM_GIB = 400;
+export const GP3_IOPS = { min: 12_000, max: 64_000 } as const;
+export const GP3_THROUGHPUT_MIBPS = { min: 500, max: 4000 } as const;
 const MIN_ENGINE_MAJOR = 13;
 
 const knownClasses = Object.keys(INSTANCE_CLASSES).join(', ');

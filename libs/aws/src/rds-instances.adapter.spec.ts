@@ -1,0 +1,209 @@
+import {
+  DescribeDBInstancesCommand,
+  InvalidDBInstanceStateFault,
+  ModifyDBInstanceCommand,
+  RDSClient,
+} from '@aws-sdk/client-rds';
+import { CloudWatchClient, DescribeAlarmsCommand, TagResourceCommand } from '@aws-sdk/client-cloudwatch';
+import { loadConfig } from '@silo/config';
+import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
+import { mockClient } from 'aws-sdk-client-mock';
+import { AwsClients } from './aws-clients';
+import { RdsInstances } from './rds-instances.adapter';
+import { TenantAlarms } from './tenant-alarms.adapter';
+import { awsError } from './testing/fake-aws';
+
+const config = loadConfig({
+  envFile: false,
+  env: {
+    DATABASE_URL: 'postgres://unused@127.0.0.1/unused',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    ALARM_ACTIONS: 'none',
+    SILO_ENVIRONMENT: 'test',
+  },
+});
+
+async function failure(promise: Promise<unknown>): Promise<ProvisioningError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof ProvisioningError))
+    throw new Error(`expected a ProvisioningError, got ${String(error)}`);
+  return error;
+}
+
+const rds = mockClient(RDSClient);
+const cloudWatch = mockClient(CloudWatchClient);
+beforeEach(() => {
+  rds.reset();
+  cloudWatch.reset();
+});
+
+describe('RdsInstances.modify and describe', () => {
+  const clients = new AwsClients(config);
+  const instances = new RdsInstances(clients);
+  afterAll(() => clients.onApplicationShutdown());
+
+  it('starter → pro: class, gp3 storage without IOPS, backups and Performance Insights, at once', async () => {
+    rds.on(ModifyDBInstanceCommand).resolves({});
+    await instances.modify(
+      'silo-acme',
+      {
+        instanceClass: 'db.t3.small',
+        storage: { allocatedGiB: 100 },
+        backupRetentionDays: 14,
+        performanceInsights: { enabled: true, retentionDays: 7 },
+      },
+      { applyImmediately: true, kmsKeyId: 'alias/silo' },
+    );
+    expect(rds.commandCalls(ModifyDBInstanceCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        DBInstanceIdentifier: 'silo-acme',
+        ApplyImmediately: true,
+        DBInstanceClass: 'db.t3.small',
+        AllocatedStorage: 100,
+        StorageType: 'gp3',
+        Iops: undefined,
+        StorageThroughput: undefined,
+        MultiAZ: undefined,
+        DeletionProtection: undefined,
+        BackupRetentionPeriod: 14,
+        EnablePerformanceInsights: true,
+        PerformanceInsightsRetentionPeriod: 7,
+        PerformanceInsightsKMSKeyId: 'alias/silo',
+      },
+    ]);
+  });
+
+  it('pro → enterprise in the maintenance window: provisioned IOPS and throughput with the size, Multi-AZ, protection', async () => {
+    rds.on(ModifyDBInstanceCommand).resolves({});
+    await instances.modify(
+      'silo-acme',
+      {
+        instanceClass: 'db.m6i.large',
+        storage: { allocatedGiB: 500, iops: 16_000, throughputMiBps: 1000 },
+        multiAz: true,
+        deletionProtection: true,
+        backupRetentionDays: 35,
+        performanceInsights: { enabled: true, retentionDays: 731 },
+      },
+      { applyImmediately: false },
+    );
+    expect(rds.commandCalls(ModifyDBInstanceCommand)[0].args[0].input).toEqual({
+      DBInstanceIdentifier: 'silo-acme',
+      ApplyImmediately: false,
+      DBInstanceClass: 'db.m6i.large',
+      AllocatedStorage: 500,
+      StorageType: 'gp3',
+      Iops: 16_000,
+      StorageThroughput: 1000,
+      MultiAZ: true,
+      DeletionProtection: true,
+      BackupRetentionPeriod: 35,
+      EnablePerformanceInsights: true,
+      PerformanceInsightsRetentionPeriod: 731,
+      PerformanceInsightsKMSKeyId: undefined,
+    });
+  });
+
+  it('a change that leaves storage alone sends no storage fields at all', async () => {
+    rds.on(ModifyDBInstanceCommand).resolves({});
+    await instances.modify(
+      'silo-acme',
+      { instanceClass: 'db.t3.small', multiAz: false },
+      { applyImmediately: true },
+    );
+    const input = rds.commandCalls(ModifyDBInstanceCommand)[0].args[0].input;
+    expect([input.AllocatedStorage, input.StorageType, input.Iops, input.StorageThroughput]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(input.EnablePerformanceInsights).toBeUndefined();
+  });
+
+  it('throttling and a busy instance are retryable; a refused combination is not, with RDS’s reason', async () => {
+    rds
+      .on(ModifyDBInstanceCommand)
+      .rejectsOnce(awsError('Throttling', 400, 'Rate exceeded'))
+      .rejectsOnce(new InvalidDBInstanceStateFault({ message: 'Instance is modifying', $metadata: {} }))
+      .rejectsOnce(
+        awsError(
+          'InvalidParameterCombination',
+          400,
+          'You must increase the allocated storage by at least 10%',
+        ),
+      );
+    const throttled = await failure(
+      instances.modify('silo-acme', { multiAz: true }, { applyImmediately: true }),
+    );
+    expect([throttled.code, throttled.retryable]).toEqual([ProvisioningErrorCode.AWS_UNAVAILABLE, true]);
+
+    const busy = await failure(instances.modify('silo-acme', { multiAz: true }, { applyImmediately: true }));
+    expect([busy.code, busy.retryable]).toEqual([ProvisioningErrorCode.AWS_UNAVAILABLE, true]);
+    expect(busy.message).toContain('cannot be modified in its current state');
+
+    const refused = await failure(
+      instances.modify('silo-acme', { storage: { allocatedGiB: 21 } }, { applyImmediately: true }),
+    );
+    expect([refused.code, refused.retryable]).toEqual([ProvisioningErrorCode.AWS_REJECTED, false]);
+    expect(refused.message).toContain('at least 10%');
+  });
+
+  it('describes sizing, Performance Insights only when RDS says, and the pending values', async () => {
+    rds.on(DescribeDBInstancesCommand).resolves({
+      DBInstances: [
+        {
+          DBInstanceIdentifier: 'silo-acme',
+          DBInstanceArn: 'arn:aws:rds:us-east-1:123456789012:db:silo-acme',
+          DBInstanceStatus: 'available',
+          DBInstanceClass: 'db.t3.small',
+          AllocatedStorage: 100,
+          BackupRetentionPeriod: 14,
+          PendingModifiedValues: { DBInstanceClass: 'db.m6i.large', AllocatedStorage: 500, MultiAZ: true },
+        },
+      ],
+    });
+    const view = await instances.describe('silo-acme');
+    expect(view).toMatchObject({
+      arn: 'arn:aws:rds:us-east-1:123456789012:db:silo-acme',
+      allocatedGiB: 100,
+      iops: null,
+      backupRetentionDays: 14,
+      performanceInsights: null,
+      pending: { instanceClass: 'db.m6i.large', allocatedGiB: 500, multiAz: true },
+    });
+  });
+});
+
+describe('TenantAlarms.tag', () => {
+  const clients = new AwsClients(config);
+  const alarms = new TenantAlarms(clients);
+  afterAll(() => clients.onApplicationShutdown());
+
+  it('tags each existing alarm by its ARN (PutMetricAlarm ignores tags on an update)', async () => {
+    cloudWatch.on(DescribeAlarmsCommand).resolves({
+      MetricAlarms: [
+        { AlarmName: 'silo-acme-CPUUtilization', AlarmArn: 'arn:aws:cloudwatch:us-east-1:1:alarm:a' },
+        { AlarmName: 'silo-acme-FreeableMemory', AlarmArn: 'arn:aws:cloudwatch:us-east-1:1:alarm:b' },
+      ],
+    });
+    cloudWatch.on(TagResourceCommand).resolves({});
+    await alarms.tag(['silo-acme-CPUUtilization', 'silo-acme-FreeableMemory', 'silo-acme-Gone'], {
+      'silo:tier': 'pro',
+    });
+    expect(cloudWatch.commandCalls(DescribeAlarmsCommand)[0].args[0].input).toEqual({
+      AlarmNames: ['silo-acme-CPUUtilization', 'silo-acme-FreeableMemory', 'silo-acme-Gone'],
+      AlarmTypes: ['MetricAlarm'],
+    });
+    expect(cloudWatch.commandCalls(TagResourceCommand).map((c) => c.args[0].input)).toEqual([
+      { ResourceARN: 'arn:aws:cloudwatch:us-east-1:1:alarm:a', Tags: [{ Key: 'silo:tier', Value: 'pro' }] },
+      { ResourceARN: 'arn:aws:cloudwatch:us-east-1:1:alarm:b', Tags: [{ Key: 'silo:tier', Value: 'pro' }] },
+    ]);
+  });
+});

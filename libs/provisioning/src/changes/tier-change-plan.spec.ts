@@ -1,0 +1,168 @@
+import { DEFAULT_TIER_PROFILES, type TierProfile } from '../tiers';
+import {
+  modificationOf,
+  planTierChange,
+  reaches,
+  TierChangeRefused,
+  type InstanceShape,
+  type TierChangeInput,
+} from './tier-change-plan';
+
+const NOW = new Date('2026-12-03T12:00:00Z');
+const { starter, pro, enterprise } = DEFAULT_TIER_PROFILES;
+
+/** The instance provisioning makes for `profile`. */
+function shapeOf(profile: TierProfile): InstanceShape {
+  return {
+    instanceClass: profile.instanceClass,
+    allocatedGiB: profile.storage.allocatedGiB,
+    iops: profile.storage.iops ?? null,
+    throughputMiBps: profile.storage.throughputMiBps ?? null,
+    multiAz: profile.multiAz,
+    deletionProtection: profile.deletionProtection,
+    backupRetentionDays: profile.backupRetentionDays,
+    performanceInsights: profile.performanceInsights,
+  };
+}
+
+function input(over: Partial<TierChangeInput> & Pick<TierChangeInput, 'to'>): TierChangeInput {
+  return {
+    from: 'starter',
+    current: shapeOf(starter),
+    status: 'available',
+    lastStorageChangeAt: null,
+    now: NOW,
+    ...over,
+  };
+}
+
+function refusal(fn: () => unknown): TierChangeRefused {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof TierChangeRefused) return error;
+    throw error;
+  }
+  throw new Error('expected the change to be refused');
+}
+
+describe('planTierChange', () => {
+  it('starter → pro: the pro profile, every field modified', () => {
+    const plan = planTierChange(input({ to: pro }));
+    expect(plan).toEqual({
+      from: 'starter',
+      to: 'pro',
+      target: shapeOf(pro),
+      storageChanges: true,
+      notes: [],
+    });
+    expect(modificationOf(shapeOf(starter), plan.target)).toEqual({
+      instanceClass: 'db.t3.small',
+      storage: { allocatedGiB: 100 },
+      backupRetentionDays: 14,
+      performanceInsights: { enabled: true, retentionDays: 7 },
+    });
+  });
+
+  it('pro → enterprise: provisioned IOPS and throughput with the storage, Multi-AZ, protection', () => {
+    const plan = planTierChange(input({ from: 'pro', current: shapeOf(pro), to: enterprise }));
+    expect(modificationOf(shapeOf(pro), plan.target)).toEqual({
+      instanceClass: 'db.m6i.large',
+      storage: { allocatedGiB: 500, iops: 16_000, throughputMiBps: 1000 },
+      multiAz: true,
+      deletionProtection: true,
+      backupRetentionDays: 35,
+      performanceInsights: { enabled: true, retentionDays: 731 },
+    });
+  });
+
+  it('a tier with less storage keeps the current size and says so; IOPS at 400 GiB and above stay', () => {
+    const plan = planTierChange(input({ from: 'enterprise', current: shapeOf(enterprise), to: pro }));
+    expect(plan.target).toMatchObject({ allocatedGiB: 500, iops: 16_000, throughputMiBps: 1000 });
+    expect(plan.storageChanges).toBe(false);
+    expect(plan.notes).toEqual([
+      'storage stays at 500 GiB (the pro tier has 100 GiB): RDS storage only grows',
+      'IOPS stays at 16000: the pro tier sets none, and 500 GiB of gp3 keeps it',
+      'throughput (MiB/s) stays at 1000: the pro tier sets none, and 500 GiB of gp3 keeps it',
+    ]);
+    const modification = modificationOf(shapeOf(enterprise), plan.target);
+    expect(modification.storage).toBeUndefined();
+    expect(modification).toMatchObject({
+      instanceClass: 'db.t3.small',
+      multiAz: false,
+      deletionProtection: false,
+    });
+  });
+
+  it('an increase under 10% is rounded up to 10%, with a note', () => {
+    const current = { ...shapeOf(starter), allocatedGiB: 95 };
+    const plan = planTierChange(input({ current, to: pro }));
+    expect(plan.target.allocatedGiB).toBe(105);
+    expect(plan.notes).toEqual([
+      'storage grows to 105 GiB rather than 100 GiB: RDS needs an increase of at least 10%',
+    ]);
+  });
+
+  it('IOPS and throughput are never sent below 400 GiB', () => {
+    const small = {
+      ...pro,
+      tier: 'enterprise' as const,
+      storage: { type: 'gp3' as const, allocatedGiB: 200 },
+    };
+    const plan = planTierChange(input({ to: small }));
+    expect(modificationOf(shapeOf(starter), plan.target).storage).toEqual({ allocatedGiB: 200 });
+  });
+
+  it('refuses a second storage change within six hours, naming when it becomes possible', () => {
+    const last = new Date(NOW.getTime() - 2 * 3600_000);
+    const error = refusal(() => planTierChange(input({ to: pro, lastStorageChangeAt: last })));
+    expect(error.rule).toBe('storage-cooldown');
+    expect(error.message).toContain('2026-12-03T10:00:00.000Z');
+    expect(error.message).toContain('from 2026-12-03T16:00:00.000Z');
+  });
+
+  it('allows it after six hours, and a change that leaves storage alone at any time', () => {
+    const sixHoursAgo = new Date(NOW.getTime() - 6 * 3600_000);
+    expect(planTierChange(input({ to: pro, lastStorageChangeAt: sixHoursAgo })).storageChanges).toBe(true);
+    const recent = new Date(NOW.getTime() - 60_000);
+    const down = planTierChange(
+      input({ from: 'enterprise', current: shapeOf(enterprise), to: pro, lastStorageChangeAt: recent }),
+    );
+    expect(down.storageChanges).toBe(false);
+  });
+
+  it('refuses Multi-AZ on a class that does not allow it', () => {
+    const micro = { ...enterprise, instanceClass: 'db.t3.micro' };
+    const error = refusal(() => planTierChange(input({ to: micro })));
+    expect(error.rule).toBe('multi-az-not-supported');
+    expect(error.message).toContain('db.t3.micro');
+  });
+
+  it('refuses the same tier, an unknown class and an instance that is not available', () => {
+    expect(refusal(() => planTierChange(input({ to: starter }))).rule).toBe('same-tier');
+    expect(refusal(() => planTierChange(input({ to: { ...pro, instanceClass: 'db.x9.huge' } }))).rule).toBe(
+      'instance-class-unknown',
+    );
+    const busy = refusal(() => planTierChange(input({ to: pro, status: 'storage-optimization' })));
+    expect(busy.rule).toBe('instance-not-available');
+    expect(busy.message).toContain('storage-optimization');
+  });
+});
+
+describe('reaches', () => {
+  it('is true once every described field matches; Performance Insights only where described', () => {
+    const target = shapeOf(pro);
+    expect(reaches(target, target)).toBe(true);
+    expect(reaches({ ...target, performanceInsights: null }, target)).toBe(true);
+    expect(reaches({ ...target, performanceInsights: { enabled: false } }, target)).toBe(false);
+    expect(reaches({ ...target, allocatedGiB: 20 }, target)).toBe(false);
+    expect(reaches({ ...target, instanceClass: 'db.t3.micro' }, target)).toBe(false);
+  });
+
+  it('sends Performance Insights when RDS did not describe it', () => {
+    const target = shapeOf(pro);
+    expect(modificationOf({ ...target, performanceInsights: null }, target)).toEqual({
+      performanceInsights: { enabled: true, retentionDays: 7 },
+    });
+  });
+});

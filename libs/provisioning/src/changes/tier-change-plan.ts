@@ -1,0 +1,232 @@
+import type { TierName } from '@silo/core';
+import {
+  GP3_IOPS,
+  GP3_PROVISIONED_FROM_GIB,
+  GP3_THROUGHPUT_MIBPS,
+  instanceClass,
+  type TierProfile,
+} from '../tiers';
+
+/** RDS refuses a second storage modification within six hours of the last one. */
+export const STORAGE_COOLDOWN_MS = 6 * 3600_000;
+/** RDS refuses an allocated-storage increase of less than ten per cent. */
+export const MIN_STORAGE_INCREASE = 0.1;
+
+/** What an instance is (or, with the pending values laid over it, is about to be). */
+export interface InstanceShape {
+  instanceClass: string;
+  allocatedGiB: number;
+  iops: number | null;
+  throughputMiBps: number | null;
+  multiAz: boolean;
+  deletionProtection: boolean;
+  backupRetentionDays: number;
+  /** null: RDS did not say (the emulator never does); a modification then sends it anyway. */
+  performanceInsights: PerformanceInsights | null;
+}
+
+export type PerformanceInsights = { enabled: false } | { enabled: true; retentionDays: number };
+
+/** What a tier change makes of the instance, and what it says about it. */
+export interface TierChangePlan {
+  from: TierName;
+  to: TierName;
+  target: InstanceShape;
+  /** Whether allocated storage, IOPS or throughput change: the six-hour rule applies. */
+  storageChanges: boolean;
+  /** Where the instance keeps or gets something other than the tier profile says, and why. */
+  notes: string[];
+}
+
+/** The AWS (or Silo) rule a requested change breaks, by name, with what to do about it. */
+export class TierChangeRefused extends Error {
+  override readonly name = 'TierChangeRefused';
+  constructor(
+    readonly rule: TierChangeRule,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type TierChangeRule =
+  | 'same-tier'
+  | 'instance-not-available'
+  | 'instance-class-unknown'
+  | 'multi-az-not-supported'
+  | 'storage-cooldown';
+
+export interface TierChangeInput {
+  from: TierName;
+  to: TierProfile;
+  /** The instance as RDS describes it now, pending values laid over. */
+  current: InstanceShape;
+  status: string;
+  /** When Silo last changed this instance's storage, if it ever did. */
+  lastStorageChangeAt: Date | null;
+  now: Date;
+}
+
+/**
+ * The modification a tier change asks RDS for, checked against the rules RDS enforces so that
+ * a change it would refuse is refused here, naming the rule, before anything is sent:
+ *
+ * - storage only grows: a tier with less storage keeps the current size (and says so), and an
+ *   increase is at least ten per cent (a smaller one is rounded up);
+ * - gp3 IOPS and throughput are set only from 400 GiB; at that size they never go below what the
+ *   instance has, since RDS's gp3 baseline there is 12,000 IOPS and 500 MiB/s;
+ * - Multi-AZ only on classes that allow it;
+ * - no second storage change within six hours of the last one.
+ */
+export function planTierChange(input: TierChangeInput): TierChangePlan {
+  const { from, to, current, status, now } = input;
+  if (from === to.tier) {
+    throw new TierChangeRefused('same-tier', `the tenant is already on the ${from} tier`);
+  }
+  if (status !== 'available') {
+    throw new TierChangeRefused(
+      'instance-not-available',
+      `the instance is ${status}; RDS modifies an instance only while it is available`,
+    );
+  }
+  const cls = instanceClass(to.instanceClass);
+  if (!cls) {
+    throw new TierChangeRefused(
+      'instance-class-unknown',
+      `the ${to.tier} tier names ${to.instanceClass}, which is not in Silo's instance catalogue`,
+    );
+  }
+  if (to.multiAz && !cls.multiAz) {
+    throw new TierChangeRefused(
+      'multi-az-not-supported',
+      `the ${to.tier} tier asks for Multi-AZ on ${cls.name}, which does not allow it`,
+    );
+  }
+
+  const notes: string[] = [];
+  const allocatedGiB = targetStorage(current.allocatedGiB, to, notes);
+  const { iops, throughputMiBps } = targetProvisioned(allocatedGiB, current, to, notes);
+  const target: InstanceShape = {
+    instanceClass: to.instanceClass,
+    allocatedGiB,
+    iops,
+    throughputMiBps,
+    multiAz: to.multiAz,
+    deletionProtection: to.deletionProtection,
+    backupRetentionDays: to.backupRetentionDays,
+    performanceInsights: to.performanceInsights,
+  };
+  const storageChanges =
+    allocatedGiB !== current.allocatedGiB ||
+    iops !== current.iops ||
+    throughputMiBps !== current.throughputMiBps;
+
+  if (storageChanges && input.lastStorageChangeAt) {
+    const possibleAt = new Date(input.lastStorageChangeAt.getTime() + STORAGE_COOLDOWN_MS);
+    if (possibleAt > now) {
+      throw new TierChangeRefused(
+        'storage-cooldown',
+        `the storage of this instance was last changed at ${input.lastStorageChangeAt.toISOString()}; ` +
+          `RDS allows the next storage change from ${possibleAt.toISOString()}`,
+      );
+    }
+  }
+  return { from, to: to.tier, target, storageChanges, notes };
+}
+
+function targetStorage(currentGiB: number, to: TierProfile, notes: string[]): number {
+  const wanted = to.storage.allocatedGiB;
+  if (wanted <= currentGiB) {
+    if (wanted < currentGiB) {
+      notes.push(
+        `storage stays at ${currentGiB} GiB (the ${to.tier} tier has ${wanted} GiB): RDS storage only grows`,
+      );
+    }
+    return currentGiB;
+  }
+  const least = Math.ceil(currentGiB * (1 + MIN_STORAGE_INCREASE));
+  if (wanted < least) {
+    notes.push(
+      `storage grows to ${least} GiB rather than ${wanted} GiB: RDS needs an increase of at least 10%`,
+    );
+    return least;
+  }
+  return wanted;
+}
+
+function targetProvisioned(
+  allocatedGiB: number,
+  current: InstanceShape,
+  to: TierProfile,
+  notes: string[],
+): { iops: number | null; throughputMiBps: number | null } {
+  if (allocatedGiB < GP3_PROVISIONED_FROM_GIB) return { iops: null, throughputMiBps: null };
+  // A tier without provisioned IOPS or throughput leaves what the instance has: at this size
+  // gp3 never goes below its baseline anyway.
+  const pick = (label: string, wanted: number | undefined, now: number | null, baseline: number) => {
+    if (wanted !== undefined) return wanted;
+    if (now !== null && now > baseline) {
+      notes.push(
+        `${label} stays at ${now}: the ${to.tier} tier sets none, and ${allocatedGiB} GiB of gp3 keeps it`,
+      );
+    }
+    return now;
+  };
+  return {
+    iops: pick('IOPS', to.storage.iops, current.iops, GP3_IOPS.min),
+    throughputMiBps: pick(
+      'throughput (MiB/s)',
+      to.storage.throughputMiBps,
+      current.throughputMiBps,
+      GP3_THROUGHPUT_MIBPS.min,
+    ),
+  };
+}
+
+/** The fields of ModifyDBInstance that take `current` to `target`; empty when nothing differs. */
+export interface InstanceModification {
+  instanceClass?: string;
+  storage?: { allocatedGiB: number; iops?: number; throughputMiBps?: number };
+  multiAz?: boolean;
+  deletionProtection?: boolean;
+  backupRetentionDays?: number;
+  performanceInsights?: PerformanceInsights;
+}
+
+export function modificationOf(current: InstanceShape, target: InstanceShape): InstanceModification {
+  const m: InstanceModification = {};
+  if (current.instanceClass !== target.instanceClass) m.instanceClass = target.instanceClass;
+  if (
+    current.allocatedGiB !== target.allocatedGiB ||
+    current.iops !== target.iops ||
+    current.throughputMiBps !== target.throughputMiBps
+  ) {
+    // Sent together: RDS checks gp3 size, IOPS and throughput against each other.
+    m.storage = {
+      allocatedGiB: target.allocatedGiB,
+      ...(target.iops !== null ? { iops: target.iops } : {}),
+      ...(target.throughputMiBps !== null ? { throughputMiBps: target.throughputMiBps } : {}),
+    };
+  }
+  if (current.multiAz !== target.multiAz) m.multiAz = target.multiAz;
+  if (current.deletionProtection !== target.deletionProtection)
+    m.deletionProtection = target.deletionProtection;
+  if (current.backupRetentionDays !== target.backupRetentionDays)
+    m.backupRetentionDays = target.backupRetentionDays;
+  const [pa, pb] = [current.performanceInsights, target.performanceInsights];
+  if (pb && (!pa || !samePerformanceInsights(pa, pb))) m.performanceInsights = pb;
+  return m;
+}
+
+/**
+ * Whether the instance already is (or, with its pending values, is about to be) `target`, in
+ * everything RDS reports: Performance Insights counts only where it is described.
+ */
+export function reaches(current: InstanceShape, target: InstanceShape): boolean {
+  const { performanceInsights, ...rest } = modificationOf(current, target);
+  return Object.keys(rest).length === 0 && (!performanceInsights || current.performanceInsights === null);
+}
+
+function samePerformanceInsights(a: PerformanceInsights, b: PerformanceInsights): boolean {
+  return a.enabled === b.enabled && (!a.enabled || !b.enabled || a.retentionDays === b.retentionDays);
+}
