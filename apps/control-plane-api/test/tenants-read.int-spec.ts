@@ -36,6 +36,7 @@ describe('tenant read routes', () => {
           database: null,
           provisioning: { steps: [], lastError: null },
           findings: [],
+          change: null,
         });
       }
     }

@@ -10,8 +10,11 @@ import { SiloConfig } from '@silo/config';
 import {
   backoffDelay,
   DELETE_ORPHANS_JOB,
+  ChangeStore,
   DEPROVISION_TENANT_JOB,
   DeprovisioningSaga,
+  MODIFY_TENANT_JOB,
+  ModifySaga,
   MIGRATE_TENANT_JOB,
   OrphanDeletion,
   RECONCILE_JOB,
@@ -75,6 +78,7 @@ export class ProvisioningWorkerService
     private readonly dataSource: DataSource,
     private readonly relay: OutboxRelay,
     private readonly queue: ProvisioningQueue,
+    private readonly changes: ChangeStore,
   ) {
     this.handlers = {
       [PROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new ProvisioningSaga(this.deps, log)),
@@ -82,6 +86,8 @@ export class ProvisioningWorkerService
       [MIGRATE_TENANT_JOB]: (job) => this.migrateTenant(job),
       [RECONCILE_JOB]: (job) => this.reconcile(job),
       [DELETE_ORPHANS_JOB]: (job) => this.deleteOrphans(job),
+      [MODIFY_TENANT_JOB]: (job) =>
+        this.runSaga(job, (log) => new ModifySaga(this.deps, this.changes, this.inventory, log)),
     };
   }
 

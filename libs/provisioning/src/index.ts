@@ -17,6 +17,7 @@ export {
 export { ProvisioningModule, RECONCILER_FLEET, SAGA_DEPS } from './provisioning.module';
 export {
   TenantQueries,
+  type TenantChangeDetail,
   type TenantCursor,
   type TenantListQuery,
   type TenantPage,
@@ -69,3 +70,18 @@ export {
   type OrphanRef,
 } from './reconcile/orphan-deletion';
 export { Reconciliation } from './reconcile/reconciliation.service';
+export {
+  MIN_STORAGE_INCREASE,
+  modificationOf,
+  planTierChange,
+  reaches,
+  STORAGE_COOLDOWN_MS,
+  TierChangeRefused,
+  type InstanceModification,
+  type InstanceShape,
+  type TierChangePlan,
+  type TierChangeRule,
+} from './changes/tier-change-plan';
+export { TenantChanges, shapeOf } from './changes/tenant-changes.service';
+export { ChangeStore } from './changes/change-store';
+export { MODIFY_STEPS, ModifySaga, type ModifyStep, type TagWriter } from './changes/modify-saga';

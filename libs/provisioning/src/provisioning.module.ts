@@ -1,9 +1,12 @@
 import { Module, type Provider } from '@nestjs/common';
 import { AwsModule, FleetInventory, RdsInstances, TenantAlarms, TenantSecrets } from '@silo/aws';
 import { SiloConfig } from '@silo/config';
+import { DataSource } from 'typeorm';
 import { LocalPostgresDatabaseHost } from './hosts/local-postgres-database-host';
 import { RdsDatabaseHost } from './hosts/rds-database-host';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from './hosts/tenant-database-host';
+import { ChangeStore } from './changes/change-store';
+import { TenantChanges } from './changes/tenant-changes.service';
 import { TenantOnboarding } from './onboarding/tenant-onboarding.service';
 import { TenantQueries } from './queries/tenant-queries.service';
 import { reconcilerFleet } from './reconcile/fleet-check';
@@ -74,6 +77,12 @@ const sagaDepsProvider: Provider = {
     TenantDatabaseAdmin,
     TenantOnboarding,
     TenantQueries,
+    TenantChanges,
+    {
+      provide: ChangeStore,
+      inject: [DataSource],
+      useFactory: (dataSource: DataSource) => new ChangeStore(dataSource),
+    },
     SchemaRollouts,
     Reconciliation,
     hostProvider,
@@ -85,6 +94,8 @@ const sagaDepsProvider: Provider = {
     TypeormProvisioningStore,
     TenantOnboarding,
     TenantQueries,
+    TenantChanges,
+    ChangeStore,
     SchemaRollouts,
     Reconciliation,
     TENANT_DATABASE_HOST,

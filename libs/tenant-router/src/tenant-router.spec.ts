@@ -443,6 +443,22 @@ describe('TenantRouter leases', () => {
     expect(h.created).toHaveLength(1);
   });
 
+  it('sizes the pool by the tier the directory reports: after a tier change, on the next opening', async () => {
+    const h = harness({ statusTtlMs: 1_000, idleTimeoutMs: 1_000 });
+    const a = h.tenant('a', 'starter');
+    await open(h.router, a);
+    // The tier changes in the control plane; the open DataSource keeps serving with its pool.
+    h.tenant('a', 'enterprise');
+    await open(h.router, a);
+    expect(h.dataSourceOf(a).map((d) => (d.options.extra as { max: number }).max)).toEqual([2]);
+    // Once it has idled out (and the cached status expired), the next opening is sized for enterprise.
+    h.advance(1_000);
+    h.router.closeIdle();
+    await settle();
+    await open(h.router, a);
+    expect(h.dataSourceOf(a).map((d) => (d.options.extra as { max: number }).max)).toEqual([2, 5]);
+  });
+
   it('carries a null schema version when the control plane records none', async () => {
     const h = harness();
     const a = h.tenant('a');

@@ -19,6 +19,10 @@ function tenantProblem(error: TenantError): ProblemDetails {
       return problem(409, error.message, error.tenantStatus ? { tenantStatus: error.tenantStatus } : {});
     case TenantErrorCode.IDEMPOTENCY_KEY_REUSED:
       return problem(422, error.message);
+    case TenantErrorCode.TENANT_BUSY:
+      return problem(409, error.message, { ...error.detail });
+    case TenantErrorCode.CHANGE_REFUSED:
+      return problem(422, error.message, { ...error.detail });
     default:
       return assertNever(error.code, 'tenant error code');
   }

@@ -7,6 +7,7 @@ import {
   type TenantStatus,
   type TierName,
 } from '@silo/core';
+import { CHANGE_APPLY } from '@silo/control-plane-db';
 import type { TenantCursor } from '@silo/provisioning';
 import { z } from 'zod';
 import { pageLimitParam } from '../http/query-params';
@@ -74,6 +75,21 @@ export const createTenantBody = z.strictObject(
   },
 );
 export type CreateTenantBody = z.output<typeof createTenantBody>;
+
+/** PATCH /v1/tenants/{id}: a tier change, now or in the next maintenance window. */
+export const changeTierBody = z.strictObject(
+  {
+    tier: tierSchema,
+    apply: z
+      .enum(CHANGE_APPLY)
+      .default('now')
+      .meta({ description: '`now` (the default) or `maintenance-window` (RDS applies it then).' }),
+  },
+  {
+    error: (issue) =>
+      issue.input === undefined ? 'a JSON object body is required' : 'must be a JSON object',
+  },
+);
 
 /** The hash an Idempotency-Key is bound to: the request as validated, in a fixed field order. */
 export function requestHash(body: CreateTenantBody): string {

@@ -1,5 +1,5 @@
 import { TENANT_STATUSES, TIER_NAMES } from '@silo/core';
-import { SAGAS, STEP_STATUSES } from '@silo/control-plane-db';
+import { CHANGE_APPLY, CHANGE_KINDS, CHANGE_STATUSES, SAGAS, STEP_STATUSES } from '@silo/control-plane-db';
 import { ALARM_METRICS, FINDING_KINDS, FINDING_SEVERITIES } from '@silo/provisioning';
 import { z } from 'zod';
 import { timestampField as timestamp } from '../http/response-fields';
@@ -26,6 +26,42 @@ export const finding = z.object({
   since: timestamp.meta({ description: 'When a pass first saw it.' }),
   lastSeen: timestamp,
   repairError: z.string().nullable().meta({ description: 'Why the repair has not gone through yet.' }),
+});
+
+const step = z.object({
+  name: z.string().meta({ example: 'create-instance' }),
+  saga: z.enum(SAGAS),
+  status: z.enum(STEP_STATUSES),
+  attempts: z.number().int(),
+  startedAt: timestamp.nullable(),
+  finishedAt: timestamp.nullable(),
+});
+
+/** A tenant's latest change: a tier change or a credential rotation. Never a password. */
+export const tenantChange = z.object({
+  kind: z.enum(CHANGE_KINDS),
+  run: z.number().int().meta({ description: 'The tenant’s change number; its steps’ run.' }),
+  from: z.string().meta({ example: 'starter', description: 'The tier before (a rotation: `current`).' }),
+  to: z
+    .string()
+    .meta({ example: 'pro', description: 'The tier asked for (a rotation: app, master or both).' }),
+  apply: z.enum(CHANGE_APPLY),
+  status: z.enum(CHANGE_STATUSES),
+  notes: z.array(z.string()).meta({
+    description: 'Where the instance keeps or gets other than the tier says, and why (storage only grows…).',
+  }),
+  steps: z.array(step),
+  pendingModifiedValues: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .meta({ description: 'What RDS holds for the maintenance window, while PENDING_MAINTENANCE.' }),
+  error: z
+    .object({ code: z.string(), message: z.string(), step: z.string() })
+    .nullable()
+    .meta({ description: 'Why the change failed; the tenant stays on its previous tier.' }),
+  requestedBy: z.string(),
+  requestedAt: timestamp,
+  finishedAt: timestamp.nullable(),
 });
 
 export const tenantResource = z.object({
@@ -58,16 +94,7 @@ export const tenantResource = z.object({
     .nullable()
     .meta({ description: 'Null until an instance exists.' }),
   provisioning: z.object({
-    steps: z.array(
-      z.object({
-        name: z.string().meta({ example: 'create-instance' }),
-        saga: z.enum(SAGAS),
-        status: z.enum(STEP_STATUSES),
-        attempts: z.number().int(),
-        startedAt: timestamp.nullable(),
-        finishedAt: timestamp.nullable(),
-      }),
-    ),
+    steps: z.array(step),
     lastError: z
       .object({ code: z.string(), message: z.string(), step: z.string() })
       .nullable()
@@ -75,6 +102,9 @@ export const tenantResource = z.object({
   }),
   findings: z.array(finding).meta({
     description: 'What the reconciler found and has not put right (critical first); empty when none.',
+  }),
+  change: tenantChange.nullable().meta({
+    description: 'The latest tier change or credential rotation, open or ended; null before the first.',
   }),
 });
 

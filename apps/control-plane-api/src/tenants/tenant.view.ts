@@ -5,6 +5,7 @@ import type {
   TenantEntity,
   TenantEventEntity,
 } from '@silo/control-plane-db';
+import type { TenantChangeDetail } from '@silo/provisioning';
 
 /** A reconciler finding as the API shows it (on a tenant and in GET /v1/reconciliation). */
 export function findingView(f: ReconcileFindingEntity) {
@@ -25,6 +26,7 @@ export function tenantView(
   t: TenantEntity,
   steps: ProvisioningStepEntity[],
   findings: ReconcileFindingEntity[],
+  change: TenantChangeDetail | null,
 ) {
   return {
     id: t.id,
@@ -50,19 +52,44 @@ export function tenantView(
         }
       : null,
     provisioning: {
-      steps: steps.map((s) => ({
-        name: s.step,
-        saga: s.saga,
-        status: s.status,
-        attempts: s.attempts,
-        startedAt: s.startedAt?.toISOString() ?? null,
-        finishedAt: s.finishedAt?.toISOString() ?? null,
-      })),
+      steps: steps.map(stepView),
       lastError: t.failureCode
         ? { code: t.failureCode, message: t.failureMessage ?? '', step: t.failureStep ?? '' }
         : null,
     },
     findings: findings.map(findingView),
+    change: change ? changeView(change) : null,
+  };
+}
+
+function stepView(s: ProvisioningStepEntity) {
+  return {
+    name: s.step,
+    saga: s.saga,
+    status: s.status,
+    attempts: s.attempts,
+    startedAt: s.startedAt?.toISOString() ?? null,
+    finishedAt: s.finishedAt?.toISOString() ?? null,
+  };
+}
+
+/** The tenant's latest change: what was asked, where it stands, what RDS holds pending. */
+export function changeView({ change: c, steps }: TenantChangeDetail) {
+  const plan = c.plan as { notes?: string[] };
+  return {
+    kind: c.kind,
+    run: c.run,
+    from: c.from,
+    to: c.to,
+    apply: c.apply,
+    status: c.status,
+    notes: plan.notes ?? [],
+    steps: steps.map(stepView),
+    pendingModifiedValues: c.pendingModifiedValues,
+    error: c.errorCode ? { code: c.errorCode, message: c.errorMessage ?? '', step: c.errorStep ?? '' } : null,
+    requestedBy: c.requestedBy,
+    requestedAt: c.createdAt.toISOString(),
+    finishedAt: c.finishedAt?.toISOString() ?? null,
   };
 }
 

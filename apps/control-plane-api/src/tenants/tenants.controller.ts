@@ -7,6 +7,7 @@ import {
   HttpCode,
   HttpException,
   Param,
+  Patch,
   Post,
   Query,
   Req,
@@ -24,7 +25,13 @@ import {
 } from '@silo/core';
 import type { TenantEntity } from '@silo/control-plane-db';
 import { parseInput, problem } from '@silo/http';
-import { ALARM_METRICS, ProvisioningSettings, TenantOnboarding, TenantQueries } from '@silo/provisioning';
+import {
+  ALARM_METRICS,
+  ProvisioningSettings,
+  TenantChanges,
+  TenantOnboarding,
+  TenantQueries,
+} from '@silo/provisioning';
 import type { Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';
@@ -33,6 +40,7 @@ import { openApiSchema, schemaRef } from '../openapi/openapi.schemas';
 import { sagaContext } from '../http/saga-context';
 import { Mutating } from '../rate-limit/mutation-rate-limit.guard';
 import {
+  changeTierBody,
   createTenantBody,
   deleteTenantQuery,
   encodeCursor,
@@ -53,6 +61,7 @@ export class TenantsController {
   constructor(
     private readonly queries: TenantQueries,
     private readonly onboarding: TenantOnboarding,
+    private readonly changes: TenantChanges,
     private readonly alarms: TenantAlarms,
     private readonly settings: ProvisioningSettings,
     private readonly config: SiloConfig,
@@ -120,7 +129,7 @@ export class TenantsController {
           },
     );
     res.setHeader('Location', `/v1/tenants/${tenant.id}`);
-    if (!replayed) return tenantView(tenant, [], []); // only the worker writes steps and findings
+    if (!replayed) return tenantView(tenant, [], [], null); // only the worker writes steps and findings
     res.setHeader('Idempotent-Replayed', 'true');
     return this.view(tenant);
   }
@@ -161,9 +170,15 @@ export class TenantsController {
       after: query.cursor,
     });
     const ids = page.items.map((t) => t.id);
-    const [steps, findings] = await Promise.all([this.queries.stepsOf(ids), this.queries.findingsOf(ids)]);
+    const [steps, findings, changes] = await Promise.all([
+      this.queries.stepsOf(ids),
+      this.queries.findingsOf(ids),
+      this.queries.changesOf(ids),
+    ]);
     return {
-      items: page.items.map((t) => tenantView(t, steps.get(t.id) ?? [], findings.get(t.id) ?? [])),
+      items: page.items.map((t) =>
+        tenantView(t, steps.get(t.id) ?? [], findings.get(t.id) ?? [], changes.get(t.id) ?? null),
+      ),
       nextCursor: page.next ? encodeCursor(page.next) : null,
     };
   }
@@ -254,6 +269,52 @@ export class TenantsController {
   }
 
   /**
+   * 202 and the tenant, its `change` RUNNING. The change is planned against the instance as RDS
+   * describes it now: what RDS would refuse is 422 naming the rule, and nothing is recorded.
+   */
+  @ApiOperation({
+    summary: 'Change a live tenant’s tier',
+    description:
+      'Runs a `modify` saga: ModifyDBInstance (class, storage, IOPS/throughput, Multi-AZ, backups, ' +
+      'Performance Insights, deletion protection), a wait while RDS applies it, the alarms ' +
+      're-thresholded, the `silo:tier` tags; the tier is recorded once RDS reports the new values. ' +
+      'The tenant stays ACTIVE (or SUSPENDED) and served. `apply: maintenance-window` leaves the ' +
+      'change PENDING_MAINTENANCE until RDS applies it. Storage only grows: a tier with less keeps ' +
+      'the current size (the change’s `notes` say so).',
+  })
+  @ApiTenantParam()
+  @ApiBody({ schema: openApiSchema(changeTierBody) })
+  @ApiJsonResponse(202, 'Tenant', 'The tenant, with `change` RUNNING.')
+  @ApiProblems({
+    400: 'The body is not `{tier, apply?}` with a known tier and apply.',
+    404: 'No tenant has this id or slug.',
+    409: 'Another change, a rollout’s migration or deprovisioning holds the tenant (`heldBy` says which), or it is not ACTIVE or SUSPENDED (`tenantStatus`).',
+    422: 'RDS would refuse the change; `rule` names the rule (same-tier, storage-cooldown, multi-az-not-supported, instance-not-available, instance-missing, instance-class-unknown).',
+    503: 'RDS could not be read to check the change; nothing was recorded.',
+  })
+  @Roles('admin')
+  @Mutating()
+  @Patch('tenants/:idOrSlug')
+  @HttpCode(202)
+  async changeTier(
+    @Param('idOrSlug') idOrSlug: string,
+    @Body() body: unknown,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    const input = parseInput(changeTierBody, body, 'body');
+    const tenant = await this.required(idOrSlug);
+    try {
+      return this.view(await this.changes.requestTierChange(tenant.id, input, sagaContext(req)));
+    } catch (error) {
+      if (!(error instanceof ProvisioningError)) throw error;
+      throw new HttpException(
+        problem(503, `RDS did not answer (${error.code}); nothing was changed, try again.`),
+        503,
+      );
+    }
+  }
+
+  /**
    * 202 and the DEPROVISIONING tenant. `confirm` must repeat the slug, so that a mistyped id
    * cannot delete the wrong tenant. Asking again while deprovisioning runs is a no-op 202.
    */
@@ -270,7 +331,7 @@ export class TenantsController {
   @ApiProblems({
     400: '`confirm` is missing or is not the tenant’s slug, or the query has unknown parameters.',
     404: 'No tenant has this id or slug.',
-    409: 'The tenant is PENDING, PROVISIONING or DELETED (`tenantStatus` says which).',
+    409: 'The tenant is PENDING, PROVISIONING or DELETED (`tenantStatus` says which), or a tier change or rotation is running (`heldBy`).',
   })
   @Roles('admin')
   @Mutating()
@@ -295,11 +356,12 @@ export class TenantsController {
   }
 
   private async view(tenant: TenantEntity) {
-    const [steps, findings] = await Promise.all([
+    const [steps, findings, changes] = await Promise.all([
       this.queries.steps(tenant.id),
       this.queries.findingsOf([tenant.id]),
+      this.queries.changesOf([tenant.id]),
     ]);
-    return tenantView(tenant, steps, findings.get(tenant.id) ?? []);
+    return tenantView(tenant, steps, findings.get(tenant.id) ?? [], changes.get(tenant.id) ?? null);
   }
 
   private async required(idOrSlug: string): Promise<TenantEntity> {

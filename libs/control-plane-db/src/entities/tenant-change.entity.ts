@@ -18,10 +18,7 @@ export const OPEN_CHANGE_STATUSES: readonly ChangeStatus[] = ['RUNNING', 'PENDIN
 @Index('tenant_changes_one_open', { synchronize: false })
 @Check('tenant_changes_kind_known', `kind IN ('tier', 'rotation')`)
 @Check('tenant_changes_apply_known', `apply IN ('now', 'maintenance-window')`)
-@Check(
-  'tenant_changes_status_known',
-  `status IN ('RUNNING', 'PENDING_MAINTENANCE', 'SUCCEEDED', 'FAILED')`,
-)
+@Check('tenant_changes_status_known', `status IN ('RUNNING', 'PENDING_MAINTENANCE', 'SUCCEEDED', 'FAILED')`)
 @Check('tenant_changes_run_positive', `run >= 1`)
 export class TenantChangeEntity {
   @PrimaryColumn({ name: 'tenant_id', type: 'uuid', primaryKeyConstraintName: 'tenant_changes_pkey' })
@@ -51,7 +48,7 @@ export class TenantChangeEntity {
   status!: ChangeStatus;
 
   /** What the change asks RDS for and its notes (a tier change's plan), recorded before it runs. */
-  @Column({ type: 'jsonb', default: () => "'{}'::jsonb" })
+  @Column({ type: 'jsonb', default: {} })
   plan!: Record<string, unknown>;
 
   /** RDS's PendingModifiedValues while the change waits for the maintenance window. */

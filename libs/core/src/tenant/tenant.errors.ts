@@ -8,6 +8,10 @@ export enum TenantErrorCode {
   SLUG_TAKEN = 'SLUG_TAKEN',
   /** An Idempotency-Key reused with a different request. */
   IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
+  /** Another change, a rollout's migration or deprovisioning holds the tenant. */
+  TENANT_BUSY = 'TENANT_BUSY',
+  /** A change AWS would refuse; `detail.rule` names the rule. */
+  CHANGE_REFUSED = 'CHANGE_REFUSED',
 }
 
 export class TenantError extends Error {
@@ -17,6 +21,8 @@ export class TenantError extends Error {
     message: string,
     /** For ILLEGAL_TRANSITION from a known tenant: the status it was in. */
     readonly tenantStatus?: TenantStatus,
+    /** Machine-readable facts for the caller (CHANGE_REFUSED: `rule`; TENANT_BUSY: `heldBy`). */
+    readonly detail: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }

@@ -9,6 +9,8 @@ export const RECONCILE_JOB = 'reconcile';
 export const RECONCILE_SCHEDULER = 'silo-reconcile';
 /** Deletes the orphans an operator asked for (POST /v1/orphans/delete). */
 export const DELETE_ORPHANS_JOB = 'delete-orphans';
+/** One change to a live tenant (a tier change): the modify saga. */
+export const MODIFY_TENANT_JOB = 'modify-tenant';
 /** Every job the `provisioning` queue carries; the worker refuses to start without one handler each. */
 export const PROVISIONING_JOB_NAMES = [
   PROVISION_TENANT_JOB,
@@ -16,6 +18,7 @@ export const PROVISIONING_JOB_NAMES = [
   MIGRATE_TENANT_JOB,
   RECONCILE_JOB,
   DELETE_ORPHANS_JOB,
+  MODIFY_TENANT_JOB,
 ] as const;
 
 /** Ids only: the worker reads everything else from the control plane and Secrets Manager. */
@@ -38,6 +41,11 @@ export interface MigrateTenantJobData {
 /** One job per rollout, tenant and dispatch: relaying it twice adds it once. */
 export function migrateJobId(rolloutId: string, tenantId: string, attempt: number): string {
   return `migrate-${rolloutId}-${tenantId}-${attempt}`;
+}
+
+/** One job per tenant and change: enqueueing it twice is a no-op. */
+export function modifyJobId(tenantId: string, run: number): string {
+  return `modify-${tenantId}-${run}`;
 }
 
 export function deprovisionJobId(tenantId: string): string {

@@ -1,5 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { IdempotencyKeyEntity, TenantEntity } from '@silo/control-plane-db';
+import {
+  IdempotencyKeyEntity,
+  OPEN_CHANGE_STATUSES,
+  TenantChangeEntity,
+  TenantEntity,
+} from '@silo/control-plane-db';
 import {
   assertTenantSlug,
   canTransition,
@@ -10,7 +15,7 @@ import {
   type TenantStatus,
   type TierName,
 } from '@silo/core';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource, In, type EntityManager } from 'typeorm';
 import {
   DEPROVISION_TENANT_JOB,
   deprovisionJobId,
@@ -179,6 +184,7 @@ export class TenantOnboarding {
       'DEPROVISIONING',
       { action: 'delete', alreadyThere: 'DEPROVISIONING' },
       async (em, tenant) => {
+        await endOpenChangeForDeletion(em, tenant, ctx);
         await setStatus(
           em,
           tenant,
@@ -222,6 +228,51 @@ export class TenantOnboarding {
       return tenants.findOneByOrFail({ id: tenantId });
     });
   }
+}
+
+/**
+ * A running change holds the tenant (TENANT_BUSY): deleting the instance under ModifyDBInstance
+ * would race it. One only waiting for the maintenance window ends here, FAILED, superseded.
+ */
+async function endOpenChangeForDeletion(
+  em: EntityManager,
+  tenant: TenantEntity,
+  ctx: SagaContext,
+): Promise<void> {
+  const open = await em
+    .getRepository(TenantChangeEntity)
+    .findOneBy({ tenantId: tenant.id, status: In([...OPEN_CHANGE_STATUSES]) });
+  if (!open) return;
+  if (open.status === 'RUNNING') {
+    throw new TenantError(
+      TenantErrorCode.TENANT_BUSY,
+      `${tenant.slug} has a ${open.kind === 'tier' ? 'tier change' : 'credential rotation'} running (change ${open.run}); delete it once that ends`,
+      undefined,
+      { heldBy: 'change', tenant: tenant.slug },
+    );
+  }
+  await em.update(
+    TenantChangeEntity,
+    { tenantId: tenant.id, run: open.run },
+    {
+      status: 'FAILED',
+      errorCode: 'SUPERSEDED',
+      errorMessage: 'the tenant is being deleted',
+      errorStep: 'wait-modified',
+      finishedAt: () => 'now()',
+      updatedAt: () => 'now()',
+    },
+  );
+  await appendTenantEvent(
+    em,
+    tenant.id,
+    {
+      type: 'tenant.change_failed',
+      message: `the pending tier change ${open.from} → ${open.to} ends: the tenant is being deleted`,
+      data: { run: open.run, code: 'SUPERSEDED' },
+    },
+    ctx,
+  );
 }
 
 const NO_DATABASE = {

@@ -2,12 +2,13 @@ import { Injectable } from '@nestjs/common';
 import {
   ProvisioningStepEntity,
   ReconcileFindingEntity,
+  TenantChangeEntity,
   TenantEntity,
   TenantEventEntity,
 } from '@silo/control-plane-db';
 import { slugProblem, type TenantStatus, type TierName, isTenantId } from '@silo/core';
 import { DataSource, type SelectQueryBuilder } from 'typeorm';
-import { IN_CURRENT_RUN } from '../store/typeorm-provisioning-store';
+import { IN_CURRENT_CHANGE, IN_CURRENT_RUN } from '../store/typeorm-provisioning-store';
 
 /** Where a page of the tenant list ends: the last tenant's creation time (µs) and id. */
 export interface TenantCursor {
@@ -20,6 +21,12 @@ export interface TenantListQuery {
   tiers?: readonly TierName[];
   limit: number;
   after?: TenantCursor;
+}
+
+/** A tenant's latest change and its steps. */
+export interface TenantChangeDetail {
+  change: TenantChangeEntity;
+  steps: ProvisioningStepEntity[];
 }
 
 export interface TenantPage {
@@ -89,6 +96,34 @@ export class TenantQueries {
     return byTenant;
   }
 
+  /** Each tenant's latest change (open or not) with its steps, keyed by tenant id; none before the first. */
+  async changesOf(tenantIds: readonly string[]): Promise<Map<string, TenantChangeDetail>> {
+    const byTenant = new Map<string, TenantChangeDetail>();
+    if (!tenantIds.length) return byTenant;
+    const changes = await this.dataSource
+      .getRepository(TenantChangeEntity)
+      .createQueryBuilder('c')
+      .where('c.tenant_id IN (:...tenantIds)', { tenantIds })
+      .andWhere('c.run = (SELECT t.change_run FROM tenants t WHERE t.id = c.tenant_id)')
+      .getMany();
+    if (!changes.length) return byTenant;
+    const steps = await this.dataSource
+      .getRepository(ProvisioningStepEntity)
+      .createQueryBuilder('s')
+      .where('s.tenant_id IN (:...ids)', { ids: changes.map((c) => c.tenantId) })
+      .andWhere(IN_CURRENT_CHANGE)
+      .andWhere(`s.saga IN ('modify', 'rotate')`)
+      .orderBy('s.position', 'ASC')
+      .getMany();
+    for (const change of changes) {
+      byTenant.set(change.tenantId, {
+        change,
+        steps: steps.filter((st) => st.tenantId === change.tenantId && st.saga === sagaOf(change)),
+      });
+    }
+    return byTenant;
+  }
+
   /** Steps of both sagas for the tenant's current provisioning run, provisioning first, in order. */
   steps(tenantId: string): Promise<ProvisioningStepEntity[]> {
     return this.currentRunSteps().andWhere('s.tenant_id = :tenantId', { tenantId }).getMany();
@@ -122,4 +157,8 @@ export class TenantQueries {
       .getRepository(TenantEventEntity)
       .find({ where: { tenantId }, order: { id: 'ASC' } });
   }
+}
+
+function sagaOf(change: TenantChangeEntity): 'modify' | 'rotate' {
+  return change.kind === 'tier' ? 'modify' : 'rotate';
 }

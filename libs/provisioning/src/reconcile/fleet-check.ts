@@ -10,7 +10,7 @@ import type {
 import { ReconcileFindingEntity, ReconcileOrphanEntity } from '@silo/control-plane-db';
 import { tenantResourceNames, tenantTags, type TenantStatus, type TierName } from '@silo/core';
 import type { DataSource, EntityManager } from 'typeorm';
-import { ALARM_METRICS, tenantAlarmSpecs } from '../saga/tenant-alarm-specs';
+import { ALARM_METRICS, alarmProfile, tenantAlarmSpecs } from '../saga/tenant-alarm-specs';
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 import type { TierProfiles } from '../tiers';
@@ -55,6 +55,8 @@ interface TenantRow {
   tier: TierName;
   status: TenantStatus;
   updated_at: Date;
+  /** An open change (tier change, rotation) holds the tenant. */
+  changing: boolean;
 }
 
 /** Tenants whose alarms one DescribeAlarms call reads (four alarms each, 100 names a call). */
@@ -85,7 +87,10 @@ export class FleetCheck {
   async run(ctx: SagaContext, alarmsCheckedAfter: string | null): Promise<FleetCheckResult> {
     const { prefix, environment } = this.settings;
     const tenants = await this.dataSource.query<TenantRow[]>(
-      `SELECT id, slug, tier, status, updated_at FROM tenants ORDER BY id`,
+      `SELECT id, slug, tier, status, updated_at,
+              EXISTS (SELECT 1 FROM tenant_changes c
+                       WHERE c.tenant_id = t.id AND c.status IN ('RUNNING', 'PENDING_MAINTENANCE')) AS changing
+         FROM tenants t ORDER BY id`,
     );
     const [instances, secrets, snapshots] = await Promise.all([
       this.aws.instances(prefix),
@@ -94,7 +99,9 @@ export class FleetCheck {
     ]);
     const instanceBy = new Map(instances.map((i) => [i.identifier, i]));
     const secretBy = new Map(secrets.map((s) => [s.name, s]));
-    const live = tenants.filter((t) => LIVE.has(t.status));
+    // A tenant in the middle of a change is on its way between two tiers: the change's own
+    // steps set what it should be, and comparing it with either tier would undo them.
+    const live = tenants.filter((t) => LIVE.has(t.status) && !t.changing);
 
     const window = this.alarmWindow(live, alarmsCheckedAfter);
     const inWindow = new Set(window.tenants.map((t) => t.id));
@@ -123,7 +130,10 @@ export class FleetCheck {
       const scopes = new Set<string>(['instance', 'secret']);
       if (inWindow.has(tenant.id) && instance && instance.status !== 'deleting') {
         scopes.add('alarm');
-        const specs = tenantAlarmSpecs(names, profile, { actions: this.settings.alarmActions, tags });
+        const specs = tenantAlarmSpecs(names, alarmProfile(profile, instance.allocatedStorageGiB), {
+          actions: this.settings.alarmActions,
+          tags,
+        });
         for (const spec of specs) drifts.push(alarmDrift(spec, alarmBy.get(spec.name)));
       }
       const findings = drifts.flatMap((d) => d.findings);

@@ -6,6 +6,8 @@ import {
   DEPROVISION_TENANT_JOB,
   deprovisionJobId,
   migrateJobId,
+  MODIFY_TENANT_JOB,
+  modifyJobId,
   PROVISION_TENANT_JOB,
   provisionJobId,
   tierPriority,
@@ -106,6 +108,7 @@ export class Reconciler {
         }
       }
       redriven += await this.redriveRollouts(ctx, problems);
+      redriven += await this.redriveChanges(ctx, problems);
     } catch (error) {
       problems.push(message(error));
     }
@@ -290,6 +293,67 @@ export class Reconciler {
         await advanceRollout(em, rollout, ctx);
         return moved.length;
       });
+    }
+    return redriven;
+  }
+
+  /**
+   * Open tier changes: a RUNNING one unchanged for the grace period whose job is gone is queued
+   * again (`tenant.redriven`); one PENDING_MAINTENANCE gets its job back every pass, quietly, to
+   * look whether RDS has applied the pending values.
+   */
+  private async redriveChanges(ctx: SagaContext, problems: string[]): Promise<number> {
+    const open = await this.dataSource.query<
+      { tenant_id: string; run: number; status: string; slug: string; tier: TierName; quiet: boolean }[]
+    >(
+      `SELECT c.tenant_id, c.run, c.status, t.slug, t.tier,
+              GREATEST(c.updated_at, coalesce((SELECT max(s.updated_at) FROM provisioning_steps s
+                                                WHERE s.tenant_id = c.tenant_id AND s.saga = 'modify' AND s.run = c.run),
+                                              c.updated_at))
+                < now() - $1 * interval '1 millisecond' AS quiet
+         FROM tenant_changes c JOIN tenants t ON t.id = c.tenant_id
+        WHERE c.kind = 'tier' AND c.status IN ('RUNNING', 'PENDING_MAINTENANCE')
+        ORDER BY c.created_at`,
+      [this.settings.stuckGraceMs],
+    );
+    let redriven = 0;
+    for (const change of open) {
+      if (change.status === 'RUNNING' && !change.quiet) continue;
+      const jobId = modifyJobId(change.tenant_id, change.run);
+      try {
+        const fate = await this.fate(jobId);
+        if (fate === 'queued' || fate === 'live') continue;
+        if (fate === 'failed') {
+          this.log.warn(
+            { tenantId: change.tenant_id, jobId },
+            'tier change job failed in the queue; not revived',
+          );
+          continue;
+        }
+        await this.queue.discardCompleted(jobId);
+        await this.dataSource.transaction(async (em) => {
+          await writeOutboxJob(em, {
+            name: MODIFY_TENANT_JOB,
+            id: jobId,
+            payload: { tenantId: change.tenant_id },
+            priority: tierPriority(change.tier),
+          });
+          if (change.status !== 'RUNNING') return;
+          await appendTenantEvent(
+            em,
+            change.tenant_id,
+            {
+              type: 'tenant.redriven',
+              message: `${change.slug}'s tier change had no job in the queue; its job ${jobId} was queued again`,
+              data: { jobId, change: change.run, found: fate },
+            },
+            ctx,
+          );
+        });
+        if (change.status === 'RUNNING') redriven++;
+      } catch (error) {
+        problems.push(`${change.slug} change ${change.run}: ${message(error)}`);
+      }
     }
     return redriven;
   }

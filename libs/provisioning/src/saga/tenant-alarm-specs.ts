@@ -10,6 +10,16 @@ export const ALARM_METRICS = [
   'FreeableMemory',
 ] as const;
 
+/**
+ * The profile alarms are computed from for an instance with `allocatedGiB` of storage: storage
+ * only grows, so after a change to a tier with less, the free-storage alarm follows what the
+ * instance has rather than what the tier says.
+ */
+export function alarmProfile(profile: TierProfile, allocatedGiB: number | undefined): TierProfile {
+  if (allocatedGiB === undefined || allocatedGiB <= profile.storage.allocatedGiB) return profile;
+  return { ...profile, storage: { ...profile.storage, allocatedGiB } };
+}
+
 /** The four alarms of a tenant instance, thresholds from its tier profile and instance class. */
 export function tenantAlarmSpecs(
   names: TenantResourceNames,

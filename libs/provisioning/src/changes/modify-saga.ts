@@ -1,0 +1,372 @@
+import { TERMINAL_INSTANCE_STATES, type InstanceView, type Tags } from '@silo/aws';
+import type { TenantChangeEntity } from '@silo/control-plane-db';
+import {
+  ProvisioningError,
+  ProvisioningErrorCode,
+  tenantResourceNames,
+  tenantTags,
+  type TenantResourceNames,
+  type TierName,
+} from '@silo/core';
+import { backoffDelay } from '../saga/backoff';
+import type { SagaOutcome } from '../saga/provisioning-saga';
+import type { StepDeps } from '../saga/provisioning-steps';
+import { StepJournal } from '../saga/step-journal';
+import { ALARM_METRICS, alarmProfile, tenantAlarmSpecs } from '../saga/tenant-alarm-specs';
+import { passUnderTenantLock } from '../saga/tenant-pass';
+import type { SagaContext, SagaLog, StepRecord, TenantRecord } from '../store/provisioning-store';
+import type { ChangeStore } from './change-store';
+import { shapeOf } from './tenant-changes.service';
+import { modificationOf, reaches, type InstanceShape, type TierChangePlan } from './tier-change-plan';
+
+export const MODIFY_STEPS = [
+  'modify-instance',
+  'wait-modified',
+  'update-alarms',
+  'update-tags',
+  'record-tier',
+] as const;
+export type ModifyStep = (typeof MODIFY_STEPS)[number];
+
+const SAGA = 'modify' as const;
+
+/** RDS states an instance passes through while it applies a modification. */
+const APPLYING = new Set([
+  'modifying',
+  'storage-optimization',
+  'backing-up',
+  'rebooting',
+  'upgrading',
+  'configuring-enhanced-monitoring',
+  'configuring-iam-database-auth',
+  'configuring-log-exports',
+]);
+
+/** Tags of the tenant's resources, besides those alarms carry. */
+export interface TagWriter {
+  tagInstance(arn: string, tags: Tags): Promise<void>;
+  tagSecret(nameOrArn: string, tags: Tags): Promise<void>;
+}
+
+interface ModifyRun {
+  tenant: TenantRecord;
+  change: TenantChangeEntity;
+  plan: TierChangePlan;
+  names: TenantResourceNames;
+  ctx: SagaContext;
+}
+
+type StepResult = { kind: 'done' } | { kind: 'wait'; reason: string } | { kind: 'parked'; reason: string };
+
+/**
+ * A tier change of a live tenant: ModifyDBInstance with what the plan recorded at request time,
+ * a wait (never blocking) while RDS applies it, the four alarms re-thresholded, the `silo:tier`
+ * tags, and the new tier recorded only once RDS reports it. With `apply: maintenance-window` the
+ * change parks as PENDING_MAINTENANCE once RDS holds the values as pending; the reconciler
+ * brings its job back, and it continues when they are applied. The tenant keeps its status and is
+ * served throughout. A permanent failure puts the alarms and tags back to the old tier and leaves
+ * the tenant on it, with the error on the change.
+ */
+export class ModifySaga {
+  constructor(
+    private readonly deps: StepDeps,
+    private readonly changes: ChangeStore,
+    private readonly tags: TagWriter,
+    private readonly log: SagaLog,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
+    return passUnderTenantLock(this.deps, tenantId, () => this.pass(tenantId, ctx));
+  }
+
+  private async pass(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
+    const { store, settings } = this.deps;
+    const tenant = await store.getTenant(tenantId);
+    const change = tenant ? await this.changes.current(tenantId) : null;
+    if (
+      !tenant ||
+      !change ||
+      change.kind !== 'tier' ||
+      !['RUNNING', 'PENDING_MAINTENANCE'].includes(change.status)
+    ) {
+      return { kind: 'finished', status: tenant?.status ?? 'MISSING' };
+    }
+    const run: ModifyRun = {
+      tenant,
+      change,
+      plan: change.plan as unknown as TierChangePlan,
+      names: tenantResourceNames(settings.prefix, tenant.slug),
+      ctx,
+    };
+    if (tenant.status !== 'ACTIVE' && tenant.status !== 'SUSPENDED') {
+      await this.changes.fail(
+        change,
+        { code: 'TENANT_NOT_LIVE', message: `the tenant became ${tenant.status}`, step: 'modify-instance' },
+        {
+          type: 'tenant.change_failed',
+          message: `tier change abandoned: the tenant is ${tenant.status}`,
+          data: { run: change.run },
+        },
+        ctx,
+      );
+      return { kind: 'finished', status: tenant.status };
+    }
+
+    const records = await store.getSteps(tenantId, SAGA);
+    const journal = this.journal(run);
+    for (const [position, step] of MODIFY_STEPS.entries()) {
+      const record = records.get(step);
+      if (record?.status === 'done') continue;
+      const attempts = await journal.started(step, position, record);
+      try {
+        const result = await this.step(step, run, position, attempts);
+        if (result.kind === 'parked') {
+          await journal.waiting(step, position, record, result.reason);
+          return { kind: 'finished', status: tenant.status };
+        }
+        if (result.kind === 'wait') {
+          const delayMs = backoffDelay(attempts, settings.wait.initialDelayMs, settings.wait.maxDelayMs);
+          await journal.waiting(step, position, record, result.reason);
+          return { kind: 'delay', delayMs, reason: `${step}: ${result.reason}` };
+        }
+        if (step !== 'record-tier') await journal.completed(step, position, attempts);
+      } catch (error) {
+        if (!(error instanceof ProvisioningError)) throw error;
+        const failures = (record?.failures ?? 0) + 1;
+        if (error.retryable && failures < settings.stepMaxAttempts) {
+          const delayMs = backoffDelay(failures, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
+          await journal.retrying(step, position, failures, error, delayMs);
+          this.log.warn(
+            { tenantId, step, failures, code: error.code, delayMs, err: error.message },
+            'tier change step failed; will retry',
+          );
+          return { kind: 'delay', delayMs, reason: `${step} retry` };
+        }
+        const final = error.retryable
+          ? new ProvisioningError(
+              ProvisioningErrorCode.RETRIES_EXHAUSTED,
+              `${step} still failing after ${failures} attempts: ${error.message}`,
+            )
+          : error;
+        return this.fail(run, step, position, final);
+      }
+    }
+    return { kind: 'finished', status: tenant.status };
+  }
+
+  private step(step: ModifyStep, run: ModifyRun, position: number, attempts: number): Promise<StepResult> {
+    switch (step) {
+      case 'modify-instance':
+        return this.modifyInstance(run);
+      case 'wait-modified':
+        return this.waitModified(run);
+      case 'update-alarms':
+        return this.putAlarms(run, run.change.to as TierName, run.plan.target.allocatedGiB);
+      case 'update-tags':
+        return this.putTags(run, run.change.to as TierName);
+      case 'record-tier':
+        return this.recordTier(run, position, attempts);
+    }
+  }
+
+  /**
+   * Sends only what still differs from the plan (the instance with its pending values laid
+   * over), so that a re-run after a crash never asks twice for what RDS already took.
+   */
+  private async modifyInstance(run: ModifyRun): Promise<StepResult> {
+    const { rds, settings } = this.deps;
+    const view = await this.instance(run);
+    if (APPLYING.has(view.status)) return { kind: 'wait', reason: `instance is ${view.status}` };
+    const modification = modificationOf(shapeOf(view), run.plan.target);
+    if (Object.keys(modification).length) {
+      await rds.modify(view.identifier, modification, {
+        applyImmediately: run.change.apply === 'now',
+        kmsKeyId: settings.kmsKeyId,
+      });
+    }
+    const last = await this.changes.storageModifiedAt(run.tenant.id);
+    if (run.plan.storageChanges && !(last && last >= run.change.createdAt)) {
+      await this.changes.markStorageModified(run.tenant.id, this.now());
+    }
+    return { kind: 'done' };
+  }
+
+  private async waitModified(run: ModifyRun): Promise<StepResult> {
+    const view = await this.instance(run);
+    if (APPLYING.has(view.status)) return { kind: 'wait', reason: `instance is ${view.status}` };
+    if (view.status !== 'available') {
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INSTANCE_TERMINAL_STATE,
+        `RDS instance ${view.identifier} is ${view.status} after the modification`,
+      );
+    }
+    const target = run.plan.target;
+    if (reaches(applied(view), target)) {
+      if (run.change.status === 'PENDING_MAINTENANCE') {
+        await this.changes.setStatus(
+          run.change,
+          'RUNNING',
+          null,
+          {
+            type: 'tenant.change_applied',
+            message: 'RDS applied the pending values',
+            data: { run: run.change.run },
+          },
+          run.ctx,
+        );
+      }
+      return { kind: 'done' };
+    }
+    const pending = view.pending as Record<string, unknown>;
+    if (Object.keys(pending).length && reaches(shapeOf(view), target)) {
+      if (run.change.apply === 'now') return { kind: 'wait', reason: 'RDS is applying the modification' };
+      await this.changes.setStatus(
+        run.change,
+        'PENDING_MAINTENANCE',
+        pending,
+        {
+          type: 'tenant.change_pending',
+          message: 'RDS holds the modification until the next maintenance window',
+          data: { run: run.change.run, pendingModifiedValues: pending },
+        },
+        run.ctx,
+      );
+      return { kind: 'parked', reason: 'waiting for the maintenance window' };
+    }
+    throw new ProvisioningError(
+      ProvisioningErrorCode.INCONSISTENT_STATE,
+      `RDS instance ${view.identifier} is not what was asked for: ${describeDifference(applied(view), target)}`,
+    );
+  }
+
+  private async putAlarms(run: ModifyRun, tier: TierName, allocatedGiB: number): Promise<StepResult> {
+    const { alarms, settings } = this.deps;
+    const profile = alarmProfile(settings.tiers[tier], allocatedGiB);
+    const tags = tenantTags({ ...run.tenant, tier }, settings.environment);
+    for (const spec of tenantAlarmSpecs(run.names, profile, { actions: settings.alarmActions, tags })) {
+      await alarms.put(spec);
+    }
+    return { kind: 'done' };
+  }
+
+  private async putTags(run: ModifyRun, tier: TierName): Promise<StepResult> {
+    const { alarms, settings } = this.deps;
+    const tags = tenantTags({ ...run.tenant, tier }, settings.environment);
+    const view = await this.instance(run);
+    await this.tags.tagInstance(view.arn, tags);
+    await this.tags.tagSecret(run.names.masterSecretName, tags);
+    await this.tags.tagSecret(run.names.appSecretName, tags);
+    await alarms.tag(
+      ALARM_METRICS.map((m) => run.names.alarmName(m)),
+      tags,
+    );
+    return { kind: 'done' };
+  }
+
+  /** The tier, the instance facts, the change and this step, in one transaction. */
+  private async recordTier(run: ModifyRun, position: number, attempts: number): Promise<StepResult> {
+    const { change, plan } = run;
+    await this.changes.succeed(
+      change,
+      { tier: change.to as TierName, instanceClass: plan.target.instanceClass, multiAz: plan.target.multiAz },
+      this.journal(run).completion('record-tier', position, attempts),
+      {
+        type: 'tenant.tier_changed',
+        message: `tier changed ${change.from} → ${change.to}`,
+        data: { run: change.run, from: change.from, to: change.to, notes: plan.notes },
+      },
+      run.ctx,
+    );
+    return { kind: 'done' };
+  }
+
+  /**
+   * A permanent failure: the alarms and tags go back to the old tier (what RDS took of the
+   * instance cannot be taken back automatically; the reconciler reports it), and the change is
+   * FAILED with the reason. The tenant's tier and status are untouched.
+   */
+  private async fail(
+    run: ModifyRun,
+    step: ModifyStep,
+    position: number,
+    error: ProvisioningError,
+  ): Promise<SagaOutcome> {
+    const { tenant, change, ctx } = run;
+    this.log.error({ tenantId: tenant.id, step, code: error.code, err: error.message }, 'tier change failed');
+    const journal = this.journal(run);
+    await journal.failed(step, position, error);
+    const records: Map<string, StepRecord> = await this.deps.store.getSteps(tenant.id, SAGA);
+    const undo: Array<[ModifyStep, () => Promise<StepResult>]> = [
+      ['update-tags', () => this.putTags(run, tenant.tier)],
+      [
+        'update-alarms',
+        async () => this.putAlarms(run, tenant.tier, (await this.instance(run)).allocatedGiB),
+      ],
+    ];
+    for (const [undone, put] of undo) {
+      if (!records.get(undone)?.attempts) continue;
+      try {
+        await put();
+        await journal.compensated(undone, MODIFY_STEPS.indexOf(undone));
+      } catch (undoError) {
+        if (!(undoError instanceof ProvisioningError)) throw undoError;
+        // Left for the reconciler, which repairs alarms and tags against the recorded tier.
+        this.log.warn(
+          { tenantId: tenant.id, step: undone, err: undoError.message },
+          'could not undo; the reconciler will',
+        );
+      }
+    }
+    const modified = records.get('modify-instance')?.status === 'done';
+    await this.changes.fail(
+      change,
+      { code: error.code, message: error.message, step },
+      {
+        type: 'tenant.change_failed',
+        message:
+          `tier change ${change.from} → ${change.to} failed at ${step}: ${error.message}` +
+          (modified
+            ? '; RDS had accepted the modification, the reconciler reports where the instance differs'
+            : ''),
+        data: { run: change.run, step, code: error.code },
+      },
+      ctx,
+    );
+    return { kind: 'finished', status: tenant.status };
+  }
+
+  private async instance(run: ModifyRun): Promise<InstanceView> {
+    const view = await this.deps.rds.describe(run.names.instanceIdentifier);
+    if (!view) {
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `RDS instance ${run.names.instanceIdentifier} is gone`,
+      );
+    }
+    if (TERMINAL_INSTANCE_STATES.has(view.status)) {
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INSTANCE_TERMINAL_STATE,
+        `RDS instance ${view.identifier} is ${view.status}`,
+      );
+    }
+    return view;
+  }
+
+  private journal(run: ModifyRun): StepJournal {
+    return new StepJournal(this.deps.store, run.tenant.id, SAGA, run.ctx, this.now);
+  }
+}
+
+/** The instance as it is now, pending values not applied. */
+function applied(view: InstanceView): InstanceShape {
+  return shapeOf({ ...view, pending: {} });
+}
+
+function describeDifference(current: InstanceShape, target: InstanceShape): string {
+  const m = modificationOf(current, target);
+  return Object.entries(m)
+    .filter(([key]) => key !== 'performanceInsights' || current.performanceInsights !== null)
+    .map(([key, value]) => `${key} should be ${JSON.stringify(value)}`)
+    .join(', ');
+}

@@ -1,0 +1,197 @@
+import { Injectable } from '@nestjs/common';
+import { RdsInstances, type InstanceView } from '@silo/aws';
+import {
+  OPEN_CHANGE_STATUSES,
+  SchemaRolloutTenantEntity,
+  TenantChangeEntity,
+  TenantEntity,
+  type ChangeApply,
+} from '@silo/control-plane-db';
+import { TenantError, TenantErrorCode, type TierName } from '@silo/core';
+import { DataSource, In, type EntityManager } from 'typeorm';
+import { writeOutboxJob } from '../jobs/outbox';
+import { MODIFY_TENANT_JOB, modifyJobId, tierPriority } from '../jobs/provisioning-jobs';
+import { ProvisioningSettings } from '../saga/provisioning-settings';
+import type { SagaContext } from '../store/provisioning-store';
+import { appendTenantEvent } from '../store/typeorm-provisioning-store';
+import { isUniqueViolation } from '../store/unique-violation';
+import {
+  planTierChange,
+  TierChangeRefused,
+  type InstanceShape,
+  type TierChangePlan,
+} from './tier-change-plan';
+
+/** Statuses in which a tenant is served and may be changed. */
+const CHANGEABLE = ['ACTIVE', 'SUSPENDED'] as const;
+
+/** The instance as RDS will have it once its pending values apply. */
+export function shapeOf(view: InstanceView): InstanceShape {
+  const p = view.pending;
+  return {
+    instanceClass: p.instanceClass ?? view.instanceClass,
+    allocatedGiB: p.allocatedGiB ?? view.allocatedGiB,
+    iops: p.iops ?? view.iops,
+    throughputMiBps: p.throughputMiBps ?? view.throughputMiBps,
+    multiAz: p.multiAz ?? view.multiAz,
+    deletionProtection: view.deletionProtection,
+    backupRetentionDays: p.backupRetentionDays ?? view.backupRetentionDays,
+    performanceInsights: view.performanceInsights,
+  };
+}
+
+/**
+ * Starts changes to live tenants. A tier change is planned against the instance as RDS
+ * describes it now, so that a change RDS would refuse is refused here (CHANGE_REFUSED naming the
+ * rule) and nothing is recorded; an accepted one is a change row, its event and its job, in one
+ * transaction.
+ */
+@Injectable()
+export class TenantChanges {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly rds: RdsInstances,
+    private readonly settings: ProvisioningSettings,
+  ) {}
+
+  async requestTierChange(
+    tenantId: string,
+    request: { tier: TierName; apply: ChangeApply },
+    ctx: SagaContext,
+  ): Promise<TenantEntity> {
+    const before = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
+    if (!before) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
+    await this.assertChangeable(this.dataSource.manager, before, 'a tier change');
+    const identifier = before.dbInstanceIdentifier;
+    const view = identifier ? await this.rds.describe(identifier) : null;
+    if (!view) {
+      throw new TenantError(
+        TenantErrorCode.CHANGE_REFUSED,
+        `RDS has no instance ${identifier ?? '(none recorded)'} for ${before.slug}; the reconciler reports it`,
+        undefined,
+        { rule: 'instance-missing' },
+      );
+    }
+    const plan = this.plan(before, view, request.tier);
+
+    try {
+      return await this.dataSource.transaction(async (em) => {
+        const tenant = await em
+          .getRepository(TenantEntity)
+          .findOne({ where: { id: tenantId }, lock: { mode: 'pessimistic_write' } });
+        if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
+        // Checked again under the row lock: the first check ran before the AWS call.
+        await this.assertChangeable(em, tenant, 'a tier change');
+        if (tenant.tier !== before.tier) {
+          throw new TenantError(
+            TenantErrorCode.TENANT_BUSY,
+            `${tenant.slug} changed tier while this request was checked; ask again`,
+            undefined,
+            { heldBy: 'change' },
+          );
+        }
+        const run = tenant.changeRun + 1;
+        await em.update(TenantEntity, { id: tenant.id }, { changeRun: run, version: () => 'version + 1' });
+        const changes = em.getRepository(TenantChangeEntity);
+        await changes.save(
+          changes.create({
+            tenantId: tenant.id,
+            run,
+            kind: 'tier',
+            from: tenant.tier,
+            to: request.tier,
+            apply: request.apply,
+            status: 'RUNNING',
+            plan: { ...plan },
+            requestedBy: ctx.actor,
+            correlationId: ctx.correlationId,
+          }),
+        );
+        await appendTenantEvent(
+          em,
+          tenant.id,
+          {
+            type: 'tenant.change_requested',
+            message: `tier change ${tenant.tier} → ${request.tier} requested (${request.apply})`,
+            data: {
+              kind: 'tier',
+              run,
+              from: tenant.tier,
+              to: request.tier,
+              apply: request.apply,
+              notes: plan.notes,
+            },
+          },
+          ctx,
+        );
+        await writeOutboxJob(em, {
+          name: MODIFY_TENANT_JOB,
+          id: modifyJobId(tenant.id, run),
+          payload: { tenantId: tenant.id },
+          priority: tierPriority(tenant.tier),
+        });
+        return em.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
+      });
+    } catch (error) {
+      if (isUniqueViolation(error, 'tenant_changes_one_open')) {
+        throw busy(before.slug, 'change', 'another change of this tenant is open');
+      }
+      throw error;
+    }
+  }
+
+  private plan(tenant: TenantEntity, view: InstanceView, to: TierName): TierChangePlan {
+    try {
+      return planTierChange({
+        from: tenant.tier,
+        to: this.settings.tiers[to],
+        current: shapeOf(view),
+        status: view.status,
+        lastStorageChangeAt: tenant.storageModifiedAt,
+        now: new Date(),
+      });
+    } catch (error) {
+      if (!(error instanceof TierChangeRefused)) throw error;
+      throw new TenantError(TenantErrorCode.CHANGE_REFUSED, error.message, undefined, { rule: error.rule });
+    }
+  }
+
+  /** ACTIVE or SUSPENDED, no open change, no rollout migrating it right now. */
+  private async assertChangeable(em: EntityManager, tenant: TenantEntity, what: string): Promise<void> {
+    if (!(CHANGEABLE as readonly string[]).includes(tenant.status)) {
+      if (tenant.status === 'DEPROVISIONING') {
+        throw busy(tenant.slug, 'deprovisioning', `${tenant.slug} is being deleted`);
+      }
+      throw new TenantError(
+        TenantErrorCode.ILLEGAL_TRANSITION,
+        `${tenant.slug} is ${tenant.status}; ${what} needs ACTIVE or SUSPENDED.`,
+        tenant.status,
+      );
+    }
+    const open = await em
+      .getRepository(TenantChangeEntity)
+      .findOneBy({ tenantId: tenant.id, status: In([...OPEN_CHANGE_STATUSES]) });
+    if (open) {
+      throw busy(
+        tenant.slug,
+        'change',
+        `${tenant.slug} has a ${open.kind === 'tier' ? `tier change to ${open.to}` : 'credential rotation'} ` +
+          `${open.status === 'RUNNING' ? 'running' : 'waiting for the maintenance window'} (change ${open.run})`,
+      );
+    }
+    const migrating = await em
+      .getRepository(SchemaRolloutTenantEntity)
+      .findOneBy({ tenantId: tenant.id, state: 'running' });
+    if (migrating) {
+      throw busy(
+        tenant.slug,
+        'rollout',
+        `schema rollout ${migrating.rolloutId} is migrating ${tenant.slug} right now; try again when it is done`,
+      );
+    }
+  }
+}
+
+function busy(slug: string, heldBy: 'change' | 'rollout' | 'deprovisioning', message: string): TenantError {
+  return new TenantError(TenantErrorCode.TENANT_BUSY, message, undefined, { heldBy, tenant: slug });
+}
