@@ -404,12 +404,10 @@ describe('tier changes of a live tenant (PATCH /v1/tenants/{id}) against the emu
       const row = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
       expect([row.tier, row.status]).toEqual(['pro', 'ACTIVE']);
       expect((await instance(tenant.slug)).DBInstanceClass).toBe('db.t3.small');
-      const lastEvent = await ds
-        .getRepository(TenantEventEntity)
-        .findOneOrFail({
-          where: { tenantId: tenant.id, type: 'tenant.change_failed' },
-          order: { id: 'DESC' },
-        });
+      const lastEvent = await ds.getRepository(TenantEventEntity).findOneOrFail({
+        where: { tenantId: tenant.id, type: 'tenant.change_failed' },
+        order: { id: 'DESC' },
+      });
       expect(lastEvent.message).toContain('pro → enterprise failed at modify-instance');
       // The alarms and tags never left the pro tier.
       const alarms = await alarmsOf(tenant.slug);
