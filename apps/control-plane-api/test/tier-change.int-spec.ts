@@ -424,4 +424,94 @@ describe('tier changes of a live tenant (PATCH /v1/tenants/{id}) against the emu
       faulty.onApplicationShutdown();
     }
   });
+  it('apply: maintenance-window parks the change PENDING_MAINTENANCE with RDS’s pending values; the reconciler brings its job back; it ends once they are applied', async () => {
+    await worker?.close();
+    worker = undefined;
+    // moto applies every modification at once; this client shows the instance as RDS does in
+    // the meantime: the old values, the new ones under PendingModifiedValues.
+    let held: DBInstance | null = null;
+    const deferring = new AwsClients(config);
+    deferring.rds.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName !== 'DescribeDBInstancesCommand' || !held) return result;
+        const output = result.output as { DBInstances?: DBInstance[] };
+        const now = output.DBInstances?.[0];
+        if (now) {
+          output.DBInstances = [
+            {
+              ...now,
+              DBInstanceClass: held.DBInstanceClass,
+              AllocatedStorage: held.AllocatedStorage,
+              PendingModifiedValues: {
+                DBInstanceClass: now.DBInstanceClass,
+                AllocatedStorage: now.AllocatedStorage,
+              },
+            },
+          ];
+        }
+        return result;
+      },
+      { step: 'initialize', name: 'deferToMaintenanceWindow' },
+    );
+    const context = api.app;
+    try {
+      const deps: StepDeps = { ...context.get<StepDeps>(SAGA_DEPS), rds: new RdsInstances(deferring) };
+      const saga = new ModifySaga(deps, context.get(ChangeStore), context.get(FleetInventory), log);
+      const tenant = await seedActive(`later-${uniqueToken(2)}`, 'starter');
+      slugs.push(tenant.slug);
+      const accepted = await patch(tenant.id, { tier: 'pro', apply: 'maintenance-window' });
+      expect(accepted.status).toBe(202);
+      held = await instance(tenant.slug);
+
+      let outcome: SagaOutcome;
+      do outcome = await saga.run(tenant.id, CTX);
+      while (outcome.kind === 'delay');
+      const parked = await get(tenant.id);
+      expect(parked.tier).toBe('starter');
+      expect(parked.change).toMatchObject({
+        status: 'PENDING_MAINTENANCE',
+        apply: 'maintenance-window',
+        pendingModifiedValues: { instanceClass: 'db.t3.small', allocatedGiB: 100 },
+      });
+      expect(parked.change!.steps.find((s) => s.name === 'wait-modified')?.status).toBe('waiting');
+      // Still open: a second change is refused; the tenant is not compared with either tier.
+      expect((await patch(tenant.id, { tier: 'enterprise' })).status).toBe(409);
+
+      // A reconcile pass queues the change's job again (its last run completed) to look again.
+      const jobId = `modify-${tenant.id}-1`;
+      // (Relayed and run: this test ran the saga itself.)
+      await ds.query(`UPDATE outbox SET dispatched_at = now() WHERE job_id = $1`, [jobId]);
+      const discarded: string[] = [];
+      const pass = await new Reconciler(
+        ds,
+        {
+          jobFate: () => Promise.resolve('completed'),
+          discardCompleted: (id) => Promise.resolve(void discarded.push(id)),
+        },
+        { stuckGraceMs: 60_000 },
+        context.get(RECONCILER_FLEET),
+        log,
+      ).pass('test', 'maintenance-window-check');
+      if (pass === 'busy') throw new Error('no other pass should run');
+      expect(discarded).toContain(jobId);
+      expect(await ds.getRepository(OutboxMessageEntity).countBy({ jobId })).toBe(2);
+      expect((await get(tenant.id)).findings).toEqual([]);
+
+      // The maintenance window comes: RDS reports the values applied.
+      held = null;
+      do outcome = await saga.run(tenant.id, CTX);
+      while (outcome.kind === 'delay');
+      const done = await get(tenant.id);
+      expect(done.tier).toBe('pro');
+      expect(done.change).toMatchObject({ status: 'SUCCEEDED', pendingModifiedValues: null });
+      const types = await eventTypes(tenant.id);
+      expect(types).toEqual(
+        expect.arrayContaining(['tenant.change_pending', 'tenant.change_applied', 'tenant.tier_changed']),
+      );
+      expect(types.filter((t) => t === 'tenant.change_pending')).toHaveLength(1);
+    } finally {
+      deferring.onApplicationShutdown();
+    }
+  });
 });
