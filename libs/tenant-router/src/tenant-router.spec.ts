@@ -634,6 +634,54 @@ describe('TenantRouter credential rotation', () => {
     expect(h.router.stats()).toMatchObject({ rotations: 1, initialisations: 2, open: 1, leases: 0 });
   });
 
+  it('after its secret TTL, refetches the secret in the background and drains the DataSource when it changed', async () => {
+    const h = harness({ secretTtlMs: 1_000 });
+    const a = h.tenant('a');
+    await open(h.router, a);
+    // Within the TTL nothing is fetched again.
+    await open(h.router, a);
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(1);
+
+    // Past the TTL, the same secret: one fetch, the DataSource stays.
+    h.advance(1_000);
+    await open(h.router, a);
+    await settle();
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(2);
+    expect(h.events).toEqual(['init a']);
+
+    // Past it again, a rotated secret: the call in flight keeps the old DataSource, which closes
+    // once released; the next call opens one with the new password.
+    h.advance(1_000);
+    h.passwords.set(a, 'pw-2');
+    const inFlight = await h.router.acquire(a);
+    expect((inFlight.dataSource.options as PostgresConnectionOptions).password).toBe('pw-1');
+    await settle();
+    expect(h.events).toEqual(['init a']);
+    inFlight.release();
+    await settle();
+    const next = await h.router.acquire(a);
+    expect((next.dataSource.options as PostgresConnectionOptions).password).toBe('pw-2');
+    next.release();
+    expect(h.events).toEqual(['init a', 'destroy a', 'init a']);
+  });
+
+  it('keeps serving when the background refetch fails, and tries again after the failure backoff', async () => {
+    const h = harness({ secretTtlMs: 1_000, failureBackoffMs: 500 });
+    const a = h.tenant('a');
+    await open(h.router, a);
+    h.advance(1_000);
+    h.credentials.fetch.mockRejectedValueOnce(new Error('Secrets Manager is away'));
+    await open(h.router, a);
+    await settle();
+    await open(h.router, a);
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(2);
+    h.advance(500);
+    await open(h.router, a);
+    await settle();
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(3);
+    expect(h.events).toEqual(['init a']);
+  });
+
   it('retries once only: a second authentication failure reaches the caller', async () => {
     const h = harness();
     const a = h.tenant('a');

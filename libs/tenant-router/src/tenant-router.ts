@@ -29,6 +29,8 @@ interface TenantState {
   credentials: TenantAppCredentials | undefined;
   credentialsExpireAt: number;
   credentialsFetch: Promise<TenantAppCredentials> | undefined;
+  /** The credentials the current DataSource logged in with. */
+  slotCredentials: TenantAppCredentials | undefined;
   /** The DataSource handed out now; never a retired one. */
   slot: TenantSlot | undefined;
   opening: Promise<TenantSlot> | undefined;
@@ -257,7 +259,44 @@ export class TenantRouter {
     const slot = state.slot;
     if (slot === undefined || state.entry?.status !== 'ACTIVE') return undefined;
     if (now >= state.statusRefreshAt && state.statusLookup === undefined) this.refreshStatus(state);
+    this.refreshCredentialsIfDue(state, slot, now);
     return slot;
+  }
+
+  /**
+   * The secret's TTL ran out while the DataSource serves: fetch it again in the background and,
+   * when it names other credentials (a rotation finished), retire the DataSource. Its work in
+   * flight finishes on the old connections; the next call opens one with the new credentials.
+   * A fetch that fails keeps the DataSource and tries again after `failureBackoffMs`.
+   */
+  private refreshCredentialsIfDue(state: TenantState, slot: TenantSlot, now: number): void {
+    if (
+      now < state.credentialsExpireAt ||
+      state.credentialsFetch !== undefined ||
+      state.rotation !== undefined
+    )
+      return;
+    const entry = state.entry;
+    if (!entry) return;
+    this.fetchCredentials(state, entry).then(
+      (fresh) => {
+        const used = state.slotCredentials;
+        if (state.slot !== slot || !used || sameCredentials(used, fresh)) return;
+        this.counts.rotations++;
+        this.log.warn(
+          { tenantId: state.id },
+          'tenant secret changed; draining the DataSource for new credentials',
+        );
+        this.dataSources.retire(slot);
+      },
+      (error: unknown) => {
+        state.credentialsExpireAt = this.now() + this.options.failureBackoffMs;
+        this.log.warn(
+          { tenantId: state.id, err: error },
+          'tenant secret could not be refreshed; keeping the current one',
+        );
+      },
+    );
   }
 
   private async acquireCold(tenantId: string): Promise<RouterLease> {
@@ -269,7 +308,7 @@ export class TenantRouter {
       if (slot === undefined) {
         this.counts.coldStarts++;
         slot = await this.openSlot(state, entry);
-      }
+      } else this.refreshCredentialsIfDue(state, slot, this.now());
       if (!slot.retired) return this.lease(slot, this.now());
       // Retired between opening and now: closing, status changed, or evicted; look again.
       if (attempt === ACQUIRE_ATTEMPTS)
@@ -300,6 +339,7 @@ export class TenantRouter {
         failedUntil: 0,
         failure: undefined,
         rotation: undefined,
+        slotCredentials: undefined,
       };
       this.tenants.set(tenantId, state);
     }
@@ -442,6 +482,7 @@ export class TenantRouter {
     state.failure = undefined;
     const slot = this.dataSources.add(state.id, dataSource, poolSize);
     state.slot = slot;
+    state.slotCredentials = state.credentials;
     // Seen not ACTIVE while this was opening: close it; the callers will see the status.
     if (state.entry?.status !== 'ACTIVE') this.dataSources.retire(slot);
     return slot;
@@ -580,4 +621,14 @@ export class TenantRouter {
 
 function sweepPeriodMs(idleTimeoutMs: number): number {
   return Math.min(5_000, Math.max(50, Math.floor(idleTimeoutMs / 4)));
+}
+
+function sameCredentials(a: TenantAppCredentials, b: TenantAppCredentials): boolean {
+  return (
+    a.username === b.username &&
+    a.password === b.password &&
+    a.host === b.host &&
+    a.port === b.port &&
+    a.dbname === b.dbname
+  );
 }
