@@ -150,7 +150,12 @@ export class SiloAccessPolicies extends Construct {
         }),
         new iam.PolicyStatement({
           sid: 'ChangeOwnTenantSecrets',
-          actions: ['secretsmanager:PutSecretValue', 'secretsmanager:DeleteSecret'],
+          // UpdateSecretVersionStage: a credential rotation's finishSecret moves AWSCURRENT.
+          actions: [
+            'secretsmanager:PutSecretValue',
+            'secretsmanager:UpdateSecretVersionStage',
+            'secretsmanager:DeleteSecret',
+          ],
           resources: [masterSecrets, appSecrets],
           conditions: taggedManagedBy(`aws:ResourceTag/${MANAGED_BY_TAG_KEY}`),
         }),

@@ -286,7 +286,7 @@ describe('API and data-plane policies', () => {
     ]);
   });
 
-  it('matches what the API calls: TenantAlarms.describe, which sends DescribeAlarms', () => {
+  it('matches what the API calls: TenantAlarms.describe (DescribeAlarms), RdsInstances.describe to plan a tier change (DescribeDBInstances)', () => {
     const controller = readFileSync(
       join(root, 'apps/control-plane-api/src/tenants/tenants.controller.ts'),
       'utf8',
@@ -294,6 +294,13 @@ describe('API and data-plane policies', () => {
     expect(controller).toMatch(/this\.alarms\.describe\(/);
     const adapter = readFileSync(join(root, 'libs/aws/src/tenant-alarms.adapter.ts'), 'utf8');
     expect(adapter).toMatch(/async describe\([^]*?new DescribeAlarmsCommand\(/);
+    const changes = readFileSync(
+      join(root, 'libs/provisioning/src/changes/tenant-changes.service.ts'),
+      'utf8',
+    );
+    expect(changes).toMatch(/this\.rds\.describe\(/);
+    const rds = readFileSync(join(root, 'libs/aws/src/rds-instances.adapter.ts'), 'utf8');
+    expect(rds).toMatch(/async describe\([^]*?new DescribeDBInstancesCommand\(/);
   });
 
   it('lets the data plane read and decrypt tenant app secrets only', () => {

@@ -1,5 +1,5 @@
 import { tenantResourceNames } from '../../libs/core/src';
-import { removeLocalInstance } from '../../libs/tenant-schema/src';
+import { appLoginRoles, removeLocalInstance } from '../../libs/tenant-schema/src';
 import { testServices } from './test-services';
 
 /** Drops the database and roles the local instance backend made for a tenant, if any. */
@@ -7,6 +7,6 @@ export async function removeTenantInstance(prefix: string, slug: string): Promis
   const names = tenantResourceNames(prefix, slug);
   await removeLocalInstance(testServices.postgresAdminUrl, {
     database: names.instanceIdentifier,
-    roles: [names.appRole, names.masterUsername],
+    roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
   });
 }

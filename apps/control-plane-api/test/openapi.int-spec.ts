@@ -42,6 +42,7 @@ const CONTRACT: [
   ['post', '/v1/tenants/{idOrSlug}/retry', ['admin'], 202, [409]],
   ['post', '/v1/tenants/{idOrSlug}/suspend', ['admin'], 200, [409]],
   ['post', '/v1/tenants/{idOrSlug}/resume', ['admin'], 200, [409]],
+  ['post', '/v1/tenants/{idOrSlug}/rotate-credentials', ['admin'], 202, [400, 404, 409]],
   ['patch', '/v1/tenants/{idOrSlug}', ['admin'], 202, [400, 404, 409, 422, 503]],
   ['delete', '/v1/tenants/{idOrSlug}', ['admin'], 202, [400]],
   ['get', '/v1/tiers', ANY, 200, []],

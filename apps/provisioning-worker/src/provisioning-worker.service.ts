@@ -15,6 +15,8 @@ import {
   DeprovisioningSaga,
   MODIFY_TENANT_JOB,
   ModifySaga,
+  ROTATE_CREDENTIALS_JOB,
+  RotationSaga,
   MIGRATE_TENANT_JOB,
   OrphanDeletion,
   RECONCILE_JOB,
@@ -88,6 +90,8 @@ export class ProvisioningWorkerService
       [DELETE_ORPHANS_JOB]: (job) => this.deleteOrphans(job),
       [MODIFY_TENANT_JOB]: (job) =>
         this.runSaga(job, (log) => new ModifySaga(this.deps, this.changes, this.inventory, log)),
+      [ROTATE_CREDENTIALS_JOB]: (job) =>
+        this.runSaga(job, (log) => new RotationSaga(this.deps, this.changes, log)),
     };
   }
 

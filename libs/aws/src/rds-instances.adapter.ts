@@ -199,6 +199,28 @@ export class RdsInstances {
     }
   }
 
+  /** Sets the master user's password at once (a rotation); the password is passed through, never kept. */
+  async setMasterPassword(identifier: string, password: string): Promise<void> {
+    try {
+      await this.aws.rds.send(
+        new ModifyDBInstanceCommand({
+          DBInstanceIdentifier: identifier,
+          MasterUserPassword: password,
+          ApplyImmediately: true,
+        }),
+      );
+    } catch (error) {
+      if (error instanceof InvalidDBInstanceStateFault) {
+        throw new ProvisioningError(
+          ProvisioningErrorCode.AWS_UNAVAILABLE,
+          `ModifyDBInstance: ${identifier} cannot take a new master password in its current state`,
+          { cause: error },
+        );
+      }
+      throw toProvisioningError(error, 'ModifyDBInstance');
+    }
+  }
+
   /**
    * Deletes the instance: lifts deletion protection first, takes a final snapshot when an
    * identifier is given, deletes automated backups. 'busy' means RDS cannot delete it in its

@@ -6,6 +6,7 @@ import {
   PutSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
+  UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { Injectable } from '@nestjs/common';
 import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
@@ -56,10 +57,18 @@ export class TenantSecrets {
     }
   }
 
-  /** The secret's JSON value, or null when the secret does not exist. */
-  async read(name: string): Promise<SecretJson | null> {
+  /** The secret's JSON value (AWSCURRENT, or the given stage or version), or null when there is none. */
+  async read(name: string, which: { stage?: string; versionId?: string } = {}): Promise<SecretJson | null> {
     try {
-      const out = await this.aws.secretsManager.send(new GetSecretValueCommand({ SecretId: name }));
+      const out = await this.aws.secretsManager.send(
+        // AWSCURRENT named explicitly: moto answers a read without a stage with the version the
+        // secret was created with, even after the label moved.
+        new GetSecretValueCommand({
+          SecretId: name,
+          VersionStage: which.versionId ? which.stage : (which.stage ?? 'AWSCURRENT'),
+          VersionId: which.versionId,
+        }),
+      );
       if (!out.SecretString) return null;
       const parsed: unknown = JSON.parse(out.SecretString);
       if (!parsed || typeof parsed !== 'object') {
@@ -86,6 +95,73 @@ export class TenantSecrets {
     await awsCall('PutSecretValue', () =>
       this.aws.secretsManager.send(
         new PutSecretValueCommand({ SecretId: name, SecretString: JSON.stringify(value) }),
+      ),
+    );
+  }
+
+  /** Which staging labels each version carries (`AWSCURRENT`, `AWSPENDING`, `AWSPREVIOUS`). */
+  async versionStages(name: string): Promise<Record<string, string[]>> {
+    const out = await awsCall('DescribeSecret', () =>
+      this.aws.secretsManager.send(new DescribeSecretCommand({ SecretId: name })),
+    );
+    return out.VersionIdsToStages ?? {};
+  }
+
+  /**
+   * Rotation's createSecret: `value` as a new version `versionId` labelled AWSPENDING. The same
+   * call again (a re-run) is a no-op: Secrets Manager keeps the version with that token.
+   */
+  async putPending(name: string, value: SecretJson, versionId: string): Promise<void> {
+    await awsCall('PutSecretValue', () =>
+      this.aws.secretsManager.send(
+        new PutSecretValueCommand({
+          SecretId: name,
+          SecretString: JSON.stringify(value),
+          ClientRequestToken: versionId,
+          VersionStages: ['AWSPENDING'],
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Rotation's finishSecret: AWSCURRENT moves to `versionId` (Secrets Manager labels the old one
+   * AWSPREVIOUS), and AWSPENDING comes off it. Idempotent.
+   */
+  async promote(name: string, versionId: string): Promise<void> {
+    const stages = await this.versionStages(name);
+    const current = Object.keys(stages).find((v) => stages[v].includes('AWSCURRENT'));
+    if (current !== versionId) {
+      await awsCall('UpdateSecretVersionStage', () =>
+        this.aws.secretsManager.send(
+          new UpdateSecretVersionStageCommand({
+            SecretId: name,
+            VersionStage: 'AWSCURRENT',
+            MoveToVersionId: versionId,
+            RemoveFromVersionId: current,
+          }),
+        ),
+      );
+    }
+    await this.unstage(name, 'AWSPENDING', versionId, stages);
+  }
+
+  /** Takes `stage` off `versionId`, if it is there. */
+  async unstage(
+    name: string,
+    stage: string,
+    versionId: string,
+    known?: Record<string, string[]>,
+  ): Promise<void> {
+    const stages = known ?? (await this.versionStages(name));
+    if (!stages[versionId]?.includes(stage)) return;
+    await awsCall('UpdateSecretVersionStage', () =>
+      this.aws.secretsManager.send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: name,
+          VersionStage: stage,
+          RemoveFromVersionId: versionId,
+        }),
       ),
     );
   }

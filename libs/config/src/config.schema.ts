@@ -121,6 +121,8 @@ export const environmentSchema = z
     RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(5).max(86_400).default(300),
     RECONCILE_STUCK_GRACE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(120),
     FINAL_SNAPSHOT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(35),
+    CREDENTIAL_ROTATION_DAYS: z.coerce.number().int().min(0).max(3650).default(0),
+    CREDENTIAL_ROTATION_DRAIN_SECONDS: z.coerce.number().int().min(0).max(86_400).default(330),
 
     EXAMPLE_APP_PORT: port.default(3001),
     ROUTER_MAX_DATASOURCES: z.coerce.number().int().min(1).max(10_000).default(50),

@@ -60,9 +60,17 @@ export class SiloConfig {
     outboxPollMs: number;
     /**
      * The reconciler: how often a pass runs, how long a tenant may go without a live job before
-     * it is re-driven, and how long a deleted tenant's final snapshot is expected to be kept.
+     * it is re-driven, how long a deleted tenant's final snapshot is expected to be kept, and
+     * after how many days it rotates a tenant's credentials (0: never on its own).
      */
-    reconcile: { intervalMs: number; stuckGraceMs: number; finalSnapshotRetentionDays: number };
+    reconcile: {
+      intervalMs: number;
+      stuckGraceMs: number;
+      finalSnapshotRetentionDays: number;
+      credentialRotationDays: number;
+    };
+    /** How long a rotation keeps the previous app login working after the secret moved. */
+    rotation: { drainMs: number };
   };
   /** The data-plane router (libs/tenant-router) in tenant apps. */
   readonly router: {
@@ -144,7 +152,9 @@ export class SiloConfig {
         intervalMs: env.RECONCILE_INTERVAL_SECONDS * 1000,
         stuckGraceMs: env.RECONCILE_STUCK_GRACE_SECONDS * 1000,
         finalSnapshotRetentionDays: env.FINAL_SNAPSHOT_RETENTION_DAYS,
+        credentialRotationDays: env.CREDENTIAL_ROTATION_DAYS,
       },
+      rotation: { drainMs: env.CREDENTIAL_ROTATION_DRAIN_SECONDS * 1000 },
     };
     this.router = {
       maxDataSources: env.ROUTER_MAX_DATASOURCES,

@@ -85,3 +85,11 @@ export {
 export { TenantChanges, shapeOf } from './changes/tenant-changes.service';
 export { ChangeStore } from './changes/change-store';
 export { MODIFY_STEPS, ModifySaga, type ModifyStep, type TagWriter } from './changes/modify-saga';
+export {
+  ROTATION_TARGETS,
+  RotationSaga,
+  rotationSteps,
+  type RotationStep,
+  type RotationTarget,
+} from './changes/rotation-saga';
+export { runChangeSteps, type ChangeStepResult } from './changes/change-steps';

@@ -36,11 +36,11 @@ export const SAGA_DEPS = Symbol('SAGA_DEPS');
 
 const hostProvider: Provider = {
   provide: TENANT_DATABASE_HOST,
-  inject: [SiloConfig],
-  useFactory: (config: SiloConfig): TenantDatabaseHost =>
+  inject: [SiloConfig, RdsInstances],
+  useFactory: (config: SiloConfig, rds: RdsInstances): TenantDatabaseHost =>
     config.tenants.localInstanceAdminUrl
       ? new LocalPostgresDatabaseHost(config.tenants.localInstanceAdminUrl)
-      : new RdsDatabaseHost(config),
+      : new RdsDatabaseHost(config, rds),
 };
 
 const sagaDepsProvider: Provider = {

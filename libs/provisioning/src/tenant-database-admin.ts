@@ -1,7 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import {
   bootstrapAppRole,
+  checkLogin,
   dropAppRole,
+  retireAppLogin,
+  setAppLogin,
   migrateTenantSchema,
   TenantMigrationError,
   type MigrateTenantOptions,
@@ -51,6 +54,39 @@ export class TenantDatabaseAdmin {
     }
   }
 
+  async setAppLogin(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    spec: { group: string; login: string; password: string },
+  ): Promise<void> {
+    try {
+      await setAppLogin(pgEndpoint(endpoint, owner), spec);
+    } catch (error) {
+      throw classifyPgError(error, `setting the password of ${spec.login}`);
+    }
+  }
+
+  async retireAppLogin(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    spec: { group: string; login: string },
+  ): Promise<void> {
+    try {
+      await retireAppLogin(pgEndpoint(endpoint, owner), spec);
+    } catch (error) {
+      throw classifyPgError(error, `retiring ${spec.login}`);
+    }
+  }
+
+  /** Logs in as `login` (and checks it holds `group`'s rights); a refusal is a classified error. */
+  async checkLogin(endpoint: TenantDatabaseEndpoint, login: LoginCredentials, group?: string): Promise<void> {
+    try {
+      await checkLogin(pgEndpoint(endpoint, login), group);
+    } catch (error) {
+      throw classifyPgError(error, `logging in as ${login.username}`);
+    }
+  }
+
   async dropAppRole(endpoint: TenantDatabaseEndpoint, owner: OwnerCredentials, role: string): Promise<void> {
     try {
       await dropAppRole(pgEndpoint(endpoint, owner), role);
@@ -58,6 +94,26 @@ export class TenantDatabaseAdmin {
       throw classifyPgError(error, 'dropping the app role');
     }
   }
+}
+
+export interface LoginCredentials {
+  username: string;
+  password: string;
+}
+
+/** Credential rotation's database side (alternating app logins, login checks). */
+export interface CredentialsAdmin {
+  setAppLogin(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    spec: { group: string; login: string; password: string },
+  ): Promise<void>;
+  retireAppLogin(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    spec: { group: string; login: string },
+  ): Promise<void>;
+  checkLogin(endpoint: TenantDatabaseEndpoint, login: LoginCredentials, group?: string): Promise<void>;
 }
 
 function pgEndpoint(endpoint: TenantDatabaseEndpoint, owner: OwnerCredentials): PgEndpoint {

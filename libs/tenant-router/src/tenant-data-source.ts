@@ -7,6 +7,8 @@ export const TENANT_ROUTER_APPLICATION_NAME = 'silo-tenant-router';
 
 /** SQLSTATE invalid_password: the password (or the role) was refused. */
 const INVALID_PASSWORD = '28P01';
+/** 28000: e.g. "role is not permitted to log in", a login retired by a credential rotation. */
+const INVALID_AUTHORIZATION = '28000';
 
 /**
  * TypeORM options for one tenant's DataSource: the app role's credentials, the router's entity
@@ -96,7 +98,7 @@ export async function endLeftoverPool(dataSource: DataSource): Promise<void> {
 export function isAuthenticationFailure(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e !== null && typeof e === 'object' && depth < 4; depth++) {
     const { code, driverError, cause } = e as { code?: unknown; driverError?: unknown; cause?: unknown };
-    if (code === INVALID_PASSWORD) return true;
+    if (code === INVALID_PASSWORD || code === INVALID_AUTHORIZATION) return true;
     e = driverError ?? cause;
   }
   return false;

@@ -1,3 +1,4 @@
+export { appLoginRoles, checkLogin, nextAppLogin, retireAppLogin, setAppLogin } from './app-logins';
 export { bootstrapAppRole, dropAppRole, type AppRoleSpec } from './bootstrap-app-role';
 export { materialiseLocalInstance, removeLocalInstance, type LocalInstance } from './local-instance-host';
 export type { PgEndpoint, PgTls } from './pg-endpoint';

@@ -8,7 +8,7 @@ import {
   type TierName,
 } from '@silo/core';
 import { CHANGE_APPLY } from '@silo/control-plane-db';
-import type { TenantCursor } from '@silo/provisioning';
+import { ROTATION_TARGETS, type TenantCursor } from '@silo/provisioning';
 import { z } from 'zod';
 import { pageLimitParam } from '../http/query-params';
 
@@ -75,6 +75,20 @@ export const createTenantBody = z.strictObject(
   },
 );
 export type CreateTenantBody = z.output<typeof createTenantBody>;
+
+/** POST /v1/tenants/{id}/rotate-credentials. */
+export const rotateCredentialsBody = z.strictObject(
+  {
+    which: z
+      .enum(ROTATION_TARGETS)
+      .default('both')
+      .meta({ description: '`app`, `master` or `both` (the default; app first).' }),
+  },
+  {
+    error: (issue) =>
+      issue.input === undefined ? 'a JSON object body is required' : 'must be a JSON object',
+  },
+);
 
 /** PATCH /v1/tenants/{id}: a tier change, now or in the next maintenance window. */
 export const changeTierBody = z.strictObject(

@@ -48,6 +48,7 @@ import {
   idempotencyKeySchema,
   listTenantsQuery,
   requestHash,
+  rotateCredentialsBody,
 } from './tenant.requests';
 import { alarmView, eventView, tenantView } from './tenant.view';
 import { SiloConfig } from '@silo/config';
@@ -312,6 +313,37 @@ export class TenantsController {
         503,
       );
     }
+  }
+
+  @ApiOperation({
+    summary: 'Rotate a tenant’s database credentials',
+    description:
+      'Runs a `rotate` saga by Secrets Manager’s rotation protocol (createSecret, setSecret, ' +
+      'testSecret, finishSecret): the app secret flips between two login roles of the app role, ' +
+      'so the data plane’s current credentials keep working until it picks up the new ones; the ' +
+      'previous login is retired after CREDENTIAL_ROTATION_DRAIN_SECONDS. No password is ever ' +
+      'returned, logged or recorded.',
+  })
+  @ApiTenantParam()
+  @ApiBody({ schema: openApiSchema(rotateCredentialsBody) })
+  @ApiJsonResponse(202, 'Tenant', 'The tenant, with `change` (kind `rotation`) RUNNING.')
+  @ApiProblems({
+    400: 'The body is not `{which?}` with app, master or both.',
+    404: 'No tenant has this id or slug.',
+    409: 'Another change, a rollout’s migration or deprovisioning holds the tenant (`heldBy`), or it is not ACTIVE or SUSPENDED (`tenantStatus`).',
+  })
+  @Roles('admin')
+  @Mutating()
+  @Post('tenants/:idOrSlug/rotate-credentials')
+  @HttpCode(202)
+  async rotateCredentials(
+    @Param('idOrSlug') idOrSlug: string,
+    @Body() body: unknown,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    const { which } = parseInput(rotateCredentialsBody, body ?? {}, 'body');
+    const tenant = await this.required(idOrSlug);
+    return this.view(await this.changes.requestRotation(tenant.id, which, sagaContext(req)));
   }
 
   /**

@@ -47,6 +47,15 @@ export class ChangeStore {
     await this.dataSource.getRepository(TenantEntity).update({ id: tenantId }, { storageModifiedAt: at });
   }
 
+  /** Adds `patch` to the change's plan (what a rotation decided: versions, logins; never a password). */
+  async mergePlan(change: TenantChangeEntity, patch: Record<string, unknown>): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE tenant_changes SET plan = plan || $3::jsonb, updated_at = now() WHERE tenant_id = $1 AND run = $2`,
+      [change.tenantId, change.run, JSON.stringify(patch)],
+    );
+    change.plan = { ...change.plan, ...patch };
+  }
+
   /** RUNNING ↔ PENDING_MAINTENANCE, with what RDS has pending; an event only when the status changes. */
   async setStatus(
     change: TenantChangeEntity,
@@ -67,7 +76,7 @@ export class ChangeStore {
    */
   async succeed(
     change: TenantChangeEntity,
-    facts: { tier: TierName; instanceClass: string; multiAz: boolean },
+    facts: { tier: TierName; instanceClass: string; multiAz: boolean } | null,
     completion: StepCompletion,
     event: EventInput,
     ctx: SagaContext,
@@ -78,15 +87,17 @@ export class ChangeStore {
         pendingModifiedValues: null,
         finishedAt: new Date(),
       });
-      await em.getRepository(TenantEntity).update(
-        { id: change.tenantId },
-        {
-          tier: facts.tier,
-          dbInstanceClass: facts.instanceClass,
-          dbMultiAz: facts.multiAz,
-          version: () => 'version + 1',
-        },
-      );
+      if (facts) {
+        await em.getRepository(TenantEntity).update(
+          { id: change.tenantId },
+          {
+            tier: facts.tier,
+            dbInstanceClass: facts.instanceClass,
+            dbMultiAz: facts.multiAz,
+            version: () => 'version + 1',
+          },
+        );
+      }
       await em.getRepository(ProvisioningStepEntity).save({
         tenantId: change.tenantId,
         saga: completion.saga,

@@ -8,13 +8,19 @@ import {
   type TenantResourceNames,
   type TierName,
 } from '@silo/core';
-import { backoffDelay } from '../saga/backoff';
 import type { SagaOutcome } from '../saga/provisioning-saga';
 import type { StepDeps } from '../saga/provisioning-steps';
 import { StepJournal } from '../saga/step-journal';
 import { ALARM_METRICS, alarmProfile, tenantAlarmSpecs } from '../saga/tenant-alarm-specs';
 import { passUnderTenantLock } from '../saga/tenant-pass';
-import type { SagaContext, SagaLog, StepRecord, TenantRecord } from '../store/provisioning-store';
+import type {
+  SagaContext,
+  SagaLog,
+  StepCompletion,
+  StepRecord,
+  TenantRecord,
+} from '../store/provisioning-store';
+import { runChangeSteps, type ChangeStepResult } from './change-steps';
 import type { ChangeStore } from './change-store';
 import { shapeOf } from './tenant-changes.service';
 import { modificationOf, reaches, type InstanceShape, type TierChangePlan } from './tier-change-plan';
@@ -55,8 +61,6 @@ interface ModifyRun {
   names: TenantResourceNames;
   ctx: SagaContext;
 }
-
-type StepResult = { kind: 'done' } | { kind: 'wait'; reason: string } | { kind: 'parked'; reason: string };
 
 /**
  * A tier change of a live tenant: ModifyDBInstance with what the plan recorded at request time,
@@ -113,49 +117,27 @@ export class ModifySaga {
       return { kind: 'finished', status: tenant.status };
     }
 
-    const records = await store.getSteps(tenantId, SAGA);
-    const journal = this.journal(run);
-    for (const [position, step] of MODIFY_STEPS.entries()) {
-      const record = records.get(step);
-      if (record?.status === 'done') continue;
-      const attempts = await journal.started(step, position, record);
-      try {
-        const result = await this.step(step, run, position, attempts);
-        if (result.kind === 'parked') {
-          await journal.waiting(step, position, record, result.reason);
-          return { kind: 'finished', status: tenant.status };
-        }
-        if (result.kind === 'wait') {
-          const delayMs = backoffDelay(attempts, settings.wait.initialDelayMs, settings.wait.maxDelayMs);
-          await journal.waiting(step, position, record, result.reason);
-          return { kind: 'delay', delayMs, reason: `${step}: ${result.reason}` };
-        }
-        if (step !== 'record-tier') await journal.completed(step, position, attempts);
-      } catch (error) {
-        if (!(error instanceof ProvisioningError)) throw error;
-        const failures = (record?.failures ?? 0) + 1;
-        if (error.retryable && failures < settings.stepMaxAttempts) {
-          const delayMs = backoffDelay(failures, settings.retry.baseDelayMs, settings.retry.maxDelayMs);
-          await journal.retrying(step, position, failures, error, delayMs);
-          this.log.warn(
-            { tenantId, step, failures, code: error.code, delayMs, err: error.message },
-            'tier change step failed; will retry',
-          );
-          return { kind: 'delay', delayMs, reason: `${step} retry` };
-        }
-        const final = error.retryable
-          ? new ProvisioningError(
-              ProvisioningErrorCode.RETRIES_EXHAUSTED,
-              `${step} still failing after ${failures} attempts: ${error.message}`,
-            )
-          : error;
-        return this.fail(run, step, position, final);
-      }
-    }
-    return { kind: 'finished', status: tenant.status };
+    return runChangeSteps({
+      deps: this.deps,
+      saga: SAGA,
+      tenantId,
+      status: tenant.status,
+      ctx,
+      log: this.log,
+      now: this.now,
+      steps: MODIFY_STEPS,
+      step: (step, position, journal, attempts) => this.step(step, run, position, journal, attempts),
+      fail: (step, _position, error) => this.fail(run, step, error),
+    });
   }
 
-  private step(step: ModifyStep, run: ModifyRun, position: number, attempts: number): Promise<StepResult> {
+  private step(
+    step: ModifyStep,
+    run: ModifyRun,
+    position: number,
+    journal: StepJournal,
+    attempts: number,
+  ): Promise<ChangeStepResult> {
     switch (step) {
       case 'modify-instance':
         return this.modifyInstance(run);
@@ -166,7 +148,7 @@ export class ModifySaga {
       case 'update-tags':
         return this.putTags(run, run.change.to as TierName);
       case 'record-tier':
-        return this.recordTier(run, position, attempts);
+        return this.recordTier(run, journal.completion('record-tier', position, attempts));
     }
   }
 
@@ -174,7 +156,7 @@ export class ModifySaga {
    * Sends only what still differs from the plan (the instance with its pending values laid
    * over), so that a re-run after a crash never asks twice for what RDS already took.
    */
-  private async modifyInstance(run: ModifyRun): Promise<StepResult> {
+  private async modifyInstance(run: ModifyRun): Promise<ChangeStepResult> {
     const { rds, settings } = this.deps;
     const view = await this.instance(run);
     if (APPLYING.has(view.status)) return { kind: 'wait', reason: `instance is ${view.status}` };
@@ -192,7 +174,7 @@ export class ModifySaga {
     return { kind: 'done' };
   }
 
-  private async waitModified(run: ModifyRun): Promise<StepResult> {
+  private async waitModified(run: ModifyRun): Promise<ChangeStepResult> {
     const view = await this.instance(run);
     if (APPLYING.has(view.status)) return { kind: 'wait', reason: `instance is ${view.status}` };
     if (view.status !== 'available') {
@@ -240,7 +222,7 @@ export class ModifySaga {
     );
   }
 
-  private async putAlarms(run: ModifyRun, tier: TierName, allocatedGiB: number): Promise<StepResult> {
+  private async putAlarms(run: ModifyRun, tier: TierName, allocatedGiB: number): Promise<ChangeStepResult> {
     const { alarms, settings } = this.deps;
     const profile = alarmProfile(settings.tiers[tier], allocatedGiB);
     const tags = tenantTags({ ...run.tenant, tier }, settings.environment);
@@ -250,7 +232,7 @@ export class ModifySaga {
     return { kind: 'done' };
   }
 
-  private async putTags(run: ModifyRun, tier: TierName): Promise<StepResult> {
+  private async putTags(run: ModifyRun, tier: TierName): Promise<ChangeStepResult> {
     const { alarms, settings } = this.deps;
     const tags = tenantTags({ ...run.tenant, tier }, settings.environment);
     const view = await this.instance(run);
@@ -265,12 +247,12 @@ export class ModifySaga {
   }
 
   /** The tier, the instance facts, the change and this step, in one transaction. */
-  private async recordTier(run: ModifyRun, position: number, attempts: number): Promise<StepResult> {
+  private async recordTier(run: ModifyRun, completion: StepCompletion): Promise<ChangeStepResult> {
     const { change, plan } = run;
     await this.changes.succeed(
       change,
       { tier: change.to as TierName, instanceClass: plan.target.instanceClass, multiAz: plan.target.multiAz },
-      this.journal(run).completion('record-tier', position, attempts),
+      completion,
       {
         type: 'tenant.tier_changed',
         message: `tier changed ${change.from} → ${change.to}`,
@@ -278,7 +260,7 @@ export class ModifySaga {
       },
       run.ctx,
     );
-    return { kind: 'done' };
+    return { kind: 'done', recorded: true };
   }
 
   /**
@@ -286,18 +268,11 @@ export class ModifySaga {
    * instance cannot be taken back automatically; the reconciler reports it), and the change is
    * FAILED with the reason. The tenant's tier and status are untouched.
    */
-  private async fail(
-    run: ModifyRun,
-    step: ModifyStep,
-    position: number,
-    error: ProvisioningError,
-  ): Promise<SagaOutcome> {
+  private async fail(run: ModifyRun, step: ModifyStep, error: ProvisioningError): Promise<SagaOutcome> {
     const { tenant, change, ctx } = run;
-    this.log.error({ tenantId: tenant.id, step, code: error.code, err: error.message }, 'tier change failed');
     const journal = this.journal(run);
-    await journal.failed(step, position, error);
     const records: Map<string, StepRecord> = await this.deps.store.getSteps(tenant.id, SAGA);
-    const undo: Array<[ModifyStep, () => Promise<StepResult>]> = [
+    const undo: Array<[ModifyStep, () => Promise<ChangeStepResult>]> = [
       ['update-tags', () => this.putTags(run, tenant.tier)],
       [
         'update-alarms',

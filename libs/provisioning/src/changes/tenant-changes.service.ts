@@ -6,15 +6,17 @@ import {
   TenantChangeEntity,
   TenantEntity,
   type ChangeApply,
+  type ChangeKind,
 } from '@silo/control-plane-db';
 import { TenantError, TenantErrorCode, type TierName } from '@silo/core';
 import { DataSource, In, type EntityManager } from 'typeorm';
 import { writeOutboxJob } from '../jobs/outbox';
-import { MODIFY_TENANT_JOB, modifyJobId, tierPriority } from '../jobs/provisioning-jobs';
+import { changeJob, tierPriority } from '../jobs/provisioning-jobs';
 import { ProvisioningSettings } from '../saga/provisioning-settings';
 import type { SagaContext } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 import { isUniqueViolation } from '../store/unique-violation';
+import type { RotationTarget } from './rotation-saga';
 import {
   planTierChange,
   TierChangeRefused,
@@ -74,20 +76,72 @@ export class TenantChanges {
     }
     const plan = this.plan(before, view, request.tier);
 
+    return this.openChange(before, ctx, 'a tier change', {
+      kind: 'tier',
+      from: before.tier,
+      to: request.tier,
+      apply: request.apply,
+      plan: { ...plan },
+      event: {
+        type: 'tenant.change_requested',
+        message: `tier change ${before.tier} → ${request.tier} requested (${request.apply})`,
+        data: { kind: 'tier', from: before.tier, to: request.tier, apply: request.apply, notes: plan.notes },
+      },
+      // Re-checked under the row lock: the plan was made from the tier read before the AWS call.
+      stillValid: (tenant) => tenant.tier === before.tier,
+    });
+  }
+
+  /**
+   * A credential rotation of the app secret, the master secret or both, run by the worker by
+   * Secrets Manager's rotation protocol. 409 while something else holds the tenant.
+   */
+  async requestRotation(tenantId: string, which: RotationTarget, ctx: SagaContext): Promise<TenantEntity> {
+    const tenant = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
+    if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
+    return this.openChange(tenant, ctx, 'a credential rotation', {
+      kind: 'rotation',
+      from: 'current',
+      to: which,
+      apply: 'now',
+      plan: {},
+      event: {
+        type: 'tenant.change_requested',
+        message: `credential rotation requested (${which})`,
+        data: { kind: 'rotation', which },
+      },
+      stillValid: () => true,
+    });
+  }
+
+  /** The change row, its event and its job in one transaction, the tenant locked and checked again. */
+  private async openChange(
+    before: TenantEntity,
+    ctx: SagaContext,
+    what: string,
+    change: {
+      kind: ChangeKind;
+      from: string;
+      to: string;
+      apply: ChangeApply;
+      plan: Record<string, unknown>;
+      event: { type: string; message: string; data: Record<string, unknown> };
+      stillValid: (tenant: TenantEntity) => boolean;
+    },
+  ): Promise<TenantEntity> {
     try {
       return await this.dataSource.transaction(async (em) => {
         const tenant = await em
           .getRepository(TenantEntity)
-          .findOne({ where: { id: tenantId }, lock: { mode: 'pessimistic_write' } });
-        if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
-        // Checked again under the row lock: the first check ran before the AWS call.
-        await this.assertChangeable(em, tenant, 'a tier change');
-        if (tenant.tier !== before.tier) {
+          .findOne({ where: { id: before.id }, lock: { mode: 'pessimistic_write' } });
+        if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${before.id}`);
+        await this.assertChangeable(em, tenant, what);
+        if (!change.stillValid(tenant)) {
           throw new TenantError(
             TenantErrorCode.TENANT_BUSY,
-            `${tenant.slug} changed tier while this request was checked; ask again`,
+            `${tenant.slug} changed while this request was checked; ask again`,
             undefined,
-            { heldBy: 'change' },
+            { heldBy: 'change', tenant: tenant.slug },
           );
         }
         const run = tenant.changeRun + 1;
@@ -97,36 +151,20 @@ export class TenantChanges {
           changes.create({
             tenantId: tenant.id,
             run,
-            kind: 'tier',
-            from: tenant.tier,
-            to: request.tier,
-            apply: request.apply,
+            kind: change.kind,
+            from: change.from,
+            to: change.to,
+            apply: change.apply,
             status: 'RUNNING',
-            plan: { ...plan },
+            plan: change.plan,
             requestedBy: ctx.actor,
             correlationId: ctx.correlationId,
           }),
         );
-        await appendTenantEvent(
-          em,
-          tenant.id,
-          {
-            type: 'tenant.change_requested',
-            message: `tier change ${tenant.tier} → ${request.tier} requested (${request.apply})`,
-            data: {
-              kind: 'tier',
-              run,
-              from: tenant.tier,
-              to: request.tier,
-              apply: request.apply,
-              notes: plan.notes,
-            },
-          },
-          ctx,
-        );
+        await appendTenantEvent(em, tenant.id, { ...change.event, data: { ...change.event.data, run } }, ctx);
+        const job = changeJob(change.kind, tenant.id, run);
         await writeOutboxJob(em, {
-          name: MODIFY_TENANT_JOB,
-          id: modifyJobId(tenant.id, run),
+          ...job,
           payload: { tenantId: tenant.id },
           priority: tierPriority(tenant.tier),
         });

@@ -33,6 +33,20 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
     return { ...this.server, database: instance.identifier, ssl: false };
   }
 
+  async setMasterPassword(instance: {
+    identifier: string;
+    masterUsername: string;
+    password: string;
+  }): Promise<void> {
+    // The same convergence as start: the owner role gets the password, nothing else changes.
+    await this.start({
+      identifier: instance.identifier,
+      rdsEndpoint: null,
+      masterUsername: instance.masterUsername,
+      masterPassword: instance.password,
+    });
+  }
+
   async remove(instance: { identifier: string; roles: string[] }): Promise<void> {
     try {
       await removeLocalInstance(this.adminUrl, { database: instance.identifier, roles: instance.roles });

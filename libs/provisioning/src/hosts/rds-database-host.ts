@@ -1,4 +1,5 @@
 import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
+import type { RdsInstances } from '@silo/aws';
 import type { SiloConfig } from '@silo/config';
 import { readFileSync } from 'node:fs';
 import type { StartedInstance, TenantDatabaseEndpoint, TenantDatabaseHost } from './tenant-database-host';
@@ -8,7 +9,10 @@ export class RdsDatabaseHost implements TenantDatabaseHost {
   readonly kind = 'rds';
   private readonly ssl: TenantDatabaseEndpoint['ssl'];
 
-  constructor(private readonly config: Pick<SiloConfig, 'tenants'>) {
+  constructor(
+    private readonly config: Pick<SiloConfig, 'tenants'>,
+    private readonly rds?: Pick<RdsInstances, 'setMasterPassword'>,
+  ) {
     const { ssl, caFile } = config.tenants;
     this.ssl =
       ssl === 'disable'
@@ -31,6 +35,15 @@ export class RdsDatabaseHost implements TenantDatabaseHost {
       );
     }
     return { ...instance.rdsEndpoint, database: this.config.tenants.databaseName, ssl: this.ssl };
+  }
+
+  async setMasterPassword(instance: {
+    identifier: string;
+    masterUsername: string;
+    password: string;
+  }): Promise<void> {
+    if (!this.rds) throw new Error('RdsDatabaseHost was built without RDS access');
+    await this.rds.setMasterPassword(instance.identifier, instance.password);
   }
 
   remove(): Promise<void> {

@@ -26,6 +26,16 @@ export interface TenantDatabaseHost {
   start(instance: StartedInstance): Promise<TenantDatabaseEndpoint>;
   /** Where an instance that {@link start} has seen answers; no side effects. */
   endpointOf(instance: Pick<StartedInstance, 'identifier' | 'rdsEndpoint'>): TenantDatabaseEndpoint;
+  /**
+   * Sets the master user's password (a credential rotation's setSecret): ModifyDBInstance
+   * `MasterUserPassword` on RDS (applied at once; the instance is `resetting-master-credentials`
+   * for a while), ALTER ROLE on the local backend.
+   */
+  setMasterPassword(instance: {
+    identifier: string;
+    masterUsername: string;
+    password: string;
+  }): Promise<void>;
   /** Undoes {@link start} (local backend: drops the database and the given roles). */
   remove(instance: { identifier: string; roles: string[] }): Promise<void>;
 }

@@ -11,6 +11,8 @@ export const RECONCILE_SCHEDULER = 'silo-reconcile';
 export const DELETE_ORPHANS_JOB = 'delete-orphans';
 /** One change to a live tenant (a tier change): the modify saga. */
 export const MODIFY_TENANT_JOB = 'modify-tenant';
+/** One credential rotation of a tenant: the rotate saga. */
+export const ROTATE_CREDENTIALS_JOB = 'rotate-credentials';
 /** Every job the `provisioning` queue carries; the worker refuses to start without one handler each. */
 export const PROVISIONING_JOB_NAMES = [
   PROVISION_TENANT_JOB,
@@ -19,6 +21,7 @@ export const PROVISIONING_JOB_NAMES = [
   RECONCILE_JOB,
   DELETE_ORPHANS_JOB,
   MODIFY_TENANT_JOB,
+  ROTATE_CREDENTIALS_JOB,
 ] as const;
 
 /** Ids only: the worker reads everything else from the control plane and Secrets Manager. */
@@ -46,6 +49,22 @@ export function migrateJobId(rolloutId: string, tenantId: string, attempt: numbe
 /** One job per tenant and change: enqueueing it twice is a no-op. */
 export function modifyJobId(tenantId: string, run: number): string {
   return `modify-${tenantId}-${run}`;
+}
+
+/** One job per tenant and change: enqueueing it twice is a no-op. */
+export function rotateJobId(tenantId: string, run: number): string {
+  return `rotate-${tenantId}-${run}`;
+}
+
+/** The job of a tenant's change, by the change's kind. */
+export function changeJob(
+  kind: 'tier' | 'rotation',
+  tenantId: string,
+  run: number,
+): { name: string; id: string } {
+  return kind === 'tier'
+    ? { name: MODIFY_TENANT_JOB, id: modifyJobId(tenantId, run) }
+    : { name: ROTATE_CREDENTIALS_JOB, id: rotateJobId(tenantId, run) };
 }
 
 export function deprovisionJobId(tenantId: string): string {

@@ -6,8 +6,7 @@ import {
   DEPROVISION_TENANT_JOB,
   deprovisionJobId,
   migrateJobId,
-  MODIFY_TENANT_JOB,
-  modifyJobId,
+  changeJob,
   PROVISION_TENANT_JOB,
   provisionJobId,
   tierPriority,
@@ -298,28 +297,37 @@ export class Reconciler {
   }
 
   /**
-   * Open tier changes: a RUNNING one unchanged for the grace period whose job is gone is queued
+   * Open changes: a RUNNING one (tier change or rotation) unchanged for the grace period whose job is gone is queued
    * again (`tenant.redriven`); one PENDING_MAINTENANCE gets its job back every pass, quietly, to
    * look whether RDS has applied the pending values.
    */
   private async redriveChanges(ctx: SagaContext, problems: string[]): Promise<number> {
     const open = await this.dataSource.query<
-      { tenant_id: string; run: number; status: string; slug: string; tier: TierName; quiet: boolean }[]
+      {
+        tenant_id: string;
+        run: number;
+        kind: 'tier' | 'rotation';
+        status: string;
+        slug: string;
+        tier: TierName;
+        quiet: boolean;
+      }[]
     >(
-      `SELECT c.tenant_id, c.run, c.status, t.slug, t.tier,
+      `SELECT c.tenant_id, c.run, c.kind, c.status, t.slug, t.tier,
               GREATEST(c.updated_at, coalesce((SELECT max(s.updated_at) FROM provisioning_steps s
-                                                WHERE s.tenant_id = c.tenant_id AND s.saga = 'modify' AND s.run = c.run),
+                                                WHERE s.tenant_id = c.tenant_id AND s.saga IN ('modify', 'rotate')
+                                                  AND s.run = c.run),
                                               c.updated_at))
                 < now() - $1 * interval '1 millisecond' AS quiet
          FROM tenant_changes c JOIN tenants t ON t.id = c.tenant_id
-        WHERE c.kind = 'tier' AND c.status IN ('RUNNING', 'PENDING_MAINTENANCE')
+        WHERE c.status IN ('RUNNING', 'PENDING_MAINTENANCE')
         ORDER BY c.created_at`,
       [this.settings.stuckGraceMs],
     );
     let redriven = 0;
     for (const change of open) {
       if (change.status === 'RUNNING' && !change.quiet) continue;
-      const jobId = modifyJobId(change.tenant_id, change.run);
+      const { name: jobName, id: jobId } = changeJob(change.kind, change.tenant_id, change.run);
       try {
         const fate = await this.fate(jobId);
         if (fate === 'queued' || fate === 'live') continue;
@@ -333,7 +341,7 @@ export class Reconciler {
         await this.queue.discardCompleted(jobId);
         await this.dataSource.transaction(async (em) => {
           await writeOutboxJob(em, {
-            name: MODIFY_TENANT_JOB,
+            name: jobName,
             id: jobId,
             payload: { tenantId: change.tenant_id },
             priority: tierPriority(change.tier),
@@ -344,7 +352,7 @@ export class Reconciler {
             change.tenant_id,
             {
               type: 'tenant.redriven',
-              message: `${change.slug}'s tier change had no job in the queue; its job ${jobId} was queued again`,
+              message: `${change.slug}'s ${change.kind === 'tier' ? 'tier change' : 'credential rotation'} had no job in the queue; its job ${jobId} was queued again`,
               data: { jobId, change: change.run, found: fate },
             },
             ctx,

@@ -1,3 +1,4 @@
+import { appLoginRoles } from '@silo/tenant-schema';
 import { ProvisioningError, tenantResourceNames } from '@silo/core';
 import type { SagaContext, SagaLog, StepCompletion, TenantRecord } from '../store/provisioning-store';
 import { backoffDelay } from './backoff';
@@ -122,7 +123,7 @@ export class DeprovisioningSaga {
       case 'remove-local-database':
         await host.remove({
           identifier: names.instanceIdentifier,
-          roles: [names.appRole, names.masterUsername],
+          roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
         });
         return { kind: 'done' };
       case 'schedule-secret-deletion': {

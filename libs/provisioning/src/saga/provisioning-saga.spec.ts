@@ -41,11 +41,15 @@ function harness() {
     start: jest.fn(() => Promise.resolve(ENDPOINT)),
     endpointOf: jest.fn(() => ENDPOINT),
     remove: jest.fn(() => Promise.resolve()),
+    setMasterPassword: jest.fn(() => Promise.resolve()),
   } satisfies TenantDatabaseHost;
   const admin = {
     bootstrapAppRole: jest.fn(() => Promise.resolve()),
     runMigrations: jest.fn(() => Promise.resolve({ from: null, applied: [], schemaVersion: '0001' })),
     dropAppRole: jest.fn(() => Promise.resolve()),
+    setAppLogin: jest.fn(() => Promise.resolve()),
+    retireAppLogin: jest.fn(() => Promise.resolve()),
+    checkLogin: jest.fn(() => Promise.resolve()),
   };
   let clock = new Date('2026-11-22T12:00:00Z').getTime();
   const saga = new ProvisioningSaga(

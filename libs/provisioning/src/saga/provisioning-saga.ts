@@ -1,3 +1,4 @@
+import { appLoginRoles } from '@silo/tenant-schema';
 import {
   ProvisioningError,
   ProvisioningErrorCode,
@@ -224,7 +225,7 @@ export class ProvisioningSaga {
       case 'wait-available':
         await host.remove({
           identifier: names.instanceIdentifier,
-          roles: [names.appRole, names.masterUsername],
+          roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
         });
         return { kind: 'done' };
       case 'create-instance': {

@@ -15,6 +15,8 @@ export class ProvisioningSettings {
   readonly securityGroupIds: readonly string[];
   readonly alarmActions: readonly string[];
   readonly secretRecoveryWindowDays: number;
+  /** How long a credential rotation keeps the previous app login after the secret moved. */
+  readonly rotationDrainMs: number;
   readonly deadlineMs: number;
   readonly stepMaxAttempts: number;
   readonly retry: { baseDelayMs: number; maxDelayMs: number };
@@ -40,6 +42,7 @@ export class ProvisioningSettings {
         ? [config.tenants.alarmTopicArn]
         : [];
     this.secretRecoveryWindowDays = config.tenants.secretRecoveryWindowDays;
+    this.rotationDrainMs = config.worker.rotation.drainMs;
     this.deadlineMs = config.worker.deadlineMs;
     this.stepMaxAttempts = config.worker.stepMaxAttempts;
     this.retry = config.worker.retry;

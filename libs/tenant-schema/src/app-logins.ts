@@ -1,0 +1,107 @@
+import { quoteIdentifier } from '@silo/core';
+import { inLockedTransaction, pgClientConfig, withPgClient, type PgEndpoint } from './pg-endpoint';
+import { assertUnprivileged, assertUsablePassword, findRole } from './role-attributes';
+import { scramSha256Verifier } from './scram-verifier';
+
+const APPLICATION_NAME = 'silo-credential-rotation';
+const ROLE_LOCK_KEY = 'silo:tenant-app-role';
+
+/**
+ * The two login roles of the alternating-users scheme: `<app role>_a` and `<app role>_b`, both
+ * members of the app role (which holds every grant), so that either logs in with the same rights.
+ * A rotation gives the one not in use a new password and flips the secret to it; the other keeps
+ * working until it is retired.
+ */
+export function appLoginRoles(appRole: string): readonly [string, string] {
+  return [`${appRole}_a`, `${appRole}_b`];
+}
+
+/** The login a rotation moves to from `current` (the app role itself before the first rotation). */
+export function nextAppLogin(appRole: string, current: string): string {
+  const [a, b] = appLoginRoles(appRole);
+  return current === a ? b : a;
+}
+
+/**
+ * As the owner: makes `login` a LOGIN member of `group` (created when missing, INHERIT, the
+ * group's connection limit) with `password` (sent as a SCRAM verifier, never in plain text).
+ * Idempotent: a re-run sets the same password again.
+ */
+export async function setAppLogin(
+  owner: PgEndpoint,
+  spec: { group: string; login: string; password: string },
+): Promise<void> {
+  const group = quoteIdentifier(spec.group, 'app role');
+  const login = quoteIdentifier(spec.login, 'app login role');
+  assertUsablePassword(spec.password, 'app login password');
+  if (spec.login === owner.user || spec.group === owner.user)
+    throw new Error('the app roles must not be the owner');
+  if (!appLoginRoles(spec.group).includes(spec.login))
+    throw new Error(`${spec.login} is not one of the login roles of ${spec.group}`);
+
+  await withPgClient(pgClientConfig(owner, APPLICATION_NAME), (client) =>
+    inLockedTransaction(client, ROLE_LOCK_KEY, async () => {
+      const groupRole = await findRole(client, spec.group);
+      if (groupRole === undefined) throw new Error(`app role ${spec.group} does not exist`);
+      const limit = await client.query<{ rolconnlimit: number }>(
+        'SELECT rolconnlimit FROM pg_roles WHERE rolname = $1',
+        [spec.group],
+      );
+      const connectionLimit = String(limit.rows[0]?.rolconnlimit ?? -1);
+      const password = client.escapeLiteral(scramSha256Verifier(spec.password));
+      const existing = await findRole(client, spec.login);
+      if (existing === undefined) {
+        await client.query(
+          `CREATE ROLE ${login} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION ` +
+            `CONNECTION LIMIT ${connectionLimit} PASSWORD ${password}`,
+        );
+      } else {
+        assertUnprivileged(existing, spec.login, 'app login role');
+        await client.query(
+          `ALTER ROLE ${login} LOGIN NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT ${connectionLimit} PASSWORD ${password}`,
+        );
+      }
+      await client.query(`GRANT ${group} TO ${login}`);
+    }),
+  );
+}
+
+/**
+ * As the owner: `login` can no longer log in (NOLOGIN, no password). Sessions it has open go on
+ * until they end; the data plane drains them. `login` may be the app role itself (before the
+ * first rotation it was the login): it stays the group that holds the grants.
+ */
+export async function retireAppLogin(
+  owner: PgEndpoint,
+  spec: { group: string; login: string },
+): Promise<void> {
+  const login = quoteIdentifier(spec.login, 'app login role');
+  if (spec.login !== spec.group && !appLoginRoles(spec.group).includes(spec.login))
+    throw new Error(`${spec.login} is not a login role of ${spec.group}`);
+  await withPgClient(pgClientConfig(owner, APPLICATION_NAME), (client) =>
+    inLockedTransaction(client, ROLE_LOCK_KEY, async () => {
+      const existing = await findRole(client, spec.login);
+      if (existing === undefined) return;
+      assertUnprivileged(existing, spec.login, 'app login role');
+      await client.query(`ALTER ROLE ${login} NOLOGIN PASSWORD NULL`);
+    }),
+  );
+}
+
+/**
+ * As the given user: logs in, and checks it holds `group`'s rights when given. Throws the
+ * driver's error (28P01 for a refused password) otherwise.
+ */
+export async function checkLogin(endpoint: PgEndpoint, group?: string): Promise<void> {
+  await withPgClient(pgClientConfig(endpoint, APPLICATION_NAME), async (client) => {
+    if (group === undefined) {
+      await client.query('SELECT 1');
+      return;
+    }
+    const { rows } = await client.query<{ member: boolean }>(
+      "SELECT pg_has_role(current_user, $1, 'USAGE') AS member",
+      [group],
+    );
+    if (!rows[0]?.member) throw new Error(`${endpoint.user} does not hold the rights of ${group}`);
+  });
+}
