@@ -9,3 +9,4 @@ export * from './provisioning/provisioning.errors';
 export * from './provisioning/tenant-resource-names';
 export * from './async/with-timeout';
 export * from './rollout/schema-rollout.errors';
+export { failpoint } from './failpoint';

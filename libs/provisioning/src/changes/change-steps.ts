@@ -1,4 +1,4 @@
-import { ProvisioningError, ProvisioningErrorCode, type TenantStatus } from '@silo/core';
+import { failpoint, ProvisioningError, ProvisioningErrorCode, type TenantStatus } from '@silo/core';
 import { backoffDelay } from '../saga/backoff';
 import type { SagaOutcome } from '../saga/provisioning-saga';
 import type { StepDeps } from '../saga/provisioning-steps';
@@ -55,6 +55,8 @@ export async function runChangeSteps<S extends string>(run: ChangeStepsRun<S>): 
         await journal.waiting(step, position, record, result.reason);
         return { kind: 'delay', delayMs, reason: `${step}: ${result.reason}` };
       }
+      // After the step's work, before it is recorded: the worst moment for a crash.
+      failpoint(`${run.saga}:${step}`);
       if (!result.recorded) await journal.completed(step, position, attempts);
     } catch (error) {
       if (!(error instanceof ProvisioningError)) throw error;
