@@ -7,6 +7,8 @@ import { TenantChangeEntity, TenantEntity } from '@silo/control-plane-db';
 import { tenantResourceNames } from '@silo/core';
 import {
   ChangeStore,
+  RECONCILER_FLEET,
+  Reconciler,
   RotationSaga,
   rotationSteps,
   SAGA_DEPS,
@@ -292,5 +294,41 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
       );
       expect(pending).toEqual([]);
     }
+  });
+  it('with CREDENTIAL_ROTATION_DAYS, a reconcile pass starts a rotation for tenants whose credentials are older, and only those', async () => {
+    await worker?.close();
+    worker = undefined;
+    const make = async (slug: string, ageDays: number) => {
+      const repo = ds.getRepository(TenantEntity);
+      const tenant = await repo.save(repo.create({ slug, name: slug, tier: 'starter', status: 'ACTIVE' }));
+      await ds.query(`UPDATE tenants SET created_at = now() - $2 * interval '1 day' WHERE id = $1`, [
+        tenant.id,
+        ageDays,
+      ]);
+      return tenant;
+    };
+    const old = await make(`old-${uniqueToken(2)}`, 40);
+    const fresh = await make(`new-${uniqueToken(2)}`, 2);
+    const reconciler = new Reconciler(
+      ds,
+      { jobFate: () => Promise.resolve('live'), discardCompleted: () => Promise.resolve() },
+      { stuckGraceMs: 60_000, credentialRotationDays: 30 },
+      api.app.get(RECONCILER_FLEET),
+      log,
+    );
+    const pass = async () => {
+      const result = await reconciler.pass('test', `rotation-schedule-${uniqueToken(2)}`);
+      if (result === 'busy') throw new Error('no other pass should run');
+    };
+    await pass();
+    const opened = await ds
+      .getRepository(TenantChangeEntity)
+      .find({ where: [{ tenantId: old.id }, { tenantId: fresh.id }] });
+    expect(opened.map((c) => [c.tenantId, c.kind, c.to, c.status, c.requestedBy])).toEqual([
+      [old.id, 'rotation', 'both', 'RUNNING', 'system:reconciler'],
+    ]);
+    // The next pass does not open a second one while it runs.
+    await pass();
+    expect(await ds.getRepository(TenantChangeEntity).countBy({ tenantId: old.id })).toBe(1);
   });
 });

@@ -63,7 +63,7 @@ export class TenantChanges {
   ): Promise<TenantEntity> {
     const before = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
     if (!before) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
-    await this.assertChangeable(this.dataSource.manager, before, 'a tier change');
+    await assertChangeable(this.dataSource.manager, before, 'a tier change');
     const identifier = before.dbInstanceIdentifier;
     const view = identifier ? await this.rds.describe(identifier) : null;
     if (!view) {
@@ -76,7 +76,7 @@ export class TenantChanges {
     }
     const plan = this.plan(before, view, request.tier);
 
-    return this.openChange(before, ctx, 'a tier change', {
+    return openChange(this.dataSource, before, ctx, 'a tier change', {
       kind: 'tier',
       from: before.tier,
       to: request.tier,
@@ -99,83 +99,7 @@ export class TenantChanges {
   async requestRotation(tenantId: string, which: RotationTarget, ctx: SagaContext): Promise<TenantEntity> {
     const tenant = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
     if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
-    return this.openChange(tenant, ctx, 'a credential rotation', {
-      kind: 'rotation',
-      from: 'current',
-      to: which,
-      apply: 'now',
-      plan: {},
-      event: {
-        type: 'tenant.change_requested',
-        message: `credential rotation requested (${which})`,
-        data: { kind: 'rotation', which },
-      },
-      stillValid: () => true,
-    });
-  }
-
-  /** The change row, its event and its job in one transaction, the tenant locked and checked again. */
-  private async openChange(
-    before: TenantEntity,
-    ctx: SagaContext,
-    what: string,
-    change: {
-      kind: ChangeKind;
-      from: string;
-      to: string;
-      apply: ChangeApply;
-      plan: Record<string, unknown>;
-      event: { type: string; message: string; data: Record<string, unknown> };
-      stillValid: (tenant: TenantEntity) => boolean;
-    },
-  ): Promise<TenantEntity> {
-    try {
-      return await this.dataSource.transaction(async (em) => {
-        const tenant = await em
-          .getRepository(TenantEntity)
-          .findOne({ where: { id: before.id }, lock: { mode: 'pessimistic_write' } });
-        if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${before.id}`);
-        await this.assertChangeable(em, tenant, what);
-        if (!change.stillValid(tenant)) {
-          throw new TenantError(
-            TenantErrorCode.TENANT_BUSY,
-            `${tenant.slug} changed while this request was checked; ask again`,
-            undefined,
-            { heldBy: 'change', tenant: tenant.slug },
-          );
-        }
-        const run = tenant.changeRun + 1;
-        await em.update(TenantEntity, { id: tenant.id }, { changeRun: run, version: () => 'version + 1' });
-        const changes = em.getRepository(TenantChangeEntity);
-        await changes.save(
-          changes.create({
-            tenantId: tenant.id,
-            run,
-            kind: change.kind,
-            from: change.from,
-            to: change.to,
-            apply: change.apply,
-            status: 'RUNNING',
-            plan: change.plan,
-            requestedBy: ctx.actor,
-            correlationId: ctx.correlationId,
-          }),
-        );
-        await appendTenantEvent(em, tenant.id, { ...change.event, data: { ...change.event.data, run } }, ctx);
-        const job = changeJob(change.kind, tenant.id, run);
-        await writeOutboxJob(em, {
-          ...job,
-          payload: { tenantId: tenant.id },
-          priority: tierPriority(tenant.tier),
-        });
-        return em.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
-      });
-    } catch (error) {
-      if (isUniqueViolation(error, 'tenant_changes_one_open')) {
-        throw busy(before.slug, 'change', 'another change of this tenant is open');
-      }
-      throw error;
-    }
+    return requestRotation(this.dataSource, tenant, which, ctx);
   }
 
   private plan(tenant: TenantEntity, view: InstanceView, to: TierName): TierChangePlan {
@@ -193,40 +117,127 @@ export class TenantChanges {
       throw new TenantError(TenantErrorCode.CHANGE_REFUSED, error.message, undefined, { rule: error.rule });
     }
   }
+}
 
-  /** ACTIVE or SUSPENDED, no open change, no rollout migrating it right now. */
-  private async assertChangeable(em: EntityManager, tenant: TenantEntity, what: string): Promise<void> {
-    if (!(CHANGEABLE as readonly string[]).includes(tenant.status)) {
-      if (tenant.status === 'DEPROVISIONING') {
-        throw busy(tenant.slug, 'deprovisioning', `${tenant.slug} is being deleted`);
+/** A credential rotation of `tenant` opened: the change row, its event and its job. */
+export function requestRotation(
+  dataSource: DataSource,
+  tenant: TenantEntity,
+  which: RotationTarget,
+  ctx: SagaContext,
+): Promise<TenantEntity> {
+  return openChange(dataSource, tenant, ctx, 'a credential rotation', {
+    kind: 'rotation',
+    from: 'current',
+    to: which,
+    apply: 'now',
+    plan: {},
+    event: {
+      type: 'tenant.change_requested',
+      message: `credential rotation requested (${which})`,
+      data: { kind: 'rotation', which },
+    },
+    stillValid: () => true,
+  });
+}
+
+/** The change row, its event and its job in one transaction, the tenant locked and checked again. */
+export async function openChange(
+  dataSource: DataSource,
+  before: TenantEntity,
+  ctx: SagaContext,
+  what: string,
+  change: {
+    kind: ChangeKind;
+    from: string;
+    to: string;
+    apply: ChangeApply;
+    plan: Record<string, unknown>;
+    event: { type: string; message: string; data: Record<string, unknown> };
+    stillValid: (tenant: TenantEntity) => boolean;
+  },
+): Promise<TenantEntity> {
+  try {
+    return await dataSource.transaction(async (em) => {
+      const tenant = await em
+        .getRepository(TenantEntity)
+        .findOne({ where: { id: before.id }, lock: { mode: 'pessimistic_write' } });
+      if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${before.id}`);
+      await assertChangeable(em, tenant, what);
+      if (!change.stillValid(tenant)) {
+        throw new TenantError(
+          TenantErrorCode.TENANT_BUSY,
+          `${tenant.slug} changed while this request was checked; ask again`,
+          undefined,
+          { heldBy: 'change', tenant: tenant.slug },
+        );
       }
-      throw new TenantError(
-        TenantErrorCode.ILLEGAL_TRANSITION,
-        `${tenant.slug} is ${tenant.status}; ${what} needs ACTIVE or SUSPENDED.`,
-        tenant.status,
+      const run = tenant.changeRun + 1;
+      await em.update(TenantEntity, { id: tenant.id }, { changeRun: run, version: () => 'version + 1' });
+      const changes = em.getRepository(TenantChangeEntity);
+      await changes.save(
+        changes.create({
+          tenantId: tenant.id,
+          run,
+          kind: change.kind,
+          from: change.from,
+          to: change.to,
+          apply: change.apply,
+          status: 'RUNNING',
+          plan: change.plan,
+          requestedBy: ctx.actor,
+          correlationId: ctx.correlationId,
+        }),
       );
+      await appendTenantEvent(em, tenant.id, { ...change.event, data: { ...change.event.data, run } }, ctx);
+      const job = changeJob(change.kind, tenant.id, run);
+      await writeOutboxJob(em, {
+        ...job,
+        payload: { tenantId: tenant.id },
+        priority: tierPriority(tenant.tier),
+      });
+      return em.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
+    });
+  } catch (error) {
+    if (isUniqueViolation(error, 'tenant_changes_one_open')) {
+      throw busy(before.slug, 'change', 'another change of this tenant is open');
     }
-    const open = await em
-      .getRepository(TenantChangeEntity)
-      .findOneBy({ tenantId: tenant.id, status: In([...OPEN_CHANGE_STATUSES]) });
-    if (open) {
-      throw busy(
-        tenant.slug,
-        'change',
-        `${tenant.slug} has a ${open.kind === 'tier' ? `tier change to ${open.to}` : 'credential rotation'} ` +
-          `${open.status === 'RUNNING' ? 'running' : 'waiting for the maintenance window'} (change ${open.run})`,
-      );
+    throw error;
+  }
+}
+
+/** ACTIVE or SUSPENDED, no open change, no rollout migrating it right now. */
+async function assertChangeable(em: EntityManager, tenant: TenantEntity, what: string): Promise<void> {
+  if (!(CHANGEABLE as readonly string[]).includes(tenant.status)) {
+    if (tenant.status === 'DEPROVISIONING') {
+      throw busy(tenant.slug, 'deprovisioning', `${tenant.slug} is being deleted`);
     }
-    const migrating = await em
-      .getRepository(SchemaRolloutTenantEntity)
-      .findOneBy({ tenantId: tenant.id, state: 'running' });
-    if (migrating) {
-      throw busy(
-        tenant.slug,
-        'rollout',
-        `schema rollout ${migrating.rolloutId} is migrating ${tenant.slug} right now; try again when it is done`,
-      );
-    }
+    throw new TenantError(
+      TenantErrorCode.ILLEGAL_TRANSITION,
+      `${tenant.slug} is ${tenant.status}; ${what} needs ACTIVE or SUSPENDED.`,
+      tenant.status,
+    );
+  }
+  const open = await em
+    .getRepository(TenantChangeEntity)
+    .findOneBy({ tenantId: tenant.id, status: In([...OPEN_CHANGE_STATUSES]) });
+  if (open) {
+    throw busy(
+      tenant.slug,
+      'change',
+      `${tenant.slug} has a ${open.kind === 'tier' ? `tier change to ${open.to}` : 'credential rotation'} ` +
+        `${open.status === 'RUNNING' ? 'running' : 'waiting for the maintenance window'} (change ${open.run})`,
+    );
+  }
+  const migrating = await em
+    .getRepository(SchemaRolloutTenantEntity)
+    .findOneBy({ tenantId: tenant.id, state: 'running' });
+  if (migrating) {
+    throw busy(
+      tenant.slug,
+      'rollout',
+      `schema rollout ${migrating.rolloutId} is migrating ${tenant.slug} right now; try again when it is done`,
+    );
   }
 }
 

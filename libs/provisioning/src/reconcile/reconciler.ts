@@ -1,5 +1,5 @@
-import { ReconcilePassEntity, SchemaRolloutTenantEntity } from '@silo/control-plane-db';
-import type { TierName } from '@silo/core';
+import { ReconcilePassEntity, SchemaRolloutTenantEntity, TenantEntity } from '@silo/control-plane-db';
+import { TenantError, type TierName } from '@silo/core';
 import type { DataSource } from 'typeorm';
 import { writeOutboxJob } from '../jobs/outbox';
 import {
@@ -11,6 +11,7 @@ import {
   provisionJobId,
   tierPriority,
 } from '../jobs/provisioning-jobs';
+import { requestRotation } from '../changes/tenant-changes.service';
 import { advanceRollout, appendRolloutEvent, lockRollout } from '../rollouts/rollout-dispatch';
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
@@ -35,6 +36,8 @@ export interface ReconcileResult {
 type Fate = 'queued' | 'live' | 'completed' | 'failed' | 'missing';
 
 const LOCK_KEY = 'silo:reconciler';
+/** Scheduled credential rotations a pass starts at most. */
+const ROTATIONS_PER_PASS = 25;
 const ACTOR = 'system:reconciler';
 
 interface StuckCandidate {
@@ -67,7 +70,7 @@ export class Reconciler {
   constructor(
     private readonly dataSource: DataSource,
     private readonly queue: ReconcileQueue,
-    private readonly settings: { stuckGraceMs: number },
+    private readonly settings: { stuckGraceMs: number; credentialRotationDays?: number },
     private readonly fleet: { access: FleetAccess; settings: FleetSettings },
     private readonly log: SagaLog & { info(fields: object, message: string): void },
   ) {}
@@ -108,6 +111,7 @@ export class Reconciler {
       }
       redriven += await this.redriveRollouts(ctx, problems);
       redriven += await this.redriveChanges(ctx, problems);
+      await this.rotateDueCredentials(ctx, problems);
     } catch (error) {
       problems.push(message(error));
     }
@@ -364,6 +368,42 @@ export class Reconciler {
       }
     }
     return redriven;
+  }
+
+  /**
+   * With CREDENTIAL_ROTATION_DAYS set: starts a rotation of both secrets for up to
+   * ROTATIONS_PER_PASS live tenants whose last successful rotation (or creation) is older than
+   * that, none of them held by another change or a rollout's migration. Spread over passes, so
+   * that a fleet provisioned on one day is not rotated all at once.
+   */
+  private async rotateDueCredentials(ctx: SagaContext, problems: string[]): Promise<void> {
+    const days = this.settings.credentialRotationDays ?? 0;
+    if (days <= 0) return;
+    const due = await this.dataSource.query<{ id: string }[]>(
+      `SELECT t.id FROM tenants t
+        WHERE t.status IN ('ACTIVE', 'SUSPENDED')
+          AND NOT EXISTS (SELECT 1 FROM tenant_changes c
+                           WHERE c.tenant_id = t.id AND c.status IN ('RUNNING', 'PENDING_MAINTENANCE'))
+          AND NOT EXISTS (SELECT 1 FROM schema_rollout_tenants r WHERE r.tenant_id = t.id AND r.state = 'running')
+          AND coalesce((SELECT max(c.finished_at) FROM tenant_changes c
+                         WHERE c.tenant_id = t.id AND c.kind = 'rotation' AND c.status = 'SUCCEEDED'),
+                       t.created_at) < now() - $1 * interval '1 day'
+        ORDER BY t.created_at
+        LIMIT ${ROTATIONS_PER_PASS}`,
+      [days],
+    );
+    for (const { id } of due) {
+      const tenant = await this.dataSource.getRepository(TenantEntity).findOneBy({ id });
+      if (!tenant) continue;
+      try {
+        await requestRotation(this.dataSource, tenant, 'both', ctx);
+        this.log.info({ tenantId: id }, `credentials older than ${days} days; rotation started`);
+      } catch (error) {
+        // Taken by a change meanwhile: the next pass looks again.
+        if (error instanceof TenantError) continue;
+        problems.push(`${tenant.slug} rotation: ${message(error)}`);
+      }
+    }
   }
 
   /** Where the job stands; `queued` while its outbox row is still to be relayed. */
