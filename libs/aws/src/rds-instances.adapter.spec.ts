@@ -5,26 +5,15 @@ import {
   RDSClient,
 } from '@aws-sdk/client-rds';
 import { CloudWatchClient, DescribeAlarmsCommand, TagResourceCommand } from '@aws-sdk/client-cloudwatch';
-import { loadConfig } from '@silo/config';
 import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
 import { mockClient } from 'aws-sdk-client-mock';
 import { AwsClients } from './aws-clients';
 import { RdsInstances } from './rds-instances.adapter';
 import { TenantAlarms } from './tenant-alarms.adapter';
 import { awsError } from './testing/fake-aws';
+import { offlineConfig } from './testing/offline-config';
 
-const config = loadConfig({
-  envFile: false,
-  env: {
-    DATABASE_URL: 'postgres://unused@127.0.0.1/unused',
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    ALARM_ACTIONS: 'none',
-    SILO_ENVIRONMENT: 'test',
-  },
-});
+const config = offlineConfig();
 
 async function failure(promise: Promise<unknown>): Promise<ProvisioningError> {
   const error = await promise.then(

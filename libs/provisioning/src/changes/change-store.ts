@@ -112,6 +112,26 @@ export class ChangeStore {
     });
   }
 
+  /** A change whose tenant is no longer ACTIVE or SUSPENDED (deleted meanwhile) ends FAILED. */
+  abandon(
+    change: TenantChangeEntity,
+    status: string,
+    what: string,
+    step: string,
+    ctx: SagaContext,
+  ): Promise<void> {
+    return this.fail(
+      change,
+      { code: 'TENANT_NOT_LIVE', message: `the tenant became ${status}`, step },
+      {
+        type: 'tenant.change_failed',
+        message: `${what} abandoned: the tenant is ${status}`,
+        data: { run: change.run },
+      },
+      ctx,
+    );
+  }
+
   /** The change FAILED with its reason; the tenant keeps its tier and status. */
   async fail(
     change: TenantChangeEntity,

@@ -104,16 +104,7 @@ export class ModifySaga {
       ctx,
     };
     if (tenant.status !== 'ACTIVE' && tenant.status !== 'SUSPENDED') {
-      await this.changes.fail(
-        change,
-        { code: 'TENANT_NOT_LIVE', message: `the tenant became ${tenant.status}`, step: 'modify-instance' },
-        {
-          type: 'tenant.change_failed',
-          message: `tier change abandoned: the tenant is ${tenant.status}`,
-          data: { run: change.run },
-        },
-        ctx,
-      );
+      await this.changes.abandon(change, tenant.status, 'tier change', 'modify-instance', ctx);
       return { kind: 'finished', status: tenant.status };
     }
 

@@ -110,16 +110,7 @@ export class RotationSaga {
       values: new Map(),
     };
     if (tenant.status !== 'ACTIVE' && tenant.status !== 'SUSPENDED') {
-      await this.changes.fail(
-        change,
-        { code: 'TENANT_NOT_LIVE', message: `the tenant became ${tenant.status}`, step: 'app:create-secret' },
-        {
-          type: 'tenant.change_failed',
-          message: `credential rotation abandoned: the tenant is ${tenant.status}`,
-          data: { run: change.run },
-        },
-        ctx,
-      );
+      await this.changes.abandon(change, tenant.status, 'credential rotation', 'app:create-secret', ctx);
       return { kind: 'finished', status: tenant.status };
     }
     return runChangeSteps({
