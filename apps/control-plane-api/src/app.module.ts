@@ -5,6 +5,8 @@ import { problemDetailsFilter } from '@silo/http';
 import { SiloLoggerModule } from '@silo/observability';
 import { ProvisioningModule } from '@silo/provisioning';
 import { QueueConnectionModule } from '@silo/queue';
+import { AlarmsController } from './alarms/alarms.controller';
+import { FleetAlarms } from './alarms/fleet-alarms.service';
 import { AuthModule } from './auth/auth.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -32,11 +34,12 @@ export class AppModule {
         HealthModule,
         MetricsModule,
       ],
-      controllers: [TenantsController, SchemaRolloutsController, ReconcileController],
+      controllers: [TenantsController, SchemaRolloutsController, ReconcileController, AlarmsController],
       providers: [
         problemDetailsFilter(tenantErrorProblem, rolloutErrorProblem),
         MutationRateLimiter,
         MutationRateLimitGuard,
+        FleetAlarms,
       ],
     };
   }

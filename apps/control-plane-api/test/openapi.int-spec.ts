@@ -56,6 +56,7 @@ const CONTRACT: [
   ['post', '/v1/reconcile', ['admin'], 202, []],
   ['get', '/v1/reconciliation', ANY, 200, []],
   ['get', '/v1/orphans', ANY, 200, []],
+  ['get', '/v1/alarms', ANY, 200, [400, 503]],
   ['post', '/v1/orphans/delete', ['admin'], 202, [400, 422]],
   ['get', '/healthz', 'public', 200, []],
   ['get', '/readyz', 'public', 200, [503]],

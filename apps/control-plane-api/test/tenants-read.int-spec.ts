@@ -37,6 +37,7 @@ describe('tenant read routes', () => {
           provisioning: { steps: [], lastError: null },
           findings: [],
           change: null,
+          firingAlarms: 0,
         });
       }
     }

@@ -21,5 +21,12 @@ export {
   type FleetSnapshot,
   type InstanceProtection,
 } from './fleet-inventory.adapter';
-export { ALARM_EVALUATION, TenantAlarms, type AlarmSpec, type AlarmView } from './tenant-alarms.adapter';
+export {
+  ALARM_EVALUATION,
+  ALARM_STATES,
+  TenantAlarms,
+  type AlarmSpec,
+  type AlarmState,
+  type AlarmView,
+} from './tenant-alarms.adapter';
 export { TenantSecrets, type SecretJson } from './tenant-secrets.adapter';

@@ -195,4 +195,38 @@ describe('TenantAlarms.tag', () => {
       { ResourceARN: 'arn:aws:cloudwatch:us-east-1:1:alarm:b', Tags: [{ Key: 'silo:tier', Value: 'pro' }] },
     ]);
   });
+
+  it('reads the alarms in one state by name prefix, 100 a page, following NextToken', async () => {
+    cloudWatch
+      .on(DescribeAlarmsCommand, { NextToken: undefined })
+      .resolves({
+        MetricAlarms: [{ AlarmName: 'silo-a-CPUUtilization', StateValue: 'ALARM' }],
+        NextToken: 'p2',
+      })
+      .on(DescribeAlarmsCommand, { NextToken: 'p2' })
+      .resolves({
+        MetricAlarms: [
+          { AlarmName: 'silo-b-FreeableMemory', StateValue: 'ALARM' },
+          { AlarmName: 'silo-c-CPUUtilization', StateValue: 'OK' },
+        ],
+      });
+    const found = await alarms.inState('silo', 'ALARM');
+    expect(found.map((a) => a.name)).toEqual(['silo-a-CPUUtilization', 'silo-b-FreeableMemory']);
+    expect(cloudWatch.commandCalls(DescribeAlarmsCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        AlarmNamePrefix: 'silo-',
+        StateValue: 'ALARM',
+        AlarmTypes: ['MetricAlarm'],
+        MaxRecords: 100,
+        NextToken: undefined,
+      },
+      {
+        AlarmNamePrefix: 'silo-',
+        StateValue: 'ALARM',
+        AlarmTypes: ['MetricAlarm'],
+        MaxRecords: 100,
+        NextToken: 'p2',
+      },
+    ]);
+  });
 });

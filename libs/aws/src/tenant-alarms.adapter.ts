@@ -33,6 +33,9 @@ export interface AlarmView {
   updatedAt: Date | null;
 }
 
+export const ALARM_STATES = ['ALARM', 'INSUFFICIENT_DATA', 'OK'] as const;
+export type AlarmState = (typeof ALARM_STATES)[number];
+
 /** How every tenant alarm evaluates its metric (the reconciler compares alarms against these). */
 export const ALARM_EVALUATION = {
   namespace: 'AWS/RDS',
@@ -102,6 +105,36 @@ export class TenantAlarms {
         ),
       );
     }
+  }
+
+  /**
+   * Every metric alarm whose name starts with `<prefix>-` in `state`, read in pages of 100:
+   * one call per hundred alarms in that state, whatever the size of the fleet.
+   */
+  async inState(prefix: string, state: AlarmState): Promise<AlarmView[]> {
+    const found: AlarmView[] = [];
+    let next: string | undefined;
+    do {
+      const page = await awsCall('DescribeAlarms', () =>
+        this.aws.cloudWatch.send(
+          new DescribeAlarmsCommand({
+            AlarmNamePrefix: `${prefix}-`,
+            StateValue: state,
+            AlarmTypes: ['MetricAlarm'],
+            MaxRecords: 100,
+            NextToken: next,
+          }),
+        ),
+      );
+      // Filtered again here: CloudWatch applies both filters, moto only the first one it knows.
+      found.push(
+        ...(page.MetricAlarms ?? [])
+          .filter((a) => a.StateValue === state && a.AlarmName?.startsWith(`${prefix}-`))
+          .map(toView),
+      );
+      next = page.NextToken;
+    } while (next);
+    return found;
   }
 
   /** Deletes those of the named alarms that exist; none existing is fine. */

@@ -1,5 +1,6 @@
 import type { ReferenceObject, SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
+import { fleetAlarmList } from '../alarms/alarms.responses';
 import { deleteOrphansBody } from '../reconcile/reconcile.requests';
 import {
   orphanList,
@@ -58,6 +59,7 @@ const COMPONENTS = {
   ReconcileQueued: reconcileQueued,
   Reconciliation: reconciliationResource,
   OrphanList: orphanList,
+  FleetAlarmList: fleetAlarmList,
   DeleteOrphansRequest: deleteOrphansBody,
   OrphansDeletionQueued: orphansDeletionQueued,
   Problem: problemDetails,

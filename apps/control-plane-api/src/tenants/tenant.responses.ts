@@ -103,6 +103,10 @@ export const tenantResource = z.object({
   findings: z.array(finding).meta({
     description: 'What the reconciler found and has not put right (critical first); empty when none.',
   }),
+  firingAlarms: z.number().int().nullable().meta({
+    description:
+      'Alarms of the tenant in state ALARM (from the fleet alarm view’s 15 s cache); null when CloudWatch could not be read.',
+  }),
   change: tenantChange.nullable().meta({
     description: 'The latest tier change or credential rotation, open or ended; null before the first.',
   }),

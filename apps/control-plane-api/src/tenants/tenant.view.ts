@@ -27,6 +27,7 @@ export function tenantView(
   steps: ProvisioningStepEntity[],
   findings: ReconcileFindingEntity[],
   change: TenantChangeDetail | null,
+  firingAlarms: number | null,
 ) {
   return {
     id: t.id,
@@ -59,6 +60,7 @@ export function tenantView(
     },
     findings: findings.map(findingView),
     change: change ? changeView(change) : null,
+    firingAlarms,
   };
 }
 

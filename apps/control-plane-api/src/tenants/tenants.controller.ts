@@ -52,6 +52,7 @@ import {
 } from './tenant.requests';
 import { alarmView, eventView, tenantView } from './tenant.view';
 import { SiloConfig } from '@silo/config';
+import { FleetAlarms } from '../alarms/fleet-alarms.service';
 
 const DEFAULT_PAGE_SIZE = 50;
 
@@ -63,6 +64,7 @@ export class TenantsController {
     private readonly queries: TenantQueries,
     private readonly onboarding: TenantOnboarding,
     private readonly changes: TenantChanges,
+    private readonly fleetAlarms: FleetAlarms,
     private readonly alarms: TenantAlarms,
     private readonly settings: ProvisioningSettings,
     private readonly config: SiloConfig,
@@ -130,7 +132,7 @@ export class TenantsController {
           },
     );
     res.setHeader('Location', `/v1/tenants/${tenant.id}`);
-    if (!replayed) return tenantView(tenant, [], [], null); // only the worker writes steps and findings
+    if (!replayed) return tenantView(tenant, [], [], null, null); // only the worker writes steps and findings
     res.setHeader('Idempotent-Replayed', 'true');
     return this.view(tenant);
   }
@@ -171,14 +173,21 @@ export class TenantsController {
       after: query.cursor,
     });
     const ids = page.items.map((t) => t.id);
-    const [steps, findings, changes] = await Promise.all([
+    const [steps, findings, changes, firing] = await Promise.all([
       this.queries.stepsOf(ids),
       this.queries.findingsOf(ids),
       this.queries.changesOf(ids),
+      this.fleetAlarms.firingCounts(),
     ]);
     return {
       items: page.items.map((t) =>
-        tenantView(t, steps.get(t.id) ?? [], findings.get(t.id) ?? [], changes.get(t.id) ?? null),
+        tenantView(
+          t,
+          steps.get(t.id) ?? [],
+          findings.get(t.id) ?? [],
+          changes.get(t.id) ?? null,
+          firing ? (firing.get(t.id) ?? 0) : null,
+        ),
       ),
       nextCursor: page.next ? encodeCursor(page.next) : null,
     };
@@ -388,12 +397,19 @@ export class TenantsController {
   }
 
   private async view(tenant: TenantEntity) {
-    const [steps, findings, changes] = await Promise.all([
+    const [steps, findings, changes, firing] = await Promise.all([
       this.queries.steps(tenant.id),
       this.queries.findingsOf([tenant.id]),
       this.queries.changesOf([tenant.id]),
+      this.fleetAlarms.firingCounts(),
     ]);
-    return tenantView(tenant, steps, findings.get(tenant.id) ?? [], changes.get(tenant.id) ?? null);
+    return tenantView(
+      tenant,
+      steps,
+      findings.get(tenant.id) ?? [],
+      changes.get(tenant.id) ?? null,
+      firing ? (firing.get(tenant.id) ?? 0) : null,
+    );
   }
 
   private async required(idOrSlug: string): Promise<TenantEntity> {
