@@ -53,7 +53,7 @@ export class AlarmsController {
     const query = parseInput(listAlarmsQuery, rawQuery, 'query');
     let all;
     try {
-      all = await this.fleet.inState(query.state as AlarmState);
+      all = await this.fleet.inState(query.state);
     } catch (error) {
       if (!(error instanceof ProvisioningError)) throw error;
       throw new HttpException(problem(503, `CloudWatch did not answer (${error.code}); try again.`), 503);
