@@ -329,6 +329,38 @@ describe('OpenAPI document', () => {
     await http().get('/docs').set('authorization', 'Bearer not-a-token').expect(200);
   });
 
+  it('answers a method the document does not list on a known path with 405 and Allow; unknown paths stay 404', async () => {
+    const tenant = '/v1/tenants/00000000-0000-4000-8000-000000000000';
+    const cases: [string, string, string][] = [
+      ['trace', '/v1/tenants', 'GET, POST, HEAD'],
+      ['put', tenant, 'GET, DELETE, PATCH, HEAD'],
+      ['delete', '/v1/tiers', 'GET, HEAD'],
+      ['get', '/v1/reconcile', 'POST'],
+      ['post', '/healthz', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await (http() as unknown as Record<string, (p: string) => request.Test>)[method](path);
+      expect([method, path, res.status, res.headers.allow]).toEqual([method, path, 405, allow]);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      // Every documented method of that path is one the document lists.
+      const item = doc.paths[path.startsWith(tenant) ? '/v1/tenants/{idOrSlug}' : path] as Record<
+        string,
+        unknown
+      >;
+      for (const m of allow.split(', ').filter((m) => m !== 'HEAD'))
+        expect(item[m.toLowerCase()]).toBeDefined();
+    }
+    await http().trace('/v1/no-such-thing').expect(404);
+  });
+
+  it('takes an empty cursor as the first page, as its plain string schema allows', async () => {
+    const sre = await api.auth(['sre']);
+    for (const path of ['/v1/tenants?cursor=', '/v1/schema-rollouts?cursor=', '/v1/alarms?cursor=']) {
+      const res = await http().get(path).set('authorization', sre);
+      expect([path, res.status]).toEqual([path, 200]);
+    }
+  });
+
   describe('real responses match the document', () => {
     let ds: DataSource;
     beforeAll(() => {

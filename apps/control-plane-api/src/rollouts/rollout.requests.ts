@@ -60,14 +60,21 @@ export const startRolloutBody = z.strictObject(
   },
 );
 
+const ROLLOUT_CURSOR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** GET /v1/schema-rollouts query. */
 export const listRolloutsQuery = z.strictObject({
   limit: pageLimitParam(100),
+  // An empty cursor is the first page, as the schema's plain string allows.
   cursor: z
     .string()
-    .regex(
-      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
-      'is not a cursor this API issued',
-    )
+    .transform((value, ctx) => {
+      if (value === '') return undefined;
+      if (!ROLLOUT_CURSOR.test(value)) {
+        ctx.addIssue({ code: 'custom', message: 'is not a cursor this API issued' });
+        return z.NEVER;
+      }
+      return value;
+    })
     .optional(),
 });

@@ -165,6 +165,8 @@ export const listTenantsQuery = z.strictObject({
   cursor: z
     .string()
     .transform((value, ctx) => {
+      // An empty cursor is the first page, as the schema's plain string allows.
+      if (value === '') return undefined;
       const cursor = decodeCursor(value);
       if (!cursor) {
         ctx.addIssue({ code: 'custom', message: 'is not a cursor this API issued' });
