@@ -20,6 +20,8 @@ step "services"
 bash scripts/ensure-services.sh --postgres "$(hostport "$pg_url" 5432)" --redis "$(hostport "$redis_url" 6379)"
 step "AWS emulator (moto) virtualenv"
 bash scripts/aws-emulator.sh install
+step "schemathesis virtualenv"
+bash scripts/schemathesis.sh install
 step "typecheck"
 npm run --silent typecheck
 step "lint"

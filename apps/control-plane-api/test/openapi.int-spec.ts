@@ -269,7 +269,7 @@ describe('OpenAPI document', () => {
     // The cursor is opaque ("a cursor this API issued"): a string is all a schema can say.
     const samples: Record<string, string[]> = {
       status: ['ACTIVE', 'ACTIVE,FAILED', 'ACTIVE,ACTIVE', 'active', 'ACTIVE,', '', 'BOGUS'],
-      tier: ['pro', 'starter,enterprise', 'gold', 'pro,,starter'],
+      tier: ['pro', 'starter,enterprise', 'gold', 'pro,,starter', ''],
       limit: ['1', '50', '200', '007', '0', '201', '1000', '-1', '1.5', '1e2', 'abc', ''],
     };
     const disagreements: string[] = [];
@@ -282,7 +282,9 @@ describe('OpenAPI document', () => {
         // How a client serializes the parameter (style form; arrays comma-separated).
         const value =
           schema.type === 'array'
-            ? raw.split(',')
+            ? raw === ''
+              ? []
+              : raw.split(',')
             : schema.type === 'integer' && /^-?\d+(\.\d+)?$/.test(raw)
               ? Number(raw)
               : raw;

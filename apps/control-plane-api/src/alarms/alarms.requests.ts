@@ -27,6 +27,8 @@ export const listAlarmsQuery = z.strictObject({
   tier: z
     .string()
     .transform((value, ctx) => {
+      // Empty: an empty list (form style, explode false), that is no filter.
+      if (value === '') return undefined;
       const items = value.split(',');
       const bad = items.filter((item) => !(TIER_NAMES as readonly string[]).includes(item));
       if (bad.length) {

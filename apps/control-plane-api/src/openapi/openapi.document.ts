@@ -91,6 +91,7 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
   applyRouteRules(document, routeAccess(app));
   addDocsRoutes(document);
   applyHttpLayer(document);
+  addLinks(document);
   return document;
 }
 
@@ -171,6 +172,39 @@ function applyHttpLayer(document: OpenAPIObject): void {
     for (const response of Object.values(op.responses) as ResponseObject[]) {
       response.headers = { 'x-request-id': { $ref: '#/components/headers/RequestId' }, ...response.headers };
     }
+  }
+}
+
+/**
+ * OpenAPI links from each create (`POST /v1/tenants`, `POST /v1/schema-rollouts`) to every
+ * operation on the resource it made, by its `id` (and, for a tenant's DELETE, its slug as
+ * `confirm`), so that clients and stateful test tools can follow a resource from birth.
+ */
+function addLinks(document: OpenAPIObject): void {
+  for (const collection of ['/v1/tenants', '/v1/schema-rollouts']) {
+    const create = document.paths[collection]?.post;
+    const created = (create?.responses[202] ?? create?.responses[201]) as ResponseObject | undefined;
+    if (!created) continue;
+    const links: Record<
+      string,
+      { operationId: string; parameters: Record<string, string>; description: string }
+    > = {};
+    for (const [path, item] of Object.entries(document.paths)) {
+      const match = new RegExp(`^${collection}/\\{([A-Za-z]+)\\}`).exec(path);
+      if (!match) continue;
+      for (const method of METHODS) {
+        const op = item[method];
+        if (!op?.operationId) continue;
+        const parameters: Record<string, string> = { [match[1]]: '$response.body#/id' };
+        if (collection === '/v1/tenants' && method === 'delete') parameters.confirm = '$response.body#/slug';
+        links[op.operationId] = {
+          operationId: op.operationId,
+          parameters,
+          description: `${method.toUpperCase()} ${path} of the ${collection === '/v1/tenants' ? 'tenant' : 'rollout'} just created.`,
+        };
+      }
+    }
+    created.links = links;
   }
 }
 

@@ -7,7 +7,12 @@ export const deleteOrphansBody = z.strictObject({
     .array(
       z.strictObject({
         type: z.enum(ORPHAN_TYPES, { error: `must be one of ${ORPHAN_TYPES.join(', ')}` }),
-        name: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters'),
+        // AWS names (and ARNs) of instances, secrets, alarms and snapshots are printable ASCII.
+        name: z
+          .string()
+          .min(1, 'must not be empty')
+          .max(512, 'must be at most 512 characters')
+          .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces, as AWS names are'),
       }),
       { error: 'must be an array of {type, name}' },
     )

@@ -52,7 +52,7 @@ export const startRolloutBody = z.strictObject(
       .min(1, 'must name at least one tier')
       .refine((tiers) => new Set(tiers).size === tiers.length, 'must not name a tier twice')
       .optional()
-      .meta({ description: 'Only tenants of these tiers. Default: every tier.' }),
+      .meta({ description: 'Only tenants of these tiers. Default: every tier.', uniqueItems: true }),
   },
   {
     error: (issue) =>

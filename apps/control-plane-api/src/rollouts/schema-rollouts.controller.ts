@@ -69,8 +69,11 @@ export class SchemaRolloutsController {
       schema: { type: 'integer', minimum: 1, maximum: 100, default: DEFAULT_PAGE_SIZE },
     },
     cursor: {
-      description: 'The `nextCursor` of the previous page.',
-      schema: { type: 'string', format: 'uuid' },
+      description: 'The `nextCursor` of the previous page (empty: the first page).',
+      schema: {
+        type: 'string',
+        pattern: '^$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+      },
     },
   })
   @ApiJsonResponse(200, 'SchemaRolloutList', 'The newest rollouts with their counts.')

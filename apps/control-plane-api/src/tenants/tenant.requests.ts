@@ -143,6 +143,8 @@ function commaList<T extends string>(allowed: readonly T[], what: string) {
   return z
     .string()
     .transform((value, ctx) => {
+      // Empty: an empty list (form style, explode false), that is no filter.
+      if (value === '') return undefined;
       const items = value.split(',');
       const bad = items.filter((item) => !(allowed as readonly string[]).includes(item));
       if (bad.length) {
