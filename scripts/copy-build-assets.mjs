@@ -1,6 +1,6 @@
 // Copies what the build needs besides compiled code into dist/, replacing what an earlier build
 // left there (a migration removed from the source must not linger in dist/).
-import { cpSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, rmSync } from 'node:fs';
 
 const ASSETS = [['libs/tenant-schema/migrations', 'dist/libs/tenant-schema/migrations']];
 
@@ -8,3 +8,7 @@ for (const [from, to] of ASSETS) {
   rmSync(to, { recursive: true, force: true });
   cpSync(from, to, { recursive: true });
 }
+
+// The `silo` command (package.json "bin"): executable, so that `npx silo` runs it from a clone.
+const BIN = 'dist/apps/cli/src/main.js';
+if (existsSync(BIN)) chmodSync(BIN, 0o755);
