@@ -1,10 +1,10 @@
 import { Controller, Get, HttpException, Query } from '@nestjs/common';
 import { ApiOperation } from '@nestjs/swagger';
 import { ALARM_STATES, type AlarmState } from '@silo/aws';
-import { ProvisioningError, TIER_NAMES } from '@silo/core';
+import { ProvisioningError } from '@silo/core';
 import { parseInput, problem } from '@silo/http';
 import { Roles } from '../auth/route-rules';
-import { ApiJsonResponse, ApiProblems, ApiQueryFrom } from '../openapi/openapi.decorators';
+import { ApiJsonResponse, ApiProblems, ApiQueryFrom, TIER_FILTER_PARAM } from '../openapi/openapi.decorators';
 import { encodeAlarmCursor, listAlarmsQuery } from './alarms.requests';
 import type { FleetAlarmList } from './alarms.responses';
 import { FLEET_ALARMS_CACHE_MS, FleetAlarms, newestFirst } from './fleet-alarms.service';
@@ -28,12 +28,7 @@ export class AlarmsController {
       description: 'The state (default ALARM).',
       schema: { type: 'string', enum: [...ALARM_STATES], default: 'ALARM' },
     },
-    tier: {
-      description: 'Only alarms of tenants of these tiers (comma-separated).',
-      schema: { type: 'array', items: { type: 'string', enum: [...TIER_NAMES] } },
-      style: 'form',
-      explode: false,
-    },
+    tier: { description: 'Only alarms of tenants of these tiers (comma-separated).', ...TIER_FILTER_PARAM },
     limit: {
       description: 'Page size.',
       schema: { type: 'integer', minimum: 1, maximum: 200, default: DEFAULT_PAGE_SIZE },

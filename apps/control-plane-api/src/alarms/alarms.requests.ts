@@ -1,7 +1,7 @@
 import { ALARM_STATES } from '@silo/aws';
 import { TIER_NAMES, type TierName } from '@silo/core';
 import { z } from 'zod';
-import { pageLimitParam } from '../http/query-params';
+import { commaList, pageLimitParam } from '../http/query-params';
 
 /** Where a page of the fleet alarm view ends: the last alarm's state change (ms) and name. */
 export interface AlarmCursor {
@@ -24,23 +24,7 @@ function decodeAlarmCursor(value: string): AlarmCursor | null {
 /** GET /v1/alarms query. An empty `cursor` is the first page; unknown parameters are refused. */
 export const listAlarmsQuery = z.strictObject({
   state: z.enum(ALARM_STATES, { error: `must be one of ${ALARM_STATES.join(', ')}` }).default('ALARM'),
-  tier: z
-    .string()
-    .transform((value, ctx) => {
-      // Empty: an empty list (form style, explode false), that is no filter.
-      if (value === '') return undefined;
-      const items = value.split(',');
-      const bad = items.filter((item) => !(TIER_NAMES as readonly string[]).includes(item));
-      if (bad.length) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `unknown tier; expected ${TIER_NAMES.join(', ')} (comma-separated)`,
-        });
-        return z.NEVER;
-      }
-      return [...new Set(items)] as TierName[];
-    })
-    .optional(),
+  tier: commaList<TierName>(TIER_NAMES, 'tier'),
   limit: pageLimitParam(200),
   cursor: z
     .string()

@@ -9,3 +9,24 @@ export function pageLimitParam(max: number) {
     .pipe(z.number().min(1, 'must be at least 1').max(max, `must be at most ${max}`))
     .optional();
 }
+
+/** A comma-separated list of `allowed` values (form style, explode false); empty is no filter. */
+export function commaList<T extends string>(allowed: readonly T[], what: string) {
+  return z
+    .string()
+    .transform((value, ctx) => {
+      // Empty: an empty list (form style, explode false), that is no filter.
+      if (value === '') return undefined;
+      const items = value.split(',');
+      const bad = items.filter((item) => !(allowed as readonly string[]).includes(item));
+      if (bad.length) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown ${what} ${bad.map((b) => JSON.stringify(b.slice(0, 40))).join(', ')}; expected ${allowed.join(', ')} (comma-separated)`,
+        });
+        return z.NEVER;
+      }
+      return [...new Set(items)] as T[];
+    })
+    .optional();
+}

@@ -1,3 +1,4 @@
+import { TIER_NAMES } from '@silo/core';
 import { applyDecorators } from '@nestjs/common';
 import {
   ApiParam,
@@ -80,3 +81,10 @@ export const ApiTenantParam = () =>
     description: 'The tenant’s id (UUID) or slug.',
     schema: { type: 'string' },
   });
+
+/** The `tier` list filter as the document states it (comma-separated, form style). */
+export const TIER_FILTER_PARAM = {
+  schema: { type: 'array' as const, items: { type: 'string' as const, enum: [...TIER_NAMES] } },
+  style: 'form' as const,
+  explode: false,
+};

@@ -10,7 +10,7 @@ import {
 import { CHANGE_APPLY } from '@silo/control-plane-db';
 import { ROTATION_TARGETS, type TenantCursor } from '@silo/provisioning';
 import { z } from 'zod';
-import { pageLimitParam } from '../http/query-params';
+import { commaList, pageLimitParam } from '../http/query-params';
 
 /**
  * The contract's slug rule, with the reason for a refusal from the one shared check. The
@@ -137,26 +137,6 @@ function decodeCursor(value: string): TenantCursor | null {
   // Beyond what a timestamp can hold (JavaScript's and PostgreSQL's) no cursor was ever issued.
   if (createdAtMicros > LATEST_MICROS) return null;
   return { createdAtMicros, id: match[2] };
-}
-
-function commaList<T extends string>(allowed: readonly T[], what: string) {
-  return z
-    .string()
-    .transform((value, ctx) => {
-      // Empty: an empty list (form style, explode false), that is no filter.
-      if (value === '') return undefined;
-      const items = value.split(',');
-      const bad = items.filter((item) => !(allowed as readonly string[]).includes(item));
-      if (bad.length) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `unknown ${what} ${bad.map((b) => JSON.stringify(b.slice(0, 40))).join(', ')}; expected ${allowed.join(', ')} (comma-separated)`,
-        });
-        return z.NEVER;
-      }
-      return [...new Set(items)] as T[];
-    })
-    .optional();
 }
 
 /** GET /v1/tenants query. Every parameter appears at most once; unknown ones are refused. */

@@ -21,7 +21,6 @@ import {
   TenantError,
   TenantErrorCode,
   tenantResourceNames,
-  TIER_NAMES,
 } from '@silo/core';
 import type { TenantEntity } from '@silo/control-plane-db';
 import { parseInput, problem } from '@silo/http';
@@ -35,7 +34,13 @@ import {
 import type { Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';
-import { ApiJsonResponse, ApiProblems, ApiQueryFrom, ApiTenantParam } from '../openapi/openapi.decorators';
+import {
+  ApiJsonResponse,
+  ApiProblems,
+  ApiQueryFrom,
+  ApiTenantParam,
+  TIER_FILTER_PARAM,
+} from '../openapi/openapi.decorators';
 import { openApiSchema, schemaRef } from '../openapi/openapi.schemas';
 import { sagaContext } from '../http/saga-context';
 import { Mutating } from '../rate-limit/mutation-rate-limit.guard';
@@ -146,12 +151,7 @@ export class TenantsController {
       style: 'form',
       explode: false,
     },
-    tier: {
-      description: 'Only tenants of these tiers (comma-separated).',
-      schema: { type: 'array', items: { type: 'string', enum: [...TIER_NAMES] } },
-      style: 'form',
-      explode: false,
-    },
+    tier: { description: 'Only tenants of these tiers (comma-separated).', ...TIER_FILTER_PARAM },
     limit: {
       description: 'Page size.',
       schema: { type: 'integer', minimum: 1, maximum: 200, default: DEFAULT_PAGE_SIZE },
