@@ -3,6 +3,7 @@ import { removeTenantInstance } from '../support/local-tenant-instance';
 import { builtEntry, SiloProcess } from '../support/silo-process';
 import { SiloStack } from '../support/silo-stack';
 import { fastLocalSagaEnvironment, uniqueToken } from '../support/test-config';
+import { createOwnDatabase, dropDatabase } from '../support/test-databases';
 
 jest.setTimeout(240_000);
 
@@ -23,8 +24,13 @@ describe('the silo CLI against the stack', () => {
   let admin: string;
   const slug = `cli-${uniqueToken(2)}`;
 
+  let database: { name: string; url: string } | undefined;
+
   beforeAll(async () => {
+    // A control plane of its own: the rollout this test starts must see its tenant only.
+    database = await createOwnDatabase('cli');
     stack = await SiloStack.start({
+      DATABASE_URL: database.url,
       SILO_RESOURCE_PREFIX: prefix,
       ...fastLocalSagaEnvironment(),
       ALARM_ACTIONS: 'none',
@@ -37,6 +43,7 @@ describe('the silo CLI against the stack', () => {
   afterAll(async () => {
     await stack?.stop();
     await removeTenantInstance(prefix, slug);
+    if (database) await dropDatabase(database.name);
   });
 
   function token(roles: Role[]): Promise<string> {

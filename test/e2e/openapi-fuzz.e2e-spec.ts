@@ -2,9 +2,11 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { mintDevToken } from '../../libs/auth/src';
+import { removeTenantInstancesUnder } from '../support/local-tenant-instance';
 import { REPO_ROOT } from '../support/silo-process';
 import { SiloStack } from '../support/silo-stack';
 import { fastLocalSagaEnvironment, uniqueToken } from '../support/test-config';
+import { createOwnDatabase, dropDatabase } from '../support/test-databases';
 
 jest.setTimeout(600_000);
 
@@ -29,11 +31,16 @@ function schemathesis(args: string[]): Promise<{ code: number | null; output: st
 // answer must be documented for its operation (status, content type, headers, body schema),
 // no input may produce a 5xx, and the document must tell the truth about what the API accepts.
 describe('the OpenAPI document is exact (schemathesis against the built API)', () => {
+  const prefix = `fz${uniqueToken(3)}`;
   let stack: SiloStack;
+  let database: { name: string; url: string } | undefined;
 
   beforeAll(async () => {
+    // A control plane of its own: the rollouts and tenants it creates touch no other test.
+    database = await createOwnDatabase('fuzz');
     stack = await SiloStack.start({
-      SILO_RESOURCE_PREFIX: `fz${uniqueToken(3)}`,
+      DATABASE_URL: database.url,
+      SILO_RESOURCE_PREFIX: prefix,
       ...fastLocalSagaEnvironment(),
       ALARM_ACTIONS: 'none',
       RATE_LIMIT_MUTATIONS: '100000',
@@ -43,6 +50,9 @@ describe('the OpenAPI document is exact (schemathesis against the built API)', (
 
   afterAll(async () => {
     await stack?.stop();
+    // The tenants schemathesis created were materialised on the local server.
+    await removeTenantInstancesUnder(prefix);
+    if (database) await dropDatabase(database.name);
   });
 
   it('finds no failure', async () => {

@@ -1,4 +1,5 @@
-import { tenantResourceNames } from '../../libs/core/src';
+import { Client } from 'pg';
+import { quoteIdentifier, tenantResourceNames } from '../../libs/core/src';
 import { appLoginRoles, removeLocalInstance } from '../../libs/tenant-schema/src';
 import { testServices } from './test-services';
 
@@ -9,4 +10,28 @@ export async function removeTenantInstance(prefix: string, slug: string): Promis
     database: names.instanceIdentifier,
     roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
   });
+}
+
+/** Drops every database and role the local backend made under `prefix` (tenants a test did not name). */
+export async function removeTenantInstancesUnder(prefix: string): Promise<void> {
+  if (!/^[a-z][a-z0-9]{1,15}$/.test(prefix)) throw new Error(`not a test resource prefix: ${prefix}`);
+  const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+  await admin.connect();
+  try {
+    const { rows: databases } = await admin.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE $1`,
+      [`${prefix}-%`],
+    );
+    const { rows: roles } = await admin.query<{ rolname: string }>(
+      // Login roles (…_app_a/_b) before the app role, the owner (…_admin) last.
+      `SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname LIKE '%\\_admin', length(rolname) DESC`,
+      [`${prefix}\\_%`],
+    );
+    for (const { datname } of databases) {
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(datname)} WITH (FORCE)`);
+    }
+    for (const { rolname } of roles) await admin.query(`DROP ROLE IF EXISTS ${quoteIdentifier(rolname)}`);
+  } finally {
+    await admin.end();
+  }
 }
