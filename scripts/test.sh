@@ -22,6 +22,8 @@ step "AWS emulator (moto) virtualenv"
 bash scripts/aws-emulator.sh install
 step "schemathesis virtualenv"
 bash scripts/schemathesis.sh install
+step "chromium (console browser tests)"
+bash scripts/ensure-chromium.sh
 step "typecheck"
 npm run --silent typecheck
 step "lint"

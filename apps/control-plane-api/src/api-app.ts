@@ -4,6 +4,10 @@ import type { SiloConfig } from '@silo/config';
 import { configureJsonHttp } from '@silo/http';
 import { Logger } from 'nestjs-pino';
 import { setupOpenApi } from './openapi/openapi.setup';
+import { assignRequestId } from '@silo/observability';
+import type { NextFunction, Request, Response } from 'express';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 /** Options every API application is created with, by main and by tests. */
 export const API_APP_OPTIONS = { bodyParser: false, bufferLogs: true } as const;
@@ -18,5 +22,32 @@ export function configureApiApp(app: INestApplication, config: SiloConfig): Nest
   express.useLogger(express.get(Logger));
   configureJsonHttp(express, { bodyLimitBytes: config.http.bodyLimitBytes });
   setupOpenApi(express);
+  serveConsole(express);
   return express;
+}
+
+/** Where `npm run build` puts the console (dist/console), seen from the built API or its source. */
+function consoleDir(): string | undefined {
+  return [resolve(__dirname, '../../../console'), resolve(__dirname, '../../../dist/console')].find((dir) =>
+    existsSync(resolve(dir, 'index.html')),
+  );
+}
+
+/**
+ * The ops console's static assets under /console (no server of its own). Every path under it that
+ * is not an asset answers the app's index.html, which routes in the browser. Without a build the
+ * API serves no console, and /console is 404 like any unknown path.
+ */
+function serveConsole(app: NestExpressApplication): void {
+  const dir = consoleDir();
+  if (!dir) return;
+  app.useStaticAssets(dir, { prefix: '/console/', index: false, fallthrough: true });
+  const index = resolve(dir, 'index.html');
+  app.use('/console', (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    if (req.path.startsWith('/assets/')) return next();
+    assignRequestId(req, res);
+    res.setHeader('cache-control', 'no-cache');
+    res.sendFile(index);
+  });
 }

@@ -1,0 +1,47 @@
+import { useQuery } from '@tanstack/react-query';
+import type { FleetAlarms } from '../api';
+import type { Session } from '../main';
+import { Loadable } from '../ui';
+
+export function AlarmsPage({ session }: { session: Session }) {
+  const query = useQuery({
+    queryKey: ['alarms'],
+    queryFn: () => session.api<FleetAlarms>('GET', '/v1/alarms?state=ALARM&limit=200'),
+    refetchInterval: 15_000,
+  });
+  return (
+    <section>
+      <h1>Alarms firing</h1>
+      <Loadable query={query} empty={(d) => d.items.length === 0} emptyText="No alarm is firing.">
+        {(page) => (
+          <table>
+            <thead>
+              <tr>
+                <th>Tenant</th>
+                <th>Tier</th>
+                <th>Metric</th>
+                <th>Threshold</th>
+                <th>Since</th>
+                <th>Reason</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.items.map((a) => (
+                <tr key={a.name}>
+                  <td>
+                    <a href={`#/tenants/${a.tenant.id}`}>{a.tenant.slug}</a>
+                  </td>
+                  <td>{a.tenant.tier}</td>
+                  <td>{a.metric}</td>
+                  <td>{a.threshold}</td>
+                  <td>{a.updatedAt ? new Date(a.updatedAt).toLocaleString() : '–'}</td>
+                  <td>{a.stateReason}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Loadable>
+    </section>
+  );
+}

@@ -1,0 +1,86 @@
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { useState } from 'react';
+import type { Tenant, Tiers } from '../api';
+import type { Session } from '../main';
+import { Loadable, ProblemView } from '../ui';
+
+/** The contract's slug rule, checked as the user types (the API checks it again). */
+function slugProblem(slug: string): string | null {
+  if (!slug) return null;
+  if (!/^[a-z][a-z0-9-]{1,30}[a-z0-9]$/.test(slug))
+    return '3–32 characters: lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen';
+  if (slug.includes('--')) return 'no double hyphen';
+  return null;
+}
+
+export function OnboardPage({ session }: { session: Session }) {
+  const [slug, setSlug] = useState('');
+  const [name, setName] = useState('');
+  const [tier, setTier] = useState('starter');
+  // One key per submission attempt: a double click (or a retry of the same submission) makes one tenant.
+  const [key, setKey] = useState(() => crypto.randomUUID());
+  const tiers = useQuery({ queryKey: ['tiers'], queryFn: () => session.api<Tiers>('GET', '/v1/tiers') });
+  const create = useMutation({
+    mutationFn: () =>
+      session.api<Tenant>('POST', '/v1/tenants', { slug, name, tier }, { 'idempotency-key': key }),
+    onSuccess: (tenant) => {
+      setKey(crypto.randomUUID());
+      location.hash = `#/tenants/${tenant.id}`;
+    },
+  });
+  const problem = slugProblem(slug);
+  return (
+    <section>
+      <h1>Onboard a tenant</h1>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          create.mutate();
+        }}
+      >
+        <label>
+          Slug
+          <input
+            name="slug"
+            value={slug}
+            onChange={(e) => setSlug(e.target.value)}
+            aria-invalid={Boolean(problem)}
+          />
+        </label>
+        {problem && <p className="field-error">{problem}</p>}
+        <label>
+          Name
+          <input name="name" value={name} onChange={(e) => setName(e.target.value)} />
+        </label>
+        <Loadable query={tiers}>
+          {(list) => (
+            <div className="tier-cards">
+              {list.items.map((t) => (
+                <label key={t.tier} className={`tier-card ${tier === t.tier ? 'selected' : ''}`}>
+                  <input
+                    type="radio"
+                    name="tier"
+                    value={t.tier}
+                    checked={tier === t.tier}
+                    onChange={() => setTier(t.tier)}
+                  />
+                  <strong>{t.tier}</strong>
+                  <span>{t.instanceClass}</span>
+                  <span>
+                    {t.storage.allocatedGiB} GiB gp3{t.storage.iops ? `, ${t.storage.iops} IOPS` : ''}
+                  </span>
+                  <span>{t.multiAz ? 'Multi-AZ' : 'single-AZ'}</span>
+                  <span>backups {t.backupRetentionDays} days</span>
+                </label>
+              ))}
+            </div>
+          )}
+        </Loadable>
+        <button type="submit" disabled={Boolean(problem) || !slug || !name || create.isPending}>
+          Create
+        </button>
+      </form>
+      <ProblemView error={create.error} />
+    </section>
+  );
+}
