@@ -85,6 +85,16 @@ if (!haveChromium) {
     await page.click('text=Onboard');
     await page.fill('input[name=slug]', 'Bad Slug');
     await page.waitForSelector('.field-error');
+    // A slug already taken is said so as it is typed.
+    const other = `taken-${uniqueToken(2)}`;
+    await stack.call(
+      'POST',
+      '/v1/tenants',
+      { sub: 'setup', roles: ['ops'] },
+      { slug: other, name: 'Taken', tier: 'starter' },
+    );
+    await page.fill('input[name=slug]', other);
+    await page.waitForSelector(`.field-error:has-text("${other} is already taken")`);
     await page.fill('input[name=slug]', slug);
     expect(await page.locator('.field-error').count()).toBe(0);
     await page.fill('input[name=name]', 'Web Corp');

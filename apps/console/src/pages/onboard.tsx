@@ -1,6 +1,6 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import type { Tenant, Tiers } from '../api';
+import { Problem, type Tenant, type Tiers } from '../api';
 import type { Session } from '../main';
 import { Loadable, ProblemView } from '../ui';
 
@@ -28,7 +28,21 @@ export function OnboardPage({ session }: { session: Session }) {
       location.hash = `#/tenants/${tenant.id}`;
     },
   });
-  const problem = slugProblem(slug);
+  const shapeProblem = slugProblem(slug);
+  // Taken or free, asked of the API as the user types (the create still decides: 409).
+  const taken = useQuery({
+    queryKey: ['slug-taken', slug],
+    enabled: Boolean(slug) && !shapeProblem,
+    queryFn: () =>
+      session.api<Tenant>('GET', `/v1/tenants/${slug}`).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof Problem && error.status === 404) return false;
+          throw error;
+        },
+      ),
+  });
+  const problem = shapeProblem ?? (taken.data ? `${slug} is already taken` : null);
   return (
     <section>
       <h1>Onboard a tenant</h1>
