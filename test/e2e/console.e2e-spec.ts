@@ -155,6 +155,23 @@ if (!haveChromium) {
     await shot('alarms');
   });
 
+  it('shows schema rollouts and one rollout’s progress per wave', async () => {
+    const started = await stack.call<{ id: string }>(
+      'POST',
+      '/v1/schema-rollouts',
+      { sub: 'setup', roles: ['admin'] },
+      {},
+    );
+    expect(started.status).toBe(202);
+    await page.click('text=Schema rollouts');
+    await page.click(`a[href="#/rollouts/${started.body.id}"]`);
+    await page.waitForSelector('h1:has-text("Rollout to")');
+    await page.waitForSelector('table.waves');
+    await page.waitForSelector('h1 .badge-succeeded', { timeout: 30_000 });
+    // The tenants here were provisioned at the newest version: no wave had work to do.
+    await page.waitForSelector('text=Every tenant was already at this version.');
+  });
+
   it('hides the admin buttons from an sre token, and sends a 401 back to sign-in', async () => {
     await signIn(['sre']);
     expect(await page.locator('header >> text=Onboard').count()).toBe(0);

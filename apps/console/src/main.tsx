@@ -4,7 +4,7 @@ import { createRoot } from 'react-dom/client';
 import { apiWith, rolesOf, type Api } from './api';
 import { AlarmsPage } from './pages/alarms';
 import { OnboardPage } from './pages/onboard';
-import { RolloutsPage } from './pages/rollouts';
+import { RolloutPage, RolloutsPage } from './pages/rollouts';
 import { SignIn } from './pages/sign-in';
 import { TenantPage } from './pages/tenant';
 import { TenantsPage } from './pages/tenants';
@@ -78,6 +78,8 @@ function App() {
           <OnboardPage session={session} />
         ) : page === 'alarms' ? (
           <AlarmsPage session={session} />
+        ) : page === 'rollouts' && id ? (
+          <RolloutPage session={session} id={decodeURIComponent(id)} />
         ) : page === 'rollouts' ? (
           <RolloutsPage session={session} />
         ) : (

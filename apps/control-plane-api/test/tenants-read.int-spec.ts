@@ -51,6 +51,7 @@ describe('tenant read routes', () => {
         type: 'tenant.created',
         message: `tenant ${slug} created (pro)`,
         actor: 'ops-7',
+        correlationId: 'req-1',
         data: { tier: 'pro', name: 'Read Corp' },
       },
     ]);

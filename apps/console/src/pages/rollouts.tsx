@@ -3,6 +3,60 @@ import type { Rollout, Rollouts } from '../api';
 import type { Session } from '../main';
 import { Loadable, ProblemView, StatusBadge } from '../ui';
 
+/** One rollout: progress per wave and the failed tenants with what failed. */
+export function RolloutPage({ session, id }: { session: Session; id: string }) {
+  const query = useQuery({
+    queryKey: ['rollout', id],
+    queryFn: () => session.api<Rollout>('GET', `/v1/schema-rollouts/${encodeURIComponent(id)}`),
+    refetchInterval: 3000,
+  });
+  return (
+    <Loadable query={query}>
+      {(r) => (
+        <section>
+          <h1>
+            Rollout to {r.targetVersion} <StatusBadge status={r.status} />
+          </h1>
+          {r.pausedReason && <p className="problem">{r.pausedReason}</p>}
+          {r.plan.length === 0 && <p className="muted">Every tenant was already at this version.</p>}
+          <table className="waves">
+            <thead>
+              <tr>
+                <th>Wave</th>
+                <th>Tenants</th>
+                <th>Done</th>
+                <th>Failed</th>
+              </tr>
+            </thead>
+            <tbody>
+              {r.plan.map((w) => (
+                <tr key={w.index}>
+                  <td>{w.kind === 'canary' ? 'canary' : `${w.percent}%`}</td>
+                  <td>{w.tenants.length}</td>
+                  <td>{w.tenants.filter((t) => t.state === 'succeeded' || t.state === 'skipped').length}</td>
+                  <td>{w.tenants.filter((t) => t.state === 'failed').length}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <h2>Failed tenants</h2>
+          {r.failedTenants.length === 0 ? (
+            <p className="muted">None.</p>
+          ) : (
+            <ul>
+              {r.failedTenants.map((f) => (
+                <li key={f.tenantId}>
+                  {f.slug} (wave {f.wave}): {f.failingMigration ?? ''} {f.sqlState ?? ''} {f.message ?? ''}
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+      )}
+    </Loadable>
+  );
+}
+
 export function RolloutsPage({ session }: { session: Session }) {
   const client = useQueryClient();
   const query = useQuery({
@@ -37,7 +91,9 @@ export function RolloutsPage({ session }: { session: Session }) {
             <tbody>
               {page.items.map((r) => (
                 <tr key={r.id}>
-                  <td>{r.targetVersion}</td>
+                  <td>
+                    <a href={`#/rollouts/${r.id}`}>{r.targetVersion}</a>
+                  </td>
                   <td>
                     <StatusBadge status={r.status} />
                   </td>

@@ -180,6 +180,7 @@ export function TenantPage({ session, id }: { session: Session; id: string }) {
                       <td>{e.type}</td>
                       <td>{e.message}</td>
                       <td>{e.actor}</td>
+                      <td className="muted">{e.correlationId ?? ''}</td>
                     </tr>
                   ))}
                 </tbody>

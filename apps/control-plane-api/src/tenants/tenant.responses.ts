@@ -125,6 +125,10 @@ export const tenantEvent = z.object({
   type: z.string().meta({ example: 'tenant.created' }),
   message: z.string(),
   actor: z.string().meta({ description: 'JWT `sub` of the caller, or `system:<component>` for the worker.' }),
+  correlationId: z
+    .string()
+    .nullable()
+    .meta({ description: 'The request id (x-request-id) or job id the change belongs to.' }),
   data: z.record(z.string(), z.unknown()),
 });
 

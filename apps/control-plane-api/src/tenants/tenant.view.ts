@@ -96,7 +96,14 @@ export function changeView({ change: c, steps }: TenantChangeDetail) {
 }
 
 export function eventView(e: TenantEventEntity) {
-  return { at: e.at.toISOString(), type: e.type, message: e.message, actor: e.actor, data: e.data };
+  return {
+    at: e.at.toISOString(),
+    type: e.type,
+    message: e.message,
+    actor: e.actor,
+    correlationId: e.correlationId,
+    data: e.data,
+  };
 }
 
 export function alarmView(a: AlarmView) {
