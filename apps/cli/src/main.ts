@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { randomUUID } from 'node:crypto';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { TIER_NAMES } from '@silo/core';
 import { ApiClient, ApiError } from './api-client';
 import { output, table, type Output } from './render';
 
 /** Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 authentication or authorisation. */
 const EXIT = { ok: 0, failed: 1, usage: 2, auth: 3 } as const;
 const DEFAULT_API = 'http://localhost:3000';
-const TIERS = ['starter', 'pro', 'enterprise'];
+const TIERS: readonly string[] = TIER_NAMES;
 
 const USAGE = `usage: silo <command> [options]
 
@@ -178,7 +179,7 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(
   return { ctx, values, args: given };
 }
 
-function oneOf(name: string, value: string | undefined, allowed: string[]): string | undefined {
+function oneOf(name: string, value: string | undefined, allowed: readonly string[]): string | undefined {
   if (value === undefined) return undefined;
   if (!allowed.includes(value))
     throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, not "${value}"`);

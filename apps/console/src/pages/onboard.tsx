@@ -1,17 +1,9 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
+import { slugProblem } from '../../../../libs/core/src/tenant/tenant-slug';
 import { Problem, type Tenant, type Tiers } from '../api';
 import type { Session } from '../main';
 import { Loadable, ProblemView } from '../ui';
-
-/** The contract's slug rule, checked as the user types (the API checks it again). */
-function slugProblem(slug: string): string | null {
-  if (!slug) return null;
-  if (!/^[a-z][a-z0-9-]{1,30}[a-z0-9]$/.test(slug))
-    return '3–32 characters: lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen';
-  if (slug.includes('--')) return 'no double hyphen';
-  return null;
-}
 
 export function OnboardPage({ session }: { session: Session }) {
   const [slug, setSlug] = useState('');
@@ -28,7 +20,8 @@ export function OnboardPage({ session }: { session: Session }) {
       location.hash = `#/tenants/${tenant.id}`;
     },
   });
-  const shapeProblem = slugProblem(slug);
+  // The contract's slug rule, from the same function the API checks it with.
+  const shapeProblem = slug ? slugProblem(slug) : null;
   // Taken or free, asked of the API as the user types (the create still decides: 409).
   const taken = useQuery({
     queryKey: ['slug-taken', slug],

@@ -1,5 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
+import { TIER_NAMES } from '../../../../libs/core/src/tenant/tier';
 import type { Tenant, TenantAlarms, TenantEvents } from '../api';
 import type { Session } from '../main';
 import { duration, Loadable, ProblemView, StatusBadge } from '../ui';
@@ -50,7 +51,7 @@ export function TenantPage({ session, id }: { session: Session; id: string }) {
               <button onClick={() => action.mutate({ method: 'POST', to: `${path}/resume` })}>Resume</button>
               <span>
                 <select name="change-tier" value={tier} onChange={(e) => setTier(e.target.value)}>
-                  {['starter', 'pro', 'enterprise'].map((x) => (
+                  {TIER_NAMES.map((x) => (
                     <option key={x}>{x}</option>
                   ))}
                 </select>

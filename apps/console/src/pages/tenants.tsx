@@ -1,20 +1,14 @@
 import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
+import { TENANT_STATUSES } from '../../../../libs/core/src/tenant/tenant-status';
+import { TIER_NAMES } from '../../../../libs/core/src/tenant/tier';
 import type { TenantList } from '../api';
 import type { Session } from '../main';
 import { Loadable, StatusBadge } from '../ui';
 
-const STATUSES = [
-  '',
-  'PENDING',
-  'PROVISIONING',
-  'ACTIVE',
-  'SUSPENDED',
-  'FAILED',
-  'DEPROVISIONING',
-  'DELETED',
-];
-const TIERS = ['', 'starter', 'pro', 'enterprise'];
+// '' is "any": no filter.
+const STATUSES = ['', ...TENANT_STATUSES];
+const TIERS = ['', ...TIER_NAMES];
 
 export function TenantsPage({ session }: { session: Session }) {
   const [status, setStatus] = useState('');

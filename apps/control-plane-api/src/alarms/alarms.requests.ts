@@ -1,7 +1,7 @@
 import { ALARM_STATES } from '@silo/aws';
 import { TIER_NAMES, type TierName } from '@silo/core';
 import { z } from 'zod';
-import { commaList, pageLimitParam } from '../http/query-params';
+import { commaList, cursorParam, pageLimitParam } from '../http/query-params';
 
 /** Where a page of the fleet alarm view ends: the last alarm's state change (ms) and name. */
 export interface AlarmCursor {
@@ -26,16 +26,5 @@ export const listAlarmsQuery = z.strictObject({
   state: z.enum(ALARM_STATES, { error: `must be one of ${ALARM_STATES.join(', ')}` }).default('ALARM'),
   tier: commaList<TierName>(TIER_NAMES, 'tier'),
   limit: pageLimitParam(200),
-  cursor: z
-    .string()
-    .transform((value, ctx) => {
-      if (value === '') return undefined;
-      const cursor = decodeAlarmCursor(value);
-      if (!cursor) {
-        ctx.addIssue({ code: 'custom', message: 'is not a cursor this API issued' });
-        return z.NEVER;
-      }
-      return cursor;
-    })
-    .optional(),
+  cursor: cursorParam(decodeAlarmCursor),
 });

@@ -30,3 +30,22 @@ export function commaList<T extends string>(allowed: readonly T[], what: string)
     })
     .optional();
 }
+
+/**
+ * An opaque `cursor` query parameter: empty is the first page (as a plain string schema allows);
+ * anything `decode` does not recognise as a cursor this API issued is refused.
+ */
+export function cursorParam<T>(decode: (value: string) => T | null) {
+  return z
+    .string()
+    .transform((value, ctx) => {
+      if (value === '') return undefined;
+      const cursor = decode(value);
+      if (cursor === null) {
+        ctx.addIssue({ code: 'custom', message: 'is not a cursor this API issued' });
+        return z.NEVER;
+      }
+      return cursor;
+    })
+    .optional();
+}

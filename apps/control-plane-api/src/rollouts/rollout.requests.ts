@@ -1,6 +1,6 @@
 import { TIER_NAMES } from '@silo/core';
 import { z } from 'zod';
-import { pageLimitParam } from '../http/query-params';
+import { cursorParam, pageLimitParam } from '../http/query-params';
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -65,16 +65,5 @@ const ROLLOUT_CURSOR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 /** GET /v1/schema-rollouts query. */
 export const listRolloutsQuery = z.strictObject({
   limit: pageLimitParam(100),
-  // An empty cursor is the first page, as the schema's plain string allows.
-  cursor: z
-    .string()
-    .transform((value, ctx) => {
-      if (value === '') return undefined;
-      if (!ROLLOUT_CURSOR.test(value)) {
-        ctx.addIssue({ code: 'custom', message: 'is not a cursor this API issued' });
-        return z.NEVER;
-      }
-      return value;
-    })
-    .optional(),
+  cursor: cursorParam((value) => (ROLLOUT_CURSOR.test(value) ? value : null)),
 });

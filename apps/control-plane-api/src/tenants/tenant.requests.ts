@@ -10,7 +10,7 @@ import {
 import { CHANGE_APPLY } from '@silo/control-plane-db';
 import { ROTATION_TARGETS, type TenantCursor } from '@silo/provisioning';
 import { z } from 'zod';
-import { commaList, pageLimitParam } from '../http/query-params';
+import { commaList, cursorParam, pageLimitParam } from '../http/query-params';
 
 /**
  * The contract's slug rule, with the reason for a refusal from the one shared check. The
@@ -144,19 +144,7 @@ export const listTenantsQuery = z.strictObject({
   status: commaList<TenantStatus>(TENANT_STATUSES, 'status'),
   tier: commaList<TierName>(TIER_NAMES, 'tier'),
   limit: pageLimitParam(200),
-  cursor: z
-    .string()
-    .transform((value, ctx) => {
-      // An empty cursor is the first page, as the schema's plain string allows.
-      if (value === '') return undefined;
-      const cursor = decodeCursor(value);
-      if (!cursor) {
-        ctx.addIssue({ code: 'custom', message: 'is not a cursor this API issued' });
-        return z.NEVER;
-      }
-      return cursor;
-    })
-    .optional(),
+  cursor: cursorParam(decodeCursor),
 });
 
 /** DELETE /v1/tenants/{id-or-slug} query: the slug, typed again. */

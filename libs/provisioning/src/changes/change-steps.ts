@@ -1,9 +1,11 @@
+import { OPEN_CHANGE_STATUSES, type ChangeKind, type TenantChangeEntity } from '@silo/control-plane-db';
 import { failpoint, ProvisioningError, ProvisioningErrorCode, type TenantStatus } from '@silo/core';
 import { backoffDelay } from '../saga/backoff';
 import type { SagaOutcome } from '../saga/provisioning-saga';
 import type { StepDeps } from '../saga/provisioning-steps';
 import { StepJournal } from '../saga/step-journal';
-import type { SagaContext, SagaLog } from '../store/provisioning-store';
+import type { SagaContext, SagaLog, TenantRecord } from '../store/provisioning-store';
+import type { ChangeStore } from './change-store';
 
 /**
  * `wait`: come back later (after `delayMs`, or the wait backoff); `parked`: end the job, something
@@ -85,4 +87,28 @@ export async function runChangeSteps<S extends string>(run: ChangeStepsRun<S>): 
     }
   }
   return { kind: 'finished', status: run.status };
+}
+
+/**
+ * The tenant and its open change of `kind` that a change saga's pass works on, or the outcome
+ * that ends the job: no tenant, no such change open (it ended, or another kind is current), or a
+ * tenant no longer ACTIVE or SUSPENDED, whose change is then abandoned (FAILED) at `firstStep`.
+ */
+export async function openChangeFor(
+  deps: Pick<StepDeps, 'store'>,
+  changes: ChangeStore,
+  tenantId: string,
+  expected: { kind: ChangeKind; what: string; firstStep: string },
+  ctx: SagaContext,
+): Promise<{ tenant: TenantRecord; change: TenantChangeEntity } | { outcome: SagaOutcome }> {
+  const tenant = await deps.store.getTenant(tenantId);
+  const change = tenant ? await changes.current(tenantId) : null;
+  if (!tenant || !change || change.kind !== expected.kind || !OPEN_CHANGE_STATUSES.includes(change.status)) {
+    return { outcome: { kind: 'finished', status: tenant?.status ?? 'MISSING' } };
+  }
+  if (tenant.status !== 'ACTIVE' && tenant.status !== 'SUSPENDED') {
+    await changes.abandon(change, tenant.status, expected.what, expected.firstStep, ctx);
+    return { outcome: { kind: 'finished', status: tenant.status } };
+  }
+  return { tenant, change };
 }

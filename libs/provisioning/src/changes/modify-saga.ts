@@ -20,7 +20,7 @@ import type {
   StepRecord,
   TenantRecord,
 } from '../store/provisioning-store';
-import { runChangeSteps, type ChangeStepResult } from './change-steps';
+import { openChangeFor, runChangeSteps, type ChangeStepResult } from './change-steps';
 import type { ChangeStore } from './change-store';
 import { shapeOf } from './tenant-changes.service';
 import { modificationOf, reaches, type InstanceShape, type TierChangePlan } from './tier-change-plan';
@@ -85,29 +85,22 @@ export class ModifySaga {
   }
 
   private async pass(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
-    const { store, settings } = this.deps;
-    const tenant = await store.getTenant(tenantId);
-    const change = tenant ? await this.changes.current(tenantId) : null;
-    if (
-      !tenant ||
-      !change ||
-      change.kind !== 'tier' ||
-      !['RUNNING', 'PENDING_MAINTENANCE'].includes(change.status)
-    ) {
-      return { kind: 'finished', status: tenant?.status ?? 'MISSING' };
-    }
+    const found = await openChangeFor(
+      this.deps,
+      this.changes,
+      tenantId,
+      { kind: 'tier', what: 'tier change', firstStep: 'modify-instance' },
+      ctx,
+    );
+    if ('outcome' in found) return found.outcome;
+    const { tenant, change } = found;
     const run: ModifyRun = {
       tenant,
       change,
       plan: change.plan as unknown as TierChangePlan,
-      names: tenantResourceNames(settings.prefix, tenant.slug),
+      names: tenantResourceNames(this.deps.settings.prefix, tenant.slug),
       ctx,
     };
-    if (tenant.status !== 'ACTIVE' && tenant.status !== 'SUSPENDED') {
-      await this.changes.abandon(change, tenant.status, 'tier change', 'modify-instance', ctx);
-      return { kind: 'finished', status: tenant.status };
-    }
-
     return runChangeSteps({
       deps: this.deps,
       saga: SAGA,

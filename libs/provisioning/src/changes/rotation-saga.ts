@@ -16,7 +16,7 @@ import { StepJournal } from '../saga/step-journal';
 import { passUnderTenantLock } from '../saga/tenant-pass';
 import type { SagaContext, SagaLog, StepCompletion, TenantRecord } from '../store/provisioning-store';
 import type { ChangeStore } from './change-store';
-import { runChangeSteps, type ChangeStepResult } from './change-steps';
+import { openChangeFor, runChangeSteps, type ChangeStepResult } from './change-steps';
 
 export const ROTATION_TARGETS = ['app', 'master', 'both'] as const;
 export type RotationTarget = (typeof ROTATION_TARGETS)[number];
@@ -97,11 +97,15 @@ export class RotationSaga {
   }
 
   private async pass(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
-    const tenant = await this.deps.store.getTenant(tenantId);
-    const change = tenant ? await this.changes.current(tenantId) : null;
-    if (!tenant || !change || change.kind !== 'rotation' || change.status !== 'RUNNING') {
-      return { kind: 'finished', status: tenant?.status ?? 'MISSING' };
-    }
+    const found = await openChangeFor(
+      this.deps,
+      this.changes,
+      tenantId,
+      { kind: 'rotation', what: 'credential rotation', firstStep: 'app:create-secret' },
+      ctx,
+    );
+    if ('outcome' in found) return found.outcome;
+    const { tenant, change } = found;
     const run: RotationRun = {
       tenant,
       change,
@@ -109,10 +113,6 @@ export class RotationSaga {
       ctx,
       values: new Map(),
     };
-    if (tenant.status !== 'ACTIVE' && tenant.status !== 'SUSPENDED') {
-      await this.changes.abandon(change, tenant.status, 'credential rotation', 'app:create-secret', ctx);
-      return { kind: 'finished', status: tenant.status };
-    }
     return runChangeSteps({
       deps: this.deps,
       saga: SAGA,

@@ -11,7 +11,7 @@ export class RdsDatabaseHost implements TenantDatabaseHost {
 
   constructor(
     private readonly config: Pick<SiloConfig, 'tenants'>,
-    private readonly rds?: Pick<RdsInstances, 'setMasterPassword'>,
+    private readonly rds: Pick<RdsInstances, 'setMasterPassword'>,
   ) {
     const { ssl, caFile } = config.tenants;
     this.ssl =
@@ -42,7 +42,6 @@ export class RdsDatabaseHost implements TenantDatabaseHost {
     masterUsername: string;
     password: string;
   }): Promise<void> {
-    if (!this.rds) throw new Error('RdsDatabaseHost was built without RDS access');
     await this.rds.setMasterPassword(instance.identifier, instance.password);
   }
 
