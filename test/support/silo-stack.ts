@@ -45,9 +45,12 @@ export class SiloStack {
     readonly worker: SiloProcess,
   ) {}
 
-  /** Starts both with `testEnvironment(overrides)` on a free port; resolves once both are ready. */
+  /**
+   * Starts both with `testEnvironment(overrides)` on a free port (or `overrides.PORT`); resolves
+   * once both are ready.
+   */
   static async start(overrides: Record<string, string> = {}): Promise<SiloStack> {
-    const port = await freePort();
+    const port = overrides.PORT ? Number(overrides.PORT) : await freePort();
     const env = testEnvironment({ PORT: String(port), ...overrides });
     const stack = new SiloStack(
       env,

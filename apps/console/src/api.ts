@@ -60,17 +60,3 @@ export function apiWith(token: string, onUnauthorized: () => void): Api {
     return parsed as T;
   };
 }
-
-/** The roles in a JWT's payload (not verified here: the API decides; this only hides buttons). */
-export function rolesOf(token: string): string[] {
-  try {
-    const payload = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))) as {
-      roles?: unknown;
-    };
-    return Array.isArray(payload.roles)
-      ? payload.roles.filter((r): r is string => typeof r === 'string')
-      : [];
-  } catch {
-    return [];
-  }
-}

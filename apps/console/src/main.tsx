@@ -1,7 +1,17 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode, useCallback, useEffect, useMemo, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { apiWith, rolesOf, type Api } from './api';
+import { apiWith, type Api } from './api';
+import {
+  CALLBACK_PATH,
+  forgetToken,
+  loadSettings,
+  rolesOf,
+  storedToken,
+  storeToken,
+  userManager,
+  type ConsoleSettings,
+} from './auth';
 import { AlarmsPage } from './pages/alarms';
 import { OnboardPage } from './pages/onboard';
 import { RolloutPage, RolloutsPage } from './pages/rollouts';
@@ -9,8 +19,6 @@ import { SignIn } from './pages/sign-in';
 import { TenantPage } from './pages/tenant';
 import { TenantsPage } from './pages/tenants';
 import './style.css';
-
-const TOKEN_KEY = 'silo.console.token';
 
 export interface Session {
   api: Api;
@@ -29,12 +37,63 @@ function useHashRoute(): string {
   return hash;
 }
 
-function App() {
-  const [token, setToken] = useState(() => sessionStorage.getItem(TOKEN_KEY));
-  const signOut = useCallback(() => {
-    sessionStorage.removeItem(TOKEN_KEY);
-    setToken(null);
+/**
+ * Signing in: the settings say which ways are offered. Coming back from the identity provider
+ * (the callback path), the code is exchanged for tokens, then the address is put back to the
+ * console's own so that a reload does not replay the code.
+ */
+function useSignIn() {
+  const [settings, setSettings] = useState<ConsoleSettings | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [token, setToken] = useState(() => (location.pathname === CALLBACK_PATH ? null : storedToken()));
+  useEffect(() => {
+    let live = true;
+    void (async () => {
+      try {
+        const loaded = await loadSettings();
+        if (!live) return;
+        setSettings(loaded);
+        if (location.pathname !== CALLBACK_PATH) return;
+        history.replaceState(null, '', '/console/#/tenants');
+        if (!loaded.oidc) throw new Error('this console has no OpenID Connect client configured');
+        const user = await userManager(loaded.oidc).signinRedirectCallback(
+          `${location.origin}${CALLBACK_PATH}${callbackSearch}`,
+        );
+        if (!live) return;
+        storeToken(user.access_token);
+        setToken(user.access_token);
+      } catch (e) {
+        if (live) setError(e instanceof Error ? e.message : String(e));
+      }
+    })();
+    return () => {
+      live = false;
+    };
   }, []);
+  const signOut = useCallback(() => {
+    forgetToken();
+    if (settings?.oidc) void userManager(settings.oidc).removeUser();
+    setToken(null);
+  }, [settings]);
+  const signInWithToken = useCallback((t: string) => {
+    storeToken(t);
+    setError(null);
+    setToken(t);
+  }, []);
+  const signInWithProvider = useCallback(() => {
+    if (!settings?.oidc) return;
+    userManager(settings.oidc)
+      .signinRedirect()
+      .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
+  }, [settings]);
+  return { settings, error, token, signOut, signInWithToken, signInWithProvider };
+}
+
+// Read once, before the address is replaced: the identity provider's answer (code and state, or error).
+const callbackSearch = location.pathname === CALLBACK_PATH ? location.search : '';
+
+function App() {
+  const { settings, error, token, signOut, signInWithToken, signInWithProvider } = useSignIn();
   const session = useMemo<Session | null>(() => {
     if (!token) return null;
     const roles = rolesOf(token);
@@ -49,12 +108,7 @@ function App() {
 
   if (!session) {
     return (
-      <SignIn
-        onToken={(t) => {
-          sessionStorage.setItem(TOKEN_KEY, t);
-          setToken(t);
-        }}
-      />
+      <SignIn settings={settings} error={error} onToken={signInWithToken} onProvider={signInWithProvider} />
     );
   }
   const [, page, id] = route.split('/');

@@ -8,6 +8,7 @@ import { assignRequestId } from '@silo/observability';
 import type { NextFunction, Request, Response } from 'express';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { ConsoleSettings } from './console-settings';
 
 /** Options every API application is created with, by main and by tests. */
 export const API_APP_OPTIONS = { bodyParser: false, bufferLogs: true } as const;
@@ -22,7 +23,7 @@ export function configureApiApp(app: INestApplication, config: SiloConfig): Nest
   express.useLogger(express.get(Logger));
   configureJsonHttp(express, { bodyLimitBytes: config.http.bodyLimitBytes });
   setupOpenApi(express);
-  serveConsole(express);
+  serveConsole(express, consoleSettings(config));
   return express;
 }
 
@@ -33,14 +34,28 @@ function consoleDir(): string | undefined {
   );
 }
 
+/** The console's sign-in settings, from the configuration. */
+export function consoleSettings(config: SiloConfig): ConsoleSettings {
+  return {
+    oidc: config.console.oidc ?? null,
+    pastedToken: Boolean(config.auth.jwtSecret) || !config.console.oidc,
+  };
+}
+
 /**
  * The ops console's static assets under /console (no server of its own). Every path under it that
  * is not an asset answers the app's index.html, which routes in the browser. Without a build the
  * API serves no console, and /console is 404 like any unknown path.
  */
-function serveConsole(app: NestExpressApplication): void {
+function serveConsole(app: NestExpressApplication, settings: ConsoleSettings): void {
   const dir = consoleDir();
   if (!dir) return;
+  app.use('/console/config.json', (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    assignRequestId(req, res);
+    res.setHeader('cache-control', 'no-cache');
+    res.json(settings);
+  });
   app.useStaticAssets(dir, { prefix: '/console/', index: false, fallthrough: true });
   const index = resolve(dir, 'index.html');
   app.use('/console', (req: Request, res: Response, next: NextFunction) => {

@@ -76,6 +76,18 @@ export const environmentSchema = z
     AUTH_JWKS_URL: urlWithScheme(['https:', 'http:']).optional(),
     AUTH_ISSUER: z.string().min(1).optional(),
     AUTH_AUDIENCE: z.string().min(1).optional(),
+    CONSOLE_OIDC_CLIENT_ID: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,200}$/, 'must be 1-200 printable characters')
+      .optional(),
+    CONSOLE_OIDC_SCOPE: z
+      .string()
+      .regex(/^openid( [\x21-\x7e]+)*$/, "must be space-separated scopes starting with 'openid'")
+      .default('openid profile'),
+    CONSOLE_OIDC_RESOURCE: z
+      .string()
+      .regex(/^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s#]+$/, 'must be an absolute URI without a fragment (RFC 8707)')
+      .optional(),
 
     SILO_TIER_PROFILES_FILE: z.string().min(1).optional(),
     LOCAL_INSTANCE_ADMIN_URL: urlWithScheme(['postgres:', 'postgresql:']).optional(),
@@ -156,6 +168,14 @@ export const environmentSchema = z
         code: 'custom',
         path: ['AUTH_JWKS_URL'],
         message: 'set either AUTH_JWT_SECRET or AUTH_JWKS_URL, not both',
+      });
+    }
+    if (env.CONSOLE_OIDC_CLIENT_ID && !/^https?:\/\/[^/]/.test(env.AUTH_ISSUER ?? '')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_ISSUER'],
+        message:
+          "must be the identity provider's issuer URL (its /.well-known/openid-configuration) when CONSOLE_OIDC_CLIENT_ID is set",
       });
     }
     const largestPool = Math.max(

@@ -144,6 +144,36 @@ describe('loadConfig', () => {
       { variable: 'ALARM_ACTIONS', message: 'is none, but ALARM_SNS_TOPIC_ARN is set: unset one of them' },
     ]);
   });
+
+  it('takes a console OpenID Connect client only with the issuer as a URL', () => {
+    expect(problemsOf({ ...REAL_AWS, CONSOLE_OIDC_CLIENT_ID: 'silo-console' }).problems).toEqual([
+      { variable: 'AUTH_ISSUER', message: expect.stringContaining('/.well-known/openid-configuration') },
+    ]);
+    expect(
+      problemsOf({
+        ...REAL_AWS,
+        CONSOLE_OIDC_CLIENT_ID: 'silo-console',
+        AUTH_ISSUER: 'https://idp.example.com/realms/ops',
+        CONSOLE_OIDC_RESOURCE: 'api #1',
+      }).problems,
+    ).toEqual([{ variable: 'CONSOLE_OIDC_RESOURCE', message: expect.stringContaining('RFC 8707') }]);
+    const config = loadConfig({
+      env: {
+        ...REAL_AWS,
+        CONSOLE_OIDC_CLIENT_ID: 'silo-console',
+        AUTH_ISSUER: 'https://idp.example.com/realms/ops',
+        CONSOLE_OIDC_RESOURCE: 'urn:silo:api',
+      },
+      envFile: false,
+    });
+    expect(config.console.oidc).toEqual({
+      authority: 'https://idp.example.com/realms/ops',
+      clientId: 'silo-console',
+      scope: 'openid profile',
+      resource: 'urn:silo:api',
+    });
+    expect(loadConfig({ env: REAL_AWS, envFile: false }).console.oidc).toBeUndefined();
+  });
 });
 
 describe('.env.example', () => {

@@ -33,6 +33,10 @@ export class SiloConfig {
   readonly shutdownGraceMs: number;
   /** Bearer JWT verification: an HS256 secret (development) or a JWKS URL (production). */
   readonly auth: { jwtSecret?: string; jwksUrl?: string; issuer?: string; audience?: string };
+  /** The ops console's sign-in: OpenID Connect (authorization code + PKCE) when a client is set. */
+  readonly console: {
+    oidc?: { authority: string; clientId: string; scope: string; resource?: string };
+  };
   readonly tenants: {
     tierProfilesFile?: string;
     /** Local instance backend: tenant instances materialised on this PostgreSQL server. */
@@ -120,6 +124,16 @@ export class SiloConfig {
       jwksUrl: env.AUTH_JWKS_URL,
       issuer: env.AUTH_ISSUER,
       audience: env.AUTH_AUDIENCE,
+    };
+    this.console = {
+      oidc: env.CONSOLE_OIDC_CLIENT_ID
+        ? {
+            authority: env.AUTH_ISSUER!,
+            clientId: env.CONSOLE_OIDC_CLIENT_ID,
+            scope: env.CONSOLE_OIDC_SCOPE,
+            resource: env.CONSOLE_OIDC_RESOURCE,
+          }
+        : undefined,
     };
     this.tenants = {
       tierProfilesFile: env.SILO_TIER_PROFILES_FILE,
