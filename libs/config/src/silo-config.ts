@@ -81,6 +81,10 @@ export class SiloConfig {
     maxDataSources: number;
     connectionBudget: number;
     poolSizeByTier: { starter: number; pro: number; enterprise: number };
+    maxLeasesPerTenantByTier: { starter: number; pro: number; enterprise: number };
+    /** Unset: as many as the tier's lease cap. */
+    maxLeaseWaitersPerTenant?: number;
+    leaseWaitMs: number;
     idleTimeoutMs: number;
     connectTimeoutMs: number;
     statusTtlMs: number;
@@ -178,6 +182,13 @@ export class SiloConfig {
         pro: env.ROUTER_POOL_SIZE_PRO,
         enterprise: env.ROUTER_POOL_SIZE_ENTERPRISE,
       },
+      maxLeasesPerTenantByTier: {
+        starter: env.ROUTER_MAX_LEASES_PER_TENANT_STARTER,
+        pro: env.ROUTER_MAX_LEASES_PER_TENANT_PRO,
+        enterprise: env.ROUTER_MAX_LEASES_PER_TENANT_ENTERPRISE,
+      },
+      maxLeaseWaitersPerTenant: env.ROUTER_MAX_LEASE_WAITERS_PER_TENANT,
+      leaseWaitMs: env.ROUTER_LEASE_WAIT_MS,
       idleTimeoutMs: env.ROUTER_IDLE_TIMEOUT_MS,
       connectTimeoutMs: env.ROUTER_CONNECT_TIMEOUT_MS,
       statusTtlMs: env.ROUTER_STATUS_TTL_MS,

@@ -1,16 +1,19 @@
 import type { DataSource } from 'typeorm';
-import { ConnectionBudget, type ConnectionBudgetLimits, type FreeingSoon } from './connection-budget';
-import { poolBusy, poolConnections } from './tenant-data-source';
+import { ConnectionGate } from './connection-gate';
+import { DataSourceCap } from './data-source-cap';
+import { closeOneIdleClient, onPoolRelease, poolBusy } from './tenant-data-source';
 import type { TenantRouterLog } from './tenant-router.types';
 import { SlotList, TenantSlot } from './tenant-slot';
 
 const DRAIN_POLL_MS = 25;
 
 /**
- * Every tenant DataSource the router holds, from reservation to destroy(): the connection
- * budget, the LRU order, leases, and the rule that a DataSource is destroyed only when it has
- * no lease, its pg pool has nothing checked out or queued, and its getDataSource grace is over.
- * Knows nothing of tenants' status or secrets. Internal to the router.
+ * Every tenant DataSource the router caches, from reservation to destroy(): the cap on cached
+ * DataSources and its LRU eviction, the connection gate (the budget on live connections, with
+ * idle connections of the least recently used pools closed first to make room), leases, and the
+ * rule that a DataSource is destroyed only when it has no lease, its pg pool has nothing checked
+ * out or queued, and its getDataSource grace is over. Knows nothing of tenants' status or
+ * secrets. Internal to the router.
  */
 export class DataSourceRegistry {
   leases = 0;
@@ -23,49 +26,43 @@ export class DataSourceRegistry {
   /** Retired DataSources waiting for their work to finish. */
   private readonly draining = new Set<TenantSlot>();
   private readonly destroys = new Set<Promise<void>>();
-  private readonly budget: ConnectionBudget;
+  private readonly cap: DataSourceCap;
+  /** The budget on live connections; every tenant pool's connections pass it. */
+  readonly gate: ConnectionGate;
+  private gatePumpQueued = false;
   private drainTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    limits: ConnectionBudgetLimits,
+    limits: { maxDataSources: number; connectionBudget: number },
     private readonly now: () => number,
     private readonly log: TenantRouterLog,
     /** Told when a DataSource stops being handed out (evicted, idled out, retired by the router). */
     private readonly onRetire: (slot: TenantSlot) => void,
   ) {
-    this.budget = new ConnectionBudget(
-      limits,
+    this.cap = new DataSourceCap(
+      limits.maxDataSources,
       () => this.evictOne(),
       () => this.freeingSoon(),
     );
+    this.gate = new ConnectionGate(limits.connectionBudget, () => this.shedOneIdleConnection());
   }
 
   get open(): number {
     return this.live.size;
   }
 
-  get openConnections(): number {
-    let total = 0;
-    for (const slot of this.live) total += poolConnections(slot.dataSource);
-    return total;
-  }
-
-  get reservedConnections(): number {
-    return this.budget.connections;
-  }
-
   get waiting(): number {
-    return this.budget.waiting;
+    return this.cap.waiting;
   }
 
-  /** Room for one DataSource of `poolSize`; see ConnectionBudget.reserve. */
-  reserve(poolSize: number, timeoutMs: number, onTimeout: () => Error): Promise<void> {
-    return this.budget.reserve(poolSize, timeoutMs, onTimeout);
+  /** Room for one more cached DataSource; see DataSourceCap.reserve. */
+  reserve(timeoutMs: number, onTimeout: () => Error): Promise<void> {
+    return this.cap.reserve(timeoutMs, onTimeout);
   }
 
   /** Gives back a reservation whose DataSource never opened. */
-  unreserve(poolSize: number): void {
-    this.budget.release(poolSize);
+  unreserve(): void {
+    this.cap.release();
   }
 
   /** Registers an initialised DataSource (its room reserved) as the most recently used. */
@@ -73,6 +70,8 @@ export class DataSourceRegistry {
     const slot = new TenantSlot(tenantId, dataSource, poolSize, this.now());
     this.live.add(slot);
     this.lru.append(slot);
+    // A connection turning idle can be closed for an opening waiting at the gate.
+    onPoolRelease(dataSource, () => this.pumpGateSoon());
     return slot;
   }
 
@@ -92,7 +91,7 @@ export class DataSourceRegistry {
     }
     slot.lastUsedAt = this.now();
     this.lru.touch(slot);
-    if (slot.leases === 0 && this.budget.waiting > 0) this.budget.pump();
+    if (slot.leases === 0 && this.cap.waiting > 0) this.cap.pump();
   }
 
   /** Marks the slot used without a lease, protected from closing for `graceMs`. */
@@ -133,7 +132,8 @@ export class DataSourceRegistry {
    * or all that remain after `timeoutMs` (logged: their work is cut off).
    */
   async closeAll(timeoutMs: number, closedError: Error): Promise<void> {
-    this.budget.rejectAll(closedError);
+    this.cap.rejectAll(closedError);
+    this.gate.rejectAll(closedError);
     for (let slot = this.lru.head; slot !== undefined; slot = this.lru.head) this.retire(slot);
     for (const slot of this.draining) slot.protectedUntil = 0;
     await new Promise<void>((resolve) => {
@@ -155,6 +155,8 @@ export class DataSourceRegistry {
       this.destroy(slot);
     }
     await Promise.allSettled([...this.destroys]);
+    // pg emits a client's 'end' (which gives its place in the gate back) on the next tick.
+    await new Promise((resolve) => setImmediate(resolve));
     if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
   }
 
@@ -168,27 +170,44 @@ export class DataSourceRegistry {
   }
 
   /**
-   * For the budget: reservations that come back once a destroy() under way finishes or a retired
+   * For the cap: places that come back once a destroy() under way finishes or a retired
    * DataSource with no lease drains (a query, a getDataSource grace). Retired ones still leased
    * are left out: their work may run for long.
    */
-  private freeingSoon(): FreeingSoon {
+  private freeingSoon(): number {
     let dataSources = 0;
-    let connections = 0;
-    for (const slot of this.live) {
-      // Destroying, or retired (draining) with no lease left.
-      if (!slot.destroying && !(slot.retired && slot.leases === 0)) continue;
-      dataSources++;
-      connections += slot.poolSize;
-    }
-    return { dataSources, connections };
+    // Destroying, or retired (draining) with no lease left.
+    for (const slot of this.draining) if (slot.leases === 0) dataSources++;
+    for (const slot of this.live) if (slot.destroying) dataSources++;
+    return dataSources;
+  }
+
+  /**
+   * For the gate: closes one idle pooled connection, of a retired DataSource first, else of the
+   * least recently used one that has any. Its place comes back when it has ended.
+   */
+  private shedOneIdleConnection(): boolean {
+    for (const slot of this.draining) if (closeOneIdleClient(slot.dataSource)) return true;
+    for (let slot = this.lru.head; slot !== undefined; slot = slot.next)
+      if (closeOneIdleClient(slot.dataSource)) return true;
+    return false;
+  }
+
+  /** After a pool's release event: by then the client is idle (or taken by its own pool's queue). */
+  private pumpGateSoon(): void {
+    if (this.gate.waiting === 0 || this.gatePumpQueued) return;
+    this.gatePumpQueued = true;
+    setImmediate(() => {
+      this.gatePumpQueued = false;
+      this.gate.pump();
+    });
   }
 
   private evictable(slot: TenantSlot, now: number): boolean {
     return slot.leases === 0 && now >= slot.protectedUntil && !poolBusy(slot.dataSource);
   }
 
-  /** For the budget: retires the least recently used evictable DataSource, if any. */
+  /** For the cap: retires the least recently used evictable DataSource, if any. */
   private evictOne(): boolean {
     const now = this.now();
     for (let slot = this.lru.head; slot !== undefined; slot = slot.next) {
@@ -219,7 +238,7 @@ export class DataSourceRegistry {
     const done = this.destroyDataSource(slot.tenantId, slot.dataSource).finally(() => {
       this.destroys.delete(done);
       this.live.delete(slot);
-      this.budget.release(slot.poolSize);
+      this.cap.release();
     });
     this.destroys.add(done);
   }
@@ -230,7 +249,8 @@ export class DataSourceRegistry {
     this.drainTimer = setTimeout(() => {
       this.drainTimer = undefined;
       for (const slot of this.draining) this.tryDestroy(slot);
-      if (this.budget.waiting > 0) this.budget.pump();
+      if (this.cap.waiting > 0) this.cap.pump();
+      if (this.gate.waiting > 0) this.gate.pump();
     }, DRAIN_POLL_MS);
     this.drainTimer.unref();
   }

@@ -1,3 +1,4 @@
+import type { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
 import type { TenantAppCredentials, TenantRouterOptions } from './tenant-router.types';
@@ -12,13 +13,16 @@ const INVALID_AUTHORIZATION = '28000';
 
 /**
  * TypeORM options for one tenant's DataSource: the app role's credentials, the router's entity
- * classes, a pg pool of `poolSize` whose every wait is bounded, nothing run at start-up.
+ * classes, a pg pool of `poolSize` whose every wait is bounded and that keeps no connection it
+ * does not use, its connections opened through the router's gate (`client`), nothing run at
+ * start-up.
  */
 export function tenantDataSourceOptions(
   credentials: TenantAppCredentials,
   poolSize: number,
   options: TenantRouterOptions,
   onPoolError: (error: unknown) => void,
+  client?: typeof Client,
 ): PostgresConnectionOptions {
   return {
     type: 'postgres',
@@ -38,6 +42,8 @@ export function tenantDataSourceOptions(
     poolErrorHandler: onPoolError,
     extra: {
       max: poolSize,
+      min: 0,
+      ...(client ? { Client: client } : {}),
       connectionTimeoutMillis: options.connectionTimeoutMs,
       idleTimeoutMillis: poolClientIdleMs(options.idleTimeoutMs),
       application_name: TENANT_ROUTER_APPLICATION_NAME,
@@ -54,11 +60,18 @@ export function poolClientIdleMs(idleTimeoutMs: number): number {
   return Math.min(60_000, Math.max(1_000, Math.floor(idleTimeoutMs / 2)));
 }
 
-/** What pg-pool exposes about its clients (pg-pool 3: getters on the Pool). */
+/**
+ * What pg-pool exposes about its clients (pg-pool 3: getters on the Pool), and the two internals
+ * the router uses to close one idle client (pg-pool has no public call for that): `_idle`, its
+ * idle clients, and `_remove(client)`, which ends one and forgets it, as its idle timeout does.
+ */
 interface PgPoolGauge {
   totalCount: number;
   idleCount: number;
   waitingCount: number;
+  on?(event: 'release', listener: () => void): void;
+  _idle?: { client: unknown }[];
+  _remove?(client: unknown): void;
 }
 
 /** What the router reads of TypeORM's PostgresDriver (`master` is the pg.Pool, absent when closed). */
@@ -81,6 +94,24 @@ export function poolBusy(dataSource: DataSource): boolean {
 /** Connections the DataSource's pool holds now. */
 export function poolConnections(dataSource: DataSource): number {
   return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.totalCount ?? 0;
+}
+
+/**
+ * Closes the pool's longest-idle connection (the first of pg-pool's idle list, which it fills at
+ * the end); false when it has none idle, or its pool does not look like pg-pool 3.
+ */
+export function closeOneIdleClient(dataSource: DataSource): boolean {
+  const pool = (dataSource.driver as unknown as PostgresDriverView | undefined)?.master;
+  const idle = pool?._idle;
+  if (!pool || !Array.isArray(idle) || idle.length === 0 || typeof pool._remove !== 'function') return false;
+  pool._remove(idle[0].client);
+  return true;
+}
+
+/** Calls `listener` whenever the DataSource's pool gets a client back (pg-pool's 'release'). */
+export function onPoolRelease(dataSource: DataSource, listener: () => void): void {
+  const pool = (dataSource.driver as unknown as PostgresDriverView | undefined)?.master;
+  if (typeof pool?.on === 'function') pool.on('release', listener);
 }
 
 /**

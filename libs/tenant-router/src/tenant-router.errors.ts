@@ -7,6 +7,8 @@ export enum TenantAccessErrorCode {
   TENANT_NOT_ACTIVE = 'TENANT_NOT_ACTIVE',
   /** The tenant database cannot be reached now (initialisation failed, in backoff, or no capacity). */
   TENANT_DATABASE_UNAVAILABLE = 'TENANT_DATABASE_UNAVAILABLE',
+  /** The tenant holds all the concurrent leases its tier allows, and waited for one in vain. */
+  TENANT_BUSY = 'TENANT_BUSY',
 }
 
 /** Why the router would not give a tenant its DataSource; the Nest layer maps each code to HTTP. */

@@ -20,6 +20,12 @@ export function assertValidRouterOptions(options: TenantRouterOptions): void {
   if (options.getDataSourceGraceMs !== undefined)
     atLeast('getDataSourceGraceMs', options.getDataSourceGraceMs, 0);
   if (options.closeTimeoutMs !== undefined) atLeast('closeTimeoutMs', options.closeTimeoutMs, 0);
+  if (options.leaseWaitMs !== undefined) atLeast('leaseWaitMs', options.leaseWaitMs, 0);
+  if (options.maxLeaseWaitersPerTenant !== undefined)
+    atLeast('maxLeaseWaitersPerTenant', options.maxLeaseWaitersPerTenant, 0, true);
+  if (options.maxLeasesPerTenantByTier !== undefined)
+    for (const tier of TIER_NAMES)
+      atLeast(`maxLeasesPerTenantByTier.${tier}`, options.maxLeasesPerTenantByTier[tier], 1, true);
   for (const tier of TIER_NAMES) {
     const size = options.poolSizeByTier?.[tier];
     atLeast(`poolSizeByTier.${tier}`, size, 1, true);

@@ -235,7 +235,7 @@ describe('TenantRouter single flight', () => {
     });
     await accessError(h.router.acquire(h.tenant('a')));
     expect(h.created[0].pool.ended).toBe(true);
-    expect(h.router.stats()).toMatchObject({ open: 0, reservedConnections: 0 });
+    expect(h.router.stats()).toMatchObject({ open: 0, waiting: 0 });
   });
 });
 
@@ -268,31 +268,7 @@ describe('TenantRouter capacity', () => {
     long.release();
     await settle();
     expect(h.events.at(-1)).toBe('destroy a');
-    expect(h.router.stats()).toMatchObject({ open: 1, leases: 0, reservedConnections: 2 });
-  });
-
-  it('keeps the sum of pool sizes within the connection budget, evicting as many as needed', async () => {
-    const h = harness({ connectionBudget: 6 });
-    const reserved: number[] = [];
-    for (const [id, tier] of [
-      ['a', 'starter'],
-      ['b', 'pro'],
-      ['c', 'starter'],
-      ['d', 'enterprise'],
-      ['e', 'starter'],
-    ] as const) {
-      await open(h.router, h.tenant(id, tier));
-      reserved.push(h.router.stats().reservedConnections);
-    }
-    // a(2) b(3) -> 5; c(2) evicts a -> 5; d(5) evicts b and c -> 5; e(2) evicts d -> 2.
-    expect(reserved).toEqual([2, 5, 5, 5, 2]);
-    expect(h.events.filter((e) => e.startsWith('destroy'))).toEqual([
-      'destroy a',
-      'destroy b',
-      'destroy c',
-      'destroy d',
-    ]);
-    expect(Math.max(...reserved)).toBeLessThanOrEqual(6);
+    expect(h.router.stats()).toMatchObject({ open: 1, leases: 0 });
   });
 
   it('never evicts a DataSource under lease: an opening waits until the lease is released', async () => {
@@ -316,7 +292,7 @@ describe('TenantRouter capacity', () => {
     expect(error.code).toBe(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE);
     expect(error.details.retryAfterMs).toBeGreaterThan(0);
     expect(h.dataSourceOf('b')).toHaveLength(0);
-    expect(h.router.stats()).toMatchObject({ waiting: 0, open: 1, reservedConnections: 2 });
+    expect(h.router.stats()).toMatchObject({ waiting: 0, open: 1 });
     lease.release();
     // Capacity is not the tenant's fault: no backoff.
     await open(h.router, 'b');
@@ -476,6 +452,97 @@ describe('TenantRouter leases', () => {
   });
 });
 
+describe('TenantRouter fair shares', () => {
+  const caps = { maxLeasesPerTenantByTier: { starter: 2, pro: 3, enterprise: 5 }, leaseWaitMs: 50 };
+
+  it('caps concurrent leases per tenant by tier, and another tenant is not held up', async () => {
+    const h = harness(caps);
+    const s = h.tenant('s', 'starter');
+    const p = h.tenant('p', 'pro');
+    const starter = [await h.router.acquire(s), await h.router.acquire(s)];
+    const pro = [await h.router.acquire(p), await h.router.acquire(p), await h.router.acquire(p)];
+
+    const over = [accessError(h.router.acquire(s)), accessError(h.router.acquire(p))];
+    // Another tenant of the same tier gets its lease at once.
+    const other = await h.router.acquire(h.tenant('o', 'starter'));
+    other.release();
+    for (const error of await Promise.all(over)) {
+      expect(error.code).toBe(TenantAccessErrorCode.TENANT_BUSY);
+      expect(error.details.retryAfterMs).toBeGreaterThanOrEqual(1);
+    }
+    for (const lease of [...starter, ...pro]) lease.release();
+    expect(h.router.stats().shares).toEqual({
+      starter: { leases: 3, waits: 1, rejections: 1 },
+      pro: { leases: 3, waits: 1, rejections: 1 },
+      enterprise: { leases: 0, waits: 0, rejections: 0 },
+    });
+  });
+
+  it('hands a released lease to the tenant’s waiters in arrival order', async () => {
+    const h = harness({ ...caps, leaseWaitMs: 1_000 });
+    const s = h.tenant('s', 'starter');
+    const held = [await h.router.acquire(s), await h.router.acquire(s)];
+    const order: number[] = [];
+    const waiting = [1, 2].map((n) =>
+      h.router.acquire(s).then((lease) => {
+        order.push(n);
+        return lease;
+      }),
+    );
+    await settle();
+    expect(order).toEqual([]);
+    held[1].release();
+    const first = await waiting[0];
+    expect(order).toEqual([1]);
+    // The warm path does not overtake a waiter: a new caller queues behind the second one.
+    const late = h.router.acquire(s).then((lease) => (order.push(3), lease));
+    held[0].release();
+    const second = await waiting[1];
+    first.release();
+    const third = await late;
+    expect(order).toEqual([1, 2, 3]);
+    second.release();
+    third.release();
+    expect(h.router.stats().leases).toBe(0);
+  });
+
+  it('refuses at once past the waiter cap, and gives the place back when an opening fails', async () => {
+    const h = harness({ ...caps, maxLeaseWaitersPerTenant: 1, leaseWaitMs: 1_000 });
+    const s = h.tenant('s', 'starter');
+    const held = [await h.router.acquire(s), await h.router.acquire(s)];
+    const waiter = h.router.acquire(s);
+    const refused = await accessError(h.router.acquire(s));
+    expect(refused.code).toBe(TenantAccessErrorCode.TENANT_BUSY);
+    held[0].release();
+    (await waiter).release();
+    held[1].release();
+
+    // A tenant whose database fails to open does not keep its places.
+    const f = h.tenant('f', 'starter');
+    h.initialiseWith(() => Promise.reject(new Error('connection refused')));
+    for (let i = 0; i < 3; i++) {
+      h.advance(200);
+      expect((await accessError(h.router.acquire(f))).code).toBe(
+        TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE,
+      );
+    }
+    expect(h.router.stats().leases).toBe(0);
+  });
+
+  it('names the tenants that held leases longest, in a bounded view', async () => {
+    const h = harness();
+    for (let i = 0; i < 100; i++) {
+      const lease = await h.router.acquire(h.tenant(`t${i}`));
+      h.advance(i === 42 ? 5_000 : 10);
+      lease.release();
+    }
+    const top = h.router.topTenantsByLeaseTime(3);
+    expect(top).toHaveLength(3);
+    expect(top[0]).toEqual({ tenantId: 't42', leaseMs: 5_000 });
+    expect(h.router.topTenantsByLeaseTime(1_000).length).toBeLessThanOrEqual(64);
+  });
+});
+
 describe('TenantRouter status gating', () => {
   it('refuses an id the directory answers for under another spelling, and opens nothing', async () => {
     const h = harness();
@@ -519,7 +586,7 @@ describe('TenantRouter status gating', () => {
     const error = await accessError(h.router.acquire(a));
     expect(error.code).toBe(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE);
     expect(h.created).toHaveLength(0);
-    expect(h.router.stats()).toMatchObject({ reservedConnections: 0, open: 0 });
+    expect(h.router.stats()).toMatchObject({ waiting: 0, open: 0 });
   });
 
   it('refuses unknown, SUSPENDED and DELETED tenants without touching their secret', async () => {

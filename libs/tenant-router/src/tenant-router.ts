@@ -1,7 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import { withTimeout } from '@silo/core';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import type { TierName } from '@silo/core';
+import { gatedClientClass } from './connection-gate';
 import { DataSourceRegistry } from './data-source-registry';
+import { FairShares, TenantShare } from './fair-shares';
+import { LeaseTimeTop, type TenantLeaseTime } from './lease-time-top';
 import { endLeftoverPool, isAuthenticationFailure, tenantDataSourceOptions } from './tenant-data-source';
 import { TenantAccessError, TenantAccessErrorCode } from './tenant-router.errors';
 import { assertValidRouterOptions } from './tenant-router.options';
@@ -37,6 +41,8 @@ interface TenantState {
   failedUntil: number;
   failure: unknown;
   rotation: Promise<void> | undefined;
+  /** Its concurrent leases, against its tier's cap. */
+  readonly share: TenantShare;
 }
 
 const STATUS_REFRESH_AHEAD = 0.75;
@@ -45,6 +51,8 @@ const ACQUIRE_ATTEMPTS = 3;
 const RETRY_AFTER_MS = 1_000;
 const DEFAULT_GET_DATA_SOURCE_GRACE_MS = 1_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+const DEFAULT_LEASE_WAIT_MS = 100;
+const LEASE_TIME_WINDOW_MS = 60_000;
 const SILENT: TenantRouterLog = { warn: () => undefined };
 
 class RouterLease implements TenantLease {
@@ -53,7 +61,11 @@ class RouterLease implements TenantLease {
   constructor(
     readonly slot: TenantSlot,
     readonly schemaVersion: string | null,
-    private readonly onRelease: (slot: TenantSlot) => void,
+    /** The tenant's share this lease holds a place in, and the tier it was counted under. */
+    readonly share: TenantShare,
+    readonly tier: TierName,
+    readonly leasedAt: number,
+    private readonly onRelease: (lease: RouterLease) => void,
     private readonly onAuthenticationFailure: (slot: TenantSlot) => Promise<void>,
   ) {}
 
@@ -72,7 +84,7 @@ class RouterLease implements TenantLease {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.onRelease(this.slot);
+    this.onRelease(this);
   }
 }
 
@@ -104,7 +116,15 @@ export class TenantRouter {
   private readonly now: () => number;
   private readonly newDataSource: (options: DataSourceOptions) => DataSource;
   private readonly graceMs: number;
-  private readonly releaseSlot = (slot: TenantSlot): void => this.dataSources.release(slot);
+  private readonly fair: FairShares;
+  private readonly leaseTime: LeaseTimeTop;
+  private readonly gatedClient: ReturnType<typeof gatedClientClass>;
+  private readonly releaseLease = (lease: RouterLease): void => {
+    this.dataSources.release(lease.slot);
+    this.fair.give(lease.share, lease.tier);
+    const now = this.now();
+    this.leaseTime.add(lease.slot.tenantId, now - lease.leasedAt, now);
+  };
   private readonly rotateSlot = (slot: TenantSlot): Promise<void> => this.recoverFromAuthFailure(slot);
   private readonly sweepTimer: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
@@ -131,6 +151,24 @@ export class TenantRouter {
       const state = this.tenants.get(slot.tenantId);
       if (state?.slot === slot) state.slot = undefined;
     });
+    this.gatedClient = gatedClientClass(
+      this.dataSources.gate,
+      options.connectionTimeoutMs,
+      () =>
+        new Error(
+          `no connection to a tenant database free under the connection budget (${options.connectionBudget}) within ${options.connectionTimeoutMs} ms`,
+        ),
+    );
+    const caps = options.maxLeasesPerTenantByTier;
+    const limits = (tier: TierName) => {
+      const maxLeases = caps?.[tier] ?? Infinity;
+      return { maxLeases, maxWaiters: options.maxLeaseWaitersPerTenant ?? maxLeases };
+    };
+    this.fair = new FairShares(
+      { starter: limits('starter'), pro: limits('pro'), enterprise: limits('enterprise') },
+      options.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS,
+    );
+    this.leaseTime = new LeaseTimeTop(LEASE_TIME_WINDOW_MS, this.now());
     this.sweepTimer = setInterval(() => this.closeIdle(), sweepPeriodMs(options.idleTimeoutMs));
     this.sweepTimer.unref();
   }
@@ -143,8 +181,8 @@ export class TenantRouter {
    */
   acquire(tenantId: string): Promise<TenantLease> {
     const now = this.now();
-    const slot = this.warmSlot(tenantId, now);
-    if (slot !== undefined) return Promise.resolve(this.lease(slot, now));
+    const warm = this.warmLease(tenantId, now);
+    if (warm !== undefined) return Promise.resolve(warm);
     return this.acquireCold(tenantId);
   }
 
@@ -156,9 +194,7 @@ export class TenantRouter {
    * @throws TenantAccessError as `acquire`; otherwise what `work` throws.
    */
   async run<T>(tenantId: string, work: (dataSource: DataSource) => Promise<T>): Promise<T> {
-    const now = this.now();
-    const warm = this.warmSlot(tenantId, now);
-    const lease = warm !== undefined ? this.lease(warm, now) : await this.acquireCold(tenantId);
+    const lease = this.warmLease(tenantId, this.now()) ?? (await this.acquireCold(tenantId));
     try {
       return await work(lease.dataSource);
     } catch (error) {
@@ -186,8 +222,9 @@ export class TenantRouter {
    */
   getDataSource(tenantId: string): Promise<DataSource> {
     const now = this.now();
-    const slot = this.warmSlot(tenantId, now);
-    if (slot !== undefined) {
+    const state = this.warmState(tenantId, now);
+    if (state !== undefined) {
+      const slot = state.slot!;
       this.dataSources.handOut(slot, now, this.graceMs);
       return Promise.resolve(slot.dataSource);
     }
@@ -200,17 +237,29 @@ export class TenantRouter {
 
   stats(): TenantRouterStats {
     const d = this.dataSources;
+    const c = this.fair.counts;
     return {
       open: d.open,
-      openConnections: d.openConnections,
-      reservedConnections: d.reservedConnections,
+      openConnections: d.gate.live,
+      peakConnections: d.gate.peak,
+      connectionsWaiting: d.gate.waiting,
+      connectionWaits: d.gate.waited,
       leases: d.leases,
       waiting: d.waiting,
+      shares: { starter: { ...c.starter }, pro: { ...c.pro }, enterprise: { ...c.enterprise } },
       evictions: d.evictions,
       idleClosed: d.idleClosed,
       ...this.counts,
       initialisationMs: this.latencies.slice(),
     };
+  }
+
+  /**
+   * The `n` tenants (at most 64) that held leases longest over the last one to two minutes, most
+   * first: a bounded view for metrics, whatever the number of tenants.
+   */
+  topTenantsByLeaseTime(n = 10): TenantLeaseTime[] {
+    return this.leaseTime.top(Math.min(n, 64), this.now());
   }
 
   /**
@@ -239,7 +288,10 @@ export class TenantRouter {
     clearInterval(this.sweepTimer);
     const timeoutMs = this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     const openings: Promise<unknown>[] = [];
-    for (const state of this.tenants.values()) if (state.opening) openings.push(state.opening);
+    for (const state of this.tenants.values()) {
+      if (state.opening) openings.push(state.opening);
+      this.fair.rejectAll(state.share, this.closedError(state.id));
+    }
     const closing = this.dataSources.closeAll(timeoutMs, this.closedError());
     // An opening that finishes from now on destroys what it opened itself; wait for them only
     // up to the same deadline (one stuck in a lookup must not hold the shutdown).
@@ -251,8 +303,8 @@ export class TenantRouter {
 
   // --- acquisition ------------------------------------------------------------------------
 
-  /** The tenant's open DataSource when everything needed is cached and fresh; no awaits. */
-  private warmSlot(tenantId: string, now: number): TenantSlot | undefined {
+  /** The tenant's state when its open DataSource and everything needed are cached and fresh; no awaits. */
+  private warmState(tenantId: string, now: number): TenantState | undefined {
     if (this.closing !== undefined) return undefined;
     const state = this.tenants.get(tenantId);
     if (state === undefined || now >= state.statusExpiresAt) return undefined;
@@ -260,7 +312,16 @@ export class TenantRouter {
     if (slot === undefined || state.entry?.status !== 'ACTIVE') return undefined;
     if (now >= state.statusRefreshAt && state.statusLookup === undefined) this.refreshStatus(state);
     this.refreshCredentialsIfDue(state, slot, now);
-    return slot;
+    return state;
+  }
+
+  /** A lease without awaits: warm, and the tenant under its lease cap with nobody waiting. */
+  private warmLease(tenantId: string, now: number): RouterLease | undefined {
+    const state = this.warmState(tenantId, now);
+    if (state === undefined) return undefined;
+    const tier = state.entry!.tier;
+    if (!this.fair.tryTake(state.share, tier)) return undefined;
+    return this.lease(state, state.slot!, tier, now);
   }
 
   /**
@@ -299,27 +360,48 @@ export class TenantRouter {
     );
   }
 
+  /**
+   * Everything that may wait: the status, a place in the tenant's share (it waits behind the
+   * tenant's own callers only), then the DataSource, opened if need be.
+   */
   private async acquireCold(tenantId: string): Promise<RouterLease> {
-    for (let attempt = 1; ; attempt++) {
-      if (this.closing !== undefined) throw this.closedError(tenantId);
-      const state = this.stateOf(tenantId);
-      const entry = await this.activeEntry(state);
-      let slot = state.slot;
-      if (slot === undefined) {
-        this.counts.coldStarts++;
-        slot = await this.openSlot(state, entry);
-      } else this.refreshCredentialsIfDue(state, slot, this.now());
-      if (!slot.retired) return this.lease(slot, this.now());
-      // Retired between opening and now: closing, status changed, or evicted; look again.
-      if (attempt === ACQUIRE_ATTEMPTS)
-        throw this.unavailable(tenantId, 'its DataSource kept closing while being opened', RETRY_AFTER_MS);
+    if (this.closing !== undefined) throw this.closedError(tenantId);
+    const state = this.stateOf(tenantId);
+    const { tier } = await this.activeEntry(state);
+    await this.fair.take(state.share, tier, (retryAfterMs) => this.busy(state, tier, retryAfterMs));
+    try {
+      for (let attempt = 1; ; attempt++) {
+        if (this.closing !== undefined) throw this.closedError(tenantId);
+        const entry = await this.activeEntry(state);
+        let slot = state.slot;
+        if (slot === undefined) {
+          this.counts.coldStarts++;
+          slot = await this.openSlot(state, entry);
+        } else this.refreshCredentialsIfDue(state, slot, this.now());
+        if (!slot.retired) return this.lease(state, slot, tier, this.now());
+        // Retired between opening and now: closing, status changed, or evicted; look again.
+        if (attempt === ACQUIRE_ATTEMPTS)
+          throw this.unavailable(tenantId, 'its DataSource kept closing while being opened', RETRY_AFTER_MS);
+      }
+    } catch (error) {
+      this.fair.give(state.share, tier);
+      throw error;
     }
   }
 
-  private lease(slot: TenantSlot, now: number): RouterLease {
+  /** A lease on `slot`; the caller holds a place in the tenant's share, counted under `tier`. */
+  private lease(state: TenantState, slot: TenantSlot, tier: TierName, now: number): RouterLease {
     this.dataSources.lease(slot, now);
-    const schemaVersion = this.tenants.get(slot.tenantId)?.entry?.schemaVersion ?? null;
-    return new RouterLease(slot, schemaVersion, this.releaseSlot, this.rotateSlot);
+    const schemaVersion = state.entry?.schemaVersion ?? null;
+    return new RouterLease(slot, schemaVersion, state.share, tier, now, this.releaseLease, this.rotateSlot);
+  }
+
+  private busy(state: TenantState, tier: TierName, retryAfterMs: number): TenantAccessError {
+    return new TenantAccessError(
+      TenantAccessErrorCode.TENANT_BUSY,
+      `tenant ${state.id} holds every concurrent lease its tier (${tier}) allows; retry shortly`,
+      { tenantId: state.id, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) },
+    );
   }
 
   private stateOf(tenantId: string): TenantState {
@@ -340,6 +422,7 @@ export class TenantRouter {
         failure: undefined,
         rotation: undefined,
         slotCredentials: undefined,
+        share: new TenantShare(),
       };
       this.tenants.set(tenantId, state);
     }
@@ -353,6 +436,7 @@ export class TenantRouter {
       state.statusLookup === undefined &&
       state.credentialsFetch === undefined &&
       state.rotation === undefined &&
+      state.share.idle &&
       now >= state.statusExpiresAt &&
       now >= state.credentialsExpireAt &&
       now >= state.failedUntil
@@ -455,8 +539,8 @@ export class TenantRouter {
       if (!(poolSize >= 1)) throw new Error(`no pool size is configured for tier ${entry.tier}`);
       const credentials = await this.credentialsFor(state, entry);
       if (this.closing !== undefined) throw this.closedError(state.id);
-      await this.dataSources.reserve(poolSize, this.options.connectionTimeoutMs, () =>
-        this.unavailable(state.id, 'no room under the connection budget', RETRY_AFTER_MS),
+      await this.dataSources.reserve(this.options.connectionTimeoutMs, () =>
+        this.unavailable(state.id, 'no room for another DataSource (maxDataSources)', RETRY_AFTER_MS),
       );
       reserved = true;
       dataSource = await this.initialise(state, entry, poolSize, credentials);
@@ -465,7 +549,7 @@ export class TenantRouter {
         throw this.closedError(state.id);
       }
     } catch (error) {
-      if (reserved) this.dataSources.unreserve(poolSize);
+      if (reserved) this.dataSources.unreserve();
       // No room, or closing: nothing wrong with this tenant's database.
       if (error instanceof TenantAccessError) throw error;
       state.failedUntil = this.now() + this.options.failureBackoffMs;
@@ -498,8 +582,12 @@ export class TenantRouter {
     let { credentials, fresh } = first;
     for (;;) {
       const dataSource = this.newDataSource(
-        tenantDataSourceOptions(credentials, poolSize, this.options, (error) =>
-          this.log.warn({ tenantId: state.id, err: error }, 'a pooled tenant connection failed'),
+        tenantDataSourceOptions(
+          credentials,
+          poolSize,
+          this.options,
+          (error) => this.log.warn({ tenantId: state.id, err: error }, 'a pooled tenant connection failed'),
+          this.gatedClient,
         ),
       );
       this.counts.initialisations++;

@@ -38,12 +38,30 @@ export interface TenantRouterOptions {
   /** Entity classes (never globs) every tenant DataSource is built with. */
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   entities: (Function | EntitySchema)[];
-  /** At most this many DataSources open at once. */
+  /**
+   * At most this many DataSources cached at once (initialised, with their entity metadata and pg
+   * pool, holding connections or not): a bound on memory; the least recently used idle one is
+   * closed to make room.
+   */
   maxDataSources: number;
-  /** Sum of pool sizes of open DataSources never exceeds this. */
+  /**
+   * Live connections to tenant databases never exceed this: every pooled connection is opened
+   * through a gate, and when it is full the idle connections of the least recently used pools
+   * are closed first to make room.
+   */
   connectionBudget: number;
   /** Pool size (pg `max`) per tier. */
   poolSizeByTier: Record<TierName, number>;
+  /**
+   * Fair shares: at most this many concurrent leases (acquire, run) per tenant, by tier. A caller
+   * past it waits up to `leaseWaitMs` for one of its tenant's leases, behind at most
+   * `maxLeaseWaitersPerTenant` others, then gets TENANT_BUSY. Default: no limit.
+   */
+  maxLeasesPerTenantByTier?: Record<TierName, number>;
+  /** Callers of one tenant that may wait for a lease at once. Default: the tier's lease cap. */
+  maxLeaseWaitersPerTenant?: number;
+  /** How long a caller past its tenant's lease cap waits. Default 100. */
+  leaseWaitMs?: number;
   /** An unused DataSource is closed after this long. */
   idleTimeoutMs: number;
   /**
@@ -102,19 +120,22 @@ export interface TenantLease {
 
 /** Counters and gauges the router exposes (the Nest module turns them into metrics). */
 export interface TenantRouterStats {
-  /** DataSources initialised and not yet destroyed (draining ones included). */
+  /** DataSources cached: initialised and not yet destroyed (draining ones included). */
   open: number;
-  /** Connections the open DataSources' pg pools hold right now. */
+  /** Live connections to tenant databases (connecting ones included): what `connectionBudget` bounds. */
   openConnections: number;
-  /**
-   * Sum of the pool sizes of DataSources opening, open, or retired and not yet destroyed: what
-   * counts against `connectionBudget`.
-   */
-  reservedConnections: number;
+  /** The most live connections seen at once. */
+  peakConnections: number;
+  /** Connections waiting at the gate for a place under `connectionBudget`. */
+  connectionsWaiting: number;
+  /** Connections that had to wait at the gate (counter). */
+  connectionWaits: number;
   /** Leases not yet released. */
   leases: number;
-  /** Openings waiting for room under `maxDataSources` / `connectionBudget`. */
+  /** Openings waiting for room under `maxDataSources`. */
   waiting: number;
+  /** Per tier: leases given, callers that waited for one, callers refused (TENANT_BUSY). Counters. */
+  shares: Record<TierName, { leases: number; waits: number; rejections: number }>;
   /** Calls that found no open DataSource for their tenant and waited for one (joiners count too). */
   coldStarts: number;
   /** `DataSource.initialize()` calls, failed ones included. */

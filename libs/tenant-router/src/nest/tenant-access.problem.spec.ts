@@ -28,6 +28,14 @@ describe('tenantAccessAnswer', () => {
     expect(answer.body.detail).toMatch(/not known/);
   });
 
+  it('answers a tenant over its lease cap 429 with Retry-After, in whole seconds', () => {
+    expect(refusal(TenantAccessErrorCode.TENANT_BUSY, { retryAfterMs: 100 })).toMatchObject({
+      status: 429,
+      body: { status: 429, title: 'Too Many Requests' },
+      headers: { 'Retry-After': '1' },
+    });
+  });
+
   it('answers an unreachable database 503 with Retry-After from the router, in whole seconds', () => {
     expect(refusal(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE, { retryAfterMs: 1500 })).toMatchObject({
       status: 503,

@@ -33,17 +33,29 @@ export function tenantAccessAnswer(error: TenantAccessError): TenantAccessAnswer
       };
     }
     case TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE: {
-      const retryAfter =
-        error.details.retryAfterMs === undefined
-          ? DEFAULT_RETRY_AFTER_SECONDS
-          : Math.max(1, Math.ceil(error.details.retryAfterMs / 1000));
       return {
         status: 503,
         body: problem(503, 'The tenant’s database cannot be reached right now; retry later.'),
-        headers: { 'Retry-After': String(retryAfter) },
+        headers: { 'Retry-After': String(retryAfterSeconds(error)) },
       };
     }
+    case TenantAccessErrorCode.TENANT_BUSY:
+      return {
+        status: 429,
+        body: problem(
+          429,
+          'The tenant has as many requests in flight as its tier allows; retry after the time in Retry-After.',
+        ),
+        headers: { 'Retry-After': String(retryAfterSeconds(error)) },
+      };
     default:
       return assertNever(error.code, 'tenant access error code');
   }
+}
+
+/** Whole seconds, at least 1, from the router's hint (or a default when it gives none). */
+function retryAfterSeconds(error: TenantAccessError): number {
+  return error.details.retryAfterMs === undefined
+    ? DEFAULT_RETRY_AFTER_SECONDS
+    : Math.max(1, Math.ceil(error.details.retryAfterMs / 1000));
 }

@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { TIER_NAMES, type TierName } from '@silo/core';
+import type { TenantLeaseTime } from '../lease-time-top';
 import type { TenantRouterStats } from '../tenant-router.types';
 
 /** Upper bounds, in seconds, of `silo_tenant_router_initialisation_seconds`. */
@@ -8,7 +10,9 @@ export const INITIALISATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
  * Registers the router's families on `registry` (an app's own, not prom-client's global one),
  * read from `router.stats()` at scrape time:
  * - gauges `silo_tenant_router_open_datasources`, `…_open_connections`,
- *   `…_reserved_connections`, `…_leases`, `…_waiting`;
+ *   `…_connections_waiting`, `…_leases`, `…_waiting`, and `…_top_tenant_lease_seconds` (the 10
+ *   tenants with the most lease time lately: bounded cardinality);
+ * - per tier: `…_leases_total`, `…_lease_waits_total`, `…_lease_rejections_total`;
  * - counters since the process started: `…_cold_starts_total`, `…_initialisations_total`,
  *   `…_initialisation_failures_total`, `…_evictions_total`, `…_idle_closed_total`,
  *   `…_secret_fetches_total`, `…_rotations_total`;
@@ -20,7 +24,7 @@ export const INITIALISATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
  */
 export function registerTenantRouterMetrics(
   registry: Registry,
-  router: { stats(): TenantRouterStats },
+  router: { stats(): TenantRouterStats; topTenantsByLeaseTime(n: number): TenantLeaseTime[] },
 ): void {
   const counter = (name: string, help: string, read: (s: TenantRouterStats) => number) =>
     new Counter({
@@ -42,21 +46,64 @@ export function registerTenantRouterMetrics(
       },
     });
 
-  gauge('silo_tenant_router_open_datasources', 'Tenant DataSources open in this process.', (s) => s.open);
+  gauge(
+    'silo_tenant_router_open_datasources',
+    'Tenant DataSources cached in this process (holding connections or not).',
+    (s) => s.open,
+  );
   gauge(
     'silo_tenant_router_open_connections',
-    'Connections the pools of the open tenant DataSources hold now.',
+    'Live connections to tenant databases (connecting ones included): what ROUTER_CONNECTION_BUDGET bounds.',
     (s) => s.openConnections,
   );
   gauge(
-    'silo_tenant_router_reserved_connections',
-    'Pool sizes of the tenant DataSources opening, open, or closing and not yet destroyed, summed: what counts against ROUTER_CONNECTION_BUDGET.',
-    (s) => s.reservedConnections,
+    'silo_tenant_router_connections_waiting',
+    'Connections to tenant databases waiting for a place under ROUTER_CONNECTION_BUDGET.',
+    (s) => s.connectionsWaiting,
   );
+  counter(
+    'silo_tenant_router_connection_waits_total',
+    'Connections to tenant databases that waited for a place under ROUTER_CONNECTION_BUDGET.',
+    (s) => s.connectionWaits,
+  );
+  const perTier = (name: string, help: string, read: (s: TenantRouterStats['shares'][TierName]) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['tier'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const { shares } = router.stats();
+        for (const tier of TIER_NAMES) this.inc({ tier }, read(shares[tier]));
+      },
+    });
+  perTier('silo_tenant_router_leases_total', 'Leases given to tenant work, by tier.', (c) => c.leases);
+  perTier(
+    'silo_tenant_router_lease_waits_total',
+    'Calls that waited because their tenant held all the leases its tier allows (ROUTER_MAX_LEASES_PER_TENANT_*), by tier.',
+    (c) => c.waits,
+  );
+  perTier(
+    'silo_tenant_router_lease_rejections_total',
+    'Calls refused with 429 because their tenant held all the leases its tier allows, by tier.',
+    (c) => c.rejections,
+  );
+  new Gauge({
+    name: 'silo_tenant_router_top_tenant_lease_seconds',
+    help: 'Lease time over the last one to two minutes of the 10 tenants that held leases longest (a bounded view: 10 series at a time).',
+    labelNames: ['tenant_id'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { tenantId, leaseMs } of router.topTenantsByLeaseTime(10))
+        this.set({ tenant_id: tenantId }, leaseMs / 1000);
+    },
+  });
   gauge('silo_tenant_router_leases', 'Tenant DataSource leases held by work in flight.', (s) => s.leases);
   gauge(
     'silo_tenant_router_waiting',
-    'Tenant DataSource openings waiting for room under ROUTER_MAX_DATASOURCES or ROUTER_CONNECTION_BUDGET.',
+    'Tenant DataSource openings waiting for room under ROUTER_MAX_DATASOURCES.',
     (s) => s.waiting,
   );
   counter(

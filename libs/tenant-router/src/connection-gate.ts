@@ -1,0 +1,166 @@
+import { Client, type ClientConfig } from 'pg';
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The connection budget, on live connections: every connection a tenant pool opens passes this
+ * gate first and gives its place back when it ends, so the process never holds more than
+ * `budget` connections to tenant databases, whatever the pools' sizes add up to. Pools keep no
+ * connection they do not use (pg's idle timeout, no minimum), so a cached DataSource of a quiet
+ * tenant costs no connection. When the budget is spent, openings wait in FIFO order while the
+ * router closes idle connections of the least recently used pools (`shed`); an opening that gets
+ * no place within the pool's connect timeout fails like a connect timeout. Internal.
+ */
+export class ConnectionGate {
+  /** Connections open or connecting now. */
+  live = 0;
+  /** Highest `live` seen. */
+  peak = 0;
+  /** Openings that had to wait for a place. */
+  waited = 0;
+  private readonly queue: Waiter[] = [];
+  private shedding = false;
+  /** Idle connections asked to close whose end has not come yet (roughly: any end counts). */
+  private closingSoon = 0;
+
+  constructor(
+    private readonly budget: number,
+    /** Closes one idle pooled connection somewhere (least recently used first); false when none is idle. */
+    private readonly shedOne: () => boolean,
+  ) {}
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /** Resolves once this connection has its place; rejects with `onTimeout()` after `timeoutMs`. */
+  enter(timeoutMs: number, onTimeout: () => Error): Promise<void> {
+    if (this.queue.length === 0 && this.live < this.budget) {
+      this.take();
+      return Promise.resolve();
+    }
+    this.waited++;
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const at = this.queue.indexOf(waiter);
+          if (at < 0) return;
+          this.queue.splice(at, 1);
+          reject(onTimeout());
+        }, timeoutMs),
+      };
+      this.queue.push(waiter);
+      this.pump();
+    });
+  }
+
+  /** A connection that entered has ended (or never connected). */
+  leave(): void {
+    this.live--;
+    if (this.closingSoon > 0) this.closingSoon--;
+    this.pump();
+  }
+
+  /**
+   * Gives free places to waiters in order, then asks for idle connections to be closed for those
+   * still waiting (each one closed comes back through `leave`). Call it when a pooled connection
+   * may have turned idle.
+   */
+  pump(): void {
+    while (this.queue.length > 0 && this.live < this.budget) {
+      const waiter = this.queue.shift()!;
+      clearTimeout(waiter.timer);
+      this.take();
+      waiter.resolve();
+    }
+    if (this.queue.length === 0 || this.shedding) return;
+    this.shedding = true;
+    try {
+      // One per waiter beyond what is already on its way back; closing is asynchronous.
+      while (this.closingSoon < this.queue.length && this.shedOne()) this.closingSoon++;
+    } finally {
+      this.shedding = false;
+    }
+  }
+
+  /** Fails every waiter (the router is closing). */
+  rejectAll(error: Error): void {
+    for (const waiter of this.queue.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(error);
+    }
+  }
+
+  private take(): void {
+    this.live++;
+    if (this.live > this.peak) this.peak = this.live;
+  }
+}
+
+type ConnectCallback = (error: Error | null) => void;
+
+/**
+ * A pg Client class for one tenant pool (`extra.Client`): its connect() first enters the gate,
+ * and its place is given back exactly once, when the connection ends or fails to open. The wait
+ * for a place is bounded by the pool's own connect timeout.
+ */
+export function gatedClientClass(
+  gate: ConnectionGate,
+  timeoutMs: number,
+  onTimeout: () => Error,
+): typeof Client {
+  class GatedClient extends Client {
+    /** Holds a place in the gate now. */
+    private inGate = false;
+
+    constructor(config?: string | ClientConfig) {
+      super(config);
+      this.once('end', () => this.leaveGate());
+    }
+
+    // pg-pool calls connect(callback); the promise form is kept for anyone else.
+    override connect(): Promise<Client>;
+    override connect(callback: (err: Error) => void): void;
+    override connect(callback?: (err: Error) => void): Promise<Client> | void {
+      if (callback === undefined)
+        return new Promise<Client>((resolve, reject) =>
+          this.gatedConnect((error) => (error ? reject(error) : resolve(this))),
+        );
+      this.gatedConnect(callback as ConnectCallback);
+    }
+
+    private gatedConnect(callback: ConnectCallback): void {
+      gate.enter(timeoutMs, onTimeout).then(
+        () => {
+          this.inGate = true;
+          // pg-pool's connect timeout may have torn the socket down while this waited.
+          const stream = (this as unknown as { connection?: { stream?: { destroyed?: boolean } } }).connection
+            ?.stream;
+          if (stream?.destroyed) {
+            this.leaveGate();
+            callback(onTimeout());
+            return;
+          }
+          super.connect((error: Error | null | undefined) => {
+            if (error) this.leaveGate();
+            callback(error ?? null);
+          });
+        },
+        (error: Error) => callback(error),
+      );
+    }
+
+    private leaveGate(): void {
+      if (!this.inGate) return;
+      this.inGate = false;
+      gate.leave();
+    }
+  }
+  return GatedClient;
+}
