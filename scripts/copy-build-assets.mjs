@@ -2,7 +2,9 @@
 // left there (a migration removed from the source must not linger in dist/).
 import { chmodSync, cpSync, existsSync, rmSync } from 'node:fs';
 
-const ASSETS = [['libs/tenant-schema/migrations', 'dist/libs/tenant-schema/migrations']];
+// `node scripts/copy-build-assets.mjs <outDir>`: the benches compile to .cache/bench-dist.
+const OUT = process.argv[2] ?? 'dist';
+const ASSETS = [['libs/tenant-schema/migrations', `${OUT}/libs/tenant-schema/migrations`]];
 
 for (const [from, to] of ASSETS) {
   rmSync(to, { recursive: true, force: true });
@@ -10,5 +12,5 @@ for (const [from, to] of ASSETS) {
 }
 
 // The `silo` command (package.json "bin"): executable, so that `npx silo` runs it from a clone.
-const BIN = 'dist/apps/cli/src/main.js';
+const BIN = `${OUT}/apps/cli/src/main.js`;
 if (existsSync(BIN)) chmodSync(BIN, 0o755);

@@ -31,11 +31,11 @@ export interface RouterBenchArgs {
   /** Connections creating the tenant databases. */
   setupConcurrency: number;
   /** Which workloads to run, in the table's order. */
-  workloads: ('warm' | 'zipf' | 'herd')[];
+  workloads: ('warm' | 'zipf' | 'herd' | 'noisy')[];
   timeoutS: number;
 }
 
-const WORKLOAD_NAMES = ['warm', 'zipf', 'herd'] as const;
+const WORKLOAD_NAMES = ['warm', 'zipf', 'herd', 'noisy'] as const;
 
 export const USAGE = `usage: npm run bench:router -- [options]
 
@@ -48,13 +48,13 @@ export const USAGE = `usage: npm run bench:router -- [options]
   --rounds R              warm: (b), (c) and the references measured in R interleaved slices (default 8)
   --zipf-s X              Zipf exponent of the 2,000-tenant workload (default 1.0)
   --max-connections N     max_connections of the private PostgreSQL, Zipf and herd (default 100)
-  --max-data-sources N    TenantRouter maxDataSources, Zipf and herd (default 40)
+  --max-data-sources N    TenantRouter maxDataSources (DataSources cached), Zipf and herd (default 1000)
   --connection-budget N   TenantRouter connectionBudget, Zipf and herd (default 80)
   --pool-size N           TenantRouter pool size per tenant (default 2)
   --lookup-ms MS          latency of each directory and secret lookup (default 1)
   --overhead-iterations N samples of the warm-path overhead loop (default 200000)
   --setup-concurrency N   connections creating the tenant databases (default 4)
-  --workloads LIST        comma-separated subset of warm,zipf,herd (default all three)
+  --workloads LIST        comma-separated subset of warm,zipf,herd,noisy (default all four)
   --timeout-s S           stop, clean up and exit 1 after S seconds (default 1800)
 `;
 
@@ -70,7 +70,7 @@ export function parseRouterBenchArgs(argv: string[]): RouterBenchArgs | 'help' {
     rounds: { type: 'string', default: '8' },
     'zipf-s': { type: 'string', default: '1.0' },
     'max-connections': { type: 'string', default: '100' },
-    'max-data-sources': { type: 'string', default: '40' },
+    'max-data-sources': { type: 'string', default: '1000' },
     'connection-budget': { type: 'string', default: '80' },
     'pool-size': { type: 'string', default: '2' },
     'lookup-ms': { type: 'string', default: '1' },

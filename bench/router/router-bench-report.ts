@@ -50,6 +50,8 @@ export const cellKey = (workload: WorkloadKey, contender: ContenderKey): string 
 
 const OVERHEAD_TARGET_US = 5;
 const WARM_RATIO_TARGET = 0.9;
+const WARM_PER_REFERENCE_TARGET = 0.98;
+const ZIPF_RATIO_TARGET = 1.5;
 
 export function formatReport(r: RouterBenchReport): string {
   const header = [
@@ -168,6 +170,10 @@ function targets(r: RouterBenchReport): string[] {
     const ref = ran('warm', 'ref');
     if (ref) {
       const perRef = queriesPerSecond(warmC.result) / queriesPerSecond(ref.result);
+      push(
+        perRef >= WARM_PER_REFERENCE_TARGET,
+        `warm: (c) queries/s ÷ pre-opened Map queries/s = ${perRef.toFixed(2)}× (target ≥ ${WARM_PER_REFERENCE_TARGET.toFixed(2)}×)`,
+      );
       const refPerB = queriesPerSecond(ref.result) / queriesPerSecond(warmB.result);
       lines.push(
         `        of which the router itself: (c) ÷ pre-opened Map = ${perRef.toFixed(2)}×; one database per ` +
@@ -210,6 +216,20 @@ function targets(r: RouterBenchReport): string[] {
         `(budget ${budget}, max_connections ${r.workloads.zipf.maxConnections})`,
     );
     if (zipfA) {
+      const ratio = queriesPerSecond(zipfC.result) / queriesPerSecond(zipfA.result);
+      const p50 = (cell: typeof zipfC) =>
+        cell.result.latenciesMs.length
+          ? quantile(
+              [...cell.result.latenciesMs].sort((x, y) => x - y),
+              0.5,
+            )
+          : NaN;
+      push(
+        ratio >= ZIPF_RATIO_TARGET && sumErrors(zipfC.result.errors) === 0,
+        `${r.workloads.zipf.label}: (c) queries/s ÷ (a) successful queries/s = ${rate(queriesPerSecond(zipfC.result))} ÷ ` +
+          `${rate(queriesPerSecond(zipfA.result))} = ${ratio.toFixed(2)}× (target ≥ ${ZIPF_RATIO_TARGET.toFixed(2)}×), ` +
+          `(c) errors ${sumErrors(zipfC.result.errors)}, p50 (c) ${p50(zipfC).toFixed(1)} ms, (a) ${p50(zipfA).toFixed(1)} ms`,
+      );
       lines.push(
         `        where (a) ${aFails ? 'fails' : 'does NOT fail'}: 53300 errors = ${a53300}, ` +
           `${sumErrors(zipfA.result.errors)} errors in all, peak connections ${zipfA.peakConnections}`,

@@ -28,6 +28,7 @@ import {
   type FleetSetup,
 } from './tenant-fleet';
 import { TenantRouterContender } from './tenant-router.contender';
+import { noisyNeighbour, noisyNeighbourLines } from './noisy-neighbour';
 import { zipfTopShare } from './workloads';
 
 /** pg's default pool size: what (a) gets per tenant. */
@@ -172,9 +173,26 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
     await warmPhase(ctx);
     await warmNaivePhase(ctx);
   }
-  if (args.workloads.includes('zipf') || args.workloads.includes('herd')) await restart(args.maxConnections);
+  if (['zipf', 'herd', 'noisy'].some((w) => args.workloads.includes(w as 'zipf')))
+    await restart(args.maxConnections);
   if (args.workloads.includes('zipf')) await zipfPhase(ctx);
   if (args.workloads.includes('herd')) await herdPhase(ctx);
+  let noisy: string[] = [];
+  if (args.workloads.includes('noisy')) {
+    // The quiet tenants and the noisy one come from beyond the warm tenants and the herds' ones.
+    const pool = ids.slice(args.warmTenants, ids.length - 3);
+    const result = await noisyNeighbour({
+      ports: portsFor,
+      routerOptions: routerOptionsFor(coldRouter),
+      quietIds: pool.slice(0, NOISY_QUIET_TENANTS),
+      noisyId: pool[NOISY_QUIET_TENANTS],
+      perQuiet: NOISY_WORKERS_PER_QUIET_TENANT,
+      durationS: args.durationS,
+      log,
+      signal,
+    });
+    noisy = [...noisyNeighbourLines(result), ''];
+  }
 
   const cpu = cpus();
   const report: RouterBenchReport = {
@@ -187,8 +205,12 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
     cells,
     startHeapBytes,
   };
-  return formatReport(report);
+  return formatReport(report) + noisy.join('\n');
 }
+
+/** The noisy-neighbour workload: ten quiet tenants with two workers each; the noisy one has 40. */
+const NOISY_QUIET_TENANTS = 10;
+const NOISY_WORKERS_PER_QUIET_TENANT = 2;
 
 function routerOptionsFor(limits: WorkloadSetting['router']): TenantRouterOptions {
   const pool = limits.poolSize;

@@ -1,4 +1,4 @@
-import { ConnectionGate } from './connection-gate';
+import { ConnectionGate, ConnectSlots } from './connection-gate';
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 const timeout = () => new Error('no place');
@@ -54,5 +54,24 @@ describe('ConnectionGate', () => {
     gate.leave();
     await second;
     expect({ live: gate.live, waiting: gate.waiting }).toEqual({ live: 1, waiting: 0 });
+  });
+});
+
+describe('ConnectSlots', () => {
+  it('lets at most max connections authenticate at once, the others in arrival order', async () => {
+    const slots = new ConnectSlots(2);
+    await slots.acquire();
+    await slots.acquire();
+    const order: number[] = [];
+    const third = slots.acquire().then(() => order.push(3));
+    const fourth = slots.acquire().then(() => order.push(4));
+    await settle();
+    expect(order).toEqual([]);
+    slots.release();
+    await third;
+    expect(order).toEqual([3]);
+    slots.release();
+    await fourth;
+    expect(order).toEqual([3, 4]);
   });
 });

@@ -103,6 +103,32 @@ export class ConnectionGate {
   }
 }
 
+/**
+ * At most `max` connections authenticating at once (a SCRAM handshake costs the server a few
+ * milliseconds of CPU, and a burst of cold tenants would otherwise spend the machine on them
+ * while warm tenants' queries wait). FIFO. Internal.
+ */
+export class ConnectSlots {
+  private busy = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(private readonly max: number) {}
+
+  acquire(): Promise<void> {
+    if (this.busy < this.max) {
+      this.busy++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.queue.push(resolve));
+  }
+
+  release(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.busy--;
+  }
+}
+
 type ConnectCallback = (error: Error | null) => void;
 
 /**
@@ -112,6 +138,7 @@ type ConnectCallback = (error: Error | null) => void;
  */
 export function gatedClientClass(
   gate: ConnectionGate,
+  slots: ConnectSlots,
   timeoutMs: number,
   onTimeout: () => Error,
 ): typeof Client {
@@ -136,24 +163,34 @@ export function gatedClientClass(
     }
 
     private gatedConnect(callback: ConnectCallback): void {
-      gate.enter(timeoutMs, onTimeout).then(
-        () => {
+      gate
+        .enter(timeoutMs, onTimeout)
+        .then(() => {
           this.inGate = true;
-          // pg-pool's connect timeout may have torn the socket down while this waited.
-          const stream = (this as unknown as { connection?: { stream?: { destroyed?: boolean } } }).connection
-            ?.stream;
-          if (stream?.destroyed) {
+          return slots.acquire();
+        })
+        .then(
+          () => {
+            // pg-pool's connect timeout may have torn the socket down while this waited.
+            const stream = (this as unknown as { connection?: { stream?: { destroyed?: boolean } } })
+              .connection?.stream;
+            if (stream?.destroyed) {
+              slots.release();
+              this.leaveGate();
+              callback(onTimeout());
+              return;
+            }
+            super.connect((error: Error | null | undefined) => {
+              slots.release();
+              if (error) this.leaveGate();
+              callback(error ?? null);
+            });
+          },
+          (error: Error) => {
             this.leaveGate();
-            callback(onTimeout());
-            return;
-          }
-          super.connect((error: Error | null | undefined) => {
-            if (error) this.leaveGate();
-            callback(error ?? null);
-          });
-        },
-        (error: Error) => callback(error),
-      );
+            callback(error);
+          },
+        );
     }
 
     private leaveGate(): void {

@@ -23,3 +23,30 @@ export class TenantAccessError extends Error {
     super(message, options);
   }
 }
+
+/** The tenant's database cannot be reached now; `retryAfterMs` becomes Retry-After. */
+export function tenantUnavailable(
+  tenantId: string,
+  reason: string,
+  retryAfterMs: number,
+  cause?: unknown,
+): TenantAccessError {
+  return new TenantAccessError(
+    TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE,
+    `the database of tenant ${tenantId} is unavailable: ${reason}`,
+    { tenantId, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** A call after close(). */
+export function routerClosed(tenantId = ''): TenantAccessError {
+  return new TenantAccessError(
+    TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE,
+    'the tenant router is closed',
+    {
+      tenantId,
+      retryAfterMs: 1_000,
+    },
+  );
+}

@@ -1,13 +1,20 @@
-import { performance } from 'node:perf_hooks';
-import { withTimeout } from '@silo/core';
-import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { TierName } from '@silo/core';
-import { gatedClientClass } from './connection-gate';
+import { withTimeout } from '@silo/core';
+import { performance } from 'node:perf_hooks';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { ConnectSlots, gatedClientClass } from './connection-gate';
 import { DataSourceRegistry } from './data-source-registry';
-import { FairShares, TenantShare } from './fair-shares';
+import { FairShares } from './fair-shares';
 import { LeaseTimeTop, type TenantLeaseTime } from './lease-time-top';
+import { RouterLease } from './router-lease';
+import { sameCredentials, TenantCredentials } from './tenant-credentials';
 import { endLeftoverPool, isAuthenticationFailure, tenantDataSourceOptions } from './tenant-data-source';
-import { TenantAccessError, TenantAccessErrorCode } from './tenant-router.errors';
+import {
+  routerClosed,
+  TenantAccessError,
+  TenantAccessErrorCode,
+  tenantUnavailable,
+} from './tenant-router.errors';
 import { assertValidRouterOptions } from './tenant-router.options';
 import type {
   TenantAppCredentials,
@@ -20,33 +27,11 @@ import type {
   TenantRouterStats,
 } from './tenant-router.types';
 import type { TenantSlot } from './tenant-slot';
+import { forgettable, newTenantState, type TenantState } from './tenant-state';
+import { TenantStatuses } from './tenant-status';
 
-/** What the router knows of one tenant. */
-interface TenantState {
-  readonly id: string;
-  /** undefined until first looked up; null when no tenant has the id. */
-  entry: TenantDirectoryEntry | null | undefined;
-  statusExpiresAt: number;
-  /** After this, a call still served from the cache refreshes the status in the background. */
-  statusRefreshAt: number;
-  statusLookup: Promise<TenantDirectoryEntry | null> | undefined;
-  credentials: TenantAppCredentials | undefined;
-  credentialsExpireAt: number;
-  credentialsFetch: Promise<TenantAppCredentials> | undefined;
-  /** The credentials the current DataSource logged in with. */
-  slotCredentials: TenantAppCredentials | undefined;
-  /** The DataSource handed out now; never a retired one. */
-  slot: TenantSlot | undefined;
-  opening: Promise<TenantSlot> | undefined;
-  failedUntil: number;
-  failure: unknown;
-  rotation: Promise<void> | undefined;
-  /** Its concurrent leases, against its tier's cap. */
-  readonly share: TenantShare;
-}
-
-const STATUS_REFRESH_AHEAD = 0.75;
 const LATENCY_SAMPLES = 100;
+const DEFAULT_MAX_CONCURRENT_CONNECTS = 4;
 const ACQUIRE_ATTEMPTS = 3;
 const RETRY_AFTER_MS = 1_000;
 const DEFAULT_GET_DATA_SOURCE_GRACE_MS = 1_000;
@@ -54,39 +39,6 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 const DEFAULT_LEASE_WAIT_MS = 100;
 const LEASE_TIME_WINDOW_MS = 60_000;
 const SILENT: TenantRouterLog = { warn: () => undefined };
-
-class RouterLease implements TenantLease {
-  private released = false;
-
-  constructor(
-    readonly slot: TenantSlot,
-    readonly schemaVersion: string | null,
-    /** The tenant's share this lease holds a place in, and the tier it was counted under. */
-    readonly share: TenantShare,
-    readonly tier: TierName,
-    readonly leasedAt: number,
-    private readonly onRelease: (lease: RouterLease) => void,
-    private readonly onAuthenticationFailure: (slot: TenantSlot) => Promise<void>,
-  ) {}
-
-  reportAuthenticationFailure(): Promise<void> {
-    return this.onAuthenticationFailure(this.slot);
-  }
-
-  get tenantId(): string {
-    return this.slot.tenantId;
-  }
-
-  get dataSource(): DataSource {
-    return this.slot.dataSource;
-  }
-
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.onRelease(this);
-  }
-}
 
 /**
  * Hands a tenant app the TypeORM DataSource of one tenant's database, reached as the tenant's
@@ -116,6 +68,8 @@ export class TenantRouter {
   private readonly now: () => number;
   private readonly newDataSource: (options: DataSourceOptions) => DataSource;
   private readonly graceMs: number;
+  private readonly statuses: TenantStatuses;
+  private readonly credentials: TenantCredentials;
   private readonly fair: FairShares;
   private readonly leaseTime: LeaseTimeTop;
   private readonly gatedClient: ReturnType<typeof gatedClientClass>;
@@ -132,14 +86,13 @@ export class TenantRouter {
     coldStarts: 0,
     initialisations: 0,
     initialisationFailures: 0,
-    secretFetches: 0,
     rotations: 0,
   };
   private readonly latencies: number[] = [];
 
   constructor(
-    private readonly directory: TenantDirectory,
-    private readonly credentialSource: TenantCredentialSource,
+    directory: TenantDirectory,
+    credentialSource: TenantCredentialSource,
     private readonly options: TenantRouterOptions,
     private readonly log: TenantRouterLog = SILENT,
   ) {
@@ -151,8 +104,13 @@ export class TenantRouter {
       const state = this.tenants.get(slot.tenantId);
       if (state?.slot === slot) state.slot = undefined;
     });
+    this.statuses = new TenantStatuses(directory, options, this.now, log, (slot) =>
+      this.dataSources.retire(slot),
+    );
+    this.credentials = new TenantCredentials(credentialSource, options, this.now);
     this.gatedClient = gatedClientClass(
       this.dataSources.gate,
+      new ConnectSlots(options.maxConcurrentConnects ?? DEFAULT_MAX_CONCURRENT_CONNECTS),
       options.connectionTimeoutMs,
       () =>
         new Error(
@@ -250,6 +208,7 @@ export class TenantRouter {
       evictions: d.evictions,
       idleClosed: d.idleClosed,
       ...this.counts,
+      secretFetches: this.credentials.fetches,
       initialisationMs: this.latencies.slice(),
     };
   }
@@ -269,7 +228,7 @@ export class TenantRouter {
   closeIdle(): number {
     const closed = this.dataSources.closeIdle(this.options.idleTimeoutMs);
     const now = this.now();
-    for (const [id, state] of this.tenants) if (this.forgettable(state, now)) this.tenants.delete(id);
+    for (const [id, state] of this.tenants) if (forgettable(state, now)) this.tenants.delete(id);
     return closed;
   }
 
@@ -290,9 +249,9 @@ export class TenantRouter {
     const openings: Promise<unknown>[] = [];
     for (const state of this.tenants.values()) {
       if (state.opening) openings.push(state.opening);
-      this.fair.rejectAll(state.share, this.closedError(state.id));
+      this.fair.rejectAll(state.share, routerClosed(state.id));
     }
-    const closing = this.dataSources.closeAll(timeoutMs, this.closedError());
+    const closing = this.dataSources.closeAll(timeoutMs, routerClosed());
     // An opening that finishes from now on destroys what it opened itself; wait for them only
     // up to the same deadline (one stuck in a lookup must not hold the shutdown).
     await withTimeout(Promise.allSettled(openings), timeoutMs).catch(() =>
@@ -310,7 +269,7 @@ export class TenantRouter {
     if (state === undefined || now >= state.statusExpiresAt) return undefined;
     const slot = state.slot;
     if (slot === undefined || state.entry?.status !== 'ACTIVE') return undefined;
-    if (now >= state.statusRefreshAt && state.statusLookup === undefined) this.refreshStatus(state);
+    if (this.statuses.dueForRefresh(state, now)) this.statuses.refresh(state);
     this.refreshCredentialsIfDue(state, slot, now);
     return state;
   }
@@ -339,7 +298,7 @@ export class TenantRouter {
       return;
     const entry = state.entry;
     if (!entry) return;
-    this.fetchCredentials(state, entry).then(
+    this.credentials.fetch(state, entry).then(
       (fresh) => {
         const used = state.slotCredentials;
         if (state.slot !== slot || !used || sameCredentials(used, fresh)) return;
@@ -365,14 +324,14 @@ export class TenantRouter {
    * tenant's own callers only), then the DataSource, opened if need be.
    */
   private async acquireCold(tenantId: string): Promise<RouterLease> {
-    if (this.closing !== undefined) throw this.closedError(tenantId);
+    if (this.closing !== undefined) throw routerClosed(tenantId);
     const state = this.stateOf(tenantId);
-    const { tier } = await this.activeEntry(state);
+    const { tier } = await this.statuses.active(state);
     await this.fair.take(state.share, tier, (retryAfterMs) => this.busy(state, tier, retryAfterMs));
     try {
       for (let attempt = 1; ; attempt++) {
-        if (this.closing !== undefined) throw this.closedError(tenantId);
-        const entry = await this.activeEntry(state);
+        if (this.closing !== undefined) throw routerClosed(tenantId);
+        const entry = await this.statuses.active(state);
         let slot = state.slot;
         if (slot === undefined) {
           this.counts.coldStarts++;
@@ -381,12 +340,21 @@ export class TenantRouter {
         if (!slot.retired) return this.lease(state, slot, tier, this.now());
         // Retired between opening and now: closing, status changed, or evicted; look again.
         if (attempt === ACQUIRE_ATTEMPTS)
-          throw this.unavailable(tenantId, 'its DataSource kept closing while being opened', RETRY_AFTER_MS);
+          throw tenantUnavailable(tenantId, 'its DataSource kept closing while being opened', RETRY_AFTER_MS);
       }
     } catch (error) {
       this.fair.give(state.share, tier);
       throw error;
     }
+  }
+
+  private stateOf(tenantId: string): TenantState {
+    let state = this.tenants.get(tenantId);
+    if (state === undefined) {
+      state = newTenantState(tenantId);
+      this.tenants.set(tenantId, state);
+    }
+    return state;
   }
 
   /** A lease on `slot`; the caller holds a place in the tenant's share, counted under `tier`. */
@@ -404,111 +372,7 @@ export class TenantRouter {
     );
   }
 
-  private stateOf(tenantId: string): TenantState {
-    let state = this.tenants.get(tenantId);
-    if (state === undefined) {
-      state = {
-        id: tenantId,
-        entry: undefined,
-        statusExpiresAt: 0,
-        statusRefreshAt: 0,
-        statusLookup: undefined,
-        credentials: undefined,
-        credentialsExpireAt: 0,
-        credentialsFetch: undefined,
-        slot: undefined,
-        opening: undefined,
-        failedUntil: 0,
-        failure: undefined,
-        rotation: undefined,
-        slotCredentials: undefined,
-        share: new TenantShare(),
-      };
-      this.tenants.set(tenantId, state);
-    }
-    return state;
-  }
-
-  private forgettable(state: TenantState, now: number): boolean {
-    return (
-      state.slot === undefined &&
-      state.opening === undefined &&
-      state.statusLookup === undefined &&
-      state.credentialsFetch === undefined &&
-      state.rotation === undefined &&
-      state.share.idle &&
-      now >= state.statusExpiresAt &&
-      now >= state.credentialsExpireAt &&
-      now >= state.failedUntil
-    );
-  }
-
   // --- status -----------------------------------------------------------------------------
-
-  private async activeEntry(state: TenantState): Promise<TenantDirectoryEntry> {
-    let entry = state.entry;
-    const now = this.now();
-    if (entry === undefined || now >= state.statusExpiresAt) entry = await this.lookUpStatus(state);
-    else if (now >= state.statusRefreshAt && state.statusLookup === undefined) this.refreshStatus(state);
-    if (entry === null)
-      throw new TenantAccessError(TenantAccessErrorCode.TENANT_NOT_FOUND, `no tenant has id ${state.id}`, {
-        tenantId: state.id,
-      });
-    if (entry.status !== 'ACTIVE')
-      throw new TenantAccessError(
-        TenantAccessErrorCode.TENANT_NOT_ACTIVE,
-        `tenant ${state.id} is ${entry.status}, not ACTIVE`,
-        { tenantId: state.id, status: entry.status },
-      );
-    return entry;
-  }
-
-  private lookUpStatus(state: TenantState): Promise<TenantDirectoryEntry | null> {
-    if (state.statusLookup === undefined) {
-      const lookup = this.findTenant(state).finally(() => {
-        if (state.statusLookup === lookup) state.statusLookup = undefined;
-      });
-      state.statusLookup = lookup;
-    }
-    return state.statusLookup;
-  }
-
-  private async findTenant(state: TenantState): Promise<TenantDirectoryEntry | null> {
-    let entry: TenantDirectoryEntry | null;
-    try {
-      entry = await withTimeout(this.directory.find(state.id), this.options.connectionTimeoutMs);
-    } catch (error) {
-      throw this.unavailable(state.id, 'the tenant directory could not be read', RETRY_AFTER_MS, error);
-    }
-    // Ids are compared exactly: another spelling of the same tenant (an upper-case uuid, say)
-    // would otherwise get a second state and a second DataSource, and a directory that answers
-    // for another tenant must never hand out that tenant's database.
-    if (entry !== null && entry.id !== state.id) {
-      this.log.warn(
-        { tenantId: state.id, directoryId: entry.id },
-        'the tenant directory answered with another id; refusing the tenant',
-      );
-      entry = null;
-    }
-    const now = this.now();
-    state.entry = entry;
-    state.statusExpiresAt = now + this.options.statusTtlMs;
-    state.statusRefreshAt = now + this.options.statusTtlMs * STATUS_REFRESH_AHEAD;
-    if (entry?.status !== 'ACTIVE' && state.slot !== undefined) {
-      this.log.debug?.(
-        { tenantId: state.id, status: entry?.status },
-        'closing the DataSource of a tenant not ACTIVE',
-      );
-      this.dataSources.retire(state.slot);
-    }
-    return entry;
-  }
-
-  private refreshStatus(state: TenantState): void {
-    this.lookUpStatus(state).catch((error: unknown) =>
-      this.log.warn({ tenantId: state.id, err: error }, 'tenant status refresh failed'),
-    );
-  }
 
   // --- opening ----------------------------------------------------------------------------
 
@@ -517,7 +381,7 @@ export class TenantRouter {
     const now = this.now();
     if (now < state.failedUntil)
       return Promise.reject(
-        this.unavailable(
+        tenantUnavailable(
           state.id,
           'its database failed to open moments ago',
           state.failedUntil - now,
@@ -537,16 +401,16 @@ export class TenantRouter {
     let dataSource: DataSource;
     try {
       if (!(poolSize >= 1)) throw new Error(`no pool size is configured for tier ${entry.tier}`);
-      const credentials = await this.credentialsFor(state, entry);
-      if (this.closing !== undefined) throw this.closedError(state.id);
+      const credentials = await this.credentials.forOpening(state, entry);
+      if (this.closing !== undefined) throw routerClosed(state.id);
       await this.dataSources.reserve(this.options.connectionTimeoutMs, () =>
-        this.unavailable(state.id, 'no room for another DataSource (maxDataSources)', RETRY_AFTER_MS),
+        tenantUnavailable(state.id, 'no room for another DataSource (maxDataSources)', RETRY_AFTER_MS),
       );
       reserved = true;
       dataSource = await this.initialise(state, entry, poolSize, credentials);
       if (this.closing !== undefined) {
         await this.dataSources.destroyDataSource(state.id, dataSource);
-        throw this.closedError(state.id);
+        throw routerClosed(state.id);
       }
     } catch (error) {
       if (reserved) this.dataSources.unreserve();
@@ -555,7 +419,7 @@ export class TenantRouter {
       state.failedUntil = this.now() + this.options.failureBackoffMs;
       state.failure = error;
       this.log.warn({ tenantId: state.id, err: error }, 'tenant database could not be opened');
-      throw this.unavailable(
+      throw tenantUnavailable(
         state.id,
         'its database could not be opened',
         this.options.failureBackoffMs,
@@ -600,10 +464,10 @@ export class TenantRouter {
         this.counts.initialisationFailures++;
         await endLeftoverPool(dataSource).catch(() => undefined);
         if (!isAuthenticationFailure(error)) throw error;
-        this.forgetCredentials(state);
+        this.credentials.forget(state);
         if (fresh) throw error;
         this.log.warn({ tenantId: state.id }, 'tenant database refused the cached secret; refetching it');
-        credentials = await this.fetchCredentials(state, entry);
+        credentials = await this.credentials.fetch(state, entry);
         fresh = true;
       }
     }
@@ -615,42 +479,6 @@ export class TenantRouter {
   }
 
   // --- credentials and rotation -----------------------------------------------------------
-
-  private async credentialsFor(
-    state: TenantState,
-    entry: TenantDirectoryEntry,
-  ): Promise<{ credentials: TenantAppCredentials; fresh: boolean }> {
-    if (state.credentials !== undefined && this.now() < state.credentialsExpireAt)
-      return { credentials: state.credentials, fresh: false };
-    return { credentials: await this.fetchCredentials(state, entry), fresh: true };
-  }
-
-  private fetchCredentials(state: TenantState, entry: TenantDirectoryEntry): Promise<TenantAppCredentials> {
-    if (state.credentialsFetch === undefined) {
-      const fetch = this.fetchSecret(state, entry).finally(() => {
-        if (state.credentialsFetch === fetch) state.credentialsFetch = undefined;
-      });
-      state.credentialsFetch = fetch;
-    }
-    return state.credentialsFetch;
-  }
-
-  private async fetchSecret(state: TenantState, entry: TenantDirectoryEntry): Promise<TenantAppCredentials> {
-    this.counts.secretFetches++;
-    const credentials = await withTimeout(
-      this.credentialSource.fetch(entry),
-      this.options.connectionTimeoutMs,
-      `the secret of tenant ${state.id} was not fetched within ${this.options.connectionTimeoutMs} ms`,
-    );
-    state.credentials = credentials;
-    state.credentialsExpireAt = this.now() + this.options.secretTtlMs;
-    return credentials;
-  }
-
-  private forgetCredentials(state: TenantState): void {
-    state.credentials = undefined;
-    state.credentialsExpireAt = 0;
-  }
 
   /**
    * After `rejected` refused its credentials: retire it and refetch the secret, once for every
@@ -670,11 +498,11 @@ export class TenantRouter {
       'tenant database refused its credentials; refetching the secret and reconnecting',
     );
     this.dataSources.retire(rejected);
-    this.forgetCredentials(state);
-    const rotation = this.fetchCredentials(state, entry).then(
+    this.credentials.forget(state);
+    const rotation = this.credentials.fetch(state, entry).then(
       () => undefined,
       (error: unknown) => {
-        throw this.unavailable(tenantId, 'its secret could not be refetched', RETRY_AFTER_MS, error);
+        throw tenantUnavailable(tenantId, 'its secret could not be refetched', RETRY_AFTER_MS, error);
       },
     );
     const shared = rotation.finally(() => {
@@ -683,40 +511,8 @@ export class TenantRouter {
     state.rotation = shared;
     return shared;
   }
-
-  private unavailable(
-    tenantId: string,
-    reason: string,
-    retryAfterMs: number,
-    cause?: unknown,
-  ): TenantAccessError {
-    return new TenantAccessError(
-      TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE,
-      `the database of tenant ${tenantId} is unavailable: ${reason}`,
-      { tenantId, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) },
-      cause === undefined ? undefined : { cause },
-    );
-  }
-
-  private closedError(tenantId = ''): TenantAccessError {
-    return new TenantAccessError(
-      TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE,
-      'the tenant router is closed',
-      { tenantId, retryAfterMs: RETRY_AFTER_MS },
-    );
-  }
 }
 
 function sweepPeriodMs(idleTimeoutMs: number): number {
   return Math.min(5_000, Math.max(50, Math.floor(idleTimeoutMs / 4)));
-}
-
-function sameCredentials(a: TenantAppCredentials, b: TenantAppCredentials): boolean {
-  return (
-    a.username === b.username &&
-    a.password === b.password &&
-    a.host === b.host &&
-    a.port === b.port &&
-    a.dbname === b.dbname
-  );
 }

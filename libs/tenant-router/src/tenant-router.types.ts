@@ -58,6 +58,11 @@ export interface TenantRouterOptions {
    * `maxLeaseWaitersPerTenant` others, then gets TENANT_BUSY. Default: no limit.
    */
   maxLeasesPerTenantByTier?: Record<TierName, number>;
+  /**
+   * Connections of this process authenticating at once (each SCRAM handshake costs the database
+   * CPU); more wait their turn, within their connect timeout. Default 4.
+   */
+  maxConcurrentConnects?: number;
   /** Callers of one tenant that may wait for a lease at once. Default: the tier's lease cap. */
   maxLeaseWaitersPerTenant?: number;
   /** How long a caller past its tenant's lease cap waits. Default 100. */
