@@ -172,7 +172,7 @@ function targets(r: RouterBenchReport): string[] {
       const perRef = queriesPerSecond(warmC.result) / queriesPerSecond(ref.result);
       push(
         perRef >= WARM_PER_REFERENCE_TARGET,
-        `warm: (c) queries/s ÷ pre-opened Map queries/s = ${perRef.toFixed(2)}× (target ≥ ${WARM_PER_REFERENCE_TARGET.toFixed(2)}×)`,
+        `warm: (c) queries/s ÷ pre-opened Map queries/s = ${perRef.toFixed(3)}× (target ≥ ${WARM_PER_REFERENCE_TARGET.toFixed(2)}×)`,
       );
       const refPerB = queriesPerSecond(ref.result) / queriesPerSecond(warmB.result);
       lines.push(

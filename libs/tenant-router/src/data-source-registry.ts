@@ -82,14 +82,14 @@ export class DataSourceRegistry {
     this.lru.touch(slot);
   }
 
-  release(slot: TenantSlot): void {
+  release(slot: TenantSlot, now = this.now()): void {
     slot.leases--;
     this.leases--;
     if (slot.retired) {
       if (slot.leases === 0) this.tryDestroy(slot);
       return;
     }
-    slot.lastUsedAt = this.now();
+    slot.lastUsedAt = now;
     this.lru.touch(slot);
     if (slot.leases === 0 && this.cap.waiting > 0) this.cap.pump();
   }

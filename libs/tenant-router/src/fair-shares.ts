@@ -12,6 +12,9 @@ export class TenantShare {
   active = 0;
   /** FIFO; undefined until someone first waits (the warm path allocates nothing). */
   waiters: Waiter[] | undefined = undefined;
+  /** Lease time held in all, ms, and how much of it the last top-tenants reading saw. */
+  leaseMs = 0;
+  leaseMsRead = 0;
 
   get idle(): boolean {
     return this.active === 0 && (this.waiters === undefined || this.waiters.length === 0);

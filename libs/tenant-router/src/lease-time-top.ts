@@ -1,69 +1,33 @@
-/** A tenant and the lease time it held in the recent window. */
+import type { TenantShare } from './fair-shares';
+
+/** A tenant and the lease time it held since the previous reading. */
 export interface TenantLeaseTime {
   tenantId: string;
   leaseMs: number;
 }
 
-const CAPACITY = 64;
+/** At most this many tenants in one reading, whatever is asked. */
+export const MAX_TOP_TENANTS = 64;
 
 /**
- * The tenants that held leases longest recently, in bounded memory: a Space-Saving sketch of 64
- * counters over a window of `windowMs`, rolled over so the view follows the present (the window
- * before the current one is added in, so a fresh window is not empty). A tenant outside the
- * sketch that takes a counter inherits the smallest one's time, so a time may be overestimated
- * by at most that smallest counter, never underestimated for a tenant in the sketch; the heavy
- * hitters are the ones it keeps. Internal.
+ * The `n` tenants that held leases longest since the previous reading (a metrics scrape), most
+ * first. Each share adds its lease time on release (one addition on the warm path); a reading
+ * takes the difference since the one before and scans the tenants the router tracks, which is
+ * bounded by its own caps, so neither memory nor label cardinality grows with the fleet.
+ * Internal.
  */
-export class LeaseTimeTop {
-  private current = new Map<string, number>();
-  private previous = new Map<string, number>();
-  private windowEndsAt: number;
-
-  constructor(
-    private readonly windowMs: number,
-    now: number,
-  ) {
-    this.windowEndsAt = now + windowMs;
+export function takeTopByLeaseTime(shares: Iterable<[string, TenantShare]>, n: number): TenantLeaseTime[] {
+  const top: TenantLeaseTime[] = [];
+  const size = Math.max(0, Math.min(n, MAX_TOP_TENANTS));
+  for (const [tenantId, share] of shares) {
+    const leaseMs = share.leaseMs - share.leaseMsRead;
+    share.leaseMsRead = share.leaseMs;
+    if (leaseMs <= 0 || size === 0) continue;
+    if (top.length === size && leaseMs <= top[size - 1].leaseMs) continue;
+    let at = top.length === size ? size - 1 : top.length;
+    while (at > 0 && top[at - 1].leaseMs < leaseMs) at--;
+    top.splice(at, 0, { tenantId, leaseMs });
+    if (top.length > size) top.pop();
   }
-
-  add(tenantId: string, ms: number, now: number): void {
-    if (now >= this.windowEndsAt) this.roll(now);
-    const counters = this.current;
-    const held = counters.get(tenantId);
-    if (held !== undefined) {
-      counters.set(tenantId, held + ms);
-      return;
-    }
-    if (counters.size < CAPACITY) {
-      counters.set(tenantId, ms);
-      return;
-    }
-    let minId = '';
-    let min = Infinity;
-    for (const [id, value] of counters)
-      if (value < min) {
-        min = value;
-        minId = id;
-      }
-    counters.delete(minId);
-    counters.set(tenantId, min + ms);
-  }
-
-  /** The `n` tenants with the most lease time in this window and the one before, most first. */
-  top(n: number, now: number): TenantLeaseTime[] {
-    if (now >= this.windowEndsAt) this.roll(now);
-    const sums = new Map(this.previous);
-    for (const [id, ms] of this.current) sums.set(id, (sums.get(id) ?? 0) + ms);
-    return [...sums]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, n)
-      .map(([tenantId, leaseMs]) => ({ tenantId, leaseMs }));
-  }
-
-  private roll(now: number): void {
-    // More than a whole window idle: the previous one is empty too.
-    this.previous = now >= this.windowEndsAt + this.windowMs ? new Map<string, number>() : this.current;
-    this.current = new Map();
-    this.windowEndsAt = now + this.windowMs;
-  }
+  return top;
 }

@@ -4,8 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { ConnectSlots, gatedClientClass } from './connection-gate';
 import { DataSourceRegistry } from './data-source-registry';
-import { FairShares } from './fair-shares';
-import { LeaseTimeTop, type TenantLeaseTime } from './lease-time-top';
+import { FairShares, type TenantShare } from './fair-shares';
+import { takeTopByLeaseTime, type TenantLeaseTime } from './lease-time-top';
 import { RouterLease } from './router-lease';
 import { sameCredentials, TenantCredentials } from './tenant-credentials';
 import { endLeftoverPool, isAuthenticationFailure, tenantDataSourceOptions } from './tenant-data-source';
@@ -37,7 +37,6 @@ const RETRY_AFTER_MS = 1_000;
 const DEFAULT_GET_DATA_SOURCE_GRACE_MS = 1_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 const DEFAULT_LEASE_WAIT_MS = 100;
-const LEASE_TIME_WINDOW_MS = 60_000;
 const SILENT: TenantRouterLog = { warn: () => undefined };
 
 /**
@@ -71,13 +70,12 @@ export class TenantRouter {
   private readonly statuses: TenantStatuses;
   private readonly credentials: TenantCredentials;
   private readonly fair: FairShares;
-  private readonly leaseTime: LeaseTimeTop;
   private readonly gatedClient: ReturnType<typeof gatedClientClass>;
   private readonly releaseLease = (lease: RouterLease): void => {
-    this.dataSources.release(lease.slot);
-    this.fair.give(lease.share, lease.tier);
     const now = this.now();
-    this.leaseTime.add(lease.slot.tenantId, now - lease.leasedAt, now);
+    this.dataSources.release(lease.slot, now);
+    this.fair.give(lease.share, lease.tier);
+    lease.share.leaseMs += now - lease.leasedAt;
   };
   private readonly rotateSlot = (slot: TenantSlot): Promise<void> => this.recoverFromAuthFailure(slot);
   private readonly sweepTimer: NodeJS.Timeout;
@@ -126,7 +124,6 @@ export class TenantRouter {
       { starter: limits('starter'), pro: limits('pro'), enterprise: limits('enterprise') },
       options.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS,
     );
-    this.leaseTime = new LeaseTimeTop(LEASE_TIME_WINDOW_MS, this.now());
     this.sweepTimer = setInterval(() => this.closeIdle(), sweepPeriodMs(options.idleTimeoutMs));
     this.sweepTimer.unref();
   }
@@ -214,11 +211,16 @@ export class TenantRouter {
   }
 
   /**
-   * The `n` tenants (at most 64) that held leases longest over the last one to two minutes, most
-   * first: a bounded view for metrics, whatever the number of tenants.
+   * The `n` tenants (at most 64) that held leases longest since the previous call (a metrics
+   * scrape), most first: a bounded view, whatever the number of tenants. Each call starts a new
+   * interval.
    */
   topTenantsByLeaseTime(n = 10): TenantLeaseTime[] {
-    return this.leaseTime.top(Math.min(n, 64), this.now());
+    return takeTopByLeaseTime(this.shareEntries(), n);
+  }
+
+  private *shareEntries(): Iterable<[string, TenantShare]> {
+    for (const [id, state] of this.tenants) yield [id, state.share];
   }
 
   /**

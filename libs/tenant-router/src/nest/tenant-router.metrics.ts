@@ -91,7 +91,7 @@ export function registerTenantRouterMetrics(
   );
   new Gauge({
     name: 'silo_tenant_router_top_tenant_lease_seconds',
-    help: 'Lease time over the last one to two minutes of the 10 tenants that held leases longest (a bounded view: 10 series at a time).',
+    help: 'Lease time since the previous scrape of the 10 tenants that held leases longest (a bounded view: 10 series at a time).',
     labelNames: ['tenant_id'],
     registers: [registry],
     collect() {
