@@ -1,10 +1,5 @@
 import { Client, type ClientConfig } from 'pg';
-
-interface Waiter {
-  resolve: () => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
+import { TimedWaiters } from './timed-waiters';
 
 /**
  * The connection budget, on live connections: every connection a tenant pool opens passes this
@@ -22,7 +17,7 @@ export class ConnectionGate {
   peak = 0;
   /** Openings that had to wait for a place. */
   waited = 0;
-  private readonly queue: Waiter[] = [];
+  private readonly queue = new TimedWaiters();
   private shedding = false;
   /** Idle connections asked to close whose end has not come yet (roughly: any end counts). */
   private closingSoon = 0;
@@ -44,20 +39,9 @@ export class ConnectionGate {
       return Promise.resolve();
     }
     this.waited++;
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const at = this.queue.indexOf(waiter);
-          if (at < 0) return;
-          this.queue.splice(at, 1);
-          reject(onTimeout());
-        }, timeoutMs),
-      };
-      this.queue.push(waiter);
-      this.pump();
-    });
+    const entered = this.queue.wait(timeoutMs, onTimeout);
+    this.pump();
+    return entered;
   }
 
   /** A connection that entered has ended (or never connected). */
@@ -74,10 +58,8 @@ export class ConnectionGate {
    */
   pump(): void {
     while (this.queue.length > 0 && this.live < this.budget) {
-      const waiter = this.queue.shift()!;
-      clearTimeout(waiter.timer);
       this.take();
-      waiter.resolve();
+      this.queue.wakeFirst();
     }
     if (this.queue.length === 0 || this.shedding) return;
     this.shedding = true;
@@ -91,10 +73,7 @@ export class ConnectionGate {
 
   /** Fails every waiter (the router is closing). */
   rejectAll(error: Error): void {
-    for (const waiter of this.queue.splice(0)) {
-      clearTimeout(waiter.timer);
-      waiter.reject(error);
-    }
+    this.queue.rejectAll(error);
   }
 
   private take(): void {

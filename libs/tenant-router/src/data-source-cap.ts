@@ -1,8 +1,4 @@
-interface Waiter {
-  resolve: () => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
+import { TimedWaiters } from './timed-waiters';
 
 /**
  * Counts the DataSources the router caches (opening, open, draining or being destroyed) against
@@ -16,7 +12,7 @@ interface Waiter {
 export class DataSourceCap {
   /** DataSources holding a place. */
   dataSources = 0;
-  private readonly queue: Waiter[] = [];
+  private readonly queue = new TimedWaiters();
 
   constructor(
     private readonly maxDataSources: number,
@@ -36,20 +32,9 @@ export class DataSourceCap {
       this.dataSources++;
       return Promise.resolve();
     }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const at = this.queue.indexOf(waiter);
-          if (at < 0) return;
-          this.queue.splice(at, 1);
-          reject(onTimeout());
-        }, timeoutMs),
-      };
-      this.queue.push(waiter);
-      this.pump();
-    });
+    const reserved = this.queue.wait(timeoutMs, onTimeout);
+    this.pump();
+    return reserved;
   }
 
   /** The DataSource holding a place is gone (destroyed, or never initialised). */
@@ -62,10 +47,8 @@ export class DataSourceCap {
   pump(): void {
     while (this.queue.length > 0) {
       if (this.fits(0)) {
-        const head = this.queue.shift()!;
-        clearTimeout(head.timer);
         this.dataSources++;
-        head.resolve();
+        this.queue.wakeFirst();
         continue;
       }
       while (!this.fits(this.freeingSoon()) && this.evictOne());
@@ -75,10 +58,7 @@ export class DataSourceCap {
 
   /** Fails every waiter (the router is closing). */
   rejectAll(error: Error): void {
-    for (const waiter of this.queue.splice(0)) {
-      clearTimeout(waiter.timer);
-      waiter.reject(error);
-    }
+    this.queue.rejectAll(error);
   }
 
   private fits(freed: number): boolean {

@@ -1,17 +1,13 @@
 import type { TierName } from '@silo/core';
 
-interface Waiter {
-  resolve: () => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
+import { TimedWaiters } from './timed-waiters';
 
 /** One tenant's concurrent leases and the callers waiting for one. */
 export class TenantShare {
   /** Leases held now. */
   active = 0;
   /** FIFO; undefined until someone first waits (the warm path allocates nothing). */
-  waiters: Waiter[] | undefined = undefined;
+  waiters: TimedWaiters | undefined = undefined;
   /** Lease time held in all, ms, and how much of it the last top-tenants reading saw. */
   leaseMs = 0;
   leaseMsRead = 0;
@@ -70,45 +66,26 @@ export class FairShares {
   take(share: TenantShare, tier: TierName, busy: (retryAfterMs: number) => Error): Promise<void> {
     if (this.tryTake(share, tier)) return Promise.resolve();
     const counts = this.counts[tier];
-    const waiters = (share.waiters ??= []);
+    const waiters = (share.waiters ??= new TimedWaiters());
     if (waiters.length >= this.limits[tier].maxWaiters) {
       counts.rejections++;
       return Promise.reject(busy(this.waitMs));
     }
     counts.waits++;
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const at = waiters.indexOf(waiter);
-          if (at < 0) return;
-          waiters.splice(at, 1);
-          counts.rejections++;
-          reject(busy(this.waitMs));
-        }, this.waitMs),
-      };
-      waiters.push(waiter);
+    return waiters.wait(this.waitMs, () => {
+      counts.rejections++;
+      return busy(this.waitMs);
     });
   }
 
   /** A lease was released: its place goes to the first waiter, or back to the tenant's share. */
   give(share: TenantShare, tier: TierName): void {
-    const next = share.waiters?.shift();
-    if (next === undefined) {
-      share.active--;
-      return;
-    }
-    clearTimeout(next.timer);
-    this.counts[tier].leases++;
-    next.resolve();
+    if (share.waiters?.wakeFirst()) this.counts[tier].leases++;
+    else share.active--;
   }
 
   /** Fails every waiter of `share` (the router is closing). */
   rejectAll(share: TenantShare, error: Error): void {
-    for (const waiter of share.waiters?.splice(0) ?? []) {
-      clearTimeout(waiter.timer);
-      waiter.reject(error);
-    }
+    share.waiters?.rejectAll(error);
   }
 }
