@@ -48,10 +48,14 @@ export const environmentSchema = z
       .default(24),
 
     DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']),
+    /** Fills in DATABASE_URL's password: for a secret injected apart from the URL (an ECS secret). */
+    DATABASE_PASSWORD: z.string().min(1).max(1024).optional(),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
     DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
 
     REDIS_URL: urlWithScheme(['redis:', 'rediss:']),
+    /** Fills in REDIS_URL's password (an AUTH token), as DATABASE_PASSWORD does for DATABASE_URL. */
+    REDIS_PASSWORD: z.string().min(1).max(1024).optional(),
     QUEUE_PREFIX: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 of A-Z, a-z, 0-9, _ and -')
@@ -129,6 +133,11 @@ export const environmentSchema = z
     WAIT_INITIAL_DELAY_MS: z.coerce.number().int().min(10).max(600_000).default(15_000),
     WAIT_MAX_DELAY_MS: z.coerce.number().int().min(10).max(3_600_000).default(120_000),
     SECRET_RECOVERY_WINDOW_DAYS: z.coerce.number().int().min(7).max(30).default(7),
+    QUEUE_METRICS_INTERVAL_SECONDS: z.coerce
+      .number()
+      .int()
+      .refine((n) => n === 0 || (n >= 10 && n <= 3600), 'must be 0 (off) or 10-3600')
+      .default(60),
     OUTBOX_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
     RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(5).max(86_400).default(300),
     RECONCILE_STUCK_GRACE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(120),
@@ -218,6 +227,18 @@ export const environmentSchema = z
           'set either TENANT_MIGRATIONS_DIR (SQL files) or TENANT_MIGRATIONS_MODULE (TypeORM classes), not both',
       });
     }
+    for (const [variable, url] of [
+      ['DATABASE_PASSWORD', env.DATABASE_URL],
+      ['REDIS_PASSWORD', env.REDIS_URL],
+    ] as const) {
+      if (env[variable] && passwordIn(url)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [variable],
+          message: `is set, but ${variable.replace('_PASSWORD', '_URL')} already carries a password: set it in one place`,
+        });
+      }
+    }
     if (Boolean(env.AWS_ACCESS_KEY_ID) !== Boolean(env.AWS_SECRET_ACCESS_KEY)) {
       const missing = env.AWS_ACCESS_KEY_ID ? 'AWS_SECRET_ACCESS_KEY' : 'AWS_ACCESS_KEY_ID';
       ctx.addIssue({
@@ -228,6 +249,14 @@ export const environmentSchema = z
       });
     }
   });
+
+function passwordIn(url: string): string {
+  try {
+    return new URL(url).password;
+  } catch {
+    return ''; // the URL's own rule reports it
+  }
+}
 
 export type Environment = z.infer<typeof environmentSchema>;
 export type EnvironmentVariable = keyof z.input<typeof environmentSchema>;

@@ -45,6 +45,44 @@ describe('loadConfig', () => {
     expect(config.resources).toEqual({ prefix: 'silo', environment: 'local' });
   });
 
+  it('fills in the passwords of DATABASE_URL and REDIS_URL from their own variables, encoded', () => {
+    const config = loadConfig({
+      env: {
+        ...REAL_AWS,
+        DATABASE_URL: 'postgresql://silo_admin@db.example.com:5432/silo?sslmode=verify-full',
+        DATABASE_PASSWORD: 'p@ss:w/rd%?#',
+        REDIS_URL: 'rediss://cache.example.com:6379',
+        REDIS_PASSWORD: 'token with spaces',
+      },
+      envFile: false,
+    });
+    const database = new URL(config.database.url);
+    expect(database.username).toBe('silo_admin');
+    expect(decodeURIComponent(database.password)).toBe('p@ss:w/rd%?#');
+    expect(database.host).toBe('db.example.com:5432');
+    expect(database.search).toBe('?sslmode=verify-full');
+    const redis = new URL(config.redis.url);
+    expect(redis.username).toBe('');
+    expect(decodeURIComponent(redis.password)).toBe('token with spaces');
+    expect(redis.host).toBe('cache.example.com:6379');
+  });
+
+  it('refuses a password given twice, in the URL and in its own variable, without echoing either', () => {
+    const error = problemsOf({
+      ...REAL_AWS,
+      DATABASE_URL: 'postgres://silo:in-the-url@127.0.0.1:5432/silo',
+      DATABASE_PASSWORD: 'separate-secret',
+      REDIS_URL: 'redis://:url-token@127.0.0.1:6379',
+      REDIS_PASSWORD: 'separate-token',
+    });
+    expect(error.problems.map((p) => p.variable)).toEqual(['DATABASE_PASSWORD', 'REDIS_PASSWORD']);
+    expect(error.message).toContain('DATABASE_URL already carries a password');
+    expect(error.message).toContain('REDIS_URL already carries a password');
+    for (const secret of ['in-the-url', 'separate-secret', 'url-token', 'separate-token']) {
+      expect(error.message).not.toContain(secret);
+    }
+  });
+
   it('names every bad variable in one error', () => {
     const error = problemsOf({ REDIS_URL: 'nonsense', PORT: '70000', AWS_REGION: 'mars', LOG_LEVEL: 'loud' });
     expect(error.problems.map((p) => p.variable)).toEqual([

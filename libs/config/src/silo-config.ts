@@ -62,6 +62,8 @@ export class SiloConfig {
     retry: { baseDelayMs: number; maxDelayMs: number };
     wait: { initialDelayMs: number; maxDelayMs: number };
     outboxPollMs: number;
+    /** How often each worker publishes the queue's depth to CloudWatch (0: never). */
+    queueMetricsIntervalMs: number;
     /**
      * The reconciler: how often a pass runs, how long a tenant may go without a live job before
      * it is re-driven, how long a deleted tenant's final snapshot is expected to be kept, and
@@ -105,11 +107,11 @@ export class SiloConfig {
       idempotencyKeyTtlMs: env.IDEMPOTENCY_KEY_TTL_HOURS * 3_600_000,
     };
     this.database = {
-      url: env.DATABASE_URL,
+      url: withPassword(env.DATABASE_URL, env.DATABASE_PASSWORD),
       poolMax: env.DATABASE_POOL_MAX,
       connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
     };
-    this.redis = { url: env.REDIS_URL };
+    this.redis = { url: withPassword(env.REDIS_URL, env.REDIS_PASSWORD) };
     this.queue = { prefix: env.QUEUE_PREFIX };
     this.aws = {
       region: env.AWS_REGION,
@@ -166,6 +168,7 @@ export class SiloConfig {
       retry: { baseDelayMs: env.RETRY_BASE_DELAY_MS, maxDelayMs: env.RETRY_MAX_DELAY_MS },
       wait: { initialDelayMs: env.WAIT_INITIAL_DELAY_MS, maxDelayMs: env.WAIT_MAX_DELAY_MS },
       outboxPollMs: env.OUTBOX_POLL_MS,
+      queueMetricsIntervalMs: env.QUEUE_METRICS_INTERVAL_SECONDS * 1000,
       reconcile: {
         intervalMs: env.RECONCILE_INTERVAL_SECONDS * 1000,
         stuckGraceMs: env.RECONCILE_STUCK_GRACE_SECONDS * 1000,
@@ -197,4 +200,12 @@ export class SiloConfig {
     };
     this.exampleApp = { port: env.EXAMPLE_APP_PORT };
   }
+}
+
+/** `url` with its password set to `password` (percent-encoded); `url` as given when there is none. */
+function withPassword(url: string, password: string | undefined): string {
+  if (!password) return url;
+  const parsed = new URL(url);
+  parsed.password = encodeURIComponent(password);
+  return parsed.toString();
 }
