@@ -3,8 +3,9 @@ import { SiloConfig, SiloConfigModule } from '@silo/config';
 import { ControlPlaneDbModule } from '@silo/control-plane-db';
 import { SiloLoggerModule } from '@silo/observability';
 import { ProvisioningModule } from '@silo/provisioning';
-import { OutboxRelay, ProvisioningQueue, QueueConnectionModule } from '@silo/queue';
+import { OutboxRelay, ProvisioningQueue, ProvisioningQueueStats, QueueConnectionModule } from '@silo/queue';
 import { ProvisioningWorkerService } from './provisioning-worker.service';
+import { QueueDepthPublisher } from './queue-depth-publisher.service';
 import { WorkerReadinessService } from './worker-readiness.service';
 
 export const WORKER_APP_NAME = 'silo-worker';
@@ -30,7 +31,14 @@ export class WorkerModule {
         QueueConnectionModule,
         ProvisioningModule,
       ],
-      providers: [WorkerReadinessService, ProvisioningWorkerService, ProvisioningQueue, OutboxRelay],
+      providers: [
+        WorkerReadinessService,
+        ProvisioningWorkerService,
+        ProvisioningQueue,
+        ProvisioningQueueStats,
+        OutboxRelay,
+        QueueDepthPublisher,
+      ],
     };
   }
 }

@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
 import { AwsClients } from './aws-clients';
 import { FleetInventory } from './fleet-inventory.adapter';
+import { QueueMetrics } from './queue-metrics.adapter';
 import { RdsInstances } from './rds-instances.adapter';
 import { TenantAlarms } from './tenant-alarms.adapter';
 import { TenantSecrets } from './tenant-secrets.adapter';
 
 @Module({
-  providers: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms, FleetInventory],
-  exports: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms, FleetInventory],
+  providers: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms, FleetInventory, QueueMetrics],
+  exports: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms, FleetInventory, QueueMetrics],
 })
 export class AwsModule {}

@@ -29,4 +29,10 @@ export {
   type AlarmState,
   type AlarmView,
 } from './tenant-alarms.adapter';
+export {
+  QUEUE_DEPTH_METRICS,
+  QueueMetrics,
+  SILO_METRIC_NAMESPACE,
+  type QueueDepth,
+} from './queue-metrics.adapter';
 export { TenantSecrets, type SecretJson } from './tenant-secrets.adapter';
