@@ -1,5 +1,6 @@
 // One jest run, three projects: unit (*.spec.ts, no I/O), integration (*.int-spec.ts: real
-// PostgreSQL, Redis and the AWS emulator over HTTP), e2e (test/e2e: built processes over HTTP).
+// PostgreSQL, Redis and the AWS emulator over HTTP), e2e (test/e2e: built processes over HTTP);
+// a fourth, image, under `npm run image:check` only.
 const { readFileSync } = require('node:fs');
 
 const { compilerOptions } = JSON.parse(readFileSync(`${__dirname}/tsconfig.json`, 'utf8'));
@@ -25,6 +26,8 @@ const common = {
   transform: { '^.+\\.ts$': ['@swc/jest', swcConfig] },
   moduleFileExtensions: ['ts', 'js', 'json'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.cache/'],
+  // .cache holds the image store (npm run image:check): whole root filesystems, package.json included.
+  modulePathIgnorePatterns: ['<rootDir>/.cache/'],
   setupFilesAfterEnv: ['<rootDir>/test/support/setup-after-env.ts'],
 };
 
@@ -53,5 +56,18 @@ module.exports = {
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },
+    // The built image's entry points (test/image), only under `npm run image:check`, which builds
+    // and mounts the image first.
+    ...(process.env.SILO_IMAGE_ROOTFS
+      ? [
+          {
+            ...common,
+            displayName: 'image',
+            testMatch: ['<rootDir>/test/image/**/*.image-spec.ts'],
+            globalSetup: '<rootDir>/test/support/global-setup.ts',
+            globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+          },
+        ]
+      : []),
   ],
 };

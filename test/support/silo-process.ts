@@ -32,6 +32,11 @@ export class SiloProcess {
     );
   }
 
+  /** Any command, with exactly `env` (nothing of this process's environment). */
+  static spawn(command: string, args: string[], env: Record<string, string>): SiloProcess {
+    return new SiloProcess(spawn(command, args, { cwd: REPO_ROOT, env, stdio: 'pipe' }));
+  }
+
   /** Started in its own process group, so that a Ctrl-C can be sent to the group as a terminal does. */
   static group(command: string, args: string[], env: Record<string, string>): SiloProcess {
     // detached: the child calls setsid(), so its pid is also its process group and session id.

@@ -3,8 +3,8 @@ import { freePort } from './free-port';
 import { builtEntry, httpStatus, SiloProcess } from './silo-process';
 import { testEnvironment } from './test-config';
 
-const API = 'apps/control-plane-api/src/main.js';
-const WORKER = 'apps/provisioning-worker/src/main.js';
+export const API_ENTRY = 'apps/control-plane-api/src/main.js';
+export const WORKER_ENTRY = 'apps/provisioning-worker/src/main.js';
 
 /** Who calls the API: a dev token is minted for this subject and these roles. */
 export interface Caller {
@@ -47,16 +47,20 @@ export class SiloStack {
 
   /**
    * Starts both with `testEnvironment(overrides)` on a free port (or `overrides.PORT`); resolves
-   * once both are ready.
+   * once both are ready. `launch` starts an entry point (default: node on dist/ of this checkout).
    */
-  static async start(overrides: Record<string, string> = {}): Promise<SiloStack> {
+  static async start(
+    overrides: Record<string, string> = {},
+    launch: (entry: string, env: Record<string, string>) => SiloProcess = (entry, env) =>
+      SiloProcess.node(builtEntry(entry), env),
+  ): Promise<SiloStack> {
     const port = overrides.PORT ? Number(overrides.PORT) : await freePort();
     const env = testEnvironment({ PORT: String(port), ...overrides });
     const stack = new SiloStack(
       env,
       `http://127.0.0.1:${port}`,
-      SiloProcess.node(builtEntry(API), env),
-      SiloProcess.node(builtEntry(WORKER), env),
+      launch(API_ENTRY, env),
+      launch(WORKER_ENTRY, env),
     );
     try {
       await Promise.all([

@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import { Client } from 'pg';
+import { SiloImage } from '../support/image-process';
+import { removeTenantInstance } from '../support/local-tenant-instance';
+import { running, SiloStack, type Caller, type TenantBody } from '../support/silo-stack';
+import { dropDatabase } from '../support/test-databases';
+import { fastLocalSagaEnvironment, uniqueToken } from '../support/test-config';
+import { databaseUrl, testServices } from '../support/test-services';
+
+// The image's own entry points, run by `npm run image:check` from the built image's root
+// filesystem (chroot, host network) against this machine's PostgreSQL, Redis and the emulator.
+jest.setTimeout(180_000);
+
+const image = SiloImage.fromEnvironment();
+const PREFIX = `im${uniqueToken(3)}`;
+const OPS: Caller = { roles: ['ops'], sub: `ops-${uniqueToken(3)}` };
+const database = `silo_image_${uniqueToken(4)}`;
+const url = databaseUrl(testServices.postgresAdminUrl, database);
+
+/** The test environment, minus NODE_ENV: the image's own (production) is what ships. */
+function imageEnvironment(env: Record<string, string>): Record<string, string> {
+  const { NODE_ENV: _ignored, ...rest } = env;
+  return rest;
+}
+
+/** uid of a running process, from /proc. */
+function uidOf(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Uid:'));
+  return Number(line?.split(/\s+/)[1]);
+}
+
+describe('the built image, run from its root filesystem', () => {
+  let stack: SiloStack | undefined;
+  const slug = `img-${uniqueToken(3)}`;
+
+  afterAll(async () => {
+    await stack?.stop();
+    await removeTenantInstance(PREFIX, slug);
+    await dropDatabase(database);
+  });
+
+  it('runs as a user that is not root', () => {
+    expect(image.user).not.toBe('root');
+    expect(image.userIds().uid).not.toBe(0);
+  });
+
+  it('migrates a new control-plane database with its migrate entry point, as a one-off task would', async () => {
+    const migrate = image.run(
+      { DATABASE_URL: url, REDIS_URL: testServices.redisUrl, AWS_REGION: 'us-east-1', ALARM_ACTIONS: 'none' },
+      ['node', 'dist/libs/control-plane-db/src/cli/migrate.js', '--create-database'],
+    );
+    const { code } = await migrate.exitWithin(60_000);
+    expect({ code, stderr: migrate.stderr }).toEqual({ code: 0, stderr: '' });
+    const messages = migrate.logLines().map((l) => l.msg);
+    expect(messages).toEqual(
+      expect.arrayContaining(['created the control-plane database', 'migrations applied']),
+    );
+
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ table: string | null }>(
+        `SELECT to_regclass('public.tenants')::text AS table`,
+      );
+      expect(rows[0].table).toBe('tenants');
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('answers /readyz with its API and provisions a tenant to ACTIVE with its worker', async () => {
+    stack = await SiloStack.start(
+      { DATABASE_URL: url, SILO_RESOURCE_PREFIX: PREFIX, ...fastLocalSagaEnvironment(), LOG_LEVEL: 'info' },
+      (entry, env) => image.run(imageEnvironment(env), ['node', `dist/${entry}`]),
+    );
+    // SiloStack.start has waited for /readyz to answer 200 and for the worker to take jobs.
+    for (const p of stack.processes) {
+      expect(running(p)).toBe(true);
+      expect(uidOf(p.pid)).toBe(image.userIds().uid);
+    }
+    // The image's environment applies: production, JSON logs.
+    expect(stack.api.logLines().length).toBeGreaterThan(0);
+
+    const created = await stack.call<TenantBody>('POST', '/v1/tenants', OPS, {
+      slug,
+      name: 'Image Check Corp',
+      tier: 'starter',
+    });
+    expect(created.status).toBe(202);
+    const active = await stack.waitForStatus(created.body.id, 'ACTIVE', OPS, 90_000);
+    expect(active.database?.endpoint).toMatchObject({ host: expect.any(String), port: expect.any(Number) });
+  });
+});
