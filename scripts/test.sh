@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # npm test [-- <jest arguments>]: the whole suite from a fresh clone. Installs what is missing
 # (npm packages, the emulator's virtualenv), makes sure PostgreSQL and Redis answer (starting the
-# machine's own when they do not), then typecheck, lint, build, and jest's unit, integration and
-# e2e projects. Integration and e2e tests create their own database, queue prefixes and emulator.
+# machine's own when they do not), then typecheck, lint, build, jest's unit, integration and e2e
+# projects, and the image check (scripts/image-check.sh). Integration and e2e tests create their
+# own database, queue prefixes and emulator.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=lib/ensure-deps.sh
@@ -24,6 +25,8 @@ step "schemathesis virtualenv"
 bash scripts/schemathesis.sh install
 step "chromium (console browser tests)"
 bash scripts/ensure-chromium.sh
+step "Docker Compose v2 (compose config test)"
+bash scripts/ensure-compose.sh
 step "typecheck"
 npm run --silent typecheck
 step "lint"
@@ -42,5 +45,12 @@ if [[ -f "$results" ]]; then
     const r = require(process.argv[1]);
     console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
   ' "$(pwd)/$results"
+fi
+
+# The image: built from the Dockerfile and run from its root filesystem (skipped, saying why,
+# where buildah cannot be had). Not with jest arguments: those pick tests of the three projects.
+if [[ $# -eq 0 ]]; then
+  step "image (npm run image:check)"
+  bash scripts/image-check.sh --if-available || status=$?
 fi
 exit "$status"
