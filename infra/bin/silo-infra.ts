@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { App, DefaultStackSynthesizer } from 'aws-cdk-lib';
-import { SiloPrerequisitesStack } from '../lib/silo-prerequisites.stack';
-import { CONTEXT_KEYS, stackFromContext } from '../lib/stack-context';
+import { App } from 'aws-cdk-lib';
+import { addSiloStack } from '../lib/silo-app';
+import { CONTEXT_KEYS } from '../lib/stack-context';
 
 // `npm run infra:synth [-- -c key=value …]` runs this file directly; the CDK CLI runs it through
 // infra/cdk.json and then passes context and the output directory itself (CDK_OUTDIR).
@@ -23,7 +23,7 @@ function contextFromArguments(args: readonly string[]): Record<string, string> {
     const at = pair.indexOf('=');
     if (at < 1) throw new Error(`expected -c key=value, got ${JSON.stringify(pair)}`);
     const key = pair.slice(0, at);
-    if (!(CONTEXT_KEYS as readonly string[]).includes(key) && !key.startsWith('@aws-cdk/')) {
+    if (!CONTEXT_KEYS.includes(key) && !key.startsWith('@aws-cdk/')) {
       throw new Error(`unknown context key ${key}; known: ${CONTEXT_KEYS.join(', ')}`);
     }
     context[key] = pair.slice(at + 1);
@@ -43,14 +43,7 @@ const app = infraDir
     })
   : new App();
 
-const { stackName, props } = stackFromContext((key) => app.node.tryGetContext(key));
-new SiloPrerequisitesStack(app, stackName, {
-  ...props,
-  stackName,
-  // No bootstrap-version parameter: the template in cdk.out also deploys as plain CloudFormation
-  // (aws cloudformation deploy). `cdk deploy` still uses the bootstrapped deployment roles.
-  synthesizer: new DefaultStackSynthesizer({ generateBootstrapVersionRule: false }),
-});
+addSiloStack(app);
 const assembly = app.synth();
 
 if (infraDir) {

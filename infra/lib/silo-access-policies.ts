@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import {
+  QUEUE_DEPTH_METRIC,
   MANAGED_BY_TAG_KEY,
   MANAGED_BY_TAG_VALUE,
   TENANT_ID_TAG_KEY,
@@ -215,6 +216,14 @@ export class SiloAccessPolicies extends Construct {
           actions: ['cloudwatch:DeleteAlarms'],
           resources: [alarms],
           conditions: taggedManagedBy(`aws:ResourceTag/${MANAGED_BY_TAG_KEY}`),
+        }),
+        // The queue depth the services stack scales the workers on. PutMetricData has no
+        // resource type (AWS authorizes it on "*" only); the namespace condition is the limit.
+        new iam.PolicyStatement({
+          sid: 'PublishQueueMetrics',
+          actions: ['cloudwatch:PutMetricData'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'cloudwatch:namespace': QUEUE_DEPTH_METRIC.namespace } },
         }),
       ],
     });

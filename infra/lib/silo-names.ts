@@ -106,3 +106,29 @@ export function assertResourcePrefix(prefix: string): string {
   }
   return prefix;
 }
+
+/**
+ * The queue-depth metrics each provisioning worker publishes (libs/aws `QueueMetrics`), which the
+ * services stack scales the workers on. The worker policy allows PutMetricData in this namespace
+ * only; a test compares these names with libs/aws.
+ */
+export const QUEUE_DEPTH_METRIC = {
+  namespace: 'Silo',
+  dimension: 'ResourcePrefix',
+  backlog: 'ProvisioningQueueBacklog',
+  active: 'ProvisioningQueueActive',
+  delayed: 'ProvisioningQueueDelayed',
+} as const;
+
+/** Names in the services stack. Log groups sit under `/silo/`, whatever the prefix. */
+export function serviceNames(prefix: string) {
+  return {
+    cluster: `${prefix}-control-plane`,
+    apiFamily: `${prefix}-api`,
+    workerFamily: `${prefix}-worker`,
+    migrateFamily: `${prefix}-migrate`,
+    apiLogGroup: `/silo/${prefix}/api`,
+    workerLogGroup: `/silo/${prefix}/worker`,
+    migrateLogGroup: `/silo/${prefix}/migrate`,
+  };
+}

@@ -1,7 +1,9 @@
+import { contextReader } from './context-reader';
+import { SERVICES_CONTEXT_KEYS } from './services-context';
 import type { SiloPrerequisitesProps } from './silo-prerequisites.stack';
 
-/** The context keys `cdk -c key=value` (or `npm run infra:synth -- -c key=value`) accepts. */
-export const CONTEXT_KEYS = [
+/** The context keys of the prerequisites stack. */
+export const PREREQUISITES_CONTEXT_KEYS = [
   'prefix',
   'stackName',
   'vpcId',
@@ -13,6 +15,11 @@ export const CONTEXT_KEYS = [
   'controlPlaneRedis',
 ] as const;
 
+/** Every context key `cdk -c key=value` (or `npm run infra:synth -- -c key=value`) accepts. */
+export const CONTEXT_KEYS: readonly string[] = [
+  ...new Set<string>([...PREREQUISITES_CONTEXT_KEYS, ...SERVICES_CONTEXT_KEYS]),
+];
+
 /**
  * The stack's name and properties from CDK context. Everything is given, never looked up, so
  * synthesis needs no credentials and no network.
@@ -21,34 +28,7 @@ export function stackFromContext(get: (key: string) => unknown): {
   stackName: string;
   props: SiloPrerequisitesProps;
 } {
-  const text = (key: string): string | undefined => {
-    const value = get(key);
-    if (value === undefined || value === null || value === '') return undefined;
-    if (typeof value !== 'string') throw new Error(`context ${key} must be a string`);
-    return value.trim();
-  };
-  const flag = (key: string): boolean => {
-    const value = get(key);
-    if (value === undefined || value === null || value === '') return false;
-    if (value === true || value === 'true') return true;
-    if (value === false || value === 'false') return false;
-    throw new Error(`context ${key} must be true or false`);
-  };
-  const list = (key: string): string[] | undefined => {
-    const value = get(key);
-    if (value === undefined || value === null || value === '') return undefined;
-    const items: unknown[] = Array.isArray(value)
-      ? value
-      : typeof value === 'string'
-        ? value.split(',')
-        : [value];
-    return items
-      .map((item) => {
-        if (typeof item !== 'string') throw new Error(`context ${key} must be a comma-separated list`);
-        return item.trim();
-      })
-      .filter(Boolean);
-  };
+  const { text, flag, list } = contextReader(get);
 
   const prefix = text('prefix') ?? 'silo';
   const vpcId = text('vpcId');

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { prerequisiteNames } from '../lib/silo-names';
+import { QUEUE_DEPTH_METRIC, prerequisiteNames } from '../lib/silo-names';
 import {
   actionsOf,
   leastPrivilegeViolations,
@@ -122,6 +122,19 @@ describe('least privilege in every policy document', () => {
       leastPrivilegeViolations(bad({ Effect: 'Allow', Action: 'rds:DescribeDBInstances', Resource: '*' })),
     ).toEqual([]);
     expect(
+      leastPrivilegeViolations(bad({ Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*' })),
+    ).toEqual(['Bad statement 0: allows cloudwatch:PutMetricData on Resource "*"']);
+    expect(
+      leastPrivilegeViolations(
+        bad({
+          Effect: 'Allow',
+          Action: 'cloudwatch:PutMetricData',
+          Resource: '*',
+          Condition: { StringEquals: { 'cloudwatch:namespace': 'Silo' } },
+        }),
+      ),
+    ).toEqual([]);
+    expect(
       leastPrivilegeViolations([
         {
           where: 'Key',
@@ -132,15 +145,21 @@ describe('least privilege in every policy document', () => {
     ).toHaveLength(2);
   });
 
-  it('names every resource in the three policies: "*" only for the reconciler\'s listing reads', () => {
+  it('names every resource in the three policies: "*" only for the reconciler\'s listing reads and the queue metrics', () => {
     // Listing calls name no resource: AWS authorizes DescribeDBInstances and DescribeDBSnapshots
     // without an identifier on every instance or snapshot, and ListSecrets only on "*".
+    // PutMetricData has no resource type at all (its namespace condition is checked below).
     const listing = new Set(['ListFleetInventory', 'ListFleetSecrets']);
     for (const policy of [worker, api, dataPlane]) {
       for (const s of policy.statements) {
         expect(resourcesOf(s).length).toBeGreaterThan(0);
         const wide = resourcesOf(s).filter((r) => r === '*' || r.endsWith(':*'));
-        if (policy === worker && listing.has(s.Sid!)) {
+        if (policy === worker && s.Sid === 'PublishQueueMetrics') {
+          expect({ actions: actionsOf(s), resources: resourcesOf(s) }).toEqual({
+            actions: ['cloudwatch:PutMetricData'],
+            resources: ['*'],
+          });
+        } else if (policy === worker && listing.has(s.Sid!)) {
           expect({ sid: s.Sid, actions: actionsOf(s).filter((a) => !/:(Describe|List)/.test(a)) }).toEqual({
             sid: s.Sid,
             actions: [],
@@ -265,13 +284,20 @@ describe('provisioning worker policy', () => {
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-\*-\*$/,
       /^\$\{TenantKey8692782D\.Arn\}$/,
     ];
-    const listing = new Set(['ListFleetInventory', 'ListFleetSecrets']);
-    for (const resource of worker.statements.filter((s) => !listing.has(s.Sid!)).flatMap(resourcesOf)) {
+    const unnamed = new Set(['ListFleetInventory', 'ListFleetSecrets', 'PublishQueueMetrics']);
+    for (const resource of worker.statements.filter((s) => !unnamed.has(s.Sid!)).flatMap(resourcesOf)) {
       expect({ resource, allowed: allowed.some((pattern) => pattern.test(resource)) }).toEqual({
         resource,
         allowed: true,
       });
     }
+  });
+
+  it('publishes metrics in the Silo namespace only, the one the services stack scales the workers on', () => {
+    expect(statement(worker, 'PublishQueueMetrics').Condition).toEqual({
+      StringEquals: { 'cloudwatch:namespace': QUEUE_DEPTH_METRIC.namespace },
+    });
+    expect(QUEUE_DEPTH_METRIC.namespace).toBe('Silo');
   });
 });
 

@@ -102,10 +102,21 @@ export function policiesIn(json: TemplateJson): FoundPolicy[] {
 const READ_ONLY = /^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$/;
 
 /**
+ * Writes that have no resource type, so AWS authorizes them on "*" only, each with the condition
+ * key that must then limit it.
+ */
+export const UNSCOPABLE_WRITES: Readonly<Record<string, string>> = {
+  'cloudwatch:PutMetricData': 'cloudwatch:namespace',
+};
+const limitedBy = (s: Statement, key: string) =>
+  Object.values(s.Condition ?? {}).some((operands) => Object.prototype.hasOwnProperty.call(operands, key));
+
+/**
  * What least privilege forbids, as messages (empty when the template is clean):
  * - a wildcard action (`*`, `rds:*`, `secretsmanager:*`, any `service:*`) in an identity policy;
  * - NotAction or NotResource in an Allow;
- * - an action other than Describe/Get/List on Resource "*" in an identity policy;
+ * - an action other than Describe/Get/List on Resource "*" in an identity policy, except a write
+ *   in {@link UNSCOPABLE_WRITES} limited by its condition key;
  * - in resource policies (key, topic), a wildcard action for anyone but the account root, or a
  *   `*` principal without a condition. A key policy's Resource "*" means that key.
  */
@@ -121,7 +132,8 @@ export function leastPrivilegeViolations(policies: readonly FoundPolicy[]): stri
       if (policy.kind === 'identity') {
         for (const action of wildcards) problems.push(`${at}: allows ${action}`);
         if (resourcesOf(s).includes('*')) {
-          for (const action of actionsOf(s).filter((a) => !READ_ONLY.test(a))) {
+          const unlimited = (a: string) => !(a in UNSCOPABLE_WRITES && limitedBy(s, UNSCOPABLE_WRITES[a]));
+          for (const action of actionsOf(s).filter((a) => !READ_ONLY.test(a) && unlimited(a))) {
             problems.push(`${at}: allows ${action} on Resource "*"`);
           }
         }
