@@ -31,23 +31,33 @@ function contextFromArguments(args: readonly string[]): Record<string, string> {
   return context;
 }
 
-const infraDir = underCdkCli ? undefined : infraDirectory();
-if (infraDir) rmSync(join(infraDir, 'cdk.out'), { recursive: true, force: true });
-const app = infraDir
-  ? new App({
-      outdir: join(infraDir, 'cdk.out'),
-      context: {
-        ...(JSON.parse(readFileSync(join(infraDir, 'cdk.json'), 'utf8')) as { context?: object }).context,
-        ...contextFromArguments(process.argv.slice(2)),
-      },
-    })
-  : new App();
+function main(): void {
+  const infraDir = underCdkCli ? undefined : infraDirectory();
+  if (infraDir) rmSync(join(infraDir, 'cdk.out'), { recursive: true, force: true });
+  const app = infraDir
+    ? new App({
+        outdir: join(infraDir, 'cdk.out'),
+        context: {
+          ...(JSON.parse(readFileSync(join(infraDir, 'cdk.json'), 'utf8')) as { context?: object }).context,
+          ...contextFromArguments(process.argv.slice(2)),
+        },
+      })
+    : new App();
 
-addSiloStack(app);
-const assembly = app.synth();
+  addSiloStack(app);
+  const assembly = app.synth();
 
-if (infraDir) {
-  for (const stack of assembly.stacks) {
-    process.stdout.write(`${stack.stackName}: ${relative(process.cwd(), stack.templateFullPath)}\n`);
+  if (infraDir) {
+    for (const stack of assembly.stacks) {
+      process.stdout.write(`${stack.stackName}: ${relative(process.cwd(), stack.templateFullPath)}\n`);
+    }
   }
+}
+
+try {
+  main();
+} catch (error) {
+  // A bad context value or outputs file: its message names the key; a stack trace adds nothing.
+  process.stderr.write(`silo-infra: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
 }
