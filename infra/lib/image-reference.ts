@@ -16,3 +16,9 @@ export function ecrImageOf(uri: string): EcrImageReference | undefined {
   const match = ECR_IMAGE.exec(uri);
   return match ? { account: match[1], region: match[2], repositoryName: match[3] } : undefined;
 }
+
+/**
+ * Amazon RDS's CA bundle inside Silo's image (the build writes it: scripts/copy-build-assets.mjs),
+ * the default of TENANT_DB_CA_FILE and NODE_EXTRA_CA_CERTS; the image check reads it there.
+ */
+export const IMAGE_RDS_CA_BUNDLE = '/app/dist/certs/rds-ca-bundle.pem';

@@ -4,6 +4,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { environmentSchema, type EnvironmentVariable } from '../../libs/config/src/config.schema';
 import { outputKeyFor, outputsOfStack, type DeploymentOutputKey } from './config-outputs';
 import { contextReader } from './context-reader';
+import { IMAGE_RDS_CA_BUNDLE } from './image-reference';
 import type { PrerequisitesOutputs, SecretReference, SiloServicesProps } from './silo-services.stack';
 
 /** The context keys of the services stack (`vpcId`, `privateSubnetIds`, `stackName` are shared). */
@@ -276,10 +277,8 @@ export function servicesFromContext(get: (key: string) => unknown): {
   if (!/^https:\/\/[^/]/.test(jwksUrl))
     fail(`context authJwksUrl must be an https:// URL, got ${JSON.stringify(jwksUrl)}`);
 
-  const rdsCaFile = required(
-    'rdsCaFile',
-    "the path, inside the image, of the Amazon RDS CA bundle (global-bundle.pem) for TENANT_DB_CA_FILE and NODE_EXTRA_CA_CERTS; the repository's Dockerfile does not add one (see README, Deploying)",
-  );
+  // Silo's image carries RDS's CA bundle; an image of your own may keep one elsewhere.
+  const rdsCaFile = text('rdsCaFile') ?? IMAGE_RDS_CA_BUNDLE;
   if (!rdsCaFile.startsWith('/'))
     fail(`context rdsCaFile must be an absolute path inside the image, got ${JSON.stringify(rdsCaFile)}`);
 

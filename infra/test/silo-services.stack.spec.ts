@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { environmentSchema } from '../../libs/config/src/config.schema';
+import { IMAGE_RDS_CA_BUNDLE } from '../lib/image-reference';
 import { SERVICES_CONTEXT_KEYS, servicesFromContext } from '../lib/services-context';
 import { addSiloStack } from '../lib/silo-app';
 import { QUEUE_DEPTH_METRIC } from '../lib/silo-names';
@@ -596,11 +597,20 @@ describe('context', () => {
     return () => servicesFromContext((key) => context[key]);
   };
 
+  it("points TENANT_DB_CA_FILE at the CA bundle Silo's image carries unless rdsCaFile names another", () => {
+    const { props } = servicesFromContext(
+      (key) => ({ ...CONTEXT, rdsCaFile: undefined })[key as keyof typeof CONTEXT],
+    );
+    expect(props.rdsCaFile).toBe(IMAGE_RDS_CA_BUNDLE);
+    expect(from({ rdsCaFile: 'certs/ca.pem' })).toThrow(
+      /^context rdsCaFile must be an absolute path inside the image/,
+    );
+  });
+
   it('names the key of each missing or bad value', () => {
     expect(from({}, ['image'])).toThrow(/^context image is required/);
     expect(from({}, ['prerequisitesOutputs'])).toThrow(/^context prerequisitesOutputs is required/);
     expect(from({}, ['authJwksUrl'])).toThrow(/^context authJwksUrl is required/);
-    expect(from({}, ['rdsCaFile'])).toThrow(/^context rdsCaFile is required: .*Dockerfile does not add one/);
     expect(from({}, ['vpcId'])).toThrow(/^context vpcId is required/);
     expect(from({ image: 'silo' })).toThrow(
       /^context image must be an image URI with a tag or @sha256 digest/,

@@ -1,6 +1,7 @@
 // `node scripts/lib/image-contents.mjs <rootfs> <buildah-inspect.json>`: what the built image holds,
 // checked from its mounted root filesystem (scripts/image-check.sh). Fails, naming each finding,
 // when the image runs as root, carries a dev dependency, a test file or a .env, and prints its size.
+import { X509Certificate } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -37,6 +38,22 @@ if (present.length)
     `${present.length} dev-only packages in node_modules, e.g. ${present.slice(0, 5).join(', ')}`,
   );
 
+// Amazon RDS's CA bundle, where the services stack points TENANT_DB_CA_FILE and NODE_EXTRA_CA_CERTS
+// (infra/lib/image-reference.ts): present, and holding RDS certificates still valid today.
+const CA_BUNDLE = 'dist/certs/rds-ca-bundle.pem';
+let caSummary = 'missing';
+if (!existsSync(join(app, CA_BUNDLE))) findings.push(`no RDS CA bundle at ${CA_BUNDLE}`);
+else {
+  const pems =
+    readFileSync(join(app, CA_BUNDLE), 'utf8').match(
+      /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g,
+    ) ?? [];
+  const certs = pems.map((pem) => new X509Certificate(pem));
+  const valid = certs.filter((c) => /Amazon RDS/.test(c.subject) && new Date(c.validTo) > new Date());
+  caSummary = `${certs.length} certificates, ${valid.length} of Amazon RDS valid today`;
+  if (valid.length === 0) findings.push(`${CA_BUNDLE} holds no Amazon RDS certificate valid today`);
+}
+
 // Test files and environment files anywhere under the app directory.
 const TEST_FILE = /\.(spec|int-spec|e2e-spec|test)\.[cm]?[jt]sx?$/;
 const tests = [];
@@ -69,7 +86,7 @@ if (envFiles.length) findings.push(`.env files: ${envFiles.join(', ')}`);
 const layers = JSON.parse(inspect.Manifest).layers.map((l) => l.size);
 const mb = (n) => `${(n / 1e6).toFixed(0)} MB`;
 process.stdout.write(
-  `image-check: user ${user} (uid ${entry?.[2] ?? '?'}); ${devOnly.length} dev-only packages in the lock, none present: ${present.length === 0}\n` +
+  `image-check: user ${user} (uid ${entry?.[2] ?? '?'}); ${devOnly.length} dev-only packages in the lock, none present: ${present.length === 0}; RDS CA bundle: ${caSummary}\n` +
     `image-check: size ${mb(layers.reduce((a, b) => a + b, 0))} uncompressed (layers: ${layers.map(mb).join(' + ')}); ` +
     `/app: node_modules ${mb(bytes.node_modules)}, dist ${mb(bytes.dist)}, other ${mb(bytes.other)}\n`,
 );
