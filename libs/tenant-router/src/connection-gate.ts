@@ -1,4 +1,5 @@
 import { Client, type ClientConfig } from 'pg';
+import { parseServerFirst, scramClientFinal, type ScramKeyCache } from './scram-keys';
 import { TimedWaiters } from './timed-waiters';
 
 /**
@@ -110,17 +111,40 @@ export class ConnectSlots {
 
 type ConnectCallback = (error: Error | null) => void;
 
+/** The parts of pg's Client that its SCRAM exchange uses (pg 8: lib/client.js, lib/crypto/sasl.js). */
+interface PgSaslClient {
+  password?: unknown;
+  enableChannelBinding?: boolean;
+  scramMaxIterations?: number;
+  saslSession?: {
+    mechanism?: string;
+    clientNonce?: string;
+    message?: string;
+    response?: string;
+    serverSignature?: string;
+  } | null;
+  connection: {
+    sendSCRAMClientFinalMessage(response: string): void;
+    emit(event: 'error', error: unknown): void;
+  };
+  _handleAuthSASLContinue(message: { data: string }): Promise<void>;
+}
+
 /**
  * A pg Client class for one tenant pool (`extra.Client`): its connect() first enters the gate,
  * and its place is given back exactly once, when the connection ends or fails to open. The wait
- * for a place is bounded by the pool's own connect timeout.
+ * for a place is bounded by the pool's own connect timeout. A SCRAM-SHA-256 login (without
+ * channel binding) takes its keys from `scramKeys`, so that reconnecting skips PBKDF2; pg's own
+ * code checks the server's final signature as before. Anything else authenticates as pg does.
  */
 export function gatedClientClass(
   gate: ConnectionGate,
   slots: ConnectSlots,
   timeoutMs: number,
   onTimeout: () => Error,
+  scramKeys?: ScramKeyCache,
 ): typeof Client {
+  const pgClient = Client.prototype as unknown as PgSaslClient;
   class GatedClient extends Client {
     /** Holds a place in the gate now. */
     private inGate = false;
@@ -176,6 +200,42 @@ export function gatedClientClass(
       if (!this.inGate) return;
       this.inGate = false;
       gate.leave();
+    }
+
+    /** pg calls it with the server-first-message; replaces pg's derivation with the cache's. */
+    async _handleAuthSASLContinue(message: { data: string }): Promise<void> {
+      const self = this as unknown as PgSaslClient;
+      const session = self.saslSession;
+      const password = self.password;
+      if (
+        scramKeys === undefined ||
+        self.enableChannelBinding ||
+        session?.mechanism !== 'SCRAM-SHA-256' ||
+        session.message !== 'SASLInitialResponse' ||
+        !session.clientNonce ||
+        typeof password !== 'string' ||
+        password === ''
+      )
+        return pgClient._handleAuthSASLContinue.call(self, message);
+      try {
+        const { salt, iterations } = parseServerFirst(message.data);
+        const max = self.scramMaxIterations ?? 100_000;
+        if (max !== 0 && iterations > max)
+          throw new Error(`SASL: SCRAM-SERVER-FIRST-MESSAGE: iteration count ${iterations} exceeds ${max}`);
+        const final = scramClientFinal({
+          clientFirstBare: `n=*,r=${session.clientNonce}`,
+          clientNonce: session.clientNonce,
+          serverFirst: message.data,
+          channelBinding: 'biws',
+          keys: await scramKeys.keysFor(password, salt, iterations),
+        });
+        session.message = 'SASLResponse';
+        session.serverSignature = final.serverSignature;
+        session.response = final.response;
+        self.connection.sendSCRAMClientFinalMessage(final.response);
+      } catch (error) {
+        self.connection.emit('error', error);
+      }
     }
   }
   return GatedClient;

@@ -96,6 +96,11 @@ export function poolConnections(dataSource: DataSource): number {
   return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.totalCount ?? 0;
 }
 
+/** Idle connections the DataSource's pool holds now. */
+export function poolIdleConnections(dataSource: DataSource): number {
+  return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.idleCount ?? 0;
+}
+
 /**
  * Closes the pool's longest-idle connection (the first of pg-pool's idle list, which it fills at
  * the end); false when it has none idle, or its pool does not look like pg-pool 3.

@@ -7,6 +7,7 @@ import { DataSourceRegistry } from './data-source-registry';
 import { FairShares, type TenantShare } from './fair-shares';
 import { takeTopByLeaseTime, type TenantLeaseTime } from './lease-time-top';
 import { RouterLease } from './router-lease';
+import { ScramKeyCache } from './scram-keys';
 import { sameCredentials, TenantCredentials } from './tenant-credentials';
 import { endLeftoverPool, isAuthenticationFailure, tenantDataSourceOptions } from './tenant-data-source';
 import {
@@ -70,6 +71,7 @@ export class TenantRouter {
   private readonly statuses: TenantStatuses;
   private readonly credentials: TenantCredentials;
   private readonly fair: FairShares;
+  private readonly scramKeys: ScramKeyCache;
   private readonly gatedClient: ReturnType<typeof gatedClientClass>;
   private readonly releaseLease = (lease: RouterLease): void => {
     const now = this.now();
@@ -106,6 +108,8 @@ export class TenantRouter {
       this.dataSources.retire(slot),
     );
     this.credentials = new TenantCredentials(credentialSource, options, this.now);
+    // Two logins per tenant while a rotation runs.
+    this.scramKeys = new ScramKeyCache(2 * options.maxDataSources);
     this.gatedClient = gatedClientClass(
       this.dataSources.gate,
       new ConnectSlots(options.maxConcurrentConnects ?? DEFAULT_MAX_CONCURRENT_CONNECTS),
@@ -114,6 +118,7 @@ export class TenantRouter {
         new Error(
           `no connection to a tenant database free under the connection budget (${options.connectionBudget}) within ${options.connectionTimeoutMs} ms`,
         ),
+      this.scramKeys,
     );
     const caps = options.maxLeasesPerTenantByTier;
     const limits = (tier: TierName) => {
@@ -206,6 +211,8 @@ export class TenantRouter {
       idleClosed: d.idleClosed,
       ...this.counts,
       secretFetches: this.credentials.fetches,
+      scramDerivations: this.scramKeys.derivations,
+      scramKeyHits: this.scramKeys.hits,
       initialisationMs: this.latencies.slice(),
     };
   }

@@ -153,6 +153,9 @@ export interface TenantRouterStats {
   idleClosed: number;
   /** Secret fetches from the credential source. */
   secretFetches: number;
+  /** SCRAM-SHA-256 logins that derived the salted password (PBKDF2), and those that reused cached keys. */
+  scramDerivations: number;
+  scramKeyHits: number;
   /** Authentication failures (28P01) that made the router refetch the secret and rebuild the DataSource. */
   rotations: number;
   /** Initialisation latencies in ms, most recent last (bounded). */

@@ -12,6 +12,9 @@ export class TenantSlot {
   retired = false;
   /** destroy() has been called. */
   destroying = false;
+  /** Uses (leases, getDataSource calls) counted in `usesEpoch`, halved once per epoch since. */
+  uses = 0;
+  usesEpoch = 0;
   /** In the router's LRU list. */
   linked = false;
   prev: TenantSlot | undefined = undefined;

@@ -4,7 +4,13 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
 import { eventually } from '../../../test/support/eventually';
 import { uniqueToken } from '../../../test/support/test-config';
-import { TenantAccessError, TenantAccessErrorCode, TenantRouter, type TenantRouterOptions } from '../src';
+import {
+  TENANT_ROUTER_APPLICATION_NAME,
+  TenantAccessError,
+  TenantAccessErrorCode,
+  TenantRouter,
+  type TenantRouterOptions,
+} from '../src';
 import { PasswordCheckingProxy } from './password-checking-proxy';
 import {
   adminUrl,
@@ -269,6 +275,60 @@ describe('TenantRouter on PostgreSQL', () => {
     expect(max).toBeLessThanOrEqual(4);
   }, 30_000);
 
+  it('closes the idle connection of the tenant used least often, not the least recently used, to make room', async () => {
+    const [hot, once, next] = tenants.slice(20, 23);
+    const w = world([hot, once, next]);
+    const router = newRouter(w, {
+      connectionBudget: 2,
+      poolSizeByTier: { starter: 1, pro: 1, enterprise: 1 },
+    });
+    const read = (t: TestTenant) => router.run(idOf(t), (ds) => ds.query('SELECT 1'));
+    for (let i = 0; i < 5; i++) await read(hot);
+    await read(once);
+    // hot is now the least recently used, once the least often used; the budget is spent.
+    await read(next);
+    const sessionsOf = () =>
+      withAdmin(async (admin) => {
+        const { rows } = await admin.query<{ usename: string }>(
+          'SELECT usename FROM pg_stat_activity WHERE application_name = $1 AND usename = ANY($2) ORDER BY usename',
+          [TENANT_ROUTER_APPLICATION_NAME, [hot, once, next].map((t) => t.appRole)],
+        );
+        return rows.map((r) => r.usename);
+      });
+    await eventually(
+      async () => expect(await sessionsOf()).toEqual([hot.appRole, next.appRole].sort()),
+      5_000,
+      20,
+    );
+    // hot is served on the connection it kept.
+    const opened = router.stats().scramDerivations + router.stats().scramKeyHits;
+    await read(hot);
+    expect(router.stats().scramDerivations + router.stats().scramKeyHits).toBe(opened);
+    expect(router.stats()).toMatchObject({ initialisations: 3, evictions: 0, peakConnections: 2 });
+  }, 30_000);
+
+  it('derives SCRAM keys once per login and reuses them when a pool reconnects', async () => {
+    const involved = tenants.slice(23, 29);
+    const w = world(involved);
+    // Six tenants through two connections: nearly every call reconnects.
+    const router = newRouter(w, {
+      connectionBudget: 2,
+      poolSizeByTier: { starter: 1, pro: 1, enterprise: 1 },
+    });
+    for (let round = 0; round < 4; round++)
+      for (const t of involved) {
+        const [{ user }] = await router.run(idOf(t), (ds) =>
+          ds.query<Array<{ user: string }>>('SELECT current_user AS user'),
+        );
+        expect(user).toBe(t.appRole);
+      }
+    const stats = router.stats();
+    if (stats.scramDerivations + stats.scramKeyHits === 0)
+      throw new Error('no SCRAM login was seen: the server or proxy did not ask for a password');
+    expect(stats.scramDerivations).toBe(involved.length);
+    expect(stats.scramKeyHits).toBeGreaterThanOrEqual(3 * involved.length - 2);
+  }, 30_000);
+
   it('recovers from a rotated password with one secret fetch and one retry for 20 concurrent callers', async () => {
     const t = rotating;
     const w = world([t]);
@@ -307,6 +367,8 @@ describe('TenantRouter on PostgreSQL', () => {
     expect(attempts.some((n) => n === 2)).toBe(true);
     expect(w.secrets.fetches).toBe(2);
     expect(router.stats()).toMatchObject({ rotations: 1, initialisations: 2 });
+    // Keys cached for the old password are never offered for the new one.
+    expect(router.stats().scramDerivations).toBeGreaterThanOrEqual(2);
     if (proxy.refusals === refusalsBefore)
       throw new Error('no login was refused: the rotation was not exercised');
   }, 30_000);

@@ -137,6 +137,16 @@ export function registerTenantRouterMetrics(
     (s) => s.secretFetches,
   );
   counter(
+    'silo_tenant_router_scram_derivations_total',
+    'SCRAM-SHA-256 logins to tenant databases that derived the salted password (PBKDF2).',
+    (s) => s.scramDerivations,
+  );
+  counter(
+    'silo_tenant_router_scram_key_reuses_total',
+    'SCRAM-SHA-256 logins to tenant databases that reused keys derived earlier for the same password and salt.',
+    (s) => s.scramKeyHits,
+  );
+  counter(
     'silo_tenant_router_rotations_total',
     'Authentication failures that made the router read the secret again and reconnect.',
     (s) => s.rotations,
