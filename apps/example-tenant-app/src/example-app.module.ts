@@ -1,15 +1,17 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { jwtVerifierFromSettings } from '@silo/auth';
 import { AwsModule, TenantSecrets } from '@silo/aws';
 import { SiloConfig, SiloConfigModule } from '@silo/config';
 import { ControlPlaneDbModule } from '@silo/control-plane-db';
 import { problemDetailsFilter } from '@silo/http';
+import { QueueConnectionModule, RedisConnection } from '@silo/queue';
 import { SiloLoggerModule } from '@silo/observability';
 import {
   ControlPlaneTenantDirectory,
   SecretsManagerCredentialSource,
   tenantAccessProblem,
   TenantRouterModule,
+  TenantRequestRate,
   tenantRouterOptionsFromConfig,
   type TenantRouterSetup,
 } from '@silo/tenant-router';
@@ -32,6 +34,8 @@ export const TENANT_ENTITIES = [NoteEntity];
 @Module({})
 export class ExampleAppModule {
   static register(config: SiloConfig): DynamicModule {
+    // Redis only when a tier has a request rate (ROUTER_REQUESTS_PER_SECOND_*).
+    const rated = Object.keys(config.router.requestsPerSecondByTier).length > 0;
     return {
       module: ExampleAppModule,
       imports: [
@@ -39,18 +43,27 @@ export class ExampleAppModule {
         SiloLoggerModule.forApp(EXAMPLE_APP_NAME),
         ControlPlaneDbModule.forApp(EXAMPLE_APP_NAME),
         TenantRouterModule.forRootAsync({
-          imports: [AwsModule],
-          inject: [SiloConfig, DataSource, TenantSecrets],
+          imports: rated ? [AwsModule, QueueConnectionModule] : [AwsModule],
+          inject: [SiloConfig, DataSource, TenantSecrets, ...(rated ? [RedisConnection] : [])],
           useFactory: (
             config: SiloConfig,
             controlPlane: DataSource,
             secrets: TenantSecrets,
+            redis?: RedisConnection,
           ): TenantRouterSetup => {
             return {
               directory: new ControlPlaneTenantDirectory(controlPlane),
               credentials: new SecretsManagerCredentialSource(secrets, config.resources.prefix),
               options: tenantRouterOptionsFromConfig(config, TENANT_ENTITIES),
               verifier: jwtVerifierFromSettings(config.auth, 'the example app'),
+              requestRate: redis
+                ? new TenantRequestRate(
+                    redis.client,
+                    `${config.queue.prefix}:tenant-rate`,
+                    config.router.requestsPerSecondByTier,
+                    new Logger(TenantRequestRate.name),
+                  )
+                : undefined,
             };
           },
         }),

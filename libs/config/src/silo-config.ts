@@ -87,6 +87,8 @@ export class SiloConfig {
     /** Unset: as many as the tier's lease cap. */
     maxLeaseWaitersPerTenant?: number;
     leaseWaitMs: number;
+    /** Requests per second one tenant may make across every replica (counted in Redis); a tier left out has no limit. */
+    requestsPerSecondByTier: Partial<Record<'starter' | 'pro' | 'enterprise', number>>;
     idleTimeoutMs: number;
     connectTimeoutMs: number;
     statusTtlMs: number;
@@ -192,6 +194,11 @@ export class SiloConfig {
       },
       maxLeaseWaitersPerTenant: env.ROUTER_MAX_LEASE_WAITERS_PER_TENANT,
       leaseWaitMs: env.ROUTER_LEASE_WAIT_MS,
+      requestsPerSecondByTier: definedOnly({
+        starter: env.ROUTER_REQUESTS_PER_SECOND_STARTER,
+        pro: env.ROUTER_REQUESTS_PER_SECOND_PRO,
+        enterprise: env.ROUTER_REQUESTS_PER_SECOND_ENTERPRISE,
+      }),
       idleTimeoutMs: env.ROUTER_IDLE_TIMEOUT_MS,
       connectTimeoutMs: env.ROUTER_CONNECT_TIMEOUT_MS,
       statusTtlMs: env.ROUTER_STATUS_TTL_MS,
@@ -200,6 +207,13 @@ export class SiloConfig {
     };
     this.exampleApp = { port: env.EXAMPLE_APP_PORT };
   }
+}
+
+/** The entries of `values` that are set. */
+function definedOnly<K extends string>(values: Record<K, number | undefined>): Partial<Record<K, number>> {
+  const out: Partial<Record<K, number>> = {};
+  for (const key of Object.keys(values) as K[]) if (values[key] !== undefined) out[key] = values[key];
+  return out;
 }
 
 /** `url` with its password set to `password` (percent-encoded); `url` as given when there is none. */

@@ -9,6 +9,8 @@ export enum TenantAccessErrorCode {
   TENANT_DATABASE_UNAVAILABLE = 'TENANT_DATABASE_UNAVAILABLE',
   /** The tenant holds all the concurrent leases its tier allows, and waited for one in vain. */
   TENANT_BUSY = 'TENANT_BUSY',
+  /** The tenant made as many requests this second as its tier allows, across every replica. */
+  TENANT_RATE_LIMITED = 'TENANT_RATE_LIMITED',
 }
 
 /** Why the router would not give a tenant its DataSource; the Nest layer maps each code to HTTP. */

@@ -195,6 +195,19 @@ export class TenantRouter {
     });
   }
 
+  /**
+   * The tenant's tier, from the status cache when it is fresh, else looked up (as `acquire` would,
+   * and shared with it). For limits decided before a lease is taken (the request rate).
+   * @throws TenantAccessError TENANT_NOT_FOUND, TENANT_NOT_ACTIVE, or as the lookup fails.
+   */
+  tierOf(tenantId: string): TierName | Promise<TierName> {
+    const state = this.tenants.get(tenantId);
+    const entry = state?.entry;
+    if (entry?.status === 'ACTIVE' && this.now() < state!.statusExpiresAt) return entry.tier;
+    if (this.closing !== undefined) return Promise.reject(routerClosed(tenantId));
+    return this.statuses.active(this.stateOf(tenantId)).then((active) => active.tier);
+  }
+
   stats(): TenantRouterStats {
     const d = this.dataSources;
     const c = this.fair.counts;

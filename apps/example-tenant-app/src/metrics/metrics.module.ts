@@ -1,5 +1,10 @@
 import { Module } from '@nestjs/common';
-import { registerTenantRouterMetrics, TenantRouter } from '@silo/tenant-router';
+import {
+  registerTenantRouterMetrics,
+  TENANT_REQUEST_RATE,
+  TenantRequestRate,
+  TenantRouter,
+} from '@silo/tenant-router';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { MetricsController } from './metrics.controller';
 
@@ -9,11 +14,11 @@ import { MetricsController } from './metrics.controller';
   providers: [
     {
       provide: Registry,
-      inject: [TenantRouter],
-      useFactory: (router: TenantRouter) => {
+      inject: [TenantRouter, TENANT_REQUEST_RATE],
+      useFactory: (router: TenantRouter, requestRate: TenantRequestRate | null) => {
         const registry = new Registry();
         collectDefaultMetrics({ register: registry });
-        registerTenantRouterMetrics(registry, router);
+        registerTenantRouterMetrics(registry, router, requestRate);
         return registry;
       },
     },

@@ -16,6 +16,7 @@ export {
   type TenantRequestContext,
 } from './tenant-context';
 export { TenantContextInterceptor } from './tenant-context.interceptor';
+export { TENANT_REQUEST_RATE, TenantRequestRate, type TenantRequestRateCounts } from './tenant-request-rate';
 export { tenantRouterOptionsFromConfig } from './tenant-router-options';
 export { INITIALISATION_BUCKETS, registerTenantRouterMetrics } from './tenant-router.metrics';
 export {

@@ -36,6 +36,18 @@ describe('tenantAccessAnswer', () => {
     });
   });
 
+  it('answers a tenant over its request rate 429 with Retry-After, in whole seconds', () => {
+    expect(refusal(TenantAccessErrorCode.TENANT_RATE_LIMITED, { retryAfterMs: 640 })).toMatchObject({
+      status: 429,
+      body: {
+        status: 429,
+        title: 'Too Many Requests',
+        detail: expect.stringMatching(/as many requests this second as its tier allows/),
+      },
+      headers: { 'Retry-After': '1' },
+    });
+  });
+
   it('answers an unreachable database 503 with Retry-After from the router, in whole seconds', () => {
     expect(refusal(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE, { retryAfterMs: 1500 })).toMatchObject({
       status: 503,

@@ -48,6 +48,15 @@ export function tenantAccessAnswer(error: TenantAccessError): TenantAccessAnswer
         ),
         headers: { 'Retry-After': String(retryAfterSeconds(error)) },
       };
+    case TenantAccessErrorCode.TENANT_RATE_LIMITED:
+      return {
+        status: 429,
+        body: problem(
+          429,
+          'The tenant made as many requests this second as its tier allows; retry after the time in Retry-After.',
+        ),
+        headers: { 'Retry-After': String(retryAfterSeconds(error)) },
+      };
     default:
       return assertNever(error.code, 'tenant access error code');
   }

@@ -8,12 +8,13 @@ import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.error
 import { TENANT_IDENTITY } from './tenant-auth.guard';
 import { TenantContext } from './tenant-context';
 import { TenantContextInterceptor } from './tenant-context.interceptor';
+import type { TenantRequestRate } from './tenant-request-rate';
 
 const TENANT = '0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f';
 const dataSource = { name: 'tenant-ds' } as unknown as DataSource;
 
-function setup(acquire: () => Promise<{ release: jest.Mock }>) {
-  const router = { acquire: jest.fn(acquire) } as unknown as TenantRouter;
+function setup(acquire: () => Promise<{ release: jest.Mock }>, rate: TenantRequestRate | null = null) {
+  const router = { acquire: jest.fn(acquire), tierOf: jest.fn(() => 'pro') } as unknown as TenantRouter;
   const req = {
     [TENANT_IDENTITY]: { tenantId: TENANT, principal: { sub: 's', roles: [], tenantId: TENANT } },
   };
@@ -21,7 +22,7 @@ function setup(acquire: () => Promise<{ release: jest.Mock }>) {
   const context = {
     switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }),
   } as unknown as ExecutionContext;
-  return { interceptor: new TenantContextInterceptor(router), context, res, router };
+  return { interceptor: new TenantContextInterceptor(router, rate), context, res, router };
 }
 
 /** As Nest's InterceptorsConsumer builds it: handle() binds the async context it is called in. */
@@ -42,6 +43,34 @@ const lease = () => ({
 });
 
 describe('TenantContextInterceptor', () => {
+  it('counts the request against its tenant’s rate, by tier, before taking a lease, and takes none when refused', async () => {
+    const held = lease();
+    const refusal = new TenantAccessError(TenantAccessErrorCode.TENANT_RATE_LIMITED, 'over', {
+      tenantId: TENANT,
+      retryAfterMs: 300,
+    });
+    const take = jest
+      .fn<Promise<void>, [string, string]>()
+      .mockResolvedValueOnce()
+      .mockRejectedValueOnce(refusal);
+    const rate = { enabled: true, take } as unknown as TenantRequestRate;
+    const { interceptor, context, router } = setup(() => Promise.resolve(held), rate);
+
+    await lastValueFrom(
+      interceptor.intercept(
+        context,
+        handler(() => Promise.resolve('ok')),
+      ),
+    );
+    expect(take).toHaveBeenCalledWith(TENANT, 'pro');
+    expect(router.acquire).toHaveBeenCalledTimes(1);
+
+    const h = handler(() => Promise.resolve('never'));
+    await expect(lastValueFrom(interceptor.intercept(context, h))).rejects.toBe(refusal);
+    expect(router.acquire).toHaveBeenCalledTimes(1);
+    expect(h.calls).toBe(0);
+  });
+
   it('runs the handler inside the tenant context (id, DataSource, schema version) and releases the lease once the response is over', async () => {
     const held = lease();
     const { interceptor, context, res } = setup(() => Promise.resolve(held));

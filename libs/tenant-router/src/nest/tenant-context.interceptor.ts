@@ -1,4 +1,11 @@
-import { CallHandler, ExecutionContext, HttpException, Injectable, NestInterceptor } from '@nestjs/common';
+import {
+  CallHandler,
+  ExecutionContext,
+  HttpException,
+  Inject,
+  Injectable,
+  NestInterceptor,
+} from '@nestjs/common';
 import { problem } from '@silo/http';
 import type { Response } from 'express';
 import { catchError, defer, finalize, from, mergeMap, throwError, type Observable } from 'rxjs';
@@ -8,11 +15,13 @@ import { TenantRouter } from '../tenant-router';
 import type { TenantLease } from '../tenant-router.types';
 import { TENANT_IDENTITY, type TenantIdentifiedRequest } from './tenant-auth.guard';
 import { TENANT_REQUEST_CONTEXT, TenantContext, type TenantRequestContext } from './tenant-context';
+import { TENANT_REQUEST_RATE, TenantRequestRate } from './tenant-request-rate';
 
 /**
  * Leases the verified tenant's DataSource for the request and runs the handler inside its
- * {@link TenantContext}. A tenant the router refuses (not found, not ACTIVE, database away)
- * fails here with its TenantAccessError, before the handler runs.
+ * {@link TenantContext}. A tenant the router refuses (not found, not ACTIVE, database away, over
+ * its tier's request rate when the app sets one) fails here with its TenantAccessError, before
+ * the handler runs.
  *
  * The lease is released once the response has finished or closed (client abort included) and
  * the handler has settled, whichever is later: a handler still querying after its client went
@@ -20,7 +29,10 @@ import { TENANT_REQUEST_CONTEXT, TenantContext, type TenantRequestContext } from
  */
 @Injectable()
 export class TenantContextInterceptor implements NestInterceptor {
-  constructor(private readonly router: TenantRouter) {}
+  constructor(
+    private readonly router: TenantRouter,
+    @Inject(TENANT_REQUEST_RATE) private readonly rate: TenantRequestRate | null,
+  ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const req = context
@@ -35,9 +47,7 @@ export class TenantContextInterceptor implements NestInterceptor {
     // The lease is handed to the lifecycle as soon as it arrives, subscribed or not: Nest
     // unsubscribes from a stream (SSE) whose client goes away, and a lease arriving after that
     // must still be released.
-    return defer(() =>
-      from(this.router.acquire(identity.tenantId).then((lease) => lifecycle.hold(lease))),
-    ).pipe(
+    return defer(() => from(this.admit(identity.tenantId).then((lease) => lifecycle.hold(lease)))).pipe(
       mergeMap((lease) => {
         if (lifecycle.isResponseOver()) {
           throw new HttpException(problem(499, 'The client closed the request.'), 499);
@@ -65,6 +75,12 @@ export class TenantContextInterceptor implements NestInterceptor {
       // After the handler, after a refusal, and after an unsubscribe while acquire is pending.
       finalize(() => lifecycle.settled()),
     );
+  }
+
+  /** The request rate first (no lease is held while Redis answers), then a lease. */
+  private async admit(tenantId: string): Promise<TenantLease> {
+    if (this.rate?.enabled) await this.rate.take(tenantId, await this.router.tierOf(tenantId));
+    return this.router.acquire(tenantId);
   }
 }
 

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { TIER_NAMES, type TierName } from '@silo/core';
 import type { TenantLeaseTime } from '../lease-time-top';
 import type { TenantRouterStats } from '../tenant-router.types';
+import type { TenantRequestRateCounts } from './tenant-request-rate';
 
 /** Upper bounds, in seconds, of `silo_tenant_router_initialisation_seconds`. */
 export const INITIALISATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
@@ -12,10 +13,13 @@ export const INITIALISATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
  * - gauges `silo_tenant_router_open_datasources`, `…_open_connections`,
  *   `…_connections_waiting`, `…_leases`, `…_waiting`, and `…_top_tenant_lease_seconds` (the 10
  *   tenants with the most lease time lately: bounded cardinality);
- * - per tier: `…_leases_total`, `…_lease_waits_total`, `…_lease_rejections_total`;
+ * - per tier: `…_leases_total`, `…_lease_waits_total`, `…_lease_rejections_total`, and with a
+ *   request rate `…_rate_limited_requests_total`, `…_rate_limit_rejections_total`,
+ *   `…_rate_limit_local_total`;
  * - counters since the process started: `…_cold_starts_total`, `…_initialisations_total`,
  *   `…_initialisation_failures_total`, `…_evictions_total`, `…_idle_closed_total`,
- *   `…_secret_fetches_total`, `…_rotations_total`;
+ *   `…_secret_fetches_total`, `…_scram_derivations_total`, `…_scram_key_reuses_total`,
+ *   `…_rotations_total`;
  * - `silo_tenant_router_initialisation_seconds` (histogram of successful DataSource initialisations).
  *
  * The router keeps only its most recent initialisation latencies, so the histogram observes
@@ -25,6 +29,8 @@ export const INITIALISATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 export function registerTenantRouterMetrics(
   registry: Registry,
   router: { stats(): TenantRouterStats; topTenantsByLeaseTime(n: number): TenantLeaseTime[] },
+  /** The app's request rate per tenant, when it sets one. */
+  requestRate?: { counts: Record<TierName, TenantRequestRateCounts> } | null,
 ): void {
   const counter = (name: string, help: string, read: (s: TenantRouterStats) => number) =>
     new Counter({
@@ -89,6 +95,34 @@ export function registerTenantRouterMetrics(
     'Calls refused with 429 because their tenant held all the leases its tier allows, by tier.',
     (c) => c.rejections,
   );
+  if (requestRate) {
+    const perTierRate = (name: string, help: string, read: (c: TenantRequestRateCounts) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['tier'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const tier of TIER_NAMES) this.inc({ tier }, read(requestRate.counts[tier]));
+        },
+      });
+    perTierRate(
+      'silo_tenant_router_rate_limited_requests_total',
+      'Requests counted against their tenant’s ROUTER_REQUESTS_PER_SECOND_*, by tier.',
+      (c) => c.requests,
+    );
+    perTierRate(
+      'silo_tenant_router_rate_limit_rejections_total',
+      'Requests refused with 429 because their tenant made as many requests this second as its tier allows, by tier.',
+      (c) => c.rejections,
+    );
+    perTierRate(
+      'silo_tenant_router_rate_limit_local_total',
+      'Requests counted by this process alone because Redis did not answer, by tier.',
+      (c) => c.local,
+    );
+  }
   new Gauge({
     name: 'silo_tenant_router_top_tenant_lease_seconds',
     help: 'Lease time since the previous scrape of the 10 tenants that held leases longest (a bounded view: 10 series at a time).',

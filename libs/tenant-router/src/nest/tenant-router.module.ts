@@ -14,6 +14,7 @@ import { TenantRouter } from '../tenant-router';
 import type { TenantCredentialSource, TenantDirectory, TenantRouterOptions } from '../tenant-router.types';
 import { TENANT_TOKEN_VERIFIER, TenantAuthGuard } from './tenant-auth.guard';
 import { TenantContextInterceptor } from './tenant-context.interceptor';
+import { TENANT_REQUEST_RATE, type TenantRequestRate } from './tenant-request-rate';
 
 /** What the module builds the router and the guard from. */
 export interface TenantRouterSetup {
@@ -25,6 +26,8 @@ export interface TenantRouterSetup {
   options: TenantRouterOptions;
   /** Verifies bearer tokens; the tenant is the `tenant_id` claim of a token it accepts. */
   verifier: JwtVerifier;
+  /** Requests per second per tenant by tier, shared across replicas; none: no rate limit. */
+  requestRate?: TenantRequestRate;
 }
 
 export interface TenantRouterModuleAsyncOptions {
@@ -80,11 +83,22 @@ export class TenantRouterModule {
           inject: [TENANT_ROUTER_SETUP],
           useFactory: (setup: TenantRouterSetup) => setup.verifier,
         },
+        {
+          provide: TENANT_REQUEST_RATE,
+          inject: [TENANT_ROUTER_SETUP],
+          useFactory: (setup: TenantRouterSetup) => setup.requestRate ?? null,
+        },
         TenantAuthGuard,
         TenantContextInterceptor,
         TenantRouterShutdown,
       ],
-      exports: [TenantRouter, TENANT_TOKEN_VERIFIER, TenantAuthGuard, TenantContextInterceptor],
+      exports: [
+        TenantRouter,
+        TENANT_TOKEN_VERIFIER,
+        TENANT_REQUEST_RATE,
+        TenantAuthGuard,
+        TenantContextInterceptor,
+      ],
     };
   }
 }
