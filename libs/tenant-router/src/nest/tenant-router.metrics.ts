@@ -72,7 +72,13 @@ export function registerTenantRouterMetrics(
     'Connections to tenant databases that waited for a place under ROUTER_CONNECTION_BUDGET.',
     (s) => s.connectionWaits,
   );
-  const perTier = (name: string, help: string, read: (s: TenantRouterStats['shares'][TierName]) => number) =>
+  /** A counter per tier, read from per-tier counts at scrape time. */
+  const perTier = <C>(
+    counts: () => Record<TierName, C>,
+    name: string,
+    help: string,
+    read: (c: C) => number,
+  ) =>
     new Counter({
       name,
       help,
@@ -80,44 +86,45 @@ export function registerTenantRouterMetrics(
       registers: [registry],
       collect() {
         this.reset();
-        const { shares } = router.stats();
-        for (const tier of TIER_NAMES) this.inc({ tier }, read(shares[tier]));
+        const byTier = counts();
+        for (const tier of TIER_NAMES) this.inc({ tier }, read(byTier[tier]));
       },
     });
-  perTier('silo_tenant_router_leases_total', 'Leases given to tenant work, by tier.', (c) => c.leases);
+  const shares = () => router.stats().shares;
   perTier(
+    shares,
+    'silo_tenant_router_leases_total',
+    'Leases given to tenant work, by tier.',
+    (c) => c.leases,
+  );
+  perTier(
+    shares,
     'silo_tenant_router_lease_waits_total',
     'Calls that waited because their tenant held all the leases its tier allows (ROUTER_MAX_LEASES_PER_TENANT_*), by tier.',
     (c) => c.waits,
   );
   perTier(
+    shares,
     'silo_tenant_router_lease_rejections_total',
     'Calls refused with 429 because their tenant held all the leases its tier allows, by tier.',
     (c) => c.rejections,
   );
   if (requestRate) {
-    const perTierRate = (name: string, help: string, read: (c: TenantRequestRateCounts) => number) =>
-      new Counter({
-        name,
-        help,
-        labelNames: ['tier'],
-        registers: [registry],
-        collect() {
-          this.reset();
-          for (const tier of TIER_NAMES) this.inc({ tier }, read(requestRate.counts[tier]));
-        },
-      });
-    perTierRate(
+    const rates = (): Record<TierName, TenantRequestRateCounts> => requestRate.counts;
+    perTier(
+      rates,
       'silo_tenant_router_rate_limited_requests_total',
       'Requests counted against their tenant’s ROUTER_REQUESTS_PER_SECOND_*, by tier.',
       (c) => c.requests,
     );
-    perTierRate(
+    perTier(
+      rates,
       'silo_tenant_router_rate_limit_rejections_total',
       'Requests refused with 429 because their tenant made as many requests this second as its tier allows, by tier.',
       (c) => c.rejections,
     );
-    perTierRate(
+    perTier(
+      rates,
       'silo_tenant_router_rate_limit_local_total',
       'Requests counted by this process alone because Redis did not answer, by tier.',
       (c) => c.local,
