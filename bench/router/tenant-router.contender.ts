@@ -50,7 +50,7 @@ export class TenantRouterContender implements Contender {
       initMs +
       `evictions ${s.evictions}, idle-closed ${s.idleClosed}, failed initialisations ${s.initialisationFailures}, ` +
       `open at the end ${s.open} (${s.openConnections} connections), secret fetches ${this.ports.secretFetches}, ` +
-      `directory lookups ${this.ports.directoryLookups}` +
+      `directory lookups ${this.ports.directoryLookups}, SCRAM logins with keys derived ${s.scramDerivations} / reused ${s.scramKeyHits}` +
       (warned ? `; router warnings ${warned}` : '')
     );
   }
