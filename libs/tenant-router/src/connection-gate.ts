@@ -25,12 +25,19 @@ export class ConnectionGate {
 
   constructor(
     private readonly budget: number,
-    /** Closes one idle pooled connection somewhere (least recently used first); false when none is idle. */
+    /** Closes one idle pooled connection somewhere (least frequently used first); false when none is idle. */
     private readonly shedOne: () => boolean,
+    /** Told when a place is free and nobody waits at the gate: pools that held back may grow now. */
+    private readonly onRoom: () => void = () => undefined,
   ) {}
 
   get waiting(): number {
     return this.queue.length;
+  }
+
+  /** A connection would get a place now without another's being closed. */
+  hasRoom(): boolean {
+    return this.queue.length === 0 && this.live < this.budget;
   }
 
   /** Resolves once this connection has its place; rejects with `onTimeout()` after `timeoutMs`. */
@@ -50,6 +57,7 @@ export class ConnectionGate {
     this.live--;
     if (this.closingSoon > 0) this.closingSoon--;
     this.pump();
+    if (this.hasRoom()) this.onRoom();
   }
 
   /**

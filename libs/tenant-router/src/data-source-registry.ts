@@ -1,7 +1,15 @@
 import type { DataSource } from 'typeorm';
 import { ConnectionGate } from './connection-gate';
 import { DataSourceCap } from './data-source-cap';
-import { closeOneIdleClient, onPoolRelease, poolBusy, poolIdleConnections } from './tenant-data-source';
+import {
+  closeOneIdleClient,
+  growPoolOnlyWhen,
+  onPoolRelease,
+  poolBusy,
+  poolIdleConnections,
+  poolWaiting,
+  pulseQueuedPool,
+} from './tenant-data-source';
 import type { TenantRouterLog } from './tenant-router.types';
 import { SlotList, TenantSlot } from './tenant-slot';
 
@@ -50,7 +58,11 @@ export class DataSourceRegistry {
       () => this.evictOne(),
       () => this.freeingSoon(),
     );
-    this.gate = new ConnectionGate(limits.connectionBudget, () => this.shedOneIdleConnection());
+    this.gate = new ConnectionGate(
+      limits.connectionBudget,
+      () => this.shedOneIdleConnection(),
+      () => this.growHeldBackPools(),
+    );
     this.usesPerEpoch = USES_PER_EPOCH_PER_CONNECTION * limits.connectionBudget;
   }
 
@@ -79,6 +91,7 @@ export class DataSourceRegistry {
     this.lru.append(slot);
     // A connection turning idle can be closed for an opening waiting at the gate.
     onPoolRelease(dataSource, () => this.pumpGateSoon());
+    growPoolOnlyWhen(dataSource, () => this.gate.hasRoom());
     return slot;
   }
 
@@ -212,6 +225,21 @@ export class DataSourceRegistry {
       }
     }
     return least !== undefined && closeOneIdleClient(least.dataSource);
+  }
+
+  /**
+   * For the gate, when a place is free and nobody waits for one: pools that queued requests on
+   * their own connections while the budget was spent may open another for them now, busiest
+   * first, for as long as there is room.
+   */
+  private growHeldBackPools(): void {
+    const queued: TenantSlot[] = [];
+    for (const slot of this.live) if (!slot.retired && poolWaiting(slot.dataSource) > 0) queued.push(slot);
+    queued.sort((a, b) => this.usesOf(b) - this.usesOf(a));
+    for (const slot of queued) {
+      if (!this.gate.hasRoom()) return;
+      pulseQueuedPool(slot.dataSource);
+    }
   }
 
   /** One more use of the slot, in the current epoch; every `usesPerEpoch` uses start the next. */

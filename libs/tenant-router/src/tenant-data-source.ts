@@ -72,6 +72,9 @@ interface PgPoolGauge {
   on?(event: 'release', listener: () => void): void;
   _idle?: { client: unknown }[];
   _remove?(client: unknown): void;
+  _clients?: unknown[];
+  _isFull?(): boolean;
+  _pulseQueue?(): void;
 }
 
 /** What the router reads of TypeORM's PostgresDriver (`master` is the pg.Pool, absent when closed). */
@@ -96,6 +99,11 @@ export function poolConnections(dataSource: DataSource): number {
   return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.totalCount ?? 0;
 }
 
+/** Requests queued in the DataSource's pool for a connection. */
+export function poolWaiting(dataSource: DataSource): number {
+  return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.waitingCount ?? 0;
+}
+
 /** Idle connections the DataSource's pool holds now. */
 export function poolIdleConnections(dataSource: DataSource): number {
   return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.idleCount ?? 0;
@@ -110,6 +118,35 @@ export function closeOneIdleClient(dataSource: DataSource): boolean {
   const idle = pool?._idle;
   if (!pool || !Array.isArray(idle) || idle.length === 0 || typeof pool._remove !== 'function') return false;
   pool._remove(idle[0].client);
+  return true;
+}
+
+/**
+ * Lets the DataSource's pool open connections beyond its first only while `mayGrow()`: with the
+ * connection budget spent, a tenant that holds a connection queues its next query on it (a wait
+ * of one query) rather than take the place of another tenant's idle connection (a login for
+ * each of them, the costliest thing the router does). pg-pool decides between queueing a request
+ * and opening a client by `_isFull()`, which this wraps; a pool without it is left as it is.
+ * Returns false then.
+ */
+export function growPoolOnlyWhen(dataSource: DataSource, mayGrow: () => boolean): boolean {
+  const pool = (dataSource.driver as unknown as PostgresDriverView | undefined)?.master;
+  if (pool === undefined || typeof pool._isFull !== 'function' || !Array.isArray(pool._clients)) return false;
+  const isFull = pool._isFull.bind(pool);
+  // pg-pool replaces its _clients array when it removes one: read it through the pool each time.
+  pool._isFull = () => isFull() || ((pool._clients?.length ?? 0) >= 1 && !mayGrow());
+  return true;
+}
+
+/**
+ * Lets a pool with queued requests open a connection for them now that there is room (pg-pool
+ * looks at its queue only when one of its own clients comes back or goes). False when it has
+ * nothing queued.
+ */
+export function pulseQueuedPool(dataSource: DataSource): boolean {
+  const pool = (dataSource.driver as unknown as PostgresDriverView | undefined)?.master;
+  if (pool === undefined || pool.waitingCount === 0 || typeof pool._pulseQueue !== 'function') return false;
+  pool._pulseQueue();
   return true;
 }
 
