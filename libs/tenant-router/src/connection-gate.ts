@@ -27,8 +27,6 @@ export class ConnectionGate {
     private readonly budget: number,
     /** Closes one idle pooled connection somewhere (least frequently used first); false when none is idle. */
     private readonly shedOne: () => boolean,
-    /** Told when a place is free and nobody waits at the gate: pools that held back may grow now. */
-    private readonly onRoom: () => void = () => undefined,
   ) {}
 
   get waiting(): number {
@@ -57,7 +55,6 @@ export class ConnectionGate {
     this.live--;
     if (this.closingSoon > 0) this.closingSoon--;
     this.pump();
-    if (this.hasRoom()) this.onRoom();
   }
 
   /**

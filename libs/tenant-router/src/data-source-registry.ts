@@ -7,8 +7,6 @@ import {
   onPoolRelease,
   poolBusy,
   poolIdleConnections,
-  poolWaiting,
-  pulseQueuedPool,
 } from './tenant-data-source';
 import type { TenantRouterLog } from './tenant-router.types';
 import { SlotList, TenantSlot } from './tenant-slot';
@@ -45,9 +43,15 @@ export class DataSourceRegistry {
   private uses = 0;
   private epoch = 0;
   private readonly usesPerEpoch: number;
+  private readonly growthHoldMs: number;
 
   constructor(
-    limits: { maxDataSources: number; connectionBudget: number },
+    limits: {
+      maxDataSources: number;
+      connectionBudget: number;
+      /** How long a query may wait on its tenant's one connection, the budget spent, before the pool grows anyway. */
+      growthHoldMs: number;
+    },
     private readonly now: () => number,
     private readonly log: TenantRouterLog,
     /** Told when a DataSource stops being handed out (evicted, idled out, retired by the router). */
@@ -58,12 +62,9 @@ export class DataSourceRegistry {
       () => this.evictOne(),
       () => this.freeingSoon(),
     );
-    this.gate = new ConnectionGate(
-      limits.connectionBudget,
-      () => this.shedOneIdleConnection(),
-      () => this.growHeldBackPools(),
-    );
+    this.gate = new ConnectionGate(limits.connectionBudget, () => this.shedOneIdleConnection());
     this.usesPerEpoch = USES_PER_EPOCH_PER_CONNECTION * limits.connectionBudget;
+    this.growthHoldMs = limits.growthHoldMs;
   }
 
   get open(): number {
@@ -91,7 +92,7 @@ export class DataSourceRegistry {
     this.lru.append(slot);
     // A connection turning idle can be closed for an opening waiting at the gate.
     onPoolRelease(dataSource, () => this.pumpGateSoon());
-    growPoolOnlyWhen(dataSource, () => this.gate.hasRoom());
+    growPoolOnlyWhen(dataSource, () => this.gate.hasRoom(), this.growthHoldMs, this.now);
     return slot;
   }
 
@@ -225,21 +226,6 @@ export class DataSourceRegistry {
       }
     }
     return least !== undefined && closeOneIdleClient(least.dataSource);
-  }
-
-  /**
-   * For the gate, when a place is free and nobody waits for one: pools that queued requests on
-   * their own connections while the budget was spent may open another for them now, busiest
-   * first, for as long as there is room.
-   */
-  private growHeldBackPools(): void {
-    const queued: TenantSlot[] = [];
-    for (const slot of this.live) if (!slot.retired && poolWaiting(slot.dataSource) > 0) queued.push(slot);
-    queued.sort((a, b) => this.usesOf(b) - this.usesOf(a));
-    for (const slot of queued) {
-      if (!this.gate.hasRoom()) return;
-      pulseQueuedPool(slot.dataSource);
-    }
   }
 
   /** One more use of the slot, in the current epoch; every `usesPerEpoch` uses start the next. */

@@ -114,7 +114,8 @@ export function parseServerFirst(serverFirst: string): { nonce: string; salt: st
   }
   const nonce = attributes.get('r');
   const salt = attributes.get('s');
-  const iterations = Number(attributes.get('i'));
+  const count = attributes.get('i') ?? '';
+  const iterations = /^[1-9][0-9]*$/.test(count) ? Number(count) : NaN;
   if (!nonce || !/^[\x21-\x2b\x2d-\x7e]+$/.test(nonce))
     throw new Error('SASL: SCRAM-SERVER-FIRST-MESSAGE: nonce missing or not printable');
   if (!salt || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(salt))

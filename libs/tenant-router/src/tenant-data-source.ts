@@ -99,11 +99,6 @@ export function poolConnections(dataSource: DataSource): number {
   return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.totalCount ?? 0;
 }
 
-/** Requests queued in the DataSource's pool for a connection. */
-export function poolWaiting(dataSource: DataSource): number {
-  return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.waitingCount ?? 0;
-}
-
 /** Idle connections the DataSource's pool holds now. */
 export function poolIdleConnections(dataSource: DataSource): number {
   return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.idleCount ?? 0;
@@ -122,31 +117,62 @@ export function closeOneIdleClient(dataSource: DataSource): boolean {
 }
 
 /**
- * Lets the DataSource's pool open connections beyond its first only while `mayGrow()`: with the
- * connection budget spent, a tenant that holds a connection queues its next query on it (a wait
- * of one query) rather than take the place of another tenant's idle connection (a login for
- * each of them, the costliest thing the router does). pg-pool decides between queueing a request
- * and opening a client by `_isFull()`, which this wraps; a pool without it is left as it is.
- * Returns false then.
+ * Lets the DataSource's pool open connections beyond its first only while `mayGrow()`, or once a
+ * request has waited `holdMs` for one: with the connection budget spent, a tenant that holds a
+ * connection queues its next query on it (usually a wait of one short query) rather than take
+ * the place of another tenant's idle connection (a login for each of them, the costliest thing
+ * the router does). A query held longer (a long query or transaction on the one connection)
+ * opens another through the gate as it would have at once, so nothing waits on itself for more
+ * than `holdMs`. pg-pool decides between queueing a request and opening a client by `_isFull()`,
+ * which this wraps; a pool without it is left as it is (returns false).
  */
-export function growPoolOnlyWhen(dataSource: DataSource, mayGrow: () => boolean): boolean {
+export function growPoolOnlyWhen(
+  dataSource: DataSource,
+  mayGrow: () => boolean,
+  holdMs: number,
+  now: () => number,
+): boolean {
   const pool = (dataSource.driver as unknown as PostgresDriverView | undefined)?.master;
   if (pool === undefined || typeof pool._isFull !== 'function' || !Array.isArray(pool._clients)) return false;
   const isFull = pool._isFull.bind(pool);
-  // pg-pool replaces its _clients array when it removes one: read it through the pool each time.
-  pool._isFull = () => isFull() || ((pool._clients?.length ?? 0) >= 1 && !mayGrow());
-  return true;
-}
-
-/**
- * Lets a pool with queued requests open a connection for them now that there is room (pg-pool
- * looks at its queue only when one of its own clients comes back or goes). False when it has
- * nothing queued.
- */
-export function pulseQueuedPool(dataSource: DataSource): boolean {
-  const pool = (dataSource.driver as unknown as PostgresDriverView | undefined)?.master;
-  if (pool === undefined || pool.waitingCount === 0 || typeof pool._pulseQueue !== 'function') return false;
-  pool._pulseQueue();
+  /** When the current hold began: requests queue on the pool's own connection from then on. */
+  let heldSince: number | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const endHold = () => {
+    heldSince = undefined;
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  // The answer may depend only on the time within one hold: pg-pool asks twice in one
+  // _pulseQueue (before and after taking a request off its queue) and throws when they differ.
+  pool._isFull = () => {
+    if (isFull()) return true;
+    // pg-pool replaces its _clients array when it removes one: read it through the pool. With an
+    // idle client there is nothing to hold: the request takes it.
+    if ((pool._clients?.length ?? 0) === 0) {
+      endHold();
+      return false;
+    }
+    if ((pool._idle?.length ?? 0) > 0 || mayGrow()) return false;
+    if (heldSince === undefined) {
+      heldSince = now();
+      timer = setTimeout(() => {
+        timer = undefined;
+        if (pool.waitingCount > 0) pool._pulseQueue?.();
+      }, holdMs);
+      timer.unref();
+      return true;
+    }
+    return now() - heldSince < holdMs;
+  };
+  // A hold ends once the pool has served what queued (pg-pool hands a released client to its
+  // queue right after 'release').
+  pool.on?.('release', () => {
+    if (heldSince !== undefined)
+      setImmediate(() => {
+        if (pool.waitingCount === 0) endHold();
+      });
+  });
   return true;
 }
 

@@ -38,6 +38,8 @@ const RETRY_AFTER_MS = 1_000;
 const DEFAULT_GET_DATA_SOURCE_GRACE_MS = 1_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 const DEFAULT_LEASE_WAIT_MS = 100;
+/** At most this long, or a quarter of the connect timeout, a query waits on its tenant's one connection with the budget spent. */
+const MAX_POOL_GROWTH_HOLD_MS = 250;
 const SILENT: TenantRouterLog = { warn: () => undefined };
 
 /**
@@ -100,7 +102,12 @@ export class TenantRouter {
     this.now = options.clock ?? (() => performance.now());
     this.newDataSource = options.createDataSource ?? ((o) => new DataSource(o));
     this.graceMs = options.getDataSourceGraceMs ?? DEFAULT_GET_DATA_SOURCE_GRACE_MS;
-    this.dataSources = new DataSourceRegistry(options, this.now, log, (slot) => {
+    const registryLimits = {
+      maxDataSources: options.maxDataSources,
+      connectionBudget: options.connectionBudget,
+      growthHoldMs: Math.min(MAX_POOL_GROWTH_HOLD_MS, Math.floor(options.connectionTimeoutMs / 4)),
+    };
+    this.dataSources = new DataSourceRegistry(registryLimits, this.now, log, (slot) => {
       const state = this.tenants.get(slot.tenantId);
       if (state?.slot === slot) state.slot = undefined;
     });

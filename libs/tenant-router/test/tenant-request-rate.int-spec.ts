@@ -122,4 +122,29 @@ describe('TenantRequestRate on Redis', () => {
     expect(shared.allowed).toBe(5);
     expect(warnings).toContain('tenant request rates are counted in Redis again');
   });
+
+  it('counts per process when Redis is connected but answers too slowly', async () => {
+    const prefix = `rate-${uniqueToken()}`;
+    const a = replica(prefix);
+    await ready();
+    // A script that keeps the server busy for a second: the connection stays ready, nothing answers.
+    const blocker = new IORedis(redis.url);
+    blocker.on('error', () => undefined);
+    const busy = blocker
+      .eval(
+        "local t = redis.call('TIME') while true do local n = redis.call('TIME') if (n[1] - t[1]) * 1000000 + (n[2] - t[2]) >= 1000000 then break end end return 1",
+        0,
+      )
+      .catch(() => undefined);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const started = performance.now();
+      await a.take('tenant-7', 'starter');
+      expect(performance.now() - started).toBeLessThan(800);
+      expect(a.counts.starter.local).toBe(1);
+    } finally {
+      await busy;
+      blocker.disconnect();
+    }
+  });
 });

@@ -1,10 +1,12 @@
-import type { TierName } from '@silo/core';
+import { withTimeout, type TierName } from '@silo/core';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
 import type { TenantRouterLog } from '../tenant-router.types';
 
 const WINDOW_SECONDS = 1;
+/** A Redis that takes longer than this to count a request counts as away. */
+const REDIS_TIMEOUT_MS = 250;
 
 /** Nest token of the app's TenantRequestRate (null when the app sets no rate). */
 export const TENANT_REQUEST_RATE = Symbol('TENANT_REQUEST_RATE');
@@ -20,8 +22,8 @@ export interface TenantRequestRateCounts {
  * Requests per second per tenant, by tier, counted in Redis so that every replica of a tenant app
  * shares one budget per tenant (rate-limiter-flexible, as the control-plane API counts its
  * mutations). A window is one second, fixed: a tenant may burst to twice its rate across a window
- * boundary. While Redis does not answer, each process counts the same budget in memory on its
- * own (a tenant can then make up to replicas × its rate), and says so once in the log. A tier
+ * boundary. While Redis does not answer (within 250 ms), each process counts the same budget in
+ * memory on its own (a tenant can then make up to replicas × its rate), and says so once in the log. A tier
  * without a rate is not counted at all.
  */
 export class TenantRequestRate {
@@ -71,7 +73,11 @@ export class TenantRequestRate {
     counts.requests++;
     let refusal: RateLimiterRes | undefined;
     try {
-      await limiter.consume(tenantId);
+      await withTimeout(
+        limiter.consume(tenantId),
+        REDIS_TIMEOUT_MS,
+        `Redis did not count within ${REDIS_TIMEOUT_MS} ms`,
+      );
       this.cameBack();
     } catch (error) {
       if (error instanceof RateLimiterRes) {
