@@ -40,7 +40,7 @@ export class ConnectionGate {
 
   /** Resolves once this connection has its place; rejects with `onTimeout()` after `timeoutMs`. */
   enter(timeoutMs: number, onTimeout: () => Error): Promise<void> {
-    if (this.queue.length === 0 && this.live < this.budget) {
+    if (this.hasRoom()) {
       this.take();
       return Promise.resolve();
     }

@@ -94,14 +94,19 @@ export function poolBusy(dataSource: DataSource): boolean {
   return pool !== undefined && (pool.totalCount > pool.idleCount || pool.waitingCount > 0);
 }
 
+/** The DataSource's pg pool, absent before initialisation and after destroy(). */
+function poolOf(dataSource: DataSource): PgPoolGauge | undefined {
+  return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master;
+}
+
 /** Connections the DataSource's pool holds now. */
 export function poolConnections(dataSource: DataSource): number {
-  return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.totalCount ?? 0;
+  return poolOf(dataSource)?.totalCount ?? 0;
 }
 
 /** Idle connections the DataSource's pool holds now. */
 export function poolIdleConnections(dataSource: DataSource): number {
-  return (dataSource.driver as unknown as PostgresDriverView | undefined)?.master?.idleCount ?? 0;
+  return poolOf(dataSource)?.idleCount ?? 0;
 }
 
 /**
@@ -109,7 +114,7 @@ export function poolIdleConnections(dataSource: DataSource): number {
  * the end); false when it has none idle, or its pool does not look like pg-pool 3.
  */
 export function closeOneIdleClient(dataSource: DataSource): boolean {
-  const pool = (dataSource.driver as unknown as PostgresDriverView | undefined)?.master;
+  const pool = poolOf(dataSource);
   const idle = pool?._idle;
   if (!pool || !Array.isArray(idle) || idle.length === 0 || typeof pool._remove !== 'function') return false;
   pool._remove(idle[0].client);
@@ -124,16 +129,16 @@ export function closeOneIdleClient(dataSource: DataSource): boolean {
  * the router does). A query held longer (a long query or transaction on the one connection)
  * opens another through the gate as it would have at once, so nothing waits on itself for more
  * than `holdMs`. pg-pool decides between queueing a request and opening a client by `_isFull()`,
- * which this wraps; a pool without it is left as it is (returns false).
+ * which this wraps; a pool without it is left as it is.
  */
 export function growPoolOnlyWhen(
   dataSource: DataSource,
   mayGrow: () => boolean,
   holdMs: number,
   now: () => number,
-): boolean {
-  const pool = (dataSource.driver as unknown as PostgresDriverView | undefined)?.master;
-  if (pool === undefined || typeof pool._isFull !== 'function' || !Array.isArray(pool._clients)) return false;
+): void {
+  const pool = poolOf(dataSource);
+  if (pool === undefined || typeof pool._isFull !== 'function' || !Array.isArray(pool._clients)) return;
   const isFull = pool._isFull.bind(pool);
   /** When the current hold began: requests queue on the pool's own connection from then on. */
   let heldSince: number | undefined;
@@ -173,12 +178,11 @@ export function growPoolOnlyWhen(
         if (pool.waitingCount === 0) endHold();
       });
   });
-  return true;
 }
 
 /** Calls `listener` whenever the DataSource's pool gets a client back (pg-pool's 'release'). */
 export function onPoolRelease(dataSource: DataSource, listener: () => void): void {
-  const pool = (dataSource.driver as unknown as PostgresDriverView | undefined)?.master;
+  const pool = poolOf(dataSource);
   if (typeof pool?.on === 'function') pool.on('release', listener);
 }
 

@@ -35,6 +35,8 @@ export class TenantRequestRate {
   private readonly limiters: Partial<Record<TierName, RateLimiterRedis>> = {};
   private readonly fallbacks: Partial<Record<TierName, RateLimiterMemory>> = {};
   private redisAway = false;
+  /** True when at least one tier has a rate (read on every request: computed once). */
+  readonly enabled: boolean;
 
   constructor(
     redis: Redis,
@@ -55,11 +57,7 @@ export class TenantRequestRate {
         rejectIfRedisNotReady: true,
       });
     }
-  }
-
-  /** True when at least one tier has a rate. */
-  get enabled(): boolean {
-    return Object.keys(this.limiters).length > 0;
+    this.enabled = Object.keys(this.limiters).length > 0;
   }
 
   /**
