@@ -39,6 +39,10 @@ bash "$root/scripts/image-base.sh"
 
 tag=localhost/silo:check
 build_args=(--isolation chroot --pull=never --layers=false -t "$tag")
+# The build's npm ci opens many cache files at once; buildah's default soft limit inside a RUN can
+# be lower than this shell's and failed it once with EMFILE. Hand the build this shell's own limit.
+nofile="$(ulimit -Hn)"
+[[ "$nofile" =~ ^[0-9]+$ ]] && build_args+=(--ulimit "nofile=$nofile:$nofile")
 # The build's npm ci reaches the registry through whatever CA this machine trusts (a TLS-inspecting
 # proxy's, say): handed in as the `npm_ca` build secret, never written into a layer.
 ca="${SILO_IMAGE_CA_BUNDLE:-${NODE_EXTRA_CA_CERTS:-}}"
