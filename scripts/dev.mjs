@@ -3,7 +3,8 @@
 // app until Ctrl-C, which stops everything this started.
 import { spawn, spawnSync } from 'node:child_process';
 import { URLSearchParams } from 'node:url';
-import { copyFileSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,18 @@ function runOrFail(what, command, commandArgs, env = process.env) {
 if (!process.env.SILO_ENV_FILE && !existsSync(resolve(root, '.env'))) {
   copyFileSync(resolve(root, '.env.example'), resolve(root, '.env'));
   say('created .env from .env.example (edit it to change the local configuration)');
+}
+// The development signing secret is this checkout's own: a published one would let anybody mint
+// tokens. An empty one, or the example secret older .env files carry, is replaced in place.
+{
+  const envFile = process.env.SILO_ENV_FILE ?? resolve(root, '.env');
+  const text = existsSync(envFile) ? readFileSync(envFile, 'utf8') : '';
+  const line = /^AUTH_JWT_SECRET=(.*)$/m.exec(text);
+  if (line && (line[1].trim() === '' || line[1].trim() === 'local-development-only-secret-change-me')) {
+    const secret = randomBytes(32).toString('base64url');
+    writeFileSync(envFile, text.replace(/^AUTH_JWT_SECRET=.*$/m, `AUTH_JWT_SECRET=${secret}`));
+    say(`wrote a new random AUTH_JWT_SECRET into ${envFile} (npm run token signs with it)`);
+  }
 }
 
 if (!args.includes('--no-build')) runOrFail('build', 'npm', ['run', '--silent', 'build']);
@@ -76,7 +89,7 @@ if (config.aws.endpoint) {
 }
 
 // Alarms that notify nobody are no alarms: against the emulator, make the topic they notify.
-if (config.aws.endpoint && config.tenants.alarmActions === 'sns' && !config.tenants.alarmTopicArn) {
+if (config.aws.emulator && config.tenants.alarmActions === 'sns' && !config.tenants.alarmTopicArn) {
   const name = `${config.resources.prefix}-alarms`;
   try {
     process.env.ALARM_SNS_TOPIC_ARN = await createEmulatorTopic(config.aws.endpoint, config.aws.region, name);

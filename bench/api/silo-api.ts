@@ -42,6 +42,7 @@ export function apiConfig(options: {
       // No route measured here calls AWS; a closed local port keeps any call from leaving the machine.
       AWS_REGION: 'us-east-1',
       AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+      AWS_EMULATOR: 'true',
       AWS_ACCESS_KEY_ID: 'bench',
       AWS_SECRET_ACCESS_KEY: 'bench',
       SILO_RESOURCE_PREFIX: options.names.resourcePrefix,

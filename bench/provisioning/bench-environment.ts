@@ -70,6 +70,7 @@ export function benchConfig(options: {
       QUEUE_PREFIX: names.queuePrefix,
       AWS_REGION: 'us-east-1',
       AWS_ENDPOINT_URL: `http://127.0.0.1:${options.emulatorPort}`,
+      AWS_EMULATOR: 'true',
       AWS_ACCESS_KEY_ID: 'bench',
       AWS_SECRET_ACCESS_KEY: 'bench',
       SILO_RESOURCE_PREFIX: names.resourcePrefix,

@@ -93,6 +93,7 @@ function benchConfig(state: State): SiloConfig {
       REDIS_URL: 'redis://127.0.0.1:6379',
       AWS_REGION: 'us-east-1',
       AWS_ENDPOINT_URL: `http://127.0.0.1:${state.emulatorPort}`,
+      AWS_EMULATOR: 'true',
       AWS_ACCESS_KEY_ID: 'bench',
       AWS_SECRET_ACCESS_KEY: 'bench',
       SILO_RESOURCE_PREFIX: state.prefix,

@@ -49,6 +49,7 @@ export function rolloutBenchConfig(options: {
       QUEUE_PREFIX: names.queuePrefix,
       AWS_REGION: 'us-east-1',
       AWS_ENDPOINT_URL: `http://127.0.0.1:${options.emulatorPort}`,
+      AWS_EMULATOR: 'true',
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
       SILO_RESOURCE_PREFIX: names.resourcePrefix,

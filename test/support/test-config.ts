@@ -29,6 +29,7 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     QUEUE_PREFIX: testQueuePrefix(),
     AWS_REGION: 'us-east-1',
     AWS_ENDPOINT_URL: awsEndpoint(),
+    AWS_EMULATOR: 'true',
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     SILO_ENVIRONMENT: 'test',
@@ -36,6 +37,7 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     AUTH_JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256',
     AUTH_ISSUER: 'silo-test',
     AUTH_AUDIENCE: 'silo-api',
+    TENANT_AUTH_AUDIENCE: 'silo-tenant',
     ...overrides,
   };
 }

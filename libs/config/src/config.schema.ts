@@ -37,9 +37,13 @@ export const environmentSchema = z
 
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: port.default(3000),
+    METRICS_PORT: port.optional(),
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(65_000),
+    HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(66_000),
     HTTP_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(1_048_576).default(16_384),
     RATE_LIMIT_MUTATIONS: z.coerce.number().int().min(1).max(100_000).default(60),
     RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+    RATE_LIMIT_READS: z.coerce.number().int().min(1).max(1_000_000).default(1200),
     IDEMPOTENCY_KEY_TTL_HOURS: z.coerce
       .number()
       .int()
@@ -63,6 +67,7 @@ export const environmentSchema = z
 
     AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
     AWS_ENDPOINT_URL: urlWithScheme(['http:', 'https:']).optional(),
+    AWS_EMULATOR: booleanFlag.default(false),
     AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
     AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
     AWS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
@@ -77,9 +82,15 @@ export const environmentSchema = z
     HTTP_ACCESS_LOG: booleanFlag.default(true),
 
     AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-    AUTH_JWKS_URL: urlWithScheme(['https:', 'http:']).optional(),
+    AUTH_JWKS_URL: urlWithScheme(['https:', 'http:'])
+      .refine(
+        (value) => !URL.canParse(value) || new URL(value).protocol === 'https:' || isLoopback(new URL(value).hostname),
+        'must be an https:// URL (http:// only on a loopback address, for tests)',
+      )
+      .optional(),
     AUTH_ISSUER: z.string().min(1).optional(),
     AUTH_AUDIENCE: z.string().min(1).optional(),
+    TENANT_AUTH_AUDIENCE: z.string().min(1).optional(),
     CONSOLE_OIDC_CLIENT_ID: z
       .string()
       .regex(/^[\x21-\x7e]{1,200}$/, 'must be 1-200 printable characters')
@@ -187,6 +198,70 @@ export const environmentSchema = z
         message: 'set either AUTH_JWT_SECRET or AUTH_JWKS_URL, not both',
       });
     }
+    if (env.AUTH_JWT_SECRET && EXAMPLE_JWT_SECRETS.includes(env.AUTH_JWT_SECRET)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_JWT_SECRET'],
+        message:
+          'is the published example secret, which anyone can sign tokens with: generate one (openssl rand -base64 32)',
+      });
+    }
+    if (env.NODE_ENV === 'production') {
+      if (env.AUTH_JWT_SECRET) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['AUTH_JWT_SECRET'],
+          message:
+            'is for development only and refused with NODE_ENV=production: verify tokens through AUTH_JWKS_URL',
+        });
+      } else if (!env.AUTH_JWKS_URL) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['AUTH_JWKS_URL'],
+          message: "is required with NODE_ENV=production: the identity provider's JWKS URL",
+        });
+      }
+    }
+    if (env.AUTH_JWKS_URL) {
+      for (const variable of ['AUTH_ISSUER', 'AUTH_AUDIENCE'] as const) {
+        if (!env[variable]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [variable],
+            message: `is required with AUTH_JWKS_URL: tokens are checked for the ${variable === 'AUTH_ISSUER' ? 'issuer (iss)' : "control plane's audience (aud)"}`,
+          });
+        }
+      }
+    }
+    if (env.TENANT_AUTH_AUDIENCE && env.TENANT_AUTH_AUDIENCE === env.AUTH_AUDIENCE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TENANT_AUTH_AUDIENCE'],
+        message:
+          'must differ from AUTH_AUDIENCE: the data plane and the control plane each accept only tokens for their own audience',
+      });
+    }
+    if (env.HTTP_HEADERS_TIMEOUT_MS <= env.HTTP_KEEP_ALIVE_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HTTP_HEADERS_TIMEOUT_MS'],
+        message: 'must be above HTTP_KEEP_ALIVE_TIMEOUT_MS',
+      });
+    }
+    if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['METRICS_PORT'],
+        message: 'must differ from PORT: metrics are served on their own, internal port',
+      });
+    }
+    if (env.AWS_EMULATOR && !env.AWS_ENDPOINT_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AWS_ENDPOINT_URL'],
+        message: "is required with AWS_EMULATOR=true: the emulator's endpoint",
+      });
+    }
     if (env.CONSOLE_OIDC_CLIENT_ID && !/^https?:\/\/[^/]/.test(env.AUTH_ISSUER ?? '')) {
       ctx.addIssue({
         code: 'custom',
@@ -214,12 +289,12 @@ export const environmentSchema = z
         message: 'is none, but ALARM_SNS_TOPIC_ARN is set: unset one of them',
       });
     }
-    if (env.ALARM_ACTIONS === 'sns' && !env.ALARM_SNS_TOPIC_ARN && !env.AWS_ENDPOINT_URL) {
+    if (env.ALARM_ACTIONS === 'sns' && !env.ALARM_SNS_TOPIC_ARN && !env.AWS_EMULATOR) {
       ctx.addIssue({
         code: 'custom',
         path: ['ALARM_SNS_TOPIC_ARN'],
         message:
-          'is required against real AWS (AWS_ENDPOINT_URL unset): without it tenant alarms notify nobody; set ALARM_ACTIONS=none to create them without actions on purpose',
+          'is required against real AWS (AWS_EMULATOR unset): without it tenant alarms notify nobody; set ALARM_ACTIONS=none to create them without actions on purpose',
       });
     }
     if (env.TENANT_MIGRATIONS_DIR && env.TENANT_MIGRATIONS_MODULE) {
@@ -252,6 +327,14 @@ export const environmentSchema = z
       });
     }
   });
+
+/** Secrets published in Silo's own files (.env.example, docker-compose.yml): never accepted. */
+export const EXAMPLE_JWT_SECRETS: readonly string[] = ['local-development-only-secret-change-me'];
+
+/** 127.0.0.0/8, ::1 and localhost. */
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
 
 function passwordIn(url: string): string {
   try {

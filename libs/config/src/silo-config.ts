@@ -12,9 +12,15 @@ export class SiloConfig {
   readonly http: {
     host: string;
     port: number;
+    /** The control plane's /metrics on its own port (internal); unset: on `port`, for sre and admin tokens only. */
+    metricsPort?: number;
+    /** Idle keep-alive of HTTP connections; above a load balancer's idle timeout (ALB: 60 s). */
+    keepAliveTimeoutMs: number;
+    /** Above keepAliveTimeoutMs, as Node requires. */
+    headersTimeoutMs: number;
     bodyLimitBytes: number;
-    /** Mutating requests allowed per caller (JWT sub) per window. */
-    rateLimit: { points: number; windowSeconds: number };
+    /** Mutating requests allowed per caller (JWT sub) per window, and reads per caller per window. */
+    rateLimit: { points: number; readPoints: number; windowSeconds: number };
     idempotencyKeyTtlMs: number;
   };
   readonly database: { url: string; poolMax: number; connectTimeoutMs: number };
@@ -24,6 +30,8 @@ export class SiloConfig {
     region: string;
     /** Emulator or VPC endpoint; undefined means the SDK's own endpoint resolution. */
     endpoint?: string;
+    /** The endpoint is an emulator (AWS_EMULATOR), not AWS: said explicitly, never guessed from the endpoint. */
+    emulator: boolean;
     /** Static credentials; undefined means the SDK's default provider chain. */
     credentials?: { accessKeyId: string; secretAccessKey: string };
     maxAttempts: number;
@@ -31,8 +39,18 @@ export class SiloConfig {
   };
   readonly resources: { prefix: string; environment: string };
   readonly shutdownGraceMs: number;
-  /** Bearer JWT verification: an HS256 secret (development) or a JWKS URL (production). */
-  readonly auth: { jwtSecret?: string; jwksUrl?: string; issuer?: string; audience?: string };
+  /**
+   * Bearer JWT verification: an HS256 secret (development) or a JWKS URL (production). `audience`
+   * is the control plane's, `tenantAudience` the data plane's (tenant apps): each plane accepts only
+   * its own.
+   */
+  readonly auth: {
+    jwtSecret?: string;
+    jwksUrl?: string;
+    issuer?: string;
+    audience?: string;
+    tenantAudience?: string;
+  };
   /** The ops console's sign-in: OpenID Connect (authorization code + PKCE) when a client is set. */
   readonly console: {
     oidc?: { authority: string; clientId: string; scope: string; resource?: string };
@@ -104,8 +122,15 @@ export class SiloConfig {
     this.http = {
       host: env.HOST,
       port: env.PORT,
+      metricsPort: env.METRICS_PORT,
+      keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
       bodyLimitBytes: env.HTTP_BODY_LIMIT_BYTES,
-      rateLimit: { points: env.RATE_LIMIT_MUTATIONS, windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS },
+      rateLimit: {
+        points: env.RATE_LIMIT_MUTATIONS,
+        readPoints: env.RATE_LIMIT_READS,
+        windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
+      },
       idempotencyKeyTtlMs: env.IDEMPOTENCY_KEY_TTL_HOURS * 3_600_000,
     };
     this.database = {
@@ -118,6 +143,7 @@ export class SiloConfig {
     this.aws = {
       region: env.AWS_REGION,
       endpoint: env.AWS_ENDPOINT_URL,
+      emulator: env.AWS_EMULATOR,
       credentials:
         env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
           ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY }
@@ -132,6 +158,7 @@ export class SiloConfig {
       jwksUrl: env.AUTH_JWKS_URL,
       issuer: env.AUTH_ISSUER,
       audience: env.AUTH_AUDIENCE,
+      tenantAudience: env.TENANT_AUTH_AUDIENCE,
     };
     this.console = {
       oidc: env.CONSOLE_OIDC_CLIENT_ID
