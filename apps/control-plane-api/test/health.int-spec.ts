@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import { Logger, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
@@ -6,12 +6,25 @@ import { eventually } from '../../../test/support/eventually';
 import { testConfig } from '../../../test/support/test-config';
 import { runDatabaseUrl, testServices } from '../../../test/support/test-services';
 import { AppModule } from '../src/app.module';
+import { DependencyProbes } from '../src/health/dependency-probes';
+import { READINESS_CACHE_MS } from '../src/health/readiness.service';
 import { target, through } from './proxied-url';
 
 describe('control-plane API health', () => {
   let app: INestApplication;
   let postgres: TcpProxy;
   let redis: TcpProxy;
+  // /readyz answers from one check per second: the tests move its clock (performance.now) on
+  // instead of sleeping, or stop it to hold a window open on a loaded machine.
+  const realNow = performance.now.bind(performance);
+  let skewMs = 0;
+  let stoppedAt: number | undefined;
+  const passWindow = () => {
+    skewMs += READINESS_CACHE_MS + 1;
+  };
+  const stopClock = () => {
+    stoppedAt = realNow();
+  };
 
   beforeAll(async () => {
     // Both dependencies sit behind proxies the test can cut, never the machine's own servers.
@@ -27,6 +40,11 @@ describe('control-plane API health', () => {
     await app.init();
   });
 
+  beforeEach(() => {
+    jest.spyOn(performance, 'now').mockImplementation(() => (stoppedAt ?? realNow()) + skewMs);
+    passWindow();
+  });
+
   afterAll(async () => {
     await app?.close();
     await postgres?.close();
@@ -35,11 +53,14 @@ describe('control-plane API health', () => {
 
   // Each test starts from a ready API: after a cut, clients reconnect within a couple of seconds.
   afterEach(async () => {
+    stoppedAt = undefined;
     await postgres.open();
     await redis.open();
     await eventually(async () => {
+      passWindow();
       await request(app.getHttpServer()).get('/readyz').expect(200);
     });
+    jest.restoreAllMocks();
   });
 
   it('answers /healthz without touching dependencies', async () => {
@@ -59,29 +80,87 @@ describe('control-plane API health', () => {
 
   it('answers /readyz 503 problem+json naming Redis when Redis is gone, and 200 once it is back', async () => {
     await redis.close();
+    passWindow();
     const res = await request(app.getHttpServer()).get('/readyz').expect(503);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.body).toMatchObject({
+    expect(res.body).toEqual({
+      type: 'about:blank',
       status: 503,
       title: 'Service Unavailable',
-      detail: expect.stringMatching(/^not ready: redis \(/),
+      detail: 'not ready: redis',
       checks: { postgres: { status: 'up' }, redis: { status: 'down' } },
     });
-    expect(res.body.detail).not.toContain('postgres');
 
     await redis.open();
     await eventually(async () => {
+      passWindow();
       await request(app.getHttpServer()).get('/readyz').expect(200);
     });
   });
 
-  it('answers /readyz 503 naming PostgreSQL when PostgreSQL is gone', async () => {
+  it('answers /readyz 503 naming PostgreSQL when PostgreSQL is gone, without the driver’s error', async () => {
     await postgres.close();
+    passWindow();
     const res = await request(app.getHttpServer()).get('/readyz').expect(503);
-    expect(res.body).toMatchObject({
-      detail: expect.stringMatching(/^not ready: postgres \(/),
+    expect(res.body).toEqual({
+      type: 'about:blank',
+      status: 503,
+      title: 'Service Unavailable',
+      detail: 'not ready: postgres',
       checks: { postgres: { status: 'down' }, redis: { status: 'up' } },
     });
+    // The driver says "connect ECONNREFUSED 127.0.0.1:<port>": none of it reaches the caller.
+    for (const leak of ['127.0.0.1', String(postgres.port), 'ECONNREFUSED', 'connect']) {
+      expect(res.text).not.toContain(leak);
+    }
+  });
+
+  it('logs why a check failed at warn, once per change of state', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    const log = jest.spyOn(Logger.prototype, 'log');
+    await postgres.close();
+    for (let i = 0; i < 3; i++) {
+      passWindow();
+      await request(app.getHttpServer()).get('/readyz').expect(503);
+    }
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn).toHaveBeenCalledWith(
+      { failing: { postgres: expect.stringMatching(/ECONNREFUSED|Connection terminated/) } },
+      'not ready: postgres did not answer',
+    );
+
+    await postgres.open();
+    await eventually(async () => {
+      passWindow();
+      await request(app.getHttpServer()).get('/readyz').expect(200);
+    });
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(log).toHaveBeenCalledWith('ready: PostgreSQL and Redis answer again');
+  });
+
+  it('checks PostgreSQL once for every call within a second, concurrent or not', async () => {
+    const checks = jest.spyOn(app.get(DependencyProbes), 'postgres');
+    stopClock();
+    const concurrent = await Promise.all(
+      Array.from({ length: 10 }, () => request(app.getHttpServer()).get('/readyz')),
+    );
+    const sequential = [];
+    for (let i = 0; i < 5; i++) sequential.push(await request(app.getHttpServer()).get('/readyz'));
+    expect([...concurrent, ...sequential].map((res) => res.status)).toEqual(Array(15).fill(200));
+    expect(checks).toHaveBeenCalledTimes(1);
+  });
+
+  it('answers from a new check once the second has passed', async () => {
+    const checks = jest.spyOn(app.get(DependencyProbes), 'postgres');
+    stopClock();
+    await request(app.getHttpServer()).get('/readyz').expect(200);
+    await postgres.close();
+    // Within the window the answer stands, though PostgreSQL is gone.
+    await request(app.getHttpServer()).get('/readyz').expect(200);
+    expect(checks).toHaveBeenCalledTimes(1);
+    passWindow();
+    await request(app.getHttpServer()).get('/readyz').expect(503);
+    expect(checks).toHaveBeenCalledTimes(2);
   });
 
   it("echoes the caller's x-request-id and makes one when absent", async () => {

@@ -1,21 +1,16 @@
-import { Controller, Get, HttpException, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, HttpException } from '@nestjs/common';
 import { ApiOperation } from '@nestjs/swagger';
-import { HealthCheckService, TypeOrmHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
 import { problem } from '@silo/http';
 import { Public } from '../auth/route-rules';
 import { ApiJsonResponse, ApiProblems } from '../openapi/openapi.decorators';
-import { RedisHealthIndicator } from './redis.health';
+import { READINESS_CACHE_MS, ReadinessService, type ReadinessCheck } from './readiness.service';
 
-const PROBE_TIMEOUT_MS = 1500;
+type CheckStates = Partial<Record<ReadinessCheck, { status: 'up' | 'down' }>>;
 
 @Public()
 @Controller()
 export class HealthController {
-  constructor(
-    private readonly health: HealthCheckService,
-    private readonly postgres: TypeOrmHealthIndicator,
-    private readonly redis: RedisHealthIndicator,
-  ) {}
+  constructor(private readonly readiness: ReadinessService) {}
 
   /** Liveness: the process answers. Never touches dependencies. */
   @ApiOperation({ summary: 'Liveness: the process answers' })
@@ -25,33 +20,29 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: PostgreSQL and Redis both answer; otherwise 503 naming each that did not. */
-  @ApiOperation({ summary: 'Readiness: PostgreSQL and Redis answer' })
+  /**
+   * Readiness: PostgreSQL and Redis both answer; otherwise 503 naming each that did not. The
+   * answer is shared for a second; why a check failed is logged, never answered.
+   */
+  @ApiOperation({
+    summary: 'Readiness: PostgreSQL and Redis answer',
+    description: `One check serves every call for ${READINESS_CACHE_MS} ms. The answer names the dependencies only (up or down); why one did not answer is in the API's log.`,
+  })
   @ApiJsonResponse(200, 'Readiness', 'Both dependencies answered.')
   @ApiProblems({
-    503: 'A dependency did not answer: `detail` names each one, `checks` holds every check’s state.',
+    503: 'A dependency did not answer: `detail` names each one, `checks` holds every check’s state (`up` or `down`).',
   })
   @Get('readyz')
-  async readyz(): Promise<HealthCheckResult> {
-    try {
-      return await this.health.check([
-        () => this.postgres.pingCheck('postgres', { timeout: PROBE_TIMEOUT_MS }),
-        () => this.redis.pingCheck('redis', PROBE_TIMEOUT_MS),
-      ]);
-    } catch (error) {
-      if (!(error instanceof ServiceUnavailableException)) throw error;
-      const result = error.getResponse() as HealthCheckResult;
-      const failed = Object.entries(result.error ?? {});
-      throw new HttpException(
-        problem(
-          503,
-          `not ready: ${failed.map(([name, d]) => `${name} (${String(d?.message ?? 'down')})`).join(', ')}`,
-          {
-            checks: result.details,
-          },
-        ),
-        503,
+  async readyz(): Promise<{ status: 'ok'; info: CheckStates; error: CheckStates; details: CheckStates }> {
+    const { ready, checks } = await this.readiness.current();
+    const states = (which: 'up' | 'down' | 'any'): CheckStates =>
+      Object.fromEntries(
+        Object.entries(checks)
+          .filter(([, status]) => which === 'any' || status === which)
+          .map(([name, status]) => [name, { status }]),
       );
-    }
+    if (ready) return { status: 'ok', info: states('up'), error: {}, details: states('any') };
+    const failed = Object.keys(states('down'));
+    throw new HttpException(problem(503, `not ready: ${failed.join(', ')}`, { checks: states('any') }), 503);
   }
 }

@@ -1,11 +1,10 @@
 import { Module } from '@nestjs/common';
-import { TerminusModule } from '@nestjs/terminus';
+import { DependencyProbes } from './dependency-probes';
 import { HealthController } from './health.controller';
-import { RedisHealthIndicator } from './redis.health';
+import { ReadinessService } from './readiness.service';
 
 @Module({
-  imports: [TerminusModule.forRoot({ logger: false })],
   controllers: [HealthController],
-  providers: [RedisHealthIndicator],
+  providers: [DependencyProbes, ReadinessService],
 })
 export class HealthModule {}
