@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { SiloConfig } from '@silo/config';
-import { configureJsonHttp } from '@silo/http';
+import { applyServerTimeouts, configureJsonHttp } from '@silo/http';
 import { Logger } from 'nestjs-pino';
 import { setupOpenApi } from './openapi/openapi.setup';
 import { assignRequestId } from '@silo/observability';
@@ -15,12 +15,13 @@ export const API_APP_OPTIONS = { bodyParser: false, bufferLogs: true } as const;
 
 /**
  * Everything the API needs beyond its modules: pino as the Nest logger, the HTTP layer
- * (JSON-only bodies with a size limit) and the OpenAPI document at `/docs` and `/docs-json`.
- * Call before `init()`/`listen()`.
+ * (JSON-only bodies with a size limit, keep-alive and headers timeouts of the server) and the
+ * OpenAPI document at `/docs` and `/docs-json`. Call before `init()`/`listen()`.
  */
 export function configureApiApp(app: INestApplication, config: SiloConfig): NestExpressApplication {
   const express = app as NestExpressApplication;
   express.useLogger(express.get(Logger));
+  applyServerTimeouts(express.getHttpServer(), config.http);
   configureJsonHttp(express, { bodyLimitBytes: config.http.bodyLimitBytes });
   setupOpenApi(express);
   serveConsole(express, consoleSettings(config));

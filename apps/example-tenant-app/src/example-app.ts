@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { configureJsonHttp } from '@silo/http';
+import type { SiloConfig } from '@silo/config';
+import { applyServerTimeouts, configureJsonHttp } from '@silo/http';
 import { Logger } from 'nestjs-pino';
 
 /** Options the example app is created with, by main and by tests. */
@@ -12,10 +13,14 @@ export const EXAMPLE_APP_OPTIONS = { bodyParser: false, bufferLogs: true } as co
  */
 export const BODY_LIMIT_BYTES = 131_072;
 
-/** pino as the Nest logger and JSON-only bodies. Call before `init()`/`listen()`. */
-export function configureExampleApp(app: INestApplication): NestExpressApplication {
+/**
+ * pino as the Nest logger, JSON-only bodies and the server's keep-alive and headers timeouts.
+ * Call before `init()`/`listen()`.
+ */
+export function configureExampleApp(app: INestApplication, config: SiloConfig): NestExpressApplication {
   const express = app as NestExpressApplication;
   express.useLogger(express.get(Logger));
+  applyServerTimeouts(express.getHttpServer(), config.http);
   configureJsonHttp(express, { bodyLimitBytes: BODY_LIMIT_BYTES });
   return express;
 }

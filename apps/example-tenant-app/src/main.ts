@@ -11,6 +11,7 @@ async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit('example-tenant-app');
   const app = configureExampleApp(
     await NestFactory.create<NestExpressApplication>(ExampleAppModule.register(config), EXAMPLE_APP_OPTIONS),
+    config,
   );
   installGracefulShutdown(app, { graceMs: config.shutdownGraceMs, logger: app.get(Logger) });
   await app.listen(config.exampleApp.port, config.http.host);

@@ -27,7 +27,7 @@ export async function startExampleApp(config: SiloConfig): Promise<INestApplicat
   const moduleRef = await Test.createTestingModule({
     imports: [ExampleAppModule.register(config)],
   }).compile();
-  const app = configureExampleApp(moduleRef.createNestApplication(EXAMPLE_APP_OPTIONS));
+  const app = configureExampleApp(moduleRef.createNestApplication(EXAMPLE_APP_OPTIONS), config);
   await app.init();
   return app;
 }

@@ -7,4 +7,5 @@ export {
   type ProblemMapper,
 } from './problem-details.filter';
 export { parseInput, type InputPart } from './validation';
+export { applyServerTimeouts, type ServerTimeouts } from './server-timeouts';
 export { bearerUnauthorized } from './unauthorized';
