@@ -32,7 +32,7 @@ export class AppModule {
         AuthModule,
         ProvisioningModule,
         HealthModule,
-        MetricsModule,
+        MetricsModule.register(config),
       ],
       controllers: [TenantsController, SchemaRolloutsController, ReconcileController, AlarmsController],
       providers: [

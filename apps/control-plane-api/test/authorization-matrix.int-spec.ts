@@ -304,7 +304,7 @@ const routes: Route[] = [
   {
     name: 'GET /metrics',
     method: 'get',
-    access: { public: true },
+    access: { roles: ['sre', 'admin'] },
     success: 200,
     prepare: () =>
       Promise.resolve({

@@ -50,14 +50,17 @@ describe('GET /metrics', () => {
   });
 
   const scrape = async () => {
-    const res = await request(api.app.getHttpServer()).get('/metrics').expect(200);
+    const res = await request(api.app.getHttpServer())
+      .get('/metrics')
+      .set('authorization', await api.auth(['sre']))
+      .expect(200);
     // Express re-serializes the registry's media type; parameter order does not matter to Prometheus.
     expect(res.headers['content-type']).toMatch(/^text\/plain; /);
     expect(res.headers['content-type']).toContain('version=0.0.4');
     return parseExposition(res.text);
   };
 
-  it('reports queue depth, job outcomes, step durations and tenants to a caller without a token', async () => {
+  it('reports queue depth, job outcomes, step durations and tenants to an sre', async () => {
     const store = api.app.get(TypeormProvisioningStore);
     const active = await newTenant('enterprise', ['PROVISIONING', 'ACTIVE']);
     const pendingA = await newTenant('pro', []);
@@ -232,7 +235,10 @@ describe('GET /metrics', () => {
   it('answers 200 from an API that has never reached Redis', async () => {
     const isolated = await startApi(testConfig({ DATABASE_URL: url, REDIS_URL: 'redis://127.0.0.1:1' }));
     try {
-      const res = await request(isolated.app.getHttpServer()).get('/metrics').expect(200);
+      const res = await request(isolated.app.getHttpServer())
+        .get('/metrics')
+        .set('authorization', await isolated.auth(['sre']))
+        .expect(200);
       const metrics = parseExposition(res.text);
       expect(family(metrics, 'silo_metrics_collector_up')).toEqual(
         collectorsUp({ queue_jobs: 0, job_outcomes: 0 }),

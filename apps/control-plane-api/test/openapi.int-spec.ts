@@ -60,7 +60,7 @@ const CONTRACT: [
   ['post', '/v1/orphans/delete', ['admin'], 202, [400, 422]],
   ['get', '/healthz', 'public', 200, []],
   ['get', '/readyz', 'public', 200, [503]],
-  ['get', '/metrics', 'public', 200, []],
+  ['get', '/metrics', ['sre', 'admin'], 200, []],
   ['get', '/docs', 'public', 200, []],
 ];
 
@@ -444,6 +444,7 @@ describe('OpenAPI document', () => {
         [http().get('/v1/tiers').set('authorization', sre), 'get', '/v1/tiers'],
         [http().get('/healthz'), 'get', '/healthz'],
         [http().get('/readyz'), 'get', '/readyz'],
+        [http().get('/metrics').set('authorization', sre), 'get', '/metrics'],
         [http().get('/metrics'), 'get', '/metrics'],
       ];
       const statuses: number[] = [];
@@ -453,7 +454,7 @@ describe('OpenAPI document', () => {
         conforms(res, method, path);
       }
       expect(statuses).toEqual([
-        409, 400, 403, 401, 200, 400, 200, 404, 200, 200, 409, 409, 400, 200, 200, 200, 200,
+        409, 400, 403, 401, 200, 400, 200, 404, 200, 200, 409, 409, 400, 200, 200, 200, 200, 401,
       ]);
 
       await setStatus(id, 'ACTIVE');

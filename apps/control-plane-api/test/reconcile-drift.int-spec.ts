@@ -226,7 +226,12 @@ describe('the reconciler: drift repaired or reported, orphans listed and deleted
     ]);
 
     const scraped = parseExposition(
-      (await request(api.app.getHttpServer()).get('/metrics').expect(200)).text,
+      (
+        await request(api.app.getHttpServer())
+          .get('/metrics')
+          .set('authorization', await api.auth(['sre']))
+          .expect(200)
+      ).text,
     );
     expect(family(scraped, 'silo_reconcile_findings')).toMatchObject({
       'silo_reconcile_findings{kind="reported",severity="warning"}': 1,
@@ -317,7 +322,12 @@ describe('the reconciler: drift repaired or reported, orphans listed and deleted
     // Scrapes share a snapshot for two seconds: wait for one taken after the pass.
     await eventually(async () => {
       const scraped = parseExposition(
-        (await request(api.app.getHttpServer()).get('/metrics').expect(200)).text,
+        (
+          await request(api.app.getHttpServer())
+            .get('/metrics')
+            .set('authorization', await api.auth(['sre']))
+            .expect(200)
+        ).text,
       );
       expect(family(scraped, 'silo_reconcile_orphans')).toEqual({
         'silo_reconcile_orphans{type="instance"}': 1,

@@ -251,7 +251,7 @@ describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, mot
       ],
       behind: { count: 9 },
     });
-    const metrics = (await request(api.app.getHttpServer()).get('/metrics')).text;
+    const metrics = (await request(api.app.getHttpServer()).get('/metrics').set('authorization', sre)).text;
     expect(metrics).toContain('silo_tenants_by_schema_version{version="0003"} 30');
     expect(metrics).toContain(
       `silo_schema_rollout_tenants{rollout="${id}",status="SUCCEEDED",state="succeeded"} 30`,
