@@ -131,7 +131,7 @@ describe('credential rotation under load, and SIGKILL at every step', () => {
       sub: 'load-client',
       tenantId: tenant.id,
       issuer: stack.env.AUTH_ISSUER,
-      audience: stack.env.AUTH_AUDIENCE,
+      audience: stack.env.TENANT_AUTH_AUDIENCE,
     });
     const outcomes = new Map<string, number>();
     let stop = false;

@@ -55,7 +55,7 @@ export class ExampleAppModule {
               directory: new ControlPlaneTenantDirectory(controlPlane),
               credentials: new SecretsManagerCredentialSource(secrets, config.resources.prefix),
               options: tenantRouterOptionsFromConfig(config, TENANT_ENTITIES),
-              verifier: jwtVerifierFromSettings(config.auth, 'the example app'),
+              verifier: jwtVerifierFromSettings(config.auth, 'the example app', 'data-plane'),
               requestRate: redis
                 ? new TenantRequestRate(
                     redis.client,

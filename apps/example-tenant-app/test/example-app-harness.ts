@@ -114,8 +114,8 @@ export class TenantFixtures {
 
   /** A tenant token (claim `tenant_id`) as `npm run token -- --tenant` mints it. */
   async authorization(tenantId: string, slug = 'someone'): Promise<string> {
-    const { jwtSecret, issuer, audience } = this.config.auth;
-    return `Bearer ${await mintDevToken({ secret: jwtSecret!, sub: `tenant-app:${slug}`, tenantId, issuer, audience })}`;
+    const { jwtSecret, issuer, tenantAudience } = this.config.auth;
+    return `Bearer ${await mintDevToken({ secret: jwtSecret!, sub: `tenant-app:${slug}`, tenantId, issuer, audience: tenantAudience })}`;
   }
 
   async setStatus(tenantId: string, status: TenantStatus): Promise<void> {

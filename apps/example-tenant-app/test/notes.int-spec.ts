@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { mintDevToken } from '@silo/auth';
 import request from 'supertest';
 import { freePort } from '../../../test/support/free-port';
 import { testConfig } from '../../../test/support/test-config';
@@ -71,6 +72,33 @@ describe('example tenant app: notes', () => {
     expect(operator.status).toBe(401);
     expect(operator.body.detail).toContain('tenant_id');
     expect((await list('Bearer a.b.c')).status).toBe(401);
+  });
+
+  it("refuses the control plane's tokens and claims with 403 and opens no tenant's data", async () => {
+    const { jwtSecret, issuer, audience, tenantAudience } = config.auth;
+    const bearer = async (claims: Partial<Parameters<typeof mintDevToken>[0]>) =>
+      `Bearer ${await mintDevToken({ secret: jwtSecret!, sub: 'cross-plane', issuer, ...claims })}`;
+    const refused = [
+      // An operator token, as `npm run token -- --role admin` mints it.
+      await bearer({ roles: ['admin'], audience }),
+      // An operator token with acme's tenant_id added.
+      await bearer({ roles: ['admin'], tenantId: acme.id, audience }),
+      // A tenant token for acme carrying the control plane's roles (a tenant app's own admins).
+      await bearer({ roles: ['admin'], tenantId: acme.id, audience: tenantAudience }),
+      // A tenant token for the control plane's audience only.
+      await bearer({ tenantId: acme.id, audience }),
+    ];
+    for (const authorization of refused) {
+      const res = await list(authorization);
+      expect({ status: res.status, challenge: res.headers['www-authenticate'] }).toEqual({
+        status: 403,
+        challenge: 'Bearer error="insufficient_scope"',
+      });
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(JSON.stringify(res.body)).not.toContain('acme');
+    }
+    // The same tenant_id in a token for the data plane's own audience, without roles, is served.
+    expect((await list(await bearer({ tenantId: acme.id, audience: tenantAudience }))).status).toBe(200);
   });
 
   it('answers 403 naming the status for a tenant that is not ACTIVE, and serves it again once it is', async () => {

@@ -6,4 +6,4 @@ export {
   type AuthSettings,
   type JwtVerifierOptions,
 } from './jwt-verifier';
-export { AuthError, AuthErrorCode, ROLES, type Principal, type Role } from './principal';
+export { AuthError, AuthErrorCode, ROLES, type Principal, type Role, type TokenPlane } from './principal';

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { mintDevToken } from './dev-token';
-import { bearerToken, JwtVerifier } from './jwt-verifier';
-import { AuthErrorCode } from './principal';
+import { bearerToken, JwtVerifier, jwtVerifierFromSettings } from './jwt-verifier';
+import { AuthError, AuthErrorCode } from './principal';
 
 const SECRET = 'a-development-secret-of-at-least-32-chars';
 const hs = new JwtVerifier({ hs256Secret: SECRET, issuer: 'silo-dev', audience: 'silo-api' });
@@ -120,6 +120,60 @@ describe('JwtVerifier with a JWKS URL', () => {
     const verifier = new JwtVerifier({ jwksUrl: url });
     const forged = await mintDevToken({ secret: 'x'.repeat(40), sub: 'attacker', roles: ['admin'] });
     expect(await codeOf(verifier.verify(forged))).toBe(AuthErrorCode.INVALID_TOKEN);
+  });
+});
+
+describe('the two planes', () => {
+  const auth = { jwtSecret: SECRET, issuer: 'silo-dev', audience: 'silo-api', tenantAudience: 'silo-tenant' };
+  const controlPlane = jwtVerifierFromSettings(auth, 'the API', 'control-plane');
+  const dataPlane = jwtVerifierFromSettings(auth, 'a tenant app', 'data-plane');
+  const TENANT = '0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f';
+  const operator = () => mint({ roles: ['admin'] });
+  const tenant = () => mint({ roles: undefined, tenantId: TENANT, audience: 'silo-tenant' });
+
+  it('serves each kind of token on its own plane only', async () => {
+    expect(await controlPlane.verify(await operator())).toEqual({ sub: 'ops-1', roles: ['admin'] });
+    expect(await dataPlane.verify(await tenant())).toEqual({ sub: 'ops-1', roles: [], tenantId: TENANT });
+    expect(await codeOf(dataPlane.verify(await operator()))).toBe(AuthErrorCode.WRONG_PLANE);
+    expect(await codeOf(controlPlane.verify(await tenant()))).toBe(AuthErrorCode.WRONG_PLANE);
+  });
+
+  it("refuses the other plane's claims in a token for its own audience", async () => {
+    const adminWithTenant = await mint({ roles: ['admin'], tenantId: TENANT });
+    expect(await codeOf(controlPlane.verify(adminWithTenant))).toBe(AuthErrorCode.WRONG_PLANE);
+    const tenantWithRoles = await mint({ roles: ['admin'], tenantId: TENANT, audience: 'silo-tenant' });
+    expect(await codeOf(dataPlane.verify(tenantWithRoles))).toBe(AuthErrorCode.WRONG_PLANE);
+    // Any tenant_id at all, even one that is no string, marks a token of the data plane.
+    const odd = await new SignJWT({ roles: ['admin'], tenant_id: 7 })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('x')
+      .setIssuer('silo-dev')
+      .setAudience('silo-api')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(SECRET));
+    expect(await codeOf(controlPlane.verify(odd))).toBe(AuthErrorCode.WRONG_PLANE);
+  });
+
+  it('answers a token for the other plane 403, and one for nobody 401', async () => {
+    const wrongPlane = await controlPlane.verify(await tenant()).catch((e: AuthError) => e);
+    expect(wrongPlane).toMatchObject({ status: 403, bearerError: 'insufficient_scope' });
+    const nobody = await controlPlane
+      .verify(await mint({ audience: 'someone-else' }))
+      .catch((e: AuthError) => e);
+    expect(nobody).toMatchObject({
+      code: AuthErrorCode.INVALID_TOKEN,
+      status: 401,
+      bearerError: 'invalid_token',
+    });
+  });
+
+  it('will not build a data-plane verifier without its own audience', () => {
+    expect(() =>
+      jwtVerifierFromSettings({ ...auth, tenantAudience: undefined }, 'a tenant app', 'data-plane'),
+    ).toThrow('a tenant app needs TENANT_AUTH_AUDIENCE');
+    expect(() =>
+      jwtVerifierFromSettings({ ...auth, tenantAudience: 'silo-api' }, 'the API', 'control-plane'),
+    ).toThrow("the other plane's audience must differ");
   });
 });
 

@@ -30,14 +30,18 @@ describe('loadConfig', () => {
     expect(config.http).toEqual({
       host: '127.0.0.1',
       port: 3000,
+      metricsPort: undefined,
+      keepAliveTimeoutMs: 65_000,
+      headersTimeoutMs: 66_000,
       bodyLimitBytes: 16_384,
-      rateLimit: { points: 60, windowSeconds: 60 },
+      rateLimit: { points: 60, readPoints: 1200, windowSeconds: 60 },
       idempotencyKeyTtlMs: 24 * 3_600_000,
     });
     expect(config.database).toEqual({ url: REAL_AWS.DATABASE_URL, poolMax: 10, connectTimeoutMs: 5000 });
     expect(config.aws).toEqual({
       region: 'eu-west-1',
       endpoint: undefined,
+      emulator: false,
       credentials: undefined,
       maxAttempts: 3,
       retryMode: 'standard',
@@ -166,14 +170,17 @@ describe('loadConfig', () => {
     expect(problemsOf(REQUIRED).problems).toEqual([
       {
         variable: 'ALARM_SNS_TOPIC_ARN',
-        message: expect.stringContaining('is required against real AWS (AWS_ENDPOINT_URL unset)'),
+        message: expect.stringContaining('is required against real AWS (AWS_EMULATOR unset)'),
       },
     ]);
     expect(
       loadConfig({ env: { ...REQUIRED, ALARM_ACTIONS: 'none' }, envFile: false }).tenants.alarmActions,
     ).toBe('none');
     expect(
-      loadConfig({ env: { ...REQUIRED, AWS_ENDPOINT_URL: 'http://127.0.0.1:4566' }, envFile: false }).tenants,
+      loadConfig({
+        env: { ...REQUIRED, AWS_ENDPOINT_URL: 'http://127.0.0.1:4566', AWS_EMULATOR: 'true' },
+        envFile: false,
+      }).tenants,
     ).toMatchObject({
       alarmActions: 'sns',
       alarmTopicArn: undefined,
@@ -211,6 +218,86 @@ describe('loadConfig', () => {
       resource: 'urn:silo:api',
     });
     expect(loadConfig({ env: REAL_AWS, envFile: false }).console.oidc).toBeUndefined();
+  });
+
+  describe('authentication', () => {
+    const JWKS = { AUTH_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json' };
+    const CLAIMS = { AUTH_ISSUER: 'https://idp.example.com/', AUTH_AUDIENCE: 'urn:silo:control-plane' };
+    const SECRET = { AUTH_JWT_SECRET: 'a-local-secret-that-is-long-enough-for-hs256' };
+
+    it('refuses the published example secret everywhere, naming AUTH_JWT_SECRET', () => {
+      for (const NODE_ENV of ['development', 'test']) {
+        expect(
+          problemsOf({ ...REAL_AWS, NODE_ENV, AUTH_JWT_SECRET: 'local-development-only-secret-change-me' })
+            .problems,
+        ).toEqual([
+          { variable: 'AUTH_JWT_SECRET', message: expect.stringContaining('published example secret') },
+        ]);
+      }
+    });
+
+    it('refuses a development secret with NODE_ENV=production and needs a JWKS there', () => {
+      expect(problemsOf({ ...REAL_AWS, NODE_ENV: 'production', ...SECRET }).problems).toEqual([
+        { variable: 'AUTH_JWT_SECRET', message: expect.stringContaining('refused with NODE_ENV=production') },
+      ]);
+      expect(problemsOf({ ...REAL_AWS, NODE_ENV: 'production' }).problems).toEqual([
+        {
+          variable: 'AUTH_JWKS_URL',
+          message: expect.stringContaining('is required with NODE_ENV=production'),
+        },
+      ]);
+      expect(
+        loadConfig({ env: { ...REAL_AWS, NODE_ENV: 'production', ...JWKS, ...CLAIMS }, envFile: false }).auth,
+      ).toEqual({
+        jwtSecret: undefined,
+        jwksUrl: JWKS.AUTH_JWKS_URL,
+        issuer: CLAIMS.AUTH_ISSUER,
+        audience: CLAIMS.AUTH_AUDIENCE,
+        tenantAudience: undefined,
+      });
+    });
+
+    it('needs AUTH_ISSUER and AUTH_AUDIENCE with a JWKS URL', () => {
+      expect(problemsOf({ ...REAL_AWS, ...JWKS }).problems).toEqual([
+        { variable: 'AUTH_AUDIENCE', message: expect.stringContaining('is required with AUTH_JWKS_URL') },
+        { variable: 'AUTH_ISSUER', message: expect.stringContaining('is required with AUTH_JWKS_URL') },
+      ]);
+    });
+
+    it('takes a JWKS URL over https, or over http on a loopback address only', () => {
+      expect(
+        problemsOf({ ...REAL_AWS, ...CLAIMS, AUTH_JWKS_URL: 'http://idp.example.com/jwks' }).problems,
+      ).toEqual([{ variable: 'AUTH_JWKS_URL', message: expect.stringContaining('must be an https:// URL') }]);
+      expect(problemsOf({ ...REAL_AWS, ...CLAIMS, AUTH_JWKS_URL: 'http://10.0.0.8/jwks' }).problems).toEqual([
+        { variable: 'AUTH_JWKS_URL', message: expect.stringContaining('must be an https:// URL') },
+      ]);
+      for (const url of [
+        'http://127.0.0.1:8080/jwks',
+        'http://localhost:8080/jwks',
+        'http://[::1]:8080/jwks',
+      ]) {
+        expect(
+          loadConfig({ env: { ...REAL_AWS, ...CLAIMS, AUTH_JWKS_URL: url }, envFile: false }).auth.jwksUrl,
+        ).toBe(url);
+      }
+    });
+
+    it("keeps the data plane's audience apart from the control plane's", () => {
+      expect(
+        problemsOf({ ...REAL_AWS, ...SECRET, AUTH_AUDIENCE: 'silo', TENANT_AUTH_AUDIENCE: 'silo' }).problems,
+      ).toEqual([
+        {
+          variable: 'TENANT_AUTH_AUDIENCE',
+          message: expect.stringContaining('must differ from AUTH_AUDIENCE'),
+        },
+      ]);
+      expect(
+        loadConfig({
+          env: { ...REAL_AWS, ...SECRET, AUTH_AUDIENCE: 'silo-api', TENANT_AUTH_AUDIENCE: 'silo-tenant' },
+          envFile: false,
+        }).auth,
+      ).toMatchObject({ audience: 'silo-api', tenantAudience: 'silo-tenant' });
+    });
   });
 });
 

@@ -11,7 +11,7 @@ import { RouteRulesCheck } from './route-rules.check';
     {
       provide: JwtVerifier,
       inject: [SiloConfig],
-      useFactory: (config: SiloConfig) => jwtVerifierFromSettings(config.auth, 'the API'),
+      useFactory: (config: SiloConfig) => jwtVerifierFromSettings(config.auth, 'the API', 'control-plane'),
     },
     { provide: APP_GUARD, useClass: AuthGuard },
     RouteRulesCheck,

@@ -6,8 +6,10 @@ import { ROLES, type Role } from '../principal';
 
 const USAGE = `usage: npm run --silent token -- --role <${ROLES.join('|')}> [--role …] [--sub <sub>] [--ttl <seconds>]
        npm run --silent token -- --tenant <slug-or-id> [--sub <sub>] [--ttl <seconds>]
-Prints a development JWT signed with AUTH_JWT_SECRET, and nothing else. A tenant token's
-tenant_id claim is the tenant's id: a slug is looked up in the control-plane database.`;
+Prints a development JWT signed with AUTH_JWT_SECRET, and nothing else. An operator token
+(--role) is for the control plane (aud AUTH_AUDIENCE); a tenant token (--tenant) is for the data
+plane (aud TENANT_AUTH_AUDIENCE), and its tenant_id claim is the tenant's id: a slug is looked up
+in the control-plane database. Neither plane accepts the other's tokens.`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`token: ${message}\n${USAGE}\n`);
@@ -37,6 +39,8 @@ async function main(argv: string[]): Promise<void> {
     fail('a token is either an operator token (--role) or a tenant token (--tenant)');
   const config = loadConfigOrExit('token');
   if (!config.auth.jwtSecret) fail('AUTH_JWT_SECRET is not set: development tokens are signed with it', 1);
+  if (tenant && !config.auth.tenantAudience)
+    fail("TENANT_AUTH_AUDIENCE is not set: a tenant token is minted for the data plane's audience", 1);
   const tenantId = tenant === undefined ? undefined : await tenantIdOf(config, tenant);
   const token = await mintDevToken({
     secret: config.auth.jwtSecret,
@@ -44,7 +48,7 @@ async function main(argv: string[]): Promise<void> {
     roles: roles.length ? roles : undefined,
     tenantId,
     issuer: config.auth.issuer,
-    audience: config.auth.audience,
+    audience: tenant ? config.auth.tenantAudience : config.auth.audience,
     ttlSeconds,
   });
   process.stdout.write(`${token}\n`);

@@ -5,7 +5,14 @@ import { TENANT_IDENTITY, TenantAuthGuard, type TenantIdentifiedRequest } from '
 const SECRET = 'a-tenant-guard-secret-of-at-least-32-chars';
 const TENANT_A = '0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f';
 const TENANT_B = '9e8d7c6b-5a49-4837-a625-1f0e0d0c0b0a';
-const guard = new TenantAuthGuard(new JwtVerifier({ hs256Secret: SECRET, audience: 'silo-api' }));
+const guard = new TenantAuthGuard(
+  new JwtVerifier({
+    hs256Secret: SECRET,
+    audience: 'silo-tenant',
+    otherPlaneAudience: 'silo-api',
+    plane: 'data-plane',
+  }),
+);
 
 function http(headers: Record<string, string>) {
   const req = { headers } as unknown as TenantIdentifiedRequest;
@@ -33,13 +40,13 @@ async function refusal(headers: Record<string, string>) {
   };
 }
 
-const token = (claims: { tenantId?: string; roles?: ['admin']; secret?: string }) =>
+const token = (claims: { tenantId?: string; roles?: ['admin']; secret?: string; audience?: string }) =>
   mintDevToken({
     secret: claims.secret ?? SECRET,
     sub: 'tenant-app:test',
     tenantId: claims.tenantId,
     roles: claims.roles,
-    audience: 'silo-api',
+    audience: claims.audience ?? 'silo-tenant',
   });
 
 describe('TenantAuthGuard', () => {
@@ -58,12 +65,27 @@ describe('TenantAuthGuard', () => {
     expect(resHeaders['www-authenticate']).toBe('Bearer error="invalid_token"');
   });
 
-  it('refuses a valid token without tenant_id (an operator token), naming the claim', async () => {
-    const operator = await token({ roles: ['admin'] });
-    const { status, body, resHeaders } = await refusal({ authorization: `Bearer ${operator}` });
+  it('refuses a valid token without tenant_id, naming the claim', async () => {
+    const { status, body, resHeaders } = await refusal({ authorization: `Bearer ${await token({})}` });
     expect(status).toBe(401);
     expect(body.detail).toContain('tenant_id');
     expect(resHeaders['www-authenticate']).toBe('Bearer error="invalid_token"');
+  });
+
+  it.each([
+    ['an operator token', { roles: ['admin'], audience: 'silo-api' }],
+    [
+      'an operator token with tenant_id added',
+      { roles: ['admin'], tenantId: TENANT_A, audience: 'silo-api' },
+    ],
+    ['a tenant token carrying roles', { roles: ['admin'], tenantId: TENANT_A }],
+  ] as const)('refuses %s with 403 insufficient_scope', async (_what, claims) => {
+    const { status, resHeaders, req } = await refusal({
+      authorization: `Bearer ${await token({ ...claims, roles: [...claims.roles] as ['admin'] })}`,
+    });
+    expect(status).toBe(403);
+    expect(resHeaders['www-authenticate']).toBe('Bearer error="insufficient_scope"');
+    expect(req[TENANT_IDENTITY]).toBeUndefined();
   });
 
   it('takes the tenant from the verified tenant_id claim and nowhere else', async () => {
