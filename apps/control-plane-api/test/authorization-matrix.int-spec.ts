@@ -9,8 +9,9 @@ import { startApi, type ApiHarness } from './api-harness';
 /**
  * Every route of the contract × every kind of credential, each answered exactly as the contract
  * says: 401 (with WWW-Authenticate) for a missing or bad token, 403 for a valid token without a
- * listed role, and the route's real success answer for an allowed role. A refused mutation
- * leaves its tenant as it was.
+ * listed role or for the data plane (a tenant token, or an operator token carrying `tenant_id`),
+ * and the route's real success answer for an allowed role. A refused mutation leaves its tenant as
+ * it was.
  */
 
 type Method = 'get' | 'post' | 'delete';
@@ -35,7 +36,7 @@ interface Route {
   prepare: () => Promise<Subject>;
 }
 
-type CredentialKind = 'bad-token' | 'no-role' | Role;
+type CredentialKind = 'bad-token' | 'no-role' | 'wrong-plane' | Role;
 
 interface Credential {
   name: string;
@@ -44,6 +45,7 @@ interface Credential {
 }
 
 const SECRET_OTHER = 'another-secret-that-is-long-enough-for-hs256';
+const TENANT_ID = '3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c';
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const slugOf = (label: string) => `${label}-${uniqueToken(4)}`;
 
@@ -107,6 +109,25 @@ const credentials: Credential[] = [
     name: 'no roles claim',
     kind: 'no-role',
     header: async () => `Bearer ${await mint({ roles: undefined })}`,
+  },
+  // The data plane's tokens and claims: verified, then refused with 403 insufficient_scope, so that
+  // a tenant app's own admins (roles: ["admin"] in a tenant token) never become Silo admins.
+  {
+    name: 'tenant token',
+    kind: 'wrong-plane',
+    header: async () =>
+      `Bearer ${await mint({ roles: undefined, tenantId: TENANT_ID, audience: api.config.auth.tenantAudience })}`,
+  },
+  {
+    name: 'tenant token with roles admin',
+    kind: 'wrong-plane',
+    header: async () =>
+      `Bearer ${await mint({ tenantId: TENANT_ID, audience: api.config.auth.tenantAudience })}`,
+  },
+  {
+    name: 'admin token carrying tenant_id',
+    kind: 'wrong-plane',
+    header: async () => `Bearer ${await mint({ tenantId: TENANT_ID })}`,
   },
   { name: 'ops', kind: 'ops', header: () => api.auth(['ops'], 'matrix-ops') },
   { name: 'sre', kind: 'sre', header: () => api.auth(['sre'], 'matrix-sre') },
@@ -348,7 +369,7 @@ type Expectation = 'success' | 401 | 403;
 function expectationOf(route: Route, credential: Credential): Expectation {
   if ('public' in route.access) return 'success';
   if (credential.kind === 'bad-token') return 401;
-  if (credential.kind === 'no-role') return 403;
+  if (credential.kind === 'no-role' || credential.kind === 'wrong-plane') return 403;
   return route.access.roles.includes(credential.kind) ? 'success' : 403;
 }
 
@@ -419,6 +440,8 @@ describe('authorization matrix', () => {
     });
     if (expected === 401) {
       expect(res.headers['www-authenticate']).toMatch(/^Bearer error="invalid_(request|token)"$/);
+    } else if (credential.kind === 'wrong-plane') {
+      expect(res.headers['www-authenticate']).toBe('Bearer error="insufficient_scope"');
     } else {
       expect(res.headers['www-authenticate']).toBeUndefined();
     }
