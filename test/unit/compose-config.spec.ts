@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -67,9 +68,18 @@ const SILO_SERVICES = ['migrate', 'api', 'worker', 'example-app'];
   // What `npm run dev` copies to .env, which Compose reads for ${…}.
   const devDotEnv = parseEnv(readFileSync(resolve(root, '.env.example'), 'utf8')) as Record<string, string>;
 
+  // `npm run dev` writes a random secret into the .env it makes; Compose needs one too.
+  const secret = { AUTH_JWT_SECRET: randomBytes(32).toString('base64url') };
+
+  it('refuses to start without an AUTH_JWT_SECRET of this checkout, naming it', () => {
+    for (const vars of [{}, devDotEnv]) {
+      expect(() => composeConfig(vars)).toThrow(/AUTH_JWT_SECRET/);
+    }
+  });
+
   it.each([
-    ['nothing set', {}],
-    ['the .env that `npm run dev` writes', devDotEnv],
+    ['only a generated AUTH_JWT_SECRET set', secret],
+    ['the .env that `npm run dev` writes', { ...devDotEnv, ...secret }],
   ])('is valid and starts every Silo service with a configuration Silo accepts, with %s', (_case, vars) => {
     const services = composeConfig(vars);
     expect(Object.keys(services).sort()).toEqual([
@@ -133,6 +143,7 @@ const SILO_SERVICES = ['migrate', 'api', 'worker', 'example-app'];
   it('adds LocalStack under its profile, pointed at by SILO_AWS_ENDPOINT', () => {
     const services = composeConfig(
       {
+        ...secret,
         LOCALSTACK_AUTH_TOKEN: 'placeholder',
         SILO_AWS_ENDPOINT: 'http://localstack:4566',
         SILO_COMPOSE_INSTANCE_ADMIN_URL: '',
@@ -146,7 +157,7 @@ const SILO_SERVICES = ['migrate', 'api', 'worker', 'example-app'];
   });
 
   it('refuses what Compose v2 would refuse: the check is real', () => {
-    expect(() => composeConfig({}, ['-f', 'test/fixtures/compose/invalid.override.yml'])).toThrow(
+    expect(() => composeConfig(secret, ['-f', 'test/fixtures/compose/invalid.override.yml'])).toThrow(
       /Command failed/,
     );
   });
