@@ -176,6 +176,11 @@ export class SiloServicesStack extends Stack {
       REDIS_URL: props.redis.url,
       TENANT_DB_SSL: 'verify-full',
       TENANT_DB_CA_FILE: props.rdsCaFile,
+      // Only the API verifies tokens, but every process loads the same validated configuration,
+      // and NODE_ENV=production requires the JWKS (never a shared secret) of each.
+      AUTH_JWKS_URL: props.auth.jwksUrl,
+      AUTH_ISSUER: props.auth.issuer,
+      AUTH_AUDIENCE: props.auth.audience,
     };
     const containers = {
       api: {
@@ -184,9 +189,6 @@ export class SiloServicesStack extends Stack {
           HOST: '0.0.0.0',
           PORT: String(API_PORT),
           SHUTDOWN_GRACE_MS: String(STOPPING.api.graceMs),
-          AUTH_JWKS_URL: props.auth.jwksUrl,
-          AUTH_ISSUER: props.auth.issuer,
-          AUTH_AUDIENCE: props.auth.audience,
         },
         secrets: { DATABASE_PASSWORD: databasePassword, REDIS_PASSWORD: redisPassword },
       },
