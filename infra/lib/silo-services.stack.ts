@@ -61,7 +61,16 @@ export interface SiloServicesProps extends StackProps {
     ingressCidr: string;
     /** HTTPS on 443 with this certificate; without it, HTTP on 80 (for trying it out only). */
     certificateArn?: string;
+    /** How long the load balancer keeps an idle connection, to clients and to the API. Default: 60 s. */
+    idleTimeout?: Duration;
   };
+  /**
+   * HTTP_KEEP_ALIVE_TIMEOUT_MS of the API: how long it keeps an idle connection from the load
+   * balancer. Must exceed `loadBalancer.idleTimeout`, so that the balancer, never the API, closes
+   * an idle connection (else it may send a request on one the API has just closed: a 502).
+   * Default: 65000.
+   */
+  apiKeepAliveTimeoutMs?: number;
   /** DATABASE_URL without a password; the secret's `field` becomes DATABASE_PASSWORD. */
   database: { url: string; secret: SecretReference };
   /** REDIS_URL without a password; the secret (or its `field`) becomes REDIS_PASSWORD. */
@@ -78,6 +87,10 @@ export interface SiloServicesProps extends StackProps {
 
 export const SERVICES_TAG = { key: 'silo:component', value: 'services' } as const;
 export const API_PORT = 3000;
+/** The API's METRICS_PORT: reachable inside the task's network only, never through the load balancer. */
+export const API_METRICS_PORT = 9464;
+export const DEFAULT_LOAD_BALANCER_IDLE_TIMEOUT = Duration.seconds(60);
+export const DEFAULT_API_KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 /**
  * How long each process may take to stop. ECS sends SIGTERM, waits stopTimeout, then SIGKILL;
@@ -159,6 +172,14 @@ export class SiloServicesStack extends Stack {
     const workerLogs = logGroup('WorkerLogs', names.workerLogGroup);
     const migrateLogs = logGroup('MigrateLogs', names.migrateLogGroup);
 
+    const idleTimeout = props.loadBalancer.idleTimeout ?? DEFAULT_LOAD_BALANCER_IDLE_TIMEOUT;
+    const keepAliveTimeoutMs = props.apiKeepAliveTimeoutMs ?? DEFAULT_API_KEEP_ALIVE_TIMEOUT_MS;
+    if (keepAliveTimeoutMs <= idleTimeout.toMilliseconds()) {
+      throw new Error(
+        `apiKeepAliveTimeoutMs (${keepAliveTimeoutMs}) must exceed the load balancer's idle timeout (${idleTimeout.toMilliseconds()} ms): the API would close idle connections the load balancer still reuses`,
+      );
+    }
+
     const databasePassword = this.secret('DatabasePassword', props.database.secret);
     const redisPassword = this.secret('RedisPassword', props.redis.secret);
 
@@ -188,6 +209,9 @@ export class SiloServicesStack extends Stack {
           ...shared,
           HOST: '0.0.0.0',
           PORT: String(API_PORT),
+          METRICS_PORT: String(API_METRICS_PORT),
+          HTTP_KEEP_ALIVE_TIMEOUT_MS: String(keepAliveTimeoutMs),
+          HTTP_HEADERS_TIMEOUT_MS: String(keepAliveTimeoutMs + 1000),
           SHUTDOWN_GRACE_MS: String(STOPPING.api.graceMs),
         },
         secrets: { DATABASE_PASSWORD: databasePassword, REDIS_PASSWORD: redisPassword },
@@ -269,7 +293,11 @@ export class SiloServicesStack extends Stack {
       memoryLimitMiB: 1024,
     });
     container(apiTask, 'api', apiLogs, {
-      portMappings: [{ containerPort: API_PORT, protocol: ecs.Protocol.TCP }],
+      // The metrics port is mapped for scrapers in the VPC; no target group or rule reaches it.
+      portMappings: [
+        { containerPort: API_PORT, protocol: ecs.Protocol.TCP },
+        { containerPort: API_METRICS_PORT, protocol: ecs.Protocol.TCP },
+      ],
       stopTimeout: STOPPING.api.stopTimeout,
     });
 
@@ -290,6 +318,7 @@ export class SiloServicesStack extends Stack {
       vpcSubnets: subnets('LoadBalancer', props.network.loadBalancerSubnetIds),
       securityGroup: loadBalancerSecurityGroup,
       dropInvalidHeaderFields: true,
+      idleTimeout,
     });
     const https = Boolean(props.loadBalancer.certificateArn);
     const listenerPort = https ? 443 : 80;

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { environmentSchema } from '../../libs/config/src/config.schema';
 import { IMAGE_RDS_CA_BUNDLE } from '../lib/image-reference';
@@ -214,12 +214,55 @@ describe('configuration', () => {
       AUTH_ISSUER: 'https://login.example.com/',
       AUTH_AUDIENCE: 'silo-control-plane',
     });
-    expect(container.PortMappings).toEqual([expect.objectContaining({ ContainerPort: 3000 })]);
+    expect(container.PortMappings).toEqual([
+      expect.objectContaining({ ContainerPort: 3000 }),
+      expect.objectContaining({ ContainerPort: 9464 }),
+    ]);
     for (const name of CONTAINERS) {
       expect(environmentOf(taskDefinition(byDefault.json, name).container)).not.toHaveProperty(
         'AUTH_JWT_SECRET',
       );
     }
+  });
+
+  it('serves the API’s metrics on their own port, and keeps idle connections longer than the load balancer', () => {
+    const env = environmentOf(taskDefinition(byDefault.json, 'api').container);
+    expect(env).toMatchObject({
+      METRICS_PORT: '9464',
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
+      HTTP_HEADERS_TIMEOUT_MS: '66000',
+    });
+    expect(Number(env.HTTP_KEEP_ALIVE_TIMEOUT_MS)).toBeGreaterThan(60_000);
+    for (const name of ['worker', 'migrate'] as const) {
+      const other = environmentOf(taskDefinition(byDefault.json, name).container);
+      expect(other).not.toHaveProperty('METRICS_PORT');
+      expect(other).not.toHaveProperty('HTTP_KEEP_ALIVE_TIMEOUT_MS');
+    }
+  });
+
+  it('refuses an API keep-alive that does not outlast the load balancer’s idle timeout', () => {
+    const { props } = servicesFromContext((key) => (CONTEXT as Record<string, unknown>)[key]);
+    expect(
+      () => new SiloServicesStack(new App(), 'Short', { ...props, apiKeepAliveTimeoutMs: 60_000 }),
+    ).toThrow(/apiKeepAliveTimeoutMs \(60000\) must exceed the load balancer's idle timeout \(60000 ms\)/);
+    expect(
+      () =>
+        new SiloServicesStack(new App(), 'LongIdle', {
+          ...props,
+          loadBalancer: { ...props.loadBalancer, idleTimeout: Duration.seconds(120) },
+        }),
+    ).toThrow(/must exceed the load balancer's idle timeout \(120000 ms\)/);
+    const longer = new SiloServicesStack(new App(), 'Longer', {
+      ...props,
+      loadBalancer: { ...props.loadBalancer, idleTimeout: Duration.seconds(120) },
+      apiKeepAliveTimeoutMs: 125_000,
+    });
+    const template = Template.fromStack(longer);
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'idle_timeout.timeout_seconds', Value: '120' }]),
+    });
+    const env = environmentOf(taskDefinition(template.toJSON() as TemplateJson, 'api').container);
+    expect(env).toMatchObject({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '125000', HTTP_HEADERS_TIMEOUT_MS: '126000' });
   });
 
   it('stops each process only after its own shutdown deadline has passed', () => {
@@ -367,6 +410,34 @@ describe('network and load balancer', () => {
       LoadBalancers: [{ ContainerName: 'api', ContainerPort: 3000, TargetGroupArn: Match.anyValue() }],
       DesiredCount: 2,
     });
+  });
+
+  it('keeps idle connections 60 s at the load balancer, less than the API keeps them', () => {
+    byDefault.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'idle_timeout.timeout_seconds', Value: '60' }]),
+    });
+  });
+
+  it('forwards the API port only: the metrics port is in no target group, listener or security group rule', () => {
+    const groups = resourcesOfType(byDefault.json, 'AWS::ElasticLoadBalancingV2::TargetGroup');
+    expect(groups.map(([, g]) => g.Properties?.Port)).toEqual([3000]);
+    expect(
+      resourcesOfType(byDefault.json, 'AWS::ElasticLoadBalancingV2::Listener').map(
+        ([, l]) => l.Properties?.Port,
+      ),
+    ).toEqual([80]);
+    for (const [, service] of resourcesOfType(byDefault.json, 'AWS::ECS::Service')) {
+      for (const lb of (service.Properties?.LoadBalancers as { ContainerPort: number }[] | undefined) ?? []) {
+        expect(lb.ContainerPort).toBe(3000);
+      }
+    }
+    const ports = (type: string) =>
+      resourcesOfType(byDefault.json, type).map(([, r]) => [r.Properties?.FromPort, r.Properties?.ToPort]);
+    expect([...ports('AWS::EC2::SecurityGroupIngress'), ...ports('AWS::EC2::SecurityGroupEgress')]).toEqual([
+      [3000, 3000],
+      [3000, 3000],
+    ]);
+    expect(JSON.stringify(byDefault.json.Resources)).not.toMatch(/"(FromPort|ToPort|Port)":\s*9464/);
   });
 
   it('is internal on HTTP by default, open to the VPC only', () => {
