@@ -67,6 +67,50 @@ describe('control-plane API process without a way to verify tokens', () => {
   });
 });
 
+describe('processes refusing a configuration that would let anybody mint tokens', () => {
+  const EXAMPLE_APP = 'apps/example-tenant-app/src/main.js';
+  it.each([
+    [
+      'the API under NODE_ENV=production with a development secret',
+      API,
+      { NODE_ENV: 'production' },
+      '- AUTH_JWT_SECRET: is for development only and refused with NODE_ENV=production',
+    ],
+    [
+      'the API under NODE_ENV=production without a JWKS',
+      API,
+      { NODE_ENV: 'production', AUTH_JWT_SECRET: '' },
+      '- AUTH_JWKS_URL: is required with NODE_ENV=production',
+    ],
+    [
+      'the worker with the published example secret',
+      WORKER,
+      { AUTH_JWT_SECRET: 'local-development-only-secret-change-me' },
+      '- AUTH_JWT_SECRET: is the published example secret',
+    ],
+    [
+      'the API with a JWKS over plain http to another host',
+      API,
+      { AUTH_JWT_SECRET: '', AUTH_JWKS_URL: 'http://idp.example.com/jwks.json' },
+      '- AUTH_JWKS_URL: must be an https:// URL',
+    ],
+    [
+      'the example app without its own audience',
+      EXAMPLE_APP,
+      { TENANT_AUTH_AUDIENCE: '' },
+      'the example app needs TENANT_AUTH_AUDIENCE',
+    ],
+  ])('%s exits 1 naming the variable', async (_what, entry, overrides, message) => {
+    const p = SiloProcess.node(builtEntry(entry), testEnvironment(overrides));
+    try {
+      expect(await p.exitWithin(15_000)).toEqual({ code: 1, signal: null });
+      expect(p.stderr).toContain(message);
+    } finally {
+      p.kill();
+    }
+  });
+});
+
 describe('provisioning worker process', () => {
   let worker: SiloProcess | undefined;
   afterEach(() => worker?.kill());

@@ -5,6 +5,7 @@ import { removeTenantInstance } from '../support/local-tenant-instance';
 import { running, SiloStack, type Caller, type TenantBody } from '../support/silo-stack';
 import { dropDatabase } from '../support/test-databases';
 import { fastLocalSagaEnvironment, uniqueToken } from '../support/test-config';
+import { TestJwks } from '../support/test-jwks';
 import { databaseUrl, testServices } from '../support/test-services';
 
 // The image's own entry points, run by `npm run image:check` from the built image's root
@@ -33,10 +34,12 @@ function uidOf(pid: number): number {
 
 describe('the built image, run from its root filesystem', () => {
   let stack: SiloStack | undefined;
+  let idp: TestJwks | undefined;
   const slug = `img-${uniqueToken(3)}`;
 
   afterAll(async () => {
     await stack?.stop();
+    await idp?.stop();
     await removeTenantInstance(PREFIX, slug);
     await dropDatabase(database);
   });
@@ -70,10 +73,37 @@ describe('the built image, run from its root filesystem', () => {
     }
   });
 
+  it('refuses a development signing secret under its own NODE_ENV=production, naming it', async () => {
+    const api = image.run(
+      imageEnvironment({
+        DATABASE_URL: url,
+        REDIS_URL: testServices.redisUrl,
+        AWS_REGION: 'us-east-1',
+        ALARM_ACTIONS: 'none',
+        AUTH_JWT_SECRET: 'a-development-secret-that-is-long-enough',
+      }),
+      ['node', 'dist/apps/control-plane-api/src/main.js'],
+    );
+    expect((await api.exitWithin(30_000)).code).toBe(1);
+    expect(api.stderr).toContain(
+      'AUTH_JWT_SECRET: is for development only and refused with NODE_ENV=production',
+    );
+  });
+
   it('answers /readyz with its API and provisions a tenant to ACTIVE with its worker', async () => {
+    // Production verifies tokens through an identity provider's JWKS, never a shared secret.
+    idp = await TestJwks.start();
+    const provider = idp;
     stack = await SiloStack.start(
-      { DATABASE_URL: url, SILO_RESOURCE_PREFIX: PREFIX, ...fastLocalSagaEnvironment(), LOG_LEVEL: 'info' },
+      {
+        DATABASE_URL: url,
+        SILO_RESOURCE_PREFIX: PREFIX,
+        ...fastLocalSagaEnvironment(),
+        ...provider.environment({ control: 'urn:silo:control-plane', tenant: 'urn:silo:data-plane' }),
+        LOG_LEVEL: 'info',
+      },
       (entry, env) => image.run(imageEnvironment(env), ['node', `dist/${entry}`]),
+      (caller) => provider.mint({ ...caller, audience: 'urn:silo:control-plane' }),
     );
     // SiloStack.start has waited for /readyz to answer 200 and for the worker to take jobs.
     for (const p of stack.processes) {

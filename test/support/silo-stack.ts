@@ -43,16 +43,20 @@ export class SiloStack {
     readonly base: string,
     readonly api: SiloProcess,
     readonly worker: SiloProcess,
+    private readonly signer?: (caller: Caller) => Promise<string>,
   ) {}
 
   /**
    * Starts both with `testEnvironment(overrides)` on a free port (or `overrides.PORT`); resolves
    * once both are ready. `launch` starts an entry point (default: node on dist/ of this checkout).
+   * `signer` mints a caller's token where the stack trusts an identity provider's JWKS instead
+   * of the development secret (default: a dev token signed with AUTH_JWT_SECRET).
    */
   static async start(
     overrides: Record<string, string> = {},
     launch: (entry: string, env: Record<string, string>) => SiloProcess = (entry, env) =>
       SiloProcess.node(builtEntry(entry), env),
+    signer?: (caller: Caller) => Promise<string>,
   ): Promise<SiloStack> {
     const port = overrides.PORT ? Number(overrides.PORT) : await freePort();
     const env = testEnvironment({ PORT: String(port), ...overrides });
@@ -61,6 +65,7 @@ export class SiloStack {
       `http://127.0.0.1:${port}`,
       launch(API_ENTRY, env),
       launch(WORKER_ENTRY, env),
+      signer,
     );
     try {
       await Promise.all([
@@ -142,13 +147,15 @@ export class SiloStack {
     const key = `${caller.sub}:${caller.roles.join(',')}`;
     let token = this.tokens.get(key);
     if (!token) {
-      token = await mintDevToken({
-        secret: this.env.AUTH_JWT_SECRET,
-        sub: caller.sub,
-        roles: caller.roles,
-        issuer: this.env.AUTH_ISSUER,
-        audience: this.env.AUTH_AUDIENCE,
-      });
+      token = this.signer
+        ? await this.signer(caller)
+        : await mintDevToken({
+            secret: this.env.AUTH_JWT_SECRET,
+            sub: caller.sub,
+            roles: caller.roles,
+            issuer: this.env.AUTH_ISSUER,
+            audience: this.env.AUTH_AUDIENCE,
+          });
       this.tokens.set(key, token);
     }
     return token;
