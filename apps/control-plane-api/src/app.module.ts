@@ -4,7 +4,7 @@ import { ControlPlaneDbModule } from '@silo/control-plane-db';
 import { problemDetailsFilter } from '@silo/http';
 import { SiloLoggerModule } from '@silo/observability';
 import { ProvisioningModule } from '@silo/provisioning';
-import { QueueConnectionModule } from '@silo/queue';
+import { ProvisioningQueueModule, QueueConnectionModule } from '@silo/queue';
 import { AlarmsController } from './alarms/alarms.controller';
 import { FleetAlarms } from './alarms/fleet-alarms.service';
 import { AuthModule } from './auth/auth.module';
@@ -16,6 +16,7 @@ import { tenantErrorProblem } from './http/tenant-error.problem';
 import { ReconcileController } from './reconcile/reconcile.controller';
 import { SchemaRolloutsController } from './rollouts/schema-rollouts.controller';
 import { MutationRateLimiter, MutationRateLimitGuard } from './rate-limit/mutation-rate-limit.guard';
+import { ReadRateLimiter, ReadRateLimitGuard } from './rate-limit/read-rate-limit.guard';
 
 export const API_APP_NAME = 'silo-api';
 
@@ -29,6 +30,7 @@ export class AppModule {
         SiloLoggerModule.forApp(API_APP_NAME),
         ControlPlaneDbModule.forApp(API_APP_NAME),
         QueueConnectionModule,
+        ProvisioningQueueModule,
         AuthModule,
         ProvisioningModule,
         HealthModule,
@@ -39,6 +41,8 @@ export class AppModule {
         problemDetailsFilter(tenantErrorProblem, rolloutErrorProblem),
         MutationRateLimiter,
         MutationRateLimitGuard,
+        ReadRateLimiter,
+        ReadRateLimitGuard,
         FleetAlarms,
       ],
     };

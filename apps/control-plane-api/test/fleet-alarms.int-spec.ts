@@ -1,13 +1,23 @@
 import { SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
-import { AwsClients, TenantAlarms } from '@silo/aws';
+import { AwsClients, TenantAlarms, type AlarmView } from '@silo/aws';
 import { TenantEntity } from '@silo/control-plane-db';
-import { tenantResourceNames, tenantTags, type TierName } from '@silo/core';
+import {
+  ProvisioningError,
+  ProvisioningErrorCode,
+  tenantResourceNames,
+  tenantTags,
+  type TierName,
+} from '@silo/core';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DEFAULT_TIER_PROFILES, tenantAlarmSpecs } from '@silo/provisioning';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { eventually } from '../../../test/support/eventually';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { fleetAlarmList } from '../src/alarms/alarms.responses';
+import { FleetAlarms } from '../src/alarms/fleet-alarms.service';
 import { tenantList } from '../src/tenants/tenant.responses';
 import { startApi, type ApiHarness } from './api-harness';
 
@@ -71,6 +81,8 @@ describe('GET /v1/alarms: every tenant’s alarms in one state', () => {
     await fire(tenants.ent.slug, 'FreeStorageSpace');
     await fire(tenants.pro.slug, 'DatabaseConnections');
     await fire('gone-tenant', 'CPUUtilization');
+    // The API read CloudWatch when it started, before these alarms: read again now.
+    await api.app.get(FleetAlarms).refresh();
   });
 
   afterAll(async () => {
@@ -133,11 +145,11 @@ describe('GET /v1/alarms: every tenant’s alarms in one state', () => {
     }
   });
 
-  it('counts firing alarms on the tenants list, from the same short cache', async () => {
+  it('counts firing alarms on the tenants list, from the same background read', async () => {
     const list = tenantList.parse(await get('/v1/tenants?limit=200'));
     const count = (label: string) => list.items.find((t) => t.id === tenants[label].id)?.firingAlarms;
     expect([count('ent'), count('pro'), count('calm')]).toEqual([2, 1, 0]);
-    // A state change within the cache's 15 s is not read again: one CloudWatch read serves all.
+    // A state change is seen at the next background read, not by a read of the API.
     await aws.cloudWatch.send(
       new SetAlarmStateCommand({
         AlarmName: tenantResourceNames(prefix, tenants.calm.slug).alarmName('CPUUtilization'),
@@ -147,5 +159,227 @@ describe('GET /v1/alarms: every tenant’s alarms in one state', () => {
     );
     const again = tenantList.parse(await get('/v1/tenants?limit=200'));
     expect(again.items.find((t) => t.id === tenants.calm.id)?.firingAlarms).toBe(0);
+  });
+});
+
+/** An HTTP proxy in front of the emulator that counts the CloudWatch calls going through it. */
+class CloudWatchCallCounter {
+  calls = 0;
+  private constructor(private readonly server: Server) {}
+
+  static async start(upstream: string): Promise<CloudWatchCallCounter> {
+    const target = new URL(upstream);
+    const server = createServer((req, res) => {
+      // SigV4's credential scope names the service: CloudWatch signs as `monitoring`.
+      if (/\/monitoring\/aws4_request/.test(req.headers.authorization ?? '')) counter.calls++;
+      const forward = httpRequest(
+        {
+          host: target.hostname,
+          port: target.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (upstreamRes) => {
+          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+          upstreamRes.pipe(res);
+        },
+      );
+      forward.on('error', () => res.destroy());
+      req.pipe(forward);
+    });
+    const counter = new CloudWatchCallCounter(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return counter;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('alarm reads served from the background read of CloudWatch', () => {
+  const ownPrefix = `fb${uniqueToken(3)}`;
+  let database: { name: string; url: string };
+  let counter: CloudWatchCallCounter;
+  let api: ApiHarness;
+  let aws: AwsClients;
+  let tenant: TenantEntity;
+  let backgroundReads: jest.SpyInstance;
+
+  beforeAll(async () => {
+    database = await createOwnDatabase('fleet_alarms_bg');
+    const direct = testConfig({ DATABASE_URL: database.url, SILO_RESOURCE_PREFIX: ownPrefix });
+    counter = await CloudWatchCallCounter.start(direct.aws.endpoint!);
+    // Every read of the fleet view goes through withPrefix, the background read, on any instance.
+    backgroundReads = jest.spyOn(TenantAlarms.prototype, 'withPrefix');
+    api = await startApi(
+      testConfig({
+        DATABASE_URL: database.url,
+        SILO_RESOURCE_PREFIX: ownPrefix,
+        AWS_ENDPOINT_URL: counter.url,
+      }),
+    );
+    aws = new AwsClients(direct);
+    const repo = api.app.get(DataSource).getRepository(TenantEntity);
+    tenant = await repo.save(
+      repo.create({ slug: `bg-${uniqueToken(2)}`, name: 'bg', tier: 'pro', status: 'ACTIVE' }),
+    );
+    const alarms = new TenantAlarms(aws);
+    for (const spec of tenantAlarmSpecs(
+      tenantResourceNames(ownPrefix, tenant.slug),
+      DEFAULT_TIER_PROFILES.pro,
+      { actions: [], tags: tenantTags(tenant, 'test') },
+    )) {
+      await alarms.put(spec);
+    }
+    await aws.cloudWatch.send(
+      new SetAlarmStateCommand({
+        AlarmName: tenantResourceNames(ownPrefix, tenant.slug).alarmName('CPUUtilization'),
+        StateValue: 'ALARM',
+        StateReason: 'test',
+      }),
+    );
+    await api.app.get(FleetAlarms).refresh();
+  });
+
+  afterAll(async () => {
+    backgroundReads?.mockRestore();
+    await api?.close();
+    await counter?.close();
+    aws?.onApplicationShutdown();
+    if (database) await dropDatabase(database.name);
+  });
+
+  const http = () => request(api.app.getHttpServer());
+
+  it('answers any number of alarm and tenant reads with no CloudWatch call beyond the background read', async () => {
+    const sre = await api.auth(['sre']);
+    for (let i = 0; i < 15; i++) {
+      const alarms = await http()
+        .get(`/v1/tenants/${tenant.id}/alarms`)
+        .set('authorization', sre)
+        .expect(200);
+      expect(alarms.body.items).toHaveLength(4);
+      await http().get('/v1/alarms?state=ALARM').set('authorization', sre).expect(200);
+      const one = await http().get(`/v1/tenants/${tenant.slug}`).set('authorization', sre).expect(200);
+      expect(one.body.firingAlarms).toBe(1);
+      await http().get('/v1/tenants?limit=5').set('authorization', sre).expect(200);
+    }
+    // One DescribeAlarms page per background read (fewer than 100 alarms under this prefix);
+    // a read that went to CloudWatch itself would add its own call. A background read that
+    // started just now may still be on its way to the proxy.
+    await eventually(() =>
+      Promise.resolve().then(() => expect(counter.calls).toBe(backgroundReads.mock.calls.length)),
+    );
+    expect(counter.calls).toBeGreaterThan(0);
+    expect(backgroundReads.mock.calls.length).toBeLessThan(15);
+  });
+
+  it('answers a tenant read at once, from the last good read, while CloudWatch hangs', async () => {
+    const sre = await api.auth(['sre']);
+    const fleet = api.app.get(FleetAlarms);
+    const before = await http().get(`/v1/tenants/${tenant.id}/alarms`).set('authorization', sre).expect(200);
+    let release: (views: AlarmView[]) => void = () => undefined;
+    const hanging = jest
+      .spyOn(fleet['alarms'], 'withPrefix')
+      .mockImplementation(() => new Promise<AlarmView[]>((resolve) => (release = resolve)));
+    try {
+      // A refresh is in flight and CloudWatch does not answer it.
+      const refreshing = fleet.refresh();
+      expect(hanging).toHaveBeenCalled();
+      const one = await http()
+        .get(`/v1/tenants/${tenant.id}`)
+        .set('authorization', sre)
+        .timeout(5000)
+        .expect(200);
+      expect(one.body.firingAlarms).toBe(1);
+      const alarms = await http()
+        .get(`/v1/tenants/${tenant.id}/alarms`)
+        .set('authorization', sre)
+        .timeout(5000)
+        .expect(200);
+      expect(alarms.body).toEqual(before.body);
+      const fleetView = await http().get('/v1/alarms').set('authorization', sre).timeout(5000).expect(200);
+      expect(fleetView.body.readAt).toBe(before.body.readAt);
+      release([]);
+      await refreshing;
+    } finally {
+      hanging.mockRestore();
+    }
+  });
+
+  it('keeps the last good answer, with its age, when a background read fails', async () => {
+    const sre = await api.auth(['sre']);
+    const fleet = api.app.get(FleetAlarms);
+    await fleet.refresh();
+    const before = await http().get(`/v1/tenants/${tenant.id}/alarms`).set('authorization', sre).expect(200);
+    const failing = jest
+      .spyOn(fleet['alarms'], 'withPrefix')
+      .mockRejectedValue(new ProvisioningError(ProvisioningErrorCode.AWS_UNAVAILABLE, 'throttled'));
+    try {
+      await expect(fleet.refresh()).rejects.toThrow('throttled');
+      const after = await http().get(`/v1/tenants/${tenant.id}/alarms`).set('authorization', sre).expect(200);
+      expect(after.body).toEqual(before.body);
+      expect(Date.parse(after.body.readAt)).toBeLessThan(Date.now());
+      const one = await http().get(`/v1/tenants/${tenant.id}`).set('authorization', sre).expect(200);
+      expect(one.body.firingAlarms).toBe(1);
+    } finally {
+      failing.mockRestore();
+    }
+  });
+});
+
+describe('alarm reads before the first read of CloudWatch', () => {
+  let api: ApiHarness;
+  let release: (views: AlarmView[]) => void = () => undefined;
+  let firstRead: jest.SpyInstance;
+
+  beforeAll(async () => {
+    firstRead = jest
+      .spyOn(TenantAlarms.prototype, 'withPrefix')
+      .mockImplementation(() => new Promise<AlarmView[]>((resolve) => (release = resolve)));
+    api = await startApi(testConfig({ SILO_RESOURCE_PREFIX: `fc${uniqueToken(3)}` }));
+  });
+
+  afterAll(async () => {
+    release([]);
+    firstRead?.mockRestore();
+    await api?.close();
+  });
+
+  it('shows the firing count as unknown on tenant reads, and alarm reads wait for the first read', async () => {
+    const sre = await api.auth(['sre']);
+    const http = () => request(api.app.getHttpServer());
+    const repo = api.app.get(DataSource).getRepository(TenantEntity);
+    const tenant = await repo.save(
+      repo.create({ slug: `fc-${uniqueToken(3)}`, name: 'fc', tier: 'starter', status: 'ACTIVE' }),
+    );
+    const one = await http()
+      .get(`/v1/tenants/${tenant.id}`)
+      .set('authorization', sre)
+      .timeout(5000)
+      .expect(200);
+    expect(one.body.firingAlarms).toBeNull();
+    let answered = false;
+    const waiting = http()
+      .get(`/v1/tenants/${tenant.id}/alarms`)
+      .set('authorization', sre)
+      .then((res) => {
+        answered = true;
+        return res;
+      });
+    await eventually(() => Promise.resolve().then(() => expect(firstRead).toHaveBeenCalled()));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(answered).toBe(false);
+    release([]);
+    const res = await waiting;
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ items: [], readAt: expect.any(String) });
   });
 });

@@ -3,6 +3,7 @@ import { OutboxMessageEntity, ProvisioningStepEntity, TenantEntity } from '@silo
 import { DataSource } from 'typeorm';
 import request from 'supertest';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
+import { FleetAlarms } from '../src/alarms/fleet-alarms.service';
 import { startApi, type ApiHarness } from './api-harness';
 
 const slugOf = (label: string) => `${label}-${uniqueToken(3)}`;
@@ -442,7 +443,7 @@ describe('tenant write routes', () => {
     });
   });
 
-  it('lists the tenant’s alarms as CloudWatch has them', async () => {
+  it('lists the tenant’s alarms as CloudWatch had them at the last background read', async () => {
     const auth = await api.auth(['sre']);
     const res = await http()
       .post('/v1/tenants')
@@ -453,7 +454,7 @@ describe('tenant write routes', () => {
       .get(`/v1/tenants/${res.body.slug}/alarms`)
       .set('authorization', auth)
       .expect(200);
-    expect(none.body).toEqual({ items: [] });
+    expect(none.body).toEqual({ items: [], readAt: expect.any(String) });
 
     await api.app.get(TenantAlarms).put({
       name: `silo-${res.body.slug}-CPUUtilization`,
@@ -465,6 +466,8 @@ describe('tenant write routes', () => {
       actions: [],
       tags: { 'managed-by': 'silo' },
     });
+    // Seen from the next background read (every 15 s), which reads CloudWatch for every caller.
+    await api.app.get(FleetAlarms).refresh();
     const one = await http().get(`/v1/tenants/${res.body.id}/alarms`).set('authorization', auth).expect(200);
     expect(one.body.items).toEqual([
       {

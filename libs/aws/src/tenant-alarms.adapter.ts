@@ -137,6 +137,32 @@ export class TenantAlarms {
     return found;
   }
 
+  /**
+   * Every metric alarm whose name starts with `<prefix>-`, in any state, read in pages of 100:
+   * one call per hundred alarms, whatever the number of callers.
+   */
+  async withPrefix(prefix: string): Promise<AlarmView[]> {
+    const found: AlarmView[] = [];
+    let next: string | undefined;
+    do {
+      const page = await awsCall('DescribeAlarms', () =>
+        this.aws.cloudWatch.send(
+          new DescribeAlarmsCommand({
+            AlarmNamePrefix: `${prefix}-`,
+            AlarmTypes: ['MetricAlarm'],
+            MaxRecords: 100,
+            NextToken: next,
+          }),
+        ),
+      );
+      found.push(
+        ...(page.MetricAlarms ?? []).filter((a) => a.AlarmName?.startsWith(`${prefix}-`)).map(toView),
+      );
+      next = page.NextToken;
+    } while (next);
+    return found;
+  }
+
   /** Deletes those of the named alarms that exist; none existing is fine. */
   async delete(names: readonly string[]): Promise<void> {
     const existing = (await this.describe(names)).map((a) => a.name);

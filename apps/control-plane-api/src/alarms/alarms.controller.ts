@@ -4,15 +4,17 @@ import { ALARM_STATES, type AlarmState } from '@silo/aws';
 import { ProvisioningError } from '@silo/core';
 import { parseInput, problem } from '@silo/http';
 import { Roles } from '../auth/route-rules';
+import { ReadsLimited } from '../rate-limit/read-rate-limit.guard';
 import { ApiJsonResponse, ApiProblems, ApiQueryFrom, TIER_FILTER_PARAM } from '../openapi/openapi.decorators';
 import { encodeAlarmCursor, listAlarmsQuery } from './alarms.requests';
 import type { FleetAlarmList } from './alarms.responses';
-import { FLEET_ALARMS_CACHE_MS, FleetAlarms, newestFirst } from './fleet-alarms.service';
+import { FLEET_ALARMS_REFRESH_MS, FleetAlarms, newestFirst } from './fleet-alarms.service';
 
 const DEFAULT_PAGE_SIZE = 50;
 
 /** The SRE's fleet view: every tenant's alarms in one state. */
 @Roles('ops', 'sre', 'admin')
+@ReadsLimited()
 @Controller('v1')
 export class AlarmsController {
   constructor(private readonly fleet: FleetAlarms) {}
@@ -20,8 +22,10 @@ export class AlarmsController {
   @ApiOperation({
     summary: 'Alarms of every tenant in one state, newest state change first',
     description:
-      `Read from CloudWatch in pages (DescribeAlarms by name prefix and state) and served from a ` +
-      `${FLEET_ALARMS_CACHE_MS / 1000} s cache shared by every caller of this API process.`,
+      `Served from memory: each API process reads every alarm under its prefix from CloudWatch in ` +
+      `the background (DescribeAlarms by name prefix, in pages) every ${FLEET_ALARMS_REFRESH_MS / 1000} s, ` +
+      'whatever the number of callers; a failed read keeps the last answer (see `readAt`). Only the ' +
+      'first read after the API starts is waited for.',
   })
   @ApiQueryFrom(listAlarmsQuery, {
     state: {
@@ -41,18 +45,12 @@ export class AlarmsController {
   @ApiJsonResponse(200, 'FleetAlarmList', 'One page of alarms.')
   @ApiProblems({
     400: 'A query parameter is invalid or unknown; `errors` names each.',
-    503: 'CloudWatch did not answer; try again.',
+    503: 'CloudWatch has not answered since this API process started; try again.',
   })
   @Get('alarms')
   async list(@Query() rawQuery: unknown): Promise<FleetAlarmList> {
     const query = parseInput(listAlarmsQuery, rawQuery, 'query');
-    let all;
-    try {
-      all = await this.fleet.inState(query.state);
-    } catch (error) {
-      if (!(error instanceof ProvisioningError)) throw error;
-      throw new HttpException(problem(503, `CloudWatch did not answer (${error.code}); try again.`), 503);
-    }
+    const { readAt, items: all } = await this.fleet.inState(query.state).catch(alarmsUnavailable);
     const after = query.cursor;
     const matching = all.filter(
       (a) =>
@@ -77,6 +75,13 @@ export class AlarmsController {
         matching.length > limit && last
           ? encodeAlarmCursor({ updatedAtMs: last.updatedAt?.getTime() ?? 0, name: last.name })
           : null,
+      readAt: readAt.toISOString(),
     };
   }
+}
+
+/** 503 when no answer from CloudWatch is in memory yet (the first read failed or timed out). */
+export function alarmsUnavailable(error: unknown): never {
+  if (!(error instanceof ProvisioningError)) throw error;
+  throw new HttpException(problem(503, `CloudWatch did not answer (${error.code}); try again.`), 503);
 }

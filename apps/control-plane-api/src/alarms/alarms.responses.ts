@@ -25,5 +25,9 @@ export const fleetAlarmList = z.object({
     .string()
     .nullable()
     .meta({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
+  readAt: timestamp.meta({
+    description:
+      'When CloudWatch was read. The API reads it every 15 s in the background; a failed read keeps the last answer, so an old readAt means CloudWatch has not answered since.',
+  }),
 });
 export type FleetAlarmList = z.output<typeof fleetAlarmList>;

@@ -1,32 +1,47 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { TenantAlarms, type AlarmState, type AlarmView } from '@silo/aws';
 import { TenantEntity } from '@silo/control-plane-db';
-import type { TierName } from '@silo/core';
+import { ProvisioningError, ProvisioningErrorCode, withTimeout, type TierName } from '@silo/core';
 import { ALARM_METRICS, ProvisioningSettings } from '@silo/provisioning';
 import { DataSource, In, Not } from 'typeorm';
 
-/** How long one read of the fleet's alarms in a state is served to every caller. */
-export const FLEET_ALARMS_CACHE_MS = 15_000;
+/** How often each API process reads the fleet's alarms from CloudWatch, whatever the number of readers. */
+export const FLEET_ALARMS_REFRESH_MS = 15_000;
+/** A refresh that takes longer is abandoned, so that a hung CloudWatch call cannot stop the refreshes. */
+export const FLEET_ALARMS_REFRESH_TIMEOUT_MS = 30_000;
 
 export interface FleetAlarm extends AlarmView {
   tenant: { id: string; slug: string; tier: TierName };
 }
 
-interface Snapshot {
-  readAt: number;
-  items: Promise<FleetAlarm[]>;
+/** One good read of every alarm under the prefix. */
+export interface FleetAlarmsSnapshot {
+  /** When CloudWatch was read (the refresh started). */
+  readAt: Date;
+  /** Alarms of tenants that are not DELETED, newest state change first. */
+  fleet: FleetAlarm[];
+  /** Every alarm under the prefix, in any state, by the slug its name gives. */
+  bySlug: ReadonlyMap<string, readonly AlarmView[]>;
 }
 
 /**
- * The alarms of every tenant in one state, newest state change first, read from CloudWatch in
- * pages (DescribeAlarms by name prefix and state) and kept for {@link FLEET_ALARMS_CACHE_MS}, so
- * that dashboards refreshing every few seconds cost CloudWatch one read per state per 15 s. One
- * read at a time per state: callers arriving meanwhile share it. Alarms whose name matches no
- * tenant (orphans, which the reconciler lists) are left out.
+ * The alarms of every tenant, read from CloudWatch in the background (DescribeAlarms by name
+ * prefix, in pages of 100) every {@link FLEET_ALARMS_REFRESH_MS} with one refresh in flight, and
+ * served to every reader from memory: dashboards refreshing every few seconds, tenant pages and
+ * tenant lists cost CloudWatch nothing beyond the refresh. A failed refresh is logged and the
+ * last good answer kept, with its `readAt`. Until the first refresh succeeds, {@link current}
+ * answers nothing (tenant reads show the firing count as unknown) and {@link snapshot} waits for
+ * the first refresh in flight. Alarms whose name matches no tenant (orphans, which the
+ * reconciler lists) are left out of the fleet view.
  */
 @Injectable()
-export class FleetAlarms {
-  private readonly snapshots = new Map<AlarmState, Snapshot>();
+export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(FleetAlarms.name);
+  private last: FleetAlarmsSnapshot | undefined;
+  private lastError: ProvisioningError | undefined;
+  private inFlight: Promise<FleetAlarmsSnapshot> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
     private readonly alarms: TenantAlarms,
@@ -34,52 +49,124 @@ export class FleetAlarms {
     private readonly settings: ProvisioningSettings,
   ) {}
 
-  inState(state: AlarmState): Promise<FleetAlarm[]> {
-    const cached = this.snapshots.get(state);
-    if (cached && Date.now() - cached.readAt < FLEET_ALARMS_CACHE_MS) return cached.items;
-    const items = this.read(state);
-    const snapshot = { readAt: Date.now(), items };
-    this.snapshots.set(state, snapshot);
-    // A failed read is not kept: the next caller tries again.
-    items.catch(() => {
-      if (this.snapshots.get(state) === snapshot) this.snapshots.delete(state);
-    });
-    return items;
+  onApplicationBootstrap(): void {
+    this.tick();
   }
 
-  /** Firing (ALARM) alarms per tenant id, from the same cached read; null when CloudWatch cannot be read. */
-  async firingCounts(): Promise<Map<string, number> | null> {
-    try {
-      const counts = new Map<string, number>();
-      for (const alarm of await this.inState('ALARM')) {
-        counts.set(alarm.tenant.id, (counts.get(alarm.tenant.id) ?? 0) + 1);
-      }
-      return counts;
-    } catch {
-      return null;
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** The last good answer, without waiting; undefined before the first refresh succeeded. */
+  current(): FleetAlarmsSnapshot | undefined {
+    return this.last;
+  }
+
+  /**
+   * The last good answer; before the first, the first refresh in flight. Rejects (with the
+   * refresh's error, a {@link ProvisioningError} when CloudWatch failed) when there is neither.
+   */
+  async snapshot(): Promise<FleetAlarmsSnapshot> {
+    if (this.last) return this.last;
+    if (this.inFlight) return this.inFlight;
+    throw (
+      this.lastError ?? new ProvisioningError(ProvisioningErrorCode.AWS_UNAVAILABLE, 'alarms not read yet')
+    );
+  }
+
+  /** Alarms of every tenant in `state`, newest state change first. */
+  async inState(state: AlarmState): Promise<{ readAt: Date; items: FleetAlarm[] }> {
+    const snapshot = await this.snapshot();
+    return { readAt: snapshot.readAt, items: snapshot.fleet.filter((a) => a.state === state) };
+  }
+
+  /** A tenant's alarms, in any state. */
+  async of(slug: string): Promise<{ readAt: Date; items: readonly AlarmView[] }> {
+    const snapshot = await this.snapshot();
+    return { readAt: snapshot.readAt, items: snapshot.bySlug.get(slug) ?? [] };
+  }
+
+  /** Firing (ALARM) alarms per tenant id from the last good answer, never waiting; null before the first. */
+  firingCounts(): Map<string, number> | null {
+    if (!this.last) return null;
+    const counts = new Map<string, number>();
+    for (const alarm of this.last.fleet) {
+      if (alarm.state === 'ALARM') counts.set(alarm.tenant.id, (counts.get(alarm.tenant.id) ?? 0) + 1);
     }
+    return counts;
   }
 
-  private async read(state: AlarmState): Promise<FleetAlarm[]> {
+  /** Reads CloudWatch now, or joins the refresh in flight. */
+  refresh(): Promise<FleetAlarmsSnapshot> {
+    this.inFlight ??= withTimeout(
+      this.read(),
+      FLEET_ALARMS_REFRESH_TIMEOUT_MS,
+      `CloudWatch did not answer within ${FLEET_ALARMS_REFRESH_TIMEOUT_MS} ms`,
+    )
+      .then(
+        (snapshot) => {
+          this.last = snapshot;
+          this.lastError = undefined;
+          return snapshot;
+        },
+        (error: unknown) => {
+          const failure =
+            error instanceof ProvisioningError
+              ? error
+              : new ProvisioningError(
+                  ProvisioningErrorCode.AWS_UNAVAILABLE,
+                  error instanceof Error ? error.message : String(error),
+                  { cause: error },
+                );
+          this.lastError = failure;
+          this.logger.warn(
+            { err: failure.message, code: failure.code, lastReadAt: this.last?.readAt.toISOString() ?? null },
+            'fleet alarms not refreshed; the last good answer is kept',
+          );
+          throw failure;
+        },
+      )
+      .finally(() => {
+        this.inFlight = undefined;
+      });
+    return this.inFlight;
+  }
+
+  /** One refresh, then the next one interval after it settled: never two at once. */
+  private tick(): void {
+    if (this.stopped) return;
+    this.refresh()
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.stopped) return;
+        this.timer = setTimeout(() => this.tick(), FLEET_ALARMS_REFRESH_MS);
+        this.timer.unref();
+      });
+  }
+
+  private async read(): Promise<FleetAlarmsSnapshot> {
+    const readAt = new Date();
     const prefix = this.settings.prefix;
-    const alarms = await this.alarms.inState(prefix, state);
+    const alarms = await this.alarms.withPrefix(prefix);
     const bySlug = new Map<string, AlarmView[]>();
     for (const alarm of alarms) {
       const slug = slugOf(prefix, alarm.name);
       if (slug) bySlug.set(slug, [...(bySlug.get(slug) ?? []), alarm]);
     }
-    if (!bySlug.size) return [];
+    for (const list of bySlug.values()) list.sort(byName);
+    if (!bySlug.size) return { readAt, fleet: [], bySlug };
     const tenants = await this.dataSource.getRepository(TenantEntity).find({
       select: { id: true, slug: true, tier: true },
       where: { slug: In([...bySlug.keys()]), status: Not('DELETED') },
     });
-    const items = tenants.flatMap((t) =>
+    const fleet = tenants.flatMap((t) =>
       (bySlug.get(t.slug) ?? []).map((alarm) => ({
         ...alarm,
         tenant: { id: t.id, slug: t.slug, tier: t.tier },
       })),
     );
-    return items.sort(newestFirst);
+    return { readAt, fleet: fleet.sort(newestFirst), bySlug };
   }
 }
 
@@ -95,5 +182,9 @@ export function slugOf(prefix: string, name: string): string | null {
 /** Newest state change first; ties by name, so that pages are stable. */
 export function newestFirst(a: AlarmView, b: AlarmView): number {
   const [ta, tb] = [a.updatedAt?.getTime() ?? 0, b.updatedAt?.getTime() ?? 0];
-  return tb - ta || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return tb - ta || byName(a, b);
+}
+
+function byName(a: AlarmView, b: AlarmView): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
-import { GUARDS_METADATA } from '@nestjs/common/constants';
+import { RequestMethod } from '@nestjs/common';
+import { GUARDS_METADATA, METHOD_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService } from '@nestjs/core';
 import {
   DocumentBuilder,
@@ -12,7 +13,9 @@ import {
 import { ROLES } from '@silo/auth';
 import type { RouteRule } from '../auth/route-rules';
 import { routeHandlers } from '../auth/route-rules.check';
+import type { RateBudget } from '../rate-limit/caller-rate-limiter';
 import { MutationRateLimitGuard } from '../rate-limit/mutation-rate-limit.guard';
+import { ReadRateLimitGuard } from '../rate-limit/read-rate-limit.guard';
 import { problemResponse } from './openapi.decorators';
 import { componentSchemas } from './openapi.schemas';
 
@@ -22,8 +25,14 @@ export const DOCS_JSON_PATH = 'docs-json';
 
 const BEARER = 'bearer';
 const RATE_LIMIT_HEADERS: Record<string, HeaderObject> = {
-  'RateLimit-Limit': { description: 'Changes allowed per caller per window.', schema: { type: 'integer' } },
-  'RateLimit-Remaining': { description: 'Changes left in this window.', schema: { type: 'integer' } },
+  'RateLimit-Limit': {
+    description: 'Calls of this kind (changes, or reads) allowed per caller per window.',
+    schema: { type: 'integer' },
+  },
+  'RateLimit-Remaining': {
+    description: 'Calls of this kind left in this window.',
+    schema: { type: 'integer' },
+  },
 };
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
@@ -36,7 +45,7 @@ export function operationIdOf(controller: string, handler: string): string {
 interface RouteAccess {
   operationId: string;
   rule: RouteRule | undefined;
-  rateLimited: boolean;
+  rateLimited: RateBudget | null;
 }
 
 /**
@@ -97,13 +106,21 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
 
 /** The app's route handlers with what decides who may call each: its rule and the rate limit. */
 function routeAccess(app: INestApplication): RouteAccess[] {
-  return routeHandlers(app.get(DiscoveryService)).map(({ controller, method, handler, rule }) => ({
-    operationId: operationIdOf(controller.name, method),
-    rule,
-    rateLimited: [handler, controller]
-      .flatMap((target) => (Reflect.getMetadata(GUARDS_METADATA, target) ?? []) as unknown[])
-      .includes(MutationRateLimitGuard),
-  }));
+  return routeHandlers(app.get(DiscoveryService)).map(({ controller, method, handler, rule }) => {
+    const guards = [handler, controller].flatMap(
+      (target) => (Reflect.getMetadata(GUARDS_METADATA, target) ?? []) as unknown[],
+    );
+    const isGet = Reflect.getMetadata(METHOD_METADATA, handler) === RequestMethod.GET;
+    return {
+      operationId: operationIdOf(controller.name, method),
+      rule,
+      rateLimited: guards.includes(MutationRateLimitGuard)
+        ? 'mutations'
+        : isGet && guards.includes(ReadRateLimitGuard)
+          ? 'reads'
+          : null,
+    };
+  });
 }
 
 function applyRouteRules(document: OpenAPIObject, routes: RouteAccess[]): void {
@@ -117,7 +134,8 @@ function applyRouteRules(document: OpenAPIObject, routes: RouteAccess[]): void {
       for (const response of Object.values(op.responses) as ResponseObject[]) {
         response.headers = { ...RATE_LIMIT_HEADERS, ...response.headers };
       }
-      op.responses[429] ??= problemResponse('Too many changes from this caller; retry later.', {
+      const calls = rateLimited === 'mutations' ? 'changes' : 'reads';
+      op.responses[429] ??= problemResponse(`Too many ${calls} from this caller; retry later.`, {
         'Retry-After': { description: 'Seconds to wait.', schema: { type: 'integer', minimum: 1 } },
         ...RATE_LIMIT_HEADERS,
       });

@@ -10,6 +10,7 @@ import { sagaContext } from '../http/saga-context';
 import { ApiJsonResponse, ApiProblems, ApiQueryFrom } from '../openapi/openapi.decorators';
 import { schemaRef } from '../openapi/openapi.schemas';
 import { Mutating } from '../rate-limit/mutation-rate-limit.guard';
+import { ReadsLimited } from '../rate-limit/read-rate-limit.guard';
 import { listRolloutsQuery, startRolloutBody } from './rollout.requests';
 import { rolloutSummaryView, rolloutView, schemaVersionsView } from './rollout.view';
 
@@ -23,6 +24,7 @@ const ApiRolloutParam = () =>
  * Reads are open to every role; starting and steering one is admin's.
  */
 @Roles('ops', 'sre', 'admin')
+@ReadsLimited()
 @Controller('v1')
 export class SchemaRolloutsController {
   constructor(private readonly rollouts: SchemaRollouts) {}

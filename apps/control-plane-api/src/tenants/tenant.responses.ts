@@ -105,7 +105,7 @@ export const tenantResource = z.object({
   }),
   firingAlarms: z.number().int().nullable().meta({
     description:
-      'Alarms of the tenant in state ALARM (from the fleet alarm view’s 15 s cache); null when CloudWatch could not be read.',
+      'Alarms of the tenant in state ALARM, from the fleet alarm view the API refreshes every 15 s in the background (never read for this request); null until the API has read CloudWatch once.',
   }),
   change: tenantChange.nullable().meta({
     description: 'The latest tier change or credential rotation, open or ended; null before the first.',
@@ -149,7 +149,11 @@ export const tenantAlarm = z.object({
 export const tenantAlarmList = z.object({
   items: z
     .array(tenantAlarm)
-    .meta({ description: 'As CloudWatch has them now; empty before the alarms step.' }),
+    .meta({ description: 'As CloudWatch had them at `readAt`; empty before the alarms step.' }),
+  readAt: timestamp.meta({
+    description:
+      'When CloudWatch was read. The API reads it every 15 s in the background; a failed read keeps the last answer, so an old readAt means CloudWatch has not answered since.',
+  }),
 });
 
 export const tierProfile = z.object({

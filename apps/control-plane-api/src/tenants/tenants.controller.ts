@@ -14,23 +14,10 @@ import {
   Res,
 } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation } from '@nestjs/swagger';
-import { TenantAlarms } from '@silo/aws';
-import {
-  ProvisioningError,
-  TENANT_STATUSES,
-  TenantError,
-  TenantErrorCode,
-  tenantResourceNames,
-} from '@silo/core';
+import { ProvisioningError, TENANT_STATUSES, TenantError, TenantErrorCode } from '@silo/core';
 import type { TenantEntity } from '@silo/control-plane-db';
 import { parseInput, problem } from '@silo/http';
-import {
-  ALARM_METRICS,
-  ProvisioningSettings,
-  TenantChanges,
-  TenantOnboarding,
-  TenantQueries,
-} from '@silo/provisioning';
+import { ProvisioningSettings, TenantChanges, TenantOnboarding, TenantQueries } from '@silo/provisioning';
 import type { Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';
@@ -44,6 +31,7 @@ import {
 import { openApiSchema, schemaRef } from '../openapi/openapi.schemas';
 import { sagaContext } from '../http/saga-context';
 import { Mutating } from '../rate-limit/mutation-rate-limit.guard';
+import { ReadsLimited } from '../rate-limit/read-rate-limit.guard';
 import {
   changeTierBody,
   createTenantBody,
@@ -57,12 +45,14 @@ import {
 } from './tenant.requests';
 import { alarmView, eventView, tenantView } from './tenant.view';
 import { SiloConfig } from '@silo/config';
+import { alarmsUnavailable } from '../alarms/alarms.controller';
 import { FleetAlarms } from '../alarms/fleet-alarms.service';
 
 const DEFAULT_PAGE_SIZE = 50;
 
 /** The tenant routes of the contract. Reads are open to every role; changes are ops' or admin's. */
 @Roles('ops', 'sre', 'admin')
+@ReadsLimited()
 @Controller('v1')
 export class TenantsController {
   constructor(
@@ -70,7 +60,6 @@ export class TenantsController {
     private readonly onboarding: TenantOnboarding,
     private readonly changes: TenantChanges,
     private readonly fleetAlarms: FleetAlarms,
-    private readonly alarms: TenantAlarms,
     private readonly settings: ProvisioningSettings,
     private readonly config: SiloConfig,
   ) {}
@@ -173,12 +162,12 @@ export class TenantsController {
       after: query.cursor,
     });
     const ids = page.items.map((t) => t.id);
-    const [steps, findings, changes, firing] = await Promise.all([
+    const [steps, findings, changes] = await Promise.all([
       this.queries.stepsOf(ids),
       this.queries.findingsOf(ids),
       this.queries.changesOf(ids),
-      this.fleetAlarms.firingCounts(),
     ]);
+    const firing = this.fleetAlarms.firingCounts();
     return {
       items: page.items.map((t) =>
         tenantView(
@@ -212,22 +201,23 @@ export class TenantsController {
     return { items: (await this.queries.events(tenant.id)).map(eventView) };
   }
 
-  /** The tenant's alarms as CloudWatch has them now; none before the alarms step has run. */
-  @ApiOperation({ summary: 'A tenant’s CloudWatch alarms' })
+  /** The tenant's alarms from the fleet alarm view; none before the alarms step has run. */
+  @ApiOperation({
+    summary: 'A tenant’s CloudWatch alarms',
+    description:
+      'From the fleet alarm view each API process refreshes from CloudWatch every 15 s in the background (see `readAt`); a read never calls CloudWatch itself, and only the first read after the API starts waits for it.',
+  })
   @ApiTenantParam()
-  @ApiJsonResponse(200, 'TenantAlarmList', 'The tenant’s alarms, read from CloudWatch.')
-  @ApiProblems({ 404: 'No tenant has this id or slug.', 503: 'CloudWatch did not answer; try again.' })
+  @ApiJsonResponse(200, 'TenantAlarmList', 'The tenant’s alarms, as CloudWatch had them at `readAt`.')
+  @ApiProblems({
+    404: 'No tenant has this id or slug.',
+    503: 'CloudWatch has not answered since this API process started; try again.',
+  })
   @Get('tenants/:idOrSlug/alarms')
   async alarmsOf(@Param('idOrSlug') idOrSlug: string) {
     const tenant = await this.required(idOrSlug);
-    const names = tenantResourceNames(this.settings.prefix, tenant.slug);
-    try {
-      const alarms = await this.alarms.describe(ALARM_METRICS.map((m) => names.alarmName(m)));
-      return { items: alarms.map(alarmView) };
-    } catch (error) {
-      if (!(error instanceof ProvisioningError)) throw error;
-      throw new HttpException(problem(503, `CloudWatch did not answer (${error.code}); try again.`), 503);
-    }
+    const { readAt, items } = await this.fleetAlarms.of(tenant.slug).catch(alarmsUnavailable);
+    return { items: items.map(alarmView), readAt: readAt.toISOString() };
   }
 
   @ApiOperation({ summary: 'Retry provisioning a FAILED tenant as a new run' })
@@ -397,12 +387,12 @@ export class TenantsController {
   }
 
   private async view(tenant: TenantEntity) {
-    const [steps, findings, changes, firing] = await Promise.all([
+    const [steps, findings, changes] = await Promise.all([
       this.queries.steps(tenant.id),
       this.queries.findingsOf([tenant.id]),
       this.queries.changesOf([tenant.id]),
-      this.fleetAlarms.firingCounts(),
     ]);
+    const firing = this.fleetAlarms.firingCounts();
     return tenantView(
       tenant,
       steps,
