@@ -6,6 +6,7 @@ import { WorkerModule } from '../../provisioning-worker/src/worker.module';
 import { eventually } from '../../../test/support/eventually';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
+import { OutboxRelay, ProvisioningQueue } from '@silo/queue';
 import { reconciliationResource } from '../src/reconcile/reconcile.responses';
 import { startApi, type ApiHarness } from './api-harness';
 
@@ -68,5 +69,83 @@ describe('POST /v1/reconcile and GET /v1/reconciliation', () => {
       error: null,
     });
     expect(report.findings).toEqual([]);
+
+    // That pass started (and ended): asking again queues a new one.
+    const next = await request(server)
+      .post('/v1/reconcile')
+      .set('authorization', await api.auth(['admin'], 'reconcile-admin'));
+    expect(next.status).toBe(202);
+    expect(next.body.jobId).not.toBe(queued.body.jobId);
+  });
+});
+
+describe('POST /v1/reconcile while a pass is pending, and a failed pass in GET /v1/reconciliation', () => {
+  let database: { name: string; url: string };
+  let api: ApiHarness;
+
+  beforeAll(async () => {
+    database = await createOwnDatabase('reconcile_pending');
+    // No worker: a queued pass stays pending.
+    api = await startApi(
+      testConfig({ DATABASE_URL: database.url, SILO_RESOURCE_PREFIX: `rp${uniqueToken(3)}` }),
+    );
+  });
+
+  afterAll(async () => {
+    await api?.close();
+    if (database) await dropDatabase(database.name);
+  });
+
+  const reconcileRows = () =>
+    api.app
+      .get(DataSource)
+      .query<{ job_id: string }[]>(`SELECT job_id FROM outbox WHERE job_name = 'reconcile' ORDER BY id`);
+
+  it('answers ten concurrent requests with one pending pass, in the outbox and once queued, until it is gone', async () => {
+    const server = api.app.getHttpServer();
+    const admins = await Promise.all(Array.from({ length: 10 }, (_, i) => api.auth(['admin'], `admin-${i}`)));
+    const answers = await Promise.all(
+      admins.map((admin) => request(server).post('/v1/reconcile').set('authorization', admin)),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(202));
+    const ids = new Set(answers.map((a) => (a.body as { jobId: string }).jobId));
+    expect(ids.size).toBe(1);
+    const [jobId] = ids;
+    expect(await reconcileRows()).toEqual([{ job_id: jobId }]);
+
+    // Relayed to the queue and not started: still the pending pass.
+    const queue = api.app.get(ProvisioningQueue);
+    expect(await new OutboxRelay(api.app.get(DataSource), queue, api.config).relayOnce()).toBe(1);
+    expect(await queue.isWaiting(jobId)).toBe(true);
+    const again = await request(server).post('/v1/reconcile').set('authorization', admins[0]);
+    expect(again.body).toEqual({ jobId });
+
+    // Gone from the queue (as a started or finished pass is, for this purpose): a new pass.
+    await queue.queue.remove(jobId);
+    const fresh = await request(server).post('/v1/reconcile').set('authorization', admins[0]);
+    expect(fresh.status).toBe(202);
+    expect(fresh.body.jobId).not.toBe(jobId);
+    expect(await reconcileRows()).toHaveLength(2);
+  });
+
+  it('shows a failed pass’s error as a code and a generic message, never its detail', async () => {
+    const detail =
+      'acme-corp: User: arn:aws:iam::123456789012:user/silo is not authorized to perform rds:DescribeDBInstances';
+    await api.app
+      .get(DataSource)
+      .query(
+        `INSERT INTO reconcile_passes (triggered_by, started_at, finished_at, error) VALUES ('schedule', now() + interval '1 hour', now() + interval '1 hour', $1)`,
+        [`1 item(s) could not be checked, left for the next pass: ${detail}`],
+      );
+    const res = await request(api.app.getHttpServer())
+      .get('/v1/reconciliation')
+      .set('authorization', await api.auth(['sre']));
+    expect(res.status).toBe(200);
+    const report = reconciliationResource.parse(res.body);
+    expect(report.lastPass?.error).toEqual({
+      code: 'PASS_INCOMPLETE',
+      message: expect.stringMatching(/could not be checked/),
+    });
+    expect(JSON.stringify(res.body)).not.toMatch(/acme-corp|arn:aws|123456789012|DescribeDBInstances/);
   });
 });

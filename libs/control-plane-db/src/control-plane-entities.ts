@@ -18,6 +18,7 @@ import { SchemaRollouts1795377600000 } from './migrations/1795377600000-schema-r
 import { ReconcilePasses1795381200000 } from './migrations/1795381200000-reconcile-passes';
 import { ReconcileFindingsAndOrphans1795384800000 } from './migrations/1795384800000-reconcile-findings-and-orphans';
 import { TenantChanges1795388400000 } from './migrations/1795388400000-tenant-changes';
+import { OutboxReconcileRequests1795392000000 } from './migrations/1795392000000-outbox-reconcile-requests';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -45,4 +46,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   ReconcilePasses1795381200000,
   ReconcileFindingsAndOrphans1795384800000,
   TenantChanges1795388400000,
+  OutboxReconcileRequests1795392000000,
 ];

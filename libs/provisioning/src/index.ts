@@ -69,7 +69,7 @@ export {
   type OrphanAccess,
   type OrphanRef,
 } from './reconcile/orphan-deletion';
-export { Reconciliation } from './reconcile/reconciliation.service';
+export { Reconciliation, type PendingJobs } from './reconcile/reconciliation.service';
 export {
   MIN_STORAGE_INCREASE,
   modificationOf,

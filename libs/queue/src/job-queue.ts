@@ -74,6 +74,20 @@ export class ProvisioningQueue implements OnApplicationShutdown {
   }
 
   /**
+   * Whether the job is queued and not started: waiting, prioritised, or delayed (a retry, or a
+   * job that put itself back to wait its turn). False once a worker holds it, and for a job
+   * that ended or does not exist.
+   */
+  async isWaiting(jobId: string, timeoutMs = 5000): Promise<boolean> {
+    const state = await withTimeout(
+      this.queue.getJobState(jobId),
+      timeoutMs,
+      `Redis did not answer within ${timeoutMs} ms`,
+    );
+    return state === 'waiting' || state === 'prioritized' || state === 'delayed';
+  }
+
+  /**
    * Removes a completed job, so that its deterministic id can be added again (adding an id that
    * exists, even completed, is a no-op). Any other job is left alone.
    */

@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, HttpException, Post, Req } from '@nest
 import { ApiBody, ApiOperation } from '@nestjs/swagger';
 import { parseInput, problem } from '@silo/http';
 import { NotAnOrphanError, OrphanDeletion, Reconciliation } from '@silo/provisioning';
+import { ProvisioningQueue } from '@silo/queue';
 import { DataSource } from 'typeorm';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';
@@ -9,33 +10,41 @@ import { sagaContext } from '../http/saga-context';
 import { ApiJsonResponse, ApiProblems } from '../openapi/openapi.decorators';
 import { schemaRef } from '../openapi/openapi.schemas';
 import { Mutating } from '../rate-limit/mutation-rate-limit.guard';
+import { ReadsLimited } from '../rate-limit/read-rate-limit.guard';
 import { findingView } from '../tenants/tenant.view';
 import { deleteOrphansBody } from './reconcile.requests';
-import type { OrphanList, ReconciliationResource } from './reconcile.responses';
+import { passErrorView, type OrphanList, type ReconciliationResource } from './reconcile.responses';
 
 /**
  * The reconciler: a pass on demand (admin), what the last pass did and found (any role), the
  * orphans it lists, and deleting the ones an admin names.
  */
 @Roles('ops', 'sre', 'admin')
+@ReadsLimited()
 @Controller('v1')
 export class ReconcileController {
   constructor(
     private readonly reconciliation: Reconciliation,
     private readonly dataSource: DataSource,
+    private readonly queue: ProvisioningQueue,
   ) {}
 
   @ApiOperation({
     summary: 'Queue a reconcile pass now',
-    description: 'A worker runs it as soon as it is free; while another pass runs, it runs after that one.',
+    description:
+      'A worker runs it as soon as it is free; while another pass runs, it runs after that one. While a pass asked for earlier has not started yet, that pending pass is the answer (its job id) and nothing more is queued.',
   })
-  @ApiJsonResponse(202, 'ReconcileQueued', 'The pass’s job id.')
+  @ApiJsonResponse(
+    202,
+    'ReconcileQueued',
+    'The job id of the pending pass: a new one, or the one not started yet.',
+  )
   @Roles('admin')
   @Mutating()
   @Post('reconcile')
   @HttpCode(202)
   request(@Req() req: AuthenticatedRequest) {
-    return this.reconciliation.request(sagaContext(req));
+    return this.reconciliation.request(sagaContext(req), this.queue);
   }
 
   @ApiOperation({
@@ -65,7 +74,7 @@ export class ReconcileController {
           critical: pass.driftCritical,
         },
         orphans: pass.orphans,
-        error: pass.error,
+        error: passErrorView(pass.error),
       },
       findings: findings.map((f) => ({ ...findingView(f), tenantId: f.tenantId, tenantSlug: f.slug })),
     };

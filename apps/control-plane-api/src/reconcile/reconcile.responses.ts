@@ -7,6 +7,27 @@ export const reconcileQueued = z.object({
   jobId: z.string().meta({ example: 'reconcile-6f1c…' }),
 });
 
+/** Codes of a reconcile pass's `error`. */
+export const RECONCILE_PASS_ERROR_CODES = ['PASS_INCOMPLETE'] as const;
+
+const passError = z.object({ code: z.enum(RECONCILE_PASS_ERROR_CODES), message: z.string() });
+type PassError = z.infer<typeof passError>;
+
+/**
+ * A pass's recorded error as the API shows it: a code and a generic message. The recorded text
+ * names tenants and quotes AWS and PostgreSQL errors; it stays in the control-plane database
+ * and the worker's log.
+ */
+export function passErrorView(error: string | null): PassError | null {
+  return error === null
+    ? null
+    : {
+        code: 'PASS_INCOMPLETE',
+        message:
+          'Some items could not be checked and were left for the next pass; the worker’s log has the detail.',
+      };
+}
+
 const count = (description: string) => z.number().int().meta({ description });
 
 export const reconciliationResource = z.object({
@@ -25,7 +46,10 @@ export const reconciliationResource = z.object({
         critical: count('Open critical findings after the pass.'),
       }),
       orphans: count('Orphaned resources after the pass.'),
-      error: z.string().nullable().meta({ description: 'What the pass could not check, when anything.' }),
+      error: passError.nullable().meta({
+        description:
+          'Set when the pass could not check everything (`PASS_INCOMPLETE`); what failed, and why, is in the worker’s log line `reconcile pass done` of this pass, never here.',
+      }),
     })
     .nullable()
     .meta({ description: 'Null before the first pass.' }),

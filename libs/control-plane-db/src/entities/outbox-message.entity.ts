@@ -7,6 +7,8 @@ import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
  */
 @Entity({ name: 'outbox' })
 @Index('outbox_pending_idx', ['availableAt', 'id'], { where: 'dispatched_at IS NULL' })
+// The newest reconcile request (partial, on job_name = 'reconcile'; see its migration).
+@Index('outbox_reconcile_idx', { synchronize: false })
 export class OutboxMessageEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id!: string;

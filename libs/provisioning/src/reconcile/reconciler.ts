@@ -160,6 +160,8 @@ export class Reconciler {
         tenantsChecked: checked,
         redriven,
         unchecked: problems.length,
+        // The detail behind the pass's error: the API shows only its code.
+        ...(error && { error }),
         ...(fleet && {
           driftRepaired: fleet.repaired,
           driftReported: fleet.reported,

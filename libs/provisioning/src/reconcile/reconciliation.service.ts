@@ -6,18 +6,42 @@ import { writeOutboxJob } from '../jobs/outbox';
 import { RECONCILE_JOB } from '../jobs/provisioning-jobs';
 import type { SagaContext } from '../store/provisioning-store';
 
+const REQUEST_LOCK_KEY = 'silo:reconcile-request';
+
+/** What {@link Reconciliation.request} asks of the queue (libs/queue's ProvisioningQueue fits). */
+export interface PendingJobs {
+  /** Whether the job is queued and not started yet (waiting, prioritised or delayed). */
+  isWaiting(jobId: string): Promise<boolean>;
+}
+
 /** What the API asks of the reconciler: a pass now, and what the last one did. */
 @Injectable()
 export class Reconciliation {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** Queues a pass (through the outbox); it runs as soon as a worker is free and no other pass runs. */
-  async request(ctx: SagaContext): Promise<{ jobId: string }> {
-    const jobId = `reconcile-${randomUUID()}`;
-    await this.dataSource.transaction((em) =>
-      writeOutboxJob(em, { name: RECONCILE_JOB, id: jobId, payload: { triggeredBy: ctx.actor } }),
-    );
-    return { jobId };
+  /**
+   * Queues a pass (through the outbox); it runs as soon as a worker is free and no other pass
+   * runs. While a pass asked for earlier is still pending (in the outbox, or queued and not
+   * started), that pass is the answer and nothing new is queued: callers asking at once get one
+   * pass, whoever asked first its `triggeredBy`. Once it started, the next request queues another.
+   * When Redis cannot say whether the last one started, a new one is queued.
+   */
+  async request(ctx: SagaContext, queue: PendingJobs): Promise<{ jobId: string }> {
+    return this.dataSource.transaction(async (em) => {
+      // Requests wait for each other here, so that two at once see one pending pass.
+      await em.query('SELECT pg_advisory_xact_lock(hashtext($1))', [REQUEST_LOCK_KEY]);
+      const [latest] = await em.query<{ job_id: string; dispatched: boolean }[]>(
+        `SELECT job_id, dispatched_at IS NOT NULL AS dispatched FROM outbox
+          WHERE job_name = $1 ORDER BY id DESC LIMIT 1`,
+        [RECONCILE_JOB],
+      );
+      if (latest && (!latest.dispatched || (await queue.isWaiting(latest.job_id).catch(() => false)))) {
+        return { jobId: latest.job_id };
+      }
+      const jobId = `reconcile-${randomUUID()}`;
+      await writeOutboxJob(em, { name: RECONCILE_JOB, id: jobId, payload: { triggeredBy: ctx.actor } });
+      return { jobId };
+    });
   }
 
   /** Every open finding with its tenant's slug, critical first. */
