@@ -80,7 +80,7 @@ describe('processes refusing a configuration that would let anybody mint tokens'
       'the API under NODE_ENV=production without a JWKS',
       API,
       { NODE_ENV: 'production', AUTH_JWT_SECRET: '' },
-      '- AUTH_JWKS_URL: is required with NODE_ENV=production',
+      'the API needs AUTH_JWKS_URL with NODE_ENV=production',
     ],
     [
       'the worker with the published example secret',

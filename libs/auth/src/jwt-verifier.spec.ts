@@ -167,6 +167,12 @@ describe('the two planes', () => {
     });
   });
 
+  it('will not build a verifier without a JWKS under NODE_ENV=production, naming AUTH_JWKS_URL', () => {
+    expect(() => jwtVerifierFromSettings({ production: true }, 'the API', 'control-plane')).toThrow(
+      'the API needs AUTH_JWKS_URL with NODE_ENV=production',
+    );
+  });
+
   it('will not build a data-plane verifier without its own audience', () => {
     expect(() =>
       jwtVerifierFromSettings({ ...auth, tenantAudience: undefined }, 'a tenant app', 'data-plane'),

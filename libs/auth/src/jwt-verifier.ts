@@ -123,6 +123,8 @@ export interface AuthSettings {
   audience?: string;
   /** The data plane's audience (TENANT_AUTH_AUDIENCE). */
   tenantAudience?: string;
+  /** NODE_ENV=production: only a JWKS will do. */
+  production?: boolean;
 }
 
 /**
@@ -135,7 +137,9 @@ export interface AuthSettings {
 export function jwtVerifierFromSettings(auth: AuthSettings, app: string, plane: TokenPlane): JwtVerifier {
   if (!auth.jwtSecret && !auth.jwksUrl) {
     throw new Error(
-      `${app} needs AUTH_JWT_SECRET (development) or AUTH_JWKS_URL (production) to verify tokens`,
+      auth.production
+        ? `${app} needs AUTH_JWKS_URL with NODE_ENV=production to verify tokens (AUTH_JWT_SECRET is for development only)`
+        : `${app} needs AUTH_JWT_SECRET (development) or AUTH_JWKS_URL (production) to verify tokens`,
     );
   }
   if (plane === 'data-plane' && !auth.tenantAudience) {

@@ -84,7 +84,8 @@ export const environmentSchema = z
     AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     AUTH_JWKS_URL: urlWithScheme(['https:', 'http:'])
       .refine(
-        (value) => !URL.canParse(value) || new URL(value).protocol === 'https:' || isLoopback(new URL(value).hostname),
+        (value) =>
+          !URL.canParse(value) || new URL(value).protocol === 'https:' || isLoopback(new URL(value).hostname),
         'must be an https:// URL (http:// only on a loopback address, for tests)',
       )
       .optional(),
@@ -206,21 +207,15 @@ export const environmentSchema = z
           'is the published example secret, which anyone can sign tokens with: generate one (openssl rand -base64 32)',
       });
     }
-    if (env.NODE_ENV === 'production') {
-      if (env.AUTH_JWT_SECRET) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['AUTH_JWT_SECRET'],
-          message:
-            'is for development only and refused with NODE_ENV=production: verify tokens through AUTH_JWKS_URL',
-        });
-      } else if (!env.AUTH_JWKS_URL) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['AUTH_JWKS_URL'],
-          message: "is required with NODE_ENV=production: the identity provider's JWKS URL",
-        });
-      }
+    // A process that verifies tokens (the API, a tenant app) also refuses to start without a JWKS
+    // then (jwtVerifierFromSettings); the worker and the migration verify none.
+    if (env.NODE_ENV === 'production' && env.AUTH_JWT_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_JWT_SECRET'],
+        message:
+          'is for development only and refused with NODE_ENV=production: verify tokens through AUTH_JWKS_URL',
+      });
     }
     if (env.AUTH_JWKS_URL) {
       for (const variable of ['AUTH_ISSUER', 'AUTH_AUDIENCE'] as const) {

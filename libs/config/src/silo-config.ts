@@ -50,6 +50,8 @@ export class SiloConfig {
     issuer?: string;
     audience?: string;
     tenantAudience?: string;
+    /** NODE_ENV=production: tokens verify through a JWKS only. */
+    production: boolean;
   };
   /** The ops console's sign-in: OpenID Connect (authorization code + PKCE) when a client is set. */
   readonly console: {
@@ -159,6 +161,7 @@ export class SiloConfig {
       issuer: env.AUTH_ISSUER,
       audience: env.AUTH_AUDIENCE,
       tenantAudience: env.TENANT_AUTH_AUDIENCE,
+      production: env.NODE_ENV === 'production',
     };
     this.console = {
       oidc: env.CONSOLE_OIDC_CLIENT_ID
