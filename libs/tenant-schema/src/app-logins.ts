@@ -1,6 +1,8 @@
 import { quoteIdentifier } from '@silo/core';
+import type { Client } from 'pg';
 import { inLockedTransaction, pgClientConfig, withPgClient, type PgEndpoint } from './pg-endpoint';
 import { assertUnprivileged, assertUsablePassword, findRole } from './role-attributes';
+import { revokeForeignMemberships, type RoleMembership } from './role-memberships';
 import { scramSha256Verifier } from './scram-verifier';
 
 const APPLICATION_NAME = 'silo-credential-rotation';
@@ -22,24 +24,30 @@ export function nextAppLogin(appRole: string, current: string): string {
   return current === a ? b : a;
 }
 
+/** What converging the app roles changed beyond what was asked: memberships granted by hand, revoked. */
+export interface AppRolesResult {
+  revokedMemberships: RoleMembership[];
+}
+
 /**
  * As the owner: makes `login` a LOGIN member of `group` (created when missing, INHERIT, the
  * group's connection limit) with `password` (sent as a SCRAM verifier, never in plain text).
- * Idempotent: a re-run sets the same password again.
+ * Every other membership of the app roles (the group in nothing, each login in the group only) is
+ * revoked and returned. Idempotent: a re-run sets the same password again.
  */
 export async function setAppLogin(
   owner: PgEndpoint,
   spec: { group: string; login: string; password: string },
-): Promise<void> {
-  const group = quoteIdentifier(spec.group, 'app role');
-  const login = quoteIdentifier(spec.login, 'app login role');
+): Promise<AppRolesResult> {
+  quoteIdentifier(spec.group, 'app role');
+  quoteIdentifier(spec.login, 'app login role');
   assertUsablePassword(spec.password, 'app login password');
   if (spec.login === owner.user || spec.group === owner.user)
     throw new Error('the app roles must not be the owner');
   if (!appLoginRoles(spec.group).includes(spec.login))
     throw new Error(`${spec.login} is not one of the login roles of ${spec.group}`);
 
-  await withPgClient(pgClientConfig(owner, APPLICATION_NAME), (client) =>
+  return withPgClient(pgClientConfig(owner, APPLICATION_NAME), (client) =>
     inLockedTransaction(client, ROLE_LOCK_KEY, async () => {
       const groupRole = await findRole(client, spec.group);
       if (groupRole === undefined) throw new Error(`app role ${spec.group} does not exist`);
@@ -47,29 +55,61 @@ export async function setAppLogin(
         'SELECT rolconnlimit FROM pg_roles WHERE rolname = $1',
         [spec.group],
       );
-      const connectionLimit = String(limit.rows[0]?.rolconnlimit ?? -1);
-      const password = client.escapeLiteral(scramSha256Verifier(spec.password));
-      const existing = await findRole(client, spec.login);
-      if (existing === undefined) {
-        await client.query(
-          `CREATE ROLE ${login} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION ` +
-            `CONNECTION LIMIT ${connectionLimit} PASSWORD ${password}`,
-        );
-      } else {
-        assertUnprivileged(existing, spec.login, 'app login role');
-        await client.query(
-          `ALTER ROLE ${login} LOGIN NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT ${connectionLimit} PASSWORD ${password}`,
-        );
-      }
-      await client.query(`GRANT ${group} TO ${login}`);
+      await convergeAppLogin(client, spec, String(limit.rows[0]?.rolconnlimit ?? -1));
+      return { revokedMemberships: await revokeAppRoleMemberships(client, spec.group) };
     }),
   );
 }
 
 /**
+ * In the caller's transaction: `login` a LOGIN INHERIT member of `group` with `password` (as a
+ * SCRAM verifier) and CONNECTION LIMIT `connectionLimit`, created when missing.
+ */
+export async function convergeAppLogin(
+  client: Client,
+  spec: { group: string; login: string; password: string },
+  connectionLimit: string,
+): Promise<void> {
+  const group = quoteIdentifier(spec.group, 'app role');
+  const login = quoteIdentifier(spec.login, 'app login role');
+  const password = client.escapeLiteral(scramSha256Verifier(spec.password));
+  const existing = await findRole(client, spec.login);
+  if (existing === undefined) {
+    await client.query(
+      `CREATE ROLE ${login} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION ` +
+        `CONNECTION LIMIT ${connectionLimit} PASSWORD ${password}`,
+    );
+  } else {
+    assertUnprivileged(existing, spec.login, 'app login role');
+    await client.query(
+      `ALTER ROLE ${login} LOGIN NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT ${connectionLimit} PASSWORD ${password}`,
+    );
+  }
+  await client.query(`GRANT ${group} TO ${login}`);
+}
+
+/**
+ * In the caller's transaction: the app role `group` a member of no role, and each of its login
+ * roles that exists a member of `group` only (no ADMIN OPTION): memberships granted by hand
+ * (`rds_superuser`, `pg_read_all_data`, …) are revoked and returned. Throws
+ * AppRoleMembershipError when one cannot be revoked.
+ */
+export async function revokeAppRoleMemberships(client: Client, group: string): Promise<RoleMembership[]> {
+  const revoked = await revokeForeignMemberships(client, group, []);
+  for (const login of appLoginRoles(group)) {
+    const existing = await findRole(client, login);
+    if (existing === undefined) continue;
+    assertUnprivileged(existing, login, 'app login role');
+    revoked.push(...(await revokeForeignMemberships(client, login, [group])));
+  }
+  return revoked;
+}
+
+/**
  * As the owner: `login` can no longer log in (NOLOGIN, no password). Sessions it has open go on
- * until they end; the data plane drains them. `login` may be the app role itself (before the
- * first rotation it was the login): it stays the group that holds the grants.
+ * until they end or are terminated (terminateSessions). `login` may be the app role
+ * itself (the login of tenants provisioned before the alternating logins): it stays the group
+ * that holds the grants.
  */
 export async function retireAppLogin(
   owner: PgEndpoint,

@@ -1,11 +1,20 @@
 import { scramSha256Verifier } from './scram-verifier';
 import { quoteIdentifier } from '@silo/core';
+import { appLoginRoles, convergeAppLogin, revokeAppRoleMemberships, type AppRolesResult } from './app-logins';
 import { inLockedTransaction, pgClientConfig, withPgClient, type PgEndpoint } from './pg-endpoint';
 import { assertUnprivileged, assertUsablePassword, connectionLimitSql, findRole } from './role-attributes';
 
 /** The tenant application's role. */
 export interface AppRoleSpec {
+  /** The app role, which holds every grant. */
   role: string;
+  /**
+   * The login the application uses: one of {@link appLoginRoles}(`role`), made a LOGIN INHERIT
+   * member of `role` with `password`, while `role` itself is NOLOGIN without a password (and the
+   * other login, if it exists, too). Default: none, `role` logs in itself with `password` (the
+   * scheme of tenants provisioned before the alternating logins).
+   */
+  login?: string;
   password: string;
   /** The one schema the role may read and write. Default `app`. */
   schema?: string;
@@ -17,13 +26,15 @@ const APPLICATION_NAME = 'silo-tenant-bootstrap';
 const ROLE_LOCK_KEY = 'silo:tenant-app-role';
 
 /**
- * Creates (or converges) the tenant application's role as the database owner: LOGIN only, no
- * CREATE anywhere, CONNECT to this database alone, USAGE on the app schema and DML on its tables
- * and sequences, present and future (tables created later by the owner). Idempotent; a re-run
- * sets the given password, so a run cut short by a crash converges on the next one. Runs in one
- * transaction under an advisory lock, so concurrent runs are safe.
+ * Creates (or converges) the tenant application's role as the database owner: no CREATE
+ * anywhere, CONNECT to this database alone, USAGE on the app schema and DML on its tables and
+ * sequences, present and future (tables created later by the owner), and the login that uses it
+ * (`app.login`, or the role itself). Memberships in other roles granted to the app roles by hand
+ * are revoked and returned. Idempotent; a re-run sets the given password, so a run cut short by a
+ * crash converges on the next one. Runs in one transaction under an advisory lock, so concurrent
+ * runs are safe.
  */
-export async function bootstrapAppRole(owner: PgEndpoint, app: AppRoleSpec): Promise<void> {
+export async function bootstrapAppRole(owner: PgEndpoint, app: AppRoleSpec): Promise<AppRolesResult> {
   const database = quoteIdentifier(owner.database, 'database name');
   const ownerRole = quoteIdentifier(owner.user, 'owner role');
   const role = quoteIdentifier(app.role, 'app role');
@@ -31,23 +42,40 @@ export async function bootstrapAppRole(owner: PgEndpoint, app: AppRoleSpec): Pro
   const limit = connectionLimitSql(app.connectionLimit, 'app role connection limit');
   assertUsablePassword(app.password, 'app role password');
   if (app.role === owner.user) throw new Error('the app role must not be the owner role');
+  const login = app.login;
+  if (login !== undefined) {
+    quoteIdentifier(login, 'app login role');
+    if (login === owner.user) throw new Error('the app roles must not be the owner');
+    if (!appLoginRoles(app.role).includes(login))
+      throw new Error(`${login} is not one of the login roles of ${app.role}`);
+  }
 
-  await withPgClient(pgClientConfig(owner, APPLICATION_NAME), (client) =>
+  return withPgClient(pgClientConfig(owner, APPLICATION_NAME), (client) =>
     inLockedTransaction(client, ROLE_LOCK_KEY, async () => {
       // A verifier, not the password: the plaintext never reaches the server (logs, pg_stat_activity).
-      const password = client.escapeLiteral(scramSha256Verifier(app.password));
+      const password = login ? 'NULL' : client.escapeLiteral(scramSha256Verifier(app.password));
+      const canLogin = login ? 'NOLOGIN' : 'LOGIN';
       const existing = await findRole(client, app.role);
       if (existing === undefined) {
         await client.query(
-          `CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION ` +
+          `CREATE ROLE ${role} ${canLogin} NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION ` +
             `CONNECTION LIMIT ${limit} PASSWORD ${password}`,
         );
       } else {
         // NOSUPERUSER/NOREPLICATION are left out: a non-superuser may not name them in ALTER ROLE.
         assertUnprivileged(existing, app.role, 'app role');
         await client.query(
-          `ALTER ROLE ${role} LOGIN NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT ${limit} PASSWORD ${password}`,
+          `ALTER ROLE ${role} ${canLogin} NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT ${limit} PASSWORD ${password}`,
         );
+      }
+      if (login) {
+        await convergeAppLogin(client, { group: app.role, login, password: app.password }, limit);
+        for (const other of appLoginRoles(app.role).filter((name) => name !== login)) {
+          const found = await findRole(client, other);
+          if (found === undefined) continue;
+          assertUnprivileged(found, other, 'app login role');
+          await client.query(`ALTER ROLE ${quoteIdentifier(other, 'app login role')} NOLOGIN PASSWORD NULL`);
+        }
       }
       // Each grant is preceded by revoking everything, so a re-run also removes privileges added by hand.
       const statements = [
@@ -69,6 +97,7 @@ export async function bootstrapAppRole(owner: PgEndpoint, app: AppRoleSpec): Pro
         `ALTER DEFAULT PRIVILEGES FOR ROLE ${ownerRole} IN SCHEMA ${schema} GRANT USAGE, SELECT ON SEQUENCES TO ${role}`,
       ];
       for (const statement of statements) await client.query(statement);
+      return { revokedMemberships: await revokeAppRoleMemberships(client, app.role) };
     }),
   );
 }

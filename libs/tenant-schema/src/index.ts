@@ -1,4 +1,11 @@
-export { appLoginRoles, checkLogin, nextAppLogin, retireAppLogin, setAppLogin } from './app-logins';
+export {
+  appLoginRoles,
+  checkLogin,
+  nextAppLogin,
+  retireAppLogin,
+  setAppLogin,
+  type AppRolesResult,
+} from './app-logins';
 export { bootstrapAppRole, dropAppRole, type AppRoleSpec } from './bootstrap-app-role';
 export { materialiseLocalInstance, removeLocalInstance, type LocalInstance } from './local-instance-host';
 export type { PgEndpoint, PgTls } from './pg-endpoint';
@@ -30,4 +37,6 @@ export {
   type TenantMigrationErrorCode,
 } from './migrations/tenant-migrator';
 export { NoteEntity } from './note.entity';
+export { AppRoleMembershipError, describeMemberships, type RoleMembership } from './role-memberships';
+export { terminateSessions, type TerminatedSessions } from './role-sessions';
 export { scramSha256Verifier } from './scram-verifier';

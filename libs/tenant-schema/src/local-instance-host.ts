@@ -6,7 +6,7 @@ import { assertUnprivileged, assertUsablePassword, connectionLimitSql, findRole 
 /** A tenant instance emulated on a shared local PostgreSQL server: a database and its owner role. */
 export interface LocalInstance {
   database: string;
-  /** Plays the RDS master user: LOGIN CREATEROLE, owns the database. */
+  /** Plays the RDS master user: LOGIN CREATEROLE, a member of pg_signal_backend, owns the database. */
   ownerRole: string;
   ownerPassword: string;
   /** CONNECTION LIMIT of the database, standing in for the instance's max_connections. Default -1 (none). */
@@ -60,6 +60,9 @@ export async function materialiseLocalInstance(adminUrl: string, instance: Local
       assertUnprivileged(existing, instance.ownerRole, 'owner role');
     }
     if (!created) await client.query(`ALTER ROLE ${owner} LOGIN CREATEROLE NOCREATEDB PASSWORD ${password}`);
+    // As rds_superuser gives the RDS master user: it may end other roles' sessions (a rotation
+    // terminates those of a retired app login). Superusers' sessions stay out of its reach.
+    await client.query(`GRANT pg_signal_backend TO ${owner}`);
 
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [instance.database]);
     if (!found.rowCount) {

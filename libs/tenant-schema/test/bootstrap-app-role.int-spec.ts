@@ -1,7 +1,16 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { InvalidSqlIdentifierError } from '../../core/src';
-import { bootstrapAppRole, dropAppRole, materialiseLocalInstance, NoteEntity, type PgEndpoint } from '../src';
+import {
+  AppRoleMembershipError,
+  appLoginRoles,
+  bootstrapAppRole,
+  dropAppRole,
+  materialiseLocalInstance,
+  NoteEntity,
+  TENANT_SCHEMA_LEDGER,
+  type PgEndpoint,
+} from '../src';
 import {
   adminUrl,
   applyBuiltInSchema,
@@ -284,6 +293,175 @@ describe('bootstrapAppRole', () => {
     await expect(attempt).rejects.toThrow('refusing to use it');
     await attempt.catch((error: Error) => expect(`${error.message}${error.stack}`).not.toContain(secret));
     expect(await storedPasswordIs('postgres', secret)).toBe(false);
+  });
+});
+
+/** The roles `role` is a direct member of, with their admin option. */
+async function membershipsOf(role: string): Promise<string[]> {
+  return withAdmin(async (admin) => {
+    const { rows } = await admin.query<{ name: string }>(
+      `SELECT g.rolname || CASE WHEN m.admin_option THEN ' (admin)' ELSE '' END AS name
+         FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
+        WHERE r.rolname = $1 ORDER BY 1`,
+      [role],
+    );
+    return rows.map((r) => r.name);
+  });
+}
+
+/** A tenant bootstrapped with its first alternating login, `…_app_a`. */
+async function tenantWithLogin(): Promise<{ t: TestTenant; login: string; other: string }> {
+  const t = newTestTenant(tenants);
+  const [login, other] = appLoginRoles(t.appRole);
+  extraRoles.push(login, other);
+  await materialiseLocalInstance(adminUrl, t);
+  await applyBuiltInSchema(ownerEndpoint(t));
+  await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, login, password: t.appPassword });
+  return { t, login, other };
+}
+
+describe('bootstrapAppRole with a login (new tenants)', () => {
+  it('makes the app role a NOLOGIN group without a password and the login its member with the rights', async () => {
+    const { t, login } = await tenantWithLogin();
+    expect(await roleAttributes(t.appRole)).toMatchObject({ rolcanlogin: false, rolinherit: false });
+    expect(await storedPasswordIs(t.appRole, t.appPassword)).toBe(false);
+    expect(await roleAttributes(login)).toMatchObject({
+      rolcanlogin: true,
+      rolsuper: false,
+      rolcreaterole: false,
+      rolinherit: true,
+      rolbypassrls: false,
+    });
+    expect(await storedPasswordIs(login, t.appPassword)).toBe(true);
+    expect(await membershipsOf(login)).toEqual([t.appRole]);
+    expect(await membershipsOf(t.appRole)).toEqual([]);
+
+    await readWriteNotes(endpoint(t.database, login, t.appPassword));
+    expect(await sqlStateOf(withClient(appEndpoint(t), (c) => c.query('SELECT 1')))).toBe('28000');
+    expect(
+      await sqlStateOf(
+        withClient(endpoint(t.database, login, t.appPassword), (c) => c.query('DROP TABLE app.notes')),
+      ),
+    ).toBe(INSUFFICIENT_PRIVILEGE);
+  });
+
+  it('is idempotent, and leaves the other login of the pair unable to log in', async () => {
+    const { t, login, other } = await tenantWithLogin();
+    await withAdmin((admin) =>
+      admin.query(`CREATE ROLE "${other}" LOGIN PASSWORD 'stray-password' IN ROLE "${t.appRole}"`),
+    );
+    await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, login, password: t.appPassword });
+    expect(await storedPasswordIs(login, t.appPassword)).toBe(true);
+    expect(await roleAttributes(other)).toMatchObject({ rolcanlogin: false });
+    expect(await storedPasswordIs(other, 'stray-password')).toBe(false);
+    await readWriteNotes(endpoint(t.database, login, t.appPassword));
+  });
+
+  it('refuses a login outside the pair, or the owner, before it connects', async () => {
+    const unreachable = { ...endpoint('silo-t-ok', 'silo_t_ok_admin', 'pw'), port: 1 };
+    const spec = { role: 'silo_t_ok_app', password: 'pw' };
+    await expect(bootstrapAppRole(unreachable, { ...spec, login: 'silo_t_ok_app_c' })).rejects.toThrow(
+      'is not one of the login roles',
+    );
+    await expect(bootstrapAppRole(unreachable, { ...spec, login: 'silo_t_ok_admin' })).rejects.toThrow(
+      'must not be the owner',
+    );
+    await expect(bootstrapAppRole(unreachable, { ...spec, login: 'x"; drop' })).rejects.toBeInstanceOf(
+      InvalidSqlIdentifierError,
+    );
+  });
+});
+
+describe('bootstrapAppRole and memberships granted by hand', () => {
+  it('revokes pg_read_all_data (and any other role) from the app role and its logins, and says which', async () => {
+    const { t, login, other } = await tenantWithLogin();
+    const extra = `${t.appRole}_extra`;
+    extraRoles.push(extra);
+    await withAdmin(async (admin) => {
+      await admin.query(`CREATE ROLE "${extra}" NOLOGIN`);
+      await admin.query(`CREATE ROLE "${other}" NOLOGIN`);
+      await admin.query(`GRANT pg_read_all_data TO "${login}"`);
+      await admin.query(`GRANT pg_read_all_data, "${extra}" TO "${t.appRole}"`);
+      await admin.query(`GRANT pg_signal_backend TO "${other}"`);
+      await admin.query(`GRANT "${t.appRole}" TO "${login}" WITH ADMIN OPTION`);
+    });
+    // What the hand-granted membership gives before the bootstrap runs again.
+    await withClient(endpoint(t.database, login, t.appPassword), (c) =>
+      c.query(`SELECT count(*) FROM public.${TENANT_SCHEMA_LEDGER}`),
+    );
+
+    const { revokedMemberships } = await bootstrapAppRole(ownerEndpoint(t), {
+      role: t.appRole,
+      login,
+      password: t.appPassword,
+    });
+
+    expect(revokedMemberships).toEqual(
+      expect.arrayContaining([
+        { member: t.appRole, role: 'pg_read_all_data' },
+        { member: t.appRole, role: extra },
+        { member: login, role: 'pg_read_all_data' },
+        { member: login, role: t.appRole, adminOption: true },
+        { member: other, role: 'pg_signal_backend' },
+      ]),
+    );
+    expect(revokedMemberships).toHaveLength(5);
+    expect(await membershipsOf(t.appRole)).toEqual([]);
+    expect(await membershipsOf(login)).toEqual([t.appRole]);
+    expect(await membershipsOf(other)).toEqual([]);
+    await withClient(endpoint(t.database, login, t.appPassword), async (c) => {
+      expect(await sqlStateOf(c.query(`SELECT count(*) FROM public.${TENANT_SCHEMA_LEDGER}`))).toBe(
+        INSUFFICIENT_PRIVILEGE,
+      );
+      expect(await sqlStateOf(c.query('SET ROLE pg_read_all_data'))).toBe(INSUFFICIENT_PRIVILEGE);
+    });
+    await readWriteNotes(endpoint(t.database, login, t.appPassword));
+
+    const again = await bootstrapAppRole(ownerEndpoint(t), {
+      role: t.appRole,
+      login,
+      password: t.appPassword,
+    });
+    expect(again.revokedMemberships).toEqual([]);
+  });
+
+  it('revokes them from an app role that logs in itself too', async () => {
+    const t = newTestTenant(tenants);
+    await materialiseLocalInstance(adminUrl, t);
+    await applyBuiltInSchema(ownerEndpoint(t));
+    await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, password: t.appPassword });
+    await withAdmin((admin) => admin.query(`GRANT pg_read_all_data TO "${t.appRole}"`));
+
+    const { revokedMemberships } = await bootstrapAppRole(ownerEndpoint(t), {
+      role: t.appRole,
+      password: t.appPassword,
+    });
+
+    expect(revokedMemberships).toEqual([{ member: t.appRole, role: 'pg_read_all_data' }]);
+    expect(await membershipsOf(t.appRole)).toEqual([]);
+    expect(await sqlStateOf(withClient(appEndpoint(t), (c) => c.query('SET ROLE pg_read_all_data')))).toBe(
+      INSUFFICIENT_PRIVILEGE,
+    );
+  });
+
+  it('refuses, with a coded error naming it and nothing changed, a membership the owner cannot revoke', async () => {
+    const { t, login } = await tenantWithLogin();
+    // Only a superuser may manage membership in a superuser role.
+    await withAdmin((admin) => admin.query(`GRANT postgres, pg_read_all_data TO "${login}"`));
+
+    const attempt = bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, login, password: 'new-password' });
+
+    await expect(attempt).rejects.toBeInstanceOf(AppRoleMembershipError);
+    await attempt.catch((error: AppRoleMembershipError) => {
+      expect(error.code).toBe('APP_ROLE_MEMBERSHIP_NOT_REVOKED');
+      expect(error.memberships).toEqual([{ member: login, role: 'postgres' }]);
+      expect(error.message).toContain(`${login} in postgres`);
+      expect(error.message).not.toContain('new-password');
+    });
+    // The transaction rolled back: the other revocation and the new password too.
+    expect(await membershipsOf(login)).toEqual(['pg_read_all_data', 'postgres', t.appRole].sort());
+    expect(await storedPasswordIs(login, t.appPassword)).toBe(true);
+    await withAdmin((admin) => admin.query(`REVOKE postgres FROM "${login}"`));
   });
 });
 

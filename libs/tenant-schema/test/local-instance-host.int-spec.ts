@@ -27,7 +27,9 @@ function instanceOf(t: TestTenant, ownerPassword = t.ownerPassword) {
 async function facts(t: TestTenant) {
   return withAdmin(async (admin) => {
     const role = await admin.query(
-      `SELECT rolcanlogin, rolcreaterole, rolsuper, rolcreatedb FROM pg_roles WHERE rolname = $1`,
+      `SELECT rolcanlogin, rolcreaterole, rolsuper, rolcreatedb,
+              pg_has_role(rolname, 'pg_signal_backend', 'USAGE') AS signals_backends
+         FROM pg_roles WHERE rolname = $1`,
       [t.ownerRole],
     );
     const database = await admin.query(
@@ -47,7 +49,14 @@ describe('local instance host', () => {
     await materialiseLocalInstance(adminUrl, instanceOf(t));
 
     expect(await facts(t)).toEqual({
-      role: { rolcanlogin: true, rolcreaterole: true, rolsuper: false, rolcreatedb: false },
+      // pg_signal_backend, as the RDS master has through rds_superuser.
+      role: {
+        rolcanlogin: true,
+        rolcreaterole: true,
+        rolsuper: false,
+        rolcreatedb: false,
+        signals_backends: true,
+      },
       database: { owner: t.ownerRole, datconnlimit: -1, public_grants: 0 },
     });
     expect(await storedPasswordIs(t.ownerRole, t.ownerPassword)).toBe(true);
