@@ -188,7 +188,7 @@ describe('credential rotation under load, and SIGKILL at every step', () => {
 
     const appAfter = await secret(names.appSecretName);
     const masterAfter = await secret(names.masterSecretName);
-    expect(appAfter.username).toBe(`${names.appRole}_a`);
+    expect(appAfter.username).toBe(`${names.appRole}_b`);
     expect(await storedPasswordIs(appAfter.username, appAfter.password)).toBe(true);
     expect(await storedPasswordIs(masterAfter.username, masterAfter.password)).toBe(true);
     // The old credentials: the previous app login may not log in at all, and has no password;

@@ -1,10 +1,14 @@
-import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+} from '@aws-sdk/client-secrets-manager';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AwsClients } from '@silo/aws';
 import type { SiloConfig } from '@silo/config';
 import { TenantChangeEntity, TenantEntity } from '@silo/control-plane-db';
-import { tenantResourceNames } from '@silo/core';
+import { quoteIdentifier, tenantResourceNames } from '@silo/core';
 import {
   ChangeStore,
   RECONCILER_FLEET,
@@ -17,6 +21,7 @@ import {
   type SagaOutcome,
   type StepDeps,
 } from '@silo/provisioning';
+import { bootstrapAppRole } from '@silo/tenant-schema';
 import { Client } from 'pg';
 import pino from 'pino';
 import request from 'supertest';
@@ -129,6 +134,35 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
       await admin.end();
     }
   };
+  const asAdmin = async (sql: string) => {
+    const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+    await admin.connect();
+    try {
+      await admin.query(sql);
+    } finally {
+      await admin.end();
+    }
+  };
+  const sessions: Client[] = [];
+  afterAll(async () => {
+    for (const session of sessions) await session.end().catch(() => undefined);
+  });
+  /** A session left open in the tenant database, as a leaked password would keep one. */
+  const openSession = async (tenant: TenantEntity, creds: Secret) => {
+    const row = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
+    const client = new Client({
+      host: row.dbEndpointHost!,
+      port: row.dbEndpointPort!,
+      database: row.dbName!,
+      user: creds.username,
+      password: creds.password,
+    });
+    // Terminated by the server while idle: the next query fails; the event must not crash the test.
+    client.on('error', () => undefined);
+    sessions.push(client);
+    await client.connect();
+    return client;
+  };
   /** Logs in as the app secret's user and writes and reads a note: the rights the data plane needs. */
   const useAppDatabase = async (tenant: TenantEntity, creds: Secret) => {
     const row = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
@@ -164,7 +198,9 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
     const names = tenantResourceNames(prefix, tenant.slug);
     const before = await secret(names.appSecretName);
     const masterBefore = await secret(names.masterSecretName);
-    expect(before.username).toBe(names.appRole);
+    // New tenants start on the first login of the pair; the app role only holds the grants.
+    expect(before.username).toBe(`${names.appRole}_a`);
+    expect(await role(names.appRole)).toEqual({ rolcanlogin: false, has_password: false, members_of: [] });
 
     expect((await rotate(tenant.id, { which: 'app' }, ['ops'])).status).toBe(403);
     expect((await rotate(tenant.id, { which: 'everything' })).status).toBe(400);
@@ -178,13 +214,17 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
     expect((await settled(tenant.id, 1)).status).toBe('SUCCEEDED');
 
     const first = await secret(names.appSecretName);
-    expect(first.username).toBe(`${names.appRole}_a`);
+    expect(first.username).toBe(`${names.appRole}_b`);
     expect(first.password).not.toBe(before.password);
     expect(await secret(names.appSecretName, 'AWSPREVIOUS')).toEqual(before);
     expect(Object.keys(await versions(names.appSecretName))).toHaveLength(2);
     expect(await storedPasswordIs(first.username, first.password)).toBe(true);
-    // The previous login (the app role itself, before the first rotation) can no longer log in;
-    // it stays the group that holds the grants.
+    // The previous login can no longer log in; the app role stays the group that holds the grants.
+    expect(await role(before.username)).toEqual({
+      rolcanlogin: false,
+      has_password: false,
+      members_of: [names.appRole],
+    });
     expect(await role(names.appRole)).toEqual({ rolcanlogin: false, has_password: false, members_of: [] });
     expect(await role(first.username)).toEqual({
       rolcanlogin: true,
@@ -209,7 +249,7 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
     expect((await settled(tenant.id, 2)).status).toBe('SUCCEEDED');
     const second = await secret(names.appSecretName);
     const masterAfter = await secret(names.masterSecretName);
-    expect(second.username).toBe(`${names.appRole}_b`);
+    expect(second.username).toBe(`${names.appRole}_a`);
     expect(await role(first.username)).toMatchObject({ rolcanlogin: false, has_password: false });
     expect(await storedPasswordIs(second.username, second.password)).toBe(true);
     expect(await storedPasswordIs(first.username, first.password)).toBe(false);
@@ -222,6 +262,95 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
     expect(Object.keys(await versions(names.masterSecretName)).length).toBeGreaterThanOrEqual(2);
 
     await assertNoPasswordStored([before, first, second, masterBefore, masterAfter].map((s) => s.password));
+  });
+
+  it('ends the sessions of the retired app login and the older ones of the master, and revokes memberships granted by hand', async () => {
+    const tenant = await provision('end');
+    const names = tenantResourceNames(prefix, tenant.slug);
+    const app = await secret(names.appSecretName);
+    const master = await secret(names.masterSecretName);
+    const oldApp = await openSession(tenant, app);
+    const oldMaster = await openSession(tenant, master);
+    await oldApp.query('SELECT count(*) FROM app.notes');
+    await oldMaster.query('SELECT 1');
+    await asAdmin(
+      `GRANT pg_read_all_data TO ${quoteIdentifier(app.username)}, ${quoteIdentifier(names.appRole)}`,
+    );
+    expect((await role(app.username)).members_of.sort()).toEqual([names.appRole, 'pg_read_all_data'].sort());
+
+    expect((await rotate(tenant.id, { which: 'both' })).status).toBe(202);
+    expect((await settled(tenant.id, 1)).status).toBe('SUCCEEDED');
+
+    // A session opened with a leaked password does not outlive the rotation.
+    await expect(oldApp.query('SELECT count(*) FROM app.notes')).rejects.toThrow();
+    await expect(oldMaster.query('SELECT 1')).rejects.toThrow();
+    expect(await role(app.username)).toEqual({
+      rolcanlogin: false,
+      has_password: false,
+      members_of: [names.appRole],
+    });
+    expect(await role(names.appRole)).toEqual({ rolcanlogin: false, has_password: false, members_of: [] });
+    const next = await secret(names.appSecretName);
+    expect((await role(next.username)).members_of).toEqual([names.appRole]);
+    expect(await useAppDatabase(tenant, next)).toBe(1);
+    // The rotation's own sessions were not ended (its steps succeeded); the counts are recorded.
+    const recorded = await ds.query<{ data: Record<string, unknown> }[]>(
+      `SELECT data FROM tenant_events WHERE tenant_id = $1 AND type = 'step.completed'
+          AND data->>'step' LIKE '%:terminate-sessions' ORDER BY id`,
+      [tenant.id],
+    );
+    expect(recorded.map(({ data }) => [data.step, data.user, data.terminated])).toEqual([
+      ['master:terminate-sessions', master.username, 1],
+      ['app:terminate-sessions', app.username, 1],
+    ]);
+  });
+
+  it('moves a tenant provisioned before the alternating logins (its app role logs in) to …_app_a, ending the old sessions', async () => {
+    const tenant = await provision('legacy');
+    const names = tenantResourceNames(prefix, tenant.slug);
+    // The state provisioning left before new tenants started on …_app_a: the app role logs in,
+    // and the app secret names it.
+    const current = await secret(names.appSecretName);
+    const legacy = { ...current, username: names.appRole, password: `legacy-${uniqueToken(8)}` };
+    await aws.secretsManager.send(
+      new PutSecretValueCommand({ SecretId: names.appSecretName, SecretString: JSON.stringify(legacy) }),
+    );
+    await asAdmin(`DROP ROLE ${quoteIdentifier(current.username)}`);
+    const row = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
+    const master = await secret(names.masterSecretName);
+    await bootstrapAppRole(
+      {
+        host: row.dbEndpointHost!,
+        port: row.dbEndpointPort!,
+        database: row.dbName!,
+        user: master.username,
+        password: master.password,
+      },
+      { role: names.appRole, password: legacy.password },
+    );
+    expect(await role(names.appRole)).toEqual({ rolcanlogin: true, has_password: true, members_of: [] });
+    const oldSession = await openSession(tenant, legacy);
+    expect(await useAppDatabase(tenant, legacy)).toBe(1);
+
+    expect((await rotate(tenant.id, { which: 'app' })).status).toBe(202);
+    expect((await settled(tenant.id, 1)).status).toBe('SUCCEEDED');
+
+    const first = await secret(names.appSecretName);
+    expect(first.username).toBe(`${names.appRole}_a`);
+    expect(await storedPasswordIs(first.username, first.password)).toBe(true);
+    expect(await role(names.appRole)).toEqual({ rolcanlogin: false, has_password: false, members_of: [] });
+    expect(await role(first.username)).toEqual({
+      rolcanlogin: true,
+      has_password: true,
+      members_of: [names.appRole],
+    });
+    await expect(oldSession.query('SELECT 1')).rejects.toThrow();
+    expect(await useAppDatabase(tenant, first)).toBe(2);
+
+    expect((await rotate(tenant.id, { which: 'app' })).status).toBe(202);
+    expect((await settled(tenant.id, 2)).status).toBe('SUCCEEDED');
+    expect((await secret(names.appSecretName)).username).toBe(`${names.appRole}_b`);
+    expect(await role(first.username)).toMatchObject({ rolcanlogin: false, has_password: false });
   });
 
   it('a crash after any step’s work (before it is recorded) converges on the re-run to one new current version', async () => {

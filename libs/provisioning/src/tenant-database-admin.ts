@@ -6,7 +6,10 @@ import {
   retireAppLogin,
   setAppLogin,
   migrateTenantSchema,
+  terminateSessions,
   TenantMigrationError,
+  type AppRolesResult,
+  type TerminatedSessions,
   type MigrateTenantOptions,
   type PgEndpoint,
   type TenantMigrateResult,
@@ -23,13 +26,14 @@ export interface OwnerCredentials {
 /** What the sagas do inside a tenant database, as its owner. */
 @Injectable()
 export class TenantDatabaseAdmin {
+  /** `app.login`: the login the app secret names (absent: the app role itself logs in). */
   async bootstrapAppRole(
     endpoint: TenantDatabaseEndpoint,
     owner: OwnerCredentials,
-    app: { role: string; password: string },
-  ): Promise<void> {
+    app: { role: string; login?: string; password: string },
+  ): Promise<AppRolesResult> {
     try {
-      await bootstrapAppRole(pgEndpoint(endpoint, owner), app);
+      return await bootstrapAppRole(pgEndpoint(endpoint, owner), app);
     } catch (error) {
       throw classifyPgError(error, 'creating the app role');
     }
@@ -58,9 +62,9 @@ export class TenantDatabaseAdmin {
     endpoint: TenantDatabaseEndpoint,
     owner: OwnerCredentials,
     spec: { group: string; login: string; password: string },
-  ): Promise<void> {
+  ): Promise<AppRolesResult> {
     try {
-      await setAppLogin(pgEndpoint(endpoint, owner), spec);
+      return await setAppLogin(pgEndpoint(endpoint, owner), spec);
     } catch (error) {
       throw classifyPgError(error, `setting the password of ${spec.login}`);
     }
@@ -75,6 +79,19 @@ export class TenantDatabaseAdmin {
       await retireAppLogin(pgEndpoint(endpoint, owner), spec);
     } catch (error) {
       throw classifyPgError(error, `retiring ${spec.login}`);
+    }
+  }
+
+  /** Ends `spec.user`'s sessions (those begun before `startedBefore`) other than this one. */
+  async terminateSessions(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    spec: { user: string; startedBefore?: Date },
+  ): Promise<TerminatedSessions> {
+    try {
+      return await terminateSessions(pgEndpoint(endpoint, owner), spec);
+    } catch (error) {
+      throw classifyPgError(error, `terminating the sessions of ${spec.user}`);
     }
   }
 
@@ -107,12 +124,17 @@ export interface CredentialsAdmin {
     endpoint: TenantDatabaseEndpoint,
     owner: OwnerCredentials,
     spec: { group: string; login: string; password: string },
-  ): Promise<void>;
+  ): Promise<AppRolesResult>;
   retireAppLogin(
     endpoint: TenantDatabaseEndpoint,
     owner: OwnerCredentials,
     spec: { group: string; login: string },
   ): Promise<void>;
+  terminateSessions(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    spec: { user: string; startedBefore?: Date },
+  ): Promise<TerminatedSessions>;
   checkLogin(endpoint: TenantDatabaseEndpoint, login: LoginCredentials, group?: string): Promise<void>;
 }
 

@@ -9,10 +9,11 @@ import type { ChangeStore } from './change-store';
 
 /**
  * `wait`: come back later (after `delayMs`, or the wait backoff); `parked`: end the job, something
- * else brings it back (the reconciler); `recorded`: the step marked itself done with its own write.
+ * else brings it back (the reconciler); `recorded`: the step marked itself done with its own write;
+ * `data`: what the step did, in its step.completed event (never a secret).
  */
 export type ChangeStepResult =
-  | { kind: 'done'; recorded?: true }
+  | { kind: 'done'; recorded?: true; data?: Record<string, unknown> }
   | { kind: 'wait'; reason: string; delayMs?: number }
   | { kind: 'parked'; reason: string };
 
@@ -59,7 +60,7 @@ export async function runChangeSteps<S extends string>(run: ChangeStepsRun<S>): 
       }
       // After the step's work, before it is recorded: the worst moment for a crash.
       failpoint(`${run.saga}:${step}`);
-      if (!result.recorded) await journal.completed(step, position, attempts);
+      if (!result.recorded) await journal.completed(step, position, attempts, result.data);
     } catch (error) {
       if (!(error instanceof ProvisioningError)) throw error;
       const failures = (record?.failures ?? 0) + 1;

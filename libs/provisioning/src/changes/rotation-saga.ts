@@ -29,18 +29,25 @@ const MASTER_STEPS = [
   'master:test-secret',
   'master:finish-secret',
 ] as const;
+const MASTER_END_STEPS = ['master:terminate-sessions'] as const;
+const APP_END_STEPS = ['app:retire-previous', 'app:terminate-sessions'] as const;
 export type RotationStep =
-  (typeof APP_STEPS)[number] | (typeof MASTER_STEPS)[number] | 'app:retire-previous' | 'finish';
+  | (typeof APP_STEPS)[number]
+  | (typeof MASTER_STEPS)[number]
+  | (typeof MASTER_END_STEPS)[number]
+  | (typeof APP_END_STEPS)[number]
+  | 'finish';
 
 /**
- * The steps of a rotation of `which`, in order: the app secret, then the master, then (after the
- * drain) the previous app login retired.
+ * The steps of a rotation of `which`, in order: the app secret, then the master and the end of
+ * the master's older sessions, then (after the drain) the previous app login retired and its
+ * sessions ended.
  */
 export function rotationSteps(which: RotationTarget): RotationStep[] {
   return [
     ...(which === 'master' ? [] : APP_STEPS),
-    ...(which === 'app' ? [] : MASTER_STEPS),
-    ...(which === 'master' ? [] : (['app:retire-previous'] as const)),
+    ...(which === 'app' ? [] : [...MASTER_STEPS, ...MASTER_END_STEPS]),
+    ...(which === 'master' ? [] : APP_END_STEPS),
     'finish',
   ];
 }
@@ -70,17 +77,22 @@ interface RotationRun {
  * for the app secret, the master secret or both (app first):
  *
  * - **create-secret**: a new version labelled AWSPENDING (app: the other login of the
- *   alternating pair, `…_app_a`/`…_app_b`, with a new password; master: a new password). A
+ *   alternating pair, `…_app_a`/`…_app_b`, with a new password, or `…_app_a` for a tenant
+ *   provisioned before the pair, whose app role logged in itself; master: a new password). A
  *   version already AWSPENDING is adopted instead, so a re-run or a rotation after a failed one
  *   continues it and never makes a third.
  * - **set-secret**: the password set in the database (app: ALTER/CREATE ROLE of the login, a
- *   member of the app role holding the grants, with a SCRAM verifier; master: ModifyDBInstance
- *   `MasterUserPassword` on RDS, ALTER ROLE on the local backend).
+ *   member of the app role holding the grants, with a SCRAM verifier, and every other membership
+ *   of the app roles revoked; master: ModifyDBInstance `MasterUserPassword` on RDS, ALTER ROLE on
+ *   the local backend).
  * - **test-secret**: a login with the pending credentials (app: holding the app role's rights).
  * - **finish-secret**: AWSCURRENT moves to the new version; AWSPREVIOUS marks the old one.
+ * - **terminate-sessions** (master): the master user's other sessions begun before the new
+ *   password was tested end, so a leaked password keeps no session open.
  * - **retire-previous** (app): once `rotationDrainMs` has passed, so that every data-plane
  *   process has refreshed its secret (its TTL), the previous login is made NOLOGIN without a
  *   password: only the new credentials log in.
+ * - **terminate-sessions** (app): the sessions the previous login still has open end.
  *
  * Passwords live in Secrets Manager only: never in the job, the change, events or logs.
  */
@@ -145,6 +157,8 @@ export class RotationSaga {
         return this.testSecret(run, kind);
       case 'finish-secret':
         return this.finishSecret(run, kind);
+      case 'terminate-sessions':
+        return this.terminateSessions(run, kind);
       default:
         return this.retirePrevious(run);
     }
@@ -189,11 +203,17 @@ export class RotationSaga {
     const { admin, host } = this.deps;
     const pending = await this.pending(run, kind);
     if (kind === 'app') {
-      await admin.setAppLogin(this.endpoint(run), await this.owner(run), {
+      const { revokedMemberships } = await admin.setAppLogin(this.endpoint(run), await this.owner(run), {
         group: run.names.appRole,
         login: String(pending.username),
         password: String(pending.password),
       });
+      if (revokedMemberships.length > 0) {
+        this.log.warn(
+          { tenantId: run.tenant.id, revokedMemberships },
+          'revoked role memberships granted to the app roles by hand',
+        );
+      }
     } else {
       await host.setMasterPassword({
         identifier: run.names.instanceIdentifier,
@@ -251,6 +271,38 @@ export class RotationSaga {
       });
     }
     return { kind: 'done' };
+  }
+
+  /**
+   * App: every session of the retired login (it can log in no more, so each is an old one).
+   * Master: the master user's sessions other than this one begun before its new password was
+   * tested, by which time the old one no longer logged in. Idempotent: a re-run ends what is left.
+   */
+  private async terminateSessions(run: RotationRun, kind: SecretKind): Promise<ChangeStepResult> {
+    let user: string;
+    let startedBefore: Date | undefined;
+    if (kind === 'app') {
+      const plan = this.requirePlan(run, 'app');
+      if (!plan.from || plan.from === plan.to) return { kind: 'done', data: { terminated: 0 } };
+      user = plan.from;
+    } else {
+      user = (await this.owner(run)).username;
+      const steps = await this.deps.store.getSteps(run.tenant.id, SAGA);
+      startedBefore = steps.get('master:test-secret')?.finishedAt ?? this.now();
+    }
+    const { terminated, remaining } = await this.deps.admin.terminateSessions(
+      this.endpoint(run),
+      await this.owner(run),
+      { user, ...(startedBefore && { startedBefore }) },
+    );
+    if (terminated > 0) {
+      this.log.warn(
+        { tenantId: run.tenant.id, user, terminated, remaining },
+        `terminated sessions of the ${kind === 'app' ? 'retired app login' : 'master user'}`,
+      );
+    }
+    if (remaining > 0) return { kind: 'wait', reason: `${remaining} sessions of ${user} still ending` };
+    return { kind: 'done', data: { user, terminated } };
   }
 
   private async finish(run: RotationRun, completion: StepCompletion): Promise<ChangeStepResult> {

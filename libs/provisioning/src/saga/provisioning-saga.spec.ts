@@ -44,11 +44,12 @@ function harness() {
     setMasterPassword: jest.fn(() => Promise.resolve()),
   } satisfies TenantDatabaseHost;
   const admin = {
-    bootstrapAppRole: jest.fn(() => Promise.resolve()),
+    bootstrapAppRole: jest.fn(() => Promise.resolve({ revokedMemberships: [] })),
     runMigrations: jest.fn(() => Promise.resolve({ from: null, applied: [], schemaVersion: '0001' })),
     dropAppRole: jest.fn(() => Promise.resolve()),
-    setAppLogin: jest.fn(() => Promise.resolve()),
+    setAppLogin: jest.fn(() => Promise.resolve({ revokedMemberships: [] })),
     retireAppLogin: jest.fn(() => Promise.resolve()),
+    terminateSessions: jest.fn(() => Promise.resolve({ terminated: 0, remaining: 0 })),
     checkLogin: jest.fn(() => Promise.resolve()),
   };
   let clock = new Date('2026-11-22T12:00:00Z').getTime();
@@ -269,7 +270,7 @@ describe('ProvisioningSaga, per tier', () => {
       engine: 'postgres',
       host: 'db.internal',
       port: 5432,
-      username: 'silo_ordered_app',
+      username: 'silo_ordered_app_a',
       password: expect.stringMatching(/^[A-Za-z0-9_-]{32}$/),
       dbname: 'app',
       dbInstanceIdentifier: 'silo-ordered',
@@ -277,7 +278,11 @@ describe('ProvisioningSaga, per tier', () => {
     expect(h.admin.bootstrapAppRole).toHaveBeenCalledWith(
       ENDPOINT,
       { username: 'silo_ordered_admin', password: secretJson('silo/ordered/master').password },
-      { role: 'silo_ordered_app', password: secretJson('silo/ordered/app').password },
+      {
+        role: 'silo_ordered_app',
+        login: 'silo_ordered_app_a',
+        password: secretJson('silo/ordered/app').password,
+      },
     );
     expect(h.store.tenants.get(tenant.id)).toMatchObject({
       status: 'ACTIVE',
@@ -563,6 +568,25 @@ describe('ProvisioningSaga, permanent failures and compensation', () => {
     expect(h.aws.rds.commandCalls(CreateDBInstanceCommand).at(-1)!.args[0].input.MasterUserPassword).toBe(
       stored,
     );
+  });
+
+  it('converges the app role on an app secret an earlier version wrote, which names the app role itself', async () => {
+    const tenant = h.store.addTenant({ slug: 'legacy', tier: 'starter' });
+    h.admin.bootstrapAppRole.mockImplementationOnce(() => {
+      // As if the secret had been written before new tenants started on …_app_a.
+      const stored = h.aws.secretValues.get('silo/legacy/app')!;
+      stored.value = JSON.stringify({ ...JSON.parse(stored.value), username: 'silo_legacy_app' });
+      return Promise.reject(
+        new ProvisioningError(ProvisioningErrorCode.DATABASE_UNAVAILABLE, 'the database is restarting'),
+      );
+    });
+
+    expect((await h.drive(tenant.id)).status).toBe('ACTIVE');
+    expect(h.admin.bootstrapAppRole).toHaveBeenCalledTimes(2);
+    expect(h.admin.bootstrapAppRole).toHaveBeenLastCalledWith(ENDPOINT, expect.anything(), {
+      role: 'silo_legacy_app',
+      password: secretJson('silo/legacy/app').password,
+    });
   });
 
   it('leaves an ACTIVE tenant alone when its job runs again', async () => {

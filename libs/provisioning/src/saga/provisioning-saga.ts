@@ -41,7 +41,7 @@ export class ProvisioningSaga {
     private readonly log: SagaLog,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.steps = new ProvisioningSteps(deps);
+    this.steps = new ProvisioningSteps(deps, log);
   }
 
   async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {

@@ -6,11 +6,12 @@ import {
   type SecretJson,
 } from '@silo/aws';
 import { ProvisioningError, ProvisioningErrorCode, type TenantResourceNames } from '@silo/core';
-import { TenantMigrationError } from '@silo/tenant-schema';
+import { appLoginRoles, TenantMigrationError } from '@silo/tenant-schema';
 import type { TenantDatabaseEndpoint, TenantDatabaseHost } from '../hosts/tenant-database-host';
 import type {
   ProvisioningStore,
   SagaContext,
+  SagaLog,
   StepCompletion,
   TenantRecord,
 } from '../store/provisioning-store';
@@ -63,7 +64,10 @@ const DONE: StepResult = { kind: 'done' };
  * what the earlier run made (by deterministic names) and continues.
  */
 export class ProvisioningSteps {
-  constructor(private readonly deps: StepDeps) {}
+  constructor(
+    private readonly deps: StepDeps,
+    private readonly log?: SagaLog,
+  ) {}
 
   /** `completion` is how the step is recorded as done, for a step that must do so itself. */
   run(step: ProvisionStep, run: StepRun, completion: StepCompletion): Promise<StepResult> {
@@ -195,14 +199,17 @@ export class ProvisioningSteps {
     return DONE;
   }
 
-  /** The app secret is written before the role, for the same reason as the master secret. */
+  /**
+   * The app secret is written before the role, for the same reason as the master secret. It names
+   * the first of the alternating logins (`…_app_a`), a member of the app role that holds the grants.
+   */
   private async bootstrapDatabase(run: StepRun): Promise<StepResult> {
     const { tenant, names, tags } = run;
     const { secrets, store, admin, settings } = this.deps;
     const endpoint = this.endpoint(tenant, names);
     const value = {
       ...connectionFields(endpoint, names),
-      username: names.appRole,
+      username: appLoginRoles(names.appRole)[0],
       password: generatePassword(),
     };
     const { arn, created } = await secrets.create(names.appSecretName, value, {
@@ -211,15 +218,31 @@ export class ProvisioningSteps {
       ownerTenantId: tenant.id,
     });
     await store.updateDatabaseFacts(tenant.id, { appSecretArn: arn });
-    // A re-run keeps the password already stored, so the role converges to the secret.
-    const password = created ? value.password : (await secrets.read(names.appSecretName))?.password;
-    if (typeof password !== 'string' || !password) {
+    // A re-run keeps the user and password already stored, so the roles converge to the secret
+    // (the app role itself, when an earlier version of this step wrote the secret).
+    const stored = created ? value : await secrets.read(names.appSecretName);
+    const { username, password } = stored ?? {};
+    if (
+      typeof password !== 'string' ||
+      !password ||
+      (username !== names.appRole && !appLoginRoles(names.appRole).includes(String(username)))
+    ) {
       throw new ProvisioningError(
         ProvisioningErrorCode.INCONSISTENT_STATE,
-        `secret ${names.appSecretName} has no password`,
+        `secret ${names.appSecretName} has no password or names a user other than the app logins`,
       );
     }
-    await admin.bootstrapAppRole(endpoint, await this.owner(run), { role: names.appRole, password });
+    const { revokedMemberships } = await admin.bootstrapAppRole(endpoint, await this.owner(run), {
+      role: names.appRole,
+      ...(username !== names.appRole && { login: String(username) }),
+      password,
+    });
+    if (revokedMemberships.length > 0) {
+      this.log?.warn(
+        { tenantId: tenant.id, revokedMemberships },
+        'revoked role memberships granted to the app roles by hand',
+      );
+    }
     return DONE;
   }
 
