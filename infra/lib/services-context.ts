@@ -265,10 +265,17 @@ export function servicesFromContext(get: (key: string) => unknown): {
   if (workerMin > workerMax)
     fail(`context workerMin (${workerMin}) must not be above workerMax (${workerMax})`);
 
-  const siloEnvironment = text('environment') ?? 'production';
+  // The worker's policy allows tags of the prerequisites' environment only (their output, when
+  // the file has it): a different SILO_ENVIRONMENT here would be refused by IAM at every create.
+  const deployedEnvironment = outputs[outputKeyFor('SILO_ENVIRONMENT')];
+  const siloEnvironment = text('environment') ?? deployedEnvironment ?? 'production';
   const environmentCheck = environmentSchema.shape.SILO_ENVIRONMENT.safeParse(siloEnvironment);
   if (!environmentCheck.success)
     fail(`context environment (SILO_ENVIRONMENT) ${environmentCheck.error.issues[0]?.message}`);
+  if (deployedEnvironment !== undefined && deployedEnvironment !== siloEnvironment)
+    fail(
+      `context environment (SILO_ENVIRONMENT) is ${JSON.stringify(siloEnvironment)}, but ${file} has SiloEnvironment ${JSON.stringify(deployedEnvironment)}: the worker's policy allows that environment's tags only; leave environment unset, or deploy the prerequisites with -c environment=${siloEnvironment}`,
+    );
 
   const jwksUrl = required(
     'authJwksUrl',

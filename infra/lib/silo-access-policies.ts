@@ -4,6 +4,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import {
   QUEUE_DEPTH_METRIC,
+  ENVIRONMENT_TAG_KEY,
   MANAGED_BY_TAG_KEY,
   MANAGED_BY_TAG_VALUE,
   TENANT_ID_TAG_KEY,
@@ -19,6 +20,8 @@ export interface SiloAccessPoliciesProps {
   tenantKey: kms.IKey;
   /** Name of the DB subnet group the worker passes (RDS_SUBNET_GROUP). */
   subnetGroupName: string;
+  /** SILO_ENVIRONMENT of the worker: the `silo:environment` tag value of every tenant resource. */
+  environment: string;
 }
 
 /**
@@ -26,10 +29,16 @@ export interface SiloAccessPoliciesProps {
  * Every statement names the calls that need it in the README's "Infrastructure" tables; the
  * tests fail when the worker's actions and the AWS calls in libs/aws drift apart.
  *
- * Two rules shape the conditions:
- * - Creates carry the tenant tags, so they require `managed-by=silo`, a tenant id and no tag
- *   keys other than the worker's (aws:RequestTag, aws:TagKeys).
- * - Changes to existing resources require the resource to be tagged `managed-by=silo`. Reads
+ * Three rules shape the conditions:
+ * - Creates carry the tenant tags, so they require `managed-by=silo`, `silo:environment` = this
+ *   environment, a tenant id and no tag keys other than the worker's (aws:RequestTag, aws:TagKeys).
+ * - Changes to existing resources require the resource to be tagged `managed-by=silo` and
+ *   `silo:environment` = this environment.
+ * - Explicit denies keep the two ownership tags: no tag call on a resource that carries another
+ *   owner's or another environment's value, and no removing either key. RDS, Secrets Manager and
+ *   CloudWatch have no condition key that tells a create's tags from a later tag call (no
+ *   `ec2:CreateAction` equivalent), so an untagged resource under the prefix can still be tagged
+ *   (README, "What IAM cannot express here"). Reads
  *   (Describe*, the worker's GetSecretValue) are limited by name only: the worker must tell
  *   "not there" from "someone else's" (RESOURCE_NAME_TAKEN, 'gone', 'not-ours'), and a tag
  *   condition turns both into AccessDenied.
@@ -58,11 +67,34 @@ export class SiloAccessPolicies extends Construct {
     const viaService = (service: string) => `${service}.${Aws.REGION}.${Aws.URL_SUFFIX}`;
 
     const tenantRequestTags = {
-      StringEquals: { [`aws:RequestTag/${MANAGED_BY_TAG_KEY}`]: MANAGED_BY_TAG_VALUE },
+      StringEquals: {
+        [`aws:RequestTag/${MANAGED_BY_TAG_KEY}`]: MANAGED_BY_TAG_VALUE,
+        [`aws:RequestTag/${ENVIRONMENT_TAG_KEY}`]: props.environment,
+      },
       'ForAllValues:StringEquals': { 'aws:TagKeys': [...TENANT_TAG_KEYS] },
       Null: { [`aws:RequestTag/${TENANT_ID_TAG_KEY}`]: 'false' },
     };
+    /** The resource carries Silo's tags for this environment (`prefix`: the tag condition key's). */
+    const taggedOurs = (prefix: string) => ({
+      StringEquals: {
+        [`${prefix}/${MANAGED_BY_TAG_KEY}`]: MANAGED_BY_TAG_VALUE,
+        [`${prefix}/${ENVIRONMENT_TAG_KEY}`]: props.environment,
+      },
+    });
     const taggedManagedBy = (key: string) => ({ StringEquals: { [key]: MANAGED_BY_TAG_VALUE } });
+    // Everything the worker may tag: the ownership tags of these are what the denies keep.
+    const taggable = [instances, prefixedSnapshots, masterSecrets, appSecrets, alarms];
+    const tagActions = ['rds:AddTagsToResource', 'secretsmanager:TagResource', 'cloudwatch:TagResource'];
+    const untagActions = [
+      'rds:RemoveTagsFromResource',
+      'secretsmanager:UntagResource',
+      'cloudwatch:UntagResource',
+    ];
+    /** A tag call on a resource whose `key` tag is there with another value than `value`. */
+    const taggedOtherwise = (key: string, value: string) => ({
+      Null: { [`aws:ResourceTag/${key}`]: 'false' },
+      StringNotEquals: { [`aws:ResourceTag/${key}`]: value },
+    });
 
     this.worker = new iam.ManagedPolicy(this, 'Worker', {
       managedPolicyName: props.names.workerPolicy,
@@ -93,7 +125,11 @@ export class SiloAccessPolicies extends Construct {
             arn('rds', 'og', 'default:postgres-*'),
           ],
         }),
-        // CreateDBInstance with Tags is authorized as AddTagsToResource too.
+        // CreateDBInstance with Tags is authorized as AddTagsToResource too. RDS has no key that
+        // tells those tags from a later AddTagsToResource (rds:TagsFromRequest is true for both),
+        // so this also lets the reconciler and a tier change retag an instance: with Silo's whole
+        // tag set for this environment only, and never one another owner's or environment's tags
+        // claim (KeepOthersTags, KeepOtherEnvironmentsTags).
         new iam.PolicyStatement({
           sid: 'TagTenantInstancesOnCreate',
           actions: ['rds:AddTagsToResource'],
@@ -111,14 +147,21 @@ export class SiloAccessPolicies extends Construct {
           sid: 'ChangeOwnTenantInstances',
           actions: ['rds:ModifyDBInstance', 'rds:DeleteDBInstance', 'rds:CreateDBSnapshot'],
           resources: [instances],
-          conditions: taggedManagedBy(`rds:db-tag/${MANAGED_BY_TAG_KEY}`),
+          conditions: taggedOurs('rds:db-tag'),
         }),
-        // ...and on the snapshot, which does not exist yet (no tag to check), so by name only;
-        // CopyTagsToSnapshot copies the instance's tags onto it.
+        // ...and on the snapshot, which does not exist yet (no tag to check), so by name only.
         new iam.PolicyStatement({
           sid: 'TakeFinalSnapshots',
-          actions: ['rds:CreateDBSnapshot', 'rds:AddTagsToResource'],
+          actions: ['rds:CreateDBSnapshot'],
           resources: [finalSnapshots],
+        }),
+        // CopyTagsToSnapshot copies the instance's tags onto it: tags inherited, not in the request
+        // (rds:TagsFromRequest false), which a standalone AddTagsToResource call never is.
+        new iam.PolicyStatement({
+          sid: 'TagFinalSnapshotsFromInstance',
+          actions: ['rds:AddTagsToResource'],
+          resources: [finalSnapshots],
+          conditions: { BoolIfExists: { 'rds:TagsFromRequest': 'false' } },
         }),
         // RDS encrypts the instance (storage, Performance Insights) through a grant it creates
         // with the caller's permissions: only through RDS, only for an AWS resource.
@@ -137,7 +180,8 @@ export class SiloAccessPolicies extends Construct {
           resources: [props.tenantKey.keyArn],
           conditions: { StringEquals: { 'kms:ViaService': viaService('rds') } },
         }),
-        // CreateSecret with Tags is authorized as TagResource too.
+        // CreateSecret with Tags is authorized as TagResource too (and, as for RDS, no key tells
+        // it from a later TagResource: the reconciler's retagging uses this statement).
         new iam.PolicyStatement({
           sid: 'CreateTenantSecrets',
           actions: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
@@ -158,7 +202,7 @@ export class SiloAccessPolicies extends Construct {
             'secretsmanager:DeleteSecret',
           ],
           resources: [masterSecrets, appSecrets],
-          conditions: taggedManagedBy(`aws:ResourceTag/${MANAGED_BY_TAG_KEY}`),
+          conditions: taggedOurs('aws:ResourceTag'),
         }),
         // Secrets Manager encrypts each secret version under a data key from the tenant key
         // (CreateSecret, PutSecretValue) and decrypts it (GetSecretValue; CreateSecret checks it
@@ -174,7 +218,8 @@ export class SiloAccessPolicies extends Construct {
             },
           },
         }),
-        // PutMetricAlarm with Tags is authorized as TagResource too.
+        // PutMetricAlarm with Tags is authorized as TagResource too (a tier change's TagResource
+        // of silo:tier on existing alarms uses this statement as well).
         new iam.PolicyStatement({
           sid: 'PutTenantAlarms',
           actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource'],
@@ -209,13 +254,13 @@ export class SiloAccessPolicies extends Construct {
           sid: 'DeleteOwnSnapshots',
           actions: ['rds:DeleteDBSnapshot'],
           resources: [prefixedSnapshots],
-          conditions: taggedManagedBy(`rds:snapshot-tag/${MANAGED_BY_TAG_KEY}`),
+          conditions: taggedOurs('rds:snapshot-tag'),
         }),
         new iam.PolicyStatement({
           sid: 'DeleteOwnTenantAlarms',
           actions: ['cloudwatch:DeleteAlarms'],
           resources: [alarms],
-          conditions: taggedManagedBy(`aws:ResourceTag/${MANAGED_BY_TAG_KEY}`),
+          conditions: taggedOurs('aws:ResourceTag'),
         }),
         // The queue depth the services stack scales the workers on. PutMetricData has no
         // resource type (AWS authorizes it on "*" only); the namespace condition is the limit.
@@ -224,6 +269,32 @@ export class SiloAccessPolicies extends Construct {
           actions: ['cloudwatch:PutMetricData'],
           resources: ['*'],
           conditions: { StringEquals: { 'cloudwatch:namespace': QUEUE_DEPTH_METRIC.namespace } },
+        }),
+        // The allows above put `managed-by=silo` and this environment's tag only, so a tag call on
+        // a resource that carries another value would change it: denied, whichever policy allows.
+        new iam.PolicyStatement({
+          sid: 'KeepOthersTags',
+          effect: iam.Effect.DENY,
+          actions: tagActions,
+          resources: taggable,
+          conditions: taggedOtherwise(MANAGED_BY_TAG_KEY, MANAGED_BY_TAG_VALUE),
+        }),
+        new iam.PolicyStatement({
+          sid: 'KeepOtherEnvironmentsTags',
+          effect: iam.Effect.DENY,
+          actions: tagActions,
+          resources: taggable,
+          conditions: taggedOtherwise(ENVIRONMENT_TAG_KEY, props.environment),
+        }),
+        // The worker removes no tags; should another policy on its role allow it, never these two.
+        new iam.PolicyStatement({
+          sid: 'KeepOwnershipTags',
+          effect: iam.Effect.DENY,
+          actions: untagActions,
+          resources: taggable,
+          conditions: {
+            'ForAnyValue:StringEquals': { 'aws:TagKeys': [MANAGED_BY_TAG_KEY, ENVIRONMENT_TAG_KEY] },
+          },
         }),
       ],
     });

@@ -92,8 +92,28 @@ export const MANAGED_BY_TAG_VALUE: string = sampleTags[MANAGED_BY_TAG_KEY];
 /** The tag key naming the owning tenant; every create must carry it. */
 export const TENANT_ID_TAG_KEY = 'silo:tenant-id';
 
-if (!MANAGED_BY_TAG_VALUE || !TENANT_TAG_KEYS.includes(TENANT_ID_TAG_KEY)) {
-  throw new Error('libs/core tenantTags no longer sets managed-by and silo:tenant-id: update infra/');
+/** The tag key naming the environment (SILO_ENVIRONMENT) a tenant resource belongs to. */
+export const ENVIRONMENT_TAG_KEY = 'silo:environment';
+
+if (
+  !MANAGED_BY_TAG_VALUE ||
+  !TENANT_TAG_KEYS.includes(TENANT_ID_TAG_KEY) ||
+  sampleTags[ENVIRONMENT_TAG_KEY] !== 'environment'
+) {
+  throw new Error(
+    'libs/core tenantTags no longer sets managed-by, silo:tenant-id and silo:environment: update infra/',
+  );
+}
+
+/** Validates a SILO_ENVIRONMENT value with the configuration's own rule. */
+export function assertSiloEnvironment(environment: string): string {
+  const parsed = environmentSchema.shape.SILO_ENVIRONMENT.safeParse(environment);
+  if (!parsed.success) {
+    throw new Error(
+      `environment ${JSON.stringify(environment)} is not a valid SILO_ENVIRONMENT: ${parsed.error.issues[0]?.message}`,
+    );
+  }
+  return environment;
 }
 
 /** Validates a prefix with the same rule as SILO_RESOURCE_PREFIX. */

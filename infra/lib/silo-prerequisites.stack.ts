@@ -13,12 +13,22 @@ import {
   ControlPlaneRedis,
 } from './control-plane-stores';
 import { SiloAccessPolicies } from './silo-access-policies';
-import { assertResourcePrefix, prerequisiteNames, tenantResourcePatterns } from './silo-names';
+import {
+  assertResourcePrefix,
+  assertSiloEnvironment,
+  prerequisiteNames,
+  tenantResourcePatterns,
+} from './silo-names';
 import { TenantNetwork, type ExistingNetwork } from './tenant-network';
 
 export interface SiloPrerequisitesProps extends StackProps {
   /** SILO_RESOURCE_PREFIX of the control plane this account serves. Default: `silo`. */
   resourcePrefix?: string;
+  /**
+   * SILO_ENVIRONMENT of that control plane: the worker's policy lets it tag, change and delete
+   * only resources tagged `silo:environment` = this. Default: `production` (the services stack's).
+   */
+  siloEnvironment?: string;
   /**
    * VPC and private subnets for tenant instances (and the optional control-plane stores).
    * Default: a new VPC with isolated subnets in two AZs.
@@ -46,6 +56,7 @@ export const PREREQUISITES_TAG = { key: 'silo:component', value: 'prerequisites'
  */
 export class SiloPrerequisitesStack extends Stack {
   readonly prefix: string;
+  readonly siloEnvironment: string;
   readonly tenantKey: kms.Key;
   readonly alarmTopic: sns.Topic;
   readonly network: TenantNetwork;
@@ -54,6 +65,7 @@ export class SiloPrerequisitesStack extends Stack {
   constructor(scope: Construct, id: string, props: SiloPrerequisitesProps = {}) {
     super(scope, id, props);
     this.prefix = assertResourcePrefix(props.resourcePrefix ?? 'silo');
+    this.siloEnvironment = assertSiloEnvironment(props.siloEnvironment ?? 'production');
     const names = prerequisiteNames(this.prefix);
     Tags.of(this).add(PREREQUISITES_TAG.key, PREREQUISITES_TAG.value);
 
@@ -73,12 +85,27 @@ export class SiloPrerequisitesStack extends Stack {
       enableKeyRotation: true,
       pendingWindow: Duration.days(7),
     });
+    const patterns = tenantResourcePatterns(this.prefix);
+    // Only this account's tenant alarms, the ones the topic policy lets publish (a service
+    // principal acts for every account: without these conditions any account's alarms could).
+    const fromTenantAlarms = {
+      StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+      ArnLike: {
+        'aws:SourceArn': this.formatArn({
+          service: 'cloudwatch',
+          resource: 'alarm',
+          resourceName: patterns.alarm,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      },
+    };
     alarmKey.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'CloudWatchAlarmsPublish',
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
+        conditions: fromTenantAlarms,
       }),
     );
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
@@ -87,24 +114,13 @@ export class SiloPrerequisitesStack extends Stack {
       masterKey: alarmKey,
       enforceSSL: true,
     });
-    const patterns = tenantResourcePatterns(this.prefix);
     this.alarmTopic.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'TenantAlarmsPublish',
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['sns:Publish'],
         resources: [this.alarmTopic.topicArn],
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-          ArnLike: {
-            'aws:SourceArn': this.formatArn({
-              service: 'cloudwatch',
-              resource: 'alarm',
-              resourceName: patterns.alarm,
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-        },
+        conditions: fromTenantAlarms,
       }),
     );
     if (props.alarmEmail) {
@@ -123,10 +139,16 @@ export class SiloPrerequisitesStack extends Stack {
       names,
       tenantKey: this.tenantKey,
       subnetGroupName: names.tenantSubnetGroup,
+      environment: this.siloEnvironment,
     });
 
     this.configOutput('AWS_REGION', Aws.REGION, 'region of the tenant resources');
     this.configOutput('SILO_RESOURCE_PREFIX', this.prefix, 'prefix of every tenant resource name');
+    this.configOutput(
+      'SILO_ENVIRONMENT',
+      this.siloEnvironment,
+      'the silo:environment tag the worker policy allows',
+    );
     this.configOutput('KMS_KEY_ID', this.tenantKey.keyArn, `key ${names.tenantKeyAlias}`);
     this.configOutput('ALARM_SNS_TOPIC_ARN', this.alarmTopic.topicArn, 'alarm actions');
     this.configOutput(

@@ -5,6 +5,7 @@ import type { SiloPrerequisitesProps } from './silo-prerequisites.stack';
 /** The context keys of the prerequisites stack. */
 export const PREREQUISITES_CONTEXT_KEYS = [
   'prefix',
+  'environment',
   'stackName',
   'vpcId',
   'privateSubnetIds',
@@ -40,6 +41,7 @@ export function stackFromContext(get: (key: string) => unknown): {
     stackName: text('stackName') ?? `${prefix}-prerequisites`,
     props: {
       resourcePrefix: prefix,
+      siloEnvironment: text('environment'),
       network: vpcId && privateSubnetIds ? { vpcId, privateSubnetIds } : undefined,
       dataPlaneSecurityGroupId: text('dataPlaneSecurityGroupId'),
       controlPlaneSecurityGroupId: text('controlPlaneSecurityGroupId'),

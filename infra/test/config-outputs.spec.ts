@@ -16,6 +16,7 @@ const outputs = (json: typeof full.json) => json.Outputs ?? {};
 const AWS_CONFIGURATION: EnvironmentVariable[] = [
   'AWS_REGION',
   'SILO_RESOURCE_PREFIX',
+  'SILO_ENVIRONMENT',
   'KMS_KEY_ID',
   'ALARM_SNS_TOPIC_ARN',
   'RDS_SUBNET_GROUP',
@@ -51,6 +52,7 @@ describe('stack outputs', () => {
     const value = (key: string) => render(outputs(full.json)[key].Value);
     expect(value('AwsRegion')).toBe('${AWS::Region}');
     expect(value('SiloResourcePrefix')).toBe('silo');
+    expect(value('SiloEnvironment')).toBe('production');
     expect(value('KmsKeyId')).toBe('${TenantKey8692782D.Arn}');
     expect(value('AlarmSnsTopicArn')).toBe('${AlarmTopicD01E77F9}');
     expect(value('RdsSubnetGroup')).toMatch(/^\$\{NetworkSubnetGroup[A-Z0-9]+\}$/);
@@ -85,6 +87,7 @@ describe('outputs to .env', () => {
   const deployed = {
     AwsRegion: 'eu-west-1',
     SiloResourcePrefix: 'silo',
+    SiloEnvironment: 'production',
     KmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/0f0e0d0c-0b0a-0908-0706-050403020100',
     AlarmSnsTopicArn: 'arn:aws:sns:eu-west-1:123456789012:silo-alarms',
     RdsSubnetGroup: 'silo-tenants',
@@ -114,6 +117,25 @@ describe('outputs to .env', () => {
     );
     expect(lines).toContain(`# DataPlaneSecurityGroupId: ${deployed.DataPlaneSecurityGroupId}`);
   });
+
+  it('never says AWS is an emulator: no AWS_EMULATOR or AWS_ENDPOINT_URL, so the alarm topic stays required', () => {
+    for (const json of [full.json, byDefault.json]) {
+      const variables = Object.keys(outputs(json)).map(variableForOutputKey);
+      expect(variables).not.toContain('AWS_EMULATOR');
+      expect(variables).not.toContain('AWS_ENDPOINT_URL');
+    }
+    const lines = envLinesFromOutputs(deployed);
+    expect(lines.filter((l) => /^#?\s*AWS_(EMULATOR|ENDPOINT_URL)\b/.test(l))).toEqual([]);
+    const env = Object.fromEntries(
+      lines
+        .filter((l) => !l.startsWith('#') && !l.startsWith('ALARM_SNS_TOPIC_ARN='))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    const parsed = environmentSchema.safeParse(env);
+    expect(parsed.success ? [] : parsed.error.issues.map((i) => i.path.join('.'))).toContain(
+      'ALARM_SNS_TOPIC_ARN',
+    );
+  });
 });
 
 describe('stack context', () => {
@@ -124,6 +146,7 @@ describe('stack context', () => {
       stackName: 'silo-prerequisites',
       props: expect.objectContaining({
         resourcePrefix: 'silo',
+        siloEnvironment: undefined,
         network: undefined,
         controlPlaneDatabase: false,
         controlPlaneRedis: false,
@@ -134,12 +157,14 @@ describe('stack context', () => {
   it('reads an existing network and flags as cdk -c passes them', () => {
     const { stackName, props } = from({
       prefix: 'acme',
+      environment: 'staging',
       vpcId: 'vpc-1',
       privateSubnetIds: 'subnet-a, subnet-b',
       controlPlaneDatabase: 'true',
       controlPlaneRedis: false,
     });
     expect(stackName).toBe('acme-prerequisites');
+    expect(props.siloEnvironment).toBe('staging');
     expect(props.network).toEqual({ vpcId: 'vpc-1', privateSubnetIds: ['subnet-a', 'subnet-b'] });
     expect(props.controlPlaneDatabase).toBe(true);
     expect(props.controlPlaneRedis).toBe(false);

@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { tenantTags } from '../../libs/core/src/provisioning/tenant-resource-names';
 import { QUEUE_DEPTH_METRIC, prerequisiteNames } from '../lib/silo-names';
+import { allowedBy, evaluate, tagContext, type AwsRequest } from './policy-evaluator';
 import {
   actionsOf,
   leastPrivilegeViolations,
@@ -34,7 +36,8 @@ const statement = (policy: FoundPolicy, sid: string): Statement => {
   if (!found) throw new Error(`${policy.name} has no statement ${sid}`);
   return found;
 };
-const actionSet = (policy: FoundPolicy) => [...new Set(policy.statements.flatMap(actionsOf))].sort();
+const allows = (policy: FoundPolicy) => policy.statements.filter((s) => s.Effect === 'Allow');
+const actionSet = (policy: FoundPolicy) => [...new Set(allows(policy).flatMap(actionsOf))].sort();
 
 const SERVICE_BY_SDK_PACKAGE: Record<string, string> = {
   '@aws-sdk/client-rds': 'rds',
@@ -197,10 +200,11 @@ describe('provisioning worker policy', () => {
       'PutTenantAlarms',
     ]) {
       const c = statement(worker, sid).Condition ?? {};
-      expect({ sid, managedBy: c.StringEquals?.['aws:RequestTag/managed-by'] }).toEqual({
+      expect({
         sid,
-        managedBy: 'silo',
-      });
+        managedBy: c.StringEquals?.['aws:RequestTag/managed-by'],
+        environment: c.StringEquals?.['aws:RequestTag/silo:environment'],
+      }).toEqual({ sid, managedBy: 'silo', environment: 'production' });
       expect(c.Null).toEqual({ 'aws:RequestTag/silo:tenant-id': 'false' });
       expect(c['ForAllValues:StringEquals']).toEqual({
         'aws:TagKeys': ['silo:tenant-id', 'silo:tenant-slug', 'silo:tier', 'silo:environment', 'managed-by'],
@@ -211,9 +215,15 @@ describe('provisioning worker policy', () => {
     expect(create.Condition?.StringEquals?.['rds:DatabaseEngine']).toBe('postgres');
   });
 
-  it('changes or deletes only resources tagged managed-by=silo', () => {
+  it("changes or deletes only resources tagged managed-by=silo and this environment's silo:environment", () => {
     expect(statement(worker, 'ChangeOwnTenantInstances').Condition).toEqual({
-      StringEquals: { 'rds:db-tag/managed-by': 'silo' },
+      StringEquals: { 'rds:db-tag/managed-by': 'silo', 'rds:db-tag/silo:environment': 'production' },
+    });
+    expect(statement(worker, 'DeleteOwnSnapshots').Condition).toEqual({
+      StringEquals: {
+        'rds:snapshot-tag/managed-by': 'silo',
+        'rds:snapshot-tag/silo:environment': 'production',
+      },
     });
     expect(actionsOf(statement(worker, 'ChangeOwnTenantInstances')).sort()).toEqual([
       'rds:CreateDBSnapshot',
@@ -222,7 +232,10 @@ describe('provisioning worker policy', () => {
     ]);
     for (const sid of ['ChangeOwnTenantSecrets', 'DeleteOwnTenantAlarms']) {
       expect(statement(worker, sid).Condition).toEqual({
-        StringEquals: { 'aws:ResourceTag/managed-by': 'silo' },
+        StringEquals: {
+          'aws:ResourceTag/managed-by': 'silo',
+          'aws:ResourceTag/silo:environment': 'production',
+        },
       });
     }
   });
@@ -373,7 +386,7 @@ describe('README action tables', () => {
     });
   }
   const policyRows = (policy: FoundPolicy) =>
-    policy.statements.flatMap((s) => actionsOf(s).map((a) => `${a} ${s.Sid}`));
+    allows(policy).flatMap((s) => actionsOf(s).map((a) => `${a} ${s.Sid}`));
 
   it.each([
     ['worker', names.workerPolicy],
@@ -382,5 +395,239 @@ describe('README action tables', () => {
   ])('lists every action the %s policy allows with the statement that allows it', (_who, policyName) => {
     const policy = managedPolicy(policyName);
     expect(readmeRows(policyName).sort()).toEqual(policyRows(policy).sort());
+  });
+
+  it("names the worker's deny statements and what each keeps", () => {
+    const denies = worker.statements.filter((s) => s.Effect === 'Deny').map((s) => s.Sid!);
+    expect(denies.sort()).toEqual(['KeepOtherEnvironmentsTags', 'KeepOthersTags', 'KeepOwnershipTags']);
+    for (const sid of denies)
+      expect({ sid, inReadme: readme.includes(`\`${sid}\``) }).toEqual({ sid, inReadme: true });
+  });
+});
+
+describe('who may tag what: the worker policy evaluated', () => {
+  const statements = worker.statements;
+  const arn = (service: string, resource: string) =>
+    `arn:\${AWS::Partition}:${service}:\${AWS::Region}:\${AWS::AccountId}:${resource}`;
+  const RESOURCES = {
+    rds: { tag: 'rds:AddTagsToResource', arn: arn('rds', 'db:silo-acme'), resourceTagKey: 'rds:db-tag' },
+    secretsmanager: {
+      tag: 'secretsmanager:TagResource',
+      arn: arn('secretsmanager', 'secret:silo/acme/master-AbCdEf'),
+      resourceTagKey: 'secretsmanager:ResourceTag',
+    },
+    cloudwatch: {
+      tag: 'cloudwatch:TagResource',
+      arn: arn('cloudwatch', 'alarm:silo-acme-cpu'),
+      resourceTagKey: undefined,
+    },
+  } as const;
+  const CREATES = {
+    rds: {
+      action: 'rds:CreateDBInstance',
+      extra: {
+        'rds:DatabaseEngine': 'postgres',
+        'rds:StorageEncrypted': 'true',
+        'rds:TagsFromRequest': 'true',
+      },
+    },
+    secretsmanager: { action: 'secretsmanager:CreateSecret', extra: {} },
+    cloudwatch: { action: 'cloudwatch:PutMetricAlarm', extra: {} },
+  } as const;
+  const SERVICES = Object.keys(RESOURCES) as (keyof typeof RESOURCES)[];
+  const silo = tenantTags({ id: 't-1', slug: 'acme', tier: 'pro' }, 'production');
+  const tagRequest = (
+    service: keyof typeof RESOURCES,
+    requestTags: Record<string, string>,
+    resourceTags?: Record<string, string>,
+  ): AwsRequest => ({
+    action: RESOURCES[service].tag,
+    resource: RESOURCES[service].arn,
+    context: tagContext({
+      requestTags,
+      resourceTags,
+      resourceTagKey: RESOURCES[service].resourceTagKey,
+      extra: service === 'rds' ? { 'rds:TagsFromRequest': 'true' } : {},
+    }),
+  });
+
+  it.each(SERVICES)(
+    "%s: creates a tenant resource with Silo's tags, and the tag call that comes with it",
+    (service) => {
+      const create: AwsRequest = {
+        action: CREATES[service].action,
+        resource: RESOURCES[service].arn,
+        context: tagContext({ requestTags: silo, extra: CREATES[service].extra }),
+      };
+      expect(evaluate(statements, create)).toBe('allowed');
+      expect(evaluate(statements, tagRequest(service, silo))).toBe('allowed');
+    },
+  );
+
+  it.each(SERVICES)(
+    '%s: refuses tags of another environment, an extra key, or none of managed-by',
+    (service) => {
+      const { 'managed-by': _managedBy, ...unmanaged } = silo;
+      for (const tags of [
+        { ...silo, 'silo:environment': 'staging' },
+        { ...silo, owner: 'someone' },
+        { ...silo, 'managed-by': 'terraform' },
+        unmanaged,
+      ]) {
+        expect({ tags, decision: evaluate(statements, tagRequest(service, tags)) }).toEqual({
+          tags,
+          decision: 'implicitly denied',
+        });
+      }
+    },
+  );
+
+  it.each(SERVICES)(
+    '%s: retags its own resources (a tier change, the reconciler putting tags back)',
+    (service) => {
+      const before = { ...silo, 'silo:tier': 'starter' };
+      expect(evaluate(statements, tagRequest(service, silo, before))).toBe('allowed');
+    },
+  );
+
+  it.each(SERVICES)(
+    "%s: never tags a resource that carries another owner's or another environment's tags",
+    (service) => {
+      const others: Record<string, string>[] = [
+        { 'managed-by': 'terraform' },
+        { 'managed-by': 'terraform', 'silo:environment': 'production' },
+        { ...silo, 'silo:environment': 'staging' },
+        { 'silo:environment': 'staging' },
+      ];
+      for (const resourceTags of others) {
+        expect({
+          resourceTags,
+          decision: evaluate(statements, tagRequest(service, silo, resourceTags)),
+        }).toEqual({
+          resourceTags,
+          decision: 'denied',
+        });
+      }
+    },
+  );
+
+  it("tags an untagged existing resource only through the tag-on-create statements, and only with Silo's whole tag set (IAM cannot tell it from a create: README)", () => {
+    // No statement added later may widen this: the untagged case is the create case to IAM.
+    expect(SERVICES.map((service) => allowedBy(statements, tagRequest(service, silo, {})))).toEqual([
+      ['TagTenantInstancesOnCreate'],
+      ['CreateTenantSecrets'],
+      ['PutTenantAlarms'],
+    ]);
+    for (const service of SERVICES) {
+      expect(evaluate(statements, tagRequest(service, { ...silo, 'silo:environment': 'staging' }, {}))).toBe(
+        'implicitly denied',
+      );
+    }
+  });
+
+  it('removes neither ownership tag, even if another policy on the role allowed untagging', () => {
+    const untagAnything = {
+      Effect: 'Allow' as const,
+      Action: ['rds:*', 'secretsmanager:*', 'cloudwatch:*'],
+      Resource: '*',
+    };
+    const withExtra = [...statements, untagAnything];
+    const untag = (action: string, resource: string, keys: string[]): AwsRequest => ({
+      action,
+      resource,
+      context: tagContext({ tagKeys: keys, resourceTags: silo }),
+    });
+    for (const [action, resource] of [
+      ['rds:RemoveTagsFromResource', RESOURCES.rds.arn],
+      ['secretsmanager:UntagResource', RESOURCES.secretsmanager.arn],
+      ['cloudwatch:UntagResource', RESOURCES.cloudwatch.arn],
+    ]) {
+      for (const keys of [['managed-by'], ['silo:environment'], ['silo:tier', 'managed-by']]) {
+        expect({ action, keys, decision: evaluate(withExtra, untag(action, resource, keys)) }).toEqual({
+          action,
+          keys,
+          decision: 'denied',
+        });
+      }
+      expect(evaluate(withExtra, untag(action, resource, ['silo:tier']))).toBe('allowed');
+      expect(evaluate(statements, untag(action, resource, ['silo:tier']))).toBe('implicitly denied');
+    }
+  });
+
+  it("changes and deletes only this environment's resources", () => {
+    const change = (action: string, service: keyof typeof RESOURCES, resourceTags: Record<string, string>) =>
+      evaluate(statements, {
+        action,
+        resource: RESOURCES[service].arn,
+        context: tagContext({ resourceTags, resourceTagKey: RESOURCES[service].resourceTagKey }),
+      });
+    for (const [action, service] of [
+      ['rds:ModifyDBInstance', 'rds'],
+      ['rds:DeleteDBInstance', 'rds'],
+      ['secretsmanager:PutSecretValue', 'secretsmanager'],
+      ['secretsmanager:DeleteSecret', 'secretsmanager'],
+      ['cloudwatch:DeleteAlarms', 'cloudwatch'],
+    ] as const) {
+      expect({ action, ours: change(action, service, silo) }).toEqual({ action, ours: 'allowed' });
+      const others: Record<string, string>[] = [
+        { ...silo, 'silo:environment': 'staging' },
+        { 'managed-by': 'silo' },
+        {},
+      ];
+      for (const tags of others) {
+        expect({ action, tags, decision: change(action, service, tags) }).toEqual({
+          action,
+          tags,
+          decision: 'implicitly denied',
+        });
+      }
+    }
+  });
+
+  it("tags a final snapshot with the instance's copied tags only, never by a standalone call", () => {
+    const snapshot = arn('rds', 'snapshot:silo-acme-final-20260101-000000');
+    const tagSnapshot = (tagsFromRequest: string) =>
+      evaluate(statements, {
+        action: 'rds:AddTagsToResource',
+        resource: snapshot,
+        context: tagContext({ requestTags: silo, extra: { 'rds:TagsFromRequest': tagsFromRequest } }),
+      });
+    expect(tagSnapshot('false')).toBe('allowed');
+    expect(tagSnapshot('true')).toBe('implicitly denied');
+    expect(evaluate(statements, { action: 'rds:CreateDBSnapshot', resource: snapshot, context: {} })).toBe(
+      'allowed',
+    );
+  });
+
+  it('evaluates as IAM does: deny wins, absent keys fail StringEquals, pass StringNotEquals and IfExists', () => {
+    const allow = (Condition?: Statement['Condition']): Statement => ({
+      Effect: 'Allow',
+      Action: 'rds:AddTagsToResource',
+      Resource: 'arn:x:db:silo-*',
+      Condition,
+    });
+    const request = (context: AwsRequest['context']): AwsRequest => ({
+      action: 'rds:addtagstoresource',
+      resource: 'arn:x:db:silo-a',
+      context,
+    });
+    expect(evaluate([allow()], request({}))).toBe('allowed');
+    expect(evaluate([allow()], { ...request({}), resource: 'arn:x:db:other' })).toBe('implicitly denied');
+    expect(evaluate([allow({ StringEquals: { k: 'v' } })], request({}))).toBe('implicitly denied');
+    expect(evaluate([allow({ StringNotEquals: { k: 'v' } })], request({}))).toBe('allowed');
+    expect(evaluate([allow({ BoolIfExists: { k: 'false' } })], request({}))).toBe('allowed');
+    expect(evaluate([allow({ BoolIfExists: { k: 'false' } })], request({ k: 'true' }))).toBe(
+      'implicitly denied',
+    );
+    expect(evaluate([allow({ 'ForAllValues:StringEquals': { k: ['a', 'b'] } })], request({ k: ['a'] }))).toBe(
+      'allowed',
+    );
+    expect(evaluate([allow({ 'ForAnyValue:StringEquals': { k: ['a'] } })], request({ k: ['b'] }))).toBe(
+      'implicitly denied',
+    );
+    expect(evaluate([allow(), { ...allow(), Effect: 'Deny' }], request({}))).toBe('denied');
+    expect(() => evaluate([allow({ NumericLessThan: { k: '1' } })], request({ k: '0' }))).toThrow(
+      /does not know/,
+    );
   });
 });

@@ -64,6 +64,30 @@ describe('encryption', () => {
     });
   });
 
+  it("lets CloudWatch use the alarm key for this account's tenant alarms only (aws:SourceAccount, aws:SourceArn)", () => {
+    for (const [json, prefix] of [
+      [full.json, 'silo'],
+      [existing.json, 'acme'],
+    ] as const) {
+      const alarmKey = resourcesOfType(json, 'AWS::KMS::Key').find(([, k]) =>
+        String(k.Properties?.Description).includes('alarm topic'),
+      )![1];
+      const statements = (alarmKey.Properties?.KeyPolicy as { Statement: Record<string, unknown>[] })
+        .Statement;
+      const cloudWatch = statements.filter((s) =>
+        JSON.stringify(s.Principal).includes('cloudwatch.amazonaws.com'),
+      ) as { Sid: string; Condition: { ArnLike: Record<string, unknown>; StringEquals: unknown } }[];
+      expect(cloudWatch.map((s) => s.Sid)).toEqual(['CloudWatchAlarmsPublish']);
+      const [statement] = cloudWatch;
+      expect(Object.keys(statement.Condition).sort()).toEqual(['ArnLike', 'StringEquals']);
+      expect(statement.Condition.StringEquals).toEqual({ 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
+      expect(Object.keys(statement.Condition.ArnLike)).toEqual(['aws:SourceArn']);
+      expect(render(statement.Condition.ArnLike['aws:SourceArn'])).toBe(
+        `arn:\${AWS::Partition}:cloudwatch:\${AWS::Region}:\${AWS::AccountId}:alarm:${prefix}-*-*`,
+      );
+    }
+  });
+
   it('lets only this account’s tenant alarms publish, over TLS', () => {
     const statements = resourcesOfType(full.json, 'AWS::SNS::TopicPolicy')
       .flatMap(
@@ -254,6 +278,32 @@ describe('names', () => {
     full.template.hasResourceProperties('AWS::KMS::Key', {
       Tags: Match.arrayWith([{ Key: 'silo:component', Value: 'prerequisites' }]),
     });
+  });
+
+  it("scopes the worker's tag conditions to the given environment, production by default, and outputs it", () => {
+    const staging = synth({ siloEnvironment: 'staging' });
+    const workerCondition = (json: TemplateJson) => {
+      const [, policy] = resourcesOfType(json, 'AWS::IAM::ManagedPolicy').find(
+        ([, p]) => p.Properties?.ManagedPolicyName === 'silo-provisioning-worker',
+      )!;
+      const statements = (
+        policy.Properties?.PolicyDocument as { Statement: { Sid: string; Condition?: object }[] }
+      ).Statement;
+      return statements.find((s) => s.Sid === 'CreateTenantSecrets')!.Condition as {
+        StringEquals: Record<string, string>;
+      };
+    };
+    expect(workerCondition(byDefault.json).StringEquals['aws:RequestTag/silo:environment']).toBe(
+      'production',
+    );
+    expect(workerCondition(staging.json).StringEquals['aws:RequestTag/silo:environment']).toBe('staging');
+    expect(staging.json.Outputs?.SiloEnvironment).toEqual({
+      Value: 'staging',
+      Description: 'SILO_ENVIRONMENT: the silo:environment tag the worker policy allows',
+    });
+    expect(() => new SiloPrerequisitesStack(new App(), 'Bad', { siloEnvironment: 'Prod_1' })).toThrow(
+      /not a valid SILO_ENVIRONMENT/,
+    );
   });
 
   it('refuses a prefix SILO_RESOURCE_PREFIX would refuse', () => {

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { App, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -790,5 +791,54 @@ describe('the app', () => {
   it('refuses services context without an image instead of ignoring it', () => {
     const { image: _image, ...withoutImage } = CONTEXT;
     expect(() => stacksOf(withoutImage)).toThrow(/^context image is required/);
+  });
+});
+
+describe('real AWS, never an emulator', () => {
+  it('sets neither AWS_EMULATOR nor AWS_ENDPOINT_URL, so every container needs the alarm topic', () => {
+    for (const json of [byDefault.json, tuned.json, ownStores.json]) {
+      for (const name of CONTAINERS) {
+        const { container } = taskDefinition(json, name);
+        const env = environmentOf(container);
+        expect({ name, emulator: env.AWS_EMULATOR, endpoint: env.AWS_ENDPOINT_URL }).toEqual({
+          name,
+          emulator: undefined,
+          endpoint: undefined,
+        });
+        const { ALARM_SNS_TOPIC_ARN: _topic, ...withoutTopic } = {
+          ...env,
+          ...Object.fromEntries(Object.keys(secretsOf(container)).map((k) => [k, 'x'])),
+        };
+        const parsed = environmentSchema.safeParse(withoutTopic);
+        expect(parsed.success ? [] : parsed.error.issues.map((i) => i.path.join('.'))).toEqual([
+          'ALARM_SNS_TOPIC_ARN',
+        ]);
+      }
+    }
+  });
+});
+
+describe("the prerequisites' environment", () => {
+  const withEnvironment = (environment: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'silo-outputs-'));
+    const file = join(dir, 'outputs.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ 'acme-prerequisites': { ...deployed, SiloEnvironment: environment } }),
+    );
+    return file;
+  };
+
+  it('takes SILO_ENVIRONMENT from the outputs, and refuses a context environment that differs', () => {
+    const file = withEnvironment('staging');
+    const from = (context: Record<string, unknown>) =>
+      servicesFromContext(
+        (key) => ({ ...CONTEXT, prerequisitesOutputs: file, ...context })[key as keyof typeof CONTEXT],
+      );
+    expect(from({}).props.siloEnvironment).toBe('staging');
+    expect(from({ environment: 'staging' }).props.siloEnvironment).toBe('staging');
+    expect(() => from({ environment: 'production' })).toThrow(
+      /^context environment \(SILO_ENVIRONMENT\) is "production", but .* has SiloEnvironment "staging"/,
+    );
   });
 });
