@@ -3,8 +3,7 @@
 // app until Ctrl-C, which stops everything this started.
 import { spawn, spawnSync } from 'node:child_process';
 import { URLSearchParams } from 'node:url';
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,22 +30,16 @@ if (!process.env.SILO_ENV_FILE && !existsSync(resolve(root, '.env'))) {
   copyFileSync(resolve(root, '.env.example'), resolve(root, '.env'));
   say('created .env from .env.example (edit it to change the local configuration)');
 }
-// The development signing secret is this checkout's own: a published one would let anybody mint
-// tokens. An empty one, or the example secret older .env files carry, is replaced in place.
-{
-  const envFile = process.env.SILO_ENV_FILE ?? resolve(root, '.env');
-  const text = existsSync(envFile) ? readFileSync(envFile, 'utf8') : '';
-  const line = /^AUTH_JWT_SECRET=(.*)$/m.exec(text);
-  if (line && (line[1].trim() === '' || line[1].trim() === 'local-development-only-secret-change-me')) {
-    const secret = randomBytes(32).toString('base64url');
-    writeFileSync(envFile, text.replace(/^AUTH_JWT_SECRET=.*$/m, `AUTH_JWT_SECRET=${secret}`));
-    say(`wrote a new random AUTH_JWT_SECRET into ${envFile} (npm run token signs with it)`);
-  }
-}
-
 if (!args.includes('--no-build')) runOrFail('build', 'npm', ['run', '--silent', 'build']);
 
-const { ConfigError, loadConfig } = require(resolve(root, 'dist/libs/config/src/index.js'));
+const { ConfigError, ensureOwnDevJwtSecret, loadConfig } = require(
+  resolve(root, 'dist/libs/config/src/index.js'),
+);
+// The development signing secret is this checkout's own: a published one would let anybody mint
+// tokens. Only in the .env this script owns, never in a file SILO_ENV_FILE names.
+if (!process.env.SILO_ENV_FILE && ensureOwnDevJwtSecret(resolve(root, '.env'))) {
+  say('wrote a random AUTH_JWT_SECRET of its own into .env (npm run token signs with it)');
+}
 let config;
 try {
   config = loadConfig();
