@@ -332,3 +332,41 @@ describe('.env.example', () => {
     }
   });
 });
+
+describe('AWS_EMULATOR, not the endpoint, says Silo talks to an emulator', () => {
+  // A VPC endpoint (or a regional one) is still AWS: alarms must reach someone there.
+  const VPC_ENDPOINTS = [
+    'https://rds.eu-west-1.amazonaws.com',
+    'https://vpce-0123456789abcdef0-abcdefgh.rds.eu-west-1.vpce.amazonaws.com',
+  ];
+
+  it.each(VPC_ENDPOINTS)(
+    'refuses AWS_ENDPOINT_URL=%s without AWS_EMULATOR and without ALARM_SNS_TOPIC_ARN, naming ALARM_SNS_TOPIC_ARN',
+    (endpoint) => {
+      expect(problemsOf({ ...REQUIRED, AWS_ENDPOINT_URL: endpoint }).problems).toEqual([
+        { variable: 'ALARM_SNS_TOPIC_ARN', message: expect.stringContaining('is required against real AWS') },
+      ]);
+      expect(
+        loadConfig({ env: { ...REAL_AWS, AWS_ENDPOINT_URL: endpoint }, envFile: false }).tenants
+          .alarmTopicArn,
+      ).toBe(TOPIC);
+    },
+  );
+
+  it('accepts an endpoint without an alarm topic when AWS_EMULATOR=true says it is an emulator', () => {
+    const config = loadConfig({
+      env: { ...REQUIRED, AWS_ENDPOINT_URL: 'http://127.0.0.1:4566', AWS_EMULATOR: 'true' },
+      envFile: false,
+    });
+    expect(config.tenants).toMatchObject({ alarmActions: 'sns', alarmTopicArn: undefined });
+  });
+
+  it('refuses AWS_EMULATOR=true without AWS_ENDPOINT_URL, naming AWS_ENDPOINT_URL', () => {
+    expect(problemsOf({ ...REAL_AWS, AWS_EMULATOR: 'true' }).problems).toEqual([
+      {
+        variable: 'AWS_ENDPOINT_URL',
+        message: "is required with AWS_EMULATOR=true: the emulator's endpoint",
+      },
+    ]);
+  });
+});
