@@ -6,7 +6,8 @@
 #   DB subnet group <prefix>-tenants (needs RDS)     RDS_SUBNET_GROUP
 #   security group <prefix>-tenant-db, 5432 from <prefix>-data-plane and <prefix>-control-plane
 #                                                    RDS_SECURITY_GROUP_IDS
-# and writes those variables to /tmp/silo-prerequisites.env (see README, "Docker").
+# and writes those variables, with AWS_EMULATOR=true (LocalStack is not AWS), to
+# /tmp/silo-prerequisites.env (see README, "Docker").
 # Idempotent: LocalStack may run it again. Resources are tagged silo:component=prerequisites,
 # never managed-by=silo, which marks tenant resources.
 set -euo pipefail
@@ -71,6 +72,7 @@ if awslocal rds describe-db-subnet-groups --db-subnet-group-name "$group_name" >
 fi
 
 cat >"$env_file" <<EOF
+AWS_EMULATOR=true
 SILO_RESOURCE_PREFIX=${prefix}
 KMS_KEY_ID=${key_arn}
 ALARM_SNS_TOPIC_ARN=${topic_arn}

@@ -152,6 +152,7 @@ const SILO_SERVICES = ['migrate', 'api', 'worker', 'example-app'];
     );
     expect(services.localstack?.image).toMatch(/^localstack\/localstack-pro:/);
     expect(services.api.environment?.AWS_ENDPOINT_URL).toBe('http://localstack:4566');
+    for (const name of SILO_SERVICES) expect(services[name].environment?.AWS_EMULATOR).toBe('true');
     // Empty: LocalStack's RDS runs real servers, so no local instance backend.
     expect(services.worker.environment?.LOCAL_INSTANCE_ADMIN_URL ?? '').toBe('');
   });
