@@ -1,6 +1,11 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import {
+  expectConsoleSecurityHeaders,
+  watchCspViolations,
+  type CspViolation,
+} from '../support/console-security';
 import { freePort } from '../support/free-port';
 import { httpStatus, REPO_ROOT, SiloProcess } from '../support/silo-process';
 import { SiloStack } from '../support/silo-stack';
@@ -28,6 +33,7 @@ if (!haveChromium) {
   let browser: Browser;
   let page: Page;
   let issuer: string;
+  let violations: CspViolation[];
 
   beforeAll(async () => {
     const [idpPort, apiPort] = [await freePort(), await freePort()];
@@ -56,6 +62,7 @@ if (!haveChromium) {
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    violations = await watchCspViolations(page);
   });
 
   afterAll(async () => {
@@ -78,7 +85,8 @@ if (!haveChromium) {
   };
 
   it('offers only the provider, signs an admin in with a code and PKCE, and the API accepts its token', async () => {
-    await page.goto(`${stack.base}/console/`);
+    // The policy lets the console fetch discovery and the token from the issuer, nowhere else.
+    await expectConsoleSecurityHeaders(await page.goto(`${stack.base}/console/`), [issuer]);
     await page.waitForSelector('button:has-text("Sign in with")');
     expect(await page.locator('textarea[name=token]').count()).toBe(0);
 
@@ -111,5 +119,9 @@ if (!haveChromium) {
     const alert = await page.waitForSelector('.problem[role=alert]');
     expect(await alert.innerText()).toMatch(/Sign-in failed: .*state/i);
     expect(new URL(page.url()).search).toBe('');
+  });
+
+  it('reported no Content-Security-Policy violation on the console’s pages', () => {
+    expect(violations.filter((v) => v.document.startsWith(stack.base))).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ConsoleSettings } from './console-settings';
+import { securityHeaders } from './http/security-headers';
 
 /** Options every API application is created with, by main and by tests. */
 export const API_APP_OPTIONS = { bodyParser: false, bufferLogs: true } as const;
@@ -21,6 +22,7 @@ export const API_APP_OPTIONS = { bodyParser: false, bufferLogs: true } as const;
 export function configureApiApp(app: INestApplication, config: SiloConfig): NestExpressApplication {
   const express = app as NestExpressApplication;
   express.useLogger(express.get(Logger));
+  express.use(securityHeaders(config));
   applyServerTimeouts(express.getHttpServer(), config.http);
   configureJsonHttp(express, { bodyLimitBytes: config.http.bodyLimitBytes });
   setupOpenApi(express);
