@@ -50,14 +50,38 @@ describe('loadTenantMigrations', () => {
     expect(compareVersions('0002', '0010')).toBe(-1);
   });
 
-  it('reads the no-transaction marker on the first line only', () => {
+  it('reads the no-transaction marker anywhere in the leading comment block', () => {
     const set = loadTenantMigrations({
       dir: dirWith({
-        '1_a.sql': '-- silo:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (c);',
-        '2_b.sql': 'SELECT 1;\n-- silo:no-transaction\n',
+        '1_first_line.sql': '-- silo:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (c);',
+        '2_after_comments.sql':
+          '-- Build the index without locking writes.\r\n\r\n--   silo:no-transaction is below\r\n  -- silo:no-transaction  \r\nCREATE INDEX CONCURRENTLY j ON t (c);\r\n',
+        '3_after_bom.sql': '\uFEFF-- silo:no-transaction\nSELECT 1;',
+        '4_plain.sql': '-- a comment\nSELECT 1;\n-- silo:no-transaction is not a marker with more words\n',
+        '5_block_comment_first.sql': '/* header */ SELECT 1;',
       }),
     });
-    expect(set.migrations.map((m) => m.transactional)).toEqual([false, true]);
+    expect(set.migrations.map((m) => [m.name, m.transactional])).toEqual([
+      ['first_line', false],
+      ['after_comments', false],
+      ['after_bom', false],
+      ['plain', true],
+      ['block_comment_first', true],
+    ]);
+  });
+
+  it('refuses a no-transaction marker after the leading comment block, naming the file and line', () => {
+    const dir = dirWith({
+      '1_good.sql': 'SELECT 1;',
+      '2_after_statement.sql': '-- adds c\nSELECT 1;\n\n-- silo:no-transaction\nSELECT 2;\n',
+      '3_after_block_comment.sql': '/* why */\n-- silo:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (c);',
+      '4_inside_statement.sql': 'CREATE TABLE t (\n  c int\n  -- silo:no-transaction\n);',
+    });
+    expect(problemsOf(() => loadTenantMigrations({ dir }))).toEqual([
+      '2_after_statement.sql:4: "-- silo:no-transaction" counts only in the leading comment block (the -- and blank lines before the first statement); move it there or remove it',
+      '3_after_block_comment.sql:2: "-- silo:no-transaction" counts only in the leading comment block (the -- and blank lines before the first statement); move it there or remove it',
+      '4_inside_statement.sql:3: "-- silo:no-transaction" counts only in the leading comment block (the -- and blank lines before the first statement); move it there or remove it',
+    ]);
   });
 
   it('checksums the file bytes with SHA-256', () => {

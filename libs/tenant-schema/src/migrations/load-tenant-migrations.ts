@@ -72,12 +72,22 @@ function loadSqlDirectory(dir: string): TenantMigrationSet {
     }
     const bytes = readFileSync(join(location, file));
     const text = bytes.toString('utf8');
-    const transactional = text.split(/\r?\n/, 1)[0].trim() !== NO_TRANSACTION;
     const statements = splitSqlStatements(text);
     if (!statements.length) {
       problems.push(`${file}: holds no SQL statement`);
       continue;
     }
+    const marker = noTransactionMarker(text);
+    if (marker.misplaced.length) {
+      problems.push(
+        ...marker.misplaced.map(
+          (line) =>
+            `${file}:${line}: "${NO_TRANSACTION}" counts only in the leading comment block (the -- and blank lines before the first statement); move it there or remove it`,
+        ),
+      );
+      continue;
+    }
+    const transactional = !marker.leading;
     migrations.push({
       version: match[1],
       order: BigInt(match[1]),
@@ -95,6 +105,28 @@ function loadSqlDirectory(dir: string): TenantMigrationSet {
     });
   }
   return validated('sql', location, migrations, problems);
+}
+
+/**
+ * Where a file carries `-- silo:no-transaction`: in its leading comment block (the `--` lines
+ * and blank lines before the first statement), where it counts, or on lines after that, where
+ * it would silently not count (their 1-based numbers).
+ */
+function noTransactionMarker(text: string): { leading: boolean; misplaced: number[] } {
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  let leading = false;
+  let inHeader = true;
+  const misplaced: number[] = [];
+  lines.forEach((raw, index) => {
+    const line = raw.trim();
+    if (inHeader && (line === '' || line.startsWith('--'))) {
+      if (line === NO_TRANSACTION) leading = true;
+      return;
+    }
+    inHeader = false;
+    if (line === NO_TRANSACTION) misplaced.push(index + 1);
+  });
+  return { leading, misplaced };
 }
 
 type MigrationClass = new () => {

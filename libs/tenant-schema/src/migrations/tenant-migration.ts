@@ -18,7 +18,10 @@ export interface TenantMigration {
   readonly source: string;
   /** SHA-256 (hex) of the file's bytes, or of the class's `up` method source. */
   readonly checksum: string;
-  /** False for `-- silo:no-transaction` files and TypeORM classes with `transaction = false`. */
+  /**
+   * False for files with `-- silo:no-transaction` in their leading comment block and TypeORM
+   * classes with `transaction = false`.
+   */
   readonly transactional: boolean;
   /**
    * Applies the migration through `session`. A transactional migration runs inside a
