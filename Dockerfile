@@ -1,7 +1,7 @@
 # One image for the control-plane API, the provisioning worker, the example tenant app and the
 # migrate job; the command picks which. `npm run image:check` builds it with buildah and runs it
 # (README, "The image").
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Behind a TLS-inspecting proxy, hand its CA bundle in as the build secret `npm_ca`
@@ -18,7 +18,7 @@ COPY scripts/copy-build-assets.mjs scripts/
 RUN npm run build && npm prune --omit=dev \
     && find node_modules -mindepth 1 -maxdepth 1 -type d -empty -delete
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production LOG_FORMAT=json HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build /app/package.json ./

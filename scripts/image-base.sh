@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Dockerfile's base image where no registry of images is reachable: Debian bookworm
-# (debootstrap, minbase) plus the official Node.js 20 Linux build and npm from the npm registry,
-# laid out as node:20-bookworm-slim is (node and npm in /usr/local, user `node` 1000:1000), and
+# (debootstrap, minbase) plus the official Node.js 24 Linux build and npm from the npm registry,
+# laid out as node:24-bookworm-slim is (node and npm in /usr/local, user `node` 1000:1000), and
 # tagged with that name in the project's image store (.cache/containers). A stand-in for the
 # official image, not a copy of it; skipped when the store already holds this script's build.
 set -euo pipefail

