@@ -12,7 +12,7 @@ import { running, SiloStack, type Caller, type TenantBody } from '../support/sil
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../support/test-config';
 import { runDatabaseUrl, testServices } from '../support/test-services';
 
-jest.setTimeout(90_000);
+jest.setTimeout(120_000);
 
 const PREFIX = `al${uniqueToken(3)}`;
 const ALARM_METRICS = ['CPUUtilization', 'FreeStorageSpace', 'DatabaseConnections', 'FreeableMemory'];
@@ -109,11 +109,15 @@ describe('a tenant’s life over HTTP, with the API and the worker as built proc
     expect(active.provisioning.steps.filter((s) => s.status !== 'done').map((s) => s.name)).toEqual([]);
     expect(active.provisioning.steps).toHaveLength(8);
 
-    const alarms = await stack.call<{ items: { name: string; metric: string }[] }>(
-      'GET',
-      `/v1/tenants/${slug}/alarms`,
-      SRE,
+    // The API reads CloudWatch every 15 s in the background: the alarms show from the next read.
+    const readAlarms = () =>
+      stack.call<{ items: { name: string; metric: string }[] }>('GET', `/v1/tenants/${slug}/alarms`, SRE);
+    await until(
+      async () => (await readAlarms()).body.items.length === ALARM_METRICS.length,
+      'the alarms',
+      40_000,
     );
+    const alarms = await readAlarms();
     expect(alarms.status).toBe(200);
     expect(alarms.body.items.map((a) => [a.metric, a.name]).sort()).toEqual(
       ALARM_METRICS.map((m) => [m, names.alarmName(m)]).sort(),
@@ -128,8 +132,9 @@ describe('a tenant’s life over HTTP, with the API and the worker as built proc
     expect(res).toMatchObject({ status: 202, body: { status: 'DEPROVISIONING' } });
     await stack.waitForStatus(id, 'DELETED', SRE, 45_000);
 
-    const alarms = await stack.call<{ items: unknown[] }>('GET', `/v1/tenants/${slug}/alarms`, SRE);
-    expect(alarms).toEqual({ status: 200, body: { items: [] } });
+    const readAlarms = () => stack.call<{ items: unknown[] }>('GET', `/v1/tenants/${slug}/alarms`, SRE);
+    await until(async () => (await readAlarms()).body.items.length === 0, 'no alarms', 40_000);
+    expect(await readAlarms()).toEqual({ status: 200, body: { items: [], readAt: expect.any(String) } });
 
     const { DBInstances } = await aws.rds.send(new DescribeDBInstancesCommand({}));
     expect((DBInstances ?? []).map((i) => i.DBInstanceIdentifier)).not.toContain(names.instanceIdentifier);
