@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { TenantOnboarding } from '@silo/provisioning';
 import request from 'supertest';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
+import { FleetAlarms } from '../src/alarms/fleet-alarms.service';
 import { startApi, type ApiHarness } from './api-harness';
 
 describe('tenant read routes', () => {
@@ -11,6 +12,8 @@ describe('tenant read routes', () => {
   beforeAll(async () => {
     api = await startApi(testConfig());
     app = api.app;
+    // firingAlarms is null until the API's first background read of CloudWatch.
+    await app.get(FleetAlarms).refresh();
   });
   afterAll(() => api?.close());
 
