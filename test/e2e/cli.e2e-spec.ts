@@ -1,4 +1,5 @@
 import { mintDevToken, type Role } from '../../libs/auth/src';
+import { eventually } from '../support/eventually';
 import { removeTenantInstance } from '../support/local-tenant-instance';
 import { builtEntry, SiloProcess } from '../support/silo-process';
 import { SiloStack } from '../support/silo-stack';
@@ -155,7 +156,11 @@ describe('the silo CLI against the stack', () => {
     const retry = await silo(['tenants', 'retry', slug]);
     expect([retry.code, retry.stderr]).toEqual([1, expect.stringMatching(/^silo: Conflict: .*ACTIVE/)]);
 
-    expect((await silo(['alarms', '--state', 'OK'])).stdout).toContain(slug);
+    // The API reads CloudWatch every 15 s in the background: the tenant's alarms show from the next read.
+    await eventually(
+      async () => expect((await silo(['alarms', '--state', 'OK'])).stdout).toContain(slug),
+      30_000,
+    );
     expect(json<{ items: unknown[] }>(await silo(['alarms', '--output', 'json'])).items).toEqual([]);
     expect((await silo(['reconcile'])).stdout).toMatch(/reconcile pass queued \(job /);
 
