@@ -455,33 +455,124 @@ describe('TenantRouter leases', () => {
 describe('TenantRouter fair shares', () => {
   const caps = { maxLeasesPerTenantByTier: { starter: 2, pro: 3, enterprise: 5 }, leaseWaitMs: 50 };
 
-  it('caps concurrent leases per tenant by tier, and another tenant is not held up', async () => {
+  /**
+   * Contends the budget: tenant `w` opens a DataSource while every one the cap (`maxDataSources`)
+   * holds is leased, so its opening waits for room. Resolves once it waits; `opened` settles
+   * when it gets room (or fails).
+   */
+  async function contend(h: ReturnType<typeof harness>): Promise<{ opened: Promise<TenantLease | Error> }> {
+    const opened = h.router.acquire(h.tenant('w')).catch((error: Error) => error);
+    for (let i = 0; i < 10 && h.router.stats().waiting === 0; i++) await settle();
+    expect(h.router.stats().waiting).toBe(1);
+    return { opened };
+  }
+
+  it('lends a tenant leases past its cap while nothing waits for the budget', async () => {
     const h = harness(caps);
     const s = h.tenant('s', 'starter');
-    const p = h.tenant('p', 'pro');
-    const starter = [await h.router.acquire(s), await h.router.acquire(s)];
-    const pro = [await h.router.acquire(p), await h.router.acquire(p), await h.router.acquire(p)];
+    // From cold and warm alike: nobody else waits, so nobody is refused.
+    const cold = await Promise.all(Array.from({ length: 5 }, () => h.router.acquire(s)));
+    const warm = await Promise.all(Array.from({ length: 5 }, () => h.router.acquire(s)));
+    for (const lease of [...cold, ...warm]) lease.release();
+    expect(h.router.stats().shares.starter).toEqual({ leases: 10, borrowed: 8, waits: 0, rejections: 0 });
+  });
 
-    const over = [accessError(h.router.acquire(s)), accessError(h.router.acquire(p))];
-    // Another tenant of the same tier gets its lease at once.
+  it('caps a tenant past its share while the budget is contended, and serves another tenant meanwhile', async () => {
+    const h = harness({ ...caps, maxDataSources: 2 });
+    const noisy = h.tenant('n', 'starter');
+    const quiet = h.tenant('q', 'starter');
+    // Borrowed before anyone waited.
+    const held = [
+      await h.router.acquire(noisy),
+      await h.router.acquire(noisy),
+      await h.router.acquire(noisy),
+    ];
+    const quietLease = await h.router.acquire(quiet);
+    const { opened } = await contend(h);
+
+    const refused = await accessError(h.router.acquire(noisy));
+    expect(refused.code).toBe(TenantAccessErrorCode.TENANT_BUSY);
+    expect(refused.details.retryAfterMs).toBeGreaterThanOrEqual(1);
+    // The quiet tenant is under its cap: served at once, contention or not.
+    const served = await h.router.acquire(quiet);
+    served.release();
+    expect(h.router.stats().shares.starter).toMatchObject({ borrowed: 1, waits: 1, rejections: 1 });
+
+    quietLease.release();
+    // The quiet tenant's DataSource, idle now, made room for the waiting opening.
+    const w = await opened;
+    expect(w).not.toBeInstanceOf(Error);
+    (w as TenantLease).release();
+    for (const lease of held) lease.release();
+  });
+
+  it('lends no released lease again under contention until the tenant is back under its cap', async () => {
+    const h = harness({ ...caps, maxDataSources: 2, leaseWaitMs: 1_000 });
+    const noisy = h.tenant('n', 'starter');
+    const held = [
+      await h.router.acquire(noisy),
+      await h.router.acquire(noisy),
+      await h.router.acquire(noisy),
+    ];
+    const quietLease = await h.router.acquire(h.tenant('q', 'starter'));
+    const { opened } = await contend(h);
+
+    let waiterServed = false;
+    const waiter = h.router.acquire(noisy).then((lease) => ((waiterServed = true), lease));
+    held[0].release();
+    await settle();
+    // 3 → 2 leases: the borrowed place is taken back, not handed to the waiter.
+    expect(waiterServed).toBe(false);
+    held[1].release();
+    const lease = await waiter;
+    expect(h.router.stats().leases).toBe(3);
+    for (const l of [lease, held[2], quietLease]) l.release();
+    ((await opened) as TenantLease).release();
+  });
+
+  it('serves the waiters once the contention has ended, past the cap again', async () => {
+    const h = harness({ ...caps, maxDataSources: 2, leaseWaitMs: 1_000 });
+    const noisy = h.tenant('n', 'starter');
+    const held = [await h.router.acquire(noisy), await h.router.acquire(noisy)];
+    const quietLease = await h.router.acquire(h.tenant('q', 'starter'));
+    const { opened } = await contend(h);
+    const waiting = [h.router.acquire(noisy), h.router.acquire(noisy)];
+    await settle();
+    expect(h.router.stats().leases).toBe(3);
+
+    // The waiting opening gets room: nothing waits for the budget any more.
+    quietLease.release();
+    const w = (await opened) as TenantLease;
+    held[0].release();
+    const served = await Promise.all(waiting);
+    expect(h.router.stats().shares.starter).toMatchObject({ borrowed: 1, waits: 2, rejections: 0 });
+    for (const lease of [...served, held[1], w]) lease.release();
+  });
+
+  it('does not count a tenant’s cold start against its lease wait', async () => {
+    const h = harness({ ...caps, maxDataSources: 2, leaseWaitMs: 20 });
     const other = await h.router.acquire(h.tenant('o', 'starter'));
-    other.release();
-    for (const error of await Promise.all(over)) {
-      expect(error.code).toBe(TenantAccessErrorCode.TENANT_BUSY);
-      expect(error.details.retryAfterMs).toBeGreaterThanOrEqual(1);
-    }
-    for (const lease of [...starter, ...pro]) lease.release();
-    expect(h.router.stats().shares).toEqual({
-      starter: { leases: 3, waits: 1, rejections: 1 },
-      pro: { leases: 3, waits: 1, rejections: 1 },
-      enterprise: { leases: 0, waits: 0, rejections: 0 },
-    });
+    const c = h.tenant('c', 'starter');
+    // An opening that takes far longer than the lease wait, under contention from its start on.
+    h.initialiseWith(() => sleep(150));
+    const opener = h.router.acquire(c);
+    await settle();
+    const { opened } = await contend(h);
+    const joiners = [h.router.acquire(c), h.router.acquire(c)];
+    // Two places once it is open; the third caller waits for one of them, not for the opening.
+    const two = await Promise.all([opener, joiners[0]]);
+    two[0].release();
+    const third = await joiners[1];
+    expect(h.router.stats().shares.starter).toMatchObject({ waits: 1, rejections: 0 });
+    for (const lease of [two[1], third, other]) lease.release();
+    ((await opened) as TenantLease).release();
   });
 
   it('hands a released lease to the tenant’s waiters in arrival order', async () => {
-    const h = harness({ ...caps, leaseWaitMs: 1_000 });
+    const h = harness({ ...caps, maxDataSources: 1, leaseWaitMs: 1_000 });
     const s = h.tenant('s', 'starter');
     const held = [await h.router.acquire(s), await h.router.acquire(s)];
+    const { opened } = await contend(h);
     const order: number[] = [];
     const waiting = [1, 2].map((n) =>
       h.router.acquire(s).then((lease) => {
@@ -503,21 +594,24 @@ describe('TenantRouter fair shares', () => {
     expect(order).toEqual([1, 2, 3]);
     second.release();
     third.release();
+    ((await opened) as TenantLease).release();
     expect(h.router.stats().leases).toBe(0);
   });
 
-  it('refuses at once past the waiter cap, and gives the place back when an opening fails', async () => {
-    const h = harness({ ...caps, maxLeaseWaitersPerTenant: 1, leaseWaitMs: 1_000 });
+  it('refuses at once past the waiter cap, and takes no place while an opening fails', async () => {
+    const h = harness({ ...caps, maxDataSources: 1, maxLeaseWaitersPerTenant: 1, leaseWaitMs: 1_000 });
     const s = h.tenant('s', 'starter');
     const held = [await h.router.acquire(s), await h.router.acquire(s)];
+    const { opened } = await contend(h);
     const waiter = h.router.acquire(s);
     const refused = await accessError(h.router.acquire(s));
     expect(refused.code).toBe(TenantAccessErrorCode.TENANT_BUSY);
     held[0].release();
     (await waiter).release();
     held[1].release();
+    ((await opened) as TenantLease).release();
 
-    // A tenant whose database fails to open does not keep its places.
+    // A tenant whose database fails to open does not keep places.
     const f = h.tenant('f', 'starter');
     h.initialiseWith(() => Promise.reject(new Error('connection refused')));
     for (let i = 0; i < 3; i++) {

@@ -132,9 +132,11 @@ export class TenantRouter {
       const maxLeases = caps?.[tier] ?? Infinity;
       return { maxLeases, maxWaiters: options.maxLeaseWaitersPerTenant ?? maxLeases };
     };
+    const registry = this.dataSources;
     this.fair = new FairShares(
       { starter: limits('starter'), pro: limits('pro'), enterprise: limits('enterprise') },
       options.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS,
+      () => registry.gate.waiting > 0 || registry.waiting > 0,
     );
     this.sweepTimer = setInterval(() => this.closeIdle(), sweepPeriodMs(options.idleTimeoutMs));
     this.sweepTimer.unref();
@@ -349,31 +351,42 @@ export class TenantRouter {
   }
 
   /**
-   * Everything that may wait: the status, a place in the tenant's share (it waits behind the
-   * tenant's own callers only), then the DataSource, opened if need be.
+   * Everything that may wait: the status, the DataSource, opened if need be, then a place in the
+   * tenant's share (it waits behind the tenant's own callers only). The opening comes first, so
+   * a cold start is not counted against the lease wait and holds no place in the share.
    */
   private async acquireCold(tenantId: string): Promise<RouterLease> {
     if (this.closing !== undefined) throw routerClosed(tenantId);
     const state = this.stateOf(tenantId);
     const { tier } = await this.statuses.active(state);
+    await this.withOpenSlot(state, () => undefined);
     await this.fair.take(state.share, tier, (retryAfterMs) => this.busy(state, tier, retryAfterMs));
     try {
-      for (let attempt = 1; ; attempt++) {
-        if (this.closing !== undefined) throw routerClosed(tenantId);
-        const entry = await this.statuses.active(state);
-        let slot = state.slot;
-        if (slot === undefined) {
-          this.counts.coldStarts++;
-          slot = await this.openSlot(state, entry);
-        } else this.refreshCredentialsIfDue(state, slot, this.now());
-        if (!slot.retired) return this.lease(state, slot, tier, this.now());
-        // Retired between opening and now: closing, status changed, or evicted; look again.
-        if (attempt === ACQUIRE_ATTEMPTS)
-          throw tenantUnavailable(tenantId, 'its DataSource kept closing while being opened', RETRY_AFTER_MS);
-      }
+      // Usually the one just opened; it may have been retired while this waited for a place.
+      return await this.withOpenSlot(state, (slot) => this.lease(state, slot, tier, this.now()));
     } catch (error) {
       this.fair.give(state.share, tier);
       throw error;
+    }
+  }
+
+  /**
+   * Calls `use` with the tenant's open DataSource, opened (once for concurrent callers) if need
+   * be, in the same turn as it is seen not retired.
+   */
+  private async withOpenSlot<T>(state: TenantState, use: (slot: TenantSlot) => T): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.closing !== undefined) throw routerClosed(state.id);
+      const entry = await this.statuses.active(state);
+      let slot = state.slot;
+      if (slot === undefined) {
+        this.counts.coldStarts++;
+        slot = await this.openSlot(state, entry);
+      } else this.refreshCredentialsIfDue(state, slot, this.now());
+      if (!slot.retired) return use(slot);
+      // Retired between opening and now: closing, status changed, or evicted; look again.
+      if (attempt === ACQUIRE_ATTEMPTS)
+        throw tenantUnavailable(state.id, 'its DataSource kept closing while being opened', RETRY_AFTER_MS);
     }
   }
 

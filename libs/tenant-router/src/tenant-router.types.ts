@@ -53,9 +53,12 @@ export interface TenantRouterOptions {
   /** Pool size (pg `max`) per tier. */
   poolSizeByTier: Record<TierName, number>;
   /**
-   * Fair shares: at most this many concurrent leases (acquire, run) per tenant, by tier. A caller
-   * past it waits up to `leaseWaitMs` for one of its tenant's leases, behind at most
-   * `maxLeaseWaitersPerTenant` others, then gets TENANT_BUSY. Default: no limit.
+   * Fair shares: the concurrent leases (acquire, run) per tenant, by tier, that bind while the
+   * budget is contended (a connection waits for a place under `connectionBudget`, or an opening
+   * for room under `maxDataSources`); otherwise a tenant borrows past them. A caller past its cap
+   * under contention waits up to `leaseWaitMs` for one of its tenant's leases, behind at most
+   * `maxLeaseWaitersPerTenant` others, then gets TENANT_BUSY. A tenant's cold start (its
+   * DataSource opening) is not counted against the wait. Default: no limit.
    */
   maxLeasesPerTenantByTier?: Record<TierName, number>;
   /**
@@ -139,8 +142,11 @@ export interface TenantRouterStats {
   leases: number;
   /** Openings waiting for room under `maxDataSources`. */
   waiting: number;
-  /** Per tier: leases given, callers that waited for one, callers refused (TENANT_BUSY). Counters. */
-  shares: Record<TierName, { leases: number; waits: number; rejections: number }>;
+  /**
+   * Per tier: leases given, those of them given past the tier's cap while nothing waited for the
+   * budget (borrowed), callers that waited for one, callers refused (TENANT_BUSY). Counters.
+   */
+  shares: Record<TierName, { leases: number; borrowed: number; waits: number; rejections: number }>;
   /** Calls that found no open DataSource for their tenant and waited for one (joiners count too). */
   coldStarts: number;
   /** `DataSource.initialize()` calls, failed ones included. */

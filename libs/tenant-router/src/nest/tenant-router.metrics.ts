@@ -13,9 +13,9 @@ export const INITIALISATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
  * - gauges `silo_tenant_router_open_datasources`, `…_open_connections`,
  *   `…_connections_waiting`, `…_leases`, `…_waiting`, and `…_top_tenant_lease_seconds` (the 10
  *   tenants with the most lease time lately: bounded cardinality);
- * - per tier: `…_leases_total`, `…_lease_waits_total`, `…_lease_rejections_total`, and with a
- *   request rate `…_rate_limited_requests_total`, `…_rate_limit_rejections_total`,
- *   `…_rate_limit_local_total`;
+ * - per tier: `…_leases_total`, `…_borrowed_leases_total`, `…_lease_waits_total`,
+ *   `…_lease_rejections_total`, and with a request rate `…_rate_limited_requests_total`,
+ *   `…_rate_limit_rejections_total`, `…_rate_limit_local_total`;
  * - counters since the process started: `…_cold_starts_total`, `…_initialisations_total`,
  *   `…_initialisation_failures_total`, `…_evictions_total`, `…_idle_closed_total`,
  *   `…_secret_fetches_total`, `…_scram_derivations_total`, `…_scram_key_reuses_total`,
@@ -99,8 +99,14 @@ export function registerTenantRouterMetrics(
   );
   perTier(
     shares,
+    'silo_tenant_router_borrowed_leases_total',
+    'Leases given past their tier’s ROUTER_MAX_LEASES_PER_TENANT_* while nothing waited for the connection budget, by tier.',
+    (c) => c.borrowed,
+  );
+  perTier(
+    shares,
     'silo_tenant_router_lease_waits_total',
-    'Calls that waited because their tenant held all the leases its tier allows (ROUTER_MAX_LEASES_PER_TENANT_*), by tier.',
+    'Calls that waited because their tenant held all the leases its tier allows (ROUTER_MAX_LEASES_PER_TENANT_*) while the connection budget was contended, by tier.',
     (c) => c.waits,
   );
   perTier(
