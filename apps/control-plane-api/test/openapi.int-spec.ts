@@ -15,6 +15,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import type { z } from 'zod';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
+import { skipRolloutTenantBody, startRolloutBody } from '../src/rollouts/rollout.requests';
 import { createTenantBody, listTenantsQuery } from '../src/tenants/tenant.requests';
 import { tenantAlarm, tenantEvent, tenantResource, tierProfile } from '../src/tenants/tenant.responses';
 import { alarmView, eventView, tenantView } from '../src/tenants/tenant.view';
@@ -52,6 +53,7 @@ const CONTRACT: [
   ['post', '/v1/schema-rollouts/{id}/pause', ['admin'], 200, [404, 409]],
   ['post', '/v1/schema-rollouts/{id}/resume', ['admin'], 200, [404, 409]],
   ['post', '/v1/schema-rollouts/{id}/abort', ['admin'], 200, [404, 409]],
+  ['post', '/v1/schema-rollouts/{id}/tenants/{idOrSlug}/skip', ['admin'], 200, [400, 404, 409]],
   ['get', '/v1/schema-versions', ANY, 200, []],
   ['post', '/v1/reconcile', ['admin'], 202, []],
   ['get', '/v1/reconciliation', ANY, 200, []],
@@ -258,6 +260,52 @@ describe('OpenAPI document', () => {
     );
     expect(disagreements).toEqual([]);
     expect(bodies.filter((body) => validate(body))).toHaveLength(13);
+  });
+
+  it('accepts and refuses the same rollout start and skip bodies as the zod schemas', () => {
+    const start = validatorFor({ $ref: '#/components/schemas/StartRolloutRequest' });
+    const starts: unknown[] = [
+      {},
+      ...[
+        [],
+        ['acme-corp'],
+        ['6F1C2D3E-4A5B-4C6D-8E9F-0A1B2C3D4E5F', 'acme'],
+        ['acme', 'acme'],
+        ['a--b'],
+        ['Acme'],
+        ['ab'],
+        ['6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5'],
+        [42],
+        'acme',
+      ].map((exclude) => ({ exclude })),
+    ];
+    expect(starts.filter((body) => start(body) !== startRolloutBody.safeParse(body).success)).toEqual([]);
+    expect(starts.filter((body) => start(body))).toHaveLength(4);
+
+    const skip = validatorFor({ $ref: '#/components/schemas/SkipRolloutTenantRequest' });
+    // As for names, lone surrogates are refused by zod only (the description says so).
+    const skips: unknown[] = [
+      {},
+      { reason: 'ok', extra: 1 },
+      null,
+      ...[
+        'x',
+        'ledger edited by hand',
+        ' padded ',
+        '',
+        '   ',
+        'x'.repeat(500),
+        'x'.repeat(501),
+        '🦊'.repeat(500),
+        'tab\there',
+        'line\nbreak',
+        'rtl \u202eevil',
+        '\u3000',
+        42,
+      ].map((reason) => ({ reason })),
+    ];
+    expect(skips.filter((body) => skip(body) !== skipRolloutTenantBody.safeParse(body).success)).toEqual([]);
+    expect(skips.filter((body) => skip(body))).toHaveLength(6);
   });
 
   it('accepts and refuses the same list query values as the zod schema', () => {

@@ -30,7 +30,7 @@ interface RolloutBody {
   plan: {
     index: number;
     kind: string;
-    tenants: { slug: string; state: string; reachedVersion: string | null }[];
+    tenants: { slug: string; state: string; reachedVersion: string | null; attempt: number }[];
   }[];
   failedTenants: {
     slug: string;
@@ -40,7 +40,15 @@ interface RolloutBody {
     code: string | null;
     message: string | null;
   }[];
-  events: { type: string; actor: string }[];
+  skippedTenants: {
+    slug: string;
+    wave: number | null;
+    fromVersion: string | null;
+    reason: string | null;
+    skippedBy: string | null;
+    skippedAt: string | null;
+  }[];
+  events: { type: string; actor: string; message: string }[];
 }
 
 describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, moto)', () => {
@@ -54,6 +62,7 @@ describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, mot
   let starters: FleetTenant[];
   let pros: FleetTenant[];
   let enterprises: FleetTenant[];
+  let common: Omit<Parameters<typeof createFleet>[0], 'tier' | 'count'>;
   const set = loadTenantMigrations({ dir: FLEET_MIGRATIONS });
 
   beforeAll(async () => {
@@ -74,7 +83,7 @@ describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, mot
     admin = await api.auth(['admin'], 'rollout-admin');
     sre = await api.auth(['sre']);
     const secrets = worker.get(TenantSecrets);
-    const common = {
+    common = {
       dataSource: ds,
       secrets,
       prefix,
@@ -332,6 +341,14 @@ describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, mot
       [leaving.slug, 'skipped'],
       [enterprises[2].slug, 'succeeded'],
     ]);
+    expect(second.skippedTenants).toEqual([
+      expect.objectContaining({
+        slug: leaving.slug,
+        wave: 1,
+        reason: expect.stringMatching(/^tenant is (DEPROVISIONING|DELETED)$/),
+        skippedBy: 'system:worker',
+      }),
+    ]);
     const events = await ds.getRepository(TenantEventEntity).findBy({ tenantId: leaving.id });
     expect(events.map((e) => e.type)).not.toContain('schema.migrated');
 
@@ -355,5 +372,213 @@ describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, mot
     expect(rest.body).toMatchObject({ items: [expect.any(Object)], nextCursor: null });
     const seen = [...first.items, ...(rest.body as { items: { id: string }[] }).items].map((r) => r.id);
     expect(new Set(seen).size).toBe(3);
+  });
+
+  it('skips tenants already at or past the target instead of refusing the rollout, and leaves out the tenants `exclude` names (unknown ones are 422)', async () => {
+    // Every starter is at 0003 by now: a rollout to 0002 used to be refused for them.
+    const missing = randomUUID();
+    const unknown = await post('/v1/schema-rollouts', {
+      targetVersion: '0002',
+      tiers: ['starter'],
+      exclude: [starters[0].slug, 'no-such-tenant', missing],
+    });
+    expect(unknown.status).toBe(422);
+    expect(unknown.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(unknown.body).toMatchObject({
+      unknownTenants: ['no-such-tenant', missing],
+      errors: [{ field: 'exclude', message: `names no tenant: no-such-tenant, ${missing}` }],
+    });
+    expect(unknown.body.detail).toContain(`no-such-tenant, ${missing}`);
+    const malformed = await post('/v1/schema-rollouts', { tiers: ['starter'], exclude: ['Not A Slug'] });
+    expect(malformed.status).toBe(400);
+    expect((malformed.body as { errors: { field: string }[] }).errors[0].field).toMatch(/^exclude/);
+
+    const fresh = await createFleet({ ...common, tier: 'starter', count: 3 });
+    const [migrates, byId, bySlug] = fresh;
+    const started = await post('/v1/schema-rollouts', {
+      targetVersion: '0002',
+      canary: 0,
+      waves: [100],
+      tiers: ['starter'],
+      exclude: [byId.id.toUpperCase(), bySlug.slug],
+    });
+    expect(started.status).toBe(202);
+    const body = started.body as RolloutBody;
+    expect(body.plan.flatMap((w) => w.tenants.map((t) => t.slug))).toEqual([migrates.slug]);
+    expect(body.counts.skipped).toBe(32);
+    expect(body.events.find((e) => e.type === 'rollout.started')?.message).toBe(
+      'rollout to 0002 started: 1 tenant(s) in 1 wave(s), 32 skipped',
+    );
+
+    const done = await settled(body.id, 'SUCCEEDED');
+    expect(done.counts).toEqual({ pending: 0, running: 0, succeeded: 1, failed: 0, skipped: 32 });
+    const skipped = new Map(done.skippedTenants.map((t) => [t.slug, t]));
+    for (const t of starters) {
+      expect(skipped.get(t.slug)).toMatchObject({
+        wave: null,
+        fromVersion: '0003',
+        reason: 'already at or past the target',
+        skippedBy: 'rollout-admin',
+        skippedAt: expect.any(String),
+      });
+    }
+    for (const t of [byId, bySlug]) {
+      expect(skipped.get(t.slug)).toMatchObject({
+        wave: null,
+        fromVersion: '0001',
+        reason: 'excluded when the rollout started',
+        skippedBy: 'rollout-admin',
+      });
+    }
+    expect(done.events.filter((e) => e.type === 'rollout.tenants_skipped').map((e) => e.message)).toEqual([
+      expect.stringMatching(/^2 tenant\(s\) skipped, excluded when the rollout started: /),
+      expect.stringMatching(/^30 tenant\(s\) skipped, already at or past the target: /),
+    ]);
+    expect(done.events.find((e) => e.type === 'rollout.succeeded')?.message).toBe(
+      '1 tenant(s) at 0002; 32 skipped',
+    );
+    expect(await ledgerVersions(migrates)).toEqual(['0001', '0002']);
+    for (const t of [byId, bySlug]) expect(await ledgerVersions(t)).toEqual(['0001']);
+    expect(await ledgerVersions(starters[0])).toEqual(['0001', '0002', '0003']);
+    const [{ schema_version }] = await ds.query<{ schema_version: string }[]>(
+      'SELECT schema_version FROM tenants WHERE id = $1',
+      [starters[0].id],
+    );
+    expect(schema_version).toBe('0003');
+
+    // A target the migrations do not have is still refused.
+    expect((await post('/v1/schema-rollouts', { targetVersion: '0004', tiers: ['starter'] })).status).toBe(
+      422,
+    );
+  });
+
+  it('skips a tenant that always fails: resume stops retrying it, it counts against no threshold, and the rollout succeeds without it', async () => {
+    const batch = await createFleet({ ...common, tier: 'starter', count: 3 });
+    const [bad, ...good] = batch;
+    await withClient(bad.owner, (c) =>
+      c.query(`UPDATE public.silo_schema_ledger SET checksum = repeat('0', 64) WHERE version = '0001'`),
+    );
+    // The previous test's tenants are left out; the first starters are past 0003 already.
+    const earlier = fleet.filter((t) => t.tier === 'starter' && !starters.includes(t) && !batch.includes(t));
+    const started = await post('/v1/schema-rollouts', {
+      targetVersion: '0003',
+      canary: 1,
+      waves: [100],
+      failureThreshold: 1,
+      tiers: ['starter'],
+      exclude: earlier.map((t) => t.id),
+    });
+    expect(started.status).toBe(202);
+    const id = (started.body as RolloutBody).id;
+    expect((started.body as RolloutBody).plan[0].tenants.map((t) => t.slug)).toEqual([bad.slug]);
+
+    const paused = await settled(id, 'PAUSED');
+    expect(paused.pausedBecause).toBe('failures');
+    expect(paused.failedTenants).toEqual([
+      expect.objectContaining({ slug: bad.slug, code: 'CHECKSUM_MISMATCH' }),
+    ]);
+    // Resumed, it is retried first and fails again: the rollout never gets past it.
+    expect((await post(`/v1/schema-rollouts/${id}/resume`)).status).toBe(200);
+    const again = await settled(id, 'PAUSED');
+    expect(again.failedTenants.map((f) => f.slug)).toEqual([bad.slug]);
+    expect(again.plan[0].tenants[0].attempt).toBe(2);
+    expect(again.plan[1].tenants.map((t) => t.state)).toEqual(['pending', 'pending']);
+
+    const skipPath = (tenant: string, rollout = id) =>
+      `/v1/schema-rollouts/${rollout}/tenants/${tenant}/skip`;
+    const reason = 'ledger of 0001 edited by hand; repaired in OPS-1234';
+    const noReason = await post(skipPath(bad.slug), {});
+    expect([noReason.status, (noReason.body as { errors: { field: string }[] }).errors]).toEqual([
+      400,
+      [expect.objectContaining({ field: 'reason' })],
+    ]);
+    expect((await post(skipPath(bad.slug), { reason: '   ' })).status).toBe(400);
+    for (const who of [sre, await api.auth(['ops'])]) {
+      const res = await request(api.app.getHttpServer())
+        .post(skipPath(bad.slug))
+        .set('authorization', who)
+        .send({ reason });
+      expect(res.status).toBe(403);
+    }
+    const notIn = await post(skipPath(enterprises[0].slug), { reason });
+    expect([notIn.status, notIn.body.detail]).toEqual([
+      404,
+      `tenant ${enterprises[0].slug} is not one of rollout ${id}'s tenants`,
+    ]);
+    expect((await post(skipPath(bad.id, randomUUID()), { reason })).status).toBe(404);
+    const twice = await post(skipPath(starters[0].slug), { reason });
+    expect([twice.status, twice.body.tenantState]).toEqual([409, 'skipped']);
+
+    const skipped = await post(skipPath(bad.slug), { reason });
+    expect(skipped.status).toBe(200);
+    const afterSkip = skipped.body as RolloutBody;
+    rolloutResource.parse(afterSkip);
+    // Skipping steers no rollout: a paused one stays paused until resumed.
+    expect(afterSkip.status).toBe('PAUSED');
+    expect(afterSkip.failedTenants).toEqual([]);
+    expect(afterSkip.plan[0].tenants[0]).toMatchObject({ slug: bad.slug, state: 'skipped' });
+    expect(afterSkip.skippedTenants.find((t) => t.slug === bad.slug)).toMatchObject({
+      wave: 0,
+      fromVersion: '0001',
+      reason,
+      skippedBy: 'rollout-admin',
+    });
+    expect(afterSkip.events[afterSkip.events.length - 1]).toMatchObject({
+      type: 'rollout.tenant_skipped',
+      actor: 'rollout-admin',
+      message: `${bad.slug} (failed) skipped by rollout-admin: ${reason}`,
+    });
+    const tenantEvents = await ds
+      .getRepository(TenantEventEntity)
+      .findBy({ tenantId: bad.id, type: 'schema.migration_skipped' });
+    expect(tenantEvents.map((e) => [e.actor, e.data])).toEqual([
+      ['rollout-admin', { rolloutId: id, from: 'failed', reason }],
+    ]);
+
+    // With a failure threshold of 1, the rollout now runs to its end.
+    const resumed = await post(`/v1/schema-rollouts/${id}/resume`);
+    expect(resumed.status).toBe(200);
+    const done = await settled(id, 'SUCCEEDED');
+    expect(done.counts).toEqual({ pending: 0, running: 0, succeeded: 2, failed: 0, skipped: 34 });
+    expect(done.plan[0].tenants[0]).toMatchObject({ slug: bad.slug, state: 'skipped', attempt: 2 });
+    expect(done.events.find((e) => e.type === 'rollout.succeeded')?.message).toBe(
+      '2 tenant(s) at 0003; 34 skipped',
+    );
+    expect(await ledgerVersions(bad)).toEqual(['0001']);
+    for (const t of good) expect(await ledgerVersions(t)).toEqual(['0001', '0002', '0003']);
+    const finished = await post(skipPath(good[0].slug), { reason });
+    expect([finished.status, finished.body.rolloutStatus]).toEqual([409, 'SUCCEEDED']);
+  });
+
+  it('finishes a FAILED rollout as SUCCEEDED once its last failed tenant is skipped', async () => {
+    // The pro rollout ended FAILED with the locked and the tampered tenant.
+    const list = await request(api.app.getHttpServer())
+      .get('/v1/schema-rollouts?limit=100')
+      .set('authorization', sre);
+    const failed = (list.body as { items: { id: string; status: string }[] }).items.filter(
+      (r) => r.status === 'FAILED',
+    );
+    expect(failed).toHaveLength(1);
+    const id = failed[0].id;
+    const [locked, tampered] = pros;
+    const first = await post(`/v1/schema-rollouts/${id}/tenants/${locked.id}/skip`, {
+      reason: 'migrated by hand',
+    });
+    expect([first.status, first.body.status, first.body.counts.failed]).toEqual([200, 'FAILED', 1]);
+    const last = await post(`/v1/schema-rollouts/${id}/tenants/${tampered.slug}/skip`, {
+      reason: 'ledger under investigation',
+    });
+    expect(last.status).toBe(200);
+    expect(last.body).toMatchObject({
+      status: 'SUCCEEDED',
+      counts: { succeeded: 3, failed: 0, skipped: 2 },
+      failedTenants: [],
+    });
+    const events = (last.body as RolloutBody).events;
+    expect(events[events.length - 1]).toMatchObject({
+      type: 'rollout.succeeded',
+      actor: 'rollout-admin',
+      message: '3 tenant(s) at 0003; 2 skipped',
+    });
   });
 });

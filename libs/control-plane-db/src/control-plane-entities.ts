@@ -19,6 +19,7 @@ import { ReconcilePasses1795381200000 } from './migrations/1795381200000-reconci
 import { ReconcileFindingsAndOrphans1795384800000 } from './migrations/1795384800000-reconcile-findings-and-orphans';
 import { TenantChanges1795388400000 } from './migrations/1795388400000-tenant-changes';
 import { OutboxReconcileRequests1795392000000 } from './migrations/1795392000000-outbox-reconcile-requests';
+import { RolloutTenantSkips1795395600000 } from './migrations/1795395600000-rollout-tenant-skips';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -47,4 +48,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   ReconcileFindingsAndOrphans1795384800000,
   TenantChanges1795388400000,
   OutboxReconcileRequests1795392000000,
+  RolloutTenantSkips1795395600000,
 ];

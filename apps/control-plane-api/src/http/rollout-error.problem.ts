@@ -11,10 +11,14 @@ function rolloutProblem(error: RolloutError): ProblemDetails {
   switch (error.code) {
     case RolloutErrorCode.ROLLOUT_NOT_FOUND:
       return problem(404, 'No schema rollout has this id.');
+    case RolloutErrorCode.ROLLOUT_TENANT_NOT_FOUND:
+      return problem(404, error.message, error.details);
     case RolloutErrorCode.ROLLOUT_ALREADY_OPEN:
     case RolloutErrorCode.ROLLOUT_ILLEGAL_STATE:
+    case RolloutErrorCode.ROLLOUT_TENANT_ILLEGAL_STATE:
       return problem(409, error.message, error.details);
     case RolloutErrorCode.INVALID_TARGET_VERSION:
+    case RolloutErrorCode.UNKNOWN_EXCLUDED_TENANTS:
       return problem(422, error.message, error.details);
     default:
       return assertNever(error.code, 'rollout error code');

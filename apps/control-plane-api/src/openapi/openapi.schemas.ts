@@ -8,7 +8,7 @@ import {
   reconcileQueued,
   reconciliationResource,
 } from '../reconcile/reconcile.responses';
-import { startRolloutBody } from '../rollouts/rollout.requests';
+import { skipRolloutTenantBody, startRolloutBody } from '../rollouts/rollout.requests';
 import { rolloutList, rolloutResource, schemaVersionsResource } from '../rollouts/rollout.responses';
 import { createTenantBody } from '../tenants/tenant.requests';
 import {
@@ -55,6 +55,7 @@ const COMPONENTS = {
   StartRolloutRequest: startRolloutBody,
   SchemaRollout: rolloutResource,
   SchemaRolloutList: rolloutList,
+  SkipRolloutTenantRequest: skipRolloutTenantBody,
   SchemaVersions: schemaVersionsResource,
   ReconcileQueued: reconcileQueued,
   Reconciliation: reconciliationResource,

@@ -1,4 +1,4 @@
-import { TIER_NAMES } from '@silo/core';
+import { TENANT_SLUG_PATTERN, TIER_NAMES } from '@silo/core';
 import { z } from 'zod';
 import { cursorParam, pageLimitParam } from '../http/query-params';
 
@@ -8,6 +8,11 @@ const wholeNumber = (min: number, max: number) =>
     .int(`must be a whole number from ${min} to ${max}`)
     .min(min, `must be at least ${min}`)
     .max(max, `must be at most ${max}`);
+
+/** A tenant's id (a UUID, either case) or slug (the slug rule, no `--`). */
+const TENANT_REF = new RegExp(
+  `^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?!.*--)${TENANT_SLUG_PATTERN.source.replace(/^\^|\$$/g, '')})$`,
+);
 
 /**
  * POST /v1/schema-rollouts. Unknown fields are refused. `waves` are cumulative percentages of
@@ -53,6 +58,61 @@ export const startRolloutBody = z.strictObject(
       .refine((tiers) => new Set(tiers).size === tiers.length, 'must not name a tier twice')
       .optional()
       .meta({ description: 'Only tenants of these tiers. Default: every tier.', uniqueItems: true }),
+    exclude: z
+      .array(
+        z.string({ error: 'must list tenant ids or slugs' }).regex(TENANT_REF, 'must be a tenant id or slug'),
+        {
+          error: 'must be an array of tenant ids or slugs',
+        },
+      )
+      .max(1000, 'must name at most 1000 tenants')
+      .refine((refs) => new Set(refs).size === refs.length, 'must not name a tenant twice')
+      .optional()
+      .meta({
+        description:
+          'Tenants (ids or slugs) left out: recorded as skipped, in no wave. Naming a tenant that does not exist is 422.',
+        uniqueItems: true,
+        example: ['acme-corp'],
+      }),
+  },
+  {
+    error: (issue) =>
+      issue.input === undefined ? 'a JSON object body is required' : 'must be a JSON object',
+  },
+);
+
+/** Control characters (C0, DEL, C1) and the bidirectional controls. */
+const CONTROL = '\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069';
+/** No control character, and something besides spaces. */
+const REASON = new RegExp(`^[^${CONTROL}]*[^ ${CONTROL}][^${CONTROL}]*$`);
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** POST /v1/schema-rollouts/{id}/tenants/{idOrSlug}/skip. */
+export const skipRolloutTenantBody = z.strictObject(
+  {
+    reason: z
+      .string({ error: 'is required: say why the tenant is skipped' })
+      .superRefine((reason, ctx) => {
+        const length = [...reason].length;
+        if (length < 1 || length > 500) {
+          ctx.addIssue({ code: 'custom', message: `must be 1-500 characters (got ${length})` });
+        } else if (LONE_SURROGATE.test(reason)) {
+          ctx.addIssue({ code: 'custom', message: 'must be well-formed Unicode (no lone surrogates)' });
+        } else if (!REASON.test(reason)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'must say why, in 1-500 characters that are not all spaces, without control characters',
+          });
+        }
+      })
+      .meta({
+        description:
+          'Why the tenant is skipped, for the audit trail: 1-500 characters, not only spaces, no control or bidirectional control characters, well-formed Unicode (no lone surrogates).',
+        minLength: 1,
+        maxLength: 500,
+        pattern: REASON.source,
+        example: 'ledger of 0001 edited by hand; repaired in ticket OPS-1234',
+      }),
   },
   {
     error: (issue) =>

@@ -35,6 +35,23 @@ const failedTenant = z.object({
   message: z.string().nullable().meta({ description: 'The server’s message. Never a credential or host.' }),
 });
 
+const skippedTenant = z.object({
+  tenantId: z.string().meta({ format: 'uuid' }),
+  slug: z.string(),
+  wave: z
+    .number()
+    .int()
+    .nullable()
+    .meta({ description: 'null: skipped when the rollout started (excluded, or at or past the target).' }),
+  fromVersion: version.nullable(),
+  reason: z.string().nullable().meta({ example: 'already at or past the target' }),
+  skippedBy: z
+    .string()
+    .nullable()
+    .meta({ description: 'The operator, the rollout’s creator (at start), or the worker.' }),
+  skippedAt: timestamp.nullable(),
+});
+
 const rolloutSummary = {
   id: z.string().meta({ format: 'uuid' }),
   status: z.enum(ROLLOUT_STATUSES),
@@ -69,6 +86,7 @@ export const rolloutResource = z.object({
     }),
   ),
   failedTenants: z.array(failedTenant),
+  skippedTenants: z.array(skippedTenant),
   events: z.array(
     z.object({
       at: timestamp,

@@ -52,8 +52,9 @@ export function rolloutView({ rollout, counts, tenants, events }: RolloutDetail)
         })),
       };
     }),
+    // Only a tenant in a wave is ever dispatched, so only those fail.
     failedTenants: tenants
-      .filter((t) => t.state === 'failed')
+      .filter((t): t is typeof t & { wave: number } => t.state === 'failed' && t.wave !== null)
       .map((t) => ({
         tenantId: t.tenantId,
         slug: t.slug,
@@ -63,6 +64,17 @@ export function rolloutView({ rollout, counts, tenants, events }: RolloutDetail)
         sqlState: t.sqlState,
         code: t.errorCode,
         message: t.errorMessage,
+      })),
+    skippedTenants: tenants
+      .filter((t) => t.state === 'skipped')
+      .map((t) => ({
+        tenantId: t.tenantId,
+        slug: t.slug,
+        wave: t.wave,
+        fromVersion: t.fromVersion,
+        reason: t.skipReason,
+        skippedBy: t.skippedBy,
+        skippedAt: iso(t.finishedAt),
       })),
     events: events.map((e) => ({
       at: e.at.toISOString(),

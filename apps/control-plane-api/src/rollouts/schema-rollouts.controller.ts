@@ -7,11 +7,11 @@ import type { Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';
 import { sagaContext } from '../http/saga-context';
-import { ApiJsonResponse, ApiProblems, ApiQueryFrom } from '../openapi/openapi.decorators';
+import { ApiJsonResponse, ApiProblems, ApiQueryFrom, ApiTenantParam } from '../openapi/openapi.decorators';
 import { schemaRef } from '../openapi/openapi.schemas';
 import { Mutating } from '../rate-limit/mutation-rate-limit.guard';
 import { ReadsLimited } from '../rate-limit/read-rate-limit.guard';
-import { listRolloutsQuery, startRolloutBody } from './rollout.requests';
+import { listRolloutsQuery, skipRolloutTenantBody, startRolloutBody } from './rollout.requests';
 import { rolloutSummaryView, rolloutView, schemaVersionsView } from './rollout.view';
 
 const DEFAULT_PAGE_SIZE = 20;
@@ -33,13 +33,14 @@ export class SchemaRolloutsController {
     summary: 'Start a schema rollout',
     description:
       'Plans the ACTIVE and SUSPENDED tenants (of `tiers`) below the target into a canary and waves, ' +
-      'and starts the first tenants; the worker migrates them. Answers 202 with the rollout.',
+      'and starts the first tenants; the worker migrates them. Tenants already at or past the target, ' +
+      'and those `exclude` names, are recorded as skipped. Answers 202 with the rollout.',
   })
   @ApiBody({ required: true, schema: schemaRef('StartRolloutRequest') })
   @ApiJsonResponse(
     202,
     'SchemaRollout',
-    'The RUNNING rollout (SUCCEEDED at once when no tenant is below the target).',
+    'The RUNNING rollout (SUCCEEDED at once when no tenant is left to migrate).',
     {
       Location: { description: '`/v1/schema-rollouts/{id}`', schema: { type: 'string' } },
     },
@@ -47,7 +48,7 @@ export class SchemaRolloutsController {
   @ApiProblems({
     400: 'The body is invalid; `errors` names each field.',
     409: 'Another rollout is RUNNING or PAUSED (`rolloutId` names it).',
-    422: 'The target is not a known version, or is older than a tenant already is.',
+    422: 'The target is not a version of the tenant migrations, or `exclude` names a tenant that does not exist (`unknownTenants` lists them).',
   })
   @Roles('admin')
   @Mutating()
@@ -146,6 +147,38 @@ export class SchemaRolloutsController {
   @HttpCode(200)
   async abort(@Param('id') id: string, @Req() req: AuthenticatedRequest) {
     return rolloutView(await this.rollouts.abort(known(id), sagaContext(req)));
+  }
+
+  @ApiOperation({
+    summary: 'Skip a pending or failed tenant of a rollout for good',
+    description:
+      'The tenant is recorded as skipped with who and why (an audit event on the rollout and the tenant), ' +
+      'is never retried by a resume, counts against no failure threshold, and the rollout can finish without ' +
+      'it: a RUNNING rollout moves on, a PAUSED one stays paused until resumed, a FAILED one with no failed ' +
+      'tenant left is SUCCEEDED.',
+  })
+  @ApiRolloutParam()
+  @ApiTenantParam()
+  @ApiBody({ required: true, schema: schemaRef('SkipRolloutTenantRequest') })
+  @ApiJsonResponse(200, 'SchemaRollout', 'The rollout, with the tenant among `skippedTenants`.')
+  @ApiProblems({
+    400: 'The body is invalid; `errors` names each field.',
+    404: 'No schema rollout has this id, or the tenant is not one of its tenants.',
+    409: 'The rollout is not RUNNING, PAUSED or FAILED (`rolloutStatus`), or the tenant is migrating, migrated or skipped already (`tenantState`).',
+  })
+  @Roles('admin')
+  @Mutating()
+  @Post('schema-rollouts/:id/tenants/:idOrSlug/skip')
+  @HttpCode(200)
+  async skip(
+    @Param('id') id: string,
+    @Param('idOrSlug') idOrSlug: string,
+    @Body() body: unknown,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    const rollout = known(id);
+    const { reason } = parseInput(skipRolloutTenantBody, body, 'body');
+    return rolloutView(await this.rollouts.skip(rollout, idOrSlug, reason, sagaContext(req)));
   }
 
   @ApiOperation({ summary: 'How many tenants are at each schema version, and which are behind the newest' })

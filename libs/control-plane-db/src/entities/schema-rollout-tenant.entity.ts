@@ -28,8 +28,9 @@ export class SchemaRolloutTenantEntity {
   @JoinColumn({ name: 'tenant_id', foreignKeyConstraintName: 'schema_rollout_tenants_tenant_id_fkey' })
   tenant?: TenantEntity;
 
-  @Column({ type: 'integer' })
-  wave!: number;
+  /** null for a tenant skipped when the rollout started: it is in no wave. */
+  @Column({ type: 'integer', nullable: true })
+  wave!: number | null;
 
   /** Order within the rollout (canary first). */
   @Column({ type: 'integer' })
@@ -63,6 +64,14 @@ export class SchemaRolloutTenantEntity {
 
   @Column({ name: 'error_message', type: 'text', nullable: true })
   errorMessage!: string | null;
+
+  /** Who skipped it (state skipped): an operator, the rollout's creator at start, the worker. */
+  @Column({ name: 'skipped_by', type: 'varchar', length: 200, nullable: true })
+  skippedBy!: string | null;
+
+  /** Why it was skipped, in words. */
+  @Column({ name: 'skip_reason', type: 'text', nullable: true })
+  skipReason!: string | null;
 
   @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
   startedAt!: Date | null;

@@ -5,8 +5,14 @@ export enum RolloutErrorCode {
   ROLLOUT_ALREADY_OPEN = 'ROLLOUT_ALREADY_OPEN',
   /** Pause, resume or abort from a status that does not allow it. */
   ROLLOUT_ILLEGAL_STATE = 'ROLLOUT_ILLEGAL_STATE',
-  /** The target is not a known version, or older than a tenant already is. */
+  /** The target is not a version of the tenant migrations. */
   INVALID_TARGET_VERSION = 'INVALID_TARGET_VERSION',
+  /** `exclude` names an id or slug that is no tenant. */
+  UNKNOWN_EXCLUDED_TENANTS = 'UNKNOWN_EXCLUDED_TENANTS',
+  /** The tenant is not one of the rollout's. */
+  ROLLOUT_TENANT_NOT_FOUND = 'ROLLOUT_TENANT_NOT_FOUND',
+  /** Skipping a tenant that is migrating, already migrated or already skipped. */
+  ROLLOUT_TENANT_ILLEGAL_STATE = 'ROLLOUT_TENANT_ILLEGAL_STATE',
 }
 
 export class RolloutError extends Error {

@@ -65,15 +65,16 @@ export async function advanceRollout(
     lastWave < 0 ||
     (rollout.currentWave === lastWave && (await openThrough(em, rollout.id, lastWave)) === 0)
   ) {
-    const finished: RolloutStatus = counts.failed > 0 ? 'FAILED' : 'SUCCEEDED';
-    await setStatus(em, rollout, finished, ctx, {
-      reason: null,
-      event: finished === 'SUCCEEDED' ? 'rollout.succeeded' : 'rollout.failed',
-      message:
-        finished === 'SUCCEEDED'
-          ? `every tenant is at ${rollout.targetVersion}`
-          : `finished with ${counts.failed} failed tenant(s) below the threshold; resume retries them`,
-    });
+    if (counts.failed > 0) {
+      await setStatus(em, rollout, 'FAILED', ctx, {
+        reason: null,
+        event: 'rollout.failed',
+        message: `finished with ${counts.failed} failed tenant(s) below the threshold; resume retries them (or skip them)${counts.skipped ? `; ${counts.skipped} skipped` : ''}`,
+        data: { failed: counts.failed, skipped: counts.skipped },
+      });
+    } else {
+      await succeed(em, rollout, ctx, counts);
+    }
     return 0;
   }
 
@@ -108,6 +109,26 @@ export async function advanceRollout(
     });
   }
   return next.length;
+}
+
+/**
+ * Finishes a rollout none of whose tenants is left to migrate or failed: SUCCEEDED, saying how
+ * many tenants it skipped.
+ */
+export async function succeed(
+  em: EntityManager,
+  rollout: SchemaRolloutEntity,
+  ctx: SagaContext,
+  counts: Awaited<ReturnType<typeof stateCounts>>,
+): Promise<void> {
+  await setStatus(em, rollout, 'SUCCEEDED', ctx, {
+    reason: null,
+    event: 'rollout.succeeded',
+    message: counts.skipped
+      ? `${counts.succeeded} tenant(s) at ${rollout.targetVersion}; ${counts.skipped} skipped`
+      : `every tenant is at ${rollout.targetVersion}`,
+    data: { succeeded: counts.succeeded, skipped: counts.skipped },
+  });
 }
 
 /** Tenants of the rollout by state. */

@@ -8,7 +8,7 @@ import { ProvisioningSteps, type StepDeps } from '../saga/provisioning-steps';
 import { passUnderTenantLock } from '../saga/tenant-pass';
 import type { SagaContext, SagaLog, TenantRecord } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
-import { advanceRollout, lockRollout } from './rollout-dispatch';
+import { advanceRollout, appendRolloutEvent, lockRollout } from './rollout-dispatch';
 
 export interface RolloutTenantPass {
   outcome: SagaOutcome;
@@ -24,6 +24,8 @@ interface Ended {
   sqlState?: string | null;
   errorCode?: string | null;
   errorMessage?: string | null;
+  /** Why a skipped tenant was skipped. */
+  skipReason?: string;
   applied?: string[];
 }
 
@@ -61,7 +63,7 @@ export class RolloutTenantMigration {
         dispatched = await this.record(row, tenant, ctx, {
           state: 'skipped',
           reached: tenant?.database.schemaVersion ?? null,
-          errorMessage: `tenant is ${tenant?.status ?? 'gone'}`,
+          skipReason: `tenant is ${tenant?.status ?? 'gone'}`,
         });
         return { kind: 'finished', status: tenant?.status ?? 'MISSING' };
       }
@@ -191,11 +193,24 @@ export class RolloutTenantMigration {
           sqlState: ended.sqlState ?? null,
           errorCode: ended.errorCode ?? null,
           errorMessage: ended.errorMessage ?? null,
+          ...(ended.state === 'skipped'
+            ? { skippedBy: ctx.actor, skipReason: ended.skipReason ?? null }
+            : {}),
           finishedAt: () => 'now()',
         },
       );
-      if (tenant && ended.state !== 'skipped')
+      if (ended.state === 'skipped') {
+        await appendRolloutEvent(
+          em,
+          rollout.id,
+          ctx,
+          'rollout.tenant_skipped',
+          `${tenant?.slug ?? row.tenantId} skipped: ${ended.skipReason}`,
+          { tenantId: row.tenantId, reason: ended.skipReason },
+        );
+      } else if (tenant) {
         await this.recordOnTenant(em, tenant, rollout.id, rollout.targetVersion, ended, ctx);
+      }
       return advanceRollout(em, rollout, ctx);
     });
   }

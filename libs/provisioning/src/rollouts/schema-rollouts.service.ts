@@ -14,6 +14,7 @@ import type { SagaContext } from '../store/provisioning-store';
 import { isUniqueViolation } from '../store/unique-violation';
 import { advanceRollout, appendRolloutEvent, lockRollout, setStatus, stateCounts } from './rollout-dispatch';
 import { planRollout } from './rollout-plan';
+import { excludedTenants, SKIPPED_AT_TARGET, SKIPPED_EXCLUDED, skipRolloutTenant } from './rollout-skips';
 
 /** A rollout as asked for; shape and ranges are checked by the caller (the API's schema). */
 export interface NewRollout {
@@ -27,7 +28,12 @@ export interface NewRollout {
   pauseBetweenWaves: boolean;
   /** Default every tier. */
   tiers?: TierName[];
+  /** Tenants (ids or slugs) the rollout leaves alone: recorded as skipped, in no wave. */
+  exclude?: string[];
 }
+
+/** How many tenants a rollout event lists by name; the rollout's tenants list them all. */
+const EVENT_LIST_LIMIT = 100;
 
 /**
  * -1, 0 or 1 as a tenant's recorded version is below, at or above `target`. A version that is
@@ -64,8 +70,10 @@ export class SchemaRollouts {
 
   /**
    * Plans and starts a rollout of every ACTIVE and SUSPENDED tenant (of `tiers`) below the
-   * target. INVALID_TARGET_VERSION for an unknown target or one older than a tenant already is;
-   * ROLLOUT_ALREADY_OPEN while another one is RUNNING or PAUSED.
+   * target. Those already at or past it, and those `exclude` names, are recorded as skipped (in
+   * no wave). INVALID_TARGET_VERSION for a target that is not a version of the migrations;
+   * UNKNOWN_EXCLUDED_TENANTS when `exclude` names no tenant; ROLLOUT_ALREADY_OPEN while another
+   * one is RUNNING or PAUSED.
    */
   async start(input: NewRollout, ctx: SagaContext): Promise<RolloutDetail> {
     const set = this.settings.migrations;
@@ -90,18 +98,15 @@ export class SchemaRollouts {
           select: { id: true, slug: true, tier: true, createdAt: true, schemaVersion: true },
           where: { status: In([...MIGRATABLE]), ...(input.tiers ? { tier: In(input.tiers) } : {}) },
         });
-        const ahead = scope.filter((t) => versusTarget(t.schemaVersion, target.version) > 0);
-        if (ahead.length) {
-          throw new RolloutError(
-            RolloutErrorCode.INVALID_TARGET_VERSION,
-            `targetVersion ${target.version} is older than ${ahead.length} tenant(s) already are (${ahead
-              .slice(0, 5)
-              .map((t) => `${t.slug} at ${t.schemaVersion}`)
-              .join(', ')}); rollouts never migrate down`,
-            { errors: [{ field: 'targetVersion', message: 'is older than a tenant already is' }] },
-          );
+        const excluded = await excludedTenants(em, input.exclude ?? []);
+        // Rollouts never migrate down: a tenant at or past the target has nothing to do.
+        const skips = new Map<string, string>();
+        for (const t of scope) {
+          if (excluded.has(t.id)) skips.set(t.id, SKIPPED_EXCLUDED);
+          else if (versusTarget(t.schemaVersion, target.version) >= 0) skips.set(t.id, SKIPPED_AT_TARGET);
         }
-        const eligible = scope.filter((t) => versusTarget(t.schemaVersion, target.version) < 0);
+        const eligible = scope.filter((t) => !skips.has(t.id));
+        const skipped = scope.filter((t) => skips.has(t.id));
         const plan = planRollout(eligible, input.canary, input.waves);
         const rollouts = em.getRepository(SchemaRolloutEntity);
         const rollout = await rollouts.save(
@@ -118,8 +123,8 @@ export class SchemaRollouts {
             createdBy: ctx.actor,
           }),
         );
-        const versions = new Map(eligible.map((t) => [t.id, t.schemaVersion]));
-        const rows = plan.tenants.map((t) => ({
+        const versions = new Map(scope.map((t) => [t.id, t.schemaVersion]));
+        const rows: Partial<SchemaRolloutTenantEntity>[] = plan.tenants.map((t) => ({
           rolloutId: rollout.id,
           tenantId: t.tenantId,
           wave: t.wave,
@@ -127,6 +132,20 @@ export class SchemaRollouts {
           state: 'pending' as const,
           fromVersion: versions.get(t.tenantId) ?? null,
         }));
+        skipped.forEach((t, i) =>
+          rows.push({
+            rolloutId: rollout.id,
+            tenantId: t.id,
+            wave: null,
+            position: plan.tenants.length + i,
+            state: 'skipped',
+            fromVersion: t.schemaVersion,
+            reachedVersion: t.schemaVersion,
+            skippedBy: ctx.actor,
+            skipReason: skips.get(t.id)!,
+            finishedAt: new Date(),
+          }),
+        );
         for (let i = 0; i < rows.length; i += 500)
           await em.insert(SchemaRolloutTenantEntity, rows.slice(i, i + 500));
         await appendRolloutEvent(
@@ -134,13 +153,29 @@ export class SchemaRollouts {
           rollout.id,
           ctx,
           'rollout.started',
-          `rollout to ${target.version} started: ${rows.length} tenant(s) in ${plan.waves.length} wave(s)`,
+          `rollout to ${target.version} started: ${plan.tenants.length} tenant(s) in ${plan.waves.length} wave(s)${
+            skipped.length ? `, ${skipped.length} skipped` : ''
+          }`,
           {
             targetVersion: target.version,
-            tenants: rows.length,
+            tenants: plan.tenants.length,
             waves: plan.waves.map((w) => w.size),
+            skipped: skipped.length,
           },
         );
+        for (const reason of [SKIPPED_EXCLUDED, SKIPPED_AT_TARGET]) {
+          const these = skipped.filter((t) => skips.get(t.id) === reason);
+          if (!these.length) continue;
+          const named = these.slice(0, EVENT_LIST_LIMIT).map((t) => t.slug);
+          await appendRolloutEvent(
+            em,
+            rollout.id,
+            ctx,
+            'rollout.tenants_skipped',
+            `${these.length} tenant(s) skipped, ${reason}: ${named.join(', ')}${these.length > named.length ? ', …' : ''}`,
+            { reason, count: these.length, tenants: named },
+          );
+        }
         await advanceRollout(em, rollout, ctx);
         return rollout.id;
       })
@@ -205,6 +240,19 @@ export class SchemaRollouts {
         event: 'rollout.aborted',
         message: `aborted by ${ctx.actor}`,
       });
+    });
+  }
+
+  /**
+   * Leaves one pending or failed tenant of a RUNNING, PAUSED or FAILED rollout alone for good:
+   * it is recorded as skipped with who and why, counts against no threshold, and the rollout can
+   * finish without it (a FAILED rollout with no failed tenant left is SUCCEEDED). A PAUSED
+   * rollout stays paused. ROLLOUT_TENANT_NOT_FOUND when the tenant is not the rollout's;
+   * ROLLOUT_TENANT_ILLEGAL_STATE while it migrates, or once it migrated or was skipped.
+   */
+  skip(id: string, tenant: string, reason: string, ctx: SagaContext): Promise<RolloutDetail> {
+    return this.steer(id, 'skipping a tenant', ['RUNNING', 'PAUSED', 'FAILED'], async (em, rollout) => {
+      await skipRolloutTenant(em, rollout, tenant, reason, ctx);
     });
   }
 
@@ -331,7 +379,7 @@ function tenantRow(
     rolloutId: r.rollout_id as string,
     tenantId: r.tenant_id as string,
     slug: r.slug,
-    wave: r.wave as number,
+    wave: r.wave as number | null,
     position: r.position as number,
     state: r.state as SchemaRolloutTenantEntity['state'],
     attempt: r.attempt as number,
@@ -342,6 +390,8 @@ function tenantRow(
     sqlState: r.sql_state as string | null,
     errorCode: r.error_code as string | null,
     errorMessage: r.error_message as string | null,
+    skippedBy: r.skipped_by as string | null,
+    skipReason: r.skip_reason as string | null,
     startedAt: r.started_at as Date | null,
     finishedAt: r.finished_at as Date | null,
   };
