@@ -29,6 +29,7 @@ import {
 } from './tenant-fleet';
 import { TenantRouterContender } from './tenant-router.contender';
 import { noisyNeighbour, noisyNeighbourLines } from './noisy-neighbour';
+import { describeFairShares, shippedFairShares } from './shipped-fair-shares';
 import { zipfTopShare } from './workloads';
 
 /** pg's default pool size: what (a) gets per tenant. */
@@ -212,9 +213,11 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
 const NOISY_QUIET_TENANTS = 10;
 const NOISY_WORKERS_PER_QUIET_TENANT = 2;
 
+/** The router as each workload runs it: the workload's limits, and the fair shares Silo ships. */
 function routerOptionsFor(limits: WorkloadSetting['router']): TenantRouterOptions {
   const pool = limits.poolSize;
   return {
+    ...shippedFairShares(),
     entities: [NoteEntity],
     maxDataSources: limits.maxDataSources,
     connectionBudget: limits.connectionBudget,
@@ -247,6 +250,7 @@ function setupLines(
       `databases and roles ${seconds(fleet.databasesMs)} = ${perDatabase.toFixed(1)} ms each, ${args.setupConcurrency} ` +
       `at a time), ${(fleet.diskBytes / 2 ** 30).toFixed(1)} GiB on disk, then CHECKPOINT and sync(1) so that ` +
       `writeback does not overlap the measurements (${seconds(flushMs)}); all removed with the cluster at the end`,
+    `router, every workload: ${describeFairShares(shippedFairShares())}`,
     'request: the tenant NoteEntity repository, find({select: id, text, order: id DESC, take: 10}) ' +
       `= SELECT id, text FROM app.notes ORDER BY id DESC LIMIT 10; ${args.concurrency} closed-loop workers; ` +
       `in-memory directory and secret lookups take ${args.lookupMs} ms each`,
