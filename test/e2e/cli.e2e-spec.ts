@@ -176,6 +176,15 @@ describe('the silo CLI against the stack', () => {
       const refused = await silo(['rollouts', action, rollout.id]);
       expect([action, refused.code, /^silo: Conflict/.test(refused.stderr)]).toEqual([action, 1, true]);
     }
+    // The tenant was provisioned at the newest version: the rollout skipped it.
+    expect((await silo(['rollouts', 'show', rollout.id])).stdout).toContain(
+      'skipped at start: 1 already at or past the target',
+    );
+    const skip = await silo(['rollouts', 'skip', rollout.id, slug, '--reason', 'no longer needed']);
+    expect([skip.code, /^silo: Conflict: .*SUCCEEDED/.test(skip.stderr)]).toEqual([1, true]);
+    expect((await silo(['rollouts', 'skip', rollout.id, slug])).code).toBe(2);
+    const excluded = await silo(['rollouts', 'start', '--exclude', `${slug},cli-no-such`]);
+    expect([excluded.code, excluded.stderr]).toEqual([1, expect.stringMatching(/^silo: .*: cli-no-such\n$/)]);
 
     const deleted = await silo(['tenants', 'delete', slug, '--confirm', slug, '--watch', '--output', 'json']);
     expect(json<{ status: string }>(deleted).status).toBe('DELETED');

@@ -21,8 +21,10 @@ const USAGE = `usage: silo <command> [options]
   tenants rotate <id-or-slug> [--which app|master|both] [--watch]
   rollouts list
   rollouts start [--target V] [--canary N] [--waves P,P] [--max-concurrency N]
-                 [--failure-threshold N] [--pause-between-waves] [--tiers T[,T]] [--watch]
+                 [--failure-threshold N] [--pause-between-waves] [--tiers T[,T]]
+                 [--exclude ID-OR-SLUG[,ID-OR-SLUG]] [--watch]
   rollouts show|pause|resume|abort <id> [--watch]
+  rollouts skip <id> <tenant-id-or-slug> --reason R [--watch]
   alarms [--state ALARM|INSUFFICIENT_DATA|OK] [--tier T[,T]] [--limit N]
   reconcile
 
@@ -84,6 +86,7 @@ interface RolloutView {
   pausedReason: string | null;
   counts: Record<string, number>;
   failedTenants?: { slug: string; message: string | null }[];
+  skippedTenants?: { slug: string; wave: number | null; reason: string | null; skippedBy: string | null }[];
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -380,7 +383,7 @@ async function rollouts(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
       const page = await ctx.api.call<{ items: RolloutView[] }>('GET', '/v1/schema-rollouts');
       ctx.out.print(page, () =>
         table(
-          ['ID', 'STATUS', 'TARGET', 'WAVE', 'SUCCEEDED', 'FAILED', 'PENDING'],
+          ['ID', 'STATUS', 'TARGET', 'WAVE', 'SUCCEEDED', 'FAILED', 'SKIPPED', 'PENDING'],
           page.items.map((r) => [
             r.id,
             r.status,
@@ -388,6 +391,7 @@ async function rollouts(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
             r.currentWave,
             r.counts.succeeded,
             r.counts.failed,
+            r.counts.skipped,
             r.counts.pending,
           ]),
         ),
@@ -405,6 +409,7 @@ async function rollouts(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
           'failure-threshold': { type: 'string' },
           'pause-between-waves': { type: 'boolean' },
           tiers: { type: 'string' },
+          exclude: { type: 'string' },
         },
         env,
         0,
@@ -426,6 +431,10 @@ async function rollouts(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
           failureThreshold: integer('failure-threshold', values['failure-threshold'] as string | undefined),
           pauseBetweenWaves: values['pause-between-waves'] ? true : undefined,
           tiers,
+          exclude:
+            typeof values.exclude === 'string'
+              ? values.exclude.split(',').filter((t) => t !== '')
+              : undefined,
         }).filter(([, v]) => v !== undefined),
       );
       return finishRollout(ctx, await ctx.api.call<RolloutView>('POST', '/v1/schema-rollouts', body));
@@ -442,6 +451,20 @@ async function rollouts(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
       );
       return finishRollout(ctx, rollout);
     }
+    case 'skip': {
+      const { ctx, args, values } = parse(rest, { reason: { type: 'string' } }, env, 2, 'rollouts skip');
+      if (typeof values.reason !== 'string' || values.reason.trim() === '')
+        throw new UsageError(
+          'rollouts skip needs --reason (why the tenant is left out, for the audit trail)',
+        );
+      const [id, tenant] = args;
+      const rollout = await ctx.api.call<RolloutView>(
+        'POST',
+        `/v1/schema-rollouts/${encodeURIComponent(id)}/tenants/${encodeURIComponent(tenant)}/skip`,
+        { reason: values.reason },
+      );
+      return finishRollout(ctx, rollout);
+    }
     default:
       throw new UsageError(sub ? `unknown rollouts command "${sub}"` : 'rollouts needs a command');
   }
@@ -455,8 +478,22 @@ function showRollout(ctx: Ctx, r: RolloutView): void {
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}`,
       ...(r.failedTenants ?? []).map((f) => `  failed: ${f.slug}: ${f.message ?? ''}`),
+      ...skippedLines(r.skippedTenants ?? []),
     ].join('\n'),
   );
+}
+
+/** Tenants skipped during the rollout one by one; those skipped at its start by reason. */
+function skippedLines(skipped: NonNullable<RolloutView['skippedTenants']>): string[] {
+  const atStart = new Map<string, number>();
+  const lines: string[] = [];
+  for (const s of skipped) {
+    if (s.wave === null) atStart.set(s.reason ?? '', (atStart.get(s.reason ?? '') ?? 0) + 1);
+    else lines.push(`  skipped: ${s.slug}: ${s.reason ?? ''}${s.skippedBy ? ` (by ${s.skippedBy})` : ''}`);
+  }
+  if (atStart.size)
+    lines.unshift(`  skipped at start: ${[...atStart].map(([reason, n]) => `${n} ${reason}`).join(', ')}`);
+  return lines;
 }
 
 async function finishRollout(ctx: Ctx, rollout: RolloutView): Promise<number> {
