@@ -1,9 +1,11 @@
 // The local stack for `npm run dev`: build, validate configuration, make sure PostgreSQL and Redis
-// answer, start the AWS emulator, migrate, then run the API, the worker and the example tenant
-// app until Ctrl-C, which stops everything this started.
+// answer, start the AWS emulator (replaying the state it saved last time), migrate, check that the
+// emulator holds the tenants the database lists, then run the API, the worker and the example
+// tenant app until Ctrl-C, which stops everything this started. `--reset` first deletes the
+// emulator's saved state and the tenants.
 import { spawn, spawnSync } from 'node:child_process';
 import { URLSearchParams } from 'node:url';
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +13,13 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
-const unknown = args.filter((a) => a !== '--no-build');
-if (unknown.length) fail(`unknown argument(s) ${unknown.join(' ')}; usage: npm run dev [-- --no-build]`, 2);
+const unknown = args.filter((a) => a !== '--no-build' && a !== '--reset');
+if (unknown.length)
+  fail(`unknown argument(s) ${unknown.join(' ')}; usage: npm run dev [-- --no-build] [--reset]`, 2);
+const emulatorScript = resolve(root, 'scripts/aws-emulator.sh');
+// Where the emulator this script starts keeps its state between runs (moto's recording).
+const stateDir = resolve(root, process.env.SILO_EMULATOR_STATE_DIR || '.cache/emulator/dev-state');
+const recording = resolve(stateDir, 'moto-recording.jsonl');
 
 function say(message) {
   process.stderr.write(`dev: ${message}\n`);
@@ -58,27 +65,53 @@ runOrFail('the PostgreSQL/Redis check', 'bash', [
   `${redis.hostname}:${redis.port || 6379}`,
 ]);
 
-let emulatorPort;
+let emulatorPort; // set when this script started the emulator: it stops it on exit
+let localEmulator; // { port, running, saved }: AWS_ENDPOINT_URL is an emulator on this machine
 if (config.aws.endpoint) {
   const endpoint = new URL(config.aws.endpoint);
   if (['127.0.0.1', 'localhost'].includes(endpoint.hostname)) {
     const port = endpoint.port || '80';
-    const status = spawnSync('bash', [resolve(root, 'scripts/aws-emulator.sh'), 'status', port]);
-    if (status.status === 0) {
-      say(`an AWS emulator already answers on ${config.aws.endpoint}; using it (it is left running)`);
-    } else {
-      runOrFail('starting the AWS emulator', 'bash', [
-        resolve(root, 'scripts/aws-emulator.sh'),
-        'start',
-        port,
-      ]);
-      emulatorPort = port;
-    }
+    localEmulator = { port, ...emulatorOnPort(port) };
   } else {
     say(`AWS_ENDPOINT_URL is ${endpoint.origin}: not starting a local emulator`);
   }
 } else {
   say('AWS_ENDPOINT_URL is unset: the worker talks to real AWS');
+}
+
+/** Whether an emulator answers on `port`, and whether it is one recording into this state. */
+function emulatorOnPort(port) {
+  const running = spawnSync('bash', [emulatorScript, 'status', port]).status === 0;
+  let records;
+  try {
+    records = readFileSync(resolve(root, `.cache/emulator/moto-${port}.state`), 'utf8').trim();
+  } catch {
+    // not started by scripts/aws-emulator.sh
+  }
+  return { running, saved: running && records === recording };
+}
+
+if (args.includes('--reset')) await reset();
+
+if (localEmulator?.running) {
+  say(
+    `an AWS emulator already answers on ${config.aws.endpoint}; using it (it is left running` +
+      (localEmulator.saved
+        ? `, saving its state in ${stateDir})`
+        : '; what it holds is its own, not saved by npm run dev)'),
+  );
+} else if (localEmulator) {
+  runOrFail('starting the AWS emulator', 'bash', [
+    emulatorScript,
+    'start',
+    localEmulator.port,
+    '--state',
+    stateDir,
+  ]);
+  emulatorPort = localEmulator.port;
+  say(
+    `the AWS emulator saves its state in ${stateDir} for the next start (npm run dev -- --reset empties it)`,
+  );
 }
 
 // Alarms that notify nobody are no alarms: against the emulator, make the topic they notify.
@@ -117,7 +150,7 @@ let stopping = false;
 
 function stopEmulator() {
   if (emulatorPort) {
-    spawnSync('bash', [resolve(root, 'scripts/aws-emulator.sh'), 'stop', emulatorPort], { stdio: 'inherit' });
+    spawnSync('bash', [emulatorScript, 'stop', emulatorPort], { stdio: 'inherit' });
     emulatorPort = undefined;
   }
 }
@@ -159,6 +192,8 @@ try {
   throw error;
 }
 
+if (localEmulator) await checkEmulatorHoldsTenants();
+
 function start(name, entry) {
   const child = spawn('node', ['--enable-source-maps', resolve(root, entry)], {
     cwd: root,
@@ -199,4 +234,200 @@ if (!stopping) {
     `ready: API http://127.0.0.1:${config.http.port} (try: curl ${readyUrl}), ` +
       `example tenant app ${exampleUrl}; Ctrl-C stops everything`,
   );
+}
+
+/** The tenants the silo database lists; none when the database or its tables do not exist yet. */
+async function tenantRows() {
+  const { Client } = require('pg');
+  const client = new Client({
+    connectionString: config.database.url,
+    connectionTimeoutMillis: config.database.connectTimeoutMs,
+    application_name: 'silo-dev',
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    if (error?.code === '3D000') return []; // no database yet
+    throw error;
+  }
+  try {
+    const { rows } = await client.query(
+      'SELECT slug, status, db_instance_identifier AS "instance" FROM tenants ORDER BY slug',
+    );
+    return rows;
+  } catch (error) {
+    if (error?.code === '42P01') return []; // not migrated yet
+    throw error;
+  } finally {
+    await client.end();
+  }
+}
+
+/** The silo database, named without its credentials. */
+function databaseName() {
+  return `${db.pathname.slice(1)} on ${db.hostname}:${db.port || 5432}`;
+}
+
+function slugList(tenants) {
+  const shown = tenants.slice(0, 10).map((t) => t.slug);
+  return tenants.length > shown.length
+    ? `${shown.join(', ')} and ${tenants.length - shown.length} more`
+    : shown.join(', ');
+}
+
+/**
+ * `--reset`: says what it deletes, then deletes the emulator's saved state (stopping an emulator
+ * that records into it), the silo database (the tenants and everything about them; migrate makes
+ * it again), and the databases and roles the local instance backend made for the tenants. Never
+ * against AWS.
+ */
+async function reset() {
+  if (!localEmulator) {
+    fail(
+      '--reset empties the local AWS emulator and the tenants: AWS_ENDPOINT_URL does not name an emulator on this machine, so nothing was deleted',
+    );
+  }
+  const tenants = await tenantRows();
+  const saved = existsSync(recording)
+    ? readFileSync(recording, 'utf8').split('\n').filter(Boolean).length
+    : 0;
+  const { tenantResourceNames } = require(resolve(root, 'dist/libs/core/src/index.js'));
+  const adminUrl = config.tenants.localInstanceAdminUrl;
+  say('--reset deletes:');
+  say(
+    `  the AWS emulator's saved state ${recording} (${saved ? `${saved} recorded request(s)` : 'nothing saved'})`,
+  );
+  if (localEmulator.saved)
+    say(
+      `  everything the emulator on port ${localEmulator.port} holds (it records into that state; it is stopped)`,
+    );
+  else if (localEmulator.running)
+    say(
+      `  (not the emulator already running on port ${localEmulator.port}: npm run dev did not start it with that state; it is left as it is)`,
+    );
+  say(
+    `  the database ${databaseName()}, dropped and migrated again: its ${tenants.length} tenant(s)` +
+      `${tenants.length ? ` (${slugList(tenants)})` : ''} with their audit trail, steps and changes, ` +
+      'the schema rollouts, the reconcile history and the outbox',
+  );
+  if (adminUrl && tenants.length)
+    say('  their databases and roles on the local instance backend (LOCAL_INSTANCE_ADMIN_URL)');
+
+  if (localEmulator.saved) {
+    runOrFail('stopping the AWS emulator', 'bash', [emulatorScript, 'stop', localEmulator.port]);
+    localEmulator.running = localEmulator.saved = false;
+  }
+  rmSync(recording, { force: true });
+  // Dropped whole: its audit trail is append-only, and migrate creates it again right after.
+  const { Client } = require('pg');
+  const maintenance = new URL(config.database.url);
+  maintenance.pathname = '/postgres';
+  const client = new Client({
+    connectionString: maintenance.toString(),
+    connectionTimeoutMillis: config.database.connectTimeoutMs,
+    application_name: 'silo-dev',
+  });
+  await client.connect();
+  try {
+    await client.query(
+      `DROP DATABASE IF EXISTS ${client.escapeIdentifier(decodeURIComponent(db.pathname.slice(1)))} WITH (FORCE)`,
+    );
+  } finally {
+    await client.end();
+  }
+  if (adminUrl) {
+    const { appLoginRoles, removeLocalInstance } = require(
+      resolve(root, 'dist/libs/tenant-schema/src/index.js'),
+    );
+    for (const tenant of tenants) {
+      const names = tenantResourceNames(config.resources.prefix, tenant.slug);
+      await removeLocalInstance(adminUrl, {
+        database: names.instanceIdentifier,
+        roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
+      });
+    }
+  }
+  say('reset: done');
+}
+
+/**
+ * Tenants the database calls ACTIVE or SUSPENDED need their instance and both secrets: a rollout
+ * reads the master secret, the router the app secret. An emulator that lost them (its saved state
+ * deleted, or another emulator on the port) would serve every one of them broken: stop instead.
+ */
+async function checkEmulatorHoldsTenants() {
+  try {
+    const tenants = (await tenantRows()).filter((t) => t.status === 'ACTIVE' || t.status === 'SUSPENDED');
+    if (!tenants.length) return;
+    const { RDSClient, DescribeDBInstancesCommand } = require('@aws-sdk/client-rds');
+    const { SecretsManagerClient, ListSecretsCommand } = require('@aws-sdk/client-secrets-manager');
+    const { tenantResourceNames } = require(resolve(root, 'dist/libs/core/src/index.js'));
+    const clientConfig = {
+      region: config.aws.region,
+      endpoint: config.aws.endpoint,
+      credentials: config.aws.credentials ?? { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxAttempts: 2,
+    };
+    const instances = new Set();
+    const rds = new RDSClient(clientConfig);
+    let marker;
+    do {
+      const page = await rds.send(new DescribeDBInstancesCommand({ Marker: marker }));
+      for (const i of page.DBInstances ?? []) instances.add(i.DBInstanceIdentifier);
+      marker = page.Marker;
+    } while (marker);
+    const secrets = new Set();
+    const secretsManager = new SecretsManagerClient(clientConfig);
+    let next;
+    do {
+      const page = await secretsManager.send(new ListSecretsCommand({ NextToken: next }));
+      for (const secret of page.SecretList ?? []) secrets.add(secret.Name);
+      next = page.NextToken;
+    } while (next);
+    rds.destroy();
+    secretsManager.destroy();
+
+    const broken = [];
+    for (const tenant of tenants) {
+      const names = tenantResourceNames(config.resources.prefix, tenant.slug);
+      const missing = [
+        ...(instances.has(tenant.instance ?? names.instanceIdentifier)
+          ? []
+          : [`instance ${tenant.instance ?? names.instanceIdentifier}`]),
+        ...[names.masterSecretName, names.appSecretName]
+          .filter((n) => !secrets.has(n))
+          .map((n) => `secret ${n}`),
+      ];
+      if (missing.length) broken.push({ slug: tenant.slug, missing });
+    }
+    if (!broken.length) return;
+    stopEmulator();
+    say(
+      `the database ${databaseName()} lists ${broken.length} ACTIVE or SUSPENDED tenant(s) the AWS emulator on ` +
+        `${config.aws.endpoint} does not hold:`,
+    );
+    for (const { slug, missing } of broken.slice(0, 10)) say(`  ${slug}: no ${missing.join(', no ')}`);
+    if (broken.length > 10) say(`  and ${broken.length - 10} more`);
+    say(
+      'they would be served broken (a rollout needs the master secret, the tenant apps the app secret), so nothing was started.',
+    );
+    if (localEmulator.running && !localEmulator.saved) {
+      say(
+        `the emulator on port ${localEmulator.port} was not started by npm run dev with its saved state: ` +
+          `stop it (npm run emulator -- stop ${localEmulator.port}, or whatever started it) and run npm run dev again.`,
+      );
+    } else {
+      say(
+        `the emulator's saved state (${recording}) does not hold them: it was deleted, or the database is another stack's.`,
+      );
+    }
+    fail(
+      'to start over without tenants, run: npm run dev -- --reset (it says what it deletes: the saved emulator state and the tenants)',
+    );
+  } catch (error) {
+    stopEmulator();
+    fail(
+      `could not compare the tenants with the AWS emulator: ${error instanceof Error ? error.message : error}`,
+    );
+  }
 }
