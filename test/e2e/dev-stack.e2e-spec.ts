@@ -1,7 +1,8 @@
 import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { quoteIdentifier } from '../../libs/core/src';
 import { eventually } from '../support/eventually';
@@ -31,6 +32,8 @@ describe('npm run dev', () => {
   const slug = `dev-e2e-${uniqueToken()}`;
   let dev: SiloProcess | undefined;
   let emulatorPort: number | undefined;
+  // The emulator's saved state goes here, never into the developer's .cache.
+  const stateDir = mkdtempSync(join(tmpdir(), 'silo-dev-state-'));
 
   afterAll(async () => {
     dev?.kill();
@@ -43,6 +46,7 @@ describe('npm run dev', () => {
     await admin.end();
     // .env.example's prefix: the local backend made database silo-<slug> and its roles.
     await removeTenantInstance('silo', slug);
+    rmSync(stateDir, { recursive: true, force: true });
   });
 
   /** `npm run --silent token -- …` with the stack's configuration. */
@@ -65,6 +69,7 @@ describe('npm run dev', () => {
         DATABASE_URL: databaseUrl(testServices.postgresAdminUrl, database),
         LOCAL_INSTANCE_ADMIN_URL: testServices.postgresAdminUrl,
         LOG_LEVEL: 'info',
+        SILO_EMULATOR_STATE_DIR: stateDir,
       }),
       // The documented defaults, read directly so that the test never writes a .env.
       SILO_ENV_FILE: resolve(REPO_ROOT, '.env.example'),
@@ -137,7 +142,11 @@ describe('npm run dev', () => {
   it('exits non-zero naming REDIS_URL when REDIS_URL is nonsense, starting nothing', async () => {
     const emulatorPort = await freePort();
     const bad = SiloProcess.group('bash', ['scripts/dev.sh', '--no-build'], {
-      ...testEnvironment({ REDIS_URL: 'nonsense', AWS_ENDPOINT_URL: `http://127.0.0.1:${emulatorPort}` }),
+      ...testEnvironment({
+        REDIS_URL: 'nonsense',
+        AWS_ENDPOINT_URL: `http://127.0.0.1:${emulatorPort}`,
+        SILO_EMULATOR_STATE_DIR: stateDir,
+      }),
       SILO_ENV_FILE: resolve(REPO_ROOT, '.env.example'),
     });
     const exit = await bad.exitWithin(60_000);

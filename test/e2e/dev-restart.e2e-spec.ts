@@ -1,0 +1,325 @@
+import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import { CreateDBInstanceCommand, DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
+import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { quoteIdentifier } from '../../libs/core/src';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
+import { removeTenantInstance } from '../support/local-tenant-instance';
+import { builtEntry, httpStatus, REPO_ROOT, SiloProcess } from '../support/silo-process';
+import { testEnvironment, uniqueToken } from '../support/test-config';
+import { databaseUrl, testServices } from '../support/test-services';
+
+jest.setTimeout(420_000);
+
+const emulatorScript = resolve(REPO_ROOT, 'scripts/aws-emulator.sh');
+
+function awsConfig(port: number) {
+  return {
+    region: 'us-east-1',
+    endpoint: `http://127.0.0.1:${port}`,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  };
+}
+
+/** The bodies moto's recorder saved, decoded. */
+function recordedRequests(path: string): string[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { body: string; body_encoded: boolean })
+    .map((e) => (e.body_encoded ? Buffer.from(e.body, 'base64').toString('utf8') : e.body));
+}
+
+async function withAdmin<T>(fn: (admin: Client) => Promise<T>): Promise<T> {
+  const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.end();
+  }
+}
+
+async function withDatabase<T>(database: string, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: databaseUrl(testServices.postgresAdminUrl, database) });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * `npm run dev` as the stack's own, run several times: each stack here has its own database, its own
+ * emulator port and its own SILO_EMULATOR_STATE_DIR, never the developer's .cache state.
+ */
+class DevStack {
+  readonly stateDir = mkdtempSync(join(tmpdir(), 'silo-dev-state-'));
+  readonly database = `silo_dev_restart_${uniqueToken()}`;
+  env: Record<string, string> = {};
+  apiPort = 0;
+  examplePort = 0;
+  emulatorPort = 0;
+  runs: SiloProcess[] = [];
+
+  async init(emulatorPort?: number): Promise<this> {
+    this.apiPort = await freePort();
+    this.examplePort = await freePort();
+    this.emulatorPort = emulatorPort ?? (await freePort());
+    this.env = {
+      ...testEnvironment({
+        PORT: String(this.apiPort),
+        EXAMPLE_APP_PORT: String(this.examplePort),
+        AWS_ENDPOINT_URL: `http://127.0.0.1:${this.emulatorPort}`,
+        DATABASE_URL: databaseUrl(testServices.postgresAdminUrl, this.database),
+        LOCAL_INSTANCE_ADMIN_URL: testServices.postgresAdminUrl,
+        SILO_EMULATOR_STATE_DIR: this.stateDir,
+        LOG_LEVEL: 'info',
+        // Saga waits short enough to watch a tenant reach ACTIVE.
+        WAIT_INITIAL_DELAY_MS: '50',
+        WAIT_MAX_DELAY_MS: '200',
+        RETRY_BASE_DELAY_MS: '50',
+        RETRY_MAX_DELAY_MS: '200',
+        OUTBOX_POLL_MS: '50',
+      }),
+      SILO_ENV_FILE: resolve(REPO_ROOT, '.env.example'),
+    };
+    return this;
+  }
+
+  get api(): string {
+    return `http://127.0.0.1:${this.apiPort}`;
+  }
+
+  get recording(): string {
+    return join(this.stateDir, 'moto-recording.jsonl');
+  }
+
+  spawn(args: string[] = [], env: Record<string, string> = {}): SiloProcess {
+    const dev = SiloProcess.group('bash', ['scripts/dev.sh', '--no-build', ...args], { ...this.env, ...env });
+    this.runs.push(dev);
+    return dev;
+  }
+
+  async start(args: string[] = [], env: Record<string, string> = {}): Promise<SiloProcess> {
+    const dev = this.spawn(args, env);
+    await dev.waitFor(() => dev.stderr.includes('dev: ready:'), 'the ready banner', 150_000);
+    await dev.waitFor(() => dev.logLines().some((l) => l.msg === 'worker ready'), '"worker ready"');
+    return dev;
+  }
+
+  /** Ctrl-C, as a terminal sends it to the foreground process group. */
+  async stop(dev: SiloProcess): Promise<void> {
+    process.kill(-dev.pid, 'SIGINT');
+    expect(await dev.exitWithin(60_000)).toEqual({ code: 0, signal: null });
+  }
+
+  async token(args: string[]): Promise<string> {
+    const cli = SiloProcess.node(builtEntry('libs/auth/src/cli/token.cli.js'), this.env, args);
+    expect(await cli.exitWithin(15_000)).toEqual({ code: 0, signal: null });
+    return cli.stdout.trim();
+  }
+
+  async cleanUp(): Promise<void> {
+    for (const dev of this.runs) dev.kill();
+    execFileSync('bash', [emulatorScript, 'stop', String(this.emulatorPort)]);
+    await withAdmin((admin) =>
+      admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(this.database)} WITH (FORCE)`),
+    );
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+describe('npm run dev across restarts', () => {
+  const stacks: DevStack[] = [];
+  const slugs: string[] = [];
+
+  afterAll(async () => {
+    for (const stack of stacks) await stack.cleanUp();
+    // .env.example's prefix: the local backend made database silo-<slug> and its roles.
+    for (const slug of slugs) await removeTenantInstance('silo', slug);
+  });
+
+  it('keeps what the emulator holds across Ctrl-C: after a new start the tenant still serves its notes and takes a schema rollout', async () => {
+    const stack = await new DevStack().init();
+    stacks.push(stack);
+    const slug = `dev-restart-${uniqueToken()}`;
+    slugs.push(slug);
+
+    // First run: the built-in tenant schema (0001), a tenant onboarded, a note written.
+    let dev = await stack.start();
+    const ops = { authorization: `Bearer ${await stack.token(['--role', 'ops'])}` };
+    const created = await fetch(`${stack.api}/v1/tenants`, {
+      method: 'POST',
+      headers: { ...ops, 'content-type': 'application/json' },
+      body: JSON.stringify({ slug, name: 'Restarted', tier: 'starter' }),
+    });
+    expect(created.status).toBe(202);
+    await eventually(async () => {
+      const tenant = (await (await fetch(`${stack.api}/v1/tenants/${slug}`, { headers: ops })).json()) as {
+        status: string;
+      };
+      expect(tenant.status).toBe('ACTIVE');
+    }, 60_000);
+    const tenantAuth = { authorization: `Bearer ${await stack.token(['--tenant', slug])}` };
+    const notes = `http://127.0.0.1:${stack.examplePort}/notes`;
+    const posted = await fetch(notes, {
+      method: 'POST',
+      headers: { ...tenantAuth, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'before the restart' }),
+    });
+    expect(posted.status).toBe(201);
+    await stack.stop(dev);
+    expect(await httpStatus(`http://127.0.0.1:${stack.emulatorPort}/moto-api/`)).toBeUndefined();
+    const saved = recordedRequests(stack.recording).filter((body) =>
+      body.startsWith('Action=CreateDBInstance&'),
+    );
+    expect(saved.filter((body) => body.includes(`&DBInstanceIdentifier=silo-${slug}&`))).toHaveLength(1);
+
+    // Second run, with a tenant schema that has two more versions: the emulator comes back with
+    // the tenant's instance, secrets and alarms.
+    dev = await stack.start([], { TENANT_MIGRATIONS_DIR: 'test/fixtures/tenant-migrations/fleet' });
+    expect(dev.stderr).toMatch(/replayed \d+ saved request\(s\)/);
+    const { MetricAlarms } = await new CloudWatchClient(awsConfig(stack.emulatorPort)).send(
+      new DescribeAlarmsCommand({ AlarmNamePrefix: `silo-${slug}-` }),
+    );
+    expect(MetricAlarms).toHaveLength(4);
+
+    // The example app starts cold: it reads the tenant's app secret from the emulator again.
+    const listed = await fetch(notes, { headers: tenantAuth });
+    expect(listed.status).toBe(200);
+    expect(((await listed.json()) as { items: { text: string }[] }).items.map((n) => n.text)).toEqual([
+      'before the restart',
+    ]);
+
+    // A rollout connects with the master secret.
+    const admin = { authorization: `Bearer ${await stack.token(['--role', 'admin'])}` };
+    const rollout = await fetch(`${stack.api}/v1/schema-rollouts`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ targetVersion: '0003' }),
+    });
+    expect(rollout.status).toBe(202);
+    const { id } = (await rollout.json()) as { id: string };
+    await eventually(async () => {
+      const state = (await (
+        await fetch(`${stack.api}/v1/schema-rollouts/${id}`, { headers: admin })
+      ).json()) as {
+        status: string;
+      };
+      expect(state.status).toBe('SUCCEEDED');
+    }, 90_000);
+    const tenant = (await (await fetch(`${stack.api}/v1/tenants/${slug}`, { headers: ops })).json()) as {
+      status: string;
+      database: { schemaVersion: string };
+    };
+    expect([tenant.status, tenant.database.schemaVersion]).toEqual(['ACTIVE', '0003']);
+    await stack.stop(dev);
+  });
+
+  it('refuses to serve tenants the emulator does not hold, naming npm run dev -- --reset, which says what it deletes and starts empty', async () => {
+    const stack = await new DevStack().init();
+    stacks.push(stack);
+    const slug = `dev-lost-${uniqueToken()}`;
+    slugs.push(slug);
+    const strayLocalDatabase = `silo-${slug}`;
+
+    // A silo database that lists an ACTIVE tenant (and its local database), and a saved emulator
+    // state that holds only an unrelated secret: as after deleting .cache, or another stack's state.
+    const migrate = SiloProcess.node(builtEntry('libs/control-plane-db/src/cli/migrate.js'), stack.env, [
+      '--create-database',
+    ]);
+    expect(await migrate.exitWithin(60_000)).toEqual({ code: 0, signal: null });
+    await withDatabase(stack.database, (db) =>
+      db.query(`INSERT INTO tenants (slug, name, tier, status) VALUES ($1, 'Lost', 'starter', 'ACTIVE')`, [
+        slug,
+      ]),
+    );
+    await withAdmin((admin) => admin.query(`CREATE DATABASE ${quoteIdentifier(strayLocalDatabase)}`));
+    const stray = `dev-e2e/${uniqueToken()}`;
+    writeFileSync(
+      stack.recording,
+      JSON.stringify({
+        headers: {
+          'Content-Type': 'application/x-amz-json-1.1',
+          'X-Amz-Target': 'secretsmanager.CreateSecret',
+          Authorization:
+            'AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0',
+        },
+        method: 'POST',
+        url: `http://127.0.0.1:${stack.emulatorPort}/`,
+        body: JSON.stringify({ Name: stray, SecretString: '{}' }),
+        body_encoded: false,
+      }) + '\n',
+    );
+
+    const refused = stack.spawn();
+    expect((await refused.exitWithin(150_000)).code).toBe(1);
+    expect(refused.stderr).toContain('replayed 1 saved request(s)');
+    expect(refused.stderr).toContain(`${slug}: no instance silo-${slug}, no secret silo/${slug}/master`);
+    expect(refused.stderr).toContain('npm run dev -- --reset');
+    expect(refused.stderr).not.toContain('dev: ready:');
+    expect(await httpStatus(`http://127.0.0.1:${stack.apiPort}/readyz`)).toBeUndefined();
+    expect(await httpStatus(`http://127.0.0.1:${stack.emulatorPort}/moto-api/`)).toBeUndefined();
+
+    const dev = await stack.start(['--reset']);
+    const announced = dev.stderr.slice(0, dev.stderr.indexOf('reset: done'));
+    expect(announced).toContain(`the AWS emulator's saved state ${stack.recording} (`);
+    expect(announced).toContain(`the database ${stack.database} on 127.0.0.1`);
+    expect(announced).toContain(`its 1 tenant(s) (${slug})`);
+    expect(dev.stderr).not.toContain('replayed');
+    await expect(
+      new SecretsManagerClient(awsConfig(stack.emulatorPort)).send(
+        new DescribeSecretCommand({ SecretId: stray }),
+      ),
+    ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    expect(await withDatabase(stack.database, (db) => db.query('SELECT slug FROM tenants'))).toMatchObject({
+      rows: [],
+    });
+    const { rows } = await withAdmin((admin) =>
+      admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [strayLocalDatabase]),
+    );
+    expect(rows).toEqual([]);
+    await stack.stop(dev);
+  });
+
+  it('reuses an emulator already running with an RDS instance (started by scripts/aws-emulator.sh) and leaves it running', async () => {
+    const port = await freePort();
+    const stack = await new DevStack().init(port);
+    stacks.push(stack);
+    execFileSync('bash', [emulatorScript, 'start', String(port)], { stdio: 'pipe' });
+    const rds = new RDSClient(awsConfig(port));
+    const identifier = `dev-e2e-${uniqueToken()}`;
+    await rds.send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: identifier,
+        DBInstanceClass: 'db.t4g.micro',
+        Engine: 'postgres',
+        MasterUsername: 'postgres',
+        MasterUserPassword: 'not-a-real-password',
+        AllocatedStorage: 20,
+      }),
+    );
+    // An instance makes moto's data.json fail: the probe must not take that for a dead emulator.
+    expect(spawnSync('bash', [emulatorScript, 'status', String(port)]).status).toBe(0);
+
+    const dev = await stack.start();
+    expect(dev.stderr).toContain(`an AWS emulator already answers on http://127.0.0.1:${port}; using it`);
+    expect(dev.stderr).not.toContain('moto exited');
+    await stack.stop(dev);
+
+    expect(await httpStatus(`http://127.0.0.1:${port}/moto-api/`)).toBe(200);
+    const { DBInstances } = await rds.send(
+      new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }),
+    );
+    expect(DBInstances?.map((i) => i.DBInstanceIdentifier)).toEqual([identifier]);
+    // It was not this stack's: nothing was saved for it.
+    expect(existsSync(stack.recording)).toBe(false);
+  });
+});
