@@ -506,6 +506,8 @@ describe('schema rollouts on the real stack (API, worker, PostgreSQL, Redis, mot
       `tenant ${enterprises[0].slug} is not one of rollout ${id}'s tenants`,
     ]);
     expect((await post(skipPath(bad.id, randomUUID()), { reason })).status).toBe(404);
+    // Neither an id nor a slug (here with a NUL, which PostgreSQL would refuse): no tenant of it.
+    expect((await post(skipPath('a%00b'), { reason })).status).toBe(404);
     const twice = await post(skipPath(starters[0].slug), { reason });
     expect([twice.status, twice.body.tenantState]).toEqual([409, 'skipped']);
 

@@ -1,6 +1,6 @@
 import type { SchemaRolloutEntity } from '@silo/control-plane-db';
 import { SchemaRolloutTenantEntity } from '@silo/control-plane-db';
-import { isTenantId, RolloutError, RolloutErrorCode } from '@silo/core';
+import { isTenantId, RolloutError, RolloutErrorCode, slugProblem } from '@silo/core';
 import type { EntityManager } from 'typeorm';
 import type { SagaContext } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
@@ -50,16 +50,21 @@ export async function skipRolloutTenant(
   reason: string,
   ctx: SagaContext,
 ): Promise<void> {
-  const [row] = await em.query<{ tenant_id: string; slug: string; state: string }[]>(
-    `SELECT rt.tenant_id, t.slug, rt.state FROM schema_rollout_tenants rt JOIN tenants t ON t.id = rt.tenant_id
-      WHERE rt.rollout_id = $1 AND ${isTenantId(tenant) ? 't.id = $2::uuid' : 't.slug = $2'}
-      FOR UPDATE OF rt`,
-    [rollout.id, isTenantId(tenant) ? tenant.toLowerCase() : tenant],
-  );
+  const byId = isTenantId(tenant);
+  // Neither an id nor a slug names no tenant (and never reaches PostgreSQL, which refuses NUL).
+  const [row] =
+    byId || !slugProblem(tenant)
+      ? await em.query<{ tenant_id: string; slug: string; state: string }[]>(
+          `SELECT rt.tenant_id, t.slug, rt.state FROM schema_rollout_tenants rt JOIN tenants t ON t.id = rt.tenant_id
+            WHERE rt.rollout_id = $1 AND ${byId ? 't.id = $2::uuid' : 't.slug = $2'}
+            FOR UPDATE OF rt`,
+          [rollout.id, byId ? tenant.toLowerCase() : tenant],
+        )
+      : [];
   if (!row) {
     throw new RolloutError(
       RolloutErrorCode.ROLLOUT_TENANT_NOT_FOUND,
-      `tenant ${tenant} is not one of rollout ${rollout.id}'s tenants`,
+      `tenant ${byId || !slugProblem(tenant) ? tenant : JSON.stringify(tenant.slice(0, 64))} is not one of rollout ${rollout.id}'s tenants`,
     );
   }
   if (row.state !== 'pending' && row.state !== 'failed') {
