@@ -286,6 +286,23 @@ export class SiloAccessPolicies extends Construct {
           resources: taggable,
           conditions: taggedOtherwise(ENVIRONMENT_TAG_KEY, props.environment),
         }),
+        // PutMetricAlarm also overwrites an existing alarm, and CloudWatch ignores the tags of an
+        // update: another owner's or environment's alarm (the same prefix in one account) is
+        // never rewritten, whatever tags the request carries.
+        new iam.PolicyStatement({
+          sid: 'KeepOthersAlarms',
+          effect: iam.Effect.DENY,
+          actions: ['cloudwatch:PutMetricAlarm'],
+          resources: [alarms],
+          conditions: taggedOtherwise(MANAGED_BY_TAG_KEY, MANAGED_BY_TAG_VALUE),
+        }),
+        new iam.PolicyStatement({
+          sid: 'KeepOtherEnvironmentsAlarms',
+          effect: iam.Effect.DENY,
+          actions: ['cloudwatch:PutMetricAlarm'],
+          resources: [alarms],
+          conditions: taggedOtherwise(ENVIRONMENT_TAG_KEY, props.environment),
+        }),
         // The worker removes no tags; should another policy on its role allow it, never these two.
         new iam.PolicyStatement({
           sid: 'KeepOwnershipTags',

@@ -325,14 +325,14 @@ describe('API and data-plane policies', () => {
     ]);
   });
 
-  it('matches what the API calls: TenantAlarms.describe (DescribeAlarms), RdsInstances.describe to plan a tier change (DescribeDBInstances)', () => {
-    const controller = readFileSync(
-      join(root, 'apps/control-plane-api/src/tenants/tenants.controller.ts'),
+  it('matches what the API calls: TenantAlarms.withPrefix (DescribeAlarms, the fleet alarm cache), RdsInstances.describe to plan a tier change (DescribeDBInstances)', () => {
+    const cache = readFileSync(
+      join(root, 'apps/control-plane-api/src/alarms/fleet-alarms.service.ts'),
       'utf8',
     );
-    expect(controller).toMatch(/this\.alarms\.describe\(/);
+    expect(cache).toMatch(/this\.alarms\.withPrefix\(/);
     const adapter = readFileSync(join(root, 'libs/aws/src/tenant-alarms.adapter.ts'), 'utf8');
-    expect(adapter).toMatch(/async describe\([^]*?new DescribeAlarmsCommand\(/);
+    expect(adapter).toMatch(/async withPrefix\([^]*?new DescribeAlarmsCommand\(/);
     const changes = readFileSync(
       join(root, 'libs/provisioning/src/changes/tenant-changes.service.ts'),
       'utf8',
@@ -399,7 +399,13 @@ describe('README action tables', () => {
 
   it("names the worker's deny statements and what each keeps", () => {
     const denies = worker.statements.filter((s) => s.Effect === 'Deny').map((s) => s.Sid!);
-    expect(denies.sort()).toEqual(['KeepOtherEnvironmentsTags', 'KeepOthersTags', 'KeepOwnershipTags']);
+    expect(denies.sort()).toEqual([
+      'KeepOtherEnvironmentsAlarms',
+      'KeepOtherEnvironmentsTags',
+      'KeepOthersAlarms',
+      'KeepOthersTags',
+      'KeepOwnershipTags',
+    ]);
     for (const sid of denies)
       expect({ sid, inReadme: readme.includes(`\`${sid}\``) }).toEqual({ sid, inReadme: true });
   });
@@ -582,6 +588,19 @@ describe('who may tag what: the worker policy evaluated', () => {
         });
       }
     }
+  });
+
+  it("never overwrites another owner's or another environment's alarm with PutMetricAlarm, whatever tags it sends", () => {
+    const put = (resourceTags: Record<string, string> | undefined) =>
+      evaluate(statements, {
+        action: 'cloudwatch:PutMetricAlarm',
+        resource: RESOURCES.cloudwatch.arn,
+        context: tagContext({ requestTags: silo, resourceTags }),
+      });
+    expect(put(undefined)).toBe('allowed');
+    expect(put(silo)).toBe('allowed');
+    expect(put({ ...silo, 'silo:environment': 'staging' })).toBe('denied');
+    expect(put({ ...silo, 'managed-by': 'someone-else' })).toBe('denied');
   });
 
   it("tags a final snapshot with the instance's copied tags only, never by a standalone call", () => {
