@@ -173,6 +173,15 @@ describe('the two planes', () => {
     );
   });
 
+  it('will not build a control-plane verifier without its audience, nor one on a secret in production', () => {
+    expect(() =>
+      jwtVerifierFromSettings({ ...auth, audience: undefined }, 'the API', 'control-plane'),
+    ).toThrow('the API needs AUTH_AUDIENCE');
+    expect(() => jwtVerifierFromSettings({ ...auth, production: true }, 'the API', 'control-plane')).toThrow(
+      'the API takes no AUTH_JWT_SECRET with NODE_ENV=production',
+    );
+  });
+
   it('will not build a data-plane verifier without its own audience', () => {
     expect(() =>
       jwtVerifierFromSettings({ ...auth, tenantAudience: undefined }, 'a tenant app', 'data-plane'),

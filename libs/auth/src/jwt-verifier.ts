@@ -48,6 +48,16 @@ export class JwtVerifier {
       throw new Error("the other plane's audience must differ from this plane's");
   }
 
+  /** The plane this verifier guards, if any. */
+  get plane(): TokenPlane | undefined {
+    return this.options.plane;
+  }
+
+  /** The audience a token must be for, if any. */
+  get audience(): string | undefined {
+    return this.options.audience;
+  }
+
   /** The principal of a valid token; {@link AuthError} otherwise. */
   async verify(token: string | undefined): Promise<Principal> {
     if (!token) throw new AuthError(AuthErrorCode.MISSING_TOKEN, 'a bearer token is required');
@@ -140,6 +150,16 @@ export function jwtVerifierFromSettings(auth: AuthSettings, app: string, plane: 
       auth.production
         ? `${app} needs AUTH_JWKS_URL with NODE_ENV=production to verify tokens (AUTH_JWT_SECRET is for development only)`
         : `${app} needs AUTH_JWT_SECRET (development) or AUTH_JWKS_URL (production) to verify tokens`,
+    );
+  }
+  if (auth.production && auth.jwtSecret) {
+    throw new Error(
+      `${app} takes no AUTH_JWT_SECRET with NODE_ENV=production: verify tokens through AUTH_JWKS_URL`,
+    );
+  }
+  if (plane === 'control-plane' && !auth.audience) {
+    throw new Error(
+      `${app} needs AUTH_AUDIENCE: the control plane accepts only tokens for its own audience, never a tenant app's (TENANT_AUTH_AUDIENCE)`,
     );
   }
   if (plane === 'data-plane' && !auth.tenantAudience) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { EXAMPLE_JWT_SECRETS } from './config.schema';
 
 /**
@@ -18,5 +18,7 @@ export function ensureOwnDevJwtSecret(envFile: string): boolean {
   if (value !== '' && !EXAMPLE_JWT_SECRETS.includes(value)) return false;
   const secret = randomBytes(32).toString('base64url');
   writeFileSync(envFile, text.replace(/^AUTH_JWT_SECRET=.*$/m, `AUTH_JWT_SECRET=${secret}`));
+  // It now holds a signing secret: readable by its owner only.
+  chmodSync(envFile, 0o600);
   return true;
 }

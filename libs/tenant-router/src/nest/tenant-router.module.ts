@@ -24,7 +24,11 @@ export interface TenantRouterSetup {
   credentials: TenantCredentialSource;
   /** Bounds and TTLs (e.g. `tenantRouterOptionsFromConfig(config, [NoteEntity])`). */
   options: TenantRouterOptions;
-  /** Verifies bearer tokens; the tenant is the `tenant_id` claim of a token it accepts. */
+  /**
+   * Verifies bearer tokens: a data-plane verifier with its own audience
+   * (`jwtVerifierFromSettings(config.auth, app, 'data-plane')`), or the module refuses to start.
+   * The tenant is the `tenant_id` claim of a token it accepts.
+   */
   verifier: JwtVerifier;
   /** Requests per second per tenant by tier, shared across replicas; none: no rate limit. */
   requestRate?: TenantRequestRate;
@@ -81,7 +85,16 @@ export class TenantRouterModule {
         {
           provide: TENANT_TOKEN_VERIFIER,
           inject: [TENANT_ROUTER_SETUP],
-          useFactory: (setup: TenantRouterSetup) => setup.verifier,
+          useFactory: (setup: TenantRouterSetup) => {
+            // The data plane's own tokens only: a verifier for the control plane (or for neither)
+            // would let an operator token with a tenant_id added open that tenant's database.
+            if (setup.verifier.plane !== 'data-plane' || !setup.verifier.audience) {
+              throw new Error(
+                "the tenant router needs a data-plane verifier with the data plane's own audience: jwtVerifierFromSettings(config.auth, app, 'data-plane')",
+              );
+            }
+            return setup.verifier;
+          },
         },
         {
           provide: TENANT_REQUEST_RATE,
