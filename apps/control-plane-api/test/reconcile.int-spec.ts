@@ -7,6 +7,7 @@ import { eventually } from '../../../test/support/eventually';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { OutboxRelay, ProvisioningQueue } from '@silo/queue';
+import { Reconciliation } from '@silo/provisioning';
 import { reconciliationResource } from '../src/reconcile/reconcile.responses';
 import { startApi, type ApiHarness } from './api-harness';
 
@@ -126,6 +127,32 @@ describe('POST /v1/reconcile while a pass is pending, and a failed pass in GET /
     expect(fresh.status).toBe(202);
     expect(fresh.body.jobId).not.toBe(jobId);
     expect(await reconcileRows()).toHaveLength(2);
+  });
+
+  it('asks the queue with no lock and no connection held, so a Redis that hangs stalls no other request', async () => {
+    const db = api.app.get(DataSource);
+    const reconciliation = api.app.get(Reconciliation);
+    const ctx = { actor: 'admin-slow-redis', correlationId: 'slow-redis' };
+    // A pending pass the relay has queued; then the queue is asked about it and does not answer.
+    const first = await reconciliation.request(ctx, { isWaiting: () => Promise.resolve(false) });
+    await db.query('UPDATE outbox SET dispatched_at = now() WHERE job_id = $1', [first.jobId]);
+    let answer!: (waiting: boolean) => void;
+    let asked!: () => void;
+    const askedNow = new Promise<void>((resolve) => (asked = resolve));
+    const hanging = reconciliation.request(ctx, {
+      isWaiting: () => {
+        asked();
+        return new Promise<boolean>((r) => (answer = r));
+      },
+    });
+    await askedNow;
+    const [{ free }] = await db.query<{ free: boolean }[]>(
+      `SELECT pg_try_advisory_lock(hashtext('silo:reconcile-request')) AS free`,
+    );
+    expect(free).toBe(true);
+    await db.query(`SELECT pg_advisory_unlock(hashtext('silo:reconcile-request'))`);
+    answer(true);
+    expect(await hanging).toEqual(first);
   });
 
   it('shows a failed pass’s error as a code and a generic message, never its detail', async () => {

@@ -1,12 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { ReconcileFindingEntity, ReconcileOrphanEntity, ReconcilePassEntity } from '@silo/control-plane-db';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { writeOutboxJob } from '../jobs/outbox';
 import { RECONCILE_JOB } from '../jobs/provisioning-jobs';
 import type { SagaContext } from '../store/provisioning-store';
 
 const REQUEST_LOCK_KEY = 'silo:reconcile-request';
+
+/** The newest reconcile request in the outbox, and whether the relay has queued it yet. */
+async function latestRequest(
+  em: EntityManager,
+): Promise<{ job_id: string; dispatched: boolean } | undefined> {
+  const [latest] = await em.query<{ job_id: string; dispatched: boolean }[]>(
+    `SELECT job_id, dispatched_at IS NOT NULL AS dispatched FROM outbox
+      WHERE job_name = $1 ORDER BY id DESC LIMIT 1`,
+    [RECONCILE_JOB],
+  );
+  return latest;
+}
 
 /** What {@link Reconciliation.request} asks of the queue (libs/queue's ProvisioningQueue fits). */
 export interface PendingJobs {
@@ -27,17 +39,18 @@ export class Reconciliation {
    * When Redis cannot say whether the last one started, a new one is queued.
    */
   async request(ctx: SagaContext, queue: PendingJobs): Promise<{ jobId: string }> {
+    // The queue is asked before the lock is taken, so that a slow Redis never holds a
+    // control-plane connection and the lock for every other request.
+    const before = await latestRequest(this.dataSource.manager);
+    if (before && (!before.dispatched || (await queue.isWaiting(before.job_id).catch(() => false)))) {
+      return { jobId: before.job_id };
+    }
     return this.dataSource.transaction(async (em) => {
       // Requests wait for each other here, so that two at once see one pending pass.
       await em.query('SELECT pg_advisory_xact_lock(hashtext($1))', [REQUEST_LOCK_KEY]);
-      const [latest] = await em.query<{ job_id: string; dispatched: boolean }[]>(
-        `SELECT job_id, dispatched_at IS NOT NULL AS dispatched FROM outbox
-          WHERE job_name = $1 ORDER BY id DESC LIMIT 1`,
-        [RECONCILE_JOB],
-      );
-      if (latest && (!latest.dispatched || (await queue.isWaiting(latest.job_id).catch(() => false)))) {
-        return { jobId: latest.job_id };
-      }
+      const latest = await latestRequest(em);
+      // Another request queued a pass while this one asked the queue: that pass is pending.
+      if (latest && latest.job_id !== before?.job_id) return { jobId: latest.job_id };
       const jobId = `reconcile-${randomUUID()}`;
       await writeOutboxJob(em, { name: RECONCILE_JOB, id: jobId, payload: { triggeredBy: ctx.actor } });
       return { jobId };
