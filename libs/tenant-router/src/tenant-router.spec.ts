@@ -143,7 +143,7 @@ function harness(overrides: Partial<TenantRouterOptions> = {}) {
 
 /** Lets pending promise callbacks and immediate timers run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function accessError(promise: Promise<unknown>): Promise<TenantAccessError> {
   try {
