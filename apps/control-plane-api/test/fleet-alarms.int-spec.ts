@@ -281,6 +281,30 @@ describe('alarm reads served from the background read of CloudWatch', () => {
     expect(backgroundReads.mock.calls.length).toBeLessThan(15);
   });
 
+  it('aborts a background read that is over, so a CloudWatch that hangs keeps no call open', async () => {
+    const fleet = api.app.get(FleetAlarms);
+    // The adapter hands the signal to the SDK: an aborted one ends the call against the emulator.
+    await expect(
+      fleet['alarms'].withPrefix(api.config.resources.prefix, AbortSignal.abort()),
+    ).rejects.toThrow();
+    const views = await fleet['alarms'].withPrefix(api.config.resources.prefix);
+    let signal: AbortSignal | undefined;
+    let release: (views: AlarmView[]) => void = () => undefined;
+    const read = jest.spyOn(fleet['alarms'], 'withPrefix').mockImplementation((_prefix, s) => {
+      signal = s;
+      return new Promise<AlarmView[]>((resolve) => (release = resolve));
+    });
+    try {
+      const refreshing = fleet.refresh();
+      expect(signal?.aborted).toBe(false);
+      release(views);
+      await refreshing;
+      expect(signal?.aborted).toBe(true);
+    } finally {
+      read.mockRestore();
+    }
+  });
+
   it('answers a tenant read at once, from the last good read, while CloudWatch hangs', async () => {
     const sre = await api.auth(['sre']);
     const fleet = api.app.get(FleetAlarms);

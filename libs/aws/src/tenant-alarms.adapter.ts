@@ -139,9 +139,10 @@ export class TenantAlarms {
 
   /**
    * Every metric alarm whose name starts with `<prefix>-`, in any state, read in pages of 100:
-   * one call per hundred alarms, whatever the number of callers.
+   * one call per hundred alarms, whatever the number of callers. `signal` aborts the call in
+   * flight and reads no further page.
    */
-  async withPrefix(prefix: string): Promise<AlarmView[]> {
+  async withPrefix(prefix: string, signal?: AbortSignal): Promise<AlarmView[]> {
     const found: AlarmView[] = [];
     let next: string | undefined;
     do {
@@ -153,6 +154,7 @@ export class TenantAlarms {
             MaxRecords: 100,
             NextToken: next,
           }),
+          { abortSignal: signal },
         ),
       );
       found.push(

@@ -99,11 +99,15 @@ export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdow
 
   /** Reads CloudWatch now, or joins the refresh in flight. */
   refresh(): Promise<FleetAlarmsSnapshot> {
+    // A read past its time is aborted, not only abandoned: its HTTP calls end with it, so a
+    // CloudWatch that hangs never piles up reads holding the SDK's sockets.
+    const abort = new AbortController();
     this.inFlight ??= withTimeout(
-      this.read(),
+      this.read(abort.signal),
       FLEET_ALARMS_REFRESH_TIMEOUT_MS,
       `CloudWatch did not answer within ${FLEET_ALARMS_REFRESH_TIMEOUT_MS} ms`,
     )
+      .finally(() => abort.abort())
       .then(
         (snapshot) => {
           this.last = snapshot;
@@ -145,10 +149,10 @@ export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdow
       });
   }
 
-  private async read(): Promise<FleetAlarmsSnapshot> {
+  private async read(signal: AbortSignal): Promise<FleetAlarmsSnapshot> {
     const readAt = new Date();
     const prefix = this.settings.prefix;
-    const alarms = await this.alarms.withPrefix(prefix);
+    const alarms = await this.alarms.withPrefix(prefix, signal);
     const bySlug = new Map<string, AlarmView[]>();
     for (const alarm of alarms) {
       const slug = slugOf(prefix, alarm.name);
