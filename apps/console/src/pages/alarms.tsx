@@ -1,5 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import type { FleetAlarms } from '../api';
+import { alarmCondition } from '../format';
 import type { Session } from '../main';
 import { Loadable } from '../ui';
 
@@ -20,7 +21,7 @@ export function AlarmsPage({ session }: { session: Session }) {
                 <th>Tenant</th>
                 <th>Tier</th>
                 <th>Metric</th>
-                <th>Threshold</th>
+                <th>Condition</th>
                 <th>Since</th>
                 <th>Reason</th>
               </tr>
@@ -33,7 +34,7 @@ export function AlarmsPage({ session }: { session: Session }) {
                   </td>
                   <td>{a.tenant.tier}</td>
                   <td>{a.metric}</td>
-                  <td>{a.threshold}</td>
+                  <td title={`${a.comparison} ${a.threshold}`}>{alarmCondition(a)}</td>
                   <td>{a.updatedAt ? new Date(a.updatedAt).toLocaleString() : '–'}</td>
                   <td>{a.stateReason}</td>
                 </tr>
