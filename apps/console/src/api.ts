@@ -1,6 +1,14 @@
 import type { z } from 'zod';
 import type { fleetAlarmList } from '../../control-plane-api/src/alarms/alarms.responses';
-import type { rolloutList, rolloutResource } from '../../control-plane-api/src/rollouts/rollout.responses';
+import type {
+  orphanList,
+  reconciliationResource,
+} from '../../control-plane-api/src/reconcile/reconcile.responses';
+import type {
+  rolloutList,
+  rolloutResource,
+  schemaVersionsResource,
+} from '../../control-plane-api/src/rollouts/rollout.responses';
 import type {
   tenantAlarmList,
   tenantEventList,
@@ -19,6 +27,9 @@ export type Tiers = z.output<typeof tierList>;
 export type FleetAlarms = z.output<typeof fleetAlarmList>;
 export type Rollout = z.output<typeof rolloutResource>;
 export type Rollouts = z.output<typeof rolloutList>;
+export type SchemaVersions = z.output<typeof schemaVersionsResource>;
+export type Reconciliation = z.output<typeof reconciliationResource>;
+export type Orphans = z.output<typeof orphanList>;
 
 /** A refusal as the API states it (problem+json): the detail is shown as is. */
 export class Problem extends Error {

@@ -14,6 +14,7 @@ import {
 } from './auth';
 import { AlarmsPage } from './pages/alarms';
 import { OnboardPage } from './pages/onboard';
+import { ReconciliationPage } from './pages/reconciliation';
 import { RolloutPage, RolloutsPage } from './pages/rollouts';
 import { SignIn } from './pages/sign-in';
 import { TenantPage } from './pages/tenant';
@@ -121,6 +122,7 @@ function App() {
           {session.canCreate && <a href="#/onboard">Onboard</a>}
           <a href="#/alarms">Alarms firing</a>
           <a href="#/rollouts">Schema rollouts</a>
+          <a href="#/reconciliation">Reconciliation</a>
         </nav>
         <span className="muted">roles: {session.roles.join(', ') || 'none'}</span>
         <button onClick={signOut}>Sign out</button>
@@ -136,6 +138,8 @@ function App() {
           <RolloutPage session={session} id={decodeURIComponent(id)} />
         ) : page === 'rollouts' ? (
           <RolloutsPage session={session} />
+        ) : page === 'reconciliation' ? (
+          <ReconciliationPage session={session} />
         ) : (
           <TenantsPage session={session} />
         )}
