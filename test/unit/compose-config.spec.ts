@@ -135,6 +135,8 @@ const SILO_SERVICES = ['migrate', 'api', 'worker', 'example-app'];
           });
       }
     }
+    // moto's static dashboard: data.json renders every model and fails once an RDS instance exists.
+    expect(services.moto.healthcheck?.test.join(' ')).toContain("http://127.0.0.1:4566/moto-api/')");
     expect(services.api.healthcheck?.test.join(' ')).toContain(
       `127.0.0.1:${services.api.environment?.PORT}/readyz`,
     );
