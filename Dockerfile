@@ -1,6 +1,6 @@
 # One image for the control-plane API, the provisioning worker, the example tenant app and the
 # migrate job; the command picks which. `npm run image:check` builds it with buildah and runs it
-# (README, "The image").
+# (docs/deploying.md, "The image").
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./

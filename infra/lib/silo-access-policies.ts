@@ -26,7 +26,7 @@ export interface SiloAccessPoliciesProps {
 
 /**
  * The three least-privilege policies: the provisioning worker's, the API's and the data plane's.
- * Every statement names the calls that need it in the README's "Infrastructure" tables; the
+ * Every statement names the calls that need it in the "Infrastructure" tables of docs/deploying.md; the
  * tests fail when the worker's actions and the AWS calls in libs/aws drift apart.
  *
  * Three rules shape the conditions:
@@ -38,7 +38,7 @@ export interface SiloAccessPoliciesProps {
  *   owner's or another environment's value, and no removing either key. RDS, Secrets Manager and
  *   CloudWatch have no condition key that tells a create's tags from a later tag call (no
  *   `ec2:CreateAction` equivalent), so an untagged resource under the prefix can still be tagged
- *   (README, "What IAM cannot express here"). Reads
+ *   (docs/deploying.md, "What IAM cannot express here"). Reads
  *   (Describe*, the worker's GetSecretValue) are limited by name only: the worker must tell
  *   "not there" from "someone else's" (RESOURCE_NAME_TAKEN, 'gone', 'not-ours'), and a tag
  *   condition turns both into AccessDenied.

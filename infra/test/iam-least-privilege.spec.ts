@@ -362,8 +362,8 @@ describe('API and data-plane policies', () => {
   });
 });
 
-describe('README action tables', () => {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+describe('the action tables of docs/deploying.md', () => {
+  const readme = readFileSync(join(root, 'docs/deploying.md'), 'utf8');
 
   /** (action, Sid) pairs from the table under the heading that names the policy. */
   function readmeRows(policyName: string): string[] {
@@ -407,7 +407,7 @@ describe('README action tables', () => {
       'KeepOwnershipTags',
     ]);
     for (const sid of denies)
-      expect({ sid, inReadme: readme.includes(`\`${sid}\``) }).toEqual({ sid, inReadme: true });
+      expect({ sid, documented: readme.includes(`\`${sid}\``) }).toEqual({ sid, documented: true });
   });
 });
 
@@ -517,7 +517,7 @@ describe('who may tag what: the worker policy evaluated', () => {
     },
   );
 
-  it("tags an untagged existing resource only through the tag-on-create statements, and only with Silo's whole tag set (IAM cannot tell it from a create: README)", () => {
+  it("tags an untagged existing resource only through the tag-on-create statements, and only with Silo's whole tag set (IAM cannot tell it from a create: docs/deploying.md)", () => {
     // No statement added later may widen this: the untagged case is the create case to IAM.
     expect(SERVICES.map((service) => allowedBy(statements, tagRequest(service, silo, {})))).toEqual([
       ['TagTenantInstancesOnCreate'],

@@ -7,7 +7,7 @@
 #   security group <prefix>-tenant-db, 5432 from <prefix>-data-plane and <prefix>-control-plane
 #                                                    RDS_SECURITY_GROUP_IDS
 # and writes those variables, with AWS_EMULATOR=true (LocalStack is not AWS), to
-# /tmp/silo-prerequisites.env (see README, "Docker").
+# /tmp/silo-prerequisites.env (see docs/deploying.md, "Docker").
 # Idempotent: LocalStack may run it again. Resources are tagged silo:component=prerequisites,
 # never managed-by=silo, which marks tenant resources.
 set -euo pipefail

@@ -27,7 +27,7 @@ import { createOwnDatabase, dropDatabase } from '../support/test-databases';
 jest.setTimeout(240_000);
 
 const CHROMIUM = process.env.SILO_CHROMIUM ?? '/usr/bin/chromium';
-// The README's screenshots are refreshed with SILO_UPDATE_SCREENSHOTS=1; a normal run keeps its own.
+// The console screenshots of docs/operating-tenants.md are refreshed with SILO_UPDATE_SCREENSHOTS=1; a normal run keeps its own.
 const SCREENSHOTS = resolve(
   REPO_ROOT,
   process.env.SILO_UPDATE_SCREENSHOTS === '1' ? 'docs/screenshots' : '.cache/console-screenshots',

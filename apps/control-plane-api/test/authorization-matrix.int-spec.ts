@@ -104,7 +104,7 @@ const credentials: Credential[] = [
     header: () => Promise.resolve(`Basic ${Buffer.from('admin:admin').toString('base64')}`),
   },
   // A well-signed token that grants nothing (a tenant app's token, say) is authenticated but not
-  // authorised: 403, as the README's Authentication section and the guard's unit test say.
+  // authorised: 403, as docs/operating-tenants.md's Authentication section and the guard's unit test say.
   {
     name: 'no roles claim',
     kind: 'no-role',

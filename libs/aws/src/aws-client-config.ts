@@ -12,7 +12,7 @@ export interface AwsClientSettings {
 /**
  * Client settings from configuration. With an endpoint (an emulator) every service goes to that
  * one URL; without one the SDK resolves the real regional endpoints. Retries inside the SDK are
- * the first line against throttling; BullMQ's job retries are the second (see README).
+ * the first line against throttling; BullMQ's job retries are the second (see docs/operating-tenants.md).
  */
 export function awsClientSettings(config: Pick<SiloConfig, 'aws'>): AwsClientSettings {
   const { region, endpoint, credentials, maxAttempts, retryMode } = config.aws;
