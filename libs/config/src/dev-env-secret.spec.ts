@@ -26,7 +26,7 @@ describe('ensureOwnDevJwtSecret', () => {
       const text = readFileSync(file, 'utf8');
       const secret = /^AUTH_JWT_SECRET=(.+)$/m.exec(text)?.[1];
       expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
       expect(text).toBe(`# comment\nAUTH_JWT_SECRET=${secret}\n${REST}`);
       expect(loadConfig({ env: { SILO_ENV_FILE: file } }).auth.jwtSecret).toBe(secret);
 
