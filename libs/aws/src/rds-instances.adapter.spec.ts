@@ -196,7 +196,7 @@ describe('TenantAlarms.tag', () => {
     ]);
   });
 
-  it('reads the alarms in one state by name prefix, 100 a page, following NextToken', async () => {
+  it('reads every alarm under the prefix, 100 a page, following NextToken, and takes an abort signal', async () => {
     cloudWatch
       .on(DescribeAlarmsCommand, { NextToken: undefined })
       .resolves({
@@ -206,27 +206,19 @@ describe('TenantAlarms.tag', () => {
       .on(DescribeAlarmsCommand, { NextToken: 'p2' })
       .resolves({
         MetricAlarms: [
-          { AlarmName: 'silo-b-FreeableMemory', StateValue: 'ALARM' },
-          { AlarmName: 'silo-c-CPUUtilization', StateValue: 'OK' },
+          { AlarmName: 'silo-b-FreeableMemory', StateValue: 'OK' },
+          // Filtered again here: moto does not apply every filter CloudWatch does.
+          { AlarmName: 'silos-c-CPUUtilization', StateValue: 'OK' },
         ],
       });
-    const found = await alarms.inState('silo', 'ALARM');
-    expect(found.map((a) => a.name)).toEqual(['silo-a-CPUUtilization', 'silo-b-FreeableMemory']);
+    const found = await alarms.withPrefix('silo', new AbortController().signal);
+    expect(found.map((a) => [a.name, a.state])).toEqual([
+      ['silo-a-CPUUtilization', 'ALARM'],
+      ['silo-b-FreeableMemory', 'OK'],
+    ]);
     expect(cloudWatch.commandCalls(DescribeAlarmsCommand).map((c) => c.args[0].input)).toEqual([
-      {
-        AlarmNamePrefix: 'silo-',
-        StateValue: 'ALARM',
-        AlarmTypes: ['MetricAlarm'],
-        MaxRecords: 100,
-        NextToken: undefined,
-      },
-      {
-        AlarmNamePrefix: 'silo-',
-        StateValue: 'ALARM',
-        AlarmTypes: ['MetricAlarm'],
-        MaxRecords: 100,
-        NextToken: 'p2',
-      },
+      { AlarmNamePrefix: 'silo-', AlarmTypes: ['MetricAlarm'], MaxRecords: 100, NextToken: undefined },
+      { AlarmNamePrefix: 'silo-', AlarmTypes: ['MetricAlarm'], MaxRecords: 100, NextToken: 'p2' },
     ]);
   });
 });

@@ -108,36 +108,6 @@ export class TenantAlarms {
   }
 
   /**
-   * Every metric alarm whose name starts with `<prefix>-` in `state`, read in pages of 100:
-   * one call per hundred alarms in that state, whatever the size of the fleet.
-   */
-  async inState(prefix: string, state: AlarmState): Promise<AlarmView[]> {
-    const found: AlarmView[] = [];
-    let next: string | undefined;
-    do {
-      const page = await awsCall('DescribeAlarms', () =>
-        this.aws.cloudWatch.send(
-          new DescribeAlarmsCommand({
-            AlarmNamePrefix: `${prefix}-`,
-            StateValue: state,
-            AlarmTypes: ['MetricAlarm'],
-            MaxRecords: 100,
-            NextToken: next,
-          }),
-        ),
-      );
-      // Filtered again here: CloudWatch applies both filters, moto only the first one it knows.
-      found.push(
-        ...(page.MetricAlarms ?? [])
-          .filter((a) => a.StateValue === state && a.AlarmName?.startsWith(`${prefix}-`))
-          .map(toView),
-      );
-      next = page.NextToken;
-    } while (next);
-    return found;
-  }
-
-  /**
    * Every metric alarm whose name starts with `<prefix>-`, in any state, read in pages of 100:
    * one call per hundred alarms, whatever the number of callers. `signal` aborts the call in
    * flight and reads no further page.
