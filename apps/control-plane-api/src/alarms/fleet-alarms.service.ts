@@ -22,6 +22,8 @@ export interface FleetAlarmsSnapshot {
   fleet: FleetAlarm[];
   /** Every alarm under the prefix, in any state, by the slug its name gives. */
   bySlug: ReadonlyMap<string, readonly AlarmView[]>;
+  /** Firing (ALARM) alarms per tenant id: counted once per read, not on every tenant read. */
+  firing: ReadonlyMap<string, number>;
 }
 
 /**
@@ -88,13 +90,8 @@ export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /** Firing (ALARM) alarms per tenant id from the last good answer, never waiting; null before the first. */
-  firingCounts(): Map<string, number> | null {
-    if (!this.last) return null;
-    const counts = new Map<string, number>();
-    for (const alarm of this.last.fleet) {
-      if (alarm.state === 'ALARM') counts.set(alarm.tenant.id, (counts.get(alarm.tenant.id) ?? 0) + 1);
-    }
-    return counts;
+  firingCounts(): ReadonlyMap<string, number> | null {
+    return this.last?.firing ?? null;
   }
 
   /** Reads CloudWatch now, or joins the refresh in flight. */
@@ -156,10 +153,13 @@ export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdow
     const bySlug = new Map<string, AlarmView[]>();
     for (const alarm of alarms) {
       const slug = slugOf(prefix, alarm.name);
-      if (slug) bySlug.set(slug, [...(bySlug.get(slug) ?? []), alarm]);
+      if (!slug) continue;
+      const list = bySlug.get(slug);
+      if (list) list.push(alarm);
+      else bySlug.set(slug, [alarm]);
     }
     for (const list of bySlug.values()) list.sort(byName);
-    if (!bySlug.size) return { readAt, fleet: [], bySlug };
+    if (!bySlug.size) return { readAt, fleet: [], bySlug, firing: new Map() };
     const tenants = await this.dataSource.getRepository(TenantEntity).find({
       select: { id: true, slug: true, tier: true },
       where: { slug: In([...bySlug.keys()]), status: Not('DELETED') },
@@ -170,7 +170,11 @@ export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdow
         tenant: { id: t.id, slug: t.slug, tier: t.tier },
       })),
     );
-    return { readAt, fleet: fleet.sort(newestFirst), bySlug };
+    const firing = new Map<string, number>();
+    for (const alarm of fleet) {
+      if (alarm.state === 'ALARM') firing.set(alarm.tenant.id, (firing.get(alarm.tenant.id) ?? 0) + 1);
+    }
+    return { readAt, fleet: fleet.sort(newestFirst), bySlug, firing };
   }
 }
 
