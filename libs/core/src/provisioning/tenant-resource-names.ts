@@ -11,6 +11,8 @@ export interface TenantResourceNames {
   masterUsername: string;
   /** The tenant application's login role. */
   appRole: string;
+  /** The tenant's schema on a shared host (`schema` placement); letters, digits, _. */
+  tenantSchema: string;
   alarmName(metric: string): string;
   finalSnapshotIdentifier(at: Date): string;
 }
@@ -23,6 +25,7 @@ export function tenantResourceNames(prefix: string, slug: string): TenantResourc
     appSecretName: `${prefix}/${slug}/app`,
     masterUsername: `${underscored}_admin`,
     appRole: `${underscored}_app`,
+    tenantSchema: `${underscored}`,
     alarmName: (metric) => `${prefix}-${slug}-${metric}`,
     finalSnapshotIdentifier: (at) =>
       `${prefix}-${slug}-final-${at.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-').toLowerCase()}`,
@@ -38,6 +41,69 @@ export function tenantTags(
     'silo:tenant-id': tenant.id,
     'silo:tenant-slug': tenant.slug,
     'silo:tier': tenant.tier,
+    'silo:environment': environment,
+    'managed-by': 'silo',
+  };
+}
+
+/** Where a tenant's data lives (design.md, "Placements"). */
+export const PLACEMENTS = ['instance', 'schema', 'pool'] as const;
+export type Placement = (typeof PLACEMENTS)[number];
+/** The placements that share a host between tenants. */
+export type SharedPlacement = Exclude<Placement, 'instance'>;
+
+export function isPlacement(value: unknown): value is Placement {
+  return typeof value === 'string' && (PLACEMENTS as readonly string[]).includes(value);
+}
+
+/** The schema every tenant table lives in, in `instance` and `pool` placements. */
+export const APP_SCHEMA = 'app';
+
+/**
+ * The names of a shared host's resources. `name` is the host's own short name
+ * (`pool-starter-001`): lower-case letters, digits and hyphens, derived from its placement, tier
+ * and ordinal so a re-run after a crash finds what the crashed run made.
+ */
+export interface HostResourceNames {
+  instanceIdentifier: string;
+  masterSecretName: string;
+  /** The pool login's secret (pool hosts), in the app secret's JSON shape. */
+  poolAppSecretName: string;
+  masterUsername: string;
+  /** The pool's app role, shared by every pooled tenant of the host (its logins alternate). */
+  poolAppRole: string;
+  alarmName(metric: string): string;
+}
+
+export const HOST_NAME_PATTERN = /^(pool|schema)-[a-z]+-\d{3,6}$/;
+
+export function hostName(placement: SharedPlacement, tier: string, ordinal: number): string {
+  return `${placement}-${tier}-${String(ordinal).padStart(3, '0')}`;
+}
+
+export function hostResourceNames(prefix: string, name: string): HostResourceNames {
+  if (!HOST_NAME_PATTERN.test(name)) throw new Error(`${JSON.stringify(name)} is not a host name`);
+  const underscored = `${prefix}_host_${name}`.replace(/-/g, '_');
+  return {
+    instanceIdentifier: `${prefix}-host-${name}`,
+    masterSecretName: `${prefix}/hosts/${name}/master`,
+    poolAppSecretName: `${prefix}/hosts/${name}/pool-app`,
+    masterUsername: `${underscored}_admin`,
+    poolAppRole: `${underscored}_pool_app`,
+    alarmName: (metric) => `${prefix}-host-${name}-${metric}`,
+  };
+}
+
+/** The tags on every resource Silo creates for a shared host. */
+export function hostTags(
+  host: { id: string; name: string; placement: SharedPlacement; tier: string },
+  environment: string,
+): Record<string, string> {
+  return {
+    'silo:host-id': host.id,
+    'silo:host-name': host.name,
+    'silo:placement': host.placement,
+    'silo:tier': host.tier,
     'silo:environment': environment,
     'managed-by': 'silo',
   };

@@ -2,7 +2,7 @@ import { assertTenantSlug, slugProblem } from './tenant-slug';
 import { TenantErrorCode } from './tenant.errors';
 
 describe('tenant slug', () => {
-  it.each(['acme', 'a1b', 'acme-corp', 'x'.repeat(32), 'a-b-c-d'])('accepts %j', (slug) => {
+  it.each(['acme', 'a1b', 'acme-corp', 'x'.repeat(32), 'a-b-c-d', 'hosts', 'hostel-group'])('accepts %j', (slug) => {
     expect(slugProblem(slug)).toBeNull();
   });
 
@@ -19,6 +19,8 @@ describe('tenant slug', () => {
     ['../etc', 'path'],
     ['açme', 'non-ASCII'],
     ['', 'empty'],
+    ['host', 'reserved for shared hosts'],
+    ['host-pool-starter-001', 'reserved for shared hosts'],
   ])('refuses %j (%s)', (slug) => {
     expect(slugProblem(slug)).toEqual(expect.any(String));
     expect(() => assertTenantSlug(slug)).toThrow(

@@ -9,6 +9,8 @@ export function slugProblem(slug: string): string | null {
     return 'must be 3-32 characters of a-z, 0-9 and -, start with a letter and end with a letter or digit';
   }
   if (slug.includes('--')) return 'must not contain "--"';
+  // `<prefix>-host-…` names shared hosts' instances, secrets and alarms.
+  if (slug === 'host' || slug.startsWith('host-')) return 'must not begin with "host-" (reserved for shared hosts)';
   return null;
 }
 
