@@ -1,12 +1,12 @@
 export * from './tiers';
-export { LocalPostgresDatabaseHost } from './hosts/local-postgres-database-host';
-export { RdsDatabaseHost } from './hosts/rds-database-host';
+export { LocalPostgresDatabaseHost } from './backends/local-postgres-database-host';
+export { RdsDatabaseHost } from './backends/rds-database-host';
 export {
   TENANT_DATABASE_HOST,
   type StartedInstance,
   type TenantDatabaseEndpoint,
   type TenantDatabaseHost,
-} from './hosts/tenant-database-host';
+} from './backends/tenant-database-host';
 export * from './jobs/provisioning-jobs';
 export {
   TenantOnboarding,

@@ -15,7 +15,7 @@ import {
   type TenantMigrateResult,
   type TenantMigrationSet,
 } from '@silo/tenant-schema';
-import type { TenantDatabaseEndpoint } from './hosts/tenant-database-host';
+import type { TenantDatabaseEndpoint } from './backends/tenant-database-host';
 import { classifyPgError } from './tenant-database-errors';
 
 export interface OwnerCredentials {

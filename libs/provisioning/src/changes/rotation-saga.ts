@@ -8,7 +8,7 @@ import {
   type TenantResourceNames,
 } from '@silo/core';
 import { nextAppLogin } from '@silo/tenant-schema';
-import type { TenantDatabaseEndpoint } from '../hosts/tenant-database-host';
+import type { TenantDatabaseEndpoint } from '../backends/tenant-database-host';
 import type { SagaOutcome } from '../saga/provisioning-saga';
 import type { StepDeps } from '../saga/provisioning-steps';
 import { generatePassword } from '../saga/passwords';

@@ -6,7 +6,7 @@ import { loadConfig } from '@silo/config';
 import { ProvisioningError, ProvisioningErrorCode, type TierName } from '@silo/core';
 import pino from 'pino';
 import { awsError, FakeAws } from '../../../aws/src/testing/fake-aws';
-import type { TenantDatabaseEndpoint, TenantDatabaseHost } from '../hosts/tenant-database-host';
+import type { TenantDatabaseEndpoint, TenantDatabaseHost } from '../backends/tenant-database-host';
 import { InMemoryProvisioningStore } from '../testing/in-memory-provisioning-store';
 import { PROVISION_STEPS } from './provisioning-steps';
 import { ProvisioningSaga, type SagaOutcome } from './provisioning-saga';

@@ -7,7 +7,7 @@ import {
 } from '@silo/aws';
 import { ProvisioningError, ProvisioningErrorCode, type TenantResourceNames } from '@silo/core';
 import { appLoginRoles, TenantMigrationError } from '@silo/tenant-schema';
-import type { TenantDatabaseEndpoint, TenantDatabaseHost } from '../hosts/tenant-database-host';
+import type { TenantDatabaseEndpoint, TenantDatabaseHost } from '../backends/tenant-database-host';
 import type {
   ProvisioningStore,
   SagaContext,
