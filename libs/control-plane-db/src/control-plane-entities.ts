@@ -1,3 +1,4 @@
+import { HostEntity } from './entities/host.entity';
 import { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 import { OutboxMessageEntity } from './entities/outbox-message.entity';
 import { ProvisioningStepEntity } from './entities/provisioning-step.entity';
@@ -20,6 +21,7 @@ import { ReconcileFindingsAndOrphans1795384800000 } from './migrations/179538480
 import { TenantChanges1795388400000 } from './migrations/1795388400000-tenant-changes';
 import { OutboxReconcileRequests1795392000000 } from './migrations/1795392000000-outbox-reconcile-requests';
 import { RolloutTenantSkips1795395600000 } from './migrations/1795395600000-rollout-tenant-skips';
+import { SharedHosts1795399200000 } from './migrations/1795399200000-shared-hosts';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -35,6 +37,7 @@ export const CONTROL_PLANE_ENTITIES = [
   ReconcileFindingEntity,
   ReconcileOrphanEntity,
   TenantChangeEntity,
+  HostEntity,
 ];
 
 /** Migrations in the order they apply. */
@@ -49,4 +52,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   TenantChanges1795388400000,
   OutboxReconcileRequests1795392000000,
   RolloutTenantSkips1795395600000,
+  SharedHosts1795399200000,
 ];

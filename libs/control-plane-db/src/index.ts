@@ -7,6 +7,13 @@ export {
   type MigrateOptions,
   type MigrateResult,
 } from './control-plane-migrator';
+export {
+  HOST_STATUSES,
+  HostEntity,
+  PLACEABLE_HOST_STATUSES,
+  type HostError,
+  type HostStatus,
+} from './entities/host.entity';
 export { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 export { OutboxMessageEntity } from './entities/outbox-message.entity';
 export {

@@ -6,6 +6,7 @@ import { quoteIdentifier } from '../../core/src';
 import {
   controlPlaneDataSourceOptions,
   CONTROL_PLANE_MIGRATIONS,
+  HostEntity,
   migrateControlPlane,
   TenantEntity,
   TenantEventEntity,
@@ -166,5 +167,101 @@ describe('control-plane schema', () => {
       .save({ tenantId: tenant.id, type: 'tenant.created', message: 'x', actor: 'a' });
     const error = await ds.query(`DELETE FROM tenants WHERE id = $1`, [tenant.id]).catch((e: unknown) => e);
     expect(sqlState(error)).toBe('23503');
+  });
+
+  async function newHost(overrides: Partial<HostEntity> = {}): Promise<HostEntity> {
+    const ordinal = overrides.ordinal ?? Math.floor(Math.random() * 900_000) + 1000;
+    const placement = overrides.placement ?? 'pool';
+    const tier = overrides.tier ?? 'starter';
+    return ds.getRepository(HostEntity).save({
+      name: `${placement}-${tier}-${String(ordinal).padStart(3, '0')}`,
+      placement,
+      tier,
+      ordinal,
+      status: 'creating',
+      instanceIdentifier: `silo-host-${placement}-${tier}-${ordinal}`,
+      databaseName: 'app',
+      capacityTenants: 10,
+      connectionBudget: 40,
+      ...overrides,
+    });
+  }
+
+  it('gives existing and new tenants the instance placement and no host', async () => {
+    const tenant = await newTenant();
+    expect(await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id })).toMatchObject({
+      placement: 'instance',
+      hostId: null,
+    });
+  });
+
+  it('places a shared tenant on a host, and refuses a host for an instance tenant', async () => {
+    const host = await newHost();
+    const tenant = await newTenant();
+    await ds.query(`UPDATE tenants SET placement = 'pool', host_id = $2 WHERE id = $1`, [tenant.id, host.id]);
+    expect(await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id })).toMatchObject({
+      placement: 'pool',
+      hostId: host.id,
+    });
+    const error = await ds
+      .query(`UPDATE tenants SET placement = 'instance' WHERE id = $1`, [tenant.id])
+      .catch((e: unknown) => e);
+    expect(sqlState(error)).toBe('23514');
+  });
+
+  it('lets a shared tenant wait for its place, but not be ACTIVE without one', async () => {
+    const tenant = await newTenant();
+    await ds.query(`UPDATE tenants SET placement = 'schema', status = 'PROVISIONING' WHERE id = $1`, [tenant.id]);
+    const error = await ds
+      .query(`UPDATE tenants SET status = 'ACTIVE' WHERE id = $1`, [tenant.id])
+      .catch((e: unknown) => e);
+    expect(sqlState(error)).toBe('23514');
+  });
+
+  it('refuses an unknown placement and a host that does not exist', async () => {
+    const tenant = await newTenant();
+    const unknown = await ds
+      .query(`UPDATE tenants SET placement = 'attic' WHERE id = $1`, [tenant.id])
+      .catch((e: unknown) => e);
+    expect(sqlState(unknown)).toBe('23514');
+    const missing = await ds
+      .query(`UPDATE tenants SET placement = 'pool', host_id = gen_random_uuid() WHERE id = $1`, [tenant.id])
+      .catch((e: unknown) => e);
+    expect(sqlState(missing)).toBe('23503');
+  });
+
+  it('does not let a host with tenants be deleted (foreign key)', async () => {
+    const host = await newHost();
+    const tenant = await newTenant();
+    await ds.query(`UPDATE tenants SET placement = 'pool', host_id = $2 WHERE id = $1`, [tenant.id, host.id]);
+    const error = await ds.query(`DELETE FROM hosts WHERE id = $1`, [host.id]).catch((e: unknown) => e);
+    expect(sqlState(error)).toBe('23503');
+  });
+
+  it('refuses a second host with the same placement, tier and ordinal', async () => {
+    await newHost({ placement: 'schema', tier: 'pro', ordinal: 7 });
+    const error = await newHost({ placement: 'schema', tier: 'pro', ordinal: 7 }).catch((e: unknown) => e);
+    expect(sqlState(error)).toBe('23505');
+  });
+
+  it.each<[string, Partial<HostEntity>]>([
+    ['a name that is not placement-tier-ordinal', { name: 'pool-starter-999', ordinal: 998 }],
+    ['a name that is no host name', { name: 'Pool_1' }],
+    ['the instance placement', { placement: 'instance' as never, name: 'instance-starter-001', ordinal: 1 }],
+    ['an unknown status', { status: 'resting' as never }],
+    ['a capacity of no tenants', { capacityTenants: 0 }],
+    ['a connection budget of zero', { connectionBudget: 0 }],
+    ['an available host without an endpoint', { status: 'available' }],
+    ['an endpoint host without a port', { endpointHost: 'db.internal' }],
+    ['a deleted host without deleted_at', { status: 'deleted' }],
+    ['ordinal 0', { ordinal: 0, name: 'pool-starter-000' }],
+  ])('refuses %s (check_violation)', async (_, overrides) => {
+    const error = await newHost(overrides).catch((e: unknown) => e);
+    expect(sqlState(error)).toBe('23514');
+  });
+
+  it('accepts ordinals past three digits in the name', async () => {
+    const host = await newHost({ placement: 'pool', tier: 'free', ordinal: 1234 });
+    expect(host.name).toBe('pool-free-1234');
   });
 });

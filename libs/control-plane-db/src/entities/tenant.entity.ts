@@ -1,15 +1,18 @@
-import type { TenantStatus, TierName } from '@silo/core';
+import type { Placement, TenantStatus, TierName } from '@silo/core';
 import {
   Check,
   Column,
   CreateDateColumn,
   Entity,
   Index,
+  JoinColumn,
+  ManyToOne,
   PrimaryGeneratedColumn,
   Unique,
   UpdateDateColumn,
   VersionColumn,
 } from 'typeorm';
+import { HostEntity } from './host.entity';
 
 /** A tenant and the facts Silo knows about its database. Never holds a password. */
 @Entity({ name: 'tenants' })
@@ -23,6 +26,13 @@ import {
 )
 @Check('tenants_endpoint_port_range', `db_endpoint_port BETWEEN 1 AND 65535`)
 @Check('tenants_provisioning_run_positive', `provisioning_run >= 1`)
+@Check('tenants_placement_known', `placement IN ('instance', 'schema', 'pool')`)
+@Check(
+  'tenants_host_matches_placement',
+  `(placement = 'instance' AND host_id IS NULL)
+        OR (placement <> 'instance' AND (host_id IS NOT NULL OR status NOT IN ('ACTIVE', 'SUSPENDED')))`,
+)
+@Index('tenants_host_id_idx', { synchronize: false })
 export class TenantEntity {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -38,6 +48,21 @@ export class TenantEntity {
 
   @Column({ type: 'varchar', length: 16 })
   status!: TenantStatus;
+
+  /** Where the tenant's data lives: its own instance, or a schema or the pool on a shared host. */
+  @Column({ type: 'varchar', length: 16, default: 'instance' })
+  placement!: Placement;
+
+  /**
+   * The shared host the tenant is placed on; null for `instance` tenants and for a shared tenant
+   * not placed yet (never for an ACTIVE or SUSPENDED one). Kept once the tenant is DELETED.
+   */
+  @Column({ name: 'host_id', type: 'uuid', nullable: true })
+  hostId!: string | null;
+
+  @ManyToOne(() => HostEntity, { onDelete: 'RESTRICT' })
+  @JoinColumn({ name: 'host_id', foreignKeyConstraintName: 'tenants_host_fkey' })
+  host?: HostEntity;
 
   @Column({ name: 'created_by', type: 'varchar', length: 200, nullable: true })
   createdBy!: string | null;
