@@ -156,7 +156,7 @@ export const tenantAlarmList = z.object({
   }),
 });
 
-export const tierProfile = z.object({
+const tierProfileFields = {
   tier: z.enum(TIER_NAMES),
   instanceClass: z.string().meta({ example: 'db.m6i.large' }),
   engineVersion: z.string().meta({ example: '16.4' }),
@@ -179,6 +179,28 @@ export const tierProfile = z.object({
     connectionsHighPercent: z.number(),
     freeableMemoryLowPercent: z.number(),
   }),
-});
+};
+
+/** A tier profile: for `instance` the instance fields size each tenant's own instance, for `schema` and `pool` each shared host. */
+export const tierProfile = z.discriminatedUnion('placement', [
+  z.object({
+    placement: z.literal('instance').meta({ description: 'Each tenant gets its own RDS instance.' }),
+    ...tierProfileFields,
+  }),
+  z.object({
+    placement: z.enum(['schema', 'pool']).meta({
+      description:
+        '`schema`: a schema and login role each on a shared host; `pool`: rows in the shared tables of a host’s pool database. The instance fields size the host.',
+    }),
+    capacity: z.object({
+      tenantsPerHost: z.number().int(),
+      connectionBudget: z
+        .number()
+        .int()
+        .meta({ description: 'Connections all tenants of one host may hold together.' }),
+    }),
+    ...tierProfileFields,
+  }),
+]);
 
 export const tierList = z.object({ items: z.array(tierProfile) });

@@ -1,12 +1,27 @@
 import { DEFAULT_TIER_PROFILES } from './default-tier-profiles';
+import { instanceClass } from './instance-classes';
 import { loadTierProfiles } from './load-tier-profiles';
+import { isSharedTierProfile } from './tier-profile';
 
 describe('DEFAULT_TIER_PROFILES', () => {
   it('pass the tier profiles schema unchanged', () => {
     expect(loadTierProfiles()).toEqual(DEFAULT_TIER_PROFILES);
   });
 
-  it('follow the design table', () => {
+  it('pool starter tenants, give pro tenants a schema each and enterprise tenants their own instance', () => {
+    const placed = Object.values(loadTierProfiles()).map((p) => ({
+      tier: p.tier,
+      placement: p.placement,
+      capacity: isSharedTierProfile(p) ? p.capacity : undefined,
+    }));
+    expect(placed).toEqual([
+      { tier: 'starter', placement: 'pool', capacity: { tenantsPerHost: 1000, connectionBudget: 200 } },
+      { tier: 'pro', placement: 'schema', capacity: { tenantsPerHost: 50, connectionBudget: 400 } },
+      { tier: 'enterprise', placement: 'instance', capacity: undefined },
+    ]);
+  });
+
+  it('size the shared hosts and the enterprise instance', () => {
     const summary = Object.values(loadTierProfiles()).map((p) => ({
       tier: p.tier,
       instanceClass: p.instanceClass,
@@ -20,21 +35,21 @@ describe('DEFAULT_TIER_PROFILES', () => {
     expect(summary).toEqual([
       {
         tier: 'starter',
-        instanceClass: 'db.t3.micro',
+        instanceClass: 'db.t4g.medium',
         engineVersion: '16.4',
-        storage: { type: 'gp3', allocatedGiB: 20 },
-        multiAz: false,
-        deletionProtection: false,
+        storage: { type: 'gp3', allocatedGiB: 200 },
+        multiAz: true,
+        deletionProtection: true,
         backupRetentionDays: 7,
-        performanceInsights: { enabled: false },
+        performanceInsights: { enabled: true, retentionDays: 7 },
       },
       {
         tier: 'pro',
-        instanceClass: 'db.t3.small',
+        instanceClass: 'db.m6i.large',
         engineVersion: '16.4',
-        storage: { type: 'gp3', allocatedGiB: 100 },
-        multiAz: false,
-        deletionProtection: false,
+        storage: { type: 'gp3', allocatedGiB: 500 },
+        multiAz: true,
+        deletionProtection: true,
         backupRetentionDays: 14,
         performanceInsights: { enabled: true, retentionDays: 7 },
       },
@@ -51,18 +66,34 @@ describe('DEFAULT_TIER_PROFILES', () => {
     ]);
   });
 
-  it('set tighter alarm thresholds for higher tiers', () => {
+  it('keep each shared host’s budget under half its max_connections and below its connections alarm', () => {
+    for (const profile of Object.values(loadTierProfiles()).filter(isSharedTierProfile)) {
+      const maxConnections = instanceClass(profile.instanceClass)!.maxConnections;
+      const { connectionBudget } = profile.capacity;
+      expect({ tier: profile.tier, underHalf: connectionBudget <= maxConnections / 2 }).toEqual({
+        tier: profile.tier,
+        underHalf: true,
+      });
+      const alarmAt = (maxConnections * profile.alarms.connectionsHighPercent) / 100;
+      expect({ tier: profile.tier, belowAlarm: connectionBudget < alarmAt }).toEqual({
+        tier: profile.tier,
+        belowAlarm: true,
+      });
+    }
+  });
+
+  it('set the alarm thresholds per tier', () => {
     const alarms = loadTierProfiles();
     expect(alarms.starter.alarms).toEqual({
-      cpuHighPercent: 90,
-      freeStorageLowPercent: 10,
-      connectionsHighPercent: 90,
+      cpuHighPercent: 80,
+      freeStorageLowPercent: 15,
+      connectionsHighPercent: 50,
       freeableMemoryLowPercent: 10,
     });
     expect(alarms.pro.alarms).toEqual({
-      cpuHighPercent: 85,
+      cpuHighPercent: 80,
       freeStorageLowPercent: 15,
-      connectionsHighPercent: 85,
+      connectionsHighPercent: 50,
       freeableMemoryLowPercent: 10,
     });
     expect(alarms.enterprise.alarms).toEqual({

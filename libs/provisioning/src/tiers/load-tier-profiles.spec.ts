@@ -40,6 +40,32 @@ function withEdit(edit: (tiers: Record<string, Editable>) => void): Editable {
   return document;
 }
 
+/** A file written before placements existed: every tier an instance, no placement or capacity. */
+function documentBeforePlacements(): { tiers: Record<string, Editable> } {
+  const tier = (instanceClass: string, allocatedGiB: number, multiAz: boolean) => ({
+    instanceClass,
+    engineVersion: '16.4',
+    storage: { type: 'gp3', allocatedGiB },
+    multiAz,
+    deletionProtection: multiAz,
+    backupRetentionDays: 7,
+    performanceInsights: { enabled: false },
+    alarms: {
+      cpuHighPercent: 90,
+      freeStorageLowPercent: 10,
+      connectionsHighPercent: 90,
+      freeableMemoryLowPercent: 10,
+    },
+  });
+  return {
+    tiers: {
+      starter: tier('db.t3.micro', 20, false),
+      pro: tier('db.t3.small', 100, false),
+      enterprise: tier('db.m6i.large', 500, true),
+    },
+  };
+}
+
 describe('parseTierProfiles', () => {
   it('fills each profile’s tier from its key', () => {
     const profiles = parseTierProfiles(validDocument());
@@ -179,21 +205,31 @@ describe('parseTierProfiles', () => {
 
     it.each(['db.t3.micro', 'db.t4g.micro'])('rejects Multi-AZ on %s, naming the class', (name) => {
       const raw = withEdit((t) => {
-        t.starter.instanceClass = name;
-        t.starter.multiAz = true;
+        t.enterprise.instanceClass = name;
+        t.enterprise.multiAz = true;
       });
       const error = errorOf(() => parseTierProfiles(raw));
       expect(error.problems).toEqual([
-        { path: 'tiers.starter.multiAz', message: expect.stringContaining(name) },
+        { path: 'tiers.enterprise.multiAz', message: expect.stringContaining(name) },
       ]);
     });
 
     it('accepts Multi-AZ on a class that allows it', () => {
       const raw = withEdit((t) => {
-        t.starter.instanceClass = 'db.t4g.small';
-        t.starter.multiAz = true;
+        t.enterprise.instanceClass = 'db.t4g.small';
+        t.enterprise.multiAz = true;
       });
-      expect(parseTierProfiles(raw).starter.multiAz).toBe(true);
+      expect(parseTierProfiles(raw).enterprise.multiAz).toBe(true);
+    });
+
+    it('rejects Multi-AZ on a micro class for a shared host too', () => {
+      const raw = withEdit((t) => {
+        t.starter.instanceClass = 'db.t4g.micro';
+        t.starter.capacity.connectionBudget = 50;
+      });
+      expect(errorOf(() => parseTierProfiles(raw)).problems).toEqual([
+        { path: 'tiers.starter.multiAz', message: expect.stringContaining('db.t4g.micro') },
+      ]);
     });
   });
 
@@ -242,6 +278,146 @@ describe('parseTierProfiles', () => {
     });
   });
 
+  describe('placement and capacity', () => {
+    it('reads a profile without placement as an instance profile, so files written before placements load unchanged', () => {
+      const profiles = parseTierProfiles(documentBeforePlacements());
+      for (const name of TIER_NAMES) {
+        expect(profiles[name].placement).toBe('instance');
+        expect(profiles[name]).not.toHaveProperty('capacity');
+      }
+      expect(profiles.starter).toMatchObject({ instanceClass: 'db.t3.micro', storage: { allocatedGiB: 20 } });
+    });
+
+    it('accepts each placement, with capacity exactly for the shared ones', () => {
+      const raw = withEdit((t) => {
+        t.starter.placement = 'schema';
+        t.pro.placement = 'pool';
+      });
+      const profiles = parseTierProfiles(raw);
+      expect(profiles.starter).toMatchObject({ placement: 'schema', capacity: { tenantsPerHost: 1000 } });
+      expect(profiles.pro).toMatchObject({ placement: 'pool', capacity: { tenantsPerHost: 50 } });
+      expect(profiles.enterprise.placement).toBe('instance');
+    });
+
+    it('rejects an unknown placement, naming the known ones', () => {
+      const raw = withEdit((t) => {
+        t.starter.placement = 'shared';
+      });
+      expect(errorOf(() => parseTierProfiles(raw)).problems).toEqual([
+        { path: 'tiers.starter.placement', message: 'must be one of instance, schema, pool' },
+      ]);
+    });
+
+    it.each(['starter', 'pro'])('requires capacity on the shared %s tier, naming its placement', (tier) => {
+      const raw = withEdit((t) => {
+        delete t[tier].capacity;
+      });
+      const placement = tier === 'starter' ? 'pool' : 'schema';
+      const error = errorOf(() => parseTierProfiles(raw));
+      expect(error.problems).toEqual([
+        {
+          path: `tiers.${tier}.capacity`,
+          message: expect.stringMatching(
+            new RegExp(`^is required when placement is ${placement}: .*tenantsPerHost.*connectionBudget`),
+          ),
+        },
+      ]);
+      expect(error.message).toContain(
+        `\n  - tiers.${tier}.capacity: is required when placement is ${placement}`,
+      );
+    });
+
+    it('requires capacity when an instance tier becomes shared', () => {
+      const raw = withEdit((t) => {
+        t.enterprise.placement = 'pool';
+      });
+      expect(problemPaths(raw)).toEqual(['tiers.enterprise.capacity']);
+    });
+
+    it('refuses capacity on an instance tier, with placement written out or left to its default', () => {
+      const capacity = { tenantsPerHost: 10, connectionBudget: 100 };
+      const explicit = withEdit((t) => {
+        t.enterprise.capacity = capacity;
+      });
+      const implicit = documentBeforePlacements();
+      implicit.tiers.pro.capacity = capacity;
+      for (const [raw, tier] of [
+        [explicit, 'enterprise'],
+        [implicit, 'pro'],
+      ] as const) {
+        expect(errorOf(() => parseTierProfiles(raw)).problems).toEqual([
+          {
+            path: `tiers.${tier}.capacity`,
+            message: expect.stringContaining('is only for shared placements (schema, pool)'),
+          },
+        ]);
+      }
+    });
+
+    it.each([
+      ['tenantsPerHost', 0],
+      ['tenantsPerHost', 2.5],
+      ['tenantsPerHost', '100'],
+      ['connectionBudget', 0],
+      ['connectionBudget', -10],
+      ['connectionBudget', 99.5],
+    ])('rejects %s %p', (field, value) => {
+      const raw = withEdit((t) => {
+        t.pro.capacity[field] = value;
+      });
+      expect(problemPaths(raw)).toEqual([`tiers.pro.capacity.${field}`]);
+    });
+
+    it('rejects unknown and missing capacity fields', () => {
+      const raw = withEdit((t) => {
+        t.starter.capacity.maxTenants = 5;
+        delete t.pro.capacity.connectionBudget;
+      });
+      expect(errorOf(() => parseTierProfiles(raw)).problems).toEqual([
+        { path: 'tiers.starter.capacity.maxTenants', message: 'is not a known field' },
+        { path: 'tiers.pro.capacity.connectionBudget', message: 'is required' },
+      ]);
+    });
+
+    it('keeps a fifth of the host class’s max_connections out of the budget, naming the class and the limit', () => {
+      // db.t4g.medium: 4 GiB / 9531392 = 450 connections, 360 of them for tenants.
+      const at = withEdit((t) => {
+        t.starter.capacity.connectionBudget = 360;
+      });
+      expect(parseTierProfiles(at).starter).toMatchObject({ capacity: { connectionBudget: 360 } });
+
+      const over = withEdit((t) => {
+        t.starter.capacity.connectionBudget = 361;
+      });
+      const [problem, ...rest] = errorOf(() => parseTierProfiles(over)).problems;
+      expect(rest).toEqual([]);
+      expect(problem.path).toBe('tiers.starter.capacity.connectionBudget');
+      expect(problem.message).toMatch(/^must be at most 360 on db\.t4g\.medium: its max_connections is 450/);
+    });
+
+    it('checks the budget against the class the host is given', () => {
+      const raw = withEdit((t) => {
+        t.pro.instanceClass = 'db.r6i.xlarge';
+        t.pro.capacity.connectionBudget = 2800;
+        t.starter.instanceClass = 'db.t3.small';
+      });
+      // db.r6i.xlarge: 3604 × 0.8 = 2883; db.t3.small: 225 × 0.8 = 180, below starter's 200.
+      expect(errorOf(() => parseTierProfiles(raw)).problems).toEqual([
+        {
+          path: 'tiers.starter.capacity.connectionBudget',
+          message: expect.stringContaining('at most 180 on db.t3.small'),
+        },
+      ]);
+    });
+
+    it('names only the class when the host class is unknown', () => {
+      const raw = withEdit((t) => {
+        t.pro.instanceClass = 'db.x9.huge';
+      });
+      expect(problemPaths(raw)).toEqual(['tiers.pro.instanceClass']);
+    });
+  });
+
   it('rejects booleans given as strings or numbers', () => {
     const raw = withEdit((t) => {
       t.pro.multiAz = 'false';
@@ -253,7 +429,7 @@ describe('parseTierProfiles', () => {
   it('reports several problems across tiers in one error', () => {
     const raw = withEdit((t) => {
       t.starter.storage.iops = 3000;
-      t.starter.multiAz = true;
+      t.starter.instanceClass = 'db.t3.micro';
       t.pro.performanceInsights = { enabled: true, retentionDays: 30 };
       t.enterprise.storage.iops = 100;
       t.enterprise.backupRetentionDays = 40;
@@ -262,26 +438,31 @@ describe('parseTierProfiles', () => {
     expect(error.problems.map((p) => p.path)).toEqual([
       'tiers.starter.storage.iops',
       'tiers.starter.multiAz',
+      'tiers.starter.capacity.connectionBudget',
       'tiers.pro.performanceInsights.retentionDays',
       'tiers.enterprise.storage.iops',
       'tiers.enterprise.backupRetentionDays',
     ]);
-    expect(error.message).toMatch(/^Invalid tier profiles \(5 problems\):\n/);
+    expect(error.message).toMatch(/^Invalid tier profiles \(6 problems\):\n/);
     expect(error.message).toContain('\n  - tiers.enterprise.storage.iops: must be 12000..64000 IOPS');
   });
 
   it('still applies the AWS rules when a sibling field has the wrong type', () => {
     const raw = withEdit((t) => {
-      t.starter.multiAz = true;
-      t.starter.backupRetentionDays = '7';
+      t.starter.capacity.tenantsPerHost = 'many';
+      t.starter.capacity.connectionBudget = 400;
       t.pro.storage.iops = 3000;
       t.pro.storage.type = 'gp2';
+      t.enterprise.instanceClass = 'db.t3.micro';
+      t.enterprise.backupRetentionDays = '7';
     });
     expect(problemPaths(raw)).toEqual([
-      'tiers.starter.backupRetentionDays',
-      'tiers.starter.multiAz',
+      'tiers.starter.capacity.tenantsPerHost',
+      'tiers.starter.capacity.connectionBudget',
       'tiers.pro.storage.type',
       'tiers.pro.storage.iops',
+      'tiers.enterprise.backupRetentionDays',
+      'tiers.enterprise.multiAz',
     ]);
   });
 
@@ -362,6 +543,17 @@ describe('loadTierProfiles', () => {
       storage: { type: 'gp3', allocatedGiB: 1000, iops: 20_000 },
     });
     expect(profiles.starter).toEqual(DEFAULT_TIER_PROFILES.starter);
+  });
+
+  it('loads a file written before placements: every tier an instance of its own', () => {
+    const file = join(dir, 'before-placements.json');
+    writeFileSync(file, JSON.stringify(documentBeforePlacements()));
+    const profiles = loadTierProfiles(file);
+    expect(Object.values(profiles).map((p) => [p.tier, p.placement, p.instanceClass])).toEqual([
+      ['starter', 'instance', 'db.t3.micro'],
+      ['pro', 'instance', 'db.t3.small'],
+      ['enterprise', 'instance', 'db.m6i.large'],
+    ]);
   });
 
   it('names a missing file', () => {

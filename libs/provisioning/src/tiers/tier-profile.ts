@@ -1,7 +1,11 @@
-import { type TierName } from '@silo/core';
+import { type SharedPlacement, type TierName } from '@silo/core';
 
-/** How a tenant's RDS for PostgreSQL instance is sized and protected, for one tier. */
-export interface TierProfile {
+/**
+ * How a tier's RDS for PostgreSQL instance is sized and protected. For an `instance` tier that
+ * instance is the tenant's own; for a shared tier (`schema`, `pool`) it is each **host** Silo
+ * creates for that tier's tenants: the instance fields then size the host, never a tenant.
+ */
+interface TierInstanceProfile {
   tier: TierName;
   /** An instance class from the catalogue, e.g. `db.t3.micro`. */
   instanceClass: string;
@@ -28,5 +32,41 @@ export interface TierProfile {
   };
 }
 
+/** How many tenants one shared host takes, and the connections they may hold together. */
+export interface HostCapacity {
+  /** Tenants placed on one host before Silo creates the next; at least 1. */
+  tenantsPerHost: number;
+  /**
+   * Connections all tenants of one host may hold together; at least 1, and at most 80 % of the
+   * host class's `max_connections` (the rest is for Silo's own sessions and RDS's reserved ones).
+   */
+  connectionBudget: number;
+}
+
+/** A tier whose tenants each get their own encrypted RDS instance, sized by this profile. */
+export interface InstanceTierProfile extends TierInstanceProfile {
+  placement: 'instance';
+}
+
+/**
+ * A tier whose tenants share hosts: `schema` (a schema and login role each) or `pool` (rows in
+ * the host's pool database under row-level security). The instance fields size each host.
+ */
+export interface SharedTierProfile extends TierInstanceProfile {
+  placement: SharedPlacement;
+  capacity: HostCapacity;
+}
+
+/**
+ * A tier's profile. `placement` says where its tenants' data lives (a file that leaves it out
+ * means `instance`); `capacity` exists exactly when the placement is shared.
+ */
+export type TierProfile = InstanceTierProfile | SharedTierProfile;
+
 /** One profile per tier. */
 export type TierProfiles = Readonly<Record<TierName, TierProfile>>;
+
+/** Whether `profile` places its tenants on shared hosts. */
+export function isSharedTierProfile(profile: TierProfile): profile is SharedTierProfile {
+  return profile.placement !== 'instance';
+}

@@ -1,4 +1,4 @@
-import { type TierName } from '@silo/core';
+import { isPlacement, PLACEMENTS, type TierName } from '@silo/core';
 import { z } from 'zod';
 import { INSTANCE_CLASSES, instanceClass } from './instance-classes';
 
@@ -7,6 +7,12 @@ export const GP3_PROVISIONED_FROM_GIB = 400;
 export const GP3_IOPS = { min: 12_000, max: 64_000 } as const;
 export const GP3_THROUGHPUT_MIBPS = { min: 500, max: 4000 } as const;
 const MIN_ENGINE_MAJOR = 13;
+/**
+ * The share of a shared host's `max_connections` its tenants' connection budget leaves free: for
+ * Silo's own sessions (migrations, provisioning, the reconciler) and the slots RDS reserves, and
+ * because RDS's formula counts memory the instance partly keeps for itself.
+ */
+export const HOST_CONNECTION_HEADROOM_PERCENT = 20;
 
 const knownClasses = Object.keys(INSTANCE_CLASSES).join(', ');
 
@@ -85,8 +91,74 @@ const alarmsSchema = z
   })
   .strict();
 
+const capacitySchema = z
+  .object({
+    tenantsPerHost: z.number().int().min(1),
+    connectionBudget: z.number().int().min(1),
+  })
+  .strict();
+
+/** The most connections the tenants of one host on `name` may hold together. */
+export function maxConnectionBudget(name: string): number | undefined {
+  const info = instanceClass(name);
+  return info && Math.floor((info.maxConnections * (100 - HOST_CONNECTION_HEADROOM_PERCENT)) / 100);
+}
+
+type ProfileFields = { [key: string]: unknown };
+
+function checkMultiAz(profile: ProfileFields, ctx: z.RefinementCtx): void {
+  if (profile.multiAz !== true || typeof profile.instanceClass !== 'string') return;
+  const info = instanceClass(profile.instanceClass);
+  if (info && !info.multiAz) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['multiAz'],
+      message: `is not allowed on ${info.name}; choose a larger class or set multiAz to false`,
+    });
+  }
+}
+
+function checkCapacity(profile: ProfileFields, ctx: z.RefinementCtx): void {
+  const { placement, capacity, instanceClass: name } = profile;
+  if (!isPlacement(placement)) return;
+  if (placement === 'instance') {
+    if (capacity !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['capacity'],
+        message:
+          "is only for shared placements (schema, pool); this tier's placement is instance, " +
+          'one RDS instance per tenant',
+      });
+    }
+    return;
+  }
+  if (capacity === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['capacity'],
+      message: `is required when placement is ${placement}: { "tenantsPerHost": …, "connectionBudget": … } for each host`,
+    });
+    return;
+  }
+  const budget = (capacity as ProfileFields | null)?.connectionBudget;
+  if (typeof budget !== 'number' || typeof name !== 'string') return;
+  const most = maxConnectionBudget(name);
+  if (most !== undefined && budget > most) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['capacity', 'connectionBudget'],
+      message:
+        `must be at most ${most} on ${name}: its max_connections is ${instanceClass(name)?.maxConnections}, ` +
+        `and a host keeps ${HOST_CONNECTION_HEADROOM_PERCENT}% of them free for Silo's own sessions and RDS's reserved ones`,
+    });
+  }
+}
+
 const profileSchema = z
   .object({
+    placement: z.enum(PLACEMENTS, { error: `must be one of ${PLACEMENTS.join(', ')}` }).default('instance'),
+    capacity: capacitySchema.optional(),
     instanceClass: z.string().refine((name) => instanceClass(name) !== undefined, {
       error: (issue) => `${JSON.stringify(issue.input)} is not offered; known classes: ${knownClasses}`,
     }),
@@ -100,21 +172,15 @@ const profileSchema = z
   })
   .strict()
   .superRefine((profile, ctx) => {
-    if (profile.multiAz !== true || typeof profile.instanceClass !== 'string') return;
-    const info = instanceClass(profile.instanceClass);
-    if (info && !info.multiAz) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['multiAz'],
-        message: `is not allowed on ${info.name}; choose a larger class or set multiAz to false`,
-      });
-    }
+    checkMultiAz(profile, ctx);
+    checkCapacity(profile, ctx);
   }, whenObject);
 
 /**
  * A tier profiles document: `{ "tiers": { "starter": …, "pro": …, "enterprise": … } }`, each a
  * `TierProfile` without `tier`. Every tier is required and unknown keys are rejected; the
- * rules mirror what RDS would reject at CreateDBInstance.
+ * rules mirror what RDS would reject at CreateDBInstance. `placement` defaults to `instance`;
+ * `capacity` is required for `schema` and `pool` and refused for `instance`.
  */
 export const tierProfilesSchema = z
   .object({
