@@ -11,7 +11,7 @@ export {
   HOST_STATUSES,
   HostEntity,
   PLACEABLE_HOST_STATUSES,
-  type HostError,
+  type HostFailure,
   type HostStatus,
 } from './entities/host.entity';
 export { IdempotencyKeyEntity } from './entities/idempotency-key.entity';

@@ -211,7 +211,9 @@ describe('control-plane schema', () => {
 
   it('lets a shared tenant wait for its place, but not be ACTIVE without one', async () => {
     const tenant = await newTenant();
-    await ds.query(`UPDATE tenants SET placement = 'schema', status = 'PROVISIONING' WHERE id = $1`, [tenant.id]);
+    await ds.query(`UPDATE tenants SET placement = 'schema', status = 'PROVISIONING' WHERE id = $1`, [
+      tenant.id,
+    ]);
     const error = await ds
       .query(`UPDATE tenants SET status = 'ACTIVE' WHERE id = $1`, [tenant.id])
       .catch((e: unknown) => e);

@@ -1,4 +1,5 @@
 export * from './tiers';
+export * from './hosts';
 export { LocalPostgresDatabaseHost } from './backends/local-postgres-database-host';
 export { RdsDatabaseHost } from './backends/rds-database-host';
 export {

@@ -16,7 +16,7 @@ export type HostStatus = (typeof HOST_STATUSES)[number];
 export const PLACEABLE_HOST_STATUSES: readonly HostStatus[] = ['available', 'creating'];
 
 /** Why a host's saga stopped: the step, a code from the error's classification, the AWS message. */
-export interface HostError {
+export interface HostFailure {
   code: string;
   message: string;
   step?: string;
@@ -89,7 +89,7 @@ export class HostEntity {
 
   /** Why the host is `failed`; null otherwise. */
   @Column({ type: 'jsonb', nullable: true })
-  error!: HostError | null;
+  error!: HostFailure | null;
 
   /** Since when the host has had no tenant (for deleting empty hosts after a grace period). */
   @Column({ name: 'empty_since', type: 'timestamptz', nullable: true })

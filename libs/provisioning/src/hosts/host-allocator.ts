@@ -1,0 +1,170 @@
+import { HostEntity, PLACEABLE_HOST_STATUSES, TenantEntity } from '@silo/control-plane-db';
+import { hostName, hostResourceNames, type SharedPlacement } from '@silo/core';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { ProvisioningSettings } from '../saga/provisioning-settings';
+import { HostError, HostErrorCode } from './host.errors';
+import { lockHostPool } from './host-pool-lock';
+
+/** How many tenants one host of a tier takes and the connections they may hold together. */
+export interface HostCapacityRequest {
+  tenantsPerHost: number;
+  connectionBudget: number;
+}
+
+/** Where a shared tenant is to be placed: its tier's placement and capacity. */
+export interface PlacementRequest {
+  placement: SharedPlacement;
+  tier: string;
+  capacity: HostCapacityRequest;
+}
+
+export interface TenantPlacement {
+  host: HostEntity;
+  /** Tenants on the host after this placement (DELETED ones do not count). */
+  tenantsPlaced: number;
+  /** True when this call made the host record (status `creating`): its saga is still to run. */
+  hostCreated: boolean;
+  /** True when the tenant was already on the host before this call. */
+  alreadyPlaced: boolean;
+}
+
+/** What the allocator needs from the settings: the resource prefix and the database name. */
+export type HostAllocatorSettings = Pick<ProvisioningSettings, 'prefix' | 'databaseName'>;
+
+/** Tenants that count against a host's capacity: all but DELETED ones. */
+const PLACED = `status <> 'DELETED'`;
+/** A tenant in these can no longer be placed. */
+const UNPLACEABLE_STATUSES = ['DEPROVISIONING', 'DELETED'];
+
+/**
+ * Places shared tenants on hosts. Each placement is one control-plane transaction holding the
+ * lock of its placement and tier (`lockHostPool`), so concurrent placements count a host's
+ * tenants one after the other: none overfills a host, and a new host is made only when no host
+ * of the placement and tier has room.
+ */
+export class HostAllocator {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly settings: HostAllocatorSettings,
+  ) {}
+
+  /**
+   * Places the tenant on the fullest `available` or `creating` host of its placement and tier
+   * with room (ties: an available one first, then the lowest ordinal), or on a new host record
+   * (next ordinal, `creating`) when none has room. A tenant already placed keeps its host.
+   * A host's capacity is the one recorded when it was made. Runs in `em`'s transaction when
+   * given one (the caller's other writes then commit with the placement), else in its own.
+   */
+  async placeTenant(
+    tenantId: string,
+    request: PlacementRequest,
+    em?: EntityManager,
+  ): Promise<TenantPlacement> {
+    assertCapacity(request.capacity);
+    if (em) return this.place(em, tenantId, request);
+    return this.dataSource.transaction((tx) => this.place(tx, tenantId, request));
+  }
+
+  private async place(
+    em: EntityManager,
+    tenantId: string,
+    request: PlacementRequest,
+  ): Promise<TenantPlacement> {
+    await lockHostPool(em, request.placement, request.tier);
+    const tenant = await em
+      .getRepository(TenantEntity)
+      .createQueryBuilder('t')
+      .setLock('pessimistic_write')
+      .where('t.id = :id', { id: tenantId })
+      .getOne();
+    if (!tenant) throw new HostError(HostErrorCode.TENANT_NOT_PLACEABLE, `tenant ${tenantId} does not exist`);
+    if (tenant.placement !== request.placement || tenant.tier !== request.tier) {
+      throw new HostError(
+        HostErrorCode.TENANT_NOT_PLACEABLE,
+        `tenant ${tenantId} is a ${tenant.placement} tenant of tier ${tenant.tier}, not ${request.placement} of ${request.tier}`,
+        { placement: tenant.placement, tier: tenant.tier },
+      );
+    }
+    if (tenant.hostId) {
+      const host = await em.getRepository(HostEntity).findOneByOrFail({ id: tenant.hostId });
+      return { host, tenantsPlaced: await countPlaced(em, host.id), hostCreated: false, alreadyPlaced: true };
+    }
+    if (UNPLACEABLE_STATUSES.includes(tenant.status)) {
+      throw new HostError(HostErrorCode.TENANT_NOT_PLACEABLE, `tenant ${tenantId} is ${tenant.status}`);
+    }
+
+    const roomy = await em.query<Array<{ id: string; placed: number }>>(
+      `SELECT h.id, p.placed
+         FROM hosts h
+        CROSS JOIN LATERAL (SELECT count(*)::int AS placed FROM tenants t WHERE t.host_id = h.id AND t.${PLACED}) p
+        WHERE h.placement = $1 AND h.tier = $2 AND h.status = ANY($3)
+          AND p.placed < h.capacity_tenants
+        ORDER BY p.placed DESC, (h.status = 'available') DESC, h.ordinal
+        LIMIT 1
+          FOR UPDATE OF h`,
+      [request.placement, request.tier, PLACEABLE_HOST_STATUSES],
+    );
+    let host: HostEntity;
+    let placedBefore: number;
+    let hostCreated = false;
+    if (roomy[0]) {
+      host = await em.getRepository(HostEntity).findOneByOrFail({ id: roomy[0].id });
+      placedBefore = roomy[0].placed;
+    } else {
+      host = await this.newHost(em, request);
+      placedBefore = 0;
+      hostCreated = true;
+    }
+    await em.query(`UPDATE tenants SET host_id = $2, updated_at = now() WHERE id = $1`, [tenant.id, host.id]);
+    if (host.emptySince) {
+      await em.query(`UPDATE hosts SET empty_since = NULL, updated_at = now() WHERE id = $1`, [host.id]);
+      host.emptySince = null;
+    }
+    return { host, tenantsPlaced: placedBefore + 1, hostCreated, alreadyPlaced: false };
+  }
+
+  private async newHost(em: EntityManager, request: PlacementRequest): Promise<HostEntity> {
+    // Ordinals are never reused, not even a deleted host's: its final snapshot and any resource
+    // a crashed deletion left carry the name.
+    const [{ next }] = await em.query<Array<{ next: number }>>(
+      `SELECT coalesce(max(ordinal), 0)::int + 1 AS next FROM hosts WHERE placement = $1 AND tier = $2`,
+      [request.placement, request.tier],
+    );
+    const name = hostName(request.placement, request.tier, next);
+    const hosts = em.getRepository(HostEntity);
+    return hosts.save(
+      hosts.create({
+        name,
+        placement: request.placement,
+        tier: request.tier,
+        ordinal: next,
+        status: 'creating',
+        instanceIdentifier: hostResourceNames(this.settings.prefix, name).instanceIdentifier,
+        databaseName: this.settings.databaseName,
+        capacityTenants: request.capacity.tenantsPerHost,
+        connectionBudget: request.capacity.connectionBudget,
+        endpointHost: null,
+        endpointPort: null,
+        error: null,
+        emptySince: null,
+        deletedAt: null,
+      }),
+    );
+  }
+}
+
+/** Tenants on the host that count against its capacity. */
+export async function countPlaced(em: Pick<EntityManager, 'query'>, hostId: string): Promise<number> {
+  const [{ placed }] = await em.query<Array<{ placed: number }>>(
+    `SELECT count(*)::int AS placed FROM tenants WHERE host_id = $1 AND ${PLACED}`,
+    [hostId],
+  );
+  return placed;
+}
+
+function assertCapacity(capacity: HostCapacityRequest): void {
+  for (const [field, value] of Object.entries(capacity)) {
+    if (!Number.isInteger(value) || value < 1)
+      throw new Error(`capacity.${field} must be a positive integer`);
+  }
+}

@@ -1,0 +1,10 @@
+export {
+  countPlaced,
+  HostAllocator,
+  type HostAllocatorSettings,
+  type HostCapacityRequest,
+  type PlacementRequest,
+  type TenantPlacement,
+} from './host-allocator';
+export { HostError, HostErrorCode } from './host.errors';
+export { lockHostPool } from './host-pool-lock';
