@@ -1,6 +1,9 @@
 import { DescribeAlarmsCommand, ListTagsForResourceCommand } from '@aws-sdk/client-cloudwatch';
 import { CreateDBInstanceCommand, DescribeDBInstancesCommand, type DBInstance } from '@aws-sdk/client-rds';
 import { CreateSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AwsClients, RdsInstances } from '@silo/aws';
@@ -17,6 +20,7 @@ import {
   ChangeStore,
   DEFAULT_TIER_PROFILES,
   ModifySaga,
+  parseTierProfiles,
   RECONCILER_FLEET,
   Reconciler,
   SAGA_DEPS,
@@ -46,6 +50,48 @@ const TOPIC = 'arn:aws:sns:us-east-1:123456789012:silo-tier-change-test-alarms';
 const CTX = { actor: 'ops-test', correlationId: 'tier-change-it' };
 const log = pino({ level: 'silent' });
 
+/**
+ * Every tier an instance of its own, at design.md's sizes, written as a file from before
+ * placements (no `placement`, no `capacity`): the modify saga runs on instances.
+ */
+const { tier: _tier, placement: _placement, ...enterpriseFields } = DEFAULT_TIER_PROFILES.enterprise;
+const INSTANCE_TIERS = {
+  tiers: {
+    starter: {
+      ...enterpriseFields,
+      instanceClass: 'db.t3.micro',
+      storage: { type: 'gp3', allocatedGiB: 20 },
+      multiAz: false,
+      deletionProtection: false,
+      backupRetentionDays: 7,
+      performanceInsights: { enabled: false },
+      alarms: {
+        cpuHighPercent: 90,
+        freeStorageLowPercent: 10,
+        connectionsHighPercent: 90,
+        freeableMemoryLowPercent: 10,
+      },
+    },
+    pro: {
+      ...enterpriseFields,
+      instanceClass: 'db.t3.small',
+      storage: { type: 'gp3', allocatedGiB: 100 },
+      multiAz: false,
+      deletionProtection: false,
+      backupRetentionDays: 14,
+      performanceInsights: { enabled: true, retentionDays: 7 },
+      alarms: {
+        cpuHighPercent: 85,
+        freeStorageLowPercent: 15,
+        connectionsHighPercent: 85,
+        freeableMemoryLowPercent: 10,
+      },
+    },
+    enterprise: enterpriseFields,
+  },
+};
+const PROFILES = parseTierProfiles(INSTANCE_TIERS);
+
 /** An SDK-shaped error, as the service would answer it. */
 function awsFault(name: string, message: string): Error {
   return Object.assign(new Error(message), {
@@ -63,13 +109,18 @@ describe('tier changes of a live tenant (PATCH /v1/tenants/{id}) against the emu
   let worker: INestApplicationContext | undefined;
   let ds: DataSource;
   let aws: AwsClients;
+  let profilesDir: string;
   const slugs: string[] = [];
 
   beforeAll(async () => {
     database = await createOwnDatabase('tier_change');
+    profilesDir = mkdtempSync(join(tmpdir(), 'silo-tier-change-'));
+    const profilesFile = join(profilesDir, 'instance-tiers.json');
+    writeFileSync(profilesFile, JSON.stringify(INSTANCE_TIERS));
     config = testConfig({
       DATABASE_URL: database.url,
       SILO_RESOURCE_PREFIX: prefix,
+      SILO_TIER_PROFILES_FILE: profilesFile,
       ...fastLocalSagaEnvironment(),
       ALARM_SNS_TOPIC_ARN: TOPIC,
       RECONCILE_INTERVAL_SECONDS: '3600',
@@ -85,6 +136,7 @@ describe('tier changes of a live tenant (PATCH /v1/tenants/{id}) against the emu
     aws?.onApplicationShutdown();
     for (const slug of slugs) await removeTenantInstance(prefix, slug);
     if (database) await dropDatabase(database.name);
+    if (profilesDir) rmSync(profilesDir, { recursive: true, force: true });
   });
 
   const startWorker = async () => {
@@ -135,7 +187,7 @@ describe('tier changes of a live tenant (PATCH /v1/tenants/{id}) against the emu
   /** What provisioning leaves behind for a tier, made directly in the emulator and the control plane. */
   const seedActive = async (slug: string, tier: TierName) => {
     const names = tenantResourceNames(prefix, slug);
-    const profile = DEFAULT_TIER_PROFILES[tier];
+    const profile = PROFILES[tier];
     const tenant = await ds.getRepository(TenantEntity).save(
       ds.getRepository(TenantEntity).create({
         slug,
@@ -219,6 +271,53 @@ describe('tier changes of a live tenant (PATCH /v1/tenants/{id}) against the emu
     slugs.push(held.slug);
   });
 
+  it('refuses a tier change to another placement with a 422 naming both placements, before RDS is asked; records nothing', async () => {
+    // The built-in profiles: starter pooled, pro a schema each, enterprise an instance. Tenants
+    // placed before placements existed are on instances whatever their tier.
+    const placed = await startApi(testConfig({ DATABASE_URL: database.url, SILO_RESOURCE_PREFIX: prefix }));
+    try {
+      const own = await seedActive(`own-${uniqueToken(2)}`, 'enterprise');
+      slugs.push(own.slug);
+      // No instance at all: asking RDS first would answer instance-missing.
+      const legacy = await ds.getRepository(TenantEntity).save(
+        ds.getRepository(TenantEntity).create({
+          slug: `legacy-${uniqueToken(2)}`,
+          name: 'Legacy',
+          tier: 'starter',
+          status: 'ACTIVE',
+        }),
+      );
+      const send = async (id: string, tier: TierName) =>
+        request(placed.app.getHttpServer())
+          .patch(`/v1/tenants/${id}`)
+          .set('authorization', await placed.auth(['admin'], 'tier-admin'))
+          .send({ tier });
+
+      for (const [tenant, tier, fromPlacement, toPlacement] of [
+        [own, 'starter', 'instance', 'pool'],
+        [own, 'pro', 'instance', 'schema'],
+        [legacy, 'pro', 'instance', 'schema'],
+      ] as const) {
+        const res = await send(tenant.id, tier);
+        expect(res.status).toBe(422);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.body).toMatchObject({
+          title: 'Unprocessable Content',
+          rule: 'placement-change',
+          fromPlacement,
+          toPlacement,
+        });
+        expect(res.body.detail).toContain(`the tenant's placement is ${fromPlacement} (`);
+        expect(res.body.detail).toContain(`the ${tier} tier's is ${toPlacement} (`);
+        expect(res.body.detail).toContain('is a promotion, which is not available yet');
+        expect(await changes(tenant.id)).toEqual([]);
+      }
+      expect((await ds.getRepository(TenantEntity).findOneByOrFail({ id: own.id })).tier).toBe('enterprise');
+    } finally {
+      await placed.close();
+    }
+  });
+
   it('starter → pro → enterprise → starter on a provisioned tenant: RDS, alarms and tags follow; storage never shrinks; the tenant stays ACTIVE', async () => {
     const w = await startWorker();
     const created = await w
@@ -232,7 +331,7 @@ describe('tier changes of a live tenant (PATCH /v1/tenants/{id}) against the emu
     const names = tenantResourceNames(prefix, tenant.slug);
 
     const expectTier = async (tier: TierName, allocatedGiB: number) => {
-      const profile = DEFAULT_TIER_PROFILES[tier];
+      const profile = PROFILES[tier];
       const db = await instance(tenant.slug);
       expect({
         class: db.DBInstanceClass,

@@ -22,6 +22,7 @@ function tenantProblem(error: TenantError): ProblemDetails {
     case TenantErrorCode.TENANT_BUSY:
       return problem(409, error.message, { ...error.detail });
     case TenantErrorCode.CHANGE_REFUSED:
+    case TenantErrorCode.PLACEMENT_CHANGE_NOT_SUPPORTED:
       return problem(422, error.message, { ...error.detail });
     default:
       return assertNever(error.code, 'tenant error code');

@@ -12,6 +12,11 @@ export enum TenantErrorCode {
   TENANT_BUSY = 'TENANT_BUSY',
   /** A change AWS would refuse; `detail.rule` names the rule. */
   CHANGE_REFUSED = 'CHANGE_REFUSED',
+  /**
+   * A tier change to a tier of another placement: moving a tenant between placements is a
+   * promotion, not a tier change; `detail` names both placements.
+   */
+  PLACEMENT_CHANGE_NOT_SUPPORTED = 'PLACEMENT_CHANGE_NOT_SUPPORTED',
 }
 
 export class TenantError extends Error {
@@ -21,7 +26,10 @@ export class TenantError extends Error {
     message: string,
     /** For ILLEGAL_TRANSITION from a known tenant: the status it was in. */
     readonly tenantStatus?: TenantStatus,
-    /** Machine-readable facts for the caller (CHANGE_REFUSED: `rule`; TENANT_BUSY: `heldBy`). */
+    /**
+     * Machine-readable facts for the caller (CHANGE_REFUSED: `rule`; TENANT_BUSY: `heldBy`;
+     * PLACEMENT_CHANGE_NOT_SUPPORTED: `rule`, `fromPlacement`, `toPlacement`).
+     */
     readonly detail: Readonly<Record<string, string>> = {},
   ) {
     super(message);

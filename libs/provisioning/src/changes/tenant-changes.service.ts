@@ -18,6 +18,8 @@ import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 import { isUniqueViolation } from '../store/unique-violation';
 import type { RotationTarget } from './rotation-saga';
 import {
+  PlacementChangeRefused,
+  placementOfTierChange,
   planTierChange,
   TierChangeRefused,
   type InstanceShape,
@@ -43,10 +45,11 @@ export function shapeOf(view: InstanceView): InstanceShape {
 }
 
 /**
- * Starts changes to live tenants. A tier change is planned against the instance as RDS
- * describes it now, so that a change RDS would refuse is refused here (CHANGE_REFUSED naming the
- * rule) and nothing is recorded; an accepted one is a change row, its event and its job, in one
- * transaction.
+ * Starts changes to live tenants. A tier change to a tier of another placement is refused first
+ * (PLACEMENT_CHANGE_NOT_SUPPORTED: that is a promotion). One on the tenant's own instance is
+ * planned against the instance as RDS describes it now, so that a change RDS would refuse is
+ * refused here (CHANGE_REFUSED naming the rule) and nothing is recorded; an accepted one is a
+ * change row, its event and its job, in one transaction.
  */
 @Injectable()
 export class TenantChanges {
@@ -64,6 +67,17 @@ export class TenantChanges {
     const before = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
     if (!before) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
     await assertChangeable(this.dataSource.manager, before, 'a tier change');
+    this.assertSamePlacement(before, request.tier);
+    if (before.placement !== 'instance') {
+      // planSharedTierChange says what such a change is (no RDS modification); the modify saga
+      // runs only on a tenant's own instance so far, so it is refused before anything is recorded.
+      throw new TenantError(
+        TenantErrorCode.CHANGE_REFUSED,
+        `${before.slug} is a ${before.placement} tenant; tier changes within the ${before.placement} placement are not available yet`,
+        undefined,
+        { rule: 'shared-tier-change-not-available' },
+      );
+    }
     const identifier = before.dbInstanceIdentifier;
     const view = identifier ? await this.rds.describe(identifier) : null;
     if (!view) {
@@ -100,6 +114,29 @@ export class TenantChanges {
     const tenant = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
     if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
     return requestRotation(this.dataSource, tenant, which, ctx);
+  }
+
+  /**
+   * Before RDS is asked anything: a tenant without an instance of its own has none to describe.
+   * The tenant's own placement counts, not its tier's: a tier's placement may have changed since
+   * the tenant was placed.
+   */
+  private assertSamePlacement(tenant: TenantEntity, to: TierName): void {
+    try {
+      placementOfTierChange({ tier: tenant.tier, placement: tenant.placement }, this.settings.tiers[to]);
+    } catch (error) {
+      if (error instanceof PlacementChangeRefused) {
+        throw new TenantError(TenantErrorCode.PLACEMENT_CHANGE_NOT_SUPPORTED, error.message, undefined, {
+          rule: 'placement-change',
+          fromPlacement: error.from,
+          toPlacement: error.to.placement,
+        });
+      }
+      if (error instanceof TierChangeRefused) {
+        throw new TenantError(TenantErrorCode.CHANGE_REFUSED, error.message, undefined, { rule: error.rule });
+      }
+      throw error;
+    }
   }
 
   private plan(tenant: TenantEntity, view: InstanceView, to: TierName): TierChangePlan {

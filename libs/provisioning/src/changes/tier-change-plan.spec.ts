@@ -1,6 +1,14 @@
-import { DEFAULT_TIER_PROFILES, type TierProfile } from '../tiers';
+import {
+  DEFAULT_TIER_PROFILES,
+  type InstanceTierProfile,
+  type SharedTierProfile,
+  type TierProfile,
+} from '../tiers';
 import {
   modificationOf,
+  PlacementChangeRefused,
+  placementOfTierChange,
+  planSharedTierChange,
   planTierChange,
   reaches,
   TierChangeRefused,
@@ -9,7 +17,29 @@ import {
 } from './tier-change-plan';
 
 const NOW = new Date('2026-12-03T12:00:00Z');
-const { starter, pro, enterprise } = DEFAULT_TIER_PROFILES;
+
+/** A fleet where every tier is an instance of its own: the sizes design.md's table gives. */
+const enterprise = DEFAULT_TIER_PROFILES.enterprise as InstanceTierProfile;
+const starter: InstanceTierProfile = {
+  ...enterprise,
+  tier: 'starter',
+  instanceClass: 'db.t3.micro',
+  storage: { type: 'gp3', allocatedGiB: 20 },
+  multiAz: false,
+  deletionProtection: false,
+  backupRetentionDays: 7,
+  performanceInsights: { enabled: false },
+};
+const pro: InstanceTierProfile = {
+  ...enterprise,
+  tier: 'pro',
+  instanceClass: 'db.t3.small',
+  storage: { type: 'gp3', allocatedGiB: 100 },
+  multiAz: false,
+  deletionProtection: false,
+  backupRetentionDays: 14,
+  performanceInsights: { enabled: true, retentionDays: 7 },
+};
 
 /** The instance provisioning makes for `profile`. */
 function shapeOf(profile: TierProfile): InstanceShape {
@@ -44,6 +74,16 @@ function refusal(fn: () => unknown): TierChangeRefused {
     throw error;
   }
   throw new Error('expected the change to be refused');
+}
+
+function placementRefusal(fn: () => unknown): PlacementChangeRefused {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof PlacementChangeRefused) return error;
+    throw error;
+  }
+  throw new Error('expected the change to be refused as a change of placement');
 }
 
 describe('planTierChange', () => {
@@ -138,6 +178,11 @@ describe('planTierChange', () => {
     expect(error.message).toContain('db.t3.micro');
   });
 
+  it('refuses a tier whose tenants share hosts: that moves the tenant off its instance', () => {
+    const error = placementRefusal(() => planTierChange(input({ to: DEFAULT_TIER_PROFILES.pro })));
+    expect(error).toMatchObject({ from: 'instance', to: { tier: 'pro', placement: 'schema' } });
+  });
+
   it('refuses the same tier, an unknown class and an instance that is not available', () => {
     expect(refusal(() => planTierChange(input({ to: starter }))).rule).toBe('same-tier');
     expect(refusal(() => planTierChange(input({ to: { ...pro, instanceClass: 'db.x9.huge' } }))).rule).toBe(
@@ -146,6 +191,99 @@ describe('planTierChange', () => {
     const busy = refusal(() => planTierChange(input({ to: pro, status: 'storage-optimization' })));
     expect(busy.rule).toBe('instance-not-available');
     expect(busy.message).toContain('storage-optimization');
+  });
+});
+
+describe('placementOfTierChange', () => {
+  const pooled = DEFAULT_TIER_PROFILES.starter as SharedTierProfile;
+  const schemaTier = DEFAULT_TIER_PROFILES.pro as SharedTierProfile;
+
+  it.each([
+    ['starter', 'pool', 'pro', 'schema'],
+    ['starter', 'pool', 'enterprise', 'instance'],
+    ['pro', 'schema', 'enterprise', 'instance'],
+    ['pro', 'schema', 'starter', 'pool'],
+    ['enterprise', 'instance', 'starter', 'pool'],
+    ['enterprise', 'instance', 'pro', 'schema'],
+  ] as const)(
+    'refuses %s (%s) → %s (%s), naming both placements and promotion',
+    (fromTier, from, to, placement) => {
+      const error = placementRefusal(() =>
+        placementOfTierChange({ tier: fromTier, placement: from }, DEFAULT_TIER_PROFILES[to]),
+      );
+      expect(error.from).toBe(from);
+      expect(error.to).toEqual({ tier: to, placement });
+      expect(error.message).toMatch(new RegExp(`^the tenant's placement is ${from} \\(`));
+      expect(error.message).toContain(`the ${to} tier's is ${placement} (`);
+      expect(error.message).toContain(`moving a tenant from ${from} to ${placement} is a promotion`);
+      expect(error.message).toContain('not available yet');
+    },
+  );
+
+  it('judges by the tenant’s placement, not its tier’s: an instance tenant of a pooled tier may go to enterprise', () => {
+    expect(placementOfTierChange({ tier: 'starter', placement: 'instance' }, enterprise)).toBe('instance');
+  });
+
+  it('keeps the placement both tiers share', () => {
+    const pooledPro: SharedTierProfile = { ...schemaTier, placement: 'pool' };
+    expect(placementOfTierChange({ tier: 'starter', placement: 'pool' }, pooledPro)).toBe('pool');
+    expect(placementOfTierChange({ tier: 'pro', placement: 'instance' }, enterprise)).toBe('instance');
+  });
+
+  it('refuses the same tier in a shared placement too', () => {
+    expect(refusal(() => placementOfTierChange({ tier: 'starter', placement: 'pool' }, pooled)).rule).toBe(
+      'same-tier',
+    );
+  });
+});
+
+describe('planSharedTierChange', () => {
+  /** Two tiers on the same placement, sized differently: their hosts differ, the tenant's does not. */
+  const pooledStarter = DEFAULT_TIER_PROFILES.starter as SharedTierProfile;
+  const pooledPro: SharedTierProfile = {
+    ...(DEFAULT_TIER_PROFILES.pro as SharedTierProfile),
+    placement: 'pool',
+  };
+  const schemaStarter: SharedTierProfile = { ...pooledStarter, placement: 'schema' };
+
+  it('pool → pool: no instance changes, nothing for RDS, the tenant stays on its host', () => {
+    expect(pooledPro.instanceClass).not.toBe(pooledStarter.instanceClass);
+    const plan = planSharedTierChange({ from: { tier: 'starter', placement: 'pool' }, to: pooledPro });
+    expect(plan).toEqual({
+      from: 'starter',
+      to: 'pro',
+      placement: 'pool',
+      target: null,
+      storageChanges: false,
+      notes: ['the tenant stays on its pool host; the host keeps its own sizing'],
+    });
+  });
+
+  it('schema → schema, downwards too: the same, whatever the host sizes of the two tiers', () => {
+    const plan = planSharedTierChange({
+      from: { tier: 'pro', placement: 'schema' },
+      to: schemaStarter,
+    });
+    expect(plan).toMatchObject({ from: 'pro', to: 'starter', placement: 'schema', target: null });
+    expect(plan.storageChanges).toBe(false);
+  });
+
+  it('refuses a change to another placement and the same tier', () => {
+    const toSchema = placementRefusal(() =>
+      planSharedTierChange({ from: { tier: 'starter', placement: 'pool' }, to: DEFAULT_TIER_PROFILES.pro }),
+    );
+    expect(toSchema.to).toEqual({ tier: 'pro', placement: 'schema' });
+    const toInstance = placementRefusal(() =>
+      planSharedTierChange({
+        from: { tier: 'pro', placement: 'schema' },
+        to: DEFAULT_TIER_PROFILES.enterprise,
+      }),
+    );
+    expect(toInstance.to).toEqual({ tier: 'enterprise', placement: 'instance' });
+    expect(
+      refusal(() => planSharedTierChange({ from: { tier: 'starter', placement: 'pool' }, to: pooledStarter }))
+        .rule,
+    ).toBe('same-tier');
   });
 });
 

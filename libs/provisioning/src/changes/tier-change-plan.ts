@@ -1,4 +1,4 @@
-import type { TierName } from '@silo/core';
+import type { Placement, SharedPlacement, TierName } from '@silo/core';
 import {
   GP3_IOPS,
   GP3_PROVISIONED_FROM_GIB,
@@ -27,7 +27,7 @@ export interface InstanceShape {
 
 export type PerformanceInsights = { enabled: false } | { enabled: true; retentionDays: number };
 
-/** What a tier change makes of the instance, and what it says about it. */
+/** What a tier change makes of the tenant's own instance, and what it says about it. */
 export interface TierChangePlan {
   from: TierName;
   to: TierName;
@@ -56,7 +56,83 @@ export type TierChangeRule =
   | 'multi-az-not-supported'
   | 'storage-cooldown';
 
+const PLACEMENT_WORDS: Readonly<Record<Placement, string>> = {
+  instance: 'an RDS instance of its own',
+  schema: 'a schema of its own on a shared host',
+  pool: "rows in the shared tables of a host's pool database",
+};
+
+/**
+ * A tier change that would move the tenant to another placement. Moving a tenant between
+ * placements is a promotion (its data copied to the new place and cut over), which Silo does
+ * not do yet; a tier change never moves data.
+ */
+export class PlacementChangeRefused extends Error {
+  override readonly name = 'PlacementChangeRefused';
+  constructor(
+    readonly from: Placement,
+    readonly to: { tier: TierName; placement: Placement },
+  ) {
+    super(
+      `the tenant's placement is ${from} (${PLACEMENT_WORDS[from]}) and the ${to.tier} tier's is ` +
+        `${to.placement} (${PLACEMENT_WORDS[to.placement]}); moving a tenant from ${from} to ` +
+        `${to.placement} is a promotion, which is not available yet: a tier change keeps the placement`,
+    );
+  }
+}
+
+/**
+ * The placement a tier change keeps: refuses the same tier, and a `to` tier whose placement is
+ * not the tenant's (a {@link PlacementChangeRefused}).
+ */
+export function placementOfTierChange(
+  from: { tier: TierName; placement: Placement },
+  to: TierProfile,
+): Placement {
+  if (from.tier === to.tier) {
+    throw new TierChangeRefused('same-tier', `the tenant is already on the ${from.tier} tier`);
+  }
+  if (from.placement !== to.placement) {
+    throw new PlacementChangeRefused(from.placement, { tier: to.tier, placement: to.placement });
+  }
+  return to.placement;
+}
+
+/**
+ * A tier change between two tiers of the same shared placement. No instance changes: the tenant
+ * stays in its schema or its rows on its host, and the host keeps its own sizing, since other
+ * tenants share it (the `to` tier's instance fields size the hosts Silo creates for that tier).
+ * Nothing is sent to RDS; only the tenant's tier is recorded.
+ */
+export interface SharedTierChangePlan {
+  from: TierName;
+  to: TierName;
+  placement: SharedPlacement;
+  /** Always null: no instance is modified. */
+  target: null;
+  storageChanges: false;
+  notes: string[];
+}
+
+/** The plan of a tier change within a shared placement; refuses a change of placement. */
+export function planSharedTierChange(input: {
+  from: { tier: TierName; placement: SharedPlacement };
+  to: TierProfile;
+}): SharedTierChangePlan {
+  const placement = placementOfTierChange(input.from, input.to) as SharedPlacement;
+  return {
+    from: input.from.tier,
+    to: input.to.tier,
+    placement,
+    target: null,
+    storageChanges: false,
+    notes: [`the tenant stays on its ${placement} host; the host keeps its own sizing`],
+  };
+}
+
+/** A tier change of a tenant on its own instance. */
 export interface TierChangeInput {
+  /** The tenant's tier now. */
   from: TierName;
   to: TierProfile;
   /** The instance as RDS describes it now, pending values laid over. */
@@ -68,9 +144,11 @@ export interface TierChangeInput {
 }
 
 /**
- * The modification a tier change asks RDS for, checked against the rules RDS enforces so that
- * a change it would refuse is refused here, naming the rule, before anything is sent:
+ * The modification a tier change of a tenant on its own instance asks RDS for, checked against
+ * the rules RDS enforces so that a change it would refuse is refused here, naming the rule,
+ * before anything is sent:
  *
+ * - the `to` tier is an `instance` tier too (a shared one is a placement change, refused);
  * - storage only grows: a tier with less storage keeps the current size (and says so), and an
  *   increase is at least ten per cent (a smaller one is rounded up);
  * - gp3 IOPS and throughput are set only from 400 GiB; at that size they never go below what the
@@ -80,9 +158,7 @@ export interface TierChangeInput {
  */
 export function planTierChange(input: TierChangeInput): TierChangePlan {
   const { from, to, current, status, now } = input;
-  if (from === to.tier) {
-    throw new TierChangeRefused('same-tier', `the tenant is already on the ${from} tier`);
-  }
+  placementOfTierChange({ tier: from, placement: 'instance' }, to);
   if (status !== 'available') {
     throw new TierChangeRefused(
       'instance-not-available',
