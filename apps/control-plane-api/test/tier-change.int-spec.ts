@@ -9,6 +9,7 @@ import { Test } from '@nestjs/testing';
 import { AwsClients, RdsInstances } from '@silo/aws';
 import type { SiloConfig } from '@silo/config';
 import {
+  HostEntity,
   OutboxMessageEntity,
   ProvisioningStepEntity,
   TenantChangeEntity,
@@ -293,10 +294,37 @@ describe('tier changes of a live tenant (PATCH /v1/tenants/{id}) against the emu
           .set('authorization', await placed.auth(['admin'], 'tier-admin'))
           .send({ tier });
 
+      const ordinal = 100 + Math.floor(Math.random() * 900);
+      const host = await ds.getRepository(HostEntity).save(
+        ds.getRepository(HostEntity).create({
+          name: `pool-starter-${ordinal}`,
+          placement: 'pool',
+          tier: 'starter',
+          ordinal,
+          status: 'creating',
+          instanceIdentifier: `${prefix}-host-pool-starter-${ordinal}`,
+          databaseName: 'pool',
+          capacityTenants: 1000,
+          connectionBudget: 200,
+        }),
+      );
+      const pooled = await ds.getRepository(TenantEntity).save(
+        ds.getRepository(TenantEntity).create({
+          slug: `pooled-${uniqueToken(2)}`,
+          name: 'Pooled',
+          tier: 'starter',
+          status: 'ACTIVE',
+          placement: 'pool',
+          hostId: host.id,
+        }),
+      );
+
       for (const [tenant, tier, fromPlacement, toPlacement] of [
         [own, 'starter', 'instance', 'pool'],
         [own, 'pro', 'instance', 'schema'],
         [legacy, 'pro', 'instance', 'schema'],
+        [pooled, 'pro', 'pool', 'schema'],
+        [pooled, 'enterprise', 'pool', 'instance'],
       ] as const) {
         const res = await send(tenant.id, tier);
         expect(res.status).toBe(422);
