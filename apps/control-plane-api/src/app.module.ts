@@ -9,6 +9,8 @@ import { AlarmsController } from './alarms/alarms.controller';
 import { FleetAlarms } from './alarms/fleet-alarms.service';
 import { AuthModule } from './auth/auth.module';
 import { HealthModule } from './health/health.module';
+import { hostErrorProblem } from './hosts/host-error.problem';
+import { HostsController } from './hosts/hosts.controller';
 import { MetricsModule } from './metrics/metrics.module';
 import { TenantsController } from './tenants/tenants.controller';
 import { rolloutErrorProblem } from './http/rollout-error.problem';
@@ -36,9 +38,15 @@ export class AppModule {
         HealthModule,
         MetricsModule.register(config),
       ],
-      controllers: [TenantsController, SchemaRolloutsController, ReconcileController, AlarmsController],
+      controllers: [
+        TenantsController,
+        SchemaRolloutsController,
+        ReconcileController,
+        AlarmsController,
+        HostsController,
+      ],
       providers: [
-        problemDetailsFilter(tenantErrorProblem, rolloutErrorProblem),
+        problemDetailsFilter(tenantErrorProblem, rolloutErrorProblem, hostErrorProblem),
         MutationRateLimiter,
         MutationRateLimitGuard,
         ReadRateLimiter,

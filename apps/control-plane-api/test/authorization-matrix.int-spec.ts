@@ -1,5 +1,5 @@
 import { mintDevToken, type Role } from '@silo/auth';
-import { OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
+import { HostEntity, OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
 import { DataSource } from 'typeorm';
 import request from 'supertest';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
@@ -185,6 +185,25 @@ function statusChange(
 
 const ANY_ROLE = { roles: ['ops', 'sre', 'admin'] } as const;
 
+let hostOrdinal = 0;
+
+/** A host record of its own (hosts are read-only over the API). */
+function newHost(): Promise<HostEntity> {
+  const ordinal = ++hostOrdinal;
+  const name = `pool-starter-${String(ordinal).padStart(3, '0')}`;
+  return ds.getRepository(HostEntity).save({
+    name,
+    placement: 'pool',
+    tier: 'starter',
+    ordinal,
+    status: 'creating',
+    instanceIdentifier: `silo-host-${name}`,
+    databaseName: 'app',
+    capacityTenants: 10,
+    connectionBudget: 40,
+  });
+}
+
 const routes: Route[] = [
   {
     name: 'POST /v1/tenants',
@@ -306,6 +325,33 @@ const routes: Route[] = [
             'starter',
           ]),
       }),
+  },
+  {
+    name: 'GET /v1/hosts',
+    method: 'get',
+    access: { roles: ['sre', 'admin'] },
+    success: 200,
+    prepare: () =>
+      Promise.resolve({
+        path: '/v1/hosts?limit=5',
+        succeeded: (res) => {
+          expect(Object.keys(res.body as object).sort()).toEqual(['items', 'nextCursor']);
+          expect(res.body.items).toEqual(expect.any(Array));
+        },
+      }),
+  },
+  {
+    name: 'GET /v1/hosts/{id}',
+    method: 'get',
+    access: { roles: ['sre', 'admin'] },
+    success: 200,
+    prepare: async () => {
+      const host = await newHost();
+      return {
+        path: `/v1/hosts/${host.id}`,
+        succeeded: (res) => expect(res.body).toMatchObject({ id: host.id, name: host.name }),
+      };
+    },
   },
   {
     name: 'GET /healthz',

@@ -59,6 +59,8 @@ const CONTRACT: [
   ['get', '/v1/reconciliation', ANY, 200, []],
   ['get', '/v1/orphans', ANY, 200, []],
   ['get', '/v1/alarms', ANY, 200, [400, 503]],
+  ['get', '/v1/hosts', ['sre', 'admin'], 200, [400]],
+  ['get', '/v1/hosts/{id}', ['sre', 'admin'], 200, [400, 404]],
   ['post', '/v1/orphans/delete', ['admin'], 202, [400, 422]],
   ['get', '/healthz', 'public', 200, []],
   ['get', '/readyz', 'public', 200, [503]],

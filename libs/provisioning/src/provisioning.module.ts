@@ -7,6 +7,8 @@ import { RdsDatabaseHost } from './backends/rds-database-host';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from './backends/tenant-database-host';
 import { ChangeStore } from './changes/change-store';
 import { TenantChanges } from './changes/tenant-changes.service';
+import { HostAllocator } from './hosts/host-allocator';
+import { HostQueries } from './hosts/host-queries.service';
 import { TenantOnboarding } from './onboarding/tenant-onboarding.service';
 import { TenantQueries } from './queries/tenant-queries.service';
 import { reconcilerFleet } from './reconcile/fleet-check';
@@ -85,6 +87,13 @@ const sagaDepsProvider: Provider = {
     },
     SchemaRollouts,
     Reconciliation,
+    HostQueries,
+    {
+      provide: HostAllocator,
+      inject: [DataSource, ProvisioningSettings],
+      useFactory: (dataSource: DataSource, settings: ProvisioningSettings) =>
+        new HostAllocator(dataSource, settings),
+    },
     hostProvider,
     sagaDepsProvider,
     reconcilerFleetProvider,
@@ -98,6 +107,8 @@ const sagaDepsProvider: Provider = {
     ChangeStore,
     SchemaRollouts,
     Reconciliation,
+    HostQueries,
+    HostAllocator,
     TENANT_DATABASE_HOST,
     SAGA_DEPS,
     RECONCILER_FLEET,

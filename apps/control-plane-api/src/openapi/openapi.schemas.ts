@@ -1,6 +1,7 @@
 import type { ReferenceObject, SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
 import { fleetAlarmList } from '../alarms/alarms.responses';
+import { hostList, hostResource } from '../hosts/host.responses';
 import { deleteOrphansBody } from '../reconcile/reconcile.requests';
 import {
   orphanList,
@@ -61,6 +62,8 @@ const COMPONENTS = {
   Reconciliation: reconciliationResource,
   OrphanList: orphanList,
   FleetAlarmList: fleetAlarmList,
+  Host: hostResource,
+  HostList: hostList,
   DeleteOrphansRequest: deleteOrphansBody,
   OrphansDeletionQueued: orphansDeletionQueued,
   Problem: problemDetails,
