@@ -10,7 +10,7 @@ import {
   type HostStatus,
 } from '../../control-plane-db/src';
 import { quoteIdentifier, type SharedPlacement } from '../../core/src';
-import { HostAllocator, HostError, HostErrorCode, type PlacementRequest } from '../src';
+import { HostAllocator, HostError, HostErrorCode, HostRetirement, type PlacementRequest } from '../src';
 
 // A database of its own: hosts are per placement and tier, and other files' tenants must not
 // take or fill this file's places.
@@ -18,6 +18,7 @@ const database = `silo_hosts_${uniqueToken()}`;
 const url = databaseUrl(testServices.postgresAdminUrl, database);
 let ds: DataSource;
 let allocator: HostAllocator;
+let retirement: HostRetirement;
 
 beforeAll(async () => {
   await migrateControlPlane({ url, createDatabase: true });
@@ -25,6 +26,7 @@ beforeAll(async () => {
     controlPlaneDataSourceOptions({ url, poolMax: 24, connectTimeoutMs: 3000, applicationName: 'silo-test' }),
   ).initialize();
   allocator = new HostAllocator(ds, { prefix: 'silo', databaseName: 'app' });
+  retirement = new HostRetirement(ds);
 });
 
 afterAll(async () => {
@@ -283,5 +285,90 @@ describe('HostAllocator.placeTenant on PostgreSQL', () => {
     const tier = tierName();
     const [id] = await newTenants(1, tier);
     await expect(allocator.placeTenant(id, request(tier, 0))).rejects.toThrow('capacity.tenantsPerHost');
+  });
+});
+
+describe('HostRetirement on PostgreSQL', () => {
+  async function availableHostWith(
+    tenants: number,
+  ): Promise<{ tier: string; host: HostEntity; ids: string[] }> {
+    const tier = tierName();
+    const ids = await newTenants(Math.max(tenants, 1), tier);
+    const { host } = await allocator.placeTenant(ids[0], request(tier, 10));
+    for (const id of ids.slice(1, tenants)) await allocator.placeTenant(id, request(tier, 10));
+    if (tenants === 0) await ds.query(`UPDATE tenants SET status = 'DELETED' WHERE id = $1`, [ids[0]]);
+    await setHostStatus(host.name, 'available');
+    return { tier, host, ids };
+  }
+
+  const statusOf = async (id: string) => (await ds.getRepository(HostEntity).findOneByOrFail({ id })).status;
+
+  it('refuses to delete a host with tenants placed, and leaves it available', async () => {
+    const { host } = await availableHostWith(2);
+    const error = await retirement.beginDeletion(host.id).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HostError);
+    expect(error).toMatchObject({ code: HostErrorCode.HOST_HAS_TENANTS, detail: { tenantsPlaced: '2' } });
+    expect(await statusOf(host.id)).toBe('available');
+  });
+
+  it('refuses to delete a host still being created, and names no host it does not know', async () => {
+    const tier = tierName();
+    const [id] = await newTenants(1, tier);
+    const { host } = await allocator.placeTenant(id, request(tier, 10));
+    await ds.query(`UPDATE tenants SET status = 'DELETED' WHERE id = $1`, [id]);
+    await expect(retirement.beginDeletion(host.id)).rejects.toMatchObject({ code: HostErrorCode.HOST_BUSY });
+    await expect(retirement.beginDeletion('00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({
+      code: HostErrorCode.HOST_NOT_FOUND,
+    });
+  });
+
+  it('moves an empty host to deleting, once, and places no tenant on it afterwards', async () => {
+    const { tier, host } = await availableHostWith(0);
+    expect((await retirement.beginDeletion(host.id)).status).toBe('deleting');
+    expect((await retirement.beginDeletion(host.id)).status).toBe('deleting');
+    const [next] = await newTenants(1, tier);
+    expect((await allocator.placeTenant(next, request(tier, 10))).host.name).toBe(`pool-${tier}-002`);
+  });
+
+  it('never leaves a tenant on a deleting host when a placement and a deletion race', async () => {
+    for (let round = 0; round < 10; round++) {
+      const { tier, host } = await availableHostWith(0);
+      const [racer] = await newTenants(1, tier);
+      const [placed, deletion] = await Promise.all([
+        allocator.placeTenant(racer, request(tier, 10)),
+        retirement.beginDeletion(host.id).then(
+          (h) => h.status,
+          (e: HostError) => e.code,
+        ),
+      ]);
+      if (deletion === 'deleting') expect(placed.host.id).not.toBe(host.id);
+      else expect([deletion, placed.host.id]).toEqual([HostErrorCode.HOST_HAS_TENANTS, host.id]);
+    }
+  });
+
+  it('records since when available hosts are empty, clears it when a tenant comes back, and lists those past the grace', async () => {
+    const { tier, host } = await availableHostWith(0);
+    const { host: busy } = await availableHostWith(1);
+    const t0 = new Date(Date.now() - 3_600_000);
+    await retirement.recordEmptyHosts(t0);
+    const read = (id: string) => ds.getRepository(HostEntity).findOneByOrFail({ id });
+    expect((await read(host.id)).emptySince?.getTime()).toBe(t0.getTime());
+    expect((await read(busy.id)).emptySince).toBeNull();
+    // A second pass keeps the first time.
+    await retirement.recordEmptyHosts(new Date());
+    expect((await read(host.id)).emptySince?.getTime()).toBe(t0.getTime());
+
+    const due = (await retirement.emptyPastGrace(30 * 60_000)).map((h) => h.id);
+    expect(due).toContain(host.id);
+    expect(due).not.toContain(busy.id);
+    expect((await retirement.emptyPastGrace(2 * 3_600_000)).map((h) => h.id)).not.toContain(host.id);
+
+    // A tenant placed on it (the allocator clears empty_since), then a pass with a tenant found.
+    await ds.query(`UPDATE hosts SET empty_since = now() - interval '2 hours' WHERE id = $1`, [busy.id]);
+    await retirement.recordEmptyHosts();
+    expect((await read(busy.id)).emptySince).toBeNull();
+    const [back] = await newTenants(1, tier);
+    await allocator.placeTenant(back, request(tier, 10));
+    expect((await read(host.id)).emptySince).toBeNull();
   });
 });

@@ -15,3 +15,4 @@ export {
   type HostPage,
   type HostWithTenants,
 } from './host-queries.service';
+export { HostRetirement } from './host-retirement';
