@@ -266,4 +266,63 @@ describe('control-plane schema', () => {
     const host = await newHost({ placement: 'pool', tier: 'free', ordinal: 1234 });
     expect(host.name).toBe('pool-free-1234');
   });
+
+  it('lets a tenant app role with the column grants docs/data-plane.md gives read a tenant and its host name, and nothing more', async () => {
+    const role = quoteIdentifier(`silo_test_app_${uniqueToken()}`);
+    await ds.query(`CREATE ROLE ${role} NOLOGIN`);
+    const runner = ds.createQueryRunner();
+    try {
+      await ds.query(
+        `GRANT SELECT (id, slug, tier, status, schema_version, placement, host_id) ON tenants TO ${role}`,
+      );
+      await ds.query(`GRANT SELECT (id, name) ON hosts TO ${role}`);
+      const host = await newHost({ placement: 'schema', tier: 'pro' });
+      const tenant = await newTenant();
+      await ds.query(`UPDATE tenants SET placement = 'schema', host_id = $2 WHERE id = $1`, [
+        tenant.id,
+        host.id,
+      ]);
+      const alone = await newTenant();
+
+      await runner.connect();
+      await runner.startTransaction();
+      await runner.query(`SET LOCAL ROLE ${role}`);
+      const read = (id: string) =>
+        runner.query(
+          `SELECT t.id, t.slug, t.tier, t.status, t.schema_version, t.placement, h.name AS host_name
+             FROM tenants t LEFT JOIN hosts h ON h.id = t.host_id WHERE t.id = $1`,
+          [id],
+        );
+      expect(await read(tenant.id)).toEqual([
+        {
+          id: tenant.id,
+          slug: tenant.slug,
+          tier: 'pro',
+          status: 'PENDING',
+          schema_version: null,
+          placement: 'schema',
+          host_name: host.name,
+        },
+      ]);
+      expect(await read(alone.id)).toEqual([
+        expect.objectContaining({ placement: 'instance', host_name: null }),
+      ]);
+      for (const statement of [
+        'SELECT endpoint_host FROM hosts',
+        'SELECT * FROM hosts',
+        'SELECT master_secret_arn FROM tenants',
+        'SELECT db_endpoint_host FROM tenants',
+      ]) {
+        await runner.query('SAVEPOINT refused');
+        const error = await runner.query(statement).catch((e: unknown) => e);
+        expect({ statement, state: sqlState(error) }).toEqual({ statement, state: '42501' });
+        await runner.query('ROLLBACK TO SAVEPOINT refused');
+      }
+    } finally {
+      if (runner.isTransactionActive) await runner.rollbackTransaction();
+      await runner.release();
+      await ds.query(`DROP OWNED BY ${role}`);
+      await ds.query(`DROP ROLE ${role}`);
+    }
+  });
 });
