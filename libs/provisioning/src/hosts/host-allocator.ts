@@ -2,20 +2,20 @@ import { HostEntity, PLACEABLE_HOST_STATUSES, TenantEntity } from '@silo/control
 import { hostName, hostResourceNames, type SharedPlacement } from '@silo/core';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { ProvisioningSettings } from '../saga/provisioning-settings';
+import type { HostCapacity, SharedTierProfile } from '../tiers';
 import { HostError, HostErrorCode } from './host.errors';
 import { lockHostPool } from './host-pool-lock';
-
-/** How many tenants one host of a tier takes and the connections they may hold together. */
-export interface HostCapacityRequest {
-  tenantsPerHost: number;
-  connectionBudget: number;
-}
 
 /** Where a shared tenant is to be placed: its tier's placement and capacity. */
 export interface PlacementRequest {
   placement: SharedPlacement;
   tier: string;
-  capacity: HostCapacityRequest;
+  capacity: HostCapacity;
+}
+
+/** The placement request of a shared tier's profile. */
+export function placementRequestOf(profile: SharedTierProfile): PlacementRequest {
+  return { placement: profile.placement, tier: profile.tier, capacity: profile.capacity };
 }
 
 export interface TenantPlacement {
@@ -162,7 +162,7 @@ export async function countPlaced(em: Pick<EntityManager, 'query'>, hostId: stri
   return placed;
 }
 
-function assertCapacity(capacity: HostCapacityRequest): void {
+function assertCapacity(capacity: HostCapacity): void {
   for (const [field, value] of Object.entries(capacity)) {
     if (!Number.isInteger(value) || value < 1)
       throw new Error(`capacity.${field} must be a positive integer`);

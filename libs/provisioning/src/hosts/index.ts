@@ -1,8 +1,8 @@
 export {
   countPlaced,
   HostAllocator,
+  placementRequestOf,
   type HostAllocatorSettings,
-  type HostCapacityRequest,
   type PlacementRequest,
   type TenantPlacement,
 } from './host-allocator';
