@@ -1,8 +1,10 @@
--- The example tenant app's schema: app.notes, read and written through the data-plane router.
--- The schema may already exist: bootstrapping the app role creates it to grant on it.
-CREATE SCHEMA IF NOT EXISTS app;
-
-CREATE TABLE app.notes (
+-- The example tenant app's schema: notes, read and written through the data-plane router.
+-- Written once for every placement: names are unqualified (Silo runs the migrations with
+-- search_path set to the target's schema) and every table carries tenant_id uuid NOT NULL, on
+-- which Silo enables and forces row-level security after the migration. Its default, the current
+-- tenant (app.tenant_id), is set by Silo too.
+CREATE TABLE notes (
+  tenant_id uuid NOT NULL,
   id uuid NOT NULL DEFAULT gen_random_uuid(),
   text text NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now(),
@@ -10,4 +12,21 @@ CREATE TABLE app.notes (
   CONSTRAINT notes_text_length_check CHECK (char_length(text) BETWEEN 1 AND 10000)
 );
 
-CREATE INDEX notes_created_at_idx ON app.notes (created_at);
+-- tenant_id leads: in a pool database every read is filtered by it.
+CREATE INDEX notes_tenant_created_at_idx ON notes (tenant_id, created_at);
+-- edited after it was applied
+SELECT 1;
+-- edited after it was applied
+SELECT 1;
+-- edited after it was applied
+SELECT 1;
+-- edited after it was applied
+SELECT 1;
+-- edited after it was applied
+SELECT 1;
+-- edited after it was applied
+SELECT 1;
+-- edited after it was applied
+SELECT 1;
+-- edited after it was applied
+SELECT 1;

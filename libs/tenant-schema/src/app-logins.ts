@@ -4,6 +4,7 @@ import { inLockedTransaction, pgClientConfig, withPgClient, type PgEndpoint } fr
 import { assertUnprivileged, assertUsablePassword, findRole } from './role-attributes';
 import { revokeForeignMemberships, type RoleMembership } from './role-memberships';
 import { scramSha256Verifier } from './scram-verifier';
+import { readRoleDefaults, setRoleDefaults } from './placements/role-defaults';
 
 const APPLICATION_NAME = 'silo-credential-rotation';
 const ROLE_LOCK_KEY = 'silo:tenant-app-role';
@@ -27,6 +28,11 @@ export function nextAppLogin(appRole: string, current: string): string {
 /** What converging the app roles changed beyond what was asked: memberships granted by hand, revoked. */
 export interface AppRolesResult {
   revokedMemberships: RoleMembership[];
+  /**
+   * Whether the logins carry `app.tenant_id` as a role default (bootstrap with a tenant id only):
+   * false where the owner may not set that parameter (see setRoleDefaults).
+   */
+  tenantSettingAsDefault?: boolean;
 }
 
 /**
@@ -86,6 +92,9 @@ export async function convergeAppLogin(
     );
   }
   await client.query(`GRANT ${group} TO ${login}`);
+  // The login serves the same tenant and schema as the group: it gets the group's defaults.
+  const defaults = await readRoleDefaults(client, spec.group);
+  if (defaults) await setRoleDefaults(client, [spec.login], defaults);
 }
 
 /**

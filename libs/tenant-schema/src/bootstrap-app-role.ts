@@ -3,6 +3,7 @@ import { quoteIdentifier } from '@silo/core';
 import { appLoginRoles, convergeAppLogin, revokeAppRoleMemberships, type AppRolesResult } from './app-logins';
 import { inLockedTransaction, pgClientConfig, withPgClient, type PgEndpoint } from './pg-endpoint';
 import { assertUnprivileged, assertUsablePassword, connectionLimitSql, findRole } from './role-attributes';
+import { setRoleDefaults } from './placements/role-defaults';
 
 /** The tenant application's role. */
 export interface AppRoleSpec {
@@ -20,6 +21,12 @@ export interface AppRoleSpec {
   schema?: string;
   /** CONNECTION LIMIT of the role. Default -1 (none). */
   connectionLimit?: number;
+  /**
+   * The tenant whose rows the role reaches (instance and schema placements): its logins carry
+   * `app.tenant_id` as a role default, as they carry `search_path` = `schema`. Absent for the
+   * shared login of a pool database, which the router sets per transaction.
+   */
+  tenantId?: string;
 }
 
 const APPLICATION_NAME = 'silo-tenant-bootstrap';
@@ -97,7 +104,15 @@ export async function bootstrapAppRole(owner: PgEndpoint, app: AppRoleSpec): Pro
         `ALTER DEFAULT PRIVILEGES FOR ROLE ${ownerRole} IN SCHEMA ${schema} GRANT USAGE, SELECT ON SEQUENCES TO ${role}`,
       ];
       for (const statement of statements) await client.query(statement);
-      return { revokedMemberships: await revokeAppRoleMemberships(client, app.role) };
+      // On the group too: a login made later (a rotation's) copies them from it.
+      const logins = [app.role];
+      for (const name of appLoginRoles(app.role))
+        if ((await findRole(client, name)) !== undefined) logins.push(name);
+      const tenantSettingAsDefault = await setRoleDefaults(client, logins, {
+        schema: app.schema ?? 'app',
+        tenantId: app.tenantId,
+      });
+      return { revokedMemberships: await revokeAppRoleMemberships(client, app.role), tenantSettingAsDefault };
     }),
   );
 }

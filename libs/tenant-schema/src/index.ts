@@ -40,3 +40,18 @@ export { NoteEntity } from './note.entity';
 export { AppRoleMembershipError, describeMemberships, type RoleMembership } from './role-memberships';
 export { terminateSessions, type TerminatedSessions } from './role-sessions';
 export { scramSha256Verifier } from './scram-verifier';
+export {
+  checkedTarget,
+  INSTANCE_TARGET,
+  SCHEMA_LEDGERS_SCHEMA,
+  type MigrationTarget,
+} from './placements/migration-target';
+export {
+  CURRENT_TENANT_SQL,
+  enforceTenantIsolation,
+  TENANT_ID_COLUMN,
+  TENANT_POLICY,
+  TENANT_SETTING,
+  TenantIsolationError,
+} from './placements/tenant-isolation';
+export { readRoleDefaults, setRoleDefaults, type RoleDefaults } from './placements/role-defaults';

@@ -63,6 +63,14 @@ export async function materialiseLocalInstance(adminUrl: string, instance: Local
     // As rds_superuser gives the RDS master user: it may end other roles' sessions (a rotation
     // terminates those of a retired app login). Superusers' sessions stay out of its reach.
     await client.query(`GRANT pg_signal_backend TO ${owner}`);
+    // It sets app.tenant_id as its tenants' logins' role default, which PostgreSQL 15 and later
+    // allow a non-superuser only with this grant (on RDS, where the master user is not a
+    // superuser, the router sends the setting at connection start if the owner is refused).
+    const version = await client.query<{ v: number }>(
+      `SELECT current_setting('server_version_num')::int AS v`,
+    );
+    if ((version.rows[0]?.v ?? 0) >= 150000)
+      await client.query(`GRANT SET ON PARAMETER app.tenant_id TO ${owner}`);
 
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [instance.database]);
     if (!found.rowCount) {
@@ -92,6 +100,16 @@ export async function removeLocalInstance(
 
   await withPgClient(adminClientConfig(adminUrl), async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    for (const role of roles) await client.query(`DROP ROLE IF EXISTS ${role}`);
+    const version = await client.query<{ v: number }>(
+      `SELECT current_setting('server_version_num')::int AS v`,
+    );
+    for (const [i, role] of roles.entries()) {
+      const found = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [instance.roles[i]]);
+      if (!found.rowCount) continue;
+      // The owner's SET privilege on app.tenant_id (materialiseLocalInstance) would block DROP ROLE.
+      if ((version.rows[0]?.v ?? 0) >= 150000)
+        await client.query(`REVOKE ALL ON PARAMETER app.tenant_id FROM ${role}`);
+      await client.query(`DROP ROLE IF EXISTS ${role}`);
+    }
   });
 }

@@ -35,7 +35,12 @@ async function tenant(): Promise<{ t: TestTenant; a: string; b: string }> {
   extraRoles.push(a, b);
   await materialiseLocalInstance(adminUrl, t);
   await applyBuiltInSchema(ownerEndpoint(t));
-  await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, login: a, password: t.appPassword });
+  await bootstrapAppRole(ownerEndpoint(t), {
+    role: t.appRole,
+    tenantId: t.tenantId,
+    login: a,
+    password: t.appPassword,
+  });
   return { t, a, b };
 }
 

@@ -41,10 +41,19 @@ beforeAll(async () => {
   b = newTestTenant(tenants);
   await materialiseLocalInstance(adminUrl, a);
   await applyBuiltInSchema(ownerEndpoint(a));
-  await bootstrapAppRole(ownerEndpoint(a), { role: a.appRole, password: a.appPassword, connectionLimit: 5 });
+  await bootstrapAppRole(ownerEndpoint(a), {
+    role: a.appRole,
+    tenantId: a.tenantId,
+    password: a.appPassword,
+    connectionLimit: 5,
+  });
 
   await materialiseLocalInstance(adminUrl, b);
-  await bootstrapAppRole(ownerEndpoint(b), { role: b.appRole, password: b.appPassword });
+  await bootstrapAppRole(ownerEndpoint(b), {
+    role: b.appRole,
+    tenantId: b.tenantId,
+    password: b.appPassword,
+  });
   await applyBuiltInSchema(ownerEndpoint(b));
 });
 
@@ -166,7 +175,7 @@ describe('bootstrapAppRole', () => {
   it('is idempotent, and a re-run with a new password leaves only the new one', async () => {
     const t = newTestTenant(tenants);
     await materialiseLocalInstance(adminUrl, t);
-    const spec = { role: t.appRole, password: t.appPassword, connectionLimit: 3 };
+    const spec = { role: t.appRole, tenantId: t.tenantId, password: t.appPassword, connectionLimit: 3 };
     await bootstrapAppRole(ownerEndpoint(t), spec);
     await bootstrapAppRole(ownerEndpoint(t), spec);
     expect(await storedPasswordIs(t.appRole, t.appPassword)).toBe(true);
@@ -192,7 +201,11 @@ describe('bootstrapAppRole', () => {
     });
     try {
       await materialiseLocalInstance(adminUrl, t);
-      await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, password: t.appPassword });
+      await bootstrapAppRole(ownerEndpoint(t), {
+        role: t.appRole,
+        tenantId: t.tenantId,
+        password: t.appPassword,
+      });
     } finally {
       query.mockRestore();
     }
@@ -208,7 +221,7 @@ describe('bootstrapAppRole', () => {
     const t = newTestTenant(tenants);
     await materialiseLocalInstance(adminUrl, t);
     await applyBuiltInSchema(ownerEndpoint(t));
-    const spec = { role: t.appRole, password: t.appPassword };
+    const spec = { role: t.appRole, tenantId: t.tenantId, password: t.appPassword };
     await bootstrapAppRole(ownerEndpoint(t), spec);
     const role = `"${t.appRole}"`;
     await withClient(ownerEndpoint(t), async (c) => {
@@ -235,7 +248,11 @@ describe('bootstrapAppRole', () => {
       await c.query('GRANT ALL ON SCHEMA public TO PUBLIC');
     });
 
-    await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, password: t.appPassword });
+    await bootstrapAppRole(ownerEndpoint(t), {
+      role: t.appRole,
+      tenantId: t.tenantId,
+      password: t.appPassword,
+    });
 
     const publicGrants = await withClient(ownerEndpoint(t), async (c) => ({
       database: (
@@ -260,7 +277,7 @@ describe('bootstrapAppRole', () => {
   it('lets several callers bootstrap the same role at once', async () => {
     const t = newTestTenant(tenants);
     await materialiseLocalInstance(adminUrl, t);
-    const spec = { role: t.appRole, password: t.appPassword };
+    const spec = { role: t.appRole, tenantId: t.tenantId, password: t.appPassword };
     const results = await Promise.allSettled([1, 2, 3].map(() => bootstrapAppRole(ownerEndpoint(t), spec)));
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
     expect(await storedPasswordIs(t.appRole, t.appPassword)).toBe(true);
@@ -316,7 +333,12 @@ async function tenantWithLogin(): Promise<{ t: TestTenant; login: string; other:
   extraRoles.push(login, other);
   await materialiseLocalInstance(adminUrl, t);
   await applyBuiltInSchema(ownerEndpoint(t));
-  await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, login, password: t.appPassword });
+  await bootstrapAppRole(ownerEndpoint(t), {
+    role: t.appRole,
+    tenantId: t.tenantId,
+    login,
+    password: t.appPassword,
+  });
   return { t, login, other };
 }
 
@@ -350,7 +372,12 @@ describe('bootstrapAppRole with a login (new tenants)', () => {
     await withAdmin((admin) =>
       admin.query(`CREATE ROLE "${other}" LOGIN PASSWORD 'stray-password' IN ROLE "${t.appRole}"`),
     );
-    await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, login, password: t.appPassword });
+    await bootstrapAppRole(ownerEndpoint(t), {
+      role: t.appRole,
+      tenantId: t.tenantId,
+      login,
+      password: t.appPassword,
+    });
     expect(await storedPasswordIs(login, t.appPassword)).toBe(true);
     expect(await roleAttributes(other)).toMatchObject({ rolcanlogin: false });
     expect(await storedPasswordIs(other, 'stray-password')).toBe(false);
@@ -392,6 +419,7 @@ describe('bootstrapAppRole and memberships granted by hand', () => {
 
     const { revokedMemberships } = await bootstrapAppRole(ownerEndpoint(t), {
       role: t.appRole,
+      tenantId: t.tenantId,
       login,
       password: t.appPassword,
     });
@@ -419,6 +447,7 @@ describe('bootstrapAppRole and memberships granted by hand', () => {
 
     const again = await bootstrapAppRole(ownerEndpoint(t), {
       role: t.appRole,
+      tenantId: t.tenantId,
       login,
       password: t.appPassword,
     });
@@ -429,7 +458,11 @@ describe('bootstrapAppRole and memberships granted by hand', () => {
     const t = newTestTenant(tenants);
     await materialiseLocalInstance(adminUrl, t);
     await applyBuiltInSchema(ownerEndpoint(t));
-    await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, password: t.appPassword });
+    await bootstrapAppRole(ownerEndpoint(t), {
+      role: t.appRole,
+      tenantId: t.tenantId,
+      password: t.appPassword,
+    });
     await withAdmin((admin) => admin.query(`GRANT pg_read_all_data TO "${t.appRole}"`));
 
     const { revokedMemberships } = await bootstrapAppRole(ownerEndpoint(t), {
@@ -449,7 +482,12 @@ describe('bootstrapAppRole and memberships granted by hand', () => {
     // Only a superuser may manage membership in a superuser role.
     await withAdmin((admin) => admin.query(`GRANT postgres, pg_read_all_data TO "${login}"`));
 
-    const attempt = bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, login, password: 'new-password' });
+    const attempt = bootstrapAppRole(ownerEndpoint(t), {
+      role: t.appRole,
+      tenantId: t.tenantId,
+      login,
+      password: 'new-password',
+    });
 
     await expect(attempt).rejects.toBeInstanceOf(AppRoleMembershipError);
     await attempt.catch((error: AppRoleMembershipError) => {

@@ -131,7 +131,11 @@ describe('local instance host', () => {
   it('removes the database, its app role and its owner, and removing again is fine', async () => {
     const t = newTestTenant(tenants);
     await materialiseLocalInstance(adminUrl, instanceOf(t));
-    await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, password: t.appPassword });
+    await bootstrapAppRole(ownerEndpoint(t), {
+      role: t.appRole,
+      tenantId: t.tenantId,
+      password: t.appPassword,
+    });
     // A session still busy in the database must not stop the removal.
     const session = await openSession(ownerEndpoint(t));
     const busy = session.query('SELECT pg_sleep(30)').then(

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { quoteIdentifier } from '../../core/src';
 import { uniqueToken } from '../../../test/support/test-config';
@@ -13,6 +14,8 @@ export interface TestTenant {
   ownerPassword: string;
   appRole: string;
   appPassword: string;
+  /** The tenant whose rows the database holds (its logins' app.tenant_id). */
+  tenantId: string;
 }
 
 /** Creates names only; the test materialises what it needs, `dropTestTenants` removes it. */
@@ -25,6 +28,7 @@ export function newTestTenant(registry: TestTenant[]): TestTenant {
     appRole: `silo_t_${token}_app`,
     // Quotes, a backslash and a statement terminator: the password must reach SQL as a literal.
     appPassword: `it's "app" \\ ${uniqueToken(12)}'; DROP ROLE postgres; --`,
+    tenantId: randomUUID(),
   };
   registry.push(tenant);
   return tenant;
@@ -36,8 +40,16 @@ export async function dropTestTenants(tenants: TestTenant[], extraRoles: string[
     for (const t of tenants)
       await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(t.database)} WITH (FORCE)`);
     const roles = [...extraRoles, ...tenants.map((t) => t.appRole), ...tenants.map((t) => t.ownerRole)];
-    for (const role of roles) await admin.query(`DROP ROLE IF EXISTS ${quoteIdentifier(role)}`);
+    for (const role of roles) await dropRole(admin, role);
   });
+}
+
+/** Drops a role, with the parameter privilege a local instance's owner holds (it blocks DROP ROLE). */
+export async function dropRole(admin: Client, role: string): Promise<void> {
+  const found = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+  if (!found.rowCount) return;
+  await admin.query(`REVOKE ALL ON PARAMETER app.tenant_id FROM ${quoteIdentifier(role)}`);
+  await admin.query(`DROP ROLE ${quoteIdentifier(role)}`);
 }
 
 /** An endpoint on the test server. */
@@ -130,11 +142,12 @@ export { storedPasswordIs } from '../../../test/support/stored-password';
 /** Timeouts for migrations in tests: short enough that a test never waits long on a lock. */
 export const TEST_MIGRATION_TIMEOUTS = { lockTimeoutMs: 3000, statementTimeoutMs: 30_000 };
 
-/** Applies the built-in tenant schema (app.notes), as provisioning does. */
-export async function applyBuiltInSchema(owner: PgEndpoint): Promise<TenantMigrateResult> {
+/** Applies the built-in tenant schema (app.notes) to an instance's database, as provisioning does. */
+export async function applyBuiltInSchema(owner: PgEndpoint, tenantId?: string): Promise<TenantMigrateResult> {
   return migrateTenantSchema(owner, loadTenantMigrations(), {
     ...TEST_MIGRATION_TIMEOUTS,
     appliedBy: 'test',
     tenant: owner.database,
+    into: { placement: 'instance', schema: 'app', tenantId },
   });
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -72,11 +73,15 @@ describe('tenant schema migrations', () => {
   it('apply the built-in schema as the owner and keep a ledger row with checksum and duration', async () => {
     const owner = await materialised();
     const set = loadTenantMigrations();
-    const result = await applyBuiltInSchema(owner);
+    const tenantId = randomUUID();
+    const result = await applyBuiltInSchema(owner, tenantId);
     expect(result).toEqual({
       from: null,
-      applied: [{ version: '0001', name: 'create_notes', durationMs: expect.any(Number) }],
-      schemaVersion: '0001',
+      applied: [
+        { version: '0001', name: 'create_notes', durationMs: expect.any(Number) },
+        { version: '0002', name: 'notes_tenant_id', durationMs: expect.any(Number) },
+      ],
+      schemaVersion: '0002',
     });
     const ledger = await readTenantLedger(owner);
     expect(ledger).toEqual([
@@ -88,6 +93,7 @@ describe('tenant schema migrations', () => {
         durationMs: result.applied[0].durationMs,
         appliedBy: 'test',
       },
+      expect.objectContaining({ version: '0002', checksum: set.migrations[1].checksum }),
     ]);
     expect(set.migrations[0].checksum).toMatch(/^[0-9a-f]{64}$/);
     const owners = await withClient(
@@ -108,10 +114,16 @@ describe('tenant schema migrations', () => {
       password: owner.password,
       entities: [NoteEntity],
       logging: false,
+      // As a tenant's login has them by role default: the schema on the path, the tenant set.
+      extra: { options: `-c search_path=app -c app.tenant_id=${tenantId}` },
     }).initialize();
     try {
       const saved = await ds.getRepository(NoteEntity).save({ text: 'hello' });
       expect(saved.id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(await ds.getRepository(NoteEntity).findOneByOrFail({ id: saved.id })).toMatchObject({
+        tenantId,
+        text: 'hello',
+      });
       expect(await ds.getRepository(NoteEntity).count()).toBe(1);
     } finally {
       await ds.destroy();
@@ -295,12 +307,30 @@ describe('tenant schema migrations', () => {
         `INSERT INTO public.silo_schema_migrations ("timestamp", name) VALUES (1795400000000, 'TenantNotes1795400000000')`,
       );
       await c.query('CREATE SCHEMA app');
-      await c.query('CREATE TABLE app.notes (id uuid PRIMARY KEY)');
+      // The notes table as the TypeORM migration of that time made it: no tenant_id.
+      await c.query(
+        `CREATE TABLE app.notes (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), text text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`,
+      );
+      await c.query(`INSERT INTO app.notes (text) VALUES ('written before tenant_id')`);
     });
-    expect(await applyBuiltInSchema(owner)).toEqual({ from: '0001', applied: [], schemaVersion: '0001' });
+    const tenantId = randomUUID();
+    expect(await applyBuiltInSchema(owner, tenantId)).toEqual({
+      from: '0001',
+      applied: [{ version: '0002', name: 'notes_tenant_id', durationMs: expect.any(Number) }],
+      schemaVersion: '0002',
+    });
     expect((await readTenantLedger(owner))[0]).toMatchObject({
       version: '0001',
       appliedBy: 'adopted:typeorm',
     });
+    // 0002 filled the old row with the tenant it was migrated for, and it is now under RLS.
+    const rows = await withClient(owner, async (c) => {
+      await c.query(`SELECT set_config('app.tenant_id', $1, false)`, [tenantId]);
+      return (await c.query('SELECT tenant_id, text FROM app.notes')).rows;
+    });
+    expect(rows).toEqual([{ tenant_id: tenantId, text: 'written before tenant_id' }]);
+    expect(
+      await withClient(owner, async (c) => (await c.query('SELECT count(*)::int AS n FROM app.notes')).rows),
+    ).toEqual([{ n: 0 }]);
   });
 });

@@ -32,9 +32,10 @@ function problemsOf(load: () => unknown): string[] {
 describe('loadTenantMigrations', () => {
   it('loads the built-in set when given nothing', () => {
     const set = loadTenantMigrations();
-    expect(set).toMatchObject({ kind: 'sql', location: BUILT_IN_TENANT_MIGRATIONS_DIR, newest: '0001' });
+    expect(set).toMatchObject({ kind: 'sql', location: BUILT_IN_TENANT_MIGRATIONS_DIR, newest: '0002' });
     expect(set.migrations.map((m) => [m.version, m.name, m.transactional])).toEqual([
       ['0001', 'create_notes', true],
+      ['0002', 'notes_tenant_id', true],
     ]);
   });
 

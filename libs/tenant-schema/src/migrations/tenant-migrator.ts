@@ -4,6 +4,15 @@ import { pgClientConfig, type PgEndpoint } from '../pg-endpoint';
 import { pgErrorKind, serverSqlState } from '../pg-error-kind';
 import { BUILT_IN_TENANT_MIGRATIONS_DIR } from './load-tenant-migrations';
 import {
+  checkedTarget,
+  INSTANCE_TARGET,
+  ledgerTable,
+  migrationLockKey,
+  SCHEMA_LEDGERS_SCHEMA,
+  type MigrationTarget,
+} from '../placements/migration-target';
+import { enforceTenantIsolation, TENANT_SETTING, TenantIsolationError } from '../placements/tenant-isolation';
+import {
   findMigration,
   versionOrder,
   type MigrationSession,
@@ -16,6 +25,14 @@ export const TENANT_SCHEMA_LEDGER = 'silo_schema_ledger';
 /** The TypeORM migrations table of earlier Silo versions, adopted once (see {@link migrateTenantSchema}). */
 const LEGACY_TYPEORM_TABLE = 'silo_schema_migrations';
 const LEGACY_NOTES_MIGRATION = 'TenantNotes1795400000000';
+/**
+ * The built-in 0001 as it was before every tenant table carried tenant_id (it created
+ * `app.notes` without it): databases that applied it stay valid, and the built-in 0002 adds the
+ * column there (and does nothing where the newer 0001 already made it).
+ */
+const EARLIER_BUILT_IN_CHECKSUMS: Readonly<Record<string, string>> = {
+  '1': '16018ee00175def779554cd53cf8545a3d6f9ff67119a73dad09a4cc32eebac1',
+};
 const LOCK_KEY = 'silo:tenant-schema-migrations';
 const APPLICATION_NAME = 'silo-tenant-migrations';
 
@@ -38,8 +55,10 @@ export interface MigrateTenantOptions {
   statementTimeoutMs: number;
   /** Who applies, kept in the ledger: `provision`, `rollout:<id>`. */
   appliedBy: string;
-  /** The tenant, for messages (its slug). */
+  /** The tenant, for messages (its slug; the host's name for a pool database). */
   tenant: string;
+  /** Which target of the database: default an instance's (schema `app`, no tenant id). */
+  into?: MigrationTarget;
 }
 
 export interface AppliedMigration {
@@ -126,17 +145,28 @@ export async function migrateTenantSchema(
     throw new Error(`${options.target} is not a version of the tenant migrations in ${set.location}`);
   // A statement the server never answers (a partition mid-migration) must not hold the tenant's
   // lock for ever: keep-alives notice a dead peer, and the client gives up past the server's own limit.
+  const into = checkedTarget(options.into ?? INSTANCE_TARGET);
+  const ledger = ledgerTable(into, TENANT_SCHEMA_LEDGER);
   const clientTimeouts = { keepAlive: true, query_timeout: Math.trunc(options.statementTimeoutMs) + 30_000 };
   return withSession(owner, set, clientTimeouts, async (session) => {
     await session.query(
       `SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)`,
       [`${Math.trunc(options.lockTimeoutMs)}ms`, `${Math.trunc(options.statementTimeoutMs)}ms`],
     );
-    await takeMigrationLock(session, options);
-    await ensureLedger(session, set);
-    const ledger = await readLedgerRows(session);
-    const from = newestOf(ledger);
-    const pending = validate(set, ledger, target, options.tenant, from);
+    await takeMigrationLock(session, options, migrationLockKey(into, LOCK_KEY));
+    await session.query(`CREATE SCHEMA IF NOT EXISTS ${into.quotedSchema}`);
+    // Unqualified names land in the target's schema. An instance or schema target holds one
+    // tenant's rows: with app.tenant_id set, a backfill sees them and a new tenant_id column is
+    // filled. A pool database's migrations run for every tenant at once: with row_security off, a
+    // statement that reads or writes rows of a tenant table fails instead of seeing none.
+    await session.query(`SELECT set_config('search_path', $1, false)`, [into.quotedSchema]);
+    if (into.tenantId !== undefined)
+      await session.query(`SELECT set_config($1, $2, false)`, [TENANT_SETTING, into.tenantId]);
+    if (into.placement === 'pool') await session.query(`SELECT set_config('row_security', 'off', false)`);
+    await ensureLedger(session, set, into, ledger);
+    const entries = await readLedgerRows(session, ledger);
+    const from = newestOf(entries);
+    const pending = validate(set, entries, target, options.tenant, from);
 
     const applied: AppliedMigration[] = [];
     let reached = from;
@@ -145,9 +175,10 @@ export async function migrateTenantSchema(
       try {
         if (migration.transactional) await session.begin();
         await migration.up(session);
+        await enforceTenantIsolation(session, into);
         const durationMs = Math.round(performance.now() - started);
         await session.query(
-          `INSERT INTO public.${TENANT_SCHEMA_LEDGER} (version, name, checksum, duration_ms, applied_by)
+          `INSERT INTO ${ledger} (version, name, checksum, duration_ms, applied_by)
            VALUES ($1, $2, $3, $4, $5)`,
           [migration.version, migration.name, migration.checksum, durationMs, options.appliedBy],
         );
@@ -163,17 +194,19 @@ export async function migrateTenantSchema(
   });
 }
 
-/** The ledger of a tenant database, oldest first (empty when it has none yet). */
-export async function readTenantLedger(owner: PgEndpoint): Promise<LedgerEntry[]> {
+/** The ledger of a migration target (default an instance's), oldest first (empty when it has none yet). */
+export async function readTenantLedger(
+  owner: PgEndpoint,
+  into: MigrationTarget = INSTANCE_TARGET,
+): Promise<LedgerEntry[]> {
+  const ledger = ledgerTable(checkedTarget(into), TENANT_SCHEMA_LEDGER);
   const client = new Client(pgClientConfig(owner, APPLICATION_NAME));
   client.on('error', () => undefined);
   await client.connect();
   try {
-    const exists = await client.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [
-      `public.${TENANT_SCHEMA_LEDGER}`,
-    ]);
+    const exists = await client.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [ledger]);
     if (!(exists.rows[0] as { present: boolean }).present) return [];
-    return await readLedgerRows({ query: (sql, params) => client.query(sql, params) });
+    return await readLedgerRows({ query: (sql, params) => client.query(sql, params) }, ledger);
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -203,6 +236,15 @@ function migrationFailure(
     );
   }
   const reason = error instanceof Error ? error.message : String(error);
+  if (error instanceof TenantIsolationError)
+    return new TenantMigrationError(
+      'MIGRATION_FAILED',
+      `${tenant}: ${migration.source} was refused: ${reason}`,
+      at,
+      {
+        cause: error,
+      },
+    );
   return new TenantMigrationError(
     'MIGRATION_FAILED',
     `${tenant}: ${migration.source} failed${state ? ` with SQLSTATE ${state}` : ''}: ${reason}`,
@@ -216,11 +258,15 @@ function migrationFailure(
  * statement holds a snapshot, and the holder's CREATE INDEX CONCURRENTLY waits for every such
  * snapshot to end, which PostgreSQL reports as a deadlock.
  */
-async function takeMigrationLock(session: Session, options: MigrateTenantOptions): Promise<void> {
+async function takeMigrationLock(
+  session: Session,
+  options: MigrateTenantOptions,
+  key: string,
+): Promise<void> {
   const deadline = performance.now() + options.lockTimeoutMs;
   for (;;) {
     const [{ locked }] = rows<{ locked: boolean }>(
-      await session.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [LOCK_KEY]),
+      await session.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [key]),
     );
     if (locked) return;
     if (performance.now() >= deadline) {
@@ -250,7 +296,11 @@ function validate(
         { reached: from, version: entry.version },
       );
     }
-    if (file.checksum !== entry.checksum) {
+    const earlier =
+      set.location === BUILT_IN_TENANT_MIGRATIONS_DIR
+        ? EARLIER_BUILT_IN_CHECKSUMS[String(file.order)]
+        : undefined;
+    if (file.checksum !== entry.checksum && entry.checksum !== earlier) {
       throw new TenantMigrationError(
         'CHECKSUM_MISMATCH',
         `${tenant}: ${file.source} was changed after it was applied (checksum in the tenant's ledger ${entry.checksum}, of the file ${file.checksum}); nothing was applied`,
@@ -272,11 +322,16 @@ function validate(
   return pending;
 }
 
-async function ensureLedger(session: Session, set: TenantMigrationSet): Promise<void> {
+async function ensureLedger(
+  session: Session,
+  set: TenantMigrationSet,
+  into: MigrationTarget,
+  ledger: string,
+): Promise<void> {
   const [{ present, legacy }] = rows<{ present: boolean; legacy: boolean }>(
     await session.query(
       `SELECT to_regclass($1) IS NOT NULL AS present, to_regclass($2) IS NOT NULL AS legacy`,
-      [`public.${TENANT_SCHEMA_LEDGER}`, `public.${LEGACY_TYPEORM_TABLE}`],
+      [ledger, `public.${LEGACY_TYPEORM_TABLE}`],
     ),
   );
   if (present) return;
@@ -284,7 +339,10 @@ async function ensureLedger(session: Session, set: TenantMigrationSet): Promise<
   // over a schema that is already there.
   await session.begin();
   try {
-    await createLedger(session, set, legacy);
+    // Schema tenants' ledgers live apart from their schemas, where their roles cannot reach them.
+    if (into.placement === 'schema')
+      await session.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA_LEDGERS_SCHEMA}`);
+    await createLedger(session, set, ledger, legacy && into.placement === 'instance');
     await session.commit();
   } catch (error) {
     await session.rollback().catch(() => undefined);
@@ -292,9 +350,14 @@ async function ensureLedger(session: Session, set: TenantMigrationSet): Promise<
   }
 }
 
-async function createLedger(session: Session, set: TenantMigrationSet, legacy: boolean): Promise<void> {
+async function createLedger(
+  session: Session,
+  set: TenantMigrationSet,
+  ledger: string,
+  legacy: boolean,
+): Promise<void> {
   await session.query(`
-    CREATE TABLE public.${TENANT_SCHEMA_LEDGER} (
+    CREATE TABLE ${ledger} (
       version text PRIMARY KEY,
       name text NOT NULL,
       checksum char(64) NOT NULL,
@@ -313,15 +376,15 @@ async function createLedger(session: Session, set: TenantMigrationSet, legacy: b
     );
     if (adopted.length) {
       await session.query(
-        `INSERT INTO public.${TENANT_SCHEMA_LEDGER} (version, name, checksum, duration_ms, applied_by)
+        `INSERT INTO ${ledger} (version, name, checksum, duration_ms, applied_by)
          VALUES ($1, $2, $3, 0, 'adopted:typeorm')`,
-        [first.version, first.name, first.checksum],
+        [first.version, first.name, EARLIER_BUILT_IN_CHECKSUMS[String(first.order)] ?? first.checksum],
       );
     }
   }
 }
 
-async function readLedgerRows(session: Pick<Session, 'query'>): Promise<LedgerEntry[]> {
+async function readLedgerRows(session: Pick<Session, 'query'>, ledger: string): Promise<LedgerEntry[]> {
   const found = rows<{
     version: string;
     name: string;
@@ -330,9 +393,7 @@ async function readLedgerRows(session: Pick<Session, 'query'>): Promise<LedgerEn
     duration_ms: number;
     applied_by: string;
   }>(
-    await session.query(
-      `SELECT version, name, checksum, applied_at, duration_ms, applied_by FROM public.${TENANT_SCHEMA_LEDGER}`,
-    ),
+    await session.query(`SELECT version, name, checksum, applied_at, duration_ms, applied_by FROM ${ledger}`),
   );
   return found
     .map((r) => ({
