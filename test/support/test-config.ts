@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { loadConfig, type SiloConfig } from '../../libs/config/src';
 import { awsEndpoint, runDatabaseUrl, testServices } from './test-services';
 
@@ -16,8 +17,14 @@ export function testQueuePrefix(): string {
 }
 
 /**
+ * Every tier on its own instance, as tiers were before placements: what most tests exercise
+ * (tests of shared placements give their own profiles, SILO_TIER_PROFILES_FILE).
+ */
+export const INSTANCE_TIERS_FILE = resolve(__dirname, '../fixtures/tier-profiles/instance-tiers.json');
+
+/**
  * The environment of a Silo process under test: this run's database, the real Redis with a
- * random queue prefix, and the emulator. Overrides win.
+ * random queue prefix, the emulator, and every tier on its own instance. Overrides win.
  */
 export function testEnvironment(overrides: Record<string, string> = {}): Record<string, string> {
   return {
@@ -38,6 +45,7 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     AUTH_ISSUER: 'silo-test',
     AUTH_AUDIENCE: 'silo-api',
     TENANT_AUTH_AUDIENCE: 'silo-tenant',
+    SILO_TIER_PROFILES_FILE: INSTANCE_TIERS_FILE,
     ...overrides,
   };
 }
