@@ -52,7 +52,7 @@ export class ExampleAppModule {
             redis?: RedisConnection,
           ): TenantRouterSetup => {
             return {
-              directory: new ControlPlaneTenantDirectory(controlPlane),
+              directory: new ControlPlaneTenantDirectory(controlPlane, config.resources.prefix),
               credentials: new SecretsManagerCredentialSource(secrets, config.resources.prefix),
               options: tenantRouterOptionsFromConfig(config, TENANT_ENTITIES),
               verifier: jwtVerifierFromSettings(config.auth, 'the example app', 'data-plane'),

@@ -1,4 +1,6 @@
+import type { Placement } from '@silo/core';
 import type { DataSource } from 'typeorm';
+import type { TargetLabel } from './data-source-target';
 import { ConnectionGate } from './connection-gate';
 import { DataSourceCap } from './data-source-cap';
 import {
@@ -16,7 +18,7 @@ const DRAIN_POLL_MS = 25;
 const USES_PER_EPOCH_PER_CONNECTION = 10;
 
 /**
- * Every tenant DataSource the router caches, from reservation to destroy(): the cap on cached
+ * Every DataSource the router caches (tenants' own and pool hosts' shared ones alike), from reservation to destroy(): the cap on cached
  * DataSources and its LRU eviction, the connection gate (the budget on live connections, with
  * idle connections of the least frequently used pools closed first to make room), leases, and the
  * rule that a DataSource is destroyed only when it has no lease, its pg pool has nothing checked
@@ -86,8 +88,14 @@ export class DataSourceRegistry {
   }
 
   /** Registers an initialised DataSource (its room reserved) as the most recently used. */
-  add(tenantId: string, dataSource: DataSource, poolSize: number): TenantSlot {
-    const slot = new TenantSlot(tenantId, dataSource, poolSize, this.now());
+  add(
+    key: string,
+    label: TargetLabel,
+    placement: Placement,
+    dataSource: DataSource,
+    poolSize: number,
+  ): TenantSlot {
+    const slot = new TenantSlot(key, label, placement, dataSource, poolSize, this.now());
     this.live.add(slot);
     this.lru.append(slot);
     // A connection turning idle can be closed for an opening waiting at the gate.
@@ -172,7 +180,7 @@ export class DataSourceRegistry {
     });
     for (const slot of this.draining) {
       this.log.warn(
-        { tenantId: slot.tenantId, leases: slot.leases },
+        { ...slot.label, leases: slot.leases },
         'destroying a tenant DataSource still in use: the close deadline passed',
       );
       this.destroy(slot);
@@ -184,11 +192,11 @@ export class DataSourceRegistry {
   }
 
   /** Destroys a DataSource the registry does not hold (never throws; failures are logged). */
-  async destroyDataSource(tenantId: string, dataSource: DataSource): Promise<void> {
+  async destroyDataSource(label: TargetLabel, dataSource: DataSource): Promise<void> {
     try {
       if (dataSource.isInitialized) await dataSource.destroy();
     } catch (error) {
-      this.log.warn({ tenantId, err: error }, 'tenant DataSource did not close cleanly');
+      this.log.warn({ ...label, err: error }, 'tenant DataSource did not close cleanly');
     }
   }
 
@@ -264,7 +272,7 @@ export class DataSourceRegistry {
     for (let slot = this.lru.head; slot !== undefined; slot = slot.next) {
       if (!this.evictable(slot, now)) continue;
       this.evictions++;
-      this.log.debug?.({ tenantId: slot.tenantId }, 'closing the least recently used tenant DataSource');
+      this.log.debug?.({ ...slot.label }, 'closing the least recently used tenant DataSource');
       this.retire(slot);
       return true;
     }
@@ -286,7 +294,7 @@ export class DataSourceRegistry {
     if (slot.destroying) return;
     slot.destroying = true;
     this.draining.delete(slot);
-    const done = this.destroyDataSource(slot.tenantId, slot.dataSource).finally(() => {
+    const done = this.destroyDataSource(slot.label, slot.dataSource).finally(() => {
       this.destroys.delete(done);
       this.live.delete(slot);
       this.cap.release();

@@ -1,14 +1,21 @@
-import type { TierName } from '@silo/core';
-import type { DataSource } from 'typeorm';
+import type { Placement, TierName } from '@silo/core';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { TenantShare } from './fair-shares';
+import { pooledTenantNeedsTransaction } from './tenant-router.errors';
 import type { TenantLease } from './tenant-router.types';
 import type { TenantSlot } from './tenant-slot';
+import { inTransaction } from './tenant-transaction';
 
-/** A lease as the router hands it out: its slot, its place in the tenant's share, when it began. Internal. */
+/**
+ * A lease as the router hands it out: its tenant, its slot (the tenant's own, or its pool host's
+ * shared one), its place in the tenant's share, when it began. Internal.
+ */
 export class RouterLease implements TenantLease {
   private released = false;
 
   constructor(
+    readonly tenantId: string,
+    readonly placement: Placement,
     readonly slot: TenantSlot,
     readonly schemaVersion: string | null,
     /** The tenant's share this lease holds a place in, and the tier it was counted under. */
@@ -23,12 +30,13 @@ export class RouterLease implements TenantLease {
     return this.onAuthenticationFailure(this.slot);
   }
 
-  get tenantId(): string {
-    return this.slot.tenantId;
+  get dataSource(): DataSource {
+    if (this.placement === 'pool') throw pooledTenantNeedsTransaction(this.tenantId);
+    return this.slot.dataSource;
   }
 
-  get dataSource(): DataSource {
-    return this.slot.dataSource;
+  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return inTransaction(this.slot.dataSource, this.placement === 'pool' ? this.tenantId : undefined, work);
   }
 
   release(): void {

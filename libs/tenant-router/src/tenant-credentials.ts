@@ -2,13 +2,13 @@ import { withTimeout } from '@silo/core';
 import type {
   TenantAppCredentials,
   TenantCredentialSource,
-  TenantDirectoryEntry,
   TenantRouterOptions,
 } from './tenant-router.types';
-import type { TenantState } from './tenant-state';
+import { describeTarget, type DataSourceTarget } from './data-source-target';
 
 /**
- * Tenants' app secrets, cached per tenant for `secretTtlMs`: one fetch at a time per tenant
+ * App secrets, cached per DataSource target for `secretTtlMs` (per tenant, and per host for
+ * pooled tenants, whose host's one secret serves them all): one fetch at a time per target
  * (concurrent callers share it), bounded by `connectionTimeoutMs`. Internal to the router.
  */
 export class TenantCredentials {
@@ -21,37 +21,35 @@ export class TenantCredentials {
     private readonly now: () => number,
   ) {}
 
-  async forOpening(
-    state: TenantState,
-    entry: TenantDirectoryEntry,
-  ): Promise<{ credentials: TenantAppCredentials; fresh: boolean }> {
-    if (state.credentials !== undefined && this.now() < state.credentialsExpireAt)
-      return { credentials: state.credentials, fresh: false };
-    return { credentials: await this.fetch(state, entry), fresh: true };
+  async forOpening(target: DataSourceTarget): Promise<{ credentials: TenantAppCredentials; fresh: boolean }> {
+    if (target.credentials !== undefined && this.now() < target.credentialsExpireAt)
+      return { credentials: target.credentials, fresh: false };
+    return { credentials: await this.fetch(target), fresh: true };
   }
-  fetch(state: TenantState, entry: TenantDirectoryEntry): Promise<TenantAppCredentials> {
-    if (state.credentialsFetch === undefined) {
-      const fetch = this.fetchSecret(state, entry).finally(() => {
-        if (state.credentialsFetch === fetch) state.credentialsFetch = undefined;
+  /** Fetches the target's secret with its entry (a pool's: any of its tenants' names the host's). */
+  fetch(target: DataSourceTarget): Promise<TenantAppCredentials> {
+    if (target.credentialsFetch === undefined) {
+      const fetch = this.fetchSecret(target).finally(() => {
+        if (target.credentialsFetch === fetch) target.credentialsFetch = undefined;
       });
-      state.credentialsFetch = fetch;
+      target.credentialsFetch = fetch;
     }
-    return state.credentialsFetch;
+    return target.credentialsFetch;
   }
-  private async fetchSecret(state: TenantState, entry: TenantDirectoryEntry): Promise<TenantAppCredentials> {
+  private async fetchSecret(target: DataSourceTarget): Promise<TenantAppCredentials> {
     this.fetches++;
     const credentials = await withTimeout(
-      this.source.fetch(entry),
+      this.source.fetch(target.entry),
       this.options.connectionTimeoutMs,
-      `the secret of tenant ${state.id} was not fetched within ${this.options.connectionTimeoutMs} ms`,
+      `the secret of ${describeTarget(target)} was not fetched within ${this.options.connectionTimeoutMs} ms`,
     );
-    state.credentials = credentials;
-    state.credentialsExpireAt = this.now() + this.options.secretTtlMs;
+    target.credentials = credentials;
+    target.credentialsExpireAt = this.now() + this.options.secretTtlMs;
     return credentials;
   }
-  forget(state: TenantState): void {
-    state.credentials = undefined;
-    state.credentialsExpireAt = 0;
+  forget(target: DataSourceTarget): void {
+    target.credentials = undefined;
+    target.credentialsExpireAt = 0;
   }
 }
 

@@ -1,7 +1,8 @@
+import { APP_SCHEMA, quoteIdentifier } from '@silo/core';
 import type { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
-import type { TenantAppCredentials, TenantRouterOptions } from './tenant-router.types';
+import type { TenantAppCredentials, TenantPlacement, TenantRouterOptions } from './tenant-router.types';
 
 /** `application_name` of every connection the router opens (visible in pg_stat_activity). */
 export const TENANT_ROUTER_APPLICATION_NAME = 'silo-tenant-router';
@@ -12,13 +13,38 @@ const INVALID_PASSWORD = '28P01';
 const INVALID_AUTHORIZATION = '28000';
 
 /**
- * TypeORM options for one tenant's DataSource: the app role's credentials, the router's entity
- * classes, a pg pool of `poolSize` whose every wait is bounded and that keeps no connection it
- * does not use, its connections opened through the router's gate (`client`), nothing run at
- * start-up.
+ * What a tenant id may be to go into a connection's startup options: the control plane's ids are
+ * uuids; nothing that could end the setting (whitespace, a backslash) or start another.
+ */
+const TENANT_SETTING_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * The pg startup parameter `options` of a DataSource serving `placement`: the search path its
+ * unqualified names resolve in (the tenant's schema, or `app`) and, for a tenant's own DataSource
+ * (`instance`, `schema`), `app.tenant_id`, so row-level security sees the tenant even where the
+ * login carries no role default. A pool host's connections carry no tenant: its tenants set theirs
+ * per transaction. Both values are validated; the schema is quoted.
+ */
+export function startupOptions(placement: TenantPlacement, tenantId: string): string {
+  const schema = placement.kind === 'schema' ? placement.schema : APP_SCHEMA;
+  const searchPath = `-c search_path=${quoteIdentifier(schema, 'tenant schema')}`;
+  if (placement.kind === 'pool') return searchPath;
+  if (!TENANT_SETTING_PATTERN.test(tenantId))
+    throw new Error(
+      `tenant id ${JSON.stringify(tenantId.slice(0, 80))} cannot be set as app.tenant_id: use letters, digits, - and _`,
+    );
+  return `${searchPath} -c app.tenant_id=${tenantId}`;
+}
+
+/**
+ * TypeORM options for one DataSource (a tenant's own, or a pool host's): the login's
+ * credentials, the startup `options` (see {@link startupOptions}), the router's entity classes, a
+ * pg pool of `poolSize` whose every wait is bounded and that keeps no connection it does not use,
+ * its connections opened through the router's gate (`client`), nothing run at start-up.
  */
 export function tenantDataSourceOptions(
   credentials: TenantAppCredentials,
+  startup: string,
   poolSize: number,
   options: TenantRouterOptions,
   onPoolError: (error: unknown) => void,
@@ -47,6 +73,7 @@ export function tenantDataSourceOptions(
       connectionTimeoutMillis: options.connectionTimeoutMs,
       idleTimeoutMillis: poolClientIdleMs(options.idleTimeoutMs),
       application_name: TENANT_ROUTER_APPLICATION_NAME,
+      options: startup,
     },
   };
 }

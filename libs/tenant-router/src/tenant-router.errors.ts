@@ -52,3 +52,32 @@ export function routerClosed(tenantId = ''): TenantAccessError {
     },
   );
 }
+
+export enum TenantLeaseErrorCode {
+  /**
+   * Work for a pooled tenant asked for its DataSource (or an EntityManager or repository on it)
+   * instead of a transaction: the DataSource is shared by every tenant of the host, and only a
+   * lease's transaction sets the tenant that row-level security checks.
+   */
+  POOLED_TENANT_NEEDS_TRANSACTION = 'POOLED_TENANT_NEEDS_TRANSACTION',
+}
+
+/** A lease used in a way its tenant's placement does not allow: a bug in the calling code, not a refusal. */
+export class TenantLeaseError extends Error {
+  override readonly name = 'TenantLeaseError';
+  constructor(
+    readonly code: TenantLeaseErrorCode,
+    message: string,
+    readonly details: { tenantId: string },
+  ) {
+    super(message);
+  }
+}
+
+export function pooledTenantNeedsTransaction(tenantId: string): TenantLeaseError {
+  return new TenantLeaseError(
+    TenantLeaseErrorCode.POOLED_TENANT_NEEDS_TRANSACTION,
+    `tenant ${tenantId} is pooled: its DataSource is shared with the other tenants of its host; run the work in lease.transaction() (TenantContext.transaction()), which sets the tenant first`,
+    { tenantId },
+  );
+}

@@ -35,6 +35,13 @@ export function assertValidRouterOptions(options: TenantRouterOptions): void {
         `poolSizeByTier.${tier} (${size}) exceeds connectionBudget (${options.connectionBudget})`,
       );
   }
+  if (options.poolSizePerHost !== undefined) {
+    atLeast('poolSizePerHost', options.poolSizePerHost, 1, true);
+    if (options.poolSizePerHost > options.connectionBudget)
+      problems.push(
+        `poolSizePerHost (${options.poolSizePerHost}) exceeds connectionBudget (${options.connectionBudget})`,
+      );
+  }
   if (
     !Array.isArray(options.entities) ||
     options.entities.some((e) => typeof e !== 'function' && typeof e !== 'object')

@@ -3,7 +3,14 @@ import type { DataSource, DataSourceOptions } from 'typeorm';
 import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
 import { TenantRouter } from './tenant-router';
 import { TenantAccessError, TenantAccessErrorCode } from './tenant-router.errors';
-import type { TenantDirectoryEntry, TenantLease, TenantRouterOptions } from './tenant-router.types';
+import { TenantLeaseError, TenantLeaseErrorCode } from './tenant-router.errors';
+import type {
+  TenantDirectoryEntry,
+  TenantLease,
+  TenantPlacement,
+  TenantRouterOptions,
+} from './tenant-router.types';
+import { SET_POOLED_TENANT_SQL } from './tenant-transaction';
 
 class FakePool {
   totalCount = 0;
@@ -25,12 +32,35 @@ class FakePool {
   }
 }
 
+/** Stands in for a TypeORM QueryRunner: records what a lease's transaction does on it. */
+class FakeQueryRunner {
+  readonly manager = { fake: 'manager' };
+  /** Makes the given step fail. */
+  failing: 'query' | 'commit' | 'rollback' | undefined;
+
+  constructor(readonly steps: unknown[]) {}
+  private step(name: string, ...args: unknown[]): Promise<void> {
+    this.steps.push(args.length ? [name, ...args] : name);
+    return this.failing === name ? Promise.reject(new Error(`${name} failed`)) : Promise.resolve();
+  }
+  connect = () => this.step('connect');
+  startTransaction = () => this.step('start');
+  query = (sql: string, params: unknown[]) => this.step('query', sql, params);
+  commitTransaction = () => this.step('commit');
+  rollbackTransaction = () => this.step('rollback');
+  release = () => this.step('release');
+  releasePostgresConnection = (error: Error) => this.step('release broken', error.message);
+}
+
 /** Stands in for a TypeORM DataSource: only what the router touches. */
 class FakeDataSource {
   isInitialized = false;
   destroyed = false;
   readonly pool = new FakePool();
   readonly driver: { master?: FakePool; connectedQueryRunners: unknown[] } = { connectedQueryRunners: [] };
+  /** What the transactions on it did, in order; `nextRunner` is the next one handed out. */
+  readonly steps: unknown[] = [];
+  nextRunner = new FakeQueryRunner(this.steps);
 
   constructor(
     readonly options: PostgresConnectionOptions,
@@ -48,6 +78,12 @@ class FakeDataSource {
     this.driver.master = this.pool;
     this.isInitialized = true;
     return this;
+  }
+
+  createQueryRunner(): FakeQueryRunner {
+    const runner = this.nextRunner;
+    this.nextRunner = new FakeQueryRunner(this.steps);
+    return runner;
   }
 
   destroy(): Promise<void> {
@@ -91,15 +127,26 @@ function harness(overrides: Partial<TenantRouterOptions> = {}) {
   const passwords = new Map<string, string>();
   let behaviour: (ds: FakeDataSource) => Promise<void> = () => Promise.resolve();
   const directory = { find: jest.fn((id: string) => Promise.resolve(entries.get(id) ?? null)) };
+  // A pooled tenant's secret is its host's: the pool database, the host's pool login.
   const credentials = {
     fetch: jest.fn((t: TenantDirectoryEntry) =>
-      Promise.resolve({
-        host: 'db.local',
-        port: 5432,
-        dbname: t.id,
-        username: `${t.slug}_app`,
-        password: passwords.get(t.id) ?? 'pw-1',
-      }),
+      Promise.resolve(
+        t.placement?.kind === 'pool'
+          ? {
+              host: 'host.local',
+              port: 5432,
+              dbname: t.placement.hostName,
+              username: `${t.placement.hostName}_pool_app`,
+              password: passwords.get(t.placement.hostName) ?? 'pw-1',
+            }
+          : {
+              host: 'db.local',
+              port: 5432,
+              dbname: t.id,
+              username: `${t.slug}_app`,
+              password: passwords.get(t.id) ?? 'pw-1',
+            },
+      ),
     ),
   };
   const log = { warn: jest.fn(), debug: jest.fn() };
@@ -119,10 +166,18 @@ function harness(overrides: Partial<TenantRouterOptions> = {}) {
     log,
   );
   routers.push(router);
-  const tenant = (id: string, tier: TierName = 'starter', status: TenantStatus = 'ACTIVE'): string => {
-    entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001' });
+  const tenant = (
+    id: string,
+    tier: TierName = 'starter',
+    status: TenantStatus = 'ACTIVE',
+    placement: TenantPlacement = { kind: 'instance' },
+  ): string => {
+    entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001', placement });
     return id;
   };
+  /** A pooled tenant of host `hostName` (its id `h-<hostName>`). */
+  const pooled = (id: string, hostName = 'pool-starter-001', tier: TierName = 'starter'): string =>
+    tenant(id, tier, 'ACTIVE', { kind: 'pool', hostId: `h-${hostName}`, hostName });
   return {
     router,
     directory,
@@ -132,6 +187,7 @@ function harness(overrides: Partial<TenantRouterOptions> = {}) {
     created,
     passwords,
     tenant,
+    pooled,
     advance: (ms: number) => (now += ms),
     setStatus: (id: string, status: TenantStatus) => entries.set(id, { ...entries.get(id)!, status }),
     setSchemaVersion: (id: string, schemaVersion: string | null) =>
@@ -658,6 +714,7 @@ describe('TenantRouter status gating', () => {
         tier: 'starter',
         status: 'ACTIVE',
         schemaVersion: '0001',
+        placement: { kind: 'instance' },
       } as TenantDirectoryEntry),
     );
     const error = await accessError(h.router.acquire(id.toUpperCase()));
@@ -958,7 +1015,257 @@ describe('TenantRouter close', () => {
   });
 });
 
+async function leaseError(promise: Promise<unknown>): Promise<TenantLeaseError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (error instanceof TenantLeaseError) return error;
+  throw new Error(`expected a TenantLeaseError, got ${String(error)}`);
+}
+
+describe('TenantRouter placements', () => {
+  it('gives the pooled tenants of one host ONE DataSource, from one secret fetch, sized poolSizePerHost', async () => {
+    const h = harness({ poolSizePerHost: 7 });
+    const tenants = Array.from({ length: 20 }, (_, i) => h.pooled(`p${i}`));
+    const leases = await Promise.all(tenants.map((id) => h.router.acquire(id)));
+
+    expect(h.created).toHaveLength(1);
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(1);
+    expect(h.created[0].options).toMatchObject({
+      database: 'pool-starter-001',
+      username: 'pool-starter-001_pool_app',
+      extra: { max: 7, options: '-c search_path="app"' },
+    });
+    expect(new Set(leases.map((l) => (l as unknown as { slot: unknown }).slot)).size).toBe(1);
+    expect(leases.map((l) => l.tenantId)).toEqual(tenants);
+    expect(leases.every((l) => l.placement === 'pool')).toBe(true);
+    expect(h.router.stats()).toMatchObject({ open: 1, leases: 20, initialisations: 1 });
+    leases.forEach((l) => l.release());
+
+    // Another host, an instance and a schema tenant: one DataSource each.
+    await open(h.router, h.pooled('q0', 'pool-starter-002'));
+    await open(h.router, h.tenant('i0', 'pro'));
+    await open(h.router, h.tenant('s0', 'pro', 'ACTIVE', { kind: 'schema', schema: 'silo_s0' }));
+    await open(h.router, h.tenant('s1', 'pro', 'ACTIVE', { kind: 'schema', schema: 'silo_s1' }));
+    expect(h.created.map((d) => d.tenant)).toEqual([
+      'pool-starter-001',
+      'pool-starter-002',
+      'i0',
+      's0',
+      's1',
+    ]);
+    expect(h.router.stats().open).toBe(5);
+  });
+
+  it('sets the search path and the tenant at connection start for instance and schema tenants only', async () => {
+    const h = harness();
+    const id = '0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f';
+    await open(h.router, h.tenant(id, 'pro'));
+    await open(h.router, h.tenant('acme', 'pro', 'ACTIVE', { kind: 'schema', schema: 'silo_acme' }));
+    await open(h.router, h.pooled('p'));
+    expect(h.created.map((d) => (d.options.extra as { options: string }).options)).toEqual([
+      `-c search_path="app" -c app.tenant_id=${id}`,
+      '-c search_path="silo_acme" -c app.tenant_id=acme',
+      '-c search_path="app"',
+    ]);
+  });
+
+  it('opens nothing for a schema name or a tenant id that cannot go into the startup options', async () => {
+    const h = harness();
+    const bad = h.tenant('x', 'pro', 'ACTIVE', { kind: 'schema', schema: 'x -c role=postgres' });
+    const error = await accessError(h.router.acquire(bad));
+    expect(error.code).toBe(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE);
+    expect(String((error.cause as Error).message)).toMatch(/not a valid SQL identifier/);
+    const spaced = await accessError(h.router.acquire(h.tenant('y -c role=postgres')));
+    expect(String((spaced.cause as Error).message)).toMatch(/cannot be set as app.tenant_id/);
+    expect(h.created).toHaveLength(0);
+    expect(h.credentials.fetch).not.toHaveBeenCalled();
+  });
+
+  it('refuses the DataSource of a pooled lease, in run() and getDataSource() too, and keeps it for the others', async () => {
+    const h = harness();
+    const p = h.pooled('p');
+    const lease = await h.router.acquire(p);
+    const thrown = (() => {
+      try {
+        return lease.dataSource;
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(thrown).toBeInstanceOf(TenantLeaseError);
+    expect((thrown as TenantLeaseError).code).toBe(TenantLeaseErrorCode.POOLED_TENANT_NEEDS_TRANSACTION);
+    expect((thrown as TenantLeaseError).details).toEqual({ tenantId: p });
+    lease.release();
+
+    const work = jest.fn(() => Promise.resolve('ran'));
+    expect((await leaseError(h.router.run(p, work))).code).toBe(
+      TenantLeaseErrorCode.POOLED_TENANT_NEEDS_TRANSACTION,
+    );
+    expect(work).not.toHaveBeenCalled();
+    // Warm and cold alike.
+    expect((await leaseError(h.router.getDataSource(p))).code).toBe(
+      TenantLeaseErrorCode.POOLED_TENANT_NEEDS_TRANSACTION,
+    );
+    expect((await leaseError(h.router.getDataSource(h.pooled('cold', 'pool-starter-009')))).code).toBe(
+      TenantLeaseErrorCode.POOLED_TENANT_NEEDS_TRANSACTION,
+    );
+    expect(h.router.stats().leases).toBe(0);
+
+    const own = await h.router.acquire(h.tenant('i'));
+    expect(own.dataSource).toBe(h.dataSourceOf('i')[0]);
+    own.release();
+  });
+
+  it('runs a pooled lease’s transaction with the tenant set first, and an instance one without', async () => {
+    const h = harness();
+    const p = h.pooled('p');
+    const lease = await h.router.acquire(p);
+    const manager = await lease.transaction((m) => Promise.resolve(m));
+    const pool = h.created[0];
+    expect(pool.steps).toEqual([
+      'connect',
+      'start',
+      ['query', SET_POOLED_TENANT_SQL, [p]],
+      'commit',
+      'release',
+    ]);
+    expect(manager).toEqual({ fake: 'manager' });
+    lease.release();
+
+    await expect(h.router.transaction(h.tenant('i'), () => Promise.resolve(1))).resolves.toBe(1);
+    expect(h.dataSourceOf('i')[0].steps).toEqual(['connect', 'start', 'commit', 'release']);
+  });
+
+  it('rolls back a failed transaction and rethrows; a connection whose rollback fails is destroyed', async () => {
+    const h = harness();
+    const p = h.pooled('p');
+    const failure = new Error('work failed');
+    await expect(h.router.transaction(p, () => Promise.reject(failure))).rejects.toBe(failure);
+    const pool = h.created[0];
+    expect(pool.steps).toEqual([
+      'connect',
+      'start',
+      ['query', SET_POOLED_TENANT_SQL, [p]],
+      'rollback',
+      'release',
+    ]);
+
+    pool.steps.length = 0;
+    pool.nextRunner.failing = 'commit';
+    await expect(h.router.transaction(p, () => Promise.resolve(1))).rejects.toThrow('commit failed');
+    expect(pool.steps.slice(-2)).toEqual(['rollback', 'release']);
+
+    pool.steps.length = 0;
+    pool.nextRunner.failing = 'rollback';
+    await expect(h.router.transaction(p, () => Promise.reject(failure))).rejects.toBe(failure);
+    expect(pool.steps.slice(-2)).toEqual(['rollback', ['release broken', 'rollback failed']]);
+
+    // The tenant could not be set: nothing of the work runs.
+    pool.steps.length = 0;
+    pool.nextRunner.failing = 'query';
+    const work = jest.fn(() => Promise.resolve(1));
+    await expect(h.router.transaction(p, work)).rejects.toThrow('query failed');
+    expect(work).not.toHaveBeenCalled();
+    expect(pool.steps.slice(-2)).toEqual(['rollback', 'release']);
+    expect(h.router.stats().leases).toBe(0);
+  });
+
+  it('refuses a pooled tenant seen SUSPENDED and keeps its host’s DataSource serving the others', async () => {
+    const h = harness({ statusTtlMs: 100 });
+    const [a, b] = [h.pooled('a'), h.pooled('b')];
+    await open(h.router, a);
+    await open(h.router, b);
+    h.setStatus(a, 'SUSPENDED');
+    h.advance(150);
+    expect((await accessError(h.router.acquire(a))).code).toBe(TenantAccessErrorCode.TENANT_NOT_ACTIVE);
+    await open(h.router, b);
+    await settle();
+    expect(h.events).toEqual(['init pool-starter-001']);
+  });
+
+  it('counts leases against each pooled tenant’s own share on the shared DataSource', async () => {
+    const h = harness({
+      maxLeasesPerTenantByTier: { starter: 1, pro: 2, enterprise: 4 },
+      maxDataSources: 1,
+      connectionTimeoutMs: 200,
+      leaseWaitMs: 10,
+    });
+    const [a, b] = [h.pooled('a'), h.pooled('b')];
+    const held = await h.router.acquire(a);
+    // The budget contended: an instance tenant waits for room for its DataSource.
+    const waiting = h.router.acquire(h.tenant('i'));
+    await settle();
+    expect((await accessError(h.router.acquire(a))).code).toBe(TenantAccessErrorCode.TENANT_BUSY);
+    const other = await h.router.acquire(b);
+    expect(h.router.stats().shares.starter).toMatchObject({ rejections: 1 });
+    other.release();
+    held.release();
+    (await waiting).release();
+  });
+
+  it('refetches the host’s secret once when its pool login is refused, and rebuilds the one DataSource', async () => {
+    const h = harness();
+    const [a, b] = [h.pooled('a'), h.pooled('b')];
+    const leases = [await h.router.acquire(a), await h.router.acquire(b)];
+    h.passwords.set('pool-starter-001', 'pw-2');
+    await Promise.all(leases.map((l) => l.reportAuthenticationFailure()));
+    leases.forEach((l) => l.release());
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(2);
+    expect(h.router.stats().rotations).toBe(1);
+
+    await open(h.router, a);
+    await open(h.router, b);
+    expect(h.created.map((d) => d.options.password)).toEqual(['pw-1', 'pw-2']);
+    expect(h.created[0].destroyed).toBe(true);
+  });
+
+  it('retries a transaction once after 28P01, on the DataSource rebuilt with the host’s new secret', async () => {
+    const h = harness();
+    const p = h.pooled('p');
+    await open(h.router, p);
+    h.passwords.set('pool-starter-001', 'pw-2');
+    let calls = 0;
+    const result = await h.router.transaction(p, () =>
+      ++calls === 1 ? Promise.reject(AUTH_FAILED) : Promise.resolve('ok'),
+    );
+    expect(result).toBe('ok');
+    expect(h.created.map((d) => d.options.password)).toEqual(['pw-1', 'pw-2']);
+  });
+
+  it('refuses an ACTIVE tenant the directory reports without a place, and opens nothing', async () => {
+    const h = harness();
+    h.directory.find.mockImplementation((id: string) =>
+      Promise.resolve({
+        id,
+        slug: id,
+        tier: 'starter',
+        status: 'ACTIVE',
+        schemaVersion: null,
+        placement: null,
+      }),
+    );
+    const error = await accessError(h.router.acquire('u'));
+    expect(error.code).toBe(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE);
+    expect(error.message).toMatch(/not placed on a host yet/);
+    expect(h.created).toHaveLength(0);
+  });
+});
+
 describe('TenantRouter options', () => {
+  it('rejects a host pool larger than the budget', () => {
+    const h = harness();
+    expect(
+      () =>
+        new TenantRouter(h.directory, h.credentials, {
+          ...defaults,
+          connectionBudget: 8,
+          poolSizePerHost: 9,
+        }),
+    ).toThrow(/poolSizePerHost \(9\) exceeds connectionBudget \(8\)/);
+  });
+
   it('rejects a pool larger than the budget and globs for entities, naming each problem', () => {
     const h = harness();
     const bad = {

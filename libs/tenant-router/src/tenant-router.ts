@@ -1,16 +1,30 @@
 import type { TierName } from '@silo/core';
 import { withTimeout } from '@silo/core';
 import { performance } from 'node:perf_hooks';
-import { DataSource, type DataSourceOptions } from 'typeorm';
+import { DataSource, type DataSourceOptions, type EntityManager } from 'typeorm';
 import { ConnectSlots, gatedClientClass } from './connection-gate';
 import { DataSourceRegistry } from './data-source-registry';
+import {
+  describeTarget,
+  isShared,
+  newTarget,
+  targetForgettable,
+  targetKeyOf,
+  type DataSourceTarget,
+} from './data-source-target';
 import { FairShares, type TenantShare } from './fair-shares';
 import { takeTopByLeaseTime, type TenantLeaseTime } from './lease-time-top';
 import { RouterLease } from './router-lease';
 import { ScramKeyCache } from './scram-keys';
 import { sameCredentials, TenantCredentials } from './tenant-credentials';
-import { endLeftoverPool, isAuthenticationFailure, tenantDataSourceOptions } from './tenant-data-source';
 import {
+  endLeftoverPool,
+  isAuthenticationFailure,
+  startupOptions,
+  tenantDataSourceOptions,
+} from './tenant-data-source';
+import {
+  pooledTenantNeedsTransaction,
   routerClosed,
   TenantAccessError,
   TenantAccessErrorCode,
@@ -38,20 +52,31 @@ const RETRY_AFTER_MS = 1_000;
 const DEFAULT_GET_DATA_SOURCE_GRACE_MS = 1_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 const DEFAULT_LEASE_WAIT_MS = 100;
+const DEFAULT_POOL_SIZE_PER_HOST = 10;
 /** At most this long, or a quarter of the connect timeout, a query waits on its tenant's one connection with the budget spent. */
 const MAX_POOL_GROWTH_HOLD_MS = 250;
 const SILENT: TenantRouterLog = { warn: () => undefined };
 
 /**
- * Hands a tenant app the TypeORM DataSource of one tenant's database, reached as the tenant's
- * app role with the `silo/<slug>/app` secret.
+ * Hands a tenant app a lease on its tenant's database, whatever the tenant's placement:
+ * - `instance` and `schema` tenants get a DataSource of their own, reached as the tenant's app
+ *   login (the `<prefix>/<slug>/app` secret), its search path the tenant's schema (`app` for an
+ *   instance) and `app.tenant_id` the tenant, set when each connection starts;
+ * - the pooled tenants of one host share ONE DataSource, reached as the host's pool login (the
+ *   `<prefix>/hosts/<name>/pool-app` secret, fetched once per host), sized `poolSizePerHost`; its
+ *   connections carry no tenant, and a lease runs work only in transactions that set the tenant
+ *   first (`set_config('app.tenant_id', …, true)`), so nothing outlives the transaction.
  *
- * - One DataSource per tenant, opened lazily; concurrent first calls share one status lookup,
+ * - DataSources open lazily; concurrent first calls share one status lookup,
  *   one secret fetch and one initialisation. A failed initialisation is remembered for
  *   `failureBackoffMs` (calls fail fast meanwhile), then retried; it is never cached.
- * - Only ACTIVE tenants get one. Status (and schema version, which leases carry) is cached
- *   for `statusTtlMs` (refreshed in the background near the end, so the warm path does not wait); once a tenant is seen not
- *   ACTIVE its calls are refused and its DataSource is closed when its work is done.
+ * - Only ACTIVE tenants get a lease. Status (placement and schema version, which leases carry)
+ *   is cached for `statusTtlMs` (refreshed in the background near the end, so the warm path does
+ *   not wait); once a tenant is seen not ACTIVE its calls are refused and its own DataSource is
+ *   closed when its work is done (a pool host's serves the host's other tenants on).
+ * - Fair shares, the connection budget, `maxDataSources`, idle closing and the metrics count
+ *   every DataSource alike; a pool host's counts once against the limits, its leases against
+ *   each tenant's own share.
  * - Bounded: at most `maxDataSources` DataSources and `connectionBudget` pooled connections
  *   (sum of the tiers' pool sizes), counted until a DataSource is actually destroyed. Room is
  *   made by closing the least recently used idle DataSource; with none idle, openings queue
@@ -59,13 +84,18 @@ const SILENT: TenantRouterLog = { warn: () => undefined };
  * - A DataSource is destroyed only when no lease is held on it, its pg pool has no client
  *   checked out and no request waiting, and its getDataSource grace has passed (TypeORM's
  *   destroy() would kill running queries).
- * - `run()` survives a rotated password: on 28P01 it refetches the secret once (shared by
- *   concurrent callers), rebuilds the DataSource and retries the work once.
+ * - `run()` and `transaction()` survive a rotated password: on 28P01 they refetch the secret
+ *   once (shared by concurrent callers; the host's for a pooled tenant), rebuild the DataSource
+ *   and retry the work once.
  *
- * The router builds no SQL; the tenant id only keys maps and log fields.
+ * The SQL the router sends is the pooled tenant's `set_config` (the id a bound parameter); the
+ * startup options it builds hold a validated tenant id and a quoted schema.
  */
 export class TenantRouter {
   private readonly tenants = new Map<string, TenantState>();
+  /** What serves the tenants, by `DataSourceTarget.key`: tenants' own, and pool hosts'. */
+  private readonly targets = new Map<string, DataSourceTarget>();
+  private readonly poolSizePerHost: number;
   private readonly dataSources: DataSourceRegistry;
   private readonly now: () => number;
   private readonly newDataSource: (options: DataSourceOptions) => DataSource;
@@ -107,13 +137,13 @@ export class TenantRouter {
       connectionBudget: options.connectionBudget,
       growthHoldMs: Math.min(MAX_POOL_GROWTH_HOLD_MS, Math.floor(options.connectionTimeoutMs / 4)),
     };
+    this.poolSizePerHost =
+      options.poolSizePerHost ?? Math.min(DEFAULT_POOL_SIZE_PER_HOST, options.connectionBudget);
     this.dataSources = new DataSourceRegistry(registryLimits, this.now, log, (slot) => {
-      const state = this.tenants.get(slot.tenantId);
-      if (state?.slot === slot) state.slot = undefined;
+      const target = this.targets.get(slot.key);
+      if (target?.slot === slot) target.slot = undefined;
     });
-    this.statuses = new TenantStatuses(directory, options, this.now, log, (slot) =>
-      this.dataSources.retire(slot),
-    );
+    this.statuses = new TenantStatuses(directory, options, this.now, log, (state) => this.bind(state));
     this.credentials = new TenantCredentials(credentialSource, options, this.now);
     // Two logins per tenant while a rotation runs.
     this.scramKeys = new ScramKeyCache(2 * options.maxDataSources);
@@ -143,9 +173,10 @@ export class TenantRouter {
   }
 
   /**
-   * A lease on the tenant's initialised DataSource: the DataSource is not closed (evicted, idled
-   * out, rebuilt, or by close() before its deadline) until `release()` is called. Release exactly
-   * when the work is done; a second call does nothing.
+   * A lease on the tenant's database (its initialised DataSource, or its pool host's): that
+   * DataSource is not closed (evicted, idled out, rebuilt, or by close() before its deadline)
+   * until `release()` is called. Release exactly when the work is done; a second call does
+   * nothing.
    * @throws TenantAccessError TENANT_NOT_FOUND, TENANT_NOT_ACTIVE, TENANT_DATABASE_UNAVAILABLE.
    */
   acquire(tenantId: string): Promise<TenantLease> {
@@ -160,7 +191,8 @@ export class TenantRouter {
    * password was rotated), the secret is refetched once for all concurrent callers, the
    * DataSource rebuilt (the old one closes once its other work is done) and `work` run once
    * more; so `work` must be safe to repeat after such a failure (a transaction is).
-   * @throws TenantAccessError as `acquire`; otherwise what `work` throws.
+   * @throws TenantAccessError as `acquire`; TenantLeaseError POOLED_TENANT_NEEDS_TRANSACTION
+   * for a pooled tenant (use `transaction`); otherwise what `work` throws.
    */
   async run<T>(tenantId: string, work: (dataSource: DataSource) => Promise<T>): Promise<T> {
     const lease = this.warmLease(tenantId, this.now()) ?? (await this.acquireCold(tenantId));
@@ -181,26 +213,56 @@ export class TenantRouter {
   }
 
   /**
+   * Runs `work` in one transaction on the tenant's database under a lease, in every placement
+   * ({@link TenantLease.transaction}: a pooled tenant's is set first). A 28P01 is handled as
+   * `run` handles it (the transaction never began, so it is run once more).
+   * @throws TenantAccessError as `acquire`; otherwise what `work` throws.
+   */
+  async transaction<T>(tenantId: string, work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const lease = this.warmLease(tenantId, this.now()) ?? (await this.acquireCold(tenantId));
+    try {
+      return await lease.transaction(work);
+    } catch (error) {
+      if (!isAuthenticationFailure(error)) throw error;
+    } finally {
+      lease.release();
+    }
+    await this.recoverFromAuthFailure(lease.slot);
+    const retry = await this.acquire(tenantId);
+    try {
+      return await retry.transaction(work);
+    } finally {
+      retry.release();
+    }
+  }
+
+  /**
    * The tenant's initialised DataSource, without a lease. It is kept open for
    * `getDataSourceGraceMs` (default 1 s) after the call and, after that, for as long as its pg
    * pool has a client checked out or a request waiting (a query or transaction in flight); but
    * between two queries more than the grace apart it may be closed to make room, and later
    * queries then fail. Use it for a query or two right away; hold work across awaits with
-   * `acquire` or `run`.
-   * @throws TenantAccessError as `acquire`.
+   * `acquire` or `run`. Not for pooled tenants, whose work runs only in a lease's transactions.
+   * @throws TenantAccessError as `acquire`; TenantLeaseError POOLED_TENANT_NEEDS_TRANSACTION
+   * for a pooled tenant.
    */
   getDataSource(tenantId: string): Promise<DataSource> {
     const now = this.now();
     const state = this.warmState(tenantId, now);
     if (state !== undefined) {
-      const slot = state.slot!;
+      const slot = state.target!.slot!;
+      if (slot.placement === 'pool') return Promise.reject(pooledTenantNeedsTransaction(tenantId));
       this.dataSources.handOut(slot, now, this.graceMs);
       return Promise.resolve(slot.dataSource);
     }
     return this.acquireCold(tenantId).then((lease) => {
-      this.dataSources.handOut(lease.slot, this.now(), this.graceMs);
-      lease.release();
-      return lease.dataSource;
+      try {
+        const dataSource = lease.dataSource;
+        this.dataSources.handOut(lease.slot, this.now(), this.graceMs);
+        return dataSource;
+      } finally {
+        lease.release();
+      }
     });
   }
 
@@ -259,7 +321,13 @@ export class TenantRouter {
   closeIdle(): number {
     const closed = this.dataSources.closeIdle(this.options.idleTimeoutMs);
     const now = this.now();
-    for (const [id, state] of this.tenants) if (forgettable(state, now)) this.tenants.delete(id);
+    for (const [id, state] of this.tenants) {
+      if (!forgettable(state, now)) continue;
+      this.tenants.delete(id);
+      // Its target stays while it holds anything: the tenant's next state binds to it again.
+      if (state.target !== undefined) state.target.users--;
+    }
+    for (const [key, target] of this.targets) if (targetForgettable(target, now)) this.targets.delete(key);
     return closed;
   }
 
@@ -278,10 +346,8 @@ export class TenantRouter {
     clearInterval(this.sweepTimer);
     const timeoutMs = this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     const openings: Promise<unknown>[] = [];
-    for (const state of this.tenants.values()) {
-      if (state.opening) openings.push(state.opening);
-      this.fair.rejectAll(state.share, routerClosed(state.id));
-    }
+    for (const target of this.targets.values()) if (target.opening) openings.push(target.opening);
+    for (const state of this.tenants.values()) this.fair.rejectAll(state.share, routerClosed(state.id));
     const closing = this.dataSources.closeAll(timeoutMs, routerClosed());
     // An opening that finishes from now on destroys what it opened itself; wait for them only
     // up to the same deadline (one stuck in a lookup must not hold the shutdown).
@@ -293,15 +359,19 @@ export class TenantRouter {
 
   // --- acquisition ------------------------------------------------------------------------
 
-  /** The tenant's state when its open DataSource and everything needed are cached and fresh; no awaits. */
+  /**
+   * The tenant's state when the open DataSource that serves it (`state.target.slot`) and
+   * everything needed are cached and fresh; no awaits.
+   */
   private warmState(tenantId: string, now: number): TenantState | undefined {
     if (this.closing !== undefined) return undefined;
     const state = this.tenants.get(tenantId);
     if (state === undefined || now >= state.statusExpiresAt) return undefined;
-    const slot = state.slot;
+    const target = state.target;
+    const slot = target?.slot;
     if (slot === undefined || state.entry?.status !== 'ACTIVE') return undefined;
     if (this.statuses.dueForRefresh(state, now)) this.statuses.refresh(state);
-    this.refreshCredentialsIfDue(state, slot, now);
+    this.refreshCredentialsIfDue(target!, slot, now);
     return state;
   }
 
@@ -311,7 +381,7 @@ export class TenantRouter {
     if (state === undefined) return undefined;
     const tier = state.entry!.tier;
     if (!this.fair.tryTake(state.share, tier)) return undefined;
-    return this.lease(state, state.slot!, tier, now);
+    return this.lease(state, state.target!.slot!, tier, now);
   }
 
   /**
@@ -320,30 +390,28 @@ export class TenantRouter {
    * flight finishes on the old connections; the next call opens one with the new credentials.
    * A fetch that fails keeps the DataSource and tries again after `failureBackoffMs`.
    */
-  private refreshCredentialsIfDue(state: TenantState, slot: TenantSlot, now: number): void {
+  private refreshCredentialsIfDue(target: DataSourceTarget, slot: TenantSlot, now: number): void {
     if (
-      now < state.credentialsExpireAt ||
-      state.credentialsFetch !== undefined ||
-      state.rotation !== undefined
+      now < target.credentialsExpireAt ||
+      target.credentialsFetch !== undefined ||
+      target.rotation !== undefined
     )
       return;
-    const entry = state.entry;
-    if (!entry) return;
-    this.credentials.fetch(state, entry).then(
+    this.credentials.fetch(target).then(
       (fresh) => {
-        const used = state.slotCredentials;
-        if (state.slot !== slot || !used || sameCredentials(used, fresh)) return;
+        const used = target.slotCredentials;
+        if (target.slot !== slot || !used || sameCredentials(used, fresh)) return;
         this.counts.rotations++;
         this.log.warn(
-          { tenantId: state.id },
+          { ...target.label },
           'tenant secret changed; draining the DataSource for new credentials',
         );
         this.dataSources.retire(slot);
       },
       (error: unknown) => {
-        state.credentialsExpireAt = this.now() + this.options.failureBackoffMs;
+        target.credentialsExpireAt = this.now() + this.options.failureBackoffMs;
         this.log.warn(
-          { tenantId: state.id, err: error },
+          { ...target.label, err: error },
           'tenant secret could not be refreshed; keeping the current one',
         );
       },
@@ -378,11 +446,15 @@ export class TenantRouter {
     for (let attempt = 1; ; attempt++) {
       if (this.closing !== undefined) throw routerClosed(state.id);
       const entry = await this.statuses.active(state);
-      let slot = state.slot;
+      // Bound by the lookup that answered `entry`, unless the tenant has no place yet.
+      const target = state.target;
+      if (target === undefined)
+        throw tenantUnavailable(state.id, 'it is not placed on a host yet', RETRY_AFTER_MS);
+      let slot = target.slot;
       if (slot === undefined) {
         this.counts.coldStarts++;
-        slot = await this.openSlot(state, entry);
-      } else this.refreshCredentialsIfDue(state, slot, this.now());
+        slot = await this.openSlot(target, entry);
+      } else this.refreshCredentialsIfDue(target, slot, this.now());
       if (!slot.retired) return use(slot);
       // Retired between opening and now: closing, status changed, or evicted; look again.
       if (attempt === ACQUIRE_ATTEMPTS)
@@ -402,8 +474,53 @@ export class TenantRouter {
   /** A lease on `slot`; the caller holds a place in the tenant's share, counted under `tier`. */
   private lease(state: TenantState, slot: TenantSlot, tier: TierName, now: number): RouterLease {
     this.dataSources.lease(slot, now);
-    const schemaVersion = state.entry?.schemaVersion ?? null;
-    return new RouterLease(slot, schemaVersion, state.share, tier, now, this.releaseLease, this.rotateSlot);
+    return new RouterLease(
+      state.id,
+      slot.placement,
+      slot,
+      state.entry?.schemaVersion ?? null,
+      state.share,
+      tier,
+      now,
+      this.releaseLease,
+      this.rotateSlot,
+    );
+  }
+
+  /**
+   * After every lookup: binds the tenant to what serves its placement (its own target, or its
+   * pool host's, found or made), and retires its own DataSource once it is seen not ACTIVE or
+   * elsewhere. A pool host's DataSource is never retired for one tenant's status.
+   */
+  private bind(state: TenantState): void {
+    const entry = state.entry;
+    const key = entry ? targetKeyOf(entry) : undefined;
+    const bound = state.target;
+    if (bound !== undefined && bound.key !== key) {
+      state.target = undefined;
+      bound.users--;
+      // A tenant's own DataSource serves nobody else once the tenant is gone or has moved.
+      if (!isShared(bound) && bound.slot !== undefined) this.retireOwn(state, bound.slot, 'moved or gone');
+    }
+    if (!entry || !key) return;
+    let target = state.target;
+    if (target === undefined) {
+      target = this.targets.get(key);
+      if (target === undefined) {
+        target = newTarget(key, entry, entry.placement!);
+        this.targets.set(key, target);
+      }
+      target.users++;
+      state.target = target;
+    }
+    target.entry = entry;
+    if (entry.status !== 'ACTIVE' && !isShared(target) && target.slot !== undefined)
+      this.retireOwn(state, target.slot, entry.status);
+  }
+
+  private retireOwn(state: TenantState, slot: TenantSlot, why: string): void {
+    this.log.debug?.({ tenantId: state.id, why }, 'closing the DataSource of a tenant not ACTIVE');
+    this.dataSources.retire(slot);
   }
 
   private busy(state: TenantState, tier: TierName, retryAfterMs: number): TenantAccessError {
@@ -418,70 +535,79 @@ export class TenantRouter {
 
   // --- opening ----------------------------------------------------------------------------
 
-  private openSlot(state: TenantState, entry: TenantDirectoryEntry): Promise<TenantSlot> {
-    if (state.opening !== undefined) return state.opening;
+  /**
+   * The target's DataSource, opened once for concurrent callers (of every tenant it serves). A
+   * refusal names `entry`'s tenant, the one asking.
+   */
+  private openSlot(target: DataSourceTarget, entry: TenantDirectoryEntry): Promise<TenantSlot> {
+    if (target.opening !== undefined) return target.opening;
     const now = this.now();
-    if (now < state.failedUntil)
+    if (now < target.failedUntil)
       return Promise.reject(
         tenantUnavailable(
-          state.id,
+          entry.id,
           'its database failed to open moments ago',
-          state.failedUntil - now,
-          state.failure,
+          target.failedUntil - now,
+          target.failure,
         ),
       );
-    const opening = this.open(state, entry).finally(() => {
-      if (state.opening === opening) state.opening = undefined;
+    const opening = this.open(target, entry).finally(() => {
+      if (target.opening === opening) target.opening = undefined;
     });
-    state.opening = opening;
+    target.opening = opening;
     return opening;
   }
 
-  private async open(state: TenantState, entry: TenantDirectoryEntry): Promise<TenantSlot> {
-    const poolSize = this.options.poolSizeByTier[entry.tier];
+  private async open(target: DataSourceTarget, entry: TenantDirectoryEntry): Promise<TenantSlot> {
+    const shared = isShared(target);
+    const poolSize = shared ? this.poolSizePerHost : this.options.poolSizeByTier[entry.tier];
     let reserved = false;
     let dataSource: DataSource;
     try {
       if (!(poolSize >= 1)) throw new Error(`no pool size is configured for tier ${entry.tier}`);
-      const credentials = await this.credentials.forOpening(state, entry);
-      if (this.closing !== undefined) throw routerClosed(state.id);
+      const startup = startupOptions(target.placement, entry.id);
+      const credentials = await this.credentials.forOpening(target);
+      if (this.closing !== undefined) throw routerClosed(entry.id);
       await this.dataSources.reserve(this.options.connectionTimeoutMs, () =>
-        tenantUnavailable(state.id, 'no room for another DataSource (maxDataSources)', RETRY_AFTER_MS),
+        tenantUnavailable(entry.id, 'no room for another DataSource (maxDataSources)', RETRY_AFTER_MS),
       );
       reserved = true;
-      dataSource = await this.initialise(state, entry, poolSize, credentials);
+      dataSource = await this.initialise(target, startup, poolSize, credentials);
       if (this.closing !== undefined) {
-        await this.dataSources.destroyDataSource(state.id, dataSource);
-        throw routerClosed(state.id);
+        await this.dataSources.destroyDataSource(target.label, dataSource);
+        throw routerClosed(entry.id);
       }
     } catch (error) {
       if (reserved) this.dataSources.unreserve();
       // No room, or closing: nothing wrong with this tenant's database.
       if (error instanceof TenantAccessError) throw error;
-      state.failedUntil = this.now() + this.options.failureBackoffMs;
-      state.failure = error;
-      this.log.warn({ tenantId: state.id, err: error }, 'tenant database could not be opened');
+      target.failedUntil = this.now() + this.options.failureBackoffMs;
+      target.failure = error;
+      this.log.warn({ ...target.label, err: error }, 'tenant database could not be opened');
       throw tenantUnavailable(
-        state.id,
-        'its database could not be opened',
+        entry.id,
+        shared
+          ? `the pool database of ${describeTarget(target)} could not be opened`
+          : 'its database could not be opened',
         this.options.failureBackoffMs,
         error,
       );
     }
-    state.failedUntil = 0;
-    state.failure = undefined;
-    const slot = this.dataSources.add(state.id, dataSource, poolSize);
-    state.slot = slot;
-    state.slotCredentials = state.credentials;
-    // Seen not ACTIVE while this was opening: close it; the callers will see the status.
-    if (state.entry?.status !== 'ACTIVE') this.dataSources.retire(slot);
+    target.failedUntil = 0;
+    target.failure = undefined;
+    const slot = this.dataSources.add(target.key, target.label, target.placement.kind, dataSource, poolSize);
+    target.slot = slot;
+    target.slotCredentials = target.credentials;
+    // A tenant's own, its tenant seen not ACTIVE while this was opening: close it; the callers
+    // will see the status.
+    if (!shared && target.entry.status !== 'ACTIVE') this.dataSources.retire(slot);
     return slot;
   }
 
   /** Initialises a DataSource; a 28P01 with a cached secret refetches it and tries once more. */
   private async initialise(
-    state: TenantState,
-    entry: TenantDirectoryEntry,
+    target: DataSourceTarget,
+    startup: string,
     poolSize: number,
     first: { credentials: TenantAppCredentials; fresh: boolean },
   ): Promise<DataSource> {
@@ -490,9 +616,10 @@ export class TenantRouter {
       const dataSource = this.newDataSource(
         tenantDataSourceOptions(
           credentials,
+          startup,
           poolSize,
           this.options,
-          (error) => this.log.warn({ tenantId: state.id, err: error }, 'a pooled tenant connection failed'),
+          (error) => this.log.warn({ ...target.label, err: error }, 'a pooled tenant connection failed'),
           this.gatedClient,
         ),
       );
@@ -506,10 +633,10 @@ export class TenantRouter {
         this.counts.initialisationFailures++;
         await endLeftoverPool(dataSource).catch(() => undefined);
         if (!isAuthenticationFailure(error)) throw error;
-        this.credentials.forget(state);
+        this.credentials.forget(target);
         if (fresh) throw error;
-        this.log.warn({ tenantId: state.id }, 'tenant database refused the cached secret; refetching it');
-        credentials = await this.credentials.fetch(state, entry);
+        this.log.warn({ ...target.label }, 'tenant database refused the cached secret; refetching it');
+        credentials = await this.credentials.fetch(target);
         fresh = true;
       }
     }
@@ -523,34 +650,37 @@ export class TenantRouter {
   // --- credentials and rotation -----------------------------------------------------------
 
   /**
-   * After `rejected` refused its credentials: retire it and refetch the secret, once for every
-   * caller that saw the same DataSource fail. A caller whose DataSource was already replaced
-   * just retries on the new one.
+   * After `rejected` refused its credentials: retire it and refetch the secret (a pool host's for
+   * its DataSource), once for every caller that saw the same DataSource fail, whichever of its
+   * tenants they serve. A caller whose DataSource was already replaced just retries on the new one.
    */
   private recoverFromAuthFailure(rejected: TenantSlot): Promise<void> {
-    const tenantId = rejected.tenantId;
-    const state = this.tenants.get(tenantId);
-    if (state === undefined) return Promise.resolve();
-    if (state.rotation !== undefined) return state.rotation;
-    const entry = state.entry;
-    if (state.slot !== rejected || !entry) return Promise.resolve();
+    const target = this.targets.get(rejected.key);
+    if (target === undefined) return Promise.resolve();
+    if (target.rotation !== undefined) return target.rotation;
+    if (target.slot !== rejected) return Promise.resolve();
     this.counts.rotations++;
     this.log.warn(
-      { tenantId },
+      { ...target.label },
       'tenant database refused its credentials; refetching the secret and reconnecting',
     );
     this.dataSources.retire(rejected);
-    this.credentials.forget(state);
-    const rotation = this.credentials.fetch(state, entry).then(
+    this.credentials.forget(target);
+    const rotation = this.credentials.fetch(target).then(
       () => undefined,
       (error: unknown) => {
-        throw tenantUnavailable(tenantId, 'its secret could not be refetched', RETRY_AFTER_MS, error);
+        throw tenantUnavailable(
+          target.entry.id,
+          `the secret of ${describeTarget(target)} could not be refetched`,
+          RETRY_AFTER_MS,
+          error,
+        );
       },
     );
     const shared = rotation.finally(() => {
-      if (state.rotation === shared) state.rotation = undefined;
+      if (target.rotation === shared) target.rotation = undefined;
     });
-    state.rotation = shared;
+    target.rotation = shared;
     return shared;
   }
 }

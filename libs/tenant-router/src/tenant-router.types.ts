@@ -1,5 +1,17 @@
-import type { TenantStatus, TierName } from '@silo/core';
-import type { DataSource, DataSourceOptions, EntitySchema } from 'typeorm';
+import type { Placement, TenantStatus, TierName } from '@silo/core';
+import type { DataSource, DataSourceOptions, EntityManager, EntitySchema } from 'typeorm';
+
+/**
+ * Where a tenant's data lives, as the data plane reaches it (design.md, "Placements"):
+ * - `instance`: its own database, tables in schema `app`, its own login;
+ * - `schema`: its own schema (`schema`) and login on a shared host's database;
+ * - `pool`: its rows in the shared tables (schema `app`) of host `hostId`'s pool database, reached
+ *   with the host's one pool login and isolated by row-level security on `app.tenant_id`.
+ */
+export type TenantPlacement =
+  | { kind: 'instance' }
+  | { kind: 'schema'; schema: string }
+  | { kind: 'pool'; hostId: string; hostName: string };
 
 /** What the data plane needs to know of a tenant from the control plane. Never a password. */
 export interface TenantDirectoryEntry {
@@ -12,6 +24,12 @@ export interface TenantDirectoryEntry {
    * it (`tenants.schema_version`); null until the schema has been applied.
    */
   schemaVersion: string | null;
+  /**
+   * Where the tenant's data lives; decides which DataSource serves it and how. null for a pooled
+   * tenant not placed on a host yet, which the control plane allows only while it is not ACTIVE
+   * or SUSPENDED (the router serves it nothing).
+   */
+  placement: TenantPlacement | null;
 }
 
 /** Looks tenants up in the control plane (cached briefly by the router, not by the port). */
@@ -20,7 +38,10 @@ export interface TenantDirectory {
   find(tenantId: string): Promise<TenantDirectoryEntry | null>;
 }
 
-/** The connection a tenant app uses: the `<prefix>/<slug>/app` secret, as the worker wrote it. */
+/**
+ * The connection a tenant app uses: the `<prefix>/<slug>/app` secret, as the worker wrote it, or
+ * for a pooled tenant its host's `<prefix>/hosts/<name>/pool-app` secret (the same shape).
+ */
 export interface TenantAppCredentials {
   host: string;
   port: number;
@@ -29,7 +50,10 @@ export interface TenantAppCredentials {
   password: string;
 }
 
-/** Reads a tenant's app secret (Secrets Manager in production); cached by the router with a TTL. */
+/**
+ * Reads a tenant's app secret, or its pool host's for a pooled tenant (Secrets Manager in
+ * production); cached by the router with a TTL, per tenant, and per host for pooled tenants.
+ */
 export interface TenantCredentialSource {
   fetch(tenant: TenantDirectoryEntry): Promise<TenantAppCredentials>;
 }
@@ -50,8 +74,13 @@ export interface TenantRouterOptions {
    * are closed first to make room.
    */
   connectionBudget: number;
-  /** Pool size (pg `max`) per tier. */
+  /** Pool size (pg `max`) per tier, of each `instance` and `schema` tenant's own DataSource. */
   poolSizeByTier: Record<TierName, number>;
+  /**
+   * Pool size (pg `max`) of a pool host's DataSource, the one every pooled tenant of that host
+   * shares. Default 10, or `connectionBudget` when that is smaller.
+   */
+  poolSizePerHost?: number;
   /**
    * Fair shares: the concurrent leases (acquire, run) per tenant, by tier, that bind while the
    * budget is contended (a connection waits for a place under `connectionBudget`, or an opening
@@ -106,10 +135,31 @@ export interface TenantRouterLog {
   debug?(fields: object, message: string): void;
 }
 
-/** A DataSource lent to one unit of work; it is not closed until every lease is released. */
+/**
+ * A tenant's database lent to one unit of work, whatever its placement; what it runs on is not
+ * closed until every lease is released. Write the work as {@link TenantLease.transaction}s and it
+ * runs unchanged in every placement.
+ */
 export interface TenantLease {
   readonly tenantId: string;
+  /** The tenant's placement kind, as the router last read it when the lease was taken. */
+  readonly placement: Placement;
+  /**
+   * The DataSource of an `instance` or `schema` tenant (its unqualified names resolve to the
+   * tenant's schema). A pooled tenant shares its DataSource with the other tenants of its host,
+   * so there this throws {@link TenantLeaseError} POOLED_TENANT_NEEDS_TRANSACTION: use
+   * `transaction`.
+   */
   readonly dataSource: DataSource;
+  /**
+   * Runs `work` in one transaction on the tenant's database and commits it, or rolls it back when
+   * `work` (or the commit) fails, and rethrows. For a pooled tenant the transaction's first
+   * statement is `set_config('app.tenant_id', <tenant id>, true)`, which row-level security reads
+   * and which ends with the transaction, so the connection goes back to the pool carrying no
+   * tenant. Run every query on `manager`: `manager.connection` is the shared DataSource, and what
+   * runs on it outside the transaction sees no pooled tenant's rows and can insert none.
+   */
+  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T>;
   /**
    * The tenant's {@link TenantDirectoryEntry.schemaVersion} as the router last read it from the
    * directory when the lease was taken. It is cached with the status, so during or just after a

@@ -1,8 +1,13 @@
+import type { Placement } from '@silo/core';
 import type { DataSource } from 'typeorm';
+import type { TargetLabel } from './data-source-target';
 
-/** One initialised tenant DataSource as the router holds it. Internal. */
+/**
+ * One initialised DataSource as the router holds it: a tenant's own, or a pool host's, which
+ * every pooled tenant of the host leases. Internal.
+ */
 export class TenantSlot {
-  /** Leases not yet released. */
+  /** Leases not yet released (of every tenant it serves). */
   leases = 0;
   /** Clock time of the last acquire, release or getDataSource. */
   lastUsedAt: number;
@@ -21,7 +26,12 @@ export class TenantSlot {
   next: TenantSlot | undefined = undefined;
 
   constructor(
-    readonly tenantId: string,
+    /** Its target's key (`DataSourceTarget.key`). */
+    readonly key: string,
+    /** Log fields naming what it serves. */
+    readonly label: TargetLabel,
+    /** The placement it serves: `pool` for a host's shared DataSource, else its tenant's. */
+    readonly placement: Placement,
     readonly dataSource: DataSource,
     /** pg pool `max`: what the slot counts against the connection budget. */
     readonly poolSize: number,

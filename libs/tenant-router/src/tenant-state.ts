@@ -1,6 +1,6 @@
+import type { DataSourceTarget } from './data-source-target';
 import { TenantShare } from './fair-shares';
-import type { TenantAppCredentials, TenantDirectoryEntry } from './tenant-router.types';
-import type { TenantSlot } from './tenant-slot';
+import type { TenantDirectoryEntry } from './tenant-router.types';
 
 /** What the router knows of one tenant. */
 export interface TenantState {
@@ -11,17 +11,11 @@ export interface TenantState {
   /** After this, a call still served from the cache refreshes the status in the background. */
   statusRefreshAt: number;
   statusLookup: Promise<TenantDirectoryEntry | null> | undefined;
-  credentials: TenantAppCredentials | undefined;
-  credentialsExpireAt: number;
-  credentialsFetch: Promise<TenantAppCredentials> | undefined;
-  /** The credentials the current DataSource logged in with. */
-  slotCredentials: TenantAppCredentials | undefined;
-  /** The DataSource handed out now; never a retired one. */
-  slot: TenantSlot | undefined;
-  opening: Promise<TenantSlot> | undefined;
-  failedUntil: number;
-  failure: unknown;
-  rotation: Promise<void> | undefined;
+  /**
+   * What serves the tenant, as its entry's placement says: its own DataSource's target, or its
+   * pool host's, shared with the host's other tenants. Bound at every lookup.
+   */
+  target: DataSourceTarget | undefined;
   /** Its concurrent leases, against its tier's cap. */
   readonly share: TenantShare;
 }
@@ -34,30 +28,20 @@ export function newTenantState(id: string): TenantState {
     statusExpiresAt: 0,
     statusRefreshAt: 0,
     statusLookup: undefined,
-    credentials: undefined,
-    credentialsExpireAt: 0,
-    credentialsFetch: undefined,
-    slot: undefined,
-    opening: undefined,
-    failedUntil: 0,
-    failure: undefined,
-    rotation: undefined,
-    slotCredentials: undefined,
+    target: undefined,
     share: new TenantShare(),
   };
 }
 
-/** Nothing cached, nothing under way: the router may forget the tenant. */
+/**
+ * Nothing cached, nothing under way: the router may forget the tenant. What its DataSource
+ * holds lives in its target, which a new state of the same tenant finds again.
+ */
 export function forgettable(state: TenantState, now: number): boolean {
   return (
-    state.slot === undefined &&
-    state.opening === undefined &&
     state.statusLookup === undefined &&
-    state.credentialsFetch === undefined &&
-    state.rotation === undefined &&
+    state.target?.opening === undefined &&
     state.share.idle &&
-    now >= state.statusExpiresAt &&
-    now >= state.credentialsExpireAt &&
-    now >= state.failedUntil
+    now >= state.statusExpiresAt
   );
 }

@@ -6,7 +6,6 @@ import type {
   TenantRouterLog,
   TenantRouterOptions,
 } from './tenant-router.types';
-import type { TenantSlot } from './tenant-slot';
 import type { TenantState } from './tenant-state';
 
 const STATUS_REFRESH_AHEAD = 0.75;
@@ -15,8 +14,10 @@ const RETRY_AFTER_MS = 1_000;
 /**
  * Tenants' status as the directory tells it, cached per tenant for `statusTtlMs`: one lookup at
  * a time per tenant (concurrent callers share it), bounded by `connectionTimeoutMs`, refreshed
- * in the background once three quarters of the TTL have passed so the warm path never waits. A
- * tenant seen not ACTIVE has its DataSource retired (`onNotActive`). Internal to the router.
+ * in the background once three quarters of the TTL have passed so the warm path never waits.
+ * Every answer stored is told to `onLookedUp`, which binds the tenant to what serves its
+ * placement and retires the tenant's own DataSource once it is seen not ACTIVE. Internal to the
+ * router.
  */
 export class TenantStatuses {
   constructor(
@@ -24,7 +25,7 @@ export class TenantStatuses {
     private readonly options: TenantRouterOptions,
     private readonly now: () => number,
     private readonly log: TenantRouterLog,
-    private readonly onNotActive: (slot: TenantSlot) => void,
+    private readonly onLookedUp: (state: TenantState) => void,
   ) {}
 
   /** True when the warm path should start a background refresh now. */
@@ -79,13 +80,7 @@ export class TenantStatuses {
     state.entry = entry;
     state.statusExpiresAt = now + this.options.statusTtlMs;
     state.statusRefreshAt = now + this.options.statusTtlMs * STATUS_REFRESH_AHEAD;
-    if (entry?.status !== 'ACTIVE' && state.slot !== undefined) {
-      this.log.debug?.(
-        { tenantId: state.id, status: entry?.status },
-        'closing the DataSource of a tenant not ACTIVE',
-      );
-      this.onNotActive(state.slot);
-    }
+    this.onLookedUp(state);
     return entry;
   }
   refresh(state: TenantState): void {

@@ -1,34 +1,75 @@
-import { ControlPlaneTenantDirectory } from './control-plane-tenant-directory';
+import { ControlPlaneTenantDirectory, TENANT_DIRECTORY_SQL } from './control-plane-tenant-directory';
 
 const ID = '0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f';
+const HOST_ID = '7d1f3a0e-2b4c-4e5f-8a9b-0c1d2e3f4a5b';
 
 function directory(rows: unknown[]) {
   const query = jest.fn((_sql: string, _params?: unknown[]) => Promise.resolve(rows));
-  return { query, directory: new ControlPlaneTenantDirectory({ query } as never) };
+  return { query, directory: new ControlPlaneTenantDirectory({ query } as never, 'silo-stg') };
 }
 
+const row = (fields: Record<string, unknown> = {}) => ({
+  id: ID,
+  slug: 'acme',
+  tier: 'pro',
+  status: 'ACTIVE',
+  schema_version: '0003',
+  placement: 'instance',
+  host_id: null,
+  host_name: null,
+  ...fields,
+});
+
 describe('ControlPlaneTenantDirectory', () => {
-  it('reads id, slug, tier, status and schema version of the tenant with that id', async () => {
-    const { query, directory: tenants } = directory([
-      { id: ID, slug: 'acme', tier: 'pro', status: 'SUSPENDED', schema_version: '0003' },
-    ]);
+  it('reads id, slug, tier, status, schema version and placement of the tenant with that id, its host joined', async () => {
+    const { query, directory: tenants } = directory([row({ status: 'SUSPENDED' })]);
     await expect(tenants.find(ID)).resolves.toEqual({
       id: ID,
       slug: 'acme',
       tier: 'pro',
       status: 'SUSPENDED',
       schemaVersion: '0003',
+      placement: { kind: 'instance' },
     });
-    expect(query).toHaveBeenCalledWith(
-      'SELECT id, slug, tier, status, schema_version FROM tenants WHERE id = $1',
-      [ID],
+    expect(query).toHaveBeenCalledWith(TENANT_DIRECTORY_SQL, [ID]);
+    expect(TENANT_DIRECTORY_SQL).toBe(
+      'SELECT t.id, t.slug, t.tier, t.status, t.schema_version, t.placement, t.host_id, h.name AS host_name ' +
+        'FROM tenants t LEFT JOIN hosts h ON h.id = t.host_id WHERE t.id = $1',
     );
   });
 
-  it('answers a null schema version for a tenant whose schema is not applied yet', async () => {
+  it('gives a schema tenant its derived schema name under the prefix', async () => {
     const { directory: tenants } = directory([
-      { id: ID, slug: 'acme', tier: 'pro', status: 'PROVISIONING', schema_version: null },
+      row({ slug: 'acme-corp', placement: 'schema', host_id: HOST_ID, host_name: 'schema-pro-001' }),
     ]);
+    await expect(tenants.find(ID)).resolves.toMatchObject({
+      placement: { kind: 'schema', schema: 'silo_stg_acme_corp' },
+    });
+  });
+
+  it('gives a pooled tenant its host id and name', async () => {
+    const { directory: tenants } = directory([
+      row({ tier: 'starter', placement: 'pool', host_id: HOST_ID, host_name: 'pool-starter-002' }),
+    ]);
+    await expect(tenants.find(ID)).resolves.toMatchObject({
+      placement: { kind: 'pool', hostId: HOST_ID, hostName: 'pool-starter-002' },
+    });
+  });
+
+  it('answers a pooled tenant not placed yet with no placement, and refuses an ACTIVE one without a host', async () => {
+    await expect(
+      directory([row({ status: 'PROVISIONING', placement: 'pool' })]).directory.find(ID),
+    ).resolves.toMatchObject({ status: 'PROVISIONING', placement: null });
+    await expect(directory([row({ placement: 'pool' })]).directory.find(ID)).rejects.toThrow(
+      /pooled and ACTIVE but placed on no host/,
+    );
+    await expect(
+      directory([row({ placement: 'pool', host_id: HOST_ID, host_name: 'not a host' })]).directory.find(ID),
+    ).rejects.toThrow(/no valid name/);
+  });
+
+  it('answers a null schema version for a tenant whose schema is not applied yet', async () => {
+    const { directory: tenants } = directory([row({ status: 'PROVISIONING', schema_version: null })]);
     await expect(tenants.find(ID)).resolves.toMatchObject({ schemaVersion: null });
   });
 
@@ -43,12 +84,13 @@ describe('ControlPlaneTenantDirectory', () => {
     expect(query).not.toHaveBeenCalled();
   });
 
-  it('refuses a status or tier this build does not know rather than guess', async () => {
-    await expect(
-      directory([{ id: ID, slug: 'acme', tier: 'pro', status: 'ARCHIVED' }]).directory.find(ID),
-    ).rejects.toThrow(/status ARCHIVED/);
-    await expect(
-      directory([{ id: ID, slug: 'acme', tier: 'gold', status: 'ACTIVE' }]).directory.find(ID),
-    ).rejects.toThrow(/tier gold/);
+  it('refuses a status, tier or placement this build does not know rather than guess', async () => {
+    await expect(directory([row({ status: 'ARCHIVED' })]).directory.find(ID)).rejects.toThrow(
+      /status ARCHIVED/,
+    );
+    await expect(directory([row({ tier: 'gold' })]).directory.find(ID)).rejects.toThrow(/tier gold/);
+    await expect(directory([row({ placement: 'region' })]).directory.find(ID)).rejects.toThrow(
+      /placement region, unknown here/,
+    );
   });
 });

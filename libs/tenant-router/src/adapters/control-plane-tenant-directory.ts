@@ -1,26 +1,52 @@
-import { isTenantStatus, isTierName, isTenantId } from '@silo/core';
+import {
+  HOST_NAME_PATTERN,
+  isPlacement,
+  isTenantId,
+  isTenantStatus,
+  isTierName,
+  quoteIdentifier,
+  tenantResourceNames,
+} from '@silo/core';
 import type { DataSource } from 'typeorm';
-import type { TenantDirectory, TenantDirectoryEntry } from '../tenant-router.types';
+import type { TenantDirectory, TenantDirectoryEntry, TenantPlacement } from '../tenant-router.types';
 
-/** Tenant ids are the control plane's uuids; anything else names no tenant (and is never sent as SQL). */
+interface TenantRow {
+  id: string;
+  slug: string;
+  tier: unknown;
+  status: unknown;
+  schema_version: string | null;
+  placement: unknown;
+  host_id: string | null;
+  host_name: string | null;
+}
+
+/** The one query: a tenant, its placement and, for a shared one, its host's id and name. */
+export const TENANT_DIRECTORY_SQL =
+  'SELECT t.id, t.slug, t.tier, t.status, t.schema_version, t.placement, t.host_id, h.name AS host_name ' +
+  'FROM tenants t LEFT JOIN hosts h ON h.id = t.host_id WHERE t.id = $1';
 
 /**
- * Reads tenants from the control-plane `tenants` table: id, slug, tier, status and schema_version
- * only. Give it a DataSource whose role may only SELECT those columns; the router caches what it
- * returns for its status TTL, so this is one indexed lookup per tenant per TTL.
+ * Reads tenants from the control-plane `tenants` table (id, slug, tier, status, schema_version,
+ * placement, host_id) and their host's name from `hosts` (id, name) only. Give it a DataSource
+ * whose role may only SELECT those columns (docs/data-plane.md has the grants); the router
+ * caches what it returns for its status TTL, so this is one indexed lookup per tenant per TTL.
+ * A `schema` tenant's schema is its derived name under `prefix` (`tenantResourceNames`).
  */
 export class ControlPlaneTenantDirectory implements TenantDirectory {
-  constructor(private readonly controlPlane: Pick<DataSource, 'query'>) {}
+  constructor(
+    private readonly controlPlane: Pick<DataSource, 'query'>,
+    /** SILO_RESOURCE_PREFIX, as the worker named the tenants' schemas. */
+    private readonly prefix: string,
+  ) {}
 
   async find(tenantId: string): Promise<TenantDirectoryEntry | null> {
     if (!isTenantId(tenantId)) return null;
-    const rows = await this.controlPlane.query<
-      Array<{ id: string; slug: string; tier: unknown; status: unknown; schema_version: string | null }>
-    >('SELECT id, slug, tier, status, schema_version FROM tenants WHERE id = $1', [tenantId]);
+    const rows = await this.controlPlane.query<TenantRow[]>(TENANT_DIRECTORY_SQL, [tenantId]);
     const row = rows[0];
     if (!row) return null;
-    // The table's checks keep both in range; a value this build does not know means the control
-    // plane is newer than the app, which must not be read as some other tier or status.
+    // The table's checks keep these in range; a value this build does not know means the control
+    // plane is newer than the app, which must not be read as some other tier, status or placement.
     if (!isTierName(row.tier)) throw new Error(`tenant ${row.id} has tier ${String(row.tier)}, unknown here`);
     if (!isTenantStatus(row.status)) {
       throw new Error(`tenant ${row.id} has status ${String(row.status)}, unknown here`);
@@ -31,6 +57,33 @@ export class ControlPlaneTenantDirectory implements TenantDirectory {
       tier: row.tier,
       status: row.status,
       schemaVersion: row.schema_version,
+      placement: this.placementOf(row, row.status),
     };
+  }
+
+  private placementOf(row: TenantRow, status: string): TenantPlacement | null {
+    if (!isPlacement(row.placement)) {
+      throw new Error(`tenant ${row.id} has placement ${String(row.placement)}, unknown here`);
+    }
+    switch (row.placement) {
+      case 'instance':
+        return { kind: 'instance' };
+      case 'schema': {
+        const schema = tenantResourceNames(this.prefix, row.slug).tenantSchema;
+        quoteIdentifier(schema, `schema of tenant ${row.id}`);
+        return { kind: 'schema', schema };
+      }
+      case 'pool': {
+        // Placed once its onboarding takes a place; before that (never ACTIVE) there is no host.
+        if (row.host_id === null) {
+          if (status === 'ACTIVE' || status === 'SUSPENDED')
+            throw new Error(`tenant ${row.id} is pooled and ${status} but placed on no host`);
+          return null;
+        }
+        if (row.host_name === null || !HOST_NAME_PATTERN.test(row.host_name))
+          throw new Error(`tenant ${row.id} is pooled on host ${row.host_id}, which has no valid name`);
+        return { kind: 'pool', hostId: row.host_id, hostName: row.host_name };
+      }
+    }
   }
 }

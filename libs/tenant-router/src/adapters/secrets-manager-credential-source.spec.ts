@@ -7,6 +7,7 @@ const tenant: TenantDirectoryEntry = {
   tier: 'pro',
   status: 'ACTIVE',
   schemaVersion: 'TenantNotes1795400000000',
+  placement: { kind: 'instance' },
 };
 const PASSWORD = 'Zx9-very-secret-password-value';
 const good = {
@@ -34,6 +35,31 @@ describe('SecretsManagerCredentialSource', () => {
       password: PASSWORD,
     });
     expect(read).toHaveBeenCalledWith('silo-stg/acme/app');
+  });
+
+  it('reads a schema tenant’s own app secret, and a pooled tenant’s host pool secret', async () => {
+    const { read, credentials } = source(good);
+    await credentials.fetch({ ...tenant, placement: { kind: 'schema', schema: 'silo_stg_acme' } });
+    await credentials.fetch({
+      ...tenant,
+      placement: {
+        kind: 'pool',
+        hostId: '7d1f3a0e-2b4c-4e5f-8a9b-0c1d2e3f4a5b',
+        hostName: 'pool-starter-001',
+      },
+    });
+    expect(read.mock.calls).toEqual([['silo-stg/acme/app'], ['silo-stg/hosts/pool-starter-001/pool-app']]);
+  });
+
+  it('refuses a pooled tenant without a usable host name, or not placed yet, without reading anything', async () => {
+    const { read, credentials } = source(good);
+    await expect(
+      credentials.fetch({ ...tenant, placement: { kind: 'pool', hostId: 'h', hostName: '../master' } }),
+    ).rejects.toThrow(TenantSecretError);
+    await expect(credentials.fetch({ ...tenant, placement: null })).rejects.toThrow(
+      /not placed on a host yet/,
+    );
+    expect(read).not.toHaveBeenCalled();
   });
 
   it('takes a port written as a string', async () => {

@@ -1,5 +1,5 @@
 import type { TenantSecrets } from '@silo/aws';
-import { tenantResourceNames } from '@silo/core';
+import { hostResourceNames, tenantResourceNames } from '@silo/core';
 import type {
   TenantAppCredentials,
   TenantCredentialSource,
@@ -12,9 +12,11 @@ export class TenantSecretError extends Error {
 }
 
 /**
- * Reads a tenant's app credentials from Secrets Manager (`<prefix>/<slug>/app`, written by the
- * provisioning worker in the RDS secret shape) through libs/aws. The router caches the result
- * for its secret TTL and fetches again after an authentication failure.
+ * Reads a tenant's app credentials from Secrets Manager through libs/aws: the tenant's own
+ * `<prefix>/<slug>/app` for `instance` and `schema` tenants, the host's
+ * `<prefix>/hosts/<name>/pool-app` (its one pool login) for pooled tenants, both written by the
+ * provisioning worker in the RDS secret shape. The router caches the result for its secret TTL
+ * (a host's once for all its pooled tenants) and fetches again after an authentication failure.
  */
 export class SecretsManagerCredentialSource implements TenantCredentialSource {
   constructor(
@@ -24,10 +26,23 @@ export class SecretsManagerCredentialSource implements TenantCredentialSource {
   ) {}
 
   async fetch(tenant: TenantDirectoryEntry): Promise<TenantAppCredentials> {
-    const name = tenantResourceNames(this.prefix, tenant.slug).appSecretName;
+    const name = this.secretNameOf(tenant);
     const value = await this.secrets.read(name);
     if (value === null) throw new TenantSecretError(`secret ${name} does not exist`);
     return parseAppSecret(name, value);
+  }
+
+  private secretNameOf(tenant: TenantDirectoryEntry): string {
+    const placement = tenant.placement;
+    if (placement === null) throw new TenantSecretError(`tenant ${tenant.id} is not placed on a host yet`);
+    if (placement.kind !== 'pool') return tenantResourceNames(this.prefix, tenant.slug).appSecretName;
+    try {
+      return hostResourceNames(this.prefix, placement.hostName).poolAppSecretName;
+    } catch {
+      throw new TenantSecretError(
+        `tenant ${tenant.id} is pooled on a host whose name ${JSON.stringify(placement.hostName.slice(0, 80))} is not a host name`,
+      );
+    }
   }
 }
 

@@ -13,6 +13,7 @@ export {
   TenantContext,
   TenantContextMissingError,
   TenantDataSource,
+  tenantRequestContext,
   type TenantRequestContext,
 } from './tenant-context';
 export { TenantContextInterceptor } from './tenant-context.interceptor';

@@ -4,7 +4,13 @@ import { HttpException, type CallHandler, type ExecutionContext } from '@nestjs/
 import { defer, from, lastValueFrom } from 'rxjs';
 import type { DataSource } from 'typeorm';
 import type { TenantRouter } from '../tenant-router';
-import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
+import {
+  pooledTenantNeedsTransaction,
+  TenantAccessError,
+  TenantAccessErrorCode,
+  TenantLeaseError,
+  TenantLeaseErrorCode,
+} from '../tenant-router.errors';
 import { TENANT_IDENTITY } from './tenant-auth.guard';
 import { TenantContext } from './tenant-context';
 import { TenantContextInterceptor } from './tenant-context.interceptor';
@@ -36,10 +42,22 @@ function handler(work: () => Promise<unknown>): CallHandler & { calls: number } 
 
 const lease = () => ({
   tenantId: TENANT,
+  placement: 'instance' as const,
   dataSource,
   schemaVersion: '0003',
+  transaction: jest.fn((work: (manager: unknown) => Promise<unknown>) => work('instance-manager')),
   release: jest.fn(),
   reportAuthenticationFailure: jest.fn(() => Promise.resolve()),
+});
+
+/** A pooled tenant's lease: its DataSource is refused, its transactions get their own manager. */
+const pooledLease = () => ({
+  ...lease(),
+  placement: 'pool' as const,
+  get dataSource(): never {
+    throw pooledTenantNeedsTransaction(TENANT);
+  },
+  transaction: jest.fn((work: (manager: unknown) => Promise<unknown>) => work('pooled-manager')),
 });
 
 describe('TenantContextInterceptor', () => {
@@ -86,6 +104,41 @@ describe('TenantContextInterceptor', () => {
     expect(seen).toEqual([TENANT, dataSource, '0003']);
     expect(held.release).not.toHaveBeenCalled();
     res.emit('finish');
+    res.emit('close');
+    expect(held.release).toHaveBeenCalledTimes(1);
+  });
+
+  it('runs TenantContext.transaction on the lease and refuses a pooled tenant’s DataSource, manager and repositories', async () => {
+    const held = pooledLease();
+    const { interceptor, context, res } = setup(() => Promise.resolve(held));
+    const seen = await lastValueFrom(
+      interceptor.intercept(
+        context,
+        handler(async () => {
+          const refusals = [
+            () => TenantContext.dataSource(),
+            () => TenantContext.manager(),
+            () => TenantContext.repository('notes'),
+            () => TenantContext.current().dataSource,
+          ].map((use) => {
+            try {
+              use();
+              return 'allowed';
+            } catch (error) {
+              return error instanceof TenantLeaseError ? error.code : String(error);
+            }
+          });
+          const manager = await TenantContext.transaction((m) => Promise.resolve(m));
+          return { refusals, manager, placement: TenantContext.placement() };
+        }),
+      ),
+    );
+    expect(seen).toEqual({
+      refusals: Array(4).fill(TenantLeaseErrorCode.POOLED_TENANT_NEEDS_TRANSACTION),
+      manager: 'pooled-manager',
+      placement: 'pool',
+    });
+    expect(held.transaction).toHaveBeenCalledTimes(1);
     res.emit('close');
     expect(held.release).toHaveBeenCalledTimes(1);
   });

@@ -14,11 +14,16 @@ import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.error
 import { TenantRouter } from '../tenant-router';
 import type { TenantLease } from '../tenant-router.types';
 import { TENANT_IDENTITY, type TenantIdentifiedRequest } from './tenant-auth.guard';
-import { TENANT_REQUEST_CONTEXT, TenantContext, type TenantRequestContext } from './tenant-context';
+import {
+  TENANT_REQUEST_CONTEXT,
+  TenantContext,
+  tenantRequestContext,
+  type TenantRequestContext,
+} from './tenant-context';
 import { TENANT_REQUEST_RATE, TenantRequestRate } from './tenant-request-rate';
 
 /**
- * Leases the verified tenant's DataSource for the request and runs the handler inside its
+ * Leases the verified tenant's database (whatever its placement) for the request and runs the handler inside its
  * {@link TenantContext}. A tenant the router refuses (not found, not ACTIVE, database away, over
  * its tier's request rate when the app sets one) fails here with its TenantAccessError, before
  * the handler runs.
@@ -52,12 +57,7 @@ export class TenantContextInterceptor implements NestInterceptor {
         if (lifecycle.isResponseOver()) {
           throw new HttpException(problem(499, 'The client closed the request.'), 499);
         }
-        const tenant: TenantRequestContext = {
-          tenantId: identity.tenantId,
-          principal: identity.principal,
-          dataSource: lease.dataSource,
-          schemaVersion: lease.schemaVersion,
-        };
+        const tenant = tenantRequestContext(lease, identity.principal);
         req[TENANT_REQUEST_CONTEXT] = tenant;
         // next.handle() binds the async context it is called in, so the handler runs inside it.
         return TenantContext.run(tenant, () => next.handle()).pipe(
