@@ -5,18 +5,14 @@ import { mintDevToken } from '@silo/auth';
 import { AwsClients, TenantSecrets } from '@silo/aws';
 import type { SiloConfig } from '@silo/config';
 import { tenantResourceNames, tenantTags, type TenantStatus, type TierName } from '@silo/core';
-import {
-  bootstrapAppRole,
-  materialiseLocalInstance,
-  removeLocalInstance,
-  type PgEndpoint,
-} from '@silo/tenant-schema';
+import { bootstrapAppRole, removeLocalInstance, type PgEndpoint } from '@silo/tenant-schema';
 import { Client } from 'pg';
 import {
   applyBuiltInSchema,
   endpoint,
   withClient,
 } from '../../../libs/tenant-schema/test/tenant-db-fixtures';
+import { materialise } from '../../../libs/tenant-router/test/tenant-router-fixtures';
 import { uniqueToken } from '../../../test/support/test-config';
 import { testServices } from '../../../test/support/test-services';
 import { configureExampleApp, EXAMPLE_APP_OPTIONS } from '../src/example-app';
@@ -88,13 +84,13 @@ export class TenantFixtures {
     );
     const { host, port } = owner;
     const appPassword = randomBytes(24).toString('base64url');
-    await materialiseLocalInstance(testServices.postgresAdminUrl, {
+    await materialise({
       database: owner.database,
       ownerRole: owner.user,
       ownerPassword: owner.password,
     });
-    await bootstrapAppRole(owner, { role: names.appRole, password: appPassword });
-    const { schemaVersion } = await applyBuiltInSchema(owner);
+    await bootstrapAppRole(owner, { role: names.appRole, password: appPassword, tenantId: id });
+    const { schemaVersion } = await applyBuiltInSchema(owner, id);
     await this.setSchemaVersion(id, schemaVersion);
     await this.secrets.create(
       names.appSecretName,
@@ -130,10 +126,16 @@ export class TenantFixtures {
     );
   }
 
-  /** Notes as they are in the tenant's own database, read as its owner. */
+  /**
+   * Notes as they are in the tenant's own database, read as its owner (row-level security binds
+   * the owner too: the tenant is set for the read).
+   */
   async notesInDatabase(tenant: TestTenant): Promise<string[]> {
     return withClient(tenant.owner, async (client) => {
+      await client.query('BEGIN');
+      await client.query(`SELECT set_config('app.tenant_id', $1, true)`, [tenant.id]);
       const { rows } = await client.query<{ text: string }>('SELECT text FROM app.notes ORDER BY created_at');
+      await client.query('COMMIT');
       return rows.map((r) => r.text);
     });
   }

@@ -12,6 +12,7 @@ import {
   dropTenantDatabases,
   FakeAppSecrets,
   FakeTenantDirectory,
+  tenantIdOf,
   type TestTenant,
 } from './tenant-router-fixtures';
 import { appEndpoint } from '../../tenant-schema/test/tenant-db-fixtures';
@@ -29,7 +30,7 @@ afterAll(async () => {
   await dropTenantDatabases(registry);
 }, 60_000);
 
-const idOf = (t: TestTenant) => t.database;
+const idOf = (t: TestTenant) => tenantIdOf(t);
 
 describe('TenantRouter fair shares on PostgreSQL', () => {
   it('holds a noisy tenant to its share while another tenant waits for the connection budget, and serves a quiet one', async () => {

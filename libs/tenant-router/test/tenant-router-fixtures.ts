@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { quoteIdentifier, type TenantStatus, type TierName } from '@silo/core';
-import { bootstrapAppRole, materialiseLocalInstance } from '@silo/tenant-schema';
+import { bootstrapAppRole, materialiseLocalInstance, type LocalInstance } from '@silo/tenant-schema';
 import {
   adminUrl,
   applyBuiltInSchema,
@@ -16,11 +17,35 @@ import {
   type TenantCredentialSource,
   type TenantDirectory,
   type TenantDirectoryEntry,
+  type TenantPlacement,
 } from '../src';
 
 export { adminUrl, withAdmin, type TestTenant } from '../../tenant-schema/test/tenant-db-fixtures';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let materialising: Promise<unknown> = Promise.resolve();
+
+/**
+ * materialiseLocalInstance, one at a time in this process, and again when the server reports
+ * `tuple concurrently updated`: its `GRANT SET ON PARAMETER app.tenant_id` updates one catalogue
+ * row that every owner's grant shares, which concurrent grants (other test files) collide on.
+ */
+export function materialise(instance: LocalInstance): Promise<void> {
+  const run = materialising.then(async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await materialiseLocalInstance(adminUrl, instance);
+      } catch (error) {
+        if (attempt === 10 || !/tuple concurrently updated/.test(String((error as Error).message)))
+          throw error;
+        await sleep(20 * attempt);
+      }
+    }
+  });
+  materialising = run.catch(() => undefined);
+  return run;
+}
 
 /**
  * `count` tenant databases as the provisioning saga leaves them: owner role and database, the
@@ -35,7 +60,7 @@ export async function createTenantDatabases(
 ): Promise<TestTenant[]> {
   const tenants = Array.from({ length: count }, () => newTestTenant(registry));
   await inParallel(tenants, concurrency, async (t) => {
-    await materialiseLocalInstance(adminUrl, t);
+    await materialise(t);
     await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, password: t.appPassword });
     await applyBuiltInSchema(ownerEndpoint(t));
   });
@@ -43,17 +68,31 @@ export async function createTenantDatabases(
 }
 
 /**
- * Drops the tenants' databases, then their roles. The drops run on several sessions at once:
- * each DROP DATABASE waits for a checkpoint, and concurrent ones share it.
+ * Drops the tenants' databases, then their roles (`extraRoles` first: logins, roles of other
+ * schemas). The drops run on several sessions at once: each DROP DATABASE waits for a
+ * checkpoint, and concurrent ones share it.
  */
-export async function dropTenantDatabases(tenants: TestTenant[], sessions = 17): Promise<void> {
+export async function dropTenantDatabases(
+  tenants: TestTenant[],
+  sessions = 17,
+  extraRoles: string[] = [],
+): Promise<void> {
   await inParallel(tenants, sessions, (t) =>
     withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(t.database)} WITH (FORCE)`)),
   );
   await withAdmin(async (admin) => {
-    for (const t of tenants) {
-      await admin.query(`DROP ROLE IF EXISTS ${quoteIdentifier(t.appRole)}`);
-      await admin.query(`DROP ROLE IF EXISTS ${quoteIdentifier(t.ownerRole)}`);
+    const roles = [...extraRoles, ...tenants.flatMap((t) => [t.appRole, t.ownerRole])];
+    const { rows } = await admin.query<{ v: number }>(
+      `SELECT current_setting('server_version_num')::int AS v`,
+    );
+    for (const role of roles) {
+      const found = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+      if (!found.rowCount) continue;
+      // From PostgreSQL 15 an owner may SET app.tenant_id as a role default (materialiseLocalInstance
+      // grants it), which would block DROP ROLE.
+      if (rows[0].v >= 150000)
+        await admin.query(`REVOKE ALL ON PARAMETER app.tenant_id FROM ${quoteIdentifier(role)}`);
+      await admin.query(`DROP ROLE ${quoteIdentifier(role)}`);
     }
   });
 }
@@ -73,6 +112,21 @@ async function inParallel<T>(
     }),
   );
   if (failures.length > 0) throw failures[0];
+}
+
+const tenantIds = new WeakMap<object, string>();
+
+/**
+ * The control-plane id of a test tenant (or of anything standing for one): a uuid, as the
+ * control plane's are, so it can be `app.tenant_id`; the same for the same object.
+ */
+export function tenantIdOf(t: object): string {
+  let id = tenantIds.get(t);
+  if (id === undefined) {
+    id = randomUUID();
+    tenantIds.set(t, id);
+  }
+  return id;
 }
 
 /** True when the server refuses a wrong password (false: it trusts loopback connections). */
@@ -95,8 +149,13 @@ export class FakeTenantDirectory implements TenantDirectory {
   finds = 0;
   private readonly entries = new Map<string, TenantDirectoryEntry>();
 
-  add(id: string, status: TenantStatus = 'ACTIVE', tier: TierName = 'starter'): void {
-    this.entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001' });
+  add(
+    id: string,
+    status: TenantStatus = 'ACTIVE',
+    tier: TierName = 'starter',
+    placement: TenantPlacement = { kind: 'instance' },
+  ): void {
+    this.entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001', placement });
   }
 
   setStatus(id: string, status: TenantStatus): void {
@@ -112,13 +171,21 @@ export class FakeTenantDirectory implements TenantDirectory {
   }
 }
 
-/** Secrets Manager as the router sees it (`silo/<slug>/app`, by slug); counts fetches. */
+/**
+ * Secrets Manager as the router sees it: `silo/<slug>/app` by slug, and a pooled tenant's host's
+ * `silo/hosts/<name>/pool-app` by host name; counts fetches.
+ */
 export class FakeAppSecrets implements TenantCredentialSource {
   fetches = 0;
   private readonly secrets = new Map<string, TenantAppCredentials>();
 
   put(slug: string, credentials: TenantAppCredentials): void {
     this.secrets.set(slug, credentials);
+  }
+
+  /** The pool login secret of host `hostName`. */
+  putHost(hostName: string, credentials: TenantAppCredentials): void {
+    this.secrets.set(`hosts/${hostName}`, credentials);
   }
 
   setPassword(slug: string, password: string): void {
@@ -128,8 +195,9 @@ export class FakeAppSecrets implements TenantCredentialSource {
   async fetch(tenant: TenantDirectoryEntry): Promise<TenantAppCredentials> {
     this.fetches++;
     await sleep(5);
-    const secret = this.secrets.get(tenant.slug);
-    if (!secret) throw new Error(`no secret silo/${tenant.slug}/app`);
+    const key = tenant.placement?.kind === 'pool' ? `hosts/${tenant.placement.hostName}` : tenant.slug;
+    const secret = this.secrets.get(key);
+    if (!secret) throw new Error(`no secret silo/${key}`);
     return { ...secret };
   }
 }

@@ -20,6 +20,7 @@ import {
   FakeTenantDirectory,
   RouterSessionSampler,
   serverChecksPasswords,
+  tenantIdOf,
   withAdmin,
   type TestTenant,
 } from './tenant-router-fixtures';
@@ -48,7 +49,7 @@ afterEach(async () => {
   await Promise.all(routers.splice(0).map((r) => r.close()));
 });
 
-const idOf = (t: TestTenant) => t.database;
+const idOf = (t: TestTenant) => tenantIdOf(t);
 
 /** A control plane and secret store that know `members`, ACTIVE, reached through the proxy. */
 function world(members: TestTenant[]) {
