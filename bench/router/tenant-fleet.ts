@@ -68,7 +68,14 @@ export async function createFleet(options: {
   const tenants = Array.from({ length: options.tenants }, (_, i): FleetTenant => {
     const slug = `t${String(i).padStart(5, '0')}`;
     return {
-      entry: { id: randomUUID(), slug, tier: 'starter', status: 'ACTIVE', schemaVersion },
+      entry: {
+        id: randomUUID(),
+        slug,
+        tier: 'starter',
+        status: 'ACTIVE',
+        schemaVersion,
+        placement: { kind: 'instance' },
+      },
       credentials: {
         host: '127.0.0.1',
         port,
