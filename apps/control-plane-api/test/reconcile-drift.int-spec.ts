@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-cloudwatch';
 import {
   CreateDBInstanceCommand,
+  DeleteDBInstanceCommand,
   DescribeDBInstancesCommand,
   ModifyDBInstanceCommand,
   RemoveTagsFromResourceCommand,
@@ -15,7 +16,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AwsClients } from '@silo/aws';
 import { TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
-import { tenantResourceNames } from '@silo/core';
+import { hostName, hostResourceNames, hostTags, tenantResourceNames } from '@silo/core';
 import { RECONCILER_FLEET, Reconciler, TenantOnboarding, type ReconcileResult } from '@silo/provisioning';
 import { ProvisioningQueue } from '@silo/queue';
 import pino from 'pino';
@@ -424,6 +425,70 @@ describe('the reconciler: drift repaired or reported, orphans listed and deleted
     expect(passes.length).toBe(results.filter((r) => r !== 'busy').length);
     for (let i = 1; i < passes.length; i++) {
       expect(passes[i].started_at.getTime()).toBeGreaterThanOrEqual(passes[i - 1].finished_at.getTime());
+    }
+  });
+
+  it("reads a shared host's resources as the host's and a pooled tenant as having no instance of its own", async () => {
+    const host = { id: randomUUID(), name: hostName('pool', 'starter', 1) };
+    const hostNames = hostResourceNames(prefix, host.name);
+    await ds.query(
+      `INSERT INTO hosts (id, name, placement, tier, ordinal, status, instance_identifier, endpoint_host, endpoint_port,
+                          database_name, capacity_tenants, connection_budget)
+       VALUES ($1, $2, 'pool', 'starter', 1, 'available', $3, '127.0.0.1', 5432, 'silo', 10, 20)`,
+      [host.id, host.name, hostNames.instanceIdentifier],
+    );
+    await aws.rds.send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: hostNames.instanceIdentifier,
+        Engine: 'postgres',
+        DBInstanceClass: 'db.t4g.medium',
+        AllocatedStorage: 200,
+        MasterUsername: 'hostadmin',
+        MasterUserPassword: `x${randomUUID()}`,
+        Tags: Object.entries(hostTags({ ...host, placement: 'pool', tier: 'starter' }, 'test')).map(
+          ([Key, Value]) => ({
+            Key,
+            Value,
+          }),
+        ),
+      }),
+    );
+    const pooled = await ds.getRepository(TenantEntity).save({
+      id: randomUUID(),
+      slug: `pooled-${uniqueToken(2)}`,
+      name: 'Pooled',
+      tier: 'starter',
+      status: 'ACTIVE',
+      placement: 'pool',
+      hostId: host.id,
+      schemaVersion: '0002',
+    });
+    try {
+      const result = await pass();
+      // The host's instance is no orphan, and the pooled tenant misses no instance, secret or alarm.
+      expect(orphanList.parse(await get('/v1/orphans')).items.map((o) => o.name)).not.toContain(
+        hostNames.instanceIdentifier,
+      );
+      expect(
+        await ds.query('SELECT field FROM reconcile_findings WHERE tenant_id = $1', [pooled.id]),
+      ).toEqual([]);
+      expect(result.fleet?.checked).toBeGreaterThanOrEqual(2);
+
+      // Once the host is recorded as deleted, an instance still tagged for it is an orphan.
+      await ds.getRepository(TenantEntity).update({ id: pooled.id }, { status: 'DELETED' });
+      await ds.query(`UPDATE hosts SET status = 'deleted', deleted_at = now() WHERE id = $1`, [host.id]);
+      await pass();
+      expect(orphanList.parse(await get('/v1/orphans')).items.map((o) => [o.type, o.name])).toContainEqual([
+        'instance',
+        hostNames.instanceIdentifier,
+      ]);
+    } finally {
+      await aws.rds.send(
+        new DeleteDBInstanceCommand({
+          DBInstanceIdentifier: hostNames.instanceIdentifier,
+          SkipFinalSnapshot: true,
+        }),
+      );
     }
   });
 });

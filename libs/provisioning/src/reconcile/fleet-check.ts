@@ -8,14 +8,27 @@ import type {
   Tags,
 } from '@silo/aws';
 import { ReconcileFindingEntity, ReconcileOrphanEntity } from '@silo/control-plane-db';
-import { tenantResourceNames, tenantTags, type TenantStatus, type TierName } from '@silo/core';
+import {
+  tenantResourceNames,
+  tenantTags,
+  type Placement,
+  type TenantStatus,
+  type TierName,
+} from '@silo/core';
 import type { DataSource, EntityManager } from 'typeorm';
 import { ALARM_METRICS, alarmProfile, tenantAlarmSpecs } from '../saga/tenant-alarm-specs';
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 import type { TierProfiles } from '../tiers';
 import { alarmDrift, findingScope, instanceDrift, secretDrift, type Finding, type Repair } from './drift';
-import { findOrphans, orphanedBy, type KnownTenant, type Orphan } from './orphans';
+import {
+  findOrphans,
+  orphanedBy,
+  type KnownHost,
+  type KnownOwners,
+  type KnownTenant,
+  type Orphan,
+} from './orphans';
 
 /** What a pass reads of the fleet and changes in it (libs/aws's FleetInventory and TenantAlarms fit). */
 export interface FleetAccess {
@@ -54,6 +67,8 @@ interface TenantRow {
   slug: string;
   tier: TierName;
   status: TenantStatus;
+  /** Shared tenants have no instance, alarms or master secret of their own: their host's are checked. */
+  placement: Placement;
   updated_at: Date;
   /** An open change (tier change, rotation) holds the tenant. */
   changing: boolean;
@@ -87,7 +102,7 @@ export class FleetCheck {
   async run(ctx: SagaContext, alarmsCheckedAfter: string | null): Promise<FleetCheckResult> {
     const { prefix, environment } = this.settings;
     const tenants = await this.dataSource.query<TenantRow[]>(
-      `SELECT id, slug, tier, status, updated_at,
+      `SELECT id, slug, tier, status, placement, updated_at,
               EXISTS (SELECT 1 FROM tenant_changes c
                        WHERE c.tenant_id = t.id AND c.status IN ('RUNNING', 'PENDING_MAINTENANCE')) AS changing
          FROM tenants t ORDER BY id`,
@@ -101,7 +116,8 @@ export class FleetCheck {
     const secretBy = new Map(secrets.map((s) => [s.name, s]));
     // A tenant in the middle of a change is on its way between two tiers: the change's own
     // steps set what it should be, and comparing it with either tier would undo them.
-    const live = tenants.filter((t) => LIVE.has(t.status) && !t.changing);
+    const settled = tenants.filter((t) => LIVE.has(t.status) && !t.changing);
+    const live = settled.filter((t) => t.placement === 'instance');
 
     const window = this.alarmWindow(live, alarmsCheckedAfter);
     const inWindow = new Set(window.tenants.map((t) => t.id));
@@ -150,14 +166,34 @@ export class FleetCheck {
       repaired += outcome.repaired.size;
       await this.record(tenant, findings, mine, stale, outcome, ctx);
     }
+    // A schema tenant's own AWS resource is its app secret; a pooled tenant has none.
+    for (const tenant of settled.filter((t) => t.placement === 'schema')) {
+      const names = tenantResourceNames(prefix, tenant.slug);
+      const drift = secretDrift(
+        'app',
+        names.appSecretName,
+        secretBy.get(names.appSecretName),
+        tenantTags(tenant, environment),
+      );
+      const mine = open.get(tenant.id) ?? new Map<string, ReconcileFindingEntity>();
+      const stale = [...mine.values()].filter((f) => !drift.findings.some((n) => n.field === f.field));
+      if (!drift.findings.length && !stale.length) continue;
+      const outcome = await this.repair(tenant, undefined, drift.repairs);
+      repaired += outcome.repaired.size;
+      await this.record(tenant, drift.findings, mine, stale, outcome, ctx);
+    }
     await this.dataSource.query(
       `DELETE FROM reconcile_findings f USING tenants t
         WHERE f.tenant_id = t.id AND t.status NOT IN ('ACTIVE', 'SUSPENDED')`,
     );
 
-    const known = new Map<string, KnownTenant>(
-      tenants.map((t) => [t.id, { status: t.status, slug: t.slug }]),
+    const hosts = await this.dataSource.query<{ id: string; status: KnownHost['status']; name: string }[]>(
+      'SELECT id, status, name FROM hosts',
     );
+    const known: KnownOwners = {
+      tenants: new Map<string, KnownTenant>(tenants.map((t) => [t.id, { status: t.status, slug: t.slug }])),
+      hosts: new Map<string, KnownHost>(hosts.map((h) => [h.id, { status: h.status, name: h.name }])),
+    };
     const orphans = findOrphans({ instances, secrets, snapshots }, known, {
       environment,
       finalSnapshotRetentionDays: this.settings.finalSnapshotRetentionDays,
@@ -172,7 +208,7 @@ export class FleetCheck {
          FROM reconcile_findings`,
     );
     return {
-      checked: live.length,
+      checked: settled.length,
       repaired,
       reported: counts.reported,
       critical: counts.critical,
@@ -370,11 +406,7 @@ export class FleetCheck {
    * snapshots name, of tenants DELETED in the last day, and of alarms already known as orphans.
    * Each one found is confirmed by its own tags.
    */
-  private async orphanAlarms(
-    found: Orphan[],
-    tenants: TenantRow[],
-    known: ReadonlyMap<string, KnownTenant>,
-  ): Promise<Orphan[]> {
+  private async orphanAlarms(found: Orphan[], tenants: TenantRow[], known: KnownOwners): Promise<Orphan[]> {
     const { prefix, environment } = this.settings;
     const slugs = new Set<string>();
     for (const o of found) if (o.tags['silo:tenant-slug']) slugs.add(o.tags['silo:tenant-slug']);

@@ -5,7 +5,7 @@ import { IsNull, Not, type DataSource } from 'typeorm';
 import { writeOutboxJob } from '../jobs/outbox';
 import { DELETE_ORPHANS_JOB } from '../jobs/provisioning-jobs';
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
-import { orphanedBy, type KnownTenant } from './orphans';
+import { orphanedBy, type KnownHost, type KnownTenant } from './orphans';
 
 export interface OrphanRef {
   type: OrphanType;
@@ -75,7 +75,14 @@ export class OrphanDeletion {
       `SELECT id, status, slug FROM tenants WHERE id::text = ANY($1::text[])`,
       [rows.map((r) => r.tags['silo:tenant-id'] ?? '').filter((id) => /^[0-9a-f-]{36}$/.test(id))],
     );
-    const known = new Map<string, KnownTenant>(tenants.map((t) => [t.id, t]));
+    const hosts = await this.dataSource.query<{ id: string; status: KnownHost['status']; name: string }[]>(
+      `SELECT id, status, name FROM hosts WHERE id::text = ANY($1::text[])`,
+      [rows.map((r) => r.tags['silo:host-id'] ?? '').filter((id) => /^[0-9a-f-]{36}$/.test(id))],
+    );
+    const known = {
+      tenants: new Map<string, KnownTenant>(tenants.map((t) => [t.id, t])),
+      hosts: new Map<string, KnownHost>(hosts.map((h) => [h.id, h])),
+    };
     let deleted = 0;
     let refused = 0;
     for (const row of rows) {
@@ -90,7 +97,7 @@ export class OrphanDeletion {
           refused++;
           await repo.update(where, {
             deletionRequestedAt: null,
-            deletionError: `refused: its tags no longer say managed-by=silo, silo:environment=${environment} and no live tenant`,
+            deletionError: `refused: its tags no longer say managed-by=silo, silo:environment=${environment} and no live tenant or host`,
           });
           log.warn(
             { orphan: row.type, name: row.name },

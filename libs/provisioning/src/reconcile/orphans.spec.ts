@@ -1,12 +1,25 @@
-import { findOrphans, orphanedBy, type KnownTenant } from './orphans';
+import { findOrphans, orphanedBy, type KnownHost, type KnownOwners, type KnownTenant } from './orphans';
 
 const live = '11111111-1111-4111-8111-111111111111';
 const deleted = '22222222-2222-4222-8222-222222222222';
 const unknown = '33333333-3333-4333-8333-333333333333';
-const tenants = new Map<string, KnownTenant>([
-  [live, { status: 'ACTIVE', slug: 'live-co' }],
-  [deleted, { status: 'DELETED', slug: 'gone-co' }],
-]);
+const liveHost = '44444444-4444-4444-8444-444444444444';
+const deletedHost = '55555555-5555-4555-8555-555555555555';
+const tenants: KnownOwners = {
+  tenants: new Map<string, KnownTenant>([
+    [live, { status: 'ACTIVE', slug: 'live-co' }],
+    [deleted, { status: 'DELETED', slug: 'gone-co' }],
+  ]),
+  hosts: new Map<string, KnownHost>([
+    [liveHost, { status: 'available', name: 'pool-starter-001' }],
+    [deletedHost, { status: 'deleted', name: 'pool-starter-002' }],
+  ]),
+};
+const hostTagged = (hostId: string, environment = 'prod') => ({
+  'managed-by': 'silo',
+  'silo:environment': environment,
+  'silo:host-id': hostId,
+});
 const tagged = (tenantId: string, environment = 'prod') => ({
   'managed-by': 'silo',
   'silo:environment': environment,
@@ -23,6 +36,13 @@ describe('orphanedBy', () => {
     expect(orphanedBy(tagged(unknown, 'staging'), tenants, 'prod')).toBe(false);
     expect(orphanedBy({ ...tagged(unknown), 'managed-by': 'terraform' }, tenants, 'prod')).toBe(false);
     expect(orphanedBy({ 'managed-by': 'silo', 'silo:environment': 'prod' }, tenants, 'prod')).toBe(true);
+  });
+
+  it("judges a shared host's resources by the host, not by a tenant they do not name", () => {
+    expect(orphanedBy(hostTagged(liveHost), tenants, 'prod')).toBe(false);
+    expect(orphanedBy(hostTagged(deletedHost), tenants, 'prod')).toBe(true);
+    expect(orphanedBy(hostTagged(unknown), tenants, 'prod')).toBe(true);
+    expect(orphanedBy(hostTagged(unknown, 'staging'), tenants, 'prod')).toBe(false);
   });
 });
 
@@ -78,6 +98,47 @@ describe('findOrphans', () => {
       ['secret', 'silo/gone-co/app', deleted],
       ['snapshot', 'silo-gone-co-final-0', deleted],
       ['snapshot', 'silo-x-final-0', unknown],
+    ]);
+  });
+
+  it("keeps a live host's resources and a deleted host's final snapshot inside the retention", () => {
+    const orphans = findOrphans(
+      {
+        instances: [
+          { identifier: 'silo-host-pool-starter-001', arn: 'arn:db:h1', tags: hostTagged(liveHost) },
+          { identifier: 'silo-host-pool-starter-009', arn: 'arn:db:h9', tags: hostTagged(unknown) },
+        ] as never,
+        secrets: [
+          {
+            name: 'silo/hosts/pool-starter-001/pool-app',
+            arn: 'arn:s:h1',
+            deletedDate: null,
+            tags: hostTagged(liveHost),
+          },
+        ],
+        snapshots: [
+          {
+            identifier: 'silo-host-pool-starter-002-final-1',
+            arn: 'arn:snap:h2',
+            instanceIdentifier: 'silo-host-pool-starter-002',
+            createdAt: daysAgo(3),
+            tags: hostTagged(deletedHost),
+          },
+          {
+            identifier: 'silo-host-pool-starter-002-final-0',
+            arn: 'arn:snap:h2old',
+            instanceIdentifier: 'silo-host-pool-starter-002',
+            createdAt: daysAgo(40),
+            tags: hostTagged(deletedHost),
+          },
+        ],
+      },
+      tenants,
+      { environment: 'prod', finalSnapshotRetentionDays: 35, now },
+    );
+    expect(orphans.map((o) => [o.type, o.name])).toEqual([
+      ['instance', 'silo-host-pool-starter-009'],
+      ['snapshot', 'silo-host-pool-starter-002-final-0'],
     ]);
   });
 });

@@ -15,37 +15,62 @@ export interface KnownTenant {
   slug: string;
 }
 
+/** A shared host as the control plane records it (`hosts`). */
+export interface KnownHost {
+  status: 'creating' | 'available' | 'deleting' | 'deleted' | 'failed';
+  name: string;
+}
+
+/** Whose a tagged resource is: a shared host's (`silo:host-id`) or a tenant's (`silo:tenant-id`). */
+export interface KnownOwners {
+  tenants: ReadonlyMap<string, KnownTenant>;
+  hosts: ReadonlyMap<string, KnownHost>;
+}
+
 const DAY_MS = 86_400_000;
 
 /**
- * Whether tags say "Silo made this for this environment" while naming no tenant, or a DELETED
- * one. Anything not tagged `managed-by=silo` and `silo:environment=<this one>` is never ours to
- * report (or delete), whatever its name.
+ * Whether tags say "Silo made this for this environment" while naming no tenant or host, or a
+ * DELETED tenant or a deleted host. A shared host's resources carry `silo:host-id` and no tenant:
+ * they belong to the host. Anything not tagged `managed-by=silo` and
+ * `silo:environment=<this one>` is never ours to report (or delete), whatever its name.
  */
-export function orphanedBy(
-  tags: Record<string, string>,
-  tenants: ReadonlyMap<string, KnownTenant>,
-  environment: string,
-): boolean {
+export function orphanedBy(tags: Record<string, string>, known: KnownOwners, environment: string): boolean {
   if (tags['managed-by'] !== 'silo' || tags['silo:environment'] !== environment) return false;
-  const owner = tenants.get(tags['silo:tenant-id'] ?? '');
+  return ownerGone(tags, known);
+}
+
+function ownerGone(tags: Record<string, string>, known: KnownOwners): boolean {
+  const hostId = tags['silo:host-id'];
+  if (hostId !== undefined) {
+    const host = known.hosts.get(hostId);
+    return !host || host.status === 'deleted';
+  }
+  const owner = known.tenants.get(tags['silo:tenant-id'] ?? '');
   return !owner || owner.status === 'DELETED';
+}
+
+/** Whether the owner the tags name is a DELETED tenant or a deleted host (whose final snapshot is kept a while). */
+function deletedOwner(tags: Record<string, string>, known: KnownOwners): boolean {
+  const hostId = tags['silo:host-id'];
+  if (hostId !== undefined) return known.hosts.get(hostId)?.status === 'deleted';
+  return known.tenants.get(tags['silo:tenant-id'] ?? '')?.status === 'DELETED';
 }
 
 /**
  * The orphans among instances, secrets and snapshots. An instance being deleted, a secret
- * scheduled for deletion and a DELETED tenant's final snapshot younger than the retention are
- * expected, not orphans.
+ * scheduled for deletion and a DELETED tenant's (or deleted host's) final snapshot younger than
+ * the retention are expected, not orphans.
  */
 export function findOrphans(
   inventory: { instances: FleetInstance[]; secrets: FleetSecret[]; snapshots: FleetSnapshot[] },
-  tenants: ReadonlyMap<string, KnownTenant>,
+  known: KnownOwners,
   options: { environment: string; finalSnapshotRetentionDays: number; now: Date },
 ): Orphan[] {
   const orphans: Orphan[] = [];
   const add = (type: OrphanType, name: string, arn: string, tags: Record<string, string>) =>
     orphans.push({ type, name, arn, tenantId: tags['silo:tenant-id'] ?? '', tags });
-  const is = (tags: Record<string, string>) => orphanedBy(tags, tenants, options.environment);
+  const is = (tags: Record<string, string>) => orphanedBy(tags, known, options.environment);
 
   // An instance being deleted is on its way out (an orphan deletion asked for, or someone else's).
   for (const i of inventory.instances) {
@@ -57,8 +82,7 @@ export function findOrphans(
   const keptUntil = options.now.getTime() - options.finalSnapshotRetentionDays * DAY_MS;
   for (const s of inventory.snapshots) {
     if (!is(s.tags)) continue;
-    const owner = tenants.get(s.tags['silo:tenant-id'] ?? '');
-    const kept = owner?.status === 'DELETED' && (s.createdAt?.getTime() ?? 0) > keptUntil;
+    const kept = deletedOwner(s.tags, known) && (s.createdAt?.getTime() ?? 0) > keptUntil;
     if (!kept) add('snapshot', s.identifier, s.arn, s.tags);
   }
   return orphans;
