@@ -14,19 +14,3 @@ CREATE TABLE notes (
 
 -- tenant_id leads: in a pool database every read is filtered by it.
 CREATE INDEX notes_tenant_created_at_idx ON notes (tenant_id, created_at);
--- edited after it was applied
-SELECT 1;
--- edited after it was applied
-SELECT 1;
--- edited after it was applied
-SELECT 1;
--- edited after it was applied
-SELECT 1;
--- edited after it was applied
-SELECT 1;
--- edited after it was applied
-SELECT 1;
--- edited after it was applied
-SELECT 1;
--- edited after it was applied
-SELECT 1;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -54,6 +54,14 @@ function fleetCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), 'silo-migrations-'));
   scratch.push(dir);
   cpSync(join(FIXTURES, 'fleet'), dir, { recursive: true, dereference: true });
+  // The fixtures link the built-in 0001: a copy of the link would let a test edit the real file.
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (!lstatSync(path).isSymbolicLink()) continue;
+    const bytes = readFileSync(path);
+    rmSync(path);
+    writeFileSync(path, bytes);
+  }
   return dir;
 }
 
