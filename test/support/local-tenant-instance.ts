@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { quoteIdentifier, tenantResourceNames } from '../../libs/core/src';
-import { appLoginRoles, removeLocalInstance } from '../../libs/tenant-schema/src';
+import { appLoginRoles, removeLocalInstance, underParameterLock } from '../../libs/tenant-schema/src';
 import { testServices } from './test-services';
 
 /** Drops the database and roles the local instance backend made for a tenant, if any. */
@@ -30,7 +30,14 @@ export async function removeTenantInstancesUnder(prefix: string): Promise<void> 
     for (const { datname } of databases) {
       await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(datname)} WITH (FORCE)`);
     }
-    for (const { rolname } of roles) await admin.query(`DROP ROLE IF EXISTS ${quoteIdentifier(rolname)}`);
+    for (const { rolname } of roles) {
+      // An owner's SET privilege on app.tenant_id (materialiseLocalInstance) would block DROP ROLE.
+      await underParameterLock(
+        admin,
+        `REVOKE ALL ON PARAMETER app.tenant_id FROM ${quoteIdentifier(rolname)}`,
+      );
+      await admin.query(`DROP ROLE IF EXISTS ${quoteIdentifier(rolname)}`);
+    }
   } finally {
     await admin.end();
   }

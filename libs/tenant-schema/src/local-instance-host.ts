@@ -1,3 +1,4 @@
+import type { Client } from 'pg';
 import { scramSha256Verifier } from './scram-verifier';
 import { quoteIdentifier } from '@silo/core';
 import { DEFAULT_CONNECT_TIMEOUT_MS, sqlState, withPgClient } from './pg-endpoint';
@@ -14,6 +15,7 @@ export interface LocalInstance {
 }
 
 const APPLICATION_NAME = 'silo-local-instances';
+const PARAMETER_ACL_LOCK = 'silo:local-instance:parameter-acl';
 const DUPLICATE_DATABASE = '42P04';
 const UNIQUE_VIOLATION = '23505';
 const DUPLICATE_OBJECT = '42710';
@@ -70,7 +72,7 @@ export async function materialiseLocalInstance(adminUrl: string, instance: Local
       `SELECT current_setting('server_version_num')::int AS v`,
     );
     if ((version.rows[0]?.v ?? 0) >= 150000)
-      await client.query(`GRANT SET ON PARAMETER app.tenant_id TO ${owner}`);
+      await underParameterLock(client, `GRANT SET ON PARAMETER app.tenant_id TO ${owner}`);
 
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [instance.database]);
     if (!found.rowCount) {
@@ -108,8 +110,21 @@ export async function removeLocalInstance(
       if (!found.rowCount) continue;
       // The owner's SET privilege on app.tenant_id (materialiseLocalInstance) would block DROP ROLE.
       if ((version.rows[0]?.v ?? 0) >= 150000)
-        await client.query(`REVOKE ALL ON PARAMETER app.tenant_id FROM ${role}`);
+        await underParameterLock(client, `REVOKE ALL ON PARAMETER app.tenant_id FROM ${role}`);
       await client.query(`DROP ROLE IF EXISTS ${role}`);
     }
   });
+}
+
+/**
+ * Runs a GRANT or REVOKE on the server's one parameter ACL row for app.tenant_id, one caller at a
+ * time: concurrent ones fail with "tuple concurrently updated".
+ */
+export async function underParameterLock(client: Client, statement: string): Promise<void> {
+  await client.query('SELECT pg_advisory_lock(hashtext($1))', [PARAMETER_ACL_LOCK]);
+  try {
+    await client.query(statement);
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(hashtext($1))', [PARAMETER_ACL_LOCK]);
+  }
 }
