@@ -55,3 +55,24 @@ export {
   TenantIsolationError,
 } from './placements/tenant-isolation';
 export { readRoleDefaults, setRoleDefaults, type RoleDefaults } from './placements/role-defaults';
+export {
+  dumpTenantSchema,
+  TenantDumpError,
+  type DumpTenantSchemaOptions,
+} from './offboarding/dump-tenant-schema';
+export {
+  exportTenantRows,
+  TENANT_ROWS_FORMAT,
+  type TenantRowsExportOptions,
+  type TenantRowsRecord,
+} from './offboarding/export-tenant-rows';
+export {
+  dropTenantSchema,
+  type DropTenantSchemaOptions,
+  type DroppedTenantSchema,
+} from './offboarding/drop-tenant-schema';
+export {
+  deleteTenantRows,
+  type DeleteTenantRowsOptions,
+  type DeletedTenantRows,
+} from './offboarding/delete-tenant-rows';
