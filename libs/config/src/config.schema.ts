@@ -145,6 +145,14 @@ export const environmentSchema = z
     WAIT_INITIAL_DELAY_MS: z.coerce.number().int().min(10).max(600_000).default(15_000),
     WAIT_MAX_DELAY_MS: z.coerce.number().int().min(10).max(3_600_000).default(120_000),
     SECRET_RECOVERY_WINDOW_DAYS: z.coerce.number().int().min(7).max(30).default(7),
+    TENANT_EXPORT_BUCKET: z
+      .string()
+      .regex(
+        /^(?!xn--)[a-z0-9](?:[a-z0-9-]|\.(?!\.)){1,61}[a-z0-9]$/,
+        'must be an S3 bucket name: 3-63 of a-z, 0-9, . and -',
+      )
+      .optional(),
+    TENANT_EXPORT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(35),
     QUEUE_METRICS_INTERVAL_SECONDS: z.coerce
       .number()
       .int()

@@ -71,6 +71,12 @@ export class SiloConfig {
     /** `none`: alarms are created without actions, on purpose. */
     alarmActions: 'sns' | 'none';
     secretRecoveryWindowDays: number;
+    /**
+     * Where a deleted schema or pool tenant's data goes before it is dropped: an S3 bucket
+     * (TENANT_EXPORT_BUCKET; with the emulator `<prefix>-exports` unless set, made on first use)
+     * and how many days each export is kept.
+     */
+    exports: { bucket?: string; retentionDays: number };
     /** Where the tenant schema's migrations are: SQL files or a TypeORM module; neither = the built-in set. */
     migrations: { dir?: string; module?: string; lockTimeoutMs: number; statementTimeoutMs: number };
   };
@@ -185,6 +191,11 @@ export class SiloConfig {
       alarmTopicArn: env.ALARM_SNS_TOPIC_ARN,
       alarmActions: env.ALARM_ACTIONS,
       secretRecoveryWindowDays: env.SECRET_RECOVERY_WINDOW_DAYS,
+      exports: {
+        bucket:
+          env.TENANT_EXPORT_BUCKET ?? (env.AWS_EMULATOR ? `${env.SILO_RESOURCE_PREFIX}-exports` : undefined),
+        retentionDays: env.TENANT_EXPORT_RETENTION_DAYS,
+      },
       migrations: {
         dir: env.TENANT_MIGRATIONS_DIR,
         module: env.TENANT_MIGRATIONS_MODULE,
