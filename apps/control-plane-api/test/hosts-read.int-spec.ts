@@ -139,6 +139,27 @@ describe('GET /v1/hosts and /v1/hosts/{id}', () => {
       (h) => h.id === host.id,
     );
     expect(listed?.alarms.items).toHaveLength(1);
+
+    // A tenant placed on the host names it, and its alarms are the host's, said to be so.
+    const [tenant] = await ds.getRepository(TenantEntity).findBy({ hostId: host.id });
+    const shown = await http().get(`/v1/tenants/${tenant.id}`).set('authorization', sre).expect(200);
+    expect(shown.body).toMatchObject({
+      placement: 'pool',
+      host: { id: host.id, name: host.name },
+      database: null,
+    });
+    const own = await http().get(`/v1/tenants/${tenant.id}/alarms`).set('authorization', sre).expect(200);
+    expect(own.body).toMatchObject({ of: 'host', host: { id: host.id, name: host.name } });
+    expect(own.body.items).toEqual([
+      expect.objectContaining({ name: `${prefix}-host-${host.name}-CPUUtilization` }),
+    ]);
+    const page = await http().get(`/v1/tenants?tier=pro`).set('authorization', sre).expect(200);
+    expect(
+      (page.body.items as { id: string; host: unknown }[]).find((t) => t.id === tenant.id)?.host,
+    ).toEqual({
+      id: host.id,
+      name: host.name,
+    });
   });
 
   it('lists hosts newest first in pages, filtered by placement, tier and status', async () => {

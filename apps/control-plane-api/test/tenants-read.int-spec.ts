@@ -32,6 +32,8 @@ describe('tenant read routes', () => {
           id: created.id,
           slug,
           name: 'Read Corp',
+          placement: 'instance',
+          host: null,
           tier: 'pro',
           status: 'PENDING',
           createdAt: expect.any(String),

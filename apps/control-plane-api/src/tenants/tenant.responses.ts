@@ -1,4 +1,4 @@
-import { TENANT_STATUSES, TIER_NAMES } from '@silo/core';
+import { PLACEMENTS, TENANT_STATUSES, TIER_NAMES } from '@silo/core';
 import { CHANGE_APPLY, CHANGE_KINDS, CHANGE_STATUSES, SAGAS, STEP_STATUSES } from '@silo/control-plane-db';
 import { ALARM_METRICS, FINDING_KINDS, FINDING_SEVERITIES } from '@silo/provisioning';
 import { z } from 'zod';
@@ -64,12 +64,26 @@ export const tenantChange = z.object({
   finishedAt: timestamp.nullable(),
 });
 
+/** A shared host as a tenant names it. */
+const sharedHostRef = z.object({
+  id: z.string().meta({ format: 'uuid' }),
+  name: z.string().meta({ example: 'pool-starter-001' }),
+});
+
 export const tenantResource = z.object({
   id: z.string().meta({ format: 'uuid' }),
   slug: z.string().meta({ example: 'acme-corp' }),
   name: z.string().meta({ example: 'Acme Corp' }),
   tier: z.enum(TIER_NAMES),
   status: z.enum(TENANT_STATUSES),
+  placement: z.enum(PLACEMENTS).meta({
+    description:
+      'Where its data lives: its own instance, its own schema on a shared host, or its rows in a shared host’s pool database.',
+  }),
+  host: sharedHostRef.nullable().meta({
+    description:
+      'The shared host it is placed on (schema and pool tenants); null for instance tenants and before placement.',
+  }),
   createdAt: timestamp,
   updatedAt: timestamp,
   database: z
@@ -150,6 +164,13 @@ export const tenantAlarmList = z.object({
   items: z
     .array(tenantAlarm)
     .meta({ description: 'As CloudWatch had them at `readAt`; empty before the alarms step.' }),
+  of: z.enum(['tenant', 'host']).meta({
+    description:
+      'Whose alarms these are: the tenant’s own instance’s, or (schema and pool tenants, which have no instance) its shared host’s, which concern every tenant on that host.',
+  }),
+  host: sharedHostRef
+    .nullable()
+    .meta({ description: 'The host whose alarms these are; null when `of` is tenant.' }),
   readAt: timestamp.meta({
     description:
       'When CloudWatch was read. The API reads it every 15 s in the background; a failed read keeps the last answer, so an old readAt means CloudWatch has not answered since.',

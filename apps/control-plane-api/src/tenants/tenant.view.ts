@@ -28,6 +28,7 @@ export function tenantView(
   findings: ReconcileFindingEntity[],
   change: TenantChangeDetail | null,
   firingAlarms: number | null,
+  host: { id: string; name: string } | null,
 ) {
   return {
     id: t.id,
@@ -35,6 +36,8 @@ export function tenantView(
     name: t.name,
     tier: t.tier,
     status: t.status,
+    placement: t.placement,
+    host,
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
     database: t.dbInstanceIdentifier

@@ -17,7 +17,13 @@ import { ApiBody, ApiHeader, ApiOperation } from '@nestjs/swagger';
 import { ProvisioningError, TENANT_STATUSES, TenantError, TenantErrorCode } from '@silo/core';
 import type { TenantEntity } from '@silo/control-plane-db';
 import { parseInput, problem } from '@silo/http';
-import { ProvisioningSettings, TenantChanges, TenantOnboarding, TenantQueries } from '@silo/provisioning';
+import {
+  HostQueries,
+  ProvisioningSettings,
+  TenantChanges,
+  TenantOnboarding,
+  TenantQueries,
+} from '@silo/provisioning';
 import type { Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';
@@ -62,6 +68,7 @@ export class TenantsController {
     private readonly fleetAlarms: FleetAlarms,
     private readonly settings: ProvisioningSettings,
     private readonly config: SiloConfig,
+    private readonly hosts: HostQueries,
   ) {}
 
   @ApiOperation({ summary: 'List the tier profiles tenants can be created with' })
@@ -126,7 +133,7 @@ export class TenantsController {
           },
     );
     res.setHeader('Location', `/v1/tenants/${tenant.id}`);
-    if (!replayed) return tenantView(tenant, [], [], null, null); // only the worker writes steps and findings
+    if (!replayed) return tenantView(tenant, [], [], null, null, null); // only the worker writes steps and findings; placed by the worker too
     res.setHeader('Idempotent-Replayed', 'true');
     return this.view(tenant);
   }
@@ -168,6 +175,13 @@ export class TenantsController {
       this.queries.changesOf(ids),
     ]);
     const firing = this.fleetAlarms.firingCounts();
+    // A page names few hosts (each holds many tenants): one lookup per distinct host.
+    const hostIds = [...new Set(page.items.map((t) => t.hostId).filter((id): id is string => id !== null))];
+    const hosts = new Map(
+      (await Promise.all(hostIds.map((id) => this.hosts.find(id))))
+        .filter((h) => h !== null)
+        .map(({ host }) => [host.id, { id: host.id, name: host.name }]),
+    );
     return {
       items: page.items.map((t) =>
         tenantView(
@@ -176,6 +190,7 @@ export class TenantsController {
           findings.get(t.id) ?? [],
           changes.get(t.id) ?? null,
           firing ? (firing.get(t.id) ?? 0) : null,
+          t.hostId ? (hosts.get(t.hostId) ?? null) : null,
         ),
       ),
       nextCursor: page.next ? encodeCursor(page.next) : null,
@@ -216,8 +231,12 @@ export class TenantsController {
   @Get('tenants/:idOrSlug/alarms')
   async alarmsOf(@Param('idOrSlug') idOrSlug: string) {
     const tenant = await this.required(idOrSlug);
-    const { readAt, items } = await this.fleetAlarms.of(tenant.slug).catch(alarmsUnavailable);
-    return { items: items.map(alarmView), readAt: readAt.toISOString() };
+    // A schema or pool tenant has no instance: the alarms that concern it are its host's.
+    const host = await this.hostOf(tenant);
+    const { readAt, items } = await this.fleetAlarms
+      .of(host ? `host-${host.name}` : tenant.slug)
+      .catch(alarmsUnavailable);
+    return { items: items.map(alarmView), readAt: readAt.toISOString(), of: host ? 'host' : 'tenant', host };
   }
 
   @ApiOperation({ summary: 'Retry provisioning a FAILED tenant as a new run' })
@@ -399,7 +418,15 @@ export class TenantsController {
       findings.get(tenant.id) ?? [],
       changes.get(tenant.id) ?? null,
       firing ? (firing.get(tenant.id) ?? 0) : null,
+      await this.hostOf(tenant),
     );
+  }
+
+  /** The shared host a schema or pool tenant is placed on (null for instance tenants and before placement). */
+  private async hostOf(tenant: TenantEntity): Promise<{ id: string; name: string } | null> {
+    if (!tenant.hostId) return null;
+    const found = await this.hosts.find(tenant.hostId);
+    return found ? { id: found.host.id, name: found.host.name } : null;
   }
 
   private async required(idOrSlug: string): Promise<TenantEntity> {
