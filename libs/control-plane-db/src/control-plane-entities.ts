@@ -1,4 +1,5 @@
 import { HostEntity } from './entities/host.entity';
+import { HostStepEntity } from './entities/host-step.entity';
 import { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 import { OutboxMessageEntity } from './entities/outbox-message.entity';
 import { ProvisioningStepEntity } from './entities/provisioning-step.entity';
@@ -22,6 +23,7 @@ import { TenantChanges1795388400000 } from './migrations/1795388400000-tenant-ch
 import { OutboxReconcileRequests1795392000000 } from './migrations/1795392000000-outbox-reconcile-requests';
 import { RolloutTenantSkips1795395600000 } from './migrations/1795395600000-rollout-tenant-skips';
 import { SharedHosts1795399200000 } from './migrations/1795399200000-shared-hosts';
+import { HostSteps1795402800000 } from './migrations/1795402800000-host-steps';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -38,6 +40,7 @@ export const CONTROL_PLANE_ENTITIES = [
   ReconcileOrphanEntity,
   TenantChangeEntity,
   HostEntity,
+  HostStepEntity,
 ];
 
 /** Migrations in the order they apply. */
@@ -53,4 +56,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   OutboxReconcileRequests1795392000000,
   RolloutTenantSkips1795395600000,
   SharedHosts1795399200000,
+  HostSteps1795402800000,
 ];

@@ -14,6 +14,7 @@ export {
   type HostFailure,
   type HostStatus,
 } from './entities/host.entity';
+export { HOST_SAGAS, HostStepEntity, type HostSagaKind } from './entities/host-step.entity';
 export { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 export { OutboxMessageEntity } from './entities/outbox-message.entity';
 export {

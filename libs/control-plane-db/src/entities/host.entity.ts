@@ -103,4 +103,8 @@ export class HostEntity {
 
   @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true })
   deletedAt!: Date | null;
+
+  /** A pool host's pool database: the newest tenant migration applied (null for schema hosts). */
+  @Column({ name: 'schema_version', type: 'varchar', length: 64, nullable: true })
+  schemaVersion!: string | null;
 }
