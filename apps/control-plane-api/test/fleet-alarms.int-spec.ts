@@ -404,6 +404,6 @@ describe('alarm reads before the first read of CloudWatch', () => {
     release([]);
     const res = await waiting;
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ items: [], readAt: expect.any(String) });
+    expect(res.body).toEqual({ items: [], readAt: expect.any(String), of: 'tenant', host: null });
   });
 });

@@ -1,3 +1,4 @@
+import { SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { AwsClients, TenantAlarms } from '@silo/aws';
 import { HostEntity, TenantEntity } from '@silo/control-plane-db';
 import { hostResourceNames, hostTags } from '@silo/core';
@@ -160,6 +161,19 @@ describe('GET /v1/hosts and /v1/hosts/{id}', () => {
       id: host.id,
       name: host.name,
     });
+    expect(shown.body.firingAlarms).toBe(0);
+
+    // Once the host's alarm fires, every tenant on it counts it.
+    await new AwsClients(api.config).cloudWatch.send(
+      new SetAlarmStateCommand({
+        AlarmName: names.alarmName('CPUUtilization'),
+        StateValue: 'ALARM',
+        StateReason: 'test',
+      }),
+    );
+    await api.app.get(FleetAlarms).refresh();
+    const firing = await http().get(`/v1/tenants/${tenant.id}`).set('authorization', sre).expect(200);
+    expect(firing.body.firingAlarms).toBe(1);
   });
 
   it('lists hosts newest first in pages, filtered by placement, tier and status', async () => {

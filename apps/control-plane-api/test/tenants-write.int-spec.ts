@@ -454,7 +454,7 @@ describe('tenant write routes', () => {
       .get(`/v1/tenants/${res.body.slug}/alarms`)
       .set('authorization', auth)
       .expect(200);
-    expect(none.body).toEqual({ items: [], readAt: expect.any(String) });
+    expect(none.body).toEqual({ items: [], readAt: expect.any(String), of: 'tenant', host: null });
 
     await api.app.get(TenantAlarms).put({
       name: `silo-${res.body.slug}-CPUUtilization`,

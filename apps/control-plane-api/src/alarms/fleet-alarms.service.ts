@@ -174,6 +174,21 @@ export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdow
     for (const alarm of fleet) {
       if (alarm.state === 'ALARM') firing.set(alarm.tenant.id, (firing.get(alarm.tenant.id) ?? 0) + 1);
     }
+    // A schema or pool tenant's alarms are its host's (`<prefix>-host-<name>-<metric>`): each
+    // tenant on a host with firing alarms counts them as its own.
+    const firingHosts = new Map<string, number>();
+    for (const [slug, list] of bySlug) {
+      const count = slug.startsWith('host-') ? list.filter((a) => a.state === 'ALARM').length : 0;
+      if (count) firingHosts.set(slug.slice('host-'.length), count);
+    }
+    if (firingHosts.size) {
+      const placed = await this.dataSource.query<{ id: string; name: string }[]>(
+        `SELECT t.id, h.name FROM tenants t JOIN hosts h ON h.id = t.host_id
+          WHERE t.status <> 'DELETED' AND h.name = ANY($1::text[])`,
+        [[...firingHosts.keys()]],
+      );
+      for (const t of placed) firing.set(t.id, firingHosts.get(t.name) ?? 0);
+    }
     return { readAt, fleet: fleet.sort(newestFirst), bySlug, firing };
   }
 }
