@@ -187,6 +187,12 @@ export function TenantPage({ session, id }: { session: Session; id: string }) {
             >
               {(list) => (
                 <>
+                  {list.of === 'host' && list.host ? (
+                    <p className="muted">
+                      The alarms of shared host {list.host.name}: this {t.placement} tenant has no instance of
+                      its own, and they concern every tenant on that host.
+                    </p>
+                  ) : null}
                   <table className="alarms">
                     <tbody>
                       {list.items.map((a) => (
@@ -243,6 +249,11 @@ export function TenantPage({ session, id }: { session: Session; id: string }) {
                 <dt>Schema</dt>
                 <dd>{t.database.schemaVersion ?? '–'}</dd>
               </dl>
+            ) : t.placement !== 'instance' ? (
+              <p className="muted">
+                {t.placement === 'pool' ? 'Rows in the pool database of' : 'A schema of its own on'} shared
+                host {t.host?.name ?? '(not placed yet)'}.
+              </p>
             ) : (
               <p className="muted">No instance yet.</p>
             )}
