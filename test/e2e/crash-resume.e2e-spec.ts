@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { AwsClients } from '../../libs/aws/src';
 import { controlPlaneDataSourceOptions, TenantEntity } from '../../libs/control-plane-db/src';
-import { TenantOnboarding } from '../../libs/provisioning/src';
+import { loadTierProfiles, TenantOnboarding } from '../../libs/provisioning/src';
 import { removeTenantInstance } from '../support/local-tenant-instance';
 import { builtEntry, SiloProcess } from '../support/silo-process';
 import { storedPasswordIs } from '../support/stored-password';
@@ -85,7 +85,7 @@ describe('provisioning survives SIGKILL of the worker', () => {
   }
 
   it('ends with every tenant ACTIVE, one instance each, master passwords that open their databases, and no password anywhere', async () => {
-    const onboarding = new TenantOnboarding(ds);
+    const onboarding = new TenantOnboarding(ds, { tiers: loadTierProfiles(config.tenants.tierProfilesFile) });
     for (const [i, tier] of TIERS.entries()) {
       tenants.push(
         (

@@ -10,6 +10,7 @@ import { TenantChanges } from './changes/tenant-changes.service';
 import { HostAllocator } from './hosts/host-allocator';
 import { HostQueries } from './hosts/host-queries.service';
 import { TenantOnboarding } from './onboarding/tenant-onboarding.service';
+import { TypeormSharedHosts } from './placements/shared-hosts';
 import { TenantQueries } from './queries/tenant-queries.service';
 import { reconcilerFleet } from './reconcile/fleet-check';
 import { Reconciliation } from './reconcile/reconciliation.service';
@@ -55,6 +56,8 @@ const sagaDepsProvider: Provider = {
     TENANT_DATABASE_HOST,
     TenantDatabaseAdmin,
     ProvisioningSettings,
+    DataSource,
+    HostAllocator,
   ],
   useFactory: (
     store: TypeormProvisioningStore,
@@ -64,7 +67,18 @@ const sagaDepsProvider: Provider = {
     host: TenantDatabaseHost,
     admin: TenantDatabaseAdmin,
     settings: ProvisioningSettings,
-  ): StepDeps => ({ store, rds, secrets, alarms, host, admin, settings }),
+    dataSource: DataSource,
+    allocator: HostAllocator,
+  ): StepDeps => ({
+    store,
+    rds,
+    secrets,
+    alarms,
+    host,
+    admin,
+    settings,
+    hosts: new TypeormSharedHosts(dataSource, allocator),
+  }),
 };
 
 @Module({

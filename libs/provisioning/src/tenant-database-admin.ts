@@ -6,6 +6,7 @@ import {
   retireAppLogin,
   setAppLogin,
   migrateTenantSchema,
+  readTenantLedger,
   terminateSessions,
   TenantMigrationError,
   type AppRolesResult,
@@ -16,6 +17,11 @@ import {
   type TenantMigrationSet,
 } from '@silo/tenant-schema';
 import type { TenantDatabaseEndpoint } from './backends/tenant-database-host';
+import {
+  deleteTenantRowsInBatches,
+  dropTenantSchemaObjects,
+  type TenantRowsDeletion,
+} from './placements/shared-host-data';
 import { classifyPgError } from './tenant-database-errors';
 
 export interface OwnerCredentials {
@@ -26,11 +32,15 @@ export interface OwnerCredentials {
 /** What the sagas do inside a tenant database, as its owner. */
 @Injectable()
 export class TenantDatabaseAdmin {
-  /** `app.login`: the login the app secret names (absent: the app role itself logs in). */
+  /**
+   * `app.login`: the login the app secret names (absent: the app role itself logs in).
+   * `app.schema`: the one schema the role reaches (default `app`); `app.tenantId`: the tenant its
+   * logins carry as `app.tenant_id` (instance and schema placements).
+   */
   async bootstrapAppRole(
     endpoint: TenantDatabaseEndpoint,
     owner: OwnerCredentials,
-    app: { role: string; login?: string; password: string },
+    app: { role: string; login?: string; password: string; schema?: string; tenantId?: string },
   ): Promise<AppRolesResult> {
     try {
       return await bootstrapAppRole(pgEndpoint(endpoint, owner), app);
@@ -109,6 +119,51 @@ export class TenantDatabaseAdmin {
       await dropAppRole(pgEndpoint(endpoint, owner), role);
     } catch (error) {
       throw classifyPgError(error, 'dropping the app role');
+    }
+  }
+
+  /**
+   * Removes a schema tenant from its host: its logins' sessions ended, its schema and ledger
+   * dropped, then its roles (`roles`, logins before the group that holds the grants). Idempotent.
+   */
+  async dropTenantSchema(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    spec: { schema: string; roles: string[] },
+  ): Promise<void> {
+    const pg = pgEndpoint(endpoint, owner);
+    try {
+      for (const role of spec.roles) await terminateSessions(pg, { user: role });
+      await dropTenantSchemaObjects(pg, spec.schema);
+      for (const role of spec.roles) await dropAppRole(pg, role);
+    } catch (error) {
+      throw classifyPgError(error, `dropping schema ${spec.schema}`);
+    }
+  }
+
+  /** Deletes a pooled tenant's rows in short batches; see {@link deleteTenantRowsInBatches}. */
+  async deleteTenantRows(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    spec: { tenantId: string; batchSize: number; maxBatches: number; lockTimeoutMs: number },
+  ): Promise<TenantRowsDeletion> {
+    try {
+      return await deleteTenantRowsInBatches(pgEndpoint(endpoint, owner), spec);
+    } catch (error) {
+      throw classifyPgError(error, 'deleting the tenant rows of the pool');
+    }
+  }
+
+  /** The newest version in a pool database's ledger (null: nothing applied). */
+  async poolSchemaVersion(endpoint: TenantDatabaseEndpoint, owner: OwnerCredentials): Promise<string | null> {
+    try {
+      const ledger = await readTenantLedger(pgEndpoint(endpoint, owner), {
+        placement: 'pool',
+        schema: 'app',
+      });
+      return ledger.at(-1)?.version ?? null;
+    } catch (error) {
+      throw classifyPgError(error, 'reading the pool ledger');
     }
   }
 }

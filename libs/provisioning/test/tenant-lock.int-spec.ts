@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { runDatabaseUrl } from '../../../test/support/test-services';
-import { uniqueToken } from '../../../test/support/test-config';
+import { testConfig, uniqueToken } from '../../../test/support/test-config';
 import { controlPlaneDataSourceOptions, TenantEntity } from '../../control-plane-db/src';
-import { TenantOnboarding, TypeormProvisioningStore } from '../src';
+import { loadTierProfiles, TenantOnboarding, TypeormProvisioningStore } from '../src';
 
 const open = (poolMax = 3) =>
   new DataSource(
@@ -75,10 +75,9 @@ describe('TypeormProvisioningStore.transition with a step completion', () => {
   });
 
   async function provisioningTenant(): Promise<string> {
-    const { tenant } = await new TenantOnboarding(ds).createTenant(
-      { slug: `atomic-${uniqueToken(3)}`, name: 'Atomic', tier: 'starter' },
-      CTX,
-    );
+    const { tenant } = await new TenantOnboarding(ds, {
+      tiers: loadTierProfiles(testConfig().tenants.tierProfilesFile),
+    }).createTenant({ slug: `atomic-${uniqueToken(3)}`, name: 'Atomic', tier: 'starter' }, CTX);
     await ds.getRepository(TenantEntity).update({ id: tenant.id }, { status: 'PROVISIONING' });
     return tenant.id;
   }

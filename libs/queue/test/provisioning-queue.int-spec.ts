@@ -4,7 +4,7 @@ import { testConfig, testQueuePrefix, uniqueToken } from '../../../test/support/
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { testServices } from '../../../test/support/test-services';
 import { controlPlaneDataSourceOptions, OutboxMessageEntity } from '../../control-plane-db/src';
-import { TenantOnboarding, tierPriority } from '../../provisioning/src';
+import { DEFAULT_TIER_PROFILES, TenantOnboarding, tierPriority } from '../../provisioning/src';
 import { OutboxRelay, ProvisioningQueue, startQueueWorker, type JobHandler, type QueueWorker } from '../src';
 
 jest.setTimeout(60_000);
@@ -128,7 +128,7 @@ describe('the outbox relay', () => {
 
   it('hands a new tenant’s job to Redis, and retries later when Redis is unreachable', async () => {
     const prefix = testQueuePrefix();
-    const { tenant } = await new TenantOnboarding(ds).createTenant(
+    const { tenant } = await new TenantOnboarding(ds, { tiers: DEFAULT_TIER_PROFILES }).createTenant(
       { slug: `relay-${uniqueToken(2)}`, name: 'Relay', tier: 'enterprise' },
       { actor: 'ops-test', correlationId: 'relay' },
     );

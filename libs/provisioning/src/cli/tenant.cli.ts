@@ -9,6 +9,7 @@ import { isTierName, slugProblem, TenantError, TIER_NAMES } from '@silo/core';
 import { userInfo } from 'node:os';
 import { DataSource } from 'typeorm';
 import { TenantOnboarding } from '../onboarding/tenant-onboarding.service';
+import { loadTierProfiles } from '../tiers';
 
 const USAGE = `usage:
   npm run tenant -- create <slug> <tier> [name]   create a tenant; the worker provisions it
@@ -56,10 +57,9 @@ async function main(argv: string[]): Promise<number> {
         if (problem) throw new CliError(`slug ${JSON.stringify(slug)} ${problem}`);
         if (!isTierName(tier)) throw new CliError(`tier must be one of ${TIER_NAMES.join(', ')}`);
         if (await tenants.findOneBy({ slug })) throw new CliError(`slug ${slug} is taken`);
-        const { tenant } = await new TenantOnboarding(ds).createTenant(
-          { slug, tier, name: name.join(' ') || slug },
-          ctx,
-        );
+        const { tenant } = await new TenantOnboarding(ds, {
+          tiers: loadTierProfiles(config.tenants.tierProfilesFile),
+        }).createTenant({ slug, tier, name: name.join(' ') || slug }, ctx);
         out(
           `created ${tenant.slug} (${tenant.id}), ${tenant.tier}, PENDING; follow it with: npm run tenant -- show ${slug}`,
         );
@@ -97,7 +97,9 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'delete': {
         const t = await bySlug(args[0]);
-        await new TenantOnboarding(ds).requestDeletion(t.id, ctx);
+        await new TenantOnboarding(ds, {
+          tiers: loadTierProfiles(config.tenants.tierProfilesFile),
+        }).requestDeletion(t.id, ctx);
         out(`${t.slug} is DEPROVISIONING; follow it with: npm run tenant -- show ${t.slug}`);
         return 0;
       }

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   IdempotencyKeyEntity,
   OPEN_CHANGE_STATUSES,
@@ -12,6 +12,7 @@ import {
   TenantError,
   TenantErrorCode,
   transition,
+  type Placement,
   type TenantStatus,
   type TierName,
 } from '@silo/core';
@@ -24,6 +25,7 @@ import {
   tierPriority,
 } from '../jobs/provisioning-jobs';
 import { writeOutboxJob } from '../jobs/outbox';
+import { ProvisioningSettings } from '../saga/provisioning-settings';
 import type { SagaContext } from '../store/provisioning-store';
 import { isUniqueViolation } from '../store/unique-violation';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
@@ -63,10 +65,14 @@ let claimsSinceSweep = 0;
  */
 @Injectable()
 export class TenantOnboarding {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    /** The tier profiles: a new tenant's placement is its tier's. */
+    @Inject(ProvisioningSettings) private readonly settings: Pick<ProvisioningSettings, 'tiers'>,
+  ) {}
 
   /**
-   * A new PENDING tenant and its provisioning job. A taken slug is a {@link TenantError}
+   * A new PENDING tenant, with its tier's placement, and its provisioning job. A taken slug is a {@link TenantError}
    * SLUG_TAKEN, decided by the unique index, so that of two racing requests exactly one wins.
    * With an idempotency claim, a key already used for the same request answers that request's
    * tenant; used for another request, IDEMPOTENCY_KEY_REUSED.
@@ -89,6 +95,7 @@ export class TenantOnboarding {
             name: input.name,
             tier: input.tier,
             status: 'PENDING',
+            placement: this.placementOf(input.tier),
             createdBy: ctx.actor,
           }),
         );
@@ -118,6 +125,12 @@ export class TenantOnboarding {
       }
       throw error;
     }
+  }
+
+  private placementOf(tier: TierName): Placement {
+    const profile = this.settings.tiers[tier];
+    if (!profile) throw new Error(`no tier profile for ${tier}`);
+    return profile.placement;
   }
 
   /**

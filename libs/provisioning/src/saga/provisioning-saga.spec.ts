@@ -8,6 +8,7 @@ import pino from 'pino';
 import { awsError, FakeAws } from '../../../aws/src/testing/fake-aws';
 import type { TenantDatabaseEndpoint, TenantDatabaseHost } from '../backends/tenant-database-host';
 import { InMemoryProvisioningStore } from '../testing/in-memory-provisioning-store';
+import { INSTANCE_TIER_PROFILES } from '../testing/instance-tier-profiles';
 import { PROVISION_STEPS } from './provisioning-steps';
 import { ProvisioningSaga, type SagaOutcome } from './provisioning-saga';
 import { ProvisioningSettings } from './provisioning-settings';
@@ -51,6 +52,15 @@ function harness() {
     retireAppLogin: jest.fn(() => Promise.resolve()),
     terminateSessions: jest.fn(() => Promise.resolve({ terminated: 0, remaining: 0 })),
     checkLogin: jest.fn(() => Promise.resolve()),
+    dropTenantSchema: jest.fn(() => Promise.resolve()),
+    deleteTenantRows: jest.fn(() => Promise.resolve({ deleted: 0, done: true })),
+    poolSchemaVersion: jest.fn(() => Promise.resolve('0001')),
+  };
+  // Instance tenants only: a shared tenant here would be a bug in the test.
+  const hosts = {
+    place: jest.fn(() => Promise.reject(new Error('no shared tenants in this spec'))),
+    host: jest.fn(() => Promise.reject(new Error('no shared tenants in this spec'))),
+    release: jest.fn(() => Promise.reject(new Error('no shared tenants in this spec'))),
   };
   let clock = new Date('2026-11-22T12:00:00Z').getTime();
   const saga = new ProvisioningSaga(
@@ -61,7 +71,9 @@ function harness() {
       alarms: new TenantAlarms(clients),
       host,
       admin: admin,
-      settings: new ProvisioningSettings(config),
+      // Every tier on its own instance: this spec is about instance tenants.
+      settings: new ProvisioningSettings(config, INSTANCE_TIER_PROFILES),
+      hosts,
     },
     pino({ level: 'silent' }),
     () => new Date(clock),
@@ -282,6 +294,8 @@ describe('ProvisioningSaga, per tier', () => {
         role: 'silo_ordered_app',
         login: 'silo_ordered_app_a',
         password: secretJson('silo/ordered/app').password,
+        schema: 'app',
+        tenantId: tenant.id,
       },
     );
     expect(h.store.tenants.get(tenant.id)).toMatchObject({
@@ -586,6 +600,8 @@ describe('ProvisioningSaga, permanent failures and compensation', () => {
     expect(h.admin.bootstrapAppRole).toHaveBeenLastCalledWith(ENDPOINT, expect.anything(), {
       role: 'silo_legacy_app',
       password: secretJson('silo/legacy/app').password,
+      schema: 'app',
+      tenantId: tenant.id,
     });
   });
 

@@ -1,4 +1,3 @@
-import { appLoginRoles } from '@silo/tenant-schema';
 import {
   ProvisioningError,
   ProvisioningErrorCode,
@@ -10,20 +9,13 @@ import type { SagaContext, SagaLog, StepRecord, TenantRecord } from '../store/pr
 import { backoffDelay } from './backoff';
 import { StepJournal } from './step-journal';
 import { passUnderTenantLock } from './tenant-pass';
-import {
-  PROVISION_STEPS,
-  ProvisioningSteps,
-  type ProvisionStep,
-  type StepDeps,
-  type StepRun,
-} from './provisioning-steps';
-import { ALARM_METRICS } from './tenant-alarm-specs';
+import type { PlacementLifecycle, PlacementLifecycles } from '../placements/placement-lifecycle';
+import { placementLifecycles } from '../placements/placement-lifecycles';
+import type { StepDeps, StepRun } from './provisioning-steps';
 
 /** What the job should do after one pass of a saga. */
 export type SagaOutcome =
   { kind: 'finished'; status: TenantStatus | 'MISSING' } | { kind: 'delay'; delayMs: number; reason: string };
-
-type UndoResult = { kind: 'done' } | { kind: 'wait'; reason: string };
 
 const SAGA = 'provision' as const;
 
@@ -31,17 +23,18 @@ const SAGA = 'provision' as const;
  * Drives a tenant from PENDING to ACTIVE, one recorded step at a time, or, when a step fails
  * for good, undoes what this tenant's run created (in reverse) and leaves it FAILED with the
  * reason. One call is one pass: it returns when the tenant is settled or when the job must come
- * back later (an instance still creating, a retryable failure), never sleeping in between.
+ * back later (an instance or a host still creating, a retryable failure), never sleeping in
+ * between. Which steps there are is the tenant's placement's ({@link PlacementLifecycle}).
  */
 export class ProvisioningSaga {
-  private readonly steps: ProvisioningSteps;
+  private readonly placements: PlacementLifecycles;
 
   constructor(
     private readonly deps: StepDeps,
     private readonly log: SagaLog,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.steps = new ProvisioningSteps(deps, log);
+    this.placements = placementLifecycles(deps, log, now);
   }
 
   async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
@@ -76,17 +69,19 @@ export class ProvisioningSaga {
     }
 
     const run = this.stepRun(tenant, ctx);
+    const placement = this.placements[tenant.placement];
     const records = await store.getSteps(tenant.id, SAGA);
-    if (tenant.failure) return this.compensate(run, records);
+    if (tenant.failure) return this.compensate(placement, run, records);
 
     const startedAt = tenant.sagaStartedAt ?? this.now();
     const journal = this.journal(run);
-    for (const [position, step] of PROVISION_STEPS.entries()) {
+    for (const [position, step] of placement.provisionSteps.entries()) {
       const record = records.get(step);
       if (record?.status === 'done') continue;
 
       if (this.now().getTime() - startedAt.getTime() > settings.deadlineMs) {
         return this.fail(
+          placement,
           run,
           step,
           position,
@@ -100,13 +95,13 @@ export class ProvisioningSaga {
 
       const attempts = await journal.started(step, position, record);
       try {
-        const result = await this.steps.run(step, run, journal.completion(step, position, attempts));
+        const result = await placement.provision(step, run, journal.completion(step, position, attempts));
         if (result.kind === 'wait') {
           const delayMs = backoffDelay(attempts, settings.wait.initialDelayMs, settings.wait.maxDelayMs);
           await journal.waiting(step, position, record, result.reason);
           return { kind: 'delay', delayMs, reason: `${step}: ${result.reason}` };
         }
-        if (!result.recorded) await journal.completed(step, position, attempts);
+        if (!result.recorded) await journal.completed(step, position, attempts, result.data);
         if (step === 'activate') return { kind: 'finished', status: 'ACTIVE' };
         run.tenant = (await store.getTenant(tenant.id))!;
       } catch (error) {
@@ -130,15 +125,16 @@ export class ProvisioningSaga {
               `${step} still failing after ${failures} attempts: ${failure.message}`,
             )
           : failure;
-        return this.fail(run, step, position, final, records);
+        return this.fail(placement, run, step, position, final, records);
       }
     }
     return { kind: 'finished', status: 'ACTIVE' };
   }
 
   private async fail(
+    placement: PlacementLifecycle,
     run: StepRun,
-    step: ProvisionStep,
+    step: string,
     position: number,
     error: ProvisioningError,
     records: Map<string, StepRecord>,
@@ -157,22 +153,26 @@ export class ProvisioningSaga {
       run.ctx,
     );
     run.tenant = { ...run.tenant, failure };
-    return this.compensate(run, await store.getSteps(run.tenant.id, SAGA).catch(() => records));
+    return this.compensate(placement, run, await store.getSteps(run.tenant.id, SAGA).catch(() => records));
   }
 
   /**
    * Undoes, newest first, every step this run started. Each undo is idempotent, touches only
    * resources tagged for this tenant, and is retried (with backoff, without limit) until done.
    */
-  private async compensate(run: StepRun, records: Map<string, StepRecord>): Promise<SagaOutcome> {
+  private async compensate(
+    placement: PlacementLifecycle,
+    run: StepRun,
+    records: Map<string, StepRecord>,
+  ): Promise<SagaOutcome> {
     const { store, settings } = this.deps;
     const journal = this.journal(run);
-    for (const [position, step] of [...PROVISION_STEPS.entries()].reverse()) {
+    for (const [position, step] of [...placement.provisionSteps.entries()].reverse()) {
       const record = records.get(step);
       if (!record || record.attempts === 0 || record.status === 'compensated') continue;
-      let result: UndoResult;
+      let result;
       try {
-        result = await this.undo(step, run);
+        result = await placement.undo(step, run);
       } catch (error) {
         if (!(error instanceof ProvisioningError)) throw error;
         const failure = error;
@@ -205,46 +205,6 @@ export class ProvisioningSaga {
       run.ctx,
     );
     return { kind: 'finished', status: 'FAILED' };
-  }
-
-  private async undo(step: ProvisionStep, run: StepRun): Promise<UndoResult> {
-    const { rds, secrets, alarms, host } = this.deps;
-    const { names, tenant } = run;
-    switch (step) {
-      case 'activate':
-      case 'run-migrations':
-      case 'publish-connection':
-        // Nothing of their own outside the database, which goes with the instance.
-        return { kind: 'done' };
-      case 'create-alarms':
-        await alarms.delete(ALARM_METRICS.map((m) => names.alarmName(m)));
-        return { kind: 'done' };
-      case 'bootstrap-database':
-        await secrets.delete(names.appSecretName, { force: true }, tenant.id);
-        return { kind: 'done' };
-      case 'wait-available':
-        await host.remove({
-          identifier: names.instanceIdentifier,
-          roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
-        });
-        return { kind: 'done' };
-      case 'create-instance': {
-        const outcome = await rds.delete(names.instanceIdentifier, { ownerTenantId: tenant.id });
-        // An instance still being created is waited for, never abandoned; one being deleted
-        // counts as undone only once RDS no longer knows it.
-        if (outcome === 'busy') return { kind: 'wait', reason: 'instance cannot be deleted yet' };
-        if (
-          (outcome === 'deleting' || outcome === 'already-deleting') &&
-          (await rds.describe(names.instanceIdentifier))
-        ) {
-          return { kind: 'wait', reason: 'instance is being deleted' };
-        }
-        return { kind: 'done' };
-      }
-      case 'prepare-credentials':
-        await secrets.delete(names.masterSecretName, { force: true }, tenant.id);
-        return { kind: 'done' };
-    }
   }
 
   private journal(run: StepRun): StepJournal {

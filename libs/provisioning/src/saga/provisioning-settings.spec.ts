@@ -18,7 +18,7 @@ describe('ProvisioningSettings', () => {
 
   it('loads the built-in tenant migrations when no directory is configured', () => {
     const settings = new ProvisioningSettings(loadConfig({ env: BASE, envFile: false }));
-    expect(settings.migrations.newest).toBe('0001');
+    expect(settings.migrations.newest).toBe('0002');
     expect(settings.migrationTimeouts).toEqual({ lockTimeoutMs: 10_000, statementTimeoutMs: 1_800_000 });
   });
 

@@ -5,8 +5,13 @@ import {
   TERMINAL_INSTANCE_STATES,
   type SecretJson,
 } from '@silo/aws';
-import { ProvisioningError, ProvisioningErrorCode, type TenantResourceNames } from '@silo/core';
-import { appLoginRoles, TenantMigrationError } from '@silo/tenant-schema';
+import { APP_SCHEMA, ProvisioningError, ProvisioningErrorCode, type TenantResourceNames } from '@silo/core';
+import {
+  appLoginRoles,
+  TenantMigrationError,
+  type MigrationTarget,
+  type TenantMigrateResult,
+} from '@silo/tenant-schema';
 import type { TenantDatabaseEndpoint, TenantDatabaseHost } from '../backends/tenant-database-host';
 import type {
   ProvisioningStore,
@@ -15,6 +20,7 @@ import type {
   StepCompletion,
   TenantRecord,
 } from '../store/provisioning-store';
+import type { SharedHosts } from '../placements/shared-hosts';
 import type { OwnerCredentials, TenantDatabaseAdmin } from '../tenant-database-admin';
 import type { TierProfile } from '../tiers';
 import { generatePassword } from './passwords';
@@ -55,6 +61,8 @@ export interface StepDeps {
   host: TenantDatabaseHost;
   admin: TenantDatabaseAdmin;
   settings: ProvisioningSettings;
+  /** Shared tenants' places on hosts (`schema` and `pool` placements). */
+  hosts: SharedHosts;
 }
 
 const DONE: StepResult = { kind: 'done' };
@@ -204,74 +212,29 @@ export class ProvisioningSteps {
    * the first of the alternating logins (`…_app_a`), a member of the app role that holds the grants.
    */
   private async bootstrapDatabase(run: StepRun): Promise<StepResult> {
-    const { tenant, names, tags } = run;
-    const { secrets, store, admin, settings } = this.deps;
+    const { tenant, names } = run;
     const endpoint = this.endpoint(tenant, names);
-    const value = {
-      ...connectionFields(endpoint, names),
-      username: appLoginRoles(names.appRole)[0],
-      password: generatePassword(),
-    };
-    const { arn, created } = await secrets.create(names.appSecretName, value, {
-      tags,
-      kmsKeyId: settings.kmsKeyId,
-      ownerTenantId: tenant.id,
+    await bootstrapTenantApp(this.deps, run, {
+      endpoint,
+      owner: await this.owner(run),
+      connection: connectionFields(endpoint, names),
+      schema: APP_SCHEMA,
+      log: this.log,
     });
-    await store.updateDatabaseFacts(tenant.id, { appSecretArn: arn });
-    // A re-run keeps the user and password already stored, so the roles converge to the secret
-    // (the app role itself, when an earlier version of this step wrote the secret).
-    const stored = created ? value : await secrets.read(names.appSecretName);
-    const { username, password } = stored ?? {};
-    if (
-      typeof password !== 'string' ||
-      !password ||
-      (username !== names.appRole && !appLoginRoles(names.appRole).includes(String(username)))
-    ) {
-      throw new ProvisioningError(
-        ProvisioningErrorCode.INCONSISTENT_STATE,
-        `secret ${names.appSecretName} has no password or names a user other than the app logins`,
-      );
-    }
-    const { revokedMemberships } = await admin.bootstrapAppRole(endpoint, await this.owner(run), {
-      role: names.appRole,
-      ...(username !== names.appRole && { login: String(username) }),
-      password,
-    });
-    if (revokedMemberships.length > 0) {
-      this.log?.warn(
-        { tenantId: tenant.id, revokedMemberships },
-        'revoked role memberships granted to the app roles by hand',
-      );
-    }
     return DONE;
   }
 
   /** The newest version of the tenant schema, whatever a rollout running meanwhile targets. */
   private async runMigrations(run: StepRun): Promise<StepResult> {
     const { tenant, names } = run;
-    const { admin, settings, store } = this.deps;
-    let result;
-    try {
-      result = await admin.runMigrations(
-        this.endpoint(tenant, names),
-        await this.owner(run),
-        settings.migrations,
-        {
-          ...settings.migrationTimeouts,
-          appliedBy: 'provision',
-          tenant: tenant.slug,
-        },
-      );
-    } catch (error) {
-      if (!(error instanceof TenantMigrationError)) throw error;
-      throw new ProvisioningError(
-        error.retryable
-          ? ProvisioningErrorCode.DATABASE_UNAVAILABLE
-          : ProvisioningErrorCode.DATABASE_REJECTED,
-        error.message,
-        { cause: error },
-      );
-    }
+    const { store } = this.deps;
+    const result = await migrateForProvisioning(
+      this.deps,
+      this.endpoint(tenant, names),
+      await this.owner(run),
+      tenant.slug,
+      { placement: 'instance', schema: APP_SCHEMA, tenantId: tenant.id },
+    );
     await store.updateDatabaseFacts(tenant.id, { schemaVersion: result.schemaVersion });
     return DONE;
   }
@@ -333,7 +296,96 @@ export class ProvisioningSteps {
   }
 }
 
-function connectionFields(endpoint: TenantDatabaseEndpoint, names: TenantResourceNames): SecretJson {
+/**
+ * Writes the tenant's app secret (`<prefix>/<slug>/app`: `connection` and the first app login
+ * with a new password) unless it exists, then makes the app role and that login converge to the
+ * stored secret in `endpoint`'s database, reaching `schema` only, with the tenant as the logins'
+ * `app.tenant_id`. The secret comes first, so a crash between the two never loses the password;
+ * a re-run keeps the user and password already stored (the app role itself, when an earlier
+ * version wrote the secret).
+ */
+export async function bootstrapTenantApp(
+  deps: Pick<StepDeps, 'secrets' | 'store' | 'admin' | 'settings'>,
+  run: StepRun,
+  spec: {
+    endpoint: TenantDatabaseEndpoint;
+    owner: OwnerCredentials;
+    connection: SecretJson;
+    schema: string;
+    log?: SagaLog;
+  },
+): Promise<void> {
+  const { tenant, names, tags } = run;
+  const { secrets, store, admin, settings } = deps;
+  const value = {
+    ...spec.connection,
+    username: appLoginRoles(names.appRole)[0],
+    password: generatePassword(),
+  };
+  const { arn, created } = await secrets.create(names.appSecretName, value, {
+    tags,
+    kmsKeyId: settings.kmsKeyId,
+    ownerTenantId: tenant.id,
+  });
+  await store.updateDatabaseFacts(tenant.id, { appSecretArn: arn });
+  const stored = created ? value : await secrets.read(names.appSecretName);
+  const { username, password } = stored ?? {};
+  if (
+    typeof password !== 'string' ||
+    !password ||
+    (username !== names.appRole && !appLoginRoles(names.appRole).includes(String(username)))
+  ) {
+    throw new ProvisioningError(
+      ProvisioningErrorCode.INCONSISTENT_STATE,
+      `secret ${names.appSecretName} has no password or names a user other than the app logins`,
+    );
+  }
+  const { revokedMemberships } = await admin.bootstrapAppRole(spec.endpoint, spec.owner, {
+    role: names.appRole,
+    ...(username !== names.appRole && { login: String(username) }),
+    password,
+    schema: spec.schema,
+    tenantId: tenant.id,
+  });
+  if (revokedMemberships.length > 0) {
+    spec.log?.warn(
+      { tenantId: tenant.id, revokedMemberships },
+      'revoked role memberships granted to the app roles by hand',
+    );
+  }
+}
+
+/**
+ * Provisioning's run of the tenant migrations into `into`: the newest version, applied as
+ * `provision`; a refused or failed migration a ProvisioningError (retryable when running again may
+ * succeed).
+ */
+export async function migrateForProvisioning(
+  deps: Pick<StepDeps, 'admin' | 'settings'>,
+  endpoint: TenantDatabaseEndpoint,
+  owner: OwnerCredentials,
+  slug: string,
+  into: MigrationTarget,
+): Promise<TenantMigrateResult> {
+  const { admin, settings } = deps;
+  try {
+    return await admin.runMigrations(endpoint, owner, settings.migrations, {
+      ...settings.migrationTimeouts,
+      appliedBy: 'provision',
+      tenant: slug,
+      into,
+    });
+  } catch (error) {
+    if (!(error instanceof TenantMigrationError)) throw error;
+    throw new ProvisioningError(
+      error.retryable ? ProvisioningErrorCode.DATABASE_UNAVAILABLE : ProvisioningErrorCode.DATABASE_REJECTED,
+      error.message,
+      { cause: error },
+    );
+  }
+}
+
+export function connectionFields(endpoint: TenantDatabaseEndpoint, names: TenantResourceNames): SecretJson {
   return {
     engine: 'postgres',
     host: endpoint.host,

@@ -1,4 +1,4 @@
-import type { TenantStatus, TierName } from '@silo/core';
+import type { Placement, TenantStatus, TierName } from '@silo/core';
 
 export type Saga = 'provision' | 'deprovision' | 'modify' | 'rotate';
 export type StepStatus = 'pending' | 'running' | 'waiting' | 'done' | 'failed' | 'compensated';
@@ -10,6 +10,10 @@ export interface TenantRecord {
   name: string;
   tier: TierName;
   status: TenantStatus;
+  /** Where the tenant's data lives, recorded from its tier's profile at onboarding. */
+  placement: Placement;
+  /** The shared host it is placed on (`schema`, `pool`); null for an instance tenant or one not placed. */
+  hostId: string | null;
   provisioningRun: number;
   sagaStartedAt: Date | null;
   failure: { code: string; message: string; step: string } | null;
@@ -73,6 +77,11 @@ export interface TransitionPatch {
   sagaStartedAt?: Date | null;
   failure?: TenantRecord['failure'];
   completeStep?: StepCompletion;
+  /**
+   * A shared tenant leaving its host (to DELETED): under the host's placements lock, and when no
+   * tenant counts against the host any more, its `empty_since` is recorded with the change.
+   */
+  releasePlace?: true;
 }
 
 /** The logging a saga does (a pino logger bound to the tenant and job fits). */

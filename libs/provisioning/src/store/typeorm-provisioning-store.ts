@@ -1,7 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { ProvisioningStepEntity, TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
-import { TenantError, TenantErrorCode, transition, type TenantStatus } from '@silo/core';
+import {
+  TenantError,
+  TenantErrorCode,
+  transition,
+  type SharedPlacement,
+  type TenantStatus,
+} from '@silo/core';
 import { DataSource, type EntityManager } from 'typeorm';
+import { lockHostPool } from '../hosts/host-pool-lock';
+import { recordHostEmptyIfSo } from '../placements/shared-hosts';
 import {
   stepDonePatch,
   type EventInput,
@@ -70,6 +78,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
   ): Promise<void> {
     transition(from, to);
     await this.dataSource.transaction(async (em) => {
+      const hostId = patch.releasePlace ? await lockTenantHostPool(em, tenantId) : null;
       const set: Partial<TenantEntity> = { status: to };
       if (patch.sagaStartedAt !== undefined) set.sagaStartedAt = patch.sagaStartedAt;
       if (patch.failure !== undefined) {
@@ -87,6 +96,7 @@ export class TypeormProvisioningStore implements ProvisioningStore {
         throw new TenantError(TenantErrorCode.ILLEGAL_TRANSITION, `tenant ${tenantId} is no longer ${from}`);
       }
       await appendTenantEvent(em, tenantId, event, ctx);
+      if (hostId) await recordHostEmptyIfSo(em, hostId);
       const done = patch.completeStep;
       if (done) {
         await writeStep(em, tenantId, done.saga, done, stepDonePatch(done.finishedAt));
@@ -179,6 +189,20 @@ export class TypeormProvisioningStore implements ProvisioningStore {
   }
 }
 
+/**
+ * Takes the placements lock of the tenant's host (the one placements take, so the host's count
+ * does not change under the caller) and returns the host's id; null for a tenant with no host.
+ */
+async function lockTenantHostPool(em: EntityManager, tenantId: string): Promise<string | null> {
+  const [placed] = await em.query<Array<{ host_id: string; placement: SharedPlacement; tier: string }>>(
+    `SELECT t.host_id, h.placement, h.tier FROM tenants t JOIN hosts h ON h.id = t.host_id WHERE t.id = $1`,
+    [tenantId],
+  );
+  if (!placed) return null;
+  await lockHostPool(em, placed.placement, placed.tier);
+  return placed.host_id;
+}
+
 /** Creates or updates the step's row in the tenant's current provisioning run (or latest change). */
 async function writeStep(
   em: EntityManager,
@@ -229,6 +253,8 @@ function toRecord(row: TenantEntity): TenantRecord {
     name: row.name,
     tier: row.tier,
     status: row.status,
+    placement: row.placement,
+    hostId: row.hostId,
     provisioningRun: row.provisioningRun,
     sagaStartedAt: row.sagaStartedAt,
     failure:

@@ -1,4 +1,4 @@
-import { transition as lifecycle, type TenantStatus, type TierName } from '@silo/core';
+import { transition as lifecycle, type Placement, type TenantStatus, type TierName } from '@silo/core';
 import { randomUUID } from 'node:crypto';
 import {
   stepDonePatch,
@@ -38,14 +38,25 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
   readonly tenants = new Map<string, TenantRecord>();
   readonly steps = new Map<string, Map<string, StepRecord>>();
   readonly events: RecordedEvent[] = [];
+  /** Tenants whose change released their place on a host (TransitionPatch.releasePlace). */
+  readonly releasedPlaces: string[] = [];
 
-  addTenant(input: { slug: string; tier: TierName; status?: TenantStatus; id?: string }): TenantRecord {
+  addTenant(input: {
+    slug: string;
+    tier: TierName;
+    status?: TenantStatus;
+    id?: string;
+    placement?: Placement;
+    hostId?: string | null;
+  }): TenantRecord {
     const tenant: TenantRecord = {
       id: input.id ?? randomUUID(),
       slug: input.slug,
       name: input.slug,
       tier: input.tier,
       status: input.status ?? 'PENDING',
+      placement: input.placement ?? 'instance',
+      hostId: input.hostId ?? null,
       provisioningRun: 1,
       sagaStartedAt: null,
       failure: null,
@@ -78,6 +89,7 @@ export class InMemoryProvisioningStore implements ProvisioningStore {
     t.status = lifecycle(from, to);
     if (patch.sagaStartedAt !== undefined) t.sagaStartedAt = patch.sagaStartedAt;
     if (patch.failure !== undefined) t.failure = patch.failure;
+    if (patch.releasePlace) this.releasedPlaces.push(tenantId);
     this.record(tenantId, event, ctx);
     const done = patch.completeStep;
     if (done) {
