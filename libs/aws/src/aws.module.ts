@@ -4,10 +4,27 @@ import { FleetInventory } from './fleet-inventory.adapter';
 import { QueueMetrics } from './queue-metrics.adapter';
 import { RdsInstances } from './rds-instances.adapter';
 import { TenantAlarms } from './tenant-alarms.adapter';
+import { TenantExports } from './tenant-exports.adapter';
 import { TenantSecrets } from './tenant-secrets.adapter';
 
 @Module({
-  providers: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms, FleetInventory, QueueMetrics],
-  exports: [AwsClients, RdsInstances, TenantSecrets, TenantAlarms, FleetInventory, QueueMetrics],
+  providers: [
+    AwsClients,
+    RdsInstances,
+    TenantSecrets,
+    TenantAlarms,
+    FleetInventory,
+    QueueMetrics,
+    TenantExports,
+  ],
+  exports: [
+    AwsClients,
+    RdsInstances,
+    TenantSecrets,
+    TenantAlarms,
+    FleetInventory,
+    QueueMetrics,
+    TenantExports,
+  ],
 })
 export class AwsModule {}

@@ -36,3 +36,12 @@ export {
   type QueueDepth,
 } from './queue-metrics.adapter';
 export { TenantSecrets, type SecretJson } from './tenant-secrets.adapter';
+export {
+  EXPORT_PART_BYTES,
+  RETAIN_UNTIL_TAG,
+  tenantExportKey,
+  TenantExports,
+  type StoredTenantExport,
+  type TenantExportKind,
+  type TenantExportOptions,
+} from './tenant-exports.adapter';
