@@ -19,6 +19,14 @@ RUN npm run build && npm prune --omit=dev \
     && find node_modules -mindepth 1 -maxdepth 1 -type d -empty -delete
 
 FROM node:24-bookworm-slim
+# pg_dump, with which the worker exports a schema tenant's schema before deleting it. From the
+# PostgreSQL project's repository (its key ships in Debian's postgresql-common): pg_dump refuses a
+# server newer than itself, Debian 12's is 15, and hosts run 16; 17 dumps every server from 9.2 on.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates postgresql-common \
+    && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+    && apt-get install -y --no-install-recommends postgresql-client-17 \
+    && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production LOG_FORMAT=json HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build /app/package.json ./
