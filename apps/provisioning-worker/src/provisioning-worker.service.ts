@@ -9,7 +9,14 @@ import {
 import { SiloConfig } from '@silo/config';
 import {
   backoffDelay,
+  CREATE_HOST_JOB,
+  DEFAULT_HOST_SWEEP_INTERVAL_MS,
+  DELETE_HOST_JOB,
   DELETE_ORPHANS_JOB,
+  HostSaga,
+  HostSweep,
+  SWEEP_HOSTS_JOB,
+  SWEEP_HOSTS_SCHEDULER,
   ChangeStore,
   DEPROVISION_TENANT_JOB,
   DeprovisioningSaga,
@@ -81,6 +88,8 @@ export class ProvisioningWorkerService
     private readonly relay: OutboxRelay,
     private readonly queue: ProvisioningQueue,
     private readonly changes: ChangeStore,
+    private readonly hostSaga: HostSaga,
+    private readonly hostSweep: HostSweep,
   ) {
     this.handlers = {
       [PROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new ProvisioningSaga(this.deps, log)),
@@ -92,6 +101,9 @@ export class ProvisioningWorkerService
         this.runSaga(job, (log) => new ModifySaga(this.deps, this.changes, this.inventory, log)),
       [ROTATE_CREDENTIALS_JOB]: (job) =>
         this.runSaga(job, (log) => new RotationSaga(this.deps, this.changes, log)),
+      [CREATE_HOST_JOB]: (job) => this.runHostSaga(job, 'create'),
+      [DELETE_HOST_JOB]: (job) => this.runHostSaga(job, 'delete'),
+      [SWEEP_HOSTS_JOB]: (job) => this.sweepHosts(job),
     };
   }
 
@@ -120,10 +132,11 @@ export class ProvisioningWorkerService
         // Every replica upserts the same scheduler (one reconcile job per interval in all), at
         // start and again each interval: a Redis flush must not stop the passes that repair it.
         this.scheduleReconcile();
-        this.scheduleTimer = setInterval(
-          () => this.scheduleReconcile(),
-          this.config.worker.reconcile.intervalMs,
-        );
+        this.scheduleHostSweep();
+        this.scheduleTimer = setInterval(() => {
+          this.scheduleReconcile();
+          this.scheduleHostSweep();
+        }, this.config.worker.reconcile.intervalMs);
         this.scheduleTimer.unref();
         this.worker.on('failed', (job, error) =>
           this.logger.error(
@@ -161,6 +174,41 @@ export class ProvisioningWorkerService
       return { kind: 'delay', delayMs: outcome.delayMs };
     }
     log.info({ status: outcome.status }, 'saga settled');
+    return { kind: 'finished' };
+  }
+
+  /** One pass of a shared host's create or delete saga; the job carries the host's id only. */
+  private async runHostSaga(job: QueueJob, saga: 'create' | 'delete'): Promise<JobOutcome> {
+    const hostId = typeof job.data.hostId === 'string' ? job.data.hostId : '';
+    const log = this.pino.logger.child({ hostId, jobId: job.id, job: job.name });
+    if (!hostId) {
+      log.error('host job without a hostId; dropped');
+      return { kind: 'finished' };
+    }
+    const ctx = { actor: ACTOR, correlationId: job.id };
+    const outcome =
+      saga === 'create'
+        ? await this.hostSaga.create(hostId, ctx, log)
+        : await this.hostSaga.delete(hostId, ctx, log);
+    if (outcome.kind === 'delay') {
+      log.debug({ delayMs: outcome.delayMs, reason: outcome.reason }, 'job delayed');
+      return { kind: 'delay', delayMs: outcome.delayMs };
+    }
+    log.info({ status: outcome.status }, 'host saga settled');
+    return { kind: 'finished' };
+  }
+
+  /** Records empty hosts and begins deleting those empty past the grace period; their delete jobs are relayed at once. */
+  private async sweepHosts(job: QueueJob): Promise<JobOutcome> {
+    const log = this.pino.logger.child({ jobId: job.id, job: job.name });
+    try {
+      const result = await this.hostSweep.sweep(log);
+      if (result.deleting.length) void this.relay.relayOnce().catch(() => undefined);
+      log.info({ ...result, graceMs: this.hostSweep.graceMs }, 'host sweep done');
+    } catch (error) {
+      // The next scheduled sweep is the retry.
+      log.error({ err: error instanceof Error ? error.message : String(error) }, 'host sweep failed');
+    }
     return { kind: 'finished' };
   }
 
@@ -243,6 +291,16 @@ export class ProvisioningWorkerService
       .catch((error: unknown) =>
         this.logger.warn(
           `could not schedule reconcile passes: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+      );
+  }
+
+  private scheduleHostSweep(): void {
+    void this.queue
+      .schedule(SWEEP_HOSTS_SCHEDULER, DEFAULT_HOST_SWEEP_INTERVAL_MS, SWEEP_HOSTS_JOB)
+      .catch((error: unknown) =>
+        this.logger.warn(
+          `could not schedule host sweeps: ${error instanceof Error ? error.message : String(error)}`,
         ),
       );
   }

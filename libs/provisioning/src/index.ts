@@ -9,6 +9,7 @@ export {
   type TenantDatabaseHost,
 } from './backends/tenant-database-host';
 export * from './jobs/provisioning-jobs';
+export * from './jobs/host-jobs';
 export {
   TenantOnboarding,
   type CreatedTenant,

@@ -8,6 +8,7 @@ import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from './backends/tenant
 import { ChangeStore } from './changes/change-store';
 import { TenantChanges } from './changes/tenant-changes.service';
 import { HostAllocator } from './hosts/host-allocator';
+import { HOST_EXPORTS, HOST_PROVIDERS } from './hosts/host-providers';
 import { HostQueries } from './hosts/host-queries.service';
 import { TenantOnboarding } from './onboarding/tenant-onboarding.service';
 import { TypeormSharedHosts } from './placements/shared-hosts';
@@ -111,6 +112,7 @@ const sagaDepsProvider: Provider = {
     hostProvider,
     sagaDepsProvider,
     reconcilerFleetProvider,
+    ...HOST_PROVIDERS,
   ],
   exports: [
     ProvisioningSettings,
@@ -127,6 +129,7 @@ const sagaDepsProvider: Provider = {
     SAGA_DEPS,
     RECONCILER_FLEET,
     AwsModule,
+    ...HOST_EXPORTS,
   ],
 })
 export class ProvisioningModule {}

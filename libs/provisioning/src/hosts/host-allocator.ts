@@ -1,6 +1,7 @@
 import { HostEntity, PLACEABLE_HOST_STATUSES, TenantEntity } from '@silo/control-plane-db';
 import { hostName, hostResourceNames, type SharedPlacement } from '@silo/core';
 import { DataSource, type EntityManager } from 'typeorm';
+import { writeCreateHostJob } from '../jobs/host-jobs';
 import type { ProvisioningSettings } from '../saga/provisioning-settings';
 import type { HostCapacity, SharedTierProfile } from '../tiers';
 import { HostError, HostErrorCode } from './host.errors';
@@ -22,7 +23,10 @@ export interface TenantPlacement {
   host: HostEntity;
   /** Tenants on the host after this placement (DELETED ones do not count). */
   tenantsPlaced: number;
-  /** True when this call made the host record (status `creating`): its saga is still to run. */
+  /**
+   * True when this call made the host record (status `creating`); its create job was written to
+   * the outbox in the same transaction.
+   */
   hostCreated: boolean;
   /** True when the tenant was already on the host before this call. */
   alreadyPlaced: boolean;
@@ -132,7 +136,7 @@ export class HostAllocator {
     );
     const name = hostName(request.placement, request.tier, next);
     const hosts = em.getRepository(HostEntity);
-    return hosts.save(
+    const host = await hosts.save(
       hosts.create({
         name,
         placement: request.placement,
@@ -148,8 +152,12 @@ export class HostAllocator {
         error: null,
         emptySince: null,
         deletedAt: null,
+        schemaVersion: null,
       }),
     );
+    // The host exists exactly when its create saga is queued: both commit with the placement.
+    await writeCreateHostJob(em, host.id);
+    return host;
   }
 }
 

@@ -1,5 +1,6 @@
 import { HostEntity } from '@silo/control-plane-db';
 import { DataSource, type EntityManager } from 'typeorm';
+import { writeDeleteHostJob } from '../jobs/host-jobs';
 import { countPlaced } from './host-allocator';
 import { HostError, HostErrorCode } from './host.errors';
 import { lockHostPool } from './host-pool-lock';
@@ -14,9 +15,10 @@ export class HostRetirement {
   constructor(private readonly dataSource: DataSource) {}
 
   /**
-   * Moves the host to `deleting`. Refuses a host with tenants placed (HOST_HAS_TENANTS) and one
-   * still being created (HOST_BUSY: its create saga finishes or fails first). A host already
-   * `deleting` or `deleted` is answered as it is.
+   * Moves the host to `deleting` and writes its delete job to the outbox in the same
+   * transaction. Refuses a host with tenants placed (HOST_HAS_TENANTS) and one still being
+   * created (HOST_BUSY: its create saga finishes or fails first). A host already `deleting` or
+   * `deleted` is answered as it is.
    */
   beginDeletion(hostId: string): Promise<HostEntity> {
     return this.dataSource.transaction(async (em) => {
@@ -39,6 +41,7 @@ export class HostRetirement {
         );
       }
       await em.query(`UPDATE hosts SET status = 'deleting', updated_at = now() WHERE id = $1`, [host.id]);
+      await writeDeleteHostJob(em, host.id);
       return lockedHost(em, hostId);
     });
   }
@@ -49,7 +52,8 @@ export class HostRetirement {
    * many hosts it changed.
    */
   async recordEmptyHosts(now: Date = new Date()): Promise<number> {
-    const rows = await this.dataSource.query<Array<{ id: string }>>(
+    // An UPDATE answers [rows, row count] through TypeORM's query().
+    const [, changed] = await this.dataSource.query<[unknown, number]>(
       `UPDATE hosts h
           SET empty_since = CASE WHEN p.placed = 0 THEN $1::timestamptz END, updated_at = now()
          FROM (SELECT h2.id,
@@ -60,7 +64,7 @@ export class HostRetirement {
         RETURNING h.id`,
       [now],
     );
-    return rows.length;
+    return changed;
   }
 
   /** Available hosts empty for at least `graceMs` (by `empty_since`), oldest first: due for deletion. */

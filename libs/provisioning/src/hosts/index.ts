@@ -16,3 +16,25 @@ export {
   type HostWithTenants,
 } from './host-queries.service';
 export { HostRetirement } from './host-retirement';
+export { hostAlarmNames, hostAlarmSpecs, hostFinalSnapshotIdentifier } from './host-alarm-specs';
+export { HOST_ID_TAG, HostAwsResources, taggedForHost } from './host-aws-resources';
+export { HostCreateSaga, type HostSagaOutcome } from './host-create-saga';
+export {
+  HOST_CREATE_STEPS,
+  hostCreateSteps,
+  hostProfile,
+  type HostCreateStep,
+  type HostSagaDeps,
+} from './host-create-steps';
+export { HOST_DELETE_STEPS, HostDeleteSaga, type HostDeleteStep } from './host-delete-saga';
+export type { HostSagaLog } from './host-journal';
+export { readHostMetrics, type HostCount, type HostFill, type HostMetrics } from './host-metrics';
+export { HostSaga, type HostConnection } from './host-saga';
+export { hostLockKey, HostStepStore } from './host-step-store';
+export {
+  DEFAULT_EMPTY_HOST_GRACE_MS,
+  DEFAULT_HOST_SWEEP_INTERVAL_MS,
+  HostSweep,
+  type HostSweepOptions,
+  type HostSweepResult,
+} from './host-sweep';

@@ -1,4 +1,5 @@
 import type { TierName } from '@silo/core';
+import { HOST_JOB_NAMES } from './host-jobs';
 
 export const PROVISION_TENANT_JOB = 'provision-tenant';
 export const DEPROVISION_TENANT_JOB = 'deprovision-tenant';
@@ -22,6 +23,7 @@ export const PROVISIONING_JOB_NAMES = [
   DELETE_ORPHANS_JOB,
   MODIFY_TENANT_JOB,
   ROTATE_CREDENTIALS_JOB,
+  ...HOST_JOB_NAMES,
 ] as const;
 
 /** Ids only: the worker reads everything else from the control plane and Secrets Manager. */
