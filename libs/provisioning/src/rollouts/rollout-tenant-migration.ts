@@ -1,7 +1,14 @@
 import { SchemaRolloutTenantEntity, TenantEntity } from '@silo/control-plane-db';
-import { ProvisioningError, ProvisioningErrorCode, tenantResourceNames, tenantTags } from '@silo/core';
+import {
+  APP_SCHEMA,
+  ProvisioningError,
+  ProvisioningErrorCode,
+  tenantResourceNames,
+  tenantTags,
+} from '@silo/core';
 import { TenantMigrationError, type TenantMigrateResult } from '@silo/tenant-schema';
 import type { DataSource, EntityManager } from 'typeorm';
+import { SharedHostSteps } from '../placements/shared-host-steps';
 import { backoffDelay } from '../saga/backoff';
 import type { SagaOutcome } from '../saga/provisioning-saga';
 import { ProvisioningSteps, type StepDeps } from '../saga/provisioning-steps';
@@ -149,12 +156,51 @@ export class RolloutTenantMigration {
       ctx,
       secretValues: new Map(),
     };
-    return admin.runMigrations(steps.endpoint(tenant, names), await steps.owner(run), settings.migrations, {
+    const options = {
       ...settings.migrationTimeouts,
       target,
       appliedBy: `rollout:${rolloutId}`,
       tenant: tenant.slug,
-    });
+    };
+    // The migration target is the placement's: the tenant's own database, its schema on its
+    // host, or its host's pool database (shared by every pooled tenant of the host: the first of
+    // them a rollout reaches applies what is pending, the others find it applied).
+    switch (tenant.placement) {
+      case 'instance':
+        return admin.runMigrations(
+          steps.endpoint(tenant, names),
+          await steps.owner(run),
+          settings.migrations,
+          {
+            ...options,
+            into: { placement: 'instance', schema: APP_SCHEMA, tenantId: tenant.id },
+          },
+        );
+      case 'schema': {
+        const { endpoint, owner } = await new SharedHostSteps(this.deps, 'schema').hostAccess(run);
+        return admin.runMigrations(endpoint, owner, settings.migrations, {
+          ...options,
+          into: { placement: 'schema', schema: names.tenantSchema, tenantId: tenant.id },
+        });
+      }
+      case 'pool': {
+        const { host, endpoint, owner } = await new SharedHostSteps(this.deps, 'pool').hostAccess(run);
+        const result = await admin.runMigrations(endpoint, owner, settings.migrations, {
+          ...options,
+          tenant: `${tenant.slug} (pool of host ${host.name})`,
+          into: { placement: 'pool', schema: APP_SCHEMA },
+        });
+        // The pool's version is its host's; a newer one recorded by another pass stays.
+        if (result.schemaVersion !== null) {
+          await this.dataSource.query(
+            `UPDATE hosts SET schema_version = $2, updated_at = now()
+              WHERE id = $1 AND (schema_version IS NULL OR schema_version::numeric < $2::numeric)`,
+            [host.id, result.schemaVersion],
+          );
+        }
+        return result;
+      }
+    }
   }
 
   /** A dispatched tenant back to pending, untouched, if it is still this dispatch's. */
