@@ -1,5 +1,12 @@
 import { Module, type Provider } from '@nestjs/common';
-import { AwsModule, FleetInventory, RdsInstances, TenantAlarms, TenantSecrets } from '@silo/aws';
+import {
+  AwsModule,
+  FleetInventory,
+  RdsInstances,
+  TenantAlarms,
+  TenantExports,
+  TenantSecrets,
+} from '@silo/aws';
 import { SiloConfig } from '@silo/config';
 import { DataSource } from 'typeorm';
 import { LocalPostgresDatabaseHost } from './backends/local-postgres-database-host';
@@ -59,6 +66,7 @@ const sagaDepsProvider: Provider = {
     ProvisioningSettings,
     DataSource,
     HostAllocator,
+    TenantExports,
   ],
   useFactory: (
     store: TypeormProvisioningStore,
@@ -70,6 +78,7 @@ const sagaDepsProvider: Provider = {
     settings: ProvisioningSettings,
     dataSource: DataSource,
     allocator: HostAllocator,
+    exports: TenantExports,
   ): StepDeps => ({
     store,
     rds,
@@ -79,6 +88,7 @@ const sagaDepsProvider: Provider = {
     admin,
     settings,
     hosts: new TypeormSharedHosts(dataSource, allocator),
+    exports,
   }),
 };
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Readable } from 'node:stream';
 import {
   bootstrapAppRole,
   checkLogin,
@@ -6,8 +7,14 @@ import {
   retireAppLogin,
   setAppLogin,
   migrateTenantSchema,
-  readTenantLedger,
+  appLoginRoles,
+  deleteTenantRows,
+  dropTenantSchema,
+  dumpTenantSchema,
+  exportTenantRows,
   terminateSessions,
+  type DeletedTenantRows,
+  type DroppedTenantSchema,
   TenantMigrationError,
   type AppRolesResult,
   type TerminatedSessions,
@@ -17,11 +24,6 @@ import {
   type TenantMigrationSet,
 } from '@silo/tenant-schema';
 import type { TenantDatabaseEndpoint } from './backends/tenant-database-host';
-import {
-  deleteTenantRowsInBatches,
-  dropTenantSchemaObjects,
-  type TenantRowsDeletion,
-} from './placements/shared-host-data';
 import { classifyPgError } from './tenant-database-errors';
 
 export interface OwnerCredentials {
@@ -123,48 +125,52 @@ export class TenantDatabaseAdmin {
   }
 
   /**
-   * Removes a schema tenant from its host: its logins' sessions ended, its schema and ledger
-   * dropped, then its roles (`roles`, logins before the group that holds the grants). Idempotent.
+   * Removes a schema tenant from its host: its logins' sessions ended, then its schema, ledger,
+   * app role and logins dropped in one transaction (dropTenantSchema). Idempotent.
    */
   async dropTenantSchema(
     endpoint: TenantDatabaseEndpoint,
     owner: OwnerCredentials,
-    spec: { schema: string; roles: string[] },
-  ): Promise<void> {
+    spec: { schema: string; role: string },
+  ): Promise<DroppedTenantSchema> {
     const pg = pgEndpoint(endpoint, owner);
     try {
-      for (const role of spec.roles) await terminateSessions(pg, { user: role });
-      await dropTenantSchemaObjects(pg, spec.schema);
-      for (const role of spec.roles) await dropAppRole(pg, role);
+      for (const login of appLoginRoles(spec.role)) await terminateSessions(pg, { user: login });
+      return await dropTenantSchema(pg, spec);
     } catch (error) {
       throw classifyPgError(error, `dropping schema ${spec.schema}`);
     }
   }
 
-  /** Deletes a pooled tenant's rows in short batches; see {@link deleteTenantRowsInBatches}. */
+  /** Deletes a pooled tenant's rows in short batches, children first (deleteTenantRows). */
   async deleteTenantRows(
     endpoint: TenantDatabaseEndpoint,
     owner: OwnerCredentials,
-    spec: { tenantId: string; batchSize: number; maxBatches: number; lockTimeoutMs: number },
-  ): Promise<TenantRowsDeletion> {
+    spec: { tenantId: string; lockTimeoutMs?: number },
+  ): Promise<DeletedTenantRows> {
     try {
-      return await deleteTenantRowsInBatches(pgEndpoint(endpoint, owner), spec);
+      return await deleteTenantRows(pgEndpoint(endpoint, owner), spec);
     } catch (error) {
       throw classifyPgError(error, 'deleting the tenant rows of the pool');
     }
   }
 
-  /** The newest version in a pool database's ledger (null: nothing applied). */
-  async poolSchemaVersion(endpoint: TenantDatabaseEndpoint, owner: OwnerCredentials): Promise<string | null> {
-    try {
-      const ledger = await readTenantLedger(pgEndpoint(endpoint, owner), {
-        placement: 'pool',
-        schema: 'app',
-      });
-      return ledger.at(-1)?.version ?? null;
-    } catch (error) {
-      throw classifyPgError(error, 'reading the pool ledger');
-    }
+  /** A `pg_dump` (custom format) of a schema tenant's schema, as a stream (dumpTenantSchema). */
+  dumpTenantSchema(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    spec: { schema: string; tenantId: string },
+  ): Readable {
+    return dumpTenantSchema(pgEndpoint(endpoint, owner), { ...spec, format: 'custom' });
+  }
+
+  /** A pooled tenant's rows of every tenant table, as an NDJSON stream (exportTenantRows). */
+  exportTenantRows(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    spec: { tenantId: string },
+  ): Readable {
+    return exportTenantRows(pgEndpoint(endpoint, owner), spec);
   }
 }
 

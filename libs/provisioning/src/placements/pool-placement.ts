@@ -11,16 +11,8 @@ import { SharedHostSteps, type HostAccess } from './shared-host-steps';
 
 export const POOL_PROVISION_STEPS = ['place', 'wait-host', 'activate'] as const;
 
-/**
- * The data export (the tenant's rows of each table to S3) comes first once the offboarding
- * blocks are wired in; until then the rows are deleted with no export.
- */
-export const POOL_DEPROVISION_STEPS = ['delete-rows', 'mark-deleted'] as const;
-
-/** Rows per delete; each batch is one short transaction. */
-export const POOL_DELETE_BATCH_ROWS = 1000;
-/** Batches per pass of the delete-rows step; more rows left make the job come back. */
-export const POOL_DELETE_BATCHES_PER_PASS = 200;
+/** The tenant's rows of each table go to S3 before they are deleted. */
+export const POOL_DEPROVISION_STEPS = ['export-rows', 'delete-rows', 'mark-deleted'] as const;
 
 /**
  * `pool`: the tenant's rows in the shared tables of its host's pool database, under the
@@ -46,15 +38,14 @@ export class PoolPlacement implements PlacementLifecycle {
       case 'wait-host':
         return this.shared.waitHost(run);
       case 'activate': {
-        const access = await this.shared.hostAccess(run);
-        const schemaVersion = await this.deps.admin.poolSchemaVersion(access.endpoint, access.owner);
-        if (!schemaVersion) {
+        const { host } = await this.shared.hostAccess(run);
+        if (!host.schemaVersion) {
           throw new ProvisioningError(
             ProvisioningErrorCode.INCONSISTENT_STATE,
-            `the pool database of host ${access.host.name} has no migration applied`,
+            `host ${host.name} is available, but no schema version of its pool database is recorded`,
           );
         }
-        await this.deps.store.updateDatabaseFacts(run.tenant.id, { schemaVersion });
+        await this.deps.store.updateDatabaseFacts(run.tenant.id, { schemaVersion: host.schemaVersion });
         return this.shared.activate(run, completion);
       }
       default:
@@ -69,10 +60,7 @@ export class PoolPlacement implements PlacementLifecycle {
       case 'wait-host': {
         // A tenant that never became ACTIVE has no rows; deleting any is what keeps this safe.
         const access = await this.shared.reachableHost(run);
-        if (access) {
-          const { done } = await this.deleteRows(run, access);
-          if (!done) return { kind: 'wait', reason: 'more rows of the tenant to delete' };
-        }
+        if (access) await this.deleteRows(run, access);
         return { kind: 'done' };
       }
       case 'place':
@@ -85,12 +73,16 @@ export class PoolPlacement implements PlacementLifecycle {
 
   async deprovision(step: string, run: StepRun, completion: StepCompletion): Promise<PlacementStepResult> {
     switch (step) {
+      case 'export-rows':
+        return this.shared.exportData(run, 'rows', ({ endpoint, owner }) =>
+          this.deps.admin.exportTenantRows(endpoint, owner, { tenantId: run.tenant.id }),
+        );
       case 'delete-rows': {
         const access = await this.shared.reachableHost(run);
         if (!access) return { kind: 'done', data: { skipped: 'the tenant has no host that answers' } };
-        const { deleted, done } = await this.deleteRows(run, access);
-        if (!done) return { kind: 'wait', reason: `${deleted} rows deleted, more to go` };
-        return { kind: 'done', data: { host: access.host.name } };
+        const { rows, batches } = await this.deleteRows(run, access);
+        const deleted = Object.values(rows).reduce((sum, n) => sum + n, 0);
+        return { kind: 'done', data: { host: access.host.name, rowsDeleted: deleted, batches } };
       }
       case 'mark-deleted':
         return this.shared.markDeleted(run, completion);
@@ -99,12 +91,8 @@ export class PoolPlacement implements PlacementLifecycle {
     }
   }
 
+  /** In batches of 1000 rows, each its own transaction under a 2 s lock_timeout (deleteTenantRows' defaults). */
   private deleteRows(run: StepRun, access: HostAccess) {
-    return this.deps.admin.deleteTenantRows(access.endpoint, access.owner, {
-      tenantId: run.tenant.id,
-      batchSize: POOL_DELETE_BATCH_ROWS,
-      maxBatches: POOL_DELETE_BATCHES_PER_PASS,
-      lockTimeoutMs: this.deps.settings.migrationTimeouts.lockTimeoutMs,
-    });
+    return this.deps.admin.deleteTenantRows(access.endpoint, access.owner, { tenantId: run.tenant.id });
   }
 }

@@ -1,5 +1,3 @@
-import { appLoginRoles } from '@silo/tenant-schema';
-import type { TenantResourceNames } from '@silo/core';
 import {
   bootstrapTenantApp,
   migrateForProvisioning,
@@ -23,11 +21,13 @@ export const SCHEMA_PROVISION_STEPS = [
   'activate',
 ] as const;
 
-/**
- * The data export (a `pg_dump` of the schema to S3) comes first once the offboarding blocks are
- * wired in; until then the tenant's schema is dropped with no export.
- */
-export const SCHEMA_DEPROVISION_STEPS = ['drop-schema', 'schedule-secret-deletion', 'mark-deleted'] as const;
+/** The schema's `pg_dump` goes to S3 before anything of the tenant is removed. */
+export const SCHEMA_DEPROVISION_STEPS = [
+  'export-schema',
+  'drop-schema',
+  'schedule-secret-deletion',
+  'mark-deleted',
+] as const;
 
 const DONE: PlacementStepResult = { kind: 'done' };
 
@@ -106,6 +106,13 @@ export class SchemaPlacement implements PlacementLifecycle {
 
   async deprovision(step: string, run: StepRun, completion: StepCompletion): Promise<PlacementStepResult> {
     switch (step) {
+      case 'export-schema':
+        return this.shared.exportData(run, 'schema-dump', ({ endpoint, owner }) =>
+          this.deps.admin.dumpTenantSchema(endpoint, owner, {
+            schema: run.names.tenantSchema,
+            tenantId: run.tenant.id,
+          }),
+        );
       case 'drop-schema': {
         const host = await this.removeFromHost(run);
         return host
@@ -129,7 +136,7 @@ export class SchemaPlacement implements PlacementLifecycle {
   }
 
   /**
-   * Drops the tenant's schema, ledger and roles on its host; the host's name, or null when the
+   * Drops the tenant's schema, ledger, app role and logins on its host; the host's name, or null when the
    * tenant has no host that answers (never placed, or a failed or deleted host, whose database
    * goes with it).
    */
@@ -138,15 +145,10 @@ export class SchemaPlacement implements PlacementLifecycle {
     if (!access) return null;
     await this.deps.admin.dropTenantSchema(access.endpoint, access.owner, {
       schema: run.names.tenantSchema,
-      roles: tenantRoles(run.names),
+      role: run.names.appRole,
     });
     return access.host.name;
   }
-}
-
-/** The tenant's roles on its host: its logins, then the app role that holds the grants. */
-function tenantRoles(names: TenantResourceNames): string[] {
-  return [...appLoginRoles(names.appRole), names.appRole];
 }
 
 /** The app secret's connection fields: the host's endpoint and instance. */

@@ -1,3 +1,5 @@
+import { tenantExportKey, type TenantExportKind } from '@silo/aws';
+import type { Readable } from 'node:stream';
 import {
   hostResourceNames,
   ProvisioningError,
@@ -10,6 +12,7 @@ import { placementRequestOf } from '../hosts/host-allocator';
 import type { StepDeps, StepRun } from '../saga/provisioning-steps';
 import type { StepCompletion } from '../store/provisioning-store';
 import type { OwnerCredentials } from '../tenant-database-admin';
+import { classifyPgError } from '../tenant-database-errors';
 import { isSharedTierProfile } from '../tiers';
 import type { PlacementStepResult } from './placement-lifecycle';
 import type { SharedHostView } from './shared-hosts';
@@ -106,6 +109,37 @@ export class SharedHostSteps {
       ctx,
     );
     return { kind: 'done', recorded: true };
+  }
+
+  /**
+   * Exports the tenant's data before it is removed: `body` streamed to an encrypted S3 object
+   * `<prefix>/exports/<slug>/<timestamp>.<ext>` with the tenant's tags and a retention of
+   * TENANT_EXPORT_RETENTION_DAYS. The timestamp is when deletion was requested, so a re-run after
+   * a crash writes the same object again rather than a second one. A tenant with no host that
+   * answers (never placed, a failed or deleted host) has nothing to export.
+   */
+  async exportData(
+    run: StepRun,
+    kind: Extract<TenantExportKind, 'schema-dump' | 'rows'>,
+    body: (access: HostAccess) => Readable,
+  ): Promise<PlacementStepResult> {
+    const access = await this.reachableHost(run);
+    if (!access) return { kind: 'done', data: { skipped: 'the tenant has no host that answers' } };
+    const { settings, exports } = this.deps;
+    const { tenant, tags } = run;
+    const at = tenant.sagaStartedAt ?? new Date();
+    const key = tenantExportKey(settings.prefix, tenant.slug, kind, at);
+    try {
+      const stored = await exports.put(key, body(access), {
+        kind,
+        kmsKeyId: settings.kmsKeyId,
+        tags,
+        retainUntil: new Date(at.getTime() + settings.exportRetentionDays * 86_400_000),
+      });
+      return { kind: 'done', data: { bucket: stored.bucket, key: stored.key, bytes: stored.bytes } };
+    } catch (error) {
+      throw classifyPgError(error, `exporting the data of ${tenant.slug}`);
+    }
   }
 
   /** Undoes `place`: the tenant's place given back (idempotent). */

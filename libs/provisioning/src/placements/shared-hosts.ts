@@ -15,6 +15,8 @@ export interface SharedHostView {
   /** Null until the host's instance is available. */
   endpoint: { host: string; port: number } | null;
   error: HostFailure | null;
+  /** A pool host's pool database: the newest tenant migration its saga applied (null for schema hosts). */
+  schemaVersion: string | null;
 }
 
 /** The control-plane side of a shared tenant's place on a host. */
@@ -93,5 +95,6 @@ function viewOf(row: HostEntity): SharedHostView {
     endpoint:
       row.endpointHost && row.endpointPort ? { host: row.endpointHost, port: row.endpointPort } : null,
     error: row.error,
+    schemaVersion: row.schemaVersion,
   };
 }

@@ -52,10 +52,18 @@ function harness() {
     retireAppLogin: jest.fn(() => Promise.resolve()),
     terminateSessions: jest.fn(() => Promise.resolve({ terminated: 0, remaining: 0 })),
     checkLogin: jest.fn(() => Promise.resolve()),
-    dropTenantSchema: jest.fn(() => Promise.resolve()),
-    deleteTenantRows: jest.fn(() => Promise.resolve({ deleted: 0, done: true })),
-    poolSchemaVersion: jest.fn(() => Promise.resolve('0001')),
+    dropTenantSchema: jest.fn(() =>
+      Promise.resolve({ schemaDropped: false, ledgerDropped: false, rolesDropped: [] }),
+    ),
+    deleteTenantRows: jest.fn(() => Promise.resolve({ rows: {}, batches: 0 })),
+    dumpTenantSchema: jest.fn(() => {
+      throw new Error('no shared tenants in this spec');
+    }),
+    exportTenantRows: jest.fn(() => {
+      throw new Error('no shared tenants in this spec');
+    }),
   };
+  const exports = { put: jest.fn(() => Promise.reject(new Error('no shared tenants in this spec'))) };
   // Instance tenants only: a shared tenant here would be a bug in the test.
   const hosts = {
     place: jest.fn(() => Promise.reject(new Error('no shared tenants in this spec'))),
@@ -74,6 +82,7 @@ function harness() {
       // Every tier on its own instance: this spec is about instance tenants.
       settings: new ProvisioningSettings(config, INSTANCE_TIER_PROFILES),
       hosts,
+      exports,
     },
     pino({ level: 'silent' }),
     () => new Date(clock),

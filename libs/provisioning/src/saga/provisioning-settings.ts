@@ -15,6 +15,8 @@ export class ProvisioningSettings {
   readonly securityGroupIds: readonly string[];
   readonly alarmActions: readonly string[];
   readonly secretRecoveryWindowDays: number;
+  /** How long a deleted shared tenant's data export is kept (its `silo:retain-until`). */
+  readonly exportRetentionDays: number;
   /** How long a credential rotation keeps the previous app login after the secret moved. */
   readonly rotationDrainMs: number;
   readonly deadlineMs: number;
@@ -42,6 +44,7 @@ export class ProvisioningSettings {
         ? [config.tenants.alarmTopicArn]
         : [];
     this.secretRecoveryWindowDays = config.tenants.secretRecoveryWindowDays;
+    this.exportRetentionDays = config.tenants.exports.retentionDays;
     this.rotationDrainMs = config.worker.rotation.drainMs;
     this.deadlineMs = config.worker.deadlineMs;
     this.stepMaxAttempts = config.worker.stepMaxAttempts;

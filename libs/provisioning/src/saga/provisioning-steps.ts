@@ -1,6 +1,7 @@
 import {
   RdsInstances,
   TenantAlarms,
+  TenantExports,
   TenantSecrets,
   TERMINAL_INSTANCE_STATES,
   type SecretJson,
@@ -63,6 +64,8 @@ export interface StepDeps {
   settings: ProvisioningSettings;
   /** Shared tenants' places on hosts (`schema` and `pool` placements). */
   hosts: SharedHosts;
+  /** Where a deleted shared tenant's data is exported to (S3). */
+  exports: Pick<TenantExports, 'put'>;
 }
 
 const DONE: StepResult = { kind: 'done' };
