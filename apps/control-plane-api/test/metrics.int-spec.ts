@@ -1,3 +1,4 @@
+import { DataSource } from 'typeorm';
 import type { SiloConfig } from '@silo/config';
 import { type TenantStatus, type TierName } from '@silo/core';
 import { TenantOnboarding, TypeormProvisioningStore } from '@silo/provisioning';
@@ -24,6 +25,7 @@ const COLLECTORS = [
   'schema_versions',
   'rollout_tenants',
   'reconcile',
+  'hosts',
 ];
 const ctx = { actor: 'metrics-test', correlationId: 'metrics' };
 
@@ -172,6 +174,15 @@ describe('GET /metrics', () => {
       'silo_jobs_total{job="reconcile",outcome="completed"}': 0,
       'silo_jobs_total{job="reconcile",outcome="delayed"}': 0,
       'silo_jobs_total{job="reconcile",outcome="failed"}': 0,
+      'silo_jobs_total{job="create-host",outcome="completed"}': 0,
+      'silo_jobs_total{job="create-host",outcome="delayed"}': 0,
+      'silo_jobs_total{job="create-host",outcome="failed"}': 0,
+      'silo_jobs_total{job="delete-host",outcome="completed"}': 0,
+      'silo_jobs_total{job="delete-host",outcome="delayed"}': 0,
+      'silo_jobs_total{job="delete-host",outcome="failed"}': 0,
+      'silo_jobs_total{job="sweep-hosts",outcome="completed"}': 0,
+      'silo_jobs_total{job="sweep-hosts",outcome="delayed"}': 0,
+      'silo_jobs_total{job="sweep-hosts",outcome="failed"}': 0,
     });
     expect(family(metrics, 'silo_provisioning_step_duration_seconds')).toEqual({
       ...histogram('deprovision', 'delete-instance', [2]),
@@ -204,6 +215,47 @@ describe('GET /metrics', () => {
       silo_tenants: 'gauge',
       silo_metrics_collector_up: 'gauge',
       process_cpu_user_seconds_total: 'counter',
+    });
+  });
+
+  it('reports shared hosts by placement and status, and each live host’s tenants against its capacity', async () => {
+    const ds = api.app.get(DataSource);
+    const [host] = await ds.query<{ id: string }[]>(
+      `INSERT INTO hosts (name, placement, tier, ordinal, status, instance_identifier, endpoint_host, endpoint_port,
+                          database_name, capacity_tenants, connection_budget)
+       VALUES ('pool-starter-001', 'pool', 'starter', 1, 'available', 'silo-host-pool-starter-001', '127.0.0.1', 5432,
+               'silo', 3, 20) RETURNING id`,
+    );
+    await ds.query(
+      `INSERT INTO hosts (name, placement, tier, ordinal, status, instance_identifier, database_name, capacity_tenants,
+                          connection_budget, deleted_at)
+       VALUES ('schema-pro-001', 'schema', 'pro', 1, 'deleted', 'silo-host-schema-pro-001', 'silo', 5, 20, now())`,
+    );
+    for (const [slug, status] of [
+      ['pooled-a', 'ACTIVE'],
+      ['pooled-b', 'SUSPENDED'],
+      ['pooled-gone', 'DELETED'],
+    ]) {
+      await ds.query(
+        `INSERT INTO tenants (slug, name, tier, status, placement, host_id) VALUES ($1, $1, 'starter', $2, 'pool', $3)`,
+        [slug, status, host.id],
+      );
+    }
+    const metrics = await eventually(async () => {
+      const m = await scrape();
+      expect(m.samples['silo_host_tenants{host="pool-starter-001",placement="pool",tier="starter"}']).toBe(2);
+      return m;
+    });
+    expect(
+      Object.fromEntries(Object.entries(family(metrics, 'silo_hosts')).filter(([, n]) => n !== 0)),
+    ).toEqual({
+      'silo_hosts{placement="pool",status="available"}': 1,
+      'silo_hosts{placement="schema",status="deleted"}': 1,
+    });
+    expect(Object.keys(family(metrics, 'silo_hosts'))).toHaveLength(2 * 5);
+    // A deleted host has no fill.
+    expect(family(metrics, 'silo_host_capacity_tenants')).toEqual({
+      'silo_host_capacity_tenants{host="pool-starter-001",placement="pool",tier="starter"}': 3,
     });
   });
 

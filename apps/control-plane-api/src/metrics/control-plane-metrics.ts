@@ -1,4 +1,4 @@
-import { ORPHAN_TYPES, ROLLOUT_TENANT_STATES } from '@silo/control-plane-db';
+import { HOST_STATUSES, ORPHAN_TYPES, ROLLOUT_TENANT_STATES } from '@silo/control-plane-db';
 import { TENANT_STATUSES, TIER_NAMES } from '@silo/core';
 import { FINDING_KINDS, FINDING_SEVERITIES, PROVISIONING_JOB_NAMES } from '@silo/provisioning';
 import { JOB_OUTCOMES } from '@silo/queue';
@@ -10,6 +10,7 @@ import {
   type MetricsSnapshot,
 } from './metrics-snapshots.service';
 import { PrecomputedHistogram } from './precomputed-histogram';
+import { SHARED_PLACEMENTS } from '../hosts/host.requests';
 
 /**
  * The API's registry: process metrics of this replica, and the control plane's cluster-wide
@@ -126,6 +127,49 @@ export function controlPlaneRegistry(snapshot: () => Promise<MetricsSnapshot>): 
       if (!reconcile) return;
       for (const type of ORPHAN_TYPES) this.set({ type }, 0);
       for (const { type, count } of reconcile.orphans) this.set({ type }, count);
+    },
+  });
+
+  new Gauge({
+    name: 'silo_hosts',
+    help: 'Shared hosts by placement and status (deleted ones included).',
+    labelNames: ['placement', 'status'],
+    registers: [registry],
+    async collect() {
+      const { hosts } = await snapshot();
+      this.reset();
+      if (!hosts) return;
+      for (const placement of SHARED_PLACEMENTS) {
+        for (const status of HOST_STATUSES) this.set({ placement, status }, 0);
+      }
+      for (const { placement, status, hosts: count } of hosts.byStatus)
+        this.set({ placement, status }, count);
+    },
+  });
+
+  new Gauge({
+    name: 'silo_host_tenants',
+    help: 'Tenants placed on each shared host that is not deleted (DELETED tenants do not count).',
+    labelNames: ['host', 'placement', 'tier'],
+    registers: [registry],
+    async collect() {
+      const { hosts } = await snapshot();
+      this.reset();
+      for (const h of hosts?.fill ?? [])
+        this.set({ host: h.name, placement: h.placement, tier: h.tier }, h.tenantsPlaced);
+    },
+  });
+
+  new Gauge({
+    name: 'silo_host_capacity_tenants',
+    help: 'How many tenants each shared host that is not deleted takes (its tier profile’s capacity when it was made).',
+    labelNames: ['host', 'placement', 'tier'],
+    registers: [registry],
+    async collect() {
+      const { hosts } = await snapshot();
+      this.reset();
+      for (const h of hosts?.fill ?? [])
+        this.set({ host: h.name, placement: h.placement, tier: h.tier }, h.capacityTenants);
     },
   });
 

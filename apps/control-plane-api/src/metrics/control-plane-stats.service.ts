@@ -1,3 +1,4 @@
+import { readHostMetrics, type HostMetrics } from '@silo/provisioning';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
@@ -47,6 +48,11 @@ export interface ReconcileStats {
 @Injectable()
 export class ControlPlaneStats {
   constructor(private readonly dataSource: DataSource) {}
+
+  /** Shared hosts by placement and status, and each live host's tenants against its capacity. */
+  hostMetrics(): Promise<HostMetrics> {
+    return readHostMetrics(this.dataSource);
+  }
 
   async tenantCounts(): Promise<TenantCount[]> {
     return this.dataSource.query<TenantCount[]>(

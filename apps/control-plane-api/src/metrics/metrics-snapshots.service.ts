@@ -1,3 +1,4 @@
+import type { HostMetrics } from '@silo/provisioning';
 import { Injectable, Logger } from '@nestjs/common';
 import { withTimeout } from '@silo/core';
 import { ProvisioningQueueStats, type JobOutcomeCount, type QueueJobState } from '@silo/queue';
@@ -29,6 +30,7 @@ export interface MetricsSnapshot {
   schemaVersions: SchemaVersionCount[] | undefined;
   rolloutTenants: RolloutTenantCount[] | undefined;
   reconcile: ReconcileStats | undefined;
+  hosts: HostMetrics | undefined;
 }
 
 /** The `collector` label of `silo_metrics_collector_up`, per snapshot field. */
@@ -40,6 +42,7 @@ export const COLLECTORS: Readonly<Record<keyof MetricsSnapshot, string>> = {
   schemaVersions: 'schema_versions',
   rolloutTenants: 'rollout_tenants',
   reconcile: 'reconcile',
+  hosts: 'hosts',
 };
 
 /**
@@ -70,7 +73,7 @@ export class MetricsSnapshots {
   }
 
   private async read(): Promise<MetricsSnapshot> {
-    const [queueJobs, jobOutcomes, stepDurations, tenants, schemaVersions, rolloutTenants, reconcile] =
+    const [queueJobs, jobOutcomes, stepDurations, tenants, schemaVersions, rolloutTenants, reconcile, hosts] =
       await Promise.all([
         this.attempt(COLLECTORS.queueJobs, async () => ({
           queue: this.queue.queueName,
@@ -90,8 +93,18 @@ export class MetricsSnapshots {
         this.attempt(COLLECTORS.reconcile, () =>
           withTimeout(this.stats.reconcileStats(RECONCILE_PASS_BUCKETS), READ_TIMEOUT_MS),
         ),
+        this.attempt(COLLECTORS.hosts, () => withTimeout(this.stats.hostMetrics(), READ_TIMEOUT_MS)),
       ]);
-    return { queueJobs, jobOutcomes, stepDurations, tenants, schemaVersions, rolloutTenants, reconcile };
+    return {
+      queueJobs,
+      jobOutcomes,
+      stepDurations,
+      tenants,
+      schemaVersions,
+      rolloutTenants,
+      reconcile,
+      hosts,
+    };
   }
 
   /** Warns when a collector goes down and says when it is back; an outage is one warning, not one per scrape. */
