@@ -295,6 +295,17 @@ describe('schema and pool tenants on shared hosts, against moto, PostgreSQL and 
     expect(steps.map((s) => s.step).sort()).toEqual(['activate', 'place', 'wait-host']);
   });
 
+  it('suspends and resumes schema and pool tenants, which keep their place on their host', async () => {
+    for (const tenant of [schemaTenants[2], poolTenants[2]]) {
+      const host = await hostOf(tenant);
+      expect(await onboarding.suspend(tenant.id, CTX)).toMatchObject({
+        status: 'SUSPENDED',
+        hostId: host.id,
+      });
+      expect(await onboarding.resume(tenant.id, CTX)).toMatchObject({ status: 'ACTIVE', hostId: host.id });
+    }
+  });
+
   it('deletes a pool tenant: its rows exported to S3 and deleted, the other tenant of the host untouched, its place released', async () => {
     const [a, b] = poolTenants;
     const host = await hostOf(a);

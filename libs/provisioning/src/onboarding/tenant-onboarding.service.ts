@@ -173,7 +173,14 @@ export class TenantOnboarding {
     );
   }
 
-  /** ACTIVE → SUSPENDED: the data plane refuses the tenant; nothing in AWS changes. */
+  /**
+   * ACTIVE → SUSPENDED: the data plane refuses the tenant; nothing in AWS changes. The same in
+   * every placement: the router gates on the status for instance, schema and pool tenants alike
+   * (a pooled tenant has no login of its own to lock, so its status is all there is); a shared
+   * tenant keeps its place on its host, so resuming needs nothing but the status. A schema
+   * tenant's login is not made NOLOGIN here: this is one control-plane transaction with no job,
+   * and a login changed outside a saga would race a credential rotation's.
+   */
   suspend(tenantId: string, ctx: SagaContext): Promise<TenantEntity> {
     return this.change(tenantId, 'SUSPENDED', { action: 'suspend' }, (em, tenant) =>
       setStatus(em, tenant, 'SUSPENDED', 'tenant.suspended', `${tenant.slug} suspended`, ctx),
