@@ -163,7 +163,7 @@ describe('provisioning against moto, PostgreSQL and Redis', () => {
         dbInstanceIdentifier: id,
         dbEndpointHost: server.hostname,
         dbName: id,
-        schemaVersion: '0001',
+        schemaVersion: '0002',
         failureCode: null,
       });
 
