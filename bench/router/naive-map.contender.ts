@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { postgresOptions, readNewestNotes, type Contender } from './contender';
+import { postgresOptions, readNewestNotes, startupOptionsOf, type Contender } from './contender';
 import type { InMemoryTenantPorts } from './in-memory-ports';
 import { quantile } from './measurements';
 
@@ -8,7 +8,9 @@ const APPLICATION_NAME = 'bench-naive';
  * (a) What a first version usually looks like: a Map of DataSources filled on first use. No
  * single flight (concurrent first calls for a tenant each build and initialise one; the last
  * one wins the Map, the others stay open and unreferenced), no eviction, no bound, pg's default
- * pool of 10 per tenant.
+ * pool of 10 per tenant. Each DataSource sends the tenant's search path and `app.tenant_id` when
+ * a connection starts, whatever the placement: a pooled tenant gets one of its own too, as its
+ * host's pool login with its tenant set per connection (the naive way to reach a pool).
  */
 export class NaiveMapContender implements Contender {
   readonly key = 'a';
@@ -23,7 +25,11 @@ export class NaiveMapContender implements Contender {
   /** Bench bookkeeping: how long successful initialisations took, ms. */
   private readonly initialisationMs: number[] = [];
 
-  constructor(private readonly ports: InMemoryTenantPorts) {}
+  /** `checkTenant`: the request also checks that every note read is the tenant's (mixed fleet). */
+  constructor(
+    private readonly ports: InMemoryTenantPorts,
+    private readonly checkTenant = false,
+  ) {}
 
   async getDataSource(tenantId: string): Promise<DataSource> {
     const known = this.dataSources.get(tenantId);
@@ -39,6 +45,7 @@ export class NaiveMapContender implements Contender {
         username: credentials.username,
         password: credentials.password,
         applicationName: APPLICATION_NAME,
+        startup: startupOptionsOf(tenant),
       }),
     );
     this.initialisationCount++;
@@ -51,7 +58,7 @@ export class NaiveMapContender implements Contender {
   }
 
   async request(tenantId: string): Promise<void> {
-    await readNewestNotes(await this.getDataSource(tenantId));
+    await readNewestNotes(await this.getDataSource(tenantId), this.checkTenant ? tenantId : undefined);
   }
 
   async lookup(tenantId: string): Promise<void> {

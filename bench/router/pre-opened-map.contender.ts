@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { postgresOptions, readNewestNotes, type Contender } from './contender';
+import { postgresOptions, readNewestNotes, startupOptionsOf, type Contender } from './contender';
 import type { InMemoryTenantPorts } from './in-memory-ports';
 
 /**
@@ -44,6 +44,8 @@ export class PreOpenedMapContender implements Contender {
             username: oneDatabase?.username ?? credentials.username,
             password: oneDatabase ? undefined : credentials.password,
             applicationName: contender.applicationName,
+            // The superuser bypasses row-level security: it needs the search path only.
+            startup: startupOptionsOf(oneDatabase ? undefined : tenant),
             extra: { max: poolSize, idleTimeoutMillis: 30_000 },
           }),
         );

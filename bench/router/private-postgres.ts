@@ -145,6 +145,16 @@ export class PrivatePostgres {
     this.removed = true;
   }
 
+  /** The running postmaster's pid (the first line of postmaster.pid), undefined when it is not running. */
+  postmasterPid(): number | undefined {
+    try {
+      const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The last lines of the server's log, for an error message. */
   logTail(lines = 20): string {
     try {

@@ -31,6 +31,9 @@ import { TenantRouterContender } from './tenant-router.contender';
 import { noisyNeighbour, noisyNeighbourLines } from './noisy-neighbour';
 import { describeFairShares, shippedFairShares } from './shipped-fair-shares';
 import { zipfTopShare } from './workloads';
+import { createMixedFleet, type MixedFleet } from './mixed-fleet';
+import { mixedFleetLines } from './mixed-fleet-report';
+import { mixedPhase } from './mixed-fleet-workload';
 
 /** pg's default pool size: what (a) gets per tenant. */
 const NAIVE_POOL_SIZE = 10;
@@ -51,20 +54,36 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
   await server.start({ maxConnections: args.maxConnections });
   signal.throwIfAborted();
 
-  const fleet = await createFleet({
-    port: server.port,
-    tenants: args.tenants,
-    concurrency: args.setupConcurrency,
-    log,
-    signal,
-  });
+  // The instance fleet serves every workload but the mixed one, which has its own.
+  const fleet: FleetSetup = args.workloads.some((w) => w !== 'mixed')
+    ? await createFleet({
+        port: server.port,
+        tenants: args.tenants,
+        concurrency: args.setupConcurrency,
+        log,
+        signal,
+      })
+    : { tenants: [], templateMs: 0, databasesMs: 0, diskBytes: 0 };
+  let mixedFleet: MixedFleet | undefined;
+  if (args.workloads.includes('mixed')) {
+    mixedFleet = await createMixedFleet({
+      port: server.port,
+      tenants: args.mixedTenants,
+      concurrency: args.setupConcurrency,
+      log,
+      signal,
+    });
+  }
   // fsync is off: without this the kernel writes the new databases out during the measurements.
   const flushStarted = performance.now();
   await withSuperuser(server.port, 'postgres', (client) => client.query('CHECKPOINT'));
   await flushToDisk();
   const flushMs = performance.now() - flushStarted;
   log(
-    `fleet ready (written out in ${seconds(flushMs)}): template ${seconds(fleet.templateMs)}, ${args.tenants} databases and roles ${seconds(fleet.databasesMs)}`,
+    `fleet ready (written out in ${seconds(flushMs)}): template ${seconds(fleet.templateMs)}, ${fleet.tenants.length} databases and roles ${seconds(fleet.databasesMs)}` +
+      (mixedFleet
+        ? `, mixed fleet ${seconds(mixedFleet.ms.pools + mixedFleet.ms.schemas + mixedFleet.ms.instances)}`
+        : ''),
   );
   const serverVersion = await withSuperuser(server.port, 'postgres', async (client) => {
     const result = await client.query<{ server_version: string }>('SHOW server_version');
@@ -174,7 +193,7 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
     await warmPhase(ctx);
     await warmNaivePhase(ctx);
   }
-  if (['zipf', 'herd', 'noisy'].some((w) => args.workloads.includes(w as 'zipf')))
+  if (['zipf', 'herd', 'noisy', 'mixed'].some((w) => args.workloads.includes(w as 'zipf')))
     await restart(args.maxConnections);
   if (args.workloads.includes('zipf')) await zipfPhase(ctx);
   if (args.workloads.includes('herd')) await herdPhase(ctx);
@@ -194,6 +213,37 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
     });
     noisy = [...noisyNeighbourLines(result), ''];
   }
+  let mixed: string[] = [];
+  if (mixedFleet) {
+    const routerOptions = { ...routerOptionsFor(coldRouter), poolSizePerHost: args.poolSizePerHost };
+    const result = await mixedPhase({
+      fleet: mixedFleet,
+      concurrency: args.concurrency,
+      durationS: args.durationS,
+      zipfS: args.zipfS,
+      ports: () => new InMemoryTenantPorts(mixedFleet.tenants, args.lookupMs),
+      routerOptions,
+      sampler: ctx.sampler,
+      postmasterPid: () => server.postmasterPid(),
+      openContenders: state.contenders,
+      log,
+      signal,
+    });
+    mixed = mixedFleetLines(
+      {
+        fleet: mixedFleet,
+        concurrency: args.concurrency,
+        durationS: args.durationS,
+        zipfS: args.zipfS,
+        maxConnections: args.maxConnections,
+        maxDataSources: args.maxDataSources,
+        connectionBudget: args.connectionBudget,
+        poolSize: args.poolSize,
+        poolSizePerHost: args.poolSizePerHost,
+      },
+      result,
+    );
+  }
 
   const cpu = cpus();
   const report: RouterBenchReport = {
@@ -206,7 +256,7 @@ async function run(args: RouterBenchArgs, state: RunState, signal: AbortSignal):
     cells,
     startHeapBytes,
   };
-  return formatReport(report) + noisy.join('\n');
+  return formatReport(report) + noisy.join('\n') + mixed.join('\n');
 }
 
 /** The noisy-neighbour workload: ten quiet tenants with two workers each; the noisy one has 40. */
@@ -245,14 +295,15 @@ function setupLines(
       'superuser, SCRAM-SHA-256 for tenant roles; superuser_reserved_connections ' +
       `${SUPERUSER_RESERVED_CONNECTIONS} (the connection sampler uses one)`,
     `fleet: ${args.tenants} tenant databases copied from a template (app.notes by libs/tenant-schema's ` +
-      `migrations, ${NOTES_PER_TENANT} notes), one login role with its own password per tenant, CONNECT on its ` +
+      `migrations), ${NOTES_PER_TENANT} notes of the tenant each, one login role with its own password per tenant, CONNECT on its ` +
       `database only; set-up ${seconds(fleet.templateMs + fleet.databasesMs)} (template ${seconds(fleet.templateMs)}, ` +
       `databases and roles ${seconds(fleet.databasesMs)} = ${perDatabase.toFixed(1)} ms each, ${args.setupConcurrency} ` +
       `at a time), ${(fleet.diskBytes / 2 ** 30).toFixed(1)} GiB on disk, then CHECKPOINT and sync(1) so that ` +
       `writeback does not overlap the measurements (${seconds(flushMs)}); all removed with the cluster at the end`,
     `router, every workload: ${describeFairShares(shippedFairShares())}`,
     'request: the tenant NoteEntity repository, find({select: id, text, order: id DESC, take: 10}) ' +
-      `= SELECT id, text FROM app.notes ORDER BY id DESC LIMIT 10; ${args.concurrency} closed-loop workers; ` +
+      '= SELECT id, text FROM notes ORDER BY id DESC LIMIT 10, search_path app and app.tenant_id (row-level security) ' +
+      `sent at connect; ${args.concurrency} closed-loop workers; ` +
       `in-memory directory and secret lookups take ${args.lookupMs} ms each`,
     '(a) naive Map: a DataSource per tenant built on first use, no single flight, no eviction, pg pool 10; ' +
       `(b) ONE DataSource on ONE database (${SHARED_DATABASE}) as the superuser, pool ${args.concurrency}: ` +

@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { postgresOptions, readNewestNotes, type Contender } from './contender';
+import { postgresOptions, readNewestNotes, startupOptionsOf, type Contender } from './contender';
 import { SUPERUSER } from './private-postgres';
 
 const APPLICATION_NAME = 'bench-shared';
@@ -24,6 +24,8 @@ export class SharedDataSourceContender implements Contender {
         database: options.database,
         username: SUPERUSER,
         applicationName: APPLICATION_NAME,
+        // The superuser bypasses row-level security: it needs the search path only.
+        startup: startupOptionsOf(undefined),
         // Idle connections last as long as the router's (half its 60 s idle timeout).
         extra: { max: options.poolSize, idleTimeoutMillis: 30_000 },
       }),

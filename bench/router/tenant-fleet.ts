@@ -25,11 +25,11 @@ export interface FleetSetup {
 }
 
 /**
- * Creates a template database with the tenant schema (libs/tenant-schema's migrations) and
- * NOTES_PER_TENANT notes, then per tenant a login role with its own password and a database
- * copied from the template that only that role (and the superuser) may connect to. The table
- * privileges sit on a group role granted in the template, so no tenant database needs a
- * connection of its own to be set up.
+ * Creates a template database with the tenant schema (libs/tenant-schema's migrations, an
+ * instance's target: `app.notes` under row-level security), then per tenant a login role with its
+ * own password and a database copied from the template that only that role (and the superuser)
+ * may connect to, holding NOTES_PER_TENANT notes of that tenant. The table privileges sit on a
+ * group role granted in the template.
  */
 export async function createFleet(options: {
   port: number;
@@ -50,19 +50,15 @@ export async function createFleet(options: {
     { lockTimeoutMs: 10_000, statementTimeoutMs: 60_000, appliedBy: 'bench', tenant: TEMPLATE_DATABASE },
   );
   await withSuperuser(port, TEMPLATE_DATABASE, async (client) => {
-    await client.query(
-      `INSERT INTO app.notes (text, created_at)
-       SELECT 'note ' || g || ' ' || repeat('x', 40), now() - g * interval '1 minute'
-       FROM generate_series(1, ${NOTES_PER_TENANT}) g`,
-    );
     await client.query('REVOKE ALL ON SCHEMA public FROM PUBLIC');
     await client.query(`GRANT USAGE ON SCHEMA app TO ${TENANT_GROUP}`);
     await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA app TO ${TENANT_GROUP}`);
-    await client.query('VACUUM ANALYZE app.notes');
   });
   await withSuperuser(port, 'postgres', (client) =>
     client.query(`CREATE DATABASE ${SHARED_DATABASE} TEMPLATE ${TEMPLATE_DATABASE} STRATEGY FILE_COPY`),
   );
+  // (b) reads it as the superuser, past row-level security: whose notes they are does not matter.
+  await withSuperuser(port, SHARED_DATABASE, (client) => insertNotes(client, 'app', randomUUID()));
   const templateMs = performance.now() - started;
 
   const tenants = Array.from({ length: options.tenants }, (_, i): FleetTenant => {
@@ -97,7 +93,8 @@ export async function createFleet(options: {
         withSuperuser(port, 'postgres', async (client) => {
           while (next < tenants.length) {
             signal.throwIfAborted();
-            const { credentials } = tenants[next++];
+            const index = next++;
+            const { credentials } = tenants[index];
             const database = quoteIdentifier(credentials.dbname);
             const role = quoteIdentifier(credentials.username);
             // A verifier, as production sends it: the plaintext never reaches the server.
@@ -111,6 +108,11 @@ export async function createFleet(options: {
             );
             await client.query(`REVOKE ALL ON DATABASE ${database} FROM PUBLIC`);
             await client.query(`GRANT CONNECT ON DATABASE ${database} TO ${role}`);
+            // Every note carries its tenant's id (row-level security shows a tenant its own only),
+            // so the notes are written per database rather than copied with the template.
+            await withSuperuser(port, credentials.dbname, (tenantDb) =>
+              insertNotes(tenantDb, 'app', tenants[index].entry.id),
+            );
             done++;
           }
         }),
@@ -152,4 +154,24 @@ export async function withSuperuser<T>(
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * `notes` notes of `tenantId` into `<schema>.notes`, as the superuser (past row-level security),
+ * newest last, then VACUUM ANALYZE so that no reader sets hint bits or plans without statistics.
+ */
+export async function insertNotes(
+  client: Client,
+  schema: string,
+  tenantId: string | readonly string[],
+  notes = NOTES_PER_TENANT,
+): Promise<void> {
+  const table = `${quoteIdentifier(schema)}.notes`;
+  await client.query(
+    `INSERT INTO ${table} (tenant_id, text, created_at)
+     SELECT t.id, 'note ' || g || ' ' || repeat('x', 40), now() - g * interval '1 minute'
+     FROM unnest($1::uuid[]) AS t(id), generate_series(1, $2::int) AS g`,
+    [typeof tenantId === 'string' ? [tenantId] : tenantId, notes],
+  );
+  await client.query(`VACUUM ANALYZE ${table}`);
 }

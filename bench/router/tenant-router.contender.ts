@@ -3,12 +3,18 @@ import {
   TenantRouter,
   type TenantRouterLog,
   type TenantRouterOptions,
+  type TenantRouterStats,
 } from '@silo/tenant-router';
 import { readNewestNotes, type Contender } from './contender';
 import type { InMemoryTenantPorts } from './in-memory-ports';
 import { quantile } from './measurements';
 
-/** (c) libs/tenant-router as a tenant application uses it, over the in-memory ports. */
+/**
+ * (c) libs/tenant-router as a tenant application uses it, over the in-memory ports: `run()`, or
+ * with `transactions` (the mixed fleet, where pooled tenants take work only in a transaction)
+ * `transaction()` for every tenant, whose request also checks that every note read is the
+ * tenant's.
+ */
 export class TenantRouterContender implements Contender {
   readonly key = 'c';
   readonly applicationName = TENANT_ROUTER_APPLICATION_NAME;
@@ -19,6 +25,7 @@ export class TenantRouterContender implements Contender {
   constructor(
     private readonly ports: InMemoryTenantPorts,
     options: TenantRouterOptions,
+    private readonly transactions = false,
   ) {
     const log: TenantRouterLog = {
       warn: (_fields, message) => void this.warnings.set(message, (this.warnings.get(message) ?? 0) + 1),
@@ -27,7 +34,9 @@ export class TenantRouterContender implements Contender {
   }
 
   request(tenantId: string): Promise<void> {
-    return this.router.run(tenantId, (dataSource) => readNewestNotes(dataSource));
+    return this.transactions
+      ? this.router.transaction(tenantId, (manager) => readNewestNotes(manager, tenantId))
+      : this.router.run(tenantId, (dataSource) => readNewestNotes(dataSource));
   }
 
   async lookup(tenantId: string): Promise<void> {
@@ -37,6 +46,10 @@ export class TenantRouterContender implements Contender {
 
   initialisations(): number {
     return this.router.stats().initialisations;
+  }
+
+  stats(): TenantRouterStats {
+    return this.router.stats();
   }
 
   notes(): string {
