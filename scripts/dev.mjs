@@ -252,11 +252,21 @@ async function tenantRows() {
   }
   try {
     const { rows } = await client.query(
-      'SELECT slug, status, db_instance_identifier AS "instance" FROM tenants ORDER BY slug',
+      `SELECT t.slug, t.status, t.db_instance_identifier AS "instance", t.placement, h.name AS "host"
+         FROM tenants t LEFT JOIN hosts h ON h.id = t.host_id ORDER BY t.slug`,
     );
     return rows;
   } catch (error) {
-    if (error?.code === '42P01') return []; // not migrated yet
+    if (error?.code === '42P01' || error?.code === '42703') {
+      // Not migrated yet (no tenants: none), or not yet to shared hosts: every tenant on an instance of its own.
+      const { rows } = await client
+        .query('SELECT slug, status, db_instance_identifier AS "instance" FROM tenants ORDER BY slug')
+        .catch((again) => {
+          if (again?.code === '42P01') return { rows: [] };
+          throw again;
+        });
+      return rows.map((r) => ({ ...r, placement: 'instance', host: null }));
+    }
     throw error;
   } finally {
     await client.end();
@@ -361,7 +371,7 @@ async function checkEmulatorHoldsTenants() {
     if (!tenants.length) return;
     const { RDSClient, DescribeDBInstancesCommand } = require('@aws-sdk/client-rds');
     const { SecretsManagerClient, ListSecretsCommand } = require('@aws-sdk/client-secrets-manager');
-    const { tenantResourceNames } = require(resolve(root, 'dist/libs/core/src/index.js'));
+    const { hostResourceNames, tenantResourceNames } = require(resolve(root, 'dist/libs/core/src/index.js'));
     const clientConfig = {
       region: config.aws.region,
       endpoint: config.aws.endpoint,
@@ -390,13 +400,19 @@ async function checkEmulatorHoldsTenants() {
     const broken = [];
     for (const tenant of tenants) {
       const names = tenantResourceNames(config.resources.prefix, tenant.slug);
+      // A schema or pool tenant lives on its host: the host's instance and secrets, and a schema
+      // tenant's own app secret.
+      const host =
+        tenant.placement !== 'instance' && tenant.host
+          ? hostResourceNames(config.resources.prefix, tenant.host)
+          : null;
+      const instance = host ? host.instanceIdentifier : (tenant.instance ?? names.instanceIdentifier);
+      const needed = host
+        ? [host.masterSecretName, tenant.placement === 'pool' ? host.poolAppSecretName : names.appSecretName]
+        : [names.masterSecretName, names.appSecretName];
       const missing = [
-        ...(instances.has(tenant.instance ?? names.instanceIdentifier)
-          ? []
-          : [`instance ${tenant.instance ?? names.instanceIdentifier}`]),
-        ...[names.masterSecretName, names.appSecretName]
-          .filter((n) => !secrets.has(n))
-          .map((n) => `secret ${n}`),
+        ...(instances.has(instance) ? [] : [`instance ${instance}`]),
+        ...needed.filter((n) => !secrets.has(n)).map((n) => `secret ${n}`),
       ];
       if (missing.length) broken.push({ slug: tenant.slug, missing });
     }
