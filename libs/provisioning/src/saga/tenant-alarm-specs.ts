@@ -20,9 +20,26 @@ export function alarmProfile(profile: TierProfile, allocatedGiB: number | undefi
   return { ...profile, storage: { ...profile.storage, allocatedGiB } };
 }
 
-/** The four alarms of a tenant instance, thresholds from its tier profile and instance class. */
+/**
+ * The four alarms of a tenant's instance (or a shared host's: the same metrics and thresholds,
+ * `subject: 'host'` saying so in the descriptions), thresholds from its tier profile and
+ * instance class.
+ */
 export function tenantAlarmSpecs(
-  names: TenantResourceNames,
+  names: Pick<TenantResourceNames, 'instanceIdentifier' | 'alarmName'>,
+  profile: TierProfile,
+  options: { actions: readonly string[]; tags: Record<string, string>; subject?: 'host' },
+): AlarmSpec[] {
+  const specs = instanceAlarmSpecs(names, profile, options);
+  if (options.subject !== 'host') return specs;
+  return specs.map((spec) => ({
+    ...spec,
+    description: `Host ${spec.description.charAt(0).toLowerCase()}${spec.description.slice(1)}`,
+  }));
+}
+
+function instanceAlarmSpecs(
+  names: Pick<TenantResourceNames, 'instanceIdentifier' | 'alarmName'>,
   profile: TierProfile,
   options: { actions: readonly string[]; tags: Record<string, string> },
 ): AlarmSpec[] {
