@@ -1,14 +1,19 @@
 import { ArnFormat, Aws, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import {
   QUEUE_DEPTH_METRIC,
   ENVIRONMENT_TAG_KEY,
+  HOST_ID_TAG_KEY,
+  HOST_TAG_KEYS,
   MANAGED_BY_TAG_KEY,
   MANAGED_BY_TAG_VALUE,
   TENANT_ID_TAG_KEY,
   TENANT_TAG_KEYS,
+  hostResourcePatterns,
+  tenantExportKeyPrefix,
   tenantResourcePatterns,
   type PrerequisiteNames,
 } from './silo-names';
@@ -20,6 +25,8 @@ export interface SiloAccessPoliciesProps {
   tenantKey: kms.IKey;
   /** Name of the DB subnet group the worker passes (RDS_SUBNET_GROUP). */
   subnetGroupName: string;
+  /** TENANT_EXPORT_BUCKET: deleted schema and pool tenants' exports, under `<prefix>/exports/`. */
+  exportsBucket: s3.IBucket;
   /** SILO_ENVIRONMENT of the worker: the `silo:environment` tag value of every tenant resource. */
   environment: string;
 }
@@ -31,7 +38,8 @@ export interface SiloAccessPoliciesProps {
  *
  * Three rules shape the conditions:
  * - Creates carry the tenant tags, so they require `managed-by=silo`, `silo:environment` = this
- *   environment, a tenant id and no tag keys other than the worker's (aws:RequestTag, aws:TagKeys).
+ *   environment, a tenant id and no tag keys other than the worker's (aws:RequestTag, aws:TagKeys);
+ *   a shared host's creates carry the host tags instead: a host id and the host tag keys only.
  * - Changes to existing resources require the resource to be tagged `managed-by=silo` and
  *   `silo:environment` = this environment.
  * - Explicit denies keep the two ownership tags: no tag call on a resource that carries another
@@ -64,6 +72,18 @@ export class SiloAccessPolicies extends Construct {
     const anyInstance = arn('rds', 'db', '*');
     const anySnapshot = arn('rds', 'snapshot', '*');
     const prefixedSnapshots = arn('rds', 'snapshot', `${props.prefix}-*`);
+    const hostPatterns = hostResourcePatterns(props.prefix);
+    const hostInstances = arn('rds', 'db', hostPatterns.instance);
+    const hostSecrets = [
+      arn('secretsmanager', 'secret', `${hostPatterns.masterSecret}-??????`),
+      arn('secretsmanager', 'secret', `${hostPatterns.poolAppSecret}-??????`),
+    ];
+    const hostPoolAppSecrets = hostSecrets[1];
+    // Every secret the worker reads and changes: a host's master secret is also `<prefix>/*/master`,
+    // its pool-app secret is not `<prefix>/*/app`.
+    const secrets = [masterSecrets, appSecrets, hostPoolAppSecrets];
+    const hostAlarms = arn('cloudwatch', 'alarm', hostPatterns.alarm);
+    const exportObjects = props.exportsBucket.arnForObjects(`${tenantExportKeyPrefix(props.prefix)}*`);
     const viaService = (service: string) => `${service}.${Aws.REGION}.${Aws.URL_SUFFIX}`;
 
     const tenantRequestTags = {
@@ -74,6 +94,12 @@ export class SiloAccessPolicies extends Construct {
       'ForAllValues:StringEquals': { 'aws:TagKeys': [...TENANT_TAG_KEYS] },
       Null: { [`aws:RequestTag/${TENANT_ID_TAG_KEY}`]: 'false' },
     };
+    // A shared host's resources carry the host's tags (libs/core hostTags), never a tenant id.
+    const hostRequestTags = {
+      StringEquals: tenantRequestTags.StringEquals,
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [...HOST_TAG_KEYS] },
+      Null: { [`aws:RequestTag/${HOST_ID_TAG_KEY}`]: 'false' },
+    };
     /** The resource carries Silo's tags for this environment (`prefix`: the tag condition key's). */
     const taggedOurs = (prefix: string) => ({
       StringEquals: {
@@ -83,7 +109,7 @@ export class SiloAccessPolicies extends Construct {
     });
     const taggedManagedBy = (key: string) => ({ StringEquals: { [key]: MANAGED_BY_TAG_VALUE } });
     // Everything the worker may tag: the ownership tags of these are what the denies keep.
-    const taggable = [instances, prefixedSnapshots, masterSecrets, appSecrets, alarms];
+    const taggable = [instances, prefixedSnapshots, ...secrets, alarms];
     const tagActions = ['rds:AddTagsToResource', 'secretsmanager:TagResource', 'cloudwatch:TagResource'];
     const untagActions = [
       'rds:RemoveTagsFromResource',
@@ -98,7 +124,7 @@ export class SiloAccessPolicies extends Construct {
 
     this.worker = new iam.ManagedPolicy(this, 'Worker', {
       managedPolicyName: props.names.workerPolicy,
-      description: `Silo provisioning worker (${props.prefix}): tenant RDS instances, secrets and alarms`,
+      description: `Silo provisioning worker (${props.prefix}): tenant and host RDS instances, secrets and alarms, tenant exports`,
       statements: [
         new iam.PolicyStatement({
           sid: 'CreateTenantInstances',
@@ -135,6 +161,24 @@ export class SiloAccessPolicies extends Construct {
           actions: ['rds:AddTagsToResource'],
           resources: [instances],
           conditions: tenantRequestTags,
+        }),
+        // A shared host's instance (`<prefix>-host-<name>`), with the host's tags: the same
+        // engine and encryption as a tenant's, the same groups (PlaceTenantInstances).
+        new iam.PolicyStatement({
+          sid: 'CreateHostInstances',
+          actions: ['rds:CreateDBInstance'],
+          resources: [hostInstances],
+          conditions: {
+            ...hostRequestTags,
+            StringEquals: { ...hostRequestTags.StringEquals, 'rds:DatabaseEngine': 'postgres' },
+            Bool: { 'rds:StorageEncrypted': 'true' },
+          },
+        }),
+        new iam.PolicyStatement({
+          sid: 'TagHostInstancesOnCreate',
+          actions: ['rds:AddTagsToResource'],
+          resources: [hostInstances],
+          conditions: hostRequestTags,
         }),
         new iam.PolicyStatement({
           sid: 'DescribeTenantInstances',
@@ -188,10 +232,18 @@ export class SiloAccessPolicies extends Construct {
           resources: [masterSecrets, appSecrets],
           conditions: tenantRequestTags,
         }),
+        // A host's master and pool-app secrets (`<prefix>/hosts/<name>/…`), with the host's tags.
+        // Reads and changes go through the tenant statements, which name these too.
+        new iam.PolicyStatement({
+          sid: 'CreateHostSecrets',
+          actions: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
+          resources: hostSecrets,
+          conditions: hostRequestTags,
+        }),
         new iam.PolicyStatement({
           sid: 'ReadTenantSecrets',
           actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
-          resources: [masterSecrets, appSecrets],
+          resources: secrets,
         }),
         new iam.PolicyStatement({
           sid: 'ChangeOwnTenantSecrets',
@@ -201,7 +253,7 @@ export class SiloAccessPolicies extends Construct {
             'secretsmanager:UpdateSecretVersionStage',
             'secretsmanager:DeleteSecret',
           ],
-          resources: [masterSecrets, appSecrets],
+          resources: secrets,
           conditions: taggedOurs('aws:ResourceTag'),
         }),
         // Secrets Manager encrypts each secret version under a data key from the tenant key
@@ -214,7 +266,7 @@ export class SiloAccessPolicies extends Construct {
           conditions: {
             StringEquals: { 'kms:ViaService': viaService('secretsmanager') },
             StringLike: {
-              'kms:EncryptionContext:SecretARN': [masterSecrets, appSecrets],
+              'kms:EncryptionContext:SecretARN': secrets,
             },
           },
         }),
@@ -225,6 +277,12 @@ export class SiloAccessPolicies extends Construct {
           actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource'],
           resources: [alarms],
           conditions: tenantRequestTags,
+        }),
+        new iam.PolicyStatement({
+          sid: 'PutHostAlarms',
+          actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource'],
+          resources: [hostAlarms],
+          conditions: hostRequestTags,
         }),
         new iam.PolicyStatement({
           sid: 'DescribeTenantAlarms',
@@ -261,6 +319,53 @@ export class SiloAccessPolicies extends Construct {
           actions: ['cloudwatch:DeleteAlarms'],
           resources: [alarms],
           conditions: taggedOurs('aws:ResourceTag'),
+        }),
+        // Exports of deleted schema and pool tenants (TENANT_EXPORT_BUCKET), under
+        // `<prefix>/exports/` only. PutObject covers a multipart upload's Create, UploadPart and
+        // Complete (which send no encryption header: hence IfExists); an object, when its
+        // encryption is named, is SSE-KMS under the tenant key.
+        new iam.PolicyStatement({
+          sid: 'WriteTenantExports',
+          actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+          resources: [exportObjects],
+          conditions: {
+            StringEqualsIfExists: {
+              's3:x-amz-server-side-encryption': 'aws:kms',
+              's3:x-amz-server-side-encryption-aws-kms-key-id': props.tenantKey.keyArn,
+            },
+          },
+        }),
+        // Tagging sent with PutObject or CreateMultipartUpload is authorized as
+        // PutObjectTagging: the tenant's tags for this environment only.
+        new iam.PolicyStatement({
+          sid: 'TagTenantExports',
+          actions: ['s3:PutObjectTagging'],
+          resources: [exportObjects],
+          conditions: {
+            StringEquals: {
+              [`s3:RequestObjectTag/${MANAGED_BY_TAG_KEY}`]: MANAGED_BY_TAG_VALUE,
+              [`s3:RequestObjectTag/${ENVIRONMENT_TAG_KEY}`]: props.environment,
+            },
+          },
+        }),
+        // Compensation deletes an export it just wrote (by version in the versioned bucket).
+        // S3 authorizes neither call on the object's tags, so by name only.
+        new iam.PolicyStatement({
+          sid: 'DeleteTenantExports',
+          actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+          resources: [exportObjects],
+        }),
+        // S3 encrypts each export under a data key from the tenant key and decrypts it to
+        // complete a multipart upload. The encryption context is the object's ARN (the bucket
+        // uses no bucket key), so only exports qualify.
+        new iam.PolicyStatement({
+          sid: 'UseTenantKeyForExports',
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: [props.tenantKey.keyArn],
+          conditions: {
+            StringEquals: { 'kms:ViaService': viaService('s3') },
+            StringLike: { 'kms:EncryptionContext:aws:s3:arn': exportObjects },
+          },
         }),
         // The queue depth the services stack scales the workers on. PutMetricData has no
         // resource type (AWS authorizes it on "*" only); the namespace condition is the limit.
@@ -335,12 +440,19 @@ export class SiloAccessPolicies extends Construct {
 
     this.dataPlane = new iam.ManagedPolicy(this, 'DataPlane', {
       managedPolicyName: props.names.dataPlanePolicy,
-      description: `Silo data plane (${props.prefix}): read tenant application credentials`,
+      description: `Silo data plane (${props.prefix}): read tenant and host pool application credentials`,
       statements: [
         new iam.PolicyStatement({
           sid: 'ReadTenantAppSecrets',
           actions: ['secretsmanager:GetSecretValue'],
           resources: [appSecrets],
+          conditions: taggedManagedBy(`aws:ResourceTag/${MANAGED_BY_TAG_KEY}`),
+        }),
+        // The router connects pooled tenants as their host's pool login.
+        new iam.PolicyStatement({
+          sid: 'ReadHostPoolAppSecrets',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [hostPoolAppSecrets],
           conditions: taggedManagedBy(`aws:ResourceTag/${MANAGED_BY_TAG_KEY}`),
         }),
         new iam.PolicyStatement({
@@ -349,7 +461,7 @@ export class SiloAccessPolicies extends Construct {
           resources: [props.tenantKey.keyArn],
           conditions: {
             StringEquals: { 'kms:ViaService': viaService('secretsmanager') },
-            StringLike: { 'kms:EncryptionContext:SecretARN': appSecrets },
+            StringLike: { 'kms:EncryptionContext:SecretARN': [appSecrets, hostPoolAppSecrets] },
           },
         }),
       ],

@@ -1,5 +1,10 @@
 import { environmentSchema } from '../../libs/config/src/config.schema';
-import { tenantResourceNames, tenantTags } from '../../libs/core/src/provisioning/tenant-resource-names';
+import {
+  hostResourceNames,
+  hostTags,
+  tenantResourceNames,
+  tenantTags,
+} from '../../libs/core/src/provisioning/tenant-resource-names';
 
 /**
  * Names of what the prerequisites stack creates. `localstack/ready.d/10-silo-prerequisites.sh`
@@ -80,6 +85,41 @@ export function tenantResourcePatterns(prefix: string): TenantResourcePatterns {
   };
 }
 
+/** Name patterns (IAM wildcards) that match every shared host's resources. */
+export interface HostResourcePatterns {
+  /** `<prefix>-host-*`: RDS instance identifiers (inside the tenant pattern `<prefix>-*`). */
+  instance: string;
+  /** `<prefix>/hosts/*\/master`, `<prefix>/hosts/*\/pool-app`: secret names. */
+  masterSecret: string;
+  poolAppSecret: string;
+  /** `<prefix>-host-*-*`: CloudWatch alarm names (`<prefix>-host-<name>-<metric>`). */
+  alarm: string;
+}
+
+/** libs/core's host names for a sample host name, that name replaced by `*`. */
+export function hostResourcePatterns(prefix: string): HostResourcePatterns {
+  const sample = 'pool-sample-000';
+  const names = hostResourceNames(prefix, sample);
+  const pattern = (name: string) => {
+    if (!name.includes(sample)) throw new Error(`host resource name ${name} does not name the host`);
+    return name.replace(sample, '*');
+  };
+  return {
+    instance: pattern(names.instanceIdentifier),
+    masterSecret: pattern(names.masterSecretName),
+    poolAppSecret: pattern(names.poolAppSecretName),
+    alarm: pattern(names.alarmName('*')),
+  };
+}
+
+/**
+ * The key prefix of tenant exports in TENANT_EXPORT_BUCKET (libs/aws `tenantExportKey`:
+ * `<prefix>/exports/<slug>/<timestamp>.<ext>`).
+ */
+export function tenantExportKeyPrefix(prefix: string): string {
+  return `${prefix}/exports/`;
+}
+
 const sampleTags = tenantTags({ id: 'id', slug: 'slug', tier: 'tier' }, 'environment');
 
 /** Tag keys the worker puts on every tenant resource (libs/core `tenantTags`). */
@@ -102,6 +142,27 @@ if (
 ) {
   throw new Error(
     'libs/core tenantTags no longer sets managed-by, silo:tenant-id and silo:environment: update infra/',
+  );
+}
+
+const sampleHostTags = hostTags(
+  { id: 'id', name: 'pool-sample-000', placement: 'pool', tier: 'tier' },
+  'environment',
+);
+
+/** Tag keys the worker puts on every shared host's resources (libs/core `hostTags`). */
+export const HOST_TAG_KEYS: readonly string[] = Object.keys(sampleHostTags);
+
+/** The tag key naming the owning host; every create of a host resource must carry it. */
+export const HOST_ID_TAG_KEY = 'silo:host-id';
+
+if (
+  !HOST_TAG_KEYS.includes(HOST_ID_TAG_KEY) ||
+  sampleHostTags[MANAGED_BY_TAG_KEY] !== MANAGED_BY_TAG_VALUE ||
+  sampleHostTags[ENVIRONMENT_TAG_KEY] !== 'environment'
+) {
+  throw new Error(
+    'libs/core hostTags no longer sets managed-by, silo:host-id and silo:environment: update infra/',
   );
 }
 

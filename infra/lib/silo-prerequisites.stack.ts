@@ -1,6 +1,16 @@
-import { ArnFormat, Aws, CfnOutput, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import {
+  ArnFormat,
+  Aws,
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  Tags,
+  type StackProps,
+} from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
@@ -17,6 +27,7 @@ import {
   assertResourcePrefix,
   assertSiloEnvironment,
   prerequisiteNames,
+  tenantExportKeyPrefix,
   tenantResourcePatterns,
 } from './silo-names';
 import { TenantNetwork, type ExistingNetwork } from './tenant-network';
@@ -40,6 +51,11 @@ export interface SiloPrerequisitesProps extends StackProps {
   controlPlaneSecurityGroupId?: string;
   /** Address subscribed to the alarm topic (the subscription must be confirmed). Default: none. */
   alarmEmail?: string;
+  /**
+   * TENANT_EXPORT_RETENTION_DAYS of the worker: exports expire this many days after they are
+   * written (the bucket's lifecycle rule). Default: 35, the configuration's.
+   */
+  tenantExportRetentionDays?: number;
   /** Create the control plane's own PostgreSQL (RDS). Default: false. */
   controlPlaneDatabase?: boolean;
   /** Create the control plane's own Redis (ElastiCache). Default: false. */
@@ -59,6 +75,7 @@ export class SiloPrerequisitesStack extends Stack {
   readonly siloEnvironment: string;
   readonly tenantKey: kms.Key;
   readonly alarmTopic: sns.Topic;
+  readonly exportsBucket: s3.Bucket;
   readonly network: TenantNetwork;
   readonly policies: SiloAccessPolicies;
 
@@ -127,6 +144,34 @@ export class SiloPrerequisitesStack extends Stack {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
 
+    // Deleted schema and pool tenants' exports (TENANT_EXPORT_BUCKET), under <prefix>/exports/:
+    // encrypted with the tenant key (no bucket key, so each object's ARN is its encryption
+    // context), private, TLS only, versioned, expired after the retention. Kept when the stack
+    // is deleted, as the key is. The name is CloudFormation's: bucket names are global.
+    const retentionDays = props.tenantExportRetentionDays ?? 35;
+    if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > 3650) {
+      throw new Error(`tenantExportRetentionDays must be 1-3650 days, not ${retentionDays}`);
+    }
+    this.exportsBucket = new s3.Bucket(this, 'TenantExports', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.tenantKey,
+      bucketKeyEnabled: false,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        {
+          id: 'ExpireTenantExports',
+          prefix: tenantExportKeyPrefix(this.prefix),
+          expiration: Duration.days(retentionDays),
+          noncurrentVersionExpiration: Duration.days(1),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+    });
+
     this.network = new TenantNetwork(this, 'Network', {
       names,
       network: props.network,
@@ -139,6 +184,7 @@ export class SiloPrerequisitesStack extends Stack {
       names,
       tenantKey: this.tenantKey,
       subnetGroupName: names.tenantSubnetGroup,
+      exportsBucket: this.exportsBucket,
       environment: this.siloEnvironment,
     });
 
@@ -151,6 +197,16 @@ export class SiloPrerequisitesStack extends Stack {
     );
     this.configOutput('KMS_KEY_ID', this.tenantKey.keyArn, `key ${names.tenantKeyAlias}`);
     this.configOutput('ALARM_SNS_TOPIC_ARN', this.alarmTopic.topicArn, 'alarm actions');
+    this.configOutput(
+      'TENANT_EXPORT_BUCKET',
+      this.exportsBucket.bucketName,
+      'exports of deleted schema and pool tenants',
+    );
+    this.configOutput(
+      'TENANT_EXPORT_RETENTION_DAYS',
+      String(retentionDays),
+      "the exports bucket's lifecycle expiry",
+    );
     this.configOutput(
       'RDS_SUBNET_GROUP',
       this.network.subnetGroup.ref,

@@ -21,6 +21,8 @@ const AWS_CONFIGURATION: EnvironmentVariable[] = [
   'ALARM_SNS_TOPIC_ARN',
   'RDS_SUBNET_GROUP',
   'RDS_SECURITY_GROUP_IDS',
+  'TENANT_EXPORT_BUCKET',
+  'TENANT_EXPORT_RETENTION_DAYS',
 ];
 
 describe('stack outputs', () => {
@@ -55,6 +57,8 @@ describe('stack outputs', () => {
     expect(value('SiloEnvironment')).toBe('production');
     expect(value('KmsKeyId')).toBe('${TenantKey8692782D.Arn}');
     expect(value('AlarmSnsTopicArn')).toBe('${AlarmTopicD01E77F9}');
+    expect(value('TenantExportBucket')).toBe('${TenantExports311D3F2F}');
+    expect(value('TenantExportRetentionDays')).toBe('35');
     expect(value('RdsSubnetGroup')).toMatch(/^\$\{NetworkSubnetGroup[A-Z0-9]+\}$/);
     expect(value('RdsSecurityGroupIds')).toMatch(/^\$\{NetworkTenantDatabases[A-Z0-9]+\.GroupId\}$/);
     expect(value('DatabaseUrl')).toMatch(
@@ -92,6 +96,8 @@ describe('outputs to .env', () => {
     AlarmSnsTopicArn: 'arn:aws:sns:eu-west-1:123456789012:silo-alarms',
     RdsSubnetGroup: 'silo-tenants',
     RdsSecurityGroupIds: 'sg-0123456789abcdef0',
+    TenantExportBucket: 'silo-prerequisites-tenantexports311d3f2f-0a1b2c3d4e5f',
+    TenantExportRetentionDays: '35',
     DatabaseUrl:
       'postgresql://silo_admin@silocontrolplane.abc.eu-west-1.rds.amazonaws.com:5432/silo?sslmode=verify-full',
     RedisUrl: 'rediss://master.silo-control-plane.abc.euw1.cache.amazonaws.com:6379',

@@ -1,12 +1,13 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { tenantTags } from '../../libs/core/src/provisioning/tenant-resource-names';
+import { hostTags, tenantTags } from '../../libs/core/src/provisioning/tenant-resource-names';
 import { QUEUE_DEPTH_METRIC, prerequisiteNames } from '../lib/silo-names';
 import { allowedBy, evaluate, tagContext, type AwsRequest } from './policy-evaluator';
 import {
   actionsOf,
   leastPrivilegeViolations,
   policiesIn,
+  render,
   resourcesOf,
   synth,
   type FoundPolicy,
@@ -45,6 +46,37 @@ const SERVICE_BY_SDK_PACKAGE: Record<string, string> = {
   '@aws-sdk/client-cloudwatch': 'cloudwatch',
 };
 
+/**
+ * S3's IAM actions are not its command names: each command the worker sends, as the action AWS
+ * authorizes it as (what comes with it, such as tags or a version, is in AUTHORIZED_WITH).
+ */
+const ACTION_BY_S3_COMMAND: Record<string, string> = {
+  PutObject: 's3:PutObject',
+  CreateMultipartUpload: 's3:PutObject',
+  UploadPart: 's3:PutObject',
+  CompleteMultipartUpload: 's3:PutObject',
+  AbortMultipartUpload: 's3:AbortMultipartUpload',
+  DeleteObject: 's3:DeleteObject',
+  HeadBucket: 's3:ListBucket',
+  CreateBucket: 's3:CreateBucket',
+};
+
+/**
+ * Commands libs/aws sends to the emulator only, never granted on AWS, each with the method that
+ * is their only caller: TenantExports makes the exports bucket on first use with the emulator
+ * (HeadBucket, then CreateBucket); on AWS the prerequisites stack makes it.
+ */
+const EMULATOR_ONLY: Record<string, { file: string; method: string }> = {
+  's3:ListBucket': { file: 'libs/aws/src/tenant-exports.adapter.ts', method: 'createInEmulator' },
+  's3:CreateBucket': { file: 'libs/aws/src/tenant-exports.adapter.ts', method: 'createInEmulator' },
+};
+
+function actionFor(sdkPackage: string, command: string): string | undefined {
+  if (sdkPackage === '@aws-sdk/client-s3') return ACTION_BY_S3_COMMAND[command];
+  const service = SERVICE_BY_SDK_PACKAGE[sdkPackage];
+  return service ? `${service}:${command}` : undefined;
+}
+
 /** `new XCommand(` in libs/aws/src (tests and fakes aside), as IAM actions, with their files. */
 function awsActionsCalledInLibsAws(): Map<string, string[]> {
   const calls = new Map<string, string[]>();
@@ -63,12 +95,11 @@ function awsActionsCalledInLibsAws(): Map<string, string[]> {
       }
       for (const m of text.matchAll(/new (\w+)Command\(/g)) {
         const sdkPackage = packageOf.get(`${m[1]}Command`) ?? '(not imported from @aws-sdk)';
-        const service = SERVICE_BY_SDK_PACKAGE[sdkPackage];
-        if (!service)
+        const action = actionFor(sdkPackage, m[1]);
+        if (!action)
           throw new Error(
             `${relative(root, path)}: ${m[1]}Command from ${sdkPackage} has no IAM mapping here`,
           );
-        const action = `${service}:${m[1]}`;
         calls.set(action, [...new Set([...(calls.get(action) ?? []), relative(root, path)])]);
       }
     }
@@ -81,16 +112,34 @@ function awsActionsCalledInLibsAws(): Map<string, string[]> {
  * Actions AWS authorizes as part of a call the worker makes, each with the call that needs it.
  * Removing that call from libs/aws makes the grant unjustified and this test fail.
  */
-const AUTHORIZED_WITH: Record<string, { call: string; because: string }> = {
-  'rds:AddTagsToResource': { call: 'rds:CreateDBInstance', because: 'Tags (and CopyTagsToSnapshot)' },
-  'rds:CreateDBSnapshot': { call: 'rds:DeleteDBInstance', because: 'FinalDBSnapshotIdentifier' },
-  'secretsmanager:TagResource': { call: 'secretsmanager:CreateSecret', because: 'Tags' },
-  'cloudwatch:TagResource': { call: 'cloudwatch:PutMetricAlarm', because: 'Tags' },
-  'kms:CreateGrant': { call: 'rds:CreateDBInstance', because: 'KmsKeyId, PerformanceInsightsKMSKeyId' },
-  'kms:DescribeKey': { call: 'rds:CreateDBInstance', because: 'KmsKeyId' },
-  'kms:GenerateDataKey': { call: 'secretsmanager:CreateSecret', because: 'KmsKeyId (and PutSecretValue)' },
-  'kms:Decrypt': { call: 'secretsmanager:GetSecretValue', because: 'a secret under KmsKeyId' },
-};
+const AUTHORIZED_WITH: { action: string; call: string; because: string }[] = [
+  { action: 'rds:AddTagsToResource', call: 'rds:CreateDBInstance', because: 'Tags (and CopyTagsToSnapshot)' },
+  { action: 'rds:CreateDBSnapshot', call: 'rds:DeleteDBInstance', because: 'FinalDBSnapshotIdentifier' },
+  { action: 'secretsmanager:TagResource', call: 'secretsmanager:CreateSecret', because: 'Tags' },
+  { action: 'cloudwatch:TagResource', call: 'cloudwatch:PutMetricAlarm', because: 'Tags' },
+  {
+    action: 'kms:CreateGrant',
+    call: 'rds:CreateDBInstance',
+    because: 'KmsKeyId, PerformanceInsightsKMSKeyId',
+  },
+  { action: 'kms:DescribeKey', call: 'rds:CreateDBInstance', because: 'KmsKeyId' },
+  {
+    action: 'kms:GenerateDataKey',
+    call: 'secretsmanager:CreateSecret',
+    because: 'KmsKeyId (and PutSecretValue)',
+  },
+  { action: 'kms:Decrypt', call: 'secretsmanager:GetSecretValue', because: 'a secret under KmsKeyId' },
+  { action: 's3:PutObjectTagging', call: 's3:PutObject', because: 'Tagging (and CreateMultipartUpload)' },
+  { action: 's3:DeleteObjectVersion', call: 's3:DeleteObject', because: 'VersionId' },
+  { action: 'kms:GenerateDataKey', call: 's3:PutObject', because: 'SSEKMSKeyId' },
+  {
+    action: 'kms:Decrypt',
+    call: 's3:PutObject',
+    because: 'UploadPart, CompleteMultipartUpload under SSEKMSKeyId',
+  },
+];
+// Not granted: s3:PutObjectRetention (ObjectLockMode). The bucket has no Object Lock and the
+// deprovisioning saga asks for none, so an export is kept by its tag and lifecycle rule only.
 
 describe('least privilege in every policy document', () => {
   it('finds the worker, API and data-plane policies and the key and topic policies', () => {
@@ -185,11 +234,38 @@ describe('provisioning worker policy', () => {
 
   it('allows exactly the actions libs/aws calls, plus those AWS authorizes with them', () => {
     expect(called.size).toBeGreaterThanOrEqual(12);
-    for (const [action, { call }] of Object.entries(AUTHORIZED_WITH)) {
+    for (const { action, call } of AUTHORIZED_WITH) {
       expect({ action, call, called: called.has(call) }).toEqual({ action, call, called: true });
     }
-    const expected = [...new Set([...called.keys(), ...Object.keys(AUTHORIZED_WITH)])].sort();
+    const onAws = [...called.keys()].filter((action) => !(action in EMULATOR_ONLY));
+    const expected = [...new Set([...onAws, ...AUTHORIZED_WITH.map((a) => a.action)])].sort();
     expect(actionSet(worker)).toEqual(expected);
+  });
+
+  it('grants no emulator-only call, and each is called only from its emulator method', () => {
+    for (const [action, { file, method }] of Object.entries(EMULATOR_ONLY)) {
+      expect({ action, files: called.get(action) }).toEqual({ action, files: [file] });
+      expect(actionSet(worker)).not.toContain(action);
+      const text = readFileSync(join(root, file), 'utf8');
+      const start = text.search(new RegExp(`^  private async ${method}\\(`, 'm'));
+      expect({ method, found: start >= 0 }).toEqual({ method, found: true });
+      const end = text.indexOf('\n  }\n', start);
+      const commands = Object.entries(ACTION_BY_S3_COMMAND)
+        .filter(([, a]) => a === action)
+        .map(([command]) => `new ${command}Command(`);
+      const outside = text.slice(0, start) + text.slice(end);
+      for (const command of commands) {
+        expect({ command, inMethod: text.slice(start, end).includes(command) }).toEqual({
+          command,
+          inMethod: true,
+        });
+        expect({ command, elsewhere: outside.includes(command) }).toEqual({ command, elsewhere: false });
+      }
+    }
+    const adapter = readFileSync(join(root, 'libs/aws/src/tenant-exports.adapter.ts'), 'utf8');
+    expect(adapter).toMatch(
+      /if \(!this\.emulator\) return Promise\.resolve\(bucket\);[^]*?this\.createInEmulator\(/,
+    );
   });
 
   it('creates only tagged tenant resources: managed-by=silo, a tenant id, no other tag keys', () => {
@@ -211,6 +287,44 @@ describe('provisioning worker policy', () => {
       });
     }
     const create = statement(worker, 'CreateTenantInstances');
+    expect(create.Condition?.Bool).toEqual({ 'rds:StorageEncrypted': 'true' });
+    expect(create.Condition?.StringEquals?.['rds:DatabaseEngine']).toBe('postgres');
+  });
+
+  it('creates only tagged host resources: managed-by=silo, a host id, no other tag keys', () => {
+    const resources: Record<string, string[]> = {
+      CreateHostInstances: ['arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:silo-host-*'],
+      TagHostInstancesOnCreate: ['arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:silo-host-*'],
+      CreateHostSecrets: [
+        'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/hosts/*/master-??????',
+        'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/hosts/*/pool-app-??????',
+      ],
+      PutHostAlarms: [
+        'arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:silo-host-*-*',
+      ],
+    };
+    for (const [sid, expected] of Object.entries(resources)) {
+      const s = statement(worker, sid);
+      const c = s.Condition ?? {};
+      expect({
+        sid,
+        resources: resourcesOf(s),
+        managedBy: c.StringEquals?.['aws:RequestTag/managed-by'],
+        environment: c.StringEquals?.['aws:RequestTag/silo:environment'],
+      }).toEqual({ sid, resources: expected, managedBy: 'silo', environment: 'production' });
+      expect(c.Null).toEqual({ 'aws:RequestTag/silo:host-id': 'false' });
+      expect(c['ForAllValues:StringEquals']).toEqual({
+        'aws:TagKeys': [
+          'silo:host-id',
+          'silo:host-name',
+          'silo:placement',
+          'silo:tier',
+          'silo:environment',
+          'managed-by',
+        ],
+      });
+    }
+    const create = statement(worker, 'CreateHostInstances');
     expect(create.Condition?.Bool).toEqual({ 'rds:StorageEncrypted': 'true' });
     expect(create.Condition?.StringEquals?.['rds:DatabaseEngine']).toBe('postgres');
   });
@@ -240,8 +354,9 @@ describe('provisioning worker policy', () => {
     }
   });
 
-  it('gives every mutation a condition, except on the groups an instance joins and its final snapshot', () => {
-    const byName = new Set(['PlaceTenantInstances', 'TakeFinalSnapshots']);
+  it('gives every mutation a condition, except on the groups an instance joins, its final snapshot and exports deleted', () => {
+    // S3 authorizes DeleteObject and DeleteObjectVersion on no tag condition key.
+    const byName = new Set(['PlaceTenantInstances', 'TakeFinalSnapshots', 'DeleteTenantExports']);
     for (const s of worker.statements) {
       const mutates = actionsOf(s).some((a) => !/:(Describe|Get|List)/.test(a));
       if (mutates && !byName.has(s.Sid!))
@@ -277,7 +392,7 @@ describe('provisioning worker policy', () => {
     }
   });
 
-  it('uses the tenant key through Secrets Manager for tenant secrets only', () => {
+  it('uses the tenant key through Secrets Manager for tenant and host secrets only', () => {
     const use = statement(worker, 'UseTenantKeyForTenantSecrets');
     expect(actionsOf(use).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
     expect(
@@ -287,11 +402,60 @@ describe('provisioning worker policy', () => {
     ).toEqual([
       'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/master-??????',
       'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/app-??????',
+      'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/hosts/*/pool-app-??????',
     ]);
+  });
+
+  it("writes exports under <prefix>/exports/ of the exports bucket only, SSE-KMS under the tenant key, with Silo's tags", () => {
+    const exportObjects = ['${TenantExports311D3F2F.Arn}/silo/exports/*'];
+    for (const sid of ['WriteTenantExports', 'TagTenantExports', 'DeleteTenantExports'])
+      expect({ sid, resources: resourcesOf(statement(worker, sid)) }).toEqual({
+        sid,
+        resources: exportObjects,
+      });
+    expect(actionsOf(statement(worker, 'WriteTenantExports')).sort()).toEqual([
+      's3:AbortMultipartUpload',
+      's3:PutObject',
+    ]);
+    const write = statement(worker, 'WriteTenantExports').Condition ?? {};
+    expect(Object.keys(write)).toEqual(['StringEqualsIfExists']);
+    expect(
+      Object.fromEntries(Object.entries(write.StringEqualsIfExists).map(([k, v]) => [k, render(v)])),
+    ).toEqual({
+      's3:x-amz-server-side-encryption': 'aws:kms',
+      's3:x-amz-server-side-encryption-aws-kms-key-id': '${TenantKey8692782D.Arn}',
+    });
+    expect(statement(worker, 'TagTenantExports').Condition).toEqual({
+      StringEquals: {
+        's3:RequestObjectTag/managed-by': 'silo',
+        's3:RequestObjectTag/silo:environment': 'production',
+      },
+    });
+    const adapter = readFileSync(join(root, 'libs/aws/src/tenant-exports.adapter.ts'), 'utf8');
+    expect(adapter).toContain('return `${prefix}/exports/${slug}/${stamp}.${EXTENSIONS[kind]}`;');
+  });
+
+  it('uses the tenant key through S3 for exports only', () => {
+    const use = statement(worker, 'UseTenantKeyForExports');
+    expect(actionsOf(use).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    expect(resourcesOf(use)).toEqual(['${TenantKey8692782D.Arn}']);
+    expect(render(use.Condition?.StringEquals?.['kms:ViaService'])).toBe(
+      's3.${AWS::Region}.${AWS::URLSuffix}',
+    );
+    expect(
+      resourcesOf({
+        Effect: 'Allow',
+        Resource: use.Condition?.StringLike?.['kms:EncryptionContext:aws:s3:arn'],
+      }),
+    ).toEqual(['${TenantExports311D3F2F.Arn}/silo/exports/*']);
   });
 
   it('reaches tenant instances, secrets and alarms by name only', () => {
     const allowed = [
+      /^\$\{TenantExports311D3F2F\.Arn\}\/silo\/exports\/\*$/,
+      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:db:silo-host-\*$/,
+      /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/hosts\/\*\/(master|pool-app)-\?{6}$/,
+      /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-host-\*-\*$/,
       /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|snapshot:silo-\*-final-\*|snapshot:silo-\*|subgrp:silo-tenants|pg:default\.postgres\*|og:default:postgres-\*)$/,
       /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/\*\/(master|app)-\?{6}$/,
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-\*-\*$/,
@@ -342,13 +506,18 @@ describe('API and data-plane policies', () => {
     expect(rds).toMatch(/async describe\([^]*?new DescribeDBInstancesCommand\(/);
   });
 
-  it('lets the data plane read and decrypt tenant app secrets only', () => {
+  it('lets the data plane read and decrypt tenant app secrets and host pool-app secrets only', () => {
     expect(actionSet(dataPlane)).toEqual(['kms:Decrypt', 'secretsmanager:GetSecretValue']);
     const read = statement(dataPlane, 'ReadTenantAppSecrets');
     expect(resourcesOf(read)).toEqual([
       'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/app-??????',
     ]);
     expect(read.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/managed-by': 'silo' } });
+    const pool = statement(dataPlane, 'ReadHostPoolAppSecrets');
+    expect(resourcesOf(pool)).toEqual([
+      'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/hosts/*/pool-app-??????',
+    ]);
+    expect(pool.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/managed-by': 'silo' } });
     const decrypt = statement(dataPlane, 'DecryptTenantAppSecrets');
     expect(Object.keys(decrypt.Condition ?? {}).sort()).toEqual(['StringEquals', 'StringLike']);
     expect(
@@ -358,6 +527,7 @@ describe('API and data-plane policies', () => {
       }),
     ).toEqual([
       'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/app-??????',
+      'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/hosts/*/pool-app-??????',
     ]);
   });
 });
@@ -648,5 +818,169 @@ describe('who may tag what: the worker policy evaluated', () => {
     expect(() => evaluate([allow({ NumericLessThan: { k: '1' } })], request({ k: '0' }))).toThrow(
       /does not know/,
     );
+  });
+});
+
+describe("a shared host's resources: the worker and data-plane policies evaluated", () => {
+  const arn = (service: string, resource: string) =>
+    `arn:\${AWS::Partition}:${service}:\${AWS::Region}:\${AWS::AccountId}:${resource}`;
+  const host = hostTags(
+    { id: 'h-1', name: 'pool-starter-001', placement: 'pool', tier: 'starter' },
+    'production',
+  );
+  const instance = arn('rds', 'db:silo-host-pool-starter-001');
+  const master = arn('secretsmanager', 'secret:silo/hosts/pool-starter-001/master-AbCdEf');
+  const poolApp = arn('secretsmanager', 'secret:silo/hosts/pool-starter-001/pool-app-AbCdEf');
+  const alarm = arn('cloudwatch', 'alarm:silo-host-pool-starter-001-cpu');
+  const creates: AwsRequest[] = [
+    {
+      action: 'rds:CreateDBInstance',
+      resource: instance,
+      context: { 'rds:DatabaseEngine': 'postgres', 'rds:StorageEncrypted': 'true' },
+    },
+    { action: 'rds:AddTagsToResource', resource: instance, context: { 'rds:TagsFromRequest': 'true' } },
+    { action: 'secretsmanager:CreateSecret', resource: master, context: {} },
+    { action: 'secretsmanager:CreateSecret', resource: poolApp, context: {} },
+    { action: 'secretsmanager:TagResource', resource: poolApp, context: {} },
+    { action: 'cloudwatch:PutMetricAlarm', resource: alarm, context: {} },
+    { action: 'cloudwatch:TagResource', resource: alarm, context: {} },
+  ];
+  const withTags = (request: AwsRequest, requestTags: Record<string, string>): AwsRequest => ({
+    ...request,
+    context: tagContext({ requestTags, extra: request.context }),
+  });
+
+  it("creates a host's instance, secrets and alarms with the host's tags", () => {
+    for (const request of creates) {
+      expect({
+        request: `${request.action} ${request.resource}`,
+        decision: evaluate(worker.statements, withTags(request, host)),
+      }).toEqual({
+        request: `${request.action} ${request.resource}`,
+        decision: 'allowed',
+      });
+    }
+  });
+
+  it('refuses them without a host id, with an extra key or with another environment', () => {
+    const { 'silo:host-id': _id, ...anonymous } = host;
+    for (const tags of [
+      anonymous,
+      { ...host, owner: 'someone' },
+      { ...host, 'silo:tenant-id': 't-1' },
+      { ...host, 'silo:environment': 'staging' },
+      { ...host, 'managed-by': 'terraform' },
+    ]) {
+      for (const request of creates) {
+        expect({
+          tags,
+          action: request.action,
+          decision: evaluate(worker.statements, withTags(request, tags)),
+        }).not.toEqual({
+          tags,
+          action: request.action,
+          decision: 'allowed',
+        });
+      }
+    }
+  });
+
+  it("changes and deletes a host's resources when they carry this environment's tags only", () => {
+    const rdsTags = (tags: Record<string, string>) =>
+      tagContext({ resourceTags: tags, resourceTagKey: 'rds:db-tag' });
+    const changes: [string, string, (tags: Record<string, string>) => AwsRequest['context']][] = [
+      ['rds:ModifyDBInstance', instance, rdsTags],
+      ['rds:DeleteDBInstance', instance, rdsTags],
+      ['secretsmanager:PutSecretValue', poolApp, (tags) => tagContext({ resourceTags: tags })],
+      ['secretsmanager:DeleteSecret', master, (tags) => tagContext({ resourceTags: tags })],
+      ['cloudwatch:DeleteAlarms', alarm, (tags) => tagContext({ resourceTags: tags })],
+    ];
+    for (const [action, resource, context] of changes) {
+      expect({
+        action,
+        ours: evaluate(worker.statements, { action, resource, context: context(host) }),
+      }).toEqual({
+        action,
+        ours: 'allowed',
+      });
+      const theirs = { ...host, 'silo:environment': 'staging' };
+      expect({
+        action,
+        theirs: evaluate(worker.statements, { action, resource, context: context(theirs) }),
+      }).toEqual({
+        action,
+        theirs: 'implicitly denied',
+      });
+    }
+    for (const resource of [master, poolApp])
+      expect(
+        evaluate(worker.statements, { action: 'secretsmanager:GetSecretValue', resource, context: {} }),
+      ).toBe('allowed');
+  });
+
+  it("lets the data plane read a host's pool-app secret, never its master secret", () => {
+    const read = (resource: string) =>
+      evaluate(dataPlane.statements, {
+        action: 'secretsmanager:GetSecretValue',
+        resource,
+        context: tagContext({ resourceTags: host }),
+      });
+    expect(read(poolApp)).toBe('allowed');
+    expect(read(master)).toBe('implicitly denied');
+  });
+});
+
+describe('tenant exports: the worker policy evaluated', () => {
+  const bucket = '${TenantExports311D3F2F.Arn}';
+  const silo = tenantTags({ id: 't-1', slug: 'acme', tier: 'pro' }, 'production');
+  const object = `${bucket}/silo/exports/acme/20260102-030405.dump`;
+  const sse = {
+    's3:x-amz-server-side-encryption': 'aws:kms',
+    's3:x-amz-server-side-encryption-aws-kms-key-id': '${TenantKey8692782D.Arn}',
+  };
+  const objectTags = (tags: Record<string, string>) =>
+    Object.fromEntries(Object.entries(tags).map(([k, v]) => [`s3:RequestObjectTag/${k}`, v]));
+
+  it('writes, tags, aborts and deletes exports under the prefix', () => {
+    for (const request of [
+      { action: 's3:PutObject', resource: object, context: sse },
+      { action: 's3:PutObject', resource: object, context: {} },
+      { action: 's3:PutObjectTagging', resource: object, context: objectTags(silo) },
+      { action: 's3:AbortMultipartUpload', resource: object, context: {} },
+      { action: 's3:DeleteObject', resource: object, context: {} },
+      { action: 's3:DeleteObjectVersion', resource: object, context: {} },
+    ])
+      expect({ action: request.action, decision: evaluate(worker.statements, request) }).toEqual({
+        action: request.action,
+        decision: 'allowed',
+      });
+  });
+
+  it('refuses another key, SSE-S3 asked for, another encryption key, and other tags', () => {
+    const denied = [
+      { action: 's3:PutObject', resource: `${bucket}/other/acme.dump`, context: sse },
+      { action: 's3:PutObject', resource: `${bucket}/silo-staging/exports/acme/x.dump`, context: sse },
+      { action: 's3:DeleteObject', resource: `${bucket}/silo/other`, context: {} },
+      { action: 's3:PutObject', resource: object, context: { 's3:x-amz-server-side-encryption': 'AES256' } },
+      {
+        action: 's3:PutObject',
+        resource: object,
+        context: {
+          ...sse,
+          's3:x-amz-server-side-encryption-aws-kms-key-id': 'arn:aws:kms:eu-west-1:1:key/other',
+        },
+      },
+      {
+        action: 's3:PutObjectTagging',
+        resource: object,
+        context: objectTags({ ...silo, 'silo:environment': 'staging' }),
+      },
+      { action: 's3:PutObjectTagging', resource: object, context: {} },
+    ];
+    for (const request of denied)
+      expect({ request, decision: evaluate(worker.statements, request) }).toEqual({
+        request,
+        decision: 'implicitly denied',
+      });
   });
 });
