@@ -1,10 +1,10 @@
 import {
-  TERMINAL_INSTANCE_STATES,
-  type RdsInstances,
-  type SecretJson,
-  type TenantAlarms,
-  type TenantSecrets,
-} from '@silo/aws';
+  connectionFields,
+  instanceSpec,
+  publishedEndpoint,
+  startWhenAvailable,
+} from '../backends/instance-lifecycle';
+import { type RdsInstances, type SecretJson, type TenantAlarms, type TenantSecrets } from '@silo/aws';
 import type { HostEntity } from '@silo/control-plane-db';
 import {
   APP_SCHEMA,
@@ -126,71 +126,33 @@ export class HostCreateSteps {
     const profile = hostProfile(settings, host);
     const master = await this.master(run);
     await resources.createInstance(
-      {
+      instanceSpec(profile, settings, {
         identifier: names.instanceIdentifier,
-        engineVersion: profile.engineVersion,
-        instanceClass: profile.instanceClass,
         databaseName: host.databaseName,
-        masterUsername: master.username,
-        masterPassword: master.password,
-        storage: profile.storage,
-        multiAz: profile.multiAz,
-        deletionProtection: profile.deletionProtection,
-        backupRetentionDays: profile.backupRetentionDays,
-        performanceInsights: profile.performanceInsights,
-        kmsKeyId: settings.kmsKeyId,
-        subnetGroupName: settings.subnetGroup,
-        securityGroupIds: settings.securityGroupIds,
+        master,
         tags,
-      },
+      }),
       host.id,
     );
     return DONE;
   }
 
   /** Never sleeps: an instance that is not available yet makes the job wait and come back. */
-  private async waitAvailable(run: HostRun): Promise<HostStepResult> {
-    const { names } = run;
-    const view = await this.deps.rds.describe(names.instanceIdentifier);
-    if (!view) {
-      throw new ProvisioningError(
-        ProvisioningErrorCode.INCONSISTENT_STATE,
-        `RDS instance ${names.instanceIdentifier} disappeared while waiting for it`,
-      );
-    }
-    if (TERMINAL_INSTANCE_STATES.has(view.status)) {
-      throw new ProvisioningError(
-        ProvisioningErrorCode.INSTANCE_TERMINAL_STATE,
-        `RDS instance ${names.instanceIdentifier} is ${view.status}`,
-      );
-    }
-    if (view.status !== 'available') return { kind: 'wait', reason: `instance is ${view.status}` };
-    const master = await this.master(run);
-    await this.deps.backend.start({
-      identifier: names.instanceIdentifier,
-      rdsEndpoint: view.endpoint,
-      masterUsername: master.username,
-      masterPassword: master.password,
-    });
-    return DONE;
+  private waitAvailable(run: HostRun): Promise<HostStepResult> {
+    return startWhenAvailable(this.deps.rds, this.deps.backend, run.names.instanceIdentifier, () =>
+      this.master(run),
+    );
   }
 
   /** Completes the master secret into the RDS secret JSON shape and records the endpoint on the host. */
   private async publishConnection(run: HostRun): Promise<HostStepResult> {
     const { host, names } = run;
     const { rds, backend, secrets, store } = this.deps;
-    const view = await rds.describe(names.instanceIdentifier);
-    if (!view) {
-      throw new ProvisioningError(
-        ProvisioningErrorCode.INCONSISTENT_STATE,
-        `RDS instance ${names.instanceIdentifier} is gone`,
-      );
-    }
-    const endpoint = backend.endpointOf({ identifier: names.instanceIdentifier, rdsEndpoint: view.endpoint });
+    const endpoint = await publishedEndpoint(rds, backend, names.instanceIdentifier);
     const master = await this.master(run);
     const completed = {
       ...master.secret,
-      ...connectionFields(endpoint, names),
+      ...connectionFields(endpoint, names.instanceIdentifier),
       username: master.username,
       password: master.password,
     };
@@ -214,7 +176,11 @@ export class HostCreateSteps {
     const { resources, secrets, admin, settings } = this.deps;
     const endpoint = this.endpoint(run);
     const [login] = appLoginRoles(names.poolAppRole);
-    const value = { ...connectionFields(endpoint, names), username: login, password: generatePassword() };
+    const value = {
+      ...connectionFields(endpoint, names.instanceIdentifier),
+      username: login,
+      password: generatePassword(),
+    };
     const { created } = await resources.createSecret(
       names.poolAppSecretName,
       value,
@@ -342,14 +308,4 @@ export function hostProfile(settings: Pick<ProvisioningSettings, 'tiers'>, host:
     );
   }
   return profile;
-}
-
-function connectionFields(endpoint: TenantDatabaseEndpoint, names: HostResourceNames): SecretJson {
-  return {
-    engine: 'postgres',
-    host: endpoint.host,
-    port: endpoint.port,
-    dbname: endpoint.database,
-    dbInstanceIdentifier: names.instanceIdentifier,
-  };
 }

@@ -1,11 +1,10 @@
 import {
-  RdsInstances,
-  TenantAlarms,
-  TenantExports,
-  TenantSecrets,
-  TERMINAL_INSTANCE_STATES,
-  type SecretJson,
-} from '@silo/aws';
+  connectionFields,
+  instanceSpec,
+  publishedEndpoint,
+  startWhenAvailable,
+} from '../backends/instance-lifecycle';
+import { RdsInstances, TenantAlarms, TenantExports, TenantSecrets, type SecretJson } from '@silo/aws';
 import { APP_SCHEMA, ProvisioningError, ProvisioningErrorCode, type TenantResourceNames } from '@silo/core';
 import {
   appLoginRoles,
@@ -124,23 +123,12 @@ export class ProvisioningSteps {
     const { rds, store, settings } = this.deps;
     const master = await this.master(run);
     await rds.create(
-      {
+      instanceSpec(profile, settings, {
         identifier: names.instanceIdentifier,
-        engineVersion: profile.engineVersion,
-        instanceClass: profile.instanceClass,
         databaseName: settings.databaseName,
-        masterUsername: master.username,
-        masterPassword: master.password,
-        storage: profile.storage,
-        multiAz: profile.multiAz,
-        deletionProtection: profile.deletionProtection,
-        backupRetentionDays: profile.backupRetentionDays,
-        performanceInsights: profile.performanceInsights,
-        kmsKeyId: settings.kmsKeyId,
-        subnetGroupName: settings.subnetGroup,
-        securityGroupIds: settings.securityGroupIds,
+        master,
         tags,
-      },
+      }),
       tenant.id,
     );
     await store.updateDatabaseFacts(tenant.id, {
@@ -155,48 +143,21 @@ export class ProvisioningSteps {
   }
 
   /** Never sleeps: an instance that is not available yet makes the job wait and come back. */
-  private async waitAvailable(run: StepRun): Promise<StepResult> {
-    const { names } = run;
-    const view = await this.deps.rds.describe(names.instanceIdentifier);
-    if (!view) {
-      throw new ProvisioningError(
-        ProvisioningErrorCode.INCONSISTENT_STATE,
-        `RDS instance ${names.instanceIdentifier} disappeared while waiting for it`,
-      );
-    }
-    if (TERMINAL_INSTANCE_STATES.has(view.status)) {
-      throw new ProvisioningError(
-        ProvisioningErrorCode.INSTANCE_TERMINAL_STATE,
-        `RDS instance ${names.instanceIdentifier} is ${view.status}`,
-      );
-    }
-    if (view.status !== 'available') return { kind: 'wait', reason: `instance is ${view.status}` };
-    const master = await this.master(run);
-    await this.deps.host.start({
-      identifier: names.instanceIdentifier,
-      rdsEndpoint: view.endpoint,
-      masterUsername: master.username,
-      masterPassword: master.password,
-    });
-    return DONE;
+  private waitAvailable(run: StepRun): Promise<StepResult> {
+    return startWhenAvailable(this.deps.rds, this.deps.host, run.names.instanceIdentifier, () =>
+      this.master(run),
+    );
   }
 
   /** Completes the master secret into the RDS secret JSON shape. */
   private async publishConnection(run: StepRun): Promise<StepResult> {
     const { tenant, names } = run;
     const { rds, host, secrets, store } = this.deps;
-    const view = await rds.describe(names.instanceIdentifier);
-    if (!view) {
-      throw new ProvisioningError(
-        ProvisioningErrorCode.INCONSISTENT_STATE,
-        `RDS instance ${names.instanceIdentifier} is gone`,
-      );
-    }
-    const endpoint = host.endpointOf({ identifier: names.instanceIdentifier, rdsEndpoint: view.endpoint });
+    const endpoint = await publishedEndpoint(rds, host, names.instanceIdentifier);
     const master = await this.master(run);
     const completed = {
       ...master.secret,
-      ...connectionFields(endpoint, names),
+      ...connectionFields(endpoint, names.instanceIdentifier),
       username: master.username,
       password: master.password,
     };
@@ -220,7 +181,7 @@ export class ProvisioningSteps {
     await bootstrapTenantApp(this.deps, run, {
       endpoint,
       owner: await this.owner(run),
-      connection: connectionFields(endpoint, names),
+      connection: connectionFields(endpoint, names.instanceIdentifier),
       schema: APP_SCHEMA,
       log: this.log,
     });
@@ -386,14 +347,4 @@ export async function migrateForProvisioning(
       { cause: error },
     );
   }
-}
-
-export function connectionFields(endpoint: TenantDatabaseEndpoint, names: TenantResourceNames): SecretJson {
-  return {
-    engine: 'postgres',
-    host: endpoint.host,
-    port: endpoint.port,
-    dbname: endpoint.database,
-    dbInstanceIdentifier: names.instanceIdentifier,
-  };
 }

@@ -1,0 +1,103 @@
+import { TERMINAL_INSTANCE_STATES, type InstanceSpec, type RdsInstances, type SecretJson } from '@silo/aws';
+import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
+import type { ProvisioningSettings } from '../saga/provisioning-settings';
+import type { TierProfile } from '../tiers';
+import type { TenantDatabaseEndpoint, TenantDatabaseHost } from './tenant-database-host';
+
+/**
+ * What a tenant's instance and a shared host's instance have in common, from CreateDBInstance to
+ * a PostgreSQL server that answers: the sagas of both call these, each with its own names,
+ * tags and records.
+ */
+
+/** The CreateDBInstance request for an instance sized and protected by `profile`, encrypted with the tenants' key. */
+export function instanceSpec(
+  profile: TierProfile,
+  settings: Pick<ProvisioningSettings, 'kmsKeyId' | 'subnetGroup' | 'securityGroupIds'>,
+  instance: {
+    identifier: string;
+    databaseName: string;
+    master: { username: string; password: string };
+    tags: Record<string, string>;
+  },
+): InstanceSpec {
+  return {
+    identifier: instance.identifier,
+    engineVersion: profile.engineVersion,
+    instanceClass: profile.instanceClass,
+    databaseName: instance.databaseName,
+    masterUsername: instance.master.username,
+    masterPassword: instance.master.password,
+    storage: profile.storage,
+    multiAz: profile.multiAz,
+    deletionProtection: profile.deletionProtection,
+    backupRetentionDays: profile.backupRetentionDays,
+    performanceInsights: profile.performanceInsights,
+    kmsKeyId: settings.kmsKeyId,
+    subnetGroupName: settings.subnetGroup,
+    securityGroupIds: settings.securityGroupIds,
+    tags: instance.tags,
+  };
+}
+
+/**
+ * Never sleeps: an instance that is not available yet is a wait (the job comes back); once it
+ * is, the backend makes sure its database answers with the master credentials. A missing
+ * instance, or one in a terminal state, fails for good.
+ */
+export async function startWhenAvailable(
+  rds: Pick<RdsInstances, 'describe'>,
+  backend: Pick<TenantDatabaseHost, 'start'>,
+  identifier: string,
+  master: () => Promise<{ username: string; password: string }>,
+): Promise<{ kind: 'done' } | { kind: 'wait'; reason: string }> {
+  const view = await rds.describe(identifier);
+  if (!view) {
+    throw new ProvisioningError(
+      ProvisioningErrorCode.INCONSISTENT_STATE,
+      `RDS instance ${identifier} disappeared while waiting for it`,
+    );
+  }
+  if (TERMINAL_INSTANCE_STATES.has(view.status)) {
+    throw new ProvisioningError(
+      ProvisioningErrorCode.INSTANCE_TERMINAL_STATE,
+      `RDS instance ${identifier} is ${view.status}`,
+    );
+  }
+  if (view.status !== 'available') return { kind: 'wait', reason: `instance is ${view.status}` };
+  const { username, password } = await master();
+  await backend.start({
+    identifier,
+    rdsEndpoint: view.endpoint,
+    masterUsername: username,
+    masterPassword: password,
+  });
+  return { kind: 'done' };
+}
+
+/** Where an instance that {@link startWhenAvailable} saw answers; it must still exist. */
+export async function publishedEndpoint(
+  rds: Pick<RdsInstances, 'describe'>,
+  backend: Pick<TenantDatabaseHost, 'endpointOf'>,
+  identifier: string,
+): Promise<TenantDatabaseEndpoint> {
+  const view = await rds.describe(identifier);
+  if (!view) {
+    throw new ProvisioningError(
+      ProvisioningErrorCode.INCONSISTENT_STATE,
+      `RDS instance ${identifier} is gone`,
+    );
+  }
+  return backend.endpointOf({ identifier, rdsEndpoint: view.endpoint });
+}
+
+/** The connection fields of an RDS secret's JSON: where the instance's database answers. */
+export function connectionFields(endpoint: TenantDatabaseEndpoint, instanceIdentifier: string): SecretJson {
+  return {
+    engine: 'postgres',
+    host: endpoint.host,
+    port: endpoint.port,
+    dbname: endpoint.database,
+    dbInstanceIdentifier: instanceIdentifier,
+  };
+}
