@@ -43,6 +43,61 @@ describe('encryption', () => {
     full.template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/silo-tenants' });
   });
 
+  it('keeps tenant exports in a private, versioned bucket under the tenant key, expiring <prefix>/exports/ after the retention', () => {
+    const buckets = resourcesOfType(full.json, 'AWS::S3::Bucket');
+    expect(buckets).toHaveLength(1);
+    const [[id, bucket]] = buckets;
+    expect(bucket.DeletionPolicy).toBe('Retain');
+    const p = bucket.Properties ?? {};
+    expect(p.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [
+        {
+          BucketKeyEnabled: false,
+          ServerSideEncryptionByDefault: {
+            SSEAlgorithm: 'aws:kms',
+            KMSMasterKeyID: { 'Fn::GetAtt': ['TenantKey8692782D', 'Arn'] },
+          },
+        },
+      ],
+    });
+    expect(p.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(p.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(p.LifecycleConfiguration).toEqual({
+      Rules: [
+        {
+          Id: 'ExpireTenantExports',
+          Prefix: 'silo/exports/',
+          Status: 'Enabled',
+          ExpirationInDays: 35,
+          NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+        },
+      ],
+    });
+    full.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: id },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+    const days = synth({ tenantExportRetentionDays: 90 }).json;
+    expect(render(days.Outputs?.TenantExportRetentionDays.Value)).toBe('90');
+    expect(() => new SiloPrerequisitesStack(new App(), 'Bad', { tenantExportRetentionDays: 0 })).toThrow(
+      /tenantExportRetentionDays must be 1-3650 days/,
+    );
+  });
+
   it('encrypts the alarm topic under its own key, which CloudWatch may use', () => {
     const alarmKey = logicalIdOf(full.json, 'AWS::KMS::Key', (p) =>
       String(p.Description).includes('alarm topic'),
