@@ -145,62 +145,16 @@ export class RolloutTenantMigration {
     rolloutId: string,
     ctx: SagaContext,
   ): Promise<TenantMigrateResult> {
-    const { settings, admin } = this.deps;
-    const steps = new ProvisioningSteps(this.deps);
-    const names = tenantResourceNames(settings.prefix, tenant.slug);
-    const run = {
-      tenant,
-      names,
-      profile: settings.tiers[tenant.tier],
-      tags: tenantTags(tenant, settings.environment),
-      ctx,
-      secretValues: new Map(),
-    };
-    const options = {
-      ...settings.migrationTimeouts,
-      target,
-      appliedBy: `rollout:${rolloutId}`,
-      tenant: tenant.slug,
-    };
-    // The migration target is the placement's: the tenant's own database, its schema on its
-    // host, or its host's pool database (shared by every pooled tenant of the host: the first of
-    // them a rollout reaches applies what is pending, the others find it applied).
-    switch (tenant.placement) {
-      case 'instance':
-        return admin.runMigrations(
-          steps.endpoint(tenant, names),
-          await steps.owner(run),
-          settings.migrations,
-          {
-            ...options,
-            into: { placement: 'instance', schema: APP_SCHEMA, tenantId: tenant.id },
-          },
-        );
-      case 'schema': {
-        const { endpoint, owner } = await new SharedHostSteps(this.deps, 'schema').hostAccess(run);
-        return admin.runMigrations(endpoint, owner, settings.migrations, {
-          ...options,
-          into: { placement: 'schema', schema: names.tenantSchema, tenantId: tenant.id },
-        });
-      }
-      case 'pool': {
-        const { host, endpoint, owner } = await new SharedHostSteps(this.deps, 'pool').hostAccess(run);
-        const result = await admin.runMigrations(endpoint, owner, settings.migrations, {
-          ...options,
-          tenant: `${tenant.slug} (pool of host ${host.name})`,
-          into: { placement: 'pool', schema: APP_SCHEMA },
-        });
-        // The pool's version is its host's; a newer one recorded by another pass stays.
-        if (result.schemaVersion !== null) {
-          await this.dataSource.query(
-            `UPDATE hosts SET schema_version = $2, updated_at = now()
-              WHERE id = $1 AND (schema_version IS NULL OR schema_version::numeric < $2::numeric)`,
-            [host.id, result.schemaVersion],
-          );
-        }
-        return result;
-      }
+    const { result, poolHostId } = await migrateTenantTarget(this.deps, tenant, { target, rolloutId, ctx });
+    // The pool's version is its host's; a newer one recorded by another pass stays.
+    if (poolHostId && result.schemaVersion !== null) {
+      await this.dataSource.query(
+        `UPDATE hosts SET schema_version = $2, updated_at = now()
+          WHERE id = $1 AND (schema_version IS NULL OR schema_version::numeric < $2::numeric)`,
+        [poolHostId, result.schemaVersion],
+      );
     }
+    return result;
   }
 
   /** A dispatched tenant back to pending, untouched, if it is still this dispatch's. */
@@ -319,5 +273,66 @@ function describe(error: ProvisioningError, attempts: number): string {
       return `Secrets Manager did not answer after ${attempts} attempt(s)`;
     default:
       return `${error.code}: the tenant's master secret or records could not be used`;
+  }
+}
+
+/**
+ * Migrates a tenant's migration target, which its placement decides: its own database (its
+ * tenant set), its schema on its host, or its host's pool database (shared by every pooled
+ * tenant of the host: the first of them a rollout reaches applies what is pending, the others
+ * find it applied). `poolHostId` names the host whose pool database it was.
+ */
+export async function migrateTenantTarget(
+  deps: StepDeps,
+  tenant: TenantRecord,
+  rollout: { target: string; rolloutId: string; ctx: SagaContext },
+): Promise<{ result: TenantMigrateResult; poolHostId: string | null }> {
+  const { settings, admin } = deps;
+  const names = tenantResourceNames(settings.prefix, tenant.slug);
+  const run = {
+    tenant,
+    names,
+    profile: settings.tiers[tenant.tier],
+    tags: tenantTags(tenant, settings.environment),
+    ctx: rollout.ctx,
+    secretValues: new Map(),
+  };
+  const options = {
+    ...settings.migrationTimeouts,
+    target: rollout.target,
+    appliedBy: `rollout:${rollout.rolloutId}`,
+    tenant: tenant.slug,
+  };
+  switch (tenant.placement) {
+    case 'instance': {
+      const steps = new ProvisioningSteps(deps);
+      const result = await admin.runMigrations(
+        steps.endpoint(tenant, names),
+        await steps.owner(run),
+        settings.migrations,
+        {
+          ...options,
+          into: { placement: 'instance', schema: APP_SCHEMA, tenantId: tenant.id },
+        },
+      );
+      return { result, poolHostId: null };
+    }
+    case 'schema': {
+      const { endpoint, owner } = await new SharedHostSteps(deps, 'schema').hostAccess(run);
+      const result = await admin.runMigrations(endpoint, owner, settings.migrations, {
+        ...options,
+        into: { placement: 'schema', schema: names.tenantSchema, tenantId: tenant.id },
+      });
+      return { result, poolHostId: null };
+    }
+    case 'pool': {
+      const { host, endpoint, owner } = await new SharedHostSteps(deps, 'pool').hostAccess(run);
+      const result = await admin.runMigrations(endpoint, owner, settings.migrations, {
+        ...options,
+        tenant: `${tenant.slug} (pool of host ${host.name})`,
+        into: { placement: 'pool', schema: APP_SCHEMA },
+      });
+      return { result, poolHostId: host.id };
+    }
   }
 }
