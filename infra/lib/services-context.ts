@@ -134,6 +134,16 @@ export function servicesFromContext(get: (key: string) => unknown): {
     // The key's ARN, not an alias or id: the execution roles' kms:Decrypt names it.
     kmsKeyArn: configOutput('KMS_KEY_ID', ARN.key, 'a KMS key ARN'),
     alarmTopicArn: configOutput('ALARM_SNS_TOPIC_ARN', schema('ALARM_SNS_TOPIC_ARN'), 'an SNS topic ARN'),
+    tenantExportBucket: configOutput(
+      'TENANT_EXPORT_BUCKET',
+      schema('TENANT_EXPORT_BUCKET'),
+      'an S3 bucket name',
+    ),
+    tenantExportRetentionDays: configOutput(
+      'TENANT_EXPORT_RETENTION_DAYS',
+      schema('TENANT_EXPORT_RETENTION_DAYS'),
+      'a number of days',
+    ),
     rdsSubnetGroup: configOutput('RDS_SUBNET_GROUP', schema('RDS_SUBNET_GROUP'), 'a DB subnet group name'),
     rdsSecurityGroupIds: configOutput(
       'RDS_SECURITY_GROUP_IDS',

@@ -30,6 +30,10 @@ export interface PrerequisitesOutputs {
   /** KmsKeyId: the tenant key's ARN; the control-plane secrets are encrypted under it. */
   kmsKeyArn: string;
   alarmTopicArn: string;
+  /** TenantExportBucket: where deleted schema and pool tenants' exports go. */
+  tenantExportBucket: string;
+  /** TenantExportRetentionDays: what the bucket's lifecycle keeps them for. */
+  tenantExportRetentionDays: string;
   rdsSubnetGroup: string;
   rdsSecurityGroupIds: string;
   /** Attached to every task: admitted to tenant instances and the control-plane stores. */
@@ -191,6 +195,8 @@ export class SiloServicesStack extends Stack {
       SILO_ENVIRONMENT: props.siloEnvironment,
       KMS_KEY_ID: p.kmsKeyArn,
       ALARM_SNS_TOPIC_ARN: p.alarmTopicArn,
+      TENANT_EXPORT_BUCKET: p.tenantExportBucket,
+      TENANT_EXPORT_RETENTION_DAYS: p.tenantExportRetentionDays,
       RDS_SUBNET_GROUP: p.rdsSubnetGroup,
       RDS_SECURITY_GROUP_IDS: p.rdsSecurityGroupIds,
       DATABASE_URL: props.database.url,

@@ -133,6 +133,8 @@ describe('configuration', () => {
         SILO_ENVIRONMENT: 'production',
         KMS_KEY_ID: deployed.KmsKeyId,
         ALARM_SNS_TOPIC_ARN: deployed.AlarmSnsTopicArn,
+        TENANT_EXPORT_BUCKET: deployed.TenantExportBucket,
+        TENANT_EXPORT_RETENTION_DAYS: deployed.TenantExportRetentionDays,
         RDS_SUBNET_GROUP: deployed.RdsSubnetGroup,
         RDS_SECURITY_GROUP_IDS: deployed.RdsSecurityGroupIds,
         DATABASE_URL: deployed.DatabaseUrl,
