@@ -174,6 +174,16 @@ describe('GET /v1/hosts and /v1/hosts/{id}', () => {
     await api.app.get(FleetAlarms).refresh();
     const firing = await http().get(`/v1/tenants/${tenant.id}`).set('authorization', sre).expect(200);
     expect(firing.body.firingAlarms).toBe(1);
+
+    // Its credentials are its host's pool login: not rotated as an instance tenant's are.
+    await ds.getRepository(TenantEntity).update({ id: tenant.id }, { status: 'ACTIVE' });
+    const rotation = await http()
+      .post(`/v1/tenants/${tenant.id}/rotate-credentials`)
+      .set('authorization', await api.auth(['admin']))
+      .send({})
+      .expect(422);
+    expect(rotation.body).toMatchObject({ rule: 'shared-placement-rotation' });
+    expect(await ds.query('SELECT 1 FROM tenant_changes WHERE tenant_id = $1', [tenant.id])).toEqual([]);
   });
 
   it('lists hosts newest first in pages, filtered by placement, tier and status', async () => {

@@ -349,6 +349,7 @@ export class TenantsController {
     400: 'The body is not `{which?}` with app, master or both.',
     404: 'No tenant has this id or slug.',
     409: 'Another change, a rollout’s migration or deprovisioning holds the tenant (`heldBy`), or it is not ACTIVE or SUSPENDED (`tenantStatus`).',
+    422: 'The tenant is a schema or pool tenant on a shared host (`rule`: shared-placement-rotation): its credentials are not rotated this way yet.',
   })
   @Roles('admin')
   @Mutating()

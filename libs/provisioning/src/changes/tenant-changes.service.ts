@@ -163,6 +163,18 @@ export function requestRotation(
   which: RotationTarget,
   ctx: SagaContext,
 ): Promise<TenantEntity> {
+  // The rotation saga's steps reach a tenant's own instance and its own master secret; a schema
+  // tenant's master is its host's, and a pooled tenant's login is its host's pool login.
+  if (tenant.placement !== 'instance') {
+    return Promise.reject(
+      new TenantError(
+        TenantErrorCode.CHANGE_REFUSED,
+        `${tenant.slug} is a ${tenant.placement} tenant on a shared host: credential rotation is available for tenants on an instance of their own only, for now`,
+        undefined,
+        { rule: 'shared-placement-rotation' },
+      ),
+    );
+  }
   return openChange(dataSource, tenant, ctx, 'a credential rotation', {
     kind: 'rotation',
     from: 'current',

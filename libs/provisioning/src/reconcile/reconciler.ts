@@ -383,7 +383,7 @@ export class Reconciler {
     if (days <= 0) return;
     const due = await this.dataSource.query<{ id: string }[]>(
       `SELECT t.id FROM tenants t
-        WHERE t.status IN ('ACTIVE', 'SUSPENDED')
+        WHERE t.status IN ('ACTIVE', 'SUSPENDED') AND t.placement = 'instance'
           AND NOT EXISTS (SELECT 1 FROM tenant_changes c
                            WHERE c.tenant_id = t.id AND c.status IN ('RUNNING', 'PENDING_MAINTENANCE'))
           AND NOT EXISTS (SELECT 1 FROM schema_rollout_tenants r WHERE r.tenant_id = t.id AND r.state = 'running')
