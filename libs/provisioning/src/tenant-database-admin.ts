@@ -17,6 +17,7 @@ import {
   type DroppedTenantSchema,
   TenantMigrationError,
   type AppRolesResult,
+  type RoleDefaults,
   type TerminatedSessions,
   type MigrateTenantOptions,
   type PgEndpoint,
@@ -73,7 +74,7 @@ export class TenantDatabaseAdmin {
   async setAppLogin(
     endpoint: TenantDatabaseEndpoint,
     owner: OwnerCredentials,
-    spec: { group: string; login: string; password: string },
+    spec: { group: string; login: string; password: string; defaults?: RoleDefaults },
   ): Promise<AppRolesResult> {
     try {
       return await setAppLogin(pgEndpoint(endpoint, owner), spec);
@@ -184,7 +185,7 @@ export interface CredentialsAdmin {
   setAppLogin(
     endpoint: TenantDatabaseEndpoint,
     owner: OwnerCredentials,
-    spec: { group: string; login: string; password: string },
+    spec: { group: string; login: string; password: string; defaults?: RoleDefaults },
   ): Promise<AppRolesResult>;
   retireAppLogin(
     endpoint: TenantDatabaseEndpoint,

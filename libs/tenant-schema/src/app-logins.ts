@@ -4,7 +4,7 @@ import { inLockedTransaction, pgClientConfig, withPgClient, type PgEndpoint } fr
 import { assertUnprivileged, assertUsablePassword, findRole } from './role-attributes';
 import { revokeForeignMemberships, type RoleMembership } from './role-memberships';
 import { scramSha256Verifier } from './scram-verifier';
-import { readRoleDefaults, setRoleDefaults } from './placements/role-defaults';
+import { readRoleDefaults, setRoleDefaults, type RoleDefaults } from './placements/role-defaults';
 
 const APPLICATION_NAME = 'silo-credential-rotation';
 const ROLE_LOCK_KEY = 'silo:tenant-app-role';
@@ -39,11 +39,12 @@ export interface AppRolesResult {
  * As the owner: makes `login` a LOGIN member of `group` (created when missing, INHERIT, the
  * group's connection limit) with `password` (sent as a SCRAM verifier, never in plain text).
  * Every other membership of the app roles (the group in nothing, each login in the group only) is
- * revoked and returned. Idempotent: a re-run sets the same password again.
+ * revoked and returned. The login carries `spec.defaults` (its schema and tenant) as role
+ * defaults, or the group's when not given. Idempotent: a re-run sets the same password again.
  */
 export async function setAppLogin(
   owner: PgEndpoint,
-  spec: { group: string; login: string; password: string },
+  spec: { group: string; login: string; password: string; defaults?: RoleDefaults },
 ): Promise<AppRolesResult> {
   quoteIdentifier(spec.group, 'app role');
   quoteIdentifier(spec.login, 'app login role');
@@ -61,6 +62,9 @@ export async function setAppLogin(
         'SELECT rolconnlimit FROM pg_roles WHERE rolname = $1',
         [spec.group],
       );
+      // Given: the group and its logins carry them from now on (tenants provisioned before role
+      // defaults get them at their next rotation); otherwise the login copies the group's.
+      if (spec.defaults) await setRoleDefaults(client, [spec.group], spec.defaults);
       await convergeAppLogin(client, spec, String(limit.rows[0]?.rolconnlimit ?? -1));
       return { revokedMemberships: await revokeAppRoleMemberships(client, spec.group) };
     }),

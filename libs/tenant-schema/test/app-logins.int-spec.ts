@@ -133,6 +133,28 @@ describe('terminateSessions', () => {
     expect(await sessionCount(t.ownerRole)).toBe(1);
   });
 
+  it("gives a rotation's login its tenant and schema as role defaults, also where the group had none", async () => {
+    const t = newTestTenant(tenants);
+    const [a, b] = appLoginRoles(t.appRole);
+    extraRoles.push(a, b);
+    await materialiseLocalInstance(adminUrl, t);
+    await applyBuiltInSchema(ownerEndpoint(t));
+    // Bootstrapped without a tenant, as tenants were before role defaults.
+    await bootstrapAppRole(ownerEndpoint(t), { role: t.appRole, login: a, password: t.appPassword });
+    await setAppLogin(ownerEndpoint(t), {
+      group: t.appRole,
+      login: b,
+      password: `${t.appPassword}-b`,
+      defaults: { schema: 'app', tenantId: t.tenantId },
+    });
+    const client = await session(t.database, b, `${t.appPassword}-b`);
+    expect(
+      (await client.query(`SELECT current_setting('app.tenant_id') AS t, current_schema() AS s`)).rows,
+    ).toEqual([{ t: t.tenantId, s: 'app' }]);
+    await client.query(`INSERT INTO notes (text) VALUES ('mine')`);
+    expect((await client.query('SELECT tenant_id FROM notes')).rows).toEqual([{ tenant_id: t.tenantId }]);
+  });
+
   it('never ends its own session, even with no cut-off', async () => {
     const { t } = await tenant();
     const other = await session(t.database, t.ownerRole, t.ownerPassword);

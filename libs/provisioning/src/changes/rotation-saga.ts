@@ -3,6 +3,7 @@ import type { SecretJson } from '@silo/aws';
 import type { TenantChangeEntity } from '@silo/control-plane-db';
 import {
   ProvisioningError,
+  APP_SCHEMA,
   ProvisioningErrorCode,
   tenantResourceNames,
   type TenantResourceNames,
@@ -207,6 +208,8 @@ export class RotationSaga {
         group: run.names.appRole,
         login: String(pending.username),
         password: String(pending.password),
+        // Rotations run for instance tenants: their tables in app, their rows their own.
+        defaults: { schema: APP_SCHEMA, tenantId: run.tenant.id },
       });
       if (revokedMemberships.length > 0) {
         this.log.warn(
