@@ -134,7 +134,10 @@ describe('a tenant’s life over HTTP, with the API and the worker as built proc
 
     const readAlarms = () => stack.call<{ items: unknown[] }>('GET', `/v1/tenants/${slug}/alarms`, SRE);
     await until(async () => (await readAlarms()).body.items.length === 0, 'no alarms', 40_000);
-    expect(await readAlarms()).toEqual({ status: 200, body: { items: [], readAt: expect.any(String), of: 'tenant', host: null } });
+    expect(await readAlarms()).toEqual({
+      status: 200,
+      body: { items: [], readAt: expect.any(String), of: 'tenant', host: null },
+    });
 
     const { DBInstances } = await aws.rds.send(new DescribeDBInstancesCommand({}));
     expect((DBInstances ?? []).map((i) => i.DBInstanceIdentifier)).not.toContain(names.instanceIdentifier);

@@ -273,7 +273,8 @@ const routes: Route[] = [
       const t = await createTenant('mx-al');
       return {
         path: `/v1/tenants/${t.id}/alarms`,
-        succeeded: (res) => expect(res.body).toEqual({ items: [], readAt: expect.any(String), of: 'tenant', host: null }),
+        succeeded: (res) =>
+          expect(res.body).toEqual({ items: [], readAt: expect.any(String), of: 'tenant', host: null }),
       };
     },
   },

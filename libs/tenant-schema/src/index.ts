@@ -7,7 +7,12 @@ export {
   type AppRolesResult,
 } from './app-logins';
 export { bootstrapAppRole, dropAppRole, type AppRoleSpec } from './bootstrap-app-role';
-export { materialiseLocalInstance, removeLocalInstance, underParameterLock, type LocalInstance } from './local-instance-host';
+export {
+  materialiseLocalInstance,
+  removeLocalInstance,
+  underParameterLock,
+  type LocalInstance,
+} from './local-instance-host';
 export type { PgEndpoint, PgTls } from './pg-endpoint';
 export { pgErrorKind, serverSqlState } from './pg-error-kind';
 export {

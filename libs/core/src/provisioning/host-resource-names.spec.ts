@@ -1,4 +1,10 @@
-import { hostName, hostResourceNames, hostTags, isPlacement, tenantResourceNames } from './tenant-resource-names';
+import {
+  hostName,
+  hostResourceNames,
+  hostTags,
+  isPlacement,
+  tenantResourceNames,
+} from './tenant-resource-names';
 
 describe('shared host names', () => {
   it('derives every name from the prefix and the host name', () => {

@@ -2,9 +2,12 @@ import { assertTenantSlug, slugProblem } from './tenant-slug';
 import { TenantErrorCode } from './tenant.errors';
 
 describe('tenant slug', () => {
-  it.each(['acme', 'a1b', 'acme-corp', 'x'.repeat(32), 'a-b-c-d', 'hosts', 'hostel-group'])('accepts %j', (slug) => {
-    expect(slugProblem(slug)).toBeNull();
-  });
+  it.each(['acme', 'a1b', 'acme-corp', 'x'.repeat(32), 'a-b-c-d', 'hosts', 'hostel-group'])(
+    'accepts %j',
+    (slug) => {
+      expect(slugProblem(slug)).toBeNull();
+    },
+  );
 
   it.each([
     ['ab', 'too short'],

@@ -10,7 +10,8 @@ export function slugProblem(slug: string): string | null {
   }
   if (slug.includes('--')) return 'must not contain "--"';
   // `<prefix>-host-…` names shared hosts' instances, secrets and alarms.
-  if (slug === 'host' || slug.startsWith('host-')) return 'must not begin with "host-" (reserved for shared hosts)';
+  if (slug === 'host' || slug.startsWith('host-'))
+    return 'must not begin with "host-" (reserved for shared hosts)';
   return null;
 }
 
