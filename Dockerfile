@@ -22,10 +22,17 @@ FROM node:24-bookworm-slim
 # pg_dump, with which the worker exports a schema tenant's schema before deleting it. From the
 # PostgreSQL project's repository (its key ships in Debian's postgresql-common): pg_dump refuses a
 # server newer than itself, Debian 12's is 15, and hosts run 16; 17 dumps every server from 9.2 on.
+# PG_CLIENT=debian takes Debian's own client (15) instead, for builds that can reach Debian's
+# mirror only; such an image exports schema tenants of PostgreSQL 15 hosts and older only.
+ARG PG_CLIENT=pgdg
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates postgresql-common \
-    && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
-    && apt-get install -y --no-install-recommends postgresql-client-17 \
+    && if [ "$PG_CLIENT" = debian ]; then \
+         apt-get install -y --no-install-recommends postgresql-client; \
+       else \
+         apt-get install -y --no-install-recommends ca-certificates postgresql-common \
+         && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+         && apt-get install -y --no-install-recommends postgresql-client-17; \
+       fi \
     && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production LOG_FORMAT=json HOST=0.0.0.0
 WORKDIR /app

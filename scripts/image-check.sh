@@ -47,6 +47,12 @@ nofile="$(ulimit -Hn)"
 # proxy's, say): handed in as the `npm_ca` build secret, never written into a layer.
 ca="${SILO_IMAGE_CA_BUNDLE:-${NODE_EXTRA_CA_CERTS:-}}"
 [[ -n "$ca" && -s "$ca" ]] && build_args+=(--secret "id=npm_ca,src=$ca")
+# The image's pg_dump comes from the PostgreSQL project's apt repository; a machine that reaches
+# Debian's mirror only builds it with Debian's client (PostgreSQL 15), and says so.
+if ! curl -fsSI --max-time 10 https://apt.postgresql.org/pub/repos/apt/dists/bookworm-pgdg/Release >/dev/null 2>&1; then
+  echo "image-check: apt.postgresql.org does not answer from here: building with PG_CLIENT=debian (pg_dump 15, not the shipped 17)" >&2
+  build_args+=(--build-arg PG_CLIENT=debian)
+fi
 echo "image-check: building the Dockerfile as $tag" >&2
 started=$SECONDS
 if ! sb bud "${build_args[@]}" . >.cache/image-build.log 2>&1; then

@@ -49,6 +49,14 @@ describe('the built image, run from its root filesystem', () => {
     expect(image.userIds().uid).not.toBe(0);
   });
 
+  it("carries pg_dump, with which the worker exports a schema tenant's schema before dropping it", async () => {
+    const dump = image.run({}, ['pg_dump', '--version']);
+    const { code } = await dump.exitWithin(30_000);
+    expect({ code, stderr: dump.stderr }).toEqual({ code: 0, stderr: '' });
+    // 17 as shipped; 15 (Debian's) where the build could not reach the PostgreSQL project's repository.
+    expect(dump.stdout).toMatch(/^pg_dump \(PostgreSQL\) (17|15)\./);
+  });
+
   it('migrates a new control-plane database with its migrate entry point, as a one-off task would', async () => {
     const migrate = image.run(
       { DATABASE_URL: url, REDIS_URL: testServices.redisUrl, AWS_REGION: 'us-east-1', ALARM_ACTIONS: 'none' },
