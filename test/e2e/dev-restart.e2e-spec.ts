@@ -184,7 +184,7 @@ describe('npm run dev across restarts', () => {
 
     // Second run, with a tenant schema that has two more versions: the emulator comes back with
     // the tenant's instance, secrets and alarms.
-    dev = await stack.start([], { TENANT_MIGRATIONS_DIR: 'test/fixtures/tenant-migrations/fleet' });
+    dev = await stack.start([], { TENANT_MIGRATIONS_DIR: 'test/fixtures/tenant-migrations/after-built-in' });
     expect(dev.stderr).toMatch(/replayed \d+ saved request\(s\)/);
     const { MetricAlarms } = await new CloudWatchClient(awsConfig(stack.emulatorPort)).send(
       new DescribeAlarmsCommand({ AlarmNamePrefix: `silo-${slug}-` }),

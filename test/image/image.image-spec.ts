@@ -18,9 +18,12 @@ const OPS: Caller = { roles: ['ops'], sub: `ops-${uniqueToken(3)}` };
 const database = `silo_image_${uniqueToken(4)}`;
 const url = databaseUrl(testServices.postgresAdminUrl, database);
 
-/** The test environment, minus NODE_ENV: the image's own (production) is what ships. */
+/**
+ * The test environment, minus NODE_ENV (the image's own, production, is what ships) and the test
+ * tier profiles file (not in the image: it runs with its built-in profiles).
+ */
 function imageEnvironment(env: Record<string, string>): Record<string, string> {
-  const { NODE_ENV: _ignored, ...rest } = env;
+  const { NODE_ENV: _ignored, SILO_TIER_PROFILES_FILE: _profiles, ...rest } = env;
   return rest;
 }
 
@@ -124,7 +127,8 @@ describe('the built image, run from its root filesystem', () => {
     const created = await stack.call<TenantBody>('POST', '/v1/tenants', OPS, {
       slug,
       name: 'Image Check Corp',
-      tier: 'starter',
+      // On an instance of its own under the built-in profiles.
+      tier: 'enterprise',
     });
     expect(created.status).toBe(202);
     const active = await stack.waitForStatus(created.body.id, 'ACTIVE', OPS, 90_000);

@@ -275,7 +275,22 @@ describe('tier changes of a live tenant (PATCH /v1/tenants/{id}) against the emu
   it('refuses a tier change to another placement with a 422 naming both placements, before RDS is asked; records nothing', async () => {
     // The built-in profiles: starter pooled, pro a schema each, enterprise an instance. Tenants
     // placed before placements existed are on instances whatever their tier.
-    const placed = await startApi(testConfig({ DATABASE_URL: database.url, SILO_RESOURCE_PREFIX: prefix }));
+    const builtIn = join(profilesDir, 'built-in-tiers.json');
+    writeFileSync(
+      builtIn,
+      JSON.stringify({
+        tiers: Object.fromEntries(
+          Object.entries(DEFAULT_TIER_PROFILES).map(([name, { tier: _t, ...rest }]) => [name, rest]),
+        ),
+      }),
+    );
+    const placed = await startApi(
+      testConfig({
+        DATABASE_URL: database.url,
+        SILO_RESOURCE_PREFIX: prefix,
+        SILO_TIER_PROFILES_FILE: builtIn,
+      }),
+    );
     try {
       const own = await seedActive(`own-${uniqueToken(2)}`, 'enterprise');
       slugs.push(own.slug);
