@@ -21,7 +21,7 @@ import {
   ChangeStore,
   DEFAULT_TIER_PROFILES,
   ModifySaga,
-  parseTierProfiles,
+  loadTierProfiles,
   RECONCILER_FLEET,
   Reconciler,
   SAGA_DEPS,
@@ -39,7 +39,12 @@ import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../provisioning-worker/src/worker.module';
 import { eventually } from '../../../test/support/eventually';
 import { removeTenantInstance } from '../../../test/support/local-tenant-instance';
-import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
+import {
+  fastLocalSagaEnvironment,
+  INSTANCE_TIERS_FILE,
+  testConfig,
+  uniqueToken,
+} from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { tenantResource } from '../src/tenants/tenant.responses';
 import { startApi, type ApiHarness } from './api-harness';
@@ -51,47 +56,8 @@ const TOPIC = 'arn:aws:sns:us-east-1:123456789012:silo-tier-change-test-alarms';
 const CTX = { actor: 'ops-test', correlationId: 'tier-change-it' };
 const log = pino({ level: 'silent' });
 
-/**
- * Every tier an instance of its own, at design.md's sizes, written as a file from before
- * placements (no `placement`, no `capacity`): the modify saga runs on instances.
- */
-const { tier: _tier, placement: _placement, ...enterpriseFields } = DEFAULT_TIER_PROFILES.enterprise;
-const INSTANCE_TIERS = {
-  tiers: {
-    starter: {
-      ...enterpriseFields,
-      instanceClass: 'db.t3.micro',
-      storage: { type: 'gp3', allocatedGiB: 20 },
-      multiAz: false,
-      deletionProtection: false,
-      backupRetentionDays: 7,
-      performanceInsights: { enabled: false },
-      alarms: {
-        cpuHighPercent: 90,
-        freeStorageLowPercent: 10,
-        connectionsHighPercent: 90,
-        freeableMemoryLowPercent: 10,
-      },
-    },
-    pro: {
-      ...enterpriseFields,
-      instanceClass: 'db.t3.small',
-      storage: { type: 'gp3', allocatedGiB: 100 },
-      multiAz: false,
-      deletionProtection: false,
-      backupRetentionDays: 14,
-      performanceInsights: { enabled: true, retentionDays: 7 },
-      alarms: {
-        cpuHighPercent: 85,
-        freeStorageLowPercent: 15,
-        connectionsHighPercent: 85,
-        freeableMemoryLowPercent: 10,
-      },
-    },
-    enterprise: enterpriseFields,
-  },
-};
-const PROFILES = parseTierProfiles(INSTANCE_TIERS);
+/** Every tier an instance of its own, from a file written before placements: the modify saga runs on instances. */
+const PROFILES = loadTierProfiles(INSTANCE_TIERS_FILE);
 
 /** An SDK-shaped error, as the service would answer it. */
 function awsFault(name: string, message: string): Error {
@@ -116,12 +82,10 @@ describe('tier changes of a live tenant (PATCH /v1/tenants/{id}) against the emu
   beforeAll(async () => {
     database = await createOwnDatabase('tier_change');
     profilesDir = mkdtempSync(join(tmpdir(), 'silo-tier-change-'));
-    const profilesFile = join(profilesDir, 'instance-tiers.json');
-    writeFileSync(profilesFile, JSON.stringify(INSTANCE_TIERS));
     config = testConfig({
       DATABASE_URL: database.url,
       SILO_RESOURCE_PREFIX: prefix,
-      SILO_TIER_PROFILES_FILE: profilesFile,
+      SILO_TIER_PROFILES_FILE: INSTANCE_TIERS_FILE,
       ...fastLocalSagaEnvironment(),
       ALARM_SNS_TOPIC_ARN: TOPIC,
       RECONCILE_INTERVAL_SECONDS: '3600',

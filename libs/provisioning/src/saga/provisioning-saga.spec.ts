@@ -8,7 +8,8 @@ import pino from 'pino';
 import { awsError, FakeAws } from '../../../aws/src/testing/fake-aws';
 import type { TenantDatabaseEndpoint, TenantDatabaseHost } from '../backends/tenant-database-host';
 import { InMemoryProvisioningStore } from '../testing/in-memory-provisioning-store';
-import { INSTANCE_TIER_PROFILES } from '../testing/instance-tier-profiles';
+import { INSTANCE_TIERS_FILE } from '../../../../test/support/test-config';
+import { loadTierProfiles } from '../tiers';
 import { PROVISION_STEPS } from './provisioning-steps';
 import { ProvisioningSaga, type SagaOutcome } from './provisioning-saga';
 import { ProvisioningSettings } from './provisioning-settings';
@@ -80,7 +81,7 @@ function harness() {
       host,
       admin: admin,
       // Every tier on its own instance: this spec is about instance tenants.
-      settings: new ProvisioningSettings(config, INSTANCE_TIER_PROFILES),
+      settings: new ProvisioningSettings(config, loadTierProfiles(INSTANCE_TIERS_FILE)),
       hosts,
       exports,
     },
