@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { RdsInstances, TenantAlarms, TenantSecrets, type AwsClients } from '@silo/aws';
 import { tenantResourceNames, tenantTags, TIER_NAMES } from '@silo/core';
-import { tenantAlarmSpecs, type ProvisioningSettings } from '@silo/provisioning';
+import { tenantAlarmSpecs, type ProvisioningSettings } from '@silo/fleet';
 import { type PhaseTimings } from './bench-report';
 
 /**

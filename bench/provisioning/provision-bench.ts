@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { AwsClients, RdsInstances, TenantAlarms, TenantSecrets } from '@silo/aws';
 import type { SiloConfig } from '@silo/config';
-import { ProvisioningSettings } from '@silo/provisioning';
+import { ProvisioningSettings } from '@silo/fleet';
 import { AwsCallCounter } from './aws-call-counter';
 import { cleanupOutcome, log, runBench } from '../common/cleanup';
 import { parseBenchArgs, USAGE, type BenchArgs } from './bench-args';

@@ -3,7 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { SiloConfig } from '@silo/config';
 import { TIER_NAMES } from '@silo/core';
-import { TenantOnboarding } from '@silo/provisioning';
+import { TenantOnboarding } from '@silo/fleet';
 import { Logger } from 'nestjs-pino';
 import { Client } from 'pg';
 import { WorkerModule } from '../../apps/provisioning-worker/src/worker.module';

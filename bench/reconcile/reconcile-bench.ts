@@ -15,7 +15,7 @@ import {
   Reconciler,
   tenantAlarmSpecs,
   type ReconcileResult,
-} from '@silo/provisioning';
+} from '@silo/fleet';
 import pino from 'pino';
 import { DataSource } from 'typeorm';
 import { integer, parseFlags } from '../common/args';

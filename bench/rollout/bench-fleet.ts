@@ -4,7 +4,7 @@ import { quoteIdentifier } from '@silo/core';
 import { materialiseLocalInstance, migrateTenantSchema, type TenantMigrationSet } from '@silo/tenant-schema';
 import { Client, type ClientConfig } from 'pg';
 import type { DataSource } from 'typeorm';
-import { createFleet, type FleetTenant } from '../../libs/provisioning/test/rollout-fleet';
+import { createFleet, type FleetTenant } from '../../libs/fleet/test/rollout-fleet';
 import { withAdmin } from '../provisioning/bench-cleanup';
 import { databaseUrl } from '../provisioning/bench-environment';
 import { forEachLimited } from './for-each-limited';

@@ -31,7 +31,7 @@ export const USAGE = `usage: npm run bench:rollout -- [options]
   --redis-url URL         Redis (default redis://127.0.0.1:6379)
 
 PostgreSQL is the test suite's: postgres://postgres@127.0.0.1:5432/postgres, or
-SILO_TEST_POSTGRES_URL (the fleet fixture libs/provisioning/test/rollout-fleet.ts reads it).
+SILO_TEST_POSTGRES_URL (the fleet fixture libs/fleet/test/rollout-fleet.ts reads it).
 `;
 
 /** The command line, validated; 'help' for --help. */

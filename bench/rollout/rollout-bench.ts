@@ -183,7 +183,7 @@ async function run(args: RolloutBenchArgs, res: RolloutBenchResources, signal: A
         `${server.synchronousCommit}, shared with whatever else runs there); load average ${loadAtStart.toFixed(2)} ` +
         `at the start, ${loadAtEnd.toFixed(2)} at the end`,
       `set-up, not measured: control plane ${names.database}, moto on 127.0.0.1:${port}, worker booted: ${seconds(infraMs)}; ` +
-        `fleet of ${args.tenants} (createFleet of libs/provisioning/test/rollout-fleet.ts: database, owner role, ` +
+        `fleet of ${args.tenants} (createFleet of libs/fleet/test/rollout-fleet.ts: database, owner role, ` +
         `${FROM_VERSION} through the migrator, master secret, control-plane row` +
         `${args.notes ? `, ${args.notes} rows in app.notes` : ', app.notes empty'}; ${args.setupConcurrency} at a time): ` +
         `${seconds(fleetMs)} (${(fleetMs / args.tenants).toFixed(0)} ms per tenant); dropped and made again before (a) ` +

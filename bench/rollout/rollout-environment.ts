@@ -11,7 +11,7 @@ export const TARGET_VERSION = '0003';
 
 /**
  * The admin URL of the PostgreSQL the tenant databases live on: the fleet fixture
- * (libs/provisioning/test/rollout-fleet.ts) creates them on the test suite's server, so the
+ * (libs/fleet/test/rollout-fleet.ts) creates them on the test suite's server, so the
  * bench uses the same one for everything.
  */
 export const POSTGRES_ADMIN_URL = testServices.postgresAdminUrl;

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { TenantSecrets } from '@silo/aws';
-import { RolloutTenantMigration, TenantDatabaseAdmin } from '@silo/provisioning';
+import { RolloutTenantMigration, TenantDatabaseAdmin } from '@silo/fleet';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
 

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { INestApplicationContext } from '@nestjs/common';
 import { AwsClients } from '@silo/aws';
-import { SchemaRollouts, type RolloutDetail } from '@silo/provisioning';
+import { SchemaRollouts, type RolloutDetail } from '@silo/fleet';
 import { Client } from 'pg';
 import { sleep } from '../common/cleanup';
 import { AwsCallCounter, type CallCounts } from '../provisioning/aws-call-counter';

@@ -497,10 +497,7 @@ describe('API and data-plane policies', () => {
     expect(cache).toMatch(/this\.alarms\.withPrefix\(/);
     const adapter = readFileSync(join(root, 'libs/aws/src/tenant-alarms.adapter.ts'), 'utf8');
     expect(adapter).toMatch(/async withPrefix\([^]*?new DescribeAlarmsCommand\(/);
-    const changes = readFileSync(
-      join(root, 'libs/provisioning/src/changes/tenant-changes.service.ts'),
-      'utf8',
-    );
+    const changes = readFileSync(join(root, 'libs/fleet/src/changes/tenant-changes.service.ts'), 'utf8');
     expect(changes).toMatch(/this\.rds\.describe\(/);
     const rds = readFileSync(join(root, 'libs/aws/src/rds-instances.adapter.ts'), 'utf8');
     expect(rds).toMatch(/async describe\([^]*?new DescribeDBInstancesCommand\(/);

@@ -10,7 +10,7 @@ import { AwsClients, TenantSecrets } from '../../libs/aws/src';
 import { loadConfig } from '../../libs/config/src';
 import { controlPlaneDataSourceOptions } from '../../libs/control-plane-db/src';
 import { tenantResourceNames } from '../../libs/core/src';
-import { createFleet, type FleetTenant } from '../../libs/provisioning/test/rollout-fleet';
+import { createFleet, type FleetTenant } from '../../libs/fleet/test/rollout-fleet';
 import { loadTenantMigrations } from '../../libs/tenant-schema/src';
 import { removeTenantInstancesUnder } from '../support/local-tenant-instance';
 import {

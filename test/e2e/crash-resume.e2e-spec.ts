@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { AwsClients } from '../../libs/aws/src';
 import { controlPlaneDataSourceOptions, TenantEntity } from '../../libs/control-plane-db/src';
-import { loadTierProfiles, TenantOnboarding } from '../../libs/provisioning/src';
+import { loadTierProfiles, TenantOnboarding } from '../../libs/fleet/src';
 import { removeTenantInstance } from '../support/local-tenant-instance';
 import { builtEntry, SiloProcess } from '../support/silo-process';
 import { storedPasswordIs } from '../support/stored-password';

@@ -4,7 +4,7 @@ import { mintDevToken } from '../../libs/auth/src';
 import { AwsClients } from '../../libs/aws/src';
 import { loadConfig } from '../../libs/config/src';
 import { tenantResourceNames } from '../../libs/core/src';
-import { rotationSteps } from '../../libs/provisioning/src';
+import { rotationSteps } from '../../libs/fleet/src';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
 import { removeTenantInstance } from '../support/local-tenant-instance';

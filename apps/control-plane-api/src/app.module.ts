@@ -3,7 +3,7 @@ import { SiloConfig, SiloConfigModule } from '@silo/config';
 import { ControlPlaneDbModule } from '@silo/control-plane-db';
 import { problemDetailsFilter } from '@silo/http';
 import { SiloLoggerModule } from '@silo/observability';
-import { ProvisioningModule } from '@silo/provisioning';
+import { FleetModule } from '@silo/fleet';
 import { ProvisioningQueueModule, QueueConnectionModule } from '@silo/queue';
 import { AlarmsController } from './alarms/alarms.controller';
 import { FleetAlarms } from './alarms/fleet-alarms.service';
@@ -34,7 +34,7 @@ export class AppModule {
         QueueConnectionModule,
         ProvisioningQueueModule,
         AuthModule,
-        ProvisioningModule,
+        FleetModule,
         HealthModule,
         MetricsModule.register(config),
       ],

@@ -20,7 +20,7 @@ import {
   TenantOnboarding,
   type SagaOutcome,
   type StepDeps,
-} from '@silo/provisioning';
+} from '@silo/fleet';
 import { bootstrapAppRole } from '@silo/tenant-schema';
 import { Client } from 'pg';
 import pino from 'pino';

@@ -10,7 +10,7 @@ import {
 } from '@silo/core';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_TIER_PROFILES, tenantAlarmSpecs } from '@silo/provisioning';
+import { DEFAULT_TIER_PROFILES, tenantAlarmSpecs } from '@silo/fleet';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { eventually } from '../../../test/support/eventually';

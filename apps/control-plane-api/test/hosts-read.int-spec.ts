@@ -2,7 +2,7 @@ import { SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { AwsClients, TenantAlarms } from '@silo/aws';
 import { HostEntity, TenantEntity } from '@silo/control-plane-db';
 import { hostResourceNames, hostTags } from '@silo/core';
-import { HostAllocator } from '@silo/provisioning';
+import { HostAllocator } from '@silo/fleet';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import type { z } from 'zod';

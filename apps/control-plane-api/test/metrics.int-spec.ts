@@ -1,7 +1,7 @@
 import { DataSource } from 'typeorm';
 import type { SiloConfig } from '@silo/config';
 import { type TenantStatus, type TierName } from '@silo/core';
-import { TenantOnboarding, TypeormProvisioningStore } from '@silo/provisioning';
+import { TenantOnboarding, TypeormProvisioningStore } from '@silo/fleet';
 import { PROVISIONING_QUEUE, ProvisioningQueue, QUEUE_JOB_STATES, startQueueWorker } from '@silo/queue';
 import request from 'supertest';
 import { TcpProxy } from '../../../test/support/tcp-proxy';

@@ -8,7 +8,7 @@ import type {
 import type { Role } from '@silo/auth';
 import { TENANT_SLUG_PATTERN, TIER_NAMES } from '@silo/core';
 import { ProvisioningStepEntity, TenantEntity } from '@silo/control-plane-db';
-import type { TierProfile } from '@silo/provisioning';
+import type { TierProfile } from '@silo/fleet';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import request from 'supertest';

@@ -17,7 +17,7 @@ import { Test } from '@nestjs/testing';
 import { AwsClients } from '@silo/aws';
 import { TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
 import { hostName, hostResourceNames, hostTags, tenantResourceNames } from '@silo/core';
-import { RECONCILER_FLEET, Reconciler, TenantOnboarding, type ReconcileResult } from '@silo/provisioning';
+import { RECONCILER_FLEET, Reconciler, TenantOnboarding, type ReconcileResult } from '@silo/fleet';
 import { ProvisioningQueue } from '@silo/queue';
 import pino from 'pino';
 import request from 'supertest';

@@ -7,7 +7,7 @@ import { eventually } from '../../../test/support/eventually';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { OutboxRelay, ProvisioningQueue } from '@silo/queue';
-import { Reconciliation } from '@silo/provisioning';
+import { Reconciliation } from '@silo/fleet';
 import { reconciliationResource } from '../src/reconcile/reconcile.responses';
 import { startApi, type ApiHarness } from './api-harness';
 

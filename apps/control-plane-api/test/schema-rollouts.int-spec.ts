@@ -7,7 +7,7 @@ import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../provisioning-worker/src/worker.module';
 import { TenantSecrets } from '../../../libs/aws/src';
 import { TenantEventEntity } from '../../../libs/control-plane-db/src';
-import { createFleet, dropFleet, type FleetTenant } from '../../../libs/provisioning/test/rollout-fleet';
+import { createFleet, dropFleet, type FleetTenant } from '../../../libs/fleet/test/rollout-fleet';
 import { loadTenantMigrations, readTenantLedger } from '../../../libs/tenant-schema/src';
 import { withClient, openSession } from '../../../libs/tenant-schema/test/tenant-db-fixtures';
 import { eventually } from '../../../test/support/eventually';

@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import { TenantOnboarding } from '@silo/provisioning';
+import { TenantOnboarding } from '@silo/fleet';
 import request from 'supertest';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
 import { FleetAlarms } from '../src/alarms/fleet-alarms.service';

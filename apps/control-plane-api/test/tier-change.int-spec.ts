@@ -30,7 +30,7 @@ import {
   tenantAlarmSpecs,
   type SagaOutcome,
   type StepDeps,
-} from '@silo/provisioning';
+} from '@silo/fleet';
 import { FleetInventory } from '@silo/aws';
 import { ProvisioningQueue } from '@silo/queue';
 import pino from 'pino';

@@ -42,7 +42,7 @@ import {
   type OrphanAccess,
   type SagaOutcome,
   type StepDeps,
-} from '@silo/provisioning';
+} from '@silo/fleet';
 import { FleetInventory } from '@silo/aws';
 import {
   assertOneHandlerPerJob,

@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { SiloConfig, SiloConfigModule } from '@silo/config';
 import { ControlPlaneDbModule } from '@silo/control-plane-db';
 import { SiloLoggerModule } from '@silo/observability';
-import { ProvisioningModule } from '@silo/provisioning';
+import { FleetModule } from '@silo/fleet';
 import { OutboxRelay, ProvisioningQueue, ProvisioningQueueStats, QueueConnectionModule } from '@silo/queue';
 import { ProvisioningWorkerService } from './provisioning-worker.service';
 import { QueueDepthPublisher } from './queue-depth-publisher.service';
@@ -29,7 +29,7 @@ export class WorkerModule {
         SiloLoggerModule.forApp(WORKER_APP_NAME),
         ControlPlaneDbModule.forApp(WORKER_APP_NAME, { poolMax: workerPoolMax }),
         QueueConnectionModule,
-        ProvisioningModule,
+        FleetModule,
       ],
       providers: [
         WorkerReadinessService,

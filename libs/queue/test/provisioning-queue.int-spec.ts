@@ -4,7 +4,7 @@ import { testConfig, testQueuePrefix, uniqueToken } from '../../../test/support/
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { testServices } from '../../../test/support/test-services';
 import { controlPlaneDataSourceOptions, OutboxMessageEntity } from '../../control-plane-db/src';
-import { DEFAULT_TIER_PROFILES, TenantOnboarding, tierPriority } from '../../provisioning/src';
+import { DEFAULT_TIER_PROFILES, TenantOnboarding, tierPriority } from '../../fleet/src';
 import { OutboxRelay, ProvisioningQueue, startQueueWorker, type JobHandler, type QueueWorker } from '../src';
 
 jest.setTimeout(60_000);

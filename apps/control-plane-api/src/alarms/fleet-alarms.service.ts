@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { TenantAlarms, type AlarmState, type AlarmView } from '@silo/aws';
 import { TenantEntity } from '@silo/control-plane-db';
 import { ProvisioningError, ProvisioningErrorCode, withTimeout, type TierName } from '@silo/core';
-import { ALARM_METRICS, ProvisioningSettings } from '@silo/provisioning';
+import { ALARM_METRICS, ProvisioningSettings } from '@silo/fleet';
 import { DataSource, In, Not } from 'typeorm';
 
 /** How often each API process reads the fleet's alarms from CloudWatch, whatever the number of readers. */

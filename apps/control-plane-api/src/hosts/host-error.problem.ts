@@ -1,6 +1,6 @@
 import { assertNever } from '@silo/core';
 import { problem, type ProblemAnswer, type ProblemDetails } from '@silo/http';
-import { HostError, HostErrorCode } from '@silo/provisioning';
+import { HostError, HostErrorCode } from '@silo/fleet';
 
 /** The API's answer to a {@link HostError}; other errors are left to the filter. */
 export function hostErrorProblem(exception: unknown): ProblemAnswer | undefined {

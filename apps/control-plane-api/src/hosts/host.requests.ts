@@ -1,6 +1,6 @@
 import { HOST_STATUSES, type HostStatus } from '@silo/control-plane-db';
 import { TIER_NAMES, type SharedPlacement, type TierName } from '@silo/core';
-import type { HostCursor } from '@silo/provisioning';
+import type { HostCursor } from '@silo/fleet';
 import { z } from 'zod';
 import { commaList, cursorParam, pageLimitParam } from '../http/query-params';
 

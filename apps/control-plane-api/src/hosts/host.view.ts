@@ -1,5 +1,5 @@
 import type { AlarmView } from '@silo/aws';
-import type { HostWithTenants } from '@silo/provisioning';
+import type { HostWithTenants } from '@silo/fleet';
 import { alarmView } from '../tenants/tenant.view';
 
 /** The alarms of a host as the fleet alarm view had them, or null before CloudWatch answered. */

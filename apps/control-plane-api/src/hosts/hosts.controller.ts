@@ -3,7 +3,7 @@ import { ApiOperation, ApiParam } from '@nestjs/swagger';
 import { HOST_STATUSES } from '@silo/control-plane-db';
 import { hostResourceNames } from '@silo/core';
 import { parseInput, problem } from '@silo/http';
-import { HostError, HostErrorCode, HostQueries, ProvisioningSettings } from '@silo/provisioning';
+import { HostError, HostErrorCode, HostQueries, ProvisioningSettings } from '@silo/fleet';
 import { FleetAlarms } from '../alarms/fleet-alarms.service';
 import { Roles } from '../auth/route-rules';
 import { ApiJsonResponse, ApiProblems, ApiQueryFrom, TIER_FILTER_PARAM } from '../openapi/openapi.decorators';

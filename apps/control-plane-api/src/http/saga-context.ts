@@ -1,4 +1,4 @@
-import type { SagaContext } from '@silo/provisioning';
+import type { SagaContext } from '@silo/fleet';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 
 /** Who asked (the JWT sub) and which request it was, for audit trails. */

@@ -1,6 +1,6 @@
 import { HOST_STATUSES, ORPHAN_TYPES, ROLLOUT_TENANT_STATES } from '@silo/control-plane-db';
 import { TENANT_STATUSES, TIER_NAMES } from '@silo/core';
-import { FINDING_KINDS, FINDING_SEVERITIES, PROVISIONING_JOB_NAMES } from '@silo/provisioning';
+import { FINDING_KINDS, FINDING_SEVERITIES, PROVISIONING_JOB_NAMES } from '@silo/fleet';
 import { JOB_OUTCOMES } from '@silo/queue';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import {

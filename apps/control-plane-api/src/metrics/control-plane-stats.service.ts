@@ -1,4 +1,4 @@
-import { readHostMetrics, type HostMetrics } from '@silo/provisioning';
+import { readHostMetrics, type HostMetrics } from '@silo/fleet';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 

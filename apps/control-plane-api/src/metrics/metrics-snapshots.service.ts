@@ -1,4 +1,4 @@
-import type { HostMetrics } from '@silo/provisioning';
+import type { HostMetrics } from '@silo/fleet';
 import { Injectable, Logger } from '@nestjs/common';
 import { withTimeout } from '@silo/core';
 import { ProvisioningQueueStats, type JobOutcomeCount, type QueueJobState } from '@silo/queue';

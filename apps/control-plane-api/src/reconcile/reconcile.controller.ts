@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, HttpException, Post, Req } from '@nestjs/common';
 import { ApiBody, ApiOperation } from '@nestjs/swagger';
 import { parseInput, problem } from '@silo/http';
-import { NotAnOrphanError, OrphanDeletion, Reconciliation } from '@silo/provisioning';
+import { NotAnOrphanError, OrphanDeletion, Reconciliation } from '@silo/fleet';
 import { ProvisioningQueue } from '@silo/queue';
 import { DataSource } from 'typeorm';
 import type { AuthenticatedRequest } from '../auth/auth.guard';

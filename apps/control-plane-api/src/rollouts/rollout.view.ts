@@ -1,6 +1,6 @@
 import type { SchemaRolloutEntity } from '@silo/control-plane-db';
 import type { TierName } from '@silo/core';
-import type { RolloutDetail, SchemaRollouts } from '@silo/provisioning';
+import type { RolloutDetail, SchemaRollouts } from '@silo/fleet';
 import type { RolloutResource, RolloutSummaryResource, SchemaVersionsResource } from './rollout.responses';
 
 type Counts = RolloutDetail['counts'];

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@
 import { ApiBody, ApiOperation, ApiParam } from '@nestjs/swagger';
 import { isTenantId, RolloutError, RolloutErrorCode } from '@silo/core';
 import { parseInput } from '@silo/http';
-import { SchemaRollouts } from '@silo/provisioning';
+import { SchemaRollouts } from '@silo/fleet';
 import type { Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';

@@ -8,7 +8,7 @@ import {
   type TierName,
 } from '@silo/core';
 import { CHANGE_APPLY } from '@silo/control-plane-db';
-import { ROTATION_TARGETS, type TenantCursor } from '@silo/provisioning';
+import { ROTATION_TARGETS, type TenantCursor } from '@silo/fleet';
 import { z } from 'zod';
 import { commaList, cursorParam, pageLimitParam } from '../http/query-params';
 

@@ -1,6 +1,6 @@
 import { PLACEMENTS, TENANT_STATUSES, TIER_NAMES } from '@silo/core';
 import { CHANGE_APPLY, CHANGE_KINDS, CHANGE_STATUSES, SAGAS, STEP_STATUSES } from '@silo/control-plane-db';
-import { ALARM_METRICS, FINDING_KINDS, FINDING_SEVERITIES } from '@silo/provisioning';
+import { ALARM_METRICS, FINDING_KINDS, FINDING_SEVERITIES } from '@silo/fleet';
 import { z } from 'zod';
 import { timestampField as timestamp } from '../http/response-fields';
 

@@ -5,7 +5,7 @@ import type {
   TenantEntity,
   TenantEventEntity,
 } from '@silo/control-plane-db';
-import type { TenantChangeDetail } from '@silo/provisioning';
+import type { TenantChangeDetail } from '@silo/fleet';
 
 /** A reconciler finding as the API shows it (on a tenant and in GET /v1/reconciliation). */
 export function findingView(f: ReconcileFindingEntity) {

@@ -23,7 +23,7 @@ import {
   TenantChanges,
   TenantOnboarding,
   TenantQueries,
-} from '@silo/provisioning';
+} from '@silo/fleet';
 import type { Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';

@@ -142,4 +142,4 @@ const sagaDepsProvider: Provider = {
     ...HOST_EXPORTS,
   ],
 })
-export class ProvisioningModule {}
+export class FleetModule {}

@@ -11,7 +11,7 @@ import { HostSaga } from './host-saga';
 import { HostStepStore } from './host-step-store';
 import { HostSweep } from './host-sweep';
 
-/** The shared hosts' sagas, jobs, retirement and sweep, for ProvisioningModule. */
+/** The shared hosts' sagas, jobs, retirement and sweep, for FleetModule. */
 export const HOST_PROVIDERS: Provider[] = [
   {
     provide: HostSaga,
@@ -52,5 +52,5 @@ export const HOST_PROVIDERS: Provider[] = [
   { provide: HostSweep, inject: [HostRetirement], useFactory: (r: HostRetirement) => new HostSweep(r) },
 ];
 
-/** What ProvisioningModule exports of the hosts. */
+/** What FleetModule exports of the hosts. */
 export const HOST_EXPORTS = [HostSaga, HostJobs, HostRetirement, HostSweep];

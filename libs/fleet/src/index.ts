@@ -16,7 +16,7 @@ export {
   type IdempotencyClaim,
   type NewTenant,
 } from './onboarding/tenant-onboarding.service';
-export { ProvisioningModule, RECONCILER_FLEET, SAGA_DEPS } from './provisioning.module';
+export { FleetModule, RECONCILER_FLEET, SAGA_DEPS } from './fleet.module';
 export {
   TenantQueries,
   type TenantChangeDetail,
