@@ -74,19 +74,31 @@ export {
 export { Reconciliation, type PendingJobs } from './reconcile/reconciliation.service';
 export {
   MIN_STORAGE_INCREASE,
+  hostSizing,
+  hostSizingDifferences,
   modificationOf,
+  planSharedTierChange,
   planTierChange,
   reaches,
   STORAGE_COOLDOWN_MS,
   TierChangeRefused,
   type InstanceModification,
+  type HostSizing,
   type InstanceShape,
+  type SharedTierChangePlan,
   type TierChangePlan,
   type TierChangeRule,
 } from './changes/tier-change-plan';
 export { TenantChanges, shapeOf } from './changes/tenant-changes.service';
 export { ChangeStore } from './changes/change-store';
-export { MODIFY_STEPS, ModifySaga, type ModifyStep, type TagWriter } from './changes/modify-saga';
+export {
+  MODIFY_STEPS,
+  modifySteps,
+  ModifySaga,
+  SHARED_MODIFY_STEPS,
+  type ModifyStep,
+  type TagWriter,
+} from './changes/modify-saga';
 export {
   ROTATION_TARGETS,
   RotationSaga,

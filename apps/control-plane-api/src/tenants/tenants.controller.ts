@@ -299,7 +299,10 @@ export class TenantsController {
       're-thresholded, the `silo:tier` tags; the tier is recorded once RDS reports the new values. ' +
       'The tenant stays ACTIVE (or SUSPENDED) and served. `apply: maintenance-window` leaves the ' +
       'change PENDING_MAINTENANCE until RDS applies it. Storage only grows: a tier with less keeps ' +
-      'the current size (the change’s `notes` say so).',
+      'the current size (the change’s `notes` say so). A schema or pool tenant keeps its host: the ' +
+      'change is accepted when the new tier sizes its hosts as the tenant’s host is sized (instance ' +
+      'fields and capacity), then only the tier is recorded (and a schema tenant’s app secret tagged); ' +
+      'nothing is modified on RDS and no data moves.',
   })
   @ApiTenantParam()
   @ApiBody({ schema: openApiSchema(changeTierBody) })
@@ -308,7 +311,7 @@ export class TenantsController {
     400: 'The body is not `{tier, apply?}` with a known tier and apply.',
     404: 'No tenant has this id or slug.',
     409: 'Another change, a rollout’s migration or deprovisioning holds the tenant (`heldBy` says which), or it is not ACTIVE or SUSPENDED (`tenantStatus`).',
-    422: 'RDS would refuse the change; `rule` names the rule (same-tier, storage-cooldown, multi-az-not-supported, instance-not-available, instance-missing, instance-class-unknown).',
+    422: 'The change is refused before anything is recorded; `rule` names why: RDS would refuse it (same-tier, storage-cooldown, multi-az-not-supported, instance-not-available, instance-missing, instance-class-unknown), the new tier has another placement (placement-change: a promotion), or a schema or pool tenant would need another host (host-sizing-differs, naming each field and `host`; host-not-available; host-sizing-unknown).',
     503: 'RDS could not be read to check the change; nothing was recorded.',
   })
   @Roles('admin')

@@ -71,12 +71,13 @@ export class ChangeStore {
   }
 
   /**
-   * The change done: the tenant's new tier and instance facts, the change SUCCEEDED, its last
-   * step done and the event, in one transaction, so that nothing is half-recorded.
+   * The change done: the tenant's new tier and instance facts (a shared tenant's tier alone: it
+   * has no instance of its own), the change SUCCEEDED, its last step done and the event, in one
+   * transaction, so that nothing is half-recorded.
    */
   async succeed(
     change: TenantChangeEntity,
-    facts: { tier: TierName; instanceClass: string; multiAz: boolean } | null,
+    facts: { tier: TierName; instanceClass?: string; multiAz?: boolean } | null,
     completion: StepCompletion,
     event: EventInput,
     ctx: SagaContext,
@@ -92,8 +93,8 @@ export class ChangeStore {
           { id: change.tenantId },
           {
             tier: facts.tier,
-            dbInstanceClass: facts.instanceClass,
-            dbMultiAz: facts.multiAz,
+            ...(facts.instanceClass !== undefined && { dbInstanceClass: facts.instanceClass }),
+            ...(facts.multiAz !== undefined && { dbMultiAz: facts.multiAz }),
             version: () => 'version + 1',
           },
         );

@@ -23,7 +23,13 @@ import type {
 import { openChangeFor, runChangeSteps, type ChangeStepResult } from './change-steps';
 import type { ChangeStore } from './change-store';
 import { shapeOf } from './tenant-changes.service';
-import { modificationOf, reaches, type InstanceShape, type TierChangePlan } from './tier-change-plan';
+import {
+  modificationOf,
+  reaches,
+  type InstanceShape,
+  type SharedTierChangePlan,
+  type TierChangePlan,
+} from './tier-change-plan';
 
 export const MODIFY_STEPS = [
   'modify-instance',
@@ -33,6 +39,13 @@ export const MODIFY_STEPS = [
   'record-tier',
 ] as const;
 export type ModifyStep = (typeof MODIFY_STEPS)[number];
+/** A schema or pool tenant's tier change: no instance of its own, only tags and the tier. */
+export const SHARED_MODIFY_STEPS = ['update-tags', 'record-tier'] as const satisfies readonly ModifyStep[];
+
+/** The steps of a tier change by its plan: a shared tenant's has no instance target. */
+export function modifySteps(plan: { target: unknown }): readonly ModifyStep[] {
+  return plan.target === null ? SHARED_MODIFY_STEPS : MODIFY_STEPS;
+}
 
 const SAGA = 'modify' as const;
 
@@ -57,10 +70,13 @@ export interface TagWriter {
 interface ModifyRun {
   tenant: TenantRecord;
   change: TenantChangeEntity;
-  plan: TierChangePlan;
+  plan: TierChangePlan | SharedTierChangePlan;
   names: TenantResourceNames;
   ctx: SagaContext;
 }
+
+/** A tier change of a tenant on its own instance. */
+type InstanceModifyRun = ModifyRun & { plan: TierChangePlan };
 
 /**
  * A tier change of a live tenant: ModifyDBInstance with what the plan recorded at request time,
@@ -97,7 +113,7 @@ export class ModifySaga {
     const run: ModifyRun = {
       tenant,
       change,
-      plan: change.plan as unknown as TierChangePlan,
+      plan: change.plan as unknown as TierChangePlan | SharedTierChangePlan,
       names: tenantResourceNames(this.deps.settings.prefix, tenant.slug),
       ctx,
     };
@@ -109,7 +125,7 @@ export class ModifySaga {
       ctx,
       log: this.log,
       now: this.now,
-      steps: MODIFY_STEPS,
+      steps: modifySteps(run.plan),
       step: (step, position, journal, attempts) => this.step(step, run, position, journal, attempts),
       fail: (step, _position, error) => this.fail(run, step, error),
     });
@@ -122,17 +138,26 @@ export class ModifySaga {
     journal: StepJournal,
     attempts: number,
   ): Promise<ChangeStepResult> {
+    if (step === 'record-tier')
+      return this.recordTier(run, journal.completion('record-tier', position, attempts));
+    const plan = run.plan;
+    if (plan.target === null) {
+      if (step === 'update-tags') return this.putSharedTags(run, run.change.to as TierName);
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `a ${run.tenant.placement} tenant's tier change has no ${step} step`,
+      );
+    }
+    const instancePlan = { ...run, plan };
     switch (step) {
       case 'modify-instance':
-        return this.modifyInstance(run);
+        return this.modifyInstance(instancePlan);
       case 'wait-modified':
-        return this.waitModified(run);
+        return this.waitModified(instancePlan);
       case 'update-alarms':
-        return this.putAlarms(run, run.change.to as TierName, run.plan.target.allocatedGiB);
+        return this.putAlarms(run, run.change.to as TierName, plan.target.allocatedGiB);
       case 'update-tags':
         return this.putTags(run, run.change.to as TierName);
-      case 'record-tier':
-        return this.recordTier(run, journal.completion('record-tier', position, attempts));
     }
   }
 
@@ -140,7 +165,7 @@ export class ModifySaga {
    * Sends only what still differs from the plan (the instance with its pending values laid
    * over), so that a re-run after a crash never asks twice for what RDS already took.
    */
-  private async modifyInstance(run: ModifyRun): Promise<ChangeStepResult> {
+  private async modifyInstance(run: InstanceModifyRun): Promise<ChangeStepResult> {
     const { rds, settings } = this.deps;
     const view = await this.instance(run);
     if (APPLYING.has(view.status)) return { kind: 'wait', reason: `instance is ${view.status}` };
@@ -158,7 +183,7 @@ export class ModifySaga {
     return { kind: 'done' };
   }
 
-  private async waitModified(run: ModifyRun): Promise<ChangeStepResult> {
+  private async waitModified(run: InstanceModifyRun): Promise<ChangeStepResult> {
     const view = await this.instance(run);
     if (APPLYING.has(view.status)) return { kind: 'wait', reason: `instance is ${view.status}` };
     if (view.status !== 'available') {
@@ -230,17 +255,44 @@ export class ModifySaga {
     return { kind: 'done' };
   }
 
-  /** The tier, the instance facts, the change and this step, in one transaction. */
+  /**
+   * A shared tenant's own resources with the tier: a schema tenant's app secret (its host's
+   * instance, secrets and alarms are the host's and keep the host's tier); a pooled tenant has none.
+   */
+  private async putSharedTags(run: ModifyRun, tier: TierName): Promise<ChangeStepResult> {
+    if (run.tenant.placement !== 'schema') {
+      return { kind: 'done', data: { skipped: 'a pooled tenant has no resources of its own to tag' } };
+    }
+    await this.tags.tagSecret(
+      run.names.appSecretName,
+      tenantTags({ ...run.tenant, tier }, this.deps.settings.environment),
+    );
+    return { kind: 'done' };
+  }
+
+  /** The tier, the instance facts (for a tenant on its own instance), the change and this step, in one transaction. */
   private async recordTier(run: ModifyRun, completion: StepCompletion): Promise<ChangeStepResult> {
     const { change, plan } = run;
     await this.changes.succeed(
       change,
-      { tier: change.to as TierName, instanceClass: plan.target.instanceClass, multiAz: plan.target.multiAz },
+      plan.target === null
+        ? { tier: change.to as TierName }
+        : {
+            tier: change.to as TierName,
+            instanceClass: plan.target.instanceClass,
+            multiAz: plan.target.multiAz,
+          },
       completion,
       {
         type: 'tenant.tier_changed',
         message: `tier changed ${change.from} → ${change.to}`,
-        data: { run: change.run, from: change.from, to: change.to, notes: plan.notes },
+        data: {
+          run: change.run,
+          from: change.from,
+          to: change.to,
+          notes: plan.notes,
+          ...(plan.target === null && { host: plan.host }),
+        },
       },
       run.ctx,
     );
@@ -256,18 +308,21 @@ export class ModifySaga {
     const { tenant, change, ctx } = run;
     const journal = this.journal(run);
     const records: Map<string, StepRecord> = await this.deps.store.getSteps(tenant.id, SAGA);
-    const undo: Array<[ModifyStep, () => Promise<ChangeStepResult>]> = [
-      ['update-tags', () => this.putTags(run, tenant.tier)],
-      [
-        'update-alarms',
-        async () => this.putAlarms(run, tenant.tier, (await this.instance(run)).allocatedGiB),
-      ],
-    ];
+    const undo: Array<[ModifyStep, () => Promise<ChangeStepResult>]> =
+      run.plan.target === null
+        ? [['update-tags', () => this.putSharedTags(run, tenant.tier)]]
+        : [
+            ['update-tags', () => this.putTags(run, tenant.tier)],
+            [
+              'update-alarms',
+              async () => this.putAlarms(run, tenant.tier, (await this.instance(run)).allocatedGiB),
+            ],
+          ];
     for (const [undone, put] of undo) {
       if (!records.get(undone)?.attempts) continue;
       try {
         await put();
-        await journal.compensated(undone, MODIFY_STEPS.indexOf(undone));
+        await journal.compensated(undone, modifySteps(run.plan).indexOf(undone));
       } catch (undoError) {
         if (!(undoError instanceof ProvisioningError)) throw undoError;
         // Left for the reconciler, which repairs alarms and tags against the recorded tier.

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { RdsInstances, type InstanceView } from '@silo/aws';
 import {
+  HostEntity,
   OPEN_CHANGE_STATUSES,
   SchemaRolloutTenantEntity,
   TenantChangeEntity,
@@ -8,7 +9,7 @@ import {
   type ChangeApply,
   type ChangeKind,
 } from '@silo/control-plane-db';
-import { TenantError, TenantErrorCode, type TierName } from '@silo/core';
+import { isTierName, TenantError, TenantErrorCode, type TierName } from '@silo/core';
 import { DataSource, In, type EntityManager } from 'typeorm';
 import { writeOutboxJob } from '../jobs/outbox';
 import { changeJob, tierPriority } from '../jobs/provisioning-jobs';
@@ -20,9 +21,11 @@ import type { RotationTarget } from './rotation-saga';
 import {
   PlacementChangeRefused,
   placementOfTierChange,
+  planSharedTierChange,
   planTierChange,
   TierChangeRefused,
   type InstanceShape,
+  type SharedTierChangePlan,
   type TierChangePlan,
 } from './tier-change-plan';
 
@@ -48,8 +51,9 @@ export function shapeOf(view: InstanceView): InstanceShape {
  * Starts changes to live tenants. A tier change to a tier of another placement is refused first
  * (PLACEMENT_CHANGE_NOT_SUPPORTED: that is a promotion). One on the tenant's own instance is
  * planned against the instance as RDS describes it now, so that a change RDS would refuse is
- * refused here (CHANGE_REFUSED naming the rule) and nothing is recorded; an accepted one is a
- * change row, its event and its job, in one transaction.
+ * refused here (CHANGE_REFUSED naming the rule) and nothing is recorded; one of a schema or pool
+ * tenant keeps it on its host and is refused when the new tier sizes its hosts differently. An
+ * accepted change is a change row, its event and its job, in one transaction.
  */
 @Injectable()
 export class TenantChanges {
@@ -68,16 +72,7 @@ export class TenantChanges {
     if (!before) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
     await assertChangeable(this.dataSource.manager, before, 'a tier change');
     this.assertSamePlacement(before, request.tier);
-    if (before.placement !== 'instance') {
-      // planSharedTierChange says what such a change is (no RDS modification); the modify saga
-      // runs only on a tenant's own instance so far, so it is refused before anything is recorded.
-      throw new TenantError(
-        TenantErrorCode.CHANGE_REFUSED,
-        `${before.slug} is a ${before.placement} tenant; tier changes within the ${before.placement} placement are not available yet`,
-        undefined,
-        { rule: 'shared-tier-change-not-available' },
-      );
-    }
+    if (before.placement !== 'instance') return this.requestSharedTierChange(before, request, ctx);
     const identifier = before.dbInstanceIdentifier;
     const view = identifier ? await this.rds.describe(identifier) : null;
     if (!view) {
@@ -103,6 +98,82 @@ export class TenantChanges {
       },
       // Re-checked under the row lock: the plan was made from the tier read before the AWS call.
       stillValid: (tenant) => tenant.tier === before.tier,
+    });
+  }
+
+  /**
+   * A tier change of a schema or pool tenant: it keeps its host, so the `to` tier must size its
+   * hosts as the tenant's host is sized (planSharedTierChange); nothing is asked of RDS. The change
+   * is re-checked under the row lock against the tier and host it was planned for.
+   */
+  private async requestSharedTierChange(
+    before: TenantEntity,
+    request: { tier: TierName; apply: ChangeApply },
+    ctx: SagaContext,
+  ): Promise<TenantEntity> {
+    const host = before.hostId
+      ? await this.dataSource.getRepository(HostEntity).findOneBy({ id: before.hostId })
+      : null;
+    if (!host || host.status !== 'available') {
+      throw new TenantError(
+        TenantErrorCode.CHANGE_REFUSED,
+        host
+          ? `${before.slug}'s host ${host.name} is ${host.status}; a tier change needs it available`
+          : `${before.slug} is a ${before.placement} tenant placed on no host; the reconciler reports it`,
+        undefined,
+        { rule: 'host-not-available' },
+      );
+    }
+    const hostTier = isTierName(host.tier) ? this.settings.tiers[host.tier] : undefined;
+    if (!hostTier || hostTier.placement !== host.placement) {
+      throw new TenantError(
+        TenantErrorCode.CHANGE_REFUSED,
+        `host ${host.name} was sized by tier ${host.tier}, which no longer places tenants on ${host.placement} hosts; ` +
+          'its sizing cannot be compared with the new tier',
+        undefined,
+        { rule: 'host-sizing-unknown' },
+      );
+    }
+    let plan: SharedTierChangePlan;
+    try {
+      plan = planSharedTierChange({
+        from: { tier: before.tier, placement: host.placement },
+        to: this.settings.tiers[request.tier],
+        host: {
+          name: host.name,
+          profile: hostTier,
+          capacity: { tenantsPerHost: host.capacityTenants, connectionBudget: host.connectionBudget },
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof TierChangeRefused)) throw error;
+      throw new TenantError(TenantErrorCode.CHANGE_REFUSED, error.message, undefined, {
+        rule: error.rule,
+        host: host.name,
+      });
+    }
+    if (request.apply === 'maintenance-window') {
+      plan.notes.push('applied at once: nothing waits for a maintenance window when no instance is modified');
+    }
+    return openChange(this.dataSource, before, ctx, 'a tier change', {
+      kind: 'tier',
+      from: before.tier,
+      to: request.tier,
+      apply: request.apply,
+      plan: { ...plan },
+      event: {
+        type: 'tenant.change_requested',
+        message: `tier change ${before.tier} → ${request.tier} requested (${request.apply}); the tenant stays on host ${host.name}`,
+        data: {
+          kind: 'tier',
+          from: before.tier,
+          to: request.tier,
+          apply: request.apply,
+          host: host.name,
+          notes: plan.notes,
+        },
+      },
+      stillValid: (tenant) => tenant.tier === before.tier && tenant.hostId === before.hostId,
     });
   }
 

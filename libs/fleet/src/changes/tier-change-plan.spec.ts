@@ -238,51 +238,115 @@ describe('placementOfTierChange', () => {
 });
 
 describe('planSharedTierChange', () => {
-  /** Two tiers on the same placement, sized differently: their hosts differ, the tenant's does not. */
   const pooledStarter = DEFAULT_TIER_PROFILES.starter as SharedTierProfile;
+  /** A second pooled tier that sizes its hosts exactly as starter does (custom profiles). */
+  const pooledGrowth: SharedTierProfile = { ...pooledStarter, tier: 'pro' };
+  /** A pooled tier whose hosts are bigger: another host class, more storage, fewer tenants each. */
   const pooledPro: SharedTierProfile = {
     ...(DEFAULT_TIER_PROFILES.pro as SharedTierProfile),
     placement: 'pool',
   };
-  const schemaStarter: SharedTierProfile = { ...pooledStarter, placement: 'schema' };
+  const schemaPro = DEFAULT_TIER_PROFILES.pro as SharedTierProfile;
+  const schemaStarter: SharedTierProfile = { ...schemaPro, tier: 'starter' };
+  const onHost = (profile: SharedTierProfile, name = 'pool-starter-001') => ({
+    name,
+    profile,
+    capacity: profile.capacity,
+  });
 
-  it('pool → pool: no instance changes, nothing for RDS, the tenant stays on its host', () => {
-    expect(pooledPro.instanceClass).not.toBe(pooledStarter.instanceClass);
-    const plan = planSharedTierChange({ from: { tier: 'starter', placement: 'pool' }, to: pooledPro });
+  it('pool → pool with hosts sized alike: the tenant stays on its host, nothing for RDS, only the tier', () => {
+    const plan = planSharedTierChange({
+      from: { tier: 'starter', placement: 'pool' },
+      to: pooledGrowth,
+      host: onHost(pooledStarter),
+    });
     expect(plan).toEqual({
       from: 'starter',
       to: 'pro',
       placement: 'pool',
+      host: 'pool-starter-001',
       target: null,
       storageChanges: false,
-      notes: ['the tenant stays on its pool host; the host keeps its own sizing'],
+      notes: [
+        'the tenant stays on its pool host pool-starter-001, which the pro tier would size the same way; nothing is modified on RDS and no data moves',
+      ],
     });
   });
 
-  it('schema → schema, downwards too: the same, whatever the host sizes of the two tiers', () => {
-    const plan = planSharedTierChange({
+  it('schema → schema, downwards too, and back to the host’s own tier', () => {
+    const down = planSharedTierChange({
       from: { tier: 'pro', placement: 'schema' },
       to: schemaStarter,
+      host: onHost(schemaPro, 'schema-pro-001'),
     });
-    expect(plan).toMatchObject({ from: 'pro', to: 'starter', placement: 'schema', target: null });
-    expect(plan.storageChanges).toBe(false);
+    expect(down).toMatchObject({ from: 'pro', to: 'starter', placement: 'schema', host: 'schema-pro-001' });
+    // After that change the tenant is a starter tenant on a pro host: back to pro compares with the host.
+    const back = planSharedTierChange({
+      from: { tier: 'starter', placement: 'schema' },
+      to: schemaPro,
+      host: onHost(schemaPro, 'schema-pro-001'),
+    });
+    expect(back).toMatchObject({ from: 'starter', to: 'pro', target: null, storageChanges: false });
+  });
+
+  it('refuses a tier whose hosts are sized differently, naming each field that differs and the move it would take', () => {
+    const refused = refusal(() =>
+      planSharedTierChange({
+        from: { tier: 'starter', placement: 'pool' },
+        to: pooledPro,
+        host: onHost(pooledStarter),
+      }),
+    );
+    expect(refused.rule).toBe('host-sizing-differs');
+    expect(refused.message).toContain('pool host pool-starter-001 is sized for the starter tier');
+    expect(refused.message).toContain('instanceClass "db.t4g.medium" (the tier\'s "db.m6i.large")');
+    expect(refused.message).toContain("tenantsPerHost 1000 (the tier's 50)");
+    expect(refused.message).toContain("connectionBudget 200 (the tier's 400)");
+    expect(refused.message).toContain('is a move between hosts, which is not available yet');
+    expect(refused.message).not.toContain('multiAz');
+  });
+
+  it('compares the capacity the host records, not only its tier’s profile', () => {
+    const refused = refusal(() =>
+      planSharedTierChange({
+        from: { tier: 'starter', placement: 'pool' },
+        to: pooledGrowth,
+        host: { ...onHost(pooledStarter), capacity: { tenantsPerHost: 500, connectionBudget: 200 } },
+      }),
+    );
+    expect(refused.rule).toBe('host-sizing-differs');
+    expect(refused.message).toContain("tenantsPerHost 500 (the tier's 1000)");
+    expect(
+      planSharedTierChange({
+        from: { tier: 'starter', placement: 'pool' },
+        to: { ...pooledGrowth, alarms: { ...pooledGrowth.alarms, cpuHighPercent: 60 } },
+        host: onHost(pooledStarter),
+      }).host,
+    ).toBe('pool-starter-001');
   });
 
   it('refuses a change to another placement and the same tier', () => {
+    const host = onHost(pooledStarter);
     const toSchema = placementRefusal(() =>
-      planSharedTierChange({ from: { tier: 'starter', placement: 'pool' }, to: DEFAULT_TIER_PROFILES.pro }),
+      planSharedTierChange({
+        from: { tier: 'starter', placement: 'pool' },
+        to: DEFAULT_TIER_PROFILES.pro,
+        host,
+      }),
     );
     expect(toSchema.to).toEqual({ tier: 'pro', placement: 'schema' });
     const toInstance = placementRefusal(() =>
       planSharedTierChange({
         from: { tier: 'pro', placement: 'schema' },
         to: DEFAULT_TIER_PROFILES.enterprise,
+        host: onHost(schemaPro, 'schema-pro-001'),
       }),
     );
     expect(toInstance.to).toEqual({ tier: 'enterprise', placement: 'instance' });
     expect(
-      refusal(() => planSharedTierChange({ from: { tier: 'starter', placement: 'pool' }, to: pooledStarter }))
-        .rule,
+      refusal(() =>
+        planSharedTierChange({ from: { tier: 'starter', placement: 'pool' }, to: pooledStarter, host }),
+      ).rule,
     ).toBe('same-tier');
   });
 });

@@ -4,6 +4,8 @@ import {
   GP3_PROVISIONED_FROM_GIB,
   GP3_THROUGHPUT_MIBPS,
   instanceClass,
+  isSharedTierProfile,
+  type HostCapacity,
   type TierProfile,
 } from '../tiers';
 
@@ -54,7 +56,8 @@ export type TierChangeRule =
   | 'instance-not-available'
   | 'instance-class-unknown'
   | 'multi-az-not-supported'
-  | 'storage-cooldown';
+  | 'storage-cooldown'
+  | 'host-sizing-differs';
 
 const PLACEMENT_WORDS: Readonly<Record<Placement, string>> = {
   instance: 'an RDS instance of its own',
@@ -99,34 +102,105 @@ export function placementOfTierChange(
 }
 
 /**
- * A tier change between two tiers of the same shared placement. No instance changes: the tenant
- * stays in its schema or its rows on its host, and the host keeps its own sizing, since other
- * tenants share it (the `to` tier's instance fields size the hosts Silo creates for that tier).
- * Nothing is sent to RDS; only the tenant's tier is recorded.
+ * A tier change between two tiers of the same shared placement whose hosts are sized alike. No
+ * instance changes and no data moves: the tenant keeps its schema or its rows on its host and only
+ * its tier is recorded (a schema tenant's app secret is tagged with it). The host keeps counting
+ * the tenant against its capacity, since placements count a host's tenants by host, whatever
+ * their tier.
  */
 export interface SharedTierChangePlan {
   from: TierName;
   to: TierName;
   placement: SharedPlacement;
+  /** The host the tenant stays on. */
+  host: string;
   /** Always null: no instance is modified. */
   target: null;
   storageChanges: false;
   notes: string[];
 }
 
-/** The plan of a tier change within a shared placement; refuses a change of placement. */
+/** What sizes a shared host and what each of its tenants gets of it: compared field by field. */
+export interface HostSizing {
+  instanceClass: string;
+  engineVersion: string;
+  storage: TierProfile['storage'];
+  multiAz: boolean;
+  deletionProtection: boolean;
+  backupRetentionDays: number;
+  performanceInsights: TierProfile['performanceInsights'];
+  tenantsPerHost: number;
+  connectionBudget: number;
+}
+
+/**
+ * A host's sizing: its tier's profile for the instance (what the host saga created it with) and the
+ * capacity recorded on the host (what placements count against).
+ */
+export function hostSizing(profile: TierProfile, capacity: HostCapacity): HostSizing {
+  return {
+    instanceClass: profile.instanceClass,
+    engineVersion: profile.engineVersion,
+    storage: profile.storage,
+    multiAz: profile.multiAz,
+    deletionProtection: profile.deletionProtection,
+    backupRetentionDays: profile.backupRetentionDays,
+    performanceInsights: profile.performanceInsights,
+    tenantsPerHost: capacity.tenantsPerHost,
+    connectionBudget: capacity.connectionBudget,
+  };
+}
+
+/** The fields in which two sizings differ, with both values, in a stable order. */
+export function hostSizingDifferences(host: HostSizing, wanted: HostSizing): string[] {
+  return (Object.keys(host) as Array<keyof HostSizing>)
+    .filter((field) => JSON.stringify(host[field]) !== JSON.stringify(wanted[field]))
+    .map((field) => `${field} ${JSON.stringify(host[field])} (the tier's ${JSON.stringify(wanted[field])})`);
+}
+
+/**
+ * The plan of a tier change within a shared placement. The tenant's host was sized by its own
+ * tier's profile (`host.profile`) and holds `host.capacity`; the change keeps the tenant there, so
+ * it is accepted only when the `to` tier would size its hosts the same way and give its tenants
+ * the same share (capacity). Otherwise it would need a move to a host of the `to` tier, which is
+ * refused (`host-sizing-differs`, naming each field) until moving a tenant between hosts is
+ * available. Refuses the same tier and a change of placement first.
+ */
 export function planSharedTierChange(input: {
   from: { tier: TierName; placement: SharedPlacement };
   to: TierProfile;
+  host: { name: string; profile: TierProfile; capacity: HostCapacity };
 }): SharedTierChangePlan {
-  const placement = placementOfTierChange(input.from, input.to) as SharedPlacement;
+  const { from, to, host } = input;
+  const placement = placementOfTierChange(from, to) as SharedPlacement;
+  if (!isSharedTierProfile(to)) {
+    // placementOfTierChange refused every other placement already.
+    throw new PlacementChangeRefused(placement, { tier: to.tier, placement: to.placement });
+  }
+  const differences = hostSizingDifferences(
+    hostSizing(host.profile, host.capacity),
+    hostSizing(to, to.capacity),
+  );
+  if (differences.length > 0) {
+    throw new TierChangeRefused(
+      'host-sizing-differs',
+      `the tenant's ${placement} host ${host.name} is sized for the ${host.profile.tier} tier and the ` +
+        `${to.tier} tier sizes its hosts differently: ${differences.join(', ')}. A tier change keeps a ` +
+        `shared tenant on its host; moving it to a host of the ${to.tier} tier is a move between ` +
+        `hosts, which is not available yet`,
+    );
+  }
   return {
-    from: input.from.tier,
-    to: input.to.tier,
+    from: from.tier,
+    to: to.tier,
     placement,
+    host: host.name,
     target: null,
     storageChanges: false,
-    notes: [`the tenant stays on its ${placement} host; the host keeps its own sizing`],
+    notes: [
+      `the tenant stays on its ${placement} host ${host.name}, which the ${to.tier} tier would size the same way; ` +
+        'nothing is modified on RDS and no data moves',
+    ],
   };
 }
 
