@@ -1,40 +1,47 @@
 import type { INestApplication } from '@nestjs/common';
 import { mintDevToken } from '@silo/auth';
+import type { TierName } from '@silo/core';
 import request from 'supertest';
 import { freePort } from '../../../test/support/free-port';
-import { testConfig } from '../../../test/support/test-config';
-import { startExampleApp, TenantFixtures, type TestTenant } from './example-app-harness';
+import { startExampleApp, TenantFixtures, TEST_PLACEMENTS, type TestTenant } from './example-app-harness';
+import { NoteByIdProbeController } from './note-by-id.probe-controller';
 
 jest.setTimeout(60_000);
 
-// Statuses are read afresh on every request, so a suspension in the table shows at once.
-const config = testConfig({ TENANT_DB_SSL: 'disable', ROUTER_STATUS_TTL_MS: '0', LOG_LEVEL: 'silent' });
-const fixtures = new TenantFixtures(config);
-let app: INestApplication;
-let acme: TestTenant;
-let globex: TestTenant;
+describe.each(TEST_PLACEMENTS)('example tenant app: notes, %s placement', (placement) => {
+  let fixtures: TenantFixtures;
+  let app: INestApplication;
+  let acme: TestTenant;
+  let globex: TestTenant;
 
-beforeAll(async () => {
-  [acme, globex] = await Promise.all([fixtures.create({ tier: 'pro' }), fixtures.create()]);
-  app = await startExampleApp(config);
-});
+  beforeAll(async () => {
+    // Statuses are read afresh on every request, so a suspension in the table shows at once.
+    fixtures = await TenantFixtures.start(placement, {
+      TENANT_DB_SSL: 'disable',
+      ROUTER_STATUS_TTL_MS: '0',
+      LOG_LEVEL: 'silent',
+    });
+    // On shared hosts both of one tier, so on one host: neighbours in its schemas or its pool.
+    const acmeTier: TierName = placement === 'instance' ? 'pro' : 'starter';
+    [acme, globex] = await Promise.all([fixtures.create({ tier: acmeTier }), fixtures.create()]);
+    app = await startExampleApp(fixtures.config, { controllers: [NoteByIdProbeController] });
+  });
 
-afterAll(async () => {
-  await app?.close();
-  await fixtures.dispose();
-});
+  afterAll(async () => {
+    await app?.close();
+    await fixtures?.dispose();
+  });
 
-const http = () => request(app.getHttpServer());
-const post = (tenant: TestTenant, body: unknown) =>
-  http()
-    .post('/notes')
-    .set('authorization', tenant.authorization)
-    .send(body as object);
-const list = (authorization: string) => http().get('/notes').set('authorization', authorization);
-const texts = (body: unknown) => (body as { items: { text: string }[] }).items.map((n) => n.text);
+  const http = () => request(app.getHttpServer());
+  const post = (tenant: TestTenant, body: unknown) =>
+    http()
+      .post('/notes')
+      .set('authorization', tenant.authorization)
+      .send(body as object);
+  const list = (authorization: string) => http().get('/notes').set('authorization', authorization);
+  const texts = (body: unknown) => (body as { items: { text: string }[] }).items.map((n) => n.text);
 
-describe('example tenant app: notes', () => {
-  it('stores each tenant’s notes in its own database and lists only those, newest first', async () => {
+  it('stores each tenant’s notes where its data lives and lists only those, newest first', async () => {
     const first = await post(acme, { text: 'acme one' });
     expect(first.status).toBe(201);
     expect(first.body).toEqual({ id: expect.any(String), text: 'acme one', createdAt: expect.any(String) });
@@ -50,6 +57,54 @@ describe('example tenant app: notes', () => {
     expect(await fixtures.notesInDatabase(acme)).toEqual(['acme one', 'acme two']);
     expect(await fixtures.notesInDatabase(globex)).toEqual(['globex only']);
   });
+
+  it('lets no tenant read, update or delete another tenant’s note by its id', async () => {
+    const created = await post(acme, { text: 'acme private' });
+    expect(created.status).toBe(201);
+    const path = `/probe/notes/${created.body.id as string}`;
+    const read = (t: TestTenant) => http().get(path).set('authorization', t.authorization);
+    const update = (t: TestTenant, text: string) =>
+      http().patch(path).set('authorization', t.authorization).send({ text });
+    const remove = (t: TestTenant) => http().delete(path).set('authorization', t.authorization);
+
+    expect([
+      (await read(globex)).status,
+      (await update(globex, 'stolen')).status,
+      (await remove(globex)).status,
+    ]).toEqual([404, 404, 404]);
+    expect(texts((await list(globex.authorization)).body)).not.toContain('acme private');
+    expect((await read(acme)).body).toEqual(created.body);
+    expect(await fixtures.notesInDatabase(acme)).toContain('acme private');
+    expect(await fixtures.notesInDatabase(globex)).toEqual(['globex only']);
+
+    // The same routes serve the note's own tenant: what globex got is the isolation, not the probe.
+    expect((await update(acme, 'acme edited')).body).toMatchObject({ text: 'acme edited' });
+    expect((await remove(acme)).status).toBe(204);
+    expect((await read(acme)).status).toBe(404);
+    expect(await fixtures.notesInDatabase(acme)).toEqual(['acme one', 'acme two']);
+  });
+
+  // Pooled tenants of one host: rows of one table, reached through the host's one DataSource.
+  if (placement === 'pool')
+    it('keeps two pooled tenants of one host apart in its one table, on one DataSource', async () => {
+      expect(acme.host!.id).toBe(globex.host!.id);
+      const rows = await fixtures.poolRows(acme.host!);
+      expect(rows).toEqual([
+        { tenantId: acme.id, text: 'acme one' },
+        { tenantId: acme.id, text: 'acme two' },
+        { tenantId: globex.id, text: 'globex only' },
+      ]);
+      // The app's login sees none of them: the tenant comes from the router's transaction alone.
+      const visible = await fixtures.asPoolLogin(acme.host!, async (client) => {
+        const { rows } = await client.query<{ n: number; tenant: string | null }>(
+          `SELECT count(*)::int AS n, current_setting('app.tenant_id', true) AS tenant FROM notes`,
+        );
+        return rows[0];
+      });
+      expect({ ...visible, tenant: visible.tenant || null }).toEqual({ n: 0, tenant: null });
+      const metrics = await http().get('/metrics');
+      expect(metrics.text).toMatch(/^silo_tenant_router_open_datasources 1$/m);
+    });
 
   it('takes the tenant from the token, never from a header', async () => {
     const spoofed = await http()
@@ -75,7 +130,7 @@ describe('example tenant app: notes', () => {
   });
 
   it("refuses the control plane's tokens and claims with 403 and opens no tenant's data", async () => {
-    const { jwtSecret, issuer, audience, tenantAudience } = config.auth;
+    const { jwtSecret, issuer, audience, tenantAudience } = fixtures.config.auth;
     const bearer = async (claims: Partial<Parameters<typeof mintDevToken>[0]>) =>
       `Bearer ${await mintDevToken({ secret: jwtSecret!, sub: 'cross-plane', issuer, ...claims })}`;
     const refused = [
@@ -101,7 +156,7 @@ describe('example tenant app: notes', () => {
     expect((await list(await bearer({ tenantId: acme.id, audience: tenantAudience }))).status).toBe(200);
   });
 
-  it('answers 403 naming the status for a tenant that is not ACTIVE, and serves it again once it is', async () => {
+  it('answers 403 naming the status for a tenant that is not ACTIVE, serves its neighbour meanwhile, and serves it again once it is', async () => {
     await fixtures.setStatus(acme.id, 'SUSPENDED');
     try {
       for (const res of [await list(acme.authorization), await post(acme, { text: 'while suspended' })]) {
@@ -110,6 +165,12 @@ describe('example tenant app: notes', () => {
         expect(res.body).toMatchObject({ status: 403, title: 'Forbidden', tenantStatus: 'SUSPENDED' });
         expect(res.body.detail).toContain('SUSPENDED');
       }
+      // On a shared host, the same host (and, pooled, the same DataSource).
+      const neighbour = await list(globex.authorization);
+      expect({ status: neighbour.status, texts: texts(neighbour.body) }).toEqual({
+        status: 200,
+        texts: ['globex only'],
+      });
     } finally {
       await fixtures.setStatus(acme.id, 'ACTIVE');
     }
@@ -182,10 +243,15 @@ describe('example tenant app: notes', () => {
     const res = await http().get('/metrics');
     expect(res.status).toBe(200);
     const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(res.text)?.[1]);
-    expect(value('silo_tenant_router_open_datasources')).toBeGreaterThanOrEqual(2);
-    expect(value('silo_tenant_router_cold_starts_total')).toBeGreaterThanOrEqual(2);
-    expect(value('silo_tenant_router_secret_fetches_total')).toBeGreaterThanOrEqual(2);
-    expect(value('silo_tenant_router_initialisation_seconds_count')).toBeGreaterThanOrEqual(2);
+    // acme's and globex's own DataSources (acme's opened again after its suspension); pooled,
+    // their host's one, opened once: acme's suspension did not close it.
+    const opened = placement === 'pool' ? 1 : 2;
+    expect(value('silo_tenant_router_open_datasources')).toBe(opened);
+    expect(value('silo_tenant_router_cold_starts_total')).toBeGreaterThanOrEqual(opened);
+    expect(value('silo_tenant_router_secret_fetches_total')).toBeGreaterThanOrEqual(opened);
+    const initialised = value('silo_tenant_router_initialisation_seconds_count');
+    if (placement === 'pool') expect(initialised).toBe(1);
+    else expect(initialised).toBeGreaterThanOrEqual(3);
     expect(value('silo_tenant_router_evictions_total')).toBe(0);
     // Every request above, refused, failed or served, has given its lease back.
     expect(value('silo_tenant_router_leases')).toBe(0);

@@ -1,40 +1,40 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { testConfig } from '../../../test/support/test-config';
-import { startExampleApp, TenantFixtures, type TestTenant } from './example-app-harness';
+import { startExampleApp, TenantFixtures, TEST_PLACEMENTS, type TestTenant } from './example-app-harness';
 
 jest.setTimeout(60_000);
 
 // Three requests per second per starter tenant, counted in Redis; enterprise tenants unlimited.
-const config = testConfig({
-  TENANT_DB_SSL: 'disable',
-  LOG_LEVEL: 'silent',
-  ROUTER_REQUESTS_PER_SECOND_STARTER: '3',
-});
-const fixtures = new TenantFixtures(config);
-let app: INestApplication;
-let noisy: TestTenant;
-let quiet: TestTenant;
-let enterprise: TestTenant;
+// Pooled or on schema hosts, the two starter tenants share one host.
+describe.each(TEST_PLACEMENTS)('example tenant app: request rate per tenant, %s placement', (placement) => {
+  let fixtures: TenantFixtures;
+  let app: INestApplication;
+  let noisy: TestTenant;
+  let quiet: TestTenant;
+  let enterprise: TestTenant;
 
-beforeAll(async () => {
-  [noisy, quiet, enterprise] = await Promise.all([
-    fixtures.create(),
-    fixtures.create(),
-    fixtures.create({ tier: 'enterprise' }),
-  ]);
-  app = await startExampleApp(config);
-});
+  beforeAll(async () => {
+    fixtures = await TenantFixtures.start(placement, {
+      TENANT_DB_SSL: 'disable',
+      LOG_LEVEL: 'silent',
+      ROUTER_REQUESTS_PER_SECOND_STARTER: '3',
+    });
+    [noisy, quiet, enterprise] = await Promise.all([
+      fixtures.create(),
+      fixtures.create(),
+      fixtures.create({ tier: 'enterprise' }),
+    ]);
+    app = await startExampleApp(fixtures.config);
+  });
 
-afterAll(async () => {
-  await app?.close();
-  await fixtures.dispose();
-});
+  afterAll(async () => {
+    await app?.close();
+    await fixtures?.dispose();
+  });
 
-const list = (tenant: TestTenant) =>
-  request(app.getHttpServer()).get('/notes').set('authorization', tenant.authorization);
+  const list = (tenant: TestTenant) =>
+    request(app.getHttpServer()).get('/notes').set('authorization', tenant.authorization);
 
-describe('example tenant app: request rate per tenant', () => {
   it('answers a tenant over its tier’s requests per second 429 with Retry-After, and serves other tenants', async () => {
     const [burst, other, unlimited] = await Promise.all([
       Promise.all(Array.from({ length: 10 }, () => list(noisy))),
