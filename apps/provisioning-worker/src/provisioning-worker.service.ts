@@ -25,12 +25,14 @@ import {
   ROTATE_CREDENTIALS_JOB,
   RotationSaga,
   MIGRATE_TENANT_JOB,
+  MIGRATE_POOL_JOB,
   OrphanDeletion,
   RECONCILE_JOB,
   RECONCILER_FLEET,
   RECONCILE_SCHEDULER,
   Reconciler,
   RolloutTenantMigration,
+  type RolloutTarget,
   PROVISION_TENANT_JOB,
   PROVISIONING_JOB_NAMES,
   ProvisioningSaga,
@@ -95,6 +97,7 @@ export class ProvisioningWorkerService
       [PROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new ProvisioningSaga(this.deps, log)),
       [DEPROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new DeprovisioningSaga(this.deps, log)),
       [MIGRATE_TENANT_JOB]: (job) => this.migrateTenant(job),
+      [MIGRATE_POOL_JOB]: (job) => this.migratePool(job),
       [RECONCILE_JOB]: (job) => this.reconcile(job),
       [DELETE_ORPHANS_JOB]: (job) => this.deleteOrphans(job),
       [MODIFY_TENANT_JOB]: (job) =>
@@ -257,16 +260,31 @@ export class ProvisioningWorkerService
   }
 
   /** One tenant of a schema rollout; the tenants it lets start are relayed at once, not at the next poll. */
-  private async migrateTenant(job: QueueJob): Promise<JobOutcome> {
-    const { rolloutId, tenantId, attempt } = job.data;
-    const log = this.pino.logger.child({ tenantId, rolloutId, jobId: job.id, job: job.name });
-    if (typeof rolloutId !== 'string' || typeof tenantId !== 'string' || typeof attempt !== 'string') {
-      log.error('migrate job without rolloutId, tenantId and attempt; dropped');
+  private migrateTenant(job: QueueJob): Promise<JobOutcome> {
+    const { tenantId } = job.data;
+    return this.migrateTarget(job, typeof tenantId === 'string' ? { tenantId } : null, { tenantId });
+  }
+
+  private migratePool(job: QueueJob): Promise<JobOutcome> {
+    const { hostId } = job.data;
+    return this.migrateTarget(job, typeof hostId === 'string' ? { poolHostId: hostId } : null, { hostId });
+  }
+
+  /** One migration target of a rollout: a tenant's own database or schema, or a pool host's pool. */
+  private async migrateTarget(
+    job: QueueJob,
+    target: RolloutTarget | null,
+    ids: Record<string, unknown>,
+  ): Promise<JobOutcome> {
+    const { rolloutId, attempt } = job.data;
+    const log = this.pino.logger.child({ ...ids, rolloutId, jobId: job.id, job: job.name });
+    if (typeof rolloutId !== 'string' || !target || typeof attempt !== 'string') {
+      log.error(`${job.name} job without rolloutId, ${Object.keys(ids).join(', ')} and attempt; dropped`);
       return { kind: 'finished' };
     }
     const pass = await new RolloutTenantMigration(this.dataSource, this.deps, log).run(
       rolloutId,
-      tenantId,
+      target,
       Number(attempt),
       { actor: ACTOR, correlationId: job.id },
     );

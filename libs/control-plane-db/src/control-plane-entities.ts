@@ -24,6 +24,7 @@ import { OutboxReconcileRequests1795392000000 } from './migrations/1795392000000
 import { RolloutTenantSkips1795395600000 } from './migrations/1795395600000-rollout-tenant-skips';
 import { SharedHosts1795399200000 } from './migrations/1795399200000-shared-hosts';
 import { HostSteps1795402800000 } from './migrations/1795402800000-host-steps';
+import { RolloutTargets1795406400000 } from './migrations/1795406400000-rollout-targets';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -57,4 +58,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   RolloutTenantSkips1795395600000,
   SharedHosts1795399200000,
   HostSteps1795402800000,
+  RolloutTargets1795406400000,
 ];

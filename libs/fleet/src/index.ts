@@ -45,7 +45,11 @@ export {
   type RolloutCandidate,
   type RolloutPlan,
 } from './rollouts/rollout-plan';
-export { RolloutTenantMigration, type RolloutTenantPass } from './rollouts/rollout-tenant-migration';
+export {
+  RolloutTenantMigration,
+  type RolloutTarget,
+  type RolloutTenantPass,
+} from './rollouts/rollout-tenant-migration';
 export { SchemaRollouts, type NewRollout, type RolloutDetail } from './rollouts/schema-rollouts.service';
 export { Reconciler, type ReconcileQueue, type ReconcileResult } from './reconcile/reconciler';
 export {

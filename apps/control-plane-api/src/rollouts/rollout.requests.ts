@@ -16,7 +16,7 @@ const TENANT_REF = new RegExp(
 
 /**
  * POST /v1/schema-rollouts. Unknown fields are refused. `waves` are cumulative percentages of
- * the eligible tenants after the canary: strictly increasing, the last one 100.
+ * the eligible migration targets after the canary: strictly increasing, the last one 100.
  */
 export const startRolloutBody = z.strictObject(
   {
@@ -25,7 +25,10 @@ export const startRolloutBody = z.strictObject(
       .regex(/^\d{1,18}$/, 'must be a migration version (its number, e.g. "0003")')
       .optional()
       .meta({ description: 'Default: the newest migration.', example: '0003' }),
-    canary: wholeNumber(0, 1000).default(1).meta({ description: 'Tenants migrated first, on their own.' }),
+    canary: wholeNumber(0, 1000).default(1).meta({
+      description:
+        'Migration targets migrated first, on their own: a tenant’s own database or schema, or a pool database with all its pooled tenants.',
+    }),
     waves: z
       .array(wholeNumber(1, 100), { error: 'must be an array of percentages' })
       .min(1, 'must list at least one wave')
@@ -42,13 +45,17 @@ export const startRolloutBody = z.strictObject(
       })
       .default([100])
       .meta({
-        description: 'Cumulative percentages of the tenants after the canary, increasing, ending with 100.',
+        description:
+          'Cumulative percentages of the migration targets after the canary, increasing, ending with 100.',
         example: [25, 100],
       }),
-    maxConcurrency: wholeNumber(1, 100).default(4).meta({ description: 'Tenants migrating at once.' }),
-    failureThreshold: wholeNumber(1, 100_000)
-      .default(1)
-      .meta({ description: 'The rollout pauses itself once this many tenants have failed.' }),
+    maxConcurrency: wholeNumber(1, 100)
+      .default(4)
+      .meta({ description: 'Migration targets migrating at once (a pool database counts once).' }),
+    failureThreshold: wholeNumber(1, 100_000).default(1).meta({
+      description:
+        'The rollout pauses itself once this many migration targets have failed (a pool database’s tenants fail with it and count once).',
+    }),
     pauseBetweenWaves: z.boolean({ error: 'must be true or false' }).default(false).meta({
       description: 'Pause after each wave until resumed (an approval gate).',
     }),
@@ -71,7 +78,7 @@ export const startRolloutBody = z.strictObject(
       .optional()
       .meta({
         description:
-          'Tenants (ids or slugs) left out: recorded as skipped, in no wave. Naming a tenant that does not exist is 422.',
+          'Tenants (ids or slugs) left out: recorded as skipped, in no wave. A pooled tenant’s migration target is its host’s pool database, so naming one leaves out its whole pool (its other tenants are skipped with it). Naming a tenant that does not exist is 422.',
         uniqueItems: true,
         example: ['acme-corp'],
       }),

@@ -20,6 +20,11 @@ const rolloutTenant = z.object({
   fromVersion: version.nullable(),
   reachedVersion: version.nullable(),
   attempt: z.number().int().meta({ description: 'How many times the tenant was dispatched.' }),
+  poolHostId: z.string().nullable().meta({
+    format: 'uuid',
+    description:
+      'For a pooled tenant, the host whose pool database is its migration target: the pool migrates once for all its tenants, which are dispatched, recorded, retried and skipped together. Null when the target is the tenant’s own database or schema.',
+  }),
   startedAt: timestamp.nullable(),
   finishedAt: timestamp.nullable(),
 });
@@ -81,6 +86,10 @@ export const rolloutResource = z.object({
       index: z.number().int(),
       kind: z.enum(['canary', 'wave']),
       percent: z.number().int().nullable(),
+      targets: z.number().int().meta({
+        description:
+          'Migration targets in the wave: a tenant’s own database or schema, or a pool database with all its pooled tenants, counted once. The canary and the wave percentages count targets; so do maxConcurrency and failureThreshold.',
+      }),
       counts,
       tenants: z.array(rolloutTenant),
     }),

@@ -39,6 +39,8 @@ export function rolloutView({ rollout, counts, tenants, events }: RolloutDetail)
         index: wave.index,
         kind: wave.kind,
         percent: wave.percent,
+        // Plans made before pool targets counted each tenant as one.
+        targets: wave.targets ?? wave.size,
         counts: waveCounts,
         tenants: mine.map((t) => ({
           tenantId: t.tenantId,
@@ -47,6 +49,7 @@ export function rolloutView({ rollout, counts, tenants, events }: RolloutDetail)
           fromVersion: t.fromVersion,
           reachedVersion: t.reachedVersion,
           attempt: t.attempt,
+          poolHostId: t.poolHostId ?? null,
           startedAt: iso(t.startedAt),
           finishedAt: iso(t.finishedAt),
         })),

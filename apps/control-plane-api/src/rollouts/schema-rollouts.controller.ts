@@ -32,9 +32,11 @@ export class SchemaRolloutsController {
   @ApiOperation({
     summary: 'Start a schema rollout',
     description:
-      'Plans the ACTIVE and SUSPENDED tenants (of `tiers`) below the target into a canary and waves, ' +
-      'and starts the first tenants; the worker migrates them. Tenants already at or past the target, ' +
-      'and those `exclude` names, are recorded as skipped. Answers 202 with the rollout.',
+      'Plans the ACTIVE and SUSPENDED tenants (of `tiers`) below the target into a canary and waves of ' +
+      'migration targets (a tenant’s own database or schema, or a pool database with all its pooled tenants, ' +
+      'which migrates once for them), and starts the first targets; the worker migrates them. Tenants already ' +
+      'at or past the target, and those `exclude` names (with the rest of a named pooled tenant’s pool), are ' +
+      'recorded as skipped. Answers 202 with the rollout.',
   })
   @ApiBody({ required: true, schema: schemaRef('StartRolloutRequest') })
   @ApiJsonResponse(
@@ -155,7 +157,8 @@ export class SchemaRolloutsController {
       'The tenant is recorded as skipped with who and why (an audit event on the rollout and the tenant), ' +
       'is never retried by a resume, counts against no failure threshold, and the rollout can finish without ' +
       'it: a RUNNING rollout moves on, a PAUSED one stays paused until resumed, a FAILED one with no failed ' +
-      'tenant left is SUCCEEDED.',
+      'tenant left is SUCCEEDED. A pooled tenant is skipped with every pending or failed tenant of its pool, ' +
+      'which migrates as one.',
   })
   @ApiRolloutParam()
   @ApiTenantParam()

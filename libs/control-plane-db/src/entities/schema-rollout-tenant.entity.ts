@@ -78,4 +78,11 @@ export class SchemaRolloutTenantEntity {
 
   @Column({ name: 'finished_at', type: 'timestamptz', nullable: true })
   finishedAt!: Date | null;
+
+  /**
+   * The host whose pool database is this tenant's migration target (a pooled tenant); null when
+   * the target is the tenant's own database or schema. Rows of one pool host move together.
+   */
+  @Column({ name: 'pool_host_id', type: 'uuid', nullable: true })
+  poolHostId!: string | null;
 }

@@ -11,9 +11,15 @@ export type RolloutPauseKind = (typeof ROLLOUT_PAUSE_KINDS)[number];
 export interface RolloutWave {
   index: number;
   kind: 'canary' | 'wave';
-  /** Cumulative percentage of the tenants after the canary (null for the canary). */
+  /** Cumulative percentage of the migration targets after the canary (null for the canary). */
   percent: number | null;
+  /** Tenants in the wave. */
   size: number;
+  /**
+   * Migration targets in the wave (a pool database counts once); absent in plans made before
+   * pool targets, where every tenant was one.
+   */
+  targets?: number;
 }
 
 /**

@@ -5,6 +5,8 @@ export const PROVISION_TENANT_JOB = 'provision-tenant';
 export const DEPROVISION_TENANT_JOB = 'deprovision-tenant';
 /** One tenant of a schema rollout: its migrations up to the rollout's target. */
 export const MIGRATE_TENANT_JOB = 'migrate-tenant';
+/** One host's pool database in a schema rollout, for every pooled tenant of the host at once. */
+export const MIGRATE_POOL_JOB = 'migrate-pool';
 /** A reconcile pass: every RECONCILE_INTERVAL_SECONDS (job scheduler `silo-reconcile`) and on demand. */
 export const RECONCILE_JOB = 'reconcile';
 export const RECONCILE_SCHEDULER = 'silo-reconcile';
@@ -19,6 +21,7 @@ export const PROVISIONING_JOB_NAMES = [
   PROVISION_TENANT_JOB,
   DEPROVISION_TENANT_JOB,
   MIGRATE_TENANT_JOB,
+  MIGRATE_POOL_JOB,
   RECONCILE_JOB,
   DELETE_ORPHANS_JOB,
   MODIFY_TENANT_JOB,
@@ -46,6 +49,18 @@ export interface MigrateTenantJobData {
 /** One job per rollout, tenant and dispatch: relaying it twice adds it once. */
 export function migrateJobId(rolloutId: string, tenantId: string, attempt: number): string {
   return `migrate-${rolloutId}-${tenantId}-${attempt}`;
+}
+
+/** Ids only: which rollout, which pool host, and which dispatch of its tenants. */
+export interface MigratePoolJobData {
+  rolloutId: string;
+  hostId: string;
+  attempt: string;
+}
+
+/** One job per rollout, pool host and dispatch. */
+export function migratePoolJobId(rolloutId: string, hostId: string, attempt: number): string {
+  return `migrate-pool-${rolloutId}-${hostId}-${attempt}`;
 }
 
 /** One job per tenant and change: enqueueing it twice is a no-op. */

@@ -5,14 +5,13 @@ import { writeOutboxJob } from '../jobs/outbox';
 import {
   DEPROVISION_TENANT_JOB,
   deprovisionJobId,
-  migrateJobId,
   changeJob,
   PROVISION_TENANT_JOB,
   provisionJobId,
   tierPriority,
 } from '../jobs/provisioning-jobs';
 import { requestRotation } from '../changes/tenant-changes.service';
-import { advanceRollout, appendRolloutEvent, lockRollout } from '../rollouts/rollout-dispatch';
+import { advanceRollout, appendRolloutEvent, lockRollout, migrateJob } from '../rollouts/rollout-dispatch';
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 import { FleetCheck, type FleetAccess, type FleetCheckResult, type FleetSettings } from './fleet-check';
@@ -244,16 +243,22 @@ export class Reconciler {
     );
     let redriven = 0;
     for (const { id } of rollouts) {
-      const running = await this.dataSource.query<{ tenant_id: string; attempt: number }[]>(
-        `SELECT tenant_id, attempt FROM schema_rollout_tenants
+      const running = await this.dataSource.query<
+        { tenant_id: string; pool_host_id: string | null; attempt: number }[]
+      >(
+        `SELECT tenant_id, pool_host_id, attempt FROM schema_rollout_tenants
           WHERE rollout_id = $1 AND state = 'running' AND started_at < now() - $2 * interval '1 millisecond'`,
         [id, this.settings.stuckGraceMs],
       );
       const lost: typeof running = [];
       const failed: typeof running = [];
+      // A pool host's tenants share one job: asked about once, the same fate for each of them.
+      const fates = new Map<string, Promise<Fate>>();
       for (const row of running) {
         try {
-          const fate = await this.fate(migrateJobId(id, row.tenant_id, row.attempt));
+          const jobId = migrateJob(id, row, row.attempt).id;
+          if (!fates.has(jobId)) fates.set(jobId, this.fate(jobId));
+          const fate = await fates.get(jobId)!;
           if (fate === 'missing' || fate === 'completed') lost.push(row);
           else if (fate === 'failed') failed.push(row);
         } catch (error) {

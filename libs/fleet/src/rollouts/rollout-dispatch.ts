@@ -7,7 +7,12 @@ import {
 } from '@silo/control-plane-db';
 import type { EntityManager } from 'typeorm';
 import { writeOutboxJob } from '../jobs/outbox';
-import { MIGRATE_TENANT_JOB, migrateJobId } from '../jobs/provisioning-jobs';
+import {
+  MIGRATE_POOL_JOB,
+  MIGRATE_TENANT_JOB,
+  migrateJobId,
+  migratePoolJobId,
+} from '../jobs/provisioning-jobs';
 import type { SagaContext } from '../store/provisioning-store';
 
 /** Locks the rollout's row for the rest of the caller's transaction; null when there is none. */
@@ -21,9 +26,11 @@ export async function lockRollout(em: EntityManager, rolloutId: string): Promise
  * Moves a RUNNING rollout on, inside the caller's transaction and under its row lock (taken by
  * {@link lockRollout}, so that advances never interleave): pauses it when failed tenants reach
  * the threshold, finishes it when the last wave is done, stops at an approval gate between
- * waves, and otherwise hands the queue as many pending tenants of the current wave as
- * `maxConcurrency` leaves room for, failed ones retried first. Their jobs go through the
- * outbox, written in the same transaction. Returns how many tenants it dispatched.
+ * waves, and otherwise hands the queue as many pending migration targets of the current wave
+ * (a tenant's own database or schema, or a pool host with its pending tenants) as
+ * `maxConcurrency` leaves room for, failed ones retried first; the failure threshold and the
+ * concurrency count targets too. Their jobs go through the outbox, written in the same
+ * transaction. Returns how many targets it dispatched.
  */
 export async function advanceRollout(
   em: EntityManager,
@@ -32,10 +39,15 @@ export async function advanceRollout(
 ): Promise<number> {
   if (rollout.status !== 'RUNNING') return 0;
   const counts = await stateCounts(em, rollout.id);
-  if (counts.failed >= rollout.failureThreshold) {
+  const failedTargets = counts.failed ? await countFailedTargets(em, rollout.id) : 0;
+  if (failedTargets >= rollout.failureThreshold) {
+    const what =
+      failedTargets === counts.failed
+        ? `${counts.failed} tenant(s) failed`
+        : `${failedTargets} migration target(s) failed (${counts.failed} tenants, pooled ones failing with their pool)`;
     await setStatus(em, rollout, 'PAUSED', ctx, {
       pauseKind: 'failures',
-      reason: `${counts.failed} tenant(s) failed, reaching the failure threshold of ${rollout.failureThreshold}; repair them and resume (failed tenants are retried first)`,
+      reason: `${what}, reaching the failure threshold of ${rollout.failureThreshold}; repair them and resume (failed tenants are retried first)`,
       event: 'rollout.paused',
     });
     return 0;
@@ -78,37 +90,65 @@ export async function advanceRollout(
     return 0;
   }
 
-  const room =
-    rollout.maxConcurrency -
-    (await em.count(SchemaRolloutTenantEntity, { where: { rolloutId: rollout.id, state: 'running' } }));
+  const [{ running }] = await em.query<{ running: number }[]>(
+    `SELECT count(DISTINCT ${TARGET_KEY})::int AS running FROM schema_rollout_tenants
+      WHERE rollout_id = $1 AND state = 'running'`,
+    [rollout.id],
+  );
+  const room = rollout.maxConcurrency - running;
   if (room <= 0) return 0;
-  const next = await em
-    .getRepository(SchemaRolloutTenantEntity)
-    .createQueryBuilder('rt')
-    .where('rt.rollout_id = :id AND rt.state = :pending AND rt.wave <= :wave', {
-      id: rollout.id,
-      pending: 'pending',
-      wave: rollout.currentWave,
-    })
-    .orderBy('(rt.attempt > 0)', 'DESC')
-    .addOrderBy('rt.wave')
-    .addOrderBy('rt.position')
-    .limit(room)
-    .getMany();
-  for (const row of next) {
-    const attempt = row.attempt + 1;
-    await em.update(
-      SchemaRolloutTenantEntity,
-      { rolloutId: row.rolloutId, tenantId: row.tenantId },
-      { state: 'running', attempt, failures: 0, startedAt: () => 'now()', finishedAt: null },
-    );
-    await writeOutboxJob(em, {
-      name: MIGRATE_TENANT_JOB,
-      id: migrateJobId(rollout.id, row.tenantId, attempt),
-      payload: { rolloutId: rollout.id, tenantId: row.tenantId, attempt: String(attempt) },
+  // The next targets: a tenant's own database or schema, or a pool host with all its pending
+  // tenants; retried ones first, then in plan order.
+  const next = await em.query<{ tenant_id: string | null; pool_host_id: string | null; attempt: number }[]>(
+    `SELECT CASE WHEN pool_host_id IS NULL THEN min(tenant_id::text) END AS tenant_id, pool_host_id,
+            max(attempt)::int AS attempt
+       FROM schema_rollout_tenants
+      WHERE rollout_id = $1 AND state = 'pending' AND wave <= $2
+      GROUP BY ${TARGET_KEY}, pool_host_id
+      ORDER BY bool_or(attempt > 0) DESC, min(wave), min(position)
+      LIMIT $3`,
+    [rollout.id, rollout.currentWave, room],
+  );
+  for (const target of next) {
+    const attempt = target.attempt + 1;
+    const rows = target.pool_host_id
+      ? { rolloutId: rollout.id, poolHostId: target.pool_host_id, state: 'pending' as const }
+      : { rolloutId: rollout.id, tenantId: target.tenant_id! };
+    await em.update(SchemaRolloutTenantEntity, rows, {
+      state: 'running',
+      attempt,
+      failures: 0,
+      startedAt: () => 'now()',
+      finishedAt: null,
     });
+    await writeOutboxJob(em, migrateJob(rollout.id, target, attempt));
   }
   return next.length;
+}
+
+/**
+ * A rollout row's migration target, in SQL: its pool host for a pooled tenant, else the tenant.
+ * Everything that counts or dispatches work counts targets, not tenants.
+ */
+export const TARGET_KEY = 'coalesce(pool_host_id, tenant_id)';
+
+/** The job that migrates one target of a rollout at one dispatch. */
+export function migrateJob(
+  rolloutId: string,
+  target: { tenant_id: string | null; pool_host_id: string | null },
+  attempt: number,
+): { name: string; id: string; payload: Record<string, string> } {
+  return target.pool_host_id
+    ? {
+        name: MIGRATE_POOL_JOB,
+        id: migratePoolJobId(rolloutId, target.pool_host_id, attempt),
+        payload: { rolloutId, hostId: target.pool_host_id, attempt: String(attempt) },
+      }
+    : {
+        name: MIGRATE_TENANT_JOB,
+        id: migrateJobId(rolloutId, target.tenant_id!, attempt),
+        payload: { rolloutId, tenantId: target.tenant_id!, attempt: String(attempt) },
+      };
 }
 
 /**
@@ -143,6 +183,16 @@ export async function stateCounts(
   const counts = { pending: 0, running: 0, succeeded: 0, failed: 0, skipped: 0 };
   for (const r of rows) counts[r.state as keyof typeof counts] = Number(r.n);
   return counts;
+}
+
+/** Failed migration targets: a pool host whose migration failed counts once. */
+async function countFailedTargets(em: EntityManager, rolloutId: string): Promise<number> {
+  const [{ n }] = await em.query<{ n: number }[]>(
+    `SELECT count(DISTINCT ${TARGET_KEY})::int AS n FROM schema_rollout_tenants
+      WHERE rollout_id = $1 AND state = 'failed'`,
+    [rolloutId],
+  );
+  return n;
 }
 
 async function openThrough(em: EntityManager, rolloutId: string, wave: number): Promise<number> {

@@ -12,9 +12,9 @@ describe('planRollout', () => {
   it('puts the canary first, then cumulative percentages of the rest', () => {
     const plan = planRollout(candidates(30), 2, [50, 100]);
     expect(plan.waves).toEqual([
-      { index: 0, kind: 'canary', percent: null, size: 2 },
-      { index: 1, kind: 'wave', percent: 50, size: 14 },
-      { index: 2, kind: 'wave', percent: 100, size: 14 },
+      { index: 0, kind: 'canary', percent: null, size: 2, targets: 2 },
+      { index: 1, kind: 'wave', percent: 50, size: 14, targets: 14 },
+      { index: 2, kind: 'wave', percent: 100, size: 14, targets: 14 },
     ]);
     expect(plan.tenants.slice(0, 3)).toEqual([
       { tenantId: 't-000', wave: 0, position: 0 },
@@ -30,10 +30,10 @@ describe('planRollout', () => {
 
   it('leaves out waves that come out empty', () => {
     const plan = planRollout(candidates(2), 2, [25, 100]);
-    expect(plan.waves).toEqual([{ index: 0, kind: 'canary', percent: null, size: 2 }]);
+    expect(plan.waves).toEqual([{ index: 0, kind: 'canary', percent: null, size: 2, targets: 2 }]);
     expect(planRollout([], 2, [100])).toEqual({ waves: [], tenants: [] });
     expect(planRollout(candidates(3), 0, [100]).waves).toEqual([
-      { index: 0, kind: 'wave', percent: 100, size: 3 },
+      { index: 0, kind: 'wave', percent: 100, size: 3, targets: 3 },
     ]);
   });
 
@@ -49,5 +49,28 @@ describe('planRollout', () => {
       't-001',
       't-000',
     ]);
+  });
+
+  it("keeps a pool host's tenants together as one target, counted once in the canary and the waves", () => {
+    const pooled = (n: number, host: string, from: number) =>
+      candidates(n, 'starter', from).map((c) => ({ ...c, target: `pool:${host}` }));
+    const fleet = [
+      ...candidates(1, 'enterprise', 0),
+      ...candidates(3, 'pro', 1),
+      ...pooled(4, 'a', 10),
+      ...pooled(2, 'b', 20),
+      // A pooled tenant older than its host's others still moves with them.
+      ...pooled(1, 'b', 5),
+    ];
+    const plan = planRollout(fleet, 1, [50, 100]);
+    expect(plan.waves).toEqual([
+      // The canary is the oldest starter tenant's target: pool b, all three of its tenants.
+      { index: 0, kind: 'canary', percent: null, size: 3, targets: 1 },
+      { index: 1, kind: 'wave', percent: 50, size: 6, targets: 3 },
+      { index: 2, kind: 'wave', percent: 100, size: 2, targets: 2 },
+    ]);
+    expect(plan.tenants.slice(0, 3).map((t) => t.tenantId)).toEqual(['t-005', 't-020', 't-021']);
+    expect(plan.tenants.slice(3, 7).map((t) => t.tenantId)).toEqual(['t-010', 't-011', 't-012', 't-013']);
+    expect(plan.tenants.map((t) => t.position)).toEqual(plan.tenants.map((_, i) => i));
   });
 });

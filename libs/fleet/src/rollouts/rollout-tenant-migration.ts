@@ -7,7 +7,7 @@ import {
   tenantTags,
 } from '@silo/core';
 import { TenantMigrationError, type TenantMigrateResult } from '@silo/tenant-schema';
-import type { DataSource, EntityManager } from 'typeorm';
+import { In, type DataSource, type EntityManager } from 'typeorm';
 import { SharedHostSteps } from '../placements/shared-host-steps';
 import { backoffDelay } from '../saga/backoff';
 import type { SagaOutcome } from '../saga/provisioning-saga';
@@ -19,9 +19,12 @@ import { advanceRollout, appendRolloutEvent, lockRollout } from './rollout-dispa
 
 export interface RolloutTenantPass {
   outcome: SagaOutcome;
-  /** Tenants this pass handed to the queue (through the outbox) after recording its own. */
+  /** Targets this pass handed to the queue (through the outbox) after recording its own. */
   dispatched: number;
 }
+
+/** What one rollout job migrates: a tenant's own database or schema, or a host's pool database. */
+export type RolloutTarget = { tenantId: string } | { poolHostId: string };
 
 /** How a tenant's migration ended, as recorded on its rollout row. Never a host or credential. */
 interface Ended {
@@ -36,13 +39,24 @@ interface Ended {
   applied?: string[];
 }
 
+/** One tenant of the target, with how it ended (null until it has). */
+interface Member {
+  row: SchemaRolloutTenantEntity;
+  tenant: TenantRecord | null;
+}
+
+const isMigratable = (tenant: TenantRecord | null): tenant is TenantRecord =>
+  tenant !== null && (tenant.status === 'ACTIVE' || tenant.status === 'SUSPENDED');
+
 /**
- * One tenant of a rollout, run by the worker's `migrate-tenant` job under the tenant's lock (the
- * one the sagas take, so nothing else touches the tenant meanwhile). It migrates the tenant to
- * the rollout's target, then records the outcome, the tenant's schema version and its audit
- * event, and advances the rollout, all in one transaction. A pass that dies before that
- * transaction is run again by BullMQ: the ledger says what was applied, so nothing is applied
- * twice and the record catches up.
+ * One migration target of a rollout, run by the worker's `migrate-tenant` job (a tenant's own
+ * database or schema, under the tenant's lock, the one the sagas take, so nothing else touches
+ * the tenant meanwhile) or `migrate-pool` job (a host's pool database, for every pooled tenant of
+ * the host that the rollout dispatched with it; the migrator's lock in the pool database keeps
+ * two runs apart). It migrates the target to the rollout's version, then records the outcome
+ * on each of the target's tenants, their schema version and audit events, and advances the
+ * rollout, all in one transaction. A pass that dies before that transaction is run again by
+ * BullMQ: the ledger says what was applied, so nothing is applied twice and the record catches up.
  */
 export class RolloutTenantMigration {
   constructor(
@@ -53,26 +67,37 @@ export class RolloutTenantMigration {
 
   async run(
     rolloutId: string,
-    tenantId: string,
+    target: RolloutTarget,
     attempt: number,
     ctx: SagaContext,
   ): Promise<RolloutTenantPass> {
     let dispatched = 0;
-    const outcome = await passUnderTenantLock(this.deps, tenantId, async (): Promise<SagaOutcome> => {
-      const row = await this.dataSource
-        .getRepository(SchemaRolloutTenantEntity)
-        .findOneBy({ rolloutId, tenantId });
+    const pass = async (): Promise<SagaOutcome> => {
+      const rows = await this.dataSource.getRepository(SchemaRolloutTenantEntity).find({
+        where:
+          'tenantId' in target
+            ? { rolloutId, tenantId: target.tenantId, state: 'running', attempt }
+            : { rolloutId, poolHostId: target.poolHostId, state: 'running', attempt },
+        order: { position: 'ASC' },
+      });
       // A dispatch superseded by a later one (or already recorded) has nothing left to do.
-      if (!row || row.state !== 'running' || row.attempt !== attempt)
-        return { kind: 'finished', status: 'ACTIVE' };
-      const tenant = await this.deps.store.getTenant(tenantId);
-      if (!tenant || (tenant.status !== 'ACTIVE' && tenant.status !== 'SUSPENDED')) {
-        dispatched = await this.record(row, tenant, ctx, {
+      if (!rows.length) return { kind: 'finished', status: 'ACTIVE' };
+      const members: Member[] = [];
+      for (const row of rows) members.push({ row, tenant: await this.deps.store.getTenant(row.tenantId) });
+      const live = members.filter((m) => isMigratable(m.tenant));
+      const gone = members.filter((m) => !isMigratable(m.tenant));
+      const skippedGone = (m: Member): [Member, Ended] => [
+        m,
+        {
           state: 'skipped',
-          reached: tenant?.database.schemaVersion ?? null,
-          skipReason: `tenant is ${tenant?.status ?? 'gone'}`,
-        });
-        return { kind: 'finished', status: tenant?.status ?? 'MISSING' };
+          reached: m.tenant?.database.schemaVersion ?? null,
+          skipReason: `tenant is ${m.tenant?.status ?? 'gone'}`,
+        },
+      ];
+      const lead = live[0]?.tenant;
+      if (!lead) {
+        dispatched = await this.record(rolloutId, target, attempt, gone.map(skippedGone), ctx);
+        return { kind: 'finished', status: members[0].tenant?.status ?? 'MISSING' };
       }
       const [rollout] = await this.dataSource.query<{ target_version: string; status: string }[]>(
         'SELECT target_version, status FROM schema_rollouts WHERE id = $1',
@@ -80,22 +105,22 @@ export class RolloutTenantMigration {
       );
       // Paused or aborted after this job was handed out: start nothing new; a resume dispatches it again.
       if (rollout?.status !== 'RUNNING') {
-        await this.giveBack(row);
-        return { kind: 'finished', status: tenant.status };
+        await this.giveBack(rolloutId, rows);
+        return { kind: 'finished', status: lead.status };
       }
       let result: TenantMigrateResult;
       try {
-        result = await this.migrate(tenant, rollout.target_version, rolloutId, ctx);
+        result = await this.migrate(lead, target, rollout.target_version, rolloutId, ctx);
       } catch (error) {
         if (!(error instanceof TenantMigrationError) && !(error instanceof ProvisioningError)) throw error;
-        const failures = row.failures + 1;
+        const failures = rows[0].failures + 1;
         if (error.retryable && failures < this.deps.settings.stepMaxAttempts) {
           await this.dataSource
             .getRepository(SchemaRolloutTenantEntity)
-            .update({ rolloutId, tenantId }, { failures });
+            .update({ rolloutId, tenantId: In(rows.map((r) => r.tenantId)), attempt }, { failures });
           const { baseDelayMs, maxDelayMs } = this.deps.settings.retry;
           this.log.warn(
-            { tenantId, rolloutId, code: error.code, failures },
+            { tenantId: lead.id, rolloutId, ...target, code: error.code, failures },
             'tenant migration could not run; will retry',
           );
           return {
@@ -104,10 +129,7 @@ export class RolloutTenantMigration {
             reason: 'tenant database unavailable',
           };
         }
-        dispatched = await this.record(
-          row,
-          tenant,
-          ctx,
+        const failed = (tenant: TenantRecord): Ended =>
           error instanceof TenantMigrationError
             ? {
                 state: 'failed',
@@ -125,96 +147,129 @@ export class RolloutTenantMigration {
                 reached: tenant.database.schemaVersion,
                 errorCode: error.code,
                 errorMessage: describe(error, failures),
-              },
+              };
+        dispatched = await this.record(
+          rolloutId,
+          target,
+          attempt,
+          [...live.map((m): [Member, Ended] => [m, failed(m.tenant!)]), ...gone.map(skippedGone)],
+          ctx,
         );
-        return { kind: 'finished', status: tenant.status };
+        return { kind: 'finished', status: lead.status };
       }
-      dispatched = await this.record(row, tenant, ctx, {
+      const succeeded: Ended = {
         state: 'succeeded',
         reached: result.schemaVersion,
         applied: result.applied.map((a) => a.version),
-      });
-      return { kind: 'finished', status: tenant.status };
-    });
+      };
+      dispatched = await this.record(
+        rolloutId,
+        target,
+        attempt,
+        [...live.map((m): [Member, Ended] => [m, succeeded]), ...gone.map(skippedGone)],
+        ctx,
+      );
+      return { kind: 'finished', status: lead.status };
+    };
+    const outcome =
+      'tenantId' in target ? await passUnderTenantLock(this.deps, target.tenantId, pass) : await pass();
     return { outcome, dispatched };
   }
 
+  /** Migrates the target: `tenant` is the tenant, or for a pool any live tenant of the pool. */
   private async migrate(
     tenant: TenantRecord,
-    target: string,
+    target: RolloutTarget,
+    version: string,
     rolloutId: string,
     ctx: SagaContext,
   ): Promise<TenantMigrateResult> {
-    const { result, poolHostId } = await migrateTenantTarget(this.deps, tenant, { target, rolloutId, ctx });
-    // The pool's version is its host's; a newer one recorded by another pass stays.
-    if (poolHostId && result.schemaVersion !== null) {
-      await this.dataSource.query(
-        `UPDATE hosts SET schema_version = $2, updated_at = now()
-          WHERE id = $1 AND (schema_version IS NULL OR schema_version::numeric < $2::numeric)`,
-        [poolHostId, result.schemaVersion],
+    if ('poolHostId' in target && (tenant.placement !== 'pool' || tenant.hostId !== target.poolHostId)) {
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `tenant ${tenant.slug} is no longer pooled on host ${target.poolHostId}`,
       );
     }
+    const { result } = await migrateTenantTarget(this.deps, tenant, { target: version, rolloutId, ctx });
     return result;
   }
 
-  /** A dispatched tenant back to pending, untouched, if it is still this dispatch's. */
-  private async giveBack(row: SchemaRolloutTenantEntity): Promise<void> {
+  /** The target's dispatched tenants back to pending, untouched, if they are still this dispatch's. */
+  private async giveBack(rolloutId: string, rows: SchemaRolloutTenantEntity[]): Promise<void> {
     await this.dataSource.transaction(async (em) => {
-      await lockRollout(em, row.rolloutId);
+      await lockRollout(em, rolloutId);
       await em.update(
         SchemaRolloutTenantEntity,
-        { rolloutId: row.rolloutId, tenantId: row.tenantId, state: 'running', attempt: row.attempt },
+        { rolloutId, tenantId: In(rows.map((r) => r.tenantId)), state: 'running', attempt: rows[0].attempt },
         { state: 'pending', startedAt: null, failures: 0 },
       );
     });
   }
 
-  /** The outcome, the tenant's version and event, and the rollout's next step, in one transaction. */
+  /**
+   * The outcome of each of the target's tenants, their versions and events, a pool host's
+   * version, and the rollout's next step, in one transaction.
+   */
   private record(
-    row: SchemaRolloutTenantEntity,
-    tenant: TenantRecord | null,
+    rolloutId: string,
+    target: RolloutTarget,
+    attempt: number,
+    outcomes: [Member, Ended][],
     ctx: SagaContext,
-    ended: Ended,
   ): Promise<number> {
     return this.dataSource.transaction(async (em) => {
-      const rollout = await lockRollout(em, row.rolloutId);
-      const current = await em.findOneBy(SchemaRolloutTenantEntity, {
-        rolloutId: row.rolloutId,
-        tenantId: row.tenantId,
-      });
-      if (!rollout || current?.state !== 'running' || current.attempt !== row.attempt) return 0;
-      await em.update(
-        SchemaRolloutTenantEntity,
-        { rolloutId: row.rolloutId, tenantId: row.tenantId },
-        {
-          state: ended.state,
-          reachedVersion: ended.reached,
-          failedMigration: ended.failedMigration?.slice(0, 255) ?? null,
-          sqlState: ended.sqlState ?? null,
-          errorCode: ended.errorCode ?? null,
-          errorMessage: ended.errorMessage ?? null,
-          ...(ended.state === 'skipped'
-            ? { skippedBy: ctx.actor, skipReason: ended.skipReason ?? null }
-            : {}),
-          finishedAt: () => 'now()',
-        },
+      const rollout = await lockRollout(em, rolloutId);
+      if (!rollout) return 0;
+      const still = new Set(
+        (
+          await em.find(SchemaRolloutTenantEntity, {
+            select: { tenantId: true },
+            where: {
+              rolloutId,
+              tenantId: In(outcomes.map(([m]) => m.row.tenantId)),
+              state: 'running',
+              attempt,
+            },
+          })
+        ).map((r) => r.tenantId),
       );
-      if (ended.state === 'skipped') {
-        await appendRolloutEvent(
-          em,
-          rollout.id,
-          ctx,
-          'rollout.tenant_skipped',
-          `${tenant?.slug ?? row.tenantId} skipped: ${ended.skipReason}`,
-          { tenantId: row.tenantId, reason: ended.skipReason },
+      if (!still.size) return 0;
+      for (const [{ row, tenant }, ended] of outcomes) {
+        if (!still.has(row.tenantId)) continue;
+        await em.update(
+          SchemaRolloutTenantEntity,
+          { rolloutId, tenantId: row.tenantId },
+          {
+            state: ended.state,
+            reachedVersion: ended.reached,
+            failedMigration: ended.failedMigration?.slice(0, 255) ?? null,
+            sqlState: ended.sqlState ?? null,
+            errorCode: ended.errorCode ?? null,
+            errorMessage: ended.errorMessage ?? null,
+            ...(ended.state === 'skipped'
+              ? { skippedBy: ctx.actor, skipReason: ended.skipReason ?? null }
+              : {}),
+            finishedAt: () => 'now()',
+          },
         );
-      } else if (tenant) {
-        await this.recordOnTenant(em, tenant, rollout.id, rollout.targetVersion, ended, ctx);
+        if (ended.state === 'skipped') {
+          await appendRolloutEvent(
+            em,
+            rollout.id,
+            ctx,
+            'rollout.tenant_skipped',
+            `${tenant?.slug ?? row.tenantId} skipped: ${ended.skipReason}`,
+            { tenantId: row.tenantId, reason: ended.skipReason },
+          );
+        } else if (tenant) {
+          await this.recordOnTenant(em, tenant, rollout.id, rollout.targetVersion, ended, ctx);
+        }
       }
+      const reached = outcomes.find(([, e]) => e.state !== 'skipped')?.[1].reached;
+      if ('poolHostId' in target && reached) await recordPoolVersion(em, target.poolHostId, reached);
       return advanceRollout(em, rollout, ctx);
     });
   }
-
   private async recordOnTenant(
     em: EntityManager,
     tenant: TenantRecord,
@@ -257,6 +312,27 @@ export class RolloutTenantMigration {
       ctx,
     );
   }
+}
+
+/**
+ * A pool database's version is its host's, and that of every tenant pooled on it (those the
+ * rollout did not list too: onboarded since it started, or outside its tiers). A newer version
+ * recorded by another pass stays.
+ */
+const BEHIND = `CASE WHEN schema_version ~ '^\\d{1,18}$' THEN schema_version::numeric < $2::text::numeric ELSE true END`;
+
+async function recordPoolVersion(em: EntityManager, hostId: string, version: string): Promise<void> {
+  await em.query(
+    `UPDATE hosts SET schema_version = $2::text, updated_at = now()
+      WHERE id = $1 AND ${BEHIND}`,
+    [hostId, version],
+  );
+  await em.query(
+    `UPDATE tenants SET schema_version = $2::text, version = version + 1
+      WHERE host_id = $1 AND placement = 'pool' AND status IN ('ACTIVE', 'SUSPENDED')
+        AND ${BEHIND}`,
+    [hostId, version],
+  );
 }
 
 /**

@@ -14,7 +14,13 @@ import type { SagaContext } from '../store/provisioning-store';
 import { isUniqueViolation } from '../store/unique-violation';
 import { advanceRollout, appendRolloutEvent, lockRollout, setStatus, stateCounts } from './rollout-dispatch';
 import { planRollout } from './rollout-plan';
-import { excludedTenants, SKIPPED_AT_TARGET, SKIPPED_EXCLUDED, skipRolloutTenant } from './rollout-skips';
+import {
+  excludedTenants,
+  SKIPPED_AT_TARGET,
+  SKIPPED_EXCLUDED,
+  SKIPPED_WITH_POOL,
+  skipRolloutTenant,
+} from './rollout-skips';
 
 /** A rollout as asked for; shape and ranges are checked by the caller (the API's schema). */
 export interface NewRollout {
@@ -70,8 +76,10 @@ export class SchemaRollouts {
 
   /**
    * Plans and starts a rollout of every ACTIVE and SUSPENDED tenant (of `tiers`) below the
-   * target. Those already at or past it, and those `exclude` names, are recorded as skipped (in
-   * no wave). INVALID_TARGET_VERSION for a target that is not a version of the migrations;
+   * target, in waves of migration targets (a pooled tenant's is its host's pool database, shared
+   * with the host's other pooled tenants). Those already at or past it, and those `exclude` names
+   * (with the other tenants of a named pooled tenant's pool), are recorded as skipped (in no
+   * wave). INVALID_TARGET_VERSION for a target that is not a version of the migrations;
    * UNKNOWN_EXCLUDED_TENANTS when `exclude` names no tenant; ROLLOUT_ALREADY_OPEN while another
    * one is RUNNING or PAUSED.
    */
@@ -95,19 +103,39 @@ export class SchemaRollouts {
           .findOne({ where: { status: In(['RUNNING', 'PAUSED']) } });
         if (open) throw alreadyOpen(open.id, open.status);
         const scope = await em.getRepository(TenantEntity).find({
-          select: { id: true, slug: true, tier: true, createdAt: true, schemaVersion: true },
+          select: {
+            id: true,
+            slug: true,
+            tier: true,
+            createdAt: true,
+            schemaVersion: true,
+            placement: true,
+            hostId: true,
+          },
           where: { status: In([...MIGRATABLE]), ...(input.tiers ? { tier: In(input.tiers) } : {}) },
         });
+        const poolHost = (t: TenantEntity) => (t.placement === 'pool' ? t.hostId : null);
         const excluded = await excludedTenants(em, input.exclude ?? []);
+        // A pool database migrates for all its tenants at once: naming one of them leaves the
+        // whole pool alone.
+        const excludedPools = new Set(
+          scope.filter((t) => excluded.has(t.id) && poolHost(t)).map((t) => poolHost(t)!),
+        );
         // Rollouts never migrate down: a tenant at or past the target has nothing to do.
         const skips = new Map<string, string>();
         for (const t of scope) {
           if (excluded.has(t.id)) skips.set(t.id, SKIPPED_EXCLUDED);
+          else if (excludedPools.has(poolHost(t) ?? '')) skips.set(t.id, SKIPPED_WITH_POOL);
           else if (versusTarget(t.schemaVersion, target.version) >= 0) skips.set(t.id, SKIPPED_AT_TARGET);
         }
         const eligible = scope.filter((t) => !skips.has(t.id));
         const skipped = scope.filter((t) => skips.has(t.id));
-        const plan = planRollout(eligible, input.canary, input.waves);
+        const plan = planRollout(
+          eligible.map((t) => ({ ...t, target: poolHost(t) ? `pool:${poolHost(t)}` : undefined })),
+          input.canary,
+          input.waves,
+        );
+        const hostOf = new Map(scope.map((t) => [t.id, poolHost(t)]));
         const rollouts = em.getRepository(SchemaRolloutEntity);
         const rollout = await rollouts.save(
           rollouts.create({
@@ -124,6 +152,7 @@ export class SchemaRollouts {
           }),
         );
         const versions = new Map(scope.map((t) => [t.id, t.schemaVersion]));
+        const targets = plan.waves.reduce((n, w) => n + w.targets, 0);
         const rows: Partial<SchemaRolloutTenantEntity>[] = plan.tenants.map((t) => ({
           rolloutId: rollout.id,
           tenantId: t.tenantId,
@@ -131,6 +160,7 @@ export class SchemaRollouts {
           position: t.position,
           state: 'pending' as const,
           fromVersion: versions.get(t.tenantId) ?? null,
+          poolHostId: hostOf.get(t.tenantId) ?? null,
         }));
         skipped.forEach((t, i) =>
           rows.push({
@@ -144,6 +174,7 @@ export class SchemaRollouts {
             skippedBy: ctx.actor,
             skipReason: skips.get(t.id)!,
             finishedAt: new Date(),
+            poolHostId: poolHost(t),
           }),
         );
         for (let i = 0; i < rows.length; i += 500)
@@ -153,17 +184,18 @@ export class SchemaRollouts {
           rollout.id,
           ctx,
           'rollout.started',
-          `rollout to ${target.version} started: ${plan.tenants.length} tenant(s) in ${plan.waves.length} wave(s)${
-            skipped.length ? `, ${skipped.length} skipped` : ''
-          }`,
+          `rollout to ${target.version} started: ${plan.tenants.length} tenant(s)${
+            targets === plan.tenants.length ? '' : ` (${targets} migration target(s))`
+          } in ${plan.waves.length} wave(s)${skipped.length ? `, ${skipped.length} skipped` : ''}`,
           {
             targetVersion: target.version,
             tenants: plan.tenants.length,
+            targets,
             waves: plan.waves.map((w) => w.size),
             skipped: skipped.length,
           },
         );
-        for (const reason of [SKIPPED_EXCLUDED, SKIPPED_AT_TARGET]) {
+        for (const reason of [SKIPPED_EXCLUDED, SKIPPED_WITH_POOL, SKIPPED_AT_TARGET]) {
           const these = skipped.filter((t) => skips.get(t.id) === reason);
           if (!these.length) continue;
           const named = these.slice(0, EVENT_LIST_LIMIT).map((t) => t.slug);
@@ -394,6 +426,7 @@ function tenantRow(
     skipReason: r.skip_reason as string | null,
     startedAt: r.started_at as Date | null,
     finishedAt: r.finished_at as Date | null,
+    poolHostId: r.pool_host_id as string | null,
   };
 }
 
