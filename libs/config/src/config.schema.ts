@@ -171,6 +171,7 @@ export const environmentSchema = z
     ROUTER_POOL_SIZE_STARTER: z.coerce.number().int().min(1).max(100).default(2),
     ROUTER_POOL_SIZE_PRO: z.coerce.number().int().min(1).max(100).default(5),
     ROUTER_POOL_SIZE_ENTERPRISE: z.coerce.number().int().min(1).max(100).default(10),
+    ROUTER_POOL_SIZE_PER_HOST: z.coerce.number().int().min(1).max(100).optional(),
     ROUTER_MAX_LEASES_PER_TENANT_STARTER: z.coerce.number().int().min(1).max(10_000).default(4),
     ROUTER_MAX_LEASES_PER_TENANT_PRO: z.coerce.number().int().min(1).max(10_000).default(10),
     ROUTER_MAX_LEASES_PER_TENANT_ENTERPRISE: z.coerce.number().int().min(1).max(10_000).default(20),
@@ -283,6 +284,16 @@ export const environmentSchema = z
         code: 'custom',
         path: ['ROUTER_CONNECTION_BUDGET'],
         message: `must be at least the largest ROUTER_POOL_SIZE_* (${largestPool}), or that tier could never connect`,
+      });
+    }
+    if (
+      env.ROUTER_POOL_SIZE_PER_HOST !== undefined &&
+      env.ROUTER_POOL_SIZE_PER_HOST > env.ROUTER_CONNECTION_BUDGET
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ROUTER_POOL_SIZE_PER_HOST'],
+        message: `must not exceed ROUTER_CONNECTION_BUDGET (${env.ROUTER_CONNECTION_BUDGET}), or a pool host's tenants could never connect`,
       });
     }
     if (env.ALARM_ACTIONS === 'none' && env.ALARM_SNS_TOPIC_ARN) {

@@ -87,6 +87,33 @@ describe('loadConfig', () => {
     }
   });
 
+  it('takes ROUTER_POOL_SIZE_PER_HOST for a pool host’s DataSource: unset by default, 1-100, within the connection budget', () => {
+    expect(loadConfig({ env: REAL_AWS, envFile: false }).router.poolSizePerHost).toBeUndefined();
+    const set = loadConfig({ env: { ...REAL_AWS, ROUTER_POOL_SIZE_PER_HOST: '25' }, envFile: false });
+    expect(set.router.poolSizePerHost).toBe(25);
+
+    for (const value of ['0', '101', '2.5', 'ten']) {
+      const problems = problemsOf({ ...REAL_AWS, ROUTER_POOL_SIZE_PER_HOST: value }).problems;
+      expect([...new Set(problems.map((p) => p.variable))]).toEqual(['ROUTER_POOL_SIZE_PER_HOST']);
+    }
+    expect(
+      problemsOf({ ...REAL_AWS, ROUTER_CONNECTION_BUDGET: '20', ROUTER_POOL_SIZE_PER_HOST: '21' }).problems,
+    ).toEqual([
+      {
+        variable: 'ROUTER_POOL_SIZE_PER_HOST',
+        message:
+          "must not exceed ROUTER_CONNECTION_BUDGET (20), or a pool host's tenants could never connect",
+      },
+    ]);
+    // Unset, it asks nothing of a small budget: the router takes the budget when it is below 10.
+    const small = {
+      ROUTER_CONNECTION_BUDGET: '4',
+      ROUTER_POOL_SIZE_PRO: '4',
+      ROUTER_POOL_SIZE_ENTERPRISE: '4',
+    };
+    expect(loadConfig({ env: { ...REAL_AWS, ...small }, envFile: false }).router.connectionBudget).toBe(4);
+  });
+
   it('names every bad variable in one error', () => {
     const error = problemsOf({ REDIS_URL: 'nonsense', PORT: '70000', AWS_REGION: 'mars', LOG_LEVEL: 'loud' });
     expect(error.problems.map((p) => p.variable)).toEqual([

@@ -109,6 +109,11 @@ export class SiloConfig {
     maxDataSources: number;
     connectionBudget: number;
     poolSizeByTier: { starter: number; pro: number; enterprise: number };
+    /**
+     * Connections of a pool host's one DataSource, shared by its pooled tenants. Unset: the
+     * router's default (10, or `connectionBudget` when that is lower).
+     */
+    poolSizePerHost?: number;
     maxLeasesPerTenantByTier: { starter: number; pro: number; enterprise: number };
     /** Unset: as many as the tier's lease cap. */
     maxLeaseWaitersPerTenant?: number;
@@ -228,6 +233,7 @@ export class SiloConfig {
         pro: env.ROUTER_POOL_SIZE_PRO,
         enterprise: env.ROUTER_POOL_SIZE_ENTERPRISE,
       },
+      poolSizePerHost: env.ROUTER_POOL_SIZE_PER_HOST,
       maxLeasesPerTenantByTier: {
         starter: env.ROUTER_MAX_LEASES_PER_TENANT_STARTER,
         pro: env.ROUTER_MAX_LEASES_PER_TENANT_PRO,

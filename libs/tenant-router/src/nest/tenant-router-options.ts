@@ -17,6 +17,7 @@ export function tenantRouterOptionsFromConfig(
     maxDataSources: router.maxDataSources,
     connectionBudget: router.connectionBudget,
     poolSizeByTier: { ...router.poolSizeByTier },
+    poolSizePerHost: router.poolSizePerHost,
     maxLeasesPerTenantByTier: { ...router.maxLeasesPerTenantByTier },
     maxLeaseWaitersPerTenant: router.maxLeaseWaitersPerTenant,
     leaseWaitMs: router.leaseWaitMs,
