@@ -306,8 +306,13 @@ async function tenants(argv: string[], env: NodeJS.ProcessEnv): Promise<number> 
     }
     case 'rotate': {
       const { ctx, values, args } = parse(rest, { which: { type: 'string' } }, env, 1, 'tenants rotate');
-      const which = oneOf('which', values.which as string | undefined, ['app', 'master', 'both']) ?? 'both';
-      const tenant = await ctx.api.call<TenantView>('POST', `${path(args[0])}/rotate-credentials`, { which });
+      // Omitted: every credential the tenant owns (the API decides by its placement).
+      const which = oneOf('which', values.which as string | undefined, ['app', 'master', 'both']);
+      const tenant = await ctx.api.call<TenantView>(
+        'POST',
+        `${path(args[0])}/rotate-credentials`,
+        which ? { which } : {},
+      );
       return finishChange(ctx, tenant);
     }
     default:

@@ -175,14 +175,15 @@ describe('GET /v1/hosts and /v1/hosts/{id}', () => {
     const firing = await http().get(`/v1/tenants/${tenant.id}`).set('authorization', sre).expect(200);
     expect(firing.body.firingAlarms).toBe(1);
 
-    // Its credentials are its host's pool login: not rotated as an instance tenant's are.
+    // Its credentials are its host's pool login: rotated with the host, for all its tenants.
     await ds.getRepository(TenantEntity).update({ id: tenant.id }, { status: 'ACTIVE' });
     const rotation = await http()
       .post(`/v1/tenants/${tenant.id}/rotate-credentials`)
       .set('authorization', await api.auth(['admin']))
       .send({})
       .expect(422);
-    expect(rotation.body).toMatchObject({ rule: 'shared-placement-rotation' });
+    expect(rotation.body).toMatchObject({ rule: 'host-pool-login', hostId: host.id, host: host.name });
+    expect(rotation.body.detail).toContain(`POST /v1/hosts/${host.id}/rotate-credentials`);
     expect(await ds.query('SELECT 1 FROM tenant_changes WHERE tenant_id = $1', [tenant.id])).toEqual([]);
   });
 

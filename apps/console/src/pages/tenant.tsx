@@ -115,7 +115,8 @@ export function TenantPage({ session, id }: { session: Session; id: string }) {
                       action.mutate({
                         method: 'POST',
                         to: `${path}/rotate-credentials`,
-                        body: { which: 'both' },
+                        // Every credential the tenant owns (both for an instance, app for a schema).
+                        body: {},
                       })
                     }
                   >

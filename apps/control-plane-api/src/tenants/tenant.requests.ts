@@ -81,8 +81,12 @@ export const rotateCredentialsBody = z.strictObject(
   {
     which: z
       .enum(ROTATION_TARGETS)
-      .default('both')
-      .meta({ description: '`app`, `master` or `both` (the default; app first).' }),
+      .optional()
+      .meta({
+        description:
+          '`app`, `master` or `both` (app first). Omitted: every credential the tenant has of its own, ' +
+          '`both` for an instance tenant, `app` for a schema tenant (its master user is its host’s).',
+      }),
   },
   {
     error: (issue) =>

@@ -342,8 +342,11 @@ export class TenantsController {
       'Runs a `rotate` saga by Secrets Manager’s rotation protocol (createSecret, setSecret, ' +
       'testSecret, finishSecret): the app secret flips between two login roles of the app role, ' +
       'so the data plane’s current credentials keep working until it picks up the new ones; the ' +
-      'previous login is retired after CREDENTIAL_ROTATION_DRAIN_SECONDS. No password is ever ' +
-      'returned, logged or recorded.',
+      'previous login is retired after CREDENTIAL_ROTATION_DRAIN_SECONDS and its sessions ended. ' +
+      'An instance tenant’s app login and master user are its own. A schema tenant’s app login is ' +
+      'rotated on its shared host, as the host’s master user, which a tenant’s rotation never ' +
+      'changes. A pooled tenant has no login of its own: its host’s pool login is rotated with ' +
+      '`POST /v1/hosts/{id}/rotate-credentials`. No password is ever returned, logged or recorded.',
   })
   @ApiTenantParam()
   @ApiBody({ schema: openApiSchema(rotateCredentialsBody) })
@@ -352,7 +355,7 @@ export class TenantsController {
     400: 'The body is not `{which?}` with app, master or both.',
     404: 'No tenant has this id or slug.',
     409: 'Another change, a rollout’s migration or deprovisioning holds the tenant (`heldBy`), or it is not ACTIVE or SUSPENDED (`tenantStatus`).',
-    422: 'The tenant is a schema or pool tenant on a shared host (`rule`: shared-placement-rotation): its credentials are not rotated this way yet.',
+    422: 'The tenant does not own what was asked for (`rule`, with `hostId` and `host`): host-master-credentials (a schema tenant’s master user is its host’s; rotate `app`), host-pool-login (a pooled tenant’s login is its host’s pool login: rotate it with the host’s route).',
   })
   @Roles('admin')
   @Mutating()

@@ -1,15 +1,12 @@
-import { createHash } from 'node:crypto';
-import type { SecretJson } from '@silo/aws';
 import type { TenantChangeEntity } from '@silo/control-plane-db';
 import {
-  ProvisioningError,
   APP_SCHEMA,
+  hostResourceNames,
+  ProvisioningError,
   ProvisioningErrorCode,
   tenantResourceNames,
   type TenantResourceNames,
 } from '@silo/core';
-import { nextAppLogin } from '@silo/tenant-schema';
-import type { TenantDatabaseEndpoint } from '../backends/tenant-database-host';
 import type { SagaOutcome } from '../saga/provisioning-saga';
 import type { StepDeps } from '../saga/provisioning-steps';
 import { generatePassword } from '../saga/passwords';
@@ -18,6 +15,16 @@ import { passUnderTenantLock } from '../saga/tenant-pass';
 import type { SagaContext, SagaLog, StepCompletion, TenantRecord } from '../store/provisioning-store';
 import type { ChangeStore } from './change-store';
 import { openChangeFor, runChangeSteps, type ChangeStepResult } from './change-steps';
+import {
+  AppLoginRotation,
+  checkLoginRetryable,
+  derivedVersionId,
+  PassSecrets,
+  terminateSessionsOf,
+  type AppLoginTarget,
+  type LoginAccess,
+  type LoginPlan,
+} from './login-rotation';
 
 export const ROTATION_TARGETS = ['app', 'master', 'both'] as const;
 export type RotationTarget = (typeof ROTATION_TARGETS)[number];
@@ -42,7 +49,7 @@ export type RotationStep =
 /**
  * The steps of a rotation of `which`, in order: the app secret, then the master and the end of
  * the master's older sessions, then (after the drain) the previous app login retired and its
- * sessions ended.
+ * sessions ended. A schema tenant's rotation is `app` only: its master is its host's.
  */
 export function rotationSteps(which: RotationTarget): RotationStep[] {
   return [
@@ -55,22 +62,17 @@ export function rotationSteps(which: RotationTarget): RotationStep[] {
 
 const SAGA = 'rotate' as const;
 
-/** What a rotation records of each secret in the change's plan: never a password. */
-interface SecretPlan {
-  /** The version created for this rotation (AWSPENDING until finished). */
-  versionId: string;
-  /** App: the login the data plane used before and the one it moves to. */
-  from?: string;
-  to?: string;
-}
-
 interface RotationRun {
   tenant: TenantRecord;
   change: TenantChangeEntity;
   names: TenantResourceNames;
   ctx: SagaContext;
   /** Secret values read in this pass (never persisted). */
-  values: Map<string, SecretJson>;
+  secrets: PassSecrets;
+  /** The tenant's app login pair and where it lives. */
+  app: AppLoginTarget;
+  /** Where the logins are and as whom, resolved once per pass and again after the master changed. */
+  access?: Promise<LoginAccess>;
 }
 
 /**
@@ -95,15 +97,25 @@ interface RotationRun {
  *   password: only the new credentials log in.
  * - **terminate-sessions** (app): the sessions the previous login still has open end.
  *
+ * A `schema` tenant's logins live on its shared host: the same app steps run there, as the host's
+ * master user (read from the host's master secret, never changed by a tenant's rotation), with
+ * the tenant's schema and id as the new login's role defaults. A `pool` tenant has no login of its
+ * own (its host's pool login is rotated by the host's rotation); its rotation is refused when
+ * requested, and one found here fails.
+ *
  * Passwords live in Secrets Manager only: never in the job, the change, events or logs.
  */
 export class RotationSaga {
+  private readonly logins: AppLoginRotation;
+
   constructor(
     private readonly deps: StepDeps,
     private readonly changes: ChangeStore,
     private readonly log: SagaLog,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.logins = new AppLoginRotation(deps.secrets, deps.admin, log);
+  }
 
   run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
     return passUnderTenantLock(this.deps, tenantId, () => this.pass(tenantId, ctx));
@@ -119,12 +131,26 @@ export class RotationSaga {
     );
     if ('outcome' in found) return found.outcome;
     const { tenant, change } = found;
+    const names = tenantResourceNames(this.deps.settings.prefix, tenant.slug);
+    const secrets = new PassSecrets(this.deps.secrets);
     const run: RotationRun = {
       tenant,
       change,
-      names: tenantResourceNames(this.deps.settings.prefix, tenant.slug),
+      names,
       ctx,
-      values: new Map(),
+      secrets,
+      app: {
+        secretName: names.appSecretName,
+        group: names.appRole,
+        // An instance tenant's tables are in app, a schema tenant's in its own schema; its rows its own.
+        defaults: {
+          schema: tenant.placement === 'schema' ? names.tenantSchema : APP_SCHEMA,
+          tenantId: tenant.id,
+        },
+        versionId: versionIdFor(change, 'app'),
+        access: () => (run.access ??= this.access(tenant, names, secrets)),
+        logFields: { tenantId: tenant.id },
+      },
     };
     return runChangeSteps({
       deps: this.deps,
@@ -149,167 +175,118 @@ export class RotationSaga {
   ): Promise<ChangeStepResult> {
     if (step === 'finish') return this.finish(run, journal.completion(step, position, attempts));
     const [kind, action] = step.split(':') as [SecretKind, string];
+    if (kind === 'master') return this.masterStep(run, action);
+    const { app } = run;
     switch (action) {
-      case 'create-secret':
-        return this.createSecret(run, kind);
+      case 'create-secret': {
+        const plan = await this.logins.createSecret(app, this.planOf(run, 'app'), run.secrets);
+        if (plan) await this.changes.mergePlan(run.change, { app: plan });
+        return { kind: 'done' };
+      }
       case 'set-secret':
-        return this.setSecret(run, kind);
+        return this.logins.setSecret(app, this.requirePlan(run, 'app'), run.secrets);
       case 'test-secret':
-        return this.testSecret(run, kind);
+        return this.logins.testSecret(app, this.requirePlan(run, 'app'), run.secrets);
       case 'finish-secret':
-        return this.finishSecret(run, kind);
-      case 'terminate-sessions':
-        return this.terminateSessions(run, kind);
+        return this.logins.finishSecret(app, this.requirePlan(run, 'app'), run.secrets);
+      case 'retire-previous': {
+        const steps = await this.deps.store.getSteps(run.tenant.id, SAGA);
+        return this.logins.retirePrevious(app, this.requirePlan(run, 'app'), {
+          finishedAt: steps.get('app:finish-secret')?.finishedAt ?? this.now(),
+          drainMs: this.deps.settings.rotationDrainMs,
+          now: this.now(),
+        });
+      }
       default:
-        return this.retirePrevious(run);
+        return this.logins.terminateSessions(app, this.requirePlan(run, 'app'));
     }
   }
 
-  private async createSecret(run: RotationRun, kind: SecretKind): Promise<ChangeStepResult> {
+  /** The master secret's steps: a tenant's own instance only (a schema tenant's master is its host's). */
+  private async masterStep(run: RotationRun, action: string): Promise<ChangeStepResult> {
+    if (run.tenant.placement !== 'instance') {
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `${run.tenant.slug} is a ${run.tenant.placement} tenant: its master user is its host's, which a tenant's rotation never changes`,
+      );
+    }
+    switch (action) {
+      case 'create-secret':
+        return this.createMasterSecret(run);
+      case 'set-secret': {
+        const pending = await this.pending(run, 'master');
+        await this.deps.host.setMasterPassword({
+          identifier: run.names.instanceIdentifier,
+          masterUsername: String(pending.username),
+          password: String(pending.password),
+        });
+        return { kind: 'done' };
+      }
+      case 'test-secret': {
+        const { host, rds } = this.deps;
+        if (host.kind === 'rds') {
+          const view = await rds.describe(run.names.instanceIdentifier);
+          if (view && view.status !== 'available')
+            return { kind: 'wait', reason: `instance is ${view.status}` };
+        }
+        const pending = await this.pending(run, 'master');
+        await checkLoginRetryable(this.deps.admin, (await run.app.access()).endpoint, {
+          username: String(pending.username),
+          password: String(pending.password),
+        });
+        return { kind: 'done' };
+      }
+      case 'finish-secret':
+        await this.deps.secrets.promote(
+          run.names.masterSecretName,
+          this.requirePlan(run, 'master').versionId,
+        );
+        run.secrets.forgetCurrent(run.names.masterSecretName);
+        // The steps after this one log in as the master with its new password.
+        run.access = undefined;
+        return { kind: 'done' };
+      default:
+        return this.terminateMasterSessions(run);
+    }
+  }
+
+  /** A new master password AWSPENDING (or the pending version a run before left, adopted). */
+  private async createMasterSecret(run: RotationRun): Promise<ChangeStepResult> {
     const { secrets } = this.deps;
-    const name = this.secretName(run, kind);
+    const name = run.names.masterSecretName;
     const stages = await secrets.versionStages(name);
-    const planned = this.planOf(run, kind);
+    const planned = this.planOf(run, 'master');
     if (planned && stages[planned.versionId]) return { kind: 'done' };
-    const current = await this.read(run, name, {});
+    const current = await run.secrets.read(name);
     const pendingId = Object.keys(stages).find((v) => stages[v].includes('AWSPENDING'));
     let versionId: string;
     if (pendingId) {
-      // Left by a run that did not finish (this one before a crash, or an earlier failed one):
-      // continue with it rather than make another.
       versionId = pendingId;
     } else {
-      versionId = versionIdFor(run.change, kind);
-      const value =
-        kind === 'app'
-          ? {
-              ...current,
-              username: nextAppLogin(run.names.appRole, String(current.username)),
-              password: generatePassword(),
-            }
-          : { ...current, password: generatePassword() };
-      await secrets.putPending(name, value, versionId);
+      versionId = versionIdFor(run.change, 'master');
+      await secrets.putPending(name, { ...current, password: generatePassword() }, versionId);
     }
-    const pending = await this.read(run, name, { versionId });
-    await this.changes.mergePlan(run.change, {
-      [kind]: {
-        versionId,
-        ...(kind === 'app' ? { from: String(current.username), to: String(pending.username) } : {}),
-      } satisfies SecretPlan,
-    });
-    return { kind: 'done' };
-  }
-
-  private async setSecret(run: RotationRun, kind: SecretKind): Promise<ChangeStepResult> {
-    const { admin, host } = this.deps;
-    const pending = await this.pending(run, kind);
-    if (kind === 'app') {
-      const { revokedMemberships } = await admin.setAppLogin(this.endpoint(run), await this.owner(run), {
-        group: run.names.appRole,
-        login: String(pending.username),
-        password: String(pending.password),
-        // Rotations run for instance tenants: their tables in app, their rows their own.
-        defaults: { schema: APP_SCHEMA, tenantId: run.tenant.id },
-      });
-      if (revokedMemberships.length > 0) {
-        this.log.warn(
-          { tenantId: run.tenant.id, revokedMemberships },
-          'revoked role memberships granted to the app roles by hand',
-        );
-      }
-    } else {
-      await host.setMasterPassword({
-        identifier: run.names.instanceIdentifier,
-        masterUsername: String(pending.username),
-        password: String(pending.password),
-      });
-    }
-    return { kind: 'done' };
-  }
-
-  private async testSecret(run: RotationRun, kind: SecretKind): Promise<ChangeStepResult> {
-    const { admin, host, rds } = this.deps;
-    if (kind === 'master' && host.kind === 'rds') {
-      const view = await rds.describe(run.names.instanceIdentifier);
-      if (view && view.status !== 'available') return { kind: 'wait', reason: `instance is ${view.status}` };
-    }
-    const pending = await this.pending(run, kind);
-    try {
-      await admin.checkLogin(
-        this.endpoint(run),
-        { username: String(pending.username), password: String(pending.password) },
-        kind === 'app' ? run.names.appRole : undefined,
-      );
-    } catch (error) {
-      if (!(error instanceof ProvisioningError)) throw error;
-      // A new password can take a moment to apply (RDS); a refusal is retried, not final at once.
-      throw new ProvisioningError(ProvisioningErrorCode.DATABASE_UNAVAILABLE, error.message, {
-        cause: error,
-      });
-    }
-    return { kind: 'done' };
-  }
-
-  private async finishSecret(run: RotationRun, kind: SecretKind): Promise<ChangeStepResult> {
-    const plan = this.requirePlan(run, kind);
-    const name = this.secretName(run, kind);
-    await this.deps.secrets.promote(name, plan.versionId);
-    run.values.delete(`${name}@AWSCURRENT`);
-    return { kind: 'done' };
-  }
-
-  /** Waits out the drain without blocking, then retires the login the data plane used before. */
-  private async retirePrevious(run: RotationRun): Promise<ChangeStepResult> {
-    const plan = this.requirePlan(run, 'app');
-    const steps = await this.deps.store.getSteps(run.tenant.id, SAGA);
-    const finishedAt = steps.get('app:finish-secret')?.finishedAt ?? this.now();
-    const remaining = finishedAt.getTime() + this.deps.settings.rotationDrainMs - this.now().getTime();
-    if (remaining > 0) {
-      return { kind: 'wait', reason: 'the data plane picks up the new secret', delayMs: remaining };
-    }
-    if (plan.from && plan.from !== plan.to) {
-      await this.deps.admin.retireAppLogin(this.endpoint(run), await this.owner(run), {
-        group: run.names.appRole,
-        login: plan.from,
-      });
-    }
+    await run.secrets.read(name, { versionId });
+    await this.changes.mergePlan(run.change, { master: { versionId } satisfies LoginPlan });
     return { kind: 'done' };
   }
 
   /**
-   * App: every session of the retired login (it can log in no more, so each is an old one).
-   * Master: the master user's sessions other than this one begun before its new password was
-   * tested, by which time the old one no longer logged in. Idempotent: a re-run ends what is left.
+   * The master user's sessions other than this one begun before its new password was tested, by
+   * which time the old one no longer logged in. Idempotent: a re-run ends what is left.
    */
-  private async terminateSessions(run: RotationRun, kind: SecretKind): Promise<ChangeStepResult> {
-    let user: string;
-    let startedBefore: Date | undefined;
-    if (kind === 'app') {
-      const plan = this.requirePlan(run, 'app');
-      if (!plan.from || plan.from === plan.to) return { kind: 'done', data: { terminated: 0 } };
-      user = plan.from;
-    } else {
-      user = (await this.owner(run)).username;
-      const steps = await this.deps.store.getSteps(run.tenant.id, SAGA);
-      startedBefore = steps.get('master:test-secret')?.finishedAt ?? this.now();
-    }
-    const { terminated, remaining } = await this.deps.admin.terminateSessions(
-      this.endpoint(run),
-      await this.owner(run),
-      { user, ...(startedBefore && { startedBefore }) },
-    );
-    if (terminated > 0) {
-      this.log.warn(
-        { tenantId: run.tenant.id, user, terminated, remaining },
-        `terminated sessions of the ${kind === 'app' ? 'retired app login' : 'master user'}`,
-      );
-    }
-    if (remaining > 0) return { kind: 'wait', reason: `${remaining} sessions of ${user} still ending` };
-    return { kind: 'done', data: { user, terminated } };
+  private async terminateMasterSessions(run: RotationRun): Promise<ChangeStepResult> {
+    const { endpoint, owner } = await run.app.access();
+    const steps = await this.deps.store.getSteps(run.tenant.id, SAGA);
+    return terminateSessionsOf(this.deps.admin, this.log, { tenantId: run.tenant.id }, endpoint, owner, {
+      user: owner.username,
+      startedBefore: steps.get('master:test-secret')?.finishedAt ?? this.now(),
+      what: 'master user',
+    });
   }
 
   private async finish(run: RotationRun, completion: StepCompletion): Promise<ChangeStepResult> {
-    const plan = run.change.plan as { app?: SecretPlan; master?: SecretPlan };
+    const plan = run.change.plan as { app?: LoginPlan; master?: LoginPlan };
     await this.changes.succeed(
       run.change,
       null,
@@ -342,13 +319,7 @@ export class RotationSaga {
     const app = this.planOf(run, 'app');
     if (app && steps.get('app:finish-secret')?.status !== 'done') {
       try {
-        if (steps.get('app:set-secret')?.attempts && app.to) {
-          await this.deps.admin.retireAppLogin(this.endpoint(run), await this.owner(run), {
-            group: run.names.appRole,
-            login: app.to,
-          });
-        }
-        await this.deps.secrets.unstage(run.names.appSecretName, 'AWSPENDING', app.versionId);
+        await this.logins.undo(run.app, app, !!steps.get('app:set-secret')?.attempts);
         await journal.compensated(
           'app:create-secret',
           rotationSteps(change.to as RotationTarget).indexOf('app:create-secret'),
@@ -380,15 +351,60 @@ export class RotationSaga {
     return { kind: 'finished', status: tenant.status };
   }
 
-  private secretName(run: RotationRun, kind: SecretKind): string {
-    return kind === 'app' ? run.names.appSecretName : run.names.masterSecretName;
+  /**
+   * Where the tenant's logins are and who may alter them: its own instance as its master user
+   * (the master secret now current: the app rotation runs before the master one), or its schema
+   * host as the host's master user. A pooled tenant has no login of its own.
+   */
+  private async access(
+    tenant: TenantRecord,
+    names: TenantResourceNames,
+    secrets: PassSecrets,
+  ): Promise<LoginAccess> {
+    switch (tenant.placement) {
+      case 'instance': {
+        const { endpointHost, endpointPort } = tenant.database;
+        return {
+          endpoint: this.deps.host.endpointOf({
+            identifier: names.instanceIdentifier,
+            rdsEndpoint: endpointHost && endpointPort ? { host: endpointHost, port: endpointPort } : null,
+          }),
+          owner: await secrets.credentials(names.masterSecretName),
+        };
+      }
+      case 'schema': {
+        const host = tenant.hostId ? await this.deps.hosts.host(tenant.hostId) : null;
+        if (!host || host.status !== 'available') {
+          throw new ProvisioningError(
+            ProvisioningErrorCode.INCONSISTENT_STATE,
+            host
+              ? `host ${host.name} of ${tenant.slug} is ${host.status}, not available`
+              : `schema tenant ${tenant.slug} is placed on no host`,
+          );
+        }
+        return {
+          endpoint: this.deps.host.endpointOf({
+            identifier: host.instanceIdentifier,
+            rdsEndpoint: host.endpoint,
+          }),
+          owner: await secrets.credentials(
+            hostResourceNames(this.deps.settings.prefix, host.name).masterSecretName,
+          ),
+        };
+      }
+      case 'pool':
+        throw new ProvisioningError(
+          ProvisioningErrorCode.INCONSISTENT_STATE,
+          `${tenant.slug} is a pooled tenant: it has no login of its own (its host's pool login is rotated with the host)`,
+        );
+    }
   }
 
-  private planOf(run: RotationRun, kind: SecretKind): SecretPlan | undefined {
-    return (run.change.plan as Partial<Record<SecretKind, SecretPlan>>)[kind];
+  private planOf(run: RotationRun, kind: SecretKind): LoginPlan | undefined {
+    return (run.change.plan as Partial<Record<SecretKind, LoginPlan>>)[kind];
   }
 
-  private requirePlan(run: RotationRun, kind: SecretKind): SecretPlan {
+  private requirePlan(run: RotationRun, kind: SecretKind): LoginPlan {
     const plan = this.planOf(run, kind);
     if (!plan) {
       throw new ProvisioningError(
@@ -399,44 +415,13 @@ export class RotationSaga {
     return plan;
   }
 
-  private async pending(run: RotationRun, kind: SecretKind): Promise<SecretJson> {
-    return this.read(run, this.secretName(run, kind), { versionId: this.requirePlan(run, kind).versionId });
-  }
-
-  /** A version of a secret, read at most once per pass; username and password must be there. */
-  private async read(run: RotationRun, name: string, which: { versionId?: string }): Promise<SecretJson> {
-    const key = `${name}@${which.versionId ?? 'AWSCURRENT'}`;
-    let value = run.values.get(key) ?? null;
-    if (!value) {
-      value = await this.deps.secrets.read(name, which);
-      if (value) run.values.set(key, value);
-    }
-    if (!value || typeof value.username !== 'string' || typeof value.password !== 'string') {
-      throw new ProvisioningError(
-        ProvisioningErrorCode.INCONSISTENT_STATE,
-        `secret ${name} (${which.versionId ?? 'AWSCURRENT'}) is missing or has no username and password`,
-      );
-    }
-    return value;
-  }
-
-  /** The master credentials now current (the app rotation runs before the master one). */
-  private async owner(run: RotationRun): Promise<{ username: string; password: string }> {
-    const master = await this.read(run, run.names.masterSecretName, {});
-    return { username: String(master.username), password: String(master.password) };
-  }
-
-  private endpoint(run: RotationRun): TenantDatabaseEndpoint {
-    const { endpointHost, endpointPort } = run.tenant.database;
-    return this.deps.host.endpointOf({
-      identifier: run.names.instanceIdentifier,
-      rdsEndpoint: endpointHost && endpointPort ? { host: endpointHost, port: endpointPort } : null,
-    });
+  private pending(run: RotationRun, kind: SecretKind) {
+    const name = kind === 'app' ? run.names.appSecretName : run.names.masterSecretName;
+    return run.secrets.read(name, { versionId: this.requirePlan(run, kind).versionId });
   }
 }
 
 /** The version id (ClientRequestToken) of a rotation's new version: derived, so a re-run asks for the same. */
 function versionIdFor(change: TenantChangeEntity, kind: SecretKind): string {
-  const hex = createHash('sha256').update(`${change.tenantId}:${change.run}:${kind}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return derivedVersionId(`${change.tenantId}:${change.run}:${kind}`);
 }

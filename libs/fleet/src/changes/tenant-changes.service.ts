@@ -178,10 +178,15 @@ export class TenantChanges {
   }
 
   /**
-   * A credential rotation of the app secret, the master secret or both, run by the worker by
-   * Secrets Manager's rotation protocol. 409 while something else holds the tenant.
+   * A credential rotation of the app secret, the master secret or both (omitted: every credential
+   * the tenant has of its own), run by the worker by Secrets Manager's rotation protocol. 409 while
+   * something else holds the tenant; 422 for what the tenant does not own (see {@link requestRotation}).
    */
-  async requestRotation(tenantId: string, which: RotationTarget, ctx: SagaContext): Promise<TenantEntity> {
+  async requestRotation(
+    tenantId: string,
+    which: RotationTarget | undefined,
+    ctx: SagaContext,
+  ): Promise<TenantEntity> {
     const tenant = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
     if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
     return requestRotation(this.dataSource, tenant, which, ctx);
@@ -227,38 +232,70 @@ export class TenantChanges {
   }
 }
 
-/** A credential rotation of `tenant` opened: the change row, its event and its job. */
-export function requestRotation(
+/**
+ * A credential rotation of `tenant` opened: the change row, its event and its job. What is
+ * rotated is what the tenant owns: an instance tenant's app login and master user (`which`, all of
+ * them when omitted); a schema tenant's app login only, on its host, since the host's master user
+ * serves every tenant there (`master` or `both` are refused, `host-master-credentials`). A pooled
+ * tenant has no login of its own: the data plane reaches it with its host's pool login, rotated
+ * for all the host's tenants at once by the host's rotation (`host-pool-login`).
+ */
+export async function requestRotation(
   dataSource: DataSource,
   tenant: TenantEntity,
-  which: RotationTarget,
+  which: RotationTarget | undefined,
   ctx: SagaContext,
 ): Promise<TenantEntity> {
-  // The rotation saga's steps reach a tenant's own instance and its own master secret; a schema
-  // tenant's master is its host's, and a pooled tenant's login is its host's pool login.
-  if (tenant.placement !== 'instance') {
-    return Promise.reject(
-      new TenantError(
-        TenantErrorCode.CHANGE_REFUSED,
-        `${tenant.slug} is a ${tenant.placement} tenant on a shared host: credential rotation is available for tenants on an instance of their own only, for now`,
-        undefined,
-        { rule: 'shared-placement-rotation' },
-      ),
-    );
-  }
+  const host = tenant.hostId
+    ? await dataSource.getRepository(HostEntity).findOneBy({ id: tenant.hostId })
+    : null;
+  const target = rotationTargetOf(tenant, host, which);
   return openChange(dataSource, tenant, ctx, 'a credential rotation', {
     kind: 'rotation',
     from: 'current',
-    to: which,
+    to: target,
     apply: 'now',
     plan: {},
     event: {
       type: 'tenant.change_requested',
-      message: `credential rotation requested (${which})`,
-      data: { kind: 'rotation', which },
+      message: `credential rotation requested (${target})`,
+      data: { kind: 'rotation', which: target, ...(host && { host: host.name }) },
     },
-    stillValid: () => true,
+    stillValid: (locked) => locked.placement === tenant.placement,
   });
+}
+
+/** What a rotation of `tenant` rotates, or the refusal naming why it cannot be rotated so. */
+function rotationTargetOf(
+  tenant: TenantEntity,
+  host: HostEntity | null,
+  which: RotationTarget | undefined,
+): RotationTarget {
+  switch (tenant.placement) {
+    case 'instance':
+      return which ?? 'both';
+    case 'schema':
+      if (which === undefined || which === 'app') return 'app';
+      throw new TenantError(
+        TenantErrorCode.CHANGE_REFUSED,
+        `${tenant.slug} is a schema tenant on host ${host?.name ?? '(none recorded)'}: its master user is the host's, ` +
+          `shared by every tenant there, and a tenant's rotation never changes it; rotate the tenant's own login ` +
+          `with which: app (the default for a schema tenant)`,
+        undefined,
+        { rule: 'host-master-credentials', ...(host && { hostId: host.id, host: host.name }) },
+      );
+    case 'pool':
+      throw new TenantError(
+        TenantErrorCode.CHANGE_REFUSED,
+        host
+          ? `${tenant.slug} is a pooled tenant: it has no login of its own; the data plane reaches its rows ` +
+              `with the pool login of host ${host.name}, which every tenant on that host shares. Rotate that ` +
+              `login, for all of them at once, with POST /v1/hosts/${host.id}/rotate-credentials (sre or admin)`
+          : `${tenant.slug} is a pooled tenant placed on no host: it has no login to rotate`,
+        undefined,
+        { rule: 'host-pool-login', ...(host && { hostId: host.id, host: host.name }) },
+      );
+  }
 }
 
 /** The change row, its event and its job in one transaction, the tenant locked and checked again. */

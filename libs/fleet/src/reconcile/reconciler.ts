@@ -378,7 +378,8 @@ export class Reconciler {
   }
 
   /**
-   * With CREDENTIAL_ROTATION_DAYS set: starts a rotation of both secrets for up to
+   * With CREDENTIAL_ROTATION_DAYS set: starts a rotation of the credentials a tenant owns (an
+   * instance tenant's app login and master, a schema tenant's app login on its host) for up to
    * ROTATIONS_PER_PASS live tenants whose last successful rotation (or creation) is older than
    * that, none of them held by another change or a rollout's migration. Spread over passes, so
    * that a fleet provisioned on one day is not rotated all at once.
@@ -388,7 +389,7 @@ export class Reconciler {
     if (days <= 0) return;
     const due = await this.dataSource.query<{ id: string }[]>(
       `SELECT t.id FROM tenants t
-        WHERE t.status IN ('ACTIVE', 'SUSPENDED') AND t.placement = 'instance'
+        WHERE t.status IN ('ACTIVE', 'SUSPENDED') AND t.placement IN ('instance', 'schema')
           AND NOT EXISTS (SELECT 1 FROM tenant_changes c
                            WHERE c.tenant_id = t.id AND c.status IN ('RUNNING', 'PENDING_MAINTENANCE'))
           AND NOT EXISTS (SELECT 1 FROM schema_rollout_tenants r WHERE r.tenant_id = t.id AND r.state = 'running')
@@ -403,7 +404,7 @@ export class Reconciler {
       const tenant = await this.dataSource.getRepository(TenantEntity).findOneBy({ id });
       if (!tenant) continue;
       try {
-        await requestRotation(this.dataSource, tenant, 'both', ctx);
+        await requestRotation(this.dataSource, tenant, undefined, ctx);
         this.log.info({ tenantId: id }, `credentials older than ${days} days; rotation started`);
       } catch (error) {
         // Taken by a change meanwhile: the next pass looks again.
