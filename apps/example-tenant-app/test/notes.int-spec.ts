@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { mintDevToken } from '@silo/auth';
+import { TenantRouter } from '@silo/tenant-router';
 import type { TierName } from '@silo/core';
 import request from 'supertest';
 import { freePort } from '../../../test/support/free-port';
@@ -20,6 +21,8 @@ describe.each(TEST_PLACEMENTS)('example tenant app: notes, %s placement', (place
       TENANT_DB_SSL: 'disable',
       ROUTER_STATUS_TTL_MS: '0',
       LOG_LEVEL: 'silent',
+      // A pool host's one DataSource (read by pooled tenants only).
+      ROUTER_POOL_SIZE_PER_HOST: '3',
     });
     // On shared hosts both of one tier, so on one host: neighbours in its schemas or its pool.
     const acmeTier: TierName = placement === 'instance' ? 'pro' : 'starter';
@@ -104,6 +107,18 @@ describe.each(TEST_PLACEMENTS)('example tenant app: notes, %s placement', (place
       expect({ ...visible, tenant: visible.tenant || null }).toEqual({ n: 0, tenant: null });
       const metrics = await http().get('/metrics');
       expect(metrics.text).toMatch(/^silo_tenant_router_open_datasources 1$/m);
+    });
+
+  if (placement === 'pool')
+    it('serves a burst of both pooled tenants within ROUTER_POOL_SIZE_PER_HOST connections to their host', async () => {
+      const burst = await Promise.all(
+        Array.from({ length: 40 }, (_, n) => list((n % 2 ? acme : globex).authorization)),
+      );
+      expect(burst.map((res) => res.status)).toEqual(Array(40).fill(200));
+      for (const [n, res] of burst.entries())
+        expect(texts(res.body)).toEqual(n % 2 ? ['acme two', 'acme one'] : ['globex only']);
+      expect(app.get(TenantRouter).stats()).toMatchObject({ open: 1, leases: 0 });
+      expect(app.get(TenantRouter).stats().peakConnections).toBeLessThanOrEqual(3);
     });
 
   it('takes the tenant from the token, never from a header', async () => {
