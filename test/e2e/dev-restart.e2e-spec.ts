@@ -1,5 +1,6 @@
 import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { CreateDBInstanceCommand, DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { quoteIdentifier } from '../../libs/core/src';
+import { DEFAULT_TIER_PROFILES } from '../../libs/fleet/src/tiers/default-tier-profiles';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
-import { removeTenantInstance } from '../support/local-tenant-instance';
+import { removeTenantInstance, removeTenantInstancesUnder } from '../support/local-tenant-instance';
 import { builtEntry, httpStatus, REPO_ROOT, SiloProcess } from '../support/silo-process';
 import { testEnvironment, uniqueToken } from '../support/test-config';
 import { databaseUrl, testServices } from '../support/test-services';
@@ -33,6 +35,16 @@ function recordedRequests(path: string): string[] {
     .filter(Boolean)
     .map((line) => JSON.parse(line) as { body: string; body_encoded: boolean })
     .map((e) => (e.body_encoded ? Buffer.from(e.body, 'base64').toString('utf8') : e.body));
+}
+
+/** The built-in tier profiles as a file: starter pooled, pro a schema each, enterprise an instance. */
+function builtInTierProfilesFile(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'silo-dev-tiers-')), 'tiers.json');
+  const tiers = Object.fromEntries(
+    Object.entries(DEFAULT_TIER_PROFILES).map(([name, { tier: _tier, ...profile }]) => [name, profile]),
+  );
+  writeFileSync(file, JSON.stringify({ tiers }));
+  return file;
 }
 
 async function withAdmin<T>(fn: (admin: Client) => Promise<T>): Promise<T> {
@@ -139,11 +151,13 @@ class DevStack {
 describe('npm run dev across restarts', () => {
   const stacks: DevStack[] = [];
   const slugs: string[] = [];
+  const prefixes: string[] = [];
 
   afterAll(async () => {
     for (const stack of stacks) await stack.cleanUp();
     // .env.example's prefix: the local backend made database silo-<slug> and its roles.
     for (const slug of slugs) await removeTenantInstance('silo', slug);
+    for (const prefix of prefixes) await removeTenantInstancesUnder(prefix);
   });
 
   it('keeps what the emulator holds across Ctrl-C: after a new start the tenant still serves its notes and takes a schema rollout', async () => {
@@ -220,6 +234,137 @@ describe('npm run dev across restarts', () => {
       database: { schemaVersion: string };
     };
     expect([tenant.status, tenant.database.schemaVersion]).toEqual(['ACTIVE', '0003']);
+    await stack.stop(dev);
+  });
+
+  it('runs a mixed fleet with the built-in tier profiles: pool, schema and instance tenants serve notes, take one rollout across a restart and are deleted as the README says', async () => {
+    const stack = await new DevStack().init();
+    stacks.push(stack);
+    // A prefix of its own: the hosts this makes must not meet a developer's own dev hosts.
+    const prefix = `dm${uniqueToken(3)}`;
+    prefixes.push(prefix);
+    const env = { SILO_RESOURCE_PREFIX: prefix, SILO_TIER_PROFILES_FILE: builtInTierProfilesFile() };
+    let dev = await stack.start([], env);
+    const ops = { authorization: `Bearer ${await stack.token(['--role', 'ops'])}` };
+    const admin = { authorization: `Bearer ${await stack.token(['--role', 'admin'])}` };
+    const json = { 'content-type': 'application/json' };
+    const tiers = ['starter', 'pro', 'enterprise'] as const;
+    const slugs = Object.fromEntries(tiers.map((t) => [t, `${t.slice(0, 3)}-${uniqueToken(2)}`])) as Record<
+      (typeof tiers)[number],
+      string
+    >;
+    const tenant = async (slug: string) =>
+      (await (await fetch(`${stack.api}/v1/tenants/${slug}`, { headers: ops })).json()) as {
+        status: string;
+        placement: string;
+        host: { name: string } | null;
+        schemaVersion: string | null;
+      };
+    for (const tier of tiers) {
+      const created = await fetch(`${stack.api}/v1/tenants`, {
+        method: 'POST',
+        headers: { ...ops, ...json },
+        body: JSON.stringify({ slug: slugs[tier], name: tier, tier }),
+      });
+      expect(created.status).toBe(202);
+    }
+    for (const tier of tiers) {
+      await eventually(async () => expect((await tenant(slugs[tier])).status).toBe('ACTIVE'), 120_000);
+    }
+    expect(
+      await Promise.all(
+        tiers.map(async (tier) => {
+          const t = await tenant(slugs[tier]);
+          return [t.placement, t.host?.name ?? null, t.schemaVersion];
+        }),
+      ),
+    ).toEqual([
+      ['pool', 'pool-starter-001', '0002'],
+      ['schema', 'schema-pro-001', '0002'],
+      ['instance', null, '0002'],
+    ]);
+
+    // Notes through the unchanged example app, each tenant seeing its own only.
+    const notes = `http://127.0.0.1:${stack.examplePort}/notes`;
+    const auth: Record<string, { authorization: string }> = {};
+    for (const tier of tiers) {
+      auth[tier] = { authorization: `Bearer ${await stack.token(['--tenant', slugs[tier]])}` };
+      const posted = await fetch(notes, {
+        method: 'POST',
+        headers: { ...auth[tier], ...json },
+        body: JSON.stringify({ text: `note of ${tier}` }),
+      });
+      expect(posted.status).toBe(201);
+    }
+    const listed = async (tier: string) => {
+      const res = await fetch(notes, { headers: auth[tier] });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { items: { text: string }[] }).items.map((n) => n.text);
+    };
+    for (const tier of tiers) expect(await listed(tier)).toEqual([`note of ${tier}`]);
+    await stack.stop(dev);
+
+    // A newer tenant schema after a restart: one rollout takes the three placements to it.
+    dev = await stack.start([], {
+      ...env,
+      TENANT_MIGRATIONS_DIR: 'test/fixtures/tenant-migrations/after-built-in',
+    });
+    const started = await fetch(`${stack.api}/v1/schema-rollouts`, {
+      method: 'POST',
+      headers: { ...admin, ...json },
+      body: JSON.stringify({ canary: 1, waves: [100] }),
+    });
+    expect(started.status).toBe(202);
+    const { id } = (await started.json()) as { id: string };
+    const rollout = await eventually(async () => {
+      const body = (await (
+        await fetch(`${stack.api}/v1/schema-rollouts/${id}`, { headers: admin })
+      ).json()) as {
+        status: string;
+        plan: { targets: number; tenants: { slug: string; state: string; reachedVersion: string }[] }[];
+      };
+      expect(body.status).toBe('SUCCEEDED');
+      return body;
+    }, 120_000);
+    expect(rollout.plan.map((w) => w.targets)).toEqual([1, 2]);
+    for (const tier of tiers) {
+      expect((await tenant(slugs[tier])).schemaVersion).toBe('0003');
+      expect(await listed(tier)).toEqual([`note of ${tier}`]);
+    }
+
+    // Deleting each: a shared tenant's data is exported to S3 first; the hosts stay, empty,
+    // until their grace period ends.
+    for (const tier of tiers) {
+      const deleted = await fetch(`${stack.api}/v1/tenants/${slugs[tier]}?confirm=${slugs[tier]}`, {
+        method: 'DELETE',
+        headers: admin,
+      });
+      expect(deleted.status).toBe(202);
+    }
+    for (const tier of tiers) {
+      await eventually(async () => expect((await tenant(slugs[tier])).status).toBe('DELETED'), 120_000);
+    }
+    const s3 = new S3Client({ ...awsConfig(stack.emulatorPort), forcePathStyle: true });
+    const exported = async (slug: string) =>
+      (
+        (
+          await s3.send(
+            new ListObjectsV2Command({ Bucket: `${prefix}-exports`, Prefix: `${prefix}/exports/${slug}/` }),
+          )
+        ).Contents ?? []
+      ).map((o) => o.Key!.split('.').slice(1).join('.'));
+    // The pooled tenant's rows as NDJSON, the schema tenant's schema as pg_dump's archive.
+    expect(await exported(slugs.starter)).toEqual(['ndjson']);
+    expect(await exported(slugs.pro)).toEqual(['dump']);
+    expect(await exported(slugs.enterprise)).toEqual([]);
+    s3.destroy();
+    const hosts = (await (await fetch(`${stack.api}/v1/hosts`, { headers: admin })).json()) as {
+      items: { name: string; status: string; tenantsPlaced: number; emptySince: string | null }[];
+    };
+    expect(hosts.items.map((h) => [h.name, h.status, h.tenantsPlaced, typeof h.emptySince]).sort()).toEqual([
+      ['pool-starter-001', 'available', 0, 'string'],
+      ['schema-pro-001', 'available', 0, 'string'],
+    ]);
     await stack.stop(dev);
   });
 

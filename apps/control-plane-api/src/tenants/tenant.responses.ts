@@ -84,6 +84,11 @@ export const tenantResource = z.object({
     description:
       'The shared host it is placed on (schema and pool tenants); null for instance tenants and before placement.',
   }),
+  schemaVersion: z.string().nullable().meta({
+    example: '0003',
+    description:
+      'The tenant schema version of its migration target, in every placement: its own database, its schema, or (pooled) its host’s pool database. Null before its first migration.',
+  }),
   createdAt: timestamp,
   updatedAt: timestamp,
   database: z

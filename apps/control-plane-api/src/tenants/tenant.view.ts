@@ -38,6 +38,7 @@ export function tenantView(
     status: t.status,
     placement: t.placement,
     host,
+    schemaVersion: t.schemaVersion,
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
     database: t.dbInstanceIdentifier
