@@ -248,13 +248,22 @@ export function TenantPage({ session, id }: { session: Session; id: string }) {
                   {t.database.endpoint ? `${t.database.endpoint.host}:${t.database.endpoint.port}` : '–'}
                 </dd>
                 <dt>Schema</dt>
-                <dd>{t.database.schemaVersion ?? '–'}</dd>
+                <dd>{t.schemaVersion ?? '–'}</dd>
               </dl>
             ) : t.placement !== 'instance' ? (
-              <p className="muted">
-                {t.placement === 'pool' ? 'Rows in the pool database of' : 'A schema of its own on'} shared
-                host {t.host?.name ?? '(not placed yet)'}.
-              </p>
+              <>
+                <p className="muted">
+                  {t.placement === 'pool' ? 'Rows in the pool database of' : 'A schema of its own on'} shared
+                  host {t.host?.name ?? '(not placed yet)'}.
+                </p>
+                <dl>
+                  <dt>Schema</dt>
+                  <dd>
+                    {t.schemaVersion ?? '–'}
+                    {t.placement === 'pool' ? ' (its pool’s, shared by every tenant on the host)' : ''}
+                  </dd>
+                </dl>
+              </>
             ) : (
               <p className="muted">No instance yet.</p>
             )}

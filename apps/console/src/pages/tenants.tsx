@@ -94,7 +94,7 @@ export function TenantsPage({ session }: { session: Session }) {
                     <td>
                       <StatusBadge status={t.status} />
                     </td>
-                    <td>{t.database?.schemaVersion ?? '–'}</td>
+                    <td>{t.schemaVersion ?? '–'}</td>
                     <td>{t.firingAlarms ?? '–'}</td>
                     <td>{new Date(t.createdAt).toLocaleString()}</td>
                   </tr>
