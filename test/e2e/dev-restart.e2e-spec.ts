@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { quoteIdentifier } from '../../libs/core/src';
-import { DEFAULT_TIER_PROFILES } from '../../libs/fleet/src/tiers/default-tier-profiles';
+import { builtInTierProfilesFile } from '../support/built-in-tier-profiles';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
 import { removeTenantInstance, removeTenantInstancesUnder } from '../support/local-tenant-instance';
@@ -35,16 +35,6 @@ function recordedRequests(path: string): string[] {
     .filter(Boolean)
     .map((line) => JSON.parse(line) as { body: string; body_encoded: boolean })
     .map((e) => (e.body_encoded ? Buffer.from(e.body, 'base64').toString('utf8') : e.body));
-}
-
-/** The built-in tier profiles as a file: starter pooled, pro a schema each, enterprise an instance. */
-function builtInTierProfilesFile(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'silo-dev-tiers-')), 'tiers.json');
-  const tiers = Object.fromEntries(
-    Object.entries(DEFAULT_TIER_PROFILES).map(([name, { tier: _tier, ...profile }]) => [name, profile]),
-  );
-  writeFileSync(file, JSON.stringify({ tiers }));
-  return file;
 }
 
 async function withAdmin<T>(fn: (admin: Client) => Promise<T>): Promise<T> {

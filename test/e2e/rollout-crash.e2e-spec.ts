@@ -5,6 +5,9 @@ import { controlPlaneDataSourceOptions, TenantEntity } from '../../libs/control-
 import { ProvisioningSettings, SchemaRollouts } from '../../libs/fleet/src';
 import { createFleet, dropFleet, type FleetTenant } from '../../libs/fleet/test/rollout-fleet';
 import { loadTenantMigrations, readTenantLedger } from '../../libs/tenant-schema/src';
+import { builtInTierProfilesFile } from '../support/built-in-tier-profiles';
+import { removeTenantInstancesUnder } from '../support/local-tenant-instance';
+import { availableHost, type AvailableHost } from '../support/shared-host-fixture';
 import { builtEntry, SiloProcess } from '../support/silo-process';
 import { fastLocalSagaEnvironment, testConfig, testEnvironment, uniqueToken } from '../support/test-config';
 import { createOwnDatabase, dropDatabase } from '../support/test-databases';
@@ -12,20 +15,25 @@ import { createOwnDatabase, dropDatabase } from '../support/test-databases';
 jest.setTimeout(240_000);
 
 const WORKER = 'apps/provisioning-worker/src/main.js';
-// 0002 and 0003 sleep 0.4 s each, so that kills land while migrations run.
-const SLOW_MIGRATIONS = resolve(__dirname, '../fixtures/tenant-migrations/slow');
+// 0002 and 0003 sleep 0.4 s each, so that kills land while migrations run; written for every
+// placement, so that the pool database takes them too.
+const SLOW_MIGRATIONS = resolve(__dirname, '../fixtures/tenant-migrations/slow-everywhere');
+const POOLED = 10;
 const prefix = `rc${uniqueToken(3)}`;
 const KILLS = 4;
 
-// The worker is SIGKILLed again and again during a rollout of 20 tenants and restarted each
-// time; BullMQ hands the orphaned migrate jobs to the new process once their locks expire. Each
-// migration commits with its ledger row, so the rollout converges with every migration once.
+// The worker is SIGKILLed again and again during a rollout of 20 instance tenants and 10 pooled
+// tenants of one pool host (one target, migrated by one job) and restarted each time; BullMQ
+// hands the orphaned migrate jobs to the new process once their locks expire. Each migration
+// commits with its ledger row, so the rollout converges with every migration once per target.
 describe('a schema rollout survives SIGKILL of the worker', () => {
   let database: { name: string; url: string };
   let ds: DataSource;
   let aws: AwsClients;
   let env: Record<string, string>;
   const fleet: FleetTenant[] = [];
+  let pool: AvailableHost;
+  const pooled: string[] = [];
   let worker: SiloProcess | undefined;
   const output: string[] = [];
 
@@ -36,6 +44,7 @@ describe('a schema rollout survives SIGKILL of the worker', () => {
       SILO_RESOURCE_PREFIX: prefix,
       TENANT_MIGRATIONS_DIR: SLOW_MIGRATIONS,
       ...fastLocalSagaEnvironment(),
+      SILO_TIER_PROFILES_FILE: builtInTierProfilesFile(),
       WORKER_LOCK_DURATION_MS: '1500',
       WORKER_CONCURRENCY: '4',
       LOG_LEVEL: 'debug',
@@ -55,17 +64,39 @@ describe('a schema rollout survives SIGKILL of the worker', () => {
       secrets: new TenantSecrets(aws),
       prefix,
       environment: 'test',
-      tier: 'starter',
+      tier: 'enterprise',
       count: 20,
       version: '0001',
       set: loadTenantMigrations({ dir: SLOW_MIGRATIONS }),
       registry: fleet,
     });
+    // A pool host at 0001 with its pooled tenants: rows of the control plane, nothing of their own.
+    pool = await availableHost({
+      dataSource: ds,
+      aws,
+      prefix,
+      placement: 'pool',
+      tier: 'starter',
+      ordinal: 1,
+      capacity: POOLED,
+      migrationsDir: SLOW_MIGRATIONS,
+      target: '0001',
+    });
+    for (let i = 0; i < POOLED; i++) {
+      const [{ id }] = await ds.query<{ id: string }[]>(
+        `INSERT INTO tenants (slug, name, tier, status, created_by, placement, host_id, schema_version, created_at)
+         VALUES ($1, $2, 'starter', 'ACTIVE', 'fixture', 'pool', $3, '0001', now() - interval '2 days' + $4 * interval '1 second')
+         RETURNING id`,
+        [`pooled-${uniqueToken(2)}-${i}`, `pooled ${i}`, pool.id, i],
+      );
+      pooled.push(id);
+    }
   });
 
   afterAll(async () => {
     worker?.kill();
     await dropFleet(prefix, fleet);
+    await removeTenantInstancesUnder(prefix);
     await ds?.destroy();
     aws?.onApplicationShutdown();
     if (database) await dropDatabase(database.name);
@@ -121,7 +152,7 @@ describe('a schema rollout survives SIGKILL of the worker', () => {
       status: 'SUCCEEDED',
       failed: [],
     });
-    expect(detail.counts).toMatchObject({ succeeded: 20, pending: 0, running: 0 });
+    expect(detail.counts).toMatchObject({ succeeded: 20 + POOLED, pending: 0, running: 0 });
     expect(killedWhileRunning).toBeGreaterThanOrEqual(KILLS - 1);
 
     for (const t of fleet) {
@@ -132,8 +163,20 @@ describe('a schema rollout survives SIGKILL of the worker', () => {
         ['0003', `rollout:${rollout.id}`],
       ]);
     }
+    // The pool's ledger too: each migration once, for all its tenants.
+    const poolLedger = await readTenantLedger(pool.owner, { placement: 'pool', schema: 'app' });
+    expect(poolLedger.map((e) => [e.version, e.appliedBy])).toEqual([
+      ['0001', 'host'],
+      ['0002', `rollout:${rollout.id}`],
+      ['0003', `rollout:${rollout.id}`],
+    ]);
     const versions = await ds.getRepository(TenantEntity).find({ select: { schemaVersion: true } });
-    expect(versions.map((v) => v.schemaVersion)).toEqual(fleet.map(() => '0003'));
+    expect(versions.map((v) => v.schemaVersion)).toEqual([...fleet, ...pooled].map(() => '0003'));
+    const [host] = await ds.query<{ schema_version: string }[]>(
+      `SELECT schema_version FROM hosts WHERE id = $1`,
+      [pool.id],
+    );
+    expect(host.schema_version).toBe('0003');
     // Migrations re-run after a kill were re-dispatched only by BullMQ, never twice by the rollout.
     expect(detail.tenants.every((t) => t.attempt === 1)).toBe(true);
     const logs = [...output, worker.stdout, worker.stderr].join('\n');

@@ -26,7 +26,7 @@ export interface AvailableHost {
 /**
  * An available shared host, made as the host saga leaves it on the local backend: its master
  * secret in the emulator, a database with its owner, a pool host's pool database migrated once
- * (with the built-in migrations unless `migrationsDir` names others), and its control-plane row
+ * (with the built-in migrations unless `migrationsDir` names others, up to `target`), and its control-plane row
  * with `capacity` places.
  */
 export async function availableHost(options: {
@@ -38,6 +38,8 @@ export async function availableHost(options: {
   ordinal: number;
   capacity: number;
   migrationsDir?: string;
+  /** The version a pool host's pool database is migrated to; default the newest. */
+  target?: string;
 }): Promise<AvailableHost> {
   const { placement, tier, ordinal } = options;
   const name = hostName(placement, tier, ordinal);
@@ -66,6 +68,7 @@ export async function availableHost(options: {
       owner,
       loadTenantMigrations(options.migrationsDir ? { dir: options.migrationsDir } : {}),
       {
+        ...(options.target ? { target: options.target } : {}),
         lockTimeoutMs: 10_000,
         statementTimeoutMs: 60_000,
         appliedBy: 'host',
