@@ -43,7 +43,14 @@ export class TenantDatabaseAdmin {
   async bootstrapAppRole(
     endpoint: TenantDatabaseEndpoint,
     owner: OwnerCredentials,
-    app: { role: string; login?: string; password: string; schema?: string; tenantId?: string },
+    app: {
+      role: string;
+      login?: string;
+      password: string;
+      schema?: string;
+      tenantId?: string;
+      connectionLimit?: number;
+    },
   ): Promise<AppRolesResult> {
     try {
       return await bootstrapAppRole(pgEndpoint(endpoint, owner), app);

@@ -254,6 +254,13 @@ describe('host saga against moto, PostgreSQL and the local backend', () => {
       // No tenant set: no rows, never all of them.
       expect((await asPool.query(`SELECT text FROM app.notes`)).rows).toEqual([]);
       await expect(asPool.query('CREATE TABLE app.sneaky (id int)')).rejects.toMatchObject({ code: '42501' });
+      // Every pooled tenant connects as this login: it may hold the host's connection budget.
+      const { rows: limits } = await asPool.query<{ rolconnlimit: number }>(
+        `SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user`,
+      );
+      expect(limits).toEqual([
+        { rolconnlimit: (DEFAULT_TIER_PROFILES.starter as SharedTierProfile).capacity.connectionBudget },
+      ]);
     } finally {
       await asPool.end();
     }

@@ -265,6 +265,18 @@ describe('schema and pool tenants on shared hosts, against moto, PostgreSQL and 
       await asA.end();
       await asB.end();
     }
+    // Each login may hold an even share of the host's connection budget (100 for 2 tenants), so
+    // that a full host stays within it and no tenant takes another's share.
+    const { rows: limits } = await asHostOwner(hosts[0], (c) =>
+      c.query<{ rolname: string; rolconnlimit: number }>(
+        `SELECT rolname, rolconnlimit FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname`,
+        [[namesA.appRole, `${namesA.appRole}_a`]],
+      ),
+    );
+    expect(limits).toEqual([
+      { rolname: namesA.appRole, rolconnlimit: 50 },
+      { rolname: `${namesA.appRole}_a`, rolconnlimit: 50 },
+    ]);
   });
 
   it('takes pool tenants to ACTIVE on a shared pool database at the pool’s schema version, with no secret or role of their own', async () => {

@@ -201,10 +201,12 @@ export class HostCreateSteps {
         `secret ${names.poolAppSecretName} has no password or names a user other than the pool logins`,
       );
     }
+    // The pool's tenants share this login: its CONNECTION LIMIT is the host's connection budget.
     const { revokedMemberships } = await admin.bootstrapAppRole(endpoint, await this.owner(run), {
       role: names.poolAppRole,
       login: String(username),
       password,
+      connectionLimit: host.connectionBudget,
     });
     if (revokedMemberships.length > 0) {
       this.log.warn(

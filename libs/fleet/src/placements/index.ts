@@ -8,4 +8,9 @@ export type {
 export { placementLifecycles } from './placement-lifecycles';
 export { PoolPlacement, POOL_DEPROVISION_STEPS, POOL_PROVISION_STEPS } from './pool-placement';
 export { SchemaPlacement, SCHEMA_DEPROVISION_STEPS, SCHEMA_PROVISION_STEPS } from './schema-placement';
-export { TypeormSharedHosts, type SharedHosts, type SharedHostView } from './shared-hosts';
+export {
+  schemaTenantConnectionLimit,
+  TypeormSharedHosts,
+  type SharedHosts,
+  type SharedHostView,
+} from './shared-hosts';

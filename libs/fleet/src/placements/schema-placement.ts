@@ -12,6 +12,7 @@ import {
   type UndoResult,
 } from './placement-lifecycle';
 import { SharedHostSteps, type HostAccess } from './shared-host-steps';
+import { schemaTenantConnectionLimit } from './shared-hosts';
 
 export const SCHEMA_PROVISION_STEPS = [
   'place',
@@ -63,6 +64,7 @@ export class SchemaPlacement implements PlacementLifecycle {
           owner: access.owner,
           connection: connectionOf(access),
           schema: run.names.tenantSchema,
+          connectionLimit: schemaTenantConnectionLimit(access.host),
           log: this.log,
         });
         return { kind: 'done', data: { host: access.host.name } };

@@ -17,6 +17,17 @@ export interface SharedHostView {
   error: HostFailure | null;
   /** A pool host's pool database: the newest tenant migration its saga applied (null for schema hosts). */
   schemaVersion: string | null;
+  /** Tenants it takes, and the connections all of them together may hold. */
+  capacity: { tenants: number; connectionBudget: number };
+}
+
+/**
+ * The connections one schema tenant's login may hold on its host (its CONNECTION LIMIT): an even
+ * share of the host's connection budget, so that a full host stays within the budget and no
+ * tenant takes another's share. At least 1.
+ */
+export function schemaTenantConnectionLimit(host: Pick<SharedHostView, 'capacity'>): number {
+  return Math.max(1, Math.floor(host.capacity.connectionBudget / host.capacity.tenants));
 }
 
 /** The control-plane side of a shared tenant's place on a host. */
@@ -96,5 +107,6 @@ function viewOf(row: HostEntity): SharedHostView {
       row.endpointHost && row.endpointPort ? { host: row.endpointHost, port: row.endpointPort } : null,
     error: row.error,
     schemaVersion: row.schemaVersion,
+    capacity: { tenants: row.capacityTenants, connectionBudget: row.connectionBudget },
   };
 }

@@ -44,6 +44,7 @@ function harness(placement: 'schema' | 'pool') {
     name: hostName,
     placement,
     tier: placement === 'pool' ? 'starter' : 'pro',
+    capacity: { tenants: 50, connectionBudget: 400 },
     status: 'creating',
     instanceIdentifier: `silo-host-${hostName}`,
     endpoint: null,
@@ -197,6 +198,8 @@ describe('schema placement', () => {
         login: 'silo_shared_app_a',
         schema: 'silo_shared',
         tenantId: h.tenant.id,
+        // An even share of the host's budget: 400 connections for 50 tenants.
+        connectionLimit: 8,
       }),
     );
     expect(h.admin.runMigrations).toHaveBeenCalledWith(

@@ -77,6 +77,7 @@ function harness(placement: Placement) {
     endpoint: { host: HOST_ENDPOINT.host, port: HOST_ENDPOINT.port },
     error: null,
     schemaVersion: '0001',
+    capacity: { tenants: 50, connectionBudget: 400 },
   };
   const secrets = new Map([
     [hostResourceNames('silo', hostName).masterSecretName, { username: 'host_admin', password: 'host-pw' }],

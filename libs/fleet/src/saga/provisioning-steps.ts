@@ -276,6 +276,8 @@ export async function bootstrapTenantApp(
     owner: OwnerCredentials;
     connection: SecretJson;
     schema: string;
+    /** The app roles' CONNECTION LIMIT; default none (an instance's own max_connections bounds it). */
+    connectionLimit?: number;
     log?: SagaLog;
   },
 ): Promise<void> {
@@ -309,6 +311,7 @@ export async function bootstrapTenantApp(
     ...(username !== names.appRole && { login: String(username) }),
     password,
     schema: spec.schema,
+    ...(spec.connectionLimit !== undefined && { connectionLimit: spec.connectionLimit }),
     tenantId: tenant.id,
   });
   if (revokedMemberships.length > 0) {
