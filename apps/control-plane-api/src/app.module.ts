@@ -10,6 +10,7 @@ import { FleetAlarms } from './alarms/fleet-alarms.service';
 import { AuthModule } from './auth/auth.module';
 import { HealthModule } from './health/health.module';
 import { hostErrorProblem } from './hosts/host-error.problem';
+import { HostRotationsController } from './hosts/host-rotations.controller';
 import { HostsController } from './hosts/hosts.controller';
 import { MetricsModule } from './metrics/metrics.module';
 import { TenantsController } from './tenants/tenants.controller';
@@ -44,6 +45,7 @@ export class AppModule {
         ReconcileController,
         AlarmsController,
         HostsController,
+        HostRotationsController,
       ],
       providers: [
         problemDetailsFilter(tenantErrorProblem, rolloutErrorProblem, hostErrorProblem),

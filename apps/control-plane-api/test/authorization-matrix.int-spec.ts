@@ -1,5 +1,5 @@
 import { mintDevToken, type Role } from '@silo/auth';
-import { HostEntity, OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
+import { HostEntity, HostRotationEntity, OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
 import { DataSource } from 'typeorm';
 import request from 'supertest';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
@@ -187,8 +187,8 @@ const ANY_ROLE = { roles: ['ops', 'sre', 'admin'] } as const;
 
 let hostOrdinal = 0;
 
-/** A host record of its own (hosts are read-only over the API). */
-function newHost(): Promise<HostEntity> {
+/** A pool host record of its own; an available one has an endpoint. */
+function newHost(status: 'creating' | 'available' = 'creating'): Promise<HostEntity> {
   const ordinal = ++hostOrdinal;
   const name = `pool-starter-${String(ordinal).padStart(3, '0')}`;
   return ds.getRepository(HostEntity).save({
@@ -196,11 +196,12 @@ function newHost(): Promise<HostEntity> {
     placement: 'pool',
     tier: 'starter',
     ordinal,
-    status: 'creating',
+    status,
     instanceIdentifier: `silo-host-${name}`,
     databaseName: 'app',
     capacityTenants: 10,
     connectionBudget: 40,
+    ...(status === 'available' && { endpointHost: 'pool.internal', endpointPort: 5432 }),
   });
 }
 
@@ -351,6 +352,34 @@ const routes: Route[] = [
       return {
         path: `/v1/hosts/${host.id}`,
         succeeded: (res) => expect(res.body).toMatchObject({ id: host.id, name: host.name }),
+      };
+    },
+  },
+  {
+    name: 'POST /v1/hosts/{id}/rotate-credentials',
+    method: 'post',
+    access: { roles: ['sre', 'admin'] },
+    success: 202,
+    prepare: async () => {
+      const host = await newHost('available');
+      return {
+        path: `/v1/hosts/${host.id}/rotate-credentials`,
+        succeeded: (res) => expect(res.body).toMatchObject({ hostId: host.id, run: 1, status: 'RUNNING' }),
+        unchanged: async () =>
+          expect(await ds.getRepository(HostRotationEntity).countBy({ hostId: host.id })).toBe(0),
+      };
+    },
+  },
+  {
+    name: 'GET /v1/hosts/{id}/rotations',
+    method: 'get',
+    access: { roles: ['sre', 'admin'] },
+    success: 200,
+    prepare: async () => {
+      const host = await newHost();
+      return {
+        path: `/v1/hosts/${host.id}/rotations`,
+        succeeded: (res) => expect(res.body).toEqual({ items: [] }),
       };
     },
   },

@@ -183,6 +183,9 @@ describe('GET /metrics', () => {
       'silo_jobs_total{job="sweep-hosts",outcome="completed"}': 0,
       'silo_jobs_total{job="sweep-hosts",outcome="delayed"}': 0,
       'silo_jobs_total{job="sweep-hosts",outcome="failed"}': 0,
+      'silo_jobs_total{job="rotate-host-credentials",outcome="completed"}': 0,
+      'silo_jobs_total{job="rotate-host-credentials",outcome="delayed"}': 0,
+      'silo_jobs_total{job="rotate-host-credentials",outcome="failed"}': 0,
     });
     expect(family(metrics, 'silo_provisioning_step_duration_seconds')).toEqual({
       ...histogram('deprovision', 'delete-instance', [2]),

@@ -61,6 +61,8 @@ const CONTRACT: [
   ['get', '/v1/alarms', ANY, 200, [400, 503]],
   ['get', '/v1/hosts', ['sre', 'admin'], 200, [400]],
   ['get', '/v1/hosts/{id}', ['sre', 'admin'], 200, [400, 404]],
+  ['post', '/v1/hosts/{id}/rotate-credentials', ['sre', 'admin'], 202, [400, 404, 409, 422]],
+  ['get', '/v1/hosts/{id}/rotations', ['sre', 'admin'], 200, [400, 404]],
   ['post', '/v1/orphans/delete', ['admin'], 202, [400, 422]],
   ['get', '/healthz', 'public', 200, []],
   ['get', '/readyz', 'public', 200, [503]],

@@ -23,6 +23,10 @@ import {
   MODIFY_TENANT_JOB,
   ModifySaga,
   ROTATE_CREDENTIALS_JOB,
+  ROTATE_HOST_CREDENTIALS_JOB,
+  HostRotationSaga,
+  HostRotationStore,
+  HostStepStore,
   RotationSaga,
   MIGRATE_TENANT_JOB,
   MIGRATE_POOL_JOB,
@@ -107,6 +111,7 @@ export class ProvisioningWorkerService
       [CREATE_HOST_JOB]: (job) => this.runHostSaga(job, 'create'),
       [DELETE_HOST_JOB]: (job) => this.runHostSaga(job, 'delete'),
       [SWEEP_HOSTS_JOB]: (job) => this.sweepHosts(job),
+      [ROTATE_HOST_CREDENTIALS_JOB]: (job) => this.rotateHostCredentials(job),
     };
   }
 
@@ -177,6 +182,36 @@ export class ProvisioningWorkerService
       return { kind: 'delay', delayMs: outcome.delayMs };
     }
     log.info({ status: outcome.status }, 'saga settled');
+    return { kind: 'finished' };
+  }
+
+  /** One pass of a pool host's pool-login rotation; the job carries the host's id only. */
+  private async rotateHostCredentials(job: QueueJob): Promise<JobOutcome> {
+    const hostId = typeof job.data.hostId === 'string' ? job.data.hostId : '';
+    const log = this.pino.logger.child({ hostId, jobId: job.id, job: job.name });
+    if (!hostId) {
+      log.error('host job without a hostId; dropped');
+      return { kind: 'finished' };
+    }
+    const { secrets, admin, host, settings } = this.deps;
+    const saga = new HostRotationSaga(
+      {
+        store: new HostStepStore(this.dataSource),
+        rotations: new HostRotationStore(this.dataSource),
+        secrets,
+        admin,
+        backend: host,
+        settings,
+      },
+      log,
+      { actor: ACTOR, correlationId: job.id },
+    );
+    const outcome = await saga.run(hostId);
+    if (outcome.kind === 'delay') {
+      log.debug({ delayMs: outcome.delayMs, reason: outcome.reason }, 'job delayed');
+      return { kind: 'delay', delayMs: outcome.delayMs };
+    }
+    log.info({ status: outcome.status }, 'pool-login rotation settled');
     return { kind: 'finished' };
   }
 

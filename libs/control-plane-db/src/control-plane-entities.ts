@@ -1,4 +1,5 @@
 import { HostEntity } from './entities/host.entity';
+import { HostRotationEntity } from './entities/host-rotation.entity';
 import { HostStepEntity } from './entities/host-step.entity';
 import { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 import { OutboxMessageEntity } from './entities/outbox-message.entity';
@@ -25,6 +26,7 @@ import { RolloutTenantSkips1795395600000 } from './migrations/1795395600000-roll
 import { SharedHosts1795399200000 } from './migrations/1795399200000-shared-hosts';
 import { HostSteps1795402800000 } from './migrations/1795402800000-host-steps';
 import { RolloutTargets1795406400000 } from './migrations/1795406400000-rollout-targets';
+import { HostRotations1795413600000 } from './migrations/1795413600000-host-rotations';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -42,6 +44,7 @@ export const CONTROL_PLANE_ENTITIES = [
   TenantChangeEntity,
   HostEntity,
   HostStepEntity,
+  HostRotationEntity,
 ];
 
 /** Migrations in the order they apply. */
@@ -59,4 +62,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   SharedHosts1795399200000,
   HostSteps1795402800000,
   RolloutTargets1795406400000,
+  HostRotations1795413600000,
 ];

@@ -14,6 +14,11 @@ export {
   type HostFailure,
   type HostStatus,
 } from './entities/host.entity';
+export {
+  HOST_ROTATION_STATUSES,
+  HostRotationEntity,
+  type HostRotationStatus,
+} from './entities/host-rotation.entity';
 export { HOST_SAGAS, HostStepEntity, type HostSagaKind } from './entities/host-step.entity';
 export { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 export { OutboxMessageEntity } from './entities/outbox-message.entity';

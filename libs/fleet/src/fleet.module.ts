@@ -17,6 +17,9 @@ import { TenantChanges } from './changes/tenant-changes.service';
 import { HostAllocator } from './hosts/host-allocator';
 import { HOST_EXPORTS, HOST_PROVIDERS } from './hosts/host-providers';
 import { HostQueries } from './hosts/host-queries.service';
+import { HostRotationStore } from './hosts/host-rotation-store';
+import { HostRotations } from './hosts/host-rotations.service';
+import { HostStepStore } from './hosts/host-step-store';
 import { TenantOnboarding } from './onboarding/tenant-onboarding.service';
 import { TypeormSharedHosts } from './placements/shared-hosts';
 import { TenantQueries } from './queries/tenant-queries.service';
@@ -114,6 +117,12 @@ const sagaDepsProvider: Provider = {
     Reconciliation,
     HostQueries,
     {
+      provide: HostRotations,
+      inject: [DataSource],
+      useFactory: (dataSource: DataSource) =>
+        new HostRotations(new HostRotationStore(dataSource), new HostStepStore(dataSource)),
+    },
+    {
       provide: HostAllocator,
       inject: [DataSource, ProvisioningSettings],
       useFactory: (dataSource: DataSource, settings: ProvisioningSettings) =>
@@ -134,6 +143,7 @@ const sagaDepsProvider: Provider = {
     SchemaRollouts,
     Reconciliation,
     HostQueries,
+    HostRotations,
     HostAllocator,
     TENANT_DATABASE_HOST,
     SAGA_DEPS,

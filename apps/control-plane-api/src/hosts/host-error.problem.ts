@@ -17,6 +17,8 @@ function hostProblem(error: HostError): ProblemDetails {
     case HostErrorCode.HOST_HAS_TENANTS:
     case HostErrorCode.HOST_BUSY:
       return problem(409, error.message, { ...error.detail });
+    case HostErrorCode.HOST_CHANGE_REFUSED:
+      return problem(422, error.message, { ...error.detail });
     default:
       return assertNever(error.code, 'host error code');
   }

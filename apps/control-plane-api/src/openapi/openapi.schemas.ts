@@ -1,6 +1,7 @@
 import type { ReferenceObject, SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
 import { fleetAlarmList } from '../alarms/alarms.responses';
+import { hostRotationList, hostRotationResource } from '../hosts/host-rotation.responses';
 import { hostList, hostResource } from '../hosts/host.responses';
 import { deleteOrphansBody } from '../reconcile/reconcile.requests';
 import {
@@ -64,6 +65,8 @@ const COMPONENTS = {
   FleetAlarmList: fleetAlarmList,
   Host: hostResource,
   HostList: hostList,
+  HostRotation: hostRotationResource,
+  HostRotationList: hostRotationList,
   DeleteOrphansRequest: deleteOrphansBody,
   OrphansDeletionQueued: orphansDeletionQueued,
   Problem: problemDetails,

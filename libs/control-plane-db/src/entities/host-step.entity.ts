@@ -2,12 +2,12 @@ import { Check, Column, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typ
 import type { StepStatus } from './provisioning-step.entity';
 import { HostEntity } from './host.entity';
 
-export const HOST_SAGAS = ['create', 'delete'] as const;
+export const HOST_SAGAS = ['create', 'delete', 'rotate'] as const;
 export type HostSagaKind = (typeof HOST_SAGAS)[number];
 
 /** The record of one step of one saga of a shared host (design.md, "Placements"). */
 @Entity({ name: 'host_steps' })
-@Check('host_steps_saga_known', `saga IN ('create','delete')`)
+@Check('host_steps_saga_known', `saga IN ('create','delete','rotate')`)
 @Check('host_steps_status_known', `status IN ('pending','running','waiting','done','failed','compensated')`)
 @Check('host_steps_attempts_positive', `attempts >= 0`)
 @Check('host_steps_failures_positive', `failures >= 0`)

@@ -7,6 +7,8 @@ export enum HostErrorCode {
   HOST_HAS_TENANTS = 'HOST_HAS_TENANTS',
   /** The host's status does not allow what was asked (e.g. deleting one still being created). */
   HOST_BUSY = 'HOST_BUSY',
+  /** What was asked does not exist on this host (a schema host has no pool login); `detail.rule` says why. */
+  HOST_CHANGE_REFUSED = 'HOST_CHANGE_REFUSED',
 }
 
 export class HostError extends Error {
@@ -14,7 +16,7 @@ export class HostError extends Error {
   constructor(
     readonly code: HostErrorCode,
     message: string,
-    /** Machine-readable facts for the caller (HOST_HAS_TENANTS: `tenantsPlaced`). */
+    /** Machine-readable facts for the caller (HOST_HAS_TENANTS: `tenantsPlaced`; HOST_CHANGE_REFUSED: `rule`). */
     readonly detail: Readonly<Record<string, string>> = {},
   ) {
     super(message);

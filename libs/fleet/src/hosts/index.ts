@@ -7,6 +7,15 @@ export {
   type TenantPlacement,
 } from './host-allocator';
 export { HostError, HostErrorCode } from './host.errors';
+export {
+  HOST_ROTATION_STEPS,
+  HostRotationSaga,
+  type HostRotationDeps,
+  type HostRotationOutcome,
+  type HostRotationStep,
+} from './host-rotation-saga';
+export { HostRotationStore } from './host-rotation-store';
+export { HOST_ROTATIONS_PER_PASS, HostRotations, type HostRotationDetail } from './host-rotations.service';
 export { lockHostPool } from './host-pool-lock';
 export {
   HostQueries,

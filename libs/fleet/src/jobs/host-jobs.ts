@@ -8,7 +8,14 @@ export const DELETE_HOST_JOB = 'delete-host';
 /** Records which hosts are empty and starts deleting those empty past the grace period (job scheduler `silo-sweep-hosts`). */
 export const SWEEP_HOSTS_JOB = 'sweep-hosts';
 export const SWEEP_HOSTS_SCHEDULER = 'silo-sweep-hosts';
-export const HOST_JOB_NAMES = [CREATE_HOST_JOB, DELETE_HOST_JOB, SWEEP_HOSTS_JOB] as const;
+/** One rotation of a pool host's pool login (POST /v1/hosts/{id}/rotate-credentials, or scheduled). */
+export const ROTATE_HOST_CREDENTIALS_JOB = 'rotate-host-credentials';
+export const HOST_JOB_NAMES = [
+  CREATE_HOST_JOB,
+  DELETE_HOST_JOB,
+  SWEEP_HOSTS_JOB,
+  ROTATE_HOST_CREDENTIALS_JOB,
+] as const;
 
 /** Ids only: the worker reads everything else from the control plane and Secrets Manager. */
 export interface HostJobData {
@@ -22,6 +29,20 @@ export function createHostJobId(hostId: string): string {
 
 export function deleteHostJobId(hostId: string): string {
   return `delete-host-${hostId}`;
+}
+
+/** One job per host and rotation: relaying it twice adds it once. */
+export function rotateHostJobId(hostId: string, run: number): string {
+  return `rotate-host-${hostId}-${run}`;
+}
+
+/** Writes the job of the host's rotation `run` into the outbox, in the caller's transaction. */
+export function writeRotateHostJob(em: EntityManager, hostId: string, run: number): Promise<void> {
+  return writeOutboxJob(em, {
+    name: ROTATE_HOST_CREDENTIALS_JOB,
+    id: rotateHostJobId(hostId, run),
+    payload: { hostId },
+  });
 }
 
 /** Writes the host's create job into the outbox, in the caller's transaction. */

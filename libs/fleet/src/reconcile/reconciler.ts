@@ -2,6 +2,7 @@ import { ReconcilePassEntity, SchemaRolloutTenantEntity, TenantEntity } from '@s
 import { TenantError, type TierName } from '@silo/core';
 import type { DataSource } from 'typeorm';
 import { writeOutboxJob } from '../jobs/outbox';
+import { startDueHostRotations } from '../hosts/host-rotations.service';
 import {
   DEPROVISION_TENANT_JOB,
   deprovisionJobId,
@@ -381,8 +382,9 @@ export class Reconciler {
    * With CREDENTIAL_ROTATION_DAYS set: starts a rotation of the credentials a tenant owns (an
    * instance tenant's app login and master, a schema tenant's app login on its host) for up to
    * ROTATIONS_PER_PASS live tenants whose last successful rotation (or creation) is older than
-   * that, none of them held by another change or a rollout's migration. Spread over passes, so
-   * that a fleet provisioned on one day is not rotated all at once.
+   * that, none of them held by another change or a rollout's migration, and of the pool login of
+   * pool hosts as old (HostRotations.startDue). Spread over passes, so that a fleet provisioned on
+   * one day is not rotated all at once.
    */
   private async rotateDueCredentials(ctx: SagaContext, problems: string[]): Promise<void> {
     const days = this.settings.credentialRotationDays ?? 0;
@@ -411,6 +413,12 @@ export class Reconciler {
         if (error instanceof TenantError) continue;
         problems.push(`${tenant.slug} rotation: ${message(error)}`);
       }
+    }
+    // A pooled tenant's login is its host's pool login: rotated with the host, on the same schedule.
+    try {
+      await startDueHostRotations(this.dataSource, days, ctx, this.log);
+    } catch (error) {
+      problems.push(`pool-login rotations: ${message(error)}`);
     }
   }
 
