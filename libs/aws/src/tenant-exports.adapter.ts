@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Injectable } from '@nestjs/common';
 import { SiloConfig } from '@silo/config';
-import { ProvisioningError, ProvisioningErrorCode, TENANT_SLUG_PATTERN } from '@silo/core';
+import { ProvisioningError, ProvisioningErrorCode, TENANT_SLUG_PATTERN, utcStamp } from '@silo/core';
 import type { Readable } from 'node:stream';
 import { awsCall, toProvisioningError } from './aws-error-classification';
 import { AwsClients } from './aws-clients';
@@ -45,8 +45,7 @@ export const EXPORT_PART_BYTES = 8 * 1024 * 1024;
  */
 export function tenantExportKey(prefix: string, slug: string, kind: TenantExportKind, at: Date): string {
   if (!TENANT_SLUG_PATTERN.test(slug)) throw new Error(`${JSON.stringify(slug)} is not a tenant slug`);
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
-  return `${prefix}/exports/${slug}/${stamp}.${EXTENSIONS[kind]}`;
+  return `${prefix}/exports/${slug}/${utcStamp(at)}.${EXTENSIONS[kind]}`;
 }
 
 /** How an export is stored. */

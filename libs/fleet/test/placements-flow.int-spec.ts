@@ -1,12 +1,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import {
-  CreateSecretCommand,
-  DescribeSecretCommand,
-  GetSecretValueCommand,
-} from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,13 +9,16 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../../apps/provisioning-worker/src/worker.module';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
+import {
+  availableHost as sharedHost,
+  LOCAL_SERVER as SERVER,
+} from '../../../test/support/shared-host-fixture';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { testServices } from '../../../test/support/test-services';
 import { AwsClients } from '../../aws/src';
 import { ProvisioningStepEntity, TenantEntity } from '../../control-plane-db/src';
 import { hostName, hostResourceNames, tenantResourceNames, type SharedPlacement } from '../../core/src';
-import { loadTenantMigrations, materialiseLocalInstance, migrateTenantSchema } from '../../tenant-schema/src';
 import { DEFAULT_TIER_PROFILES, TenantOnboarding } from '../src';
 
 jest.setTimeout(180_000);
@@ -28,7 +26,6 @@ jest.setTimeout(180_000);
 const prefix = `pl${uniqueToken(3)}`;
 const CTX = { actor: 'ops-test', correlationId: 'placements-1' };
 const server = new URL(testServices.postgresAdminUrl);
-const SERVER = { host: server.hostname, port: Number(server.port || 5432) };
 
 /**
  * Tier profiles of this file's own (not the test environment's all-instance ones): starter
@@ -94,41 +91,16 @@ describe('schema and pool tenants on shared hosts, against moto, PostgreSQL and 
   });
 
   async function availableHost(placement: SharedPlacement, tier: string, ordinal: number): Promise<void> {
-    const name = hostName(placement, tier, ordinal);
-    const names = hostResourceNames(prefix, name);
-    const password = randomBytes(24).toString('base64url');
-    await aws.secretsManager.send(
-      new CreateSecretCommand({
-        Name: names.masterSecretName,
-        SecretString: JSON.stringify({ engine: 'postgres', username: names.masterUsername, password }),
-      }),
-    );
-    await materialiseLocalInstance(testServices.postgresAdminUrl, {
-      database: names.instanceIdentifier,
-      ownerRole: names.masterUsername,
-      ownerPassword: password,
+    const { name, owner } = await sharedHost({
+      dataSource: ds,
+      aws,
+      prefix,
+      placement,
+      tier,
+      ordinal,
+      capacity: 2,
     });
-    let schemaVersion: string | null = null;
-    if (placement === 'pool') {
-      ({ schemaVersion } = await migrateTenantSchema(
-        { ...SERVER, database: names.instanceIdentifier, user: names.masterUsername, password },
-        loadTenantMigrations({}),
-        {
-          lockTimeoutMs: 10_000,
-          statementTimeoutMs: 60_000,
-          appliedBy: 'host',
-          tenant: name,
-          into: { placement: 'pool', schema: 'app' },
-        },
-      ));
-    }
-    await ds.query(
-      `INSERT INTO hosts (name, placement, tier, ordinal, status, instance_identifier, endpoint_host,
-                          endpoint_port, database_name, capacity_tenants, connection_budget, schema_version)
-       VALUES ($1, $2, $3, $4, 'available', $5, $6, $7, 'silo', 2, 100, $8)`,
-      [name, placement, tier, ordinal, names.instanceIdentifier, SERVER.host, SERVER.port, schemaVersion],
-    );
-    hostOwners.set(name, { user: names.masterUsername, password, database: names.instanceIdentifier });
+    hostOwners.set(name, { user: owner.user, password: owner.password, database: owner.database });
   }
 
   async function until(id: string, status: string, timeoutMs = 90_000): Promise<TenantEntity> {

@@ -17,6 +17,19 @@ export interface TenantResourceNames {
   finalSnapshotIdentifier(at: Date): string;
 }
 
+/**
+ * A time in UTC to the second, `20260102-030405`: the stamp in a final snapshot's name and an
+ * export's object key, so that a re-run after a crash at the same recorded time names the same thing.
+ */
+export function utcStamp(at: Date): string {
+  return at.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+}
+
+/** The final snapshot of an instance deleted at `at` (RDS identifiers are lower case). */
+function finalSnapshotOf(instanceIdentifier: string, at: Date): string {
+  return `${instanceIdentifier}-final-${utcStamp(at)}`.toLowerCase();
+}
+
 export function tenantResourceNames(prefix: string, slug: string): TenantResourceNames {
   const underscored = `${prefix}_${slug}`.replace(/-/g, '_');
   return {
@@ -27,8 +40,7 @@ export function tenantResourceNames(prefix: string, slug: string): TenantResourc
     appRole: `${underscored}_app`,
     tenantSchema: `${underscored}`,
     alarmName: (metric) => `${prefix}-${slug}-${metric}`,
-    finalSnapshotIdentifier: (at) =>
-      `${prefix}-${slug}-final-${at.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-').toLowerCase()}`,
+    finalSnapshotIdentifier: (at) => finalSnapshotOf(`${prefix}-${slug}`, at),
   };
 }
 
@@ -73,6 +85,7 @@ export interface HostResourceNames {
   /** The pool's app role, shared by every pooled tenant of the host (its logins alternate). */
   poolAppRole: string;
   alarmName(metric: string): string;
+  finalSnapshotIdentifier(at: Date): string;
 }
 
 export const HOST_NAME_PATTERN = /^(pool|schema)-[a-z]+-\d{3,6}$/;
@@ -91,6 +104,7 @@ export function hostResourceNames(prefix: string, name: string): HostResourceNam
     masterUsername: `${underscored}_admin`,
     poolAppRole: `${underscored}_pool_app`,
     alarmName: (metric) => `${prefix}-host-${name}-${metric}`,
+    finalSnapshotIdentifier: (at) => finalSnapshotOf(`${prefix}-host-${name}`, at),
   };
 }
 

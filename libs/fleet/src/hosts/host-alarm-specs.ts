@@ -16,9 +16,3 @@ export function hostAlarmSpecs(
 ): AlarmSpec[] {
   return tenantAlarmSpecs(names, profile, { ...options, subject: 'host' });
 }
-
-/** `<instance>-final-<yyyymmdd>-<hhmmss>`, as a tenant's final snapshot is named. */
-export function hostFinalSnapshotIdentifier(instanceIdentifier: string, at: Date): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-').toLowerCase();
-  return `${instanceIdentifier}-final-${stamp}`;
-}

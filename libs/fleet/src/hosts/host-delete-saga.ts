@@ -1,7 +1,7 @@
 import { isTierName, ProvisioningError } from '@silo/core';
 import { backoffDelay } from '../saga/backoff';
 import type { SagaContext } from '../store/provisioning-store';
-import { hostAlarmNames, hostFinalSnapshotIdentifier } from './host-alarm-specs';
+import { hostAlarmNames } from './host-alarm-specs';
 import { hostRoles, hostRun, type HostSagaOutcome } from './host-create-saga';
 import type { HostRun, HostSagaDeps } from './host-create-steps';
 import { HostJournal, type HostSagaLog } from './host-journal';
@@ -88,9 +88,7 @@ export class HostDeleteSaga {
         // A tier whose profile is gone keeps a snapshot: losing data is the one thing not undone.
         const profile = isTierName(host.tier) ? settings.tiers[host.tier] : undefined;
         const keepsBackups = !profile || profile.backupRetentionDays > 0;
-        const finalSnapshotIdentifier = keepsBackups
-          ? hostFinalSnapshotIdentifier(names.instanceIdentifier, this.now())
-          : undefined;
+        const finalSnapshotIdentifier = keepsBackups ? names.finalSnapshotIdentifier(this.now()) : undefined;
         const outcome = await resources.deleteInstance(
           names.instanceIdentifier,
           host.id,

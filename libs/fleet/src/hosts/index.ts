@@ -25,7 +25,7 @@ export {
   type HostWithTenants,
 } from './host-queries.service';
 export { HostRetirement } from './host-retirement';
-export { hostAlarmNames, hostAlarmSpecs, hostFinalSnapshotIdentifier } from './host-alarm-specs';
+export { hostAlarmNames, hostAlarmSpecs } from './host-alarm-specs';
 export { HOST_ID_TAG, HostAwsResources, taggedForHost } from './host-aws-resources';
 export { HostCreateSaga, type HostSagaOutcome } from './host-create-saga';
 export {
