@@ -1,5 +1,6 @@
 import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { SchemaRolloutEntity } from './schema-rollout.entity';
+import { HostEntity } from './host.entity';
 import { TenantEntity } from './tenant.entity';
 
 export const ROLLOUT_TENANT_STATES = ['pending', 'running', 'succeeded', 'failed', 'skipped'] as const;
@@ -8,6 +9,8 @@ export type RolloutTenantState = (typeof ROLLOUT_TENANT_STATES)[number];
 /** One tenant of a rollout: its wave, where it is, and what stopped it. Never a host or credential. */
 @Entity({ name: 'schema_rollout_tenants' })
 @Index('schema_rollout_tenants_dispatch_idx', ['rolloutId', 'state', 'wave', 'position'])
+// Partial (pool_host_id IS NOT NULL), made by its migration.
+@Index('schema_rollout_tenants_pool_host_idx', { synchronize: false })
 @Check('schema_rollout_tenants_state_known', `state IN ('pending','running','succeeded','failed','skipped')`)
 export class SchemaRolloutTenantEntity {
   @PrimaryColumn({
@@ -85,4 +88,8 @@ export class SchemaRolloutTenantEntity {
    */
   @Column({ name: 'pool_host_id', type: 'uuid', nullable: true })
   poolHostId!: string | null;
+
+  @ManyToOne(() => HostEntity, { onDelete: 'RESTRICT' })
+  @JoinColumn({ name: 'pool_host_id', foreignKeyConstraintName: 'schema_rollout_tenants_pool_host_id_fkey' })
+  poolHost?: HostEntity;
 }
