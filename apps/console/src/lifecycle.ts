@@ -16,11 +16,12 @@ export interface TenantActions {
 /**
  * What the tenant's state allows, by the lifecycle and the API's rules: retry only FAILED,
  * suspend only ACTIVE, resume only SUSPENDED; tier changes and rotations of an ACTIVE or
- * SUSPENDED tenant that no change holds; deletion from where the lifecycle goes to
+ * SUSPENDED tenant that no change holds (no rotation for a pooled tenant, whose login is its
+ * host's pool login, rotated on the host); deletion from where the lifecycle goes to
  * DEPROVISIONING, not while a change runs. The API still decides (a 409 if the tenant moved
  * on since it was read).
  */
-export function tenantActions(t: Pick<Tenant, 'status' | 'change'>): TenantActions {
+export function tenantActions(t: Pick<Tenant, 'status' | 'change' | 'placement'>): TenantActions {
   const live = t.status === 'ACTIVE' || t.status === 'SUSPENDED';
   const held = t.change !== null && OPEN_CHANGE.includes(t.change.status);
   return {
@@ -28,7 +29,7 @@ export function tenantActions(t: Pick<Tenant, 'status' | 'change'>): TenantActio
     suspend: canTransition(t.status, 'SUSPENDED'),
     resume: t.status === 'SUSPENDED' && canTransition(t.status, 'ACTIVE'),
     changeTier: live && !held,
-    rotate: live && !held,
+    rotate: live && !held && t.placement !== 'pool',
     delete: canTransition(t.status, 'DEPROVISIONING') && t.change?.status !== 'RUNNING',
   };
 }
