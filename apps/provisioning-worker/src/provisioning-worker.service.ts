@@ -10,7 +10,6 @@ import { SiloConfig } from '@silo/config';
 import {
   backoffDelay,
   CREATE_HOST_JOB,
-  DEFAULT_HOST_SWEEP_INTERVAL_MS,
   DELETE_HOST_JOB,
   DELETE_ORPHANS_JOB,
   HostSaga,
@@ -350,7 +349,7 @@ export class ProvisioningWorkerService
 
   private scheduleHostSweep(): void {
     void this.queue
-      .schedule(SWEEP_HOSTS_SCHEDULER, DEFAULT_HOST_SWEEP_INTERVAL_MS, SWEEP_HOSTS_JOB)
+      .schedule(SWEEP_HOSTS_SCHEDULER, this.config.worker.hosts.sweepIntervalMs, SWEEP_HOSTS_JOB)
       .catch((error: unknown) =>
         this.logger.warn(
           `could not schedule host sweeps: ${error instanceof Error ? error.message : String(error)}`,

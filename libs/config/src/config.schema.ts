@@ -15,6 +15,12 @@ function urlWithScheme(schemes: readonly string[]) {
   );
 }
 
+/** A whole number of `unit` in [min, max], refused with a message naming the bounds. */
+function wholeNumber(unit: string, min: number, max: number, maxMeaning: string) {
+  const range = `must be a whole number of ${unit} from ${min} to ${max} (${maxMeaning})`;
+  return z.coerce.number({ error: range }).int(range).min(min, range).max(max, range);
+}
+
 const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** Lower-case name usable inside RDS identifiers, secret names and alarm names. */
@@ -164,6 +170,8 @@ export const environmentSchema = z
     FINAL_SNAPSHOT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(35),
     CREDENTIAL_ROTATION_DAYS: z.coerce.number().int().min(0).max(3650).default(0),
     CREDENTIAL_ROTATION_DRAIN_SECONDS: z.coerce.number().int().min(0).max(86_400).default(330),
+    HOST_EMPTY_GRACE_HOURS: wholeNumber('hours', 0, 8760, 'a year').default(24),
+    HOST_SWEEP_INTERVAL_SECONDS: wholeNumber('seconds', 60, 86_400, 'a day').default(900),
 
     EXAMPLE_APP_PORT: port.default(3001),
     ROUTER_MAX_DATASOURCES: z.coerce.number().int().min(1).max(100_000).default(500),

@@ -163,6 +163,30 @@ describe('loadConfig', () => {
     expect(problem.message).toContain('at least 24');
   });
 
+  it('takes the shared hosts’ grace period in hours and sweep interval in seconds, 24 h and 15 min by default', () => {
+    expect(loadConfig({ env: REAL_AWS, envFile: false }).worker.hosts).toEqual({
+      emptyGraceMs: 24 * 3_600_000,
+      sweepIntervalMs: 15 * 60_000,
+    });
+    const set = loadConfig({
+      env: { ...REAL_AWS, HOST_EMPTY_GRACE_HOURS: '0', HOST_SWEEP_INTERVAL_SECONDS: '60' },
+      envFile: false,
+    });
+    expect(set.worker.hosts).toEqual({ emptyGraceMs: 0, sweepIntervalMs: 60_000 });
+  });
+
+  it.each([
+    ['HOST_EMPTY_GRACE_HOURS', '-1', 'must be a whole number of hours from 0 to 8760 (a year)'],
+    ['HOST_EMPTY_GRACE_HOURS', '1.5', 'must be a whole number of hours from 0 to 8760 (a year)'],
+    ['HOST_EMPTY_GRACE_HOURS', 'a day', 'must be a whole number of hours from 0 to 8760 (a year)'],
+    ['HOST_EMPTY_GRACE_HOURS', '8761', 'must be a whole number of hours from 0 to 8760 (a year)'],
+    ['HOST_SWEEP_INTERVAL_SECONDS', '59', 'must be a whole number of seconds from 60 to 86400 (a day)'],
+    ['HOST_SWEEP_INTERVAL_SECONDS', '86401', 'must be a whole number of seconds from 60 to 86400 (a day)'],
+    ['HOST_SWEEP_INTERVAL_SECONDS', '15m', 'must be a whole number of seconds from 60 to 86400 (a day)'],
+  ])('refuses %s=%s, naming the variable and its bounds', (variable, value, message) => {
+    expect(problemsOf({ ...REAL_AWS, [variable]: value }).problems).toEqual([{ variable, message }]);
+  });
+
   it('rejects a resource prefix that would make invalid AWS names', () => {
     for (const prefix of ['Silo', 'silo--x', '-silo', 'silo-', 'a', 'x'.repeat(17)]) {
       expect(problemsOf({ ...REAL_AWS, SILO_RESOURCE_PREFIX: prefix }).problems[0].variable).toBe(

@@ -103,6 +103,11 @@ export class SiloConfig {
     };
     /** How long a rotation keeps the previous app login working after the secret moved. */
     rotation: { drainMs: number };
+    /**
+     * Shared hosts: how long a host stays empty before it is deleted, and how often the worker
+     * sweeps the hosts (records which are empty and starts deleting those past the grace period).
+     */
+    hosts: { emptyGraceMs: number; sweepIntervalMs: number };
   };
   /** The data-plane router (libs/tenant-router) in tenant apps. */
   readonly router: {
@@ -224,6 +229,10 @@ export class SiloConfig {
         credentialRotationDays: env.CREDENTIAL_ROTATION_DAYS,
       },
       rotation: { drainMs: env.CREDENTIAL_ROTATION_DRAIN_SECONDS * 1000 },
+      hosts: {
+        emptyGraceMs: env.HOST_EMPTY_GRACE_HOURS * 3_600_000,
+        sweepIntervalMs: env.HOST_SWEEP_INTERVAL_SECONDS * 1000,
+      },
     };
     this.router = {
       maxDataSources: env.ROUTER_MAX_DATASOURCES,

@@ -1,5 +1,6 @@
 import type { Provider } from '@nestjs/common';
 import { FleetInventory, RdsInstances, TenantAlarms, TenantSecrets } from '@silo/aws';
+import { SiloConfig } from '@silo/config';
 import { DataSource } from 'typeorm';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from '../backends/tenant-database-host';
 import { HostJobs } from '../jobs/host-jobs';
@@ -48,8 +49,12 @@ export const HOST_PROVIDERS: Provider[] = [
   },
   { provide: HostJobs, useValue: new HostJobs() },
   { provide: HostRetirement, inject: [DataSource], useFactory: (ds: DataSource) => new HostRetirement(ds) },
-  // The grace period is the default until the configuration carries one (HostSweepOptions.graceMs).
-  { provide: HostSweep, inject: [HostRetirement], useFactory: (r: HostRetirement) => new HostSweep(r) },
+  {
+    provide: HostSweep,
+    inject: [HostRetirement, SiloConfig],
+    useFactory: (r: HostRetirement, config: SiloConfig) =>
+      new HostSweep(r, { graceMs: config.worker.hosts.emptyGraceMs }),
+  },
 ];
 
 /** What FleetModule exports of the hosts. */

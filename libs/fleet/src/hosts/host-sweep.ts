@@ -2,10 +2,8 @@ import { HostError, HostErrorCode } from './host.errors';
 import type { HostRetirement } from './host-retirement';
 import type { HostSagaLog } from './host-journal';
 
-/** How long an available host stays empty before it is deleted: 24 hours. */
+/** How long an available host stays empty before it is deleted when no grace is given: 24 hours (HOST_EMPTY_GRACE_HOURS's default). */
 export const DEFAULT_EMPTY_HOST_GRACE_MS = 24 * 3_600_000;
-/** How often the worker sweeps: every 15 minutes. */
-export const DEFAULT_HOST_SWEEP_INTERVAL_MS = 15 * 60_000;
 
 export interface HostSweepOptions {
   /** How long a host must have been empty before its deletion starts. Default {@link DEFAULT_EMPTY_HOST_GRACE_MS}. */

@@ -42,7 +42,6 @@ export { HostSaga, type HostConnection } from './host-saga';
 export { hostLockKey, HostStepStore } from './host-step-store';
 export {
   DEFAULT_EMPTY_HOST_GRACE_MS,
-  DEFAULT_HOST_SWEEP_INTERVAL_MS,
   HostSweep,
   type HostSweepOptions,
   type HostSweepResult,
