@@ -92,6 +92,7 @@ describe('GET /v1/hosts and /v1/hosts/{id}', () => {
       updatedAt: expect.any(String),
       deletedAt: null,
       alarms: { items: [], readAt: expect.any(String) },
+      findings: [],
     });
     expect(hostResource.strict().safeParse(res.body).success).toBe(true);
     expect(JSON.stringify(res.body)).not.toMatch(/secret|password|arn:/i);

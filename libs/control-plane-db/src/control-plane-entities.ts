@@ -5,6 +5,7 @@ import { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 import { OutboxMessageEntity } from './entities/outbox-message.entity';
 import { ProvisioningStepEntity } from './entities/provisioning-step.entity';
 import { ReconcileFindingEntity } from './entities/reconcile-finding.entity';
+import { ReconcileHostFindingEntity } from './entities/reconcile-host-finding.entity';
 import { ReconcileOrphanEntity } from './entities/reconcile-orphan.entity';
 import { ReconcilePassEntity } from './entities/reconcile-pass.entity';
 import { SchemaRolloutEventEntity } from './entities/schema-rollout-event.entity';
@@ -27,6 +28,7 @@ import { SharedHosts1795399200000 } from './migrations/1795399200000-shared-host
 import { HostSteps1795402800000 } from './migrations/1795402800000-host-steps';
 import { RolloutTargets1795406400000 } from './migrations/1795406400000-rollout-targets';
 import { HostRotations1795413600000 } from './migrations/1795413600000-host-rotations';
+import { HostReconcile1795417200000 } from './migrations/1795417200000-host-reconcile';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -45,6 +47,7 @@ export const CONTROL_PLANE_ENTITIES = [
   HostEntity,
   HostStepEntity,
   HostRotationEntity,
+  ReconcileHostFindingEntity,
 ];
 
 /** Migrations in the order they apply. */
@@ -63,4 +66,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   HostSteps1795402800000,
   RolloutTargets1795406400000,
   HostRotations1795413600000,
+  HostReconcile1795417200000,
 ];

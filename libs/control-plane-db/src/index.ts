@@ -46,6 +46,7 @@ export {
   type RolloutTenantState,
 } from './entities/schema-rollout-tenant.entity';
 export { ReconcileFindingEntity } from './entities/reconcile-finding.entity';
+export { ReconcileHostFindingEntity } from './entities/reconcile-host-finding.entity';
 export { ORPHAN_TYPES, ReconcileOrphanEntity, type OrphanType } from './entities/reconcile-orphan.entity';
 export { ReconcilePassEntity } from './entities/reconcile-pass.entity';
 export {

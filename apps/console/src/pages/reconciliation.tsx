@@ -143,10 +143,51 @@ export function ReconciliationPage({ session }: { session: Session }) {
         )}
       </Loadable>
 
+      <h2>Open findings on shared hosts</h2>
+      <Loadable
+        query={report}
+        empty={(r) => r.hostFindings.length === 0}
+        emptyText="The reconciler found nothing open on the shared hosts."
+      >
+        {(r) => (
+          <table className="findings">
+            <thead>
+              <tr>
+                <th>Severity</th>
+                <th>Host</th>
+                <th>Kind</th>
+                <th>What</th>
+                <th>Expected</th>
+                <th>Found</th>
+                <th>Since</th>
+              </tr>
+            </thead>
+            <tbody>
+              {r.hostFindings.map((f) => (
+                <tr key={`${f.hostId}/${f.field}`}>
+                  <td>
+                    <StatusBadge status={f.severity} />
+                  </td>
+                  <td>{f.hostName}</td>
+                  <td>{f.kind}</td>
+                  <td>
+                    {f.field}
+                    {f.repairError && <div className="field-error">{f.repairError}</div>}
+                  </td>
+                  <td>{f.expected}</td>
+                  <td>{f.found}</td>
+                  <td>{new Date(f.since).toLocaleString()}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Loadable>
+
       <h2>Orphans</h2>
       <p className="muted">
-        AWS resources tagged for this environment whose tenant does not exist or is DELETED. A pass only lists
-        them.
+        AWS resources tagged for this environment whose tenant does not exist or is DELETED (or whose shared
+        host does not exist or is deleted). A pass only lists them.
       </p>
       <ProblemView error={remove.error} />
       <Loadable query={orphans} empty={(o) => o.items.length === 0} emptyText="No orphans.">

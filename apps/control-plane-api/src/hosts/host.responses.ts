@@ -1,7 +1,16 @@
 import { HOST_STATUSES } from '@silo/control-plane-db';
 import { z } from 'zod';
 import { timestampField as timestamp } from '../http/response-fields';
-import { tenantAlarm } from '../tenants/tenant.responses';
+import { finding, tenantAlarm } from '../tenants/tenant.responses';
+
+/** A reconciler finding on a shared host: as a tenant's, with the host's own fields. */
+export const hostFinding = finding.extend({
+  field: z.string().meta({
+    example: 'instance.deletionProtection',
+    description:
+      '`instance…` (the host’s instance against its tier’s profile), `host.…` (its record: capacity, connection budget, tier), `secret:master…`, `secret:pool-app…` or `alarm:<metric>…`.',
+  }),
+});
 
 /**
  * The bodies the host routes answer with, as zod schemas: the OpenAPI document is generated from
@@ -47,6 +56,10 @@ export const hostResource = z.object({
     })
     .nullable()
     .meta({ description: 'Null while this API process has no answer from CloudWatch yet.' }),
+  findings: z.array(hostFinding).meta({
+    description:
+      'What the reconciler found on an available host and has not put right (critical first); empty when none.',
+  }),
 });
 
 export const hostList = z.object({

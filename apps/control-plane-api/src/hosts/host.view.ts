@@ -1,6 +1,7 @@
 import type { AlarmView } from '@silo/aws';
+import type { ReconcileHostFindingEntity } from '@silo/control-plane-db';
 import type { HostWithTenants } from '@silo/fleet';
-import { alarmView } from '../tenants/tenant.view';
+import { alarmView, findingView } from '../tenants/tenant.view';
 
 /** The alarms of a host as the fleet alarm view had them, or null before CloudWatch answered. */
 export interface HostAlarms {
@@ -9,7 +10,11 @@ export interface HostAlarms {
 }
 
 /** A host as the API shows it: no secret name, ARN or password. */
-export function hostView({ host, tenantsPlaced }: HostWithTenants, alarms: HostAlarms | null) {
+export function hostView(
+  { host, tenantsPlaced }: HostWithTenants,
+  alarms: HostAlarms | null,
+  findings: readonly ReconcileHostFindingEntity[],
+) {
   return {
     id: host.id,
     name: host.name,
@@ -31,5 +36,6 @@ export function hostView({ host, tenantsPlaced }: HostWithTenants, alarms: HostA
     updatedAt: host.updatedAt.toISOString(),
     deletedAt: host.deletedAt?.toISOString() ?? null,
     alarms: alarms ? { readAt: alarms.readAt.toISOString(), items: alarms.items.map(alarmView) } : null,
+    findings: findings.map(findingView),
   };
 }

@@ -3,7 +3,7 @@ import { ApiOperation, ApiParam } from '@nestjs/swagger';
 import { HOST_STATUSES } from '@silo/control-plane-db';
 import { hostResourceNames } from '@silo/core';
 import { parseInput, problem } from '@silo/http';
-import { HostError, HostErrorCode, HostQueries, ProvisioningSettings } from '@silo/fleet';
+import { HostError, HostErrorCode, HostQueries, ProvisioningSettings, Reconciliation } from '@silo/fleet';
 import { FleetAlarms } from '../alarms/fleet-alarms.service';
 import { Roles } from '../auth/route-rules';
 import { ApiJsonResponse, ApiProblems, ApiQueryFrom, TIER_FILTER_PARAM } from '../openapi/openapi.decorators';
@@ -26,13 +26,14 @@ export class HostsController {
     private readonly hosts: HostQueries,
     private readonly fleetAlarms: FleetAlarms,
     private readonly settings: ProvisioningSettings,
+    private readonly reconciliation: Reconciliation,
   ) {}
 
   /** Newest first, keyset-paginated; `nextCursor` is null on the last page. */
   @ApiOperation({
     summary: 'List shared hosts, newest first',
     description:
-      'Each with its tenants placed, capacity, endpoint and alarms (from the fleet alarm view, never waited for: null until this API process has read CloudWatch).',
+      'Each with its tenants placed, capacity, endpoint, alarms (from the fleet alarm view, never waited for: null until this API process has read CloudWatch) and the reconciler’s open findings.',
   })
   @ApiQueryFrom(listHostsQuery, {
     placement: {
@@ -67,9 +68,14 @@ export class HostsController {
       after: query.cursor,
     });
     const snapshot = this.fleetAlarms.current();
+    const findings = await this.reconciliation.findingsOfHosts(page.items.map((h) => h.host.id));
     return {
       items: page.items.map((h) =>
-        hostView(h, snapshot ? this.alarmsOf(h.host.name, snapshot.readAt, snapshot.bySlug) : null),
+        hostView(
+          h,
+          snapshot ? this.alarmsOf(h.host.name, snapshot.readAt, snapshot.bySlug) : null,
+          findings.get(h.host.id) ?? [],
+        ),
       ),
       nextCursor: page.next ? encodeHostCursor(page.next) : null,
     };
@@ -78,7 +84,7 @@ export class HostsController {
   @ApiOperation({
     summary: 'Get a shared host',
     description:
-      'Its alarms come from the fleet alarm view; only the first read after the API starts waits for CloudWatch, and `alarms` is null when that read failed.',
+      'Its alarms come from the fleet alarm view; only the first read after the API starts waits for CloudWatch, and `alarms` is null when that read failed. `findings` are what the reconciler found on it and has not put right.',
   })
   @ApiParam({ name: 'id', description: 'The host’s id.', schema: { type: 'string', format: 'uuid' } })
   @ApiJsonResponse(200, 'Host', 'The host.')
@@ -88,10 +94,14 @@ export class HostsController {
     const id = hostId(rawId);
     const found = await this.hosts.find(id);
     if (!found) throw new HostError(HostErrorCode.HOST_NOT_FOUND, `no host ${id}`);
-    const snapshot = await this.fleetAlarms.snapshot().catch(() => undefined);
+    const [snapshot, findings] = await Promise.all([
+      this.fleetAlarms.snapshot().catch(() => undefined),
+      this.reconciliation.findingsOfHosts([found.host.id]),
+    ]);
     return hostView(
       found,
       snapshot ? this.alarmsOf(found.host.name, snapshot.readAt, snapshot.bySlug) : null,
+      findings.get(found.host.id) ?? [],
     );
   }
 

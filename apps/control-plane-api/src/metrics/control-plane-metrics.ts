@@ -117,6 +117,22 @@ export function controlPlaneRegistry(snapshot: () => Promise<MetricsSnapshot>): 
   });
 
   new Gauge({
+    name: 'silo_reconcile_host_findings',
+    help: 'Open reconciler findings on available shared hosts by kind (repairable, reported, missing) and severity.',
+    labelNames: ['kind', 'severity'],
+    registers: [registry],
+    async collect() {
+      const { reconcile } = await snapshot();
+      this.reset();
+      if (!reconcile) return;
+      for (const kind of FINDING_KINDS) {
+        for (const severity of FINDING_SEVERITIES) this.set({ kind, severity }, 0);
+      }
+      for (const { kind, severity, count } of reconcile.hostFindings) this.set({ kind, severity }, count);
+    },
+  });
+
+  new Gauge({
     name: 'silo_reconcile_orphans',
     help: 'AWS resources tagged for this environment that no live tenant owns, by type, as the last pass found them.',
     labelNames: ['type'],

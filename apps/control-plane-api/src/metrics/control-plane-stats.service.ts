@@ -41,6 +41,8 @@ export interface ReconcileStats {
   durations: { count: number; sum: number; buckets: number[] };
   lastFinishedAt: Date | null;
   findings: { kind: string; severity: string; count: number }[];
+  /** Open findings on shared hosts, by kind and severity. */
+  hostFindings: { kind: string; severity: string; count: number }[];
   orphans: { type: string; count: number }[];
 }
 
@@ -107,7 +109,7 @@ export class ControlPlaneStats {
   /** The reconciler's passes (counts, durations, the last one) and what is open now. */
   async reconcileStats(bounds: readonly number[]): Promise<ReconcileStats> {
     const perBound = bounds.map((_, i) => `count(*) FILTER (WHERE seconds <= $${i + 1})::int AS le_${i}`);
-    const [passes, findings, orphans] = await Promise.all([
+    const [passes, findings, hostFindings, orphans] = await Promise.all([
       this.dataSource.query<Array<Record<string, string | number | Date | null>>>(
         `SELECT count(*) FILTER (WHERE error IS NULL)::int AS ok,
                 count(*) FILTER (WHERE error IS NOT NULL)::int AS partial,
@@ -121,6 +123,9 @@ export class ControlPlaneStats {
       ),
       this.dataSource.query<{ kind: string; severity: string; count: number }[]>(
         `SELECT kind, severity, count(*)::int AS count FROM reconcile_findings GROUP BY kind, severity`,
+      ),
+      this.dataSource.query<{ kind: string; severity: string; count: number }[]>(
+        `SELECT kind, severity, count(*)::int AS count FROM reconcile_host_findings GROUP BY kind, severity`,
       ),
       this.dataSource.query<{ type: string; count: number }[]>(
         `SELECT type, count(*)::int AS count FROM reconcile_orphans GROUP BY type`,
@@ -141,6 +146,7 @@ export class ControlPlaneStats {
       },
       lastFinishedAt: row.last ? new Date(row.last) : null,
       findings,
+      hostFindings,
       orphans,
     };
   }

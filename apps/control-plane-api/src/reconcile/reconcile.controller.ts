@@ -50,14 +50,15 @@ export class ReconcileController {
   @ApiOperation({
     summary: 'The last reconcile pass and every open finding',
     description:
-      'When the last pass ran, what started it, what it checked, re-drove and repaired, and the findings still open on ACTIVE and SUSPENDED tenants.',
+      'When the last pass ran, what started it, what it checked, re-drove and repaired, and the findings still open on ACTIVE and SUSPENDED tenants and on available shared hosts.',
   })
   @ApiJsonResponse(200, 'Reconciliation', 'The last pass (null before the first) and the open findings.')
   @Get('reconciliation')
   async last(): Promise<ReconciliationResource> {
-    const [pass, findings] = await Promise.all([
+    const [pass, findings, hostFindings] = await Promise.all([
       this.reconciliation.lastPass(),
       this.reconciliation.openFindings(),
+      this.reconciliation.openHostFindings(),
     ]);
     return {
       lastPass: pass && {
@@ -69,6 +70,7 @@ export class ReconcileController {
         redriven: pass.redriven,
         drift: {
           checked: pass.driftChecked,
+          hostsChecked: pass.hostsChecked,
           repaired: pass.driftRepaired,
           reported: pass.driftReported,
           critical: pass.driftCritical,
@@ -77,13 +79,14 @@ export class ReconcileController {
         error: passErrorView(pass.error),
       },
       findings: findings.map((f) => ({ ...findingView(f), tenantId: f.tenantId, tenantSlug: f.slug })),
+      hostFindings: hostFindings.map((f) => ({ ...findingView(f), hostId: f.hostId, hostName: f.hostName })),
     };
   }
 
   @ApiOperation({
     summary: 'Orphaned AWS resources',
     description:
-      'Instances, secrets, alarms and snapshots tagged `managed-by=silo` for this environment whose `silo:tenant-id` names no tenant or a DELETED one, as the last pass found them. A pass never deletes them.',
+      'Instances, secrets, alarms and snapshots tagged `managed-by=silo` for this environment whose `silo:tenant-id` names no tenant or a DELETED one (a shared host’s: whose `silo:host-id` names no host or a deleted one), as the last pass found them. A pass never deletes them.',
   })
   @ApiJsonResponse(200, 'OrphanList', 'The orphans, by type and name.')
   @Get('orphans')

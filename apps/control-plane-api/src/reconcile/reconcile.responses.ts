@@ -1,6 +1,7 @@
 import { ORPHAN_TYPES } from '@silo/control-plane-db';
 import { z } from 'zod';
 import { timestampField as timestamp } from '../http/response-fields';
+import { hostFinding } from '../hosts/host.responses';
 import { finding } from '../tenants/tenant.responses';
 
 export const reconcileQueued = z.object({
@@ -38,12 +39,13 @@ export const reconciliationResource = z.object({
       startedAt: timestamp,
       finishedAt: timestamp.nullable().meta({ description: 'Null while the pass runs.' }),
       tenantsChecked: count('Tenants looked at: those in a saga, and the ACTIVE and SUSPENDED ones.'),
-      redriven: count('Tenants and rollout tenants whose lost job was queued again.'),
+      redriven: count('Tenants, rollout tenants and shared hosts whose lost job was queued again.'),
       drift: z.object({
         checked: count('ACTIVE and SUSPENDED tenants compared with their tier profile.'),
-        repaired: count('Settings, tags and alarms this pass put back.'),
-        reported: count('Open reported findings (warning) after the pass.'),
-        critical: count('Open critical findings after the pass.'),
+        hostsChecked: count('Available shared hosts compared with their record and their tier’s profile.'),
+        repaired: count('Settings, tags and alarms this pass put back, on tenants and hosts.'),
+        reported: count('Open reported findings (warning) on tenants and hosts after the pass.'),
+        critical: count('Open critical findings on tenants and hosts after the pass.'),
       }),
       orphans: count('Orphaned resources after the pass.'),
       error: passError.nullable().meta({
@@ -60,7 +62,15 @@ export const reconciliationResource = z.object({
         tenantSlug: z.string().meta({ example: 'acme-corp' }),
       }),
     )
-    .meta({ description: 'Every open finding, critical first.' }),
+    .meta({ description: 'Every open finding on a tenant, critical first.' }),
+  hostFindings: z
+    .array(
+      hostFinding.extend({
+        hostId: z.string().meta({ format: 'uuid' }),
+        hostName: z.string().meta({ example: 'pool-starter-001' }),
+      }),
+    )
+    .meta({ description: 'Every open finding on a shared host, critical first.' }),
 });
 
 export const orphanList = z.object({
@@ -69,7 +79,10 @@ export const orphanList = z.object({
       type: z.enum(ORPHAN_TYPES),
       name: z.string().meta({ description: 'Instance or snapshot identifier, secret name, alarm name.' }),
       arn: z.string(),
-      tenantId: z.string().meta({ description: 'The `silo:tenant-id` tag: no tenant, or a DELETED one.' }),
+      tenantId: z.string().meta({
+        description:
+          'The `silo:tenant-id` tag: no tenant, or a DELETED one; empty for a shared host’s resource (its `silo:host-id` tag names no host, or a deleted one).',
+      }),
       tags: z.record(z.string(), z.string()),
       since: timestamp.meta({ description: 'When a pass first saw it.' }),
       lastSeen: timestamp,

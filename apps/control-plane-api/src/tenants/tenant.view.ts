@@ -8,7 +8,12 @@ import type {
 import type { TenantChangeDetail } from '@silo/fleet';
 
 /** A reconciler finding as the API shows it (on a tenant and in GET /v1/reconciliation). */
-export function findingView(f: ReconcileFindingEntity) {
+export function findingView(
+  f: Pick<
+    ReconcileFindingEntity,
+    'kind' | 'severity' | 'field' | 'expected' | 'found' | 'firstSeenAt' | 'lastSeenAt' | 'repairError'
+  >,
+) {
   return {
     kind: f.kind,
     severity: f.severity,

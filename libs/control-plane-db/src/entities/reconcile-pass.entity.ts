@@ -21,7 +21,7 @@ export class ReconcilePassEntity {
   @Column({ name: 'tenants_checked', type: 'integer', default: 0 })
   tenantsChecked!: number;
 
-  /** Tenants and rollout tenants whose lost job was queued again. */
+  /** Tenants, rollout tenants and shared hosts whose lost job was queued again. */
   @Column({ type: 'integer', default: 0 })
   redriven!: number;
 
@@ -29,15 +29,19 @@ export class ReconcilePassEntity {
   @Column({ name: 'drift_checked', type: 'integer', default: 0 })
   driftChecked!: number;
 
+  /** Available shared hosts compared with their record and their tier's profile. */
+  @Column({ name: 'hosts_checked', type: 'integer', default: 0 })
+  hostsChecked!: number;
+
   /** Repairs that went through in this pass. */
   @Column({ name: 'drift_repaired', type: 'integer', default: 0 })
   driftRepaired!: number;
 
-  /** Open reported (not repaired) findings after the pass. */
+  /** Open reported (not repaired) findings on tenants and hosts after the pass. */
   @Column({ name: 'drift_reported', type: 'integer', default: 0 })
   driftReported!: number;
 
-  /** Open critical findings after the pass (an instance or secret gone). */
+  /** Open critical findings on tenants and hosts after the pass (an instance or secret gone). */
   @Column({ name: 'drift_critical', type: 'integer', default: 0 })
   driftCritical!: number;
 

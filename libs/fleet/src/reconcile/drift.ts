@@ -20,9 +20,9 @@ export type FindingSeverity = 'warning' | 'critical';
 export const FINDING_KINDS: readonly FindingKind[] = ['repairable', 'reported', 'missing'];
 export const FINDING_SEVERITIES: readonly FindingSeverity[] = ['warning', 'critical'];
 
-/** One way a tenant's resources differ from its tier profile and Silo's records. */
+/** One way a tenant's (or a shared host's) resources differ from its tier profile and Silo's records. */
 export interface Finding {
-  /** `instance…`, `secret:<master|app>…` or `alarm:<metric>…`; unique per tenant. */
+  /** `instance…`, `secret:<master|app|pool-app>…`, `alarm:<metric>…` or (hosts) `host.…`; unique per tenant or host. */
   field: string;
   kind: FindingKind;
   severity: FindingSeverity;
@@ -42,9 +42,9 @@ export interface TenantDrift {
   repairs: Repair[];
 }
 
-/** The part of a finding's field before the first `.` or `:`: what a pass checked. */
-export function findingScope(field: string): 'instance' | 'secret' | 'alarm' {
-  return field.split(/[.:]/)[0] as 'instance' | 'secret' | 'alarm';
+/** The part of a finding's field before the first `.` or `:`: what a pass checked (`host` only on hosts). */
+export function findingScope(field: string): 'instance' | 'secret' | 'alarm' | 'host' {
+  return field.split(/[.:]/)[0] as 'instance' | 'secret' | 'alarm' | 'host';
 }
 
 const ABSENT = '(absent)';
@@ -58,20 +58,7 @@ export function instanceDrift(
   instance: FleetInstance | undefined,
   expected: { identifier: string; profile: TierProfile; tags: Record<string, string>; kmsKeyId?: string },
 ): TenantDrift {
-  if (!instance || instance.status === 'deleting') {
-    return {
-      findings: [
-        {
-          field: 'instance',
-          kind: 'missing',
-          severity: 'critical',
-          expected: expected.identifier,
-          found: instance ? 'deleting' : ABSENT,
-        },
-      ],
-      repairs: [],
-    };
-  }
+  if (!instance || instance.status === 'deleting') return missingInstance(instance, expected.identifier);
   const { profile } = expected;
   const findings: Finding[] = [];
   const repairs: Repair[] = [];
@@ -117,16 +104,9 @@ export function instanceDrift(
     });
   }
 
-  const tagDrift = tagFindings('instance', instance.tags, expected.tags);
+  const tagDrift = instanceTagDrift(instance, expected.tags);
   findings.push(...tagDrift.findings);
-  if (tagDrift.missing) {
-    repairs.push({
-      kind: 'instance-tags',
-      arn: instance.arn,
-      tags: tagDrift.missing,
-      fields: tagDrift.fields,
-    });
-  }
+  repairs.push(...tagDrift.repairs);
 
   const reported = (field: string, want: string, found: string, severity: FindingSeverity = 'warning') => {
     if (want !== found) findings.push({ field, kind: 'reported', severity, expected: want, found });
@@ -157,9 +137,46 @@ export function instanceDrift(
   return { findings, repairs };
 }
 
-/** A tenant secret: gone or scheduled for deletion is critical; Silo's tags are put back. */
+/**
+ * Only that the instance is there and tagged as Silo tagged it: gone or being deleted is
+ * critical, a tag Silo set that differs is put back (the whole set).
+ */
+export function instancePresenceDrift(
+  instance: FleetInstance | undefined,
+  expected: { identifier: string; tags: Record<string, string> },
+): TenantDrift {
+  if (!instance || instance.status === 'deleting') return missingInstance(instance, expected.identifier);
+  return instanceTagDrift(instance, expected.tags);
+}
+
+function missingInstance(instance: FleetInstance | undefined, identifier: string): TenantDrift {
+  return {
+    findings: [
+      {
+        field: 'instance',
+        kind: 'missing',
+        severity: 'critical',
+        expected: identifier,
+        found: instance ? 'deleting' : ABSENT,
+      },
+    ],
+    repairs: [],
+  };
+}
+
+function instanceTagDrift(instance: FleetInstance, tags: Record<string, string>): TenantDrift {
+  const tagDrift = tagFindings('instance', instance.tags, tags);
+  return {
+    findings: tagDrift.findings,
+    repairs: tagDrift.missing
+      ? [{ kind: 'instance-tags', arn: instance.arn, tags: tagDrift.missing, fields: tagDrift.fields }]
+      : [],
+  };
+}
+
+/** A tenant's or host's secret: gone or scheduled for deletion is critical; Silo's tags are put back. */
 export function secretDrift(
-  role: 'master' | 'app',
+  role: 'master' | 'app' | 'pool-app',
   name: string,
   secret: FleetSecret | undefined,
   tags: Record<string, string>,

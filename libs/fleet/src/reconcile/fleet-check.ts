@@ -9,6 +9,8 @@ import type {
 } from '@silo/aws';
 import { ReconcileFindingEntity, ReconcileOrphanEntity } from '@silo/control-plane-db';
 import {
+  HOST_NAME_PATTERN,
+  hostResourceNames,
   tenantResourceNames,
   tenantTags,
   type Placement,
@@ -16,11 +18,13 @@ import {
   type TierName,
 } from '@silo/core';
 import type { DataSource, EntityManager } from 'typeorm';
+import { hostAlarmNames } from '../hosts/host-alarm-specs';
 import { ALARM_METRICS, alarmProfile, tenantAlarmSpecs } from '../saga/tenant-alarm-specs';
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 import type { TierProfiles } from '../tiers';
 import { alarmDrift, findingScope, instanceDrift, secretDrift, type Finding, type Repair } from './drift';
+import { applyRepair, HostFleetCheck, repairOrder } from './host-fleet-check';
 import {
   findOrphans,
   orphanedBy,
@@ -54,8 +58,13 @@ export interface FleetSettings {
 }
 
 export interface FleetCheckResult {
+  /** ACTIVE and SUSPENDED tenants compared. */
   checked: number;
+  /** Available shared hosts compared. */
+  hostsChecked: number;
+  /** Repairs that went through, on tenants and hosts. */
   repaired: number;
+  /** Open findings after the pass, on tenants and hosts. */
   reported: number;
   critical: number;
   orphans: number;
@@ -72,6 +81,13 @@ interface TenantRow {
   updated_at: Date;
   /** An open change (tier change, rotation) holds the tenant. */
   changing: boolean;
+}
+
+interface HostRow {
+  id: string;
+  status: KnownHost['status'];
+  name: string;
+  deleted_at: Date | null;
 }
 
 /** Tenants whose alarms one DescribeAlarms call reads (four alarms each, 100 names a call). */
@@ -186,10 +202,13 @@ export class FleetCheck {
       `DELETE FROM reconcile_findings f USING tenants t
         WHERE f.tenant_id = t.id AND t.status NOT IN ('ACTIVE', 'SUSPENDED')`,
     );
+    const hostCheck = await new HostFleetCheck(this.dataSource, this.aws, this.settings, this.log).run({
+      instances: instanceBy,
+      secrets: secretBy,
+    });
+    repaired += hostCheck.repaired;
 
-    const hosts = await this.dataSource.query<{ id: string; status: KnownHost['status']; name: string }[]>(
-      'SELECT id, status, name FROM hosts',
-    );
+    const hosts = await this.dataSource.query<HostRow[]>('SELECT id, status, name, deleted_at FROM hosts');
     const known: KnownOwners = {
       tenants: new Map<string, KnownTenant>(tenants.map((t) => [t.id, { status: t.status, slug: t.slug }])),
       hosts: new Map<string, KnownHost>(hosts.map((h) => [h.id, { status: h.status, name: h.name }])),
@@ -199,16 +218,18 @@ export class FleetCheck {
       finalSnapshotRetentionDays: this.settings.finalSnapshotRetentionDays,
       now: this.now(),
     });
-    orphans.push(...(await this.orphanAlarms(orphans, tenants, known)));
+    orphans.push(...(await this.orphanAlarms(orphans, tenants, hosts, known)));
     await this.recordOrphans(orphans);
 
     const [counts] = await this.dataSource.query<{ reported: number; critical: number }[]>(
       `SELECT count(*) FILTER (WHERE kind = 'reported' AND severity = 'warning')::int AS reported,
               count(*) FILTER (WHERE severity = 'critical')::int AS critical
-         FROM reconcile_findings`,
+         FROM (SELECT kind, severity FROM reconcile_findings
+               UNION ALL SELECT kind, severity FROM reconcile_host_findings) f`,
     );
     return {
       checked: settled.length,
+      hostsChecked: hostCheck.checked,
       repaired,
       reported: counts.reported,
       critical: counts.critical,
@@ -258,7 +279,6 @@ export class FleetCheck {
     const repaired = new Set<string>();
     const errors = new Map<string, string>();
     if (!repairs.length) return { repaired, errors };
-    const order = (r: Repair) => (r.kind === 'instance-tags' || r.kind === 'secret-tags' ? 0 : 1);
     const key = `silo:tenant:${tenant.id}`;
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
@@ -279,12 +299,12 @@ export class FleetCheck {
             for (const f of r.fields) errors.set(f, `tenant is now ${still?.status ?? 'gone'}`);
           return { repaired, errors };
         }
-        for (const r of [...repairs].sort((a, b) => order(a) - order(b))) {
+        for (const r of [...repairs].sort((a, b) => repairOrder(a) - repairOrder(b))) {
           try {
             if (r.kind === 'instance-protection' && instance?.status !== 'available') {
               throw new Error(`instance is ${instance?.status ?? 'gone'}; repaired once it is available`);
             }
-            await this.apply(r);
+            await applyRepair(this.aws, r);
             for (const f of r.fields) repaired.add(f);
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
@@ -302,19 +322,6 @@ export class FleetCheck {
       await runner.release();
     }
     return { repaired, errors };
-  }
-
-  private apply(r: Repair): Promise<void> {
-    switch (r.kind) {
-      case 'instance-protection':
-        return this.aws.protectInstance(r.identifier, r.settings);
-      case 'instance-tags':
-        return this.aws.tagInstance(r.arn, r.tags);
-      case 'secret-tags':
-        return this.aws.tagSecret(r.name, r.tags);
-      case 'alarm':
-        return this.aws.putAlarm(r.spec);
-    }
   }
 
   /**
@@ -402,20 +409,34 @@ export class FleetCheck {
 
   /**
    * Alarms can only be listed by name, and listing every alarm would cost four calls per 100
-   * tenants. The names looked at: those of the tenants the orphaned instances, secrets and
-   * snapshots name, of tenants DELETED in the last day, and of alarms already known as orphans.
-   * Each one found is confirmed by its own tags.
+   * tenants. The names looked at: those of the tenants and hosts the orphaned instances, secrets
+   * and snapshots name, of tenants DELETED and hosts deleted in the last day, and of alarms
+   * already known as orphans. Each one found is confirmed by its own tags.
    */
-  private async orphanAlarms(found: Orphan[], tenants: TenantRow[], known: KnownOwners): Promise<Orphan[]> {
+  private async orphanAlarms(
+    found: Orphan[],
+    tenants: TenantRow[],
+    hosts: HostRow[],
+    known: KnownOwners,
+  ): Promise<Orphan[]> {
     const { prefix, environment } = this.settings;
     const slugs = new Set<string>();
-    for (const o of found) if (o.tags['silo:tenant-slug']) slugs.add(o.tags['silo:tenant-slug']);
+    const hostNames = new Set<string>();
+    for (const o of found) {
+      if (o.tags['silo:tenant-slug']) slugs.add(o.tags['silo:tenant-slug']);
+      if (o.tags['silo:host-name']) hostNames.add(o.tags['silo:host-name']);
+    }
     const since = this.now().getTime() - RECENTLY_DELETED_MS;
     for (const t of tenants) if (t.status === 'DELETED' && t.updated_at.getTime() > since) slugs.add(t.slug);
+    for (const h of hosts) if (h.deleted_at && h.deleted_at.getTime() > since) hostNames.add(h.name);
     const names = new Set<string>();
     for (const slug of slugs) {
       if (!/^[a-z][a-z0-9-]{1,30}[a-z0-9]$/.test(slug)) continue;
       for (const m of ALARM_METRICS) names.add(tenantResourceNames(prefix, slug).alarmName(m));
+    }
+    for (const name of hostNames) {
+      if (!HOST_NAME_PATTERN.test(name)) continue;
+      for (const alarm of hostAlarmNames(hostResourceNames(prefix, name))) names.add(alarm);
     }
     const previous = await this.dataSource
       .getRepository(ReconcileOrphanEntity)

@@ -7,6 +7,9 @@ import { DELETE_ORPHANS_JOB } from '../jobs/provisioning-jobs';
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
 import { orphanedBy, type KnownHost, type KnownTenant } from './orphans';
 
+/** "No tenant": what the adapters' ownership check accepts only on a resource without `silo:tenant-id`. */
+const NO_TENANT = undefined as unknown;
+
 export interface OrphanRef {
   type: OrphanType;
   name: string;
@@ -105,8 +108,20 @@ export class OrphanDeletion {
           );
           continue;
         }
-        const owner = tags['silo:tenant-id'] ?? '';
+        // The adapters delete only what is tagged for the owner they are given. A shared host's
+        // resources (and any tagged for no tenant) carry no tenant id: given none, the adapters
+        // accept exactly those that name no tenant.
+        const owner = tags['silo:tenant-id'] ?? (NO_TENANT as string);
         const outcome = await this.remove(access, row.type, row.name, owner);
+        if (outcome === 'not-ours') {
+          refused++;
+          await repo.update(where, {
+            deletionRequestedAt: null,
+            deletionError: 'refused: it is now tagged for another owner',
+          });
+          log.warn({ orphan: row.type, name: row.name }, 'orphan deletion refused: tagged for another owner');
+          continue;
+        }
         if (outcome === 'busy') {
           await repo.update(where, {
             deletionRequestedAt: null,
@@ -116,7 +131,16 @@ export class OrphanDeletion {
         }
         deleted++;
         await repo.delete(where);
-        log.info({ orphan: row.type, name: row.name, tenantId: owner, outcome }, 'orphan deleted');
+        log.info(
+          {
+            orphan: row.type,
+            name: row.name,
+            tenantId: tags['silo:tenant-id'] ?? null,
+            hostId: tags['silo:host-id'] ?? null,
+            outcome,
+          },
+          'orphan deleted',
+        );
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         await repo.update(where, { deletionRequestedAt: null, deletionError: message });

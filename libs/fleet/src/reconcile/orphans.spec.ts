@@ -44,6 +44,24 @@ describe('orphanedBy', () => {
     expect(orphanedBy(hostTagged(unknown), tenants, 'prod')).toBe(true);
     expect(orphanedBy(hostTagged(unknown, 'staging'), tenants, 'prod')).toBe(false);
   });
+
+  it("keeps a host's resources its own while it is being created, is deleting or failed (compensation undoes them)", () => {
+    for (const status of ['creating', 'deleting', 'failed'] as const) {
+      const known: KnownOwners = {
+        tenants: tenants.tenants,
+        hosts: new Map([[liveHost, { status, name: 'pool-starter-001' }]]),
+      };
+      expect({ status, orphan: orphanedBy(hostTagged(liveHost), known, 'prod') }).toEqual({
+        status,
+        orphan: false,
+      });
+    }
+  });
+
+  it('takes a host tag over a tenant tag: a resource naming a live tenant but a deleted host is the host’s, and orphaned', () => {
+    expect(orphanedBy({ ...tagged(live), 'silo:host-id': deletedHost }, tenants, 'prod')).toBe(true);
+    expect(orphanedBy({ ...tagged(deleted), 'silo:host-id': liveHost }, tenants, 'prod')).toBe(false);
+  });
 });
 
 describe('findOrphans', () => {
@@ -101,7 +119,7 @@ describe('findOrphans', () => {
     ]);
   });
 
-  it("keeps a live host's resources and a deleted host's final snapshot inside the retention", () => {
+  it("keeps a live host's resources, a deleted host's secret scheduled for deletion and its final snapshot inside the retention", () => {
     const orphans = findOrphans(
       {
         instances: [
@@ -114,6 +132,18 @@ describe('findOrphans', () => {
             arn: 'arn:s:h1',
             deletedDate: null,
             tags: hostTagged(liveHost),
+          },
+          {
+            name: 'silo/hosts/pool-starter-002/master',
+            arn: 'arn:s:h2',
+            deletedDate: null,
+            tags: hostTagged(deletedHost),
+          },
+          {
+            name: 'silo/hosts/pool-starter-002/pool-app',
+            arn: 'arn:s:h2p',
+            deletedDate: daysAgo(1),
+            tags: hostTagged(deletedHost),
           },
         ],
         snapshots: [
@@ -136,9 +166,10 @@ describe('findOrphans', () => {
       tenants,
       { environment: 'prod', finalSnapshotRetentionDays: 35, now },
     );
-    expect(orphans.map((o) => [o.type, o.name])).toEqual([
-      ['instance', 'silo-host-pool-starter-009'],
-      ['snapshot', 'silo-host-pool-starter-002-final-0'],
+    expect(orphans.map((o) => [o.type, o.name, o.tenantId])).toEqual([
+      ['instance', 'silo-host-pool-starter-009', ''],
+      ['secret', 'silo/hosts/pool-starter-002/master', ''],
+      ['snapshot', 'silo-host-pool-starter-002-final-0', ''],
     ]);
   });
 });

@@ -62,8 +62,8 @@ interface StuckCandidate {
  * - rollout tenants marked running for `stuckGraceMs` whose job is missing: dispatched again;
  *   whose job failed in the queue: recorded as failed, so that the failure threshold sees it;
  *   and every RUNNING rollout is advanced, so that one never stalls with room to dispatch.
- * Then it compares every ACTIVE and SUSPENDED tenant with its tier profile and looks for
- * orphans ({@link FleetCheck}).
+ * Then it compares every ACTIVE and SUSPENDED tenant and every available shared host with its
+ * tier profile and looks for orphans ({@link FleetCheck}).
  * What cannot be read now (Redis or AWS away) is left for the next pass, and the pass records why.
  */
 export class Reconciler {
@@ -147,6 +147,7 @@ export class Reconciler {
         alarmsCheckedThrough: fleet ? fleet.alarmsCheckedThrough : alarmsCheckedAfter,
         ...(fleet && {
           driftChecked: fleet.checked,
+          hostsChecked: fleet.hostsChecked,
           driftRepaired: fleet.repaired,
           driftReported: fleet.reported,
           driftCritical: fleet.critical,
@@ -163,6 +164,7 @@ export class Reconciler {
         // The detail behind the pass's error: the API shows only its code.
         ...(error && { error }),
         ...(fleet && {
+          hostsChecked: fleet.hostsChecked,
           driftRepaired: fleet.repaired,
           driftReported: fleet.reported,
           driftCritical: fleet.critical,

@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { ReconcileFindingEntity, ReconcileOrphanEntity, ReconcilePassEntity } from '@silo/control-plane-db';
-import { DataSource, type EntityManager } from 'typeorm';
+import {
+  ReconcileFindingEntity,
+  ReconcileHostFindingEntity,
+  ReconcileOrphanEntity,
+  ReconcilePassEntity,
+} from '@silo/control-plane-db';
+import { DataSource, In, type EntityManager } from 'typeorm';
 import { writeOutboxJob } from '../jobs/outbox';
 import { RECONCILE_JOB } from '../jobs/provisioning-jobs';
 import type { SagaContext } from '../store/provisioning-store';
@@ -69,6 +74,32 @@ export class Reconciliation {
       .addOrderBy('f.field', 'ASC')
       .getRawAndEntities<{ slug: string }>();
     return rows.entities.map((f, i) => Object.assign(f, { slug: rows.raw[i].slug }));
+  }
+
+  /** Every open finding on a shared host with the host's name, critical first. */
+  async openHostFindings(): Promise<(ReconcileHostFindingEntity & { hostName: string })[]> {
+    const rows = await this.dataSource
+      .getRepository(ReconcileHostFindingEntity)
+      .createQueryBuilder('f')
+      .innerJoin('hosts', 'h', 'h.id = f.host_id')
+      .addSelect('h.name', 'host_name')
+      .orderBy('f.severity', 'ASC')
+      .addOrderBy('h.name', 'ASC')
+      .addOrderBy('f.field', 'ASC')
+      .getRawAndEntities<{ host_name: string }>();
+    return rows.entities.map((f, i) => Object.assign(f, { hostName: rows.raw[i].host_name }));
+  }
+
+  /** The open findings of these hosts, by host id, critical first. */
+  async findingsOfHosts(hostIds: readonly string[]): Promise<Map<string, ReconcileHostFindingEntity[]>> {
+    const byHost = new Map<string, ReconcileHostFindingEntity[]>();
+    if (!hostIds.length) return byHost;
+    const rows = await this.dataSource.getRepository(ReconcileHostFindingEntity).find({
+      where: { hostId: In([...hostIds]) },
+      order: { severity: 'ASC', field: 'ASC' },
+    });
+    for (const row of rows) byHost.set(row.hostId, [...(byHost.get(row.hostId) ?? []), row]);
+    return byHost;
   }
 
   /** The orphans the last pass found, by type and name. */
