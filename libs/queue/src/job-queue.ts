@@ -102,6 +102,21 @@ export class ProvisioningQueue implements OnApplicationShutdown {
     );
   }
 
+  /**
+   * Removes a failed job (attempts used up, or stalled too often), so that its deterministic id
+   * can be added again. Any other job is left alone.
+   */
+  async discardFailed(jobId: string, timeoutMs = 5000): Promise<void> {
+    await withTimeout(
+      (async () => {
+        const job = await this.queue.getJob(jobId);
+        if (job && (await job.getState()) === 'failed') await job.remove();
+      })(),
+      timeoutMs,
+      `Redis did not answer within ${timeoutMs} ms`,
+    );
+  }
+
   /** One job `name` every `everyMs`, however many processes call this (a BullMQ job scheduler). */
   async schedule(schedulerId: string, everyMs: number, name: string): Promise<void> {
     await this.queue.upsertJobScheduler(schedulerId, { every: everyMs }, { name, data: {} });

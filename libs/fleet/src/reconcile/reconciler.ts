@@ -16,6 +16,7 @@ import { advanceRollout, appendRolloutEvent, lockRollout, migrateJob } from '../
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 import { FleetCheck, type FleetAccess, type FleetCheckResult, type FleetSettings } from './fleet-check';
+import { LostHostJobs } from './lost-host-jobs';
 
 /** What the reconciler asks of the queue (libs/queue's ProvisioningQueue fits). */
 export interface ReconcileQueue {
@@ -23,6 +24,8 @@ export interface ReconcileQueue {
   jobFate(jobId: string): Promise<'live' | 'completed' | 'failed' | 'missing'>;
   /** Removes a completed job, so that its id can be added again. */
   discardCompleted(jobId: string): Promise<void>;
+  /** Removes a failed job, so that a shared host's job can be added again; without it a failed host job is only logged. */
+  discardFailed?(jobId: string): Promise<void>;
 }
 
 export interface ReconcileResult {
@@ -61,7 +64,9 @@ interface StuckCandidate {
  *   `tenant.redriven` event. A job BullMQ gave up on (`failed`) is reported, not revived;
  * - rollout tenants marked running for `stuckGraceMs` whose job is missing: dispatched again;
  *   whose job failed in the queue: recorded as failed, so that the failure threshold sees it;
- *   and every RUNNING rollout is advanced, so that one never stalls with room to dispatch.
+ *   and every RUNNING rollout is advanced, so that one never stalls with room to dispatch;
+ * - shared hosts creating, deleting or compensating a failed creation, unchanged for
+ *   `stuckGraceMs`, whose job is missing, completed or failed in the queue ({@link LostHostJobs}).
  * Then it compares every ACTIVE and SUSPENDED tenant and every available shared host with its
  * tier profile and looks for orphans ({@link FleetCheck}).
  * What cannot be read now (Redis or AWS away) is left for the next pass, and the pass records why.
@@ -111,6 +116,7 @@ export class Reconciler {
       }
       redriven += await this.redriveRollouts(ctx, problems);
       redriven += await this.redriveChanges(ctx, problems);
+      redriven += await this.redriveHosts(problems);
       await this.rotateDueCredentials(ctx, problems);
     } catch (error) {
       problems.push(message(error));
@@ -174,6 +180,11 @@ export class Reconciler {
       'reconcile pass done',
     );
     return { passId: pass.id, tenantsChecked: checked, redriven, fleet };
+  }
+
+  /** Shared hosts in a saga without a live job, queued again; see {@link LostHostJobs}. */
+  private redriveHosts(problems: string[]): Promise<number> {
+    return new LostHostJobs(this.dataSource, this.queue, this.settings.stuckGraceMs, this.log).run(problems);
   }
 
   /** Tenants in a saga whose record has not moved for the grace period. */
