@@ -542,13 +542,23 @@ async function alarms(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       state: string;
       threshold: number;
       updatedAt: string | null;
-      tenant: { slug: string; tier: string };
+      tenant: { slug: string; tier: string } | null;
+      host: { name: string; tier: string } | null;
+      hostTenants: { count: number } | null;
     }[];
   }>('GET', `/v1/alarms?${query.toString()}`);
   ctx.out.print(page, () =>
     table(
       ['TENANT', 'TIER', 'METRIC', 'STATE', 'THRESHOLD', 'SINCE'],
-      page.items.map((a) => [a.tenant.slug, a.tenant.tier, a.metric, a.state, a.threshold, a.updatedAt]),
+      page.items.map((a) => [
+        // A shared host's alarm concerns every tenant on it.
+        a.tenant?.slug ?? `host ${a.host?.name} (${a.hostTenants?.count ?? 0} tenants)`,
+        a.tenant?.tier ?? a.host?.tier,
+        a.metric,
+        a.state,
+        a.threshold,
+        a.updatedAt,
+      ]),
     ),
   );
   return EXIT.ok;

@@ -1,7 +1,10 @@
 import { SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { AwsClients, TenantAlarms, type AlarmView } from '@silo/aws';
-import { TenantEntity } from '@silo/control-plane-db';
+import { HostEntity, TenantEntity } from '@silo/control-plane-db';
 import {
+  hostName,
+  hostResourceNames,
+  hostTags,
   ProvisioningError,
   ProvisioningErrorCode,
   tenantResourceNames,
@@ -10,13 +13,13 @@ import {
 } from '@silo/core';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_TIER_PROFILES, tenantAlarmSpecs } from '@silo/fleet';
+import { DEFAULT_TIER_PROFILES, hostAlarmSpecs, tenantAlarmSpecs } from '@silo/fleet';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { eventually } from '../../../test/support/eventually';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
-import { fleetAlarmList } from '../src/alarms/alarms.responses';
+import { fleetAlarmList, HOST_TENANTS_LISTED } from '../src/alarms/alarms.responses';
 import { FleetAlarms } from '../src/alarms/fleet-alarms.service';
 import { tenantList } from '../src/tenants/tenant.responses';
 import { startApi, type ApiHarness } from './api-harness';
@@ -101,14 +104,15 @@ describe('GET /v1/alarms: every tenant’s alarms in one state', () => {
 
   it('lists the firing alarms of every tenant with tenant id, slug and tier, newest first; orphans left out', async () => {
     const page = fleetAlarmList.parse(await get('/v1/alarms?state=ALARM'));
-    expect(page.items.map((a) => [a.tenant.slug, a.metric, a.tenant.tier]).sort()).toEqual(
+    expect(page.items.map((a) => [a.tenant?.slug, a.metric, a.tenant?.tier]).sort()).toEqual(
       [
         [tenants.ent.slug, 'CPUUtilization', 'enterprise'],
         [tenants.ent.slug, 'FreeStorageSpace', 'enterprise'],
         [tenants.pro.slug, 'DatabaseConnections', 'pro'],
       ].sort(),
     );
-    expect(page.items.every((a) => a.state === 'ALARM' && a.tenant.id)).toBe(true);
+    expect(page.items.every((a) => a.state === 'ALARM' && a.of === 'tenant' && a.tenant?.id)).toBe(true);
+    expect(page.items.every((a) => a.host === null && a.hostTenants === null)).toBe(true);
     const times = page.items.map((a) => Date.parse(a.updatedAt!));
     expect(times).toEqual([...times].sort((x, y) => y - x));
     expect(page.nextCursor).toBeNull();
@@ -118,7 +122,7 @@ describe('GET /v1/alarms: every tenant’s alarms in one state', () => {
 
   it('filters by tier, pages with a cursor, and lists the other states', async () => {
     const pro = fleetAlarmList.parse(await get('/v1/alarms?state=ALARM&tier=pro,starter'));
-    expect(pro.items.map((a) => a.tenant.slug)).toEqual([tenants.pro.slug]);
+    expect(pro.items.map((a) => a.tenant?.slug)).toEqual([tenants.pro.slug]);
     const first = fleetAlarmList.parse(await get('/v1/alarms?limit=2'));
     expect(first.items).toHaveLength(2);
     const second = fleetAlarmList.parse(await get(`/v1/alarms?limit=2&cursor=${first.nextCursor}`));
@@ -127,8 +131,8 @@ describe('GET /v1/alarms: every tenant’s alarms in one state', () => {
     expect(new Set([...first.items, ...second.items].map((a) => a.name)).size).toBe(3);
     // (moto starts alarms OK; CloudWatch starts them INSUFFICIENT_DATA.)
     const quiet = fleetAlarmList.parse(await get('/v1/alarms?state=OK&limit=200'));
-    expect(quiet.items.filter((a) => a.tenant.slug === tenants.calm.slug)).toHaveLength(4);
-    expect(quiet.items.filter((a) => a.tenant.slug === tenants.ent.slug)).toHaveLength(2);
+    expect(quiet.items.filter((a) => a.tenant?.slug === tenants.calm.slug)).toHaveLength(4);
+    expect(quiet.items.filter((a) => a.tenant?.slug === tenants.ent.slug)).toHaveLength(2);
     expect(fleetAlarmList.parse(await get('/v1/alarms?state=INSUFFICIENT_DATA')).items).toEqual([]);
   });
 
@@ -159,6 +163,114 @@ describe('GET /v1/alarms: every tenant’s alarms in one state', () => {
     );
     const again = tenantList.parse(await get('/v1/tenants?limit=200'));
     expect(again.items.find((t) => t.id === tenants.calm.id)?.firingAlarms).toBe(0);
+  });
+
+  it('lists a shared host’s alarms naming the host and the tenants on it, filtered by the host’s tier; a deleted host’s are left out', async () => {
+    const hostsRepo = ds.getRepository(HostEntity);
+    const newHost = (ordinal: number, status: 'available' | 'deleted') => {
+      const name = hostName('pool', 'starter', ordinal);
+      return hostsRepo.save(
+        hostsRepo.create({
+          name,
+          placement: 'pool',
+          tier: 'starter',
+          ordinal,
+          status,
+          instanceIdentifier: hostResourceNames(prefix, name).instanceIdentifier,
+          endpointHost: '127.0.0.1',
+          endpointPort: 5432,
+          databaseName: 'app',
+          capacityTenants: 50,
+          connectionBudget: 100,
+          error: null,
+          emptySince: null,
+          deletedAt: status === 'deleted' ? new Date() : null,
+          schemaVersion: '0002',
+        }),
+      );
+    };
+    const host = await newHost(1, 'available');
+    const gone = await newHost(2, 'deleted');
+    const repo = ds.getRepository(TenantEntity);
+    const token = uniqueToken(2);
+    // More tenants than a host alarm lists, and a DELETED one that no longer counts.
+    const pooled = await repo.save(
+      Array.from({ length: HOST_TENANTS_LISTED + 1 }, (_, i) =>
+        repo.create({
+          slug: `pool-${token}-${String(i).padStart(2, '0')}`,
+          name: `pooled ${i}`,
+          tier: 'starter',
+          status: 'ACTIVE',
+          placement: 'pool',
+          hostId: host.id,
+        }),
+      ),
+    );
+    await repo.save(
+      repo.create({
+        slug: `pool-${token}-left`,
+        name: 'left',
+        tier: 'starter',
+        status: 'DELETED',
+        placement: 'pool',
+        hostId: host.id,
+      }),
+    );
+    const alarms = new TenantAlarms(aws);
+    for (const h of [host, gone]) {
+      const names = hostResourceNames(prefix, h.name);
+      for (const spec of hostAlarmSpecs(names, DEFAULT_TIER_PROFILES.starter, {
+        actions: [],
+        tags: hostTags(h, 'test'),
+      })) {
+        await alarms.put(spec);
+      }
+      await aws.cloudWatch.send(
+        new SetAlarmStateCommand({
+          AlarmName: names.alarmName('CPUUtilization'),
+          StateValue: 'ALARM',
+          StateReason: 'test',
+        }),
+      );
+    }
+    await api.app.get(FleetAlarms).refresh();
+
+    const page = fleetAlarmList.parse(await get('/v1/alarms?state=ALARM&limit=200'));
+    const onHosts = page.items.filter((a) => a.of === 'host');
+    expect(onHosts).toEqual([
+      expect.objectContaining({
+        name: hostResourceNames(prefix, host.name).alarmName('CPUUtilization'),
+        metric: 'CPUUtilization',
+        state: 'ALARM',
+        tenant: null,
+        host: { id: host.id, name: host.name, placement: 'pool', tier: 'starter' },
+        hostTenants: {
+          count: HOST_TENANTS_LISTED + 1,
+          items: pooled
+            .map((t) => ({ id: t.id, slug: t.slug, tier: 'starter' }))
+            .sort((a, b) => a.slug.localeCompare(b.slug))
+            .slice(0, HOST_TENANTS_LISTED),
+        },
+      }),
+    ]);
+    const starter = fleetAlarmList.parse(await get('/v1/alarms?state=ALARM&tier=starter'));
+    expect(starter.items.map((a) => a.host?.name ?? a.tenant?.slug)).toContain(host.name);
+    const enterprise = fleetAlarmList.parse(await get('/v1/alarms?state=ALARM&tier=enterprise'));
+    expect(enterprise.items.filter((a) => a.of === 'host')).toEqual([]);
+    const quiet = fleetAlarmList.parse(await get('/v1/alarms?state=OK&limit=200'));
+    expect(
+      quiet.items
+        .filter((a) => a.host?.id === host.id)
+        .map((a) => a.metric)
+        .sort(),
+    ).toEqual(['DatabaseConnections', 'FreeStorageSpace', 'FreeableMemory']);
+    // The tenant view says the same: a pooled tenant's alarms are its host's.
+    const own = (await get(`/v1/tenants/${pooled[0].id}/alarms`)) as {
+      of: string;
+      items: { state: string }[];
+    };
+    expect(own.of).toBe('host');
+    expect(own.items.filter((a) => a.state === 'ALARM')).toHaveLength(1);
   });
 });
 

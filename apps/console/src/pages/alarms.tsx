@@ -18,7 +18,7 @@ export function AlarmsPage({ session }: { session: Session }) {
           <table>
             <thead>
               <tr>
-                <th>Tenant</th>
+                <th>Tenant or host</th>
                 <th>Tier</th>
                 <th>Metric</th>
                 <th>Condition</th>
@@ -30,9 +30,13 @@ export function AlarmsPage({ session }: { session: Session }) {
               {page.items.map((a) => (
                 <tr key={a.name}>
                   <td>
-                    <a href={`#/tenants/${a.tenant.id}`}>{a.tenant.slug}</a>
+                    {a.tenant ? (
+                      <a href={`#/tenants/${a.tenant.id}`}>{a.tenant.slug}</a>
+                    ) : (
+                      <HostOf alarm={a} />
+                    )}
                   </td>
-                  <td>{a.tenant.tier}</td>
+                  <td>{a.tenant?.tier ?? a.host?.tier}</td>
                   <td>{a.metric}</td>
                   <td title={`${a.comparison} ${a.threshold}`}>{alarmCondition(a)}</td>
                   <td>{a.updatedAt ? new Date(a.updatedAt).toLocaleString() : '–'}</td>
@@ -44,5 +48,28 @@ export function AlarmsPage({ session }: { session: Session }) {
         )}
       </Loadable>
     </section>
+  );
+}
+
+/** A shared host's alarm: the host, and the tenants on it it concerns. */
+function HostOf({ alarm }: { alarm: FleetAlarms['items'][number] }) {
+  const tenants = alarm.hostTenants;
+  const more = tenants ? tenants.count - tenants.items.length : 0;
+  return (
+    <>
+      host {alarm.host?.name}
+      {tenants && tenants.count > 0 && (
+        <div className="muted">
+          {tenants.count} tenant{tenants.count === 1 ? '' : 's'}:{' '}
+          {tenants.items.map((t, i) => (
+            <span key={t.id}>
+              {i > 0 && ', '}
+              <a href={`#/tenants/${t.id}`}>{t.slug}</a>
+            </span>
+          ))}
+          {more > 0 && ` and ${more} more`}
+        </div>
+      )}
+    </>
   );
 }

@@ -12,7 +12,7 @@ import { FLEET_ALARMS_REFRESH_MS, FleetAlarms, newestFirst } from './fleet-alarm
 
 const DEFAULT_PAGE_SIZE = 50;
 
-/** The SRE's fleet view: every tenant's alarms in one state. */
+/** The SRE's fleet view: every tenant's and shared host's alarms in one state. */
 @Roles('ops', 'sre', 'admin')
 @ReadsLimited()
 @Controller('v1')
@@ -20,19 +20,23 @@ export class AlarmsController {
   constructor(private readonly fleet: FleetAlarms) {}
 
   @ApiOperation({
-    summary: 'Alarms of every tenant in one state, newest state change first',
+    summary: 'Alarms of every tenant and shared host in one state, newest state change first',
     description:
       `Served from memory: each API process reads every alarm under its prefix from CloudWatch in ` +
       `the background (DescribeAlarms by name prefix, in pages) every ${FLEET_ALARMS_REFRESH_MS / 1000} s, ` +
       'whatever the number of callers; a failed read keeps the last answer (see `readAt`). Only the ' +
-      'first read after the API starts is waited for.',
+      'first read after the API starts is waited for. A shared host’s alarm (`of: host`) names the ' +
+      'host and the tenants on it, whom it concerns.',
   })
   @ApiQueryFrom(listAlarmsQuery, {
     state: {
       description: 'The state (default ALARM).',
       schema: { type: 'string', enum: [...ALARM_STATES], default: 'ALARM' },
     },
-    tier: { description: 'Only alarms of tenants of these tiers (comma-separated).', ...TIER_FILTER_PARAM },
+    tier: {
+      description: 'Only alarms of tenants and hosts of these tiers (comma-separated).',
+      ...TIER_FILTER_PARAM,
+    },
     limit: {
       description: 'Page size.',
       schema: { type: 'integer', minimum: 1, maximum: 200, default: DEFAULT_PAGE_SIZE },
@@ -54,7 +58,7 @@ export class AlarmsController {
     const after = query.cursor;
     const matching = all.filter(
       (a) =>
-        (!query.tier || query.tier.includes(a.tenant.tier)) &&
+        (!query.tier || query.tier.includes(a.tenant?.tier ?? a.host!.tier)) &&
         (!after || newestFirst(a, { ...a, name: after.name, updatedAt: new Date(after.updatedAtMs) }) > 0),
     );
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
@@ -69,7 +73,10 @@ export class AlarmsController {
         state: a.state as AlarmState,
         stateReason: a.stateReason,
         updatedAt: a.updatedAt?.toISOString() ?? null,
+        of: a.of,
         tenant: a.tenant,
+        host: a.host,
+        hostTenants: a.hostTenants,
       })),
       nextCursor:
         matching.length > limit && last

@@ -1,24 +1,50 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { TenantAlarms, type AlarmState, type AlarmView } from '@silo/aws';
 import { TenantEntity } from '@silo/control-plane-db';
-import { ProvisioningError, ProvisioningErrorCode, withTimeout, type TierName } from '@silo/core';
+import {
+  ProvisioningError,
+  ProvisioningErrorCode,
+  withTimeout,
+  type SharedPlacement,
+  type TierName,
+} from '@silo/core';
 import { ALARM_METRICS, ProvisioningSettings } from '@silo/fleet';
 import { DataSource, In, Not } from 'typeorm';
+import { HOST_TENANTS_LISTED } from './alarms.responses';
 
 /** How often each API process reads the fleet's alarms from CloudWatch, whatever the number of readers. */
 export const FLEET_ALARMS_REFRESH_MS = 15_000;
 /** A refresh that takes longer is abandoned, so that a hung CloudWatch call cannot stop the refreshes. */
 export const FLEET_ALARMS_REFRESH_TIMEOUT_MS = 30_000;
 
-export interface FleetAlarm extends AlarmView {
-  tenant: { id: string; slug: string; tier: TierName };
+/** A tenant as the fleet alarm view names it. */
+export interface AlarmTenant {
+  id: string;
+  slug: string;
+  tier: TierName;
 }
+
+/**
+ * An alarm of the fleet view: a tenant instance's (`of: 'tenant'`), or a shared host's (`of:
+ * 'host'`), which concerns every tenant placed on the host.
+ */
+export type FleetAlarm = AlarmView &
+  (
+    | { of: 'tenant'; tenant: AlarmTenant; host: null; hostTenants: null }
+    | {
+        of: 'host';
+        tenant: null;
+        host: { id: string; name: string; placement: SharedPlacement; tier: TierName };
+        /** The tenants on the host that are not DELETED: how many, and the first {@link HOST_TENANTS_LISTED} by slug. */
+        hostTenants: { count: number; items: AlarmTenant[] };
+      }
+  );
 
 /** One good read of every alarm under the prefix. */
 export interface FleetAlarmsSnapshot {
   /** When CloudWatch was read (the refresh started). */
   readAt: Date;
-  /** Alarms of tenants that are not DELETED, newest state change first. */
+  /** Alarms of tenants that are not DELETED and of hosts that are not deleted, newest state change first. */
   fleet: FleetAlarm[];
   /** Every alarm under the prefix, in any state, by the slug its name gives. */
   bySlug: ReadonlyMap<string, readonly AlarmView[]>;
@@ -27,14 +53,14 @@ export interface FleetAlarmsSnapshot {
 }
 
 /**
- * The alarms of every tenant, read from CloudWatch in the background (DescribeAlarms by name
+ * The alarms of every tenant and shared host, read from CloudWatch in the background (DescribeAlarms by name
  * prefix, in pages of 100) every {@link FLEET_ALARMS_REFRESH_MS} with one refresh in flight, and
  * served to every reader from memory: dashboards refreshing every few seconds, tenant pages and
  * tenant lists cost CloudWatch nothing beyond the refresh. A failed refresh is logged and the
  * last good answer kept, with its `readAt`. Until the first refresh succeeds, {@link current}
  * answers nothing (tenant reads show the firing count as unknown) and {@link snapshot} waits for
- * the first refresh in flight. Alarms whose name matches no tenant (orphans, which the
- * reconciler lists) are left out of the fleet view.
+ * the first refresh in flight. Alarms whose name matches no tenant and no host that is not
+ * deleted (orphans, which the reconciler lists) are left out of the fleet view.
  */
 @Injectable()
 export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -77,7 +103,7 @@ export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdow
     );
   }
 
-  /** Alarms of every tenant in `state`, newest state change first. */
+  /** Alarms of every tenant and shared host in `state`, newest state change first. */
   async inState(state: AlarmState): Promise<{ readAt: Date; items: FleetAlarm[] }> {
     const snapshot = await this.snapshot();
     return { readAt: snapshot.readAt, items: snapshot.fleet.filter((a) => a.state === state) };
@@ -146,6 +172,48 @@ export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdow
       });
   }
 
+  /**
+   * The alarms of shared hosts (`<prefix>-host-<name>-<metric>`, filed under `host-<name>`) that
+   * are not deleted, each with the host and the tenants on it: two queries, whatever the number
+   * of hosts and tenants.
+   */
+  private async hostAlarms(bySlug: ReadonlyMap<string, readonly AlarmView[]>): Promise<FleetAlarm[]> {
+    const names = [...bySlug.keys()].filter((s) => s.startsWith('host-')).map((s) => s.slice('host-'.length));
+    if (!names.length) return [];
+    const hosts = await this.dataSource.query<
+      { id: string; name: string; placement: SharedPlacement; tier: TierName }[]
+    >(`SELECT id, name, placement, tier FROM hosts WHERE status <> 'deleted' AND name = ANY($1::text[])`, [
+      names,
+    ]);
+    if (!hosts.length) return [];
+    const placed = await this.dataSource.query<
+      { host_id: string; id: string; slug: string; tier: TierName; total: number }[]
+    >(
+      `SELECT host_id, id, slug, tier, total FROM (
+         SELECT t.host_id, t.id, t.slug, t.tier,
+                row_number() OVER (PARTITION BY t.host_id ORDER BY t.slug) AS n,
+                count(*) OVER (PARTITION BY t.host_id)::int AS total
+           FROM tenants t WHERE t.status <> 'DELETED' AND t.host_id = ANY($1::uuid[])) p
+        WHERE n <= $2 ORDER BY host_id, slug`,
+      [hosts.map((h) => h.id), HOST_TENANTS_LISTED],
+    );
+    const onHost = new Map<string, { count: number; items: AlarmTenant[] }>();
+    for (const t of placed) {
+      const entry = onHost.get(t.host_id) ?? { count: t.total, items: [] };
+      entry.items.push({ id: t.id, slug: t.slug, tier: t.tier });
+      onHost.set(t.host_id, entry);
+    }
+    return hosts.flatMap((h) =>
+      (bySlug.get(`host-${h.name}`) ?? []).map((alarm) => ({
+        ...alarm,
+        of: 'host' as const,
+        tenant: null,
+        host: { id: h.id, name: h.name, placement: h.placement, tier: h.tier },
+        hostTenants: onHost.get(h.id) ?? { count: 0, items: [] },
+      })),
+    );
+  }
+
   private async read(signal: AbortSignal): Promise<FleetAlarmsSnapshot> {
     const readAt = new Date();
     const prefix = this.settings.prefix;
@@ -164,15 +232,20 @@ export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdow
       select: { id: true, slug: true, tier: true },
       where: { slug: In([...bySlug.keys()]), status: Not('DELETED') },
     });
-    const fleet = tenants.flatMap((t) =>
+    const fleet: FleetAlarm[] = tenants.flatMap((t) =>
       (bySlug.get(t.slug) ?? []).map((alarm) => ({
         ...alarm,
+        of: 'tenant' as const,
         tenant: { id: t.id, slug: t.slug, tier: t.tier },
+        host: null,
+        hostTenants: null,
       })),
     );
+    fleet.push(...(await this.hostAlarms(bySlug)));
     const firing = new Map<string, number>();
     for (const alarm of fleet) {
-      if (alarm.state === 'ALARM') firing.set(alarm.tenant.id, (firing.get(alarm.tenant.id) ?? 0) + 1);
+      if (alarm.of === 'tenant' && alarm.state === 'ALARM')
+        firing.set(alarm.tenant.id, (firing.get(alarm.tenant.id) ?? 0) + 1);
     }
     // A schema or pool tenant's alarms are its host's (`<prefix>-host-<name>-<metric>`): each
     // tenant on a host with firing alarms counts them as its own.
