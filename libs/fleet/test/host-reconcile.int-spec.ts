@@ -29,6 +29,8 @@ import {
   placementRequestOf,
   PROVISIONING_JOB_NAMES,
   RECONCILER_FLEET,
+  ROTATE_HOST_CREDENTIALS_JOB,
+  rotateHostJobId,
   Reconciler,
   TenantOnboarding,
   type SharedTierProfile,
@@ -317,5 +319,59 @@ describe('LostHostJobs: a shared host whose job failed in the queue', () => {
     expect(await ds.query(`SELECT job_id FROM outbox WHERE job_id = $1`, [jobId])).toEqual([
       { job_id: jobId },
     ]);
+  });
+
+  it('queues again the job of a pool-login rotation left RUNNING without one, once, and leaves a rotation that moved', async () => {
+    const name = hostName('pool', 'starter', 1);
+    const [{ id: poolHost }] = await ds.query<{ id: string }[]>(
+      `INSERT INTO hosts (name, placement, tier, ordinal, status, instance_identifier, database_name,
+                          endpoint_host, endpoint_port, capacity_tenants, connection_budget, created_at, updated_at)
+       VALUES ($1, 'pool', 'starter', 1, 'available', $2, 'app', 'h.internal', 5432, 1000, 200,
+               now() - interval '1 day', now() - interval '1 day')
+       RETURNING id`,
+      [name, hostResourceNames('silo', name).instanceIdentifier],
+    );
+    await ds.query(
+      `INSERT INTO host_rotations (host_id, run, status, requested_by, correlation_id, created_at, updated_at)
+       VALUES ($1, 1, 'SUCCEEDED', 'ops', 'c-1', now() - interval '1 day', now() - interval '1 day'),
+              ($1, 2, 'RUNNING', 'ops', 'c-2', now() - interval '1 hour', now() - interval '1 hour')`,
+      [poolHost],
+    );
+    // Its last step moved within the grace period: the rotation is alive, nothing to do.
+    await ds.query(
+      `INSERT INTO host_steps (host_id, saga, step, position, status, attempts, updated_at)
+       VALUES ($1, 'rotate', 'app:create-pending', 0, 'done', 1, now())`,
+      [poolHost],
+    );
+    const missing = {
+      jobFate: () => Promise.resolve('missing' as const),
+      discardCompleted: () => Promise.resolve(),
+    };
+    const quiet = capturingLog();
+    // (The schema host above still has its create job in the outbox: it is left to the relay.)
+    expect(await new LostHostJobs(ds, missing, 60_000, quiet.log).run([])).toBe(0);
+
+    await ds.query(`UPDATE host_steps SET updated_at = now() - interval '1 hour' WHERE host_id = $1`, [
+      poolHost,
+    ]);
+    const { lines, log } = capturingLog();
+    expect(await new LostHostJobs(ds, missing, 60_000, log).run([])).toBe(1);
+    const jobId = rotateHostJobId(poolHost, 2);
+    expect(
+      lines.find((l) => l.message === 'host pool-login rotation had no live job; re-driven')?.fields,
+    ).toEqual({
+      hostId: poolHost,
+      host: 'pool-starter-001',
+      run: 2,
+      jobId,
+      found: 'missing',
+    });
+    expect(
+      await ds.query(`SELECT job_name, job_id, payload FROM outbox WHERE job_name = $1`, [
+        ROTATE_HOST_CREDENTIALS_JOB,
+      ]),
+    ).toEqual([{ job_name: ROTATE_HOST_CREDENTIALS_JOB, job_id: jobId, payload: { hostId: poolHost } }]);
+    // Queued in the outbox now: the next pass leaves it to the relay.
+    expect(await new LostHostJobs(ds, missing, 60_000, log).run([])).toBe(0);
   });
 });
