@@ -1,7 +1,7 @@
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AwsClients, TenantSecrets } from '@silo/aws';
@@ -9,7 +9,6 @@ import type { SiloConfig } from '@silo/config';
 import { HostEntity, HostRotationEntity, TenantEntity } from '@silo/control-plane-db';
 import { hostResourceNames, ProvisioningError, ProvisioningErrorCode } from '@silo/core';
 import {
-  DEFAULT_TIER_PROFILES,
   HOST_ROTATION_STEPS,
   HostRotations,
   HostRotationSaga,
@@ -34,6 +33,7 @@ import pino from 'pino';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../provisioning-worker/src/worker.module';
+import { builtInTierProfilesFile } from '../../../test/support/built-in-tier-profiles';
 import { eventually } from '../../../test/support/eventually';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
 import { storedPasswordIs } from '../../../test/support/stored-password';
@@ -62,24 +62,6 @@ interface Secret {
 /** A simulated crash: thrown where a step would be recorded done, after its work. */
 class Crash extends Error {}
 
-/** starter pooled (ten tenants a host), pro a schema each, enterprise an instance. */
-function tierProfilesFile(dir: string): string {
-  const strip = <T extends { tier: string }>({ tier: _tier, ...rest }: T) => rest;
-  const { starter, pro, enterprise } = DEFAULT_TIER_PROFILES;
-  const file = join(dir, 'tiers.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      tiers: {
-        starter: { ...strip(starter), capacity: { tenantsPerHost: 10, connectionBudget: 100 } },
-        pro: { ...strip(pro), capacity: { tenantsPerHost: 10, connectionBudget: 100 } },
-        enterprise: strip(enterprise),
-      },
-    }),
-  );
-  return file;
-}
-
 describe('rotation of a pool host’s pool login (POST /v1/hosts/{id}/rotate-credentials)', () => {
   let database: { name: string; url: string };
   let profilesDir: string;
@@ -96,7 +78,13 @@ describe('rotation of a pool host’s pool login (POST /v1/hosts/{id}/rotate-cre
     config = testConfig({
       DATABASE_URL: database.url,
       SILO_RESOURCE_PREFIX: prefix,
-      SILO_TIER_PROFILES_FILE: tierProfilesFile(profilesDir),
+      SILO_TIER_PROFILES_FILE: builtInTierProfilesFile(
+        {
+          starter: { tenantsPerHost: 10, connectionBudget: 100 },
+          pro: { tenantsPerHost: 10, connectionBudget: 100 },
+        },
+        profilesDir,
+      ),
       ...fastLocalSagaEnvironment(),
       ALARM_ACTIONS: 'none',
       RECONCILE_INTERVAL_SECONDS: '3600',

@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   DeleteAlarmsCommand,
   DescribeAlarmsCommand,
@@ -34,6 +31,7 @@ import { ProvisioningQueue } from '@silo/queue';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../provisioning-worker/src/worker.module';
+import { builtInTierProfilesFile } from '../../../test/support/built-in-tier-profiles';
 import { eventually } from '../../../test/support/eventually';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
@@ -48,18 +46,6 @@ jest.setTimeout(180_000);
 const prefix = `rh${uniqueToken(3)}`;
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:silo-host-drift-test-alarms';
 const CTX = { actor: 'ops-test', correlationId: 'host-drift-it' };
-
-/** The built-in placements: starter pooled on hosts sized by its profile, pro a schema each. */
-function sharedTierProfilesFile(): string {
-  const strip = <T extends { tier: string }>({ tier: _tier, ...rest }: T) => rest;
-  const { starter, pro, enterprise } = DEFAULT_TIER_PROFILES;
-  const file = join(mkdtempSync(join(tmpdir(), 'silo-host-drift-')), 'tiers.json');
-  writeFileSync(
-    file,
-    JSON.stringify({ tiers: { starter: strip(starter), pro: strip(pro), enterprise: strip(enterprise) } }),
-  );
-  return file;
-}
 
 describe('the reconciler on shared hosts: drift repaired or reported, orphans of deleted hosts deleted on request', () => {
   let database: { name: string; url: string };
@@ -79,7 +65,7 @@ describe('the reconciler on shared hosts: drift repaired or reported, orphans of
     const config = testConfig({
       DATABASE_URL: database.url,
       SILO_RESOURCE_PREFIX: prefix,
-      SILO_TIER_PROFILES_FILE: sharedTierProfilesFile(),
+      SILO_TIER_PROFILES_FILE: builtInTierProfilesFile(),
       ...fastLocalSagaEnvironment(),
       ALARM_SNS_TOPIC_ARN: TOPIC,
       RECONCILE_INTERVAL_SECONDS: '3600',

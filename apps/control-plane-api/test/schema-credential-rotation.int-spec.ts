@@ -1,7 +1,7 @@
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AwsClients } from '@silo/aws';
@@ -10,7 +10,6 @@ import { HostEntity, TenantChangeEntity, TenantEntity } from '@silo/control-plan
 import { hostResourceNames, tenantResourceNames, type TierName } from '@silo/core';
 import {
   ChangeStore,
-  DEFAULT_TIER_PROFILES,
   RECONCILER_FLEET,
   Reconciler,
   RotationSaga,
@@ -26,6 +25,7 @@ import pino from 'pino';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../provisioning-worker/src/worker.module';
+import { builtInTierProfilesFile } from '../../../test/support/built-in-tier-profiles';
 import { eventually } from '../../../test/support/eventually';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
 import { storedPasswordIs } from '../../../test/support/stored-password';
@@ -52,24 +52,6 @@ interface Secret {
 /** A simulated crash: thrown where a step would be recorded done, after its work. */
 class Crash extends Error {}
 
-/** pro a schema each (two tenants a host), starter pooled, enterprise an instance of its own. */
-function tierProfilesFile(dir: string): string {
-  const strip = <T extends { tier: string }>({ tier: _tier, ...rest }: T) => rest;
-  const { starter, pro, enterprise } = DEFAULT_TIER_PROFILES;
-  const file = join(dir, 'tiers.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      tiers: {
-        starter: { ...strip(starter), capacity: { tenantsPerHost: 10, connectionBudget: 100 } },
-        pro: { ...strip(pro), capacity: { tenantsPerHost: 2, connectionBudget: 100 } },
-        enterprise: strip(enterprise),
-      },
-    }),
-  );
-  return file;
-}
-
 describe('credential rotation of a schema tenant on its shared host', () => {
   let database: { name: string; url: string };
   let profilesDir: string;
@@ -85,7 +67,13 @@ describe('credential rotation of a schema tenant on its shared host', () => {
     config = testConfig({
       DATABASE_URL: database.url,
       SILO_RESOURCE_PREFIX: prefix,
-      SILO_TIER_PROFILES_FILE: tierProfilesFile(profilesDir),
+      SILO_TIER_PROFILES_FILE: builtInTierProfilesFile(
+        {
+          starter: { tenantsPerHost: 10, connectionBudget: 100 },
+          pro: { tenantsPerHost: 2, connectionBudget: 100 },
+        },
+        profilesDir,
+      ),
       ...fastLocalSagaEnvironment(),
       ALARM_ACTIONS: 'none',
       RECONCILE_INTERVAL_SECONDS: '3600',

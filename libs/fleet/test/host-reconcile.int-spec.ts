@@ -1,11 +1,9 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import IORedis from 'ioredis';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../../apps/provisioning-worker/src/worker.module';
+import { builtInTierProfilesFile } from '../../../test/support/built-in-tier-profiles';
 import { eventually } from '../../../test/support/eventually';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
 import {
@@ -49,18 +47,6 @@ function capturingLog() {
   return { lines, log: { info: push, warn: push, error: push } };
 }
 
-/** Starter pooled and pro a schema each, as the built-in profiles have them, enterprise on an instance. */
-function sharedTierProfilesFile(): string {
-  const strip = <T extends { tier: string }>({ tier: _tier, ...rest }: T) => rest;
-  const { starter, pro, enterprise } = DEFAULT_TIER_PROFILES;
-  const file = join(mkdtempSync(join(tmpdir(), 'silo-host-reconcile-')), 'tiers.json');
-  writeFileSync(
-    file,
-    JSON.stringify({ tiers: { starter: strip(starter), pro: strip(pro), enterprise: strip(enterprise) } }),
-  );
-  return file;
-}
-
 async function deleteKeysUnder(queuePrefix: string): Promise<number> {
   const redis = new IORedis(testServices.redisUrl);
   try {
@@ -86,7 +72,7 @@ describe('the reconciler re-drives shared hosts whose jobs were lost with Redis'
       DATABASE_URL: database.url,
       QUEUE_PREFIX: queuePrefix,
       SILO_RESOURCE_PREFIX: prefix,
-      SILO_TIER_PROFILES_FILE: sharedTierProfilesFile(),
+      SILO_TIER_PROFILES_FILE: builtInTierProfilesFile(),
       ...fastLocalSagaEnvironment(),
       RECONCILE_INTERVAL_SECONDS: '3600',
     });

@@ -2,12 +2,10 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../../apps/provisioning-worker/src/worker.module';
+import { builtInTierProfilesFile } from '../../../test/support/built-in-tier-profiles';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
 import {
   availableHost as sharedHost,
@@ -19,35 +17,13 @@ import { testServices } from '../../../test/support/test-services';
 import { AwsClients } from '../../aws/src';
 import { ProvisioningStepEntity, TenantEntity } from '../../control-plane-db/src';
 import { hostName, hostResourceNames, tenantResourceNames, type SharedPlacement } from '../../core/src';
-import { DEFAULT_TIER_PROFILES, TenantOnboarding } from '../src';
+import { TenantOnboarding } from '../src';
 
 jest.setTimeout(180_000);
 
 const prefix = `pl${uniqueToken(3)}`;
 const CTX = { actor: 'ops-test', correlationId: 'placements-1' };
 const server = new URL(testServices.postgresAdminUrl);
-
-/**
- * Tier profiles of this file's own (not the test environment's all-instance ones): starter
- * pooled and pro a schema each, two tenants per host so that a third tenant lands on a second
- * host; enterprise on its own instance.
- */
-function sharedTierProfilesFile(): string {
-  const strip = <T extends { tier: string }>({ tier: _tier, ...rest }: T) => rest;
-  const { starter, pro, enterprise } = DEFAULT_TIER_PROFILES;
-  const file = join(mkdtempSync(join(tmpdir(), 'silo-placements-')), 'tiers.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      tiers: {
-        starter: { ...strip(starter), capacity: { tenantsPerHost: 2, connectionBudget: 100 } },
-        pro: { ...strip(pro), capacity: { tenantsPerHost: 2, connectionBudget: 100 } },
-        enterprise: strip(enterprise),
-      },
-    }),
-  );
-  return file;
-}
 
 describe('schema and pool tenants on shared hosts, against moto, PostgreSQL and Redis', () => {
   let database: { name: string; url: string };
@@ -63,7 +39,10 @@ describe('schema and pool tenants on shared hosts, against moto, PostgreSQL and 
     const config = testConfig({
       DATABASE_URL: database.url,
       SILO_RESOURCE_PREFIX: prefix,
-      SILO_TIER_PROFILES_FILE: sharedTierProfilesFile(),
+      SILO_TIER_PROFILES_FILE: builtInTierProfilesFile({
+        starter: { tenantsPerHost: 2, connectionBudget: 100 },
+        pro: { tenantsPerHost: 2, connectionBudget: 100 },
+      }),
       ...fastLocalSagaEnvironment(),
       WORKER_CONCURRENCY: '4',
     });

@@ -1,10 +1,9 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../../apps/provisioning-worker/src/worker.module';
+import { builtInTierProfilesFile } from '../../../test/support/built-in-tier-profiles';
 import { eventually } from '../../../test/support/eventually';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
@@ -15,7 +14,6 @@ import { tenantResourceNames } from '../../core/src';
 import { readTenantLedger } from '../../tenant-schema/src';
 import { withAdmin } from '../../tenant-schema/test/tenant-db-fixtures';
 import {
-  DEFAULT_TIER_PROFILES,
   ProvisioningSettings,
   RECONCILE_JOB,
   SchemaRollouts,
@@ -31,22 +29,9 @@ const MIGRATIONS = resolve(__dirname, '../../../test/fixtures/tenant-migrations'
 const prefix = `rp${uniqueToken(3)}`;
 const CTX = { actor: 'ops-test', correlationId: 'rollout-placements-1' };
 
-/** Starter pooled (3 per host), pro a schema each (2 per host), enterprise on its own instance. */
-function tierProfilesFile(): string {
-  const strip = <T extends { tier: string }>({ tier: _tier, ...rest }: T) => rest;
-  const { starter, pro, enterprise } = DEFAULT_TIER_PROFILES;
-  const file = join(mkdtempSync(join(tmpdir(), 'silo-rollout-placements-')), 'tiers.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      tiers: {
-        starter: { ...strip(starter), capacity: { tenantsPerHost: 3, connectionBudget: 100 } },
-        pro: { ...strip(pro), capacity: { tenantsPerHost: 2, connectionBudget: 100 } },
-        enterprise: strip(enterprise),
-      },
-    }),
-  );
-  return file;
+/** A worker process's Nest application on `config`. */
+async function workerOn(config: ReturnType<typeof testConfig>): Promise<INestApplicationContext> {
+  return (await Test.createTestingModule({ imports: [WorkerModule.register(config)] }).compile()).init();
 }
 
 /**
@@ -60,7 +45,10 @@ describe('schema rollouts across placements, against moto, PostgreSQL and Redis'
   let aws: AwsClients;
   let app: INestApplicationContext | undefined;
   let ds: DataSource;
-  const tierFile = tierProfilesFile();
+  const tierFile = builtInTierProfilesFile({
+    starter: { tenantsPerHost: 3, connectionBudget: 100 },
+    pro: { tenantsPerHost: 2, connectionBudget: 100 },
+  });
   const pools: AvailableHost[] = [];
   let schemaHost: AvailableHost;
   const tenants: Record<'starter' | 'pro' | 'enterprise', TenantEntity[]> = {
@@ -80,9 +68,7 @@ describe('schema rollouts across placements, against moto, PostgreSQL and Redis'
       ...fastLocalSagaEnvironment(),
       WORKER_CONCURRENCY: '4',
     });
-    app = await (
-      await Test.createTestingModule({ imports: [WorkerModule.register(config)] }).compile()
-    ).init();
+    app = await workerOn(config);
     ds = app.get(DataSource);
     return app;
   }
@@ -340,7 +326,10 @@ describe('a rollout whose pool and schema jobs were lost, re-driven by the recon
   let aws: AwsClients;
   let app: INestApplicationContext | undefined;
   let ds: DataSource;
-  const tierFile = tierProfilesFile();
+  const tierFile = builtInTierProfilesFile({
+    starter: { tenantsPerHost: 3, connectionBudget: 100 },
+    pro: { tenantsPerHost: 2, connectionBudget: 100 },
+  });
   const made: TenantEntity[] = [];
 
   function environment(migrationsDir?: string): Record<string, string> {
@@ -357,9 +346,7 @@ describe('a rollout whose pool and schema jobs were lost, re-driven by the recon
   async function startWorker(migrationsDir?: string): Promise<INestApplicationContext> {
     await app?.close();
     const config = testConfig(environment(migrationsDir));
-    app = await (
-      await Test.createTestingModule({ imports: [WorkerModule.register(config)] }).compile()
-    ).init();
+    app = await workerOn(config);
     ds = app.get(DataSource);
     return app;
   }
