@@ -34,6 +34,7 @@ describe('tenant read routes', () => {
           name: 'Read Corp',
           placement: 'instance',
           host: null,
+          schemaVersion: null,
           tier: 'pro',
           status: 'PENDING',
           createdAt: expect.any(String),
