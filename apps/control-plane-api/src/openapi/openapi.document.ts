@@ -196,7 +196,8 @@ function applyHttpLayer(document: OpenAPIObject): void {
 /**
  * OpenAPI links from each create (`POST /v1/tenants`, `POST /v1/schema-rollouts`) to every
  * operation on the resource it made, by its `id` (and, for a tenant's DELETE, its slug as
- * `confirm`), so that clients and stateful test tools can follow a resource from birth.
+ * `confirm`), so that clients and stateful test tools can follow a resource from birth; and from
+ * the host list (`GET /v1/hosts`) to every operation on a host, by the first item's `id`.
  */
 function addLinks(document: OpenAPIObject): void {
   for (const collection of ['/v1/tenants', '/v1/schema-rollouts']) {
@@ -223,6 +224,27 @@ function addLinks(document: OpenAPIObject): void {
       }
     }
     created.links = links;
+  }
+  // Hosts are made by the worker, never by a request: their links start from the list.
+  const listed = document.paths['/v1/hosts']?.get?.responses[200] as ResponseObject | undefined;
+  if (listed) {
+    const links: Record<
+      string,
+      { operationId: string; parameters: Record<string, string>; description: string }
+    > = {};
+    for (const [path, item] of Object.entries(document.paths)) {
+      if (!/^\/v1\/hosts\/\{id\}/.test(path)) continue;
+      for (const method of METHODS) {
+        const op = item[method];
+        if (!op?.operationId) continue;
+        links[op.operationId] = {
+          operationId: op.operationId,
+          parameters: { id: '$response.body#/items/0/id' },
+          description: `${method.toUpperCase()} ${path} of the first host listed.`,
+        };
+      }
+    }
+    listed.links = links;
   }
 }
 
