@@ -6,6 +6,9 @@
 set -euo pipefail
 
 SCHEMATHESIS_VERSION="4.32.5"
+# Its property-based engine, pinned too: a newer hypothesis changes what a seeded run generates.
+HYPOTHESIS_VERSION="6.170.27"
+pins="schemathesis==$SCHEMATHESIS_VERSION hypothesis==$HYPOTHESIS_VERSION"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${SILO_SCHEMATHESIS_VENV:-$root/.cache/schemathesis-venv}"
 python="${PYTHON:-python3}"
@@ -15,19 +18,20 @@ die() { log "$*"; exit 1; }
 
 install() {
   local stamp="$venv/.silo-schemathesis-version"
-  if [[ -x "$venv/bin/schemathesis" && -f "$stamp" && "$(cat "$stamp")" == "$SCHEMATHESIS_VERSION" ]]; then
+  if [[ -x "$venv/bin/schemathesis" && -f "$stamp" && "$(cat "$stamp")" == "$pins" ]]; then
     return 0
   fi
   command -v "$python" >/dev/null || die "$python not found: install Python 3.9+ with venv (Debian: apt-get install python3-venv)"
-  log "installing schemathesis==$SCHEMATHESIS_VERSION into $venv"
+  log "installing $pins into $venv"
   rm -rf "$venv"
   mkdir -p "$(dirname "$venv")"
   "$python" -m venv "$venv" || die "could not create a virtualenv with $python (Debian: apt-get install python3-venv)"
-  if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q "schemathesis==$SCHEMATHESIS_VERSION" >"$venv.pip.log" 2>&1; then
+  # shellcheck disable=SC2086 # $pins is two requirement words
+  if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q $pins >"$venv.pip.log" 2>&1; then
     tail -20 "$venv.pip.log" >&2
-    die "pip install schemathesis==$SCHEMATHESIS_VERSION failed (log: $venv.pip.log)"
+    die "pip install $pins failed (log: $venv.pip.log)"
   fi
-  echo "$SCHEMATHESIS_VERSION" >"$stamp"
+  echo "$pins" >"$stamp"
 }
 
 case "${1:-}" in
