@@ -432,7 +432,7 @@ describe('provisioning worker policy', () => {
       },
     });
     const adapter = readFileSync(join(root, 'libs/aws/src/tenant-exports.adapter.ts'), 'utf8');
-    expect(adapter).toContain("return `${prefix}/exports/${slug}/${utcStamp(at)}.${EXTENSIONS[kind]}`;");
+    expect(adapter).toContain('return `${prefix}/exports/${slug}/${utcStamp(at)}.${EXTENSIONS[kind]}`;');
   });
 
   it('uses the tenant key through S3 for exports only', () => {
