@@ -24,7 +24,8 @@ import type { SagaContext, SagaLog } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 import type { TierProfiles } from '../tiers';
 import { alarmDrift, findingScope, instanceDrift, secretDrift, type Finding, type Repair } from './drift';
-import { applyRepair, HostFleetCheck, repairOrder } from './host-fleet-check';
+import { HostFleetCheck } from './host-fleet-check';
+import { repairUnderLock, type RepairOutcome } from './repairs';
 import {
   findOrphans,
   orphanedBy,
@@ -271,57 +272,30 @@ export class FleetCheck {
    * tagged `managed-by=silo`), after checking it is still ACTIVE or SUSPENDED. Instance settings
    * wait for the instance to be `available`; a repair that fails is tried again next pass.
    */
-  private async repair(
+  private repair(
     tenant: TenantRow,
     instance: FleetInstance | undefined,
     repairs: Repair[],
-  ): Promise<{ repaired: Set<string>; errors: Map<string, string> }> {
-    const repaired = new Set<string>();
-    const errors = new Map<string, string>();
-    if (!repairs.length) return { repaired, errors };
-    const key = `silo:tenant:${tenant.id}`;
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [
-        key,
-      ])) as { locked: boolean }[];
-      if (!locked) {
-        for (const r of repairs) for (const f of r.fields) errors.set(f, 'tenant busy in a saga; next pass');
-        return { repaired, errors };
-      }
-      try {
+  ): Promise<RepairOutcome> {
+    return repairUnderLock({
+      dataSource: this.dataSource,
+      aws: this.aws,
+      lockKey: `silo:tenant:${tenant.id}`,
+      busy: 'tenant busy in a saga; next pass',
+      unchanged: async (runner) => {
         const [still] = (await runner.query('SELECT status FROM tenants WHERE id = $1', [tenant.id])) as {
           status: TenantStatus;
         }[];
-        if (!still || !LIVE.has(still.status)) {
-          for (const r of repairs)
-            for (const f of r.fields) errors.set(f, `tenant is now ${still?.status ?? 'gone'}`);
-          return { repaired, errors };
-        }
-        for (const r of [...repairs].sort((a, b) => repairOrder(a) - repairOrder(b))) {
-          try {
-            if (r.kind === 'instance-protection' && instance?.status !== 'available') {
-              throw new Error(`instance is ${instance?.status ?? 'gone'}; repaired once it is available`);
-            }
-            await applyRepair(this.aws, r);
-            for (const f of r.fields) repaired.add(f);
-          } catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            this.log.warn(
-              { tenantId: tenant.id, repair: r.kind, fields: r.fields, err: message },
-              'repair failed; next pass tries again',
-            );
-            for (const f of r.fields) errors.set(f, message);
-          }
-        }
-      } finally {
-        await runner.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
-      }
-    } finally {
-      await runner.release();
-    }
-    return { repaired, errors };
+        return still && LIVE.has(still.status) ? null : `tenant is now ${still?.status ?? 'gone'}`;
+      },
+      instance,
+      repairs,
+      failed: (r, message) =>
+        this.log.warn(
+          { tenantId: tenant.id, repair: r.kind, fields: r.fields, err: message },
+          'repair failed; next pass tries again',
+        ),
+    });
   }
 
   /**
@@ -334,7 +308,7 @@ export class FleetCheck {
     findings: Finding[],
     open: Map<string, ReconcileFindingEntity>,
     stale: ReconcileFindingEntity[],
-    outcome: { repaired: Set<string>; errors: Map<string, string> },
+    outcome: RepairOutcome,
     ctx: SagaContext,
   ): Promise<void> {
     await this.dataSource.transaction(async (em) => {

@@ -8,6 +8,7 @@ import type { SagaLog } from '../store/provisioning-store';
 import { findingScope, type Finding, type Repair } from './drift';
 import type { FleetAccess, FleetSettings } from './fleet-check';
 import { hostDrift } from './host-drift';
+import { repairUnderLock, type RepairOutcome } from './repairs';
 
 export interface HostFleetCheckResult {
   /** Available hosts compared. */
@@ -15,8 +16,6 @@ export interface HostFleetCheckResult {
   /** Repairs that went through. */
   repaired: number;
 }
-
-type RepairOutcome = { repaired: Set<string>; errors: Map<string, string> };
 
 /**
  * The shared hosts' half of a pass's drift check: every `available` host against its record and
@@ -86,54 +85,30 @@ export class HostFleetCheck {
    * meanwhile), after checking it is still available; tags first, instance settings only while
    * the instance is `available`. A repair that fails is tried again next pass.
    */
-  private async repair(
+  private repair(
     host: HostEntity,
     instance: FleetInstance | undefined,
     repairs: Repair[],
   ): Promise<RepairOutcome> {
-    const repaired = new Set<string>();
-    const errors = new Map<string, string>();
-    if (!repairs.length) return { repaired, errors };
-    const failAll = (reason: string) => {
-      for (const r of repairs) for (const f of r.fields) errors.set(f, reason);
-      return { repaired, errors };
-    };
-    const key = hostLockKey(host.id);
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [
-        key,
-      ])) as { locked: boolean }[];
-      if (!locked) return failAll('host busy in its saga; next pass');
-      try {
+    return repairUnderLock({
+      dataSource: this.dataSource,
+      aws: this.aws,
+      lockKey: hostLockKey(host.id),
+      busy: 'host busy in its saga; next pass',
+      unchanged: async (runner) => {
         const [still] = (await runner.query('SELECT status FROM hosts WHERE id = $1', [host.id])) as {
           status: HostEntity['status'];
         }[];
-        if (still?.status !== 'available') return failAll(`host is now ${still?.status ?? 'gone'}`);
-        for (const r of [...repairs].sort((a, b) => repairOrder(a) - repairOrder(b))) {
-          try {
-            if (r.kind === 'instance-protection' && instance?.status !== 'available') {
-              throw new Error(`instance is ${instance?.status ?? 'gone'}; repaired once it is available`);
-            }
-            await applyRepair(this.aws, r);
-            for (const f of r.fields) repaired.add(f);
-          } catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            this.log.warn(
-              { hostId: host.id, host: host.name, repair: r.kind, fields: r.fields, err: message },
-              'host repair failed; next pass tries again',
-            );
-            for (const f of r.fields) errors.set(f, message);
-          }
-        }
-      } finally {
-        await runner.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
-      }
-    } finally {
-      await runner.release();
-    }
-    return { repaired, errors };
+        return still?.status === 'available' ? null : `host is now ${still?.status ?? 'gone'}`;
+      },
+      instance,
+      repairs,
+      failed: (r, message) =>
+        this.log.warn(
+          { hostId: host.id, host: host.name, repair: r.kind, fields: r.fields, err: message },
+          'host repair failed; next pass tries again',
+        ),
+    });
   }
 
   /**
@@ -186,24 +161,5 @@ export class HostFleetCheck {
         this.log.info(about(f), 'host drift cleared');
       }
     });
-  }
-}
-
-/** Tags go first: IAM lets Silo change only what is tagged `managed-by=silo`. */
-export function repairOrder(r: Repair): number {
-  return r.kind === 'instance-tags' || r.kind === 'secret-tags' ? 0 : 1;
-}
-
-/** One repair, one AWS call. */
-export function applyRepair(aws: FleetAccess, r: Repair): Promise<void> {
-  switch (r.kind) {
-    case 'instance-protection':
-      return aws.protectInstance(r.identifier, r.settings);
-    case 'instance-tags':
-      return aws.tagInstance(r.arn, r.tags);
-    case 'secret-tags':
-      return aws.tagSecret(r.name, r.tags);
-    case 'alarm':
-      return aws.putAlarm(r.spec);
   }
 }
