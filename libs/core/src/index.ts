@@ -7,6 +7,7 @@ export * from './tenant/tier';
 export * from './sql/sql-identifier';
 export * from './provisioning/provisioning.errors';
 export * from './provisioning/tenant-resource-names';
+export * from './provisioning/control-plane-names';
 export * from './async/with-timeout';
 export * from './rollout/schema-rollout.errors';
 export { failpoint } from './failpoint';

@@ -2,12 +2,19 @@ import { assertTenantSlug, slugProblem } from './tenant-slug';
 import { TenantErrorCode } from './tenant.errors';
 
 describe('tenant slug', () => {
-  it.each(['acme', 'a1b', 'acme-corp', 'x'.repeat(32), 'a-b-c-d', 'hosts', 'hostel-group'])(
-    'accepts %j',
-    (slug) => {
-      expect(slugProblem(slug)).toBeNull();
-    },
-  );
+  it.each([
+    'acme',
+    'a1b',
+    'acme-corp',
+    'x'.repeat(32),
+    'a-b-c-d',
+    'hosts',
+    'hostel-group',
+    'control',
+    'control-plane-co',
+  ])('accepts %j', (slug) => {
+    expect(slugProblem(slug)).toBeNull();
+  });
 
   it.each([
     ['ab', 'too short'],
@@ -24,8 +31,10 @@ describe('tenant slug', () => {
     ['', 'empty'],
     ['host', 'reserved for shared hosts'],
     ['host-pool-starter-001', 'reserved for shared hosts'],
-  ])('refuses %j (%s)', (slug) => {
+    ['control-plane', "reserved for the control plane's own resources"],
+  ])('refuses %j (%s)', (slug, why) => {
     expect(slugProblem(slug)).toEqual(expect.any(String));
+    if (why.startsWith('reserved')) expect(slugProblem(slug)).toContain(why);
     expect(() => assertTenantSlug(slug)).toThrow(
       expect.objectContaining({ code: TenantErrorCode.INVALID_SLUG }),
     );

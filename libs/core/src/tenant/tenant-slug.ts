@@ -1,3 +1,4 @@
+import { CONTROL_PLANE_NAMESPACE } from '../provisioning/control-plane-names';
 import { TenantError, TenantErrorCode } from './tenant.errors';
 
 /** `^[a-z][a-z0-9-]{1,30}[a-z0-9]$` without `--`: a valid RDS identifier part, DNS label and SQL name. */
@@ -12,6 +13,9 @@ export function slugProblem(slug: string): string | null {
   // `<prefix>-host-…` names shared hosts' instances, secrets and alarms.
   if (slug === 'host' || slug.startsWith('host-'))
     return 'must not begin with "host-" (reserved for shared hosts)';
+  // `<prefix>/control-plane/…` names the control plane's own secrets (the data plane's login).
+  if (slug === CONTROL_PLANE_NAMESPACE)
+    return `must not be "${CONTROL_PLANE_NAMESPACE}" (reserved for the control plane's own resources)`;
   return null;
 }
 
