@@ -29,6 +29,7 @@ import { HostSteps1795402800000 } from './migrations/1795402800000-host-steps';
 import { RolloutTargets1795406400000 } from './migrations/1795406400000-rollout-targets';
 import { HostRotations1795413600000 } from './migrations/1795413600000-host-rotations';
 import { HostReconcile1795417200000 } from './migrations/1795417200000-host-reconcile';
+import { DataPlaneDirectory1795420800000 } from './migrations/1795420800000-data-plane-directory';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -67,4 +68,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   RolloutTargets1795406400000,
   HostRotations1795413600000,
   HostReconcile1795417200000,
+  DataPlaneDirectory1795420800000,
 ];
