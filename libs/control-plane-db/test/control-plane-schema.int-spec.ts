@@ -26,13 +26,14 @@ async function openDataSource(url: string): Promise<DataSource> {
   ).initialize();
 }
 
+// Dropping databases can outlast jest's 5 s on a loaded machine.
 afterAll(async () => {
   const admin = new Client({ connectionString: testServices.postgresAdminUrl });
   await admin.connect();
   for (const name of created)
     await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`);
   await admin.end();
-});
+}, 60_000);
 
 describe('control-plane migrations', () => {
   it('create the database, apply every migration once, then find nothing left to do', async () => {

@@ -29,13 +29,14 @@ beforeAll(async () => {
   retirement = new HostRetirement(ds);
 });
 
+// Dropping databases can outlast jest's 5 s on a loaded machine.
 afterAll(async () => {
   await ds?.destroy();
   const admin = new Client({ connectionString: testServices.postgresAdminUrl });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)} WITH (FORCE)`);
   await admin.end();
-});
+}, 60_000);
 
 /** A tier of its own per test, so tests never share hosts. */
 function tierName(): string {

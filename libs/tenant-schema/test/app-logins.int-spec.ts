@@ -23,10 +23,11 @@ const tenants: TestTenant[] = [];
 const extraRoles: string[] = [];
 const sessions: Client[] = [];
 
+// Dropping databases can outlast jest's 5 s on a loaded machine.
 afterAll(async () => {
   for (const session of sessions) await session.end().catch(() => undefined);
   await dropTestTenants(tenants, extraRoles);
-});
+}, 60_000);
 
 /** A tenant on its first login (`…_app_a`), migrated, with the second login's name. */
 async function tenant(): Promise<{ t: TestTenant; a: string; b: string }> {

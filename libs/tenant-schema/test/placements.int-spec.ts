@@ -33,10 +33,11 @@ const hosts: TestTenant[] = [];
 const extraRoles: string[] = [];
 const scratch: string[] = [];
 
+// Dropping databases can outlast jest's 5 s on a loaded machine.
 afterAll(async () => {
   await dropTestTenants(hosts, extraRoles);
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
-});
+}, 60_000);
 
 /** A shared host's database: a local instance whose owner plays the host's master user. */
 async function sharedHost(): Promise<{ host: TestTenant; owner: PgEndpoint }> {

@@ -29,10 +29,11 @@ const FIXTURES = resolve(__dirname, '../../../test/fixtures/tenant-migrations');
 const tenants: TestTenant[] = [];
 const scratch: string[] = [];
 
+// Dropping databases can outlast jest's 5 s on a loaded machine.
 afterAll(async () => {
   await dropTestTenants(tenants);
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
-});
+}, 60_000);
 
 async function materialised(): Promise<PgEndpoint> {
   const t = newTestTenant(tenants);
