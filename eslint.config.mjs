@@ -10,12 +10,14 @@ const restrict = (...groups) => ({
 export default tseslint.config(
   {
     ignores: [
-      'dist/**',
+      '**/dist/**',
       'node_modules/**',
       '.cache/**',
       'coverage/**',
       'infra/cdk.out/**',
       'test/fixtures/**/*.js',
+      // An application outside the repository: type-checked by its own tsc against the installed package (test/e2e/router-package).
+      'test/fixtures/outside-app/**',
     ],
   },
   js.configs.recommended,
@@ -69,6 +71,37 @@ export default tseslint.config(
       group: ['@aws-sdk/*', 'bullmq', '@silo/*', '!@silo/observability'],
       message: 'libs/http is the HTTP layer every app shares: no domain, AWS or queue libraries.',
     }),
+  },
+  {
+    // An npm package of its own (@silo/tenant-router): it reads Secrets Manager itself, and of
+    // Silo's other libraries takes only single pure modules of core, auth and http, which its
+    // build bundles in. Anything else would drag the control plane into applications.
+    files: ['libs/tenant-router/src/**/*.ts'],
+    ignores: ['libs/tenant-router/src/**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['@silo/core', '@silo/auth', '@silo/http'].map((name) => ({
+            name,
+            message:
+              "Import the one module you need (@silo/core/tenant/tier): a library's index would bundle all of it.",
+          })),
+          patterns: [
+            {
+              group: ['@aws-sdk/*', '!@aws-sdk/client-secrets-manager'],
+              message: 'The router package talks to Secrets Manager only.',
+            },
+            {
+              group: ['@silo/*', '!@silo/core', '!@silo/auth', '!@silo/http', '!@silo/tenant-router'],
+              message:
+                'The router package bundles single modules of @silo/core, /auth and /http, nothing else of Silo.',
+            },
+            { group: ['bullmq'], message: 'The router package has no queue.' },
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['libs/queue/**/*.ts'],

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { SiloConfig } from '@silo/config';
-import type { TenantRouterOptions } from '../tenant-router.types';
+import type { TenantRouterOptions } from '@silo/tenant-router';
 
 /**
  * Router options from Silo's configuration (the ROUTER_* variables; TLS from TENANT_DB_SSL and

@@ -1,6 +1,6 @@
 import { loadConfig } from '@silo/config';
-import { assertValidRouterOptions } from '../tenant-router.options';
-import { tenantRouterOptionsFromConfig } from './tenant-router-options';
+import { assertValidRouterOptions } from '../../libs/tenant-router/src/tenant-router.options';
+import { tenantRouterOptionsFromConfig } from '../support/tenant-router-options';
 
 const ENV = {
   DATABASE_URL: 'postgres://unused@127.0.0.1/unused',

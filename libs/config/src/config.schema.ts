@@ -1,3 +1,4 @@
+import { ROUTER_ENVIRONMENT_SHAPE, routerEnvironmentIssues } from '@silo/tenant-router/environment';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -174,25 +175,8 @@ export const environmentSchema = z
     HOST_SWEEP_INTERVAL_SECONDS: wholeNumber('seconds', 60, 86_400, 'a day').default(900),
 
     EXAMPLE_APP_PORT: port.default(3001),
-    ROUTER_MAX_DATASOURCES: z.coerce.number().int().min(1).max(100_000).default(500),
-    ROUTER_CONNECTION_BUDGET: z.coerce.number().int().min(1).max(100_000).default(100),
-    ROUTER_POOL_SIZE_STARTER: z.coerce.number().int().min(1).max(100).default(2),
-    ROUTER_POOL_SIZE_PRO: z.coerce.number().int().min(1).max(100).default(5),
-    ROUTER_POOL_SIZE_ENTERPRISE: z.coerce.number().int().min(1).max(100).default(10),
-    ROUTER_POOL_SIZE_PER_HOST: z.coerce.number().int().min(1).max(100).optional(),
-    ROUTER_MAX_LEASES_PER_TENANT_STARTER: z.coerce.number().int().min(1).max(10_000).default(4),
-    ROUTER_MAX_LEASES_PER_TENANT_PRO: z.coerce.number().int().min(1).max(10_000).default(10),
-    ROUTER_MAX_LEASES_PER_TENANT_ENTERPRISE: z.coerce.number().int().min(1).max(10_000).default(20),
-    ROUTER_MAX_LEASE_WAITERS_PER_TENANT: z.coerce.number().int().min(0).max(100_000).optional(),
-    ROUTER_LEASE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(100),
-    ROUTER_REQUESTS_PER_SECOND_STARTER: z.coerce.number().int().min(1).max(1_000_000).optional(),
-    ROUTER_REQUESTS_PER_SECOND_PRO: z.coerce.number().int().min(1).max(1_000_000).optional(),
-    ROUTER_REQUESTS_PER_SECOND_ENTERPRISE: z.coerce.number().int().min(1).max(1_000_000).optional(),
-    ROUTER_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
-    ROUTER_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
-    ROUTER_STATUS_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
-    ROUTER_SECRET_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
-    ROUTER_FAILURE_BACKOFF_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
+    // The data plane's own variables, read by @silo/tenant-router (an example app's too).
+    ...ROUTER_ENVIRONMENT_SHAPE,
   })
   .superRefine((env, ctx) => {
     if (env.RETRY_MAX_DELAY_MS < env.RETRY_BASE_DELAY_MS) {
@@ -282,27 +266,8 @@ export const environmentSchema = z
           "must be the identity provider's issuer URL (its /.well-known/openid-configuration) when CONSOLE_OIDC_CLIENT_ID is set",
       });
     }
-    const largestPool = Math.max(
-      env.ROUTER_POOL_SIZE_STARTER,
-      env.ROUTER_POOL_SIZE_PRO,
-      env.ROUTER_POOL_SIZE_ENTERPRISE,
-    );
-    if (env.ROUTER_CONNECTION_BUDGET < largestPool) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['ROUTER_CONNECTION_BUDGET'],
-        message: `must be at least the largest ROUTER_POOL_SIZE_* (${largestPool}), or that tier could never connect`,
-      });
-    }
-    if (
-      env.ROUTER_POOL_SIZE_PER_HOST !== undefined &&
-      env.ROUTER_POOL_SIZE_PER_HOST > env.ROUTER_CONNECTION_BUDGET
-    ) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['ROUTER_POOL_SIZE_PER_HOST'],
-        message: `must not exceed ROUTER_CONNECTION_BUDGET (${env.ROUTER_CONNECTION_BUDGET}), or a pool host's tenants could never connect`,
-      });
+    for (const { variable, message } of routerEnvironmentIssues(env)) {
+      ctx.addIssue({ code: 'custom', path: [variable], message });
     }
     if (env.ALARM_ACTIONS === 'none' && env.ALARM_SNS_TOPIC_ARN) {
       ctx.addIssue({

@@ -1,3 +1,4 @@
+import { routerSettingsFromEnvironment, type RouterSettings } from '@silo/tenant-router/environment';
 import type { Environment } from './config.schema';
 
 export type LogLevel = Environment['LOG_LEVEL'];
@@ -109,28 +110,8 @@ export class SiloConfig {
      */
     hosts: { emptyGraceMs: number; sweepIntervalMs: number };
   };
-  /** The data-plane router (libs/tenant-router) in tenant apps. */
-  readonly router: {
-    maxDataSources: number;
-    connectionBudget: number;
-    poolSizeByTier: { starter: number; pro: number; enterprise: number };
-    /**
-     * Connections of a pool host's one DataSource, shared by its pooled tenants. Unset: the
-     * router's default (10, or `connectionBudget` when that is lower).
-     */
-    poolSizePerHost?: number;
-    maxLeasesPerTenantByTier: { starter: number; pro: number; enterprise: number };
-    /** Unset: as many as the tier's lease cap. */
-    maxLeaseWaitersPerTenant?: number;
-    leaseWaitMs: number;
-    /** Requests per second one tenant may make across every replica (counted in Redis); a tier left out has no limit. */
-    requestsPerSecondByTier: Partial<Record<'starter' | 'pro' | 'enterprise', number>>;
-    idleTimeoutMs: number;
-    connectTimeoutMs: number;
-    statusTtlMs: number;
-    secretTtlMs: number;
-    failureBackoffMs: number;
-  };
+  /** The data-plane router's limits (@silo/tenant-router's ROUTER_* variables). */
+  readonly router: RouterSettings;
   /** apps/example-tenant-app listens on `http.host` and this port. */
   readonly exampleApp: { port: number };
 
@@ -234,42 +215,9 @@ export class SiloConfig {
         sweepIntervalMs: env.HOST_SWEEP_INTERVAL_SECONDS * 1000,
       },
     };
-    this.router = {
-      maxDataSources: env.ROUTER_MAX_DATASOURCES,
-      connectionBudget: env.ROUTER_CONNECTION_BUDGET,
-      poolSizeByTier: {
-        starter: env.ROUTER_POOL_SIZE_STARTER,
-        pro: env.ROUTER_POOL_SIZE_PRO,
-        enterprise: env.ROUTER_POOL_SIZE_ENTERPRISE,
-      },
-      poolSizePerHost: env.ROUTER_POOL_SIZE_PER_HOST,
-      maxLeasesPerTenantByTier: {
-        starter: env.ROUTER_MAX_LEASES_PER_TENANT_STARTER,
-        pro: env.ROUTER_MAX_LEASES_PER_TENANT_PRO,
-        enterprise: env.ROUTER_MAX_LEASES_PER_TENANT_ENTERPRISE,
-      },
-      maxLeaseWaitersPerTenant: env.ROUTER_MAX_LEASE_WAITERS_PER_TENANT,
-      leaseWaitMs: env.ROUTER_LEASE_WAIT_MS,
-      requestsPerSecondByTier: definedOnly({
-        starter: env.ROUTER_REQUESTS_PER_SECOND_STARTER,
-        pro: env.ROUTER_REQUESTS_PER_SECOND_PRO,
-        enterprise: env.ROUTER_REQUESTS_PER_SECOND_ENTERPRISE,
-      }),
-      idleTimeoutMs: env.ROUTER_IDLE_TIMEOUT_MS,
-      connectTimeoutMs: env.ROUTER_CONNECT_TIMEOUT_MS,
-      statusTtlMs: env.ROUTER_STATUS_TTL_MS,
-      secretTtlMs: env.ROUTER_SECRET_TTL_MS,
-      failureBackoffMs: env.ROUTER_FAILURE_BACKOFF_MS,
-    };
+    this.router = routerSettingsFromEnvironment(env);
     this.exampleApp = { port: env.EXAMPLE_APP_PORT };
   }
-}
-
-/** The entries of `values` that are set. */
-function definedOnly<K extends string>(values: Record<K, number | undefined>): Partial<Record<K, number>> {
-  const out: Partial<Record<K, number>> = {};
-  for (const key of Object.keys(values) as K[]) if (values[key] !== undefined) out[key] = values[key];
-  return out;
 }
 
 /** `url` with its password set to `password` (percent-encoded); `url` as given when there is none. */

@@ -1,4 +1,4 @@
-import type { TierName } from '@silo/core';
+import type { TierName } from '@silo/core/tenant/tier';
 
 import { TimedWaiters } from './timed-waiters';
 

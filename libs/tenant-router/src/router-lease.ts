@@ -1,4 +1,5 @@
-import type { Placement, TierName } from '@silo/core';
+import type { Placement } from '@silo/core/provisioning/tenant-resource-names';
+import type { TierName } from '@silo/core/tenant/tier';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { TenantShare } from './fair-shares';
 import { pooledTenantNeedsTransaction } from './tenant-router.errors';

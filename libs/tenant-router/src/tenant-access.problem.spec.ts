@@ -1,4 +1,4 @@
-import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
+import { TenantAccessError, TenantAccessErrorCode } from './tenant-router.errors';
 import { tenantAccessAnswer } from './tenant-access.problem';
 
 const tenantId = '0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f';

@@ -1,6 +1,6 @@
-import { assertNever } from '@silo/core';
-import { problem, type ProblemDetails } from '@silo/http';
-import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
+import { assertNever } from '@silo/core/tenant/tenant.errors';
+import { problem, type ProblemDetails } from '@silo/http/problem-details';
+import { TenantAccessError, TenantAccessErrorCode } from './tenant-router.errors';
 
 /** Retry-After when the router gives no hint of its own. */
 const DEFAULT_RETRY_AFTER_SECONDS = 5;

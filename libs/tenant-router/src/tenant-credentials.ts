@@ -1,4 +1,4 @@
-import { withTimeout } from '@silo/core';
+import { withTimeout } from '@silo/core/async/with-timeout';
 import type {
   TenantAppCredentials,
   TenantCredentialSource,

@@ -1,4 +1,5 @@
-import { APP_SCHEMA, quoteIdentifier } from '@silo/core';
+import { APP_SCHEMA } from '@silo/core/provisioning/tenant-resource-names';
+import { quoteIdentifier } from '@silo/core/sql/sql-identifier';
 import type { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';

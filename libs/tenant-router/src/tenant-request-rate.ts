@@ -1,8 +1,9 @@
-import { withTimeout, type TierName } from '@silo/core';
+import { withTimeout } from '@silo/core/async/with-timeout';
+import type { TierName } from '@silo/core/tenant/tier';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
-import type { TenantRouterLog } from '../tenant-router.types';
+import { TenantAccessError, TenantAccessErrorCode } from './tenant-router.errors';
+import type { TenantRouterLog } from './tenant-router.types';
 
 const WINDOW_SECONDS = 1;
 /** A Redis that takes longer than this to count a request counts as away. */

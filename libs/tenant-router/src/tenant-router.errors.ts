@@ -1,4 +1,4 @@
-import type { TenantStatus } from '@silo/core';
+import type { TenantStatus } from '@silo/core/tenant/tenant-status';
 
 export enum TenantAccessErrorCode {
   /** No tenant has this id. */

@@ -1,4 +1,4 @@
-import { TIER_NAMES } from '@silo/core';
+import { TIER_NAMES } from '@silo/core/tenant/tier';
 import type { TenantRouterOptions } from './tenant-router.types';
 
 /** Throws one error naming every bad option. */

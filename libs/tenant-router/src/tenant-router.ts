@@ -1,5 +1,5 @@
-import type { TierName } from '@silo/core';
-import { withTimeout } from '@silo/core';
+import type { TierName } from '@silo/core/tenant/tier';
+import { withTimeout } from '@silo/core/async/with-timeout';
 import { performance } from 'node:perf_hooks';
 import { DataSource, type DataSourceOptions, type EntityManager } from 'typeorm';
 import { ConnectSlots, gatedClientClass } from './connection-gate';

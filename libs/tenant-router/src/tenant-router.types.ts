@@ -1,4 +1,6 @@
-import type { Placement, TenantStatus, TierName } from '@silo/core';
+import type { Placement } from '@silo/core/provisioning/tenant-resource-names';
+import type { TenantStatus } from '@silo/core/tenant/tenant-status';
+import type { TierName } from '@silo/core/tenant/tier';
 import type { DataSource, DataSourceOptions, EntityManager, EntitySchema } from 'typeorm';
 
 /**

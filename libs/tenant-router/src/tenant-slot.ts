@@ -1,4 +1,4 @@
-import type { Placement } from '@silo/core';
+import type { Placement } from '@silo/core/provisioning/tenant-resource-names';
 import type { DataSource } from 'typeorm';
 import type { TargetLabel } from './data-source-target';
 

@@ -1,4 +1,4 @@
-import { withTimeout } from '@silo/core';
+import { withTimeout } from '@silo/core/async/with-timeout';
 import { TenantAccessError, TenantAccessErrorCode, tenantUnavailable } from './tenant-router.errors';
 import type {
   TenantDirectory,

@@ -1,12 +1,8 @@
 import { NoteEntity } from '@silo/tenant-schema';
 import { eventually } from '../../../test/support/eventually';
 import { testConfig } from '../../../test/support/test-config';
-import {
-  TenantAccessError,
-  TenantAccessErrorCode,
-  TenantRouter,
-  tenantRouterOptionsFromConfig,
-} from '../src';
+import { TenantAccessError, TenantAccessErrorCode, TenantRouter } from '../src';
+import { tenantRouterOptionsFromConfig } from '../../../test/support/tenant-router-options';
 import {
   createTenantDatabases,
   dropTenantDatabases,

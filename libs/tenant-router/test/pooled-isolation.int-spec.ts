@@ -19,11 +19,10 @@ import {
   TEST_MIGRATION_TIMEOUTS,
   withClient,
 } from '../../tenant-schema/test/tenant-db-fixtures';
+import { TenantContext, tenantRequestContext } from '../src/nest';
 import {
-  TenantContext,
   TenantLeaseError,
   TenantLeaseErrorCode,
-  tenantRequestContext,
   TenantRouter,
   type TenantAppCredentials,
   type TenantLease,

@@ -21,7 +21,7 @@ const row = (fields: Record<string, unknown> = {}) => ({
 });
 
 describe('ControlPlaneTenantDirectory', () => {
-  it('reads id, slug, tier, status, schema version and placement of the tenant with that id, its host joined', async () => {
+  it('reads id, slug, tier, status, schema version, placement and host of the tenant with that id from the directory view', async () => {
     const { query, directory: tenants } = directory([row({ status: 'SUSPENDED' })]);
     await expect(tenants.find(ID)).resolves.toEqual({
       id: ID,
@@ -33,8 +33,8 @@ describe('ControlPlaneTenantDirectory', () => {
     });
     expect(query).toHaveBeenCalledWith(TENANT_DIRECTORY_SQL, [ID]);
     expect(TENANT_DIRECTORY_SQL).toBe(
-      'SELECT t.id, t.slug, t.tier, t.status, t.schema_version, t.placement, t.host_id, h.name AS host_name ' +
-        'FROM tenants t LEFT JOIN hosts h ON h.id = t.host_id WHERE t.id = $1',
+      'SELECT id, slug, tier, status, schema_version, placement, host_id, host_name ' +
+        'FROM data_plane.tenant_directory WHERE id = $1',
     );
   });
 

@@ -1,12 +1,12 @@
 import {
   HOST_NAME_PATTERN,
   isPlacement,
-  isTenantId,
-  isTenantStatus,
-  isTierName,
-  quoteIdentifier,
   tenantResourceNames,
-} from '@silo/core';
+} from '@silo/core/provisioning/tenant-resource-names';
+import { isTenantId } from '@silo/core/tenant/tenant-id';
+import { isTenantStatus } from '@silo/core/tenant/tenant-status';
+import { isTierName } from '@silo/core/tenant/tier';
+import { quoteIdentifier } from '@silo/core/sql/sql-identifier';
 import type { DataSource } from 'typeorm';
 import type { TenantDirectory, TenantDirectoryEntry, TenantPlacement } from '../tenant-router.types';
 
@@ -21,17 +21,22 @@ interface TenantRow {
   host_name: string | null;
 }
 
-/** The one query: a tenant, its placement and, for a shared one, its host's id and name. */
+/**
+ * The one query: a tenant, its placement and, for a shared one, its host's id and name, from the
+ * control plane's view `data_plane.tenant_directory` (its tenants joined with their hosts), the
+ * one thing the data-plane login `silo_data_plane` may read there.
+ */
 export const TENANT_DIRECTORY_SQL =
-  'SELECT t.id, t.slug, t.tier, t.status, t.schema_version, t.placement, t.host_id, h.name AS host_name ' +
-  'FROM tenants t LEFT JOIN hosts h ON h.id = t.host_id WHERE t.id = $1';
+  'SELECT id, slug, tier, status, schema_version, placement, host_id, host_name ' +
+  'FROM data_plane.tenant_directory WHERE id = $1';
 
 /**
- * Reads tenants from the control-plane `tenants` table (id, slug, tier, status, schema_version,
- * placement, host_id) and their host's name from `hosts` (id, name) only. Give it a DataSource
- * whose role may only SELECT those columns (docs/data-plane.md has the grants); the router
- * caches what it returns for its status TTL, so this is one indexed lookup per tenant per TTL.
- * A `schema` tenant's schema is its derived name under `prefix` (`tenantResourceNames`).
+ * Reads tenants from the control plane's view `data_plane.tenant_directory` (id, slug, tier,
+ * status, schema_version, placement, host_id, host_name). Give it a connection logged in as
+ * `silo_data_plane`, which may read that view and nothing else (docs/data-plane.md, "The tenant
+ * directory"); the router caches what it returns for its status TTL, so this is one indexed
+ * lookup per tenant per TTL. A `schema` tenant's schema is its derived name under `prefix`
+ * (`tenantResourceNames`).
  */
 export class ControlPlaneTenantDirectory implements TenantDirectory {
   constructor(

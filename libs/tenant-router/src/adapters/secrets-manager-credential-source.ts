@@ -1,10 +1,10 @@
-import type { TenantSecrets } from '@silo/aws';
-import { hostResourceNames, tenantResourceNames } from '@silo/core';
+import { hostResourceNames, tenantResourceNames } from '@silo/core/provisioning/tenant-resource-names';
 import type {
   TenantAppCredentials,
   TenantCredentialSource,
   TenantDirectoryEntry,
 } from '../tenant-router.types';
+import type { SecretReader } from './secrets-manager-secret-reader';
 
 /** The app secret is missing or not in the shape the worker writes. Never carries a secret value. */
 export class TenantSecretError extends Error {
@@ -12,7 +12,7 @@ export class TenantSecretError extends Error {
 }
 
 /**
- * Reads a tenant's app credentials from Secrets Manager through libs/aws: the tenant's own
+ * Reads a tenant's app credentials from Secrets Manager (a {@link SecretReader}): the tenant's own
  * `<prefix>/<slug>/app` for `instance` and `schema` tenants, the host's
  * `<prefix>/hosts/<name>/pool-app` (its one pool login) for pooled tenants, both written by the
  * provisioning worker in the RDS secret shape. The router caches the result for its secret TTL
@@ -20,7 +20,7 @@ export class TenantSecretError extends Error {
  */
 export class SecretsManagerCredentialSource implements TenantCredentialSource {
   constructor(
-    private readonly secrets: Pick<TenantSecrets, 'read'>,
+    private readonly secrets: SecretReader,
     /** SILO_RESOURCE_PREFIX, as the worker named the secret. */
     private readonly prefix: string,
   ) {}

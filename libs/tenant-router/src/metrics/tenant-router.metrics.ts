@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { TIER_NAMES, type TierName } from '@silo/core';
+import { TIER_NAMES, type TierName } from '@silo/core/tenant/tier';
 import type { TenantLeaseTime } from '../lease-time-top';
 import type { TenantRouterStats } from '../tenant-router.types';
-import type { TenantRequestRateCounts } from './tenant-request-rate';
+import type { TenantRequestRateCounts } from '../tenant-request-rate';
 
 /** Upper bounds, in seconds, of `silo_tenant_router_initialisation_seconds`. */
 export const INITIALISATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;

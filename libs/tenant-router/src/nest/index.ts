@@ -1,11 +1,10 @@
+// @silo/tenant-router/nest: the data plane as a Nest module, guard, interceptor and filter.
 export { TenantAccessExceptionFilter, tenantAccessProblem } from './tenant-access.filter';
-export { tenantAccessAnswer, type TenantAccessAnswer } from './tenant-access.problem';
 export {
   TENANT_IDENTITY,
   TENANT_TOKEN_VERIFIER,
   TenantAuthGuard,
   type TenantIdentifiedRequest,
-  type TenantIdentity,
 } from './tenant-auth.guard';
 export {
   CurrentTenant,
@@ -17,12 +16,10 @@ export {
   type TenantRequestContext,
 } from './tenant-context';
 export { TenantContextInterceptor } from './tenant-context.interceptor';
-export { TENANT_REQUEST_RATE, TenantRequestRate, type TenantRequestRateCounts } from './tenant-request-rate';
-export { tenantRouterOptionsFromConfig } from './tenant-router-options';
-export { INITIALISATION_BUCKETS, registerTenantRouterMetrics } from './tenant-router.metrics';
+export { TENANT_REQUEST_RATE } from '../tenant-request-rate';
 export {
   TenantRouterModule,
   type TenantRouterModuleAsyncOptions,
-  type TenantRouterSetup,
+  type TenantRouterModuleOptions,
 } from './tenant-router.module';
 export { TenantScoped } from './tenant-scoped.decorator';

@@ -1,8 +1,9 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
-import { PROBLEM_CONTENT_TYPE, type ProblemMapper } from '@silo/http';
+import { PROBLEM_CONTENT_TYPE } from '@silo/http/problem-details';
+import type { ProblemMapper } from '@silo/http/problem-details.filter';
 import type { Response } from 'express';
 import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
-import { tenantAccessAnswer } from './tenant-access.problem';
+import { tenantAccessAnswer } from '../tenant-access.problem';
 
 /**
  * Answers a {@link TenantAccessError} as problem+json (403 unknown or not ACTIVE, 503 with

@@ -1,16 +1,12 @@
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import { AuthError, bearerToken, JwtVerifier, type Principal } from '@silo/auth';
-import { bearerUnauthorized } from '@silo/http';
+import { AuthError, type Principal } from '@silo/auth/principal';
+import { bearerToken, JwtVerifier } from '@silo/auth/jwt-verifier';
+import { bearerUnauthorized } from '@silo/http/unauthorized';
 import type { Request, Response } from 'express';
+import type { TenantIdentity } from '../data-plane/tenant-data-plane';
 
 /** Injection token of the {@link JwtVerifier} tenant tokens are checked with. */
 export const TENANT_TOKEN_VERIFIER = Symbol('TENANT_TOKEN_VERIFIER');
-
-/** Who the verified token says is calling, and for which tenant. */
-export interface TenantIdentity {
-  tenantId: string;
-  principal: Principal;
-}
 
 /** Set on the request by the guard; a symbol, so nothing a client sends can look like it. */
 export const TENANT_IDENTITY = Symbol('silo:tenant-identity');

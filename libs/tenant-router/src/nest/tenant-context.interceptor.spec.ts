@@ -14,7 +14,7 @@ import {
 import { TENANT_IDENTITY } from './tenant-auth.guard';
 import { TenantContext } from './tenant-context';
 import { TenantContextInterceptor } from './tenant-context.interceptor';
-import type { TenantRequestRate } from './tenant-request-rate';
+import type { TenantRequestRate } from '../tenant-request-rate';
 
 const TENANT = '0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f';
 const dataSource = { name: 'tenant-ds' } as unknown as DataSource;

@@ -6,7 +6,7 @@ import {
   Injectable,
   NestInterceptor,
 } from '@nestjs/common';
-import { problem } from '@silo/http';
+import { problem } from '@silo/http/problem-details';
 import type { Response } from 'express';
 import { catchError, defer, finalize, from, mergeMap, throwError, type Observable } from 'rxjs';
 import { isAuthenticationFailure } from '../tenant-data-source';
@@ -20,7 +20,7 @@ import {
   tenantRequestContext,
   type TenantRequestContext,
 } from './tenant-context';
-import { TENANT_REQUEST_RATE, TenantRequestRate } from './tenant-request-rate';
+import { TENANT_REQUEST_RATE, TenantRequestRate } from '../tenant-request-rate';
 
 /**
  * Leases the verified tenant's database (whatever its placement) for the request and runs the handler inside its

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import type { Principal } from '@silo/auth';
-import type { Placement } from '@silo/core';
+import type { Principal } from '@silo/auth/principal';
+import type { Placement } from '@silo/core/provisioning/tenant-resource-names';
 import type { DataSource, EntityManager, EntityTarget, ObjectLiteral, Repository } from 'typeorm';
 import type { TenantLease } from '../tenant-router.types';
 

@@ -1,55 +1,51 @@
 import { Test } from '@nestjs/testing';
-import { JwtVerifier, jwtVerifierFromSettings } from '@silo/auth';
-import { loadConfig } from '@silo/config';
-import { tenantRouterOptionsFromConfig } from './tenant-router-options';
+import { JwtVerifier } from '@silo/auth';
+import { TenantDataPlane } from '../data-plane/tenant-data-plane';
+import { TenantRouter } from '../tenant-router';
 import { TENANT_TOKEN_VERIFIER } from './tenant-auth.guard';
-import { TenantRouterModule } from './tenant-router.module';
+import { TenantRouterModule, type TenantRouterModuleOptions } from './tenant-router.module';
 
 const SECRET = 'a-module-test-secret-of-at-least-32-chars';
-const config = loadConfig({
-  envFile: false,
-  env: {
-    DATABASE_URL: 'postgres://unused@127.0.0.1/unused',
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    AWS_REGION: 'us-east-1',
-    ALARM_ACTIONS: 'none',
-    AUTH_JWT_SECRET: SECRET,
-    AUTH_AUDIENCE: 'silo-api',
-    TENANT_AUTH_AUDIENCE: 'silo-tenant',
-  },
-});
+const STUBS = {
+  entities: [],
+  directory: { find: () => Promise.resolve(null) },
+  credentials: { fetch: () => Promise.reject(new Error('never fetched')) },
+};
 
-function boot(verifier: JwtVerifier) {
-  return Test.createTestingModule({
-    imports: [
-      TenantRouterModule.forRootAsync({
-        useFactory: () => ({
-          directory: { find: () => Promise.resolve(null) },
-          credentials: { fetch: () => Promise.reject(new Error('never fetched')) },
-          options: tenantRouterOptionsFromConfig(config, []),
-          verifier,
-        }),
-      }),
-    ],
-  }).compile();
-}
+const boot = (options: TenantRouterModuleOptions) =>
+  Test.createTestingModule({ imports: [TenantRouterModule.forRoot(options)] }).compile();
 
 describe('TenantRouterModule', () => {
-  it("starts with the data plane's verifier", async () => {
-    const verifier = jwtVerifierFromSettings(config.auth, 'a tenant app', 'data-plane');
-    const moduleRef = await boot(verifier);
-    expect(moduleRef.get(TENANT_TOKEN_VERIFIER)).toBe(verifier);
+  it("starts from plain options, with the data plane's own verifier and one router", async () => {
+    const moduleRef = await boot({ ...STUBS, auth: { audience: 'silo-tenant', hs256Secret: SECRET } });
+    const verifier = moduleRef.get<JwtVerifier>(TENANT_TOKEN_VERIFIER);
+    expect(verifier.plane).toBe('data-plane');
+    expect(verifier.audience).toBe('silo-tenant');
+    expect(moduleRef.get(TenantRouter)).toBe(moduleRef.get(TenantDataPlane).router);
     await moduleRef.close();
   });
 
   it.each([
-    ["the control plane's verifier", jwtVerifierFromSettings(config.auth, 'the API', 'control-plane')],
-    ['a verifier for no plane', new JwtVerifier({ hs256Secret: SECRET, audience: 'silo-tenant' })],
+    ['no audience', { hs256Secret: SECRET }, 'auth.audience is required'],
+    ['no key', { audience: 'silo-tenant' }, 'auth needs a jwksUrl'],
     [
-      'a data-plane verifier without an audience',
-      new JwtVerifier({ hs256Secret: SECRET, plane: 'data-plane' }),
+      'an HS256 secret in production',
+      { audience: 'silo-tenant', hs256Secret: SECRET, production: true },
+      'auth.hs256Secret is for development only',
     ],
-  ])('refuses to start with %s', async (_what, verifier) => {
-    await expect(boot(verifier)).rejects.toThrow('the tenant router needs a data-plane verifier');
+  ])('refuses to start with %s', async (_what, auth, message) => {
+    await expect(boot({ ...STUBS, auth: auth as TenantRouterModuleOptions['auth'] })).rejects.toThrow(
+      message,
+    );
+  });
+
+  it('refuses limits the router cannot work with, naming them', async () => {
+    await expect(
+      boot({
+        ...STUBS,
+        auth: { audience: 'silo-tenant', hs256Secret: SECRET },
+        limits: { connectionBudget: 3 },
+      }),
+    ).rejects.toThrow('poolSizeByTier.pro (5) exceeds connectionBudget (3)');
   });
 });

@@ -9,57 +9,60 @@ import {
   type ModuleMetadata,
   type OptionalFactoryDependency,
 } from '@nestjs/common';
-import type { JwtVerifier } from '@silo/auth';
+import type { Redis } from 'ioredis';
+import type { TierName } from '@silo/core/tenant/tier';
+import { TenantDataPlane, type TenantDataPlaneOptions } from '../data-plane/tenant-data-plane';
 import { TenantRouter } from '../tenant-router';
-import type { TenantCredentialSource, TenantDirectory, TenantRouterOptions } from '../tenant-router.types';
+import { TENANT_REQUEST_RATE, TenantRequestRate } from '../tenant-request-rate';
 import { TENANT_TOKEN_VERIFIER, TenantAuthGuard } from './tenant-auth.guard';
 import { TenantContextInterceptor } from './tenant-context.interceptor';
-import { TENANT_REQUEST_RATE, type TenantRequestRate } from './tenant-request-rate';
 
-/** What the module builds the router and the guard from. */
-export interface TenantRouterSetup {
-  /** Where tenants' slug, tier and status come from (e.g. `ControlPlaneTenantDirectory`). */
-  directory: TenantDirectory;
-  /** Where tenants' app credentials come from (e.g. `SecretsManagerCredentialSource`). */
-  credentials: TenantCredentialSource;
-  /** Bounds and TTLs (e.g. `tenantRouterOptionsFromConfig(config, [NoteEntity])`). */
-  options: TenantRouterOptions;
+/** What the module builds the data plane from: plain options, each with a default but two. */
+export interface TenantRouterModuleOptions extends TenantDataPlaneOptions {
   /**
-   * Verifies bearer tokens: a data-plane verifier with its own audience
-   * (`jwtVerifierFromSettings(config.auth, app, 'data-plane')`), or the module refuses to start.
-   * The tenant is the `tenant_id` claim of a token it accepts.
+   * Requests per second per tenant by tier, counted in Redis and so shared by every replica
+   * (ROUTER_REQUESTS_PER_SECOND_*). Unset, or no tier given: no request rate, and no Redis.
    */
-  verifier: JwtVerifier;
-  /** Requests per second per tenant by tier, shared across replicas; none: no rate limit. */
-  requestRate?: TenantRequestRate;
+  requestRate?: {
+    redis: Redis;
+    /** Key prefix of the counters, e.g. `myapp:tenant-rate`. */
+    keyPrefix: string;
+    perSecondByTier: Partial<Record<TierName, number>>;
+  };
 }
 
 export interface TenantRouterModuleAsyncOptions {
   /** Modules whose providers `inject` names. */
   imports?: ModuleMetadata['imports'];
   inject?: (InjectionToken | OptionalFactoryDependency)[];
-  useFactory: (...deps: never[]) => TenantRouterSetup | Promise<TenantRouterSetup>;
+  useFactory: (...deps: never[]) => TenantRouterModuleOptions | Promise<TenantRouterModuleOptions>;
 }
 
-const TENANT_ROUTER_SETUP = Symbol('TENANT_ROUTER_SETUP');
+const TENANT_ROUTER_OPTIONS = Symbol('TENANT_ROUTER_OPTIONS');
 
-/** Closes every tenant DataSource when the app shuts down. */
+/** Closes every tenant DataSource and the directory's pool when the app shuts down. */
 @Injectable()
 class TenantRouterShutdown implements OnApplicationShutdown {
-  constructor(@Inject(TenantRouter) private readonly router: TenantRouter) {}
+  constructor(@Inject(TenantDataPlane) private readonly dataPlane: TenantDataPlane) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.router.close();
+    await this.dataPlane.close();
   }
 }
 
 /**
- * The data-plane router for a Nest app: one {@link TenantRouter} (closed on shutdown), the
- * tenant guard and the tenant-context interceptor that `@TenantScoped()` applies. Global, so
- * any controller can be `@TenantScoped()` and any provider can inject the router.
+ * The data-plane router for a Nest app: one {@link TenantDataPlane} (closed on shutdown), its
+ * {@link TenantRouter}, the tenant guard and the tenant-context interceptor that
+ * `@TenantScoped()` applies. Global, so any controller can be `@TenantScoped()` and any provider
+ * can inject the router.
  */
 @Module({})
 export class TenantRouterModule {
+  /** The data plane from plain options (`dataPlaneOptionsFromEnv()` reads them from the environment). */
+  static forRoot(options: TenantRouterModuleOptions): DynamicModule {
+    return TenantRouterModule.forRootAsync({ useFactory: () => options });
+  }
+
   static forRootAsync(options: TenantRouterModuleAsyncOptions): DynamicModule {
     return {
       module: TenantRouterModule,
@@ -67,45 +70,45 @@ export class TenantRouterModule {
       imports: options.imports ?? [],
       providers: [
         {
-          provide: TENANT_ROUTER_SETUP,
+          provide: TENANT_ROUTER_OPTIONS,
           inject: options.inject ?? [],
-          useFactory: options.useFactory as (...deps: unknown[]) => Promise<TenantRouterSetup>,
+          useFactory: options.useFactory as (...deps: unknown[]) => Promise<TenantRouterModuleOptions>,
+        },
+        {
+          provide: TenantDataPlane,
+          inject: [TENANT_ROUTER_OPTIONS],
+          useFactory: (setup: TenantRouterModuleOptions) =>
+            new TenantDataPlane({ ...setup, log: setup.log ?? new Logger(TenantRouter.name) }),
         },
         {
           provide: TenantRouter,
-          inject: [TENANT_ROUTER_SETUP],
-          useFactory: (setup: TenantRouterSetup) =>
-            new TenantRouter(
-              setup.directory,
-              setup.credentials,
-              setup.options,
-              new Logger(TenantRouter.name),
-            ),
+          inject: [TenantDataPlane],
+          useFactory: (dataPlane: TenantDataPlane) => dataPlane.router,
         },
         {
           provide: TENANT_TOKEN_VERIFIER,
-          inject: [TENANT_ROUTER_SETUP],
-          useFactory: (setup: TenantRouterSetup) => {
-            // The data plane's own tokens only: a verifier for the control plane (or for neither)
-            // would let an operator token with a tenant_id added open that tenant's database.
-            if (setup.verifier.plane !== 'data-plane' || !setup.verifier.audience) {
-              throw new Error(
-                "the tenant router needs a data-plane verifier with the data plane's own audience: jwtVerifierFromSettings(config.auth, app, 'data-plane')",
-              );
-            }
-            return setup.verifier;
-          },
+          inject: [TenantDataPlane],
+          useFactory: (dataPlane: TenantDataPlane) => dataPlane.verifier,
         },
         {
           provide: TENANT_REQUEST_RATE,
-          inject: [TENANT_ROUTER_SETUP],
-          useFactory: (setup: TenantRouterSetup) => setup.requestRate ?? null,
+          inject: [TENANT_ROUTER_OPTIONS],
+          useFactory: ({ requestRate }: TenantRouterModuleOptions) =>
+            requestRate && Object.keys(requestRate.perSecondByTier).length > 0
+              ? new TenantRequestRate(
+                  requestRate.redis,
+                  requestRate.keyPrefix,
+                  requestRate.perSecondByTier,
+                  new Logger(TenantRequestRate.name),
+                )
+              : null,
         },
         TenantAuthGuard,
         TenantContextInterceptor,
         TenantRouterShutdown,
       ],
       exports: [
+        TenantDataPlane,
         TenantRouter,
         TENANT_TOKEN_VERIFIER,
         TENANT_REQUEST_RATE,
