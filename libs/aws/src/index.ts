@@ -1,5 +1,6 @@
 export { awsClientSettings, type AwsClientSettings } from './aws-client-config';
 export { AwsClients } from './aws-clients';
+export { ControlPlaneSecrets, type ControlPlaneSecret } from './control-plane-secrets.adapter';
 export { awsCall, isRetryableAwsError, toProvisioningError } from './aws-error-classification';
 export { fromAwsTags, TENANT_ID_TAG, type Tags } from './aws-tags';
 export { AwsModule } from './aws.module';
