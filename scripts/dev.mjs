@@ -1,8 +1,8 @@
 // The local stack for `npm run dev`: build, validate configuration, make sure PostgreSQL and Redis
-// answer, start the AWS emulator (replaying the state it saved last time), migrate, check that the
-// emulator holds the tenants the database lists, then run the API, the worker and the example
-// tenant app until Ctrl-C, which stops everything this started. `--reset` first deletes the
-// emulator's saved state and the tenants.
+// answer, start the AWS emulator (replaying the state it saved last time), migrate and set up the
+// data plane's login to the control-plane database, check that the emulator holds the tenants the
+// database lists, then run the API, the worker and the example tenant app until Ctrl-C, which
+// stops everything this started. `--reset` first deletes the emulator's saved state and the tenants.
 import { spawn, spawnSync } from 'node:child_process';
 import { URLSearchParams } from 'node:url';
 import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
@@ -183,9 +183,13 @@ process.on('SIGTERM', () => void shutdown(0));
 process.on('SIGHUP', () => void shutdown(0));
 
 try {
+  // Then the data plane's login to it: its secret <prefix>/control-plane/data-plane (in the
+  // emulator, or AWS) and the password of the role silo_data_plane, which the example app reads
+  // the tenant directory as.
   runOrFail('migrate', 'node', [
     resolve(root, 'dist/libs/control-plane-db/src/cli/migrate.js'),
     '--create-database',
+    '--data-plane-login',
   ]);
 } catch (error) {
   stopEmulator();

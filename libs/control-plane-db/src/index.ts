@@ -8,6 +8,15 @@ export {
   type MigrateResult,
 } from './control-plane-migrator';
 export {
+  applyDataPlaneLogin,
+  DATA_PLANE_CONNECTION_LIMIT,
+  dataPlaneSecretTags,
+  ensureDataPlaneLogin,
+  type DataPlaneLoginOptions,
+  type DataPlaneLoginResult,
+  type DataPlaneSecretStore,
+} from './data-plane-login';
+export {
   HOST_STATUSES,
   HostEntity,
   PLACEABLE_HOST_STATUSES,

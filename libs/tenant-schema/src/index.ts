@@ -44,6 +44,7 @@ export {
 export { NoteEntity } from './note.entity';
 export { AppRoleMembershipError, describeMemberships, type RoleMembership } from './role-memberships';
 export { terminateSessions, type TerminatedSessions } from './role-sessions';
+export { assertUsablePassword } from './role-attributes';
 export { scramSha256Verifier } from './scram-verifier';
 export {
   checkedTarget,

@@ -1,36 +1,24 @@
 import { loadConfigOrExit } from '@silo/config';
 import { createLogger } from '@silo/observability';
-import { migrateControlPlane } from '../control-plane-migrator';
+import { MIGRATE_USAGE, parseMigrateArguments, runMigrate } from './migrate-command';
 
 /**
- * `npm run migrate [-- --create-database]`: applies pending control-plane migrations to
- * DATABASE_URL. `--create-database` first creates the database when it is missing.
+ * `npm run migrate [-- --create-database] [--data-plane-login]`: applies pending control-plane
+ * migrations to DATABASE_URL. `--create-database` first creates the database when it is missing;
+ * `--data-plane-login` then makes the data plane's login usable (its secret
+ * `<prefix>/control-plane/data-plane` and the password of the role silo_data_plane, see
+ * `ensureDataPlaneLogin`), allowing it `--data-plane-connection-limit` connections (default 50).
  */
 async function main(argv: string[]): Promise<number> {
-  const unknown = argv.filter((a) => a !== '--create-database');
-  if (unknown.length) {
-    process.stderr.write(
-      `migrate: unknown argument(s) ${unknown.join(' ')}; usage: migrate [--create-database]\n`,
-    );
+  const args = parseMigrateArguments(argv);
+  if (typeof args === 'string') {
+    process.stderr.write(`migrate: ${args}; ${MIGRATE_USAGE}\n`);
     return 2;
   }
   const config = loadConfigOrExit('migrate');
   const log = createLogger(config, 'migrate');
   try {
-    const result = await migrateControlPlane({
-      url: config.database.url,
-      connectTimeoutMs: config.database.connectTimeoutMs,
-      createDatabase: argv.includes('--create-database'),
-    });
-    if (result.createdDatabase) log.info('created the control-plane database');
-    log.info(
-      { applied: result.applied },
-      result.applied.length ? 'migrations applied' : 'schema already up to date',
-    );
-    return 0;
-  } catch (error) {
-    log.error({ err: error }, 'migration failed');
-    return 1;
+    return await runMigrate(args, config, log);
   } finally {
     log.flush();
   }
