@@ -1,3 +1,5 @@
+import { dataPlaneSecretTags } from '@silo/control-plane-db';
+import { dataPlaneSecretName } from '@silo/core';
 import { findOrphans, orphanedBy, type KnownHost, type KnownOwners, type KnownTenant } from './orphans';
 
 const live = '11111111-1111-4111-8111-111111111111';
@@ -117,6 +119,27 @@ describe('findOrphans', () => {
       ['snapshot', 'silo-gone-co-final-0', deleted],
       ['snapshot', 'silo-x-final-0', unknown],
     ]);
+  });
+
+  it("never reports the control plane's own data-plane secret, which sits under the prefix but names no tenant or host", () => {
+    const orphans = findOrphans(
+      {
+        instances: [],
+        secrets: [
+          {
+            name: dataPlaneSecretName('silo'),
+            arn: 'arn:s:dp',
+            deletedDate: null,
+            tags: dataPlaneSecretTags('prod'),
+          },
+        ],
+        snapshots: [],
+      },
+      tenants,
+      { environment: 'prod', finalSnapshotRetentionDays: 35, now },
+    );
+    expect(orphans).toEqual([]);
+    expect(dataPlaneSecretTags('prod')).not.toHaveProperty('managed-by');
   });
 
   it("keeps a live host's resources, a deleted host's secret scheduled for deletion and its final snapshot inside the retention", () => {
