@@ -198,9 +198,10 @@ try {
 
 if (localEmulator) await checkEmulatorHoldsTenants();
 
-function start(name, entry) {
+function start(name, entry, env = {}) {
   const child = spawn('node', ['--enable-source-maps', resolve(root, entry)], {
     cwd: root,
+    env: { ...process.env, ...env },
     stdio: 'inherit',
   });
   children.set(name, child);
@@ -213,7 +214,15 @@ function start(name, entry) {
 
 start('api', 'dist/apps/control-plane-api/src/main.js');
 start('worker', 'dist/apps/provisioning-worker/src/main.js');
-start('example-app', 'dist/apps/example-tenant-app/src/main.js');
+// The example app is configured as an application team's would be (@silo/tenant-router's own
+// variables, no DATABASE_URL): its directory login takes TLS as DATABASE_URL's sslmode says,
+// and the local backend's databases take none.
+const sslmode = db.searchParams.get('sslmode') ?? 'disable';
+start('example-app', 'dist/apps/example-tenant-app/src/main.js', {
+  TENANT_DIRECTORY_SSL:
+    process.env.TENANT_DIRECTORY_SSL || (['require', 'verify-full'].includes(sslmode) ? sslmode : 'disable'),
+  ...(config.tenants.localInstanceAdminUrl ? { TENANT_DB_SSL: 'disable' } : {}),
+});
 
 const readyUrl = `http://127.0.0.1:${config.http.port}/readyz`;
 const exampleUrl = `http://127.0.0.1:${config.exampleApp.port}`;

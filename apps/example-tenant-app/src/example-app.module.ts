@@ -1,22 +1,11 @@
-import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { jwtVerifierFromSettings } from '@silo/auth';
-import { AwsModule, TenantSecrets } from '@silo/aws';
-import { SiloConfig, SiloConfigModule } from '@silo/config';
-import { ControlPlaneDbModule } from '@silo/control-plane-db';
+import { DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { problemDetailsFilter } from '@silo/http';
-import { QueueConnectionModule, RedisConnection } from '@silo/queue';
-import { SiloLoggerModule } from '@silo/observability';
-import {
-  ControlPlaneTenantDirectory,
-  SecretsManagerCredentialSource,
-  tenantAccessProblem,
-  TenantRouterModule,
-  TenantRequestRate,
-  tenantRouterOptionsFromConfig,
-  type TenantRouterSetup,
-} from '@silo/tenant-router';
+import { assignRequestId, REDACTED_LOG_PATHS } from '@silo/observability';
 import { NoteEntity } from '@silo/tenant-schema';
-import { DataSource } from 'typeorm';
+import { tenantAccessProblem, TenantRouterModule } from '@silo/tenant-router/nest';
+import IORedis, { type Redis } from 'ioredis';
+import { LoggerModule } from 'nestjs-pino';
+import type { ExampleAppConfig } from './example-app.config';
 import { HealthController } from './health/health.controller';
 import { MetricsModule } from './metrics/metrics.module';
 import { NotesController } from './notes/notes.controller';
@@ -28,49 +17,77 @@ export const EXAMPLE_APP_NAME = 'silo-example-app';
 export const TENANT_ENTITIES = [NoteEntity];
 
 /**
- * The reference user of libs/tenant-router: tenants from the control-plane `tenants` table,
- * credentials from their `<prefix>/<slug>/app` secrets, the tenant from the token's `tenant_id`.
+ * The reference user of @silo/tenant-router, as an application team uses it: plain options from
+ * the package's own variables (the directory through the data plane's read-only login, each
+ * tenant's credentials from its Secrets Manager secret, the tenant from the token's `tenant_id`),
+ * and nothing of the control plane's.
  */
+const RATE_REDIS = Symbol('RATE_REDIS');
+
+/** Closes the request rate's Redis connection, if the app made one, when it shuts down. */
+@Injectable()
+class RateRedisShutdown implements OnApplicationShutdown {
+  constructor(@Inject(RATE_REDIS) private readonly redis: Redis | null) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis?.quit().catch(() => this.redis?.disconnect());
+  }
+}
+
 @Module({})
 export class ExampleAppModule {
-  static register(config: SiloConfig): DynamicModule {
+  static register(config: ExampleAppConfig): DynamicModule {
     // Redis only when a tier has a request rate (ROUTER_REQUESTS_PER_SECOND_*).
-    const rated = Object.keys(config.router.requestsPerSecondByTier).length > 0;
+    const rated = Object.keys(config.dataPlane.requestsPerSecondByTier).length > 0;
+    const redis =
+      rated && config.redisUrl
+        ? new IORedis(config.redisUrl, {
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 1,
+            connectTimeout: 2000,
+            // Reconnect forever with a capped delay: Redis coming back must heal the process.
+            retryStrategy: (times) => Math.min(200 * times, 2000),
+          })
+        : null;
+    // ioredis emits 'error' on every failed reconnect; the rate limit answers for itself.
+    redis?.on('error', () => undefined);
     return {
       module: ExampleAppModule,
       imports: [
-        SiloConfigModule.forRoot(config),
-        SiloLoggerModule.forApp(EXAMPLE_APP_NAME),
-        ControlPlaneDbModule.forApp(EXAMPLE_APP_NAME),
-        TenantRouterModule.forRootAsync({
-          imports: rated ? [AwsModule, QueueConnectionModule] : [AwsModule],
-          inject: [SiloConfig, DataSource, TenantSecrets, ...(rated ? [RedisConnection] : [])],
-          useFactory: (
-            config: SiloConfig,
-            controlPlane: DataSource,
-            secrets: TenantSecrets,
-            redis?: RedisConnection,
-          ): TenantRouterSetup => {
-            return {
-              directory: new ControlPlaneTenantDirectory(controlPlane, config.resources.prefix),
-              credentials: new SecretsManagerCredentialSource(secrets, config.resources.prefix),
-              options: tenantRouterOptionsFromConfig(config, TENANT_ENTITIES),
-              verifier: jwtVerifierFromSettings(config.auth, 'the example app', 'data-plane'),
-              requestRate: redis
-                ? new TenantRequestRate(
-                    redis.client,
-                    `${config.queue.prefix}:tenant-rate`,
-                    config.router.requestsPerSecondByTier,
-                    new Logger(TenantRequestRate.name),
-                  )
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.log.level,
+            base: { app: EXAMPLE_APP_NAME },
+            redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+            // x-request-id: the caller's, when sane, or a new one; echoed and on every log line.
+            genReqId: (req, res) => assignRequestId(req, res),
+            transport:
+              config.log.format === 'pretty'
+                ? { target: 'pino-pretty', options: { singleLine: true } }
                 : undefined,
-            };
           },
+        }),
+        TenantRouterModule.forRoot({
+          ...config.dataPlane,
+          entities: TENANT_ENTITIES,
+          closeTimeoutMs: Math.floor(config.shutdownGraceMs / 2),
+          requestRate: redis
+            ? {
+                redis,
+                keyPrefix: config.rateKeyPrefix,
+                perSecondByTier: config.dataPlane.requestsPerSecondByTier,
+              }
+            : undefined,
         }),
         MetricsModule,
       ],
       controllers: [HealthController, NotesController],
-      providers: [problemDetailsFilter(tenantAccessProblem), NotesService],
+      providers: [
+        problemDetailsFilter(tenantAccessProblem),
+        NotesService,
+        { provide: RATE_REDIS, useValue: redis },
+        RateRedisShutdown,
+      ],
     };
   }
 }

@@ -36,10 +36,13 @@ import {
 } from '../../../libs/tenant-schema/test/tenant-db-fixtures';
 import { materialise } from '../../../libs/tenant-router/test/tenant-router-fixtures';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
-import { testConfig, uniqueToken } from '../../../test/support/test-config';
+import { loadConfig } from '@silo/config';
+import { ensureDataPlaneLogin } from '@silo/control-plane-db';
+import { testEnvironment, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { testServices } from '../../../test/support/test-services';
 import { configureExampleApp, EXAMPLE_APP_OPTIONS } from '../src/example-app';
+import { exampleAppConfigFromEnv, type ExampleAppConfig } from '../src/example-app.config';
 import { ExampleAppModule } from '../src/example-app.module';
 
 /** Every placement the example app's tests run in, the same assertions in each. */
@@ -50,7 +53,7 @@ export const TEST_PLACEMENTS: readonly Placement[] = ['instance', 'schema', 'poo
  * to the app's own (routes a test adds; the app's code is unchanged).
  */
 export async function startExampleApp(
-  config: SiloConfig,
+  config: ExampleAppConfig,
   extra: { controllers?: Type[] } = {},
 ): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
@@ -143,6 +146,8 @@ export class TenantFixtures {
 
   private constructor(
     readonly placement: Placement,
+    /** The environment of the control plane these fixtures stand for. */
+    private readonly env: Record<string, string>,
     readonly config: SiloConfig,
     /** A shared placement's own control-plane database. */
     private readonly ownDatabase: { name: string; url: string } | null,
@@ -151,16 +156,31 @@ export class TenantFixtures {
     this.secrets = new TenantSecrets(this.aws);
   }
 
-  /** Fixtures for `placement`, with the test configuration and `overrides`; `fixtures.config` is the app's. */
+  /** Fixtures for `placement`, with the test configuration and `overrides`; `appConfig()` is the example app's. */
   static async start(placement: Placement, overrides: Record<string, string> = {}): Promise<TenantFixtures> {
-    if (placement === 'instance') return new TenantFixtures(placement, testConfig(overrides), null);
-    const database = await createOwnDatabase('exampleapp');
-    const config = testConfig({
+    const database = placement === 'instance' ? null : await createOwnDatabase('exampleapp');
+    const env = testEnvironment({
       ...overrides,
-      DATABASE_URL: database.url,
-      SILO_RESOURCE_PREFIX: `ex${uniqueToken(3)}`,
+      ...(database ? { DATABASE_URL: database.url, SILO_RESOURCE_PREFIX: `ex${uniqueToken(3)}` } : {}),
     });
-    return new TenantFixtures(placement, config, database);
+    const config = loadConfig({ env, envFile: false });
+    // What an application team is given: the data plane's own login to the directory.
+    const login = await ensureDataPlaneLogin(config);
+    return new TenantFixtures(
+      placement,
+      { ...env, TENANT_DIRECTORY_SECRET: login.secretName },
+      config,
+      database,
+    );
+  }
+
+  /**
+   * The example app's configuration as an application team writes it: the data plane's
+   * variables (the control plane's with its database URL taken out) and `overrides`.
+   */
+  appConfig(overrides: Record<string, string> = {}): ExampleAppConfig {
+    const { DATABASE_URL: _controlPlaneOnly, ...env } = this.env;
+    return exampleAppConfigFromEnv({ TENANT_DIRECTORY_SSL: 'disable', ...env, ...overrides }, false);
   }
 
   private get prefix(): string {

@@ -19,7 +19,7 @@ describe.each(TEST_PLACEMENTS)(
     beforeAll(async () => {
       fixtures = await TenantFixtures.start(placement, { TENANT_DB_SSL: 'disable', LOG_LEVEL: 'silent' });
       [cold, ...writers] = await Promise.all(Array.from({ length: 13 }, () => fixtures.create()));
-      app = await startExampleApp(fixtures.config);
+      app = await startExampleApp(fixtures.appConfig());
       // One listening server for every request (supertest would otherwise listen and close per request).
       await app.listen(0, '127.0.0.1');
     });

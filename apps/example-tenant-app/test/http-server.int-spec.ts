@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import type { Server } from 'node:http';
-import { testConfig } from '../../../test/support/test-config';
+import { testEnvironment } from '../../../test/support/test-config';
+import { exampleAppConfigFromEnv } from '../src/example-app.config';
 import { startExampleApp } from './example-app-harness';
 
 describe('example tenant app: HTTP server', () => {
@@ -8,7 +9,10 @@ describe('example tenant app: HTTP server', () => {
   afterEach(() => app?.close());
 
   it('keeps idle connections and waits for headers as configured, not Node’s 5 s', async () => {
-    const config = testConfig({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '61000', HTTP_HEADERS_TIMEOUT_MS: '62000' });
+    const config = exampleAppConfigFromEnv(
+      testEnvironment({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '61000', HTTP_HEADERS_TIMEOUT_MS: '62000' }),
+      false,
+    );
     app = await startExampleApp(config);
     const server = app.getHttpServer() as Server;
     expect(server.keepAliveTimeout).toBe(61_000);

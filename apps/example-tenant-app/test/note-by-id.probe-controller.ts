@@ -10,7 +10,7 @@ import {
   Patch,
 } from '@nestjs/common';
 import { parseInput } from '@silo/http';
-import { TenantContext, TenantScoped } from '@silo/tenant-router';
+import { TenantContext, TenantScoped } from '@silo/tenant-router/nest';
 import { NoteEntity } from '@silo/tenant-schema';
 import { createNoteBody } from '../src/notes/note.requests';
 import { noteView, type NoteView } from '../src/notes/note.view';

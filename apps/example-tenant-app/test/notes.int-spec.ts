@@ -27,7 +27,7 @@ describe.each(TEST_PLACEMENTS)('example tenant app: notes, %s placement', (place
     // On shared hosts both of one tier, so on one host: neighbours in its schemas or its pool.
     const acmeTier: TierName = placement === 'instance' ? 'pro' : 'starter';
     [acme, globex] = await Promise.all([fixtures.create({ tier: acmeTier }), fixtures.create()]);
-    app = await startExampleApp(fixtures.config, { controllers: [NoteByIdProbeController] });
+    app = await startExampleApp(fixtures.appConfig(), { controllers: [NoteByIdProbeController] });
   });
 
   afterAll(async () => {

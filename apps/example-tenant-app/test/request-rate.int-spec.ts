@@ -24,7 +24,7 @@ describe.each(TEST_PLACEMENTS)('example tenant app: request rate per tenant, %s 
       fixtures.create(),
       fixtures.create({ tier: 'enterprise' }),
     ]);
-    app = await startExampleApp(fixtures.config);
+    app = await startExampleApp(fixtures.appConfig());
   });
 
   afterAll(async () => {

@@ -1,10 +1,7 @@
 import { Module } from '@nestjs/common';
-import {
-  registerTenantRouterMetrics,
-  TENANT_REQUEST_RATE,
-  TenantRequestRate,
-  TenantRouter,
-} from '@silo/tenant-router';
+import { TenantRequestRate, TenantRouter } from '@silo/tenant-router';
+import { registerTenantRouterMetrics } from '@silo/tenant-router/metrics';
+import { TENANT_REQUEST_RATE } from '@silo/tenant-router/nest';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { MetricsController } from './metrics.controller';
 

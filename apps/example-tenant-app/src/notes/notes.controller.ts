@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Post, UseInterceptors } from '@nestjs/common';
 import { parseInput } from '@silo/http';
-import { TenantScoped } from '@silo/tenant-router';
+import { TenantScoped } from '@silo/tenant-router/nest';
 import { SchemaVersionHeaderInterceptor } from '../tenant/schema-version-header.interceptor';
 import { createNoteBody } from './note.requests';
 import { noteView, type NoteView } from './note.view';

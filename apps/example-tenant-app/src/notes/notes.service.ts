@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { TenantContext } from '@silo/tenant-router';
+import { TenantContext } from '@silo/tenant-router/nest';
 import { NoteEntity } from '@silo/tenant-schema';
 
 /**

@@ -1,5 +1,5 @@
 import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
-import { TenantContext } from '@silo/tenant-router';
+import { TenantContext } from '@silo/tenant-router/nest';
 import type { Response } from 'express';
 import type { Observable } from 'rxjs';
 
