@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { CONTROL_PLANE_NAMESPACE, DATA_PLANE_ROLE, dataPlaneSecretName, quoteIdentifier } from '@silo/core';
+import { DATA_PLANE_ROLE, dataPlaneSecretName, dataPlaneSecretTags, quoteIdentifier } from '@silo/core';
 import { AwsClients, ControlPlaneSecrets } from '@silo/aws';
 import type { SiloConfig } from '@silo/config';
 import { assertUsablePassword, scramSha256Verifier } from '@silo/tenant-schema';
@@ -13,11 +13,6 @@ import { Client } from 'pg';
  * and the worker need.
  */
 export const DATA_PLANE_CONNECTION_LIMIT = 50;
-
-/** The tags of the secret when the login step creates it: the control plane's own, never `managed-by=silo`. */
-export function dataPlaneSecretTags(environment: string): Record<string, string> {
-  return { 'silo:component': CONTROL_PLANE_NAMESPACE, 'silo:environment': environment };
-}
 
 type SecretValue = Record<string, string | number>;
 

@@ -10,7 +10,6 @@ export {
 export {
   applyDataPlaneLogin,
   DATA_PLANE_CONNECTION_LIMIT,
-  dataPlaneSecretTags,
   ensureDataPlaneLogin,
   type DataPlaneLoginOptions,
   type DataPlaneLoginResult,

@@ -18,3 +18,12 @@ export const TENANT_DIRECTORY_VIEW = 'tenant_directory';
 export function dataPlaneSecretName(prefix: string): string {
   return `${prefix}/${CONTROL_PLANE_NAMESPACE}/data-plane`;
 }
+
+/**
+ * The tags of the data-plane secret, wherever it is made (the login step, the prerequisites
+ * stack): the control plane's own, `silo:component=control-plane` and the environment, never
+ * `managed-by=silo`, which marks what the worker may change and the reconciler may call an orphan.
+ */
+export function dataPlaneSecretTags(environment: string): Record<string, string> {
+  return { 'silo:component': CONTROL_PLANE_NAMESPACE, 'silo:environment': environment };
+}

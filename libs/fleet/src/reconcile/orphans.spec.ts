@@ -1,5 +1,4 @@
-import { dataPlaneSecretTags } from '@silo/control-plane-db';
-import { dataPlaneSecretName } from '@silo/core';
+import { dataPlaneSecretName, dataPlaneSecretTags } from '@silo/core';
 import { findOrphans, orphanedBy, type KnownHost, type KnownOwners, type KnownTenant } from './orphans';
 
 const live = '11111111-1111-4111-8111-111111111111';
