@@ -32,6 +32,8 @@ export const DEPLOYMENT_OUTPUT_KEYS = [
   'ProvisioningWorkerPolicyArn',
   'ControlPlaneApiPolicyArn',
   'DataPlanePolicyArn',
+  'ControlPlaneMigratePolicyArn',
+  'DataPlaneSecretArn',
   'DatabaseSecretArn',
   'RedisAuthTokenSecretArn',
 ] as const;

@@ -157,6 +157,7 @@ export function servicesFromContext(get: (key: string) => unknown): {
     ),
     workerPolicyArn: output('ProvisioningWorkerPolicyArn', ARN.policy, 'an IAM policy ARN'),
     apiPolicyArn: output('ControlPlaneApiPolicyArn', ARN.policy, 'an IAM policy ARN'),
+    migratePolicyArn: output('ControlPlaneMigratePolicyArn', ARN.policy, 'an IAM policy ARN'),
   };
 
   // A store either comes with the prerequisites (its URL and secret are outputs) or is the

@@ -29,10 +29,13 @@ export interface SiloAccessPoliciesProps {
   exportsBucket: s3.IBucket;
   /** SILO_ENVIRONMENT of the worker: the `silo:environment` tag value of every tenant resource. */
   environment: string;
+  /** The data plane's login secret (`<prefix>/control-plane/data-plane`), by its complete ARN. */
+  dataPlaneSecretArn: string;
 }
 
 /**
- * The three least-privilege policies: the provisioning worker's, the API's and the data plane's.
+ * The four least-privilege policies: the provisioning worker's, the API's, the data plane's and
+ * the control-plane migration's.
  * Every statement names the calls that need it in the "Infrastructure" tables of docs/deploying.md; the
  * tests fail when the worker's actions and the AWS calls in libs/aws drift apart.
  *
@@ -55,6 +58,7 @@ export class SiloAccessPolicies extends Construct {
   readonly worker: iam.ManagedPolicy;
   readonly api: iam.ManagedPolicy;
   readonly dataPlane: iam.ManagedPolicy;
+  readonly migrate: iam.ManagedPolicy;
 
   constructor(scope: Construct, id: string, props: SiloAccessPoliciesProps) {
     super(scope, id);
@@ -440,8 +444,15 @@ export class SiloAccessPolicies extends Construct {
 
     this.dataPlane = new iam.ManagedPolicy(this, 'DataPlane', {
       managedPolicyName: props.names.dataPlanePolicy,
-      description: `Silo data plane (${props.prefix}): read tenant and host pool application credentials`,
+      description: `Silo data plane (${props.prefix}): read the tenant directory's login and tenant and host pool application credentials`,
       statements: [
+        // The router's login to the tenant directory (the control-plane database's view, as
+        // silo_data_plane). The control plane's own secret: no managed-by tag, so by its ARN.
+        new iam.PolicyStatement({
+          sid: 'ReadDataPlaneLogin',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [props.dataPlaneSecretArn],
+        }),
         new iam.PolicyStatement({
           sid: 'ReadTenantAppSecrets',
           actions: ['secretsmanager:GetSecretValue'],
@@ -461,7 +472,39 @@ export class SiloAccessPolicies extends Construct {
           resources: [props.tenantKey.keyArn],
           conditions: {
             StringEquals: { 'kms:ViaService': viaService('secretsmanager') },
-            StringLike: { 'kms:EncryptionContext:SecretARN': [appSecrets, hostPoolAppSecrets] },
+            StringLike: {
+              'kms:EncryptionContext:SecretARN': [props.dataPlaneSecretArn, appSecrets, hostPoolAppSecrets],
+            },
+          },
+        }),
+      ],
+    });
+
+    // The migration task's `--data-plane-login`: reads the data plane's login secret, writes the
+    // control-plane database's endpoint into it (the password kept) and sets that password on
+    // the role. The stack makes the secret, so no CreateSecret.
+    this.migrate = new iam.ManagedPolicy(this, 'Migrate', {
+      managedPolicyName: props.names.migratePolicy,
+      description: `Silo control-plane migration (${props.prefix}): keep the data plane's login secret`,
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'KeepDataPlaneLogin',
+          actions: [
+            'secretsmanager:DescribeSecret',
+            'secretsmanager:GetSecretValue',
+            'secretsmanager:PutSecretValue',
+          ],
+          resources: [props.dataPlaneSecretArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'UseTenantKeyForDataPlaneLogin',
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: [props.tenantKey.keyArn],
+          conditions: {
+            StringEquals: {
+              'kms:ViaService': viaService('secretsmanager'),
+              'kms:EncryptionContext:SecretARN': props.dataPlaneSecretArn,
+            },
           },
         }),
       ],

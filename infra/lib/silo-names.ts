@@ -1,4 +1,5 @@
 import { environmentSchema } from '../../libs/config/src/config.schema';
+import { dataPlaneSecretName } from '../../libs/core/src/provisioning/control-plane-names';
 import {
   hostResourceNames,
   hostTags,
@@ -23,6 +24,10 @@ export interface PrerequisiteNames {
   workerPolicy: string;
   apiPolicy: string;
   dataPlanePolicy: string;
+  /** The control-plane migration's policy: it keeps the data plane's login secret. */
+  migratePolicy: string;
+  /** The data plane's login to the control-plane database (libs/core `dataPlaneSecretName`). */
+  dataPlaneSecret: string;
   /**
    * The control plane's own database. Deliberately outside `<prefix>-*`, the tenant instance
    * pattern, so that no tenant slug can collide with it and no worker permission reaches it.
@@ -45,6 +50,8 @@ export function prerequisiteNames(prefix: string): PrerequisiteNames {
     workerPolicy: `${prefix}-provisioning-worker`,
     apiPolicy: `${prefix}-control-plane-api`,
     dataPlanePolicy: `${prefix}-data-plane`,
+    migratePolicy: `${prefix}-control-plane-migrate`,
+    dataPlaneSecret: dataPlaneSecretName(prefix),
     controlPlaneDatabaseInstance: `${prefix}controlplane`,
     controlPlaneDatabaseSecret: `${prefix}-control-plane/database`,
     controlPlaneRedis: `${prefix}-control-plane`,

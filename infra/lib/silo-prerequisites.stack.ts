@@ -11,10 +11,12 @@ import {
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { EnvironmentVariable } from '../../libs/config/src/config.schema';
+import { DATA_PLANE_ROLE, dataPlaneSecretTags } from '../../libs/core/src/provisioning/control-plane-names';
 import { outputKeyFor, type DeploymentOutputKey } from './config-outputs';
 import {
   CONTROL_PLANE_DATABASE_NAME,
@@ -67,7 +69,8 @@ export const PREREQUISITES_TAG = { key: 'silo:component', value: 'prerequisites'
 
 /**
  * What Silo needs in an AWS account before the worker can provision a tenant: the KMS key, the
- * alarm topic, the network for tenant instances, the three IAM policies and, optionally, the
+ * alarm topic, the network for tenant instances, the four IAM policies, the data plane's login
+ * secret and, optionally, the
  * control plane's own PostgreSQL and Redis. Its outputs are the worker's and API's configuration.
  */
 export class SiloPrerequisitesStack extends Stack {
@@ -78,6 +81,7 @@ export class SiloPrerequisitesStack extends Stack {
   readonly exportsBucket: s3.Bucket;
   readonly network: TenantNetwork;
   readonly policies: SiloAccessPolicies;
+  readonly dataPlaneLogin: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: SiloPrerequisitesProps = {}) {
     super(scope, id, props);
@@ -179,6 +183,26 @@ export class SiloPrerequisitesStack extends Stack {
       controlPlaneSecurityGroupId: props.controlPlaneSecurityGroupId,
     });
 
+    // The data plane's login to the control-plane database: the role's name and a generated
+    // password, under the tenant key as the control-plane database's secret is. The migration
+    // task's `--data-plane-login` writes DATABASE_URL's endpoint into it (keeping the password)
+    // and gives the role silo_data_plane that password. Tagged as the login step tags the one it
+    // makes: the control plane's, never managed-by=silo (so never a reconciler orphan).
+    this.dataPlaneLogin = new secretsmanager.Secret(this, 'DataPlaneLogin', {
+      secretName: names.dataPlaneSecret,
+      description: `Silo (${this.prefix}): the data plane's login to the control-plane database, ${DATA_PLANE_ROLE}`,
+      encryptionKey: this.tenantKey,
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ engine: 'postgres', username: DATA_PLANE_ROLE }),
+        generateStringKey: 'password',
+        passwordLength: 32,
+        excludePunctuation: true,
+      },
+    });
+    for (const [key, value] of Object.entries(dataPlaneSecretTags(this.siloEnvironment))) {
+      Tags.of(this.dataPlaneLogin).add(key, value);
+    }
+
     this.policies = new SiloAccessPolicies(this, 'Policies', {
       prefix: this.prefix,
       names,
@@ -186,6 +210,7 @@ export class SiloPrerequisitesStack extends Stack {
       subnetGroupName: names.tenantSubnetGroup,
       exportsBucket: this.exportsBucket,
       environment: this.siloEnvironment,
+      dataPlaneSecretArn: this.dataPlaneLogin.secretArn,
     });
 
     this.configOutput('AWS_REGION', Aws.REGION, 'region of the tenant resources');
@@ -242,6 +267,16 @@ export class SiloPrerequisitesStack extends Stack {
       'DataPlanePolicyArn',
       this.policies.dataPlane.managedPolicyArn,
       "attach to the tenant applications' role",
+    );
+    this.deploymentOutput(
+      'ControlPlaneMigratePolicyArn',
+      this.policies.migrate.managedPolicyArn,
+      "attach to the control-plane migration's role (the services stack does)",
+    );
+    this.deploymentOutput(
+      'DataPlaneSecretArn',
+      this.dataPlaneLogin.secretArn,
+      "the data plane's login to the control-plane database (TENANT_DIRECTORY_SECRET of the tenant applications)",
     );
 
     if (props.controlPlaneDatabase) {

@@ -40,6 +40,8 @@ export interface PrerequisitesOutputs {
   controlPlaneSecurityGroupId: string;
   workerPolicyArn: string;
   apiPolicyArn: string;
+  /** ControlPlaneMigratePolicyArn: the migration keeps the data plane's login secret. */
+  migratePolicyArn: string;
 }
 
 /** A Secrets Manager secret by its complete ARN; `field` is a JSON key, else the whole string. */
@@ -111,7 +113,8 @@ const QUEUE_METRICS_INTERVAL_SECONDS = 60;
 const COMMANDS = {
   api: ['node', 'dist/apps/control-plane-api/src/main.js'],
   worker: ['node', 'dist/apps/provisioning-worker/src/main.js'],
-  migrate: ['node', 'dist/libs/control-plane-db/src/cli/migrate.js'],
+  // Then the data plane's login: its secret's endpoint and the role's password (docs/data-plane.md).
+  migrate: ['node', 'dist/libs/control-plane-db/src/cli/migrate.js', '--data-plane-login'],
 };
 
 type Environment = Partial<Record<EnvironmentVariable, string>>;
@@ -230,7 +233,8 @@ export class SiloServicesStack extends Stack {
         },
         secrets: { DATABASE_PASSWORD: databasePassword, REDIS_PASSWORD: redisPassword },
       },
-      // The migration connects to PostgreSQL only, but loads the same validated configuration.
+      // The migration connects to PostgreSQL and Secrets Manager (the data plane's login) only, but
+      // loads the same validated configuration.
       migrate: { environment: shared, secrets: { DATABASE_PASSWORD: databasePassword } },
     } satisfies Record<string, { environment: Environment; secrets: Record<string, ecs.Secret> }>;
     for (const [name, { environment, secrets }] of Object.entries(containers)) {
@@ -419,7 +423,11 @@ export class SiloServicesStack extends Stack {
 
     // One-off migration: `aws ecs run-task` with the outputs below.
     this.migrateTask = taskDefinition('MigrateTask', names.migrateFamily, {
-      taskRole: taskRole(this, 'MigrateTaskRole', { prefix: this.prefix, what: 'control-plane migration' }),
+      taskRole: taskRole(this, 'MigrateTaskRole', {
+        prefix: this.prefix,
+        what: 'control-plane migration',
+        managedPolicyArn: p.migratePolicyArn,
+      }),
       logGroup: migrateLogs,
       secrets: [props.database.secret],
       cpu: 256,
@@ -442,7 +450,7 @@ export class SiloServicesStack extends Stack {
     output(
       'MigrateTaskDefinitionArn',
       this.migrateTask.taskDefinitionArn,
-      'aws ecs run-task --task-definition: applies the control-plane migrations and exits',
+      "aws ecs run-task --task-definition: applies the control-plane migrations, sets up the data plane's login and exits",
     );
     const taskSubnetIds = Fn.join(',', [...props.network.taskSubnetIds]);
     output('TaskSubnetIds', taskSubnetIds, 'subnets of the tasks (run-task awsvpcConfiguration subnets)');

@@ -31,6 +31,15 @@ function managedPolicy(name: string): FoundPolicy {
 const worker = managedPolicy(names.workerPolicy);
 const api = managedPolicy(names.apiPolicy);
 const dataPlane = managedPolicy(names.dataPlanePolicy);
+const migrate = managedPolicy(names.migratePolicy);
+/** The data plane's login secret, as the policies name it: the stack's own ARN (a Ref). */
+const dataPlaneLogin = (() => {
+  const found = Object.entries(json.Resources).filter(
+    ([, r]) => r.Type === 'AWS::SecretsManager::Secret' && r.Properties?.Name === names.dataPlaneSecret,
+  );
+  if (found.length !== 1) throw new Error(`no one secret ${names.dataPlaneSecret}`);
+  return `\${${found[0][0]}}`;
+})();
 
 const statement = (policy: FoundPolicy, sid: string): Statement => {
   const found = policy.statements.find((s) => s.Sid === sid);
@@ -142,9 +151,14 @@ const AUTHORIZED_WITH: { action: string; call: string; because: string }[] = [
 // deprovisioning saga asks for none, so an export is kept by its tag and lifecycle rule only.
 
 describe('least privilege in every policy document', () => {
-  it('finds the worker, API and data-plane policies and the key and topic policies', () => {
+  it('finds the worker, API, data-plane and migration policies and the key and topic policies', () => {
     expect(policies.filter((p) => p.kind === 'identity').map((p) => p.name)).toEqual(
-      expect.arrayContaining([names.workerPolicy, names.apiPolicy, names.dataPlanePolicy]),
+      expect.arrayContaining([
+        names.workerPolicy,
+        names.apiPolicy,
+        names.dataPlanePolicy,
+        names.migratePolicy,
+      ]),
     );
     expect(policies.filter((p) => p.kind === 'key')).toHaveLength(2);
     expect(policies.filter((p) => p.kind === 'resource').length).toBeGreaterThanOrEqual(1);
@@ -197,12 +211,12 @@ describe('least privilege in every policy document', () => {
     ).toHaveLength(2);
   });
 
-  it('names every resource in the three policies: "*" only for the reconciler\'s listing reads and the queue metrics', () => {
+  it('names every resource in the four policies: "*" only for the reconciler\'s listing reads and the queue metrics', () => {
     // Listing calls name no resource: AWS authorizes DescribeDBInstances and DescribeDBSnapshots
     // without an identifier on every instance or snapshot, and ListSecrets only on "*".
     // PutMetricData has no resource type at all (its namespace condition is checked below).
     const listing = new Set(['ListFleetInventory', 'ListFleetSecrets']);
-    for (const policy of [worker, api, dataPlane]) {
+    for (const policy of [worker, api, dataPlane, migrate]) {
       for (const s of policy.statements) {
         expect(resourcesOf(s).length).toBeGreaterThan(0);
         const wide = resourcesOf(s).filter((r) => r === '*' || r.endsWith(':*'));
@@ -503,8 +517,13 @@ describe('API and data-plane policies', () => {
     expect(rds).toMatch(/async describe\([^]*?new DescribeDBInstancesCommand\(/);
   });
 
-  it('lets the data plane read and decrypt tenant app secrets and host pool-app secrets only', () => {
+  it('lets the data plane read and decrypt its directory login, tenant app secrets and host pool-app secrets only', () => {
     expect(actionSet(dataPlane)).toEqual(['kms:Decrypt', 'secretsmanager:GetSecretValue']);
+    const login = statement(dataPlane, 'ReadDataPlaneLogin');
+    expect({ resources: resourcesOf(login), condition: login.Condition }).toEqual({
+      resources: [dataPlaneLogin],
+      condition: undefined,
+    });
     const read = statement(dataPlane, 'ReadTenantAppSecrets');
     expect(resourcesOf(read)).toEqual([
       'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/app-??????',
@@ -523,9 +542,88 @@ describe('API and data-plane policies', () => {
         Resource: decrypt.Condition?.StringLike?.['kms:EncryptionContext:SecretARN'],
       }),
     ).toEqual([
+      dataPlaneLogin,
       'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/app-??????',
       'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/hosts/*/pool-app-??????',
     ]);
+  });
+});
+
+describe("the data plane's login secret: the policies evaluated", () => {
+  const viaSecretsManager = 'secretsmanager.${AWS::Region}.${AWS::URLSuffix}';
+  // The same secret by its name, as a statement naming a pattern would have to match it.
+  const byName =
+    'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/control-plane/data-plane-AbCdEf';
+  const decide = (policy: FoundPolicy, action: string, resource: string, context = {}) =>
+    evaluate(policy.statements, { action, resource, context });
+
+  it('lets the migration describe, read and rewrite it, and use the tenant key for it only, nothing else', () => {
+    expect(actionSet(migrate)).toEqual([
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:PutSecretValue',
+    ]);
+    expect(resourcesOf(statement(migrate, 'KeepDataPlaneLogin'))).toEqual([dataPlaneLogin]);
+    for (const action of ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'])
+      expect({ action, decision: decide(migrate, action, dataPlaneLogin) }).toEqual({
+        action,
+        decision: 'allowed',
+      });
+    for (const action of [
+      'secretsmanager:DeleteSecret',
+      'secretsmanager:CreateSecret',
+      'secretsmanager:TagResource',
+    ])
+      expect({ action, decision: decide(migrate, action, dataPlaneLogin) }).toEqual({
+        action,
+        decision: 'implicitly denied',
+      });
+    const key = '${TenantKey8692782D.Arn}';
+    const through = (secret: string) => ({
+      'kms:ViaService': viaSecretsManager,
+      'kms:EncryptionContext:SecretARN': secret,
+    });
+    expect(decide(migrate, 'kms:GenerateDataKey', key, through(dataPlaneLogin))).toBe('allowed');
+    expect(decide(migrate, 'kms:Decrypt', key, through(dataPlaneLogin))).toBe('allowed');
+    expect(
+      decide(migrate, 'kms:Decrypt', key, through(byName.replace('control-plane/data-plane', 'acme/app'))),
+    ).toBe('implicitly denied');
+    expect(decide(migrate, 'kms:Decrypt', key, { 'kms:EncryptionContext:SecretARN': dataPlaneLogin })).toBe(
+      'implicitly denied',
+    );
+  });
+
+  it('lets the data plane read it and decrypt it through Secrets Manager, and change nothing', () => {
+    expect(decide(dataPlane, 'secretsmanager:GetSecretValue', dataPlaneLogin)).toBe('allowed');
+    expect(decide(dataPlane, 'secretsmanager:PutSecretValue', dataPlaneLogin)).toBe('implicitly denied');
+    expect(
+      decide(dataPlane, 'kms:Decrypt', '${TenantKey8692782D.Arn}', {
+        'kms:ViaService': viaSecretsManager,
+        'kms:EncryptionContext:SecretARN': dataPlaneLogin,
+      }),
+    ).toBe('allowed');
+  });
+
+  it('is out of reach of the worker and the API, whose patterns do not name it', () => {
+    const managed = tagContext({
+      resourceTags: { 'managed-by': 'silo', 'silo:environment': 'production' },
+    });
+    for (const action of [
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:PutSecretValue',
+      'secretsmanager:DeleteSecret',
+      'secretsmanager:UpdateSecretVersionStage',
+    ]) {
+      for (const policy of [worker, api])
+        expect({ policy: policy.name, action, decision: decide(policy, action, byName, managed) }).toEqual({
+          policy: policy.name,
+          action,
+          decision: 'implicitly denied',
+        });
+    }
   });
 });
 
@@ -559,6 +657,7 @@ describe('the action tables of docs/deploying.md', () => {
     ['worker', names.workerPolicy],
     ['API', names.apiPolicy],
     ['data plane', names.dataPlanePolicy],
+    ['migration', names.migratePolicy],
   ])('lists every action the %s policy allows with the statement that allows it', (_who, policyName) => {
     const policy = managedPolicy(policyName);
     expect(readmeRows(policyName).sort()).toEqual(policyRows(policy).sort());

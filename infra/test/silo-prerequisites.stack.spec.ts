@@ -177,7 +177,7 @@ describe('encryption', () => {
     byDefault.template.resourceCountIs('AWS::SNS::Subscription', 0);
   });
 
-  it('encrypts the control-plane PostgreSQL, its secret and the Redis AUTH token with the tenant key', () => {
+  it("encrypts the control-plane PostgreSQL, its secret, the data plane's login and the Redis AUTH token with the tenant key", () => {
     const tenantKey = {
       'Fn::GetAtt': [
         logicalIdOf(full.json, 'AWS::KMS::Key', (p) => String(p.Description).includes('tenant RDS')),
@@ -196,7 +196,7 @@ describe('encryption', () => {
     for (const [, secret] of resourcesOfType(full.json, 'AWS::SecretsManager::Secret')) {
       expect(secret.Properties?.KmsKeyId).toEqual(tenantKey);
     }
-    expect(resourcesOfType(full.json, 'AWS::SecretsManager::Secret')).toHaveLength(2);
+    expect(resourcesOfType(full.json, 'AWS::SecretsManager::Secret')).toHaveLength(3);
   });
 
   it('encrypts the control-plane Redis in transit and at rest, with an AUTH token from Secrets Manager', () => {
@@ -216,10 +216,48 @@ describe('encryption', () => {
     });
   });
 
-  it('creates no control-plane stores unless asked', () => {
+  it("creates no control-plane stores unless asked, only the data plane's login secret", () => {
     byDefault.template.resourceCountIs('AWS::RDS::DBInstance', 0);
     byDefault.template.resourceCountIs('AWS::ElastiCache::ReplicationGroup', 0);
-    byDefault.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(
+      resourcesOfType(byDefault.json, 'AWS::SecretsManager::Secret').map(([, r]) => r.Properties?.Name),
+    ).toEqual(['silo/control-plane/data-plane']);
+  });
+});
+
+describe("the data plane's login secret", () => {
+  const [[logicalId, secret]] = resourcesOfType(byDefault.json, 'AWS::SecretsManager::Secret');
+
+  it('holds the role silo_data_plane and a generated password, in the app secret shape the login step completes', () => {
+    expect(secret.Properties?.GenerateSecretString).toEqual({
+      SecretStringTemplate: JSON.stringify({ engine: 'postgres', username: 'silo_data_plane' }),
+      GenerateStringKey: 'password',
+      PasswordLength: 32,
+      ExcludePunctuation: true,
+    });
+    expect(secret.Properties?.KmsKeyId).toEqual({
+      'Fn::GetAtt': [
+        logicalIdOf(byDefault.json, 'AWS::KMS::Key', (p) => String(p.Description).includes('tenant RDS')),
+        'Arn',
+      ],
+    });
+  });
+
+  it("is tagged as the control plane's own for its environment, never managed-by=silo, so no reconciler pass calls it an orphan", () => {
+    expect(secret.Properties?.Tags).toEqual([
+      { Key: 'silo:component', Value: 'control-plane' },
+      { Key: 'silo:environment', Value: 'production' },
+    ]);
+    const staging = synth({ siloEnvironment: 'staging' });
+    const [[, theirs]] = resourcesOfType(staging.json, 'AWS::SecretsManager::Secret');
+    expect(theirs.Properties?.Tags).toContainEqual({ Key: 'silo:environment', Value: 'staging' });
+  });
+
+  it('outputs its ARN and the migration policy that keeps it', () => {
+    expect(render(byDefault.json.Outputs?.DataPlaneSecretArn.Value)).toBe(`\${${logicalId}}`);
+    expect(render(byDefault.json.Outputs?.ControlPlaneMigratePolicyArn.Value)).toMatch(
+      /^\$\{PoliciesMigrate[A-Z0-9]+\}$/,
+    );
   });
 });
 
@@ -313,10 +351,10 @@ describe('names', () => {
   it('derives every name and ARN from the prefix', () => {
     const text = JSON.stringify(existing.json);
     // "silo" may remain only in tag keys (silo:…), as the managed-by value and inside the
-    // control-plane database (its name and user), which are not AWS names.
+    // control-plane database (its name, its user and the data plane's role), which are not AWS names.
     const leftovers = [...text.matchAll(/.{0,30}silo(?!:).{0,10}/g)]
       .map((m) => m[0])
-      .filter((s) => !/managed-by":"silo"|silo_admin|"DBName":"silo"|\/silo\?sslmode/.test(s));
+      .filter((s) => !/managed-by":"silo"|silo_admin|silo_data_plan|"DBName":"silo"|\/silo\?sslmode/.test(s));
     expect(leftovers).toEqual([]);
     expect(text).toContain('"DBSubnetGroupName":"acme-tenants"');
     expect(text).toContain('secret:acme/*/app-??????');

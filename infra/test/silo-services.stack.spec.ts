@@ -199,7 +199,7 @@ describe('configuration', () => {
     expect(commands).toEqual({
       api: 'node dist/apps/control-plane-api/src/main.js',
       worker: 'node dist/apps/provisioning-worker/src/main.js',
-      migrate: 'node dist/libs/control-plane-db/src/cli/migrate.js',
+      migrate: 'node dist/libs/control-plane-db/src/cli/migrate.js --data-plane-login',
     });
     for (const name of CONTAINERS) {
       expect((taskDefinition(byDefault.json, name).container as unknown as { Image: string }).Image).toBe(
@@ -301,7 +301,7 @@ describe('IAM', () => {
     const expected = {
       api: [deployed.ControlPlaneApiPolicyArn],
       worker: [deployed.ProvisioningWorkerPolicyArn],
-      migrate: [],
+      migrate: [deployed.ControlPlaneMigratePolicyArn],
     };
     for (const name of CONTAINERS) {
       const role = roleOf(byDefault.json, name, 'TaskRoleArn');
