@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import IORedis from 'ioredis';
-import { dropDatabase } from './test-databases';
+import { dropDatabase, dropOrphanedDataPlaneRoles } from './test-databases';
 import { testServices } from './test-services';
 
 const run = promisify(execFile);
@@ -14,6 +14,7 @@ export default async function globalTeardown(): Promise<void> {
     delete process.env.SILO_TEST_DATABASE_URL;
     await dropDatabase(database);
   }
+  await dropOrphanedDataPlaneRoles();
   const root = process.env.SILO_TEST_REDIS_ROOT;
   if (root) {
     delete process.env.SILO_TEST_REDIS_ROOT;

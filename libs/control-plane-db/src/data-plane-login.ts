@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { DATA_PLANE_ROLE, dataPlaneSecretName, dataPlaneSecretTags, quoteIdentifier } from '@silo/core';
+import { dataPlaneRole, dataPlaneSecretName, dataPlaneSecretTags, quoteIdentifier } from '@silo/core';
 import { AwsClients, ControlPlaneSecrets } from '@silo/aws';
 import type { SiloConfig } from '@silo/config';
 import { assertUsablePassword, scramSha256Verifier } from '@silo/tenant-schema';
 import { Client } from 'pg';
 
 /**
- * CONNECTION LIMIT of `silo_data_plane` unless told otherwise: what every replica of every tenant
+ * CONNECTION LIMIT of the data-plane role unless told otherwise: what every replica of every tenant
  * application together may hold on the control-plane database. The router caches a tenant's
  * directory entry for its status TTL, so each replica needs a pool of 2 (docs/data-plane.md):
  * 50 is room for 25 replicas, and keeps a runaway data plane from taking the connections the API
@@ -69,13 +69,14 @@ export interface DataPlaneLoginResult {
  * configuration (DATABASE_URL, SILO_RESOURCE_PREFIX, SILO_ENVIRONMENT, KMS_KEY_ID, AWS_*): the secret
  * `<prefix>/control-plane/data-plane` holds `{engine, host, port, dbname, username, password}`
  * (the tenants' app secret shape), created with a random password when missing and otherwise
- * keeping its password, and the role `silo_data_plane` (made by the control-plane migrations)
+ * keeping its password, and the database's role `<database>_data_plane` (`dataPlaneRole`, made
+ * by the control-plane migrations)
  * may log in with that password, within `connectionLimit` connections. Only a SCRAM-SHA-256
  * verifier computed here reaches PostgreSQL, never the password. Safe to run again and from
  * several processes at once; run it after the migrations (`migrate --data-plane-login`).
  *
- * The role is the cluster's: every control-plane database on one server shares it and its one
- * password, so two control planes on one server with different secrets take it from each other.
+ * Roles are the server's, so the role is named after the control-plane database: two control
+ * planes on one server each have their own, and never set each other's password.
  */
 export async function ensureDataPlaneLogin(
   config: SiloConfig,
@@ -113,17 +114,18 @@ export async function applyDataPlaneLogin(options: DataPlaneLoginOptions): Promi
   });
   await client.connect();
   try {
-    await assertRoleUsable(client);
+    const roleName = dataPlaneRole(endpoint.dbname);
+    await assertRoleUsable(client, roleName);
     const secretName = dataPlaneSecretName(options.prefix);
-    const secret = await ensureSecret(options, secretName, endpoint);
-    const role = quoteIdentifier(DATA_PLANE_ROLE, 'data-plane role');
+    const secret = await ensureSecret(options, secretName, endpoint, roleName);
+    const role = quoteIdentifier(roleName, 'data-plane role');
     const verifier = client.escapeLiteral(scramSha256Verifier(secret.password));
     await client.query(
       `ALTER ROLE ${role} LOGIN NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT ${connectionLimit} PASSWORD ${verifier}`,
     );
     return {
       secretName,
-      role: DATA_PLANE_ROLE,
+      role: roleName,
       createdSecret: secret.created,
       updatedSecret: secret.updated,
       connectionLimit,
@@ -160,7 +162,7 @@ function endpointOf(databaseUrl: string): Endpoint {
  * SUPERUSER, REPLICATION or BYPASSRLS, and no membership, through which it would read what the
  * other role reads. Silo does not take these away by itself; the message says what to run.
  */
-async function assertRoleUsable(client: Client): Promise<void> {
+async function assertRoleUsable(client: Client, roleName: string): Promise<void> {
   const found = await client.query<{
     rolsuper: boolean;
     rolreplication: boolean;
@@ -171,23 +173,23 @@ async function assertRoleUsable(client: Client): Promise<void> {
             ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
                    WHERE m.member = r.oid ORDER BY 1) AS memberships
        FROM pg_roles r WHERE r.rolname = $1`,
-    [DATA_PLANE_ROLE],
+    [roleName],
   );
   const role = found.rows[0];
   if (!role) {
     throw new Error(
-      `role ${DATA_PLANE_ROLE} does not exist: the control-plane migrations make it; run them first (migrate --data-plane-login does both)`,
+      `role ${roleName} does not exist: the control-plane migrations make it; run them first (migrate --data-plane-login does both)`,
     );
   }
   if (role.rolsuper || role.rolreplication || role.rolbypassrls) {
     throw new Error(
-      `role ${DATA_PLANE_ROLE} has SUPERUSER, REPLICATION or BYPASSRLS; refusing to let the data plane log in as it (a superuser must remove them)`,
+      `role ${roleName} has SUPERUSER, REPLICATION or BYPASSRLS; refusing to let the data plane log in as it (a superuser must remove them)`,
     );
   }
   if (role.memberships.length) {
     throw new Error(
-      `role ${DATA_PLANE_ROLE} is a member of ${role.memberships.join(', ')}, and would read what they read; ` +
-        `refusing to let the data plane log in as it (REVOKE <role> FROM ${DATA_PLANE_ROLE}, then run again)`,
+      `role ${roleName} is a member of ${role.memberships.join(', ')}, and would read what they read; ` +
+        `refusing to let the data plane log in as it (REVOKE <role> FROM ${roleName}, then run again)`,
     );
   }
 }
@@ -196,9 +198,10 @@ async function ensureSecret(
   options: DataPlaneLoginOptions,
   name: string,
   endpoint: Endpoint,
+  roleName: string,
   raced = false,
 ): Promise<{ password: string; created: boolean; updated: boolean }> {
-  const wanted = { engine: 'postgres', ...endpoint, username: DATA_PLANE_ROLE };
+  const wanted = { engine: 'postgres', ...endpoint, username: roleName };
   const found = await options.secrets.find(name);
   if (!found) {
     if (raced) throw new Error(`secret ${name} was reported to exist, then not found: run again`);
@@ -210,12 +213,12 @@ async function ensureSecret(
       {
         tags: dataPlaneSecretTags(options.environment),
         kmsKeyId: options.kmsKeyId,
-        description: `Silo (${options.prefix}): the data plane's login to the control-plane database, ${DATA_PLANE_ROLE}`,
+        description: `Silo (${options.prefix}): the data plane's login to the control-plane database, ${roleName}`,
       },
     );
     if (created) return { password, created: true, updated: false };
     // Another run made it between the two calls: use what it made.
-    return ensureSecret(options, name, endpoint, true);
+    return ensureSecret(options, name, endpoint, roleName, true);
   }
   if (found.deletionDate) {
     throw new Error(

@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { uniqueToken } from '../../../test/support/test-config';
 import { databaseUrl, testServices } from '../../../test/support/test-services';
-import { DATA_PLANE_ROLE, quoteIdentifier } from '../../core/src';
+import { dataPlaneRole, quoteIdentifier } from '../../core/src';
 import { controlPlaneDataSourceOptions, ensureDatabase, migrateControlPlane } from '../src';
 
 const created: string[] = [];
@@ -28,7 +28,8 @@ afterAll(async () => {
   await withClient(testServices.postgresAdminUrl, async (admin) => {
     for (const name of created)
       await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`);
-    for (const role of roles) await admin.query(`DROP ROLE IF EXISTS ${quoteIdentifier(role)}`);
+    for (const role of [...roles, ...created.map(dataPlaneRole)])
+      await admin.query(`DROP ROLE IF EXISTS ${quoteIdentifier(role)}`);
   });
 }, 60_000);
 
@@ -65,7 +66,7 @@ describe('the data-plane directory migration', () => {
     });
   });
 
-  it('gives silo_data_plane CONNECT, USAGE on data_plane and SELECT on the view, and no privilege on any table or sequence', async () => {
+  it('gives the data-plane role of the database CONNECT, USAGE on data_plane and SELECT on the view, and no privilege on any table or sequence', async () => {
     await withClient(database.url, async (client) => {
       const granted = await client.query(
         `SELECT has_database_privilege($1, current_database(), 'CONNECT') AS connect,
@@ -74,7 +75,7 @@ describe('the data-plane directory migration', () => {
                 has_schema_privilege($1, 'public', 'CREATE') AS create_in_public,
                 has_table_privilege($1, 'data_plane.tenant_directory', 'SELECT') AS select_view,
                 has_table_privilege($1, 'data_plane.tenant_directory', 'INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER') AS write_view`,
-        [DATA_PLANE_ROLE],
+        [dataPlaneRole(database.name)],
       );
       expect(granted.rows).toEqual([
         {
@@ -92,7 +93,7 @@ describe('the data-plane directory migration', () => {
                 ELSE has_table_privilege($1, c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER') END AS any
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')`,
-        [DATA_PLANE_ROLE],
+        [dataPlaneRole(database.name)],
       );
       expect(tables.rows.map((t) => t.name)).toEqual(
         expect.arrayContaining(['tenants', 'tenant_events', 'hosts']),
@@ -100,7 +101,7 @@ describe('the data-plane directory migration', () => {
       expect(tables.rows.filter((t) => t.any)).toEqual([]);
       const role = await client.query(
         `SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = $1`,
-        [DATA_PLANE_ROLE],
+        [dataPlaneRole(database.name)],
       );
       expect(role.rows).toEqual([
         {
@@ -114,7 +115,7 @@ describe('the data-plane directory migration', () => {
     });
   });
 
-  it('shows a tenant and its host name through the view, as silo_data_plane', async () => {
+  it('shows a tenant and its host name through the view, as the data-plane role', async () => {
     await withClient(database.url, async (client) => {
       const host = await client.query<{ id: string; name: string }>(
         `INSERT INTO hosts (name, placement, tier, ordinal, status, instance_identifier, database_name,
@@ -129,7 +130,7 @@ describe('the data-plane directory migration', () => {
       );
       await client.query('BEGIN');
       try {
-        await client.query(`SET LOCAL ROLE ${quoteIdentifier(DATA_PLANE_ROLE)}`);
+        await client.query(`SET LOCAL ROLE ${quoteIdentifier(dataPlaneRole(database.name))}`);
         const rows = await client.query(
           'SELECT placement, host_id, host_name FROM data_plane.tenant_directory WHERE id = $1',
           [tenant.rows[0].id],
@@ -143,16 +144,19 @@ describe('the data-plane directory migration', () => {
     });
   });
 
-  it('lets several databases migrate at once, each granting the one role of the cluster', async () => {
+  it('lets several databases migrate at once, each with a role of its own that reads its view alone', async () => {
     const databases = [freshDatabase(), freshDatabase(), freshDatabase()];
     await Promise.all(databases.map((d) => migrateControlPlane({ url: d.url, createDatabase: true })));
+    const roleNames = databases.map((d) => dataPlaneRole(d.name));
+    expect(new Set(roleNames).size).toBe(3);
     for (const d of databases) {
       await withClient(d.url, async (client) => {
-        const acl = await client.query<{ granted: boolean }>(
-          `SELECT has_table_privilege($1, 'data_plane.tenant_directory', 'SELECT') AS granted`,
-          [DATA_PLANE_ROLE],
+        const acl = await client.query<{ granted: boolean[] }>(
+          `SELECT ARRAY(SELECT has_table_privilege(r, 'data_plane.tenant_directory', 'SELECT')
+                          FROM unnest($1::text[]) AS r) AS granted`,
+          [roleNames],
         );
-        expect(acl.rows).toEqual([{ granted: true }]);
+        expect(acl.rows).toEqual([{ granted: databases.map((other) => other === d) }]);
       });
     }
   }, 30_000);
@@ -166,7 +170,7 @@ describe('the data-plane directory migration', () => {
       const state = await client.query(
         `SELECT has_schema_privilege('public', 'public', 'CREATE') AS public_creates,
                 has_schema_privilege($1, 'public', 'CREATE') AS data_plane_creates`,
-        [DATA_PLANE_ROLE],
+        [dataPlaneRole(d.name)],
       );
       expect(state.rows).toEqual([{ public_creates: false, data_plane_creates: false }]);
     });
@@ -177,7 +181,8 @@ describe('the data-plane directory migration', () => {
     const migrator = `silo_test_migrator_${uniqueToken()}`;
     roles.push(migrator);
     await withClient(testServices.postgresAdminUrl, async (admin) => {
-      await admin.query(`CREATE ROLE ${quoteIdentifier(migrator)} LOGIN`);
+      // CREATEROLE, as RDS's master user has: the migration makes the database's data-plane role.
+      await admin.query(`CREATE ROLE ${quoteIdentifier(migrator)} LOGIN CREATEROLE`);
       await admin.query(`CREATE DATABASE ${quoteIdentifier(d.name)} OWNER ${quoteIdentifier(migrator)}`);
     });
     await withClient(d.url, async (client) => {
@@ -196,7 +201,22 @@ describe('the data-plane directory migration', () => {
     });
   }, 30_000);
 
-  it('reverts to no view and no schema, leaving the role that other databases still grant', async () => {
+  it('stops, naming CREATEROLE, when the migrating user may not create the data-plane role', async () => {
+    const d = freshDatabase();
+    const migrator = `silo_test_migrator_${uniqueToken()}`;
+    roles.push(migrator);
+    await withClient(testServices.postgresAdminUrl, async (admin) => {
+      await admin.query(`CREATE ROLE ${quoteIdentifier(migrator)} LOGIN`);
+      await admin.query(`CREATE DATABASE ${quoteIdentifier(d.name)} OWNER ${quoteIdentifier(migrator)}`);
+    });
+    const asMigrator = new URL(d.url);
+    asMigrator.username = migrator;
+    await expect(migrateControlPlane({ url: asMigrator.toString() })).rejects.toThrow(
+      `the migrating user ${migrator} may not create roles, and the data plane needs its own: grant it CREATEROLE`,
+    );
+  }, 30_000);
+
+  it('reverts to no view, no schema and no role', async () => {
     const d = freshDatabase();
     await migrateControlPlane({ url: d.url, createDatabase: true });
     const ds = await new DataSource(
@@ -213,11 +233,10 @@ describe('the data-plane directory migration', () => {
       const acl = await ds.query<{ acl: string | null }[]>(
         `SELECT datacl::text AS acl FROM pg_database WHERE datname = current_database()`,
       );
-      expect(acl[0].acl ?? '').not.toContain(DATA_PLANE_ROLE);
-      // This run's own database (and every other test database) still grants it CONNECT.
-      expect(await ds.query(`SELECT 1 AS found FROM pg_roles WHERE rolname = $1`, [DATA_PLANE_ROLE])).toEqual(
-        [{ found: 1 }],
-      );
+      expect(acl[0].acl ?? '').not.toContain(dataPlaneRole(d.name));
+      expect(
+        await ds.query(`SELECT 1 AS found FROM pg_roles WHERE rolname = $1`, [dataPlaneRole(d.name)]),
+      ).toEqual([]);
     } finally {
       await ds.destroy();
     }

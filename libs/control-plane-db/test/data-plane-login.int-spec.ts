@@ -7,7 +7,7 @@ import { testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { AwsClients, ControlPlaneSecrets, TenantSecrets } from '../../aws/src';
 import type { SiloConfig } from '../../config/src';
-import { DATA_PLANE_ROLE, dataPlaneSecretName } from '../../core/src';
+import { dataPlaneRole, dataPlaneSecretName } from '../../core/src';
 import { loggerOptions } from '../../observability/src';
 import { ControlPlaneTenantDirectory } from '../../tenant-router/src/adapters/control-plane-tenant-directory';
 import { ensureDataPlaneLogin } from '../src';
@@ -88,7 +88,7 @@ describe('the data-plane login', () => {
     const result = await ensureDataPlaneLogin(config);
     expect(result).toEqual({
       secretName,
-      role: DATA_PLANE_ROLE,
+      role: dataPlaneRole(database.name),
       createdSecret: true,
       updatedSecret: false,
       connectionLimit: 50,
@@ -99,11 +99,11 @@ describe('the data-plane login', () => {
       host: '127.0.0.1',
       port: 5432,
       dbname: database.name,
-      username: 'silo_data_plane',
+      username: dataPlaneRole(database.name),
       password: expect.stringMatching(/^[A-Za-z0-9_-]{32}$/),
     });
     // The server trusts loopback, so a login proves nothing about the password: this does.
-    expect(await storedPasswordIs(DATA_PLANE_ROLE, login.password)).toBe(true);
+    expect(await storedPasswordIs(dataPlaneRole(database.name), login.password)).toBe(true);
 
     const tenant = await asAdmin(async (admin) => {
       const rows = await admin.query<{ id: string; slug: string }>(
@@ -113,13 +113,15 @@ describe('the data-plane login', () => {
       );
       const role = await admin.query(
         'SELECT rolcanlogin, rolconnlimit, rolinherit FROM pg_roles WHERE rolname = $1',
-        [DATA_PLANE_ROLE],
+        [dataPlaneRole(database.name)],
       );
       expect(role.rows).toEqual([{ rolcanlogin: true, rolconnlimit: 50, rolinherit: false }]);
       return rows.rows[0];
     });
     await asDataPlane(login, async (client) => {
-      expect((await client.query('SELECT current_user AS who')).rows).toEqual([{ who: 'silo_data_plane' }]);
+      expect((await client.query('SELECT current_user AS who')).rows).toEqual([
+        { who: dataPlaneRole(database.name) },
+      ]);
       const directory = new ControlPlaneTenantDirectory(
         { query: async (sql: string, params?: unknown[]) => (await client.query(sql, params)).rows } as never,
         config.resources.prefix,
@@ -179,7 +181,7 @@ describe('the data-plane login', () => {
     const again = await ensureDataPlaneLogin(config);
     expect(again).toMatchObject({ createdSecret: false, updatedSecret: false });
     expect(await readLogin()).toEqual(first);
-    expect(await storedPasswordIs(DATA_PLANE_ROLE, first.password)).toBe(true);
+    expect(await storedPasswordIs(dataPlaneRole(database.name), first.password)).toBe(true);
     await asDataPlane(first, async (client) => {
       expect((await client.query('SELECT count(*)::int AS n FROM data_plane.tenant_directory')).rows).toEqual(
         [{ n: expect.any(Number) }],
@@ -191,7 +193,7 @@ describe('the data-plane login', () => {
     const given = `given-${uniqueToken(12)}`;
     await new ControlPlaneSecrets(aws).create(
       secretName,
-      { engine: 'postgres', username: 'silo_data_plane', password: given },
+      { engine: 'postgres', username: dataPlaneRole(database.name), password: given },
       { tags: { 'silo:component': 'control-plane', 'silo:environment': 'test' }, description: 'by hand' },
     );
     const result = await ensureDataPlaneLogin(config);
@@ -201,14 +203,18 @@ describe('the data-plane login', () => {
       host: '127.0.0.1',
       port: 5432,
       dbname: database.name,
-      username: 'silo_data_plane',
+      username: dataPlaneRole(database.name),
       password: given,
     });
-    expect(await storedPasswordIs(DATA_PLANE_ROLE, given)).toBe(true);
+    expect(await storedPasswordIs(dataPlaneRole(database.name), given)).toBe(true);
   }, 30_000);
 
   it('refuses a secret of that name tagged for another environment, and leaves it as it was', async () => {
-    const theirs = { engine: 'postgres', username: 'silo_data_plane', password: `theirs-${uniqueToken(12)}` };
+    const theirs = {
+      engine: 'postgres',
+      username: dataPlaneRole(database.name),
+      password: `theirs-${uniqueToken(12)}`,
+    };
     await new ControlPlaneSecrets(aws).create(secretName, theirs, {
       tags: { 'silo:component': 'control-plane', 'silo:environment': 'staging' },
       description: 'another control plane',
@@ -217,7 +223,7 @@ describe('the data-plane login', () => {
       `secret ${secretName} is tagged silo:environment=staging, not test: it is not this control plane's`,
     );
     expect(await readLogin()).toEqual(theirs);
-    expect(await storedPasswordIs(DATA_PLANE_ROLE, theirs.password)).toBe(false);
+    expect(await storedPasswordIs(dataPlaneRole(database.name), theirs.password)).toBe(false);
   }, 30_000);
 
   it('sends PostgreSQL a SCRAM verifier, never the password, and logs no password (migrate --data-plane-login)', async () => {
@@ -290,6 +296,6 @@ describe('the data-plane login', () => {
         });
       }
     });
-    expect(await storedPasswordIs(DATA_PLANE_ROLE, password)).toBe(true);
+    expect(await storedPasswordIs(dataPlaneRole(database.name), password)).toBe(true);
   }, 30_000);
 });
