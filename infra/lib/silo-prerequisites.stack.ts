@@ -16,7 +16,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { EnvironmentVariable } from '../../libs/config/src/config.schema';
-import { DATA_PLANE_ROLE, dataPlaneSecretTags } from '../../libs/core/src/provisioning/control-plane-names';
+import { dataPlaneRole, dataPlaneSecretTags } from '../../libs/core/src/provisioning/control-plane-names';
 import { outputKeyFor, type DeploymentOutputKey } from './config-outputs';
 import {
   CONTROL_PLANE_DATABASE_NAME,
@@ -190,10 +190,13 @@ export class SiloPrerequisitesStack extends Stack {
     // makes: the control plane's, never managed-by=silo (so never a reconciler orphan).
     this.dataPlaneLogin = new secretsmanager.Secret(this, 'DataPlaneLogin', {
       secretName: names.dataPlaneSecret,
-      description: `Silo (${this.prefix}): the data plane's login to the control-plane database, ${DATA_PLANE_ROLE}`,
+      description: `Silo (${this.prefix}): the data plane's login to the control-plane database, ${dataPlaneRole(CONTROL_PLANE_DATABASE_NAME)}`,
       encryptionKey: this.tenantKey,
       generateSecretString: {
-        secretStringTemplate: JSON.stringify({ engine: 'postgres', username: DATA_PLANE_ROLE }),
+        secretStringTemplate: JSON.stringify({
+          engine: 'postgres',
+          username: dataPlaneRole(CONTROL_PLANE_DATABASE_NAME),
+        }),
         generateStringKey: 'password',
         passwordLength: 32,
         excludePunctuation: true,
