@@ -9,6 +9,7 @@ import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
 import { removeTenantInstance } from '../support/local-tenant-instance';
 import { builtEntry, httpStatus, SiloProcess } from '../support/silo-process';
+import { tenantAppEnvironment } from '../support/data-plane-login';
 import { running, SiloStack, type TenantBody } from '../support/silo-stack';
 import { storedPasswordIs } from '../support/stored-password';
 import { fastLocalSagaEnvironment, uniqueToken } from '../support/test-config';
@@ -55,7 +56,10 @@ describe('credential rotation under load, and SIGKILL at every step', () => {
     });
     const port = await freePort();
     appBase = `http://127.0.0.1:${port}`;
-    app = SiloProcess.node(builtEntry(EXAMPLE_APP), { ...stack.env, EXAMPLE_APP_PORT: String(port) });
+    app = SiloProcess.node(builtEntry(EXAMPLE_APP), {
+      ...(await tenantAppEnvironment(stack.env)),
+      EXAMPLE_APP_PORT: String(port),
+    });
     await app.waitFor(async () => (await httpStatus(`${appBase}/healthz`)) === 200, 'the example app');
     aws = new AwsClients(loadConfig({ env: stack.env, envFile: false }));
   });

@@ -98,7 +98,13 @@ describe('processes refusing a configuration that would let anybody mint tokens'
       'the example app without its own audience',
       EXAMPLE_APP,
       { TENANT_AUTH_AUDIENCE: '' },
-      'the example app needs TENANT_AUTH_AUDIENCE',
+      'TENANT_AUTH_AUDIENCE is required',
+    ],
+    [
+      'the example app under NODE_ENV=production with a development secret',
+      EXAMPLE_APP,
+      { NODE_ENV: 'production' },
+      'AUTH_JWT_SECRET is for development only and refused with NODE_ENV=production',
     ],
   ])('%s exits 1 naming the variable', async (_what, entry, overrides, message) => {
     const p = SiloProcess.node(builtEntry(entry), testEnvironment(overrides));

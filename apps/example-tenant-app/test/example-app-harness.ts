@@ -37,7 +37,7 @@ import {
 import { materialise } from '../../../libs/tenant-router/test/tenant-router-fixtures';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
 import { loadConfig } from '@silo/config';
-import { ensureDataPlaneLogin } from '@silo/control-plane-db';
+import { testDataPlaneLogin } from '../../../test/support/data-plane-login';
 import { testEnvironment, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { testServices } from '../../../test/support/test-services';
@@ -165,13 +165,8 @@ export class TenantFixtures {
     });
     const config = loadConfig({ env, envFile: false });
     // What an application team is given: the data plane's own login to the directory.
-    const login = await ensureDataPlaneLogin(config);
-    return new TenantFixtures(
-      placement,
-      { ...env, TENANT_DIRECTORY_SECRET: login.secretName },
-      config,
-      database,
-    );
+    const secret = await testDataPlaneLogin(env);
+    return new TenantFixtures(placement, { ...env, TENANT_DIRECTORY_SECRET: secret }, config, database);
   }
 
   /**
