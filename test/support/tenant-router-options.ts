@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { SiloConfig } from '@silo/config';
-import type { TenantRouterOptions } from '@silo/tenant-router';
+import { pgTls, routerOptions, type TenantRouterOptions } from '@silo/tenant-router';
 
 /**
  * Router options from Silo's configuration (the ROUTER_* variables; TLS from TENANT_DB_SSL and
@@ -11,29 +11,15 @@ export function tenantRouterOptionsFromConfig(
   config: SiloConfig,
   entities: TenantRouterOptions['entities'],
 ): TenantRouterOptions {
-  const { router, tenants } = config;
-  return {
+  const { tenants } = config;
+  return routerOptions(config.router, {
     entities,
-    maxDataSources: router.maxDataSources,
-    connectionBudget: router.connectionBudget,
-    poolSizeByTier: { ...router.poolSizeByTier },
-    poolSizePerHost: router.poolSizePerHost,
-    maxLeasesPerTenantByTier: { ...router.maxLeasesPerTenantByTier },
-    maxLeaseWaitersPerTenant: router.maxLeaseWaitersPerTenant,
-    leaseWaitMs: router.leaseWaitMs,
-    idleTimeoutMs: router.idleTimeoutMs,
-    connectionTimeoutMs: router.connectTimeoutMs,
-    statusTtlMs: router.statusTtlMs,
-    secretTtlMs: router.secretTtlMs,
-    failureBackoffMs: router.failureBackoffMs,
     // Leaves the rest of SHUTDOWN_GRACE_MS to the other shutdown hooks.
     closeTimeoutMs: Math.floor(config.shutdownGraceMs / 2),
-    ssl:
-      tenants.localInstanceAdminUrl || tenants.ssl === 'disable'
-        ? false
-        : {
-            rejectUnauthorized: tenants.ssl === 'verify-full',
-            ca: tenants.caFile ? readFileSync(tenants.caFile, 'utf8') : undefined,
-          },
-  };
+    ssl: pgTls(
+      tenants.localInstanceAdminUrl
+        ? { mode: 'disable' }
+        : { mode: tenants.ssl, ca: tenants.caFile ? readFileSync(tenants.caFile, 'utf8') : undefined },
+    ),
+  });
 }

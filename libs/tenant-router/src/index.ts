@@ -9,6 +9,7 @@ export { TenantRequestRate, type TenantRequestRateCounts } from './tenant-reques
 export { dataPlaneSecretName } from '@silo/core/provisioning/control-plane-names';
 export {
   pgTls,
+  routerOptions,
   TenantDataPlane,
   tenantTokenVerifier,
   type DatabaseTls,

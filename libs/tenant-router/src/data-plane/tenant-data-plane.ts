@@ -118,23 +118,11 @@ export class TenantDataPlane {
     this.router = new TenantRouter(
       directory,
       credentials,
-      {
+      routerOptions(limits, {
         entities: options.entities,
-        maxDataSources: limits.maxDataSources,
-        connectionBudget: limits.connectionBudget,
-        poolSizeByTier: { ...limits.poolSizeByTier },
-        poolSizePerHost: limits.poolSizePerHost,
-        maxLeasesPerTenantByTier: { ...limits.maxLeasesPerTenantByTier },
-        maxLeaseWaitersPerTenant: limits.maxLeaseWaitersPerTenant,
-        leaseWaitMs: limits.leaseWaitMs,
-        idleTimeoutMs: limits.idleTimeoutMs,
-        connectionTimeoutMs: limits.connectTimeoutMs,
-        statusTtlMs: limits.statusTtlMs,
-        secretTtlMs: limits.secretTtlMs,
-        failureBackoffMs: limits.failureBackoffMs,
         closeTimeoutMs: options.closeTimeoutMs ?? 5000,
         ssl: pgTls(options.tenantDatabaseTls),
-      },
+      }),
       options.log,
     );
   }
@@ -210,6 +198,28 @@ export function tenantTokenVerifier(auth: TenantTokenOptions): JwtVerifier {
     otherPlaneAudience: auth.controlPlaneAudience,
     plane: 'data-plane',
   });
+}
+
+/** The router's options: `settings` (the ROUTER_* limits) with the entities, TLS and close deadline. */
+export function routerOptions(
+  settings: RouterSettings,
+  rest: Pick<TenantRouterOptions, 'entities' | 'ssl' | 'closeTimeoutMs'>,
+): TenantRouterOptions {
+  return {
+    ...rest,
+    maxDataSources: settings.maxDataSources,
+    connectionBudget: settings.connectionBudget,
+    poolSizeByTier: { ...settings.poolSizeByTier },
+    poolSizePerHost: settings.poolSizePerHost,
+    maxLeasesPerTenantByTier: { ...settings.maxLeasesPerTenantByTier },
+    maxLeaseWaitersPerTenant: settings.maxLeaseWaitersPerTenant,
+    leaseWaitMs: settings.leaseWaitMs,
+    idleTimeoutMs: settings.idleTimeoutMs,
+    connectionTimeoutMs: settings.connectTimeoutMs,
+    statusTtlMs: settings.statusTtlMs,
+    secretTtlMs: settings.secretTtlMs,
+    failureBackoffMs: settings.failureBackoffMs,
+  };
 }
 
 /** node-postgres' `ssl` for a TLS mode. */
