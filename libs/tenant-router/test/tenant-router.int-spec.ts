@@ -366,7 +366,21 @@ describe('TenantRouter on PostgreSQL', () => {
     const otherFirst = await run(other, 0);
     await run(busy, 0);
     const long = run(busy, 8);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The short query starts once the long one holds the connection on the server (a fixed wait
+    // lost that race on a loaded machine: the short query took the free connection first).
+    await eventually(
+      () =>
+        withAdmin(async (admin) => {
+          const { rows } = await admin.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE usename = $1 AND state = 'active' AND query LIKE 'SELECT pg_backend_pid() AS pid, pg_sleep%'`,
+            [busy.appRole],
+          );
+          expect(rows[0].n).toBe(1);
+        }),
+      5_000,
+      20,
+    );
     const ended: string[] = [];
     const short = run(busy, 0).then((r) => (ended.push('short'), r));
     void long.then(() => ended.push('long'));
