@@ -1,5 +1,6 @@
 import { ROUTER_ENVIRONMENT_SHAPE, routerEnvironmentIssues } from '@silo/tenant-router/environment';
 import { z } from 'zod';
+import { AWS_REGION_PATTERN, resolveRegions } from './region-settings';
 
 const port = z.coerce.number().int().min(1).max(65535);
 
@@ -72,7 +73,10 @@ export const environmentSchema = z
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 of A-Z, a-z, 0-9, _ and -')
       .default('silo'),
 
-    AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
+    AWS_REGION: z.string().regex(AWS_REGION_PATTERN, 'must be an AWS region such as eu-west-1'),
+    /** Checked with the region settings (resolveRegions): every name, AWS_REGION among them. */
+    SILO_REGIONS: z.string().min(1).optional(),
+    SILO_REGION_SETTINGS_FILE: z.string().min(1).optional(),
     AWS_ENDPOINT_URL: urlWithScheme(['http:', 'https:']).optional(),
     AWS_EMULATOR: booleanFlag.default(false),
     AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
@@ -114,6 +118,7 @@ export const environmentSchema = z
 
     SILO_TIER_PROFILES_FILE: z.string().min(1).optional(),
     LOCAL_INSTANCE_ADMIN_URL: urlWithScheme(['postgres:', 'postgresql:']).optional(),
+    LOCAL_INSTANCE_ADMIN_URLS: z.string().min(1).optional(),
     TENANT_DATABASE_NAME: z
       .string()
       .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be 1-63 of a-z, 0-9 and _, starting with a letter')
@@ -303,6 +308,9 @@ export const environmentSchema = z
           message: `is set, but ${variable.replace('_PASSWORD', '_URL')} already carries a password: set it in one place`,
         });
       }
+    }
+    for (const issue of resolveRegions(env).issues) {
+      ctx.addIssue({ code: 'custom', path: [issue.variable], message: issue.message });
     }
     if (Boolean(env.AWS_ACCESS_KEY_ID) !== Boolean(env.AWS_SECRET_ACCESS_KEY)) {
       const missing = env.AWS_ACCESS_KEY_ID ? 'AWS_SECRET_ACCESS_KEY' : 'AWS_ACCESS_KEY_ID';

@@ -203,7 +203,7 @@ describe('loadConfig', () => {
     const file = join(dir, '.env');
     writeFileSync(
       file,
-      `DATABASE_URL=${REQUIRED.DATABASE_URL}\nREDIS_URL=redis://from-file:6379\nAWS_REGION=us-east-2\nPORT=4000\nALARM_SNS_TOPIC_ARN=${TOPIC}\n`,
+      `DATABASE_URL=${REQUIRED.DATABASE_URL}\nREDIS_URL=redis://from-file:6379\nAWS_REGION=us-east-2\nPORT=4000\nALARM_SNS_TOPIC_ARN=${TOPIC.replace('eu-west-1', 'us-east-2')}\n`,
     );
     const config = loadConfig({ env: { REDIS_URL: 'redis://from-env:6379' }, envFile: file });
     expect(config.redis.url).toBe('redis://from-env:6379');

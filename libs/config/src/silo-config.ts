@@ -1,5 +1,6 @@
 import { routerSettingsFromEnvironment, type RouterSettings } from '@silo/tenant-router/environment';
 import type { Environment } from './config.schema';
+import { resolveRegions, type RegionSettings, type Regions } from './region-settings';
 
 export type LogLevel = Environment['LOG_LEVEL'];
 
@@ -38,6 +39,12 @@ export class SiloConfig {
     maxAttempts: number;
     retryMode: 'standard' | 'adaptive';
   };
+  /**
+   * The regions tenants live in (SILO_REGIONS, AWS_REGION the default) with each one's KMS key,
+   * network, alarm topic, export bucket and local backend. `tenants.kmsKeyId` and its neighbours
+   * are the default region's.
+   */
+  readonly regions: Regions;
   readonly resources: { prefix: string; environment: string };
   readonly shutdownGraceMs: number;
   /**
@@ -150,6 +157,11 @@ export class SiloConfig {
       maxAttempts: env.AWS_MAX_ATTEMPTS,
       retryMode: env.AWS_RETRY_MODE,
     };
+    const { regions, issues } = resolveRegions(env);
+    // The schema reports these issues first; a SiloConfig is only made from a valid environment.
+    if (!regions) throw new Error(`invalid region settings: ${issues.map((i) => i.message).join('; ')}`);
+    this.regions = regions;
+    const home = regions.byName.get(regions.default)!;
     this.resources = { prefix: env.SILO_RESOURCE_PREFIX, environment: env.SILO_ENVIRONMENT };
     this.shutdownGraceMs = env.SHUTDOWN_GRACE_MS;
     this.auth = {
@@ -176,15 +188,14 @@ export class SiloConfig {
       databaseName: env.TENANT_DATABASE_NAME,
       ssl: env.TENANT_DB_SSL,
       caFile: env.TENANT_DB_CA_FILE,
-      kmsKeyId: env.KMS_KEY_ID,
-      subnetGroup: env.RDS_SUBNET_GROUP,
-      securityGroupIds: env.RDS_SECURITY_GROUP_IDS ? env.RDS_SECURITY_GROUP_IDS.split(',') : [],
-      alarmTopicArn: env.ALARM_SNS_TOPIC_ARN,
+      kmsKeyId: home.kmsKeyId,
+      subnetGroup: home.subnetGroup,
+      securityGroupIds: [...home.securityGroupIds],
+      alarmTopicArn: home.alarmTopicArn,
       alarmActions: env.ALARM_ACTIONS,
       secretRecoveryWindowDays: env.SECRET_RECOVERY_WINDOW_DAYS,
       exports: {
-        bucket:
-          env.TENANT_EXPORT_BUCKET ?? (env.AWS_EMULATOR ? `${env.SILO_RESOURCE_PREFIX}-exports` : undefined),
+        bucket: home.exportBucket,
         retentionDays: env.TENANT_EXPORT_RETENTION_DAYS,
       },
       migrations: {
@@ -217,6 +228,15 @@ export class SiloConfig {
     };
     this.router = routerSettingsFromEnvironment(env);
     this.exampleApp = { port: env.EXAMPLE_APP_PORT };
+  }
+
+  /** One configured region's settings; an unknown region is a programming error here (the API refuses it first). */
+  region(name: string): RegionSettings {
+    const settings = this.regions.byName.get(name);
+    if (!settings) {
+      throw new Error(`region ${name} is not configured (SILO_REGIONS: ${this.regions.names.join(', ')})`);
+    }
+    return settings;
   }
 }
 
