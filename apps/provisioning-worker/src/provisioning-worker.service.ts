@@ -40,6 +40,7 @@ import {
   PROVISIONING_JOB_NAMES,
   ProvisioningSaga,
   SAGA_DEPS,
+  stepDepsInRegion,
   type SagaContext,
   type SagaLog,
   type FleetAccess,
@@ -192,10 +193,14 @@ export class ProvisioningWorkerService
       log.error('host job without a hostId; dropped');
       return { kind: 'finished' };
     }
-    const { secrets, admin, host, settings } = this.deps;
+    // The host's secrets and backend are in its region.
+    const store = new HostStepStore(this.dataSource);
+    const record = await store.getHost(hostId);
+    const region = record?.region ?? this.deps.settings.defaultRegion;
+    const { secrets, admin, host, settings } = stepDepsInRegion(this.deps, region);
     const saga = new HostRotationSaga(
       {
-        store: new HostStepStore(this.dataSource),
+        store,
         rotations: new HostRotationStore(this.dataSource),
         secrets,
         admin,
@@ -279,14 +284,20 @@ export class ProvisioningWorkerService
   /** The orphans an operator asked to delete, each checked against its tags again first. */
   private async deleteOrphans(job: QueueJob): Promise<JobOutcome> {
     const log = this.pino.logger.child({ jobId: job.id, job: job.name, requestedBy: job.data.requestedBy });
-    const { rds, secrets, alarms, settings } = this.deps;
-    const access: OrphanAccess = {
-      tagsOf: (type, name) => this.inventory.tagsOf(type, name),
-      deleteInstance: (identifier, owner) => rds.delete(identifier, { ownerTenantId: owner }),
-      deleteSecret: (name, owner) =>
-        secrets.delete(name, { recoveryWindowDays: settings.secretRecoveryWindowDays }, owner),
-      deleteAlarm: (name) => alarms.delete([name]),
-      deleteSnapshot: (identifier) => this.inventory.deleteSnapshot(identifier),
+    const { settings } = this.deps;
+    // Each orphan is removed in the region its ARN names, through that region's clients.
+    const access = (region: string | null): OrphanAccess => {
+      const home = region && settings.regions.includes(region) ? region : settings.defaultRegion;
+      const { rds, secrets, alarms } = stepDepsInRegion(this.deps, home);
+      const inventory = this.inventory.inRegion(home);
+      return {
+        tagsOf: (type, name) => inventory.tagsOf(type, name),
+        deleteInstance: (identifier, owner) => rds.delete(identifier, { ownerTenantId: owner }),
+        deleteSecret: (name, owner) =>
+          secrets.delete(name, { recoveryWindowDays: settings.secretRecoveryWindowDays }, owner),
+        deleteAlarm: (name) => alarms.delete([name]),
+        deleteSnapshot: (identifier) => inventory.deleteSnapshot(identifier),
+      };
     };
     const result = await new OrphanDeletion(this.dataSource).run(access, settings.environment, log);
     log.info(result, 'orphan deletion done');

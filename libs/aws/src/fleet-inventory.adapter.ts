@@ -19,9 +19,9 @@ import {
   ResourceNotFoundException,
   TagResourceCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { awsCall, toProvisioningError } from './aws-error-classification';
-import { AwsClients } from './aws-clients';
+import { AwsClients, regionalAdapter, type AwsClientSet } from './aws-clients';
 import { fromAwsTags, toAwsTags, type Tags } from './aws-tags';
 
 /** The most items one page of DescribeDBInstances, DescribeDBSnapshots, ListSecrets and DescribeAlarms holds. */
@@ -91,7 +91,25 @@ export interface InstanceProtection {
  */
 @Injectable()
 export class FleetInventory {
-  constructor(private readonly aws: AwsClients) {}
+  private readonly regions = new Map<string, FleetInventory>();
+
+  constructor(@Inject(AwsClients) private readonly aws: AwsClientSet) {}
+
+  /** The region this adapter works in. */
+  get region(): string {
+    return this.aws.region;
+  }
+
+  /** The same adapter in `region` (that region's clients; made once per region). */
+  inRegion(region: string): FleetInventory {
+    return regionalAdapter(
+      this,
+      this.aws.region,
+      this.regions,
+      region,
+      () => new FleetInventory(this.aws.forRegion(region)),
+    );
+  }
 
   /** Every instance whose identifier starts with `prefix-`, FLEET_PAGE_SIZE a page. */
   async instances(prefix: string): Promise<FleetInstance[]> {

@@ -1,5 +1,5 @@
 export { awsClientSettings, type AwsClientSettings } from './aws-client-config';
-export { AwsClients } from './aws-clients';
+export { AwsClients, RegionalAwsClients, regionalAdapter, type AwsClientSet } from './aws-clients';
 export { ControlPlaneSecrets, type ControlPlaneSecret } from './control-plane-secrets.adapter';
 export { awsCall, isRetryableAwsError, toProvisioningError } from './aws-error-classification';
 export { fromAwsTags, TENANT_ID_TAG, type Tags } from './aws-tags';

@@ -8,10 +8,10 @@ import {
   ModifyDBInstanceCommand,
   type DBInstance,
 } from '@aws-sdk/client-rds';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
 import { toProvisioningError } from './aws-error-classification';
-import { AwsClients } from './aws-clients';
+import { AwsClients, regionalAdapter, type AwsClientSet } from './aws-clients';
 import { fromAwsTags, TENANT_ID_TAG, toAwsTags, type Tags } from './aws-tags';
 
 /** What Silo asks RDS for. The password is passed through to RDS and never kept. */
@@ -92,7 +92,25 @@ export type DeleteOutcome = 'deleting' | 'already-deleting' | 'gone' | 'busy' | 
 /** RDS for PostgreSQL instances, in Silo's words. */
 @Injectable()
 export class RdsInstances {
-  constructor(private readonly aws: AwsClients) {}
+  private readonly regions = new Map<string, RdsInstances>();
+
+  constructor(@Inject(AwsClients) private readonly aws: AwsClientSet) {}
+
+  /** The region this adapter works in. */
+  get region(): string {
+    return this.aws.region;
+  }
+
+  /** The same adapter in `region` (that region's clients; made once per region). */
+  inRegion(region: string): RdsInstances {
+    return regionalAdapter(
+      this,
+      this.aws.region,
+      this.regions,
+      region,
+      () => new RdsInstances(this.aws.forRegion(region)),
+    );
+  }
 
   /**
    * Creates the instance. An instance of that name tagged for `ownerTenantId` counts as already

@@ -6,9 +6,9 @@ import {
   type ComparisonOperator,
   type MetricAlarm,
 } from '@aws-sdk/client-cloudwatch';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { awsCall } from './aws-error-classification';
-import { AwsClients } from './aws-clients';
+import { AwsClients, regionalAdapter, type AwsClientSet } from './aws-clients';
 import { toAwsTags, type Tags } from './aws-tags';
 
 export interface AlarmSpec {
@@ -47,7 +47,25 @@ export const ALARM_EVALUATION = {
 /** CloudWatch metric alarms on tenant RDS instances. */
 @Injectable()
 export class TenantAlarms {
-  constructor(private readonly aws: AwsClients) {}
+  private readonly regions = new Map<string, TenantAlarms>();
+
+  constructor(@Inject(AwsClients) private readonly aws: AwsClientSet) {}
+
+  /** The region this adapter works in. */
+  get region(): string {
+    return this.aws.region;
+  }
+
+  /** The same adapter in `region` (that region's clients; made once per region). */
+  inRegion(region: string): TenantAlarms {
+    return regionalAdapter(
+      this,
+      this.aws.region,
+      this.regions,
+      region,
+      () => new TenantAlarms(this.aws.forRegion(region)),
+    );
+  }
 
   /** Creates or updates the alarm (PutMetricAlarm is an upsert). */
   async put(alarm: AlarmSpec): Promise<void> {

@@ -8,15 +8,16 @@ import {
   NotFound,
   PutObjectCommand,
   UploadPartCommand,
+  type BucketLocationConstraint,
   type CompletedPart,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { SiloConfig } from '@silo/config';
 import { ProvisioningError, ProvisioningErrorCode, TENANT_SLUG_PATTERN, utcStamp } from '@silo/core';
 import type { Readable } from 'node:stream';
 import { awsCall, toProvisioningError } from './aws-error-classification';
-import { AwsClients } from './aws-clients';
+import { AwsClients, regionalAdapter, type AwsClientSet } from './aws-clients';
 import type { Tags } from './aws-tags';
 
 /** What an export holds: a schema tenant's pg_dump (custom or plain) or a pooled tenant's rows. */
@@ -86,13 +87,31 @@ export class TenantExports {
   private readonly bucket?: string;
   private readonly emulator: boolean;
   private bucketReady?: Promise<void>;
+  private readonly regions = new Map<string, TenantExports>();
 
   constructor(
-    private readonly aws: AwsClients,
-    config: SiloConfig,
+    @Inject(AwsClients) private readonly aws: AwsClientSet,
+    private readonly config: SiloConfig,
   ) {
-    this.bucket = config.tenants.exports.bucket;
+    // The bucket of the region the exports are made in: an export never leaves its tenant's region.
+    this.bucket = config.region(aws.region).exportBucket;
     this.emulator = config.aws.emulator;
+  }
+
+  /** The region this adapter exports to. */
+  get region(): string {
+    return this.aws.region;
+  }
+
+  /** The same adapter in `region`: that region's S3 client and export bucket. */
+  inRegion(region: string): TenantExports {
+    return regionalAdapter(
+      this,
+      this.aws.region,
+      this.regions,
+      region,
+      () => new TenantExports(this.aws.forRegion(region), this.config),
+    );
   }
 
   /**
@@ -226,7 +245,14 @@ export class TenantExports {
     } catch (error) {
       if (!(error instanceof NotFound) && (error as { name?: string }).name !== 'NotFound')
         throw toProvisioningError(error, 'HeadBucket');
-      await awsCall('CreateBucket', () => this.aws.s3.send(new CreateBucketCommand({ Bucket: bucket })));
+      // Outside us-east-1 S3 wants the region named, else it refuses (or, once, made it in us-east-1).
+      const location =
+        this.aws.region === 'us-east-1'
+          ? undefined
+          : { LocationConstraint: this.aws.region as BucketLocationConstraint };
+      await awsCall('CreateBucket', () =>
+        this.aws.s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: location })),
+      );
     }
   }
 }

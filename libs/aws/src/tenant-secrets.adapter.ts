@@ -8,10 +8,10 @@ import {
   ResourceNotFoundException,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
 import { awsCall, toProvisioningError } from './aws-error-classification';
-import { AwsClients } from './aws-clients';
+import { AwsClients, regionalAdapter, type AwsClientSet } from './aws-clients';
 import { fromAwsTags, TENANT_ID_TAG, toAwsTags, type Tags } from './aws-tags';
 
 export type SecretJson = Record<string, string | number>;
@@ -19,7 +19,25 @@ export type SecretJson = Record<string, string | number>;
 /** Secrets Manager secrets holding tenant credentials as JSON (the RDS secret shape). */
 @Injectable()
 export class TenantSecrets {
-  constructor(private readonly aws: AwsClients) {}
+  private readonly regions = new Map<string, TenantSecrets>();
+
+  constructor(@Inject(AwsClients) private readonly aws: AwsClientSet) {}
+
+  /** The region this adapter works in. */
+  get region(): string {
+    return this.aws.region;
+  }
+
+  /** The same adapter in `region` (that region's clients; made once per region). */
+  inRegion(region: string): TenantSecrets {
+    return regionalAdapter(
+      this,
+      this.aws.region,
+      this.regions,
+      region,
+      () => new TenantSecrets(this.aws.forRegion(region)),
+    );
+  }
 
   /**
    * Creates the secret with `value`. When a secret of that name already exists and is tagged for

@@ -30,6 +30,7 @@ import { RolloutTargets1795406400000 } from './migrations/1795406400000-rollout-
 import { HostRotations1795413600000 } from './migrations/1795413600000-host-rotations';
 import { HostReconcile1795417200000 } from './migrations/1795417200000-host-reconcile';
 import { DataPlaneDirectory1795420800000 } from './migrations/1795420800000-data-plane-directory';
+import { TenantRegions1795424400000 } from './migrations/1795424400000-tenant-regions';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -69,4 +70,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   HostRotations1795413600000,
   HostReconcile1795417200000,
   DataPlaneDirectory1795420800000,
+  TenantRegions1795424400000,
 ];

@@ -8,6 +8,12 @@ export interface MigrateOptions {
   connectTimeoutMs?: number;
   /** Create the database first when it does not exist (development convenience). */
   createDatabase?: boolean;
+  /**
+   * The deployment's default region (AWS_REGION): tenants and hosts made before regions existed
+   * (region NULL) are pinned to it after the migrations, in the same lock. Unset: left NULL,
+   * which the code reads as the default region.
+   */
+  defaultRegion?: string;
 }
 
 export interface MigrateResult {
@@ -41,6 +47,7 @@ export async function migrateControlPlane(options: MigrateOptions): Promise<Migr
     await lock.query('SELECT pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK_KEY]);
     try {
       const applied = await dataSource.runMigrations({ transaction: 'each' });
+      if (options.defaultRegion) await pinDefaultRegion(dataSource, options.defaultRegion);
       return { createdDatabase, applied: applied.map((m) => m.name) };
     } finally {
       await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK_KEY]);
@@ -49,6 +56,12 @@ export async function migrateControlPlane(options: MigrateOptions): Promise<Migr
     await lock.release();
     await dataSource.destroy();
   }
+}
+
+/** Tenants and hosts without a region (made before regions existed) get `region`. */
+export async function pinDefaultRegion(dataSource: DataSource, region: string): Promise<void> {
+  await dataSource.query(`UPDATE tenants SET region = $1 WHERE region IS NULL`, [region]);
+  await dataSource.query(`UPDATE hosts SET region = $1 WHERE region IS NULL`, [region]);
 }
 
 /** Creates the database named in `url` when missing. Returns whether it created it. */

@@ -4,6 +4,7 @@ export { CONTROL_PLANE_ENTITIES, CONTROL_PLANE_MIGRATIONS } from './control-plan
 export {
   ensureDatabase,
   migrateControlPlane,
+  pinDefaultRegion,
   type MigrateOptions,
   type MigrateResult,
 } from './control-plane-migrator';

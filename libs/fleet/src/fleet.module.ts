@@ -9,8 +9,7 @@ import {
 } from '@silo/aws';
 import { SiloConfig } from '@silo/config';
 import { DataSource } from 'typeorm';
-import { LocalPostgresDatabaseHost } from './backends/local-postgres-database-host';
-import { RdsDatabaseHost } from './backends/rds-database-host';
+import { regionalDatabaseHosts } from './backends/regional-database-hosts';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from './backends/tenant-database-host';
 import { ChangeStore } from './changes/change-store';
 import { TenantChanges } from './changes/tenant-changes.service';
@@ -42,7 +41,24 @@ const reconcilerFleetProvider: Provider = {
     alarms: TenantAlarms,
     settings: ProvisioningSettings,
     config: SiloConfig,
-  ) => reconcilerFleet(inventory, alarms, settings, config.worker.reconcile.finalSnapshotRetentionDays),
+  ) => {
+    const days = config.worker.reconcile.finalSnapshotRetentionDays;
+    // Every configured region is looked at, each through its own clients and with its own key and topic.
+    const regions = settings.regions.map((region) => ({
+      region,
+      ...reconcilerFleet(
+        inventory.inRegion(region),
+        alarms.inRegion(region),
+        settings.inRegion(region),
+        days,
+      ),
+    }));
+    return {
+      ...reconcilerFleet(inventory, alarms, settings, days),
+      regions,
+      defaultRegion: settings.defaultRegion,
+    };
+  },
 };
 
 /** Token for the {@link StepDeps} bundle the sagas are built from. */
@@ -51,10 +67,9 @@ export const SAGA_DEPS = Symbol('SAGA_DEPS');
 const hostProvider: Provider = {
   provide: TENANT_DATABASE_HOST,
   inject: [SiloConfig, RdsInstances],
+  // The default region's backend, and each other region's through inRegion.
   useFactory: (config: SiloConfig, rds: RdsInstances): TenantDatabaseHost =>
-    config.tenants.localInstanceAdminUrl
-      ? new LocalPostgresDatabaseHost(config.tenants.localInstanceAdminUrl)
-      : new RdsDatabaseHost(config, rds),
+    regionalDatabaseHosts(config, rds),
 };
 
 const sagaDepsProvider: Provider = {

@@ -29,6 +29,8 @@ export { DEPROVISION_STEPS, DeprovisioningSaga, type DeprovisionStep } from './s
 export { ProvisioningSaga, type SagaOutcome } from './saga/provisioning-saga';
 export { ProvisioningSettings } from './saga/provisioning-settings';
 export { PROVISION_STEPS, type ProvisionStep, type StepDeps } from './saga/provisioning-steps';
+export { regionOf, stepDepsInRegion } from './saga/regional-deps';
+export { RegionalDatabaseHosts, regionalDatabaseHosts } from './backends/regional-database-hosts';
 export { ALARM_METRICS, tenantAlarmSpecs } from './saga/tenant-alarm-specs';
 export type {
   ProvisioningStore,

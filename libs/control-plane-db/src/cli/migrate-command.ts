@@ -46,6 +46,7 @@ export async function runMigrate(args: MigrateArguments, config: SiloConfig, log
       url: config.database.url,
       connectTimeoutMs: config.database.connectTimeoutMs,
       createDatabase: args.createDatabase,
+      defaultRegion: config.regions.default,
     });
     if (result.createdDatabase) log.info('created the control-plane database');
     log.info(

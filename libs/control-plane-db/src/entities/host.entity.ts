@@ -66,6 +66,13 @@ export class HostEntity {
   @Column({ type: 'varchar', length: 16 })
   status!: HostStatus;
 
+  /**
+   * The AWS region the host's instance, secrets and alarms are in; its tenants are of that region.
+   * NULL (a host made before regions existed, not yet pinned by `migrate`) means the default region.
+   */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  region!: string | null;
+
   @Column({ name: 'instance_identifier', type: 'varchar', length: 63 })
   instanceIdentifier!: string;
 

@@ -64,6 +64,14 @@ export class TenantEntity {
   @JoinColumn({ name: 'host_id', foreignKeyConstraintName: 'tenants_host_fkey' })
   host?: HostEntity;
 
+  /**
+   * The AWS region its data lives in (instance or host, secrets, alarms, snapshots, exports).
+   * NULL only for a tenant made before regions existed and not yet pinned by `migrate`: it means
+   * the default region (AWS_REGION). Migration TenantRegions1795424400000.
+   */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  region!: string | null;
+
   @Column({ name: 'created_by', type: 'varchar', length: 200, nullable: true })
   createdBy!: string | null;
 

@@ -38,6 +38,11 @@ export interface TenantDatabaseHost {
   }): Promise<void>;
   /** Undoes {@link start} (local backend: drops the database and the given roles). */
   remove(instance: { identifier: string; roles: string[] }): Promise<void>;
+  /**
+   * The backend of `region` (RDS in that region, or that region's local server). Absent: this
+   * backend serves every region (a test's single server).
+   */
+  inRegion?(region: string): TenantDatabaseHost;
 }
 
 export const TENANT_DATABASE_HOST = Symbol('TENANT_DATABASE_HOST');

@@ -30,6 +30,7 @@ import {
   type SharedTierChangePlan,
   type TierChangePlan,
 } from './tier-change-plan';
+import { stepDepsInRegion, tenantRegion } from '../saga/regional-deps';
 
 export const MODIFY_STEPS = [
   'modify-instance',
@@ -65,6 +66,8 @@ const APPLYING = new Set([
 export interface TagWriter {
   tagInstance(arn: string, tags: Tags): Promise<void>;
   tagSecret(nameOrArn: string, tags: Tags): Promise<void>;
+  /** The writer of `region`'s resources (FleetInventory's); absent: this one tags every region. */
+  inRegion?(region: string): TagWriter;
 }
 
 interface ModifyRun {
@@ -96,8 +99,20 @@ export class ModifySaga {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
-    return passUnderTenantLock(this.deps, tenantId, () => this.pass(tenantId, ctx));
+  async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
+    // A pass works with the tenant's region's clients, backend, key and topic only.
+    const region = await tenantRegion(this.deps, tenantId);
+    const saga =
+      region === this.deps.settings.region
+        ? this
+        : new ModifySaga(
+            stepDepsInRegion(this.deps, region),
+            this.changes,
+            this.tags.inRegion ? this.tags.inRegion(region) : this.tags,
+            this.log,
+            this.now,
+          );
+    return passUnderTenantLock(saga.deps, tenantId, () => saga.pass(tenantId, ctx));
   }
 
   private async pass(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {

@@ -25,6 +25,7 @@ import {
   type LoginAccess,
   type LoginPlan,
 } from './login-rotation';
+import { stepDepsInRegion, tenantRegion } from '../saga/regional-deps';
 
 export const ROTATION_TARGETS = ['app', 'master', 'both'] as const;
 export type RotationTarget = (typeof ROTATION_TARGETS)[number];
@@ -117,8 +118,14 @@ export class RotationSaga {
     this.logins = new AppLoginRotation(deps.secrets, deps.admin, log);
   }
 
-  run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
-    return passUnderTenantLock(this.deps, tenantId, () => this.pass(tenantId, ctx));
+  async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
+    // A pass works with the tenant's region's clients, backend, key and topic only.
+    const region = await tenantRegion(this.deps, tenantId);
+    const saga =
+      region === this.deps.settings.region
+        ? this
+        : new RotationSaga(stepDepsInRegion(this.deps, region), this.changes, this.log, this.now);
+    return passUnderTenantLock(saga.deps, tenantId, () => saga.pass(tenantId, ctx));
   }
 
   private async pass(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {

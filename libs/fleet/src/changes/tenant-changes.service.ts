@@ -74,7 +74,8 @@ export class TenantChanges {
     this.assertSamePlacement(before, request.tier);
     if (before.placement !== 'instance') return this.requestSharedTierChange(before, request, ctx);
     const identifier = before.dbInstanceIdentifier;
-    const view = identifier ? await this.rds.describe(identifier) : null;
+    const rds = this.rds.inRegion(before.region ?? this.settings.defaultRegion);
+    const view = identifier ? await rds.describe(identifier) : null;
     if (!view) {
       throw new TenantError(
         TenantErrorCode.CHANGE_REFUSED,

@@ -32,8 +32,12 @@ export interface TenantPlacement {
   alreadyPlaced: boolean;
 }
 
-/** What the allocator needs from the settings: the resource prefix and the database name. */
-export type HostAllocatorSettings = Pick<ProvisioningSettings, 'prefix' | 'databaseName'>;
+/**
+ * What the allocator needs from the settings: the resource prefix, the database name, and the
+ * default region (that of a tenant or host whose `region` is NULL; unset: such rows match each other only).
+ */
+export type HostAllocatorSettings = Pick<ProvisioningSettings, 'prefix' | 'databaseName'> &
+  Partial<Pick<ProvisioningSettings, 'defaultRegion'>>;
 
 /** Tenants that count against a host's capacity: all but DELETED ones. */
 const PLACED = `status <> 'DELETED'`;
@@ -53,8 +57,8 @@ export class HostAllocator {
   ) {}
 
   /**
-   * Places the tenant on the fullest `available` or `creating` host of its placement and tier
-   * with room (ties: an available one first, then the lowest ordinal), or on a new host record
+   * Places the tenant on the fullest `available` or `creating` host of its placement, tier and
+   * region (the tenant's, never another: its data stays in its region) with room (ties: an available one first, then the lowest ordinal), or on a new host record
    * (next ordinal, `creating`) when none has room. A tenant already placed keeps its host.
    * A host's capacity is the one recorded when it was made. Runs in `em`'s transaction when
    * given one (the caller's other writes then commit with the placement), else in its own.
@@ -97,16 +101,19 @@ export class HostAllocator {
       throw new HostError(HostErrorCode.TENANT_NOT_PLACEABLE, `tenant ${tenantId} is ${tenant.status}`);
     }
 
+    const home = this.settings.defaultRegion ?? null;
+    const region = tenant.region ?? home;
     const roomy = await em.query<Array<{ id: string; placed: number }>>(
       `SELECT h.id, p.placed
          FROM hosts h
         CROSS JOIN LATERAL (SELECT count(*)::int AS placed FROM tenants t WHERE t.host_id = h.id AND t.${PLACED}) p
         WHERE h.placement = $1 AND h.tier = $2 AND h.status = ANY($3)
+          AND coalesce(h.region, $5) IS NOT DISTINCT FROM $4
           AND p.placed < h.capacity_tenants
         ORDER BY p.placed DESC, (h.status = 'available') DESC, h.ordinal
         LIMIT 1
           FOR UPDATE OF h`,
-      [request.placement, request.tier, PLACEABLE_HOST_STATUSES],
+      [request.placement, request.tier, PLACEABLE_HOST_STATUSES, region, home],
     );
     let host: HostEntity;
     let placedBefore: number;
@@ -115,7 +122,7 @@ export class HostAllocator {
       host = await em.getRepository(HostEntity).findOneByOrFail({ id: roomy[0].id });
       placedBefore = roomy[0].placed;
     } else {
-      host = await this.newHost(em, request);
+      host = await this.newHost(em, request, region);
       placedBefore = 0;
       hostCreated = true;
     }
@@ -127,9 +134,14 @@ export class HostAllocator {
     return { host, tenantsPlaced: placedBefore + 1, hostCreated, alreadyPlaced: false };
   }
 
-  private async newHost(em: EntityManager, request: PlacementRequest): Promise<HostEntity> {
+  private async newHost(
+    em: EntityManager,
+    request: PlacementRequest,
+    region: string | null,
+  ): Promise<HostEntity> {
     // Ordinals are never reused, not even a deleted host's: its final snapshot and any resource
-    // a crashed deletion left carry the name.
+    // a crashed deletion left carry the name. They count across regions, so a host's name is
+    // unique in the fleet, and the same in every region's AWS.
     const [{ next }] = await em.query<Array<{ next: number }>>(
       `SELECT coalesce(max(ordinal), 0)::int + 1 AS next FROM hosts WHERE placement = $1 AND tier = $2`,
       [request.placement, request.tier],
@@ -143,6 +155,7 @@ export class HostAllocator {
         tier: request.tier,
         ordinal: next,
         status: 'creating',
+        region,
         instanceIdentifier: hostResourceNames(this.settings.prefix, name).instanceIdentifier,
         databaseName: this.settings.databaseName,
         capacityTenants: request.capacity.tenantsPerHost,

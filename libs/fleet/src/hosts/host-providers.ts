@@ -7,6 +7,7 @@ import { HostJobs } from '../jobs/host-jobs';
 import { ProvisioningSettings } from '../saga/provisioning-settings';
 import { TenantDatabaseAdmin } from '../tenant-database-admin';
 import { HostAwsResources } from './host-aws-resources';
+import type { HostSagaDeps } from './host-create-steps';
 import { HostRetirement } from './host-retirement';
 import { HostSaga } from './host-saga';
 import { HostStepStore } from './host-step-store';
@@ -35,17 +36,31 @@ export const HOST_PROVIDERS: Provider[] = [
       backend: TenantDatabaseHost,
       admin: TenantDatabaseAdmin,
       settings: ProvisioningSettings,
-    ) =>
-      new HostSaga({
-        store: new HostStepStore(dataSource),
-        resources: new HostAwsResources(rds, secrets, inventory),
-        rds,
-        secrets,
-        alarms,
-        backend,
-        admin,
-        settings,
-      }),
+    ) => {
+      const store = new HostStepStore(dataSource);
+      const depsIn = (region: string): HostSagaDeps => {
+        const regional = {
+          rds: rds.inRegion(region),
+          secrets: secrets.inRegion(region),
+          inventory: inventory.inRegion(region),
+        };
+        return {
+          store,
+          resources: new HostAwsResources(regional.rds, regional.secrets, regional.inventory),
+          rds: regional.rds,
+          secrets: regional.secrets,
+          alarms: alarms.inRegion(region),
+          backend: backend.inRegion ? backend.inRegion(region) : backend,
+          admin,
+          settings: settings.inRegion(region),
+        };
+      };
+      const byRegion = new Map<string, HostSagaDeps>();
+      return new HostSaga(depsIn(settings.region), undefined, (region) => {
+        if (!byRegion.has(region)) byRegion.set(region, depsIn(region));
+        return byRegion.get(region)!;
+      });
+    },
   },
   { provide: HostJobs, useValue: new HostJobs() },
   { provide: HostRetirement, inject: [DataSource], useFactory: (ds: DataSource) => new HostRetirement(ds) },

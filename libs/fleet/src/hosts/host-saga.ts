@@ -36,17 +36,32 @@ export interface HostConnection {
  * the same steps at once, and a crashed pass is resumed from the journal by the next.
  */
 export class HostSaga {
+  /**
+   * `inRegion` gives the deps of a host's region (its clients, backend, key, network and topic);
+   * without it every host is worked on with `deps` (a single-region test).
+   */
   constructor(
     private readonly deps: HostSagaDeps,
     private readonly now: () => Date = () => new Date(),
+    private readonly inRegion?: (region: string) => HostSagaDeps,
   ) {}
 
-  create(hostId: string, ctx: SagaContext, log: HostSagaLog): Promise<HostSagaOutcome> {
-    return this.underLock(hostId, () => new HostCreateSaga(this.deps, log, ctx, this.now).pass(hostId));
+  async create(hostId: string, ctx: SagaContext, log: HostSagaLog): Promise<HostSagaOutcome> {
+    const deps = await this.depsOf(hostId);
+    return this.underLock(hostId, () => new HostCreateSaga(deps, log, ctx, this.now).pass(hostId));
   }
 
-  delete(hostId: string, ctx: SagaContext, log: HostSagaLog): Promise<HostSagaOutcome> {
-    return this.underLock(hostId, () => new HostDeleteSaga(this.deps, log, ctx, this.now).pass(hostId));
+  async delete(hostId: string, ctx: SagaContext, log: HostSagaLog): Promise<HostSagaOutcome> {
+    const deps = await this.depsOf(hostId);
+    return this.underLock(hostId, () => new HostDeleteSaga(deps, log, ctx, this.now).pass(hostId));
+  }
+
+  /** The deps of the host's region: everything of a host is made and removed in its region. */
+  private async depsOf(hostId: string): Promise<HostSagaDeps> {
+    if (!this.inRegion) return this.deps;
+    const host = await this.deps.store.getHost(hostId);
+    const region = host?.region ?? this.deps.settings.defaultRegion;
+    return region === this.deps.settings.region ? this.deps : this.inRegion(region);
   }
 
   /** The host as its tenants see it; null for an unknown host. */

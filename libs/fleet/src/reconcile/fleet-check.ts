@@ -58,6 +58,24 @@ export interface FleetSettings {
   finalSnapshotRetentionDays: number;
 }
 
+/**
+ * The region a check looks at: its tenants and hosts (a NULL region is `defaultRegion`'s) in that
+ * region's AWS, through that region's access. Unset: every tenant and host, through one access.
+ */
+export interface RegionScope {
+  region: string;
+  defaultRegion: string;
+  /** The tenants whose alarms the pass reads (chosen over every region at once), and the cursor after it. */
+  window?: { ids: ReadonlySet<string>; through: string | null };
+}
+
+/** One region's access and settings (its KMS key and alarm topic) for the reconciler. */
+export interface RegionalFleet {
+  region: string;
+  access: FleetAccess;
+  settings: FleetSettings;
+}
+
 export interface FleetCheckResult {
   /** ACTIVE and SUSPENDED tenants compared. */
   checked: number;
@@ -114,16 +132,92 @@ export class FleetCheck {
     private readonly settings: FleetSettings,
     private readonly log: SagaLog & { info(fields: object, message: string): void },
     private readonly now: () => Date = () => new Date(),
+    private readonly scope?: RegionScope,
   ) {}
 
   async run(ctx: SagaContext, alarmsCheckedAfter: string | null): Promise<FleetCheckResult> {
-    const { prefix, environment } = this.settings;
-    const tenants = await this.dataSource.query<TenantRow[]>(
+    const { orphanList, ...result } = await this.check(ctx, alarmsCheckedAfter);
+    await this.recordOrphans(orphanList);
+    return result;
+  }
+
+  /**
+   * A pass over every region: each region's tenants and hosts compared with that region's AWS
+   * (through its own clients, with its key and topic), the alarm window chosen over the whole
+   * fleet, and the orphans of every region recorded together.
+   */
+  static async everyRegion(
+    dataSource: DataSource,
+    regions: readonly RegionalFleet[],
+    defaultRegion: string,
+    log: SagaLog & { info(fields: object, message: string): void },
+    ctx: SagaContext,
+    alarmsCheckedAfter: string | null,
+    now: () => Date = () => new Date(),
+  ): Promise<FleetCheckResult> {
+    const first = regions[0];
+    const all = await new FleetCheck(dataSource, first.access, first.settings, log, now).liveTenants(null);
+    const window = new FleetCheck(dataSource, first.access, first.settings, log, now).alarmWindow(
+      all.filter((t) => t.placement === 'instance'),
+      alarmsCheckedAfter,
+    );
+    const ids = new Set(window.tenants.map((t) => t.id));
+    const total: FleetCheckResult = {
+      checked: 0,
+      hostsChecked: 0,
+      repaired: 0,
+      reported: 0,
+      critical: 0,
+      orphans: 0,
+      alarmsCheckedThrough: window.through,
+    };
+    const orphans: Orphan[] = [];
+    let last: FleetCheck | null = null;
+    for (const { region, access, settings } of regions) {
+      last = new FleetCheck(dataSource, access, settings, log, now, {
+        region,
+        defaultRegion,
+        window: { ids, through: window.through },
+      });
+      const { orphanList, ...result } = await last.check(ctx, alarmsCheckedAfter);
+      total.checked += result.checked;
+      total.hostsChecked += result.hostsChecked;
+      total.repaired += result.repaired;
+      // Counted over every region's findings at once, so the last region's count is the fleet's.
+      total.reported = result.reported;
+      total.critical = result.critical;
+      orphans.push(...orphanList);
+    }
+    await last!.recordOrphans(orphans);
+    total.orphans = orphans.length;
+    return total;
+  }
+
+  /** Tenants of the scope's region (every tenant with `region` null), changing ones marked. */
+  private liveTenants(region: RegionScope | null): Promise<TenantRow[]> {
+    return this.dataSource.query<TenantRow[]>(
       `SELECT id, slug, tier, status, placement, updated_at,
               EXISTS (SELECT 1 FROM tenant_changes c
                        WHERE c.tenant_id = t.id AND c.status IN ('RUNNING', 'PENDING_MAINTENANCE')) AS changing
-         FROM tenants t ORDER BY id`,
+         FROM tenants t
+        WHERE $1::text IS NULL OR coalesce(t.region, $2::text) = $1::text
+        ORDER BY id`,
+      [region?.region ?? null, region?.defaultRegion ?? null],
     );
+  }
+
+  private async check(
+    ctx: SagaContext,
+    alarmsCheckedAfter: string | null,
+  ): Promise<FleetCheckResult & { orphanList: Orphan[] }> {
+    const { prefix, environment } = this.settings;
+    const tenants = await this.liveTenants(this.scope ?? null);
+    // Orphans are judged against every tenant, of every region: a resource of a live tenant is never one.
+    const everyTenant = this.scope
+      ? await this.dataSource.query<Pick<TenantRow, 'id' | 'status' | 'slug'>[]>(
+          'SELECT id, status, slug FROM tenants',
+        )
+      : tenants;
     const [instances, secrets, snapshots] = await Promise.all([
       this.aws.instances(prefix),
       this.aws.secrets(prefix),
@@ -136,7 +230,12 @@ export class FleetCheck {
     const settled = tenants.filter((t) => LIVE.has(t.status) && !t.changing);
     const live = settled.filter((t) => t.placement === 'instance');
 
-    const window = this.alarmWindow(live, alarmsCheckedAfter);
+    const window = this.scope?.window
+      ? {
+          tenants: live.filter((t) => this.scope!.window!.ids.has(t.id)),
+          through: this.scope.window.through,
+        }
+      : this.alarmWindow(live, alarmsCheckedAfter);
     const inWindow = new Set(window.tenants.map((t) => t.id));
     const alarmNames = window.tenants
       .filter((t) => instanceBy.has(tenantResourceNames(prefix, t.slug).instanceIdentifier))
@@ -203,15 +302,17 @@ export class FleetCheck {
       `DELETE FROM reconcile_findings f USING tenants t
         WHERE f.tenant_id = t.id AND t.status NOT IN ('ACTIVE', 'SUSPENDED')`,
     );
-    const hostCheck = await new HostFleetCheck(this.dataSource, this.aws, this.settings, this.log).run({
-      instances: instanceBy,
-      secrets: secretBy,
-    });
+    const hostCheck = await new HostFleetCheck(this.dataSource, this.aws, this.settings, this.log).run(
+      { instances: instanceBy, secrets: secretBy },
+      this.scope,
+    );
     repaired += hostCheck.repaired;
 
     const hosts = await this.dataSource.query<HostRow[]>('SELECT id, status, name, deleted_at FROM hosts');
     const known: KnownOwners = {
-      tenants: new Map<string, KnownTenant>(tenants.map((t) => [t.id, { status: t.status, slug: t.slug }])),
+      tenants: new Map<string, KnownTenant>(
+        everyTenant.map((t) => [t.id, { status: t.status, slug: t.slug }]),
+      ),
       hosts: new Map<string, KnownHost>(hosts.map((h) => [h.id, { status: h.status, name: h.name }])),
     };
     const orphans = findOrphans({ instances, secrets, snapshots }, known, {
@@ -220,7 +321,6 @@ export class FleetCheck {
       now: this.now(),
     });
     orphans.push(...(await this.orphanAlarms(orphans, tenants, hosts, known)));
-    await this.recordOrphans(orphans);
 
     const [counts] = await this.dataSource.query<{ reported: number; critical: number }[]>(
       `SELECT count(*) FILTER (WHERE kind = 'reported' AND severity = 'warning')::int AS reported,
@@ -236,6 +336,7 @@ export class FleetCheck {
       critical: counts.critical,
       orphans: orphans.length,
       alarmsCheckedThrough: window.through,
+      orphanList: orphans,
     };
   }
 
@@ -244,10 +345,7 @@ export class FleetCheck {
    * going on (by id) after the last pass's window and wrapping round. `through` is null when
    * the window is the whole fleet.
    */
-  private alarmWindow(
-    live: TenantRow[],
-    after: string | null,
-  ): { tenants: TenantRow[]; through: string | null } {
+  alarmWindow(live: TenantRow[], after: string | null): { tenants: TenantRow[]; through: string | null } {
     const size = TENANTS_PER_ALARM_CALL * Math.max(1, Math.ceil(live.length / 100));
     if (live.length <= size) return { tenants: live, through: null };
     const start = after ? live.findIndex((t) => t.id > after) : 0;
@@ -434,7 +532,7 @@ export class FleetCheck {
   }
 
   /** Orphans seen now are upserted (keeping when they were first seen); the rest are gone. */
-  private async recordOrphans(orphans: Orphan[]): Promise<void> {
+  async recordOrphans(orphans: Orphan[]): Promise<void> {
     await this.dataSource.transaction(async (em) => {
       for (const o of orphans) {
         await em.query(

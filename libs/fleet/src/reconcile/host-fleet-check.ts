@@ -6,7 +6,7 @@ import { hostAlarmNames } from '../hosts/host-alarm-specs';
 import { hostLockKey } from '../hosts/host-step-store';
 import type { SagaLog } from '../store/provisioning-store';
 import { findingScope, type Finding, type Repair } from './drift';
-import type { FleetAccess, FleetSettings } from './fleet-check';
+import type { FleetAccess, FleetSettings, RegionScope } from './fleet-check';
 import { hostDrift } from './host-drift';
 import { repairUnderLock, type RepairOutcome } from './repairs';
 
@@ -34,14 +34,20 @@ export class HostFleetCheck {
     private readonly log: SagaLog & { info(fields: object, message: string): void },
   ) {}
 
-  async run(inventory: {
-    instances: ReadonlyMap<string, FleetInstance>;
-    secrets: ReadonlyMap<string, FleetSecret>;
-  }): Promise<HostFleetCheckResult> {
+  /** `scope`: the hosts of that region only (a NULL region is the default region's). */
+  async run(
+    inventory: {
+      instances: ReadonlyMap<string, FleetInstance>;
+      secrets: ReadonlyMap<string, FleetSecret>;
+    },
+    scope?: Pick<RegionScope, 'region' | 'defaultRegion'>,
+  ): Promise<HostFleetCheckResult> {
     const { prefix } = this.settings;
-    const hosts = await this.dataSource
-      .getRepository(HostEntity)
-      .find({ where: { status: 'available' }, order: { name: 'ASC' } });
+    const hosts = (
+      await this.dataSource
+        .getRepository(HostEntity)
+        .find({ where: { status: 'available' }, order: { name: 'ASC' } })
+    ).filter((h) => !scope || (h.region ?? scope.defaultRegion) === scope.region);
     const alarmNames = hosts
       .map((h) => hostResourceNames(prefix, h.name))
       .filter((names) => inventory.instances.has(names.instanceIdentifier))

@@ -67,7 +67,8 @@ export class OrphanDeletion {
 
   /** The worker's half: deletes every orphan whose deletion was asked for, or says why not. */
   async run(
-    access: OrphanAccess,
+    /** One access, or each region's: an orphan is deleted in the region its ARN names. */
+    accessIn: OrphanAccess | ((region: string | null) => OrphanAccess),
     environment: string,
     log: SagaLog & { info(fields: object, message: string): void },
   ): Promise<{ deleted: number; refused: number }> {
@@ -90,6 +91,7 @@ export class OrphanDeletion {
     let refused = 0;
     for (const row of rows) {
       const where = { type: row.type, name: row.name };
+      const access = typeof accessIn === 'function' ? accessIn(regionOfArn(row.arn)) : accessIn;
       try {
         const tags = await access.tagsOf(row.type, row.name);
         if (!tags) {
@@ -164,4 +166,10 @@ export class OrphanDeletion {
         return access.deleteSnapshot(name);
     }
   }
+}
+
+/** The region an ARN names (`arn:aws:rds:eu-central-1:…`); null when it names none. */
+export function regionOfArn(arn: string | null): string | null {
+  const region = arn?.split(':')[3];
+  return region ? region : null;
 }

@@ -15,7 +15,13 @@ import { requestRotation } from '../changes/tenant-changes.service';
 import { advanceRollout, appendRolloutEvent, lockRollout, migrateJob } from '../rollouts/rollout-dispatch';
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
-import { FleetCheck, type FleetAccess, type FleetCheckResult, type FleetSettings } from './fleet-check';
+import {
+  FleetCheck,
+  type FleetAccess,
+  type FleetCheckResult,
+  type FleetSettings,
+  type RegionalFleet,
+} from './fleet-check';
 import { LostHostJobs } from './lost-host-jobs';
 
 /** What the reconciler asks of the queue (libs/queue's ProvisioningQueue fits). */
@@ -76,7 +82,13 @@ export class Reconciler {
     private readonly dataSource: DataSource,
     private readonly queue: ReconcileQueue,
     private readonly settings: { stuckGraceMs: number; credentialRotationDays?: number },
-    private readonly fleet: { access: FleetAccess; settings: FleetSettings },
+    /** `regions`: every configured region's access and settings; without it, `access` alone is looked at. */
+    private readonly fleet: {
+      access: FleetAccess;
+      settings: FleetSettings;
+      regions?: readonly RegionalFleet[];
+      defaultRegion?: string;
+    },
     private readonly log: SagaLog & { info(fields: object, message: string): void },
   ) {}
 
@@ -131,10 +143,21 @@ export class Reconciler {
         .limit(1)
         .getOne();
       alarmsCheckedAfter = previous?.alarmsCheckedThrough ?? null;
-      fleet = await new FleetCheck(this.dataSource, this.fleet.access, this.fleet.settings, this.log).run(
-        ctx,
-        alarmsCheckedAfter,
-      );
+      const { regions, defaultRegion } = this.fleet;
+      fleet =
+        regions && defaultRegion
+          ? await FleetCheck.everyRegion(
+              this.dataSource,
+              regions,
+              defaultRegion,
+              this.log,
+              ctx,
+              alarmsCheckedAfter,
+            )
+          : await new FleetCheck(this.dataSource, this.fleet.access, this.fleet.settings, this.log).run(
+              ctx,
+              alarmsCheckedAfter,
+            );
       checked += fleet.checked;
     } catch (error) {
       problems.push(`drift and orphans: ${message(error)}`);

@@ -12,6 +12,7 @@ import { SharedHostSteps } from '../placements/shared-host-steps';
 import { backoffDelay } from '../saga/backoff';
 import type { SagaOutcome } from '../saga/provisioning-saga';
 import { ProvisioningSteps, type StepDeps } from '../saga/provisioning-steps';
+import { regionOf, stepDepsInRegion } from '../saga/regional-deps';
 import { passUnderTenantLock } from '../saga/tenant-pass';
 import type { SagaContext, SagaLog, TenantRecord } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
@@ -363,6 +364,8 @@ export async function migrateTenantTarget(
   tenant: TenantRecord,
   rollout: { target: string; rolloutId: string; ctx: SagaContext },
 ): Promise<{ result: TenantMigrateResult; poolHostId: string | null }> {
+  // The tenant's database and secrets are in its region.
+  deps = stepDepsInRegion(deps, regionOf(tenant, deps.settings));
   const { settings, admin } = deps;
   const names = tenantResourceNames(settings.prefix, tenant.slug);
   const run = {

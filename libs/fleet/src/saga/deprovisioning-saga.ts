@@ -8,6 +8,7 @@ import { StepJournal } from './step-journal';
 import { passUnderTenantLock } from './tenant-pass';
 import type { SagaOutcome } from './provisioning-saga';
 import type { StepDeps, StepRun } from './provisioning-steps';
+import { stepDepsInRegion, tenantRegion } from './regional-deps';
 
 /** An instance tenant's deprovisioning steps (each placement has its own; see PlacementLifecycle). */
 export const DEPROVISION_STEPS = INSTANCE_DEPROVISION_STEPS;
@@ -34,7 +35,13 @@ export class DeprovisioningSaga {
   }
 
   async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
-    return passUnderTenantLock(this.deps, tenantId, () => this.pass(tenantId, ctx));
+    // A pass works with the tenant's region's clients, backend, key and topic only.
+    const region = await tenantRegion(this.deps, tenantId);
+    const saga =
+      region === this.deps.settings.region
+        ? this
+        : new DeprovisioningSaga(stepDepsInRegion(this.deps, region), this.log, this.now);
+    return passUnderTenantLock(saga.deps, tenantId, () => saga.pass(tenantId, ctx));
   }
 
   private async pass(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {

@@ -12,6 +12,7 @@ import { passUnderTenantLock } from './tenant-pass';
 import type { PlacementLifecycle, PlacementLifecycles } from '../placements/placement-lifecycle';
 import { placementLifecycles } from '../placements/placement-lifecycles';
 import type { StepDeps, StepRun } from './provisioning-steps';
+import { stepDepsInRegion, tenantRegion } from './regional-deps';
 
 /** What the job should do after one pass of a saga. */
 export type SagaOutcome =
@@ -38,7 +39,13 @@ export class ProvisioningSaga {
   }
 
   async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
-    return passUnderTenantLock(this.deps, tenantId, () => this.pass(tenantId, ctx));
+    // A pass works with the tenant's region's clients, backend, key and topic only.
+    const region = await tenantRegion(this.deps, tenantId);
+    const saga =
+      region === this.deps.settings.region
+        ? this
+        : new ProvisioningSaga(stepDepsInRegion(this.deps, region), this.log, this.now);
+    return passUnderTenantLock(saga.deps, tenantId, () => saga.pass(tenantId, ctx));
   }
 
   private async pass(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {

@@ -6,6 +6,15 @@ import { loadTierProfiles, type TierProfiles } from '../tiers';
 /** Configuration the sagas need, with the tier profiles loaded and validated once. */
 @Injectable()
 export class ProvisioningSettings {
+  /**
+   * The region these settings are for: `kmsKeyId`, `subnetGroup`, `securityGroupIds` and
+   * `alarmActions` are its own. The injected settings are the default region's; a saga working
+   * on a tenant or host of another region uses {@link inRegion}.
+   */
+  readonly region: string;
+  /** Every configured region (SILO_REGIONS), and the default one (AWS_REGION). */
+  readonly regions: readonly string[];
+  readonly defaultRegion: string;
   readonly tiers: TierProfiles;
   readonly prefix: string;
   readonly environment: string;
@@ -27,7 +36,18 @@ export class ProvisioningSettings {
   readonly migrations: TenantMigrationSet;
   readonly migrationTimeouts: { lockTimeoutMs: number; statementTimeoutMs: number };
 
-  constructor(config: SiloConfig, tiers?: TierProfiles, migrations?: TenantMigrationSet) {
+  private readonly byRegion = new Map<string, ProvisioningSettings>();
+
+  constructor(
+    private readonly config: SiloConfig,
+    tiers?: TierProfiles,
+    migrations?: TenantMigrationSet,
+    region: string = config.regions.default,
+  ) {
+    const here = config.region(region);
+    this.region = region;
+    this.regions = config.regions.names;
+    this.defaultRegion = config.regions.default;
     this.tiers = tiers ?? loadTierProfiles(config.tenants.tierProfilesFile);
     const { dir, module, lockTimeoutMs, statementTimeoutMs } = config.tenants.migrations;
     this.migrations = migrations ?? loadTenantMigrations({ dir, module });
@@ -35,14 +55,13 @@ export class ProvisioningSettings {
     this.prefix = config.resources.prefix;
     this.environment = config.resources.environment;
     this.databaseName = config.tenants.databaseName;
-    this.kmsKeyId = config.tenants.kmsKeyId;
-    this.subnetGroup = config.tenants.subnetGroup;
-    this.securityGroupIds = config.tenants.securityGroupIds;
-    // Both ALARM and OK notify the topic; ALARM_ACTIONS=none (or an emulator without a topic) none.
+    this.kmsKeyId = here.kmsKeyId;
+    this.subnetGroup = here.subnetGroup;
+    this.securityGroupIds = here.securityGroupIds;
+    // Both ALARM and OK notify the region's own topic (CloudWatch notifies topics of its region
+    // only); ALARM_ACTIONS=none (or an emulator without a topic) none.
     this.alarmActions =
-      config.tenants.alarmActions === 'sns' && config.tenants.alarmTopicArn
-        ? [config.tenants.alarmTopicArn]
-        : [];
+      config.tenants.alarmActions === 'sns' && here.alarmTopicArn ? [here.alarmTopicArn] : [];
     this.secretRecoveryWindowDays = config.tenants.secretRecoveryWindowDays;
     this.exportRetentionDays = config.tenants.exports.retentionDays;
     this.rotationDrainMs = config.worker.rotation.drainMs;
@@ -50,5 +69,16 @@ export class ProvisioningSettings {
     this.stepMaxAttempts = config.worker.stepMaxAttempts;
     this.retry = config.worker.retry;
     this.wait = config.worker.wait;
+  }
+
+  /** The same settings with `region`'s key, network and alarm topic (made once per region). */
+  inRegion(region: string): ProvisioningSettings {
+    if (region === this.region) return this;
+    let settings = this.byRegion.get(region);
+    if (!settings) {
+      settings = new ProvisioningSettings(this.config, this.tiers, this.migrations, region);
+      this.byRegion.set(region, settings);
+    }
+    return settings;
   }
 }

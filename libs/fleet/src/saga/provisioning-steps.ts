@@ -64,7 +64,7 @@ export interface StepDeps {
   /** Shared tenants' places on hosts (`schema` and `pool` placements). */
   hosts: SharedHosts;
   /** Where a deleted shared tenant's data is exported to (S3). */
-  exports: Pick<TenantExports, 'put'>;
+  exports: Pick<TenantExports, 'put'> & { inRegion?(region: string): Pick<TenantExports, 'put'> };
 }
 
 const DONE: StepResult = { kind: 'done' };

@@ -14,6 +14,8 @@ export interface TenantRecord {
   placement: Placement;
   /** The shared host it is placed on (`schema`, `pool`); null for an instance tenant or one not placed. */
   hostId: string | null;
+  /** Its AWS region; null (a tenant made before regions existed): the default region (see regionOf). */
+  region?: string | null;
   provisioningRun: number;
   sagaStartedAt: Date | null;
   failure: { code: string; message: string; step: string } | null;

@@ -255,6 +255,7 @@ function toRecord(row: TenantEntity): TenantRecord {
     status: row.status,
     placement: row.placement,
     hostId: row.hostId,
+    region: row.region,
     provisioningRun: row.provisioningRun,
     sagaStartedAt: row.sagaStartedAt,
     failure:
