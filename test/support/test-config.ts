@@ -22,6 +22,9 @@ export function testQueuePrefix(): string {
  */
 export const INSTANCE_TIERS_FILE = resolve(__dirname, '../fixtures/tier-profiles/instance-tiers.json');
 
+/** The regions of every test: the default one (AWS_REGION) first; moto answers both on one port. */
+export const TEST_REGIONS = ['us-east-1', 'eu-central-1'] as const;
+
 /**
  * The environment of a Silo process under test: this run's database, the real Redis with a
  * random queue prefix, the emulator, and every tier on its own instance. Overrides win.
@@ -34,7 +37,8 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     DATABASE_URL: runDatabaseUrl(),
     REDIS_URL: testServices.redisUrl,
     QUEUE_PREFIX: testQueuePrefix(),
-    AWS_REGION: 'us-east-1',
+    AWS_REGION: TEST_REGIONS[0],
+    SILO_REGIONS: TEST_REGIONS.join(','),
     AWS_ENDPOINT_URL: awsEndpoint(),
     AWS_EMULATOR: 'true',
     AWS_ACCESS_KEY_ID: 'test',
@@ -61,6 +65,10 @@ export function testConfig(overrides: Record<string, string> = {}): SiloConfig {
 export function fastLocalSagaEnvironment(): Record<string, string> {
   return {
     LOCAL_INSTANCE_ADMIN_URL: testServices.postgresAdminUrl,
+    // The second region's own local backend where the run has one; else it shares the first's.
+    ...(process.env.SILO_TEST_INSTANCE_ADMIN_URL_2
+      ? { LOCAL_INSTANCE_ADMIN_URLS: `${TEST_REGIONS[1]}=${process.env.SILO_TEST_INSTANCE_ADMIN_URL_2}` }
+      : {}),
     WAIT_INITIAL_DELAY_MS: '50',
     WAIT_MAX_DELAY_MS: '200',
     RETRY_BASE_DELAY_MS: '50',

@@ -217,7 +217,12 @@ export class FleetAlarms implements OnApplicationBootstrap, OnApplicationShutdow
   private async read(signal: AbortSignal): Promise<FleetAlarmsSnapshot> {
     const readAt = new Date();
     const prefix = this.settings.prefix;
-    const alarms = await this.alarms.withPrefix(prefix, signal);
+    // Each region's CloudWatch holds the alarms of the tenants and hosts that live there.
+    const alarms = (
+      await Promise.all(
+        this.settings.regions.map((region) => this.alarms.inRegion(region).withPrefix(prefix, signal)),
+      )
+    ).flat();
     const bySlug = new Map<string, AlarmView[]>();
     for (const alarm of alarms) {
       const slug = slugOf(prefix, alarm.name);

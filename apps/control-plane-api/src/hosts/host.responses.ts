@@ -21,6 +21,11 @@ export const hostResource = z.object({
   name: z.string().meta({ example: 'pool-starter-001', description: '`<placement>-<tier>-<ordinal>`.' }),
   placement: z.enum(['schema', 'pool']),
   tier: z.string().meta({ example: 'starter' }),
+  region: z.string().nullable().meta({
+    example: 'eu-central-1',
+    description:
+      'The AWS region of its instance, secrets and alarms; every tenant on it lives there. Null: the default region (a host made before regions existed).',
+  }),
   status: z.enum(HOST_STATUSES),
   instanceIdentifier: z.string().meta({ example: 'silo-host-pool-starter-001' }),
   tenantsPlaced: z.number().int().meta({ description: 'Tenants on the host that are not DELETED.' }),

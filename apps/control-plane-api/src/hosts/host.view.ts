@@ -20,6 +20,7 @@ export function hostView(
     name: host.name,
     placement: host.placement,
     tier: host.tier,
+    region: host.region,
     status: host.status,
     instanceIdentifier: host.instanceIdentifier,
     tenantsPlaced,

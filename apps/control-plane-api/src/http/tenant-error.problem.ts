@@ -21,6 +21,11 @@ function tenantProblem(error: TenantError): ProblemDetails {
       return problem(422, error.message);
     case TenantErrorCode.TENANT_BUSY:
       return problem(409, error.message, { ...error.detail });
+    case TenantErrorCode.UNKNOWN_REGION:
+      return problem(422, error.message, {
+        errors: [{ field: 'region', message: error.message }],
+        allowedRegions: (error.detail.allowedRegions ?? '').split(',').filter(Boolean),
+      });
     case TenantErrorCode.CHANGE_REFUSED:
     case TenantErrorCode.PLACEMENT_CHANGE_NOT_SUPPORTED:
       return problem(422, error.message, { ...error.detail });

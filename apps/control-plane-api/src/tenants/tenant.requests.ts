@@ -9,6 +9,7 @@ import {
 } from '@silo/core';
 import { CHANGE_APPLY } from '@silo/control-plane-db';
 import { ROTATION_TARGETS, type TenantCursor } from '@silo/fleet';
+import { AWS_REGION_PATTERN } from '@silo/config';
 import { z } from 'zod';
 import { commaList, cursorParam, pageLimitParam } from '../http/query-params';
 
@@ -66,9 +67,19 @@ export const nameSchema = z
 
 export const tierSchema = z.enum(TIER_NAMES, { error: `must be one of ${TIER_NAMES.join(', ')}` });
 
+/** An AWS region's name; whether it is configured (SILO_REGIONS) is the onboarding's answer (422). */
+export const regionSchema = z
+  .string()
+  .regex(AWS_REGION_PATTERN, 'must be an AWS region such as eu-west-1')
+  .meta({
+    description:
+      'The AWS region the tenant’s data lives in (instance or host, secrets, alarms, snapshots, exports): one of the configured regions (SILO_REGIONS; 422 names them). Omitted: the default region (AWS_REGION).',
+    example: 'eu-central-1',
+  });
+
 /** POST /v1/tenants. Unknown fields are refused. */
 export const createTenantBody = z.strictObject(
-  { slug: slugSchema, name: nameSchema, tier: tierSchema },
+  { slug: slugSchema, name: nameSchema, tier: tierSchema, region: regionSchema.optional() },
   {
     error: (issue) =>
       issue.input === undefined ? 'a JSON object body is required' : 'must be a JSON object',
@@ -111,9 +122,12 @@ export const changeTierBody = z.strictObject(
 
 /** The hash an Idempotency-Key is bound to: the request as validated, in a fixed field order. */
 export function requestHash(body: CreateTenantBody): string {
-  return createHash('sha256')
-    .update(JSON.stringify([body.slug, body.name, body.tier]))
-    .digest('hex');
+  // Without a region the hash is the one keys were bound to before regions existed.
+  const fields =
+    body.region === undefined
+      ? [body.slug, body.name, body.tier]
+      : [body.slug, body.name, body.tier, body.region];
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
@@ -147,6 +161,11 @@ function decodeCursor(value: string): TenantCursor | null {
 export const listTenantsQuery = z.strictObject({
   status: commaList<TenantStatus>(TENANT_STATUSES, 'status'),
   tier: commaList<TierName>(TIER_NAMES, 'tier'),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d(,[a-z]{2}(-[a-z]+)+-\d)*$/, 'must be comma-separated AWS regions')
+    .transform((v) => v.split(','))
+    .optional(),
   limit: pageLimitParam(200),
   cursor: cursorParam(decodeCursor),
 });

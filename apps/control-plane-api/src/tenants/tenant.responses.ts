@@ -80,6 +80,11 @@ export const tenantResource = z.object({
     description:
       'Where its data lives: its own instance, its own schema on a shared host, or its rows in a shared host’s pool database.',
   }),
+  region: z.string().nullable().meta({
+    example: 'eu-central-1',
+    description:
+      'The AWS region its data lives in (instance or host, secrets, alarms, snapshots, exports), chosen at onboarding; a tenant made before regions existed is in the default region. Null only when the API has no configured default to name.',
+  }),
   host: sharedHostRef.nullable().meta({
     description:
       'The shared host it is placed on (schema and pool tenants); null for instance tenants and before placement.',

@@ -42,6 +42,7 @@ export function tenantView(
     tier: t.tier,
     status: t.status,
     placement: t.placement,
+    region: t.region,
     host,
     schemaVersion: t.schemaVersion,
     createdAt: t.createdAt.toISOString(),

@@ -105,7 +105,7 @@ export class TenantsController {
   @ApiProblems({
     400: 'The body is invalid; `errors` names each field.',
     409: 'The slug is taken.',
-    422: 'The Idempotency-Key was used with another body.',
+    422: 'The Idempotency-Key was used with another body, or the region is not configured (`allowedRegions` lists those that are).',
   })
   @Roles('ops', 'admin')
   @Mutating()
@@ -148,6 +148,12 @@ export class TenantsController {
       explode: false,
     },
     tier: { description: 'Only tenants of these tiers (comma-separated).', ...TIER_FILTER_PARAM },
+    region: {
+      description: 'Only tenants living in these AWS regions (comma-separated).',
+      schema: { type: 'array', items: { type: 'string', pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' } },
+      style: 'form',
+      explode: false,
+    },
     limit: {
       description: 'Page size.',
       schema: { type: 'integer', minimum: 1, maximum: 200, default: DEFAULT_PAGE_SIZE },
@@ -165,6 +171,7 @@ export class TenantsController {
     const page = await this.queries.list({
       statuses: query.status,
       tiers: query.tier,
+      regions: query.region,
       limit: query.limit ?? DEFAULT_PAGE_SIZE,
       after: query.cursor,
     });

@@ -17,6 +17,8 @@ export enum TenantErrorCode {
    * promotion, not a tier change; `detail` names both placements.
    */
   PLACEMENT_CHANGE_NOT_SUPPORTED = 'PLACEMENT_CHANGE_NOT_SUPPORTED',
+  /** A region that is not one of SILO_REGIONS; `detail.allowedRegions` lists them, comma-separated. */
+  UNKNOWN_REGION = 'UNKNOWN_REGION',
 }
 
 export class TenantError extends Error {

@@ -34,6 +34,8 @@ export interface NewTenant {
   slug: string;
   name: string;
   tier: TierName;
+  /** One of SILO_REGIONS; unset: the default region (AWS_REGION). */
+  region?: string;
 }
 
 /** An `Idempotency-Key` with the caller it belongs to and the hash of the request it came with. */
@@ -68,8 +70,26 @@ export class TenantOnboarding {
   constructor(
     private readonly dataSource: DataSource,
     /** The tier profiles: a new tenant's placement is its tier's. */
-    @Inject(ProvisioningSettings) private readonly settings: Pick<ProvisioningSettings, 'tiers'>,
+    @Inject(ProvisioningSettings)
+    private readonly settings: Pick<ProvisioningSettings, 'tiers'> &
+      Partial<Pick<ProvisioningSettings, 'regions' | 'defaultRegion'>>,
   ) {}
+
+  /** The region a new tenant lives in: the one asked for, which must be configured, or the default. */
+  private regionFor(asked: string | undefined): string | null {
+    const { regions, defaultRegion } = this.settings;
+    if (asked === undefined) return defaultRegion ?? null;
+    if (!regions?.includes(asked)) {
+      const allowed = regions ?? [];
+      throw new TenantError(
+        TenantErrorCode.UNKNOWN_REGION,
+        `region "${asked}" is not one of the configured regions (${allowed.join(', ')})`,
+        undefined,
+        { allowedRegions: allowed.join(',') },
+      );
+    }
+    return asked;
+  }
 
   /**
    * A new PENDING tenant, with its tier's placement, and its provisioning job. A taken slug is a {@link TenantError}
@@ -83,6 +103,7 @@ export class TenantOnboarding {
     idempotency?: IdempotencyClaim,
   ): Promise<CreatedTenant> {
     assertTenantSlug(input.slug);
+    const region = this.regionFor(input.region);
     try {
       return await this.dataSource.transaction(async (em) => {
         if (idempotency) {
@@ -96,6 +117,7 @@ export class TenantOnboarding {
             tier: input.tier,
             status: 'PENDING',
             placement: this.placementOf(input.tier),
+            region,
             createdBy: ctx.actor,
           }),
         );
@@ -105,7 +127,7 @@ export class TenantOnboarding {
           {
             type: 'tenant.created',
             message: `tenant ${input.slug} created (${input.tier})`,
-            data: { tier: input.tier, name: input.name },
+            data: { tier: input.tier, name: input.name, region },
           },
           ctx,
         );

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import {
   ProvisioningStepEntity,
   ReconcileFindingEntity,
@@ -8,6 +8,7 @@ import {
 } from '@silo/control-plane-db';
 import { slugProblem, type TenantStatus, type TierName, isTenantId } from '@silo/core';
 import { DataSource, type SelectQueryBuilder } from 'typeorm';
+import { ProvisioningSettings } from '../saga/provisioning-settings';
 import { IN_CURRENT_CHANGE, IN_CURRENT_RUN } from '../store/typeorm-provisioning-store';
 
 /** Where a page of the tenant list ends: the last tenant's creation time (µs) and id. */
@@ -19,6 +20,7 @@ export interface TenantCursor {
 export interface TenantListQuery {
   statuses?: readonly TenantStatus[];
   tiers?: readonly TierName[];
+  regions?: readonly string[];
   limit: number;
   after?: TenantCursor;
 }
@@ -38,14 +40,26 @@ export interface TenantPage {
 /** Read side of the control plane for the API. */
 @Injectable()
 export class TenantQueries {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    /** For the default region of a tenant whose `region` is NULL (made before regions, not yet pinned). */
+    @Optional()
+    @Inject(ProvisioningSettings)
+    private readonly settings?: Pick<ProvisioningSettings, 'defaultRegion'>,
+  ) {}
 
   /** By UUID or by slug; null for anything else, including strings that are neither. */
   async findByIdOrSlug(idOrSlug: string): Promise<TenantEntity | null> {
     const tenants = this.dataSource.getRepository(TenantEntity);
-    if (isTenantId(idOrSlug)) return tenants.findOneBy({ id: idOrSlug.toLowerCase() });
+    if (isTenantId(idOrSlug)) return this.withRegion(await tenants.findOneBy({ id: idOrSlug.toLowerCase() }));
     if (slugProblem(idOrSlug)) return null;
-    return tenants.findOneBy({ slug: idOrSlug });
+    return this.withRegion(await tenants.findOneBy({ slug: idOrSlug }));
+  }
+
+  /** Every tenant as the API shows it names its region: a NULL one is the default region. */
+  private withRegion<T extends TenantEntity | null>(tenant: T): T {
+    if (tenant && tenant.region === null && this.settings) tenant.region = this.settings.defaultRegion;
+    return tenant;
   }
 
   /**
@@ -62,6 +76,12 @@ export class TenantQueries {
       .limit(query.limit + 1);
     if (query.statuses?.length) qb.andWhere('t.status IN (:...statuses)', { statuses: query.statuses });
     if (query.tiers?.length) qb.andWhere('t.tier IN (:...tiers)', { tiers: query.tiers });
+    if (query.regions?.length) {
+      qb.andWhere('coalesce(t.region, :home) IN (:...regions)', {
+        regions: query.regions,
+        home: this.settings?.defaultRegion ?? null,
+      });
+    }
     if (query.after) {
       qb.andWhere(
         `(t.created_at, t.id) < ('epoch'::timestamptz + :micros * interval '1 microsecond', :afterId)`,
@@ -69,7 +89,7 @@ export class TenantQueries {
       );
     }
     const { entities, raw } = await qb.getRawAndEntities<{ created_micros: string }>();
-    const items = entities.slice(0, query.limit);
+    const items = entities.slice(0, query.limit).map((t) => this.withRegion(t));
     const last = items.at(-1);
     const lastRaw = raw[items.length - 1];
     return {
