@@ -126,7 +126,7 @@ describe('the silo CLI against the stack', () => {
 
     const list = await silo(['tenants', 'list', '--tier', 'starter']);
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(/^SLUG\s+NAME\s+TIER\s+STATUS/);
+    expect(list.stdout).toMatch(/^SLUG\s+NAME\s+TIER\s+REGION\s+STATUS/);
     expect(list.stdout).toContain(slug);
     expect(
       json<{ items: { slug: string }[] }>(await silo(['tenants', 'list', '--output', 'json'])).items.map(

@@ -9,12 +9,18 @@ export function OnboardPage({ session }: { session: Session }) {
   const [slug, setSlug] = useState('');
   const [name, setName] = useState('');
   const [tier, setTier] = useState('starter');
+  const [region, setRegion] = useState('');
   // One key per submission attempt: a double click (or a retry of the same submission) makes one tenant.
   const [key, setKey] = useState(() => crypto.randomUUID());
   const tiers = useQuery({ queryKey: ['tiers'], queryFn: () => session.api<Tiers>('GET', '/v1/tiers') });
   const create = useMutation({
     mutationFn: () =>
-      session.api<Tenant>('POST', '/v1/tenants', { slug, name, tier }, { 'idempotency-key': key }),
+      session.api<Tenant>(
+        'POST',
+        '/v1/tenants',
+        { slug, name, tier, ...(region.trim() ? { region: region.trim() } : {}) },
+        { 'idempotency-key': key },
+      ),
     onSuccess: (tenant) => {
       setKey(crypto.randomUUID());
       location.hash = `#/tenants/${tenant.id}`;
@@ -58,6 +64,15 @@ export function OnboardPage({ session }: { session: Session }) {
         <label>
           Name
           <input name="name" value={name} onChange={(e) => setName(e.target.value)} />
+        </label>
+        <label>
+          Region
+          <input
+            name="region"
+            value={region}
+            placeholder="the default region"
+            onChange={(e) => setRegion(e.target.value)}
+          />
         </label>
         <Loadable query={tiers}>
           {(list) => (

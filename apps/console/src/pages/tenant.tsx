@@ -72,7 +72,7 @@ export function TenantPage({ session, id }: { session: Session; id: string }) {
               {t.slug} <StatusBadge status={t.status} />
             </h1>
             <p className="muted">
-              {t.name} · {t.tier} · {t.id}
+              {t.name} · {t.tier} · {t.region ?? 'default region'} · {t.id}
             </p>
             <ProblemView error={action.error} />
             {session.isAdmin && (

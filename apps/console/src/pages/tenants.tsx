@@ -77,6 +77,7 @@ export function TenantsPage({ session }: { session: Session }) {
                   <th>Slug</th>
                   <th>Name</th>
                   <th>Tier</th>
+                  <th>Region</th>
                   <th>Status</th>
                   <th>Schema</th>
                   <th>Firing alarms</th>
@@ -91,6 +92,7 @@ export function TenantsPage({ session }: { session: Session }) {
                     </td>
                     <td>{t.name}</td>
                     <td>{t.tier}</td>
+                    <td>{t.region ?? '–'}</td>
                     <td>
                       <StatusBadge status={t.status} />
                     </td>
