@@ -3,7 +3,13 @@ import { DataSource } from 'typeorm';
 import { uniqueToken } from '../../../test/support/test-config';
 import { databaseUrl, testServices } from '../../../test/support/test-services';
 import { dataPlaneRole, quoteIdentifier } from '../../core/src';
-import { controlPlaneDataSourceOptions, ensureDatabase, migrateControlPlane } from '../src';
+import {
+  CONTROL_PLANE_MIGRATIONS,
+  controlPlaneDataSourceOptions,
+  ensureDatabase,
+  migrateControlPlane,
+} from '../src';
+import { DataPlaneDirectory1795420800000 } from '../src/migrations/1795420800000-data-plane-directory';
 
 const created: string[] = [];
 const roles: string[] = [];
@@ -228,6 +234,12 @@ describe('the data-plane directory migration', () => {
       }),
     ).initialize();
     try {
+      // Undo the migrations after it, then it.
+      const later =
+        CONTROL_PLANE_MIGRATIONS.length -
+        1 -
+        CONTROL_PLANE_MIGRATIONS.indexOf(DataPlaneDirectory1795420800000);
+      for (let i = 0; i < later; i++) await ds.undoLastMigration();
       await ds.undoLastMigration();
       expect(await ds.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'data_plane'`)).toEqual([]);
       const acl = await ds.query<{ acl: string | null }[]>(

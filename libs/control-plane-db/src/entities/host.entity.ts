@@ -30,6 +30,8 @@ export interface HostFailure {
 @Entity({ name: 'hosts' })
 @Index('hosts_created_at_id_idx', ['createdAt', 'id'])
 @Index('hosts_placement_tier_status_idx', ['placement', 'tier', 'status'])
+@Index('hosts_placement_tier_region_idx', ['placement', 'tier', 'region'])
+@Check('hosts_region_format', `region ~ '^[a-z]{2}(-[a-z]+)+-[0-9]$'`)
 @Unique('hosts_name_key', ['name'])
 @Unique('hosts_placement_tier_ordinal_key', ['placement', 'tier', 'ordinal'])
 @Check('hosts_placement_known', `placement IN ('schema', 'pool')`)

@@ -32,6 +32,7 @@ import { HostEntity } from './host.entity';
   `(placement = 'instance' AND host_id IS NULL)
         OR (placement <> 'instance' AND (host_id IS NOT NULL OR status NOT IN ('ACTIVE', 'SUSPENDED')))`,
 )
+@Check('tenants_region_format', `region ~ '^[a-z]{2}(-[a-z]+)+-[0-9]$'`)
 @Index('tenants_host_id_idx', { synchronize: false })
 export class TenantEntity {
   @PrimaryGeneratedColumn('uuid')
