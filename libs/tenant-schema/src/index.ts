@@ -82,3 +82,21 @@ export {
   type DeleteTenantRowsOptions,
   type DeletedTenantRows,
 } from './offboarding/delete-tenant-rows';
+export {
+  abortTenantCopy,
+  conninfo,
+  copyObjectNames,
+  copyProgress,
+  cutOverCopy,
+  MOVED_TENANT_SQLSTATE,
+  MOVES_SCHEMA,
+  releaseMovedSource,
+  startTenantCopy,
+  tenantRowDigests,
+  TenantCopyError,
+  type CopyProgress,
+  type CopySide,
+  type CutOverResult,
+  type TableDigest,
+  type TenantCopyPlan,
+} from './moves/tenant-copy';
