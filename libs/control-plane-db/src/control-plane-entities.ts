@@ -31,6 +31,7 @@ import { HostRotations1795413600000 } from './migrations/1795413600000-host-rota
 import { HostReconcile1795417200000 } from './migrations/1795417200000-host-reconcile';
 import { DataPlaneDirectory1795420800000 } from './migrations/1795420800000-data-plane-directory';
 import { TenantRegions1795424400000 } from './migrations/1795424400000-tenant-regions';
+import { TenantMoves1795428000000 } from './migrations/1795428000000-tenant-moves';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -71,4 +72,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   HostReconcile1795417200000,
   DataPlaneDirectory1795420800000,
   TenantRegions1795424400000,
+  TenantMoves1795428000000,
 ];

@@ -1,7 +1,7 @@
 import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { TenantEntity } from './tenant.entity';
 
-export const CHANGE_KINDS = ['tier', 'rotation'] as const;
+export const CHANGE_KINDS = ['tier', 'rotation', 'move'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 export const CHANGE_APPLY = ['now', 'maintenance-window'] as const;
 export type ChangeApply = (typeof CHANGE_APPLY)[number];
@@ -11,12 +11,12 @@ export type ChangeStatus = (typeof CHANGE_STATUSES)[number];
 export const OPEN_CHANGE_STATUSES: readonly ChangeStatus[] = ['RUNNING', 'PENDING_MAINTENANCE'];
 
 /**
- * One change to a live tenant: a tier change (`from`/`to` are tiers) or a credential rotation
- * (`to` is app, master or both). Never a password.
+ * One change to a live tenant: a tier change (`from`/`to` are tiers), a credential rotation
+ * (`to` is app, master or both) or a move (`from`/`to` are `<placement>@<region>`). Never a password.
  */
 @Entity({ name: 'tenant_changes' })
 @Index('tenant_changes_one_open', { synchronize: false })
-@Check('tenant_changes_kind_known', `kind IN ('tier', 'rotation')`)
+@Check('tenant_changes_kind_known', `kind IN ('tier', 'rotation', 'move')`)
 @Check('tenant_changes_apply_known', `apply IN ('now', 'maintenance-window')`)
 @Check('tenant_changes_status_known', `status IN ('RUNNING', 'PENDING_MAINTENANCE', 'SUCCEEDED', 'FAILED')`)
 @Check('tenant_changes_run_positive', `run >= 1`)
@@ -35,10 +35,10 @@ export class TenantChangeEntity {
   @Column({ type: 'varchar', length: 16 })
   kind!: ChangeKind;
 
-  @Column({ name: 'from_value', type: 'varchar', length: 32 })
+  @Column({ name: 'from_value', type: 'varchar', length: 64 })
   from!: string;
 
-  @Column({ name: 'to_value', type: 'varchar', length: 32 })
+  @Column({ name: 'to_value', type: 'varchar', length: 64 })
   to!: string;
 
   @Column({ type: 'varchar', length: 24 })

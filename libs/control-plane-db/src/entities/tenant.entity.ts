@@ -24,6 +24,7 @@ import { HostEntity } from './host.entity';
   'tenants_status_known',
   `status IN ('PENDING','PROVISIONING','ACTIVE','SUSPENDED','FAILED','DEPROVISIONING','DELETED')`,
 )
+@Check('tenants_route_version_positive', `route_version >= 1`)
 @Check('tenants_endpoint_port_range', `db_endpoint_port BETWEEN 1 AND 65535`)
 @Check('tenants_provisioning_run_positive', `provisioning_run >= 1`)
 @Check('tenants_placement_known', `placement IN ('instance', 'schema', 'pool')`)
@@ -84,6 +85,17 @@ export class TenantEntity {
 
   @VersionColumn({ default: 1 })
   version!: number;
+
+  /**
+   * Counts the switches of the tenant's route (a move's cut-over): the data plane opens a new
+   * DataSource, with credentials read again, when it sees it change.
+   */
+  @Column({ name: 'route_version', type: 'integer', default: 1 })
+  routeVersion!: number;
+
+  /** Set while a move's cut-over holds the tenant's writes; the data plane's new leases wait. */
+  @Column({ name: 'writes_paused_at', type: 'timestamptz', nullable: true })
+  writesPausedAt!: Date | null;
 
   /** Incremented by each retry from FAILED; part of the provisioning job id. */
   @Column({ name: 'provisioning_run', type: 'integer', default: 1 })

@@ -47,6 +47,11 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
     });
   }
 
+  replicationLogin(): { username: string; password: string } {
+    const url = new URL(this.adminUrl);
+    return { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+  }
+
   async remove(instance: { identifier: string; roles: string[] }): Promise<void> {
     try {
       await removeLocalInstance(this.adminUrl, { database: instance.identifier, roles: instance.roles });

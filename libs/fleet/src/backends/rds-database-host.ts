@@ -45,6 +45,10 @@ export class RdsDatabaseHost implements TenantDatabaseHost {
     await this.rds.setMasterPassword(instance.identifier, instance.password);
   }
 
+  replicationLogin(): null {
+    return null;
+  }
+
   remove(): Promise<void> {
     return Promise.resolve();
   }

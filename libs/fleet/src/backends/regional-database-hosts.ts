@@ -51,6 +51,10 @@ export class RegionalDatabaseHosts implements TenantDatabaseHost {
   remove(instance: { identifier: string; roles: string[] }): Promise<void> {
     return this.home.remove(instance);
   }
+
+  replicationLogin(): { username: string; password: string } | null {
+    return this.home.replicationLogin();
+  }
 }
 
 /** Each region's backend from configuration: its local backend URL when it has one, else RDS in that region. */

@@ -36,6 +36,13 @@ export interface TenantDatabaseHost {
     masterUsername: string;
     password: string;
   }): Promise<void>;
+  /**
+   * Who makes a move's replication objects (publication, slot, subscription) in an instance's
+   * database, and whom a subscription logs in as: null on RDS, where the master user does
+   * (rds_superuser with rds_replication); the local backend's server superuser, which stands in
+   * for them (PostgreSQL 15 lets only a superuser create a subscription).
+   */
+  replicationLogin(): { username: string; password: string } | null;
   /** Undoes {@link start} (local backend: drops the database and the given roles). */
   remove(instance: { identifier: string; roles: string[] }): Promise<void>;
   /**

@@ -16,6 +16,10 @@ export const DELETE_ORPHANS_JOB = 'delete-orphans';
 export const MODIFY_TENANT_JOB = 'modify-tenant';
 /** One credential rotation of a tenant: the rotate saga. */
 export const ROTATE_CREDENTIALS_JOB = 'rotate-credentials';
+/** One move of a live tenant to another placement or region: the move saga. */
+export const MOVE_TENANT_JOB = 'move-tenant';
+/** A moved tenant's source, removed once MOVE_SOURCE_RETENTION_HOURS have passed since the switch. */
+export const REMOVE_MOVED_SOURCE_JOB = 'remove-moved-source';
 /** Every job the `provisioning` queue carries; the worker refuses to start without one handler each. */
 export const PROVISIONING_JOB_NAMES = [
   PROVISION_TENANT_JOB,
@@ -26,6 +30,8 @@ export const PROVISIONING_JOB_NAMES = [
   DELETE_ORPHANS_JOB,
   MODIFY_TENANT_JOB,
   ROTATE_CREDENTIALS_JOB,
+  MOVE_TENANT_JOB,
+  REMOVE_MOVED_SOURCE_JOB,
   ...HOST_JOB_NAMES,
 ] as const;
 
@@ -73,15 +79,36 @@ export function rotateJobId(tenantId: string, run: number): string {
   return `rotate-${tenantId}-${run}`;
 }
 
+/** One job per tenant and change: enqueueing it twice is a no-op. */
+export function moveJobId(tenantId: string, run: number): string {
+  return `move-${tenantId}-${run}`;
+}
+
+/** One removal per tenant and move. */
+export function removeMovedSourceJobId(tenantId: string, run: number): string {
+  return `remove-moved-source-${tenantId}-${run}`;
+}
+
+/** Ids only: which tenant, and which of its changes (a move) left the source. */
+export interface MovedSourceJobData {
+  tenantId: string;
+  run: number;
+}
+
 /** The job of a tenant's change, by the change's kind. */
 export function changeJob(
-  kind: 'tier' | 'rotation',
+  kind: 'tier' | 'rotation' | 'move',
   tenantId: string,
   run: number,
 ): { name: string; id: string } {
-  return kind === 'tier'
-    ? { name: MODIFY_TENANT_JOB, id: modifyJobId(tenantId, run) }
-    : { name: ROTATE_CREDENTIALS_JOB, id: rotateJobId(tenantId, run) };
+  switch (kind) {
+    case 'tier':
+      return { name: MODIFY_TENANT_JOB, id: modifyJobId(tenantId, run) };
+    case 'rotation':
+      return { name: ROTATE_CREDENTIALS_JOB, id: rotateJobId(tenantId, run) };
+    case 'move':
+      return { name: MOVE_TENANT_JOB, id: moveJobId(tenantId, run) };
+  }
 }
 
 export function deprovisionJobId(tenantId: string): string {

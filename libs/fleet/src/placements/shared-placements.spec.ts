@@ -116,6 +116,7 @@ function harness(placement: 'schema' | 'pool') {
     endpointOf: jest.fn(() => HOST_ENDPOINT),
     remove: jest.fn(),
     setMasterPassword: jest.fn(),
+    replicationLogin: jest.fn(() => null),
   } satisfies TenantDatabaseHost;
   const deps = {
     store,

@@ -179,6 +179,6 @@ export class TenantQueries {
   }
 }
 
-function sagaOf(change: TenantChangeEntity): 'modify' | 'rotate' {
-  return change.kind === 'tier' ? 'modify' : 'rotate';
+function sagaOf(change: TenantChangeEntity): 'modify' | 'rotate' | 'move' {
+  return ({ tier: 'modify', rotation: 'rotate', move: 'move' } as const)[change.kind];
 }

@@ -44,6 +44,7 @@ function harness() {
     endpointOf: jest.fn(() => ENDPOINT),
     remove: jest.fn(() => Promise.resolve()),
     setMasterPassword: jest.fn(() => Promise.resolve()),
+    replicationLogin: jest.fn(() => null),
   } satisfies TenantDatabaseHost;
   const admin = {
     bootstrapAppRole: jest.fn(() => Promise.resolve({ revokedMemberships: [] })),
