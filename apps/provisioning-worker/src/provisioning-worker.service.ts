@@ -21,6 +21,12 @@ import {
   DeprovisioningSaga,
   MODIFY_TENANT_JOB,
   ModifySaga,
+  HostAllocator,
+  MOVE_TENANT_JOB,
+  MoveSaga,
+  MovedSourceRemoval,
+  RedisRouteSignals,
+  REMOVE_MOVED_SOURCE_JOB,
   ROTATE_CREDENTIALS_JOB,
   ROTATE_HOST_CREDENTIALS_JOB,
   HostRotationSaga,
@@ -50,6 +56,7 @@ import {
   type StepDeps,
 } from '@silo/fleet';
 import { FleetInventory } from '@silo/aws';
+import { Redis } from 'ioredis';
 import {
   assertOneHandlerPerJob,
   OutboxRelay,
@@ -82,6 +89,8 @@ export class ProvisioningWorkerService
   private worker: QueueWorker | undefined;
   private scheduleTimer: NodeJS.Timeout | undefined;
   private readonly handlers: Record<string, JobHandler>;
+  /** Publishes moves' route signals to the data plane (a connection of its own, closed at shutdown). */
+  private readonly signalsRedis: Redis;
 
   constructor(
     @Inject(SAGA_DEPS) private readonly deps: StepDeps,
@@ -96,7 +105,10 @@ export class ProvisioningWorkerService
     private readonly changes: ChangeStore,
     private readonly hostSaga: HostSaga,
     private readonly hostSweep: HostSweep,
+    private readonly allocator: HostAllocator,
   ) {
+    this.signalsRedis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    this.signalsRedis.on('error', () => undefined);
     this.handlers = {
       [PROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new ProvisioningSaga(this.deps, log)),
       [DEPROVISION_TENANT_JOB]: (job) => this.runSaga(job, (log) => new DeprovisioningSaga(this.deps, log)),
@@ -108,6 +120,27 @@ export class ProvisioningWorkerService
         this.runSaga(job, (log) => new ModifySaga(this.deps, this.changes, this.inventory, log)),
       [ROTATE_CREDENTIALS_JOB]: (job) =>
         this.runSaga(job, (log) => new RotationSaga(this.deps, this.changes, log)),
+      [MOVE_TENANT_JOB]: (job) =>
+        this.runSaga(
+          job,
+          (log) =>
+            new MoveSaga(
+              {
+                deps: this.deps,
+                changes: this.changes,
+                signals: new RedisRouteSignals(this.signalsRedis, config.resources.prefix, log),
+                allocator: this.allocator,
+                dataSource: this.dataSource,
+                ...config.worker.moves,
+              },
+              log,
+            ),
+        ),
+      [REMOVE_MOVED_SOURCE_JOB]: (job) =>
+        this.runSaga(job, (log) => ({
+          run: (tenantId, ctx) =>
+            new MovedSourceRemoval(this.deps, this.dataSource, log).run(tenantId, Number(job.data.run), ctx),
+        })),
       [CREATE_HOST_JOB]: (job) => this.runHostSaga(job, 'create'),
       [DELETE_HOST_JOB]: (job) => this.runHostSaga(job, 'delete'),
       [SWEEP_HOSTS_JOB]: (job) => this.sweepHosts(job),
@@ -370,6 +403,7 @@ export class ProvisioningWorkerService
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.scheduleTimer);
+    this.signalsRedis.disconnect();
     if (!this.worker) return;
     // A worker closed while still starting leaves its stalled-job timer behind; let it start first.
     await this.worker.waitUntilReady().catch(() => undefined);

@@ -178,6 +178,9 @@ export const environmentSchema = z
     CREDENTIAL_ROTATION_DRAIN_SECONDS: z.coerce.number().int().min(0).max(86_400).default(330),
     HOST_EMPTY_GRACE_HOURS: wholeNumber('hours', 0, 8760, 'a year').default(24),
     HOST_SWEEP_INTERVAL_SECONDS: wholeNumber('seconds', 60, 86_400, 'a day').default(900),
+    MOVE_SOURCE_RETENTION_HOURS: wholeNumber('hours', 0, 8760, 'a year').default(24),
+    MOVE_FREEZE_TIMEOUT_MS: wholeNumber('milliseconds', 100, 60_000, 'a minute').default(5000),
+    MOVE_CATCH_UP_TIMEOUT_MS: wholeNumber('milliseconds', 1000, 600_000, 'ten minutes').default(30_000),
 
     EXAMPLE_APP_PORT: port.default(3001),
     // The data plane's own variables, read by @silo/tenant-router (an example app's too).

@@ -116,6 +116,11 @@ export class SiloConfig {
      * sweeps the hosts (records which are empty and starts deleting those past the grace period).
      */
     hosts: { emptyGraceMs: number; sweepIntervalMs: number };
+    /**
+     * Moves: how long a moved tenant's source is kept after the switch, how long a cut-over
+     * waits for the tenant's open writes on the source, and for the target to catch up.
+     */
+    moves: { sourceRetentionMs: number; freezeTimeoutMs: number; catchUpTimeoutMs: number };
   };
   /** The data-plane router's limits (@silo/tenant-router's ROUTER_* variables). */
   readonly router: RouterSettings;
@@ -224,6 +229,11 @@ export class SiloConfig {
       hosts: {
         emptyGraceMs: env.HOST_EMPTY_GRACE_HOURS * 3_600_000,
         sweepIntervalMs: env.HOST_SWEEP_INTERVAL_SECONDS * 1000,
+      },
+      moves: {
+        sourceRetentionMs: env.MOVE_SOURCE_RETENTION_HOURS * 3_600_000,
+        freezeTimeoutMs: env.MOVE_FREEZE_TIMEOUT_MS,
+        catchUpTimeoutMs: env.MOVE_CATCH_UP_TIMEOUT_MS,
       },
     };
     this.router = routerSettingsFromEnvironment(env);

@@ -13,6 +13,7 @@ import { regionalDatabaseHosts } from './backends/regional-database-hosts';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from './backends/tenant-database-host';
 import { ChangeStore } from './changes/change-store';
 import { TenantChanges } from './changes/tenant-changes.service';
+import { TenantMoves } from './moves/tenant-moves.service';
 import { HostAllocator } from './hosts/host-allocator';
 import { HOST_EXPORTS, HOST_PROVIDERS } from './hosts/host-providers';
 import { HostQueries } from './hosts/host-queries.service';
@@ -123,6 +124,7 @@ const sagaDepsProvider: Provider = {
     TenantOnboarding,
     TenantQueries,
     TenantChanges,
+    TenantMoves,
     {
       provide: ChangeStore,
       inject: [DataSource],
@@ -154,6 +156,7 @@ const sagaDepsProvider: Provider = {
     TenantOnboarding,
     TenantQueries,
     TenantChanges,
+    TenantMoves,
     ChangeStore,
     SchemaRollouts,
     Reconciliation,

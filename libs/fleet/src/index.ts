@@ -113,3 +113,22 @@ export {
   type RotationTarget,
 } from './changes/rotation-saga';
 export { runChangeSteps, type ChangeStepResult } from './changes/change-steps';
+export { MOVE_APP_SECRET_SUFFIX, TenantMoves } from './moves/tenant-moves.service';
+export {
+  moveSupported,
+  placeLabel,
+  type MovePlan,
+  type MoveRequest,
+  type TenantPlace,
+} from './moves/move-plan';
+export {
+  COPY_STEPS,
+  INSTANCE_TARGET_STEPS,
+  MoveSaga,
+  moveSteps,
+  POOL_TARGET_STEPS,
+  type MoveSagaDeps,
+  type MoveStep,
+} from './moves/move-saga';
+export { MovedSourceRemoval, moveIdOf } from './moves/moved-source-removal';
+export { RedisRouteSignals, ROUTE_SIGNALS, type RouteSignals } from './moves/route-signals';

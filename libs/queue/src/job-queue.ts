@@ -12,6 +12,8 @@ export interface EnqueueOptions {
   jobId: string;
   /** 1 is the highest priority. */
   priority?: number;
+  /** Milliseconds before the job may run. */
+  delay?: number;
 }
 
 /** Producer side of the `provisioning` queue. Job data holds ids only. */
@@ -52,7 +54,7 @@ export class ProvisioningQueue implements OnApplicationShutdown {
     timeoutMs = 5000,
   ): Promise<void> {
     await withTimeout(
-      this.queue.add(name, data, { jobId: options.jobId, priority: options.priority }),
+      this.queue.add(name, data, { jobId: options.jobId, priority: options.priority, delay: options.delay }),
       timeoutMs,
       `Redis did not take the job within ${timeoutMs} ms`,
     );

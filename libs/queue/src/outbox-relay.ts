@@ -48,6 +48,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
           await this.queue.add(row.jobName, row.payload as Record<string, string>, {
             jobId: row.jobId,
             priority: typeof row.jobOptions.priority === 'number' ? row.jobOptions.priority : undefined,
+            // A job due later (a moved tenant's source removal): BullMQ holds it until then.
+            delay: typeof row.jobOptions.delayMs === 'number' ? row.jobOptions.delayMs : undefined,
           });
           await em.update(
             OutboxMessageEntity,

@@ -88,6 +88,7 @@ export {
   copyObjectNames,
   copyProgress,
   cutOverCopy,
+  isTenantFrozen,
   MOVED_TENANT_SQLSTATE,
   MOVES_SCHEMA,
   releaseMovedSource,

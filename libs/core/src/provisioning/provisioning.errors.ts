@@ -20,6 +20,15 @@ export enum ProvisioningErrorCode {
   DATABASE_REJECTED = 'DATABASE_REJECTED',
   /** Stored state that a step relies on is missing or malformed (e.g. a secret without a password). */
   INCONSISTENT_STATE = 'INCONSISTENT_STATE',
+  /** An operator aborted the move before its cut-over. */
+  MOVE_ABORTED = 'MOVE_ABORTED',
+  /**
+   * A move's copy cannot finish: the target refuses the tenant's rows (a key it already holds),
+   * or the two sides' rows differ at the cut-over.
+   */
+  MOVE_COPY_FAILED = 'MOVE_COPY_FAILED',
+  /** A move's cut-over could not hold the tenant's writes (its open transactions did not end in time). */
+  MOVE_CUTOVER_BUSY = 'MOVE_CUTOVER_BUSY',
 }
 
 export class ProvisioningError extends Error {
@@ -42,6 +51,7 @@ export function isRetryable(code: ProvisioningErrorCode): boolean {
   switch (code) {
     case ProvisioningErrorCode.AWS_UNAVAILABLE:
     case ProvisioningErrorCode.DATABASE_UNAVAILABLE:
+    case ProvisioningErrorCode.MOVE_CUTOVER_BUSY:
       return true;
     case ProvisioningErrorCode.AWS_REJECTED:
     case ProvisioningErrorCode.RESOURCE_NAME_TAKEN:
@@ -50,6 +60,8 @@ export function isRetryable(code: ProvisioningErrorCode): boolean {
     case ProvisioningErrorCode.RETRIES_EXHAUSTED:
     case ProvisioningErrorCode.DATABASE_REJECTED:
     case ProvisioningErrorCode.INCONSISTENT_STATE:
+    case ProvisioningErrorCode.MOVE_ABORTED:
+    case ProvisioningErrorCode.MOVE_COPY_FAILED:
       return false;
     default:
       return assertNever(code, 'provisioning error code');

@@ -103,10 +103,74 @@ export class HostAllocator {
 
     const home = this.settings.defaultRegion ?? null;
     const region = tenant.region ?? home;
+    const { host, placedBefore, hostCreated } = await this.roomyOrNewHost(em, request, region);
+    await em.query(`UPDATE tenants SET host_id = $2, updated_at = now() WHERE id = $1`, [tenant.id, host.id]);
+    if (host.emptySince) {
+      await em.query(`UPDATE hosts SET empty_since = NULL, updated_at = now() WHERE id = $1`, [host.id]);
+      host.emptySince = null;
+    }
+    return { host, tenantsPlaced: placedBefore + 1, hostCreated, alreadyPlaced: false };
+  }
+
+  /**
+   * A place on a host of `request`'s placement and tier in `region` for a tenant moving in: as
+   * {@link placeTenant} chooses, but recorded on the move (its change's `plan.to.hostId`), not on
+   * the tenant, whose route stays where it is until the move's switch. The reservation counts
+   * against the host's capacity while the move runs. Idempotent: a move with a host keeps it.
+   */
+  async reserveForMove(
+    change: { tenantId: string; run: number },
+    request: PlacementRequest,
+    region: string,
+  ): Promise<{ host: HostEntity; hostCreated: boolean }> {
+    assertCapacity(request.capacity);
+    return this.dataSource.transaction(async (em) => {
+      await lockHostPool(em, request.placement, request.tier);
+      const [row] = await em.query<Array<{ hostId: string | null }>>(
+        `SELECT plan->'to'->>'hostId' AS "hostId" FROM tenant_changes WHERE tenant_id = $1 AND run = $2 FOR UPDATE`,
+        [change.tenantId, change.run],
+      );
+      if (!row)
+        throw new HostError(
+          HostErrorCode.TENANT_NOT_PLACEABLE,
+          `tenant ${change.tenantId} has no change ${change.run}`,
+        );
+      if (row.hostId)
+        return {
+          host: await em.getRepository(HostEntity).findOneByOrFail({ id: row.hostId }),
+          hostCreated: false,
+        };
+      const { host, hostCreated } = await this.roomyOrNewHost(em, request, region);
+      await em.query(
+        `UPDATE tenant_changes SET plan = jsonb_set(plan, '{to,hostId}', to_jsonb($3::text)), updated_at = now() WHERE tenant_id = $1 AND run = $2`,
+        [change.tenantId, change.run, host.id],
+      );
+      if (host.emptySince) {
+        await em.query(`UPDATE hosts SET empty_since = NULL, updated_at = now() WHERE id = $1`, [host.id]);
+        host.emptySince = null;
+      }
+      return { host, hostCreated };
+    });
+  }
+
+  /**
+   * The fullest `available` or `creating` host of the placement, tier and region with room (its
+   * tenants and the moves reserving a place on it, against its capacity), or a new host record.
+   * The caller holds the pool's lock.
+   */
+  private async roomyOrNewHost(
+    em: EntityManager,
+    request: PlacementRequest,
+    region: string | null,
+  ): Promise<{ host: HostEntity; placedBefore: number; hostCreated: boolean }> {
+    const home = this.settings.defaultRegion ?? null;
     const roomy = await em.query<Array<{ id: string; placed: number }>>(
       `SELECT h.id, p.placed
          FROM hosts h
-        CROSS JOIN LATERAL (SELECT count(*)::int AS placed FROM tenants t WHERE t.host_id = h.id AND t.${PLACED}) p
+        CROSS JOIN LATERAL (
+          SELECT (SELECT count(*)::int FROM tenants t WHERE t.host_id = h.id AND t.${PLACED})
+               + (SELECT count(*)::int FROM tenant_changes c
+                   WHERE c.kind = 'move' AND c.status = 'RUNNING' AND c.plan->'to'->>'hostId' = h.id::text) AS placed) p
         WHERE h.placement = $1 AND h.tier = $2 AND h.status = ANY($3)
           AND coalesce(h.region, $5) IS NOT DISTINCT FROM $4
           AND p.placed < h.capacity_tenants
@@ -115,23 +179,13 @@ export class HostAllocator {
           FOR UPDATE OF h`,
       [request.placement, request.tier, PLACEABLE_HOST_STATUSES, region, home],
     );
-    let host: HostEntity;
-    let placedBefore: number;
-    let hostCreated = false;
-    if (roomy[0]) {
-      host = await em.getRepository(HostEntity).findOneByOrFail({ id: roomy[0].id });
-      placedBefore = roomy[0].placed;
-    } else {
-      host = await this.newHost(em, request, region);
-      placedBefore = 0;
-      hostCreated = true;
-    }
-    await em.query(`UPDATE tenants SET host_id = $2, updated_at = now() WHERE id = $1`, [tenant.id, host.id]);
-    if (host.emptySince) {
-      await em.query(`UPDATE hosts SET empty_since = NULL, updated_at = now() WHERE id = $1`, [host.id]);
-      host.emptySince = null;
-    }
-    return { host, tenantsPlaced: placedBefore + 1, hostCreated, alreadyPlaced: false };
+    if (roomy[0])
+      return {
+        host: await em.getRepository(HostEntity).findOneByOrFail({ id: roomy[0].id }),
+        placedBefore: roomy[0].placed,
+        hostCreated: false,
+      };
+    return { host: await this.newHost(em, request, region), placedBefore: 0, hostCreated: true };
   }
 
   private async newHost(

@@ -9,7 +9,7 @@ import type { EntityManager } from 'typeorm';
  */
 export async function writeOutboxJob(
   em: EntityManager,
-  job: { name: string; id: string; payload: Record<string, string>; priority?: number },
+  job: { name: string; id: string; payload: Record<string, string>; priority?: number; delayMs?: number },
 ): Promise<void> {
   const rows = em.getRepository(OutboxMessageEntity);
   await rows.save(
@@ -18,7 +18,10 @@ export async function writeOutboxJob(
       jobName: job.name,
       jobId: job.id,
       payload: job.payload,
-      jobOptions: job.priority === undefined ? {} : { priority: job.priority },
+      jobOptions: {
+        ...(job.priority !== undefined && { priority: job.priority }),
+        ...(job.delayMs !== undefined && { delayMs: Math.max(0, Math.round(job.delayMs)) }),
+      },
     }),
   );
 }

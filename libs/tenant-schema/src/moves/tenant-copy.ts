@@ -624,6 +624,21 @@ export async function abortTenantCopy(input: TenantCopyPlan): Promise<void> {
   });
 }
 
+/** Whether this move froze its tenant on the source for good (its cut-over passed the point of no return). */
+export async function isTenantFrozen(input: TenantCopyPlan): Promise<boolean> {
+  const plan = checkedPlan(input);
+  return connect(plan.source.endpoint, async (client) => {
+    const { rows } = await client
+      .query<{ frozen: boolean }>(
+        `SELECT to_regclass('${MOVES_SCHEMA}.frozen') IS NOT NULL
+          AND EXISTS (SELECT 1 FROM ${MOVES_SCHEMA}.frozen WHERE tenant_id = $1 AND move_id = $2) AS frozen`,
+        [plan.tenantId, plan.moveId],
+      )
+      .catch(() => ({ rows: [{ frozen: false }] }));
+    return rows[0]?.frozen ?? false;
+  });
+}
+
 /**
  * Once the source's data is removed (after the retention): the guard triggers and the freeze of
  * this move go too. Idempotent; nothing of the source is removed here.
