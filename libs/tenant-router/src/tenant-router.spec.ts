@@ -172,7 +172,7 @@ function harness(overrides: Partial<TenantRouterOptions> = {}) {
     status: TenantStatus = 'ACTIVE',
     placement: TenantPlacement = { kind: 'instance' },
   ): string => {
-    entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001', placement });
+    entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001', placement, region: null, routeVersion: 1, writesPaused: false });
     return id;
   };
   /** A pooled tenant of host `hostName` (its id `h-<hostName>`). */
@@ -715,6 +715,9 @@ describe('TenantRouter status gating', () => {
         status: 'ACTIVE',
         schemaVersion: '0001',
         placement: { kind: 'instance' },
+        region: null,
+        routeVersion: 1,
+        writesPaused: false,
       } as TenantDirectoryEntry),
     );
     const error = await accessError(h.router.acquire(id.toUpperCase()));
@@ -1244,6 +1247,9 @@ describe('TenantRouter placements', () => {
         status: 'ACTIVE',
         schemaVersion: null,
         placement: null,
+        region: null,
+        routeVersion: 1,
+        writesPaused: false,
       }),
     );
     const error = await accessError(h.router.acquire('u'));

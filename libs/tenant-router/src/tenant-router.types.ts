@@ -32,6 +32,19 @@ export interface TenantDirectoryEntry {
    * or SUSPENDED (the router serves it nothing).
    */
   placement: TenantPlacement | null;
+  /**
+   * The AWS region the tenant lives in (its secrets are in that region's Secrets Manager); null
+   * for the deployment's default region (the data plane's configured one).
+   */
+  region: string | null;
+  /**
+   * Counts the switches of the tenant's route (`tenants.route_version`, 1 at first): a higher one
+   * than a DataSource was opened for means the tenant moved, and its DataSource and cached
+   * credentials are dropped.
+   */
+  routeVersion: number;
+  /** True while a move's cut-over holds the tenant's writes: new leases wait (`movePauseWaitMs`). */
+  writesPaused: boolean;
 }
 
 /** Looks tenants up in the control plane (cached briefly by the router, not by the port). */

@@ -155,7 +155,7 @@ export class FakeTenantDirectory implements TenantDirectory {
     tier: TierName = 'starter',
     placement: TenantPlacement = { kind: 'instance' },
   ): void {
-    this.entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001', placement });
+    this.entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001', placement, region: null, routeVersion: 1, writesPaused: false });
   }
 
   setStatus(id: string, status: TenantStatus): void {

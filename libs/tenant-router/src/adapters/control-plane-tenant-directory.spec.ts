@@ -17,11 +17,14 @@ const row = (fields: Record<string, unknown> = {}) => ({
   placement: 'instance',
   host_id: null,
   host_name: null,
+  region: null,
+  route_version: 1,
+  writes_paused: false,
   ...fields,
 });
 
 describe('ControlPlaneTenantDirectory', () => {
-  it('reads id, slug, tier, status, schema version, placement and host of the tenant with that id from the directory view', async () => {
+  it('reads id, slug, tier, status, schema version, placement, host, region, route version and pause of the tenant with that id from the directory view', async () => {
     const { query, directory: tenants } = directory([row({ status: 'SUSPENDED' })]);
     await expect(tenants.find(ID)).resolves.toEqual({
       id: ID,
@@ -30,11 +33,34 @@ describe('ControlPlaneTenantDirectory', () => {
       status: 'SUSPENDED',
       schemaVersion: '0003',
       placement: { kind: 'instance' },
+      region: null,
+      routeVersion: 1,
+      writesPaused: false,
     });
     expect(query).toHaveBeenCalledWith(TENANT_DIRECTORY_SQL, [ID]);
     expect(TENANT_DIRECTORY_SQL).toBe(
-      'SELECT id, slug, tier, status, schema_version, placement, host_id, host_name ' +
+      'SELECT id, slug, tier, status, schema_version, placement, host_id, host_name, region, route_version, writes_paused ' +
         'FROM data_plane.tenant_directory WHERE id = $1',
+    );
+  });
+
+  it('reads a moving tenant’s region, route version and paused writes', async () => {
+    const { directory: tenants } = directory([
+      row({ region: 'eu-central-1', route_version: 3, writes_paused: true }),
+    ]);
+    await expect(tenants.find(ID)).resolves.toMatchObject({
+      region: 'eu-central-1',
+      routeVersion: 3,
+      writesPaused: true,
+    });
+  });
+
+  it('refuses a region that is not a region name and a route version below 1', async () => {
+    await expect(directory([row({ region: 'eu central/1' })]).directory.find(ID)).rejects.toThrow(
+      /not a region/,
+    );
+    await expect(directory([row({ route_version: 0 })]).directory.find(ID)).rejects.toThrow(
+      /route version 0, not a positive integer/,
     );
   });
 

@@ -10,6 +10,9 @@ import { quoteIdentifier } from '@silo/core/sql/sql-identifier';
 import type { DataSource } from 'typeorm';
 import type { TenantDirectory, TenantDirectoryEntry, TenantPlacement } from '../tenant-router.types';
 
+/** An AWS region name (`eu-central-1`, `us-gov-west-1`). */
+const REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+
 interface TenantRow {
   id: string;
   slug: string;
@@ -19,6 +22,9 @@ interface TenantRow {
   placement: unknown;
   host_id: string | null;
   host_name: string | null;
+  region: string | null;
+  route_version: unknown;
+  writes_paused: unknown;
 }
 
 /**
@@ -27,12 +33,12 @@ interface TenantRow {
  * one thing the data-plane login `silo_data_plane` may read there.
  */
 export const TENANT_DIRECTORY_SQL =
-  'SELECT id, slug, tier, status, schema_version, placement, host_id, host_name ' +
+  'SELECT id, slug, tier, status, schema_version, placement, host_id, host_name, region, route_version, writes_paused ' +
   'FROM data_plane.tenant_directory WHERE id = $1';
 
 /**
  * Reads tenants from the control plane's view `data_plane.tenant_directory` (id, slug, tier,
- * status, schema_version, placement, host_id, host_name). Give it a connection logged in as
+ * status, schema_version, placement, host_id, host_name, region, route_version, writes_paused). Give it a connection logged in as
  * `silo_data_plane`, which may read that view and nothing else (docs/data-plane.md, "The tenant
  * directory"); the router caches what it returns for its status TTL, so this is one indexed
  * lookup per tenant per TTL. A `schema` tenant's schema is its derived name under `prefix`
@@ -63,7 +69,26 @@ export class ControlPlaneTenantDirectory implements TenantDirectory {
       status: row.status,
       schemaVersion: row.schema_version,
       placement: this.placementOf(row, row.status),
+      region: this.regionOf(row),
+      routeVersion: this.routeVersionOf(row),
+      writesPaused: row.writes_paused === true,
     };
+  }
+
+  private regionOf(row: TenantRow): string | null {
+    if (row.region === null) return null;
+    // Names a Secrets Manager endpoint: nothing but an AWS region's shape.
+    if (typeof row.region !== 'string' || !REGION_PATTERN.test(row.region))
+      throw new Error(`tenant ${row.id} has region ${JSON.stringify(String(row.region).slice(0, 40))}, not a region`);
+    return row.region;
+  }
+
+  private routeVersionOf(row: TenantRow): number {
+    // pg answers an integer column as a number; a bigint one would come as a string.
+    const version = typeof row.route_version === 'string' ? Number(row.route_version) : row.route_version;
+    if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1)
+      throw new Error(`tenant ${row.id} has route version ${String(row.route_version)}, not a positive integer`);
+    return version;
   }
 
   private placementOf(row: TenantRow, status: string): TenantPlacement | null {

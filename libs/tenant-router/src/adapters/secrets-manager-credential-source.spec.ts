@@ -8,6 +8,9 @@ const tenant: TenantDirectoryEntry = {
   status: 'ACTIVE',
   schemaVersion: 'TenantNotes1795400000000',
   placement: { kind: 'instance' },
+  region: null,
+  routeVersion: 1,
+  writesPaused: false,
 };
 const PASSWORD = 'Zx9-very-secret-password-value';
 const good = {
