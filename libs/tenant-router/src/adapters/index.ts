@@ -6,6 +6,7 @@ export {
   TenantSecretError,
 } from './secrets-manager-credential-source';
 export {
+  SecretsManagerClients,
   SecretsManagerSecretReader,
   SecretShapeError,
   type SecretReader,

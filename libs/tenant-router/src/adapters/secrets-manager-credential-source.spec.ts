@@ -22,9 +22,14 @@ const good = {
   password: PASSWORD,
 };
 
+/** A reader of one secret value that records every read as [name, region]. */
 function source(value: Record<string, unknown> | null) {
-  const read = jest.fn((_name: string) => Promise.resolve(value as never));
-  return { read, credentials: new SecretsManagerCredentialSource({ read }, 'silo-stg') };
+  const read = jest.fn((_name: string, _region: string | null) => Promise.resolve(value as never));
+  const inRegion = (region: string) => ({ read: (name: string) => read(name, region) });
+  return {
+    read,
+    credentials: new SecretsManagerCredentialSource({ read: (name) => read(name, null), inRegion }, 'silo-stg'),
+  };
 }
 
 describe('SecretsManagerCredentialSource', () => {
@@ -37,7 +42,24 @@ describe('SecretsManagerCredentialSource', () => {
       username: 'silo_acme_app',
       password: PASSWORD,
     });
-    expect(read).toHaveBeenCalledWith('silo-stg/acme/app');
+    expect(read).toHaveBeenCalledWith('silo-stg/acme/app', null);
+  });
+
+  it('reads a tenant’s secret, and its pool host’s, in the tenant’s region under the same names', async () => {
+    const { read, credentials } = source(good);
+    await credentials.fetch({ ...tenant, region: 'eu-central-1' });
+    await credentials.fetch({
+      ...tenant,
+      region: 'eu-central-1',
+      placement: { kind: 'pool', hostId: 'h', hostName: 'pool-starter-001' },
+    });
+    expect(read.mock.calls).toEqual([
+      ['silo-stg/acme/app', 'eu-central-1'],
+      ['silo-stg/hosts/pool-starter-001/pool-app', 'eu-central-1'],
+    ]);
+    await expect(source(null).credentials.fetch({ ...tenant, region: 'eu-central-1' })).rejects.toThrow(
+      'secret silo-stg/acme/app does not exist in eu-central-1',
+    );
   });
 
   it('reads a schema tenant’s own app secret, and a pooled tenant’s host pool secret', async () => {
@@ -51,7 +73,10 @@ describe('SecretsManagerCredentialSource', () => {
         hostName: 'pool-starter-001',
       },
     });
-    expect(read.mock.calls).toEqual([['silo-stg/acme/app'], ['silo-stg/hosts/pool-starter-001/pool-app']]);
+    expect(read.mock.calls).toEqual([
+      ['silo-stg/acme/app', null],
+      ['silo-stg/hosts/pool-starter-001/pool-app', null],
+    ]);
   });
 
   it('refuses a pooled tenant without a usable host name, or not placed yet, without reading anything', async () => {

@@ -15,7 +15,10 @@ export class TenantSecretError extends Error {
  * Reads a tenant's app credentials from Secrets Manager (a {@link SecretReader}): the tenant's own
  * `<prefix>/<slug>/app` for `instance` and `schema` tenants, the host's
  * `<prefix>/hosts/<name>/pool-app` (its one pool login) for pooled tenants, both written by the
- * provisioning worker in the RDS secret shape. The router caches the result for its secret TTL
+ * provisioning worker in the RDS secret shape, each read in the tenant's region (a pooled tenant's
+ * host is in the tenant's region; null: the default region). The names do not change with the
+ * region: the control plane writes a tenant's secrets under the same names in whichever region it
+ * lives. The router caches the result for its secret TTL
  * (a host's once for all its pooled tenants) and fetches again after an authentication failure.
  */
 export class SecretsManagerCredentialSource implements TenantCredentialSource {
@@ -27,8 +30,13 @@ export class SecretsManagerCredentialSource implements TenantCredentialSource {
 
   async fetch(tenant: TenantDirectoryEntry): Promise<TenantAppCredentials> {
     const name = this.secretNameOf(tenant);
-    const value = await this.secrets.read(name);
-    if (value === null) throw new TenantSecretError(`secret ${name} does not exist`);
+    const secrets =
+      tenant.region !== null && this.secrets.inRegion ? this.secrets.inRegion(tenant.region) : this.secrets;
+    const value = await secrets.read(name);
+    if (value === null)
+      throw new TenantSecretError(
+        `secret ${name} does not exist${tenant.region === null ? '' : ` in ${tenant.region}`}`,
+      );
     return parseAppSecret(name, value);
   }
 

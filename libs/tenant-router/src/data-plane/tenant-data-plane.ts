@@ -1,11 +1,14 @@
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AuthError, AuthErrorCode, type Principal } from '@silo/auth/principal';
 import { bearerToken, JwtVerifier } from '@silo/auth/jwt-verifier';
 import type { EntityManager } from 'typeorm';
 import { ControlPlaneTenantDirectory } from '../adapters/control-plane-tenant-directory';
 import { DirectoryDatabase } from '../adapters/directory-database';
 import { SecretsManagerCredentialSource } from '../adapters/secrets-manager-credential-source';
-import { SecretsManagerSecretReader, type SecretReader } from '../adapters/secrets-manager-secret-reader';
+import {
+  SecretsManagerClients,
+  SecretsManagerSecretReader,
+  type SecretReader,
+} from '../adapters/secrets-manager-secret-reader';
 import { tenantAccessAnswer, type TenantAccessAnswer } from '../tenant-access.problem';
 import { TenantRouter } from '../tenant-router';
 import { TenantAccessError } from '../tenant-router.errors';
@@ -91,15 +94,15 @@ export class TenantDataPlane {
   readonly router: TenantRouter;
   readonly verifier: JwtVerifier;
   private readonly directoryDatabase: DirectoryDatabase | undefined;
-  private readonly secretsClient: SecretsManagerClient | undefined;
+  private readonly secretsClients: SecretsManagerClients | undefined;
 
   constructor(options: TenantDataPlaneOptions) {
     const prefix = options.resourcePrefix ?? 'silo';
     this.verifier = tenantTokenVerifier(options.auth);
     const needsSecrets = !options.credentials || !isDirectory(options.directory);
-    if (needsSecrets) this.secretsClient = new SecretsManagerClient({ ...options.aws });
-    const secrets: SecretReader | undefined = this.secretsClient
-      ? new SecretsManagerSecretReader(this.secretsClient)
+    if (needsSecrets) this.secretsClients = new SecretsManagerClients({ ...options.aws });
+    const secrets: SecretReader | undefined = this.secretsClients
+      ? new SecretsManagerSecretReader(this.secretsClients)
       : undefined;
     const limits = { ...DEFAULT_ROUTER_SETTINGS, ...options.limits };
     let directory: TenantDirectory;
@@ -173,7 +176,7 @@ export class TenantDataPlane {
   async close(): Promise<void> {
     await this.router.close();
     await this.directoryDatabase?.close();
-    this.secretsClient?.destroy();
+    this.secretsClients?.destroy();
   }
 }
 
