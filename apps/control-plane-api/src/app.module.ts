@@ -13,6 +13,8 @@ import { hostErrorProblem } from './hosts/host-error.problem';
 import { HostRotationsController } from './hosts/host-rotations.controller';
 import { HostsController } from './hosts/hosts.controller';
 import { MetricsModule } from './metrics/metrics.module';
+import { TenantMovesController } from './tenants/tenant-moves.controller';
+import { TenantViews } from './tenants/tenant-views';
 import { TenantsController } from './tenants/tenants.controller';
 import { rolloutErrorProblem } from './http/rollout-error.problem';
 import { tenantErrorProblem } from './http/tenant-error.problem';
@@ -41,6 +43,7 @@ export class AppModule {
       ],
       controllers: [
         TenantsController,
+        TenantMovesController,
         SchemaRolloutsController,
         ReconcileController,
         AlarmsController,
@@ -54,6 +57,7 @@ export class AppModule {
         ReadRateLimiter,
         ReadRateLimitGuard,
         FleetAlarms,
+        TenantViews,
       ],
     };
   }

@@ -16,7 +16,7 @@ import { DataSource } from 'typeorm';
 import type { z } from 'zod';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
 import { skipRolloutTenantBody, startRolloutBody } from '../src/rollouts/rollout.requests';
-import { createTenantBody, listTenantsQuery } from '../src/tenants/tenant.requests';
+import { createTenantBody, listTenantsQuery, moveTenantBody } from '../src/tenants/tenant.requests';
 import { tenantAlarm, tenantEvent, tenantResource, tierProfile } from '../src/tenants/tenant.responses';
 import { alarmView, eventView, tenantView } from '../src/tenants/tenant.view';
 import { startApi, type ApiHarness } from './api-harness';
@@ -45,6 +45,8 @@ const CONTRACT: [
   ['post', '/v1/tenants/{idOrSlug}/resume', ['admin'], 200, [409]],
   ['post', '/v1/tenants/{idOrSlug}/rotate-credentials', ['admin'], 202, [400, 404, 409]],
   ['patch', '/v1/tenants/{idOrSlug}', ['admin'], 202, [400, 404, 409, 422, 503]],
+  ['post', '/v1/tenants/{idOrSlug}/move', ['admin'], 202, [400, 404, 409, 422]],
+  ['post', '/v1/tenants/{idOrSlug}/move/abort', ['admin'], 202, [404, 409]],
   ['delete', '/v1/tenants/{idOrSlug}', ['admin'], 202, [400]],
   ['get', '/v1/tiers', ANY, 200, []],
   ['post', '/v1/schema-rollouts', ['admin'], 202, [400, 409, 422]],
@@ -264,6 +266,27 @@ describe('OpenAPI document', () => {
     );
     expect(disagreements).toEqual([]);
     expect(bodies.filter((body) => validate(body))).toHaveLength(13);
+  });
+
+  it('accepts and refuses the same move bodies as the zod schema: at least one field, none unknown', () => {
+    const validate = validatorFor({ $ref: '#/components/schemas/MoveTenantRequest' });
+    const bodies: unknown[] = [
+      {},
+      null,
+      [],
+      { tier: 'enterprise' },
+      { placement: 'pool' },
+      { region: 'eu-west-1' },
+      { placement: 'instance', region: 'eu-central-1', tier: 'enterprise' },
+      { tier: 'enterprise', extra: 1 },
+      { placement: 'shared' },
+      { tier: 'platinum' },
+      { region: 'Europe' },
+      { region: 42 },
+      { tier: null },
+    ];
+    expect(bodies.filter((body) => validate(body) !== moveTenantBody.safeParse(body).success)).toEqual([]);
+    expect(bodies.filter((body) => validate(body))).toHaveLength(4);
   });
 
   it('accepts and refuses the same rollout start and skip bodies as the zod schemas', () => {

@@ -12,7 +12,7 @@ import {
 } from '../reconcile/reconcile.responses';
 import { skipRolloutTenantBody, startRolloutBody } from '../rollouts/rollout.requests';
 import { rolloutList, rolloutResource, schemaVersionsResource } from '../rollouts/rollout.responses';
-import { createTenantBody } from '../tenants/tenant.requests';
+import { createTenantBody, moveTenantBody } from '../tenants/tenant.requests';
 import {
   tenantAlarmList,
   tenantEventList,
@@ -49,6 +49,7 @@ export const readiness = z.object({
 /** The named schemas of the document (`#/components/schemas/<name>`). */
 const COMPONENTS = {
   CreateTenantRequest: createTenantBody,
+  MoveTenantRequest: moveTenantBody,
   Tenant: tenantResource,
   TenantList: tenantList,
   TenantEventList: tenantEventList,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  PLACEMENTS,
   slugProblem,
   TENANT_SLUG_PATTERN,
   TENANT_STATUSES,
@@ -119,6 +120,49 @@ export const changeTierBody = z.strictObject(
       issue.input === undefined ? 'a JSON object body is required' : 'must be a JSON object',
   },
 );
+
+/**
+ * POST /v1/tenants/{id}/move: where the tenant goes. Each field omitted keeps what the tenant has
+ * (the placement: the tier's); at least one is given. Whether the place is one Silo moves to is
+ * the move's answer (422 naming the rule).
+ */
+export const moveTenantBody = z
+  .strictObject(
+    {
+      placement: z
+        .enum(PLACEMENTS, { error: `must be one of ${PLACEMENTS.join(', ')}` })
+        .optional()
+        .meta({
+          description:
+            'The placement to move to. It follows the tier: one the target tier does not place tenants in is 422 `placement-of-tier`. Omitted: the target tier’s.',
+        }),
+      region: z
+        .string()
+        .regex(AWS_REGION_PATTERN, 'must be an AWS region such as eu-west-1')
+        .optional()
+        .meta({
+          description:
+            'The AWS region to move to: one of the configured regions (SILO_REGIONS; 422 names them). Omitted: the tenant’s own.',
+          example: 'eu-central-1',
+        }),
+      tier: tierSchema.optional().meta({
+        description: 'The tier the tenant has once moved. Omitted: its own.',
+      }),
+    },
+    {
+      error: (issue) =>
+        issue.input === undefined ? 'a JSON object body is required' : 'must be a JSON object',
+    },
+  )
+  .refine((body) => Object.values(body).some((v) => v !== undefined), {
+    message: 'name at least one of placement, region and tier',
+  })
+  .meta({
+    // The refinement is invisible to JSON Schema: the document states it.
+    minProperties: 1,
+    example: { placement: 'instance', tier: 'enterprise' },
+  });
+export type MoveTenantBody = z.output<typeof moveTenantBody>;
 
 /** The hash an Idempotency-Key is bound to: the request as validated, in a fixed field order. */
 export function requestHash(body: CreateTenantBody): string {

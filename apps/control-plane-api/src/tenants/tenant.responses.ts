@@ -37,14 +37,19 @@ const step = z.object({
   finishedAt: timestamp.nullable(),
 });
 
-/** A tenant's latest change: a tier change or a credential rotation. Never a password. */
+/** A tenant's latest change: a tier change, a credential rotation or a move. Never a password. */
 export const tenantChange = z.object({
   kind: z.enum(CHANGE_KINDS),
   run: z.number().int().meta({ description: 'The tenant’s change number; its steps’ run.' }),
-  from: z.string().meta({ example: 'starter', description: 'The tier before (a rotation: `current`).' }),
-  to: z
-    .string()
-    .meta({ example: 'pro', description: 'The tier asked for (a rotation: app, master or both).' }),
+  from: z.string().meta({
+    example: 'starter',
+    description: 'The tier before (a rotation: `current`; a move: where it lived, `placement@region`).',
+  }),
+  to: z.string().meta({
+    example: 'pro',
+    description:
+      'The tier asked for (a rotation: app, master or both; a move: where it goes, `placement@region` such as `instance@eu-west-1`).',
+  }),
   apply: z.enum(CHANGE_APPLY),
   status: z.enum(CHANGE_STATUSES),
   notes: z.array(z.string()).meta({
@@ -58,7 +63,35 @@ export const tenantChange = z.object({
   error: z
     .object({ code: z.string(), message: z.string(), step: z.string() })
     .nullable()
-    .meta({ description: 'Why the change failed; the tenant stays on its previous tier.' }),
+    .meta({
+      description:
+        'Why the change failed; the tenant stays on its previous tier (a move: where it lived, served there; `MOVE_ABORTED` after an abort).',
+    }),
+  toTier: z.enum(TIER_NAMES).nullable().meta({
+    example: 'enterprise',
+    description: 'A move’s target tier (the tenant’s once it has switched); null for other kinds.',
+  }),
+  abortRequested: z.boolean().meta({
+    description:
+      'A move’s abort was asked for (`POST /v1/tenants/{id}/move/abort`): it stops before its cut-over and removes the target. Always false for other kinds.',
+  }),
+  cutOver: z
+    .object({
+      frozenForMs: z.number().int().meta({ description: 'How long the source was frozen for the switch.' }),
+      pausedForMs: z
+        .number()
+        .int()
+        .meta({ description: 'How long the tenant’s writes were paused (the data plane held them).' }),
+      tables: z
+        .array(z.object({ table: z.string().meta({ example: 'notes' }), rows: z.number().int() }))
+        .meta({ description: 'The rows of each table copied, as both sides counted them at the switch.' }),
+    })
+    .nullable()
+    .meta({ description: 'A move’s cut-over figures once it has switched; null before and for other kinds.' }),
+  sourceRemovalDueAt: timestamp.nullable().meta({
+    description:
+      'When a moved tenant’s source (its old instance, schema or pool rows) is removed (MOVE_SOURCE_RETENTION_HOURS after the switch); null before the switch and for other kinds.',
+  }),
   requestedBy: z.string(),
   requestedAt: timestamp,
   finishedAt: timestamp.nullable(),
@@ -132,7 +165,7 @@ export const tenantResource = z.object({
       'Alarms of the tenant in state ALARM, from the fleet alarm view the API refreshes every 15 s in the background (never read for this request); null until the API has read CloudWatch once.',
   }),
   change: tenantChange.nullable().meta({
-    description: 'The latest tier change or credential rotation, open or ended; null before the first.',
+    description: 'The latest tier change, credential rotation or move, open or ended; null before the first.',
   }),
 });
 

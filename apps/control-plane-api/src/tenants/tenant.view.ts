@@ -5,7 +5,7 @@ import type {
   TenantEntity,
   TenantEventEntity,
 } from '@silo/control-plane-db';
-import type { TenantChangeDetail } from '@silo/fleet';
+import type { MovePlan, TenantChangeDetail } from '@silo/fleet';
 
 /** A reconciler finding as the API shows it (on a tenant and in GET /v1/reconciliation). */
 export function findingView(
@@ -85,9 +85,10 @@ function stepView(s: ProvisioningStepEntity) {
   };
 }
 
-/** The tenant's latest change: what was asked, where it stands, what RDS holds pending. */
+/** The tenant's latest change: what was asked, where it stands, what RDS holds pending, a move's figures. */
 export function changeView({ change: c, steps }: TenantChangeDetail) {
   const plan = c.plan as { notes?: string[] };
+  const move = c.kind === 'move' ? (c.plan as unknown as Partial<MovePlan>) : null;
   return {
     kind: c.kind,
     run: c.run,
@@ -99,6 +100,16 @@ export function changeView({ change: c, steps }: TenantChangeDetail) {
     steps: steps.map(stepView),
     pendingModifiedValues: c.pendingModifiedValues,
     error: c.errorCode ? { code: c.errorCode, message: c.errorMessage ?? '', step: c.errorStep ?? '' } : null,
+    toTier: move?.to?.tier ?? null,
+    abortRequested: move?.abortRequested === true,
+    cutOver: move?.cutOver
+      ? {
+          frozenForMs: move.cutOver.frozenForMs,
+          pausedForMs: move.cutOver.pausedForMs,
+          tables: move.cutOver.tables.map(({ table, rows }) => ({ table, rows })),
+        }
+      : null,
+    sourceRemovalDueAt: move?.sourceRemovalDueAt ?? null,
     requestedBy: c.requestedBy,
     requestedAt: c.createdAt.toISOString(),
     finishedAt: c.finishedAt?.toISOString() ?? null,

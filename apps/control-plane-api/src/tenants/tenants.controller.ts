@@ -14,8 +14,7 @@ import {
   Res,
 } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation } from '@nestjs/swagger';
-import { ProvisioningError, TENANT_STATUSES, TenantError, TenantErrorCode } from '@silo/core';
-import type { TenantEntity } from '@silo/control-plane-db';
+import { ProvisioningError, TENANT_STATUSES } from '@silo/core';
 import { parseInput, problem } from '@silo/http';
 import {
   HostQueries,
@@ -50,6 +49,7 @@ import {
   rotateCredentialsBody,
 } from './tenant.requests';
 import { alarmView, eventView, tenantView } from './tenant.view';
+import { TenantViews } from './tenant-views';
 import { SiloConfig } from '@silo/config';
 import { alarmsUnavailable } from '../alarms/alarms.controller';
 import { FleetAlarms } from '../alarms/fleet-alarms.service';
@@ -69,6 +69,7 @@ export class TenantsController {
     private readonly settings: ProvisioningSettings,
     private readonly config: SiloConfig,
     private readonly hosts: HostQueries,
+    private readonly views: TenantViews,
   ) {}
 
   @ApiOperation({ summary: 'List the tier profiles tenants can be created with' })
@@ -135,7 +136,7 @@ export class TenantsController {
     res.setHeader('Location', `/v1/tenants/${tenant.id}`);
     if (!replayed) return tenantView(tenant, [], [], null, null, null); // only the worker writes steps and findings; placed by the worker too
     res.setHeader('Idempotent-Replayed', 'true');
-    return this.view(tenant);
+    return this.views.view(tenant);
   }
 
   /** Newest first, keyset-paginated; `nextCursor` is null on the last page. */
@@ -210,7 +211,7 @@ export class TenantsController {
   @ApiProblems({ 404: 'No tenant has this id or slug.' })
   @Get('tenants/:idOrSlug')
   async get(@Param('idOrSlug') idOrSlug: string) {
-    return this.view(await this.required(idOrSlug));
+    return this.views.view(await this.views.required(idOrSlug));
   }
 
   @ApiOperation({ summary: 'A tenant’s audit trail, oldest first' })
@@ -219,7 +220,7 @@ export class TenantsController {
   @ApiProblems({ 404: 'No tenant has this id or slug.' })
   @Get('tenants/:idOrSlug/events')
   async events(@Param('idOrSlug') idOrSlug: string) {
-    const tenant = await this.required(idOrSlug);
+    const tenant = await this.views.required(idOrSlug);
     return { items: (await this.queries.events(tenant.id)).map(eventView) };
   }
 
@@ -237,9 +238,9 @@ export class TenantsController {
   })
   @Get('tenants/:idOrSlug/alarms')
   async alarmsOf(@Param('idOrSlug') idOrSlug: string) {
-    const tenant = await this.required(idOrSlug);
+    const tenant = await this.views.required(idOrSlug);
     // A schema or pool tenant has no instance: the alarms that concern it are its host's.
-    const host = await this.hostOf(tenant);
+    const host = await this.views.hostOf(tenant);
     const { readAt, items } = await this.fleetAlarms
       .of(host ? `host-${host.name}` : tenant.slug)
       .catch(alarmsUnavailable);
@@ -258,8 +259,8 @@ export class TenantsController {
   @Post('tenants/:idOrSlug/retry')
   @HttpCode(202)
   async retry(@Param('idOrSlug') idOrSlug: string, @Req() req: AuthenticatedRequest) {
-    const tenant = await this.required(idOrSlug);
-    return this.view(await this.onboarding.retry(tenant.id, sagaContext(req)));
+    const tenant = await this.views.required(idOrSlug);
+    return this.views.view(await this.onboarding.retry(tenant.id, sagaContext(req)));
   }
 
   @ApiOperation({ summary: 'Suspend an ACTIVE tenant (the data plane refuses it)' })
@@ -274,8 +275,8 @@ export class TenantsController {
   @Post('tenants/:idOrSlug/suspend')
   @HttpCode(200)
   async suspend(@Param('idOrSlug') idOrSlug: string, @Req() req: AuthenticatedRequest) {
-    const tenant = await this.required(idOrSlug);
-    return this.view(await this.onboarding.suspend(tenant.id, sagaContext(req)));
+    const tenant = await this.views.required(idOrSlug);
+    return this.views.view(await this.onboarding.suspend(tenant.id, sagaContext(req)));
   }
 
   @ApiOperation({ summary: 'Resume a SUSPENDED tenant' })
@@ -290,8 +291,8 @@ export class TenantsController {
   @Post('tenants/:idOrSlug/resume')
   @HttpCode(200)
   async resume(@Param('idOrSlug') idOrSlug: string, @Req() req: AuthenticatedRequest) {
-    const tenant = await this.required(idOrSlug);
-    return this.view(await this.onboarding.resume(tenant.id, sagaContext(req)));
+    const tenant = await this.views.required(idOrSlug);
+    return this.views.view(await this.onboarding.resume(tenant.id, sagaContext(req)));
   }
 
   /**
@@ -331,9 +332,9 @@ export class TenantsController {
     @Req() req: AuthenticatedRequest,
   ) {
     const input = parseInput(changeTierBody, body, 'body');
-    const tenant = await this.required(idOrSlug);
+    const tenant = await this.views.required(idOrSlug);
     try {
-      return this.view(await this.changes.requestTierChange(tenant.id, input, sagaContext(req)));
+      return this.views.view(await this.changes.requestTierChange(tenant.id, input, sagaContext(req)));
     } catch (error) {
       if (!(error instanceof ProvisioningError)) throw error;
       throw new HttpException(
@@ -374,8 +375,8 @@ export class TenantsController {
     @Req() req: AuthenticatedRequest,
   ) {
     const { which } = parseInput(rotateCredentialsBody, body ?? {}, 'body');
-    const tenant = await this.required(idOrSlug);
-    return this.view(await this.changes.requestRotation(tenant.id, which, sagaContext(req)));
+    const tenant = await this.views.required(idOrSlug);
+    return this.views.view(await this.changes.requestRotation(tenant.id, which, sagaContext(req)));
   }
 
   /**
@@ -407,7 +408,7 @@ export class TenantsController {
     @Req() req: AuthenticatedRequest,
   ) {
     const { confirm } = parseInput(deleteTenantQuery, rawQuery, 'query');
-    const tenant = await this.required(idOrSlug);
+    const tenant = await this.views.required(idOrSlug);
     if (confirm !== tenant.slug) {
       throw new HttpException(
         problem(400, 'query.confirm: must be the tenant’s slug', {
@@ -416,37 +417,6 @@ export class TenantsController {
         400,
       );
     }
-    return this.view(await this.onboarding.requestDeletion(tenant.id, sagaContext(req)));
-  }
-
-  private async view(tenant: TenantEntity) {
-    const [steps, findings, changes] = await Promise.all([
-      this.queries.steps(tenant.id),
-      this.queries.findingsOf([tenant.id]),
-      this.queries.changesOf([tenant.id]),
-    ]);
-    const firing = this.fleetAlarms.firingCounts();
-    return tenantView(
-      tenant,
-      steps,
-      findings.get(tenant.id) ?? [],
-      changes.get(tenant.id) ?? null,
-      firing ? (firing.get(tenant.id) ?? 0) : null,
-      await this.hostOf(tenant),
-    );
-  }
-
-  /** The shared host a schema or pool tenant is placed on (null for instance tenants and before placement). */
-  private async hostOf(tenant: TenantEntity): Promise<{ id: string; name: string } | null> {
-    if (!tenant.hostId) return null;
-    const found = await this.hosts.find(tenant.hostId);
-    return found ? { id: found.host.id, name: found.host.name } : null;
-  }
-
-  private async required(idOrSlug: string): Promise<TenantEntity> {
-    const tenant = await this.queries.findByIdOrSlug(idOrSlug);
-    // Answered 404 by tenantErrorProblem.
-    if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${idOrSlug}`);
-    return tenant;
+    return this.views.view(await this.onboarding.requestDeletion(tenant.id, sagaContext(req)));
   }
 }

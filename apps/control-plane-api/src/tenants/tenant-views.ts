@@ -1,0 +1,48 @@
+import { Injectable } from '@nestjs/common';
+import { TenantError, TenantErrorCode } from '@silo/core';
+import type { TenantEntity } from '@silo/control-plane-db';
+import { HostQueries, TenantQueries } from '@silo/fleet';
+import { FleetAlarms } from '../alarms/fleet-alarms.service';
+import { tenantView } from './tenant.view';
+
+/** One tenant as the tenant routes answer it: its steps, findings, latest change, alarms and host. */
+@Injectable()
+export class TenantViews {
+  constructor(
+    private readonly queries: TenantQueries,
+    private readonly hosts: HostQueries,
+    private readonly fleetAlarms: FleetAlarms,
+  ) {}
+
+  /** The tenant of a route's `{idOrSlug}`; TENANT_NOT_FOUND (404) when there is none. */
+  async required(idOrSlug: string): Promise<TenantEntity> {
+    const tenant = await this.queries.findByIdOrSlug(idOrSlug);
+    // Answered 404 by tenantErrorProblem.
+    if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${idOrSlug}`);
+    return tenant;
+  }
+
+  async view(tenant: TenantEntity): Promise<ReturnType<typeof tenantView>> {
+    const [steps, findings, changes] = await Promise.all([
+      this.queries.steps(tenant.id),
+      this.queries.findingsOf([tenant.id]),
+      this.queries.changesOf([tenant.id]),
+    ]);
+    const firing = this.fleetAlarms.firingCounts();
+    return tenantView(
+      tenant,
+      steps,
+      findings.get(tenant.id) ?? [],
+      changes.get(tenant.id) ?? null,
+      firing ? (firing.get(tenant.id) ?? 0) : null,
+      await this.hostOf(tenant),
+    );
+  }
+
+  /** The shared host a schema or pool tenant is placed on (null for instance tenants and before placement). */
+  async hostOf(tenant: TenantEntity): Promise<{ id: string; name: string } | null> {
+    if (!tenant.hostId) return null;
+    const found = await this.hosts.find(tenant.hostId);
+    return found ? { id: found.host.id, name: found.host.name } : null;
+  }
+}
