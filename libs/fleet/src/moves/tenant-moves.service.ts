@@ -146,7 +146,7 @@ export class TenantMoves {
       if (from.tier !== to.tier)
         throw refused(
           'not-a-move',
-          `the ${tier} tier keeps ${tenant.slug} in the ${placement} placement in ${region}: that is a tier change (POST /v1/tenants/${tenant.id}/tier)`,
+          `the ${tier} tier keeps ${tenant.slug} in the ${placement} placement in ${region}: that is a tier change (PATCH /v1/tenants/${tenant.id} with its tier)`,
         );
       throw refused('same-place', `${tenant.slug} already lives in the ${placement} placement in ${region}`);
     }

@@ -132,7 +132,7 @@ export class TenantQueries {
       .createQueryBuilder('s')
       .where('s.tenant_id IN (:...ids)', { ids: changes.map((c) => c.tenantId) })
       .andWhere(IN_CURRENT_CHANGE)
-      .andWhere(`s.saga IN ('modify', 'rotate')`)
+      .andWhere(`s.saga IN ('modify', 'rotate', 'move')`)
       .orderBy('s.position', 'ASC')
       .getMany();
     for (const change of changes) {
