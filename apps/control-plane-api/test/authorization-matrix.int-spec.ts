@@ -1,8 +1,14 @@
 import { mintDevToken, type Role } from '@silo/auth';
-import { HostEntity, HostRotationEntity, OutboxMessageEntity, TenantEntity } from '@silo/control-plane-db';
+import {
+  HostEntity,
+  HostRotationEntity,
+  OutboxMessageEntity,
+  TenantChangeEntity,
+  TenantEntity,
+} from '@silo/control-plane-db';
 import { DataSource } from 'typeorm';
 import request from 'supertest';
-import { testConfig, uniqueToken } from '../../../test/support/test-config';
+import { TEST_REGIONS, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { startApi, type ApiHarness } from './api-harness';
 
@@ -185,6 +191,16 @@ function statusChange(
 
 const ANY_ROLE = { roles: ['ops', 'sre', 'admin'] } as const;
 
+/** An ACTIVE, migrated tenant (an instance of its own in the first region), as a move needs it. */
+async function movable(label: string): Promise<TenantEntity> {
+  const tenant = await tenantIn(label, 'ACTIVE');
+  await ds.getRepository(TenantEntity).update({ id: tenant.id }, { schemaVersion: '0001' });
+  return tenant;
+}
+
+const moveOf = async (tenantId: string) =>
+  ds.getRepository(TenantChangeEntity).findOneBy({ tenantId, kind: 'move' });
+
 let hostOrdinal = 0;
 
 /** A pool host record of its own; an available one has an endpoint. */
@@ -311,6 +327,45 @@ const routes: Route[] = [
       'DEPROVISIONING',
       (t) => `/v1/tenants/${t.id}?confirm=${t.slug}`,
     ),
+  },
+  {
+    name: 'POST /v1/tenants/{id}/move',
+    method: 'post',
+    access: { roles: ['admin'] },
+    success: 202,
+    prepare: async () => {
+      const t = await movable('mx-move');
+      return {
+        path: `/v1/tenants/${t.id}/move`,
+        body: { region: TEST_REGIONS[1] },
+        succeeded: (res) =>
+          expect(res.body.change).toMatchObject({
+            kind: 'move',
+            status: 'RUNNING',
+            to: `instance@${TEST_REGIONS[1]}`,
+          }),
+        unchanged: async () => expect(await moveOf(t.id)).toBeNull(),
+      };
+    },
+  },
+  {
+    name: 'POST /v1/tenants/{slug}/move/abort',
+    method: 'post',
+    access: { roles: ['admin'] },
+    success: 202,
+    prepare: async () => {
+      const t = await movable('mx-abort');
+      await http()
+        .post(`/v1/tenants/${t.id}/move`)
+        .set('authorization', await api.auth(['admin'], 'matrix-setup'))
+        .send({ region: TEST_REGIONS[1] })
+        .expect(202);
+      return {
+        path: `/v1/tenants/${t.slug}/move/abort`,
+        succeeded: (res) => expect(res.body.change).toMatchObject({ kind: 'move', abortRequested: true }),
+        unchanged: async () => expect((await moveOf(t.id))?.plan).toMatchObject({ abortRequested: false }),
+      };
+    },
   },
   {
     name: 'GET /v1/tiers',

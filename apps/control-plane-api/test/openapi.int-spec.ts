@@ -532,6 +532,23 @@ describe('OpenAPI document', () => {
         409, 400, 403, 401, 200, 400, 200, 404, 200, 200, 409, 409, 400, 200, 200, 200, 200, 401,
       ]);
 
+      // A move refused (nothing migrated to copy yet), a body refused, and no move to abort.
+      const moves: [request.Test, string, number][] = [
+        [
+          http().post(`/v1/tenants/${id}/move`).set('authorization', admin).send({ region: 'eu-central-1' }),
+          'move',
+          422,
+        ],
+        [http().post(`/v1/tenants/${id}/move`).set('authorization', admin).send({}), 'move', 400],
+        [http().post(`/v1/tenants/${slug}/move/abort`).set('authorization', admin), 'move/abort', 409],
+        [http().post('/v1/tenants/nobody-here/move/abort').set('authorization', admin), 'move/abort', 404],
+      ];
+      for (const [call, route, status] of moves) {
+        const res = await call;
+        expect([route, res.status]).toEqual([route, status]);
+        conforms(res, 'post', `${tenantPath}/${route}`);
+      }
+
       await setStatus(id, 'ACTIVE');
       const suspended = await http()
         .post(`/v1/tenants/${id}/suspend`)

@@ -60,13 +60,10 @@ export const tenantChange = z.object({
     .record(z.string(), z.unknown())
     .nullable()
     .meta({ description: 'What RDS holds for the maintenance window, while PENDING_MAINTENANCE.' }),
-  error: z
-    .object({ code: z.string(), message: z.string(), step: z.string() })
-    .nullable()
-    .meta({
-      description:
-        'Why the change failed; the tenant stays on its previous tier (a move: where it lived, served there; `MOVE_ABORTED` after an abort).',
-    }),
+  error: z.object({ code: z.string(), message: z.string(), step: z.string() }).nullable().meta({
+    description:
+      'Why the change failed; the tenant stays on its previous tier (a move: where it lived, served there; `MOVE_ABORTED` after an abort).',
+  }),
   toTier: z.enum(TIER_NAMES).nullable().meta({
     example: 'enterprise',
     description: 'A move’s target tier (the tenant’s once it has switched); null for other kinds.',
@@ -87,7 +84,9 @@ export const tenantChange = z.object({
         .meta({ description: 'The rows of each table copied, as both sides counted them at the switch.' }),
     })
     .nullable()
-    .meta({ description: 'A move’s cut-over figures once it has switched; null before and for other kinds.' }),
+    .meta({
+      description: 'A move’s cut-over figures once it has switched; null before and for other kinds.',
+    }),
   sourceRemovalDueAt: timestamp.nullable().meta({
     description:
       'When a moved tenant’s source (its old instance, schema or pool rows) is removed (MOVE_SOURCE_RETENTION_HOURS after the switch); null before the switch and for other kinds.',
