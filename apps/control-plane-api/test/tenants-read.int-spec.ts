@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { TenantOnboarding } from '@silo/fleet';
 import request from 'supertest';
-import { testConfig, uniqueToken } from '../../../test/support/test-config';
+import { TEST_REGIONS, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { FleetAlarms } from '../src/alarms/fleet-alarms.service';
 import { startApi, type ApiHarness } from './api-harness';
 
@@ -33,6 +33,7 @@ describe('tenant read routes', () => {
           slug,
           name: 'Read Corp',
           placement: 'instance',
+          region: TEST_REGIONS[0],
           host: null,
           schemaVersion: null,
           tier: 'pro',
@@ -58,7 +59,7 @@ describe('tenant read routes', () => {
         message: `tenant ${slug} created (pro)`,
         actor: 'ops-7',
         correlationId: 'req-1',
-        data: { tier: 'pro', name: 'Read Corp' },
+        data: { tier: 'pro', name: 'Read Corp', region: TEST_REGIONS[0] },
       },
     ]);
   });
