@@ -20,6 +20,11 @@ export interface DataSourceTarget {
    * of any tenant of the host (any of them names the host's secret).
    */
   entry: TenantDirectoryEntry;
+  /**
+   * For a tenant's own target: the tenant's route version its credentials and DataSource are for;
+   * a higher one in the directory (a move) drops both. A pool host's keeps its first.
+   */
+  routeVersion: number;
   /** Tenant states bound to it; a target none is bound to is forgotten once idle. */
   users: number;
   credentials: TenantAppCredentials | undefined;
@@ -67,6 +72,7 @@ export function newTarget(
         : { tenantId: entry.id },
     placement,
     entry,
+    routeVersion: entry.routeVersion,
     users: 0,
     credentials: undefined,
     credentialsExpireAt: 0,

@@ -2,7 +2,8 @@ import type { Placement } from '@silo/core/provisioning/tenant-resource-names';
 import type { TierName } from '@silo/core/tenant/tier';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { TenantShare } from './fair-shares';
-import { pooledTenantNeedsTransaction } from './tenant-router.errors';
+import { isWriteRefusedAsMoved } from './tenant-data-source';
+import { pooledTenantNeedsTransaction, type TenantAccessError } from './tenant-router.errors';
 import type { TenantLease } from './tenant-router.types';
 import type { TenantSlot } from './tenant-slot';
 import { inTransaction } from './tenant-transaction';
@@ -25,6 +26,7 @@ export class RouterLease implements TenantLease {
     readonly leasedAt: number,
     private readonly onRelease: (lease: RouterLease) => void,
     private readonly onAuthenticationFailure: (slot: TenantSlot) => Promise<void>,
+    private readonly onWriteRefused: (tenantId: string, cause: unknown) => TenantAccessError,
   ) {}
 
   reportAuthenticationFailure(): Promise<void> {
@@ -36,8 +38,18 @@ export class RouterLease implements TenantLease {
     return this.slot.dataSource;
   }
 
-  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return inTransaction(this.slot.dataSource, this.placement === 'pool' ? this.tenantId : undefined, work);
+  /** A write the tenant's database refused as a moved tenant's (25006) fails as TENANT_MOVING. */
+  async transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    try {
+      return await inTransaction(
+        this.slot.dataSource,
+        this.placement === 'pool' ? this.tenantId : undefined,
+        work,
+      );
+    } catch (error) {
+      if (isWriteRefusedAsMoved(error)) throw this.onWriteRefused(this.tenantId, error);
+      throw error;
+    }
   }
 
   release(): void {

@@ -48,6 +48,14 @@ describe('tenantAccessAnswer', () => {
     });
   });
 
+  it('answers a moving tenant 503 with Retry-After 1', () => {
+    expect(refusal(TenantAccessErrorCode.TENANT_MOVING, { retryAfterMs: 1000 })).toMatchObject({
+      status: 503,
+      headers: { 'Retry-After': '1' },
+      body: { status: 503, detail: expect.stringMatching(/moving/) },
+    });
+  });
+
   it('answers an unreachable database 503 with Retry-After from the router, in whole seconds', () => {
     expect(refusal(TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE, { retryAfterMs: 1500 })).toMatchObject({
       status: 503,

@@ -39,6 +39,12 @@ export function tenantAccessAnswer(error: TenantAccessError): TenantAccessAnswer
         headers: { 'Retry-After': String(retryAfterSeconds(error)) },
       };
     }
+    case TenantAccessErrorCode.TENANT_MOVING:
+      return {
+        status: 503,
+        body: problem(503, 'The tenant is moving to a new place; retry after the time in Retry-After.'),
+        headers: { 'Retry-After': String(retryAfterSeconds(error)) },
+      };
     case TenantAccessErrorCode.TENANT_BUSY:
       return {
         status: 429,

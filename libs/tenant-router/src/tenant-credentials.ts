@@ -38,18 +38,36 @@ export class TenantCredentials {
   }
   private async fetchSecret(target: DataSourceTarget): Promise<TenantAppCredentials> {
     this.fetches++;
-    const credentials = await withTimeout(
-      this.source.fetch(target.entry),
-      this.options.connectionTimeoutMs,
-      `the secret of ${describeTarget(target)} was not fetched within ${this.options.connectionTimeoutMs} ms`,
-    );
-    target.credentials = credentials;
-    target.credentialsExpireAt = this.now() + this.options.secretTtlMs;
+    const routeVersion = target.routeVersion;
+    let credentials: TenantAppCredentials;
+    try {
+      credentials = await withTimeout(
+        this.source.fetch(target.entry),
+        this.options.connectionTimeoutMs,
+        `the secret of ${describeTarget(target)} was not fetched within ${this.options.connectionTimeoutMs} ms`,
+      );
+    } catch (error) {
+      // A refresh of cached credentials failed: keep them through the backoff, set before this
+      // fetch stops being shared so that no caller starts another one in between.
+      if (target.credentials !== undefined)
+        target.credentialsExpireAt = this.now() + this.options.failureBackoffMs;
+      throw error;
+    }
+    // Read for a route the tenant has left since: not kept (what opens with it is retired).
+    if (target.routeVersion === routeVersion) {
+      target.credentials = credentials;
+      target.credentialsExpireAt = this.now() + this.options.secretTtlMs;
+    }
     return credentials;
   }
   forget(target: DataSourceTarget): void {
     target.credentials = undefined;
     target.credentialsExpireAt = 0;
+  }
+  /** The tenant moved: what is cached or being fetched is for its old route; the next fetch starts anew. */
+  drop(target: DataSourceTarget): void {
+    this.forget(target);
+    target.credentialsFetch = undefined;
   }
 }
 

@@ -12,6 +12,8 @@ export const TENANT_ROUTER_APPLICATION_NAME = 'silo-tenant-router';
 const INVALID_PASSWORD = '28P01';
 /** 28000: e.g. "role is not permitted to log in", a login retired by a credential rotation. */
 const INVALID_AUTHORIZATION = '28000';
+/** 25006: a write on a read-only transaction; a moved tenant's old database answers its writes so. */
+const READ_ONLY_SQL_TRANSACTION = '25006';
 
 /**
  * What a tenant id may be to go into a connection's startup options: the control plane's ids are
@@ -227,9 +229,22 @@ export async function endLeftoverPool(dataSource: DataSource): Promise<void> {
 
 /** True when `error` (or what it wraps: TypeORM's driverError, a cause) is PostgreSQL's 28P01. */
 export function isAuthenticationFailure(error: unknown): boolean {
+  return hasSqlState(error, (code) => code === INVALID_PASSWORD || code === INVALID_AUTHORIZATION);
+}
+
+/**
+ * True when `error` is PostgreSQL's 25006 (read_only_sql_transaction): what a moving tenant's old
+ * database answers its writes once they are paused or switched away (its guard trigger), and a
+ * read-only server (a standby) any write. Either way the tenant's route may have changed.
+ */
+export function isWriteRefusedAsMoved(error: unknown): boolean {
+  return hasSqlState(error, (code) => code === READ_ONLY_SQL_TRANSACTION);
+}
+
+function hasSqlState(error: unknown, matches: (code: unknown) => boolean): boolean {
   for (let e: unknown = error, depth = 0; e !== null && typeof e === 'object' && depth < 4; depth++) {
     const { code, driverError, cause } = e as { code?: unknown; driverError?: unknown; cause?: unknown };
-    if (code === INVALID_PASSWORD || code === INVALID_AUTHORIZATION) return true;
+    if (matches(code)) return true;
     e = driverError ?? cause;
   }
   return false;

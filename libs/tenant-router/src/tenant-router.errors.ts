@@ -11,6 +11,12 @@ export enum TenantAccessErrorCode {
   TENANT_BUSY = 'TENANT_BUSY',
   /** The tenant made as many requests this second as its tier allows, across every replica. */
   TENANT_RATE_LIMITED = 'TENANT_RATE_LIMITED',
+  /**
+   * The tenant is moving: its writes stayed paused for a cut-over longer than `movePauseWaitMs`,
+   * or its old database refused a write (SQLSTATE 25006) because it is served elsewhere now.
+   * Retry after `retryAfterMs`: the next call is served from the tenant's new place.
+   */
+  TENANT_MOVING = 'TENANT_MOVING',
 }
 
 /** Why the router would not give a tenant its DataSource; the Nest layer maps each code to HTTP. */
@@ -37,6 +43,19 @@ export function tenantUnavailable(
     TenantAccessErrorCode.TENANT_DATABASE_UNAVAILABLE,
     `the database of tenant ${tenantId} is unavailable: ${reason}`,
     { tenantId, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** How soon a caller refused for a move should try again. */
+const MOVING_RETRY_AFTER_MS = 1_000;
+
+/** The tenant is moving (TENANT_MOVING); `reason` says why this call is refused. */
+export function tenantMoving(tenantId: string, reason: string, cause?: unknown): TenantAccessError {
+  return new TenantAccessError(
+    TenantAccessErrorCode.TENANT_MOVING,
+    `tenant ${tenantId} is moving: ${reason}`,
+    { tenantId, retryAfterMs: MOVING_RETRY_AFTER_MS },
     cause === undefined ? undefined : { cause },
   );
 }

@@ -21,6 +21,14 @@ export function assertValidRouterOptions(options: TenantRouterOptions): void {
     atLeast('getDataSourceGraceMs', options.getDataSourceGraceMs, 0);
   if (options.closeTimeoutMs !== undefined) atLeast('closeTimeoutMs', options.closeTimeoutMs, 0);
   if (options.leaseWaitMs !== undefined) atLeast('leaseWaitMs', options.leaseWaitMs, 0);
+  if (options.movePauseWaitMs !== undefined) atLeast('movePauseWaitMs', options.movePauseWaitMs, 0);
+  if (options.routeSignals !== undefined) {
+    const { redis, resourcePrefix } = options.routeSignals;
+    if (typeof redis === 'string' ? !/^rediss?:\/\//.test(redis) : typeof redis?.duplicate !== 'function')
+      problems.push('routeSignals.redis must be an ioredis client or a redis:// URL');
+    if (typeof resourcePrefix !== 'string' || !/^[a-z][a-z0-9-]{0,30}$/.test(resourcePrefix))
+      problems.push('routeSignals.resourcePrefix must be a resource prefix (SILO_RESOURCE_PREFIX)');
+  }
   if (options.maxLeaseWaitersPerTenant !== undefined)
     atLeast('maxLeaseWaitersPerTenant', options.maxLeaseWaitersPerTenant, 0, true);
   if (options.maxLeasesPerTenantByTier !== undefined)

@@ -1,4 +1,5 @@
 import type { TenantStatus, TierName } from '@silo/core';
+import { EventEmitter } from 'node:events';
 import type { DataSource, DataSourceOptions } from 'typeorm';
 import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
 import { TenantRouter } from './tenant-router';
@@ -11,6 +12,7 @@ import type {
   TenantRouterOptions,
 } from './tenant-router.types';
 import { SET_POOLED_TENANT_SQL } from './tenant-transaction';
+import { tenantAccessAnswer } from './tenant-access.problem';
 
 class FakePool {
   totalCount = 0;
@@ -69,6 +71,11 @@ class FakeDataSource {
   ) {}
 
   get tenant(): string {
+    return String(this.options.database).split('@')[0];
+  }
+
+  /** The database it reaches: the tenant's, `@<route version>` after a move. */
+  get database(): string {
     return String(this.options.database);
   }
 
@@ -142,7 +149,8 @@ function harness(overrides: Partial<TenantRouterOptions> = {}) {
           : {
               host: 'db.local',
               port: 5432,
-              dbname: t.id,
+              // A moved tenant's secret names its new database (`<id>@<route version>` past 1).
+              dbname: t.routeVersion > 1 ? `${t.id}@${t.routeVersion}` : t.id,
               username: `${t.slug}_app`,
               password: passwords.get(t.id) ?? 'pw-1',
             },
@@ -172,7 +180,17 @@ function harness(overrides: Partial<TenantRouterOptions> = {}) {
     status: TenantStatus = 'ACTIVE',
     placement: TenantPlacement = { kind: 'instance' },
   ): string => {
-    entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001', placement, region: null, routeVersion: 1, writesPaused: false });
+    entries.set(id, {
+      id,
+      slug: id,
+      tier,
+      status,
+      schemaVersion: '0001',
+      placement,
+      region: null,
+      routeVersion: 1,
+      writesPaused: false,
+    });
     return id;
   };
   /** A pooled tenant of host `hostName` (its id `h-<hostName>`). */
@@ -190,6 +208,10 @@ function harness(overrides: Partial<TenantRouterOptions> = {}) {
     pooled,
     advance: (ms: number) => (now += ms),
     setStatus: (id: string, status: TenantStatus) => entries.set(id, { ...entries.get(id)!, status }),
+    entry: (id: string) => entries.get(id) ?? null,
+    /** Changes what the directory answers for the tenant from now on. */
+    patch: (id: string, fields: Partial<TenantDirectoryEntry>) =>
+      entries.set(id, { ...entries.get(id)!, ...fields }),
     setSchemaVersion: (id: string, schemaVersion: string | null) =>
       entries.set(id, { ...entries.get(id)!, schemaVersion }),
     initialiseWith: (b: (ds: FakeDataSource) => Promise<void>) => (behaviour = b),
@@ -1284,3 +1306,303 @@ describe('TenantRouter options', () => {
     );
   });
 });
+
+const MOVED = Object.assign(new Error('tenant a is moving: its writes are paused here'), { code: '25006' });
+
+/** A Redis client whose duplicate() is a subscriber the test speaks for. */
+function fakeSignalRedis() {
+  const subscriber = Object.assign(new EventEmitter(), {
+    channels: [] as string[],
+    subscribe: jest.fn((channel: string) => {
+      subscriber.channels.push(channel);
+      return Promise.resolve(1);
+    }),
+    quit: jest.fn(() => Promise.resolve('OK')),
+    disconnect: jest.fn(),
+  });
+  const redis = { duplicate: jest.fn(() => subscriber) };
+  const publish = (message: unknown, channel = 'silo:tenant-routes') =>
+    subscriber.emit('message', channel, typeof message === 'string' ? message : JSON.stringify(message));
+  return { redis, subscriber, publish };
+}
+
+describe('TenantRouter moves', () => {
+  it('holds new leases while the tenant’s writes are paused, taking no connection, and serves them once resumed; other tenants meanwhile', async () => {
+    const h = harness({ statusTtlMs: 100, movePauseWaitMs: 10_000 });
+    const [a, b] = [h.tenant('a'), h.tenant('b')];
+    await open(h.router, a);
+    await open(h.router, b);
+    let inFlight = 0;
+    let mostInFlight = 0;
+    h.directory.find.mockImplementation(async (id: string) => {
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      await sleep(5);
+      inFlight--;
+      return h.entry(id);
+    });
+    h.patch(a, { writesPaused: true });
+    h.advance(100);
+    const order: string[] = [];
+    const waiting = Array.from({ length: 3 }, (_, i) =>
+      h.router.acquire(a).then((lease) => {
+        order.push(`a${i}`);
+        return lease;
+      }),
+    );
+    await sleep(20);
+    // Other tenants are served at once while a waits.
+    await open(h.router, b);
+    order.push('b');
+    expect(h.router.stats()).toMatchObject({ leases: 0, open: 2 });
+    // A few polls of the directory go by, one at a time.
+    await eventuallyTrue(() => h.directory.find.mock.calls.filter(([id]) => id === a).length >= 3);
+    expect(order).toEqual(['b']);
+    h.patch(a, { writesPaused: false });
+    const leases = await Promise.all(waiting);
+    expect(order).toEqual(['b', 'a0', 'a1', 'a2']);
+    expect(mostInFlight).toBe(1);
+    expect(h.created).toHaveLength(2);
+    expect(h.router.stats().moves).toMatchObject({ pauseWaits: 3, refusals: 0 });
+    leases.forEach((l) => l.release());
+  });
+
+  it('refuses a lease whose wait outlasts movePauseWaitMs as TENANT_MOVING (503, Retry-After 1), and lets a lease held before the pause carry on', async () => {
+    const h = harness({ statusTtlMs: 100, movePauseWaitMs: 200 });
+    const a = h.tenant('a');
+    const held = await h.router.acquire(a);
+    h.patch(a, { writesPaused: true });
+    h.advance(100);
+    const error = await accessError(h.router.acquire(a));
+    expect(error.code).toBe(TenantAccessErrorCode.TENANT_MOVING);
+    expect(tenantAccessAnswer(error)).toMatchObject({
+      status: 503,
+      headers: { 'Retry-After': '1' },
+      body: { status: 503 },
+    });
+    await expect(held.transaction(() => Promise.resolve('still served'))).resolves.toBe('still served');
+    held.release();
+    expect(h.events).toEqual(['init a']);
+    expect(h.router.stats().moves).toMatchObject({ pauseWaits: 1, refusals: 1 });
+  });
+
+  it('at a higher route version retires the tenant’s DataSource once its leases end, and opens the new route with its secret read again', async () => {
+    const h = harness({ statusTtlMs: 100 });
+    const [a, b] = [h.tenant('a'), h.tenant('b')];
+    const held = await h.router.acquire(a);
+    await open(h.router, b);
+    h.patch(a, { routeVersion: 2, region: 'eu-central-1' });
+    h.advance(100);
+    const moved = await h.router.acquire(a);
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(3);
+    expect(h.credentials.fetch.mock.calls[2][0]).toMatchObject({
+      id: a,
+      routeVersion: 2,
+      region: 'eu-central-1',
+    });
+    expect(h.created.map((d) => d.database)).toEqual(['a', 'b', 'a@2']);
+    expect(h.created[0].destroyed).toBe(false);
+    held.release();
+    moved.release();
+    await settle();
+    expect(h.events).toEqual(['init a', 'init b', 'init a', 'destroy a']);
+    expect(h.created[0].destroyed).toBe(true);
+    expect(h.created[1].destroyed).toBe(false);
+    expect(h.router.stats().moves.routeSwitches).toBe(1);
+    // Warm on the new route: nothing is read again.
+    await open(h.router, a);
+    expect(h.credentials.fetch).toHaveBeenCalledTimes(3);
+  });
+
+  it('does not keep a DataSource opened on the old route while the switch was seen', async () => {
+    const h = harness({ statusTtlMs: 100 });
+    const a = h.tenant('a');
+    let release!: () => void;
+    h.initialiseWith((ds) =>
+      ds.database === 'a' ? new Promise<void>((r) => (release = r)) : Promise.resolve(),
+    );
+    const opening = h.router.acquire(a);
+    await settle();
+    // The switch is seen by another lookup while the first opening still runs.
+    h.patch(a, { routeVersion: 2 });
+    h.advance(100);
+    const after = h.router.acquire(a);
+    await settle();
+    release();
+    const [first, second] = await Promise.all([opening, after]);
+    expect(first.dataSource).toBe(second.dataSource);
+    expect((first.dataSource as unknown as FakeDataSource).database).toBe('a@2');
+    first.release();
+    second.release();
+    await settle();
+    expect(h.created.map((d) => [d.database, d.destroyed])).toEqual([
+      ['a', true],
+      ['a@2', false],
+    ]);
+  });
+
+  it('ends only a moved pooled tenant’s binding: its host’s DataSource serves the host’s other tenants on', async () => {
+    const h = harness({ statusTtlMs: 100 });
+    const [a, b] = [h.pooled('a'), h.pooled('b')];
+    await open(h.router, a);
+    await open(h.router, b);
+    h.patch(a, { placement: { kind: 'instance' }, routeVersion: 2, tier: 'enterprise' });
+    h.advance(100);
+    const lease = await h.router.acquire(a);
+    expect(lease.placement).toBe('instance');
+    lease.release();
+    await h.router.transaction(b, () => Promise.resolve());
+    await settle();
+    expect(h.created.map((d) => [d.database, d.destroyed])).toEqual([
+      ['pool-starter-001', false],
+      ['a@2', false],
+    ]);
+  });
+
+  it('fails a write refused with 25006 as TENANT_MOVING and looks the tenant up at once, in every way work runs', async () => {
+    const h = harness({ statusTtlMs: 60_000 });
+    const [a, p] = [h.tenant('a'), h.pooled('p')];
+    await open(h.router, a);
+    await open(h.router, p);
+    const finds = () => h.directory.find.mock.calls.length;
+    const before = finds();
+
+    const viaTransaction = await accessError(h.router.transaction(a, () => Promise.reject(MOVED)));
+    expect(viaTransaction.code).toBe(TenantAccessErrorCode.TENANT_MOVING);
+    expect(viaTransaction.cause).toBe(MOVED);
+    await settle();
+    expect(finds()).toBe(before + 1);
+
+    const viaRun = await accessError(
+      h.router.run(a, () => Promise.reject(Object.assign(new Error('query failed'), { driverError: MOVED }))),
+    );
+    expect(viaRun.code).toBe(TenantAccessErrorCode.TENANT_MOVING);
+    const lease = await h.router.acquire(p);
+    const viaLease = await accessError(lease.transaction(() => Promise.reject(MOVED)));
+    lease.release();
+    expect(viaLease.code).toBe(TenantAccessErrorCode.TENANT_MOVING);
+    await settle();
+    expect(finds()).toBe(before + 3);
+    expect(h.router.stats().moves.refusals).toBe(3);
+
+    // Other errors are the work's own, and nothing is looked up for them.
+    const other = new Error('duplicate key');
+    await expect(h.router.transaction(a, () => Promise.reject(other))).rejects.toBe(other);
+    expect(finds()).toBe(before + 3);
+  });
+
+  it('after a 25006 serves the next call from where the directory says the tenant is now', async () => {
+    const h = harness({ statusTtlMs: 60_000 });
+    const a = h.tenant('a');
+    await open(h.router, a);
+    // The replica missed the pause and the switch: its cached entry still names route 1.
+    h.patch(a, { routeVersion: 2 });
+    await accessError(h.router.transaction(a, () => Promise.reject(MOVED)));
+    const lease = await h.router.acquire(a);
+    expect((lease.dataSource as unknown as FakeDataSource).database).toBe('a@2');
+    lease.release();
+    await settle();
+    expect(h.events).toEqual(['init a', 'destroy a', 'init a']);
+  });
+
+  it('looks a tenant up at once on its route signal, on a connection of its own, ignoring what is not a signal', async () => {
+    const signals = fakeSignalRedis();
+    const h = harness({
+      statusTtlMs: 60_000,
+      movePauseWaitMs: 10_000,
+      routeSignals: { redis: signals.redis as never, resourcePrefix: 'silo' },
+    });
+    const [a, b] = [
+      h.tenant('0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f'),
+      h.tenant('1c8d7b63-8054-4e2d-ae1b-2b3c4d5e6f70'),
+    ];
+    await open(h.router, a);
+    await open(h.router, b);
+    await settle();
+    expect(signals.redis.duplicate).toHaveBeenCalledTimes(1);
+    expect(signals.subscriber.channels).toEqual(['silo:tenant-routes']);
+    const findsOf = (id: string) => h.directory.find.mock.calls.filter(([t]) => t === id).length;
+
+    // The pause, told by signal: the next lease of a waits, b's does not.
+    h.patch(a, { writesPaused: true });
+    signals.publish({ tenantId: a, routeVersion: 1, writesPaused: true });
+    await settle();
+    expect(findsOf(a)).toBe(2);
+    const waiting = h.router.acquire(a);
+    let served = false;
+    void waiting.then(() => (served = true));
+    await open(h.router, b);
+    await settle();
+    expect(served).toBe(false);
+
+    // The switch: the signal's content is not trusted, the directory is.
+    h.patch(a, { writesPaused: false, routeVersion: 2 });
+    signals.publish({ tenantId: a, routeVersion: 99, writesPaused: true });
+    const lease = await waiting;
+    expect((lease.dataSource as unknown as FakeDataSource).database).toBe(`${a}@2`);
+    lease.release();
+
+    const finds = h.directory.find.mock.calls.length;
+    signals.publish('not json');
+    signals.publish({ tenantId: 'acme', routeVersion: 1, writesPaused: false });
+    signals.publish({ tenantId: b, routeVersion: 2, writesPaused: false }, 'other:tenant-routes');
+    signals.publish({
+      tenantId: '2d9e8c74-9165-4f3e-bf2c-3c4d5e6f7081',
+      routeVersion: 2,
+      writesPaused: false,
+    });
+    await settle();
+    expect(h.directory.find.mock.calls.length).toBe(finds);
+    expect(h.router.stats().moves.signals).toBe(3);
+    expect(findsOf(b)).toBe(1);
+
+    await h.router.close();
+    expect(signals.subscriber.quit).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps serving while route signals are lost, says so once, and refreshes every tenant once they are back', async () => {
+    const signals = fakeSignalRedis();
+    const h = harness({
+      statusTtlMs: 60_000,
+      routeSignals: { redis: signals.redis as never, resourcePrefix: 'silo' },
+    });
+    const a = h.tenant('a');
+    await open(h.router, a);
+    await settle();
+    signals.subscriber.emit('error', new Error('ECONNREFUSED'));
+    signals.subscriber.emit('close');
+    signals.subscriber.emit('error', new Error('ECONNREFUSED'));
+    await open(h.router, a);
+    expect(h.log.warn.mock.calls.filter(([, m]) => /route signals cannot be heard/.test(m))).toHaveLength(1);
+    expect(h.directory.find).toHaveBeenCalledTimes(1);
+    signals.subscriber.emit('ready');
+    await open(h.router, a);
+    await settle();
+    expect(h.directory.find).toHaveBeenCalledTimes(2);
+  });
+
+  it('refuses route signal options without a client or with a bad prefix', () => {
+    expect(
+      () =>
+        new TenantRouter(
+          { find: () => Promise.resolve(null) },
+          { fetch: () => Promise.reject(new Error()) },
+          {
+            ...defaults,
+            movePauseWaitMs: -1,
+            routeSignals: { redis: 'http://redis', resourcePrefix: 'Not A Prefix' },
+          },
+        ),
+    ).toThrow(
+      /movePauseWaitMs must be a number >= 0.*routeSignals.redis must be an ioredis client or a redis:\/\/ URL; routeSignals.resourcePrefix must be a resource prefix/,
+    );
+  });
+});
+
+/** Waits (polling every 10 ms, at most 5 s) for `condition`. */
+async function eventuallyTrue(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > 5_000) throw new Error('the condition never held');
+    await sleep(10);
+  }
+}

@@ -20,6 +20,7 @@ import { sameCredentials, TenantCredentials } from './tenant-credentials';
 import {
   endLeftoverPool,
   isAuthenticationFailure,
+  isWriteRefusedAsMoved,
   startupOptions,
   tenantDataSourceOptions,
 } from './tenant-data-source';
@@ -28,8 +29,10 @@ import {
   routerClosed,
   TenantAccessError,
   TenantAccessErrorCode,
+  tenantMoving,
   tenantUnavailable,
 } from './tenant-router.errors';
+import { TenantRouteSignals } from './tenant-route-signals';
 import { assertValidRouterOptions } from './tenant-router.options';
 import type {
   TenantAppCredentials,
@@ -112,6 +115,9 @@ export class TenantRouter {
     lease.share.leaseMs += now - lease.leasedAt;
   };
   private readonly rotateSlot = (slot: TenantSlot): Promise<void> => this.recoverFromAuthFailure(slot);
+  private readonly writeRefused = (tenantId: string, cause: unknown): TenantAccessError =>
+    this.reportWriteRefused(tenantId, cause);
+  private readonly signals: TenantRouteSignals | undefined;
   private readonly sweepTimer: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
   private readonly counts = {
@@ -119,6 +125,8 @@ export class TenantRouter {
     initialisations: 0,
     initialisationFailures: 0,
     rotations: 0,
+    movingRefusals: 0,
+    routeSwitches: 0,
   };
   private readonly latencies: number[] = [];
 
@@ -170,6 +178,15 @@ export class TenantRouter {
     );
     this.sweepTimer = setInterval(() => this.closeIdle(), sweepPeriodMs(options.idleTimeoutMs));
     this.sweepTimer.unref();
+    if (options.routeSignals !== undefined) {
+      this.signals = new TenantRouteSignals(
+        options.routeSignals,
+        (tenantId) => this.routeChanged(tenantId),
+        () => this.refreshAllSoon(),
+        log,
+      );
+      this.signals.start();
+    }
   }
 
   /**
@@ -177,7 +194,10 @@ export class TenantRouter {
    * DataSource is not closed (evicted, idled out, rebuilt, or by close() before its deadline)
    * until `release()` is called. Release exactly when the work is done; a second call does
    * nothing.
-   * @throws TenantAccessError TENANT_NOT_FOUND, TENANT_NOT_ACTIVE, TENANT_DATABASE_UNAVAILABLE.
+   * While the tenant's writes are paused (a move's cut-over) it waits, taking nothing, for them to
+   * resume, at most `movePauseWaitMs`.
+   * @throws TenantAccessError TENANT_NOT_FOUND, TENANT_NOT_ACTIVE, TENANT_DATABASE_UNAVAILABLE,
+   * TENANT_MOVING.
    */
   acquire(tenantId: string): Promise<TenantLease> {
     const now = this.now();
@@ -190,7 +210,9 @@ export class TenantRouter {
    * Runs `work` on the tenant's DataSource under a lease. When the work fails with 28P01 (the
    * password was rotated), the secret is refetched once for all concurrent callers, the
    * DataSource rebuilt (the old one closes once its other work is done) and `work` run once
-   * more; so `work` must be safe to repeat after such a failure (a transaction is).
+   * more; so `work` must be safe to repeat after such a failure (a transaction is). A write the
+   * database refuses with 25006 (the tenant moved away from it) is not retried: it fails as
+   * TENANT_MOVING and the tenant is looked up again at once.
    * @throws TenantAccessError as `acquire`; TenantLeaseError POOLED_TENANT_NEEDS_TRANSACTION
    * for a pooled tenant (use `transaction`); otherwise what `work` throws.
    */
@@ -199,6 +221,7 @@ export class TenantRouter {
     try {
       return await work(lease.dataSource);
     } catch (error) {
+      if (isWriteRefusedAsMoved(error)) throw this.reportWriteRefused(tenantId, error);
       if (!isAuthenticationFailure(error)) throw error;
     } finally {
       lease.release();
@@ -276,7 +299,29 @@ export class TenantRouter {
     const entry = state?.entry;
     if (entry?.status === 'ACTIVE' && this.now() < state!.statusExpiresAt) return entry.tier;
     if (this.closing !== undefined) return Promise.reject(routerClosed(tenantId));
-    return this.statuses.active(this.stateOf(tenantId)).then((active) => active.tier);
+    return this.statuses.known(this.stateOf(tenantId)).then((active) => active.tier);
+  }
+
+  /**
+   * Tells the router that the tenant's database refused a write with 25006, as a moving tenant's
+   * old database does once its writes are paused there or it is served elsewhere: the tenant's
+   * cached entry is expired and looked up again at once, so the next call waits out the pause or
+   * opens the new route. Returns the TENANT_MOVING error to fail the call with (503, Retry-After
+   * 1). `run`, `transaction` and a lease's `transaction` call it themselves.
+   */
+  reportWriteRefused(tenantId: string, cause?: unknown): TenantAccessError {
+    this.counts.movingRefusals++;
+    const state = this.tenants.get(tenantId);
+    if (state !== undefined && this.closing === undefined) this.statuses.expire(state);
+    this.log.warn(
+      { tenantId },
+      'a tenant database refused a write as a moved tenant’s; looking the tenant up',
+    );
+    return tenantMoving(
+      tenantId,
+      'its database refused the write: the tenant is served from elsewhere now',
+      cause,
+    );
   }
 
   stats(): TenantRouterStats {
@@ -293,10 +338,19 @@ export class TenantRouter {
       shares: { starter: { ...c.starter }, pro: { ...c.pro }, enterprise: { ...c.enterprise } },
       evictions: d.evictions,
       idleClosed: d.idleClosed,
-      ...this.counts,
+      coldStarts: this.counts.coldStarts,
+      initialisations: this.counts.initialisations,
+      initialisationFailures: this.counts.initialisationFailures,
+      rotations: this.counts.rotations,
       secretFetches: this.credentials.fetches,
       scramDerivations: this.scramKeys.derivations,
       scramKeyHits: this.scramKeys.hits,
+      moves: {
+        pauseWaits: this.statuses.pauseWaits,
+        refusals: this.counts.movingRefusals + this.statuses.pauseTimeouts,
+        routeSwitches: this.counts.routeSwitches,
+        signals: this.signals?.received ?? 0,
+      },
       initialisationMs: this.latencies.slice(),
     };
   }
@@ -347,7 +401,11 @@ export class TenantRouter {
     const timeoutMs = this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     const openings: Promise<unknown>[] = [];
     for (const target of this.targets.values()) if (target.opening) openings.push(target.opening);
-    for (const state of this.tenants.values()) this.fair.rejectAll(state.share, routerClosed(state.id));
+    for (const state of this.tenants.values()) {
+      this.fair.rejectAll(state.share, routerClosed(state.id));
+      this.statuses.rejectPauseWaiters(state, routerClosed(state.id));
+    }
+    const signals = this.signals?.close();
     const closing = this.dataSources.closeAll(timeoutMs, routerClosed());
     // An opening that finishes from now on destroys what it opened itself; wait for them only
     // up to the same deadline (one stuck in a lookup must not hold the shutdown).
@@ -355,6 +413,7 @@ export class TenantRouter {
       this.log.warn({ openings: openings.length }, 'closing with tenant DataSources still opening'),
     );
     await closing;
+    await signals;
   }
 
   // --- acquisition ------------------------------------------------------------------------
@@ -369,7 +428,8 @@ export class TenantRouter {
     if (state === undefined || now >= state.statusExpiresAt) return undefined;
     const target = state.target;
     const slot = target?.slot;
-    if (slot === undefined || state.entry?.status !== 'ACTIVE') return undefined;
+    // Paused writes wait on the cold path.
+    if (slot === undefined || state.entry?.status !== 'ACTIVE' || state.entry.writesPaused) return undefined;
     if (this.statuses.dueForRefresh(state, now)) this.statuses.refresh(state);
     this.refreshCredentialsIfDue(target!, slot, now);
     return state;
@@ -484,13 +544,16 @@ export class TenantRouter {
       now,
       this.releaseLease,
       this.rotateSlot,
+      this.writeRefused,
     );
   }
 
   /**
    * After every lookup: binds the tenant to what serves its placement (its own target, or its
    * pool host's, found or made), and retires its own DataSource once it is seen not ACTIVE or
-   * elsewhere. A pool host's DataSource is never retired for one tenant's status.
+   * elsewhere, or at a higher route version than it was opened for (a move switched the tenant's
+   * route: its credentials are dropped too). A pool host's DataSource is never retired for one
+   * tenant's status or move: the tenant's binding to it ends, and the host serves its others on.
    */
   private bind(state: TenantState): void {
     const entry = state.entry;
@@ -514,8 +577,41 @@ export class TenantRouter {
       state.target = target;
     }
     target.entry = entry;
+    if (!isShared(target) && entry.routeVersion > target.routeVersion) this.switchRoute(target, entry);
     if (entry.status !== 'ACTIVE' && !isShared(target) && target.slot !== undefined)
       this.retireOwn(state, target.slot, entry.status);
+  }
+
+  /**
+   * A tenant's own target seen at a higher route version: its DataSource (if open) is retired, to
+   * close once its leases end, and its cached or pending credentials are dropped, so the next
+   * lease opens the new route with a fresh read of the secret (in the tenant's region now).
+   */
+  private switchRoute(target: DataSourceTarget, entry: TenantDirectoryEntry): void {
+    this.log.debug?.(
+      { tenantId: entry.id, from: target.routeVersion, to: entry.routeVersion },
+      'tenant route switched; reopening on its new route',
+    );
+    target.routeVersion = entry.routeVersion;
+    this.credentials.drop(target);
+    target.failedUntil = 0;
+    target.failure = undefined;
+    if (target.slot !== undefined) {
+      this.counts.routeSwitches++;
+      this.dataSources.retire(target.slot);
+    }
+  }
+
+  /** A route signal: the tenant is looked up at once, if this process knows it. */
+  private routeChanged(tenantId: string): void {
+    if (this.closing !== undefined) return;
+    const state = this.tenants.get(tenantId);
+    if (state !== undefined) this.statuses.expire(state);
+  }
+
+  /** Route signals heard again after a loss: those missed meanwhile are made up by refreshing soon. */
+  private refreshAllSoon(): void {
+    for (const state of this.tenants.values()) state.statusRefreshAt = 0;
   }
 
   private retireOwn(state: TenantState, slot: TenantSlot, why: string): void {
@@ -560,6 +656,7 @@ export class TenantRouter {
 
   private async open(target: DataSourceTarget, entry: TenantDirectoryEntry): Promise<TenantSlot> {
     const shared = isShared(target);
+    const routeVersion = target.routeVersion;
     const poolSize = shared ? this.poolSizePerHost : this.options.poolSizeByTier[entry.tier];
     let reserved = false;
     let dataSource: DataSource;
@@ -601,6 +698,8 @@ export class TenantRouter {
     // A tenant's own, its tenant seen not ACTIVE while this was opening: close it; the callers
     // will see the status.
     if (!shared && target.entry.status !== 'ACTIVE') this.dataSources.retire(slot);
+    // Its tenant's route switched while this was opening: it may reach the old place.
+    else if (target.routeVersion !== routeVersion) this.dataSources.retire(slot);
     return slot;
   }
 

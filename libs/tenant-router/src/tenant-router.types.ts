@@ -1,6 +1,7 @@
 import type { Placement } from '@silo/core/provisioning/tenant-resource-names';
 import type { TenantStatus } from '@silo/core/tenant/tenant-status';
 import type { TierName } from '@silo/core/tenant/tier';
+import type { Redis } from 'ioredis';
 import type { DataSource, DataSourceOptions, EntityManager, EntitySchema } from 'typeorm';
 
 /**
@@ -124,6 +125,18 @@ export interface TenantRouterOptions {
   connectionTimeoutMs: number;
   /** How long a tenant's status is trusted. */
   statusTtlMs: number;
+  /**
+   * How long a new lease of a tenant whose writes are paused (a move's cut-over) waits for them
+   * to resume, taking no connection meanwhile, before it fails with TENANT_MOVING. Leases
+   * already held carry on; other tenants never wait. Default 5000.
+   */
+  movePauseWaitMs?: number;
+  /**
+   * The control plane's route signals (Redis pub/sub): on each, the tenant is looked up in the
+   * directory at once, so that every replica learns of a move's pause and switch within a second.
+   * Unset: the status TTL alone. A lost subscription never stops serving.
+   */
+  routeSignals?: TenantRouteSignalOptions;
   /** How long a fetched secret is trusted. */
   secretTtlMs: number;
   /** After a failed initialisation, calls for that tenant wait this long before trying again. */
@@ -142,6 +155,19 @@ export interface TenantRouterOptions {
   createDataSource?: (options: DataSourceOptions) => DataSource;
   /** Monotonic clock in ms. Default `performance.now()`; tests stub it. */
   clock?: () => number;
+}
+
+/** Where the control plane publishes its route signals. */
+export interface TenantRouteSignalOptions {
+  /**
+   * A Redis client of the application's, which the router never uses itself: it subscribes on a
+   * `duplicate()` of it (a subscribed connection serves nothing else), reconnecting on its own
+   * after a loss. Or a `redis://` / `rediss://` URL, for which the router makes its connection
+   * with ioredis (a peer dependency, loaded only then).
+   */
+  redis: Pick<Redis, 'duplicate'> | string;
+  /** SILO_RESOURCE_PREFIX of the Silo that moves the tenants: the channel is `<prefix>:tenant-routes`. */
+  resourcePrefix: string;
 }
 
 /** What the router logs through (a pino logger fits). Never given a password. */
@@ -229,6 +255,12 @@ export interface TenantRouterStats {
   scramKeyHits: number;
   /** Authentication failures (28P01) that made the router refetch the secret and rebuild the DataSource. */
   rotations: number;
+  /**
+   * Moves: leases that waited out a tenant's paused writes, those refused after
+   * `movePauseWaitMs` or because the tenant's old database refused a write (TENANT_MOVING),
+   * DataSources retired because their tenant's route switched, route signals heard.
+   */
+  moves: { pauseWaits: number; refusals: number; routeSwitches: number; signals: number };
   /** Initialisation latencies in ms, most recent last (bounded). */
   initialisationMs: readonly number[];
 }

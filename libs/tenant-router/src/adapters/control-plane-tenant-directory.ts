@@ -79,7 +79,9 @@ export class ControlPlaneTenantDirectory implements TenantDirectory {
     if (row.region === null) return null;
     // Names a Secrets Manager endpoint: nothing but an AWS region's shape.
     if (typeof row.region !== 'string' || !REGION_PATTERN.test(row.region))
-      throw new Error(`tenant ${row.id} has region ${JSON.stringify(String(row.region).slice(0, 40))}, not a region`);
+      throw new Error(
+        `tenant ${row.id} has region ${JSON.stringify(String(row.region).slice(0, 40))}, not a region`,
+      );
     return row.region;
   }
 
@@ -87,7 +89,9 @@ export class ControlPlaneTenantDirectory implements TenantDirectory {
     // pg answers an integer column as a number; a bigint one would come as a string.
     const version = typeof row.route_version === 'string' ? Number(row.route_version) : row.route_version;
     if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1)
-      throw new Error(`tenant ${row.id} has route version ${String(row.route_version)}, not a positive integer`);
+      throw new Error(
+        `tenant ${row.id} has route version ${String(row.route_version)}, not a positive integer`,
+      );
     return version;
   }
 

@@ -28,7 +28,10 @@ function source(value: Record<string, unknown> | null) {
   const inRegion = (region: string) => ({ read: (name: string) => read(name, region) });
   return {
     read,
-    credentials: new SecretsManagerCredentialSource({ read: (name) => read(name, null), inRegion }, 'silo-stg'),
+    credentials: new SecretsManagerCredentialSource(
+      { read: (name) => read(name, null), inRegion },
+      'silo-stg',
+    ),
   };
 }
 

@@ -95,7 +95,9 @@ export class SecretsManagerSecretReader implements SecretReader {
     let text: string | undefined;
     try {
       // AWSCURRENT named: moto answers a read without a stage with the secret's first version.
-      const out = await client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSCURRENT' }));
+      const out = await client.send(
+        new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSCURRENT' }),
+      );
       text = out.SecretString;
     } catch (error) {
       if (error instanceof ResourceNotFoundException) return null;

@@ -35,7 +35,33 @@ describe('dataPlaneOptionsFromEnv', () => {
       },
       limits: DEFAULT_ROUTER_SETTINGS,
       requestsPerSecondByTier: {},
+      routeSignals: undefined,
     });
+    expect(DEFAULT_ROUTER_SETTINGS.movePauseWaitMs).toBe(5000);
+  });
+
+  it('reads the move pause wait and, with ROUTER_ROUTE_SIGNALS_REDIS_URL, route signals on the prefix’s channel', () => {
+    const options = dataPlaneOptionsFromEnv({
+      ...MINIMAL,
+      SILO_RESOURCE_PREFIX: 'acme',
+      ROUTER_MOVE_PAUSE_WAIT_MS: '2500',
+      ROUTER_ROUTE_SIGNALS_REDIS_URL: 'rediss://:token@cache.example:6379',
+    });
+    expect(options.limits?.movePauseWaitMs).toBe(2500);
+    expect(options.routeSignals).toEqual({
+      redis: 'rediss://:token@cache.example:6379',
+      resourcePrefix: 'acme',
+    });
+    const problems = problemsOf({
+      ...MINIMAL,
+      ROUTER_MOVE_PAUSE_WAIT_MS: '-1',
+      ROUTER_ROUTE_SIGNALS_REDIS_URL: 'http://:token@cache.example',
+    });
+    expect(problems.map((p) => p.variable).sort()).toEqual([
+      'ROUTER_MOVE_PAUSE_WAIT_MS',
+      'ROUTER_ROUTE_SIGNALS_REDIS_URL',
+    ]);
+    expect(JSON.stringify(problems)).not.toContain('token');
   });
 
   it('follows the prefix for the directory secret unless TENANT_DIRECTORY_SECRET names one', () => {

@@ -36,6 +36,10 @@ const dataPlaneEnvironment = z
     AUTH_ISSUER: z.string().min(1).optional(),
     AUTH_JWKS_URL: z.url().optional(),
     AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    ROUTER_ROUTE_SIGNALS_REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL')
+      .optional(),
     ...ROUTER_ENVIRONMENT_SHAPE,
   })
   .superRefine((env, ctx) => {
@@ -78,7 +82,9 @@ export interface DataPlaneEnvironmentOptions extends Omit<TenantDataPlaneOptions
 /**
  * Reads the data plane's options from `env` (default `process.env`): where the directory and
  * the secrets are (SILO_RESOURCE_PREFIX, AWS_*, TENANT_DIRECTORY_*), how tokens are verified
- * (TENANT_AUTH_AUDIENCE, AUTH_*), TLS (TENANT_DB_SSL) and the ROUTER_* limits. Throws
+ * (TENANT_AUTH_AUDIENCE, AUTH_*), TLS (TENANT_DB_SSL), the ROUTER_* limits and, with
+ * ROUTER_ROUTE_SIGNALS_REDIS_URL, the Redis the control plane publishes its route signals on
+ * (channel `<SILO_RESOURCE_PREFIX>:tenant-routes`). Throws
  * {@link DataPlaneConfigError} naming every bad variable at once.
  */
 export function dataPlaneOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DataPlaneEnvironmentOptions {
@@ -120,6 +126,9 @@ export function dataPlaneOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): D
     },
     limits,
     requestsPerSecondByTier: limits.requestsPerSecondByTier,
+    routeSignals: e.ROUTER_ROUTE_SIGNALS_REDIS_URL
+      ? { redis: e.ROUTER_ROUTE_SIGNALS_REDIS_URL, resourcePrefix: e.SILO_RESOURCE_PREFIX }
+      : undefined,
   };
 }
 

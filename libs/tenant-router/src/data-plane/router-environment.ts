@@ -26,6 +26,7 @@ export const ROUTER_ENVIRONMENT_SHAPE = {
   ROUTER_STATUS_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
   ROUTER_SECRET_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
   ROUTER_FAILURE_BACKOFF_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
+  ROUTER_MOVE_PAUSE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
 };
 
 const routerEnvironment = z.object(ROUTER_ENVIRONMENT_SHAPE);
@@ -49,6 +50,8 @@ export interface RouterSettings {
   statusTtlMs: number;
   secretTtlMs: number;
   failureBackoffMs: number;
+  /** How long a new lease waits out a moving tenant's paused writes before TENANT_MOVING (503). */
+  movePauseWaitMs: number;
 }
 
 /** The defaults, as an application that sets no ROUTER_* variable gets them. */
@@ -111,5 +114,6 @@ export function routerSettingsFromEnvironment(env: RouterEnvironment): RouterSet
     statusTtlMs: env.ROUTER_STATUS_TTL_MS,
     secretTtlMs: env.ROUTER_SECRET_TTL_MS,
     failureBackoffMs: env.ROUTER_FAILURE_BACKOFF_MS,
+    movePauseWaitMs: env.ROUTER_MOVE_PAUSE_WAIT_MS,
   };
 }

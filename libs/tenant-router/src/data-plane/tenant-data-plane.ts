@@ -16,6 +16,7 @@ import type {
   TenantCredentialSource,
   TenantDirectory,
   TenantLease,
+  TenantRouteSignalOptions,
   TenantRouterLog,
   TenantRouterOptions,
 } from '../tenant-router.types';
@@ -73,6 +74,13 @@ export interface TenantDataPlaneOptions {
   tenantDatabaseTls?: DatabaseTls;
   /** Bounds, TTLs and per-tier limits. Default {@link DEFAULT_ROUTER_SETTINGS}. */
   limits?: Partial<RouterSettings>;
+  /**
+   * The control plane's route signals, heard so that a moving tenant's pause and switch reach
+   * this process within a second (else within `statusTtlMs`): a Redis client of the app's (the
+   * router subscribes on a duplicate() of it) or a redis:// URL (ROUTER_ROUTE_SIGNALS_REDIS_URL),
+   * and the publishing Silo's prefix (default `resourcePrefix`). Unset: no subscription.
+   */
+  routeSignals?: { redis: TenantRouteSignalOptions['redis']; resourcePrefix?: string };
   /** How long `close()` waits for work in flight, in ms. Default 5000. */
   closeTimeoutMs?: number;
   /** Where the router logs (a pino logger fits); never given a secret. Default: silent. */
@@ -125,6 +133,10 @@ export class TenantDataPlane {
         entities: options.entities,
         closeTimeoutMs: options.closeTimeoutMs ?? 5000,
         ssl: pgTls(options.tenantDatabaseTls),
+        routeSignals: options.routeSignals && {
+          redis: options.routeSignals.redis,
+          resourcePrefix: options.routeSignals.resourcePrefix ?? prefix,
+        },
       }),
       options.log,
     );
@@ -206,7 +218,7 @@ export function tenantTokenVerifier(auth: TenantTokenOptions): JwtVerifier {
 /** The router's options: `settings` (the ROUTER_* limits) with the entities, TLS and close deadline. */
 export function routerOptions(
   settings: RouterSettings,
-  rest: Pick<TenantRouterOptions, 'entities' | 'ssl' | 'closeTimeoutMs'>,
+  rest: Pick<TenantRouterOptions, 'entities' | 'ssl' | 'closeTimeoutMs' | 'routeSignals'>,
 ): TenantRouterOptions {
   return {
     ...rest,
@@ -222,6 +234,7 @@ export function routerOptions(
     statusTtlMs: settings.statusTtlMs,
     secretTtlMs: settings.secretTtlMs,
     failureBackoffMs: settings.failureBackoffMs,
+    movePauseWaitMs: settings.movePauseWaitMs,
   };
 }
 

@@ -19,7 +19,8 @@ export const INITIALISATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
  * - counters since the process started: `…_cold_starts_total`, `…_initialisations_total`,
  *   `…_initialisation_failures_total`, `…_evictions_total`, `…_idle_closed_total`,
  *   `…_secret_fetches_total`, `…_scram_derivations_total`, `…_scram_key_reuses_total`,
- *   `…_rotations_total`;
+ *   `…_rotations_total`, and for moves `…_move_pause_waits_total`, `…_moving_refusals_total`,
+ *   `…_route_switches_total`, `…_route_signals_total`;
  * - `silo_tenant_router_initialisation_seconds` (histogram of successful DataSource initialisations).
  *
  * The router keeps only its most recent initialisation latencies, so the histogram observes
@@ -197,6 +198,26 @@ export function registerTenantRouterMetrics(
     'silo_tenant_router_rotations_total',
     'Authentication failures that made the router read the secret again and reconnect.',
     (s) => s.rotations,
+  );
+  counter(
+    'silo_tenant_router_move_pause_waits_total',
+    'Leases that waited for a moving tenant’s paused writes to resume.',
+    (s) => s.moves.pauseWaits,
+  );
+  counter(
+    'silo_tenant_router_moving_refusals_total',
+    'Calls refused as TENANT_MOVING (503): the pause outlasted ROUTER_MOVE_PAUSE_WAIT_MS, or the old database refused a write.',
+    (s) => s.moves.refusals,
+  );
+  counter(
+    'silo_tenant_router_route_switches_total',
+    'Tenant DataSources retired because the tenant’s route switched (a move).',
+    (s) => s.moves.routeSwitches,
+  );
+  counter(
+    'silo_tenant_router_route_signals_total',
+    'Route signals heard from the control plane.',
+    (s) => s.moves.signals,
   );
 
   let observed = 0;

@@ -20,7 +20,17 @@ const TENANT = '0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f';
 const dataSource = { name: 'tenant-ds' } as unknown as DataSource;
 
 function setup(acquire: () => Promise<{ release: jest.Mock }>, rate: TenantRequestRate | null = null) {
-  const router = { acquire: jest.fn(acquire), tierOf: jest.fn(() => 'pro') } as unknown as TenantRouter;
+  const router = {
+    acquire: jest.fn(acquire),
+    tierOf: jest.fn(() => 'pro'),
+    reportWriteRefused: jest.fn(
+      (tenantId: string) =>
+        new TenantAccessError(TenantAccessErrorCode.TENANT_MOVING, 'moving', {
+          tenantId,
+          retryAfterMs: 1000,
+        }),
+    ),
+  } as unknown as TenantRouter;
   const req = {
     [TENANT_IDENTITY]: { tenantId: TENANT, principal: { sub: 's', roles: [], tenantId: TENANT } },
   };
@@ -173,6 +183,24 @@ describe('TenantContextInterceptor', () => {
     expect(error.details.retryAfterMs).toBeGreaterThan(0);
     expect(held.reportAuthenticationFailure).toHaveBeenCalledTimes(1);
     expect(h.calls).toBe(1);
+    res.emit('close');
+    expect(held.release).toHaveBeenCalledTimes(1);
+  });
+
+  it('on 25006 from the handler’s own queries has the router look the tenant up and answers TENANT_MOVING', async () => {
+    const held = lease();
+    const { interceptor, context, res, router } = setup(() => Promise.resolve(held));
+    const refused = Object.assign(new Error('tenant is moving: its writes are paused here'), {
+      code: '25006',
+    });
+    const error = (await lastValueFrom(
+      interceptor.intercept(
+        context,
+        handler(() => Promise.reject(refused)),
+      ),
+    ).catch((e: unknown) => e)) as TenantAccessError;
+    expect(error.code).toBe(TenantAccessErrorCode.TENANT_MOVING);
+    expect(router.reportWriteRefused).toHaveBeenCalledWith(TENANT, refused);
     res.emit('close');
     expect(held.release).toHaveBeenCalledTimes(1);
   });

@@ -9,7 +9,7 @@ import {
 import { problem } from '@silo/http/problem-details';
 import type { Response } from 'express';
 import { catchError, defer, finalize, from, mergeMap, throwError, type Observable } from 'rxjs';
-import { isAuthenticationFailure } from '../tenant-data-source';
+import { isAuthenticationFailure, isWriteRefusedAsMoved } from '../tenant-data-source';
 import { TenantAccessError, TenantAccessErrorCode } from '../tenant-router.errors';
 import { TenantRouter } from '../tenant-router';
 import type { TenantLease } from '../tenant-router.types';
@@ -63,12 +63,15 @@ export class TenantContextInterceptor implements NestInterceptor {
         return TenantContext.run(tenant, () => next.handle()).pipe(
           // A rotated password: the router refetches the secret and rebuilds the DataSource; the
           // handler is not re-run (it may have written), the caller retries after Retry-After.
+          // A write refused by the tenant's old database (it moved): 503, and looked up again.
           catchError((error: unknown) =>
             isAuthenticationFailure(error)
               ? from(lease.reportAuthenticationFailure()).pipe(
                   mergeMap(() => throwError(() => credentialsRotated(identity.tenantId, error))),
                 )
-              : throwError(() => error),
+              : isWriteRefusedAsMoved(error)
+                ? throwError(() => this.router.reportWriteRefused(identity.tenantId, error))
+                : throwError(() => error),
           ),
         );
       }),
