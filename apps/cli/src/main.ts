@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 import { randomUUID } from 'node:crypto';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { TIER_NAMES } from '@silo/core';
+import { PLACEMENTS as PLACEMENT_NAMES, TIER_NAMES } from '@silo/core';
 import { ApiClient, ApiError } from './api-client';
 import { output, table, type Output } from './render';
+import { moveBody, moveOutcome, watchMove, type MoveChange } from './tenant-move';
 
 /** Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 authentication or authorisation. */
 const EXIT = { ok: 0, failed: 1, usage: 2, auth: 3 } as const;
 const DEFAULT_API = 'http://localhost:3000';
 const TIERS: readonly string[] = TIER_NAMES;
+const PLACEMENTS: readonly string[] = PLACEMENT_NAMES;
 
 const USAGE = `usage: silo <command> [options]
 
@@ -19,6 +21,8 @@ const USAGE = `usage: silo <command> [options]
   tenants retry|suspend|resume <id-or-slug>
   tenants change-tier <id-or-slug> --tier T [--apply now|maintenance-window] [--watch]
   tenants rotate <id-or-slug> [--which app|master|both] [--watch]
+  tenants move <id-or-slug> [--placement instance|schema|pool] [--region R] [--tier T] [--watch]
+  tenants move-abort <id-or-slug> [--watch]
   rollouts list
   rollouts start [--target V] [--canary N] [--waves P,P] [--max-concurrency N]
                  [--failure-threshold N] [--pause-between-waves] [--tiers T[,T]]
@@ -68,15 +72,7 @@ interface TenantView {
     steps: { name: string; saga: string; status: string }[];
     lastError: { message: string } | null;
   };
-  change: {
-    kind: string;
-    run: number;
-    from: string;
-    to: string;
-    status: string;
-    steps: { name: string; status: string }[];
-    error: { message: string } | null;
-  } | null;
+  change: MoveChange | null;
 }
 
 interface RolloutView {
@@ -321,6 +317,27 @@ async function tenants(argv: string[], env: NodeJS.ProcessEnv): Promise<number> 
       );
       return finishChange(ctx, tenant);
     }
+    case 'move': {
+      const { ctx, values, args } = parse(
+        rest,
+        { placement: { type: 'string' }, region: { type: 'string' }, tier: { type: 'string' } },
+        env,
+        1,
+        'tenants move',
+      );
+      // The placement follows the tier; the API refuses (422) what it cannot move to, naming why.
+      const body = moveBody({
+        placement: oneOf('placement', values.placement as string | undefined, PLACEMENTS),
+        region: values.region as string | undefined,
+        tier: oneOf('tier', values.tier as string | undefined, TIERS),
+      });
+      if (!body) throw new UsageError('tenants move needs --placement, --region or --tier');
+      return finishMove(ctx, await ctx.api.call<TenantView>('POST', `${path(args[0])}/move`, body));
+    }
+    case 'move-abort': {
+      const { ctx, args } = parse(rest, {}, env, 1, 'tenants move-abort');
+      return finishMove(ctx, await ctx.api.call<TenantView>('POST', `${path(args[0])}/move/abort`));
+    }
     default:
       throw new UsageError(sub ? `unknown tenants command "${sub}"` : 'tenants needs a command');
   }
@@ -329,11 +346,18 @@ async function tenants(argv: string[], env: NodeJS.ProcessEnv): Promise<number> 
 function showTenant(ctx: Ctx, t: TenantView): number {
   ctx.out.print(t, () => {
     const steps = t.provisioning.steps.map((s) => `  ${s.saga}/${s.name}: ${s.status}`);
-    const change = t.change
-      ? [
-          `change ${t.change.run} (${t.change.kind} ${t.change.from} → ${t.change.to}): ${t.change.status}${t.change.error ? ` — ${t.change.error.message}` : ''}`,
-        ]
-      : [];
+    const c = t.change;
+    const change = !c
+      ? []
+      : c.kind === 'move'
+        ? [
+            `change ${c.run} (move ${c.from} → ${c.to}${c.toTier ? `, tier ${c.toTier}` : ''}): ${c.status}`,
+            ...c.steps.map((s) => `  move/${s.name}: ${s.status}`),
+            ...moveOutcome(c).map((line) => `  ${line}`),
+          ]
+        : [
+            `change ${c.run} (${c.kind} ${c.from} → ${c.to}): ${c.status}${c.error ? ` — ${c.error.message}` : ''}`,
+          ];
     return [
       `${t.slug} (${t.id})`,
       `  name ${t.name}, tier ${t.tier}, region ${t.region ?? '-'}, status ${t.status}, firing alarms ${t.firingAlarms ?? '-'}`,
@@ -382,6 +406,23 @@ async function finishChange(ctx: Ctx, tenant: TenantView): Promise<number> {
   if (process.stderr.isTTY) process.stderr.write('\n');
   showTenant(ctx, t);
   return t.change?.status === 'FAILED' ? EXIT.failed : EXIT.ok;
+}
+
+/**
+ * Prints the tenant; with --watch, follows its move to the end, a line for each step as it
+ * changes, then the write pause or the error. Exits 1 when the move failed (an abort included).
+ */
+async function finishMove(ctx: Ctx, tenant: TenantView): Promise<number> {
+  if (!ctx.watch) return showTenant(ctx, tenant);
+  const t = await watchMove(tenant, {
+    read: (id) => ctx.api.call<TenantView>('GET', `/v1/tenants/${id}`),
+    event: (line) => ctx.out.event(line),
+    progress: (line) => ctx.out.progress(line),
+    sleep: () => sleep(ctx.pollMs),
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  showTenant(ctx, t);
+  return t.change?.kind === 'move' && t.change.status === 'FAILED' ? EXIT.failed : EXIT.ok;
 }
 
 // --- rollouts -------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ export interface Output {
   json: boolean;
   print(value: unknown, asTable: () => string): void;
   progress(line: string): void;
+  /** A line that stays on stderr (a step that changed), after any progress line. */
+  event(line: string): void;
 }
 
 export function output(format: 'table' | 'json', stream: NodeJS.WriteStream = process.stdout): Output {
@@ -30,6 +32,11 @@ export function output(format: 'table' | 'json', stream: NodeJS.WriteStream = pr
       last = line;
       if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}`);
       else process.stderr.write(`${line}\n`);
+    },
+    event(line) {
+      // The progress line (on a terminal) is cleared, and shown again at the next progress.
+      last = '';
+      process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}\n` : `${line}\n`);
     },
   };
 }
