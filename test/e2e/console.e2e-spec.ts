@@ -219,6 +219,10 @@ if (!haveChromium) {
     expect(await offered('Resume')).toBe(0);
     expect(await offered('Suspend')).toBe(1);
     expect(await offered('Delete')).toBe(1);
+    // A move needs a place to go: its button waits for a field.
+    expect(await page.locator('.actions button:has-text("Move")').isDisabled()).toBe(true);
+    await page.selectOption('select[name=move-tier]', 'enterprise');
+    expect(await page.locator('.actions button:has-text("Move")').isEnabled()).toBe(true);
     await page.click('button:has-text("Suspend")');
     await page.waitForSelector('h1 .badge-suspended');
     await page.waitForSelector('.actions button:has-text("Resume")');
@@ -386,6 +390,7 @@ if (!haveChromium) {
     await page.waitForSelector(`h1:has-text("${slug}")`);
     expect(await page.locator('button:has-text("Suspend")').count()).toBe(0);
     expect(await page.locator('button:has-text("Delete")').count()).toBe(0);
+    expect(await page.locator('button:has-text("Move")').count()).toBe(0);
 
     await page.evaluate("sessionStorage.setItem('silo.console.token', 'not-a-token')");
     await page.reload();

@@ -6,6 +6,7 @@ import type { Session } from '../main';
 import { alarmCondition } from '../format';
 import { isChanging, tenantActions } from '../lifecycle';
 import { duration, Loadable, ProblemView, StatusBadge } from '../ui';
+import { MoveForm, MoveProgress } from './tenant-move';
 
 export function TenantPage({ session, id }: { session: Session; id: string }) {
   const client = useQueryClient();
@@ -123,6 +124,12 @@ export function TenantPage({ session, id }: { session: Session; id: string }) {
                     Rotate credentials
                   </button>
                 )}
+                {can.move && (
+                  <MoveForm
+                    tenant={t}
+                    onMove={(body) => action.mutate({ method: 'POST', to: `${path}/move`, body })}
+                  />
+                )}
                 {can.delete && (
                   <span>
                     <input
@@ -166,14 +173,25 @@ export function TenantPage({ session, id }: { session: Session; id: string }) {
                 Last error at {t.provisioning.lastError.step}: {t.provisioning.lastError.message}
               </p>
             )}
-            {t.change && (
+            {t.change && t.change.kind === 'move' ? (
               <>
-                <h2>Change</h2>
-                <p>
-                  {t.change.kind} {t.change.from} → {t.change.to}: <StatusBadge status={t.change.status} />
-                  {t.change.error && <span className="problem"> {t.change.error.message}</span>}
-                </p>
+                <h2>Move</h2>
+                <MoveProgress
+                  change={t.change}
+                  isAdmin={session.isAdmin}
+                  onAbort={() => action.mutate({ method: 'POST', to: `${path}/move/abort` })}
+                />
               </>
+            ) : (
+              t.change && (
+                <>
+                  <h2>Change</h2>
+                  <p>
+                    {t.change.kind} {t.change.from} → {t.change.to}: <StatusBadge status={t.change.status} />
+                    {t.change.error && <span className="problem"> {t.change.error.message}</span>}
+                  </p>
+                </>
+              )
             )}
 
             <h2>Alarms</h2>
