@@ -155,7 +155,24 @@ export class FakeTenantDirectory implements TenantDirectory {
     tier: TierName = 'starter',
     placement: TenantPlacement = { kind: 'instance' },
   ): void {
-    this.entries.set(id, { id, slug: id, tier, status, schemaVersion: '0001', placement, region: null, routeVersion: 1, writesPaused: false });
+    this.entries.set(id, {
+      id,
+      slug: id,
+      tier,
+      status,
+      schemaVersion: '0001',
+      placement,
+      region: null,
+      routeVersion: 1,
+      writesPaused: false,
+    });
+  }
+
+  /** What the directory answers for the tenant from now on (a move: writesPaused, routeVersion). */
+  patch(id: string, fields: Partial<TenantDirectoryEntry>): void {
+    const entry = this.entries.get(id);
+    if (!entry) throw new Error(`no tenant ${id}`);
+    this.entries.set(id, { ...entry, ...fields });
   }
 
   setStatus(id: string, status: TenantStatus): void {
