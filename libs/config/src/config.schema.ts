@@ -119,6 +119,7 @@ export const environmentSchema = z
     SILO_TIER_PROFILES_FILE: z.string().min(1).optional(),
     LOCAL_INSTANCE_ADMIN_URL: urlWithScheme(['postgres:', 'postgresql:']).optional(),
     LOCAL_INSTANCE_ADMIN_URLS: z.string().min(1).optional(),
+    LOCAL_HOST_ADMIN_URLS: z.string().min(1).optional(),
     TENANT_DATABASE_NAME: z
       .string()
       .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be 1-63 of a-z, 0-9 and _, starting with a letter')

@@ -19,6 +19,8 @@ export interface RegionSettings {
   exportBucket?: string;
   /** The local instance backend of this region (emulator only); unset: real RDS. */
   localInstanceAdminUrl?: string;
+  /** Where the local backend materialises this region's shared hosts (LOCAL_HOST_ADMIN_URLS; default its instances'). */
+  localHostAdminUrl?: string;
 }
 
 /** The regions Silo places tenants in. `names[0]` is not special: `default` is AWS_REGION. */
@@ -39,6 +41,7 @@ export interface RegionEnvironment {
   SILO_REGION_SETTINGS_FILE?: string;
   LOCAL_INSTANCE_ADMIN_URL?: string;
   LOCAL_INSTANCE_ADMIN_URLS?: string;
+  LOCAL_HOST_ADMIN_URLS?: string;
   KMS_KEY_ID?: string;
   RDS_SUBNET_GROUP?: string;
   RDS_SECURITY_GROUP_IDS?: string;
@@ -88,6 +91,7 @@ export function resolveRegions(env: RegionEnvironment): { regions?: Regions; iss
   const names = regionList(env.SILO_REGIONS, defaultRegion, issues);
   const entries = readSettingsFile(env.SILO_REGION_SETTINGS_FILE, names, issues);
   const localUrls = localBackends(env, names, defaultRegion, issues);
+  const localHostUrls = localHostBackends(env, names, localUrls, issues);
 
   const singleRegionVariables = (
     [
@@ -137,6 +141,7 @@ export function resolveRegions(env: RegionEnvironment): { regions?: Regions; iss
             : `${prefix}-exports-${region}`
           : undefined),
       localInstanceAdminUrl: localUrls.get(region),
+      localHostAdminUrl: localHostUrls.get(region),
     };
     checkResidency(settings, region === defaultRegion && !entries.has(region), env, issues);
     byName.set(region, settings);
@@ -248,7 +253,54 @@ function localBackends(
   }
   if (!env.LOCAL_INSTANCE_ADMIN_URL) return urls;
   for (const region of regions) urls.set(region, env.LOCAL_INSTANCE_ADMIN_URL);
-  for (const item of (env.LOCAL_INSTANCE_ADMIN_URLS ?? '').split(',').filter((s) => s.trim() !== '')) {
+  for (const [region, url] of regionUrlPairs(variable, env.LOCAL_INSTANCE_ADMIN_URLS, regions, issues)) {
+    if (region === defaultRegion && url !== env.LOCAL_INSTANCE_ADMIN_URL) {
+      issues.push({
+        variable,
+        message: `${region} is AWS_REGION, whose local backend is LOCAL_INSTANCE_ADMIN_URL: set it in one place`,
+      });
+      continue;
+    }
+    urls.set(region, url);
+  }
+  return urls;
+}
+
+/**
+ * LOCAL_HOST_ADMIN_URLS (`<region>=<url>,…`): the server a region's shared hosts are
+ * materialised on, apart from its instances' (a moved tenant's logins exist on both its source
+ * and its target, and PostgreSQL roles belong to a server). Unset for a region: its instances'.
+ */
+function localHostBackends(
+  env: RegionEnvironment,
+  regions: readonly string[],
+  instances: ReadonlyMap<string, string>,
+  issues: RegionIssue[],
+): Map<string, string> {
+  const variable = 'LOCAL_HOST_ADMIN_URLS';
+  const urls = new Map(instances);
+  if (env.LOCAL_HOST_ADMIN_URLS === undefined) return urls;
+  if (instances.size === 0) {
+    issues.push({
+      variable,
+      message: 'is set without LOCAL_INSTANCE_ADMIN_URL: shared hosts are local only with the local backend',
+    });
+    return urls;
+  }
+  for (const [region, url] of regionUrlPairs(variable, env.LOCAL_HOST_ADMIN_URLS, regions, issues))
+    urls.set(region, url);
+  return urls;
+}
+
+/** `<region>=<postgres URL>` pairs of `variable`, each region configured and each URL a postgres one (never echoed). */
+function regionUrlPairs(
+  variable: string,
+  value: string | undefined,
+  regions: readonly string[],
+  issues: RegionIssue[],
+): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const item of (value ?? '').split(',').filter((s) => s.trim() !== '')) {
     const at = item.indexOf('=');
     const region = at > 0 ? item.slice(0, at).trim() : '';
     const url = at > 0 ? item.slice(at + 1).trim() : '';
@@ -273,16 +325,9 @@ function localBackends(
       });
       continue;
     }
-    if (region === defaultRegion && url !== env.LOCAL_INSTANCE_ADMIN_URL) {
-      issues.push({
-        variable,
-        message: `${region} is AWS_REGION, whose local backend is LOCAL_INSTANCE_ADMIN_URL: set it in one place`,
-      });
-      continue;
-    }
-    urls.set(region, url);
+    pairs.push([region, url]);
   }
-  return urls;
+  return pairs;
 }
 
 /** A key or topic ARN names its region: it must be the region it serves. */

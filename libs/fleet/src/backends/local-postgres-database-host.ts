@@ -2,23 +2,39 @@ import { materialiseLocalInstance, removeLocalInstance } from '@silo/tenant-sche
 import { classifyPgError } from '../tenant-database-errors';
 import type { StartedInstance, TenantDatabaseEndpoint, TenantDatabaseHost } from './tenant-database-host';
 
+/** A shared host's instance identifier (`<prefix>-host-pool-starter-001`). */
+const HOST_INSTANCE = /-host-(pool|schema)-[a-z]+-\d{3,6}$/;
+
 /**
  * Local instance backend: each tenant instance becomes a database (named after the instance
  * identifier) owned by a role with the master secret's credentials, on the PostgreSQL server
- * at `adminUrl`. The published endpoint is that server's, not the emulator's.
+ * at `adminUrl`; each shared host's instance likewise on `hostAdminUrl` (default the same
+ * server). The published endpoint is that server's, not the emulator's.
+ *
+ * Roles belong to a server, not to a database: a tenant moved between a shared host and an
+ * instance has logins of the same names on both, which only two servers keep apart.
  */
 export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
   readonly kind = 'local';
-  private readonly server: { host: string; port: number };
 
-  constructor(private readonly adminUrl: string) {
-    const url = new URL(adminUrl);
-    this.server = { host: url.hostname, port: Number(url.port || 5432) };
+  constructor(
+    private readonly instanceAdminUrl: string,
+    private readonly hostAdminUrl: string = instanceAdminUrl,
+  ) {}
+
+  /** The admin URL of the server an instance lives on. */
+  private adminUrlOf(identifier: string): string {
+    return HOST_INSTANCE.test(identifier) ? this.hostAdminUrl : this.instanceAdminUrl;
+  }
+
+  private serverOf(identifier: string): { host: string; port: number } {
+    const url = new URL(this.adminUrlOf(identifier));
+    return { host: url.hostname, port: Number(url.port || 5432) };
   }
 
   async start(instance: StartedInstance): Promise<TenantDatabaseEndpoint> {
     try {
-      await materialiseLocalInstance(this.adminUrl, {
+      await materialiseLocalInstance(this.adminUrlOf(instance.identifier), {
         database: instance.identifier,
         ownerRole: instance.masterUsername,
         ownerPassword: instance.masterPassword,
@@ -30,7 +46,7 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
   }
 
   endpointOf(instance: Pick<StartedInstance, 'identifier'>): TenantDatabaseEndpoint {
-    return { ...this.server, database: instance.identifier, ssl: false };
+    return { ...this.serverOf(instance.identifier), database: instance.identifier, ssl: false };
   }
 
   async setMasterPassword(instance: {
@@ -47,14 +63,17 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
     });
   }
 
-  replicationLogin(): { username: string; password: string } {
-    const url = new URL(this.adminUrl);
+  replicationLogin(identifier: string): { username: string; password: string } {
+    const url = new URL(this.adminUrlOf(identifier));
     return { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
   }
 
   async remove(instance: { identifier: string; roles: string[] }): Promise<void> {
     try {
-      await removeLocalInstance(this.adminUrl, { database: instance.identifier, roles: instance.roles });
+      await removeLocalInstance(this.adminUrlOf(instance.identifier), {
+        database: instance.identifier,
+        roles: instance.roles,
+      });
     } catch (error) {
       throw classifyPgError(error, `removing ${instance.identifier} from the local backend`);
     }

@@ -45,7 +45,7 @@ export class RdsDatabaseHost implements TenantDatabaseHost {
     await this.rds.setMasterPassword(instance.identifier, instance.password);
   }
 
-  replicationLogin(): null {
+  replicationLogin(_identifier: string): null {
     return null;
   }
 

@@ -52,8 +52,8 @@ export class RegionalDatabaseHosts implements TenantDatabaseHost {
     return this.home.remove(instance);
   }
 
-  replicationLogin(): { username: string; password: string } | null {
-    return this.home.replicationLogin();
+  replicationLogin(identifier: string): { username: string; password: string } | null {
+    return this.home.replicationLogin(identifier);
   }
 }
 
@@ -63,7 +63,9 @@ export function regionalDatabaseHosts(
   rds: Pick<RdsInstances, 'inRegion'>,
 ): RegionalDatabaseHosts {
   return new RegionalDatabaseHosts(config.regions.default, (region) => {
-    const url = config.region(region).localInstanceAdminUrl;
-    return url ? new LocalPostgresDatabaseHost(url) : new RdsDatabaseHost(config, rds.inRegion(region));
+    const { localInstanceAdminUrl: url, localHostAdminUrl } = config.region(region);
+    return url
+      ? new LocalPostgresDatabaseHost(url, localHostAdminUrl)
+      : new RdsDatabaseHost(config, rds.inRegion(region));
   });
 }

@@ -42,7 +42,7 @@ export interface TenantDatabaseHost {
    * (rds_superuser with rds_replication); the local backend's server superuser, which stands in
    * for them (PostgreSQL 15 lets only a superuser create a subscription).
    */
-  replicationLogin(): { username: string; password: string } | null;
+  replicationLogin(identifier: string): { username: string; password: string } | null;
   /** Undoes {@link start} (local backend: drops the database and the given roles). */
   remove(instance: { identifier: string; roles: string[] }): Promise<void>;
   /**

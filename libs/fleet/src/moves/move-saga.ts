@@ -419,7 +419,6 @@ export class MoveSaga {
 
   private async sourceSide(run: MoveRun): Promise<CopySide> {
     const { tenant, names, source } = run;
-    const login = source.host.replicationLogin();
     if (tenant.placement === 'instance') {
       const { instanceIdentifier, endpointHost, endpointPort } = tenant.database;
       if (!instanceIdentifier)
@@ -431,10 +430,13 @@ export class MoveSaga {
         identifier: instanceIdentifier,
         rdsEndpoint: endpointHost && endpointPort ? { host: endpointHost, port: endpointPort } : null,
       });
-      const master = login ?? (await this.login(source, names.masterSecretName, run));
+      const master =
+        source.host.replicationLogin(instanceIdentifier) ??
+        (await this.login(source, names.masterSecretName, run));
       return { endpoint: pg(endpoint, master), placement: 'instance', schema: APP_SCHEMA };
     }
     const access = await new SharedHostSteps(source, tenant.placement).hostAccess(this.stepRun(run, tenant));
+    const login = source.host.replicationLogin(access.host.instanceIdentifier);
     return {
       endpoint: pg(access.endpoint, login ?? access.owner),
       placement: tenant.placement,
@@ -444,9 +446,9 @@ export class MoveSaga {
 
   private async targetSide(run: MoveRun): Promise<CopySide> {
     const { plan, target, tenant } = run;
-    const login = target.host.replicationLogin();
     if (plan.to.placement === 'instance') {
       const t = this.targetInstanceRun(run);
+      const login = target.host.replicationLogin(t.run.names.instanceIdentifier);
       const endpoint = new ProvisioningSteps(t.deps).endpoint(t.run.tenant, t.run.names);
       const master = login ?? (await this.login(target, t.run.names.masterSecretName, run));
       return { endpoint: pg(endpoint, master), placement: 'instance', schema: APP_SCHEMA };
@@ -454,6 +456,7 @@ export class MoveSaga {
     const access = await new SharedHostSteps(target, 'pool').hostAccess(
       this.stepRun(run, { ...tenant, placement: 'pool', hostId: plan.to.hostId }),
     );
+    const login = target.host.replicationLogin(access.host.instanceIdentifier);
     return { endpoint: pg(access.endpoint, login ?? access.owner), placement: 'pool', schema: APP_SCHEMA };
   }
 

@@ -95,11 +95,9 @@ export class MovedSourceRemoval {
               { recoveryWindowDays: source.settings.secretRecoveryWindowDays },
               tenantId,
             );
-        } else {
-          const deleted = await source.admin.deleteTenantRows(endpoint, owner, { tenantId });
-          done.rowsDeleted = Object.values(deleted.rows).reduce((sum, n) => sum + n, 0);
         }
-        const login = source.host.replicationLogin() ?? owner;
+        // The guard goes before the rows: it refuses every write of the tenant there, deletes too.
+        const login = source.host.replicationLogin(host.instanceIdentifier) ?? owner;
         await releaseMovedSource({
           moveId: moveIdOf(tenantId, run),
           tenantId,
@@ -114,6 +112,10 @@ export class MovedSourceRemoval {
             schema: APP_SCHEMA,
           },
         });
+        if (plan.from.placement === 'pool') {
+          const deleted = await source.admin.deleteTenantRows(endpoint, owner, { tenantId });
+          done.rowsDeleted = Object.values(deleted.rows).reduce((sum, n) => sum + n, 0);
+        }
         done.host = host.name;
       } else {
         done.skipped = 'the source host is gone';
