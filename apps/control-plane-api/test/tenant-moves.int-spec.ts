@@ -344,18 +344,16 @@ describe('moves of live tenants (POST /v1/tenants/{id}/move, …/move/abort)', (
     ]);
 
     // Once the saga has ended the move, there is none to abort.
-    await ds
-      .getRepository(TenantChangeEntity)
-      .update(
-        { tenantId: pooled.id, run: 1 },
-        {
-          status: 'FAILED',
-          errorCode: 'MOVE_ABORTED',
-          errorMessage: 'the move was aborted before its cut-over',
-          errorStep: 'target-instance',
-          finishedAt: new Date(),
-        },
-      );
+    await ds.getRepository(TenantChangeEntity).update(
+      { tenantId: pooled.id, run: 1 },
+      {
+        status: 'FAILED',
+        errorCode: 'MOVE_ABORTED',
+        errorMessage: 'the move was aborted before its cut-over',
+        errorStep: 'target-instance',
+        finishedAt: new Date(),
+      },
+    );
     const ended = await abort(pooled.id);
     expect(ended.status).toBe(409);
     expect((await get(pooled.id)).change).toMatchObject({
