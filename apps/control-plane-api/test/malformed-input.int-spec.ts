@@ -813,6 +813,7 @@ const TENANT_ROUTES: [Method, (id: string) => string][] = [
   ['POST', (id) => `/v1/tenants/${id}/retry`],
   ['POST', (id) => `/v1/tenants/${id}/suspend`],
   ['POST', (id) => `/v1/tenants/${id}/resume`],
+  ['POST', (id) => `/v1/tenants/${id}/move/abort`],
   ['DELETE', (id) => `/v1/tenants/${id}?confirm=${id}`],
   ['POST', (id) => `/v1/tenants/${id}`],
 ];
