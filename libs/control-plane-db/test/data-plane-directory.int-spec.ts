@@ -61,6 +61,9 @@ describe('the data-plane directory migration', () => {
         'placement',
         'host_id',
         'host_name',
+        'region',
+        'route_version',
+        'writes_paused',
       ]);
       const view = await client.query<{ owner: string; options: string[] | null; me: string }>(
         `SELECT pg_get_userbyid(c.relowner) AS owner, c.reloptions AS options, current_user AS me

@@ -133,6 +133,9 @@ describe('the data-plane login', () => {
         status: 'ACTIVE',
         schemaVersion: '0003',
         placement: { kind: 'instance' },
+        region: null,
+        routeVersion: 1,
+        writesPaused: false,
       });
     });
   }, 30_000);
