@@ -16,7 +16,10 @@ export interface ExampleAppConfig {
   log: { level: string; format: 'json' | 'pretty' };
   http: { keepAliveTimeoutMs: number; headersTimeoutMs: number };
   shutdownGraceMs: number;
-  /** Redis for the per-tenant request rate; only read when a tier has one (ROUTER_REQUESTS_PER_SECOND_*). */
+  /**
+   * Redis for the per-tenant request rate (when a tier has one, ROUTER_REQUESTS_PER_SECOND_*) and
+   * for the control plane's route signals (a moving tenant's pause and switch).
+   */
   redisUrl?: string;
   /** Key prefix of the request-rate counters in Redis. */
   rateKeyPrefix: string;

@@ -22,12 +22,15 @@ export const TENANT_ENTITIES = [NoteEntity];
  * tenant's credentials from its Secrets Manager secret, the tenant from the token's `tenant_id`),
  * and nothing of the control plane's.
  */
-const RATE_REDIS = Symbol('RATE_REDIS');
+const APP_REDIS = Symbol('APP_REDIS');
 
-/** Closes the request rate's Redis connection, if the app made one, when it shuts down. */
+/**
+ * Closes the app's Redis client, if it made one, when it shuts down (the route signals'
+ * subscriber, a duplicate of it, is the router's to close).
+ */
 @Injectable()
-class RateRedisShutdown implements OnApplicationShutdown {
-  constructor(@Inject(RATE_REDIS) private readonly redis: Redis | null) {}
+class AppRedisShutdown implements OnApplicationShutdown {
+  constructor(@Inject(APP_REDIS) private readonly redis: Redis | null) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.redis?.quit().catch(() => this.redis?.disconnect());
@@ -37,20 +40,26 @@ class RateRedisShutdown implements OnApplicationShutdown {
 @Module({})
 export class ExampleAppModule {
   static register(config: ExampleAppConfig): DynamicModule {
-    // Redis only when a tier has a request rate (ROUTER_REQUESTS_PER_SECOND_*).
+    // Redis (REDIS_URL) for the request rate when a tier has one (ROUTER_REQUESTS_PER_SECOND_*),
+    // and for the control plane's route signals, which the router hears on a duplicate of this
+    // client; with no rate the client itself never connects (lazyConnect).
     const rated = Object.keys(config.dataPlane.requestsPerSecondByTier).length > 0;
-    const redis =
-      rated && config.redisUrl
-        ? new IORedis(config.redisUrl, {
-            enableOfflineQueue: false,
-            maxRetriesPerRequest: 1,
-            connectTimeout: 2000,
-            // Reconnect forever with a capped delay: Redis coming back must heal the process.
-            retryStrategy: (times) => Math.min(200 * times, 2000),
-          })
-        : null;
+    const redis = config.redisUrl
+      ? new IORedis(config.redisUrl, {
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+          connectTimeout: 2000,
+          lazyConnect: !rated,
+          // Reconnect forever with a capped delay: Redis coming back must heal the process.
+          retryStrategy: (times) => Math.min(200 * times, 2000),
+        })
+      : null;
     // ioredis emits 'error' on every failed reconnect; the rate limit answers for itself.
     redis?.on('error', () => undefined);
+    // ROUTER_ROUTE_SIGNALS_REDIS_URL, when set, names another Redis for them.
+    const routeSignals =
+      config.dataPlane.routeSignals ??
+      (redis ? { redis, resourcePrefix: config.dataPlane.resourcePrefix ?? 'silo' } : undefined);
     return {
       module: ExampleAppModule,
       imports: [
@@ -71,13 +80,15 @@ export class ExampleAppModule {
           ...config.dataPlane,
           entities: TENANT_ENTITIES,
           closeTimeoutMs: Math.floor(config.shutdownGraceMs / 2),
-          requestRate: redis
-            ? {
-                redis,
-                keyPrefix: config.rateKeyPrefix,
-                perSecondByTier: config.dataPlane.requestsPerSecondByTier,
-              }
-            : undefined,
+          routeSignals,
+          requestRate:
+            redis && rated
+              ? {
+                  redis,
+                  keyPrefix: config.rateKeyPrefix,
+                  perSecondByTier: config.dataPlane.requestsPerSecondByTier,
+                }
+              : undefined,
         }),
         MetricsModule,
       ],
@@ -85,8 +96,8 @@ export class ExampleAppModule {
       providers: [
         problemDetailsFilter(tenantAccessProblem),
         NotesService,
-        { provide: RATE_REDIS, useValue: redis },
-        RateRedisShutdown,
+        { provide: APP_REDIS, useValue: redis },
+        AppRedisShutdown,
       ],
     };
   }
