@@ -174,7 +174,9 @@ describe('tier changes of schema and pool tenants that keep their host (PATCH /v
     expect(refused.body).toMatchObject({ rule: 'host-sizing-differs', host: (await host(hostId)).name });
     expect(refused.body.detail).toContain('instanceClass "db.t4g.medium" (the tier\'s "db.m6i.large")');
     expect(refused.body.detail).toContain("tenantsPerHost 2 (the tier's 50)");
-    expect(refused.body.detail).toContain('is a move between hosts, which is not available yet');
+    expect(refused.body.detail).toContain(
+      'is a move between hosts: POST /v1/tenants/{id}/move {"tier": "enterprise"}',
+    );
     expect(await changeCount(a.id)).toBe(1);
 
     // Back to starter, asked for the maintenance window: nothing waits for one.

@@ -316,7 +316,7 @@ describe('tier changes of a live tenant (PATCH /v1/tenants/{id}) against the emu
         });
         expect(res.body.detail).toContain(`the tenant's placement is ${fromPlacement} (`);
         expect(res.body.detail).toContain(`the ${tier} tier's is ${toPlacement} (`);
-        expect(res.body.detail).toContain('is a promotion, which is not available yet');
+        expect(res.body.detail).toContain('POST /v1/tenants/{id}/move');
         expect(await changes(tenant.id)).toEqual([]);
       }
       expect((await ds.getRepository(TenantEntity).findOneByOrFail({ id: own.id })).tier).toBe('enterprise');

@@ -206,7 +206,7 @@ describe('placementOfTierChange', () => {
     ['enterprise', 'instance', 'starter', 'pool'],
     ['enterprise', 'instance', 'pro', 'schema'],
   ] as const)(
-    'refuses %s (%s) → %s (%s), naming both placements and promotion',
+    'refuses %s (%s) → %s (%s), naming both placements and the move',
     (fromTier, from, to, placement) => {
       const error = placementRefusal(() =>
         placementOfTierChange({ tier: fromTier, placement: from }, DEFAULT_TIER_PROFILES[to]),
@@ -215,8 +215,10 @@ describe('placementOfTierChange', () => {
       expect(error.to).toEqual({ tier: to, placement });
       expect(error.message).toMatch(new RegExp(`^the tenant's placement is ${from} \\(`));
       expect(error.message).toContain(`the ${to} tier's is ${placement} (`);
-      expect(error.message).toContain(`moving a tenant from ${from} to ${placement} is a promotion`);
-      expect(error.message).toContain('not available yet');
+      expect(error.message).toContain(
+        `moving the tenant from ${from} to ${placement} copies its data while it is served`,
+      );
+      expect(error.message).toContain('POST /v1/tenants/{id}/move');
     },
   );
 
@@ -302,7 +304,7 @@ describe('planSharedTierChange', () => {
     expect(refused.message).toContain('instanceClass "db.t4g.medium" (the tier\'s "db.m6i.large")');
     expect(refused.message).toContain("tenantsPerHost 1000 (the tier's 50)");
     expect(refused.message).toContain("connectionBudget 200 (the tier's 400)");
-    expect(refused.message).toContain('is a move between hosts, which is not available yet');
+    expect(refused.message).toContain('is a move between hosts: POST /v1/tenants/{id}/move');
     expect(refused.message).not.toContain('multiAz');
   });
 

@@ -67,8 +67,8 @@ const PLACEMENT_WORDS: Readonly<Record<Placement, string>> = {
 
 /**
  * A tier change that would move the tenant to another placement. Moving a tenant between
- * placements is a promotion (its data copied to the new place and cut over), which Silo does
- * not do yet; a tier change never moves data.
+ * placements is a move (its data copied to the new place and cut over, POST …/move); a tier
+ * change never moves data.
  */
 export class PlacementChangeRefused extends Error {
   override readonly name = 'PlacementChangeRefused';
@@ -78,8 +78,9 @@ export class PlacementChangeRefused extends Error {
   ) {
     super(
       `the tenant's placement is ${from} (${PLACEMENT_WORDS[from]}) and the ${to.tier} tier's is ` +
-        `${to.placement} (${PLACEMENT_WORDS[to.placement]}); moving a tenant from ${from} to ` +
-        `${to.placement} is a promotion, which is not available yet: a tier change keeps the placement`,
+        `${to.placement} (${PLACEMENT_WORDS[to.placement]}); a tier change keeps the placement: moving ` +
+        `the tenant from ${from} to ${to.placement} copies its data while it is served, with ` +
+        `POST /v1/tenants/{id}/move {"tier": "${to.tier}"}`,
     );
   }
 }
@@ -187,7 +188,7 @@ export function planSharedTierChange(input: {
       `the tenant's ${placement} host ${host.name} is sized for the ${host.profile.tier} tier and the ` +
         `${to.tier} tier sizes its hosts differently: ${differences.join(', ')}. A tier change keeps a ` +
         `shared tenant on its host; moving it to a host of the ${to.tier} tier is a move between ` +
-        `hosts, which is not available yet`,
+        `hosts${placement === 'pool' ? `: POST /v1/tenants/{id}/move {"tier": "${to.tier}"}` : ', which is not made yet for schema tenants'}`,
     );
   }
   return {

@@ -142,7 +142,9 @@ export class TenantMoves {
       hostId: tenant.hostId,
     };
     const to: TenantPlace = { placement, region, tier, hostId: null };
-    if (from.placement === to.placement && from.region === to.region) {
+    // Hosts are a tier's: a pooled tenant of a new pool tier moves to a host of that tier.
+    const betweenPools = from.placement === 'pool' && to.placement === 'pool' && from.tier !== to.tier;
+    if (from.placement === to.placement && from.region === to.region && !betweenPools) {
       if (from.tier !== to.tier)
         throw refused(
           'not-a-move',
