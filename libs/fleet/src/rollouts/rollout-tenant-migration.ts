@@ -109,6 +109,19 @@ export class RolloutTenantMigration {
         await this.giveBack(rolloutId, rows);
         return { kind: 'finished', status: lead.status };
       }
+      // A move copies the tenant's tables as they are: a migration of its source or its target
+      // pool meanwhile would change them under the copy. The rollout waits for the move to end.
+      const moving = await this.dataSource.query<Array<{ slug: string }>>(
+        `SELECT t.slug FROM tenant_changes c JOIN tenants t ON t.id = c.tenant_id
+          WHERE c.kind = 'move' AND c.status = 'RUNNING'
+            AND (c.tenant_id = ANY($1) OR c.plan->'from'->>'hostId' = $2 OR c.plan->'to'->>'hostId' = $2)
+          LIMIT 1`,
+        [rows.map((r) => r.tenantId), 'poolHostId' in target ? target.poolHostId : null],
+      );
+      if (moving.length > 0) {
+        const { maxDelayMs } = this.deps.settings.wait;
+        return { kind: 'delay', delayMs: maxDelayMs, reason: `tenant ${moving[0].slug} is moving` };
+      }
       let result: TenantMigrateResult;
       try {
         result = await this.migrate(lead, target, rollout.target_version, rolloutId, ctx);
