@@ -345,7 +345,7 @@ export class Reconciler {
   }
 
   /**
-   * Open changes: a RUNNING one (tier change or rotation) unchanged for the grace period whose job is gone is queued
+   * Open changes: a RUNNING one (tier change, rotation or move) unchanged for the grace period whose job is gone is queued
    * again (`tenant.redriven`); one PENDING_MAINTENANCE gets its job back every pass, quietly, to
    * look whether RDS has applied the pending values.
    */
@@ -354,7 +354,7 @@ export class Reconciler {
       {
         tenant_id: string;
         run: number;
-        kind: 'tier' | 'rotation';
+        kind: 'tier' | 'rotation' | 'move';
         status: string;
         slug: string;
         tier: TierName;
@@ -363,7 +363,7 @@ export class Reconciler {
     >(
       `SELECT c.tenant_id, c.run, c.kind, c.status, t.slug, t.tier,
               GREATEST(c.updated_at, coalesce((SELECT max(s.updated_at) FROM provisioning_steps s
-                                                WHERE s.tenant_id = c.tenant_id AND s.saga IN ('modify', 'rotate')
+                                                WHERE s.tenant_id = c.tenant_id AND s.saga IN ('modify', 'rotate', 'move')
                                                   AND s.run = c.run),
                                               c.updated_at))
                 < now() - $1 * interval '1 millisecond' AS quiet
