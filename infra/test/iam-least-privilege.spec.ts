@@ -508,7 +508,8 @@ describe('API and data-plane policies', () => {
       join(root, 'apps/control-plane-api/src/alarms/fleet-alarms.service.ts'),
       'utf8',
     );
-    expect(cache).toMatch(/this\.alarms\.withPrefix\(/);
+    // Every configured region's alarms, each through that region's client.
+    expect(cache).toMatch(/this\.alarms\.inRegion\([^)]*\)\.withPrefix\(/);
     const adapter = readFileSync(join(root, 'libs/aws/src/tenant-alarms.adapter.ts'), 'utf8');
     expect(adapter).toMatch(/async withPrefix\([^]*?new DescribeAlarmsCommand\(/);
     const changes = readFileSync(join(root, 'libs/fleet/src/changes/tenant-changes.service.ts'), 'utf8');
