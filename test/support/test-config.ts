@@ -59,6 +59,26 @@ export function testConfig(overrides: Record<string, string> = {}): SiloConfig {
 }
 
 /**
+ * The local backend on the run's own clusters, as moves need them: logical replication
+ * (wal_level=logical), instances and shared hosts on different servers (a moved tenant has
+ * logins of the same names on both), the second region on its own.
+ */
+export function localMoveBackendEnvironment(): Record<string, string> {
+  const instances = process.env.SILO_TEST_INSTANCE_ADMIN_URL;
+  const hosts = process.env.SILO_TEST_HOST_ADMIN_URL;
+  const second = process.env.SILO_TEST_INSTANCE_ADMIN_URL_2;
+  if (!instances || !hosts || !second)
+    throw new Error(
+      'SILO_TEST_INSTANCE_ADMIN_URL, SILO_TEST_HOST_ADMIN_URL and SILO_TEST_INSTANCE_ADMIN_URL_2 are not set: run through jest, whose global setup starts the clusters',
+    );
+  return {
+    LOCAL_INSTANCE_ADMIN_URL: instances,
+    LOCAL_INSTANCE_ADMIN_URLS: `${TEST_REGIONS[1]}=${second}`,
+    LOCAL_HOST_ADMIN_URLS: `${TEST_REGIONS[0]}=${hosts}`,
+  };
+}
+
+/**
  * Tenants materialised on the test PostgreSQL (the local instance backend), with saga waits,
  * retries and the outbox relay short enough for a test to watch a tenant reach ACTIVE.
  */

@@ -5,6 +5,7 @@ import {
   GetSecretValueCommand,
   PutSecretValueCommand,
   ResourceExistsException,
+  RestoreSecretCommand,
   ResourceNotFoundException,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
@@ -209,6 +210,24 @@ export class TenantSecrets {
     } catch (error) {
       if (error instanceof ResourceNotFoundException) return 'gone';
       throw toProvisioningError(error, 'DeleteSecret');
+    }
+  }
+
+  /**
+   * Cancels the scheduled deletion of a secret tagged for `ownerTenantId` (a tenant moving back
+   * to where its earlier secrets wait out their recovery window): `restored`, `live` when nothing
+   * was scheduled, `gone`, or `not-ours` (never touched).
+   */
+  async restore(name: string, ownerTenantId: string): Promise<'restored' | 'live' | 'gone' | 'not-ours'> {
+    try {
+      const existing = await this.aws.secretsManager.send(new DescribeSecretCommand({ SecretId: name }));
+      if (fromAwsTags(existing.Tags)[TENANT_ID_TAG] !== ownerTenantId) return 'not-ours';
+      if (!existing.DeletedDate) return 'live';
+      await this.aws.secretsManager.send(new RestoreSecretCommand({ SecretId: name }));
+      return 'restored';
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return 'gone';
+      throw toProvisioningError(error, 'RestoreSecret');
     }
   }
 

@@ -227,6 +227,15 @@ export class MoveSaga {
       case 'target-database':
       case 'target-alarms': {
         const target = this.targetInstanceRun(run);
+        // Secrets of an earlier life of the tenant in this region (moved away, then back) may wait
+        // out their recovery window: they are the tenant's, and come back rather than collide.
+        if (step === 'target-credentials' || step === 'target-database') {
+          const name =
+            step === 'target-credentials'
+              ? target.run.names.masterSecretName
+              : target.run.names.appSecretName;
+          await target.deps.secrets.restore(name, run.tenant.id);
+        }
         const result = await new ProvisioningSteps(target.deps, this.log).run(
           PROVISION_STEP_OF[step],
           target.run,

@@ -52,6 +52,16 @@ export class MovedSourceRemoval {
 
     const tenant = await this.deps.store.getTenant(tenantId);
     if (!tenant) return { kind: 'finished', status: 'MISSING' };
+    // Never the place the tenant is served from (moves back wait for this removal, but a record
+    // changed by hand must not cost the tenant its data).
+    const livesThere =
+      tenant.placement === plan.from.placement &&
+      (tenant.region ?? this.deps.settings.defaultRegion) === plan.from.region &&
+      (tenant.placement === 'instance' || tenant.hostId === plan.from.hostId);
+    if (livesThere) {
+      this.log.error({ tenantId, run }, "the moved source is the tenant's place again; left untouched");
+      return { kind: 'finished', status: tenant.status };
+    }
     const source = stepDepsInRegion(this.deps, plan.from.region);
     const names = tenantResourceNames(source.settings.prefix, tenant.slug);
     const done: Record<string, unknown> = {};

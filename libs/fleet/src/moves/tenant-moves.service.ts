@@ -40,6 +40,22 @@ export class TenantMoves {
     const before = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
     if (!before) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
     const plan = this.plan(before, request);
+    // The source of an earlier move, kept frozen until its removal, holds the tenant's names and
+    // rows there: a move back before it is removed would meet them.
+    const [retained] = await this.dataSource.query<Array<{ run: number; due: string | null; from: string }>>(
+      `SELECT run, plan->>'sourceRemovalDueAt' AS due, from_value AS "from" FROM tenant_changes
+        WHERE tenant_id = $1 AND kind = 'move' AND status = 'SUCCEEDED'
+          AND coalesce((plan->>'switched')::boolean, false) AND NOT coalesce((plan->>'sourceRemoved')::boolean, false)
+        ORDER BY run DESC LIMIT 1`,
+      [tenantId],
+    );
+    if (retained)
+      throw refused(
+        'source-retained',
+        `${before.slug}'s source of move ${retained.run} (${retained.from}) is kept until ${retained.due ?? 'its retention ends'} ` +
+          '(MOVE_SOURCE_RETENTION_HOURS) and removed then; move the tenant again once it is',
+        { run: String(retained.run), ...(retained.due && { dueAt: retained.due }) },
+      );
     return openChange(this.dataSource, before, ctx, 'a move', {
       kind: 'move',
       from: placeLabel(plan.from),
