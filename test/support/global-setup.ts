@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { migrateControlPlane } from '../../libs/control-plane-db/src/control-plane-migrator';
 import { freePort } from './free-port';
+import { startMoveClusters } from './move-clusters';
 import { assertServicesAnswer } from './service-probes';
 import { databaseUrl, testServices } from './test-services';
 
@@ -32,6 +33,9 @@ export default async function globalSetup(): Promise<void> {
   await migrateControlPlane({ url, createDatabase: true });
   process.env.SILO_TEST_DATABASE = database;
   process.env.SILO_TEST_DATABASE_URL = url;
+
+  // The local backend's own clusters for what needs logical replication (moves).
+  if (!process.env.SILO_TEST_INSTANCE_ADMIN_URL) await startMoveClusters();
 
   if (!process.env.SILO_TEST_AWS_ENDPOINT) {
     const port = await freePort();

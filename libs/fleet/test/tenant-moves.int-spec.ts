@@ -10,7 +10,7 @@ import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-i
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import {
   fastLocalSagaEnvironment,
-  TEST_REGIONS,
+  localMoveBackendEnvironment,
   testConfig,
   uniqueToken,
 } from '../../../test/support/test-config';
@@ -49,13 +49,8 @@ describe('moving live tenants between placements', () => {
         pro: { tenantsPerHost: 10, connectionBudget: 100 },
       }),
       ...fastLocalSagaEnvironment(),
-      // Logical replication needs the local backend's own cluster (wal_level=logical).
-      ...(process.env.SILO_TEST_INSTANCE_ADMIN_URL && {
-        LOCAL_INSTANCE_ADMIN_URL: process.env.SILO_TEST_INSTANCE_ADMIN_URL,
-      }),
-      ...(process.env.SILO_TEST_HOST_ADMIN_URL && {
-        LOCAL_HOST_ADMIN_URLS: `${TEST_REGIONS[0]}=${process.env.SILO_TEST_HOST_ADMIN_URL}`,
-      }),
+      // Logical replication needs the local backend's own clusters (wal_level=logical).
+      ...localMoveBackendEnvironment(),
       MOVE_SOURCE_RETENTION_HOURS: '0',
       WORKER_CONCURRENCY: '4',
     });
