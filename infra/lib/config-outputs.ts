@@ -36,6 +36,9 @@ export const DEPLOYMENT_OUTPUT_KEYS = [
   'DataPlaneSecretArn',
   'DatabaseSecretArn',
   'RedisAuthTokenSecretArn',
+  // Another region's stack: its region and its entry of SILO_REGION_SETTINGS_FILE.
+  'TenantRegion',
+  'RegionSettingsEntry',
 ] as const;
 export type DeploymentOutputKey = (typeof DEPLOYMENT_OUTPUT_KEYS)[number];
 

@@ -29,8 +29,19 @@ export interface SiloAccessPoliciesProps {
   exportsBucket: s3.IBucket;
   /** SILO_ENVIRONMENT of the worker: the `silo:environment` tag value of every tenant resource. */
   environment: string;
-  /** The data plane's login secret (`<prefix>/control-plane/data-plane`), by its complete ARN. */
-  dataPlaneSecretArn: string;
+  /**
+   * Given in the home region's stack, where the control plane runs: its policies are named as
+   * always (`<prefix>-provisioning-worker`, …), hold the statements on Resource "*" (every region's
+   * ListSecrets, the queue metrics) and the data plane's login secret, and the migration's policy
+   * is made too. Unset, this is another region's stack: the worker's, API's and data plane's
+   * policies for that region's resources only, named `<name>-<region>`.
+   */
+  home?: {
+    /** The data plane's login secret (`<prefix>/control-plane/data-plane`), by its complete ARN. */
+    dataPlaneSecretArn: string;
+  };
+  /** The stack's region, which names another region's policies. Required without `home`. */
+  region?: string;
 }
 
 /**
@@ -58,11 +69,18 @@ export class SiloAccessPolicies extends Construct {
   readonly worker: iam.ManagedPolicy;
   readonly api: iam.ManagedPolicy;
   readonly dataPlane: iam.ManagedPolicy;
-  readonly migrate: iam.ManagedPolicy;
+  /** The home region's only: the data plane's login secret lives there. */
+  readonly migrate: iam.ManagedPolicy | undefined;
 
   constructor(scope: Construct, id: string, props: SiloAccessPoliciesProps) {
     super(scope, id);
     const stack = Stack.of(this);
+    const { home } = props;
+    if (!home && !props.region) throw new Error("another region's policies are named after its region: give region");
+    /** IAM names are global: another region's policies carry its name. */
+    const policyName = (name: string) => (home ? name : `${name}-${props.region}`);
+    /** Statements of the home region's policies only. */
+    const homeOnly = <T>(...items: T[]): T[] => (home ? items : []);
     const patterns = tenantResourcePatterns(props.prefix);
     const arn = (service: string, resource: string, resourceName: string) =>
       stack.formatArn({ service, resource, resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
@@ -127,8 +145,8 @@ export class SiloAccessPolicies extends Construct {
     });
 
     this.worker = new iam.ManagedPolicy(this, 'Worker', {
-      managedPolicyName: props.names.workerPolicy,
-      description: `Silo provisioning worker (${props.prefix}): tenant and host RDS instances, secrets and alarms, tenant exports`,
+      managedPolicyName: policyName(props.names.workerPolicy),
+      description: `Silo provisioning worker (${props.prefix}): tenant and host RDS instances, secrets and alarms, tenant exports${home ? '' : ` in ${props.region}`}`,
       statements: [
         new iam.PolicyStatement({
           sid: 'CreateTenantInstances',
@@ -252,10 +270,13 @@ export class SiloAccessPolicies extends Construct {
         new iam.PolicyStatement({
           sid: 'ChangeOwnTenantSecrets',
           // UpdateSecretVersionStage: a credential rotation's finishSecret moves AWSCURRENT.
+          // RestoreSecret: a tenant moving back to where its earlier secrets wait out their
+          // recovery window takes them back.
           actions: [
             'secretsmanager:PutSecretValue',
             'secretsmanager:UpdateSecretVersionStage',
             'secretsmanager:DeleteSecret',
+            'secretsmanager:RestoreSecret',
           ],
           resources: secrets,
           conditions: taggedOurs('aws:ResourceTag'),
@@ -300,12 +321,15 @@ export class SiloAccessPolicies extends Construct {
           actions: ['rds:DescribeDBInstances', 'rds:DescribeDBSnapshots'],
           resources: [anyInstance, anySnapshot],
         }),
-        // ListSecrets has no resource-level permissions: AWS authorizes it on "*" only.
-        new iam.PolicyStatement({
-          sid: 'ListFleetSecrets',
-          actions: ['secretsmanager:ListSecrets'],
-          resources: ['*'],
-        }),
+        // ListSecrets has no resource-level permissions: AWS authorizes it on "*" only, so the
+        // home region's statement covers every region.
+        ...homeOnly(
+          new iam.PolicyStatement({
+            sid: 'ListFleetSecrets',
+            actions: ['secretsmanager:ListSecrets'],
+            resources: ['*'],
+          }),
+        ),
         new iam.PolicyStatement({
           sid: 'ReadTenantAlarmTags',
           actions: ['cloudwatch:ListTagsForResource'],
@@ -371,14 +395,17 @@ export class SiloAccessPolicies extends Construct {
             StringLike: { 'kms:EncryptionContext:aws:s3:arn': exportObjects },
           },
         }),
-        // The queue depth the services stack scales the workers on. PutMetricData has no
-        // resource type (AWS authorizes it on "*" only); the namespace condition is the limit.
-        new iam.PolicyStatement({
-          sid: 'PublishQueueMetrics',
-          actions: ['cloudwatch:PutMetricData'],
-          resources: ['*'],
-          conditions: { StringEquals: { 'cloudwatch:namespace': QUEUE_DEPTH_METRIC.namespace } },
-        }),
+        // The queue depth the services stack scales the workers on, in the home region.
+        // PutMetricData has no resource type (AWS authorizes it on "*" only); the namespace
+        // condition is the limit.
+        ...homeOnly(
+          new iam.PolicyStatement({
+            sid: 'PublishQueueMetrics',
+            actions: ['cloudwatch:PutMetricData'],
+            resources: ['*'],
+            conditions: { StringEquals: { 'cloudwatch:namespace': QUEUE_DEPTH_METRIC.namespace } },
+          }),
+        ),
         // The allows above put `managed-by=silo` and this environment's tag only, so a tag call on
         // a resource that carries another value would change it: denied, whichever policy allows.
         new iam.PolicyStatement({
@@ -426,8 +453,8 @@ export class SiloAccessPolicies extends Construct {
     });
 
     this.api = new iam.ManagedPolicy(this, 'Api', {
-      managedPolicyName: props.names.apiPolicy,
-      description: `Silo control-plane API (${props.prefix}): read tenant alarms and instances`,
+      managedPolicyName: policyName(props.names.apiPolicy),
+      description: `Silo control-plane API (${props.prefix}): read tenant alarms and instances${home ? '' : ` in ${props.region}`}`,
       statements: [
         new iam.PolicyStatement({
           sid: 'DescribeTenantAlarms',
@@ -443,16 +470,22 @@ export class SiloAccessPolicies extends Construct {
     });
 
     this.dataPlane = new iam.ManagedPolicy(this, 'DataPlane', {
-      managedPolicyName: props.names.dataPlanePolicy,
-      description: `Silo data plane (${props.prefix}): read the tenant directory's login and tenant and host pool application credentials`,
+      managedPolicyName: policyName(props.names.dataPlanePolicy),
+      description: home
+        ? `Silo data plane (${props.prefix}): read the tenant directory's login and tenant and host pool application credentials`
+        : `Silo data plane (${props.prefix}): read tenant and host pool application credentials in ${props.region}`,
       statements: [
         // The router's login to the tenant directory (the control-plane database's view, as
         // silo_data_plane). The control plane's own secret: no managed-by tag, so by its ARN.
-        new iam.PolicyStatement({
-          sid: 'ReadDataPlaneLogin',
-          actions: ['secretsmanager:GetSecretValue'],
-          resources: [props.dataPlaneSecretArn],
-        }),
+        ...(home
+          ? [
+              new iam.PolicyStatement({
+                sid: 'ReadDataPlaneLogin',
+                actions: ['secretsmanager:GetSecretValue'],
+                resources: [home.dataPlaneSecretArn],
+              }),
+            ]
+          : []),
         new iam.PolicyStatement({
           sid: 'ReadTenantAppSecrets',
           actions: ['secretsmanager:GetSecretValue'],
@@ -473,7 +506,11 @@ export class SiloAccessPolicies extends Construct {
           conditions: {
             StringEquals: { 'kms:ViaService': viaService('secretsmanager') },
             StringLike: {
-              'kms:EncryptionContext:SecretARN': [props.dataPlaneSecretArn, appSecrets, hostPoolAppSecrets],
+              'kms:EncryptionContext:SecretARN': [
+                ...(home ? [home.dataPlaneSecretArn] : []),
+                appSecrets,
+                hostPoolAppSecrets,
+              ],
             },
           },
         }),
@@ -483,6 +520,10 @@ export class SiloAccessPolicies extends Construct {
     // The migration task's `--data-plane-login`: reads the data plane's login secret, writes the
     // control-plane database's endpoint into it (the password kept) and sets that password on
     // the role. The stack makes the secret, so no CreateSecret.
+    if (!home) {
+      this.migrate = undefined;
+      return;
+    }
     this.migrate = new iam.ManagedPolicy(this, 'Migrate', {
       managedPolicyName: props.names.migratePolicy,
       description: `Silo control-plane migration (${props.prefix}): keep the data plane's login secret`,
@@ -494,7 +535,7 @@ export class SiloAccessPolicies extends Construct {
             'secretsmanager:GetSecretValue',
             'secretsmanager:PutSecretValue',
           ],
-          resources: [props.dataPlaneSecretArn],
+          resources: [home.dataPlaneSecretArn],
         }),
         new iam.PolicyStatement({
           sid: 'UseTenantKeyForDataPlaneLogin',
@@ -503,7 +544,7 @@ export class SiloAccessPolicies extends Construct {
           conditions: {
             StringEquals: {
               'kms:ViaService': viaService('secretsmanager'),
-              'kms:EncryptionContext:SecretARN': props.dataPlaneSecretArn,
+              'kms:EncryptionContext:SecretARN': home.dataPlaneSecretArn,
             },
           },
         }),

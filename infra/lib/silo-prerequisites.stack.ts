@@ -1,19 +1,8 @@
-import {
-  ArnFormat,
-  Aws,
-  CfnOutput,
-  Duration,
-  RemovalPolicy,
-  Stack,
-  Tags,
-  type StackProps,
-} from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Aws, CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { EnvironmentVariable } from '../../libs/config/src/config.schema';
 import { dataPlaneRole, dataPlaneSecretTags } from '../../libs/core/src/provisioning/control-plane-names';
@@ -25,14 +14,9 @@ import {
   ControlPlaneRedis,
 } from './control-plane-stores';
 import { SiloAccessPolicies } from './silo-access-policies';
-import {
-  assertResourcePrefix,
-  assertSiloEnvironment,
-  prerequisiteNames,
-  tenantExportKeyPrefix,
-  tenantResourcePatterns,
-} from './silo-names';
-import { TenantNetwork, type ExistingNetwork } from './tenant-network';
+import { assertResourcePrefix, assertSiloEnvironment, prerequisiteNames } from './silo-names';
+import { addTenantRegionResources } from './tenant-region-resources';
+import type { ExistingNetwork, TenantNetwork } from './tenant-network';
 
 export interface SiloPrerequisitesProps extends StackProps {
   /** SILO_RESOURCE_PREFIX of the control plane this account serves. Default: `silo`. */
@@ -51,6 +35,12 @@ export interface SiloPrerequisitesProps extends StackProps {
   dataPlaneSecurityGroupId?: string;
   /** Security group of the API and worker. Default: one is created (`<prefix>-control-plane`). */
   controlPlaneSecurityGroupId?: string;
+  /**
+   * CIDRs admitted to tenant instances on 5432 besides the two security groups: other regions'
+   * tenant subnets, so that a move's target there replicates from its source here (over VPC
+   * peering or a Transit Gateway). Default: none.
+   */
+  postgresClientCidrs?: readonly string[];
   /** Address subscribed to the alarm topic (the subscription must be confirmed). Default: none. */
   alarmEmail?: string;
   /**
@@ -72,6 +62,8 @@ export const PREREQUISITES_TAG = { key: 'silo:component', value: 'prerequisites'
  * alarm topic, the network for tenant instances, the four IAM policies, the data plane's login
  * secret and, optionally, the
  * control plane's own PostgreSQL and Redis. Its outputs are the worker's and API's configuration.
+ * This is the home region's stack, where the control plane runs; every other region of tenants
+ * has a `SiloRegionPrerequisitesStack` of its own.
  */
 export class SiloPrerequisitesStack extends Stack {
   readonly prefix: string;
@@ -90,98 +82,30 @@ export class SiloPrerequisitesStack extends Stack {
     const names = prerequisiteNames(this.prefix);
     Tags.of(this).add(PREREQUISITES_TAG.key, PREREQUISITES_TAG.value);
 
-    // Tenant storage, Performance Insights, tenant secrets and the control-plane stores. Kept
-    // when the stack is deleted: snapshots and secrets outlive it.
-    this.tenantKey = new kms.Key(this, 'TenantKey', {
-      alias: names.tenantKeyAlias,
-      description: `Silo (${this.prefix}): tenant RDS storage, Performance Insights and secrets`,
-      enableKeyRotation: true,
-    });
-
-    // CloudWatch can only publish to a topic whose key lets it: a customer-managed key of its
-    // own, so the tenant key's policy never names a service principal.
-    const alarmKey = new kms.Key(this, 'AlarmTopicKey', {
-      alias: names.alarmKeyAlias,
-      description: `Silo (${this.prefix}): alarm topic`,
-      enableKeyRotation: true,
-      pendingWindow: Duration.days(7),
-    });
-    const patterns = tenantResourcePatterns(this.prefix);
-    // Only this account's tenant alarms, the ones the topic policy lets publish (a service
-    // principal acts for every account: without these conditions any account's alarms could).
-    const fromTenantAlarms = {
-      StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-      ArnLike: {
-        'aws:SourceArn': this.formatArn({
-          service: 'cloudwatch',
-          resource: 'alarm',
-          resourceName: patterns.alarm,
-          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-        }),
-      },
-    };
-    alarmKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchAlarmsPublish',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: fromTenantAlarms,
-      }),
-    );
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
-      topicName: names.alarmTopic,
-      displayName: `Silo (${this.prefix}) tenant alarms`,
-      masterKey: alarmKey,
-      enforceSSL: true,
-    });
-    this.alarmTopic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'TenantAlarmsPublish',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['sns:Publish'],
-        resources: [this.alarmTopic.topicArn],
-        conditions: fromTenantAlarms,
-      }),
-    );
-    if (props.alarmEmail) {
-      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
-    }
-
-    // Deleted schema and pool tenants' exports (TENANT_EXPORT_BUCKET), under <prefix>/exports/:
-    // encrypted with the tenant key (no bucket key, so each object's ARN is its encryption
-    // context), private, TLS only, versioned, expired after the retention. Kept when the stack
-    // is deleted, as the key is. The name is CloudFormation's: bucket names are global.
-    const retentionDays = props.tenantExportRetentionDays ?? 35;
-    if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > 3650) {
-      throw new Error(`tenantExportRetentionDays must be 1-3650 days, not ${retentionDays}`);
-    }
-    this.exportsBucket = new s3.Bucket(this, 'TenantExports', {
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: this.tenantKey,
-      bucketKeyEnabled: false,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      enforceSSL: true,
-      versioned: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-      lifecycleRules: [
-        {
-          id: 'ExpireTenantExports',
-          prefix: tenantExportKeyPrefix(this.prefix),
-          expiration: Duration.days(retentionDays),
-          noncurrentVersionExpiration: Duration.days(1),
-          abortIncompleteMultipartUploadAfter: Duration.days(1),
-        },
-      ],
-    });
-
-    this.network = new TenantNetwork(this, 'Network', {
+    const region = addTenantRegionResources(this, {
+      prefix: this.prefix,
       names,
       network: props.network,
       dataPlaneSecurityGroupId: props.dataPlaneSecurityGroupId,
+      controlPlane: true,
       controlPlaneSecurityGroupId: props.controlPlaneSecurityGroupId,
+      postgresClientCidrs: props.postgresClientCidrs,
+      alarmEmail: props.alarmEmail,
+      tenantExportRetentionDays: props.tenantExportRetentionDays,
     });
+    this.tenantKey = region.tenantKey;
+    this.alarmTopic = region.alarmTopic;
+    this.exportsBucket = region.exportsBucket;
+    this.network = region.network;
+    const retentionDays = region.retentionDays;
+    const controlPlaneSecurityGroup =
+      this.network.controlPlaneSecurityGroup ?? fail('the home region has a control-plane security group');
+    const storeNetwork = {
+      vpc: this.network.vpc,
+      subnetIds: this.network.subnetIds,
+      dataPlaneSecurityGroup: this.network.dataPlaneSecurityGroup,
+      controlPlaneSecurityGroup,
+    };
 
     // The data plane's login to the control-plane database: the role's name and a generated
     // password, under the tenant key as the control-plane database's secret is. The migration
@@ -213,7 +137,7 @@ export class SiloPrerequisitesStack extends Stack {
       subnetGroupName: names.tenantSubnetGroup,
       exportsBucket: this.exportsBucket,
       environment: this.siloEnvironment,
-      dataPlaneSecretArn: this.dataPlaneLogin.secretArn,
+      home: { dataPlaneSecretArn: this.dataPlaneLogin.secretArn },
     });
 
     this.configOutput('AWS_REGION', Aws.REGION, 'region of the tenant resources');
@@ -253,7 +177,7 @@ export class SiloPrerequisitesStack extends Stack {
     );
     this.deploymentOutput(
       'ControlPlaneSecurityGroupId',
-      this.network.controlPlaneSecurityGroup.securityGroupId,
+      controlPlaneSecurityGroup.securityGroupId,
       'attach to the API and the provisioning worker',
     );
     this.deploymentOutput(
@@ -273,7 +197,7 @@ export class SiloPrerequisitesStack extends Stack {
     );
     this.deploymentOutput(
       'ControlPlaneMigratePolicyArn',
-      this.policies.migrate.managedPolicyArn,
+      (this.policies.migrate ?? fail('the home region has the migration policy')).managedPolicyArn,
       "attach to the control-plane migration's role (the services stack does)",
     );
     this.deploymentOutput(
@@ -285,7 +209,7 @@ export class SiloPrerequisitesStack extends Stack {
     if (props.controlPlaneDatabase) {
       const database = new ControlPlaneDatabase(this, 'ControlPlaneDatabase', {
         names,
-        network: this.network,
+        network: storeNetwork,
         key: this.tenantKey,
       });
       const endpoint = database.instance.instanceEndpoint;
@@ -303,7 +227,7 @@ export class SiloPrerequisitesStack extends Stack {
     if (props.controlPlaneRedis) {
       const redis = new ControlPlaneRedis(this, 'ControlPlaneRedis', {
         names,
-        network: this.network,
+        network: storeNetwork,
         key: this.tenantKey,
       });
       this.configOutput(
@@ -327,4 +251,8 @@ export class SiloPrerequisitesStack extends Stack {
   private deploymentOutput(key: DeploymentOutputKey, value: string, description: string): void {
     new CfnOutput(this, key, { value, description });
   }
+}
+
+function fail(message: string): never {
+  throw new Error(message);
 }

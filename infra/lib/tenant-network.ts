@@ -16,8 +16,20 @@ export interface TenantNetworkProps {
   network?: ExistingNetwork;
   /** Security group of the tenant applications (data plane). Default: one is created. */
   dataPlaneSecurityGroupId?: string;
+  /**
+   * Whether the API and the worker run in this region (the home region): then the control
+   * plane's security group is created (or taken) and admitted. Elsewhere the worker arrives from
+   * the home region's VPC, which no security group of this region can name: by CIDR.
+   */
+  controlPlane: boolean;
   /** Security group of the API and the provisioning worker. Default: one is created. */
   controlPlaneSecurityGroupId?: string;
+  /**
+   * CIDRs admitted to tenant instances on 5432 besides those groups: the home region's worker
+   * subnets, and other regions' tenant subnets (a move's target replicates from its source).
+   * Default: none.
+   */
+  postgresClientCidrs?: readonly string[];
 }
 
 export const POSTGRES_PORT = 5432;
@@ -33,7 +45,8 @@ export class TenantNetwork extends Construct {
   /** On every tenant instance: PostgreSQL from the data plane and the worker, nothing else. */
   readonly tenantSecurityGroup: ec2.SecurityGroup;
   readonly dataPlaneSecurityGroup: ec2.ISecurityGroup;
-  readonly controlPlaneSecurityGroup: ec2.ISecurityGroup;
+  /** Undefined outside the home region: no control-plane compute runs there. */
+  readonly controlPlaneSecurityGroup: ec2.ISecurityGroup | undefined;
 
   constructor(scope: Construct, id: string, props: TenantNetworkProps) {
     super(scope, id);
@@ -75,15 +88,20 @@ export class TenantNetwork extends Construct {
           securityGroupName: names.dataPlaneSecurityGroup,
           description: 'Silo data plane: tenant applications (attach to their compute)',
         });
-    this.controlPlaneSecurityGroup = props.controlPlaneSecurityGroupId
-      ? ec2.SecurityGroup.fromSecurityGroupId(this, 'ControlPlane', props.controlPlaneSecurityGroupId, {
+    if (!props.controlPlane && props.controlPlaneSecurityGroupId) {
+      throw new Error('controlPlaneSecurityGroupId is for the home region, where the control plane runs');
+    }
+    this.controlPlaneSecurityGroup = !props.controlPlane
+      ? undefined
+      : props.controlPlaneSecurityGroupId
+        ? ec2.SecurityGroup.fromSecurityGroupId(this, 'ControlPlane', props.controlPlaneSecurityGroupId, {
           mutable: false,
         })
-      : new ec2.SecurityGroup(this, 'ControlPlane', {
-          vpc: this.vpc,
-          securityGroupName: names.controlPlaneSecurityGroup,
-          description: 'Silo control plane: API and provisioning worker (attach to their compute)',
-        });
+        : new ec2.SecurityGroup(this, 'ControlPlane', {
+            vpc: this.vpc,
+            securityGroupName: names.controlPlaneSecurityGroup,
+            description: 'Silo control plane: API and provisioning worker (attach to their compute)',
+          });
 
     this.tenantSecurityGroup = new ec2.SecurityGroup(this, 'TenantDatabases', {
       vpc: this.vpc,
@@ -97,10 +115,25 @@ export class TenantNetwork extends Construct {
       ec2.Port.tcp(POSTGRES_PORT),
       'data plane: tenant applications reach their database',
     );
-    this.tenantSecurityGroup.addIngressRule(
-      ec2.Peer.securityGroupId(this.controlPlaneSecurityGroup.securityGroupId),
-      ec2.Port.tcp(POSTGRES_PORT),
-      'provisioning worker: bootstrap-database and run-migrations connect as the owner',
-    );
+    if (this.controlPlaneSecurityGroup) {
+      this.tenantSecurityGroup.addIngressRule(
+        ec2.Peer.securityGroupId(this.controlPlaneSecurityGroup.securityGroupId),
+        ec2.Port.tcp(POSTGRES_PORT),
+        'provisioning worker: bootstrap-database and run-migrations connect as the owner',
+      );
+    }
+    for (const cidr of props.postgresClientCidrs ?? []) {
+      if (!isIpv4Cidr(cidr)) throw new Error(`postgresClientCidrs: ${JSON.stringify(cidr)} is not an IPv4 CIDR`);
+      this.tenantSecurityGroup.addIngressRule(
+        ec2.Peer.ipv4(cidr),
+        ec2.Port.tcp(POSTGRES_PORT),
+        'over the peering: the home region\'s worker, or another region\'s instances replicating a move',
+      );
+    }
   }
+}
+
+export function isIpv4Cidr(value: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
+  return Boolean(m && m.slice(1, 5).every((octet) => Number(octet) <= 255) && Number(m[5]) <= 32);
 }

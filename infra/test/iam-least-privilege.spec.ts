@@ -513,7 +513,8 @@ describe('API and data-plane policies', () => {
     const adapter = readFileSync(join(root, 'libs/aws/src/tenant-alarms.adapter.ts'), 'utf8');
     expect(adapter).toMatch(/async withPrefix\([^]*?new DescribeAlarmsCommand\(/);
     const changes = readFileSync(join(root, 'libs/fleet/src/changes/tenant-changes.service.ts'), 'utf8');
-    expect(changes).toMatch(/this\.rds\.describe\(/);
+    // Through the tenant's region's client.
+    expect(changes).toMatch(/this\.rds\.inRegion\([^]*?\brds\.describe\(/);
     const rds = readFileSync(join(root, 'libs/aws/src/rds-instances.adapter.ts'), 'utf8');
     expect(rds).toMatch(/async describe\([^]*?new DescribeDBInstancesCommand\(/);
   });
