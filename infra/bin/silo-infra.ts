@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { addSiloStack } from '../lib/silo-app';
-import { CONTEXT_KEYS } from '../lib/stack-context';
+import { addSiloStacks } from '../lib/silo-app';
+import { CONTEXT_KEYS, REGIONAL_CONTEXT_KEYS, regionalContextKey } from '../lib/stack-context';
 
 // `npm run infra:synth [-- -c key=value …]` runs this file directly; the CDK CLI runs it through
 // infra/cdk.json and then passes context and the output directory itself (CDK_OUTDIR).
@@ -23,8 +23,10 @@ function contextFromArguments(args: readonly string[]): Record<string, string> {
     const at = pair.indexOf('=');
     if (at < 1) throw new Error(`expected -c key=value, got ${JSON.stringify(pair)}`);
     const key = pair.slice(0, at);
-    if (!CONTEXT_KEYS.includes(key) && !key.startsWith('@aws-cdk/')) {
-      throw new Error(`unknown context key ${key}; known: ${CONTEXT_KEYS.join(', ')}`);
+    if (!CONTEXT_KEYS.includes(key) && !regionalContextKey(key) && !key.startsWith('@aws-cdk/')) {
+      throw new Error(
+        `unknown context key ${key}; known: ${CONTEXT_KEYS.join(', ')}, and <region>:${REGIONAL_CONTEXT_KEYS.join('|')} for another region`,
+      );
     }
     context[key] = pair.slice(at + 1);
   }
@@ -44,7 +46,7 @@ function main(): void {
       })
     : new App();
 
-  addSiloStack(app);
+  addSiloStacks(app);
   const assembly = app.synth();
 
   if (infraDir) {

@@ -77,12 +77,8 @@ export function envLinesFromOutputs(outputs: Readonly<Record<string, string>>): 
   return [...lines, ...notes];
 }
 
-/**
- * One stack's outputs from either file a deployment leaves: `cdk deploy --outputs-file`
- * (`{"<stack>": {"<OutputKey>": "value"}}`) or `aws cloudformation describe-stacks`
- * (`{"Stacks": [{"StackName", "Outputs": [{"OutputKey", "OutputValue"}]}]}`).
- */
-export function outputsOfStack(file: unknown, stackName?: string): Record<string, string> {
+/** Every stack's outputs in either file a deployment leaves (see {@link outputsOfStack}). */
+export function outputsByStack(file: unknown): Map<string, Record<string, string>> {
   const byStack = new Map<string, Record<string, string>>();
   const described = (file as { Stacks?: unknown } | null)?.Stacks;
   if (Array.isArray(described)) {
@@ -100,10 +96,79 @@ export function outputsOfStack(file: unknown, stackName?: string): Record<string
       byStack.set(name, outputs);
     }
   }
-  const names = stackName ? [stackName] : [...byStack.keys()];
+  return byStack;
+}
+
+/** Whether a stack's outputs are another region's prerequisites (it outputs a settings entry). */
+const isRegionStack = (outputs: Record<string, string>) => 'RegionSettingsEntry' in outputs;
+
+/**
+ * One stack's outputs from either file a deployment leaves: `cdk deploy --outputs-file`
+ * (`{"<stack>": {"<OutputKey>": "value"}}`) or `aws cloudformation describe-stacks`
+ * (`{"Stacks": [{"StackName", "Outputs": [{"OutputKey", "OutputValue"}]}]}`). Without a name,
+ * the file's one stack, other regions' prerequisites stacks left aside (`cdk deploy --all`
+ * writes them beside the home region's).
+ */
+export function outputsOfStack(file: unknown, stackName?: string): Record<string, string> {
+  const byStack = outputsByStack(file);
+  const names = stackName
+    ? [stackName]
+    : [...byStack.keys()].filter((name) => !isRegionStack(byStack.get(name) ?? {}));
   const outputs = names.length === 1 ? byStack.get(names[0]) : undefined;
   if (!outputs) {
     throw new Error(`name one stack of: ${[...byStack.keys()].join(', ') || '(none in the file)'}`);
   }
   return outputs;
+}
+
+/** Another region's prerequisites, from its stack's outputs. */
+export interface RegionStackOutputs {
+  stackName: string;
+  region: string;
+  /** Its SILO_REGION_SETTINGS_FILE entry. */
+  settings: Record<string, unknown>;
+  workerPolicyArn: string;
+  apiPolicyArn: string;
+  dataPlanePolicyArn: string;
+}
+
+/** Every other region's prerequisites stack in an outputs file, in the file's order. */
+export function regionStacksOfOutputs(file: unknown): RegionStackOutputs[] {
+  const found: RegionStackOutputs[] = [];
+  for (const [stackName, outputs] of outputsByStack(file)) {
+    if (!isRegionStack(outputs)) continue;
+    const required = (key: DeploymentOutputKey) => {
+      const value = outputs[key];
+      if (!value) throw new Error(`stack ${stackName} has RegionSettingsEntry but no output ${key}`);
+      return value;
+    };
+    let settings: unknown;
+    try {
+      settings = JSON.parse(required('RegionSettingsEntry'));
+    } catch (error) {
+      throw new Error(
+        `stack ${stackName}: RegionSettingsEntry is not JSON (${error instanceof Error ? error.message : String(error)})`,
+      );
+    }
+    if (!settings || typeof settings !== 'object' || Array.isArray(settings)) {
+      throw new Error(`stack ${stackName}: RegionSettingsEntry must be an object`);
+    }
+    found.push({
+      stackName,
+      region: required('TenantRegion'),
+      settings: settings as Record<string, unknown>,
+      workerPolicyArn: required('ProvisioningWorkerPolicyArn'),
+      apiPolicyArn: required('ControlPlaneApiPolicyArn'),
+      dataPlanePolicyArn: required('DataPlanePolicyArn'),
+    });
+  }
+  const regions = found.map((stack) => stack.region);
+  const twice = regions.find((region, i) => regions.indexOf(region) !== i);
+  if (twice) throw new Error(`two stacks in the file serve ${twice}`);
+  return found;
+}
+
+/** SILO_REGION_SETTINGS_FILE's content for the other regions' stacks in an outputs file. */
+export function regionSettingsFromOutputs(file: unknown): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(regionStacksOfOutputs(file).map((stack) => [stack.region, stack.settings]));
 }

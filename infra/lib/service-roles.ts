@@ -8,13 +8,14 @@ import type { PrerequisitesOutputs, SecretReference } from './silo-services.stac
 // The services stack's IAM roles: what each task may do, and what ECS may do to start it.
 
 /**
- * A task role with exactly one managed policy from the prerequisites (or none), nothing inline.
- * The trust policy admits ECS tasks of this account and region only.
+ * A task role with exactly the managed policies from the prerequisites (the home region's, then
+ * each other region's), nothing inline. The trust policy admits ECS tasks of this account and
+ * region only.
  */
 export function taskRole(
   scope: Construct,
   id: string,
-  who: { prefix: string; what: string; managedPolicyArn?: string },
+  who: { prefix: string; what: string; managedPolicyArns: readonly string[] },
 ): iam.IRole {
   return new iam.Role(scope, id, {
     description: `Silo ${who.what} (${who.prefix}): task role`,
@@ -22,9 +23,9 @@ export function taskRole(
       ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:ecs:${Aws.REGION}:${Aws.ACCOUNT_ID}:*` },
       StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
     }),
-    managedPolicies: who.managedPolicyArn
-      ? [iam.ManagedPolicy.fromManagedPolicyArn(scope, `${id}Policy`, who.managedPolicyArn)]
-      : [],
+    managedPolicies: who.managedPolicyArns.map((arn, i) =>
+      iam.ManagedPolicy.fromManagedPolicyArn(scope, i === 0 ? `${id}Policy` : `${id}Policy${i}`, arn),
+    ),
   }).withoutPolicyUpdates();
 }
 

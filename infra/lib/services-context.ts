@@ -2,10 +2,21 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { environmentSchema, type EnvironmentVariable } from '../../libs/config/src/config.schema';
-import { outputKeyFor, outputsOfStack, type DeploymentOutputKey } from './config-outputs';
+import {
+  outputKeyFor,
+  outputsOfStack,
+  regionStacksOfOutputs,
+  type DeploymentOutputKey,
+  type RegionStackOutputs,
+} from './config-outputs';
 import { contextReader } from './context-reader';
 import { IMAGE_RDS_CA_BUNDLE } from './image-reference';
-import type { PrerequisitesOutputs, SecretReference, SiloServicesProps } from './silo-services.stack';
+import type {
+  OtherRegion,
+  PrerequisitesOutputs,
+  SecretReference,
+  SiloServicesProps,
+} from './silo-services.stack';
 
 /** The context keys of the services stack (`vpcId`, `privateSubnetIds`, `stackName` are shared). */
 export const SERVICES_CONTEXT_KEYS = [
@@ -103,7 +114,7 @@ export function servicesFromContext(get: (key: string) => unknown): {
     'an image URI with a tag or @sha256 digest (registry/repository:tag)',
   )!;
 
-  const { outputs, file } = readPrerequisitesOutputs(
+  const { outputs, regionStacks, file } = readPrerequisitesOutputs(
     required(
       'prerequisitesOutputs',
       'the outputs file of the prerequisites stack (cdk deploy --outputs-file, or aws cloudformation describe-stacks > file)',
@@ -159,6 +170,26 @@ export function servicesFromContext(get: (key: string) => unknown): {
     apiPolicyArn: output('ControlPlaneApiPolicyArn', ARN.policy, 'an IAM policy ARN'),
     migratePolicyArn: output('ControlPlaneMigratePolicyArn', ARN.policy, 'an IAM policy ARN'),
   };
+
+  // Other regions' prerequisites stacks in the same file (cdk deploy --all --outputs-file).
+  const otherRegions = regionStacks.map((stack): OtherRegion => {
+    const where = `context prerequisitesOutputs: stack ${stack.stackName} in ${file}`;
+    if (!passes(schema('AWS_REGION'), stack.region))
+      fail(`${where}: TenantRegion must be an AWS region, got ${JSON.stringify(stack.region)}`);
+    if (stack.region === prerequisites.region) {
+      fail(`${where} serves ${stack.region}, the home region (AwsRegion of the home stack)`);
+    }
+    for (const key of ['workerPolicyArn', 'apiPolicyArn'] as const) {
+      if (!ARN.policy.test(stack[key]))
+        fail(`${where}: its ${key} must be an IAM policy ARN, got ${JSON.stringify(stack[key])}`);
+    }
+    return {
+      region: stack.region,
+      settings: stack.settings,
+      workerPolicyArn: stack.workerPolicyArn,
+      apiPolicyArn: stack.apiPolicyArn,
+    };
+  });
 
   // A store either comes with the prerequisites (its URL and secret are outputs) or is the
   // team's own (context). Never both: one place per value.
@@ -311,6 +342,7 @@ export function servicesFromContext(get: (key: string) => unknown): {
     stackName: text('servicesStackName') ?? `${prerequisites.prefix}-services`,
     props: {
       prerequisites,
+      otherRegions,
       image,
       network: { vpcId, taskSubnetIds, loadBalancerSubnetIds },
       loadBalancer: { internetFacing, ingressCidr, certificateArn },
@@ -329,7 +361,7 @@ export function servicesFromContext(get: (key: string) => unknown): {
 function readPrerequisitesOutputs(
   file: string,
   stackName: string | undefined,
-): { outputs: Record<string, string>; file: string } {
+): { outputs: Record<string, string>; regionStacks: RegionStackOutputs[]; file: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(resolve(file), 'utf8'));
@@ -339,7 +371,7 @@ function readPrerequisitesOutputs(
     );
   }
   try {
-    return { outputs: outputsOfStack(parsed, stackName), file };
+    return { outputs: outputsOfStack(parsed, stackName), regionStacks: regionStacksOfOutputs(parsed), file };
   } catch (error) {
     fail(
       `context prerequisitesOutputs: ${file}: ${error instanceof Error ? error.message : String(error)} (context stackName picks one)`,

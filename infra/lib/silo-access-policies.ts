@@ -76,7 +76,8 @@ export class SiloAccessPolicies extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
     const { home } = props;
-    if (!home && !props.region) throw new Error("another region's policies are named after its region: give region");
+    if (!home && !props.region)
+      throw new Error("another region's policies are named after its region: give region");
     /** IAM names are global: another region's policies carry its name. */
     const policyName = (name: string) => (home ? name : `${name}-${props.region}`);
     /** Statements of the home region's policies only. */

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   Annotations,
   CfnOutput,
@@ -44,6 +47,16 @@ export interface PrerequisitesOutputs {
   migratePolicyArn: string;
 }
 
+/** Another region of tenants, from its prerequisites stack's outputs. */
+export interface OtherRegion {
+  region: string;
+  /** Its SILO_REGION_SETTINGS_FILE entry (RegionSettingsEntry). */
+  settings: Record<string, unknown>;
+  /** Its ProvisioningWorkerPolicyArn and ControlPlaneApiPolicyArn: that region's resources. */
+  workerPolicyArn: string;
+  apiPolicyArn: string;
+}
+
 /** A Secrets Manager secret by its complete ARN; `field` is a JSON key, else the whole string. */
 export interface SecretReference {
   arn: string;
@@ -52,6 +65,11 @@ export interface SecretReference {
 
 export interface SiloServicesProps extends StackProps {
   prerequisites: PrerequisitesOutputs;
+  /**
+   * The other regions tenants may live in (SILO_REGIONS after the home region, each one's entry
+   * of SILO_REGION_SETTINGS_FILE, its policies on the worker's and API's roles). Default: none.
+   */
+  otherRegions?: readonly OtherRegion[];
   /** Silo's image, with a tag or digest. An ECR image is pulled with rights on its repository only. */
   image: string;
   network: {
@@ -118,6 +136,20 @@ const COMMANDS = {
 };
 
 type Environment = Partial<Record<EnvironmentVariable, string>>;
+
+/**
+ * ECS sets variables, not files: with other regions, each container writes SILO_REGION_SETTINGS_FILE
+ * from this variable before Silo starts (`exec`, so the process still gets ECS's signals).
+ */
+export const REGION_SETTINGS_VARIABLE = 'SILO_REGION_SETTINGS_JSON';
+export const REGION_SETTINGS_PATH = '/tmp/silo-region-settings.json';
+const writeRegionSettingsThen = (command: readonly string[]) => [
+  'sh',
+  '-c',
+  `printf '%s' "$${REGION_SETTINGS_VARIABLE}" > ${REGION_SETTINGS_PATH} && exec "$@"`,
+  'sh',
+  ...command,
+];
 
 /**
  * Silo's own processes on ECS Fargate, from one image: the control-plane API behind an
@@ -190,10 +222,17 @@ export class SiloServicesStack extends Stack {
     const databasePassword = this.secret('DatabasePassword', props.database.secret);
     const redisPassword = this.secret('RedisPassword', props.redis.secret);
 
+    const otherRegions = props.otherRegions ?? [];
+    const regionSettings = otherRegions.length
+      ? JSON.stringify(Object.fromEntries(otherRegions.map((r) => [r.region, r.settings])))
+      : undefined;
     const shared: Environment = {
       NODE_ENV: 'production',
       LOG_FORMAT: 'json',
       AWS_REGION: p.region,
+      // The home region's own settings stay in the single-region variables below.
+      SILO_REGIONS: regionSettings ? [p.region, ...otherRegions.map((r) => r.region)].join(',') : undefined,
+      SILO_REGION_SETTINGS_FILE: regionSettings ? REGION_SETTINGS_PATH : undefined,
       SILO_RESOURCE_PREFIX: this.prefix,
       SILO_ENVIRONMENT: props.siloEnvironment,
       KMS_KEY_ID: p.kmsKeyArn,
@@ -238,7 +277,7 @@ export class SiloServicesStack extends Stack {
       migrate: { environment: shared, secrets: { DATABASE_PASSWORD: databasePassword } },
     } satisfies Record<string, { environment: Environment; secrets: Record<string, ecs.Secret> }>;
     for (const [name, { environment, secrets }] of Object.entries(containers)) {
-      assertValidConfiguration(name, environment, Object.keys(secrets));
+      assertValidConfiguration(name, environment, Object.keys(secrets), regionSettings);
     }
 
     const taskDefinition = (
@@ -278,11 +317,12 @@ export class SiloServicesStack extends Stack {
       task.addContainer(name, {
         containerName: name,
         image,
-        command: COMMANDS[name],
+        command: regionSettings ? writeRegionSettingsThen(COMMANDS[name]) : COMMANDS[name],
         environment: {
           ...definedOnly(containers[name].environment),
           // Node's own TLS (DATABASE_URL's sslmode=verify-full) trusts the RDS CA through this.
           NODE_EXTRA_CA_CERTS: props.rdsCaFile,
+          ...(regionSettings ? { [REGION_SETTINGS_VARIABLE]: regionSettings } : {}),
         },
         secrets: containers[name].secrets,
         logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: name }),
@@ -295,7 +335,7 @@ export class SiloServicesStack extends Stack {
       taskRole: taskRole(this, 'ApiTaskRole', {
         prefix: this.prefix,
         what: 'control-plane API',
-        managedPolicyArn: p.apiPolicyArn,
+        managedPolicyArns: [p.apiPolicyArn, ...otherRegions.map((r) => r.apiPolicyArn)],
       }),
       logGroup: apiLogs,
       secrets: [props.database.secret, props.redis.secret],
@@ -397,7 +437,7 @@ export class SiloServicesStack extends Stack {
       taskRole: taskRole(this, 'WorkerTaskRole', {
         prefix: this.prefix,
         what: 'provisioning worker',
-        managedPolicyArn: p.workerPolicyArn,
+        managedPolicyArns: [p.workerPolicyArn, ...otherRegions.map((r) => r.workerPolicyArn)],
       }),
       logGroup: workerLogs,
       secrets: [props.database.secret, props.redis.secret],
@@ -426,7 +466,7 @@ export class SiloServicesStack extends Stack {
       taskRole: taskRole(this, 'MigrateTaskRole', {
         prefix: this.prefix,
         what: 'control-plane migration',
-        managedPolicyArn: p.migratePolicyArn,
+        managedPolicyArns: [p.migratePolicyArn],
       }),
       logGroup: migrateLogs,
       secrets: [props.database.secret],
@@ -544,12 +584,28 @@ function definedOnly(environment: Environment): Record<string, string> {
  * The container's environment must pass Silo's own configuration schema, with the secrets ECS
  * injects, or the process would refuse to start after deployment: fail synthesis instead.
  */
-function assertValidConfiguration(container: string, environment: Environment, secrets: string[]): void {
+function assertValidConfiguration(
+  container: string,
+  environment: Environment,
+  secrets: string[],
+  regionSettings: string | undefined,
+): void {
   const withSecrets = {
     ...definedOnly(environment),
     ...Object.fromEntries(secrets.map((name) => [name, 'from-secrets-manager'])),
   };
-  const parsed = environmentSchema.safeParse(withSecrets);
+  // The settings file the container writes at start, checked by the same rules here.
+  const dir = regionSettings ? mkdtempSync(join(tmpdir(), 'silo-region-settings-')) : undefined;
+  if (dir && regionSettings) {
+    withSecrets.SILO_REGION_SETTINGS_FILE = join(dir, 'region-settings.json');
+    writeFileSync(withSecrets.SILO_REGION_SETTINGS_FILE, regionSettings);
+  }
+  let parsed: ReturnType<typeof environmentSchema.safeParse>;
+  try {
+    parsed = environmentSchema.safeParse(withSecrets);
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new Error(

@@ -95,8 +95,8 @@ export class TenantNetwork extends Construct {
       ? undefined
       : props.controlPlaneSecurityGroupId
         ? ec2.SecurityGroup.fromSecurityGroupId(this, 'ControlPlane', props.controlPlaneSecurityGroupId, {
-          mutable: false,
-        })
+            mutable: false,
+          })
         : new ec2.SecurityGroup(this, 'ControlPlane', {
             vpc: this.vpc,
             securityGroupName: names.controlPlaneSecurityGroup,
@@ -123,11 +123,12 @@ export class TenantNetwork extends Construct {
       );
     }
     for (const cidr of props.postgresClientCidrs ?? []) {
-      if (!isIpv4Cidr(cidr)) throw new Error(`postgresClientCidrs: ${JSON.stringify(cidr)} is not an IPv4 CIDR`);
+      if (!isIpv4Cidr(cidr))
+        throw new Error(`postgresClientCidrs: ${JSON.stringify(cidr)} is not an IPv4 CIDR`);
       this.tenantSecurityGroup.addIngressRule(
         ec2.Peer.ipv4(cidr),
         ec2.Port.tcp(POSTGRES_PORT),
-        'over the peering: the home region\'s worker, or another region\'s instances replicating a move',
+        "over the peering: the home region's worker, or another region's instances replicating a move",
       );
     }
   }

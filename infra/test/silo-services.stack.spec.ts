@@ -6,7 +6,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { environmentSchema } from '../../libs/config/src/config.schema';
 import { IMAGE_RDS_CA_BUNDLE } from '../lib/image-reference';
 import { SERVICES_CONTEXT_KEYS, servicesFromContext } from '../lib/services-context';
-import { addSiloStack } from '../lib/silo-app';
+import { addSiloStacks } from '../lib/silo-app';
 import { QUEUE_DEPTH_METRIC } from '../lib/silo-names';
 import { SiloServicesStack } from '../lib/silo-services.stack';
 import { CONTEXT_KEYS } from '../lib/stack-context';
@@ -53,7 +53,7 @@ interface Synthesized {
 /** The app as `npm run infra:synth -- -c …` builds it, from context. */
 function synthServices(context: Record<string, unknown>): Synthesized {
   const app = new App({ builtinCloudFormationValidation: false, context });
-  const stack = addSiloStack(app);
+  const [stack] = addSiloStacks(app);
   if (!(stack instanceof SiloServicesStack))
     throw new Error(`expected the services stack, got ${stack.stackName}`);
   const template = Template.fromStack(stack);
@@ -774,7 +774,7 @@ describe('context', () => {
 describe('the app', () => {
   const stacksOf = (context: Record<string, unknown>) => {
     const app = new App({ builtinCloudFormationValidation: false, context });
-    addSiloStack(app);
+    addSiloStacks(app);
     return app.synth().stacks.map((s) => s.stackName);
   };
 
