@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { migrateControlPlane } from '../../libs/control-plane-db/src/control-plane-migrator';
 import { freePort } from './free-port';
-import { startMoveClusters } from './move-clusters';
 import { assertServicesAnswer } from './service-probes';
+import { startTestClusters } from './test-clusters';
 import { databaseUrl, testServices } from './test-services';
 
 const run = promisify(execFile);
@@ -13,7 +13,8 @@ const EMULATOR_SCRIPT = resolve(__dirname, '../../scripts/aws-emulator.sh');
 
 /**
  * Once per jest run (shared by the integration and e2e projects): a fresh control-plane
- * database, migrated, and an AWS emulator on a free port. State goes to the workers through
+ * database, migrated, the local instance backend's clusters (test-clusters.ts) and an AWS
+ * emulator on a free port. State goes to the workers through
  * process.env; the teardown drops and stops what this created.
  */
 export default async function globalSetup(): Promise<void> {
@@ -34,8 +35,8 @@ export default async function globalSetup(): Promise<void> {
   process.env.SILO_TEST_DATABASE = database;
   process.env.SILO_TEST_DATABASE_URL = url;
 
-  // The local backend's own clusters for what needs logical replication (moves).
-  if (!process.env.SILO_TEST_INSTANCE_ADMIN_URL) await startMoveClusters();
+  // The local instance backend's own clusters: SCRAM for every login, logical replication, WAL archived.
+  if (!process.env.SILO_TEST_INSTANCE_ADMIN_URL) await startTestClusters();
 
   if (!process.env.SILO_TEST_AWS_ENDPOINT) {
     const port = await freePort();

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import IORedis from 'ioredis';
-import { stopMoveClusters } from './move-clusters';
+import { stopTestClusters } from './test-clusters';
 import { dropDatabase, dropOrphanedDataPlaneRoles } from './test-databases';
 import { testServices } from './test-services';
 
@@ -16,7 +16,7 @@ export default async function globalTeardown(): Promise<void> {
     await dropDatabase(database);
   }
   await dropOrphanedDataPlaneRoles();
-  stopMoveClusters();
+  stopTestClusters();
   const root = process.env.SILO_TEST_REDIS_ROOT;
   if (root) {
     delete process.env.SILO_TEST_REDIS_ROOT;
