@@ -14,6 +14,15 @@ export {
   type PendingModification,
 } from './rds-instances.adapter';
 export {
+  LOGICAL_REPLICATION_PARAMETER,
+  PARAMETER_GROUP_TAG_KEYS,
+  parameterGroupFamily,
+  parameterGroupName,
+  parameterGroupTags,
+  type ParameterGroupOutcome,
+  type ParameterGroupSpec,
+} from './rds-parameter-groups';
+export {
   FLEET_PAGE_SIZE,
   FleetInventory,
   type FleetAlarm,

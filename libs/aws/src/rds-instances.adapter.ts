@@ -2,6 +2,7 @@ import {
   CreateDBInstanceCommand,
   DBInstanceAlreadyExistsFault,
   DBInstanceNotFoundFault,
+  DBParameterGroupNotFoundFault,
   DeleteDBInstanceCommand,
   DescribeDBInstancesCommand,
   InvalidDBInstanceStateFault,
@@ -13,6 +14,13 @@ import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
 import { toProvisioningError } from './aws-error-classification';
 import { AwsClients, regionalAdapter, type AwsClientSet } from './aws-clients';
 import { fromAwsTags, TENANT_ID_TAG, toAwsTags, type Tags } from './aws-tags';
+import {
+  parameterGroupFamily,
+  parameterGroupTags,
+  RdsParameterGroups,
+  type ParameterGroupOutcome,
+  type ParameterGroupSpec,
+} from './rds-parameter-groups';
 
 /** What Silo asks RDS for. The password is passed through to RDS and never kept. */
 export interface InstanceSpec {
@@ -30,6 +38,11 @@ export interface InstanceSpec {
   kmsKeyId?: string;
   subnetGroupName?: string;
   securityGroupIds: readonly string[];
+  /**
+   * The DB parameter group the instance joins: Silo's own for the engine family
+   * (`parameterGroupName(prefix, engineVersion)`), which {@link RdsInstances.create} makes first.
+   */
+  parameterGroupName: string;
   tags: Tags;
 }
 
@@ -93,8 +106,11 @@ export type DeleteOutcome = 'deleting' | 'already-deleting' | 'gone' | 'busy' | 
 @Injectable()
 export class RdsInstances {
   private readonly regions = new Map<string, RdsInstances>();
+  private readonly parameterGroups: RdsParameterGroups;
 
-  constructor(@Inject(AwsClients) private readonly aws: AwsClientSet) {}
+  constructor(@Inject(AwsClients) private readonly aws: AwsClientSet) {
+    this.parameterGroups = new RdsParameterGroups(aws);
+  }
 
   /** The region this adapter works in. */
   get region(): string {
@@ -113,10 +129,18 @@ export class RdsInstances {
   }
 
   /**
-   * Creates the instance. An instance of that name tagged for `ownerTenantId` counts as already
-   * created (a re-run after a crash); one that is not ours is RESOURCE_NAME_TAKEN and left alone.
+   * Makes Silo's parameter group `spec.parameterGroupName` (or finds it, see
+   * {@link ensureParameterGroup}), tagged with the instance's `managed-by` and `silo:environment`,
+   * then creates the instance in it. An instance of that name tagged for `ownerTenantId` counts as
+   * already created (a re-run after a crash); one that is not ours is RESOURCE_NAME_TAKEN and left
+   * alone, as is a parameter group of that name that is not Silo's.
    */
   async create(spec: InstanceSpec, ownerTenantId: string): Promise<'created' | 'already-exists'> {
+    await this.ensureParameterGroup({
+      name: spec.parameterGroupName,
+      family: parameterGroupFamily(spec.engineVersion),
+      tags: parameterGroupTags(spec.tags),
+    });
     const pi = spec.performanceInsights;
     try {
       await this.aws.rds.send(
@@ -142,6 +166,7 @@ export class RdsInstances {
           PerformanceInsightsKMSKeyId: pi.enabled ? spec.kmsKeyId : undefined,
           PubliclyAccessible: false,
           DBSubnetGroupName: spec.subnetGroupName,
+          DBParameterGroupName: spec.parameterGroupName,
           VpcSecurityGroupIds: spec.securityGroupIds.length ? [...spec.securityGroupIds] : undefined,
           CopyTagsToSnapshot: true,
           AutoMinorVersionUpgrade: true,
@@ -150,6 +175,14 @@ export class RdsInstances {
       );
       return 'created';
     } catch (error) {
+      if (error instanceof DBParameterGroupNotFoundFault) {
+        // Deleted since it was made or found above: the next attempt makes it again.
+        throw new ProvisioningError(
+          ProvisioningErrorCode.AWS_UNAVAILABLE,
+          `CreateDBInstance: DB parameter group ${spec.parameterGroupName} disappeared before ${spec.identifier} was created in it`,
+          { cause: error },
+        );
+      }
       if (!(error instanceof DBInstanceAlreadyExistsFault))
         throw toProvisioningError(error, 'CreateDBInstance');
       const existing = await this.describe(spec.identifier);
@@ -159,6 +192,17 @@ export class RdsInstances {
         `RDS instance ${spec.identifier} already exists and is not tagged for this tenant; it was left untouched`,
       );
     }
+  }
+
+  /**
+   * Makes Silo's parameter group in this region, the family's defaults with
+   * `rds.logical_replication = 1` (static, `pending-reboot`), or finds it: one tagged with
+   * `spec.tags` and of `spec.family` is reused, and logical replication set if it is not; one
+   * that is not is RESOURCE_NAME_TAKEN and left alone. Throttling, 5xx and a group another call
+   * is modifying are AWS_UNAVAILABLE (retryable), other refusals AWS_REJECTED with RDS's message.
+   */
+  ensureParameterGroup(spec: ParameterGroupSpec): Promise<ParameterGroupOutcome> {
+    return this.parameterGroups.ensure(spec);
   }
 
   /** The instance, or null when there is none by that name. */

@@ -7,13 +7,22 @@ import {
 } from '@aws-sdk/client-cloudwatch';
 import {
   CreateDBInstanceCommand,
+  CreateDBParameterGroupCommand,
   DBInstanceAlreadyExistsFault,
   DBInstanceNotFoundFault,
+  DBParameterGroupAlreadyExistsFault,
+  DBParameterGroupNotFoundFault,
   DeleteDBInstanceCommand,
   DescribeDBInstancesCommand,
+  DescribeDBParameterGroupsCommand,
+  DescribeDBParametersCommand,
+  ListTagsForResourceCommand,
   ModifyDBInstanceCommand,
+  ModifyDBParameterGroupCommand,
   RDSClient,
   type CreateDBInstanceCommandInput,
+  type CreateDBParameterGroupCommandInput,
+  type ModifyDBParameterGroupCommandInput,
 } from '@aws-sdk/client-rds';
 import {
   CreateSecretCommand,
@@ -53,6 +62,11 @@ export class FakeAws {
     string,
     { input: CreateDBInstanceCommandInput; status: string; deletionProtection: boolean }
   >();
+  /** DB parameter groups by name, with the parameters set in them. */
+  readonly parameterGroups = new Map<
+    string,
+    { input: CreateDBParameterGroupCommandInput; parameters: Map<string, string> }
+  >();
   readonly secretValues = new Map<string, { value: string; tags: Tag[]; deleted: boolean }>();
   readonly alarms = new Map<string, PutMetricAlarmCommandInput>();
   /** Status DescribeDBInstances reports for the next calls, then 'available'. */
@@ -61,11 +75,15 @@ export class FakeAws {
   private readonly faults = new Map<string, (Error | null)[]>();
 
   constructor() {
+    this.fakeParameterGroups();
     this.rds.on(CreateDBInstanceCommand).callsFake((input: CreateDBInstanceCommandInput) => {
       this.hit('CreateDBInstance');
       const id = input.DBInstanceIdentifier!;
       if (this.instances.has(id))
         throw new DBInstanceAlreadyExistsFault({ message: 'exists', $metadata: {} });
+      const group = input.DBParameterGroupName;
+      if (group && !group.startsWith('default.') && !this.parameterGroups.has(group))
+        throw new DBParameterGroupNotFoundFault({ message: `${group} not found`, $metadata: {} });
       this.instances.set(id, {
         input,
         status: 'creating',
@@ -95,6 +113,12 @@ export class FakeAws {
                 ? { Address: `${input.DBInstanceIdentifier}.fake.rds.amazonaws.com`, Port: 5432 }
                 : undefined,
             TagList: found.input.Tags,
+            DBParameterGroups: [
+              {
+                DBParameterGroupName: found.input.DBParameterGroupName ?? 'default.postgres16',
+                ParameterApplyStatus: 'in-sync',
+              },
+            ],
           },
         ],
       };
@@ -183,6 +207,54 @@ export class FakeAws {
     });
   }
 
+  private fakeParameterGroups(): void {
+    const group = (name: string) => {
+      const found = this.parameterGroups.get(name);
+      if (!found) throw new DBParameterGroupNotFoundFault({ message: `${name} not found`, $metadata: {} });
+      return found;
+    };
+    this.rds.on(CreateDBParameterGroupCommand).callsFake((input: CreateDBParameterGroupCommandInput) => {
+      this.hit('CreateDBParameterGroup');
+      if (this.parameterGroups.has(input.DBParameterGroupName!))
+        throw new DBParameterGroupAlreadyExistsFault({ message: 'exists', $metadata: {} });
+      this.parameterGroups.set(input.DBParameterGroupName!, { input, parameters: new Map() });
+      return { DBParameterGroup: { DBParameterGroupName: input.DBParameterGroupName } };
+    });
+    this.rds.on(DescribeDBParameterGroupsCommand).callsFake((input: { DBParameterGroupName?: string }) => {
+      this.hit('DescribeDBParameterGroups');
+      const found = group(input.DBParameterGroupName!);
+      return {
+        DBParameterGroups: [
+          {
+            DBParameterGroupName: input.DBParameterGroupName,
+            DBParameterGroupFamily: found.input.DBParameterGroupFamily,
+            DBParameterGroupArn: pgArn(input.DBParameterGroupName!),
+          },
+        ],
+      };
+    });
+    this.rds.on(ListTagsForResourceCommand).callsFake((input: { ResourceName?: string }) => {
+      this.hit('ListTagsForResource');
+      return { TagList: group(input.ResourceName!.split(':pg:')[1]).input.Tags ?? [] };
+    });
+    this.rds.on(DescribeDBParametersCommand).callsFake((input: { DBParameterGroupName?: string }) => {
+      this.hit('DescribeDBParameters');
+      const { parameters } = group(input.DBParameterGroupName!);
+      return {
+        Parameters: [...parameters].map(([ParameterName, ParameterValue]) => ({
+          ParameterName,
+          ParameterValue,
+        })),
+      };
+    });
+    this.rds.on(ModifyDBParameterGroupCommand).callsFake((input: ModifyDBParameterGroupCommandInput) => {
+      this.hit('ModifyDBParameterGroup');
+      const { parameters } = group(input.DBParameterGroupName!);
+      for (const p of input.Parameters ?? []) parameters.set(p.ParameterName!, p.ParameterValue!);
+      return { DBParameterGroupName: input.DBParameterGroupName };
+    });
+  }
+
   /** The next `times` calls of `command`, after letting `after` calls through, fail with `error`. */
   failNext(command: string, error: Error, times = 1, after = 0): void {
     const queued = [
@@ -210,6 +282,10 @@ export class FakeAws {
     if (!s || s.deleted) throw new ResourceNotFoundException({ message: 'not found', $metadata: {} });
     return s;
   }
+}
+
+function pgArn(name: string): string {
+  return `arn:aws:rds:us-east-1:123456789012:pg:${name}`;
 }
 
 function arn(name: string): string {

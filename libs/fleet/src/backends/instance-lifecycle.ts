@@ -1,4 +1,10 @@
-import { TERMINAL_INSTANCE_STATES, type InstanceSpec, type RdsInstances, type SecretJson } from '@silo/aws';
+import {
+  parameterGroupName,
+  TERMINAL_INSTANCE_STATES,
+  type InstanceSpec,
+  type RdsInstances,
+  type SecretJson,
+} from '@silo/aws';
 import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
 import type { ProvisioningSettings } from '../saga/provisioning-settings';
 import type { TierProfile } from '../tiers';
@@ -10,10 +16,14 @@ import type { TenantDatabaseEndpoint, TenantDatabaseHost } from './tenant-databa
  * tags and records.
  */
 
-/** The CreateDBInstance request for an instance sized and protected by `profile`, encrypted with the tenants' key. */
+/**
+ * The CreateDBInstance request for an instance sized and protected by `profile`, encrypted with
+ * the tenants' key, in Silo's parameter group for the profile's engine family
+ * (`<prefix>-postgres<major>`: logical replication on, for moves; made by `RdsInstances.create`).
+ */
 export function instanceSpec(
   profile: TierProfile,
-  settings: Pick<ProvisioningSettings, 'kmsKeyId' | 'subnetGroup' | 'securityGroupIds'>,
+  settings: Pick<ProvisioningSettings, 'prefix' | 'kmsKeyId' | 'subnetGroup' | 'securityGroupIds'>,
   instance: {
     identifier: string;
     databaseName: string;
@@ -36,6 +46,7 @@ export function instanceSpec(
     kmsKeyId: settings.kmsKeyId,
     subnetGroupName: settings.subnetGroup,
     securityGroupIds: settings.securityGroupIds,
+    parameterGroupName: parameterGroupName(settings.prefix, profile.engineVersion),
     tags: instance.tags,
   };
 }

@@ -45,7 +45,9 @@ export class HostAwsResources {
     } catch (error) {
       if (!isNameTaken(error)) throw error;
       const existing = await this.rds.describe(spec.identifier);
-      if (taggedForHost(existing?.tags, hostId)) return 'already-exists';
+      // No instance of that name: the name taken was the parameter group's (the adapter says so).
+      if (!existing) throw error;
+      if (taggedForHost(existing.tags, hostId)) return 'already-exists';
       throw new ProvisioningError(
         ProvisioningErrorCode.RESOURCE_NAME_TAKEN,
         `RDS instance ${spec.identifier} already exists and is not tagged for this host; it was left untouched`,

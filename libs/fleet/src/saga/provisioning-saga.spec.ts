@@ -213,6 +213,7 @@ describe('ProvisioningSaga, per tier', () => {
           KmsKeyId: 'alias/silo-tenants',
           PubliclyAccessible: false,
           DBSubnetGroupName: 'silo-tenants',
+          DBParameterGroupName: 'silo-postgres16',
           VpcSecurityGroupIds: ['sg-0123456789abcdef0'],
           CopyTagsToSnapshot: true,
           AutoMinorVersionUpgrade: true,
@@ -574,6 +575,31 @@ describe('ProvisioningSaga, permanent failures and compensation', () => {
       3,
     );
     expect([...h.aws.secretValues.keys()]).toEqual([]);
+  });
+
+  it("makes Silo's parameter group before the instance, and a retried create-instance finds it and makes it once", async () => {
+    const tenant = h.store.addTenant({ slug: 'grouped', tier: 'starter' });
+    h.aws.failNext('CreateDBInstance', awsError('ThrottlingException', 400));
+    expect((await h.drive(tenant.id)).status).toBe('ACTIVE');
+    const rdsCalls = h.aws.calls.filter((c) => /DB(ParameterGroup|Parameters|Instance$)|ListTags/.test(c));
+    expect(rdsCalls).toEqual([
+      'CreateDBParameterGroup',
+      'ModifyDBParameterGroup',
+      'CreateDBInstance',
+      // The retry: the group is there, Silo's, logical replication set.
+      'CreateDBParameterGroup',
+      'DescribeDBParameterGroups',
+      'ListTagsForResource',
+      'DescribeDBParameters',
+      'CreateDBInstance',
+    ]);
+    const group = h.aws.parameterGroups.get('silo-postgres16')!;
+    expect(group.input.Tags).toEqual([
+      { Key: 'managed-by', Value: 'silo' },
+      { Key: 'silo:environment', Value: 'test' },
+    ]);
+    expect([...group.parameters]).toEqual([['rds.logical_replication', '1']]);
+    expect(h.aws.instances.get('silo-grouped')!.input.DBParameterGroupName).toBe('silo-postgres16');
   });
 
   it('after a crash between the secret and the instance, reads the master password back instead of making a new one', async () => {
