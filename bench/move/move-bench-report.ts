@@ -27,8 +27,8 @@ export interface MoveResult {
   verification: Verification;
   dumpMs: number;
   dumpRows: number;
-  /** The source's digest timed after the move: cutOverCopy's (sorted) and one without the sort. */
-  digestProbe: { sortedMs: number; unsortedMs: number };
+  /** The source's digests timed after the move: cutOverCopy's (md5 of the sorted rows), a sum of row hashes, a count. */
+  digestProbe: { md5SortedMs: number; hashSumMs: number; countMs: number };
 }
 
 export interface NeighbourResult {
@@ -193,13 +193,18 @@ export function formatMoveReport(input: MoveReportInput): string {
       ),
       row('dump downtime (COPY | COPY, tenant stopped)', dumps, sUnit),
       row(
-        'probe: source digest as cutOverCopy runs it',
-        moves.map((m) => m.digestProbe.sortedMs),
+        'probe: source digest as cutOverCopy runs it (md5 of sorted rows)',
+        moves.map((m) => m.digestProbe.md5SortedMs),
         msUnit,
       ),
       row(
-        'probe: source digest without the sort (sum of row hashes)',
-        moves.map((m) => m.digestProbe.unsortedMs),
+        'probe: sum of hashtextextended(row) instead',
+        moves.map((m) => m.digestProbe.hashSumMs),
+        msUnit,
+      ),
+      row(
+        'probe: count(*) alone (the scan)',
+        moves.map((m) => m.digestProbe.countMs),
         msUnit,
       ),
     ]),

@@ -241,28 +241,33 @@ async function oneMove(
 }
 
 /**
- * The cut-over's checksum of the tenant's rows on the source, timed outside the freeze, beside a
- * digest without the sort (a sum of 64-bit row hashes, as order-independent): what the
- * freeze would cost with it. Each on its own connection, as cutOverCopy's target side is.
+ * The cut-over's digest of the tenant's rows on the source, timed outside the freeze, beside two
+ * cheaper ones: an order-independent sum of PostgreSQL's own 64-bit text hash of each row (no
+ * md5, no sort, no aggregated string), and a bare count (the scan alone). What the freeze would
+ * cost with them; each on a connection of its own, as cutOverCopy's target side is.
  */
 async function probeDigests(
   cluster: MoveCluster,
   source: CopySide,
   tenantId: string,
   tables: string[],
-): Promise<{ sortedMs: number; unsortedMs: number }> {
-  let started = performance.now();
-  await tenantRowDigests(source, tenantId, tables);
-  const sortedMs = performance.now() - started;
-  started = performance.now();
-  await cluster.admin(POOL_DATABASE, (client) =>
-    client.query(
-      `SELECT count(*)::int AS rows, sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric)::text AS checksum
-         FROM app.notes t WHERE t.tenant_id = $1`,
-      [tenantId],
+): Promise<MoveResult['digestProbe']> {
+  const timed = async (work: () => Promise<unknown>) => {
+    const started = performance.now();
+    await work();
+    return performance.now() - started;
+  };
+  const query = (sql: string) => () =>
+    cluster.admin(POOL_DATABASE, (client) => client.query(sql, [tenantId]));
+  return {
+    md5SortedMs: await timed(() => tenantRowDigests(source, tenantId, tables)),
+    hashSumMs: await timed(
+      query(
+        'SELECT count(*)::int AS rows, sum(hashtextextended(t::text, 0)::numeric)::text AS checksum FROM app.notes t WHERE t.tenant_id = $1',
+      ),
     ),
-  );
-  return { sortedMs, unsortedMs: performance.now() - started };
+    countMs: await timed(query('SELECT count(*)::int AS rows FROM app.notes t WHERE t.tenant_id = $1')),
+  };
 }
 
 /** The trigger and replica-identity changes wait at most 2 s for the pool's writers; the saga retries, so does this. */
