@@ -50,6 +50,7 @@ fi
 # The image: built from the Dockerfile and run from its root filesystem (skipped, saying why,
 # where buildah cannot be had). Not with jest arguments: those pick tests of the three projects.
 if [[ $# -eq 0 ]]; then
+  step "bench:move --quick (one small move under load)"; npm run --silent bench:move -- --quick || status=$?
   step "image (npm run image:check)"
   bash scripts/image-check.sh --if-available || status=$?
 fi
