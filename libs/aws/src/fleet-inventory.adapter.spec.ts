@@ -40,13 +40,24 @@ describe('FleetInventory', () => {
       .resolves({
         DBInstances: [
           { DBInstanceIdentifier: 'other-b' },
-          { DBInstanceIdentifier: 'silo-c', BackupRetentionPeriod: 7 },
+          {
+            DBInstanceIdentifier: 'silo-c',
+            BackupRetentionPeriod: 7,
+            EngineVersion: '16.4',
+            DBParameterGroups: [
+              { DBParameterGroupName: 'silo-postgres16', ParameterApplyStatus: 'pending-reboot' },
+            ],
+          },
         ],
       });
     const found = await inventory.instances('silo');
     expect(found.map((i) => [i.identifier, i.backupRetentionDays, i.tags])).toEqual([
       ['silo-a', 0, { 'managed-by': 'silo' }],
       ['silo-c', 7, {}],
+    ]);
+    expect(found.map((i) => [i.engineVersion, i.parameterGroups])).toEqual([
+      ['', []],
+      ['16.4', [{ name: 'silo-postgres16', applyStatus: 'pending-reboot' }]],
     ]);
     expect(rds.commandCalls(DescribeDBInstancesCommand).map((c) => c.args[0].input)).toEqual([
       { MaxRecords: 100, Marker: undefined },

@@ -41,6 +41,10 @@ export interface FleetInstance {
   deletionProtection: boolean;
   backupRetentionDays: number;
   copyTagsToSnapshot: boolean;
+  /** `16.4`; empty when RDS does not say. */
+  engineVersion: string;
+  /** The DB parameter groups it is in (one on RDS for PostgreSQL), with RDS's apply status (`in-sync`, `pending-reboot`, `applying`). */
+  parameterGroups: { name: string; applyStatus: string }[];
   tags: Record<string, string>;
 }
 
@@ -314,6 +318,11 @@ function toInstance(i: DBInstance): FleetInstance {
     deletionProtection: Boolean(i.DeletionProtection),
     backupRetentionDays: i.BackupRetentionPeriod ?? 0,
     copyTagsToSnapshot: Boolean(i.CopyTagsToSnapshot),
+    engineVersion: i.EngineVersion ?? '',
+    parameterGroups: (i.DBParameterGroups ?? []).map((g) => ({
+      name: g.DBParameterGroupName ?? '',
+      applyStatus: g.ParameterApplyStatus ?? 'unknown',
+    })),
     tags: fromAwsTags(i.TagList),
   };
 }

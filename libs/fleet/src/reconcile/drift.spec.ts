@@ -25,6 +25,8 @@ function asProvisioned(overrides: Partial<FleetInstance> = {}): FleetInstance {
     deletionProtection: profile.deletionProtection,
     backupRetentionDays: profile.backupRetentionDays,
     copyTagsToSnapshot: true,
+    engineVersion: profile.engineVersion,
+    parameterGroups: [{ name: 'silo-postgres16', applyStatus: 'in-sync' }],
     tags: { ...tags, team: 'payments' },
     ...overrides,
   };
@@ -34,6 +36,7 @@ const expected = {
   profile,
   tags,
   kmsKeyId: '1234abcd-12ab-34cd-56ef-1234567890ab',
+  prefix: 'silo',
 };
 
 describe('instanceDrift', () => {
@@ -135,6 +138,58 @@ describe('instanceDrift', () => {
         ...expected,
         kmsKeyId: 'alias/silo-tenants',
       }).findings,
+    ).toEqual([]);
+  });
+
+  it("reports an instance outside Silo's parameter group, and never repairs it (joining one needs a reboot)", () => {
+    const drift = instanceDrift(
+      asProvisioned({ parameterGroups: [{ name: 'default.postgres16', applyStatus: 'in-sync' }] }),
+      expected,
+    );
+    expect(drift).toEqual({
+      findings: [
+        {
+          field: 'instance.parameterGroup',
+          kind: 'reported',
+          severity: 'warning',
+          expected: 'silo-postgres16',
+          found: 'default.postgres16',
+        },
+      ],
+      repairs: [],
+    });
+  });
+
+  it("reports Silo's group until it is applied: pending-reboot after joining it, and none at all", () => {
+    const found = (parameterGroups: FleetInstance['parameterGroups']) =>
+      instanceDrift(asProvisioned({ parameterGroups }), expected).findings.map((f) => [
+        f.field,
+        f.expected,
+        f.found,
+      ]);
+    expect(found([{ name: 'silo-postgres16', applyStatus: 'pending-reboot' }])).toEqual([
+      ['instance.parameterGroup', 'silo-postgres16', 'silo-postgres16 (pending-reboot)'],
+    ]);
+    expect(found([])).toEqual([['instance.parameterGroup', 'silo-postgres16', '(absent)']]);
+  });
+
+  it("expects the group of the instance's own engine family, the profile's only when RDS does not say", () => {
+    const upgraded = asProvisioned({
+      engineVersion: '17.2',
+      parameterGroups: [{ name: 'silo-postgres16', applyStatus: 'in-sync' }],
+    });
+    expect(instanceDrift(upgraded, expected).findings).toEqual([
+      expect.objectContaining({ field: 'instance.parameterGroup', expected: 'silo-postgres17' }),
+    ]);
+    expect(instanceDrift(asProvisioned({ engineVersion: '' }), expected).findings).toEqual([]);
+    expect(
+      instanceDrift(
+        asProvisioned({ parameterGroups: [{ name: 'test-postgres16', applyStatus: 'in-sync' }] }),
+        {
+          ...expected,
+          prefix: 'test',
+        },
+      ).findings,
     ).toEqual([]);
   });
 

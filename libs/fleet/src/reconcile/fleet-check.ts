@@ -255,6 +255,7 @@ export class FleetCheck {
           profile,
           tags,
           kmsKeyId: this.settings.kmsKeyId,
+          prefix,
         }),
         secretDrift('master', names.masterSecretName, secretBy.get(names.masterSecretName), tags),
         secretDrift('app', names.appSecretName, secretBy.get(names.appSecretName), tags),

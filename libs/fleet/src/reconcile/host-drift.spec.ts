@@ -39,6 +39,8 @@ function instance(overrides: Partial<FleetInstance> = {}): FleetInstance {
     deletionProtection: profile.deletionProtection,
     backupRetentionDays: profile.backupRetentionDays,
     copyTagsToSnapshot: true,
+    engineVersion: profile.engineVersion,
+    parameterGroups: [{ name: 'silo-postgres16', applyStatus: 'in-sync' }],
     tags: { ...tags },
     ...overrides,
   };
@@ -256,6 +258,29 @@ describe('hostDrift', () => {
       ['secret:master', 'missing', names.masterSecretName, '(absent)'],
     ]);
     expect(drift.scopes.has('alarm')).toBe(false);
+  });
+
+  it("reports a host's instance outside Silo's parameter group, or in it with a reboot pending, and repairs neither", () => {
+    for (const [group, found] of [
+      [{ name: 'default.postgres16', applyStatus: 'in-sync' }, 'default.postgres16'],
+      [{ name: 'silo-postgres16', applyStatus: 'pending-reboot' }, 'silo-postgres16 (pending-reboot)'],
+    ] as const) {
+      const drift = hostDrift(
+        host,
+        { instance: instance({ parameterGroups: [group] }), secrets: secrets(), alarms: alarms() },
+        settings,
+      );
+      expect(drift.findings).toEqual([
+        {
+          field: 'instance.parameterGroup',
+          kind: 'reported',
+          severity: 'warning',
+          expected: 'silo-postgres16',
+          found,
+        },
+      ]);
+      expect(drift.repairs).toEqual([]);
+    }
   });
 
   it('reports a recorded instance identifier other than the one its name gives', () => {

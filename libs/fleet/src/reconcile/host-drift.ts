@@ -77,6 +77,7 @@ export function hostDrift(
         profile,
         tags,
         kmsKeyId: settings.kmsKeyId,
+        prefix: settings.prefix,
       }),
     );
     findings.push(...capacityFindings(host, profile, instance));
