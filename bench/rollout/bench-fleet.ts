@@ -51,6 +51,7 @@ export async function createBenchFleet(options: {
           set: options.set,
           registry: [],
           concurrency: options.concurrency,
+          adminUrl: POSTGRES_ADMIN_URL,
         })),
       );
     }

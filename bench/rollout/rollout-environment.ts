@@ -10,9 +10,10 @@ export const FROM_VERSION = '0001';
 export const TARGET_VERSION = '0003';
 
 /**
- * The admin URL of the PostgreSQL the tenant databases live on: the fleet fixture
- * (libs/fleet/test/rollout-fleet.ts) creates them on the test suite's server, so the
- * bench uses the same one for everything.
+ * The admin URL of the PostgreSQL the tenant databases live on: the machine's (SILO_TEST_POSTGRES_URL),
+ * for the control-plane database and the fleet alike (createFleet of libs/fleet/test/rollout-fleet.ts
+ * is given it), so that one server's activity is sampled. A rollout's speed does not depend on what
+ * the local backend's own clusters add (SCRAM logins, logical replication, WAL archiving).
  */
 export const POSTGRES_ADMIN_URL = testServices.postgresAdminUrl;
 

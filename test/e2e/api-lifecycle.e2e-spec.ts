@@ -10,7 +10,7 @@ import { PrivateRedis } from '../support/private-redis';
 import { httpStatus } from '../support/silo-process';
 import { running, SiloStack, type Caller, type TenantBody } from '../support/silo-stack';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../support/test-config';
-import { runDatabaseUrl, testServices } from '../support/test-services';
+import { instanceAdminUrl, runDatabaseUrl } from '../support/test-services';
 
 jest.setTimeout(120_000);
 
@@ -160,7 +160,7 @@ describe('a tenant’s life over HTTP, with the API and the worker as built proc
     }
 
     // The local instance backend's database went with the instance.
-    const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+    const admin = new Client({ connectionString: instanceAdminUrl() });
     await admin.connect();
     try {
       const { rows } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [

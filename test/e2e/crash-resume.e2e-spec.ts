@@ -8,7 +8,7 @@ import { controlPlaneDataSourceOptions, TenantEntity } from '../../libs/control-
 import { loadTierProfiles, TenantOnboarding } from '../../libs/fleet/src';
 import { removeTenantInstance } from '../support/local-tenant-instance';
 import { builtEntry, SiloProcess } from '../support/silo-process';
-import { storedPasswordIs } from '../support/stored-password';
+import { loginRefusal } from '../support/password-login';
 import {
   fastLocalSagaEnvironment,
   testConfig,
@@ -16,7 +16,7 @@ import {
   testQueuePrefix,
   uniqueToken,
 } from '../support/test-config';
-import { runDatabaseUrl, testServices } from '../support/test-services';
+import { instanceAdminUrl, runDatabaseUrl, testServices } from '../support/test-services';
 
 jest.setTimeout(240_000);
 
@@ -162,8 +162,8 @@ describe('provisioning survives SIGKILL of the worker', () => {
           .SecretString!,
       ) as { username: string; password: string };
       passwords.push(master.password, app.password);
-      expect(await storedPasswordIs(master.username, master.password)).toBe(true);
-      expect(await storedPasswordIs(app.username, app.password)).toBe(true);
+      expect(await loginRefusal(instanceAdminUrl(), master)).toBeUndefined();
+      expect(await loginRefusal(instanceAdminUrl(), app)).toBeUndefined();
       const owner = new Client({
         host: master.host,
         port: master.port,

@@ -11,7 +11,8 @@ import { removeTenantInstance } from '../support/local-tenant-instance';
 import { builtEntry, httpStatus, SiloProcess } from '../support/silo-process';
 import { tenantAppEnvironment } from '../support/data-plane-login';
 import { running, SiloStack, type TenantBody } from '../support/silo-stack';
-import { storedPasswordIs } from '../support/stored-password';
+import { loginRefusal } from '../support/password-login';
+import { instanceAdminUrl } from '../support/test-services';
 import { fastLocalSagaEnvironment, uniqueToken } from '../support/test-config';
 
 jest.setTimeout(300_000);
@@ -193,14 +194,13 @@ describe('credential rotation under load, and SIGKILL at every step', () => {
     const appAfter = await secret(names.appSecretName);
     const masterAfter = await secret(names.masterSecretName);
     expect(appAfter.username).toBe(`${names.appRole}_b`);
-    expect(await storedPasswordIs(appAfter.username, appAfter.password)).toBe(true);
-    expect(await storedPasswordIs(masterAfter.username, masterAfter.password)).toBe(true);
-    // The old credentials: the previous app login may not log in at all, and has no password;
-    // the old master password is no longer the master's.
+    expect(await loginRefusal(instanceAdminUrl(), appAfter)).toBeUndefined();
+    expect(await loginRefusal(instanceAdminUrl(), masterAfter)).toBeUndefined();
+    // The server refuses the old credentials at the tenant's endpoint: the previous app login has
+    // no password (and NOLOGIN), the old master password is no longer the master's.
     const full = (await stack.call<TenantBody>('GET', `/v1/tenants/${tenant.id}`, OPS)).body;
-    expect(await loginRefused(full, appBefore)).toBe('28000');
-    expect(await storedPasswordIs(appBefore.username, appBefore.password)).toBe(false);
-    expect(await storedPasswordIs(masterBefore.username, masterBefore.password)).toBe(false);
+    expect(await loginRefused(full, appBefore)).toBe('28P01');
+    expect(await loginRefused(full, masterBefore)).toBe('28P01');
     expect(await loginRefused(full, appAfter)).toBeNull();
 
     // No password in any process's output or API answer.
@@ -265,10 +265,10 @@ describe('credential rotation under load, and SIGKILL at every step', () => {
         master: masterVersions + 1,
       });
       expect(appNow.username).not.toBe(app.username);
-      expect(await storedPasswordIs(appNow.username, appNow.password)).toBe(true);
-      expect(await storedPasswordIs(masterNow.username, masterNow.password)).toBe(true);
-      expect(await storedPasswordIs(app.username, app.password)).toBe(false);
-      expect(await storedPasswordIs(master.username, master.password)).toBe(false);
+      expect(await loginRefusal(instanceAdminUrl(), appNow)).toBeUndefined();
+      expect(await loginRefusal(instanceAdminUrl(), masterNow)).toBeUndefined();
+      expect(await loginRefusal(instanceAdminUrl(), app)).toBe('28P01');
+      expect(await loginRefusal(instanceAdminUrl(), master)).toBe('28P01');
     }
   });
 });

@@ -18,7 +18,7 @@ import { builtInTierProfilesFile } from '../support/built-in-tier-profiles';
 import { builtEntry, SiloProcess } from '../support/silo-process';
 import { fastLocalSagaEnvironment, testConfig, testEnvironment, uniqueToken } from '../support/test-config';
 import { createOwnDatabase, dropDatabase } from '../support/test-databases';
-import { testServices } from '../support/test-services';
+import { instanceAdminUrl } from '../support/test-services';
 
 jest.setTimeout(300_000);
 
@@ -211,7 +211,7 @@ class SharedFleet {
       for (const s of page.SecretList ?? []) if (s.Name?.startsWith(`${this.prefix}/`)) secrets.push(s.Name);
       token = page.NextToken;
     } while (token);
-    const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+    const admin = new Client({ connectionString: instanceAdminUrl() });
     await admin.connect();
     try {
       const databases = await admin.query<{ datname: string }>(
@@ -438,7 +438,7 @@ describe('shared placements survive SIGKILL of the worker', () => {
     expect(killedDuring.size).toBeGreaterThanOrEqual(2);
 
     // The pool: the leaving tenant's rows gone, the staying one's kept, ACTIVE.
-    const poolDatabase = new URL(testServices.postgresAdminUrl);
+    const poolDatabase = new URL(instanceAdminUrl());
     poolDatabase.pathname = `/${hostResourceNames(fleet.prefix, 'pool-starter-001').instanceIdentifier}`;
     const admin = new Client({ connectionString: poolDatabase.toString() });
     await admin.connect();

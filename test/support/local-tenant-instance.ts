@@ -1,21 +1,32 @@
 import { Client } from 'pg';
 import { quoteIdentifier, tenantResourceNames } from '../../libs/core/src';
 import { appLoginRoles, removeLocalInstance, underParameterLock } from '../../libs/tenant-schema/src';
-import { testServices } from './test-services';
+import { hostAdminUrl, instanceAdminUrl, secondRegionInstanceAdminUrl } from './test-services';
 
-/** Drops the database and roles the local instance backend made for a tenant, if any. */
+/** Every server of the run's local instance backend (test-clusters.ts). */
+function localBackendServers(): string[] {
+  return [instanceAdminUrl(), hostAdminUrl(), secondRegionInstanceAdminUrl()];
+}
+
+/** Drops the database and roles the local instance backend made for a tenant, if any, on each of its servers. */
 export async function removeTenantInstance(prefix: string, slug: string): Promise<void> {
   const names = tenantResourceNames(prefix, slug);
-  await removeLocalInstance(testServices.postgresAdminUrl, {
-    database: names.instanceIdentifier,
-    roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
-  });
+  for (const server of localBackendServers()) {
+    await removeLocalInstance(server, {
+      database: names.instanceIdentifier,
+      roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
+    });
+  }
 }
 
 /** Drops every database and role the local backend made under `prefix` (tenants a test did not name). */
 export async function removeTenantInstancesUnder(prefix: string): Promise<void> {
   if (!/^[a-z][a-z0-9]{1,15}$/.test(prefix)) throw new Error(`not a test resource prefix: ${prefix}`);
-  const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+  for (const server of localBackendServers()) await removeUnder(server, prefix);
+}
+
+async function removeUnder(server: string, prefix: string): Promise<void> {
+  const admin = new Client({ connectionString: server });
   await admin.connect();
   try {
     const { rows: databases } = await admin.query<{ datname: string }>(

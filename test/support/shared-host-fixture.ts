@@ -9,11 +9,11 @@ import {
 } from '../../libs/tenant-schema/src';
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { testServices } from './test-services';
+import { instanceAdminUrl } from './test-services';
 
-const server = new URL(testServices.postgresAdminUrl);
+const server = new URL(instanceAdminUrl());
 
-/** The local PostgreSQL server every local host and tenant database lives on. */
+/** The run's cluster of the local instance backend, where the first region's hosts and tenant instances live. */
 export const LOCAL_SERVER = { host: server.hostname, port: Number(server.port || 5432) };
 
 export interface AvailableHost {
@@ -51,7 +51,7 @@ export async function availableHost(options: {
       SecretString: JSON.stringify({ engine: 'postgres', username: names.masterUsername, password }),
     }),
   );
-  await materialiseLocalInstance(testServices.postgresAdminUrl, {
+  await materialiseLocalInstance(instanceAdminUrl(), {
     database: names.instanceIdentifier,
     ownerRole: names.masterUsername,
     ownerPassword: password,

@@ -3,12 +3,18 @@ import { Client } from 'pg';
 import { testServices } from './test-services';
 
 /**
- * Whether `password` is the role's stored password. The test server trusts loopback connections,
- * so a login proves nothing about the password; this checks the stored verifier the way password
- * authentication does (SCRAM-SHA-256, or MD5 on servers that still store that).
+ * Whether `password` is the role's stored password on the server behind `adminUrl` (default the
+ * machine's, of the control-plane databases). That server trusts loopback connections, so a login
+ * there proves nothing about the password; this checks the stored verifier the way password
+ * authentication does (SCRAM-SHA-256, or MD5 on servers that still store that). On the local
+ * instance backend's own clusters, which check every password, prefer a login (loginRefusal).
  */
-export async function storedPasswordIs(role: string, password: string): Promise<boolean> {
-  const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+export async function storedPasswordIs(
+  role: string,
+  password: string,
+  adminUrl: string = testServices.postgresAdminUrl,
+): Promise<boolean> {
+  const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   let stored: string | null;
   try {

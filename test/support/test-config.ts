@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { loadConfig, type SiloConfig } from '../../libs/config/src';
-import { awsEndpoint, runDatabaseUrl, testServices } from './test-services';
+import {
+  awsEndpoint,
+  hostAdminUrl,
+  instanceAdminUrl,
+  runDatabaseUrl,
+  secondRegionInstanceAdminUrl,
+  testServices,
+} from './test-services';
 
 /** A short random token for queue prefixes, resource names and slugs that must not collide. */
 export function uniqueToken(bytes = 4): string {
@@ -64,31 +71,22 @@ export function testConfig(overrides: Record<string, string> = {}): SiloConfig {
  * logins of the same names on both), the second region on its own.
  */
 export function localMoveBackendEnvironment(): Record<string, string> {
-  const instances = process.env.SILO_TEST_INSTANCE_ADMIN_URL;
-  const hosts = process.env.SILO_TEST_HOST_ADMIN_URL;
-  const second = process.env.SILO_TEST_INSTANCE_ADMIN_URL_2;
-  if (!instances || !hosts || !second)
-    throw new Error(
-      'SILO_TEST_INSTANCE_ADMIN_URL, SILO_TEST_HOST_ADMIN_URL and SILO_TEST_INSTANCE_ADMIN_URL_2 are not set: run through jest, whose global setup starts the clusters',
-    );
   return {
-    LOCAL_INSTANCE_ADMIN_URL: instances,
-    LOCAL_INSTANCE_ADMIN_URLS: `${TEST_REGIONS[1]}=${second}`,
-    LOCAL_HOST_ADMIN_URLS: `${TEST_REGIONS[0]}=${hosts}`,
+    LOCAL_INSTANCE_ADMIN_URL: instanceAdminUrl(),
+    LOCAL_INSTANCE_ADMIN_URLS: `${TEST_REGIONS[1]}=${secondRegionInstanceAdminUrl()}`,
+    LOCAL_HOST_ADMIN_URLS: `${TEST_REGIONS[0]}=${hostAdminUrl()}`,
   };
 }
 
 /**
- * Tenants materialised on the test PostgreSQL (the local instance backend), with saga waits,
+ * Tenants materialised by the local instance backend on the run's own clusters (the first
+ * region's instances and shared hosts on one, the second region's on another), with saga waits,
  * retries and the outbox relay short enough for a test to watch a tenant reach ACTIVE.
  */
 export function fastLocalSagaEnvironment(): Record<string, string> {
   return {
-    LOCAL_INSTANCE_ADMIN_URL: testServices.postgresAdminUrl,
-    // The second region's own local backend where the run has one; else it shares the first's.
-    ...(process.env.SILO_TEST_INSTANCE_ADMIN_URL_2
-      ? { LOCAL_INSTANCE_ADMIN_URLS: `${TEST_REGIONS[1]}=${process.env.SILO_TEST_INSTANCE_ADMIN_URL_2}` }
-      : {}),
+    LOCAL_INSTANCE_ADMIN_URL: instanceAdminUrl(),
+    LOCAL_INSTANCE_ADMIN_URLS: `${TEST_REGIONS[1]}=${secondRegionInstanceAdminUrl()}`,
     WAIT_INITIAL_DELAY_MS: '50',
     WAIT_MAX_DELAY_MS: '200',
     RETRY_BASE_DELAY_MS: '50',

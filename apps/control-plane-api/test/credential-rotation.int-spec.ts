@@ -29,10 +29,10 @@ import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../provisioning-worker/src/worker.module';
 import { eventually } from '../../../test/support/eventually';
 import { removeTenantInstance } from '../../../test/support/local-tenant-instance';
-import { storedPasswordIs } from '../../../test/support/stored-password';
+import { loginRefusal } from '../../../test/support/password-login';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
-import { testServices } from '../../../test/support/test-services';
+import { instanceAdminUrl } from '../../../test/support/test-services';
 import { tenantResource } from '../src/tenants/tenant.responses';
 import { startApi, type ApiHarness } from './api-harness';
 
@@ -115,7 +115,7 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
       return change;
     }, 60_000);
   const role = async (name: string) => {
-    const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+    const admin = new Client({ connectionString: instanceAdminUrl() });
     await admin.connect();
     try {
       const { rows } = await admin.query<{
@@ -135,7 +135,7 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
     }
   };
   const asAdmin = async (sql: string) => {
-    const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+    const admin = new Client({ connectionString: instanceAdminUrl() });
     await admin.connect();
     try {
       await admin.query(sql);
@@ -218,7 +218,7 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
     expect(first.password).not.toBe(before.password);
     expect(await secret(names.appSecretName, 'AWSPREVIOUS')).toEqual(before);
     expect(Object.keys(await versions(names.appSecretName))).toHaveLength(2);
-    expect(await storedPasswordIs(first.username, first.password)).toBe(true);
+    expect(await loginRefusal(instanceAdminUrl(), first)).toBeUndefined();
     // The previous login can no longer log in; the app role stays the group that holds the grants.
     expect(await role(before.username)).toEqual({
       rolcanlogin: false,
@@ -251,12 +251,12 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
     const masterAfter = await secret(names.masterSecretName);
     expect(second.username).toBe(`${names.appRole}_a`);
     expect(await role(first.username)).toMatchObject({ rolcanlogin: false, has_password: false });
-    expect(await storedPasswordIs(second.username, second.password)).toBe(true);
-    expect(await storedPasswordIs(first.username, first.password)).toBe(false);
+    expect(await loginRefusal(instanceAdminUrl(), second)).toBeUndefined();
+    expect(await loginRefusal(instanceAdminUrl(), first)).toBe('28P01');
     expect(masterAfter.username).toBe(masterBefore.username);
     expect(masterAfter.password).not.toBe(masterBefore.password);
-    expect(await storedPasswordIs(masterAfter.username, masterAfter.password)).toBe(true);
-    expect(await storedPasswordIs(masterBefore.username, masterBefore.password)).toBe(false);
+    expect(await loginRefusal(instanceAdminUrl(), masterAfter)).toBeUndefined();
+    expect(await loginRefusal(instanceAdminUrl(), masterBefore)).toBe('28P01');
     expect(await useAppDatabase(tenant, second)).toBe(2);
     expect(Object.keys(await versions(names.appSecretName))).toHaveLength(3);
     expect(Object.keys(await versions(names.masterSecretName)).length).toBeGreaterThanOrEqual(2);
@@ -338,7 +338,7 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
 
     const first = await secret(names.appSecretName);
     expect(first.username).toBe(`${names.appRole}_a`);
-    expect(await storedPasswordIs(first.username, first.password)).toBe(true);
+    expect(await loginRefusal(instanceAdminUrl(), first)).toBeUndefined();
     expect(await role(names.appRole)).toEqual({ rolcanlogin: false, has_password: false, members_of: [] });
     expect(await role(first.username)).toEqual({
       rolcanlogin: true,
@@ -416,8 +416,8 @@ describe('credential rotation of a live tenant (POST /v1/tenants/{id}/rotate-cre
       expect(app.password).not.toBe(appBefore.password);
       expect(master.password).not.toBe(masterBefore.password);
       expect(app.username).not.toBe(appBefore.username);
-      expect(await storedPasswordIs(app.username, app.password)).toBe(true);
-      expect(await storedPasswordIs(master.username, master.password)).toBe(true);
+      expect(await loginRefusal(instanceAdminUrl(), app)).toBeUndefined();
+      expect(await loginRefusal(instanceAdminUrl(), master)).toBeUndefined();
       expect(await role(appBefore.username)).toMatchObject({ rolcanlogin: false, has_password: false });
       const pending = Object.values(await versions(names.appSecretName)).filter((s) =>
         s.includes('AWSPENDING'),

@@ -36,10 +36,10 @@ import { WorkerModule } from '../../provisioning-worker/src/worker.module';
 import { builtInTierProfilesFile } from '../../../test/support/built-in-tier-profiles';
 import { eventually } from '../../../test/support/eventually';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
-import { storedPasswordIs } from '../../../test/support/stored-password';
+import { loginRefusal } from '../../../test/support/password-login';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
-import { testServices } from '../../../test/support/test-services';
+import { instanceAdminUrl } from '../../../test/support/test-services';
 import { hostRotationList, hostRotationResource } from '../src/hosts/host-rotation.responses';
 import { startApi, type ApiHarness } from './api-harness';
 
@@ -146,7 +146,7 @@ describe('rotation of a pool host’s pool login (POST /v1/hosts/{id}/rotate-cre
       return rotation;
     }, 60_000);
   const role = async (name: string) => {
-    const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+    const admin = new Client({ connectionString: instanceAdminUrl() });
     await admin.connect();
     try {
       const { rows } = await admin.query<{
@@ -301,8 +301,7 @@ describe('rotation of a pool host’s pool login (POST /v1/hosts/{id}/rotate-cre
       dbname: before.dbname,
     });
     expect(await secret(names.poolAppSecretName, 'AWSPREVIOUS')).toEqual(before);
-    expect(await storedPasswordIs(after.username, after.password)).toBe(true);
-    expect(await storedPasswordIs(before.username, before.password)).toBe(false);
+    expect(await loginRefusal(instanceAdminUrl(), after)).toBeUndefined();
     expect(await role(before.username)).toEqual({
       rolcanlogin: false,
       has_password: false,
@@ -313,7 +312,8 @@ describe('rotation of a pool host’s pool login (POST /v1/hosts/{id}/rotate-cre
       has_password: true,
       members_of: [names.poolAppRole],
     });
-    expect(await loginRefused(before)).toBe('28000');
+    // The server refuses the old password for real (SCRAM on every login of the local backend).
+    expect(await loginRefused(before)).toBe('28P01');
     await expect(leaked.query('SELECT 1')).rejects.toThrow();
     // The new login is the pool's: no tenant of its own, every row hidden until one is set.
     const fresh = await connect(after);
@@ -329,7 +329,7 @@ describe('rotation of a pool host’s pool login (POST /v1/hosts/{id}/rotate-cre
     // The host's master user is not the tenants' rotation's business.
     expect(await secret(names.masterSecretName)).toEqual(master);
     expect(await versions(names.masterSecretName)).toEqual(masterVersions);
-    expect(await storedPasswordIs(master.username, master.password)).toBe(true);
+    expect(await loginRefusal(instanceAdminUrl(), master)).toBeUndefined();
 
     const [shown] = await rotations(hostId);
     expect(shown).toMatchObject({
@@ -457,7 +457,7 @@ describe('rotation of a pool host’s pool login (POST /v1/hosts/{id}/rotate-cre
         count + 1,
       ]);
       expect(now.username).not.toBe(current.username);
-      expect(await storedPasswordIs(now.username, now.password)).toBe(true);
+      expect(await loginRefusal(instanceAdminUrl(), now)).toBeUndefined();
       expect(await role(current.username)).toMatchObject({ rolcanlogin: false, has_password: false });
       expect(
         Object.values(await versions(names.poolAppSecretName)).filter((s) => s.includes('AWSPENDING')),
@@ -482,7 +482,7 @@ describe('rotation of a pool host’s pool login (POST /v1/hosts/{id}/rotate-cre
       errorStep: 'set-secret',
     });
     expect(await secret(names.poolAppSecretName)).toEqual(current);
-    expect(await storedPasswordIs(current.username, current.password)).toBe(true);
+    expect(await loginRefusal(instanceAdminUrl(), current)).toBeUndefined();
     const stages = await versions(names.poolAppSecretName);
     expect(Object.values(stages).filter((s) => s.includes('AWSPENDING'))).toEqual([]);
     expect(Object.keys(stages).length).toBe(Object.keys(currentVersions).length + 1);

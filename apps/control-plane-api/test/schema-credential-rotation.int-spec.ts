@@ -28,10 +28,10 @@ import { WorkerModule } from '../../provisioning-worker/src/worker.module';
 import { builtInTierProfilesFile } from '../../../test/support/built-in-tier-profiles';
 import { eventually } from '../../../test/support/eventually';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
-import { storedPasswordIs } from '../../../test/support/stored-password';
+import { loginRefusal } from '../../../test/support/password-login';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
-import { testServices } from '../../../test/support/test-services';
+import { instanceAdminUrl } from '../../../test/support/test-services';
 import { tenantResource } from '../src/tenants/tenant.responses';
 import { startApi, type ApiHarness } from './api-harness';
 
@@ -133,7 +133,7 @@ describe('credential rotation of a schema tenant on its shared host', () => {
     return { host, names: hostResourceNames(prefix, host.name) };
   };
   const role = async (name: string) => {
-    const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+    const admin = new Client({ connectionString: instanceAdminUrl() });
     await admin.connect();
     try {
       const { rows } = await admin.query<{
@@ -237,15 +237,14 @@ describe('credential rotation of a schema tenant on its shared host', () => {
     expect(after).toMatchObject({ username: `${names.appRole}_b`, host: before.host, dbname: before.dbname });
     expect(after.password).not.toBe(before.password);
     expect(await secret(names.appSecretName, 'AWSPREVIOUS')).toEqual(before);
-    expect(await storedPasswordIs(after.username, after.password)).toBe(true);
-    // The old login logs in no more (the test server trusts loopback, so NOLOGIN is what refuses it).
+    expect(await loginRefusal(instanceAdminUrl(), after)).toBeUndefined();
+    // The old login logs in no more: the server refuses its old password (it has none, and NOLOGIN).
     expect(await role(before.username)).toEqual({
       rolcanlogin: false,
       has_password: false,
       members_of: [names.appRole],
     });
-    expect(await storedPasswordIs(before.username, before.password)).toBe(false);
-    expect(await loginRefused(before)).toBe('28000');
+    expect(await loginRefused(before)).toBe('28P01');
     await expect(oldSession.query('SELECT 1')).rejects.toThrow();
     expect(await role(after.username)).toEqual({
       rolcanlogin: true,
@@ -258,7 +257,7 @@ describe('credential rotation of a schema tenant on its shared host', () => {
     // The host's master and the neighbour's login are as they were.
     expect(await secret(hostNames.masterSecretName)).toEqual(hostMaster);
     expect(await versions(hostNames.masterSecretName)).toEqual(hostMasterVersions);
-    expect(await storedPasswordIs(hostMaster.username, hostMaster.password)).toBe(true);
+    expect(await loginRefusal(instanceAdminUrl(), hostMaster)).toBeUndefined();
     const neighbourNames = tenantResourceNames(prefix, neighbour.slug);
     expect(await secret(neighbourNames.appSecretName)).toEqual(neighbourBefore);
     expect(await useLogin(neighbourBefore)).toEqual({
@@ -339,7 +338,7 @@ describe('credential rotation of a schema tenant on its shared host', () => {
         count + 1,
       ]);
       expect(now.username).not.toBe(before.username);
-      expect(await storedPasswordIs(now.username, now.password)).toBe(true);
+      expect(await loginRefusal(instanceAdminUrl(), now)).toBeUndefined();
       expect(await role(before.username)).toMatchObject({ rolcanlogin: false, has_password: false });
       expect(
         Object.values(await versions(names.appSecretName)).filter((s) => s.includes('AWSPENDING')),

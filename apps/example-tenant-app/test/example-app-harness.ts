@@ -40,7 +40,7 @@ import { loadConfig } from '@silo/config';
 import { testDataPlaneLogin } from '../../../test/support/data-plane-login';
 import { testEnvironment, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
-import { testServices } from '../../../test/support/test-services';
+import { instanceAdminUrl } from '../../../test/support/test-services';
 import { configureExampleApp, EXAMPLE_APP_OPTIONS } from '../src/example-app';
 import { exampleAppConfigFromEnv, type ExampleAppConfig } from '../src/example-app.config';
 import { ExampleAppModule } from '../src/example-app.module';
@@ -461,7 +461,7 @@ export class TenantFixtures {
 
   async dispose(): Promise<void> {
     for (const t of this.instances) {
-      await removeLocalInstance(testServices.postgresAdminUrl, { database: t.database, roles: t.roles });
+      await removeLocalInstance(instanceAdminUrl(), { database: t.database, roles: t.roles });
       await this.secrets.delete(t.secret, { force: true }, t.id);
     }
     for (const s of this.appSecrets) await this.secrets.delete(s.name, { force: true }, s.id);

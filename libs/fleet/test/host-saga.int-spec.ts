@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
-import { databaseUrl, testServices } from '../../../test/support/test-services';
+import { databaseUrl, instanceAdminUrl, testServices } from '../../../test/support/test-services';
 import { AwsClients, FleetInventory, RdsInstances, TenantAlarms, TenantSecrets } from '../../aws/src';
 import {
   controlPlaneDataSourceOptions,
@@ -81,7 +81,7 @@ beforeAll(async () => {
     rds,
     secrets,
     alarms: new TenantAlarms(aws),
-    backend: new LocalPostgresDatabaseHost(testServices.postgresAdminUrl),
+    backend: new LocalPostgresDatabaseHost(instanceAdminUrl()),
     admin: new TenantDatabaseAdmin(),
     settings,
   };
@@ -173,7 +173,7 @@ function expectNoSecretIn(logLines: string[], ...secrets: Array<string | number 
   }
 }
 
-const server = new URL(testServices.postgresAdminUrl);
+const server = new URL(instanceAdminUrl());
 
 describe('host saga against moto, PostgreSQL and the local backend', () => {
   let poolHost: HostEntity;
@@ -492,7 +492,7 @@ describe('host saga against moto, PostgreSQL and the local backend', () => {
       const secret = await aws.secretsManager.send(new DescribeSecretCommand({ SecretId: name }));
       expect(secret.DeletedDate).toBeInstanceOf(Date);
     }
-    const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+    const admin = new Client({ connectionString: instanceAdminUrl() });
     await admin.connect();
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [
       names.instanceIdentifier,

@@ -11,7 +11,7 @@ import { eventually } from '../../../test/support/eventually';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
-import { testServices } from '../../../test/support/test-services';
+import { instanceAdminUrl } from '../../../test/support/test-services';
 import { AwsClients, RdsInstances } from '../../aws/src';
 import {
   HostEntity,
@@ -105,7 +105,7 @@ describe('compensation of schema and pool tenants that fail for good on their ho
 
   /** Every tenant's notes in the pool, counted as a superuser (whom row-level security does not bind). */
   async function poolRows(hostName: string): Promise<Record<string, number>> {
-    const server = new URL(testServices.postgresAdminUrl);
+    const server = new URL(instanceAdminUrl());
     server.pathname = `/${hostResourceNames(prefix, hostName).instanceIdentifier}`;
     const admin = new Client({ connectionString: server.toString() });
     await admin.connect();

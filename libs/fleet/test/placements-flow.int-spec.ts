@@ -13,7 +13,7 @@ import {
 } from '../../../test/support/shared-host-fixture';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
-import { testServices } from '../../../test/support/test-services';
+import { instanceAdminUrl } from '../../../test/support/test-services';
 import { AwsClients } from '../../aws/src';
 import { ProvisioningStepEntity, TenantEntity } from '../../control-plane-db/src';
 import { hostName, hostResourceNames, tenantResourceNames, type SharedPlacement } from '../../core/src';
@@ -23,7 +23,7 @@ jest.setTimeout(180_000);
 
 const prefix = `pl${uniqueToken(3)}`;
 const CTX = { actor: 'ops-test', correlationId: 'placements-1' };
-const server = new URL(testServices.postgresAdminUrl);
+const server = new URL(instanceAdminUrl());
 
 describe('schema and pool tenants on shared hosts, against moto, PostgreSQL and Redis', () => {
   let database: { name: string; url: string };
@@ -375,7 +375,7 @@ describe('schema and pool tenants on shared hosts, against moto, PostgreSQL and 
     await ds.query(`UPDATE hosts SET capacity_tenants = 1 WHERE name = ANY($1)`, [
       [hostName('schema', 'pro', 1), hostName('schema', 'pro', 2)],
     ]);
-    const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+    const admin = new Client({ connectionString: instanceAdminUrl() });
     await admin.connect();
     await admin.query(`ALTER ROLE "${hostResourceNames(prefix, name).masterUsername}" NOCREATEROLE`);
     await admin.end();

@@ -13,7 +13,7 @@ import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../../apps/provisioning-worker/src/worker.module';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { removeTenantInstance } from '../../../test/support/local-tenant-instance';
-import { testServices } from '../../../test/support/test-services';
+import { instanceAdminUrl } from '../../../test/support/test-services';
 import { AwsClients } from '../../aws/src';
 import { ProvisioningStepEntity, TenantEntity } from '../../control-plane-db/src';
 import { TenantOnboarding } from '../src';
@@ -134,7 +134,7 @@ describe('provisioning against moto, PostgreSQL and Redis', () => {
           )
         ).SecretString!,
       ) as Record<string, unknown>;
-      const server = new URL(testServices.postgresAdminUrl);
+      const server = new URL(instanceAdminUrl());
       const shape = {
         engine: 'postgres',
         host: server.hostname,
@@ -268,7 +268,7 @@ describe('provisioning against moto, PostgreSQL and Redis', () => {
         );
         expect(secret.DeletedDate).toBeInstanceOf(Date);
       }
-      const admin = new Client({ connectionString: testServices.postgresAdminUrl });
+      const admin = new Client({ connectionString: instanceAdminUrl() });
       await admin.connect();
       const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [id]);
       await admin.end();

@@ -10,7 +10,7 @@ import {
 } from '@silo/tenant-schema';
 import type { DataSource } from 'typeorm';
 import { removeTenantInstance } from '../../../test/support/local-tenant-instance';
-import { testServices } from '../../../test/support/test-services';
+import { instanceAdminUrl } from '../../../test/support/test-services';
 
 /** A tenant as the provisioning saga leaves it, at some schema version, without going through AWS instances. */
 export interface FleetTenant {
@@ -19,8 +19,6 @@ export interface FleetTenant {
   tier: TierName;
   owner: PgEndpoint;
 }
-
-const admin = new URL(testServices.postgresAdminUrl);
 
 /**
  * `count` ACTIVE tenants of `tier` on the local instance backend: database and owner role, the
@@ -39,7 +37,11 @@ export async function createFleet(options: {
   set: TenantMigrationSet;
   registry: FleetTenant[];
   concurrency?: number;
+  /** The server of the local instance backend. Default the run's cluster (instanceAdminUrl()). */
+  adminUrl?: string;
 }): Promise<FleetTenant[]> {
+  const adminUrl = options.adminUrl ?? instanceAdminUrl();
+  const admin = new URL(adminUrl);
   const base = Date.now() - 86_400_000;
   const made: FleetTenant[] = Array.from({ length: options.count }, (_, i) => {
     const slug = `${options.tier.slice(0, 2)}${randomBytes(3).toString('hex')}-${i}`;
@@ -64,7 +66,7 @@ export async function createFleet(options: {
     for (let next = queue.shift(); next; next = queue.shift()) {
       const [i, t] = next;
       const names = tenantResourceNames(options.prefix, t.slug);
-      await materialiseLocalInstance(testServices.postgresAdminUrl, {
+      await materialiseLocalInstance(adminUrl, {
         database: t.owner.database,
         ownerRole: t.owner.user,
         ownerPassword: t.owner.password,

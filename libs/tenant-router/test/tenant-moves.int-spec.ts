@@ -16,6 +16,7 @@ import {
   dropTenantDatabases,
   FakeAppSecrets,
   FakeTenantDirectory,
+  adminUrl,
   tenantIdOf,
   withAdmin,
   type TestTenant,
@@ -48,7 +49,14 @@ afterAll(async () => {
 }, 60_000);
 
 function loginOf(t: TestTenant): TenantAppCredentials {
-  return { host: '127.0.0.1', port: 5432, dbname: t.database, username: t.appRole, password: t.appPassword };
+  const server = new URL(adminUrl);
+  return {
+    host: server.hostname,
+    port: Number(server.port),
+    dbname: t.database,
+    username: t.appRole,
+    password: t.appPassword,
+  };
 }
 
 function newRouter(

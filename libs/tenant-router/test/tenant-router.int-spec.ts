@@ -3,6 +3,7 @@ import { NoteEntity, scramSha256Verifier } from '@silo/tenant-schema';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
 import { eventually } from '../../../test/support/eventually';
+import { loginRefusal } from '../../../test/support/password-login';
 import { uniqueToken } from '../../../test/support/test-config';
 import {
   TENANT_ROUTER_APPLICATION_NAME,
@@ -11,7 +12,6 @@ import {
   TenantRouter,
   type TenantRouterOptions,
 } from '../src';
-import { PasswordCheckingProxy } from './password-checking-proxy';
 import {
   adminUrl,
   createTenantDatabases,
@@ -29,18 +29,18 @@ const TENANTS = 50;
 const registry: TestTenant[] = [];
 let tenants: TestTenant[];
 let rotating: TestTenant;
-let proxy: PasswordCheckingProxy;
+const server = new URL(adminUrl);
 
 beforeAll(async () => {
   const created = await createTenantDatabases(TENANTS + 1, registry);
   tenants = created.slice(0, TENANTS);
   rotating = created[TENANTS];
-  // Tenant connections go through a proxy that checks passwords like an RDS instance would.
-  proxy = await PasswordCheckingProxy.start(adminUrl, !(await serverChecksPasswords(rotating)));
+  // The rotation tests mean something only where a wrong password is refused, as on RDS.
+  if (!(await serverChecksPasswords(rotating)))
+    throw new Error(`${server.host} accepts a wrong password: run on the local backend's own cluster`);
 }, 120_000);
 
 afterAll(async () => {
-  await proxy?.close();
   await dropTenantDatabases(registry);
 }, 60_000);
 
@@ -51,15 +51,15 @@ afterEach(async () => {
 
 const idOf = (t: TestTenant) => tenantIdOf(t);
 
-/** A control plane and secret store that know `members`, ACTIVE, reached through the proxy. */
+/** A control plane and secret store that know `members`, ACTIVE, on the test cluster. */
 function world(members: TestTenant[]) {
   const directory = new FakeTenantDirectory();
   const secrets = new FakeAppSecrets();
   for (const t of members) {
     directory.add(idOf(t));
     secrets.put(idOf(t), {
-      host: '127.0.0.1',
-      port: proxy.port,
+      host: server.hostname,
+      port: Number(server.port),
       dbname: t.database,
       username: t.appRole,
       password: t.appPassword,
@@ -407,7 +407,7 @@ describe('TenantRouter on PostgreSQL', () => {
       }
     const stats = router.stats();
     if (stats.scramDerivations + stats.scramKeyHits === 0)
-      throw new Error('no SCRAM login was seen: the server or proxy did not ask for a password');
+      throw new Error('no SCRAM login was seen: the server did not ask for a password');
     expect(stats.scramDerivations).toBe(involved.length);
     expect(stats.scramKeyHits).toBeGreaterThanOrEqual(3 * involved.length - 2);
   }, 30_000);
@@ -432,7 +432,10 @@ describe('TenantRouter on PostgreSQL', () => {
     });
     w.secrets.setPassword(idOf(t), password);
     await eventually(() => Promise.resolve(expect(router.stats().openConnections).toBe(0)), 5_000, 20);
-    const refusalsBefore = proxy.refusals;
+    // The server itself refuses the password the router still holds.
+    expect(await loginRefusal(adminUrl, { username: t.appRole, password: t.appPassword }, t.database)).toBe(
+      '28P01',
+    );
 
     const attempts = Array<number>(20).fill(0);
     const users = await Promise.all(
@@ -452,8 +455,6 @@ describe('TenantRouter on PostgreSQL', () => {
     expect(router.stats()).toMatchObject({ rotations: 1, initialisations: 2 });
     // Keys cached for the old password are never offered for the new one.
     expect(router.stats().scramDerivations).toBeGreaterThanOrEqual(2);
-    if (proxy.refusals === refusalsBefore)
-      throw new Error('no login was refused: the rotation was not exercised');
   }, 30_000);
 
   it('refuses SUSPENDED and DELETED tenants naming the status, and unknown tenants as not found', async () => {

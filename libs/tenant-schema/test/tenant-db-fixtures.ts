@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { quoteIdentifier } from '../../core/src';
 import { uniqueToken } from '../../../test/support/test-config';
-import { databaseUrl, testServices } from '../../../test/support/test-services';
+import { storedPasswordIs as storedPasswordOn } from '../../../test/support/stored-password';
+import { databaseUrl, instanceAdminUrl } from '../../../test/support/test-services';
 import { loadTenantMigrations, migrateTenantSchema, type PgEndpoint, type TenantMigrateResult } from '../src';
 
-export const adminUrl = testServices.postgresAdminUrl;
+/** The run's cluster of the local instance backend: its superuser, over SCRAM, as the backend logs in. */
+export const adminUrl = instanceAdminUrl();
 
 /** Names and passwords for one emulated tenant instance. */
 export interface TestTenant {
@@ -137,7 +139,10 @@ export async function roleExists(name: string): Promise<boolean> {
   });
 }
 
-export { storedPasswordIs } from '../../../test/support/stored-password';
+/** Whether `password` is the role's stored password on the test server (see stored-password.ts). */
+export function storedPasswordIs(role: string, password: string): Promise<boolean> {
+  return storedPasswordOn(role, password, adminUrl);
+}
 
 /** Timeouts for migrations in tests: short enough that a test never waits long on a lock. */
 export const TEST_MIGRATION_TIMEOUTS = { lockTimeoutMs: 3000, statementTimeoutMs: 30_000 };
