@@ -132,7 +132,13 @@ export class SiloAccessPolicies extends Construct {
     });
     const taggedManagedBy = (key: string) => ({ StringEquals: { [key]: MANAGED_BY_TAG_VALUE } });
     // Everything the worker may tag: the ownership tags of these are what the denies keep.
-    const taggable = [instances, prefixedSnapshots, ...secrets, alarms];
+    const taggable = [
+      instances,
+      prefixedSnapshots,
+      ...secrets,
+      alarms,
+      arn('rds', 'pg', `${props.prefix}-*`),
+    ];
     const tagActions = ['rds:AddTagsToResource', 'secretsmanager:TagResource', 'cloudwatch:TagResource'];
     const untagActions = [
       'rds:RemoveTagsFromResource',
@@ -163,16 +169,46 @@ export class SiloAccessPolicies extends Construct {
           },
         }),
         // CreateDBInstance is also authorized against each group the instance joins. The worker
-        // names only the subnet group; RDS fills in the engine's default parameter and option
-        // groups. No tag condition here: the db statement above carries them, and both must pass.
+        // names the subnet group and Silo's parameter group (`<prefix>-postgres<major>`); RDS
+        // fills in the engine's default option group (and default parameter group, for instances
+        // made before Silo named its own). No tag condition here: the db statement above carries
+        // them, and both must pass.
         new iam.PolicyStatement({
           sid: 'PlaceTenantInstances',
           actions: ['rds:CreateDBInstance'],
           resources: [
             arn('rds', 'subgrp', props.subnetGroupName),
             arn('rds', 'pg', 'default.postgres*'),
+            arn('rds', 'pg', `${props.prefix}-*`),
             arn('rds', 'og', 'default:postgres-*'),
           ],
+        }),
+        // Silo's parameter group per engine family (`<prefix>-postgres<major>`: the family's
+        // defaults with rds.logical_replication=1, for moves), made before a region's first
+        // instance with managed-by and silo:environment only. CreateDBParameterGroup with Tags is
+        // authorized as AddTagsToResource too.
+        new iam.PolicyStatement({
+          sid: 'CreateParameterGroups',
+          actions: ['rds:CreateDBParameterGroup', 'rds:AddTagsToResource'],
+          resources: [arn('rds', 'pg', `${props.prefix}-*`)],
+          conditions: {
+            StringEquals: tenantRequestTags.StringEquals,
+            'ForAllValues:StringEquals': { 'aws:TagKeys': [MANAGED_BY_TAG_KEY, ENVIRONMENT_TAG_KEY] },
+          },
+        }),
+        // rds:pg-tag is RDS's resource-tag key for parameter groups.
+        new iam.PolicyStatement({
+          sid: 'ChangeOwnParameterGroups',
+          actions: ['rds:ModifyDBParameterGroup'],
+          resources: [arn('rds', 'pg', `${props.prefix}-*`)],
+          conditions: taggedOurs('rds:pg-tag'),
+        }),
+        // By name only, as the instances: the worker tells "not there" from "someone else's"
+        // (RESOURCE_NAME_TAKEN) by the group's tags.
+        new iam.PolicyStatement({
+          sid: 'DescribeParameterGroups',
+          actions: ['rds:DescribeDBParameterGroups', 'rds:DescribeDBParameters', 'rds:ListTagsForResource'],
+          resources: [arn('rds', 'pg', `${props.prefix}-*`)],
         }),
         // CreateDBInstance with Tags is authorized as AddTagsToResource too. RDS has no key that
         // tells those tags from a later AddTagsToResource (rds:TagsFromRequest is true for both),

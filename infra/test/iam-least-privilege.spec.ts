@@ -123,6 +123,7 @@ function awsActionsCalledInLibsAws(): Map<string, string[]> {
  */
 const AUTHORIZED_WITH: { action: string; call: string; because: string }[] = [
   { action: 'rds:AddTagsToResource', call: 'rds:CreateDBInstance', because: 'Tags (and CopyTagsToSnapshot)' },
+  { action: 'rds:AddTagsToResource', call: 'rds:CreateDBParameterGroup', because: 'Tags' },
   { action: 'rds:CreateDBSnapshot', call: 'rds:DeleteDBInstance', because: 'FinalDBSnapshotIdentifier' },
   { action: 'secretsmanager:TagResource', call: 'secretsmanager:CreateSecret', because: 'Tags' },
   { action: 'cloudwatch:TagResource', call: 'cloudwatch:PutMetricAlarm', because: 'Tags' },
@@ -385,8 +386,64 @@ describe('provisioning worker policy', () => {
     expect(resourcesOf(statement(worker, 'PlaceTenantInstances'))).toEqual([
       'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:subgrp:silo-tenants',
       'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:pg:default.postgres*',
+      'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:pg:silo-*',
       'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:og:default:postgres-*',
     ]);
+  });
+
+  it("makes, reads and changes Silo's parameter groups (pg:<prefix>-*) only, created with managed-by and this environment, changed only when tagged so", () => {
+    const groups = ['arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:pg:silo-*'];
+    for (const sid of ['CreateParameterGroups', 'ChangeOwnParameterGroups', 'DescribeParameterGroups'])
+      expect({ sid, resources: resourcesOf(statement(worker, sid)) }).toEqual({ sid, resources: groups });
+    expect(
+      worker.statements
+        .filter((s) => actionsOf(s).some((a) => /^rds:\w+DBParameter/.test(a)))
+        .map((s) => [s.Sid, actionsOf(s).sort()]),
+    ).toEqual([
+      ['CreateParameterGroups', ['rds:AddTagsToResource', 'rds:CreateDBParameterGroup']],
+      ['ChangeOwnParameterGroups', ['rds:ModifyDBParameterGroup']],
+      [
+        'DescribeParameterGroups',
+        ['rds:DescribeDBParameterGroups', 'rds:DescribeDBParameters', 'rds:ListTagsForResource'],
+      ],
+    ]);
+    const group = 'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:pg:silo-postgres16';
+    const ours = { 'managed-by': 'silo', 'silo:environment': 'production' };
+    const create = (requestTags: Record<string, string>, resource = group) =>
+      ['rds:CreateDBParameterGroup', 'rds:AddTagsToResource'].map((action) =>
+        evaluate(worker.statements, { action, resource, context: tagContext({ requestTags }) }),
+      );
+    expect(create(ours)).toEqual(['allowed', 'allowed']);
+    for (const tags of [
+      { ...ours, 'silo:environment': 'staging' },
+      { ...ours, owner: 'payments' },
+      { 'silo:environment': 'production' },
+    ])
+      expect({ tags, decisions: create(tags) }).toEqual({
+        tags,
+        decisions: ['implicitly denied', 'implicitly denied'],
+      });
+    expect(
+      create(ours, 'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:pg:default.postgres16'),
+    ).toEqual(['implicitly denied', 'implicitly denied']);
+    const modify = (resourceTags: Record<string, string>) =>
+      evaluate(worker.statements, {
+        action: 'rds:ModifyDBParameterGroup',
+        resource: group,
+        context: tagContext({ resourceTags, resourceTagKey: 'rds:pg-tag' }),
+      });
+    expect(modify(ours)).toBe('allowed');
+    for (const tags of [{ ...ours, 'silo:environment': 'staging' }, { 'managed-by': 'terraform' }, {}])
+      expect({ tags, decision: modify(tags) }).toEqual({ tags, decision: 'implicitly denied' });
+    // A group of Silo's name that another owner or environment tagged keeps its tags.
+    for (const resourceTags of [{ 'managed-by': 'terraform' }, { ...ours, 'silo:environment': 'staging' }]) {
+      const retag = evaluate(worker.statements, {
+        action: 'rds:AddTagsToResource',
+        resource: group,
+        context: tagContext({ requestTags: ours, resourceTags, resourceTagKey: 'rds:pg-tag' }),
+      });
+      expect({ resourceTags, retag }).toEqual({ resourceTags, retag: 'denied' });
+    }
   });
 
   it('lets RDS alone create grants on the tenant key, for AWS resources only', () => {
@@ -464,13 +521,13 @@ describe('provisioning worker policy', () => {
     ).toEqual(['${TenantExports311D3F2F.Arn}/silo/exports/*']);
   });
 
-  it('reaches tenant instances, secrets and alarms by name only', () => {
+  it("reaches tenant instances, secrets, alarms and Silo's parameter groups by name only", () => {
     const allowed = [
       /^\$\{TenantExports311D3F2F\.Arn\}\/silo\/exports\/\*$/,
       /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:db:silo-host-\*$/,
       /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/hosts\/\*\/(master|pool-app)-\?{6}$/,
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-host-\*-\*$/,
-      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|snapshot:silo-\*-final-\*|snapshot:silo-\*|subgrp:silo-tenants|pg:default\.postgres\*|og:default:postgres-\*)$/,
+      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|snapshot:silo-\*-final-\*|snapshot:silo-\*|subgrp:silo-tenants|pg:default\.postgres\*|pg:silo-\*|og:default:postgres-\*)$/,
       /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/\*\/(master|app)-\?{6}$/,
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-\*-\*$/,
       /^\$\{TenantKey8692782D\.Arn\}$/,

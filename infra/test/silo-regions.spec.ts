@@ -249,6 +249,7 @@ describe("each region's policies", () => {
         arn('rds', 'snapshot:acme-*-final-*'),
         arn('rds', 'subgrp:acme-tenants'),
         arn('rds', 'pg:default.postgres*'),
+        arn('rds', 'pg:acme-*'),
         arn('rds', 'og:default:postgres-*'),
         arn('secretsmanager', 'secret:acme/*/master-??????'),
         arn('secretsmanager', 'secret:acme/*/app-??????'),
