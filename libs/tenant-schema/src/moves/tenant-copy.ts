@@ -383,11 +383,20 @@ async function digestsWith(
   const out: TableDigest[] = [];
   // Where the role is bound by the tables' forced row-level security, it sees this tenant's rows.
   await client.query(`SELECT set_config($1, $2, false)`, [TENANT_SETTING, tenantId]);
+  // A row as text depends on session settings (a timestamptz on TimeZone, dates on DateStyle):
+  // pinned, the same rows read the same on two servers whose defaults differ.
+  await client.query(
+    `SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO, YMD', false),
+            set_config('IntervalStyle', 'postgres', false), set_config('extra_float_digits', '1', false),
+            set_config('bytea_output', 'hex', false)`,
+  );
   for (const table of tables) {
     const qualified = `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
     const where = side.placement === 'pool' ? `WHERE t.${TENANT_ID_COLUMN} = '${tenantId}'` : '';
+    // Sorted bytewise: in the database's collation, the same rows on two servers whose default
+    // collations (or glibc versions) differ would sort, and so checksum, differently.
     const { rows } = await client.query<{ rows: number; checksum: string | null }>(
-      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(r, E'\\n' ORDER BY r), '')) AS checksum
+      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(r, E'\\n' ORDER BY r COLLATE "C"), '')) AS checksum
          FROM (SELECT t::text AS r FROM ${qualified} t ${where}) q`,
     );
     out.push({ table, rows: rows[0].rows, checksum: rows[0].checksum ?? '' });
