@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { quoteIdentifier } from '@silo/core';
 import {
@@ -74,8 +74,10 @@ export class MoveCluster {
     }
   }
 
+  /** The server's log, where the cluster class has pg_ctl write it (the name is the class's own). */
   get logPath(): string {
-    return join(this.server.dir, 'postgres.log');
+    const candidates = ['server.log', 'postgres.log'].map((name) => join(this.server.dir, name));
+    return candidates.find((path) => existsSync(path)) ?? candidates[0];
   }
 
   /** Bytes in the server's log so far: where the next cut-over's lines begin. */
