@@ -34,7 +34,7 @@ async function run(args: MoveBenchArgs, state: RunState, signal: AbortSignal): P
   const loadAtStart = loadavg()[0];
   const cluster = await MoveCluster.start(log);
   state.cluster = cluster;
-  log(`private PostgreSQL (wal_level=logical) in ${cluster.server.dir} on 127.0.0.1:${cluster.server.port}`);
+  log(`private PostgreSQL (wal_level=logical) in ${cluster.dir} on 127.0.0.1:${cluster.port}`);
 
   const movingId = randomUUID();
   const neighbourId = randomUUID();
@@ -123,7 +123,7 @@ async function run(args: MoveBenchArgs, state: RunState, signal: AbortSignal): P
     poolRows,
     machine: `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, PostgreSQL ${serverVersion}`,
     load: { start: loadAtStart, end: loadavg()[0] },
-    cluster: `127.0.0.1:${cluster.server.port}`,
+    cluster: `127.0.0.1:${cluster.port}`,
   });
 }
 
@@ -315,13 +315,14 @@ function seconds(ms: number): string {
 
 async function cleanUp(state: RunState, code: number): Promise<number> {
   await Promise.race([Promise.all(state.loads.map((l) => l.stop().catch(() => undefined))), sleep(10_000)]);
-  const server = state.cluster?.server;
-  if (server) {
+  if (state.cluster) {
     try {
-      server.remove();
+      state.cluster.remove();
       log('cleanup: private cluster stopped and its directory removed');
     } catch (error) {
-      log(`cleanup: removing ${server.dir}: ${error instanceof Error ? error.message : String(error)}`);
+      log(
+        `cleanup: removing ${state.cluster.dir}: ${error instanceof Error ? error.message : String(error)}`,
+      );
       code = 1;
     }
   }
@@ -335,7 +336,7 @@ runBench({
   state: (): RunState => {
     const state: RunState = { loads: [], failures: [] };
     // Last resort for any way out that skips cleanup: no server and no data directory stay behind.
-    process.on('exit', () => state.cluster?.server.remove());
+    process.on('exit', () => state.cluster?.remove());
     return state;
   },
   run,
