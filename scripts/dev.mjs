@@ -1,5 +1,6 @@
 // The local stack for `npm run dev`: build, validate configuration, make sure PostgreSQL and Redis
-// answer, start the AWS emulator (replaying the state it saved last time), migrate and set up the
+// answer, start the AWS emulator (replaying the state it saved last time) and the local instance
+// backend's own PostgreSQL clusters (their data kept in .cache/dev/clusters), migrate and set up the
 // data plane's login to the control-plane database, check that the emulator holds the tenants the
 // database lists, then run the API, the worker and the example tenant app until Ctrl-C, which
 // stops everything this started. `--reset` first deletes the emulator's saved state and the tenants.
@@ -20,6 +21,8 @@ const emulatorScript = resolve(root, 'scripts/aws-emulator.sh');
 // Where the emulator this script starts keeps its state between runs (moto's recording).
 const stateDir = resolve(root, process.env.SILO_EMULATOR_STATE_DIR || '.cache/emulator/dev-state');
 const recording = resolve(stateDir, 'moto-recording.jsonl');
+// Where the local instance backend's clusters keep their data between runs, one directory each.
+const clustersDir = resolve(root, process.env.SILO_DEV_CLUSTERS_DIR || '.cache/dev/clusters');
 
 function say(message) {
   process.stderr.write(`dev: ${message}\n`);
@@ -91,6 +94,11 @@ function emulatorOnPort(port) {
   return { running, saved: running && records === recording };
 }
 
+// The local instance backend: the server LOCAL_INSTANCE_ADMIN_URL names when it is set, else
+// clusters of its own that this script runs (against an emulator on this machine only).
+const ownClusters = !config.tenants.localInstanceAdminUrl && localEmulator !== undefined;
+let runningClusters = []; // the clusters this script started: stopped on exit
+
 if (args.includes('--reset')) await reset();
 
 if (localEmulator?.running) {
@@ -113,6 +121,64 @@ if (localEmulator?.running) {
     `the AWS emulator saves its state in ${stateDir} for the next start (npm run dev -- --reset empties it)`,
   );
 }
+
+if (ownClusters) await startClusters();
+
+/**
+ * Per region, one cluster for its tenant instances and one for its shared hosts (a move between
+ * the two needs them apart: a moved tenant has logins of the same names on both). Made on the
+ * first start, kept afterwards with their port and superuser password, so the tenants' endpoints
+ * stay valid; their URLs go to the processes as LOCAL_INSTANCE_ADMIN_URL(S) and LOCAL_HOST_ADMIN_URLS.
+ */
+async function startClusters() {
+  const { LocalPostgresCluster } = clusterModule();
+  const { default: home, names } = config.regions;
+  const wanted = names.flatMap((region) => [
+    { region, role: 'instances', name: region },
+    { region, role: 'hosts', name: `${region}-hosts` },
+  ]);
+  const started = Date.now();
+  try {
+    await Promise.all(
+      wanted.map(async (c) => {
+        c.cluster = await LocalPostgresCluster.open({ dir: resolve(clustersDir, c.name) });
+        await c.cluster.start();
+        runningClusters.push(c.cluster);
+      }),
+    );
+  } catch (error) {
+    stopClusters();
+    stopEmulator();
+    fail(
+      `could not start the local instance backend's clusters: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  const url = (region, role) => wanted.find((c) => c.region === region && c.role === role).cluster.adminUrl;
+  process.env.LOCAL_INSTANCE_ADMIN_URL = url(home, 'instances');
+  const others = names.filter((region) => region !== home);
+  if (others.length)
+    process.env.LOCAL_INSTANCE_ADMIN_URLS = others.map((r) => `${r}=${url(r, 'instances')}`).join(',');
+  process.env.LOCAL_HOST_ADMIN_URLS = names.map((r) => `${r}=${url(r, 'hosts')}`).join(',');
+  config = loadConfig();
+  say(
+    `the local instance backend's clusters (${wanted.map((c) => `${c.name} on 127.0.0.1:${c.cluster.port}`).join(', ')}) ` +
+      `keep their data in ${clustersDir} (npm run dev -- --reset empties them); started in ${Date.now() - started} ms`,
+  );
+}
+
+/** A fast shutdown of the clusters this script started, or an immediate one from an 'exit' handler. */
+async function stopClustersGracefully() {
+  const clusters = runningClusters;
+  runningClusters = [];
+  await Promise.all(clusters.map((c) => c.stop().catch(() => undefined)));
+}
+function stopClusters() {
+  for (const cluster of runningClusters.splice(0)) clusterModule().stopClustersUnder(cluster.dir, 0);
+}
+function clusterModule() {
+  return require(resolve(root, 'dist/libs/tenant-schema/src/local-postgres-cluster.js'));
+}
+process.on('exit', stopClusters);
 
 // Alarms that notify nobody are no alarms: against the emulator, make the topic they notify.
 if (config.aws.emulator && config.tenants.alarmActions === 'sns' && !config.tenants.alarmTopicArn) {
@@ -173,6 +239,7 @@ async function shutdown(code) {
       child.kill('SIGKILL');
     }
   }
+  await stopClustersGracefully();
   stopEmulator();
   say('stopped');
   process.exit(code);
@@ -333,7 +400,11 @@ async function reset() {
       `${tenants.length ? ` (${slugList(tenants)})` : ''} with their audit trail, steps and changes, ` +
       'the schema rollouts, the reconcile history and the outbox',
   );
-  if (adminUrl && tenants.length)
+  if (ownClusters)
+    say(
+      `  the local instance backend's clusters in ${clustersDir}, with every tenant database and role in them`,
+    );
+  else if (adminUrl && tenants.length)
     say('  their databases and roles on the local instance backend (LOCAL_INSTANCE_ADMIN_URL)');
 
   if (localEmulator.saved) {
@@ -358,7 +429,10 @@ async function reset() {
   } finally {
     await client.end();
   }
-  if (adminUrl) {
+  if (ownClusters) {
+    clusterModule().stopClustersUnder(clustersDir, 1);
+    rmSync(clustersDir, { recursive: true, force: true });
+  } else if (adminUrl) {
     const { appLoginRoles, removeLocalInstance } = require(
       resolve(root, 'dist/libs/tenant-schema/src/index.js'),
     );

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { Client } from 'pg';
 import { quoteIdentifier } from '../../libs/core/src';
 import { builtInTierProfilesFile } from '../support/built-in-tier-profiles';
-import { DevStack, withAdmin } from '../support/dev-stack';
+import { DevStack } from '../support/dev-stack';
 import { eventually } from '../support/eventually';
 import { freePort } from '../support/free-port';
 import { removeTenantInstance, removeTenantInstancesUnder } from '../support/local-tenant-instance';
@@ -285,7 +285,13 @@ describe('npm run dev across restarts', () => {
         slug,
       ]),
     );
-    await withAdmin((admin) => admin.query(`CREATE DATABASE ${quoteIdentifier(strayLocalDatabase)}`));
+    // …and its database on the cluster dev keeps the default region's instances on.
+    const cluster = await stack.instanceCluster();
+    await cluster.start();
+    const local = new Client({ connectionString: cluster.adminUrl });
+    await local.connect();
+    await local.query(`CREATE DATABASE ${quoteIdentifier(strayLocalDatabase)}`).finally(() => local.end());
+    await cluster.stop();
     const stray = `dev-e2e/${uniqueToken()}`;
     writeFileSync(
       stack.recording,
@@ -317,6 +323,7 @@ describe('npm run dev across restarts', () => {
     expect(announced).toContain(`the AWS emulator's saved state ${stack.recording} (`);
     expect(announced).toContain(`the database ${stack.database} on 127.0.0.1`);
     expect(announced).toContain(`its 1 tenant(s) (${slug})`);
+    expect(announced).toContain(`the local instance backend's clusters in ${stack.clustersDir}`);
     expect(dev.stderr).not.toContain('replayed');
     await expect(
       new SecretsManagerClient(awsConfig(stack.emulatorPort)).send(
@@ -326,9 +333,14 @@ describe('npm run dev across restarts', () => {
     expect(await withDatabase(stack.database, (db) => db.query('SELECT slug FROM tenants'))).toMatchObject({
       rows: [],
     });
-    const { rows } = await withAdmin((admin) =>
-      admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [strayLocalDatabase]),
-    );
+    // The clusters were made again, empty: with another superuser password.
+    const fresh = await stack.instanceCluster();
+    expect(fresh.adminUrl).not.toBe(cluster.adminUrl);
+    const again = new Client({ connectionString: fresh.adminUrl });
+    await again.connect();
+    const { rows } = await again
+      .query('SELECT 1 FROM pg_database WHERE datname = $1', [strayLocalDatabase])
+      .finally(() => again.end());
     expect(rows).toEqual([]);
     await stack.stop(dev);
   });

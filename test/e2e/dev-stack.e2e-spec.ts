@@ -10,7 +10,7 @@ import { freePort } from '../support/free-port';
 import { removeTenantInstance } from '../support/local-tenant-instance';
 import { builtEntry, httpStatus, isAlive, REPO_ROOT, SiloProcess } from '../support/silo-process';
 import { testEnvironment, uniqueToken } from '../support/test-config';
-import { databaseUrl, testServices } from '../support/test-services';
+import { databaseUrl, instanceAdminUrl, testServices } from '../support/test-services';
 
 jest.setTimeout(180_000);
 
@@ -67,7 +67,8 @@ describe('npm run dev', () => {
         AWS_ENDPOINT_URL: `http://127.0.0.1:${emulatorPort}`,
         // A database that does not exist yet: dev creates and migrates it.
         DATABASE_URL: databaseUrl(testServices.postgresAdminUrl, database),
-        LOCAL_INSTANCE_ADMIN_URL: testServices.postgresAdminUrl,
+        // A server of the user's own: dev uses it and starts no clusters.
+        LOCAL_INSTANCE_ADMIN_URL: instanceAdminUrl(),
         LOG_LEVEL: 'info',
         SILO_EMULATOR_STATE_DIR: stateDir,
       }),
@@ -77,6 +78,7 @@ describe('npm run dev', () => {
     dev = SiloProcess.group('bash', ['scripts/dev.sh', '--no-build'], env);
     const readyz = `http://127.0.0.1:${apiPort}/readyz`;
     await dev.waitFor(() => dev!.stderr.includes('dev: ready:'), 'the ready banner', 150_000);
+    expect(dev.stderr).not.toContain("the local instance backend's clusters");
     expect(await httpStatus(readyz)).toBe(200);
     const exampleHealthz = `http://127.0.0.1:${examplePort}/healthz`;
     expect(await httpStatus(exampleHealthz)).toBe(200);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { quoteIdentifier } from '../../libs/core/src';
+import { LocalPostgresCluster, stopClustersUnder } from '../../libs/tenant-schema/src/local-postgres-cluster';
 import { freePort } from './free-port';
 import { builtEntry, REPO_ROOT, SiloProcess } from './silo-process';
 import { testEnvironment, uniqueToken } from './test-config';
@@ -24,10 +25,13 @@ export async function withAdmin<T>(fn: (admin: Client) => Promise<T>): Promise<T
 
 /**
  * `npm run dev` as the stack's own, run several times: each stack here has its own database, its own
- * emulator port and its own SILO_EMULATOR_STATE_DIR, never the developer's .cache state.
+ * emulator port, its own SILO_EMULATOR_STATE_DIR and its own SILO_DEV_CLUSTERS_DIR (the local
+ * instance backend's clusters dev starts, under this run's test clusters), never the developer's
+ * .cache state.
  */
 export class DevStack {
   readonly stateDir = mkdtempSync(join(tmpdir(), 'silo-dev-state-'));
+  readonly clustersDir = join(process.env.SILO_TEST_CLUSTERS_DIR ?? tmpdir(), `dev-${uniqueToken()}`);
   readonly database = `silo_dev_restart_${uniqueToken()}`;
   env: Record<string, string> = {};
   apiPort = 0;
@@ -45,8 +49,8 @@ export class DevStack {
         EXAMPLE_APP_PORT: String(this.examplePort),
         AWS_ENDPOINT_URL: `http://127.0.0.1:${this.emulatorPort}`,
         DATABASE_URL: databaseUrl(testServices.postgresAdminUrl, this.database),
-        LOCAL_INSTANCE_ADMIN_URL: testServices.postgresAdminUrl,
         SILO_EMULATOR_STATE_DIR: this.stateDir,
+        SILO_DEV_CLUSTERS_DIR: this.clustersDir,
         LOG_LEVEL: 'info',
         // Saga waits short enough to watch a tenant reach ACTIVE.
         WAIT_INITIAL_DELAY_MS: '50',
@@ -100,5 +104,15 @@ export class DevStack {
       admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(this.database)} WITH (FORCE)`),
     );
     rmSync(this.stateDir, { recursive: true, force: true });
+    stopClustersUnder(this.clustersDir, 1);
+    rmSync(this.clustersDir, { recursive: true, force: true });
+  }
+
+  /**
+   * The cluster dev runs the default region's tenant instances on, as dev leaves it in its
+   * directory (made there when dev has not run yet; dev then takes it over).
+   */
+  instanceCluster(): Promise<LocalPostgresCluster> {
+    return LocalPostgresCluster.open({ dir: join(this.clustersDir, 'us-east-1') });
   }
 }
