@@ -173,6 +173,35 @@ describe('regions in the configuration', () => {
     expect(config.region('eu-central-1').alarmTopicArn).toBeUndefined();
   });
 
+  it("keeps a region's shared hosts on another local server when LOCAL_HOST_ADMIN_URLS names one, else on its instances'", () => {
+    const local = {
+      ...BASE,
+      SILO_REGIONS: 'eu-west-1,eu-central-1',
+      ALARM_ACTIONS: 'none',
+      ALARM_SNS_TOPIC_ARN: '',
+      LOCAL_INSTANCE_ADMIN_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+      LOCAL_INSTANCE_ADMIN_URLS: 'eu-central-1=postgres://postgres@127.0.0.1:5433/postgres',
+    };
+    const config = loadConfig({
+      env: { ...local, LOCAL_HOST_ADMIN_URLS: 'eu-west-1=postgres://postgres@127.0.0.1:5434/postgres' },
+      envFile: false,
+    });
+    expect(config.region('eu-west-1').localHostAdminUrl).toBe('postgres://postgres@127.0.0.1:5434/postgres');
+    expect(config.region('eu-central-1').localHostAdminUrl).toBe(
+      'postgres://postgres@127.0.0.1:5433/postgres',
+    );
+    expect(
+      problems({ ...local, LOCAL_HOST_ADMIN_URLS: 'ap-south-1=postgres://a@h/p,eu-west-1=http://h' }),
+    ).toEqual([
+      'LOCAL_HOST_ADMIN_URLS: ap-south-1: not in SILO_REGIONS (eu-west-1, eu-central-1)',
+      'LOCAL_HOST_ADMIN_URLS: eu-west-1: must be a URL starting with postgres:// or postgresql://',
+    ]);
+    const { LOCAL_INSTANCE_ADMIN_URL: _a, LOCAL_INSTANCE_ADMIN_URLS: _b, ...rds } = local;
+    expect(problems({ ...rds, LOCAL_HOST_ADMIN_URLS: 'eu-west-1=postgres://a@h/p' })).toEqual([
+      'LOCAL_HOST_ADMIN_URLS: is set without LOCAL_INSTANCE_ADMIN_URL: shared hosts are local only with the local backend',
+    ]);
+  });
+
   it('gives each region its local backend: its own from LOCAL_INSTANCE_ADMIN_URLS, else the default one', () => {
     const local = {
       ...BASE,

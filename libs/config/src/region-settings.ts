@@ -253,16 +253,12 @@ function localBackends(
   }
   if (!env.LOCAL_INSTANCE_ADMIN_URL) return urls;
   for (const region of regions) urls.set(region, env.LOCAL_INSTANCE_ADMIN_URL);
-  for (const [region, url] of regionUrlPairs(variable, env.LOCAL_INSTANCE_ADMIN_URLS, regions, issues)) {
-    if (region === defaultRegion && url !== env.LOCAL_INSTANCE_ADMIN_URL) {
-      issues.push({
-        variable,
-        message: `${region} is AWS_REGION, whose local backend is LOCAL_INSTANCE_ADMIN_URL: set it in one place`,
-      });
-      continue;
-    }
-    urls.set(region, url);
-  }
+  const pairs = regionUrlPairs(variable, env.LOCAL_INSTANCE_ADMIN_URLS, regions, issues, (region, url) =>
+    region === defaultRegion && url !== env.LOCAL_INSTANCE_ADMIN_URL
+      ? `${region} is AWS_REGION, whose local backend is LOCAL_INSTANCE_ADMIN_URL: set it in one place`
+      : null,
+  );
+  for (const [region, url] of pairs) urls.set(region, url);
   return urls;
 }
 
@@ -298,6 +294,8 @@ function regionUrlPairs(
   value: string | undefined,
   regions: readonly string[],
   issues: RegionIssue[],
+  /** A further refusal of one pair (its message), reported in the pairs' order. */
+  refuse: (region: string, url: string) => string | null = () => null,
 ): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
   for (const item of (value ?? '').split(',').filter((s) => s.trim() !== '')) {
@@ -323,6 +321,11 @@ function regionUrlPairs(
         variable,
         message: `${region}: must be a URL starting with postgres:// or postgresql://`,
       });
+      continue;
+    }
+    const refusal = refuse(region, url);
+    if (refusal) {
+      issues.push({ variable, message: refusal });
       continue;
     }
     pairs.push([region, url]);
