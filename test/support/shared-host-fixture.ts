@@ -16,6 +16,12 @@ const server = new URL(instanceAdminUrl());
 /** The run's cluster of the local instance backend, where the first region's hosts and tenant instances live. */
 export const LOCAL_SERVER = { host: server.hostname, port: Number(server.port || 5432) };
 
+/** That cluster's superuser (SCRAM, as every login there): reads every tenant's rows. */
+export const LOCAL_SUPERUSER = {
+  user: decodeURIComponent(server.username),
+  password: decodeURIComponent(server.password),
+};
+
 export interface AvailableHost {
   id: string;
   name: string;

@@ -21,7 +21,12 @@ import {
   type RolloutDetail,
 } from '../src';
 import { writeOutboxJob } from '../src/jobs/outbox';
-import { availableHost, LOCAL_SERVER, type AvailableHost } from '../../../test/support/shared-host-fixture';
+import {
+  availableHost,
+  LOCAL_SERVER,
+  LOCAL_SUPERUSER,
+  type AvailableHost,
+} from '../../../test/support/shared-host-fixture';
 
 jest.setTimeout(300_000);
 
@@ -169,7 +174,7 @@ describe('schema rollouts across placements, against moto, PostgreSQL and Redis'
     into: Parameters<typeof readTenantLedger>[1],
   ): Promise<{ version: string; appliedBy: string }[]> {
     const entries = await readTenantLedger(
-      { ...LOCAL_SERVER, database: databaseName, user: 'postgres', password: 'unused' },
+      { ...LOCAL_SERVER, ...LOCAL_SUPERUSER, database: databaseName },
       into,
     );
     return entries.map(({ version, appliedBy }) => ({ version, appliedBy }));
