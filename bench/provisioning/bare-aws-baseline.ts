@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { RdsInstances, TenantAlarms, TenantSecrets, type AwsClients } from '@silo/aws';
+import { parameterGroupName, RdsInstances, TenantAlarms, TenantSecrets, type AwsClients } from '@silo/aws';
 import { tenantResourceNames, tenantTags, TIER_NAMES } from '@silo/core';
 import { tenantAlarmSpecs, type ProvisioningSettings } from '@silo/fleet';
 import { type PhaseTimings } from './bench-report';
@@ -42,6 +42,7 @@ export async function runBareAwsBaseline(options: {
       {
         identifier: names.instanceIdentifier,
         engineVersion: profile.engineVersion,
+        parameterGroupName: parameterGroupName(settings.prefix, profile.engineVersion),
         instanceClass: profile.instanceClass,
         databaseName: settings.databaseName,
         masterUsername: names.masterUsername,

@@ -203,7 +203,17 @@ function tenant(
   credentials: TenantAppCredentials,
 ): FleetTenant {
   return {
-    entry: { id, slug, tier: TIER_OF[placement.kind], status: 'ACTIVE', schemaVersion, placement },
+    entry: {
+      id,
+      slug,
+      tier: TIER_OF[placement.kind],
+      status: 'ACTIVE',
+      schemaVersion,
+      placement,
+      region: null,
+      routeVersion: 1,
+      writesPaused: false,
+    },
     credentials,
   };
 }

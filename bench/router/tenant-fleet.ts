@@ -70,6 +70,9 @@ export async function createFleet(options: {
         tier: 'starter',
         status: 'ACTIVE',
         schemaVersion,
+        region: null,
+        routeVersion: 1,
+        writesPaused: false,
         placement: { kind: 'instance' },
       },
       credentials: {

@@ -433,7 +433,12 @@ describe('provisioning worker policy', () => {
         context: tagContext({ resourceTags, resourceTagKey: 'rds:pg-tag' }),
       });
     expect(modify(ours)).toBe('allowed');
-    for (const tags of [{ ...ours, 'silo:environment': 'staging' }, { 'managed-by': 'terraform' }, {}])
+    const others: Array<Record<string, string>> = [
+      { ...ours, 'silo:environment': 'staging' },
+      { 'managed-by': 'terraform' },
+      {},
+    ];
+    for (const tags of others)
       expect({ tags, decision: modify(tags) }).toEqual({ tags, decision: 'implicitly denied' });
     // A group of Silo's name that another owner or environment tagged keeps its tags.
     for (const resourceTags of [{ 'managed-by': 'terraform' }, { ...ours, 'silo:environment': 'staging' }]) {
