@@ -11,7 +11,7 @@ export interface CutOverParts {
   lockMs?: number;
   /** The marker's INSERT ended on the source → the target's poll that found it ended (polls every 20 ms, on a new connection). */
   catchUpMs?: number;
-  /** The digest query (count and md5 of every row) on each side; they run at the same time. */
+  /** The digest query (a count and two sums of row hashes) on each side; they run at the same time. */
   sourceDigestMs?: number;
   targetDigestMs?: number;
   /** The poll that found the marker ended → the later digest ended: what the checksums added to the pause. */
@@ -60,7 +60,9 @@ export function cutOverParts(log: string, sourceDatabase: string, targetDatabase
   const lock = on(sourceDatabase, 'SELECT pg_advisory_lock(')[0];
   const marker = on(sourceDatabase, `INSERT INTO ${MOVES_SCHEMA}.markers`)[0];
   const polls = on(targetDatabase, `SELECT 1 FROM ${MOVES_SCHEMA}.markers WHERE move_id`);
-  const digestOf = (database: string) => on(database, 'SELECT count(*)::int AS rows, md5(')[0];
+  // The digest query of tenant-copy.ts: a count and two sums of row hashes.
+  const digestOf = (database: string) =>
+    all.filter((s) => s.database === database && s.text.includes('sum(hashtextextended(r, 0)'))[0];
   const sourceDigest = digestOf(sourceDatabase);
   const targetDigest = digestOf(targetDatabase);
   const found = polls.at(-1);

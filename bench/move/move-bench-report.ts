@@ -193,12 +193,12 @@ export function formatMoveReport(input: MoveReportInput): string {
       ),
       row('dump downtime (COPY | COPY, tenant stopped)', dumps, sUnit),
       row(
-        'probe: source digest as cutOverCopy runs it (md5 of sorted rows)',
+        'probe: source digest as cutOverCopy runs it (two sums of row hashes)',
         moves.map((m) => m.digestProbe.md5SortedMs),
         msUnit,
       ),
       row(
-        'probe: sum of hashtextextended(row) instead',
+        'probe: one sum of hashtextextended(row)',
         moves.map((m) => m.digestProbe.hashSumMs),
         msUnit,
       ),

@@ -241,10 +241,10 @@ async function oneMove(
 }
 
 /**
- * The cut-over's digest of the tenant's rows on the source, timed outside the freeze, beside two
- * cheaper ones: an order-independent sum of PostgreSQL's own 64-bit text hash of each row (no
- * md5, no sort, no aggregated string), and a bare count (the scan alone). What the freeze would
- * cost with them; each on a connection of its own, as cutOverCopy's target side is.
+ * The cut-over's digest of the tenant's rows on the source (two sums of 64-bit row hashes),
+ * timed outside the freeze, beside a single sum of the same hash and a bare count (the scan
+ * alone): what the digest costs over the scan; each on a connection of its own, as
+ * cutOverCopy's target side is.
  */
 async function probeDigests(
   cluster: MoveCluster,

@@ -17,7 +17,7 @@ import { DEFAULT_TIER_PROFILES, hostAlarmSpecs, tenantAlarmSpecs } from '@silo/f
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { eventually } from '../../../test/support/eventually';
-import { testConfig, uniqueToken } from '../../../test/support/test-config';
+import { TEST_REGIONS, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { fleetAlarmList, HOST_TENANTS_LISTED } from '../src/alarms/alarms.responses';
 import { FleetAlarms } from '../src/alarms/fleet-alarms.service';
@@ -335,6 +335,8 @@ describe('alarm reads served from the background read of CloudWatch', () => {
         DATABASE_URL: database.url,
         SILO_RESOURCE_PREFIX: ownPrefix,
         AWS_ENDPOINT_URL: counter.url,
+        // One region: these tests hold and release the one background read of CloudWatch.
+        SILO_REGIONS: TEST_REGIONS[0],
       }),
     );
     aws = new AwsClients(direct);
@@ -480,7 +482,10 @@ describe('alarm reads before the first read of CloudWatch', () => {
     firstRead = jest
       .spyOn(TenantAlarms.prototype, 'withPrefix')
       .mockImplementation(() => new Promise<AlarmView[]>((resolve) => (release = resolve)));
-    api = await startApi(testConfig({ SILO_RESOURCE_PREFIX: `fc${uniqueToken(3)}` }));
+    // One region: the test holds and releases the one first read of CloudWatch.
+    api = await startApi(
+      testConfig({ SILO_RESOURCE_PREFIX: `fc${uniqueToken(3)}`, SILO_REGIONS: TEST_REGIONS[0] }),
+    );
   });
 
   afterAll(async () => {

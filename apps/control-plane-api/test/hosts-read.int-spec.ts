@@ -81,6 +81,7 @@ describe('GET /v1/hosts and /v1/hosts/{id}', () => {
       name: 'pool-starter-001',
       placement: 'pool',
       tier: 'starter',
+      region: 'us-east-1',
       status: 'available',
       instanceIdentifier: `${prefix}-host-pool-starter-001`,
       tenantsPlaced: 3,
