@@ -254,6 +254,90 @@ describe('moving live tenants between placements', () => {
     expect(await notes(own)).toHaveLength(500);
   });
 
+  it('a move that fails before its cut-over removes its target and leaves the tenant served where it was', async () => {
+    const big = await onboard('enterprise', 'fails');
+    const before = await ds.getRepository(TenantEntity).findOneByOrFail({ id: big.id });
+    // Every pool host already holds a row of this tenant: the target refuses the copy.
+    const hosts = await ds.query<Array<{ name: string }>>(
+      `SELECT name FROM hosts WHERE placement = 'pool' AND status = 'available'`,
+    );
+    expect(hosts.length).toBeGreaterThan(0);
+    for (const { name } of hosts) {
+      const s = await secret(hostResourceNames(prefix, name).poolAppSecretName);
+      const client = new Client({
+        host: s.host,
+        port: s.port,
+        database: s.dbname,
+        user: s.username,
+        password: s.password,
+      });
+      await client.connect();
+      await client.query(`SELECT set_config('app.tenant_id', $1, false)`, [big.id]);
+      await client.query(`INSERT INTO notes (text) VALUES ('in the way')`);
+      await client.end();
+    }
+    await moves.requestMove(big.id, { tier: 'starter' }, CTX);
+    const change = await moveEnds(big.id);
+    expect(change).toMatchObject({
+      status: 'FAILED',
+      errorCode: 'MOVE_COPY_FAILED',
+      errorStep: 'start-copy',
+    });
+    expect(change.errorMessage).toContain('already holds rows of tenant');
+    const after = await ds.getRepository(TenantEntity).findOneByOrFail({ id: big.id });
+    expect(after).toMatchObject({
+      status: 'ACTIVE',
+      placement: 'instance',
+      hostId: null,
+      tier: 'enterprise',
+      routeVersion: before.routeVersion,
+      writesPausedAt: null,
+      dbInstanceIdentifier: before.dbInstanceIdentifier,
+    });
+    // Still served from its instance, writes included: the copy is lifted there.
+    const client = await session(after);
+    try {
+      await client.query(`INSERT INTO notes (text) VALUES ('after the failed move')`);
+      const { rows } = await client.query(
+        `SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'silo_move_%'`,
+      );
+      expect(rows).toEqual([{ n: 0 }]);
+      expect((await client.query(`SELECT count(*)::int AS n FROM pg_publication`)).rows).toEqual([{ n: 0 }]);
+    } finally {
+      await client.end();
+    }
+    // The tenant's rows on the reserved host went with the target (the row in the way too); the
+    // other hosts' stay as they were.
+    const reserved = (change.plan as unknown as MovePlan).to.hostId;
+    const [{ name: reservedName }] = await ds.query<Array<{ name: string }>>(
+      `SELECT name FROM hosts WHERE id = $1`,
+      [reserved],
+    );
+    const left = new Map<string, number>();
+    for (const { name } of hosts) {
+      const s = await secret(hostResourceNames(prefix, name).poolAppSecretName);
+      const pool = new Client({
+        host: s.host,
+        port: s.port,
+        database: s.dbname,
+        user: s.username,
+        password: s.password,
+      });
+      await pool.connect();
+      await pool.query(`SELECT set_config('app.tenant_id', $1, false)`, [big.id]);
+      const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM notes');
+      await pool.end();
+      left.set(name, rows[0].n);
+    }
+    expect(Object.fromEntries(left)).toEqual(
+      Object.fromEntries(hosts.map(({ name }) => [name, name === reservedName ? 0 : 1])),
+    );
+    const events = await ds
+      .getRepository(TenantEventEntity)
+      .findBy({ tenantId: big.id, type: 'tenant.change_failed' });
+    expect(events).toHaveLength(1);
+  });
+
   it('refuses what it cannot move, and records nothing', async () => {
     const bridge = await onboard('pro', 'stuck');
     await expect(moves.requestMove(bridge.id, { tier: 'starter' }, CTX)).rejects.toMatchObject({

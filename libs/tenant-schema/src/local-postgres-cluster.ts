@@ -142,7 +142,8 @@ export class LocalPostgresCluster {
     const all: ClusterSettings = {
       listen_addresses: '127.0.0.1',
       port: this.port,
-      unix_socket_directories: this.dir,
+      // TCP only: a socket path under a deep checkout would pass the 107 bytes PostgreSQL allows.
+      unix_socket_directories: '',
       ...rdsLikeSettings(this.archiveDir),
       ...(this.options.throwaway ? THROWAWAY_SETTINGS : {}),
       ...this.options.settings,
