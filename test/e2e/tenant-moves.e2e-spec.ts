@@ -12,6 +12,7 @@ import { freePort } from '../support/free-port';
 import { removeTenantInstancesUnder } from '../support/local-tenant-instance';
 import { builtEntry, httpStatus, SiloProcess } from '../support/silo-process';
 import { running, SiloStack, type TenantBody } from '../support/silo-stack';
+import { createOwnDatabase, dropDatabase } from '../support/test-databases';
 import { fastLocalSagaEnvironment, localMoveBackendEnvironment, uniqueToken } from '../support/test-config';
 
 jest.setTimeout(600_000);
@@ -125,9 +126,14 @@ describe('moving live tenants under load, and SIGKILL in every phase', () => {
   let appBase: string;
   let aws: AwsClients;
   const extraWorkers: SiloProcess[] = [];
+  let database: { name: string; url: string } | undefined;
 
   beforeAll(async () => {
+    // A database of its own: shared hosts of other files' stacks would otherwise take these tenants
+    // (and these hosts theirs).
+    database = await createOwnDatabase('moves_e2e');
     stack = await SiloStack.start({
+      DATABASE_URL: database.url,
       SILO_RESOURCE_PREFIX: prefix,
       ...fastLocalSagaEnvironment(),
       ...localMoveBackendEnvironment(),
@@ -156,6 +162,7 @@ describe('moving live tenants under load, and SIGKILL in every phase', () => {
     await stack?.stop();
     aws?.onApplicationShutdown();
     await removeTenantInstancesUnder(prefix);
+    if (database) await dropDatabase(database.name);
   }, 120_000);
 
   const onboard = async (label: string, tier: string, region?: string): Promise<MoveBody> => {
