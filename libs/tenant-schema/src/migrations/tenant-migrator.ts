@@ -340,8 +340,12 @@ async function ensureLedger(
   await session.begin();
   try {
     // Schema tenants' ledgers live apart from their schemas, where their roles cannot reach them.
-    if (into.placement === 'schema')
+    if (into.placement === 'schema') {
+      // Two schema tenants of one host migrate at once (their locks are per schema): IF NOT EXISTS
+      // alone races on the catalog's unique index, so the first creation is serialised.
+      await session.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`silo:${SCHEMA_LEDGERS_SCHEMA}`]);
       await session.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA_LEDGERS_SCHEMA}`);
+    }
     await createLedger(session, set, ledger, legacy && into.placement === 'instance');
     await session.commit();
   } catch (error) {
