@@ -262,18 +262,21 @@ describe('moving live tenants under load, and SIGKILL in every phase', () => {
     expect(acknowledged.filter((id) => !present.has(id))).toEqual([]);
   };
 
-  it('promotes a pooled tenant, downgrades it back and promotes a schema tenant, each under load with its neighbour untouched', async () => {
+  it('promotes a pooled tenant and downgrades it back, promotes a schema tenant and settles it back into a schema, each under load with a neighbour on its host untouched', async () => {
     const mover = await onboard('mover', 'starter');
     const neighbour = await onboard('nextdoor', 'starter');
     const bridge = await onboard('bridge', 'pro');
+    // On the schema host: the source of the promotion, the target of the way back.
+    const resident = await onboard('resident', 'pro');
     const pauses: Array<[string, number, number]> = [];
-    for (const [tenant, body] of [
-      [mover, { tier: 'enterprise' }],
-      [mover, { tier: 'starter' }],
-      [bridge, { tier: 'enterprise' }],
+    for (const [tenant, body, next] of [
+      [mover, { tier: 'enterprise' }, neighbour],
+      [mover, { tier: 'starter' }, neighbour],
+      [bridge, { tier: 'enterprise' }, resident],
+      [bridge, { tier: 'pro' }, resident],
     ] as const) {
       const moving = new Load(appBase, await tokenOf(tenant.id), 25, 'm').start();
-      const other = new Load(appBase, await tokenOf(neighbour.id), 25, 'n').start();
+      const other = new Load(appBase, await tokenOf(next.id), 25, 'n').start();
       await new Promise((r) => setTimeout(r, 1500));
       const run = await requestMove(tenant.id, body);
       const ended = await moveEnded(tenant.id, run);
@@ -282,12 +285,12 @@ describe('moving live tenants under load, and SIGKILL in every phase', () => {
       await other.stop();
       expect([ended.change!.status, ended.change!.error]).toEqual(['SUCCEEDED', null]);
       expect(ended.tier).toBe(body.tier);
-      // The neighbour on the source host saw nothing; the moving tenant only paused answers that say when to retry.
+      // The neighbour on the source (or target) host saw nothing; the moving tenant only paused answers that say when to retry.
       expect(other.failures()).toEqual([]);
       expect(moving.failures().filter(([status]) => status !== '503' && status !== '429')).toEqual([]);
       expect(moving.retryAfterMissing).toEqual([]);
       expectAllOnce(await notesWhereItLives(tenant.id), moving.acknowledged);
-      expectAllOnce(await notesWhereItLives(neighbour.id), other.acknowledged);
+      expectAllOnce(await notesWhereItLives(next.id), other.acknowledged);
       pauses.push([
         `${tenant.slug} → ${body.tier}`,
         ended.change!.cutOver!.pausedForMs,

@@ -254,6 +254,57 @@ describe('moving live tenants between placements', () => {
     expect(await notes(own)).toHaveLength(500);
   });
 
+  it('moves a pooled tenant and an instance tenant into schemas of their own on one host, beside a neighbour that sees nothing', async () => {
+    const neighbour = await onboard('pro', 'resident');
+    const small = await onboard('starter', 'upgrade');
+    const big = await onboard('enterprise', 'settle');
+    const client = await session(big);
+    await client.query(`INSERT INTO notes (text) SELECT 'seed ' || g FROM generate_series(1, 300) g`);
+    await client.end();
+    const mine = writer(await session(small), 's');
+    const theirs = writer(await session(neighbour), 'r');
+    await eventually(() => Promise.resolve(expect(mine.acknowledged.length).toBeGreaterThan(20)), 20_000, 20);
+
+    // Both copies stage their target schema under the name `app` on the host: they take turns.
+    await moves.requestMove(small.id, { tier: 'pro' }, CTX);
+    await moves.requestMove(big.id, { tier: 'pro' }, CTX);
+    const [up, down] = [await moveEnds(small.id), await moveEnds(big.id)];
+    await mine.stop();
+    await theirs.stop();
+    expect([up.status, up.errorMessage]).toEqual(['SUCCEEDED', null]);
+    expect([down.status, down.errorMessage]).toEqual(['SUCCEEDED', null]);
+
+    for (const [tenant, rows] of [
+      [small, [...mine.acknowledged].sort()],
+      [big, 300],
+    ] as const) {
+      const after = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
+      expect(after).toMatchObject({ placement: 'schema', tier: 'pro', dbInstanceIdentifier: null });
+      expect(after.hostId).toBe(neighbour.hostId);
+      // Read with the tenant's own login, whose search_path is its schema on the host.
+      const app = await secret(tenantResourceNames(prefix, after.slug).appSecretName);
+      expect(app.username).toMatch(new RegExp(`^${tenantResourceNames(prefix, after.slug).appRole}`));
+      const got = await notes(after);
+      if (typeof rows === 'number') expect(got).toHaveLength(rows);
+      else expect(got).toEqual(rows);
+    }
+    expect(theirs.refused).toEqual([]);
+    expect(await notes(neighbour)).toEqual([...theirs.acknowledged].sort());
+    // Nothing staged is left: each schema has its own name back, no `app` on the host.
+    const host = await session(neighbour);
+    try {
+      const { rows } = await host.query<{ nspname: string }>(
+        `SELECT nspname FROM pg_namespace WHERE nspname = ANY($1) ORDER BY nspname`,
+        [['app', ...[small, big].map((t) => tenantResourceNames(prefix, t.slug).tenantSchema)]],
+      );
+      expect(rows.map((r) => r.nspname)).toEqual(
+        [small, big].map((t) => tenantResourceNames(prefix, t.slug).tenantSchema).sort(),
+      );
+    } finally {
+      await host.end();
+    }
+  });
+
   it('a move that fails before its cut-over removes its target and leaves the tenant served where it was', async () => {
     const big = await onboard('enterprise', 'fails');
     const before = await ds.getRepository(TenantEntity).findOneByOrFail({ id: big.id });

@@ -310,6 +310,76 @@ describe('copying one tenant by logical replication', () => {
     expectAcknowledgedPresent(writer, await notesOf(target, tenantId));
   }, 120_000);
 
+  it('moves two instance tenants into one schema host: they take turns at the staging name, and an abort gives the staged schema its own back', async () => {
+    const [first, second] = [randomUUID(), randomUUID()];
+    const host = await newDatabase();
+    for (const [schema, tenantId] of [
+      ['first', first],
+      ['second', second],
+    ])
+      await migrateTenantSchema(endpointOf(host), loadTenantMigrations(), {
+        ...TEST_MIGRATION_TIMEOUTS,
+        appliedBy: 'test',
+        tenant: schema,
+        into: { placement: 'schema', schema, tenantId },
+      });
+    await withAdmin(async (admin) => {
+      for (const schema of ['first', 'second'])
+        await admin.query(
+          `CREATE TABLE ${schema}.counters (tenant_id uuid NOT NULL, id bigserial, v integer NOT NULL, PRIMARY KEY (tenant_id, id))`,
+        );
+    }, host);
+    const side = (schema: string): CopySide => ({ endpoint: endpointOf(host), placement: 'schema', schema });
+    const schemasOfHost = () =>
+      withAdmin(async (admin) => {
+        const { rows } = await admin.query<{ nspname: string }>(
+          `SELECT nspname FROM pg_namespace WHERE nspname IN ('app', 'first', 'second') ORDER BY nspname`,
+        );
+        return rows.map((r) => r.nspname);
+      }, host);
+    const one = await migrated({ placement: 'instance', schema: 'app', tenantId: first });
+    const two = await migrated({ placement: 'instance', schema: 'app', tenantId: second });
+    await seed(one, first, 100);
+    await seed(two, second, 200);
+    const planOne: TenantCopyPlan = {
+      moveId: randomUUID(),
+      tenantId: first,
+      source: one,
+      target: side('first'),
+    };
+    const planTwo: TenantCopyPlan = {
+      moveId: randomUUID(),
+      tenantId: second,
+      source: two,
+      target: side('second'),
+    };
+
+    await startTenantCopy(planOne);
+    expect(await schemasOfHost()).toEqual(['app', 'second']);
+    // The second waits its turn, before it holds anything on its source.
+    await expect(startTenantCopy(planTwo)).rejects.toMatchObject({ code: 'target-busy' });
+    await withAdmin(async (admin) => {
+      const { rows } = await admin.query(`SELECT 1 FROM pg_replication_slots WHERE database = $1`, [
+        two.endpoint.database,
+      ]);
+      expect(rows).toEqual([]);
+    });
+    // An abort gives `first` its name back; the second stages and cuts over.
+    await abortTenantCopy(planOne);
+    expect(await schemasOfHost()).toEqual(['first', 'second']);
+    const { tables } = await startTenantCopy(planTwo);
+    await streaming(planTwo);
+    await cutOverCopy(planTwo, { tables });
+    expect(await schemasOfHost()).toEqual(['first', 'second']);
+    expect((await notesOf(side('second'), second)).size).toBe(200);
+    expect((await notesOf(side('first'), first)).size).toBe(0);
+    // A schema called `app` that is no move's is never taken for one.
+    await withAdmin((admin) => admin.query('CREATE SCHEMA app'), host);
+    await expect(startTenantCopy({ ...planOne, moveId: randomUUID() })).rejects.toMatchObject({
+      code: 'target-not-empty',
+    });
+  }, 120_000);
+
   it('moves an instance tenant into a pool beside other tenants (a downgrade)', async () => {
     const tenantId = randomUUID();
     const source = await migrated({ placement: 'instance', schema: 'app', tenantId });

@@ -49,7 +49,7 @@ export class TenantMovesController {
     422:
       'The move is refused before anything is recorded; `rule` names why: placement-of-tier (the tier places its tenants elsewhere: `tier`, `tierPlacement`, `placement`), ' +
       'same-place (the tenant lives there already), not-a-move (the tier keeps the place: that is a tier change, `PATCH /v1/tenants/{id}`), ' +
-      'move-not-supported (`fromPlacement`, `toPlacement`: moves into a schema placement, or from a schema into a pool), ' +
+      'move-not-supported (`fromPlacement`, `toPlacement`: from a schema into a pool: a pool’s shared tables cannot take a schema’s), ' +
       'schema-version-unknown (no migrated schema to copy); or the region is not configured (`allowedRegions` lists those that are).',
   })
   @Mutating()

@@ -54,11 +54,6 @@ export function placeLabel(place: Pick<TenantPlace, 'placement' | 'region'>): st
 
 /** Which moves Silo makes: sources and targets whose tables it can stream into each other. */
 export function moveSupported(from: Placement, to: Placement): { ok: true } | { ok: false; why: string } {
-  if (to === 'schema')
-    return {
-      ok: false,
-      why: 'moves into a schema placement are not made yet: move to an instance of its own or into a pool',
-    };
   if (from === 'schema' && to === 'pool')
     return {
       ok: false,

@@ -28,6 +28,7 @@ import type { ChangeStore } from '../changes/change-store';
 import { placementRequestOf, type HostAllocator } from '../hosts/host-allocator';
 import { writeOutboxJob } from '../jobs/outbox';
 import { REMOVE_MOVED_SOURCE_JOB, removeMovedSourceJobId } from '../jobs/provisioning-jobs';
+import { SchemaPlacement } from '../placements/schema-placement';
 import { SharedHostSteps } from '../placements/shared-host-steps';
 import type { SagaOutcome } from '../saga/provisioning-saga';
 import { ProvisioningSteps, type StepDeps, type StepRun } from '../saga/provisioning-steps';
@@ -63,6 +64,17 @@ export const INSTANCE_TARGET_STEPS = [
 ] as const;
 /** A pool target: a place reserved on a pool host of the target's tier and region. */
 export const POOL_TARGET_STEPS = ['target-place', 'target-host'] as const;
+/**
+ * A schema target: a place reserved on a schema host of the target's tier and region, the
+ * tenant's schema and logins made there (its app secret as the provisioning steps make it), the
+ * schema migrated to the tenant's version.
+ */
+export const SCHEMA_TARGET_STEPS = [
+  'target-place',
+  'target-host',
+  'target-database',
+  'target-migrations',
+] as const;
 export const COPY_STEPS = ['start-copy', 'wait-copy', 'cut-over', 'clean-up'] as const;
 export type MoveStep =
   (typeof INSTANCE_TARGET_STEPS)[number] | (typeof POOL_TARGET_STEPS)[number] | (typeof COPY_STEPS)[number];
@@ -80,8 +92,14 @@ const PROVISION_STEP_OF = {
   'target-alarms': 'create-alarms',
 } as const;
 
+const TARGET_STEPS = {
+  instance: INSTANCE_TARGET_STEPS,
+  schema: SCHEMA_TARGET_STEPS,
+  pool: POOL_TARGET_STEPS,
+} as const;
+
 export function moveSteps(plan: Pick<MovePlan, 'to'>): readonly MoveStep[] {
-  return [...(plan.to.placement === 'instance' ? INSTANCE_TARGET_STEPS : POOL_TARGET_STEPS), ...COPY_STEPS];
+  return [...TARGET_STEPS[plan.to.placement], ...COPY_STEPS];
 }
 
 /** What the move saga needs besides the sagas' collaborators. */
@@ -226,7 +244,7 @@ export class MoveSaga {
       case 'target-connection':
       case 'target-database':
       case 'target-alarms': {
-        const target = this.targetInstanceRun(run);
+        const target = this.targetRun(run);
         // Secrets of an earlier life of the tenant in this region (moved away, then back) may wait
         // out their recovery window: they are the tenant's, and come back rather than collide.
         if (step === 'target-credentials' || step === 'target-database') {
@@ -236,11 +254,20 @@ export class MoveSaga {
               : target.run.names.appSecretName;
           await target.deps.secrets.restore(name, run.tenant.id);
         }
-        const result = await new ProvisioningSteps(target.deps, this.log).run(
-          PROVISION_STEP_OF[step],
-          target.run,
-          journal.completion(step, position, attempts),
-        );
+        const completion = journal.completion(step, position, attempts);
+        // A schema target's schema and logins are made on its reserved host as provisioning makes them.
+        const result =
+          run.plan.to.placement === 'schema'
+            ? await new SchemaPlacement(target.deps, this.log).provision(
+                'bootstrap-database',
+                target.run,
+                completion,
+              )
+            : await new ProvisioningSteps(target.deps, this.log).run(
+                PROVISION_STEP_OF[step],
+                target.run,
+                completion,
+              );
         if (result.kind === 'wait') return result;
         return { kind: 'done' };
       }
@@ -251,7 +278,17 @@ export class MoveSaga {
       case 'target-host':
         return this.waitTargetHost(run);
       case 'start-copy': {
-        const { tables } = await this.copy(run, (plan) => startTenantCopy(plan));
+        let started: { tables: string[] };
+        try {
+          started = await this.copy(run, (plan) => startTenantCopy(plan));
+        } catch (error) {
+          // Another move stages its schema in the same target database: this one waits its turn.
+          const cause = error instanceof ProvisioningError ? error.cause : error;
+          if (cause instanceof TenantCopyError && cause.code === 'target-busy')
+            return { kind: 'wait', reason: cause.message, delayMs: COPY_POLL_MS * 2 };
+          throw error;
+        }
+        const { tables } = started;
         await this.m.changes.mergePlan(run.change, { copyTables: tables });
         return { kind: 'done', data: { tables } };
       }
@@ -277,8 +314,12 @@ export class MoveSaga {
     }
   }
 
-  /** The run and collaborators of an instance target's provisioning steps: target names, facts kept on the move. */
-  private targetInstanceRun(run: MoveRun): { deps: StepDeps; run: StepRun } {
+  /**
+   * The run and collaborators of a target's provisioning steps (an instance's, or a schema's on
+   * its reserved host): the target's names, the tenant as it will be there, and a store whose
+   * facts go on the move rather than on the tenant.
+   */
+  private targetRun(run: MoveRun): { deps: StepDeps; run: StepRun } {
     const { plan, tenant, names } = run;
     const changes = this.m.changes;
     const facts: TenantDatabaseFacts = {
@@ -294,6 +335,7 @@ export class MoveSaga {
         },
       },
     }) as ProvisioningStore;
+    const instance = plan.to.placement === 'instance';
     const targetNames: TenantResourceNames = {
       ...names,
       instanceIdentifier: plan.targetInstance ?? names.instanceIdentifier,
@@ -307,8 +349,8 @@ export class MoveSaga {
         tenant: {
           ...tenant,
           tier: plan.to.tier,
-          placement: 'instance',
-          hostId: null,
+          placement: plan.to.placement,
+          hostId: instance ? null : plan.to.hostId,
           region: plan.to.region,
           database: facts,
         },
@@ -321,28 +363,36 @@ export class MoveSaga {
     };
   }
 
-  /** The tenant schema in the target instance at the tenant's own version, not the newest. */
+  /** The tenant schema in the target (instance or schema host) at the tenant's own version, not the newest. */
   private async migrateTarget(run: MoveRun): Promise<ChangeStepResult> {
-    const target = this.targetInstanceRun(run);
-    const steps = new ProvisioningSteps(target.deps, this.log);
+    const target = this.targetRun(run);
     const version = run.tenant.database.schemaVersion;
     if (!version)
       throw new ProvisioningError(
         ProvisioningErrorCode.INCONSISTENT_STATE,
         `${run.tenant.slug} has no schema version`,
       );
-    const result = await target.deps.admin.runMigrations(
-      steps.endpoint(target.run.tenant, target.run.names),
-      await steps.owner(target.run),
-      target.deps.settings.migrations,
-      {
-        ...target.deps.settings.migrationTimeouts,
-        target: version,
-        appliedBy: `move:${run.change.run}`,
-        tenant: run.tenant.slug,
-        into: { placement: 'instance', schema: APP_SCHEMA, tenantId: run.tenant.id },
+    let endpoint: TenantDatabaseEndpoint;
+    let owner: { username: string; password: string };
+    if (run.plan.to.placement === 'schema') {
+      ({ endpoint, owner } = await new SharedHostSteps(target.deps, 'schema').hostAccess(target.run));
+    } else {
+      const steps = new ProvisioningSteps(target.deps, this.log);
+      endpoint = steps.endpoint(target.run.tenant, target.run.names);
+      owner = await steps.owner(target.run);
+    }
+    const schema = run.plan.to.placement === 'schema' ? run.names.tenantSchema : APP_SCHEMA;
+    const result = await target.deps.admin.runMigrations(endpoint, owner, target.deps.settings.migrations, {
+      ...target.deps.settings.migrationTimeouts,
+      target: version,
+      appliedBy: `move:${run.change.run}`,
+      tenant: run.tenant.slug,
+      into: {
+        placement: run.plan.to.placement === 'schema' ? 'schema' : 'instance',
+        schema,
+        tenantId: run.tenant.id,
       },
-    );
+    });
     return { kind: 'done', data: { schemaVersion: result.schemaVersion } };
   }
 
@@ -372,7 +422,8 @@ export class MoveSaga {
         ProvisioningErrorCode.INCONSISTENT_STATE,
         `host ${host.name} is ${host.status}`,
       );
-    if (host.schemaVersion !== run.tenant.database.schemaVersion)
+    // A pool's tables are its tenants' together, at one version; a schema host's tenants each have their own.
+    if (run.plan.to.placement === 'pool' && host.schemaVersion !== run.tenant.database.schemaVersion)
       throw new ProvisioningError(
         ProvisioningErrorCode.MOVE_COPY_FAILED,
         `the pool on host ${host.name} is at schema version ${host.schemaVersion ?? 'none'} and the tenant at ` +
@@ -456,17 +507,22 @@ export class MoveSaga {
   private async targetSide(run: MoveRun): Promise<CopySide> {
     const { plan, target, tenant } = run;
     if (plan.to.placement === 'instance') {
-      const t = this.targetInstanceRun(run);
+      const t = this.targetRun(run);
       const login = target.host.replicationLogin(t.run.names.instanceIdentifier);
       const endpoint = new ProvisioningSteps(t.deps).endpoint(t.run.tenant, t.run.names);
       const master = login ?? (await this.login(target, t.run.names.masterSecretName, run));
       return { endpoint: pg(endpoint, master), placement: 'instance', schema: APP_SCHEMA };
     }
-    const access = await new SharedHostSteps(target, 'pool').hostAccess(
-      this.stepRun(run, { ...tenant, placement: 'pool', hostId: plan.to.hostId }),
+    const placement = plan.to.placement;
+    const access = await new SharedHostSteps(target, placement).hostAccess(
+      this.stepRun(run, { ...tenant, placement, hostId: plan.to.hostId }),
     );
     const login = target.host.replicationLogin(access.host.instanceIdentifier);
-    return { endpoint: pg(access.endpoint, login ?? access.owner), placement: 'pool', schema: APP_SCHEMA };
+    return {
+      endpoint: pg(access.endpoint, login ?? access.owner),
+      placement,
+      schema: placement === 'schema' ? run.names.tenantSchema : APP_SCHEMA,
+    };
   }
 
   private stepRun(run: MoveRun, tenant: TenantRecord): StepRun {
@@ -588,11 +644,13 @@ export class MoveSaga {
     const instance = plan.to.placement === 'instance';
     const dueAt = new Date(this.now().getTime() + this.m.sourceRetentionMs).toISOString();
     // A promoted app secret is the tenant's own (same name, same region): its ARN does not change.
-    const appArn = instance
-      ? plan.targetAppSecret?.endsWith(MOVE_APP_SECRET_SUFFIX)
-        ? tenant.database.appSecretArn
-        : (facts.appSecretArn ?? null)
-      : null;
+    // A pooled tenant has none: it reaches its rows through its host's.
+    const appArn =
+      plan.to.placement === 'pool'
+        ? null
+        : plan.targetAppSecret?.endsWith(MOVE_APP_SECRET_SUFFIX)
+          ? tenant.database.appSecretArn
+          : (facts.appSecretArn ?? null);
     const routeVersion = await this.m.dataSource.transaction(async (em) => {
       const [[row]] = await em.query<[Array<{ route_version: number }>, number]>(
         `UPDATE tenants SET
@@ -693,6 +751,13 @@ export class MoveSaga {
     return this.compensate(run, failing);
   }
 
+  /** Whether `secret` in the target's region is this move's to remove: never the tenant's own live one. */
+  private madeByMove(plan: MovePlan, secret: string, names: TenantResourceNames): boolean {
+    return (
+      secret !== names.appSecretName || plan.from.region !== plan.to.region || plan.from.placement === 'pool'
+    );
+  }
+
   private async compensate(
     run: MoveRun,
     failing: { code: string; message: string; step: string },
@@ -707,7 +772,7 @@ export class MoveSaga {
       });
       await this.setPaused(tenant.id, false);
       if (plan.to.placement === 'instance') {
-        const t = this.targetInstanceRun(run);
+        const t = this.targetRun(run);
         const identifier = t.run.names.instanceIdentifier;
         await run.target.alarms.delete(ALARM_METRICS.map((m) => names.alarmName(m))).catch(() => undefined);
         const outcome = await run.target.rds.delete(identifier, { ownerTenantId: tenant.id });
@@ -723,19 +788,26 @@ export class MoveSaga {
           roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
         });
         for (const secret of [t.run.names.appSecretName, t.run.names.masterSecretName])
-          // Never the tenant's own live secret: only what this move made in the target's region.
-          if (
-            secret !== names.appSecretName ||
-            plan.from.region !== plan.to.region ||
-            plan.from.placement === 'pool'
-          )
+          if (this.madeByMove(plan, secret, names))
             await run.target.secrets.delete(secret, { force: true }, tenant.id);
       } else if (plan.to.hostId) {
-        const access = await new SharedHostSteps(run.target, 'pool').reachableHost(
-          this.stepRun(run, { ...tenant, placement: 'pool', hostId: plan.to.hostId }),
+        const placement = plan.to.placement;
+        const access = await new SharedHostSteps(run.target, placement).reachableHost(
+          this.stepRun(run, { ...tenant, placement, hostId: plan.to.hostId }),
         );
-        if (access)
+        if (access && placement === 'pool')
           await run.target.admin.deleteTenantRows(access.endpoint, access.owner, { tenantId: tenant.id });
+        if (access && placement === 'schema')
+          await run.target.admin.dropTenantSchema(access.endpoint, access.owner, {
+            schema: names.tenantSchema,
+            role: names.appRole,
+          });
+        if (
+          placement === 'schema' &&
+          plan.targetAppSecret &&
+          this.madeByMove(plan, plan.targetAppSecret, names)
+        )
+          await run.target.secrets.delete(plan.targetAppSecret, { force: true }, tenant.id);
       }
     } catch (error) {
       const classified = this.classifyCopyError(error);

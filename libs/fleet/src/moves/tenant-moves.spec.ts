@@ -72,11 +72,28 @@ describe('planning a move', () => {
     expect(plan).toMatchObject({ to: { placement: 'pool' }, targetInstance: null, targetAppSecret: null });
   });
 
+  it('moves a pooled tenant into a schema of its own, and an instance tenant down into one', () => {
+    expect(moves.plan(tenant({}), { tier: 'pro' })).toMatchObject({
+      to: { placement: 'schema', tier: 'pro', hostId: null },
+      targetInstance: null,
+      targetAppSecret: 'silo/acme/app',
+      targetMasterSecret: null,
+    });
+    // The instance's login keeps the tenant's own name until the switch.
+    expect(
+      moves.plan(tenant({ tier: 'enterprise', placement: 'instance', hostId: null }), { tier: 'pro' }),
+    ).toMatchObject({
+      to: { placement: 'schema' },
+      targetInstance: null,
+      targetAppSecret: `silo/acme/app${MOVE_APP_SECRET_SUFFIX}`,
+    });
+  });
+
   it.each([
     [{}, { tier: 'starter' }, 'same-place'],
     [{}, { placement: 'instance' }, 'placement-of-tier'],
     [{ tier: 'pro', placement: 'schema' }, { tier: 'starter' }, 'move-not-supported'],
-    [{}, { tier: 'pro' }, 'move-not-supported'],
+    [{ tier: 'pro', placement: 'schema' }, { tier: 'pro', placement: 'pool' }, 'placement-of-tier'],
     [{ tier: 'enterprise', placement: 'instance', hostId: null }, { tier: 'enterprise' }, 'same-place'],
     [{}, { tier: 'platinum' }, 'tier-unknown'],
     [{}, { placement: 'shard' }, 'placement-unknown'],

@@ -25,9 +25,11 @@ export interface CopySide {
  * and a subscription on the target with the initial copy, then streaming changes.
  *
  * Subscriptions match tables by schema and name. Where the two schemas differ (a schema
- * tenant's `acme` to an instance's `app`), the target's schema is renamed to the source's while
- * the copy runs and back at the end: the target is the tenant's alone until the switch, and a
- * rename keeps every table, index, sequence, policy and grant.
+ * tenant's `acme` to an instance's `app`, or an instance's or a pool's `app` into `acme` on a
+ * schema host), the target's schema is renamed to the source's while the copy runs and back at
+ * the end: the target schema is the tenant's alone until the switch, and a rename keeps every
+ * table, index, sequence, policy and grant. The staged schema carries the move's mark (its
+ * comment), so that two moves into one schema host take turns rather than each other's schema.
  */
 export interface TenantCopyPlan {
   /** The move's id (a uuid): the replication objects are named after it. */
@@ -58,6 +60,7 @@ export class TenantCopyError extends Error {
       | 'source-table-unsupported'
       | 'target-table-missing'
       | 'target-not-empty'
+      | 'target-busy'
       | 'rows-differ'
       | 'freeze-timeout'
       | 'catch-up-timeout'
@@ -159,6 +162,20 @@ async function hasTenantColumn(client: Client, schema: string, table: string): P
  * REPLICA IDENTITY FULL, and the guard the tenant's tables call before each write.
  */
 async function ensureMovesSchema(client: Client): Promise<void> {
+  // Two moves on one server make it at once: IF NOT EXISTS alone can still meet the catalog's
+  // unique index, so its making is serialised (the lock ends with the transaction).
+  await client.query('BEGIN');
+  try {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('silo-move:${MOVES_SCHEMA}'))`);
+    await createMovesSchema(client);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+async function createMovesSchema(client: Client): Promise<void> {
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${MOVES_SCHEMA}`);
   await client.query(
     `CREATE TABLE IF NOT EXISTS ${MOVES_SCHEMA}.markers (move_id uuid NOT NULL, n integer NOT NULL, PRIMARY KEY (move_id, n))`,
@@ -214,6 +231,13 @@ export async function startTenantCopy(input: TenantCopyPlan): Promise<{ tables: 
   const plan = checkedPlan(input);
   const { source, target, names, tenantId } = plan;
   const tenant = `'${tenantId}'`;
+
+  // A staging name taken by another move's target (two moves into one shared host): asked before
+  // the source holds a slot for this one.
+  if (target.schema !== source.schema)
+    await connect(target.endpoint, (client) =>
+      assertStagingFree(client, plan.moveId, target.schema, source.schema),
+    );
 
   const tables = await connect(source.endpoint, async (client) => {
     // A trigger or replica identity change on a pool's table waits for its writers: briefly, or
@@ -283,7 +307,7 @@ export async function startTenantCopy(input: TenantCopyPlan): Promise<{ tables: 
       names.subscription,
     ]);
     if (subscribed.rows.length > 0) return;
-    if (target.schema !== source.schema) await renameSchema(client, target.schema, source.schema);
+    if (target.schema !== source.schema) await stageSchema(client, plan.moveId, target.schema, source.schema);
     const present = new Set((await tablesOf(client, source.schema)).map((t) => t.name));
     for (const name of tables) {
       if (!present.has(name))
@@ -312,18 +336,85 @@ export async function startTenantCopy(input: TenantCopyPlan): Promise<{ tables: 
   return { tables };
 }
 
-/** Renames `from` to `to` unless `to` is already there (a run after a crash). */
-async function renameSchema(client: Client, from: string, to: string): Promise<void> {
-  const { rows } = await client.query<{ nspname: string }>(
-    'SELECT nspname FROM pg_namespace WHERE nspname = ANY($1)',
-    [[from, to]],
+/** The comment a target schema carries while it is staged under the source's name: the move's own mark. */
+const stagingMark = (moveId: string) => `silo-move:${moveId}`;
+
+/** Who holds `staging` on the target: this move, another move (its mark), or something else. */
+async function stagingHolder(
+  client: Client,
+  moveId: string,
+  staging: string,
+): Promise<'none' | 'this' | 'other-move' | 'other'> {
+  const { rows } = await client.query<{ mark: string | null }>(
+    `SELECT obj_description(oid, 'pg_namespace') AS mark FROM pg_namespace WHERE nspname = $1`,
+    [staging],
   );
-  const names = new Set(rows.map((r) => r.nspname));
-  if (names.has(to) && !names.has(from)) return;
-  if (names.has(to))
-    throw new TenantCopyError('target-not-empty', `the target already has a schema ${to} beside ${from}`);
-  if (!names.has(from)) throw new TenantCopyError('target-table-missing', `the target has no schema ${from}`);
-  await client.query(`ALTER SCHEMA ${quoteIdentifier(from)} RENAME TO ${quoteIdentifier(to)}`);
+  if (rows.length === 0) return 'none';
+  const mark = rows[0].mark ?? '';
+  if (mark === stagingMark(moveId)) return 'this';
+  return mark.startsWith('silo-move:') ? 'other-move' : 'other';
+}
+
+async function assertStagingFree(
+  client: Client,
+  moveId: string,
+  own: string,
+  staging: string,
+): Promise<void> {
+  const holder = await stagingHolder(client, moveId, staging);
+  if (holder === 'other-move')
+    throw new TenantCopyError(
+      'target-busy',
+      `another move is copying into this database under the schema name ${staging}; this one starts once it has cut over`,
+    );
+  if (holder === 'other')
+    throw new TenantCopyError(
+      'target-not-empty',
+      `the target already has a schema ${staging} beside ${own}: a move stages the tenant's schema under that name`,
+    );
+}
+
+/**
+ * Gives the target's schema `own` the source's name `staging` for the copy (subscriptions match
+ * tables by schema and name), marked with the move's id so that no other move's schema is ever
+ * taken for it. Done when it already is (a run after a crash).
+ */
+async function stageSchema(client: Client, moveId: string, own: string, staging: string): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    // Two moves into one database ask at once: one stages, the other then sees its mark.
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('silo-move:stage:' || $1))`, [staging]);
+    if ((await stagingHolder(client, moveId, staging)) === 'this') {
+      await client.query('COMMIT');
+      return;
+    }
+    await assertStagingFree(client, moveId, own, staging);
+    const { rows } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [own]);
+    if (rows.length === 0)
+      throw new TenantCopyError('target-table-missing', `the target has no schema ${own}`);
+    await client.query(`ALTER SCHEMA ${quoteIdentifier(own)} RENAME TO ${quoteIdentifier(staging)}`);
+    await client.query(
+      `COMMENT ON SCHEMA ${quoteIdentifier(staging)} IS ${client.escapeLiteral(stagingMark(moveId))}`,
+    );
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Gives the staged schema its own name back, if this move staged it; idempotent. */
+async function unstageSchema(client: Client, moveId: string, own: string, staging: string): Promise<void> {
+  if ((await stagingHolder(client, moveId, staging)) !== 'this') return;
+  await client.query('BEGIN');
+  try {
+    await client.query(`COMMENT ON SCHEMA ${quoteIdentifier(staging)} IS NULL`);
+    await client.query(`ALTER SCHEMA ${quoteIdentifier(staging)} RENAME TO ${quoteIdentifier(own)}`);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
 }
 
 /** How far the copy is: tables copied, and the WAL the target has yet to confirm. */
@@ -496,7 +587,8 @@ export async function cutOverCopy(
       [source.schema],
     );
     return connect(target.endpoint, async (client) => {
-      if (target.schema !== stagingSchema) await renameSchema(client, stagingSchema, target.schema);
+      if (target.schema !== stagingSchema)
+        await unstageSchema(client, plan.moveId, target.schema, stagingSchema);
       let set = 0;
       for (const seq of sequences) {
         if (seq.last === null) continue;
@@ -616,14 +708,18 @@ async function dropGuards(client: Client, schema: string, trigger: string): Prom
 }
 
 /**
- * Undoes a copy that was not cut over: the subscription, slot and publication go, the guard
- * triggers and any freeze of this move are lifted on the source, and its tables get their
- * replica identity back. The target's tables (and its renamed schema) are left to whoever removes
- * the target. Idempotent.
+ * Undoes a copy that was not cut over: the subscription, slot and publication go, the target's
+ * staged schema gets its own name back, the guard triggers and any freeze of this move are
+ * lifted on the source, and its tables get their replica identity back. The target's tables are
+ * left to whoever removes the target. Idempotent.
  */
 export async function abortTenantCopy(input: TenantCopyPlan): Promise<void> {
   const plan = checkedPlan(input);
   await endSubscription(plan);
+  if (plan.target.schema !== plan.source.schema)
+    await connect(plan.target.endpoint, (client) =>
+      unstageSchema(client, plan.moveId, plan.target.schema, plan.source.schema),
+    );
   await connect(plan.source.endpoint, async (client) => {
     const { rows } = await client.query(
       `SELECT to_regclass('${MOVES_SCHEMA}.frozen') IS NOT NULL AS present`,
