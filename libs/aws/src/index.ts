@@ -14,6 +14,21 @@ export {
   type PendingModification,
 } from './rds-instances.adapter';
 export {
+  RdsSnapshots,
+  SNAPSHOT_PAGE_SIZE,
+  type SnapshotOptions,
+  type SnapshotView,
+} from './rds-snapshots.adapter';
+export {
+  RdsRestores,
+  RESTORED_FROM_TAG,
+  type PointInTimeRestoreSpec,
+  type RestorableWindow,
+  type RestoreOutcome,
+  type RestoreTarget,
+  type SnapshotRestoreSpec,
+} from './rds-restores.adapter';
+export {
   LOGICAL_REPLICATION_PARAMETER,
   PARAMETER_GROUP_TAG_KEYS,
   parameterGroupFamily,

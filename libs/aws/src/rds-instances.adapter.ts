@@ -21,6 +21,14 @@ import {
   type ParameterGroupOutcome,
   type ParameterGroupSpec,
 } from './rds-parameter-groups';
+import {
+  RdsRestores,
+  type PointInTimeRestoreSpec,
+  type RestorableWindow,
+  type RestoreOutcome,
+  type SnapshotRestoreSpec,
+} from './rds-restores.adapter';
+import { RdsSnapshots, type SnapshotOptions, type SnapshotView } from './rds-snapshots.adapter';
 
 /** What Silo asks RDS for. The password is passed through to RDS and never kept. */
 export interface InstanceSpec {
@@ -107,9 +115,13 @@ export type DeleteOutcome = 'deleting' | 'already-deleting' | 'gone' | 'busy' | 
 export class RdsInstances {
   private readonly regions = new Map<string, RdsInstances>();
   private readonly parameterGroups: RdsParameterGroups;
+  private readonly snapshotsOf: RdsSnapshots;
+  private readonly restores: RdsRestores;
 
   constructor(@Inject(AwsClients) private readonly aws: AwsClientSet) {
     this.parameterGroups = new RdsParameterGroups(aws);
+    this.snapshotsOf = new RdsSnapshots(aws);
+    this.restores = new RdsRestores(aws, this.parameterGroups);
   }
 
   /** The region this adapter works in. */
@@ -281,6 +293,45 @@ export class RdsInstances {
       }
       throw toProvisioningError(error, 'ModifyDBInstance');
     }
+  }
+
+  /** See {@link RdsSnapshots.createSnapshot}. */
+  createSnapshot(
+    instanceIdentifier: string,
+    snapshotIdentifier: string,
+    options: SnapshotOptions,
+  ): Promise<'created' | 'already-exists'> {
+    return this.snapshotsOf.createSnapshot(instanceIdentifier, snapshotIdentifier, options);
+  }
+
+  /** The instance's manual and automated snapshots, oldest first (see {@link RdsSnapshots.snapshots}). */
+  snapshots(instanceIdentifier: string): Promise<SnapshotView[]> {
+    return this.snapshotsOf.snapshots(instanceIdentifier);
+  }
+
+  /** The snapshot, or null when there is none by that name. */
+  snapshot(identifier: string): Promise<SnapshotView | null> {
+    return this.snapshotsOf.snapshot(identifier);
+  }
+
+  /** See {@link RdsSnapshots.deleteSnapshot}. */
+  deleteSnapshot(identifier: string): Promise<'deleted' | 'gone'> {
+    return this.snapshotsOf.deleteSnapshot(identifier);
+  }
+
+  /** See {@link RdsRestores.restorableWindow}. */
+  restorableWindow(instanceIdentifier: string): Promise<RestorableWindow | null> {
+    return this.restores.restorableWindow(instanceIdentifier);
+  }
+
+  /** See {@link RdsRestores.restoreToPointInTime}. */
+  restoreToPointInTime(spec: PointInTimeRestoreSpec): Promise<RestoreOutcome> {
+    return this.restores.restoreToPointInTime(spec);
+  }
+
+  /** See {@link RdsRestores.restoreFromSnapshot}. */
+  restoreFromSnapshot(spec: SnapshotRestoreSpec): Promise<RestoreOutcome> {
+    return this.restores.restoreFromSnapshot(spec);
   }
 
   /**
