@@ -10,6 +10,7 @@ import {
   HOST_TAG_KEYS,
   MANAGED_BY_TAG_KEY,
   MANAGED_BY_TAG_VALUE,
+  RESTORED_FROM_TAG_KEY,
   TENANT_ID_TAG_KEY,
   TENANT_TAG_KEYS,
   hostResourcePatterns,
@@ -175,7 +176,11 @@ export class SiloAccessPolicies extends Construct {
         // them, and both must pass.
         new iam.PolicyStatement({
           sid: 'PlaceTenantInstances',
-          actions: ['rds:CreateDBInstance'],
+          actions: [
+            'rds:CreateDBInstance',
+            'rds:RestoreDBInstanceFromDBSnapshot',
+            'rds:RestoreDBInstanceToPointInTime',
+          ],
           resources: [
             arn('rds', 'subgrp', props.subnetGroupName),
             arn('rds', 'pg', 'default.postgres*'),
@@ -266,6 +271,38 @@ export class SiloAccessPolicies extends Construct {
           resources: [finalSnapshots],
           conditions: { BoolIfExists: { 'rds:TagsFromRequest': 'false' } },
         }),
+        // A restore makes a new tenant instance from a snapshot or from an instance's backups, with
+        // the tenant's tags and what it was restored from; it keeps its source's key (restores take
+        // none). Authorized on the new instance, on what it is restored from, and on the groups it
+        // joins (PlaceTenantInstances).
+        new iam.PolicyStatement({
+          sid: 'RestoreTenantInstances',
+          actions: [
+            'rds:RestoreDBInstanceFromDBSnapshot',
+            'rds:RestoreDBInstanceToPointInTime',
+            'rds:AddTagsToResource',
+          ],
+          resources: [instances],
+          conditions: {
+            ...tenantRequestTags,
+            'ForAllValues:StringEquals': { 'aws:TagKeys': [...TENANT_TAG_KEYS, RESTORED_FROM_TAG_KEY] },
+          },
+        }),
+        // The sources: a tenant instance (its backups: no automated-backup ARN is named), or a
+        // snapshot of one (Silo's, or RDS's automated `rds:<instance>-…`), each tagged as Silo's
+        // for this environment.
+        new iam.PolicyStatement({
+          sid: 'RestoreFromOwnInstances',
+          actions: ['rds:RestoreDBInstanceToPointInTime'],
+          resources: [instances],
+          conditions: taggedOurs('rds:db-tag'),
+        }),
+        new iam.PolicyStatement({
+          sid: 'RestoreFromOwnSnapshots',
+          actions: ['rds:RestoreDBInstanceFromDBSnapshot'],
+          resources: [prefixedSnapshots, arn('rds', 'snapshot', `rds:${props.prefix}-*`)],
+          conditions: taggedOurs('rds:snapshot-tag'),
+        }),
         // RDS encrypts the instance (storage, Performance Insights) through a grant it creates
         // with the caller's permissions: only through RDS, only for an AWS resource.
         new iam.PolicyStatement({
@@ -355,8 +392,13 @@ export class SiloAccessPolicies extends Construct {
         // so they are authorized on every one (reads only; the worker filters by prefix and tags).
         new iam.PolicyStatement({
           sid: 'ListFleetInventory',
-          actions: ['rds:DescribeDBInstances', 'rds:DescribeDBSnapshots'],
-          resources: [anyInstance, anySnapshot],
+          actions: [
+            'rds:DescribeDBInstances',
+            'rds:DescribeDBSnapshots',
+            'rds:DescribeDBInstanceAutomatedBackups',
+          ],
+          // An instance's automated backups (its restorable window) have ARNs RDS names at random.
+          resources: [anyInstance, anySnapshot, arn('rds', 'auto-backup', '*')],
         }),
         // ListSecrets has no resource-level permissions: AWS authorizes it on "*" only, so the
         // home region's statement covers every region.

@@ -3,6 +3,7 @@ import { dataPlaneSecretName } from '../../libs/core/src/provisioning/control-pl
 import {
   hostResourceNames,
   hostTags,
+  RESTORED_FROM_TAG,
   tenantResourceNames,
   tenantTags,
 } from '../../libs/core/src/provisioning/tenant-resource-names';
@@ -131,6 +132,9 @@ const sampleTags = tenantTags({ id: 'id', slug: 'slug', tier: 'tier' }, 'environ
 
 /** Tag keys the worker puts on every tenant resource (libs/core `tenantTags`). */
 export const TENANT_TAG_KEYS: readonly string[] = Object.keys(sampleTags);
+
+/** The tag a restored tenant instance carries besides the tenant's (libs/core RESTORED_FROM_TAG). */
+export const RESTORED_FROM_TAG_KEY: string = RESTORED_FROM_TAG;
 
 /** The tag that marks a resource as a tenant resource the worker may change or delete. */
 export const MANAGED_BY_TAG_KEY = 'managed-by';

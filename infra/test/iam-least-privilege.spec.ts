@@ -237,6 +237,7 @@ describe('least privilege in every policy document', () => {
       }
     }
     expect(actionsOf(statement(worker, 'ListFleetInventory')).sort()).toEqual([
+      'rds:DescribeDBInstanceAutomatedBackups',
       'rds:DescribeDBInstances',
       'rds:DescribeDBSnapshots',
     ]);
@@ -532,7 +533,7 @@ describe('provisioning worker policy', () => {
       /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:db:silo-host-\*$/,
       /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/hosts\/\*\/(master|pool-app)-\?{6}$/,
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-host-\*-\*$/,
-      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|snapshot:silo-\*-final-\*|snapshot:silo-\*|subgrp:silo-tenants|pg:default\.postgres\*|pg:silo-\*|og:default:postgres-\*)$/,
+      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|snapshot:silo-\*-final-\*|snapshot:silo-\*|snapshot:rds:silo-\*|subgrp:silo-tenants|pg:default\.postgres\*|pg:silo-\*|og:default:postgres-\*)$/,
       /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/\*\/(master|app)-\?{6}$/,
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-\*-\*$/,
       /^\$\{TenantKey8692782D\.Arn\}$/,
@@ -850,7 +851,8 @@ describe('who may tag what: the worker policy evaluated', () => {
   it("tags an untagged existing resource only through the tag-on-create statements, and only with Silo's whole tag set (IAM cannot tell it from a create: docs/deploying.md)", () => {
     // No statement added later may widen this: the untagged case is the create case to IAM.
     expect(SERVICES.map((service) => allowedBy(statements, tagRequest(service, silo, {})))).toEqual([
-      ['TagTenantInstancesOnCreate'],
+      // A restore with the tenant's tags is authorized as AddTagsToResource too, on the same terms.
+      ['TagTenantInstancesOnCreate', 'RestoreTenantInstances'],
       ['CreateTenantSecrets'],
       ['PutTenantAlarms'],
     ]);

@@ -247,6 +247,8 @@ describe("each region's policies", () => {
         arn('rds', 'snapshot:*'),
         arn('rds', 'snapshot:acme-*'),
         arn('rds', 'snapshot:acme-*-final-*'),
+        arn('rds', 'snapshot:rds:acme-*'),
+        arn('rds', 'auto-backup:*'),
         arn('rds', 'subgrp:acme-tenants'),
         arn('rds', 'pg:default.postgres*'),
         arn('rds', 'pg:acme-*'),

@@ -17,7 +17,7 @@ import {
   StorageQuotaExceededFault,
   type DBInstance,
 } from '@aws-sdk/client-rds';
-import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
+import { ProvisioningError, ProvisioningErrorCode, RESTORED_FROM_TAG } from '@silo/core';
 import type { AwsClientSet } from './aws-clients';
 import { toProvisioningError } from './aws-error-classification';
 import { fromAwsTags, TENANT_ID_TAG, toAwsTags } from './aws-tags';
@@ -26,12 +26,8 @@ import type { InstanceSpec } from './rds-instances.adapter';
 import { parameterGroupFamily, parameterGroupTags, RdsParameterGroups } from './rds-parameter-groups';
 import { SNAPSHOT_PAGE_SIZE } from './rds-snapshots.adapter';
 
-/**
- * The tag that says what an instance was restored from: `snapshot:<snapshot id>`, or
- * `instance:<source id>@<ISO restore time | latest>` for a point-in-time restore. A re-run of a
- * restore finds its target by it.
- */
-export const RESTORED_FROM_TAG = 'silo:restored-from';
+/** What a restored instance was restored from (libs/core): re-exported beside the restores that set it. */
+export { RESTORED_FROM_TAG };
 
 /** The span a point-in-time restore of an instance may target, both ends included. */
 export interface RestorableWindow {

@@ -58,6 +58,13 @@ export function tenantTags(
   };
 }
 
+/**
+ * The tag that says what a restored instance was restored from (besides the tenant's own):
+ * `snapshot:<snapshot id>`, or `instance:<source id>@<ISO restore time | latest>` for a
+ * point-in-time restore. A re-run of a restore finds its target by it.
+ */
+export const RESTORED_FROM_TAG = 'silo:restored-from';
+
 /** Where a tenant's data lives (design.md, "Placements"). */
 export const PLACEMENTS = ['instance', 'schema', 'pool'] as const;
 export type Placement = (typeof PLACEMENTS)[number];
