@@ -132,6 +132,7 @@ if (ownClusters) await startClusters();
  */
 async function startClusters() {
   const { LocalPostgresCluster } = clusterModule();
+  const { ensureBaseBackup } = require(resolve(root, 'dist/libs/tenant-schema/src/local-backups.js'));
   const { default: home, names } = config.regions;
   const wanted = names.flatMap((region) => [
     { region, role: 'instances', name: region },
@@ -144,6 +145,8 @@ async function startClusters() {
         c.cluster = await LocalPostgresCluster.open({ dir: resolve(clustersDir, c.name) });
         await c.cluster.start();
         runningClusters.push(c.cluster);
+        // Point-in-time restores recover from a base backup and the archive: one on the first start.
+        await ensureBaseBackup(c.cluster);
       }),
     );
   } catch (error) {

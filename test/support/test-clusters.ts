@@ -7,6 +7,7 @@ import {
   stopClustersUnder,
 } from '../../libs/tenant-schema/src/local-postgres-cluster';
 import { rmSync } from 'node:fs';
+import { takeBaseBackup } from '../../libs/tenant-schema/src/local-backups';
 
 /** Under the checkout's .cache: one directory per jest run, removed by its teardown. */
 export const CLUSTERS_ROOT = resolve(__dirname, '../../.cache/test-clusters');
@@ -39,6 +40,8 @@ export async function startTestClusters(): Promise<void> {
     Object.entries(TEST_CLUSTERS).map(async ([name, variable]) => {
       const cluster = await LocalPostgresCluster.open({ dir: join(dir, name), throwaway: true });
       await cluster.start();
+      // Point-in-time restores (local-backups.ts) recover from a base backup and the archive.
+      await takeBaseBackup(cluster);
       process.env[variable] = cluster.adminUrl;
     }),
   );

@@ -13,6 +13,23 @@ export {
   underParameterLock,
   type LocalInstance,
 } from './local-instance-host';
+export {
+  baseBackups,
+  dumpLocalInstance,
+  ensureBaseBackup,
+  LocalBackupError,
+  restorableWindow,
+  restoreLocalInstanceFromDump,
+  restoreLocalInstanceToPointInTime,
+  takeBaseBackup,
+  type BaseBackup,
+  type LocalBackupErrorCode,
+  type PointInTimeRestoreOptions,
+  type PointInTimeRestoreResult,
+  type RestorableWindow,
+  type RestoreFromDumpOptions,
+  type RestoreTarget,
+} from './local-backups';
 export type { PgEndpoint, PgTls } from './pg-endpoint';
 export { pgErrorKind, serverSqlState } from './pg-error-kind';
 export {

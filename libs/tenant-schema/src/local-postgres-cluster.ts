@@ -1,10 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { cp } from 'node:fs/promises';
 import {
   appendFileSync,
   chmodSync,
   chownSync,
   existsSync,
+  lchownSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -126,6 +128,52 @@ export class LocalPostgresCluster {
     );
     await cluster.init();
     return cluster;
+  }
+
+  /**
+   * A new cluster in `options.dir` whose data directory is a copy of `data` (a plain base backup,
+   * left as it is) and whose superuser logs in with `password`, the one the copied data holds; on
+   * a free port. start() comes next (with recovery settings, for a backup); remove() deletes it.
+   */
+  static async fromCopy(
+    options: LocalPostgresClusterOptions,
+    data: string,
+    password: string,
+  ): Promise<LocalPostgresCluster> {
+    const dir = resolve(options.dir);
+    if (existsSync(join(dir, 'data'))) throw new Error(`${dir} already holds a cluster`);
+    mkdirSync(join(dir, 'archive'), { recursive: true });
+    await cp(data, join(dir, 'data'), { recursive: true });
+    // Copied as this process's user; postgres refuses a data directory others may read.
+    chmodSync(join(dir, 'data'), 0o700);
+    const cluster = new LocalPostgresCluster(options, await freeLoopbackPort(), password);
+    writeFileSync(join(dir, PASSWORD_FILE), `${password}\n`, { mode: 0o600 });
+    writeFileSync(
+      join(dir, STATE_FILE),
+      `${JSON.stringify({ port: cluster.port } satisfies ClusterState)}\n`,
+    );
+    if (cluster.asPostgres) {
+      makeTraversable(dirname(dir));
+      const owner = postgresUser();
+      chownSync(dir, owner.uid, owner.gid);
+      for (const entry of readdirSync(dir, { recursive: true, encoding: 'utf8' }))
+        lchownSync(join(dir, entry), owner.uid, owner.gid);
+    }
+    return cluster;
+  }
+
+  /**
+   * Runs one of POSTGRES_BIN's programs as the cluster's OS user (postgres when we are root), in
+   * the cluster's directory, with `env` over this process's environment: a password goes there
+   * as PGPASSWORD, never on the command line. Fails with the program's output.
+   */
+  run(binary: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+    return this.exec(binary, args, env);
+  }
+
+  /** Whether the cluster runs with durability off (THROWAWAY_SETTINGS). */
+  get throwaway(): boolean {
+    return this.options.throwaway === true;
   }
 
   /** postgres://postgres:<password>@127.0.0.1:<port>/postgres */
@@ -250,11 +298,15 @@ export class LocalPostgresCluster {
     );
   }
 
-  private exec(binary: string, args: string[]): Promise<void> {
+  private exec(binary: string, args: string[], env: Record<string, string> = {}): Promise<void> {
     const [file, argv] = command(this.asPostgres, binary, args);
     return new Promise((resolvePromise, reject) => {
       // cwd: the postgres user may not be allowed into the caller's working directory.
-      const child = spawn(file, argv, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(file, argv, {
+        cwd: this.dir,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
