@@ -8,6 +8,12 @@ export {
 } from './app-logins';
 export { bootstrapAppRole, dropAppRole, type AppRoleSpec } from './bootstrap-app-role';
 export {
+  dropReadOnlyLogin,
+  ensureReadOnlyLogin,
+  type ReadOnlyLoginResult,
+  type ReadOnlyLoginSpec,
+} from './read-only-login';
+export {
   materialiseLocalInstance,
   removeLocalInstance,
   underParameterLock,

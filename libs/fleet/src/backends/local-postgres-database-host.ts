@@ -1,9 +1,36 @@
-import { materialiseLocalInstance, removeLocalInstance } from '@silo/tenant-schema';
+import { assertNever, ProvisioningError, ProvisioningErrorCode, quoteIdentifier } from '@silo/core';
+import {
+  LocalBackupError,
+  materialiseLocalInstance,
+  removeLocalInstance,
+  restoreLocalInstanceToPointInTime,
+} from '@silo/tenant-schema';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
 import { classifyPgError } from '../tenant-database-errors';
-import type { StartedInstance, TenantDatabaseEndpoint, TenantDatabaseHost } from './tenant-database-host';
+import type {
+  RestoredInstance,
+  StartedInstance,
+  TenantDatabaseEndpoint,
+  TenantDatabaseHost,
+} from './tenant-database-host';
 
 /** A shared host's instance identifier (`<prefix>-host-pool-starter-001`). */
 const HOST_INSTANCE = /-host-(pool|schema)-[a-z]+-\d{3,6}$/;
+/** Where a point-in-time restore makes its throwaway cluster (local-backups does not say where a cluster lives). */
+const RESTORE_WORK_DIR = join(tmpdir(), 'silo-restores');
+/** How a restored database's comment begins: the restore it holds (see {@link LocalPostgresDatabaseHost.restore}). */
+const RESTORE_MARK = 'silo:restore ';
+const CONNECT_TIMEOUT_MS = 5000;
+
+/** The restore a database holds, as its comment records it. */
+interface RestoreMark {
+  from: string;
+  pointInTime: string;
+  /** pending: written before the data, done: after it. */
+  state: 'pending' | 'done';
+}
 
 /**
  * Local instance backend: each tenant instance becomes a database (named after the instance
@@ -68,6 +95,68 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
     return { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
   }
 
+  /**
+   * Restores the source instance's database as of `from.pointInTime` into a new instance
+   * (restoreLocalInstanceToPointInTime: a throwaway cluster recovered from the source server's
+   * base backup and WAL archive, in `<os tmpdir>/silo-restores`), owned by the master user.
+   *
+   * Which restore a database holds is its COMMENT ON DATABASE, `silo:restore {from, pointInTime,
+   * state}`: `pending` written into the new, empty database before the data, `done` after it. A
+   * re-run (after a crash) that finds this restore `done`, or `pending` with tables (the data is
+   * restored in one transaction: tables mean all of it), only converges the owner's password.
+   * A database holding tables of anything else is RESOURCE_NAME_TAKEN and left alone. Re-runs on
+   * one server take turns (a session advisory lock on the identifier).
+   *
+   * A time outside the source's restorable window, or a source server without a base backup, is
+   * AWS_REJECTED, as RDS refuses them; an archive that does not keep up is retryable.
+   */
+  async restore(spec: RestoredInstance): Promise<TenantDatabaseEndpoint> {
+    const { sourceIdentifier, pointInTime } = spec.from;
+    const doing = `restoring ${sourceIdentifier} as of ${pointInTime.toISOString()} into ${spec.identifier} on the local backend`;
+    if (spec.identifier === sourceIdentifier)
+      throw new ProvisioningError(ProvisioningErrorCode.AWS_REJECTED, `${doing}: the target is the source`);
+    const adminUrl = this.adminUrlOf(spec.identifier);
+    const wanted = { from: sourceIdentifier, pointInTime: pointInTime.toISOString() };
+    const target = {
+      database: spec.identifier,
+      ownerRole: spec.masterUsername,
+      ownerPassword: spec.masterPassword,
+    };
+    try {
+      await withAdminClient(adminUrl, async (admin) => {
+        // Session-level: held across the restore's own connections, released when the client ends.
+        await admin.query('SELECT pg_advisory_lock(hashtext($1))', [`silo:local-restore:${spec.identifier}`]);
+        const mark = await restoreMarkOf(admin, spec.identifier);
+        const ours = mark?.from === wanted.from && mark.pointInTime === wanted.pointInTime;
+        const tables = await tablesOf(adminUrl, spec.identifier);
+        if (ours && (mark.state === 'done' || tables.length > 0)) {
+          await materialiseLocalInstance(adminUrl, target);
+          await markRestore(admin, spec.identifier, { ...wanted, state: 'done' });
+          return;
+        }
+        if (tables.length > 0)
+          throw new ProvisioningError(
+            ProvisioningErrorCode.RESOURCE_NAME_TAKEN,
+            `${doing}: database ${spec.identifier} already holds tables (${tables.join(', ')}) that are not this restore's; it was left untouched`,
+          );
+        await materialiseLocalInstance(adminUrl, target);
+        await markRestore(admin, spec.identifier, { ...wanted, state: 'pending' });
+        await restoreLocalInstanceToPointInTime({
+          sourceAdminUrl: this.adminUrlOf(sourceIdentifier),
+          sourceDatabase: sourceIdentifier,
+          time: pointInTime,
+          targetAdminUrl: adminUrl,
+          target,
+          workDir: RESTORE_WORK_DIR,
+        });
+        await markRestore(admin, spec.identifier, { ...wanted, state: 'done' });
+      });
+    } catch (error) {
+      throw restoreError(error, doing);
+    }
+    return this.endpointOf(spec);
+  }
+
   async remove(instance: { identifier: string; roles: string[] }): Promise<void> {
     try {
       await removeLocalInstance(this.adminUrlOf(instance.identifier), {
@@ -78,4 +167,85 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
       throw classifyPgError(error, `removing ${instance.identifier} from the local backend`);
     }
   }
+}
+
+/** A failed local restore as a {@link ProvisioningError}, classified as RDS's answers would be. */
+function restoreError(error: unknown, doing: string): ProvisioningError {
+  if (!(error instanceof LocalBackupError)) return classifyPgError(error, doing);
+  const code = ((): ProvisioningErrorCode => {
+    switch (error.code) {
+      case 'OUTSIDE_RESTORABLE_WINDOW':
+      case 'NO_BASE_BACKUP':
+        return ProvisioningErrorCode.AWS_REJECTED;
+      case 'TARGET_NOT_EMPTY':
+        return ProvisioningErrorCode.RESOURCE_NAME_TAKEN;
+      case 'ARCHIVE_STALLED':
+        return ProvisioningErrorCode.DATABASE_UNAVAILABLE;
+      case 'RECOVERY_FAILED':
+      case 'TOOL_FAILED':
+        return ProvisioningErrorCode.DATABASE_REJECTED;
+      default:
+        return assertNever(error.code, 'local backup error code');
+    }
+  })();
+  return new ProvisioningError(code, `${doing} failed: ${error.message}`, { cause: error });
+}
+
+async function withAdminClient<T>(adminUrl: string, work: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({
+    connectionString: adminUrl,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    application_name: 'silo-local-restores',
+  });
+  // A connection lost between queries fails the next query; unheard, the event would crash the worker.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function restoreMarkOf(admin: Client, database: string): Promise<RestoreMark | undefined> {
+  const found = await admin.query<{ comment: string | null }>(
+    `SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
+    [database],
+  );
+  const comment = found.rows[0]?.comment;
+  if (!comment?.startsWith(RESTORE_MARK)) return undefined;
+  try {
+    const mark = JSON.parse(comment.slice(RESTORE_MARK.length)) as Partial<RestoreMark>;
+    return typeof mark.from === 'string' &&
+      typeof mark.pointInTime === 'string' &&
+      (mark.state === 'pending' || mark.state === 'done')
+      ? (mark as RestoreMark)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function markRestore(admin: Client, database: string, mark: RestoreMark): Promise<void> {
+  const comment = admin.escapeLiteral(`${RESTORE_MARK}${JSON.stringify(mark)}`);
+  await admin.query(`COMMENT ON DATABASE ${quoteIdentifier(database, 'database name')} IS ${comment}`);
+}
+
+/** A few of the database's tables (none when it does not exist). */
+async function tablesOf(adminUrl: string, database: string): Promise<string[]> {
+  const exists = await withAdminClient(adminUrl, (admin) =>
+    admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]),
+  );
+  if (!exists.rowCount) return [];
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return withAdminClient(url.toString(), async (client) => {
+    const found = await client.query<{ name: string }>(
+      `SELECT n.nspname || '.' || c.relname AS name
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        ORDER BY 1 LIMIT 3`,
+    );
+    return found.rows.map((row) => row.name);
+  });
 }

@@ -2,7 +2,12 @@ import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
 import type { RdsInstances } from '@silo/aws';
 import type { SiloConfig } from '@silo/config';
 import { readFileSync } from 'node:fs';
-import type { StartedInstance, TenantDatabaseEndpoint, TenantDatabaseHost } from './tenant-database-host';
+import type {
+  RestoredInstance,
+  StartedInstance,
+  TenantDatabaseEndpoint,
+  TenantDatabaseHost,
+} from './tenant-database-host';
 
 /** Real AWS: the database is the RDS instance itself; nothing to create or remove. */
 export class RdsDatabaseHost implements TenantDatabaseHost {
@@ -11,7 +16,7 @@ export class RdsDatabaseHost implements TenantDatabaseHost {
 
   constructor(
     private readonly config: Pick<SiloConfig, 'tenants'>,
-    private readonly rds: Pick<RdsInstances, 'setMasterPassword'>,
+    private readonly rds: Pick<RdsInstances, 'setMasterPassword' | 'describe'>,
   ) {
     const { ssl, caFile } = config.tenants;
     this.ssl =
@@ -43,6 +48,20 @@ export class RdsDatabaseHost implements TenantDatabaseHost {
     password: string;
   }): Promise<void> {
     await this.rds.setMasterPassword(instance.identifier, instance.password);
+  }
+
+  /**
+   * RDS restored the data and the instance answers at its own endpoint (read from RDS: the
+   * restore made a new one); the master password is the caller's to set (setMasterPassword).
+   */
+  async restore(spec: RestoredInstance): Promise<TenantDatabaseEndpoint> {
+    const found = await this.rds.describe(spec.identifier);
+    if (!found)
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `RDS has no instance ${spec.identifier} restored from ${spec.from.sourceIdentifier}`,
+      );
+    return this.endpointOf({ identifier: spec.identifier, rdsEndpoint: found.endpoint });
   }
 
   replicationLogin(_identifier: string): null {

@@ -2,7 +2,12 @@ import type { RdsInstances } from '@silo/aws';
 import type { SiloConfig } from '@silo/config';
 import { LocalPostgresDatabaseHost } from './local-postgres-database-host';
 import { RdsDatabaseHost } from './rds-database-host';
-import type { StartedInstance, TenantDatabaseEndpoint, TenantDatabaseHost } from './tenant-database-host';
+import type {
+  RestoredInstance,
+  StartedInstance,
+  TenantDatabaseEndpoint,
+  TenantDatabaseHost,
+} from './tenant-database-host';
 
 /**
  * The database backend of every configured region: RDS through that region's client, or that
@@ -46,6 +51,10 @@ export class RegionalDatabaseHosts implements TenantDatabaseHost {
     password: string;
   }): Promise<void> {
     return this.home.setMasterPassword(instance);
+  }
+
+  restore(spec: RestoredInstance): Promise<TenantDatabaseEndpoint> {
+    return this.home.restore(spec);
   }
 
   remove(instance: { identifier: string; roles: string[] }): Promise<void> {

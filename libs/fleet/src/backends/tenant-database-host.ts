@@ -14,6 +14,14 @@ export interface StartedInstance {
   masterPassword: string;
 }
 
+/** A restored instance and what it was restored from (see {@link TenantDatabaseHost.restore}). */
+export interface RestoredInstance {
+  identifier: string;
+  masterUsername: string;
+  masterPassword: string;
+  from: { sourceIdentifier: string; pointInTime: Date };
+}
+
 /**
  * The one seam between "RDS says the instance is available" and "a PostgreSQL server answers".
  * With real AWS the RDS endpoint is the server. With the local instance backend
@@ -43,6 +51,13 @@ export interface TenantDatabaseHost {
    * for them (PostgreSQL 15 lets only a superuser create a subscription).
    */
   replicationLogin(identifier: string): { username: string; password: string } | null;
+  /**
+   * After RDS has restored `identifier` (RestoreDBInstanceToPointInTime / FromDBSnapshot): makes
+   * sure its database answers with these master credentials and holds the source's data as of
+   * the restore. RDS: nothing to do but answer where (RDS restored the data; the master password
+   * is set by the caller with setMasterPassword). Local backend: materialises the restored data.
+   */
+  restore(spec: RestoredInstance): Promise<TenantDatabaseEndpoint>;
   /** Undoes {@link start} (local backend: drops the database and the given roles). */
   remove(instance: { identifier: string; roles: string[] }): Promise<void>;
   /**

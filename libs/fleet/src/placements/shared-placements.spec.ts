@@ -117,6 +117,7 @@ function harness(placement: 'schema' | 'pool') {
     remove: jest.fn(),
     setMasterPassword: jest.fn(),
     replicationLogin: jest.fn(() => null),
+    restore: jest.fn(() => Promise.resolve(HOST_ENDPOINT)),
   } satisfies TenantDatabaseHost;
   const deps = {
     store,

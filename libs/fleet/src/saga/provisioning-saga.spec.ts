@@ -45,6 +45,7 @@ function harness() {
     remove: jest.fn(() => Promise.resolve()),
     setMasterPassword: jest.fn(() => Promise.resolve()),
     replicationLogin: jest.fn(() => null),
+    restore: jest.fn(() => Promise.resolve(ENDPOINT)),
   } satisfies TenantDatabaseHost;
   const admin = {
     bootstrapAppRole: jest.fn(() => Promise.resolve({ revokedMemberships: [] })),
