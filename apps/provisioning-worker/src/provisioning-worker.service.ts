@@ -27,6 +27,10 @@ import {
   MovedSourceRemoval,
   RedisRouteSignals,
   REMOVE_MOVED_SOURCE_JOB,
+  REMOVE_RESTORE_COPY_JOB,
+  RESTORE_TENANT_JOB,
+  RestoreCopyRemoval,
+  RestoreSaga,
   ROTATE_CREDENTIALS_JOB,
   ROTATE_HOST_CREDENTIALS_JOB,
   HostRotationSaga,
@@ -140,6 +144,25 @@ export class ProvisioningWorkerService
         this.runSaga(job, (log) => ({
           run: (tenantId, ctx) =>
             new MovedSourceRemoval(this.deps, this.dataSource, log).run(tenantId, Number(job.data.run), ctx),
+        })),
+      [RESTORE_TENANT_JOB]: (job) =>
+        this.runSaga(
+          job,
+          (log) =>
+            new RestoreSaga(
+              {
+                deps: this.deps,
+                changes: this.changes,
+                dataSource: this.dataSource,
+                copyTtlMs: config.worker.restores.copyTtlMs,
+              },
+              log,
+            ),
+        ),
+      [REMOVE_RESTORE_COPY_JOB]: (job) =>
+        this.runSaga(job, (log) => ({
+          run: (tenantId, ctx) =>
+            new RestoreCopyRemoval(this.deps, this.dataSource, log).run(tenantId, Number(job.data.run), ctx),
         })),
       [CREATE_HOST_JOB]: (job) => this.runHostSaga(job, 'create'),
       [DELETE_HOST_JOB]: (job) => this.runHostSaga(job, 'delete'),

@@ -182,6 +182,7 @@ export const environmentSchema = z
     MOVE_SOURCE_RETENTION_HOURS: wholeNumber('hours', 0, 8760, 'a year').default(24),
     MOVE_FREEZE_TIMEOUT_MS: wholeNumber('milliseconds', 100, 60_000, 'a minute').default(5000),
     MOVE_CATCH_UP_TIMEOUT_MS: wholeNumber('milliseconds', 1000, 600_000, 'ten minutes').default(30_000),
+    RESTORE_COPY_TTL_HOURS: wholeNumber('hours', 0, 720, 'thirty days').default(72),
 
     EXAMPLE_APP_PORT: port.default(3001),
     // The data plane's own variables, read by @silo/tenant-router (an example app's too).

@@ -121,6 +121,8 @@ export class SiloConfig {
      * waits for the tenant's open writes on the source, and for the target to catch up.
      */
     moves: { sourceRetentionMs: number; freezeTimeoutMs: number; catchUpTimeoutMs: number };
+    /** Restores: how long a restore copy is kept before it is removed. */
+    restores: { copyTtlMs: number };
   };
   /** The data-plane router's limits (@silo/tenant-router's ROUTER_* variables). */
   readonly router: RouterSettings;
@@ -235,6 +237,7 @@ export class SiloConfig {
         freezeTimeoutMs: env.MOVE_FREEZE_TIMEOUT_MS,
         catchUpTimeoutMs: env.MOVE_CATCH_UP_TIMEOUT_MS,
       },
+      restores: { copyTtlMs: env.RESTORE_COPY_TTL_HOURS * 3_600_000 },
     };
     this.router = routerSettingsFromEnvironment(env);
     this.exampleApp = { port: env.EXAMPLE_APP_PORT };

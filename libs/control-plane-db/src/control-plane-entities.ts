@@ -13,6 +13,7 @@ import { SchemaRolloutTenantEntity } from './entities/schema-rollout-tenant.enti
 import { SchemaRolloutEntity } from './entities/schema-rollout.entity';
 import { TenantChangeEntity } from './entities/tenant-change.entity';
 import { TenantEventEntity } from './entities/tenant-event.entity';
+import { TenantRestoreCopyEntity } from './entities/tenant-restore-copy.entity';
 import { TenantEntity } from './entities/tenant.entity';
 import { InitialControlPlaneSchema1795363200000 } from './migrations/1795363200000-initial-control-plane-schema';
 import { ProvisioningRunTracking1795366800000 } from './migrations/1795366800000-provisioning-run-tracking';
@@ -32,6 +33,7 @@ import { HostReconcile1795417200000 } from './migrations/1795417200000-host-reco
 import { DataPlaneDirectory1795420800000 } from './migrations/1795420800000-data-plane-directory';
 import { TenantRegions1795424400000 } from './migrations/1795424400000-tenant-regions';
 import { TenantMoves1795428000000 } from './migrations/1795428000000-tenant-moves';
+import { TenantRestores1795431600000 } from './migrations/1795431600000-tenant-restores';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -51,6 +53,7 @@ export const CONTROL_PLANE_ENTITIES = [
   HostStepEntity,
   HostRotationEntity,
   ReconcileHostFindingEntity,
+  TenantRestoreCopyEntity,
 ];
 
 /** Migrations in the order they apply. */
@@ -73,4 +76,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   DataPlaneDirectory1795420800000,
   TenantRegions1795424400000,
   TenantMoves1795428000000,
+  TenantRestores1795431600000,
 ];

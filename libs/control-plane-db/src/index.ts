@@ -68,3 +68,9 @@ export {
   type ChangeKind,
   type ChangeStatus,
 } from './entities/tenant-change.entity';
+export {
+  RESTORE_COPY_STATUSES,
+  TenantRestoreCopyEntity,
+  type RestoreCopyStatus,
+  type RestoreSource,
+} from './entities/tenant-restore-copy.entity';

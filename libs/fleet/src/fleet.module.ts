@@ -14,6 +14,7 @@ import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from './backends/tenant
 import { ChangeStore } from './changes/change-store';
 import { TenantChanges } from './changes/tenant-changes.service';
 import { TenantMoves } from './moves/tenant-moves.service';
+import { TenantRestores } from './restores/tenant-restores.service';
 import { HostAllocator } from './hosts/host-allocator';
 import { HOST_EXPORTS, HOST_PROVIDERS } from './hosts/host-providers';
 import { HostQueries } from './hosts/host-queries.service';
@@ -125,6 +126,7 @@ const sagaDepsProvider: Provider = {
     TenantQueries,
     TenantChanges,
     TenantMoves,
+    TenantRestores,
     {
       provide: ChangeStore,
       inject: [DataSource],
@@ -157,6 +159,7 @@ const sagaDepsProvider: Provider = {
     TenantQueries,
     TenantChanges,
     TenantMoves,
+    TenantRestores,
     ChangeStore,
     SchemaRollouts,
     Reconciliation,

@@ -131,4 +131,13 @@ export {
   type MoveStep,
 } from './moves/move-saga';
 export { MovedSourceRemoval, moveIdOf } from './moves/moved-source-removal';
+export {
+  RESTORE_MODES,
+  type RestoreMode,
+  type RestorePlan,
+  type RestoreRequestSource,
+} from './restores/restore-plan';
+export { RESTORE_COPY_STEPS, RestoreSaga, type RestoreSagaDeps } from './restores/restore-saga';
+export { RestoreCopyRemoval, removeRestoreCopyInstance } from './restores/restore-copy-removal';
+export { TenantRestores, type RestoreRequest } from './restores/tenant-restores.service';
 export { RedisRouteSignals, ROUTE_SIGNALS, type RouteSignals } from './moves/route-signals';

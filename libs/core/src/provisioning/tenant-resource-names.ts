@@ -44,6 +44,36 @@ export function tenantResourceNames(prefix: string, slug: string): TenantResourc
   };
 }
 
+/**
+ * The names of a tenant's restore copy (the restore change `run`): an instance beside the
+ * tenant's own, its master secret, and the read-only login's secret and role. Slugs never begin
+ * with `restore-`, so no tenant's own names can be these.
+ */
+export interface RestoreCopyNames {
+  instanceIdentifier: string;
+  masterSecretName: string;
+  readerSecretName: string;
+  /**
+   * The copy's owner where the backend makes one (the local backend: roles are a server's, and
+   * the tenant's own owner lives on the same server). On RDS a restore keeps its source's master user.
+   */
+  localOwner: string;
+  readerRole: string;
+}
+
+export function restoreCopyNames(prefix: string, slug: string, run: number): RestoreCopyNames {
+  if (!Number.isInteger(run) || run < 1) throw new Error(`${run} is not a change run`);
+  const own = tenantResourceNames(prefix, slug);
+  const name = `restore-${slug}-${run}`;
+  return {
+    instanceIdentifier: `${prefix}-${name}`,
+    masterSecretName: `${prefix}/${name}/master`,
+    readerSecretName: `${prefix}/${name}/app`,
+    localOwner: `${own.masterUsername}_r${run}`,
+    readerRole: `${own.appRole}_reader_${run}`,
+  };
+}
+
 /** The tags on every resource Silo creates for a tenant. */
 export function tenantTags(
   tenant: { id: string; slug: string; tier: string },

@@ -31,6 +31,7 @@ describe('tenant slug', () => {
     ['', 'empty'],
     ['host', 'reserved for shared hosts'],
     ['host-pool-starter-001', 'reserved for shared hosts'],
+    ['restore-acme-3', 'reserved for restore copies'],
     ['control-plane', "reserved for the control plane's own resources"],
   ])('refuses %j (%s)', (slug, why) => {
     expect(slugProblem(slug)).toEqual(expect.any(String));

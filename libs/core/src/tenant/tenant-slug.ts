@@ -13,6 +13,9 @@ export function slugProblem(slug: string): string | null {
   // `<prefix>-host-…` names shared hosts' instances, secrets and alarms.
   if (slug === 'host' || slug.startsWith('host-'))
     return 'must not begin with "host-" (reserved for shared hosts)';
+  // `<prefix>-restore-<slug>-<run>` names a tenant's restore copies (restoreCopyNames).
+  if (slug === 'restore' || slug.startsWith('restore-'))
+    return 'must not begin with "restore-" (reserved for restore copies)';
   // `<prefix>/control-plane/…` names the control plane's own secrets (the data plane's login).
   if (slug === CONTROL_PLANE_NAMESPACE)
     return `must not be "${CONTROL_PLANE_NAMESPACE}" (reserved for the control plane's own resources)`;

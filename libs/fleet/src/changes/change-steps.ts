@@ -19,7 +19,7 @@ export type ChangeStepResult =
 
 export interface ChangeStepsRun<S extends string> {
   deps: Pick<StepDeps, 'store' | 'settings'>;
-  saga: 'modify' | 'rotate' | 'move';
+  saga: 'modify' | 'rotate' | 'move' | 'restore';
   tenantId: string;
   /** The tenant's status: what the job reports when it ends. */
   status: TenantStatus;

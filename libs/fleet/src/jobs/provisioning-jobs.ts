@@ -20,6 +20,10 @@ export const ROTATE_CREDENTIALS_JOB = 'rotate-credentials';
 export const MOVE_TENANT_JOB = 'move-tenant';
 /** A moved tenant's source, removed once MOVE_SOURCE_RETENTION_HOURS have passed since the switch. */
 export const REMOVE_MOVED_SOURCE_JOB = 'remove-moved-source';
+/** One restore of a tenant (a copy beside it, this far): the restore saga. */
+export const RESTORE_TENANT_JOB = 'restore-tenant';
+/** A restore copy, removed once RESTORE_COPY_TTL_HOURS have passed or on request. */
+export const REMOVE_RESTORE_COPY_JOB = 'remove-restore-copy';
 /** Every job the `provisioning` queue carries; the worker refuses to start without one handler each. */
 export const PROVISIONING_JOB_NAMES = [
   PROVISION_TENANT_JOB,
@@ -32,6 +36,8 @@ export const PROVISIONING_JOB_NAMES = [
   ROTATE_CREDENTIALS_JOB,
   MOVE_TENANT_JOB,
   REMOVE_MOVED_SOURCE_JOB,
+  RESTORE_TENANT_JOB,
+  REMOVE_RESTORE_COPY_JOB,
   ...HOST_JOB_NAMES,
 ] as const;
 
@@ -84,6 +90,16 @@ export function moveJobId(tenantId: string, run: number): string {
   return `move-${tenantId}-${run}`;
 }
 
+/** One job per tenant and change: enqueueing it twice is a no-op. */
+export function restoreJobId(tenantId: string, run: number): string {
+  return `restore-${tenantId}-${run}`;
+}
+
+/** One removal per tenant and restore copy. */
+export function removeRestoreCopyJobId(tenantId: string, run: number): string {
+  return `remove-restore-copy-${tenantId}-${run}`;
+}
+
 /** One removal per tenant and move. */
 export function removeMovedSourceJobId(tenantId: string, run: number): string {
   return `remove-moved-source-${tenantId}-${run}`;
@@ -97,7 +113,7 @@ export interface MovedSourceJobData {
 
 /** The job of a tenant's change, by the change's kind. */
 export function changeJob(
-  kind: 'tier' | 'rotation' | 'move',
+  kind: 'tier' | 'rotation' | 'move' | 'restore',
   tenantId: string,
   run: number,
 ): { name: string; id: string } {
@@ -108,6 +124,8 @@ export function changeJob(
       return { name: ROTATE_CREDENTIALS_JOB, id: rotateJobId(tenantId, run) };
     case 'move':
       return { name: MOVE_TENANT_JOB, id: moveJobId(tenantId, run) };
+    case 'restore':
+      return { name: RESTORE_TENANT_JOB, id: restoreJobId(tenantId, run) };
   }
 }
 

@@ -354,7 +354,7 @@ export class Reconciler {
       {
         tenant_id: string;
         run: number;
-        kind: 'tier' | 'rotation' | 'move';
+        kind: 'tier' | 'rotation' | 'move' | 'restore';
         status: string;
         slug: string;
         tier: TierName;
@@ -363,7 +363,7 @@ export class Reconciler {
     >(
       `SELECT c.tenant_id, c.run, c.kind, c.status, t.slug, t.tier,
               GREATEST(c.updated_at, coalesce((SELECT max(s.updated_at) FROM provisioning_steps s
-                                                WHERE s.tenant_id = c.tenant_id AND s.saga IN ('modify', 'rotate', 'move')
+                                                WHERE s.tenant_id = c.tenant_id AND s.saga IN ('modify', 'rotate', 'move', 'restore')
                                                   AND s.run = c.run),
                                               c.updated_at))
                 < now() - $1 * interval '1 millisecond' AS quiet

@@ -1,0 +1,82 @@
+import { TenantRestoreCopyEntity } from '@silo/control-plane-db';
+import type { DataSource } from 'typeorm';
+import type { SagaOutcome } from '../saga/provisioning-saga';
+import type { StepDeps } from '../saga/provisioning-steps';
+import { stepDepsInRegion } from '../saga/regional-deps';
+import type { SagaContext, SagaLog } from '../store/provisioning-store';
+import { appendTenantEvent } from '../store/typeorm-provisioning-store';
+import type { RestorePlan } from './restore-plan';
+
+const WAIT_MS = 5_000;
+
+/**
+ * Removes what a restore made for its copy: the instance (no final snapshot: the tenant's own
+ * backups are untouched), its logins on the local backend's server, and its two secrets at once
+ * (no recovery window: the data they open is gone). Idempotent; `wait` while RDS deletes.
+ */
+export async function removeRestoreCopyInstance(
+  deps: StepDeps,
+  tenantId: string,
+  copy: RestorePlan['copy'],
+): Promise<{ kind: 'removed' } | { kind: 'wait'; reason: string }> {
+  const identifier = copy.instanceIdentifier;
+  const outcome = await deps.rds.delete(identifier, { ownerTenantId: tenantId });
+  if (outcome === 'busy') return { kind: 'wait', reason: `restore copy ${identifier} cannot be deleted yet` };
+  if ((outcome === 'deleting' || outcome === 'already-deleting') && (await deps.rds.describe(identifier)))
+    return { kind: 'wait', reason: `restore copy ${identifier} is being deleted` };
+  await deps.host.remove({ identifier, roles: [copy.readerRole, copy.masterUsername] });
+  for (const secret of [copy.readerSecretName, copy.masterSecretName])
+    await deps.secrets.delete(secret, { force: true }, tenantId);
+  return { kind: 'removed' };
+}
+
+/**
+ * The removal of a restore copy at its TTL (REMOVE_RESTORE_COPY_JOB, delayed by
+ * RESTORE_COPY_TTL_HOURS) or on request: REMOVING, what it made removed, REMOVED.
+ */
+export class RestoreCopyRemoval {
+  constructor(
+    private readonly deps: StepDeps,
+    private readonly dataSource: DataSource,
+    private readonly log: SagaLog,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async run(tenantId: string, run: number, ctx: SagaContext): Promise<SagaOutcome> {
+    const copies = this.dataSource.getRepository(TenantRestoreCopyEntity);
+    const copy = await copies.findOneBy({ tenantId, run });
+    if (!copy || copy.status === 'REMOVED') return { kind: 'finished', status: 'ACTIVE' };
+    const left = copy.expiresAt.getTime() - this.now().getTime();
+    if (copy.status === 'AVAILABLE' && left > 0)
+      return { kind: 'delay', delayMs: left, reason: 'the restore copy is kept until it expires' };
+    if (copy.status === 'AVAILABLE')
+      await copies.update({ tenantId, run, status: 'AVAILABLE' }, { status: 'REMOVING' });
+    const change = await this.dataSource.query<Array<{ plan: RestorePlan }>>(
+      `SELECT plan FROM tenant_changes WHERE tenant_id = $1 AND run = $2 AND kind = 'restore'`,
+      [tenantId, run],
+    );
+    const plan = change[0]?.plan;
+    if (plan) {
+      const regional = stepDepsInRegion(this.deps, plan.region);
+      const removed = await removeRestoreCopyInstance(regional, tenantId, plan.copy);
+      if (removed.kind === 'wait') return { kind: 'delay', delayMs: WAIT_MS, reason: removed.reason };
+    }
+    await this.dataSource.transaction(async (em) => {
+      await em
+        .getRepository(TenantRestoreCopyEntity)
+        .update({ tenantId, run }, { status: 'REMOVED', removedAt: this.now() });
+      await appendTenantEvent(
+        em,
+        tenantId,
+        {
+          type: 'tenant.restore_copy_removed',
+          message: `restore copy ${copy.instanceIdentifier} removed`,
+          data: { run, instance: copy.instanceIdentifier },
+        },
+        ctx,
+      );
+    });
+    this.log.warn({ tenantId, run, instance: copy.instanceIdentifier }, 'restore copy removed');
+    return { kind: 'finished', status: 'ACTIVE' };
+  }
+}

@@ -1,0 +1,38 @@
+import type { RestoreSource } from '@silo/control-plane-db';
+
+/** What a restore brings back: a point in time, a snapshot, or the latest restorable moment. */
+export type RestoreRequestSource = { pointInTime: string } | { snapshot: string } | { latest: true };
+
+/** `copy`: the restored data beside the live tenant; `replace`: the tenant served from it. */
+export const RESTORE_MODES = ['copy', 'replace'] as const;
+export type RestoreMode = (typeof RESTORE_MODES)[number];
+
+/**
+ * A restore as recorded on its change row (`tenant_changes.plan`) when it is requested, and what
+ * its steps learn as they run. Never a secret.
+ */
+export interface RestorePlan {
+  mode: RestoreMode;
+  source: RestoreSource;
+  /** The moment restored to, resolved when the restore was requested (`latest` included). */
+  restoreTime: string;
+  /** The instance restored from: the tenant's own when the restore was requested. */
+  sourceInstance: string;
+  region: string;
+  /** The copy's names (restoreCopyNames) and its owner login. */
+  copy: {
+    instanceIdentifier: string;
+    masterSecretName: string;
+    readerSecretName: string;
+    readerRole: string;
+    masterUsername: string;
+  };
+  /** When the copy is removed (RESTORE_COPY_TTL_HOURS after it is ready); set by its last step. */
+  expiresAt: string | null;
+}
+
+/** `pointInTime 2026-12-07T10:32:00.000Z`: a restore's source as a change's `from` shows it. */
+export function sourceLabel(source: RestoreSource, restoreTime: string): string {
+  if ('snapshot' in source) return `snapshot ${source.snapshot}`.slice(0, 64);
+  return `${'latest' in source ? 'latest' : 'pointInTime'} ${restoreTime}`;
+}

@@ -1,0 +1,176 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { RdsInstances } from '@silo/aws';
+import { TenantEntity, TenantRestoreCopyEntity, type RestoreSource } from '@silo/control-plane-db';
+import { restoreCopyNames, tenantResourceNames, TenantError, TenantErrorCode } from '@silo/core';
+import { DataSource } from 'typeorm';
+import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from '../backends/tenant-database-host';
+import { openChange } from '../changes/tenant-changes.service';
+import { writeOutboxJob } from '../jobs/outbox';
+import { REMOVE_RESTORE_COPY_JOB, removeRestoreCopyJobId } from '../jobs/provisioning-jobs';
+import { ProvisioningSettings } from '../saga/provisioning-settings';
+import type { SagaContext } from '../store/provisioning-store';
+import { appendTenantEvent } from '../store/typeorm-provisioning-store';
+import { RESTORE_MODES, sourceLabel, type RestoreMode, type RestorePlan } from './restore-plan';
+
+/** What `POST /v1/tenants/{id}/restores` asks. */
+export interface RestoreRequest {
+  source: { pointInTime: string } | { snapshot: string } | { latest: true };
+  mode: RestoreMode;
+}
+
+function refused(rule: string, message: string, detail: Record<string, string> = {}): TenantError {
+  return new TenantError(TenantErrorCode.CHANGE_REFUSED, message, undefined, { rule, ...detail });
+}
+
+/**
+ * Starts restores of tenants (a change of kind `restore`, run by the worker's RestoreSaga) and
+ * removes their copies on request. A restore Silo cannot make is refused with 422 naming the
+ * rule, and nothing is recorded.
+ */
+@Injectable()
+export class TenantRestores {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly settings: ProvisioningSettings,
+    private readonly rds: RdsInstances,
+    @Inject(TENANT_DATABASE_HOST) private readonly host: TenantDatabaseHost,
+  ) {}
+
+  /**
+   * Plans the restore of `tenantId` and records it. Refused (422, `rule`): a mode or source Silo
+   * does not restore yet (`restore-not-supported`), a tier that keeps no backups (`no-backups`),
+   * a point in time outside the instance's restorable window (`outside-restore-window`, with
+   * `earliest` and `latest`); 409 while the tenant is mid-change, as every change.
+   */
+  async requestRestore(tenantId: string, request: RestoreRequest, ctx: SagaContext): Promise<TenantEntity> {
+    const before = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
+    if (!before) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
+    if (!RESTORE_MODES.includes(request.mode))
+      throw refused('mode-unknown', `${JSON.stringify(request.mode)} is not a restore mode (copy, replace)`);
+    if (request.mode !== 'copy')
+      throw refused(
+        'restore-not-supported',
+        'restores in place (mode replace) are not made yet: restore as a copy and read what you need from it',
+        { mode: request.mode },
+      );
+    if (before.placement !== 'instance')
+      throw refused(
+        'restore-not-supported',
+        `restores of ${before.placement} tenants are not made yet: only a tenant on an instance of its own is restored`,
+        { placement: before.placement },
+      );
+    if ('snapshot' in request.source)
+      throw refused(
+        'restore-not-supported',
+        'restores from a snapshot are not made yet: restore to a point in time (or the latest)',
+      );
+    const region = before.region ?? this.settings.defaultRegion;
+    const profile = this.settings.tiers[before.tier];
+    const instance = before.dbInstanceIdentifier;
+    if (profile.backupRetentionDays === 0 || !instance)
+      throw refused(
+        'no-backups',
+        `${before.slug}'s tier (${before.tier}) keeps no backups of its instance: there is nothing to restore from`,
+      );
+    const window = await this.rds.inRegion(region).restorableWindow(instance);
+    if (!window)
+      throw refused('no-backups', `${before.slug}'s instance ${instance} has no restorable backups (yet)`);
+    let restoreTime: Date;
+    let source: RestoreSource;
+    if ('pointInTime' in request.source) {
+      restoreTime = new Date(request.source.pointInTime);
+      if (Number.isNaN(restoreTime.getTime()))
+        throw refused('point-in-time-invalid', `${JSON.stringify(request.source.pointInTime)} is not a time`);
+      if (restoreTime < window.earliest || restoreTime > window.latest)
+        throw refused(
+          'outside-restore-window',
+          `${restoreTime.toISOString()} is outside ${before.slug}'s restorable window: ${window.earliest.toISOString()} to ${window.latest.toISOString()}`,
+          { earliest: window.earliest.toISOString(), latest: window.latest.toISOString() },
+        );
+      source = { pointInTime: restoreTime.toISOString() };
+    } else {
+      restoreTime = window.latest;
+      source = { latest: true };
+    }
+    const run = before.changeRun + 1;
+    const names = restoreCopyNames(this.settings.prefix, before.slug, run);
+    const regionalHost = this.host.inRegion?.(region) ?? this.host;
+    const plan: RestorePlan = {
+      mode: 'copy',
+      source,
+      restoreTime: restoreTime.toISOString(),
+      sourceInstance: instance,
+      region,
+      copy: {
+        instanceIdentifier: names.instanceIdentifier,
+        masterSecretName: names.masterSecretName,
+        readerSecretName: names.readerSecretName,
+        readerRole: names.readerRole,
+        // RDS keeps the source's master user; the local backend's roles are its server's, so a copy owns its own.
+        masterUsername:
+          regionalHost.kind === 'local'
+            ? names.localOwner
+            : tenantResourceNames(this.settings.prefix, before.slug).masterUsername,
+      },
+      expiresAt: null,
+    };
+    return openChange(this.dataSource, before, ctx, 'a restore', {
+      kind: 'restore',
+      from: sourceLabel(source, plan.restoreTime),
+      to: 'copy',
+      apply: 'now',
+      plan: { ...plan },
+      event: {
+        type: 'tenant.change_requested',
+        message: `restore as of ${plan.restoreTime} (as a copy) requested`,
+        data: { kind: 'restore', mode: 'copy', source: { ...source }, restoreTime: plan.restoreTime },
+      },
+      // The plan names the copy after the change's run: another change meanwhile is a new plan.
+      stillValid: (tenant) => tenant.changeRun === before.changeRun && tenant.placement === before.placement,
+    });
+  }
+
+  /** The tenant's restore copies, newest first (removed ones too). */
+  async copies(tenantId: string): Promise<TenantRestoreCopyEntity[]> {
+    return this.dataSource.getRepository(TenantRestoreCopyEntity).find({
+      where: { tenantId },
+      order: { run: 'DESC' },
+    });
+  }
+
+  /** Removes a copy now rather than at its expiry: it is due at once, and its removal job runs. */
+  async removeCopy(tenantId: string, run: number, ctx: SagaContext): Promise<TenantRestoreCopyEntity> {
+    return this.dataSource.transaction(async (em) => {
+      const copy = await em
+        .getRepository(TenantRestoreCopyEntity)
+        .findOne({ where: { tenantId, run }, lock: { mode: 'pessimistic_write' } });
+      if (!copy)
+        throw new TenantError(
+          TenantErrorCode.TENANT_NOT_FOUND,
+          `tenant ${tenantId} has no restore copy ${run}`,
+        );
+      if (copy.status !== 'AVAILABLE') return copy;
+      copy.expiresAt = new Date();
+      await em
+        .getRepository(TenantRestoreCopyEntity)
+        .update({ tenantId, run }, { expiresAt: copy.expiresAt });
+      await writeOutboxJob(em, {
+        name: REMOVE_RESTORE_COPY_JOB,
+        // Another id than the one due at the TTL: that job is delayed, this one runs now.
+        id: `${removeRestoreCopyJobId(tenantId, run)}-now`,
+        payload: { tenantId, run: String(run) },
+      });
+      await appendTenantEvent(
+        em,
+        tenantId,
+        {
+          type: 'tenant.restore_copy_removal_requested',
+          message: `restore copy ${run} removal requested`,
+          data: { run },
+        },
+        ctx,
+      );
+      return copy;
+    });
+  }
+}

@@ -1,0 +1,263 @@
+import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-secrets-manager';
+import type { INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { WorkerModule } from '../../../apps/provisioning-worker/src/worker.module';
+import { builtInTierProfilesFile } from '../../../test/support/built-in-tier-profiles';
+import { eventually } from '../../../test/support/eventually';
+import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
+import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
+import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
+import { AwsClients } from '../../aws/src';
+import { TenantChangeEntity, TenantEntity, TenantRestoreCopyEntity } from '../../control-plane-db/src';
+import { restoreCopyNames, tenantResourceNames, type TierName } from '../../core/src';
+import { TenantOnboarding, TenantRestores, type RestorePlan } from '../src';
+
+jest.setTimeout(240_000);
+
+const prefix = `rs${uniqueToken(3)}`;
+const CTX = { actor: 'ops-test', correlationId: 'restores-1' };
+
+type Secret = { host: string; port: number; dbname: string; username: string; password: string };
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Restores of a live tenant through the worker, against moto, Redis and the local backend's own
+ * cluster: its point-in-time restores replay the cluster's WAL archive, so the rows are real.
+ */
+describe('restoring a tenant as a copy beside it', () => {
+  let database: { name: string; url: string };
+  let app: INestApplicationContext;
+  let aws: AwsClients;
+  let ds: DataSource;
+  let onboarding: TenantOnboarding;
+  let restores: TenantRestores;
+
+  beforeAll(async () => {
+    database = await createOwnDatabase('restores');
+    const config = testConfig({
+      DATABASE_URL: database.url,
+      SILO_RESOURCE_PREFIX: prefix,
+      SILO_TIER_PROFILES_FILE: builtInTierProfilesFile({
+        starter: { tenantsPerHost: 10, connectionBudget: 100 },
+        pro: { tenantsPerHost: 10, connectionBudget: 100 },
+      }),
+      ...fastLocalSagaEnvironment(),
+      WORKER_CONCURRENCY: '4',
+    });
+    app = await (
+      await Test.createTestingModule({ imports: [WorkerModule.register(config)] }).compile()
+    ).init();
+    aws = new AwsClients(config);
+    ds = app.get(DataSource);
+    onboarding = app.get(TenantOnboarding);
+    restores = app.get(TenantRestores);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    aws?.onApplicationShutdown();
+    await removeTenantInstancesUnder(prefix);
+    if (database) await dropDatabase(database.name);
+  }, 120_000);
+
+  async function onboard(tier: TierName, label: string): Promise<TenantEntity> {
+    const { tenant } = await onboarding.createTenant(
+      { slug: `${label}-${uniqueToken(2)}`, name: label, tier },
+      CTX,
+    );
+    return eventually(
+      async () => {
+        const row = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
+        if (row.status === 'FAILED')
+          throw new Error(`tenant failed: ${row.failureStep} ${row.failureMessage}`);
+        expect(row.status).toBe('ACTIVE');
+        return row;
+      },
+      120_000,
+      100,
+    );
+  }
+
+  async function changeEnds(tenantId: string): Promise<TenantChangeEntity> {
+    return eventually(
+      async () => {
+        const tenant = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenantId });
+        const change = await ds
+          .getRepository(TenantChangeEntity)
+          .findOneByOrFail({ tenantId, run: tenant.changeRun });
+        expect(['SUCCEEDED', 'FAILED']).toContain(change.status);
+        return change;
+      },
+      180_000,
+      100,
+    );
+  }
+
+  async function secret(name: string): Promise<Secret> {
+    const { SecretString } = await aws.secretsManager.send(new GetSecretValueCommand({ SecretId: name }));
+    return JSON.parse(SecretString!) as Secret;
+  }
+
+  async function connect(s: Secret): Promise<Client> {
+    const client = new Client({
+      host: s.host,
+      port: s.port,
+      database: s.dbname,
+      user: s.username,
+      password: s.password,
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }
+
+  async function notes(s: Secret): Promise<string[]> {
+    const client = await connect(s);
+    try {
+      const { rows } = await client.query<{ text: string }>('SELECT text FROM notes ORDER BY text');
+      return rows.map((r) => r.text);
+    } finally {
+      await client.end();
+    }
+  }
+
+  it('restores an instance tenant to a noted time as a copy: exactly the rows of that time through its read-only login, the live tenant untouched, the copy removed on request', async () => {
+    const tenant = await onboard('enterprise', 'oops');
+    const live = await secret(tenantResourceNames(prefix, tenant.slug).appSecretName);
+    const app = await connect(live);
+    await app.query(`INSERT INTO notes (text) SELECT 'kept ' || g FROM generate_series(1, 50) g`);
+    await pause(1100);
+    const noted = new Date();
+    await pause(1100);
+    await app.query(`INSERT INTO notes (text) SELECT 'later ' || g FROM generate_series(1, 20) g`);
+    await app.query(`DELETE FROM notes WHERE text IN ('kept 1', 'kept 2', 'kept 3')`);
+    await app.end();
+    const liveNotes = await notes(live);
+    expect(liveNotes).toHaveLength(67);
+
+    await restores.requestRestore(
+      tenant.id,
+      { source: { pointInTime: noted.toISOString() }, mode: 'copy' },
+      CTX,
+    );
+    // One change at a time: a second restore waits for this one.
+    await expect(
+      restores.requestRestore(tenant.id, { source: { latest: true }, mode: 'copy' }, CTX),
+    ).rejects.toMatchObject({ code: 'TENANT_BUSY' });
+    const change = await changeEnds(tenant.id);
+    expect([change.status, change.errorMessage]).toEqual(['SUCCEEDED', null]);
+    expect(change).toMatchObject({ kind: 'restore', to: 'copy' });
+    const plan = change.plan as unknown as RestorePlan;
+
+    // Exactly the rows of the noted time, read with the copy's own read-only login.
+    const reader = await secret(plan.copy.readerSecretName);
+    expect(reader.username).toBe(plan.copy.readerRole);
+    const restored = await notes(reader);
+    expect(restored).toEqual(Array.from({ length: 50 }, (_, i) => `kept ${i + 1}`).sort());
+    const client = await connect(reader);
+    try {
+      await expect(client.query(`INSERT INTO notes (text) VALUES ('no')`)).rejects.toMatchObject({
+        code: '25006',
+      });
+    } finally {
+      await client.end();
+    }
+    // The live tenant kept everything it had; the copy is on record with its expiry.
+    expect(await notes(live)).toEqual(liveNotes);
+    const [copy] = await restores.copies(tenant.id);
+    expect(copy).toMatchObject({
+      run: change.run,
+      status: 'AVAILABLE',
+      instanceIdentifier: plan.copy.instanceIdentifier,
+      readerSecretName: plan.copy.readerSecretName,
+    });
+    expect(copy.expiresAt.getTime()).toBeGreaterThan(Date.now());
+
+    await restores.removeCopy(tenant.id, change.run, CTX);
+    await eventually(
+      async () => {
+        const row = await ds
+          .getRepository(TenantRestoreCopyEntity)
+          .findOneByOrFail({ tenantId: tenant.id, run: change.run });
+        expect(row.status).toBe('REMOVED');
+      },
+      120_000,
+      200,
+    );
+    await expect(connect(reader)).rejects.toBeDefined();
+    await expect(secret(plan.copy.readerSecretName)).rejects.toBeInstanceOf(ResourceNotFoundException);
+    expect(await notes(live)).toEqual(liveNotes);
+  });
+
+  it('a restore that fails removes what it made, and the tenant never noticed', async () => {
+    const tenant = await onboard('enterprise', 'spoiled');
+    const run = tenant.changeRun + 1;
+    const names = restoreCopyNames(prefix, tenant.slug, run);
+    // The copy's login secret is already there, the tenant's, naming someone else: reader-login fails for good.
+    await aws.secretsManager.send(
+      new CreateSecretCommand({
+        Name: names.readerSecretName,
+        SecretString: JSON.stringify({ username: 'someone_else', password: 'not-the-reader' }),
+        Tags: [{ Key: 'silo:tenant-id', Value: tenant.id }],
+      }),
+    );
+    await restores.requestRestore(tenant.id, { source: { latest: true }, mode: 'copy' }, CTX);
+    const change = await changeEnds(tenant.id);
+    expect(change).toMatchObject({
+      status: 'FAILED',
+      errorStep: 'reader-login',
+      errorCode: 'INCONSISTENT_STATE',
+    });
+    await expect(
+      aws.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: names.instanceIdentifier })),
+    ).rejects.toMatchObject({ name: 'DBInstanceNotFoundFault' });
+    for (const name of [names.readerSecretName, names.masterSecretName])
+      await expect(secret(name)).rejects.toBeInstanceOf(ResourceNotFoundException);
+    expect(await restores.copies(tenant.id)).toEqual([]);
+    // The tenant is served as before, and takes the next change.
+    const after = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
+    expect(after.status).toBe('ACTIVE');
+    expect(await notes(await secret(tenantResourceNames(prefix, tenant.slug).appSecretName))).toEqual([]);
+  });
+
+  it('refuses what it cannot restore, naming the rule, and records nothing', async () => {
+    const tenant = await onboard('enterprise', 'careful');
+    const pooled = await onboard('starter', 'small');
+    const rule = (p: Promise<unknown>) =>
+      p.then(
+        () => 'not refused',
+        (error: { detail?: { rule?: string } }) => error.detail?.rule,
+      );
+    expect(
+      await rule(
+        restores.requestRestore(
+          tenant.id,
+          { source: { pointInTime: '2001-01-01T00:00:00Z' }, mode: 'copy' },
+          CTX,
+        ),
+      ),
+    ).toBe('outside-restore-window');
+    expect(
+      await rule(
+        restores.requestRestore(tenant.id, { source: { pointInTime: 'yesterday' }, mode: 'copy' }, CTX),
+      ),
+    ).toBe('point-in-time-invalid');
+    expect(
+      await rule(restores.requestRestore(tenant.id, { source: { latest: true }, mode: 'replace' }, CTX)),
+    ).toBe('restore-not-supported');
+    expect(
+      await rule(restores.requestRestore(pooled.id, { source: { latest: true }, mode: 'copy' }, CTX)),
+    ).toBe('restore-not-supported');
+    const changes = await ds.getRepository(TenantChangeEntity).findBy({ tenantId: tenant.id });
+    expect(changes).toEqual([]);
+    expect(await restores.copies(tenant.id)).toEqual([]);
+  });
+});
