@@ -17,6 +17,18 @@ export type ChangeStepResult =
   | { kind: 'wait'; reason: string; delayMs?: number }
   | { kind: 'parked'; reason: string };
 
+/** Why a change is failing, kept on its plan while its compensation runs (a pass after a crash carries it on). */
+export interface ChangeFailure {
+  code: string;
+  message: string;
+  step: string;
+}
+
+/** The failure a change's compensation is under way for, if any. */
+export function failingOf(change: TenantChangeEntity): ChangeFailure | undefined {
+  return (change.plan as { failing?: ChangeFailure } | null)?.failing;
+}
+
 export interface ChangeStepsRun<S extends string> {
   deps: Pick<StepDeps, 'store' | 'settings'>;
   saga: 'modify' | 'rotate' | 'move' | 'restore';

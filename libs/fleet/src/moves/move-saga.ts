@@ -23,7 +23,13 @@ import {
 } from '@silo/tenant-schema';
 import type { DataSource } from 'typeorm';
 import type { TenantDatabaseEndpoint } from '../backends/tenant-database-host';
-import { openChangeFor, runChangeSteps, type ChangeStepResult } from '../changes/change-steps';
+import {
+  failingOf,
+  openChangeFor,
+  runChangeSteps,
+  type ChangeFailure,
+  type ChangeStepResult,
+} from '../changes/change-steps';
 import type { ChangeStore } from '../changes/change-store';
 import { placementRequestOf, type HostAllocator } from '../hosts/host-allocator';
 import { writeOutboxJob } from '../jobs/outbox';
@@ -206,8 +212,7 @@ export class MoveSaga {
       target: stepDepsInRegion(deps, plan.to.region),
       secretValues: new Map(),
     };
-    const failing = (plan as MovePlan & { failing?: { code: string; message: string; step: string } })
-      .failing;
+    const failing = failingOf(change);
     if (failing) return this.compensate(run, failing);
     return runChangeSteps<MoveStep>({
       deps,
@@ -746,7 +751,7 @@ export class MoveSaga {
         };
       }
     }
-    const failing = { code: error.code, message: error.message, step };
+    const failing: ChangeFailure = { code: error.code, message: error.message, step };
     await this.m.changes.mergePlan(run.change, { failing });
     return this.compensate(run, failing);
   }
@@ -758,10 +763,7 @@ export class MoveSaga {
     );
   }
 
-  private async compensate(
-    run: MoveRun,
-    failing: { code: string; message: string; step: string },
-  ): Promise<SagaOutcome> {
+  private async compensate(run: MoveRun, failing: ChangeFailure): Promise<SagaOutcome> {
     const { plan, tenant, names } = run;
     try {
       await this.copy(run, (copyPlan) => abortTenantCopy(copyPlan)).catch((error: unknown) => {

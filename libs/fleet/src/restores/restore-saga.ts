@@ -5,7 +5,13 @@ import { ensureReadOnlyLogin } from '@silo/tenant-schema';
 import type { DataSource } from 'typeorm';
 import { connectionFields } from '../backends/instance-lifecycle';
 import type { TenantDatabaseEndpoint } from '../backends/tenant-database-host';
-import { openChangeFor, runChangeSteps, type ChangeStepResult } from '../changes/change-steps';
+import {
+  failingOf,
+  openChangeFor,
+  runChangeSteps,
+  type ChangeFailure,
+  type ChangeStepResult,
+} from '../changes/change-steps';
 import type { ChangeStore } from '../changes/change-store';
 import { writeOutboxJob } from '../jobs/outbox';
 import { REMOVE_RESTORE_COPY_JOB, removeRestoreCopyJobId } from '../jobs/provisioning-jobs';
@@ -88,7 +94,7 @@ export class RestoreSaga {
       ctx,
       secretValues: new Map(),
     };
-    const failing = (change.plan as { failing?: { code: string; message: string; step: string } }).failing;
+    const failing = failingOf(change);
     if (failing) return this.compensate(run, failing);
     return runChangeSteps<RestoreStep>({
       deps,
@@ -337,10 +343,7 @@ export class RestoreSaga {
   }
 
   /** A failure: what the restore made goes (instance, logins, secrets), then FAILED. The tenant never noticed. */
-  private async compensate(
-    run: RestoreRun,
-    failing: { code: string; message: string; step: string },
-  ): Promise<SagaOutcome> {
+  private async compensate(run: RestoreRun, failing: ChangeFailure): Promise<SagaOutcome> {
     const removed = await removeRestoreCopyInstance(run.deps, run.tenant.id, run.plan.copy);
     if (removed.kind !== 'removed') return { kind: 'delay', delayMs: 5_000, reason: removed.reason };
     await this.r.changes.fail(
