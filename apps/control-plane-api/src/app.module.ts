@@ -14,6 +14,7 @@ import { HostRotationsController } from './hosts/host-rotations.controller';
 import { HostsController } from './hosts/hosts.controller';
 import { MetricsModule } from './metrics/metrics.module';
 import { TenantMovesController } from './tenants/tenant-moves.controller';
+import { TenantRestoresController } from './tenants/tenant-restores.controller';
 import { TenantViews } from './tenants/tenant-views';
 import { TenantsController } from './tenants/tenants.controller';
 import { rolloutErrorProblem } from './http/rollout-error.problem';
@@ -44,6 +45,7 @@ export class AppModule {
       controllers: [
         TenantsController,
         TenantMovesController,
+        TenantRestoresController,
         SchemaRolloutsController,
         ReconcileController,
         AlarmsController,

@@ -16,7 +16,12 @@ import { DataSource } from 'typeorm';
 import type { z } from 'zod';
 import { testConfig, uniqueToken } from '../../../test/support/test-config';
 import { skipRolloutTenantBody, startRolloutBody } from '../src/rollouts/rollout.requests';
-import { createTenantBody, listTenantsQuery, moveTenantBody } from '../src/tenants/tenant.requests';
+import {
+  createTenantBody,
+  listTenantsQuery,
+  moveTenantBody,
+  restoreTenantBody,
+} from '../src/tenants/tenant.requests';
 import { tenantAlarm, tenantEvent, tenantResource, tierProfile } from '../src/tenants/tenant.responses';
 import { alarmView, eventView, tenantView } from '../src/tenants/tenant.view';
 import { startApi, type ApiHarness } from './api-harness';
@@ -47,6 +52,9 @@ const CONTRACT: [
   ['patch', '/v1/tenants/{idOrSlug}', ['admin'], 202, [400, 404, 409, 422, 503]],
   ['post', '/v1/tenants/{idOrSlug}/move', ['admin'], 202, [400, 404, 409, 422]],
   ['post', '/v1/tenants/{idOrSlug}/move/abort', ['admin'], 202, [404, 409]],
+  ['post', '/v1/tenants/{idOrSlug}/restores', ['admin'], 202, [400, 404, 409, 422, 503]],
+  ['get', '/v1/tenants/{idOrSlug}/restores', ['sre', 'admin'], 200, [404]],
+  ['delete', '/v1/tenants/{idOrSlug}/restores/{run}', ['admin'], 202, [400, 404]],
   ['delete', '/v1/tenants/{idOrSlug}', ['admin'], 202, [400]],
   ['get', '/v1/tiers', ANY, 200, []],
   ['post', '/v1/schema-rollouts', ['admin'], 202, [400, 409, 422]],
@@ -286,6 +294,34 @@ describe('OpenAPI document', () => {
       { tier: null },
     ];
     expect(bodies.filter((body) => validate(body) !== moveTenantBody.safeParse(body).success)).toEqual([]);
+    expect(bodies.filter((body) => validate(body))).toHaveLength(4);
+  });
+
+  it('accepts and refuses the same restore bodies as the zod schema: exactly one source, none unknown', () => {
+    const validate = validatorFor({ $ref: '#/components/schemas/RestoreTenantRequest' });
+    const at = '2026-12-07T10:32:00Z';
+    const bodies: unknown[] = [
+      {},
+      null,
+      [],
+      { source: { pointInTime: at }, mode: 'copy' },
+      { source: { pointInTime: '2026-12-07T10:32:00.123+02:00' }, mode: 'replace' },
+      { source: { snapshot: 'rds:silo-acme-2026-12-07-10-32' }, mode: 'copy' },
+      { source: { latest: true }, mode: 'copy' },
+      { source: { latest: false }, mode: 'copy' },
+      { source: { pointInTime: at, latest: true }, mode: 'copy' },
+      { source: {}, mode: 'copy' },
+      { source: { pointInTime: at } },
+      { source: { pointInTime: at }, mode: 'overwrite' },
+      { source: { pointInTime: at }, mode: 'copy', extra: 1 },
+      { source: { pointInTime: at, extra: 1 }, mode: 'copy' },
+      { source: { pointInTime: 'yesterday' }, mode: 'copy' },
+      { source: { pointInTime: '2026-12-07T10:32' }, mode: 'copy' },
+      { source: { pointInTime: '2026-02-30T10:32:00Z' }, mode: 'copy' },
+      { source: { snapshot: '' }, mode: 'copy' },
+      { source: 'latest', mode: 'copy' },
+    ];
+    expect(bodies.filter((body) => validate(body) !== restoreTenantBody.safeParse(body).success)).toEqual([]);
     expect(bodies.filter((body) => validate(body))).toHaveLength(4);
   });
 
@@ -547,6 +583,54 @@ describe('OpenAPI document', () => {
         const res = await call;
         expect([route, res.status]).toEqual([route, status]);
         conforms(res, 'post', `${tenantPath}/${route}`);
+      }
+
+      // A restore refused (no instance to restore from yet), a body refused; no copies, none to remove.
+      const restores: [request.Test, string, string, number][] = [
+        [
+          http()
+            .post(`/v1/tenants/${id}/restores`)
+            .set('authorization', admin)
+            .send({ source: { latest: true }, mode: 'copy' }),
+          'post',
+          `${tenantPath}/restores`,
+          422,
+        ],
+        [
+          http().post(`/v1/tenants/${id}/restores`).set('authorization', admin).send({ source: {} }),
+          'post',
+          `${tenantPath}/restores`,
+          400,
+        ],
+        [
+          http().get(`/v1/tenants/${slug}/restores`).set('authorization', sre),
+          'get',
+          `${tenantPath}/restores`,
+          200,
+        ],
+        [
+          http().get('/v1/tenants/nobody-here/restores').set('authorization', sre),
+          'get',
+          `${tenantPath}/restores`,
+          404,
+        ],
+        [
+          http().delete(`/v1/tenants/${id}/restores/1`).set('authorization', admin),
+          'delete',
+          `${tenantPath}/restores/{run}`,
+          404,
+        ],
+        [
+          http().delete(`/v1/tenants/${id}/restores/0`).set('authorization', admin),
+          'delete',
+          `${tenantPath}/restores/{run}`,
+          400,
+        ],
+      ];
+      for (const [call, method, path, status] of restores) {
+        const res = await call;
+        expect([method, path, res.status]).toEqual([method, path, status]);
+        conforms(res, method, path);
       }
 
       await setStatus(id, 'ACTIVE');

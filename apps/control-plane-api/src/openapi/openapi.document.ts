@@ -215,7 +215,9 @@ function addLinks(document: OpenAPIObject): void {
         const op = item[method];
         if (!op?.operationId) continue;
         const parameters: Record<string, string> = { [match[1]]: '$response.body#/id' };
-        if (collection === '/v1/tenants' && method === 'delete') parameters.confirm = '$response.body#/slug';
+        // Only the tenant's own DELETE takes `confirm` (a restore copy's is by its run).
+        if (path === '/v1/tenants/{idOrSlug}' && method === 'delete')
+          parameters.confirm = '$response.body#/slug';
         links[op.operationId] = {
           operationId: op.operationId,
           parameters,

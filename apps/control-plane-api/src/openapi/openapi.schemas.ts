@@ -12,7 +12,8 @@ import {
 } from '../reconcile/reconcile.responses';
 import { skipRolloutTenantBody, startRolloutBody } from '../rollouts/rollout.requests';
 import { rolloutList, rolloutResource, schemaVersionsResource } from '../rollouts/rollout.responses';
-import { createTenantBody, moveTenantBody } from '../tenants/tenant.requests';
+import { restoreCopyList, restoreCopyResource } from '../tenants/tenant-restore.responses';
+import { createTenantBody, moveTenantBody, restoreTenantBody } from '../tenants/tenant.requests';
 import {
   tenantAlarmList,
   tenantEventList,
@@ -50,6 +51,9 @@ export const readiness = z.object({
 const COMPONENTS = {
   CreateTenantRequest: createTenantBody,
   MoveTenantRequest: moveTenantBody,
+  RestoreTenantRequest: restoreTenantBody,
+  RestoreCopy: restoreCopyResource,
+  RestoreCopyList: restoreCopyList,
   Tenant: tenantResource,
   TenantList: tenantList,
   TenantEventList: tenantEventList,

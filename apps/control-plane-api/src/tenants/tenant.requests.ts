@@ -9,7 +9,7 @@ import {
   type TierName,
 } from '@silo/core';
 import { CHANGE_APPLY } from '@silo/control-plane-db';
-import { ROTATION_TARGETS, type TenantCursor } from '@silo/fleet';
+import { RESTORE_MODES, ROTATION_TARGETS, type TenantCursor } from '@silo/fleet';
 import { AWS_REGION_PATTERN } from '@silo/config';
 import { z } from 'zod';
 import { commaList, cursorParam, pageLimitParam } from '../http/query-params';
@@ -163,6 +163,73 @@ export const moveTenantBody = z
     example: { placement: 'instance', tier: 'enterprise' },
   });
 export type MoveTenantBody = z.output<typeof moveTenantBody>;
+
+const RESTORE_SOURCES = ['pointInTime', 'snapshot', 'latest'] as const;
+
+/**
+ * POST /v1/tenants/{id}/restores: what is restored and how. `source` names exactly one kind; whether
+ * Silo restores it (and whether the time is in the instance's window) is the restore's answer (422
+ * naming the rule).
+ */
+export const restoreTenantBody = z
+  .strictObject(
+    {
+      source: z
+        .strictObject(
+          {
+            pointInTime: z.iso
+              .datetime({
+                offset: true,
+                error: 'must be an ISO 8601 date-time with seconds and an offset (Z or ±hh:mm)',
+              })
+              .optional()
+              .meta({
+                description:
+                  'The moment to restore to: inside the instance’s restorable window (422 `outside-restore-window` gives `earliest` and `latest`).',
+                example: '2026-12-07T10:32:00Z',
+              }),
+            snapshot: z
+              .string()
+              .min(1, 'must be 1-255 characters')
+              .max(255, 'must be 1-255 characters')
+              .optional()
+              .meta({
+                description:
+                  'A snapshot of the tenant’s instance. Not restored yet: 422 `restore-not-supported`.',
+              }),
+            latest: z.literal(true, { error: 'must be true' }).optional().meta({
+              description: 'The latest restorable moment of the instance, as RDS has it when asked.',
+            }),
+          },
+          { error: (issue) => (issue.input === undefined ? 'is required' : 'must be a JSON object') },
+        )
+        .refine((source) => RESTORE_SOURCES.filter((k) => source[k] !== undefined).length === 1, {
+          message: `name exactly one of ${RESTORE_SOURCES.join(', ')}`,
+        })
+        // The refinement is invisible to JSON Schema: the document states it.
+        .meta({ minProperties: 1, maxProperties: 1 }),
+      mode: z.enum(RESTORE_MODES, { error: `must be one of ${RESTORE_MODES.join(', ')}` }).meta({
+        description:
+          '`copy`: the data restored into an instance beside the live tenant, which stays served, untouched. `replace` (the tenant served from the restored data) is not made yet: 422 `restore-not-supported`.',
+      }),
+    },
+    {
+      error: (issue) =>
+        issue.input === undefined ? 'a JSON object body is required' : 'must be a JSON object',
+    },
+  )
+  .meta({ example: { source: { pointInTime: '2026-12-07T10:32:00Z' }, mode: 'copy' } });
+export type RestoreTenantBody = z.output<typeof restoreTenantBody>;
+
+/** Postgres `integer`: a run beyond it names no copy, and must not reach the query. */
+const MAX_RUN = 2_147_483_647;
+
+/** The `{run}` of a restore copy's path: a positive integer. */
+export const restoreRunParam = z
+  .string()
+  .regex(/^[1-9]\d{0,9}$/, 'must be a positive integer')
+  .transform(Number)
+  .refine((run) => run <= MAX_RUN, `must be at most ${MAX_RUN}`);
 
 /** The hash an Idempotency-Key is bound to: the request as validated, in a fixed field order. */
 export function requestHash(body: CreateTenantBody): string {

@@ -37,18 +37,19 @@ const step = z.object({
   finishedAt: timestamp.nullable(),
 });
 
-/** A tenant's latest change: a tier change, a credential rotation or a move. Never a password. */
+/** A tenant's latest change: a tier change, a credential rotation, a move or a restore. Never a password. */
 export const tenantChange = z.object({
   kind: z.enum(CHANGE_KINDS),
   run: z.number().int().meta({ description: 'The tenant’s change number; its steps’ run.' }),
   from: z.string().meta({
     example: 'starter',
-    description: 'The tier before (a rotation: `current`; a move: where it lived, `placement@region`).',
+    description:
+      'The tier before (a rotation: `current`; a move: where it lived, `placement@region`; a restore: what it restores, `pointInTime <time>` or `latest <time>`).',
   }),
   to: z.string().meta({
     example: 'pro',
     description:
-      'The tier asked for (a rotation: app, master or both; a move: where it goes, `placement@region` such as `instance@eu-west-1`).',
+      'The tier asked for (a rotation: app, master or both; a move: where it goes, `placement@region` such as `instance@eu-west-1`; a restore: its mode, `copy`).',
   }),
   apply: z.enum(CHANGE_APPLY),
   status: z.enum(CHANGE_STATUSES),
@@ -164,7 +165,8 @@ export const tenantResource = z.object({
       'Alarms of the tenant in state ALARM, from the fleet alarm view the API refreshes every 15 s in the background (never read for this request); null until the API has read CloudWatch once.',
   }),
   change: tenantChange.nullable().meta({
-    description: 'The latest tier change, credential rotation or move, open or ended; null before the first.',
+    description:
+      'The latest tier change, credential rotation, move or restore, open or ended; null before the first.',
   }),
 });
 
