@@ -17,7 +17,10 @@ import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test
 import { AwsClients } from '../../aws/src';
 import { TenantChangeEntity, TenantEntity, TenantRestoreCopyEntity } from '../../control-plane-db/src';
 import { restoreCopyNames, tenantResourceNames, type TierName } from '../../core/src';
-import { TenantOnboarding, TenantRestores, type RestorePlan } from '../src';
+import { SAGA_DEPS, TenantOnboarding, TenantRestores, type RestorePlan } from '../src';
+import type { StepDeps } from '../src/saga/provisioning-steps';
+import { localSnapshot } from '../../tenant-schema/src';
+import { instanceAdminUrl } from '../../../test/support/test-services';
 
 jest.setTimeout(240_000);
 
@@ -195,6 +198,52 @@ describe('restoring a tenant as a copy beside it', () => {
     await expect(connect(reader)).rejects.toBeDefined();
     await expect(secret(plan.copy.readerSecretName)).rejects.toBeInstanceOf(ResourceNotFoundException);
     expect(await notes(live)).toEqual(liveNotes);
+  });
+
+  it("restores from a snapshot of the instance, and keeps a deleted tenant's final snapshot with its data", async () => {
+    const tenant = await onboard('enterprise', 'snap');
+    const live = await secret(tenantResourceNames(prefix, tenant.slug).appSecretName);
+    const client = await connect(live);
+    await client.query(`INSERT INTO notes (text) SELECT 'then ' || g FROM generate_series(1, 30) g`);
+    // A manual snapshot, as RDS takes it and the local backend keeps its data.
+    const instance = tenantResourceNames(prefix, tenant.slug).instanceIdentifier;
+    const snapshotIdentifier = `${instance}-manual-1`;
+    await app.get<StepDeps>(SAGA_DEPS).rds.createSnapshot(instance, snapshotIdentifier, {
+      tags: { 'silo:tenant-id': tenant.id, 'managed-by': 'silo' },
+      ownerTenantId: tenant.id,
+    });
+    await app.get<StepDeps>(SAGA_DEPS).host.snapshot({ identifier: instance, snapshotIdentifier });
+    await client.query(`INSERT INTO notes (text) SELECT 'now ' || g FROM generate_series(1, 5) g`);
+    await client.end();
+
+    await expect(
+      restores.requestRestore(tenant.id, { source: { snapshot: 'not-a-snapshot' }, mode: 'copy' }, CTX),
+    ).rejects.toMatchObject({ detail: { rule: 'snapshot-unknown' } });
+    await restores.requestRestore(tenant.id, { source: { snapshot: snapshotIdentifier }, mode: 'copy' }, CTX);
+    const change = await changeEnds(tenant.id);
+    expect([change.status, change.errorMessage]).toEqual(['SUCCEEDED', null]);
+    const plan = change.plan as unknown as RestorePlan;
+    expect(plan.source).toEqual({ snapshot: snapshotIdentifier });
+    expect(await notes(await secret(plan.copy.readerSecretName))).toEqual(
+      Array.from({ length: 30 }, (_, i) => `then ${i + 1}`).sort(),
+    );
+
+    // Deleted, the tenant's instance leaves a final snapshot whose data the local backend keeps.
+    await onboarding.requestDeletion(tenant.id, CTX);
+    await eventually(
+      async () =>
+        expect((await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id })).status).toBe(
+          'DELETED',
+        ),
+      120_000,
+      200,
+    );
+    const [finalStep] = await ds.query<Array<{ data: { finalSnapshotIdentifier: string } }>>(
+      `SELECT data FROM tenant_events WHERE tenant_id = $1 AND type = 'step.completed' AND data->>'finalSnapshotIdentifier' IS NOT NULL`,
+      [tenant.id],
+    );
+    const saved = await localSnapshot(instanceAdminUrl(), finalStep.data.finalSnapshotIdentifier);
+    expect(saved).toMatchObject({ instanceIdentifier: instance });
   });
 
   it('a restore that fails removes what it made, and the tenant never noticed', async () => {

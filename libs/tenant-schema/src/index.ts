@@ -21,7 +21,11 @@ export {
 } from './local-instance-host';
 export {
   baseBackups,
+  clusterDirOf,
   dumpLocalInstance,
+  localSnapshot,
+  saveLocalSnapshot,
+  type LocalSnapshot,
   ensureBaseBackup,
   LocalBackupError,
   restorableWindow,

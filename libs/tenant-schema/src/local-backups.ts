@@ -26,7 +26,17 @@
 import { quoteIdentifier } from '@silo/core';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -244,6 +254,74 @@ export function dumpLocalInstance(adminUrl: string, options: { database: string 
   return out;
 }
 
+/** A snapshot of a local instance, as {@link saveLocalSnapshot} recorded it beside its dump. */
+export interface LocalSnapshot {
+  snapshotIdentifier: string;
+  instanceIdentifier: string;
+  createdAt: string;
+  /** The custom-format dump. */
+  path: string;
+}
+
+const SNAPSHOT_DIR = 'snapshots';
+/** RDS snapshot identifiers: letters, digits and hyphens (and `rds:` for automated ones, never saved here). */
+const SNAPSHOT_ID = /^[a-zA-Z][a-zA-Z0-9-]{0,254}$/;
+
+function snapshotFiles(clusterDir: string, snapshotIdentifier: string) {
+  if (!SNAPSHOT_ID.test(snapshotIdentifier))
+    throw new Error(`${JSON.stringify(snapshotIdentifier)} is not a snapshot identifier`);
+  const dir = join(clusterDir, SNAPSHOT_DIR);
+  return {
+    dir,
+    dump: join(dir, `${snapshotIdentifier}.dump`),
+    record: join(dir, `${snapshotIdentifier}.json`),
+  };
+}
+
+/**
+ * The data behind an RDS snapshot of a local instance (CreateDBSnapshot, or a final snapshot
+ * when it is deleted: the emulator keeps only the record): a dump of its database into
+ * `<clusterDir>/snapshots/<snapshot id>.dump`, its record (`.json`, the instance and when) written
+ * last, so that a snapshot without one is not there. Taken again, an existing one is kept.
+ */
+export async function saveLocalSnapshot(
+  adminUrl: string,
+  options: { database: string; snapshotIdentifier: string },
+): Promise<LocalSnapshot> {
+  const files = snapshotFiles(await clusterDirOf(adminUrl), options.snapshotIdentifier);
+  const found = localSnapshotAt(files);
+  if (found) return found;
+  mkdirSync(files.dir, { recursive: true });
+  const partial = `${files.dump}.${randomBytes(4).toString('hex')}.partial`;
+  try {
+    await pipeline(dumpLocalInstance(adminUrl, { database: options.database }), createWriteStream(partial));
+    renameSync(partial, files.dump);
+  } finally {
+    rmSync(partial, { force: true });
+  }
+  const snapshot: LocalSnapshot = {
+    snapshotIdentifier: options.snapshotIdentifier,
+    instanceIdentifier: options.database,
+    createdAt: new Date().toISOString(),
+    path: files.dump,
+  };
+  writeFileSync(files.record, `${JSON.stringify(snapshot)}\n`);
+  return snapshot;
+}
+
+/** The saved snapshot `snapshotIdentifier` of the cluster behind `adminUrl`, or null. */
+export async function localSnapshot(
+  adminUrl: string,
+  snapshotIdentifier: string,
+): Promise<LocalSnapshot | null> {
+  return localSnapshotAt(snapshotFiles(await clusterDirOf(adminUrl), snapshotIdentifier));
+}
+
+function localSnapshotAt(files: ReturnType<typeof snapshotFiles>): LocalSnapshot | null {
+  if (!existsSync(files.record) || !existsSync(files.dump)) return null;
+  return { ...(JSON.parse(readFileSync(files.record, 'utf8')) as LocalSnapshot), path: files.dump };
+}
+
 /**
  * Materialises the new instance `options` on the server behind `adminUrl` (materialiseLocalInstance:
  * its owner role and database) and restores the dump into it in one transaction, as that owner
@@ -450,7 +528,8 @@ function backupId(at: Date): string {
 }
 
 /** The LocalPostgresCluster directory of the server behind `adminUrl`: its data directory's parent. */
-async function clusterDirOf(adminUrl: string): Promise<string> {
+/** The directory of the cluster behind `adminUrl` (its data directory's parent: base/, archive/, snapshots/). */
+export async function clusterDirOf(adminUrl: string): Promise<string> {
   const dataDir = await withPgClient(adminClientConfig(adminUrl), async (client) => {
     const found = await client.query<{ data_directory: string }>('SHOW data_directory');
     return found.rows[0]?.data_directory ?? '';

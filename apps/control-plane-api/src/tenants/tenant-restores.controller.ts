@@ -42,13 +42,14 @@ export class TenantRestoresController {
     summary: 'Restore a tenant’s data as a copy beside it',
     description:
       'Runs a `restore` saga: RDS restores the tenant’s instance to the point in time (RestoreDBInstanceToPointInTime; ' +
-      '`latest` is the latest restorable moment when asked) into a new instance beside it, with the ' +
+      '`latest` is the latest restorable moment when asked), or a snapshot of it (RestoreDBInstanceFromDBSnapshot: ' +
+      'one Silo took, its final snapshot included), into a new instance beside it, with the ' +
       'tier’s class and storage, in one zone, without backups of its own; the copy gets a master ' +
       'password and a read-only login of its own, each in a Secrets Manager secret. Once ready the ' +
       'copy is listed by `GET /v1/tenants/{id}/restores` (with the name of its reader’s secret) and ' +
       'removed RESTORE_COPY_TTL_HOURS later, or earlier on request. The tenant is served throughout, ' +
       'untouched; a failure removes what the restore made (the change ends FAILED). Only a tenant ' +
-      'on an instance of its own is restored yet, only as a copy, and not from a snapshot.',
+      'on an instance of its own is restored yet, and only as a copy.',
   })
   @ApiTenantParam()
   @ApiBody({ required: true, schema: schemaRef('RestoreTenantRequest') })
@@ -58,10 +59,11 @@ export class TenantRestoresController {
     404: 'No tenant has this id or slug.',
     409: BUSY,
     422:
-      'The restore is refused before anything is recorded; `rule` names why: restore-not-supported (not made yet: mode replace, `mode`; a schema or pool tenant, `placement`; a snapshot source), ' +
+      'The restore is refused before anything is recorded; `rule` names why: restore-not-supported (not made yet: mode replace, `mode`; a schema or pool tenant, `placement`), ' +
+      'snapshot-unknown (`snapshot`: not a snapshot of this tenant’s instance), snapshot-not-ready (it is still being made), ' +
       'no-backups (the tier keeps no backups, the tenant has no instance, or the instance has no restorable backups yet), ' +
       'point-in-time-invalid (not a time), outside-restore-window (`earliest` and `latest` give the instance’s restorable window), mode-unknown.',
-    503: 'RDS could not be read to find the restorable window; nothing was recorded.',
+    503: 'RDS could not be read to find the restorable window or the snapshot; nothing was recorded.',
   })
   @Mutating()
   @Post(':idOrSlug/restores')

@@ -1,19 +1,23 @@
 import { assertNever, ProvisioningError, ProvisioningErrorCode, quoteIdentifier } from '@silo/core';
 import {
   LocalBackupError,
+  localSnapshot,
   materialiseLocalInstance,
   removeLocalInstance,
+  restoreLocalInstanceFromDump,
   restoreLocalInstanceToPointInTime,
+  saveLocalSnapshot,
 } from '@silo/tenant-schema';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { classifyPgError } from '../tenant-database-errors';
-import type {
-  RestoredInstance,
-  StartedInstance,
-  TenantDatabaseEndpoint,
-  TenantDatabaseHost,
+import {
+  restoredFrom,
+  type RestoredInstance,
+  type StartedInstance,
+  type TenantDatabaseEndpoint,
+  type TenantDatabaseHost,
 } from './tenant-database-host';
 
 /** A shared host's instance identifier (`<prefix>-host-pool-starter-001`). */
@@ -111,12 +115,15 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
    * AWS_REJECTED, as RDS refuses them; an archive that does not keep up is retryable.
    */
   async restore(spec: RestoredInstance): Promise<TenantDatabaseEndpoint> {
-    const { sourceIdentifier, pointInTime } = spec.from;
-    const doing = `restoring ${sourceIdentifier} as of ${pointInTime.toISOString()} into ${spec.identifier} on the local backend`;
-    if (spec.identifier === sourceIdentifier)
+    const { from } = spec;
+    const doing = `restoring ${restoredFrom(from)} into ${spec.identifier} on the local backend`;
+    if ('sourceIdentifier' in from && spec.identifier === from.sourceIdentifier)
       throw new ProvisioningError(ProvisioningErrorCode.AWS_REJECTED, `${doing}: the target is the source`);
     const adminUrl = this.adminUrlOf(spec.identifier);
-    const wanted = { from: sourceIdentifier, pointInTime: pointInTime.toISOString() };
+    const wanted =
+      'snapshotIdentifier' in from
+        ? { from: `snapshot:${from.snapshotIdentifier}`, pointInTime: '' }
+        : { from: from.sourceIdentifier, pointInTime: from.pointInTime.toISOString() };
     const target = {
       database: spec.identifier,
       ownerRole: spec.masterUsername,
@@ -139,22 +146,61 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
             ProvisioningErrorCode.RESOURCE_NAME_TAKEN,
             `${doing}: database ${spec.identifier} already holds tables (${tables.join(', ')}) that are not this restore's; it was left untouched`,
           );
-        await materialiseLocalInstance(adminUrl, target);
-        await markRestore(admin, spec.identifier, { ...wanted, state: 'pending' });
-        await restoreLocalInstanceToPointInTime({
-          sourceAdminUrl: this.adminUrlOf(sourceIdentifier),
-          sourceDatabase: sourceIdentifier,
-          time: pointInTime,
-          targetAdminUrl: adminUrl,
-          target,
-          workDir: RESTORE_WORK_DIR,
-        });
+        if ('snapshotIdentifier' in from) {
+          const saved = await this.savedSnapshot(from.snapshotIdentifier);
+          if (!saved)
+            throw new ProvisioningError(
+              ProvisioningErrorCode.AWS_REJECTED,
+              `${doing}: the local backend holds no data for snapshot ${from.snapshotIdentifier} (taken before it kept snapshots, or by hand)`,
+            );
+          await materialiseLocalInstance(adminUrl, target);
+          await markRestore(admin, spec.identifier, { ...wanted, state: 'pending' });
+          await restoreLocalInstanceFromDump(adminUrl, { ...target, dump: saved.path });
+        } else {
+          await materialiseLocalInstance(adminUrl, target);
+          await markRestore(admin, spec.identifier, { ...wanted, state: 'pending' });
+          await restoreLocalInstanceToPointInTime({
+            sourceAdminUrl: this.adminUrlOf(from.sourceIdentifier),
+            sourceDatabase: from.sourceIdentifier,
+            time: from.pointInTime,
+            targetAdminUrl: adminUrl,
+            target,
+            workDir: RESTORE_WORK_DIR,
+          });
+        }
         await markRestore(admin, spec.identifier, { ...wanted, state: 'done' });
       });
     } catch (error) {
       throw restoreError(error, doing);
     }
     return this.endpointOf(spec);
+  }
+
+  /**
+   * A dump of the instance's database under the snapshot's name, kept with its server's cluster
+   * (`<cluster>/snapshots/`), where a restore from the snapshot finds it.
+   */
+  async snapshot(spec: { identifier: string; snapshotIdentifier: string }): Promise<void> {
+    try {
+      await saveLocalSnapshot(this.adminUrlOf(spec.identifier), {
+        database: spec.identifier,
+        snapshotIdentifier: spec.snapshotIdentifier,
+      });
+    } catch (error) {
+      throw restoreError(
+        error,
+        `keeping the data of snapshot ${spec.snapshotIdentifier} of ${spec.identifier}`,
+      );
+    }
+  }
+
+  /** A snapshot's saved data on either server (instances' or shared hosts'). */
+  private async savedSnapshot(snapshotIdentifier: string) {
+    for (const url of new Set([this.instanceAdminUrl, this.hostAdminUrl])) {
+      const found = await localSnapshot(url, snapshotIdentifier);
+      if (found) return found;
+    }
+    return null;
   }
 
   async remove(instance: { identifier: string; roles: string[] }): Promise<void> {

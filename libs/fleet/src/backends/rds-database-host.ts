@@ -2,11 +2,12 @@ import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
 import type { RdsInstances } from '@silo/aws';
 import type { SiloConfig } from '@silo/config';
 import { readFileSync } from 'node:fs';
-import type {
-  RestoredInstance,
-  StartedInstance,
-  TenantDatabaseEndpoint,
-  TenantDatabaseHost,
+import {
+  restoredFrom,
+  type RestoredInstance,
+  type StartedInstance,
+  type TenantDatabaseEndpoint,
+  type TenantDatabaseHost,
 } from './tenant-database-host';
 
 /** Real AWS: the database is the RDS instance itself; nothing to create or remove. */
@@ -59,9 +60,14 @@ export class RdsDatabaseHost implements TenantDatabaseHost {
     if (!found)
       throw new ProvisioningError(
         ProvisioningErrorCode.INCONSISTENT_STATE,
-        `RDS has no instance ${spec.identifier} restored from ${spec.from.sourceIdentifier}`,
+        `RDS has no instance ${spec.identifier} restored from ${restoredFrom(spec.from)}`,
       );
     return this.endpointOf({ identifier: spec.identifier, rdsEndpoint: found.endpoint });
+  }
+
+  /** RDS keeps a snapshot's data itself. */
+  snapshot(): Promise<void> {
+    return Promise.resolve();
   }
 
   replicationLogin(_identifier: string): null {

@@ -57,6 +57,10 @@ export class RegionalDatabaseHosts implements TenantDatabaseHost {
     return this.home.restore(spec);
   }
 
+  snapshot(spec: { identifier: string; snapshotIdentifier: string }): Promise<void> {
+    return this.home.snapshot(spec);
+  }
+
   remove(instance: { identifier: string; roles: string[] }): Promise<void> {
     return this.home.remove(instance);
   }

@@ -19,7 +19,15 @@ export interface RestoredInstance {
   identifier: string;
   masterUsername: string;
   masterPassword: string;
-  from: { sourceIdentifier: string; pointInTime: Date };
+  /** An instance at a point in time, or a snapshot (one Silo took: a final or a manual one). */
+  from: { sourceIdentifier: string; pointInTime: Date } | { snapshotIdentifier: string };
+}
+
+/** What a restore is from, for a message. */
+export function restoredFrom(from: RestoredInstance['from']): string {
+  return 'snapshotIdentifier' in from
+    ? `snapshot ${from.snapshotIdentifier}`
+    : `${from.sourceIdentifier} as of ${from.pointInTime.toISOString()}`;
 }
 
 /**
@@ -58,6 +66,13 @@ export interface TenantDatabaseHost {
    * is set by the caller with setMasterPassword). Local backend: materialises the restored data.
    */
   restore(spec: RestoredInstance): Promise<TenantDatabaseEndpoint>;
+  /**
+   * When RDS snapshots `identifier` as `snapshotIdentifier` (CreateDBSnapshot, or the final
+   * snapshot of its deletion): RDS keeps the data, nothing to do. The local backend keeps a dump
+   * of the database under that name, which a restore from the snapshot restores. Call it before
+   * the instance is deleted. Idempotent.
+   */
+  snapshot(spec: { identifier: string; snapshotIdentifier: string }): Promise<void>;
   /** Undoes {@link start} (local backend: drops the database and the given roles). */
   remove(instance: { identifier: string; roles: string[] }): Promise<void>;
   /**

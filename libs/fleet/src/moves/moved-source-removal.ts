@@ -69,6 +69,8 @@ export class MovedSourceRemoval {
       const identifier = names.instanceIdentifier;
       const keepsBackups = source.settings.tiers[plan.from.tier].backupRetentionDays > 0;
       const finalSnapshotIdentifier = keepsBackups ? names.finalSnapshotIdentifier(this.now()) : undefined;
+      if (finalSnapshotIdentifier && (await source.rds.describe(identifier))?.status === 'available')
+        await source.host.snapshot({ identifier, snapshotIdentifier: finalSnapshotIdentifier });
       const outcome = await source.rds.delete(identifier, {
         ownerTenantId: tenantId,
         finalSnapshotIdentifier,

@@ -100,6 +100,12 @@ export class InstancePlacement implements PlacementLifecycle {
       case 'delete-instance': {
         const keepsBackups = settings.tiers[tenant.tier].backupRetentionDays > 0;
         const finalSnapshotIdentifier = keepsBackups ? names.finalSnapshotIdentifier(this.now()) : undefined;
+        // The backend keeps the final snapshot's data (the local one: a dump) while the database is there.
+        if (finalSnapshotIdentifier && (await rds.describe(names.instanceIdentifier))?.status === 'available')
+          await host.snapshot({
+            identifier: names.instanceIdentifier,
+            snapshotIdentifier: finalSnapshotIdentifier,
+          });
         const outcome = await rds.delete(names.instanceIdentifier, {
           ownerTenantId: tenant.id,
           finalSnapshotIdentifier,

@@ -118,6 +118,7 @@ function harness(placement: 'schema' | 'pool') {
     setMasterPassword: jest.fn(),
     replicationLogin: jest.fn(() => null),
     restore: jest.fn(() => Promise.resolve(HOST_ENDPOINT)),
+    snapshot: jest.fn(() => Promise.resolve()),
   } satisfies TenantDatabaseHost;
   const deps = {
     store,

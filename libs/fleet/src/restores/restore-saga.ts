@@ -152,29 +152,40 @@ export class RestoreSaga {
     return { kind: 'done', data: { secret: copy.masterSecretName } };
   }
 
-  /** RestoreDBInstanceToPointInTime into the copy's instance: the tier's class and storage, no Multi-AZ, no backups. */
+  /**
+   * RestoreDBInstanceToPointInTime (or FromDBSnapshot) into the copy's instance: the tier's class
+   * and storage, no Multi-AZ, no backups.
+   */
   private async restoreInstance(run: RestoreRun): Promise<ChangeStepResult> {
     const { plan, tenant, deps } = run;
     const profile = deps.settings.tiers[tenant.tier];
-    const outcome = await deps.rds.restoreToPointInTime({
-      sourceInstanceIdentifier: plan.sourceInstance,
-      restoreTime: new Date(plan.restoreTime),
-      ownerTenantId: tenant.id,
-      target: {
-        identifier: plan.copy.instanceIdentifier,
-        engineVersion: profile.engineVersion,
-        instanceClass: profile.instanceClass,
-        storage: profile.storage,
-        // A copy is read for a while and removed: one zone, no backups of its own, deletable.
-        multiAz: false,
-        deletionProtection: false,
-        backupRetentionDays: 0,
-        subnetGroupName: deps.settings.subnetGroup,
-        securityGroupIds: deps.settings.securityGroupIds,
-        parameterGroupName: parameterGroupName(deps.settings.prefix, profile.engineVersion),
-        tags: this.tags(run),
-      },
-    });
+    const target = {
+      identifier: plan.copy.instanceIdentifier,
+      engineVersion: profile.engineVersion,
+      instanceClass: profile.instanceClass,
+      storage: profile.storage,
+      // A copy is read for a while and removed: one zone, no backups of its own, deletable.
+      multiAz: false,
+      deletionProtection: false,
+      backupRetentionDays: 0,
+      subnetGroupName: deps.settings.subnetGroup,
+      securityGroupIds: deps.settings.securityGroupIds,
+      parameterGroupName: parameterGroupName(deps.settings.prefix, profile.engineVersion),
+      tags: this.tags(run),
+    };
+    const outcome =
+      'snapshot' in plan.source
+        ? await deps.rds.restoreFromSnapshot({
+            snapshotIdentifier: plan.source.snapshot,
+            ownerTenantId: tenant.id,
+            target,
+          })
+        : await deps.rds.restoreToPointInTime({
+            sourceInstanceIdentifier: plan.sourceInstance,
+            restoreTime: new Date(plan.restoreTime),
+            ownerTenantId: tenant.id,
+            target,
+          });
     return { kind: 'done', data: { instance: plan.copy.instanceIdentifier, outcome } };
   }
 
@@ -203,7 +214,10 @@ export class RestoreSaga {
       identifier,
       masterUsername: master.username,
       masterPassword: master.password,
-      from: { sourceIdentifier: plan.sourceInstance, pointInTime: new Date(plan.restoreTime) },
+      from:
+        'snapshot' in plan.source
+          ? { snapshotIdentifier: plan.source.snapshot }
+          : { sourceIdentifier: plan.sourceInstance, pointInTime: new Date(plan.restoreTime) },
     });
     await deps.host.setMasterPassword({
       identifier,

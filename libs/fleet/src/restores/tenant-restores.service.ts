@@ -37,10 +37,11 @@ export class TenantRestores {
   ) {}
 
   /**
-   * Plans the restore of `tenantId` and records it. Refused (422, `rule`): a mode or source Silo
+   * Plans the restore of `tenantId` and records it. Refused (422, `rule`): a mode or placement Silo
    * does not restore yet (`restore-not-supported`), a tier that keeps no backups (`no-backups`),
    * a point in time outside the instance's restorable window (`outside-restore-window`, with
-   * `earliest` and `latest`); 409 while the tenant is mid-change, as every change.
+   * `earliest` and `latest`), a snapshot that is not of this tenant's instance (`snapshot-unknown`)
+   * or not available yet (`snapshot-not-ready`); 409 while the tenant is mid-change, as every change.
    */
   async requestRestore(tenantId: string, request: RestoreRequest, ctx: SagaContext): Promise<TenantEntity> {
     const before = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
@@ -59,28 +60,49 @@ export class TenantRestores {
         `restores of ${before.placement} tenants are not made yet: only a tenant on an instance of its own is restored`,
         { placement: before.placement },
       );
-    if ('snapshot' in request.source)
-      throw refused(
-        'restore-not-supported',
-        'restores from a snapshot are not made yet: restore to a point in time (or the latest)',
-      );
     const region = before.region ?? this.settings.defaultRegion;
     const profile = this.settings.tiers[before.tier];
     const instance = before.dbInstanceIdentifier;
-    if (profile.backupRetentionDays === 0 || !instance)
+    if (!instance)
+      throw refused(
+        'no-backups',
+        `${before.slug} has no instance recorded: there is nothing to restore from`,
+      );
+    let restoreTime: Date;
+    let source: RestoreSource;
+    if ('snapshot' in request.source) {
+      const id = request.source.snapshot;
+      const snapshot = typeof id === 'string' && id ? await this.rds.inRegion(region).snapshot(id) : null;
+      // Only a snapshot of this tenant's instance, tagged as the tenant's (a final one of an earlier life included).
+      if (
+        !snapshot ||
+        snapshot.tags['silo:tenant-id'] !== before.id ||
+        snapshot.instanceIdentifier !== instance
+      )
+        throw refused(
+          'snapshot-unknown',
+          `${JSON.stringify(id)} is not a snapshot of ${before.slug}'s instance`,
+          {
+            snapshot: String(id),
+          },
+        );
+      if (snapshot.status !== 'available' || !snapshot.createdAt)
+        throw refused(
+          'snapshot-not-ready',
+          `snapshot ${id} is ${snapshot.status}; restore from it once it is available`,
+        );
+      restoreTime = snapshot.createdAt;
+      source = { snapshot: id };
+    } else if (profile.backupRetentionDays === 0) {
       throw refused(
         'no-backups',
         `${before.slug}'s tier (${before.tier}) keeps no backups of its instance: there is nothing to restore from`,
       );
-    const window = await this.rds.inRegion(region).restorableWindow(instance);
-    if (!window)
-      throw refused('no-backups', `${before.slug}'s instance ${instance} has no restorable backups (yet)`);
-    let restoreTime: Date;
-    let source: RestoreSource;
-    if ('pointInTime' in request.source) {
+    } else if ('pointInTime' in request.source) {
       restoreTime = new Date(request.source.pointInTime);
       if (Number.isNaN(restoreTime.getTime()))
         throw refused('point-in-time-invalid', `${JSON.stringify(request.source.pointInTime)} is not a time`);
+      const window = await this.restorableWindow(before, instance, region);
       if (restoreTime < window.earliest || restoreTime > window.latest)
         throw refused(
           'outside-restore-window',
@@ -89,7 +111,7 @@ export class TenantRestores {
         );
       source = { pointInTime: restoreTime.toISOString() };
     } else {
-      restoreTime = window.latest;
+      restoreTime = (await this.restorableWindow(before, instance, region)).latest;
       source = { latest: true };
     }
     const run = before.changeRun + 1;
@@ -128,6 +150,13 @@ export class TenantRestores {
       // The plan names the copy after the change's run: another change meanwhile is a new plan.
       stillValid: (tenant) => tenant.changeRun === before.changeRun && tenant.placement === before.placement,
     });
+  }
+
+  private async restorableWindow(tenant: TenantEntity, instance: string, region: string) {
+    const window = await this.rds.inRegion(region).restorableWindow(instance);
+    if (!window)
+      throw refused('no-backups', `${tenant.slug}'s instance ${instance} has no restorable backups (yet)`);
+    return window;
   }
 
   /** The tenant's restore copies, newest first (removed ones too). */

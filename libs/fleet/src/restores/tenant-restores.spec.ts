@@ -18,7 +18,11 @@ const tenant = {
   changeRun: 3,
 } as unknown as TenantEntity;
 
-function restoresWith(options: { retentionDays?: number; window?: { earliest: Date; latest: Date } | null }) {
+function restoresWith(options: {
+  retentionDays?: number;
+  window?: { earliest: Date; latest: Date } | null;
+  snapshot?: Record<string, unknown> | null;
+}) {
   const settings = {
     prefix: 'silo',
     defaultRegion: 'eu-west-1',
@@ -31,7 +35,9 @@ function restoresWith(options: { retentionDays?: number; window?: { earliest: Da
     getRepository: () => ({ findOneBy: () => Promise.resolve(tenant) }),
   } as unknown as DataSource;
   const window = jest.fn().mockResolvedValue(options.window ?? null);
-  const rds = { inRegion: () => ({ restorableWindow: window }) } as unknown as RdsInstances;
+  const rds = {
+    inRegion: () => ({ restorableWindow: window, snapshot: () => Promise.resolve(options.snapshot ?? null) }),
+  } as unknown as RdsInstances;
   const host = { kind: 'rds' } as TenantDatabaseHost;
   return { restores: new TenantRestores(dataSource, settings, rds, host), window };
 }
@@ -78,9 +84,39 @@ describe('asking for a restore', () => {
       });
   });
 
+  it("refuses another instance's snapshot, and one not available yet", async () => {
+    const snapshot = {
+      identifier: 'silo-acme-manual-1',
+      instanceIdentifier: 'silo-other',
+      status: 'available',
+      createdAt: new Date(),
+      tags: { 'silo:tenant-id': tenant.id },
+    };
+    const source = { snapshot: snapshot.identifier };
+    expect(
+      (
+        await rule(
+          restoresWith({ snapshot }).restores.requestRestore(tenant.id, { source, mode: 'copy' }, CTX),
+        )
+      ).rule,
+    ).toBe('snapshot-unknown');
+    const creating = { ...snapshot, instanceIdentifier: 'silo-acme', status: 'creating', createdAt: null };
+    expect(
+      (
+        await rule(
+          restoresWith({ snapshot: creating }).restores.requestRestore(
+            tenant.id,
+            { source, mode: 'copy' },
+            CTX,
+          ),
+        )
+      ).rule,
+    ).toBe('snapshot-not-ready');
+  });
+
   it.each([
     [{ source: { latest: true }, mode: 'replace' }, 'restore-not-supported'],
-    [{ source: { snapshot: 'silo-acme-final-20261201-000000' }, mode: 'copy' }, 'restore-not-supported'],
+    [{ source: { snapshot: 'silo-acme-final-20261201-000000' }, mode: 'copy' }, 'snapshot-unknown'],
     [{ source: { latest: true }, mode: 'sideways' }, 'mode-unknown'],
   ] as const)('refuses %j with rule %s', async (request, expected) => {
     const { restores } = restoresWith({});

@@ -46,6 +46,7 @@ function harness() {
     setMasterPassword: jest.fn(() => Promise.resolve()),
     replicationLogin: jest.fn(() => null),
     restore: jest.fn(() => Promise.resolve(ENDPOINT)),
+    snapshot: jest.fn(() => Promise.resolve()),
   } satisfies TenantDatabaseHost;
   const admin = {
     bootstrapAppRole: jest.fn(() => Promise.resolve({ revokedMemberships: [] })),
