@@ -34,6 +34,7 @@ import { DataPlaneDirectory1795420800000 } from './migrations/1795420800000-data
 import { TenantRegions1795424400000 } from './migrations/1795424400000-tenant-regions';
 import { TenantMoves1795428000000 } from './migrations/1795428000000-tenant-moves';
 import { TenantRestores1795431600000 } from './migrations/1795431600000-tenant-restores';
+import { RestoreCopyDirectory1795435200000 } from './migrations/1795435200000-restore-copy-directory';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -77,4 +78,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   TenantRegions1795424400000,
   TenantMoves1795428000000,
   TenantRestores1795431600000,
+  RestoreCopyDirectory1795435200000,
 ];

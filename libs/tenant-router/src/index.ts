@@ -3,6 +3,7 @@ export * from './tenant-router.errors';
 export * from './tenant-router.types';
 export { TenantRouter } from './tenant-router';
 export { TENANT_ROUTER_APPLICATION_NAME } from './tenant-data-source';
+export { RESTORE_COPY_APPLICATION_NAME } from './restore-copies';
 export * from './adapters';
 export { tenantAccessAnswer, type TenantAccessAnswer } from './tenant-access.problem';
 export { TenantRequestRate, type TenantRequestRateCounts } from './tenant-request-rate';

@@ -63,6 +63,22 @@ export function tenantAccessAnswer(error: TenantAccessError): TenantAccessAnswer
         ),
         headers: { 'Retry-After': String(retryAfterSeconds(error)) },
       };
+    case TenantAccessErrorCode.RESTORE_COPY_NOT_FOUND:
+      return {
+        status: 404,
+        body: problem(404, 'The tenant has no restore copy of that run.', { run: error.details.run }),
+        headers: {},
+      };
+    case TenantAccessErrorCode.RESTORE_COPY_EXPIRED:
+      return {
+        status: 410,
+        body: problem(410, 'The restore copy has expired or been removed; it is not served any more.', {
+          title: 'Gone',
+          run: error.details.run,
+          copyStatus: error.details.copyStatus,
+        }),
+        headers: {},
+      };
     default:
       return assertNever(error.code, 'tenant access error code');
   }

@@ -1,4 +1,5 @@
 import type { TenantStatus } from '@silo/core/tenant/tenant-status';
+import type { RestoreCopyStatus } from './tenant-router.types';
 
 export enum TenantAccessErrorCode {
   /** No tenant has this id. */
@@ -17,6 +18,13 @@ export enum TenantAccessErrorCode {
    * Retry after `retryAfterMs`: the next call is served from the tenant's new place.
    */
   TENANT_MOVING = 'TENANT_MOVING',
+  /** The tenant has no restore copy of that run (`readRestoreCopy`). */
+  RESTORE_COPY_NOT_FOUND = 'RESTORE_COPY_NOT_FOUND',
+  /**
+   * The tenant's restore copy of that run is past its `expiresAt`, or being removed or removed
+   * (`copyStatus` says which): it is not served any more.
+   */
+  RESTORE_COPY_EXPIRED = 'RESTORE_COPY_EXPIRED',
 }
 
 /** Why the router would not give a tenant its DataSource; the Nest layer maps each code to HTTP. */
@@ -25,7 +33,15 @@ export class TenantAccessError extends Error {
   constructor(
     readonly code: TenantAccessErrorCode,
     message: string,
-    readonly details: { tenantId: string; status?: TenantStatus; retryAfterMs?: number },
+    readonly details: {
+      tenantId: string;
+      status?: TenantStatus;
+      retryAfterMs?: number;
+      /** The restore copy's run, for RESTORE_COPY_*. */
+      run?: number;
+      /** The restore copy's status, for RESTORE_COPY_EXPIRED. */
+      copyStatus?: RestoreCopyStatus;
+    },
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -57,6 +73,36 @@ export function tenantMoving(tenantId: string, reason: string, cause?: unknown):
     `tenant ${tenantId} is moving: ${reason}`,
     { tenantId, retryAfterMs: MOVING_RETRY_AFTER_MS },
     cause === undefined ? undefined : { cause },
+  );
+}
+
+/** No restore copy `run` of the tenant (RESTORE_COPY_NOT_FOUND). */
+export function restoreCopyNotFound(tenantId: string, run: unknown): TenantAccessError {
+  const known = typeof run === 'number' && Number.isSafeInteger(run);
+  return new TenantAccessError(
+    TenantAccessErrorCode.RESTORE_COPY_NOT_FOUND,
+    `tenant ${tenantId} has no restore copy ${known ? run : JSON.stringify(String(run).slice(0, 40))}`,
+    known ? { tenantId, run } : { tenantId },
+  );
+}
+
+/** The tenant's restore copy `run` expired, or is being removed or removed (RESTORE_COPY_EXPIRED). */
+export function restoreCopyExpired(
+  tenantId: string,
+  run: number,
+  copyStatus: RestoreCopyStatus,
+  expiresAt: Date,
+): TenantAccessError {
+  const why =
+    copyStatus === 'AVAILABLE'
+      ? `expired at ${expiresAt.toISOString()}`
+      : copyStatus === 'REMOVING'
+        ? 'is being removed'
+        : 'was removed';
+  return new TenantAccessError(
+    TenantAccessErrorCode.RESTORE_COPY_EXPIRED,
+    `the restore copy ${run} of tenant ${tenantId} ${why}`,
+    { tenantId, run, copyStatus },
   );
 }
 

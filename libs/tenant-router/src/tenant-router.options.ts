@@ -29,6 +29,11 @@ export function assertValidRouterOptions(options: TenantRouterOptions): void {
     if (typeof resourcePrefix !== 'string' || !/^[a-z][a-z0-9-]{0,30}$/.test(resourcePrefix))
       problems.push('routeSignals.resourcePrefix must be a resource prefix (SILO_RESOURCE_PREFIX)');
   }
+  if (options.restoreCopies !== undefined) {
+    const { maxOpen, poolSize } = options.restoreCopies;
+    if (maxOpen !== undefined) atLeast('restoreCopies.maxOpen', maxOpen, 1, true);
+    if (poolSize !== undefined) atLeast('restoreCopies.poolSize', poolSize, 1, true);
+  }
   if (options.maxLeaseWaitersPerTenant !== undefined)
     atLeast('maxLeaseWaitersPerTenant', options.maxLeaseWaitersPerTenant, 0, true);
   if (options.maxLeasesPerTenantByTier !== undefined)

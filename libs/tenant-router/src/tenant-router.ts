@@ -14,6 +14,7 @@ import {
 } from './data-source-target';
 import { FairShares, type TenantShare } from './fair-shares';
 import { takeTopByLeaseTime, type TenantLeaseTime } from './lease-time-top';
+import { RestoreCopies } from './restore-copies';
 import { RouterLease } from './router-lease';
 import { ScramKeyCache } from './scram-keys';
 import { sameCredentials, TenantCredentials } from './tenant-credentials';
@@ -90,6 +91,8 @@ const SILENT: TenantRouterLog = { warn: () => undefined };
  * - `run()` and `transaction()` survive a rotated password: on 28P01 they refetch the secret
  *   once (shared by concurrent callers; the host's for a pooled tenant), rebuild the DataSource
  *   and retry the work once.
+ * - A tenant's restore copies are reached by `readRestoreCopy()` alone, on DataSources of their
+ *   own counted apart from all of the above (`restoreCopies`); no other call ever opens one.
  *
  * The SQL the router sends is the pooled tenant's `set_config` (the id a bound parameter); the
  * startup options it builds hold a validated tenant id and a quoted schema.
@@ -118,6 +121,7 @@ export class TenantRouter {
   private readonly writeRefused = (tenantId: string, cause: unknown): TenantAccessError =>
     this.reportWriteRefused(tenantId, cause);
   private readonly signals: TenantRouteSignals | undefined;
+  private readonly restoreCopies: RestoreCopies;
   private readonly sweepTimer: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
   private readonly counts = {
@@ -153,6 +157,14 @@ export class TenantRouter {
     });
     this.statuses = new TenantStatuses(directory, options, this.now, log, (state) => this.bind(state));
     this.credentials = new TenantCredentials(credentialSource, options, this.now);
+    this.restoreCopies = new RestoreCopies(
+      directory,
+      credentialSource,
+      options,
+      this.now,
+      this.newDataSource,
+      log,
+    );
     // Two logins per tenant while a rotation runs.
     this.scramKeys = new ScramKeyCache(2 * options.maxDataSources);
     this.gatedClient = gatedClientClass(
@@ -260,6 +272,32 @@ export class TenantRouter {
   }
 
   /**
+   * Runs `work` in one READ ONLY transaction on the tenant's restore copy of restore change `run`
+   * (a copy of its data restored beside it: `POST /v1/tenants/{id}/restores`), as the copy's
+   * read-only login. Only this call reaches a copy: the tenant's own leases (`acquire`, `run`,
+   * `transaction`, `getDataSource`) read the tenant's own secret alone. The tenant must be
+   * ACTIVE, and the copy AVAILABLE and before its `expiresAt` (looked up in the directory, cached
+   * for `statusTtlMs`). The copy's DataSource is its own, bounded by `restoreCopies` and counted
+   * apart from the tenants', so it never takes a tenant's connections; it opens on first use (its
+   * reader secret read in the copy's region) and closes when idle or once the copy expires. A
+   * write in `work` fails with the database's 25006, passed through as it is (not TENANT_MOVING:
+   * nothing moved). `work` is not retried.
+   * @throws TenantAccessError TENANT_NOT_FOUND, TENANT_NOT_ACTIVE, RESTORE_COPY_NOT_FOUND (no copy
+   * of that run), RESTORE_COPY_EXPIRED (expired, being removed or removed),
+   * TENANT_DATABASE_UNAVAILABLE (the copy cannot be opened now, or `restoreCopies.maxOpen` are in
+   * use); otherwise what `work` throws.
+   */
+  async readRestoreCopy<T>(
+    tenantId: string,
+    run: number,
+    work: (manager: EntityManager) => Promise<T>,
+  ): Promise<T> {
+    if (this.closing !== undefined) throw routerClosed(tenantId);
+    const tenant = await this.statuses.known(this.stateOf(tenantId));
+    return this.restoreCopies.read(tenant, run, work);
+  }
+
+  /**
    * The tenant's initialised DataSource, without a lease. It is kept open for
    * `getDataSourceGraceMs` (default 1 s) after the call and, after that, for as long as its pg
    * pool has a client checked out or a request waiting (a query or transaction in flight); but
@@ -352,6 +390,12 @@ export class TenantRouter {
         signals: this.signals?.received ?? 0,
       },
       initialisationMs: this.latencies.slice(),
+      restoreCopies: {
+        open: this.restoreCopies.open,
+        connections: this.restoreCopies.connections,
+        leases: this.restoreCopies.leases,
+        refusals: this.restoreCopies.refusals,
+      },
     };
   }
 
@@ -373,7 +417,7 @@ export class TenantRouter {
    * for tests. Also forgets tenants with nothing cached any more. Returns how many it closed.
    */
   closeIdle(): number {
-    const closed = this.dataSources.closeIdle(this.options.idleTimeoutMs);
+    const closed = this.dataSources.closeIdle(this.options.idleTimeoutMs) + this.restoreCopies.closeIdle();
     const now = this.now();
     for (const [id, state] of this.tenants) {
       if (!forgettable(state, now)) continue;
@@ -407,12 +451,14 @@ export class TenantRouter {
     }
     const signals = this.signals?.close();
     const closing = this.dataSources.closeAll(timeoutMs, routerClosed());
+    const copiesClosing = this.restoreCopies.closeAll(timeoutMs);
     // An opening that finishes from now on destroys what it opened itself; wait for them only
     // up to the same deadline (one stuck in a lookup must not hold the shutdown).
     await withTimeout(Promise.allSettled(openings), timeoutMs).catch(() =>
       this.log.warn({ openings: openings.length }, 'closing with tenant DataSources still opening'),
     );
     await closing;
+    await copiesClosing;
     await signals;
   }
 

@@ -48,10 +48,37 @@ export interface TenantDirectoryEntry {
   writesPaused: boolean;
 }
 
+/** Where a restore copy stands: readable while AVAILABLE (and before `expiresAt`), then going and gone. */
+export type RestoreCopyStatus = 'AVAILABLE' | 'REMOVING' | 'REMOVED';
+
+/**
+ * A tenant's restore copy as the data plane sees it (the control plane's view
+ * `data_plane.tenant_restore_copies`): the copy the restore change `run` left beside the tenant,
+ * on an instance of its own, read through a read-only login. Never a password.
+ */
+export interface RestoreCopyEntry {
+  tenantId: string;
+  /** The restore change that made it (`GET /v1/tenants/{id}/restores` lists them). */
+  run: number;
+  status: RestoreCopyStatus;
+  /** The region it lives in (its reader secret is in that region's Secrets Manager); null: the default. */
+  region: string | null;
+  /** The secret of its read-only login, `<prefix>/restore-<slug>-<run>/app` (the RDS secret shape). */
+  readerSecretName: string;
+  /** When the control plane removes it; the router leases it only before then. */
+  expiresAt: Date;
+}
+
 /** Looks tenants up in the control plane (cached briefly by the router, not by the port). */
 export interface TenantDirectory {
   /** null when no tenant has this id. */
   find(tenantId: string): Promise<TenantDirectoryEntry | null>;
+  /**
+   * The tenant's restore copy made by restore change `run`, whatever its status; null when it has
+   * none of that run. Needed only by {@link TenantRouter.readRestoreCopy}; a directory without it
+   * serves no copy.
+   */
+  findRestoreCopy?(tenantId: string, run: number): Promise<RestoreCopyEntry | null>;
 }
 
 /**
@@ -72,6 +99,12 @@ export interface TenantAppCredentials {
  */
 export interface TenantCredentialSource {
   fetch(tenant: TenantDirectoryEntry): Promise<TenantAppCredentials>;
+  /**
+   * The read-only login of the tenant's restore copy `copy` (its `readerSecretName`, in its
+   * region). Never the tenant's own login: `fetch` alone reads that. Needed only by
+   * {@link TenantRouter.readRestoreCopy}.
+   */
+  fetchRestoreCopy?(tenant: TenantDirectoryEntry, copy: RestoreCopyEntry): Promise<TenantAppCredentials>;
 }
 
 export interface TenantRouterOptions {
@@ -137,6 +170,13 @@ export interface TenantRouterOptions {
    * Unset: the status TTL alone. A lost subscription never stops serving.
    */
   routeSignals?: TenantRouteSignalOptions;
+  /**
+   * Restore copies leased with `readRestoreCopy`: each gets a small DataSource of its own, kept
+   * apart from the tenants' (not counted in `maxDataSources`, `connectionBudget` or any tenant's
+   * share, so a copy never takes a tenant's connections), closed after `idleTimeoutMs` unused or
+   * once the copy expires.
+   */
+  restoreCopies?: RestoreCopyOptions;
   /** How long a fetched secret is trusted. */
   secretTtlMs: number;
   /** After a failed initialisation, calls for that tenant wait this long before trying again. */
@@ -155,6 +195,18 @@ export interface TenantRouterOptions {
   createDataSource?: (options: DataSourceOptions) => DataSource;
   /** Monotonic clock in ms. Default `performance.now()`; tests stub it. */
   clock?: () => number;
+}
+
+/** The bounds of the restore copies' DataSources (`TenantRouterOptions.restoreCopies`). */
+export interface RestoreCopyOptions {
+  /**
+   * Restore copies open at once in this process; when all are in use, a lease of another copy is
+   * refused (TENANT_DATABASE_UNAVAILABLE, retry shortly), and an idle one is closed to make room.
+   * Default 2.
+   */
+  maxOpen?: number;
+  /** Pool size (pg `max`) of each copy's DataSource; the copy's reader login allows 5. Default 2. */
+  poolSize?: number;
 }
 
 /** Where the control plane publishes its route signals. */
@@ -263,4 +315,10 @@ export interface TenantRouterStats {
   moves: { pauseWaits: number; refusals: number; routeSwitches: number; signals: number };
   /** Initialisation latencies in ms, most recent last (bounded). */
   initialisationMs: readonly number[];
+  /**
+   * Restore copies (`readRestoreCopy`), counted apart from everything above: DataSources open,
+   * their live connections, leases not yet released, and refusals (RESTORE_COPY_NOT_FOUND,
+   * RESTORE_COPY_EXPIRED; counter).
+   */
+  restoreCopies: { open: number; connections: number; leases: number; refusals: number };
 }

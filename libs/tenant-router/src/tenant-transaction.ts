@@ -7,9 +7,13 @@ import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
  */
 export const SET_POOLED_TENANT_SQL = "SELECT set_config('app.tenant_id', $1, true)";
 
+/** The first statement of a read-only transaction (a restore copy's): nothing in it may write (25006). */
+export const READ_ONLY_TRANSACTION_SQL = 'SET TRANSACTION READ ONLY';
+
 /**
  * Runs `work` in one transaction on a connection of `dataSource`'s pool: START TRANSACTION, for a
- * pooled tenant (`pooledTenantId`) {@link SET_POOLED_TENANT_SQL} first, then `work`, then COMMIT;
+ * pooled tenant (`pooledTenantId`) {@link SET_POOLED_TENANT_SQL} first, with `readOnly`
+ * {@link READ_ONLY_TRANSACTION_SQL} first, then `work`, then COMMIT;
  * ROLLBACK when `work` or the commit fails, and the error rethrown. A connection whose rollback
  * failed is destroyed, not given back to the pool: nothing it may still hold (an open
  * transaction, a tenant set in it) can reach the next user.
@@ -18,6 +22,7 @@ export async function inTransaction<T>(
   dataSource: DataSource,
   pooledTenantId: string | undefined,
   work: (manager: EntityManager) => Promise<T>,
+  readOnly = false,
 ): Promise<T> {
   const runner = dataSource.createQueryRunner();
   let broken: unknown;
@@ -25,6 +30,7 @@ export async function inTransaction<T>(
     await runner.connect();
     await runner.startTransaction();
     try {
+      if (readOnly) await runner.query(READ_ONLY_TRANSACTION_SQL);
       if (pooledTenantId !== undefined) await runner.query(SET_POOLED_TENANT_SQL, [pooledTenantId]);
       const result = await work(runner.manager);
       await runner.commitTransaction();

@@ -1,4 +1,8 @@
-import { ControlPlaneTenantDirectory, TENANT_DIRECTORY_SQL } from './control-plane-tenant-directory';
+import {
+  ControlPlaneTenantDirectory,
+  RESTORE_COPY_SQL,
+  TENANT_DIRECTORY_SQL,
+} from './control-plane-tenant-directory';
 
 const ID = '0b7c6a52-7f43-4d1c-9d0a-1a2b3c4d5e6f';
 const HOST_ID = '7d1f3a0e-2b4c-4e5f-8a9b-0c1d2e3f4a5b';
@@ -118,5 +122,55 @@ describe('ControlPlaneTenantDirectory', () => {
     await expect(directory([row({ placement: 'region' })]).directory.find(ID)).rejects.toThrow(
       /placement region, unknown here/,
     );
+  });
+});
+
+describe('ControlPlaneTenantDirectory restore copies', () => {
+  const EXPIRES = new Date('2026-12-10T10:00:00.000Z');
+  const copyRow = (fields: Record<string, unknown> = {}) => ({
+    tenant_id: ID,
+    run: 4,
+    status: 'AVAILABLE',
+    region: null,
+    reader_secret_name: 'silo-stg/restore-acme-4/app',
+    expires_at: EXPIRES,
+    ...fields,
+  });
+
+  it('reads the tenant’s copy of one run from the restore copy view', async () => {
+    const { query, directory: tenants } = directory([copyRow({ region: 'eu-central-1' })]);
+    await expect(tenants.findRestoreCopy(ID, 4)).resolves.toEqual({
+      tenantId: ID,
+      run: 4,
+      status: 'AVAILABLE',
+      region: 'eu-central-1',
+      readerSecretName: 'silo-stg/restore-acme-4/app',
+      expiresAt: EXPIRES,
+    });
+    expect(query).toHaveBeenCalledWith(RESTORE_COPY_SQL, [ID, 4]);
+    expect(RESTORE_COPY_SQL).toBe(
+      'SELECT tenant_id, run, status, region, reader_secret_name, expires_at ' +
+        'FROM data_plane.tenant_restore_copies WHERE tenant_id = $1 AND run = $2',
+    );
+  });
+
+  it('answers null for no such copy, and for what is not a tenant id or a run without asking', async () => {
+    await expect(directory([]).directory.findRestoreCopy(ID, 4)).resolves.toBeNull();
+    const { query, directory: tenants } = directory([copyRow()]);
+    await expect(tenants.findRestoreCopy('acme', 4)).resolves.toBeNull();
+    for (const run of [0, 1.5, 2 ** 31]) await expect(tenants.findRestoreCopy(ID, run)).resolves.toBeNull();
+    expect(query).not.toHaveBeenCalled();
+  });
+
+  it('refuses a status, region or expiry this build cannot read rather than guess', async () => {
+    await expect(
+      directory([copyRow({ status: 'ARCHIVED' })]).directory.findRestoreCopy(ID, 4),
+    ).rejects.toThrow(/status ARCHIVED, unknown here/);
+    await expect(directory([copyRow({ region: 'mars/1' })]).directory.findRestoreCopy(ID, 4)).rejects.toThrow(
+      /not a region/,
+    );
+    await expect(
+      directory([copyRow({ expires_at: 'soon' })]).directory.findRestoreCopy(ID, 4),
+    ).rejects.toThrow(/no valid expiry/);
   });
 });

@@ -8,10 +8,18 @@ import { isTenantStatus } from '@silo/core/tenant/tenant-status';
 import { isTierName } from '@silo/core/tenant/tier';
 import { quoteIdentifier } from '@silo/core/sql/sql-identifier';
 import type { DataSource } from 'typeorm';
-import type { TenantDirectory, TenantDirectoryEntry, TenantPlacement } from '../tenant-router.types';
+import type {
+  RestoreCopyEntry,
+  RestoreCopyStatus,
+  TenantDirectory,
+  TenantDirectoryEntry,
+  TenantPlacement,
+} from '../tenant-router.types';
 
 /** An AWS region name (`eu-central-1`, `us-gov-west-1`). */
 const REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+/** The largest PostgreSQL integer (a run is one). */
+const MAX_INTEGER = 2_147_483_647;
 
 interface TenantRow {
   id: string;
@@ -26,6 +34,25 @@ interface TenantRow {
   route_version: unknown;
   writes_paused: unknown;
 }
+
+interface RestoreCopyRow {
+  tenant_id: string;
+  run: unknown;
+  status: unknown;
+  region: string | null;
+  reader_secret_name: unknown;
+  expires_at: unknown;
+}
+
+const RESTORE_COPY_STATUSES: readonly RestoreCopyStatus[] = ['AVAILABLE', 'REMOVING', 'REMOVED'];
+
+/**
+ * A tenant's restore copy of one run, from the control plane's view
+ * `data_plane.tenant_restore_copies`, which the data-plane login may read beside the directory.
+ */
+export const RESTORE_COPY_SQL =
+  'SELECT tenant_id, run, status, region, reader_secret_name, expires_at ' +
+  'FROM data_plane.tenant_restore_copies WHERE tenant_id = $1 AND run = $2';
 
 /**
  * The one query: a tenant, its placement and, for a shared one, its host's id and name, from the
@@ -75,7 +102,37 @@ export class ControlPlaneTenantDirectory implements TenantDirectory {
     };
   }
 
-  private regionOf(row: TenantRow): string | null {
+  /**
+   * The tenant's restore copy of restore change `run` ({@link RESTORE_COPY_SQL}), whatever its
+   * status; null when it has none, or for what is not a tenant id or a run, without asking.
+   */
+  async findRestoreCopy(tenantId: string, run: number): Promise<RestoreCopyEntry | null> {
+    if (!isTenantId(tenantId) || !Number.isSafeInteger(run) || run < 1 || run > MAX_INTEGER) return null;
+    const rows = await this.controlPlane.query<RestoreCopyRow[]>(RESTORE_COPY_SQL, [tenantId, run]);
+    const row = rows[0];
+    if (!row) return null;
+    const what = `the restore copy ${run} of tenant ${tenantId}`;
+    if (!RESTORE_COPY_STATUSES.includes(row.status as RestoreCopyStatus))
+      throw new Error(`${what} has status ${String(row.status)}, unknown here`);
+    if (typeof row.reader_secret_name !== 'string' || row.reader_secret_name.length === 0)
+      throw new Error(`${what} names no reader secret`);
+    // pg answers a timestamptz as a Date; other drivers may give its text.
+    const expiresAt =
+      row.expires_at instanceof Date
+        ? row.expires_at
+        : new Date(typeof row.expires_at === 'string' ? row.expires_at : Number.NaN);
+    if (Number.isNaN(expiresAt.getTime())) throw new Error(`${what} has no valid expiry`);
+    return {
+      tenantId: row.tenant_id,
+      run: Number(row.run),
+      status: row.status as RestoreCopyStatus,
+      region: this.regionOf({ id: tenantId, region: row.region }),
+      readerSecretName: row.reader_secret_name,
+      expiresAt,
+    };
+  }
+
+  private regionOf(row: { id: string; region: string | null }): string | null {
     if (row.region === null) return null;
     // Names a Secrets Manager endpoint: nothing but an AWS region's shape.
     if (typeof row.region !== 'string' || !REGION_PATTERN.test(row.region))

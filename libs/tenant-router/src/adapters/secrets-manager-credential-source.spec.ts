@@ -126,3 +126,54 @@ describe('SecretsManagerCredentialSource', () => {
     }
   });
 });
+
+describe('SecretsManagerCredentialSource restore copies', () => {
+  const copy = {
+    tenantId: tenant.id,
+    run: 4,
+    status: 'AVAILABLE' as const,
+    region: null,
+    readerSecretName: 'silo-stg/restore-acme-4/app',
+    expiresAt: new Date('2026-12-10T10:00:00Z'),
+  };
+  const reader = {
+    ...good,
+    username: 'silo_acme_app_reader_4',
+    dbname: 'silo-acme',
+    dbInstanceIdentifier: 'x',
+  };
+
+  it('reads the copy’s reader secret, in the copy’s region', async () => {
+    const { read, credentials } = source(reader);
+    await expect(credentials.fetchRestoreCopy(tenant, copy)).resolves.toMatchObject({
+      username: 'silo_acme_app_reader_4',
+    });
+    await credentials.fetchRestoreCopy(tenant, { ...copy, region: 'eu-central-1' });
+    expect(read.mock.calls).toEqual([
+      ['silo-stg/restore-acme-4/app', null],
+      ['silo-stg/restore-acme-4/app', 'eu-central-1'],
+    ]);
+  });
+
+  it('refuses a reader secret name that is not the copy’s own (the tenant’s app secret, another run’s), reading nothing', async () => {
+    const { read, credentials } = source(reader);
+    for (const readerSecretName of [
+      'silo-stg/acme/app',
+      'silo-stg/restore-acme-5/app',
+      'silo-stg/restore-beta-4/app',
+    ])
+      await expect(credentials.fetchRestoreCopy(tenant, { ...copy, readerSecretName })).rejects.toThrow(
+        TenantSecretError,
+      );
+    await expect(
+      credentials.fetchRestoreCopy(tenant, { ...copy, tenantId: '9c1a1f0e-1111-4a2b-8c3d-000000000001' }),
+    ).rejects.toThrow(/not silo-stg\/restore-acme-4\/app/);
+    expect(read).not.toHaveBeenCalled();
+  });
+
+  it('says a missing reader secret is missing, naming its region', async () => {
+    await expect(
+      source(null).credentials.fetchRestoreCopy(tenant, { ...copy, region: 'eu-central-1' }),
+    ).rejects.toThrow('secret silo-stg/restore-acme-4/app does not exist in eu-central-1');
+  });
+});

@@ -1,5 +1,10 @@
-import { hostResourceNames, tenantResourceNames } from '@silo/core/provisioning/tenant-resource-names';
+import {
+  hostResourceNames,
+  restoreCopyNames,
+  tenantResourceNames,
+} from '@silo/core/provisioning/tenant-resource-names';
 import type {
+  RestoreCopyEntry,
   TenantAppCredentials,
   TenantCredentialSource,
   TenantDirectoryEntry,
@@ -38,6 +43,38 @@ export class SecretsManagerCredentialSource implements TenantCredentialSource {
         `secret ${name} does not exist${tenant.region === null ? '' : ` in ${tenant.region}`}`,
       );
     return parseAppSecret(name, value);
+  }
+
+  /**
+   * The read-only login of the tenant's restore copy: its `readerSecretName`, read in the copy's
+   * region, and only when it is the name the restore gives a copy of this tenant and run
+   * (`<prefix>/restore-<slug>-<run>/app`), so that no directory row can lend a copy lease the
+   * tenant's own login or another's.
+   */
+  async fetchRestoreCopy(
+    tenant: TenantDirectoryEntry,
+    copy: RestoreCopyEntry,
+  ): Promise<TenantAppCredentials> {
+    let expected: string;
+    try {
+      expected = restoreCopyNames(this.prefix, tenant.slug, copy.run).readerSecretName;
+    } catch {
+      throw new TenantSecretError(
+        `restore copy ${copy.run} of tenant ${tenant.id} has no reader secret name`,
+      );
+    }
+    if (copy.tenantId !== tenant.id || copy.readerSecretName !== expected)
+      throw new TenantSecretError(
+        `restore copy ${copy.run} of tenant ${tenant.id} names the reader secret ${JSON.stringify(copy.readerSecretName.slice(0, 120))}, not ${expected}`,
+      );
+    const secrets =
+      copy.region !== null && this.secrets.inRegion ? this.secrets.inRegion(copy.region) : this.secrets;
+    const value = await secrets.read(expected);
+    if (value === null)
+      throw new TenantSecretError(
+        `secret ${expected} does not exist${copy.region === null ? '' : ` in ${copy.region}`}`,
+      );
+    return parseAppSecret(expected, value);
   }
 
   private secretNameOf(tenant: TenantDirectoryEntry): string {

@@ -83,6 +83,8 @@ export interface TenantDataPlaneOptions {
   routeSignals?: { redis: TenantRouteSignalOptions['redis']; resourcePrefix?: string };
   /** How long `close()` waits for work in flight, in ms. Default 5000. */
   closeTimeoutMs?: number;
+  /** Bounds of the restore copies' DataSources (`readRestoreCopy`). Default: 2 open, 2 connections each. */
+  restoreCopies?: TenantRouterOptions['restoreCopies'];
   /** Where the router logs (a pino logger fits); never given a secret. Default: silent. */
   log?: TenantRouterLog;
 }
@@ -132,6 +134,7 @@ export class TenantDataPlane {
       routerOptions(limits, {
         entities: options.entities,
         closeTimeoutMs: options.closeTimeoutMs ?? 5000,
+        restoreCopies: options.restoreCopies,
         ssl: pgTls(options.tenantDatabaseTls),
         routeSignals: options.routeSignals && {
           redis: options.routeSignals.redis,
@@ -166,6 +169,18 @@ export class TenantDataPlane {
   /** A lease for work that spans several transactions; release it when done. */
   acquire(tenantId: string): Promise<TenantLease> {
     return this.router.acquire(tenantId);
+  }
+
+  /**
+   * One READ ONLY transaction on the tenant's restore copy of restore change `run`
+   * (TenantRouter.readRestoreCopy): the only way to a copy.
+   */
+  readRestoreCopy<T>(
+    tenantId: string,
+    run: number,
+    work: (manager: EntityManager) => Promise<T>,
+  ): Promise<T> {
+    return this.router.readRestoreCopy(tenantId, run, work);
   }
 
   /**
@@ -218,7 +233,7 @@ export function tenantTokenVerifier(auth: TenantTokenOptions): JwtVerifier {
 /** The router's options: `settings` (the ROUTER_* limits) with the entities, TLS and close deadline. */
 export function routerOptions(
   settings: RouterSettings,
-  rest: Pick<TenantRouterOptions, 'entities' | 'ssl' | 'closeTimeoutMs' | 'routeSignals'>,
+  rest: Pick<TenantRouterOptions, 'entities' | 'ssl' | 'closeTimeoutMs' | 'routeSignals' | 'restoreCopies'>,
 ): TenantRouterOptions {
   return {
     ...rest,
