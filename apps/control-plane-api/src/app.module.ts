@@ -15,6 +15,7 @@ import { HostsController } from './hosts/hosts.controller';
 import { MetricsModule } from './metrics/metrics.module';
 import { TenantMovesController } from './tenants/tenant-moves.controller';
 import { TenantRestoresController } from './tenants/tenant-restores.controller';
+import { TenantSnapshotsController } from './tenants/tenant-snapshots.controller';
 import { TenantViews } from './tenants/tenant-views';
 import { TenantsController } from './tenants/tenants.controller';
 import { rolloutErrorProblem } from './http/rollout-error.problem';
@@ -46,6 +47,7 @@ export class AppModule {
         TenantsController,
         TenantMovesController,
         TenantRestoresController,
+        TenantSnapshotsController,
         SchemaRolloutsController,
         ReconcileController,
         AlarmsController,

@@ -55,6 +55,8 @@ const CONTRACT: [
   ['post', '/v1/tenants/{idOrSlug}/restores', ['admin'], 202, [400, 404, 409, 422, 503]],
   ['get', '/v1/tenants/{idOrSlug}/restores', ['sre', 'admin'], 200, [404]],
   ['delete', '/v1/tenants/{idOrSlug}/restores/{run}', ['admin'], 202, [400, 404]],
+  ['post', '/v1/tenants/{idOrSlug}/snapshots', ['admin'], 202, [404, 409, 422]],
+  ['get', '/v1/tenants/{idOrSlug}/snapshots', ['sre', 'admin'], 200, [404, 503]],
   ['delete', '/v1/tenants/{idOrSlug}', ['admin'], 202, [400]],
   ['get', '/v1/tiers', ANY, 200, []],
   ['post', '/v1/schema-rollouts', ['admin'], 202, [400, 409, 422]],
@@ -546,6 +548,16 @@ describe('OpenAPI document', () => {
         [http().get(`/v1/tenants/${id}/events`).set('authorization', sre), 'get', `${tenantPath}/events`],
         [http().get(`/v1/tenants/${id}/alarms`).set('authorization', sre), 'get', `${tenantPath}/alarms`],
         [
+          http().get(`/v1/tenants/${id}/snapshots`).set('authorization', sre),
+          'get',
+          `${tenantPath}/snapshots`,
+        ],
+        [
+          http().post(`/v1/tenants/${id}/snapshots`).set('authorization', admin),
+          'post',
+          `${tenantPath}/snapshots`,
+        ],
+        [
           http().post(`/v1/tenants/${id}/suspend`).set('authorization', admin),
           'post',
           `${tenantPath}/suspend`,
@@ -565,7 +577,7 @@ describe('OpenAPI document', () => {
         conforms(res, method, path);
       }
       expect(statuses).toEqual([
-        409, 400, 403, 401, 200, 400, 200, 404, 200, 200, 409, 409, 400, 200, 200, 200, 200, 401,
+        409, 400, 403, 401, 200, 400, 200, 404, 200, 200, 200, 409, 409, 409, 400, 200, 200, 200, 200, 401,
       ]);
 
       // A move refused (nothing migrated to copy yet), a body refused, and no move to abort.

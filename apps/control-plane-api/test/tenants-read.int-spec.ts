@@ -45,6 +45,7 @@ describe('tenant read routes', () => {
           findings: [],
           change: null,
           firingAlarms: 0,
+          restorable: null,
         });
       }
     }

@@ -31,6 +31,8 @@ import {
   RESTORE_TENANT_JOB,
   RestoreCopyRemoval,
   RestoreSaga,
+  SNAPSHOT_TENANT_JOB,
+  SnapshotTenantJob,
   ROTATE_CREDENTIALS_JOB,
   ROTATE_HOST_CREDENTIALS_JOB,
   HostRotationSaga,
@@ -163,6 +165,18 @@ export class ProvisioningWorkerService
         this.runSaga(job, (log) => ({
           run: (tenantId, ctx) =>
             new RestoreCopyRemoval(this.deps, this.dataSource, log).run(tenantId, Number(job.data.run), ctx),
+        })),
+      [SNAPSHOT_TENANT_JOB]: (job) =>
+        this.runSaga(job, (log) => ({
+          run: (tenantId, ctx) =>
+            new SnapshotTenantJob(this.deps, this.dataSource, log).run(
+              {
+                tenantId,
+                instanceIdentifier: String(job.data.instanceIdentifier),
+                snapshotIdentifier: String(job.data.snapshotIdentifier),
+              },
+              ctx,
+            ),
         })),
       [CREATE_HOST_JOB]: (job) => this.runHostSaga(job, 'create'),
       [DELETE_HOST_JOB]: (job) => this.runHostSaga(job, 'delete'),

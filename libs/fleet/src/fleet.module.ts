@@ -15,6 +15,7 @@ import { ChangeStore } from './changes/change-store';
 import { TenantChanges } from './changes/tenant-changes.service';
 import { TenantMoves } from './moves/tenant-moves.service';
 import { TenantRestores } from './restores/tenant-restores.service';
+import { TenantSnapshots } from './snapshots/tenant-snapshots.service';
 import { HostAllocator } from './hosts/host-allocator';
 import { HOST_EXPORTS, HOST_PROVIDERS } from './hosts/host-providers';
 import { HostQueries } from './hosts/host-queries.service';
@@ -127,6 +128,7 @@ const sagaDepsProvider: Provider = {
     TenantChanges,
     TenantMoves,
     TenantRestores,
+    TenantSnapshots,
     {
       provide: ChangeStore,
       inject: [DataSource],
@@ -160,6 +162,7 @@ const sagaDepsProvider: Provider = {
     TenantChanges,
     TenantMoves,
     TenantRestores,
+    TenantSnapshots,
     ChangeStore,
     SchemaRollouts,
     Reconciliation,

@@ -10,6 +10,7 @@ export {
 } from './backends/tenant-database-host';
 export * from './jobs/provisioning-jobs';
 export * from './jobs/host-jobs';
+export * from './jobs/snapshot-jobs';
 export {
   TenantOnboarding,
   type CreatedTenant,
@@ -140,4 +141,15 @@ export {
 export { RESTORE_COPY_STEPS, RestoreSaga, type RestoreSagaDeps } from './restores/restore-saga';
 export { RestoreCopyRemoval, removeRestoreCopyInstance } from './restores/restore-copy-removal';
 export { TenantRestores, type RestoreRequest } from './restores/tenant-restores.service';
+export {
+  TenantSnapshots,
+  type RequestedSnapshot,
+  type TenantSnapshot,
+} from './snapshots/tenant-snapshots.service';
+export { SnapshotTenantJob } from './snapshots/snapshot-tenant.job';
+export {
+  estimatedRestorableWindow,
+  RESTORE_LAG_MS,
+  type EstimatedRestorableWindow,
+} from './snapshots/restorable-estimate';
 export { RedisRouteSignals, ROUTE_SIGNALS, type RouteSignals } from './moves/route-signals';

@@ -13,6 +13,7 @@ import {
 import { skipRolloutTenantBody, startRolloutBody } from '../rollouts/rollout.requests';
 import { rolloutList, rolloutResource, schemaVersionsResource } from '../rollouts/rollout.responses';
 import { restoreCopyList, restoreCopyResource } from '../tenants/tenant-restore.responses';
+import { snapshotList, snapshotRequested } from '../tenants/tenant-snapshot.responses';
 import { createTenantBody, moveTenantBody, restoreTenantBody } from '../tenants/tenant.requests';
 import {
   tenantAlarmList,
@@ -54,6 +55,8 @@ const COMPONENTS = {
   RestoreTenantRequest: restoreTenantBody,
   RestoreCopy: restoreCopyResource,
   RestoreCopyList: restoreCopyList,
+  SnapshotList: snapshotList,
+  SnapshotRequested: snapshotRequested,
   Tenant: tenantResource,
   TenantList: tenantList,
   TenantEventList: tenantEventList,

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { TenantError, TenantErrorCode } from '@silo/core';
 import type { TenantEntity } from '@silo/control-plane-db';
-import { HostQueries, TenantQueries } from '@silo/fleet';
+import { estimatedRestorableWindow, HostQueries, ProvisioningSettings, TenantQueries } from '@silo/fleet';
 import { FleetAlarms } from '../alarms/fleet-alarms.service';
 import { tenantView } from './tenant.view';
 
@@ -12,6 +12,7 @@ export class TenantViews {
     private readonly queries: TenantQueries,
     private readonly hosts: HostQueries,
     private readonly fleetAlarms: FleetAlarms,
+    private readonly settings: ProvisioningSettings,
   ) {}
 
   /** The tenant of a route's `{idOrSlug}`; TENANT_NOT_FOUND (404) when there is none. */
@@ -36,7 +37,13 @@ export class TenantViews {
       changes.get(tenant.id) ?? null,
       firing ? (firing.get(tenant.id) ?? 0) : null,
       await this.hostOf(tenant),
+      this.restorableOf(tenant),
     );
+  }
+
+  /** The tenant's restorable window, estimated from its tier (no AWS call: see estimatedRestorableWindow). */
+  restorableOf(tenant: TenantEntity, now = new Date()) {
+    return estimatedRestorableWindow(tenant, this.settings.tiers[tenant.tier]?.backupRetentionDays ?? 0, now);
   }
 
   /** The shared host a schema or pool tenant is placed on (null for instance tenants and before placement). */

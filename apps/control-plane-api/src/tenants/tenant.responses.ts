@@ -168,6 +168,20 @@ export const tenantResource = z.object({
     description:
       'The latest tier change, credential rotation, move or restore, open or ended; null before the first.',
   }),
+  restorable: z
+    .object({
+      earliest: timestamp.meta({
+        description: 'The later of its creation and now less the tier’s backupRetentionDays.',
+      }),
+      latest: timestamp.meta({ description: 'Now less five minutes, RDS’s usual lag.' }),
+    })
+    .nullable()
+    .meta({
+      description:
+        'An estimate of the window a point-in-time restore can reach, from the tier’s backupRetentionDays and the tenant’s creation, without asking RDS: ' +
+        '`POST /v1/tenants/{id}/restores` checks RDS’s real window (422 outside-restore-window names it). ' +
+        'Null for a tier that keeps no backups, a schema or pool tenant, a tenant that is not ACTIVE or SUSPENDED, or one too new to have a window.',
+    }),
 });
 
 export const tenantList = z.object({

@@ -5,7 +5,7 @@ import type {
   TenantEntity,
   TenantEventEntity,
 } from '@silo/control-plane-db';
-import type { MovePlan, TenantChangeDetail } from '@silo/fleet';
+import type { EstimatedRestorableWindow, MovePlan, TenantChangeDetail } from '@silo/fleet';
 
 /** A reconciler finding as the API shows it (on a tenant and in GET /v1/reconciliation). */
 export function findingView(
@@ -34,6 +34,7 @@ export function tenantView(
   change: TenantChangeDetail | null,
   firingAlarms: number | null,
   host: { id: string; name: string } | null,
+  restorable: EstimatedRestorableWindow | null,
 ) {
   return {
     id: t.id,
@@ -71,6 +72,9 @@ export function tenantView(
     findings: findings.map(findingView),
     change: change ? changeView(change) : null,
     firingAlarms,
+    restorable: restorable
+      ? { earliest: restorable.earliest.toISOString(), latest: restorable.latest.toISOString() }
+      : null,
   };
 }
 

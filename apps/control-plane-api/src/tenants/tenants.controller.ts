@@ -134,7 +134,7 @@ export class TenantsController {
           },
     );
     res.setHeader('Location', `/v1/tenants/${tenant.id}`);
-    if (!replayed) return tenantView(tenant, [], [], null, null, null); // only the worker writes steps and findings; placed by the worker too
+    if (!replayed) return tenantView(tenant, [], [], null, null, null, null); // only the worker writes steps and findings; placed by the worker too
     res.setHeader('Idempotent-Replayed', 'true');
     return this.views.view(tenant);
   }
@@ -199,6 +199,7 @@ export class TenantsController {
           changes.get(t.id) ?? null,
           firing ? (firing.get(t.id) ?? 0) : null,
           t.hostId ? (hosts.get(t.hostId) ?? null) : null,
+          this.views.restorableOf(t),
         ),
       ),
       nextCursor: page.next ? encodeCursor(page.next) : null,

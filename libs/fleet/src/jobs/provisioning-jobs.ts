@@ -1,5 +1,6 @@
 import type { TierName } from '@silo/core';
 import { HOST_JOB_NAMES } from './host-jobs';
+import { SNAPSHOT_TENANT_JOB } from './snapshot-jobs';
 
 export const PROVISION_TENANT_JOB = 'provision-tenant';
 export const DEPROVISION_TENANT_JOB = 'deprovision-tenant';
@@ -38,6 +39,7 @@ export const PROVISIONING_JOB_NAMES = [
   REMOVE_MOVED_SOURCE_JOB,
   RESTORE_TENANT_JOB,
   REMOVE_RESTORE_COPY_JOB,
+  SNAPSHOT_TENANT_JOB,
   ...HOST_JOB_NAMES,
 ] as const;
 

@@ -1,0 +1,162 @@
+import { Injectable } from '@nestjs/common';
+import { RdsInstances } from '@silo/aws';
+import { TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
+import { TenantError, TenantErrorCode } from '@silo/core';
+import { DataSource } from 'typeorm';
+import { writeOutboxJob } from '../jobs/outbox';
+import {
+  manualSnapshotIdentifier,
+  SNAPSHOT_TENANT_JOB,
+  snapshotJobId,
+  type SnapshotTenantJobData,
+} from '../jobs/snapshot-jobs';
+import { ProvisioningSettings } from '../saga/provisioning-settings';
+import { regionOf } from '../saga/regional-deps';
+import type { SagaContext } from '../store/provisioning-store';
+import { appendTenantEvent } from '../store/typeorm-provisioning-store';
+
+/** The deprovision steps that leave a schema or pool tenant's data in S3 (their step.completed events name the object). */
+const EXPORT_STEPS = ['export-schema', 'export-rows'];
+
+/**
+ * One copy of a tenant's data kept for later: a snapshot of its instance (RDS's automated ones,
+ * or a manual or final one Silo took), or the S3 export a schema or pool tenant leaves when deleted.
+ */
+export interface TenantSnapshot {
+  /** The RDS snapshot identifier, or the export's object key. */
+  identifier: string;
+  type: 'manual' | 'automated' | 'export';
+  /** RDS's status (`creating`, `available`, …); an export is `available` once recorded. */
+  status: string;
+  /** null while RDS has not set it (a snapshot still `creating`). */
+  createdAt: Date | null;
+  /** A restore may start from it: an RDS snapshot that is available (exports are not restored yet). */
+  restorable: boolean;
+  /** Where an export is (null for RDS snapshots). */
+  export: { bucket: string; key: string; bytes: number | null } | null;
+}
+
+/** What `POST /v1/tenants/{id}/snapshots` answers: the snapshot's name, its job queued. */
+export interface RequestedSnapshot {
+  identifier: string;
+  status: 'requested';
+}
+
+const LIVE = ['ACTIVE', 'SUSPENDED'];
+
+/**
+ * A tenant's snapshots: listed from RDS (an instance tenant's) and from its recorded exports (a
+ * deleted schema or pool tenant's), and manual snapshots of an instance tenant, taken by the
+ * worker's SNAPSHOT_TENANT_JOB so that the local backend keeps their data too.
+ */
+@Injectable()
+export class TenantSnapshots {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly settings: ProvisioningSettings,
+    private readonly rds: RdsInstances,
+  ) {}
+
+  /**
+   * The tenant's snapshots and exports, oldest first (one still being made last). The instance's
+   * are read from RDS in the tenant's region: a ProvisioningError when RDS cannot be read.
+   */
+  async snapshots(tenant: TenantEntity): Promise<TenantSnapshot[]> {
+    const instance = tenant.placement === 'instance' ? tenant.dbInstanceIdentifier : null;
+    const [fromRds, exports] = await Promise.all([
+      instance ? this.rds.inRegion(regionOf(tenant, this.settings)).snapshots(instance) : [],
+      this.exportsOf(tenant.id),
+    ]);
+    const snapshots: TenantSnapshot[] = fromRds.map((s) => ({
+      identifier: s.identifier,
+      type: s.type,
+      status: s.status,
+      createdAt: s.createdAt,
+      restorable: s.status === 'available',
+      export: null,
+    }));
+    return [...exports, ...snapshots].sort(
+      (a, b) => (a.createdAt?.getTime() ?? Infinity) - (b.createdAt?.getTime() ?? Infinity),
+    );
+  }
+
+  /** The exports the tenant's deprovisioning recorded (its step.completed events): no S3 call. */
+  private async exportsOf(tenantId: string): Promise<TenantSnapshot[]> {
+    const events = await this.dataSource
+      .getRepository(TenantEventEntity)
+      .createQueryBuilder('e')
+      .where('e.tenant_id = :tenantId', { tenantId })
+      .andWhere(`e.type = 'step.completed'`)
+      .andWhere(`e.data->>'step' IN (:...steps)`, { steps: EXPORT_STEPS })
+      .andWhere(`e.data->>'key' IS NOT NULL`)
+      .orderBy('e.id', 'ASC')
+      .getMany();
+    return events.map((e) => {
+      const { bucket, key, bytes } = e.data as { bucket?: unknown; key: string; bytes?: unknown };
+      return {
+        identifier: key,
+        type: 'export',
+        status: 'available',
+        createdAt: e.at,
+        restorable: false,
+        export: {
+          bucket: typeof bucket === 'string' ? bucket : '',
+          key,
+          bytes: typeof bytes === 'number' ? bytes : null,
+        },
+      };
+    });
+  }
+
+  /**
+   * Records a manual snapshot of the instance tenant `tenantId`, `<instance>-manual-<utcStamp>`:
+   * its job in the outbox and a `tenant.snapshot_requested` event, in one transaction. Refused: a
+   * schema or pool tenant (CHANGE_REFUSED, rule `snapshot-not-supported`: their data is exported
+   * at deletion), a tenant that is not ACTIVE or SUSPENDED (ILLEGAL_TRANSITION).
+   */
+  async requestSnapshot(tenantId: string, ctx: SagaContext): Promise<RequestedSnapshot> {
+    return this.dataSource.transaction(async (em) => {
+      const tenant = await em
+        .getRepository(TenantEntity)
+        .findOne({ where: { id: tenantId }, lock: { mode: 'pessimistic_write' } });
+      if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
+      if (tenant.placement !== 'instance')
+        throw new TenantError(
+          TenantErrorCode.CHANGE_REFUSED,
+          `${tenant.slug} is a ${tenant.placement} tenant on a shared host: it has no instance to snapshot; its data is exported to S3 when it is deleted`,
+          undefined,
+          { rule: 'snapshot-not-supported', placement: tenant.placement },
+        );
+      if (!LIVE.includes(tenant.status) || !tenant.dbInstanceIdentifier)
+        throw new TenantError(
+          TenantErrorCode.ILLEGAL_TRANSITION,
+          `${tenant.slug} is ${tenant.status}: only an ACTIVE or SUSPENDED tenant is snapshotted`,
+          tenant.status,
+        );
+      const at = new Date();
+      const instance = tenant.dbInstanceIdentifier;
+      const identifier = manualSnapshotIdentifier(instance, at);
+      const payload: SnapshotTenantJobData = {
+        tenantId,
+        instanceIdentifier: instance,
+        snapshotIdentifier: identifier,
+      };
+      await writeOutboxJob(em, {
+        name: SNAPSHOT_TENANT_JOB,
+        id: snapshotJobId(tenantId, at),
+        payload: { ...payload },
+      });
+      await appendTenantEvent(
+        em,
+        tenantId,
+        {
+          type: 'tenant.snapshot_requested',
+          message: `manual snapshot ${identifier} of ${instance} requested`,
+          data: { snapshot: identifier, instance },
+        },
+        ctx,
+      );
+      return { identifier, status: 'requested' };
+    });
+  }
+}
