@@ -220,7 +220,11 @@ describe('restores of tenants (POST/GET /v1/tenants/{id}/restores, DELETE …/re
         { source: { latest: true }, mode: 'replace' },
         { rule: 'restore-not-supported', mode: 'replace' },
       ],
-      [live, { source: { snapshot: 'rds:anything' }, mode: 'copy' }, { rule: 'restore-not-supported' }],
+      [
+        live,
+        { source: { snapshot: 'rds:anything' }, mode: 'copy' },
+        { rule: 'snapshot-unknown', snapshot: 'rds:anything' },
+      ],
       [gone, { source: { latest: true }, mode: 'copy' }, { rule: 'no-backups' }],
       [
         live,

@@ -1,0 +1,221 @@
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { Client } from 'pg';
+import { AwsClients } from '../../libs/aws/src';
+import { loadConfig } from '../../libs/config/src';
+import { tenantResourceNames } from '../../libs/core/src';
+import { RESTORE_COPY_STEPS } from '../../libs/fleet/src';
+import { dataPlaneOptionsFromEnv, TenantDataPlane } from '../../libs/tenant-router/src';
+import { NoteEntity } from '../../libs/tenant-schema/src';
+import { builtInTierProfilesFile } from '../support/built-in-tier-profiles';
+import { tenantAppEnvironment } from '../support/data-plane-login';
+import { eventually } from '../support/eventually';
+import { removeTenantInstancesUnder } from '../support/local-tenant-instance';
+import { builtEntry, SiloProcess } from '../support/silo-process';
+import { SiloStack, type TenantBody } from '../support/silo-stack';
+import { createOwnDatabase, dropDatabase } from '../support/test-databases';
+import { fastLocalSagaEnvironment, uniqueToken } from '../support/test-config';
+
+jest.setTimeout(600_000);
+
+const WORKER = 'apps/provisioning-worker/src/main.js';
+const prefix = `re${uniqueToken(3)}`;
+const ADMIN = { sub: 'restore-admin', roles: ['admin' as const] };
+const OPS = { sub: 'restore-ops', roles: ['ops' as const] };
+const SRE = { sub: 'restore-sre', roles: ['sre' as const] };
+
+interface RestoreBody extends TenantBody {
+  change: {
+    kind: string;
+    run: number;
+    status: string;
+    error: { code: string; message: string; step: string } | null;
+  } | null;
+}
+interface CopyBody {
+  run: number;
+  status: string;
+  readerSecretName: string;
+}
+
+type Secret = { host: string; port: number; dbname: string; username: string; password: string };
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Restores on the built stack against the local backend's clusters (WAL archived, base backup at
+ * start): a tenant's rows of a noted time come back as a copy, read through the router's explicit
+ * lease, with the worker SIGKILLed once in each step of the restore.
+ */
+describe('restoring a tenant as a copy, and SIGKILL in every step', () => {
+  let stack: SiloStack;
+  let aws: AwsClients;
+  let dataPlane: TenantDataPlane;
+  const workers: SiloProcess[] = [];
+  let database: { name: string; url: string } | undefined;
+
+  beforeAll(async () => {
+    database = await createOwnDatabase('restores_e2e');
+    stack = await SiloStack.start({
+      DATABASE_URL: database.url,
+      SILO_RESOURCE_PREFIX: prefix,
+      ...fastLocalSagaEnvironment(),
+      SILO_TIER_PROFILES_FILE: builtInTierProfilesFile(),
+      ALARM_ACTIONS: 'none',
+      WORKER_LOCK_DURATION_MS: '1500',
+      LOG_LEVEL: 'info',
+    });
+    aws = new AwsClients(loadConfig({ env: stack.env, envFile: false }));
+    dataPlane = new TenantDataPlane({
+      ...dataPlaneOptionsFromEnv(await tenantAppEnvironment(stack.env)),
+      entities: [NoteEntity],
+    });
+  });
+
+  afterAll(async () => {
+    await dataPlane?.close();
+    for (const w of workers) w.kill();
+    await stack?.stop();
+    aws?.onApplicationShutdown();
+    await removeTenantInstancesUnder(prefix);
+    if (database) await dropDatabase(database.name);
+  }, 120_000);
+
+  const secret = async (name: string): Promise<Secret> => {
+    const { SecretString } = await aws.secretsManager.send(new GetSecretValueCommand({ SecretId: name }));
+    return JSON.parse(SecretString!) as Secret;
+  };
+  const withTenantLogin = async <T>(slug: string, work: (c: Client) => Promise<T>): Promise<T> => {
+    const s = await secret(tenantResourceNames(prefix, slug).appSecretName);
+    const client = new Client({
+      host: s.host,
+      port: s.port,
+      database: s.dbname,
+      user: s.username,
+      password: s.password,
+    });
+    await client.connect();
+    try {
+      return await work(client);
+    } finally {
+      await client.end();
+    }
+  };
+  const restoreEnded = (id: string, run: number) =>
+    eventually(
+      async () => {
+        const { body } = await stack.call<RestoreBody>('GET', `/v1/tenants/${id}`, OPS);
+        expect(body.change).toMatchObject({ kind: 'restore', run });
+        if (!['SUCCEEDED', 'FAILED'].includes(body.change!.status))
+          throw new Error(`restore ${run} is ${body.change!.status}`);
+        return body.change!;
+      },
+      120_000,
+      200,
+    );
+
+  it('brings back exactly the rows of a noted time as a copy read through the router, with a worker killed once in each step', async () => {
+    const created = await stack.call<RestoreBody>('POST', '/v1/tenants', OPS, {
+      slug: `oops-${uniqueToken(2)}`,
+      name: 'oops',
+      tier: 'enterprise',
+    });
+    expect(created.status).toBe(202);
+    const tenant = await stack.waitForStatus(created.body.id, 'ACTIVE', OPS, 90_000);
+    await withTenantLogin(tenant.slug, (c) =>
+      c.query(`INSERT INTO notes (text) SELECT 'kept ' || g FROM generate_series(1, 40) g`),
+    );
+    await pause(1100);
+    const noted = new Date().toISOString();
+    await pause(1100);
+    await withTenantLogin(tenant.slug, async (c) => {
+      await c.query(`INSERT INTO notes (text) SELECT 'later ' || g FROM generate_series(1, 10) g`);
+      await c.query(`DELETE FROM notes WHERE text LIKE 'kept 1_'`);
+    });
+    // At the noted time: all forty, none of the later ten, none of the deletions yet.
+    const expected = Array.from({ length: 40 }, (_, i) => `kept ${i + 1}`).sort();
+    const liveBefore = await withTenantLogin(
+      tenant.slug,
+      async (c) => (await c.query('SELECT count(*)::int AS n FROM notes')).rows,
+    );
+
+    // The stack's worker goes; each restore runs under a worker armed to die at one step.
+    stack.worker.child.kill('SIGKILL');
+    await stack.worker.exited;
+    const startWorker = (failpoints?: string) => {
+      const w = SiloProcess.node(builtEntry(WORKER), {
+        ...stack.env,
+        ...(failpoints ? { SILO_FAILPOINTS: failpoints } : {}),
+      });
+      workers.push(w);
+      return w;
+    };
+    for (const step of RESTORE_COPY_STEPS) {
+      const doomed = startWorker(`restore:${step}`);
+      await doomed.waitFor(() => doomed.stdout.includes('"msg":"taking provisioning jobs"'), 'the worker');
+      const asked = await stack.call<RestoreBody>('POST', `/v1/tenants/${tenant.id}/restores`, ADMIN, {
+        source: { pointInTime: noted },
+        mode: 'copy',
+      });
+      expect({ step, status: asked.status }).toEqual({ step, status: 202 });
+      const run = asked.body.change!.run;
+      expect({ step, exit: await doomed.exitWithin(60_000) }).toEqual({
+        step,
+        exit: { code: null, signal: 'SIGKILL' },
+      });
+      const healthy = startWorker();
+      const ended = await restoreEnded(tenant.id, run);
+      expect({ step, status: ended.status, error: ended.error }).toEqual({
+        step,
+        status: 'SUCCEEDED',
+        error: null,
+      });
+
+      // Exactly the rows of the noted time, through the router's lease of the copy.
+      const restored = await dataPlane.readRestoreCopy(tenant.id, run, async (manager) =>
+        (await manager.getRepository(NoteEntity).find()).map((n) => n.text).sort(),
+      );
+      expect({ step, restored }).toEqual({ step, restored: expected });
+      const { body: copies } = await stack.call<{ items: CopyBody[] }>(
+        'GET',
+        `/v1/tenants/${tenant.id}/restores`,
+        SRE,
+      );
+      expect(copies.items[0]).toMatchObject({ run, status: 'AVAILABLE' });
+      // Removed on request: the router refuses it from then on.
+      expect((await stack.call('DELETE', `/v1/tenants/${tenant.id}/restores/${run}`, ADMIN)).status).toBe(
+        202,
+      );
+      await eventually(
+        async () => {
+          const { body } = await stack.call<{ items: CopyBody[] }>(
+            'GET',
+            `/v1/tenants/${tenant.id}/restores`,
+            SRE,
+          );
+          expect(body.items.find((c) => c.run === run)?.status).toBe('REMOVED');
+        },
+        60_000,
+        200,
+      );
+      await eventually(
+        () =>
+          expect(
+            dataPlane.readRestoreCopy(tenant.id, run, () => Promise.resolve(null)),
+          ).rejects.toMatchObject({
+            code: expect.stringMatching(/^RESTORE_COPY_(EXPIRED|NOT_FOUND)$/),
+          }),
+        30_000,
+        200,
+      );
+      healthy.child.kill('SIGTERM');
+      await healthy.exitWithin(15_000);
+    }
+    // The live tenant kept every row it had.
+    expect(
+      await withTenantLogin(
+        tenant.slug,
+        async (c) => (await c.query('SELECT count(*)::int AS n FROM notes')).rows,
+      ),
+    ).toEqual(liveBefore);
+  });
+});
