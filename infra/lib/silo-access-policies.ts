@@ -89,6 +89,7 @@ export class SiloAccessPolicies extends Construct {
 
     const instances = arn('rds', 'db', patterns.instance);
     const finalSnapshots = arn('rds', 'snapshot', patterns.finalSnapshot);
+    const manualSnapshots = arn('rds', 'snapshot', patterns.manualSnapshot);
     // Secret ARNs end in "-" and six random characters.
     const masterSecrets = arn('secretsmanager', 'secret', `${patterns.masterSecret}-??????`);
     const appSecrets = arn('secretsmanager', 'secret', `${patterns.appSecret}-??????`);
@@ -262,6 +263,14 @@ export class SiloAccessPolicies extends Construct {
           sid: 'TakeFinalSnapshots',
           actions: ['rds:CreateDBSnapshot'],
           resources: [finalSnapshots],
+        }),
+        // A snapshot on request (the snapshot-tenant job), with the tenant's tags in the request:
+        // on the instance it is ChangeOwnTenantInstances; on the snapshot, by name and tags.
+        new iam.PolicyStatement({
+          sid: 'TakeManualSnapshots',
+          actions: ['rds:CreateDBSnapshot', 'rds:AddTagsToResource'],
+          resources: [manualSnapshots],
+          conditions: tenantRequestTags,
         }),
         // CopyTagsToSnapshot copies the instance's tags onto it: tags inherited, not in the request
         // (rds:TagsFromRequest false), which a standalone AddTagsToResource call never is.

@@ -1,5 +1,6 @@
 import { environmentSchema } from '../../libs/config/src/config.schema';
 import { dataPlaneSecretName } from '../../libs/core/src/provisioning/control-plane-names';
+import { manualSnapshotIdentifier } from '../../libs/fleet/src/jobs/snapshot-jobs';
 import {
   hostResourceNames,
   hostTags,
@@ -66,6 +67,8 @@ export interface TenantResourcePatterns {
   instance: string;
   /** `<prefix>-*-final-*`: final snapshots taken at deprovisioning. */
   finalSnapshot: string;
+  /** `<prefix>-*-manual-*`: snapshots taken on request (POST /v1/tenants/{id}/snapshots). */
+  manualSnapshot: string;
   /** `<prefix>/*\/master`, `<prefix>/*\/app`: secret names (ARNs add `-` and six random characters). */
   masterSecret: string;
   appSecret: string;
@@ -84,9 +87,15 @@ export function tenantResourcePatterns(prefix: string): TenantResourcePatterns {
   if (finalSnapshot === snapshot) {
     throw new Error(`final snapshot names no longer end in -final-<timestamp>: ${snapshot}`);
   }
+  const manual = manualSnapshotIdentifier(names.instanceIdentifier, new Date(0));
+  const manualSnapshot = manual.replace(/-manual-[0-9-]+$/, '-manual-*');
+  if (manualSnapshot === manual) {
+    throw new Error(`manual snapshot names no longer end in -manual-<timestamp>: ${manual}`);
+  }
   return {
     instance: names.instanceIdentifier,
     finalSnapshot,
+    manualSnapshot,
     masterSecret: names.masterSecretName,
     appSecret: names.appSecretName,
     alarm: names.alarmName('*'),

@@ -288,6 +288,7 @@ describe('provisioning worker policy', () => {
     for (const sid of [
       'CreateTenantInstances',
       'TagTenantInstancesOnCreate',
+      'TakeManualSnapshots',
       'CreateTenantSecrets',
       'PutTenantAlarms',
     ]) {
@@ -533,7 +534,7 @@ describe('provisioning worker policy', () => {
       /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:db:silo-host-\*$/,
       /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/hosts\/\*\/(master|pool-app)-\?{6}$/,
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-host-\*-\*$/,
-      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|snapshot:silo-\*-final-\*|snapshot:silo-\*|snapshot:rds:silo-\*|subgrp:silo-tenants|pg:default\.postgres\*|pg:silo-\*|og:default:postgres-\*)$/,
+      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|snapshot:silo-\*-final-\*|snapshot:silo-\*-manual-\*|snapshot:silo-\*|snapshot:rds:silo-\*|subgrp:silo-tenants|pg:default\.postgres\*|pg:silo-\*|og:default:postgres-\*)$/,
       /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/\*\/(master|app)-\?{6}$/,
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-\*-\*$/,
       /^\$\{TenantKey8692782D\.Arn\}$/,

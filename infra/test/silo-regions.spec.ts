@@ -247,6 +247,7 @@ describe("each region's policies", () => {
         arn('rds', 'snapshot:*'),
         arn('rds', 'snapshot:acme-*'),
         arn('rds', 'snapshot:acme-*-final-*'),
+        arn('rds', 'snapshot:acme-*-manual-*'),
         arn('rds', 'snapshot:rds:acme-*'),
         arn('rds', 'auto-backup:*'),
         arn('rds', 'subgrp:acme-tenants'),
