@@ -90,6 +90,7 @@ export class SiloAccessPolicies extends Construct {
     const instances = arn('rds', 'db', patterns.instance);
     const finalSnapshots = arn('rds', 'snapshot', patterns.finalSnapshot);
     const manualSnapshots = arn('rds', 'snapshot', patterns.manualSnapshot);
+    const restoreCopies = arn('rds', 'db', patterns.restoreCopy);
     // Secret ARNs end in "-" and six random characters.
     const masterSecrets = arn('secretsmanager', 'secret', `${patterns.masterSecret}-??????`);
     const appSecrets = arn('secretsmanager', 'secret', `${patterns.appSecret}-??????`);
@@ -291,7 +292,9 @@ export class SiloAccessPolicies extends Construct {
             'rds:RestoreDBInstanceToPointInTime',
             'rds:AddTagsToResource',
           ],
-          resources: [instances],
+          // Only a restore copy's name (`<prefix>-restore-<slug>-<run>`): the request's tags say
+          // nothing about the source, which RestoreFromOwnInstances checks by its own tags.
+          resources: [restoreCopies],
           conditions: {
             ...tenantRequestTags,
             'ForAllValues:StringEquals': { 'aws:TagKeys': [...TENANT_TAG_KEYS, RESTORED_FROM_TAG_KEY] },
@@ -542,7 +545,7 @@ export class SiloAccessPolicies extends Construct {
 
     this.api = new iam.ManagedPolicy(this, 'Api', {
       managedPolicyName: policyName(props.names.apiPolicy),
-      description: `Silo control-plane API (${props.prefix}): read tenant alarms and instances${home ? '' : ` in ${props.region}`}`,
+      description: `Silo control-plane API (${props.prefix}): read tenant alarms, instances, their snapshots and backups${home ? '' : ` in ${props.region}`}`,
       statements: [
         new iam.PolicyStatement({
           sid: 'DescribeTenantAlarms',
@@ -553,6 +556,19 @@ export class SiloAccessPolicies extends Construct {
           sid: 'DescribeTenantInstances',
           actions: ['rds:DescribeDBInstances'],
           resources: [instances],
+        }),
+        // A restore's checks and the snapshot listing (POST …/restores, GET …/snapshots): an
+        // instance's snapshots (Silo's and RDS's automated ones) and its automated backups (the
+        // restorable window; RDS names them at random). Reads only.
+        new iam.PolicyStatement({
+          sid: 'DescribeTenantBackups',
+          actions: ['rds:DescribeDBSnapshots', 'rds:DescribeDBInstanceAutomatedBackups'],
+          resources: [
+            instances,
+            prefixedSnapshots,
+            arn('rds', 'snapshot', `rds:${props.prefix}-*`),
+            arn('rds', 'auto-backup', '*'),
+          ],
         }),
       ],
     });

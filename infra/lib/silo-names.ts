@@ -5,6 +5,7 @@ import {
   hostResourceNames,
   hostTags,
   RESTORED_FROM_TAG,
+  restoreCopyNames,
   tenantResourceNames,
   tenantTags,
 } from '../../libs/core/src/provisioning/tenant-resource-names';
@@ -69,6 +70,8 @@ export interface TenantResourcePatterns {
   finalSnapshot: string;
   /** `<prefix>-*-manual-*`: snapshots taken on request (POST /v1/tenants/{id}/snapshots). */
   manualSnapshot: string;
+  /** `<prefix>-restore-*`: restore copies' instances (inside the instance pattern). */
+  restoreCopy: string;
   /** `<prefix>/*\/master`, `<prefix>/*\/app`: secret names (ARNs add `-` and six random characters). */
   masterSecret: string;
   appSecret: string;
@@ -92,10 +95,15 @@ export function tenantResourcePatterns(prefix: string): TenantResourcePatterns {
   if (manualSnapshot === manual) {
     throw new Error(`manual snapshot names no longer end in -manual-<timestamp>: ${manual}`);
   }
+  const copy = restoreCopyNames(prefix, '*', 1).instanceIdentifier;
+  const restoreCopy = copy.replace(/-\*-1$/, '-*');
+  if (restoreCopy === copy)
+    throw new Error(`restore copies are no longer named <prefix>-restore-<slug>-<run>: ${copy}`);
   return {
     instance: names.instanceIdentifier,
     finalSnapshot,
     manualSnapshot,
+    restoreCopy,
     masterSecret: names.masterSecretName,
     appSecret: names.appSecretName,
     alarm: names.alarmName('*'),

@@ -216,7 +216,10 @@ describe('least privilege in every policy document', () => {
     // Listing calls name no resource: AWS authorizes DescribeDBInstances and DescribeDBSnapshots
     // without an identifier on every instance or snapshot, and ListSecrets only on "*".
     // PutMetricData has no resource type at all (its namespace condition is checked below).
+    // DescribeDBInstanceAutomatedBackups is authorized on backups RDS names at random (the API's
+    // restorable window; the worker's with the listing reads).
     const listing = new Set(['ListFleetInventory', 'ListFleetSecrets']);
+    const apiReads = new Set(['DescribeTenantBackups']);
     for (const policy of [worker, api, dataPlane, migrate]) {
       for (const s of policy.statements) {
         expect(resourcesOf(s).length).toBeGreaterThan(0);
@@ -226,7 +229,7 @@ describe('least privilege in every policy document', () => {
             actions: ['cloudwatch:PutMetricData'],
             resources: ['*'],
           });
-        } else if (policy === worker && listing.has(s.Sid!)) {
+        } else if ((policy === worker && listing.has(s.Sid!)) || (policy === api && apiReads.has(s.Sid!))) {
           expect({ sid: s.Sid, actions: actionsOf(s).filter((a) => !/:(Describe|List)/.test(a)) }).toEqual({
             sid: s.Sid,
             actions: [],
@@ -534,7 +537,7 @@ describe('provisioning worker policy', () => {
       /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:db:silo-host-\*$/,
       /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/hosts\/\*\/(master|pool-app)-\?{6}$/,
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-host-\*-\*$/,
-      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|snapshot:silo-\*-final-\*|snapshot:silo-\*-manual-\*|snapshot:silo-\*|snapshot:rds:silo-\*|subgrp:silo-tenants|pg:default\.postgres\*|pg:silo-\*|og:default:postgres-\*)$/,
+      /^arn:\$\{AWS::Partition\}:rds:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(db:silo-\*|db:silo-restore-\*|snapshot:silo-\*-final-\*|snapshot:silo-\*-manual-\*|snapshot:silo-\*|snapshot:rds:silo-\*|subgrp:silo-tenants|pg:default\.postgres\*|pg:silo-\*|og:default:postgres-\*)$/,
       /^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:silo\/\*\/(master|app)-\?{6}$/,
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-\*-\*$/,
       /^\$\{TenantKey8692782D\.Arn\}$/,
@@ -557,8 +560,19 @@ describe('provisioning worker policy', () => {
 });
 
 describe('API and data-plane policies', () => {
-  it('lets the API read tenant alarms and instances, nothing else', () => {
-    expect(actionSet(api)).toEqual(['cloudwatch:DescribeAlarms', 'rds:DescribeDBInstances']);
+  it('lets the API read tenant alarms, instances, their snapshots and backups, nothing else', () => {
+    expect(actionSet(api)).toEqual([
+      'cloudwatch:DescribeAlarms',
+      'rds:DescribeDBInstanceAutomatedBackups',
+      'rds:DescribeDBInstances',
+      'rds:DescribeDBSnapshots',
+    ]);
+    expect(resourcesOf(statement(api, 'DescribeTenantBackups'))).toEqual([
+      'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:silo-*',
+      'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:snapshot:silo-*',
+      'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:snapshot:rds:silo-*',
+      'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:auto-backup:*',
+    ]);
     expect(resourcesOf(statement(api, 'DescribeTenantAlarms'))).toEqual([
       'arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:silo-*-*',
     ]);
@@ -852,8 +866,8 @@ describe('who may tag what: the worker policy evaluated', () => {
   it("tags an untagged existing resource only through the tag-on-create statements, and only with Silo's whole tag set (IAM cannot tell it from a create: docs/deploying.md)", () => {
     // No statement added later may widen this: the untagged case is the create case to IAM.
     expect(SERVICES.map((service) => allowedBy(statements, tagRequest(service, silo, {})))).toEqual([
-      // A restore with the tenant's tags is authorized as AddTagsToResource too, on the same terms.
-      ['TagTenantInstancesOnCreate', 'RestoreTenantInstances'],
+      // A restore's tags are authorized as AddTagsToResource on restore copies' names only.
+      ['TagTenantInstancesOnCreate'],
       ['CreateTenantSecrets'],
       ['PutTenantAlarms'],
     ]);

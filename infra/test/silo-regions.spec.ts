@@ -243,6 +243,7 @@ describe("each region's policies", () => {
         `${bucket}/acme/exports/*`,
         arn('rds', 'db:acme-*'),
         arn('rds', 'db:acme-host-*'),
+        arn('rds', 'db:acme-restore-*'),
         arn('rds', 'db:*'),
         arn('rds', 'snapshot:*'),
         arn('rds', 'snapshot:acme-*'),
@@ -276,11 +277,15 @@ describe("each region's policies", () => {
     }
   });
 
-  it("let the API read that region's alarms and instances, and the data plane its app and pool-app secrets, never the login secret", () => {
+  it("let the API read that region's alarms, instances, snapshots and backups, and the data plane its app and pool-app secrets, never the login secret", () => {
     const api = managedPolicy(other.json, `acme-control-plane-api-${OTHER}`);
     expect(api.flatMap(resourcesOf)).toEqual([
       `arn:\${AWS::Partition}:cloudwatch:${OTHER}:\${AWS::AccountId}:alarm:acme-*-*`,
       `arn:\${AWS::Partition}:rds:${OTHER}:\${AWS::AccountId}:db:acme-*`,
+      `arn:\${AWS::Partition}:rds:${OTHER}:\${AWS::AccountId}:db:acme-*`,
+      `arn:\${AWS::Partition}:rds:${OTHER}:\${AWS::AccountId}:snapshot:acme-*`,
+      `arn:\${AWS::Partition}:rds:${OTHER}:\${AWS::AccountId}:snapshot:rds:acme-*`,
+      `arn:\${AWS::Partition}:rds:${OTHER}:\${AWS::AccountId}:auto-backup:*`,
     ]);
     const dataPlane = managedPolicy(other.json, `acme-data-plane-${OTHER}`);
     expect(dataPlane.map((s) => s.Sid)).toEqual([
