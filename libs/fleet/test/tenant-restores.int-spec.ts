@@ -183,6 +183,16 @@ describe('restoring a tenant as a copy beside it', () => {
       readerSecretName: plan.copy.readerSecretName,
     });
     expect(copy.expiresAt.getTime()).toBeGreaterThan(Date.now());
+    // Its removal at the TTL is on its way: written with the expiry, in one transaction.
+    const recorded = await ds
+      .getRepository(TenantChangeEntity)
+      .findOneByOrFail({ tenantId: tenant.id, run: change.run });
+    expect((recorded.plan as unknown as RestorePlan).expiresAt).toBe(copy.expiresAt.toISOString());
+    const [ttlJob] = await ds.query<Array<{ delay: string }>>(
+      `SELECT job_options->>'delayMs' AS delay FROM outbox WHERE job_name = 'remove-restore-copy' AND job_id = $1`,
+      [`remove-restore-copy-${tenant.id}-${change.run}`],
+    );
+    expect(Number(ttlJob?.delay)).toBeGreaterThan(3_600_000);
 
     await restores.removeCopy(tenant.id, change.run, CTX);
     await eventually(
@@ -244,6 +254,13 @@ describe('restoring a tenant as a copy beside it', () => {
     );
     const saved = await localSnapshot(instanceAdminUrl(), finalStep.data.finalSnapshotIdentifier);
     expect(saved).toMatchObject({ instanceIdentifier: instance });
+    // No copy outlives its tenant: the copy went with the deletion, not at its expiry.
+    await eventually(
+      async () => expect((await restores.copies(tenant.id)).map((c) => c.status)).toEqual(['REMOVED']),
+      60_000,
+      200,
+    );
+    await expect(secret(plan.copy.readerSecretName)).rejects.toBeInstanceOf(ResourceNotFoundException);
   });
 
   it('a restore that fails removes what it made, and the tenant never noticed', async () => {

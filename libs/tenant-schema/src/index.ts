@@ -9,6 +9,7 @@ export {
 export { bootstrapAppRole, dropAppRole, type AppRoleSpec } from './bootstrap-app-role';
 export {
   dropReadOnlyLogin,
+  disableLogins,
   ensureReadOnlyLogin,
   type ReadOnlyLoginResult,
   type ReadOnlyLoginSpec,

@@ -156,6 +156,33 @@ export async function dropReadOnlyLogin(
 }
 
 /**
+ * Takes LOGIN from `roles` that exist here and ends their sessions: a restored copy's database
+ * holds the tenant's own app logins as they were, which must not open it (its read-only login
+ * does). Connected as the owner (the RDS master user); a role that is missing is done.
+ * Idempotent.
+ */
+export async function disableLogins(
+  endpoint: PgEndpoint,
+  owner: { username: string; password: string },
+  roles: readonly string[],
+): Promise<void> {
+  const asOwner = { ...endpoint, user: owner.username, password: owner.password };
+  const disabled: string[] = [];
+  await withPgClient(pgClientConfig(asOwner, APPLICATION_NAME), async (client) => {
+    for (const role of roles) {
+      const quoted = quoteIdentifier(role, 'login role');
+      if (role === owner.username) throw new Error('the owner role must keep its login');
+      const existing = await findRole(client, role);
+      if (existing === undefined) continue;
+      assertUnprivileged(existing, role, 'login role');
+      await client.query(`ALTER ROLE ${quoted} NOLOGIN`);
+      disabled.push(role);
+    }
+  });
+  for (const role of disabled) await terminateSessions(asOwner, { user: role });
+}
+
+/**
  * Runs `create` (a CREATE ROLE) in a savepoint: false when the role already exists, or was
  * created meanwhile by a caller holding another database's lock (roles belong to the server).
  */

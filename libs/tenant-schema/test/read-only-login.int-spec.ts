@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from 'pg';
-import { dropReadOnlyLogin, ensureReadOnlyLogin, materialiseLocalInstance, type PgEndpoint } from '../src';
+import { quoteIdentifier } from '../../core/src';
+import {
+  disableLogins,
+  dropReadOnlyLogin,
+  ensureReadOnlyLogin,
+  materialiseLocalInstance,
+  type PgEndpoint,
+} from '../src';
 import {
   applyBuiltInSchema,
   adminUrl,
@@ -153,5 +160,31 @@ describe('dropReadOnlyLogin', () => {
     );
     expect(found.rowCount).toBe(0);
     await expect(dropReadOnlyLogin(ownerEndpoint(r.t), r.owner, r.reader.role)).resolves.toBeUndefined();
+  });
+});
+
+describe('disableLogins', () => {
+  it("takes LOGIN from the restored tenant's own logins and ends their sessions; missing ones are done", async () => {
+    const r = await instance();
+    // A login of the tenant's as a restore brings it back: made by the owner, able to log in.
+    const login = r.t.ownerRole.replace(/_admin$/, '_app_a');
+    readers.push(login);
+    const password = `app-${randomUUID()}`;
+    await withClient(ownerEndpoint(r.t), (owner) =>
+      owner.query(`CREATE ROLE ${quoteIdentifier(login)} LOGIN PASSWORD '${password}'`),
+    );
+    await withAdmin((admin) =>
+      admin.query(`GRANT CONNECT ON DATABASE ${quoteIdentifier(r.t.database)} TO ${quoteIdentifier(login)}`),
+    );
+    const open = await session(endpoint(r.t.database, login, password));
+
+    await disableLogins(ownerEndpoint(r.t), r.owner, [login, `${login}_missing`]);
+
+    await expect(open.query('SELECT 1')).rejects.toThrow();
+    expect(
+      await sqlStateOf(withClient(endpoint(r.t.database, login, password), (c) => c.query('SELECT 1'))),
+    ).toBe('28000');
+    await expect(disableLogins(ownerEndpoint(r.t), r.owner, [login])).resolves.toBeUndefined();
+    await expect(disableLogins(ownerEndpoint(r.t), r.owner, [r.owner.username])).rejects.toThrow(/owner/);
   });
 });

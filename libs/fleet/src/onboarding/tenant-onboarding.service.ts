@@ -29,6 +29,7 @@ import { ProvisioningSettings } from '../saga/provisioning-settings';
 import type { SagaContext } from '../store/provisioning-store';
 import { isUniqueViolation } from '../store/unique-violation';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
+import { removeRestoreCopiesNow } from '../restores/restore-copy-removal';
 
 export interface NewTenant {
   slug: string;
@@ -227,6 +228,19 @@ export class TenantOnboarding {
       { action: 'delete', alreadyThere: 'DEPROVISIONING' },
       async (em, tenant) => {
         await endOpenChangeForDeletion(em, tenant, ctx);
+        // No restore copy outlives its tenant: each is removed now, not at its expiry.
+        const copies = await removeRestoreCopiesNow(em, tenant.id);
+        if (copies.length)
+          await appendTenantEvent(
+            em,
+            tenant.id,
+            {
+              type: 'tenant.restore_copy_removal_requested',
+              message: `restore copies ${copies.join(', ')} removed with the tenant`,
+              data: { runs: copies },
+            },
+            ctx,
+          );
         await setStatus(
           em,
           tenant,

@@ -1,5 +1,7 @@
 import { TenantRestoreCopyEntity } from '@silo/control-plane-db';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { writeOutboxJob } from '../jobs/outbox';
+import { REMOVE_RESTORE_COPY_JOB, removeRestoreCopyJobId } from '../jobs/provisioning-jobs';
 import type { SagaOutcome } from '../saga/provisioning-saga';
 import type { StepDeps } from '../saga/provisioning-steps';
 import { stepDepsInRegion } from '../saga/regional-deps';
@@ -28,6 +30,39 @@ export async function removeRestoreCopyInstance(
   for (const secret of [copy.readerSecretName, copy.masterSecretName])
     await deps.secrets.delete(secret, { force: true }, tenantId);
   return { kind: 'removed' };
+}
+
+/**
+ * Brings an AVAILABLE copy's removal forward to now, in the caller's transaction: its expiry is
+ * now and a removal job runs at once (another id than the one due at the TTL, which is delayed).
+ * False for a copy already being removed or removed.
+ */
+export async function removeRestoreCopyNow(
+  em: EntityManager,
+  tenantId: string,
+  run: number,
+): Promise<boolean> {
+  const [rows] = await em.query<[Array<{ run: number }>, number]>(
+    `UPDATE tenant_restore_copies SET expires_at = now() WHERE tenant_id = $1 AND run = $2 AND status = 'AVAILABLE' RETURNING run`,
+    [tenantId, run],
+  );
+  if (rows.length === 0) return false;
+  await writeOutboxJob(em, {
+    name: REMOVE_RESTORE_COPY_JOB,
+    id: `${removeRestoreCopyJobId(tenantId, run)}-now`,
+    payload: { tenantId, run: String(run) },
+  });
+  return true;
+}
+
+/** Every AVAILABLE copy of the tenant due now (its deletion: no copy outlives the tenant). Returns their runs. */
+export async function removeRestoreCopiesNow(em: EntityManager, tenantId: string): Promise<number[]> {
+  const copies = await em.query<Array<{ run: number }>>(
+    `SELECT run FROM tenant_restore_copies WHERE tenant_id = $1 AND status = 'AVAILABLE' ORDER BY run FOR UPDATE`,
+    [tenantId],
+  );
+  for (const { run } of copies) await removeRestoreCopyNow(em, tenantId, run);
+  return copies.map((c) => c.run);
 }
 
 /**

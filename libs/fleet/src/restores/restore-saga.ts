@@ -1,7 +1,15 @@
 import { TERMINAL_INSTANCE_STATES, parameterGroupName, type SecretJson } from '@silo/aws';
 import type { TenantChangeEntity } from '@silo/control-plane-db';
-import { APP_SCHEMA, ProvisioningError, ProvisioningErrorCode, tenantTags } from '@silo/core';
-import { ensureReadOnlyLogin } from '@silo/tenant-schema';
+import {
+  APP_SCHEMA,
+  ProvisioningError,
+  ProvisioningErrorCode,
+  tenantResourceNames,
+  tenantTags,
+} from '@silo/core';
+import { appLoginRoles, disableLogins, ensureReadOnlyLogin } from '@silo/tenant-schema';
+import { checkLoginRetryable } from '../changes/login-rotation';
+import { classifyPgError } from '../tenant-database-errors';
 import type { DataSource } from 'typeorm';
 import { connectionFields } from '../backends/instance-lifecycle';
 import type { TenantDatabaseEndpoint } from '../backends/tenant-database-host';
@@ -236,11 +244,23 @@ export class RestoreSaga {
     return { kind: 'done', data: { instance: identifier, database: endpoint.database } };
   }
 
-  /** The read-only login: its secret first (with the copy's connection), then the role. */
+  /**
+   * The read-only login: its secret first (with the copy's connection), then the role. On RDS the
+   * master password set by the step before is applied in the background: the instance is
+   * `available` again and the password opens it before anything is made (retried until then).
+   * A copy RDS restored holds the tenant's own app logins, as they were: they may not log in to
+   * it (NOLOGIN), so that the tenant's live credentials open only the live tenant.
+   */
   private async readerLogin(run: RestoreRun): Promise<ChangeStepResult> {
     const { plan, deps, tenant } = run;
     const master = await this.master(run);
+    if (deps.host.kind === 'rds') {
+      const view = await deps.rds.describe(plan.copy.instanceIdentifier);
+      if (view && view.status !== 'available')
+        return { kind: 'wait', reason: `restore copy is ${view.status}` };
+    }
     const endpoint = await this.endpoint(run);
+    await checkLoginRetryable(deps.admin, endpoint, master);
     const value = {
       ...connectionFields(endpoint, plan.copy.instanceIdentifier),
       username: plan.copy.readerRole,
@@ -257,17 +277,25 @@ export class RestoreSaga {
         ProvisioningErrorCode.INCONSISTENT_STATE,
         `secret ${plan.copy.readerSecretName} has no password or names another user`,
       );
-    await ensureReadOnlyLogin(
-      { ...pg(endpoint), user: master.username, password: master.password },
-      { username: master.username, password: master.password },
-      {
+    const asMaster = { ...pg(endpoint), user: master.username, password: master.password };
+    const owner = { username: master.username, password: master.password };
+    const own = tenantResourceNames(deps.settings.prefix, tenant.slug);
+    try {
+      await ensureReadOnlyLogin(asMaster, owner, {
         role: plan.copy.readerRole,
         password: stored.password,
         schema: APP_SCHEMA,
         tenantId: tenant.id,
         connectionLimit: READER_CONNECTION_LIMIT,
-      },
-    );
+      });
+      // Not on the local backend: there roles are the server's, and these are the live tenant's too.
+      if (deps.host.kind === 'rds') await disableLogins(asMaster, owner, appLoginRoles(own.appRole));
+    } catch (error) {
+      throw classifyPgError(
+        error,
+        `making the read-only login of restore copy ${plan.copy.instanceIdentifier}`,
+      );
+    }
     return { kind: 'done', data: { login: plan.copy.readerRole } };
   }
 
@@ -277,11 +305,11 @@ export class RestoreSaga {
     const endpoint = await this.endpoint(run);
     const expiresAt = new Date(this.now().getTime() + this.r.copyTtlMs);
     await this.r.dataSource.transaction(async (em) => {
-      const [, inserted] = await em.query<[unknown[], number]>(
+      const inserted = await em.query<Array<{ run: number }>>(
         `INSERT INTO tenant_restore_copies (tenant_id, run, status, source, region, instance_identifier,
                 reader_secret_name, master_secret_name, endpoint_host, endpoint_port, database_name, expires_at)
          VALUES ($1, $2, 'AVAILABLE', $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (tenant_id, run) DO NOTHING`,
+         ON CONFLICT (tenant_id, run) DO NOTHING RETURNING run`,
         [
           tenant.id,
           change.run,
@@ -296,7 +324,8 @@ export class RestoreSaga {
           expiresAt,
         ],
       );
-      if (!inserted) return;
+      // Recorded by an earlier pass (with its removal job): nothing more to write.
+      if (inserted.length === 0) return;
       await em.query(
         `UPDATE tenant_changes SET plan = plan || $3::jsonb, updated_at = now() WHERE tenant_id = $1 AND run = $2`,
         [tenant.id, change.run, JSON.stringify({ expiresAt: expiresAt.toISOString() })],

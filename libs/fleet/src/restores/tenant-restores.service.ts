@@ -5,8 +5,7 @@ import { restoreCopyNames, tenantResourceNames, TenantError, TenantErrorCode } f
 import { DataSource } from 'typeorm';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from '../backends/tenant-database-host';
 import { openChange } from '../changes/tenant-changes.service';
-import { writeOutboxJob } from '../jobs/outbox';
-import { REMOVE_RESTORE_COPY_JOB, removeRestoreCopyJobId } from '../jobs/provisioning-jobs';
+import { removeRestoreCopyNow } from './restore-copy-removal';
 import { ProvisioningSettings } from '../saga/provisioning-settings';
 import type { SagaContext } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
@@ -116,6 +115,14 @@ export class TenantRestores {
     }
     const run = before.changeRun + 1;
     const names = restoreCopyNames(this.settings.prefix, before.slug, run);
+    // RDS identifiers and PostgreSQL names stop at 63 characters; a long prefix and slug and a
+    // high change run can reach that.
+    const tooLong = [names.instanceIdentifier, names.readerRole, names.localOwner].find((n) => n.length > 63);
+    if (tooLong)
+      throw refused(
+        'names-too-long',
+        `${before.slug}'s restore copy ${run} would be named ${tooLong}, longer than the 63 characters RDS and PostgreSQL allow`,
+      );
     const regionalHost = this.host.inRegion?.(region) ?? this.host;
     const plan: RestorePlan = {
       mode: 'copy',
@@ -179,16 +186,7 @@ export class TenantRestores {
           `tenant ${tenantId} has no restore copy ${run}`,
         );
       if (copy.status !== 'AVAILABLE') return copy;
-      copy.expiresAt = new Date();
-      await em
-        .getRepository(TenantRestoreCopyEntity)
-        .update({ tenantId, run }, { expiresAt: copy.expiresAt });
-      await writeOutboxJob(em, {
-        name: REMOVE_RESTORE_COPY_JOB,
-        // Another id than the one due at the TTL: that job is delayed, this one runs now.
-        id: `${removeRestoreCopyJobId(tenantId, run)}-now`,
-        payload: { tenantId, run: String(run) },
-      });
+      await removeRestoreCopyNow(em, tenantId, run);
       await appendTenantEvent(
         em,
         tenantId,
@@ -199,7 +197,7 @@ export class TenantRestores {
         },
         ctx,
       );
-      return copy;
+      return em.getRepository(TenantRestoreCopyEntity).findOneByOrFail({ tenantId, run });
     });
   }
 }
