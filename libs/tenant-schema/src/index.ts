@@ -129,3 +129,4 @@ export {
   type TableDigest,
   type TenantCopyPlan,
 } from './moves/tenant-copy';
+export { claimDirectory, removeAbandonedClusters } from './local-postgres-cluster';

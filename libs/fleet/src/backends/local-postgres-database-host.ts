@@ -1,6 +1,8 @@
 import { assertNever, ProvisioningError, ProvisioningErrorCode, quoteIdentifier } from '@silo/core';
 import {
+  claimDirectory,
   LocalBackupError,
+  removeAbandonedClusters,
   localSnapshot,
   materialiseLocalInstance,
   removeLocalInstance,
@@ -22,7 +24,11 @@ import {
 
 /** A shared host's instance identifier (`<prefix>-host-pool-starter-001`). */
 const HOST_INSTANCE = /-host-(pool|schema)-[a-z]+-\d{3,6}$/;
-/** Where a point-in-time restore makes its throwaway cluster (local-backups does not say where a cluster lives). */
+/**
+ * Where point-in-time restores make their throwaway clusters: a directory per process, claimed
+ * by it, so that one left by a process that was killed mid-restore (its postmaster outlives it)
+ * is stopped and removed by the next process that restores.
+ */
 const RESTORE_WORK_DIR = join(tmpdir(), 'silo-restores');
 /** How a restored database's comment begins: the restore it holds (see {@link LocalPostgresDatabaseHost.restore}). */
 const RESTORE_MARK = 'silo:restore ';
@@ -165,7 +171,7 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
             time: from.pointInTime,
             targetAdminUrl: adminUrl,
             target,
-            workDir: RESTORE_WORK_DIR,
+            workDir: this.restoreWorkDir(),
           });
         }
         await markRestore(admin, spec.identifier, { ...wanted, state: 'done' });
@@ -192,6 +198,18 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
         `keeping the data of snapshot ${spec.snapshotIdentifier} of ${spec.identifier}`,
       );
     }
+  }
+
+  private claimedWorkDir?: string;
+
+  /** This process's directory under RESTORE_WORK_DIR; those of processes that are gone are removed first. */
+  private restoreWorkDir(): string {
+    if (!this.claimedWorkDir) {
+      removeAbandonedClusters(RESTORE_WORK_DIR);
+      this.claimedWorkDir = join(RESTORE_WORK_DIR, `process-${process.pid}`);
+      claimDirectory(this.claimedWorkDir);
+    }
+    return this.claimedWorkDir;
   }
 
   /** A snapshot's saved data on either server (instances' or shared hosts'). */
