@@ -232,12 +232,16 @@ export async function startTenantCopy(input: TenantCopyPlan): Promise<{ tables: 
   const { source, target, names, tenantId } = plan;
   const tenant = `'${tenantId}'`;
 
-  // A staging name taken by another move's target (two moves into one shared host): asked before
-  // the source holds a slot for this one.
+  // The target's schema takes the source's name first (marked as this move's, under a lock): a
+  // move that finds the name another move's (two moves into one shared host) waits its turn
+  // before it holds anything on its source (guards, a slot, a pool's full replica identity).
   if (target.schema !== source.schema)
-    await connect(target.endpoint, (client) =>
-      assertStagingFree(client, plan.moveId, target.schema, source.schema),
-    );
+    await connect(target.endpoint, async (client) => {
+      const subscribed = await client.query('SELECT 1 FROM pg_subscription WHERE subname = $1', [
+        names.subscription,
+      ]);
+      if (subscribed.rows.length === 0) await stageSchema(client, plan.moveId, target.schema, source.schema);
+    });
 
   const tables = await connect(source.endpoint, async (client) => {
     // A trigger or replica identity change on a pool's table waits for its writers: briefly, or
