@@ -14,6 +14,8 @@ import { builtEntry, SiloProcess } from '../support/silo-process';
 import { SiloStack, type TenantBody } from '../support/silo-stack';
 import { createOwnDatabase, dropDatabase } from '../support/test-databases';
 import { fastLocalSagaEnvironment, uniqueToken } from '../support/test-config';
+import { takeFreshBaseBackup } from '../support/fresh-base-backup';
+import { instanceAdminUrl } from '../support/test-services';
 
 jest.setTimeout(600_000);
 
@@ -121,6 +123,8 @@ describe('restoring a tenant as a copy, and SIGKILL in every step', () => {
     });
     expect(created.status).toBe(202);
     const tenant = await stack.waitForStatus(created.body.id, 'ACTIVE', OPS, 90_000);
+    // The restores replay WAL from the newest base backup before the noted time: this one, not the run's start.
+    await takeFreshBaseBackup(instanceAdminUrl());
     await withTenantLogin(tenant.slug, (c) =>
       c.query(`INSERT INTO notes (text) SELECT 'kept ' || g FROM generate_series(1, 40) g`),
     );
@@ -158,7 +162,7 @@ describe('restoring a tenant as a copy, and SIGKILL in every step', () => {
       });
       expect({ step, status: asked.status }).toEqual({ step, status: 202 });
       const run = asked.body.change!.run;
-      expect({ step, exit: await doomed.exitWithin(60_000) }).toEqual({
+      expect({ step, exit: await doomed.exitWithin(120_000) }).toEqual({
         step,
         exit: { code: null, signal: 'SIGKILL' },
       });

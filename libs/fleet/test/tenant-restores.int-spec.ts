@@ -21,6 +21,7 @@ import { SAGA_DEPS, TenantOnboarding, TenantRestores, type RestorePlan } from '.
 import type { StepDeps } from '../src/saga/provisioning-steps';
 import { localSnapshot } from '../../tenant-schema/src';
 import { instanceAdminUrl } from '../../../test/support/test-services';
+import { takeFreshBaseBackup } from '../../../test/support/fresh-base-backup';
 
 jest.setTimeout(240_000);
 
@@ -62,6 +63,7 @@ describe('restoring a tenant as a copy beside it', () => {
     ds = app.get(DataSource);
     onboarding = app.get(TenantOnboarding);
     restores = app.get(TenantRestores);
+    await takeFreshBaseBackup(instanceAdminUrl());
   });
 
   afterAll(async () => {

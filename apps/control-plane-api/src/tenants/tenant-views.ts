@@ -23,12 +23,17 @@ export class TenantViews {
     return tenant;
   }
 
-  async view(tenant: TenantEntity): Promise<ReturnType<typeof tenantView>> {
+  async view(found: TenantEntity): Promise<ReturnType<typeof tenantView>> {
     const [steps, findings, changes] = await Promise.all([
-      this.queries.steps(tenant.id),
-      this.queries.findingsOf([tenant.id]),
-      this.queries.changesOf([tenant.id]),
+      this.queries.steps(found.id),
+      this.queries.findingsOf([found.id]),
+      this.queries.changesOf([found.id]),
     ]);
+    // A change that ended after the tenant was read changed the tenant in its own transaction
+    // (a tier change's new tier): read after the change, the tenant is at least as new as it.
+    const ended = changes.get(found.id)?.change;
+    const tenant =
+      ended && ended.status !== 'RUNNING' ? ((await this.queries.findByIdOrSlug(found.id)) ?? found) : found;
     const firing = this.fleetAlarms.firingCounts();
     return tenantView(
       tenant,
