@@ -349,9 +349,10 @@ describe('TenantRouter on PostgreSQL', () => {
     expect(a.pid).not.toBe(b.pid);
     await router.close();
 
-    // No room: the other tenant holds the second place, idle. A query behind an 8 s one waits the
+    // No room: the other tenant holds the second place, idle. A query behind a 20 s one waits the
     // hold (250 ms), then closes the other tenant's idle connection for one of its own: it ends
-    // first. (Which ends first, not a time: a loaded machine slows the opening, not the order.)
+    // first. (Which ends first, not a time: a loaded machine slows the closing and the opening, not
+    // the order; the long query is long so that a CI run's load does not reach it.)
     const second = newRouter(world([busy, other]), {
       connectionBudget: 2,
       poolSizeByTier: { starter: 2, pro: 2, enterprise: 2 },
@@ -365,7 +366,7 @@ describe('TenantRouter on PostgreSQL', () => {
       });
     const otherFirst = await run(other, 0);
     await run(busy, 0);
-    const long = run(busy, 8);
+    const long = run(busy, 20);
     // The short query starts once the long one holds the connection on the server (a fixed wait
     // lost that race on a loaded machine: the short query took the free connection first).
     await eventually(
@@ -388,7 +389,7 @@ describe('TenantRouter on PostgreSQL', () => {
     expect(ended).toEqual(['short', 'long']);
     expect((await run(other, 0)).pid).not.toBe(otherFirst.pid);
     expect(second.stats().peakConnections).toBeLessThanOrEqual(2);
-  }, 30_000);
+  }, 60_000);
 
   it('derives SCRAM keys once per login and reuses them when a pool reconnects', async () => {
     const involved = tenants.slice(23, 29);
