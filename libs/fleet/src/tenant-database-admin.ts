@@ -207,7 +207,8 @@ export interface CredentialsAdmin {
   checkLogin(endpoint: TenantDatabaseEndpoint, login: LoginCredentials, group?: string): Promise<void>;
 }
 
-function pgEndpoint(endpoint: TenantDatabaseEndpoint, owner: OwnerCredentials): PgEndpoint {
+/** Where `endpoint` is reached as `owner`, as the tenant-schema library takes it. */
+export function pgEndpoint(endpoint: TenantDatabaseEndpoint, owner: OwnerCredentials): PgEndpoint {
   return {
     host: endpoint.host,
     port: endpoint.port,

@@ -2,6 +2,7 @@ import {
   parameterGroupName,
   TERMINAL_INSTANCE_STATES,
   type InstanceSpec,
+  type InstanceView,
   type RdsInstances,
   type SecretJson,
 } from '@silo/aws';
@@ -52,16 +53,13 @@ export function instanceSpec(
 }
 
 /**
- * Never sleeps: an instance that is not available yet is a wait (the job comes back); once it
- * is, the backend makes sure its database answers with the master credentials. A missing
- * instance, or one in a terminal state, fails for good.
+ * The instance once RDS says it is available; a wait before that (the job comes back, never
+ * sleeping in a worker). A missing instance, or one in a terminal state, fails for good.
  */
-export async function startWhenAvailable(
+export async function whenAvailable(
   rds: Pick<RdsInstances, 'describe'>,
-  backend: Pick<TenantDatabaseHost, 'start'>,
   identifier: string,
-  master: () => Promise<{ username: string; password: string }>,
-): Promise<{ kind: 'done' } | { kind: 'wait'; reason: string }> {
+): Promise<{ kind: 'available'; view: InstanceView } | { kind: 'wait'; reason: string }> {
   const view = await rds.describe(identifier);
   if (!view) {
     throw new ProvisioningError(
@@ -76,14 +74,47 @@ export async function startWhenAvailable(
     );
   }
   if (view.status !== 'available') return { kind: 'wait', reason: `instance is ${view.status}` };
+  return { kind: 'available', view };
+}
+
+/**
+ * Never sleeps: once the instance is available ({@link whenAvailable}), the backend makes sure
+ * its database answers with the master credentials.
+ */
+export async function startWhenAvailable(
+  rds: Pick<RdsInstances, 'describe'>,
+  backend: Pick<TenantDatabaseHost, 'start'>,
+  identifier: string,
+  master: () => Promise<{ username: string; password: string }>,
+): Promise<{ kind: 'done' } | { kind: 'wait'; reason: string }> {
+  const found = await whenAvailable(rds, identifier);
+  if (found.kind === 'wait') return found;
   const { username, password } = await master();
   await backend.start({
     identifier,
-    rdsEndpoint: view.endpoint,
+    rdsEndpoint: found.view.endpoint,
     masterUsername: username,
     masterPassword: password,
   });
   return { kind: 'done' };
+}
+
+/**
+ * Deletes an instance the tenant owns with no final snapshot (what a failed or ended change made
+ * beside the tenant) and, once RDS no longer knows it, what the backend made for it: `wait` while
+ * it cannot be deleted yet or is being deleted. Idempotent.
+ */
+export async function removeInstanceWithoutSnapshot(
+  deps: { rds: Pick<RdsInstances, 'delete' | 'describe'>; host: Pick<TenantDatabaseHost, 'remove'> },
+  instance: { identifier: string; ownerTenantId: string; roles: string[] },
+): Promise<{ kind: 'removed' } | { kind: 'wait'; reason: string }> {
+  const { identifier, ownerTenantId } = instance;
+  const outcome = await deps.rds.delete(identifier, { ownerTenantId });
+  if (outcome === 'busy') return { kind: 'wait', reason: `${identifier} cannot be deleted yet` };
+  if ((outcome === 'deleting' || outcome === 'already-deleting') && (await deps.rds.describe(identifier)))
+    return { kind: 'wait', reason: `${identifier} is being deleted` };
+  await deps.host.remove({ identifier, roles: instance.roles });
+  return { kind: 'removed' };
 }
 
 /** Where an instance that {@link startWhenAvailable} saw answers; it must still exist. */

@@ -152,19 +152,17 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
             ProvisioningErrorCode.RESOURCE_NAME_TAKEN,
             `${doing}: database ${spec.identifier} already holds tables (${tables.join(', ')}) that are not this restore's; it was left untouched`,
           );
-        if ('snapshotIdentifier' in from) {
-          const saved = await this.savedSnapshot(from.snapshotIdentifier);
-          if (!saved)
-            throw new ProvisioningError(
-              ProvisioningErrorCode.AWS_REJECTED,
-              `${doing}: the local backend holds no data for snapshot ${from.snapshotIdentifier} (taken before it kept snapshots, or by hand)`,
-            );
-          await materialiseLocalInstance(adminUrl, target);
-          await markRestore(admin, spec.identifier, { ...wanted, state: 'pending' });
-          await restoreLocalInstanceFromDump(adminUrl, { ...target, dump: saved.path });
-        } else {
-          await materialiseLocalInstance(adminUrl, target);
-          await markRestore(admin, spec.identifier, { ...wanted, state: 'pending' });
+        // A snapshot's data must be there before anything is made for the restore.
+        const saved = 'snapshotIdentifier' in from ? await this.savedSnapshot(from.snapshotIdentifier) : null;
+        if ('snapshotIdentifier' in from && !saved)
+          throw new ProvisioningError(
+            ProvisioningErrorCode.AWS_REJECTED,
+            `${doing}: the local backend holds no data for snapshot ${from.snapshotIdentifier} (taken before it kept snapshots, or by hand)`,
+          );
+        await materialiseLocalInstance(adminUrl, target);
+        await markRestore(admin, spec.identifier, { ...wanted, state: 'pending' });
+        if (saved) await restoreLocalInstanceFromDump(adminUrl, { ...target, dump: saved.path });
+        else if ('sourceIdentifier' in from)
           await restoreLocalInstanceToPointInTime({
             sourceAdminUrl: this.adminUrlOf(from.sourceIdentifier),
             sourceDatabase: from.sourceIdentifier,
@@ -173,7 +171,6 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
             target,
             workDir: this.restoreWorkDir(),
           });
-        }
         await markRestore(admin, spec.identifier, { ...wanted, state: 'done' });
       });
     } catch (error) {

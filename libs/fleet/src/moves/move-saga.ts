@@ -18,11 +18,12 @@ import {
   startTenantCopy,
   TenantCopyError,
   type CopySide,
-  type PgEndpoint,
   type TenantCopyPlan,
 } from '@silo/tenant-schema';
 import type { DataSource } from 'typeorm';
+import { removeInstanceWithoutSnapshot } from '../backends/instance-lifecycle';
 import type { TenantDatabaseEndpoint } from '../backends/tenant-database-host';
+import { pgEndpoint } from '../tenant-database-admin';
 import {
   failingOf,
   openChangeFor,
@@ -136,18 +137,6 @@ interface MoveRun {
 
 function movePlanOf(change: TenantChangeEntity): MovePlan {
   return change.plan as unknown as MovePlan;
-}
-
-function pg(endpoint: TenantDatabaseEndpoint, login: { username: string; password: string }): PgEndpoint {
-  return {
-    host: endpoint.host,
-    port: endpoint.port,
-    database: endpoint.database,
-    user: login.username,
-    password: login.password,
-    ssl: endpoint.ssl,
-    connectTimeoutMs: 10_000,
-  };
 }
 
 const EMPTY_FACTS: TenantDatabaseFacts = {
@@ -498,12 +487,12 @@ export class MoveSaga {
       const master =
         source.host.replicationLogin(instanceIdentifier) ??
         (await this.login(source, names.masterSecretName, run));
-      return { endpoint: pg(endpoint, master), placement: 'instance', schema: APP_SCHEMA };
+      return { endpoint: pgEndpoint(endpoint, master), placement: 'instance', schema: APP_SCHEMA };
     }
     const access = await new SharedHostSteps(source, tenant.placement).hostAccess(this.stepRun(run, tenant));
     const login = source.host.replicationLogin(access.host.instanceIdentifier);
     return {
-      endpoint: pg(access.endpoint, login ?? access.owner),
+      endpoint: pgEndpoint(access.endpoint, login ?? access.owner),
       placement: tenant.placement,
       schema: tenant.placement === 'schema' ? names.tenantSchema : APP_SCHEMA,
     };
@@ -516,7 +505,7 @@ export class MoveSaga {
       const login = target.host.replicationLogin(t.run.names.instanceIdentifier);
       const endpoint = new ProvisioningSteps(t.deps).endpoint(t.run.tenant, t.run.names);
       const master = login ?? (await this.login(target, t.run.names.masterSecretName, run));
-      return { endpoint: pg(endpoint, master), placement: 'instance', schema: APP_SCHEMA };
+      return { endpoint: pgEndpoint(endpoint, master), placement: 'instance', schema: APP_SCHEMA };
     }
     const placement = plan.to.placement;
     const access = await new SharedHostSteps(target, placement).hostAccess(
@@ -524,7 +513,7 @@ export class MoveSaga {
     );
     const login = target.host.replicationLogin(access.host.instanceIdentifier);
     return {
-      endpoint: pg(access.endpoint, login ?? access.owner),
+      endpoint: pgEndpoint(access.endpoint, login ?? access.owner),
       placement,
       schema: placement === 'schema' ? run.names.tenantSchema : APP_SCHEMA,
     };
@@ -777,18 +766,13 @@ export class MoveSaga {
         const t = this.targetRun(run);
         const identifier = t.run.names.instanceIdentifier;
         await run.target.alarms.delete(ALARM_METRICS.map((m) => names.alarmName(m))).catch(() => undefined);
-        const outcome = await run.target.rds.delete(identifier, { ownerTenantId: tenant.id });
-        if (outcome === 'busy')
-          return { kind: 'delay', delayMs: 5_000, reason: 'target instance cannot be deleted yet' };
-        if (
-          (outcome === 'deleting' || outcome === 'already-deleting') &&
-          (await run.target.rds.describe(identifier))
-        )
-          return { kind: 'delay', delayMs: 5_000, reason: 'target instance is being deleted' };
-        await run.target.host.remove({
+        const removed = await removeInstanceWithoutSnapshot(run.target, {
           identifier,
+          ownerTenantId: tenant.id,
           roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
         });
+        if (removed.kind === 'wait')
+          return { kind: 'delay', delayMs: 5_000, reason: `target instance: ${removed.reason}` };
         for (const secret of [t.run.names.appSecretName, t.run.names.masterSecretName])
           if (this.madeByMove(plan, secret, names))
             await run.target.secrets.delete(secret, { force: true }, tenant.id);

@@ -1,8 +1,8 @@
 import { TenantChangeEntity } from '@silo/control-plane-db';
 import { APP_SCHEMA, tenantResourceNames } from '@silo/core';
-import { appLoginRoles, releaseMovedSource, type PgEndpoint } from '@silo/tenant-schema';
+import { appLoginRoles, releaseMovedSource } from '@silo/tenant-schema';
 import type { DataSource } from 'typeorm';
-import type { TenantDatabaseEndpoint } from '../backends/tenant-database-host';
+import { pgEndpoint } from '../tenant-database-admin';
 import type { SharedHostView } from '../placements/shared-hosts';
 import type { SagaOutcome } from '../saga/provisioning-saga';
 import type { StepDeps } from '../saga/provisioning-steps';
@@ -13,17 +13,6 @@ import { hostResourceNames } from '@silo/core';
 import type { MovePlan } from './move-plan';
 
 const WAIT_MS = 10_000;
-
-function pg(endpoint: TenantDatabaseEndpoint, login: { username: string; password: string }): PgEndpoint {
-  return {
-    host: endpoint.host,
-    port: endpoint.port,
-    database: endpoint.database,
-    user: login.username,
-    password: login.password,
-    ssl: endpoint.ssl,
-  };
-}
 
 /**
  * Removes a moved tenant's source once MOVE_SOURCE_RETENTION_HOURS have passed since the switch:
@@ -114,12 +103,12 @@ export class MovedSourceRemoval {
           moveId: moveIdOf(tenantId, run),
           tenantId,
           source: {
-            endpoint: pg(endpoint, login),
+            endpoint: pgEndpoint(endpoint, login),
             placement: plan.from.placement,
             schema: plan.from.placement === 'schema' ? names.tenantSchema : APP_SCHEMA,
           },
           target: {
-            endpoint: pg(endpoint, login),
+            endpoint: pgEndpoint(endpoint, login),
             placement: plan.to.placement === 'pool' ? 'pool' : 'instance',
             schema: APP_SCHEMA,
           },

@@ -1,5 +1,6 @@
 import { TenantRestoreCopyEntity } from '@silo/control-plane-db';
 import type { DataSource, EntityManager } from 'typeorm';
+import { removeInstanceWithoutSnapshot } from '../backends/instance-lifecycle';
 import { writeOutboxJob } from '../jobs/outbox';
 import { REMOVE_RESTORE_COPY_JOB, removeRestoreCopyJobId } from '../jobs/provisioning-jobs';
 import type { SagaOutcome } from '../saga/provisioning-saga';
@@ -21,12 +22,12 @@ export async function removeRestoreCopyInstance(
   tenantId: string,
   copy: RestorePlan['copy'],
 ): Promise<{ kind: 'removed' } | { kind: 'wait'; reason: string }> {
-  const identifier = copy.instanceIdentifier;
-  const outcome = await deps.rds.delete(identifier, { ownerTenantId: tenantId });
-  if (outcome === 'busy') return { kind: 'wait', reason: `restore copy ${identifier} cannot be deleted yet` };
-  if ((outcome === 'deleting' || outcome === 'already-deleting') && (await deps.rds.describe(identifier)))
-    return { kind: 'wait', reason: `restore copy ${identifier} is being deleted` };
-  await deps.host.remove({ identifier, roles: [copy.readerRole, copy.masterUsername] });
+  const removed = await removeInstanceWithoutSnapshot(deps, {
+    identifier: copy.instanceIdentifier,
+    ownerTenantId: tenantId,
+    roles: [copy.readerRole, copy.masterUsername],
+  });
+  if (removed.kind === 'wait') return { kind: 'wait', reason: `restore copy ${removed.reason}` };
   for (const secret of [copy.readerSecretName, copy.masterSecretName])
     await deps.secrets.delete(secret, { force: true }, tenantId);
   return { kind: 'removed' };

@@ -1,4 +1,4 @@
-import { TERMINAL_INSTANCE_STATES, parameterGroupName, type SecretJson } from '@silo/aws';
+import { parameterGroupName, type SecretJson } from '@silo/aws';
 import type { TenantChangeEntity } from '@silo/control-plane-db';
 import {
   APP_SCHEMA,
@@ -9,9 +9,10 @@ import {
 } from '@silo/core';
 import { appLoginRoles, disableLogins, ensureReadOnlyLogin } from '@silo/tenant-schema';
 import { checkLoginRetryable } from '../changes/login-rotation';
+import { pgEndpoint } from '../tenant-database-admin';
 import { classifyPgError } from '../tenant-database-errors';
 import type { DataSource } from 'typeorm';
-import { connectionFields } from '../backends/instance-lifecycle';
+import { connectionFields, whenAvailable } from '../backends/instance-lifecycle';
 import type { TenantDatabaseEndpoint } from '../backends/tenant-database-host';
 import {
   failingOf,
@@ -205,18 +206,9 @@ export class RestoreSaga {
   private async restoreAvailable(run: RestoreRun): Promise<ChangeStepResult> {
     const { plan, deps } = run;
     const identifier = plan.copy.instanceIdentifier;
-    const view = await deps.rds.describe(identifier);
-    if (!view)
-      throw new ProvisioningError(
-        ProvisioningErrorCode.INCONSISTENT_STATE,
-        `restored instance ${identifier} disappeared while waiting for it`,
-      );
-    if (TERMINAL_INSTANCE_STATES.has(view.status))
-      throw new ProvisioningError(
-        ProvisioningErrorCode.INSTANCE_TERMINAL_STATE,
-        `restored instance ${identifier} is ${view.status}`,
-      );
-    if (view.status !== 'available') return { kind: 'wait', reason: `restored instance is ${view.status}` };
+    const found = await whenAvailable(deps.rds, identifier);
+    if (found.kind === 'wait') return found;
+    const { view } = found;
     const master = await this.master(run);
     await deps.host.restore({
       identifier,
@@ -277,8 +269,8 @@ export class RestoreSaga {
         ProvisioningErrorCode.INCONSISTENT_STATE,
         `secret ${plan.copy.readerSecretName} has no password or names another user`,
       );
-    const asMaster = { ...pg(endpoint), user: master.username, password: master.password };
     const owner = { username: master.username, password: master.password };
+    const asMaster = pgEndpoint(endpoint, owner);
     const own = tenantResourceNames(deps.settings.prefix, tenant.slug);
     try {
       await ensureReadOnlyLogin(asMaster, owner, {
@@ -401,14 +393,4 @@ export class RestoreSaga {
     );
     return { kind: 'finished', status: run.tenant.status };
   }
-}
-
-function pg(endpoint: TenantDatabaseEndpoint) {
-  return {
-    host: endpoint.host,
-    port: endpoint.port,
-    database: endpoint.database,
-    ssl: endpoint.ssl,
-    connectTimeoutMs: 10_000,
-  };
 }
