@@ -349,11 +349,13 @@ describe('TenantRouter on PostgreSQL', () => {
     expect(a.pid).not.toBe(b.pid);
     await router.close();
 
-    // No room: the other tenant holds the second place, idle. A query behind a 20 s one waits the
+    // No room: the other tenant holds the second place, idle. A query behind a 30 s one waits the
     // hold (250 ms), then closes the other tenant's idle connection for one of its own: it ends
     // first. (Which ends first, not a time: a loaded machine slows the closing and the opening, not
-    // the order; the long query is long so that a CI run's load does not reach it.)
+    // the order. In CI runs that opening has taken more than 10 s, so the long query and the
+    // connect timeout are far beyond it.)
     const second = newRouter(world([busy, other]), {
+      connectionTimeoutMs: 30_000,
       connectionBudget: 2,
       poolSizeByTier: { starter: 2, pro: 2, enterprise: 2 },
     });
@@ -366,7 +368,7 @@ describe('TenantRouter on PostgreSQL', () => {
       });
     const otherFirst = await run(other, 0);
     await run(busy, 0);
-    const long = run(busy, 20);
+    const long = run(busy, 30);
     // The short query starts once the long one holds the connection on the server (a fixed wait
     // lost that race on a loaded machine: the short query took the free connection first).
     await eventually(
@@ -389,7 +391,7 @@ describe('TenantRouter on PostgreSQL', () => {
     expect(ended).toEqual(['short', 'long']);
     expect((await run(other, 0)).pid).not.toBe(otherFirst.pid);
     expect(second.stats().peakConnections).toBeLessThanOrEqual(2);
-  }, 60_000);
+  }, 90_000);
 
   it('derives SCRAM keys once per login and reuses them when a pool reconnects', async () => {
     const involved = tenants.slice(23, 29);
