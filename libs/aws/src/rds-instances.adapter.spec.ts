@@ -1,4 +1,5 @@
 import {
+  DBInstanceAlreadyExistsFault,
   DescribeDBInstancesCommand,
   InvalidDBInstanceStateFault,
   ModifyDBInstanceCommand,
@@ -114,6 +115,24 @@ describe('RdsInstances.modify and describe', () => {
       undefined,
     ]);
     expect(input.EnablePerformanceInsights).toBeUndefined();
+  });
+
+  it('renames at once with nothing else in the request; a taken name is permanent, a busy instance retryable', async () => {
+    rds
+      .on(ModifyDBInstanceCommand)
+      .resolvesOnce({})
+      .rejectsOnce(new DBInstanceAlreadyExistsFault({ message: 'DB instance already exists', $metadata: {} }))
+      .rejectsOnce(new InvalidDBInstanceStateFault({ message: 'Instance is renaming', $metadata: {} }));
+    await instances.rename('silo-acme', 'silo-restore-acme-4');
+    expect(rds.commandCalls(ModifyDBInstanceCommand)[0].args[0].input).toEqual({
+      DBInstanceIdentifier: 'silo-acme',
+      NewDBInstanceIdentifier: 'silo-restore-acme-4',
+      ApplyImmediately: true,
+    });
+    const taken = await failure(instances.rename('silo-acme', 'silo-restore-acme-4'));
+    expect([taken.code, taken.retryable]).toEqual([ProvisioningErrorCode.RESOURCE_NAME_TAKEN, false]);
+    const busy = await failure(instances.rename('silo-acme', 'silo-restore-acme-4'));
+    expect([busy.code, busy.retryable]).toEqual([ProvisioningErrorCode.AWS_UNAVAILABLE, true]);
   });
 
   it('throttling and a busy instance are retryable; a refused combination is not, with RDS’s reason', async () => {

@@ -295,6 +295,38 @@ export class RdsInstances {
     }
   }
 
+  /**
+   * Renames the instance at once (ModifyDBInstance `NewDBInstanceIdentifier`): RDS moves its
+   * endpoint, automated backups and tags to the new name, and the instance is `renaming` for a
+   * while. A name already taken is RESOURCE_NAME_TAKEN (RDS never renames onto an instance); an
+   * instance in a state that cannot be renamed is AWS_UNAVAILABLE (retryable).
+   */
+  async rename(identifier: string, newIdentifier: string): Promise<void> {
+    try {
+      await this.aws.rds.send(
+        new ModifyDBInstanceCommand({
+          DBInstanceIdentifier: identifier,
+          NewDBInstanceIdentifier: newIdentifier,
+          ApplyImmediately: true,
+        }),
+      );
+    } catch (error) {
+      if (error instanceof DBInstanceAlreadyExistsFault)
+        throw new ProvisioningError(
+          ProvisioningErrorCode.RESOURCE_NAME_TAKEN,
+          `ModifyDBInstance: cannot rename ${identifier} to ${newIdentifier}: an instance of that name exists`,
+          { cause: error },
+        );
+      if (error instanceof InvalidDBInstanceStateFault)
+        throw new ProvisioningError(
+          ProvisioningErrorCode.AWS_UNAVAILABLE,
+          `ModifyDBInstance: ${identifier} cannot be renamed in its current state`,
+          { cause: error },
+        );
+      throw toProvisioningError(error, 'ModifyDBInstance');
+    }
+  }
+
   /** See {@link RdsSnapshots.createSnapshot}. */
   createSnapshot(
     instanceIdentifier: string,

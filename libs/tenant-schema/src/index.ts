@@ -15,8 +15,10 @@ export {
   type ReadOnlyLoginSpec,
 } from './read-only-login';
 export {
+  handOverLocalInstance,
   materialiseLocalInstance,
   removeLocalInstance,
+  renameLocalInstance,
   underParameterLock,
   type LocalInstance,
 } from './local-instance-host';

@@ -128,3 +128,101 @@ export async function underParameterLock(client: Client, statement: string): Pro
     await client.query('SELECT pg_advisory_unlock(hashtext($1))', [PARAMETER_ACL_LOCK]);
   }
 }
+
+const OBJECT_IN_USE = '55006';
+
+/**
+ * Renames an instance's database from `from` to `to` (what RDS's rename of an instance is to the
+ * local backend), ending the sessions in it first: PostgreSQL renames only a database nobody is
+ * connected to. Idempotent: `from` gone and `to` there is done. Both there, or neither, is an
+ * error naming them; nothing is renamed onto an existing database.
+ */
+export async function renameLocalInstance(
+  adminUrl: string,
+  spec: { from: string; to: string },
+): Promise<void> {
+  const from = quoteIdentifier(spec.from, 'database name');
+  const to = quoteIdentifier(spec.to, 'database name');
+  await withPgClient(adminClientConfig(adminUrl), async (client) => {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`silo:local-instance:${spec.from}`]);
+    const exists = async (name: string) =>
+      Boolean((await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount);
+    for (let attempt = 1; ; attempt++) {
+      const [hasFrom, hasTo] = [await exists(spec.from), await exists(spec.to)];
+      if (!hasFrom && hasTo) return;
+      if (hasFrom === hasTo)
+        throw new Error(
+          hasFrom
+            ? `cannot rename database ${spec.from} to ${spec.to}: ${spec.to} exists`
+            : `cannot rename database ${spec.from} to ${spec.to}: neither exists`,
+        );
+      await client.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [spec.from],
+      );
+      try {
+        await client.query(`ALTER DATABASE ${from} RENAME TO ${to}`);
+        return;
+      } catch (error) {
+        // A session connected between the two statements: end it and try again.
+        if (sqlState(error) !== OBJECT_IN_USE || attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  });
+}
+
+/**
+ * Gives an instance's database, and everything in it that `previousOwner` owns, to an owner role
+ * of its own (made or converged as {@link materialiseLocalInstance} does), so that the database
+ * can be handed to another login without the previous owner's password: what a new master
+ * password is on RDS, where an instance's master user is its own. Objects in other databases,
+ * and the previous owner's other databases, are untouched (REASSIGN OWNED would take them too).
+ * Idempotent.
+ */
+export async function handOverLocalInstance(
+  adminUrl: string,
+  instance: LocalInstance & { previousOwner: string },
+): Promise<void> {
+  quoteIdentifier(instance.previousOwner, 'previous owner role');
+  await materialiseLocalInstance(adminUrl, instance);
+  const owner = quoteIdentifier(instance.ownerRole, 'owner role');
+  const database = quoteIdentifier(instance.database, 'database name');
+  await withPgClient(adminClientConfig(adminUrl), async (client) => {
+    await client.query(`ALTER DATABASE ${database} OWNER TO ${owner}`);
+    // Only the new owner connects: the logins the previous owner's tenant had open other databases.
+    const grantees = await client.query<{ rolname: string }>(
+      `SELECT DISTINCT r.rolname FROM pg_database d, aclexplode(d.datacl) a JOIN pg_roles r ON r.oid = a.grantee
+        WHERE d.datname = $1 AND a.grantee <> d.datdba`,
+      [instance.database],
+    );
+    for (const { rolname } of grantees.rows)
+      await client.query(`REVOKE ALL ON DATABASE ${database} FROM ${quoteIdentifier(rolname, 'role')}`);
+  });
+  const url = new URL(adminUrl);
+  url.pathname = `/${encodeURIComponent(instance.database)}`;
+  await withPgClient(adminClientConfig(url.toString()), async (client) => {
+    // Tables, views and sequences of their own (ALTER TABLE takes each; a sequence a table owns
+    // follows its table), routines, types that are not a table's row type, schemas.
+    await client.query(
+      `DO $$
+       DECLARE r record;
+       BEGIN
+         FOR r IN SELECT c.oid::regclass AS name FROM pg_class c
+                   WHERE c.relowner = $1::regrole AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+                     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                       AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+         LOOP EXECUTE format('ALTER TABLE %s OWNER TO %I', r.name, $2); END LOOP;
+         FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p WHERE p.proowner = $1::regrole
+         LOOP EXECUTE format('ALTER ROUTINE %s OWNER TO %I', r.name, $2); END LOOP;
+         FOR r IN SELECT t.oid::regtype AS name FROM pg_type t
+                   WHERE t.typowner = $1::regrole AND t.typtype IN ('e', 'd', 'r', 'm')
+         LOOP EXECUTE format('ALTER TYPE %s OWNER TO %I', r.name, $2); END LOOP;
+         FOR r IN SELECT n.nspname FROM pg_namespace n WHERE n.nspowner = $1::regrole
+         LOOP EXECUTE format('ALTER SCHEMA %I OWNER TO %I', r.nspname, $2); END LOOP;
+       END $$`
+        .replaceAll('$1', client.escapeLiteral(instance.previousOwner))
+        .replaceAll('$2', client.escapeLiteral(instance.ownerRole)),
+    );
+  });
+}

@@ -1,5 +1,11 @@
 import { InvalidSqlIdentifierError } from '../../core/src';
-import { bootstrapAppRole, materialiseLocalInstance, removeLocalInstance } from '../src';
+import {
+  bootstrapAppRole,
+  handOverLocalInstance,
+  materialiseLocalInstance,
+  removeLocalInstance,
+  renameLocalInstance,
+} from '../src';
 import {
   adminUrl,
   databaseExists,
@@ -7,6 +13,7 @@ import {
   newTestTenant,
   openSession,
   ownerEndpoint,
+  appEndpoint,
   roleExists,
   sqlStateOf,
   storedPasswordIs,
@@ -152,5 +159,98 @@ describe('local instance host', () => {
     expect(await databaseExists(t.database)).toBe(false);
     expect(await roleExists(t.appRole)).toBe(false);
     expect(await roleExists(t.ownerRole)).toBe(false);
+  });
+
+  it('renames a database with sessions in it, once; never onto another database', async () => {
+    const t = newTestTenant(tenants);
+    const renamed = newTestTenant(tenants);
+    const other = newTestTenant(tenants);
+    await materialiseLocalInstance(adminUrl, instanceOf(t));
+    await materialiseLocalInstance(adminUrl, instanceOf(other));
+    const session = await openSession(ownerEndpoint(t));
+    const busy = session.query('SELECT pg_sleep(30)').then(
+      () => 'finished',
+      () => 'terminated',
+    );
+
+    await renameLocalInstance(adminUrl, { from: t.database, to: renamed.database });
+    await renameLocalInstance(adminUrl, { from: t.database, to: renamed.database });
+
+    expect(await busy).toBe('terminated');
+    await session.end().catch(() => undefined);
+    expect([await databaseExists(t.database), await databaseExists(renamed.database)]).toEqual([false, true]);
+    await expect(
+      renameLocalInstance(adminUrl, { from: renamed.database, to: other.database }),
+    ).rejects.toThrow(`${other.database} exists`);
+    expect(await databaseExists(renamed.database)).toBe(true);
+  });
+
+  it('hands a database and what its owner owns in it to a new owner, leaving its other databases and logins out', async () => {
+    const t = newTestTenant(tenants);
+    const sibling = { ...newTestTenant(tenants), ownerRole: t.ownerRole, ownerPassword: t.ownerPassword };
+    const heir = newTestTenant(tenants);
+    await materialiseLocalInstance(adminUrl, instanceOf(t));
+    await materialiseLocalInstance(adminUrl, instanceOf(sibling));
+    await bootstrapAppRole(ownerEndpoint(t), {
+      role: t.appRole,
+      tenantId: t.tenantId,
+      password: t.appPassword,
+    });
+    await withClient(ownerEndpoint(t), async (c) => {
+      await c.query('CREATE SCHEMA IF NOT EXISTS app');
+      await c.query('CREATE TABLE app.notes (id bigserial PRIMARY KEY, body text)');
+      await c.query('CREATE VIEW app.bodies AS SELECT body FROM app.notes');
+      await c.query('CREATE FUNCTION app.shout(t text) RETURNS text LANGUAGE sql AS $$ SELECT upper(t) $$');
+      await c.query("INSERT INTO app.notes (body) VALUES ('kept')");
+    });
+
+    const spec = {
+      database: t.database,
+      ownerRole: heir.ownerRole,
+      ownerPassword: heir.ownerPassword,
+      previousOwner: t.ownerRole,
+    };
+    await handOverLocalInstance(adminUrl, spec);
+    await handOverLocalInstance(adminUrl, spec);
+
+    const owners = await withAdmin(async (admin) => {
+      const db = await admin.query<{ datname: string; owner: string }>(
+        `SELECT datname, pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = ANY($1) ORDER BY datname`,
+        [[t.database, sibling.database]],
+      );
+      return db.rows;
+    });
+    expect(owners).toEqual(
+      [
+        { datname: t.database, owner: heir.ownerRole },
+        { datname: sibling.database, owner: t.ownerRole },
+      ].sort((a, b) => a.datname.localeCompare(b.datname)),
+    );
+    const inside = await withClient(
+      { ...ownerEndpoint(t), user: heir.ownerRole, password: heir.ownerPassword },
+      async (c) => {
+        const objects = await c.query<{ name: string; owner: string }>(
+          `SELECT c.relname AS name, pg_get_userbyid(c.relowner) AS owner FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'app' AND c.relkind IN ('r', 'v', 'S')
+           UNION ALL SELECT p.proname, pg_get_userbyid(p.proowner) FROM pg_proc p
+             JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'app'
+           UNION ALL SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'app'
+           ORDER BY 1`,
+        );
+        const rows = await c.query('SELECT body FROM app.notes');
+        return { objects: objects.rows, rows: rows.rows };
+      },
+    );
+    expect(inside).toEqual({
+      objects: ['app', 'bodies', 'notes', 'notes_id_seq', 'shout'].map((name) => ({
+        name,
+        owner: heir.ownerRole,
+      })),
+      rows: [{ body: 'kept' }],
+    });
+    // The previous tenant's owner and app logins open it no more; the sibling's owner still opens its own.
+    expect(await sqlStateOf(withClient(ownerEndpoint(t), (c) => c.query('SELECT 1')))).toBe('42501');
+    expect(await sqlStateOf(withClient(appEndpoint(t), (c) => c.query('SELECT 1')))).toBe('42501');
+    await expect(withClient(ownerEndpoint(sibling), (c) => c.query('SELECT 1'))).resolves.toBeDefined();
   });
 });

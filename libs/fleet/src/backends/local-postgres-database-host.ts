@@ -1,11 +1,13 @@
 import { assertNever, ProvisioningError, ProvisioningErrorCode, quoteIdentifier } from '@silo/core';
 import {
   claimDirectory,
+  handOverLocalInstance,
   LocalBackupError,
   removeAbandonedClusters,
   localSnapshot,
   materialiseLocalInstance,
   removeLocalInstance,
+  renameLocalInstance,
   restoreLocalInstanceFromDump,
   restoreLocalInstanceToPointInTime,
   saveLocalSnapshot,
@@ -216,6 +218,40 @@ export class LocalPostgresDatabaseHost implements TenantDatabaseHost {
       if (found) return found;
     }
     return null;
+  }
+
+  async rename(spec: { from: string; to: string }): Promise<void> {
+    if (this.adminUrlOf(spec.from) !== this.adminUrlOf(spec.to))
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `cannot rename ${spec.from} to ${spec.to}: the local backend keeps them on two servers`,
+      );
+    try {
+      await renameLocalInstance(this.adminUrlOf(spec.from), spec);
+    } catch (error) {
+      throw classifyPgError(error, `renaming ${spec.from} to ${spec.to} on the local backend`);
+    }
+  }
+
+  async handOver(spec: {
+    identifier: string;
+    masterUsername: string;
+    password: string;
+    previousOwner: string;
+  }): Promise<void> {
+    try {
+      await handOverLocalInstance(this.adminUrlOf(spec.identifier), {
+        database: spec.identifier,
+        ownerRole: spec.masterUsername,
+        ownerPassword: spec.password,
+        previousOwner: spec.previousOwner,
+      });
+    } catch (error) {
+      throw classifyPgError(
+        error,
+        `handing ${spec.identifier} to ${spec.masterUsername} on the local backend`,
+      );
+    }
   }
 
   async remove(instance: { identifier: string; roles: string[] }): Promise<void> {

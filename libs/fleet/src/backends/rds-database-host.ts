@@ -65,6 +65,16 @@ export class RdsDatabaseHost implements TenantDatabaseHost {
     return this.endpointOf({ identifier: spec.identifier, rdsEndpoint: found.endpoint });
   }
 
+  /** RDS moved the data and the endpoint with the name. */
+  rename(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** The instance's master user is its own: a password of its own is enough. */
+  async handOver(spec: { identifier: string; masterUsername: string; password: string }): Promise<void> {
+    await this.setMasterPassword(spec);
+  }
+
   /** RDS keeps a snapshot's data itself. */
   snapshot(): Promise<void> {
     return Promise.resolve();

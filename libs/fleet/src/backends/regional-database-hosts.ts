@@ -61,6 +61,19 @@ export class RegionalDatabaseHosts implements TenantDatabaseHost {
     return this.home.snapshot(spec);
   }
 
+  rename(spec: { from: string; to: string }): Promise<void> {
+    return this.home.rename(spec);
+  }
+
+  handOver(spec: {
+    identifier: string;
+    masterUsername: string;
+    password: string;
+    previousOwner: string;
+  }): Promise<void> {
+    return this.home.handOver(spec);
+  }
+
   remove(instance: { identifier: string; roles: string[] }): Promise<void> {
     return this.home.remove(instance);
   }

@@ -73,6 +73,24 @@ export interface TenantDatabaseHost {
    * the instance is deleted. Idempotent.
    */
   snapshot(spec: { identifier: string; snapshotIdentifier: string }): Promise<void>;
+  /**
+   * After RDS renamed an instance (ModifyDBInstance `NewDBInstanceIdentifier`): RDS, nothing
+   * (the instance, its data and endpoint move with the name). The local backend renames its
+   * database, ending its sessions. Idempotent.
+   */
+  rename(spec: { from: string; to: string }): Promise<void>;
+  /**
+   * Gives an instance a master login of its own (`masterUsername` with `password`), which
+   * `previousOwner`'s credentials no longer open: on RDS, the master password (the master user
+   * is the instance's own); on the local backend, where roles are the server's, a role of its
+   * own that takes over the database and what `previousOwner` owns in it.
+   */
+  handOver(spec: {
+    identifier: string;
+    masterUsername: string;
+    password: string;
+    previousOwner: string;
+  }): Promise<void>;
   /** Undoes {@link start} (local backend: drops the database and the given roles). */
   remove(instance: { identifier: string; roles: string[] }): Promise<void>;
   /**

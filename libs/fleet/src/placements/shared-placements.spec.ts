@@ -119,6 +119,8 @@ function harness(placement: 'schema' | 'pool') {
     replicationLogin: jest.fn(() => null),
     restore: jest.fn(() => Promise.resolve(HOST_ENDPOINT)),
     snapshot: jest.fn(() => Promise.resolve()),
+    rename: jest.fn(() => Promise.resolve()),
+    handOver: jest.fn(() => Promise.resolve()),
   } satisfies TenantDatabaseHost;
   const deps = {
     store,

@@ -47,6 +47,8 @@ function harness() {
     replicationLogin: jest.fn(() => null),
     restore: jest.fn(() => Promise.resolve(ENDPOINT)),
     snapshot: jest.fn(() => Promise.resolve()),
+    rename: jest.fn(() => Promise.resolve()),
+    handOver: jest.fn(() => Promise.resolve()),
   } satisfies TenantDatabaseHost;
   const admin = {
     bootstrapAppRole: jest.fn(() => Promise.resolve({ revokedMemberships: [] })),
