@@ -4,7 +4,18 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PLACEMENTS as PLACEMENT_NAMES, TIER_NAMES } from '@silo/core';
 import { ApiClient, ApiError } from './api-client';
 import { output, table, type Output } from './render';
+import { localZone, zoneOf, type TimeContext } from './restore-time';
+import { changeEnded, changeFailure, watchChange, type ChangeWatch } from './tenant-change-watch';
 import { moveBody, moveOutcome, watchMove, type MoveChange } from './tenant-move';
+import {
+  copiesTable,
+  copyLines,
+  restorableText,
+  restoreBody,
+  snapshotsTable,
+  type RestoreCopyView,
+  type SnapshotView,
+} from './tenant-restore';
 
 /** Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 authentication or authorisation. */
 const EXIT = { ok: 0, failed: 1, usage: 2, auth: 3 } as const;
@@ -23,6 +34,14 @@ const USAGE = `usage: silo <command> [options]
   tenants rotate <id-or-slug> [--which app|master|both] [--watch]
   tenants move <id-or-slug> [--placement instance|schema|pool] [--region R] [--tier T] [--watch]
   tenants move-abort <id-or-slug> [--watch]
+  tenants restorable <id-or-slug> [--tz Z]
+  tenants restore <id-or-slug> --to TIME | --latest | --snapshot ID [--mode copy|replace] [--tz Z] [--watch]
+                 TIME: ISO 8601 (2026-12-07T10:32:00Z), or "yesterday 10:32", "today 10:32",
+                 "2026-12-07 10:32" in --tz (an IANA zone or UTC; default: this machine's)
+  tenants restores <id-or-slug>
+  tenants restore-remove <id-or-slug> <run>
+  tenants snapshots|snapshot <id-or-slug>
+  tenants undelete <id-or-slug> [--watch]
   rollouts list
   rollouts start [--target V] [--canary N] [--waves P,P] [--max-concurrency N]
                  [--failure-threshold N] [--pause-between-waves] [--tiers T[,T]]
@@ -67,6 +86,8 @@ interface TenantView {
   region: string | null;
   createdAt: string;
   firingAlarms: number | null;
+  placement?: string;
+  restorable?: { earliest: string; latest: string } | null;
   database: { instanceIdentifier: string; schemaVersion: string | null } | null;
   provisioning: {
     steps: { name: string; saga: string; status: string }[];
@@ -338,6 +359,99 @@ async function tenants(argv: string[], env: NodeJS.ProcessEnv): Promise<number> 
       const { ctx, args } = parse(rest, {}, env, 1, 'tenants move-abort');
       return finishMove(ctx, await ctx.api.call<TenantView>('POST', `${path(args[0])}/move/abort`));
     }
+    case 'restorable': {
+      const { ctx, values, args } = parse(rest, { tz: { type: 'string' } }, env, 1, 'tenants restorable');
+      const zone = timeZone(values.tz as string | undefined);
+      const tenant = await ctx.api.call<TenantView>('GET', path(args[0]));
+      const snapshots = await ctx.api.call<{ items: SnapshotView[] }>('GET', `${path(tenant.id)}/snapshots`);
+      ctx.out.print(
+        {
+          id: tenant.id,
+          slug: tenant.slug,
+          restorable: tenant.restorable ?? null,
+          snapshots: snapshots.items,
+        },
+        () => restorableText(tenant, snapshots.items, zone),
+      );
+      return EXIT.ok;
+    }
+    case 'restore': {
+      const { ctx, values, args } = parse(
+        rest,
+        {
+          to: { type: 'string' },
+          latest: { type: 'boolean' },
+          snapshot: { type: 'string' },
+          mode: { type: 'string' },
+          tz: { type: 'string' },
+        },
+        env,
+        1,
+        'tenants restore',
+      );
+      // `replace` goes through as asked: whether Silo makes it yet is the API's answer (422).
+      const mode = oneOf('mode', values.mode as string | undefined, ['copy', 'replace']) ?? 'copy';
+      const time: TimeContext = {
+        now: new Date(Date.now()),
+        zone: timeZone(values.tz as string | undefined),
+      };
+      const asked = restoreBody(
+        {
+          to: values.to as string | undefined,
+          latest: values.latest as boolean | undefined,
+          snapshot: values.snapshot as string | undefined,
+          mode,
+        },
+        time,
+      );
+      if (!asked.ok) throw new UsageError(asked.problem);
+      if (asked.note) ctx.out.event(`${args[0]}: ${asked.note}`);
+      return finishRestore(
+        ctx,
+        await ctx.api.call<TenantView>('POST', `${path(args[0])}/restores`, asked.body),
+      );
+    }
+    case 'restores': {
+      const { ctx, args } = parse(rest, {}, env, 1, 'tenants restores');
+      const copies = await ctx.api.call<{ items: RestoreCopyView[] }>('GET', `${path(args[0])}/restores`);
+      ctx.out.print(copies, () => copiesTable(copies.items));
+      return EXIT.ok;
+    }
+    case 'restore-remove': {
+      const { ctx, args } = parse(rest, {}, env, 2, 'tenants restore-remove');
+      const run = args[1];
+      if (!/^[1-9]\d{0,9}$/.test(run))
+        throw new UsageError(
+          `a restore's run is a positive whole number (tenants restores lists them), not "${run}"`,
+        );
+      const copy = await ctx.api.call<RestoreCopyView>('DELETE', `${path(args[0])}/restores/${run}`);
+      ctx.out.print(copy, () => copyLines(copy).join('\n'));
+      return EXIT.ok;
+    }
+    case 'snapshots': {
+      const { ctx, args } = parse(rest, {}, env, 1, 'tenants snapshots');
+      const snapshots = await ctx.api.call<{ items: SnapshotView[] }>('GET', `${path(args[0])}/snapshots`);
+      ctx.out.print(snapshots, () => snapshotsTable(snapshots.items));
+      return EXIT.ok;
+    }
+    case 'snapshot': {
+      const { ctx, args } = parse(rest, {}, env, 1, 'tenants snapshot');
+      const taken = await ctx.api.call<{ identifier: string; status: string }>(
+        'POST',
+        `${path(args[0])}/snapshots`,
+      );
+      ctx.out.print(
+        taken,
+        () =>
+          `snapshot ${taken.identifier} ${taken.status}: tenants snapshots ${args[0]} lists it once it is taken`,
+      );
+      return EXIT.ok;
+    }
+    case 'undelete': {
+      const { ctx, args } = parse(rest, {}, env, 1, 'tenants undelete');
+      const answer = await ctx.api.call<unknown>('POST', `${path(args[0])}/undelete`);
+      return finishUndelete(ctx, args[0], answer);
+    }
     default:
       throw new UsageError(sub ? `unknown tenants command "${sub}"` : 'tenants needs a command');
   }
@@ -355,9 +469,15 @@ function showTenant(ctx: Ctx, t: TenantView): number {
             ...c.steps.map((s) => `  move/${s.name}: ${s.status}`),
             ...moveOutcome(c).map((line) => `  ${line}`),
           ]
-        : [
-            `change ${c.run} (${c.kind} ${c.from} → ${c.to}): ${c.status}${c.error ? ` — ${c.error.message}` : ''}`,
-          ];
+        : c.kind === 'restore'
+          ? [
+              `change ${c.run} (restore ${c.from} → ${c.to}): ${c.status}`,
+              ...c.steps.map((s) => `  restore/${s.name}: ${s.status}`),
+              ...(c.error ? [`  ${changeFailure(c.error)}`] : []),
+            ]
+          : [
+              `change ${c.run} (${c.kind} ${c.from} → ${c.to}): ${c.status}${c.error ? ` — ${c.error.message}` : ''}`,
+            ];
     return [
       `${t.slug} (${t.id})`,
       `  name ${t.name}, tier ${t.tier}, region ${t.region ?? '-'}, status ${t.status}, firing alarms ${t.firingAlarms ?? '-'}`,
@@ -414,15 +534,73 @@ async function finishChange(ctx: Ctx, tenant: TenantView): Promise<number> {
  */
 async function finishMove(ctx: Ctx, tenant: TenantView): Promise<number> {
   if (!ctx.watch) return showTenant(ctx, tenant);
-  const t = await watchMove(tenant, {
+  const t = await watchMove(tenant, tenantWatch(ctx));
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  showTenant(ctx, t);
+  return t.change?.kind === 'move' && t.change.status === 'FAILED' ? EXIT.failed : EXIT.ok;
+}
+
+/**
+ * Prints the tenant; with --watch, follows its restore to the end, a line for each step, then
+ * (a copy, as a table) the copy it made: where it is, its reader's secret, when it goes.
+ * Exits 1 when the restore failed.
+ */
+async function finishRestore(ctx: Ctx, tenant: TenantView): Promise<number> {
+  if (!ctx.watch) return showTenant(ctx, tenant);
+  const t = await watchChange(tenant, 'restore', tenantWatch(ctx));
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  showTenant(ctx, t);
+  const c = t.change;
+  if (c?.kind !== 'restore') return EXIT.ok;
+  if (c.status === 'FAILED') return EXIT.failed;
+  if (c.status === 'SUCCEEDED' && !ctx.out.json) {
+    const copies = await ctx.api.call<{ items: RestoreCopyView[] }>('GET', `/v1/tenants/${t.id}/restores`);
+    const copy = copies.items.find((x) => x.run === c.run);
+    if (copy) ctx.out.print(copy, () => copyLines(copy).join('\n'));
+  }
+  return EXIT.ok;
+}
+
+/**
+ * Prints the API's answer; with --watch, follows the tenant back: its change to the end when
+ * one runs, else its status to ACTIVE (or FAILED, which exits 1).
+ */
+async function finishUndelete(ctx: Ctx, idOrSlug: string, answer: unknown): Promise<number> {
+  const isTenant = (v: unknown): v is TenantView =>
+    typeof v === 'object' && v !== null && 'slug' in v && 'provisioning' in v;
+  if (!ctx.watch) {
+    if (isTenant(answer)) return showTenant(ctx, answer);
+    ctx.out.print(answer, () => JSON.stringify(answer, null, 2));
+    return EXIT.ok;
+  }
+  const t = isTenant(answer)
+    ? answer
+    : await ctx.api.call<TenantView>('GET', `/v1/tenants/${encodeURIComponent(idOrSlug)}`);
+  const c = t.change;
+  if (!c || changeEnded(c)) return finishTenant(ctx, t, 'ACTIVE');
+  const last = await watchChange(t, c.kind, tenantWatch(ctx));
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  showTenant(ctx, last);
+  return last.change?.status === 'FAILED' ? EXIT.failed : EXIT.ok;
+}
+
+/** How a watch of a tenant's change reads the tenant again, reports and waits. */
+function tenantWatch(ctx: Ctx): ChangeWatch<TenantView> {
+  return {
     read: (id) => ctx.api.call<TenantView>('GET', `/v1/tenants/${id}`),
     event: (line) => ctx.out.event(line),
     progress: (line) => ctx.out.progress(line),
     sleep: () => sleep(ctx.pollMs),
-  });
-  if (process.stderr.isTTY) process.stderr.write('\n');
-  showTenant(ctx, t);
-  return t.change?.kind === 'move' && t.change.status === 'FAILED' ? EXIT.failed : EXIT.ok;
+  };
+}
+
+/** The zone `--tz` names, else this machine's. */
+function timeZone(name: string | undefined): string {
+  if (name === undefined) return localZone();
+  const zone = zoneOf(name);
+  if (!zone)
+    throw new UsageError(`--tz must be an IANA time zone such as Europe/Berlin, or UTC, not "${name}"`);
+  return zone;
 }
 
 // --- rollouts -------------------------------------------------------------------------------

@@ -1,12 +1,7 @@
 import { main } from './main';
-import {
-  moveBody,
-  moveOutcome,
-  stepChanges,
-  watchMove,
-  type MoveChange,
-  type MoveTenant,
-} from './tenant-move';
+import { FakeCli } from './testing/fake-api';
+import { stepChanges } from './tenant-change-watch';
+import { moveBody, moveOutcome, watchMove, type MoveChange, type MoveTenant } from './tenant-move';
 
 const ID = '6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f';
 
@@ -168,43 +163,12 @@ describe('watchMove', () => {
 });
 
 describe('silo tenants move and move-abort', () => {
-  const realFetch = global.fetch;
-  let stdout: string;
-  let stderr: string;
-  let calls: { method: string; url: string; body: unknown }[];
+  const cli = new FakeCli();
+  const { env } = cli;
+  const api = (...answers: [number, unknown][]) => cli.api(...answers);
+  beforeEach(() => cli.start());
+  afterEach(() => cli.stop());
 
-  beforeEach(() => {
-    stdout = '';
-    stderr = '';
-    calls = [];
-    jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-      stdout += String(chunk);
-      return true;
-    });
-    jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-      stderr += String(chunk);
-      return true;
-    });
-  });
-  afterEach(() => {
-    jest.restoreAllMocks();
-    global.fetch = realFetch;
-  });
-
-  /** The API answering each call with the next of `answers` (status, body). */
-  const api = (...answers: [number, unknown][]) => {
-    global.fetch = ((url: URL, init: RequestInit) => {
-      calls.push({
-        method: init.method ?? 'GET',
-        url: String(url),
-        // The CLI sends its bodies as JSON text.
-        body: typeof init.body === 'string' ? (JSON.parse(init.body) as unknown) : undefined,
-      });
-      const [status, body] = answers.shift() ?? [500, { title: 'no more answers' }];
-      return Promise.resolve(new Response(JSON.stringify(body), { status }));
-    }) as typeof fetch;
-  };
-  const env = { SILO_TOKEN: 't', SILO_API_URL: 'http://silo.test', SILO_WATCH_POLL_MS: '0' };
   const view = (c: MoveChange) => ({
     ...tenantWith(c),
     name: 'Acme',
@@ -220,13 +184,13 @@ describe('silo tenants move and move-abort', () => {
   it('refuses a move without a place, or with an unknown placement or tier (exit 2), before calling the API', async () => {
     api();
     expect(await main(['tenants', 'move', 'acme'], env)).toBe(2);
-    expect(stderr).toContain('tenants move needs --placement, --region or --tier');
+    expect(cli.stderr).toContain('tenants move needs --placement, --region or --tier');
     expect(await main(['tenants', 'move', 'acme', '--placement', 'shared'], env)).toBe(2);
-    expect(stderr).toContain('--placement must be one of instance, schema, pool, not "shared"');
+    expect(cli.stderr).toContain('--placement must be one of instance, schema, pool, not "shared"');
     expect(await main(['tenants', 'move', 'acme', '--tier', 'gold'], env)).toBe(2);
     expect(await main(['tenants', 'move', '--tier', 'pro'], env)).toBe(2);
     expect(await main(['tenants', 'move-abort'], env)).toBe(2);
-    expect(calls).toEqual([]);
+    expect(cli.calls).toEqual([]);
   });
 
   it('asks for the move and, with --watch, follows it to the write pause', async () => {
@@ -240,17 +204,17 @@ describe('silo tenants move and move-abort', () => {
       env,
     );
     expect(code).toBe(0);
-    expect(calls.map((c) => [c.method, c.url, c.body])).toEqual([
+    expect(cli.calls.map((c) => [c.method, c.url, c.body])).toEqual([
       ['POST', 'http://silo.test/v1/tenants/acme/move', { region: 'eu-central-1', tier: 'enterprise' }],
       ['GET', `http://silo.test/v1/tenants/${ID}`, undefined],
       ['GET', `http://silo.test/v1/tenants/${ID}`, undefined],
     ]);
-    expect(stderr).toContain('acme: target-credentials: running\n');
-    expect(stderr).toContain('acme: cut-over: done\n');
-    expect(stdout).toContain(
+    expect(cli.stderr).toContain('acme: target-credentials: running\n');
+    expect(cli.stderr).toContain('acme: cut-over: done\n');
+    expect(cli.stdout).toContain(
       'change 2 (move pool@us-east-1 → instance@eu-central-1, tier enterprise): SUCCEEDED',
     );
-    expect(stdout).toContain('  writes paused 240 ms (source frozen 180 ms), 13 rows in 2 tables copied');
+    expect(cli.stdout).toContain('  writes paused 240 ms (source frozen 180 ms), 13 rows in 2 tables copied');
   });
 
   it('exits 1 when the watched move fails, naming the error; prints the API’s JSON with --output json', async () => {
@@ -265,15 +229,18 @@ describe('silo tenants move and move-abort', () => {
     });
     api([202, view(change({ abortRequested: true }))], [200, view(failed)]);
     expect(await main(['tenants', 'move-abort', ID, '--watch'], env)).toBe(1);
-    expect(calls[0]).toMatchObject({ method: 'POST', url: `http://silo.test/v1/tenants/${ID}/move/abort` });
-    expect(stdout).toContain(
+    expect(cli.calls[0]).toMatchObject({
+      method: 'POST',
+      url: `http://silo.test/v1/tenants/${ID}/move/abort`,
+    });
+    expect(cli.stdout).toContain(
       'failed at target-instance: MOVE_ABORTED: the move was aborted before its cut-over',
     );
 
-    stdout = '';
+    cli.stdout = '';
     api([202, view(change({ abortRequested: true }))]);
     expect(await main(['tenants', 'move-abort', 'acme', '--output', 'json'], env)).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ change: { kind: 'move', abortRequested: true } });
+    expect(JSON.parse(cli.stdout)).toMatchObject({ change: { kind: 'move', abortRequested: true } });
   });
 
   it('reports the API’s refusal with its title and detail (exit 1), and a role it refuses (exit 3)', async () => {
@@ -287,7 +254,7 @@ describe('silo tenants move and move-abort', () => {
       },
     ]);
     expect(await main(['tenants', 'move', 'acme', '--region', 'us-east-1'], env)).toBe(1);
-    expect(stderr).toBe(
+    expect(cli.stderr).toBe(
       'silo: Unprocessable Content: acme already lives in the pool placement in us-east-1\n',
     );
     api([403, { title: 'Forbidden', status: 403, detail: 'needs admin' }]);
