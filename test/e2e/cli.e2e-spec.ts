@@ -1,15 +1,19 @@
 import { mintDevToken, type Role } from '../../libs/auth/src';
 import { eventually } from '../support/eventually';
-import { removeTenantInstance } from '../support/local-tenant-instance';
+import { takeFreshBaseBackup } from '../support/fresh-base-backup';
+import { removeTenantInstancesUnder } from '../support/local-tenant-instance';
 import { builtEntry, SiloProcess } from '../support/silo-process';
 import { SiloStack } from '../support/silo-stack';
 import { fastLocalSagaEnvironment, uniqueToken } from '../support/test-config';
 import { createOwnDatabase, dropDatabase } from '../support/test-databases';
+import { instanceAdminUrl } from '../support/test-services';
 
-jest.setTimeout(240_000);
+jest.setTimeout(360_000);
 
 const CLI = 'apps/cli/src/main.js';
 const prefix = `cl${uniqueToken(3)}`;
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Run {
   code: number | null;
@@ -19,7 +23,8 @@ interface Run {
 
 // The `silo` command as a user runs it (the built entry point, npx silo from a clone), against
 // the API and the worker as processes: every subcommand, --watch to the end, JSON output,
-// and the exit codes (0 ok, 1 failed, 2 usage, 3 auth) with the problem's title and detail.
+// restores and snapshots, and the exit codes (0 ok, 1 failed, 2 usage, 3 auth) with the problem's
+// title and detail.
 describe('the silo CLI against the stack', () => {
   let stack: SiloStack;
   let admin: string;
@@ -43,7 +48,8 @@ describe('the silo CLI against the stack', () => {
 
   afterAll(async () => {
     await stack?.stop();
-    await removeTenantInstance(prefix, slug);
+    // The tenant's instance and its restore copy's.
+    await removeTenantInstancesUnder(prefix);
     if (database) await dropDatabase(database.name);
   });
 
@@ -106,7 +112,7 @@ describe('the silo CLI against the stack', () => {
     expect([sre.code, /Forbidden/.test(sre.stderr)]).toEqual([3, true]);
   });
 
-  it('creates a tenant and follows it to ACTIVE, then lists, shows, suspends, resumes, changes tier, rotates, deletes', async () => {
+  it('creates a tenant and follows it to ACTIVE, then lists, shows, suspends, resumes, changes tier, rotates, restores a copy, deletes', async () => {
     const created = await silo([
       'tenants',
       'create',
@@ -151,6 +157,46 @@ describe('the silo CLI against the stack', () => {
       await silo(['tenants', 'rotate', slug, '--which', 'app', '--watch', '--output', 'json']),
     );
     expect(rotated.change).toMatchObject({ kind: 'rotation', status: 'SUCCEEDED' });
+
+    // Every tier is an instance here: a copy of the tenant as of a noted time, given in the local
+    // form in UTC (the local backend replays its WAL from a fresh base backup), then removed.
+    await takeFreshBaseBackup(instanceAdminUrl());
+    await pause(1100);
+    const noted = new Date(Math.floor(Date.now() / 1000) * 1000);
+    await pause(1100);
+    const local = noted.toISOString().slice(0, 19).replace('T', ' ');
+    expect(
+      json<{ items: { type: string }[] }>(await silo(['tenants', 'snapshots', slug, '--output', 'json']))
+        .items,
+    ).toEqual(expect.any(Array));
+    const restorable = await silo(['tenants', 'restorable', slug, '--tz', 'UTC']);
+    expect([restorable.code, restorable.stdout]).toEqual([
+      0,
+      expect.stringMatching(new RegExp(`^${slug}: (point in time from|no point-in-time window)`)),
+    ]);
+    const restored = await silo(['tenants', 'restore', slug, '--to', local, '--tz', 'UTC', '--watch']);
+    expect([restored.code, restored.stderr.split('\n')[0]]).toEqual([
+      0,
+      `${slug}: restore as of ${noted.toISOString().replace('.000Z', 'Z')} ("${local}" in UTC), mode copy`,
+    ]);
+    expect(restored.stdout).toMatch(/\(restore pointInTime \S+ → copy\): SUCCEEDED/);
+    const run = Number(/^restore copy (\d+) .*: AVAILABLE$/m.exec(restored.stdout)?.[1]);
+    const copies = json<{ items: { run: number; status: string; readerSecretName: string }[] }>(
+      await silo(['tenants', 'restores', slug, '--output', 'json']),
+    );
+    expect(copies.items[0]).toMatchObject({
+      run,
+      status: 'AVAILABLE',
+      readerSecretName: `${prefix}/restore-${slug}-${run}/app`,
+    });
+    const removing = await silo(['tenants', 'restore-remove', slug, String(run)]);
+    expect([removing.code, removing.stdout]).toEqual([0, expect.stringContaining('its removal runs now')]);
+    await eventually(async () => {
+      const after = json<{ items: { run: number; status: string }[] }>(
+        await silo(['tenants', 'restores', slug, '--output', 'json']),
+      );
+      expect(after.items.find((c) => c.run === run)?.status).toBe('REMOVED');
+    }, 60_000);
 
     // An operation the API refuses: exit 1 with the problem's title and detail.
     const retry = await silo(['tenants', 'retry', slug]);

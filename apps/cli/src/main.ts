@@ -425,7 +425,14 @@ async function tenants(argv: string[], env: NodeJS.ProcessEnv): Promise<number> 
           `a restore's run is a positive whole number (tenants restores lists them), not "${run}"`,
         );
       const copy = await ctx.api.call<RestoreCopyView>('DELETE', `${path(args[0])}/restores/${run}`);
-      ctx.out.print(copy, () => copyLines(copy).join('\n'));
+      ctx.out.print(copy, () =>
+        [
+          ...copyLines(copy),
+          ...(copy.status === 'AVAILABLE'
+            ? [`  its removal runs now: tenants restores ${args[0]} shows it REMOVED once gone`]
+            : []),
+        ].join('\n'),
+      );
       return EXIT.ok;
     }
     case 'snapshots': {

@@ -333,13 +333,16 @@ describe('silo tenants restore, restores, restore-remove, restorable, snapshots,
     );
 
     cli.stdout = '';
-    cli.api([202, { ...COPY, status: 'REMOVING', expiresAt: NOW.toISOString() }]);
+    // The API answers the copy with its removal due now; the worker removes it soon after.
+    cli.api([202, { ...COPY, expiresAt: NOW.toISOString() }]);
     expect(await main(['tenants', 'restore-remove', 'acme', '4'], env)).toBe(0);
     expect(cli.calls[1]).toMatchObject({
       method: 'DELETE',
       url: 'http://silo.test/v1/tenants/acme/restores/4',
     });
-    expect(cli.stdout).toContain('restore copy 4 (pointInTime 2026-12-07T09:32:00.000Z): REMOVING');
+    expect(cli.stdout).toContain('restore copy 4 (pointInTime 2026-12-07T09:32:00.000Z): AVAILABLE');
+    expect(cli.stdout).toContain('  its removal runs now: tenants restores acme shows it REMOVED once gone');
+    expect(cli.stdout).toContain(`  removed after ${NOW.toISOString()}`);
 
     cli.stdout = '';
     cli.api([200, view(null)], [200, { items: SNAPSHOTS }]);
