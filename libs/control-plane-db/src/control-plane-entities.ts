@@ -35,6 +35,7 @@ import { TenantRegions1795424400000 } from './migrations/1795424400000-tenant-re
 import { TenantMoves1795428000000 } from './migrations/1795428000000-tenant-moves';
 import { TenantRestores1795431600000 } from './migrations/1795431600000-tenant-restores';
 import { RestoreCopyDirectory1795435200000 } from './migrations/1795435200000-restore-copy-directory';
+import { TenantUndelete1795438800000 } from './migrations/1795438800000-tenant-undelete';
 
 /** Entity classes, listed rather than globbed so that bundling and ts-jest both see them. */
 export const CONTROL_PLANE_ENTITIES = [
@@ -79,4 +80,5 @@ export const CONTROL_PLANE_MIGRATIONS = [
   TenantMoves1795428000000,
   TenantRestores1795431600000,
   RestoreCopyDirectory1795435200000,
+  TenantUndelete1795438800000,
 ];

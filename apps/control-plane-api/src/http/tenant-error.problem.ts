@@ -20,6 +20,7 @@ function tenantProblem(error: TenantError): ProblemDetails {
     case TenantErrorCode.IDEMPOTENCY_KEY_REUSED:
       return problem(422, error.message);
     case TenantErrorCode.TENANT_BUSY:
+    case TenantErrorCode.UNDELETE_REFUSED:
       return problem(409, error.message, { ...error.detail });
     case TenantErrorCode.UNKNOWN_REGION:
       return problem(422, error.message, {

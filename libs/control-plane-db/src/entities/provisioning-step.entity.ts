@@ -4,14 +4,14 @@ import { TenantEntity } from './tenant.entity';
 export const STEP_STATUSES = ['pending', 'running', 'waiting', 'done', 'failed', 'compensated'] as const;
 export type StepStatus = (typeof STEP_STATUSES)[number];
 
-export const SAGAS = ['provision', 'deprovision', 'modify', 'rotate', 'move', 'restore'] as const;
+export const SAGAS = ['provision', 'deprovision', 'modify', 'rotate', 'move', 'restore', 'undelete'] as const;
 export type Saga = (typeof SAGAS)[number];
 
 /** The record of one step of one saga for one tenant. */
 @Entity({ name: 'provisioning_steps' })
 @Check(
   'provisioning_steps_saga_known',
-  `saga IN ('provision','deprovision','modify','rotate','move','restore')`,
+  `saga IN ('provision','deprovision','modify','rotate','move','restore','undelete')`,
 )
 @Check(
   'provisioning_steps_status_known',

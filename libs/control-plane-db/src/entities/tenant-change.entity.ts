@@ -1,7 +1,7 @@
 import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { TenantEntity } from './tenant.entity';
 
-export const CHANGE_KINDS = ['tier', 'rotation', 'move', 'restore'] as const;
+export const CHANGE_KINDS = ['tier', 'rotation', 'move', 'restore', 'undelete'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 export const CHANGE_APPLY = ['now', 'maintenance-window'] as const;
 export type ChangeApply = (typeof CHANGE_APPLY)[number];
@@ -13,11 +13,12 @@ export const OPEN_CHANGE_STATUSES: readonly ChangeStatus[] = ['RUNNING', 'PENDIN
 /**
  * One change to a live tenant: a tier change (`from`/`to` are tiers), a credential rotation
  * (`to` is app, master or both), a move (`from`/`to` are `<placement>@<region>`) or a restore
- * (`from` what it restores from, `to` its mode). Never a password.
+ * (`from` what it restores from, `to` its mode) or an undelete of a DELETED tenant (`from` its final
+ * snapshot, `to` `ACTIVE`). Never a password.
  */
 @Entity({ name: 'tenant_changes' })
 @Index('tenant_changes_one_open', { synchronize: false })
-@Check('tenant_changes_kind_known', `kind IN ('tier', 'rotation', 'move', 'restore')`)
+@Check('tenant_changes_kind_known', `kind IN ('tier', 'rotation', 'move', 'restore', 'undelete')`)
 @Check('tenant_changes_apply_known', `apply IN ('now', 'maintenance-window')`)
 @Check('tenant_changes_status_known', `status IN ('RUNNING', 'PENDING_MAINTENANCE', 'SUCCEEDED', 'FAILED')`)
 @Check('tenant_changes_run_positive', `run >= 1`)

@@ -13,6 +13,7 @@ const LEGAL: [TenantStatus, TenantStatus][] = [
   ['ACTIVE', 'DEPROVISIONING'],
   ['SUSPENDED', 'DEPROVISIONING'],
   ['DEPROVISIONING', 'DELETED'],
+  ['DELETED', 'ACTIVE'],
 ];
 
 describe('tenant lifecycle', () => {
@@ -39,8 +40,9 @@ describe('tenant lifecycle', () => {
     expect(refused).toBe(TENANT_STATUSES.length ** 2 - LEGAL.length);
   });
 
-  it('keeps DELETED final', () => {
-    expect(TENANT_STATUSES.filter((to) => canTransition('DELETED', to))).toEqual([]);
-    expect(() => transition('DELETED', 'ACTIVE')).toThrow(TenantError);
+  it('leaves DELETED only for ACTIVE (an undelete), never for provisioning or deprovisioning', () => {
+    expect(TENANT_STATUSES.filter((to) => canTransition('DELETED', to))).toEqual(['ACTIVE']);
+    expect(() => transition('DELETED', 'PROVISIONING')).toThrow(TenantError);
+    expect(() => transition('DELETED', 'DEPROVISIONING')).toThrow(TenantError);
   });
 });

@@ -8,7 +8,8 @@ const ALLOWED: Readonly<Record<TenantStatus, readonly TenantStatus[]>> = {
   SUSPENDED: ['ACTIVE', 'DEPROVISIONING'],
   FAILED: ['PROVISIONING', 'DEPROVISIONING'],
   DEPROVISIONING: ['DELETED'],
-  DELETED: [],
+  // Only an undelete (inside its secrets' recovery window, from its final snapshot) leaves DELETED.
+  DELETED: ['ACTIVE'],
 };
 
 export function canTransition(from: TenantStatus, to: TenantStatus): boolean {

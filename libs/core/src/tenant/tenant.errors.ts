@@ -17,6 +17,11 @@ export enum TenantErrorCode {
    * promotion, not a tier change; `detail` names both placements.
    */
   PLACEMENT_CHANGE_NOT_SUPPORTED = 'PLACEMENT_CHANGE_NOT_SUPPORTED',
+  /**
+   * An undelete Silo cannot make of this DELETED tenant (409): its secrets' recovery window has
+   * ended, its final snapshot is gone, its names are taken; `detail.rule` names why.
+   */
+  UNDELETE_REFUSED = 'UNDELETE_REFUSED',
   /** A region that is not one of SILO_REGIONS; `detail.allowedRegions` lists them, comma-separated. */
   UNKNOWN_REGION = 'UNKNOWN_REGION',
 }
@@ -29,7 +34,7 @@ export class TenantError extends Error {
     /** For ILLEGAL_TRANSITION from a known tenant: the status it was in. */
     readonly tenantStatus?: TenantStatus,
     /**
-     * Machine-readable facts for the caller (CHANGE_REFUSED: `rule`; TENANT_BUSY: `heldBy`;
+     * Machine-readable facts for the caller (CHANGE_REFUSED, UNDELETE_REFUSED: `rule`; TENANT_BUSY: `heldBy`;
      * PLACEMENT_CHANGE_NOT_SUPPORTED: `rule`, `fromPlacement`, `toPlacement`).
      */
     readonly detail: Readonly<Record<string, string>> = {},
