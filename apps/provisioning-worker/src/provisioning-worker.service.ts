@@ -31,6 +31,8 @@ import {
   RESTORE_TENANT_JOB,
   RestoreCopyRemoval,
   RestoreSaga,
+  UNDELETE_TENANT_JOB,
+  UndeleteSaga,
   SNAPSHOT_TENANT_JOB,
   SnapshotTenantJob,
   ROTATE_CREDENTIALS_JOB,
@@ -166,6 +168,12 @@ export class ProvisioningWorkerService
           run: (tenantId, ctx) =>
             new RestoreCopyRemoval(this.deps, this.dataSource, log).run(tenantId, Number(job.data.run), ctx),
         })),
+      [UNDELETE_TENANT_JOB]: (job) =>
+        this.runSaga(
+          job,
+          (log) =>
+            new UndeleteSaga({ deps: this.deps, changes: this.changes, dataSource: this.dataSource }, log),
+        ),
       [SNAPSHOT_TENANT_JOB]: (job) =>
         this.runSaga(job, (log) => ({
           run: (tenantId, ctx) =>

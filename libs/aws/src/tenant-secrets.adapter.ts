@@ -231,11 +231,20 @@ export class TenantSecrets {
     }
   }
 
-  /** Whether the secret exists and when it is scheduled to be deleted, if it is. */
-  async status(name: string): Promise<{ exists: false } | { exists: true; deletionDate?: Date }> {
+  /**
+   * Whether the secret exists, when it is scheduled to be deleted (DescribeSecret's `DeletedDate`:
+   * the end of its recovery window), if it is, and which tenant its tags name.
+   */
+  async status(
+    name: string,
+  ): Promise<{ exists: false } | { exists: true; deletionDate?: Date; ownerTenantId?: string }> {
     try {
       const out = await this.aws.secretsManager.send(new DescribeSecretCommand({ SecretId: name }));
-      return { exists: true, deletionDate: out.DeletedDate };
+      return {
+        exists: true,
+        deletionDate: out.DeletedDate,
+        ownerTenantId: fromAwsTags(out.Tags)[TENANT_ID_TAG],
+      };
     } catch (error) {
       if (error instanceof ResourceNotFoundException) return { exists: false };
       throw toProvisioningError(error, 'DescribeSecret');

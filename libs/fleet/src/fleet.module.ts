@@ -15,6 +15,7 @@ import { ChangeStore } from './changes/change-store';
 import { TenantChanges } from './changes/tenant-changes.service';
 import { TenantMoves } from './moves/tenant-moves.service';
 import { TenantRestores } from './restores/tenant-restores.service';
+import { TenantUndeletes } from './undelete/tenant-undeletes.service';
 import { TenantSnapshots } from './snapshots/tenant-snapshots.service';
 import { HostAllocator } from './hosts/host-allocator';
 import { HOST_EXPORTS, HOST_PROVIDERS } from './hosts/host-providers';
@@ -128,6 +129,7 @@ const sagaDepsProvider: Provider = {
     TenantChanges,
     TenantMoves,
     TenantRestores,
+    TenantUndeletes,
     TenantSnapshots,
     {
       provide: ChangeStore,
@@ -162,6 +164,7 @@ const sagaDepsProvider: Provider = {
     TenantChanges,
     TenantMoves,
     TenantRestores,
+    TenantUndeletes,
     TenantSnapshots,
     ChangeStore,
     SchemaRollouts,

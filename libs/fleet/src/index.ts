@@ -141,6 +141,9 @@ export {
 export { RESTORE_COPY_STEPS, RestoreSaga, type RestoreSagaDeps } from './restores/restore-saga';
 export { RestoreCopyRemoval, removeRestoreCopyInstance } from './restores/restore-copy-removal';
 export { TenantRestores, type RestoreRequest } from './restores/tenant-restores.service';
+export { TenantUndeletes } from './undelete/tenant-undeletes.service';
+export { UndeleteSaga, type UndeleteSagaDeps } from './undelete/undelete-saga';
+export { UNDELETE_STEPS, type UndeletePlan, type UndeleteStep } from './undelete/undelete-plan';
 export {
   TenantSnapshots,
   type RequestedSnapshot,

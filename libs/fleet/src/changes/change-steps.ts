@@ -31,7 +31,7 @@ export function failingOf(change: TenantChangeEntity): ChangeFailure | undefined
 
 export interface ChangeStepsRun<S extends string> {
   deps: Pick<StepDeps, 'store' | 'settings'>;
-  saga: 'modify' | 'rotate' | 'move' | 'restore';
+  saga: 'modify' | 'rotate' | 'move' | 'restore' | 'undelete';
   tenantId: string;
   /** The tenant's status: what the job reports when it ends. */
   status: TenantStatus;

@@ -383,7 +383,7 @@ async function assertChangeable(em: EntityManager, tenant: TenantEntity, what: s
     throw busy(
       tenant.slug,
       'change',
-      `${tenant.slug} has a ${{ tier: `tier change to ${open.to}`, rotation: 'credential rotation', move: `move to ${open.to}`, restore: `restore (${open.to})` }[open.kind]} ` +
+      `${tenant.slug} has a ${{ tier: `tier change to ${open.to}`, rotation: 'credential rotation', move: `move to ${open.to}`, restore: `restore (${open.to})`, undelete: 'undelete' }[open.kind]} ` +
         `${open.status === 'RUNNING' ? 'running' : 'waiting for the maintenance window'} (change ${open.run})`,
     );
   }

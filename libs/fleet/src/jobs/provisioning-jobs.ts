@@ -25,6 +25,8 @@ export const REMOVE_MOVED_SOURCE_JOB = 'remove-moved-source';
 export const RESTORE_TENANT_JOB = 'restore-tenant';
 /** A restore copy, removed once RESTORE_COPY_TTL_HOURS have passed or on request. */
 export const REMOVE_RESTORE_COPY_JOB = 'remove-restore-copy';
+/** One undelete of a DELETED tenant: the undelete saga. */
+export const UNDELETE_TENANT_JOB = 'undelete-tenant';
 /** Every job the `provisioning` queue carries; the worker refuses to start without one handler each. */
 export const PROVISIONING_JOB_NAMES = [
   PROVISION_TENANT_JOB,
@@ -39,6 +41,7 @@ export const PROVISIONING_JOB_NAMES = [
   REMOVE_MOVED_SOURCE_JOB,
   RESTORE_TENANT_JOB,
   REMOVE_RESTORE_COPY_JOB,
+  UNDELETE_TENANT_JOB,
   SNAPSHOT_TENANT_JOB,
   ...HOST_JOB_NAMES,
 ] as const;
@@ -97,6 +100,11 @@ export function restoreJobId(tenantId: string, run: number): string {
   return `restore-${tenantId}-${run}`;
 }
 
+/** One job per tenant and change: enqueueing it twice is a no-op. */
+export function undeleteJobId(tenantId: string, run: number): string {
+  return `undelete-${tenantId}-${run}`;
+}
+
 /** One removal per tenant and restore copy. */
 export function removeRestoreCopyJobId(tenantId: string, run: number): string {
   return `remove-restore-copy-${tenantId}-${run}`;
@@ -115,7 +123,7 @@ export interface MovedSourceJobData {
 
 /** The job of a tenant's change, by the change's kind. */
 export function changeJob(
-  kind: 'tier' | 'rotation' | 'move' | 'restore',
+  kind: 'tier' | 'rotation' | 'move' | 'restore' | 'undelete',
   tenantId: string,
   run: number,
 ): { name: string; id: string } {
@@ -128,11 +136,18 @@ export function changeJob(
       return { name: MOVE_TENANT_JOB, id: moveJobId(tenantId, run) };
     case 'restore':
       return { name: RESTORE_TENANT_JOB, id: restoreJobId(tenantId, run) };
+    case 'undelete':
+      return { name: UNDELETE_TENANT_JOB, id: undeleteJobId(tenantId, run) };
   }
 }
 
-export function deprovisionJobId(tenantId: string): string {
-  return `deprovision-${tenantId}`;
+/**
+ * One job per tenant and provisioning run. A run after the first (a retry, or the life an
+ * undelete began) is named with its number: a deletion of an undeleted tenant is not the earlier
+ * deletion's job, which the queue may still keep as completed.
+ */
+export function deprovisionJobId(tenantId: string, run = 1): string {
+  return run > 1 ? `deprovision-${tenantId}-${run}` : `deprovision-${tenantId}`;
 }
 
 /** BullMQ priority (1 runs first): enterprise tenants outrank starter ones. */

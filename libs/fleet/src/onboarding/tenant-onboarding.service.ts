@@ -250,7 +250,7 @@ export class TenantOnboarding {
           ctx,
           { sagaStartedAt: () => 'now()' },
         );
-        await outbox(em, DEPROVISION_TENANT_JOB, deprovisionJobId(tenant.id), tenant);
+        await outbox(em, DEPROVISION_TENANT_JOB, deprovisionJobId(tenant.id, tenant.provisioningRun), tenant);
       },
     );
   }

@@ -132,7 +132,7 @@ export class TenantQueries {
       .createQueryBuilder('s')
       .where('s.tenant_id IN (:...ids)', { ids: changes.map((c) => c.tenantId) })
       .andWhere(IN_CURRENT_CHANGE)
-      .andWhere(`s.saga IN ('modify', 'rotate', 'move', 'restore')`)
+      .andWhere(`s.saga IN ('modify', 'rotate', 'move', 'restore', 'undelete')`)
       .orderBy('s.position', 'ASC')
       .getMany();
     for (const change of changes) {
@@ -179,6 +179,8 @@ export class TenantQueries {
   }
 }
 
-function sagaOf(change: TenantChangeEntity): 'modify' | 'rotate' | 'move' | 'restore' {
-  return ({ tier: 'modify', rotation: 'rotate', move: 'move', restore: 'restore' } as const)[change.kind];
+function sagaOf(change: TenantChangeEntity): 'modify' | 'rotate' | 'move' | 'restore' | 'undelete' {
+  return (
+    { tier: 'modify', rotation: 'rotate', move: 'move', restore: 'restore', undelete: 'undelete' } as const
+  )[change.kind];
 }

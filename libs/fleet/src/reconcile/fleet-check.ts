@@ -98,7 +98,7 @@ interface TenantRow {
   /** Shared tenants have no instance, alarms or master secret of their own: their host's are checked. */
   placement: Placement;
   updated_at: Date;
-  /** An open change (tier change, rotation) holds the tenant. */
+  /** An open change (tier change, rotation, …; of a DELETED tenant: an undelete) holds the tenant. */
   changing: boolean;
 }
 
@@ -214,8 +214,11 @@ export class FleetCheck {
     const tenants = await this.liveTenants(this.scope ?? null);
     // Orphans are judged against every tenant, of every region: a resource of a live tenant is never one.
     const everyTenant = this.scope
-      ? await this.dataSource.query<Pick<TenantRow, 'id' | 'status' | 'slug'>[]>(
-          'SELECT id, status, slug FROM tenants',
+      ? await this.dataSource.query<Pick<TenantRow, 'id' | 'status' | 'slug' | 'changing'>[]>(
+          `SELECT id, status, slug,
+                  EXISTS (SELECT 1 FROM tenant_changes c
+                           WHERE c.tenant_id = t.id AND c.status IN ('RUNNING', 'PENDING_MAINTENANCE')) AS changing
+             FROM tenants t`,
         )
       : tenants;
     const [instances, secrets, snapshots] = await Promise.all([
@@ -312,7 +315,7 @@ export class FleetCheck {
     const hosts = await this.dataSource.query<HostRow[]>('SELECT id, status, name, deleted_at FROM hosts');
     const known: KnownOwners = {
       tenants: new Map<string, KnownTenant>(
-        everyTenant.map((t) => [t.id, { status: t.status, slug: t.slug }]),
+        everyTenant.map((t) => [t.id, { status: t.status, slug: t.slug, changing: t.changing }]),
       ),
       hosts: new Map<string, KnownHost>(hosts.map((h) => [h.id, { status: h.status, name: h.name }])),
     };

@@ -75,8 +75,14 @@ export class OrphanDeletion {
     const repo = this.dataSource.getRepository(ReconcileOrphanEntity);
     const rows = await repo.find({ where: { deletionRequestedAt: Not(IsNull()) } });
     if (!rows.length) return { deleted: 0, refused: 0 };
-    const tenants = await this.dataSource.query<{ id: string; status: TenantStatus; slug: string }[]>(
-      `SELECT id, status, slug FROM tenants WHERE id::text = ANY($1::text[])`,
+    // A DELETED tenant with an open change is being undeleted: its resources are not orphans.
+    const tenants = await this.dataSource.query<
+      { id: string; status: TenantStatus; slug: string; changing: boolean }[]
+    >(
+      `SELECT id, status, slug,
+              EXISTS (SELECT 1 FROM tenant_changes c
+                       WHERE c.tenant_id = t.id AND c.status IN ('RUNNING', 'PENDING_MAINTENANCE')) AS changing
+         FROM tenants t WHERE id::text = ANY($1::text[])`,
       [rows.map((r) => r.tags['silo:tenant-id'] ?? '').filter((id) => /^[0-9a-f-]{36}$/.test(id))],
     );
     const hosts = await this.dataSource.query<{ id: string; status: KnownHost['status']; name: string }[]>(

@@ -13,6 +13,11 @@ export interface Orphan {
 export interface KnownTenant {
   status: TenantStatus;
   slug: string;
+  /**
+   * An open change holds the tenant: a DELETED one with a change open is being undeleted, and
+   * what its undelete restores (instance, secrets, alarms) is its own, not an orphan.
+   */
+  changing?: boolean;
 }
 
 /** A shared host as the control plane records it (`hosts`). */
@@ -47,7 +52,7 @@ function ownerGone(tags: Record<string, string>, known: KnownOwners): boolean {
     return !host || host.status === 'deleted';
   }
   const owner = known.tenants.get(tags['silo:tenant-id'] ?? '');
-  return !owner || owner.status === 'DELETED';
+  return !owner || (owner.status === 'DELETED' && !owner.changing);
 }
 
 /** Whether the owner the tags name is a DELETED tenant or a deleted host (whose final snapshot is kept a while). */

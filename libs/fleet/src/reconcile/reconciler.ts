@@ -24,6 +24,15 @@ import {
 } from './fleet-check';
 import { LostHostJobs } from './lost-host-jobs';
 
+/** What a change of each kind is called in the reconciler's events. */
+const CHANGE_LABELS = {
+  tier: 'tier change',
+  rotation: 'credential rotation',
+  move: 'move',
+  restore: 'restore',
+  undelete: 'undelete',
+} as const;
+
 /** What the reconciler asks of the queue (libs/queue's ProvisioningQueue fits). */
 export interface ReconcileQueue {
   /** `live`: waiting, prioritised, delayed or active; `missing`: removed, or lost with Redis. */
@@ -227,7 +236,7 @@ export class Reconciler {
   private async redriveTenant(tenant: StuckCandidate, ctx: SagaContext): Promise<boolean> {
     const [jobName, jobId] =
       tenant.status === 'DEPROVISIONING'
-        ? [DEPROVISION_TENANT_JOB, deprovisionJobId(tenant.id)]
+        ? [DEPROVISION_TENANT_JOB, deprovisionJobId(tenant.id, tenant.provisioning_run)]
         : [PROVISION_TENANT_JOB, provisionJobId(tenant.id, tenant.provisioning_run)];
     const fate = await this.fate(jobId);
     if (fate === 'queued' || fate === 'live') return false;
@@ -354,7 +363,7 @@ export class Reconciler {
       {
         tenant_id: string;
         run: number;
-        kind: 'tier' | 'rotation' | 'move' | 'restore';
+        kind: 'tier' | 'rotation' | 'move' | 'restore' | 'undelete';
         status: string;
         slug: string;
         tier: TierName;
@@ -363,7 +372,7 @@ export class Reconciler {
     >(
       `SELECT c.tenant_id, c.run, c.kind, c.status, t.slug, t.tier,
               GREATEST(c.updated_at, coalesce((SELECT max(s.updated_at) FROM provisioning_steps s
-                                                WHERE s.tenant_id = c.tenant_id AND s.saga IN ('modify', 'rotate', 'move', 'restore')
+                                                WHERE s.tenant_id = c.tenant_id AND s.saga IN ('modify', 'rotate', 'move', 'restore', 'undelete')
                                                   AND s.run = c.run),
                                               c.updated_at))
                 < now() - $1 * interval '1 millisecond' AS quiet
@@ -400,7 +409,7 @@ export class Reconciler {
             change.tenant_id,
             {
               type: 'tenant.redriven',
-              message: `${change.slug}'s ${change.kind === 'tier' ? 'tier change' : 'credential rotation'} had no job in the queue; its job ${jobId} was queued again`,
+              message: `${change.slug}'s ${CHANGE_LABELS[change.kind]} had no job in the queue; its job ${jobId} was queued again`,
               data: { jobId, change: change.run, found: fate },
             },
             ctx,

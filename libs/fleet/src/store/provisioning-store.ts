@@ -1,6 +1,6 @@
 import type { Placement, TenantStatus, TierName } from '@silo/core';
 
-export type Saga = 'provision' | 'deprovision' | 'modify' | 'rotate' | 'move' | 'restore';
+export type Saga = 'provision' | 'deprovision' | 'modify' | 'rotate' | 'move' | 'restore' | 'undelete';
 export type StepStatus = 'pending' | 'running' | 'waiting' | 'done' | 'failed' | 'compensated';
 
 /** What the sagas know of a tenant. Never a password. */

@@ -30,7 +30,9 @@ export const IN_CURRENT_CHANGE = 's.run = (SELECT t.change_run FROM tenants t WH
 
 /** Provisioning and deprovisioning steps belong to a provisioning run; the others to a change. */
 export function isChangeSaga(saga: Saga): boolean {
-  return saga === 'modify' || saga === 'rotate' || saga === 'move' || saga === 'restore';
+  return (
+    saga === 'modify' || saga === 'rotate' || saga === 'move' || saga === 'restore' || saga === 'undelete'
+  );
 }
 
 /** {@link ProvisioningStore} on the control-plane database. */
