@@ -15,6 +15,7 @@ import { HostsController } from './hosts/hosts.controller';
 import { MetricsModule } from './metrics/metrics.module';
 import { TenantMovesController } from './tenants/tenant-moves.controller';
 import { TenantRestoresController } from './tenants/tenant-restores.controller';
+import { TenantUndeleteController } from './tenants/tenant-undelete.controller';
 import { TenantSnapshotsController } from './tenants/tenant-snapshots.controller';
 import { TenantViews } from './tenants/tenant-views';
 import { TenantsController } from './tenants/tenants.controller';
@@ -47,6 +48,7 @@ export class AppModule {
         TenantsController,
         TenantMovesController,
         TenantRestoresController,
+        TenantUndeleteController,
         TenantSnapshotsController,
         SchemaRolloutsController,
         ReconcileController,

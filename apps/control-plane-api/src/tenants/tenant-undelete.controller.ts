@@ -1,0 +1,57 @@
+import { Controller, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { ApiOperation } from '@nestjs/swagger';
+import { TenantUndeletes } from '@silo/fleet';
+import type { AuthenticatedRequest } from '../auth/auth.guard';
+import { Roles } from '../auth/route-rules';
+import { sagaContext } from '../http/saga-context';
+import { ApiJsonResponse, ApiProblems, ApiTenantParam } from '../openapi/openapi.decorators';
+import { Mutating } from '../rate-limit/mutation-rate-limit.guard';
+import { TenantViews } from './tenant-views';
+
+/** Undeletes of DELETED tenants (a change of kind `undelete`). Admin only. */
+@Roles('admin')
+@Controller('v1/tenants')
+export class TenantUndeleteController {
+  constructor(
+    private readonly undeletes: TenantUndeletes,
+    private readonly views: TenantViews,
+  ) {}
+
+  /**
+   * 202 and the DELETED tenant, its `change` (kind `undelete`) RUNNING; the undelete job is written
+   * to the outbox in the same transaction. An undelete Silo cannot make is refused (409 or 422
+   * naming the rule), and nothing is recorded.
+   */
+  @ApiOperation({
+    summary: 'Undelete a DELETED tenant',
+    description:
+      'Runs an `undelete` saga that brings a DELETED tenant on an instance of its own back to ACTIVE, ' +
+      'with the same id and slug: its master and app secrets are restored (RestoreSecret: the same ' +
+      'credentials, so its application reaches its rows with what it had), its final snapshot is ' +
+      'restored into its own instance name with the tier’s settings (RestoreDBInstanceFromDBSnapshot), ' +
+      'its app logins and grants are converged to the app secret, its schema is migrated to the ' +
+      'newest version, its alarms are made again, and it becomes ACTIVE. The tenant stays DELETED ' +
+      '(and refused by the data plane) until then; a failure removes what the undelete made and ' +
+      'leaves it DELETED, with the reason on its `change`. Possible only inside the secrets’ recovery ' +
+      'window (SECRET_RECOVERY_WINDOW_DAYS from the deletion) and while the final snapshot exists.',
+  })
+  @ApiTenantParam()
+  @ApiJsonResponse(202, 'Tenant', 'The tenant, still DELETED, with `change` (kind `undelete`) RUNNING.')
+  @ApiProblems({
+    404: 'No tenant has this id or slug.',
+    409:
+      'The tenant is not DELETED (`tenantStatus`), is being undeleted already (`heldBy`: change), or the undelete ' +
+      'cannot be made (`rule`): recovery-window-ended (a secret is gone or past its deletion date: `secret`, ' +
+      '`deletionDate`), no-final-snapshot (its deletion took none), final-snapshot-missing (`snapshot`: deleted ' +
+      'since), final-snapshot-not-ready (`snapshot`), slug-reused (another tenant holds its slug, secrets or ' +
+      'instance name), instance-exists (an instance has its name already: `instance`).',
+    422: 'rule undelete-not-supported (`placement`): a schema or pool tenant, whose S3 export is not re-imported yet.',
+  })
+  @Mutating()
+  @Post(':idOrSlug/undelete')
+  @HttpCode(202)
+  async undelete(@Param('idOrSlug') idOrSlug: string, @Req() req: AuthenticatedRequest) {
+    const tenant = await this.views.required(idOrSlug);
+    return this.views.view(await this.undeletes.requestUndelete(tenant.id, sagaContext(req)));
+  }
+}
