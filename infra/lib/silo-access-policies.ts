@@ -300,6 +300,20 @@ export class SiloAccessPolicies extends Construct {
             'ForAllValues:StringEquals': { 'aws:TagKeys': [...TENANT_TAG_KEYS, RESTORED_FROM_TAG_KEY] },
           },
         }),
+        // An undelete restores a DELETED tenant's final snapshot into the tenant's own instance
+        // name (`<prefix>-<slug>`), with the tenant's tags and what it was restored from. Only with
+        // `silo:restored-from` among the tags, so that this adds no way to tag an existing instance
+        // with Silo's tag set alone (TagTenantInstancesOnCreate stays the only one).
+        new iam.PolicyStatement({
+          sid: 'UndeleteTenantInstances',
+          actions: ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:AddTagsToResource'],
+          resources: [instances],
+          conditions: {
+            ...tenantRequestTags,
+            'ForAllValues:StringEquals': { 'aws:TagKeys': [...TENANT_TAG_KEYS, RESTORED_FROM_TAG_KEY] },
+            Null: { ...tenantRequestTags.Null, [`aws:RequestTag/${RESTORED_FROM_TAG_KEY}`]: 'false' },
+          },
+        }),
         // The sources: a tenant instance (its backups: no automated-backup ARN is named), or a
         // snapshot of one (Silo's, or RDS's automated `rds:<instance>-…`), each tagged as Silo's
         // for this environment.
@@ -545,7 +559,7 @@ export class SiloAccessPolicies extends Construct {
 
     this.api = new iam.ManagedPolicy(this, 'Api', {
       managedPolicyName: policyName(props.names.apiPolicy),
-      description: `Silo control-plane API (${props.prefix}): read tenant alarms, instances, their snapshots and backups${home ? '' : ` in ${props.region}`}`,
+      description: `Silo control-plane API (${props.prefix}): read tenant alarms, instances, their snapshots and backups, and describe tenant secrets${home ? '' : ` in ${props.region}`}`,
       statements: [
         new iam.PolicyStatement({
           sid: 'DescribeTenantAlarms',
@@ -569,6 +583,13 @@ export class SiloAccessPolicies extends Construct {
             arn('rds', 'snapshot', `rds:${props.prefix}-*`),
             arn('rds', 'auto-backup', '*'),
           ],
+        }),
+        // An undelete's checks (POST …/undelete): whether the tenant's secrets still wait out
+        // their recovery window, and whose they are. Their metadata only, never a value.
+        new iam.PolicyStatement({
+          sid: 'DescribeTenantSecrets',
+          actions: ['secretsmanager:DescribeSecret'],
+          resources: [masterSecrets, appSecrets],
         }),
       ],
     });

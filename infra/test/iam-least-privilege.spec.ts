@@ -560,12 +560,18 @@ describe('provisioning worker policy', () => {
 });
 
 describe('API and data-plane policies', () => {
-  it('lets the API read tenant alarms, instances, their snapshots and backups, nothing else', () => {
+  it('lets the API read tenant alarms, instances, their snapshots and backups, and describe tenant secrets, nothing else', () => {
     expect(actionSet(api)).toEqual([
       'cloudwatch:DescribeAlarms',
       'rds:DescribeDBInstanceAutomatedBackups',
       'rds:DescribeDBInstances',
       'rds:DescribeDBSnapshots',
+      'secretsmanager:DescribeSecret',
+    ]);
+    // An undelete's window check: the tenant's master and app secrets, not a host's.
+    expect(resourcesOf(statement(api, 'DescribeTenantSecrets'))).toEqual([
+      'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/master-??????',
+      'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:silo/*/app-??????',
     ]);
     expect(resourcesOf(statement(api, 'DescribeTenantBackups'))).toEqual([
       'arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:silo-*',

@@ -286,6 +286,8 @@ describe("each region's policies", () => {
       `arn:\${AWS::Partition}:rds:${OTHER}:\${AWS::AccountId}:snapshot:acme-*`,
       `arn:\${AWS::Partition}:rds:${OTHER}:\${AWS::AccountId}:snapshot:rds:acme-*`,
       `arn:\${AWS::Partition}:rds:${OTHER}:\${AWS::AccountId}:auto-backup:*`,
+      `arn:\${AWS::Partition}:secretsmanager:${OTHER}:\${AWS::AccountId}:secret:acme/*/master-??????`,
+      `arn:\${AWS::Partition}:secretsmanager:${OTHER}:\${AWS::AccountId}:secret:acme/*/app-??????`,
     ]);
     const dataPlane = managedPolicy(other.json, `acme-data-plane-${OTHER}`);
     expect(dataPlane.map((s) => s.Sid)).toEqual([
