@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { AwsClients } from '../../libs/aws/src';
 import { loadConfig } from '../../libs/config/src';
 import { tenantResourceNames } from '../../libs/core/src';
-import { RESTORE_COPY_STEPS } from '../../libs/fleet/src';
+import { RESTORE_COPY_STEPS, RESTORE_REPLACE_STEPS } from '../../libs/fleet/src';
 import { dataPlaneOptionsFromEnv, TenantDataPlane } from '../../libs/tenant-router/src';
 import { NoteEntity } from '../../libs/tenant-schema/src';
 import { builtInTierProfilesFile } from '../support/built-in-tier-profiles';
@@ -102,6 +102,18 @@ describe('restoring a tenant as a copy, and SIGKILL in every step', () => {
       await client.end();
     }
   };
+  const startWorker = (failpoints?: string) => {
+    const w = SiloProcess.node(builtEntry(WORKER), {
+      ...stack.env,
+      ...(failpoints ? { SILO_FAILPOINTS: failpoints } : {}),
+    });
+    workers.push(w);
+    return w;
+  };
+  const notesOf = (tenantId: string) =>
+    dataPlane.transaction(tenantId, async (manager) =>
+      (await manager.getRepository(NoteEntity).find()).map((n) => n.text).sort(),
+    );
   const restoreEnded = (id: string, run: number) =>
     eventually(
       async () => {
@@ -145,14 +157,6 @@ describe('restoring a tenant as a copy, and SIGKILL in every step', () => {
     // The stack's worker goes; each restore runs under a worker armed to die at one step.
     stack.worker.child.kill('SIGKILL');
     await stack.worker.exited;
-    const startWorker = (failpoints?: string) => {
-      const w = SiloProcess.node(builtEntry(WORKER), {
-        ...stack.env,
-        ...(failpoints ? { SILO_FAILPOINTS: failpoints } : {}),
-      });
-      workers.push(w);
-      return w;
-    };
     for (const step of RESTORE_COPY_STEPS) {
       const doomed = startWorker(`restore:${step}`);
       await doomed.waitFor(() => doomed.stdout.includes('"msg":"taking provisioning jobs"'), 'the worker');
@@ -221,5 +225,101 @@ describe('restoring a tenant as a copy, and SIGKILL in every step', () => {
         async (c) => (await c.query('SELECT count(*)::int AS n FROM notes')).rows,
       ),
     ).toEqual(liveBefore);
+  });
+
+  it('restores in place: the application sees the rows of the noted time, what it had is a copy, a neighbour keeps its rows, with a worker killed once in each step and between the renames', async () => {
+    const make = async (label: string) => {
+      const created = await stack.call<RestoreBody>('POST', '/v1/tenants', OPS, {
+        slug: `${label}-${uniqueToken(2)}`,
+        name: label,
+        tier: 'enterprise',
+      });
+      expect(created.status).toBe(202);
+      // Not stack.waitForStatus: the stack's own worker is gone.
+      return eventually(
+        async () => {
+          const { body } = await stack.call<RestoreBody>('GET', `/v1/tenants/${created.body.id}`, OPS);
+          expect(body.status).toBe('ACTIVE');
+          return body;
+        },
+        90_000,
+        200,
+      );
+    };
+    if (stack.worker.child.exitCode === null && stack.worker.child.signalCode === null) {
+      stack.worker.child.kill('SIGKILL');
+      await stack.worker.exited;
+    }
+    const setUp = startWorker();
+    const tenant = await make('undo');
+    const neighbour = await make('beside');
+    await takeFreshBaseBackup(instanceAdminUrl());
+    const write = (tenantId: string, texts: string[]) =>
+      dataPlane.transaction(tenantId, (m) =>
+        m.getRepository(NoteEntity).insert(texts.map((text) => ({ text }))),
+      );
+    await write(
+      tenant.id,
+      Array.from({ length: 30 }, (_, i) => `kept ${i + 1}`),
+    );
+    await write(
+      neighbour.id,
+      Array.from({ length: 12 }, (_, i) => `next door ${i + 1}`),
+    );
+    const neighbourRows = await notesOf(neighbour.id);
+    setUp.child.kill('SIGTERM');
+    await setUp.exitWithin(15_000);
+
+    for (const step of [...RESTORE_REPLACE_STEPS, 'live-renamed']) {
+      // After a restore in place the instance's restorable window begins at its switch (the
+      // restored instance's own backups): each round notes a time after the last one's.
+      // The router learns of the last switch by its signal; until then a lease may meet the old data.
+      await eventually(() => write(tenant.id, [`noted at ${step}`]), 30_000, 200);
+      const expected = await notesOf(tenant.id);
+      await pause(1100);
+      const noted = new Date().toISOString();
+      await pause(1100);
+      // Written and deleted after the noted time: the restore undoes both, its copy keeps them.
+      await write(tenant.id, [`after ${step}`]);
+      await dataPlane.transaction(tenant.id, (m) =>
+        m.getRepository(NoteEntity).delete({ text: `noted at ${step}` }),
+      );
+      const before = await notesOf(tenant.id);
+      const doomed = startWorker(`restore:${step}`);
+      await doomed.waitFor(() => doomed.stdout.includes('"msg":"taking provisioning jobs"'), 'the worker');
+      const asked = await stack.call<RestoreBody>('POST', `/v1/tenants/${tenant.id}/restores`, ADMIN, {
+        source: { pointInTime: noted },
+        mode: 'replace',
+      });
+      expect({ step, status: asked.status }).toEqual({ step, status: 202 });
+      const run = asked.body.change!.run;
+      expect({ step, exit: await doomed.exitWithin(120_000) }).toEqual({
+        step,
+        exit: { code: null, signal: 'SIGKILL' },
+      });
+      const healthy = startWorker();
+      const ended = await restoreEnded(tenant.id, run);
+      expect({ step, status: ended.status, error: ended.error }).toEqual({
+        step,
+        status: 'SUCCEEDED',
+        error: null,
+      });
+
+      // The application, through its ordinary lease, sees the noted time's rows; the copy what it had.
+      expect({ step, rows: await eventually(() => notesOf(tenant.id), 30_000, 200) }).toEqual({
+        step,
+        rows: expected,
+      });
+      const copied = await dataPlane.readRestoreCopy(tenant.id, run, async (manager) =>
+        (await manager.getRepository(NoteEntity).find()).map((n) => n.text).sort(),
+      );
+      expect({ step, copied }).toEqual({ step, copied: before });
+      expect({ step, neighbour: await notesOf(neighbour.id) }).toEqual({ step, neighbour: neighbourRows });
+      expect((await stack.call('DELETE', `/v1/tenants/${tenant.id}/restores/${run}`, ADMIN)).status).toBe(
+        202,
+      );
+      healthy.child.kill('SIGTERM');
+      await healthy.exitWithin(15_000);
+    }
   });
 });

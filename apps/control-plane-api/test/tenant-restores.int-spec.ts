@@ -114,9 +114,9 @@ describe('restores of tenants (POST/GET /v1/tenants/{id}/restores, DELETE …/re
         { rule: 'restore-not-supported', placement: 'pool' },
       ],
       [
-        live,
+        pooled,
         { source: { latest: true }, mode: 'replace' },
-        { rule: 'restore-not-supported', mode: 'replace' },
+        { rule: 'restore-not-supported', placement: 'pool' },
       ],
       [
         live,

@@ -159,6 +159,7 @@ export class ProvisioningWorkerService
                 changes: this.changes,
                 dataSource: this.dataSource,
                 copyTtlMs: config.worker.restores.copyTtlMs,
+                signals: new RedisRouteSignals(this.signalsRedis, config.resources.prefix, log),
               },
               log,
             ),

@@ -138,7 +138,12 @@ export {
   type RestorePlan,
   type RestoreRequestSource,
 } from './restores/restore-plan';
-export { RESTORE_COPY_STEPS, RestoreSaga, type RestoreSagaDeps } from './restores/restore-saga';
+export {
+  RESTORE_COPY_STEPS,
+  RESTORE_REPLACE_STEPS,
+  RestoreSaga,
+  type RestoreSagaDeps,
+} from './restores/restore-saga';
 export { RestoreCopyRemoval, removeRestoreCopyInstance } from './restores/restore-copy-removal';
 export { TenantRestores, type RestoreRequest } from './restores/tenant-restores.service';
 export { TenantUndeletes } from './undelete/tenant-undeletes.service';

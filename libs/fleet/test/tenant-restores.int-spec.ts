@@ -1,4 +1,4 @@
-import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import { CreateDBInstanceCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import {
   CreateSecretCommand,
   GetSecretValueCommand,
@@ -212,6 +212,131 @@ describe('restoring a tenant as a copy beside it', () => {
     expect(await notes(live)).toEqual(liveNotes);
   });
 
+  it("restores an instance tenant in place to a noted time: its own credentials open exactly that time's rows, what it held before is a copy, its record and route moved on", async () => {
+    const tenant = await onboard('enterprise', 'undo');
+    const names = tenantResourceNames(prefix, tenant.slug);
+    const live = await secret(names.appSecretName);
+    const client = await connect(live);
+    await client.query(`INSERT INTO notes (text) SELECT 'kept ' || g FROM generate_series(1, 40) g`);
+    await pause(1100);
+    const noted = new Date();
+    await pause(1100);
+    await client.query(`INSERT INTO notes (text) SELECT 'later ' || g FROM generate_series(1, 10) g`);
+    await client.query(`DELETE FROM notes WHERE text IN ('kept 1', 'kept 2')`);
+    await client.end();
+    const before = await notes(live);
+    expect(before).toHaveLength(48);
+    const routeVersion = tenant.routeVersion;
+
+    await restores.requestRestore(
+      tenant.id,
+      { source: { pointInTime: noted.toISOString() }, mode: 'replace' },
+      CTX,
+    );
+    const change = await changeEnds(tenant.id);
+    expect([change.status, change.errorMessage]).toEqual(['SUCCEEDED', null]);
+    expect(change).toMatchObject({ kind: 'restore', to: 'in place' });
+    const plan = change.plan as unknown as RestorePlan & {
+      cutOver: { pausedForMs: number; schemaVersion: string };
+    };
+
+    // The tenant's own secret, unchanged, opens its own instance name, which holds the noted time's rows.
+    const after = await secret(names.appSecretName);
+    expect(after).toEqual(live);
+    expect(await notes(after)).toEqual(Array.from({ length: 40 }, (_, i) => `kept ${i + 1}`).sort());
+    const writer = await connect(after);
+    await writer.query(`INSERT INTO notes (text) VALUES ('written after')`);
+    await writer.end();
+    const row = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
+    expect(row).toMatchObject({
+      status: 'ACTIVE',
+      dbInstanceIdentifier: names.instanceIdentifier,
+      writesPausedAt: null,
+    });
+    expect(row.routeVersion).toBe(routeVersion + 1);
+    expect(row.schemaVersion).toBe(plan.cutOver.schemaVersion);
+    const [restored] = await ds.query<Array<{ message: string; data: { pausedForMs: number } }>>(
+      `SELECT message, data FROM tenant_events WHERE tenant_id = $1 AND type = 'tenant.restored'`,
+      [tenant.id],
+    );
+    expect(restored.message).toContain(`restored in place as of ${plan.restoreTime}`);
+    expect(restored.data.pausedForMs).toBe(plan.cutOver.pausedForMs);
+    // The restored instance was renamed to the tenant's name: none is left under its own.
+    await expect(
+      aws.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: plan.incomingInstance! })),
+    ).rejects.toMatchObject({ name: 'DBInstanceNotFoundFault' });
+
+    // What the tenant held before is a copy with a read-only login: every row, the later ones too.
+    const [copy] = await restores.copies(tenant.id);
+    expect(copy).toMatchObject({
+      run: change.run,
+      status: 'AVAILABLE',
+      instanceIdentifier: plan.copy.instanceIdentifier,
+    });
+    expect(Object.keys(copy.source)).toEqual(['replacedAt']);
+    const reader = await secret(plan.copy.readerSecretName);
+    expect(await notes(reader)).toEqual(before);
+    // Neither the tenant's app login nor its master opens the copy; the copy's master does.
+    await expect(
+      connect({ ...live, dbname: reader.dbname, host: reader.host, port: reader.port }),
+    ).rejects.toBeDefined();
+    const tenantMaster = await secret(names.masterSecretName);
+    await expect(connect({ ...tenantMaster, dbname: reader.dbname })).rejects.toBeDefined();
+    const copyMaster = await secret(plan.copy.masterSecretName);
+    const owner = await connect(copyMaster);
+    await owner.end();
+
+    await restores.removeCopy(tenant.id, change.run, CTX);
+    await eventually(
+      async () =>
+        expect(
+          (
+            await ds
+              .getRepository(TenantRestoreCopyEntity)
+              .findOneByOrFail({ tenantId: tenant.id, run: change.run })
+          ).status,
+        ).toBe('REMOVED'),
+      120_000,
+      200,
+    );
+    expect(await notes(after)).toContain('written after');
+  });
+
+  it('a restore in place that cannot rename fails before its point of no return: writes resume, the restored instance goes, the tenant keeps its data', async () => {
+    const tenant = await onboard('enterprise', 'blocked');
+    const names = tenantResourceNames(prefix, tenant.slug);
+    const live = await secret(names.appSecretName);
+    const client = await connect(live);
+    await client.query(`INSERT INTO notes (text) VALUES ('mine')`);
+    await client.end();
+    const copyNames = restoreCopyNames(prefix, tenant.slug, tenant.changeRun + 1);
+    // Something else holds the name the tenant's instance would take.
+    await aws.rds.send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: copyNames.instanceIdentifier,
+        DBInstanceClass: 'db.t4g.micro',
+        Engine: 'postgres',
+        AllocatedStorage: 20,
+        MasterUsername: 'someone',
+        MasterUserPassword: 'not-a-tenant-password',
+      }),
+    );
+    await restores.requestRestore(tenant.id, { source: { latest: true }, mode: 'replace' }, CTX);
+    const change = await changeEnds(tenant.id);
+    expect(change).toMatchObject({
+      status: 'FAILED',
+      errorStep: 'cut-over',
+      errorCode: 'RESOURCE_NAME_TAKEN',
+    });
+    await expect(
+      aws.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: copyNames.incomingIdentifier })),
+    ).rejects.toMatchObject({ name: 'DBInstanceNotFoundFault' });
+    const row = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
+    expect(row).toMatchObject({ status: 'ACTIVE', writesPausedAt: null });
+    expect(await notes(await secret(names.appSecretName))).toEqual(['mine']);
+    await expect(secret(copyNames.masterSecretName)).rejects.toBeInstanceOf(ResourceNotFoundException);
+  });
+
   it("restores from a snapshot of the instance, and keeps a deleted tenant's final snapshot with its data", async () => {
     const tenant = await onboard('enterprise', 'snap');
     const live = await secret(tenantResourceNames(prefix, tenant.slug).appSecretName);
@@ -319,7 +444,7 @@ describe('restoring a tenant as a copy beside it', () => {
       ),
     ).toBe('point-in-time-invalid');
     expect(
-      await rule(restores.requestRestore(tenant.id, { source: { latest: true }, mode: 'replace' }, CTX)),
+      await rule(restores.requestRestore(pooled.id, { source: { latest: true }, mode: 'replace' }, CTX)),
     ).toBe('restore-not-supported');
     expect(
       await rule(restores.requestRestore(pooled.id, { source: { latest: true }, mode: 'copy' }, CTX)),

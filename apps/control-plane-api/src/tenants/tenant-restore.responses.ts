@@ -16,8 +16,12 @@ export const restoreCopyResource = z.object({
       z.object({ pointInTime: timestamp }),
       z.object({ snapshot: z.string() }),
       z.object({ latest: z.literal(true) }),
+      z.object({ replacedAt: timestamp }),
     ])
-    .meta({ description: 'What its restore asked for (`latest`: the change’s `from` names the moment).' }),
+    .meta({
+      description:
+        'What its restore asked for (`latest`: the change’s `from` names the moment); `replacedAt`: the tenant’s own data as it was when a restore in place (`mode: replace`) replaced it, at that moment.',
+    }),
   region: z
     .string()
     .meta({ example: 'eu-central-1', description: 'The AWS region it lives in: the tenant’s.' }),

@@ -195,7 +195,7 @@ export const restoreTenantBody = z
               .optional()
               .meta({
                 description:
-                  'A snapshot of the tenant’s instance. Not restored yet: 422 `restore-not-supported`.',
+                  'A snapshot of the tenant’s instance (`GET /v1/tenants/{id}/snapshots` lists them): an automated one or one Silo took.',
               }),
             latest: z.literal(true, { error: 'must be true' }).optional().meta({
               description: 'The latest restorable moment of the instance, as RDS has it when asked.',
@@ -210,7 +210,7 @@ export const restoreTenantBody = z
         .meta({ minProperties: 1, maxProperties: 1 }),
       mode: z.enum(RESTORE_MODES, { error: `must be one of ${RESTORE_MODES.join(', ')}` }).meta({
         description:
-          '`copy`: the data restored into an instance beside the live tenant, which stays served, untouched. `replace` (the tenant served from the restored data) is not made yet: 422 `restore-not-supported`.',
+          '`copy`: the data restored into an instance beside the live tenant, which stays served, untouched. `replace`: the tenant served from the restored data after a write pause (its instance renamed to the copy’s name, the restored one to the tenant’s); what it held before is kept as a copy until its TTL. A schema or pool tenant: 422 `restore-not-supported`.',
       }),
     },
     {

@@ -5,7 +5,12 @@ export const RESTORE_COPY_STATUSES = ['AVAILABLE', 'REMOVING', 'REMOVED'] as con
 export type RestoreCopyStatus = (typeof RESTORE_COPY_STATUSES)[number];
 
 /** What a restore copy was restored from, as its restore asked. */
-export type RestoreSource = { pointInTime: string } | { snapshot: string } | { latest: true };
+/**
+ * What a restore asked for; a copy of the live data that a restore in place replaced is
+ * `{replacedAt}`: the moment of its switch.
+ */
+export type RestoreSource =
+  { pointInTime: string } | { snapshot: string } | { latest: true } | { replacedAt: string };
 
 /**
  * A tenant's data restored beside it (a restore of mode `copy`, the change `run`): an instance of

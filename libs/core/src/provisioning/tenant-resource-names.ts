@@ -51,6 +51,11 @@ export function tenantResourceNames(prefix: string, slug: string): TenantResourc
  */
 export interface RestoreCopyNames {
   instanceIdentifier: string;
+  /**
+   * A restore in place: the restored instance until the switch renames it to the tenant's own
+   * name (the tenant's instance, renamed to {@link instanceIdentifier}, is then the copy).
+   */
+  incomingIdentifier: string;
   masterSecretName: string;
   readerSecretName: string;
   /**
@@ -67,6 +72,7 @@ export function restoreCopyNames(prefix: string, slug: string, run: number): Res
   const name = `restore-${slug}-${run}`;
   return {
     instanceIdentifier: `${prefix}-${name}`,
+    incomingIdentifier: `${prefix}-${name}-new`,
     masterSecretName: `${prefix}/${name}/master`,
     readerSecretName: `${prefix}/${name}/app`,
     localOwner: `${own.masterUsername}_r${run}`,

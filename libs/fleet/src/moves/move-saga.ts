@@ -56,7 +56,7 @@ import { isSharedTierProfile } from '../tiers';
 import type { MovePlan } from './move-plan';
 import { placeLabel } from './move-plan';
 import { moveIdOf } from './moved-source-removal';
-import type { RouteSignals } from './route-signals';
+import { setWritesPaused, type RouteSignals } from './route-signals';
 import { MOVE_APP_SECRET_SUFFIX } from './tenant-moves.service';
 
 /** An instance target: the provisioning steps of an instance, made beside the live tenant. */
@@ -591,21 +591,8 @@ export class MoveSaga {
     }
   }
 
-  /** Sets or clears the tenant's writes pause, and tells the data plane; true when it changed. */
-  private async setPaused(tenantId: string, paused: boolean): Promise<boolean> {
-    const [rows] = await this.m.dataSource.query<[Array<{ route_version: number }>, number]>(
-      `UPDATE tenants SET writes_paused_at = ${paused ? 'now()' : 'NULL'}, updated_at = now()
-        WHERE id = $1 AND (writes_paused_at IS ${paused ? '' : 'NOT '}NULL) RETURNING route_version`,
-      [tenantId],
-    );
-    const changed = rows.length > 0;
-    const [current] = await this.m.dataSource.query<Array<{ route_version: number }>>(
-      `SELECT route_version FROM tenants WHERE id = $1`,
-      [tenantId],
-    );
-    if (current)
-      await this.m.signals.publish({ tenantId, routeVersion: current.route_version, writesPaused: paused });
-    return changed;
+  private setPaused(tenantId: string, paused: boolean): Promise<boolean> {
+    return setWritesPaused(this.m.dataSource, this.m.signals, tenantId, paused);
   }
 
   /**

@@ -1,5 +1,8 @@
 import type { RestoreSource } from '@silo/control-plane-db';
 
+/** What a restore request may name (a copy's `replacedAt` is recorded, never asked for). */
+export type RestoreRequestedSource = Exclude<RestoreSource, { replacedAt: string }>;
+
 /** What a restore brings back: a point in time, a snapshot, or the latest restorable moment. */
 export type RestoreRequestSource = { pointInTime: string } | { snapshot: string } | { latest: true };
 
@@ -13,7 +16,7 @@ export type RestoreMode = (typeof RESTORE_MODES)[number];
  */
 export interface RestorePlan {
   mode: RestoreMode;
-  source: RestoreSource;
+  source: RestoreRequestedSource;
   /** The moment restored to, resolved when the restore was requested (`latest` included). */
   restoreTime: string;
   /** The instance restored from: the tenant's own when the restore was requested. */
@@ -27,12 +30,25 @@ export interface RestorePlan {
     readerRole: string;
     masterUsername: string;
   };
+  /**
+   * A restore in place: the restored instance until the switch (restoreCopyNames'
+   * `incomingIdentifier`); the tenant's own instance becomes the copy. Null for a copy.
+   */
+  incomingInstance: string | null;
+  /** A restore in place: its first rename asked for (its point of no return). */
+  renaming?: boolean;
+  /** A restore in place: how far its cut-over has renamed (see RestoreSaga.cutOver). */
+  renamed?: 'live-to-copy' | 'incoming-to-live';
+  /** A restore in place: when its cut-over paused the tenant's writes. */
+  pausedAt?: string;
+  /** A restore in place: switched to the restored data (its figures then on the change). */
+  switched?: boolean;
   /** When the copy is removed (RESTORE_COPY_TTL_HOURS after it is ready); set by its last step. */
   expiresAt: string | null;
 }
 
 /** `pointInTime 2026-12-07T10:32:00.000Z`: a restore's source as a change's `from` shows it. */
-export function sourceLabel(source: RestoreSource, restoreTime: string): string {
+export function sourceLabel(source: RestoreRequestedSource, restoreTime: string): string {
   if ('snapshot' in source) return `snapshot ${source.snapshot}`.slice(0, 64);
   return `${'latest' in source ? 'latest' : 'pointInTime'} ${restoreTime}`;
 }

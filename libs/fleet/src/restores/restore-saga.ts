@@ -2,12 +2,19 @@ import { parameterGroupName, type SecretJson } from '@silo/aws';
 import type { TenantChangeEntity } from '@silo/control-plane-db';
 import {
   APP_SCHEMA,
+  failpoint,
   ProvisioningError,
   ProvisioningErrorCode,
   tenantResourceNames,
   tenantTags,
 } from '@silo/core';
-import { appLoginRoles, disableLogins, ensureReadOnlyLogin } from '@silo/tenant-schema';
+import {
+  appLoginRoles,
+  compareVersions,
+  disableLogins,
+  ensureReadOnlyLogin,
+  readTenantLedger,
+} from '@silo/tenant-schema';
 import { checkLoginRetryable } from '../changes/login-rotation';
 import { pgEndpoint } from '../tenant-database-admin';
 import { classifyPgError } from '../tenant-database-errors';
@@ -29,6 +36,8 @@ import type { SagaOutcome } from '../saga/provisioning-saga';
 import type { StepDeps } from '../saga/provisioning-steps';
 import { stepDepsInRegion } from '../saga/regional-deps';
 import { passUnderTenantLock } from '../saga/tenant-pass';
+import { setWritesPaused, type RouteSignals } from '../moves/route-signals';
+import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 import type { StepJournal } from '../saga/step-journal';
 import type { SagaContext, SagaLog, StepCompletion, TenantRecord } from '../store/provisioning-store';
 import { removeRestoreCopyInstance } from './restore-copy-removal';
@@ -42,9 +51,35 @@ export const RESTORE_COPY_STEPS = [
   'reader-login',
   'record-copy',
 ] as const;
-export type RestoreStep = (typeof RESTORE_COPY_STEPS)[number];
+/**
+ * A restore in place (an instance tenant's): the restored instance made beside the tenant's under
+ * another name, its app logins given the tenant's own passwords, then the cut-over: writes
+ * paused, the tenant's instance renamed to the copy's name and the restored one to the tenant's,
+ * the record switched, writes resumed. What the tenant's instance held is then a copy like any
+ * other: a master and a read-only login of its own, removed at its TTL.
+ */
+export const RESTORE_REPLACE_STEPS = [
+  'copy-credentials',
+  'restore-instance',
+  'restore-available',
+  'app-logins',
+  'cut-over',
+  'copy-master',
+  'reader-login',
+  'record-copy',
+] as const;
+export type RestoreStep = (typeof RESTORE_REPLACE_STEPS)[number];
+
+/** The steps past a restore in place's point of no return: retried until done, never undone. */
+const AFTER_SWITCH: ReadonlySet<RestoreStep> = new Set(['copy-master', 'reader-login', 'record-copy']);
+
+export function restoreSteps(plan: Pick<RestorePlan, 'mode'>): readonly RestoreStep[] {
+  return plan.mode === 'replace' ? RESTORE_REPLACE_STEPS : RESTORE_COPY_STEPS;
+}
 
 const SAGA = 'restore' as const;
+/** How soon a restore in place looks again at an instance RDS is renaming. */
+const RENAME_POLL_MS = 5_000;
 /** A restore copy's login: a few sessions of someone inspecting it. */
 const READER_CONNECTION_LIMIT = 5;
 
@@ -54,6 +89,8 @@ export interface RestoreSagaDeps {
   dataSource: DataSource;
   /** RESTORE_COPY_TTL_HOURS in ms. */
   copyTtlMs: number;
+  /** Tells the data plane of a restore in place's pause and switch. */
+  signals: RouteSignals;
 }
 
 interface RestoreRun {
@@ -113,13 +150,9 @@ export class RestoreSaga {
       ctx,
       log: this.log,
       now: this.now,
-      steps: RESTORE_COPY_STEPS,
+      steps: restoreSteps(plan),
       step: (name, position, journal, attempts) => this.step(run, name, position, journal, attempts),
-      fail: async (step, _position, error) => {
-        const why = { code: error.code, message: error.message, step };
-        await changes.mergePlan(change, { failing: why });
-        return this.compensate(run, why);
-      },
+      fail: (step, _position, error) => this.failed(run, step, error),
     });
   }
 
@@ -137,6 +170,12 @@ export class RestoreSaga {
         return this.restoreInstance(run);
       case 'restore-available':
         return this.restoreAvailable(run);
+      case 'app-logins':
+        return this.appLogins(run);
+      case 'cut-over':
+        return this.cutOver(run);
+      case 'copy-master':
+        return this.copyMaster(run);
       case 'reader-login':
         return this.readerLogin(run);
       case 'record-copy':
@@ -168,15 +207,17 @@ export class RestoreSaga {
   private async restoreInstance(run: RestoreRun): Promise<ChangeStepResult> {
     const { plan, tenant, deps } = run;
     const profile = deps.settings.tiers[tenant.tier];
+    const replace = plan.mode === 'replace';
     const target = {
-      identifier: plan.copy.instanceIdentifier,
+      identifier: this.restored(run),
       engineVersion: profile.engineVersion,
       instanceClass: profile.instanceClass,
       storage: profile.storage,
-      // A copy is read for a while and removed: one zone, no backups of its own, deletable.
-      multiAz: false,
+      // A copy is read for a while and removed: one zone, no backups of its own, deletable. The
+      // tenant's own instance-to-be has the tier's (its deletion protection once it is switched to).
+      multiAz: replace ? profile.multiAz : false,
       deletionProtection: false,
-      backupRetentionDays: 0,
+      backupRetentionDays: replace ? profile.backupRetentionDays : 0,
       subnetGroupName: deps.settings.subnetGroup,
       securityGroupIds: deps.settings.securityGroupIds,
       parameterGroupName: parameterGroupName(deps.settings.prefix, profile.engineVersion),
@@ -195,7 +236,16 @@ export class RestoreSaga {
             ownerTenantId: tenant.id,
             target,
           });
-    return { kind: 'done', data: { instance: plan.copy.instanceIdentifier, outcome } };
+    return { kind: 'done', data: { instance: target.identifier, outcome } };
+  }
+
+  /** The instance the restore makes: the copy, or (in place) the tenant's instance-to-be. */
+  private restored(run: RestoreRun): string {
+    return run.plan.incomingInstance ?? run.plan.copy.instanceIdentifier;
+  }
+
+  private ownNames(run: RestoreRun) {
+    return tenantResourceNames(run.deps.settings.prefix, run.tenant.slug);
   }
 
   /**
@@ -205,11 +255,15 @@ export class RestoreSaga {
    */
   private async restoreAvailable(run: RestoreRun): Promise<ChangeStepResult> {
     const { plan, deps } = run;
-    const identifier = plan.copy.instanceIdentifier;
+    const identifier = this.restored(run);
     const found = await whenAvailable(deps.rds, identifier);
     if (found.kind === 'wait') return found;
     const { view } = found;
-    const master = await this.master(run);
+    // In place, the restored instance is the tenant's to be: its master is the tenant's own.
+    const replace = plan.mode === 'replace';
+    const master = replace
+      ? await this.login(run, this.ownNames(run).masterSecretName)
+      : await this.master(run);
     await deps.host.restore({
       identifier,
       masterUsername: master.username,
@@ -225,6 +279,7 @@ export class RestoreSaga {
       password: master.password,
     });
     const endpoint = deps.host.endpointOf({ identifier, rdsEndpoint: view.endpoint });
+    if (replace) return { kind: 'done', data: { instance: identifier, database: endpoint.database } };
     const completed = {
       ...master.secret,
       ...connectionFields(endpoint, identifier),
@@ -296,6 +351,10 @@ export class RestoreSaga {
     const { plan, tenant, change, ctx } = run;
     const endpoint = await this.endpoint(run);
     const expiresAt = new Date(this.now().getTime() + this.r.copyTtlMs);
+    // In place, the copy holds the tenant's data as it was when the restore replaced it.
+    const switchedAt = (change.plan as { cutOver?: { switchedAt?: string } }).cutOver?.switchedAt;
+    const source =
+      plan.mode === 'replace' ? { replacedAt: switchedAt ?? this.now().toISOString() } : plan.source;
     await this.r.dataSource.transaction(async (em) => {
       const inserted = await em.query<Array<{ run: number }>>(
         `INSERT INTO tenant_restore_copies (tenant_id, run, status, source, region, instance_identifier,
@@ -305,7 +364,7 @@ export class RestoreSaga {
         [
           tenant.id,
           change.run,
-          JSON.stringify(plan.source),
+          JSON.stringify(source),
           plan.region === run.deps.settings.defaultRegion ? null : plan.region,
           plan.copy.instanceIdentifier,
           plan.copy.readerSecretName,
@@ -335,10 +394,14 @@ export class RestoreSaga {
       completion,
       {
         type: 'tenant.restore_copy_ready',
-        message: `restored as of ${plan.restoreTime} into ${plan.copy.instanceIdentifier}; read it with the login in ${plan.copy.readerSecretName} until ${expiresAt.toISOString()}`,
+        message:
+          plan.mode === 'replace'
+            ? `restored in place as of ${plan.restoreTime}; the data it replaced is in ${plan.copy.instanceIdentifier}: read it with the login in ${plan.copy.readerSecretName} until ${expiresAt.toISOString()}`
+            : `restored as of ${plan.restoreTime} into ${plan.copy.instanceIdentifier}; read it with the login in ${plan.copy.readerSecretName} until ${expiresAt.toISOString()}`,
         data: {
           run: change.run,
           kind: 'restore',
+          mode: plan.mode,
           restoreTime: plan.restoreTime,
           instance: plan.copy.instanceIdentifier,
           readerSecret: plan.copy.readerSecretName,
@@ -348,6 +411,297 @@ export class RestoreSaga {
       ctx,
     );
     return { kind: 'done', recorded: true };
+  }
+
+  /** Where an instance answers now, from RDS; null while RDS has no instance of that name. */
+  private async reach(
+    run: RestoreRun,
+    identifier: string,
+  ): Promise<{ endpoint: TenantDatabaseEndpoint; status: string } | null> {
+    const view = await run.deps.rds.describe(identifier);
+    if (!view) return null;
+    return {
+      endpoint: run.deps.host.endpointOf({ identifier, rdsEndpoint: view.endpoint }),
+      status: view.status,
+    };
+  }
+
+  /**
+   * In place: the restored instance's app role and logins converge to the tenant's app secret,
+   * so that the application's credentials open it once it is switched to (RDS restored the
+   * logins with the passwords of the restore time; the local backend restores no grants).
+   */
+  private async appLogins(run: RestoreRun): Promise<ChangeStepResult> {
+    const { deps, tenant } = run;
+    const own = this.ownNames(run);
+    const identifier = this.restored(run);
+    const found = await this.reach(run, identifier);
+    if (!found)
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `restored instance ${identifier} is gone`,
+      );
+    // The master password set by the step before is applied in the background on RDS.
+    if (deps.host.kind === 'rds' && found.status !== 'available')
+      return { kind: 'wait', reason: `restored instance is ${found.status}` };
+    const master = await this.login(run, own.masterSecretName);
+    const owner = { username: master.username, password: master.password };
+    await checkLoginRetryable(deps.admin, found.endpoint, owner);
+    const app = await deps.secrets.read(own.appSecretName);
+    const { username, password } = app ?? {};
+    if (
+      typeof password !== 'string' ||
+      !password ||
+      (username !== own.appRole && !appLoginRoles(own.appRole).includes(String(username)))
+    )
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `secret ${own.appSecretName} has no password or names a user other than the app logins`,
+      );
+    await deps.admin.bootstrapAppRole(found.endpoint, owner, {
+      role: own.appRole,
+      ...(username !== own.appRole && { login: String(username) }),
+      password,
+      schema: APP_SCHEMA,
+      tenantId: tenant.id,
+    });
+    return { kind: 'done', data: { instance: identifier, login: String(username) } };
+  }
+
+  /**
+   * In place: writes paused, then the tenant's instance renamed to the copy's name (the old data
+   * takes no more of the tenant's writes: its app logins end there) and the restored instance to
+   * the tenant's name, then the switch: the record names what the restored data holds, the route
+   * version moves on, writes resume. On RDS a rename moves the endpoint with the name, so the
+   * tenant's secrets keep naming the right host. Each rename is found done by the names RDS
+   * answers to and the plan's `renamed`, so a pass after a crash carries on where it stopped.
+   * The first rename is the point of no return: from there the step is retried, never undone.
+   */
+  private async cutOver(run: RestoreRun): Promise<ChangeStepResult> {
+    const { plan, deps, tenant, change } = run;
+    const recorded = change.plan as { cutOver?: Record<string, unknown> };
+    if (plan.switched) return { kind: 'done', data: { ...recorded.cutOver } };
+    const own = this.ownNames(run);
+    const live = own.instanceIdentifier;
+    const copy = plan.copy.instanceIdentifier;
+    const incoming = this.restored(run);
+    if (!plan.pausedAt) {
+      await setWritesPaused(this.r.dataSource, this.r.signals, tenant.id, true);
+      plan.pausedAt = this.now().toISOString();
+      await this.r.changes.mergePlan(change, { pausedAt: plan.pausedAt });
+    }
+    const master = await this.login(run, own.masterSecretName);
+    const owner = { username: master.username, password: master.password };
+    if (!plan.renamed) {
+      let old = await this.reach(run, copy);
+      if (!plan.renaming) {
+        // Not renamed by this restore: an instance of the copy's name is something else's.
+        if (old)
+          throw new ProvisioningError(
+            ProvisioningErrorCode.RESOURCE_NAME_TAKEN,
+            `an instance named ${copy} exists that this restore did not make: ${tenant.slug}'s instance cannot take that name`,
+          );
+        if (!(await this.reach(run, live)))
+          throw new ProvisioningError(
+            ProvisioningErrorCode.INCONSISTENT_STATE,
+            `${tenant.slug}'s instance ${live} is gone`,
+          );
+        // The point of no return, recorded before it is passed.
+        plan.renaming = true;
+        await this.r.changes.mergePlan(change, { renaming: true });
+      }
+      if (!old) {
+        await deps.rds.rename(live, copy);
+        failpoint('restore:live-renamed');
+        old = await this.reach(run, copy);
+      }
+      if (!old || old.status !== 'available')
+        return { kind: 'wait', reason: `renaming ${live} to ${copy}`, delayMs: RENAME_POLL_MS };
+      await deps.host.rename({ from: live, to: copy });
+      // No write of the tenant's reaches the old data any more (the local backend's rename ended every session).
+      if (deps.host.kind === 'rds')
+        await disableLogins(pgEndpoint(old.endpoint, owner), owner, appLoginRoles(own.appRole)).catch(
+          (error: unknown) => {
+            throw classifyPgError(error, `ending ${tenant.slug}'s app logins on ${copy}`);
+          },
+        );
+      plan.renamed = 'live-to-copy';
+      await this.r.changes.mergePlan(change, { renamed: plan.renamed });
+    }
+    if (plan.renamed === 'live-to-copy') {
+      let now = await this.reach(run, live);
+      if (!now) {
+        if (!(await this.reach(run, incoming)))
+          throw new ProvisioningError(
+            ProvisioningErrorCode.INCONSISTENT_STATE,
+            `restored instance ${incoming} is gone`,
+          );
+        await deps.rds.rename(incoming, live);
+        now = await this.reach(run, live);
+      }
+      if (!now || now.status !== 'available')
+        return { kind: 'wait', reason: `renaming ${incoming} to ${live}`, delayMs: RENAME_POLL_MS };
+      await deps.host.rename({ from: incoming, to: live });
+      plan.renamed = 'incoming-to-live';
+      await this.r.changes.mergePlan(change, { renamed: plan.renamed });
+    }
+    const view = await deps.rds.describe(live);
+    if (!view)
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `${tenant.slug}'s instance ${live} is gone`,
+      );
+    const profile = deps.settings.tiers[tenant.tier];
+    if (profile.deletionProtection && !view.deletionProtection)
+      await deps.rds.modify(live, { deletionProtection: true }, { applyImmediately: true });
+    const endpoint = deps.host.endpointOf({ identifier: live, rdsEndpoint: view.endpoint });
+    let ledger;
+    try {
+      ledger = await readTenantLedger(pgEndpoint(endpoint, owner));
+    } catch (error) {
+      throw classifyPgError(error, `reading the schema version of ${tenant.slug}'s restored data`);
+    }
+    const schemaVersion =
+      ledger
+        .map((e) => e.version)
+        .sort(compareVersions)
+        .at(-1) ?? null;
+    await this.refreshConnection(run, own.appSecretName, endpoint, live);
+    await this.refreshConnection(run, own.masterSecretName, endpoint, live);
+    const cutOver = {
+      pausedForMs: Math.max(0, this.now().getTime() - new Date(plan.pausedAt).getTime()),
+      schemaVersion,
+      newestSchemaVersion: deps.settings.migrations.newest,
+      switchedAt: this.now().toISOString(),
+    };
+    const routeVersion = await this.switchRoute(run, view, schemaVersion, cutOver);
+    await this.r.signals.publish({ tenantId: tenant.id, routeVersion, writesPaused: false });
+    return { kind: 'done', data: { ...cutOver, routeVersion } };
+  }
+
+  /** A secret's connection fields, rewritten where they no longer name where the instance answers. */
+  private async refreshConnection(
+    run: RestoreRun,
+    name: string,
+    endpoint: TenantDatabaseEndpoint,
+    identifier: string,
+  ): Promise<void> {
+    const secret = await run.deps.secrets.read(name);
+    if (!secret)
+      throw new ProvisioningError(ProvisioningErrorCode.INCONSISTENT_STATE, `secret ${name} is missing`);
+    const fields = connectionFields(endpoint, identifier);
+    const stale = Object.entries(fields).some(([key, value]) => secret[key] !== value);
+    if (stale) await run.deps.secrets.write(name, { ...secret, ...fields });
+  }
+
+  /** The switch, in one control-plane transaction: the record, the route version, writes resumed, the event. */
+  private async switchRoute(
+    run: RestoreRun,
+    view: {
+      endpoint: { host: string; port: number } | null;
+      instanceClass: string;
+      engineVersion: string;
+      multiAz: boolean;
+    },
+    schemaVersion: string | null,
+    cutOver: {
+      pausedForMs: number;
+      schemaVersion: string | null;
+      newestSchemaVersion: string;
+      switchedAt: string;
+    },
+  ): Promise<number> {
+    const { tenant, change, plan, ctx } = run;
+    const behind = schemaVersion !== null && compareVersions(schemaVersion, cutOver.newestSchemaVersion) < 0;
+    return this.r.dataSource.transaction(async (em) => {
+      const [[row]] = await em.query<[Array<{ route_version: number }>, number]>(
+        `UPDATE tenants SET db_endpoint_host = $2, db_endpoint_port = $3, db_instance_class = $4,
+                db_engine_version = $5, db_multi_az = $6, schema_version = $7,
+                route_version = route_version + 1, writes_paused_at = NULL, updated_at = now(), version = version + 1
+          WHERE id = $1 RETURNING route_version`,
+        [
+          tenant.id,
+          view.endpoint?.host ?? null,
+          view.endpoint?.port ?? null,
+          view.instanceClass,
+          view.engineVersion,
+          view.multiAz,
+          schemaVersion,
+        ],
+      );
+      await em.query(
+        `UPDATE tenant_changes SET plan = plan || $3::jsonb, updated_at = now() WHERE tenant_id = $1 AND run = $2`,
+        [tenant.id, change.run, JSON.stringify({ cutOver, switched: true })],
+      );
+      await appendTenantEvent(
+        em,
+        tenant.id,
+        {
+          type: 'tenant.restored',
+          message:
+            `restored in place as of ${plan.restoreTime}: writes paused ${cutOver.pausedForMs} ms; ` +
+            `the data is at schema version ${schemaVersion ?? 'none'}` +
+            (behind ? `, behind the newest ${cutOver.newestSchemaVersion}: a rollout brings it forward` : ''),
+          data: { run: change.run, restoreTime: plan.restoreTime, ...cutOver },
+        },
+        ctx,
+      );
+      plan.switched = true;
+      return row.route_version;
+    });
+  }
+
+  /**
+   * In place, after the switch: the tenant's old instance, now the copy, gets a master of its own
+   * (its secret written by the first step), which the tenant's master credentials no longer open.
+   */
+  private async copyMaster(run: RestoreRun): Promise<ChangeStepResult> {
+    const { plan, deps } = run;
+    const identifier = plan.copy.instanceIdentifier;
+    const found = await whenAvailable(deps.rds, identifier);
+    if (found.kind === 'wait') return found;
+    const master = await this.master(run);
+    await deps.host.handOver({
+      identifier,
+      masterUsername: master.username,
+      password: master.password,
+      previousOwner: this.ownNames(run).masterUsername,
+    });
+    const endpoint = deps.host.endpointOf({ identifier, rdsEndpoint: found.view.endpoint });
+    const completed = {
+      ...master.secret,
+      ...connectionFields(endpoint, identifier),
+      username: master.username,
+      password: master.password,
+    };
+    await deps.secrets.write(plan.copy.masterSecretName, completed);
+    run.secretValues.set(plan.copy.masterSecretName, completed);
+    return { kind: 'done', data: { instance: identifier } };
+  }
+
+  /**
+   * A step that failed for good. Before a restore in place's first rename (and for a copy), what
+   * the restore made is removed and the change FAILED; after it there is no way back but forward:
+   * the step is tried again later, for the tenant's data has been switched (or is being).
+   */
+  private async failed(run: RestoreRun, step: RestoreStep, error: ProvisioningError): Promise<SagaOutcome> {
+    const { plan } = run;
+    const past =
+      plan.mode === 'replace' && (AFTER_SWITCH.has(step) || (step === 'cut-over' && plan.renaming === true));
+    if (past) {
+      this.log.error(
+        { tenantId: run.tenant.id, step, code: error.code, err: error.message },
+        'restore in place past its first rename failed; trying again (nothing is undone from here)',
+      );
+      return {
+        kind: 'delay',
+        delayMs: this.r.deps.settings.retry.maxDelayMs,
+        reason: `${step} after the switch began`,
+      };
+    }
+    const why = { code: error.code, message: error.message, step };
+    await this.r.changes.mergePlan(run.change, { failing: why });
+    return this.compensate(run, why);
   }
 
   private async endpoint(run: RestoreRun): Promise<TenantDatabaseEndpoint> {
@@ -361,8 +715,16 @@ export class RestoreSaga {
     return run.deps.host.endpointOf({ identifier, rdsEndpoint: view.endpoint });
   }
 
-  private async master(run: RestoreRun): Promise<{ username: string; password: string; secret: SecretJson }> {
-    const name = run.plan.copy.masterSecretName;
+  /** The copy's master login, from its secret. */
+  private master(run: RestoreRun): Promise<{ username: string; password: string; secret: SecretJson }> {
+    return this.login(run, run.plan.copy.masterSecretName);
+  }
+
+  /** A login from its secret, read at most once per pass. */
+  private async login(
+    run: RestoreRun,
+    name: string,
+  ): Promise<{ username: string; password: string; secret: SecretJson }> {
     let secret = run.secretValues.get(name) ?? null;
     if (!secret) {
       secret = await run.deps.secrets.read(name);
@@ -379,8 +741,15 @@ export class RestoreSaga {
 
   /** A failure: what the restore made goes (instance, logins, secrets), then FAILED. The tenant never noticed. */
   private async compensate(run: RestoreRun, failing: ChangeFailure): Promise<SagaOutcome> {
-    const removed = await removeRestoreCopyInstance(run.deps, run.tenant.id, run.plan.copy);
+    // In place, before its first rename: the restored instance goes (under its own name; the
+    // tenant's instance was never touched) and writes resume.
+    const removed = await removeRestoreCopyInstance(run.deps, run.tenant.id, {
+      ...run.plan.copy,
+      instanceIdentifier: this.restored(run),
+    });
     if (removed.kind !== 'removed') return { kind: 'delay', delayMs: 5_000, reason: removed.reason };
+    if (run.plan.mode === 'replace')
+      await setWritesPaused(this.r.dataSource, this.r.signals, run.tenant.id, false);
     await this.r.changes.fail(
       run.change,
       failing,

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { RdsInstances } from '@silo/aws';
-import { TenantEntity, TenantRestoreCopyEntity, type RestoreSource } from '@silo/control-plane-db';
+import { TenantEntity, TenantRestoreCopyEntity } from '@silo/control-plane-db';
 import { restoreCopyNames, tenantResourceNames, TenantError, TenantErrorCode } from '@silo/core';
 import { DataSource } from 'typeorm';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from '../backends/tenant-database-host';
@@ -9,7 +9,13 @@ import { removeRestoreCopyNow } from './restore-copy-removal';
 import { ProvisioningSettings } from '../saga/provisioning-settings';
 import type { SagaContext } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
-import { RESTORE_MODES, sourceLabel, type RestoreMode, type RestorePlan } from './restore-plan';
+import {
+  RESTORE_MODES,
+  sourceLabel,
+  type RestoreMode,
+  type RestorePlan,
+  type RestoreRequestedSource,
+} from './restore-plan';
 
 /** What `POST /v1/tenants/{id}/restores` asks. */
 export interface RestoreRequest {
@@ -47,12 +53,6 @@ export class TenantRestores {
     if (!before) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
     if (!RESTORE_MODES.includes(request.mode))
       throw refused('mode-unknown', `${JSON.stringify(request.mode)} is not a restore mode (copy, replace)`);
-    if (request.mode !== 'copy')
-      throw refused(
-        'restore-not-supported',
-        'restores in place (mode replace) are not made yet: restore as a copy and read what you need from it',
-        { mode: request.mode },
-      );
     if (before.placement !== 'instance')
       throw refused(
         'restore-not-supported',
@@ -68,7 +68,7 @@ export class TenantRestores {
         `${before.slug} has no instance recorded: there is nothing to restore from`,
       );
     let restoreTime: Date;
-    let source: RestoreSource;
+    let source: RestoreRequestedSource;
     if ('snapshot' in request.source) {
       const id = request.source.snapshot;
       const snapshot = typeof id === 'string' && id ? await this.rds.inRegion(region).snapshot(id) : null;
@@ -117,7 +117,12 @@ export class TenantRestores {
     const names = restoreCopyNames(this.settings.prefix, before.slug, run);
     // RDS identifiers and PostgreSQL names stop at 63 characters; a long prefix and slug and a
     // high change run can reach that.
-    const tooLong = [names.instanceIdentifier, names.readerRole, names.localOwner].find((n) => n.length > 63);
+    const tooLong = [
+      names.instanceIdentifier,
+      ...(request.mode === 'replace' ? [names.incomingIdentifier] : []),
+      names.readerRole,
+      names.localOwner,
+    ].find((n) => n.length > 63);
     if (tooLong)
       throw refused(
         'names-too-long',
@@ -125,7 +130,7 @@ export class TenantRestores {
       );
     const regionalHost = this.host.inRegion?.(region) ?? this.host;
     const plan: RestorePlan = {
-      mode: 'copy',
+      mode: request.mode,
       source,
       restoreTime: restoreTime.toISOString(),
       sourceInstance: instance,
@@ -141,18 +146,20 @@ export class TenantRestores {
             ? names.localOwner
             : tenantResourceNames(this.settings.prefix, before.slug).masterUsername,
       },
+      incomingInstance: request.mode === 'replace' ? names.incomingIdentifier : null,
       expiresAt: null,
     };
+    const how = request.mode === 'replace' ? 'in place' : 'as a copy';
     return openChange(this.dataSource, before, ctx, 'a restore', {
       kind: 'restore',
       from: sourceLabel(source, plan.restoreTime),
-      to: 'copy',
+      to: request.mode === 'replace' ? 'in place' : 'copy',
       apply: 'now',
       plan: { ...plan },
       event: {
         type: 'tenant.change_requested',
-        message: `restore as of ${plan.restoreTime} (as a copy) requested`,
-        data: { kind: 'restore', mode: 'copy', source: { ...source }, restoreTime: plan.restoreTime },
+        message: `restore as of ${plan.restoreTime} (${how}) requested`,
+        data: { kind: 'restore', mode: request.mode, source: { ...source }, restoreTime: plan.restoreTime },
       },
       // The plan names the copy after the change's run: another change meanwhile is a new plan.
       stillValid: (tenant) => tenant.changeRun === before.changeRun && tenant.placement === before.placement,

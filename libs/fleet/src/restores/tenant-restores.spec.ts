@@ -115,7 +115,6 @@ describe('asking for a restore', () => {
   });
 
   it.each([
-    [{ source: { latest: true }, mode: 'replace' }, 'restore-not-supported'],
     [{ source: { snapshot: 'silo-acme-final-20261201-000000' }, mode: 'copy' }, 'snapshot-unknown'],
     [{ source: { latest: true }, mode: 'sideways' }, 'mode-unknown'],
   ] as const)('refuses %j with rule %s', async (request, expected) => {
