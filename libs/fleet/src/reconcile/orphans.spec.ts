@@ -39,6 +39,23 @@ describe('orphanedBy', () => {
     expect(orphanedBy({ 'managed-by': 'silo', 'silo:environment': 'prod' }, tenants, 'prod')).toBe(true);
   });
 
+  it('keeps what an undelete restores for a DELETED tenant its own while the undelete (an open change) runs', () => {
+    const undeleting: KnownOwners = {
+      tenants: new Map([[deleted, { status: 'DELETED', slug: 'gone-co', changing: true }]]),
+      hosts: tenants.hosts,
+    };
+    expect(orphanedBy(tagged(deleted), undeleting, 'prod')).toBe(false);
+    const inventory = {
+      instances: [{ identifier: 'silo-gone-co', arn: 'arn:db', status: 'available', tags: tagged(deleted) }],
+      secrets: [{ name: 'silo/gone-co/app', arn: 'arn:secret', tags: tagged(deleted) }],
+      snapshots: [],
+    } as unknown as Parameters<typeof findOrphans>[0];
+    const options = { environment: 'prod', finalSnapshotRetentionDays: 7, now };
+    expect(findOrphans(inventory, undeleting, options)).toEqual([]);
+    // Once it has ended (FAILED: the tenant stays DELETED), they are orphans again.
+    expect(findOrphans(inventory, tenants, options).map((o) => o.type)).toEqual(['instance', 'secret']);
+  });
+
   it("judges a shared host's resources by the host, not by a tenant they do not name", () => {
     expect(orphanedBy(hostTagged(liveHost), tenants, 'prod')).toBe(false);
     expect(orphanedBy(hostTagged(deletedHost), tenants, 'prod')).toBe(true);
