@@ -295,14 +295,14 @@ describe('silo tenants restore, restores, restore-remove, restorable, snapshots,
         title: 'Unprocessable Content',
         status: 422,
         detail:
-          'restores in place (mode replace) are not made yet: restore as a copy and read what you need from it',
+          'restores of schema tenants are not made yet: only a tenant on an instance of its own is restored',
         rule: 'restore-not-supported',
       },
     ]);
     expect(await main(['tenants', 'restore', 'acme', '--latest', '--mode', 'replace'], env)).toBe(1);
     expect(cli.calls[0].body).toEqual({ source: { latest: true }, mode: 'replace' });
     expect(cli.stderr).toBe(
-      'silo: Unprocessable Content: restores in place (mode replace) are not made yet: restore as a copy and read what you need from it\n',
+      'silo: Unprocessable Content: restores of schema tenants are not made yet: only a tenant on an instance of its own is restored\n',
     );
 
     cli.stderr = '';
