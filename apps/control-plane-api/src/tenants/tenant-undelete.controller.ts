@@ -1,6 +1,8 @@
-import { Controller, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { Controller, HttpCode, HttpException, Param, Post, Req } from '@nestjs/common';
 import { ApiOperation } from '@nestjs/swagger';
+import { ProvisioningError } from '@silo/core';
 import { TenantUndeletes } from '@silo/fleet';
+import { problem } from '@silo/http';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/route-rules';
 import { sagaContext } from '../http/saga-context';
@@ -46,12 +48,21 @@ export class TenantUndeleteController {
       'since), final-snapshot-not-ready (`snapshot`), slug-reused (another tenant holds its slug, secrets or ' +
       'instance name), instance-exists (an instance has its name already: `instance`).',
     422: 'rule undelete-not-supported (`placement`): a schema or pool tenant, whose S3 export is not re-imported yet.',
+    503: 'RDS or Secrets Manager could not be read for the final snapshot or the secrets’ recovery window; nothing was recorded.',
   })
   @Mutating()
   @Post(':idOrSlug/undelete')
   @HttpCode(202)
   async undelete(@Param('idOrSlug') idOrSlug: string, @Req() req: AuthenticatedRequest) {
     const tenant = await this.views.required(idOrSlug);
-    return this.views.view(await this.undeletes.requestUndelete(tenant.id, sagaContext(req)));
+    try {
+      return this.views.view(await this.undeletes.requestUndelete(tenant.id, sagaContext(req)));
+    } catch (error) {
+      if (!(error instanceof ProvisioningError)) throw error;
+      throw new HttpException(
+        problem(503, `AWS did not answer (${error.code}); nothing was recorded, try again.`),
+        503,
+      );
+    }
   }
 }
