@@ -110,9 +110,11 @@ describe('restores of tenants (POST/GET /v1/tenants/{id}/restores, DELETE …/re
     const cases: [TenantEntity, object, Record<string, unknown>][] = [
       [
         pooled,
-        { source: { latest: true }, mode: 'copy' },
+        { source: { snapshot: 'rds:anything' }, mode: 'copy' },
         { rule: 'restore-not-supported', placement: 'pool' },
       ],
+      // Its host's instance is not in RDS: nothing to restore it from.
+      [pooled, { source: { latest: true }, mode: 'copy' }, { rule: 'no-backups' }],
       [
         pooled,
         { source: { latest: true }, mode: 'replace' },

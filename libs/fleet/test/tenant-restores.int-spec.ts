@@ -15,12 +15,17 @@ import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-i
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { AwsClients } from '../../aws/src';
-import { TenantChangeEntity, TenantEntity, TenantRestoreCopyEntity } from '../../control-plane-db/src';
-import { restoreCopyNames, tenantResourceNames, type TierName } from '../../core/src';
+import {
+  HostEntity,
+  TenantChangeEntity,
+  TenantEntity,
+  TenantRestoreCopyEntity,
+} from '../../control-plane-db/src';
+import { hostResourceNames, restoreCopyNames, tenantResourceNames, type TierName } from '../../core/src';
 import { SAGA_DEPS, TenantOnboarding, TenantRestores, type RestorePlan } from '../src';
 import type { StepDeps } from '../src/saga/provisioning-steps';
 import { localSnapshot } from '../../tenant-schema/src';
-import { instanceAdminUrl } from '../../../test/support/test-services';
+import { hostAdminUrl, instanceAdminUrl } from '../../../test/support/test-services';
 import { takeFreshBaseBackup } from '../../../test/support/fresh-base-backup';
 
 jest.setTimeout(240_000);
@@ -109,6 +114,17 @@ describe('restoring a tenant as a copy beside it', () => {
   async function secret(name: string): Promise<Secret> {
     const { SecretString } = await aws.secretsManager.send(new GetSecretValueCommand({ SecretId: name }));
     return JSON.parse(SecretString!) as Secret;
+  }
+
+  /** How a shared tenant's rows are reached: its schema's app login, or its pool host's login. */
+  async function shared(t: TenantEntity): Promise<{ login: Secret; schema: string }> {
+    if (t.placement === 'schema')
+      return {
+        login: await secret(tenantResourceNames(prefix, t.slug).appSecretName),
+        schema: tenantResourceNames(prefix, t.slug).tenantSchema,
+      };
+    const host = await ds.getRepository(HostEntity).findOneByOrFail({ id: t.hostId! });
+    return { login: await secret(hostResourceNames(prefix, host.name).poolAppSecretName), schema: 'app' };
   }
 
   async function connect(s: Secret): Promise<Client> {
@@ -421,6 +437,89 @@ describe('restoring a tenant as a copy beside it', () => {
     expect(await notes(await secret(tenantResourceNames(prefix, tenant.slug).appSecretName))).toEqual([]);
   });
 
+  it.each(['starter', 'pro'] as const)(
+    'restores a %s tenant (on a shared host) to a noted time as a copy holding its data and nobody else’s; its neighbour keeps its rows',
+    async (tier) => {
+      const tenant = await onboard(tier, `sh${tier[0]}`);
+      const neighbour = await onboard(tier, `nb${tier[0]}`);
+      expect(neighbour.hostId).toBe(tenant.hostId);
+      // A shared tenant's rows are written the way the data plane reaches them: its host's login, its tenant id.
+      const write = async (t: TenantEntity, sql: string) => {
+        const s = await shared(t);
+        const client = await connect(s.login);
+        try {
+          await client.query(`SELECT set_config('app.tenant_id', $1, false)`, [t.id]);
+          await client.query(`SET search_path TO ${s.schema}`);
+          await client.query(sql);
+        } finally {
+          await client.end();
+        }
+      };
+      await write(tenant, `INSERT INTO notes (text) SELECT 'kept ' || g FROM generate_series(1, 20) g`);
+      await write(
+        neighbour,
+        `INSERT INTO notes (text) SELECT 'next door ' || g FROM generate_series(1, 7) g`,
+      );
+      await takeFreshBaseBackup(hostAdminUrl());
+      await pause(1100);
+      const noted = new Date();
+      await pause(1100);
+      await write(tenant, `INSERT INTO notes (text) VALUES ('later')`);
+      await write(tenant, `DELETE FROM notes WHERE text = 'kept 3'`);
+
+      await restores.requestRestore(
+        tenant.id,
+        { source: { pointInTime: noted.toISOString() }, mode: 'copy' },
+        CTX,
+      );
+      const change = await changeEnds(tenant.id);
+      expect([change.status, change.errorMessage]).toEqual(['SUCCEEDED', null]);
+      const plan = change.plan as unknown as RestorePlan;
+      const reader = await secret(plan.copy.readerSecretName);
+      expect(await notes(reader)).toEqual(Array.from({ length: 20 }, (_, i) => `kept ${i + 1}`).sort());
+      // Nobody else's data is in the copy, whatever the reader sets.
+      const owner = await connect(await secret(plan.copy.masterSecretName));
+      try {
+        if (tier === 'starter') {
+          const { rows } = await owner.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM app.notes WHERE tenant_id <> $1`,
+            [tenant.id],
+          );
+          expect(rows).toEqual([{ n: 0 }]);
+        } else {
+          const { rows } = await owner.query<{ nspname: string }>(
+            `SELECT nspname FROM pg_namespace WHERE nspname = $1`,
+            [tenantResourceNames(prefix, neighbour.slug).tenantSchema],
+          );
+          expect(rows).toEqual([]);
+        }
+      } finally {
+        await owner.end();
+      }
+      // The host's tenants are untouched.
+      const after = async (t: TenantEntity) => {
+        const s = await shared(t);
+        const client = await connect(s.login);
+        try {
+          await client.query(`SELECT set_config('app.tenant_id', $1, false)`, [t.id]);
+          const { rows } = await client.query<{ text: string }>(
+            `SELECT text FROM ${s.schema}.notes ORDER BY text`,
+          );
+          return rows.map((r) => r.text);
+        } finally {
+          await client.end();
+        }
+      };
+      expect(await after(neighbour)).toEqual(
+        Array.from({ length: 7 }, (_, i) => `next door ${i + 1}`).sort(),
+      );
+      expect(await after(tenant)).toHaveLength(20);
+      await expect(
+        restores.requestRestore(tenant.id, { source: { latest: true }, mode: 'replace' }, CTX),
+      ).rejects.toMatchObject({ detail: { rule: 'restore-not-supported' } });
+    },
+  );
+
   it('refuses what it cannot restore, naming the rule, and records nothing', async () => {
     const tenant = await onboard('enterprise', 'careful');
     const pooled = await onboard('starter', 'small');
@@ -447,7 +546,7 @@ describe('restoring a tenant as a copy beside it', () => {
       await rule(restores.requestRestore(pooled.id, { source: { latest: true }, mode: 'replace' }, CTX)),
     ).toBe('restore-not-supported');
     expect(
-      await rule(restores.requestRestore(pooled.id, { source: { latest: true }, mode: 'copy' }, CTX)),
+      await rule(restores.requestRestore(pooled.id, { source: { snapshot: 'any' }, mode: 'copy' }, CTX)),
     ).toBe('restore-not-supported');
     const changes = await ds.getRepository(TenantChangeEntity).findBy({ tenantId: tenant.id });
     expect(changes).toEqual([]);

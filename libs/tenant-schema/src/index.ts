@@ -14,6 +14,7 @@ export {
   type ReadOnlyLoginResult,
   type ReadOnlyLoginSpec,
 } from './read-only-login';
+export { trimRestoredHost, type RestoredHostTrim } from './restored-host';
 export {
   handOverLocalInstance,
   materialiseLocalInstance,

@@ -52,9 +52,18 @@ describe('the restorable window on the tenant view (an estimate, no AWS call)', 
     expect(views.restorableOf(tenant({ createdAt, status: 'SUSPENDED' }), NOW)?.earliest).toEqual(createdAt);
   });
 
-  it('is null for a tier without backups, a shared tenant, one not live, or one too new', () => {
+  it('is null for a tier without backups, a shared tenant not on a host, one not live, or one too new', () => {
     expect(views.restorableOf(tenant({ tier: 'starter' }), NOW)).toBeNull();
-    expect(views.restorableOf(tenant({ placement: 'pool', dbInstanceIdentifier: null }), NOW)).toBeNull();
+    expect(
+      views.restorableOf(tenant({ placement: 'pool', dbInstanceIdentifier: null, hostId: null }), NOW),
+    ).toBeNull();
+    // On a host: its host's backups, kept the tier's retention.
+    expect(
+      views.restorableOf(
+        tenant({ tier: 'pro', placement: 'schema', dbInstanceIdentifier: null, hostId: 'h-1' }),
+        NOW,
+      ),
+    ).toEqual({ earliest: new Date(NOW.getTime() - 7 * DAY), latest: new Date(NOW.getTime() - 5 * 60_000) });
     for (const status of ['PENDING', 'PROVISIONING', 'FAILED', 'DEPROVISIONING', 'DELETED'] as const)
       expect([status, views.restorableOf(tenant({ status }), NOW)]).toEqual([status, null]);
     expect(views.restorableOf(tenant({ createdAt: new Date(NOW.getTime() - 60_000) }), NOW)).toBeNull();

@@ -180,7 +180,7 @@ export const tenantResource = z.object({
       description:
         'An estimate of the window a point-in-time restore can reach, from the tier’s backupRetentionDays and the tenant’s creation, without asking RDS: ' +
         '`POST /v1/tenants/{id}/restores` checks RDS’s real window (422 outside-restore-window names it). ' +
-        'Null for a tier that keeps no backups, a schema or pool tenant, a tenant that is not ACTIVE or SUSPENDED, or one too new to have a window.',
+        'Null for a tier that keeps no backups, a schema or pool tenant not on a host yet, a tenant that is not ACTIVE or SUSPENDED, or one too new to have a window. A schema or pool tenant’s is its host’s (the same tier’s retention).',
     }),
 });
 

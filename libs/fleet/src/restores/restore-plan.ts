@@ -1,4 +1,5 @@
 import type { RestoreSource } from '@silo/control-plane-db';
+import type { Placement } from '@silo/core';
 
 /** What a restore request may name (a copy's `replacedAt` is recorded, never asked for). */
 export type RestoreRequestedSource = Exclude<RestoreSource, { replacedAt: string }>;
@@ -19,8 +20,14 @@ export interface RestorePlan {
   source: RestoreRequestedSource;
   /** The moment restored to, resolved when the restore was requested (`latest` included). */
   restoreTime: string;
-  /** The instance restored from: the tenant's own when the restore was requested. */
+  /** The instance restored from: the tenant's own when the restore was requested, or its host's. */
   sourceInstance: string;
+  /** The tenant's placement when the restore was requested (absent in plans of earlier versions: instance). */
+  placement?: Placement;
+  /** A shared tenant's host, whose instance is restored from. */
+  hostName?: string | null;
+  /** The schema the copy's reader reads: `app`, or a schema tenant's own. */
+  schema?: string;
   region: string;
   /** The copy's names (restoreCopyNames) and its owner login. */
   copy: {

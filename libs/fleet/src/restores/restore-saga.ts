@@ -3,6 +3,7 @@ import type { TenantChangeEntity } from '@silo/control-plane-db';
 import {
   APP_SCHEMA,
   failpoint,
+  hostResourceNames,
   ProvisioningError,
   ProvisioningErrorCode,
   tenantResourceNames,
@@ -14,6 +15,7 @@ import {
   disableLogins,
   ensureReadOnlyLogin,
   readTenantLedger,
+  trimRestoredHost,
 } from '@silo/tenant-schema';
 import { checkLoginRetryable } from '../changes/login-rotation';
 import { pgEndpoint } from '../tenant-database-admin';
@@ -68,12 +70,26 @@ export const RESTORE_REPLACE_STEPS = [
   'reader-login',
   'record-copy',
 ] as const;
-export type RestoreStep = (typeof RESTORE_REPLACE_STEPS)[number];
+/**
+ * A schema or pool tenant's restore as a copy: its host's instance restored to the time into the
+ * copy's instance, which then keeps the tenant's schema or rows only (every other tenant's data
+ * dropped from it) before its reader is made.
+ */
+export const RESTORE_SHARED_COPY_STEPS = [
+  'copy-credentials',
+  'restore-instance',
+  'restore-available',
+  'trim-copy',
+  'reader-login',
+  'record-copy',
+] as const;
+export type RestoreStep = (typeof RESTORE_REPLACE_STEPS)[number] | (typeof RESTORE_SHARED_COPY_STEPS)[number];
 
 /** The steps past a restore in place's point of no return: retried until done, never undone. */
 const AFTER_SWITCH: ReadonlySet<RestoreStep> = new Set(['copy-master', 'reader-login', 'record-copy']);
 
-export function restoreSteps(plan: Pick<RestorePlan, 'mode'>): readonly RestoreStep[] {
+export function restoreSteps(plan: Pick<RestorePlan, 'mode' | 'placement'>): readonly RestoreStep[] {
+  if (plan.placement && plan.placement !== 'instance') return RESTORE_SHARED_COPY_STEPS;
   return plan.mode === 'replace' ? RESTORE_REPLACE_STEPS : RESTORE_COPY_STEPS;
 }
 
@@ -172,6 +188,8 @@ export class RestoreSaga {
         return this.restoreAvailable(run);
       case 'app-logins':
         return this.appLogins(run);
+      case 'trim-copy':
+        return this.trimCopy(run);
       case 'cut-over':
         return this.cutOver(run);
       case 'copy-master':
@@ -331,12 +349,17 @@ export class RestoreSaga {
       await ensureReadOnlyLogin(asMaster, owner, {
         role: plan.copy.readerRole,
         password: stored.password,
-        schema: APP_SCHEMA,
+        schema: plan.schema ?? APP_SCHEMA,
         tenantId: tenant.id,
         connectionLimit: READER_CONNECTION_LIMIT,
       });
       // Not on the local backend: there roles are the server's, and these are the live tenant's too.
-      if (deps.host.kind === 'rds') await disableLogins(asMaster, owner, appLoginRoles(own.appRole));
+      // A pool's copy holds one tenant's rows: the pool's shared logins end there too.
+      const foreign =
+        plan.placement === 'pool' && plan.hostName
+          ? appLoginRoles(hostResourceNames(deps.settings.prefix, plan.hostName).poolAppRole)
+          : appLoginRoles(own.appRole);
+      if (deps.host.kind === 'rds') await disableLogins(asMaster, owner, foreign);
     } catch (error) {
       throw classifyPgError(
         error,
@@ -344,6 +367,47 @@ export class RestoreSaga {
       );
     }
     return { kind: 'done', data: { login: plan.copy.readerRole } };
+  }
+
+  /**
+   * A shared tenant's copy holds its whole host as of the time: every other tenant's schema, or
+   * rows, go from it (as its owner, in one transaction) before anyone can read it.
+   */
+  private async trimCopy(run: RestoreRun): Promise<ChangeStepResult> {
+    const { plan, deps, tenant } = run;
+    const placement = plan.placement;
+    if (placement !== 'schema' && placement !== 'pool')
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `a ${placement ?? 'instance'} copy is not trimmed`,
+      );
+    const master = await this.master(run);
+    const found = await this.reach(run, plan.copy.instanceIdentifier);
+    if (!found)
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `restored instance ${plan.copy.instanceIdentifier} is gone`,
+      );
+    if (deps.host.kind === 'rds' && found.status !== 'available')
+      return { kind: 'wait', reason: `restore copy is ${found.status}` };
+    const owner = { username: master.username, password: master.password };
+    await checkLoginRetryable(deps.admin, found.endpoint, owner);
+    try {
+      const trimmed = await trimRestoredHost(pgEndpoint(found.endpoint, owner), {
+        placement,
+        schema: plan.schema ?? APP_SCHEMA,
+        tenantId: tenant.id,
+      });
+      return {
+        kind: 'done',
+        data: { droppedSchemas: trimmed.droppedSchemas.length, deletedRows: trimmed.deletedRows },
+      };
+    } catch (error) {
+      throw classifyPgError(
+        error,
+        `keeping only ${tenant.slug}'s data in restore copy ${plan.copy.instanceIdentifier}`,
+      );
+    }
   }
 
   /** The copy on record, its removal due at its TTL, the change SUCCEEDED: one transaction each, idempotent. */

@@ -1,7 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { RdsInstances } from '@silo/aws';
-import { TenantEntity, TenantRestoreCopyEntity } from '@silo/control-plane-db';
-import { restoreCopyNames, tenantResourceNames, TenantError, TenantErrorCode } from '@silo/core';
+import { HostEntity, TenantEntity, TenantRestoreCopyEntity } from '@silo/control-plane-db';
+import {
+  APP_SCHEMA,
+  hostResourceNames,
+  restoreCopyNames,
+  tenantResourceNames,
+  TenantError,
+  TenantErrorCode,
+} from '@silo/core';
 import { DataSource } from 'typeorm';
 import { TENANT_DATABASE_HOST, type TenantDatabaseHost } from '../backends/tenant-database-host';
 import { openChange } from '../changes/tenant-changes.service';
@@ -53,19 +60,31 @@ export class TenantRestores {
     if (!before) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
     if (!RESTORE_MODES.includes(request.mode))
       throw refused('mode-unknown', `${JSON.stringify(request.mode)} is not a restore mode (copy, replace)`);
-    if (before.placement !== 'instance')
+    const shared = before.placement !== 'instance';
+    if (shared && request.mode === 'replace')
       throw refused(
         'restore-not-supported',
-        `restores of ${before.placement} tenants are not made yet: only a tenant on an instance of its own is restored`,
+        `restores in place of ${before.placement} tenants are not made yet: restore as a copy (its host's data as of the time, trimmed to the tenant's) and put back what you need`,
+        { placement: before.placement, mode: request.mode },
+      );
+    if (shared && 'snapshot' in request.source)
+      throw refused(
+        'restore-not-supported',
+        `a ${before.placement} tenant's snapshots are its host's: restore it to a point in time (or the latest)`,
         { placement: before.placement },
       );
-    const region = before.region ?? this.settings.defaultRegion;
+    // A shared tenant is restored from its host's instance (its backups are the host's).
+    const host =
+      shared && before.hostId
+        ? await this.dataSource.getRepository(HostEntity).findOneBy({ id: before.hostId })
+        : null;
+    const region = host?.region ?? before.region ?? this.settings.defaultRegion;
     const profile = this.settings.tiers[before.tier];
-    const instance = before.dbInstanceIdentifier;
+    const instance = shared ? (host?.instanceIdentifier ?? null) : before.dbInstanceIdentifier;
     if (!instance)
       throw refused(
         'no-backups',
-        `${before.slug} has no instance recorded: there is nothing to restore from`,
+        `${before.slug} has no ${shared ? 'host' : 'instance'} recorded: there is nothing to restore from`,
       );
     let restoreTime: Date;
     let source: RestoreRequestedSource;
@@ -144,9 +163,18 @@ export class TenantRestores {
         masterUsername:
           regionalHost.kind === 'local'
             ? names.localOwner
-            : tenantResourceNames(this.settings.prefix, before.slug).masterUsername,
+            : host
+              ? hostResourceNames(this.settings.prefix, host.name).masterUsername
+              : tenantResourceNames(this.settings.prefix, before.slug).masterUsername,
       },
       incomingInstance: request.mode === 'replace' ? names.incomingIdentifier : null,
+      placement: before.placement,
+      hostName: host?.name ?? null,
+      // What the copy keeps of its host's data: the tenant's schema, or its rows of a pool's tables.
+      schema:
+        before.placement === 'schema'
+          ? tenantResourceNames(this.settings.prefix, before.slug).tenantSchema
+          : APP_SCHEMA,
       expiresAt: null,
     };
     const how = request.mode === 'replace' ? 'in place' : 'as a copy';

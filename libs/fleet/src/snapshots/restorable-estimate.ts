@@ -18,12 +18,13 @@ export interface EstimatedRestorableWindow {
  * estimate for display (no AWS call): a restore request checks RDS's real window.
  */
 export function estimatedRestorableWindow(
-  tenant: Pick<TenantEntity, 'placement' | 'status' | 'dbInstanceIdentifier' | 'createdAt'>,
+  tenant: Pick<TenantEntity, 'placement' | 'status' | 'dbInstanceIdentifier' | 'hostId' | 'createdAt'>,
   backupRetentionDays: number,
   now: Date = new Date(),
 ): EstimatedRestorableWindow | null {
   if (backupRetentionDays <= 0) return null;
-  if (tenant.placement !== 'instance' || !tenant.dbInstanceIdentifier) return null;
+  // A shared tenant is restored from its host's backups, kept by the same tier's retention.
+  if (tenant.placement === 'instance' ? !tenant.dbInstanceIdentifier : !tenant.hostId) return null;
   if (tenant.status !== 'ACTIVE' && tenant.status !== 'SUSPENDED') return null;
   const earliest = new Date(
     Math.max(tenant.createdAt.getTime(), now.getTime() - backupRetentionDays * DAY_MS),
