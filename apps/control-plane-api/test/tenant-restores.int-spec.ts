@@ -115,11 +115,7 @@ describe('restores of tenants (POST/GET /v1/tenants/{id}/restores, DELETE …/re
       ],
       // Its host's instance is not in RDS: nothing to restore it from.
       [pooled, { source: { latest: true }, mode: 'copy' }, { rule: 'no-backups' }],
-      [
-        pooled,
-        { source: { latest: true }, mode: 'replace' },
-        { rule: 'restore-not-supported', placement: 'pool' },
-      ],
+
       [
         live,
         { source: { snapshot: 'rds:anything' }, mode: 'copy' },

@@ -141,6 +141,8 @@ export {
 export {
   RESTORE_COPY_STEPS,
   RESTORE_REPLACE_STEPS,
+  RESTORE_SHARED_COPY_STEPS,
+  RESTORE_SHARED_REPLACE_STEPS,
   RestoreSaga,
   type RestoreSagaDeps,
 } from './restores/restore-saga';

@@ -438,7 +438,7 @@ describe('restoring a tenant as a copy beside it', () => {
   });
 
   it.each(['starter', 'pro'] as const)(
-    'restores a %s tenant (on a shared host) to a noted time as a copy holding its data and nobody else’s; its neighbour keeps its rows',
+    'restores a %s tenant (on a shared host) to a noted time as a copy holding its data and nobody else’s, then in place; its neighbour keeps its rows',
     async (tier) => {
       const tenant = await onboard(tier, `sh${tier[0]}`);
       const neighbour = await onboard(tier, `nb${tier[0]}`);
@@ -514,9 +514,31 @@ describe('restoring a tenant as a copy beside it', () => {
         Array.from({ length: 7 }, (_, i) => `next door ${i + 1}`).sort(),
       );
       expect(await after(tenant)).toHaveLength(20);
-      await expect(
-        restores.requestRestore(tenant.id, { source: { latest: true }, mode: 'replace' }, CTX),
-      ).rejects.toMatchObject({ detail: { rule: 'restore-not-supported' } });
+      await restores.removeCopy(tenant.id, change.run, CTX);
+
+      // In place: the tenant's own login sees the noted time's rows, its copy what it had, the neighbour all its own.
+      const had = await after(tenant);
+      await restores.requestRestore(
+        tenant.id,
+        { source: { pointInTime: noted.toISOString() }, mode: 'replace' },
+        CTX,
+      );
+      const replaced = await changeEnds(tenant.id);
+      expect([replaced.status, replaced.errorMessage]).toEqual(['SUCCEEDED', null]);
+      expect(await after(tenant)).toEqual(Array.from({ length: 20 }, (_, i) => `kept ${i + 1}`).sort());
+      const replacedPlan = replaced.plan as unknown as RestorePlan;
+      expect(await notes(await secret(replacedPlan.copy.readerSecretName))).toEqual(had);
+      expect(await after(neighbour)).toEqual(
+        Array.from({ length: 7 }, (_, i) => `next door ${i + 1}`).sort(),
+      );
+      const row = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
+      expect(row).toMatchObject({
+        writesPausedAt: null,
+        routeVersion: tenant.routeVersion + 1,
+        hostId: tenant.hostId,
+      });
+      await write(tenant, `INSERT INTO notes (text) VALUES ('after the restore')`);
+      expect(await after(tenant)).toContain('after the restore');
     },
   );
 

@@ -14,7 +14,13 @@ export {
   type ReadOnlyLoginResult,
   type ReadOnlyLoginSpec,
 } from './read-only-login';
-export { trimRestoredHost, type RestoredHostTrim } from './restored-host';
+export {
+  RestoreSwapRefused,
+  swapTenantData,
+  trimRestoredHost,
+  type RestoredHostTrim,
+  type TenantDataSwap,
+} from './restored-host';
 export {
   handOverLocalInstance,
   materialiseLocalInstance,

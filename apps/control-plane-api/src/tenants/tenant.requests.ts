@@ -210,7 +210,7 @@ export const restoreTenantBody = z
         .meta({ minProperties: 1, maxProperties: 1 }),
       mode: z.enum(RESTORE_MODES, { error: `must be one of ${RESTORE_MODES.join(', ')}` }).meta({
         description:
-          '`copy`: the data restored into an instance beside the live tenant, which stays served, untouched. `replace`: the tenant served from the restored data after a write pause (its instance renamed to the copy’s name, the restored one to the tenant’s); what it held before is kept as a copy until its TTL. A schema or pool tenant is restored as a copy only (its host restored to the time, trimmed to its data): `replace` is 422 `restore-not-supported` for it.',
+          '`copy`: the data restored into an instance beside the live tenant, which stays served, untouched. `replace`: the tenant served from the restored data after a write pause (its instance renamed to the copy’s name, the restored one to the tenant’s); what it held before is kept as a copy until its TTL. A schema or pool tenant’s copy is its host restored to the time and trimmed to its data; in place its rows (or its schema’s) are swapped with the copy’s while its writes pause.',
       }),
     },
     {

@@ -15,6 +15,8 @@ import {
   disableLogins,
   ensureReadOnlyLogin,
   readTenantLedger,
+  RestoreSwapRefused,
+  swapTenantData,
   trimRestoredHost,
 } from '@silo/tenant-schema';
 import { checkLoginRetryable } from '../changes/login-rotation';
@@ -39,6 +41,7 @@ import type { StepDeps } from '../saga/provisioning-steps';
 import { stepDepsInRegion } from '../saga/regional-deps';
 import { passUnderTenantLock } from '../saga/tenant-pass';
 import { setWritesPaused, type RouteSignals } from '../moves/route-signals';
+import { SharedHostSteps } from '../placements/shared-host-steps';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 import type { StepJournal } from '../saga/step-journal';
 import type { SagaContext, SagaLog, StepCompletion, TenantRecord } from '../store/provisioning-store';
@@ -83,13 +86,31 @@ export const RESTORE_SHARED_COPY_STEPS = [
   'reader-login',
   'record-copy',
 ] as const;
-export type RestoreStep = (typeof RESTORE_REPLACE_STEPS)[number] | (typeof RESTORE_SHARED_COPY_STEPS)[number];
+/**
+ * A schema or pool tenant's restore in place: the copy made and trimmed as for a copy, then
+ * swap-data: writes paused, the tenant's rows on its live host and in the copy swapped (the
+ * restored ones in place, the live ones in the copy), writes resumed.
+ */
+export const RESTORE_SHARED_REPLACE_STEPS = [
+  'copy-credentials',
+  'restore-instance',
+  'restore-available',
+  'trim-copy',
+  'swap-data',
+  'reader-login',
+  'record-copy',
+] as const;
+export type RestoreStep =
+  | (typeof RESTORE_REPLACE_STEPS)[number]
+  | (typeof RESTORE_SHARED_COPY_STEPS)[number]
+  | (typeof RESTORE_SHARED_REPLACE_STEPS)[number];
 
 /** The steps past a restore in place's point of no return: retried until done, never undone. */
 const AFTER_SWITCH: ReadonlySet<RestoreStep> = new Set(['copy-master', 'reader-login', 'record-copy']);
 
 export function restoreSteps(plan: Pick<RestorePlan, 'mode' | 'placement'>): readonly RestoreStep[] {
-  if (plan.placement && plan.placement !== 'instance') return RESTORE_SHARED_COPY_STEPS;
+  if (plan.placement && plan.placement !== 'instance')
+    return plan.mode === 'replace' ? RESTORE_SHARED_REPLACE_STEPS : RESTORE_SHARED_COPY_STEPS;
   return plan.mode === 'replace' ? RESTORE_REPLACE_STEPS : RESTORE_COPY_STEPS;
 }
 
@@ -190,6 +211,8 @@ export class RestoreSaga {
         return this.appLogins(run);
       case 'trim-copy':
         return this.trimCopy(run);
+      case 'swap-data':
+        return this.swapData(run);
       case 'cut-over':
         return this.cutOver(run);
       case 'copy-master':
@@ -225,7 +248,8 @@ export class RestoreSaga {
   private async restoreInstance(run: RestoreRun): Promise<ChangeStepResult> {
     const { plan, tenant, deps } = run;
     const profile = deps.settings.tiers[tenant.tier];
-    const replace = plan.mode === 'replace';
+    // Only an instance tenant's restore in place makes its instance-to-be; every other restore a copy.
+    const replace = plan.incomingInstance !== null;
     const target = {
       identifier: this.restored(run),
       engineVersion: profile.engineVersion,
@@ -278,7 +302,7 @@ export class RestoreSaga {
     if (found.kind === 'wait') return found;
     const { view } = found;
     // In place, the restored instance is the tenant's to be: its master is the tenant's own.
-    const replace = plan.mode === 'replace';
+    const replace = plan.incomingInstance !== null;
     const master = replace
       ? await this.login(run, this.ownNames(run).masterSecretName)
       : await this.master(run);
@@ -549,11 +573,7 @@ export class RestoreSaga {
     const live = own.instanceIdentifier;
     const copy = plan.copy.instanceIdentifier;
     const incoming = this.restored(run);
-    if (!plan.pausedAt) {
-      await setWritesPaused(this.r.dataSource, this.r.signals, tenant.id, true);
-      plan.pausedAt = this.now().toISOString();
-      await this.r.changes.mergePlan(change, { pausedAt: plan.pausedAt });
-    }
+    const pausedAt = await this.pauseWrites(run);
     const master = await this.login(run, own.masterSecretName);
     const owner = { username: master.username, password: master.password };
     if (!plan.renamed) {
@@ -633,12 +653,107 @@ export class RestoreSaga {
     await this.refreshConnection(run, own.appSecretName, endpoint, live);
     await this.refreshConnection(run, own.masterSecretName, endpoint, live);
     const cutOver = {
-      pausedForMs: Math.max(0, this.now().getTime() - new Date(plan.pausedAt).getTime()),
+      pausedForMs: Math.max(0, this.now().getTime() - new Date(pausedAt).getTime()),
       schemaVersion,
       newestSchemaVersion: deps.settings.migrations.newest,
       switchedAt: this.now().toISOString(),
     };
     const routeVersion = await this.switchRoute(run, view, schemaVersion, cutOver);
+    await this.r.signals.publish({ tenantId: tenant.id, routeVersion, writesPaused: false });
+    return { kind: 'done', data: { ...cutOver, routeVersion } };
+  }
+
+  /** The tenant's writes paused (the data plane holds them), once: the pause is timed from then. */
+  private async pauseWrites(run: RestoreRun): Promise<string> {
+    const { plan, tenant, change } = run;
+    if (!plan.pausedAt) {
+      await setWritesPaused(this.r.dataSource, this.r.signals, tenant.id, true);
+      plan.pausedAt = this.now().toISOString();
+      await this.r.changes.mergePlan(change, { pausedAt: plan.pausedAt });
+    }
+    return plan.pausedAt;
+  }
+
+  /**
+   * A shared tenant in place: writes paused, then its data on its live host and in the (trimmed)
+   * copy swapped by swapTenantData (crash-safe: the live side records the swap in the
+   * transaction that makes it), then the switch: route version on, writes resumed,
+   * tenant.restored. Its neighbours on the host wait on its tables only for the swap's length.
+   */
+  private async swapData(run: RestoreRun): Promise<ChangeStepResult> {
+    const { plan, deps, tenant, change, ctx } = run;
+    const recorded = change.plan as { cutOver?: Record<string, unknown> };
+    if (plan.switched) return { kind: 'done', data: { ...recorded.cutOver } };
+    const placement = plan.placement;
+    if (placement !== 'schema' && placement !== 'pool')
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `a ${placement ?? 'instance'} tenant's data is not swapped`,
+      );
+    const copy = await this.reach(run, plan.copy.instanceIdentifier);
+    if (!copy)
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `restore copy ${plan.copy.instanceIdentifier} is gone`,
+      );
+    const master = await this.master(run);
+    const access = await new SharedHostSteps(deps, placement).hostAccess({
+      tenant,
+      names: this.ownNames(run),
+      profile: deps.settings.tiers[tenant.tier],
+      tags: {},
+      ctx,
+      secretValues: run.secretValues,
+    });
+    const pausedAt = await this.pauseWrites(run);
+    let placed: Record<string, number>;
+    try {
+      placed = await swapTenantData({
+        placement,
+        schema: plan.schema ?? APP_SCHEMA,
+        tenantId: tenant.id,
+        swapId: `${tenant.id}:${change.run}`,
+        live: { owner: pgEndpoint(access.endpoint, access.owner) },
+        copy: { owner: pgEndpoint(copy.endpoint, master) },
+      });
+    } catch (error) {
+      if (error instanceof RestoreSwapRefused)
+        throw new ProvisioningError(ProvisioningErrorCode.DATABASE_REJECTED, error.message, { cause: error });
+      throw classifyPgError(
+        error,
+        `swapping ${tenant.slug}'s data with restore copy ${plan.copy.instanceIdentifier}`,
+      );
+    }
+    const cutOver = {
+      pausedForMs: Math.max(0, this.now().getTime() - new Date(pausedAt).getTime()),
+      schemaVersion: tenant.database.schemaVersion,
+      newestSchemaVersion: deps.settings.migrations.newest,
+      switchedAt: this.now().toISOString(),
+      rows: placed,
+    };
+    const routeVersion = await this.r.dataSource.transaction(async (em) => {
+      const [[row]] = await em.query<[Array<{ route_version: number }>, number]>(
+        `UPDATE tenants SET route_version = route_version + 1, writes_paused_at = NULL, updated_at = now(), version = version + 1
+          WHERE id = $1 RETURNING route_version`,
+        [tenant.id],
+      );
+      await em.query(
+        `UPDATE tenant_changes SET plan = plan || $3::jsonb, updated_at = now() WHERE tenant_id = $1 AND run = $2`,
+        [tenant.id, change.run, JSON.stringify({ cutOver, switched: true })],
+      );
+      await appendTenantEvent(
+        em,
+        tenant.id,
+        {
+          type: 'tenant.restored',
+          message: `restored in place as of ${plan.restoreTime}: writes paused ${cutOver.pausedForMs} ms`,
+          data: { run: change.run, restoreTime: plan.restoreTime, ...cutOver },
+        },
+        ctx,
+      );
+      return row.route_version;
+    });
+    plan.switched = true;
     await this.r.signals.publish({ tenantId: tenant.id, routeVersion, writesPaused: false });
     return { kind: 'done', data: { ...cutOver, routeVersion } };
   }

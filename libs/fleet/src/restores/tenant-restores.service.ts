@@ -61,12 +61,6 @@ export class TenantRestores {
     if (!RESTORE_MODES.includes(request.mode))
       throw refused('mode-unknown', `${JSON.stringify(request.mode)} is not a restore mode (copy, replace)`);
     const shared = before.placement !== 'instance';
-    if (shared && request.mode === 'replace')
-      throw refused(
-        'restore-not-supported',
-        `restores in place of ${before.placement} tenants are not made yet: restore as a copy (its host's data as of the time, trimmed to the tenant's) and put back what you need`,
-        { placement: before.placement, mode: request.mode },
-      );
     if (shared && 'snapshot' in request.source)
       throw refused(
         'restore-not-supported',
@@ -138,7 +132,7 @@ export class TenantRestores {
     // high change run can reach that.
     const tooLong = [
       names.instanceIdentifier,
-      ...(request.mode === 'replace' ? [names.incomingIdentifier] : []),
+      ...(request.mode === 'replace' && !shared ? [names.incomingIdentifier] : []),
       names.readerRole,
       names.localOwner,
     ].find((n) => n.length > 63);
@@ -167,7 +161,8 @@ export class TenantRestores {
               ? hostResourceNames(this.settings.prefix, host.name).masterUsername
               : tenantResourceNames(this.settings.prefix, before.slug).masterUsername,
       },
-      incomingInstance: request.mode === 'replace' ? names.incomingIdentifier : null,
+      // In place an instance tenant's restored instance takes its name; a shared tenant's data is swapped.
+      incomingInstance: request.mode === 'replace' && !shared ? names.incomingIdentifier : null,
       placement: before.placement,
       hostName: host?.name ?? null,
       // What the copy keeps of its host's data: the tenant's schema, or its rows of a pool's tables.
