@@ -15,7 +15,7 @@ import { SiloStack, type TenantBody } from '../support/silo-stack';
 import { createOwnDatabase, dropDatabase } from '../support/test-databases';
 import { fastLocalSagaEnvironment, uniqueToken } from '../support/test-config';
 import { takeFreshBaseBackup } from '../support/fresh-base-backup';
-import { instanceAdminUrl } from '../support/test-services';
+import { hostAdminUrl, instanceAdminUrl } from '../support/test-services';
 
 jest.setTimeout(600_000);
 
@@ -322,4 +322,102 @@ describe('restoring a tenant as a copy, and SIGKILL in every step', () => {
       await healthy.exitWithin(15_000);
     }
   });
+
+  it.each([
+    ['starter', 'pool'],
+    ['pro', 'schema'],
+  ] as const)(
+    'restores a %s tenant (%s placement) as a copy, then in place with the worker killed mid-swap: the application sees the noted rows, the copy what it had, its neighbour on the host every row',
+    async (tier, _placement) => {
+      const make = async (label: string) => {
+        const created = await stack.call<RestoreBody>('POST', '/v1/tenants', OPS, {
+          slug: `${label}-${uniqueToken(2)}`,
+          name: label,
+          tier,
+        });
+        expect(created.status).toBe(202);
+        return eventually(
+          async () => {
+            const { body } = await stack.call<RestoreBody & { host: { id: string } | null }>(
+              'GET',
+              `/v1/tenants/${created.body.id}`,
+              OPS,
+            );
+            expect(body.status).toBe('ACTIVE');
+            return body;
+          },
+          90_000,
+          200,
+        );
+      };
+      for (const w of workers)
+        if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+      if (stack.worker.child.exitCode === null && stack.worker.child.signalCode === null) {
+        stack.worker.child.kill('SIGKILL');
+        await stack.worker.exited;
+      }
+      const setUp = startWorker();
+      const tenant = await make(`${tier}-undo`);
+      const neighbour = await make(`${tier}-beside`);
+      expect(neighbour.host?.id).toBe(tenant.host?.id);
+      const write = (tenantId: string, texts: string[]) =>
+        dataPlane.transaction(tenantId, (m) =>
+          m.getRepository(NoteEntity).insert(texts.map((text) => ({ text }))),
+        );
+      await write(
+        tenant.id,
+        Array.from({ length: 15 }, (_, i) => `kept ${i + 1}`),
+      );
+      await write(
+        neighbour.id,
+        Array.from({ length: 6 }, (_, i) => `next door ${i + 1}`),
+      );
+      await takeFreshBaseBackup(hostAdminUrl());
+      const expected = await notesOf(tenant.id);
+      const neighbourRows = await notesOf(neighbour.id);
+      await pause(1100);
+      const noted = new Date().toISOString();
+      await pause(1100);
+      await write(tenant.id, ['later']);
+      await dataPlane.transaction(tenant.id, (m) => m.getRepository(NoteEntity).delete({ text: 'kept 4' }));
+      const before = await notesOf(tenant.id);
+
+      // As a copy: exactly the noted rows, read through the router's lease of the copy.
+      const asked = await stack.call<RestoreBody>('POST', `/v1/tenants/${tenant.id}/restores`, ADMIN, {
+        source: { pointInTime: noted },
+        mode: 'copy',
+      });
+      expect(asked.status).toBe(202);
+      const copyRun = asked.body.change!.run;
+      expect((await restoreEnded(tenant.id, copyRun)).status).toBe('SUCCEEDED');
+      const read = (run: number) =>
+        dataPlane.readRestoreCopy(tenant.id, run, async (manager) =>
+          (await manager.getRepository(NoteEntity).find()).map((n) => n.text).sort(),
+        );
+      expect(await read(copyRun)).toEqual(expected);
+      setUp.child.kill('SIGTERM');
+      await setUp.exitWithin(15_000);
+
+      // In place, under a worker killed once the copy holds the live rows and before the live host changed.
+      const doomed = startWorker('restore:swap-copied');
+      await doomed.waitFor(() => doomed.stdout.includes('"msg":"taking provisioning jobs"'), 'the worker');
+      const inPlace = await stack.call<RestoreBody>('POST', `/v1/tenants/${tenant.id}/restores`, ADMIN, {
+        source: { pointInTime: noted },
+        mode: 'replace',
+      });
+      expect(inPlace.status).toBe(202);
+      const run = inPlace.body.change!.run;
+      expect(await doomed.exitWithin(120_000)).toEqual({ code: null, signal: 'SIGKILL' });
+      const healthy = startWorker();
+      const ended = await restoreEnded(tenant.id, run);
+      expect([ended.status, ended.error]).toEqual(['SUCCEEDED', null]);
+      expect(await eventually(() => notesOf(tenant.id), 30_000, 200)).toEqual(expected);
+      expect(await read(run)).toEqual(before);
+      expect(await notesOf(neighbour.id)).toEqual(neighbourRows);
+      await write(tenant.id, ['after the restore']);
+      expect(await notesOf(tenant.id)).toContain('after the restore');
+      healthy.child.kill('SIGTERM');
+      await healthy.exitWithin(15_000);
+    },
+  );
 });

@@ -194,7 +194,8 @@ describe('TenantRouter.readRestoreCopy', () => {
     expect(copy.options.extra).toMatchObject({
       max: 3,
       application_name: RESTORE_COPY_APPLICATION_NAME,
-      options: `-c search_path="app" -c app.tenant_id=${TENANT}`,
+      // No search path: the reader's role default names the copy's schema (app, or a schema tenant's).
+      options: `-c app.tenant_id=${TENANT}`,
     });
     expect((copy.options.extra as { Client?: unknown }).Client).toBeUndefined();
     expect(h.router.stats()).toMatchObject({

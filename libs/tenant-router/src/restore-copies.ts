@@ -3,7 +3,7 @@ import type { DataSource, DataSourceOptions, EntityManager } from 'typeorm';
 import {
   endLeftoverPool,
   poolConnections,
-  startupOptions,
+  restoreCopyStartupOptions,
   tenantDataSourceOptions,
 } from './tenant-data-source';
 import {
@@ -318,8 +318,8 @@ export class RestoreCopies {
       if (this.closing) throw routerClosed(tenant.id);
       const base = tenantDataSourceOptions(
         credentials,
-        // A copy is an instance tenant's whole database: its tables in `app`, its rows the tenant's.
-        startupOptions({ kind: 'instance' }, tenant.id),
+        // A copy holds one tenant's data: its tables where its login's search path says, its rows the tenant's.
+        restoreCopyStartupOptions(tenant.id),
         this.poolSize,
         this.options,
         (error) =>

@@ -40,6 +40,15 @@ export function startupOptions(placement: TenantPlacement, tenantId: string): st
 }
 
 /**
+ * The startup `options` of a restore copy's DataSource: `app.tenant_id` only. Its search path is
+ * its read-only login's role default, which names where the copy holds the tenant's tables (`app`,
+ * or a schema tenant's own schema, restored from its host).
+ */
+export function restoreCopyStartupOptions(tenantId: string): string {
+  return startupOptions({ kind: 'instance' }, tenantId).replace(/^-c search_path=\S+ /, '');
+}
+
+/**
  * TypeORM options for one DataSource (a tenant's own, or a pool host's): the login's
  * credentials, the startup `options` (see {@link startupOptions}), the router's entity classes, a
  * pg pool of `poolSize` whose every wait is bounded and that keeps no connection it does not use,

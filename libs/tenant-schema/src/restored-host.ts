@@ -1,4 +1,4 @@
-import { quoteIdentifier } from '@silo/core';
+import { failpoint, quoteIdentifier } from '@silo/core';
 import type { Client } from 'pg';
 import { TENANT_SCHEMA_LEDGER } from './migrations/tenant-migrator';
 import { inLockedTransaction, pgClientConfig, withPgClient, type PgEndpoint } from './pg-endpoint';
@@ -231,6 +231,8 @@ export async function swapTenantData(spec: TenantDataSwap): Promise<Record<strin
           try {
             await replaceRows(copy, tables.map(qualified), held, pool, spec.tenantId);
             await copy.query('COMMIT');
+            // The copy holds the live rows, the live host has not changed yet.
+            failpoint('restore:swap-copied');
           } catch (error) {
             await copy.query('ROLLBACK').catch(() => undefined);
             throw error;
