@@ -1,5 +1,6 @@
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
-import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
+import { allInstances } from '../support/all-instances';
+import { DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { Client } from 'pg';
 import { AwsClients } from '../../libs/aws/src';
@@ -139,7 +140,7 @@ describe('a tenant’s life over HTTP, with the API and the worker as built proc
       body: { items: [], readAt: expect.any(String), of: 'tenant', host: null },
     });
 
-    const { DBInstances } = await aws.rds.send(new DescribeDBInstancesCommand({}));
+    const DBInstances = await allInstances(aws.rds);
     expect((DBInstances ?? []).map((i) => i.DBInstanceIdentifier)).not.toContain(names.instanceIdentifier);
     const { MetricAlarms } = await aws.cloudWatch.send(
       new DescribeAlarmsCommand({ AlarmNamePrefix: `${names.instanceIdentifier}-` }),

@@ -1,4 +1,4 @@
-import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import { allInstances } from '../support/all-instances';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
@@ -145,8 +145,9 @@ describe('provisioning survives SIGKILL of the worker', () => {
     // The kills landed inside several different steps.
     expect(killedDuring.size).toBeGreaterThanOrEqual(3);
 
-    const { DBInstances } = await aws.rds.send(new DescribeDBInstancesCommand({}));
-    const ours = (DBInstances ?? []).filter((i) => i.DBInstanceIdentifier?.startsWith(`${prefix}-`));
+    const ours = (await allInstances(aws.rds)).filter((i) =>
+      i.DBInstanceIdentifier?.startsWith(`${prefix}-`),
+    );
     expect(ours.map((i) => i.DBInstanceIdentifier).sort()).toEqual(
       tenants.map((t) => `${prefix}-${t.slug}`).sort(),
     );

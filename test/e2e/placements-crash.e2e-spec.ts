@@ -1,4 +1,4 @@
-import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import { allInstances } from '../support/all-instances';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
   DescribeSecretCommand,
@@ -201,7 +201,7 @@ class SharedFleet {
     databases: string[];
     roles: string[];
   }> {
-    const { DBInstances } = await this.aws.rds.send(new DescribeDBInstancesCommand({}));
+    const DBInstances = await allInstances(this.aws.rds);
     const secrets: string[] = [];
     let token: string | undefined;
     do {

@@ -1,5 +1,5 @@
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
-import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import { allInstances } from '../../../test/support/all-instances';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -28,7 +28,7 @@ const CTX = { actor: 'ops-test', correlationId: 'regions-1' };
 
 /** What one region of the emulator holds under this test's prefix, read over its HTTP API. */
 async function inRegion(clients: AwsClientSet) {
-  const instances = (await clients.rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? [];
+  const instances = await allInstances(clients.rds);
   const secrets = (
     await clients.secretsManager.send(new ListSecretsCommand({ IncludePlannedDeletion: true }))
   ).SecretList;

@@ -565,9 +565,6 @@ describe('restoring a tenant as a copy beside it', () => {
       ),
     ).toBe('point-in-time-invalid');
     expect(
-      await rule(restores.requestRestore(pooled.id, { source: { latest: true }, mode: 'replace' }, CTX)),
-    ).toBe('restore-not-supported');
-    expect(
       await rule(restores.requestRestore(pooled.id, { source: { snapshot: 'any' }, mode: 'copy' }, CTX)),
     ).toBe('restore-not-supported');
     const changes = await ds.getRepository(TenantChangeEntity).findBy({ tenantId: tenant.id });
