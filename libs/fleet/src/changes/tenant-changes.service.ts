@@ -313,6 +313,10 @@ export async function openChange(
     plan: Record<string, unknown>;
     event: { type: string; message: string; data: Record<string, unknown> };
     stillValid: (tenant: TenantEntity) => boolean;
+    /** What the locked tenant must be for the change; default ACTIVE or SUSPENDED, nothing open (assertChangeable). */
+    assert?: (tenant: TenantEntity) => void;
+    /** The 409's message when another change of the tenant is open. */
+    alreadyOpen?: string;
   },
 ): Promise<TenantEntity> {
   try {
@@ -321,7 +325,8 @@ export async function openChange(
         .getRepository(TenantEntity)
         .findOne({ where: { id: before.id }, lock: { mode: 'pessimistic_write' } });
       if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${before.id}`);
-      await assertChangeable(em, tenant, what);
+      if (change.assert) change.assert(tenant);
+      else await assertChangeable(em, tenant, what);
       if (!change.stillValid(tenant)) {
         throw new TenantError(
           TenantErrorCode.TENANT_BUSY,
@@ -358,7 +363,7 @@ export async function openChange(
     });
   } catch (error) {
     if (isUniqueViolation(error, 'tenant_changes_one_open')) {
-      throw busy(before.slug, 'change', 'another change of this tenant is open');
+      throw busy(before.slug, 'change', change.alreadyOpen ?? 'another change of this tenant is open');
     }
     throw error;
   }

@@ -658,8 +658,15 @@ export class RestoreSaga {
       newestSchemaVersion: deps.settings.migrations.newest,
       switchedAt: this.now().toISOString(),
     };
-    const routeVersion = await this.switchRoute(run, view, schemaVersion, cutOver);
-    await this.r.signals.publish({ tenantId: tenant.id, routeVersion, writesPaused: false });
+    const behind = schemaVersion !== null && compareVersions(schemaVersion, cutOver.newestSchemaVersion) < 0;
+    const routeVersion = await this.switchRoute(
+      run,
+      cutOver,
+      `restored in place as of ${plan.restoreTime}: writes paused ${cutOver.pausedForMs} ms; ` +
+        `the data is at schema version ${schemaVersion ?? 'none'}` +
+        (behind ? `, behind the newest ${cutOver.newestSchemaVersion}: a rollout brings it forward` : ''),
+      { view, schemaVersion },
+    );
     return { kind: 'done', data: { ...cutOver, routeVersion } };
   }
 
@@ -731,30 +738,11 @@ export class RestoreSaga {
       switchedAt: this.now().toISOString(),
       rows: placed,
     };
-    const routeVersion = await this.r.dataSource.transaction(async (em) => {
-      const [[row]] = await em.query<[Array<{ route_version: number }>, number]>(
-        `UPDATE tenants SET route_version = route_version + 1, writes_paused_at = NULL, updated_at = now(), version = version + 1
-          WHERE id = $1 RETURNING route_version`,
-        [tenant.id],
-      );
-      await em.query(
-        `UPDATE tenant_changes SET plan = plan || $3::jsonb, updated_at = now() WHERE tenant_id = $1 AND run = $2`,
-        [tenant.id, change.run, JSON.stringify({ cutOver, switched: true })],
-      );
-      await appendTenantEvent(
-        em,
-        tenant.id,
-        {
-          type: 'tenant.restored',
-          message: `restored in place as of ${plan.restoreTime}: writes paused ${cutOver.pausedForMs} ms`,
-          data: { run: change.run, restoreTime: plan.restoreTime, ...cutOver },
-        },
-        ctx,
-      );
-      return row.route_version;
-    });
-    plan.switched = true;
-    await this.r.signals.publish({ tenantId: tenant.id, routeVersion, writesPaused: false });
+    const routeVersion = await this.switchRoute(
+      run,
+      cutOver,
+      `restored in place as of ${plan.restoreTime}: writes paused ${cutOver.pausedForMs} ms`,
+    );
     return { kind: 'done', data: { ...cutOver, routeVersion } };
   }
 
@@ -773,41 +761,49 @@ export class RestoreSaga {
     if (stale) await run.deps.secrets.write(name, { ...secret, ...fields });
   }
 
-  /** The switch, in one control-plane transaction: the record, the route version, writes resumed, the event. */
+  /**
+   * The switch, in one control-plane transaction: the route version moves on and writes resume
+   * (an instance tenant's record also takes what RDS says of its restored instance and the
+   * schema version its data holds), the change records it, `tenant.restored`; then the data
+   * plane is told. Returns the new route version.
+   */
   private async switchRoute(
     run: RestoreRun,
-    view: {
-      endpoint: { host: string; port: number } | null;
-      instanceClass: string;
-      engineVersion: string;
-      multiAz: boolean;
-    },
-    schemaVersion: string | null,
-    cutOver: {
-      pausedForMs: number;
+    cutOver: { pausedForMs: number },
+    message: string,
+    instance?: {
+      view: {
+        endpoint: { host: string; port: number } | null;
+        instanceClass: string;
+        engineVersion: string;
+        multiAz: boolean;
+      };
       schemaVersion: string | null;
-      newestSchemaVersion: string;
-      switchedAt: string;
     },
   ): Promise<number> {
     const { tenant, change, plan, ctx } = run;
-    const behind = schemaVersion !== null && compareVersions(schemaVersion, cutOver.newestSchemaVersion) < 0;
-    return this.r.dataSource.transaction(async (em) => {
-      const [[row]] = await em.query<[Array<{ route_version: number }>, number]>(
-        `UPDATE tenants SET db_endpoint_host = $2, db_endpoint_port = $3, db_instance_class = $4,
-                db_engine_version = $5, db_multi_az = $6, schema_version = $7,
-                route_version = route_version + 1, writes_paused_at = NULL, updated_at = now(), version = version + 1
-          WHERE id = $1 RETURNING route_version`,
-        [
-          tenant.id,
-          view.endpoint?.host ?? null,
-          view.endpoint?.port ?? null,
-          view.instanceClass,
-          view.engineVersion,
-          view.multiAz,
-          schemaVersion,
-        ],
-      );
+    const routeVersion = await this.r.dataSource.transaction(async (em) => {
+      const [[row]] = instance
+        ? await em.query<[Array<{ route_version: number }>, number]>(
+            `UPDATE tenants SET db_endpoint_host = $2, db_endpoint_port = $3, db_instance_class = $4,
+                    db_engine_version = $5, db_multi_az = $6, schema_version = $7,
+                    route_version = route_version + 1, writes_paused_at = NULL, updated_at = now(), version = version + 1
+              WHERE id = $1 RETURNING route_version`,
+            [
+              tenant.id,
+              instance.view.endpoint?.host ?? null,
+              instance.view.endpoint?.port ?? null,
+              instance.view.instanceClass,
+              instance.view.engineVersion,
+              instance.view.multiAz,
+              instance.schemaVersion,
+            ],
+          )
+        : await em.query<[Array<{ route_version: number }>, number]>(
+            `UPDATE tenants SET route_version = route_version + 1, writes_paused_at = NULL, updated_at = now(), version = version + 1
+              WHERE id = $1 RETURNING route_version`,
+            [tenant.id],
+          );
       await em.query(
         `UPDATE tenant_changes SET plan = plan || $3::jsonb, updated_at = now() WHERE tenant_id = $1 AND run = $2`,
         [tenant.id, change.run, JSON.stringify({ cutOver, switched: true })],
@@ -817,17 +813,16 @@ export class RestoreSaga {
         tenant.id,
         {
           type: 'tenant.restored',
-          message:
-            `restored in place as of ${plan.restoreTime}: writes paused ${cutOver.pausedForMs} ms; ` +
-            `the data is at schema version ${schemaVersion ?? 'none'}` +
-            (behind ? `, behind the newest ${cutOver.newestSchemaVersion}: a rollout brings it forward` : ''),
+          message,
           data: { run: change.run, restoreTime: plan.restoreTime, ...cutOver },
         },
         ctx,
       );
-      plan.switched = true;
       return row.route_version;
     });
+    plan.switched = true;
+    await this.r.signals.publish({ tenantId: tenant.id, routeVersion, writesPaused: false });
+    return routeVersion;
   }
 
   /**

@@ -1,15 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { RdsInstances, TenantSecrets, type SnapshotView } from '@silo/aws';
-import { TenantChangeEntity, TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
+import { TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
 import { tenantResourceNames, TenantError, TenantErrorCode } from '@silo/core';
 import { DataSource } from 'typeorm';
-import { writeOutboxJob } from '../jobs/outbox';
-import { changeJob, tierPriority } from '../jobs/provisioning-jobs';
+import { openChange } from '../changes/tenant-changes.service';
 import { ProvisioningSettings } from '../saga/provisioning-settings';
 import { regionOf } from '../saga/regional-deps';
 import type { SagaContext } from '../store/provisioning-store';
-import { appendTenantEvent } from '../store/typeorm-provisioning-store';
-import { isUniqueViolation } from '../store/unique-violation';
 import type { UndeletePlan, UndeleteSecret } from './undelete-plan';
 
 /** 409: an undelete of this DELETED tenant cannot be made; `rule` names why. */
@@ -183,74 +180,26 @@ export class TenantUndeletes {
     return snapshot;
   }
 
-  /** The change row, its event and its job in one transaction, the tenant locked and checked again. */
-  private async open(before: TenantEntity, plan: UndeletePlan, ctx: SagaContext): Promise<TenantEntity> {
-    try {
-      return await this.dataSource.transaction(async (em) => {
-        const tenant = await em
-          .getRepository(TenantEntity)
-          .findOne({ where: { id: before.id }, lock: { mode: 'pessimistic_write' } });
-        if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${before.id}`);
-        this.assertDeleted(tenant);
-        if (tenant.changeRun !== before.changeRun)
-          throw new TenantError(
-            TenantErrorCode.TENANT_BUSY,
-            `${tenant.slug} changed while this request was checked; ask again`,
-            undefined,
-            { heldBy: 'change', tenant: tenant.slug },
-          );
-        const run = tenant.changeRun + 1;
-        await em.update(TenantEntity, { id: tenant.id }, { changeRun: run, version: () => 'version + 1' });
-        const changes = em.getRepository(TenantChangeEntity);
-        await changes.save(
-          changes.create({
-            tenantId: tenant.id,
-            run,
-            kind: 'undelete',
-            from: `snapshot ${plan.finalSnapshot}`.slice(0, 64),
-            to: 'ACTIVE',
-            apply: 'now',
-            status: 'RUNNING',
-            plan: { ...plan },
-            requestedBy: ctx.actor,
-            correlationId: ctx.correlationId,
-          }),
-        );
-        await appendTenantEvent(
-          em,
-          tenant.id,
-          {
-            type: 'tenant.change_requested',
-            message: `undelete of ${tenant.slug} from ${plan.finalSnapshot} requested`,
-            data: {
-              kind: 'undelete',
-              run,
-              finalSnapshot: plan.finalSnapshot,
-              recoveryWindowEndsAt: plan.recoveryWindowEndsAt,
-            },
-          },
-          ctx,
-        );
-        const job = changeJob('undelete', tenant.id, run);
-        await writeOutboxJob(em, {
-          ...job,
-          payload: { tenantId: tenant.id },
-          priority: tierPriority(tenant.tier),
-        });
-        return em.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
-      });
-    } catch (error) {
-      if (isUniqueViolation(error, 'tenant_changes_one_open'))
-        throw new TenantError(
-          TenantErrorCode.TENANT_BUSY,
-          `${before.slug} is being undeleted already`,
-          undefined,
-          {
-            heldBy: 'change',
-            tenant: before.slug,
-          },
-        );
-      throw error;
-    }
+  /** The change row, its event and its job in one transaction (openChange), the tenant locked and checked again. */
+  private open(before: TenantEntity, plan: UndeletePlan, ctx: SagaContext): Promise<TenantEntity> {
+    return openChange(this.dataSource, before, ctx, 'an undelete', {
+      kind: 'undelete',
+      from: `snapshot ${plan.finalSnapshot}`.slice(0, 64),
+      to: 'ACTIVE',
+      apply: 'now',
+      plan: { ...plan },
+      event: {
+        type: 'tenant.change_requested',
+        message: `undelete of ${before.slug} from ${plan.finalSnapshot} requested`,
+        data: {
+          kind: 'undelete',
+          finalSnapshot: plan.finalSnapshot,
+          recoveryWindowEndsAt: plan.recoveryWindowEndsAt,
+        },
+      },
+      assert: (tenant) => this.assertDeleted(tenant),
+      stillValid: (tenant) => tenant.changeRun === before.changeRun,
+      alreadyOpen: `${before.slug} is being undeleted already`,
+    });
   }
 }
