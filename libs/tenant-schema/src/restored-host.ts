@@ -1,6 +1,7 @@
 import { failpoint, quoteIdentifier } from '@silo/core';
 import type { Client } from 'pg';
 import { TENANT_SCHEMA_LEDGER } from './migrations/tenant-migrator';
+import { ledgerTable, SCHEMA_LEDGERS_SCHEMA } from './placements/migration-target';
 import { inLockedTransaction, pgClientConfig, withPgClient, type PgEndpoint } from './pg-endpoint';
 
 /** What of a restored shared host's data one tenant keeps (see {@link trimRestoredHost}). */
@@ -38,23 +39,30 @@ export async function trimRestoredHost(
             WHERE nspname <> $1 AND nspname <> ALL($2) AND nspname NOT LIKE 'pg\\_%'
               AND pg_has_role(current_user, nspowner, 'USAGE')
             ORDER BY nspname`,
-          [keep.schema, SYSTEM_SCHEMAS],
+          [keep.schema, [...SYSTEM_SCHEMAS, SCHEMA_LEDGERS_SCHEMA]],
         );
         for (const { nspname } of rows) {
           await client.query(`DROP SCHEMA ${quoteIdentifier(nspname, 'schema')} CASCADE`);
           droppedSchemas.push(nspname);
         }
+        // The ledgers' schema stays with the tenant's own ledger (its schema version); the others' go.
+        const ledgers = await client.query<{ name: string }>(
+          `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname <> $2`,
+          [SCHEMA_LEDGERS_SCHEMA, keep.schema],
+        );
+        for (const { name } of ledgers.rows)
+          await client.query(`DROP TABLE ${SCHEMA_LEDGERS_SCHEMA}.${quoteIdentifier(name, 'table')}`);
         return { droppedSchemas, deletedRows };
       }
-      const { rows } = await client.query<{ name: string; forced: boolean }>(
-        `SELECT c.relname AS name, c.relforcerowsecurity AS forced FROM pg_class c
-           JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = 'app' AND c.relkind IN ('r', 'p')
-            AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
-          ORDER BY c.relname`,
-      );
-      for (const { name, forced } of rows) {
+      // Children before parents: a parent's rows go once no other tenant's rows point at them.
+      for (const name of (await tenantTables(client, 'app', true)).reverse()) {
         const table = `app.${quoteIdentifier(name, 'table')}`;
+        const { rows } = await client.query<{ forced: boolean }>(
+          `SELECT relforcerowsecurity AS forced FROM pg_class WHERE oid = $1::regclass`,
+          [table],
+        );
+        const forced = rows[0]?.forced === true;
         if (forced) await client.query(`ALTER TABLE ${table} NO FORCE ROW LEVEL SECURITY`);
         const deleted = await client.query(`DELETE FROM ${table} WHERE tenant_id IS DISTINCT FROM $1`, [
           keep.tenantId,
@@ -88,9 +96,13 @@ const STASH_SCHEMA = 'silo_restored';
 /** The migration ledgers (this version's and the TypeORM table of earlier ones): a schema's, not the tenant's rows. */
 const LEDGER_TABLES = [TENANT_SCHEMA_LEDGER, 'silo_schema_migrations'];
 
-/** The newest version in `schema`'s migration ledger, or null without one. */
-async function ledgerVersion(client: Client, schema: string): Promise<string | null> {
-  const table = `${quoteIdentifier(schema, 'schema')}.${quoteIdentifier(TENANT_SCHEMA_LEDGER, 'table')}`;
+/** The newest version in the tenant's migration ledger (a pool's, or a schema tenant's own), or null without one. */
+async function ledgerVersion(
+  client: Client,
+  placement: 'schema' | 'pool',
+  schema: string,
+): Promise<string | null> {
+  const table = ledgerTable({ placement, schema }, TENANT_SCHEMA_LEDGER);
   const present = await client.query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [
     table,
   ]);
@@ -190,7 +202,10 @@ export async function swapTenantData(spec: TenantDataSwap): Promise<Record<strin
       const tables = await tenantTables(copy, spec.schema, pool);
       const liveTables = await tenantTables(live, spec.schema, pool);
       if (!done.rowCount) {
-        const [then, now] = [await ledgerVersion(copy, spec.schema), await ledgerVersion(live, spec.schema)];
+        const [then, now] = [
+          await ledgerVersion(copy, spec.placement, spec.schema),
+          await ledgerVersion(live, spec.placement, spec.schema),
+        ];
         if (then !== now || tables.join() !== liveTables.join())
           throw new RestoreSwapRefused(
             `the restored data is at schema version ${then ?? 'none'} (tables ${tables.join(', ') || 'none'}) and the live tenant at ${now ?? 'none'} (${liveTables.join(', ') || 'none'}): a restore in place of a shared tenant needs one version; restore as a copy instead`,

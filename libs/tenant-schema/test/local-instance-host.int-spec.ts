@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { InvalidSqlIdentifierError } from '../../core/src';
 import {
   bootstrapAppRole,
@@ -5,6 +6,7 @@ import {
   materialiseLocalInstance,
   removeLocalInstance,
   renameLocalInstance,
+  trimRestoredHost,
 } from '../src';
 import {
   adminUrl,
@@ -252,5 +254,52 @@ describe('local instance host', () => {
     expect(await sqlStateOf(withClient(ownerEndpoint(t), (c) => c.query('SELECT 1')))).toBe('42501');
     expect(await sqlStateOf(withClient(appEndpoint(t), (c) => c.query('SELECT 1')))).toBe('42501');
     await expect(withClient(ownerEndpoint(sibling), (c) => c.query('SELECT 1'))).resolves.toBeDefined();
+  });
+
+  it("trims a restored pool to one tenant's rows, children before parents, and leaves its ledger whole", async () => {
+    const t = newTestTenant(tenants);
+    const [mine, theirs] = [t.tenantId, newTestTenant(tenants).tenantId];
+    await materialiseLocalInstance(adminUrl, instanceOf(t));
+    await withClient(ownerEndpoint(t), async (c) => {
+      await c.query('CREATE SCHEMA IF NOT EXISTS app');
+      await c.query('CREATE TABLE app.projects (id int PRIMARY KEY, tenant_id uuid NOT NULL)');
+      await c.query(
+        'CREATE TABLE app.tasks (id int PRIMARY KEY, tenant_id uuid NOT NULL, project_id int NOT NULL REFERENCES app.projects (id))',
+      );
+      await c.query('CREATE TABLE public.silo_schema_ledger (version text PRIMARY KEY)');
+      await c.query("INSERT INTO public.silo_schema_ledger VALUES ('0002')");
+      await c.query('INSERT INTO app.projects VALUES (1, $1), (2, $2)', [mine, theirs]);
+      await c.query('INSERT INTO app.tasks VALUES (1, $1, 1), (2, $2, 2), (3, $2, 2)', [mine, theirs]);
+      await c.query('ALTER TABLE app.tasks ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY');
+    });
+
+    const trimmed = await trimRestoredHost(ownerEndpoint(t), {
+      placement: 'pool',
+      schema: 'app',
+      tenantId: mine,
+    });
+
+    expect(trimmed.deletedRows).toEqual({ projects: 1, tasks: 2 });
+    // Read as the server's superuser, whom row-level security does not filter.
+    const url = new URL(adminUrl);
+    url.pathname = `/${t.database}`;
+    const admin = new Client({ connectionString: url.toString() });
+    admin.on('error', () => undefined);
+    await admin.connect();
+    const left = {
+      projects: (await admin.query('SELECT id FROM app.projects')).rows,
+      tasks: (await admin.query('SELECT id FROM app.tasks')).rows,
+      ledger: (await admin.query('SELECT version FROM public.silo_schema_ledger')).rows,
+      forced: (
+        await admin.query("SELECT relforcerowsecurity AS f FROM pg_class WHERE oid = 'app.tasks'::regclass")
+      ).rows,
+    };
+    await admin.end();
+    expect(left).toEqual({
+      projects: [{ id: 1 }],
+      tasks: [{ id: 1 }],
+      ledger: [{ version: '0002' }],
+      forced: [{ f: true }],
+    });
   });
 });

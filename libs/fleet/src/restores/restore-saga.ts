@@ -115,6 +115,14 @@ export function restoreSteps(plan: Pick<RestorePlan, 'mode' | 'placement'>): rea
 }
 
 const SAGA = 'restore' as const;
+/**
+ * Every login of an app role: its two alternating logins and the role itself, which tenants made
+ * before the logins alternated still log in as.
+ */
+function appRoleAndLogins(role: string): string[] {
+  return [role, ...appLoginRoles(role)];
+}
+
 /** How soon a restore in place looks again at an instance RDS is renaming. */
 const RENAME_POLL_MS = 5_000;
 /** A restore copy's login: a few sessions of someone inspecting it. */
@@ -381,8 +389,8 @@ export class RestoreSaga {
       // A pool's copy holds one tenant's rows: the pool's shared logins end there too.
       const foreign =
         plan.placement === 'pool' && plan.hostName
-          ? appLoginRoles(hostResourceNames(deps.settings.prefix, plan.hostName).poolAppRole)
-          : appLoginRoles(own.appRole);
+          ? appRoleAndLogins(hostResourceNames(deps.settings.prefix, plan.hostName).poolAppRole)
+          : appRoleAndLogins(own.appRole);
       if (deps.host.kind === 'rds') await disableLogins(asMaster, owner, foreign);
     } catch (error) {
       throw classifyPgError(
@@ -604,7 +612,7 @@ export class RestoreSaga {
       await deps.host.rename({ from: live, to: copy });
       // No write of the tenant's reaches the old data any more (the local backend's rename ended every session).
       if (deps.host.kind === 'rds')
-        await disableLogins(pgEndpoint(old.endpoint, owner), owner, appLoginRoles(own.appRole)).catch(
+        await disableLogins(pgEndpoint(old.endpoint, owner), owner, appRoleAndLogins(own.appRole)).catch(
           (error: unknown) => {
             throw classifyPgError(error, `ending ${tenant.slug}'s app logins on ${copy}`);
           },
@@ -917,13 +925,14 @@ export class RestoreSaga {
   private async compensate(run: RestoreRun, failing: ChangeFailure): Promise<SagaOutcome> {
     // In place, before its first rename: the restored instance goes (under its own name; the
     // tenant's instance was never touched) and writes resume.
+    // Writes resume first: the tenant was never touched, and removing the instance takes minutes on RDS.
+    if (run.plan.mode === 'replace')
+      await setWritesPaused(this.r.dataSource, this.r.signals, run.tenant.id, false);
     const removed = await removeRestoreCopyInstance(run.deps, run.tenant.id, {
       ...run.plan.copy,
       instanceIdentifier: this.restored(run),
     });
     if (removed.kind !== 'removed') return { kind: 'delay', delayMs: 5_000, reason: removed.reason };
-    if (run.plan.mode === 'replace')
-      await setWritesPaused(this.r.dataSource, this.r.signals, run.tenant.id, false);
     await this.r.changes.fail(
       run.change,
       failing,
