@@ -29,11 +29,13 @@ describe('the runtime Silo is tested on', () => {
   });
 
   it('is put first on PATH by ensure_node when the machine has an older Node.js', () => {
-    // A PATH whose only node is a stand-in that says it is 20: ensure_node must bring 24 before it.
+    // A PATH whose first node is a stand-in that says it is 20: ensure_node must bring 24 before it.
+    // Anything else it is asked (npm, which runs on the first node on PATH, fetching 24 when this
+    // machine has none in .cache/node yet) it hands to this runtime's node.
     const fake = resolve(root, '.cache/test-old-node');
     execFileSync('bash', [
       '-c',
-      `mkdir -p "${fake}" && printf '#!/bin/sh\\nif [ "$1" = -p ]; then echo 20.20.2; else echo v20.20.2; fi\\n' > "${fake}/node" && chmod +x "${fake}/node"`,
+      `mkdir -p "${fake}" && printf '#!/bin/sh\\nif [ "$1" = -p ]; then echo 20.20.2; elif [ "$1" = -v ] || [ "$1" = --version ]; then echo v20.20.2; else exec "%s" "$@"; fi\\n' "${process.execPath}" > "${fake}/node" && chmod +x "${fake}/node"`,
     ]);
     const npmDir = resolve(
       execFileSync('bash', ['-c', 'dirname "$(command -v npm)"'], { encoding: 'utf8' }).trim(),
