@@ -68,6 +68,7 @@ export {
   type TenantMigrationSet,
 } from './migrations/tenant-migration';
 export {
+  ledgerRebuildSql,
   migrateTenantSchema,
   readTenantLedger,
   TENANT_SCHEMA_LEDGER,
@@ -109,6 +110,16 @@ export {
   type TenantRowsExportOptions,
   type TenantRowsRecord,
 } from './offboarding/export-tenant-rows';
+export {
+  importTenantRows,
+  importTenantSchema,
+  IMPORTS_SCHEMA,
+  tenantImported,
+  TenantImportError,
+  type TenantImportResult,
+  type TenantRowsImportOptions,
+  type TenantSchemaImportOptions,
+} from './offboarding/import-tenant-data';
 export {
   dropTenantSchema,
   type DropTenantSchemaOptions,

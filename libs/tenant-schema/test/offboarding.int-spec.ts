@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { Client } from 'pg';
 import { databaseUrl } from '../../../test/support/test-services';
@@ -13,11 +14,16 @@ import {
   dropTenantSchema,
   dumpTenantSchema,
   exportTenantRows,
+  importTenantRows,
+  importTenantSchema,
+  ledgerRebuildSql,
   loadTenantMigrations,
   materialiseLocalInstance,
   migrateTenantSchema,
   TENANT_ROWS_FORMAT,
   TenantDumpError,
+  tenantImported,
+  TenantImportError,
   type MigrationTarget,
   type PgEndpoint,
   type TenantRowsRecord,
@@ -469,4 +475,146 @@ describe('offboarding a schema tenant', () => {
       /not a valid SQL identifier/,
     );
   });
+});
+
+describe('importing an export back (an undelete)', () => {
+  it("puts a pooled tenant's rows back as its owner, under row-level security, once", async () => {
+    const { owner } = await sharedHost(POOL);
+    const [a, b] = [randomUUID(), randomUUID()];
+    await withClient(owner, async (c) => {
+      await seed(c, 'app', a, 3);
+      await seed(c, 'app', b, 2);
+    });
+    const before = await withClient(owner, (c) => tenantRows(c, 'app', a));
+    const neighbour = await withClient(owner, (c) => tenantRows(c, 'app', b));
+    const exported = await readAll(exportTenantRows(owner, { tenantId: a, fetchRows: 2 }));
+    await deleteTenantRows(owner, { tenantId: a });
+    expect(await withClient(owner, (c) => tenantRows(c, 'app', a))).toEqual([]);
+
+    const result = await importTenantRows(owner, Readable.from([exported]), { tenantId: a, importId: 'u-1' });
+    expect(result).toEqual({ already: false, rows: { notes: 3, note_tags: 6 } });
+    expect(await withClient(owner, (c) => tenantRows(c, 'app', a))).toEqual(before);
+    expect(await withClient(owner, (c) => tenantRows(c, 'app', b))).toEqual(neighbour);
+    expect(await tenantImported(owner, 'u-1')).toBe(true);
+
+    // Run again (a crash after the commit): nothing changes.
+    expect(
+      await importTenantRows(owner, Readable.from([exported]), { tenantId: a, importId: 'u-1' }),
+    ).toEqual({
+      already: true,
+      rows: {},
+    });
+    expect(await withClient(owner, (c) => tenantRows(c, 'app', a))).toEqual(before);
+  });
+
+  it('refuses an export cut short, of another tenant, or naming a column the pool no longer has, changing nothing', async () => {
+    const { owner } = await sharedHost(POOL);
+    const [a, b] = [randomUUID(), randomUUID()];
+    await withClient(owner, (c) => seed(c, 'app', a, 2));
+    const exported = await readAll(exportTenantRows(owner, { tenantId: a }));
+    const before = await withClient(owner, (c) => tenantRows(c, 'app', a));
+    const lines = exported.toString().trimEnd().split('\n');
+    const importOf = (text: string, tenantId = a) =>
+      importTenantRows(owner, Readable.from([Buffer.from(text)]), { tenantId, importId: randomUUID() });
+
+    await expect(importOf(`${lines.slice(0, -1).join('\n')}\n`)).rejects.toThrow(
+      /no end record: it was cut short/,
+    );
+    await expect(importOf(exported.toString(), b)).rejects.toThrow(/holds tenant .*'s rows, not /);
+    const renamed = lines.map((l) => l.replace('"tag"', '"label"')).join('\n');
+    await expect(importOf(renamed)).rejects.toThrow(
+      /column label of note_tags, which app.note_tags no longer has/,
+    );
+    await expect(importOf('{"not":"an export"}\n')).rejects.toBeInstanceOf(TenantImportError);
+    // Each failure rolled back its delete of the tenant's rows too.
+    expect(await withClient(owner, (c) => tenantRows(c, 'app', a))).toEqual(before);
+  });
+
+  it("puts a schema tenant's dump back with its ledger rebuilt, in one transaction, once", async () => {
+    const { owner, a, b } = await schemaHostForImport();
+    const before = await withClient(owner, (c) => tenantRows(c, a.schema, a.tenantId));
+    const dump = await readAll(dumpTenantSchema(owner, { schema: a.schema, tenantId: a.tenantId }));
+    await dropTenantSchema(owner, { schema: a.schema, role: a.role });
+    const into: MigrationTarget = { placement: 'schema', schema: a.schema, tenantId: a.tenantId };
+    const options = {
+      schema: a.schema,
+      tenantId: a.tenantId,
+      importId: 'u-schema',
+      after: ledgerRebuildSql(offboardingMigrations(), into, '2', 'undelete:test'),
+    };
+
+    // A failing statement after the dump (here, a ledger that cannot be made) leaves nothing behind.
+    await expect(
+      importTenantSchema(owner, Readable.from([dump]), { ...options, after: 'SELECT 1/0;' }),
+    ).rejects.toThrow(/division by zero/);
+    expect(
+      await withClient(owner, (c) => c.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [a.schema])),
+    ).toMatchObject({ rowCount: 0 });
+
+    expect(await importTenantSchema(owner, Readable.from([dump]), options)).toEqual({
+      already: false,
+      rows: {},
+    });
+    expect(await withClient(owner, (c) => tenantRows(c, a.schema, a.tenantId))).toEqual(before);
+    expect(await importTenantSchema(owner, Readable.from([dump]), options)).toEqual({
+      already: true,
+      rows: {},
+    });
+    // The ledger says 0001 and 0002 are applied: migrating applies nothing.
+    const migrated = await migrateTenantSchema(owner, offboardingMigrations(), {
+      ...TEST_MIGRATION_TIMEOUTS,
+      appliedBy: 'test',
+      tenant: 'offboarding',
+      into,
+    });
+    expect(migrated).toMatchObject({ from: '0002', applied: [], schemaVersion: '0002' });
+    // The tenant's role made again reads its rows through its own login; the neighbour is as it was.
+    extraRoles.push(...appLoginRoles(a.role), a.role);
+    await bootstrapAppRole(owner, {
+      role: a.role,
+      login: a.login,
+      password: a.password,
+      schema: a.schema,
+      tenantId: a.tenantId,
+    });
+    expect(
+      await withClient(endpoint(owner.database, a.login, a.password), (c) =>
+        c.query('SELECT count(*)::int AS n FROM notes'),
+      ),
+    ).toMatchObject({ rows: [{ n: 2 }] });
+    expect(await withClient(owner, (c) => tenantRows(c, b.schema, b.tenantId))).toHaveLength(3);
+
+    // A schema of that name on the host already is never written into.
+    await expect(
+      importTenantSchema(owner, Readable.from([dump]), { ...options, importId: 'u-other' }),
+    ).rejects.toThrow(/has a schema .* already/);
+  });
+
+  /** A host with two schema tenants (two notes for a, one for b), as offboarding's tests have. */
+  async function schemaHostForImport() {
+    const { host, owner } = await sharedHost();
+    const tenants = ['a', 'b'].map((n) => ({
+      schema: `${host.appRole}_${n}`,
+      role: `${host.appRole}_${n}_app`,
+      login: appLoginRoles(`${host.appRole}_${n}_app`)[0],
+      password: host.appPassword,
+      tenantId: randomUUID(),
+    }));
+    for (const t of tenants) {
+      extraRoles.push(...appLoginRoles(t.role), t.role);
+      await migrate(owner, { placement: 'schema', schema: t.schema, tenantId: t.tenantId });
+      await bootstrapAppRole(owner, {
+        role: t.role,
+        login: t.login,
+        password: t.password,
+        schema: t.schema,
+        tenantId: t.tenantId,
+      });
+    }
+    await withClient(owner, async (c) => {
+      await seed(c, tenants[0].schema, tenants[0].tenantId, 2);
+      await seed(c, tenants[1].schema, tenants[1].tenantId, 1);
+    });
+    return { owner, a: tenants[0], b: tenants[1] };
+  }
 });

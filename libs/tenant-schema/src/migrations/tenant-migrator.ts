@@ -360,15 +360,7 @@ async function createLedger(
   ledger: string,
   legacy: boolean,
 ): Promise<void> {
-  await session.query(`
-    CREATE TABLE ${ledger} (
-      version text PRIMARY KEY,
-      name text NOT NULL,
-      checksum char(64) NOT NULL,
-      applied_at timestamptz NOT NULL DEFAULT now(),
-      duration_ms integer NOT NULL CHECK (duration_ms >= 0),
-      applied_by text NOT NULL
-    )`);
+  await session.query(ledgerDdl(ledger));
   // Databases migrated by an earlier Silo (TypeORM's table, the notes migration) already have
   // what the built-in 0001 creates: record it as applied rather than fail on CREATE TABLE.
   const first = set.migrations[0];
@@ -386,6 +378,51 @@ async function createLedger(
       );
     }
   }
+}
+
+function ledgerDdl(ledger: string): string {
+  return `
+    CREATE TABLE ${ledger} (
+      version text PRIMARY KEY,
+      name text NOT NULL,
+      checksum char(64) NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now(),
+      duration_ms integer NOT NULL CHECK (duration_ms >= 0),
+      applied_by text NOT NULL
+    )`;
+}
+
+/**
+ * SQL that makes the ledger of `into` anew, recording the set's migrations up to `upTo`
+ * (inclusive) as applied by `appliedBy` with the files' checksums: for a schema put back from a
+ * dump that holds its tables and not its ledger (a schema tenant's ledger lives apart from its
+ * schema). Fails (as SQL) where a ledger is there already. `upTo` must be a version of the set.
+ */
+export function ledgerRebuildSql(
+  set: TenantMigrationSet,
+  into: MigrationTarget,
+  upTo: string,
+  appliedBy: string,
+): string {
+  const target = checkedTarget(into);
+  const last = findMigration(set, upTo);
+  if (!last) throw new Error(`schema version ${upTo} is not one of the application's migrations (${set.location})`);
+  const ledger = ledgerTable(target, TENANT_SCHEMA_LEDGER);
+  const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
+  const rowsUpTo = set.migrations.filter((m) => m.order <= last.order);
+  return [
+    ...(target.placement === 'schema'
+      ? [
+          `SELECT pg_advisory_xact_lock(hashtext(${literal(`silo:${SCHEMA_LEDGERS_SCHEMA}`)}));`,
+          `CREATE SCHEMA IF NOT EXISTS ${SCHEMA_LEDGERS_SCHEMA};`,
+        ]
+      : []),
+    `${ledgerDdl(ledger)};`,
+    `INSERT INTO ${ledger} (version, name, checksum, duration_ms, applied_by) VALUES`,
+    rowsUpTo
+      .map((m) => `  (${literal(m.version)}, ${literal(m.name)}, ${literal(m.checksum)}, 0, ${literal(appliedBy)})`)
+      .join(',\n') + ';',
+  ].join('\n');
 }
 
 async function readLedgerRows(session: Pick<Session, 'query'>, ledger: string): Promise<LedgerEntry[]> {

@@ -136,7 +136,7 @@ export function dumpTenantSchema(owner: PgEndpoint, options: DumpTenantSchemaOpt
 }
 
 /** libpq's TLS variables for an endpoint's TLS settings; a CA bundle goes to a private temporary file. */
-function tlsEnvironment(ssl: PgEndpoint['ssl']): { env: Record<string, string>; cleanup: () => void } {
+export function tlsEnvironment(ssl: PgEndpoint['ssl']): { env: Record<string, string>; cleanup: () => void } {
   if (!ssl) return { env: { PGSSLMODE: 'disable' }, cleanup: () => undefined };
   if (ssl !== true && ssl.rejectUnauthorized === false)
     return { env: { PGSSLMODE: 'require' }, cleanup: () => undefined };
@@ -152,6 +152,6 @@ function tlsEnvironment(ssl: PgEndpoint['ssl']): { env: Record<string, string>; 
   };
 }
 
-function scrub(text: string, password: string): string {
+export function scrub(text: string, password: string): string {
   return password ? text.split(password).join('[redacted]') : text;
 }
