@@ -481,6 +481,19 @@ export class SiloAccessPolicies extends Construct {
             },
           },
         }),
+        // An undelete reads a schema or pool tenant's export back (HeadObject is authorized as
+        // GetObject) and its tags, to check whose it is: this environment's exports only.
+        new iam.PolicyStatement({
+          sid: 'ReadTenantExports',
+          actions: ['s3:GetObject', 's3:GetObjectTagging'],
+          resources: [exportObjects],
+          conditions: {
+            StringEquals: {
+              [`s3:ExistingObjectTag/${MANAGED_BY_TAG_KEY}`]: MANAGED_BY_TAG_VALUE,
+              [`s3:ExistingObjectTag/${ENVIRONMENT_TAG_KEY}`]: props.environment,
+            },
+          },
+        }),
         // Compensation deletes an export it just wrote (by version in the versioned bucket).
         // S3 authorizes neither call on the object's tags, so by name only.
         new iam.PolicyStatement({

@@ -66,6 +66,9 @@ const ACTION_BY_S3_COMMAND: Record<string, string> = {
   CompleteMultipartUpload: 's3:PutObject',
   AbortMultipartUpload: 's3:AbortMultipartUpload',
   DeleteObject: 's3:DeleteObject',
+  HeadObject: 's3:GetObject',
+  GetObject: 's3:GetObject',
+  GetObjectTagging: 's3:GetObjectTagging',
   HeadBucket: 's3:ListBucket',
   CreateBucket: 's3:CreateBucket',
 };
@@ -1137,6 +1140,37 @@ describe('tenant exports: the worker policy evaluated', () => {
         action: request.action,
         decision: 'allowed',
       });
+  });
+
+  it("reads back this environment's exports only (an undelete), by their existing tags", () => {
+    const existing = (tags: Record<string, string>) =>
+      Object.fromEntries(Object.entries(tags).map(([k, v]) => [`s3:ExistingObjectTag/${k}`, v]));
+    for (const action of ['s3:GetObject', 's3:GetObjectTagging']) {
+      expect({
+        action,
+        decision: evaluate(worker.statements, { action, resource: object, context: existing(silo) }),
+      }).toEqual({
+        action,
+        decision: 'allowed',
+      });
+      for (const context of [existing({ ...silo, 'silo:environment': 'staging' }), {}])
+        expect({
+          action,
+          context,
+          decision: evaluate(worker.statements, { action, resource: object, context }),
+        }).toEqual({
+          action,
+          context,
+          decision: 'implicitly denied',
+        });
+    }
+    expect(
+      evaluate(worker.statements, {
+        action: 's3:GetObject',
+        resource: `${bucket}/other/x.dump`,
+        context: existing(silo),
+      }),
+    ).toBe('implicitly denied');
   });
 
   it('refuses another key, SSE-S3 asked for, another encryption key, and other tags', () => {

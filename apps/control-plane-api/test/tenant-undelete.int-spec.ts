@@ -2,7 +2,7 @@ import type { Role } from '@silo/auth';
 import { TenantSecrets } from '@silo/aws';
 import { OutboxMessageEntity, TenantChangeEntity, TenantEntity } from '@silo/control-plane-db';
 import { tenantResourceNames, tenantTags } from '@silo/core';
-import type { UndeletePlan } from '@silo/fleet';
+import type { InstanceUndeletePlan } from '@silo/fleet';
 import { DataSource } from 'typeorm';
 import { tenantResource } from '../src/tenants/tenant.responses';
 import type { ApiHarness } from './api-harness';
@@ -82,7 +82,7 @@ describe('undeleting a tenant (POST /v1/tenants/{id}/undelete)', () => {
       change: { kind: 'undelete', status: 'RUNNING', to: 'ACTIVE' },
     });
     const [change] = await changes(t.id);
-    const plan = change.plan as unknown as UndeletePlan;
+    const plan = change.plan as unknown as InstanceUndeletePlan;
     const names = tenantResourceNames(prefix, t.slug);
     expect(plan).toMatchObject({
       placement: 'instance',
@@ -118,18 +118,17 @@ describe('undeleting a tenant (POST /v1/tenants/{id}/undelete)', () => {
     expect(await changes(noSnapshot.id)).toEqual([]);
   });
 
-  it('answers 409 for a tenant that is not DELETED, and 422 undelete-not-supported for a schema or pool tenant', async () => {
+  it('answers 409 for a tenant that is not DELETED, and 409 no-export for a schema or pool tenant whose deletion exported nothing', async () => {
     const live = await tenant('live', 'instance');
     const notDeleted = await undelete(live.id);
     expect([notDeleted.status, notDeleted.body.tenantStatus]).toEqual([409, 'ACTIVE']);
     for (const placement of ['schema', 'pool'] as const) {
-      const shared = await tenant(`sh${placement}`, placement, { status: 'DELETED' });
+      const shared = await tenant(`sh${placement}`, placement, {
+        status: 'DELETED',
+        tier: placement === 'schema' ? 'pro' : 'starter',
+      });
       const res = await undelete(shared.id);
-      expect([res.status, res.body.rule, res.body.placement]).toEqual([
-        422,
-        'undelete-not-supported',
-        placement,
-      ]);
+      expect([res.status, res.body.rule]).toEqual([409, 'no-export']);
       expect(await changes(shared.id)).toEqual([]);
     }
   });

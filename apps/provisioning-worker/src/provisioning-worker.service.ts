@@ -173,7 +173,15 @@ export class ProvisioningWorkerService
         this.runSaga(
           job,
           (log) =>
-            new UndeleteSaga({ deps: this.deps, changes: this.changes, dataSource: this.dataSource }, log),
+            new UndeleteSaga(
+              {
+                deps: this.deps,
+                changes: this.changes,
+                dataSource: this.dataSource,
+                allocator: this.allocator,
+              },
+              log,
+            ),
         ),
       [SNAPSHOT_TENANT_JOB]: (job) =>
         this.runSaga(job, (log) => ({

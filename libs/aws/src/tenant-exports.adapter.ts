@@ -4,7 +4,10 @@ import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   NotFound,
   PutObjectCommand,
   UploadPartCommand,
@@ -15,7 +18,7 @@ import {
 import { Inject, Injectable } from '@nestjs/common';
 import { SiloConfig } from '@silo/config';
 import { ProvisioningError, ProvisioningErrorCode, TENANT_SLUG_PATTERN, utcStamp } from '@silo/core';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { awsCall, toProvisioningError } from './aws-error-classification';
 import { AwsClients, regionalAdapter, type AwsClientSet } from './aws-clients';
 import type { Tags } from './aws-tags';
@@ -172,6 +175,44 @@ export class TenantExports {
     await awsCall('DeleteObject', () =>
       this.aws.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: options.versionId })),
     );
+  }
+
+  /**
+   * The export at `key` (in `bucket`, default this region's export bucket): its size and tags, or
+   * null when S3 has no such object (deleted since, or past its lifecycle).
+   */
+  async describe(
+    key: string,
+    bucket?: string,
+  ): Promise<{ bucket: string; key: string; bytes: number; tags: Record<string, string> } | null> {
+    const Bucket = bucket ?? (await this.readyBucket());
+    let bytes: number;
+    try {
+      const head = await this.aws.s3.send(new HeadObjectCommand({ Bucket, Key: key }));
+      bytes = head.ContentLength ?? 0;
+    } catch (error) {
+      if (error instanceof NotFound || (error as { name?: string }).name === 'NotFound') return null;
+      throw toProvisioningError(error, 'HeadObject');
+    }
+    const tagging = await awsCall('GetObjectTagging', () =>
+      this.aws.s3.send(new GetObjectTaggingCommand({ Bucket, Key: key })),
+    );
+    const tags = Object.fromEntries((tagging.TagSet ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+    return { bucket: Bucket, key, bytes, tags };
+  }
+
+  /** The export's bytes as S3 streams them (nothing held in memory). */
+  async read(key: string, bucket?: string): Promise<Readable> {
+    const Bucket = bucket ?? (await this.readyBucket());
+    const out = await awsCall('GetObject', () =>
+      this.aws.s3.send(new GetObjectCommand({ Bucket, Key: key })),
+    );
+    if (!(out.Body instanceof Readable))
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `GetObject of ${key} answered no stream`,
+      );
+    return out.Body;
   }
 
   private async multipart(

@@ -150,7 +150,15 @@ export { RestoreCopyRemoval, removeRestoreCopyInstance } from './restores/restor
 export { TenantRestores, type RestoreRequest } from './restores/tenant-restores.service';
 export { TenantUndeletes } from './undelete/tenant-undeletes.service';
 export { UndeleteSaga, type UndeleteSagaDeps } from './undelete/undelete-saga';
-export { UNDELETE_STEPS, type UndeletePlan, type UndeleteStep } from './undelete/undelete-plan';
+export {
+  SHARED_UNDELETE_STEPS,
+  UNDELETE_STEPS,
+  undeleteSteps,
+  type InstanceUndeletePlan,
+  type SharedUndeletePlan,
+  type UndeletePlan,
+  type UndeleteStep,
+} from './undelete/undelete-plan';
 export {
   TenantSnapshots,
   type RequestedSnapshot,

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { ProvisioningError, ProvisioningErrorCode } from '@silo/core';
 import type { Readable } from 'node:stream';
 import {
   bootstrapAppRole,
@@ -12,7 +13,12 @@ import {
   dropTenantSchema,
   dumpTenantSchema,
   exportTenantRows,
+  importTenantRows,
+  importTenantSchema,
+  tenantImported,
+  TenantImportError,
   terminateSessions,
+  type TenantImportResult,
   type DeletedTenantRows,
   type DroppedTenantSchema,
   TenantMigrationError,
@@ -172,6 +178,47 @@ export class TenantDatabaseAdmin {
     return dumpTenantSchema(pgEndpoint(endpoint, owner), { ...spec, format: 'custom' });
   }
 
+  /** A pooled tenant's rows export put back into its pool database, once per `importId` (importTenantRows). */
+  async importTenantRows(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    body: Readable,
+    spec: { tenantId: string; importId: string },
+  ): Promise<TenantImportResult> {
+    try {
+      return await importTenantRows(pgEndpoint(endpoint, owner), body, spec);
+    } catch (error) {
+      throw importFailure(error, "importing the tenant's rows into the pool");
+    }
+  }
+
+  /** A schema tenant's dump put back on its host with SQL after it, once per `importId` (importTenantSchema). */
+  async importTenantSchema(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    dump: Readable,
+    spec: { schema: string; tenantId: string; importId: string; after: string },
+  ): Promise<TenantImportResult> {
+    try {
+      return await importTenantSchema(pgEndpoint(endpoint, owner), dump, spec);
+    } catch (error) {
+      throw importFailure(error, `restoring the dump of schema ${spec.schema}`);
+    }
+  }
+
+  /** Whether the host committed the import `importId` (tenantImported). */
+  async tenantImported(
+    endpoint: TenantDatabaseEndpoint,
+    owner: OwnerCredentials,
+    importId: string,
+  ): Promise<boolean> {
+    try {
+      return await tenantImported(pgEndpoint(endpoint, owner), importId);
+    } catch (error) {
+      throw classifyPgError(error, 'reading the imports of the host');
+    }
+  }
+
   /** A pooled tenant's rows of every tenant table, as an NDJSON stream (exportTenantRows). */
   exportTenantRows(
     endpoint: TenantDatabaseEndpoint,
@@ -180,6 +227,16 @@ export class TenantDatabaseAdmin {
   ): Readable {
     return exportTenantRows(pgEndpoint(endpoint, owner), spec);
   }
+}
+
+/** An export that cannot go in as it is fails for good; a lost connection is tried again. */
+function importFailure(error: unknown, doing: string): ProvisioningError {
+  if (!(error instanceof TenantImportError)) return classifyPgError(error, doing);
+  return new ProvisioningError(
+    error.retryable ? ProvisioningErrorCode.DATABASE_UNAVAILABLE : ProvisioningErrorCode.DATABASE_REJECTED,
+    `${doing} failed: ${error.message}`,
+    { cause: error },
+  );
 }
 
 export interface LoginCredentials {

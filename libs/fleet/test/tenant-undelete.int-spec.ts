@@ -15,7 +15,7 @@ import { AwsClients } from '../../aws/src';
 import { TenantChangeEntity, TenantEntity, TenantEventEntity } from '../../control-plane-db/src';
 import { TenantError, tenantResourceNames, type TierName } from '../../core/src';
 import { localSnapshot } from '../../tenant-schema/src';
-import { ProvisioningSettings, TenantOnboarding, TenantUndeletes, type UndeletePlan } from '../src';
+import { ProvisioningSettings, TenantOnboarding, TenantUndeletes, type InstanceUndeletePlan } from '../src';
 
 jest.setTimeout(240_000);
 
@@ -168,7 +168,7 @@ describe('undeleting a tenant', () => {
     const change = await changeEnds(tenant.id);
     expect([change.status, change.errorMessage]).toEqual(['SUCCEEDED', null]);
     expect(change).toMatchObject({ kind: 'undelete', to: 'ACTIVE' });
-    const plan = change.plan as unknown as UndeletePlan;
+    const plan = change.plan as unknown as InstanceUndeletePlan;
     expect(plan.finalSnapshot).toMatch(new RegExp(`^${names.instanceIdentifier}-final-`));
 
     const back = await row(tenant.id);
@@ -218,7 +218,7 @@ describe('undeleting a tenant', () => {
     await undeletes.requestUndelete(tenant.id, CTX);
     const again = await changeEnds(tenant.id);
     expect(again.status).toBe('SUCCEEDED');
-    expect((again.plan as unknown as UndeletePlan).finalSnapshot).not.toBe(plan.finalSnapshot);
+    expect((again.plan as unknown as InstanceUndeletePlan).finalSnapshot).not.toBe(plan.finalSnapshot);
     expect(await notes(await secret(names.appSecretName))).toEqual(written);
   });
 

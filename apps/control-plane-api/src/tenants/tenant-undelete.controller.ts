@@ -27,15 +27,20 @@ export class TenantUndeleteController {
   @ApiOperation({
     summary: 'Undelete a DELETED tenant',
     description:
-      'Runs an `undelete` saga that brings a DELETED tenant on an instance of its own back to ACTIVE, ' +
-      'with the same id and slug: its master and app secrets are restored (RestoreSecret: the same ' +
+      'Runs an `undelete` saga that brings a DELETED tenant back to ACTIVE with the same id and slug. ' +
+      'A tenant on an instance of its own: its master and app secrets are restored (RestoreSecret: the same ' +
       'credentials, so its application reaches its rows with what it had), its final snapshot is ' +
       'restored into its own instance name with the tier’s settings (RestoreDBInstanceFromDBSnapshot), ' +
       'its app logins and grants are converged to the app secret, its schema is migrated to the ' +
       'newest version, its alarms are made again, and it becomes ACTIVE. The tenant stays DELETED ' +
       '(and refused by the data plane) until then; a failure removes what the undelete made and ' +
       'leaves it DELETED, with the reason on its `change`. Possible only inside the secrets’ recovery ' +
-      'window (SECRET_RECOVERY_WINDOW_DAYS from the deletion) and while the final snapshot exists.',
+      'window (SECRET_RECOVERY_WINDOW_DAYS from the deletion) and while the final snapshot exists. ' +
+      'A schema or pool tenant is brought back from the S3 export its deletion made: a place on a host ' +
+      'of its tier, the export put back there in one transaction (a schema tenant’s dump with its ' +
+      'migration ledger made again to the version it held; a pooled tenant’s rows), a schema tenant’s ' +
+      'app secret restored and its role and login made from it, its migrations to the newest, and ACTIVE ' +
+      'on that host.',
   })
   @ApiTenantParam()
   @ApiJsonResponse(202, 'Tenant', 'The tenant, still DELETED, with `change` (kind `undelete`) RUNNING.')
@@ -46,9 +51,11 @@ export class TenantUndeleteController {
       'cannot be made (`rule`): recovery-window-ended (a secret is gone or past its deletion date: `secret`, ' +
       '`deletionDate`), no-final-snapshot (its deletion took none), final-snapshot-missing (`snapshot`: deleted ' +
       'since), final-snapshot-not-ready (`snapshot`), slug-reused (another tenant holds its slug, secrets or ' +
-      'instance name), instance-exists (an instance has its name already: `instance`).',
-    422: 'rule undelete-not-supported (`placement`): a schema or pool tenant, whose S3 export is not re-imported yet.',
-    503: 'RDS or Secrets Manager could not be read for the final snapshot or the secrets’ recovery window; nothing was recorded.',
+      'instance name), instance-exists (an instance has its name already: `instance`); for a schema or pool ' +
+      'tenant: no-export (its deletion exported nothing), export-missing (`export`: no longer in S3), ' +
+      'placement-changed (`placement`, `tier`: its tier places tenants elsewhere now), unknown-schema-version ' +
+      '(`schemaVersion`: not one of the application’s migrations).',
+    503: 'RDS, S3 or Secrets Manager could not be read for the final snapshot or export and the secrets’ recovery window; nothing was recorded.',
   })
   @Mutating()
   @Post(':idOrSlug/undelete')

@@ -41,6 +41,11 @@ export type HostAllocatorSettings = Pick<ProvisioningSettings, 'prefix' | 'datab
 
 /** Tenants that count against a host's capacity: all but DELETED ones. */
 const PLACED = `status <> 'DELETED'`;
+/**
+ * Changes (alias `c`) whose `plan.to.hostId` holds a place: a move into a host, and an undelete of
+ * a shared tenant, while they run.
+ */
+export const RESERVING = `c.kind IN ('move', 'undelete') AND c.status = 'RUNNING'`;
 /** A tenant in these can no longer be placed. */
 const UNPLACEABLE_STATUSES = ['DEPROVISIONING', 'DELETED'];
 
@@ -113,12 +118,13 @@ export class HostAllocator {
   }
 
   /**
-   * A place on a host of `request`'s placement and tier in `region` for a tenant moving in: as
-   * {@link placeTenant} chooses, but recorded on the move (its change's `plan.to.hostId`), not on
-   * the tenant, whose route stays where it is until the move's switch. The reservation counts
-   * against the host's capacity while the move runs. Idempotent: a move with a host keeps it.
+   * A place on a host of `request`'s placement and tier in `region` for a tenant moving in or
+   * being undeleted: as {@link placeTenant} chooses, but recorded on the change (its
+   * `plan.to.hostId`), not on the tenant, whose route (or deletion) stays as it is until the
+   * change's switch. The reservation counts against the host's capacity, and keeps the host from
+   * being retired as empty, while the change runs. Idempotent: a change with a host keeps it.
    */
-  async reserveForMove(
+  async reserveForChange(
     change: { tenantId: string; run: number },
     request: PlacementRequest,
     region: string,
@@ -170,7 +176,7 @@ export class HostAllocator {
         CROSS JOIN LATERAL (
           SELECT (SELECT count(*)::int FROM tenants t WHERE t.host_id = h.id AND t.${PLACED})
                + (SELECT count(*)::int FROM tenant_changes c
-                   WHERE c.kind = 'move' AND c.status = 'RUNNING' AND c.plan->'to'->>'hostId' = h.id::text) AS placed) p
+                   WHERE ${RESERVING} AND c.plan->'to'->>'hostId' = h.id::text) AS placed) p
         WHERE h.placement = $1 AND h.tier = $2 AND h.status = ANY($3)
           AND coalesce(h.region, $5) IS NOT DISTINCT FROM $4
           AND p.placed < h.capacity_tenants
@@ -228,10 +234,11 @@ export class HostAllocator {
   }
 }
 
-/** Tenants on the host that count against its capacity. */
+/** Tenants on the host that count against its capacity, and the changes reserving a place on it. */
 export async function countPlaced(em: Pick<EntityManager, 'query'>, hostId: string): Promise<number> {
   const [{ placed }] = await em.query<Array<{ placed: number }>>(
-    `SELECT count(*)::int AS placed FROM tenants WHERE host_id = $1 AND ${PLACED}`,
+    `SELECT (SELECT count(*)::int FROM tenants WHERE host_id = $1 AND ${PLACED})
+          + (SELECT count(*)::int FROM tenant_changes c WHERE ${RESERVING} AND c.plan->'to'->>'hostId' = $1::text) AS placed`,
     [hostId],
   );
   return placed;

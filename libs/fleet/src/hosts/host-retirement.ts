@@ -1,7 +1,7 @@
 import { HostEntity } from '@silo/control-plane-db';
 import { DataSource, type EntityManager } from 'typeorm';
 import { writeDeleteHostJob } from '../jobs/host-jobs';
-import { countPlaced } from './host-allocator';
+import { countPlaced, RESERVING } from './host-allocator';
 import { HostError, HostErrorCode } from './host.errors';
 import { lockHostPool } from './host-pool-lock';
 
@@ -57,7 +57,8 @@ export class HostRetirement {
       `UPDATE hosts h
           SET empty_since = CASE WHEN p.placed = 0 THEN $1::timestamptz END, updated_at = now()
          FROM (SELECT h2.id,
-                      (SELECT count(*)::int FROM tenants t WHERE t.host_id = h2.id AND t.status <> 'DELETED') AS placed
+                      (SELECT count(*)::int FROM tenants t WHERE t.host_id = h2.id AND t.status <> 'DELETED')
+                    + (SELECT count(*)::int FROM tenant_changes c WHERE ${RESERVING} AND c.plan->'to'->>'hostId' = h2.id::text) AS placed
                  FROM hosts h2 WHERE h2.status = 'available') p
         WHERE h.id = p.id
           AND ((p.placed = 0 AND h.empty_since IS NULL) OR (p.placed > 0 AND h.empty_since IS NOT NULL))

@@ -114,7 +114,7 @@ export interface MoveSagaDeps {
   deps: StepDeps;
   changes: ChangeStore;
   signals: RouteSignals;
-  allocator: Pick<HostAllocator, 'reserveForMove'>;
+  allocator: Pick<HostAllocator, 'reserveForChange'>;
   dataSource: DataSource;
   /** MOVE_SOURCE_RETENTION_HOURS in ms: how long the source's data is kept after the switch. */
   sourceRetentionMs: number;
@@ -397,7 +397,7 @@ export class MoveSaga {
         ProvisioningErrorCode.INCONSISTENT_STATE,
         `tier ${profile.tier} places no tenant on hosts`,
       );
-    const { host, hostCreated } = await this.m.allocator.reserveForMove(
+    const { host, hostCreated } = await this.m.allocator.reserveForChange(
       { tenantId: run.tenant.id, run: run.change.run },
       placementRequestOf(profile),
       run.plan.to.region,

@@ -62,7 +62,7 @@ export class SchemaPlacement implements PlacementLifecycle {
         await bootstrapTenantApp(this.deps, run, {
           endpoint: access.endpoint,
           owner: access.owner,
-          connection: connectionOf(access),
+          connection: hostConnectionOf(access),
           schema: run.names.tenantSchema,
           connectionLimit: schemaTenantConnectionLimit(access.host),
           log: this.log,
@@ -153,8 +153,8 @@ export class SchemaPlacement implements PlacementLifecycle {
   }
 }
 
-/** The app secret's connection fields: the host's endpoint and instance. */
-function connectionOf(access: HostAccess) {
+/** A schema tenant's app secret's connection fields: its host's endpoint and instance. */
+export function hostConnectionOf(access: HostAccess) {
   return {
     engine: 'postgres',
     host: access.endpoint.host,

@@ -1,7 +1,7 @@
 import { HostEntity, type HostFailure, type HostStatus } from '@silo/control-plane-db';
 import type { SharedPlacement } from '@silo/core';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { HostAllocator, PlacementRequest } from '../hosts/host-allocator';
+import { RESERVING, type HostAllocator, type PlacementRequest } from '../hosts/host-allocator';
 import { lockHostPool } from '../hosts/host-pool-lock';
 
 /** What the tenant sagas know of a shared host. Never a credential. */
@@ -90,7 +90,8 @@ export async function recordHostEmptyIfSo(em: Pick<EntityManager, 'query'>, host
   await em.query(
     `UPDATE hosts SET empty_since = now(), updated_at = now()
       WHERE id = $1 AND status = 'available' AND empty_since IS NULL
-        AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.host_id = $1 AND t.status <> 'DELETED')`,
+        AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.host_id = $1 AND t.status <> 'DELETED')
+        AND NOT EXISTS (SELECT 1 FROM tenant_changes c WHERE ${RESERVING} AND c.plan->'to'->>'hostId' = $1::text)`,
     [hostId],
   );
 }

@@ -68,8 +68,16 @@ function harness() {
     exportTenantRows: jest.fn(() => {
       throw new Error('no shared tenants in this spec');
     }),
+    importTenantRows: jest.fn(() => Promise.reject(new Error('no shared tenants in this spec'))),
+    importTenantSchema: jest.fn(() => Promise.reject(new Error('no shared tenants in this spec'))),
+    tenantImported: jest.fn(() => Promise.reject(new Error('no shared tenants in this spec'))),
   };
-  const exports = { put: jest.fn(() => Promise.reject(new Error('no shared tenants in this spec'))) };
+  const noSharedTenants = () => Promise.reject(new Error('no shared tenants in this spec'));
+  const exports = {
+    put: jest.fn(noSharedTenants),
+    read: jest.fn(noSharedTenants),
+    describe: jest.fn(noSharedTenants),
+  };
   // Instance tenants only: a shared tenant here would be a bug in the test.
   const hosts = {
     place: jest.fn(() => Promise.reject(new Error('no shared tenants in this spec'))),

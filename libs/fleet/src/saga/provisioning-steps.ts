@@ -64,8 +64,11 @@ export interface StepDeps {
   /** Shared tenants' places on hosts (`schema` and `pool` placements). */
   hosts: SharedHosts;
   /** Where a deleted shared tenant's data is exported to (S3). */
-  exports: Pick<TenantExports, 'put'> & { inRegion?(region: string): Pick<TenantExports, 'put'> };
+  exports: TenantExportStore & { inRegion?(region: string): TenantExportStore };
 }
+
+/** What the sagas do with exports: write one at a deletion, read one back at an undelete. */
+export type TenantExportStore = Pick<TenantExports, 'put' | 'read' | 'describe'>;
 
 const DONE: StepResult = { kind: 'done' };
 

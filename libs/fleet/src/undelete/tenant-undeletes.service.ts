@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { RdsInstances, TenantSecrets, type SnapshotView } from '@silo/aws';
+import { RdsInstances, TenantExports, TenantSecrets, type SnapshotView } from '@silo/aws';
+import { findMigration } from '@silo/tenant-schema';
 import { TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
 import { tenantResourceNames, TenantError, TenantErrorCode } from '@silo/core';
 import { DataSource } from 'typeorm';
@@ -7,7 +8,17 @@ import { openChange } from '../changes/tenant-changes.service';
 import { ProvisioningSettings } from '../saga/provisioning-settings';
 import { regionOf } from '../saga/regional-deps';
 import type { SagaContext } from '../store/provisioning-store';
-import type { UndeletePlan, UndeleteSecret } from './undelete-plan';
+import type { SharedUndeletePlan, UndeletePlan, UndeleteSecret } from './undelete-plan';
+
+/** The earliest end of the secrets' recovery windows; null when none was scheduled. */
+function windowEnd(secrets: UndeleteSecret[]): string | null {
+  return (
+    secrets
+      .map((s) => s.deletionDate)
+      .filter((d): d is string => d !== null)
+      .sort()[0] ?? null
+  );
+}
 
 /** 409: an undelete of this DELETED tenant cannot be made; `rule` names why. */
 function refused(rule: string, message: string, detail: Record<string, string> = {}): TenantError {
@@ -18,8 +29,10 @@ function refused(rule: string, message: string, detail: Record<string, string> =
  * Starts undeletes of DELETED tenants (a change of kind `undelete`, run by the worker's
  * UndeleteSaga). What is checked here is what the undelete needs and may have lost since the
  * deletion; a refusal records nothing:
- * - `undelete-not-supported` (422): a schema or pool tenant: its S3 export is not re-imported yet;
  * - `slug-reused` (409): another tenant holds the slug, or the tenant's secret or instance names;
+ * - `no-export` (409): a schema or pool tenant whose deletion exported nothing (it had no host that answered);
+ * - `export-missing` (409): the export is no longer in S3 (deleted since, or past its lifecycle);
+ * - `placement-changed` (409): the tenant's tier places its tenants elsewhere now;
  * - `no-final-snapshot` (409): its deletion took no final snapshot (a tier without backups);
  * - `final-snapshot-missing` (409): the final snapshot is not in RDS (deleted since);
  * - `final-snapshot-not-ready` (409): RDS is still making it;
@@ -34,6 +47,7 @@ export class TenantUndeletes {
     private readonly settings: ProvisioningSettings,
     private readonly rds: RdsInstances,
     private readonly secrets: TenantSecrets,
+    private readonly exports: TenantExports,
   ) {}
 
   /** Plans the undelete of `tenantId` and records it (its change, event and job in one transaction). */
@@ -41,16 +55,8 @@ export class TenantUndeletes {
     const before = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
     if (!before) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
     this.assertDeleted(before);
-    if (before.placement !== 'instance')
-      throw new TenantError(
-        TenantErrorCode.CHANGE_REFUSED,
-        `undeletes of ${before.placement} tenants are not made yet: ${before.slug}'s data was exported to S3 at its deletion ` +
-          '(GET …/snapshots lists it) and is not re-imported into a host; only a tenant on an instance of its own is undeleted',
-        undefined,
-        { rule: 'undelete-not-supported', placement: before.placement },
-      );
     await this.assertSlugFree(before);
-    const plan = await this.plan(before);
+    const plan = before.placement === 'instance' ? await this.plan(before) : await this.planShared(before);
     return this.open(before, plan, ctx);
   }
 
@@ -83,8 +89,115 @@ export class TenantUndeletes {
     const instance = names.instanceIdentifier;
     const rds = this.rds.inRegion(region);
     const snapshot = await this.finalSnapshot(tenant, instance, rds);
+    const secrets = await this.restorableSecrets(tenant, region, [
+      names.masterSecretName,
+      names.appSecretName,
+    ]);
+    const existing = await rds.describe(instance);
+    if (existing)
+      throw refused(
+        existing.tags['silo:tenant-id'] === tenant.id ? 'instance-exists' : 'slug-reused',
+        `an instance named ${instance} exists already (${existing.status}); ${tenant.slug} is restored into that name only`,
+        { instance },
+      );
+    return {
+      placement: 'instance',
+      region,
+      finalSnapshot: snapshot.identifier,
+      instanceIdentifier: instance,
+      secrets,
+      recoveryWindowEndsAt: windowEnd(secrets),
+    };
+  }
+
+  /**
+   * A schema or pool tenant's undelete: the export its latest deletion recorded, still in S3 and
+   * tagged as the tenant's, its tier still of its placement, its schema version one the
+   * application's migrations know (a schema tenant's ledger is made again to it), and a schema
+   * tenant's app secret restorable.
+   */
+  private async planShared(tenant: TenantEntity): Promise<SharedUndeletePlan> {
+    const placement = tenant.placement as SharedUndeletePlan['placement'];
+    const region = regionOf(tenant, this.settings);
+    const names = tenantResourceNames(this.settings.prefix, tenant.slug);
+    const profile = this.settings.tiers[tenant.tier];
+    if (!profile || profile.placement !== placement)
+      throw refused(
+        'placement-changed',
+        `${tenant.slug} was a ${placement} tenant and its tier ${tenant.tier} now places its tenants ${profile ? `on ${profile.placement}` : 'nowhere (the tier is gone)'}: ` +
+          'its export goes back only into a host of its own placement',
+        { placement, tier: tenant.tier },
+      );
+    const recorded = await this.exportOf(tenant);
+    const found = await this.exports.inRegion(region).describe(recorded.key, recorded.bucket || undefined);
+    if (!found)
+      throw refused(
+        'export-missing',
+        `${tenant.slug}'s export ${recorded.key} is no longer in S3: there is nothing to undelete from`,
+        { export: recorded.key },
+      );
+    if (found.tags['silo:tenant-id'] !== tenant.id)
+      throw refused(
+        'slug-reused',
+        `the export ${recorded.key} is not ${tenant.slug}'s (${tenant.id}): it is tagged for another tenant`,
+        { export: recorded.key },
+      );
+    if (
+      placement === 'schema' &&
+      (!tenant.schemaVersion || !findMigration(this.settings.migrations, tenant.schemaVersion))
+    )
+      throw refused(
+        'unknown-schema-version',
+        `${tenant.slug} was at schema version ${tenant.schemaVersion ?? 'none'}, which the application's migrations do not have: ` +
+          'its schema cannot be put back under their ledger',
+        { schemaVersion: tenant.schemaVersion ?? '' },
+      );
+    const secrets =
+      placement === 'schema' ? await this.restorableSecrets(tenant, region, [names.appSecretName]) : [];
+    return {
+      placement,
+      region,
+      export: {
+        bucket: found.bucket,
+        key: recorded.key,
+        kind: placement === 'schema' ? 'schema-dump' : 'rows',
+      },
+      schemaVersion: tenant.schemaVersion,
+      secrets,
+      recoveryWindowEndsAt: windowEnd(secrets),
+      // Where `place` records the host it reserves (jsonb_set makes no missing parent).
+      to: {},
+    };
+  }
+
+  /** The export the tenant's latest deletion recorded (its export step's step.completed event). */
+  private async exportOf(tenant: TenantEntity): Promise<{ bucket: string; key: string }> {
+    const [recorded] = await this.dataSource
+      .getRepository(TenantEventEntity)
+      .createQueryBuilder('e')
+      .where('e.tenant_id = :id', { id: tenant.id })
+      .andWhere(`e.type = 'step.completed'`)
+      .andWhere(`e.data->>'saga' = 'deprovision' AND e.data->>'step' IN ('export-schema', 'export-rows')`)
+      .orderBy('e.id', 'DESC')
+      .limit(1)
+      .getMany();
+    const data = (recorded?.data ?? {}) as { bucket?: unknown; key?: unknown };
+    if (typeof data.key !== 'string' || !data.key)
+      throw refused(
+        'no-export',
+        `${tenant.slug}'s deletion exported no data (it had no host that answered): there is nothing to undelete from`,
+      );
+    return { bucket: typeof data.bucket === 'string' ? data.bucket : '', key: data.key };
+  }
+
+  /** The secrets an undelete restores: each still there (its recovery window open) and the tenant's. */
+  private async restorableSecrets(
+    tenant: TenantEntity,
+    region: string,
+    names: string[],
+  ): Promise<UndeleteSecret[]> {
     const secrets: UndeleteSecret[] = [];
-    for (const name of [names.masterSecretName, names.appSecretName]) {
+    for (const name of names) {
       const found = await this.secrets.inRegion(region).status(name);
       if (!found.exists)
         throw refused(
@@ -106,25 +219,7 @@ export class TenantUndeletes {
         );
       secrets.push({ name, deletionDate: found.deletionDate?.toISOString() ?? null });
     }
-    const existing = await rds.describe(instance);
-    if (existing)
-      throw refused(
-        existing.tags['silo:tenant-id'] === tenant.id ? 'instance-exists' : 'slug-reused',
-        `an instance named ${instance} exists already (${existing.status}); ${tenant.slug} is restored into that name only`,
-        { instance },
-      );
-    const ends = secrets
-      .map((s) => s.deletionDate)
-      .filter((d): d is string => d !== null)
-      .sort()[0];
-    return {
-      placement: 'instance',
-      region,
-      finalSnapshot: snapshot.identifier,
-      instanceIdentifier: instance,
-      secrets,
-      recoveryWindowEndsAt: ends ?? null,
-    };
+    return secrets;
   }
 
   /**
@@ -182,18 +277,22 @@ export class TenantUndeletes {
 
   /** The change row, its event and its job in one transaction (openChange), the tenant locked and checked again. */
   private open(before: TenantEntity, plan: UndeletePlan, ctx: SagaContext): Promise<TenantEntity> {
+    const source =
+      plan.placement === 'instance' ? `snapshot ${plan.finalSnapshot}` : `export ${plan.export.key}`;
     return openChange(this.dataSource, before, ctx, 'an undelete', {
       kind: 'undelete',
-      from: `snapshot ${plan.finalSnapshot}`.slice(0, 64),
+      from: source.slice(0, 64),
       to: 'ACTIVE',
       apply: 'now',
       plan: { ...plan },
       event: {
         type: 'tenant.change_requested',
-        message: `undelete of ${before.slug} from ${plan.finalSnapshot} requested`,
+        message: `undelete of ${before.slug} from ${source} requested`,
         data: {
           kind: 'undelete',
-          finalSnapshot: plan.finalSnapshot,
+          ...(plan.placement === 'instance'
+            ? { finalSnapshot: plan.finalSnapshot }
+            : { export: plan.export.key }),
           recoveryWindowEndsAt: plan.recoveryWindowEndsAt,
         },
       },

@@ -1,4 +1,5 @@
-import type { RdsInstances, TenantSecrets } from '@silo/aws';
+import type { RdsInstances, TenantExports, TenantSecrets } from '@silo/aws';
+import { loadTenantMigrations } from '@silo/tenant-schema';
 import type { TenantEntity } from '@silo/control-plane-db';
 import { TenantError, TenantErrorCode } from '@silo/core';
 import type { DataSource } from 'typeorm';
@@ -31,7 +32,12 @@ interface World {
   listed?: Record<string, unknown>[];
   secrets?: Record<string, { exists: false } | { exists: true; deletionDate?: Date; ownerTenantId?: string }>;
   instance?: Record<string, unknown> | null;
+  /** A shared tenant's export its deletion recorded (undefined: none). */
+  exported?: { bucket: string; key: string };
+  /** What S3 answers for the export (undefined: it is there, the tenant's). */
+  exportInS3?: { tags: Record<string, string> } | null;
 }
+const EXPORT = { bucket: 'silo-exports', key: 'silo/exports/acme/20261207-101500.dump' };
 
 const snapshotOf = (over: Record<string, unknown> = {}) => ({
   identifier: FINAL,
@@ -47,6 +53,7 @@ function undeletesWith(world: World) {
     prefix: 'silo',
     defaultRegion: 'eu-west-1',
     tiers: DEFAULT_TIER_PROFILES,
+    migrations: loadTenantMigrations(),
   } as unknown as ProvisioningSettings;
   const tenant = { ...deleted, ...world.tenant };
   const transaction = jest.fn();
@@ -61,7 +68,11 @@ function undeletesWith(world: World) {
           limit: () => qb,
           getMany: () =>
             Promise.resolve(
-              world.recorded === undefined ? [] : [{ data: { finalSnapshotIdentifier: world.recorded } }],
+              world.exported
+                ? [{ data: world.exported }]
+                : world.recorded === undefined
+                  ? []
+                  : [{ data: { finalSnapshotIdentifier: world.recorded } }],
             ),
         };
         return qb;
@@ -84,7 +95,21 @@ function undeletesWith(world: World) {
       status: (name: string) => Promise.resolve(world.secrets?.[name] ?? inWindow),
     }),
   } as unknown as TenantSecrets;
-  return { undeletes: new TenantUndeletes(dataSource, settings, rds, secrets), transaction, snapshot };
+  const exports = {
+    inRegion: () => ({
+      describe: () =>
+        Promise.resolve(
+          world.exportInS3 === null
+            ? null
+            : { ...EXPORT, bytes: 10, tags: world.exportInS3?.tags ?? { 'silo:tenant-id': ID } },
+        ),
+    }),
+  } as unknown as TenantExports;
+  return {
+    undeletes: new TenantUndeletes(dataSource, settings, rds, secrets, exports),
+    transaction,
+    snapshot,
+  };
 }
 
 async function refusal(
@@ -110,15 +135,60 @@ describe('asking for an undelete', () => {
     expect(transaction).not.toHaveBeenCalled();
   });
 
-  it('refuses a schema or pool tenant with 422 undelete-not-supported, naming its placement', async () => {
-    for (const placement of ['schema', 'pool'] as const) {
-      const { undeletes } = undeletesWith({ tenant: { placement } });
-      expect(await refusal(undeletes.requestUndelete(ID, CTX))).toMatchObject({
-        code: TenantErrorCode.CHANGE_REFUSED,
-        rule: 'undelete-not-supported',
-        detail: { placement },
+  it("plans a schema tenant's undelete from its export, with its app secret and its schema version", async () => {
+    const { undeletes, transaction } = undeletesWith({
+      tenant: { placement: 'schema', tier: 'pro', schemaVersion: '0001' },
+      exported: EXPORT,
+    });
+    transaction.mockRejectedValue(new Error('stop at the transaction'));
+    await expect(undeletes.requestUndelete(ID, CTX)).rejects.toThrow('stop at the transaction');
+    expect(transaction).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses a schema or pool tenant whose deletion exported nothing, or whose export is gone or not its own', async () => {
+    for (const [tenant, placement] of [
+      [{ placement: 'schema', tier: 'pro', schemaVersion: '0001' }, 'schema'],
+      [{ placement: 'pool', tier: 'starter' }, 'pool'],
+    ] as const) {
+      expect(await refusal(undeletesWith({ tenant }).undeletes.requestUndelete(ID, CTX))).toMatchObject({
+        code: TenantErrorCode.UNDELETE_REFUSED,
+        rule: 'no-export',
       });
+      expect(
+        await refusal(
+          undeletesWith({ tenant, exported: EXPORT, exportInS3: null }).undeletes.requestUndelete(ID, CTX),
+        ),
+      ).toMatchObject({ rule: 'export-missing', detail: { export: EXPORT.key } });
+      expect(
+        await refusal(
+          undeletesWith({
+            tenant,
+            exported: EXPORT,
+            exportInS3: { tags: { 'silo:tenant-id': 'someone-else' } },
+          }).undeletes.requestUndelete(ID, CTX),
+        ),
+      ).toMatchObject({ rule: 'slug-reused' });
+      // The tier places its tenants elsewhere now.
+      expect(
+        await refusal(
+          undeletesWith({
+            tenant: { ...tenant, tier: 'enterprise' },
+            exported: EXPORT,
+          }).undeletes.requestUndelete(ID, CTX),
+        ),
+      ).toMatchObject({ rule: 'placement-changed', detail: { placement } });
     }
+  });
+
+  it("refuses a schema tenant whose schema version the application's migrations do not have", async () => {
+    const { undeletes } = undeletesWith({
+      tenant: { placement: 'schema', tier: 'pro', schemaVersion: '9999' },
+      exported: EXPORT,
+    });
+    expect(await refusal(undeletes.requestUndelete(ID, CTX))).toMatchObject({
+      rule: 'unknown-schema-version',
+      detail: { schemaVersion: '9999' },
+    });
   });
 
   it('refuses when another tenant holds the slug now', async () => {

@@ -9,7 +9,7 @@ import {
   transition,
 } from '@silo/core';
 import { appLoginRoles } from '@silo/tenant-schema';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import {
   connectionFields,
   publishedEndpoint,
@@ -44,7 +44,15 @@ import {
   type StepCompletion,
 } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
-import { UNDELETE_STEPS, type UndeletePlan, type UndeleteStep } from './undelete-plan';
+import type { HostAllocator } from '../hosts/host-allocator';
+import { SharedUndeleteSteps, type SharedUndeleteRun } from './shared-undelete-steps';
+import {
+  undeleteSteps,
+  type InstanceUndeletePlan,
+  type SharedUndeletePlan,
+  type UndeletePlan,
+  type UndeleteStep,
+} from './undelete-plan';
 
 const SAGA = 'undelete' as const;
 const DAY_MS = 86_400_000;
@@ -55,17 +63,27 @@ export interface UndeleteSagaDeps {
   deps: StepDeps;
   changes: ChangeStore;
   dataSource: DataSource;
+  /** Where a schema or pool tenant's undelete reserves its place (on the change, as a move does). */
+  allocator: Pick<HostAllocator, 'reserveForChange'>;
 }
 
-interface UndeleteRun {
+interface UndeleteRun<P extends UndeletePlan = UndeletePlan> {
   change: TenantChangeEntity;
-  plan: UndeletePlan;
+  plan: P;
   deps: StepDeps;
   step: StepRun;
 }
 
+const isShared = (run: UndeleteRun): run is UndeleteRun<SharedUndeletePlan> =>
+  run.plan.placement !== 'instance';
+const asInstance = (run: UndeleteRun): UndeleteRun<InstanceUndeletePlan> => {
+  if (isShared(run)) throw new Error(`an instance step of a ${run.plan.placement} tenant's undelete`);
+  return run as UndeleteRun<InstanceUndeletePlan>;
+};
+
 /**
- * Brings a DELETED instance tenant back, same id and slug (design: docs/restores.md, "Undelete"):
+ * Brings a DELETED tenant back, same id and slug (design: docs/restores.md, "Undelete"). An
+ * instance tenant:
  * its two secrets restored (RestoreSecret: the same credentials, never new ones), its final
  * snapshot restored into its own instance name with the tier's settings (the local backend
  * restores the snapshot's dump), the master password and app logins converged to the restored
@@ -74,13 +92,22 @@ interface UndeleteRun {
  * the reconciler see a deleted tenant with a change open (the reconciler does not count what the
  * undelete restores as orphans). A failure removes what the undelete made, schedules the secrets'
  * deletion again and leaves the tenant DELETED with the reason on its change.
+ *
+ * A schema or pool tenant (SharedUndeleteSteps): its app secret restored (a schema tenant's; a
+ * pooled tenant has none), a place reserved on a host of its tier, its S3 export put back there in
+ * one transaction, its role and login, its migrations, and ACTIVE on that host. A failure removes
+ * what the import put on the host and re-schedules the secret's deletion.
  */
 export class UndeleteSaga {
+  private readonly shared: SharedUndeleteSteps;
+
   constructor(
     private readonly r: UndeleteSagaDeps,
     private readonly log: SagaLog,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.shared = new SharedUndeleteSteps(r.allocator, r.changes, log);
+  }
 
   async run(tenantId: string, ctx: SagaContext): Promise<SagaOutcome> {
     return passUnderTenantLock(this.r.deps, tenantId, () => this.pass(tenantId, ctx));
@@ -109,7 +136,7 @@ export class UndeleteSaga {
     };
     if (tenant.status !== 'DELETED') {
       // Nothing else moves a DELETED tenant; one that is not DELETED any more is not this undelete's.
-      await changes.abandon(change, tenant.status, 'undelete', UNDELETE_STEPS[0], ctx);
+      await changes.abandon(change, tenant.status, 'undelete', undeleteSteps(plan)[0], ctx);
       return { kind: 'finished', status: tenant.status };
     }
     const failing = failingOf(change);
@@ -122,7 +149,7 @@ export class UndeleteSaga {
       ctx,
       log: this.log,
       now: this.now,
-      steps: UNDELETE_STEPS,
+      steps: undeleteSteps(plan),
       step: (name, position, journal, attempts) => this.step(run, name, position, journal, attempts),
       fail: (step, _position, error) => this.failed(run, step, error),
     });
@@ -137,23 +164,47 @@ export class UndeleteSaga {
     journal: StepJournal,
     attempts: number,
   ): Promise<ChangeStepResult> {
+    if (step === 'restore-secrets') return this.restoreSecrets(run);
+    if (isShared(run)) {
+      const shared: SharedUndeleteRun = {
+        ...run,
+        change: { tenantId: run.change.tenantId, run: run.change.run },
+      };
+      switch (step) {
+        case 'place':
+          return this.shared.place(shared);
+        case 'wait-host':
+          return this.shared.waitHost(shared);
+        case 'import-data':
+          return this.shared.importData(shared);
+        case 'bootstrap-database':
+          return this.shared.bootstrapDatabase(shared);
+        case 'run-migrations':
+          return this.shared.runMigrations(shared);
+        case 'activate':
+          return this.activateShared(run, shared, journal.completion(step, position, attempts));
+        default:
+          throw new Error(`${step} is not a step of a ${run.plan.placement} tenant's undelete`);
+      }
+    }
+    const instance = asInstance(run);
     switch (step) {
-      case 'restore-secrets':
-        return this.restoreSecrets(run);
       case 'restore-instance':
-        return this.restoreInstance(run);
+        return this.restoreInstance(instance);
       case 'restore-available':
-        return this.restoreAvailable(run);
+        return this.restoreAvailable(instance);
       case 'publish-connection':
-        return this.publishConnection(run);
+        return this.publishConnection(instance);
       case 'app-logins':
-        return this.appLogins(run);
+        return this.appLogins(instance);
       case 'run-migrations':
-        return this.runMigrations(run);
+        return this.runMigrations(instance);
       case 'create-alarms':
-        return this.createAlarms(run);
+        return this.createAlarms(instance);
       case 'activate':
-        return this.activate(run, journal.completion(step, position, attempts));
+        return this.activate(instance, journal.completion(step, position, attempts));
+      default:
+        throw new Error(`${step} is not a step of an instance tenant's undelete`);
     }
   }
 
@@ -179,8 +230,7 @@ export class UndeleteSaga {
         );
       if (outcome === 'restored') restored.push(name);
     }
-    await this.login(run, step.names.masterSecretName);
-    await this.login(run, step.names.appSecretName);
+    for (const { name } of plan.secrets) await this.login(run, name);
     return { kind: 'done', data: { restored } };
   }
 
@@ -190,7 +240,7 @@ export class UndeleteSaga {
    * security groups and the tenant's tags. Deletion protection comes at activation, so that a
    * failure before then can remove the instance.
    */
-  private async restoreInstance(run: UndeleteRun): Promise<ChangeStepResult> {
+  private async restoreInstance(run: UndeleteRun<InstanceUndeletePlan>): Promise<ChangeStepResult> {
     const { deps, plan, step } = run;
     const { profile, tenant } = step;
     const outcome = await deps.rds.restoreFromSnapshot({
@@ -230,7 +280,7 @@ export class UndeleteSaga {
    * Once RDS says the instance is available: the backend holds the snapshot's data (the local
    * backend restores its dump now) and the master user gets the restored master secret's password.
    */
-  private async restoreAvailable(run: UndeleteRun): Promise<ChangeStepResult> {
+  private async restoreAvailable(run: UndeleteRun<InstanceUndeletePlan>): Promise<ChangeStepResult> {
     const { deps, plan } = run;
     const found = await whenAvailable(deps.rds, plan.instanceIdentifier);
     if (found.kind === 'wait') return found;
@@ -250,7 +300,7 @@ export class UndeleteSaga {
   }
 
   /** The master secret's connection (provisioning's publish-connection), and the app secret's where it is stale. */
-  private async publishConnection(run: UndeleteRun): Promise<ChangeStepResult> {
+  private async publishConnection(run: UndeleteRun<InstanceUndeletePlan>): Promise<ChangeStepResult> {
     const { deps, plan, step } = run;
     const completion = this.noCompletion();
     await new ProvisioningSteps(deps, this.log).run('publish-connection', step, completion);
@@ -268,7 +318,7 @@ export class UndeleteSaga {
    * tenant's application opens its database with the credentials it had. On RDS the master
    * password set before is applied in the background: the step waits until it opens the instance.
    */
-  private async appLogins(run: UndeleteRun): Promise<ChangeStepResult> {
+  private async appLogins(run: UndeleteRun<InstanceUndeletePlan>): Promise<ChangeStepResult> {
     const { deps, plan, step } = run;
     if (deps.host.kind === 'rds') {
       const view = await deps.rds.describe(plan.instanceIdentifier);
@@ -291,7 +341,7 @@ export class UndeleteSaga {
   }
 
   /** The snapshot's schema brought to the newest version, as provisioning does. */
-  private async runMigrations(run: UndeleteRun): Promise<ChangeStepResult> {
+  private async runMigrations(run: UndeleteRun<InstanceUndeletePlan>): Promise<ChangeStepResult> {
     const { deps, plan, step } = run;
     const endpoint = await publishedEndpoint(deps.rds, deps.host, plan.instanceIdentifier);
     const result = await migrateForProvisioning(deps, endpoint, await this.owner(run), step.tenant.slug, {
@@ -315,9 +365,12 @@ export class UndeleteSaga {
    * deletion journals its steps and names its job afresh, not as the earlier deletion's, all
    * done), the change SUCCEEDED, this step done and the events.
    */
-  private async activate(run: UndeleteRun, completion: StepCompletion): Promise<ChangeStepResult> {
-    const { deps, plan, step, change } = run;
-    const { profile, tenant, ctx } = step;
+  private async activate(
+    run: UndeleteRun<InstanceUndeletePlan>,
+    completion: StepCompletion,
+  ): Promise<ChangeStepResult> {
+    const { deps, plan, step } = run;
+    const { profile, tenant } = step;
     const view = await deps.rds.describe(plan.instanceIdentifier);
     if (!view)
       throw new ProvisioningError(
@@ -335,15 +388,74 @@ export class UndeleteSaga {
         },
         { applyImmediately: true, kmsKeyId: deps.settings.kmsKeyId },
       );
+    await this.recordActive(run, completion, {
+      set: 'db_instance_class = $2, db_engine_version = $3, db_multi_az = $4',
+      params: [view.instanceClass, view.engineVersion, view.multiAz],
+      message: `restored from its final snapshot ${plan.finalSnapshot} with its own credentials`,
+      data: { finalSnapshot: plan.finalSnapshot, instance: plan.instanceIdentifier },
+    });
+    return { kind: 'done', recorded: true };
+  }
+
+  /**
+   * A schema or pool tenant's activation: in one transaction, DELETED → ACTIVE on its reserved
+   * host (its place is the tenant's now, no longer the change's), the host not empty any more,
+   * as for an instance tenant otherwise.
+   */
+  private async activateShared(
+    run: UndeleteRun<SharedUndeletePlan>,
+    shared: SharedUndeleteRun,
+    completion: StepCompletion,
+  ): Promise<ChangeStepResult> {
+    const hostId = await this.shared.reservedHostId(shared);
+    if (!hostId)
+      throw new ProvisioningError(
+        ProvisioningErrorCode.INCONSISTENT_STATE,
+        `${run.step.tenant.slug}'s undelete has no host reserved`,
+      );
+    const { plan } = run;
+    await this.recordActive(run, completion, {
+      set: 'host_id = $2',
+      params: [hostId],
+      also: (em) =>
+        em.query(
+          `UPDATE hosts SET empty_since = NULL, updated_at = now() WHERE id = $1 AND empty_since IS NOT NULL`,
+          [hostId],
+        ),
+      message: `restored from its export ${plan.export.key}${plan.secrets.length ? ' with its own credentials' : ''}`,
+      data: { export: plan.export.key, hostId },
+    });
+    return { kind: 'done', recorded: true };
+  }
+
+  /**
+   * In one transaction: DELETED → ACTIVE with `spec.set` (its parameters from $2), a new route
+   * version (a router holding anything of the tenant's earlier life lets it go) and a new
+   * provisioning run (a later deletion journals its steps and names its job afresh, not as the
+   * earlier deletion's, all done), the change SUCCEEDED, this step done and the events.
+   */
+  private async recordActive(
+    run: UndeleteRun,
+    completion: StepCompletion,
+    spec: {
+      set: string;
+      params: unknown[];
+      also?: (em: EntityManager) => Promise<unknown>;
+      message: string;
+      data: Record<string, unknown>;
+    },
+  ): Promise<void> {
+    const { step, change } = run;
+    const { tenant, ctx } = step;
     transition(tenant.status, 'ACTIVE');
     await this.r.dataSource.transaction(async (em) => {
       const [, activated] = await em.query<[unknown, number]>(
-        `UPDATE tenants SET status = 'ACTIVE', db_instance_class = $2, db_engine_version = $3, db_multi_az = $4,
+        `UPDATE tenants SET status = 'ACTIVE', ${spec.set},
                 route_version = route_version + 1, provisioning_run = provisioning_run + 1,
                 failure_code = NULL, failure_message = NULL, failure_step = NULL,
                 updated_at = now(), version = version + 1
           WHERE id = $1 AND status = 'DELETED'`,
-        [tenant.id, view.instanceClass, view.engineVersion, view.multiAz],
+        [tenant.id, ...spec.params],
       );
       if (activated !== 1) throw new Error(`tenant ${tenant.id} is no longer DELETED`);
       const [, succeeded] = await em.query<[unknown, number]>(
@@ -352,6 +464,7 @@ export class UndeleteSaga {
         [tenant.id, change.run],
       );
       if (succeeded !== 1) throw new Error(`change ${change.run} of tenant ${tenant.id} is no longer open`);
+      await spec.also?.(em);
       await em.getRepository(ProvisioningStepEntity).save({
         tenantId: tenant.id,
         saga: completion.saga,
@@ -367,13 +480,12 @@ export class UndeleteSaga {
         tenant.id,
         {
           type: 'tenant.undeleted',
-          message: `tenant ${tenant.slug} is ACTIVE again, restored from its final snapshot ${plan.finalSnapshot} with its own credentials`,
-          data: { run: change.run, finalSnapshot: plan.finalSnapshot, instance: plan.instanceIdentifier },
+          message: `tenant ${tenant.slug} is ACTIVE again, ${spec.message}`,
+          data: { run: change.run, placement: run.plan.placement, ...spec.data },
         },
         ctx,
       );
     });
-    return { kind: 'done', recorded: true };
   }
 
   /** For a provisioning step run here that records nothing itself (publish-connection, create-alarms). */
@@ -395,29 +507,19 @@ export class UndeleteSaga {
 
   /**
    * A failure: the alarms and the restored instance go (no final snapshot: the deletion's is still
-   * there), the secrets are scheduled for deletion again with what was left of their recovery
+   * there), or what a shared tenant's import put on its host; its reserved place ends with the
+   * change. The secrets are scheduled for deletion again with what was left of their recovery
    * window (7 days at least, Secrets Manager's minimum), and the change ends FAILED with the
    * reason. The tenant stays DELETED. Each part is idempotent: a pass after a crash carries on.
    */
   private async compensate(run: UndeleteRun, failing: ChangeFailure): Promise<SagaOutcome> {
     const { deps, plan, step, change } = run;
-    const { names, tenant, ctx } = step;
-    await deps.alarms.delete(ALARM_METRICS.map((m) => names.alarmName(m)));
-    // Only an instance tagged as this tenant's is removed (the name may be someone else's: then the restore never made it).
-    const existing = await deps.rds.describe(plan.instanceIdentifier);
-    if (existing && existing.tags['silo:tenant-id'] === tenant.id) {
-      if (existing.deletionProtection)
-        await deps.rds.modify(
-          plan.instanceIdentifier,
-          { deletionProtection: false },
-          { applyImmediately: true },
-        );
-      const removed = await removeInstanceWithoutSnapshot(deps, {
-        identifier: plan.instanceIdentifier,
-        ownerTenantId: tenant.id,
-        roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
-      });
-      if (removed.kind !== 'removed') return { kind: 'delay', delayMs: 5_000, reason: removed.reason };
+    const { tenant, ctx } = step;
+    if (isShared(run))
+      await this.shared.removeFromHost({ ...run, change: { tenantId: change.tenantId, run: change.run } });
+    else {
+      const removed = await this.removeInstance(asInstance(run));
+      if (removed) return removed;
     }
     for (const secret of plan.secrets) {
       const left = secret.deletionDate
@@ -437,6 +539,30 @@ export class UndeleteSaga {
       ctx,
     );
     return { kind: 'finished', status: tenant.status };
+  }
+
+  /** An instance undelete's part: its alarms and its restored instance (tagged as the tenant's) go; a delay while RDS deletes it. */
+  private async removeInstance(run: UndeleteRun<InstanceUndeletePlan>): Promise<SagaOutcome | null> {
+    const { deps, plan, step } = run;
+    const { names, tenant } = step;
+    await deps.alarms.delete(ALARM_METRICS.map((m) => names.alarmName(m)));
+    // Only an instance tagged as this tenant's is removed (the name may be someone else's: then the restore never made it).
+    const existing = await deps.rds.describe(plan.instanceIdentifier);
+    if (existing && existing.tags['silo:tenant-id'] === tenant.id) {
+      if (existing.deletionProtection)
+        await deps.rds.modify(
+          plan.instanceIdentifier,
+          { deletionProtection: false },
+          { applyImmediately: true },
+        );
+      const removed = await removeInstanceWithoutSnapshot(deps, {
+        identifier: plan.instanceIdentifier,
+        ownerTenantId: tenant.id,
+        roles: [...appLoginRoles(names.appRole), names.appRole, names.masterUsername],
+      });
+      if (removed.kind !== 'removed') return { kind: 'delay', delayMs: 5_000, reason: removed.reason };
+    }
+    return null;
   }
 
   private async owner(run: UndeleteRun): Promise<{ username: string; password: string }> {

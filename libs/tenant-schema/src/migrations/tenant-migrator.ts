@@ -406,7 +406,8 @@ export function ledgerRebuildSql(
 ): string {
   const target = checkedTarget(into);
   const last = findMigration(set, upTo);
-  if (!last) throw new Error(`schema version ${upTo} is not one of the application's migrations (${set.location})`);
+  if (!last)
+    throw new Error(`schema version ${upTo} is not one of the application's migrations (${set.location})`);
   const ledger = ledgerTable(target, TENANT_SCHEMA_LEDGER);
   const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
   const rowsUpTo = set.migrations.filter((m) => m.order <= last.order);
@@ -420,7 +421,10 @@ export function ledgerRebuildSql(
     `${ledgerDdl(ledger)};`,
     `INSERT INTO ${ledger} (version, name, checksum, duration_ms, applied_by) VALUES`,
     rowsUpTo
-      .map((m) => `  (${literal(m.version)}, ${literal(m.name)}, ${literal(m.checksum)}, 0, ${literal(appliedBy)})`)
+      .map(
+        (m) =>
+          `  (${literal(m.version)}, ${literal(m.name)}, ${literal(m.checksum)}, 0, ${literal(appliedBy)})`,
+      )
       .join(',\n') + ';',
   ].join('\n');
 }

@@ -1,5 +1,5 @@
 import { APP_SCHEMA, quoteIdentifier } from '@silo/core';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { Client } from 'pg';
@@ -22,6 +22,13 @@ const INSERT_BATCH_ROWS = 500;
 /** An export that cannot be imported as it is; the message names the table or line. */
 export class TenantImportError extends Error {
   override readonly name = 'TenantImportError';
+  constructor(
+    message: string,
+    /** Trying again may succeed (psql lost its connection); otherwise the export or the host must change. */
+    readonly retryable = false,
+  ) {
+    super(message);
+  }
 }
 
 export interface TenantRowsImportOptions {
@@ -377,7 +384,7 @@ export async function importTenantSchema(
     .setEncoding('utf8')
     .on('data', (c: string) => (said.restore = (said.restore + c).slice(0, 8192)));
   psql.stderr.setEncoding('utf8').on('data', (c: string) => (said.psql = (said.psql + c).slice(0, 8192)));
-  const exited = (child: typeof restore, name: string) =>
+  const exited = (child: ChildProcess, name: string) =>
     new Promise<number | null>((resolve, reject) => {
       child.on('error', (error: NodeJS.ErrnoException) =>
         reject(
@@ -414,6 +421,8 @@ export async function importTenantSchema(
   if (psqlCode !== 0)
     throw new TenantImportError(
       `restoring the dump of ${options.schema} failed (psql exit ${psqlCode}): ${scrub(said.psql.trim(), owner.password)}`,
+      // psql's 2: the connection failed or went bad; 3 is a statement of the script that failed.
+      psqlCode === 2,
     );
   // psql ends the session at the end of its input: a transaction still open is rolled back.
   if (!(await tenantImported(owner, options.importId)))
