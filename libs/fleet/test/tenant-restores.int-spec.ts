@@ -21,12 +21,29 @@ import {
   TenantEntity,
   TenantRestoreCopyEntity,
 } from '../../control-plane-db/src';
-import { hostResourceNames, restoreCopyNames, tenantResourceNames, type TierName } from '../../core/src';
+import {
+  hostResourceNames,
+  ProvisioningError,
+  ProvisioningErrorCode,
+  restoreCopyNames,
+  tenantResourceNames,
+  type TierName,
+} from '../../core/src';
 import { SAGA_DEPS, TenantOnboarding, TenantRestores, type RestorePlan } from '../src';
 import type { StepDeps } from '../src/saga/provisioning-steps';
 import { localSnapshot } from '../../tenant-schema/src';
 import { databaseUrl, hostAdminUrl, instanceAdminUrl } from '../../../test/support/test-services';
 import { takeFreshBaseBackup } from '../../../test/support/fresh-base-backup';
+import * as restoredHost from '../../tenant-schema/src/restored-host';
+
+// The shared swap, wrapped so that a test can fail its step after the live host committed it.
+jest.mock('../../tenant-schema/src/restored-host', () => {
+  const actual = jest.requireActual<typeof restoredHost>('../../tenant-schema/src/restored-host');
+  return { ...actual, swapTenantData: jest.fn(actual.swapTenantData) };
+});
+const swapForReal = jest.requireActual<typeof restoredHost>(
+  '../../tenant-schema/src/restored-host',
+).swapTenantData;
 
 jest.setTimeout(240_000);
 
@@ -148,6 +165,44 @@ describe('restoring a tenant as a copy beside it', () => {
     } finally {
       await client.end();
     }
+  }
+
+  /** A shared tenant's rows written the way the data plane reaches them: its host's login, its tenant id. */
+  async function write(t: TenantEntity, sql: string): Promise<void> {
+    const s = await shared(t);
+    const client = await connect(s.login);
+    try {
+      await client.query(`SELECT set_config('app.tenant_id', $1, false)`, [t.id]);
+      await client.query(`SET search_path TO ${s.schema}`);
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** A shared tenant's notes, read as its application reads them. */
+  async function after(t: TenantEntity): Promise<string[]> {
+    const s = await shared(t);
+    const client = await connect(s.login);
+    try {
+      await client.query(`SELECT set_config('app.tenant_id', $1, false)`, [t.id]);
+      const { rows } = await client.query<{ text: string }>(
+        `SELECT text FROM ${s.schema}.notes ORDER BY text`,
+      );
+      return rows.map((r) => r.text);
+    } finally {
+      await client.end();
+    }
+  }
+
+  async function events(
+    tenantId: string,
+    type: string,
+  ): Promise<Array<{ message: string; data: Record<string, unknown> }>> {
+    return ds.query(
+      `SELECT message, data FROM tenant_events WHERE tenant_id = $1 AND type = $2 ORDER BY id`,
+      [tenantId, type],
+    );
   }
 
   it('restores an instance tenant to a noted time as a copy: exactly the rows of that time through its read-only login, the live tenant untouched, the copy removed on request', async () => {
@@ -443,18 +498,6 @@ describe('restoring a tenant as a copy beside it', () => {
       const tenant = await onboard(tier, `sh${tier[0]}`);
       const neighbour = await onboard(tier, `nb${tier[0]}`);
       expect(neighbour.hostId).toBe(tenant.hostId);
-      // A shared tenant's rows are written the way the data plane reaches them: its host's login, its tenant id.
-      const write = async (t: TenantEntity, sql: string) => {
-        const s = await shared(t);
-        const client = await connect(s.login);
-        try {
-          await client.query(`SELECT set_config('app.tenant_id', $1, false)`, [t.id]);
-          await client.query(`SET search_path TO ${s.schema}`);
-          await client.query(sql);
-        } finally {
-          await client.end();
-        }
-      };
       await write(tenant, `INSERT INTO notes (text) SELECT 'kept ' || g FROM generate_series(1, 20) g`);
       await write(
         neighbour,
@@ -501,19 +544,6 @@ describe('restoring a tenant as a copy beside it', () => {
         await owner.end();
       }
       // The host's tenants are untouched.
-      const after = async (t: TenantEntity) => {
-        const s = await shared(t);
-        const client = await connect(s.login);
-        try {
-          await client.query(`SELECT set_config('app.tenant_id', $1, false)`, [t.id]);
-          const { rows } = await client.query<{ text: string }>(
-            `SELECT text FROM ${s.schema}.notes ORDER BY text`,
-          );
-          return rows.map((r) => r.text);
-        } finally {
-          await client.end();
-        }
-      };
       expect(await after(neighbour)).toEqual(
         Array.from({ length: 7 }, (_, i) => `next door ${i + 1}`).sort(),
       );
@@ -545,6 +575,110 @@ describe('restoring a tenant as a copy beside it', () => {
       expect(await after(tenant)).toContain('after the restore');
     },
   );
+
+  it('a shared restore in place whose step fails after the live host committed the swap goes forward: the copy keeps what the tenant had', async () => {
+    const tenant = await onboard('starter', 'swapped');
+    await write(tenant, `INSERT INTO notes (text) SELECT 'kept ' || g FROM generate_series(1, 12) g`);
+    await takeFreshBaseBackup(hostAdminUrl());
+    await pause(1100);
+    const noted = new Date();
+    await pause(1100);
+    await write(tenant, `INSERT INTO notes (text) VALUES ('later')`);
+    const had = await after(tenant);
+    expect(had).toHaveLength(13);
+    // The live host's transaction commits, then the step fails for good (as a lost answer to COMMIT would).
+    jest.mocked(restoredHost.swapTenantData).mockImplementationOnce(async (spec) => {
+      await swapForReal(spec);
+      throw new restoredHost.RestoreSwapRefused('failed after the live host committed the swap');
+    });
+
+    await restores.requestRestore(
+      tenant.id,
+      { source: { pointInTime: noted.toISOString() }, mode: 'replace' },
+      CTX,
+    );
+    const change = await changeEnds(tenant.id);
+    expect([change.status, change.errorMessage]).toEqual(['SUCCEEDED', null]);
+    expect(jest.mocked(restoredHost.swapTenantData)).toHaveBeenCalled();
+    const [stuck] = await events(tenant.id, 'tenant.change_stuck');
+    expect(stuck.data).toMatchObject({ step: 'swap-data', code: 'DATABASE_REJECTED' });
+    // The tenant reads the restored rows; the copy, never removed, what it had before the swap.
+    expect(await after(tenant)).toEqual(Array.from({ length: 12 }, (_, i) => `kept ${i + 1}`).sort());
+    const plan = change.plan as unknown as RestorePlan;
+    expect(await notes(await secret(plan.copy.readerSecretName))).toEqual(had);
+    expect((await restores.copies(tenant.id)).map((c) => c.status)).toEqual(['AVAILABLE']);
+    const row = await ds.getRepository(TenantEntity).findOneByOrFail({ id: tenant.id });
+    expect(row).toMatchObject({ writesPausedAt: null, routeVersion: tenant.routeVersion + 1 });
+  });
+
+  it('a restore in place failing past its first rename is retried, not undone, its change showing why; Performance Insights follows the switch', async () => {
+    const tenant = await onboard('enterprise', 'stuck');
+    const names = tenantResourceNames(prefix, tenant.slug);
+    const live = await secret(names.appSecretName);
+    const client = await connect(live);
+    await client.query(`INSERT INTO notes (text) VALUES ('then')`);
+    await pause(1100);
+    const noted = new Date();
+    await pause(1100);
+    await client.query(`INSERT INTO notes (text) VALUES ('since')`);
+    await client.end();
+    const rds = app.get<StepDeps>(SAGA_DEPS).rds;
+    const modify = rds.modify.bind(rds);
+    // RDS refuses to modify the tenant's instance (its name the restored one's since the second rename).
+    const refused = jest
+      .spyOn(rds, 'modify')
+      .mockImplementation((identifier, changes, options) =>
+        identifier === names.instanceIdentifier
+          ? Promise.reject(new ProvisioningError(ProvisioningErrorCode.AWS_REJECTED, 'refused by the test'))
+          : modify(identifier, changes, options),
+      );
+    try {
+      await restores.requestRestore(
+        tenant.id,
+        { source: { pointInTime: noted.toISOString() }, mode: 'replace' },
+        CTX,
+      );
+      const stuck = await eventually(
+        async () => {
+          const row = await ds
+            .getRepository(TenantChangeEntity)
+            .findOneByOrFail({ tenantId: tenant.id, run: tenant.changeRun + 1 });
+          expect(row).toMatchObject({ status: 'RUNNING', errorStep: 'cut-over', errorCode: 'AWS_REJECTED' });
+          expect((await events(tenant.id, 'step.failed')).length).toBeGreaterThanOrEqual(3);
+          return row;
+        },
+        60_000,
+        100,
+      );
+      expect(stuck.errorMessage).toBe('refused by the test');
+      // Tried again every RETRY_MAX_DELAY_MS (200 ms here), one event saying why it is stuck.
+      const [first, ...rest] = await events(tenant.id, 'tenant.change_stuck');
+      expect(rest).toEqual([]);
+      expect(first.message).toContain('cut-over failed (AWS_REJECTED): refused by the test');
+      const since = (await events(tenant.id, 'step.failed')).length;
+      await pause(1000);
+      expect((await events(tenant.id, 'step.failed')).length - since).toBeLessThanOrEqual(6);
+      // What the switch asks of the restored instance: the tier's deletion protection and Performance Insights.
+      expect(refused).toHaveBeenCalledWith(
+        names.instanceIdentifier,
+        expect.objectContaining({ performanceInsights: { enabled: true, retentionDays: 731 } }),
+        expect.objectContaining({ applyImmediately: true }),
+      );
+    } finally {
+      refused.mockRestore();
+    }
+    const change = await changeEnds(tenant.id);
+    expect([change.status, change.errorCode, change.errorMessage]).toEqual(['SUCCEEDED', null, null]);
+    expect(await notes(await secret(names.appSecretName))).toEqual(['then']);
+    const { DBInstances } = await aws.rds.send(
+      new DescribeDBInstancesCommand({ DBInstanceIdentifier: names.instanceIdentifier }),
+    );
+    // The emulator answers with the retention period only, not PerformanceInsightsEnabled.
+    expect(DBInstances?.[0]).toMatchObject({
+      DeletionProtection: true,
+      PerformanceInsightsRetentionPeriod: 731,
+    });
+  });
 
   it('refuses what it cannot restore, naming the rule, and records nothing', async () => {
     const tenant = await onboard('enterprise', 'careful');

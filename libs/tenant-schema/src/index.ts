@@ -17,6 +17,7 @@ export {
 export {
   RestoreSwapRefused,
   swapTenantData,
+  tenantSwapRecorded,
   trimRestoredHost,
   type RestoredHostTrim,
   type TenantDataSwap,

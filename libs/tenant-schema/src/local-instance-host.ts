@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
 import { scramSha256Verifier } from './scram-verifier';
 import { quoteIdentifier } from '@silo/core';
-import { DEFAULT_CONNECT_TIMEOUT_MS, sqlState, withPgClient } from './pg-endpoint';
+import { DEFAULT_CONNECT_TIMEOUT_MS, inLockedTransaction, sqlState, withPgClient } from './pg-endpoint';
 import { assertUnprivileged, assertUsablePassword, connectionLimitSql, findRole } from './role-attributes';
 
 /** A tenant instance emulated on a shared local PostgreSQL server: a database and its owner role. */
@@ -173,12 +173,14 @@ export async function renameLocalInstance(
 }
 
 /**
- * Gives an instance's database, and everything in it that `previousOwner` owns, to an owner role
- * of its own (made or converged as {@link materialiseLocalInstance} does), so that the database
- * can be handed to another login without the previous owner's password: what a new master
- * password is on RDS, where an instance's master user is its own. Objects in other databases,
- * and the previous owner's other databases, are untouched (REASSIGN OWNED would take them too).
- * Idempotent.
+ * Gives an instance's database, and everything in it, to an owner role of its own (made or
+ * converged as {@link materialiseLocalInstance} does), so that the database can be handed to
+ * another login without the previous owner's password: what a new master password is on RDS,
+ * where an instance's master user is its own. Inside the database nothing depends on another
+ * role any more (see {@link releaseForeignRoles}): the previous owner and its tenant's logins can
+ * be dropped while the database lives on. Objects in other databases, the previous owner's
+ * other databases and what it holds on shared objects (its parameter privilege) are untouched:
+ * REASSIGN OWNED and DROP OWNED would take those too. Idempotent.
  */
 export async function handOverLocalInstance(
   adminUrl: string,
@@ -201,28 +203,125 @@ export async function handOverLocalInstance(
   });
   const url = new URL(adminUrl);
   url.pathname = `/${encodeURIComponent(instance.database)}`;
-  await withPgClient(adminClientConfig(url.toString()), async (client) => {
-    // Tables, views and sequences of their own (ALTER TABLE takes each; a sequence a table owns
-    // follows its table), routines, types that are not a table's row type, schemas.
-    await client.query(
-      `DO $$
-       DECLARE r record;
-       BEGIN
-         FOR r IN SELECT c.oid::regclass AS name FROM pg_class c
-                   WHERE c.relowner = $1::regrole AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-                     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                                       AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
-         LOOP EXECUTE format('ALTER TABLE %s OWNER TO %I', r.name, $2); END LOOP;
-         FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p WHERE p.proowner = $1::regrole
-         LOOP EXECUTE format('ALTER ROUTINE %s OWNER TO %I', r.name, $2); END LOOP;
-         FOR r IN SELECT t.oid::regtype AS name FROM pg_type t
-                   WHERE t.typowner = $1::regrole AND t.typtype IN ('e', 'd', 'r', 'm')
-         LOOP EXECUTE format('ALTER TYPE %s OWNER TO %I', r.name, $2); END LOOP;
-         FOR r IN SELECT n.nspname FROM pg_namespace n WHERE n.nspowner = $1::regrole
-         LOOP EXECUTE format('ALTER SCHEMA %I OWNER TO %I', r.nspname, $2); END LOOP;
-       END $$`
-        .replaceAll('$1', client.escapeLiteral(instance.previousOwner))
-        .replaceAll('$2', client.escapeLiteral(instance.ownerRole)),
-    );
-  });
+  await withPgClient(adminClientConfig(url.toString()), (client) =>
+    inLockedTransaction(client, `silo:local-instance:${instance.database}`, () =>
+      releaseForeignRoles(client, instance.ownerRole),
+    ),
+  );
+}
+
+/**
+ * The roles (bound to `$1`: every one but the owner) something in the current database depends on;
+ * the server's superusers and its own roles (pg_*) are left alone.
+ */
+const FOREIGN_ROLES = `SELECT DISTINCT s.refobjid FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid
+   WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND s.refclassid = 'pg_authid'::regclass AND r.rolname <> $1 AND NOT r.rolsuper AND r.oid >= 16384`;
+
+/**
+ * What REASSIGN OWNED and DROP OWNED do for every role but `owner` (and the server's superusers
+ * and own roles), in the current database only, as a superuser: what they own becomes `owner`'s,
+ * what is granted to them (or by them) is revoked, their default privileges and the default
+ * privileges naming them go, policies name them no more (a policy for them alone is dropped).
+ * Read from pg_shdepend, which records every such dependency; an extension's owner stays (no
+ * statement changes it).
+ */
+async function releaseForeignRoles(client: Client, owner: string): Promise<void> {
+  const statements = async (sql: string) =>
+    (await client.query<{ statement: string | null }>(sql, [owner])).rows
+      .map((r) => r.statement)
+      .filter((s): s is string => s !== null);
+  const run = async (list: string[]) => {
+    for (const statement of list) await client.query(statement);
+  };
+  // Ownership: a table's sequences, indexes, row type and TOAST table follow it; an array type its element.
+  await run(
+    await statements(
+      `WITH foreign_roles AS (${FOREIGN_ROLES})
+       SELECT CASE s.classid
+         WHEN 'pg_class'::regclass THEN CASE
+           WHEN c.relkind = 'c' THEN format('ALTER TYPE %s OWNER TO %I', c.reltype::regtype, $1)
+           WHEN c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND NOT EXISTS (
+             SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+             THEN format('ALTER TABLE %s OWNER TO %I', c.oid::regclass, $1) END
+         WHEN 'pg_proc'::regclass THEN format('ALTER ROUTINE %s OWNER TO %I', s.objid::regprocedure, $1)
+         WHEN 'pg_type'::regclass THEN format('ALTER TYPE %s OWNER TO %I', s.objid::regtype, $1)
+         WHEN 'pg_namespace'::regclass THEN format('ALTER SCHEMA %s OWNER TO %I', s.objid::regnamespace, $1)
+         WHEN 'pg_largeobject'::regclass THEN format('ALTER LARGE OBJECT %s OWNER TO %I', s.objid, $1)
+         WHEN 'pg_default_acl'::regclass THEN NULL
+         WHEN 'pg_extension'::regclass THEN NULL
+         ELSE (SELECT format('ALTER %s %s OWNER TO %I',
+                 CASE o.type WHEN 'foreign-data wrapper' THEN 'FOREIGN DATA WRAPPER'
+                   WHEN 'statistics object' THEN 'STATISTICS' ELSE upper(o.type) END, o.identity, $1)
+                 FROM pg_identify_object(s.classid, s.objid, 0) o)
+       END AS statement
+       FROM pg_shdepend s LEFT JOIN pg_class c ON s.classid = 'pg_class'::regclass AND c.oid = s.objid
+      WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND s.deptype = 'o' AND s.refobjid IN (SELECT refobjid FROM foreign_roles)
+      ORDER BY s.classid, s.objid`,
+    ),
+  );
+  // Privileges granted to them; CASCADE takes what they granted on with them.
+  await run(
+    await statements(
+      `WITH foreign_roles AS (${FOREIGN_ROLES})
+       SELECT DISTINCT CASE s.classid
+         WHEN 'pg_class'::regclass THEN format('REVOKE ALL ON %s %s FROM %s CASCADE',
+           CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, c.oid::regclass, r.oid::regrole)
+         WHEN 'pg_proc'::regclass THEN format('REVOKE ALL ON ROUTINE %s FROM %s CASCADE', s.objid::regprocedure, r.oid::regrole)
+         WHEN 'pg_type'::regclass THEN format('REVOKE ALL ON TYPE %s FROM %s CASCADE', s.objid::regtype, r.oid::regrole)
+         WHEN 'pg_namespace'::regclass THEN format('REVOKE ALL ON SCHEMA %s FROM %s CASCADE', s.objid::regnamespace, r.oid::regrole)
+         WHEN 'pg_largeobject'::regclass THEN format('REVOKE ALL ON LARGE OBJECT %s FROM %s CASCADE', s.objid, r.oid::regrole)
+         WHEN 'pg_language'::regclass THEN (SELECT format('REVOKE ALL ON LANGUAGE %I FROM %s CASCADE', lanname, r.oid::regrole) FROM pg_language WHERE oid = s.objid)
+         WHEN 'pg_foreign_data_wrapper'::regclass THEN (SELECT format('REVOKE ALL ON FOREIGN DATA WRAPPER %I FROM %s CASCADE', fdwname, r.oid::regrole) FROM pg_foreign_data_wrapper WHERE oid = s.objid)
+         WHEN 'pg_foreign_server'::regclass THEN (SELECT format('REVOKE ALL ON FOREIGN SERVER %I FROM %s CASCADE', srvname, r.oid::regrole) FROM pg_foreign_server WHERE oid = s.objid)
+       END AS statement
+       FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid
+       LEFT JOIN pg_class c ON s.classid = 'pg_class'::regclass AND c.oid = s.objid
+      WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND s.deptype = 'a' AND s.refobjid IN (SELECT refobjid FROM foreign_roles)`,
+    ),
+  );
+  // Default privileges: theirs revoked down to the built-in defaults (the entry then goes), and
+  // everyone else's to them. Schemas' entries default to nothing, a role's global ones to its
+  // own privileges (and PUBLIC's EXECUTE on functions, USAGE on types).
+  await run(
+    await statements(
+      `WITH foreign_roles AS (${FOREIGN_ROLES}),
+       entries AS (
+         SELECT d.defaclrole, d.defaclnamespace, d.defaclobjtype, a.grantee,
+                d.defaclrole IN (SELECT refobjid FROM foreign_roles) AS theirs,
+                format('ALTER DEFAULT PRIVILEGES FOR ROLE %s%s', d.defaclrole::regrole,
+                  CASE WHEN d.defaclnamespace = 0 THEN '' ELSE format(' IN SCHEMA %s', d.defaclnamespace::regnamespace) END) AS prefix,
+                CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' WHEN 'f' THEN 'FUNCTIONS'
+                  WHEN 'T' THEN 'TYPES' WHEN 'n' THEN 'SCHEMAS' WHEN 'L' THEN 'LARGE OBJECTS' END AS kind
+           FROM pg_default_acl d, aclexplode(d.defaclacl) a
+          WHERE d.defaclrole IN (SELECT refobjid FROM foreign_roles)
+             OR a.grantee IN (SELECT refobjid FROM foreign_roles))
+       SELECT statement FROM (
+         SELECT DISTINCT 1 AS phase, format('%s REVOKE ALL ON %s FROM %s', prefix, kind,
+                  CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE grantee::regrole::text END) AS statement
+           FROM entries WHERE theirs OR grantee IN (SELECT refobjid FROM foreign_roles)
+         UNION
+         SELECT DISTINCT 2, format('%s GRANT ALL ON %s TO %s', prefix, kind, defaclrole::regrole)
+           FROM entries WHERE theirs AND defaclnamespace = 0
+         UNION
+         SELECT DISTINCT 3, format('%s GRANT %s ON %s TO PUBLIC', prefix,
+                  CASE defaclobjtype WHEN 'f' THEN 'EXECUTE' ELSE 'USAGE' END, kind)
+           FROM entries WHERE theirs AND defaclnamespace = 0 AND defaclobjtype IN ('f', 'T')
+       ) s ORDER BY phase, statement`,
+    ),
+  );
+  // Policies for them: for the others only, or gone.
+  await run(
+    await statements(
+      `WITH foreign_roles AS (${FOREIGN_ROLES})
+       SELECT CASE WHEN kept IS NULL THEN format('DROP POLICY %I ON %s', polname, polrelid::regclass)
+                   ELSE format('ALTER POLICY %I ON %s TO %s', polname, polrelid::regclass, kept) END AS statement
+         FROM (SELECT p.polname, p.polrelid,
+                      (SELECT string_agg(CASE WHEN g = 0 THEN 'PUBLIC' ELSE g::regrole::text END, ', ')
+                         FROM unnest(p.polroles) g WHERE g NOT IN (SELECT refobjid FROM foreign_roles)) AS kept
+                 FROM pg_policy p WHERE p.polroles && ARRAY(SELECT refobjid FROM foreign_roles)) x`,
+    ),
+  );
 }

@@ -274,6 +274,23 @@ export async function swapTenantData(spec: TenantDataSwap): Promise<Record<strin
   );
 }
 
+/**
+ * Whether the live side of {@link swapTenantData} committed the swap `swapId` (its record in
+ * `silo_restore.swaps`, written in the transaction that swapped the rows). Once it did, the copy
+ * holds the tenant's rows as they were before: the swap is never undone, and the copy never
+ * removed for it.
+ */
+export async function tenantSwapRecorded(live: PgEndpoint, swapId: string): Promise<boolean> {
+  return withPgClient(pgClientConfig(live, APPLICATION_NAME), async (client) => {
+    const { rows } = await client.query<{ present: boolean }>(
+      `SELECT to_regclass('${SWAPS_SCHEMA}.swaps') IS NOT NULL AS present`,
+    );
+    if (!rows[0]?.present) return false;
+    const found = await client.query(`SELECT 1 FROM ${SWAPS_SCHEMA}.swaps WHERE swap_id = $1`, [swapId]);
+    return Boolean(found.rowCount);
+  });
+}
+
 /** A swap that cannot be made as asked (the two sides at different schema versions). */
 export class RestoreSwapRefused extends Error {
   override readonly name = 'RestoreSwapRefused';

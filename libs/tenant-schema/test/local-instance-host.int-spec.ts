@@ -256,6 +256,95 @@ describe('local instance host', () => {
     await expect(withClient(ownerEndpoint(sibling), (c) => c.query('SELECT 1'))).resolves.toBeDefined();
   });
 
+  it('hands a database over so completely that its previous owner and app role can be dropped while it keeps its data', async () => {
+    const t = newTestTenant(tenants);
+    // The tenant's live database: the same owner and app role, which keep everything there.
+    const live = { ...newTestTenant(tenants), ownerRole: t.ownerRole, ownerPassword: t.ownerPassword };
+    const heir = newTestTenant(tenants);
+    const app = { role: t.appRole, tenantId: t.tenantId, password: t.appPassword };
+    await materialiseLocalInstance(adminUrl, instanceOf(t));
+    await materialiseLocalInstance(adminUrl, instanceOf(live));
+    await bootstrapAppRole(ownerEndpoint(t), app);
+    await bootstrapAppRole(ownerEndpoint(live), app);
+    const largeObject = await withClient(ownerEndpoint(t), async (c) => {
+      await c.query('CREATE SCHEMA IF NOT EXISTS app');
+      await c.query('CREATE TYPE app.pair AS (x int, y int)');
+      await c.query("CREATE TYPE app.mood AS ENUM ('calm', 'busy')");
+      await c.query('CREATE DOMAIN app.short AS text CHECK (length(VALUE) < 100)');
+      await c.query(
+        'CREATE TABLE app.notes (id bigserial PRIMARY KEY, body app.short, at app.pair, mood app.mood)',
+      );
+      await c.query("INSERT INTO app.notes (body, at, mood) VALUES ('kept', ROW(1, 2), 'calm')");
+      await c.query(`GRANT SELECT (body) ON app.notes TO ${t.appRole}`);
+      await c.query(`GRANT USAGE ON TYPE app.mood TO ${t.appRole}`);
+      await c.query('ALTER TABLE app.notes ENABLE ROW LEVEL SECURITY');
+      await c.query(`CREATE POLICY theirs ON app.notes TO ${t.appRole} USING (true)`);
+      // Default privileges of the owner's for the whole database, besides bootstrapAppRole's for app.
+      await c.query('ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC');
+      await c.query(`ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO ${t.appRole}`);
+      const { rows } = await c.query<{ oid: number }>(
+        "SELECT lo_from_bytea(0, convert_to('kept aside', 'UTF8')) AS oid",
+      );
+      await c.query(`GRANT SELECT ON LARGE OBJECT ${rows[0].oid} TO ${t.appRole}`);
+      return rows[0].oid;
+    });
+
+    const spec = {
+      database: t.database,
+      ownerRole: heir.ownerRole,
+      ownerPassword: heir.ownerPassword,
+      previousOwner: t.ownerRole,
+    };
+    await handOverLocalInstance(adminUrl, spec);
+    await handOverLocalInstance(adminUrl, spec);
+
+    // Nothing in the handed-over database depends on the tenant's roles any more.
+    const left = await withAdmin(
+      (admin) =>
+        admin.query<{ what: string }>(
+          `SELECT pg_describe_object(s.classid, s.objid, s.objsubid) AS what FROM pg_shdepend s
+            WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND s.refobjid IN ($1::regrole, $2::regrole)`,
+          [t.ownerRole, t.appRole],
+        ),
+      t.database,
+    );
+    expect(left.rows).toEqual([]);
+    // Its live database and what it holds on the server's shared objects are the tenant's as before.
+    const shared = await withAdmin(async (admin) => {
+      const { rows } = await admin.query<{ owner: string; connects: boolean; sets: boolean }>(
+        `SELECT pg_get_userbyid(datdba) AS owner, has_database_privilege($2, datname, 'CONNECT') AS connects,
+                has_parameter_privilege($3, 'app.tenant_id', 'SET') AS sets
+           FROM pg_database WHERE datname = $1`,
+        [live.database, t.appRole, t.ownerRole],
+      );
+      return rows;
+    });
+    expect(shared).toEqual([{ owner: t.ownerRole, connects: true, sets: true }]);
+
+    // The tenant deleted (its live database, its app role and owner dropped), the copy stays.
+    await removeLocalInstance(adminUrl, { database: live.database, roles: [t.appRole, t.ownerRole] });
+    expect([await roleExists(t.appRole), await roleExists(t.ownerRole)]).toEqual([false, false]);
+    const kept = await withClient(
+      { ...ownerEndpoint(t), user: heir.ownerRole, password: heir.ownerPassword },
+      async (c) => ({
+        notes: (await c.query('SELECT body, (at).y, mood::text FROM app.notes')).rows,
+        aside: (await c.query(`SELECT convert_from(lo_get($1), 'UTF8') AS text`, [largeObject])).rows,
+        types: (
+          await c.query(
+            `SELECT typname, pg_get_userbyid(typowner) AS owner FROM pg_type
+              WHERE typnamespace = 'app'::regnamespace AND typname IN ('pair', 'mood', 'short') ORDER BY typname`,
+          )
+        ).rows,
+      }),
+    );
+    expect(kept).toEqual({
+      notes: [{ body: 'kept', y: 2, mood: 'calm' }],
+      aside: [{ text: 'kept aside' }],
+      types: ['mood', 'pair', 'short'].map((typname) => ({ typname, owner: heir.ownerRole })),
+    });
+  });
+
   it("trims a restored pool to one tenant's rows, children before parents, and leaves its ledger whole", async () => {
     const t = newTestTenant(tenants);
     const [mine, theirs] = [t.tenantId, newTestTenant(tenants).tenantId];

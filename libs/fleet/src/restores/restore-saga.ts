@@ -1,5 +1,5 @@
 import { parameterGroupName, type SecretJson } from '@silo/aws';
-import type { TenantChangeEntity } from '@silo/control-plane-db';
+import { OPEN_CHANGE_STATUSES, type TenantChangeEntity } from '@silo/control-plane-db';
 import {
   APP_SCHEMA,
   failpoint,
@@ -17,7 +17,9 @@ import {
   readTenantLedger,
   RestoreSwapRefused,
   swapTenantData,
+  tenantSwapRecorded,
   trimRestoredHost,
+  type PgEndpoint,
 } from '@silo/tenant-schema';
 import { checkLoginRetryable } from '../changes/login-rotation';
 import { pgEndpoint } from '../tenant-database-admin';
@@ -202,6 +204,18 @@ export class RestoreSaga {
   }
 
   private async step(
+    run: RestoreRun,
+    step: RestoreStep,
+    position: number,
+    journal: StepJournal,
+    attempts: number,
+  ): Promise<ChangeStepResult> {
+    const result = await this.stepWork(run, step, position, journal, attempts);
+    if (result.kind === 'done' && run.change.errorStep === step) await this.unstuck(run, step);
+    return result;
+  }
+
+  private async stepWork(
     run: RestoreRun,
     step: RestoreStep,
     position: number,
@@ -643,9 +657,19 @@ export class RestoreSaga {
         ProvisioningErrorCode.INCONSISTENT_STATE,
         `${tenant.slug}'s instance ${live} is gone`,
       );
+    // The restore made the instance without the tier's deletion protection and Performance Insights.
     const profile = deps.settings.tiers[tenant.tier];
-    if (profile.deletionProtection && !view.deletionProtection)
-      await deps.rds.modify(live, { deletionProtection: true }, { applyImmediately: true });
+    const wantsProtection = profile.deletionProtection && !view.deletionProtection;
+    const wantsInsights = profile.performanceInsights.enabled && view.performanceInsights?.enabled !== true;
+    if (wantsProtection || wantsInsights)
+      await deps.rds.modify(
+        live,
+        {
+          ...(wantsProtection && { deletionProtection: true }),
+          ...(wantsInsights && { performanceInsights: profile.performanceInsights }),
+        },
+        { applyImmediately: true, kmsKeyId: deps.settings.kmsKeyId },
+      );
     const endpoint = deps.host.endpointOf({ identifier: live, rdsEndpoint: view.endpoint });
     let ledger;
     try {
@@ -692,11 +716,13 @@ export class RestoreSaga {
   /**
    * A shared tenant in place: writes paused, then its data on its live host and in the (trimmed)
    * copy swapped by swapTenantData (crash-safe: the live side records the swap in the
-   * transaction that makes it), then the switch: route version on, writes resumed,
+   * transaction that makes it), then the switch: route version on, writes resume,
    * tenant.restored. Its neighbours on the host wait on its tables only for the swap's length.
+   * The swap recorded is the point of no return: a pass that finds it goes on to the switch
+   * without the copy, which from then on holds the tenant's data as it was before.
    */
   private async swapData(run: RestoreRun): Promise<ChangeStepResult> {
-    const { plan, deps, tenant, change, ctx } = run;
+    const { plan, deps, tenant, change } = run;
     const recorded = change.plan as { cutOver?: Record<string, unknown> };
     if (plan.switched) return { kind: 'done', data: { ...recorded.cutOver } };
     const placement = plan.placement;
@@ -705,40 +731,38 @@ export class RestoreSaga {
         ProvisioningErrorCode.INCONSISTENT_STATE,
         `a ${placement ?? 'instance'} tenant's data is not swapped`,
       );
-    const copy = await this.reach(run, plan.copy.instanceIdentifier);
-    if (!copy)
-      throw new ProvisioningError(
-        ProvisioningErrorCode.INCONSISTENT_STATE,
-        `restore copy ${plan.copy.instanceIdentifier} is gone`,
-      );
-    const master = await this.master(run);
-    const access = await new SharedHostSteps(deps, placement).hostAccess({
-      tenant,
-      names: this.ownNames(run),
-      profile: deps.settings.tiers[tenant.tier],
-      tags: {},
-      ctx,
-      secretValues: run.secretValues,
-    });
-    const pausedAt = await this.pauseWrites(run);
-    let placed: Record<string, number>;
-    try {
-      placed = await swapTenantData({
-        placement,
-        schema: plan.schema ?? APP_SCHEMA,
-        tenantId: tenant.id,
-        swapId: `${tenant.id}:${change.run}`,
-        live: { owner: pgEndpoint(access.endpoint, access.owner) },
-        copy: { owner: pgEndpoint(copy.endpoint, master) },
-      });
-    } catch (error) {
-      if (error instanceof RestoreSwapRefused)
-        throw new ProvisioningError(ProvisioningErrorCode.DATABASE_REJECTED, error.message, { cause: error });
-      throw classifyPgError(
-        error,
-        `swapping ${tenant.slug}'s data with restore copy ${plan.copy.instanceIdentifier}`,
-      );
+    const live = await this.liveHost(run, placement);
+    let placed: Record<string, number> = {};
+    if (!plan.pausedAt || !(await this.swapRecorded(run, live))) {
+      const copy = await this.reach(run, plan.copy.instanceIdentifier);
+      if (!copy)
+        throw new ProvisioningError(
+          ProvisioningErrorCode.INCONSISTENT_STATE,
+          `restore copy ${plan.copy.instanceIdentifier} is gone`,
+        );
+      const master = await this.master(run);
+      await this.pauseWrites(run);
+      try {
+        placed = await swapTenantData({
+          placement,
+          schema: plan.schema ?? APP_SCHEMA,
+          tenantId: tenant.id,
+          swapId: this.swapId(run),
+          live: { owner: live },
+          copy: { owner: pgEndpoint(copy.endpoint, master) },
+        });
+      } catch (error) {
+        if (error instanceof RestoreSwapRefused)
+          throw new ProvisioningError(ProvisioningErrorCode.DATABASE_REJECTED, error.message, {
+            cause: error,
+          });
+        throw classifyPgError(
+          error,
+          `swapping ${tenant.slug}'s data with restore copy ${plan.copy.instanceIdentifier}`,
+        );
+      }
     }
+    const pausedAt = plan.pausedAt ?? this.now().toISOString();
     const cutOver = {
       pausedForMs: Math.max(0, this.now().getTime() - new Date(pausedAt).getTime()),
       schemaVersion: tenant.database.schemaVersion,
@@ -752,6 +776,52 @@ export class RestoreSaga {
       `restored in place as of ${plan.restoreTime}: writes paused ${cutOver.pausedForMs} ms`,
     );
     return { kind: 'done', data: { ...cutOver, routeVersion } };
+  }
+
+  /** The shared tenant's live host, as its owner. */
+  private async liveHost(run: RestoreRun, placement: 'schema' | 'pool'): Promise<PgEndpoint> {
+    const access = await new SharedHostSteps(run.deps, placement).hostAccess({
+      tenant: run.tenant,
+      names: this.ownNames(run),
+      profile: run.deps.settings.tiers[run.tenant.tier],
+      tags: {},
+      ctx: run.ctx,
+      secretValues: run.secretValues,
+    });
+    return pgEndpoint(access.endpoint, access.owner);
+  }
+
+  private swapId(run: RestoreRun): string {
+    return `${run.tenant.id}:${run.change.run}`;
+  }
+
+  private async swapRecorded(run: RestoreRun, live: PgEndpoint): Promise<boolean> {
+    try {
+      return await tenantSwapRecorded(live, this.swapId(run));
+    } catch (error) {
+      throw classifyPgError(error, `reading whether ${run.tenant.slug}'s data was swapped`);
+    }
+  }
+
+  /**
+   * Whether a shared tenant's swap may have been made: switched, or its writes paused for it and
+   * the live host's record saying so, or not answering (then it may have been: nothing is undone
+   * until the host says it was not).
+   */
+  private async swapMayBeMade(run: RestoreRun): Promise<boolean> {
+    const { plan } = run;
+    if (plan.mode !== 'replace' || !plan.placement || plan.placement === 'instance') return false;
+    if (plan.switched) return true;
+    if (!plan.pausedAt) return false;
+    try {
+      return await this.swapRecorded(run, await this.liveHost(run, plan.placement));
+    } catch (error) {
+      this.log.warn(
+        { tenantId: run.tenant.id, err: error instanceof Error ? error.message : String(error) },
+        'cannot tell whether the restore swapped the tenant’s data; nothing is undone',
+      );
+      return true;
+    }
   }
 
   /** A secret's connection fields, rewritten where they no longer name where the instance answers. */
@@ -862,28 +932,70 @@ export class RestoreSaga {
   }
 
   /**
-   * A step that failed for good. Before a restore in place's first rename (and for a copy), what
-   * the restore made is removed and the change FAILED; after it there is no way back but forward:
-   * the step is tried again later, for the tenant's data has been switched (or is being).
+   * A step that failed for good. Before a restore in place's point of no return (and for a copy),
+   * what the restore made is removed and the change FAILED; after it there is no way back but
+   * forward: the step is tried again every RETRY_MAX_DELAY_MS, for the tenant's data has been
+   * switched (or is being), and the change shows why it is stuck. The point of no return is an
+   * instance's first rename, or a shared tenant's swap recorded on its live host.
    */
   private async failed(run: RestoreRun, step: RestoreStep, error: ProvisioningError): Promise<SagaOutcome> {
     const { plan } = run;
     const past =
-      plan.mode === 'replace' && (AFTER_SWITCH.has(step) || (step === 'cut-over' && plan.renaming === true));
-    if (past) {
-      this.log.error(
-        { tenantId: run.tenant.id, step, code: error.code, err: error.message },
-        'restore in place past its first rename failed; trying again (nothing is undone from here)',
-      );
-      return {
-        kind: 'delay',
-        delayMs: this.r.deps.settings.retry.maxDelayMs,
-        reason: `${step} after the switch began`,
-      };
-    }
+      plan.mode === 'replace' &&
+      (AFTER_SWITCH.has(step) ||
+        (step === 'cut-over' && plan.renaming === true) ||
+        (step === 'swap-data' && (await this.swapMayBeMade(run))));
+    if (past) return this.stuck(run, step, error);
     const why = { code: error.code, message: error.message, step };
     await this.r.changes.mergePlan(run.change, { failing: why });
     return this.compensate(run, why);
+  }
+
+  /**
+   * Past the point of no return a failure is retried, never undone: the change (still RUNNING)
+   * carries the error, with a `tenant.change_stuck` event when it is new, until the step passes.
+   */
+  private async stuck(run: RestoreRun, step: RestoreStep, error: ProvisioningError): Promise<SagaOutcome> {
+    const { tenant, change, ctx } = run;
+    const delayMs = this.r.deps.settings.retry.maxDelayMs;
+    this.log.error(
+      { tenantId: tenant.id, step, code: error.code, err: error.message, delayMs },
+      'restore in place past its point of no return failed; trying again (nothing is undone from here)',
+    );
+    const known = change.errorStep === step && change.errorCode === error.code;
+    await this.r.dataSource.transaction(async (em) => {
+      await em.query(
+        `UPDATE tenant_changes SET error_code = $3, error_message = $4, error_step = $5, updated_at = now()
+          WHERE tenant_id = $1 AND run = $2 AND status = ANY($6)`,
+        [tenant.id, change.run, error.code, error.message, step, [...OPEN_CHANGE_STATUSES]],
+      );
+      if (!known)
+        await appendTenantEvent(
+          em,
+          tenant.id,
+          {
+            type: 'tenant.change_stuck',
+            message:
+              `restore in place past its point of no return: ${step} failed (${error.code}): ${error.message}; ` +
+              `tried again every ${delayMs} ms, nothing is undone`,
+            data: { run: change.run, kind: 'restore', step, code: error.code, delayMs },
+          },
+          ctx,
+        );
+    });
+    Object.assign(change, { errorCode: error.code, errorMessage: error.message, errorStep: step });
+    return { kind: 'delay', delayMs, reason: `${step} past the point of no return` };
+  }
+
+  /** The stuck step passed: the change's error goes. */
+  private async unstuck(run: RestoreRun, step: RestoreStep): Promise<void> {
+    const { tenant, change } = run;
+    await this.r.dataSource.query(
+      `UPDATE tenant_changes SET error_code = NULL, error_message = NULL, error_step = NULL, updated_at = now()
+        WHERE tenant_id = $1 AND run = $2 AND error_step = $3`,
+      [tenant.id, change.run, step],
+    );
+    Object.assign(change, { errorCode: null, errorMessage: null, errorStep: null });
   }
 
   private async endpoint(run: RestoreRun): Promise<TenantDatabaseEndpoint> {
@@ -923,6 +1035,16 @@ export class RestoreSaga {
 
   /** A failure: what the restore made goes (instance, logins, secrets), then FAILED. The tenant never noticed. */
   private async compensate(run: RestoreRun, failing: ChangeFailure): Promise<SagaOutcome> {
+    // A shared tenant's swap made (a failure recorded before it was known to be made): the copy
+    // holds what the tenant had. It is kept, and the restore goes forward instead.
+    if (await this.swapMayBeMade(run)) {
+      await this.r.changes.mergePlan(run.change, { failing: null });
+      return {
+        kind: 'delay',
+        delayMs: this.r.deps.settings.retry.baseDelayMs,
+        reason: 'the swap is made: the restore goes on forward',
+      };
+    }
     // In place, before its first rename: the restored instance goes (under its own name; the
     // tenant's instance was never touched) and writes resume.
     // Writes resume first: the tenant was never touched, and removing the instance takes minutes on RDS.
