@@ -6,29 +6,40 @@ import { Test } from '@nestjs/testing';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { WorkerModule } from '../../../apps/provisioning-worker/src/worker.module';
+import { builtInTierProfilesFile } from '../../../test/support/built-in-tier-profiles';
 import { eventually } from '../../../test/support/eventually';
 import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-instance';
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { instanceAdminUrl } from '../../../test/support/test-services';
 import { AwsClients } from '../../aws/src';
-import { TenantChangeEntity, TenantEntity, TenantEventEntity } from '../../control-plane-db/src';
-import { TenantError, tenantResourceNames, type TierName } from '../../core/src';
+import { HostEntity, TenantChangeEntity, TenantEntity, TenantEventEntity } from '../../control-plane-db/src';
+import {
+  hostResourceNames,
+  ProvisioningError,
+  ProvisioningErrorCode,
+  TenantError,
+  tenantResourceNames,
+  type TierName,
+} from '../../core/src';
 import { localSnapshot } from '../../tenant-schema/src';
-import { ProvisioningSettings, TenantOnboarding, TenantUndeletes, type InstanceUndeletePlan } from '../src';
+import {
+  ProvisioningSettings,
+  TenantDatabaseAdmin,
+  TenantOnboarding,
+  TenantUndeletes,
+  type InstanceUndeletePlan,
+} from '../src';
 
 jest.setTimeout(240_000);
 
-const prefix = `ud${uniqueToken(3)}`;
 const CTX = { actor: 'ops-test', correlationId: 'undelete-1' };
 
 type Secret = { host: string; port: number; dbname: string; username: string; password: string };
 
-/**
- * Undeletes of DELETED instance tenants (the test environment puts every tier on an instance) through the worker, against moto, Redis and the local
- * backend, whose final snapshots are real dumps: the rows that come back are the tenant's own.
- */
-describe('undeleting a tenant', () => {
+/** A worker in this process (WorkerModule) against its own control-plane database, with the helpers the tests share. */
+function undeleteFixture(label: string, name: string, env: Record<string, string> = {}) {
+  const prefix = `${label}${uniqueToken(3)}`;
   let database: { name: string; url: string };
   let app: INestApplicationContext;
   let aws: AwsClients;
@@ -37,12 +48,13 @@ describe('undeleting a tenant', () => {
   let undeletes: TenantUndeletes;
 
   beforeAll(async () => {
-    database = await createOwnDatabase('undelete');
+    database = await createOwnDatabase(name);
     const config = testConfig({
       DATABASE_URL: database.url,
       SILO_RESOURCE_PREFIX: prefix,
       ...fastLocalSagaEnvironment(),
       WORKER_CONCURRENCY: '4',
+      ...env,
     });
     app = await (
       await Test.createTestingModule({ imports: [WorkerModule.register(config)] }).compile()
@@ -141,6 +153,46 @@ describe('undeleting a tenant', () => {
     return error as TenantError;
   }
 
+  return {
+    prefix,
+    get app() {
+      return app;
+    },
+    get aws() {
+      return aws;
+    },
+    get ds() {
+      return ds;
+    },
+    get undeletes() {
+      return undeletes;
+    },
+    row,
+    reaches,
+    onboard,
+    deleteTenant,
+    changeEnds,
+    secret,
+    deletionDate,
+    notes,
+    refusal,
+  };
+}
+
+/**
+ * Undeletes of DELETED instance tenants (the test environment puts every tier on an instance) through the worker, against moto, Redis and the local
+ * backend, whose final snapshots are real dumps: the rows that come back are the tenant's own.
+ */
+/**
+ * Undeletes of DELETED instance tenants (the test environment puts every tier on an instance)
+ * through the worker, against moto, Redis and the local backend, whose final snapshots are real
+ * dumps: the rows that come back are the tenant's own.
+ */
+describe('undeleting a tenant', () => {
+  const f = undeleteFixture('ud', 'undelete');
+  const { row, onboard, deleteTenant, changeEnds, secret, deletionDate, notes, refusal } = f;
+  const prefix = f.prefix;
+
   it('brings a deleted instance tenant back ACTIVE with its rows, its id and slug, and the same app credentials', async () => {
     const tenant = await onboard('pro', 'undel');
     const names = tenantResourceNames(prefix, tenant.slug);
@@ -162,9 +214,9 @@ describe('undeleting a tenant', () => {
     expect(await deletionDate(names.appSecretName)).toBeInstanceOf(Date);
 
     // Asked twice: one undelete runs, the second is busy.
-    const asked = await undeletes.requestUndelete(tenant.id, CTX);
+    const asked = await f.undeletes.requestUndelete(tenant.id, CTX);
     expect(asked.status).toBe('DELETED');
-    expect((await refusal(undeletes.requestUndelete(tenant.id, CTX))).code).toBe('TENANT_BUSY');
+    expect((await refusal(f.undeletes.requestUndelete(tenant.id, CTX))).code).toBe('TENANT_BUSY');
     const change = await changeEnds(tenant.id);
     expect([change.status, change.errorMessage]).toEqual(['SUCCEEDED', null]);
     expect(change).toMatchObject({ kind: 'undelete', to: 'ACTIVE' });
@@ -193,29 +245,29 @@ describe('undeleting a tenant', () => {
     // Its rows, through its own app credentials.
     expect(await notes(after)).toEqual(written);
     // The instance has the tier's settings and the tenant's tags.
-    const { DBInstances } = await aws.rds.send(
+    const { DBInstances } = await f.aws.rds.send(
       new DescribeDBInstancesCommand({ DBInstanceIdentifier: names.instanceIdentifier }),
     );
     const tags = Object.fromEntries((DBInstances?.[0]?.TagList ?? []).map((t) => [t.Key, t.Value]));
     expect(tags).toMatchObject({ 'silo:tenant-id': tenant.id, 'silo:tenant-slug': tenant.slug });
-    const pro = app.get(ProvisioningSettings).tiers.pro;
+    const pro = f.app.get(ProvisioningSettings).tiers.pro;
     expect(DBInstances?.[0]).toMatchObject({
       BackupRetentionPeriod: pro.backupRetentionDays,
       MultiAZ: pro.multiAz,
       DeletionProtection: pro.deletionProtection,
       DBInstanceClass: pro.instanceClass,
     });
-    const events = await ds
+    const events = await f.ds
       .getRepository(TenantEventEntity)
       .find({ where: { tenantId: tenant.id }, order: { id: 'ASC' } });
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['tenant.deleted', 'tenant.undeleted']));
 
     // A live tenant is not undeleted.
-    expect((await refusal(undeletes.requestUndelete(tenant.id, CTX))).code).toBe('ILLEGAL_TRANSITION');
+    expect((await refusal(f.undeletes.requestUndelete(tenant.id, CTX))).code).toBe('ILLEGAL_TRANSITION');
 
     // Deleted again, its final snapshot is the new one.
     await deleteTenant(tenant.id);
-    await undeletes.requestUndelete(tenant.id, CTX);
+    await f.undeletes.requestUndelete(tenant.id, CTX);
     const again = await changeEnds(tenant.id);
     expect(again.status).toBe('SUCCEEDED');
     expect((again.plan as unknown as InstanceUndeletePlan).finalSnapshot).not.toBe(plan.finalSnapshot);
@@ -233,7 +285,7 @@ describe('undeleting a tenant', () => {
     const now = jest.spyOn(Date, 'now').mockReturnValue(due!.getTime() + 1_000);
     let refused: TenantError;
     try {
-      refused = await refusal(undeletes.requestUndelete(tenant.id, CTX));
+      refused = await refusal(f.undeletes.requestUndelete(tenant.id, CTX));
     } finally {
       now.mockRestore();
     }
@@ -247,7 +299,7 @@ describe('undeleting a tenant', () => {
     const names = tenantResourceNames(prefix, tenant.slug);
     await deleteTenant(tenant.id);
     const due = await deletionDate(names.appSecretName);
-    const [deleted] = await ds.query<Array<{ id: string }>>(
+    const [deleted] = await f.ds.query<Array<{ id: string }>>(
       `SELECT data->>'finalSnapshotIdentifier' AS id FROM tenant_events
         WHERE tenant_id = $1 AND type = 'step.completed' AND data->>'step' = 'delete-instance'`,
       [tenant.id],
@@ -257,7 +309,7 @@ describe('undeleting a tenant', () => {
     expect(saved).not.toBeNull();
     rmSync(saved!.path, { force: true });
 
-    await undeletes.requestUndelete(tenant.id, CTX);
+    await f.undeletes.requestUndelete(tenant.id, CTX);
     const change = await changeEnds(tenant.id);
     expect(change).toMatchObject({
       status: 'FAILED',
@@ -266,7 +318,7 @@ describe('undeleting a tenant', () => {
     });
     expect(await row(tenant.id)).toMatchObject({ status: 'DELETED' });
     await expect(
-      aws.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: names.instanceIdentifier })),
+      f.aws.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: names.instanceIdentifier })),
     ).rejects.toMatchObject({ name: 'DBInstanceNotFoundFault' });
     for (const name of [names.appSecretName, names.masterSecretName]) {
       const again = await deletionDate(name);
@@ -274,9 +326,142 @@ describe('undeleting a tenant', () => {
       // What was left of the window (Secrets Manager's minimum: 7 days), not a new one of its own.
       expect(Math.abs(again!.getTime() - due!.getTime())).toBeLessThan(86_400_000 + 60_000);
     }
-    const failed = await ds
+    const failed = await f.ds
       .getRepository(TenantEventEntity)
       .findOneByOrFail({ tenantId: tenant.id, type: 'tenant.change_failed' });
     expect(failed.message).toContain('stays DELETED');
+  });
+});
+
+/**
+ * Undeletes of schema tenants that fail, with the built-in tiers (pro: schema): what the host
+ * committed of the undelete's import goes, what it did not make stays, and the tenant stays
+ * DELETED with its secret scheduled for deletion again. (The e2e undeletes a schema and a pooled
+ * tenant through the example app with a SIGKILL in every step.)
+ */
+describe('undeleting a schema tenant that fails', () => {
+  const f = undeleteFixture('us', 'undelete_shared', {
+    SILO_TIER_PROFILES_FILE: builtInTierProfilesFile({
+      starter: { tenantsPerHost: 10, connectionBudget: 100 },
+      pro: { tenantsPerHost: 10, connectionBudget: 100 },
+    }),
+  });
+  const { row, onboard, deleteTenant, changeEnds, secret, deletionDate } = f;
+
+  /** The host's owner, from its master secret: what the test reads the host's catalog as. */
+  async function hostOwner(t: TenantEntity): Promise<Client> {
+    const host = await f.ds.getRepository(HostEntity).findOneByOrFail({ id: t.hostId! });
+    const s = await secret(hostResourceNames(f.prefix, host.name).masterSecretName);
+    const client = new Client({
+      host: s.host,
+      port: s.port,
+      database: s.dbname,
+      user: s.username,
+      password: s.password,
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }
+  const schemaThere = async (t: TenantEntity) => {
+    const owner = await hostOwner(t);
+    try {
+      const { rowCount } = await owner.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [
+        tenantResourceNames(f.prefix, t.slug).tenantSchema,
+      ]);
+      return rowCount === 1;
+    } finally {
+      await owner.end();
+    }
+  };
+
+  it('removes the imported schema when a later step fails for good, and a second undelete brings it back', async () => {
+    const tenant = await onboard('pro', 'shfail');
+    const names = tenantResourceNames(f.prefix, tenant.slug);
+    await deleteTenant(tenant.id);
+    expect(await schemaThere(tenant)).toBe(false);
+    const due = await deletionDate(names.appSecretName);
+
+    // The role cannot be made (once): the import has committed by then.
+    const admin = f.app.get(TenantDatabaseAdmin);
+    const refuse = jest
+      .spyOn(admin, 'bootstrapAppRole')
+      .mockRejectedValueOnce(
+        new ProvisioningError(ProvisioningErrorCode.DATABASE_REJECTED, 'the role is refused'),
+      );
+    try {
+      await f.undeletes.requestUndelete(tenant.id, CTX);
+      expect(await changeEnds(tenant.id)).toMatchObject({
+        status: 'FAILED',
+        errorStep: 'bootstrap-database',
+        errorCode: 'DATABASE_REJECTED',
+      });
+    } finally {
+      refuse.mockRestore();
+    }
+    expect(await row(tenant.id)).toMatchObject({ status: 'DELETED' });
+    expect(await schemaThere(tenant)).toBe(false);
+    const again = await deletionDate(names.appSecretName);
+    expect(again).toBeInstanceOf(Date);
+    expect(Math.abs(again!.getTime() - due!.getTime())).toBeLessThan(86_400_000 + 60_000);
+    // The failed undelete's place was given back: the host counts its tenants only.
+    const [{ reserving }] = await f.ds.query<Array<{ reserving: number }>>(
+      `SELECT count(*)::int AS reserving FROM tenant_changes WHERE kind = 'undelete' AND status = 'RUNNING'`,
+    );
+    expect(reserving).toBe(0);
+
+    await f.undeletes.requestUndelete(tenant.id, CTX);
+    expect(await changeEnds(tenant.id)).toMatchObject({ status: 'SUCCEEDED' });
+    const back = await row(tenant.id);
+    expect(back).toMatchObject({ status: 'ACTIVE', schemaVersion: tenant.schemaVersion });
+    expect(await schemaThere(back)).toBe(true);
+    const app = await secret(names.appSecretName);
+    const client = new Client({
+      host: app.host,
+      port: app.port,
+      database: app.dbname,
+      user: app.username,
+      password: app.password,
+    });
+    await client.connect();
+    try {
+      // Its own login, its own schema (the role's search_path), writable again.
+      await client.query(`INSERT INTO notes (text) VALUES ('after the undelete')`);
+      expect((await client.query('SELECT count(*)::int AS n FROM notes')).rows[0]).toEqual({ n: 1 });
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('leaves a schema it did not make where it is: a schema of the name on the host fails the import, and stays', async () => {
+    const tenant = await onboard('pro', 'shtaken');
+    const names = tenantResourceNames(f.prefix, tenant.slug);
+    await deleteTenant(tenant.id);
+    const owner = await hostOwner(tenant);
+    try {
+      await owner.query(`CREATE SCHEMA "${names.tenantSchema}"`);
+      await owner.query(`CREATE TABLE "${names.tenantSchema}".theirs (id int)`);
+    } finally {
+      await owner.end();
+    }
+    await f.undeletes.requestUndelete(tenant.id, CTX);
+    const change = await changeEnds(tenant.id);
+    expect(change).toMatchObject({
+      status: 'FAILED',
+      errorStep: 'import-data',
+      errorCode: 'DATABASE_REJECTED',
+    });
+    expect(change.errorMessage).toMatch(/has a schema .* already/);
+    expect(await row(tenant.id)).toMatchObject({ status: 'DELETED' });
+    const after = await hostOwner(tenant);
+    try {
+      expect(
+        (await after.query(`SELECT to_regclass($1) IS NOT NULL AS kept`, [`"${names.tenantSchema}".theirs`]))
+          .rows[0],
+      ).toEqual({ kept: true });
+    } finally {
+      await after.end();
+    }
+    expect(await deletionDate(names.appSecretName)).toBeInstanceOf(Date);
   });
 });
