@@ -1,5 +1,6 @@
 import {
   DBInstanceAlreadyExistsFault,
+  DeleteDBInstanceCommand,
   DescribeDBInstancesCommand,
   InvalidDBInstanceStateFault,
   ModifyDBInstanceCommand,
@@ -133,6 +134,25 @@ describe('RdsInstances.modify and describe', () => {
     expect([taken.code, taken.retryable]).toEqual([ProvisioningErrorCode.RESOURCE_NAME_TAKEN, false]);
     const busy = await failure(instances.rename('silo-acme', 'silo-restore-acme-4'));
     expect([busy.code, busy.retryable]).toEqual([ProvisioningErrorCode.AWS_UNAVAILABLE, true]);
+  });
+
+  it("deletes without a final snapshot, and with the instance's automated backups unless asked to keep them", async () => {
+    rds.on(DescribeDBInstancesCommand).resolves({
+      DBInstances: [
+        {
+          DBInstanceIdentifier: 'silo-restore-acme-4',
+          DBInstanceStatus: 'available',
+          TagList: [{ Key: 'silo:tenant-id', Value: 't-1' }],
+        },
+      ],
+    });
+    rds.on(DeleteDBInstanceCommand).resolves({});
+    await instances.delete('silo-restore-acme-4', { ownerTenantId: 't-1' });
+    await instances.delete('silo-restore-acme-4', { ownerTenantId: 't-1', deleteAutomatedBackups: false });
+    expect(rds.commandCalls(DeleteDBInstanceCommand).map((c) => c.args[0].input)).toEqual([
+      expect.objectContaining({ SkipFinalSnapshot: true, DeleteAutomatedBackups: true }),
+      expect.objectContaining({ SkipFinalSnapshot: true, DeleteAutomatedBackups: false }),
+    ]);
   });
 
   it('throttling and a busy instance are retryable; a refused combination is not, with RDS’s reason', async () => {

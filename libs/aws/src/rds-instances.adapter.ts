@@ -374,7 +374,15 @@ export class RdsInstances {
    */
   async delete(
     identifier: string,
-    options: { ownerTenantId: string; finalSnapshotIdentifier?: string },
+    options: {
+      ownerTenantId: string;
+      finalSnapshotIdentifier?: string;
+      /**
+       * False: RDS keeps the instance's automated backups as retained ones until their retention
+       * period ends (billed as backup storage), so its earlier times stay restorable. Default true.
+       */
+      deleteAutomatedBackups?: boolean;
+    },
   ): Promise<DeleteOutcome> {
     const current = await this.describe(identifier);
     if (!current) return 'gone';
@@ -399,7 +407,7 @@ export class RdsInstances {
           DBInstanceIdentifier: identifier,
           SkipFinalSnapshot: !options.finalSnapshotIdentifier,
           FinalDBSnapshotIdentifier: options.finalSnapshotIdentifier,
-          DeleteAutomatedBackups: true,
+          DeleteAutomatedBackups: options.deleteAutomatedBackups ?? true,
         }),
       );
       return 'deleting';

@@ -106,10 +106,13 @@ export async function startWhenAvailable(
  */
 export async function removeInstanceWithoutSnapshot(
   deps: { rds: Pick<RdsInstances, 'delete' | 'describe'>; host: Pick<TenantDatabaseHost, 'remove'> },
-  instance: { identifier: string; ownerTenantId: string; roles: string[] },
+  instance: { identifier: string; ownerTenantId: string; roles: string[]; keepAutomatedBackups?: boolean },
 ): Promise<{ kind: 'removed' } | { kind: 'wait'; reason: string }> {
   const { identifier, ownerTenantId } = instance;
-  const outcome = await deps.rds.delete(identifier, { ownerTenantId });
+  const outcome = await deps.rds.delete(identifier, {
+    ownerTenantId,
+    ...(instance.keepAutomatedBackups && { deleteAutomatedBackups: false }),
+  });
   if (outcome === 'busy') return { kind: 'wait', reason: `${identifier} cannot be deleted yet` };
   if ((outcome === 'deleting' || outcome === 'already-deleting') && (await deps.rds.describe(identifier)))
     return { kind: 'wait', reason: `${identifier} is being deleted` };

@@ -16,16 +16,21 @@ const WAIT_MS = 5_000;
  * Removes what a restore made for its copy: the instance (no final snapshot: the tenant's own
  * backups are untouched), its logins on the local backend's server, and its two secrets at once
  * (no recovery window: the data they open is gone). Idempotent; `wait` while RDS deletes.
+ * `keepAutomatedBackups`: the copy is the instance the tenant ran on before a restore in place,
+ * whose automated backups are the tenant's history before it: RDS keeps them as retained
+ * automated backups until their retention period ends.
  */
 export async function removeRestoreCopyInstance(
   deps: StepDeps,
   tenantId: string,
   copy: RestorePlan['copy'],
+  options: { keepAutomatedBackups?: boolean } = {},
 ): Promise<{ kind: 'removed' } | { kind: 'wait'; reason: string }> {
   const removed = await removeInstanceWithoutSnapshot(deps, {
     identifier: copy.instanceIdentifier,
     ownerTenantId: tenantId,
     roles: [copy.readerRole, copy.masterUsername],
+    keepAutomatedBackups: options.keepAutomatedBackups,
   });
   if (removed.kind === 'wait') return { kind: 'wait', reason: `restore copy ${removed.reason}` };
   for (const secret of [copy.readerSecretName, copy.masterSecretName])
@@ -94,7 +99,12 @@ export class RestoreCopyRemoval {
     const plan = change[0]?.plan;
     if (plan) {
       const regional = stepDepsInRegion(this.deps, plan.region);
-      const removed = await removeRestoreCopyInstance(regional, tenantId, plan.copy);
+      // A restore in place of an instance tenant: the copy is the tenant's former instance.
+      const former =
+        plan.mode === 'replace' && (plan.placement ?? 'instance') === 'instance' && plan.switched === true;
+      const removed = await removeRestoreCopyInstance(regional, tenantId, plan.copy, {
+        keepAutomatedBackups: former,
+      });
       if (removed.kind === 'wait') return { kind: 'delay', delayMs: WAIT_MS, reason: removed.reason };
     }
     await this.dataSource.transaction(async (em) => {
