@@ -35,7 +35,7 @@ const USAGE = `usage: silo <command> [options]
   tenants move <id-or-slug> [--placement instance|schema|pool] [--region R] [--tier T] [--watch]
   tenants move-abort <id-or-slug> [--watch]
   tenants restorable <id-or-slug> [--tz Z]
-  tenants restore <id-or-slug> --to TIME | --latest | --snapshot ID [--mode copy|replace] [--tz Z] [--watch]
+  tenants restore <id-or-slug> --to TIME | --latest | --snapshot ID [--mode copy|replace] [--rollout] [--tz Z] [--watch]
                  TIME: ISO 8601 (2026-12-07T10:32:00Z), or "yesterday 10:32", "today 10:32",
                  "2026-12-07 10:32" in --tz (an IANA zone or UTC; default: this machine's)
   tenants restores <id-or-slug>
@@ -383,6 +383,7 @@ async function tenants(argv: string[], env: NodeJS.ProcessEnv): Promise<number> 
           latest: { type: 'boolean' },
           snapshot: { type: 'string' },
           mode: { type: 'string' },
+          rollout: { type: 'boolean' },
           tz: { type: 'string' },
         },
         env,
@@ -401,6 +402,7 @@ async function tenants(argv: string[], env: NodeJS.ProcessEnv): Promise<number> 
           latest: values.latest as boolean | undefined,
           snapshot: values.snapshot as string | undefined,
           mode,
+          rollout: values.rollout as boolean | undefined,
         },
         time,
       );

@@ -51,6 +51,10 @@ describe('restoreBody', () => {
       body: { source: { pointInTime: '2026-12-07T09:32:00Z' }, mode: 'replace' },
       note: 'restore as of 2026-12-07T09:32:00Z, mode replace',
     });
+    expect(restoreBody({ latest: true, mode: 'replace', rollout: true }, BERLIN)).toMatchObject({
+      ok: true,
+      body: { source: { latest: true }, mode: 'replace', rollout: true },
+    });
     expect(restoreBody({ latest: true, mode: 'copy' }, BERLIN)).toEqual({
       ok: true,
       body: { source: { latest: true }, mode: 'copy' },

@@ -7,6 +7,8 @@ export type RestoreSource = { pointInTime: string } | { latest: true } | { snaps
 export interface RestoreBody {
   source: RestoreSource;
   mode: string;
+  /** In place: start a rollout of the tenant once switched, when its restored data is behind. */
+  rollout?: true;
 }
 
 /** A restore copy as `GET /v1/tenants/{id}/restores` lists it (the fields the CLI reads). */
@@ -47,9 +49,10 @@ export interface RestorableTenant {
  * what `--to` resolved to, for the operator to see before the request goes out.
  */
 export function restoreBody(
-  flags: { to?: string; latest?: boolean; snapshot?: string; mode: string },
+  flags: { to?: string; latest?: boolean; snapshot?: string; mode: string; rollout?: boolean },
   time: TimeContext,
 ): { ok: true; body: RestoreBody; note: string | null } | { ok: false; problem: string } {
+  const also = flags.rollout ? { rollout: true as const } : {};
   const given = (['to', 'latest', 'snapshot'] as const).filter(
     (k) => flags[k] !== undefined && flags[k] !== false,
   );
@@ -66,15 +69,20 @@ export function restoreBody(
         ok: false,
         problem: '--snapshot needs a snapshot id (silo tenants snapshots <id> lists them)',
       };
-    return { ok: true, body: { source: { snapshot: flags.snapshot }, mode: flags.mode }, note: null };
+    return {
+      ok: true,
+      body: { source: { snapshot: flags.snapshot }, mode: flags.mode, ...also },
+      note: null,
+    };
   }
-  if (flags.latest) return { ok: true, body: { source: { latest: true }, mode: flags.mode }, note: null };
+  if (flags.latest)
+    return { ok: true, body: { source: { latest: true }, mode: flags.mode, ...also }, note: null };
   const resolved = resolveTime(flags.to!, time);
   if (!resolved.ok) return { ok: false, problem: `--to "${flags.to}": ${resolved.problem}` };
   const at = isoSeconds(resolved.at);
   return {
     ok: true,
-    body: { source: { pointInTime: at }, mode: flags.mode },
+    body: { source: { pointInTime: at }, mode: flags.mode, ...also },
     note: `restore as of ${at}${resolved.zone ? ` ("${flags.to!.trim()}" in ${resolved.zone})` : ''}, mode ${flags.mode}`,
   };
 }

@@ -22,6 +22,7 @@ import {
   MODIFY_TENANT_JOB,
   ModifySaga,
   HostAllocator,
+  SchemaRollouts,
   MOVE_TENANT_JOB,
   MoveSaga,
   MovedSourceRemoval,
@@ -114,6 +115,7 @@ export class ProvisioningWorkerService
     private readonly hostSaga: HostSaga,
     private readonly hostSweep: HostSweep,
     private readonly allocator: HostAllocator,
+    private readonly rollouts: SchemaRollouts,
   ) {
     this.signalsRedis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     this.signalsRedis.on('error', () => undefined);
@@ -160,6 +162,7 @@ export class ProvisioningWorkerService
                 dataSource: this.dataSource,
                 copyTtlMs: config.worker.restores.copyTtlMs,
                 signals: new RedisRouteSignals(this.signalsRedis, config.resources.prefix, log),
+                rollouts: this.rollouts,
               },
               log,
             ),

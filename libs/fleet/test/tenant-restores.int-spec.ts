@@ -287,6 +287,12 @@ describe('restoring a tenant as a copy beside it', () => {
     const tenant = await onboard('enterprise', 'undo');
     const names = tenantResourceNames(prefix, tenant.slug);
     const live = await secret(names.appSecretName);
+    // At the noted time the tenant's ledger holds 0001 only (the built-in 0002 changes nothing
+    // where 0001 made the column): the restored data is behind the newest, and the rollout the
+    // restore asks for brings it forward.
+    const ledgerOwner = await connect(await secret(names.masterSecretName));
+    await ledgerOwner.query(`DELETE FROM public.silo_schema_ledger WHERE version = '0002'`);
+    await ledgerOwner.end();
     const client = await connect(live);
     await client.query(`INSERT INTO notes (text) SELECT 'kept ' || g FROM generate_series(1, 40) g`);
     await pause(1100);
@@ -301,12 +307,33 @@ describe('restoring a tenant as a copy beside it', () => {
 
     await restores.requestRestore(
       tenant.id,
-      { source: { pointInTime: noted.toISOString() }, mode: 'replace' },
+      { source: { pointInTime: noted.toISOString() }, mode: 'replace', rollout: true },
       CTX,
     );
     const change = await changeEnds(tenant.id);
     expect([change.status, change.errorMessage]).toEqual(['SUCCEEDED', null]);
     expect(change).toMatchObject({ kind: 'restore', to: 'in place' });
+    // Behind: the restore started a rollout of the tenant alone, which migrates it to the newest.
+    const [started] = await ds.query<Array<{ data: { rolloutId: string | null; schemaVersion: string } }>>(
+      `SELECT data FROM tenant_events WHERE tenant_id = $1 AND type = 'tenant.restore_rollout'`,
+      [tenant.id],
+    );
+    expect(started.data).toMatchObject({ schemaVersion: '0001', newest: '0002' });
+    expect(started.data.rolloutId).toEqual(expect.any(String));
+    const rolledOut = await eventually(
+      async () => {
+        const [r] = await ds.query<Array<{ status: string; tenants: string[] }>>(
+          `SELECT r.status, array_agg(t.tenant_id::text) AS tenants FROM schema_rollouts r
+             JOIN schema_rollout_tenants t ON t.rollout_id = r.id WHERE r.id = $1 GROUP BY r.status`,
+          [started.data.rolloutId],
+        );
+        expect(r.status).toBe('SUCCEEDED');
+        return r;
+      },
+      120_000,
+      200,
+    );
+    expect(rolledOut.tenants).toEqual([tenant.id]);
     const plan = change.plan as unknown as RestorePlan & {
       cutOver: { pausedForMs: number; schemaVersion: string };
     };
@@ -325,7 +352,8 @@ describe('restoring a tenant as a copy beside it', () => {
       writesPausedAt: null,
     });
     expect(row.routeVersion).toBe(routeVersion + 1);
-    expect(row.schemaVersion).toBe(plan.cutOver.schemaVersion);
+    expect(plan.cutOver.schemaVersion).toBe('0001');
+    expect(row.schemaVersion).toBe('0002');
     const [restored] = await ds.query<Array<{ message: string; data: { pausedForMs: number } }>>(
       `SELECT message, data FROM tenant_events WHERE tenant_id = $1 AND type = 'tenant.restored'`,
       [tenant.id],

@@ -55,11 +55,12 @@ export class TenantRestoresController {
   @ApiBody({ required: true, schema: schemaRef('RestoreTenantRequest') })
   @ApiJsonResponse(202, 'Tenant', 'The tenant, with `change` (kind `restore`) RUNNING.')
   @ApiProblems({
-    400: 'The body is not `{source, mode}` with exactly one of `source.pointInTime` (an ISO 8601 date-time with an offset), `source.snapshot` and `source.latest` (true), and mode copy or replace; `errors` names each field.',
+    400: 'The body is not `{source, mode, rollout?}` with exactly one of `source.pointInTime` (an ISO 8601 date-time with an offset), `source.snapshot` and `source.latest` (true), and mode copy or replace; `errors` names each field.',
     404: 'No tenant has this id or slug.',
     409: BUSY,
     422:
-      'The restore is refused before anything is recorded; `rule` names why: restore-not-supported (not made yet: mode replace, `mode`; a schema or pool tenant, `placement`), ' +
+      'The restore is refused before anything is recorded; `rule` names why: restore-not-supported (a schema or pool tenant from a snapshot, `placement`: restore it to a point in time), ' +
+      'rollout-needs-replace (`rollout` with mode copy), ' +
       'snapshot-unknown (`snapshot`: not a snapshot of this tenant’s instance), snapshot-not-ready (it is still being made), ' +
       'no-backups (the tier keeps no backups, the tenant has no instance, or the instance has no restorable backups yet), ' +
       'point-in-time-invalid (not a time), outside-restore-window (`earliest` and `latest` give the instance’s restorable window), mode-unknown.',
@@ -149,10 +150,11 @@ export class TenantRestoresController {
 }
 
 /** The body's one source as the service takes it. */
-function restoreRequest({ source, mode }: RestoreTenantBody): RestoreRequest {
-  if (source.pointInTime !== undefined) return { source: { pointInTime: source.pointInTime }, mode };
-  if (source.snapshot !== undefined) return { source: { snapshot: source.snapshot }, mode };
-  return { source: { latest: true }, mode };
+function restoreRequest({ source, mode, rollout }: RestoreTenantBody): RestoreRequest {
+  const also = rollout ? { rollout } : {};
+  if (source.pointInTime !== undefined) return { source: { pointInTime: source.pointInTime }, mode, ...also };
+  if (source.snapshot !== undefined) return { source: { snapshot: source.snapshot }, mode, ...also };
+  return { source: { latest: true }, mode, ...also };
 }
 
 /** The path's `run`, or 400 naming `path.run` (the request parsers of @silo/http take no path parts). */

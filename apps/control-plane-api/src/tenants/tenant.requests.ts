@@ -212,6 +212,10 @@ export const restoreTenantBody = z
         description:
           '`copy`: the data restored into an instance beside the live tenant, which stays served, untouched. `replace`: the tenant served from the restored data after a write pause (its instance renamed to the copy’s name, the restored one to the tenant’s); what it held before is kept as a copy until its TTL. A schema or pool tenant’s copy is its host restored to the time and trimmed to its data; in place its rows (or its schema’s) are swapped with the copy’s while its writes pause.',
       }),
+      rollout: z.boolean({ error: 'must be true or false' }).optional().meta({
+        description:
+          'With mode `replace`: once the tenant is switched, start a rollout of it alone to the newest migration when the restored data is behind it (the `tenant.restore_rollout` event names the rollout, or why none started: another rollout is open). Refused with mode `copy` (422 `rollout-needs-replace`). Default false: the restore only says the data is behind.',
+      }),
     },
     {
       error: (issue) =>

@@ -81,6 +81,8 @@ export class ChangeStore {
     completion: StepCompletion,
     event: EventInput,
     ctx: SagaContext,
+    /** More to write in the same transaction, after the change's own rows. */
+    also?: (em: EntityManager) => Promise<void>,
   ): Promise<void> {
     await this.dataSource.transaction(async (em) => {
       await updateOpen(em, change, {
@@ -110,6 +112,7 @@ export class ChangeStore {
       });
       await appendTenantEvent(em, change.tenantId, completion.event, ctx);
       await appendTenantEvent(em, change.tenantId, event, ctx);
+      await also?.(em);
     });
   }
 

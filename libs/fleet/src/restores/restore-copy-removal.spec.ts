@@ -17,7 +17,12 @@ function removalOf(plan: Partial<RestorePlan>) {
     instanceIdentifier: 'silo-restore-acme-4',
   };
   const em = {
-    getRepository: () => ({ update: jest.fn(), create: (row: object) => row, save: jest.fn(), insert: jest.fn() }),
+    getRepository: () => ({
+      update: jest.fn(),
+      create: (row: object) => row,
+      save: jest.fn(),
+      insert: jest.fn(),
+    }),
     query: jest.fn().mockResolvedValue([]),
   };
   const dataSource = {

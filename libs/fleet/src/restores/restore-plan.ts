@@ -50,6 +50,11 @@ export interface RestorePlan {
   pausedAt?: string;
   /** A restore in place: switched to the restored data (its figures then on the change). */
   switched?: boolean;
+  /**
+   * A restore in place asked to start a rollout of the tenant to the newest migration when the
+   * restored data is behind it (`rollout: true` in the request); started by its last step.
+   */
+  rollout?: boolean;
   /** When the copy is removed (RESTORE_COPY_TTL_HOURS after it is ready); set by its last step. */
   expiresAt: string | null;
 }

@@ -6,6 +6,8 @@ import {
   hostResourceNames,
   ProvisioningError,
   ProvisioningErrorCode,
+  RolloutError,
+  RolloutErrorCode,
   tenantResourceNames,
   tenantTags,
 } from '@silo/core';
@@ -24,7 +26,8 @@ import {
 import { checkLoginRetryable } from '../changes/login-rotation';
 import { pgEndpoint } from '../tenant-database-admin';
 import { classifyPgError } from '../tenant-database-errors';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { SchemaRollouts } from '../rollouts/schema-rollouts.service';
 import { connectionFields, whenAvailable } from '../backends/instance-lifecycle';
 import type { TenantDatabaseEndpoint } from '../backends/tenant-database-host';
 import {
@@ -138,6 +141,8 @@ export interface RestoreSagaDeps {
   copyTtlMs: number;
   /** Tells the data plane of a restore in place's pause and switch. */
   signals: RouteSignals;
+  /** Starts the rollout a restore in place asks for (`plan.rollout`) in its last step's transaction. */
+  rollouts: Pick<SchemaRollouts, 'startIn'>;
 }
 
 interface RestoreRun {
@@ -519,8 +524,59 @@ export class RestoreSaga {
         },
       },
       ctx,
+      plan.rollout && plan.mode === 'replace' ? (em) => this.startRollout(run, em) : undefined,
     );
     return { kind: 'done', recorded: true };
+  }
+
+  /**
+   * In the last step's transaction (the restore SUCCEEDED with it, so the rollout's migration does
+   * not wait on an open change): when the restored data's schema version is behind the newest
+   * migration, a rollout of this tenant alone to the newest (one wave, one at a time, failing at
+   * the first failure), and `tenant.restore_rollout` saying which; when another rollout is open,
+   * none, and the event says so (a rollout after it, or a later one, brings the tenant forward).
+   */
+  private async startRollout(run: RestoreRun, em: EntityManager): Promise<void> {
+    const { tenant, ctx, deps, change } = run;
+    const newest = deps.settings.migrations.newest;
+    const [row] = await em.query<Array<{ schema_version: string | null }>>(
+      `SELECT schema_version FROM tenants WHERE id = $1`,
+      [tenant.id],
+    );
+    const version = row?.schema_version ?? null;
+    if (version !== null && compareVersions(version, newest) >= 0) return;
+    let rolloutId: string | null = null;
+    let why: string | null = null;
+    try {
+      rolloutId = await this.r.rollouts.startIn(
+        em,
+        {
+          tenants: [tenant.id],
+          canary: 0,
+          waves: [100],
+          maxConcurrency: 1,
+          failureThreshold: 1,
+          pauseBetweenWaves: false,
+        },
+        ctx,
+      );
+    } catch (error) {
+      if (!(error instanceof RolloutError) || error.code !== RolloutErrorCode.ROLLOUT_ALREADY_OPEN)
+        throw error;
+      why = error.message;
+    }
+    await appendTenantEvent(
+      em,
+      tenant.id,
+      {
+        type: 'tenant.restore_rollout',
+        message: rolloutId
+          ? `rollout ${rolloutId} started: the restored data is at ${version ?? 'no version'}, the newest migration ${newest}`
+          : `no rollout started for the restored data at ${version ?? 'no version'} (the newest is ${newest}): ${why}`,
+        data: { run: change.run, schemaVersion: version, newest, rolloutId, ...(why && { notStarted: why }) },
+      },
+      ctx,
+    );
   }
 
   /** Where an instance answers now, from RDS; null while RDS has no instance of that name. */

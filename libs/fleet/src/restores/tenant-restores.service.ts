@@ -28,6 +28,11 @@ import {
 export interface RestoreRequest {
   source: { pointInTime: string } | { snapshot: string } | { latest: true };
   mode: RestoreMode;
+  /**
+   * In place: once switched, start a rollout of the tenant to the newest migration when the
+   * restored data is behind it. Refused for a copy (`rollout-needs-replace`).
+   */
+  rollout?: boolean;
 }
 
 function refused(rule: string, message: string, detail: Record<string, string> = {}): TenantError {
@@ -60,6 +65,12 @@ export class TenantRestores {
     if (!before) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
     if (!RESTORE_MODES.includes(request.mode))
       throw refused('mode-unknown', `${JSON.stringify(request.mode)} is not a restore mode (copy, replace)`);
+    if (request.rollout && request.mode !== 'replace')
+      throw refused(
+        'rollout-needs-replace',
+        'rollout is for a restore in place: a copy is never migrated (it holds the data as it was)',
+        { mode: request.mode },
+      );
     const shared = before.placement !== 'instance';
     if (shared && 'snapshot' in request.source)
       throw refused(
@@ -170,6 +181,7 @@ export class TenantRestores {
         before.placement === 'schema'
           ? tenantResourceNames(this.settings.prefix, before.slug).tenantSchema
           : APP_SCHEMA,
+      ...(request.rollout && { rollout: true }),
       expiresAt: null,
     };
     const how = request.mode === 'replace' ? 'in place' : 'as a copy';

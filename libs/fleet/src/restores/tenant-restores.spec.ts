@@ -117,6 +117,7 @@ describe('asking for a restore', () => {
   it.each([
     [{ source: { snapshot: 'silo-acme-final-20261201-000000' }, mode: 'copy' }, 'snapshot-unknown'],
     [{ source: { latest: true }, mode: 'sideways' }, 'mode-unknown'],
+    [{ source: { latest: true }, mode: 'copy', rollout: true }, 'rollout-needs-replace'],
   ] as const)('refuses %j with rule %s', async (request, expected) => {
     const { restores } = restoresWith({});
     expect((await rule(restores.requestRestore(tenant.id, request as never, CTX))).rule).toBe(expected);

@@ -36,6 +36,8 @@ export interface NewRollout {
   tiers?: TierName[];
   /** Tenants (ids or slugs) the rollout leaves alone: recorded as skipped, in no wave. */
   exclude?: string[];
+  /** Only these tenants (ids), as a restore in place starts one for its tenant; default every tenant in `tiers`. */
+  tenants?: string[];
 }
 
 /** How many tenants a rollout event lists by name; the rollout's tenants list them all. */
@@ -84,6 +86,14 @@ export class SchemaRollouts {
    * one is RUNNING or PAUSED.
    */
   async start(input: NewRollout, ctx: SagaContext): Promise<RolloutDetail> {
+    const id = await this.dataSource
+      .transaction((em) => this.startIn(em, input, ctx))
+      .catch(rethrowOpenConflict);
+    return this.get(id);
+  }
+
+  /** {@link start} in the caller's transaction; the new rollout's id. */
+  async startIn(em: EntityManager, input: NewRollout, ctx: SagaContext): Promise<string> {
     const set = this.settings.migrations;
     const target =
       input.targetVersion === undefined
@@ -96,123 +106,122 @@ export class SchemaRollouts {
         { errors: [{ field: 'targetVersion', message: 'is not a known migration version' }] },
       );
     }
-    const id = await this.dataSource
-      .transaction(async (em) => {
-        const open = await em
-          .getRepository(SchemaRolloutEntity)
-          .findOne({ where: { status: In(['RUNNING', 'PAUSED']) } });
-        if (open) throw alreadyOpen(open.id, open.status);
-        const scope = await em.getRepository(TenantEntity).find({
-          select: {
-            id: true,
-            slug: true,
-            tier: true,
-            createdAt: true,
-            schemaVersion: true,
-            placement: true,
-            hostId: true,
-          },
-          where: { status: In([...MIGRATABLE]), ...(input.tiers ? { tier: In(input.tiers) } : {}) },
-        });
-        const poolHost = (t: TenantEntity) => (t.placement === 'pool' ? t.hostId : null);
-        const excluded = await excludedTenants(em, input.exclude ?? []);
-        // A pool database migrates for all its tenants at once: naming one of them leaves the
-        // whole pool alone.
-        const excludedPools = new Set(
-          scope.filter((t) => excluded.has(t.id) && poolHost(t)).map((t) => poolHost(t)!),
-        );
-        // Rollouts never migrate down: a tenant at or past the target has nothing to do.
-        const skips = new Map<string, string>();
-        for (const t of scope) {
-          if (excluded.has(t.id)) skips.set(t.id, SKIPPED_EXCLUDED);
-          else if (excludedPools.has(poolHost(t) ?? '')) skips.set(t.id, SKIPPED_WITH_POOL);
-          else if (versusTarget(t.schemaVersion, target.version) >= 0) skips.set(t.id, SKIPPED_AT_TARGET);
-        }
-        const eligible = scope.filter((t) => !skips.has(t.id));
-        const skipped = scope.filter((t) => skips.has(t.id));
-        const plan = planRollout(
-          eligible.map((t) => ({ ...t, target: poolHost(t) ? `pool:${poolHost(t)}` : undefined })),
-          input.canary,
-          input.waves,
-        );
-        const hostOf = new Map(scope.map((t) => [t.id, poolHost(t)]));
-        const rollouts = em.getRepository(SchemaRolloutEntity);
-        const rollout = await rollouts.save(
-          rollouts.create({
-            status: 'RUNNING',
-            targetVersion: target.version,
-            canary: input.canary,
-            wavePercents: input.waves,
-            plan: plan.waves,
-            maxConcurrency: input.maxConcurrency,
-            failureThreshold: input.failureThreshold,
-            pauseBetweenWaves: input.pauseBetweenWaves,
-            tiers: input.tiers ?? null,
-            createdBy: ctx.actor,
-          }),
-        );
-        const versions = new Map(scope.map((t) => [t.id, t.schemaVersion]));
-        const targets = plan.waves.reduce((n, w) => n + w.targets, 0);
-        const rows: Partial<SchemaRolloutTenantEntity>[] = plan.tenants.map((t) => ({
-          rolloutId: rollout.id,
-          tenantId: t.tenantId,
-          wave: t.wave,
-          position: t.position,
-          state: 'pending' as const,
-          fromVersion: versions.get(t.tenantId) ?? null,
-          poolHostId: hostOf.get(t.tenantId) ?? null,
-        }));
-        skipped.forEach((t, i) =>
-          rows.push({
-            rolloutId: rollout.id,
-            tenantId: t.id,
-            wave: null,
-            position: plan.tenants.length + i,
-            state: 'skipped',
-            fromVersion: t.schemaVersion,
-            reachedVersion: t.schemaVersion,
-            skippedBy: ctx.actor,
-            skipReason: skips.get(t.id)!,
-            finishedAt: new Date(),
-            poolHostId: poolHost(t),
-          }),
-        );
-        for (let i = 0; i < rows.length; i += 500)
-          await em.insert(SchemaRolloutTenantEntity, rows.slice(i, i + 500));
-        await appendRolloutEvent(
-          em,
-          rollout.id,
-          ctx,
-          'rollout.started',
-          `rollout to ${target.version} started: ${plan.tenants.length} tenant(s)${
-            targets === plan.tenants.length ? '' : ` (${targets} migration target(s))`
-          } in ${plan.waves.length} wave(s)${skipped.length ? `, ${skipped.length} skipped` : ''}`,
-          {
-            targetVersion: target.version,
-            tenants: plan.tenants.length,
-            targets,
-            waves: plan.waves.map((w) => w.size),
-            skipped: skipped.length,
-          },
-        );
-        for (const reason of [SKIPPED_EXCLUDED, SKIPPED_WITH_POOL, SKIPPED_AT_TARGET]) {
-          const these = skipped.filter((t) => skips.get(t.id) === reason);
-          if (!these.length) continue;
-          const named = these.slice(0, EVENT_LIST_LIMIT).map((t) => t.slug);
-          await appendRolloutEvent(
-            em,
-            rollout.id,
-            ctx,
-            'rollout.tenants_skipped',
-            `${these.length} tenant(s) skipped, ${reason}: ${named.join(', ')}${these.length > named.length ? ', …' : ''}`,
-            { reason, count: these.length, tenants: named },
-          );
-        }
-        await advanceRollout(em, rollout, ctx);
-        return rollout.id;
-      })
-      .catch(rethrowOpenConflict);
-    return this.get(id);
+    const open = await em
+      .getRepository(SchemaRolloutEntity)
+      .findOne({ where: { status: In(['RUNNING', 'PAUSED']) } });
+    if (open) throw alreadyOpen(open.id, open.status);
+    const scope = await em.getRepository(TenantEntity).find({
+      select: {
+        id: true,
+        slug: true,
+        tier: true,
+        createdAt: true,
+        schemaVersion: true,
+        placement: true,
+        hostId: true,
+      },
+      where: {
+        status: In([...MIGRATABLE]),
+        ...(input.tiers ? { tier: In(input.tiers) } : {}),
+        ...(input.tenants ? { id: In(input.tenants) } : {}),
+      },
+    });
+    const poolHost = (t: TenantEntity) => (t.placement === 'pool' ? t.hostId : null);
+    const excluded = await excludedTenants(em, input.exclude ?? []);
+    // A pool database migrates for all its tenants at once: naming one of them leaves the
+    // whole pool alone.
+    const excludedPools = new Set(
+      scope.filter((t) => excluded.has(t.id) && poolHost(t)).map((t) => poolHost(t)!),
+    );
+    // Rollouts never migrate down: a tenant at or past the target has nothing to do.
+    const skips = new Map<string, string>();
+    for (const t of scope) {
+      if (excluded.has(t.id)) skips.set(t.id, SKIPPED_EXCLUDED);
+      else if (excludedPools.has(poolHost(t) ?? '')) skips.set(t.id, SKIPPED_WITH_POOL);
+      else if (versusTarget(t.schemaVersion, target.version) >= 0) skips.set(t.id, SKIPPED_AT_TARGET);
+    }
+    const eligible = scope.filter((t) => !skips.has(t.id));
+    const skipped = scope.filter((t) => skips.has(t.id));
+    const plan = planRollout(
+      eligible.map((t) => ({ ...t, target: poolHost(t) ? `pool:${poolHost(t)}` : undefined })),
+      input.canary,
+      input.waves,
+    );
+    const hostOf = new Map(scope.map((t) => [t.id, poolHost(t)]));
+    const rollouts = em.getRepository(SchemaRolloutEntity);
+    const rollout = await rollouts.save(
+      rollouts.create({
+        status: 'RUNNING',
+        targetVersion: target.version,
+        canary: input.canary,
+        wavePercents: input.waves,
+        plan: plan.waves,
+        maxConcurrency: input.maxConcurrency,
+        failureThreshold: input.failureThreshold,
+        pauseBetweenWaves: input.pauseBetweenWaves,
+        tiers: input.tiers ?? null,
+        createdBy: ctx.actor,
+      }),
+    );
+    const versions = new Map(scope.map((t) => [t.id, t.schemaVersion]));
+    const targets = plan.waves.reduce((n, w) => n + w.targets, 0);
+    const rows: Partial<SchemaRolloutTenantEntity>[] = plan.tenants.map((t) => ({
+      rolloutId: rollout.id,
+      tenantId: t.tenantId,
+      wave: t.wave,
+      position: t.position,
+      state: 'pending' as const,
+      fromVersion: versions.get(t.tenantId) ?? null,
+      poolHostId: hostOf.get(t.tenantId) ?? null,
+    }));
+    skipped.forEach((t, i) =>
+      rows.push({
+        rolloutId: rollout.id,
+        tenantId: t.id,
+        wave: null,
+        position: plan.tenants.length + i,
+        state: 'skipped',
+        fromVersion: t.schemaVersion,
+        reachedVersion: t.schemaVersion,
+        skippedBy: ctx.actor,
+        skipReason: skips.get(t.id)!,
+        finishedAt: new Date(),
+        poolHostId: poolHost(t),
+      }),
+    );
+    for (let i = 0; i < rows.length; i += 500)
+      await em.insert(SchemaRolloutTenantEntity, rows.slice(i, i + 500));
+    await appendRolloutEvent(
+      em,
+      rollout.id,
+      ctx,
+      'rollout.started',
+      `rollout to ${target.version} started: ${plan.tenants.length} tenant(s)${
+        targets === plan.tenants.length ? '' : ` (${targets} migration target(s))`
+      } in ${plan.waves.length} wave(s)${skipped.length ? `, ${skipped.length} skipped` : ''}`,
+      {
+        targetVersion: target.version,
+        tenants: plan.tenants.length,
+        targets,
+        waves: plan.waves.map((w) => w.size),
+        skipped: skipped.length,
+      },
+    );
+    for (const reason of [SKIPPED_EXCLUDED, SKIPPED_WITH_POOL, SKIPPED_AT_TARGET]) {
+      const these = skipped.filter((t) => skips.get(t.id) === reason);
+      if (!these.length) continue;
+      const named = these.slice(0, EVENT_LIST_LIMIT).map((t) => t.slug);
+      await appendRolloutEvent(
+        em,
+        rollout.id,
+        ctx,
+        'rollout.tenants_skipped',
+        `${these.length} tenant(s) skipped, ${reason}: ${named.join(', ')}${these.length > named.length ? ', …' : ''}`,
+        { reason, count: these.length, tenants: named },
+      );
+    }
+    await advanceRollout(em, rollout, ctx);
+    return rollout.id;
   }
 
   /** RUNNING → PAUSED: migrations already running finish; nothing new starts. */
