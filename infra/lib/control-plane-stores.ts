@@ -59,7 +59,7 @@ export class ControlPlaneDatabase extends Construct {
 
     this.instance = new rds.DatabaseInstance(this, 'Instance', {
       instanceIdentifier: names.controlPlaneDatabaseInstance,
-      engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_16 }),
+      engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_17 }),
       instanceType: ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.SMALL),
       vpc: network.vpc,
       subnetGroup: rds.SubnetGroup.fromSubnetGroupName(this, 'Subnets', subnetGroup.ref),

@@ -435,6 +435,15 @@ export class SiloAccessPolicies extends Construct {
             resources: ['*'],
           }),
         ),
+        // The engine versions RDS offers (the tier profiles' at start, the fleet's in each
+        // reconcile pass): a catalogue call with no resource type, authorized on "*" only.
+        ...homeOnly(
+          new iam.PolicyStatement({
+            sid: 'DescribeEngineVersions',
+            actions: ['rds:DescribeDBEngineVersions'],
+            resources: ['*'],
+          }),
+        ),
         new iam.PolicyStatement({
           sid: 'ReadTenantAlarmTags',
           actions: ['cloudwatch:ListTagsForResource'],

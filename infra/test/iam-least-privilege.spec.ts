@@ -215,13 +215,14 @@ describe('least privilege in every policy document', () => {
     ).toHaveLength(2);
   });
 
-  it('names every resource in the four policies: "*" only for the reconciler\'s listing reads and the queue metrics', () => {
+  it('names every resource in the four policies: "*" only for the reconciler\'s listing reads, the engine versions and the queue metrics', () => {
     // Listing calls name no resource: AWS authorizes DescribeDBInstances and DescribeDBSnapshots
     // without an identifier on every instance or snapshot, and ListSecrets only on "*".
     // PutMetricData has no resource type at all (its namespace condition is checked below).
     // DescribeDBInstanceAutomatedBackups is authorized on backups RDS names at random (the API's
     // restorable window; the worker's with the listing reads).
-    const listing = new Set(['ListFleetInventory', 'ListFleetSecrets']);
+    // DescribeDBEngineVersions reads RDS's catalogue: it has no resource type.
+    const listing = new Set(['ListFleetInventory', 'ListFleetSecrets', 'DescribeEngineVersions']);
     const apiReads = new Set(['DescribeTenantBackups']);
     for (const policy of [worker, api, dataPlane, migrate]) {
       for (const s of policy.statements) {
@@ -248,6 +249,7 @@ describe('least privilege in every policy document', () => {
       'rds:DescribeDBSnapshots',
     ]);
     expect(actionsOf(statement(worker, 'ListFleetSecrets'))).toEqual(['secretsmanager:ListSecrets']);
+    expect(actionsOf(statement(worker, 'DescribeEngineVersions'))).toEqual(['rds:DescribeDBEngineVersions']);
   });
 });
 
@@ -545,7 +547,12 @@ describe('provisioning worker policy', () => {
       /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:silo-\*-\*$/,
       /^\$\{TenantKey8692782D\.Arn\}$/,
     ];
-    const unnamed = new Set(['ListFleetInventory', 'ListFleetSecrets', 'PublishQueueMetrics']);
+    const unnamed = new Set([
+      'ListFleetInventory',
+      'ListFleetSecrets',
+      'DescribeEngineVersions',
+      'PublishQueueMetrics',
+    ]);
     for (const resource of worker.statements.filter((s) => !unnamed.has(s.Sid!)).flatMap(resourcesOf)) {
       expect({ resource, allowed: allowed.some((pattern) => pattern.test(resource)) }).toEqual({
         resource,

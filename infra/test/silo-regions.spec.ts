@@ -213,13 +213,21 @@ describe("each region's policies", () => {
   const homeWorker = managedPolicy(home.json, 'acme-provisioning-worker');
   const otherWorker = managedPolicy(other.json, `acme-provisioning-worker-${OTHER}`);
 
-  it('let the worker do in another region what it does in the home one, but for the two statements on "*", which cover every region', () => {
+  it('let the worker do in another region what it does in the home one, but for the three statements on "*", which cover every region', () => {
     const homeActions = actionSet(homeWorker);
     expect(actionSet(otherWorker)).toEqual(
-      homeActions.filter((a) => !['secretsmanager:ListSecrets', 'cloudwatch:PutMetricData'].includes(a)),
+      homeActions.filter(
+        (a) =>
+          ![
+            'secretsmanager:ListSecrets',
+            'rds:DescribeDBEngineVersions',
+            'cloudwatch:PutMetricData',
+          ].includes(a),
+      ),
     );
     expect(homeWorker.filter((s) => resourcesOf(s).includes('*')).map((s) => s.Sid)).toEqual([
       'ListFleetSecrets',
+      'DescribeEngineVersions',
       'PublishQueueMetrics',
     ]);
     expect(otherWorker.filter((s) => resourcesOf(s).includes('*'))).toEqual([]);

@@ -21,6 +21,7 @@ import {
   DeprovisioningSaga,
   MODIFY_TENANT_JOB,
   ModifySaga,
+  checkTierEngineVersions,
   HostAllocator,
   SchemaRollouts,
   MOVE_TENANT_JOB,
@@ -64,7 +65,7 @@ import {
   type SagaOutcome,
   type StepDeps,
 } from '@silo/fleet';
-import { FleetInventory } from '@silo/aws';
+import { FleetInventory, RdsEngineVersions } from '@silo/aws';
 import { Redis } from 'ioredis';
 import {
   assertOneHandlerPerJob,
@@ -116,6 +117,7 @@ export class ProvisioningWorkerService
     private readonly hostSweep: HostSweep,
     private readonly allocator: HostAllocator,
     private readonly rollouts: SchemaRollouts,
+    private readonly engineVersions: RdsEngineVersions,
   ) {
     this.signalsRedis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     this.signalsRedis.on('error', () => undefined);
@@ -213,6 +215,7 @@ export class ProvisioningWorkerService
   onApplicationBootstrap(): void {
     void this.readiness
       .whenReady()
+      .then(() => this.checkEngineVersions())
       .then(() => {
         if (this.worker) return;
         const { worker } = this.config;
@@ -254,6 +257,25 @@ export class ProvisioningWorkerService
         );
         process.exit(1);
       });
+  }
+
+  /**
+   * Every tier's PostgreSQL version is one RDS makes new instances with, or the worker does not
+   * start (EngineVersionRefused names each tier): otherwise each onboarding of the tier would fail
+   * at CreateDBInstance.
+   */
+  private async checkEngineVersions(): Promise<void> {
+    const { resolved, unchecked } = await checkTierEngineVersions(
+      this.deps.settings.tiers,
+      this.engineVersions,
+    );
+    if (unchecked.length)
+      this.logger.warn(
+        { engineVersions: unchecked },
+        'RDS could not say which engine versions it offers (DescribeDBEngineVersions is not implemented here): the tier profiles are taken as they are',
+      );
+    if (Object.keys(resolved).length)
+      this.logger.log({ engineVersions: resolved }, 'tier engine versions offered by RDS');
   }
 
   private async runSaga(

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { AwsClients } from './aws-clients';
 import { FleetInventory } from './fleet-inventory.adapter';
 import { QueueMetrics } from './queue-metrics.adapter';
+import { RdsEngineVersions } from './rds-engine-versions.adapter';
 import { RdsInstances } from './rds-instances.adapter';
 import { TenantAlarms } from './tenant-alarms.adapter';
 import { TenantExports } from './tenant-exports.adapter';
@@ -11,6 +12,7 @@ import { TenantSecrets } from './tenant-secrets.adapter';
   providers: [
     AwsClients,
     RdsInstances,
+    RdsEngineVersions,
     TenantSecrets,
     TenantAlarms,
     FleetInventory,
@@ -20,6 +22,7 @@ import { TenantSecrets } from './tenant-secrets.adapter';
   exports: [
     AwsClients,
     RdsInstances,
+    RdsEngineVersions,
     TenantSecrets,
     TenantAlarms,
     FleetInventory,

@@ -60,6 +60,7 @@ export {
   SILO_METRIC_NAMESPACE,
   type QueueDepth,
 } from './queue-metrics.adapter';
+export { RdsEngineVersions, type EngineVersionStatus } from './rds-engine-versions.adapter';
 export { TenantSecrets, type SecretJson } from './tenant-secrets.adapter';
 export {
   EXPORT_PART_BYTES,

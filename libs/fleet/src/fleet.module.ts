@@ -6,6 +6,7 @@ import {
   TenantAlarms,
   TenantExports,
   TenantSecrets,
+  RdsEngineVersions,
 } from '@silo/aws';
 import { SiloConfig } from '@silo/config';
 import { DataSource } from 'typeorm';
@@ -39,12 +40,13 @@ export const RECONCILER_FLEET = Symbol('RECONCILER_FLEET');
 
 const reconcilerFleetProvider: Provider = {
   provide: RECONCILER_FLEET,
-  inject: [FleetInventory, TenantAlarms, ProvisioningSettings, SiloConfig],
+  inject: [FleetInventory, TenantAlarms, ProvisioningSettings, SiloConfig, RdsEngineVersions],
   useFactory: (
     inventory: FleetInventory,
     alarms: TenantAlarms,
     settings: ProvisioningSettings,
     config: SiloConfig,
+    engineVersions: RdsEngineVersions,
   ) => {
     const days = config.worker.reconcile.finalSnapshotRetentionDays;
     // Every configured region is looked at, each through its own clients and with its own key and topic.
@@ -55,10 +57,11 @@ const reconcilerFleetProvider: Provider = {
         alarms.inRegion(region),
         settings.inRegion(region),
         days,
+        engineVersions.inRegion(region),
       ),
     }));
     return {
-      ...reconcilerFleet(inventory, alarms, settings, days),
+      ...reconcilerFleet(inventory, alarms, settings, days, engineVersions),
       regions,
       defaultRegion: settings.defaultRegion,
     };

@@ -134,7 +134,7 @@ export const tenantResource = z.object({
       instanceIdentifier: z.string().meta({ example: 'silo-acme-corp' }),
       instanceClass: z.string().nullable().meta({ example: 'db.m6i.large' }),
       engine: z.string().nullable().meta({ example: 'postgres' }),
-      engineVersion: z.string().nullable().meta({ example: '16.4' }),
+      engineVersion: z.string().nullable().meta({ example: '17.6' }),
       multiAz: z.boolean().nullable(),
       storageEncrypted: z.boolean().nullable(),
       endpoint: z
@@ -238,7 +238,7 @@ export const tenantAlarmList = z.object({
 const tierProfileFields = {
   tier: z.enum(TIER_NAMES),
   instanceClass: z.string().meta({ example: 'db.m6i.large' }),
-  engineVersion: z.string().meta({ example: '16.4' }),
+  engineVersion: z.string().meta({ example: '17.6' }),
   storage: z.object({
     type: z.literal('gp3'),
     allocatedGiB: z.number().int(),

@@ -2,7 +2,7 @@ import type { FleetAlarm, FleetInstance, FleetSecret } from '@silo/aws';
 import { tenantResourceNames, tenantTags } from '@silo/core';
 import { tenantAlarmSpecs } from '../saga/tenant-alarm-specs';
 import { DEFAULT_TIER_PROFILES } from '../tiers';
-import { alarmDrift, findingScope, instanceDrift, secretDrift } from './drift';
+import { alarmDrift, deprecatedEngineVersions, findingScope, instanceDrift, secretDrift } from './drift';
 
 const profile = DEFAULT_TIER_PROFILES.enterprise;
 const tenant = { id: '6f1c0c55-63a4-4c7e-9d8b-2f1e3a4b5c6d', slug: 'acme-corp', tier: 'enterprise' };
@@ -26,7 +26,7 @@ function asProvisioned(overrides: Partial<FleetInstance> = {}): FleetInstance {
     backupRetentionDays: profile.backupRetentionDays,
     copyTagsToSnapshot: true,
     engineVersion: profile.engineVersion,
-    parameterGroups: [{ name: 'silo-postgres16', applyStatus: 'in-sync' }],
+    parameterGroups: [{ name: 'silo-postgres17', applyStatus: 'in-sync' }],
     tags: { ...tags, team: 'payments' },
     ...overrides,
   };
@@ -143,7 +143,7 @@ describe('instanceDrift', () => {
 
   it("reports an instance outside Silo's parameter group, and never repairs it (joining one needs a reboot)", () => {
     const drift = instanceDrift(
-      asProvisioned({ parameterGroups: [{ name: 'default.postgres16', applyStatus: 'in-sync' }] }),
+      asProvisioned({ parameterGroups: [{ name: 'default.postgres17', applyStatus: 'in-sync' }] }),
       expected,
     );
     expect(drift).toEqual({
@@ -152,8 +152,8 @@ describe('instanceDrift', () => {
           field: 'instance.parameterGroup',
           kind: 'reported',
           severity: 'warning',
-          expected: 'silo-postgres16',
-          found: 'default.postgres16',
+          expected: 'silo-postgres17',
+          found: 'default.postgres17',
         },
       ],
       repairs: [],
@@ -167,30 +167,72 @@ describe('instanceDrift', () => {
         f.expected,
         f.found,
       ]);
-    expect(found([{ name: 'silo-postgres16', applyStatus: 'pending-reboot' }])).toEqual([
-      ['instance.parameterGroup', 'silo-postgres16', 'silo-postgres16 (pending-reboot)'],
+    expect(found([{ name: 'silo-postgres17', applyStatus: 'pending-reboot' }])).toEqual([
+      ['instance.parameterGroup', 'silo-postgres17', 'silo-postgres17 (pending-reboot)'],
     ]);
-    expect(found([])).toEqual([['instance.parameterGroup', 'silo-postgres16', '(absent)']]);
+    expect(found([])).toEqual([['instance.parameterGroup', 'silo-postgres17', '(absent)']]);
   });
 
   it("expects the group of the instance's own engine family, the profile's only when RDS does not say", () => {
     const upgraded = asProvisioned({
-      engineVersion: '17.2',
-      parameterGroups: [{ name: 'silo-postgres16', applyStatus: 'in-sync' }],
+      engineVersion: '18.1',
+      parameterGroups: [{ name: 'silo-postgres17', applyStatus: 'in-sync' }],
     });
     expect(instanceDrift(upgraded, expected).findings).toEqual([
-      expect.objectContaining({ field: 'instance.parameterGroup', expected: 'silo-postgres17' }),
+      expect.objectContaining({ field: 'instance.parameterGroup', expected: 'silo-postgres18' }),
     ]);
     expect(instanceDrift(asProvisioned({ engineVersion: '' }), expected).findings).toEqual([]);
     expect(
       instanceDrift(
-        asProvisioned({ parameterGroups: [{ name: 'test-postgres16', applyStatus: 'in-sync' }] }),
+        asProvisioned({ parameterGroups: [{ name: 'test-postgres17', applyStatus: 'in-sync' }] }),
         {
           ...expected,
           prefix: 'test',
         },
       ).findings,
     ).toEqual([]);
+  });
+
+  it('reports an instance on an engine version RDS has deprecated, never repairing it', () => {
+    const on = asProvisioned({
+      engineVersion: '16.4',
+      parameterGroups: [{ name: 'silo-postgres16', applyStatus: 'in-sync' }],
+    });
+    expect(instanceDrift(on, { ...expected, deprecatedEngineVersions: new Set(['16.4']) }).findings).toEqual([
+      {
+        field: 'instance.engineVersion',
+        kind: 'reported',
+        severity: 'warning',
+        expected: 'a version RDS offers for new instances (upgrade the minor in a maintenance window)',
+        found: '16.4 (deprecated)',
+      },
+    ]);
+    expect(instanceDrift(on, { ...expected, deprecatedEngineVersions: new Set(['16.3']) }).findings).toEqual(
+      [],
+    );
+  });
+
+  it('asks RDS once per distinct engine version of the fleet for the deprecated ones, and none without a way to ask', async () => {
+    const asked: string[] = [];
+    const versions = {
+      status: (version: string) => {
+        asked.push(version);
+        return Promise.resolve(
+          version === '16.4'
+            ? { version, status: 'deprecated' as const }
+            : { version, status: 'available' as const, resolved: version },
+        );
+      },
+    };
+    const fleet = [
+      { engineVersion: '16.4' },
+      { engineVersion: '17.6' },
+      { engineVersion: '16.4' },
+      { engineVersion: '' },
+    ];
+    expect(await deprecatedEngineVersions(versions, fleet)).toEqual(new Set(['16.4']));
+    expect(asked).toEqual(['16.4', '17.6']);
+    expect(await deprecatedEngineVersions(undefined, fleet)).toEqual(new Set());
   });
 
   it('is critical when the instance is gone or being deleted, and checks nothing else', () => {

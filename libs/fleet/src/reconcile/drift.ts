@@ -2,6 +2,7 @@ import {
   ALARM_EVALUATION,
   parameterGroupName,
   type AlarmSpec,
+  type EngineVersionStatus,
   type FleetAlarm,
   type FleetInstance,
   type FleetSecret,
@@ -66,6 +67,8 @@ export function instanceDrift(
     kmsKeyId?: string;
     /** The resource prefix Silo's parameter group is named after. */
     prefix: string;
+    /** Engine versions RDS says are deprecated (no new instance is made with them): reported. */
+    deprecatedEngineVersions?: ReadonlySet<string>;
   },
 ): TenantDrift {
   if (!instance || instance.status === 'deleting') return missingInstance(instance, expected.identifier);
@@ -146,7 +149,30 @@ export function instanceDrift(
   }
   const group = parameterGroupDrift(instance, expected.prefix, profile.engineVersion);
   if (group) findings.push(group);
+  if (instance.engineVersion && expected.deprecatedEngineVersions?.has(instance.engineVersion))
+    findings.push({
+      field: 'instance.engineVersion',
+      kind: 'reported',
+      severity: 'warning',
+      expected: 'a version RDS offers for new instances (upgrade the minor in a maintenance window)',
+      found: `${instance.engineVersion} (deprecated)`,
+    });
   return { findings, repairs };
+}
+
+/**
+ * The engine versions of `instances` that RDS says are deprecated, one DescribeDBEngineVersions
+ * per distinct version (cached by the adapter). None where RDS cannot be asked.
+ */
+export async function deprecatedEngineVersions(
+  versions: { status(version: string): Promise<EngineVersionStatus> } | undefined,
+  instances: readonly Pick<FleetInstance, 'engineVersion'>[],
+): Promise<Set<string>> {
+  const deprecated = new Set<string>();
+  if (!versions) return deprecated;
+  for (const version of new Set(instances.map((i) => i.engineVersion).filter(Boolean)))
+    if ((await versions.status(version)).status === 'deprecated') deprecated.add(version);
+  return deprecated;
 }
 
 /**

@@ -6,6 +6,7 @@ import type {
   FleetSnapshot,
   InstanceProtection,
   Tags,
+  EngineVersionStatus,
 } from '@silo/aws';
 import { ReconcileFindingEntity, ReconcileOrphanEntity } from '@silo/control-plane-db';
 import {
@@ -23,7 +24,15 @@ import { ALARM_METRICS, alarmProfile, tenantAlarmSpecs } from '../saga/tenant-al
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
 import { appendTenantEvent } from '../store/typeorm-provisioning-store';
 import type { TierProfiles } from '../tiers';
-import { alarmDrift, findingScope, instanceDrift, secretDrift, type Finding, type Repair } from './drift';
+import {
+  alarmDrift,
+  deprecatedEngineVersions,
+  findingScope,
+  instanceDrift,
+  secretDrift,
+  type Finding,
+  type Repair,
+} from './drift';
 import { HostFleetCheck } from './host-fleet-check';
 import { repairUnderLock, type RepairOutcome } from './repairs';
 import {
@@ -47,6 +56,8 @@ export interface FleetAccess {
   tagSecret(nameOrArn: string, tags: Tags): Promise<void>;
   /** Creates or overwrites the alarm (PutMetricAlarm). */
   putAlarm(spec: AlarmSpec): Promise<void>;
+  /** What RDS says of an engine version (RdsEngineVersions); absent: versions are not checked. */
+  engineVersions?: { status(version: string): Promise<EngineVersionStatus> };
 }
 
 export interface FleetSettings {
@@ -228,6 +239,7 @@ export class FleetCheck {
     ]);
     const instanceBy = new Map(instances.map((i) => [i.identifier, i]));
     const secretBy = new Map(secrets.map((s) => [s.name, s]));
+    const deprecated = await deprecatedEngineVersions(this.aws.engineVersions, instances);
     // A tenant in the middle of a change is on its way between two tiers: the change's own
     // steps set what it should be, and comparing it with either tier would undo them.
     const settled = tenants.filter((t) => LIVE.has(t.status) && !t.changing);
@@ -259,6 +271,7 @@ export class FleetCheck {
           tags,
           kmsKeyId: this.settings.kmsKeyId,
           prefix,
+          deprecatedEngineVersions: deprecated,
         }),
         secretDrift('master', names.masterSecretName, secretBy.get(names.masterSecretName), tags),
         secretDrift('app', names.appSecretName, secretBy.get(names.appSecretName), tags),
@@ -307,7 +320,7 @@ export class FleetCheck {
         WHERE f.tenant_id = t.id AND t.status NOT IN ('ACTIVE', 'SUSPENDED')`,
     );
     const hostCheck = await new HostFleetCheck(this.dataSource, this.aws, this.settings, this.log).run(
-      { instances: instanceBy, secrets: secretBy },
+      { instances: instanceBy, secrets: secretBy, deprecatedEngineVersions: deprecated },
       this.scope,
     );
     repaired += hostCheck.repaired;
@@ -558,10 +571,11 @@ export class FleetCheck {
 
 /** The fleet half of the reconciler, from the AWS adapters and the loaded settings. */
 export function reconcilerFleet(
-  inventory: Omit<FleetAccess, 'putAlarm'>,
+  inventory: Omit<FleetAccess, 'putAlarm' | 'engineVersions'>,
   alarms: { put(spec: AlarmSpec): Promise<void> },
   settings: Omit<FleetSettings, 'finalSnapshotRetentionDays'>,
   finalSnapshotRetentionDays: number,
+  engineVersions?: FleetAccess['engineVersions'],
 ): { access: FleetAccess; settings: FleetSettings } {
   return {
     access: {
@@ -574,6 +588,7 @@ export function reconcilerFleet(
       tagInstance: (arn, tags) => inventory.tagInstance(arn, tags),
       tagSecret: (name, tags) => inventory.tagSecret(name, tags),
       putAlarm: (spec) => alarms.put(spec),
+      ...(engineVersions && { engineVersions }),
     },
     settings: {
       prefix: settings.prefix,

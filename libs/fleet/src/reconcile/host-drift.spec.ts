@@ -40,7 +40,7 @@ function instance(overrides: Partial<FleetInstance> = {}): FleetInstance {
     backupRetentionDays: profile.backupRetentionDays,
     copyTagsToSnapshot: true,
     engineVersion: profile.engineVersion,
-    parameterGroups: [{ name: 'silo-postgres16', applyStatus: 'in-sync' }],
+    parameterGroups: [{ name: 'silo-postgres17', applyStatus: 'in-sync' }],
     tags: { ...tags },
     ...overrides,
   };
@@ -262,8 +262,8 @@ describe('hostDrift', () => {
 
   it("reports a host's instance outside Silo's parameter group, or in it with a reboot pending, and repairs neither", () => {
     for (const [group, found] of [
-      [{ name: 'default.postgres16', applyStatus: 'in-sync' }, 'default.postgres16'],
-      [{ name: 'silo-postgres16', applyStatus: 'pending-reboot' }, 'silo-postgres16 (pending-reboot)'],
+      [{ name: 'default.postgres17', applyStatus: 'in-sync' }, 'default.postgres17'],
+      [{ name: 'silo-postgres17', applyStatus: 'pending-reboot' }, 'silo-postgres17 (pending-reboot)'],
     ] as const) {
       const drift = hostDrift(
         host,
@@ -275,7 +275,7 @@ describe('hostDrift', () => {
           field: 'instance.parameterGroup',
           kind: 'reported',
           severity: 'warning',
-          expected: 'silo-postgres16',
+          expected: 'silo-postgres17',
           found,
         },
       ]);

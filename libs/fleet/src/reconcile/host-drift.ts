@@ -50,6 +50,7 @@ export function hostDrift(
     secrets: ReadonlyMap<string, FleetSecret>;
     /** Null when the pass did not read the host's alarms. */
     alarms: ReadonlyMap<string, FleetAlarm> | null;
+    deprecatedEngineVersions?: ReadonlySet<string>;
   },
   settings: HostDriftSettings,
 ): HostDrift {
@@ -78,6 +79,7 @@ export function hostDrift(
         tags,
         kmsKeyId: settings.kmsKeyId,
         prefix: settings.prefix,
+        deprecatedEngineVersions: found.deprecatedEngineVersions,
       }),
     );
     findings.push(...capacityFindings(host, profile, instance));

@@ -39,6 +39,7 @@ export class HostFleetCheck {
     inventory: {
       instances: ReadonlyMap<string, FleetInstance>;
       secrets: ReadonlyMap<string, FleetSecret>;
+      deprecatedEngineVersions?: ReadonlySet<string>;
     },
     scope?: Pick<RegionScope, 'region' | 'defaultRegion'>,
   ): Promise<HostFleetCheckResult> {
@@ -59,7 +60,16 @@ export class HostFleetCheck {
     let repaired = 0;
     for (const host of hosts) {
       const instance = inventory.instances.get(hostResourceNames(prefix, host.name).instanceIdentifier);
-      const drift = hostDrift(host, { instance, secrets: inventory.secrets, alarms }, this.settings);
+      const drift = hostDrift(
+        host,
+        {
+          instance,
+          secrets: inventory.secrets,
+          alarms,
+          deprecatedEngineVersions: inventory.deprecatedEngineVersions,
+        },
+        this.settings,
+      );
       const mine = open.get(host.id) ?? new Map<string, ReconcileHostFindingEntity>();
       const stale = [...mine.values()].filter(
         (f) => drift.scopes.has(findingScope(f.field)) && !drift.findings.some((n) => n.field === f.field),

@@ -216,7 +216,7 @@ describe('ProvisioningSaga, per tier', () => {
         {
           DBInstanceIdentifier: `silo-${slug}`,
           Engine: 'postgres',
-          EngineVersion: '16.4',
+          EngineVersion: '17',
           DBName: 'app',
           MasterUsername: `silo_${slug.replace('-', '_')}_admin`,
           MasterUserPassword: masterPassword,
@@ -225,7 +225,7 @@ describe('ProvisioningSaga, per tier', () => {
           KmsKeyId: 'alias/silo-tenants',
           PubliclyAccessible: false,
           DBSubnetGroupName: 'silo-tenants',
-          DBParameterGroupName: 'silo-postgres16',
+          DBParameterGroupName: 'silo-postgres17',
           VpcSecurityGroupIds: ['sg-0123456789abcdef0'],
           CopyTagsToSnapshot: true,
           AutoMinorVersionUpgrade: true,
@@ -605,13 +605,13 @@ describe('ProvisioningSaga, permanent failures and compensation', () => {
       'DescribeDBParameters',
       'CreateDBInstance',
     ]);
-    const group = h.aws.parameterGroups.get('silo-postgres16')!;
+    const group = h.aws.parameterGroups.get('silo-postgres17')!;
     expect(group.input.Tags).toEqual([
       { Key: 'managed-by', Value: 'silo' },
       { Key: 'silo:environment', Value: 'test' },
     ]);
     expect([...group.parameters]).toEqual([['rds.logical_replication', '1']]);
-    expect(h.aws.instances.get('silo-grouped')!.input.DBParameterGroupName).toBe('silo-postgres16');
+    expect(h.aws.instances.get('silo-grouped')!.input.DBParameterGroupName).toBe('silo-postgres17');
   });
 
   it('after a crash between the secret and the instance, reads the master password back instead of making a new one', async () => {

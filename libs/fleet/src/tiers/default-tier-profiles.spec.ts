@@ -36,7 +36,7 @@ describe('DEFAULT_TIER_PROFILES', () => {
       {
         tier: 'starter',
         instanceClass: 'db.t4g.medium',
-        engineVersion: '16.4',
+        engineVersion: '17',
         storage: { type: 'gp3', allocatedGiB: 200 },
         multiAz: true,
         deletionProtection: true,
@@ -46,7 +46,7 @@ describe('DEFAULT_TIER_PROFILES', () => {
       {
         tier: 'pro',
         instanceClass: 'db.m6i.large',
-        engineVersion: '16.4',
+        engineVersion: '17',
         storage: { type: 'gp3', allocatedGiB: 500 },
         multiAz: true,
         deletionProtection: true,
@@ -56,7 +56,7 @@ describe('DEFAULT_TIER_PROFILES', () => {
       {
         tier: 'enterprise',
         instanceClass: 'db.m6i.large',
-        engineVersion: '16.4',
+        engineVersion: '17',
         storage: { type: 'gp3', allocatedGiB: 500, iops: 16000, throughputMiBps: 1000 },
         multiAz: true,
         deletionProtection: true,

@@ -3,3 +3,4 @@ export * from './tier-profile';
 export * from './default-tier-profiles';
 export * from './tier-profiles.schema';
 export * from './load-tier-profiles';
+export * from './engine-version-check';
