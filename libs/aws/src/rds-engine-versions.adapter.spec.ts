@@ -6,14 +6,15 @@ import { awsError } from './testing/fake-aws';
 import { offlineConfig } from './testing/offline-config';
 
 const rds = mockClient(RDSClient);
+const config = offlineConfig();
 beforeEach(() => rds.reset());
 
 describe('RdsEngineVersions', () => {
-  const clients = new AwsClients(offlineConfig());
+  const clients = new AwsClients(config);
   afterAll(() => clients.onApplicationShutdown());
 
   it("resolves a major to RDS's default minor of it, and asks once an hour", async () => {
-    const versions = new RdsEngineVersions(clients);
+    const versions = new RdsEngineVersions(clients, config);
     let now = 0;
     versions.now = () => now;
     rds.on(DescribeDBEngineVersionsCommand).resolves({
@@ -30,7 +31,7 @@ describe('RdsEngineVersions', () => {
   });
 
   it('says when a minor is deprecated, available, or not offered at all (deprecated ones asked for too)', async () => {
-    const versions = new RdsEngineVersions(clients);
+    const versions = new RdsEngineVersions(clients, config);
     rds
       .on(DescribeDBEngineVersionsCommand, { EngineVersion: '16.4' })
       .resolves({ DBEngineVersions: [{ EngineVersion: '16.4', Status: 'deprecated' }] })
@@ -51,7 +52,7 @@ describe('RdsEngineVersions', () => {
   });
 
   it('reads every page, answers unknown where the emulator does not implement the call, and does not keep a failure', async () => {
-    const versions = new RdsEngineVersions(clients);
+    const versions = new RdsEngineVersions(clients, config);
     rds
       .on(DescribeDBEngineVersionsCommand, { EngineVersion: '17.2', Marker: undefined })
       .resolves({ DBEngineVersions: [{ EngineVersion: '17.1', Status: 'available' }], Marker: 'm' })
@@ -72,5 +73,14 @@ describe('RdsEngineVersions', () => {
     await expect(versions.status('18')).rejects.toThrow(/AccessDenied/);
     rds.on(DescribeDBEngineVersionsCommand, { EngineVersion: '18' }).resolves({ DBEngineVersions: [] });
     expect(await versions.status('18')).toMatchObject({ status: 'unoffered' });
+  });
+
+  it('does not ask with the emulator, which does not implement the call: unknown', async () => {
+    const emulated = Object.create(config, {
+      aws: { value: { ...config.aws, emulator: true } },
+    }) as typeof config;
+    const versions = new RdsEngineVersions(clients, emulated);
+    expect(await versions.status('17')).toEqual({ version: '17', status: 'unknown' });
+    expect(rds.commandCalls(DescribeDBEngineVersionsCommand)).toHaveLength(0);
   });
 });

@@ -1,5 +1,6 @@
 import { DescribeDBEngineVersionsCommand, type DBEngineVersion } from '@aws-sdk/client-rds';
 import { Inject, Injectable } from '@nestjs/common';
+import { SiloConfig } from '@silo/config';
 import { awsCall } from './aws-error-classification';
 import { AwsClients, regionalAdapter, type AwsClientSet } from './aws-clients';
 
@@ -32,11 +33,23 @@ export class RdsEngineVersions {
   /** The clock the cache ages by (tests move it). */
   now: () => number = () => Date.now();
 
-  constructor(@Inject(AwsClients) private readonly aws: AwsClientSet) {}
+  /**
+   * With the emulator RDS is not asked (`unknown`): moto does not implement
+   * DescribeDBEngineVersions (it answers an HTML 500 the SDK retries), so asking would only slow
+   * every worker's start.
+   */
+  private readonly emulator: boolean;
+
+  constructor(
+    @Inject(AwsClients) private readonly aws: AwsClientSet,
+    private readonly config: SiloConfig,
+  ) {
+    this.emulator = config.aws.emulator;
+  }
 
   inRegion(region: string): RdsEngineVersions {
     return regionalAdapter(this, this.aws.region, this.regions, region, () =>
-      Object.assign(new RdsEngineVersions(this.aws.forRegion(region)), { now: this.now }),
+      Object.assign(new RdsEngineVersions(this.aws.forRegion(region), this.config), { now: this.now }),
     );
   }
 
@@ -52,6 +65,7 @@ export class RdsEngineVersions {
   }
 
   private async ask(version: string): Promise<EngineVersionStatus> {
+    if (this.emulator) return { version, status: 'unknown' };
     const major = !version.includes('.');
     let found: DBEngineVersion[];
     try {
