@@ -23,6 +23,8 @@ step "AWS emulator (moto) virtualenv"
 bash scripts/aws-emulator.sh install
 step "schemathesis virtualenv"
 bash scripts/schemathesis.sh install
+step "cfn-lint virtualenv"
+bash scripts/cfn-lint.sh install
 step "chromium (console browser tests)"
 bash scripts/ensure-chromium.sh
 step "Docker Compose v2 (compose config test)"

@@ -274,8 +274,10 @@ export class ProvisioningWorkerService
         { engineVersions: unchecked },
         'RDS could not say which engine versions it offers (DescribeDBEngineVersions is not implemented here): the tier profiles are taken as they are',
       );
-    if (Object.keys(resolved).length)
-      this.logger.log({ engineVersions: resolved }, 'tier engine versions offered by RDS');
+    if (Object.keys(resolved).length) {
+      this.deps.settings.pinEngineVersions(resolved);
+      this.logger.log({ engineVersions: resolved }, 'tier engine versions offered by RDS, pinned');
+    }
   }
 
   private async runSaga(

@@ -22,6 +22,28 @@ describe('ProvisioningSettings', () => {
     expect(settings.migrationTimeouts).toEqual({ lockTimeoutMs: 10_000, statementTimeoutMs: 1_800_000 });
   });
 
+  it("pins each tier's engine version to what RDS resolved it to, in every region's settings", () => {
+    const config = loadConfig({
+      env: {
+        ...BASE,
+        ALARM_SNS_TOPIC_ARN: undefined,
+        SILO_REGIONS: 'us-east-1,eu-west-1',
+        ALARM_ACTIONS: 'none',
+      },
+      envFile: false,
+    });
+    const settings = new ProvisioningSettings(config);
+    const other = settings.inRegion('eu-west-1');
+    expect(settings.tiers.pro.engineVersion).toBe('17');
+    settings.pinEngineVersions({ '17': '17.6' });
+    expect(
+      [settings.tiers.starter, settings.tiers.pro, settings.tiers.enterprise].map((t) => t.engineVersion),
+    ).toEqual(['17.6', '17.6', '17.6']);
+    expect(other.tiers.pro.engineVersion).toBe('17.6');
+    // Everything else of the profile is kept.
+    expect(settings.tiers.pro.placement).toBe('schema');
+  });
+
   it('refuses to start with a migration set that has problems, naming each', () => {
     writeFileSync(join(dir, '0001_a.sql'), 'SELECT 1;');
     writeFileSync(join(dir, '001_b.sql'), 'SELECT 1;');

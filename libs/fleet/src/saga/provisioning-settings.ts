@@ -15,7 +15,11 @@ export class ProvisioningSettings {
   /** Every configured region (SILO_REGIONS), and the default one (AWS_REGION). */
   readonly regions: readonly string[];
   readonly defaultRegion: string;
-  readonly tiers: TierProfiles;
+  /** The tier profiles, their engine versions pinned by {@link pinEngineVersions} once RDS was asked. */
+  get tiers(): TierProfiles {
+    return this.profiles;
+  }
+  private profiles: TierProfiles;
   readonly prefix: string;
   readonly environment: string;
   readonly databaseName: string;
@@ -48,7 +52,7 @@ export class ProvisioningSettings {
     this.region = region;
     this.regions = config.regions.names;
     this.defaultRegion = config.regions.default;
-    this.tiers = tiers ?? loadTierProfiles(config.tenants.tierProfilesFile);
+    this.profiles = tiers ?? loadTierProfiles(config.tenants.tierProfilesFile);
     const { dir, module, lockTimeoutMs, statementTimeoutMs } = config.tenants.migrations;
     this.migrations = migrations ?? loadTenantMigrations({ dir, module });
     this.migrationTimeouts = { lockTimeoutMs, statementTimeoutMs };
@@ -69,6 +73,21 @@ export class ProvisioningSettings {
     this.stepMaxAttempts = config.worker.stepMaxAttempts;
     this.retry = config.worker.retry;
     this.wait = config.worker.wait;
+  }
+
+  /**
+   * Each tier's `engineVersion` as RDS resolved it (`resolved`: a major to RDS's default minor of
+   * it, at the worker's start), so that every instance is created with a version RDS named
+   * rather than one it would have to pick. Versions RDS was not asked about stay as they are.
+   */
+  pinEngineVersions(resolved: Readonly<Record<string, string>>): void {
+    this.profiles = Object.fromEntries(
+      Object.entries(this.profiles).map(([tier, profile]) => [
+        tier,
+        { ...profile, engineVersion: resolved[profile.engineVersion] ?? profile.engineVersion },
+      ]),
+    ) as TierProfiles;
+    for (const settings of this.byRegion.values()) settings.pinEngineVersions(resolved);
   }
 
   /** The same settings with `region`'s key, network and alarm topic (made once per region). */
