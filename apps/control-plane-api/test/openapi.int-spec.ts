@@ -58,7 +58,7 @@ const CONTRACT: [
   ['post', '/v1/tenants/{idOrSlug}/snapshots', ['admin'], 202, [404, 409, 422]],
   ['get', '/v1/tenants/{idOrSlug}/snapshots', ['sre', 'admin'], 200, [404, 503]],
   ['delete', '/v1/tenants/{idOrSlug}', ['admin'], 202, [400]],
-  ['post', '/v1/tenants/{idOrSlug}/undelete', ['admin'], 202, [404, 409, 422, 503]],
+  ['post', '/v1/tenants/{idOrSlug}/undelete', ['admin'], 202, [404, 409, 503]],
   ['get', '/v1/tiers', ANY, 200, []],
   ['post', '/v1/schema-rollouts', ['admin'], 202, [400, 409, 422]],
   ['get', '/v1/schema-rollouts', ANY, 200, [400]],
