@@ -175,6 +175,7 @@ export const environmentSchema = z
     RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(5).max(86_400).default(300),
     RECONCILE_STUCK_GRACE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(120),
     FINAL_SNAPSHOT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(35),
+    FINAL_SNAPSHOT_EXPIRY: z.enum(['keep', 'delete']).default('keep'),
     CREDENTIAL_ROTATION_DAYS: z.coerce.number().int().min(0).max(3650).default(0),
     CREDENTIAL_ROTATION_DRAIN_SECONDS: z.coerce.number().int().min(0).max(86_400).default(330),
     HOST_EMPTY_GRACE_HOURS: wholeNumber('hours', 0, 8760, 'a year').default(24),

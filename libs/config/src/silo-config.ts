@@ -107,6 +107,12 @@ export class SiloConfig {
       intervalMs: number;
       stuckGraceMs: number;
       finalSnapshotRetentionDays: number;
+      /**
+       * What a pass does with a deleted tenant's or host's final snapshot past its retention:
+       * `keep` it as an orphan for an operator, or `delete` it (manual snapshots count against
+       * RDS's quota, 100 per region by default).
+       */
+      finalSnapshotExpiry: 'keep' | 'delete';
       credentialRotationDays: number;
     };
     /** How long a rotation keeps the previous app login working after the secret moved. */
@@ -225,6 +231,7 @@ export class SiloConfig {
         intervalMs: env.RECONCILE_INTERVAL_SECONDS * 1000,
         stuckGraceMs: env.RECONCILE_STUCK_GRACE_SECONDS * 1000,
         finalSnapshotRetentionDays: env.FINAL_SNAPSHOT_RETENTION_DAYS,
+        finalSnapshotExpiry: env.FINAL_SNAPSHOT_EXPIRY,
         credentialRotationDays: env.CREDENTIAL_ROTATION_DAYS,
       },
       rotation: { drainMs: env.CREDENTIAL_ROTATION_DRAIN_SECONDS * 1000 },

@@ -48,7 +48,10 @@ const reconcilerFleetProvider: Provider = {
     config: SiloConfig,
     engineVersions: RdsEngineVersions,
   ) => {
-    const days = config.worker.reconcile.finalSnapshotRetentionDays;
+    const days = {
+      retentionDays: config.worker.reconcile.finalSnapshotRetentionDays,
+      expiry: config.worker.reconcile.finalSnapshotExpiry,
+    };
     // Every configured region is looked at, each through its own clients and with its own key and topic.
     const regions = settings.regions.map((region) => ({
       region,

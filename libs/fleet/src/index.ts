@@ -66,6 +66,7 @@ export {
   type FindingSeverity,
 } from './reconcile/drift';
 export {
+  FleetCheck,
   reconcilerFleet,
   type FleetAccess,
   type FleetCheckResult,

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -24,10 +24,14 @@ import {
 } from '../../core/src';
 import { localSnapshot } from '../../tenant-schema/src';
 import {
+  FleetCheck,
   ProvisioningSettings,
+  RECONCILER_FLEET,
   TenantDatabaseAdmin,
   TenantOnboarding,
   TenantUndeletes,
+  type FleetAccess,
+  type FleetSettings,
   type InstanceUndeletePlan,
 } from '../src';
 
@@ -272,6 +276,51 @@ describe('undeleting a tenant', () => {
     expect(again.status).toBe('SUCCEEDED');
     expect((again.plan as unknown as InstanceUndeletePlan).finalSnapshot).not.toBe(plan.finalSnapshot);
     expect(await notes(await secret(names.appSecretName))).toEqual(written);
+  });
+
+  it('with FINAL_SNAPSHOT_EXPIRY=delete, a pass deletes a final snapshot past its retention, and the undelete then says it is gone', async () => {
+    const tenant = await onboard('starter', 'expired');
+    await deleteTenant(tenant.id);
+    const [{ id: snapshot }] = await f.ds.query<Array<{ id: string }>>(
+      `SELECT data->>'finalSnapshotIdentifier' AS id FROM tenant_events
+        WHERE tenant_id = $1 AND type = 'step.completed' AND data->>'step' = 'delete-instance'`,
+      [tenant.id],
+    );
+    const fleet = f.app.get<{ access: FleetAccess; settings: FleetSettings }>(RECONCILER_FLEET);
+    const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const pass = (expiry: 'keep' | 'delete') =>
+      new FleetCheck(
+        f.ds,
+        fleet.access,
+        { ...fleet.settings, finalSnapshotExpiry: expiry },
+        log,
+        // Past the retention (FINAL_SNAPSHOT_RETENTION_DAYS, 35 by default).
+        () => new Date(Date.now() + 40 * 86_400_000),
+      ).run(CTX, null);
+    const requested = () =>
+      f.ds.query<Array<{ requested: boolean }>>(
+        `SELECT deletion_requested_at IS NOT NULL AS requested FROM reconcile_orphans WHERE type = 'snapshot' AND name = $1`,
+        [snapshot],
+      );
+    // Kept (the default): an orphan for an operator, nothing asked for.
+    await pass('keep');
+    expect(await requested()).toEqual([{ requested: false }]);
+    await pass('delete');
+    expect(await requested()).toEqual([{ requested: true }]);
+    // The worker's orphan deletion reads its tags again and deletes it.
+    await eventually(
+      async () =>
+        expect(
+          (
+            await f.aws.rds.send(new DescribeDBSnapshotsCommand({ SnapshotType: 'manual' }))
+          ).DBSnapshots?.some((s) => s.DBSnapshotIdentifier === snapshot),
+        ).toBe(false),
+      60_000,
+      200,
+    );
+    expect((await refusal(f.undeletes.requestUndelete(tenant.id, CTX))).detail).toMatchObject({
+      rule: 'final-snapshot-missing',
+    });
   });
 
   it('answers 409 recovery-window-ended once the secrets are past their deletion date, recording nothing', async () => {

@@ -34,6 +34,7 @@ import {
   type Repair,
 } from './drift';
 import { HostFleetCheck } from './host-fleet-check';
+import { OrphanDeletion } from './orphan-deletion';
 import { repairUnderLock, type RepairOutcome } from './repairs';
 import {
   findOrphans,
@@ -67,6 +68,8 @@ export interface FleetSettings {
   kmsKeyId?: string;
   alarmActions: readonly string[];
   finalSnapshotRetentionDays: number;
+  /** FINAL_SNAPSHOT_EXPIRY: `delete` has each pass ask for the deletion of final snapshots past their retention. */
+  finalSnapshotExpiry?: 'keep' | 'delete';
 }
 
 /**
@@ -149,7 +152,34 @@ export class FleetCheck {
   async run(ctx: SagaContext, alarmsCheckedAfter: string | null): Promise<FleetCheckResult> {
     const { orphanList, ...result } = await this.check(ctx, alarmsCheckedAfter);
     await this.recordOrphans(orphanList);
+    await this.expireFinalSnapshots(orphanList, ctx);
     return result;
+  }
+
+  /**
+   * With FINAL_SNAPSHOT_EXPIRY=delete: the deletion of every final snapshot of a deleted tenant or
+   * host past FINAL_SNAPSHOT_RETENTION_DAYS (recorded as an orphan by this pass, not asked for
+   * yet) is asked for as an operator would ask (OrphanDeletion: the worker reads its tags again
+   * before it deletes). A manual snapshot counts against RDS's quota (100 per region by default)
+   * until it is deleted: kept, the 101st deletion within the retention would fail.
+   */
+  private async expireFinalSnapshots(orphans: readonly Orphan[], ctx: SagaContext): Promise<void> {
+    if (this.settings.finalSnapshotExpiry !== 'delete') return;
+    const expired = orphans.filter((o) => o.expiredFinalSnapshot).map((o) => o.name);
+    if (!expired.length) return;
+    const due = await this.dataSource.query<Array<{ name: string }>>(
+      `SELECT name FROM reconcile_orphans WHERE type = 'snapshot' AND name = ANY($1) AND deletion_requested_at IS NULL`,
+      [expired],
+    );
+    if (!due.length) return;
+    const { jobId } = await new OrphanDeletion(this.dataSource).request(
+      due.map((d) => ({ type: 'snapshot' as const, name: d.name })),
+      ctx,
+    );
+    this.log.info(
+      { jobId, snapshots: due.map((d) => d.name) },
+      'final snapshots past their retention: deletion asked for (FINAL_SNAPSHOT_EXPIRY=delete)',
+    );
   }
 
   /**
@@ -200,6 +230,7 @@ export class FleetCheck {
       orphans.push(...orphanList);
     }
     await last!.recordOrphans(orphans);
+    await last!.expireFinalSnapshots(orphans, ctx);
     total.orphans = orphans.length;
     return total;
   }
@@ -573,10 +604,14 @@ export class FleetCheck {
 export function reconcilerFleet(
   inventory: Omit<FleetAccess, 'putAlarm' | 'engineVersions'>,
   alarms: { put(spec: AlarmSpec): Promise<void> },
-  settings: Omit<FleetSettings, 'finalSnapshotRetentionDays'>,
-  finalSnapshotRetentionDays: number,
+  settings: Omit<FleetSettings, 'finalSnapshotRetentionDays' | 'finalSnapshotExpiry'>,
+  finalSnapshots: number | { retentionDays: number; expiry: 'keep' | 'delete' },
   engineVersions?: FleetAccess['engineVersions'],
 ): { access: FleetAccess; settings: FleetSettings } {
+  const { retentionDays, expiry } =
+    typeof finalSnapshots === 'number'
+      ? { retentionDays: finalSnapshots, expiry: 'keep' as const }
+      : finalSnapshots;
   return {
     access: {
       instances: (prefix) => inventory.instances(prefix),
@@ -596,7 +631,8 @@ export function reconcilerFleet(
       tiers: settings.tiers,
       kmsKeyId: settings.kmsKeyId,
       alarmActions: settings.alarmActions,
-      finalSnapshotRetentionDays,
+      finalSnapshotRetentionDays: retentionDays,
+      finalSnapshotExpiry: expiry,
     },
   };
 }

@@ -137,6 +137,37 @@ describe('findOrphans', () => {
     ]);
   });
 
+  it("marks a deleted tenant's final snapshot past its retention as expired, and no other snapshot", () => {
+    const snapshot = (identifier: string, createdAt: Date, owner: string) => ({
+      identifier,
+      arn: `arn:snap:${identifier}`,
+      instanceIdentifier: identifier.replace(/-final-.*|-manual-.*/, ''),
+      createdAt,
+      tags: tagged(owner),
+    });
+    const orphans = findOrphans(
+      {
+        instances: [],
+        secrets: [],
+        snapshots: [
+          snapshot('silo-gone-co-final-20261001-101500', daysAgo(40), deleted),
+          snapshot('silo-gone-co-final-20261201-101500', daysAgo(3), deleted),
+          // Not a final snapshot: a manual one of the deleted tenant, kept for an operator.
+          snapshot('silo-gone-co-manual-20261001-101500', daysAgo(40), deleted),
+          // A final snapshot of a tenant Silo does not know: whose it is is an operator's question.
+          snapshot('silo-x-final-20261001-101500', daysAgo(40), unknown),
+        ],
+      },
+      tenants,
+      { environment: 'prod', finalSnapshotRetentionDays: 35, now },
+    );
+    expect(orphans.map((o) => [o.name, o.expiredFinalSnapshot ?? false])).toEqual([
+      ['silo-gone-co-final-20261001-101500', true],
+      ['silo-gone-co-manual-20261001-101500', false],
+      ['silo-x-final-20261001-101500', false],
+    ]);
+  });
+
   it("never reports the control plane's own data-plane secret, which sits under the prefix but names no tenant or host", () => {
     const orphans = findOrphans(
       {

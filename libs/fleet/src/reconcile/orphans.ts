@@ -8,6 +8,8 @@ export interface Orphan {
   arn: string;
   tenantId: string;
   tags: Record<string, string>;
+  /** A deleted tenant's or host's final snapshot past FINAL_SNAPSHOT_RETENTION_DAYS. */
+  expiredFinalSnapshot?: true;
 }
 
 export interface KnownTenant {
@@ -62,6 +64,9 @@ function deletedOwner(tags: Record<string, string>, known: KnownOwners): boolean
   return known.tenants.get(tags['silo:tenant-id'] ?? '')?.status === 'DELETED';
 }
 
+/** A final snapshot's identifier: `<instance>-final-<utc stamp>` (finalSnapshotIdentifier). */
+const FINAL_SNAPSHOT = /-final-\d{8}-\d{6}$/;
+
 /**
  * The orphans among instances, secrets and snapshots. An instance being deleted, a secret
  * scheduled for deletion and a DELETED tenant's (or deleted host's) final snapshot younger than
@@ -87,8 +92,12 @@ export function findOrphans(
   const keptUntil = options.now.getTime() - options.finalSnapshotRetentionDays * DAY_MS;
   for (const s of inventory.snapshots) {
     if (!is(s.tags)) continue;
-    const kept = deletedOwner(s.tags, known) && (s.createdAt?.getTime() ?? 0) > keptUntil;
-    if (!kept) add('snapshot', s.identifier, s.arn, s.tags);
+    const ownerDeleted = deletedOwner(s.tags, known);
+    const kept = ownerDeleted && (s.createdAt?.getTime() ?? 0) > keptUntil;
+    if (kept) continue;
+    add('snapshot', s.identifier, s.arn, s.tags);
+    if (ownerDeleted && FINAL_SNAPSHOT.test(s.identifier))
+      orphans[orphans.length - 1].expiredFinalSnapshot = true;
   }
   return orphans;
 }
