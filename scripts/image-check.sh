@@ -45,7 +45,9 @@ nofile="$(ulimit -Hn)"
 [[ "$nofile" =~ ^[0-9]+$ ]] && build_args+=(--ulimit "nofile=$nofile:$nofile")
 # The build's npm ci reaches the registry through whatever CA this machine trusts (a TLS-inspecting
 # proxy's, say): handed in as the `npm_ca` build secret, never written into a layer.
-ca="${SILO_IMAGE_CA_BUNDLE:-${NODE_EXTRA_CA_CERTS:-}}"
+ca="${SILO_IMAGE_CA_BUNDLE:-${NODE_EXTRA_CA_CERTS:-${SSL_CERT_FILE:-}}}"
+# Without either, the system's bundle (Debian's path): a registry proxy's CA the host trusts is in it.
+[[ -z "$ca" && -s /etc/ssl/certs/ca-certificates.crt ]] && ca=/etc/ssl/certs/ca-certificates.crt
 [[ -n "$ca" && -s "$ca" ]] && build_args+=(--secret "id=npm_ca,src=$ca")
 # The image's pg_dump comes from the PostgreSQL project's apt repository; a machine that reaches
 # Debian's mirror only builds it with Debian's client (PostgreSQL 15), and says so.

@@ -41,7 +41,10 @@ mkdir -p .cache
 results=.cache/jest-results.json
 rm -f "$results"
 status=0
-npx jest --ci --json --outputFile="$results" "$@" || status=$?
+# Two workers on this two-core machine: the suites wait on PostgreSQL, Redis, the emulator and
+# the processes they start far more than they compute, and each has its own database, queue
+# prefix and resource prefix. JEST_MAX_WORKERS=1 runs them one at a time.
+npx jest --ci --maxWorkers="${JEST_MAX_WORKERS:-2}" --json --outputFile="$results" "$@" || status=$?
 if [[ -f "$results" ]]; then
   node -e '
     const r = require(process.argv[1]);
