@@ -199,9 +199,15 @@ export function growPoolOnlyWhen(
     }
     if ((pool._idle?.length ?? 0) > 0 || mayGrow()) return false;
     if (heldSince === undefined) {
-      heldSince = now();
+      const began = now();
+      heldSince = began;
       timer = setTimeout(() => {
         timer = undefined;
+        // The hold is over when its timer fires, whatever `now()` says: a timer may fire a
+        // millisecond before the clock shows holdMs gone (libuv's loop time is not the clock),
+        // and a pulse that still found the hold on would leave the request queued behind the
+        // long query with no timer left to end it.
+        if (heldSince === began) heldSince = began - holdMs;
         if (pool.waitingCount > 0) pool._pulseQueue?.();
       }, holdMs);
       timer.unref();
