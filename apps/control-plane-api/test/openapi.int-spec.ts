@@ -55,7 +55,7 @@ const CONTRACT: [
   ['post', '/v1/tenants/{idOrSlug}/restores', ['admin'], 202, [400, 404, 409, 422, 503]],
   ['get', '/v1/tenants/{idOrSlug}/restores', ['sre', 'admin'], 200, [404]],
   ['delete', '/v1/tenants/{idOrSlug}/restores/{run}', ['admin'], 202, [400, 404]],
-  ['post', '/v1/tenants/{idOrSlug}/snapshots', ['admin'], 202, [404, 409, 422]],
+  ['post', '/v1/tenants/{idOrSlug}/snapshots', ['admin'], 202, [404, 409]],
   ['get', '/v1/tenants/{idOrSlug}/snapshots', ['sre', 'admin'], 200, [404, 503]],
   ['delete', '/v1/tenants/{idOrSlug}', ['admin'], 202, [400]],
   ['post', '/v1/tenants/{idOrSlug}/undelete', ['admin'], 202, [404, 409, 503]],

@@ -53,19 +53,29 @@ describe('snapshots of tenants (GET/POST /v1/tenants/{id}/snapshots)', () => {
     expect((await list('no-such-tenant')).status).toBe(404);
   });
 
-  it('refuses a schema or pool tenant (422 snapshot-not-supported) and one that is not live (409), recording nothing', async () => {
+  it("records a schema or pool tenant's snapshot as an export of its data, and refuses one that is not live (409), recording nothing", async () => {
     const pooled = await tenant('pooled', 'pool');
-    const refused = await take(pooled.slug);
-    expect(refused.status).toBe(422);
-    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(refused.body).toMatchObject({ status: 422, rule: 'snapshot-not-supported', placement: 'pool' });
-    expect(refused.body.detail).toMatch(/exported/);
+    const asked = await take(pooled.slug);
+    expect(asked.status).toBe(202);
+    const answered = snapshotRequested.parse(asked.body);
+    expect(answered.identifier).toMatch(
+      new RegExp(`^${prefix}/exports/${pooled.slug}/\\d{8}-\\d{6}\\.ndjson$`),
+    );
+    expect((await jobs(pooled.id)).map((j) => j.payload)).toEqual([
+      expect.objectContaining({
+        tenantId: pooled.id,
+        snapshotIdentifier: answered.identifier,
+        exportKind: 'rows',
+      }),
+    ]);
 
     const failed = await tenant('failed', 'instance', { status: 'FAILED' });
     const busy = await take(failed.id);
     expect([busy.status, busy.body.tenantStatus]).toEqual([409, 'FAILED']);
+    const gone = await tenant('gone', 'schema', { status: 'DELETED' });
+    expect((await take(gone.id)).status).toBe(409);
 
-    for (const t of [pooled, failed]) {
+    for (const t of [gone, failed]) {
       expect(await jobs(t.id)).toEqual([]);
       expect(await eventsOf(t.id, 'tenant.snapshot_requested')).toEqual([]);
     }

@@ -196,6 +196,9 @@ export class ProvisioningWorkerService
                 tenantId,
                 instanceIdentifier: String(job.data.instanceIdentifier),
                 snapshotIdentifier: String(job.data.snapshotIdentifier),
+                ...(job.data.exportKind === 'schema-dump' || job.data.exportKind === 'rows'
+                  ? { exportKind: job.data.exportKind, exportAt: String(job.data.exportAt) }
+                  : {}),
               },
               ctx,
             ),

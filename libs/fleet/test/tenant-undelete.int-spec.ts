@@ -12,7 +12,7 @@ import { removeTenantInstancesUnder } from '../../../test/support/local-tenant-i
 import { createOwnDatabase, dropDatabase } from '../../../test/support/test-databases';
 import { fastLocalSagaEnvironment, testConfig, uniqueToken } from '../../../test/support/test-config';
 import { instanceAdminUrl } from '../../../test/support/test-services';
-import { AwsClients } from '../../aws/src';
+import { AwsClients, TenantExports } from '../../aws/src';
 import { HostEntity, TenantChangeEntity, TenantEntity, TenantEventEntity } from '../../control-plane-db/src';
 import {
   hostResourceNames,
@@ -29,6 +29,7 @@ import {
   RECONCILER_FLEET,
   TenantDatabaseAdmin,
   TenantOnboarding,
+  TenantSnapshots,
   TenantUndeletes,
   type FleetAccess,
   type FleetSettings,
@@ -480,6 +481,29 @@ describe('undeleting a schema tenant that fails', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it("takes a live schema tenant's manual snapshot as an export of its schema, listed with its snapshots", async () => {
+    const tenant = await onboard('pro', 'shsnap');
+    const snapshots = f.app.get(TenantSnapshots);
+    const asked = await snapshots.requestSnapshot(tenant.id, CTX);
+    expect(asked.identifier).toMatch(new RegExp(`^${f.prefix}/exports/${tenant.slug}/\\d{8}-\\d{6}\\.dump$`));
+    const listed = await eventually(
+      async () => {
+        const found = (await snapshots.snapshots(await row(tenant.id))).find(
+          (s) => s.identifier === asked.identifier,
+        );
+        expect(found).toMatchObject({ type: 'export', status: 'available' });
+        return found!;
+      },
+      60_000,
+      200,
+    );
+    expect(listed.export?.bytes).toBeGreaterThan(0);
+    const stored = await f.app.get(TenantExports).describe(asked.identifier, listed.export!.bucket);
+    expect(stored).toMatchObject({ bytes: listed.export!.bytes, tags: { 'silo:tenant-id': tenant.id } });
+    // The tenant is untouched: still ACTIVE on its host.
+    expect(await row(tenant.id)).toMatchObject({ status: 'ACTIVE', hostId: tenant.hostId });
   });
 
   it('leaves a schema it did not make where it is: a schema of the name on the host fails the import, and stays', async () => {

@@ -53,20 +53,20 @@ export class TenantSnapshotsController {
 
   /** 202 and the snapshot's name; its job is written to the outbox with the request's event. */
   @ApiOperation({
-    summary: 'Take a manual snapshot of an instance tenant',
+    summary: 'Take a manual snapshot of a tenant',
     description:
-      'Queues a manual snapshot of the tenant’s instance, `<instance>-manual-<UTC stamp>`, tagged as the tenant’s: ' +
-      'the worker takes it (CreateDBSnapshot; the local backend keeps a dump of the database under the same name) ' +
-      'and records `tenant.snapshot_taken`, or `tenant.snapshot_failed` with why. Manual snapshots are kept until ' +
-      'deleted, beyond the tier’s backup retention (RDS bills their storage). Schema and pool tenants have no ' +
-      'instance: their data is exported to S3 when they are deleted.',
+      'Queues a manual snapshot. An instance tenant’s is a snapshot of its instance, `<instance>-manual-<UTC stamp>`, tagged as the tenant’s: ' +
+      'the worker takes it (CreateDBSnapshot; the local backend keeps a dump of the database under the same name). ' +
+      'A schema or pool tenant has no instance: its snapshot is an export to S3 as at its deletion (a `pg_dump` of its schema, ' +
+      'or its rows of each table), `<prefix>/exports/<slug>/<UTC stamp>.dump` or `.ndjson`, encrypted and tagged, kept for ' +
+      'TENANT_EXPORT_RETENTION_DAYS. Either way the worker records `tenant.snapshot_taken`, or `tenant.snapshot_failed` with why, ' +
+      'and `GET …/snapshots` lists it. Manual snapshots are kept until deleted, beyond the tier’s backup retention (RDS bills their storage).',
   })
   @ApiTenantParam()
   @ApiJsonResponse(202, 'SnapshotRequested', 'The snapshot’s name; its job is queued.')
   @ApiProblems({
     404: 'No tenant has this id or slug.',
-    409: 'The tenant is not ACTIVE or SUSPENDED (`tenantStatus` says what it is).',
-    422: 'Refused, `rule` snapshot-not-supported: a schema or pool tenant (`placement`) has no instance to snapshot; its data is exported at deletion.',
+    409: 'The tenant is not ACTIVE or SUSPENDED (`tenantStatus` says what it is), or a schema or pool tenant is on no host.',
   })
   @Mutating()
   @Post(':idOrSlug/snapshots')

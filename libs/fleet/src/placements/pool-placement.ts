@@ -74,9 +74,7 @@ export class PoolPlacement implements PlacementLifecycle {
   async deprovision(step: string, run: StepRun, completion: StepCompletion): Promise<PlacementStepResult> {
     switch (step) {
       case 'export-rows':
-        return this.shared.exportData(run, 'rows', ({ endpoint, owner }) =>
-          this.deps.admin.exportTenantRows(endpoint, owner, { tenantId: run.tenant.id }),
-        );
+        return this.shared.exportTenant(run);
       case 'delete-rows': {
         const access = await this.shared.reachableHost(run);
         if (!access) return { kind: 'done', data: { skipped: 'the tenant has no host that answers' } };

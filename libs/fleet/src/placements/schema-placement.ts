@@ -109,12 +109,7 @@ export class SchemaPlacement implements PlacementLifecycle {
   async deprovision(step: string, run: StepRun, completion: StepCompletion): Promise<PlacementStepResult> {
     switch (step) {
       case 'export-schema':
-        return this.shared.exportData(run, 'schema-dump', ({ endpoint, owner }) =>
-          this.deps.admin.dumpTenantSchema(endpoint, owner, {
-            schema: run.names.tenantSchema,
-            tenantId: run.tenant.id,
-          }),
-        );
+        return this.shared.exportTenant(run);
       case 'drop-schema': {
         const host = await this.removeFromHost(run);
         return host

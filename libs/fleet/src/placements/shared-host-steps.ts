@@ -122,12 +122,14 @@ export class SharedHostSteps {
     run: StepRun,
     kind: Extract<TenantExportKind, 'schema-dump' | 'rows'>,
     body: (access: HostAccess) => Readable,
+    /** The export's time (its key's); default when the deletion was requested. */
+    when?: Date,
   ): Promise<PlacementStepResult> {
     const access = await this.reachableHost(run);
     if (!access) return { kind: 'done', data: { skipped: 'the tenant has no host that answers' } };
     const { settings, exports } = this.deps;
     const { tenant, tags } = run;
-    const at = tenant.sagaStartedAt ?? new Date();
+    const at = when ?? tenant.sagaStartedAt ?? new Date();
     const key = tenantExportKey(settings.prefix, tenant.slug, kind, at);
     try {
       const stored = await exports.put(key, body(access), {
@@ -140,6 +142,32 @@ export class SharedHostSteps {
     } catch (error) {
       throw classifyPgError(error, `exporting the data of ${tenant.slug}`);
     }
+  }
+
+  /**
+   * The tenant's data to S3 as its placement exports it (a schema tenant's `pg_dump`, a pooled
+   * tenant's rows), at `when` (see {@link exportData}): at its deletion, or asked for as a manual
+   * snapshot.
+   */
+  exportTenant(run: StepRun, when?: Date): Promise<PlacementStepResult> {
+    const { admin } = this.deps;
+    return this.placement === 'schema'
+      ? this.exportData(
+          run,
+          'schema-dump',
+          ({ endpoint, owner }) =>
+            admin.dumpTenantSchema(endpoint, owner, {
+              schema: run.names.tenantSchema,
+              tenantId: run.tenant.id,
+            }),
+          when,
+        )
+      : this.exportData(
+          run,
+          'rows',
+          ({ endpoint, owner }) => admin.exportTenantRows(endpoint, owner, { tenantId: run.tenant.id }),
+          when,
+        );
   }
 
   /** Undoes `place`: the tenant's place given back (idempotent). */

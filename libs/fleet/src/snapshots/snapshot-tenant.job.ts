@@ -1,9 +1,10 @@
 import { TenantEntity } from '@silo/control-plane-db';
-import { ProvisioningError, tenantTags } from '@silo/core';
+import { ProvisioningError, tenantResourceNames, tenantTags } from '@silo/core';
 import type { DataSource } from 'typeorm';
 import type { SnapshotTenantJobData } from '../jobs/snapshot-jobs';
 import type { SagaOutcome } from '../saga/provisioning-saga';
-import type { StepDeps } from '../saga/provisioning-steps';
+import { SharedHostSteps } from '../placements/shared-host-steps';
+import type { StepDeps, StepRun } from '../saga/provisioning-steps';
 import { regionOf, stepDepsInRegion } from '../saga/regional-deps';
 import { passUnderTenantLock } from '../saga/tenant-pass';
 import type { SagaContext, SagaLog } from '../store/provisioning-store';
@@ -32,6 +33,7 @@ export class SnapshotTenantJob {
     const { tenantId, instanceIdentifier: instance, snapshotIdentifier: snapshot } = data;
     const tenant = await this.dataSource.getRepository(TenantEntity).findOneBy({ id: tenantId });
     if (!tenant) return { kind: 'finished', status: 'MISSING' };
+    if (data.exportKind) return this.exportPass(tenant, data, ctx);
     if (
       !['ACTIVE', 'SUSPENDED'].includes(tenant.status) ||
       tenant.placement !== 'instance' ||
@@ -62,6 +64,62 @@ export class SnapshotTenantJob {
         type: 'tenant.snapshot_taken',
         message: `manual snapshot ${snapshot} of ${instance} taken`,
         data: { snapshot, instance },
+      },
+      ctx,
+    );
+    return { kind: 'finished', status: tenant.status };
+  }
+
+  /**
+   * A schema or pool tenant's manual snapshot: its data exported to S3 from its host as its
+   * deletion would export it (SharedHostSteps.exportTenant), under the key of the time it was
+   * asked for, so a re-run writes the same object again. Then `tenant.snapshot_taken` with where
+   * it is, which `GET …/snapshots` lists.
+   */
+  private async exportPass(
+    tenant: TenantEntity,
+    data: SnapshotTenantJobData,
+    ctx: SagaContext,
+  ): Promise<SagaOutcome> {
+    const placement = tenant.placement;
+    if (!['ACTIVE', 'SUSPENDED'].includes(tenant.status) || placement === 'instance' || !tenant.hostId)
+      return this.failed(tenant, data, `${tenant.slug} is no longer live on a host (${tenant.status})`, ctx);
+    const deps = stepDepsInRegion(this.deps, regionOf(tenant, this.deps.settings));
+    const record = await deps.store.getTenant(tenant.id);
+    if (!record) return { kind: 'finished', status: 'MISSING' };
+    const run: StepRun = {
+      tenant: record,
+      names: tenantResourceNames(deps.settings.prefix, tenant.slug),
+      profile: deps.settings.tiers[tenant.tier],
+      tags: tenantTags(tenant, deps.settings.environment),
+      ctx,
+      secretValues: new Map(),
+    };
+    let exported: Record<string, unknown> | undefined;
+    try {
+      const result = await new SharedHostSteps(deps, placement).exportTenant(
+        run,
+        new Date(data.exportAt ?? Date.now()),
+      );
+      exported = result.kind === 'done' ? result.data : undefined;
+    } catch (error) {
+      if (!(error instanceof ProvisioningError) || error.retryable) throw error;
+      return this.failed(tenant, data, `${error.code}: ${error.message}`, ctx);
+    }
+    if (!exported || typeof exported.key !== 'string')
+      return this.failed(
+        tenant,
+        data,
+        typeof exported?.skipped === 'string' ? exported.skipped : 'nothing was exported',
+        ctx,
+      );
+    await appendTenantEvent(
+      this.dataSource.manager,
+      tenant.id,
+      {
+        type: 'tenant.snapshot_taken',
+        message: `manual export ${exported.key} of ${tenant.slug} taken (${String(exported.bytes)} bytes)`,
+        data: { snapshot: exported.key, ...exported },
       },
       ctx,
     );

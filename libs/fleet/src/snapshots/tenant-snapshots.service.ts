@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { RdsInstances } from '@silo/aws';
+import { RdsInstances, tenantExportKey } from '@silo/aws';
 import { TenantEntity, TenantEventEntity } from '@silo/control-plane-db';
 import { TenantError, TenantErrorCode } from '@silo/core';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { writeOutboxJob } from '../jobs/outbox';
 import {
   manualSnapshotIdentifier,
@@ -80,14 +80,17 @@ export class TenantSnapshots {
     );
   }
 
-  /** The exports the tenant's deprovisioning recorded (its step.completed events): no S3 call. */
+  /** The exports the tenant's deprovisioning and its manual snapshots recorded (their events): no S3 call. */
   private async exportsOf(tenantId: string): Promise<TenantSnapshot[]> {
     const events = await this.dataSource
       .getRepository(TenantEventEntity)
       .createQueryBuilder('e')
       .where('e.tenant_id = :tenantId', { tenantId })
-      .andWhere(`e.type = 'step.completed'`)
-      .andWhere(`e.data->>'step' IN (:...steps)`, { steps: EXPORT_STEPS })
+      // A deletion's export (its step's completion), or a manual one (tenant.snapshot_taken).
+      .andWhere(
+        `((e.type = 'step.completed' AND e.data->>'step' IN (:...steps)) OR (e.type = 'tenant.snapshot_taken' AND e.data->>'bytes' IS NOT NULL))`,
+        { steps: EXPORT_STEPS },
+      )
       .andWhere(`e.data->>'key' IS NOT NULL`)
       .orderBy('e.id', 'ASC')
       .getMany();
@@ -109,10 +112,11 @@ export class TenantSnapshots {
   }
 
   /**
-   * Records a manual snapshot of the instance tenant `tenantId`, `<instance>-manual-<utcStamp>`:
-   * its job in the outbox and a `tenant.snapshot_requested` event, in one transaction. Refused: a
-   * schema or pool tenant (CHANGE_REFUSED, rule `snapshot-not-supported`: their data is exported
-   * at deletion), a tenant that is not ACTIVE or SUSPENDED (ILLEGAL_TRANSITION).
+   * Records a manual snapshot of `tenantId`: its job in the outbox and a `tenant.snapshot_requested`
+   * event, in one transaction. An instance tenant's is an RDS snapshot
+   * `<instance>-manual-<utcStamp>`; a schema or pool tenant's an export to S3 as at its deletion
+   * (`<prefix>/exports/<slug>/<utcStamp>.dump` or `.ndjson`). Refused: a tenant that is not ACTIVE
+   * or SUSPENDED, or a shared one not placed on a host (ILLEGAL_TRANSITION).
    */
   async requestSnapshot(tenantId: string, ctx: SagaContext): Promise<RequestedSnapshot> {
     return this.dataSource.transaction(async (em) => {
@@ -120,13 +124,7 @@ export class TenantSnapshots {
         .getRepository(TenantEntity)
         .findOne({ where: { id: tenantId }, lock: { mode: 'pessimistic_write' } });
       if (!tenant) throw new TenantError(TenantErrorCode.TENANT_NOT_FOUND, `no tenant ${tenantId}`);
-      if (tenant.placement !== 'instance')
-        throw new TenantError(
-          TenantErrorCode.CHANGE_REFUSED,
-          `${tenant.slug} is a ${tenant.placement} tenant on a shared host: it has no instance to snapshot; its data is exported to S3 when it is deleted`,
-          undefined,
-          { rule: 'snapshot-not-supported', placement: tenant.placement },
-        );
+      if (tenant.placement !== 'instance') return this.requestExport(em, tenant, ctx);
       if (!LIVE.includes(tenant.status) || !tenant.dbInstanceIdentifier)
         throw new TenantError(
           TenantErrorCode.ILLEGAL_TRANSITION,
@@ -158,5 +156,45 @@ export class TenantSnapshots {
       );
       return { identifier, status: 'requested' };
     });
+  }
+
+  /** A schema or pool tenant's manual snapshot: its export to S3, as its deletion would make it. */
+  private async requestExport(
+    em: EntityManager,
+    tenant: TenantEntity,
+    ctx: SagaContext,
+  ): Promise<RequestedSnapshot> {
+    if (!LIVE.includes(tenant.status) || !tenant.hostId)
+      throw new TenantError(
+        TenantErrorCode.ILLEGAL_TRANSITION,
+        `${tenant.slug} is ${tenant.status}${tenant.hostId ? '' : ' and on no host'}: only an ACTIVE or SUSPENDED tenant is exported`,
+        tenant.status,
+      );
+    const at = new Date();
+    const kind = tenant.placement === 'schema' ? 'schema-dump' : 'rows';
+    const key = tenantExportKey(this.settings.prefix, tenant.slug, kind, at);
+    const payload: SnapshotTenantJobData = {
+      tenantId: tenant.id,
+      instanceIdentifier: '',
+      snapshotIdentifier: key,
+      exportKind: kind,
+      exportAt: at.toISOString(),
+    };
+    await writeOutboxJob(em, {
+      name: SNAPSHOT_TENANT_JOB,
+      id: snapshotJobId(tenant.id, at),
+      payload: { ...payload },
+    });
+    await appendTenantEvent(
+      em,
+      tenant.id,
+      {
+        type: 'tenant.snapshot_requested',
+        message: `manual export ${key} of ${tenant.slug} requested`,
+        data: { snapshot: key, export: kind },
+      },
+      ctx,
+    );
+    return { identifier: key, status: 'requested' };
   }
 }
