@@ -343,3 +343,42 @@ describe('tenant schema migrations', () => {
     ).toEqual([{ n: 0 }]);
   });
 });
+
+describe("schema tenants' ledgers' schema", () => {
+  it('is made once when another session made it while this one waited its turn (no 23505 on pg_namespace)', async () => {
+    const owner = await materialised();
+    const into = {
+      placement: 'schema' as const,
+      schema: `acme_${randomUUID().slice(0, 8)}`,
+      tenantId: randomUUID(),
+    };
+    // Another session holds the ledgers' lock and makes the schema while the migration waits on it.
+    await withClient(owner, async (other) => {
+      await other.query(`SELECT pg_advisory_lock(hashtext('silo:silo_ledgers'))`);
+      const migrating = migrateTenantSchema(owner, loadTenantMigrations(), {
+        ...TEST_MIGRATION_TIMEOUTS,
+        appliedBy: 'test',
+        tenant: 'acme',
+        into,
+      });
+      const failedEarly = migrating.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      // The migration has looked for its ledger (and found no schema) and waits for the lock.
+      for (let waited = 0; ; waited += 20) {
+        const { rows } = await other.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        );
+        if (rows[0].n > 0) break;
+        if (waited > 10_000)
+          throw new Error(`the migration never waited for the ledgers' lock: ${String(await failedEarly)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await other.query(`CREATE SCHEMA silo_ledgers`);
+      await other.query(`SELECT pg_advisory_unlock(hashtext('silo:silo_ledgers'))`);
+      expect(await failedEarly).toBeNull();
+      expect((await migrating).schemaVersion).toBe('0002');
+    });
+  });
+});

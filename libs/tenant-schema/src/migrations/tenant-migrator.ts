@@ -335,22 +335,43 @@ async function ensureLedger(
     ),
   );
   if (present) return;
+  // Schema tenants' ledgers live apart from their schemas, where their roles cannot reach them.
+  if (into.placement === 'schema') await ensureLedgersSchema(session);
   // The table and an adopted row together: a crash between them would leave an empty ledger
   // over a schema that is already there.
   await session.begin();
   try {
-    // Schema tenants' ledgers live apart from their schemas, where their roles cannot reach them.
-    if (into.placement === 'schema') {
-      // Two schema tenants of one host migrate at once (their locks are per schema): IF NOT EXISTS
-      // alone races on the catalog's unique index, so the first creation is serialised.
-      await session.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`silo:${SCHEMA_LEDGERS_SCHEMA}`]);
-      await session.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA_LEDGERS_SCHEMA}`);
-    }
     await createLedger(session, set, ledger, legacy && into.placement === 'instance');
     await session.commit();
   } catch (error) {
     await session.rollback().catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * `silo_ledgers`, made by one session at a time: two schema tenants of one host migrate at once
+ * (their locks are per schema), and IF NOT EXISTS alone races on the catalog's unique index. The
+ * lock is the session's and is taken before the transaction begins: a transaction's start takes
+ * in the catalog changes other sessions committed, and waiting on an advisory lock does not, so
+ * a creation serialised inside the transaction still missed the schema the other session had
+ * made meanwhile (its earlier lookup of the ledger cached "no such schema") and failed with
+ * 23505 on pg_namespace_nspname_index.
+ */
+async function ensureLedgersSchema(session: Session): Promise<void> {
+  const key = `silo:${SCHEMA_LEDGERS_SCHEMA}`;
+  await session.query(`SELECT pg_advisory_lock(hashtext($1))`, [key]);
+  try {
+    await session.begin();
+    try {
+      await session.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA_LEDGERS_SCHEMA}`);
+      await session.commit();
+    } catch (error) {
+      await session.rollback().catch(() => undefined);
+      throw error;
+    }
+  } finally {
+    await session.query(`SELECT pg_advisory_unlock(hashtext($1))`, [key]).catch(() => undefined);
   }
 }
 
