@@ -10,27 +10,14 @@ CFN_LINT_VERSION="1.58.0"
 pins="cfn-lint==$CFN_LINT_VERSION"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${SILO_CFN_LINT_VENV:-$root/.cache/cfn-lint-venv}"
-python="${PYTHON:-python3}"
+# shellcheck source=lib/pinned-venv.sh
+source "$root/scripts/lib/pinned-venv.sh"
 
 log() { printf 'cfn-lint: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-install() {
-  local stamp="$venv/.silo-cfn-lint-version"
-  if [[ -x "$venv/bin/cfn-lint" && -f "$stamp" && "$(cat "$stamp")" == "$pins" ]]; then
-    return 0
-  fi
-  command -v "$python" >/dev/null || die "$python not found: install Python 3.9+ with venv (Debian: apt-get install python3-venv)"
-  log "installing $pins into $venv"
-  rm -rf "$venv"
-  mkdir -p "$(dirname "$venv")"
-  "$python" -m venv "$venv" || die "could not create a virtualenv with $python (Debian: apt-get install python3-venv)"
-  if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q "$pins" >"$venv.pip.log" 2>&1; then
-    tail -20 "$venv.pip.log" >&2
-    die "pip install $pins failed (log: $venv.pip.log)"
-  fi
-  echo "$pins" >"$stamp"
-}
+# shellcheck disable=SC2086 # $pins is one or more requirement words
+install() { pinned_venv_install cfn-lint "$venv" cfn-lint $pins || exit 1; }
 
 case "${1:-}" in
   install) install ;;
